@@ -1,0 +1,22 @@
+"""The `sessionroom` command line: one subcommand per task, each with --help and an example."""
+
+import click
+
+from controller import __version__
+from controller.cli.check import check
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Example: sessionroom check --config config.yaml",
+)
+@click.version_option(__version__, prog_name="sessionroom")
+def main() -> None:
+    """Run a guided-session room: lights, music, VR and bilateral stimulation over MQTT.
+
+    Therapists run sessions from the console, facility staff check room files,
+    researchers replay and export recorded sessions.
+    """
+
+
+main.add_command(check)

@@ -1,0 +1,95 @@
+"""Options shared by the subcommands (--config, --broker, --room, --data-dir) and room loading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from controller.config import Room, RoomConfigError, load_room
+from controller.config.models import BrokerSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INVALID = 2
+
+
+def config_option(function: F) -> F:
+    """--config PATH (default ./config.yaml)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=Path("config.yaml"),
+        show_default=True,
+        help="The room's config.yaml.",
+    )(function)
+
+
+def connection_options(function: F) -> F:
+    """--config, --broker, --room and --data-dir, for commands that reach a room or its journals."""
+    function = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Where session journals live (overrides data_dir in config.yaml).",
+    )(function)
+    function = click.option(
+        "--room",
+        "room_id",
+        default=None,
+        help="Room id (overrides `room` in config.yaml).",
+    )(function)
+    function = click.option(
+        "--broker",
+        envvar="SESSIONROOM_BROKER",
+        default=None,
+        metavar="URL",
+        help="mqtt://HOST:PORT, mqtts://HOST:PORT or 'embedded' "
+        "(overrides config.yaml; also SESSIONROOM_BROKER).",
+    )(function)
+    return config_option(function)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line says instead of config.yaml."""
+
+    broker: str | None = None
+    room_id: str | None = None
+    data_dir: Path | None = None
+
+
+def load_room_or_exit(config_path: Path, overrides: Overrides | None = None) -> Room:
+    """Load the room, or print every problem with file:line and exit with status 2."""
+    try:
+        room = load_room(config_path)
+    except RoomConfigError as error:
+        for issue in error.issues:
+            click.echo(str(issue), err=True)
+        count = len(error.issues)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    return apply_overrides(room, overrides or Overrides())
+
+
+def apply_overrides(room: Room, overrides: Overrides) -> Room:
+    """Apply command-line overrides to a loaded room (a bad --broker is a usage error)."""
+    update: dict[str, Any] = {}
+    if overrides.broker is not None:
+        try:
+            update["broker"] = BrokerSettings.model_validate(overrides.broker)
+        except ValidationError as error:
+            message = error.errors()[0]["msg"].removeprefix("Value error, ")
+            raise click.BadParameter(message, param_hint="--broker") from None
+    if overrides.room_id is not None:
+        update["room"] = overrides.room_id
+    if overrides.data_dir is not None:
+        update["data_dir"] = str(overrides.data_dir.resolve())
+    if update:
+        room.settings = room.settings.model_validate({**room.settings.model_dump(), **update})
+    return room

@@ -1,0 +1,256 @@
+"""Checks that need the whole room: names that must exist, device ranges, safety limits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from controller.config import limits
+from controller.config.issues import ConfigIssue
+from controller.config.messages import describe_location
+from controller.config.models import (
+    SCENE_SECTION_KIND,
+    BlsTarget,
+    Device,
+    LightTarget,
+    MusicTarget,
+    Plan,
+    RoomSettings,
+    SafetyLimits,
+    Scene,
+    select_devices,
+)
+from controller.config.playlists import Playlist
+
+if TYPE_CHECKING:
+    from controller.config.loader import Sourced
+
+
+def check_room(
+    *,
+    settings: Sourced[RoomSettings],
+    devices: Mapping[str, Sourced[Device]],
+    scenes: Mapping[str, Sourced[Scene]],
+    plans: Mapping[str, Sourced[Plan]],
+    playlists: Mapping[str, Playlist],
+) -> list[ConfigIssue]:
+    """Every cross-reference problem in the room, each with file and line."""
+    room = settings.model
+    issues: list[ConfigIssue] = []
+    for key in ("idle_scene", "safe_scene", "default_plan"):
+        name = getattr(room, key)
+        known = plans if key == "default_plan" else scenes
+        if name is not None and name not in known:
+            what = "plan" if key == "default_plan" else "scene"
+            issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
+    issues += _unique_topics(devices)
+    all_devices = {key: item.model for key, item in devices.items()}
+    for scene in scenes.values():
+        checker = _SceneChecker(scene, all_devices, playlists, room.safety)
+        issues += checker.check()
+    for plan in plans.values():
+        issues += _check_plan(plan, scenes, room.safety)
+    return issues
+
+
+def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
+    issues = []
+    seen: dict[tuple[str, str], str] = {}
+    for device_id, item in devices.items():
+        device = item.model
+        if device.topic is None:
+            continue
+        key = (device.driver, device.topic)
+        if key in seen:
+            issues.append(
+                item.document.issue(
+                    ("topic",),
+                    f"topic {device.topic!r} is also used by device {seen[key]!r}",
+                )
+            )
+        seen[key] = device_id
+    return issues
+
+
+def _speed_problem(speed_hz: float, safety: SafetyLimits) -> str | None:
+    if speed_hz > limits.BLS_SPEED_MAX_HZ:
+        return f"{speed_hz:g} is above the hard limit {limits.BLS_SPEED_MAX_HZ:g} Hz"
+    if speed_hz < limits.BLS_SPEED_MIN_HZ:
+        return f"{speed_hz:g} is below the hard limit {limits.BLS_SPEED_MIN_HZ:g} Hz"
+    if speed_hz > safety.bls_speed_max_hz:
+        return f"{speed_hz:g} is above the room's limit {safety.bls_speed_max_hz:g} Hz"
+    if speed_hz < safety.bls_speed_min_hz:
+        return f"{speed_hz:g} is below the room's limit {safety.bls_speed_min_hz:g} Hz"
+    return None
+
+
+class _SceneChecker:
+    """Checks one scene against the room's devices, playlists and safety limits."""
+
+    def __init__(
+        self,
+        scene: Sourced[Scene],
+        devices: Mapping[str, Device],
+        playlists: Mapping[str, Playlist],
+        safety: SafetyLimits,
+    ) -> None:
+        self._scene = scene
+        self._devices = devices
+        self._playlists = playlists
+        self._safety = safety
+        self._issues: list[ConfigIssue] = []
+
+    def check(self) -> list[ConfigIssue]:
+        model = self._scene.model
+        sections: dict[str, Mapping[str, Any]] = {
+            "lights": model.lights,
+            "music": model.music,
+            "vr": model.vr,
+            "bls": model.bls,
+        }
+        for section, targets in sections.items():
+            kind = SCENE_SECTION_KIND[section]
+            for key, target in targets.items():
+                found = select_devices(self._devices.values(), key, kind)
+                if not found:
+                    self._report((section, key), f"{section}.{key}: {self._no_match(key, kind)}")
+                    continue
+                if isinstance(target, LightTarget):
+                    self._light(section, key, target, found)
+                elif isinstance(target, MusicTarget):
+                    self._music(section, key, target)
+                elif isinstance(target, BlsTarget):
+                    self._bls(section, key, target, found)
+        return self._issues
+
+    def _report(self, location: tuple[str | int, ...], message: str) -> None:
+        self._issues.append(self._scene.document.issue(location, message))
+
+    def _no_match(self, key: str, kind: str) -> str:
+        if key.startswith("group:"):
+            return f"no {kind} device is in group {key.removeprefix('group:')!r}"
+        other = self._devices.get(key)
+        if other is not None:
+            return f"device {key!r} is a {other.kind}, not a {kind}"
+        return f"no device named {key!r}"
+
+    def _light(self, section: str, key: str, target: LightTarget, found: list[Device]) -> None:
+        for device in found:
+            if target.kelvin is not None:
+                if device.kelvin_range is None:
+                    self._report(
+                        (section, key, "kelvin"),
+                        f"{section}.{key}.kelvin: light {device.id!r} has no colour temperature",
+                    )
+                else:
+                    low, high = device.kelvin_range
+                    if not low <= target.kelvin <= high:
+                        self._report(
+                            (section, key, "kelvin"),
+                            f"{section}.{key}.kelvin {target.kelvin} is outside light "
+                            f"{device.id!r}'s range {low}–{high} K",
+                        )
+            if target.rgb is not None and not device.rgb:
+                self._report(
+                    (section, key, "rgb"),
+                    f"{section}.{key}.rgb: light {device.id!r} takes no RGB colour",
+                )
+
+    def _music(self, section: str, key: str, target: MusicTarget) -> None:
+        if target.playlist is not None and target.playlist not in self._playlists:
+            self._report(
+                (section, key, "playlist"),
+                f"{section}.{key}.playlist: no playlist named {target.playlist!r}",
+            )
+        if target.volume > self._safety.volume_cap:
+            self._report(
+                (section, key, "volume"),
+                f"{section}.{key}.volume {target.volume:g} is above the room's cap "
+                f"{self._safety.volume_cap:g} %",
+            )
+
+    def _bls(self, section: str, key: str, target: BlsTarget, found: list[Device]) -> None:
+        where = f"{section}.{key}"
+        safety = self._safety
+        if target.speed_hz is not None:
+            problem = _speed_problem(target.speed_hz, safety)
+            if problem:
+                self._report((section, key, "speed_hz"), f"{where}.speed_hz {problem}")
+        if target.tone_hz is not None:
+            if any(d.driver != "tones" for d in found):
+                self._report((section, key, "tone_hz"), f"{where}.tone_hz: only tones play a tone")
+            elif not safety.tone_hz_min <= target.tone_hz <= safety.tone_hz_max:
+                self._report(
+                    (section, key, "tone_hz"),
+                    f"{where}.tone_hz {target.tone_hz:g} is outside "
+                    f"{safety.tone_hz_min:g}–{safety.tone_hz_max:g} Hz",
+                )
+        tactile = any(d.mode == "tactile" for d in found) or target.mode == "tactile"
+        if (
+            tactile
+            and target.intensity is not None
+            and (target.intensity > safety.tactile_intensity_max)
+        ):
+            self._report(
+                (section, key, "intensity"),
+                f"{where}.intensity {target.intensity:g} is above the tactile limit "
+                f"{safety.tactile_intensity_max:g} %",
+            )
+        set_problem = set_length_problem(target, safety)
+        if set_problem:
+            field = "passes" if target.passes is not None else "seconds"
+            self._report((section, key, field), f"{where}: {set_problem}")
+
+
+def set_length_problem(target: BlsTarget, safety: SafetyLimits) -> str | None:
+    """Why a BLS set is too long, or None. Beyond the soft limit it needs `confirm_long_set`."""
+    speed = target.speed_hz or safety.bls_speed_min_hz
+    seconds = target.seconds
+    if target.passes is not None:
+        pass_seconds = target.passes / speed
+        seconds = pass_seconds if seconds is None else min(seconds, pass_seconds)
+    if seconds is not None and seconds > limits.BLS_SET_MAX_SECONDS:
+        return (
+            f"a set of {seconds:g} s is longer than the hard limit {limits.BLS_SET_MAX_SECONDS:g} s"
+        )
+    too_many_passes = target.passes is not None and target.passes > safety.bls_set_max_passes
+    too_long = seconds is not None and seconds > safety.bls_set_max_seconds
+    if (too_many_passes or too_long) and not target.confirm_long_set:
+        return (
+            f"the set is longer than the room's soft limit ({safety.bls_set_max_passes} passes"
+            f" / {safety.bls_set_max_seconds:g} s); add confirm_long_set: true to allow it"
+        )
+    return None
+
+
+def _check_plan(
+    plan: Sourced[Plan], scenes: Mapping[str, Sourced[Scene]], safety: SafetyLimits
+) -> list[ConfigIssue]:
+    issues = []
+    document = plan.document
+    for index, phase in enumerate(plan.model.phases):
+        if phase.scene not in scenes:
+            issues.append(
+                document.issue(
+                    ("phases", index, "scene"),
+                    f"phases[{index}].scene: no scene named {phase.scene!r}",
+                )
+            )
+        for cue_index, cue in enumerate(phase.cues):
+            location = ("phases", index, "cues", cue_index, "do")
+            where = describe_location(location)
+            command = cue.do
+            if command["action"] == "scene" and command.get("name") not in scenes:
+                issues.append(
+                    document.issue(location, f"{where}: no scene named {command.get('name')!r}")
+                )
+            speed = command.get("speed_hz")
+            if command["action"] == "bls" and speed is not None:
+                problem = (
+                    _speed_problem(float(speed), safety)
+                    if isinstance(speed, int | float)
+                    else f"{speed!r} is not a number"
+                )
+                if problem:
+                    issues.append(document.issue(location, f"{where}.speed_hz {problem}"))
+    return issues

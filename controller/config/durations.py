@@ -1,0 +1,39 @@
+"""Human durations in room files: `90s`, `15m`, `1h30m`, `1:30:00`, with an optional sign."""
+
+import re
+
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+_UNITS = re.compile(r"(\d+(?:\.\d+)?)\s*([hms])")
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
+
+
+def parse_duration(text: str) -> float:
+    """Return the seconds that `text` names; raise ValueError with a plain message otherwise."""
+    raw = text.strip().lower()
+    sign = -1.0 if raw.startswith("-") else 1.0
+    body = raw.lstrip("+-").strip()
+    clock = _CLOCK.match(body)
+    if clock:
+        hours, minutes, seconds = clock.groups()
+        return sign * (int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds))
+    try:
+        return sign * float(body)
+    except ValueError:
+        pass
+    parts = _UNITS.findall(body)
+    if not parts or _UNITS.sub("", body).strip():
+        raise ValueError(
+            f"{text!r} is not a duration (write e.g. 90s, 15m, 1h30m, 1:30:00 or seconds)"
+        )
+    return sign * sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds as `1h30m`, `15m`, `45s` or `2m30s` for summaries."""
+    total = round(abs(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join(
+        f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if value
+    )
+    return ("-" if seconds < 0 else "") + (text or "0s")

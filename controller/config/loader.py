@@ -1,0 +1,259 @@
+"""Load a whole room (config.yaml, devices, scenes, plans, playlists) and validate it.
+
+`load_room(path)` returns a `Room` or raises `RoomConfigError` listing every problem,
+each with file and line. Nothing here touches the network or the audio system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from controller.config.crossref import check_room
+from controller.config.issues import ConfigIssue, RoomConfigError
+from controller.config.messages import validate_document
+from controller.config.models import (
+    Device,
+    DeviceFile,
+    Plan,
+    PlaylistFile,
+    RoomSettings,
+    Scene,
+    identifier_problem,
+    select_devices,
+)
+from controller.config.playlists import Playlist, read_m3u, resolve_playlist_file
+from controller.config.yamlsource import YamlDocument, read_yaml
+
+YAML_SUFFIXES = (".yaml", ".yml")
+PLAYLIST_SUFFIXES = (".m3u", ".m3u8", *YAML_SUFFIXES)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[ModelT]):
+    """A validated model and the file it came from (for messages that name file:line)."""
+
+    model: ModelT
+    document: YamlDocument
+
+
+@dataclass
+class Room:
+    """Everything a room is made of, validated."""
+
+    config_path: Path
+    settings: RoomSettings
+    devices: dict[str, Device] = field(default_factory=dict)
+    scenes: dict[str, Scene] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)
+    playlists: dict[str, Playlist] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.config_path.parent
+
+    @property
+    def room_id(self) -> str:
+        return self.settings.room
+
+    @property
+    def data_dir(self) -> Path:
+        return (self.root / self.settings.data_dir).resolve()
+
+    def devices_of_kind(self, kind: str) -> list[Device]:
+        return [device for device in self.devices.values() if device.kind == kind]
+
+    def resolve_target(self, key: str, kind: str) -> list[Device]:
+        """The devices a scene key names: a device id, `group:<name>` or `all` (of `kind`)."""
+        return select_devices(self.devices.values(), key, kind)
+
+
+@dataclass
+class _Collected:
+    """What loading found so far, before cross-references are checked."""
+
+    issues: list[ConfigIssue] = field(default_factory=list)
+    devices: dict[str, Sourced[Device]] = field(default_factory=dict)
+    scenes: dict[str, Sourced[Scene]] = field(default_factory=dict)
+    plans: dict[str, Sourced[Plan]] = field(default_factory=dict)
+    playlists: dict[str, Playlist] = field(default_factory=dict)
+
+
+def load_room(config_path: Path | str) -> Room:
+    """Load and validate the room whose config.yaml is `config_path`."""
+    config_path = Path(config_path).resolve()
+    root = config_path.parent
+    found = _Collected()
+    settings_doc, settings = _load_settings(config_path, root, found)
+    _load_devices(root / settings.paths.devices, root, found)
+    scenes_dir = root / settings.paths.scenes
+    _load_named(scenes_dir, root, Scene, found.scenes, found)
+    _load_named(scenes_dir / "plans", root, Plan, found.plans, found)
+    _load_playlists(root / settings.paths.playlists, root, found)
+    if settings_doc is not None:
+        found.issues += check_room(
+            settings=Sourced(settings, settings_doc),
+            devices=found.devices,
+            scenes=found.scenes,
+            plans=found.plans,
+            playlists=found.playlists,
+        )
+    if found.issues:
+        raise RoomConfigError(found.issues)
+    return Room(
+        config_path=config_path,
+        settings=settings,
+        devices={key: item.model for key, item in found.devices.items()},
+        scenes={key: item.model for key, item in found.scenes.items()},
+        plans={key: item.model for key, item in found.plans.items()},
+        playlists=found.playlists,
+    )
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _load_settings(
+    config_path: Path, root: Path, found: _Collected
+) -> tuple[YamlDocument | None, RoomSettings]:
+    """config.yaml; on failure, defaults stand in so that the other files are still checked."""
+    fallback = RoomSettings(room="unknown")
+    document = read_yaml(config_path, _display(config_path, root))
+    if isinstance(document, ConfigIssue):
+        found.issues.append(document)
+        return None, fallback
+    settings, issues = validate_document(RoomSettings, document)
+    found.issues += issues
+    if settings is None:
+        return None, _paths_only(document.data, fallback)
+    return document, settings
+
+
+def _paths_only(data: Any, fallback: RoomSettings) -> RoomSettings:
+    """Keep the folders config.yaml names, when only other settings were wrong."""
+    try:
+        return RoomSettings.model_validate({"room": "unknown", "paths": data.get("paths", {})})
+    except (AttributeError, ValueError):
+        return fallback
+
+
+def _yaml_files(folder: Path) -> Iterator[Path]:
+    if folder.is_dir():
+        yield from sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES)
+
+
+def _missing_folder(folder: Path, root: Path, found: _Collected) -> bool:
+    if folder.is_dir():
+        return False
+    found.issues.append(ConfigIssue(_display(folder, root), None, "folder not found"))
+    return True
+
+
+def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
+    if _missing_folder(folder, root, found):
+        return
+    for path in _yaml_files(folder):
+        document = read_yaml(path, _display(path, root))
+        if isinstance(document, ConfigIssue):
+            found.issues.append(document)
+            continue
+        single = isinstance(document.data, dict) and "devices" not in document.data
+        device_file, issues = validate_document(
+            DeviceFile,
+            document,
+            location_in_file=(lambda loc: loc[2:]) if single else (lambda loc: loc),
+        )
+        found.issues += issues
+        if device_file is None:
+            continue
+        for index, device in enumerate(device_file.devices):
+            where = () if single else ("devices", index)
+            earlier = found.devices.get(device.id)
+            if earlier is not None:
+                first = earlier.document
+                found.issues.append(
+                    document.issue(
+                        (*where, "id"),
+                        f"device id {device.id!r} is already used "
+                        f"({first.display}:{first.line_of(('id',))})",
+                    )
+                )
+                continue
+            found.devices[device.id] = Sourced(device, _subdocument(document, where))
+
+
+def _subdocument(document: YamlDocument, where: tuple[str | int, ...]) -> YamlDocument:
+    """A view of one entry of a multi-device file, so that its lines resolve by its own keys."""
+    if not where:
+        return document
+    size = len(where)
+    lines = {loc[size:]: line for loc, line in document.lines.items() if loc[:size] == where}
+    return YamlDocument(path=document.path, display=document.display, data=None, lines=lines)
+
+
+def _load_named(
+    folder: Path,
+    root: Path,
+    model: type[ModelT],
+    into: dict[str, Sourced[ModelT]],
+    found: _Collected,
+) -> None:
+    """Scenes or plans: one per file, named by the file name without its extension."""
+    if _missing_folder(folder, root, found):
+        return
+    for path in _yaml_files(folder):
+        display = _display(path, root)
+        name_problem = identifier_problem(path.stem)
+        if name_problem:
+            found.issues.append(ConfigIssue(display, None, f"file name: {name_problem}"))
+            continue
+        if path.stem in into:
+            found.issues.append(
+                ConfigIssue(display, None, f"{path.stem!r} is defined twice (.yaml and .yml)")
+            )
+            continue
+        document = read_yaml(path, display)
+        if isinstance(document, ConfigIssue):
+            found.issues.append(document)
+            continue
+        instance, issues = validate_document(model, document)
+        found.issues += issues
+        if instance is not None:
+            into[path.stem] = Sourced(instance, document)
+
+
+def _load_playlists(folder: Path, root: Path, found: _Collected) -> None:
+    if _missing_folder(folder, root, found):
+        return
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in PLAYLIST_SUFFIXES):
+        display = _display(path, root)
+        if path.stem in found.playlists:
+            found.issues.append(
+                ConfigIssue(display, None, f"playlist {path.stem!r} is defined twice")
+            )
+            continue
+        if path.suffix.lower() in YAML_SUFFIXES:
+            document = read_yaml(path, display)
+            if isinstance(document, ConfigIssue):
+                found.issues.append(document)
+                continue
+            playlist_file, issues = validate_document(PlaylistFile, document)
+            found.issues += issues
+            if playlist_file is None:
+                continue
+            playlist, issues = resolve_playlist_file(path.stem, playlist_file, document)
+        else:
+            playlist, issues = read_m3u(path, display)
+        found.issues += issues
+        if playlist is not None:
+            found.playlists[path.stem] = playlist

@@ -1,0 +1,454 @@
+"""Pydantic models of the room: config.yaml, devices, scenes, session plans and playlists.
+
+Field-level rules live here (types, ranges, unknown keys). Rules that need the whole room
+(a scene naming a device, a Kelvin value inside that light's range, the room's safety
+limits) live in `controller.config.crossref`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from controller.config import limits
+from controller.config.durations import parse_duration
+
+IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""Room, device and group ids: lower case, safe inside an MQTT topic level and a file name."""
+
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+DeviceKind = Literal["light", "music", "vr", "bls", "sensor"]
+DriverName = Literal[
+    "zigbee2mqtt",
+    "tasmota",
+    "wled",
+    "shelly",
+    "vlc",
+    "tones",
+    "mqtt-vr",
+    "mqtt-bls",
+    "mqtt-vitals",
+]
+PhaseName = Literal["centering", "peak", "return", "integration"]
+
+DRIVERS_BY_KIND: dict[str, frozenset[str]] = {
+    "light": frozenset({"zigbee2mqtt", "tasmota", "wled", "shelly"}),
+    "music": frozenset({"vlc"}),
+    "vr": frozenset({"mqtt-vr"}),
+    "bls": frozenset({"tones", "mqtt-bls"}),
+    "sensor": frozenset({"mqtt-vitals"}),
+}
+LOCAL_DRIVERS = frozenset({"vlc", "tones"})
+"""Drivers rendered on the room PC itself rather than reached over MQTT."""
+
+
+class StrictModel(BaseModel):
+    """A model that rejects unknown keys (a typo like `brigthness` is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
+DurationSeconds = Annotated[float, Field(ge=0, le=24 * 3600)]
+
+
+def _duration(value: Any) -> Any:
+    """Accept `90`, `"90s"`, `"15m"`, `"1h30m"` or `"1:30:00"` as seconds."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+# --------------------------------------------------------------------------- config.yaml
+
+
+class TlsSettings(StrictModel):
+    ca_file: str | None = None
+    """CA bundle to verify the broker with; the system store when omitted."""
+    cert_file: str | None = None
+    """Client certificate, for brokers that authenticate clients by certificate."""
+    key_file: str | None = None
+    insecure: bool = False
+    """Skip hostname verification (a lab broker with a self-signed certificate only)."""
+
+
+class BrokerSettings(StrictModel):
+    """Where the MQTT broker is: `embedded` (in-process amqtt) or an external one."""
+
+    mode: Literal["embedded", "external"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=0, le=65535)
+    """0 lets the embedded broker pick a free port."""
+    tls: TlsSettings | None = None
+    username: str | None = None
+    password_file: str | None = None
+    """A file holding the password, so the password itself never sits in config.yaml."""
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return broker_from_url(value)
+        return value
+
+
+def broker_from_url(url: str) -> dict[str, Any]:
+    """Turn `embedded`, `mqtt://host:port` or `mqtts://host:port` into broker settings."""
+    if url == "embedded":
+        return {"mode": "embedded"}
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"broker {url!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT")
+    secure = parts.scheme == "mqtts"
+    settings: dict[str, Any] = {
+        "mode": "external",
+        "host": parts.hostname,
+        "port": parts.port or (8883 if secure else 1883),
+    }
+    if secure:
+        settings["tls"] = {}
+    if parts.username:
+        settings["username"] = parts.username
+    return settings
+
+
+class VitalsThresholds(StrictModel):
+    """Readings beyond these raise an alert; the software never decides anything clinical."""
+
+    hr_high: float = Field(default=120, ge=30, le=250)
+    hr_low: float = Field(default=45, ge=20, le=120)
+    spo2_low: float = Field(default=92, ge=50, le=100)
+    sys_high: float = Field(default=160, ge=80, le=260)
+    dia_high: float = Field(default=100, ge=40, le=160)
+
+
+class SafetyLimits(StrictModel):
+    """The room's limits; each may be tightened but never loosened past SAFETY.md's hard bounds."""
+
+    max_flashes_per_s: float = Field(default=3, gt=0, le=limits.MAX_FLASHES_PER_S)
+    volume_cap: float = Field(default=70, ge=0, le=limits.VOLUME_CAP_MAX)
+    volume_ramp_per_s: float = Field(default=10, gt=0, le=limits.VOLUME_RAMP_MAX_PER_S)
+    bls_speed_min_hz: float = Field(
+        default=0.5, ge=limits.BLS_SPEED_MIN_HZ, le=limits.BLS_SPEED_MAX_HZ
+    )
+    bls_speed_max_hz: float = Field(
+        default=2.0, ge=limits.BLS_SPEED_MIN_HZ, le=limits.BLS_SPEED_MAX_HZ
+    )
+    bls_set_max_passes: int = Field(default=24, ge=1, le=240)
+    bls_set_max_seconds: float = Field(default=60, gt=0, le=limits.BLS_SET_MAX_SECONDS)
+    tactile_intensity_max: float = Field(default=80, ge=0, le=limits.TACTILE_INTENSITY_MAX)
+    tone_hz_min: float = Field(default=200, ge=limits.TONE_HZ_MIN, le=limits.TONE_HZ_MAX)
+    tone_hz_max: float = Field(default=1000, ge=limits.TONE_HZ_MIN, le=limits.TONE_HZ_MAX)
+    tone_edge_ms: float = Field(default=10, ge=1, le=50)
+    advance_guard_s: float = Field(default=2, ge=0, le=60)
+    emergency_fade_s: float = Field(default=3, ge=0, le=limits.MUSIC_FADE_OUT_MAX_S)
+    vitals: VitalsThresholds = VitalsThresholds()
+
+    @model_validator(mode="after")
+    def _ordered_ranges(self) -> SafetyLimits:
+        if self.bls_speed_min_hz > self.bls_speed_max_hz:
+            raise ValueError("bls_speed_min_hz is above bls_speed_max_hz")
+        if self.tone_hz_min > self.tone_hz_max:
+            raise ValueError("tone_hz_min is above tone_hz_max")
+        return self
+
+
+class Paths(StrictModel):
+    """Folders of the room's files, relative to config.yaml."""
+
+    devices: str = "devices"
+    scenes: str = "scenes"
+    playlists: str = "playlists"
+
+
+class RoomSettings(StrictModel):
+    """config.yaml: the room itself."""
+
+    room: str = Field(pattern=IDENTIFIER)
+    """Room id, used in MQTT topics (`sessionroom/<room>/...`)."""
+    name: str | None = None
+    broker: BrokerSettings = BrokerSettings()
+    data_dir: str = "data"
+    """Where session journals live, relative to config.yaml."""
+    paths: Paths = Paths()
+    idle_scene: str = "idle"
+    """The scene the room rests in outside a session."""
+    safe_scene: str = "lights-up"
+    """The scene an emergency applies."""
+    default_plan: str | None = None
+    time_scale: float = Field(default=1.0, gt=0, le=1000)
+    """Rehearsals run the session clock this many times faster."""
+    safety: SafetyLimits = SafetyLimits()
+
+
+# --------------------------------------------------------------------------- devices
+
+
+class Device(StrictModel):
+    """One device of the room and how to reach it."""
+
+    id: str = Field(pattern=IDENTIFIER)
+    kind: DeviceKind
+    driver: DriverName
+    label: str | None = None
+    topic: str | None = None
+    """Zigbee2MQTT friendly name, Tasmota topic, WLED id, Shelly prefix or our own device id."""
+    groups: list[Annotated[str, Field(pattern=IDENTIFIER)]] = []
+    essential: bool = False
+    """A session start warns loudly when an essential device is offline."""
+    kelvin_range: tuple[int, int] | None = None
+    """Colour temperature range of a light, warm to cool, e.g. [2000, 6500]."""
+    rgb: bool = False
+    """The light takes RGB colours."""
+    mode: Literal["tactile", "visual"] | None = None
+    """What an MQTT BLS device renders: tappers (tactile) or a light bar (visual)."""
+    aout: str | None = None
+    """VLC audio output module (`pulse`, `alsa`, `dummy`, ...) for local audio devices."""
+    audio_device: str | None = None
+    """VLC audio device name for local audio devices."""
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_plain(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value or any(c in value for c in "+#\0") or value.startswith("/")
+        ):
+            raise ValueError(f"topic {value!r} must be a plain MQTT topic (no +, #, leading /)")
+        return value
+
+    @field_validator("kelvin_range")
+    @classmethod
+    def _kelvin_range_ordered(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None:
+            low, high = value
+            if not 1000 <= low < high <= 20000:
+                raise ValueError(
+                    f"kelvin_range {list(value)} must be two values from 1000 to 20000 K, low first"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _driver_fits_kind(self) -> Device:
+        if self.driver not in DRIVERS_BY_KIND[self.kind]:
+            allowed = ", ".join(sorted(DRIVERS_BY_KIND[self.kind]))
+            raise ValueError(
+                f"driver {self.driver!r} does not drive a {self.kind} (use one of: {allowed})"
+            )
+        if self.driver not in LOCAL_DRIVERS and self.topic is None:
+            raise ValueError(f"a {self.driver} device needs a topic")
+        if self.driver == "mqtt-bls" and self.mode is None:
+            raise ValueError("an mqtt-bls device needs a mode: tactile or visual")
+        if self.kind != "light" and (self.kelvin_range is not None or self.rgb):
+            raise ValueError("kelvin_range and rgb apply to lights only")
+        return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.driver in LOCAL_DRIVERS
+
+
+class DeviceFile(StrictModel):
+    """A devices/*.yaml file: one device, or a `devices:` list of them."""
+
+    devices: list[Device]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_device(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "devices" not in value:
+            return {"devices": [value]}
+        return value
+
+
+# --------------------------------------------------------------------------- scenes
+
+
+class LightTarget(StrictModel):
+    on: bool = True
+    level: Percent | None = None
+    """Brightness in % of full."""
+    kelvin: int | None = Field(default=None, ge=1000, le=20000)
+    rgb: str | None = Field(default=None, pattern=HEX_COLOUR)
+    fade_s: Seconds | None = None
+    """Overrides the scene's fade time for this light."""
+
+    @model_validator(mode="after")
+    def _one_colour(self) -> LightTarget:
+        if self.kelvin is not None and self.rgb is not None:
+            raise ValueError("give kelvin or rgb, not both")
+        return self
+
+
+class MusicTarget(StrictModel):
+    playlist: str | None = None
+    """Playlist name (file name without extension); none stops the music."""
+    volume: Percent = 40
+    crossfade_s: Seconds = 5
+    """Fade between the outgoing and the incoming playlist."""
+    track_crossfade_s: Seconds = 0
+    """Fade between tracks of the playlist (0 = none)."""
+    order: Literal["sequential", "shuffle"] = "sequential"
+    loop: bool = True
+
+
+class VrTarget(StrictModel):
+    action: Literal["play", "stop"] = "play"
+    content: str | None = None
+    volume: Percent | None = None
+    brightness: Percent | None = None
+
+    @model_validator(mode="after")
+    def _play_needs_content(self) -> VrTarget:
+        if self.action == "play" and not self.content:
+            raise ValueError("a VR play target needs content")
+        return self
+
+
+class BlsTarget(StrictModel):
+    running: bool = True
+    mode: Literal["tactile", "visual", "audio"] | None = None
+    speed_hz: float | None = Field(default=None, gt=0)
+    """Full left-right cycles per second."""
+    tone_hz: float | None = Field(default=None, gt=0)
+    intensity: Percent | None = None
+    passes: int | None = Field(default=None, ge=1)
+    seconds: float | None = Field(default=None, gt=0)
+    pause_s: Seconds = 0
+    """Pause between sets when the set repeats."""
+    colour: str | None = Field(default=None, pattern=HEX_COLOUR)
+    confirm_long_set: bool = False
+    """A set beyond the room's soft limit needs this explicit confirmation."""
+
+
+class Scene(StrictModel):
+    """A target state for the room. Keys under each section are device ids, `group:<g>` or `all`."""
+
+    description: str | None = None
+    fade_s: Seconds = 3
+    lights: dict[str, LightTarget] = {}
+    music: dict[str, MusicTarget] = {}
+    vr: dict[str, VrTarget] = {}
+    bls: dict[str, BlsTarget] = {}
+
+
+SCENE_SECTION_KIND: dict[str, str] = {"lights": "light", "music": "music", "vr": "vr", "bls": "bls"}
+
+
+# --------------------------------------------------------------------------- plans
+
+CUE_ACTIONS = frozenset({"scene", "lights", "volume", "music", "bls", "vr", "note"})
+
+
+class Cue(StrictModel):
+    """Something that happens at a time inside a phase: a control command on the session clock."""
+
+    at: float
+    """Seconds from the phase start (`+10m`), or from its planned end when negative (`-5m`)."""
+    do: dict[str, Any]
+    """A control command as the MQTT API takes it, e.g. `{action: bls, op: start}`."""
+    label: str | None = None
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_duration(cls, value: Any) -> Any:
+        return _duration(value)
+
+    @field_validator("do")
+    @classmethod
+    def _known_action(cls, value: dict[str, Any]) -> dict[str, Any]:
+        action = value.get("action")
+        if action not in CUE_ACTIONS:
+            raise ValueError(
+                f"cue action {action!r} is not one of: {', '.join(sorted(CUE_ACTIONS))}"
+            )
+        return value
+
+
+class Phase(StrictModel):
+    name: PhaseName
+    scene: str
+    duration: DurationSeconds
+    """Planned length: `15m`, `90s`, `1h30m` or seconds."""
+    advance: Literal["manual", "auto"] = "manual"
+    """`auto` moves on when the planned time is up (unless held); `manual` waits."""
+    transition_s: Seconds | None = None
+    """Fade time into this phase's scene; the scene's own fade_s when omitted."""
+    cues: list[Cue] = []
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_value(cls, value: Any) -> Any:
+        return _duration(value)
+
+    @model_validator(mode="after")
+    def _cues_inside_phase(self) -> Phase:
+        for cue in self.cues:
+            if abs(cue.at) > self.duration:
+                raise ValueError(
+                    f"cue at {cue.at:+g} s lies outside the phase's {self.duration:g} s"
+                )
+        return self
+
+
+class Plan(StrictModel):
+    """A session plan: phases in the order centering → peak → return → integration."""
+
+    title: str
+    description: str | None = None
+    phases: list[Phase] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _phases_in_order(self) -> Plan:
+        names = [phase.name for phase in self.phases]
+        positions = [limits.PHASE_ORDER.index(name) for name in names]
+        if positions != sorted(set(positions)):
+            raise ValueError(
+                f"phases {' → '.join(names)} must each appear once, in the order "
+                + " → ".join(limits.PHASE_ORDER)
+            )
+        return self
+
+    @property
+    def total_s(self) -> float:
+        return sum(phase.duration for phase in self.phases)
+
+
+# --------------------------------------------------------------------------- playlists
+
+
+class PlaylistTrackEntry(StrictModel):
+    file: str
+    title: str | None = None
+    gain_db: float = Field(default=0, ge=-40, le=12)
+
+
+class PlaylistFile(StrictModel):
+    """A playlists/*.yaml file: tracks with optional titles and per-track gain."""
+
+    title: str | None = None
+    tracks: list[PlaylistTrackEntry] = Field(min_length=1)
+
+
+def identifier_problem(value: str) -> str | None:
+    """Say why `value` is not a valid id, or None when it is."""
+    if re.fullmatch(IDENTIFIER, value):
+        return None
+    return f"{value!r} is not a valid id (lower-case letters, digits, '.', '_', '-')"
+
+
+def select_devices(devices: Iterable[Device], key: str, kind: str) -> list[Device]:
+    """The devices a scene key names: a device id, `group:<name>` or `all`, of one kind."""
+    of_kind = [device for device in devices if device.kind == kind]
+    if key == "all":
+        return of_kind
+    if key.startswith("group:"):
+        group = key.removeprefix("group:")
+        return [device for device in of_kind if group in device.groups]
+    return [device for device in of_kind if device.id == key]

@@ -1,0 +1,170 @@
+"""Read one YAML room file into plain data plus the line of every key, or a ConfigIssue.
+
+PyYAML's composer keeps the position of every node; we build the data ourselves from the
+node tree so that duplicate keys, anchors that recurse, huge files and bytes that are
+not UTF-8 each become one clear issue with file and line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.config.issues import ConfigIssue
+
+MAX_FILE_BYTES = 1024 * 1024
+"""Room files are hand-written; anything larger is a mistake (or an attack), not a room."""
+
+MAX_NODES = 100_000
+"""A bound on the data one file may expand to, so alias bombs cannot hang the loader."""
+
+Location = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """The data of one file, and the line (1-based) where each key path starts."""
+
+    path: Path
+    display: str
+    data: Any
+    lines: dict[Location, int] = field(default_factory=dict)
+
+    def line_of(self, location: Location) -> int:
+        """The line of `location`, or of its nearest enclosing key that has one."""
+        for end in range(len(location), -1, -1):
+            line = self.lines.get(tuple(location[:end]))
+            if line is not None:
+                return line
+        return 1
+
+    def issue(self, location: Location, message: str) -> ConfigIssue:
+        return ConfigIssue(self.display, self.line_of(location), message)
+
+
+class _RejectedError(Exception):
+    """A problem found while turning nodes into data; carries its ConfigIssue."""
+
+    def __init__(self, issue: ConfigIssue) -> None:
+        super().__init__(str(issue))
+        self.issue = issue
+
+
+def read_yaml(path: Path, display: str) -> YamlDocument | ConfigIssue:
+    """Read `path`; `display` is how messages name it (e.g. `scenes/peak.yaml`)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return ConfigIssue(
+                display,
+                None,
+                f"file is {size / 1e6:.1f} MB; room files may be at most "
+                f"{MAX_FILE_BYTES // 1024} KiB",
+            )
+        raw = path.read_bytes()
+    except OSError as error:
+        return ConfigIssue(display, None, f"cannot read the file: {error.strerror or error}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        return ConfigIssue(
+            display, line, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save it as UTF-8"
+        )
+    return parse_yaml_text(text, path, display)
+
+
+def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | ConfigIssue:
+    """Parse YAML text already in memory (used by read_yaml and by tests)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        return _syntax_issue(error, display)
+    except yaml.YAMLError as error:
+        return ConfigIssue(display, None, f"not valid YAML: {error}")
+    document = YamlDocument(path=path, display=display, data=None)
+    if root is None:
+        return ConfigIssue(display, 1, "the file is empty")
+    builder = _Builder(document)
+    try:
+        document.data = builder.build(root, ())
+    except _RejectedError as rejected:
+        return rejected.issue
+    except RecursionError:
+        return ConfigIssue(display, None, "the document nests too deeply")
+    return document
+
+
+def _syntax_issue(error: yaml.MarkedYAMLError, display: str) -> ConfigIssue:
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = error.problem or "not valid YAML"
+    if "'\\t'" in problem:
+        return ConfigIssue(display, line, "tab character: YAML is indented with spaces, not tabs")
+    context = f" ({error.context})" if error.context else ""
+    return ConfigIssue(display, line, f"not valid YAML: {problem}{context}")
+
+
+class _Builder:
+    """Turns a node tree into dicts, lists and scalars, recording each key's line."""
+
+    def __init__(self, document: YamlDocument) -> None:
+        self._document = document
+        self._scalars = yaml.SafeLoader("")
+        self._nodes = 0
+
+    def build(self, node: yaml.Node, location: Location) -> Any:
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _RejectedError(
+                ConfigIssue(
+                    self._document.display,
+                    node.start_mark.line + 1,
+                    f"the document expands to more than {MAX_NODES} values (aliases?)",
+                )
+            )
+        self._document.lines.setdefault(location, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, location)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*location, index)) for index, item in enumerate(node.value)]
+        try:
+            return self._scalars.construct_object(node, deep=True)
+        except yaml.YAMLError as error:
+            raise _RejectedError(
+                ConfigIssue(
+                    self._document.display,
+                    node.start_mark.line + 1,
+                    f"value {node.value!r} cannot be read: {getattr(error, 'problem', error)}",
+                )
+            ) from error
+
+    def _mapping(self, node: yaml.MappingNode, location: Location) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _RejectedError(
+                    ConfigIssue(self._document.display, line, "merge keys (<<) are not supported")
+                )
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _RejectedError(
+                    ConfigIssue(self._document.display, line, "a key must be plain text")
+                )
+            key = str(key_node.value)  # keys are names: `on` is the key 'on', not True
+            if key in first_line:
+                raise _RejectedError(
+                    ConfigIssue(
+                        self._document.display,
+                        line,
+                        f"duplicate key {key!r} (first at line {first_line[key]})",
+                    )
+                )
+            first_line[key] = line
+            self._document.lines[(*location, key)] = line
+            result[key] = self.build(value_node, (*location, key))
+        return result

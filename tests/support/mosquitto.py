@@ -1,0 +1,77 @@
+"""A real Mosquitto broker on a free loopback port, which tests can stop and restart."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+START_DEADLINE_S = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Mosquitto:
+    """One mosquitto process bound to 127.0.0.1:port, anonymous, no persistence."""
+
+    def __init__(self, binary: str, workdir: Path, port: int | None = None) -> None:
+        self.binary = binary
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.config_file = workdir / f"mosquitto-{self.port}.conf"
+        self.log_file = workdir / f"mosquitto-{self.port}.log"
+        self.config_file.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            "max_queued_messages 10000\n"
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        log = self.log_file.open("ab")
+        self._process = subprocess.Popen(
+            [self.binary, "-c", str(self.config_file), "-v"], stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + START_DEADLINE_S
+        while not port_accepts(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"mosquitto did not start on port {self.port}:\n{self.log_file.read_text()}"
+                )
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
