@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from controller.config import limits
@@ -26,6 +27,19 @@ if TYPE_CHECKING:
     from controller.config.loader import Sourced
 
 
+@dataclass
+class BrokenNames:
+    """Names whose files exist but failed to load: references to them are not errors again."""
+
+    names: set[tuple[str, str]] = field(default_factory=set)
+    """(`device` | `scene` | `plan` | `playlist`, name)."""
+    devices_incomplete: bool = False
+    """A device file could not be read at all, so any device id might be in it."""
+
+    def hides(self, what: str, name: object) -> bool:
+        return (what, str(name)) in self.names
+
+
 def check_room(
     *,
     settings: Sourced[RoomSettings],
@@ -33,6 +47,7 @@ def check_room(
     scenes: Mapping[str, Sourced[Scene]],
     plans: Mapping[str, Sourced[Plan]],
     playlists: Mapping[str, Playlist],
+    broken: BrokenNames,
 ) -> list[ConfigIssue]:
     """Every cross-reference problem in the room, each with file and line."""
     room = settings.model
@@ -40,16 +55,16 @@ def check_room(
     for key in ("idle_scene", "safe_scene", "default_plan"):
         name = getattr(room, key)
         known = plans if key == "default_plan" else scenes
-        if name is not None and name not in known:
-            what = "plan" if key == "default_plan" else "scene"
+        what = "plan" if key == "default_plan" else "scene"
+        if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
     issues += _unique_topics(devices)
     all_devices = {key: item.model for key, item in devices.items()}
     for scene in scenes.values():
-        checker = _SceneChecker(scene, all_devices, playlists, room.safety)
+        checker = _SceneChecker(scene, all_devices, playlists, room.safety, broken)
         issues += checker.check()
     for plan in plans.values():
-        issues += _check_plan(plan, scenes, room.safety)
+        issues += _check_plan(plan, scenes, room.safety, broken)
     return issues
 
 
@@ -93,7 +108,9 @@ class _SceneChecker:
         devices: Mapping[str, Device],
         playlists: Mapping[str, Playlist],
         safety: SafetyLimits,
+        broken: BrokenNames,
     ) -> None:
+        self._broken = broken
         self._scene = scene
         self._devices = devices
         self._playlists = playlists
@@ -113,6 +130,8 @@ class _SceneChecker:
             for key, target in targets.items():
                 found = select_devices(self._devices.values(), key, kind)
                 if not found:
+                    if self._unknown_is_expected(key):
+                        continue
                     self._report((section, key), f"{section}.{key}: {self._no_match(key, kind)}")
                     continue
                 if isinstance(target, LightTarget):
@@ -125,6 +144,10 @@ class _SceneChecker:
 
     def _report(self, location: tuple[str | int, ...], message: str) -> None:
         self._issues.append(self._scene.document.issue(location, message))
+
+    def _unknown_is_expected(self, key: str) -> bool:
+        """A device in a file that failed to load is reported there, not here again."""
+        return self._broken.devices_incomplete or self._broken.hides("device", key)
 
     def _no_match(self, key: str, kind: str) -> str:
         if key.startswith("group:"):
@@ -157,7 +180,12 @@ class _SceneChecker:
                 )
 
     def _music(self, section: str, key: str, target: MusicTarget) -> None:
-        if target.playlist is not None and target.playlist not in self._playlists:
+        playlist = target.playlist
+        if (
+            playlist is not None
+            and playlist not in self._playlists
+            and not self._broken.hides("playlist", playlist)
+        ):
             self._report(
                 (section, key, "playlist"),
                 f"{section}.{key}.playlist: no playlist named {target.playlist!r}",
@@ -224,12 +252,15 @@ def set_length_problem(target: BlsTarget, safety: SafetyLimits) -> str | None:
 
 
 def _check_plan(
-    plan: Sourced[Plan], scenes: Mapping[str, Sourced[Scene]], safety: SafetyLimits
+    plan: Sourced[Plan],
+    scenes: Mapping[str, Sourced[Scene]],
+    safety: SafetyLimits,
+    broken: BrokenNames,
 ) -> list[ConfigIssue]:
     issues = []
     document = plan.document
     for index, phase in enumerate(plan.model.phases):
-        if phase.scene not in scenes:
+        if phase.scene not in scenes and not broken.hides("scene", phase.scene):
             issues.append(
                 document.issue(
                     ("phases", index, "scene"),
@@ -240,10 +271,13 @@ def _check_plan(
             location = ("phases", index, "cues", cue_index, "do")
             where = describe_location(location)
             command = cue.do
-            if command["action"] == "scene" and command.get("name") not in scenes:
-                issues.append(
-                    document.issue(location, f"{where}: no scene named {command.get('name')!r}")
-                )
+            name = command.get("name")
+            if (
+                command["action"] == "scene"
+                and name not in scenes
+                and not broken.hides("scene", name)
+            ):
+                issues.append(document.issue(location, f"{where}: no scene named {name!r}"))
             speed = command.get("speed_hz")
             if command["action"] == "bls" and speed is not None:
                 problem = (

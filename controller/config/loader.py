@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from controller.config.crossref import check_room
+from controller.config.crossref import BrokenNames, check_room
 from controller.config.issues import ConfigIssue, RoomConfigError
 from controller.config.messages import validate_document
 from controller.config.models import (
@@ -83,6 +83,7 @@ class _Collected:
     scenes: dict[str, Sourced[Scene]] = field(default_factory=dict)
     plans: dict[str, Sourced[Plan]] = field(default_factory=dict)
     playlists: dict[str, Playlist] = field(default_factory=dict)
+    broken: BrokenNames = field(default_factory=BrokenNames)
 
 
 def load_room(config_path: Path | str) -> Room:
@@ -93,8 +94,8 @@ def load_room(config_path: Path | str) -> Room:
     settings_doc, settings = _load_settings(config_path, root, found)
     _load_devices(root / settings.paths.devices, root, found)
     scenes_dir = root / settings.paths.scenes
-    _load_named(scenes_dir, root, Scene, found.scenes, found)
-    _load_named(scenes_dir / "plans", root, Plan, found.plans, found)
+    _load_named(scenes_dir, root, Scene, found.scenes, found, label="scene")
+    _load_named(scenes_dir / "plans", root, Plan, found.plans, found, label="plan")
     _load_playlists(root / settings.paths.playlists, root, found)
     if settings_doc is not None:
         found.issues += check_room(
@@ -103,6 +104,7 @@ def load_room(config_path: Path | str) -> Room:
             scenes=found.scenes,
             plans=found.plans,
             playlists=found.playlists,
+            broken=found.broken,
         )
     if found.issues:
         raise RoomConfigError(found.issues)
@@ -166,6 +168,7 @@ def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
         document = read_yaml(path, _display(path, root))
         if isinstance(document, ConfigIssue):
             found.issues.append(document)
+            found.broken.devices_incomplete = True
             continue
         single = isinstance(document.data, dict) and "devices" not in document.data
         device_file, issues = validate_document(
@@ -175,6 +178,7 @@ def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
         )
         found.issues += issues
         if device_file is None:
+            _note_broken_devices(document.data, found.broken)
             continue
         for index, device in enumerate(device_file.devices):
             where = () if single else ("devices", index)
@@ -192,6 +196,20 @@ def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
             found.devices[device.id] = Sourced(device, _subdocument(document, where))
 
 
+def _note_broken_devices(data: Any, broken: BrokenNames) -> None:
+    """Remember the ids of devices that failed validation, so references to them stay quiet."""
+    entries = data.get("devices", [data]) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        broken.devices_incomplete = True
+        return
+    for entry in entries:
+        device_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(device_id, str):
+            broken.names.add(("device", device_id))
+        else:
+            broken.devices_incomplete = True
+
+
 def _subdocument(document: YamlDocument, where: tuple[str | int, ...]) -> YamlDocument:
     """A view of one entry of a multi-device file, so that its lines resolve by its own keys."""
     if not where:
@@ -207,6 +225,8 @@ def _load_named(
     model: type[ModelT],
     into: dict[str, Sourced[ModelT]],
     found: _Collected,
+    *,
+    label: str,
 ) -> None:
     """Scenes or plans: one per file, named by the file name without its extension."""
     if _missing_folder(folder, root, found):
@@ -225,11 +245,24 @@ def _load_named(
         document = read_yaml(path, display)
         if isinstance(document, ConfigIssue):
             found.issues.append(document)
+            found.broken.names.add((label, path.stem))
             continue
         instance, issues = validate_document(model, document)
         found.issues += issues
-        if instance is not None:
+        if instance is None:
+            found.broken.names.add((label, path.stem))
+        else:
             into[path.stem] = Sourced(instance, document)
+
+
+def _yaml_playlist(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssue]]:
+    document = read_yaml(path, display)
+    if isinstance(document, ConfigIssue):
+        return None, [document]
+    playlist_file, issues = validate_document(PlaylistFile, document)
+    if playlist_file is None:
+        return None, issues
+    return resolve_playlist_file(path.stem, playlist_file, document)
 
 
 def _load_playlists(folder: Path, root: Path, found: _Collected) -> None:
@@ -243,17 +276,11 @@ def _load_playlists(folder: Path, root: Path, found: _Collected) -> None:
             )
             continue
         if path.suffix.lower() in YAML_SUFFIXES:
-            document = read_yaml(path, display)
-            if isinstance(document, ConfigIssue):
-                found.issues.append(document)
-                continue
-            playlist_file, issues = validate_document(PlaylistFile, document)
-            found.issues += issues
-            if playlist_file is None:
-                continue
-            playlist, issues = resolve_playlist_file(path.stem, playlist_file, document)
+            playlist, issues = _yaml_playlist(path, display)
         else:
             playlist, issues = read_m3u(path, display)
         found.issues += issues
-        if playlist is not None:
+        if playlist is None:
+            found.broken.names.add(("playlist", path.stem))
+        else:
             found.playlists[path.stem] = playlist

@@ -38,6 +38,10 @@ def _unit(location: Location) -> str:
     return ""
 
 
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -101,11 +105,11 @@ def error_message(error: ErrorDetails, location: Location, model: type[BaseModel
         return f"{where} is missing"
     if kind in ("less_than_equal", "less_than"):
         bound = ctx.get("le", ctx.get("lt"))
-        return f"{where} {_shown(value)} is above the {limit_word} {bound}{unit}"
+        return f"{where} {_shown(value)} is above the {limit_word} {_number(bound)}{unit}"
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         word = "at least" if kind == "greater_than_equal" else "above"
-        return f"{where} {_shown(value)} is too low: it must be {word} {bound}{unit}"
+        return f"{where} {_shown(value)} is too low: it must be {word} {_number(bound)}{unit}"
     if kind == "string_pattern_mismatch":
         pattern = ctx.get("pattern")
         if pattern == IDENTIFIER:

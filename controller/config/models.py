@@ -404,16 +404,17 @@ class Plan(StrictModel):
     description: str | None = None
     phases: list[Phase] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _phases_in_order(self) -> Plan:
-        names = [phase.name for phase in self.phases]
+    @field_validator("phases")
+    @classmethod
+    def _phases_in_order(cls, phases: list[Phase]) -> list[Phase]:
+        names = [phase.name for phase in phases]
         positions = [limits.PHASE_ORDER.index(name) for name in names]
         if positions != sorted(set(positions)):
             raise ValueError(
-                f"phases {' → '.join(names)} must each appear once, in the order "
+                f"{' → '.join(names)}: each phase may appear once, in the order "
                 + " → ".join(limits.PHASE_ORDER)
             )
-        return self
+        return phases
 
     @property
     def total_s(self) -> float:

@@ -23,6 +23,11 @@ MAX_NODES = 100_000
 
 Location = tuple[str | int, ...]
 
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
+)
+
 
 @dataclass
 class YamlDocument:
@@ -83,6 +88,10 @@ def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | Confi
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         return _syntax_issue(error, display)
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        return ConfigIssue(display, line, f"control character U+{code:04X} is not allowed in YAML")
     except yaml.YAMLError as error:
         return ConfigIssue(display, None, f"not valid YAML: {error}")
     document = YamlDocument(path=path, display=display, data=None)
@@ -127,6 +136,14 @@ class _Builder:
                 )
             )
         self._document.lines.setdefault(location, node.start_mark.line + 1)
+        if node.tag not in _PLAIN_TAGS:
+            raise _RejectedError(
+                ConfigIssue(
+                    self._document.display,
+                    node.start_mark.line + 1,
+                    f"value cannot be read: the tag {node.tag!r} is not allowed in room files",
+                )
+            )
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, location)
         if isinstance(node, yaml.SequenceNode):

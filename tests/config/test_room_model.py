@@ -1,0 +1,186 @@
+"""The room model: what a valid room contains, and the rules that need the whole room."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from controller.cli import main
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import Room, RoomConfigError, load_room
+from controller.config.crossref import set_length_problem
+from controller.config.durations import format_duration, parse_duration
+from controller.config.models import BlsTarget, BrokerSettings, SafetyLimits
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def room() -> Room:
+    return load_room(REPO / "config.yaml")
+
+
+def test_the_shipped_room_has_every_kind_of_device(room: Room) -> None:
+    drivers = {device.id: device.driver for device in room.devices.values()}
+    assert drivers == {
+        "ceiling": "zigbee2mqtt",
+        "floor-lamp": "tasmota",
+        "strip": "wled",
+        "music": "vlc",
+        "tones": "tones",
+        "tappers": "mqtt-bls",
+        "lightbar": "mqtt-bls",
+        "headset": "mqtt-vr",
+        "oximeter": "mqtt-vitals",
+        "bp-cuff": "mqtt-vitals",
+    }
+    assert sorted(room.scenes) == [
+        "centering",
+        "idle",
+        "integration",
+        "lights-up",
+        "peak",
+        "return",
+    ]
+    assert room.plans["standard"].total_s == 90 * 60
+    assert [phase.name for phase in room.plans["rehearsal"].phases] == [
+        "centering",
+        "peak",
+        "return",
+        "integration",
+    ]
+
+
+def test_scene_keys_name_a_device_a_group_or_all(room: Room) -> None:
+    assert [d.id for d in room.resolve_target("group:ambient", "light")] == ["floor-lamp", "strip"]
+    assert [d.id for d in room.resolve_target("all", "light")] == ["ceiling", "floor-lamp", "strip"]
+    assert [d.id for d in room.resolve_target("ceiling", "light")] == ["ceiling"]
+    assert room.resolve_target("ceiling", "bls") == []
+
+
+def test_playlists_resolve_tracks_relative_to_their_file(room: Room) -> None:
+    centering = room.playlists["centering"]
+    assert [track.title for track in centering.tracks] == ["Still Water", "Slow Breath"]
+    assert centering.tracks[0].path == REPO / "playlists/audio/centering-1-still-water.wav"
+    assert centering.duration_s == 30
+    peak = room.playlists["peak"]
+    assert [track.gain_db for track in peak.tracks] == [0, -2]
+
+
+def test_cues_are_seconds_from_the_phase_start_or_before_its_end(room: Room) -> None:
+    peak = room.plans["standard"].phases[1]
+    assert (peak.cues[0].at, peak.cues[0].do) == (-300, {"action": "volume", "level": 0.3})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90),
+        ("90s", 90),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("1:30:00", 5400),
+        ("-5m", -300),
+        ("+10m", 600),
+        ("2:30", 150),
+        ("1.5m", 90),
+    ],
+)
+def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "", "5 minutes", "m", "1x"])
+def test_a_non_duration_says_how_to_write_one(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+
+
+def test_durations_format_compactly() -> None:
+    assert [format_duration(s) for s in (0, 45, 150, 5400, -300)] == [
+        "0s",
+        "45s",
+        "2m30s",
+        "1h30m",
+        "-5m",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("embedded", {"mode": "embedded"}),
+        (
+            "mqtt://broker.lan",
+            {"mode": "external", "host": "broker.lan", "port": 1883, "tls": None},
+        ),
+        ("mqtts://broker.lan", {"mode": "external", "host": "broker.lan", "port": 8883}),
+        ("mqtt://10.0.0.5:1884", {"mode": "external", "host": "10.0.0.5", "port": 1884}),
+    ],
+)
+def test_a_broker_is_named_by_url(url: str, expected: dict[str, object]) -> None:
+    settings = BrokerSettings.model_validate(url).model_dump()
+    assert {key: settings[key] for key in expected} == expected
+    assert (settings["tls"] is not None) == url.startswith("mqtts")
+
+
+def test_command_line_overrides_win_over_config(room: Room, tmp_path: Path) -> None:
+    overridden = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker="mqtt://127.0.0.1:1999", room_id="room-b", data_dir=tmp_path),
+    )
+    assert (overridden.settings.broker.host, overridden.settings.broker.port) == ("127.0.0.1", 1999)
+    assert overridden.room_id == "room-b"
+    assert overridden.data_dir == tmp_path.resolve()
+
+
+def test_a_bad_broker_url_is_a_usage_error() -> None:
+    import click
+
+    with pytest.raises(click.BadParameter, match="is not 'embedded', mqtt://HOST:PORT"):
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker="http://x"))
+
+
+def test_a_long_bls_set_needs_confirmation_and_never_passes_the_hard_bound() -> None:
+    limits = SafetyLimits()
+    assert set_length_problem(BlsTarget(speed_hz=1.0, passes=24), limits) is None
+    assert "confirm_long_set" in (
+        set_length_problem(BlsTarget(speed_hz=1.0, passes=40), limits) or ""
+    )
+    assert (
+        set_length_problem(BlsTarget(speed_hz=1.0, passes=40, confirm_long_set=True), limits)
+        is None
+    )
+    assert "hard limit 120 s" in (
+        set_length_problem(BlsTarget(speed_hz=0.5, passes=80, confirm_long_set=True), limits) or ""
+    )
+
+
+def test_a_room_may_tighten_limits_but_not_invert_them() -> None:
+    with pytest.raises(ValueError, match="bls_speed_min_hz is above bls_speed_max_hz"):
+        SafetyLimits(bls_speed_min_hz=1.5, bls_speed_max_hz=1.0)
+
+
+def test_loading_reports_every_problem_not_just_the_first(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("room: Room A\nbroker: ftp://x\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "config.yaml:1: room 'Room A' is not a valid id (lower-case letters, digits, . _ -)",
+        "config.yaml:2: broker: broker 'ftp://x' is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT",
+        "devices: folder not found",
+        "playlists: folder not found",
+        "scenes: folder not found",
+        "scenes/plans: folder not found",
+    ]
+
+
+def test_every_command_explains_itself_with_an_example() -> None:
+    runner = CliRunner()
+    top = runner.invoke(main, ["--help"])
+    assert top.exit_code == 0 and "Example:" in top.output
+    for name in sorted(main.commands):
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Example" in result.output, f"sessionroom {name} --help has no example"
