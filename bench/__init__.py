@@ -1,1 +1,1 @@
-"""Benchmarks: `python -m bench` prints figures and ratios to a baseline measured in the same run."""
+"""Benchmarks: `python -m bench` prints figures and ratios to a baseline of the same run."""
