@@ -1,0 +1,183 @@
+"""The control API's commands: JSON on `sessionroom/<room>/cmd`, parsed into typed models.
+
+Every command carries an `id`; the engine answers on `sessionroom/<room>/reply/<id>` with
+`{"id", "ok", "error"?}`. A payload that is not JSON, has no known `action`, or has a wrong
+parameter is refused with a reason in plain words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from controller.config.messages import error_message
+
+PARTICIPANT_CODE = re.compile(r"^(?=.*\d)[A-Za-z0-9-]{2,24}$")
+"""A pseudonymous code such as `P014` or `S-22`: letters, digits and dashes, with a digit."""
+
+MAX_COMMAND_BYTES = 16 * 1024
+COMMAND_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=COMMAND_ID)
+    source: str | None = Field(default=None, max_length=64)
+    """Who sent it (e.g. `console`, `ctl`, `cue`), for the journal."""
+
+
+class Start(_Command):
+    action: Literal["start"]
+    plan: str
+    participant: str
+
+    @model_validator(mode="after")
+    def _pseudonymous(self) -> Start:
+        if not PARTICIPANT_CODE.match(self.participant):
+            raise ValueError(
+                "participant must be a pseudonymous code such as P014 "
+                "(letters, digits, dashes, with at least one digit; never a name)"
+            )
+        return self
+
+
+class Step(_Command):
+    action: Literal["next", "back", "hold", "release", "end", "emergency", "clear_emergency"]
+
+
+class Goto(_Command):
+    action: Literal["goto"]
+    phase: Literal["centering", "peak", "return", "integration"]
+
+
+class Extend(_Command):
+    action: Literal["extend"]
+    seconds: float = Field(gt=0, le=3600)
+
+
+class Note(_Command):
+    action: Literal["note"]
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class SceneOverride(_Command):
+    action: Literal["scene"]
+    name: str
+
+
+class _LevelOrDelta(_Command):
+    level: float | None = Field(default=None, ge=0, le=1)
+    delta: float | None = Field(default=None, ge=-1, le=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _LevelOrDelta:
+        if (self.level is None) == (self.delta is None):
+            raise ValueError("give either level (0–1) or delta (−1–1)")
+        return self
+
+
+class Lights(_LevelOrDelta):
+    action: Literal["lights"]
+    device: str | None = None
+
+
+class Volume(_LevelOrDelta):
+    action: Literal["volume"]
+
+
+class Music(_Command):
+    action: Literal["music"]
+    op: Literal["pause", "resume", "skip", "previous", "fade_out"]
+    seconds: float | None = Field(default=None, ge=0, le=600)
+
+
+class Bls(_Command):
+    action: Literal["bls"]
+    op: Literal["start", "stop"]
+    device: str | None = None
+    """One BLS device, or every BLS device of the room when omitted."""
+    speed_hz: float | None = Field(default=None, gt=0, le=10)
+    tone_hz: float | None = Field(default=None, gt=0, le=20000)
+    mode: Literal["tactile", "visual", "audio"] | None = None
+    intensity: float | None = Field(default=None, ge=0, le=1)
+    passes: int | None = Field(default=None, ge=1, le=10_000)
+    seconds: float | None = Field(default=None, gt=0, le=3600)
+    confirm: bool = False
+    """Explicit confirmation for a set beyond the room's soft limit."""
+
+
+class Vr(_Command):
+    action: Literal["vr"]
+    op: Literal["play", "pause", "resume", "stop"]
+    content: str | None = None
+    volume: float | None = Field(default=None, ge=0, le=1)
+
+
+Command = Annotated[
+    Start | Step | Goto | Extend | Note | SceneOverride | Lights | Volume | Music | Bls | Vr,
+    Field(discriminator="action"),
+]
+ACTIONS = [
+    "start",
+    "next",
+    "back",
+    "goto",
+    "hold",
+    "release",
+    "extend",
+    "end",
+    "emergency",
+    "clear_emergency",
+    "note",
+    "scene",
+    "lights",
+    "volume",
+    "music",
+    "bls",
+    "vr",
+]
+
+_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+class BadCommand(Exception):  # noqa: N818 - a refusal of input, reported to the sender
+    """A command that cannot be parsed; `command_id` is set when the payload had a usable id."""
+
+    def __init__(self, reason: str, command_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.command_id = command_id
+
+
+def parse_command(payload: bytes) -> Command:
+    """Parse a `cmd` payload or raise BadCommand with the reason."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise BadCommand(f"command is larger than {MAX_COMMAND_BYTES // 1024} KiB")
+    try:
+        data: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadCommand("malformed command: not JSON") from None
+    if not isinstance(data, dict):
+        raise BadCommand("malformed command: not a JSON object")
+    raw_id = data.get("id")
+    command_id = raw_id if isinstance(raw_id, str) and re.match(COMMAND_ID, raw_id) else None
+    if data.get("action") not in ACTIONS:
+        raise BadCommand(
+            f"unknown action {data.get('action')!r} (actions: {', '.join(ACTIONS)})", command_id
+        )
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as error:
+        raise BadCommand(_reason(error), command_id) from None
+
+
+def _reason(error: ValidationError) -> str:
+    parts = []
+    for detail in error.errors(include_url=False):
+        location = tuple(part for part in detail["loc"] if part not in ACTIONS)
+        parts.append(error_message(detail, location, _Command))
+    return "; ".join(parts)
