@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.engine.commands import BadCommand, Bls, Lights, Start, parse_command
+from controller.api.commands import BadCommand, Bls, Lights, Start, parse_command
 
 
 def parse(**fields: object) -> object:

@@ -1,0 +1,43 @@
+"""Topic names of the controller's own MQTT API (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RoomTopics:
+    """`sessionroom/<room>/...`: status (retained, will), state (retained), cmd, reply/<id>, events."""
+
+    room: str
+
+    @property
+    def base(self) -> str:
+        return f"sessionroom/{self.room}"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def cmd(self) -> str:
+        return f"{self.base}/cmd"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}/events"
+
+    def reply(self, command_id: str) -> str:
+        return f"{self.base}/reply/{command_id}"
+
+    @property
+    def replies(self) -> str:
+        return f"{self.base}/reply/+"
+
+
+ONLINE = "online"
+OFFLINE = "offline"
