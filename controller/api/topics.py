@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RoomTopics:
-    """`sessionroom/<room>/...`: status (retained, will), state (retained), cmd, reply/<id>, events."""
+    """Topics under `sessionroom/<room>/`: status, state, cmd, reply/<id> and events."""
 
     room: str
 
