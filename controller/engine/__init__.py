@@ -1,0 +1,1 @@
+"""The session engine: clock, phases, scenes, fades, safety gate, control API and journal."""
