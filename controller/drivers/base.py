@@ -1,0 +1,310 @@
+"""The types every device driver shares: commands, outgoing messages, receptions and the ABCs.
+
+A driver is a pure translator. It turns an abstract target (a `LightCommand`, `VrCommand` or
+`BlsCommand`) into the device's own MQTT messages (`Outgoing`), and turns the device's state
+and availability messages back into a normalized state (`Reception`). It never does I/O and
+never reads a clock; the engine publishes what it returns and feeds it what arrives.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from controller.config.models import HEX_COLOUR, Device
+from controller.drivers.payloads import MAX_PAYLOAD_BYTES, PayloadError, parse_availability
+
+
+class Availability(enum.Enum):
+    """Whether a device is reachable. No message yet is UNKNOWN, never ONLINE."""
+
+    UNKNOWN = "unknown"
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One MQTT message a driver wants published. Drivers never ask for retained commands."""
+
+    topic: str
+    payload: str
+    retain: bool = False
+    qos: int = 1
+
+    def __post_init__(self) -> None:
+        if self.qos not in (0, 1, 2):
+            raise ValueError(f"qos {self.qos!r} is not 0, 1 or 2")
+
+
+def _require_fraction(name: str, value: float | None) -> None:
+    if value is not None and not (
+        isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+    ):
+        raise ValueError(f"{name} {value!r} is not a number from 0 to 1")
+
+
+def _require_positive_finite(name: str, value: float | None) -> None:
+    if value is not None and not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        raise ValueError(f"{name} {value!r} is not a finite number above 0")
+
+
+@dataclass(frozen=True)
+class LightCommand:
+    """A light's target. Level 0–1, Kelvin, RGB 0–255, fade time in seconds.
+
+    `on=False` turns the light off (fading over `transition_s`); level and colour are then not
+    sent. A level that rounds to 0 on the device's own scale is sent as the device's off command.
+    """
+
+    on: bool = True
+    level: float | None = None
+    kelvin: int | None = None
+    rgb: tuple[int, int, int] | None = None
+    transition_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require_fraction("level", self.level)
+        if self.kelvin is not None and (
+            not isinstance(self.kelvin, int) or isinstance(self.kelvin, bool) or self.kelvin <= 0
+        ):
+            raise ValueError(f"kelvin {self.kelvin!r} is not a positive whole number")
+        if self.rgb is not None and not (
+            isinstance(self.rgb, tuple)
+            and len(self.rgb) == 3
+            and all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in self.rgb
+            )
+        ):
+            raise ValueError(f"rgb {self.rgb!r} is not three whole numbers from 0 to 255")
+        if self.kelvin is not None and self.rgb is not None:
+            raise ValueError("give kelvin or rgb, not both")
+        if not (
+            isinstance(self.transition_s, int | float)
+            and not isinstance(self.transition_s, bool)
+            and math.isfinite(self.transition_s)
+            and self.transition_s >= 0
+        ):
+            raise ValueError(f"transition_s {self.transition_s!r} is not a finite number ≥ 0")
+
+
+VrAction = Literal["play", "pause", "resume", "stop", "brightness"]
+
+
+@dataclass(frozen=True)
+class VrCommand:
+    """A VR headset command: play content (volume 0–1 optional), pause, resume, stop, brightness."""
+
+    action: VrAction
+    content: str | None = None
+    volume: float | None = None
+    level: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ("play", "pause", "resume", "stop", "brightness"):
+            raise ValueError(
+                f"VR action {self.action!r} is not play, pause, resume, stop or brightness"
+            )
+        _require_fraction("volume", self.volume)
+        _require_fraction("level", self.level)
+        if self.action == "play" and not self.content:
+            raise ValueError("a VR play command needs content")
+        if self.action != "play" and (self.content is not None or self.volume is not None):
+            raise ValueError(f"a VR {self.action} command takes no content or volume")
+        if self.action == "brightness" and self.level is None:
+            raise ValueError("a VR brightness command needs a level")
+        if self.action != "brightness" and self.level is not None:
+            raise ValueError(f"a VR {self.action} command takes no level")
+
+
+BlsMode = Literal["tactile", "visual"]
+
+
+@dataclass(frozen=True)
+class BlsCommand:
+    """Start or stop a BLS set. `running=False` stops at once; the other fields are then not sent.
+
+    `mode` defaults to the device's own mode; intensity is 0–1; `passes`/`duration_s` left at
+    None mean "not limited by this" and are sent as null.
+    """
+
+    running: bool
+    mode: str | None = None
+    speed_hz: float | None = None
+    intensity: float | None = None
+    passes: int | None = None
+    duration_s: float | None = None
+    colour: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode is not None and self.mode not in ("tactile", "visual"):
+            raise ValueError(f"BLS mode {self.mode!r} is not tactile or visual")
+        _require_positive_finite("speed_hz", self.speed_hz)
+        _require_fraction("intensity", self.intensity)
+        if self.passes is not None and (
+            not isinstance(self.passes, int) or isinstance(self.passes, bool) or self.passes < 1
+        ):
+            raise ValueError(f"passes {self.passes!r} is not a whole number ≥ 1")
+        _require_positive_finite("duration_s", self.duration_s)
+        if self.colour is not None and not re.fullmatch(HEX_COLOUR, self.colour):
+            raise ValueError(f"colour {self.colour!r} is not #RRGGBB")
+
+
+@dataclass(frozen=True)
+class Reception:
+    """What a device message meant.
+
+    * `state`: `data` is the device's whole normalized state after the message;
+    * `availability`: `data` is `{"available": "online" | "offline" | "unknown"}`;
+    * `error`: `data` is `{"error": "<topic>: <what was wrong>"}`; the state is unchanged.
+    """
+
+    kind: Literal["state", "availability", "error"]
+    data: dict[str, Any]
+
+
+class Driver(ABC):
+    """Translates between one device's MQTT messages and the engine's normalized state.
+
+    Subclasses name the device's availability and state topics and parse its state messages;
+    this class handles the availability forms, the size limit and the error path once.
+    """
+
+    replaces_state: ClassVar[bool] = False
+    """True when each state message is a whole snapshot (it replaces the state, not merges)."""
+
+    def __init__(self, device: Device) -> None:
+        if device.topic is None:
+            raise ValueError(f"device {device.id!r} has no topic")
+        self.device = device
+        self.state: dict[str, Any] = {}
+        self._availability: dict[str, Availability] = {
+            topic: Availability.UNKNOWN
+            for topic in (self.availability_topic(), *self.gating_availability_topics())
+        }
+
+    @property
+    def topic(self) -> str:
+        """The device's own topic from its configuration (friendly name, Tasmota topic, ...)."""
+        assert self.device.topic is not None  # checked in __init__
+        return self.device.topic
+
+    @property
+    def availability(self) -> Availability:
+        """OFFLINE when any watched availability topic says so, else the device's own."""
+        if Availability.OFFLINE in self._availability.values():
+            return Availability.OFFLINE
+        return self._availability[self.availability_topic()]
+
+    @abstractmethod
+    def availability_topic(self) -> str:
+        """The topic on which the device itself announces online/offline (its MQTT will)."""
+
+    def gating_availability_topics(self) -> tuple[str, ...]:
+        """Further topics whose 'offline' makes the device unreachable (e.g. its bridge)."""
+        return ()
+
+    @abstractmethod
+    def state_topics(self) -> tuple[str, ...]:
+        """The topics carrying the device's state."""
+
+    @abstractmethod
+    def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
+        """Turn one state message into normalized state keys; None when it carries none.
+
+        Raises PayloadError (with a reason fit for the journal) when the message is malformed,
+        of the wrong type or out of range.
+        """
+
+    def subscriptions(self) -> list[str]:
+        """The topic filters this device needs."""
+        return [*self._availability, *self.state_topics()]
+
+    def query(self) -> list[Outgoing]:
+        """Messages asking the device to report its state; [] when the protocol has none."""
+        return []
+
+    def receive(self, topic: str, payload: bytes) -> Reception | None:
+        """Interpret one message; None when the topic is not this device's. Never raises."""
+        is_availability = topic in self._availability
+        if not is_availability and topic not in self.state_topics():
+            return None
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return _error(topic, f"payload of {len(payload)} bytes is larger than 64 KiB")
+        try:
+            if is_availability:
+                self._availability[topic] = Availability(parse_availability(payload))
+                return Reception("availability", {"available": self.availability.value})
+            update = self.parse_state(topic, payload)
+        except PayloadError as problem:
+            return _error(topic, str(problem))
+        if update is None:
+            return None
+        if self.replaces_state:
+            self.state = update
+        else:
+            self.state = {**self.state, **update}
+        return Reception("state", dict(self.state))
+
+
+def _error(topic: str, reason: str) -> Reception:
+    return Reception("error", {"error": f"{topic}: {reason}"})
+
+
+class LightDriver(Driver):
+    """A light: level, colour temperature and RGB with a fade, and how long it fades natively."""
+
+    def command(self, target: LightCommand) -> list[Outgoing]:
+        """The messages that bring the light to `target`. ValueError for a colour it lacks."""
+        if target.on and target.kelvin is not None and self.device.kelvin_range is None:
+            raise ValueError(f"light {self.device.id!r} has no colour temperature")
+        if target.on and target.rgb is not None and not self.device.rgb:
+            raise ValueError(f"light {self.device.id!r} takes no RGB colour")
+        return self._translate(target)
+
+    @abstractmethod
+    def _translate(self, target: LightCommand) -> list[Outgoing]:
+        """Build the device's messages for a target whose capabilities were checked."""
+
+    @abstractmethod
+    def native_fade_s(self, level_change: float) -> float:
+        """The longest fade the device can run by itself for a level change of that size (0–1).
+
+        The engine sends one message when the wanted fade fits, and steps the fade itself
+        beyond it.
+        """
+
+
+class VrDriver(Driver):
+    """A VR headset or meditation display."""
+
+    replaces_state = True
+
+    @abstractmethod
+    def command(self, target: VrCommand) -> list[Outgoing]:
+        """The messages that carry out `target`."""
+
+
+class BlsDriver(Driver):
+    """A bilateral-stimulation device (tappers or light bar) that keeps its own timing."""
+
+    replaces_state = True
+
+    @abstractmethod
+    def command(self, target: BlsCommand) -> list[Outgoing]:
+        """The messages that start or stop a set."""
+
+
+class VitalsDriver(Driver):
+    """A vital-signs sensor: state only, each message is one reading."""
+
+    replaces_state = True

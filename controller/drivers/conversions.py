@@ -1,0 +1,43 @@
+"""Unit conversions shared by the light drivers: level scales, Kelvin ⇄ mireds, fade seconds."""
+
+from __future__ import annotations
+
+import math
+
+
+def round_half_up(value: float) -> int:
+    """Round to the nearest whole number, halves up (2.5 → 3), unlike Python's round()."""
+    return math.floor(value + 0.5)
+
+
+def to_scale(level: float, top: int) -> int:
+    """A 0–1 level on a device scale 0–top (254 for Zigbee, 255 for WLED, 100 for percent)."""
+    return round_half_up(level * top)
+
+
+def clamp_kelvin(kelvin: int, kelvin_range: tuple[int, int], hard: tuple[int, int] | None) -> int:
+    """Kelvin limited to the light's range and, when given, to the protocol's own range."""
+    low, high = kelvin_range
+    if hard is not None:
+        low, high = max(low, hard[0]), min(high, hard[1])
+    return min(max(kelvin, low), high)
+
+
+def mireds(kelvin: int, kelvin_range: tuple[int, int], hard: tuple[int, int] | None = None) -> int:
+    """round(1,000,000 / K), clamped to the light's range (given in K) and the protocol's mireds."""
+    low_k, high_k = kelvin_range
+    value = round_half_up(1_000_000 / kelvin)
+    low_m, high_m = round_half_up(1_000_000 / high_k), round_half_up(1_000_000 / low_k)
+    if hard is not None:
+        low_m, high_m = max(low_m, hard[0]), min(high_m, hard[1])
+    return min(max(value, low_m), high_m)
+
+
+def kelvin_from_mireds(value: float) -> int:
+    """Kelvin = round(1,000,000 / mireds)."""
+    return round_half_up(1_000_000 / value)
+
+
+def tenths_of_seconds(seconds: float, cap_s: float) -> float:
+    """A fade time in seconds, at most cap_s, to 0.1 s (the resolution of Zigbee and WLED)."""
+    return round_half_up(min(seconds, cap_s) * 10) / 10

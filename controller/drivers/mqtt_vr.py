@@ -1,0 +1,59 @@
+"""VR headsets and meditation displays on Sessionroom's own `vr/<id>` convention.
+
+Commands on `vr/<id>/set`: `{"action":"play","content":"<id>","volume":0-100}` (volume
+optional), `{"action":"pause"}`, `{"action":"resume"}`, `{"action":"stop"}`,
+`{"action":"brightness","level":0-100}`. State on `vr/<id>/state` is a whole snapshot
+`{"status":"idle|playing|paused","content":…,"position_s":…}`; availability on
+`vr/<id>/availability` (the device's retained will). The convention has no read request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controller.drivers.base import Outgoing, VrCommand, VrDriver
+from controller.drivers.conversions import to_scale
+from controller.drivers.payloads import PayloadError, excerpt, json_object, number, text
+
+STATUSES = ("idle", "playing", "paused")
+MAX_POSITION_S = 24 * 3600
+
+
+class MqttVr(VrDriver):
+    """A headset speaking `vr/<id>`."""
+
+    @property
+    def _base(self) -> str:
+        return f"vr/{self.topic}"
+
+    def availability_topic(self) -> str:
+        return f"{self._base}/availability"
+
+    def state_topics(self) -> tuple[str, ...]:
+        return (f"{self._base}/state",)
+
+    def command(self, target: VrCommand) -> list[Outgoing]:
+        message: dict[str, Any] = {"action": target.action}
+        if target.action == "play":
+            message["content"] = target.content
+            if target.volume is not None:
+                message["volume"] = to_scale(target.volume, 100)
+        if target.action == "brightness":
+            assert target.level is not None  # VrCommand requires it
+            message["level"] = to_scale(target.level, 100)
+        return [Outgoing(f"{self._base}/set", json.dumps(message, separators=(",", ":")))]
+
+    def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
+        report = json_object(payload)
+        if "status" not in report:
+            raise PayloadError('VR state has no "status"')
+        status = text(report["status"], "status")
+        if status not in STATUSES:
+            raise PayloadError(f"status {excerpt(status)} is not idle, playing or paused")
+        state: dict[str, Any] = {"status": status}
+        if report.get("content") is not None:
+            state["content"] = text(report["content"], "content")
+        if report.get("position_s") is not None:
+            state["position_s"] = number(report["position_s"], "position_s", 0, MAX_POSITION_S)
+        return state

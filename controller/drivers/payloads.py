@@ -1,0 +1,168 @@
+"""Defensive reading of device payloads: size, UTF-8, JSON without NaN, typed and ranged values.
+
+Every helper raises PayloadError with a short reason fit for the journal; nothing here echoes a
+whole payload back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, NoReturn
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+"""Larger device messages are refused unread."""
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+
+
+class PayloadError(ValueError):
+    """A device message that cannot be trusted; the text says why."""
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise PayloadError(f"JSON constant {name} is not a number")
+
+
+def decode_text(payload: bytes) -> str:
+    """The payload as text, surrounding whitespace removed."""
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError as problem:
+        raise PayloadError(f"payload is not UTF-8 text (byte {problem.start})") from None
+
+
+def decode_json(payload: bytes) -> Any:
+    """The payload as JSON; NaN, Infinity and numbers too large for a float are refused."""
+    text = decode_text(payload)
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise PayloadError("JSON is nested too deeply") from None
+    except PayloadError:
+        raise
+    except ValueError as problem:  # JSONDecodeError, and integers longer than Python allows
+        raise PayloadError(f"payload is not valid JSON ({_first_line(problem)})") from None
+    return value
+
+
+def json_object(payload: bytes) -> dict[str, Any]:
+    """The payload as a JSON object."""
+    value = decode_json(payload)
+    if not isinstance(value, dict):
+        raise PayloadError(f"expected a JSON object, got {_json_type(value)}")
+    return value
+
+
+def parse_availability(payload: bytes) -> str:
+    """'online', 'offline' or 'unknown' from any availability form devices use.
+
+    Accepted: `online`/`offline` in any case (Zigbee2MQTT 1.x, WLED, Tasmota's `Online`),
+    `true`/`false` (Shelly), JSON `{"state": "online"}` (Zigbee2MQTT 2.x) and JSON strings or
+    booleans. An empty payload (a cleared retained message) means we no longer know: 'unknown'.
+    """
+    written = decode_text(payload)
+    if not written:
+        return "unknown"
+    value: Any = written
+    if written[0] in '{"':
+        value = decode_json(payload)
+        if isinstance(value, dict):
+            if "state" not in value:
+                raise PayloadError('availability object has no "state"')
+            value = text(value["state"], "availability state")
+    if isinstance(value, bool):
+        return "online" if value else "offline"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("online", "true"):
+            return "online"
+        if word in ("offline", "false"):
+            return "offline"
+        raise PayloadError(f"availability {excerpt(value)} is not online or offline")
+    raise PayloadError(f"availability is {_json_type(value)}, not online or offline")
+
+
+def number(value: Any, name: str, low: float, high: float) -> float:
+    """A finite JSON number from low to high (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"{name} is {_json_type(value)}, not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PayloadError(f"{name} is not a finite number")
+    if not low <= value <= high:
+        raise PayloadError(f"{name} {excerpt(value)} is outside {_bound(low)}–{_bound(high)}")
+    return float(value)
+
+
+def whole_number(value: Any, name: str, low: int, high: int) -> int:
+    """A JSON number without a fraction (3 or 3.0) from low to high."""
+    result = number(value, name, low, high)
+    if not result.is_integer():
+        raise PayloadError(f"{name} {excerpt(value)} is not a whole number")
+    return int(result)
+
+
+def boolean(value: Any, name: str) -> bool:
+    """A JSON true/false."""
+    if not isinstance(value, bool):
+        raise PayloadError(f"{name} is {_json_type(value)}, not true or false")
+    return value
+
+
+def text(value: Any, name: str) -> str:
+    """A JSON string."""
+    if not isinstance(value, str):
+        raise PayloadError(f"{name} is {_json_type(value)}, not a string")
+    return value
+
+
+def on_off(value: Any, name: str) -> bool:
+    """`ON`/`OFF` (any case) as True/False."""
+    word = text(value, name).strip().upper()
+    if word not in ("ON", "OFF"):
+        raise PayloadError(f"{name} {excerpt(value)} is not ON or OFF")
+    return word == "ON"
+
+
+def rgb_triple(value: Any, name: str) -> list[int]:
+    """A JSON array of three whole numbers 0–255."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise PayloadError(f"{name} is not an array of three numbers")
+    return [whole_number(channel, name, 0, 255) for channel in value]
+
+
+def hex_channels(value: str, name: str) -> list[int]:
+    """`RRGGBB`-style hex (optional leading '#') as channel values 0–255."""
+    digits = value.strip().removeprefix("#")
+    if not digits or len(digits) % 2 or not _HEX_DIGITS.fullmatch(digits):
+        raise PayloadError(f"{name} {excerpt(value)} is not a hex colour")
+    return [int(digits[i : i + 2], 16) for i in range(0, len(digits), 2)]
+
+
+def _bound(limit: float) -> str:
+    return str(int(limit)) if float(limit).is_integer() else f"{limit:g}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def excerpt(value: Any, limit: int = 40) -> str:
+    """A short repr of a value for an error message."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _first_line(problem: Exception) -> str:
+    return str(problem).splitlines()[0][:80]

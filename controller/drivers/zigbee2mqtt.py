@@ -1,0 +1,110 @@
+"""Zigbee2MQTT lights: JSON on `zigbee2mqtt/<friendly_name>/set`, state on `zigbee2mqtt/<name>`.
+
+Source: Koenkk/zigbee2mqtt.io guide/usage/mqtt_topics_and_messages.md and
+guide/configuration/device-availability.md.
+
+* Every command addresses the light itself (never a group) and carries `transition` in
+  seconds, because groups and scenes are reported to ignore transitions.
+* `brightness` is 0–254; `color_temp` is mireds clamped to the light's range; RGB goes as
+  `color: {"r", "g", "b"}`.
+* The device's retained `<name>/availability` (`{"state":"online"}` or legacy `online`) is its
+  availability, gated by the bridge's `zigbee2mqtt/bridge/state`: a stopped bridge leaves the
+  device availability messages standing, so a bridge that says offline makes every light offline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from controller.drivers.base import LightCommand, LightDriver, Outgoing
+from controller.drivers.conversions import (
+    kelvin_from_mireds,
+    mireds,
+    tenths_of_seconds,
+    to_scale,
+)
+from controller.drivers.payloads import (
+    PayloadError,
+    json_object,
+    number,
+    on_off,
+    whole_number,
+)
+
+BASE_TOPIC = "zigbee2mqtt"
+BRIDGE_STATE_TOPIC = f"{BASE_TOPIC}/bridge/state"
+
+BRIGHTNESS_TOP = 254
+MAX_TRANSITION_S = 6553.4
+"""Zigbee carries a transition as a 16-bit count of tenths of a second (0xFFFF is reserved)."""
+
+REPORTED_MIREDS = (50, 1000)
+"""color_temp values accepted in state reports (20,000 K down to 1,000 K)."""
+
+
+def _compact(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+class Zigbee2MqttLight(LightDriver):
+    """A Zigbee light behind Zigbee2MQTT, addressed by its friendly name."""
+
+    @property
+    def _state_topic(self) -> str:
+        return f"{BASE_TOPIC}/{self.topic}"
+
+    def availability_topic(self) -> str:
+        return f"{self._state_topic}/availability"
+
+    def gating_availability_topics(self) -> tuple[str, ...]:
+        return (BRIDGE_STATE_TOPIC,)
+
+    def state_topics(self) -> tuple[str, ...]:
+        return (self._state_topic,)
+
+    def native_fade_s(self, level_change: float) -> float:
+        return MAX_TRANSITION_S
+
+    def _translate(self, target: LightCommand) -> list[Outgoing]:
+        brightness = None if target.level is None else to_scale(target.level, BRIGHTNESS_TOP)
+        message: dict[str, Any]
+        if not target.on or brightness == 0:
+            message = {"state": "OFF"}
+        else:
+            message = {"state": "ON"}
+            if brightness is not None:
+                message["brightness"] = brightness
+            if target.kelvin is not None:
+                assert self.device.kelvin_range is not None  # checked by LightDriver.command
+                message["color_temp"] = mireds(target.kelvin, self.device.kelvin_range)
+            if target.rgb is not None:
+                red, green, blue = target.rgb
+                message["color"] = {"r": red, "g": green, "b": blue}
+        message["transition"] = tenths_of_seconds(target.transition_s, MAX_TRANSITION_S)
+        return [Outgoing(f"{self._state_topic}/set", _compact(message))]
+
+    def query(self) -> list[Outgoing]:
+        return [Outgoing(f"{self._state_topic}/get", _compact({"state": ""}))]
+
+    def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
+        report = json_object(payload)
+        update: dict[str, Any] = {}
+        if report.get("state") is not None:
+            update["on"] = on_off(report["state"], "state")
+        if report.get("brightness") is not None:
+            # Reports are 0–254; some devices report 255, which is full as well.
+            brightness = whole_number(report["brightness"], "brightness", 0, 255)
+            update["level"] = min(brightness / BRIGHTNESS_TOP, 1.0)
+        if report.get("color_temp") is not None:
+            low, high = REPORTED_MIREDS
+            color_temp = number(report["color_temp"], "color_temp", low, high)
+            update["kelvin"] = kelvin_from_mireds(color_temp)
+        colour = report.get("color")
+        if colour is not None:
+            if not isinstance(colour, dict):
+                raise PayloadError("color is not an object")
+            # Lights report {"x", "y"} (and hue/saturation); only r/g/b reports are taken as RGB.
+            if self.device.rgb and {"r", "g", "b"} <= colour.keys():
+                update["rgb"] = [whole_number(colour[key], f"color.{key}", 0, 255) for key in "rgb"]
+        return update or None
