@@ -4,6 +4,8 @@ import click
 
 from controller import __version__
 from controller.cli.check import check
+from controller.cli.export import export
+from controller.cli.sessions import sessions
 
 
 @click.group(
@@ -20,3 +22,5 @@ def main() -> None:
 
 
 main.add_command(check)
+main.add_command(export)
+main.add_command(sessions)

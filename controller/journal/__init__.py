@@ -1,0 +1,28 @@
+"""The session journal: one SQLite file per session, written off the event loop, read, exported."""
+
+from controller.journal.events import EVENT_KINDS, Event, Payload
+from controller.journal.journal import Journal
+from controller.journal.sessions import (
+    SessionInfo,
+    count_events,
+    find_open_session,
+    list_sessions,
+    read_events,
+)
+from controller.journal.store import JournalError, SessionMeta, session_path, sessions_dir
+
+__all__ = [
+    "EVENT_KINDS",
+    "Event",
+    "Journal",
+    "JournalError",
+    "Payload",
+    "SessionInfo",
+    "SessionMeta",
+    "count_events",
+    "find_open_session",
+    "list_sessions",
+    "read_events",
+    "session_path",
+    "sessions_dir",
+]

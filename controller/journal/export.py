@@ -1,0 +1,96 @@
+"""Export a session's timeline as the contract researchers' tools rely on (JSONL, CSV).
+
+Every event becomes one record with the `COLUMNS` of ARCHITECTURE.md (`timeline_record`);
+a stream format writes records to a text stream, in seq order, without holding the session
+in memory. Notes are exported like every other event. A BIDS exporter (a folder of files,
+notes left out by default) builds on `read_events` and `timeline_record` the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from controller.journal.events import Event
+from controller.journal.sessions import read_events
+from controller.journal.store import json_text
+
+COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
+PROGRESS_EVERY = 1000
+"""Events between two calls of an export's progress callback."""
+
+StreamWriter = Callable[[Iterable[Event], TextIO], int]
+"""Writes events to a text stream in one format and returns how many it wrote."""
+ProgressCallback = Callable[[int], None]
+"""Told how many events an export has written so far."""
+
+
+def iso_wall(wall_ns: int) -> str:
+    """UTC wall time in ns as ISO 8601 to the microsecond, e.g. `2026-11-21T17:30:00.123456Z`."""
+    seconds, nanoseconds = divmod(wall_ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{nanoseconds // 1000:06d}Z"
+
+
+def timeline_record(event: Event) -> dict[str, Any]:
+    """One event as the export contract's record, keys in `COLUMNS` order."""
+    return {
+        "seq": event.seq,
+        "t": event.t,
+        "wall": iso_wall(event.wall_ns),
+        "phase": event.phase,
+        "kind": event.kind,
+        "device": event.device,
+        "topic": event.topic,
+        "payload": event.payload,
+    }
+
+
+def write_jsonl(events: Iterable[Event], out: TextIO) -> int:
+    """One JSON object per line."""
+    count = 0
+    for event in events:
+        out.write(json_text(timeline_record(event)) + "\n")
+        count += 1
+    return count
+
+
+def write_csv(events: Iterable[Event], out: TextIO) -> int:
+    """A header row of `COLUMNS`, then one row per event; nulls are empty cells except in
+    `payload`, which is always JSON text (`null`, `"a string"`, `{...}`)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for event in events:
+        record = timeline_record(event)
+        record["payload"] = json_text(event.payload)
+        writer.writerow(record.values())
+        count += 1
+    return count
+
+
+FORMATS: dict[str, StreamWriter] = {"jsonl": write_jsonl, "csv": write_csv}
+
+
+def export_session(
+    path: Path, out: TextIO, *, format_name: str, progress: ProgressCallback | None = None
+) -> int:
+    """Write the timeline of the journal at `path` to `out` in `format_name`; return the count.
+
+    Raises JournalError if the file is not a readable journal, KeyError for an unknown format.
+    """
+    write = FORMATS[format_name]
+    events = read_events(path)
+    return write(events if progress is None else _reporting(events, progress), out)
+
+
+def _reporting(events: Iterable[Event], progress: ProgressCallback) -> Iterator[Event]:
+    count = 0
+    for count, event in enumerate(events, start=1):
+        yield event
+        if count % PROGRESS_EVERY == 0:
+            progress(count)
+    progress(count)

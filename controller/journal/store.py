@@ -1,0 +1,225 @@
+"""The journal's SQLite file: where it lives, its tables and connections, events as rows."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.journal.events import Event, Payload
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x53524A4E
+"""Written into the SQLite header ("SRJN") to tell a journal from any other SQLite file."""
+
+SESSIONS_FOLDER = "sessions"
+JOURNAL_SUFFIX = ".sqlite"
+BUSY_TIMEOUT_MS = 10_000
+"""How long a connection waits for another one's write lock before giving up."""
+
+CREATE_TABLES = (
+    """CREATE TABLE meta (
+        schema_version INTEGER NOT NULL,
+        session_id TEXT NOT NULL,
+        room TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        participant TEXT NOT NULL,
+        time_scale REAL NOT NULL,
+        started_wall_ns INTEGER NOT NULL,
+        ended_wall_ns INTEGER,
+        ended_cleanly INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        wall_ns INTEGER NOT NULL,
+        t REAL NOT NULL,
+        phase TEXT,
+        kind TEXT NOT NULL,
+        device TEXT,
+        topic TEXT,
+        payload TEXT
+    )""",
+)
+INSERT_META = (
+    "INSERT INTO meta (schema_version, session_id, room, plan, participant, time_scale,"
+    " started_wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+SELECT_META = (
+    "SELECT schema_version, session_id, room, plan, participant, time_scale, started_wall_ns,"
+    " ended_wall_ns, ended_cleanly FROM meta"
+)
+INSERT_EVENT = (
+    # OR IGNORE: a batch retried after an uncertain failure may hold rows already committed.
+    "INSERT OR IGNORE INTO events (seq, wall_ns, t, phase, kind, device, topic, payload)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+EVENT_COLUMNS = "seq, wall_ns, t, phase, kind, device, topic, payload"
+MARK_ENDED = "UPDATE meta SET ended_wall_ns = ?, ended_cleanly = ?"
+
+EventFields = tuple[int, float, str | None, str, str | None, str | None, str | None]
+"""An events row without its seq: wall_ns, t, phase, kind, device, topic, payload as JSON text."""
+Row = tuple[int, int, float, str | None, str, str | None, str | None, str | None]
+"""An events row: seq followed by the `EventFields`."""
+
+
+class JournalError(Exception):
+    """A journal cannot be created, read, continued or closed; the message says why."""
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    """What the `meta` table says about a session."""
+
+    session_id: str
+    room: str
+    plan: str
+    participant: str
+    time_scale: float
+    started_wall_ns: int
+    ended_wall_ns: int | None
+    ended_cleanly: bool
+
+
+def sessions_dir(data_dir: Path) -> Path:
+    """The folder holding one journal file per session."""
+    return Path(data_dir) / SESSIONS_FOLDER
+
+
+def session_path(data_dir: Path, session_id: str) -> Path:
+    """The journal file of session `session_id`."""
+    return sessions_dir(data_dir) / f"{session_id}{JOURNAL_SUFFIX}"
+
+
+def connect_for_writing(path: Path) -> sqlite3.Connection:
+    """Open an existing journal for writing (never creates a file); explicit transactions."""
+    connection = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None
+    )
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA synchronous = FULL")
+    return connection
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
+    """A read-only connection to a journal and its meta, closed afterwards.
+
+    JournalError if the file is not a journal this version reads; SQLite errors and
+    undecodable rows met inside the block become JournalError too.
+    """
+    try:
+        connection = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+        )
+    except sqlite3.Error as error:
+        raise JournalError(f"{path}: cannot open ({error})") from None
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        meta = read_meta(connection, path)
+        yield connection, meta
+    except (sqlite3.Error, json.JSONDecodeError) as error:
+        raise JournalError(f"{path}: damaged journal ({error})") from None
+    finally:
+        connection.close()
+
+
+def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
+    """Check that `connection` is a journal this version understands and return its meta."""
+    try:
+        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+    except sqlite3.Error as error:
+        raise JournalError(f"{path}: not a readable SQLite file ({error})") from None
+    if application_id != APPLICATION_ID:
+        raise JournalError(f"{path}: not a Sessionroom journal")
+    try:
+        row = connection.execute(SELECT_META).fetchone()
+    except sqlite3.Error as error:
+        raise JournalError(f"{path}: damaged journal ({error})") from None
+    if row is None:
+        raise JournalError(f"{path}: damaged journal (no session metadata)")
+    version, *fields = row
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            f"{path}: written by a newer Sessionroom (journal schema {version}, "
+            f"this version reads up to {SCHEMA_VERSION})"
+        )
+    session_id, room, plan, participant, time_scale, started, ended, cleanly = fields
+    return SessionMeta(
+        session_id=session_id,
+        room=room,
+        plan=plan,
+        participant=participant,
+        time_scale=time_scale,
+        started_wall_ns=started,
+        ended_wall_ns=ended,
+        ended_cleanly=bool(cleanly),
+    )
+
+
+def json_text(value: Any) -> str:
+    """JSON text, UTF-8 where possible; text holding lone surrogates is kept as \\u escapes."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=False, default=str)
+    return text
+
+
+def encode_payload(payload: Payload) -> str | None:
+    """A payload as the JSON text stored in its row (None stays NULL).
+
+    Values JSON cannot hold are kept, not dropped: NaN and infinities become strings, other
+    objects their `str()`, non-string keys strings.
+    """
+    if payload is None:
+        return None
+    try:
+        return json_text(payload)
+    except (TypeError, ValueError):
+        return json_text(_plain(payload))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def event_fields(event: Event, *, t: float, wall_ns: int) -> EventFields:
+    """The columns storing `event` at session time `t` and wall time `wall_ns`, seq aside."""
+    return (
+        wall_ns,
+        float(t),
+        event.phase,
+        event.kind,
+        event.device,
+        event.topic,
+        encode_payload(event.payload),
+    )
+
+
+def row_event(row: Row) -> Event:
+    """The event a stored row holds."""
+    seq, wall_ns, t, phase, kind, device, topic, payload = row
+    return Event(
+        kind=kind,
+        payload=None if payload is None else json.loads(payload),
+        device=device,
+        topic=topic,
+        phase=phase,
+        wall_ns=wall_ns,
+        t=t,
+        seq=seq,
+    )

@@ -1,0 +1,233 @@
+"""The journal's writer thread: group commits off the event loop, riding out a full or lost disk."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.journal.store import (
+    INSERT_EVENT,
+    MARK_ENDED,
+    EventFields,
+    JournalError,
+    Row,
+)
+
+COMMIT_INTERVAL_S = 0.05
+"""The longest an event waits in memory before its group is committed (while the disk is fine)."""
+COMMIT_BATCH = 500
+"""A group this large is committed at once, without waiting out the interval."""
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 2.0
+"""Backoff between attempts while the disk refuses writes: doubling from first to max."""
+
+Connect = Callable[[Path], sqlite3.Connection]
+"""Opens the journal file for the writer (tests pass one that limits the file's size)."""
+AlertCallback = Callable[[str | None], None]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the session ended, written to `meta` with the last events."""
+
+    wall_ns: int
+    cleanly: bool
+
+
+class JournalWriter:
+    """Commits queued rows to one journal file from a thread of its own.
+
+    `put()` assigns the next seq and queues the row under a lock that is never held during
+    I/O, so callers (the asyncio thread among them) never wait for the disk. The thread
+    commits everything queued in one transaction at most `COMMIT_INTERVAL_S` after the first
+    of it arrived, or as soon as `COMMIT_BATCH` rows are waiting.
+
+    When a commit fails (disk full, read-only, the file unreachable) every row stays in memory
+    in order, `on_alert` gets one message per change of problem, and the thread retries with
+    backoff on a fresh connection; once a commit succeeds it writes the backlog in order and
+    calls `on_alert(None)`. `on_alert` runs on the writer thread.
+    """
+
+    def __init__(
+        self, path: Path, *, last_seq: int, on_alert: AlertCallback, connect: Connect
+    ) -> None:
+        self._path = path
+        self._on_alert = on_alert
+        self._connect = connect
+        self._condition = threading.Condition()
+        self._queue: list[Row] = []
+        self._queued_at = 0.0
+        self._last_seq = last_seq
+        self._committed_seq = last_seq
+        self._hurry = False
+        self._ending: Ending | None = None
+        self._ended = False
+        self._problem: str | None = None
+        # Used by the writer thread only:
+        self._backlog: list[Row] = []
+        self._connection: sqlite3.Connection | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"journal writer {path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def put(self, fields: EventFields) -> int:
+        """Queue one row under the next seq and return that seq; never touches the disk."""
+        with self._condition:
+            if self._ending is not None:
+                raise JournalError(f"{self._path.name}: the journal is closed")
+            seq = self._last_seq + 1
+            self._last_seq = seq
+            self._queue.append((seq, *fields))
+            if len(self._queue) == 1:
+                self._queued_at = time.monotonic()
+                self._condition.notify()
+            elif len(self._queue) == COMMIT_BATCH:
+                self._condition.notify()
+        return seq
+
+    def flush(self, timeout_s: float) -> bool:
+        """Commit everything put so far now; False if it is not on disk within `timeout_s`."""
+        with self._condition:
+            target = self._last_seq
+            self._hurry = True
+            self._condition.notify_all()
+            return self._condition.wait_for(lambda: self._committed_seq >= target, timeout_s)
+
+    def finish(self, ending: Ending, timeout_s: float) -> bool:
+        """Refuse further rows, commit the rest with `ending` and stop the thread.
+
+        False if that has not happened within `timeout_s`; the thread then keeps retrying
+        and `finish` may be called again.
+        """
+        with self._condition:
+            if self._ending is None:
+                self._ending = ending
+            self._hurry = True
+            self._condition.notify_all()
+            if not self._condition.wait_for(lambda: self._ended, timeout_s):
+                return False
+        self._thread.join()
+        return True
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest row put (committed or not)."""
+        with self._condition:
+            return self._last_seq
+
+    @property
+    def unwritten(self) -> int:
+        """How many rows are held in memory, not yet committed."""
+        with self._condition:
+            return self._last_seq - self._committed_seq
+
+    @property
+    def problem(self) -> str | None:
+        """Why the disk refuses writes right now, or None while commits succeed."""
+        with self._condition:
+            return self._problem
+
+    def _run(self) -> None:
+        retry_s = RETRY_FIRST_S
+        while True:
+            ending = self._take_queue(retry_after=retry_s if self._problem else None)
+            if not self._commit(ending):
+                retry_s = min(retry_s * 2, RETRY_MAX_S)
+                continue
+            retry_s = RETRY_FIRST_S
+            if ending is not None:
+                self._drop_connection()
+                return
+
+    def _take_queue(self, *, retry_after: float | None) -> Ending | None:
+        """Wait for work (or for the retry time), move the queue to the backlog, say if ending."""
+        with self._condition:
+            if retry_after is not None:
+                self._condition.wait_for(lambda: self._hurry, retry_after)
+            else:
+                self._condition.wait_for(lambda: self._queue or self._hurry)
+                linger_s = self._queued_at + COMMIT_INTERVAL_S - time.monotonic()
+                self._condition.wait_for(
+                    lambda: self._hurry or len(self._queue) >= COMMIT_BATCH, max(linger_s, 0.0)
+                )
+            self._backlog.extend(self._queue)
+            self._queue = []
+            self._hurry = False
+            return self._ending
+
+    def _commit(self, ending: Ending | None) -> bool:
+        """Commit the backlog (and the ending) in one transaction; False if the disk refused."""
+        rows = self._backlog
+        if not rows and ending is None:
+            return True
+        try:
+            if self._connection is None:
+                self._connection = self._connect(self._path)
+            self._connection.execute("BEGIN IMMEDIATE")
+            self._connection.executemany(INSERT_EVENT, rows)
+            if ending is not None:
+                self._connection.execute(MARK_ENDED, (ending.wall_ns, int(ending.cleanly)))
+            self._connection.execute("COMMIT")
+        except (sqlite3.Error, OSError) as error:
+            self._drop_connection()
+            self._report(failure_reason(error))
+            return False
+        self._backlog = []
+        self._report(None)
+        with self._condition:
+            if rows:
+                self._committed_seq = rows[-1][0]
+            self._ended = ending is not None
+            self._condition.notify_all()
+        return True
+
+    def _drop_connection(self) -> None:
+        """Close the connection (rolling back anything unfinished); the next commit opens anew."""
+        if self._connection is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            self._connection.close()
+        self._connection = None
+
+    def _report(self, problem: str | None) -> None:
+        """Tell `on_alert` when the problem changes (not on every retry)."""
+        with self._condition:
+            if problem == self._problem:
+                return
+            self._problem = problem
+            buffered = self._last_seq - self._committed_seq
+        if problem is None:
+            logger.info("journal %s: writing again", self._path.name)
+            message = None
+        else:
+            noun = "event" if buffered == 1 else "events"
+            message = f"journal: {problem} — {buffered} {noun} buffered in memory"
+            logger.warning("%s (%s)", message, self._path)
+        try:
+            self._on_alert(message)
+        except Exception:
+            logger.exception("journal %s: the alert callback failed", self._path.name)
+
+
+def failure_reason(error: sqlite3.Error | OSError) -> str:
+    """A short reason for a failed commit, as the alert shows it."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return "disk full"
+    if code == sqlite3.SQLITE_READONLY:
+        return "disk read-only"
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return "journal file unreachable"
+    return f"cannot write ({error})"
