@@ -265,7 +265,11 @@ class Engine:
                     self._cue(happening)
         for device_id, target in self.light_targets.items():
             transition = self.light_transitions.get(device_id, 0.0)
-            self._send(self.lights.apply(device_id, self._with_override(device_id, target), transition, now))
+            self._send(
+                self.lights.apply(
+                    device_id, self._with_override(device_id, target), transition, now
+                )
+            )
         step_s = 1.0 / MAX_UPDATES_PER_S
         for (device_id, attribute), value in self.fades.tick(now):
             if attribute == "level":
@@ -441,20 +445,34 @@ class Engine:
             return
         self._not_in_emergency("starting BLS")
         targets = [command.device] if command.device else self._scene_bls_devices()
+        explicit_length = command.passes is not None or command.seconds is not None
         for device_id in targets:
+            base = self._scene_bls_target(device_id)
+            passes, seconds = (
+                (command.passes, command.seconds)
+                if explicit_length
+                else (base.passes, base.seconds)
+            )
             self._start_bls(
                 device_id,
                 BlsTarget(
                     running=True,
-                    mode=command.mode,
-                    speed_hz=command.speed_hz,
-                    tone_hz=command.tone_hz,
-                    intensity=command.intensity,
-                    passes=command.passes,
-                    seconds=command.seconds,
-                    confirmed=command.confirm,
+                    mode=command.mode or base.mode,
+                    speed_hz=command.speed_hz or base.speed_hz,
+                    tone_hz=command.tone_hz or base.tone_hz,
+                    intensity=base.intensity if command.intensity is None else command.intensity,
+                    passes=passes if seconds is None else None,
+                    seconds=seconds,
+                    colour=base.colour,
+                    confirmed=command.confirm or (base.confirmed and not explicit_length),
                 ),
             )
+
+    def _scene_bls_target(self, device_id: str) -> BlsTarget:
+        """The current scene's BLS settings for a device: defaults for an operator's set."""
+        scene = self.room.scenes.get(self.scene or "")
+        target = scene_targets(self.room, scene).get(device_id) if scene else None
+        return target if isinstance(target, BlsTarget) else BlsTarget(running=False)
 
     def _vr(self, command: Vr) -> None:
         headsets = [d.id for d in self.room.devices_of_kind("vr")]
@@ -500,10 +518,11 @@ class Engine:
         scene = self.room.scenes[name]
         fade = scene.fade_s if transition_s is None else transition_s
         self.scene = name
-        targets = scene_targets(self.room, scene)
-        for device_id, target in targets.items():
+        self._record(
+            "scene", {"name": name, "fade_s": fade}, text=f"scene {name} (fade {fade:g} s)"
+        )
+        for device_id, target in scene_targets(self.room, scene).items():
             self._apply_target(device_id, target, fade)
-        self._record("scene", {"name": name, "fade_s": fade}, text=f"scene {name} (fade {fade:g} s)")
 
     def _apply_target(self, device_id: str, target: DeviceTarget, fade: float) -> None:
         if isinstance(target, LightTarget):
@@ -541,7 +560,11 @@ class Engine:
         try:
             self.command(parse_command(_json_bytes(payload)))
         except (BadCommand, CommandRefused) as problem:
-            self._record("error", {"cue": cue.cue_index, "error": str(problem)}, text=f"cue failed: {problem}")
+            self._record(
+                "error",
+                {"cue": cue.cue_index, "error": str(problem)},
+                text=f"cue failed: {problem}",
+            )
 
     # ================================================================== music
 
@@ -618,7 +641,7 @@ class Engine:
         if passes is None and target.seconds is None:
             passes = self.limits.bls_set_max_passes
         request = BlsRequest(
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             speed_hz=speed,
             passes=passes,
             seconds=target.seconds if passes is None else None,
@@ -647,7 +670,9 @@ class Engine:
                         speed_hz=allowed.speed_hz,
                         intensity=allowed.intensity,
                         passes=allowed.passes,
-                        duration_s=None if allowed.seconds is None else allowed.seconds / self.scale,
+                        duration_s=None
+                        if allowed.seconds is None
+                        else allowed.seconds / self.scale,
                         colour=target.colour,
                     )
                 )
@@ -655,8 +680,13 @@ class Engine:
         self.bls_sets[device_id] = BlsSet(device_id, allowed, self.now())
         self._record(
             "command",
-            {"bls": "start", "speed_hz": allowed.speed_hz, "passes": allowed.passes,
-             "seconds": allowed.seconds, "mode": mode},
+            {
+                "bls": "start",
+                "speed_hz": allowed.speed_hz,
+                "passes": allowed.passes,
+                "seconds": allowed.seconds,
+                "mode": mode,
+            },
             device=device_id,
             text=f"BLS started on {device_id} at {allowed.speed_hz:g} Hz",
         )
@@ -671,7 +701,12 @@ class Engine:
             assert isinstance(driver, BlsDriver)
             self._send(driver.command(BlsCommand(running=False)))
         if self.bls_sets.pop(device_id, None) is not None:
-            self._record("command", {"bls": "stop", "why": why}, device=device_id, text=f"BLS stopped on {device_id} ({why})")
+            self._record(
+                "command",
+                {"bls": "stop", "why": why},
+                device=device_id,
+                text=f"BLS stopped on {device_id} ({why})",
+            )
 
     def _finish_bls_sets(self, now: float) -> None:
         for device_id, bls_set in list(self.bls_sets.items()):
@@ -679,7 +714,12 @@ class Engine:
                 del self.bls_sets[device_id]
                 if self.room.devices[device_id].driver == "tones" and self.tones is not None:
                     self.tones.stop()
-                self._record("command", {"bls": "set complete"}, device=device_id, text=f"BLS set complete on {device_id}")
+                self._record(
+                    "command",
+                    {"bls": "set complete"},
+                    device=device_id,
+                    text=f"BLS set complete on {device_id}",
+                )
 
     # ================================================================== emergency
 
@@ -695,13 +735,17 @@ class Engine:
         self.emergency = Emergency(since=now, since_wall=iso_wall(self.recorder.wall_ns()))
         if self.session is not None and not self.session.run.held:
             self.session.run.hold()
-        self._record("safety", {"emergency": "start", **self._progress()}, text="EMERGENCY: lights up, everything stops")
+        self._record(
+            "safety",
+            {"emergency": "start", **self._progress()},
+            text="EMERGENCY: lights up, everything stops",
+        )
         self._safe_scene(immediate=False)
 
     def _safe_scene(self, *, immediate: bool) -> None:
-        for device_id in list(self.bls_sets) + [d.id for d in self.room.devices_of_kind("bls")]:
-            if device_id in self.bls_sets or self.room.devices[device_id].driver != "tones":
-                self._stop_bls(device_id, "emergency")
+        for device in self.room.devices_of_kind("bls"):
+            if device.id in self.bls_sets or device.driver != "tones":
+                self._stop_bls(device.id, "emergency")
         for device_id in [d.id for d in self.room.devices_of_kind("vr")]:
             self._send_vr(device_id, VrCommand("stop"))
         if self.music is not None:
@@ -709,7 +753,9 @@ class Engine:
             self.music.stop(fade_s=fade, now=self.now())
         self.overrides = Overrides()
         safe = self.room.scenes[self.room.settings.safe_scene]
-        fade_lights = 0.0 if immediate else min(scene_fade(safe), self.limits.emergency_fade_s) * self.scale
+        fade_lights = (
+            0.0 if immediate else min(scene_fade(safe), self.limits.emergency_fade_s) * self.scale
+        )
         self.scene = self.room.settings.safe_scene
         for device_id, target in scene_targets(self.room, safe).items():
             if isinstance(target, LightTarget):
@@ -722,7 +768,8 @@ class Engine:
         self.emergency = None
         self._record("safety", {"emergency": "cleared"}, text="emergency cleared")
         if self.session is not None:
-            self._apply_scene(self.session.run.phase.scene, None)
+            phase = self.session.run.phase
+            self._apply_scene(phase.scene, phase.transition_s)
         else:
             self._apply_scene(self.room.settings.idle_scene, None)
 
@@ -752,7 +799,9 @@ class Engine:
         )
         if available is Availability.OFFLINE:
             level = "critical" if device.essential else "warning"
-            self._alert(f"device:{device_id}", "device", level, f"{device.label or device_id} is offline")
+            self._alert(
+                f"device:{device_id}", "device", level, f"{device.label or device_id} is offline"
+            )
         else:
             self.alerts.pop(f"device:{device_id}", None)
         if available is Availability.ONLINE:
@@ -779,19 +828,38 @@ class Engine:
             keys.add(key)
             if key not in self.alerts or self.alerts[key].message != alert.message:
                 self._alert(key, "vitals", "critical", alert.message)
-                self._record("alert", {"key": key, "message": alert.message}, device=device_id, text=alert.message)
-        measured = {"hr" if k == "hr" else "spo2" if k == "spo2" else "bp" for k in reading if k in ("hr", "spo2", "sys", "dia")}
+                self._record(
+                    "alert",
+                    {"key": key, "message": alert.message},
+                    device=device_id,
+                    text=alert.message,
+                )
+        measured = {
+            "hr" if k == "hr" else "spo2" if k == "spo2" else "bp"
+            for k in reading
+            if k in ("hr", "spo2", "sys", "dia")
+        }
         for key in [k for k in self.alerts if k.startswith(f"vitals:{device_id}:")]:
             if key not in keys and key.rsplit(":", 1)[1] in measured:
                 del self.alerts[key]
-                self._record("alert", {"key": key, "cleared": True}, device=device_id, text=f"alert cleared: {key}")
+                self._record(
+                    "alert",
+                    {"key": key, "cleared": True},
+                    device=device_id,
+                    text=f"alert cleared: {key}",
+                )
 
     # ================================================================== recording
 
     def _send(self, messages: list[Outgoing]) -> None:
         for message in messages:
             self._outbox.append(message)
-            self._record("command", {"payload": message.payload}, topic=message.topic, device=self._device_of(message.topic))
+            self._record(
+                "command",
+                {"payload": message.payload},
+                topic=message.topic,
+                device=self._device_of(message.topic),
+            )
 
     def _device_of(self, topic: str) -> str | None:
         for device_id, driver in self.drivers.items():
@@ -799,8 +867,24 @@ class Engine:
                 return device_id
         return None
 
-    def _record(self, kind: str, payload: Any, *, device: str | None = None, topic: str | None = None, text: str | None = None) -> None:
-        self.recorder.record(kind, payload, t=self.session_t(), phase=self.phase_name, device=device, topic=topic, text=text)
+    def _record(
+        self,
+        kind: str,
+        payload: Any,
+        *,
+        device: str | None = None,
+        topic: str | None = None,
+        text: str | None = None,
+    ) -> None:
+        self.recorder.record(
+            kind,
+            payload,
+            t=self.session_t(),
+            phase=self.phase_name,
+            device=device,
+            topic=topic,
+            text=text,
+        )
 
     def _timeline_only(self, kind: str, text: str) -> None:
         self._record(kind, {"message": text}, text=text)
@@ -829,7 +913,7 @@ class Engine:
     def _alert(self, key: str, kind: str, level: str, message: str) -> None:
         existing = self.alerts.get(key)
         since = existing.since if existing else iso_wall(self.recorder.wall_ns())
-        self.alerts[key] = Alert(key=key, kind=kind, level=level, message=message, since=since)  # type: ignore[arg-type]
+        self.alerts[key] = Alert(key=key, kind=kind, level=level, message=message, since=since)
 
     # ================================================================== state
 
@@ -859,10 +943,13 @@ class Engine:
                 elapsed_s=status.elapsed_s,
                 held=status.held,
                 extended_s=status.extended_s,
-                advance=status.advance,  # type: ignore[arg-type]
+                advance=status.advance,
                 next=status.next_phase,
             )
-            phases = [PlanPhase(name=p.name, scene=p.scene, planned_s=p.duration, advance=p.advance) for p in run.plan.phases]
+            phases = [
+                PlanPhase(name=p.name, scene=p.scene, planned_s=p.duration, advance=p.advance)
+                for p in run.plan.phases
+            ]
         return RoomState(
             room=self.room.room_id,
             name=self.room.settings.name,
@@ -907,7 +994,7 @@ class Engine:
                 kind=device.kind,
                 driver=device.driver,
                 label=device.label or device.id,
-                available=available,  # type: ignore[arg-type]
+                available=available,
                 essential=device.essential,
                 state=state,
                 target=target,
@@ -951,7 +1038,8 @@ class Engine:
         )
         return Preflight(
             journal_writable=writable,
-            journal_problem=self.journal_problem or (None if writable else f"{folder} is not writable"),
+            journal_problem=self.journal_problem
+            or (None if writable else f"{folder} is not writable"),
             playlists_missing=missing,
         )
 

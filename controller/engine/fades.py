@@ -61,10 +61,16 @@ class FadeEngine:
         self._channels: dict[ChannelKey, _Channel] = {}
         self._last_update: dict[str, float] = {}
 
-    def set(self, key: ChannelKey, value: float, now: float) -> None:
-        """Jump the channel to `value`, cancelling any fade; sent at the next tick allowed."""
+    def set(self, key: ChannelKey, value: float, now: float, *, sent: bool = False) -> None:
+        """Jump the channel to `value`, cancelling any fade; sent at the next tick allowed.
+
+        `sent=True` records that the caller already sent it (e.g. as one message with the
+        device's own transition), so `tick` does not send it again.
+        """
         _require_finite("value", value)
         self._start(key, value, value, 0.0, now)
+        if sent:
+            self._channels[key].sent = value
 
     def fade_to(self, key: ChannelKey, target: float, duration_s: float, now: float) -> None:
         """Fade linearly from the channel's value at `now` to `target` over `duration_s`.

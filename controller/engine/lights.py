@@ -81,7 +81,6 @@ class LightControl:
             and abs(sent.level - wanted) < LEVEL_EPSILON
             and sent.on == target.on
             and (sent.kelvin, sent.rgb) == (target.kelvin, target.rgb)
-            and not self._fades.is_fading((device_id, "level"), now)
         ):
             return []
         real_transition = transition_s / self._scale
@@ -101,7 +100,7 @@ class LightControl:
         native = current is None or real_transition <= driver.native_fade_s(change) + 1e-9
         self._sent[device_id] = SentLight(target.on, level, target.kelvin, target.rgb)
         if native:
-            self._fades.set((device_id, "level"), level, now)
+            self._fades.set((device_id, "level"), level, now, sent=True)
             command = LightCommand(
                 on=target.on and level > 0,
                 level=level if target.on else None,

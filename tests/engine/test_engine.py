@@ -1,0 +1,268 @@
+"""The engine driven tick by tick on a manual clock: what goes on the wire, what is journaled.
+
+No broker here: the engine queues device messages (`take_outgoing`), and these tests read
+them as the broker would receive them. The shipped example room is the room under test;
+music and tones run without libvlc, which is one of the product's own modes (reported as
+unavailable), not a mock.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.api.commands import parse_command
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import load_room
+from controller.engine.clock import ManualClock
+from controller.engine.engine import Engine
+from controller.engine.phases import CommandRefused
+from controller.journal import list_sessions, read_events
+from tests.conftest import REPO
+
+START_WALL_NS = 1_795_000_000_000_000_000
+
+
+class Room:
+    """An engine on the shipped room with a manual clock, and helpers to read its output."""
+
+    def __init__(self, data_dir: Path) -> None:
+        room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=data_dir))
+        self.clock = ManualClock()
+        self.engine = Engine(
+            room, clock=self.clock, wall_ns=lambda: START_WALL_NS + int(self.clock.now() * 1e9)
+        )
+        self.engine.tick()
+        self.engine.take_outgoing()
+        self._count = 0
+
+    def do(self, action: str, **fields: object) -> None:
+        self._count += 1
+        payload = {"id": f"c{self._count}", "action": action, **fields}
+        self.engine.command(parse_command(json.dumps(payload).encode()))
+
+    def refused(self, action: str, **fields: object) -> str:
+        with pytest.raises(CommandRefused) as caught:
+            self.do(action, **fields)
+        return str(caught.value)
+
+    def tick(self, seconds: float = 0.0) -> dict[str, list[str]]:
+        """Advance the clock, tick, and return what went out, by topic."""
+        self.clock.advance(seconds)
+        self.engine.tick()
+        wire: dict[str, list[str]] = {}
+        for message in self.engine.take_outgoing():
+            assert not message.retain
+            wire.setdefault(message.topic, []).append(message.payload)
+        return wire
+
+    def run_for(self, seconds: float, step: float = 0.25) -> dict[str, list[str]]:
+        wire: dict[str, list[str]] = {}
+        for _ in range(round(seconds / step)):
+            for topic, payloads in self.tick(step).items():
+                wire.setdefault(topic, []).extend(payloads)
+        return wire
+
+    def device(self, topic: str, payload: str | bytes) -> None:
+        self.engine.device_message(
+            topic, payload if isinstance(payload, bytes) else payload.encode()
+        )
+
+
+@pytest.fixture
+def room(tmp_path: Path) -> Iterator[Room]:
+    yield Room(tmp_path)
+
+
+def z2m(brightness: int, **extra: object) -> str:
+    return json.dumps({"state": "ON", "brightness": brightness, **extra}, separators=(",", ":"))
+
+
+def test_outside_a_session_the_room_rests_in_its_idle_scene(tmp_path: Path) -> None:
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    engine = Engine(room, clock=ManualClock())
+    engine.tick()
+    wire = {m.topic: m.payload for m in engine.take_outgoing()}
+    assert wire["zigbee2mqtt/ceiling_light/set"] == z2m(152, color_temp=333, transition=5.0)
+    assert wire["wled/wled-strip/api"] == '{"on":false,"tt":50}'
+    assert wire["vr/headset/set"] == '{"action":"stop"}'
+    assert engine.snapshot().scene == "idle"
+
+
+def test_starting_a_session_opens_a_private_journal_and_applies_the_first_phase(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    wire = room.tick()
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(76, color_temp=370, transition=5.0)]
+    assert wire["vr/headset/set"] == ['{"action":"play","content":"breathing-meadow","volume":40}']
+    state = room.engine.snapshot()
+    assert state.session is not None and state.session.participant == "P014"
+    assert state.phase is not None and (state.phase.name, state.phase.planned_s) == (
+        "centering",
+        60,
+    )
+    journal = room.engine.session.journal.path  # type: ignore[union-attr]
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+
+
+def test_a_fade_longer_than_tasmota_can_do_is_stepped_at_a_bounded_rate(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    first = room.tick()["cmnd/floorlamp/Backlog"]
+    assert first == ["NoDelay;Fade 1;NoDelay;Speed2 25;NoDelay;CT 417;NoDelay;Dimmer 40"]
+    steps = room.run_for(5.5, step=0.05)["cmnd/floorlamp/Backlog"]
+    dimmers = [int(payload.rsplit("Dimmer ", 1)[1]) for payload in steps]
+    assert dimmers == sorted(dimmers, reverse=True)
+    assert dimmers[-1] == 25
+    assert len(steps) <= 5.5 * 4 + 1
+
+
+def test_an_auto_phase_advances_on_time_and_applies_its_scene(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(59.75)
+    wire = room.tick(0.25)
+    assert room.engine.snapshot().phase.name == "peak"  # type: ignore[union-attr]
+    assert wire["vr/headset/set"] == ['{"action":"stop"}']
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(13, color_temp=500, transition=5.0)]
+
+
+def test_a_second_next_within_the_guard_time_is_ignored_with_the_reason(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick(5.0)
+    room.do("next")
+    room.tick(1.0)
+    assert "ignored: a phase change 1.0 s after the previous one" in room.refused("next")
+    assert room.engine.snapshot().phase.name == "peak"  # type: ignore[union-attr]
+
+
+def test_a_timed_cue_starts_a_bls_set_on_the_session_clock(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick(2.0)
+    room.do("goto", phase="return")
+    room.run_for(9.75)
+    wire = room.tick(0.25)
+    assert wire["bls/tappers/set"] == [
+        '{"running":true,"mode":"tactile","speed_hz":1.0,"intensity":40,"passes":8,"duration_s":null}'
+    ]
+    bls = room.engine.snapshot().bls
+    assert (bls.running, bls.devices, bls.pass_count, bls.passes) == (True, ["tappers"], 1, 8)
+    room.run_for(3.0)
+    assert room.engine.snapshot().bls.pass_count == 4
+    room.run_for(5.0)
+    assert room.engine.snapshot().bls.running is False
+
+
+def test_a_bls_speed_beyond_the_room_limit_is_clamped_and_journaled(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.do("bls", op="start", device="tappers", speed_hz=3.0, passes=10)
+    wire = room.tick()
+    assert json.loads(wire["bls/tappers/set"][0])["speed_hz"] == 2.0
+    safety = [e for e in room.engine.take_events() if e["kind"] == "safety"]
+    assert safety[0]["payload"]["status"] == "clamped"
+    assert "speed 3 Hz is outside 0.5–2 Hz" in safety[0]["payload"]["reason"]
+
+
+def test_a_set_beyond_the_soft_limit_needs_confirmation(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    assert "confirm" in room.refused("bls", op="start", device="tappers", speed_hz=1.0, passes=40)
+    room.do("bls", op="start", device="tappers", speed_hz=1.0, passes=40, confirm=True)
+    assert json.loads(room.tick()["bls/tappers/set"][0])["passes"] == 40
+
+
+def test_emergency_stops_everything_and_raises_the_lights(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.do("bls", op="start", device="tappers", speed_hz=1.0, passes=10)
+    room.tick(1.0)
+    room.do("emergency")
+    wire = room.tick()
+    assert wire["bls/tappers/set"] == ['{"running":false}']
+    assert wire["vr/headset/set"] == ['{"action":"stop"}']
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(203, color_temp=250, transition=1.0)]
+    state = room.engine.snapshot()
+    assert state.emergency.active and state.phase.held  # type: ignore[union-attr]
+    assert "blocked during an emergency" in room.refused("next")
+
+
+def test_a_second_emergency_press_during_the_fade_makes_it_immediate(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick(1.0)
+    room.do("emergency")
+    room.tick(0.5)
+    room.do("emergency")
+    assert room.engine.snapshot().emergency.immediate
+
+
+def test_clearing_an_emergency_returns_to_the_phase_scene_only_when_asked(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick(10.0)
+    room.do("emergency")
+    room.run_for(5.0)
+    assert room.engine.snapshot().scene == "lights-up"
+    room.do("clear_emergency")
+    wire = room.tick()
+    assert room.engine.snapshot().scene == "centering"
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(76, color_temp=370, transition=5.0)]
+
+
+def test_a_device_that_comes_back_online_gets_its_target_again(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    room.device("zigbee2mqtt/ceiling_light/availability", '{"state":"offline"}')
+    alerts = {a.key: a for a in room.engine.snapshot().alerts}
+    assert alerts["device:ceiling"].level == "critical"
+    room.device("zigbee2mqtt/ceiling_light/availability", '{"state":"online"}')
+    wire = room.tick()
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(76, color_temp=370, transition=5.0)]
+    assert "device:ceiling" not in {a.key for a in room.engine.snapshot().alerts}
+
+
+def test_vitals_beyond_thresholds_raise_and_clear_alerts(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.device("vitals/oximeter", '{"hr": 131, "spo2": 97, "ts": 1795000000}')
+    state = room.engine.snapshot()
+    assert state.vitals["oximeter"].hr == 131
+    assert [a.message for a in state.alerts] == [
+        "Heart rate 131 bpm is above the alert threshold of 120 bpm."
+    ]
+    room.device("vitals/oximeter", '{"hr": 82, "spo2": 97, "ts": 1795000005}')
+    assert room.engine.snapshot().alerts == []
+
+
+def test_garbage_from_a_device_is_journaled_as_an_error_and_changes_nothing(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.engine.take_events()
+    room.device("zigbee2mqtt/ceiling_light", b"\xff not json")
+    errors = [e for e in room.engine.take_events() if e["kind"] == "error"]
+    assert errors[0]["device"] == "ceiling"
+
+
+def test_overrides_last_until_the_next_phase(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    room.do("lights", device="ceiling", delta=0.2)
+    assert room.engine.snapshot().overrides["lights"] == {"ceiling": pytest.approx(0.5)}
+    room.run_for(2.0)
+    room.do("next")
+    assert room.engine.snapshot().overrides["lights"] == {}
+
+
+def test_commands_that_need_a_session_say_so(room: Room) -> None:
+    assert room.refused("next") == "no session is running; start one first"
+    assert "no plan named 'nope'" in room.refused("start", plan="nope", participant="P1")
+
+
+def test_ending_a_session_restores_idle_and_closes_the_journal_cleanly(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick(3.0)
+    room.do("note", text="participant relaxed")
+    room.tick(3.0)
+    room.do("end")
+    assert room.engine.snapshot().scene == "idle"
+    [info] = list_sessions(room.engine.room.data_dir)
+    assert info.ended_cleanly
+    kinds = [event.kind for event in read_events(info.path)]
+    assert kinds[:3] == ["session", "phase", "scene"]
+    notes = [e for e in read_events(info.path) if e.kind == "note"]
+    assert [(n.payload, n.t, n.phase) for n in notes] == [("participant relaxed", 3.0, "centering")]
