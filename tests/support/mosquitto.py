@@ -25,9 +25,18 @@ def port_accepts(port: int) -> bool:
 
 
 class Mosquitto:
-    """One mosquitto process bound to 127.0.0.1:port, anonymous, no persistence."""
+    """One mosquitto process bound to 127.0.0.1:port, anonymous, no persistence.
 
-    def __init__(self, binary: str, workdir: Path, port: int | None = None) -> None:
+    `extra_config` is appended to the configuration file; later lines override earlier ones
+    (e.g. `allow_anonymous false` with a `password_file`, or TLS files for the listener).
+    Started as root, mosquitto switches to the `mosquitto` user, which cannot read files under
+    pytest's private tmp dirs; add `user root` to keep it as the invoking user (no effect when
+    not run as root).
+    """
+
+    def __init__(
+        self, binary: str, workdir: Path, port: int | None = None, *, extra_config: str = ""
+    ) -> None:
         self.binary = binary
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -37,7 +46,7 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
-            "max_queued_messages 10000\n"
+            "max_queued_messages 10000\n" + extra_config
         )
         self._process: subprocess.Popen[bytes] | None = None
 

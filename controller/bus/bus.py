@@ -1,0 +1,370 @@
+"""The process's MQTT connection: reconnects, re-subscribes, queues while away, routes by filter."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import aiomqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from controller.bus.backoff import retry_delay
+from controller.bus.credentials import connection_parameters
+from controller.bus.messages import ConnectionChange, Handler, Message, Will
+from controller.bus.outbox import Outbox, Pending
+from controller.bus.routing import Routes
+from controller.bus.topics import check_topic
+from controller.config.models import BrokerSettings
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
+EXIT_FLUSH_S = 2.0
+"""On exit, how long the bus may spend delivering what is still queued."""
+SUBSCRIBE_QOS = 1
+
+
+class Bus:
+    """One connection to the MQTT broker, kept up for as long as the `async with` block runs.
+
+    Connection attempts repeat with a jittered backoff (`retry_first_s` doubling up to
+    `retry_max_s`). On every connect the bus subscribes to every registered filter, publishes
+    `birth`, then sends what was published while the broker was away, in order. The broker
+    publishes `will` if the process vanishes; on a clean exit the bus publishes it itself.
+    Incoming messages go to the handlers whose filter matches, one at a time in arrival order;
+    a message no filter matches is dropped. A handler that raises is logged and skipped.
+    """
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        *,
+        client_id: str,
+        root: Path | None = None,
+        will: Will | None = None,
+        birth: Will | None = None,
+        max_queue: int = 1000,
+        retry_first_s: float = RETRY_FIRST_S,
+        retry_max_s: float = RETRY_MAX_S,
+    ) -> None:
+        """Prepare the connection; files named in `settings` are read now (BusConfigError)."""
+        for status in (will, birth):
+            if status is not None:
+                check_topic(status.topic)
+                _check_qos(status.qos)
+        self._parameters = connection_parameters(settings, root or Path.cwd())
+        self._client_id = client_id
+        self._will = will
+        self._birth = birth
+        self._retry_first_s = retry_first_s
+        self._retry_max_s = retry_max_s
+        self._outbox = Outbox(max_queue)
+        self._dropped_while_away = 0
+        self._routes = Routes()
+        self._unsubscribed: list[str] = []
+        self._connection_callbacks: list[Callable[[ConnectionChange], None]] = []
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._connected = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._down_since: float | None = None
+        self._last_failure: str | None = None
+        self._stopping = False
+        self._tasks: tuple[asyncio.Task[None], asyncio.Task[None]] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker accepted the connection and the subscriptions are in place."""
+        return self._connected.is_set()
+
+    @property
+    def dropped(self) -> int:
+        """How many queued messages were dropped because the queue was full."""
+        return self._outbox.dropped
+
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a connection; say whether there is one."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def subscribe(self, topic_filter: str, handler: Handler) -> None:
+        """Send messages matching `topic_filter` to `handler`, now and after every reconnect."""
+        if self._routes.add(topic_filter, handler):
+            self._unsubscribed.append(topic_filter)
+            self._wake.set()
+
+    def on_connection(self, callback: Callable[[ConnectionChange], None]) -> None:
+        """Call `callback` whenever the bus connects, loses the broker or cannot reach it."""
+        self._connection_callbacks.append(callback)
+
+    async def publish(
+        self,
+        topic: str,
+        payload: str | bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        key: str | None = None,
+    ) -> None:
+        """Queue a message for the broker; it is sent at once when connected, else on reconnect.
+
+        A `key` (e.g. a device id) makes this message replace any queued one with the same key.
+        Raises ValueError for a topic with wildcards or a qos other than 0, 1, 2.
+        """
+        check_topic(topic)
+        _check_qos(qos)
+        if self._stopping:
+            raise RuntimeError(f"the bus is closed; cannot publish to {topic}")
+        data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+        self._report_drop(self._outbox.put(Pending(topic, data, qos, retain), key=key))
+        self._wake.set()
+
+    async def __aenter__(self) -> Bus:
+        if self._tasks is not None:
+            raise RuntimeError("a Bus can be entered only once")
+        self._tasks = (
+            asyncio.create_task(self._connect_forever(), name=f"bus {self._client_id}"),
+            asyncio.create_task(self._dispatch_forever(), name=f"bus {self._client_id} handlers"),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._tasks is not None
+        connecting, dispatching = self._tasks
+        self._stopping = True
+        self._wake.set()
+        if self._connected.is_set():
+            await asyncio.wait({connecting}, timeout=EXIT_FLUSH_S)
+        connecting.cancel()
+        await asyncio.wait({connecting})
+        if self._outbox:
+            log.warning(
+                "%d queued message(s) were not delivered: the broker was away at shutdown",
+                len(self._outbox),
+            )
+        if not self._inbox.empty():
+            await asyncio.wait({asyncio.create_task(self._inbox.join())}, timeout=EXIT_FLUSH_S)
+        dispatching.cancel()
+        await asyncio.wait({dispatching})
+        if not connecting.cancelled() and (error := connecting.exception()) is not None:
+            raise error
+
+    # ------------------------------------------------------------------ connection
+
+    async def _connect_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with self._new_client() as client:
+                    failures = 0
+                    await self._serve(client)
+                return
+            except aiomqtt.MqttError as error:
+                self._lost(_describe(error))
+            except Exception as error:
+                log.exception("the bus's connection failed unexpectedly; reconnecting")
+                self._lost(f"unexpected {type(error).__name__}: {error}")
+            if self._stopping:
+                return
+            await asyncio.sleep(
+                retry_delay(
+                    failures,
+                    first_s=self._retry_first_s,
+                    max_s=self._retry_max_s,
+                    jitter=random.random(),
+                )
+            )
+            failures += 1
+
+    def _new_client(self) -> aiomqtt.Client:
+        # A fresh client per attempt: aiomqtt 2.5.1 reuses a client's "connected" state after an
+        # unexpected disconnection, so a reused client enters even when the broker refuses it.
+        parameters = self._parameters
+        will = self._will
+        return aiomqtt.Client(
+            parameters.host,
+            parameters.port,
+            identifier=self._client_id,
+            username=parameters.username,
+            password=parameters.password,
+            will=None if will is None else _aiomqtt_will(will),
+            keepalive=parameters.keepalive_s,
+            clean_session=True,
+            tls_context=parameters.tls_context,
+        )
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        self._unsubscribed = self._routes.filters()
+        if self._unsubscribed:
+            await self._subscribe_pending(client)
+        if self._birth is not None:
+            await _publish_status(client, self._birth)
+        self._came_up()
+        receiving = asyncio.create_task(self._receive(client))
+        sending = asyncio.create_task(self._send(client))
+        try:
+            done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            receiving.cancel()
+            sending.cancel()
+            await asyncio.wait({receiving, sending})
+        for task in done:
+            task.result()
+        self._connected.clear()
+        self._notify(ConnectionChange(connected=False, reason="bus closed", outage_s=None))
+
+    def _came_up(self) -> None:
+        outage_s = None if self._down_since is None else time.monotonic() - self._down_since
+        self._down_since = None
+        self._last_failure = None
+        self._connected.set()
+        parameters = self._parameters
+        if outage_s is None:
+            log.info("connected to the broker at %s:%d", parameters.host, parameters.port)
+        else:
+            log.info(
+                "reconnected to the broker at %s:%d after %.1f s",
+                parameters.host,
+                parameters.port,
+                outage_s,
+            )
+        if self._dropped_while_away:
+            log.warning(
+                "%d message(s) were dropped while the broker was away (queue limit %d)",
+                self._dropped_while_away,
+                self._outbox.capacity,
+            )
+            self._dropped_while_away = 0
+        self._notify(ConnectionChange(connected=True, reason=None, outage_s=outage_s))
+
+    def _lost(self, reason: str) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        address = f"{self._parameters.host}:{self._parameters.port}"
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            if was_connected:
+                log.warning("lost the broker at %s: %s; reconnecting", address, reason)
+            else:
+                log.warning("cannot connect to the broker at %s: %s; retrying", address, reason)
+            self._notify(ConnectionChange(connected=False, reason=reason, outage_s=None))
+        elif reason != self._last_failure:
+            log.warning("still no broker at %s: %s; retrying", address, reason)
+        else:
+            log.debug("still no broker at %s: %s", address, reason)
+        self._last_failure = reason
+
+    def _notify(self, change: ConnectionChange) -> None:
+        for callback in self._connection_callbacks:
+            try:
+                callback(change)
+            except Exception:
+                log.exception("connection callback %s failed", _name(callback))
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        while True:
+            if self._unsubscribed:
+                await self._subscribe_pending(client)
+            elif self._outbox:
+                await self._send_oldest(client)
+            elif self._stopping:
+                if self._will is not None:
+                    await _publish_status(client, self._will)
+                return
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+
+    async def _subscribe_pending(self, client: aiomqtt.Client) -> None:
+        filters = list(self._unsubscribed)
+        codes = await client.subscribe([(topic_filter, SUBSCRIBE_QOS) for topic_filter in filters])
+        for topic_filter, code in zip(filters, codes, strict=True):
+            if isinstance(code, ReasonCode) and code.is_failure:
+                log.error("the broker refused the subscription to %s", topic_filter)
+        self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
+
+    async def _send_oldest(self, client: aiomqtt.Client) -> None:
+        slot, message = self._outbox.take()
+        try:
+            await client.publish(
+                message.topic, message.payload, qos=message.qos, retain=message.retain
+            )
+        except BaseException:
+            self._report_drop(self._outbox.put_back(slot, message))
+            raise
+
+    def _report_drop(self, dropped: Pending | None) -> None:
+        if dropped is None:
+            return
+        if self._dropped_while_away == 0:
+            log.warning(
+                "outgoing queue full (%d): dropped the oldest message, to %s; "
+                "further drops are counted and reported on reconnect",
+                self._outbox.capacity,
+                dropped.topic,
+            )
+        self._dropped_while_away += 1
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._inbox.put_nowait(Message(message.topic.value, message.payload, message.retain))
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            try:
+                await self._dispatch(message)
+            finally:
+                self._inbox.task_done()
+
+    async def _dispatch(self, message: Message) -> None:
+        handlers = self._routes.handlers_for(message.topic)
+        if not handlers:
+            log.debug("dropped a message on %s: no subscription matches it", message.topic)
+        for handler in handlers:
+            try:
+                result = handler(message)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
+
+
+async def _publish_status(client: aiomqtt.Client, status: Will) -> None:
+    await client.publish(status.topic, status.payload, qos=status.qos, retain=status.retain)
+
+
+def _aiomqtt_will(will: Will) -> aiomqtt.Will:
+    return aiomqtt.Will(will.topic, will.payload, qos=will.qos, retain=will.retain)
+
+
+def _check_qos(qos: int) -> None:
+    if qos not in (0, 1, 2):
+        raise ValueError(f"qos must be 0, 1 or 2, not {qos!r}")
+
+
+def _describe(error: aiomqtt.MqttError) -> str:
+    cause = error.__cause__
+    return str(error) if cause is None else f"{error} ({cause})"
+
+
+def _name(function: Callable[..., object]) -> str:
+    return getattr(function, "__qualname__", repr(function))

@@ -1,0 +1,85 @@
+"""Connection parameters from the room's broker settings: password and TLS files read from disk."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from controller.config.models import BrokerSettings, TlsSettings
+
+
+class BusConfigError(Exception):
+    """The broker settings name a file that cannot be used (missing, unreadable, not PEM...)."""
+
+
+@dataclass(frozen=True)
+class ConnectionParameters:
+    """Everything needed to open a connection to the broker."""
+
+    host: str
+    port: int
+    keepalive_s: int
+    username: str | None
+    password: str | None
+    tls_context: ssl.SSLContext | None
+
+
+def connection_parameters(settings: BrokerSettings, root: Path) -> ConnectionParameters:
+    """Read the password file and TLS files named by `settings`; relative paths start at `root`."""
+    if settings.password_file is not None and settings.username is None:
+        raise BusConfigError("broker password_file is set but username is not")
+    password = (
+        None if settings.password_file is None else read_password(root / settings.password_file)
+    )
+    return ConnectionParameters(
+        host=settings.host,
+        port=settings.port,
+        keepalive_s=settings.keepalive_s,
+        username=settings.username,
+        password=password,
+        tls_context=None if settings.tls is None else tls_context(settings.tls, root),
+    )
+
+
+def read_password(path: Path) -> str:
+    """The password held in `path`: its text without the trailing line break."""
+    try:
+        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as error:
+        raise BusConfigError(f"broker password_file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise BusConfigError(f"broker password_file {path} is not UTF-8 text") from None
+    if not password:
+        raise BusConfigError(f"broker password_file {path} is empty")
+    return password
+
+
+def tls_context(tls: TlsSettings, root: Path) -> ssl.SSLContext:
+    """A client TLS context verifying the broker (with ca_file, or the system's store)."""
+    if tls.key_file is not None and tls.cert_file is None:
+        raise BusConfigError("broker tls key_file is set but cert_file is not")
+    ca_file = None if tls.ca_file is None else root / tls.ca_file
+    try:
+        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    except OSError as error:
+        raise BusConfigError(f"broker tls ca_file {ca_file}: {_describe(error)}") from None
+    if tls.cert_file is not None:
+        cert_file = root / tls.cert_file
+        key_file = None if tls.key_file is None else root / tls.key_file
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except OSError as error:
+            files = f"cert_file {cert_file}"
+            if key_file is not None:
+                files += f", key_file {key_file}"
+            raise BusConfigError(f"broker tls {files}: {_describe(error)}") from None
+    if tls.insecure:
+        context.check_hostname = False
+    return context
+
+
+def _describe(error: OSError) -> str:
+    if isinstance(error, ssl.SSLError):
+        return str(error.reason or error)
+    return str(error.strerror or error)

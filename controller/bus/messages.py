@@ -1,0 +1,40 @@
+"""What travels on the bus: received messages, birth and will messages, connection changes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message the broker delivered to one of the bus's subscriptions."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+@dataclass(frozen=True)
+class Will:
+    """A status message: the birth published on every connect, or the will the broker keeps."""
+
+    topic: str
+    payload: str
+    retain: bool = True
+    qos: int = 1
+
+
+@dataclass(frozen=True)
+class ConnectionChange:
+    """The bus connected to the broker, or lost it (or could not reach it)."""
+
+    connected: bool
+    reason: str | None
+    """Why the connection failed or ended; None when connected."""
+    outage_s: float | None
+    """On a reconnect, how long the bus was without the broker; None otherwise."""
+
+
+Handler = Callable[[Message], Awaitable[None] | None]
+"""Receives the messages of a topic filter; may be a plain function or a coroutine function."""

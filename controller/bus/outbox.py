@@ -1,0 +1,61 @@
+"""The bounded queue of messages waiting for the broker: ordered, latest per key, oldest dropped."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A message to publish."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+
+
+class Outbox:
+    """Messages in the order they were published, at most `capacity` of them.
+
+    A message with a key replaces any waiting message with the same key and takes the newer
+    position (the latest target for a device wins). When full, the oldest message is dropped
+    and counted in `dropped`.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"the outgoing queue must hold at least 1 message, not {capacity}")
+        self.capacity = capacity
+        self.dropped = 0
+        self._waiting: OrderedDict[Hashable, Pending] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def put(self, message: Pending, *, key: str | None = None) -> Pending | None:
+        """Queue `message` last; return the message dropped to make room, if one was."""
+        slot: Hashable = object() if key is None else key
+        self._waiting.pop(slot, None)
+        self._waiting[slot] = message
+        return self._trim()
+
+    def take(self) -> tuple[Hashable, Pending]:
+        """Remove and return the oldest message with its slot (to put it back if sending fails)."""
+        return self._waiting.popitem(last=False)
+
+    def put_back(self, slot: Hashable, message: Pending) -> Pending | None:
+        """Return a message that could not be sent to the front, unless a newer one replaced it."""
+        if slot in self._waiting:
+            return None
+        self._waiting[slot] = message
+        self._waiting.move_to_end(slot, last=False)
+        return self._trim()
+
+    def _trim(self) -> Pending | None:
+        if len(self._waiting) <= self.capacity:
+            return None
+        self.dropped += 1
+        return self._waiting.popitem(last=False)[1]

@@ -1,0 +1,229 @@
+"""The bus against a real Mosquitto: publish, subscribe, birth and will, routing, handler errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.bus import Bus, ConnectionChange, Message, Will
+from tests.bus.support import (
+    FAST_RETRY,
+    ConnectionLog,
+    Recorder,
+    eventually,
+    eventually_retained,
+    fresh_prefix,
+    publish_from_outside,
+    settings_for,
+)
+from tests.support.mosquitto import Mosquitto
+from tests.support.requirements import mosquitto_binary
+
+pytestmark = pytest.mark.mosquitto
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bus_for(broker: Mosquitto, client_id: str, **options: Any) -> Bus:
+    return Bus(settings_for(broker.host, broker.port), client_id=client_id, **options)
+
+
+async def test_a_published_message_reaches_the_handler_of_its_topic(mosquitto: Mosquitto) -> None:
+    prefix = fresh_prefix()
+    received = Recorder()
+    async with bus_for(mosquitto, "roundtrip") as bus:
+        bus.subscribe(f"{prefix}/lamp", received)
+        assert await bus.wait_connected(timeout=5)
+        await bus.publish(f"{prefix}/lamp", '{"state":"ON"}')
+        await eventually(lambda: received.messages != [])
+    assert received.messages == [Message(f"{prefix}/lamp", b'{"state":"ON"}', retain=False)]
+
+
+async def test_async_handlers_are_awaited_one_at_a_time_in_arrival_order(
+    mosquitto: Mosquitto,
+) -> None:
+    prefix = fresh_prefix()
+    events: list[str] = []
+
+    async def slow_handler(message: Message) -> None:
+        events.append(f"start {message.payload.decode()}")
+        await asyncio.sleep(0)
+        events.append(f"end {message.payload.decode()}")
+
+    async with bus_for(mosquitto, "async-handlers") as bus:
+        bus.subscribe(f"{prefix}/n", slow_handler)
+        for number in range(3):
+            await bus.publish(f"{prefix}/n", str(number))
+        await eventually(lambda: len(events) == 6)
+    assert events == ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
+
+
+async def test_birth_is_published_retained_on_connect(mosquitto: Mosquitto) -> None:
+    status = f"{fresh_prefix()}/status"
+    async with bus_for(mosquitto, "birth", birth=Will(status, "online")) as bus:
+        assert await bus.wait_connected(timeout=5)
+        await eventually_retained(mosquitto.host, mosquitto.port, status, "online")
+
+
+async def test_the_will_is_published_retained_when_the_process_is_killed(
+    mosquitto: Mosquitto,
+) -> None:
+    status = f"{fresh_prefix()}/status"
+    arguments = [mosquitto.host, str(mosquitto.port), "killed-engine", status]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.bus.bus_process", *arguments],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), timeout=20)
+        assert line == b"connected\n"
+        await eventually_retained(mosquitto.host, mosquitto.port, status, "online")
+        child.send_signal(signal.SIGKILL)
+        await eventually_retained(mosquitto.host, mosquitto.port, status, "offline")
+    finally:
+        child.kill()
+        child.wait()
+
+
+async def test_a_clean_exit_publishes_the_will_payload_itself(mosquitto: Mosquitto) -> None:
+    status = f"{fresh_prefix()}/status"
+    will, birth = Will(status, "offline"), Will(status, "online")
+    async with bus_for(mosquitto, "clean-exit", will=will, birth=birth) as bus:
+        assert await bus.wait_connected(timeout=5)
+    await eventually_retained(mosquitto.host, mosquitto.port, status, "offline")
+
+
+async def test_messages_go_to_every_handler_whose_filter_matches(mosquitto: Mosquitto) -> None:
+    prefix = fresh_prefix()
+    lights, availability, everything = Recorder(), Recorder(), Recorder()
+    async with bus_for(mosquitto, "routing") as bus:
+        bus.subscribe(f"{prefix}/z2m/+", lights)
+        bus.subscribe(f"{prefix}/z2m/+/availability", availability)
+        bus.subscribe(f"{prefix}/#", everything)
+        assert await bus.wait_connected(timeout=5)
+        for topic in ("z2m/lamp", "z2m/lamp/availability", "vr/headset/state"):
+            await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/{topic}", topic)
+        await eventually(lambda: len(everything.messages) == 3)
+    assert lights.payloads == ["z2m/lamp"]
+    assert availability.payloads == ["z2m/lamp/availability"]
+    assert everything.payloads == ["z2m/lamp", "z2m/lamp/availability", "vr/headset/state"]
+
+
+async def test_a_filter_subscribed_while_connected_takes_effect(mosquitto: Mosquitto) -> None:
+    prefix = fresh_prefix()
+    late = Recorder()
+    async with bus_for(mosquitto, "late-subscriber") as bus:
+        assert await bus.wait_connected(timeout=5)
+        bus.subscribe(f"{prefix}/late", late)
+        await bus.publish(f"{prefix}/late", "hello")
+        await eventually(lambda: late.payloads == ["hello"])
+
+
+async def test_a_handler_that_raises_is_logged_and_delivery_goes_on(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = fresh_prefix()
+    received = Recorder()
+
+    def broken(message: Message) -> None:
+        raise ValueError(f"cannot parse {message.payload!r}")
+
+    async def broken_async(message: Message) -> None:
+        raise KeyError("missing")
+
+    async with bus_for(mosquitto, "handler-errors") as bus:
+        bus.subscribe(f"{prefix}/x", broken)
+        bus.subscribe(f"{prefix}/x", broken_async)
+        bus.subscribe(f"{prefix}/x", received)
+        for payload in ("first", "second"):
+            await bus.publish(f"{prefix}/x", payload)
+        await eventually(lambda: received.payloads == ["first", "second"])
+        assert bus.connected
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR and "failed" in r.message]
+    assert len(failures) == 4
+    assert "cannot parse b'first'" in caplog.text
+
+
+async def test_a_broker_that_is_not_there_yet_is_reported_then_connected(
+    tmp_path: Path,
+) -> None:
+    late_broker = Mosquitto(mosquitto_binary(), tmp_path)
+    connections = ConnectionLog()
+    bus = bus_for(late_broker, "early-bird", **FAST_RETRY)
+    bus.on_connection(connections)
+    async with bus:
+        await eventually(lambda: connections.states == [False])
+        late_broker.start()
+        try:
+            assert await bus.wait_connected(timeout=5)
+        finally:
+            late_broker.stop()
+    refused, connected = connections.changes[:2]
+    assert refused.reason is not None and "refused" in refused.reason.lower()
+    assert connected.connected and connected.outage_s is not None and connected.outage_s > 0
+
+
+async def test_messages_published_before_the_first_connection_are_bounded_oldest_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    late_broker = Mosquitto(mosquitto_binary(), tmp_path)
+    prefix = fresh_prefix()
+    received = Recorder()
+    async with bus_for(late_broker, "bounded", max_queue=3, **FAST_RETRY) as bus:
+        bus.subscribe(f"{prefix}/#", received)
+        for number in range(5):
+            await bus.publish(f"{prefix}/n", str(number))
+        assert bus.dropped == 2
+        assert "queue full" in caplog.text
+        late_broker.start()
+        try:
+            await eventually(lambda: len(received.messages) == 3)
+        finally:
+            late_broker.stop()
+    assert received.payloads == ["2", "3", "4"]
+    assert "2 message(s) were dropped while the broker was away" in caplog.text
+
+
+async def test_connection_changes_reach_every_callback_even_after_one_raises(
+    mosquitto: Mosquitto,
+) -> None:
+    seen: list[ConnectionChange] = []
+
+    def broken(change: ConnectionChange) -> None:
+        raise RuntimeError("console went away")
+
+    bus = bus_for(mosquitto, "callbacks")
+    bus.on_connection(broken)
+    bus.on_connection(seen.append)
+    async with bus:
+        await eventually(lambda: seen != [])
+    assert seen[0] == ConnectionChange(connected=True, reason=None, outage_s=None)
+    assert seen[-1] == ConnectionChange(connected=False, reason="bus closed", outage_s=None)
+
+
+async def test_publish_refuses_a_wildcard_topic_and_a_bad_qos(mosquitto: Mosquitto) -> None:
+    async with bus_for(mosquitto, "bad-publish") as bus:
+        with pytest.raises(ValueError, match="wildcard"):
+            await bus.publish("room/+/cmd", "x")
+        with pytest.raises(ValueError, match="qos"):
+            await bus.publish("room/cmd", "x", qos=3)
+        with pytest.raises(ValueError, match="'#' must be a whole level"):
+            bus.subscribe("room/#/cmd", Recorder())
+
+
+async def test_publishing_after_exit_is_an_error(mosquitto: Mosquitto) -> None:
+    async with bus_for(mosquitto, "closed") as bus:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        await bus.publish("room/cmd", "x")
