@@ -4,7 +4,9 @@ import click
 
 from controller import __version__
 from controller.cli.check import check
+from controller.cli.ctl import ctl
 from controller.cli.export import export
+from controller.cli.run import run
 from controller.cli.sessions import sessions
 
 
@@ -22,5 +24,7 @@ def main() -> None:
 
 
 main.add_command(check)
+main.add_command(ctl)
+main.add_command(run)
 main.add_command(export)
 main.add_command(sessions)

@@ -93,3 +93,21 @@ def apply_overrides(room: Room, overrides: Overrides) -> Room:
     if update:
         room.settings = room.settings.model_validate({**room.settings.model_dump(), **update})
     return room
+
+
+def client_broker(room: Room) -> BrokerSettings:
+    """Where a client (ctl, sim, console) connects: an embedded broker is on its host:port."""
+    settings = room.settings.broker
+    if settings.mode == "external":
+        return settings
+    return settings.model_copy(update={"mode": "external", "port": settings.port or 1883})
+
+
+def run_async(main: Any) -> None:
+    """Run a coroutine until it finishes or Ctrl-C, without a traceback for Ctrl-C."""
+    import asyncio
+
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        click.echo("stopped.", err=True)

@@ -62,6 +62,7 @@ from controller.engine.lights import LightControl
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.phases import CommandRefused, CueDue, PhaseChange, SessionRun
 from controller.engine.record import Recorder, iso_wall
+from controller.engine.resume import ResumeError, ResumePoint
 from controller.engine.safety import BlsRequest, SafetyGate, Verdict, vitals_alerts
 from controller.engine.targets import (
     BlsTarget,
@@ -79,8 +80,8 @@ MAX_UPDATES_PER_S = 4.0
 OVERRIDE_FADE_S = 1.0
 """Lights and volume overrides from the console fade over this many (real) seconds."""
 
-LIGHTS_STEP = 0.1
-VOLUME_STEP = 0.05
+RESUME_FADE_S = 2.0
+"""After a crash the current scene is re-asserted over this many (real) seconds."""
 
 JournalCloser = Callable[[Journal, bool], None]
 
@@ -133,6 +134,7 @@ class Engine:
         tones: ToneOutput | None = None,
         music_problem: str | None = None,
         close_journal: JournalCloser = close_now,
+        from_thread: Callable[[Callable[[], None]], object] = lambda call: call(),
     ) -> None:
         self.room = room
         self.limits = room.settings.safety
@@ -145,6 +147,7 @@ class Engine:
         self.music_problem = music_problem
         self.tones = tones
         self._close_journal = close_journal
+        self._from_thread = from_thread
         self.drivers: dict[str, Driver] = {
             device.id: make_driver(device)
             for device in room.devices.values()
@@ -233,6 +236,10 @@ class Engine:
             self._alert("broker", "broker", "critical", f"broker connection lost: {reason}")
             self._record("broker", {"connected": False, "reason": reason}, text="broker lost")
 
+    def journal_alert_from_writer(self, problem: str | None) -> None:
+        """The journal's writer thread reports; hand it over to the engine's own thread."""
+        self._from_thread(lambda: self.journal_alert(problem))
+
     def journal_alert(self, problem: str | None) -> None:
         """The journal's writer reports a full/read-only disk (or recovery)."""
         self.journal_problem = problem
@@ -241,6 +248,41 @@ class Engine:
             self._timeline_only("journal", "journal writing again; nothing was lost")
         else:
             self._alert("journal", "journal", "critical", problem)
+
+    def resume(self, journal: Journal, point: ResumePoint) -> None:
+        """Carry on the session a crashed engine left open in `journal`."""
+        plan = self.room.plans.get(point.plan)
+        if plan is None:
+            raise ResumeError(f"the session's plan {point.plan!r} is no longer in the room")
+        progress = point.progress
+        run = SessionRun.restore(plan, progress["run"], guard_s=self.limits.advance_guard_s)
+        t_now = point.t_at(self.recorder.wall_ns())
+        self.session = ActiveSession(
+            journal,
+            run,
+            point.plan,
+            point.participant,
+            journal.meta.started_wall_ns,
+            origin=self.now() - t_now,
+        )
+        self.recorder.journal = journal
+        overrides = progress.get("overrides") or {}
+        self.overrides = Overrides(
+            scene=overrides.get("scene"),
+            lights=dict(overrides.get("lights") or {}),
+            volume=overrides.get("volume"),
+        )
+        gap_s = t_now - point.last_t
+        self._record(
+            "resume",
+            {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
+            text=f"engine resumed the session after a gap of {gap_s:.1f} s",
+        )
+        if progress.get("emergency"):
+            self._emergency()
+        else:
+            scene = self.overrides.scene or progress.get("scene") or run.phase.scene
+            self._apply_scene(scene, RESUME_FADE_S * self.scale)
 
     # ================================================================== outputs
 
@@ -330,7 +372,7 @@ class Engine:
                 participant=command.participant,
                 time_scale=self.scale,
                 wall_ns=wall,
-                on_alert=self.journal_alert,
+                on_alert=self.journal_alert_from_writer,
             )
         except (JournalError, ValueError) as error:
             raise CommandRefused(f"cannot open the session journal: {error}") from None
@@ -505,6 +547,7 @@ class Engine:
                 "reason": change.reason,
                 "planned_s": phase.duration,
                 "advance": phase.advance,
+                **self._progress(),
             },
             text=f"phase {phase.name} ({change.reason})",
         )

@@ -1,0 +1,94 @@
+"""A client of a room's engine over MQTT: one command and its reply, or the state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from controller.api.topics import RoomTopics
+from controller.bus import Bus, Message
+from controller.config.models import BrokerSettings
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class EngineUnreachable(Exception):  # noqa: N818 - a condition to report, not a program error
+    """No broker, or no engine answered in time."""
+
+
+def new_command_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RoomClient:
+    """`async with RoomClient(settings, room=...) as client:` then `command()` / `state()`."""
+
+    def __init__(self, settings: BrokerSettings, *, room: str, client_id: str) -> None:
+        self.topics = RoomTopics(room)
+        self._bus = Bus(settings, client_id=client_id, retry_max_s=1.0)
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._state: asyncio.Future[dict[str, Any]] | None = None
+        self._status: str | None = None
+        self._bus.subscribe(self.topics.replies, self._on_reply)
+        self._bus.subscribe(self.topics.state, self._on_state)
+        self._bus.subscribe(self.topics.status, self._on_status)
+
+    async def __aenter__(self) -> RoomClient:
+        await self._bus.__aenter__()
+        if not await self._bus.wait_connected(CONNECT_TIMEOUT_S):
+            await self._bus.__aexit__(None, None, None)
+            raise EngineUnreachable("cannot reach the MQTT broker")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._bus.__aexit__(None, None, None)
+
+    async def command(self, action: str, *, timeout: float, **params: Any) -> dict[str, Any]:
+        """Send a command and return the engine's reply (`{"id", "ok", "error"?}`)."""
+        command_id = new_command_id()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[command_id] = future
+        payload = {"id": command_id, "action": action, "source": "ctl", **params}
+        await self._bus.publish(self.topics.cmd, json.dumps(payload), qos=1)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise EngineUnreachable(self._silence(timeout)) from None
+        finally:
+            self._replies.pop(command_id, None)
+
+    async def state(self, *, timeout: float) -> dict[str, Any]:
+        """The engine's retained state."""
+        self._state = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(self._state, timeout)
+        except TimeoutError:
+            raise EngineUnreachable(self._silence(timeout)) from None
+
+    def _silence(self, timeout: float) -> str:
+        room = self.topics.room
+        if self._status == "offline":
+            return f"the engine of room {room} is offline"
+        return f"no answer from the engine of room {room} within {timeout:g} s (is it running?)"
+
+    def _on_reply(self, message: Message) -> None:
+        try:
+            reply = json.loads(message.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return
+        future = self._replies.get(str(reply.get("id"))) if isinstance(reply, dict) else None
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    def _on_state(self, message: Message) -> None:
+        if self._state is None or self._state.done():
+            return
+        try:
+            self._state.set_result(json.loads(message.payload))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self._state.set_exception(EngineUnreachable("the engine's state is not JSON"))
+
+    def _on_status(self, message: Message) -> None:
+        self._status = message.payload.decode("utf-8", "replace")

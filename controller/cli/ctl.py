@@ -1,0 +1,88 @@
+"""`sessionroom ctl`: send one command to a room's engine and print the reply, or its state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controller.api.client import EngineUnreachable, RoomClient
+from controller.api.commands import ACTIONS
+from controller.cli.common import Overrides, client_broker, connection_options, load_room_or_exit
+
+EXIT_REFUSED = 1
+EXIT_UNREACHABLE = 3
+
+
+def parse_params(params: tuple[str, ...]) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; a VALUE that reads as JSON (1.5, true, "x") is taken as such."""
+    parsed: dict[str, Any] = {}
+    for param in params:
+        key, equals, value = param.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{param!r} is not KEY=VALUE", param_hint="PARAMS")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+@click.command(
+    epilog="""Examples:
+
+\b
+  sessionroom ctl start plan=rehearsal participant=P014
+  sessionroom ctl next
+  sessionroom ctl volume level=0.4
+  sessionroom ctl bls op=start speed_hz=1.0 passes=24
+  sessionroom ctl note text="participant asked for a blanket"
+  sessionroom ctl state
+"""
+)
+@connection_options
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait.")
+@click.argument("action", type=click.Choice(["state", *ACTIONS]), metavar="ACTION")
+@click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
+def ctl(
+    config_path: Path,
+    broker: str | None,
+    room_id: str | None,
+    data_dir: Path | None,
+    timeout: float,
+    action: str,
+    params: tuple[str, ...],
+) -> None:
+    """Send ACTION to the room's engine and print its reply; `state` prints the current state.
+
+    ACTION is one of: state, start, next, back, goto, hold, release, extend, end, emergency,
+    clear_emergency, note, scene, lights, volume, music, bls, vr. Exit status: 0 ok,
+    1 refused (the reason is printed), 2 bad usage or room files, 3 no engine answered.
+    """
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    fields = parse_params(params)
+    try:
+        answer = asyncio.run(_ask(room.room_id, client_broker(room), action, fields, timeout))
+    except EngineUnreachable as problem:
+        click.echo(f"error: {problem}", err=True)
+        raise SystemExit(EXIT_UNREACHABLE) from None
+    if action == "state":
+        click.echo(json.dumps(answer, indent=2))
+        return
+    if answer.get("ok"):
+        click.echo("ok")
+        return
+    click.echo(f"refused: {answer.get('error')}", err=True)
+    raise SystemExit(EXIT_REFUSED)
+
+
+async def _ask(
+    room: str, settings: Any, action: str, fields: dict[str, Any], timeout: float
+) -> dict[str, Any]:
+    async with RoomClient(settings, room=room, client_id=f"sessionroom-ctl-{room}") as client:
+        if action == "state":
+            return await client.state(timeout=timeout)
+        return await client.command(action, timeout=timeout, **fields)

@@ -1,0 +1,64 @@
+"""`sessionroom run`: the engine of one room, as a service (Ctrl-C or SIGTERM stops it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from controller.cli.common import Overrides, connection_options, load_room_or_exit
+from controller.config import Room
+from controller.engine.service import RoomService
+
+
+@click.command(
+    epilog="Example: sessionroom run --config config.yaml --broker mqtt://127.0.0.1:1883"
+)
+@connection_options
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.01, max=1000),
+    default=None,
+    help="Run the session clock N times faster (rehearsals); recorded with the session.",
+)
+def run(
+    config_path: Path,
+    broker: str | None,
+    room_id: str | None,
+    data_dir: Path | None,
+    time_scale: float | None,
+) -> None:
+    """Run the engine of a room: phases, scenes, devices, safety gate and journal.
+
+    It serves the control API on sessionroom/<room>/cmd and publishes the retained state.
+    An open session left by a crash is resumed at once. Stop it with Ctrl-C or SIGTERM:
+    a running session stays open and is resumed by the next `sessionroom run`.
+    """
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    if time_scale is not None:
+        room.settings = room.settings.model_copy(update={"time_scale": time_scale})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(serve(room))
+
+
+async def serve(room: Room) -> None:
+    """Run the room's service until SIGINT or SIGTERM."""
+    service = RoomService(
+        room,
+        on_ready=lambda url: click.echo(
+            f"Room {room.room_id}: engine running on {url} "
+            f"(time scale {room.settings.time_scale:g}); Ctrl-C to stop."
+        ),
+    )
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(stop, task.cancel)
+    try:
+        await service.run()
+    except asyncio.CancelledError:
+        click.echo("engine stopped.")

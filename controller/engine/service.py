@@ -1,0 +1,204 @@
+"""`sessionroom run`: the engine of one room as a service on the MQTT bus.
+
+Wires the synchronous `Engine` to the bus: commands from `sessionroom/<room>/cmd` with
+replies, device messages from the drivers' topics, broker changes; a tick loop on the
+session clock; the retained `state` (about once a second and after every command), the
+`events` stream, and `status` (`online`, and `offline` as the will). An open session found
+in the journal is resumed before anything else happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from controller.api.commands import BadCommand, parse_command
+from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.broker.embedded import EmbeddedBroker
+from controller.bus import Bus, ConnectionChange, Message, Will
+from controller.config import Room
+from controller.config.models import BrokerSettings
+from controller.engine.clock import Clock, ScaledClock
+from controller.engine.engine import Engine
+from controller.engine.local import MusicOutput, ToneOutput
+from controller.engine.phases import CommandRefused
+from controller.engine.resume import ResumeError, read_resume_point
+from controller.journal import Journal, JournalError, find_open_session
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.05
+"""The engine ticks this often (real seconds)."""
+
+STATE_EVERY_S = 1.0
+"""The retained state is republished at least this often (real seconds)."""
+
+
+@contextlib.asynccontextmanager
+async def broker_for(room: Room) -> AsyncIterator[BrokerSettings]:
+    """The broker to connect to: the configured external one, or an embedded one run here."""
+    settings = room.settings.broker
+    if settings.mode == "external":
+        yield settings
+        return
+    async with EmbeddedBroker(host=settings.host, port=settings.port) as broker:
+        yield BrokerSettings(mode="external", host=broker.host, port=broker.port)
+
+
+def public_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as the `events` topic carries it: a note's text stays off the wire (SAFETY.md)."""
+    if event["kind"] == "note":
+        return {**event, "payload": None}
+    return event
+
+
+class RoomService:
+    """One room's engine on the bus, for as long as `run()` runs."""
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        clock: Clock | None = None,
+        music: MusicOutput | None = None,
+        tones: ToneOutput | None = None,
+        music_problem: str | None = None,
+        on_ready: Callable[[str], None] | None = None,
+    ) -> None:
+        self.room = room
+        self.topics = RoomTopics(room.room_id)
+        self.clock = clock or ScaledClock(room.settings.time_scale)
+        self._media = (music, tones, music_problem)
+        self._on_ready = on_ready
+        self._state_due = True
+        self._closing: set[asyncio.Future[None]] = set()
+        self.engine: Engine | None = None
+
+    async def run(self) -> None:
+        """Serve the room until cancelled."""
+        loop = asyncio.get_running_loop()
+        music, tones, music_problem = self._media
+        engine = Engine(
+            self.room,
+            clock=self.clock,
+            music=music,
+            tones=tones,
+            music_problem=music_problem,
+            close_journal=self._close_off_loop,
+            from_thread=loop.call_soon_threadsafe,
+        )
+        self.engine = engine
+        self._resume_open_session(engine)
+        async with broker_for(self.room) as settings:
+            bus = Bus(
+                settings,
+                client_id=f"sessionroom-engine-{self.room.room_id}",
+                root=self.room.root,
+                will=Will(self.topics.status, OFFLINE),
+                birth=Will(self.topics.status, ONLINE),
+            )
+            bus.subscribe(self.topics.cmd, functools.partial(self._command, bus, engine))
+            for topic_filter in engine.subscriptions():
+                bus.subscribe(topic_filter, functools.partial(self._device, engine))
+            bus.on_connection(functools.partial(self._connection, engine))
+            async with bus:
+                if self._on_ready is not None:
+                    self._on_ready(f"mqtt://{settings.host}:{settings.port}")
+                try:
+                    await self._tick_forever(bus, engine)
+                finally:
+                    await self._flush_journal(engine)
+
+    # ------------------------------------------------------------------ inputs
+
+    async def _command(self, bus: Bus, engine: Engine, message: Message) -> None:
+        try:
+            command = parse_command(message.payload)
+        except BadCommand as problem:
+            await self._reply(bus, problem.command_id or "invalid", False, problem.reason)
+            return
+        try:
+            engine.command(command)
+        except CommandRefused as refusal:
+            await self._reply(bus, command.id, False, str(refusal))
+        else:
+            await self._reply(bus, command.id, True, None)
+        self._state_due = True
+        await self._flush(bus, engine)
+
+    def _device(self, engine: Engine, message: Message) -> None:
+        engine.device_message(message.topic, message.payload)
+
+    def _connection(self, engine: Engine, change: ConnectionChange) -> None:
+        engine.broker_changed(change.connected, change.reason, change.outage_s)
+        self._state_due = True
+
+    async def _reply(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
+        reply: dict[str, Any] = {"id": command_id, "ok": ok}
+        if error is not None:
+            reply["error"] = error
+        await bus.publish(self.topics.reply(command_id), json.dumps(reply), qos=1)
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _tick_forever(self, bus: Bus, engine: Engine) -> None:
+        loop = asyncio.get_running_loop()
+        last_state = 0.0
+        while True:
+            engine.tick()
+            await self._flush(bus, engine)
+            if self._state_due or loop.time() - last_state >= STATE_EVERY_S:
+                await bus.publish(
+                    self.topics.state, engine.snapshot().model_dump_json(), qos=1, retain=True
+                )
+                self._state_due = False
+                last_state = loop.time()
+            await asyncio.sleep(TICK_S)
+
+    async def _flush(self, bus: Bus, engine: Engine) -> None:
+        for outgoing in engine.take_outgoing():
+            await bus.publish(
+                outgoing.topic,
+                outgoing.payload,
+                qos=outgoing.qos,
+                retain=outgoing.retain,
+                key=outgoing.topic,
+            )
+        for event in engine.take_events():
+            await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
+
+    # ------------------------------------------------------------------ journal
+
+    def _resume_open_session(self, engine: Engine) -> None:
+        info = find_open_session(self.room.data_dir, self.room.room_id)
+        if info is None:
+            return
+        try:
+            point = read_resume_point(info.path)
+            journal = Journal.reopen(info.path, on_alert=engine.journal_alert_from_writer)
+            engine.resume(journal, point)
+        except (ResumeError, JournalError) as problem:
+            log.error("cannot resume session %s: %s", info.session_id, problem)
+            engine.journal_alert(f"could not resume session {info.session_id}: {problem}")
+            return
+        log.info("resumed session %s", info.session_id)
+
+    def _close_off_loop(self, journal: Journal, cleanly: bool) -> None:
+        future = asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(journal.close, ended_cleanly=cleanly)
+        )
+        self._closing.add(future)
+        future.add_done_callback(self._closing.discard)
+
+    async def _flush_journal(self, engine: Engine) -> None:
+        """On the way out, wait for journals being closed and flush the open one (not ended)."""
+        if self._closing:
+            await asyncio.wait(set(self._closing))
+        session = engine.session
+        if session is not None:
+            await asyncio.get_running_loop().run_in_executor(None, session.journal.flush)
