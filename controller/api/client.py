@@ -31,6 +31,7 @@ class RoomClient:
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._state: asyncio.Future[dict[str, Any]] | None = None
         self._status: str | None = None
+        self._online = asyncio.Event()
         self._bus.subscribe(self.topics.replies, self._on_reply)
         self._bus.subscribe(self.topics.state, self._on_state)
         self._bus.subscribe(self.topics.status, self._on_status)
@@ -47,13 +48,19 @@ class RoomClient:
 
     async def command(self, action: str, *, timeout: float, **params: Any) -> dict[str, Any]:
         """Send a command and return the engine's reply (`{"id", "ok", "error"?}`)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            await asyncio.wait_for(self._online.wait(), timeout)
+        except TimeoutError:
+            raise EngineUnreachable(self._silence(timeout)) from None
+        remaining = max(0.1, deadline - asyncio.get_running_loop().time())
         command_id = new_command_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[command_id] = future
         payload = {"id": command_id, "action": action, "source": "ctl", **params}
         await self._bus.publish(self.topics.cmd, json.dumps(payload), qos=1)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, remaining)
         except TimeoutError:
             raise EngineUnreachable(self._silence(timeout)) from None
         finally:
@@ -71,6 +78,8 @@ class RoomClient:
         room = self.topics.room
         if self._status == "offline":
             return f"the engine of room {room} is offline"
+        if self._status is None:
+            return f"the engine of room {room} has never been online on this broker"
         return f"no answer from the engine of room {room} within {timeout:g} s (is it running?)"
 
     def _on_reply(self, message: Message) -> None:
@@ -92,3 +101,7 @@ class RoomClient:
 
     def _on_status(self, message: Message) -> None:
         self._status = message.payload.decode("utf-8", "replace")
+        if self._status == "online":
+            self._online.set()
+        else:
+            self._online.clear()

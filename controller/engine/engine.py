@@ -226,11 +226,12 @@ class Engine:
         """The broker connection went away or came back."""
         if connected:
             self.alerts.pop("broker", None)
-            self._record(
-                "broker",
-                {"connected": True, "outage_s": outage_s},
-                text=f"broker back after {outage_s or 0:.1f} s; re-asserting every device",
+            text = (
+                "broker connected"
+                if outage_s is None
+                else f"broker back after {outage_s:.1f} s; re-asserting every device"
             )
+            self._record("broker", {"connected": True, "outage_s": outage_s}, text=text)
             self._reassert_all()
         else:
             self._alert("broker", "broker", "critical", f"broker connection lost: {reason}")
@@ -426,7 +427,9 @@ class Engine:
 
     def _note(self, command: Note) -> None:
         self._running()
-        self._record("note", command.text, text=f"note: {command.text}")
+        # SAFETY.md: a note's words travel only on the command topic and into the journal;
+        # the state's timeline (a retained topic) only says that a note was written.
+        self._record("note", command.text, text="note added")
 
     def _scene_override(self, command: SceneOverride) -> None:
         self._not_in_emergency("applying a scene")

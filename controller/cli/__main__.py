@@ -1,0 +1,5 @@
+"""`python -m controller.cli` runs the sessionroom command line."""
+
+from controller.cli import main
+
+main()

@@ -1,0 +1,274 @@
+"""`sessionroom run` against a real Mosquitto: the control API, the wire, crash resume, outages.
+
+Device messages are captured by an independent subscriber (paho), as a device would see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+
+from controller.api.client import RoomClient
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import load_room
+from controller.config.models import BrokerSettings
+from controller.engine.service import RoomService
+from controller.journal import list_sessions, read_events
+from tests.conftest import REPO
+from tests.support.mosquitto import Mosquitto
+
+DEADLINE_S = 10.0
+
+
+class Wire:
+    """An independent MQTT subscriber recording everything on the broker."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=f"wire-{uuid.uuid4().hex}"
+        )
+        self._client.on_message = lambda _c, _u, m: self.messages.append(
+            (m.topic, m.payload, m.retain)
+        )
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe("#", qos=1)
+        self._client.loop_start()
+
+    def payloads(self, topic: str) -> list[str]:
+        return [payload.decode() for t, payload, _ in self.messages if t == topic]
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
+    """Poll until `check()` is truthy, or fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def room_on(broker: Mosquitto, data_dir: Path, *, time_scale: float = 1.0) -> Any:
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=broker.url, room_id=f"r{uuid.uuid4().hex[:8]}", data_dir=data_dir),
+    )
+    room.settings = room.settings.model_copy(update={"time_scale": time_scale})
+    return room
+
+
+@pytest.fixture
+def wire(mosquitto: Mosquitto) -> Iterator[Wire]:
+    recorder = Wire(mosquitto)
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+async def service(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[RoomService]:
+    room_service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(room_service.run())
+    yield room_service
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def client_for(broker: Mosquitto, room: str) -> RoomClient:
+    settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
+    return RoomClient(settings, room=room, client_id=f"test-{uuid.uuid4().hex}")
+
+
+async def test_the_engine_announces_itself_and_its_will_says_offline(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    room = room_on(mosquitto, tmp_path)
+    task = asyncio.create_task(RoomService(room).run())
+    status = f"sessionroom/{room.room_id}/status"
+    await eventually(lambda: wire.payloads(status) == ["online"], "status online")
+    await eventually(lambda: wire.payloads(f"sessionroom/{room.room_id}/state"), "retained state")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "status offline")
+
+
+async def test_a_command_gets_a_reply_and_its_device_messages_reach_the_wire(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        assert reply["ok"] is True
+        refused = await client.command("goto", timeout=5, phase="centering")
+        assert refused == {
+            "id": refused["id"],
+            "ok": False,
+            "error": "the session is already in centering",
+        }
+        state = await client.state(timeout=5)
+    assert state["session"]["participant"] == "P014"
+    assert state["phase"]["name"] == "centering"
+    await eventually(
+        lambda: (
+            '{"action":"play","content":"breathing-meadow","volume":40}'
+            in wire.payloads("vr/headset/set")
+        ),
+        "the headset's play command",
+    )
+
+
+async def test_a_malformed_command_is_answered_with_the_reason(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    topic = f"sessionroom/{service.room.room_id}"
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    await eventually(lambda: wire.payloads(f"{topic}/status") == ["online"], "engine online")
+    publisher.publish(f"{topic}/cmd", b'{"id": "bad1", "action": "fly"}', qos=1)
+    publisher.publish(f"{topic}/cmd", b"\x00garbage", qos=1)
+    replies = await eventually(lambda: wire.payloads(f"{topic}/reply/bad1"), "reply to bad1")
+    assert json.loads(replies[0])["error"].startswith("unknown action 'fly'")
+    invalid = await eventually(lambda: wire.payloads(f"{topic}/reply/invalid"), "reply to garbage")
+    assert json.loads(invalid[0]) == {
+        "id": "invalid",
+        "ok": False,
+        "error": "malformed command: not JSON",
+    }
+    publisher.loop_stop()
+
+
+async def test_notes_never_travel_on_the_events_topic(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        await client.command("note", timeout=5, text="private words")
+    events = await eventually(
+        lambda: [
+            json.loads(p) for p in wire.payloads(f"sessionroom/{room}/events") if '"note"' in p
+        ],
+        "the note event",
+    )
+    assert events[0]["payload"] is None
+    assert all(
+        b"private words" not in payload
+        for topic, payload, _ in wire.messages
+        if "/cmd" not in topic
+    )
+
+
+def engine_process(
+    broker: Mosquitto, data_dir: Path, room: str, scale: float
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "run",
+            "--config",
+            str(REPO / "config.yaml"),
+            "--broker",
+            broker.url,
+            "--room",
+            room,
+            "--data-dir",
+            str(data_dir),
+            "--time-scale",
+            str(scale),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    room = f"r{uuid.uuid4().hex[:8]}"
+    status = f"sessionroom/{room}/status"
+    first = engine_process(mosquitto, tmp_path, room, scale=10.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
+        async with client_for(mosquitto, room) as client:
+            assert (await client.command("start", timeout=5, plan="rehearsal", participant="P7"))[
+                "ok"
+            ]
+            await asyncio.sleep(0.3)
+            assert (await client.command("goto", timeout=5, phase="peak"))["ok"]
+            assert (await client.command("hold", timeout=5))["ok"]
+        await asyncio.sleep(0.5)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
+    wire.messages.clear()
+    second = engine_process(mosquitto, tmp_path, room, scale=10.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
+        async with client_for(mosquitto, room) as client:
+            state = await client.state(timeout=5)
+        assert state["phase"]["name"] == "peak"
+        assert state["phase"]["held"] is True
+        await eventually(
+            lambda: any(
+                '"brightness":13' in p for p in wire.payloads("zigbee2mqtt/ceiling_light/set")
+            ),
+            "the peak scene re-asserted to the ceiling light",
+        )
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+    [info] = list_sessions(tmp_path)
+    assert info.resumed and info.is_open
+    resume = [e for e in read_events(info.path) if e.kind == "resume"]
+    assert resume[0].phase == "peak"
+    assert resume[0].payload["gap_s"] > 0  # type: ignore[index]
+
+
+async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    room_service = RoomService(room_on(private_mosquitto, tmp_path, time_scale=1.0))
+    task = asyncio.create_task(room_service.run())
+    try:
+        async with client_for(private_mosquitto, room_service.room.room_id) as client:
+            assert (await client.command("start", timeout=5, plan="standard", participant="P9"))[
+                "ok"
+            ]
+        private_mosquitto.stop()
+        await asyncio.sleep(0.5)
+        private_mosquitto.start()
+        wire = Wire(private_mosquitto)
+        await eventually(
+            lambda: wire.payloads("zigbee2mqtt/ceiling_light/set"),
+            "lights re-asserted after the outage",
+        )
+        engine = room_service.engine
+        assert engine is not None
+        broker_events = [e for e in engine.recorder.timeline if e.kind == "broker"]
+        assert [e.text.split(" ")[1] for e in broker_events] == ["connected", "lost", "back"]
+        wire.close()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
