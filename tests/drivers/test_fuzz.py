@@ -21,9 +21,9 @@ from controller.drivers.mqtt_vr import STATUSES, MqttVr
 from tests.drivers.devices import device
 
 FUZZ_MESSAGES = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-FUZZ_COMMANDS = settings(max_examples=60, deadline=None)
+FUZZ_COMMANDS = settings(max_examples=40, deadline=None)
 
 DEVICES: list[tuple[str, dict[str, Any]]] = [
     ("zigbee2mqtt", {"kelvin_range": (2000, 6500), "rgb": True}),
