@@ -19,6 +19,10 @@ from controller.journal.sessions import read_events
 from controller.journal.store import json_text
 
 COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
+LINE_BREAKS_INSIDE_STRINGS = str.maketrans(
+    {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+"""Characters JSON leaves raw but some line readers split on; escaped so a line stays one line."""
 PROGRESS_EVERY = 1000
 """Events between two calls of an export's progress callback."""
 
@@ -53,7 +57,7 @@ def write_jsonl(events: Iterable[Event], out: TextIO) -> int:
     """One JSON object per line."""
     count = 0
     for event in events:
-        out.write(json_text(timeline_record(event)) + "\n")
+        out.write(json_text(timeline_record(event)).translate(LINE_BREAKS_INSIDE_STRINGS) + "\n")
         count += 1
     return count
 
