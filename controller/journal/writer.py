@@ -125,12 +125,6 @@ class JournalWriter:
         return True
 
     @property
-    def last_seq(self) -> int:
-        """The seq of the newest row put (committed or not)."""
-        with self._condition:
-            return self._last_seq
-
-    @property
     def unwritten(self) -> int:
         """How many rows are held in memory, not yet committed."""
         with self._condition:

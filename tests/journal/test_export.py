@@ -143,6 +143,20 @@ def test_a_lone_surrogate_in_a_note_still_exports_valid_json(new_journal: Journa
     assert json.loads(line)["payload"] == "broken \udc80 text"
 
 
+def test_unicode_line_separators_inside_a_note_keep_the_record_on_one_line(
+    new_journal: JournalFactory,
+) -> None:
+    text = "one\u2028two\u2029three\x85four\nfive"
+    journal = new_journal()
+    journal.append(Event("note", text), t=0.0, wall_ns=START_NS)
+    journal.close(ended_cleanly=True)
+
+    exported_text = exported(journal.path, "jsonl")
+
+    assert len(exported_text.splitlines()) == 1
+    assert json.loads(exported_text)["payload"] == text
+
+
 def test_progress_is_reported_while_exporting(new_journal: JournalFactory) -> None:
     journal = new_journal()
     for n in range(2500):
@@ -183,7 +197,7 @@ timed_events = st.tuples(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(timed_events, max_size=25))
 def test_any_sequence_of_events_round_trips_through_journal_and_jsonl(
     timeline: list[tuple[Event, float, int]],
