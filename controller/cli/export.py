@@ -23,8 +23,9 @@ PROGRESS_INTERVAL_S = 0.25
 
 
 @click.command(
-    epilog="Examples: sessionroom export room-a-20261121T173000Z --format csv -o session.csv\n\n"
-    "sessionroom export data/sessions/room-a-20261121T173000Z.sqlite > session.jsonl"
+    epilog="\b\nExamples:\n"
+    "  sessionroom export room-a-20261121T173000Z --format csv -o session.csv\n"
+    "  sessionroom export data/sessions/room-a-20261121T173000Z.sqlite > session.jsonl"
 )
 @click.argument("session")
 @click.option(
@@ -52,8 +53,9 @@ def export(
     room_id: str | None,
     data_dir: Path | None,
 ) -> None:
-    """Export the timeline of SESSION (a session id or a path to its .sqlite file).
+    """Export a session's timeline as JSONL or CSV.
 
+    SESSION is a session id (see `sessionroom sessions`) or a path to its .sqlite file.
     One record per event in seq order with seq, t (seconds since the session started), wall
     (ISO 8601 UTC), phase, kind, device, topic and payload. Notes are included.
     """

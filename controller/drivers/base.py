@@ -8,6 +8,7 @@ never reads a clock; the engine publishes what it returns and feeds it what arri
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
 import re
@@ -253,7 +254,7 @@ class Driver(ABC):
             self.state = update
         else:
             self.state = {**self.state, **update}
-        return Reception("state", dict(self.state))
+        return Reception("state", copy.deepcopy(self.state))
 
 
 def _error(topic: str, reason: str) -> Reception:

@@ -19,6 +19,8 @@ from controller.journal.sessions import read_events
 from controller.journal.store import json_text
 
 COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
+LINE_BREAKS_INSIDE_STRINGS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+"""Characters JSON leaves raw but some line readers split on; escaped so a line stays one line."""
 PROGRESS_EVERY = 1000
 """Events between two calls of an export's progress callback."""
 
@@ -53,9 +55,18 @@ def write_jsonl(events: Iterable[Event], out: TextIO) -> int:
     """One JSON object per line."""
     count = 0
     for event in events:
-        out.write(json_text(timeline_record(event)) + "\n")
+        out.write(json_line(timeline_record(event)))
         count += 1
     return count
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """`record` as one line of JSON, newline included."""
+    text = json_text(record)
+    if not text.isascii():
+        for character, escape in LINE_BREAKS_INSIDE_STRINGS.items():
+            text = text.replace(character, escape)
+    return text + "\n"
 
 
 def write_csv(events: Iterable[Event], out: TextIO) -> int:

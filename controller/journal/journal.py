@@ -103,7 +103,8 @@ class Journal:
         try:
             _write_schema(path, meta)
         except sqlite3.Error as error:
-            path.unlink(missing_ok=True)
+            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
             raise JournalError(f"cannot create {path}: {error}") from None
         return cls(path, meta, last_event=None, on_alert=on_alert, connect=connect)
 

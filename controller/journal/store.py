@@ -161,15 +161,19 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
     )
 
 
+_UNICODE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str)
+_ASCII_JSON = json.JSONEncoder(ensure_ascii=True, allow_nan=False, default=str)
+
+
 def json_text(value: Any) -> str:
     """JSON text, UTF-8 where possible; text holding lone surrogates is kept as \\u escapes."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    text = _UNICODE_JSON.encode(value)
     if text.isascii():
         return text
     try:
         text.encode()
     except UnicodeEncodeError:
-        return json.dumps(value, allow_nan=False, default=str)
+        return _ASCII_JSON.encode(value)
     return text
 
 

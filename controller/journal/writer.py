@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import sqlite3
@@ -26,6 +27,9 @@ COMMIT_BATCH = 500
 RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 """Backoff between attempts while the disk refuses writes: doubling from first to max."""
+
+EXIT_FLUSH_S = 2.0
+"""How long a process that exits without closing its journal waits for queued rows."""
 
 Connect = Callable[[Path], sqlite3.Connection]
 """Opens the journal file for the writer (tests pass one that limits the file's size)."""
@@ -78,6 +82,7 @@ class JournalWriter:
             target=self._run, name=f"journal writer {path.name}", daemon=True
         )
         self._thread.start()
+        atexit.register(self._flush_at_exit)
 
     def put(self, fields: EventFields) -> int:
         """Queue one row under the next seq and return that seq; never touches the disk."""
@@ -116,13 +121,8 @@ class JournalWriter:
             if not self._condition.wait_for(lambda: self._ended, timeout_s):
                 return False
         self._thread.join()
+        atexit.unregister(self._flush_at_exit)
         return True
-
-    @property
-    def last_seq(self) -> int:
-        """The seq of the newest row put (committed or not)."""
-        with self._condition:
-            return self._last_seq
 
     @property
     def unwritten(self) -> int:
@@ -135,6 +135,13 @@ class JournalWriter:
         """Why the disk refuses writes right now, or None while commits succeed."""
         with self._condition:
             return self._problem
+
+    def _flush_at_exit(self) -> None:
+        """At interpreter exit (the thread is a daemon) write what is queued, not lose it."""
+        if not self.flush(EXIT_FLUSH_S):
+            logger.error(
+                "journal %s: %d events could not be written before exit", self._path, self.unwritten
+            )
 
     def _run(self) -> None:
         retry_s = RETRY_FIRST_S

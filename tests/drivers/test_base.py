@@ -236,11 +236,14 @@ def test_a_payload_of_exactly_64_kib_is_still_read() -> None:
 
 
 def test_the_state_in_a_reception_is_a_copy() -> None:
-    driver = driver_for("zigbee2mqtt")
-    reception = driver.receive(driver.state_topics()[0], b'{"state":"ON"}')
+    driver = make_driver(device("zigbee2mqtt", rgb=True))
+    reception = driver.receive(
+        driver.state_topics()[0], b'{"state":"ON","color":{"r":1,"g":2,"b":3}}'
+    )
     assert reception is not None
     reception.data["on"] = False
-    assert driver.state == {"on": True}
+    reception.data["rgb"][0] = 99
+    assert driver.state == {"on": True, "rgb": [1, 2, 3]}
 
 
 def test_subscriptions_are_the_availability_then_the_state_topics() -> None:

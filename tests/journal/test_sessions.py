@@ -1,0 +1,169 @@
+"""Listing recorded sessions, finding the open one to resume, and reading a journal back."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from controller.journal import (
+    Event,
+    JournalError,
+    SessionInfo,
+    find_open_session,
+    list_sessions,
+    read_events,
+)
+from tests.journal.conftest import JournalFactory
+from tests.journal.support import START_NS
+
+
+def test_sessions_are_listed_newest_first_with_their_summary(
+    three_sessions: dict[str, str], data_dir: Path
+) -> None:
+    sessions = list_sessions(data_dir)
+
+    assert [info.session_id for info in sessions] == [
+        three_sessions["running"],
+        three_sessions["crashed"],
+        three_sessions["finished"],
+    ]
+    running, crashed, finished = sessions
+    assert finished == SessionInfo(
+        session_id="room-a-20261121T173000Z",
+        path=data_dir / "sessions" / "room-a-20261121T173000Z.sqlite",
+        room="room-a",
+        plan="standard",
+        participant="P-017",
+        time_scale=1.0,
+        started=datetime(2026, 11, 21, 17, 30, tzinfo=UTC),
+        ended=datetime(2026, 11, 21, 19, 0, tzinfo=UTC),
+        duration_s=5400.0,
+        phases=("centering", "peak", "return"),
+        ended_cleanly=True,
+        resumed=False,
+    )
+    assert (crashed.room, crashed.is_open, crashed.ended_cleanly, crashed.resumed) == (
+        "room-b",
+        False,
+        False,
+        True,
+    )
+    assert (running.is_open, running.ended, running.duration_s, running.phases) == (
+        True,
+        None,
+        300.0,  # so far: up to the newest event
+        ("centering",),
+    )
+
+
+def test_the_listing_can_be_limited_to_one_room(
+    three_sessions: dict[str, str], data_dir: Path
+) -> None:
+    assert [info.session_id for info in list_sessions(data_dir, "room-b")] == [
+        three_sessions["crashed"]
+    ]
+    assert list_sessions(data_dir, "room-z") == []
+
+
+def test_the_open_session_of_a_room_is_found_for_resuming(
+    three_sessions: dict[str, str], data_dir: Path
+) -> None:
+    found = find_open_session(data_dir, "room-a")
+
+    assert found is not None
+    assert found.session_id == three_sessions["running"]
+    assert find_open_session(data_dir, "room-b") is None
+
+
+def test_a_missing_data_dir_has_no_sessions(tmp_path: Path) -> None:
+    assert list_sessions(tmp_path / "nowhere") == []
+
+
+def test_files_that_are_not_readable_journals_are_reported_and_skipped(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    good = new_journal()
+    good.append(Event("note", "x" * 3000), t=0.0, wall_ns=START_NS)
+    good.close(ended_cleanly=True)
+    folder = data_dir / "sessions"
+    (folder / "garbage.sqlite").write_text("not a database at all " * 200)
+    with sqlite3.connect(folder / "other-app.sqlite") as connection:
+        connection.execute("CREATE TABLE things (x)")
+    shutil.copy(good.path, folder / "future.sqlite")
+    with sqlite3.connect(folder / "future.sqlite") as connection:
+        connection.execute("UPDATE meta SET schema_version = 99")
+    shutil.copy(good.path, folder / "no-meta.sqlite")
+    with sqlite3.connect(folder / "no-meta.sqlite") as connection:
+        connection.execute("DELETE FROM meta")
+    problems: list[tuple[str, str]] = []
+
+    sessions = list_sessions(
+        data_dir, on_unreadable=lambda path, why: problems.append((path.name, why))
+    )
+
+    assert [info.session_id for info in sessions] == [good.session_id]
+    assert sorted(problems) == [
+        (
+            "future.sqlite",
+            "written by a newer Sessionroom (journal schema 99, this version reads up to 1)",
+        ),
+        ("garbage.sqlite", "not a readable SQLite file (file is not a database)"),
+        ("no-meta.sqlite", "damaged journal (no session metadata)"),
+        ("other-app.sqlite", "not a Sessionroom journal"),
+    ]
+
+
+def test_a_damaged_journal_is_reported_when_read(
+    new_journal: JournalFactory, tmp_path: Path
+) -> None:
+    journal = new_journal()
+    for n in range(200):
+        journal.append(Event("note", f"{n} " + "words " * 100), t=n, wall_ns=START_NS)
+    journal.close(ended_cleanly=True)
+    damaged = tmp_path / "damaged.sqlite"
+    content = bytearray(journal.path.read_bytes())
+    content[3 * 4096 : 40 * 4096] = b"\xff" * (37 * 4096)  # scribble over event pages
+    damaged.write_bytes(bytes(content))
+
+    with pytest.raises(JournalError, match="damaged journal"):
+        list(read_events(damaged))
+
+
+def test_read_events_streams_instead_of_loading_the_whole_session(
+    new_journal: JournalFactory,
+) -> None:
+    journal = new_journal()
+    for n in range(10_000):
+        journal.append(Event("state", {"n": n, "padding": "p" * 800}), t=n, wall_ns=START_NS + n)
+    journal.close(ended_cleanly=True)  # about 9 MB of events
+
+    tracemalloc.start()
+    try:
+        events = read_events(journal.path)
+        first = next(events)
+        after_first = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        count = 1 + sum(1 for _ in events)
+        while_iterating = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert first.seq == 1
+    assert count == 10_000
+    assert after_first < 1_000_000
+    assert while_iterating < 1_000_000
+
+
+def test_reading_a_foreign_file_is_a_journal_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite"
+    path.write_text("hello")
+
+    with pytest.raises(JournalError, match=r"notes\.sqlite: not a readable SQLite file"):
+        list(read_events(path))
+    with pytest.raises(JournalError, match="cannot open"):
+        list(read_events(tmp_path / "missing.sqlite"))
