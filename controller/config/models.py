@@ -364,7 +364,7 @@ class Cue(StrictModel):
     @classmethod
     def _known_action(cls, value: dict[str, Any]) -> dict[str, Any]:
         action = value.get("action")
-        if action not in CUE_ACTIONS:
+        if not isinstance(action, str) or action not in CUE_ACTIONS:
             raise ValueError(
                 f"cue action {action!r} is not one of: {', '.join(sorted(CUE_ACTIONS))}"
             )
