@@ -24,11 +24,17 @@ from controller.sim.model import (
     is_number,
     parse_json,
     round_half_up,
-    shorten,
 )
 
 STATE_VALUES = ("on", "off", "toggle")
 MAX_BRIGHTNESS = 254
+READ_BACK = {
+    "state": ("state",),
+    "brightness": ("brightness",),
+    "color_temp": ("color_temp", "color_mode"),
+    "color": ("color", "color_mode"),
+}
+"""What a `/get` of each attribute reads from the bulb."""
 COLOR_TEMP_PRESETS = {"cool": 250, "neutral": 370, "warm": 454}
 """Named colour temperatures in mireds; `coolest` and `warmest` are the light's own limits."""
 
@@ -329,16 +335,22 @@ class Zigbee2MqttLight(DeviceModel):
             self.colour_mode, self.colour = mode, Fade.steady(values)
 
     def _get(self, message: dict[str, Any], now: float) -> list[Publication]:
-        read = self._bulb_report(now)
-        readable = {"state": ["state"], "brightness": ["brightness"]}
-        readable["color_temp"] = ["color_temp", "color_mode"] if self.mireds_range else []
-        readable["color"] = ["color", "color_mode"] if self.device.rgb else []
-        updated = False
+        """Read attributes from the bulb into the cached state, and publish it."""
+        bulb = self._bulb_report(now)
+        read = False
         for key in message:
-            keys = [k for k in readable.get(key, []) if k in read]
-            if not readable.get(key):
-                self.log.warning("%s cannot read %s", self.device.id, shorten(key))
-            for name in keys:
-                self.reported[name] = read[name]
-                updated = True
-        return [self._publish_state()] if updated else []
+            if not self._can_read(key):
+                self.ignore(f"a read of {key!r} (no converter)")
+                continue
+            for name in READ_BACK[key]:
+                if name in bulb:
+                    self.reported[name] = bulb[name]
+                    read = True
+        return [self._publish_state()] if read else []
+
+    def _can_read(self, key: str) -> bool:
+        if key == "color_temp":
+            return self.mireds_range is not None
+        if key == "color":
+            return self.device.rgb
+        return key in READ_BACK
