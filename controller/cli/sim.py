@@ -134,11 +134,13 @@ def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> st
 
 
 def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    """What the devices do goes to stderr: connections, faults, ignored commands."""
     logger = logging.getLogger("controller.sim")
-    logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
 
 
 async def _serve(simulated: SimulatedRoom) -> None:

@@ -205,6 +205,11 @@ class VirtualDevice:
                         RECONNECT_DELAY_S,
                     )
                     await asyncio.sleep(RECONNECT_DELAY_S)
+            except Exception:
+                log.exception(
+                    "%s: the connection failed; retrying in %g s", self.id, RECONNECT_DELAY_S
+                )
+                await asyncio.sleep(RECONNECT_DELAY_S)
             finally:
                 self._online.clear()
                 self._client = None
