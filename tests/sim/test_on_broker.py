@@ -236,8 +236,11 @@ async def test_garbage_fault_writes_junk_on_the_state_topic(
 async def test_scheduled_faults_run_on_the_rooms_clock(
     mosquitto: Mosquitto, devices: list[Device], recorder: Recorder
 ) -> None:
-    fault = Fault("strip", FaultKind.OFFLINE, at_s=0.3, for_s=0.5)
-    async with SimulatedRoom(devices, address_of(mosquitto), room_id="t", faults=[fault]) as room:
+    faults = [
+        Fault("strip", FaultKind.OFFLINE, at_s=0.3),
+        Fault("strip", FaultKind.ONLINE, at_s=0.8),
+    ]
+    async with SimulatedRoom(devices, address_of(mosquitto), room_id="t", faults=faults) as room:
         topic = availability(room, "strip")
         await recorder.wait_for(topic, "online")
         await recorder.wait_for(topic, "offline")
