@@ -8,6 +8,7 @@ from controller.cli.ctl import ctl
 from controller.cli.export import export
 from controller.cli.run import run
 from controller.cli.sessions import sessions
+from controller.cli.sim import sim
 
 
 @click.group(
@@ -23,8 +24,5 @@ def main() -> None:
     """
 
 
-main.add_command(check)
-main.add_command(ctl)
-main.add_command(run)
-main.add_command(export)
-main.add_command(sessions)
+for command in (check, ctl, export, run, sessions, sim):
+    main.add_command(command)

@@ -1,0 +1,152 @@
+"""`sessionroom sim`: run the room's MQTT devices as simulated devices until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from controller.cli.common import EXIT_INVALID, Overrides, connection_options, load_room_or_exit
+from controller.config import Room
+from controller.sim import (
+    FAULT_SYNTAX,
+    BrokerAddress,
+    Fault,
+    SimulatedRoom,
+    parse_fault,
+)
+
+EPILOG = """\b
+Examples:
+  sessionroom sim --config config.yaml
+  sessionroom sim --broker mqtt://10.0.0.5:1883 --fault strip:offline@30+10
+  sessionroom sim --fault 'ceiling:delay=2@1m' --fault '*:garbage@90s'
+"""
+
+
+@click.command(epilog=EPILOG)
+@connection_options
+@click.option(
+    "--fault",
+    "fault_specs",
+    multiple=True,
+    metavar=FAULT_SYNTAX,
+    help="Make a device misbehave (see FAULTS above); repeatable.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every message devices receive and send.")
+def sim(
+    config_path: Path,
+    broker: str | None,
+    room_id: str | None,
+    data_dir: Path | None,
+    fault_specs: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Simulate every MQTT device of the room until Ctrl-C or SIGTERM.
+
+    Each light, headset, BLS device and vitals sensor of devices/ gets its own MQTT
+    connection, speaks its real protocol (Zigbee2MQTT, Tasmota, WLED, Shelly Gen2, our
+    vr/bls/vitals convention), fades and counts on its own clock, and announces itself
+    online (retained) with its offline availability as its will. Local devices (vlc,
+    tones) play on the room PC and are not simulated. With the embedded broker and no
+    --broker, it connects to 127.0.0.1 on the configured port.
+
+    A clean stop switches every device off: each publishes its offline availability
+    before disconnecting. If the simulator is killed, the broker publishes the same
+    through each device's will.
+
+    \b
+    FAULTS: --fault DEVICE:KIND[=SECONDS][@AT][+FOR]
+      DEVICE  a device id, or * for every simulated device
+      AT      when it starts, after the simulator starts (30, 90s, 2m; default now)
+      FOR     how long it lasts (default: for good)
+      KIND    offline    drop the connection without DISCONNECT (the broker sends the will)
+              online     reconnect after an offline
+              drop       ignore every command
+              delay=S    apply every command S seconds late
+              garbage    publish one unreadable payload on the state topic
+    e.g. strip:offline@30+10  tappers:drop@1m+20s  ceiling:delay=2.5  '*:garbage@5'
+    """
+    room = load_room_or_exit(
+        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir)
+    )
+    faults = [_fault(spec) for spec in fault_specs]
+    address = _broker_address(room)
+    try:
+        simulated = SimulatedRoom(
+            room.devices.values(), address, room_id=room.room_id, faults=faults
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    _configure_logging(verbose)
+    click.echo(_summary(room, simulated, address))
+    asyncio.run(_serve(simulated))
+    click.echo("Stopped: every simulated device has reported itself offline.")
+
+
+def _fault(spec: str) -> Fault:
+    try:
+        return parse_fault(spec)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+
+
+def _broker_address(room: Room) -> BrokerAddress:
+    settings = room.settings.broker
+    try:
+        address = BrokerAddress.from_settings(settings, room.root)
+    except OSError as error:
+        click.echo(f"{room.config_path}: cannot read the broker's password_file: {error}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    if settings.mode != "embedded":
+        return address
+    if settings.port == 0:
+        click.echo(
+            f"{room.config_path}: the embedded broker's port is 0 (chosen when it starts); "
+            "pass --broker mqtt://127.0.0.1:PORT",
+            err=True,
+        )
+        raise SystemExit(EXIT_INVALID)
+    return dataclasses.replace(address, host="127.0.0.1")
+
+
+def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> str:
+    count = len(simulated.devices)
+    lines = [
+        f"Simulating room {room.room_id} on {address.url}: "
+        f"{count} device{'s' if count != 1 else ''}, each on its own connection."
+    ]
+    for device in simulated.devices.values():
+        model = device.model
+        lines.append(f"  {device.id:<14} {model.protocol:<12} {model.state_topic}")
+    if simulated.local_devices:
+        local = ", ".join(f"{d.id} ({d.driver})" for d in simulated.local_devices)
+        lines.append(f"Not simulated (played on the room PC): {local}")
+    for fault in simulated.faults:
+        lines.append(f"Fault: {fault.describe()}")
+    lines.append("Ctrl-C stops; every device then reports itself offline.")
+    return "\n".join(lines)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """What the devices do goes to stderr: connections, faults, ignored commands."""
+    logger = logging.getLogger("controller.sim")
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+
+
+async def _serve(simulated: SimulatedRoom) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    async with simulated:
+        await stop.wait()

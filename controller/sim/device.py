@@ -1,0 +1,301 @@
+"""One simulated device on its own MQTT connection, with its own will, driven by a device model.
+
+The connection is the device's: its will is the protocol's offline availability
+(retained), it announces itself online (retained) on every (re)connect, and it reconnects
+after `RECONNECT_DELAY_S` when the broker goes away, as real devices do. Faults act here:
+`go_offline` drops the TCP connection without an MQTT DISCONNECT so the broker publishes
+the will; the command gate drops or delays commands; `send_garbage` writes junk on the
+device's state topic. A clean `stop` publishes the offline availability itself and then
+disconnects: the device is switched off, and the broker keeps saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from controller.config.models import BrokerSettings
+from controller.sim.faults import GARBAGE_PAYLOAD, CommandGate
+from controller.sim.model import DeviceModel, Publication, shorten
+
+RECONNECT_DELAY_S = 1.0
+PUBLISH_TIMEOUT_S = 5.0
+
+log = logging.getLogger("controller.sim.device")
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where and how the simulated devices connect."""
+
+    host: str
+    port: int
+    keepalive_s: int = 30
+    username: str | None = None
+    password: str | None = None
+    tls: aiomqtt.TLSParameters | None = None
+    tls_insecure: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: BrokerSettings, root: Path | None = None) -> BrokerAddress:
+        """From the room's broker settings; files (password, TLS) are relative to `root`."""
+        base = root or Path.cwd()
+        password = None
+        if settings.password_file:
+            password = (base / settings.password_file).read_text(encoding="utf-8").strip()
+        tls = None
+        if settings.tls is not None:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(base / settings.tls.ca_file) if settings.tls.ca_file else None,
+                certfile=str(base / settings.tls.cert_file) if settings.tls.cert_file else None,
+                keyfile=str(base / settings.tls.key_file) if settings.tls.key_file else None,
+            )
+        return cls(
+            host=settings.host,
+            port=settings.port,
+            keepalive_s=settings.keepalive_s,
+            username=settings.username,
+            password=password,
+            tls=tls,
+            tls_insecure=settings.tls.insecure if settings.tls is not None else False,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+class VirtualDevice:
+    """A device model connected to the broker the way the real device would be."""
+
+    def __init__(
+        self,
+        model: DeviceModel,
+        broker: BrokerAddress,
+        *,
+        client_id: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.model = model
+        self.broker = broker
+        self.client_id = client_id
+        self.clock = clock
+        self.gate = CommandGate(model.device.id)
+        self._wanted_online = asyncio.Event()
+        self._wanted_online.set()
+        self._online = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._outbox: asyncio.Queue[Publication] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.model.device.id
+
+    @property
+    def online(self) -> bool:
+        """Connected, subscribed and announced online."""
+        return self._online.is_set()
+
+    async def wait_online(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._online.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start connecting (and reconnecting) in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"sim-{self.id}")
+
+    # ------------------------------------------------------------------ faults
+
+    def go_offline(self) -> None:
+        """Drop the connection abruptly, without DISCONNECT, so the broker publishes the will."""
+        self._wanted_online.clear()
+        client = self._client
+        if client is None:
+            return
+        log.info("%s goes offline abruptly (fault)", self.id)
+        # aiomqtt has no abrupt close; shutting paho's socket down skips the DISCONNECT packet.
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def come_online(self) -> None:
+        """Reconnect (after `go_offline`) and announce the device online again."""
+        if not self._wanted_online.is_set():
+            log.info("%s comes back online (fault ends)", self.id)
+        self._wanted_online.set()
+
+    def drop_commands(self, dropping: bool) -> None:
+        """Ignore every command received from now on (or stop ignoring them)."""
+        log.info("%s %s dropping commands (fault)", self.id, "starts" if dropping else "stops")
+        self.gate.dropping = dropping
+
+    def delay_commands(self, seconds: float) -> None:
+        """Apply every command received from now on `seconds` late (0: on time again)."""
+        log.info("%s delays commands by %g s (fault)", self.id, seconds)
+        self.gate.delay_s = seconds
+
+    def send_garbage(self) -> None:
+        """Publish an unreadable payload on the device's state topic."""
+        log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
+        self._queue([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float) -> None:
+        """Apply delayed commands that are due, advance the model, publish what it says."""
+        publications: list[Publication] = []
+        for topic, payload in self.gate.release(now):
+            publications += self._apply(topic, payload, now)
+        try:
+            publications += self.model.tick(now)
+        except Exception:
+            log.exception("%s: the simulated firmware failed on a tick", self.id)
+        self._queue(publications)
+
+    # ------------------------------------------------------------------ stopping
+
+    async def stop(self) -> None:
+        """Switch the device off: publish its offline availability, then disconnect cleanly."""
+        self._wanted_online.clear()
+        client = self._client
+        if client is not None and self.online:
+            offline = self.model.availability.announce_offline()
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(
+                    offline.topic,
+                    offline.payload,
+                    qos=offline.qos,
+                    retain=offline.retain,
+                    timeout=PUBLISH_TIMEOUT_S,
+                )
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # ------------------------------------------------------------------ connection
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted_online.wait()
+            try:
+                await self._session()
+            except aiomqtt.MqttError as error:
+                if self._wanted_online.is_set():
+                    log.warning(
+                        "%s: no connection to %s (%s); retrying in %g s",
+                        self.id,
+                        self.broker.url,
+                        error,
+                        RECONNECT_DELAY_S,
+                    )
+                    await asyncio.sleep(RECONNECT_DELAY_S)
+            except Exception:
+                log.exception(
+                    "%s: the connection failed; retrying in %g s", self.id, RECONNECT_DELAY_S
+                )
+                await asyncio.sleep(RECONNECT_DELAY_S)
+            finally:
+                self._online.clear()
+                self._client = None
+
+    def _connection(self) -> aiomqtt.Client:
+        availability = self.model.availability
+        options: dict[str, Any] = {}
+        if self.broker.tls is not None:
+            options = {"tls_params": self.broker.tls, "tls_insecure": self.broker.tls_insecure}
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            identifier=self.client_id,
+            username=self.broker.username,
+            password=self.broker.password,
+            keepalive=self.broker.keepalive_s,
+            clean_session=True,
+            will=aiomqtt.Will(availability.topic, availability.offline, qos=1, retain=True),
+            timeout=PUBLISH_TIMEOUT_S,
+            **options,
+        )
+
+    async def _session(self) -> None:
+        async with self._connection() as client:
+            self._client = client
+            self._outbox = asyncio.Queue()
+            for topic_filter in self.model.subscriptions():
+                await client.subscribe(topic_filter, qos=1)
+            now = self.clock()
+            self._outbox.put_nowait(self.model.availability.announce_online())
+            for publication in self.model.connected(now):
+                self._outbox.put_nowait(publication)
+            writer = asyncio.create_task(self._write(client), name=f"sim-{self.id}-writer")
+            self._online.set()
+            log.info("%s online on %s", self.id, self.broker.url)
+            try:
+                async for message in client.messages:
+                    self._receive(str(message.topic), _payload_bytes(message.payload))
+            finally:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+
+    async def _write(self, client: aiomqtt.Client) -> None:
+        while True:
+            publication = await self._outbox.get()
+            log.debug("%s → %s %s", self.id, publication.topic, shorten(publication.payload))
+            try:
+                await client.publish(
+                    publication.topic,
+                    publication.payload,
+                    qos=publication.qos,
+                    retain=publication.retain,
+                )
+            except aiomqtt.MqttError as error:
+                log.warning("%s could not publish on %s: %s", self.id, publication.topic, error)
+                return
+
+    def _receive(self, topic: str, payload: bytes) -> None:
+        now = self.clock()
+        log.debug("%s ← %s %s", self.id, topic, shorten(payload))
+        publications: list[Publication] = []
+        for admitted_topic, admitted_payload in self.gate.admit(topic, payload, now):
+            publications += self._apply(admitted_topic, admitted_payload, now)
+        self._queue(publications)
+
+    def _apply(self, topic: str, payload: bytes, now: float) -> list[Publication]:
+        try:
+            return self.model.handle(topic, payload, now)
+        except Exception:
+            log.exception(
+                "%s: the simulated firmware failed on %s %s", self.id, topic, shorten(payload)
+            )
+            return []
+
+    def _queue(self, publications: list[Publication]) -> None:
+        """Send while connected; a device that is offline cannot publish, so the rest is lost."""
+        if not self.online:
+            return
+        for publication in publications:
+            self._outbox.put_nowait(publication)
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()

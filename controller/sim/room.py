@@ -1,0 +1,151 @@
+"""The simulated room: one virtual device per MQTT device of the room, ticked in real time.
+
+```python
+async with SimulatedRoom(room.devices.values(), address, room_id="room-a") as sim:
+    await sim.wait_online(timeout=5)
+    sim.devices["strip"].go_offline()
+```
+Faults given up front run on the room's clock, counted from the moment it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+
+from controller.config.models import Device
+from controller.sim.catalogue import is_simulated, make_model
+from controller.sim.device import BrokerAddress, VirtualDevice
+from controller.sim.faults import EVERY_DEVICE, Fault, FaultKind
+
+TICK_INTERVAL_S = 0.1
+"""The devices' clock resolution: fades and timers advance ten times a second."""
+
+
+@dataclass(frozen=True)
+class ScheduledAction:
+    at_s: float
+    action: Callable[[], None]
+
+
+class SimulatedRoom:
+    """Every MQTT device of a room, each on its own connection, on one clock."""
+
+    def __init__(
+        self,
+        devices: Iterable[Device],
+        broker: BrokerAddress,
+        *,
+        room_id: str,
+        faults: Sequence[Fault] = (),
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.broker = broker
+        devices = list(devices)
+        self.local_devices = [device for device in devices if not is_simulated(device)]
+        """Devices played on the room PC itself (vlc, tones): not simulated."""
+        unix_offset = time.time() - clock()
+        self.devices: dict[str, VirtualDevice] = {
+            device.id: VirtualDevice(
+                make_model(device, unix_offset=unix_offset, rng=rng),
+                broker,
+                client_id=f"sessionroom-sim-{room_id}-{device.id}",
+                clock=clock,
+            )
+            for device in devices
+            if is_simulated(device)
+        }
+        self.faults = list(faults)
+        self._schedule = self._plan(self.faults)
+        self._started_at = 0.0
+        self._ticker: asyncio.Task[None] | None = None
+
+    def _plan(self, faults: Sequence[Fault]) -> list[ScheduledAction]:
+        """Each fault as the actions it takes on each device it concerns, in time order."""
+        schedule: list[ScheduledAction] = []
+        for fault in faults:
+            if fault.device != EVERY_DEVICE and fault.device not in self.devices:
+                known = ", ".join(sorted(self.devices)) or "none"
+                raise ValueError(
+                    f"fault for {fault.device!r}: no such simulated device (simulated: {known})"
+                )
+            targets = (
+                self.devices.values()
+                if fault.device == EVERY_DEVICE
+                else [self.devices[fault.device]]
+            )
+            for device in targets:
+                start, end = fault_actions(fault, device)
+                schedule.append(ScheduledAction(fault.at_s, start))
+                if end is not None and fault.for_s is not None:
+                    schedule.append(ScheduledAction(fault.at_s + fault.for_s, end))
+        return sorted(schedule, key=lambda action: action.at_s)
+
+    async def __aenter__(self) -> SimulatedRoom:
+        self._started_at = self.clock()
+        for device in self.devices.values():
+            device.start()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="sim-ticker")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def wait_online(self, timeout: float) -> bool:
+        """Whether every device got online within `timeout` seconds."""
+        results = await asyncio.gather(
+            *(device.wait_online(timeout) for device in self.devices.values())
+        )
+        return all(results)
+
+    def tick(self, now: float) -> None:
+        """Run the faults that are due and advance every device to `now`."""
+        elapsed = now - self._started_at
+        while self._schedule and self._schedule[0].at_s <= elapsed:
+            self._schedule.pop(0).action()
+        for device in self.devices.values():
+            device.tick(now)
+
+    async def stop(self) -> None:
+        """Stop ticking and switch every device off (each publishes its offline availability)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        await asyncio.gather(*(device.stop() for device in self.devices.values()))
+
+    async def _tick_forever(self) -> None:
+        while True:
+            self.tick(self.clock())
+            await asyncio.sleep(TICK_INTERVAL_S)
+
+
+def fault_actions(
+    fault: Fault, device: VirtualDevice
+) -> tuple[Callable[[], None], Callable[[], None] | None]:
+    """What starts a fault on a device, and what ends it (None for one-off faults)."""
+    actions: dict[FaultKind, tuple[Callable[[], None], Callable[[], None] | None]] = {
+        FaultKind.OFFLINE: (device.go_offline, device.come_online),
+        FaultKind.ONLINE: (device.come_online, None),
+        FaultKind.DROP: (partial(device.drop_commands, True), partial(device.drop_commands, False)),
+        FaultKind.DELAY: (
+            partial(device.delay_commands, fault.delay_s),
+            partial(device.delay_commands, 0.0),
+        ),
+        FaultKind.GARBAGE: (device.send_garbage, None),
+    }
+    return actions[fault.kind]
