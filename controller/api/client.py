@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from controller.api.topics import RoomTopics
@@ -35,6 +36,8 @@ class RoomClient:
         self._bus.subscribe(self.topics.replies, self._on_reply)
         self._bus.subscribe(self.topics.state, self._on_state)
         self._bus.subscribe(self.topics.status, self._on_status)
+        self._event_handlers: list[Callable[[dict[str, Any]], None]] = []
+        self._bus.subscribe(self.topics.events, self._on_event)
 
     async def __aenter__(self) -> RoomClient:
         await self._bus.__aenter__()
@@ -49,10 +52,7 @@ class RoomClient:
     async def command(self, action: str, *, timeout: float, **params: Any) -> dict[str, Any]:
         """Send a command and return the engine's reply (`{"id", "ok", "error"?}`)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        try:
-            await asyncio.wait_for(self._online.wait(), timeout)
-        except TimeoutError:
-            raise EngineUnreachable(self._silence(timeout)) from None
+        await self.wait_online(timeout)
         remaining = max(0.1, deadline - asyncio.get_running_loop().time())
         command_id = new_command_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -81,6 +81,25 @@ class RoomClient:
         if self._status is None:
             return f"the engine of room {room} has never been online on this broker"
         return f"no answer from the engine of room {room} within {timeout:g} s (is it running?)"
+
+    def on_event(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Call `handler` with every event the engine publishes from now on."""
+        self._event_handlers.append(handler)
+
+    async def wait_online(self, timeout: float) -> None:
+        """Wait until the engine says it is online."""
+        try:
+            await asyncio.wait_for(self._online.wait(), timeout)
+        except TimeoutError:
+            raise EngineUnreachable(self._silence(timeout)) from None
+
+    def _on_event(self, message: Message) -> None:
+        try:
+            event = json.loads(message.payload)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return
+        for handler in self._event_handlers:
+            handler(event)
 
     def _on_reply(self, message: Message) -> None:
         try:

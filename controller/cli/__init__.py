@@ -5,6 +5,7 @@ import click
 from controller import __version__
 from controller.cli.check import check
 from controller.cli.ctl import ctl
+from controller.cli.demo import demo
 from controller.cli.export import export
 from controller.cli.run import run
 from controller.cli.sessions import sessions
@@ -24,5 +25,5 @@ def main() -> None:
     """
 
 
-for command in (check, ctl, export, run, sessions, sim):
+for command in (check, ctl, demo, export, run, sessions, sim):
     main.add_command(command)

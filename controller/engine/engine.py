@@ -544,7 +544,8 @@ class Engine:
         self.light_targets_clear_overrides()
         self._record(
             "phase",
-            {
+            at=change.at,
+            payload={
                 "from": previous.name if previous else None,
                 "to": phase.name,
                 "reason": change.reason,
@@ -921,11 +922,13 @@ class Engine:
         device: str | None = None,
         topic: str | None = None,
         text: str | None = None,
+        at: float | None = None,
     ) -> None:
+        """Record an event now (or, for a phase change, at the session time it took effect)."""
         self.recorder.record(
             kind,
             payload,
-            t=self.session_t(),
+            t=self.session_t() if at is None else at,
             phase=self.phase_name,
             device=device,
             topic=topic,

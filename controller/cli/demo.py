@@ -1,0 +1,172 @@
+"""`sessionroom demo`: the whole room on one machine — embedded broker, engine, simulated devices.
+
+The engine (`sessionroom run`, which hosts the embedded broker) and the simulated room
+(`sessionroom sim`) run as child processes, exactly as in a facility. Headless, the demo
+then runs the rehearsal plan itself and prints what happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controller.api.client import EngineUnreachable, RoomClient
+from controller.cli.common import client_broker, config_option, load_room_or_exit
+from controller.config import Room
+from controller.config.durations import format_duration
+
+EXIT_FAILED = 1
+START_TIMEOUT_S = 20.0
+SHOWN_KINDS = ("session", "phase", "scene", "safety", "alert")
+
+
+@click.command(
+    epilog="Examples:\n\n\b\n  sessionroom demo\n  sessionroom demo --headless --time-scale 60"
+)
+@config_option
+@click.option(
+    "--plan", default="rehearsal", show_default=True, help="The plan the headless demo runs."
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.1, max=1000),
+    default=10.0,
+    show_default=True,
+    help="Run the session clock N times faster.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the demo's journals go (default: a fresh temporary folder).",
+)
+@click.option("--headless", is_flag=True, help="Run the plan and print it, without the console.")
+def demo(
+    config_path: Path, plan: str, time_scale: float, data_dir: Path | None, headless: bool
+) -> None:
+    """Run the demo room: embedded broker, engine and simulated devices on this machine.
+
+    Headless, it starts a session of the rehearsal plan, prints each phase, scene and
+    safety event as it happens, ends the session and stops everything.
+    """
+    room = load_room_or_exit(config_path)
+    if plan not in room.plans:
+        raise click.BadParameter(f"no plan named {plan!r}", param_hint="--plan")
+    journals = data_dir or Path(tempfile.mkdtemp(prefix="sessionroom-demo-"))
+    logging.getLogger("controller.bus").setLevel(logging.ERROR)  # retries while the engine starts
+    if not headless:
+        click.echo("The console is not built yet; running the demo headless.")
+    children = _start_children(room, config_path, time_scale, journals)
+    try:
+        outcome = asyncio.run(_rehearse(room, plan, time_scale))
+    except KeyboardInterrupt:
+        outcome = "stopped."
+    finally:
+        _stop(children)
+    click.echo(outcome)
+    click.echo(
+        f"Journal: {journals / 'sessions'} (try: sessionroom sessions --data-dir {journals})"
+    )
+
+
+def _start_children(
+    room: Room, config_path: Path, time_scale: float, journals: Path
+) -> list[subprocess.Popen[bytes]]:
+    base = [sys.executable, "-m", "controller.cli"]
+    config = ["--config", str(config_path)]
+    journals.mkdir(parents=True, exist_ok=True)
+    log = (journals / "demo.log").open("ab")
+    engine = subprocess.Popen(
+        [*base, "run", *config, "--time-scale", f"{time_scale:g}", "--data-dir", str(journals)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    simulator = subprocess.Popen(
+        [*base, "sim", *config], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+    )
+    broker = client_broker(room)
+    click.echo(
+        f"Room {room.room_id}: engine with embedded broker on mqtt://{broker.host}:{broker.port}, "
+        f"simulated devices; time scale {time_scale:g}. Logs: {journals / 'demo.log'}"
+    )
+    return [simulator, engine]
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+async def _rehearse(room: Room, plan_name: str, time_scale: float) -> str:
+    plan = room.plans[plan_name]
+    client = await _connect(room)
+    if client is None:
+        return "The engine did not start; see the demo log."
+    try:
+        client.on_event(_print_event)
+        await client.wait_online(START_TIMEOUT_S)
+        reply = await client.command("start", timeout=5, plan=plan_name, participant="DEMO1")
+        if not reply.get("ok"):
+            return f"The engine refused to start the session: {reply.get('error')}"
+        await asyncio.sleep(plan.total_s / time_scale + 1.0)
+        await client.command("end", timeout=5)
+        await asyncio.sleep(0.5)
+        return (
+            f"Rehearsal complete: {len(plan.phases)} phases, "
+            f"{format_duration(plan.total_s)} of session time."
+        )
+    finally:
+        await client.__aexit__()
+
+
+async def _connect(room: Room) -> RoomClient | None:
+    """A client of the demo's engine, once its embedded broker is up (None if it never is)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_TIMEOUT_S
+    while loop.time() < deadline:
+        client = RoomClient(client_broker(room), room=room.room_id, client_id="sessionroom-demo")
+        try:
+            await client.__aenter__()
+        except EngineUnreachable:
+            await asyncio.sleep(0.5)
+            continue
+        return client
+    return None
+
+
+def _print_event(event: dict[str, Any]) -> None:
+    if event.get("kind") not in SHOWN_KINDS:
+        return
+    t = event.get("t")
+    when = format_duration(t) if isinstance(t, int | float) else "-"
+    payload = event.get("payload")
+    what = payload if isinstance(payload, str) else _describe(event["kind"], payload)
+    click.echo(f"  {when:>7}  {event['kind']:<8} {what}")
+
+
+def _describe(kind: str, payload: Any) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    if kind == "phase":
+        return f"{payload.get('to')} ({payload.get('reason')})"
+    if kind == "scene":
+        return f"{payload.get('name')} (fade {payload.get('fade_s')} s)"
+    if kind == "session":
+        return str(payload.get("event"))
+    return str(payload.get("reason") or payload.get("message") or payload)
