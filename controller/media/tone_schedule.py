@@ -72,7 +72,13 @@ class SetSchedule:
                     f"a set of {self.seconds:g} s is shorter than one pass "
                     f"({1 / self.speed_hz:g} s at {self.speed_hz:g} Hz)"
                 )
-        check_range("set length", self.requested_s, 0, limits.BLS_SET_MAX_SECONDS, unit="s")
+        check_range(
+            "set length",
+            self.requested_s,
+            0,
+            limits.BLS_SET_MAX_SECONDS + TIME_TOLERANCE_S,
+            unit="s",
+        )
         _check_count("sets", self.sets)
         check_range("pause", self.pause_s, 0, math.inf, unit="s")
 
@@ -85,7 +91,12 @@ class SetSchedule:
 
     @property
     def passes_per_set(self) -> int:
-        return math.floor(self.requested_s * self.speed_hz + TIME_TOLERANCE_S)
+        fitting = (
+            None
+            if self.seconds is None
+            else math.floor(self.seconds * self.speed_hz + TIME_TOLERANCE_S)
+        )
+        return min(limit for limit in (self.passes, fitting) if limit is not None)
 
     @property
     def set_s(self) -> float:
@@ -156,4 +167,4 @@ def _check_count(name: str, value: int) -> None:
 
 def _check_now(now: float) -> None:
     if not math.isfinite(now) or now < 0:
-        raise ValueError(f"now {now} s is not a time since the set started")
+        raise ValueError(f"now {now:g} s is not a time since the set started")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,13 +198,10 @@ def write_set_wav(path: Path, settings: ToneSettings, schedule: SetSchedule) -> 
             f"the set's speed {schedule.speed_hz:g} Hz differs from the tones' "
             f"{settings.speed_hz:g} Hz"
         )
-    handle, partial_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-    )
-    os.close(handle)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     peak_sample = 0
     try:
-        with wave.open(partial_name, "wb") as output:
+        with partial.open("wb") as file, wave.open(file, "wb") as output:
             output.setnchannels(2)
             output.setsampwidth(2)
             output.setframerate(settings.sample_rate)
@@ -213,9 +209,9 @@ def write_set_wav(path: Path, settings: ToneSettings, schedule: SetSchedule) -> 
                 samples = _to_pcm16(chunk)
                 peak_sample = max(peak_sample, int(np.abs(samples).max(initial=0)))
                 output.writeframes(samples.tobytes())
-        os.replace(partial_name, path)
+        partial.replace(path)
     except BaseException:
-        Path(partial_name).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
     return SetSummary(
         path=path,
