@@ -199,7 +199,7 @@ def write_set_wav(path: Path, settings: ToneSettings, schedule: SetSchedule) -> 
             f"{settings.speed_hz:g} Hz"
         )
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    peak_sample = 0
+    peak_sample = frames_written = 0
     try:
         with partial.open("wb") as file, wave.open(file, "wb") as output:
             output.setnchannels(2)
@@ -208,6 +208,7 @@ def write_set_wav(path: Path, settings: ToneSettings, schedule: SetSchedule) -> 
             for chunk in _set_chunks(settings, schedule):
                 samples = _to_pcm16(chunk)
                 peak_sample = max(peak_sample, int(np.abs(samples).max(initial=0)))
+                frames_written += len(samples)
                 output.writeframes(samples.tobytes())
         partial.replace(path)
     except BaseException:
@@ -215,7 +216,7 @@ def write_set_wav(path: Path, settings: ToneSettings, schedule: SetSchedule) -> 
         raise
     return SetSummary(
         path=path,
-        duration_s=schedule.total_s,
+        duration_s=frames_written / settings.sample_rate,
         passes=schedule.passes_per_set * schedule.sets,
         sets=schedule.sets,
         peak=peak_sample / PCM16_FULL_SCALE,
