@@ -10,6 +10,7 @@ from controller.cli.export import export
 from controller.cli.run import run
 from controller.cli.sessions import sessions
 from controller.cli.sim import sim
+from controller.cli.tones import tones
 
 
 @click.group(
@@ -25,5 +26,5 @@ def main() -> None:
     """
 
 
-for command in (check, ctl, demo, export, run, sessions, sim):
+for command in (check, ctl, demo, export, run, sessions, sim, tones):
     main.add_command(command)

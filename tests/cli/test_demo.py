@@ -1,4 +1,4 @@
-"""`sessionroom demo --headless`: engine, embedded broker and simulated room run a whole rehearsal."""
+"""`sessionroom demo --headless`: engine, embedded broker and simulated room run a rehearsal."""
 
 from __future__ import annotations
 
