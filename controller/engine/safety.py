@@ -64,10 +64,10 @@ VOLUME_STEP_S: Final = 0.5
 """A rise may run ahead of a steady ramp by this many seconds' worth of ramp."""
 
 LEVEL_TOLERANCE: Final = 1e-9
-"""Float rounding on levels; always resolved towards the safe side."""
+"""Float rounding allowance on levels: flash thresholds widen by it, caps never move."""
 
 TIME_TOLERANCE_S: Final = 1e-6
-"""Float rounding on times; always resolved towards the safe side (wider windows)."""
+"""Float rounding allowance on times: flash windows widen by it; BLS set lengths get it."""
 
 FLASHING_EFFECTS: Final = frozenset(
     {"blink", "breathe", "okay", "channel_change", "strobe", "flash", "pulse", "colorloop"}
@@ -174,9 +174,11 @@ class SafetyGate:
     def check_light(
         self, device_id: str, level: float, now: float, *, transition_s: float = 0.0
     ) -> Verdict[float]:
-        """Check a brightness change of a light or display (0–1; 0 when switching it off).
+        """Check a brightness change of a light, VR display or light bar (0–1; 0 = off).
 
-        `transition_s` is how long the device takes to get there (0 = at once).
+        `transition_s` is how long the device takes to get there (0 = at once). A refused
+        change may be asked again later: once a device has been still for a second (no
+        change, no transition running), any change passes.
         """
         track = self._luminance.get(device_id)
         _require_time(device_id, now, None if track is None else track.ramp.start_t)

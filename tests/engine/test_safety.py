@@ -148,6 +148,14 @@ def test_fast_fades_back_and_forth_are_flashes() -> None:
     assert statuses == [OK] * 6 + [REFUSED]
 
 
+def test_a_fade_counts_from_the_moment_it_begins() -> None:
+    safety = lamp_at(0.0)
+    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5])
+    verdict = safety.check_light("lamp", 1.0, 10.6, transition_s=2.0)
+    assert verdict.status is REFUSED
+    assert safety.check_light("lamp", 1.0, 11.1, transition_s=2.0).status is OK
+
+
 def test_a_slow_fade_counts_once_in_the_windows_it_overlaps() -> None:
     safety = lamp_at(0.0)
     assert safety.check_light("lamp", 1.0, 10.0, transition_s=60.0).status is OK
