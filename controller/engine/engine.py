@@ -8,6 +8,7 @@ same way with a manual clock, tick by tick.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 from controller import __version__
 from controller.api.commands import (
+    BadCommand,
     Bls,
     Command,
     Extend,
@@ -28,6 +30,7 @@ from controller.api.commands import (
     Step,
     Volume,
     Vr,
+    parse_command,
 )
 from controller.api.state import (
     Alert,
@@ -532,7 +535,7 @@ class Engine:
                 vr = VrCommand("play", content=command.content, volume=command.volume)
             else:
                 vr = VrCommand(command.op)
-            self._send_vr(device_id, vr)
+            self._send_vr(device_id, vr, again=True)
 
     # ================================================================== phases and scenes
 
@@ -541,7 +544,6 @@ class Engine:
         phase = session.run.phase
         previous = None if change.from_index is None else session.run.plan.phases[change.from_index]
         self.overrides = Overrides()
-        self.light_targets_clear_overrides()
         self._record(
             "phase",
             at=change.at,
@@ -557,9 +559,6 @@ class Engine:
         )
         if self.emergency is None:
             self._apply_scene(phase.scene, phase.transition_s)
-
-    def light_targets_clear_overrides(self) -> None:
-        self.overrides.lights.clear()
 
     def _apply_scene(self, name: str, transition_s: float | None) -> None:
         scene = self.room.scenes[name]
@@ -601,11 +600,9 @@ class Engine:
             {"cue": cue.cue_index, "label": cue.cue.label, "do": cue.cue.do, **self._progress()},
             text=f"cue: {label}",
         )
-        from controller.api.commands import BadCommand, parse_command
-
         payload = {**cue.cue.do, "id": f"cue-{cue.phase_index}-{cue.cue_index}", "source": "cue"}
         try:
-            self.command(parse_command(_json_bytes(payload)))
+            self.command(parse_command(json.dumps(payload).encode()))
         except (BadCommand, CommandRefused) as problem:
             self._record(
                 "error",
@@ -662,9 +659,12 @@ class Engine:
 
     # ================================================================== VR
 
-    def _send_vr(self, device_id: str, command: VrCommand) -> None:
+    def _send_vr(self, device_id: str, command: VrCommand, *, again: bool = False) -> None:
+        """Send a VR command, unless it is what the headset was last told (and not `again`)."""
         driver = self.drivers.get(device_id)
-        if not isinstance(driver, VrDriver):
+        if not isinstance(driver, VrDriver) or (
+            self.vr_sent.get(device_id) == command and not again
+        ):
             return
         self.vr_sent[device_id] = command
         self._send(driver.command(command))
@@ -794,14 +794,14 @@ class Engine:
             if device.id in self.bls_sets or device.driver != "tones":
                 self._stop_bls(device.id, "emergency")
         for device_id in [d.id for d in self.room.devices_of_kind("vr")]:
-            self._send_vr(device_id, VrCommand("stop"))
+            self._send_vr(device_id, VrCommand("stop"), again=True)
         if self.music is not None:
             fade = 0.0 if immediate else self.limits.emergency_fade_s
             self.music.stop(fade_s=fade, now=self.now())
         self.overrides = Overrides()
         safe = self.room.scenes[self.room.settings.safe_scene]
         fade_lights = (
-            0.0 if immediate else min(scene_fade(safe), self.limits.emergency_fade_s) * self.scale
+            0.0 if immediate else min(safe.fade_s, self.limits.emergency_fade_s) * self.scale
         )
         self.scene = self.room.settings.safe_scene
         for device_id, target in scene_targets(self.room, safe).items():
@@ -859,7 +859,7 @@ class Engine:
         self.lights.forget(device_id)
         last_vr = self.vr_sent.get(device_id)
         if last_vr is not None and last_vr.action == "stop":
-            self._send_vr(device_id, last_vr)
+            self._send_vr(device_id, last_vr, again=True)
 
     def _reassert_all(self) -> None:
         for device_id in self.drivers:
@@ -1091,13 +1091,3 @@ class Engine:
             or (None if writable else f"{folder} is not writable"),
             playlists_missing=missing,
         )
-
-
-def scene_fade(scene: Any) -> float:
-    return float(scene.fade_s)
-
-
-def _json_bytes(payload: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(payload).encode()

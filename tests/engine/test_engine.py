@@ -266,3 +266,25 @@ def test_ending_a_session_restores_idle_and_closes_the_journal_cleanly(room: Roo
     assert kinds[:3] == ["session", "phase", "scene"]
     notes = [e for e in read_events(info.path) if e.kind == "note"]
     assert [(n.payload, n.t, n.phase) for n in notes] == [("participant relaxed", 3.0, "centering")]
+
+
+def test_a_scene_sends_a_headset_only_what_changed(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick()
+    room.tick(2.0)
+    room.do("scene", name="centering")
+    assert "vr/headset/set" not in room.tick()
+    room.do("vr", op="play", content="breathing-meadow")
+    assert room.tick()["vr/headset/set"] == ['{"action":"play","content":"breathing-meadow"}']
+
+
+def test_a_full_disk_is_an_alert_and_the_room_keeps_running(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.engine.journal_alert("journal: disk full — 12 events buffered in memory")
+    state = room.engine.snapshot()
+    assert [(a.kind, a.level) for a in state.alerts] == [("journal", "critical")]
+    assert state.preflight is not None and not state.preflight.journal_writable
+    room.tick(3.0)
+    room.do("next")
+    room.engine.journal_alert(None)
+    assert room.engine.snapshot().alerts == []
