@@ -46,6 +46,8 @@ class Bus:
     the bus publishes it itself.
     Incoming messages go to the handlers whose filter matches, one at a time in arrival order;
     a message no filter matches is dropped. A handler that raises is logged and skipped.
+    The bus connects to `settings.host:port` whatever `settings.mode` says; the caller starts
+    the embedded broker first and passes its address.
     """
 
     def __init__(
@@ -113,7 +115,7 @@ class Bus:
             self._wake.set()
 
     def on_connection(self, callback: Callable[[ConnectionChange], None]) -> None:
-        """Call `callback` whenever the bus connects, loses the broker or cannot reach it."""
+        """Call `callback` when the bus connects, loses or cannot reach the broker, or closes."""
         self._connection_callbacks.append(callback)
 
     async def publish(
@@ -352,8 +354,10 @@ class Bus:
     # ------------------------------------------------------------------ receiving
 
     async def _receive(self, client: aiomqtt.Client) -> None:
+        """Queue incoming messages for the handlers; ends only with the connection (MqttError)."""
         async for message in client.messages:
             self._inbox.put_nowait(Message(message.topic.value, message.payload, message.retain))
+        raise aiomqtt.MqttError("the broker's message stream ended")
 
     async def _dispatch_forever(self) -> None:
         while True:

@@ -33,8 +33,8 @@ from tests.support.mosquitto import free_port, port_accepts
 REPO = Path(__file__).resolve().parents[2]
 
 
-def bus_on(broker: EmbeddedBroker, client_id: str, **options: float) -> Bus:
-    return Bus(settings_for(broker.host, broker.port), client_id=client_id, **options)
+def bus_on(broker: EmbeddedBroker, client_id: str) -> Bus:
+    return Bus(settings_for(broker.host, broker.port), client_id=client_id, **FAST_RETRY)
 
 
 async def test_a_bus_roundtrips_through_a_broker_on_a_free_port() -> None:
@@ -88,7 +88,7 @@ async def test_shutdown_closes_the_port_and_leaves_no_tasks_or_warnings(
 async def test_a_bus_outliving_the_broker_reports_the_loss() -> None:
     connections = ConnectionLog()
     async with EmbeddedBroker() as broker:
-        bus = bus_on(broker, "engine", **FAST_RETRY)
+        bus = bus_on(broker, "engine")
         bus.on_connection(connections)
         async with bus:
             assert await bus.wait_connected(timeout=5)
