@@ -26,7 +26,8 @@ class EmbeddedBrokerError(Exception):
 class EmbeddedBroker:
     """`async with EmbeddedBroker(host=..., port=...) as broker:` serves MQTT until the block ends.
 
-    `port=0` picks a free port; `broker.port` and `broker.url` give the one in use.
+    `port=0` picks a free port; `broker.port` and `broker.url` give the one in use. A bus
+    reaches it with `settings.model_copy(update={"host": broker.host, "port": broker.port})`.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
+RESPONSE_TIMEOUT_S = 10.0
+"""How long to wait for the broker to answer a connect, subscribe or publish."""
 EXIT_FLUSH_S = 2.0
 """On exit, how long the bus may spend delivering what is still queued."""
 SUBSCRIBE_QOS = 1
@@ -35,11 +39,15 @@ class Bus:
     """One connection to the MQTT broker, kept up for as long as the `async with` block runs.
 
     Connection attempts repeat with a jittered backoff (`retry_first_s` doubling up to
-    `retry_max_s`). On every connect the bus subscribes to every registered filter, publishes
-    `birth`, then sends what was published while the broker was away, in order. The broker
-    publishes `will` if the process vanishes; on a clean exit the bus publishes it itself.
+    `retry_max_s`); an attempt or a publish the broker does not answer within
+    `response_timeout_s` counts as a lost connection. On every connect the bus subscribes to
+    every registered filter, publishes `birth`, then sends what was published while the broker
+    was away, in order. The broker publishes `will` if the process vanishes; on a clean exit
+    the bus publishes it itself.
     Incoming messages go to the handlers whose filter matches, one at a time in arrival order;
     a message no filter matches is dropped. A handler that raises is logged and skipped.
+    The bus connects to `settings.host:port` whatever `settings.mode` says; the caller starts
+    the embedded broker first and passes its address.
     """
 
     def __init__(
@@ -53,6 +61,7 @@ class Bus:
         max_queue: int = 1000,
         retry_first_s: float = RETRY_FIRST_S,
         retry_max_s: float = RETRY_MAX_S,
+        response_timeout_s: float = RESPONSE_TIMEOUT_S,
     ) -> None:
         """Prepare the connection; files named in `settings` are read now (BusConfigError)."""
         for status in (will, birth):
@@ -65,8 +74,9 @@ class Bus:
         self._birth = birth
         self._retry_first_s = retry_first_s
         self._retry_max_s = retry_max_s
+        self._response_timeout_s = response_timeout_s
         self._outbox = Outbox(max_queue)
-        self._dropped_while_away = 0
+        self._unreported_drops = 0
         self._routes = Routes()
         self._unsubscribed: list[str] = []
         self._connection_callbacks: list[Callable[[ConnectionChange], None]] = []
@@ -75,7 +85,9 @@ class Bus:
         self._wake = asyncio.Event()
         self._down_since: float | None = None
         self._last_failure: str | None = None
+        self._failed_attempts = 0
         self._stopping = False
+        self._flush_until = math.inf
         self._tasks: tuple[asyncio.Task[None], asyncio.Task[None]] | None = None
 
     @property
@@ -103,7 +115,7 @@ class Bus:
             self._wake.set()
 
     def on_connection(self, callback: Callable[[ConnectionChange], None]) -> None:
-        """Call `callback` whenever the bus connects, loses the broker or cannot reach it."""
+        """Call `callback` when the bus connects, loses or cannot reach the broker, or closes."""
         self._connection_callbacks.append(callback)
 
     async def publish(
@@ -115,9 +127,10 @@ class Bus:
         retain: bool = False,
         key: str | None = None,
     ) -> None:
-        """Queue a message for the broker; it is sent at once when connected, else on reconnect.
+        """Queue a message; it goes out in the background now, or after the broker comes back.
 
         A `key` (e.g. a device id) makes this message replace any queued one with the same key.
+        A message in flight when the connection drops is sent again (at least once).
         Raises ValueError for a topic with wildcards or a qos other than 0, 1, 2.
         """
         check_topic(topic)
@@ -146,32 +159,27 @@ class Bus:
         assert self._tasks is not None
         connecting, dispatching = self._tasks
         self._stopping = True
+        self._flush_until = time.monotonic() + EXIT_FLUSH_S
         self._wake.set()
         if self._connected.is_set():
-            await asyncio.wait({connecting}, timeout=EXIT_FLUSH_S)
+            await asyncio.wait({connecting}, timeout=EXIT_FLUSH_S + self._response_timeout_s)
         connecting.cancel()
         await asyncio.wait({connecting})
         if self._outbox:
             log.warning(
-                "%d queued message(s) were not delivered: the broker was away at shutdown",
-                len(self._outbox),
+                "%d queued message(s) were not delivered before the bus closed", len(self._outbox)
             )
-        if not self._inbox.empty():
-            await asyncio.wait({asyncio.create_task(self._inbox.join())}, timeout=EXIT_FLUSH_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._inbox.join(), EXIT_FLUSH_S)
         dispatching.cancel()
         await asyncio.wait({dispatching})
-        if not connecting.cancelled() and (error := connecting.exception()) is not None:
-            raise error
 
     # ------------------------------------------------------------------ connection
 
     async def _connect_forever(self) -> None:
-        failures = 0
         while True:
             try:
-                async with self._new_client() as client:
-                    failures = 0
-                    await self._serve(client)
+                await self._connect_once()
                 return
             except aiomqtt.MqttError as error:
                 self._lost(_describe(error))
@@ -182,13 +190,24 @@ class Bus:
                 return
             await asyncio.sleep(
                 retry_delay(
-                    failures,
+                    self._failed_attempts,
                     first_s=self._retry_first_s,
                     max_s=self._retry_max_s,
                     jitter=random.random(),
                 )
             )
-            failures += 1
+            self._failed_attempts += 1
+
+    async def _connect_once(self) -> None:
+        """One connection: returns after a clean stop, raises MqttError when it fails or ends."""
+        receiving: asyncio.Task[None] | None = None
+        try:
+            async with self._new_client() as client:
+                receiving = asyncio.create_task(self._receive(client))
+                await self._serve(client, receiving)
+        finally:
+            if receiving is not None:
+                await self._finish_receiving(receiving)
 
     def _new_client(self) -> aiomqtt.Client:
         # A fresh client per attempt: aiomqtt 2.5.1 reuses a client's "connected" state after an
@@ -205,32 +224,36 @@ class Bus:
             keepalive=parameters.keepalive_s,
             clean_session=True,
             tls_context=parameters.tls_context,
+            timeout=self._response_timeout_s,
         )
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        self._unsubscribed = self._routes.filters()
-        if self._unsubscribed:
-            await self._subscribe_pending(client)
-        if self._birth is not None:
-            await _publish_status(client, self._birth)
-        self._came_up()
-        receiving = asyncio.create_task(self._receive(client))
+    async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         sending = asyncio.create_task(self._send(client))
         try:
-            done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            receiving.cancel()
             sending.cancel()
-            await asyncio.wait({receiving, sending})
-        for task in done:
-            task.result()
+            await asyncio.wait({sending})
+        if sending.cancelled():
+            receiving.result()  # the connection ended: raises its MqttError
+        sending.result()  # a clean stop returns; a failed publish raises
         self._connected.clear()
         self._notify(ConnectionChange(connected=False, reason="bus closed", outage_s=None))
+
+    async def _finish_receiving(self, receiving: asyncio.Task[None]) -> None:
+        # The receiver ends by itself once the client has disconnected; letting it do so
+        # collects aiomqtt's disconnection error (cancelling it leaves that error unretrieved).
+        await asyncio.wait({receiving}, timeout=self._response_timeout_s)
+        receiving.cancel()
+        await asyncio.wait({receiving})
+        if not receiving.cancelled():
+            receiving.exception()
 
     def _came_up(self) -> None:
         outage_s = None if self._down_since is None else time.monotonic() - self._down_since
         self._down_since = None
         self._last_failure = None
+        self._failed_attempts = 0
         self._connected.set()
         parameters = self._parameters
         if outage_s is None:
@@ -242,13 +265,13 @@ class Bus:
                 parameters.port,
                 outage_s,
             )
-        if self._dropped_while_away:
+        if self._unreported_drops:
             log.warning(
                 "%d message(s) were dropped while the broker was away (queue limit %d)",
-                self._dropped_while_away,
+                self._unreported_drops,
                 self._outbox.capacity,
             )
-            self._dropped_while_away = 0
+            self._unreported_drops = 0
         self._notify(ConnectionChange(connected=True, reason=None, outage_s=outage_s))
 
     def _lost(self, reason: str) -> None:
@@ -278,13 +301,20 @@ class Bus:
     # ------------------------------------------------------------------ sending
 
     async def _send(self, client: aiomqtt.Client) -> None:
+        """Subscribe, publish the birth, then send what is queued until the bus stops."""
+        self._unsubscribed = self._routes.filters()
+        if self._unsubscribed:
+            await self._subscribe_pending(client)
+        if self._birth is not None:
+            await _publish_status(client, self._birth)
+        self._came_up()
         while True:
             if self._unsubscribed:
                 await self._subscribe_pending(client)
-            elif self._outbox:
+            elif self._outbox and time.monotonic() < self._flush_until:
                 await self._send_oldest(client)
             elif self._stopping:
-                if self._will is not None:
+                if self._will is not None:  # a will only fires on an abnormal disconnection
                     await _publish_status(client, self._will)
                 return
             else:
@@ -312,20 +342,22 @@ class Bus:
     def _report_drop(self, dropped: Pending | None) -> None:
         if dropped is None:
             return
-        if self._dropped_while_away == 0:
+        if self._unreported_drops == 0:
             log.warning(
                 "outgoing queue full (%d): dropped the oldest message, to %s; "
                 "further drops are counted and reported on reconnect",
                 self._outbox.capacity,
                 dropped.topic,
             )
-        self._dropped_while_away += 1
+        self._unreported_drops += 1
 
     # ------------------------------------------------------------------ receiving
 
     async def _receive(self, client: aiomqtt.Client) -> None:
+        """Queue incoming messages for the handlers; ends only with the connection (MqttError)."""
         async for message in client.messages:
             self._inbox.put_nowait(Message(message.topic.value, message.payload, message.retain))
+        raise aiomqtt.MqttError("the broker's message stream ended")
 
     async def _dispatch_forever(self) -> None:
         while True:

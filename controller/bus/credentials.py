@@ -76,7 +76,19 @@ def tls_context(tls: TlsSettings, root: Path) -> ssl.SSLContext:
             raise BusConfigError(f"broker tls {files}: {_describe(error)}") from None
     if tls.insecure:
         context.check_hostname = False
+    context.sslsocket_class = ClosingSSLSocket
     return context
+
+
+class ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the TLS handshake fails (paho-mqtt 2.x leaves that socket open)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
 
 
 def _describe(error: OSError) -> str:

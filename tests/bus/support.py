@@ -7,13 +7,20 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import aiomqtt
 
 from controller.bus import ConnectionChange, Message
 from controller.config.models import BrokerSettings
 
-FAST_RETRY = {"retry_first_s": 0.02, "retry_max_s": 0.1}
+
+class RetryOptions(TypedDict):
+    retry_first_s: float
+    retry_max_s: float
+
+
+FAST_RETRY = RetryOptions(retry_first_s=0.02, retry_max_s=0.1)
 """Backoff for tests: reconnect within a tenth of a second."""
 
 

@@ -94,14 +94,30 @@ async def test_the_will_is_published_retained_when_the_process_is_killed(
     finally:
         child.kill()
         child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
 
 
-async def test_a_clean_exit_publishes_the_will_payload_itself(mosquitto: Mosquitto) -> None:
-    status = f"{fresh_prefix()}/status"
-    will, birth = Will(status, "offline"), Will(status, "online")
+async def test_a_clean_exit_delivers_the_queue_then_publishes_the_will_payload_itself(
+    mosquitto: Mosquitto,
+) -> None:
+    prefix = fresh_prefix()
+    will, birth = Will(f"{prefix}/status", "offline"), Will(f"{prefix}/status", "online")
     async with bus_for(mosquitto, "clean-exit", will=will, birth=birth) as bus:
         assert await bus.wait_connected(timeout=5)
-    await eventually_retained(mosquitto.host, mosquitto.port, status, "offline")
+        await bus.publish(f"{prefix}/scene", "idle", retain=True)
+    await eventually_retained(mosquitto.host, mosquitto.port, f"{prefix}/scene", "idle")
+    await eventually_retained(mosquitto.host, mosquitto.port, f"{prefix}/status", "offline")
+
+
+async def test_messages_still_queued_at_exit_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    absent_broker = Mosquitto(mosquitto_binary(), tmp_path)
+    async with bus_for(absent_broker, "never-connected", **FAST_RETRY) as bus:
+        await bus.publish("room/lamp/set", "on")
+        await bus.publish("room/bls/set", "off")
+    assert "2 queued message(s) were not delivered before the bus closed" in caplog.text
 
 
 async def test_messages_go_to_every_handler_whose_filter_matches(mosquitto: Mosquitto) -> None:

@@ -59,10 +59,10 @@ class Mosquitto:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        log = self.log_file.open("ab")
-        self._process = subprocess.Popen(
-            [self.binary, "-c", str(self.config_file), "-v"], stdout=log, stderr=log
-        )
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [self.binary, "-c", str(self.config_file), "-v"], stdout=log, stderr=log
+            )
         deadline = time.monotonic() + START_DEADLINE_S
         while not port_accepts(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
