@@ -255,6 +255,41 @@ class Engine:
             self._alert("journal", "journal", "critical", problem)
             self._record("alert", {"key": "journal", "message": problem}, text=problem)
 
+    def resume(self, journal: Journal, point: ResumePoint) -> None:
+        """Carry on the session a crashed engine left open in `journal`."""
+        plan = self.room.plans.get(point.plan)
+        if plan is None:
+            raise ResumeError(f"the session's plan {point.plan!r} is no longer in the room")
+        progress = point.progress
+        run = SessionRun.restore(plan, progress["run"], guard_s=self.limits.advance_guard_s)
+        t_now = point.t_at(self.recorder.wall_ns())
+        self.session = ActiveSession(
+            journal,
+            run,
+            point.plan,
+            point.participant,
+            journal.meta.started_wall_ns,
+            origin=self.now() - t_now,
+        )
+        self.recorder.journal = journal
+        overrides = progress.get("overrides") or {}
+        self.overrides = Overrides(
+            scene=overrides.get("scene"),
+            lights=dict(overrides.get("lights") or {}),
+            volume=overrides.get("volume"),
+        )
+        gap_s = t_now - point.last_t
+        self._record(
+            "resume",
+            {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
+            text=f"engine resumed the session after a gap of {gap_s:.1f} s",
+        )
+        if progress.get("emergency"):
+            self._emergency()
+        else:
+            scene = self.overrides.scene or progress.get("scene") or run.phase.scene
+            self._apply_scene(scene, RESUME_FADE_S * self.scale)
+
     # ================================================================== outputs
 
     def take_outgoing(self) -> list[Outgoing]:

@@ -1,4 +1,4 @@
-"""The room as an operator runs it: `sessionroom run` + `sessionroom sim` on Mosquitto, driven by `ctl`.
+"""An operator runs the room: `sessionroom run` + `sessionroom sim` on Mosquitto, driven by `ctl`.
 
 Everything here is a real process talking MQTT: the engine, the simulated devices, the
 `ctl` commands and an independent subscriber that records the wire.
