@@ -4,6 +4,7 @@ import click
 
 from controller import __version__
 from controller.cli.check import check
+from controller.cli.console import console
 
 
 @click.group(
@@ -20,3 +21,4 @@ def main() -> None:
 
 
 main.add_command(check)
+main.add_command(console)
