@@ -66,7 +66,6 @@ class ConsoleApp(App[None]):
             )
             for control in CONTROLS
         ),
-        Binding("ctrl+q", "request_quit", show=False, priority=True),
     ]
 
     view: reactive[RoomView] = reactive(RoomView(room="", broker_url=""), always_update=True)

@@ -100,7 +100,7 @@ CONTROLS: tuple[Control, ...] = (
     ),
     Control(
         "reconnect",
-        "r",
+        "ctrl+r",
         "reconnect",
         "reconnect to the broker",
         "reconnect",
@@ -109,7 +109,7 @@ CONTROLS: tuple[Control, ...] = (
     ),
     Control(
         "quit",
-        "q",
+        "ctrl+q",
         "quit",
         "quit the console (the room keeps running)",
         "request_quit",

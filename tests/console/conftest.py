@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from controller.console.link import Endpoint
-from tests.console.sample_states import STARTED
 from tests.console.standin_engine import StandInEngine
 from tests.support.mosquitto import Mosquitto
 
@@ -44,8 +43,8 @@ async def engine(mosquitto: Mosquitto, room: str) -> AsyncIterator[StandInEngine
 class FixedClock:
     """A clock that stands still unless a test moves it."""
 
-    def __init__(self, seconds_after_start: float = 0.0) -> None:
-        self._wall = STARTED.timestamp() + seconds_after_start
+    def __init__(self, wall: float) -> None:
+        self._wall = wall
         self._monotonic = 1000.0
 
     def wall(self) -> float:

@@ -57,14 +57,20 @@ class StandInEngine:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Disconnect cleanly (no will), or quietly when the broker has already gone."""
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await self._listener
-        await self._client.__aexit__(exc_type, exc, traceback)
+        with contextlib.suppress(aiomqtt.MqttError):
+            await self._client.__aexit__(exc_type, exc, traceback)
 
     async def publish_state(self, state: RoomState) -> None:
         await self._client.publish(self.topics.state, state.model_dump_json(), qos=1, retain=True)
+
+    async def publish_raw_state(self, payload: bytes) -> None:
+        """A retained `state` that is not a RoomState, as a broken engine might send."""
+        await self._client.publish(self.topics.state, payload, qos=1, retain=True)
 
     async def publish_status(self, status: str) -> None:
         await self._client.publish(self.topics.status, status, qos=1, retain=True)

@@ -23,11 +23,7 @@ def banner_lines(view: RoomView) -> list[tuple[str, str]]:
         )
     elif view.engine == "offline":
         lines.append(
-            (
-                "ENGINE OFFLINE — the room keeps its last settings; controls are disabled "
-                "(r: reconnect)",
-                ERROR,
-            )
+            ("ENGINE OFFLINE — the room keeps its last settings; controls are disabled", ERROR)
         )
     elif view.engine == "unknown":
         lines.append((f"Waiting for the engine of room {view.room} to say it is online…", WARNING))
