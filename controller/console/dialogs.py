@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from controller.console.widgets.steady_input import SteadyInput
+
 NOTE_MAX_CHARS = 4000
 
 DIALOG_CSS = """
@@ -65,7 +67,7 @@ class NoteDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Note for the session timeline (Enter adds it)")
-            yield Input(max_length=NOTE_MAX_CHARS, id="note")
+            yield SteadyInput(max_length=NOTE_MAX_CHARS, id="note")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Add note", id="add", variant="primary")

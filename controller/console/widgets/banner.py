@@ -49,7 +49,7 @@ class Banner(ViewWidget):
 
     def view_lines(self, view: RoomView, width: int) -> list[Content]:
         return [
-            Content.styled(f" {text}", style).truncate(width, ellipsis=True, pad=True)
+            Content.styled(f" {text}".ljust(width), style).truncate(width, ellipsis=True)
             for text, style in banner_lines(view)
         ]
 

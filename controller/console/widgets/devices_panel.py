@@ -34,12 +34,11 @@ def device_reading(device: DeviceInfo) -> str:
 
 
 def device_cell(name: str, device: DeviceInfo, width: int) -> Content:
+    """One device in `width` columns; an offline one in red, OFFLINE never cut off."""
     if device.available == "offline":
-        return (
-            Content.styled(f" ✕ {name} OFFLINE", "bold $text on $error")
-            .truncate(width - 1, ellipsis=True, pad=True)
-            .pad_right(1)
-        )
+        label = Content(name).truncate(max(width - len(" ✕  OFFLINE  "), 1), ellipsis=True)
+        text = f" ✕ {label.plain} OFFLINE".ljust(width - 1)
+        return Content.styled(text, "bold $text on $error").pad_right(1)
     if device.available == "unknown":
         mark, reading, style = "?", "unknown", "$warning"
     else:

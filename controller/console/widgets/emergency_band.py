@@ -14,7 +14,7 @@ class EmergencyBand(ViewWidget):
     DEFAULT_CSS = """
     EmergencyBand {
         height: auto; background: $error; color: $text; text-style: bold;
-        padding: 1 2; display: none;
+        padding: 0 2; display: none;
     }
     EmergencyBand.-active { display: block; }
     """

@@ -21,7 +21,7 @@ class LiveView(Vertical):
     LiveView #media > * { width: 1fr; }
     LiveView #media > BlsPanel { margin-left: 2; }
     LiveView TimelinePanel { margin: 0 1; }
-    LiveView.-not-live { text-opacity: 55%; }
+    LiveView.-not-live { opacity: 55%; }
     """
 
     view: reactive[RoomView | None] = reactive(None)

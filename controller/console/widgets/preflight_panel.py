@@ -17,7 +17,7 @@ def check_line(mark: tuple[str, str], text: str) -> Content:
 
 def preflight_lines(view: RoomView) -> list[Content]:
     lines = [
-        check_line(GOOD, f"broker connected ({view.broker_url})")
+        check_line(GOOD, "broker connected")
         if view.broker_connected
         else check_line(BAD, f"broker not connected ({view.broker_url})")
     ]

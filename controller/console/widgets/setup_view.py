@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from controller.api.commands import PARTICIPANT_CODE
 from controller.console.view import RoomView, readiness
 from controller.console.widgets.preflight_panel import PreflightPanel
+from controller.console.widgets.steady_input import SteadyInput
 
 CODE_RULE = "a pseudonymous code such as P014: letters, digits, dashes, with a digit — never a name"
 
@@ -56,7 +57,7 @@ class SetupView(Vertical):
             yield Select[str]([], prompt="choose a plan", id="plan")
         with Horizontal():
             yield Label("Participant", classes="field-label")
-            yield Input(
+            yield SteadyInput(
                 placeholder="e.g. P014",
                 max_length=24,
                 validators=[Regex(PARTICIPANT_CODE.pattern, failure_description=CODE_RULE)],
