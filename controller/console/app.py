@@ -152,6 +152,12 @@ class ConsoleApp(App[None]):
         if isinstance(self.screen, ModalScreen):
             self.pop_screen()
         self.query_one("#views", ContentSwitcher).current = "live" if new.in_session else "setup"
+        setup = self.query_one(SetupView)
+        setup.disabled = new.in_session
+        if new.in_session:
+            self.set_focus(None)
+        else:
+            setup.focus_code()
 
     # ------------------------------------------------------------------ keys
 

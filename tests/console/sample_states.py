@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.api.state import (
@@ -214,3 +214,8 @@ def heart_rate_alert(state: RoomState) -> RoomState:
             ]
         }
     )
+
+
+def made_now(state: RoomState) -> RoomState:
+    """The same state stamped with the present time, for a console that reads the real clock."""
+    return state.model_copy(update={"updated": datetime.now(UTC).isoformat()})

@@ -154,10 +154,14 @@ async def test_a_refused_start_shows_the_engines_reason(
 async def test_the_live_screen_replaces_setup_when_a_session_starts_and_back_when_it_ends(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
-    async with console_showing(engine, endpoint, states.setup_state(room)) as (app, _pilot):
+    async with console_showing(engine, endpoint, states.setup_state(room)) as (app, pilot):
+        app.app_focus = False  # the tablet's browser tab is in the background
         await engine.publish_state(states.live_state(room, "centering"))
         await eventually(lambda: "CENTERING" in screen_text(app), what="the live screen")
         assert "Before the session" not in screen_text(app)
+        app.app_focus = True
+        await pilot.press(DEFAULT_KEYMAP.key("next_phase"))
+        await eventually(lambda: engine.actions() == ["next"], what="keys steer the session")
         await engine.publish_state(states.setup_state(room, at=5000))
         await eventually(lambda: "Before the session" in screen_text(app))
 

@@ -70,6 +70,10 @@ class SetupView(Vertical):
             yield Static(id="readiness")
 
     def on_mount(self) -> None:
+        self.focus_code()
+
+    def focus_code(self) -> None:
+        """Put the cursor in the participant code, ready to type."""
         self.query_one("#participant", Input).focus()
 
     def watch_view(self, view: RoomView | None) -> None:
