@@ -213,3 +213,14 @@ async def test_keys_from_a_keymap_file_replace_the_defaults(
         assert engine.commands == []
         await pilot.press("right", "f12")
         await eventually(lambda: engine.actions() == ["next", "emergency"])
+
+
+async def test_a_tablet_without_keys_clicks_the_key_bar_instead(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        lines = screen_text(app).splitlines()
+        row = next(y for y, line in enumerate(lines) if " n  next " in line)
+        column = lines[row].index(" n  next ") + 5
+        await pilot.click(offset=(column, row))
+        await eventually(lambda: engine.actions() == ["next"])
