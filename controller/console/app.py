@@ -118,6 +118,7 @@ class ConsoleApp(App[None]):
                 broker_connected=update.connected,
                 broker_problem=update.problem,
                 reconnect_attempt=update.attempt,
+                engine=view.engine if update.connected else "unknown",
             )
         elif isinstance(update, StatusMessage):
             view = dataclasses.replace(view, engine=update.status)

@@ -294,6 +294,7 @@ async def test_a_lost_broker_gets_a_banner_and_the_console_reconnects_by_itself(
     ):
         private_mosquitto.stop()
         await eventually(lambda: "BROKER CONNECTION LOST" in screen_text(app))
+        assert "engine unknown" in screen_text(app), "without a broker the engine is unknown"
         assert app.check_action("control", ("next_phase",)) is None
         private_mosquitto.start()
         async with StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as back:
