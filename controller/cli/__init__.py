@@ -4,6 +4,7 @@ import click
 
 from controller import __version__
 from controller.cli.check import check
+from controller.cli.console import console
 from controller.cli.ctl import ctl
 from controller.cli.demo import demo
 from controller.cli.export import export
@@ -26,5 +27,6 @@ def main() -> None:
     """
 
 
-for command in (check, ctl, demo, export, run, sessions, sim, tones):
+for command in (check, console, ctl, demo, export, run, sessions, sim, tones):
     main.add_command(command)
+main.add_command(check)

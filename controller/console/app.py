@@ -1,0 +1,237 @@
+"""The console app: wires the room link to the widgets and the keys to commands."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import ContentSwitcher
+
+from controller.console.clock import Clock, SystemClock
+from controller.console.commands import (
+    Command,
+    command_for,
+    emergency_command,
+    note_command,
+    start_command,
+)
+from controller.console.dialogs import ConfirmDialog, NoteDialog
+from controller.console.formatting import parse_wall
+from controller.console.keymap import CONTROLS, CONTROLS_BY_ID, DEFAULT_KEYMAP, Keymap
+from controller.console.link import (
+    BrokerConnection,
+    Endpoint,
+    LinkUpdate,
+    Outcome,
+    RoomLink,
+    StatusMessage,
+)
+from controller.console.theme import SESSIONROOM_THEME
+from controller.console.view import STALE_AFTER_S, Feedback, RoomView, offered
+from controller.console.widgets.banner import Banner
+from controller.console.widgets.emergency_band import EmergencyBand
+from controller.console.widgets.feedback_line import FeedbackLine
+from controller.console.widgets.key_bar import KeyBar
+from controller.console.widgets.live_view import LiveView
+from controller.console.widgets.setup_view import SetupView
+from controller.console.widgets.top_bar import TopBar
+
+TICK_S = 1.0
+"""How often the age of the state shown is worked out again."""
+QUIT_QUESTION = "Quit the console? The session goes on: the room keeps running."
+
+
+class ConsoleApp(App[None]):
+    """The therapist's console for one room."""
+
+    TITLE = "Sessionroom console"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    Screen { layout: vertical; }
+    #views { height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(
+                control.key,
+                control.action,
+                control.label,
+                id=control.id,
+                show=False,
+                priority=control.id == "emergency",
+            )
+            for control in CONTROLS
+        ),
+    ]
+
+    view: reactive[RoomView] = reactive(RoomView(room="", broker_url=""), always_update=True)
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        room: str,
+        *,
+        keymap: Keymap = DEFAULT_KEYMAP,
+        default_plan: str | None = None,
+        stale_after_s: float = STALE_AFTER_S,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__()
+        self.keymap = keymap
+        self.default_plan = default_plan
+        self.clock = clock or SystemClock()
+        self.link = RoomLink(endpoint, room, self._heard)
+        self._received_at: float | None = None
+        self.set_reactive(
+            ConsoleApp.view,
+            RoomView(room=room, broker_url=endpoint.url, stale_after_s=stale_after_s),
+        )
+        self.set_keymap(dict(keymap.keys))
+
+    def compose(self) -> ComposeResult:
+        yield TopBar().data_bind(ConsoleApp.view)
+        yield Banner().data_bind(ConsoleApp.view)
+        yield EmergencyBand(self.keymap).data_bind(ConsoleApp.view)
+        with ContentSwitcher(initial="setup", id="views"):
+            yield SetupView(self.default_plan, id="setup").data_bind(ConsoleApp.view)
+            yield LiveView(id="live").data_bind(ConsoleApp.view)
+        yield FeedbackLine().data_bind(ConsoleApp.view)
+        yield KeyBar(self.keymap).data_bind(ConsoleApp.view)
+
+    def on_mount(self) -> None:
+        self.register_theme(SESSIONROOM_THEME)
+        self.theme = SESSIONROOM_THEME.name
+        self.run_worker(self.link.run(), name="room link", exit_on_error=False)
+        self.set_interval(TICK_S, self._age)
+
+    # ------------------------------------------------------------------ what the link hears
+
+    def _heard(self, update: LinkUpdate) -> None:
+        view = self.view
+        if isinstance(update, BrokerConnection):
+            view = dataclasses.replace(
+                view,
+                broker_connected=update.connected,
+                broker_problem=update.problem,
+                reconnect_attempt=update.attempt,
+                engine=view.engine if update.connected else "unknown",
+            )
+        elif isinstance(update, StatusMessage):
+            view = dataclasses.replace(view, engine=update.status)
+        elif update.state is None and update.problem is not None:
+            view = dataclasses.replace(view, state_problem=update.problem)
+        else:
+            self._received_at = self.clock.monotonic()
+            if update.state is not None:
+                view.trends.add(update.state.vitals)
+            view = dataclasses.replace(view, state=update.state, state_problem=None)
+        self._show(view)
+
+    def _age(self) -> None:
+        self._show(self.view)
+
+    def _show(self, view: RoomView) -> None:
+        self.view = dataclasses.replace(view, age_s=self._state_age(view))
+
+    def _state_age(self, view: RoomView) -> float | None:
+        """Seconds since the engine made the state: by its own clock or since it arrived here."""
+        if view.state is None or self._received_at is None:
+            return None
+        since_arrival = self.clock.monotonic() - self._received_at
+        made = parse_wall(view.state.updated)
+        if made is None:
+            return since_arrival
+        return max(self.clock.wall() - made.timestamp(), since_arrival)
+
+    def watch_view(self, old: RoomView, new: RoomView) -> None:
+        if old.in_session == new.in_session:
+            return
+        if isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        self.query_one("#views", ContentSwitcher).current = "live" if new.in_session else "setup"
+        setup = self.query_one(SetupView)
+        setup.disabled = new.in_session
+        if new.in_session:
+            self.set_focus(None)
+        else:
+            setup.focus_code()
+
+    # ------------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        control_id = parameters[0] if action == "control" and parameters else None
+        control = CONTROLS_BY_ID.get(str(control_id)) or next(
+            (control for control in CONTROLS if control.action == action), None
+        )
+        if control is None or control.id == "emergency":
+            return True
+        if isinstance(self.screen, ModalScreen):
+            return False
+        return offered(control, self.view)
+
+    def action_emergency(self) -> None:
+        """Never behind a dialog: sent at once, again on every press (the second is immediate)."""
+        self._send("EMERGENCY", emergency_command())
+
+    def action_control(self, control_id: str) -> None:
+        control = CONTROLS_BY_ID[control_id]
+        if control.confirm is None:
+            self._send_control(control_id)
+            return
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self._send_control(control_id)
+
+        self.push_screen(ConfirmDialog(control.confirm), confirmed)
+
+    def action_note(self) -> None:
+        def add(text: str | None) -> None:
+            if text:
+                self._send("note", note_command(text))
+
+        self.push_screen(NoteDialog(), add)
+
+    def action_reconnect(self) -> None:
+        self.link.reconnect()
+        self._show(dataclasses.replace(self.view, feedback=Feedback("reconnecting")))
+
+    def action_request_quit(self) -> None:
+        if not self.view.in_session:
+            self.exit()
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.exit()
+
+        self.push_screen(ConfirmDialog(QUIT_QUESTION, yes="Quit"), answered)
+
+    def on_setup_view_start_requested(self, message: SetupView.StartRequested) -> None:
+        self._send("start session", start_command(message.plan, message.participant))
+
+    # ------------------------------------------------------------------ commands
+
+    def _send_control(self, control_id: str) -> None:
+        state = self.view.state
+        if state is None:
+            return
+        label = CONTROLS_BY_ID[control_id].title
+        command = command_for(control_id, state)
+        if isinstance(command, str):
+            refusal = Outcome("not_sent", command)
+            self._show(dataclasses.replace(self.view, feedback=Feedback(label, refusal)))
+            return
+        self._send(label, command)
+
+    def _send(self, label: str, command: Command) -> None:
+        self._show(dataclasses.replace(self.view, feedback=Feedback(label)))
+        self.run_worker(self._request(label, command), group="commands")
+
+    async def _request(self, label: str, command: dict[str, Any]) -> None:
+        outcome = await self.link.request(command)
+        self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))

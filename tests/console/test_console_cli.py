@@ -1,0 +1,73 @@
+"""`sessionroom console`: its options, and clear errors instead of tracebacks for bad input."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from controller.cli import main
+from controller.console.web import console_command
+
+
+def test_console_help_names_every_option() -> None:
+    result = CliRunner().invoke(main, ["console", "--help"])
+    assert result.exit_code == 0
+    for option in ("--config", "--broker", "--room", "--keys", "--stale-after", "--web", "--host"):
+        assert option in result.output
+
+
+def test_a_bad_keymap_is_a_usage_error_naming_the_file(
+    example_config: Path, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("hold: n\n")
+    result = CliRunner().invoke(
+        main, ["console", "--config", str(example_config), "--keys", str(keys)]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for --keys" in result.output
+    assert "key 'n' is given to both next_phase and hold" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_broker_url_is_a_usage_error(example_config: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["console", "--config", str(example_config), "--broker", "http://nowhere"]
+    )
+    assert result.exit_code == 2
+    assert "--broker" in result.output
+
+
+def test_a_missing_config_lists_the_problem_and_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["console", "--config", str(tmp_path / "config.yaml")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_the_web_console_runs_the_same_console_command_per_page() -> None:
+    command = shlex.split(console_command(["--room", "room-a", "--config", "/rooms/a.yaml"]))
+    assert command == [
+        sys.executable,
+        "-m",
+        "controller.console",
+        "--room",
+        "room-a",
+        "--config",
+        "/rooms/a.yaml",
+    ]
+
+
+def test_the_console_never_imports_the_engine() -> None:
+    """The console talks MQTT only; loading it must not load `controller.engine`."""
+    probe = (
+        "import sys, controller.cli.console, controller.console.app; "
+        "print(sorted(m for m in sys.modules if m.startswith('controller.engine')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -1,0 +1,226 @@
+"""Every key of the console, pressed in a running console: the command the engine receives.
+
+The engine is the stand-in (`standin_engine.py`) on the real Mosquitto until the real
+engine lands; assertions are on the commands it received and on what the screen shows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller.api.commands import parse_command
+from controller.api.state import RoomState
+from controller.console.keymap import CONTROLS_BY_ID, DEFAULT_KEYMAP, load_keymap
+from controller.console.link import Endpoint
+from tests.console import sample_states as states
+from tests.console.harness import console_showing
+from tests.console.polling import eventually, screen_text
+from tests.console.standin_engine import StandInEngine
+
+pytestmark = pytest.mark.mosquitto
+
+
+def peak(room: str) -> RoomState:
+    return states.live_state(room, "peak")
+
+
+def held(room: str) -> RoomState:
+    state = peak(room)
+    assert state.phase is not None
+    return state.model_copy(update={"phase": state.phase.model_copy(update={"held": True})})
+
+
+def music_paused(room: str) -> RoomState:
+    state = peak(room)
+    return state.model_copy(update={"music": state.music.model_copy(update={"status": "paused"})})
+
+
+def bls_running(room: str) -> RoomState:
+    return states.bls_running(peak(room))
+
+
+KEYS_BY_STATE: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "peak": [
+        ("next_phase", {"action": "next"}),
+        ("hold", {"action": "hold"}),
+        ("extend", {"action": "extend", "seconds": 300.0}),
+        ("volume_up", {"action": "volume", "delta": 0.05}),
+        ("volume_down", {"action": "volume", "delta": -0.05}),
+        ("lights_up", {"action": "lights", "delta": 0.1}),
+        ("lights_down", {"action": "lights", "delta": -0.1}),
+        ("music_pause", {"action": "music", "op": "pause"}),
+        ("music_skip", {"action": "music", "op": "skip"}),
+        ("bls_toggle", {"action": "bls", "op": "start"}),
+        ("emergency", {"action": "emergency"}),
+    ],
+    "held": [("hold", {"action": "release"})],
+    "music_paused": [("music_pause", {"action": "music", "op": "resume"})],
+    "bls_running": [
+        ("bls_toggle", {"action": "bls", "op": "stop"}),
+        ("bls_faster", {"action": "bls", "op": "start", "speed_hz": 1.3}),
+        ("bls_slower", {"action": "bls", "op": "start", "speed_hz": 1.1}),
+    ],
+}
+STATES = {"peak": peak, "held": held, "music_paused": music_paused, "bls_running": bls_running}
+
+
+def fields(command: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in command.items() if name not in ("id", "source")}
+
+
+@pytest.mark.parametrize("state_name", KEYS_BY_STATE)
+async def test_each_key_sends_its_command_and_says_it_was_done(
+    engine: StandInEngine, endpoint: Endpoint, room: str, state_name: str
+) -> None:
+    keys = KEYS_BY_STATE[state_name]
+    async with console_showing(engine, endpoint, STATES[state_name](room)) as (app, pilot):
+        for count, (control_id, _) in enumerate(keys, start=1):
+            await pilot.press(DEFAULT_KEYMAP.key(control_id))
+            await eventually(
+                lambda count=count: len(engine.commands) >= count, what=f"{control_id} sent"
+            )
+            title = CONTROLS_BY_ID[control_id].title
+            done = f"✓ {'EMERGENCY' if control_id == 'emergency' else title}"
+            await eventually(lambda done=done: done in screen_text(app), what=done)
+    assert [fields(command) for command in engine.commands] == [expected for _, expected in keys]
+    for command in engine.commands:
+        assert command["source"] == "console"
+        parse_command(json.dumps(command).encode())
+
+
+async def test_bls_speed_keys_say_why_nothing_is_sent_while_bls_is_stopped(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("bls_faster"))
+        await eventually(lambda: "BLS is not running" in screen_text(app))
+    assert engine.commands == []
+
+
+@pytest.mark.parametrize(
+    ("control_id", "make_state", "action"),
+    [
+        ("previous_phase", peak, "back"),
+        ("end_session", peak, "end"),
+        ("clear_emergency", lambda room: states.emergency(peak(room)), "clear_emergency"),
+    ],
+)
+async def test_a_key_that_asks_first_sends_only_after_yes(
+    engine: StandInEngine,
+    endpoint: Endpoint,
+    room: str,
+    control_id: str,
+    make_state: Any,
+    action: str,
+) -> None:
+    async with console_showing(engine, endpoint, make_state(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key(control_id))
+        await eventually(lambda: "(y)" in screen_text(app), what="the question is shown")
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert engine.commands == []
+        await pilot.press(DEFAULT_KEYMAP.key(control_id))
+        await eventually(lambda: "(y)" in screen_text(app))
+        await pilot.press("y")
+        await eventually(lambda: engine.commands, what=f"{action} reaches the engine")
+    assert engine.actions() == [action]
+
+
+async def test_the_note_key_opens_a_text_input_and_sends_the_note(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("note"))
+        await eventually(lambda: "Note for the session timeline" in screen_text(app))
+        await pilot.press(*"calm", "enter")
+        await eventually(lambda: engine.commands)
+        await eventually(lambda: "Note for the session timeline" not in screen_text(app))
+    assert fields(engine.commands[0]) == {"action": "note", "text": "calm"}
+
+
+async def test_an_empty_note_sends_nothing(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("note"), "enter")
+        await eventually(lambda: "Note for the session timeline" not in screen_text(app))
+        await pilot.pause(0.2)
+    assert engine.commands == []
+
+
+async def test_emergency_is_never_behind_a_dialog_and_a_second_press_sends_it_again(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("note"), *"half")
+        await eventually(lambda: "Note for the session timeline" in screen_text(app))
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        await eventually(lambda: engine.actions() == ["emergency"])
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        await eventually(lambda: engine.actions() == ["emergency", "emergency"])
+
+
+async def test_session_keys_are_disabled_while_the_engine_is_offline_but_emergency_is_not(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await engine.publish_status("offline")
+        await eventually(lambda: "ENGINE OFFLINE" in screen_text(app))
+        await pilot.press(*(DEFAULT_KEYMAP.key(c) for c in ("next_phase", "hold", "extend")))
+        await pilot.pause(0.2)
+        assert engine.commands == []
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        await eventually(lambda: engine.actions() == ["emergency"])
+
+
+async def test_quit_during_a_session_asks_and_leaves_the_room_running(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("quit"))
+        await eventually(lambda: "The session goes on" in screen_text(app))
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert app.is_running
+        await pilot.press(DEFAULT_KEYMAP.key("quit"))
+        await eventually(lambda: "The session goes on" in screen_text(app))
+        await pilot.press("y")
+        await eventually(lambda: not app.is_running, what="the console quits")
+    assert engine.commands == []
+
+
+async def test_quit_outside_a_session_needs_no_confirmation(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, states.setup_state(room)) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("quit"))
+        await eventually(lambda: not app.is_running)
+
+
+async def test_keys_from_a_keymap_file_replace_the_defaults(
+    engine: StandInEngine, endpoint: Endpoint, room: str, tmp_path: Any
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("next_phase: right\nemergency: f12\n")
+    keymap = load_keymap(keys)
+    async with console_showing(engine, endpoint, peak(room), keymap=keymap) as (app, pilot):
+        assert "→  next" in screen_text(app) and "f12  EMERGENCY" in screen_text(app)
+        await pilot.press("n", "escape")
+        await pilot.pause(0.2)
+        assert engine.commands == []
+        await pilot.press("right", "f12")
+        await eventually(lambda: engine.actions() == ["next", "emergency"])
+
+
+async def test_a_tablet_without_keys_clicks_the_key_bar_instead(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        lines = screen_text(app).splitlines()
+        row = next(y for y, line in enumerate(lines) if " n  next " in line)
+        column = lines[row].index(" n  next ") + 5
+        await pilot.click(offset=(column, row))
+        await eventually(lambda: engine.actions() == ["next"])

@@ -1,0 +1,119 @@
+"""End to end: `sessionroom console --web` opened in headless Chromium, driven with Selenium.
+
+A tablet in the room opens the console in a browser; pressing the next-phase key there
+must reach the engine. The engine is the stand-in (`standin_engine.py`) on the real
+Mosquitto until the real engine lands. Chromium and chromedriver are Debian's
+(`apt-get install chromium chromium-driver`); Selenium never downloads a browser here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.console.keymap import DEFAULT_KEYMAP
+from tests.console import sample_states as states
+from tests.console.polling import eventually
+from tests.console.standin_engine import StandInEngine
+from tests.support.mosquitto import Mosquitto, free_port, port_accepts
+from tests.support.requirements import missing
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+DEADLINE_S = 30.0
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1200,800",
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium through its chromedriver, with a fresh profile."""
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or chromedriver is None:
+        missing("Chromium", "apt-get install chromium chromium-driver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing("Selenium", "pip install selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(DEADLINE_S)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def web_console(
+    mosquitto: Mosquitto, room: str, example_config: Path, tmp_path: Path
+) -> Iterator[str]:
+    """`sessionroom console --web` on a free loopback port; yields its address."""
+    port = free_port()
+    sessionroom = str(Path(sys.executable).with_name("sessionroom"))
+    command = [sessionroom, "console", "--web", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--config", str(example_config), "--broker", mosquitto.url, "--room", room]
+    command += ["--stale-after", "300"]
+    log = (tmp_path / "web-console.log").open("wb")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + DEADLINE_S
+    while not port_accepts(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            output = (tmp_path / "web-console.log").read_text()
+            pytest.fail(f"the web console did not start:\n{output}")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+async def test_the_next_phase_key_pressed_in_the_browser_reaches_the_engine(
+    engine: StandInEngine, web_console: str, browser: Any, room: str
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    await engine.publish_state(states.made_now(states.live_state(room, "peak")))
+    await asyncio.to_thread(browser.get, web_console)
+
+    def console_drawn() -> bool:
+        classes = browser.find_element(By.TAG_NAME, "body").get_attribute("class") or ""
+        return "-first-byte" in classes
+
+    await eventually(console_drawn, DEADLINE_S, what="the console draws in the page")
+    terminal = browser.find_element(By.CSS_SELECTOR, ".textual-terminal")
+    await asyncio.to_thread(ActionChains(browser).click(terminal).perform)
+
+    # The page draws before the console has the engine's state; until it has, the key is
+    # disabled, so it is pressed again until the engine hears it.
+    press_next = ActionChains(browser).send_keys(DEFAULT_KEYMAP.key("next_phase"))
+    deadline = time.monotonic() + DEADLINE_S
+    while "next" not in engine.actions():
+        assert time.monotonic() < deadline, "next phase never reached the engine"
+        await asyncio.to_thread(press_next.perform)
+        await asyncio.sleep(0.5)
+    assert set(engine.actions()) == {"next"}
