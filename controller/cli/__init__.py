@@ -29,4 +29,3 @@ def main() -> None:
 
 for command in (check, console, ctl, demo, export, run, sessions, sim, tones):
     main.add_command(command)
-main.add_command(check)
