@@ -23,8 +23,8 @@ from controller.api.client import EngineUnreachable, RoomClient
 from controller.cli.common import client_broker, config_option, load_room_or_exit
 from controller.config import Room
 from controller.config.durations import format_duration
+from controller.console import ConsoleApp, Endpoint
 
-EXIT_FAILED = 1
 START_TIMEOUT_S = 20.0
 SHOWN_KINDS = ("session", "phase", "scene", "safety", "alert")
 
@@ -55,19 +55,24 @@ def demo(
 ) -> None:
     """Run the demo room: embedded broker, engine and simulated devices on this machine.
 
-    Headless, it starts a session of the rehearsal plan, prints each phase, scene and
-    safety event as it happens, ends the session and stops everything.
+    In a terminal it opens the therapist's console on the room: choose the plan, type a
+    participant code (e.g. P014), start, and steer the session with the keys in the footer.
+    Headless (or without a terminal) it starts a session of the plan itself, prints each
+    phase, scene and safety event as it happens, ends the session and stops everything.
     """
     room = load_room_or_exit(config_path)
     if plan not in room.plans:
         raise click.BadParameter(f"no plan named {plan!r}", param_hint="--plan")
     journals = data_dir or Path(tempfile.mkdtemp(prefix="sessionroom-demo-"))
     logging.getLogger("controller.bus").setLevel(logging.ERROR)  # retries while the engine starts
-    if not headless:
-        click.echo("The console is not built yet; running the demo headless.")
+    interactive = not headless and sys.stdin.isatty() and sys.stdout.isatty()
     children = _start_children(room, config_path, time_scale, journals)
     try:
-        outcome = asyncio.run(_rehearse(room, plan, time_scale))
+        if interactive:
+            ConsoleApp(Endpoint.for_room(room), room.room_id, default_plan=plan).run()
+            outcome = "Console closed; the demo room is stopped."
+        else:
+            outcome = asyncio.run(_rehearse(room, plan, time_scale))
     except KeyboardInterrupt:
         outcome = "stopped."
     finally:
