@@ -1,0 +1,139 @@
+"""Loop one WAV file through VLC at its own volume: the renderer for pre-rendered bilateral tones.
+
+Facts measured with libvlc 3.0.24: the loop (`:input-repeat`) keeps one input and one audio
+output, so no samples are lost at the loop point; VLC drains the output before it starts the
+file again, so a real device hears a gap of about VLC's start-up time at each loop point (write
+files of several seconds to keep loop points rare). Changing the file restarts the input on the
+same player: its first samples reach the output about 10–20 ms after the call.
+"""
+
+from __future__ import annotations
+
+import wave
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+from controller.media.vlc_output import PlayerVolume, VlcOutput, vlc_volume
+
+REPEAT_TIMES = 65535
+"""`:input-repeat` takes at most this; 18 hours of a one-second file."""
+
+
+class WavLoopError(ValueError):
+    """A file the loop cannot play (missing, unreadable, not a PCM WAV)."""
+
+
+def check_wav(path: Path) -> None:
+    """Raise WavLoopError unless `path` is a readable PCM WAV file with audio in it."""
+    try:
+        with wave.open(str(path), "rb") as reader:
+            frames = reader.getnframes()
+    except FileNotFoundError:
+        raise WavLoopError(f"tone file {path} not found") from None
+    except OSError as error:
+        raise WavLoopError(f"tone file {path} cannot be read: {error.strerror}") from None
+    except (wave.Error, EOFError) as error:
+        raise WavLoopError(f"tone file {path} is not a PCM WAV file ({error})") from None
+    if frames == 0:
+        raise WavLoopError(f"tone file {path} holds no audio")
+
+
+class WavLoop:
+    """Plays one WAV file over and over on one output until stopped.
+
+    `start`, `change_file`, `set_volume` and `stop` act at once. `playing` says whether VLC plays
+    it: False after an error of the file or the output. `poll()` (the engine calls it regularly)
+    reports such errors through `on_error` on the engine's thread.
+    """
+
+    def __init__(
+        self, output: VlcOutput, *, cap: float = 1.0, on_error: Callable[[str], None]
+    ) -> None:
+        self.output = output
+        self.cap = cap
+        self._on_error = on_error
+        self._player: Any = output.new_player()
+        self._player_volume = PlayerVolume(self._player, output.vlc)
+        self._path: Path | None = None
+        self._volume = 0.0
+        self._started = False
+        self._errors: deque[Path | None] = deque()
+        vlc = output.vlc
+        self._playing_states = {vlc.State.Opening, vlc.State.Buffering, vlc.State.Playing}
+        events = self._player.event_manager()
+        events.event_attach(vlc.EventType.MediaPlayerEncounteredError, self._queue_error)
+
+    def _queue_error(self, _event: Any) -> None:
+        """On a VLC thread: note the error; `poll` reports it."""
+        self._errors.append(self._path)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def volume(self) -> float:
+        return self._volume
+
+    @property
+    def playing(self) -> bool:
+        """Whether VLC plays the loop: started, no file error, and the output did not fail."""
+        return (
+            self._started
+            and self.output.failure is None
+            and self._player.get_state() in self._playing_states
+        )
+
+    def start(self, path: Path, volume: float) -> None:
+        """Play `path` looped at `volume` (0–1, held at the cap) from its beginning, at once."""
+        check_wav(path)
+        self.set_volume(volume)
+        self.output.clear_failure()
+        self._play(path)
+
+    def change_file(self, path: Path) -> None:
+        """Loop `path` instead, at the same volume, after VLC's start-up gap (not when stopped)."""
+        check_wav(path)
+        if self._started:
+            self._play(path)
+
+    def set_volume(self, volume: float) -> None:
+        self._volume = min(max(volume, 0.0), self.cap)
+        self._player_volume.set(vlc_volume(self._volume))
+
+    def stop(self) -> None:
+        self._started = False
+        self._player_volume.silence()
+        self._player.stop()
+
+    def poll(self) -> None:
+        """Keep VLC at the volume wanted; report errors VLC met since the last poll."""
+        self._player_volume.set(self._player_volume.wanted, again=True)
+        while self._errors:
+            path = self._errors.popleft()
+            self._on_error(f"tone file {path} could not be played by VLC")
+        failure = self.output.take_failure()
+        if failure is not None:
+            self._on_error(failure)
+
+    def close(self) -> None:
+        """Stop, and close the output (which releases the player)."""
+        self.stop()
+        self.output.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _play(self, path: Path) -> None:
+        media = self.output.media(path)
+        media.add_option(f":input-repeat={REPEAT_TIMES}")
+        self._path = path
+        self._player.set_media(media)
+        media.release()
+        self._player.play()
+        self._started = True
