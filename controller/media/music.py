@@ -3,7 +3,8 @@
 Volume is an engine level 0–1 on VLC's own volume scale (1.0 = VLC 100 % = the room's calibrated
 output). VLC turns a volume v into amplitude v³ (measured on pulse, alsa and amem), so a deck's
 share of a crossfade is mixed in amplitude: a deck plays at `master · (weight · gain)^(1/3)`,
-and the decks' weights sum to at most 1, so together they never exceed the master volume.
+and the decks' weights sum to at most 1 (the rising deck lags one update behind the falling
+one), so together they never exceed the master volume.
 
 Nothing here sleeps or reads a clock: every change takes `now` (seconds on the engine's session
 clock) and `tick(now)` moves ramps on. VLC's events arrive on VLC's threads; they are only queued
@@ -408,7 +409,8 @@ class MusicPlayer:
         if now < self._next_refresh:
             return
         self._next_refresh = now + UPDATE_INTERVAL_S
-        for deck in self._busy_decks():
+        retiring_first = sorted(self._busy_decks(), key=lambda deck: not deck.retiring)
+        for deck in retiring_first:  # the outgoing deck steps down before the incoming steps up
             if deck.retiring and deck.weight.finished(now):
                 deck.stop()
             else:
@@ -448,11 +450,18 @@ class MusicPlayer:
         return [deck for deck in self._decks if deck.busy]
 
     def _level(self, deck: _Deck, now: float) -> float:
+        """The deck's level now; during a crossfade the incoming deck lags one update behind.
+
+        The two decks are two VLC streams that apply their volume steps a few milliseconds
+        apart; lagging the rising deck by one step keeps their sum below the master even then.
+        """
         if deck.program is None:
             return 0.0
         gain_db = deck.program.track_at(deck.position).gain_db
         master = self._master.value_at(now)
-        return deck_level(master, deck.weight.value_at(now), gain_db, self.limits.cap)
+        rising = deck is self._active and any(other.retiring for other in self._decks)
+        weight = deck.weight.value_at(now - UPDATE_INTERVAL_S if rising else now)
+        return deck_level(master, weight, gain_db, self.limits.cap)
 
     def _change_program(self, program: _Program, loop: bool, track_crossfade_s: float) -> None:
         changed = replace(program, loop=loop, track_crossfade_s=track_crossfade_s)
