@@ -29,14 +29,14 @@ def check_wav(path: Path) -> None:
     """Raise WavLoopError unless `path` is a readable PCM WAV file with audio in it."""
     try:
         with wave.open(str(path), "rb") as reader:
-            frames = reader.getnframes()
+            frames, rate = reader.getnframes(), reader.getframerate()
     except FileNotFoundError:
         raise WavLoopError(f"tone file {path} not found") from None
     except OSError as error:
         raise WavLoopError(f"tone file {path} cannot be read: {error.strerror}") from None
     except (wave.Error, EOFError) as error:
         raise WavLoopError(f"tone file {path} is not a PCM WAV file ({error})") from None
-    if frames == 0:
+    if frames == 0 or rate <= 0:
         raise WavLoopError(f"tone file {path} holds no audio")
 
 
@@ -59,15 +59,21 @@ class WavLoop:
         self._path: Path | None = None
         self._volume = 0.0
         self._started = False
-        self._errors: deque[Path | None] = deque()
+        self._given_up = False
+        self._errors: deque[str] = deque()
         vlc = output.vlc
-        self._playing_states = {vlc.State.Opening, vlc.State.Buffering, vlc.State.Playing}
         events = self._player.event_manager()
-        events.event_attach(vlc.EventType.MediaPlayerEncounteredError, self._queue_error)
+        events.event_attach(
+            vlc.EventType.MediaPlayerEncounteredError, self._queue_error, "VLC could not play it"
+        )
+        events.event_attach(
+            vlc.EventType.MediaPlayerEndReached, self._queue_error, "VLC stopped looping it"
+        )
 
-    def _queue_error(self, _event: Any) -> None:
-        """On a VLC thread: note the error; `poll` reports it."""
-        self._errors.append(self._path)
+    def _queue_error(self, _event: Any, problem: str) -> None:
+        """On a VLC thread: VLC gave the file up; `poll` reports it."""
+        self._given_up = True
+        self._errors.append(f"tone file {self._path}: {problem}")
 
     @property
     def path(self) -> Path | None:
@@ -79,12 +85,8 @@ class WavLoop:
 
     @property
     def playing(self) -> bool:
-        """Whether VLC plays the loop: started, no file error, and the output did not fail."""
-        return (
-            self._started
-            and self.output.failure is None
-            and self._player.get_state() in self._playing_states
-        )
+        """Whether VLC plays the loop: started, VLC did not give the file up, the output works."""
+        return self._started and not self._given_up and self.output.failure is None
 
     def start(self, path: Path, volume: float) -> None:
         """Play `path` looped at `volume` (0–1, held at the cap) from its beginning, at once."""
@@ -112,8 +114,7 @@ class WavLoop:
         """Keep VLC at the volume wanted; report errors VLC met since the last poll."""
         self._player_volume.set(self._player_volume.wanted, again=True)
         while self._errors:
-            path = self._errors.popleft()
-            self._on_error(f"tone file {path} could not be played by VLC")
+            self._on_error(self._errors.popleft())
         failure = self.output.take_failure()
         if failure is not None:
             self._on_error(failure)
@@ -133,7 +134,8 @@ class WavLoop:
         media = self.output.media(path)
         media.add_option(f":input-repeat={REPEAT_TIMES}")
         self._path = path
-        self._player.set_media(media)
+        self._player.set_media(media)  # stops what played; its events are sent by now
         media.release()
+        self._given_up = False
         self._player.play()
         self._started = True
