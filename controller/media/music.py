@@ -1,7 +1,8 @@
 """Music on one output: playlists on two VLC decks, crossfades and ramps on the engine's clock.
 
 Volume is an engine level 0–1 on VLC's own volume scale (1.0 = VLC 100 % = the room's calibrated
-output). VLC turns a volume v into amplitude v³ (measured on pulse, alsa and amem), so a deck's
+output). VLC turns a volume v into amplitude v³ (measured on alsa and amem; VLC's pulse module
+hands v to PulseAudio as its software volume, which is cubic as well), so a deck's
 share of a crossfade is mixed in amplitude: a deck plays at `master · (weight · gain)^(1/3)`,
 and the decks' weights sum to at most 1 (the rising deck lags one update behind the falling
 one), so together they never exceed the master volume.

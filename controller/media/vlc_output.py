@@ -6,8 +6,9 @@ Facts about libvlc 3.0 this module relies on (measured on Debian's libvlc5 3.0.2
   module, or keeps "playing" (state Playing, time advancing) with no audio at all when the
   device cannot be opened. So the module name is checked against VLC's list here, and the
   output's own error messages are caught from VLC's log (`failure`), since no event reports them.
-* `audio_set_volume(v)` scales amplitude by (v/100)³ on outputs with a volume (pulse, alsa,
-  amem); `dummy` and `afile` ignore the volume.
+* `audio_set_volume(v)` scales amplitude by (v/100)³ on outputs with a volume (measured on
+  alsa and amem; pulse passes v on as PulseAudio's cubic software volume); `dummy` and
+  `afile` ignore the volume.
 * A volume is only taken while the player has an audio output: not while it is stopped
   (`audio_set_volume` returns -1 and the value is lost). alsa keeps its last volume for the
   next input, and a new alsa player starts at the last volume any player of the process had
