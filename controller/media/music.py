@@ -49,6 +49,7 @@ class VolumeLimits:
 
     @classmethod
     def from_safety(cls, safety: SafetyLimits) -> VolumeLimits:
+        """The room's `volume_cap` and `volume_ramp_per_s` (in %) as fractions."""
         return cls(cap=safety.volume_cap / 100, ramp_per_s=safety.volume_ramp_per_s / 100)
 
 
@@ -339,6 +340,7 @@ class MusicPlayer:
         self._switch(program, 0, crossfade_s, now)
 
     def pause(self) -> None:
+        """Pause at once (both decks, during a crossfade); ramps go on with the clock."""
         if self._active is None or self._paused:
             return
         self._paused = True
@@ -419,6 +421,7 @@ class MusicPlayer:
         self._start_track_crossfade(now)
 
     def snapshot(self, now: float) -> NowPlaying:
+        """What plays now: playlist, title, position, duration, master volume and state."""
         volume = self._master.value_at(now)
         active = self._active
         if active is None or active.program is None:

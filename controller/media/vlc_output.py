@@ -172,6 +172,7 @@ class VlcOutput:
         return player
 
     def media(self, path: Path) -> Any:
+        """A VLC media for a local file, made on this instance."""
         return self.instance.media_new_path(str(path))
 
     @property

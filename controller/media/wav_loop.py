@@ -1,10 +1,10 @@
 """Loop one WAV file through VLC at its own volume: the renderer for pre-rendered bilateral tones.
 
-Facts measured with libvlc 3.0.24: the loop (`:input-repeat`) keeps one input and one audio
-output, so no samples are lost at the loop point; VLC drains the output before it starts the
-file again, so a real device hears a gap of about VLC's start-up time at each loop point (write
-files of several seconds to keep loop points rare). Changing the file restarts the input on the
-same player: its first samples reach the output about 10–20 ms after the call.
+Measured with libvlc 3.0.24: the loop (`:input-repeat`) keeps one input and one audio output,
+so no sample is lost at a loop point (a file output records a continuous sine across them). VLC
+drains the output before it reads the file again, so a real device probably hears a short gap
+at each loop point: tone files of several seconds keep loop points rare. Changing the file
+restarts the input on the same player; its first samples reach the output about 12 ms later.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class WavLoop:
     """Plays one WAV file over and over on one output until stopped.
 
     `start`, `change_file`, `set_volume` and `stop` act at once. `playing` says whether VLC plays
-    it: False after an error of the file or the output. `poll()` (the engine calls it regularly)
-    reports such errors through `on_error` on the engine's thread.
+    it: False after VLC gave the file up or the output failed. `poll()`, which the engine calls a
+    few times a second, keeps VLC at the volume and reports such problems through `on_error`,
+    on the engine's thread.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class WavLoop:
 
     @property
     def path(self) -> Path | None:
+        """The file looped, or last looped."""
         return self._path
 
     @property
@@ -102,10 +104,12 @@ class WavLoop:
             self._play(path)
 
     def set_volume(self, volume: float) -> None:
+        """Play at `volume` (0–1, held at the cap) from now on, at once."""
         self._volume = min(max(volume, 0.0), self.cap)
         self._player_volume.set(vlc_volume(self._volume))
 
     def stop(self) -> None:
+        """Stop at once."""
         self._started = False
         self._player_volume.silence()
         self._player.stop()

@@ -52,7 +52,7 @@ class Capture:
         self._blocks: list[tuple[int, np.ndarray]] = []
         self._lock = threading.Lock()
 
-        @vlc.CallbackDecorators.AudioPlayCb  # type: ignore[misc]
+        @vlc.CallbackDecorators.AudioPlayCb
         def play(_opaque: Any, samples: int, count: int, pts: int) -> None:
             block = np.frombuffer(ctypes.string_at(samples, count * 2), dtype="<i2").copy()
             with self._lock:

@@ -325,7 +325,7 @@ def test_a_seeded_shuffle_plays_every_track_once_in_a_repeatable_order(
         return titles
 
     first = order(seed=7)
-    assert sorted(first) == ["a", "b", "c", "d", "e", "f"]  # type: ignore[type-var]
+    assert sorted(first) == ["a", "b", "c", "d", "e", "f"]
     assert first != ["a", "b", "c", "d", "e", "f"]
     assert order(seed=7) == first
     assert order(seed=8) != first
