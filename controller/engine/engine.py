@@ -176,6 +176,7 @@ class Engine:
         self.alerts: dict[str, Alert] = {}
         self.vitals: dict[str, dict[str, Any]] = {}
         self.journal_problem: str | None = None
+        self.media_problem: str | None = None
         self._outbox: list[Outgoing] = []
         self._apply_scene(room.settings.idle_scene, None)
 
@@ -239,6 +240,11 @@ class Engine:
         else:
             self._alert("broker", "broker", "critical", f"broker connection lost: {reason}")
             self._record("broker", {"connected": False, "reason": reason}, text="broker lost")
+
+    def media_error(self, problem: str) -> None:
+        """The music or tone player reports a problem (a missing track, a failed output)."""
+        self.media_problem = problem
+        self._record("error", {"media": problem}, text=f"audio: {problem}")
 
     def journal_alert_from_writer(self, problem: str | None) -> None:
         """The journal's writer thread reports; hand it over to the engine's own thread."""
@@ -326,7 +332,9 @@ class Engine:
                 self._set_volume_now(value, now)
         self._finish_bls_sets(now)
         if self.music is not None:
-            self.music.tick(now)
+            self.music.tick(self._real(now))
+        if self.tones is not None:
+            self.tones.poll()
 
     # ================================================================== commands
 
@@ -469,19 +477,18 @@ class Engine:
 
     def _music(self, command: Music) -> None:
         music = self._music_available()
-        now = self.now()
+        real_now = self._real(self.now())
         if command.op == "fade_out":
-            seconds = command.seconds if command.seconds is not None else 5.0
-            music.stop(fade_s=seconds / self.scale, now=now)
+            self._fade_out_music(command.seconds if command.seconds is not None else 5.0)
         elif command.op == "pause":
             music.pause()
         elif command.op == "resume":
             self._not_in_emergency("resuming music")
-            music.resume()
+            music.resume(real_now)
         elif command.op == "skip":
-            music.skip()
+            music.skip(real_now)
         else:
-            music.previous()
+            music.previous(real_now)
 
     def _bls(self, command: Bls) -> None:
         bls_devices = [d.id for d in self.room.devices_of_kind("bls")]
@@ -626,18 +633,17 @@ class Engine:
         self.music_target = target
         if self.music is None:
             return
-        now = self.now()
         if target.playlist is None:
-            self.music.stop(fade_s=target.crossfade_s / self.scale, now=now)
+            self._fade_out_music(target.crossfade_s / self.scale)
             return
-        playlist = self.room.playlists[target.playlist]
         self.music.play(
-            playlist,
+            self.room.playlists[target.playlist],
+            self._real(self.now()),
+            volume=self.volume,
             crossfade_s=target.crossfade_s / self.scale,
             track_crossfade_s=target.track_crossfade_s / self.scale,
-            shuffle=target.order == "shuffle",
+            order=target.order,
             loop=target.loop,
-            now=now,
         )
         wanted = self.overrides.volume if self.overrides.volume is not None else target.volume
         self._fade_volume(wanted, target.crossfade_s)
@@ -657,7 +663,24 @@ class Engine:
             self._safety("music", verdict)
         if verdict.value is not None and self.music is not None:
             self.volume = verdict.value
-            self.music.set_volume(verdict.value)
+            step_s = 1.0 / MAX_UPDATES_PER_S
+            self.music.set_volume(verdict.value, self._real(now), over_s=step_s)
+
+    def _fade_out_music(self, seconds: float) -> None:
+        """Fade the music to silence over `seconds` (real time), then stop it; 0 stops at once."""
+        if self.music is None:
+            return
+        now = self.now()
+        self.fades.set(("music", "volume"), 0.0, now, sent=True)
+        self.volume = 0.0
+        if seconds > 0:
+            self.music.fade_out(seconds, self._real(now))
+        else:
+            self.music.stop(self._real(now))
+
+    def _real(self, now: float) -> float:
+        """Session time as real seconds, for what people hear."""
+        return now / self.scale
 
     # ================================================================== VR
 
@@ -797,9 +820,7 @@ class Engine:
                 self._stop_bls(device.id, "emergency")
         for device_id in [d.id for d in self.room.devices_of_kind("vr")]:
             self._send_vr(device_id, VrCommand("stop"), again=True)
-        if self.music is not None:
-            fade = 0.0 if immediate else self.limits.emergency_fade_s
-            self.music.stop(fade_s=fade, now=self.now())
+        self._fade_out_music(0.0 if immediate else self.limits.emergency_fade_s)
         self.overrides = Overrides()
         safe = self.room.scenes[self.room.settings.safe_scene]
         fade_lights = (
@@ -1055,7 +1076,17 @@ class Engine:
     def _music_info(self) -> MusicInfo:
         if self.music is None:
             return MusicInfo(available=False, status="unavailable", error=self.music_problem)
-        return self.music.info()
+        playing = self.music.snapshot(self._real(self.now()))
+        status = playing.state if playing.state in ("playing", "paused", "stopped") else "playing"
+        return MusicInfo(
+            status=status,
+            playlist=playing.playlist,
+            title=playing.title,
+            position_s=playing.position_s,
+            duration_s=playing.duration_s,
+            volume=playing.volume,
+            error=self.media_problem,
+        )
 
     def _bls_info(self, now: float) -> BlsInfo:
         if not self.bls_sets:

@@ -1,49 +1,73 @@
 """What the engine needs of the room PC's own outputs: the music player and the BLS tones.
 
-The VLC-backed implementations live in `controller.media`; a room PC without libvlc runs
-without them, and the engine reports music and tones as unavailable instead of failing.
+The VLC-backed implementations live in `controller.media` (`MusicPlayer`, `TonePlayer`);
+a room PC without libvlc runs without them, and the engine reports music and tones as
+unavailable instead of failing. Times passed here are real seconds (session time divided
+by the time scale), because what a listener hears runs in real time.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
-from controller.api.state import MusicInfo
 from controller.config import Playlist
 from controller.engine.safety import BlsRequest
 
 
+class NowPlaying(Protocol):
+    """What the music output plays now."""
+
+    @property
+    def playlist(self) -> str | None: ...
+
+    @property
+    def title(self) -> str | None: ...
+
+    @property
+    def position_s(self) -> float | None: ...
+
+    @property
+    def duration_s(self) -> float | None: ...
+
+    @property
+    def volume(self) -> float: ...
+
+    @property
+    def state(self) -> str: ...
+
+
 class MusicOutput(Protocol):
-    """Plays playlists with crossfades; volume is set by the engine (already capped and ramped)."""
+    """Plays playlists with crossfades between decks; the engine steps the master volume."""
 
     def play(
         self,
         playlist: Playlist,
-        *,
-        crossfade_s: float,
-        track_crossfade_s: float,
-        shuffle: bool,
-        loop: bool,
         now: float,
+        *,
+        volume: float,
+        crossfade_s: float = 0.0,
+        track_crossfade_s: float = 0.0,
+        order: Literal["sequential", "shuffle"] = "sequential",
+        loop: bool = True,
     ) -> None: ...
-
-    def stop(self, *, fade_s: float, now: float) -> None: ...
-
-    def set_volume(self, level: float) -> None: ...
 
     def pause(self) -> None: ...
 
-    def resume(self) -> None: ...
+    def resume(self, now: float) -> None: ...
 
-    def skip(self) -> None: ...
+    def skip(self, now: float) -> None: ...
 
-    def previous(self) -> None: ...
+    def previous(self, now: float) -> None: ...
+
+    def set_volume(self, level: float, now: float, over_s: float | None = None) -> None: ...
+
+    def fade_out(self, seconds: float, now: float) -> None: ...
+
+    def stop(self, now: float) -> None: ...
 
     def tick(self, now: float) -> None: ...
 
-    def info(self) -> MusicInfo: ...
-
-    def close(self) -> None: ...
+    def snapshot(self, now: float) -> NowPlaying: ...
 
 
 class ToneOutput(Protocol):
@@ -53,4 +77,4 @@ class ToneOutput(Protocol):
 
     def stop(self) -> None: ...
 
-    def close(self) -> None: ...
+    def poll(self) -> None: ...

@@ -25,10 +25,10 @@ from controller.config import Room
 from controller.config.models import BrokerSettings
 from controller.engine.clock import Clock, ScaledClock
 from controller.engine.engine import Engine
-from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.resume import ResumeError, read_resume_point
 from controller.journal import Journal, JournalError, find_open_session
+from controller.media.outputs import LocalOutputs, open_local_outputs
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,14 @@ class RoomService:
         room: Room,
         *,
         clock: Clock | None = None,
-        music: MusicOutput | None = None,
-        tones: ToneOutput | None = None,
-        music_problem: str | None = None,
+        local_outputs: bool = True,
         on_ready: Callable[[str], None] | None = None,
     ) -> None:
+        """`local_outputs=False` runs without music and tones (as on a PC without libvlc)."""
         self.room = room
         self.topics = RoomTopics(room.room_id)
         self.clock = clock or ScaledClock(room.settings.time_scale)
-        self._media = (music, tones, music_problem)
+        self._local_outputs = local_outputs
         self._on_ready = on_ready
         self._state_due = True
         self._closing: set[asyncio.Future[None]] = set()
@@ -82,17 +81,27 @@ class RoomService:
     async def run(self) -> None:
         """Serve the room until cancelled."""
         loop = asyncio.get_running_loop()
-        music, tones, music_problem = self._media
+        outputs = (
+            open_local_outputs(self.room, on_error=self._media_error)
+            if self._local_outputs
+            else LocalOutputs(problem="this engine runs without music and tones")
+        )
         engine = Engine(
             self.room,
             clock=self.clock,
-            music=music,
-            tones=tones,
-            music_problem=music_problem,
+            music=outputs.music,
+            tones=outputs.tones,
+            music_problem=outputs.problem,
             close_journal=self._close_off_loop,
             from_thread=loop.call_soon_threadsafe,
         )
         self.engine = engine
+        try:
+            await self._serve(engine)
+        finally:
+            outputs.close()
+
+    async def _serve(self, engine: Engine) -> None:
         self._resume_open_session(engine)
         async with broker_for(self.room) as settings:
             bus = Bus(
@@ -130,6 +139,10 @@ class RoomService:
             await self._reply(bus, command.id, True, None)
         self._state_due = True
         await self._flush(bus, engine)
+
+    def _media_error(self, problem: str) -> None:
+        if self.engine is not None:
+            self.engine.media_error(problem)
 
     def _device(self, engine: Engine, message: Message) -> None:
         engine.device_message(message.topic, message.payload)

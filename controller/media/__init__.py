@@ -1,1 +1,1 @@
-"""Media rendered on the room PC itself: VLC music, the WAV loop and the bilateral tone synthesiser."""
+"""Media played on the room PC itself: VLC music, the WAV loop and the bilateral tones."""
