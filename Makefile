@@ -5,7 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base tmux python3-venv
+DEBIAN_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base tmux python3-venv \
+	chromium chromium-driver
 
 .PHONY: demo test lint system-packages install
 

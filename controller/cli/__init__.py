@@ -1,20 +1,48 @@
-"""The `sessionroom` command line: one subcommand per task, each with --help and an example."""
+"""The `sessionroom` command line: one subcommand per task, each with --help and an example.
+
+Subcommands are imported only when used, so `sessionroom ctl` starts fast and the console
+never loads the engine.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 import click
 
 from controller import __version__
-from controller.cli.check import check
-from controller.cli.console import console
-from controller.cli.ctl import ctl
-from controller.cli.demo import demo
-from controller.cli.export import export
-from controller.cli.run import run
-from controller.cli.sessions import sessions
-from controller.cli.sim import sim
-from controller.cli.tones import tones
+
+COMMANDS = {
+    "check": "controller.cli.check",
+    "console": "controller.cli.console",
+    "ctl": "controller.cli.ctl",
+    "demo": "controller.cli.demo",
+    "export": "controller.cli.export",
+    "run": "controller.cli.run",
+    "sessions": "controller.cli.sessions",
+    "sim": "controller.cli.sim",
+    "tones": "controller.cli.tones",
+}
+"""Command name → the module defining a click command of that name."""
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(module), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Example: sessionroom check --config config.yaml",
 )
@@ -25,7 +53,3 @@ def main() -> None:
     Therapists run sessions from the console, facility staff check room files,
     researchers replay and export recorded sessions.
     """
-
-
-for command in (check, console, ctl, demo, export, run, sessions, sim, tones):
-    main.add_command(command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -136,8 +137,6 @@ def test_command_line_overrides_win_over_config(room: Room, tmp_path: Path) -> N
 
 
 def test_a_bad_broker_url_is_a_usage_error() -> None:
-    import click
-
     with pytest.raises(click.BadParameter, match="is not 'embedded', mqtt://HOST:PORT"):
         apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker="http://x"))
 
@@ -180,7 +179,7 @@ def test_every_command_explains_itself_with_an_example() -> None:
     runner = CliRunner()
     top = runner.invoke(main, ["--help"])
     assert top.exit_code == 0 and "Example:" in top.output
-    for name in sorted(main.commands):
+    for name in main.list_commands(click.Context(main)):
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output, f"sessionroom {name} --help has no example"

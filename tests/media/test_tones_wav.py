@@ -131,7 +131,8 @@ def fitted_onset(
         # machine whose cores are busy with other work.
         gram = np.einsum("ij,ik->jk", model, model)
         projections = np.einsum("ij,i->j", model, samples)
-        coefficients = np.linalg.solve(gram, projections)
+        # lstsq, not solve: at some rates a basis column vanishes on the sampled points.
+        coefficients = np.linalg.lstsq(gram, projections, rcond=None)[0]
         return float(samples @ samples - projections @ coefficients)
 
     coarse = min(np.arange(-3.0, 3.01, 0.5), key=residual)
