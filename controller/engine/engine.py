@@ -242,7 +242,12 @@ class Engine:
             self._record("broker", {"connected": False, "reason": reason}, text="broker lost")
 
     def media_error(self, problem: str) -> None:
-        """The music or tone player reports a problem (a missing track, a failed output)."""
+        """The music or tone player reports a problem (a missing track, a failed output).
+
+        The same problem again (e.g. the output failing for each new track) is journaled once.
+        """
+        if problem == self.media_problem:
+            return
         self.media_problem = problem
         self._record("error", {"media": problem}, text=f"audio: {problem}")
 
