@@ -1,4 +1,4 @@
-"""A stand-in for the room's engine, for the console's tests, until the real engine lands on main.
+"""A stand-in for the room's engine: publishes exactly the states a screen test wants to show.
 
 STAND-IN, NOT THE ENGINE. `StandInEngine` speaks the engine's side of the MQTT API
 (ARCHITECTURE.md, `controller.api`) just enough for the console's tests: it publishes a
@@ -7,9 +7,11 @@ records every command that arrives on `cmd`, and answers each on `reply/<id>` wi
 `{"ok": true}`, with a refusal a test set, or not at all. It runs no phases and changes
 no state by itself: tests publish the states they want to see.
 
-When `sessionroom run` exists, this module is the one place to swap: start the real
-engine against Mosquitto with the simulated room instead, and read the commands from
-its journal or its `events` topic.
+It exists for what the real engine cannot give deterministically: snapshot tests of exact
+screens (fixed times and values), states that are hard to provoke (a stale or unreadable
+state, a refusal, no reply at all), and the exact command each key sends. Whether the
+engine then does the right thing is tested against the real engine and the simulated room
+in `test_console_real_engine.py`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,47 @@
+"""The real engine (`RoomService`) and the simulated room on a Mosquitto, for console tests.
+
+The shipped room runs at time scale 10 under a room id of the test's own, with VLC music
+and tones on headless outputs (`adummy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import Room, load_room
+from controller.engine.service import RoomService
+from controller.sim import SimulatedRoom
+from controller.sim.device import BrokerAddress
+from tests.conftest import REPO
+from tests.support.mosquitto import Mosquitto
+
+
+def live_room_config(broker: Mosquitto, data_dir: Path) -> Room:
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=broker.url, room_id=f"c{uuid.uuid4().hex[:8]}", data_dir=data_dir),
+    )
+    room.settings = room.settings.model_copy(update={"time_scale": 10.0})
+    for device_id in ("music", "tones"):
+        room.devices[device_id] = room.devices[device_id].model_copy(update={"aout": "adummy"})
+    return room
+
+
+@asynccontextmanager
+async def live_engine(broker: Mosquitto, data_dir: Path) -> AsyncIterator[RoomService]:
+    """The engine of a room of its own, with every MQTT device simulated, until the block ends."""
+    room = live_room_config(broker, data_dir)
+    service = RoomService(room)
+    engine_task = asyncio.create_task(service.run())
+    address = BrokerAddress(host=broker.host, port=broker.port)
+    try:
+        async with SimulatedRoom(list(room.devices.values()), address, room_id=room.room_id):
+            yield service
+    finally:
+        engine_task.cancel()
+        await asyncio.gather(engine_task, return_exceptions=True)
