@@ -1,7 +1,8 @@
 """Every key of the console, pressed in a running console: the command the engine receives.
 
-The engine is the stand-in (`standin_engine.py`) on the real Mosquitto until the real
-engine lands; assertions are on the commands it received and on what the screen shows.
+The engine here is the stand-in (`standin_engine.py`) on the real Mosquitto, so each key's
+exact command can be asserted; what the real engine then does is tested in
+`test_console_real_engine.py`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What the console shows, screen by screen, as the engine's state changes and as things go wrong.
 
-The engine is the stand-in (`standin_engine.py`) on the real Mosquitto until the real
-engine lands.
+The engine here is the stand-in (`standin_engine.py`) on the real Mosquitto: it shows the
+exact states each screen test needs, including faults the real engine cannot be made to
+produce on cue (stale, unreadable, refused, unanswered).
 """
 
 from __future__ import annotations
