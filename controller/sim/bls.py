@@ -19,9 +19,8 @@ from controller.config import limits
 from controller.config.models import Device
 from controller.sim.model import (
     EPSILON_S,
-    Availability,
-    DeviceModel,
     Publication,
+    SetStateDevice,
     clamp,
     compact_json,
     is_number,
@@ -29,14 +28,14 @@ from controller.sim.model import (
 )
 
 
-class BlsDevice(DeviceModel):
+class BlsDevice(SetStateDevice):
     """Tappers (mode tactile) or a light bar (mode visual), as the device's `mode` says."""
 
     protocol = "mqtt-bls"
+    prefix = "bls"
 
     def __init__(self, device: Device, *, unix_offset: float = 0.0) -> None:
         super().__init__(device, unix_offset=unix_offset)
-        self.base = f"bls/{device.topic}"
         self.mode = device.mode or "tactile"
         self.running = False
         self.speed_hz = 1.0
@@ -46,17 +45,6 @@ class BlsDevice(DeviceModel):
         self.duration_s: float | None = None
         self.completed_passes = 0
         self._started_at = 0.0
-
-    @property
-    def availability(self) -> Availability:
-        return Availability(f"{self.base}/availability", "online", "offline")
-
-    @property
-    def state_topic(self) -> str:
-        return f"{self.base}/state"
-
-    def subscriptions(self) -> list[str]:
-        return [f"{self.base}/set"]
 
     def connected(self, now: float) -> list[Publication]:
         return [self._report()]

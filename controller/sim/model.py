@@ -149,3 +149,25 @@ def strtoul(text: str, base: int = 10) -> int:
         count += 1
     value = int(stripped[:count], base) if count else 0
     return (2**32 - value) % 2**32 if negative else value
+
+
+class SetStateDevice(DeviceModel):
+    """A device of our own conventions: commands on `<prefix>/<id>/set`, state on `.../state`."""
+
+    prefix: str
+    """`vr` or `bls`."""
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.device.topic}"
+
+    @property
+    def availability(self) -> Availability:
+        return Availability(f"{self.base}/availability", "online", "offline")
+
+    @property
+    def state_topic(self) -> str:
+        return f"{self.base}/state"
+
+    def subscriptions(self) -> list[str]:
+        return [f"{self.base}/set"]

@@ -14,9 +14,8 @@ from typing import Any
 
 from controller.config.models import Device
 from controller.sim.model import (
-    Availability,
-    DeviceModel,
     Publication,
+    SetStateDevice,
     clamp,
     compact_json,
     is_number,
@@ -27,14 +26,14 @@ PLAYING_REPORT_INTERVAL_S = 1.0
 ACTIONS = ("play", "pause", "resume", "stop", "brightness")
 
 
-class VrHeadset(DeviceModel):
+class VrHeadset(SetStateDevice):
     """A headset that plays content by id; position advances only while playing."""
 
     protocol = "mqtt-vr"
+    prefix = "vr"
 
     def __init__(self, device: Device, *, unix_offset: float = 0.0) -> None:
         super().__init__(device, unix_offset=unix_offset)
-        self.base = f"vr/{device.topic}"
         self.status = "idle"
         self.content: str | None = None
         self.volume = 50.0
@@ -42,17 +41,6 @@ class VrHeadset(DeviceModel):
         self._position_s = 0.0
         self._playing_since: float | None = None
         self._last_report = 0.0
-
-    @property
-    def availability(self) -> Availability:
-        return Availability(f"{self.base}/availability", "online", "offline")
-
-    @property
-    def state_topic(self) -> str:
-        return f"{self.base}/state"
-
-    def subscriptions(self) -> list[str]:
-        return [f"{self.base}/set"]
 
     def connected(self, now: float) -> list[Publication]:
         return [self._report(now)]
