@@ -7,6 +7,8 @@ from controller.cli.check import check
 from controller.cli.ctl import ctl
 from controller.cli.demo import demo
 from controller.cli.export import export
+from controller.cli.replay import replay
+
 from controller.cli.run import run
 from controller.cli.sessions import sessions
 from controller.cli.sim import sim
@@ -26,5 +28,5 @@ def main() -> None:
     """
 
 
-for command in (check, ctl, demo, export, run, sessions, sim, tones):
+for command in (check, ctl, demo, export, replay, run, sessions, sim, tones):
     main.add_command(command)
