@@ -8,7 +8,7 @@ from controller.cli.ctl import ctl
 from controller.cli.demo import demo
 from controller.cli.export import export
 from controller.cli.replay import replay
-
+from controller.cli.report import report
 from controller.cli.run import run
 from controller.cli.sessions import sessions
 from controller.cli.sim import sim
@@ -28,5 +28,5 @@ def main() -> None:
     """
 
 
-for command in (check, ctl, demo, export, replay, run, sessions, sim, tones):
+for command in (check, ctl, demo, export, replay, report, run, sessions, sim, tones):
     main.add_command(command)
