@@ -138,14 +138,14 @@ def _room_panel(axis: Any, analysis: SessionAnalysis) -> None:
 
 def _rail_panel(axis: Any, analysis: SessionAnalysis) -> None:
     rows = {name: len(RAIL) - index for index, name in enumerate(RAIL)}
-    for span in analysis.bls_sets:
+    for bls in analysis.bls_sets:
         axis.broken_barh(
-            [_extent(span.start, span.duration_s, analysis.end_t)],
+            [_extent(bls.start, bls.duration_s, analysis.end_t)],
             (rows["BLS"] - 0.3, 0.6),
             color="#009e73",
         )
-        speed = f"{span.speed_hz:g} Hz" if span.speed_hz is not None else ""
-        axis.text(_minutes(span.end), rows["BLS"] + 0.35, f" {speed}", fontsize=7, va="bottom")
+        speed = f"{bls.speed_hz:g} Hz" if bls.speed_hz is not None else ""
+        axis.text(_minutes(bls.end), rows["BLS"] + 0.35, f" {speed}", fontsize=7, va="bottom")
     _bars(axis, analysis.dropouts, rows["offline"], "#7f7f7f", analysis.end_t)
     _bars(axis, analysis.broker_outages, rows["offline"], "#c0392b", analysis.end_t)
     for span in analysis.dropouts:
