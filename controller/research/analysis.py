@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.journal import Event, SessionMeta
-from controller.research.describe import describe
+from controller.research.describe import describe, emergency_step
 
 OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "emergency")
 """Keys the engine adds to operator payloads to make a session resumable, not the action's own."""
@@ -290,8 +290,8 @@ class _Reader:
         self.result.alerts.append(self._moment(event, category, str(payload.get("key"))))
 
     def _safety(self, event: Event, t: float, payload: dict[str, Any]) -> None:
-        name = payload.get("emergency")
-        label = f"emergency {name}" if name else str(payload.get("status") or "limit")
+        step = emergency_step(payload)
+        label = f"emergency {step}" if step else str(payload.get("status") or "limit")
         self.result.safety.append(self._moment(event, "safety", label))
 
     def _broker(self, event: Event, t: float, payload: dict[str, Any]) -> None:

@@ -104,14 +104,26 @@ def _alert(event: Event, payload: dict[str, Any]) -> str:
     return f"ALERT {payload.get('message') or payload.get('key')}"
 
 
-def _safety(event: Event, payload: dict[str, Any]) -> str:
+def emergency_step(payload: dict[str, Any]) -> str | None:
+    """`start`, `immediate` or `cleared` for an emergency's safety event, else None.
+
+    The engine's start event carries `"emergency": true` (its resume progress overwrites
+    the `"start"` it also writes); both mean the start.
+    """
     emergency = payload.get("emergency")
+    if emergency is True or emergency == "start":
+        return "start"
+    return emergency if emergency in ("immediate", "cleared") else None
+
+
+def _safety(event: Event, payload: dict[str, Any]) -> str:
+    emergency = emergency_step(payload)
     if emergency is not None:
         return {
             "start": "EMERGENCY: lights up, everything stops",
             "immediate": "EMERGENCY: immediate",
             "cleared": "emergency cleared",
-        }.get(str(emergency), f"emergency {emergency}")
+        }[emergency]
     reason = payload.get("reason") or compact(payload)
     return f"safety on {event.device}: {reason}" if event.device else f"safety: {reason}"
 

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from controller.journal.sessions import utc_datetime
@@ -30,8 +31,17 @@ PHASE_COLOURS = {
     "integration": "#dcefd8",
 }
 LIGHT_COLOURS = ("#e69f00", "#d55e00", "#cc79a7", "#f0c419", "#8c6d31")
-RAIL = ("BLS", "offline", "operator", "notes", "alerts")
+RAIL = ("BLS", "offline", "broker", "operator", "notes", "alerts")
 """Rows of the middle panel, top to bottom."""
+
+
+OUTSIDE: dict[str, Any] = {
+    "loc": "upper left",
+    "bbox_to_anchor": (1.005, 1.0),
+    "fontsize": 8,
+    "frameon": False,
+}
+"""Legends sit right of their panel, never over the data."""
 
 
 def timeline_png(analysis: SessionAnalysis, *, dpi: int = 150) -> bytes:
@@ -133,7 +143,7 @@ def _room_panel(axis: Any, analysis: SessionAnalysis) -> None:
         handles.append(Patch(facecolor="none", edgecolor="#999999", hatch="///"))
         labels.append("phase held")
     if handles:
-        axis.legend(handles, labels, loc="upper right", fontsize=8, framealpha=0.9, ncol=2)
+        axis.legend(handles, labels, **OUTSIDE)
 
 
 def _rail_panel(axis: Any, analysis: SessionAnalysis) -> None:
@@ -147,13 +157,9 @@ def _rail_panel(axis: Any, analysis: SessionAnalysis) -> None:
         speed = f"{bls.speed_hz:g} Hz" if bls.speed_hz is not None else ""
         axis.text(_minutes(bls.end), rows["BLS"] + 0.35, f" {speed}", fontsize=7, va="bottom")
     _bars(axis, analysis.dropouts, rows["offline"], "#7f7f7f", analysis.end_t)
-    _bars(axis, analysis.broker_outages, rows["offline"], "#c0392b", analysis.end_t)
-    for span in analysis.dropouts:
-        axis.text(_minutes(span.start), rows["offline"] + 0.35, span.label, fontsize=7)
-    for span in analysis.broker_outages:
-        axis.text(
-            _minutes(span.start), rows["offline"] - 0.7, "broker", fontsize=7, color="#c0392b"
-        )
+    _bars(axis, analysis.broker_outages, rows["broker"], "#c0392b", analysis.end_t)
+    for start, devices in _dropout_labels(analysis.dropouts, analysis.end_t):
+        axis.text(_minutes(start), rows["offline"] + 0.35, devices, fontsize=7)
     for action in analysis.actions:
         marker = "v" if action.category == "cue" else "|"
         colour = "#bbbbbb" if action.refused else ("#0072b2" if marker == "|" else "#56b4e9")
@@ -171,10 +177,35 @@ def _rail_panel(axis: Any, analysis: SessionAnalysis) -> None:
         )
     for safety in analysis.safety:
         axis.plot(_minutes(safety.t), rows["alerts"], marker="D", color="#ff7f0e", ms=7)
-    axis.set_ylim(0.4, len(RAIL) + 0.7)
+    axis.set_ylim(0.4, len(RAIL) + 0.8)
     axis.set_yticks([rows[name] for name in RAIL])
-    axis.set_yticklabels(["BLS sets", "offline", "operator / cue", "notes", "alerts / safety"])
+    axis.set_yticklabels(
+        ["BLS sets", "devices offline", "broker outage", "operator / cue", "notes", "alerts"]
+    )
     axis.tick_params(axis="y", labelsize=8)
+    axis.legend(handles=MARKER_LEGEND, **OUTSIDE)
+
+
+MARKER_LEGEND = [
+    Line2D([], [], marker="|", ls="", color="#0072b2", ms=9, mew=2, label="operator action"),
+    Line2D([], [], marker="|", ls="", color="#bbbbbb", ms=9, mew=2, label="refused action"),
+    Line2D([], [], marker="v", ls="", color="#56b4e9", ms=8, label="plan cue"),
+    Line2D([], [], marker="^", ls="", color="#333333", ms=8, label="note"),
+    Line2D([], [], marker="X", ls="", color="#d62728", ms=8, label="vitals alert"),
+    Line2D([], [], marker="o", ls="", color="#f4a3a3", ms=8, label="alert cleared"),
+    Line2D([], [], marker="D", ls="", color="#ff7f0e", ms=7, label="safety event"),
+]
+
+
+def _dropout_labels(spans: list[Span], end_t: float) -> list[tuple[float, str]]:
+    """One label per group of dropouts that began together (within 1 % of the session)."""
+    groups: list[tuple[float, list[str]]] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if groups and span.start - groups[-1][0] <= 0.01 * end_t:
+            groups[-1][1].append(span.label)
+        else:
+            groups.append((span.start, [span.label]))
+    return [(start, ", ".join(sorted(set(names)))) for start, names in groups]
 
 
 def _bars(axis: Any, spans: list[Span], row: float, colour: str, end_t: float) -> None:
@@ -194,8 +225,8 @@ def _vitals_panel(axis: Any, analysis: SessionAnalysis) -> None:
     saturation = axis.twinx()
     for device, measures in sorted(analysis.vitals.items()):
         if "hr" in measures:
-            times, values = zip(*measures["hr"], strict=True)
-            axis.plot([_minutes(t) for t in times], values, ".-", ms=3, lw=1, label=f"HR {device}")
+            times, values = _with_gaps(measures["hr"])
+            axis.plot(times, values, ".-", ms=4, lw=1, label=f"HR {device}")
         if "spo2" in measures:
             times, values = zip(*measures["spo2"], strict=True)
             saturation.plot(
@@ -210,7 +241,24 @@ def _vitals_panel(axis: Any, analysis: SessionAnalysis) -> None:
     saturation.set_ylim(85, 100.5)
     handles, labels = axis.get_legend_handles_labels()
     more, more_labels = saturation.get_legend_handles_labels()
-    axis.legend(handles + more[:1], labels + more_labels[:1], loc="upper right", fontsize=8, ncol=3)
+    axis.legend(
+        handles + more[:1], labels + more_labels[:1], **{**OUTSIDE, "bbox_to_anchor": (1.06, 1.0)}
+    )
+
+
+def _with_gaps(readings: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Minutes and values, broken (NaN) where readings stopped for over 5× their usual gap."""
+    gaps = sorted(b - a for (a, _), (b, _) in zip(readings, readings[1:], strict=False))
+    usual = gaps[len(gaps) // 2] if gaps else 0.0
+    times: list[float] = []
+    values: list[float] = []
+    for index, (t, value) in enumerate(readings):
+        if index and usual and t - readings[index - 1][0] > 5 * usual:
+            times.append(math.nan)
+            values.append(math.nan)
+        times.append(_minutes(t))
+        values.append(value)
+    return times, values
 
 
 def _extent(start: float, duration: float, end_t: float) -> tuple[float, float]:

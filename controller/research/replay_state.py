@@ -31,7 +31,7 @@ from controller.api.state import (
 from controller.config import Room
 from controller.engine.record import TIMELINE_LENGTH, iso_wall
 from controller.journal import Event, SessionMeta
-from controller.research.describe import describe
+from controller.research.describe import describe, emergency_step
 
 TIMELINE_KINDS = frozenset(
     {
@@ -147,7 +147,7 @@ class ReplayedRoom:
         )
 
     def _safety(self, event: Event, payload: dict[str, Any]) -> None:
-        emergency = payload.get("emergency")
+        emergency = emergency_step(payload)
         if emergency == "start":
             self.emergency = EmergencyInfo(active=True, since=iso_wall(event.wall_ns))
         elif emergency == "immediate":
