@@ -10,6 +10,7 @@ sensor, blood pressure as sys–dia bars).
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from typing import Any
 
@@ -228,9 +229,13 @@ def _vitals_panel(axis: Any, analysis: SessionAnalysis) -> None:
             times, values = _with_gaps(measures["hr"])
             axis.plot(times, values, ".-", ms=4, lw=1, label=f"HR {device}")
         if "spo2" in measures:
-            times, values = zip(*measures["spo2"], strict=True)
             saturation.plot(
-                [_minutes(t) for t in times], values, ".", ms=3, color="#17becf", label="SpO₂"
+                [_minutes(t) for t, _ in measures["spo2"]],
+                [value for _, value in measures["spo2"]],
+                ".",
+                ms=3,
+                color="#17becf",
+                label="SpO₂",
             )
         if "sys" in measures and "dia" in measures:
             for (t, high), (_, low) in zip(measures["sys"], measures["dia"], strict=False):
@@ -248,7 +253,7 @@ def _vitals_panel(axis: Any, analysis: SessionAnalysis) -> None:
 
 def _with_gaps(readings: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
     """Minutes and values, broken (NaN) where readings stopped for over 5× their usual gap."""
-    gaps = sorted(b - a for (a, _), (b, _) in zip(readings, readings[1:], strict=False))
+    gaps = sorted(b - a for (a, _), (b, _) in itertools.pairwise(readings))
     usual = gaps[len(gaps) // 2] if gaps else 0.0
     times: list[float] = []
     values: list[float] = []
