@@ -158,7 +158,7 @@ class Plan:
         """A replay of this plan to `target` on the monotonic clock, showing its progress."""
         try:
             return Replay(
-                ReplaySource(self.path, self.selection),
+                ReplaySource.journal(self.path, self.selection),
                 target,
                 self.meta,
                 speed=self.speed,

@@ -172,15 +172,21 @@ class Timed:
 
 
 class ReplaySource:
-    """The events of one journal, split by a `Selection` into a prelude and the timed part."""
+    """A session's events (read afresh for every loop), split by a `Selection` into a prelude
+    and the timed part."""
 
-    def __init__(self, path: Path, selection: Selection) -> None:
-        self.path = path
+    def __init__(self, events: Callable[[], Iterator[Event]], selection: Selection) -> None:
+        self.events = events
         self.selection = selection
 
-    def read(self, events: Iterator[Event] | None = None) -> tuple[list[Event], Iterator[Timed]]:
+    @classmethod
+    def journal(cls, path: Path, selection: Selection) -> ReplaySource:
+        """The events of the journal at `path`."""
+        return cls(lambda: read_events(path), selection)
+
+    def read(self) -> tuple[list[Event], Iterator[Timed]]:
         """The events before the window (a list, for state) and the timed ones (streamed)."""
-        stream = events if events is not None else read_events(self.path)
+        stream = self.events()
         start = self.selection.start
         prelude: list[Event] = []
         reached = -math.inf
