@@ -77,6 +77,8 @@ class SimTarget(ReplayTarget):
         self.skipped: set[str] = set()
         """Devices with recorded commands that the room has no simulated device for."""
         self._bus: Bus | None = None
+        self._commands: Bus | None = None
+        """Device commands go on a connection of their own, never queued behind the state."""
         self._sim: SimulatedRoom | None = None
         self._position = Position(0.0, None, 1.0, False, 0)
         self._published_at = -1e9
@@ -98,11 +100,19 @@ class SimTarget(ReplayTarget):
                 birth=Will(self.topics.status, ONLINE),
             ),
         )
+        self._commands = await _connect(
+            self.settings,
+            Bus(
+                self.settings,
+                client_id=f"sessionroom-replay-{self.replay_room}-devices",
+                root=self.room.root,
+            ),
+        )
         await self._sim.wait_online(CONNECT_TIMEOUT_S)
         await self._publish_state(force=True)
 
     async def emit(self, event: Event) -> None:
-        assert self._bus is not None and self.state is not None
+        assert self._bus is not None and self._commands is not None and self.state is not None
         self.state.apply(event)
         self._dirty = True
         self._last_t = max(self._last_t, event.t)
@@ -118,7 +128,7 @@ class SimTarget(ReplayTarget):
             if topic is None:
                 self.skipped.add(event.device or event.topic)
             else:
-                await self._bus.publish(topic, payload, qos=1)
+                await self._commands.publish(topic, payload, qos=1)
                 self.sent.append((topic, payload))
         await self._bus.publish(
             self.topics.events, json.dumps(public_event(timeline_record(event))), qos=0
@@ -144,9 +154,10 @@ class SimTarget(ReplayTarget):
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._publish_state(force=True)
-        if self._bus is not None:
-            await self._bus.__aexit__(None, None, None)
-            self._bus = None
+        for bus in (self._commands, self._bus):
+            if bus is not None:
+                await bus.__aexit__(None, None, None)
+        self._commands = self._bus = None
         if self._sim is not None:
             await self._sim.stop()
             self._sim = None

@@ -76,14 +76,14 @@ class StatusLine:
 
     def __init__(
         self,
-        out: TextIO = sys.stdout,
-        status: TextIO = sys.stderr,
+        out: TextIO | None = None,
+        status: TextIO | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._out = out
-        self._status = status
-        self._live = status.isatty()
+        self._out = out or sys.stdout
+        self._status = status or sys.stderr
+        self._live = self._status.isatty()
         self._clock = clock
         self._text = ""
         self._shown_at = -1e9
