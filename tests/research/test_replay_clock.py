@@ -1,4 +1,4 @@
-"""Replay timing tick by tick on a manual clock: absolute schedule, pause, step, speed, loop, seek."""
+"""Replay timing tick by tick on a manual clock: schedule, pause, step, speed, loop, seek."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def replay_of(
     events: list[Event],
     *,
     speed: float,
-    selection: Selection = Selection(),
+    selection: Selection | None = None,
     loop: bool = False,
     overshoot_s: float = 0.0,
     start: float = 100.0,
@@ -73,7 +73,7 @@ def replay_of(
         return iter(events)
 
     replay = Replay(
-        ReplaySource(read, selection),
+        ReplaySource(read, selection or Selection()),
         target,
         META,
         speed=speed,

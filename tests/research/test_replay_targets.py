@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -139,8 +140,8 @@ async def test_a_replay_at_speed_10_reaches_the_simulated_room_in_order_and_in_t
     commands = [(at, t, p) for at, t, p in received if (t, p) in expected]
     assert len(journal) >= 5
     assert [(t, p) for _, t, p in commands] == expected
-    recorded_gaps = [(b[0] - a[0]) / 10 for a, b in zip(journal, journal[1:], strict=False)]
-    received_gaps = [b[0] - a[0] for a, b in zip(commands, commands[1:], strict=False)]
+    recorded_gaps = [(b[0] - a[0]) / 10 for a, b in itertools.pairwise(journal)]
+    received_gaps = [b[0] - a[0] for a, b in itertools.pairwise(commands)]
     assert received_gaps == pytest.approx(recorded_gaps, abs=0.05)
     assert max(outcome.lateness) < 0.005
     states = [p for _, t, p in received if t == f"sessionroom/{replay_room}/state"]
