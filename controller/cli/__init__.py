@@ -18,6 +18,8 @@ COMMANDS = {
     "ctl": "controller.cli.ctl",
     "demo": "controller.cli.demo",
     "export": "controller.cli.export",
+    "replay": "controller.cli.replay",
+    "report": "controller.cli.report",
     "run": "controller.cli.run",
     "sessions": "controller.cli.sessions",
     "sim": "controller.cli.sim",

@@ -1,11 +1,10 @@
-"""`sessionroom export`: write a session's timeline as JSONL or CSV (the researchers' contract)."""
+"""`sessionroom export`: a session as JSONL or CSV (the researchers' contract), or as BIDS."""
 
 from __future__ import annotations
 
 import io
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -15,56 +14,87 @@ import click
 from controller.cli.common import Overrides, connection_options
 from controller.cli.sessions import fail, resolve_session
 from controller.journal import JournalError, count_events
-from controller.journal.export import FORMATS, export_session
+from controller.journal.export import FORMATS, export_bids, export_session
+from controller.research.progress import Progress as ExportProgress
+from controller.research.pseudonym import PseudonymKeyError, read_key
 
-PROGRESS_AFTER_S = 1.0
-"""Exports that take longer than this show their progress on stderr."""
-PROGRESS_INTERVAL_S = 0.25
+BIDS = "bids"
 
 
 @click.command(
     epilog="\b\nExamples:\n"
     "  sessionroom export room-a-20261121T173000Z --format csv -o session.csv\n"
-    "  sessionroom export data/sessions/room-a-20261121T173000Z.sqlite > session.jsonl"
+    "  sessionroom export data/sessions/room-a-20261121T173000Z.sqlite > session.jsonl\n"
+    "  sessionroom export room-a-20261121T173000Z --format bids -o study/ "
+    "--pseudonymise study.key"
 )
 @click.argument("session")
 @click.option(
     "--format",
     "format_name",
-    type=click.Choice(sorted(FORMATS)),
+    type=click.Choice([*sorted(FORMATS), BIDS]),
     default="jsonl",
     show_default=True,
-    help="jsonl: one JSON object per line; csv: the same columns, payload as JSON text.",
+    help="jsonl: one JSON object per line; csv: the same columns, payload as JSON text; "
+    "bids: a BIDS folder (events.tsv, physio.tsv.gz and their JSON sidecars).",
 )
 @click.option(
     "-o",
     "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="jsonl/csv: the file to write (owner-readable only; standard output when omitted). "
+    "bids: the dataset folder (required; created if new, other sessions in it are kept).",
+)
+@click.option(
+    "--pseudonymise",
+    "key_file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="File to write (owner-readable only); standard output when omitted.",
+    metavar="KEYFILE",
+    help="Replace participant codes by a keyed hash (HMAC-SHA256 with the secret in KEYFILE, "
+    "12 hex digits). Keep KEYFILE outside the exported data.",
+)
+@click.option(
+    "--include-notes",
+    is_flag=True,
+    help="bids: include the therapist's notes (left out by default). "
+    "jsonl/csv always hold the whole timeline, notes included.",
 )
 @connection_options
 def export(
     session: str,
     format_name: str,
     output: Path | None,
+    key_file: Path | None,
+    include_notes: bool,
     config_path: Path,
     broker: str | None,
     room_id: str | None,
     data_dir: Path | None,
 ) -> None:
-    """Export a session's timeline as JSONL or CSV.
+    """Export a session's timeline as JSONL, CSV or BIDS.
 
     SESSION is a session id (see `sessionroom sessions`) or a path to its .sqlite file.
-    One record per event in seq order with seq, t (seconds since the session started), wall
-    (ISO 8601 UTC), phase, kind, device, topic and payload. Notes are included.
+    JSONL and CSV hold one record per event in seq order with seq, t (seconds since the
+    session started), wall (ISO 8601 UTC), phase, kind, device, topic and payload; notes
+    are included. BIDS writes sub-<participant>/ses-<start>/beh/ with an events.tsv (onset,
+    duration, trial_type: phases, BLS sets, holds and outages as durations; operator
+    actions, cues, alerts and safety events as impulses) and the vitals resampled to 1 Hz
+    as physio.tsv.gz, each with its JSON sidecar.
     """
     path = resolve_session(session, config_path, Overrides(broker, room_id, data_dir))
+    key = _key(key_file)
+    if format_name == BIDS:
+        _export_bids(path, output, include_notes=include_notes, key=key)
+        return
+    if output is not None and output.is_dir():
+        fail(f"{output} is a folder; --format {format_name} writes one file")
     try:
         progress = ExportProgress(count_events(path))
 
         def write_timeline(out: TextIO) -> int:
-            return export_session(path, out, format_name=format_name, progress=progress)
+            return export_session(path, out, format_name=format_name, progress=progress, key=key)
 
         try:
             if output is None:
@@ -85,30 +115,39 @@ def export(
         click.echo(f"Wrote {written} events to {output}.", err=True)
 
 
-class ExportProgress:
-    """Shows `exporting… 45% (45000/100000 events)` on stderr once an export runs over a second."""
+def _key(key_file: Path | None) -> bytes | None:
+    if key_file is None:
+        return None
+    try:
+        return read_key(key_file)
+    except PseudonymKeyError as error:
+        fail(str(error))
 
-    def __init__(self, total: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._total = total
-        self._clock = clock
-        self._started = clock()
-        self._shown_at: float | None = None
 
-    def __call__(self, done: int) -> None:
-        now = self._clock()
-        if now - self._started < PROGRESS_AFTER_S:
-            return
-        if self._shown_at is not None and now - self._shown_at < PROGRESS_INTERVAL_S:
-            return
-        self._shown_at = now
-        percent = 100 * done // self._total if self._total else 100
-        click.echo(f"\rexporting… {percent}% ({done}/{self._total} events)", err=True, nl=False)
-
-    def finish(self) -> None:
-        """End the progress line, if one was shown."""
-        if self._shown_at is not None:
-            click.echo(err=True)
-            self._shown_at = None
+def _export_bids(
+    path: Path, folder: Path | None, *, include_notes: bool, key: bytes | None
+) -> None:
+    if folder is None:
+        fail("--format bids writes a folder: give it with -o DIR")
+    if folder.exists() and not folder.is_dir():
+        fail(f"{folder} is a file; --format bids writes a folder")
+    try:
+        progress = ExportProgress(count_events(path))
+        try:
+            written = export_bids(
+                path, folder, include_notes=include_notes, key=key, progress=progress
+            )
+        finally:
+            progress.finish()
+    except JournalError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"cannot write into {folder}: {error.strerror}")
+    click.echo(f"Wrote {written.rows} events to {written.events}.", err=True)
+    if written.physio is not None:
+        click.echo(f"Wrote {written.samples} seconds of vitals to {written.physio}.", err=True)
+    else:
+        click.echo("No vitals were recorded; no physio file.", err=True)
 
 
 def write_stdout(write: Callable[[TextIO], int]) -> int:

@@ -1,9 +1,10 @@
-"""Export a session's timeline as the contract researchers' tools rely on (JSONL, CSV).
+"""Export a session's timeline as the contract researchers' tools rely on (JSONL, CSV), or BIDS.
 
 Every event becomes one record with the `COLUMNS` of ARCHITECTURE.md (`timeline_record`);
 a stream format writes records to a text stream, in seq order, without holding the session
-in memory. Notes are exported like every other event. A BIDS exporter (a folder of files,
-notes left out by default) builds on `read_events` and `timeline_record` the same way.
+in memory. Notes are exported like every other event. The BIDS export (`export_bids`) writes
+a folder of files from one pass over the events (`controller.research.bids`); it leaves
+notes out unless asked. Either can replace participant codes by keyed pseudonyms.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from typing import Any, TextIO
 from controller.journal.events import Event
 from controller.journal.sessions import read_events
 from controller.journal.store import json_text
+from controller.research.analysis import analyse
+from controller.research.bids import BidsExport, write_bids
+from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
+from controller.research.sessions import session_meta
 
 COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
 LINE_BREAKS_INSIDE_STRINGS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -87,14 +92,22 @@ FORMATS: dict[str, StreamWriter] = {"jsonl": write_jsonl, "csv": write_csv}
 
 
 def export_session(
-    path: Path, out: TextIO, *, format_name: str, progress: ProgressCallback | None = None
+    path: Path,
+    out: TextIO,
+    *,
+    format_name: str,
+    progress: ProgressCallback | None = None,
+    key: bytes | None = None,
 ) -> int:
     """Write the timeline of the journal at `path` to `out` in `format_name`; return the count.
 
-    Raises JournalError if the file is not a readable journal, KeyError for an unknown format.
+    With a `key`, participant codes in payloads become keyed pseudonyms. Raises JournalError
+    if the file is not a readable journal, KeyError for an unknown format.
     """
     write = FORMATS[format_name]
-    events = read_events(path)
+    events: Iterable[Event] = read_events(path)
+    if key is not None:
+        events = renamed_events(events, pseudonymiser(key))
     return write(events if progress is None else _reporting(events, progress), out)
 
 
@@ -105,3 +118,23 @@ def _reporting(events: Iterable[Event], progress: ProgressCallback) -> Iterator[
         if count % PROGRESS_EVERY == 0:
             progress(count)
     progress(count)
+
+
+def export_bids(
+    path: Path,
+    folder: Path,
+    *,
+    include_notes: bool = False,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+) -> BidsExport:
+    """Write the session in the journal at `path` into the BIDS dataset `folder`.
+
+    Notes are left out unless `include_notes`; with a `key`, participant codes become keyed
+    pseudonyms (see `controller.research.pseudonym`). Raises JournalError if the file is not
+    a readable journal.
+    """
+    rename = pseudonymiser(key)
+    events = renamed_events(read_events(path), rename)
+    analysis = analyse(renamed_meta(session_meta(path), rename), events, progress=progress)
+    return write_bids(analysis, folder, include_notes=include_notes)

@@ -1,0 +1,107 @@
+"""`sessionroom report`: what happened in a recorded session, as text, a timeline PNG and HTML."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from controller.cli.common import Overrides, apply_overrides, connection_options
+from controller.cli.sessions import fail, resolve_session
+from controller.config import RoomConfigError, load_room
+from controller.journal import JournalError, count_events, read_events
+from controller.research.analysis import SessionAnalysis, analyse
+from controller.research.plot import timeline_png
+from controller.research.progress import Progress
+from controller.research.report import render_html, render_text, report_sections, scene_volumes
+from controller.research.sessions import session_meta
+
+
+@click.command(
+    epilog="\b\nExamples:\n"
+    "  sessionroom report room-a-20261121T173000Z\n"
+    "  sessionroom report room-a-20261121T173000Z --png timeline.png --html report.html"
+)
+@click.argument("session")
+@click.option(
+    "--png",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the session timeline picture (phases, lights, volume, BLS, events, vitals).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write a self-contained HTML report: the timeline and every section.",
+)
+@connection_options
+def report(
+    session: str,
+    png: Path | None,
+    html_path: Path | None,
+    config_path: Path,
+    broker: str | None,
+    room_id: str | None,
+    data_dir: Path | None,
+) -> None:
+    """Report on a recorded session: phases against the plan, holds and extensions,
+    operator actions, BLS sets, dropouts and outages, safety events, alerts and vitals.
+
+    SESSION is a session id (see `sessionroom sessions`) or a path to its .sqlite file.
+    The text goes to standard output. The music volume curve follows the scenes of the
+    room's config.yaml when it can be read, and the operator's overrides in any case.
+    """
+    overrides = Overrides(broker, room_id, data_dir)
+    path = resolve_session(session, config_path, overrides)
+    try:
+        analysis = _analyse(path, config_path, overrides)
+    except JournalError as error:
+        fail(str(error))
+    sections = report_sections(analysis)
+    click.echo(render_text(sections), nl=False)
+    if png is None and html_path is None:
+        return
+    picture = timeline_png(analysis)
+    if png is not None:
+        _write(png, picture)
+        click.echo(f"Wrote the timeline to {png}.", err=True)
+    if html_path is not None:
+        page = render_html(sections, title=f"Session {analysis.meta.session_id}", png=picture)
+        _write(html_path, page.encode())
+        click.echo(f"Wrote the report to {html_path}.", err=True)
+
+
+def _analyse(path: Path, config_path: Path, overrides: Overrides) -> SessionAnalysis:
+    progress = Progress(count_events(path), label="reading the session")
+    try:
+        return analyse(
+            session_meta(path),
+            read_events(path),
+            scene_volumes=_scene_volumes(config_path, overrides),
+            progress=progress,
+        )
+    finally:
+        progress.finish()
+
+
+def _scene_volumes(config_path: Path, overrides: Overrides) -> dict[str, float]:
+    """The scenes' music volumes, if the room's config can be read (else none)."""
+    if not config_path.is_file():
+        return {}
+    try:
+        room = apply_overrides(load_room(config_path), overrides)
+    except RoomConfigError:
+        return {}
+    return scene_volumes(room)
+
+
+def _write(path: Path, content: bytes) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "wb") as out:
+            out.write(content)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror}")

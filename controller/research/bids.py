@@ -1,0 +1,394 @@
+"""A recorded session as BIDS files: task events (`_events.tsv`) and vitals (`_physio.tsv.gz`).
+
+Layout (BIDS "behavioral recordings": the `beh` datatype MAY hold `_events.tsv` for
+experiments without neuroimaging data, and `_physio` recordings)::
+
+    DIR/dataset_description.json, README, participants.tsv/.json
+    DIR/sub-<participant>/sub-<participant>_sessions.tsv
+    DIR/sub-<participant>/ses-<start>/beh/sub-<p>_ses-<start>_task-<plan>_events.tsv/.json
+    DIR/sub-<participant>/ses-<start>/beh/sub-<p>_ses-<start>_task-<plan>_physio.tsv.gz/.json
+
+Events (BIDS "task events"): one row per event with `onset` and `duration` in seconds
+(`onset` from the session start; `duration` 0 for an impulse) and `trial_type` as the
+first columns, more columns after them, `n/a` where a value does not apply; rows sorted by
+onset. Phases, holds, BLS sets, device dropouts and broker outages have durations;
+operator actions, cues, scenes, alerts, safety events and errors are impulses. Notes are
+left out unless asked for. The JSON sidecar describes every column and the `trial_type`
+levels, as the spec says extra columns SHOULD be.
+
+Vitals (BIDS "physiological and other continuous recordings"): a gzip-compressed TSV
+without a header line, whose JSON sidecar MUST give `SamplingFrequency` (Hz), `StartTime`
+(seconds, relative to onset 0 of the events) and `Columns`. Vitals arrive irregularly
+(an oximeter about once a second, a cuff every few minutes), so they are resampled to
+`PHYSIO_RATE_HZ`: row k covers session seconds [k, k+1) and holds each measure's last
+reading in that second, `n/a` where none came. Nothing is interpolated or carried
+forward: a cuff reading appears once, in the second it was taken.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller import __version__
+from controller.journal.sessions import utc_datetime
+from controller.research.analysis import SessionAnalysis
+from controller.research.pseudonym import bids_label
+
+BIDS_VERSION = "1.10.0"
+PHYSIO_RATE_HZ = 1.0
+DATATYPE = "beh"
+NA = "n/a"
+FILE_MODE = 0o600
+
+EVENT_COLUMNS: dict[str, dict[str, Any]] = {
+    "onset": {
+        "Description": "Session time the event began, seconds since the session started.",
+        "Units": "s",
+    },
+    "duration": {
+        "Description": "How long it lasted; 0 for an instantaneous event (an impulse).",
+        "Units": "s",
+    },
+    "trial_type": {
+        "LongName": "Event category",
+        "Description": "What kind of thing happened in the session room.",
+        "Levels": {
+            "phase": "A stay in one phase of the session plan (centering, peak, return, "
+            "integration), from its start to the next phase or the session end.",
+            "hold": "The phase clock was held (no automatic advance); emergencies hold too.",
+            "bls_set": "A set of bilateral stimulation on one device.",
+            "device_offline": "A device was offline (reported unavailable).",
+            "broker_outage": "The engine had lost its MQTT broker connection.",
+            "operator": "An action of the therapist at the console or the command line.",
+            "cue": "A timed cue of the session plan fired.",
+            "scene": "A scene (target state of the room) was applied.",
+            "note": "A note written by the therapist (only with --include-notes).",
+            "alert": "A vitals alert was raised.",
+            "alert_cleared": "A vitals alert ended.",
+            "safety": "A safety event: an emergency, or an output clamped or refused.",
+            "error": "A device or cue reported an error.",
+            "resume": "The engine resumed the session after a crash.",
+        },
+    },
+    "name": {"Description": "The phase, action, scene, alert key or BLS mode the row is about."},
+    "phase": {"Description": "The session phase the event happened in."},
+    "device": {"Description": "The device concerned (its id in the room's configuration)."},
+    "planned_duration": {
+        "Description": "For phases: the plan's length of the phase, before extensions.",
+        "Units": "s",
+    },
+    "extended_duration": {
+        "Description": "For phases: seconds the therapist added to the phase.",
+        "Units": "s",
+    },
+    "held_duration": {
+        "Description": "For phases: seconds the phase clock was held.",
+        "Units": "s",
+    },
+    "speed_hz": {
+        "Description": "For BLS sets: left-right cycles per second.",
+        "Units": "Hz",
+    },
+    "passes": {"Description": "For BLS sets: the number of passes asked for."},
+    "source": {"Description": "Who sent an operator action (console, ctl, cue)."},
+    "refused": {"Description": "Why the engine refused an operator action; n/a if carried out."},
+    "detail": {"Description": "The event in plain words."},
+    "seq": {"Description": "The event's sequence number in the session journal."},
+}
+
+SIDECARS_OF_LISTS: dict[str, dict[str, Any]] = {
+    "participants.json": {
+        "participant_id": {"Description": "Pseudonymous participant code (sub-<label>)."}
+    },
+    "sessions.json": {
+        "session_id": {"Description": "The session: ses-<UTC start of the session>."},
+        "acq_time": {"Description": "When the session started (UTC)."},
+        "room": {"Description": "The session room it took place in."},
+        "plan": {"Description": "The session plan followed (the task)."},
+        "session": {"Description": "The session's id in Sessionroom (`sessionroom sessions`)."},
+    },
+}
+"""Dataset-level sidecars of participants.tsv and every sub-<label>_sessions.tsv."""
+
+VITAL_UNITS = {"hr": "bpm", "spo2": "%", "sys": "mmHg", "dia": "mmHg"}
+VITAL_NAMES = {
+    "hr": "heart rate",
+    "spo2": "peripheral oxygen saturation",
+    "sys": "systolic blood pressure",
+    "dia": "diastolic blood pressure",
+}
+
+
+@dataclass(frozen=True)
+class BidsExport:
+    """What one session's BIDS export wrote."""
+
+    events: Path
+    rows: int
+    physio: Path | None
+    samples: int
+
+
+def write_bids(analysis: SessionAnalysis, folder: Path, *, include_notes: bool) -> BidsExport:
+    """Write the session `analysis` describes into the BIDS dataset `folder` (created if new).
+
+    Dataset-level files (description, README, participants) are created once and added
+    to, never overwritten; the session's own files are replaced if exported again.
+    """
+    meta = analysis.meta
+    subject = f"sub-{bids_label(meta.participant)}"
+    session = f"ses-{session_label(meta.session_id, meta.room)}"
+    stem = f"{subject}_{session}_task-{bids_label(meta.plan)}"
+    data = folder / subject / session / DATATYPE
+    data.mkdir(parents=True, exist_ok=True)
+    _write_dataset_files(folder)
+    _add_row(folder / "participants.tsv", ("participant_id",), (subject,))
+    _add_row(
+        folder / subject / f"{subject}_sessions.tsv",
+        ("session_id", "acq_time", "room", "plan", "session"),
+        (session, _acq_time(meta.started_wall_ns), meta.room, meta.plan, meta.session_id),
+    )
+    rows = event_rows(analysis, include_notes=include_notes)
+    events = data / f"{stem}_events.tsv"
+    _write_private(events, _tsv(list(EVENT_COLUMNS), rows).encode())
+    task = task_metadata(meta.plan)
+    _write_json(data / f"{stem}_events.json", {**task, **EVENT_COLUMNS})
+    columns, samples = physio_table(analysis)
+    if not columns:
+        return BidsExport(events, len(rows), None, 0)
+    physio = data / f"{stem}_physio.tsv.gz"
+    text = _tsv(None, samples)
+    _write_private(physio, gzip.compress(text.encode(), mtime=0))
+    _write_json(data / f"{stem}_physio.json", {**task, **physio_sidecar(columns)})
+    return BidsExport(events, len(rows), physio, len(samples))
+
+
+def task_metadata(plan: str) -> dict[str, Any]:
+    """What the sidecars say about the task: the session plan, and the software that ran it."""
+    return {
+        "TaskName": plan,
+        "TaskDescription": f"A guided session following the plan {plan!r} in a Sessionroom "
+        "session room (phases centering, peak, return, integration).",
+        "StimulusPresentation": {"SoftwareName": "Sessionroom", "SoftwareVersion": __version__},
+    }
+
+
+def session_label(session_id: str, room: str) -> str:
+    """The BIDS session label: the session id without its room, letters and digits only."""
+    return bids_label(session_id.removeprefix(f"{room}-"))
+
+
+def event_rows(analysis: SessionAnalysis, *, include_notes: bool) -> list[list[str]]:
+    """The events table's rows (cells as text, in `EVENT_COLUMNS` order), sorted by onset."""
+    rows: list[tuple[float, int, dict[str, Any]]] = []
+
+    def add(onset: float, order: int, **cells: Any) -> None:
+        cells.setdefault("phase", analysis.phase_at(onset))
+        rows.append((onset, order, {"onset": onset, **cells}))
+
+    for phase in analysis.phases:
+        add(
+            phase.start,
+            0,
+            duration=phase.duration_s,
+            trial_type="phase",
+            name=phase.name,
+            phase=phase.name,
+            planned_duration=phase.planned_s,
+            extended_duration=phase.extended_s,
+            held_duration=phase.held_s,
+            detail=f"began: {phase.began}",
+        )
+    for hold in analysis.holds:
+        add(
+            hold.start,
+            1,
+            duration=hold.duration_s,
+            trial_type="hold",
+            phase=hold.label,
+            detail=None if hold.ended else "still held at the session end",
+        )
+    for bls in analysis.bls_sets:
+        add(
+            bls.start,
+            1,
+            duration=bls.duration_s,
+            trial_type="bls_set",
+            name=bls.mode,
+            device=bls.device,
+            speed_hz=bls.speed_hz,
+            passes=bls.passes,
+            detail=f"ended: {bls.ended}",
+        )
+    for span, trial_type in [(d, "device_offline") for d in analysis.dropouts] + [
+        (b, "broker_outage") for b in analysis.broker_outages
+    ]:
+        add(
+            span.start,
+            1,
+            duration=span.duration_s,
+            trial_type=trial_type,
+            device=span.label if trial_type == "device_offline" else None,
+            detail=None if span.ended else "still going at the session end",
+        )
+    moments = [
+        *analysis.actions,
+        *analysis.scenes,
+        *analysis.alerts,
+        *analysis.safety,
+        *analysis.errors,
+        *analysis.resumes,
+        *(analysis.notes if include_notes else ()),
+    ]
+    for moment in moments:
+        add(
+            moment.t,
+            2,
+            duration=0.0,
+            trial_type=moment.category,
+            name=moment.name if moment.category != "note" else None,
+            phase=moment.phase,
+            device=moment.device,
+            source=moment.source,
+            refused=moment.refused,
+            detail=moment.text if moment.category != "note" else f"note: {moment.text}",
+            seq=moment.seq,
+        )
+    rows.sort(key=lambda row: (row[0], row[1], row[2].get("seq") or 0))
+    return [[_cell(cells.get(column)) for column in EVENT_COLUMNS] for _, _, cells in rows]
+
+
+def physio_table(analysis: SessionAnalysis) -> tuple[list[str], list[list[str]]]:
+    """The vitals resampled to one row per second: column names and rows (see module doc)."""
+    series = [
+        (f"{device}_{measure}", readings)
+        for device, measures in sorted(analysis.vitals.items())
+        for measure, readings in sorted(measures.items(), key=lambda item: _measure_order(item[0]))
+    ]
+    if not series:
+        return [], []
+    count = max(1, math.floor(analysis.end_t * PHYSIO_RATE_HZ) + 1)
+    table = [[NA] * len(series) for _ in range(count)]
+    for column, (_, readings) in enumerate(series):
+        for t, value in readings:
+            row = math.floor(t * PHYSIO_RATE_HZ)
+            if 0 <= row < count:
+                table[row][column] = f"{value:g}"
+    return [name for name, _ in series], table
+
+
+def physio_sidecar(columns: Sequence[str]) -> dict[str, Any]:
+    """The `_physio.json`: SamplingFrequency, StartTime, Columns and each column's units."""
+    sidecar: dict[str, Any] = {
+        "PhysioType": "generic",
+        "SamplingFrequency": PHYSIO_RATE_HZ,
+        "StartTime": 0.0,
+        "Columns": list(columns),
+        "Description": "Vital signs from the room's sensors, resampled to 1 Hz: each row is "
+        "one second of session time and holds the last reading taken in that second; n/a "
+        "where a sensor gave none (nothing is interpolated).",
+    }
+    for column in columns:
+        device, _, measure = column.rpartition("_")
+        description: dict[str, Any] = {
+            "Description": f"{VITAL_NAMES.get(measure, measure)} from {device}"
+        }
+        if measure in VITAL_UNITS:
+            description["Units"] = VITAL_UNITS[measure]
+        sidecar[column] = description
+    return sidecar
+
+
+def _measure_order(measure: str) -> tuple[int, str]:
+    order = list(VITAL_UNITS)
+    return (order.index(measure) if measure in order else len(order), measure)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return NA
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if math.isfinite(value) else NA
+    text = " ".join(str(value).split())
+    return text or NA
+
+
+def _tsv(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE)
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _acq_time(wall_ns: int) -> str:
+    return utc_datetime(wall_ns).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _write_dataset_files(folder: Path) -> None:
+    description = folder / "dataset_description.json"
+    if not description.exists():
+        _write_json(
+            description,
+            {
+                "Name": "Sessionroom recorded sessions",
+                "BIDSVersion": BIDS_VERSION,
+                "DatasetType": "raw",
+                "GeneratedBy": [
+                    {
+                        "Name": "sessionroom",
+                        "Version": __version__,
+                        "Description": "sessionroom export --format bids",
+                    }
+                ],
+            },
+        )
+    readme = folder / "README"
+    if not readme.exists():
+        _write_private(
+            readme,
+            b"Sessions recorded in a Sessionroom session room, exported with "
+            b"`sessionroom export --format bids`.\n\nEach session is one BIDS session "
+            b"(ses-<UTC start>) of its participant; its plan is the task. Events give "
+            b"phases, BLS sets, operator actions and alerts; physio gives the vital signs "
+            b"resampled to 1 Hz.\n",
+        )
+    for name, columns in SIDECARS_OF_LISTS.items():
+        if not (folder / name).exists():
+            _write_json(folder / name, columns)
+
+
+def _add_row(path: Path, header: Sequence[str], row: Sequence[str]) -> None:
+    """Add `row` to the TSV at `path` (created with `header`) unless its first cell is there."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    rows = [line.split("\t") for line in lines[1:]]
+    if any(existing[:1] == [row[0]] for existing in rows):
+        return
+    _write_private(path, _tsv(header, [*rows, row]).encode())
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    _write_private(path, (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Write `path` (owner-only) via a temporary file, so a failed export leaves no half file."""
+    temporary = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with open(descriptor, "wb") as out:
+            out.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,79 @@
+"""Participant codes for exports: BIDS-safe labels, or keyed pseudonyms (HMAC-SHA256).
+
+A BIDS label is letters and digits only (`sub-<label>`, BIDS common principles,
+"entities"). `--pseudonymise KEYFILE` replaces each participant code by the first
+`PSEUDONYM_LENGTH` hex digits of HMAC-SHA256(key, code): the same code and key always give
+the same label, so a study's sessions still line up, while without the key (kept outside
+the system, SAFETY.md privacy row) the label cannot be traced back to the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from controller.journal import Event, SessionMeta
+
+PSEUDONYM_LENGTH = 12
+"""Hex digits kept of the HMAC: 48 bits, so two codes of one study never meet by chance."""
+MIN_KEY_BYTES = 16
+NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+
+
+class PseudonymKeyError(Exception):
+    """The key file cannot be read or is too short to be a secret."""
+
+
+def read_key(path: Path) -> bytes:
+    """The secret in `path` (surrounding whitespace ignored); PseudonymKeyError if unusable."""
+    try:
+        key = path.read_bytes().strip()
+    except OSError as error:
+        raise PseudonymKeyError(f"cannot read the key file {path}: {error.strerror}") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise PseudonymKeyError(
+            f"the key in {path} is {len(key)} bytes; a key needs at least {MIN_KEY_BYTES} "
+            "(e.g. `head -c 32 /dev/urandom | base64 > KEYFILE`)"
+        )
+    return key
+
+
+def keyed_pseudonym(code: str, key: bytes) -> str:
+    """The keyed pseudonym of participant `code`: lower-case hex, BIDS-label-safe."""
+    digest = hmac.new(key, code.encode("utf-8"), hashlib.sha256).hexdigest()
+    return digest[:PSEUDONYM_LENGTH]
+
+
+def bids_label(text: str) -> str:
+    """`text` as a BIDS label: its letters and digits only (`P-014` → `P014`)."""
+    label = NOT_ALPHANUMERIC.sub("", text)
+    return label or "unknown"
+
+
+Renamer = Callable[[str], str]
+"""Turns a participant code into what an export shows instead."""
+
+
+def pseudonymiser(key: bytes | None) -> Renamer:
+    """Participant code → keyed pseudonym, or the code itself without a key."""
+    if key is None:
+        return lambda code: code
+    return lambda code: keyed_pseudonym(code, key)
+
+
+def renamed_meta(meta: SessionMeta, rename: Renamer) -> SessionMeta:
+    return dataclasses.replace(meta, participant=rename(meta.participant))
+
+
+def renamed_events(events: Iterable[Event], rename: Renamer) -> Iterator[Event]:
+    """The events with every `participant` in a payload renamed (session start, operator start)."""
+    for event in events:
+        payload = event.payload
+        if isinstance(payload, dict) and isinstance(payload.get("participant"), str):
+            payload = {**payload, "participant": rename(payload["participant"])}
+            event = dataclasses.replace(event, payload=payload)
+        yield event

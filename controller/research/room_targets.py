@@ -1,0 +1,279 @@
+"""Replay targets on MQTT: a simulated room under a replay room id, or a real room's devices.
+
+`SimTarget` (`--target sim`) runs the room's lights, headset and BLS devices as simulated
+devices whose topics carry the replay room id (`zigbee2mqtt/<replay>-ceiling_light/set`),
+so nothing reaches a real device; it sends them the recorded commands, and publishes what
+a live engine publishes under `sessionroom/<replay>/`: retained `status` (online, and
+offline as its will) and `state`, and the `events` stream (notes without their words).
+
+`LiveTarget` (`--target live`) sends the recorded commands to the real devices of a room,
+never faster than the session ran, and stops the moment that room's engine opens a
+session or an emergency (it watches the room's retained state). `engine_activity()` tells
+the command line beforehand whether the room's engine is online with a session open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.bus import Bus, Message, Will
+from controller.config import Room
+from controller.config.models import BrokerSettings, Device
+from controller.engine.service import public_event
+from controller.journal import Event, SessionMeta
+from controller.journal.export import timeline_record
+from controller.research.replay import Position, ReplayTarget
+from controller.research.replay_state import ReplayedRoom
+from controller.sim import BrokerAddress, SimulatedRoom
+
+CONNECT_TIMEOUT_S = 5.0
+STATE_EVERY_S = 0.25
+"""The replayed state is republished at least this often (real seconds) while it changes."""
+STATUS_WAIT_S = 1.5
+"""How long to wait for a room's retained status and state before deciding it is idle."""
+COMMAND_KINDS = ("light", "vr", "bls")
+"""Simulated for a replay: devices that take commands (vitals come from the journal)."""
+
+
+def namespaced(topic: str, device_topic: str, prefix: str) -> str | None:
+    """`topic` with the device's own segment prefixed (`zigbee2mqtt/x/set` → `.../p-x/set`)."""
+    parts = topic.split("/")
+    if device_topic not in parts:
+        return None
+    parts[parts.index(device_topic)] = f"{prefix}-{device_topic}"
+    return "/".join(parts)
+
+
+def command_payload(event: Event) -> str | None:
+    """The payload a device command event sent on the wire, or None for engine bookkeeping."""
+    if event.kind != "command" or event.topic is None or not isinstance(event.payload, dict):
+        return None
+    payload = event.payload.get("payload")
+    return payload if isinstance(payload, str) else None
+
+
+class SimTarget(ReplayTarget):
+    """Replays into a simulated room, `replay_room`, on the broker of `settings`."""
+
+    def __init__(self, room: Room, settings: BrokerSettings, *, replay_room: str) -> None:
+        self.room = room
+        self.settings = settings
+        self.replay_room = replay_room
+        self.topics = RoomTopics(replay_room)
+        self.devices: dict[str, Device] = {
+            device.id: device.model_copy(update={"topic": f"{replay_room}-{device.topic}"})
+            for device in room.devices.values()
+            if device.kind in COMMAND_KINDS and not device.is_local and device.topic
+        }
+        self.state: ReplayedRoom | None = None
+        self.sent: list[tuple[str, str]] = []
+        """(topic, payload) of every device command sent, in order."""
+        self.skipped: set[str] = set()
+        """Devices with recorded commands that the room has no simulated device for."""
+        self._bus: Bus | None = None
+        self._commands: Bus | None = None
+        """Device commands go on a connection of their own, never queued behind the state."""
+        self._sim: SimulatedRoom | None = None
+        self._position = Position(0.0, None, 1.0, False, 0)
+        self._published_at = -1e9
+        self._dirty = True
+        self._last_t = 0.0
+
+    async def open(self, meta: SessionMeta) -> None:
+        self.state = ReplayedRoom(self.replay_room, meta, self.room)
+        address = BrokerAddress.from_settings(self.settings, self.room.root)
+        self._sim = SimulatedRoom(self.devices.values(), address, room_id=self.replay_room)
+        await self._sim.__aenter__()
+        self._bus = await _connect(
+            self.settings,
+            Bus(
+                self.settings,
+                client_id=f"sessionroom-replay-{self.replay_room}",
+                root=self.room.root,
+                will=Will(self.topics.status, OFFLINE),
+                birth=Will(self.topics.status, ONLINE),
+            ),
+        )
+        self._commands = await _connect(
+            self.settings,
+            Bus(
+                self.settings,
+                client_id=f"sessionroom-replay-{self.replay_room}-devices",
+                root=self.room.root,
+            ),
+        )
+        await self._sim.wait_online(CONNECT_TIMEOUT_S)
+        await self._publish_state(force=True)
+
+    async def emit(self, event: Event) -> None:
+        assert self._bus is not None and self._commands is not None and self.state is not None
+        self.state.apply(event)
+        self._dirty = True
+        self._last_t = max(self._last_t, event.t)
+        payload = command_payload(event)
+        device = self.devices.get(event.device or "")
+        original = self.room.devices.get(event.device or "")
+        if payload is not None and event.topic is not None:
+            topic = (
+                namespaced(event.topic, str(original.topic), self.replay_room)
+                if device is not None and original is not None
+                else None
+            )
+            if topic is None:
+                self.skipped.add(event.device or event.topic)
+            else:
+                await self._commands.publish(topic, payload, qos=1)
+                self.sent.append((topic, payload))
+        await self._bus.publish(
+            self.topics.events, json.dumps(public_event(timeline_record(event))), qos=0
+        )
+        await self._publish_state(force=event.kind in ("phase", "scene", "session", "safety"))
+
+    async def absorb(self, event: Event) -> None:
+        assert self.state is not None
+        self.state.apply(event)
+        self._dirty = True
+
+    async def position(self, position: Position) -> None:
+        self._position = position
+        self._dirty = True
+        await self._publish_state(force=False)
+
+    async def restart(self) -> None:
+        assert self.state is not None
+        self.state.reset()
+        self._last_t = 0.0
+        await self._publish_state(force=True)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._publish_state(force=True)
+        for bus in (self._commands, self._bus):
+            if bus is not None:
+                await bus.__aexit__(None, None, None)
+        self._commands = self._bus = None
+        if self._sim is not None:
+            await self._sim.stop()
+            self._sim = None
+
+    async def _publish_state(self, *, force: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if self._bus is None or self.state is None:
+            return
+        if not force and (not self._dirty or loop.time() - self._published_at < STATE_EVERY_S):
+            return
+        position = self._position
+        t = max(position.t, self._last_t)
+        snapshot = self.state.snapshot(t, speed=position.speed)
+        await self._bus.publish(self.topics.state, snapshot.model_dump_json(), qos=1, retain=True)
+        self._published_at = loop.time()
+        self._dirty = False
+
+
+class LiveTarget(ReplayTarget):
+    """Replays device commands to the real devices of `room` (see the module docstring)."""
+
+    def __init__(
+        self,
+        room: Room,
+        settings: BrokerSettings,
+        meta: SessionMeta,
+    ) -> None:
+        self.room = room
+        self.settings = settings
+        self.max_speed = meta.time_scale
+        self.topics = RoomTopics(room.room_id)
+        self.sent: list[tuple[str, str]] = []
+        self.on_engine_busy: Callable[[str], None] = lambda reason: None
+        """Told why, when the room's engine opens a session or an emergency meanwhile."""
+        self._bus: Bus | None = None
+
+    async def open(self, meta: SessionMeta) -> None:
+        bus = Bus(self.settings, client_id=f"sessionroom-replay-live-{self.room.room_id}")
+        bus.subscribe(self.topics.state, self._room_state)
+        self._bus = await _connect(self.settings, bus)
+
+    async def emit(self, event: Event) -> None:
+        assert self._bus is not None
+        payload = command_payload(event)
+        if payload is None or event.topic is None or event.device not in self.room.devices:
+            return
+        await self._bus.publish(event.topic, payload, qos=1)
+        self.sent.append((event.topic, payload))
+
+    async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.__aexit__(None, None, None)
+            self._bus = None
+
+    def _room_state(self, message: Message) -> None:
+        busy = busy_reason(_json(message.payload))
+        if busy is not None:
+            self.on_engine_busy(busy)
+
+
+@dataclass(frozen=True)
+class EngineActivity:
+    """What a room's retained topics say about its engine."""
+
+    status: str | None
+    """`online`, `offline`, or None if the engine was never seen on this broker."""
+    busy: str | None
+    """Why the room must not get a replay now (a session open, an emergency), or None."""
+
+
+def busy_reason(state: Any) -> str | None:
+    """Why a room whose engine published `state` must not get a replay, or None."""
+    if not isinstance(state, dict):
+        return None
+    session = state.get("session")
+    if isinstance(session, dict):
+        return f"its engine has session {session.get('id')} open"
+    emergency = state.get("emergency")
+    if isinstance(emergency, dict) and emergency.get("active"):
+        return "its engine is in an emergency"
+    return None
+
+
+async def engine_activity(settings: BrokerSettings, room: Room) -> EngineActivity:
+    """Read the room's retained `status` and `state` (waiting up to `STATUS_WAIT_S`)."""
+    topics = RoomTopics(room.room_id)
+    seen: dict[str, bytes] = {}
+    bus = Bus(settings, client_id=f"sessionroom-replay-check-{room.room_id}", root=room.root)
+    bus.subscribe(topics.status, lambda message: seen.__setitem__("status", message.payload))
+    bus.subscribe(topics.state, lambda message: seen.__setitem__("state", message.payload))
+    async with bus:
+        if not await bus.wait_connected(CONNECT_TIMEOUT_S):
+            raise ConnectionError(unreachable(settings))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STATUS_WAIT_S
+        while loop.time() < deadline and not ("status" in seen and "state" in seen):
+            await asyncio.sleep(0.02)
+    status = seen["status"].decode("utf-8", "replace") if "status" in seen else None
+    busy = busy_reason(_json(seen.get("state", b""))) if status == ONLINE else None
+    return EngineActivity(status, busy)
+
+
+async def _connect(settings: BrokerSettings, bus: Bus) -> Bus:
+    await bus.__aenter__()
+    if not await bus.wait_connected(CONNECT_TIMEOUT_S):
+        await bus.__aexit__(None, None, None)
+        raise ConnectionError(unreachable(settings))
+    return bus
+
+
+def unreachable(settings: BrokerSettings) -> str:
+    return f"cannot reach the MQTT broker at {settings.host}:{settings.port}"
+
+
+def _json(payload: bytes) -> Any:
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,197 @@
+"""One rehearsal session recorded by the real engine on a simulated room, shared by the tests.
+
+The engine (`RoomService`) runs the rehearsal plan at time scale 40 against a Mosquitto of
+its own and the simulated room (`controller.sim.SimulatedRoom`), driven through the control
+API (`RoomClient`) as a console would: a note, a lights and a volume override, an
+extension, a hold, an operator BLS set (and the plan's cued one), an emergency and its
+clearing. A sensor's out-of-range heart rate raises a vitals alert, the LED strip drops
+out for a second and the broker is restarted once. Nothing in the journal is written by
+hand.
+
+The VLC music player is not in the room PC's code yet, so `StandInMusic` stands in for it
+(it only remembers what it is told); without a music output the engine refuses every
+volume override.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+
+from controller.api.client import RoomClient
+from controller.api.state import MusicInfo
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import Playlist, Room, load_room
+from controller.config.models import BrokerSettings
+from controller.engine.service import RoomService
+from controller.journal import list_sessions
+from controller.sim import BrokerAddress, Fault, FaultKind, SimulatedRoom
+from tests.conftest import REPO
+from tests.support.mosquitto import Mosquitto
+from tests.support.requirements import mosquitto_binary
+
+TIME_SCALE = 40.0
+PARTICIPANT = "P-014"
+NOTE = "Breathing slowed, hands relaxed."
+
+
+class StandInMusic:
+    """Stands in for the VLC music player (see the module docstring): remembers, plays nothing."""
+
+    def __init__(self) -> None:
+        self.volume = 0.0
+        self.playlist: str | None = None
+
+    def play(self, playlist: Playlist, **_: Any) -> None:
+        self.playlist = playlist.name
+
+    def stop(self, *, fade_s: float, now: float) -> None:
+        self.playlist = None
+
+    def set_volume(self, level: float) -> None:
+        self.volume = level
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def skip(self) -> None: ...
+
+    def previous(self) -> None: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def info(self) -> MusicInfo:
+        status = "playing" if self.playlist else "stopped"
+        return MusicInfo(status=status, playlist=self.playlist, volume=self.volume)
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RecordedSession:
+    """The recorded rehearsal: its journal file and the room it ran in."""
+
+    path: Path
+    data_dir: Path
+    room: Room
+
+    @property
+    def session_id(self) -> str:
+        return self.path.stem
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll until `check()` is truthy, or fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def room_on(broker: Mosquitto, data_dir: Path, room_id: str) -> Room:
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=broker.url, room_id=room_id, data_dir=data_dir),
+    )
+    room.settings = room.settings.model_copy(update={"time_scale": TIME_SCALE})
+    return room
+
+
+def out_of_range_reading(broker: Mosquitto) -> None:
+    """The oximeter reports a heart rate above the alert threshold (blocking; in a thread)."""
+    sensor = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    sensor.connect(broker.host, broker.port)
+    sensor.loop_start()
+    reading = {"hr": 131, "spo2": 96, "ts": round(time.time(), 3)}
+    sensor.publish("vitals/oximeter", json.dumps(reading), qos=1).wait_for_publish(5)
+    sensor.loop_stop()
+    sensor.disconnect()
+
+
+async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
+    """Run the rehearsal described in the module docstring; return its journal."""
+    room = room_on(broker, data_dir, f"r{uuid.uuid4().hex[:8]}")
+    service = RoomService(room, music=StandInMusic())  # type: ignore[arg-type]
+    engine = asyncio.create_task(service.run())
+    address = BrokerAddress(host=broker.host, port=broker.port)
+    strip_drops_out = Fault("strip", FaultKind.OFFLINE, at_s=2.6, for_s=1.0)
+    settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
+    try:
+        async with SimulatedRoom(
+            room.devices.values(), address, room_id=room.room_id, faults=[strip_drops_out]
+        ) as simulated:
+            await simulated.wait_online(10)
+            async with RoomClient(settings, room=room.room_id, client_id="rehearsal") as client:
+
+                async def do(action: str, **params: Any) -> None:
+                    reply = await client.command(action, timeout=10, **params)
+                    assert reply["ok"], reply
+
+                await do("start", plan="rehearsal", participant=PARTICIPANT)
+                await asyncio.sleep(0.3)
+                await do("note", text=NOTE)
+                await asyncio.sleep(0.2)
+                await do("lights", level=0.6)
+                await asyncio.sleep(0.2)
+                await do("volume", level=0.5)
+                await asyncio.to_thread(out_of_range_reading, broker)
+                await eventually(lambda: service.engine and service.engine.alerts, "an alert")
+                await asyncio.sleep(0.8)
+                await do("extend", seconds=30)
+                await asyncio.sleep(0.3)
+                await do("hold")
+                await asyncio.sleep(0.4)
+                await do("release")
+                await asyncio.sleep(0.3)
+                broker.stop()
+                await asyncio.sleep(0.5)
+                broker.start()
+                await do("bls", op="start", speed_hz=1.5, passes=6, device="tappers")
+                await asyncio.sleep(1.0)
+                await do("emergency")
+                await asyncio.sleep(0.3)
+                await do("clear_emergency")
+                await do("release")
+
+                def integration_done() -> bool:
+                    engine_now = service.engine
+                    if engine_now is None or engine_now.session is None:
+                        return False
+                    status = engine_now.session.run.status(engine_now.session_t() or 0.0)
+                    return status.name == "integration" and status.elapsed_s >= status.planned_s
+
+                await eventually(integration_done, "the end of integration", timeout=20)
+                await do("end")
+                await asyncio.sleep(0.3)
+    finally:
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+    [info] = list_sessions(data_dir)
+    return RecordedSession(info.path, data_dir, room)
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordedSession]:
+    """The rehearsal, recorded once for the whole test run."""
+    broker = Mosquitto(mosquitto_binary(), tmp_path_factory.mktemp("research-broker"))
+    broker.start()
+    data_dir = tmp_path_factory.mktemp("research-data")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as worker:
+            yield worker.submit(asyncio.run, rehearse(broker, data_dir)).result()
+    finally:
+        broker.stop()

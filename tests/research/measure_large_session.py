@@ -1,0 +1,178 @@
+"""Measure the research tools on a 3-hour session of about 100 000 events (a script, not a test).
+
+Run: `.venv/bin/python tests/research/measure_large_session.py [FOLDER]`. It writes a
+synthetic journal through the Journal API (vitals every second, light reports, commands,
+phases, operator actions, notes, alerts), then times `sessions` listing, the JSONL, CSV
+and BIDS exports, the report (text and PNG), and a replay at speed 0 to a null target,
+with the raw SQLite read of the same rows measured in the same run as the baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from controller.engine.clock import ScaledClock
+from controller.journal import Event, Journal, list_sessions, read_events
+from controller.journal.export import export_bids, export_session
+from controller.research.analysis import analyse
+from controller.research.plot import timeline_png
+from controller.research.replay import Replay, ReplaySource, Selection
+from controller.research.report import render_text, report_sections
+from controller.research.sessions import session_meta
+from controller.research.targets import NullTarget
+
+START_NS = 1_795_280_000 * 10**9
+HOURS = 3
+PHASES = (("centering", 0.2), ("peak", 0.35), ("return", 0.25), ("integration", 0.2))
+
+
+def synthetic_events(rng: random.Random) -> Iterator[tuple[float, Event]]:
+    """About 100 000 events over three hours, in time order."""
+    length = HOURS * 3600.0
+    starts, at = [], 0.0
+    for name, share in PHASES:
+        starts.append((at, name))
+        at += share * length
+    happenings: list[tuple[float, Event]] = []
+    for start, name in starts:
+        happenings.append(
+            (start, Event("phase", {"to": name, "planned_s": 1800.0, "reason": "auto"}))
+        )
+        happenings.append((start + 0.01, Event("scene", {"name": name, "fade_s": 30})))
+    for second in range(int(length)):
+        happenings.append(
+            (
+                second + 0.3,
+                Event("vitals", {"hr": 70 + rng.gauss(0, 3), "spo2": 97}, device="oximeter"),
+            )
+        )
+        for light in ("ceiling", "floor-lamp", "strip"):
+            for _ in range(2):
+                level = rng.random()
+                happenings.append(
+                    (
+                        second + rng.random(),
+                        Event("state", {"on": True, "level": level}, device=light),
+                    )
+                )
+        for _ in range(2):
+            happenings.append(
+                (
+                    second + rng.random(),
+                    Event(
+                        "command",
+                        {"payload": '{"brightness":80}'},
+                        device="ceiling",
+                        topic="zigbee2mqtt/ceiling_light/set",
+                    ),
+                )
+            )
+    for _ in range(200):
+        happenings.append(
+            (rng.uniform(0, length), Event("operator", {"action": "lights", "level": 0.4}))
+        )
+    for n in range(20):
+        happenings.append((rng.uniform(0, length), Event("note", f"note {n}")))
+    for _ in range(30):
+        t = rng.uniform(0, length)
+        happenings.append(
+            (t, Event("command", {"bls": "start", "speed_hz": 1.0, "passes": 24}, device="tappers"))
+        )
+        happenings.append((t + 24, Event("command", {"bls": "set complete"}, device="tappers")))
+    happenings.sort(key=lambda item: item[0])
+    phase = "centering"
+    for t, event in happenings:
+        if event.kind == "phase":
+            phase = str(event.payload["to"])  # type: ignore[index]
+        yield (
+            t,
+            Event(event.kind, event.payload, device=event.device, topic=event.topic, phase=phase),
+        )
+    yield length, Event("session", {"event": "end"}, phase=phase)
+
+
+def write_journal(data_dir: Path) -> Path:
+    journal = Journal.create(
+        data_dir,
+        room="room-a",
+        plan="standard",
+        participant="P-100",
+        time_scale=1.0,
+        wall_ns=START_NS,
+        on_alert=lambda problem: None,
+    )
+    for t, event in synthetic_events(random.Random(7)):
+        journal.append(event, t=t, wall_ns=START_NS + int(t * 1e9))
+    journal.close(ended_cleanly=True)
+    return journal.path
+
+
+def timed(what: str, action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    elapsed = time.perf_counter() - started
+    print(f"{what:<52} {elapsed:8.3f} s")
+    return elapsed, result
+
+
+def raw_read(path: Path) -> int:
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    with contextlib.closing(connection):
+        rows = connection.execute(
+            "SELECT seq, wall_ns, t, phase, kind, device, topic, payload FROM events ORDER BY seq"
+        ).fetchall()
+    return len(rows)
+
+
+def replay_at_full_speed(path: Path) -> int:
+    player = Replay(
+        ReplaySource.journal(path, Selection()),
+        NullTarget(),
+        session_meta(path),
+        speed=0,
+        clock=ScaledClock(1.0),
+    )
+    return asyncio.run(player.run()).emitted
+
+
+def main() -> None:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="measure-"))
+    _, path = timed("write the synthetic journal (Journal API)", lambda: write_journal(folder))
+    count = raw_read(path)
+    print(f"journal: {path} — {count} events, {path.stat().st_size / 1e6:.1f} MB, {HOURS} h")
+    timed("sessionroom sessions (list_sessions)", lambda: list_sessions(folder))
+    raw_s, _ = timed("baseline: raw SQLite read of every row", lambda: raw_read(path))
+    timed(
+        "baseline: read_events (rows decoded to events)", lambda: sum(1 for _ in read_events(path))
+    )
+    timed("export --format jsonl", lambda: export_session(path, io.StringIO(), format_name="jsonl"))
+    timed("export --format csv", lambda: export_session(path, io.StringIO(), format_name="csv"))
+    timed("export --format bids", lambda: export_bids(path, folder / "bids"))
+
+    def report() -> None:
+        analysis = analyse(session_meta(path), read_events(path))
+        render_text(report_sections(analysis))
+        timeline_png(analysis)
+
+    timed("report (analysis, text and timeline PNG)", report)
+    replay_s, emitted = timed(
+        "replay --speed 0 to a null target", lambda: replay_at_full_speed(path)
+    )
+    print(
+        f"replay throughput: {emitted / replay_s:,.0f} events/s "
+        f"(raw SQLite read: {count / raw_s:,.0f} rows/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The recorded rehearsal through the research tools: analysis, report, BIDS and JSONL export."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from controller.cli import main
+from controller.journal import EVENT_KINDS, read_events
+from controller.research.analysis import SessionAnalysis, analyse
+from controller.research.report import scene_volumes
+from controller.research.sessions import session_meta
+from tests.research.conftest import NOTE, PARTICIPANT, RecordedSession
+
+
+def sessionroom(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def analysis(recorded: RecordedSession) -> SessionAnalysis:
+    return analyse(
+        session_meta(recorded.path),
+        read_events(recorded.path),
+        scene_volumes=scene_volumes(recorded.room),
+    )
+
+
+def test_the_analysis_finds_every_phase_with_its_planned_length(
+    analysis: SessionAnalysis,
+) -> None:
+    assert [(p.name, p.planned_s, p.began) for p in analysis.phases] == [
+        ("centering", 60.0, "start"),
+        ("peak", 90.0, "auto"),
+        ("return", 60.0, "auto"),
+        ("integration", 90.0, "auto"),
+    ]
+    peak = analysis.phases[1]
+    assert peak.extended_s == 30.0
+    # A hold stops the automatic advance, not the phase clock: released before the planned
+    # end, the peak still ends on time (90 s planned + 30 s extension).
+    assert peak.held_s > 0
+    assert peak.duration_s == pytest.approx(90 + 30, abs=0.01)
+
+
+def test_the_analysis_finds_holds_bls_sets_outages_alerts_and_the_note(
+    analysis: SessionAnalysis,
+) -> None:
+    assert [hold.label for hold in analysis.holds] == ["peak", "integration"]  # hold; emergency
+    assert sorted(span.speed_hz for span in analysis.bls_sets) == [1.0, 1.5]
+    assert all(span.ended == "set complete" for span in analysis.bls_sets)
+    assert "strip" in {span.label for span in analysis.dropouts}
+    assert len(analysis.broker_outages) == 1
+    assert [alert.category for alert in analysis.alerts][:2] == ["alert", "alert_cleared"]
+    assert "131" in analysis.alerts[0].text
+    assert [note.text for note in analysis.notes] == [NOTE]
+    assert [s.name for s in analysis.safety] == ["emergency start", "emergency cleared"]
+    assert 0.5 in [level for _, level in analysis.volume]
+    assert {"ceiling", "strip"} <= set(analysis.light_levels)
+
+
+def test_the_report_prints_every_section_and_draws_the_timeline(
+    recorded: RecordedSession, tmp_path: Path
+) -> None:
+    png, page = tmp_path / "timeline.png", tmp_path / "report.html"
+    result = sessionroom(
+        "report", recorded.path, "--png", png, "--html", page, "--config", tmp_path / "none"
+    )
+
+    assert result.exit_code == 0, result.output
+    for title in ("Phases against the plan", "Holds and extensions", "BLS sets", "Vitals"):
+        assert title in result.stdout
+    assert "2 sets" in result.stdout and "MQTT broker" in result.stdout
+    assert NOTE not in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+    assert "data:image/png;base64," in page.read_text()
+
+
+def bids_folder(recorded: RecordedSession, folder: Path, *extra: str | Path) -> Path:
+    result = sessionroom("export", recorded.path, "--format", "bids", "-o", folder, *extra)
+    assert result.exit_code == 0, result.output
+    [data] = folder.glob("sub-*/ses-*/beh")
+    return data
+
+
+def test_bids_events_have_onset_duration_trial_type_first_and_are_sorted(
+    recorded: RecordedSession, tmp_path: Path
+) -> None:
+    data = bids_folder(recorded, tmp_path / "bids")
+    [events] = data.glob("*_events.tsv")
+    header, *rows = [line.split("\t") for line in events.read_text().splitlines()]
+
+    assert header[:3] == ["onset", "duration", "trial_type"]
+    onsets = [float(row[0]) for row in rows]
+    assert onsets == sorted(onsets)
+    assert all(float(row[1]) >= 0 for row in rows)
+    kinds = {row[2] for row in rows}
+    assert {"phase", "hold", "bls_set", "operator", "cue", "alert", "safety"} <= kinds
+    assert "note" not in kinds and NOTE not in events.read_text()
+    phases = [row for row in rows if row[2] == "phase"]
+    assert [row[3] for row in phases] == ["centering", "peak", "return", "integration"]
+    assert all(float(row[1]) > 0 for row in phases)
+    sidecar = json.loads(events.with_suffix(".json").read_text())
+    assert set(header) <= set(sidecar) and "Levels" in sidecar["trial_type"]
+    assert events.name.startswith(f"sub-{PARTICIPANT.replace('-', '')}_ses-")
+
+
+def test_bids_physio_is_one_row_per_second_described_by_its_sidecar(
+    recorded: RecordedSession, analysis: SessionAnalysis, tmp_path: Path
+) -> None:
+    data = bids_folder(recorded, tmp_path / "bids")
+    [physio] = data.glob("*_physio.tsv.gz")
+    rows = [line.split("\t") for line in gzip.decompress(physio.read_bytes()).decode().split("\n")]
+    rows = [row for row in rows if row != [""]]
+    sidecar = json.loads(physio.with_name(physio.name.replace(".tsv.gz", ".json")).read_text())
+
+    assert sidecar["SamplingFrequency"] == 1.0 and sidecar["StartTime"] == 0.0
+    assert {len(row) for row in rows} == {len(sidecar["Columns"])}
+    assert len(rows) == int(analysis.end_t) + 1
+    hr = sidecar["Columns"].index("oximeter_hr")
+    assert "131" in [row[hr] for row in rows]
+    assert sidecar["oximeter_hr"]["Units"] == "bpm"
+
+
+def test_notes_are_exported_to_bids_only_when_asked(
+    recorded: RecordedSession, tmp_path: Path
+) -> None:
+    data = bids_folder(recorded, tmp_path / "bids", "--include-notes")
+    [events] = data.glob("*_events.tsv")
+
+    assert f"note: {NOTE}" in events.read_text()
+
+
+def test_pseudonymised_exports_never_hold_the_participant_code(
+    recorded: RecordedSession, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "study.key"
+    key_file.write_text("a secret of the study, kept elsewhere\n")
+    expected = hmac.new(
+        b"a secret of the study, kept elsewhere", PARTICIPANT.encode(), hashlib.sha256
+    ).hexdigest()[:12]
+
+    bids = tmp_path / "bids"
+    bids_folder(recorded, bids, "--pseudonymise", key_file)
+    jsonl = tmp_path / "timeline.jsonl"
+    result = sessionroom("export", recorded.path, "-o", jsonl, "--pseudonymise", key_file)
+
+    assert result.exit_code == 0, result.output
+    assert [path.name for path in bids.glob("sub-*")] == [f"sub-{expected}"]
+    for path in [*bids.rglob("*.tsv"), *bids.rglob("*.json"), jsonl]:
+        assert PARTICIPANT not in path.read_text(), path
+    assert expected in jsonl.read_text()
+
+
+def test_a_short_key_is_refused_with_a_reason(recorded: RecordedSession, tmp_path: Path) -> None:
+    key_file = tmp_path / "short.key"
+    key_file.write_text("abc")
+
+    result = sessionroom("export", recorded.path, "--pseudonymise", key_file)
+
+    assert result.exit_code == 2
+    assert "a key needs at least 16" in result.output
+
+
+def test_the_jsonl_export_keeps_the_contract(recorded: RecordedSession) -> None:
+    result = sessionroom("export", recorded.path)
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+
+    assert all(
+        list(r) == ["seq", "t", "wall", "phase", "kind", "device", "topic", "payload"]
+        for r in records
+    )
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    assert {r["kind"] for r in records} <= set(EVENT_KINDS)
+    assert all(r["wall"].endswith("Z") and isinstance(r["t"], float) for r in records)
+
+
+@pytest.mark.skipif(
+    shutil.which("bids-validator-deno") is None,
+    reason="the BIDS validator (pip install bids-validator-deno) is not installed",
+)
+def test_the_bids_validator_finds_no_error(recorded: RecordedSession, tmp_path: Path) -> None:
+    folder = tmp_path / "bids"
+    bids_folder(recorded, folder)
+    run = subprocess.run(
+        ["bids-validator-deno", str(folder), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    issues = json.loads(run.stdout)["issues"]["issues"]
+
+    assert [issue for issue in issues if issue["severity"] == "error"] == []

@@ -1,0 +1,237 @@
+"""Replay targets: printed lines, a simulated room on a real Mosquitto, and the live room guard."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from click.testing import CliRunner, Result
+
+from controller.api.state import RoomState
+from controller.cli import main
+from controller.config.models import BrokerSettings
+from controller.engine.clock import ScaledClock
+from controller.journal import read_events
+from controller.research.replay import Replay, ReplaySource, Selection
+from controller.research.replay_state import ReplayedRoom
+from controller.research.room_targets import SimTarget, command_payload, namespaced
+from controller.research.sessions import session_meta
+from controller.research.terminal import parse_keys
+from tests.conftest import REPO
+from tests.research.conftest import NOTE, RecordedSession, eventually
+from tests.support.mosquitto import Mosquitto
+
+
+def sessionroom(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+class Wire:
+    """An independent subscriber: every message with its arrival time (monotonic seconds)."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.messages: list[tuple[float, str, str, bool]] = []
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self._client.on_message = lambda _c, _u, m: self.messages.append(
+            (time.monotonic(), m.topic, m.payload.decode(), m.retain)
+        )
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe(topic, qos=1)
+        self._client.loop_start()
+        time.sleep(0.2)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+def test_the_printed_replay_of_one_phase_holds_only_that_phase(recorded: RecordedSession) -> None:
+    result = sessionroom(
+        "replay", recorded.path, "--speed", "0", "--from", "peak", "--until", "peak"
+    )
+    lines = result.stdout.splitlines()[1:]
+
+    assert result.exit_code == 0, result.output
+    assert lines and all("  peak  " in line for line in lines)
+    assert "phase peak (auto, planned 90 s)" in lines[0]
+
+
+def test_the_printed_replay_filters_by_kind_and_shows_notes(recorded: RecordedSession) -> None:
+    result = sessionroom("replay", recorded.path, "--speed", "0", "--only", "phase,note")
+    kinds = [line.split()[2] for line in result.stdout.splitlines()[1:]]
+
+    assert kinds.count("phase") == 4 and kinds.count("note") == 1
+    assert NOTE in result.stdout
+
+
+def test_a_bad_bound_is_a_usage_error(recorded: RecordedSession) -> None:
+    result = sessionroom("replay", recorded.path, "--from", "lunch")
+
+    assert result.exit_code == 2
+    assert "neither a phase the session reached" in result.output
+
+
+def test_the_rebuilt_state_is_what_a_console_renders(recorded: RecordedSession) -> None:
+    meta = session_meta(recorded.path)
+    state = ReplayedRoom("replayed", meta, recorded.room)
+    for event in read_events(recorded.path):
+        if event.t > 100:
+            break
+        state.apply(event)
+
+    snapshot = RoomState.model_validate_json(state.snapshot(100.0).model_dump_json())
+
+    assert snapshot.room == "replayed"
+    assert snapshot.session is not None and snapshot.session.participant == "P-014"
+    assert snapshot.phase is not None and snapshot.phase.name == "peak"
+    assert snapshot.phase.elapsed_s == pytest.approx(40.0, abs=0.5)
+    assert [p.name for p in snapshot.plan_phases][:2] == ["centering", "peak"]
+    assert {"ceiling", "strip", "oximeter"} <= set(snapshot.devices)
+    assert any(entry.text == "note (text left out)" for entry in snapshot.timeline)
+    assert NOTE not in snapshot.model_dump_json()
+
+
+async def test_a_replay_at_speed_10_reaches_the_simulated_room_in_order_and_in_time(
+    recorded: RecordedSession, mosquitto: Mosquitto
+) -> None:
+    """The busiest 20 s of device commands, replayed at 10× (2 s).
+
+    The replay emits each command within 5 ms of its time; on the wire, the broker's and
+    QoS 1 round trips (one after another on one connection, on a shared 2-core machine)
+    add up to a few tens of ms to a burst, hence the 50 ms allowed between arrivals.
+    """
+    replay_room = f"replay-{uuid.uuid4().hex[:6]}"
+    commands = [
+        (event.t, event.topic or "", command_payload(event) or "")
+        for event in read_events(recorded.path)
+        if command_payload(event) is not None
+    ]
+    start = max(
+        (t for t, _, _ in commands), key=lambda t: sum(t <= u < t + 20 for u, _, _ in commands)
+    )
+    selection = Selection(start=start, end=start + 20)
+    journal = [command for command in commands if start <= command[0] < start + 20]
+    wire = Wire(mosquitto, "#")
+    settings = BrokerSettings(mode="external", host=mosquitto.host, port=mosquitto.port)
+    target = SimTarget(recorded.room, settings, replay_room=replay_room)
+    player = Replay(
+        ReplaySource.journal(recorded.path, selection),
+        target,
+        session_meta(recorded.path),
+        speed=10,
+        clock=ScaledClock(1.0),
+    )
+    outcome = await player.run()
+    await asyncio.sleep(0.3)
+    wire.close()
+
+    devices = {d.id: d.topic for d in recorded.room.devices.values()}
+    expected = [
+        (namespaced(topic, str(devices[topic_device(topic, devices)]), replay_room), payload)
+        for _, topic, payload in journal
+    ]
+    received = [(at, topic, payload) for at, topic, payload, _ in wire.messages]
+    commands = [(at, t, p) for at, t, p in received if (t, p) in expected]
+    assert len(journal) >= 5
+    assert [(t, p) for _, t, p in commands] == expected
+    recorded_gaps = [(b[0] - a[0]) / 10 for a, b in itertools.pairwise(journal)]
+    received_gaps = [b[0] - a[0] for a, b in itertools.pairwise(commands)]
+    assert received_gaps == pytest.approx(recorded_gaps, abs=0.05)
+    assert sorted(outcome.lateness)[len(outcome.lateness) // 2] < 0.005
+    states = [p for _, t, p in received if t == f"sessionroom/{replay_room}/state"]
+    assert RoomState.model_validate_json(states[-1]).session is not None
+    statuses = [p for _, t, p in received if t == f"sessionroom/{replay_room}/status"]
+    assert statuses[0] == "online" and statuses[-1] == "offline"
+
+
+def topic_device(topic: str, devices: dict[str, str | None]) -> str:
+    return next(device for device, own in devices.items() if own and own in topic.split("/"))
+
+
+def live_room_args(mosquitto: Mosquitto, room: str) -> list[str]:
+    return ["--config", str(REPO / "config.yaml"), "--broker", mosquitto.url, "--room", room]
+
+
+def retain(mosquitto: Mosquitto, topic: str, payload: str) -> None:
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+def test_a_live_replay_is_refused_while_the_rooms_engine_has_a_session_open(
+    recorded: RecordedSession, mosquitto: Mosquitto
+) -> None:
+    room = f"live-{uuid.uuid4().hex[:6]}"
+    retain(mosquitto, f"sessionroom/{room}/status", "online")
+    retain(mosquitto, f"sessionroom/{room}/state", json.dumps({"session": {"id": "s-1"}}))
+
+    result = sessionroom(
+        "replay", recorded.path, "--target", "live", "--yes", *live_room_args(mosquitto, room)
+    )
+
+    assert result.exit_code == 2
+    assert f"room {room} gets no replay now: its engine has session s-1 open" in result.output
+
+
+def test_a_live_replay_says_what_it_would_send_and_sends_nothing_without_yes(
+    recorded: RecordedSession, mosquitto: Mosquitto
+) -> None:
+    room = f"live-{uuid.uuid4().hex[:6]}"
+    retain(mosquitto, f"sessionroom/{room}/status", "offline")
+    wire = Wire(mosquitto, "zigbee2mqtt/ceiling_light/#")
+
+    result = sessionroom(
+        "replay",
+        recorded.path,
+        "--target",
+        "live",
+        "--speed",
+        "40",
+        "--device",
+        "ceiling",
+        *live_room_args(mosquitto, room),
+    )
+    wire.close()
+
+    assert result.exit_code == 2
+    assert "to the REAL devices of room" in result.output
+    assert "ceiling" in result.output and "zigbee2mqtt/ceiling_light/set" in result.output
+    assert "Nothing was sent. Add --yes" in result.output
+    assert wire.messages == []
+
+
+def test_a_live_replay_never_runs_faster_than_the_session_did(
+    recorded: RecordedSession, mosquitto: Mosquitto
+) -> None:
+    result = sessionroom(
+        "replay",
+        recorded.path,
+        "--target",
+        "live",
+        "--speed",
+        "100",
+        "--yes",
+        *live_room_args(mosquitto, f"live-{uuid.uuid4().hex[:6]}"),
+    )
+
+    assert result.exit_code == 2
+    assert "--speed ≤ 40" in result.output
+
+
+def test_terminal_keys_become_replay_actions() -> None:
+    assert parse_keys(b" \x1b[C\x1b[A\x1b[Bq") == ["pause", "step", "faster", "slower", "quit"]
+    assert parse_keys(b"x\x1bOCz") == ["step"]
+
+
+async def test_eventually_gives_up_with_what_it_waited_for() -> None:
+    with pytest.raises(AssertionError, match="the moon"):
+        await eventually(lambda: False, "the moon", timeout=0.05)
