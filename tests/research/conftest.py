@@ -7,10 +7,7 @@ extension, a hold, an operator BLS set (and the plan's cued one), an emergency a
 clearing. A sensor's out-of-range heart rate raises a vitals alert, the LED strip drops
 out for a second and the broker is restarted once. Nothing in the journal is written by
 hand.
-
-The VLC music player is not in the room PC's code yet, so `StandInMusic` stands in for it
-(it only remembers what it is told); without a music output the engine refuses every
-volume override.
+Music and tones play through real VLC on headless outputs (`adummy`).
 """
 
 from __future__ import annotations
@@ -29,9 +26,8 @@ import paho.mqtt.client as paho
 import pytest
 
 from controller.api.client import RoomClient
-from controller.api.state import MusicInfo
 from controller.cli.common import Overrides, apply_overrides
-from controller.config import Playlist, Room, load_room
+from controller.config import Room, load_room
 from controller.config.models import BrokerSettings
 from controller.engine.service import RoomService
 from controller.journal import list_sessions
@@ -43,39 +39,6 @@ from tests.support.requirements import mosquitto_binary
 TIME_SCALE = 40.0
 PARTICIPANT = "P-014"
 NOTE = "Breathing slowed, hands relaxed."
-
-
-class StandInMusic:
-    """Stands in for the VLC music player (see the module docstring): remembers, plays nothing."""
-
-    def __init__(self) -> None:
-        self.volume = 0.0
-        self.playlist: str | None = None
-
-    def play(self, playlist: Playlist, **_: Any) -> None:
-        self.playlist = playlist.name
-
-    def stop(self, *, fade_s: float, now: float) -> None:
-        self.playlist = None
-
-    def set_volume(self, level: float) -> None:
-        self.volume = level
-
-    def pause(self) -> None: ...
-
-    def resume(self) -> None: ...
-
-    def skip(self) -> None: ...
-
-    def previous(self) -> None: ...
-
-    def tick(self, now: float) -> None: ...
-
-    def info(self) -> MusicInfo:
-        status = "playing" if self.playlist else "stopped"
-        return MusicInfo(status=status, playlist=self.playlist, volume=self.volume)
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -108,6 +71,8 @@ def room_on(broker: Mosquitto, data_dir: Path, room_id: str) -> Room:
         Overrides(broker=broker.url, room_id=room_id, data_dir=data_dir),
     )
     room.settings = room.settings.model_copy(update={"time_scale": TIME_SCALE})
+    for device_id in ("music", "tones"):
+        room.devices[device_id] = room.devices[device_id].model_copy(update={"aout": "adummy"})
     return room
 
 
@@ -125,7 +90,7 @@ def out_of_range_reading(broker: Mosquitto) -> None:
 async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
     """Run the rehearsal described in the module docstring; return its journal."""
     room = room_on(broker, data_dir, f"r{uuid.uuid4().hex[:8]}")
-    service = RoomService(room, music=StandInMusic())  # type: ignore[arg-type]
+    service = RoomService(room)
     engine = asyncio.create_task(service.run())
     address = BrokerAddress(host=broker.host, port=broker.port)
     strip_drops_out = Fault("strip", FaultKind.OFFLINE, at_s=2.6, for_s=1.0)

@@ -6,8 +6,8 @@ import gzip
 import hashlib
 import hmac
 import json
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from controller.research.analysis import SessionAnalysis, analyse
 from controller.research.report import scene_volumes
 from controller.research.sessions import session_meta
 from tests.research.conftest import NOTE, PARTICIPANT, RecordedSession
+from tests.support.requirements import missing
 
 
 def sessionroom(*args: str | Path) -> Result:
@@ -183,15 +184,14 @@ def test_the_jsonl_export_keeps_the_contract(recorded: RecordedSession) -> None:
     assert all(r["wall"].endswith("Z") and isinstance(r["t"], float) for r in records)
 
 
-@pytest.mark.skipif(
-    shutil.which("bids-validator-deno") is None,
-    reason="the BIDS validator (pip install bids-validator-deno) is not installed",
-)
 def test_the_bids_validator_finds_no_error(recorded: RecordedSession, tmp_path: Path) -> None:
+    validator = Path(sys.executable).with_name("bids-validator-deno")
+    if not validator.exists():
+        missing("the BIDS validator", "pip install bids-validator-deno")
     folder = tmp_path / "bids"
     bids_folder(recorded, folder)
     run = subprocess.run(
-        ["bids-validator-deno", str(folder), "--format", "json"],
+        [str(validator), str(folder), "--format", "json"],
         capture_output=True,
         text=True,
         timeout=120,
