@@ -7,14 +7,13 @@ from pathlib import Path
 
 import click
 
-from controller.cli.common import Overrides, apply_overrides, connection_options
+from controller.cli.common import Overrides, connection_options
 from controller.cli.sessions import fail, resolve_session
-from controller.config import RoomConfigError, load_room
 from controller.journal import JournalError, count_events, read_events
 from controller.research.analysis import SessionAnalysis, analyse
 from controller.research.plot import timeline_png
 from controller.research.progress import Progress
-from controller.research.report import render_html, render_text, report_sections, scene_volumes
+from controller.research.report import render_html, render_text, report_sections
 from controller.research.sessions import session_meta
 
 
@@ -51,13 +50,12 @@ def report(
     operator actions, BLS sets, dropouts and outages, safety events, alerts and vitals.
 
     SESSION is a session id (see `sessionroom sessions`) or a path to its .sqlite file.
-    The text goes to standard output. The music volume curve follows the scenes of the
-    room's config.yaml when it can be read, and the operator's overrides in any case.
+    The text goes to standard output; --png draws the timeline, --html gives both.
     """
     overrides = Overrides(broker, room_id, data_dir)
     path = resolve_session(session, config_path, overrides)
     try:
-        analysis = _analyse(path, config_path, overrides)
+        analysis = _analyse(path)
     except JournalError as error:
         fail(str(error))
     sections = report_sections(analysis)
@@ -74,28 +72,12 @@ def report(
         click.echo(f"Wrote the report to {html_path}.", err=True)
 
 
-def _analyse(path: Path, config_path: Path, overrides: Overrides) -> SessionAnalysis:
+def _analyse(path: Path) -> SessionAnalysis:
     progress = Progress(count_events(path), label="reading the session")
     try:
-        return analyse(
-            session_meta(path),
-            read_events(path),
-            scene_volumes=_scene_volumes(config_path, overrides),
-            progress=progress,
-        )
+        return analyse(session_meta(path), read_events(path), progress=progress)
     finally:
         progress.finish()
-
-
-def _scene_volumes(config_path: Path, overrides: Overrides) -> dict[str, float]:
-    """The scenes' music volumes, if the room's config can be read (else none)."""
-    if not config_path.is_file():
-        return {}
-    try:
-        room = apply_overrides(load_room(config_path), overrides)
-    except RoomConfigError:
-        return {}
-    return scene_volumes(room)
 
 
 def _write(path: Path, content: bytes) -> None:

@@ -295,7 +295,7 @@ class Engine:
             {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
             text=f"engine resumed the session after a gap of {gap_s:.1f} s",
         )
-        if progress.get("emergency"):
+        if progress.get("in_emergency"):
             self._emergency()
         else:
             scene = self.overrides.scene or progress.get("scene") or run.phase.scene
@@ -411,6 +411,8 @@ class Engine:
             },
             text=f"session started: {plan.title}, participant {command.participant}",
         )
+        for device_id, driver in self.drivers.items():
+            self._record("availability", {"available": driver.availability.value}, device=device_id)
         self._entered_phase(change)
 
     def _step(self, command: Step) -> None:
@@ -555,12 +557,14 @@ class Engine:
 
     def _entered_phase(self, change: PhaseChange) -> None:
         session = self._running()
-        phase = session.run.phase
-        previous = None if change.from_index is None else session.run.plan.phases[change.from_index]
+        phases = session.run.plan.phases
+        phase = phases[change.to_index]
+        previous = None if change.from_index is None else phases[change.from_index]
         self.overrides = Overrides()
         self._record(
             "phase",
             at=change.at,
+            phase=phase.name,
             payload={
                 "from": previous.name if previous else None,
                 "to": phase.name,
@@ -571,7 +575,9 @@ class Engine:
             },
             text=f"phase {phase.name} ({change.reason})",
         )
-        if self.emergency is None:
+        # Several phases can pass in one tick (after a long gap): only the last one's scene
+        # is applied, the others are journaled as they happened.
+        if self.emergency is None and change.to_index == session.run.phase_index:
             self._apply_scene(phase.scene, phase.transition_s)
 
     def _apply_scene(self, name: str, transition_s: float | None) -> None:
@@ -654,13 +660,16 @@ class Engine:
         self._fade_volume(wanted, target.crossfade_s)
 
     def _fade_volume(self, level: float, fade_s: float) -> None:
+        """Fade the music's master volume to `level`; journaled as the music's target."""
         now = self.now()
         current = self.fades.value(("music", "volume"), now)
         if current is None:
             self.fades.set(("music", "volume"), 0.0, now)
             current = 0.0
         minimum = self.gate.shortest_volume_fade_s(current, level) * self.scale
-        self.fades.fade_to(("music", "volume"), level, max(fade_s, minimum), now)
+        duration = max(fade_s, minimum)
+        self.fades.fade_to(("music", "volume"), level, duration, now)
+        self._record("command", {"volume": level, "fade_s": duration}, device="music")
 
     def _set_volume_now(self, level: float, now: float) -> None:
         verdict = self.gate.check_volume("music", level, now / self.scale)
@@ -951,13 +960,15 @@ class Engine:
         topic: str | None = None,
         text: str | None = None,
         at: float | None = None,
+        phase: str | None = None,
     ) -> None:
-        """Record an event now (or, for a phase change, at the session time it took effect)."""
+        """Record an event now (or, for a phase change, at the session time and in the phase
+        it took effect)."""
         self.recorder.record(
             kind,
             payload,
             t=self.session_t() if at is None else at,
-            phase=self.phase_name,
+            phase=phase or self.phase_name,
             device=device,
             topic=topic,
             text=text,
@@ -977,7 +988,7 @@ class Engine:
             "run": self.session.run.snapshot(),
             "scene": self.scene,
             "overrides": self.overrides.as_dict(),
-            "emergency": self.emergency is not None,
+            "in_emergency": self.emergency is not None,
         }
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:

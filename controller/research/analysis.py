@@ -10,14 +10,14 @@ vitals series, light levels (from the devices' own state reports) and the music 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from controller.journal import Event, SessionMeta
 from controller.research.describe import describe, emergency_step
 
-OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "emergency")
+OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "in_emergency")
 """Keys the engine adds to operator payloads to make a session resumable, not the action's own."""
 
 
@@ -125,7 +125,7 @@ class SessionAnalysis:
     light_levels: dict[str, Series] = field(default_factory=dict)
     """light → (t, level 0–1) as the light reported it (0 while off)."""
     volume: list[tuple[float, float | None]] = field(default_factory=list)
-    """(t, music volume 0–1), None where the scene's volume is not known."""
+    """(t, the music volume 0–1 the engine was heading for from then on)."""
 
     @property
     def duration_s(self) -> float:
@@ -145,16 +145,13 @@ def analyse(
     meta: SessionMeta,
     events: Iterable[Event],
     *,
-    scene_volumes: Mapping[str, float] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SessionAnalysis:
     """Work out what happened in the session `meta` describes from its `events` (seq order).
 
-    `scene_volumes` (scene name → music volume 0–1, from the room's scenes) lets the
-    volume curve follow scene changes; without it only operator overrides are known.
     `progress` is told the count of events read, every thousand events.
     """
-    reader = _Reader(SessionAnalysis(meta), dict(scene_volumes or {}))
+    reader = _Reader(SessionAnalysis(meta))
     for count, event in enumerate(events, start=1):
         reader.feed(event)
         if progress is not None and count % 1000 == 0:
@@ -175,15 +172,13 @@ class _OpenPhase:
 class _Reader:
     """The state of one pass over the events."""
 
-    def __init__(self, result: SessionAnalysis, scene_volumes: dict[str, float]) -> None:
+    def __init__(self, result: SessionAnalysis) -> None:
         self.result = result
-        self.scene_volumes = scene_volumes
         self.phase: _OpenPhase | None = None
         self.held_since: float | None = None
         self.bls: dict[str, tuple[float, dict[str, Any]]] = {}
         self.offline: dict[str, float] = {}
         self.broker_lost: float | None = None
-        self.volume: float | None = None
         self.last_t = 0.0
         self.ended_at: float | None = None
 
@@ -217,14 +212,10 @@ class _Reader:
             planned_s=float(planned) if isinstance(planned, int | float) else None,
             began=str(payload.get("reason") or "?"),
         )
-        if self.scene_volumes:
-            self._set_volume(t, None)
 
     def _scene(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         name = str(payload.get("name"))
         self.result.scenes.append(self._moment(event, "scene", name))
-        if name in self.scene_volumes:
-            self._set_volume(t, self.scene_volumes[name])
 
     def _command(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         device = event.device or "?"
@@ -236,6 +227,9 @@ class _Reader:
             self._end_bls(device, t, str(payload.get("why") or "stopped"))
         elif bls == "set complete":
             self._end_bls(device, t, "set complete")
+        volume = payload.get("volume")
+        if event.device == "music" and isinstance(volume, int | float):
+            self.result.volume.append((t, float(volume)))
 
     def _state(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         level = payload.get("level")
@@ -270,10 +264,6 @@ class _Reader:
             self.result.extensions.append(moment)
             if self.phase is not None:
                 self.phase.extended_s += float(payload["seconds"])
-        elif action == "volume":
-            self._volume_override(t, payload)
-        elif action == "scene":
-            self._set_volume(t, self.scene_volumes.get(str(payload.get("name"))))
 
     def _note(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         text = event.payload if isinstance(event.payload, str) else ""
@@ -375,18 +365,6 @@ class _Reader:
                 ended=why,
             )
         )
-
-    def _volume_override(self, t: float, payload: dict[str, Any]) -> None:
-        level = _number(payload.get("level"))
-        delta = _number(payload.get("delta"))
-        if level is None and delta is not None and self.volume is not None:
-            level = self.volume + delta
-        if level is not None:
-            self._set_volume(t, min(1.0, max(0.0, level)))
-
-    def _set_volume(self, t: float, level: float | None) -> None:
-        self.volume = level
-        self.result.volume.append((t, level))
 
     def finish(self) -> SessionAnalysis:
         end = self.ended_at if self.ended_at is not None else self.last_t

@@ -105,15 +105,9 @@ def _alert(event: Event, payload: dict[str, Any]) -> str:
 
 
 def emergency_step(payload: dict[str, Any]) -> str | None:
-    """`start`, `immediate` or `cleared` for an emergency's safety event, else None.
-
-    The engine's start event carries `"emergency": true` (its resume progress overwrites
-    the `"start"` it also writes); both mean the start.
-    """
+    """`start`, `immediate` or `cleared` for an emergency's safety event, else None."""
     emergency = payload.get("emergency")
-    if emergency is True or emergency == "start":
-        return "start"
-    return emergency if emergency in ("immediate", "cleared") else None
+    return emergency if emergency in ("start", "immediate", "cleared") else None
 
 
 def _safety(event: Event, payload: dict[str, Any]) -> str:

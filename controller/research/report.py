@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from controller.config import Room
 from controller.config.durations import format_duration
 from controller.journal.sessions import utc_datetime
 from controller.research.analysis import Moment, SessionAnalysis, Span
@@ -29,17 +28,6 @@ class Section:
     headings: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
     lines: tuple[str, ...] = field(default_factory=tuple)
-
-
-def scene_volumes(room: Room) -> dict[str, float]:
-    """Scene name → the music volume (0–1) it sets, for scenes that set one."""
-    volumes = {}
-    for name, scene in room.scenes.items():
-        for target in scene.music.values():
-            if target.playlist is not None:
-                volumes[name] = target.volume / 100
-                break
-    return volumes
 
 
 def clock(t: float) -> str:

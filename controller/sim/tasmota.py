@@ -6,8 +6,9 @@ output then fades if `Fade` is on (or `Speed2` asks for one fade), taking `Speed
 for a full-scale change and proportionally less for smaller ones. A value out of range
 changes nothing and the answer repeats the current value; an unknown command answers
 `{"Command":"Unknown"}`. `Backlog` runs its `;`-separated commands 200 ms apart
-(`Backlog0` at once). `tele/<topic>/STATE` is published on connect and every
-`TelePeriod` seconds (300 by default).
+(`Backlog0` at once); a `NoDelay` entry runs the command after it at once, as Tasmota
+does. `tele/<topic>/STATE` is published on connect and every `TelePeriod` seconds (300 by
+default).
 """
 
 from __future__ import annotations
@@ -154,9 +155,15 @@ class TasmotaLight(DeviceModel):
     def _run_due_backlog(self, now: float) -> list[Publication]:
         publications: list[Publication] = []
         while self._backlog and now >= self._next_backlog_at:
-            name, _, data = self._backlog.popleft().partition(" ")
+            entry = self._backlog.popleft()
+            no_delay = entry.lower() == "nodelay"
+            if no_delay:
+                if not self._backlog:
+                    break
+                entry = self._backlog.popleft()
+            name, _, data = entry.partition(" ")
             publications += self._command(name, data, now)
-            self._next_backlog_at = now + BACKLOG_DELAY_S
+            self._next_backlog_at = now if no_delay else now + BACKLOG_DELAY_S
         return publications
 
     # ------------------------------------------------------------------ state
@@ -425,7 +432,8 @@ class TasmotaLight(DeviceModel):
             publications: list[Publication] = []
             for entry in entries:
                 name, _, value = entry.partition(" ")
-                publications += self._command(name, value, now)
+                if name.lower() != "nodelay":
+                    publications += self._command(name, value, now)
             return publications
         if not self._backlog:
             self._next_backlog_at = now

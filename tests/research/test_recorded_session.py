@@ -16,7 +16,6 @@ from click.testing import CliRunner, Result
 from controller.cli import main
 from controller.journal import EVENT_KINDS, read_events
 from controller.research.analysis import SessionAnalysis, analyse
-from controller.research.report import scene_volumes
 from controller.research.sessions import session_meta
 from tests.research.conftest import NOTE, PARTICIPANT, RecordedSession
 from tests.support.requirements import missing
@@ -31,7 +30,6 @@ def analysis(recorded: RecordedSession) -> SessionAnalysis:
     return analyse(
         session_meta(recorded.path),
         read_events(recorded.path),
-        scene_volumes=scene_volumes(recorded.room),
     )
 
 

@@ -151,6 +151,13 @@ def test_backlog_runs_its_commands_200_ms_apart(lamp: TasmotaLight) -> None:
     assert json_of(lamp.tick(1.4), RESULT) == [{"POWER": "OFF"}]
 
 
+def test_no_delay_runs_the_next_backlog_command_at_once(lamp: TasmotaLight) -> None:
+    answers = command(lamp, "Backlog", "NoDelay;Fade 1;NoDelay;CT 300;NoDelay;Dimmer 40", now=1.0)
+    assert answers == [{"Fade": "ON"}, answers[1], answers[2]]
+    assert (answers[1]["CT"], answers[2]["Dimmer"]) == (300, 40)
+    assert all("Command" not in answer for answer in answers)
+
+
 def test_an_unknown_command_says_so(lamp: TasmotaLight) -> None:
     assert command(lamp, "Frobnicate", "1") == [{"Command": "Unknown"}]
     assert command(lamp, "Power2", "ON") == [{"Command": "Unknown"}]
