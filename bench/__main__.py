@@ -18,6 +18,7 @@ from bench import fanout, journal_load, latency, rehearsal
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
+from controller.api.client import EngineUnreachable
 
 PARTS = ("latency", "fanout", "journal", "memory")
 NOTE_WIDTH = 100
@@ -157,6 +158,10 @@ def main(
     except MissingPart as missing:
         click.echo(f"cannot run the benchmark: {missing}", err=True)
         sys.exit(2)
+    except (TimeoutError, RuntimeError, EngineUnreachable) as failure:
+        where = f"logs in {keep}" if keep else "rerun with --keep FOLDER to keep the logs"
+        click.echo(f"the benchmark failed: {failure} ({where})", err=True)
+        sys.exit(1)
     mode = "quick" if quick else "full"
     broker_note = f"; mosquitto.conf + {', '.join(mosquitto_conf)}" if mosquitto_conf else ""
     click.echo(

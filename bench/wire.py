@@ -61,7 +61,12 @@ class Wire:
         self.on_arrival = arrived
         try:
             await send()
-            return await asyncio.wait_for(found, timeout)
+            try:
+                return await asyncio.wait_for(found, timeout)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"the awaited message did not come within {timeout:g} s"
+                ) from None
         finally:
             self.on_arrival = lambda _arrival: None
 
