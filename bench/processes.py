@@ -1,0 +1,161 @@
+"""The parts a benchmark runs: a real Mosquitto, `sessionroom sim` and the engine, as processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.mosquitto import Mosquitto
+from tests.support.requirements import mosquitto_binary as tests_mosquitto_binary
+
+REPO = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT_S = 10.0
+STATS_TIMEOUT_S = 10.0
+PROFILE_ENGINE = "SESSIONROOM_BENCH_PROFILE"
+"""Set (to anything) in the environment to profile every engine process with cProfile."""
+
+
+class MissingPart(Exception):  # noqa: N818 - a condition to report, not a program error
+    """Something the benchmark needs is not installed."""
+
+
+def mosquitto_binary() -> str:
+    """Where Mosquitto is, as the tests find it; MissingPart if it is not installed."""
+    try:
+        return tests_mosquitto_binary()
+    except (pytest.skip.Exception, pytest.fail.Exception) as missing:  # how the tests say it
+        raise MissingPart(str(missing)) from None
+
+
+@contextlib.contextmanager
+def running_broker(workdir: Path, extra_config: str = "") -> Iterator[Mosquitto]:
+    """A Mosquitto of its own on a free loopback port, stopped afterwards.
+
+    `extra_config` holds mosquitto.conf lines added to the default (anonymous, no persistence).
+    """
+    broker = Mosquitto(mosquitto_binary(), workdir, extra_config=extra_config)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def child(name: str, arguments: list[str], log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A Python child process (`python -m …`) run from the repository; SIGTERM, then kill."""
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *arguments],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.returncode not in (0, -signal.SIGTERM):
+            print(f"{name} exited with {process.returncode}; its log: {log_file}", file=sys.stderr)
+
+
+def room_arguments(config: Path, broker: Mosquitto, room_id: str) -> list[str]:
+    return ["--config", str(config), "--broker", broker.url, "--room", room_id]
+
+
+@contextlib.contextmanager
+def simulated_room(
+    config: Path, broker: Mosquitto, room_id: str, workdir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`sessionroom sim` for the room: every MQTT device on its own connection."""
+    with child(
+        "sessionroom sim",
+        ["controller.cli", "sim", *room_arguments(config, broker, room_id)],
+        workdir / f"sim-{room_id}.log",
+    ) as process:
+        yield process
+
+
+@dataclass(frozen=True)
+class EngineMemory:
+    """What the engine process says about its memory (bytes)."""
+
+    rss: int
+    peak_rss: int
+    traced: int | None
+    traced_peak: int | None
+    tracing_overhead: int | None
+    top_sites: list[str]
+
+
+class EngineProcess:
+    """`sessionroom run` in a process of its own (see `bench.engine_host`)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], stats_file: Path) -> None:
+        self.process = process
+        self._stats_file = stats_file
+
+    def memory(self) -> EngineMemory:
+        """Ask the engine for its memory figures (SIGUSR1) and wait for the answer."""
+        self._stats_file.unlink(missing_ok=True)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + STATS_TIMEOUT_S
+        while not self._stats_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the engine did not report its memory")
+            time.sleep(0.02)
+        stats: dict[str, Any] = json.loads(self._stats_file.read_text())
+        return EngineMemory(**stats)
+
+
+@contextlib.contextmanager
+def engine(
+    config: Path,
+    broker: Mosquitto,
+    room_id: str,
+    workdir: Path,
+    *,
+    time_scale: float = 1.0,
+    trace_memory: bool = False,
+) -> Iterator[EngineProcess]:
+    """The room's engine, journaling under `workdir/data-<room>`.
+
+    With PROFILE_ENGINE set in the environment, the engine is profiled with cProfile into
+    `workdir/engine-<room>.prof`.
+    """
+    stats_file = workdir / f"engine-{room_id}-memory.json"
+    host_options = [str(stats_file)]
+    if trace_memory:
+        host_options.append("--trace-memory")
+    if os.environ.get(PROFILE_ENGINE):
+        host_options += ["--profile", str(workdir / f"engine-{room_id}.prof")]
+    arguments = [
+        "bench.engine_host",
+        *host_options,
+        "run",
+        *room_arguments(config, broker, room_id),
+        "--data-dir",
+        str(workdir / f"data-{room_id}"),
+        "--time-scale",
+        str(time_scale),
+    ]
+    with child("sessionroom run", arguments, workdir / f"engine-{room_id}.log") as process:
+        yield EngineProcess(process, stats_file)

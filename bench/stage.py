@@ -1,0 +1,89 @@
+"""A room brought up for measuring: its engine and simulated devices on the benchmark's broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.processes import EngineProcess, engine, simulated_room
+from controller.api.client import RoomClient
+from controller.api.topics import RoomTopics
+from controller.config import Room
+from controller.config.models import BrokerSettings
+from controller.sim import is_simulated
+from tests.support.mosquitto import Mosquitto
+
+READY_TIMEOUT_S = 60.0
+COMMAND_TIMEOUT_S = 10.0
+PARTICIPANT = "B001"
+
+
+@dataclass(frozen=True)
+class RunningRoom:
+    room: Room
+    topics: RoomTopics
+    engine: EngineProcess
+    client: RoomClient
+
+    async def command(self, action: str, **parameters: Any) -> dict[str, Any]:
+        """Send a command through the control API; raise if the engine refuses it."""
+        reply = await self.client.command(action, timeout=COMMAND_TIMEOUT_S, **parameters)
+        if not reply.get("ok"):
+            raise RuntimeError(f"the engine refused {action}: {reply.get('error')}")
+        return reply
+
+    async def start_session(self, plan: str | None = None) -> None:
+        """Open a session (the room's default plan unless named), so the journal records."""
+        chosen = plan or self.room.settings.default_plan or next(iter(self.room.plans))
+        await self.command("start", plan=chosen, participant=PARTICIPANT)
+
+
+async def wait_devices_online(client: RoomClient, room: Room, timeout: float) -> None:
+    """Wait until the engine's state shows every simulated device online."""
+    simulated = {device.id for device in room.devices.values() if is_simulated(device)}
+    deadline = asyncio.get_running_loop().time() + timeout
+    offline = simulated
+    while asyncio.get_running_loop().time() < deadline:
+        devices = (await client.state(timeout=timeout))["devices"]
+        offline = {key for key in simulated if devices[key]["available"] != "online"}
+        if not offline:
+            return
+    raise TimeoutError(
+        f"{len(offline)} simulated device(s) never came online: {sorted(offline)[:5]}"
+    )
+
+
+@contextlib.asynccontextmanager
+async def room_running(
+    room: Room,
+    broker: Mosquitto,
+    workdir: Path,
+    *,
+    time_scale: float = 1.0,
+    trace_memory: bool = False,
+) -> AsyncIterator[RunningRoom]:
+    """The room's engine and simulator running, every device online, a control client ready."""
+    room_id = room.room_id
+    config = room.config_path
+    with (
+        engine(
+            config,
+            broker,
+            room_id,
+            workdir,
+            time_scale=time_scale,
+            trace_memory=trace_memory,
+        ) as engine_process,
+        simulated_room(config, broker, room_id, workdir),
+    ):
+        settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
+        client = RoomClient(settings, room=room_id, client_id=f"bench-ctl-{uuid.uuid4().hex[:8]}")
+        async with client:
+            await client.wait_online(READY_TIMEOUT_S)
+            await wait_devices_online(client, room, READY_TIMEOUT_S)
+            yield RunningRoom(room, RoomTopics(room_id), engine_process, client)
