@@ -156,6 +156,11 @@ class Engine:
             for device in room.devices.values()
             if not device.is_local
         }
+        self._listeners: dict[str, list[str]] = {}
+        """Topic → the devices whose drivers read it (every driver topic is exact)."""
+        for device_id, driver in self.drivers.items():
+            for topic in driver.subscriptions():
+                self._listeners.setdefault(topic, []).append(device_id)
         self.lights = LightControl(
             {key: d for key, d in self.drivers.items() if isinstance(d, LightDriver)},
             gate=self.gate,
@@ -197,7 +202,7 @@ class Engine:
     # ================================================================== inputs
 
     def subscriptions(self) -> list[str]:
-        return sorted({topic for d in self.drivers.values() for topic in d.subscriptions()})
+        return sorted(self._listeners)
 
     def command(self, command: Command) -> None:
         """Carry out an operator command, or raise CommandRefused with the reason."""
@@ -213,7 +218,8 @@ class Engine:
 
     def device_message(self, topic: str, payload: bytes) -> None:
         """A message from a device topic: state, availability, or garbage (journaled)."""
-        for device_id, driver in self.drivers.items():
+        for device_id in self._listeners.get(topic, ()):
+            driver = self.drivers[device_id]
             reception = driver.receive(topic, payload)
             if reception is None:
                 continue
@@ -325,14 +331,15 @@ class Engine:
         for device_id, target in self.light_targets.items():
             transition = self.light_transitions.get(device_id, 0.0)
             self._send(
+                device_id,
                 self.lights.apply(
                     device_id, self._with_override(device_id, target), transition, now
-                )
+                ),
             )
         step_s = 1.0 / MAX_UPDATES_PER_S
         for (device_id, attribute), value in self.fades.tick(now):
             if attribute == "level":
-                self._send(self.lights.step(device_id, value, step_s, now))
+                self._send(device_id, self.lights.step(device_id, value, step_s, now))
             elif attribute == "volume":
                 self._set_volume_now(value, now)
         self._finish_bls_sets(now)
@@ -706,7 +713,7 @@ class Engine:
         ):
             return
         self.vr_sent[device_id] = command
-        self._send(driver.command(command))
+        self._send(device_id, driver.command(command))
 
     # ================================================================== BLS
 
@@ -749,6 +756,7 @@ class Engine:
             driver = self.drivers[device_id]
             assert isinstance(driver, BlsDriver)
             self._send(
+                device_id,
                 driver.command(
                     BlsCommand(
                         running=True,
@@ -761,7 +769,7 @@ class Engine:
                         else allowed.seconds / self.scale,
                         colour=target.colour,
                     )
-                )
+                ),
             )
         self.bls_sets[device_id] = BlsSet(device_id, allowed, self.now())
         self._record(
@@ -785,7 +793,7 @@ class Engine:
         else:
             driver = self.drivers[device_id]
             assert isinstance(driver, BlsDriver)
-            self._send(driver.command(BlsCommand(running=False)))
+            self._send(device_id, driver.command(BlsCommand(running=False)))
         if self.bls_sets.pop(device_id, None) is not None:
             self._record(
                 "command",
@@ -901,7 +909,7 @@ class Engine:
     def _reassert_all(self) -> None:
         for device_id in self.drivers:
             self._reassert(device_id)
-            self._send(self.drivers[device_id].query())
+            self._send(device_id, self.drivers[device_id].query())
 
     def _vitals(self, device_id: str, reading: dict[str, Any], topic: str) -> None:
         self.vitals[device_id] = reading
@@ -935,21 +943,12 @@ class Engine:
 
     # ================================================================== recording
 
-    def _send(self, messages: list[Outgoing]) -> None:
+    def _send(self, device_id: str, messages: list[Outgoing]) -> None:
         for message in messages:
             self._outbox.append(message)
             self._record(
-                "command",
-                {"payload": message.payload},
-                topic=message.topic,
-                device=self._device_of(message.topic),
+                "command", {"payload": message.payload}, topic=message.topic, device=device_id
             )
-
-    def _device_of(self, topic: str) -> str | None:
-        for device_id, driver in self.drivers.items():
-            if driver.topic in topic.split("/"):
-                return device_id
-        return None
 
     def _record(
         self,

@@ -126,6 +126,7 @@ class RoomService:
     # ------------------------------------------------------------------ inputs
 
     async def _command(self, bus: Bus, engine: Engine, message: Message) -> None:
+        """Carry out a command; its device messages go out at once, then the reply."""
         try:
             command = parse_command(message.payload)
         except BadCommand as problem:
@@ -136,6 +137,8 @@ class RoomService:
         except CommandRefused as refusal:
             await self._reply(bus, command.id, False, str(refusal))
         else:
+            engine.tick()
+            await self._flush(bus, engine)
             await self._reply(bus, command.id, True, None)
         self._state_due = True
         await self._flush(bus, engine)

@@ -46,7 +46,8 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence false\n"
-            "max_queued_messages 10000\n" + extra_config
+            "max_queued_messages 10000\n"
+            "set_tcp_nodelay true\n" + extra_config
         )
         self._process: subprocess.Popen[bytes] | None = None
 
