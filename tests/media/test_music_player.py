@@ -53,6 +53,19 @@ class Rig:
     def volumes(self) -> list[int]:
         return self.output.volumes()
 
+    def volumes_settle_at(self, now: float, expected: list[int], timeout: float = 2.0) -> bool:
+        """Tick at `now` until VLC reports `expected` (for the first decks).
+
+        VLC sometimes drops a volume set while an input (re)starts; the player re-applies the
+        wanted volume on every tick, so the right volume arrives within a tick or two.
+        """
+
+        def ticked() -> bool:
+            self.tick(now)
+            return self.volumes()[: len(expected)] == expected
+
+        return eventually(ticked, timeout)
+
     def title(self) -> str | None:
         return self.player.snapshot(self.now).title
 
@@ -218,8 +231,8 @@ def test_playing_the_same_playlist_again_only_changes_the_volume(
     assert eventually(rig.started)
     rig.tick(1.0)
     rig.player.play(calm, 1.0, volume=0.3, crossfade_s=5.0)
-    rig.tick(1.25)
-    assert (rig.title(), rig.volumes()[0]) == ("one", 30)
+    assert rig.volumes_settle_at(1.25, [30])
+    assert rig.title() == "one"
     assert rig.started()
 
 
@@ -303,8 +316,7 @@ def test_skip_with_a_track_crossfade_crossfades_to_the_next_track(
     rig.player.skip(0.0)
     assert rig.title() == "two"
     assert eventually(rig.started)
-    rig.tick(1.0)
-    assert rig.volumes() == [39, 36]
+    assert rig.volumes_settle_at(1.0, [39, 36])
     rig.tick(2.0)
     assert eventually(lambda: not rig.output.players[0].is_playing())
     assert rig.volumes()[1] == 50
