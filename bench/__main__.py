@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from bench import fanout, journal_load, latency, rehearsal
+from bench import fanout, journal_load, latency, rehearsal, research
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
 from controller.api.client import EngineUnreachable
 
-PARTS = ("latency", "fanout", "journal", "memory")
+PARTS = ("latency", "fanout", "journal", "memory", "research")
 NOTE_WIDTH = 100
 
 
@@ -72,6 +72,9 @@ async def run_parts(
             result = await rehearsal.measure(room, broker, workdir, sizes.plan)
             figures += rehearsal.figures(result)
             notes += rehearsal.notes(result)
+    if "research" in parts:
+        say("research tools on a 3-hour session journal of about 100 000 events")
+        figures += await research.figures(workdir)
     return Report(figures, notes)
 
 

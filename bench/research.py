@@ -1,26 +1,23 @@
-"""Measure the research tools on a 3-hour session of about 100 000 events (a script, not a test).
+"""The research tools on a 3-hour session of about 100 000 events, against a raw SQLite read.
 
-Run: `.venv/bin/python tests/research/measure_large_session.py [FOLDER]`. It writes a
-synthetic journal through the Journal API (vitals every second, light reports, commands,
-phases, operator actions, notes, alerts), then times `sessions` listing, the JSONL, CSV
-and BIDS exports, the report (text and PNG), and a replay at speed 0 to a null target,
-with the raw SQLite read of the same rows measured in the same run as the baseline.
+A synthetic journal is written through the Journal API (vitals every second, light
+reports, commands, phases, operator actions, notes, BLS sets); then `sessions` listing,
+the JSONL, CSV and BIDS exports, the report (text and PNG) and a replay at speed 0 to a
+null target are timed, each beside the raw SQLite read of the same rows in the same run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import random
 import sqlite3
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.figures import Figure
 from controller.engine.clock import ScaledClock
 from controller.journal import Event, Journal, list_sessions, read_events
 from controller.journal.export import export_bids, export_session
@@ -117,12 +114,10 @@ def write_journal(data_dir: Path) -> Path:
     return journal.path
 
 
-def timed(what: str, action: Callable[[], Any]) -> tuple[float, Any]:
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = action()
-    elapsed = time.perf_counter() - started
-    print(f"{what:<52} {elapsed:8.3f} s")
-    return elapsed, result
+    return time.perf_counter() - started, result
 
 
 def raw_read(path: Path) -> int:
@@ -134,7 +129,7 @@ def raw_read(path: Path) -> int:
     return len(rows)
 
 
-def replay_at_full_speed(path: Path) -> int:
+async def replay_at_full_speed(path: Path) -> int:
     player = Replay(
         ReplaySource.journal(path, Selection()),
         NullTarget(),
@@ -142,37 +137,42 @@ def replay_at_full_speed(path: Path) -> int:
         speed=0,
         clock=ScaledClock(1.0),
     )
-    return asyncio.run(player.run()).emitted
+    return (await player.run()).emitted
 
 
-def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="measure-"))
-    _, path = timed("write the synthetic journal (Journal API)", lambda: write_journal(folder))
+async def figures(workdir: Path) -> list[Figure]:
+    """Write the 3-hour journal in `workdir`, then time each research tool on it."""
+    path = write_journal(workdir / "research")
     count = raw_read(path)
-    print(f"journal: {path} — {count} events, {path.stat().st_size / 1e6:.1f} MB, {HOURS} h")
-    timed("sessionroom sessions (list_sessions)", lambda: list_sessions(folder))
-    raw_s, _ = timed("baseline: raw SQLite read of every row", lambda: raw_read(path))
-    timed(
-        "baseline: read_events (rows decoded to events)", lambda: sum(1 for _ in read_events(path))
-    )
-    timed("export --format jsonl", lambda: export_session(path, io.StringIO(), format_name="jsonl"))
-    timed("export --format csv", lambda: export_session(path, io.StringIO(), format_name="csv"))
-    timed("export --format bids", lambda: export_bids(path, folder / "bids"))
+    raw_s, _ = timed(lambda: raw_read(path))
+    baseline = f"raw SQLite read of the {count:,} rows"
 
     def report() -> None:
         analysis = analyse(session_meta(path), read_events(path))
         render_text(report_sections(analysis))
         timeline_png(analysis)
 
-    timed("report (analysis, text and timeline PNG)", report)
-    replay_s, emitted = timed(
-        "replay --speed 0 to a null target", lambda: replay_at_full_speed(path)
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("sessions listing", lambda: list_sessions(workdir / "research")),
+        ("export jsonl", lambda: export_session(path, io.StringIO(), format_name="jsonl")),
+        ("export csv", lambda: export_session(path, io.StringIO(), format_name="csv")),
+        ("export bids", lambda: export_bids(path, workdir / "bids")),
+        ("report (text and timeline PNG)", report),
+    ]
+    measured = [
+        Figure(f"3-hour session: {name}", timed(step)[0] * 1000, "ms", raw_s * 1000, baseline)
+        for name, step in steps
+    ]
+    started = time.perf_counter()
+    emitted = await replay_at_full_speed(path)
+    replay_s = time.perf_counter() - started
+    measured.append(
+        Figure(
+            "3-hour session: replay --speed 0 to a null target",
+            emitted / replay_s,
+            "events/s",
+            count / raw_s,
+            "raw SQLite read",
+        )
     )
-    print(
-        f"replay throughput: {emitted / replay_s:,.0f} events/s "
-        f"(raw SQLite read: {count / raw_s:,.0f} rows/s)"
-    )
-
-
-if __name__ == "__main__":
-    main()
+    return measured
