@@ -167,15 +167,19 @@ class ReplayedRoom:
 
     # ------------------------------------------------------------------ the snapshot
 
-    def snapshot(self, t: float, *, speed: float = 1.0) -> RoomState:
-        """The state at session time `t`, as the engine would have published it."""
+    def snapshot(self, t: float, *, speed: float = 1.0, published_ns: int) -> RoomState:
+        """The state at session time `t`, as the engine would have published it.
+
+        `updated` is when the replay publishes it (`published_ns`), so a console watching the
+        replay sees a live room, not a recording hours old.
+        """
         in_session = self.started and not self.ended
         title = self.plan.title if self.plan is not None else self.meta.plan
         return RoomState(
             room=self.replay_room,
             name=f"Replay of {self.meta.session_id}",
             engine_version=__version__,
-            updated=iso_wall(self.meta.started_wall_ns + round(t * 1e9 / self.meta.time_scale)),
+            updated=iso_wall(published_ns),
             time_scale=speed if speed > 0 else 1.0,
             plans={self.meta.plan: title},
             session=SessionInfo(

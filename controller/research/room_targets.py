@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -170,7 +171,7 @@ class SimTarget(ReplayTarget):
             return
         position = self._position
         t = max(position.t, self._last_t)
-        snapshot = self.state.snapshot(t, speed=position.speed)
+        snapshot = self.state.snapshot(t, speed=position.speed, published_ns=time.time_ns())
         await self._bus.publish(self.topics.state, snapshot.model_dump_json(), qos=1, retain=True)
         self._published_at = loop.time()
         self._dirty = False

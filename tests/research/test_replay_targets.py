@@ -85,7 +85,9 @@ def test_the_rebuilt_state_is_what_a_console_renders(recorded: RecordedSession) 
             break
         state.apply(event)
 
-    snapshot = RoomState.model_validate_json(state.snapshot(100.0).model_dump_json())
+    snapshot = RoomState.model_validate_json(
+        state.snapshot(100.0, published_ns=time.time_ns()).model_dump_json()
+    )
 
     assert snapshot.room == "replayed"
     assert snapshot.session is not None and snapshot.session.participant == "P-014"
