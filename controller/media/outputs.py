@@ -52,6 +52,11 @@ class TonePlayer:
     def stop(self) -> None:
         self._loop.stop()
 
+    @property
+    def playing(self) -> Path | None:
+        """The tone file being looped, or None when the tones are stopped."""
+        return self._loop.path if self._loop.playing else None
+
     def poll(self) -> None:
         self._loop.poll()
 

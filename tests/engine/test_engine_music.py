@@ -15,7 +15,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
-from controller.media.outputs import LocalOutputs, open_local_outputs
+from controller.media.outputs import LocalOutputs, TonePlayer, open_local_outputs
 from tests.conftest import REPO
 from tests.support.requirements import require_libvlc
 
@@ -92,4 +92,19 @@ def test_bilateral_tones_play_for_the_set_and_stop(engine: Engine) -> None:
     bls = engine.snapshot().bls
     assert (bls.running, bls.devices, bls.tone_hz) == (True, ["tones"], 440.0)
     run_for(engine, 4.25)
+    assert engine.snapshot().bls.running is False
+
+
+def test_bilateral_tones_change_speed_while_a_set_runs(engine: Engine) -> None:
+    do(engine, "start", plan="standard", participant="P014")
+    do(engine, "bls", op="start", device="tones", speed_hz=1.0, passes=20)
+    run_for(engine, 2.0)
+    tones = engine.tones
+    assert isinstance(tones, TonePlayer)
+    assert tones.playing is not None and tones.playing.name.startswith("bls-1hz-440")
+    do(engine, "bls", op="start", device="tones", speed_hz=1.5, passes=20)
+    assert engine.snapshot().bls.speed_hz == 1.5
+    assert tones.playing is not None and tones.playing.name.startswith("bls-1.5hz-440")
+    do(engine, "bls", op="stop", device="tones")
+    assert tones.playing is None
     assert engine.snapshot().bls.running is False
