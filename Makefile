@@ -1,14 +1,14 @@
 # Sessionroom: `make demo` runs the demo room, `make test` runs the whole test suite.
 # Both create .venv and install what is needed; as root on Debian they also install the
-# Debian packages the real parts need (Mosquitto, libvlc).
+# Debian packages the real parts need (Mosquitto, libvlc; for the tests also tmux and Chromium).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base tmux python3-venv \
-	chromium chromium-driver
+RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
+TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver
 
-.PHONY: demo test lint system-packages install
+.PHONY: demo test lint bench install
 
 install: $(VENV)/.installed
 
@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-system-packages:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# Install the Debian packages named in $(1) that are missing (as root), or say how to.
+define debian_packages
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "Installing Debian packages:" $$missing; \
@@ -29,14 +30,25 @@ system-packages:
 	  echo "Install them with: sudo apt-get install" $$missing; \
 	  exit 1; \
 	fi
+endef
 
-demo: system-packages install
+demo:
+	$(call debian_packages,$(RUNTIME_PACKAGES))
+	$(MAKE) --no-print-directory install
 	$(BIN)/sessionroom demo
 
 lint: install
 	$(BIN)/ruff check controller tests bench playlists
 	$(BIN)/ruff format --check controller tests bench playlists
 	$(BIN)/mypy
+	$(BIN)/mypy --strict bench
 
-test: system-packages lint
+test:
+	$(call debian_packages,$(TEST_PACKAGES))
+	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
+
+bench:
+	$(call debian_packages,$(RUNTIME_PACKAGES))
+	$(MAKE) --no-print-directory install
+	$(BIN)/python -m bench
