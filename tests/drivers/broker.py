@@ -1,4 +1,4 @@
-"""Plain aiomqtt clients around the real Mosquitto: publish a driver's messages, observe, deliver.
+"""Plain aiomqtt clients around a real broker: publish a driver's messages, observe, deliver.
 
 The observer is an MQTT 5 client subscribed with "retain as published", so the retain flag it
 sees is the one the publisher set (MQTT 3.1.1 clears it for established subscriptions).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
+from typing import Protocol
 
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -16,15 +17,24 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from controller.drivers import Driver, Outgoing, Reception
 from tests.support.mosquitto import Mosquitto
 
+
+class Broker(Protocol):
+    """A broker to test against: a real Mosquitto, or the embedded amqtt broker."""
+
+    host: str
+    port: int
+
+
 DEADLINE_S = 5.0
 
 
-def client(broker: Mosquitto, role: str, *, v5: bool = False) -> aiomqtt.Client:
+def client(broker: Broker, role: str, *, v5: bool = False) -> aiomqtt.Client:
+    """A plain client; MQTT 5 only on Mosquitto (amqtt speaks 3.1.1 alone)."""
     return aiomqtt.Client(
         broker.host,
         broker.port,
         identifier=f"{role}-{uuid.uuid4().hex[:8]}",
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else None,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 and isinstance(broker, Mosquitto) else None,
     )
 
 
@@ -45,7 +55,7 @@ async def collect(subscriber: aiomqtt.Client, count: int) -> list[aiomqtt.Messag
     return received
 
 
-async def publish(broker: Mosquitto, messages: Iterable[Outgoing]) -> None:
+async def publish(broker: Broker, messages: Iterable[Outgoing]) -> None:
     """Publish exactly what a driver returned, as the engine's bus would."""
     async with client(broker, "engine") as engine:
         for message in messages:
@@ -55,19 +65,22 @@ async def publish(broker: Mosquitto, messages: Iterable[Outgoing]) -> None:
 
 
 async def observe(
-    broker: Mosquitto, topic_filter: str, messages: list[Outgoing]
+    broker: Broker, topic_filter: str, messages: list[Outgoing]
 ) -> list[aiomqtt.Message]:
     """What an independent subscriber on `topic_filter` receives when `messages` are published."""
     async with client(broker, "observer", v5=True) as observer:
-        await observer.subscribe(
-            topic_filter, options=SubscribeOptions(qos=1, retainAsPublished=True)
-        )
+        if isinstance(broker, Mosquitto):
+            await observer.subscribe(
+                topic_filter, options=SubscribeOptions(qos=1, retainAsPublished=True)
+            )
+        else:  # MQTT 3.1.1: live messages arrive with retain clear, whatever was published
+            await observer.subscribe(topic_filter, qos=1)
         await publish(broker, messages)
         return await collect(observer, len(messages))
 
 
 async def deliver(
-    broker: Mosquitto, driver: Driver, messages: list[tuple[str, bytes, bool]]
+    broker: Broker, driver: Driver, messages: list[tuple[str, bytes, bool]]
 ) -> list[Reception | None]:
     """Publish device messages (topic, payload, retain) and feed what arrives to the driver.
 
@@ -87,7 +100,7 @@ async def deliver(
 
 
 async def retained_on_subscribe(
-    broker: Mosquitto, driver: Driver, count: int
+    broker: Broker, driver: Driver, count: int
 ) -> list[Reception | None]:
     """What a freshly started engine learns from `count` retained messages on its topics."""
     async with client(broker, "engine") as engine:
@@ -97,7 +110,7 @@ async def retained_on_subscribe(
         return [driver.receive(message.topic.value, payload_bytes(message)) for message in arrived]
 
 
-async def clear_retained(broker: Mosquitto, topics: Iterable[str]) -> None:
+async def clear_retained(broker: Broker, topics: Iterable[str]) -> None:
     async with client(broker, "cleanup") as cleanup:
         for topic in topics:
             await cleanup.publish(topic, b"", qos=1, retain=True)

@@ -1,5 +1,9 @@
-"""Contract tests against the real Mosquitto: what each driver publishes, as an independent
+"""Contract tests against a real broker: what each driver publishes, as an independent
 subscriber sees it (topic, payload, retain flag), and real-format device messages read back.
+
+Each runs against Mosquitto and against the embedded amqtt broker. On amqtt (MQTT 3.1.1)
+live messages always arrive with retain clear, so only Mosquitto (retain-as-published)
+can catch a retained command; the first test shows that check can fail there.
 
 Device messages are copied from each protocol's documentation; the source is named beside
 each one.
@@ -26,6 +30,7 @@ from controller.drivers import (
 )
 from controller.drivers.zigbee2mqtt import BRIDGE_STATE_TOPIC
 from tests.drivers.broker import (
+    Broker,
     clear_retained,
     deliver,
     observe,
@@ -62,12 +67,12 @@ async def test_the_observer_would_see_a_retained_publish_as_retained(mosquitto: 
 # --------------------------------------------------------------------------- Zigbee2MQTT
 
 
-async def test_zigbee2mqtt_set_and_get_reach_the_light_as_sent(mosquitto: Mosquitto) -> None:
+async def test_zigbee2mqtt_set_and_get_reach_the_light_as_sent(broker: Broker) -> None:
     driver = light("zigbee2mqtt", kelvin_range=(2000, 6500))
     outgoing = (
         driver.command(LightCommand(level=0.35, kelvin=2700, transition_s=8)) + driver.query()
     )
-    messages = await observe(mosquitto, f"zigbee2mqtt/{driver.topic}/+", outgoing)
+    messages = await observe(broker, f"zigbee2mqtt/{driver.topic}/+", outgoing)
     assert seen(messages) == [
         (
             f"zigbee2mqtt/{driver.topic}/set",
@@ -78,11 +83,11 @@ async def test_zigbee2mqtt_set_and_get_reach_the_light_as_sent(mosquitto: Mosqui
     ]
 
 
-async def test_zigbee2mqtt_state_and_availability_are_read(mosquitto: Mosquitto) -> None:
+async def test_zigbee2mqtt_state_and_availability_are_read(broker: Broker) -> None:
     driver = make_driver(device("zigbee2mqtt", kelvin_range=(2000, 6500)))
     name = driver.topic
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # device-availability.md: retained {"state":"online"} (2.x), plain offline (1.x).
@@ -97,27 +102,27 @@ async def test_zigbee2mqtt_state_and_availability_are_read(mosquitto: Mosquitto)
         Reception("state", {"on": True, "level": 215 / 254, "kelvin": 3077}),
         Reception("availability", {"available": "offline"}),
     ]
-    await clear_retained(mosquitto, [f"zigbee2mqtt/{name}/availability"])
+    await clear_retained(broker, [f"zigbee2mqtt/{name}/availability"])
 
 
 async def test_a_retained_availability_reaches_a_freshly_started_engine(
-    mosquitto: Mosquitto,
+    broker: Broker,
 ) -> None:
     driver = make_driver(device("zigbee2mqtt"))
     topic = f"zigbee2mqtt/{driver.topic}/availability"
-    await publish(mosquitto, [Outgoing(topic, '{"state":"online"}', retain=True)])
-    assert await retained_on_subscribe(mosquitto, driver, 1) == [
+    await publish(broker, [Outgoing(topic, '{"state":"online"}', retain=True)])
+    assert await retained_on_subscribe(broker, driver, 1) == [
         Reception("availability", {"available": "online"})
     ]
     assert driver.availability is Availability.ONLINE
-    await clear_retained(mosquitto, [topic])
+    await clear_retained(broker, [topic])
 
 
-async def test_a_bridge_going_offline_takes_its_lights_offline(mosquitto: Mosquitto) -> None:
+async def test_a_bridge_going_offline_takes_its_lights_offline(broker: Broker) -> None:
     driver = make_driver(device("zigbee2mqtt"))
     try:
         receptions = await deliver(
-            mosquitto,
+            broker,
             driver,
             [
                 (f"zigbee2mqtt/{driver.topic}/availability", b'{"state":"online"}', False),
@@ -125,7 +130,7 @@ async def test_a_bridge_going_offline_takes_its_lights_offline(mosquitto: Mosqui
             ],
         )
     finally:
-        await clear_retained(mosquitto, [BRIDGE_STATE_TOPIC])
+        await clear_retained(broker, [BRIDGE_STATE_TOPIC])
     assert receptions[-1] == Reception("availability", {"available": "offline"})
 
 
@@ -133,12 +138,12 @@ async def test_a_bridge_going_offline_takes_its_lights_offline(mosquitto: Mosqui
 
 
 async def test_tasmota_backlog_and_state_query_reach_the_device_as_sent(
-    mosquitto: Mosquitto,
+    broker: Broker,
 ) -> None:
     driver = light("tasmota", rgb=True)
     outgoing = driver.command(LightCommand(level=0.4, rgb=(255, 128, 0), transition_s=2))
     outgoing += driver.query()
-    messages = await observe(mosquitto, f"cmnd/{driver.topic}/+", outgoing)
+    messages = await observe(broker, f"cmnd/{driver.topic}/+", outgoing)
     assert seen(messages) == [
         (
             f"cmnd/{driver.topic}/Backlog",
@@ -149,11 +154,11 @@ async def test_tasmota_backlog_and_state_query_reach_the_device_as_sent(
     ]
 
 
-async def test_tasmota_lwt_result_power_and_telemetry_are_read(mosquitto: Mosquitto) -> None:
+async def test_tasmota_lwt_result_power_and_telemetry_are_read(broker: Broker) -> None:
     driver = make_driver(device("tasmota", rgb=True, kelvin_range=(2000, 6500)))
     t = driver.topic
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # tasmota/docs Troubleshooting: "tele/MYSONOFF/LWT = Online (retained)".
@@ -177,17 +182,17 @@ async def test_tasmota_lwt_result_power_and_telemetry_are_read(mosquitto: Mosqui
         Reception("state", {"on": True, "level": 0.5, "rgb": [255, 255, 255], "kelvin": 6536}),
         Reception("availability", {"available": "offline"}),
     ]
-    await clear_retained(mosquitto, [f"tele/{t}/LWT"])
+    await clear_retained(broker, [f"tele/{t}/LWT"])
 
 
 # --------------------------------------------------------------------------- WLED
 
 
-async def test_wled_json_api_call_reaches_the_strip_as_sent(mosquitto: Mosquitto) -> None:
+async def test_wled_json_api_call_reaches_the_strip_as_sent(broker: Broker) -> None:
     driver = light("wled", rgb=True)
     outgoing = driver.command(LightCommand(level=0.5, rgb=(255, 160, 0), transition_s=5))
     outgoing += driver.command(LightCommand(on=False, transition_s=3))
-    messages = await observe(mosquitto, f"wled/{driver.topic}/api", outgoing)
+    messages = await observe(broker, f"wled/{driver.topic}/api", outgoing)
     assert seen(messages) == [
         (
             f"wled/{driver.topic}/api",
@@ -198,11 +203,11 @@ async def test_wled_json_api_call_reaches_the_strip_as_sent(mosquitto: Mosquitto
     ]
 
 
-async def test_wled_status_brightness_and_colour_are_read(mosquitto: Mosquitto) -> None:
+async def test_wled_status_brightness_and_colour_are_read(broker: Broker) -> None:
     driver = make_driver(device("wled", rgb=True))
     base = f"wled/{driver.topic}"
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # interfaces/mqtt.md: /g "current brightness as ASCII number 0-255",
@@ -219,17 +224,17 @@ async def test_wled_status_brightness_and_colour_are_read(mosquitto: Mosquitto) 
         Reception("state", {"on": True, "level": 128 / 255, "rgb": [255, 160, 0]}),
         Reception("state", {"on": False, "level": 128 / 255, "rgb": [255, 160, 0]}),
     ]
-    await clear_retained(mosquitto, [f"{base}/status"])
+    await clear_retained(broker, [f"{base}/status"])
 
 
 # --------------------------------------------------------------------------- Shelly
 
 
-async def test_shelly_rpc_requests_reach_the_device_as_sent(mosquitto: Mosquitto) -> None:
+async def test_shelly_rpc_requests_reach_the_device_as_sent(broker: Broker) -> None:
     driver = light("shelly")
     prefix = driver.topic
     outgoing = driver.command(LightCommand(level=0.35, transition_s=8)) + driver.query()
-    messages = await observe(mosquitto, f"{prefix}/rpc", outgoing)
+    messages = await observe(broker, f"{prefix}/rpc", outgoing)
     assert seen(messages) == [
         (
             f"{prefix}/rpc",
@@ -250,11 +255,11 @@ async def test_shelly_rpc_requests_reach_the_device_as_sent(mosquitto: Mosquitto
     ]
 
 
-async def test_shelly_online_status_and_replies_are_read(mosquitto: Mosquitto) -> None:
+async def test_shelly_online_status_and_replies_are_read(broker: Broker) -> None:
     driver = make_driver(device("shelly"))
     prefix = driver.topic
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # gen2 Mqtt: <topic_prefix>/online is true/false.
@@ -282,29 +287,29 @@ async def test_shelly_online_status_and_replies_are_read(mosquitto: Mosquitto) -
         Reception("error", {"error": refused}),
         Reception("availability", {"available": "offline"}),
     ]
-    await clear_retained(mosquitto, [f"{prefix}/online"])
+    await clear_retained(broker, [f"{prefix}/online"])
 
 
 # --------------------------------------------------------------------------- our conventions
 
 
-async def test_vr_commands_reach_the_headset_as_sent(mosquitto: Mosquitto) -> None:
+async def test_vr_commands_reach_the_headset_as_sent(broker: Broker) -> None:
     driver = make_driver(device("mqtt-vr"))
     assert isinstance(driver, VrDriver)
     outgoing = driver.command(VrCommand("play", content="forest-01", volume=0.4))
     outgoing += driver.command(VrCommand("stop"))
-    messages = await observe(mosquitto, f"vr/{driver.topic}/set", outgoing)
+    messages = await observe(broker, f"vr/{driver.topic}/set", outgoing)
     assert seen(messages) == [
         (f"vr/{driver.topic}/set", b'{"action":"play","content":"forest-01","volume":40}', False),
         (f"vr/{driver.topic}/set", b'{"action":"stop"}', False),
     ]
 
 
-async def test_vr_state_and_availability_are_read(mosquitto: Mosquitto) -> None:
+async def test_vr_state_and_availability_are_read(broker: Broker) -> None:
     driver = make_driver(device("mqtt-vr"))
     base = f"vr/{driver.topic}"
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # DEVICE_PROTOCOLS.md, our VR convention.
@@ -320,17 +325,17 @@ async def test_vr_state_and_availability_are_read(mosquitto: Mosquitto) -> None:
         Reception("availability", {"available": "online"}),
         Reception("state", {"status": "playing", "content": "forest-01", "position_s": 42.5}),
     ]
-    await clear_retained(mosquitto, [f"{base}/availability"])
+    await clear_retained(broker, [f"{base}/availability"])
 
 
-async def test_bls_start_and_stop_reach_the_device_as_sent(mosquitto: Mosquitto) -> None:
+async def test_bls_start_and_stop_reach_the_device_as_sent(broker: Broker) -> None:
     driver = make_driver(device("mqtt-bls", mode="visual"))
     assert isinstance(driver, BlsDriver)
     outgoing = driver.command(
         BlsCommand(running=True, speed_hz=1.0, intensity=0.5, passes=24, colour="#3366FF")
     )
     outgoing += driver.command(BlsCommand(running=False))
-    messages = await observe(mosquitto, f"bls/{driver.topic}/set", outgoing)
+    messages = await observe(broker, f"bls/{driver.topic}/set", outgoing)
     assert seen(messages) == [
         (
             f"bls/{driver.topic}/set",
@@ -342,11 +347,11 @@ async def test_bls_start_and_stop_reach_the_device_as_sent(mosquitto: Mosquitto)
     ]
 
 
-async def test_bls_state_and_availability_are_read(mosquitto: Mosquitto) -> None:
+async def test_bls_state_and_availability_are_read(broker: Broker) -> None:
     driver = make_driver(device("mqtt-bls"))
     base = f"bls/{driver.topic}"
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # DEVICE_PROTOCOLS.md, our BLS convention.
@@ -358,14 +363,14 @@ async def test_bls_state_and_availability_are_read(mosquitto: Mosquitto) -> None
         Reception("availability", {"available": "online"}),
         Reception("state", {"running": True, "pass": 3, "speed_hz": 1.0}),
     ]
-    await clear_retained(mosquitto, [f"{base}/availability"])
+    await clear_retained(broker, [f"{base}/availability"])
 
 
-async def test_vitals_readings_and_availability_are_read(mosquitto: Mosquitto) -> None:
+async def test_vitals_readings_and_availability_are_read(broker: Broker) -> None:
     driver = make_driver(device("mqtt-vitals"))
     base = f"vitals/{driver.topic}"
     receptions = await deliver(
-        mosquitto,
+        broker,
         driver,
         [
             # DEVICE_PROTOCOLS.md, our vitals convention (any subset of the keys).
@@ -380,4 +385,4 @@ async def test_vitals_readings_and_availability_are_read(mosquitto: Mosquitto) -
         Reception("error", {"error": f"{base}: hr is a string, not a number"}),
     ]
     assert driver.state == {"hr": 72.0, "spo2": 97.0, "ts": 1718000000.0}
-    await clear_retained(mosquitto, [f"{base}/availability"])
+    await clear_retained(broker, [f"{base}/availability"])
