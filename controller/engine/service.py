@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 TICK_S = 0.05
 """The engine ticks this often (real seconds)."""
 
+DURABLE_WAIT_S = 0.5
+"""How long a command's reply waits for its journal entry to reach the disk."""
+
 STATE_EVERY_S = 1.0
 """The retained state is republished at least this often (real seconds)."""
 
@@ -139,9 +142,21 @@ class RoomService:
         else:
             engine.tick()
             await self._flush(bus, engine)
+            await self._durable(engine)
             await self._reply(bus, command.id, True, None)
         self._state_due = True
         await self._flush(bus, engine)
+
+    async def _durable(self, engine: Engine) -> None:
+        """Wait (off the loop, briefly) until the session's journal holds the command.
+
+        An acknowledged operator action survives a crash right after it (a `hold` is still
+        held on resume). With a refusing disk the wait ends after DURABLE_WAIT_S: the
+        events stay buffered and the alert says so.
+        """
+        session = engine.session
+        if session is not None:
+            await asyncio.to_thread(session.journal.flush, timeout_s=DURABLE_WAIT_S)
 
     def _media_error(self, problem: str) -> None:
         if self.engine is not None:

@@ -117,6 +117,8 @@ class CommandGate:
     def __init__(self, device_id: str) -> None:
         self.device_id = device_id
         self.dropping = False
+        self.dropped = 0
+        """How many commands the drop fault has swallowed."""
         self.delay_s = 0.0
         self._held: deque[HeldCommand] = deque()
 
@@ -124,6 +126,7 @@ class CommandGate:
         """The commands to apply now, given one that just arrived."""
         if self.dropping:
             log.info("%s drops a command on %s (fault)", self.device_id, topic)
+            self.dropped += 1
             return []
         if self.delay_s <= 0 and not self._held:
             return [(topic, payload)]

@@ -210,6 +210,7 @@ async def test_dropped_commands_are_lost(
     lamp.drop_commands(True)
     await recorder.publish(f"cmnd/lamp-{token}/Dimmer", "40")
     await recorder.publish(f"cmnd/lamp-{token}/Dimmer", "")  # dropped too: no answer
+    await eventually(lambda: lamp.gate.dropped == 2)
     lamp.drop_commands(False)
     await recorder.publish(f"cmnd/lamp-{token}/Power", "")
     await eventually(lambda: recorder.latest_json(f"stat/lamp-{token}/RESULT"))
