@@ -25,6 +25,22 @@ class ConnectionParameters:
     tls_context: ssl.SSLContext | None
 
 
+def client_settings(settings: BrokerSettings) -> BrokerSettings:
+    """Where a client (ctl, sim, console) connects: an embedded broker is on 127.0.0.1:port.
+
+    Raises BusConfigError for an embedded broker on port 0: it picks a free port when the
+    engine starts, so a client cannot know it and needs --broker.
+    """
+    if settings.mode == "external":
+        return settings
+    if settings.port == 0:
+        raise BusConfigError(
+            "the room's embedded broker picks a free port (port 0 in config.yaml): "
+            "give --broker mqtt://127.0.0.1:PORT"
+        )
+    return settings.model_copy(update={"mode": "external", "host": "127.0.0.1"})
+
+
 def connection_parameters(settings: BrokerSettings, root: Path) -> ConnectionParameters:
     """Read the password file and TLS files named by `settings`; relative paths start at `root`."""
     if settings.password_file is not None and settings.username is None:

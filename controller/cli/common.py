@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from controller.bus.credentials import BusConfigError, client_settings
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.models import BrokerSettings
 
@@ -96,11 +97,11 @@ def apply_overrides(room: Room, overrides: Overrides) -> Room:
 
 
 def client_broker(room: Room) -> BrokerSettings:
-    """Where a client (ctl, sim, console) connects: an embedded broker is on its host:port."""
-    settings = room.settings.broker
-    if settings.mode == "external":
-        return settings
-    return settings.model_copy(update={"mode": "external", "port": settings.port or 1883})
+    """Where a client (ctl, sim, console) connects; a usage error when it cannot know."""
+    try:
+        return client_settings(room.settings.broker)
+    except BusConfigError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def run_async(main: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import signal
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from controller.bus.credentials import BusConfigError, client_settings
 from controller.cli.common import EXIT_INVALID, Overrides, connection_options, load_room_or_exit
 from controller.config import Room
 from controller.sim import (
@@ -97,22 +97,11 @@ def _fault(spec: str) -> Fault:
 
 
 def _broker_address(room: Room) -> BrokerAddress:
-    settings = room.settings.broker
     try:
-        address = BrokerAddress.from_settings(settings, room.root)
-    except OSError as error:
-        click.echo(f"{room.config_path}: cannot read the broker's password_file: {error}", err=True)
+        return BrokerAddress.from_settings(client_settings(room.settings.broker), room.root)
+    except BusConfigError as error:
+        click.echo(f"{room.config_path}: {error}", err=True)
         raise SystemExit(EXIT_INVALID) from None
-    if settings.mode != "embedded":
-        return address
-    if settings.port == 0:
-        click.echo(
-            f"{room.config_path}: the embedded broker's port is 0 (chosen when it starts); "
-            "pass --broker mqtt://127.0.0.1:PORT",
-            err=True,
-        )
-        raise SystemExit(EXIT_INVALID)
-    return dataclasses.replace(address, host="127.0.0.1")
 
 
 def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> str:

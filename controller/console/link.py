@@ -13,7 +13,6 @@ import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import aiomqtt
@@ -21,8 +20,8 @@ from pydantic import ValidationError
 
 from controller.api.state import RoomState
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
 from controller.config import Room
-from controller.config.models import TlsSettings
 
 REPLY_TIMEOUT_S = 3.0
 """How long a command waits for the engine's reply before the console says so."""
@@ -40,60 +39,34 @@ class Endpoint:
     port: int
     username: str | None = None
     password: str | None = None
-    tls: TlsSettings | None = None
-    """TLS settings with file paths already resolved."""
+    tls_context: ssl.SSLContext | None = None
     keepalive_s: int = 30
 
     @property
     def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        scheme = "mqtts" if self.tls_context is not None else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @classmethod
     def for_room(cls, room: Room) -> Endpoint:
-        """The broker of a loaded room; the embedded broker is reached on 127.0.0.1.
+        """The broker of a loaded room, read as the engine's bus reads it.
 
         Raises ValueError when the room's broker cannot be reached from a console (an
-        embedded broker on a free port, an unreadable password file).
+        embedded broker on a free port, an unreadable password or TLS file).
         """
-        broker = room.settings.broker
-        if broker.mode == "embedded":
-            if broker.port == 0:
-                raise ValueError(
-                    "the room's embedded broker picks a free port (port 0 in config.yaml): "
-                    "give --broker mqtt://127.0.0.1:PORT"
-                )
-            return cls(host="127.0.0.1", port=broker.port, keepalive_s=broker.keepalive_s)
-        password = None
-        if broker.password_file is not None:
-            password_path = _resolve(room.root, broker.password_file)
-            try:
-                password = password_path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ValueError(
-                    f"cannot read the broker password file {password_path}: {error.strerror}"
-                ) from None
-        tls = None
-        if broker.tls is not None:
-            tls = broker.tls.model_copy(
-                update={
-                    name: str(_resolve(room.root, value))
-                    for name in ("ca_file", "cert_file", "key_file")
-                    if (value := getattr(broker.tls, name)) is not None
-                }
-            )
+        try:
+            settings = client_settings(room.settings.broker)
+            parameters = connection_parameters(settings, room.root)
+        except BusConfigError as error:
+            raise ValueError(str(error)) from None
         return cls(
-            host=broker.host,
-            port=broker.port,
-            username=broker.username,
-            password=password,
-            tls=tls,
-            keepalive_s=broker.keepalive_s,
+            host=parameters.host,
+            port=parameters.port,
+            username=parameters.username,
+            password=parameters.password,
+            tls_context=parameters.tls_context,
+            keepalive_s=parameters.keepalive_s,
         )
-
-
-def _resolve(root: Path, name: str) -> Path:
-    path = Path(name).expanduser()
-    return path if path.is_absolute() else root / path
 
 
 @dataclass(frozen=True)
@@ -209,14 +182,6 @@ class RoomLink:
 
     def _new_client(self) -> aiomqtt.Client:
         endpoint = self.endpoint
-        tls_params = None
-        if endpoint.tls is not None:
-            tls_params = aiomqtt.TLSParameters(
-                ca_certs=endpoint.tls.ca_file,
-                certfile=endpoint.tls.cert_file,
-                keyfile=endpoint.tls.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
         return aiomqtt.Client(
             endpoint.host,
             endpoint.port,
@@ -224,8 +189,7 @@ class RoomLink:
             username=endpoint.username,
             password=endpoint.password,
             keepalive=endpoint.keepalive_s,
-            tls_params=tls_params,
-            tls_insecure=endpoint.tls.insecure if endpoint.tls is not None else None,
+            tls_context=endpoint.tls_context,
             timeout=5,
         )
 

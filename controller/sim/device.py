@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import aiomqtt
 
+from controller.bus.credentials import connection_parameters
 from controller.config.models import BrokerSettings
 from controller.sim.faults import GARBAGE_PAYLOAD, CommandGate
 from controller.sim.model import DeviceModel, Publication, shorten
@@ -41,36 +43,27 @@ class BrokerAddress:
     keepalive_s: int = 30
     username: str | None = None
     password: str | None = None
-    tls: aiomqtt.TLSParameters | None = None
-    tls_insecure: bool = False
+    tls_context: ssl.SSLContext | None = None
 
     @classmethod
     def from_settings(cls, settings: BrokerSettings, root: Path | None = None) -> BrokerAddress:
-        """From the room's broker settings; files (password, TLS) are relative to `root`."""
-        base = root or Path.cwd()
-        password = None
-        if settings.password_file:
-            password = (base / settings.password_file).read_text(encoding="utf-8").strip()
-        tls = None
-        if settings.tls is not None:
-            tls = aiomqtt.TLSParameters(
-                ca_certs=str(base / settings.tls.ca_file) if settings.tls.ca_file else None,
-                certfile=str(base / settings.tls.cert_file) if settings.tls.cert_file else None,
-                keyfile=str(base / settings.tls.key_file) if settings.tls.key_file else None,
-            )
+        """From the room's broker settings, read as the engine's bus reads them.
+
+        Raises BusConfigError for a password or TLS file that cannot be used.
+        """
+        parameters = connection_parameters(settings, root or Path.cwd())
         return cls(
-            host=settings.host,
-            port=settings.port,
-            keepalive_s=settings.keepalive_s,
-            username=settings.username,
-            password=password,
-            tls=tls,
-            tls_insecure=settings.tls.insecure if settings.tls is not None else False,
+            host=parameters.host,
+            port=parameters.port,
+            keepalive_s=parameters.keepalive_s,
+            username=parameters.username,
+            password=parameters.password,
+            tls_context=parameters.tls_context,
         )
 
     @property
     def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls_context else 'mqtt'}://{self.host}:{self.port}"
 
 
 class VirtualDevice:
@@ -216,9 +209,6 @@ class VirtualDevice:
 
     def _connection(self) -> aiomqtt.Client:
         availability = self.model.availability
-        options: dict[str, Any] = {}
-        if self.broker.tls is not None:
-            options = {"tls_params": self.broker.tls, "tls_insecure": self.broker.tls_insecure}
         return aiomqtt.Client(
             self.broker.host,
             self.broker.port,
@@ -229,7 +219,7 @@ class VirtualDevice:
             clean_session=True,
             will=aiomqtt.Will(availability.topic, availability.offline, qos=1, retain=True),
             timeout=PUBLISH_TIMEOUT_S,
-            **options,
+            tls_context=self.broker.tls_context,
         )
 
     async def _session(self) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -159,27 +161,39 @@ def test_an_embedded_broker_on_a_free_port_needs_the_broker_option(example_confi
         Endpoint.for_room(room)
 
 
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+"""Debian's CA bundle (ca-certificates): a real PEM file to build a TLS context from."""
+
+
 def test_an_external_broker_brings_its_password_and_tls_files(
     example_config: Path, tmp_path: Path
 ) -> None:
     password = tmp_path / "broker-password"
     password.write_text("s3cret\n")
+    ca_file = tmp_path / "ca.pem"
+    shutil.copy(SYSTEM_CA_BUNDLE, ca_file)
     broker = {
         "mode": "external",
         "host": "broker.local",
         "port": 8883,
         "username": "console",
         "password_file": str(password),
-        "tls": {"ca_file": "certs/ca.pem"},
+        "tls": {"ca_file": str(ca_file)},
     }
     endpoint = Endpoint.for_room(room_with_broker(example_config, broker))
     assert endpoint.url == "mqtts://broker.local:8883"
     assert (endpoint.username, endpoint.password) == ("console", "s3cret")
-    assert endpoint.tls is not None
-    assert endpoint.tls.ca_file == str(example_config.parent / "certs" / "ca.pem")
+    assert endpoint.tls_context is not None
+    assert endpoint.tls_context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_a_missing_tls_file_is_a_clear_error(example_config: Path) -> None:
+    broker = {"mode": "external", "port": 8883, "tls": {"ca_file": "certs/absent.pem"}}
+    with pytest.raises(ValueError, match=r"absent\.pem"):
+        Endpoint.for_room(room_with_broker(example_config, broker))
 
 
 def test_an_unreadable_password_file_is_a_clear_error(example_config: Path, tmp_path: Path) -> None:
-    broker = {"mode": "external", "password_file": str(tmp_path / "absent")}
-    with pytest.raises(ValueError, match="cannot read the broker password file"):
+    broker = {"mode": "external", "username": "console", "password_file": str(tmp_path / "absent")}
+    with pytest.raises(ValueError, match=r"broker password_file .*absent"):
         Endpoint.for_room(room_with_broker(example_config, broker))
