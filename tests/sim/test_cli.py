@@ -110,7 +110,7 @@ def test_an_embedded_broker_on_a_port_chosen_at_start_cannot_be_found(
     config = write_room(tmp_path, example_config, "{mode: embedded, port: 0}")
     result = CliRunner().invoke(main, ["sim", "--config", str(config)])
     assert result.exit_code == 2
-    assert "pass --broker mqtt://127.0.0.1:PORT" in result.output
+    assert "give --broker mqtt://127.0.0.1:PORT" in result.output
 
 
 @pytest.mark.mosquitto
