@@ -74,7 +74,6 @@ class LightControl:
         driver = self._drivers[device_id]
         current = self.level(device_id, now)
         wanted = 0.0 if not target.on else (target.level if target.level is not None else 1.0)
-        wanted = 0.0 if not target.on else wanted
         sent = self._sent.get(device_id)
         if (
             sent is not None
@@ -132,8 +131,7 @@ class LightControl:
         if not verdict.allowed or verdict.value is None:
             self._on_safety(device_id, verdict)
             return []
-        sent = self._sent.get(device_id)
-        on = verdict.value > 0 or (sent is not None and sent.on and verdict.value > 0)
+        on = verdict.value > 0
         return driver.command(
             LightCommand(on=on, level=verdict.value if on else None, transition_s=step_s)
         )
