@@ -175,9 +175,22 @@ def parse_command(payload: bytes) -> Command:
         raise BadCommand(_reason(error), command_id) from None
 
 
+class _TextOfLength:
+    """Stands for a text in a refusal: a note's words (or a name typed by mistake) are never
+    echoed in a reply (docs/safety.md#privacy)."""
+
+    def __init__(self, text: str) -> None:
+        self.length = len(text)
+
+    def __str__(self) -> str:
+        return f"(a text of {self.length} characters)"
+
+
 def _reason(error: ValidationError) -> str:
     parts = []
     for detail in error.errors(include_url=False):
         location = tuple(part for part in detail["loc"] if part not in ACTIONS)
+        if isinstance(detail.get("input"), str):
+            detail["input"] = _TextOfLength(detail["input"])
         parts.append(error_message(detail, location, _Command))
     return "; ".join(parts)

@@ -19,7 +19,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.bus.backoff import retry_delay
 from controller.bus.credentials import connection_parameters
-from controller.bus.messages import ConnectionChange, Handler, Message, Will
+from controller.bus.messages import (
+    ConnectionChange,
+    GatedDeviceMessage,
+    Handler,
+    Message,
+    Will,
+)
 from controller.bus.outbox import Outbox, Pending
 from controller.bus.routing import Routes
 from controller.bus.topics import check_topic
@@ -49,6 +55,8 @@ class Bus:
     a message no filter matches is dropped. A handler that raises is logged and skipped.
     The bus connects to `settings.host:port` whatever `settings.mode` says; the caller starts
     the embedded broker first and passes its address.
+    Topics in `device_topics` (a room's device command topics) take only messages that passed
+    the engine's output path (`publish_gated`); `publish` refuses them.
     """
 
     def __init__(
@@ -63,6 +71,7 @@ class Bus:
         retry_first_s: float = RETRY_FIRST_S,
         retry_max_s: float = RETRY_MAX_S,
         response_timeout_s: float = RESPONSE_TIMEOUT_S,
+        device_topics: frozenset[str] = frozenset(),
     ) -> None:
         """Prepare the connection; files named in `settings` are read now (BusConfigError)."""
         for status in (will, birth):
@@ -71,6 +80,7 @@ class Bus:
                 _check_qos(status.qos)
         self._parameters = connection_parameters(settings, root or Path.cwd())
         self._client_id = client_id
+        self._device_topics = device_topics
         self._will = will
         self._birth = birth
         self._retry_first_s = retry_first_s
@@ -134,6 +144,25 @@ class Bus:
         A message in flight when the connection drops is sent again (at least once).
         Raises ValueError for a topic with wildcards or a qos other than 0, 1, 2.
         """
+        if topic in self._device_topics:
+            raise ValueError(f"{topic} is a device topic: only the output path publishes there")
+        self._queue(topic, payload, qos=qos, retain=retain, key=key)
+
+    async def publish_gated(self, message: GatedDeviceMessage) -> None:
+        """Queue a device message that passed the output path (latest per key wins)."""
+        if not message.passed_the_gate():
+            raise ValueError(f"a message for {message.topic} did not pass the output path")
+        self._queue(
+            message.topic,
+            message.payload,
+            qos=message.qos,
+            retain=message.retain,
+            key=message.key,
+        )
+
+    def _queue(
+        self, topic: str, payload: str | bytes, *, qos: int, retain: bool, key: str | None
+    ) -> None:
         check_topic(topic)
         _check_qos(qos)
         if self._stopping:

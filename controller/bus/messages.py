@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,24 @@ class ConnectionChange:
 
 Handler = Callable[[Message], Awaitable[None] | None]
 """Receives the messages of a topic filter; may be a plain function or a coroutine function."""
+
+
+class GatedDeviceMessage(Protocol):
+    """A device message that passed the engine's output path (`controller.engine.output`)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def payload(self) -> str: ...
+
+    @property
+    def qos(self) -> int: ...
+
+    @property
+    def retain(self) -> bool: ...
+
+    @property
+    def key(self) -> str | None: ...
+
+    def passed_the_gate(self) -> bool: ...

@@ -25,7 +25,7 @@ from controller.cli.sessions import fail, resolve_session
 from controller.config import Room
 from controller.config.models import BrokerSettings
 from controller.engine.clock import ScaledClock
-from controller.journal import JournalError, SessionMeta
+from controller.journal import JournalError, SessionMeta, find_open_session
 from controller.research.replay import (
     Replay,
     ReplayError,
@@ -237,6 +237,12 @@ async def _replay_live(plan: Plan, room: Room, yes: bool) -> None:
         fail(str(error))
     if activity.busy is not None:
         fail(f"room {room.room_id} gets no replay now: {activity.busy}")
+    open_session = find_open_session(room.data_dir, room.room_id)
+    if open_session is not None:
+        fail(
+            f"room {room.room_id} gets no replay now: its journal has session "
+            f"{open_session.session_id} open"
+        )
     if speed == 0 or speed > meta.time_scale:
         fail(
             f"a live replay runs at most at the pace the session ran (--speed ≤ "

@@ -19,6 +19,7 @@ from controller.config.models import (
     RoomSettings,
     SafetyLimits,
     Scene,
+    VrTarget,
     select_devices,
 )
 from controller.config.playlists import Playlist
@@ -138,6 +139,9 @@ class _SceneChecker:
                     self._light(section, key, target, found)
                 elif isinstance(target, MusicTarget):
                     self._music(section, key, target)
+                    self._volume(section, key, target.volume)
+                elif isinstance(target, VrTarget):
+                    self._volume(section, key, target.volume)
                 elif isinstance(target, BlsTarget):
                     self._bls(section, key, target, found)
         return self._issues
@@ -190,10 +194,13 @@ class _SceneChecker:
                 (section, key, "playlist"),
                 f"{section}.{key}.playlist: no playlist named {target.playlist!r}",
             )
-        if target.volume > self._safety.volume_cap:
+
+    def _volume(self, section: str, key: str, volume: float | None) -> None:
+        """Music and VR content never play above the room's cap (docs/safety.md#loudness)."""
+        if volume is not None and volume > self._safety.volume_cap:
             self._report(
                 (section, key, "volume"),
-                f"{section}.{key}.volume {target.volume:g} is above the room's cap "
+                f"{section}.{key}.volume {volume:g} is above the room's cap "
                 f"{self._safety.volume_cap:g} %",
             )
 
@@ -278,6 +285,17 @@ def _check_plan(
                 and not broken.hides("scene", name)
             ):
                 issues.append(document.issue(location, f"{where}: no scene named {name!r}"))
+            level = command.get("level") if command["action"] == "volume" else None
+            if command["action"] == "vr":
+                level = command.get("volume")
+            if isinstance(level, int | float) and level * 100 > safety.volume_cap:
+                issues.append(
+                    document.issue(
+                        location,
+                        f"{where}: volume {level:g} ({level * 100:g} %) is above the room's cap "
+                        f"{safety.volume_cap:g} %",
+                    )
+                )
             speed = command.get("speed_hz")
             if command["action"] == "bls" and speed is not None:
                 problem = (

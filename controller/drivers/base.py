@@ -98,12 +98,13 @@ class LightCommand:
             raise ValueError(f"transition_s {self.transition_s!r} is not a finite number ≥ 0")
 
 
-VrAction = Literal["play", "pause", "resume", "stop", "brightness"]
+VrAction = Literal["play", "pause", "resume", "stop", "brightness", "volume"]
 
 
 @dataclass(frozen=True)
 class VrCommand:
-    """A VR headset command: play content (volume 0–1 optional), pause, resume, stop, brightness."""
+    """A VR headset command: play content (volume 0–1 optional), pause, resume, stop,
+    brightness (`level` 0–1) or volume (`volume` 0–1, for the engine's volume ramps)."""
 
     action: VrAction
     content: str | None = None
@@ -111,15 +112,19 @@ class VrCommand:
     level: float | None = None
 
     def __post_init__(self) -> None:
-        if self.action not in ("play", "pause", "resume", "stop", "brightness"):
+        if self.action not in ("play", "pause", "resume", "stop", "brightness", "volume"):
             raise ValueError(
-                f"VR action {self.action!r} is not play, pause, resume, stop or brightness"
+                f"VR action {self.action!r} is not play, pause, resume, stop, brightness or volume"
             )
         _require_fraction("volume", self.volume)
         _require_fraction("level", self.level)
         if self.action == "play" and not self.content:
             raise ValueError("a VR play command needs content")
-        if self.action != "play" and (self.content is not None or self.volume is not None):
+        if self.action == "volume" and (self.volume is None or self.content is not None):
+            raise ValueError("a VR volume command takes a volume and no content")
+        if self.action not in ("play", "volume") and (
+            self.content is not None or self.volume is not None
+        ):
             raise ValueError(f"a VR {self.action} command takes no content or volume")
         if self.action == "brightness" and self.level is None:
             raise ValueError("a VR brightness command needs a level")
@@ -233,6 +238,10 @@ class Driver(ABC):
     def query(self) -> list[Outgoing]:
         """Messages asking the device to report its state; [] when the protocol has none."""
         return []
+
+    def command_topics(self) -> tuple[str, ...]:
+        """The topics this driver sends commands and queries on ([] for a sensor)."""
+        return tuple(message.topic for message in self.query())
 
     def receive(self, topic: str, payload: bytes) -> Reception | None:
         """Interpret one message; None when the topic is not this device's. Never raises."""

@@ -2,7 +2,9 @@
 
 Commands on `vr/<id>/set`: `{"action":"play","content":"<id>","volume":0-100}` (volume
 optional), `{"action":"pause"}`, `{"action":"resume"}`, `{"action":"stop"}`,
-`{"action":"brightness","level":0-100}`. State on `vr/<id>/state` is a whole snapshot
+`{"action":"brightness","level":0-100}`, and `{"action":"volume","volume":0-100}` (the
+engine's volume ramps: content starts quietly and rises no faster than the room's ramp).
+State on `vr/<id>/state` is a whole snapshot
 `{"status":"idle|playing|paused","content":…,"position_s":…}`; availability on
 `vr/<id>/availability` (the device's retained will). The convention has no read request.
 """
@@ -27,6 +29,9 @@ class MqttVr(VrDriver):
     def _base(self) -> str:
         return f"vr/{self.topic}"
 
+    def command_topics(self) -> tuple[str, ...]:
+        return (f"{self._base}/set",)
+
     def availability_topic(self) -> str:
         return f"{self._base}/availability"
 
@@ -37,8 +42,8 @@ class MqttVr(VrDriver):
         message: dict[str, Any] = {"action": target.action}
         if target.action == "play":
             message["content"] = target.content
-            if target.volume is not None:
-                message["volume"] = to_scale(target.volume, 100)
+        if target.volume is not None:
+            message["volume"] = to_scale(target.volume, 100)
         if target.action == "brightness":
             assert target.level is not None  # VrCommand requires it
             message["level"] = to_scale(target.level, 100)

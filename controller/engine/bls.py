@@ -1,5 +1,9 @@
 """Bilateral-stimulation sets: what runs on which device, its pass count and its end.
 
+`BlsControl` starts and stops sets on the MQTT BLS devices and the room PC's tones through
+the output path (the gate checks speed, length, intensity and tone; the emergency latch
+lets no set start); the tones' volume ramps in like every other sound.
+
 MQTT tappers and light bars keep their own timing (DEVICE_PROTOCOLS.md); the engine still
 counts passes on the session clock so the console shows them even before a device reports,
 and knows when a set is over. A device's own `pass` report wins when it has one.
@@ -8,9 +12,17 @@ and knows when a set is over. A device's own `pass` report wins when it has one.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controller.engine.safety import BlsRequest
+from controller.api.state import BlsInfo
+from controller.config import Room
+from controller.config import models as config
+from controller.engine.output import TONES, Record, RoomOutput
+from controller.engine.phases import CommandRefused
+from controller.engine.safety import BlsMode, BlsRequest
+from controller.engine.targets import BlsTarget
+from controller.engine.volume import VolumeFades
 
 
 @dataclass(frozen=True)
@@ -40,3 +52,132 @@ class BlsSet:
 
     def done(self, now: float) -> bool:
         return now - self.started >= self.length_s
+
+
+DEFAULT_TONE_VOLUME = 0.3
+"""Tones play at the music's volume, or at this when no music sounds (before the cap)."""
+
+
+class BlsControl:
+    """Starts, stops and counts BLS sets on the room's BLS devices and the tones."""
+
+    def __init__(
+        self,
+        room: Room,
+        *,
+        output: RoomOutput,
+        volumes: VolumeFades,
+        record: Record,
+    ) -> None:
+        self._room = room
+        self._limits = room.settings.safety
+        self._output = output
+        self._volumes = volumes
+        self._record = record
+        self.sets: dict[str, BlsSet] = {}
+
+    def scene_devices(self, scene: config.Scene | None) -> list[str]:
+        """The BLS devices a scene names, or every BLS device when it names none."""
+        named = [
+            device.id
+            for key in (scene.bls if scene else {})
+            for device in self._room.resolve_target(key, "bls")
+        ]
+        return named or [d.id for d in self._room.devices_of_kind("bls")]
+
+    def start(self, device_id: str, target: BlsTarget, now: float, music_volume: float) -> None:
+        """Start a set, or raise CommandRefused with the gate's (or the latch's) reason."""
+        device = self._room.devices[device_id]
+        tones = device.driver == "tones"
+        if tones and self._output.tones is None:
+            raise CommandRefused("bilateral tones are not available on this room PC")
+        mode: BlsMode = "audio" if tones else ("visual" if device.mode == "visual" else "tactile")
+        passes = target.passes
+        if passes is None and target.seconds is None:
+            passes = self._limits.bls_set_max_passes
+        request = BlsRequest(
+            mode=mode,
+            speed_hz=target.speed_hz if target.speed_hz is not None else 1.0,
+            passes=passes,
+            seconds=target.seconds if passes is None else None,
+            intensity=target.intensity if not tones else None,
+            tone_hz=(target.tone_hz or 440.0) if tones else None,
+            confirmed=target.confirmed,
+        )
+        verdict = self._output.bls_start(device_id, request, now, colour=target.colour)
+        if verdict.value is None:
+            raise CommandRefused(verdict.reason or "the BLS set was refused")
+        allowed = verdict.value
+        if tones:
+            self._volumes.silence(TONES, now)
+            self._volumes.fade_to(TONES, music_volume or DEFAULT_TONE_VOLUME, 0.0, now)
+        self.sets[device_id] = BlsSet(device_id, allowed, now)
+        self._record(
+            "command",
+            {
+                "bls": "start",
+                "speed_hz": allowed.speed_hz,
+                "passes": allowed.passes,
+                "seconds": allowed.seconds,
+                "mode": mode,
+            },
+            device=device_id,
+            text=f"BLS started on {device_id} at {allowed.speed_hz:g} Hz",
+        )
+
+    def stop(self, device_id: str, why: str, now: float) -> None:
+        """Stop a device's set at once (a device without one is told to stop all the same)."""
+        self._output.bls_stop(device_id, now)
+        if self._room.devices[device_id].driver == "tones":
+            self._volumes.silence(TONES, now)
+        if self.sets.pop(device_id, None) is not None:
+            self._record(
+                "command",
+                {"bls": "stop", "why": why},
+                device=device_id,
+                text=f"BLS stopped on {device_id} ({why})",
+            )
+
+    def stop_all(self, why: str, now: float) -> None:
+        """Stop every running set, and every MQTT BLS device whether or not it runs one."""
+        for device in self._room.devices_of_kind("bls"):
+            if device.id in self.sets or device.driver != "tones":
+                self.stop(device.id, why, now)
+
+    def finish(self, now: float) -> None:
+        """Sets whose length has passed are complete."""
+        for device_id, bls_set in list(self.sets.items()):
+            if bls_set.done(now):
+                del self.sets[device_id]
+                if self._room.devices[device_id].driver == "tones":
+                    self._output.bls_stop(device_id, now)
+                    self._volumes.silence(TONES, now)
+                self._record(
+                    "command",
+                    {"bls": "set complete"},
+                    device=device_id,
+                    text=f"BLS set complete on {device_id}",
+                )
+
+    def info(self, now: float) -> BlsInfo:
+        return bls_info(self.sets, now)
+
+
+def bls_info(sets: Mapping[str, BlsSet], now: float) -> BlsInfo:
+    """The state's BLS panel for the running sets (the engine's and a replay's)."""
+    if not sets:
+        return BlsInfo()
+    first = next(iter(sets.values()))
+    request = first.request
+    return BlsInfo(
+        running=True,
+        devices=sorted(sets),
+        mode=request.mode,
+        speed_hz=request.speed_hz,
+        tone_hz=request.tone_hz,
+        intensity=request.intensity,
+        pass_count=first.pass_count(now),
+        passes=request.passes,
+        set_elapsed_s=first.elapsed_s(now),
+        seconds=request.seconds,
+    )

@@ -1,22 +1,26 @@
-"""Bringing lights to their targets: the safety gate, native transitions, and stepped fades.
+"""The room's lights: wanted targets, operator overrides, native transitions and stepped fades.
 
-A change is sent as one message with the device's own transition when the device can fade
-that far natively; otherwise the fade engine steps the level (at most 4 updates per second
-per device) and each step passes the gate again. A change the gate refuses stays wanted
-and is tried again on later ticks, so nothing is lost and nothing flashes.
+Each light has a wanted target (from the scene) and a transition; the operator may
+override its level until the next phase. On every tick a light whose wanted state differs
+from what was sent is brought towards it: as one message with the device's own transition
+when the device can fade that far natively, otherwise by the fade engine stepping the level
+(at most 4 updates per second per device). Every message leaves through the output path
+(`controller.engine.output`), which applies the safety gate and the emergency latch. A
+change it refuses stays wanted and is tried again on later ticks (journaled once), so
+nothing is lost and nothing flashes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from controller.drivers.base import LightCommand, LightDriver, Outgoing
+from controller.drivers.base import LightCommand, LightDriver
 from controller.engine.fades import FadeEngine
-from controller.engine.safety import SafetyGate, Status, Verdict
+from controller.engine.output import LEVEL_EPSILON, RoomOutput
+from controller.engine.safety import Status, Verdict
 from controller.engine.targets import LightTarget
-
-LEVEL_EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,14 @@ class SentLight:
     rgb: tuple[int, int, int] | None
 
 
-SafetyReport = Callable[[str, Verdict[float]], None]
+SafetyReport = Callable[[str, Verdict[Any]], None]
+
+
+def wanted_level(target: LightTarget) -> float:
+    """The level a target asks for (0 when off; full when on without a level)."""
+    if not target.on:
+        return 0.0
+    return target.level if target.level is not None else 1.0
 
 
 class LightControl:
@@ -37,20 +48,40 @@ class LightControl:
 
     def __init__(
         self,
-        drivers: dict[str, LightDriver],
+        drivers: Mapping[str, LightDriver],
         *,
-        gate: SafetyGate,
+        output: RoomOutput,
         fades: FadeEngine,
         time_scale: float,
         on_safety: SafetyReport,
     ) -> None:
         self._drivers = drivers
-        self._gate = gate
+        self._output = output
         self._fades = fades
         self._scale = time_scale
         self._on_safety = on_safety
         self._sent: dict[str, SentLight] = {}
         self._refused: set[str] = set()
+        self.targets: dict[str, LightTarget] = {}
+        self.transitions: dict[str, float] = {}
+        """Light → the transition (session seconds) its current target is reached over."""
+        self.overrides: dict[str, float] = {}
+        """Light → the operator's level, until the next phase."""
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._drivers)
+
+    def want(self, device_id: str, target: LightTarget, transition_s: float) -> None:
+        """Make `target` the light's wanted state, reached over `transition_s` session seconds."""
+        self.targets[device_id] = target
+        self.transitions[device_id] = transition_s
+
+    def override(self, device_id: str, level: float, transition_s: float) -> None:
+        """The operator's level for a light (0–1), until the overrides are cleared."""
+        self.overrides[device_id] = min(1.0, max(0.0, level))
+        self.transitions[device_id] = transition_s
+        self.targets.setdefault(device_id, LightTarget(on=True))
 
     def forget(self, device_id: str | None = None) -> None:
         """Forget what was sent (a device came back, the broker reconnected): resend it all."""
@@ -67,13 +98,51 @@ class LightControl:
         sent = self._sent.get(device_id)
         return sent.level if sent else None
 
-    def apply(
-        self, device_id: str, target: LightTarget, transition_s: float, now: float
-    ) -> list[Outgoing]:
-        """Bring one light towards `target` over `transition_s` session seconds."""
+    def tick(self, now: float) -> None:
+        """Bring every light towards its wanted state."""
+        for device_id, target in self.targets.items():
+            self._apply(device_id, self._with_override(device_id, target), now)
+
+    def lights_up(
+        self, targets: Mapping[str, LightTarget], transition_s: float, now: float
+    ) -> None:
+        """The emergency's lights-up: one message per light, at once, never held back.
+
+        The transition is at most what each light fades natively, so no stepping follows.
+        """
+        for device_id, target in targets.items():
+            driver = self._drivers[device_id]
+            level = wanted_level(target)
+            current = self.level(device_id, now)
+            change = abs(level - (current if current is not None else 0.0))
+            real_transition = min(transition_s / self._scale, driver.native_fade_s(change))
+            self.targets[device_id] = target
+            self.transitions[device_id] = real_transition * self._scale
+            self._fades.set((device_id, "level"), level, now, sent=True)
+            self._sent[device_id] = SentLight(target.on, level, target.kelvin, target.rgb)
+            self._refused.discard(device_id)
+            self._output.light(
+                device_id, _command(target, level, real_transition), now, lights_up=True
+            )
+
+    def step(self, device_id: str, level: float, step_s: float, now: float) -> None:
+        """One step of a fade the engine runs itself; it passes the gate like any change."""
+        on = level > 0
+        command = LightCommand(on=on, level=level if on else None, transition_s=step_s)
+        verdict = self._output.light(device_id, command, now)
+        if verdict.status is not Status.OK:
+            self._on_safety(device_id, verdict)
+
+    def _with_override(self, device_id: str, target: LightTarget) -> LightTarget:
+        level = self.overrides.get(device_id)
+        if level is None:
+            return target
+        return LightTarget(on=level > 0, level=level, kelvin=target.kelvin, rgb=target.rgb)
+
+    def _apply(self, device_id: str, target: LightTarget, now: float) -> None:
         driver = self._drivers[device_id]
         current = self.level(device_id, now)
-        wanted = 0.0 if not target.on else (target.level if target.level is not None else 1.0)
+        wanted = wanted_level(target)
         sent = self._sent.get(device_id)
         if (
             sent is not None
@@ -81,57 +150,50 @@ class LightControl:
             and sent.on == target.on
             and (sent.kelvin, sent.rgb) == (target.kelvin, target.rgb)
         ):
-            return []
-        real_transition = transition_s / self._scale
-        verdict = self._gate.check_light(
-            device_id, wanted, now / self._scale, transition_s=real_transition
-        )
-        if not verdict.allowed or verdict.value is None:
-            if device_id not in self._refused:
-                self._refused.add(device_id)
-                self._on_safety(device_id, verdict)
-            return []
-        self._refused.discard(device_id)
-        if verdict.status is Status.CLAMPED:
-            self._on_safety(device_id, verdict)
-        level = verdict.value
-        change = abs(level - (current if current is not None else 0.0))
+            return
+        real_transition = self.transitions.get(device_id, 0.0) / self._scale
+        change = abs(wanted - (current if current is not None else 0.0))
         native = current is None or real_transition <= driver.native_fade_s(change) + 1e-9
+        if native:
+            verdict = self._output.light(device_id, _command(target, wanted, real_transition), now)
+        else:
+            verdict = self._output.check_light_plan(device_id, wanted, real_transition, now)
+        if not self._accepted(device_id, verdict):
+            return
+        assert verdict.value is not None  # accepted
+        level = verdict.value
         self._sent[device_id] = SentLight(target.on, level, target.kelvin, target.rgb)
         if native:
             self._fades.set((device_id, "level"), level, now, sent=True)
-            command = LightCommand(
-                on=target.on and level > 0,
-                level=level if target.on else None,
-                kelvin=target.kelvin if target.on else None,
-                rgb=target.rgb if target.on else None,
-                transition_s=real_transition,
-            )
-            return driver.command(command)
-        self._fades.fade_to((device_id, "level"), level, transition_s, now)
+            return
+        self._fades.fade_to((device_id, "level"), level, real_transition * self._scale, now)
         colour_change = (target.kelvin, target.rgb) != (
             (sent.kelvin, sent.rgb) if sent else (None, None)
         )
         if colour_change and target.on:
             start = current if current is not None else level
-            colour = LightCommand(
-                on=True,
-                level=start,
-                kelvin=target.kelvin,
-                rgb=target.rgb,
-                transition_s=min(real_transition, driver.native_fade_s(1.0)),
-            )
-            return driver.command(colour)
-        return []
+            transition = min(real_transition, driver.native_fade_s(1.0))
+            self._output.light(device_id, _command(target, start, transition), now)
 
-    def step(self, device_id: str, level: float, step_s: float, now: float) -> list[Outgoing]:
-        """One step of a fade the engine runs itself; it passes the gate like any change."""
-        driver = self._drivers[device_id]
-        verdict = self._gate.check_light(device_id, level, now / self._scale, transition_s=step_s)
+    def _accepted(self, device_id: str, verdict: Verdict[float]) -> bool:
+        """Journal a refusal once (until the light is let through again) and any clamp."""
         if not verdict.allowed or verdict.value is None:
+            if device_id not in self._refused:
+                self._refused.add(device_id)
+                self._on_safety(device_id, verdict)
+            return False
+        self._refused.discard(device_id)
+        if verdict.status is Status.CLAMPED:
             self._on_safety(device_id, verdict)
-            return []
-        on = verdict.value > 0
-        return driver.command(
-            LightCommand(on=on, level=verdict.value if on else None, transition_s=step_s)
-        )
+        return True
+
+
+def _command(target: LightTarget, level: float, transition_s: float) -> LightCommand:
+    on = target.on and level > 0
+    return LightCommand(
+        on=on,
+        level=level if target.on else None,
+        kelvin=target.kelvin if target.on else None,
+        rgb=target.rgb if target.on else None,
+        transition_s=transition_s,
+    )

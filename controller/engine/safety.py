@@ -17,15 +17,19 @@ turning point to the next, and it counts when it is at least 10 % of full and it
 end is below 80 %. A transition *happens* from the moment the curve leaves its turning
 point until it reaches the next one, and it counts in every window [t, t + 1 s) it
 overlaps. A flash is a pair of opposing transitions, so a device may have at most
-`2 × max_flashes_per_s` counting transitions in any such window (never fewer than one:
-a single change is not a flash). Boundaries resolve to the safe side: a change of
-exactly 10 % counts, a darker state of exactly 80 % counts as dark, and a window reaches
-a microsecond past its second. A slow fade is a single transition however long it
-runs; with the default 3 flashes/s a light fading back and forth in transitions of
-0.25 s or longer is never refused. A change that would break the limit is **refused**:
-nothing is sent and the light carries on as before. Effects are refused unless known
-to be steady (`FLASHING_EFFECTS`, `STEADY_EFFECTS`). A visual BLS light bar flashes
-each side once per cycle, so its speed is also held to `max_flashes_per_s`.
+`2 × max_flashes_per_s` counting transitions in any such window. One of them is held in
+reserve for the emergency's lights-up (docs/emergency.md): an ordinary change may bring a
+window to `2 × max_flashes_per_s − 1` transitions (never fewer than one: a single change is
+not a flash), and the lights-up, which no flash pacing may delay, is let through whatever
+the count and recorded like any change, so it never makes the window exceed the limit.
+Boundaries resolve to the safe side: a change of exactly 10 % counts, a darker state of
+exactly 80 % counts as dark, and a window reaches a microsecond past its second. A slow
+fade is a single transition however long it runs; with the default 3 flashes/s a light
+fading back and forth in transitions of 0.35 s or longer is never refused. A change that
+would break the limit is **refused**: nothing is sent and the light carries on as
+before. Effects are refused unless known to be steady (`FLASHING_EFFECTS`,
+`STEADY_EFFECTS`). A visual BLS light bar flashes each side once per cycle, so its speed is
+also held to `max_flashes_per_s`.
 
 **Volume (music, tones, VR).** Never above the cap. Decreases are immediate. A rise may
 run ahead of a steady ramp from any earlier level by at most `VOLUME_STEP_S` seconds of
@@ -99,6 +103,7 @@ class Rule(enum.StrEnum):
     BLS_SET_LENGTH = "bls-set-length"
     BLS_INTENSITY = "bls-intensity"
     TONE_FREQUENCY = "tone-frequency"
+    EMERGENCY_LATCH = "emergency-latch"
     INVALID = "invalid-request"
 
 
@@ -172,13 +177,21 @@ class SafetyGate:
         self._volume: dict[str, _VolumeTrack] = {}
 
     def check_light(
-        self, device_id: str, level: float, now: float, *, transition_s: float = 0.0
+        self,
+        device_id: str,
+        level: float,
+        now: float,
+        *,
+        transition_s: float = 0.0,
+        lights_up: bool = False,
     ) -> Verdict[float]:
         """Check a brightness change of a light, VR display or light bar (0–1; 0 = off).
 
         `transition_s` is how long the device takes to get there (0 = at once). A refused
         change may be asked again later: once a device has been still for a second (no
-        change, no transition running), any change passes.
+        change, no transition running), any change passes. `lights_up` marks the emergency's
+        single change to the safe scene: it uses the reserved transition and is never
+        refused for the flash rate.
         """
         track = self._luminance.get(device_id)
         _require_time(device_id, now, None if track is None else track.ramp.start_t)
@@ -199,8 +212,8 @@ class SafetyGate:
         else:
             changed = track.with_change(now, value, transition_s)
         transitions = changed.busiest_window()
-        allowed = max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE))
-        if transitions > allowed:
+        allowed = max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE) - 1)
+        if transitions > allowed and not lights_up:
             assert track is not None  # a first change is a single transition
             return _refused(
                 level,

@@ -113,6 +113,7 @@ class RoomService:
                 root=self.room.root,
                 will=Will(self.topics.status, OFFLINE),
                 birth=Will(self.topics.status, ONLINE),
+                device_topics=engine.output.device_topics(),
             )
             bus.subscribe(self.topics.cmd, functools.partial(self._command, bus, engine))
             for topic_filter in engine.subscriptions():
@@ -193,13 +194,7 @@ class RoomService:
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:
         for outgoing in engine.take_outgoing():
-            await bus.publish(
-                outgoing.topic,
-                outgoing.payload,
-                qos=outgoing.qos,
-                retain=outgoing.retain,
-                key=outgoing.topic,
-            )
+            await bus.publish_gated(outgoing)
         for event in engine.take_events():
             await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
 

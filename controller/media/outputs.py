@@ -49,6 +49,10 @@ class TonePlayer:
         else:
             self._loop.start(path, volume)
 
+    def set_volume(self, volume: float) -> None:
+        """The loop's volume (0–1; capped), for the engine's ramp."""
+        self._loop.set_volume(volume)
+
     def stop(self) -> None:
         self._loop.stop()
 

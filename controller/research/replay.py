@@ -306,6 +306,8 @@ class Replay:
         self.phase: str | None = None
         self._step_wanted = False
         self._stop_wanted = False
+        self._last_emit: tuple[float, float] | None = None
+        """(session time, clock time) of the last event delivered, for the speed limit."""
 
     # ------------------------------------------------------------------ controls
 
@@ -317,7 +319,8 @@ class Replay:
             self.clockwork.pause(now)
 
     def step(self) -> None:
-        """Pause (if playing) and emit the next event at once."""
+        """Pause (if playing) and emit the next event at once (for a target with a speed
+        limit, no sooner than that speed allows after the event before it)."""
         self.clockwork.pause(self.clock.now())
         self._step_wanted = True
 
@@ -391,10 +394,14 @@ class Replay:
     async def _wait_for(self, t: float) -> None:
         while not self._stop_wanted:
             now = self.clock.now()
-            if self._step_wanted:
+            earliest = self._earliest(t)
+            if self._step_wanted and now >= earliest:
                 self._step_wanted = False
                 self.clockwork.jump(t, now)
                 return
+            if self._step_wanted:
+                await self.sleep(min(earliest - now, CONTROL_POLL_S))
+                continue
             due = self.clockwork.due_at(t)
             if due is not None and now >= due:
                 if due > -math.inf:
@@ -407,7 +414,16 @@ class Replay:
             wait = CONTROL_POLL_S if due is None else min(due - self.clock.now(), CONTROL_POLL_S)
             await self.sleep(max(wait, 0.0))
 
+    def _earliest(self, t: float) -> float:
+        """The soonest clock time an event at session time `t` may go out to this target."""
+        limit = self.target.max_speed
+        if limit is None or limit <= 0 or self._last_emit is None:
+            return -math.inf
+        last_t, last_now = self._last_emit
+        return last_now + max(t - last_t, 0.0) / limit
+
     async def _deliver(self, item: Timed) -> None:
+        self._last_emit = (item.t, self.clock.now())
         self._follow_phase(item.event)
         if item.selected:
             await self.target.emit(item.event)

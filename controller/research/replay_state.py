@@ -1,5 +1,10 @@
 """The room state a replay publishes: a live engine's `RoomState`, rebuilt event by event.
 
+It is rebuilt with the engine's own code, not a copy of its rules: the phase from the
+journaled `SessionRun` progress (`engine.snapshot.phase_info`), alerts by the engine's
+`AlertBoard` (vitals alerts recomputed from the readings with the room's thresholds), BLS
+sets as `BlsSet`s, devices by `engine.snapshot.device_info`.
+
 Consoles render `sessionroom/<room>/state` (controller.api.state); a replay to a simulated
 room publishes the same snapshot under its own room id, so `sessionroom console --room
 <replay-id>` shows the session as it unfolded: phase and its clock, scene, holds and
@@ -11,25 +16,29 @@ retained topic).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
 from controller import __version__
 from controller.api.state import (
-    Alert,
-    BlsInfo,
     DeviceInfo,
     EmergencyInfo,
     MusicInfo,
     PhaseInfo,
-    PlanPhase,
     RoomState,
     SessionInfo,
     TimelineEntry,
     VitalsInfo,
 )
 from controller.config import Room
+from controller.config.models import VitalsThresholds
+from controller.engine.alerts import AlertBoard
+from controller.engine.bls import BlsSet, bls_info
+from controller.engine.phases import SessionRun
 from controller.engine.record import TIMELINE_LENGTH, iso_wall
+from controller.engine.safety import BlsRequest
+from controller.engine.snapshot import device_info, phase_info, plan_phases
 from controller.journal import Event, SessionMeta
 from controller.research.describe import describe, emergency_step
 
@@ -60,21 +69,21 @@ class ReplayedRoom:
         self.meta = meta
         self.room = room
         self.plan = room.plans.get(meta.plan) if room is not None else None
+        self.thresholds = room.settings.safety.vitals if room is not None else VitalsThresholds()
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: the replay starts the session again."""
         self.started = False
         self.ended = False
-        self.phase: dict[str, Any] | None = None
-        self.run: dict[str, Any] = {}
+        self.run: SessionRun | None = None
         self.scene: str | None = None
         self.overrides: dict[str, Any] = {}
         self.available: dict[str, str] = {}
         self.device_state: dict[str, dict[str, Any]] = {}
-        self.bls: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.bls: dict[str, BlsSet] = {}
         self.vitals: dict[str, dict[str, Any]] = {}
-        self.alerts: dict[str, Alert] = {}
+        self.board = AlertBoard()
         self.emergency = EmergencyInfo()
         self.timeline: deque[TimelineEntry] = deque(maxlen=TIMELINE_LENGTH)
 
@@ -83,7 +92,7 @@ class ReplayedRoom:
         payload = event.payload if isinstance(event.payload, dict) else {}
         self.started = True
         if isinstance(payload.get("run"), dict):
-            self.run = payload["run"]
+            self.run = self._restore(payload["run"])
         if isinstance(payload.get("overrides"), dict):
             self.overrides = payload["overrides"]
         handler = getattr(self, f"_{event.kind}", None)
@@ -96,13 +105,21 @@ class ReplayedRoom:
                 )
             )
 
+    def _restore(self, snapshot: dict[str, Any]) -> SessionRun | None:
+        """The session's progress as the engine journaled it (None if it does not fit the plan)."""
+        if self.plan is None:
+            return None
+        try:
+            run = SessionRun.restore(self.plan, snapshot, guard_s=0.0)
+            run.status(0.0)
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+        return run
+
     # ------------------------------------------------------------------ by kind
 
     def _session(self, event: Event, payload: dict[str, Any]) -> None:
         self.ended = payload.get("event") == "end"
-
-    def _phase(self, event: Event, payload: dict[str, Any]) -> None:
-        self.phase = {**payload, "started_t": event.t}
 
     def _scene(self, event: Event, payload: dict[str, Any]) -> None:
         self.scene = payload.get("name")
@@ -116,35 +133,27 @@ class ReplayedRoom:
             return
         available = str(payload.get("available"))
         self.available[event.device] = available
-        key = f"device:{event.device}"
-        if available == "offline":
-            self._raise(key, "device", "warning", f"{event.device} is offline", event)
-        else:
-            self.alerts.pop(key, None)
+        device = self.room.devices.get(event.device) if self.room is not None else None
+        self.board.device(event.device, device, available, event.wall_ns)
 
     def _command(self, event: Event, payload: dict[str, Any]) -> None:
         device = event.device or "?"
         if payload.get("bls") == "start":
-            self.bls[device] = (event.t, payload)
+            request = _bls_request(payload)
+            if request is not None:
+                self.bls[device] = BlsSet(device, request, event.t)
         elif payload.get("bls") in ("stop", "set complete"):
             self.bls.pop(device, None)
 
     def _vitals(self, event: Event, payload: dict[str, Any]) -> None:
         if event.device is not None:
             self.vitals[event.device] = payload
+            self.board.vitals(event.device, payload, self.thresholds, event.wall_ns)
 
     def _alert(self, event: Event, payload: dict[str, Any]) -> None:
-        key = str(payload.get("key"))
-        if payload.get("cleared"):
-            self.alerts.pop(key, None)
-        else:
-            self._raise(key, "vitals", "critical", str(payload.get("message") or key), event)
-
-    def _raise(self, key: str, kind: str, level: str, message: str, event: Event) -> None:
-        since = self.alerts[key].since if key in self.alerts else iso_wall(event.wall_ns)
-        self.alerts[key] = Alert.model_validate(
-            {"key": key, "kind": kind, "level": level, "message": message, "since": since}
-        )
+        if payload.get("key") == "journal":
+            cleared = bool(payload.get("cleared"))
+            self.board.journal(None if cleared else str(payload.get("message")), event.wall_ns)
 
     def _safety(self, event: Event, payload: dict[str, Any]) -> None:
         emergency = emergency_step(payload)
@@ -155,15 +164,10 @@ class ReplayedRoom:
         elif emergency == "cleared":
             self.emergency = EmergencyInfo()
         elif event.device is not None:
-            reason = str(payload.get("reason") or "safety limit")
-            self._raise(f"safety:{event.device}", "safety", "warning", reason, event)
+            self.board.safety(event.device, str(payload.get("reason") or ""), event.wall_ns)
 
     def _broker(self, event: Event, payload: dict[str, Any]) -> None:
-        if payload.get("connected"):
-            self.alerts.pop("broker", None)
-        else:
-            message = f"broker connection lost: {payload.get('reason')}"
-            self._raise("broker", "broker", "critical", message, event)
+        self.board.broker(bool(payload.get("connected")), payload.get("reason"), event.wall_ns)
 
     # ------------------------------------------------------------------ the snapshot
 
@@ -192,77 +196,59 @@ class ReplayedRoom:
             )
             if in_session
             else None,
-            plan_phases=[
-                PlanPhase(name=p.name, scene=p.scene, planned_s=p.duration, advance=p.advance)
-                for p in (self.plan.phases if self.plan is not None else [])
-            ]
-            if in_session
-            else [],
+            plan_phases=plan_phases(self.plan) if in_session and self.plan is not None else [],
             phase=self._phase_info(t) if in_session else None,
             scene=self.scene,
             overrides=self.overrides,
             devices=self._devices(),
             music=NOT_REPLAYED,
-            bls=self._bls_info(t),
+            bls=bls_info(self.bls, t),
             vitals={
                 device: VitalsInfo.model_validate(
                     {k: v for k, v in reading.items() if k in VitalsInfo.model_fields}
                 )
                 for device, reading in self.vitals.items()
             },
-            alerts=list(self.alerts.values()),
+            alerts=self.board.values(),
             emergency=self.emergency,
             timeline=list(self.timeline),
         )
 
     def _phase_info(self, t: float) -> PhaseInfo | None:
-        phase = self.phase
-        if phase is None:
-            return None
-        name = str(phase.get("to"))
-        started = float(phase["started_t"])
-        extended = float(self.run.get("extended_s") or 0.0)
-        names = [p.name for p in self.plan.phases] if self.plan is not None else []
-        index = int(self.run.get("phase_index", names.index(name) if name in names else 0))
-        return PhaseInfo(
-            name=name,
-            index=index,
-            started_t=started,
-            planned_s=float(phase.get("planned_s") or 0.0) + extended,
-            elapsed_s=max(0.0, t - started),
-            held=bool(self.run.get("held")),
-            extended_s=extended,
-            advance="manual" if phase.get("advance") == "manual" else "auto",
-            next=names[index + 1] if index + 1 < len(names) else None,
-        )
+        return None if self.run is None else phase_info(self.run, t)
 
     def _devices(self) -> dict[str, DeviceInfo]:
         configured = self.room.devices if self.room is not None else {}
         ids = sorted(set(configured) | set(self.available) | set(self.device_state))
-        infos = {}
-        for device_id in ids:
-            device = configured.get(device_id)
-            available = self.available.get(device_id, "unknown")
-            infos[device_id] = DeviceInfo(
-                kind=device.kind if device else "unknown",
-                driver=device.driver if device else "unknown",
-                label=(device.label or device_id) if device else device_id,
-                available=available if available in ("online", "offline") else "unknown",
-                essential=device.essential if device else False,
+        return {
+            device_id: device_info(
+                device_id,
+                configured.get(device_id),
+                available=self.available.get(device_id, "unknown"),
                 state=self.device_state.get(device_id, {}),
             )
-        return infos
+            for device_id in ids
+        }
 
-    def _bls_info(self, t: float) -> BlsInfo:
-        if not self.bls:
-            return BlsInfo()
-        start, payload = next(iter(self.bls.values()))
-        return BlsInfo(
-            running=True,
-            devices=sorted(self.bls),
-            mode=payload.get("mode"),
-            speed_hz=payload.get("speed_hz"),
-            passes=payload.get("passes"),
-            seconds=payload.get("seconds"),
-            set_elapsed_s=max(0.0, t - start),
-        )
+
+def _bls_request(payload: dict[str, Any]) -> BlsRequest | None:
+    """The set a journaled BLS start ran (None for a record that does not describe one)."""
+    mode = payload.get("mode")
+    speed = _positive(payload.get("speed_hz"))
+    raw_passes = payload.get("passes")
+    whole = isinstance(raw_passes, int) and not isinstance(raw_passes, bool)
+    passes = raw_passes if whole else None
+    seconds = _positive(payload.get("seconds"))
+    if mode not in ("tactile", "visual", "audio") or speed is None:
+        return None
+    if (passes is None or passes < 1) == (seconds is None):
+        return None
+    return BlsRequest(mode=mode, speed_hz=speed, passes=passes, seconds=seconds)
+
+
+def _positive(value: object) -> float | None:
+    """A finite number above 0 from a journal, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number > 0 else None

@@ -257,7 +257,9 @@ async def engine_activity(settings: BrokerSettings, room: Room) -> EngineActivit
         while loop.time() < deadline and not ("status" in seen and "state" in seen):
             await asyncio.sleep(0.02)
     status = seen["status"].decode("utf-8", "replace") if "status" in seen else None
-    busy = busy_reason(_json(seen.get("state", b""))) if status == ONLINE else None
+    # An engine that crashed leaves its retained state: a session it shows is still open in
+    # the room (docs/safety.md#replay-into-a-live-room), whether or not the engine is online.
+    busy = busy_reason(_json(seen.get("state", b"")))
     return EngineActivity(status, busy)
 
 

@@ -1,8 +1,8 @@
 """A VR headset / meditation display speaking our `vr/<id>` convention (DEVICE_PROTOCOLS.md).
 
 `vr/<id>/set` takes `{"action": "play", "content", "volume"}`, `pause`, `resume`, `stop`
-and `{"action": "brightness", "level"}`; the headset reports `vr/<id>/state`
-`{"status", "content", "position_s"}` (retained) on every change and every
+and `{"action": "brightness", "level"}` and `{"action": "volume", "volume"}`; the headset
+reports `vr/<id>/state` `{"status", "content", "position_s"}` (retained) on every change and every
 `PLAYING_REPORT_INTERVAL_S` while playing. Volume and brightness are clamped to 0–100;
 a play without content, an unknown action or a pause/resume that does not apply is
 ignored.
@@ -23,7 +23,7 @@ from controller.sim.model import (
 )
 
 PLAYING_REPORT_INTERVAL_S = 1.0
-ACTIONS = ("play", "pause", "resume", "stop", "brightness")
+ACTIONS = ("play", "pause", "resume", "stop", "brightness", "volume")
 
 
 class VrHeadset(SetStateDevice):
@@ -85,6 +85,10 @@ class VrHeadset(SetStateDevice):
         elif action == "stop":
             self.status, self.content = "idle", None
             self._position_s, self._playing_since = 0.0, None
+        elif action == "volume":
+            if not is_number(command.get("volume")):
+                return False
+            self.volume = clamp(command["volume"], 0, 100)
         else:
             if not is_number(command.get("level")):
                 return False

@@ -47,48 +47,61 @@ def lamp_at(level: float, *, device: str = "lamp") -> SafetyGate:
 OK, REFUSED, CLAMPED = Status.OK, Status.REFUSED, Status.CLAMPED
 
 
-def test_a_light_may_change_six_times_in_a_second_but_not_seven() -> None:
+FIVE = [10.0, 10.1, 10.2, 10.3, 10.4]
+"""Five changes within a second: as many as an ordinary change may make at 3 flashes/s."""
+
+
+def test_a_light_may_change_five_times_in_a_second_the_sixth_is_the_emergencys() -> None:
     safety = lamp_at(0.0)
-    assert toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5]) == [OK] * 6
-    verdict = safety.check_light("lamp", 1.0, 10.6)
+    assert toggle(safety, "lamp", FIVE) == [OK] * 5
+    verdict = safety.check_light("lamp", 0.0, 10.5)
     assert verdict.status is REFUSED
     assert verdict.value is None
     assert verdict.rules == (Rule.FLASH_RATE,)
     assert verdict.reason == (
-        "lamp: going to 100 % now would make it flash more than 3 times in 1 s "
-        "(7 brightness changes of 10 % or more within a second); nothing was sent "
-        "and it stays at 0 %"
+        "lamp: going to 0 % now would make it flash more than 3 times in 1 s "
+        "(6 brightness changes of 10 % or more within a second); nothing was sent "
+        "and it stays at 100 %"
     )
+
+
+def test_the_emergency_lights_up_is_never_held_back_and_uses_the_reserved_transition() -> None:
+    safety = lamp_at(0.0)
+    toggle(safety, "lamp", [*FIVE, 10.5])
+    lights_up = safety.check_light("lamp", 0.8, 10.55, lights_up=True)
+    assert lights_up.status is OK and lights_up.value == 0.8
+    # the lights-up counted: the window now holds six transitions, and nothing more passes
+    assert safety.check_light("lamp", 0.0, 10.6).status is REFUSED
 
 
 def test_the_window_is_one_second_long() -> None:
     safety = lamp_at(0.0)
-    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5])
-    assert safety.check_light("lamp", 1.0, 10.999).status is REFUSED
-    assert safety.check_light("lamp", 1.0, 11.001).status is OK
+    toggle(safety, "lamp", FIVE)
+    assert safety.check_light("lamp", 0.0, 10.999).status is REFUSED
+    assert safety.check_light("lamp", 0.0, 11.001).status is OK
 
 
 def test_a_refused_change_leaves_the_model_as_it_was() -> None:
     safety = lamp_at(0.0)
-    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5])
-    assert safety.check_light("lamp", 1.0, 10.6).status is REFUSED
-    assert safety.check_light("lamp", 0.05, 10.7).status is OK
+    toggle(safety, "lamp", FIVE)
+    assert safety.check_light("lamp", 0.0, 10.6).status is REFUSED
+    assert safety.check_light("lamp", 0.95, 10.7).status is OK
 
 
 def test_a_refusal_during_a_fade_says_the_fade_carries_on() -> None:
     safety = lamp_at(0.0)
-    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4])
-    assert safety.check_light("lamp", 0.0, 10.5, transition_s=0.5).status is OK
-    verdict = safety.check_light("lamp", 1.0, 10.6)
+    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3])
+    assert safety.check_light("lamp", 1.0, 10.5, transition_s=0.5).status is OK
+    verdict = safety.check_light("lamp", 0.0, 10.6)
     assert verdict.status is REFUSED
     assert verdict.reason is not None
-    assert verdict.reason.endswith("it carries on fading to 0 %")
+    assert verdict.reason.endswith("it carries on fading to 100 %")
 
 
 def test_the_first_change_of_an_unseen_light_counts_as_a_transition() -> None:
     safety = gate()
-    assert toggle(safety, "lamp", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]) == [OK] * 6
-    assert safety.check_light("lamp", 1.0, 0.6).status is REFUSED
+    assert toggle(safety, "lamp", [0.0, 0.1, 0.2, 0.3, 0.4]) == [OK] * 5
+    assert safety.check_light("lamp", 0.0, 0.5).status is REFUSED
 
 
 def test_changes_under_ten_percent_are_not_flashes() -> None:
@@ -99,8 +112,8 @@ def test_changes_under_ten_percent_are_not_flashes() -> None:
 
 def test_a_change_of_exactly_ten_percent_counts() -> None:
     safety = lamp_at(0.5)
-    statuses = toggle(safety, "lamp", [10.0 + n / 10 for n in range(7)], low=0.5, high=0.6)
-    assert statuses == [OK] * 6 + [REFUSED]
+    statuses = toggle(safety, "lamp", [10.0 + n / 10 for n in range(6)], low=0.5, high=0.6)
+    assert statuses == [OK] * 5 + [REFUSED]
 
 
 def test_swings_whose_darker_state_is_above_80_percent_are_not_flashes() -> None:
@@ -111,14 +124,14 @@ def test_swings_whose_darker_state_is_above_80_percent_are_not_flashes() -> None
 
 def test_a_darker_state_of_exactly_80_percent_counts_as_dark_boundaries_resolve_safe() -> None:
     safety = lamp_at(0.8)
-    statuses = toggle(safety, "lamp", [10.0 + n / 10 for n in range(7)], low=0.8, high=1.0)
-    assert statuses == [OK] * 6 + [REFUSED]
+    statuses = toggle(safety, "lamp", [10.0 + n / 10 for n in range(6)], low=0.8, high=1.0)
+    assert statuses == [OK] * 5 + [REFUSED]
 
 
 def test_swings_whose_darker_state_is_below_80_percent_are_flashes() -> None:
     safety = lamp_at(0.79)
-    statuses = toggle(safety, "lamp", [10.0 + n / 10 for n in range(7)], low=0.79, high=1.0)
-    assert statuses == [OK] * 6 + [REFUSED]
+    statuses = toggle(safety, "lamp", [10.0 + n / 10 for n in range(6)], low=0.79, high=1.0)
+    assert statuses == [OK] * 5 + [REFUSED]
 
 
 def test_a_wiggle_inside_a_change_does_not_split_it() -> None:
@@ -128,11 +141,11 @@ def test_a_wiggle_inside_a_change_does_not_split_it() -> None:
     assert [verdict.status for verdict in statuses] == [OK] * len(levels)
 
 
-def test_fading_back_and_forth_in_quarter_seconds_is_never_refused() -> None:
+def test_fading_back_and_forth_in_0_35_s_fades_is_never_refused() -> None:
     safety = lamp_at(0.0)
     levels = [1.0 if n % 2 == 0 else 0.0 for n in range(20)]
     statuses = [
-        safety.check_light("lamp", level, 10.0 + n * 0.25, transition_s=0.25).status
+        safety.check_light("lamp", level, 10.0 + n * 0.35, transition_s=0.35).status
         for n, level in enumerate(levels)
     ]
     assert statuses == [OK] * 20
@@ -140,27 +153,27 @@ def test_fading_back_and_forth_in_quarter_seconds_is_never_refused() -> None:
 
 def test_fast_fades_back_and_forth_are_flashes() -> None:
     safety = lamp_at(0.0)
-    levels = [1.0 if n % 2 == 0 else 0.0 for n in range(7)]
+    levels = [1.0 if n % 2 == 0 else 0.0 for n in range(6)]
     statuses = [
         safety.check_light("lamp", level, 10.0 + n * 0.15, transition_s=0.15).status
         for n, level in enumerate(levels)
     ]
-    assert statuses == [OK] * 6 + [REFUSED]
+    assert statuses == [OK] * 5 + [REFUSED]
 
 
 def test_a_fade_counts_from_the_moment_it_begins() -> None:
     safety = lamp_at(0.0)
-    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5])
-    verdict = safety.check_light("lamp", 1.0, 10.6, transition_s=2.0)
+    toggle(safety, "lamp", FIVE)
+    verdict = safety.check_light("lamp", 0.0, 10.6, transition_s=2.0)
     assert verdict.status is REFUSED
-    assert safety.check_light("lamp", 1.0, 11.1, transition_s=2.0).status is OK
+    assert safety.check_light("lamp", 0.0, 11.1, transition_s=2.0).status is OK
 
 
 def test_a_slow_fade_counts_once_in_the_windows_it_overlaps() -> None:
     safety = lamp_at(0.0)
     assert safety.check_light("lamp", 1.0, 10.0, transition_s=60.0).status is OK
-    statuses = toggle(safety, "lamp", [69.5, 69.6, 69.7, 69.8, 69.9, 70.0], low=1.0, high=0.0)
-    assert statuses == [OK] * 5 + [REFUSED]
+    statuses = toggle(safety, "lamp", [69.5, 69.6, 69.7, 69.8, 69.9], low=1.0, high=0.0)
+    assert statuses == [OK] * 4 + [REFUSED]
 
 
 def test_a_fade_stepped_by_the_fade_engine_is_never_refused() -> None:
@@ -181,12 +194,12 @@ def test_a_fade_stepped_by_the_fade_engine_is_never_refused() -> None:
 def test_each_light_has_its_own_flash_count() -> None:
     safety = lamp_at(0.0)
     assert safety.check_light("strip", 0.0, 0.0).status is OK
-    toggle(safety, "lamp", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5])
-    assert toggle(safety, "strip", [10.0, 10.1, 10.2, 10.3, 10.4, 10.5]) == [OK] * 6
+    toggle(safety, "lamp", FIVE)
+    assert toggle(safety, "strip", FIVE) == [OK] * 5
 
 
 @pytest.mark.parametrize(
-    ("max_flashes_per_s", "allowed_changes"), [(1, 2), (2, 4), (2.5, 5), (0.4, 1)]
+    ("max_flashes_per_s", "allowed_changes"), [(1, 1), (2, 3), (2.5, 4), (0.4, 1)]
 )
 def test_a_room_may_allow_fewer_flashes(max_flashes_per_s: float, allowed_changes: int) -> None:
     safety = gate(max_flashes_per_s=max_flashes_per_s)

@@ -114,7 +114,7 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                 await asyncio.sleep(0.2)
                 await do("volume", level=0.5)
                 await asyncio.to_thread(out_of_range_reading, broker)
-                await eventually(lambda: service.engine and service.engine.alerts, "an alert")
+                await eventually(lambda: service.engine and service.engine.board.alerts, "an alert")
                 await asyncio.sleep(0.8)
                 await do("extend", seconds=30)
                 await asyncio.sleep(0.3)

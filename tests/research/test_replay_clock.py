@@ -251,3 +251,24 @@ async def test_a_target_limited_to_the_recorded_pace_refuses_more() -> None:
         Replay(
             ReplaySource(lambda: iter([]), Selection()), Slow(), META, speed=0, clock=ManualClock()
         )
+
+
+async def test_a_step_to_a_target_limited_to_the_recorded_pace_waits_for_that_pace() -> None:
+    """docs/safety.md#replay-into-a-live-room: single steps never run faster than recorded."""
+    replay, target, _ = replay_of(events_at(0.0, 3.0, 3.5), speed=1)
+    target.max_speed = 1.0
+    target.on_emit[1] = replay.step
+    target.on_emit[2] = replay.step
+    await replay.run()
+
+    assert [seq for _, seq in target.emitted] == [1, 2, 3]
+    times = [when for when, _ in target.emitted]
+    assert times[1] - times[0] >= 3.0 - 1e-9
+    assert times[2] - times[1] >= 0.5 - 1e-9
+
+
+async def test_a_step_to_an_unlimited_target_is_immediate() -> None:
+    replay, target, _ = replay_of(events_at(0.0, 3.0), speed=1)
+    target.on_emit[1] = replay.step
+    await replay.run()
+    assert [when for when, _ in target.emitted] == [100.0, 100.0]

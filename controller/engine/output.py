@@ -1,0 +1,337 @@
+"""The one path from the engine to the room: the safety gate, the emergency latch, the journal.
+
+Every message to a device, whatever caused it (a scene, an override, a cue, a fade step, a
+BLS set, VR, a re-assert after a reconnect or resume, the emergency, a live replay), is
+asked of `RoomOutput` (docs/safety.md#one-guarded-path). It checks the change with the
+safety gate, applies the emergency latch (docs/emergency.md), builds the device's own
+messages with its driver, journals each message as a `command` event and queues it as a
+`GatedMessage`: the only kind of device message the bus publishes (`Bus.publish_gated`),
+and one that nothing outside this module can make. The room PC's own outputs pass here
+too: the music's and the tones' volume, and the start of a tone set.
+
+While the latch is engaged (an emergency is active):
+
+* a light may not go below its level in the safe scene (the lights-up itself is the one
+  change that bypasses flash pacing, `lights_up=True`);
+* no volume rises (music, tones, VR content): a rise is held at the level already let out;
+* nothing starts: VR play/resume and BLS sets are refused; stops and pauses pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from controller.drivers.base import (
+    BlsCommand,
+    BlsDriver,
+    Driver,
+    LightCommand,
+    LightDriver,
+    Outgoing,
+    VrCommand,
+    VrDriver,
+)
+from controller.engine.local import MusicOutput, ToneOutput
+from controller.engine.safety import BlsRequest, Rule, SafetyGate, Status, Verdict
+
+LEVEL_EPSILON = 1e-6
+"""Levels closer than this are the same level (float rounding of scene percentages)."""
+
+LATCHED = "emergency active: clear it first"
+"""The reason given for anything the latch holds back."""
+
+MUSIC = "music"
+TONES = "tones"
+"""The volume channels of the room PC's own outputs; every other channel is a VR device."""
+
+_PASSED_THE_GATE = object()
+
+
+@dataclass(frozen=True)
+class GatedMessage:
+    """A device message that passed the gate and the latch; only `RoomOutput` makes these."""
+
+    topic: str
+    payload: str
+    qos: int = 1
+    retain: bool = False
+    key: str | None = None
+    """Set for a light's whole target: a newer one waiting for the broker replaces it. VR and
+    BLS commands have none: each one counts, in order (a play, then its volume ramp)."""
+    token: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.token is not _PASSED_THE_GATE:
+            raise TypeError("device messages leave only through RoomOutput (the safety gate)")
+
+    def passed_the_gate(self) -> bool:
+        return self.token is _PASSED_THE_GATE
+
+
+class Record(Protocol):
+    """How the output path journals what it did (the engine's recorder)."""
+
+    def __call__(
+        self,
+        kind: str,
+        payload: Any,
+        *,
+        device: str | None = None,
+        topic: str | None = None,
+        text: str | None = None,
+    ) -> None: ...
+
+
+SafetyReport = Callable[[str, Verdict[Any]], None]
+
+
+@dataclass
+class Latch:
+    """The emergency's hold on the room: light floors from the safe scene."""
+
+    floors: dict[str, float]
+    """Light → the lowest level it may have while latched (its safe-scene level)."""
+
+
+class RoomOutput:
+    """The gate, the latch and the journal between the engine's media and the room."""
+
+    def __init__(
+        self,
+        drivers: Mapping[str, Driver],
+        gate: SafetyGate,
+        *,
+        time_scale: float,
+        record: Record,
+        on_safety: SafetyReport,
+        music: MusicOutput | None = None,
+        tones: ToneOutput | None = None,
+    ) -> None:
+        self.drivers = drivers
+        self.gate = gate
+        self.music = music
+        self.tones = tones
+        self._scale = time_scale
+        self._record = record
+        self._on_safety = on_safety
+        self._queue: list[GatedMessage] = []
+        self._volumes: dict[str, float] = {}
+        """Channel → the volume last let out (music, tones, a VR device)."""
+        self.latch: Latch | None = None
+
+    def device_topics(self) -> frozenset[str]:
+        """Every topic a device of the room takes commands on: only this path publishes there."""
+        return frozenset(
+            topic for driver in self.drivers.values() for topic in driver.command_topics()
+        )
+
+    # ------------------------------------------------------------------ the latch
+
+    @property
+    def latched(self) -> bool:
+        return self.latch is not None
+
+    def engage_latch(self, floors: Mapping[str, float]) -> None:
+        self.latch = Latch(dict(floors))
+
+    def release_latch(self) -> None:
+        self.latch = None
+
+    # ------------------------------------------------------------------ lights
+
+    def check_light_plan(
+        self, device_id: str, level: float, transition_s: float, now: float
+    ) -> Verdict[float]:
+        """Check a fade the engine will step itself (each step is then sent with `light`)."""
+        floor = self._floor(device_id, level)
+        if floor is not None:
+            return floor
+        return self.gate.check_light(device_id, level, self._real(now), transition_s=transition_s)
+
+    def light(
+        self, device_id: str, command: LightCommand, now: float, *, lights_up: bool = False
+    ) -> Verdict[float]:
+        """Send one light change (session time `now`), or refuse it; the verdict says which."""
+        driver = self.drivers[device_id]
+        assert isinstance(driver, LightDriver)
+        level = _light_level(command)
+        refused = None if lights_up else self._floor(device_id, level)
+        if refused is not None:
+            return refused
+        verdict = self.gate.check_light(
+            device_id,
+            level,
+            self._real(now),
+            transition_s=command.transition_s,
+            lights_up=lights_up,
+        )
+        if verdict.value is None:
+            return verdict
+        if abs(verdict.value - level) > LEVEL_EPSILON:
+            on = command.on and verdict.value > 0
+            command = replace(command, on=on, level=verdict.value if on else None)
+        self._send(device_id, driver.command(command))
+        return verdict
+
+    def _floor(self, device_id: str, level: float) -> Verdict[float] | None:
+        floor = self.latch.floors.get(device_id) if self.latch is not None else None
+        if floor is None or level >= floor - LEVEL_EPSILON:
+            return None
+        reason = (
+            f"{device_id}: {LATCHED}; lights stay at least at the safe scene's "
+            f"{floor * 100:.3g} % (asked {level * 100:.3g} %)"
+        )
+        return Verdict(Status.REFUSED, level, None, reason, (Rule.EMERGENCY_LATCH,))
+
+    # ------------------------------------------------------------------ volume
+
+    def volume(self, channel: str, level: float, now: float, *, over_s: float) -> float | None:
+        """Let a volume through (capped, ramped, never rising while latched); the value set."""
+        verdict = self.gate.check_volume(channel, level, self._real(now))
+        value = verdict.value
+        if verdict.status is not Status.OK:
+            self._on_safety(channel, verdict)
+        if value is None:
+            return None
+        last = self._volumes.get(channel, 0.0)
+        if self.latch is not None and value > last + LEVEL_EPSILON:
+            value = last
+        self._volumes[channel] = value
+        self._apply_volume(channel, value, now, over_s)
+        return value
+
+    def silenced(self, channel: str, now: float) -> None:
+        """The channel goes silent by a stop or a fade-out of its own (not through `volume`)."""
+        self.gate.check_volume(channel, 0.0, self._real(now))
+        self._volumes[channel] = 0.0
+
+    def volume_of(self, channel: str) -> float:
+        """The volume last let out on a channel (0 if none)."""
+        return self._volumes.get(channel, 0.0)
+
+    def _apply_volume(self, channel: str, value: float, now: float, over_s: float) -> None:
+        if isinstance(self.drivers.get(channel), VrDriver):
+            self._vr_send(channel, VrCommand("volume", volume=value))
+        elif channel == MUSIC:
+            if self.music is not None:
+                self.music.set_volume(value, self._real(now), over_s=over_s)
+        elif channel == TONES and self.tones is not None:
+            self.tones.set_volume(value)
+
+    # ------------------------------------------------------------------ VR
+
+    def vr(self, device_id: str, command: VrCommand, now: float) -> Verdict[Any]:
+        """Send a VR command. Play/resume are refused while latched; a play's volume is gated."""
+        if command.action in ("play", "resume") and self.latch is not None:
+            return _refusal(command, f"{device_id}: {LATCHED}; VR content does not start")
+        if command.action == "volume":
+            assert command.volume is not None  # VrCommand requires it
+            value = self.volume(device_id, command.volume, now, over_s=0.0)
+            return Verdict(Status.OK, command, value)
+        if command.action == "brightness":
+            assert command.level is not None  # VrCommand requires it
+            verdict = self.gate.check_light(device_id, command.level, self._real(now))
+            if verdict.value is None:
+                return verdict
+            command = replace(command, level=verdict.value)
+        if command.action == "play":
+            wanted = command.volume if command.volume is not None else 0.0
+            verdict = self.gate.check_volume(device_id, wanted, self._real(now))
+            if verdict.status is not Status.OK:
+                self._on_safety(device_id, verdict)
+            self._volumes[device_id] = verdict.value or 0.0
+            command = replace(command, volume=verdict.value or 0.0)
+        if command.action == "stop":
+            self.silenced(device_id, now)
+        self._vr_send(device_id, command)
+        return Verdict(Status.OK, command, command)
+
+    def _vr_send(self, device_id: str, command: VrCommand) -> None:
+        driver = self.drivers.get(device_id)
+        if isinstance(driver, VrDriver):
+            self._send(device_id, driver.command(command))
+
+    # ------------------------------------------------------------------ BLS
+
+    def bls_start(
+        self, device_id: str, request: BlsRequest, now: float, *, colour: str | None = None
+    ) -> Verdict[BlsRequest]:
+        """Check and start a set on a BLS device, or on the tones (silent; their volume ramps)."""
+        if self.latch is not None:
+            return _refusal(request, f"{device_id}: {LATCHED}; no BLS set starts")
+        verdict = self.gate.check_bls(device_id, request)
+        if verdict.status is not Status.OK:
+            self._on_safety(device_id, verdict)
+        allowed = verdict.value
+        if allowed is None:
+            return verdict
+        driver = self.drivers.get(device_id)
+        if isinstance(driver, BlsDriver):
+            command = BlsCommand(
+                running=True,
+                mode=request.mode if request.mode != "audio" else None,
+                speed_hz=allowed.speed_hz,
+                intensity=allowed.intensity,
+                passes=allowed.passes,
+                duration_s=None if allowed.seconds is None else self._real(allowed.seconds),
+                colour=colour,
+            )
+            self._send(device_id, driver.command(command))
+        elif self.tones is not None:
+            self.silenced(TONES, now)
+            self.tones.start(allowed, volume=0.0)
+        return verdict
+
+    def bls_stop(self, device_id: str, now: float) -> None:
+        """Stop a set at once: always allowed."""
+        driver = self.drivers.get(device_id)
+        if isinstance(driver, BlsDriver):
+            self._send(device_id, driver.command(BlsCommand(running=False)))
+        elif self.tones is not None:
+            self.tones.stop()
+            self.silenced(TONES, now)
+
+    # ------------------------------------------------------------------ reading back
+
+    def query(self, device_id: str) -> None:
+        """Ask a device to report its state (no change: nothing to gate)."""
+        self._send(device_id, self.drivers[device_id].query())
+
+    def take(self) -> list[GatedMessage]:
+        """The messages let out since the last call, in order."""
+        taken, self._queue = self._queue, []
+        return taken
+
+    # ------------------------------------------------------------------ sending
+
+    def _send(self, device_id: str, messages: list[Outgoing]) -> None:
+        latest_wins = isinstance(self.drivers[device_id], LightDriver)
+        for message in messages:
+            self._queue.append(
+                GatedMessage(
+                    message.topic,
+                    message.payload,
+                    message.qos,
+                    message.retain,
+                    message.topic if latest_wins else None,
+                    _PASSED_THE_GATE,
+                )
+            )
+            self._record(
+                "command", {"payload": message.payload}, topic=message.topic, device=device_id
+            )
+
+    def _real(self, now: float) -> float:
+        return now / self._scale
+
+
+def _light_level(command: LightCommand) -> float:
+    if not command.on:
+        return 0.0
+    return 1.0 if command.level is None else command.level
+
+
+def _refusal(requested: Any, reason: str) -> Verdict[Any]:
+    return Verdict(Status.REFUSED, requested, None, reason, (Rule.EMERGENCY_LATCH,))

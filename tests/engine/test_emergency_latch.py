@@ -1,0 +1,171 @@
+"""The latched emergency (docs/emergency.md), driven tick by tick through the whole engine.
+
+While an emergency is active only `emergency`, `clear_emergency`, `note`, `end` and stops
+are accepted; cues due meanwhile are skipped and journaled; and the output path itself lets
+no light below its safe-scene level and no volume rise, whatever asks. The lights-up is one
+message per light, sent at once even right after rapid light changes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.drivers.base import LightCommand
+from controller.engine.output import GatedMessage
+from controller.engine.safety import Rule, Status
+from tests.engine.test_engine import Room, z2m
+
+
+@pytest.fixture
+def room(tmp_path: Path) -> Room:
+    return Room(tmp_path)
+
+
+LATCHED = "emergency active: clear it first"
+
+
+def in_emergency(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    room.do("emergency")
+    room.run_for(4.0)
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "what"),
+    [
+        ("lights", {"level": 0.0}, "lights"),
+        ("lights", {"delta": -0.3, "device": "ceiling"}, "lights"),
+        ("volume", {"level": 0.7}, "volume"),
+        ("scene", {"name": "peak"}, "scene"),
+        ("next", {}, "next"),
+        ("back", {}, "back"),
+        ("goto", {"phase": "peak"}, "goto"),
+        ("hold", {}, "hold"),
+        ("release", {}, "release"),
+        ("extend", {"seconds": 60}, "extend"),
+        ("vr", {"op": "play", "content": "x", "volume": 1}, "vr play"),
+        ("vr", {"op": "resume"}, "vr resume"),
+        ("bls", {"op": "start", "speed_hz": 1.0, "passes": 8}, "bls start"),
+        ("music", {"op": "resume"}, "music resume"),
+        ("music", {"op": "skip"}, "music skip"),
+        ("start", {"plan": "rehearsal", "participant": "P015"}, "start"),
+    ],
+)
+def test_while_latched_every_other_command_is_refused_with_the_reason(
+    room: Room, action: str, fields: dict[str, object], what: str
+) -> None:
+    in_emergency(room)
+    assert room.refused(action, **fields) == f"{LATCHED} ({what} refused)"
+    assert room.run_for(2.0).get("zigbee2mqtt/ceiling_light/set") is None
+
+
+@pytest.mark.parametrize(
+    ("action", "fields"),
+    [
+        ("note", {"text": "breathing calmly"}),
+        ("bls", {"op": "stop"}),
+        ("vr", {"op": "stop"}),
+        ("vr", {"op": "pause"}),
+        ("emergency", {}),
+    ],
+)
+def test_while_latched_notes_stops_and_the_emergency_itself_are_accepted(
+    room: Room, action: str, fields: dict[str, object]
+) -> None:
+    in_emergency(room)
+    room.do(action, **fields)
+    assert room.engine.snapshot().emergency.active
+
+
+def test_ending_the_session_during_an_emergency_keeps_the_latch(room: Room) -> None:
+    in_emergency(room)
+    room.do("end")
+    assert room.engine.snapshot().session is None
+    assert room.engine.snapshot().emergency.active
+    assert room.refused("lights", level=0.0) == f"{LATCHED} (lights refused)"
+    room.do("clear_emergency")
+    assert room.engine.snapshot().scene == "idle"
+
+
+def test_a_cue_due_during_the_latch_is_skipped_and_journaled(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    room.do("goto", phase="peak")
+    room.run_for(5.0)
+    room.do("emergency")
+    room.engine.take_events()
+    room.run_for(90.0, step=0.5)  # the peak's "music down" cue is due at 70 s into the phase
+    operator = [e for e in room.engine.take_events() if e["kind"] == "operator"]
+    assert [e["payload"]["label"] for e in operator] == ["music down"]
+    assert operator[0]["payload"]["skipped"] == "emergency active"
+    assert room.engine.snapshot().overrides["volume"] is None
+
+
+def test_the_output_path_lets_no_light_below_its_safe_level_whatever_asks(room: Room) -> None:
+    in_emergency(room)
+    now = room.clock.now()
+    verdict = room.engine.output.light("ceiling", LightCommand(on=False), now)
+    assert verdict.status is Status.REFUSED and verdict.rules == (Rule.EMERGENCY_LATCH,)
+    dimmer = room.engine.output.light("ceiling", LightCommand(level=0.5), now)
+    assert dimmer.status is Status.REFUSED
+    brighter = room.engine.output.light("ceiling", LightCommand(level=0.9), now + 2)
+    assert brighter.status is Status.OK
+    assert room.engine.take_outgoing()[-1].topic == "zigbee2mqtt/ceiling_light/set"
+
+
+def test_the_output_path_lets_no_volume_rise_while_latched(room: Room) -> None:
+    in_emergency(room)
+    now = room.clock.now()
+    assert room.engine.output.volume("headset", 0.6, now, over_s=0.0) == 0.0
+    room.engine.take_outgoing()
+    room.do("clear_emergency")
+    assert room.engine.output.volume("headset", 0.6, now + 1, over_s=0.0) == pytest.approx(0.05)
+
+
+def test_the_lights_up_goes_out_at_once_even_after_rapid_light_changes(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    output = room.engine.output
+    statuses = [  # e.g. a replay through the gate: the flash budget is used up
+        output.light("ceiling", LightCommand(level=n % 2), room.clock.now() + n * 0.1).status
+        for n in range(6)
+    ]
+    assert statuses == [Status.OK] * 5 + [Status.REFUSED]
+    room.clock.advance(0.55)
+    room.engine.take_outgoing()
+    room.do("emergency")
+    wire = room.tick()
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(203, color_temp=250, transition=1.0)]
+    assert wire["wled/wled-strip/api"]
+    assert "cmnd/floorlamp/Backlog" in wire
+
+
+def test_a_second_press_makes_the_lights_up_immediate(room: Room) -> None:
+    in_emergency(room)
+    room.do("clear_emergency")
+    room.run_for(3.0)
+    room.do("emergency")
+    room.tick(0.5)
+    room.do("emergency")
+    ceiling = [json.loads(p) for p in room.tick()["zigbee2mqtt/ceiling_light/set"]]
+    assert ceiling[-1]["transition"] == 0
+
+
+def test_only_the_output_path_makes_device_messages() -> None:
+    with pytest.raises(TypeError, match="only through RoomOutput"):
+        GatedMessage("zigbee2mqtt/ceiling_light/set", '{"state":"OFF"}')
+
+
+def test_a_refused_note_leaves_no_words_in_the_journal_events_or_reply(room: Room) -> None:
+    refusal = room.refused("note", text="participant mentioned her sister Anna")
+    assert "Anna" not in refusal
+    events = json.dumps(room.engine.take_events())
+    assert "Anna" not in events
+    room.do("start", plan="rehearsal", participant="P014")
+    room.do("note", text="participant mentioned her sister Anna")
+    operator = [e for e in room.engine.take_events() if e["kind"] == "operator"]
+    assert "Anna" not in json.dumps(operator)
