@@ -176,8 +176,8 @@ def parse_command(payload: bytes) -> Command:
 
 
 class _TextOfLength:
-    """Stands for a text in a refusal: a note's words (or a name typed by mistake) are never
-    echoed in a reply (docs/safety.md#privacy)."""
+    """Stands for a note's words (or a name typed as a participant code) in a refusal: they
+    are never echoed in a reply (docs/safety.md#privacy)."""
 
     def __init__(self, text: str) -> None:
         self.length = len(text)
@@ -190,7 +190,7 @@ def _reason(error: ValidationError) -> str:
     parts = []
     for detail in error.errors(include_url=False):
         location = tuple(part for part in detail["loc"] if part not in ACTIONS)
-        if isinstance(detail.get("input"), str):
+        if location[-1:] in (("text",), ("participant",)) and isinstance(detail["input"], str):
             detail["input"] = _TextOfLength(detail["input"])
         parts.append(error_message(detail, location, _Command))
     return "; ".join(parts)
