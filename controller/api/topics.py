@@ -1,4 +1,4 @@
-"""Topic names of the controller's own MQTT API (ARCHITECTURE.md)."""
+"""Topic names of the controller's own MQTT API (docs/control-api.md)."""
 
 from __future__ import annotations
 

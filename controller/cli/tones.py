@@ -21,7 +21,7 @@ from controller.media.tones import (
 )
 
 DEFAULT_PASSES = 24
-"""SAFETY.md's default set length, used when neither --passes nor --seconds is given."""
+"""docs/safety.md's default set length, used when neither --passes nor --seconds is given."""
 
 EXIT_WRITE_FAILED = 1
 
@@ -147,7 +147,7 @@ def tones(
     """Render a set of bilateral tones (left, then right) to a WAV file.
 
     Prints one line: the file, its duration, the passes and the peak level. Values outside
-    SAFETY.md's hard bounds, or the room's limits with --config, are refused with the bound
+    docs/safety.md's hard bounds, or the room's limits with --config, are refused with the bound
     they break (exit 2).
     """
     safety = load_room_or_exit(config_path).settings.safety if config_path else None

@@ -1,4 +1,4 @@
-"""Hard safety bounds from SAFETY.md that no room configuration may exceed."""
+"""Hard safety bounds from docs/safety.md that no room configuration may exceed."""
 
 from typing import Final
 

@@ -130,7 +130,7 @@ class VitalsThresholds(StrictModel):
 
 
 class SafetyLimits(StrictModel):
-    """The room's limits; each may be tightened but never loosened past SAFETY.md's hard bounds."""
+    """The room's limits; each may be tightened, never loosened past docs/safety.md's bounds."""
 
     max_flashes_per_s: float = Field(default=3, gt=0, le=limits.MAX_FLASHES_PER_S)
     volume_cap: float = Field(default=70, ge=0, le=limits.VOLUME_CAP_MAX)

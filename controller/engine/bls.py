@@ -4,7 +4,7 @@
 the output path (the gate checks speed, length, intensity and tone; the emergency latch
 lets no set start); the tones' volume ramps in like every other sound.
 
-MQTT tappers and light bars keep their own timing (DEVICE_PROTOCOLS.md); the engine still
+MQTT tappers and light bars keep their own timing (docs/device-protocols.md); the engine still
 counts passes on the session clock so the console shows them even before a device reports,
 and knows when a set is over. A device's own `pass` report wins when it has one.
 """

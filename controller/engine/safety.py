@@ -1,4 +1,4 @@
-"""The safety gate every outgoing change passes (SAFETY.md): flash rate, loudness, BLS, effects.
+"""The safety gate every outgoing change passes (docs/safety.md): flashes, loudness, BLS, effects.
 
 Each check returns a `Verdict`: the value to send (possibly clamped), a status (`ok`,
 `clamped`, `refused`) and, for anything not ok, the rules involved and a reason in plain

@@ -54,7 +54,7 @@ async def broker_for(room: Room) -> AsyncIterator[BrokerSettings]:
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:
-    """An event as the `events` topic carries it: a note's text stays off the wire (SAFETY.md)."""
+    """An event as the `events` topic carries it: a note's words stay off it (docs/safety.md)."""
     if event["kind"] == "note":
         return {**event, "payload": None}
     return event

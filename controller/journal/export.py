@@ -1,6 +1,6 @@
 """Export a session's timeline as the contract researchers' tools rely on (JSONL, CSV), or BIDS.
 
-Every event becomes one record with the `COLUMNS` of ARCHITECTURE.md (`timeline_record`);
+Every event becomes one record with the `COLUMNS` of docs/control-api.md (`timeline_record`);
 a stream format writes records to a text stream, in seq order, without holding the session
 in memory. Notes are exported like every other event. The BIDS export (`export_bids`) writes
 a folder of files from one pass over the events (`controller.research.bids`); it leaves

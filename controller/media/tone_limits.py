@@ -20,11 +20,11 @@ ROOM_CAP: Final = "the room's cap"
 
 
 class ToneParameterError(ValueError):
-    """A tone or set parameter outside SAFETY.md's hard bounds or the room's limits."""
+    """A tone or set parameter outside docs/safety.md's hard bounds or the room's limits."""
 
 
 class UnconfirmedLongSetError(ToneParameterError):
-    """A set beyond the room's soft limit, which SAFETY.md allows only when confirmed."""
+    """A set beyond the room's soft limit, which docs/safety.md allows only when confirmed."""
 
 
 def check_range(

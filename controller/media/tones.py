@@ -58,7 +58,7 @@ WAVEFORMS: Final[tuple[Waveform, ...]] = ("sine", "soft-square")
 PANS: Final[tuple[Pan, ...]] = ("hard", "sweep")
 
 DEFAULT_EDGE_MS: Final = 10.0
-"""SAFETY.md: 10 ms raised-cosine edges."""
+"""docs/safety.md: 10 ms raised-cosine edges."""
 PCM16_FULL_SCALE: Final = 32767
 SOFT_SQUARE_TOP_HARMONIC: Final = 9
 """The soft square sums odd harmonics up to this one (fewer when they would pass Nyquist)."""
@@ -72,7 +72,7 @@ Frames = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class ToneSettings:
-    """What the bilateral tones sound like; SAFETY.md's hard bounds are checked on creation."""
+    """What the bilateral tones sound like; docs/safety.md's hard bounds are checked on creation."""
 
     tone_hz: float = 440.0
     speed_hz: float = 1.0

@@ -4,7 +4,7 @@ A BIDS label is letters and digits only (`sub-<label>`, BIDS common principles,
 "entities"). `--pseudonymise KEYFILE` replaces each participant code by the first
 `PSEUDONYM_LENGTH` hex digits of HMAC-SHA256(key, code): the same code and key always give
 the same label, so a study's sessions still line up, while without the key (kept outside
-the system, SAFETY.md privacy row) the label cannot be traced back to the code.
+the system, docs/safety.md privacy row) the label cannot be traced back to the code.
 """
 
 from __future__ import annotations

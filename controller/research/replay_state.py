@@ -10,7 +10,7 @@ room publishes the same snapshot under its own room id, so `sessionroom console 
 <replay-id>` shows the session as it unfolded: phase and its clock, scene, holds and
 extensions, devices with their availability and last reported state, BLS, vitals, alerts,
 emergency and the recent timeline. Music is played on the room PC and is not replayed.
-Notes appear on the timeline as `note`, never with their words (SAFETY.md: the state is a
+Notes appear on the timeline as `note`, never with their words (docs/safety.md: the state is a
 retained topic).
 """
 

@@ -249,7 +249,7 @@ class TasmotaLight(DeviceModel):
             return [self._result({"Command": "Unknown"})]
         number = command_number(data)
         if number in (3, 4):
-            self.ignore("Power BLINK (not simulated: SAFETY.md forbids flashing)", data)
+            self.ignore("Power BLINK (not simulated: docs/safety.md forbids flashing)", data)
         elif number in (0, 1, 2):
             self.power = {0: False, 1: True, 2: not self.power}[number]
             if self.power and self.bri == 0:

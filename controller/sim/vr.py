@@ -1,4 +1,4 @@
-"""A VR headset / meditation display speaking our `vr/<id>` convention (DEVICE_PROTOCOLS.md).
+"""A VR headset / meditation display speaking our `vr/<id>` convention (docs/device-protocols.md).
 
 `vr/<id>/set` takes `{"action": "play", "content", "volume"}`, `pause`, `resume`, `stop`
 and `{"action": "brightness", "level"}` and `{"action": "volume", "volume"}`; the headset

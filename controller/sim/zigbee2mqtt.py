@@ -185,7 +185,7 @@ class Zigbee2MqttLight(DeviceModel):
                 optimistic.update(self._set_colour(value, duration, now))
             elif key == "effect":
                 self.ignore(
-                    "an effect (not simulated; SAFETY.md forbids flashing effects)", str(value)
+                    "an effect (not simulated; docs/safety.md forbids flashing effects)", str(value)
                 )
             else:
                 self.ignore(f"{key!r} (no converter)", compact_json(value))

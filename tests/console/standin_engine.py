@@ -1,7 +1,7 @@
 """A stand-in for the room's engine: publishes exactly the states a screen test wants to show.
 
 STAND-IN, NOT THE ENGINE. `StandInEngine` speaks the engine's side of the MQTT API
-(ARCHITECTURE.md, `controller.api`) just enough for the console's tests: it publishes a
+(docs/control-api.md, `controller.api`) just enough for the console's tests: it publishes a
 retained `status` (with `offline` as its will) and whatever `RoomState` a test gives it,
 records every command that arrives on `cmd`, and answers each on `reply/<id>` with
 `{"ok": true}`, with a refusal a test set, or not at all. It runs no phases and changes

@@ -1,4 +1,4 @@
-"""Whatever an operator does, what the engine puts on the wire keeps SAFETY.md's flash rule.
+"""Whatever an operator does, what the engine puts on the wire keeps docs/safety.md's flash rule.
 
 Random sequences of scenes, light overrides, phase changes and emergencies go through the
 whole engine (scenes, overrides, fades, the gate, the Zigbee2MQTT driver); the ceiling

@@ -2,7 +2,7 @@
 
 The checker rebuilds what each device was actually sent from the values the gate let
 through, in exact arithmetic (times in whole milliseconds, levels as fractions), and
-checks SAFETY.md's rules as they read:
+checks docs/safety.md's rules as they read:
 
 * no light flashes more than `max_flashes_per_s` times in any second: within any 1 s
   window there is no run of more than `2 × max_flashes_per_s` (at least 1) alternating

@@ -1,4 +1,4 @@
-"""The export contract of ARCHITECTURE.md: JSONL and CSV, one record per event in seq order."""
+"""The export contract of docs/control-api.md: JSONL and CSV, one record per event in seq order."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from tests.support.requirements import require_libvlc
 
 LEAD_IN_S = 1.5
 FASTEST = VolumeLimits(cap=1.0, ramp_per_s=1.0)
-"""The steepest ramp SAFETY.md allows (100 %/s)."""
+"""The steepest ramp docs/safety.md allows (100 %/s)."""
 INSTANT = VolumeLimits(cap=1.0, ramp_per_s=1000.0)
 """For tests about what plays, not how loud: no ramp from silence to hide the start."""
 

@@ -1,4 +1,4 @@
-"""Tone parameters: SAFETY.md's hard bounds, the room's tighter limits, and errors naming them."""
+"""Tone parameters: docs/safety.md's bounds, the room's tighter limits, and errors naming them."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ def raised_cosine(x: NDArray[np.float64]) -> NDArray[np.float64]:
 def burst_model(
     tones: ToneSettings, onset_s: float, times: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Columns spanning every burst SAFETY.md allows at `onset_s`: raised-cosine edges of
+    """Columns spanning every burst docs/safety.md allows at `onset_s`: raised-cosine edges of
     edge_ms around any waveform of the tone's frequency (harmonics of any phase)."""
     since = times - onset_s
     tone_s, edge_s = tones.tone_ms / 1000, tones.edge_ms / 1000
