@@ -144,6 +144,13 @@ class BlsControl:
             if device.id in self.sets or device.driver != "tones":
                 self.stop(device.id, why, now)
 
+    def reassert(self, device_id: str, now: float) -> None:
+        """A BLS device (back) online that runs no set of ours is told to stop (it may have
+        kept running through an emergency while it was unreachable)."""
+        device = self._room.devices.get(device_id)
+        if device is not None and device.kind == "bls" and device_id not in self.sets:
+            self._output.bls_stop(device_id, now)
+
     def finish(self, now: float) -> None:
         """Sets whose length has passed are complete."""
         for device_id, bls_set in list(self.sets.items()):

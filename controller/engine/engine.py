@@ -730,6 +730,7 @@ class Engine:
         """A device (back) online gets its current target again."""
         self.lights.forget(device_id)
         self.vr.reassert(device_id, self.now())
+        self.bls.reassert(device_id, self.now())
 
     def _reassert_all(self) -> None:
         for device_id in self.drivers:

@@ -169,3 +169,13 @@ def test_a_refused_note_leaves_no_words_in_the_journal_events_or_reply(room: Roo
     room.do("note", text="participant mentioned her sister Anna")
     operator = [e for e in room.engine.take_events() if e["kind"] == "operator"]
     assert "Anna" not in json.dumps(operator)
+
+
+def test_a_bls_device_back_online_during_an_emergency_is_told_to_stop_again(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.do("bls", op="start", device="tappers", speed_hz=1.0, passes=10)
+    room.device("bls/tappers/availability", "offline")
+    room.do("emergency")
+    room.tick()
+    room.device("bls/tappers/availability", "online")
+    assert room.tick()["bls/tappers/set"] == ['{"running":false}']
