@@ -615,6 +615,8 @@ class Engine:
             else:
                 assert target.content is not None  # validated in the scene
                 self.vr.send(device_id, VrCommand("play", target.content, target.volume), now)
+            if target.brightness is not None:
+                self.vr.send(device_id, VrCommand("brightness", level=target.brightness), now)
         elif target.running:
             self.bls.start(device_id, target, now, self.music.volume)
         elif device_id in self.bls.sets:

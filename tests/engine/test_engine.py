@@ -318,3 +318,17 @@ def test_a_session_journal_starts_with_every_device_s_availability(room: Room) -
     }
     assert available["tappers"] == "online"
     assert available["ceiling"] == "unknown"
+
+
+def test_a_scene_sets_a_displays_brightness_through_the_gate(tmp_path: Path) -> None:
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    centering = room.scenes["centering"]
+    headset = centering.vr["headset"].model_copy(update={"brightness": 60})
+    room.scenes["centering"] = centering.model_copy(update={"vr": {"headset": headset}})
+    engine = Engine(room, clock=ManualClock())
+    engine.command(
+        parse_command(b'{"id":"s","action":"start","plan":"rehearsal","participant":"P1"}')
+    )
+    engine.tick()
+    sent = [m.payload for m in engine.take_outgoing() if m.topic == "vr/headset/set"]
+    assert '{"action":"brightness","level":60}' in sent
