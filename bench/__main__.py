@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from bench import fanout, journal_load, latency, rehearsal, research
+from bench import emergency, fanout, journal_load, latency, rehearsal, research
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
 from controller.api.client import EngineUnreachable
 
-PARTS = ("latency", "fanout", "journal", "memory", "research")
+PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research")
 NOTE_WIDTH = 100
 
 
@@ -31,16 +31,22 @@ class Sizes:
     commands: int
     lights: int
     scenes: int
+    presses: int
+    """Emergency presses timed in each of the part's two rooms."""
     journal_seconds: float
     plan: str
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(commands=500, lights=200, scenes=8, journal_seconds=2.0, plan="standard")
+        return cls(
+            commands=500, lights=200, scenes=8, presses=50, journal_seconds=2.0, plan="standard"
+        )
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(commands=100, lights=200, scenes=4, journal_seconds=1.5, plan="rehearsal")
+        return cls(
+            commands=100, lights=200, scenes=4, presses=20, journal_seconds=1.5, plan="rehearsal"
+        )
 
 
 @dataclass
@@ -63,6 +69,28 @@ async def run_parts(
             say(f"scene fan-out: {sizes.scenes} scenes to {sizes.lights} simulated lights, and raw")
             room = many_lights_room(broker, workdir, sizes.lights)
             figures += fanout.figures(await fanout.measure(room, broker, workdir, sizes.scenes))
+        if "emergency" in parts:
+            say(
+                f"emergency: {sizes.presses} presses in the example room, {sizes.presses} with "
+                f"{sizes.lights} lights, and as many raw hops"
+            )
+            room = example_room(broker, "bench-emergency", workdir)
+            pressed = await emergency.measure(
+                room,
+                broker,
+                workdir,
+                sizes.presses,
+                case="example room",
+                plan=emergency.EXAMPLE_PLAN,
+            )
+            figures += emergency.figures(pressed)
+            notes += emergency.notes(pressed)
+            room = many_lights_room(broker, workdir, sizes.lights, name="bench-emergency")
+            pressed = await emergency.measure(
+                room, broker, workdir, sizes.presses, case=f"{sizes.lights} lights"
+            )
+            figures += emergency.figures(pressed, emergency.P99_TARGET)
+            notes += emergency.notes(pressed)
         if "journal" in parts:
             say(f"journal: throughput and event-loop lag, {sizes.journal_seconds:g} s each")
             figures += await journal_load.figures(workdir, sizes.journal_seconds)
@@ -86,12 +114,22 @@ def say(text: str) -> None:
 @click.option(
     "--quick",
     is_flag=True,
-    help="Small sizes (100 commands, 4 scenes, 1.5 s of journaling) and the 5-minute "
-    "rehearsal plan instead of the 90-minute standard plan: about a minute in all.",
+    help="Small sizes (100 commands, 4 scenes, 20 emergency presses, 1.5 s of journaling) and "
+    "the 5-minute rehearsal plan instead of the 90-minute standard plan: about two minutes in all.",
 )
 @click.option("--commands", type=click.IntRange(min=2), help="Commands (and raw hops) to time.")
-@click.option("--lights", type=click.IntRange(min=1), help="Simulated lights for the fan-out.")
+@click.option(
+    "--lights",
+    type=click.IntRange(min=1),
+    help="Simulated lights for the fan-out and the emergency's large room.",
+)
 @click.option("--scenes", type=click.IntRange(min=1), help="Scene applications to time.")
+@click.option(
+    "--presses",
+    type=click.IntRange(min=2),
+    help="Emergency presses (and raw hops) to time in the example room, and again with "
+    "--lights lights.",
+)
 @click.option(
     "--journal-seconds", type=click.FloatRange(min=0.2), help="How long each journal load runs."
 )
@@ -123,6 +161,7 @@ def main(
     commands: int | None,
     lights: int | None,
     scenes: int | None,
+    presses: int | None,
     journal_seconds: float | None,
     plan: str | None,
     only: tuple[str, ...],
@@ -141,6 +180,7 @@ def main(
         commands=commands or base.commands,
         lights=lights or base.lights,
         scenes=scenes or base.scenes,
+        presses=presses or base.presses,
         journal_seconds=journal_seconds or base.journal_seconds,
         plan=plan or base.plan,
     )

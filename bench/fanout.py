@@ -19,12 +19,10 @@ from pathlib import Path
 import aiomqtt
 
 from bench.figures import Figure, Target
-from bench.rooms import FANOUT_SCENES
+from bench.rooms import FANOUT_SCENES, command_topics
 from bench.stage import room_running
-from bench.wire import QOS, Arrival, Wire, command_payload, publisher_on, wire_on
+from bench.wire import QOS, Arrival, Wire, command_payload, publish_until, publisher_on, wire_on
 from controller.config import Room
-from controller.drivers.base import LightCommand, LightDriver
-from controller.drivers.registry import make_driver
 from tests.support.mosquitto import Mosquitto
 
 PAUSE_S = (1.0, 1.5)
@@ -41,18 +39,8 @@ class FanoutSamples:
     raw: list[float]
 
 
-def command_topics(room: Room) -> list[str]:
-    """The topic each light of the room gets its commands on."""
-    topics = []
-    for device in room.devices_of_kind("light"):
-        driver = make_driver(device)
-        assert isinstance(driver, LightDriver)
-        topics.append(driver.command(LightCommand(level=0.5))[0].topic)
-    return topics
-
-
 async def measure(room: Room, broker: Mosquitto, workdir: Path, scenes: int) -> FanoutSamples:
-    topics = command_topics(room)
+    topics = list(command_topics(room, "light").values())
     measured = FanoutSamples(len(topics), [], [])
     rng = random.Random(200)
     names = list(FANOUT_SCENES)
@@ -74,13 +62,10 @@ async def engine_fanout(
     wire: Wire, out: aiomqtt.Client, cmd_topic: str, command: str, topics: list[str]
 ) -> tuple[float, dict[str, Arrival]]:
     """Send a scene command; time it to the last light's command, and return what was sent."""
-
-    async def send() -> None:
-        await out.publish(cmd_topic, command, qos=QOS)
-
-    started = time.perf_counter()
-    arrivals = await wire.all_of(topics, FANOUT_TIMEOUT_S, send=send)
-    return last(arrivals) - started, arrivals
+    seconds, arrivals = await publish_until(
+        wire, out, cmd_topic, command, dict.fromkeys(topics, 1), FANOUT_TIMEOUT_S
+    )
+    return seconds, {arrival.topic: arrival for arrival in arrivals}
 
 
 async def raw_fanout(wire: Wire, out: aiomqtt.Client, sent: dict[str, Arrival]) -> float:
@@ -92,12 +77,8 @@ async def raw_fanout(wire: Wire, out: aiomqtt.Client, sent: dict[str, Arrival]) 
             await out.publish(arrival.topic, arrival.payload, qos=QOS)
 
     started = time.perf_counter()
-    arrivals = await wire.all_of(sent, FANOUT_TIMEOUT_S, send=publish_all)
-    return last(arrivals) - started
-
-
-def last(arrivals: dict[str, Arrival]) -> float:
-    return max(arrival.at for arrival in arrivals.values())
+    arrivals = await wire.counted(dict.fromkeys(sent, 1), FANOUT_TIMEOUT_S, send=publish_all)
+    return max(arrival.at for arrival in arrivals) - started
 
 
 def figures(measured: FanoutSamples) -> list[Figure]:

@@ -36,6 +36,10 @@ class Target:
     def value_below(cls, limit: float, unit: str) -> Target:
         return cls(f"< {limit:g} {unit}", lambda value, _ratio: value < limit)
 
+    @classmethod
+    def value_at_most(cls, limit: float, unit: str) -> Target:
+        return cls(f"≤ {limit:g} {unit}", lambda value, _ratio: value <= limit)
+
 
 @dataclass(frozen=True)
 class Figure:

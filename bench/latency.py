@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiomqtt
-
 from bench.figures import Figure, Target, percentile
+from bench.rooms import command_topics
 from bench.stage import room_running
-from bench.wire import QOS, Wire, command_payload, publisher_on, wire_on
+from bench.wire import RAW_TOPIC, command_payload, publish_until, publisher_on, raw_hop, wire_on
 from controller.config import Room
-from controller.drivers.base import LightCommand, LightDriver
-from controller.drivers.registry import make_driver
 from tests.support.mosquitto import Mosquitto
 
-RAW_TOPIC = "bench/raw-hop"
 LEVELS = (0.50, 0.55)
 """Alternated override levels: 5 % apart, below the 10 % a flash needs."""
 MAX_PAUSE_S = 0.05
@@ -44,11 +39,9 @@ class LatencySamples:
 
 def light_under_test(room: Room) -> tuple[str, str]:
     """The first Zigbee2MQTT light of the room and the topic its commands go to."""
-    for device in room.devices_of_kind("light"):
-        if device.driver == "zigbee2mqtt":
-            driver = make_driver(device)
-            assert isinstance(driver, LightDriver)
-            return device.id, driver.command(LightCommand(level=0.5))[0].topic
+    for device_id, topic in command_topics(room, "light").items():
+        if room.devices[device_id].driver == "zigbee2mqtt":
+            return device_id, topic
     raise ValueError(f"room {room.room_id} has no Zigbee2MQTT light to measure with")
 
 
@@ -63,25 +56,13 @@ async def measure(room: Room, broker: Mosquitto, workdir: Path, samples: int) ->
             for index in range(samples):
                 payload = command_payload("lights", device=device_id, level=LEVELS[index % 2])
                 await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-                measured.raw.append(await hop(wire, out, RAW_TOPIC, payload, RAW_TOPIC))
+                measured.raw.append(await raw_hop(wire, out, payload, SAMPLE_TIMEOUT_S))
                 await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-                measured.engine.append(
-                    await hop(wire, out, running.topics.cmd, payload, device_topic)
+                seconds, _arrivals = await publish_until(
+                    wire, out, running.topics.cmd, payload, {device_topic: 1}, SAMPLE_TIMEOUT_S
                 )
+                measured.engine.append(seconds)
     return measured
-
-
-async def hop(wire: Wire, out: aiomqtt.Client, topic: str, payload: str, arrives_on: str) -> float:
-    """Seconds from publishing `payload` to `topic` until a message arrives on `arrives_on`."""
-
-    async def send() -> None:
-        await out.publish(topic, payload, qos=QOS)
-
-    sent_at = time.perf_counter()
-    arrival = await wire.first(
-        lambda arrival: arrival.topic == arrives_on, SAMPLE_TIMEOUT_S, send=send
-    )
-    return arrival.at - sent_at
 
 
 def figures(measured: LatencySamples) -> list[Figure]:

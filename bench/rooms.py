@@ -10,6 +10,17 @@ import yaml
 from bench.processes import REPO
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
+from controller.config.models import Device
+from controller.drivers.base import (
+    BlsCommand,
+    BlsDriver,
+    LightCommand,
+    LightDriver,
+    Outgoing,
+    VrCommand,
+    VrDriver,
+)
+from controller.drivers.registry import make_driver
 from tests.support.mosquitto import Mosquitto
 
 FANOUT_SCENES = {"fanout-a": 50, "fanout-b": 56}
@@ -30,6 +41,33 @@ def on_broker(room: Room, broker: Mosquitto, room_id: str, workdir: Path) -> Roo
 def example_room(broker: Mosquitto, room_id: str, workdir: Path) -> Room:
     """The shipped example room (config.yaml at the repository root)."""
     return on_broker(load_room(REPO / "config.yaml"), broker, room_id, workdir)
+
+
+def command_topic(device: Device) -> str | None:
+    """The topic the device's commands go to; None for a sensor or a device on the room PC."""
+    if device.is_local:
+        return None
+    driver = make_driver(device)
+    probe: list[Outgoing]
+    if isinstance(driver, LightDriver):
+        probe = driver.command(LightCommand(level=0.5))
+    elif isinstance(driver, BlsDriver):
+        probe = driver.command(BlsCommand(running=False))
+    elif isinstance(driver, VrDriver):
+        probe = driver.command(VrCommand("stop"))
+    else:
+        return None
+    return probe[0].topic
+
+
+def command_topics(room: Room, kind: str | None = None) -> dict[str, str]:
+    """Device id → command topic, for every MQTT device of the room taking commands (of `kind`)."""
+    topics = {}
+    for device in room.devices.values():
+        topic = command_topic(device)
+        if topic is not None and kind in (None, device.kind):
+            topics[device.id] = topic
+    return topics
 
 
 def light(number: int) -> dict[str, Any]:
@@ -91,9 +129,14 @@ def write_many_lights_room(folder: Path, room_id: str, lights: int) -> Path:
     return folder / "config.yaml"
 
 
-def many_lights_room(broker: Mosquitto, workdir: Path, lights: int) -> Room:
-    """A generated room of `lights` simulated lights, loaded and validated like any room."""
-    room_id = f"bench-fanout-{lights}"
+def many_lights_room(
+    broker: Mosquitto, workdir: Path, lights: int, *, name: str = "bench-fanout"
+) -> Room:
+    """A generated room of `lights` simulated lights, loaded and validated like any room.
+
+    Its id is `<name>-<lights>`: each part gets a room (and journal folder) of its own.
+    """
+    room_id = f"{name}-{lights}"
     config = write_many_lights_room(workdir / room_id, room_id, lights)
     return on_broker(load_room(config), broker, room_id, workdir)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,19 +43,38 @@ class RunningRoom:
         await self.command("start", plan=chosen, participant=PARTICIPANT)
 
 
+StateCheck = Callable[[dict[str, Any]], str | None]
+"""Looks at the engine's state: what is not as wanted yet, in words, or None when all is."""
+
+
+async def state_when(client: RoomClient, check: StateCheck, timeout: float) -> dict[str, Any]:
+    """The engine's state as it is next published once `check` finds nothing missing.
+
+    The engine publishes its state after every command and at least once a second; a
+    TimeoutError says what was still missing after `timeout`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    missing = "no state came"
+    while loop.time() < deadline:
+        state = await client.state(timeout=max(0.1, deadline - loop.time()))
+        found = check(state)
+        if found is None:
+            return state
+        missing = found
+    raise TimeoutError(missing)
+
+
 async def wait_devices_online(client: RoomClient, room: Room, timeout: float) -> None:
     """Wait until the engine's state shows every simulated device online."""
     simulated = {device.id for device in room.devices.values() if is_simulated(device)}
-    deadline = asyncio.get_running_loop().time() + timeout
-    offline = simulated
-    while asyncio.get_running_loop().time() < deadline:
-        devices = (await client.state(timeout=timeout))["devices"]
-        offline = {key for key in simulated if devices[key]["available"] != "online"}
-        if not offline:
-            return
-    raise TimeoutError(
-        f"{len(offline)} simulated device(s) never came online: {sorted(offline)[:5]}"
-    )
+
+    def offline(state: dict[str, Any]) -> str | None:
+        devices = state["devices"]
+        down = sorted(key for key in simulated if devices[key]["available"] != "online")
+        return f"{len(down)} simulated device(s) never came online: {down[:5]}" if down else None
+
+    await state_when(client, offline, timeout)
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,8 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from tests.support.mosquitto import Mosquitto
 
 QOS = 1
 """Device commands go out at QoS 1 (drivers' default); the baseline uses the same."""
+RAW_TOPIC = "bench/raw-hop"
+"""The raw hop's own topic: a subscriber to it hears the benchmark's publisher only."""
 
 
 @dataclass(frozen=True)
@@ -41,48 +44,33 @@ class Wire:
     def __init__(self, client: aiomqtt.Client) -> None:
         self._client = client
         self.on_arrival: ArrivalHandler = lambda _arrival: None
+        self.last_at: float | None = None
+        """When the latest message arrived (time.perf_counter()), None before the first."""
 
     async def listen(self) -> None:
         async for message in self._client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload).encode()
-            self.on_arrival(Arrival(message.topic.value, data, time.perf_counter()))
+            arrival = Arrival(message.topic.value, data, time.perf_counter())
+            self.last_at = arrival.at
+            self.on_arrival(arrival)
 
-    async def first(
-        self, wanted: Callable[[Arrival], bool], timeout: float, *, send: Sender
-    ) -> Arrival:
-        """Await `send()` and return the first wanted arrival from the moment it was called."""
-        found: asyncio.Future[Arrival] = asyncio.get_running_loop().create_future()
+    async def counted(
+        self, expected: Mapping[str, int], timeout: float, *, send: Sender
+    ) -> list[Arrival]:
+        """Await `send()` and return the arrivals from then on, up to `expected[topic]` a topic.
 
-        def arrived(arrival: Arrival) -> None:
-            if not found.done() and wanted(arrival):
-                found.set_result(arrival)
-
-        self.on_arrival = arrived
-        try:
-            await send()
-            try:
-                return await asyncio.wait_for(found, timeout)
-            except TimeoutError:
-                raise TimeoutError(
-                    f"the awaited message did not come within {timeout:g} s"
-                ) from None
-        finally:
-            self.on_arrival = lambda _arrival: None
-
-    async def all_of(
-        self, topics: Iterable[str], timeout: float, *, send: Sender
-    ) -> dict[str, Arrival]:
-        """Await `send()` and return the first arrival on each of `topics` once all have one."""
-        waiting = set(topics)
-        arrivals: dict[str, Arrival] = {}
+        Returns once every topic has had its count; other arrivals are passed over.
+        """
+        missing = Counter({topic: count for topic, count in expected.items() if count > 0})
+        arrivals: list[Arrival] = []
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def arrived(arrival: Arrival) -> None:
-            if arrival.topic in waiting:
-                waiting.discard(arrival.topic)
-                arrivals[arrival.topic] = arrival
-                if not waiting and not done.done():
+            if missing[arrival.topic] > 0:
+                missing[arrival.topic] -= 1
+                arrivals.append(arrival)
+                if not +missing and not done.done():
                     done.set_result(None)
 
         self.on_arrival = arrived
@@ -91,12 +79,42 @@ class Wire:
             try:
                 await asyncio.wait_for(done, timeout)
             except TimeoutError:
+                left = +missing
                 raise TimeoutError(
-                    f"{len(waiting)} topic(s) never carried a message, e.g. {sorted(waiting)[:3]}"
+                    f"{left.total()} awaited message(s) did not come within {timeout:g} s, "
+                    f"e.g. on {sorted(left)[:3]}"
                 ) from None
             return arrivals
         finally:
             self.on_arrival = lambda _arrival: None
+
+    async def until_quiet(self, seconds: float, timeout: float, *, send: Sender) -> list[Arrival]:
+        """Await `send()` and return every arrival from then on until `quiet(seconds, timeout)`."""
+        arrivals: list[Arrival] = []
+        self.on_arrival = arrivals.append
+        try:
+            await send()
+            await self.quiet(seconds, timeout)
+            return arrivals
+        finally:
+            self.on_arrival = lambda _arrival: None
+
+    async def quiet(self, seconds: float, timeout: float) -> None:
+        """Return once nothing has arrived for `seconds`, counted from the call at the earliest.
+
+        TimeoutError if that has not happened within `timeout`.
+        """
+        called = time.perf_counter()
+        while True:
+            now = time.perf_counter()
+            still = seconds - (now - max(self.last_at or called, called))
+            if still <= 0:
+                return
+            if now + still > called + timeout:
+                raise TimeoutError(
+                    f"messages kept coming for {timeout:g} s, never {seconds:g} s apart"
+                )
+            await asyncio.sleep(still)
 
 
 def client_for(broker: Mosquitto, role: str) -> aiomqtt.Client:
@@ -129,3 +147,27 @@ async def publisher_on(broker: Mosquitto) -> AsyncIterator[aiomqtt.Client]:
 def command_payload(action: str, **parameters: Any) -> str:
     """A control-API command as a console sends it."""
     return json.dumps({"id": uuid.uuid4().hex, "action": action, "source": "bench", **parameters})
+
+
+async def publish_until(
+    wire: Wire,
+    out: aiomqtt.Client,
+    topic: str,
+    payload: str | bytes,
+    expected: Mapping[str, int],
+    timeout: float,
+) -> tuple[float, list[Arrival]]:
+    """Publish `payload` on `topic` (QoS 1); seconds until the last `expected` arrival, and them."""
+
+    async def send() -> None:
+        await out.publish(topic, payload, qos=QOS)
+
+    started = time.perf_counter()
+    arrivals = await wire.counted(expected, timeout, send=send)
+    return max(arrival.at for arrival in arrivals) - started, arrivals
+
+
+async def raw_hop(wire: Wire, out: aiomqtt.Client, payload: str, timeout: float) -> float:
+    """Seconds from publishing `payload` on RAW_TOPIC until `wire` (subscribed to it) has it."""
+    seconds, _arrivals = await publish_until(wire, out, RAW_TOPIC, payload, {RAW_TOPIC: 1}, timeout)
+    return seconds

@@ -19,6 +19,7 @@ TINY = [
     "--commands", "4",
     "--lights", "6",
     "--scenes", "1",
+    "--presses", "2",
     "--journal-seconds", "0.3",
     "--plan", "rehearsal",
 ]  # fmt: skip
@@ -27,6 +28,8 @@ FIGURES = (
     "cmd→wire latency p50 (n=4)",
     "cmd→wire latency p99 (n=4)",
     "scene fan-out to 6 lights, median of 1",
+    "emergency→last device msg, example room (6 msgs) p99 (n=2)",
+    "emergency→last device msg, 6 lights (6 msgs) p99 (n=2)",
     "journal throughput (append → on disk)",
     "event-loop lag p99, journaling 1,000/s",
     "engine RSS after 'rehearsal' at ×60",
@@ -34,21 +37,62 @@ FIGURES = (
 )
 
 
-@pytest.mark.mosquitto
-@pytest.mark.slow
-def test_the_benchmark_measures_every_part_and_prints_the_table() -> None:
+def run_bench(*arguments: str, timeout: float) -> tuple[str, dict[str, str]]:
+    """Run `python -m bench` to the end; its output, and the table's rows by figure name."""
     mosquitto_binary()
     result = subprocess.run(
-        [sys.executable, "-m", "bench", *TINY],
+        [sys.executable, "-m", "bench", *arguments],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr
     rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
+    return result.stdout, rows
+
+
+def assert_ratio(figure: str, output: str, rows: dict[str, str]) -> None:
+    assert figure in rows, f"{figure!r} missing from:\n{output}"
+    assert re.search(r" \d+\.\d\d× ", rows[figure]), f"no ratio to a baseline: {rows[figure]}"
+
+
+@pytest.mark.mosquitto
+@pytest.mark.slow
+def test_the_benchmark_measures_every_part_and_prints_the_table() -> None:
+    output, rows = run_bench(*TINY, timeout=180)
     for figure in FIGURES:
-        assert figure in rows, f"{figure!r} missing from:\n{result.stdout}"
-        assert re.search(r" \d+\.\d\d× ", rows[figure]), f"no ratio to a baseline: {rows[figure]}"
+        assert_ratio(figure, output, rows)
     assert re.search(r"(PASS|MISS)\s*$", rows["cmd→wire latency p99 (n=4)"])
-    assert re.search(r"vitals [1-9]", result.stdout), "the rehearsal journaled no vitals"
+    assert re.search(r"vitals [1-9]", output), "the rehearsal journaled no vitals"
+
+
+EMERGENCY_SENDS = (
+    'bls/tappers/set {"running":false}',
+    'bls/lightbar/set {"running":false}',
+    'vr/headset/set {"action":"stop"}',
+    "zigbee2mqtt/ceiling_light/set",
+    "cmnd/floorlamp/Backlog",
+    "wled/wled-strip/api",
+)
+"""What an emergency in the example room sends (config.yaml): BLS and VR stop, safe scene."""
+
+
+@pytest.mark.mosquitto
+@pytest.mark.slow
+def test_the_emergency_part_times_first_presses_in_both_rooms() -> None:
+    output, rows = run_bench("--only", "emergency", "--presses", "2", "--lights", "6", timeout=120)
+    for case in ("example room (6 msgs)", "6 lights (6 msgs)"):
+        for name in ("p50", "p99"):
+            figure = f"emergency→last device msg, {case} {name} (n=2)"
+            assert_ratio(figure, output, rows)
+            assert f"(raw hop {name})" in rows[figure], rows[figure]
+    target_row = rows["emergency→last device msg, 6 lights (6 msgs) p99 (n=2)"]
+    assert re.search(r"≤ 50 ms\s+(PASS|MISS)\s*$", target_row), target_row
+    lines = output.splitlines()
+    for message in EMERGENCY_SENDS:
+        assert any(line.startswith(f"  {message}") for line in lines), (
+            f"the recorded emergency lacks {message!r}:\n{output}"
+        )
+    first_presses = "presses that started an emergency: 3; made one immediate: 0;"
+    assert " ".join(output.split()).count(first_presses) == 2, output
