@@ -38,6 +38,16 @@ def kelvin_from_mireds(value: float) -> int:
     return round_half_up(1_000_000 / value)
 
 
+_WHOLE_FLOAT = 2.0**53
+"""From here on a float has no fraction left to round (and ×10 may overflow)."""
+
+
 def tenths_of_seconds(seconds: float, cap_s: float) -> float:
-    """A fade time in seconds, at most cap_s, to 0.1 s (the resolution of Zigbee and WLED)."""
-    return round_half_up(min(seconds, cap_s) * 10) / 10
+    """A fade time in seconds, at most cap_s, to 0.1 s (the resolution of Zigbee and WLED).
+
+    A time too long for a float to hold its tenths is returned as it is.
+    """
+    capped = min(seconds, cap_s)
+    if capped * 10 >= _WHOLE_FLOAT:
+        return capped
+    return round_half_up(capped * 10) / 10

@@ -109,7 +109,8 @@ class TasmotaLight(LightDriver):
         change = self._channel_change(target, turns_off, ct)
         full_scale_s = target.transition_s / change if change else target.transition_s
         low, high = SPEED_RANGE
-        return min(max(round_half_up(full_scale_s / SPEED_UNIT_S), low), high)
+        # Capped before rounding: a tiny change makes full_scale_s huge, even infinite.
+        return max(round_half_up(min(full_scale_s / SPEED_UNIT_S, high)), low)
 
     def _channel_change(
         self, target: LightCommand, turns_off: bool, ct: int | None

@@ -69,7 +69,7 @@ class WledLight(LightDriver):
             if target.rgb is not None:
                 segment["col"] = [list(target.rgb)]
             message["seg"] = [segment]
-        message["tt"] = min(round_half_up(target.transition_s * 10), MAX_TT)
+        message["tt"] = round_half_up(min(target.transition_s, MAX_TRANSITION_S) * 10)
         return [Outgoing(f"{self._base}/api", json.dumps(message, separators=(",", ":")))]
 
     def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
