@@ -4,6 +4,10 @@ A driver is a pure translator. It turns an abstract target (a `LightCommand`, `V
 `BlsCommand`) into the device's own MQTT messages (`Outgoing`), and turns the device's state
 and availability messages back into a normalized state (`Reception`). It never does I/O and
 never reads a clock; the engine publishes what it returns and feeds it what arrives.
+
+A driver that takes commands (`CommandDriver`) also reads one of its own command messages
+back into the target it was built from (`decode`), so a journaled session can be replayed
+through the same safety gate as the engine's own changes.
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ import math
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from controller.config.models import HEX_COLOUR, Device
-from controller.drivers.payloads import MAX_PAYLOAD_BYTES, PayloadError, parse_availability
+from controller.drivers.conversions import kelvin_bounds, kelvin_from_mireds, mired_bounds
+from controller.drivers.payloads import (
+    MAX_PAYLOAD_BYTES,
+    PayloadError,
+    command_text,
+    excerpt,
+    parse_availability,
+    rgb_triple,
+    whole_number,
+)
 
 
 class Availability(enum.Enum):
@@ -270,7 +283,45 @@ def _error(topic: str, reason: str) -> Reception:
     return Reception("error", {"error": f"{topic}: {reason}"})
 
 
-class LightDriver(Driver):
+CommandT = TypeVar("CommandT", "LightCommand", "VrCommand", "BlsCommand")
+
+
+class CommandDriver(Driver, Generic[CommandT]):
+    """A driver that sends commands, and reads its own command messages back into targets."""
+
+    @abstractmethod
+    def command(self, target: CommandT) -> list[Outgoing]:
+        """The messages that bring the device to `target`."""
+
+    @abstractmethod
+    def command_topics(self) -> tuple[str, ...]:
+        """The topics `command()` publishes to."""
+
+    def decode(self, topic: str, payload: str) -> CommandT:
+        """The target one of this driver's own command messages was built from.
+
+        `payload` is the message's text as journaled. Only the forms `command()` writes are
+        read, to the letter; anything else (another topic, malformed or oversized text, an
+        unknown key, an effect, a value of the wrong type or out of range) raises PayloadError
+        with the reason in plain words, and nothing else is ever raised. Values come back at
+        the device's resolution (each driver says how), so decoding the messages of
+        `command(c)` gives c up to that resolution. Pure: the driver's state is not touched.
+        """
+        if topic not in self.command_topics():
+            raise PayloadError(f"topic {excerpt(topic)} is not one this device's commands go to")
+        try:
+            return self._decode(topic, command_text(payload))
+        except PayloadError:
+            raise
+        except ValueError as problem:  # a decoded value its command class refuses
+            raise PayloadError(str(problem)) from None
+
+    @abstractmethod
+    def _decode(self, topic: str, payload: str) -> CommandT:
+        """Read a command message on one of command_topics() whose text is ASCII and not huge."""
+
+
+class LightDriver(CommandDriver[LightCommand]):
     """A light: level, colour temperature and RGB with a fade, and how long it fades natively."""
 
     def command(self, target: LightCommand) -> list[Outgoing]:
@@ -285,6 +336,36 @@ class LightDriver(Driver):
     def _translate(self, target: LightCommand) -> list[Outgoing]:
         """Build the device's messages for a target whose capabilities were checked."""
 
+    def _kelvin_for(
+        self, key: str, value: Any, hard: tuple[int, int] | None, *, in_mireds: bool
+    ) -> int | None:
+        """The Kelvin a command's `key` sends (in mireds when `in_mireds`); None when absent.
+
+        The value must lie where the driver clamps it: the light's range, narrowed to `hard`.
+        """
+        if value is None:
+            return None
+        if self.device.kelvin_range is None:
+            raise PayloadError(f"{key} sets a colour temperature this light does not have")
+        if in_mireds:
+            low, high = mired_bounds(self.device.kelvin_range, hard)
+            return kelvin_from_mireds(whole_number(value, key, low, high))
+        low, high = kelvin_bounds(self.device.kelvin_range, hard)
+        return whole_number(value, key, low, high)
+
+    def _require_rgb(self, key: str) -> None:
+        """PayloadError when a command's `key` sets an RGB colour and the light takes none."""
+        if not self.device.rgb:
+            raise PayloadError(f"{key} sets an RGB colour this light does not take")
+
+    def _rgb_for(self, key: str, channels: Any) -> tuple[int, int, int] | None:
+        """The RGB colour a command's `key` sends as [r, g, b]; None when it sends none."""
+        if channels is None:
+            return None
+        self._require_rgb(key)
+        red, green, blue = rgb_triple(channels, key)
+        return red, green, blue
+
     @abstractmethod
     def native_fade_s(self, level_change: float) -> float:
         """The longest fade the device can run by itself for a level change of that size (0–1).
@@ -294,24 +375,16 @@ class LightDriver(Driver):
         """
 
 
-class VrDriver(Driver):
+class VrDriver(CommandDriver[VrCommand]):
     """A VR headset or meditation display."""
 
     replaces_state = True
 
-    @abstractmethod
-    def command(self, target: VrCommand) -> list[Outgoing]:
-        """The messages that carry out `target`."""
 
-
-class BlsDriver(Driver):
+class BlsDriver(CommandDriver[BlsCommand]):
     """A bilateral-stimulation device (tappers or light bar) that keeps its own timing."""
 
     replaces_state = True
-
-    @abstractmethod
-    def command(self, target: BlsCommand) -> list[Outgoing]:
-        """The messages that start or stop a set."""
 
 
 class VitalsDriver(Driver):

@@ -15,22 +15,35 @@ def to_scale(level: float, top: int) -> int:
     return round_half_up(level * top)
 
 
-def clamp_kelvin(kelvin: int, kelvin_range: tuple[int, int], hard: tuple[int, int] | None) -> int:
-    """Kelvin limited to the light's range and, when given, to the protocol's own range."""
+def kelvin_bounds(kelvin_range: tuple[int, int], hard: tuple[int, int] | None) -> tuple[int, int]:
+    """The Kelvin a light is sent: its range, narrowed to the protocol's own when given."""
     low, high = kelvin_range
     if hard is not None:
         low, high = max(low, hard[0]), min(high, hard[1])
+    return low, high
+
+
+def clamp_kelvin(kelvin: int, kelvin_range: tuple[int, int], hard: tuple[int, int] | None) -> int:
+    """Kelvin limited to the light's range and, when given, to the protocol's own range."""
+    low, high = kelvin_bounds(kelvin_range, hard)
     return min(max(kelvin, low), high)
+
+
+def mired_bounds(
+    kelvin_range: tuple[int, int], hard: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The mireds a light is sent: its range (given in K), narrowed to the protocol's mireds."""
+    low_k, high_k = kelvin_range
+    low_m, high_m = round_half_up(1_000_000 / high_k), round_half_up(1_000_000 / low_k)
+    if hard is not None:
+        low_m, high_m = max(low_m, hard[0]), min(high_m, hard[1])
+    return low_m, high_m
 
 
 def mireds(kelvin: int, kelvin_range: tuple[int, int], hard: tuple[int, int] | None = None) -> int:
     """round(1,000,000 / K), clamped to the light's range (given in K) and the protocol's mireds."""
-    low_k, high_k = kelvin_range
-    value = round_half_up(1_000_000 / kelvin)
-    low_m, high_m = round_half_up(1_000_000 / high_k), round_half_up(1_000_000 / low_k)
-    if hard is not None:
-        low_m, high_m = max(low_m, hard[0]), min(high_m, hard[1])
-    return min(max(value, low_m), high_m)
+    low_m, high_m = mired_bounds(kelvin_range, hard)
+    return min(max(round_half_up(1_000_000 / kelvin), low_m), high_m)
 
 
 def kelvin_from_mireds(value: float) -> int:
@@ -38,6 +51,16 @@ def kelvin_from_mireds(value: float) -> int:
     return round_half_up(1_000_000 / value)
 
 
+_WHOLE_FLOAT = 2.0**53
+"""From here on a float has no fraction left to round (and ×10 may overflow)."""
+
+
 def tenths_of_seconds(seconds: float, cap_s: float) -> float:
-    """A fade time in seconds, at most cap_s, to 0.1 s (the resolution of Zigbee and WLED)."""
-    return round_half_up(min(seconds, cap_s) * 10) / 10
+    """A fade time in seconds, at most cap_s, to 0.1 s (the resolution of Zigbee and WLED).
+
+    A time too long for a float to hold its tenths is returned as it is.
+    """
+    capped = min(seconds, cap_s)
+    if capped * 10 >= _WHOLE_FLOAT:
+        return capped
+    return round_half_up(capped * 10) / 10

@@ -7,6 +7,9 @@ engine's volume ramps: content starts quietly and rises no faster than the room'
 State on `vr/<id>/state` is a whole snapshot
 `{"status":"idle|playing|paused","content":…,"position_s":…}`; availability on
 `vr/<id>/availability` (the device's retained will). The convention has no read request.
+
+`decode` reads a `/set` message back into its VrCommand: volume and level as percent/100
+(within 1/200 of what was sent); any other key, or a key another action takes, is refused.
 """
 
 from __future__ import annotations
@@ -14,11 +17,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controller.drivers.base import Outgoing, VrCommand, VrDriver
+from controller.drivers.base import Outgoing, VrAction, VrCommand, VrDriver
 from controller.drivers.conversions import to_scale
-from controller.drivers.payloads import PayloadError, excerpt, json_object, number, text
+from controller.drivers.payloads import (
+    PayloadError,
+    excerpt,
+    from_scale,
+    json_object,
+    number,
+    require_keys,
+    required,
+    same_form,
+    text,
+)
 
 STATUSES = ("idle", "playing", "paused")
+ACTION_KEYS: dict[VrAction, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "play": (("action", "content"), ("volume",)),
+    "pause": (("action",), ()),
+    "resume": (("action",), ()),
+    "stop": (("action",), ()),
+    "brightness": (("action", "level"), ()),
+}
+"""The keys each action's command carries: (always, when given)."""
 MAX_POSITION_S = 24 * 3600
 
 
@@ -48,6 +69,27 @@ class MqttVr(VrDriver):
             assert target.level is not None  # VrCommand requires it
             message["level"] = to_scale(target.level, 100)
         return [Outgoing(f"{self._base}/set", json.dumps(message, separators=(",", ":")))]
+
+    def command_topics(self) -> tuple[str, ...]:
+        return (f"{self._base}/set",)
+
+    def _decode(self, topic: str, payload: str) -> VrCommand:
+        message = json_object(payload)
+        action = text(required(message, "action"), "action")
+        if action not in ACTION_KEYS:
+            raise PayloadError(
+                f"action {excerpt(action)} is not play, pause, resume, stop or brightness"
+            )
+        always, when_given = ACTION_KEYS[action]
+        require_keys(message, always, when_given, name=f"a {action} command")
+        target = VrCommand(
+            action,
+            content=None if action != "play" else text(message["content"], "content"),
+            volume=from_scale(message.get("volume"), "volume", 100),
+            level=from_scale(message.get("level"), "level", 100),
+        )
+        same_form(payload, self.command(target)[0].payload)
+        return target
 
     def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         report = json_object(payload)

@@ -1,7 +1,9 @@
 """Defensive reading of device payloads: size, UTF-8, JSON without NaN, typed and ranged values.
 
-Every helper raises PayloadError with a short reason fit for the journal; nothing here echoes a
-whole payload back.
+The same helpers read a driver's own command messages back from the journal, where a payload
+is text (`command_text`, `required`, `require_keys`, `from_scale`, `tenths`, `same_form`).
+Every helper raises PayloadError with a short reason fit for the journal; nothing here echoes
+a whole payload back.
 """
 
 from __future__ import annotations
@@ -9,12 +11,19 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
+
+from controller.drivers.conversions import tenths_of_seconds
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 """Larger device messages are refused unread."""
 
+_LARGEST_FLOAT = sys.float_info.max
+"""An integer beyond it (JSON allows one) is no finite number for a float."""
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]+")
+_DECIMAL = re.compile(r"[0-9]+")
 
 
 class PayloadError(ValueError):
@@ -33,9 +42,22 @@ def decode_text(payload: bytes) -> str:
         raise PayloadError(f"payload is not UTF-8 text (byte {problem.start})") from None
 
 
-def decode_json(payload: bytes) -> Any:
-    """The payload as JSON; NaN, Infinity and numbers too large for a float are refused."""
-    text = decode_text(payload)
+def command_text(payload: str) -> str:
+    """A command payload as journaled: text of at most 64 KiB, all ASCII as drivers write it."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError(f"payload of {len(payload)} characters is larger than 64 KiB")
+    if not payload.isascii():
+        position = next(index for index, char in enumerate(payload) if not char.isascii())
+        raise PayloadError(
+            f"payload has a character outside ASCII (at {position}); drivers write commands "
+            "in ASCII"
+        )
+    return payload
+
+
+def decode_json(payload: bytes | str) -> Any:
+    """The payload (bytes or text) as JSON; NaN, Infinity and too long integers are refused."""
+    text = decode_text(payload) if isinstance(payload, bytes) else payload
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
@@ -47,7 +69,7 @@ def decode_json(payload: bytes) -> Any:
     return value
 
 
-def json_object(payload: bytes) -> dict[str, Any]:
+def json_object(payload: bytes | str) -> dict[str, Any]:
     """The payload as a JSON object."""
     value = decode_json(payload)
     if not isinstance(value, dict):
@@ -92,6 +114,8 @@ def number(value: Any, name: str, low: float, high: float) -> float:
         raise PayloadError(f"{name} is not a finite number")
     if not low <= value <= high:
         raise PayloadError(f"{name} {excerpt(value)} is outside {_bound(low)}–{_bound(high)}")
+    if abs(value) > _LARGEST_FLOAT:  # a JSON integer inside an unbounded range
+        raise PayloadError(f"{name} is not a finite number")
     return float(value)
 
 
@@ -125,6 +149,75 @@ def on_off(value: Any, name: str) -> bool:
     return word == "ON"
 
 
+def integer(value: Any, name: str, low: int) -> int:
+    """A JSON integer (written without a fraction or exponent) of any size, at least low."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(f"{name} {excerpt(value)} is not a whole number")
+    if value < low:
+        raise PayloadError(f"{name} {excerpt(value)} is below {low}")
+    return value
+
+
+def decimal(value: str, name: str, low: int, high: int) -> int:
+    """Plain decimal digits (no sign, space or exponent) from low to high."""
+    if not _DECIMAL.fullmatch(value) or len(value) > len(str(high)) or int(value) > high:
+        raise PayloadError(f"{name} {excerpt(value)} is not a number {low}–{high}")
+    if int(value) < low:
+        raise PayloadError(f"{name} {excerpt(value)} is below {low}")
+    return int(value)
+
+
+def from_scale(value: Any, name: str, top: int, low: int = 0) -> float | None:
+    """A whole number low–top that a command sends on a device scale, as 0–1; None when absent.
+
+    Light drivers give low=1: they send a level that rounds to 0 as the device's off command.
+    """
+    if value is None:
+        return None
+    return whole_number(value, name, low, top) / top
+
+
+def tenths(value: Any, name: str, cap_s: float) -> float:
+    """A fade time in seconds from 0 to cap_s, in tenths of a second as drivers send it."""
+    seconds = number(value, name, 0, cap_s)
+    if tenths_of_seconds(seconds, cap_s) != seconds:
+        raise PayloadError(f"{name} {excerpt(value)} is not in tenths of a second")
+    return seconds
+
+
+def required(message: dict[str, Any], key: str) -> Any:
+    """The value of a key a command always carries."""
+    if key not in message:
+        raise PayloadError(f'"{key}" is missing')
+    return message[key]
+
+
+def require_keys(
+    message: dict[str, Any], always: Sequence[str], optional: Sequence[str] = (), name: str = ""
+) -> None:
+    """Refuse a command object with a key outside `always` and `optional`, or lacking one of
+    `always`. `name` says where the keys are ("params", "an OFF command") when that helps."""
+    where = f" in {name}" if name else ""
+    for key in message:
+        if key not in always and key not in optional:
+            raise PayloadError(f"key {excerpt(key)}{where} is not one this driver sends")
+    for key in always:
+        if key not in message:
+            raise PayloadError(f'"{key}" is missing{where}')
+
+
+def same_form(payload: str, expected: str) -> None:
+    """Refuse a payload that reads as a command but is not written as the driver writes it.
+
+    Catches what reading value by value does not: key order, spacing, `8` for `8.0`, a key
+    given twice.
+    """
+    if payload != expected:
+        raise PayloadError(
+            f"payload is not written as the driver writes that command ({excerpt(expected, 60)})"
+        )
+
+
 def rgb_triple(value: Any, name: str) -> list[int]:
     """A JSON array of three whole numbers 0–255."""
     if not isinstance(value, list) or len(value) != 3:
@@ -141,7 +234,8 @@ def hex_channels(value: str, name: str) -> list[int]:
 
 
 def _bound(limit: float) -> str:
-    return str(int(limit)) if float(limit).is_integer() else f"{limit:g}"
+    whole = float(limit).is_integer() and abs(limit) < 1e15
+    return str(int(limit)) if whole else f"{limit:g}"
 
 
 def _json_type(value: Any) -> str:

@@ -23,6 +23,16 @@ clamped to the light's range and to Tasmota's 153–500.
 
 Commands are never retained (Tasmota warns that retained `cmnd/…/Power` causes ghost switching).
 A `{"Command":"Unknown"}` reply is reported as an error.
+
+`decode` reads a Backlog back: `Power OFF` as on=False, `Dimmer d` as level d/100 (within
+1/200 of the level sent), `Power ON` as no level, `CT m` as Kelvin 1,000,000/m (within a
+mired of the Kelvin sent, after clamping) and `Color2 r,g,b` as RGB. A Backlog names the
+fade's speed, not its time, and the time also depends on where the light started, which
+decode does not know: `Fade 1;Speed2 n` comes back as transition_s = n × 0.5 s, the time of a
+full-scale fade at that speed (0.5–20 s; a change of |Δ| fades in |Δ| of it), and `Fade 0` as
+0. From a light whose start is unknown the driver times a fade as full scale, so the round
+trip gives the transition to 0.25 s, at least 0.5 s and at most 20 s. Commands this driver
+never sends (a `Scheme`, a `Power BLINK`, single `cmnd/<topic>/Dimmer` messages) are refused.
 """
 
 from __future__ import annotations
@@ -35,11 +45,13 @@ from controller.drivers.base import LightCommand, LightDriver, Outgoing
 from controller.drivers.conversions import kelvin_from_mireds, mireds, round_half_up, to_scale
 from controller.drivers.payloads import (
     PayloadError,
+    decimal,
     decode_text,
     excerpt,
     hex_channels,
     json_object,
     on_off,
+    same_form,
     text,
     whole_number,
 )
@@ -52,6 +64,8 @@ SPEED_UNIT_S = 0.5
 MAX_FULL_SCALE_FADE_S = SPEED_RANGE[1] * SPEED_UNIT_S
 
 _DECIMAL_CHANNEL = re.compile(r" *[0-9]{1,3} *")
+BACKLOG_COMMANDS = ("Fade", "Speed2", "Power", "CT", "Color2", "Dimmer")
+"""The commands this driver puts in a Backlog."""
 
 
 class TasmotaLight(LightDriver):
@@ -81,20 +95,29 @@ class TasmotaLight(LightDriver):
     def query(self) -> list[Outgoing]:
         return [Outgoing(f"cmnd/{self.topic}/State", "")]
 
+    def command_topics(self) -> tuple[str, ...]:
+        return (f"cmnd/{self.topic}/Backlog",)
+
     def _translate(self, target: LightCommand) -> list[Outgoing]:
+        _, turns_off, ct = self._values(target)
+        speed = self._speed(target, turns_off, ct) if target.transition_s > 0 else None
+        self._remember(target, turns_off, ct)
+        return [Outgoing(self.command_topics()[0], self._backlog(target, speed))]
+
+    def _values(self, target: LightCommand) -> tuple[int | None, bool, int | None]:
+        """The target's Dimmer, whether it turns the light off, and its CT."""
         dimmer = None if target.level is None else to_scale(target.level, DIMMER_TOP)
         turns_off = not target.on or dimmer == 0
         ct = None
         if target.kelvin is not None and not turns_off:
             assert self.device.kelvin_range is not None  # checked by LightDriver.command
             ct = mireds(target.kelvin, self.device.kelvin_range, CT_MIREDS)
+        return dimmer, turns_off, ct
 
-        commands: list[str] = []
-        if target.transition_s > 0:
-            speed = self._speed(target, turns_off, ct)
-            commands += ["Fade 1", f"Speed2 {speed}"]
-        else:
-            commands.append("Fade 0")
+    def _backlog(self, target: LightCommand, speed: int | None) -> str:
+        """The Backlog bringing the light to `target`, fading at `speed` (None: at once)."""
+        dimmer, turns_off, ct = self._values(target)
+        commands = ["Fade 0"] if speed is None else ["Fade 1", f"Speed2 {speed}"]
         if turns_off:
             commands.append("Power OFF")
         else:
@@ -103,16 +126,48 @@ class TasmotaLight(LightDriver):
             if target.rgb is not None:
                 commands.append("Color2 {},{},{}".format(*target.rgb))
             commands.append("Power ON" if dimmer is None else f"Dimmer {dimmer}")
+        return ";".join(f"NoDelay;{command}" for command in commands)
 
-        self._remember(target, turns_off, ct)
-        payload = ";".join(f"NoDelay;{command}" for command in commands)
-        return [Outgoing(f"cmnd/{self.topic}/Backlog", payload)]
+    def _decode(self, topic: str, payload: str) -> LightCommand:
+        commands = _backlog_commands(payload)
+        if "Fade" not in commands:
+            raise PayloadError("the Backlog sets no Fade")
+        speed = None
+        if decimal(commands["Fade"], "Fade", 0, 1):
+            if "Speed2" not in commands:
+                raise PayloadError("the Backlog sets Fade 1 without a Speed2")
+            speed = decimal(commands["Speed2"], "Speed2", *SPEED_RANGE)
+        transition = 0.0 if speed is None else speed * SPEED_UNIT_S
+        if not on_off(commands.get("Power", "ON"), "Power"):
+            target = LightCommand(on=False, transition_s=transition)
+        else:
+            target = LightCommand(
+                level=_dimmer_level(commands.get("Dimmer")),
+                kelvin=self._ct_kelvin(commands.get("CT")),
+                rgb=self._colour2(commands.get("Color2")),
+                transition_s=transition,
+            )
+        same_form(payload, self._backlog(target, speed))
+        return target
+
+    def _ct_kelvin(self, ct: str | None) -> int | None:
+        value = None if ct is None else decimal(ct, "CT", *CT_MIREDS)
+        return self._kelvin_for("CT", value, CT_MIREDS, in_mireds=True)
+
+    def _colour2(self, value: str | None) -> tuple[int, int, int] | None:
+        if value is None:
+            return None
+        channels = value.split(",")
+        if len(channels) != 3:
+            raise PayloadError(f"Color2 {excerpt(value)} is not r,g,b")
+        return self._rgb_for("Color2", [decimal(c, "Color2", 0, 255) for c in channels])
 
     def _speed(self, target: LightCommand, turns_off: bool, ct: int | None) -> int:
         change = self._channel_change(target, turns_off, ct)
         full_scale_s = target.transition_s / change if change else target.transition_s
         low, high = SPEED_RANGE
-        return min(max(round_half_up(full_scale_s / SPEED_UNIT_S), low), high)
+        # Capped before rounding: a tiny change makes full_scale_s huge, even infinite.
+        return max(round_half_up(min(full_scale_s / SPEED_UNIT_S, high)), low)
 
     def _channel_change(
         self, target: LightCommand, turns_off: bool, ct: int | None
@@ -203,3 +258,24 @@ def _hue_at_full(channels: list[int]) -> list[int] | None:
         return None
     peak = max(channels[:3])
     return [round_half_up(channel * 255 / peak) for channel in channels[:3]]
+
+
+def _backlog_commands(payload: str) -> dict[str, str]:
+    """A Backlog this driver wrote, `NoDelay;<Command> <value>;…`, as {command: value}."""
+    parts = payload.split(";")
+    if len(parts) % 2 or any(part != "NoDelay" for part in parts[0::2]):
+        raise PayloadError("the Backlog is not NoDelay;<command> pairs")
+    commands: dict[str, str] = {}
+    for item in parts[1::2]:
+        name, _, value = item.partition(" ")
+        if name not in BACKLOG_COMMANDS:
+            raise PayloadError(f"Backlog command {excerpt(name)} is not one this driver sends")
+        if name in commands:
+            raise PayloadError(f"the Backlog sends {name} twice")
+        commands[name] = value
+    return commands
+
+
+def _dimmer_level(dimmer: str | None) -> float | None:
+    """A Backlog's `Dimmer d` as level d/100; None when it sets none."""
+    return None if dimmer is None else decimal(dimmer, "Dimmer", 1, DIMMER_TOP) / DIMMER_TOP

@@ -14,6 +14,11 @@ strobe or a playlist from the WLED app must not keep flashing under our levels. 
 to segment 0 as `"col": [[r, g, b]]`, colour temperature as `"cct"` in Kelvin (clamped to the
 light's range and WLED's 1900–10091 K).
 
+`decode` reads that one message back: `{"on":false,"tt":n}` as on=False, otherwise bri as
+level bri/255 (within 1/510 of the level sent), cct as Kelvin, col as RGB and tt as n/10 s
+(so a fade beyond 65.5 s comes back as 65.5 s). A segment with any effect but Solid, or any
+key this driver does not send (presets, playlists, a second segment), is refused.
+
 `wled/<id>/v` (the XML API response) is not read: it carries the brightness and colour that
 WLED publishes on `/g` and `/c` at the same moment. WLED has no MQTT read request, so query()
 is empty; WLED publishes its state on every change and when it connects.
@@ -22,12 +27,23 @@ is empty; WLED publishes its state on every change and when it connects.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from controller.drivers.base import LightCommand, LightDriver, Outgoing
 from controller.drivers.conversions import clamp_kelvin, round_half_up, to_scale
-from controller.drivers.payloads import PayloadError, decode_text, excerpt, hex_channels
+from controller.drivers.payloads import (
+    PayloadError,
+    boolean,
+    decimal,
+    decode_text,
+    excerpt,
+    from_scale,
+    hex_channels,
+    json_object,
+    require_keys,
+    same_form,
+    whole_number,
+)
 
 BRI_TOP = 255
 MAX_TT = 655
@@ -35,8 +51,6 @@ MAX_TT = 655
 MAX_TRANSITION_S = MAX_TT / 10
 CCT_KELVIN = (1900, 10091)
 SOLID_EFFECT = 0
-
-_BRIGHTNESS = re.compile(r"[0-9]{1,3}")
 
 
 class WledLight(LightDriver):
@@ -72,15 +86,36 @@ class WledLight(LightDriver):
             if target.rgb is not None:
                 segment["col"] = [list(target.rgb)]
             message["seg"] = [segment]
-        message["tt"] = min(round_half_up(target.transition_s * 10), MAX_TT)
+        message["tt"] = round_half_up(min(target.transition_s, MAX_TRANSITION_S) * 10)
         return [Outgoing(f"{self._base}/api", json.dumps(message, separators=(",", ":")))]
+
+    def command_topics(self) -> tuple[str, ...]:
+        return (f"{self._base}/api",)
+
+    def _decode(self, topic: str, payload: str) -> LightCommand:
+        message = json_object(payload)
+        require_keys(message, ("on", "tt"), ("bri", "seg"))
+        transition = whole_number(message["tt"], "tt", 0, MAX_TT) / 10
+        if not boolean(message["on"], "on"):
+            require_keys(message, ("on", "tt"), name='an "on":false command')
+            target = LightCommand(on=False, transition_s=transition)
+        else:
+            require_keys(message, ("on", "seg", "tt"), ("bri",))
+            segment = _only_segment(message["seg"])
+            col = segment.get("col")
+            target = LightCommand(
+                level=from_scale(message.get("bri"), "bri", BRI_TOP, low=1),
+                kelvin=self._kelvin_for("cct", segment.get("cct"), CCT_KELVIN, in_mireds=False),
+                rgb=self._rgb_for("col", None if col is None else _only_colour(col)),
+                transition_s=transition,
+            )
+        same_form(payload, self._translate(target)[0].payload)
+        return target
 
     def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         value = decode_text(payload)
         if topic.endswith("/g"):
-            if not _BRIGHTNESS.fullmatch(value) or int(value) > BRI_TOP:
-                raise PayloadError(f"brightness {excerpt(value)} is not a number 0–255")
-            brightness = int(value)
+            brightness = decimal(value, "brightness", 0, BRI_TOP)
             if brightness == 0:
                 return {"on": False}
             return {"on": True, "level": brightness / BRI_TOP}
@@ -90,3 +125,23 @@ class WledLight(LightDriver):
         if not self.device.rgb:
             return None
         return {"rgb": channels[-3:]}
+
+
+def _only_segment(seg: Any) -> dict[str, Any]:
+    """Segment 0 of an "on" command: Solid, with at most a cct or a col."""
+    if not isinstance(seg, list) or len(seg) != 1 or not isinstance(seg[0], dict):
+        raise PayloadError("seg is not a list of one segment")
+    segment: dict[str, Any] = seg[0]
+    if "fx" in segment and segment["fx"] != SOLID_EFFECT:
+        raise PayloadError(
+            f"effect fx {excerpt(segment['fx'])} is not Solid (0); effects may flash"
+        )
+    require_keys(segment, ("fx",), ("cct", "col"), name="the segment")
+    return segment
+
+
+def _only_colour(col: Any) -> Any:
+    """The one colour of a segment's `col: [[r, g, b]]`."""
+    if not isinstance(col, list) or len(col) != 1:
+        raise PayloadError("col is not a list of one colour")
+    return col[0]

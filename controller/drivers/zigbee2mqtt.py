@@ -7,6 +7,11 @@ guide/configuration/device-availability.md.
   seconds, because groups and scenes are reported to ignore transitions.
 * `brightness` is 0–254; `color_temp` is mireds clamped to the light's range; RGB goes as
   `color: {"r", "g", "b"}`.
+* `decode` reads that one message back: `{"state":"OFF","transition":t}` as on=False, and
+  `{"state":"ON",…}` with brightness as level b/254 (within 1/508 of the level sent),
+  color_temp as Kelvin 1,000,000/mireds (within a mired of the Kelvin sent, after clamping),
+  color as RGB and transition in seconds (to 0.1 s, capped at 6553.4). Any other key (an
+  `effect` among them: effects may flash) is refused.
 * The device's retained `<name>/availability` (`{"state":"online"}` or legacy `online`) is its
   availability, gated by the bridge's `zigbee2mqtt/bridge/state`: a stopped bridge leaves the
   device availability messages standing, so a bridge that says offline makes every light offline.
@@ -26,9 +31,14 @@ from controller.drivers.conversions import (
 )
 from controller.drivers.payloads import (
     PayloadError,
+    excerpt,
+    from_scale,
     json_object,
     number,
     on_off,
+    require_keys,
+    same_form,
+    tenths,
     whole_number,
 )
 
@@ -87,6 +97,29 @@ class Zigbee2MqttLight(LightDriver):
         message["transition"] = tenths_of_seconds(target.transition_s, MAX_TRANSITION_S)
         return [Outgoing(f"{self._state_topic}/set", _compact(message))]
 
+    def command_topics(self) -> tuple[str, ...]:
+        return (f"{self._state_topic}/set",)
+
+    def _decode(self, topic: str, payload: str) -> LightCommand:
+        message = json_object(payload)
+        if "effect" in message:
+            raise PayloadError(f"effect {excerpt(message['effect'])} is never sent: it may flash")
+        require_keys(message, ("state", "transition"), ("brightness", "color_temp", "color"))
+        transition = tenths(message["transition"], "transition", MAX_TRANSITION_S)
+        if not on_off(message["state"], "state"):
+            require_keys(message, ("state", "transition"), name="an OFF command")
+            target = LightCommand(on=False, transition_s=transition)
+        else:
+            colour, color_temp = message.get("color"), message.get("color_temp")
+            target = LightCommand(
+                level=from_scale(message.get("brightness"), "brightness", BRIGHTNESS_TOP, low=1),
+                kelvin=self._kelvin_for("color_temp", color_temp, None, in_mireds=True),
+                rgb=self._rgb_for("color", None if colour is None else _channels(colour)),
+                transition_s=transition,
+            )
+        same_form(payload, self._translate(target)[0].payload)
+        return target
+
     def query(self) -> list[Outgoing]:
         return [Outgoing(f"{self._state_topic}/get", _compact({"state": ""}))]
 
@@ -111,3 +144,11 @@ class Zigbee2MqttLight(LightDriver):
             if self.device.rgb and {"r", "g", "b"} <= colour.keys():
                 update["rgb"] = [whole_number(colour[key], f"color.{key}", 0, 255) for key in "rgb"]
         return update or None
+
+
+def _channels(colour: Any) -> list[Any]:
+    """A command's `color: {"r", "g", "b"}` as [r, g, b]."""
+    if not isinstance(colour, dict):
+        raise PayloadError("color is not an object")
+    require_keys(colour, ("r", "g", "b"), name="color")
+    return [colour[key] for key in "rgb"]

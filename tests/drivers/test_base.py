@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -12,6 +13,7 @@ from controller.drivers import (
     BlsCommand,
     Driver,
     LightCommand,
+    LightDriver,
     Outgoing,
     Reception,
     VrCommand,
@@ -288,3 +290,27 @@ def test_fade_seconds_go_to_tenths_under_a_cap() -> None:
     assert tenths_of_seconds(2.25, 60) == 2.3
     assert tenths_of_seconds(0, 60) == 0.0
     assert tenths_of_seconds(100, 65.5) == 65.5
+    assert tenths_of_seconds(math.inf, 60) == 60.0
+
+
+def test_a_fade_too_long_for_tenths_is_kept_as_it_is() -> None:
+    longest = sys.float_info.max
+    assert tenths_of_seconds(longest, math.inf) == longest
+    assert tenths_of_seconds(1e15, math.inf) == 1e15
+    assert tenths_of_seconds(123456.25, math.inf) == 123456.3
+
+
+@pytest.mark.parametrize("name", ["zigbee2mqtt", "tasmota", "wled", "shelly"])
+def test_the_longest_fade_a_light_command_takes_is_sent(name: str) -> None:
+    driver = make_driver(device(name))
+    assert isinstance(driver, LightDriver)
+    (message,) = driver.command(LightCommand(level=0.5, transition_s=sys.float_info.max))
+    assert message.payload
+
+
+def test_a_tasmota_fade_over_a_tiny_change_gets_the_slowest_speed() -> None:
+    driver = make_driver(device("tasmota"))
+    assert isinstance(driver, TasmotaLight)
+    driver.receive(f"stat/{driver.topic}/RESULT", b'{"POWER":"ON","Dimmer":50}')
+    (message,) = driver.command(LightCommand(level=0.5 + 1e-16, transition_s=1e300))
+    assert "Speed2 40;" in message.payload

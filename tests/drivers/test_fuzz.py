@@ -18,6 +18,7 @@ from controller.drivers import Driver, LightCommand, LightDriver, Reception, mak
 from controller.drivers.mqtt_bls import MqttBls
 from controller.drivers.mqtt_vitals import MEASURABLE, MqttVitals
 from controller.drivers.mqtt_vr import STATUSES, MqttVr
+from tests.drivers import strategies
 from tests.drivers.devices import device
 
 FUZZ_MESSAGES = settings(
@@ -55,22 +56,8 @@ WORDS = [
     b'{"state":null}', b'{"result":{"output":true,"brightness":1e308}}', b"[" * 5000,
 ]  # fmt: skip
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.integers(min_value=-(10**400), max_value=10**400)
-    | st.floats()
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.sampled_from(VOCABULARY) | st.text(max_size=6), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+scalars = strategies.scalars()
+json_values = strategies.json_values(scalars, VOCABULARY)
 protocol_objects = st.dictionaries(
     st.sampled_from(VOCABULARY), scalars | json_values, min_size=1, max_size=6
 )
