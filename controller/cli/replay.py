@@ -261,8 +261,17 @@ async def _replay_live(plan: Plan, room: Room, yes: bool) -> None:
         click.echo(f"\nStopping: room {room.room_id} {reason.removeprefix('its ')}.", err=True)
         player.stop()
 
+    def held_back(reason: str) -> None:
+        click.echo(f"\nHeld back by the safety gate: {reason}", err=True)
+
     target.on_engine_busy = engine_busy
+    target.on_held_back = held_back
     await _play(player, plan.status)
+    click.echo(
+        f"Sent {len(target.sent)} device messages; {len(target.held_back)} recorded commands "
+        f"were refused or clamped.",
+        err=True,
+    )
 
 
 def _live_plan(plan: Plan, room: Room, settings: BrokerSettings) -> str:
@@ -277,11 +286,17 @@ def _live_plan(plan: Plan, room: Room, settings: BrokerSettings) -> str:
         f"Replay of {plan.meta.session_id} to the REAL devices of room {room.room_id} on "
         f"mqtt://{settings.host}:{settings.port}, at {plan.speed:g}× session time:"
     ]
+    own_topics = LiveTarget(room, settings, plan.meta).output.device_topics()
     for (device, topic), count in sorted(chosen.items()):
-        known = device in room.devices
+        known = device in room.devices and topic in own_topics
         lines.append(
-            f"  {device:<14} {count:>5} commands on {topic}" + ("" if known else "  (skipped)")
+            f"  {device:<14} {count:>5} commands on {topic}"
+            + ("" if known else "  (skipped: not a command topic of this room's devices)")
         )
+    lines.append(
+        "Each command passes this room's safety gate (flash rate, volume cap and ramp, BLS "
+        "limits) before it is sent."
+    )
     if not chosen:
         lines.append("  (no device commands in this part of the session)")
     return "\n".join(lines)

@@ -252,10 +252,6 @@ class Driver(ABC):
         """Messages asking the device to report its state; [] when the protocol has none."""
         return []
 
-    def command_topics(self) -> tuple[str, ...]:
-        """The topics this driver sends commands and queries on ([] for a sensor)."""
-        return tuple(message.topic for message in self.query())
-
     def receive(self, topic: str, payload: bytes) -> Reception | None:
         """Interpret one message; None when the topic is not this device's. Never raises."""
         is_availability = topic in self._availability

@@ -50,9 +50,6 @@ class MqttBls(BlsDriver):
     def _base(self) -> str:
         return f"bls/{self.topic}"
 
-    def command_topics(self) -> tuple[str, ...]:
-        return (f"{self._base}/set",)
-
     def availability_topic(self) -> str:
         return f"{self._base}/availability"
 

@@ -38,6 +38,7 @@ ACTION_KEYS: dict[VrAction, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "resume": (("action",), ()),
     "stop": (("action",), ()),
     "brightness": (("action", "level"), ()),
+    "volume": (("action", "volume"), ()),
 }
 """The keys each action's command carries: (always, when given)."""
 MAX_POSITION_S = 24 * 3600
@@ -49,9 +50,6 @@ class MqttVr(VrDriver):
     @property
     def _base(self) -> str:
         return f"vr/{self.topic}"
-
-    def command_topics(self) -> tuple[str, ...]:
-        return (f"{self._base}/set",)
 
     def availability_topic(self) -> str:
         return f"{self._base}/availability"
@@ -78,7 +76,7 @@ class MqttVr(VrDriver):
         action = text(required(message, "action"), "action")
         if action not in ACTION_KEYS:
             raise PayloadError(
-                f"action {excerpt(action)} is not play, pause, resume, stop or brightness"
+                f"action {excerpt(action)} is not play, pause, resume, stop, brightness or volume"
             )
         always, when_given = ACTION_KEYS[action]
         require_keys(message, always, when_given, name=f"a {action} command")

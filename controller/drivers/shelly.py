@@ -74,9 +74,6 @@ class ShellyLight(LightDriver):
     def _reply_source(self) -> str:
         return f"{self.topic}/sessionroom"
 
-    def command_topics(self) -> tuple[str, ...]:
-        return (f"{self.topic}/rpc",)
-
     def availability_topic(self) -> str:
         return f"{self.topic}/online"
 

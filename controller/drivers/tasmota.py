@@ -76,9 +76,6 @@ class TasmotaLight(LightDriver):
         self._heading: dict[str, Any] = {}
         """Where the light is going: the newer of the last command and the last report."""
 
-    def command_topics(self) -> tuple[str, ...]:
-        return (f"cmnd/{self.topic}/Backlog", f"cmnd/{self.topic}/State")
-
     def availability_topic(self) -> str:
         return f"tele/{self.topic}/LWT"
 

@@ -60,9 +60,6 @@ class WledLight(LightDriver):
     def _base(self) -> str:
         return f"wled/{self.topic}"
 
-    def command_topics(self) -> tuple[str, ...]:
-        return (f"{self._base}/api",)
-
     def availability_topic(self) -> str:
         return f"{self._base}/status"
 

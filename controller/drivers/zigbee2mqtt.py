@@ -76,9 +76,6 @@ class Zigbee2MqttLight(LightDriver):
     def native_fade_s(self, level_change: float) -> float:
         return MAX_TRANSITION_S
 
-    def command_topics(self) -> tuple[str, ...]:
-        return (f"{self._state_topic}/set", f"{self._state_topic}/get")
-
     def _translate(self, target: LightCommand) -> list[Outgoing]:
         brightness = None if target.level is None else to_scale(target.level, BRIGHTNESS_TOP)
         message: dict[str, Any]

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from controller.drivers.base import (
     BlsCommand,
     BlsDriver,
+    CommandDriver,
     Driver,
     LightCommand,
     LightDriver,
@@ -122,10 +123,14 @@ class RoomOutput:
         self.latch: Latch | None = None
 
     def device_topics(self) -> frozenset[str]:
-        """Every topic a device of the room takes commands on: only this path publishes there."""
-        return frozenset(
-            topic for driver in self.drivers.values() for topic in driver.command_topics()
-        )
+        """Every topic a device of the room takes commands or queries on: only this path
+        publishes there."""
+        topics: set[str] = set()
+        for driver in self.drivers.values():
+            if isinstance(driver, CommandDriver):
+                topics.update(driver.command_topics())
+            topics.update(message.topic for message in driver.query())
+        return frozenset(topics)
 
     # ------------------------------------------------------------------ the latch
 

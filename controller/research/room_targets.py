@@ -6,10 +6,16 @@ so nothing reaches a real device; it sends them the recorded commands, and publi
 a live engine publishes under `sessionroom/<replay>/`: retained `status` (online, and
 offline as its will) and `state`, and the `events` stream (notes without their words).
 
-`LiveTarget` (`--target live`) sends the recorded commands to the real devices of a room,
-never faster than the session ran, and stops the moment that room's engine opens a
-session or an emergency (it watches the room's retained state). `engine_activity()` tells
-the command line beforehand whether the room's engine is online with a session open.
+`LiveTarget` (`--target live`) sends the recorded commands to the real devices of a room
+through the engine's own output path (`controller.engine.output`) with that room's limits
+(docs/safety.md#replay-into-a-live-room): each recorded message is read back into the
+command it carried by the target room's driver for that device, so only the room's own
+device topics and only what its drivers send are replayed; the command then passes the
+safety gate (flash rate, volume cap and ramp, BLS speed, length, intensity) before the
+driver writes it out again. The replay runs never faster than the session ran, and stops
+the moment that room's engine opens a session or an emergency (it watches the room's
+retained state). `engine_activity()` tells the command line beforehand what the room's
+retained status and state say.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, Message, Will
 from controller.config import Room
 from controller.config.models import BrokerSettings, Device
+from controller.drivers.base import BlsCommand, CommandDriver, LightCommand, VrCommand
+from controller.drivers.payloads import PayloadError
+from controller.drivers.registry import make_driver
+from controller.engine.output import RoomOutput
+from controller.engine.safety import BlsRequest, SafetyGate, Verdict
 from controller.engine.service import public_event
 from controller.journal import Event, SessionMeta
 from controller.journal.export import timeline_record
@@ -40,6 +51,9 @@ STATUS_WAIT_S = 1.5
 """How long to wait for a room's retained status and state before deciding it is idle."""
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
+
+
+DeviceCommand = LightCommand | VrCommand | BlsCommand
 
 
 def namespaced(topic: str, device_topic: str, prefix: str) -> str | None:
@@ -185,28 +199,97 @@ class LiveTarget(ReplayTarget):
         room: Room,
         settings: BrokerSettings,
         meta: SessionMeta,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.room = room
         self.settings = settings
         self.max_speed = meta.time_scale
         self.topics = RoomTopics(room.room_id)
         self.sent: list[tuple[str, str]] = []
+        self.held_back: list[str] = []
+        """Why each recorded command that was not sent (or sent clamped) was held back."""
         self.on_engine_busy: Callable[[str], None] = lambda reason: None
         """Told why, when the room's engine opens a session or an emergency meanwhile."""
+        self.on_held_back: Callable[[str], None] = lambda reason: None
+        """Told why, when a recorded command is refused or clamped."""
+        self._clock = clock
+        self._drivers: dict[str, CommandDriver[Any]] = {
+            device.id: driver
+            for device in room.devices.values()
+            if device.kind in COMMAND_KINDS and not device.is_local and device.topic
+            for driver in [make_driver(device)]
+            if isinstance(driver, CommandDriver)
+        }
+        self.output = RoomOutput(
+            self._drivers,
+            SafetyGate(room.settings.safety),
+            time_scale=1.0,
+            record=_nothing_to_journal,
+            on_safety=self._safety,
+        )
         self._bus: Bus | None = None
 
     async def open(self, meta: SessionMeta) -> None:
-        bus = Bus(self.settings, client_id=f"sessionroom-replay-live-{self.room.room_id}")
+        bus = Bus(
+            self.settings,
+            client_id=f"sessionroom-replay-live-{self.room.room_id}",
+            root=self.room.root,
+            device_topics=self.output.device_topics(),
+        )
         bus.subscribe(self.topics.state, self._room_state)
         self._bus = await _connect(self.settings, bus)
 
     async def emit(self, event: Event) -> None:
         assert self._bus is not None
         payload = command_payload(event)
-        if payload is None or event.topic is None or event.device not in self.room.devices:
+        if payload is None or event.topic is None:
             return
-        await self._bus.publish(event.topic, payload, qos=1)
-        self.sent.append((event.topic, payload))
+        driver = self._drivers.get(event.device or "")
+        if driver is None or event.topic not in driver.command_topics():
+            self._hold_back(
+                f"{event.device}: {event.topic} is not a command topic of this room's devices"
+            )
+            return
+        try:
+            command = driver.decode(event.topic, payload)
+        except PayloadError as problem:
+            self._hold_back(f"{event.device}: not replayed: {problem}")
+            return
+        self._through_the_gate(driver, command, self._clock())
+        for message in self.output.take():
+            await self._bus.publish_gated(message)
+            self.sent.append((message.topic, message.payload))
+
+    def _through_the_gate(
+        self, driver: CommandDriver[Any], command: DeviceCommand, now: float
+    ) -> None:
+        device = driver.device
+        if isinstance(command, LightCommand):
+            verdict: Verdict[Any] = self.output.light(device.id, command, now)
+        elif isinstance(command, VrCommand):
+            verdict = self.output.vr(device.id, command, now)
+        elif not command.running:
+            self.output.bls_stop(device.id, now)
+            return
+        else:
+            request = BlsRequest(
+                mode="visual" if (command.mode or device.mode) == "visual" else "tactile",
+                speed_hz=command.speed_hz if command.speed_hz is not None else 1.0,
+                passes=command.passes,
+                seconds=command.duration_s if command.passes is None else None,
+                intensity=command.intensity,
+            )
+            verdict = self.output.bls_start(device.id, request, now, colour=command.colour)
+        if not verdict.allowed:
+            self._hold_back(verdict.reason or f"{device.id}: refused")
+
+    def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:
+        self._hold_back(verdict.reason or f"{device_id}: {verdict.status}")
+
+    def _hold_back(self, reason: str) -> None:
+        self.held_back.append(reason)
+        self.on_held_back(reason)
 
     async def close(self) -> None:
         if self._bus is not None:
@@ -273,6 +356,10 @@ async def _connect(settings: BrokerSettings, bus: Bus) -> Bus:
 
 def unreachable(settings: BrokerSettings) -> str:
     return f"cannot reach the MQTT broker at {settings.host}:{settings.port}"
+
+
+def _nothing_to_journal(kind: str, payload: Any, **where: str | None) -> None:
+    """A live replay journals nothing: the recorded session is its record."""
 
 
 def _json(payload: bytes) -> Any:
