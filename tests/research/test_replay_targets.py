@@ -7,6 +7,7 @@ import itertools
 import json
 import time
 import uuid
+from fractions import Fraction
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -17,13 +18,14 @@ from controller.api.state import RoomState
 from controller.cli import main
 from controller.config.models import BrokerSettings
 from controller.engine.clock import ScaledClock
-from controller.journal import read_events
+from controller.journal import Event, Journal, read_events
 from controller.research.replay import Replay, ReplaySource, Selection
 from controller.research.replay_state import ReplayedRoom
 from controller.research.room_targets import SimTarget, command_payload, namespaced
 from controller.research.sessions import session_meta
 from controller.research.terminal import parse_keys
 from tests.conftest import REPO
+from tests.engine.test_safety_properties import busiest_second, luminance_corners
 from tests.research.conftest import NOTE, RecordedSession, eventually
 from tests.support.mosquitto import Mosquitto
 
@@ -237,3 +239,71 @@ def test_terminal_keys_become_replay_actions() -> None:
 async def test_eventually_gives_up_with_what_it_waited_for() -> None:
     with pytest.raises(AssertionError, match="the moon"):
         await eventually(lambda: False, "the moon", timeout=0.05)
+
+
+def crafted_journal(data_dir: Path) -> Path:
+    """A journal no engine wrote: a strobing ceiling light, BLS at 10 Hz, a loud headset and a
+    message to a topic that is not the ceiling's (what a hostile or corrupted file may hold)."""
+    start = 1_795_000_000_000_000_000
+    journal = Journal.create(
+        data_dir,
+        room="crafted",
+        plan="rehearsal",
+        participant="P-666",
+        time_scale=1.0,
+        wall_ns=start,
+        on_alert=lambda problem: None,
+    )
+
+    def command(t: float, device: str, topic: str, payload: str) -> None:
+        event = Event("command", {"payload": payload}, device=device, topic=topic)
+        journal.append(event, t=t, wall_ns=start + int(t * 1e9))
+
+    for n in range(30):  # ON/OFF every 50 ms for 1.5 s
+        state = '{"state":"ON","brightness":254,"transition":0.0}'
+        command(n * 0.05, "ceiling", CEILING_SET, state if n % 2 == 0 else OFF)
+    command(1.6, "tappers", "bls/tappers/set", BLS_10_HZ)
+    command(1.7, "headset", "vr/headset/set", '{"action":"play","content":"x","volume":100}')
+    command(1.8, "ceiling", "zigbee2mqtt/elsewhere/set", OFF)
+    journal.close(ended_cleanly=True, wall_ns=start + int(2e9))
+    return journal.path
+
+
+CEILING_SET = "zigbee2mqtt/ceiling_light/set"
+OFF = '{"state":"OFF","transition":0.0}'
+BLS_10_HZ = (
+    '{"running":true,"mode":"tactile","speed_hz":10.0,"intensity":100,"passes":24,'
+    '"duration_s":null}'
+)
+
+
+def test_a_live_replay_passes_the_rooms_gate_and_sends_only_to_its_own_topics(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """docs/safety.md#replay-into-a-live-room: a crafted journal cannot strobe a light, run
+    BLS too fast, play too loud or reach a topic that is not the room's."""
+    path = crafted_journal(tmp_path / "recorded")
+    room = f"live-{uuid.uuid4().hex[:6]}"
+    wire = Wire(mosquitto, "#")
+    result = sessionroom(
+        "replay", path, "--target", "live", "--yes", "--speed", "1",
+        *live_room_args(mosquitto, room), "--data-dir", tmp_path / "room",
+    )  # fmt: skip
+    time.sleep(0.3)
+    wire.close()
+    assert result.exit_code == 0, result.output
+    sent = [(at, topic, payload) for at, topic, payload, _ in wire.messages]
+
+    ceiling = [
+        (round(at * 1000), Fraction(json.loads(p).get("brightness", 0), 254), 0)
+        for at, topic, p in sent
+        if topic == CEILING_SET
+    ]
+    assert ceiling, "the first change passes"
+    assert busiest_second(luminance_corners(ceiling)) <= 6, "never more than 3 flashes a second"
+    assert "Held back by the safety gate" in result.output
+    [bls] = [json.loads(p) for _, topic, p in sent if topic == "bls/tappers/set"]
+    assert bls["speed_hz"] == 2.0 and bls["intensity"] == 80
+    [vr] = [json.loads(p) for _, topic, p in sent if topic == "vr/headset/set"]
+    assert vr["volume"] <= 5, "content starts no louder than one ramp step"
+    assert not [topic for _, topic, _ in sent if "elsewhere" in topic]
