@@ -40,8 +40,8 @@ RESPONSE_TIMEOUT_S = 10.0
 EXIT_FLUSH_S = 2.0
 """On exit, how long the bus may spend delivering what is still queued."""
 SUBSCRIBE_QOS = 1
-IN_FLIGHT = 20
-"""Messages sent before waiting for their acknowledgements (paho's own in-flight window)."""
+IN_FLIGHT = 100
+"""Messages sent before waiting for their acknowledgements (paho's in-flight window too)."""
 
 
 class Bus:
@@ -257,6 +257,7 @@ class Bus:
             clean_session=True,
             tls_context=parameters.tls_context,
             timeout=self._response_timeout_s,
+            max_inflight_messages=IN_FLIGHT,
         )
 
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
@@ -363,7 +364,7 @@ class Bus:
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
 
     async def _send_oldest(self, client: aiomqtt.Client) -> None:
-        """Send up to `IN_FLIGHT` of the oldest messages, in order, without waiting for each
+        """Send up to `IN_FLIGHT` of the oldest messages in order, without waiting for each
         acknowledgement before the next (a scene to 200 lights is not 200 round trips).
 
         What is not acknowledged when the connection fails goes back to the front, in order,
