@@ -262,6 +262,7 @@ class Bus:
 
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         _send_without_delay(client)
+        client.pending_calls_threshold = IN_FLIGHT + 1  # a full window is no cause for a warning
         sending = asyncio.create_task(self._send(client))
         try:
             await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)

@@ -193,8 +193,11 @@ class RoomService:
             await asyncio.sleep(TICK_S)
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:
-        for outgoing in engine.take_outgoing():
-            await bus.publish_gated(outgoing)
+        outgoing = engine.take_outgoing()
+        for message in outgoing:
+            await bus.publish_gated(message)
+        if outgoing:
+            await asyncio.sleep(0)  # the device messages leave before the events are encoded
         for event in engine.take_events():
             await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
 
