@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,9 @@ def ctl(
 async def _ask(
     room: str, settings: Any, action: str, fields: dict[str, Any], timeout: float
 ) -> dict[str, Any]:
-    async with RoomClient(settings, room=room, client_id=f"sessionroom-ctl-{room}") as client:
+    async with RoomClient(
+        settings, room=room, client_id=f"sessionroom-ctl-{room}-{uuid.uuid4().hex[:8]}"
+    ) as client:
         if action == "state":
             return await client.state(timeout=timeout)
         return await client.command(action, timeout=timeout, **fields)
