@@ -159,7 +159,9 @@ def parse_command(payload: bytes) -> Command:
         raise BadCommand(f"command is larger than {MAX_COMMAND_BYTES // 1024} KiB")
     try:
         data: Any = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except RecursionError:
+        raise BadCommand("malformed command: JSON nested too deeply") from None
+    except ValueError:  # not UTF-8, not JSON, or an integer longer than Python reads
         raise BadCommand("malformed command: not JSON") from None
     if not isinstance(data, dict):
         raise BadCommand("malformed command: not a JSON object")

@@ -70,6 +70,26 @@ def test_a_bad_command_gets_a_plain_reason(
     assert error.command_id == command_id
 
 
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[" * 5000, "malformed command: JSON nested too deeply"),
+        (b'{"id":"a","action":"extend","seconds":' + b"9" * 5000 + b"}", "malformed command"),
+        (b'{"id":"a","action":"extend","seconds":NaN}', "seconds nan is above the maximum"),
+        (b'{"id":"a","action":"volume","level":Infinity}', "level inf is above the maximum"),
+    ],
+)
+def test_hostile_json_is_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    assert refusal(payload).reason.startswith(reason)
+
+
+def test_a_refusal_never_echoes_a_notes_words_or_a_name() -> None:
+    note = refusal(b'{"id":"a","action":"note","text":"' + b"Anna cried " * 500 + b'"}')
+    assert "Anna" not in note.reason and "5500 characters" in note.reason
+    name = refusal(b'{"id":"b","action":"start","plan":"p","participant":"Anna Smith"}')
+    assert "Anna" not in name.reason
+
+
 def test_an_oversized_command_is_refused_before_parsing() -> None:
     assert "larger than 16 KiB" in refusal(b"{" + b" " * 20_000 + b"}").reason
 
