@@ -15,6 +15,7 @@ docs/emergency.md lists; everything else is refused with the reason.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -80,6 +81,8 @@ from controller.engine.volume import VolumeFades
 from controller.engine.vr import VrControl
 from controller.journal import Journal, JournalError
 
+log = logging.getLogger(__name__)
+
 MAX_UPDATES_PER_S = 4.0
 """Stepped fades send at most this many messages per real second to one device."""
 
@@ -88,6 +91,9 @@ OVERRIDE_FADE_S = 1.0
 
 RESUME_FADE_S = 2.0
 """After a crash the current scene is re-asserted over this many (real) seconds."""
+
+FAULT_REPEAT_S = 60.0
+"""The same engine fault is journaled at most once this often (real seconds)."""
 
 JournalCloser = Callable[[Journal, bool], None]
 
@@ -210,6 +216,8 @@ class Engine:
         self.emergency: Emergency | None = None
         self.vitals: dict[str, dict[str, Any]] = {}
         self.journal_problem: str | None = None
+        self._faults: dict[str, int] = {}
+        """Where and which fault → wall time it was last journaled (ns)."""
         self._apply_scene(room.settings.idle_scene, None)
 
     # ================================================================== time
@@ -296,6 +304,26 @@ class Engine:
             self._record("alert", {"key": "journal", "cleared": True}, text=message)
         else:
             self._record("alert", {"key": "journal", "message": problem}, text=problem)
+
+    def fault(self, where: str, error: Exception) -> None:
+        """A fault of the engine's own while handling `where`: journaled as an `error` with a
+        critical alert, so it is loud; the room goes on (docs/safety.md#one-guarded-path).
+
+        The same fault again is journaled once per `FAULT_REPEAT_S` of real time.
+        """
+        message = f"engine fault in {where}: {describe_error(error)}"
+        log.error("%s", message, exc_info=error)
+        now = self.recorder.wall_ns()
+        kind = f"{where}: {type(error).__name__}"
+        last = self._faults.get(kind)
+        if last is not None and now - last < FAULT_REPEAT_S * 1e9:
+            return
+        self._faults[kind] = now
+        self.board.raise_alert("engine", "engine", "critical", message, now)
+        try:
+            self._record("error", {"fault": message}, text=message)
+        except Exception:  # the journal itself may be what failed
+            log.exception("could not journal the fault")
 
     def resume(self, journal: Journal, point: ResumePoint) -> None:
         """Carry on the session a crashed engine left open in `journal`."""
@@ -887,6 +915,12 @@ class Engine:
             or (None if writable else f"{folder} is not writable"),
             playlists_missing=missing,
         )
+
+
+def describe_error(error: BaseException) -> str:
+    """An exception in one line: its type and the start of its message."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
 def describe_command(command: Command) -> str:

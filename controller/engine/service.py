@@ -24,7 +24,7 @@ from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.config import Room
 from controller.config.models import BrokerSettings
 from controller.engine.clock import Clock, ScaledClock
-from controller.engine.engine import Engine
+from controller.engine.engine import Engine, describe_error
 from controller.engine.phases import CommandRefused
 from controller.engine.resume import ResumeError, read_resume_point
 from controller.journal import Journal, JournalError, find_open_session
@@ -140,6 +140,9 @@ class RoomService:
             engine.command(command)
         except CommandRefused as refusal:
             await self._reply(bus, command.id, False, str(refusal))
+        except Exception as error:  # a fault of ours: the room goes on, loudly
+            engine.fault(f"command {command.action}", error)
+            await self._reply(bus, command.id, False, f"internal error: {describe_error(error)}")
         else:
             engine.tick()
             await self._flush(bus, engine)
@@ -164,7 +167,10 @@ class RoomService:
             self.engine.media_error(problem)
 
     def _device(self, engine: Engine, message: Message) -> None:
-        engine.device_message(message.topic, message.payload)
+        try:
+            engine.device_message(message.topic, message.payload)
+        except Exception as error:  # a fault of ours: the room goes on, loudly
+            engine.fault(f"a message on {message.topic}", error)
 
     def _connection(self, engine: Engine, change: ConnectionChange) -> None:
         engine.broker_changed(change.connected, change.reason, change.outage_s)
@@ -182,14 +188,17 @@ class RoomService:
         loop = asyncio.get_running_loop()
         last_state = 0.0
         while True:
-            engine.tick()
-            await self._flush(bus, engine)
-            if self._state_due or loop.time() - last_state >= STATE_EVERY_S:
-                await bus.publish(
-                    self.topics.state, engine.snapshot().model_dump_json(), qos=1, retain=True
-                )
-                self._state_due = False
-                last_state = loop.time()
+            try:
+                engine.tick()
+                await self._flush(bus, engine)
+                if self._state_due or loop.time() - last_state >= STATE_EVERY_S:
+                    await bus.publish(
+                        self.topics.state, engine.snapshot().model_dump_json(), qos=1, retain=True
+                    )
+                    self._state_due = False
+                    last_state = loop.time()
+            except Exception as error:  # a fault of ours: the next tick tries again, loudly
+                engine.fault("the tick", error)
             await asyncio.sleep(TICK_S)
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:

@@ -272,3 +272,41 @@ async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_fault_in_a_tick_or_a_command_is_loud_and_the_room_goes_on(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug of ours must not stop the room: the fault is journaled with a critical alert,
+    the command is answered, and the tick loop carries on."""
+    room = service.room.room_id
+    await eventually(lambda: service.engine is not None, "the engine")
+    engine = service.engine
+    assert engine is not None
+    real_tick = engine.tick
+    ticks = {"faulty": 3, "after": 0}
+
+    def faulty_tick() -> None:
+        if ticks["faulty"] > 0:
+            ticks["faulty"] -= 1
+            raise RuntimeError("a tick went wrong")
+        ticks["after"] += 1
+        real_tick()
+
+    def faulty_note(command: object) -> None:
+        raise KeyError("a handler went wrong")
+
+    monkeypatch.setattr(engine, "tick", faulty_tick)
+    monkeypatch.setattr(engine, "_note", faulty_note)
+    async with client_for(mosquitto, room) as client:
+        await eventually(lambda: ticks["after"] > 5, "ticks after the faulty ones")
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+        reply = await client.command("note", timeout=5, text="calm")
+        assert reply["ok"] is False
+        assert reply["error"] == "internal error: KeyError: 'a handler went wrong'"
+        assert (await client.command("hold", timeout=5))["ok"]
+        state = await client.state(timeout=5)
+    alerts = {alert["key"]: alert for alert in state["alerts"]}
+    assert alerts["engine"]["level"] == "critical"
+    assert "a handler went wrong" in alerts["engine"]["message"]
+    assert state["phase"]["held"] is True
