@@ -1,0 +1,255 @@
+"""Bilateral-stimulation sets (`BlsControl`, `BlsSet`, `bls_info`) on the example room's tappers,
+light bar and tones.
+
+A set on an MQTT device is one message with the speed and intensity the gate allows; the
+tones start silent and ramp in like every sound (docs/safety.md#loudness); a set the gate
+refuses raises CommandRefused with its reason and nothing starts. The tone player is
+`RecordingTones` (the real VLC tone player has its own tests in tests/media).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.api.state import BlsInfo
+from controller.engine.bls import BlsSet, bls_info
+from controller.engine.output import TONES
+from controller.engine.phases import CommandRefused
+from controller.engine.safety import BlsRequest, Rule, Status
+from controller.engine.targets import BlsTarget
+from tests.engine.room_parts import (
+    LIGHTBAR,
+    TAPPERS,
+    Recorded,
+    RoomParts,
+    ticks,
+)
+
+STOP = '{"running":false}'
+EIGHT_PASSES = BlsTarget(running=True, speed_hz=1.0, passes=8)
+
+
+def test_a_set_on_the_tappers_is_one_message_at_the_speed_and_intensity_allowed(
+    parts: RoomParts,
+) -> None:
+    parts.bls.start(
+        "tappers", BlsTarget(running=True, speed_hz=3.0, intensity=0.9, passes=8), 5.0, 0.0
+    )
+    message = (
+        '{"running":true,"mode":"tactile","speed_hz":2.0,"intensity":80,"passes":8,'
+        '"duration_s":null}'
+    )
+    assert parts.take() == [(TAPPERS, message)]
+    [(device_id, clamp)] = parts.safety.reports
+    assert device_id == "tappers"
+    assert (clamp.status, clamp.rules) == (Status.CLAMPED, (Rule.BLS_SPEED, Rule.BLS_INTENSITY))
+    allowed = BlsRequest(mode="tactile", speed_hz=2.0, passes=8, intensity=0.8)
+    assert parts.bls.sets == {"tappers": BlsSet("tappers", allowed, 5.0)}
+    assert parts.journal.events[-1] == Recorded(
+        "command",
+        {"bls": "start", "speed_hz": 2.0, "passes": 8, "seconds": None, "mode": "tactile"},
+        device="tappers",
+        text="BLS started on tappers at 2 Hz",
+    )
+
+
+def test_a_set_on_the_light_bar_carries_its_length_in_seconds_and_its_colour(
+    parts: RoomParts,
+) -> None:
+    target = BlsTarget(running=True, speed_hz=1.0, seconds=20.0, intensity=0.5, colour="#00ff00")
+    parts.bls.start("lightbar", target, 0.0, 0.0)
+    assert parts.take() == [
+        (
+            LIGHTBAR,
+            '{"running":true,"mode":"visual","speed_hz":1.0,"intensity":50,"passes":null,'
+            '"duration_s":20.0,"colour":"#00ff00"}',
+        )
+    ]
+
+
+def test_a_set_without_a_length_or_speed_takes_the_rooms_passes_at_1_hz(
+    parts: RoomParts,
+) -> None:
+    parts.bls.start("tappers", BlsTarget(running=True), 0.0, 0.0)
+    assert parts.take() == [
+        (TAPPERS, '{"running":true,"mode":"tactile","speed_hz":1.0,"passes":24,"duration_s":null}')
+    ]
+
+
+@pytest.mark.parametrize(("music_volume", "level"), [(0.0, 0.3), (0.5, 0.5)])
+def test_the_tones_start_silent_and_ramp_in_to_the_musics_volume(
+    parts: RoomParts, music_volume: float, level: float
+) -> None:
+    parts.bls.start("tones", BlsTarget(running=True, speed_hz=1.0, passes=20), 0.0, music_volume)
+    request = BlsRequest(mode="audio", speed_hz=1.0, passes=20, tone_hz=440.0)
+    assert parts.tone_player.calls == [("start", request, 0.0)]
+    assert parts.take() == []
+    parts.run(ticks(0.0, 6.0))
+    steps = round(level / 0.025)  # the ramp's 10 %/s, 4 steps a second
+    assert parts.tone_player.volumes() == pytest.approx([0.025 * k for k in range(1, steps + 1)])
+
+
+def test_the_tones_frequency_is_held_to_the_rooms_range(parts: RoomParts) -> None:
+    parts.bls.start(
+        "tones", BlsTarget(running=True, speed_hz=1.0, passes=8, tone_hz=100.0), 0.0, 0.0
+    )
+    assert parts.bls.sets["tones"].request.tone_hz == 200.0
+
+
+def test_without_a_tone_player_a_tone_set_is_refused() -> None:
+    parts = RoomParts(tones=False)
+    with pytest.raises(CommandRefused) as refused:
+        parts.bls.start("tones", EIGHT_PASSES, 0.0, 0.0)
+    assert str(refused.value) == "bilateral tones are not available on this room PC"
+    assert parts.bls.sets == {}
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        (
+            BlsTarget(running=True, speed_hz=1.0, passes=30),
+            "tappers: a set of 30 passes (30 s) is longer than the room's 24 passes / 60 s; "
+            "it needs an explicit confirmation",
+        ),
+        (
+            BlsTarget(running=True, speed_hz=1.0, seconds=150.0, confirmed=True),
+            "tappers: a set of 150 s (150 passes) is longer than 120 s, "
+            "which no confirmation can lift",
+        ),
+    ],
+)
+def test_a_set_the_gate_refuses_raises_its_reason_and_nothing_starts(
+    parts: RoomParts, target: BlsTarget, reason: str
+) -> None:
+    with pytest.raises(CommandRefused) as refused:
+        parts.bls.start("tappers", target, 0.0, 0.0)
+    assert str(refused.value) == reason
+    assert parts.take() == []
+    assert parts.bls.sets == {}
+    assert [event.kind for event in parts.journal.events] == []
+
+
+def test_a_long_set_starts_when_confirmed(parts: RoomParts) -> None:
+    parts.bls.start("tappers", BlsTarget(running=True, passes=30, confirmed=True), 0.0, 0.0)
+    assert parts.bls.sets["tappers"].request.passes == 30
+
+
+def test_while_latched_a_set_is_refused_with_the_latchs_reason(parts: RoomParts) -> None:
+    parts.output.engage_latch({})
+    with pytest.raises(CommandRefused) as refused:
+        parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
+    assert str(refused.value) == "tappers: emergency active: clear it first; no BLS set starts"
+
+
+def test_stop_all_stops_every_set_and_every_mqtt_bls_device(parts: RoomParts) -> None:
+    parts.bls.start("tones", EIGHT_PASSES, 0.0, 0.0)
+    parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
+    parts.run(ticks(0.0, 1.0))
+    parts.journal.take()
+    parts.bls.stop_all("emergency", 1.0)
+    assert parts.take() == [(TAPPERS, STOP), (LIGHTBAR, STOP)]
+    assert parts.tone_player.calls[-1] == ("stop",)
+    assert parts.bls.sets == {}
+    assert parts.volumes.target(TONES, 1.0) == 0.0
+    stops = [(e.device, e.payload) for e in parts.journal.events if "bls" in e.payload]
+    assert stops == [
+        ("tones", {"bls": "stop", "why": "emergency"}),
+        ("tappers", {"bls": "stop", "why": "emergency"}),
+    ]
+
+
+def test_stop_all_leaves_idle_tones_alone(parts: RoomParts) -> None:
+    parts.bls.stop_all("emergency", 0.0)
+    assert parts.take() == [(TAPPERS, STOP), (LIGHTBAR, STOP)]
+    assert parts.tone_player.calls == []
+    assert parts.journal.events == [
+        Recorded("command", {"payload": STOP}, device=device, topic=topic)
+        for device, topic in (("tappers", TAPPERS), ("lightbar", LIGHTBAR))
+    ]
+
+
+def test_a_set_is_complete_when_its_passes_are_done(parts: RoomParts) -> None:
+    parts.bls.start("tappers", EIGHT_PASSES, 2.0, 0.0)
+    parts.take()
+    parts.journal.take()
+    parts.bls.finish(9.99)
+    assert list(parts.bls.sets) == ["tappers"]
+    parts.bls.finish(10.0)
+    assert parts.bls.sets == {}
+    assert parts.take() == []  # the tappers end the set by themselves
+    assert parts.journal.events == [
+        Recorded(
+            "command",
+            {"bls": "set complete"},
+            device="tappers",
+            text="BLS set complete on tappers",
+        )
+    ]
+
+
+def test_a_tone_set_that_is_complete_stops_the_tones_and_silences_them(
+    parts: RoomParts,
+) -> None:
+    parts.bls.start("tones", EIGHT_PASSES, 0.0, 0.0)
+    parts.run(ticks(0.0, 7.75))
+    parts.bls.finish(8.0)
+    assert parts.tone_player.calls[-1] == ("stop",)
+    assert parts.volumes.target(TONES, 8.0) == 0.0
+    assert parts.output.volume_of(TONES) == 0.0
+
+
+def test_an_idle_bls_device_back_online_is_told_to_stop(parts: RoomParts) -> None:
+    parts.bls.reassert("tappers", 0.0)
+    assert parts.take() == [(TAPPERS, STOP)]
+    parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
+    parts.take()
+    parts.bls.reassert("tappers", 1.0)
+    parts.bls.reassert("ceiling", 1.0)
+    parts.bls.reassert("no-such-device", 1.0)
+    assert parts.take() == []
+
+
+@pytest.mark.parametrize(
+    ("now", "pass_count", "elapsed_s", "done"),
+    [
+        (10.0, 1, 0.0, False),
+        (10.49, 1, 0.49, False),
+        (10.5, 2, 0.5, False),
+        (13.99, 8, 3.99, False),
+        (14.0, 8, 4.0, True),
+        (60.0, 8, 4.0, True),
+    ],
+)
+def test_passes_are_counted_on_the_session_clock(
+    now: float, pass_count: int, elapsed_s: float, done: bool
+) -> None:
+    bls_set = BlsSet("tappers", BlsRequest(mode="tactile", speed_hz=2.0, passes=8), 10.0)
+    assert bls_set.pass_count(now) == pass_count
+    assert bls_set.elapsed_s(now) == pytest.approx(elapsed_s)
+    assert bls_set.done(now) is done
+
+
+def test_a_set_in_seconds_counts_the_passes_it_holds() -> None:
+    bls_set = BlsSet("lightbar", BlsRequest(mode="visual", speed_hz=1.5, seconds=10.0), 0.0)
+    assert bls_set.length_s == 10.0
+    assert [bls_set.pass_count(t) for t in (0.0, 0.66, 0.67, 9.99, 10.0)] == [1, 1, 2, 15, 15]
+
+
+def test_bls_info_describes_the_first_set_and_names_every_device() -> None:
+    request = BlsRequest(mode="tactile", speed_hz=2.0, passes=8, intensity=0.6)
+    sets = {
+        "tappers": BlsSet("tappers", request, 0.0),
+        "lightbar": BlsSet("lightbar", BlsRequest(mode="visual", speed_hz=1.0, passes=8), 0.0),
+    }
+    assert bls_info(sets, 1.0) == BlsInfo(
+        running=True,
+        devices=["lightbar", "tappers"],
+        mode="tactile",
+        speed_hz=2.0,
+        intensity=0.6,
+        pass_count=3,
+        passes=8,
+        set_elapsed_s=1.0,
+    )
+    assert bls_info({}, 1.0) == BlsInfo()

@@ -1,0 +1,278 @@
+"""The output path (`RoomOutput`): the gate, the emergency latch and the journal, call by call.
+
+Every message to a device leaves here (docs/safety.md#one-guarded-path), so these are the
+rules no medium can get around: while latched no light below its safe level, no volume
+rise, nothing starts (docs/emergency.md#nothing-darker-nothing-louder); a play's volume and
+every volume step are capped and ramped; each message is journaled as a `command` event.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.drivers.base import LightCommand, VrCommand
+from controller.engine.output import MUSIC, TONES
+from controller.engine.safety import BlsRequest, Rule, Status, Verdict
+from tests.engine.room_parts import (
+    CEILING,
+    FLOOR_LAMP,
+    HEADSET,
+    STRIP,
+    TAPPERS,
+    Recorded,
+    RoomParts,
+)
+from tests.engine.test_engine import z2m
+
+LATCHED = "emergency active: clear it first"
+TAPPER_SET = BlsRequest(mode="tactile", speed_hz=1.0, passes=8)
+
+
+def latched(parts: RoomParts) -> RoomParts:
+    """The latch as the emergency engages it: the safe scene's levels are the floors."""
+    parts.output.engage_latch({"ceiling": 0.8, "floor-lamp": 0.8, "strip": 0.6})
+    return parts
+
+
+def ramp_up(parts: RoomParts, channel: str, to: float) -> float:
+    """Raise a channel from silence at the room's ramp (5 % every 0.5 s); the time after."""
+    steps = round(to / 0.05)
+    for step in range(1, steps + 1):
+        assert parts.output.volume(channel, step * 0.05, step * 0.5, over_s=0.5) == pytest.approx(
+            step * 0.05
+        )
+    return steps * 0.5
+
+
+# ---------------------------------------------------------------------------- the latch
+
+
+@pytest.mark.parametrize(
+    ("command", "asked"),
+    [(LightCommand(level=0.5), "50 %"), (LightCommand(on=False), "0 %")],
+)
+def test_while_latched_a_light_below_its_safe_level_is_refused(
+    parts: RoomParts, command: LightCommand, asked: str
+) -> None:
+    verdict = latched(parts).output.light("ceiling", command, 0.0)
+    assert verdict.status is Status.REFUSED
+    assert verdict.rules == (Rule.EMERGENCY_LATCH,)
+    assert verdict.value is None
+    assert verdict.reason == (
+        f"ceiling: {LATCHED}; lights stay at least at the safe scene's 80 % (asked {asked})"
+    )
+    assert parts.take() == []
+    assert parts.journal.events == []
+
+
+@pytest.mark.parametrize(("level", "brightness"), [(0.8, 203), (1.0, 254)])
+def test_while_latched_a_light_at_or_above_its_safe_level_passes(
+    parts: RoomParts, level: float, brightness: int
+) -> None:
+    verdict = latched(parts).output.light("ceiling", LightCommand(level=level), 0.0)
+    assert verdict == Verdict(Status.OK, level, level)
+    assert parts.take() == [(CEILING, z2m(brightness, transition=0.0))]
+
+
+def test_the_floor_holds_only_the_lights_the_latch_names_and_goes_with_it(
+    parts: RoomParts,
+) -> None:
+    parts.output.engage_latch({"ceiling": 0.8})
+    assert parts.output.light("strip", LightCommand(on=False), 0.0).status is Status.OK
+    parts.output.release_latch()
+    assert parts.output.light("ceiling", LightCommand(level=0.5), 0.0).status is Status.OK
+    assert parts.take() == [
+        (STRIP, '{"on":false,"tt":0}'),
+        (CEILING, z2m(127, transition=0.0)),
+    ]
+
+
+def test_while_latched_no_volume_rises_it_is_held_at_the_last_level(parts: RoomParts) -> None:
+    now = ramp_up(parts, MUSIC, 0.15)
+    latched(parts)
+    assert parts.output.volume(MUSIC, 0.2, now + 0.5, over_s=0.25) == pytest.approx(0.15)
+    assert parts.output.volume(MUSIC, 0.1, now + 1.0, over_s=0.25) == 0.1
+    assert parts.output.volume(MUSIC, 0.15, now + 1.5, over_s=0.25) == 0.1
+    assert parts.output.volume(MUSIC, 0.0, now + 2.0, over_s=0.25) == 0.0
+    assert parts.output.volume_of(MUSIC) == 0.0
+    assert parts.player.volumes()[-4:] == [pytest.approx(0.15), 0.1, 0.1, 0.0]
+    parts.output.release_latch()
+    assert parts.output.volume(MUSIC, 0.05, now + 2.5, over_s=0.25) == 0.05
+
+
+def test_after_the_latch_held_rises_back_the_next_rise_ramps_from_what_went_out(
+    parts: RoomParts,
+) -> None:
+    """docs/emergency.md#clear-emergency: volumes come back under the normal ramp. The gate
+    must judge the first rise after the latch from the 15 % that went out, not from the
+    levels the latch held back (a rise of at most one 5 % step)."""
+    now = ramp_up(parts, "headset", 0.15)
+    latched(parts)
+    for step in range(1, 21):
+        parts.output.volume("headset", 0.7, now + step * 0.5, over_s=0.25)
+    assert parts.output.volume_of("headset") == pytest.approx(0.15)
+    parts.output.release_latch()
+    parts.take()
+    assert parts.output.volume("headset", 0.7, now + 10.25, over_s=0.25) == pytest.approx(0.2)
+    assert parts.take() == [(HEADSET, '{"action":"volume","volume":20}')]
+
+
+@pytest.mark.parametrize("channel", [TONES, "headset"])
+def test_while_latched_no_sound_starts_rising_on_any_channel(
+    parts: RoomParts, channel: str
+) -> None:
+    assert latched(parts).output.volume(channel, 0.05, 0.0, over_s=0.25) == 0.0
+    assert parts.output.volume_of(channel) == 0.0
+
+
+@pytest.mark.parametrize(
+    "command", [VrCommand("play", "breathing-meadow", 0.4), VrCommand("resume")]
+)
+def test_while_latched_vr_content_does_not_start(parts: RoomParts, command: VrCommand) -> None:
+    verdict = latched(parts).output.vr("headset", command, 0.0)
+    assert verdict == Verdict(
+        Status.REFUSED,
+        command,
+        None,
+        f"headset: {LATCHED}; VR content does not start",
+        (Rule.EMERGENCY_LATCH,),
+    )
+    assert parts.take() == []
+
+
+@pytest.mark.parametrize("device_id", ["tappers", "tones"])
+def test_while_latched_no_bls_set_starts(parts: RoomParts, device_id: str) -> None:
+    verdict = latched(parts).output.bls_start(device_id, TAPPER_SET, 0.0)
+    assert verdict.status is Status.REFUSED
+    assert verdict.rules == (Rule.EMERGENCY_LATCH,)
+    assert verdict.reason == f"{device_id}: {LATCHED}; no BLS set starts"
+    assert parts.take() == []
+    assert parts.tone_player.calls == []
+
+
+def test_while_latched_stops_and_pauses_pass(parts: RoomParts) -> None:
+    latched(parts)
+    for command in (VrCommand("pause"), VrCommand("stop")):
+        assert parts.output.vr("headset", command, 0.0).status is Status.OK
+    parts.output.bls_stop("tappers", 0.0)
+    parts.output.bls_stop("tones", 0.0)
+    assert parts.take() == [
+        (HEADSET, '{"action":"pause"}'),
+        (HEADSET, '{"action":"stop"}'),
+        (TAPPERS, '{"running":false}'),
+    ]
+    assert parts.tone_player.calls == [("stop",)]
+
+
+# ---------------------------------------------------------------------------- the gate
+
+
+def test_a_plays_volume_is_capped_and_ramped_from_silence(parts: RoomParts) -> None:
+    command = VrCommand("play", "breathing-meadow", 0.9)
+    verdict = parts.output.vr("headset", command, 0.0)
+    assert verdict.value == VrCommand("play", "breathing-meadow", 0.05)
+    assert parts.take() == [(HEADSET, '{"action":"play","content":"breathing-meadow","volume":5}')]
+    assert parts.output.volume_of("headset") == 0.05
+    [(device_id, clamp)] = parts.safety.reports
+    assert device_id == "headset"
+    assert (clamp.status, clamp.rules) == (Status.CLAMPED, (Rule.VOLUME_CAP, Rule.VOLUME_RAMP))
+
+
+def test_a_volume_step_above_the_cap_is_held_at_the_cap(parts: RoomParts) -> None:
+    now = ramp_up(parts, "headset", 0.7)
+    parts.take()
+    assert parts.output.volume("headset", 0.75, now + 0.5, over_s=0.25) == 0.7
+    assert parts.take() == [(HEADSET, '{"action":"volume","volume":70}')]
+    [(device_id, clamp)] = parts.safety.reports
+    assert device_id == "headset"
+    assert (clamp.status, clamp.rules) == (Status.CLAMPED, (Rule.VOLUME_CAP,))
+    assert clamp.reason == "headset: volume 75 % is above the room's cap of 70 %"
+
+
+def test_a_light_change_that_would_flash_is_refused_by_the_gate(parts: RoomParts) -> None:
+    statuses = [
+        parts.output.light("ceiling", LightCommand(level=n % 2), n * 0.1).status for n in range(6)
+    ]
+    assert statuses == [Status.OK] * 5 + [Status.REFUSED]
+    assert len(parts.take()) == 5
+
+
+def test_the_lights_up_bypasses_the_flash_pacing_but_is_counted(parts: RoomParts) -> None:
+    for n in range(5):  # the flash budget of the second is used up
+        parts.output.light("ceiling", LightCommand(level=n % 2), n * 0.1)
+    assert parts.output.light("ceiling", LightCommand(level=0.8), 0.5).status is Status.REFUSED
+    parts.take()
+    lights_up = parts.output.light("ceiling", LightCommand(level=0.8), 0.5, lights_up=True)
+    assert lights_up == Verdict(Status.OK, 0.8, 0.8)
+    assert parts.take() == [(CEILING, z2m(203, transition=0.0))]
+    # It is in the light's flash history: going dark again within the second would flash.
+    darker = parts.output.light("ceiling", LightCommand(level=0.0), 0.6)
+    assert (darker.status, darker.rules) == (Status.REFUSED, (Rule.FLASH_RATE,))
+
+
+def test_the_lights_up_is_never_held_below_a_floor(parts: RoomParts) -> None:
+    parts.output.engage_latch({"ceiling": 0.8})
+    verdict = parts.output.light("ceiling", LightCommand(level=0.6), 0.0, lights_up=True)
+    assert verdict.status is Status.OK
+
+
+# ---------------------------------------------------------------------------- the journal
+
+
+def test_each_message_sent_is_journaled_as_a_command_with_its_topic_and_device(
+    parts: RoomParts,
+) -> None:
+    parts.output.light("floor-lamp", LightCommand(level=0.4), 0.0)
+    parts.output.vr("headset", VrCommand("stop"), 0.0)
+    parts.output.bls_start("tappers", TAPPER_SET, 0.0)
+    parts.output.query("ceiling")
+    sent = parts.take()
+    assert [topic for topic, _ in sent] == [
+        FLOOR_LAMP,
+        HEADSET,
+        TAPPERS,
+        "zigbee2mqtt/ceiling_light/get",
+    ]
+    devices = ["floor-lamp", "headset", "tappers", "ceiling"]
+    assert parts.journal.events == [
+        Recorded("command", {"payload": payload}, device=device, topic=topic)
+        for (topic, payload), device in zip(sent, devices, strict=True)
+    ]
+
+
+def test_a_refusal_and_a_silent_channel_leave_nothing_in_the_journal(parts: RoomParts) -> None:
+    latched(parts).output.light("ceiling", LightCommand(on=False), 0.0)
+    parts.output.silenced(MUSIC, 0.0)
+    assert parts.journal.events == []
+
+
+# ---------------------------------------------------------------------------- what goes out
+
+
+def test_device_topics_are_every_command_and_query_topic_of_the_room(parts: RoomParts) -> None:
+    assert parts.output.device_topics() == {
+        CEILING,
+        "zigbee2mqtt/ceiling_light/get",
+        FLOOR_LAMP,
+        "cmnd/floorlamp/State",
+        STRIP,
+        HEADSET,
+        TAPPERS,
+        "bls/lightbar/set",
+    }
+
+
+def test_a_lights_message_is_keyed_by_its_topic_vr_and_bls_ones_are_not(
+    parts: RoomParts,
+) -> None:
+    parts.output.light("ceiling", LightCommand(level=0.3), 0.0)
+    parts.output.vr("headset", VrCommand("stop"), 0.0)
+    parts.output.bls_stop("tappers", 0.0)
+    messages = parts.output.take()
+    assert [(m.topic, m.key) for m in messages] == [
+        (CEILING, CEILING),
+        (HEADSET, None),
+        (TAPPERS, None),
+    ]
+    assert all(m.passed_the_gate() and m.qos == 1 and not m.retain for m in messages)
+    assert parts.output.take() == []
