@@ -194,15 +194,15 @@ class RoomOutput:
 
     def volume(self, channel: str, level: float, now: float, *, over_s: float) -> float | None:
         """Let a volume through (capped, ramped, never rising while latched); the value set."""
+        last = self._volumes.get(channel, 0.0)
+        if self.latch is not None and level > last:
+            level = last  # held before the gate, so the gate remembers what went out
         verdict = self.gate.check_volume(channel, level, self._real(now))
         value = verdict.value
         if verdict.status is not Status.OK:
             self._on_safety(channel, verdict)
         if value is None:
             return None
-        last = self._volumes.get(channel, 0.0)
-        if self.latch is not None and value > last + LEVEL_EPSILON:
-            value = last
         self._volumes[channel] = value
         self._apply_volume(channel, value, now, over_s)
         return value
