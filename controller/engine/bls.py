@@ -33,21 +33,26 @@ class BlsSet:
     request: BlsRequest
     started: float
     """Session time the set started."""
+    time_scale: float = 1.0
+    """Session seconds per real second: the device taps (and the tones sound) in real time,
+    so a set of passes lasts `passes / speed_hz` real seconds, however fast a rehearsal runs."""
 
     @property
     def length_s(self) -> float:
+        """The set's length in session seconds."""
         if self.request.seconds is not None:
             return self.request.seconds
         assert self.request.passes is not None  # the gate requires passes or seconds
-        return self.request.passes / self.request.speed_hz
+        return self.request.passes / self.request.speed_hz * self.time_scale
 
     def elapsed_s(self, now: float) -> float:
         return min(max(0.0, now - self.started), self.length_s)
 
     def pass_count(self, now: float) -> int:
         """Passes begun so far (the first pass is pass 1)."""
-        count = math.floor(self.elapsed_s(now) * self.request.speed_hz + 1e-9) + 1
-        total = math.ceil(self.length_s * self.request.speed_hz - 1e-9)
+        speed = self.request.speed_hz / self.time_scale
+        count = math.floor(self.elapsed_s(now) * speed + 1e-9) + 1
+        total = math.ceil(self.length_s * speed - 1e-9)
         return min(count, max(total, 1))
 
     def done(self, now: float) -> bool:
@@ -111,7 +116,7 @@ class BlsControl:
         if tones:
             self._volumes.silence(TONES, now)
             self._volumes.fade_to(TONES, music_volume or DEFAULT_TONE_VOLUME, 0.0, now)
-        self.sets[device_id] = BlsSet(device_id, allowed, now)
+        self.sets[device_id] = BlsSet(device_id, allowed, now, self._room.settings.time_scale)
         self._record(
             "command",
             {

@@ -141,7 +141,7 @@ class ReplayedRoom:
         if payload.get("bls") == "start":
             request = _bls_request(payload)
             if request is not None:
-                self.bls[device] = BlsSet(device, request, event.t)
+                self.bls[device] = BlsSet(device, request, event.t, self.meta.time_scale)
         elif payload.get("bls") in ("stop", "set complete"):
             self.bls.pop(device, None)
 

@@ -253,3 +253,14 @@ def test_bls_info_describes_the_first_set_and_names_every_device() -> None:
         set_elapsed_s=1.0,
     )
     assert bls_info({}, 1.0) == BlsInfo()
+
+
+def test_a_set_of_passes_lasts_its_real_time_in_a_faster_rehearsal() -> None:
+    """At time scale 10 the tappers still tap 8 passes at 1 Hz in 8 real seconds: the set
+    ends 80 session seconds after it began, and the passes count in real time."""
+    request = BlsRequest(mode="tactile", speed_hz=1.0, passes=8)
+    rehearsal = BlsSet("tappers", request, started=100.0, time_scale=10.0)
+    assert rehearsal.length_s == 80.0
+    assert not rehearsal.done(179.0) and rehearsal.done(180.0)
+    assert rehearsal.pass_count(115.0) == 2
+    assert rehearsal.pass_count(500.0) == 8
