@@ -13,6 +13,9 @@ docs/control-api.md) it shows broken. Driven in-process on a manual clock, as te
    session, or `end` during an emergency): the new engine applies the idle scene.
 6. `vr resume` brings paused content back at its full volume at once (no ramp from silence).
 7. `parse_command` raises RecursionError / ValueError for hostile JSON instead of BadCommand.
+8. A scene BLS set the room cannot start raises CommandRefused out of the tick (the service
+   dies), out of `clear_emergency` after the latch is released, and out of phase moves.
+9. A cued note's words go out on the `events` topic.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from controller.config.models import BrokerSettings
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.phases import CommandRefused
-from controller.engine.service import RoomService
+from controller.engine.service import RoomService, public_event
 from controller.media.outputs import LocalOutputs, open_local_outputs
 from controller.sim.tasmota import TasmotaLight
 from tests.conftest import REPO
@@ -451,3 +454,36 @@ async def test_the_engine_service_survives_a_scene_whose_bls_set_cannot_start(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+# --------------------------------------------------------------------------- 9. cue notes
+
+
+def test_a_cued_notes_words_stay_off_the_events_topic(tmp_path: Path) -> None:
+    """docs/safety.md#privacy: a note's text "is never ... carried on `events`" (also
+    docs/control-api.md#note). A plan may cue a note (`CUE_ACTIONS` includes `note`;
+    `sessionroom check` accepts it). `Engine._cue` journals the cue as an `operator` event
+    whose payload carries the cue's `do` as written, note text included, and
+    `service.public_event` blanks only `note` events: the words go out on
+    `sessionroom/<room>/events` (the skipped-cue record during an emergency does the same).
+    """
+    config = room_copy(
+        tmp_path,
+        "plans/rehearsal",
+        "    transition_s: 5\n  - name: peak",
+        "    transition_s: 5\n    cues:\n      - at: +5s\n        label: reminder\n"
+        '        do: {action: note, text: "Ask about the panic attack last week"}\n'
+        "  - name: peak",
+    )
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    for _ in range(8 * 4):
+        clock.advance(0.25)
+        engine.tick()
+
+    on_events = [json.dumps(public_event(event)) for event in engine.take_events()]
+    assert any('"kind": "note"' in event for event in on_events), "the cue wrote its note"
+    leaks = [event for event in on_events if "panic attack" in event]
+    assert not leaks, leaks
