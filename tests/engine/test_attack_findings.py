@@ -16,6 +16,7 @@ docs/control-api.md) it shows broken. Driven in-process on a manual clock, as te
 8. A scene BLS set the room cannot start raises CommandRefused out of the tick (the service
    dies), out of `clear_emergency` after the latch is released, and out of phase moves.
 9. A cued note's words go out on the `events` topic.
+10. docs/safety.md promises 0.25 s back-and-forth fades are never refused; the gate refuses.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from controller.config.models import BrokerSettings
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.phases import CommandRefused
+from controller.engine.safety import SafetyGate
 from controller.engine.service import RoomService, public_event
 from controller.media.outputs import LocalOutputs, open_local_outputs
 from controller.sim.tasmota import TasmotaLight
@@ -487,3 +489,22 @@ def test_a_cued_notes_words_stay_off_the_events_topic(tmp_path: Path) -> None:
     assert any('"kind": "note"' in event for event in on_events), "the cue wrote its note"
     leaks = [event for event in on_events if "panic attack" in event]
     assert not leaks, leaks
+
+
+# --------------------------------------------------------------------------- 10. doc vs gate
+
+
+def test_a_light_fading_back_and_forth_in_quarter_seconds_is_never_refused() -> None:
+    """docs/safety.md#flash-rate: "With the default of 3 flashes per second, a light fading
+    back and forth in transitions of 0.25 s or longer is never refused." The gate keeps one
+    transition per window in reserve for the emergency's lights-up (`allowed = 2 × 3 − 1`),
+    so such a light is refused every 1.75 s; its own docstring says 0.35 s. Spec and gate
+    disagree (on the safe side): one of them needs to change."""
+    limits = load_room(REPO / "config.yaml").settings.safety
+    gate = SafetyGate(limits)
+    refused = []
+    for n in range(12):
+        verdict = gate.check_light("lamp", float(n % 2), n * 0.25, transition_s=0.25)
+        if verdict.value is None:
+            refused.append(n * 0.25)
+    assert refused == [], f"refused at {refused} s"
