@@ -1,0 +1,510 @@
+"""Attack findings on the engine and its one output path: each test here fails on the code it
+was written against and names the rule (docs/safety.md, docs/emergency.md,
+docs/control-api.md) it shows broken. Driven in-process on a manual clock, as test_engine.
+
+1. The emergency's lights-up to a Tasmota light that is fading up natively can take up to
+   20 s instead of at most min(safe fade_s, emergency_fade_s).
+2. `music fade_out` (accepted while latched) stretches the emergency's music fade-out past
+   `emergency_fade_s`.
+3. A Tasmota light whose target names no colour does not get its target again after a
+   broker reconnect or its own return online: during an emergency it misses the safe scene.
+4. After a session ends, the retained state still names the participant and holds vitals.
+5. The latch does not survive an engine restart outside a session (emergency without a
+   session, or `end` during an emergency): the new engine applies the idle scene.
+6. `vr resume` brings paused content back at its full volume at once (no ramp from silence).
+7. `parse_command` raises RecursionError / ValueError for hostile JSON instead of BadCommand.
+8. A scene BLS set the room cannot start raises CommandRefused out of the tick (the service
+   dies), out of `clear_emergency` after the latch is released, and out of phase moves.
+9. A cued note's words go out on the `events` topic.
+10. docs/safety.md promises 0.25 s back-and-forth fades are never refused; the gate refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.api.client import EngineUnreachable, RoomClient
+from controller.api.commands import BadCommand, parse_command
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import load_room
+from controller.config.models import BrokerSettings
+from controller.engine.clock import ManualClock
+from controller.engine.engine import Engine
+from controller.engine.phases import CommandRefused
+from controller.engine.safety import SafetyGate
+from controller.engine.service import RoomService, public_event
+from controller.media.outputs import LocalOutputs, open_local_outputs
+from controller.sim.tasmota import TasmotaLight
+from tests.conftest import REPO
+from tests.engine.test_engine import START_WALL_NS, Room
+from tests.support.mosquitto import Mosquitto
+from tests.support.requirements import require_libvlc
+
+CEILING = "zigbee2mqtt/ceiling_light/set"
+FLOOR_LAMP = "cmnd/floorlamp/Backlog"
+HEADSET = "vr/headset/set"
+SAFE_CEILING = 203
+"""The safe scene's ceiling (80 %) as Zigbee2MQTT brightness."""
+
+
+@pytest.fixture
+def room(tmp_path: Path) -> Room:
+    return Room(tmp_path)
+
+
+def room_copy(tmp_path: Path, scene: str, old: str, new: str) -> Path:
+    """A copy of the shipped room with one scene line changed; returns its config.yaml."""
+    copy = tmp_path / "room"
+    copy.mkdir()
+    shutil.copy(REPO / "config.yaml", copy / "config.yaml")
+    for folder in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / folder, copy / folder)
+    path = copy / "scenes" / f"{scene}.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return copy / "config.yaml"
+
+
+# --------------------------------------------------------------------------- 1. lights-up
+
+
+def test_the_lights_up_of_a_tasmota_light_fading_up_is_not_slowed_to_20_s(room: Room) -> None:
+    """docs/emergency.md#first-press: each light gets "a transition of at most min(safe
+    scene fade_s, emergency_fade_s)" (here 1 s); docs/safety.md: the lights-up is "never
+    delayed".
+
+    `LightControl.lights_up` measures the change from `self.level()`, which for a native
+    fade is already the fade's *target*, and the Tasmota driver times `Speed2` from its
+    `_heading` (also the target). When the light is still far below a target close to the
+    safe level, the change looks tiny (5 %), Speed2 comes out at 40 (20 s full scale) and
+    the lamp, fading from where it really is, takes seconds to come up.
+
+    The lamp here is the repository's own simulated Tasmota (controller.sim.tasmota), fed
+    the Backlogs the engine sends. Operator steps: the safe scene as a scene override (a
+    bright room for a check-in), the floor lamp down, then up again, and the emergency a
+    tenth of a second later.
+    """
+    lamp = TasmotaLight(room.engine.room.devices["floor-lamp"])
+    lamp.connected(0.0)
+
+    def tick(seconds: float = 0.0) -> None:
+        for payload in room.tick(seconds).get(FLOOR_LAMP, []):
+            lamp.handle(FLOOR_LAMP, payload.encode(), room.clock.now())
+        lamp.tick(room.clock.now())
+
+    def run_for(seconds: float) -> None:
+        for _ in range(round(seconds / 0.05)):
+            tick(0.05)
+
+    room.do("start", plan="rehearsal", participant="P014")
+    run_for(6.0)
+    room.do("scene", name="lights-up")
+    run_for(3.0)
+    room.do("lights", level=0.1, device="floor-lamp")
+    run_for(3.0)
+    room.do("lights", level=0.85, device="floor-lamp")
+    run_for(0.1)
+    room.do("emergency")
+    tick()
+
+    lights_up_s = lamp.output.ends - room.clock.now()
+    assert lights_up_s <= 1.0 + 0.05, (
+        f"the floor lamp's lights-up fade lasts {lights_up_s:.1f} s "
+        f"(from {lamp.output.at(room.clock.now())} to {lamp.output.target})"
+    )
+
+
+# --------------------------------------------------------------------------- 2. music
+
+
+@pytest.fixture
+def music_engine(tmp_path: Path) -> Iterator[Engine]:
+    require_libvlc()
+    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    for device_id in ("music", "tones"):
+        loaded.devices[device_id] = loaded.devices[device_id].model_copy(update={"aout": "adummy"})
+    outputs: LocalOutputs = open_local_outputs(loaded, on_error=lambda problem: None)
+    assert outputs.problem is None
+    engine = Engine(loaded, clock=ManualClock(), music=outputs.music, tones=outputs.tones)
+    yield engine
+    outputs.close()
+
+
+def command(engine: Engine, action: str, **fields: object) -> None:
+    engine.command(parse_command(json.dumps({"id": "t", "action": action, **fields}).encode()))
+
+
+def run_engine(engine: Engine, seconds: float, step: float = 0.25) -> None:
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    for _ in range(round(seconds / step)):
+        clock.advance(step)
+        engine.tick()
+
+
+@pytest.mark.parametrize("fields", [{}, {"seconds": 600}], ids=["default-5s", "600s"])
+def test_a_music_fade_out_during_the_emergency_does_not_stretch_its_fade(
+    music_engine: Engine, fields: dict[str, object]
+) -> None:
+    """docs/emergency.md#first-press: the music "fades out within the room's
+    emergency_fade_s (at most 3 s), then stops". `music fade_out` is accepted while latched
+    (docs/emergency.md#accepted-commands); `MusicControl.fade_out` hands its `seconds` (5 s
+    by default, up to 600) to `MusicPlayer.fade_out`, which re-plans the master ramp from
+    where the emergency's fade has got to, so the music plays on past the 3 s.
+    """
+    command(music_engine, "start", plan="standard", participant="P014")
+    run_engine(music_engine, 10.0)
+    assert music_engine.snapshot().music.volume > 0.3
+    command(music_engine, "emergency")
+    run_engine(music_engine, 1.0)
+    command(music_engine, "music", op="fade_out", **fields)  # a therapist's reflex
+    run_engine(music_engine, 2.25)  # 3.25 s after the emergency
+
+    music = music_engine.snapshot().music
+    assert (music.status, music.volume) == ("stopped", 0.0), (
+        f"3.25 s after the emergency the music is {music.status} at {music.volume:.3f}"
+    )
+
+
+# --------------------------------------------------------------------------- 3. re-assert
+
+
+@pytest.fixture
+def level_only_room(tmp_path: Path) -> Room:
+    """The shipped room with the floor lamp (Tasmota) in the safe scene at a level only, no
+    colour: a valid room (`sessionroom check` passes), e.g. a plain Tasmota dimmer."""
+    config = room_copy(
+        tmp_path, "lights-up", "floor-lamp: {level: 80, kelvin: 4000}", "floor-lamp: {level: 80}"
+    )
+    room = Room.__new__(Room)
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    room.clock = ManualClock()
+    room.engine = Engine(
+        loaded, clock=room.clock, wall_ns=lambda: START_WALL_NS + int(room.clock.now() * 1e9)
+    )
+    room.engine.tick()
+    room.engine.take_outgoing()
+    room._count = 0
+    return room
+
+
+@pytest.mark.parametrize("comes_back", ["broker reconnects", "lamp back online"])
+def test_a_tasmota_light_gets_the_safe_target_again_when_it_comes_back(
+    level_only_room: Room, comes_back: str
+) -> None:
+    """docs/emergency.md#offline-devices-and-console: "A device that comes back online, or a
+    broker that comes back, gets the safe targets again" (device-protocols.md: "gets its
+    current target again").
+
+    `_reassert` forgets what was sent; on the next tick `LightControl._apply` finds the lamp
+    at its target (change 0), and a Tasmota light fades natively only 20 s × |change| = 0 s,
+    so the 1 s transition is "not native": it plans a stepped fade from the level to the same
+    level, which never yields a step. Only the colour branch would send something, and this
+    target has no colour. Nothing goes out; a lamp that rebooted dark stays dark through
+    the emergency.
+    """
+    room = level_only_room
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    room.do("emergency")
+    assert room.tick()[FLOOR_LAMP] == ["NoDelay;Fade 1;NoDelay;Speed2 4;NoDelay;Dimmer 80"]
+    room.run_for(4.0)
+
+    if comes_back == "broker reconnects":
+        room.engine.broker_changed(True, None, 5.0)
+    else:
+        room.device("tele/floorlamp/LWT", "Offline")
+        room.run_for(1.0)
+        room.device("tele/floorlamp/LWT", "Online")
+    wire = room.run_for(2.0)
+
+    again = [p for p in wire.get(FLOOR_LAMP, []) if "Dimmer 80" in p]
+    assert again, f"after '{comes_back}' the floor lamp got {wire.get(FLOOR_LAMP)}"
+
+
+# --------------------------------------------------------------------------- 4. privacy
+
+
+def test_after_a_session_ends_the_retained_state_names_no_participant_and_holds_no_vitals(
+    room: Room,
+) -> None:
+    """docs/safety.md#privacy: "After a session ends the retained state names no
+    participant and holds no vitals" (also docs/control-api.md#retained-state).
+
+    The state's timeline keeps "session started: …, participant P014" and the vitals
+    alerts' readings; `Engine.vitals` and the vitals alerts outlive the session. A front-desk
+    overview (which may read `state`, docs/control-api.md#topics) sees them until 40 newer
+    events push the timeline on, and the vitals until the next reading.
+    """
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    room.device("vitals/oximeter", '{"hr":150,"spo2":90}')
+    room.run_for(1.0)
+    room.do("end")
+    room.run_for(1.0)
+
+    state = room.engine.snapshot()
+    retained = state.model_dump_json()
+    assert "P014" not in retained, [e.text for e in state.timeline if "P014" in e.text]
+    assert state.vitals == {}, state.vitals
+    assert "150 bpm" not in retained, [a.message for a in state.alerts]
+
+
+# --------------------------------------------------------------------------- 5. restart
+
+
+@pytest.mark.parametrize("with_session", [True, False], ids=["ended-during-it", "no-session"])
+def test_the_latch_survives_a_restart_of_the_engine_outside_a_session(
+    room: Room, with_session: bool
+) -> None:
+    """docs/emergency.md#latch: the emergency "lasts until clear_emergency, whatever else
+    happens"; docs/emergency.md#ending-the-session: after `end` during an emergency "the room
+    stays latched in the safe scene until clear_emergency; the idle scene is not applied
+    meanwhile"; the emergency "works with or without a session running".
+
+    Only a session's journal remembers an emergency (`in_emergency` in its progress). With
+    no session open (pressed outside one, or the session ended during it), an engine that
+    restarts (crash, power cut, an update) starts unlatched and applies the idle scene:
+    the ceiling drops from 80 % to 60 %, the strip goes off.
+    """
+    if with_session:
+        room.do("start", plan="rehearsal", participant="P014")
+        room.run_for(5.0)
+    room.do("emergency")
+    room.run_for(4.0)
+    if with_session:
+        room.do("end")
+        room.run_for(1.0)
+    assert room.engine.snapshot().emergency.active
+
+    clock = ManualClock()
+    restarted = Engine(room.engine.room, clock=clock)  # the same room, after a restart
+    restarted.tick()
+    wire = {m.topic: m.payload for m in restarted.take_outgoing()}
+
+    assert restarted.snapshot().emergency.active, f"the restarted engine sends {wire}"
+    ceiling = json.loads(wire.get(CEILING, '{"brightness":203}'))
+    assert ceiling.get("brightness", 0) >= SAFE_CEILING, wire[CEILING]
+
+
+# --------------------------------------------------------------------------- 6. VR resume
+
+
+def test_resuming_vr_content_ramps_its_volume_in_from_silence(room: Room) -> None:
+    """docs/safety.md#volume-ramp: "A rise is never faster than volume_ramp_per_s" and the
+    loudness rules hold "whatever asks for the volume"; paused content is silent, and the
+    music's own resume "fades in from silence at the ramp limit" (MusicPlayer.resume).
+
+    `RoomOutput.vr` passes `resume` without touching the volume, so the headset goes from
+    silence to the 40 % it was at (up to the 70 % cap) in one message. The volume fade even
+    keeps stepping while the content is paused.
+    """
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(8.0)  # the centering scene's content has ramped to 40 %
+    room.do("vr", op="pause")
+    room.run_for(30.0)
+    room.do("vr", op="resume")
+    wire = room.tick()
+
+    told: list[dict[str, object]] = [json.loads(p) for p in wire.get(HEADSET, [])]
+    assert {"action": "resume"} in told
+    before = told[: told.index({"action": "resume"})]
+    volumes = [m["volume"] for m in before if "volume" in m]
+    last_volume = (volumes or [room.engine.output.volume_of("headset") * 100])[-1]
+    assert isinstance(last_volume, int | float)
+    assert last_volume <= 5, (
+        f"the headset resumes at {last_volume:g} % straight from silence; the ramp allows 5 %"
+    )
+
+
+# --------------------------------------------------------------------------- 7. parse_command
+
+
+@pytest.mark.parametrize(
+    ("what", "payload"),
+    [
+        ("deeply nested JSON", b"[" * 5000 + b"]" * 5000),
+        ("an integer of 5000 digits", b'{"id":"a","action":"lights","level":' + b"9" * 5000 + b"}"),
+    ],
+    ids=["deep-nesting", "5000-digit-int"],
+)
+def test_hostile_json_on_the_command_topic_is_a_bad_command(what: str, payload: bytes) -> None:
+    """docs/control-api.md#replies: a payload that is not JSON (or not usable) "is refused with
+    the reason", replied to on `reply/invalid`. `parse_command` catches only
+    UnicodeDecodeError and JSONDecodeError: `json.loads` raises RecursionError for deep
+    nesting and a plain ValueError for an integer longer than Python's 4300 digits (both
+    fit in 16 KiB). The service's handler then dies in the bus's catch-all: no reply at all,
+    and a traceback in the log for every such message.
+    """
+    try:
+        parse_command(payload)
+    except BadCommand:
+        return
+    except Exception as problem:
+        pytest.fail(f"{what}: parse_command raised {type(problem).__name__}, not BadCommand")
+    pytest.fail(f"{what}: parsed")
+
+
+# --------------------------------------------------------------------------- 8. scene BLS
+
+
+TONES_IN_PEAK = (
+    "peak",
+    "  tappers: {running: false}",
+    "  tappers: {running: false}\n  tones: {running: true, speed_hz: 1.0, passes: 8}",
+)
+"""The peak scene starts a short set of bilateral tones: a valid room (`sessionroom check`
+passes), run here as on a room PC without libvlc, which docs/device-protocols.md#vlc says
+"runs without music and tones and reports them as unavailable"."""
+
+
+def test_a_scene_whose_bls_set_cannot_start_does_not_break_the_tick(tmp_path: Path) -> None:
+    """docs/safety.md#emergency: the emergency is "always available"; a refusal "changes
+    nothing" (docs/safety.md#verdicts).
+
+    `Engine._apply_target` calls `BlsControl.start`, which raises CommandRefused (here:
+    "bilateral tones are not available on this room PC"; equally any set the gate refuses).
+    Nothing on the scene path catches it: the auto-advance into peak raises out of
+    `Engine.tick()`, the rest of the scene is never applied, and in `RoomService._tick_forever`
+    the exception ends the service (see the service test below).
+    """
+    config = room_copy(tmp_path, *TONES_IN_PEAK)
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    try:
+        for _ in range(70 * 4):  # the rehearsal's centering phase advances at 60 s
+            clock.advance(0.25)
+            engine.tick()
+    except Exception as problem:
+        pytest.fail(f"Engine.tick() raised {type(problem).__name__}: {problem}")
+
+
+def test_a_refused_clear_emergency_leaves_the_room_latched(tmp_path: Path) -> None:
+    """docs/control-api.md#replies: a refused command changes nothing ("nothing is sent; the
+    device carries on as before"). `_clear_emergency` releases the latch and forgets the
+    emergency *before* applying the phase's scene; when that scene's BLS set is refused,
+    the operator is told "refused" while the room is no longer latched (and half of the
+    scene applied)."""
+    config = room_copy(tmp_path, *TONES_IN_PEAK)
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(3.0)
+    engine.tick()
+    with contextlib.suppress(Exception):
+        command(engine, "goto", phase="peak")  # refused the same way, yet the phase moves
+    engine.tick()
+    command(engine, "emergency")
+    clock.advance(4.0)
+    engine.tick()
+
+    try:
+        command(engine, "clear_emergency")
+    except CommandRefused as refusal:
+        assert engine.snapshot().emergency.active, f"told '{refusal}', yet the latch is gone"
+
+
+async def test_the_engine_service_survives_a_scene_whose_bls_set_cannot_start(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """docs/safety.md#emergency: "One command, always available". The same room as above run
+    by `sessionroom run`'s service (at time scale 40): when the plan advances into peak, the
+    CommandRefused out of `Engine.tick()` ends `RoomService._tick_forever` and with it the
+    service (the engine's will publishes `offline`); the next `emergency` gets no answer.
+    Restarting does not help: `_resume_open_session` catches only ResumeError and
+    JournalError, and `Engine.resume` re-applies the peak scene and raises again."""
+    config = room_copy(tmp_path, *TONES_IN_PEAK)
+    loaded = apply_overrides(
+        load_room(config),
+        Overrides(
+            broker=private_mosquitto.url,
+            room_id=f"r{uuid.uuid4().hex[:8]}",
+            data_dir=tmp_path / "data",
+        ),
+    )
+    loaded.settings = loaded.settings.model_copy(update={"time_scale": 40.0})
+    settings = BrokerSettings(
+        mode="external", host=private_mosquitto.host, port=private_mosquitto.port
+    )
+    service = RoomService(loaded, local_outputs=False)
+    task = asyncio.create_task(service.run())
+    try:
+        async with RoomClient(settings, room=loaded.room_id, client_id="attack") as client:
+            reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+            assert reply["ok"], reply
+            await asyncio.sleep(2.5)  # 100 s of session time: the plan is in peak
+            try:
+                reply = await client.command("emergency", timeout=3)
+            except EngineUnreachable as silence:
+                pytest.fail(
+                    f"no answer to `emergency`: {silence}; the service "
+                    f"{'ended with ' + repr(task.exception()) if task.done() else 'hangs'}"
+                )
+            assert reply["ok"], reply
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+# --------------------------------------------------------------------------- 9. cue notes
+
+
+def test_a_cued_notes_words_stay_off_the_events_topic(tmp_path: Path) -> None:
+    """docs/safety.md#privacy: a note's text "is never ... carried on `events`" (also
+    docs/control-api.md#note). A plan may cue a note (`CUE_ACTIONS` includes `note`;
+    `sessionroom check` accepts it). `Engine._cue` journals the cue as an `operator` event
+    whose payload carries the cue's `do` as written, note text included, and
+    `service.public_event` blanks only `note` events: the words go out on
+    `sessionroom/<room>/events` (the skipped-cue record during an emergency does the same).
+    """
+    config = room_copy(
+        tmp_path,
+        "plans/rehearsal",
+        "    transition_s: 5\n  - name: peak",
+        "    transition_s: 5\n    cues:\n      - at: +5s\n        label: reminder\n"
+        '        do: {action: note, text: "Ask about the panic attack last week"}\n'
+        "  - name: peak",
+    )
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    for _ in range(8 * 4):
+        clock.advance(0.25)
+        engine.tick()
+
+    on_events = [json.dumps(public_event(event)) for event in engine.take_events()]
+    assert any('"kind": "note"' in event for event in on_events), "the cue wrote its note"
+    leaks = [event for event in on_events if "panic attack" in event]
+    assert not leaks, leaks
+
+
+# --------------------------------------------------------------------------- 10. doc vs gate
+
+
+def test_a_light_fading_back_and_forth_in_quarter_seconds_is_never_refused() -> None:
+    """docs/safety.md#flash-rate: "With the default of 3 flashes per second, a light fading
+    back and forth in transitions of 0.25 s or longer is never refused." The gate keeps one
+    transition per window in reserve for the emergency's lights-up (`allowed = 2 × 3 − 1`),
+    so such a light is refused every 1.75 s; its own docstring says 0.35 s. Spec and gate
+    disagree (on the safe side): one of them needs to change."""
+    limits = load_room(REPO / "config.yaml").settings.safety
+    gate = SafetyGate(limits)
+    refused = []
+    for n in range(12):
+        verdict = gate.check_light("lamp", float(n % 2), n * 0.25, transition_s=0.25)
+        if verdict.value is None:
+            refused.append(n * 0.25)
+    assert refused == [], f"refused at {refused} s"

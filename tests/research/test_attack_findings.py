@@ -1,0 +1,249 @@
+"""Attack findings on the live replay (docs/safety.md#replay-into-a-live-room): each test here
+fails on the code it was written against and names the rule it shows broken.
+
+* A live replay has an output path of its own, without the room's emergency latch: commands
+  it sends between the engine's lights-up and the moment it learns of the emergency (from
+  the room's retained state) darken the lights again, and the engine never restores them.
+* A recorded BLS set with an integer number of passes too large for a float makes the gate
+  raise OverflowError instead of refusing the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from controller.api.client import RoomClient
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import load_room
+from controller.config.models import BrokerSettings
+from controller.drivers.payloads import PayloadError
+from controller.engine.clock import ScaledClock
+from controller.engine.service import RoomService
+from controller.journal import Event, Journal, SessionMeta
+from controller.research.replay import Replay, ReplaySource, Selection
+from controller.research.room_targets import LiveTarget
+from controller.research.sessions import session_meta
+from tests.conftest import REPO
+from tests.support.mosquitto import Mosquitto
+
+CEILING_SET = "zigbee2mqtt/ceiling_light/set"
+SAFE_BRIGHTNESS = 203
+"""The safe scene's ceiling level (80 %) as Zigbee2MQTT brightness."""
+START_NS = 1_795_000_000_000_000_000
+
+
+class Wire:
+    """An independent subscriber: every message on `topic` with its arrival time."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.messages: list[tuple[float, str, str]] = []
+        self._client = paho.Client(CallbackAPIVersion.VERSION2)
+        self._client.on_message = lambda _c, _u, m: self.messages.append(
+            (time.monotonic(), m.topic, m.payload.decode())
+        )
+        self._client.connect(broker.host, broker.port)
+        self._client.subscribe(topic, qos=1)
+        self._client.loop_start()
+        time.sleep(0.2)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+def dimming_journal(data_dir: Path) -> Path:
+    """A recorded ceiling fading down from 60 % over 3 s, a message every 5 ms (a slow fade
+    the gate lets through: one transition); a session's stepped fades, several lights at
+    once, send about as often."""
+    journal = Journal.create(
+        data_dir,
+        room="recorded",
+        plan="rehearsal",
+        participant="P-1",
+        time_scale=1.0,
+        wall_ns=START_NS,
+        on_alert=lambda problem: None,
+    )
+    for n in range(600):
+        brightness = max(1, 150 - n // 4)
+        payload = json.dumps(
+            {"state": "ON", "brightness": brightness, "transition": 0.0}, separators=(",", ":")
+        )
+        event = Event("command", {"payload": payload}, device="ceiling", topic=CEILING_SET)
+        journal.append(event, t=n * 0.005, wall_ns=START_NS + int(n * 0.005e9))
+    journal.close(ended_cleanly=True, wall_ns=START_NS + int(3.1e9))
+    return journal.path
+
+
+async def test_a_live_replay_cannot_undo_the_emergencys_lights_up(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """docs/emergency.md#nothing-darker-nothing-louder: while latched, no message may set a
+    light below its safe-scene level, "not ... a replay"; docs/safety.md: a live replay
+    "stops if R's engine opens ... an emergency meanwhile".
+
+    The room's engine runs (idle, no session: a live replay is allowed) while a replay of a
+    dimming ceiling goes to the room's devices, stopped the way `sessionroom replay` stops
+    it (`on_engine_busy`). The operator presses emergency in the middle. After the engine's
+    lights-up, the replay keeps sending its recorded levels until the retained state tells
+    it about the emergency (a tick, a broker round trip): the ceiling goes dark again, and
+    the engine, which believes its lights-up stands, never sends it again.
+    """
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(
+            broker=private_mosquitto.url,
+            room_id=f"r{uuid.uuid4().hex[:8]}",
+            data_dir=tmp_path / "room",
+        ),
+    )
+    settings = BrokerSettings(
+        mode="external", host=private_mosquitto.host, port=private_mosquitto.port
+    )
+    wire = Wire(private_mosquitto, CEILING_SET)
+    service = RoomService(room, local_outputs=False)
+    engine_task = asyncio.create_task(service.run())
+    path = dimming_journal(tmp_path / "recorded")
+    meta = session_meta(path)
+    target = LiveTarget(room, settings, meta)
+    player = Replay(
+        ReplaySource.journal(path, Selection()), target, meta, speed=1.0, clock=ScaledClock(1.0)
+    )
+    target.on_engine_busy = lambda reason: player.stop()  # as `sessionroom replay` does
+    try:
+        async with RoomClient(settings, room=room.room_id, client_id="attack") as client:
+            await client.wait_online(5)
+            await asyncio.sleep(0.5)
+            replaying = asyncio.create_task(player.run())
+            await asyncio.sleep(1.0)
+            assert (await client.command("emergency", timeout=5))["ok"]
+            await asyncio.wait_for(replaying, 10)
+            await asyncio.sleep(1.5)  # time for the engine to put anything right
+    finally:
+        engine_task.cancel()
+        await asyncio.gather(engine_task, return_exceptions=True)
+        wire.close()
+
+    levels = [json.loads(payload).get("brightness", 0) for _, _, payload in wire.messages]
+    lights_up = max(i for i, level in enumerate(levels) if level == SAFE_BRIGHTNESS)
+    after = levels[lights_up + 1 :]
+    assert not [level for level in after if level < SAFE_BRIGHTNESS], (
+        f"after the emergency's lights-up the replay sent the ceiling {after}; "
+        f"the last level on the wire is {levels[-1]} (safe scene: {SAFE_BRIGHTNESS})"
+    )
+
+
+@pytest.mark.parametrize("digits", [310, 400, 4000])
+async def test_a_recorded_bls_set_with_a_huge_pass_count_is_refused_not_raised(
+    digits: int,
+) -> None:
+    """docs/safety.md#replay-into-a-live-room and the CommandDriver.decode contract: a recorded
+    command the room cannot take is held back with the reason. `mqtt_bls.decode` accepts an
+    integer `passes` of any size (up to Python's 4300 digits), and the gate's set-length check
+    (`safety._set_length`: `passes / speed_hz`) then raises OverflowError out of
+    `LiveTarget.emit`, ending the replay with a traceback."""
+    room = load_room(REPO / "config.yaml")
+    meta = SessionMeta(
+        session_id="recorded",
+        room="recorded",
+        plan="rehearsal",
+        participant="P-1",
+        time_scale=1.0,
+        started_wall_ns=START_NS,
+        ended_wall_ns=None,
+        ended_cleanly=True,
+    )
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=1)
+    target = LiveTarget(room, settings, meta, clock=lambda: 0.0)
+    sent: list[str] = []
+
+    class Bus:  # the replay's bus, minus the broker: what would be published
+        async def publish_gated(self, message: object) -> None:
+            sent.append(str(message))
+
+    target._bus = Bus()  # type: ignore[assignment]
+    payload = '{"running":true,"mode":"tactile","passes":' + "9" * digits + ',"duration_s":null}'
+    event = Event("command", {"payload": payload}, device="tappers", topic="bls/tappers/set")
+
+    try:
+        await target.emit(event)
+    except (PayloadError, ValueError) as problem:  # pragma: no cover - the wanted refusal path
+        pytest.fail(f"raised instead of holding back: {problem!r}")
+    except OverflowError as problem:
+        pytest.fail(f"the gate raised {problem!r} instead of refusing the set")
+    assert sent == []
+    assert target.held_back, "the set is held back with the reason"
+
+
+def live_target() -> tuple[LiveTarget, list[tuple[str, str]]]:
+    """A LiveTarget for the shipped room whose bus only records what it would publish."""
+    room = load_room(REPO / "config.yaml")
+    meta = SessionMeta(
+        session_id="recorded",
+        room="recorded",
+        plan="rehearsal",
+        participant="P-1",
+        time_scale=1.0,
+        started_wall_ns=START_NS,
+        ended_wall_ns=None,
+        ended_cleanly=True,
+    )
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=1)
+    now = [100.0]
+
+    def clock() -> float:
+        now[0] += 0.5
+        return now[0]
+
+    target = LiveTarget(room, settings, meta, clock=clock)
+    sent: list[tuple[str, str]] = []
+
+    class Bus:
+        async def publish_gated(self, message: object) -> None:
+            sent.append((message.topic, message.payload))  # type: ignore[attr-defined]
+
+    target._bus = Bus()  # type: ignore[assignment]
+    return target, sent
+
+
+async def test_a_recorded_set_with_both_passes_and_seconds_is_refused() -> None:
+    """docs/safety.md#invalid-request: "a BLS set ... with both a number of passes and a
+    number of seconds ... cannot be judged and is refused (invalid-request)"; "Nothing is
+    dropped silently". `mqtt_bls.decode` reads `{"passes":5,"duration_s":500}` (a form the
+    engine never writes), and `LiveTarget._through_the_gate` drops `duration_s` whenever
+    `passes` is set, so the gate never sees both: the set goes out as 5 passes, with no
+    verdict and nothing held back."""
+    target, sent = live_target()
+    payload = '{"running":true,"mode":"tactile","speed_hz":1.0,"passes":5,"duration_s":500}'
+    await target.emit(
+        Event("command", {"payload": payload}, device="tappers", topic="bls/tappers/set")
+    )
+    assert sent == [] and target.held_back, f"sent {sent}; held back {target.held_back}"
+
+
+async def test_a_replayed_resume_does_not_start_sound_the_gate_never_ramped() -> None:
+    """docs/safety.md#volume-ramp: "A device the gate has not seen is assumed silent, so the
+    first sound ramps in too." A recording that starts (or a selection that starts) with a
+    `{"action":"resume"}` to the headset: `RoomOutput.vr` sends it as it is, and the headset
+    resumes its content at whatever volume it holds (the simulated headset keeps the last
+    volume it was given; 50 by default) — the first sound of this replay, never ramped."""
+    target, sent = live_target()
+    await target.emit(
+        Event("command", {"payload": '{"action":"resume"}'}, device="headset", topic=HEADSET)
+    )
+    told = [json.loads(payload) for topic, payload in sent if topic == HEADSET]
+    volumes = [message["volume"] for message in told if "volume" in message]
+    assert not told or (volumes and told[0].get("volume", 100) <= 5), (
+        f"the headset was told {told}: it resumes at a volume the gate never let out"
+    )
+
+
+HEADSET = "vr/headset/set"
