@@ -89,6 +89,11 @@ class TasmotaLight(LightDriver):
     def native_fade_s(self, level_change: float) -> float:
         return MAX_FULL_SCALE_FADE_S * abs(level_change)
 
+    def forget_start(self) -> None:
+        """Tasmota times a fade by its speed over full scale: from an unknown start, `Speed2`
+        is set for a full-scale change, so any change arrives within the transition."""
+        self._heading.clear()
+
     def query(self) -> list[Outgoing]:
         return [Outgoing(f"cmnd/{self.topic}/State", "")]
 

@@ -83,6 +83,11 @@ class AlertBoard:
                 changes.append(VitalsChange(key, None))
         return changes
 
+    def clear_vitals(self) -> None:
+        """The session ended: its readings' alerts go with it."""
+        for key in [k for k in self.alerts if k.startswith("vitals:")]:
+            del self.alerts[key]
+
     def broker(self, connected: bool, reason: object, wall_ns: int) -> None:
         if connected:
             self.clear("broker")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -92,6 +93,17 @@ OVERRIDE_FADE_S = 1.0
 RESUME_FADE_S = 2.0
 """After a crash the current scene is re-asserted over this many (real) seconds."""
 
+CONFIRM_AFTER_S = 1.0
+"""The emergency's safe light targets go out once more this long (real) after the first:
+a stray command that crossed the lights-up on the broker (another controller, a replay
+stopping) is undone even where a light reports nothing."""
+
+FLOOR_TOLERANCE = 0.02
+"""A light reporting this far below its safe level is where it should be (device rounding)."""
+
+LATCHED_CUE = "emergency active"
+"""Why a cue due during the latch is skipped (journaled with it)."""
+
 FAULT_REPEAT_S = 60.0
 """The same engine fault is journaled at most once this often (real seconds)."""
 
@@ -133,6 +145,8 @@ class Emergency:
     since: float
     immediate: bool = False
     since_wall: str = ""
+    confirmed: bool = False
+    """Whether the safe targets went out a second time, `CONFIRM_AFTER_S` after the first."""
 
 
 class Engine:
@@ -218,12 +232,23 @@ class Engine:
         self.journal_problem: str | None = None
         self._faults: dict[str, int] = {}
         """Where and which fault → wall time it was last journaled (ns)."""
-        self._apply_scene(room.settings.idle_scene, None)
+        self._floor_reasserted: dict[str, float] = {}
+        """Light → real time its safe target was last sent again during the latch."""
+        self.latch_file = room.data_dir / f"{room.room_id}.emergency"
+        """Present while an emergency is active: a restart outside a session stays latched."""
+        if self.latch_file.exists():
+            self._emergency()
+        else:
+            self._apply_scene(room.settings.idle_scene, None)
 
     # ================================================================== time
 
     def now(self) -> float:
         return self.clock.now()
+
+    def _real(self, session_s: float) -> float:
+        """Session seconds as real seconds (a rehearsal runs faster)."""
+        return session_s / self.scale
 
     def session_t(self) -> float | None:
         if self.session is None:
@@ -268,6 +293,7 @@ class Engine:
                 self._vitals(device_id, reception.data, topic)
             else:
                 self._record("state", reception.data, device=device_id, topic=topic)
+                self._hold_the_floor(device_id, reception.data)
 
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""
@@ -354,6 +380,8 @@ class Engine:
             {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
             text=f"engine resumed the session after a gap of {gap_s:.1f} s",
         )
+        if self.emergency is not None:
+            return  # latched since start-up (the room's emergency marker): the safe scene stands
         if progress.get("in_emergency"):
             self._emergency()
         else:
@@ -381,6 +409,11 @@ class Engine:
                     self._entered_phase(happening)
                 else:
                     self._cue(happening)
+        emergency = self.emergency
+        due = emergency is not None and self._real(now - emergency.since) >= CONFIRM_AFTER_S
+        if emergency is not None and due and not emergency.confirmed:
+            emergency.confirmed = True
+            self.lights.forget()
         self.lights.tick(now)
         step_s = 1.0 / MAX_UPDATES_PER_S
         for (device_id, attribute), value in self.fades.tick(now):
@@ -456,7 +489,7 @@ class Engine:
                 "time_scale": self.scale,
                 "engine_version": __version__,
             },
-            text=f"session started: {plan.title}, participant {command.participant}",
+            text=f"session started: {plan.title}",
         )
         for device_id, driver in self.drivers.items():
             self._record("availability", {"available": driver.availability.value}, device=device_id)
@@ -526,6 +559,13 @@ class Engine:
         self.music.fade_volume(self.volume_override, OVERRIDE_FADE_S * self.scale, self.now())
 
     def _music(self, command: Music) -> None:
+        if self.emergency is not None and command.op == "fade_out":
+            # docs/emergency.md: the music is gone within emergency_fade_s; a fade-out asked
+            # meanwhile never ends later than the emergency's own
+            elapsed = self._real(self.now() - self.emergency.since)
+            left = max(0.0, self.limits.emergency_fade_s - elapsed)
+            asked = command.seconds if command.seconds is not None else left
+            command = command.model_copy(update={"seconds": min(asked, left)})
         self.music.control(command, self.now())
 
     def _bls(self, command: Bls) -> None:
@@ -627,7 +667,15 @@ class Engine:
             "scene", {"name": name, "fade_s": fade}, text=f"scene {name} (fade {fade:g} s)"
         )
         for device_id, target in scene_targets(self.room, scene).items():
-            self._apply_target(device_id, target, fade)
+            try:
+                self._apply_target(device_id, target, fade)
+            except CommandRefused as refusal:  # e.g. a set the gate refuses, tones missing
+                self._record(
+                    "error",
+                    {"scene": name, "device": device_id, "error": str(refusal)},
+                    device=device_id,
+                    text=f"scene {name}: {device_id} not set: {refusal}",
+                )
 
     def _apply_target(self, device_id: str, target: DeviceTarget, fade: float) -> None:
         now = self.now()
@@ -652,21 +700,18 @@ class Engine:
 
     def _cue(self, cue: CueDue) -> None:
         label = cue.cue.label or cue.cue.do.get("action")
+        # docs/safety.md#privacy: a cued note's words stay out of the operator record
+        do = {key: value for key, value in cue.cue.do.items() if key != "text"}
         if self.emergency is not None:
             self._record(
                 "operator",
-                {
-                    "cue": cue.cue_index,
-                    "label": cue.cue.label,
-                    "do": cue.cue.do,
-                    "skipped": "emergency active",
-                },
-                text=f"cue skipped (emergency active): {label}",
+                {"cue": cue.cue_index, "label": cue.cue.label, "do": do, "skipped": LATCHED_CUE},
+                text=f"cue skipped ({LATCHED_CUE}): {label}",
             )
             return
         self._record(
             "operator",
-            {"cue": cue.cue_index, "label": cue.cue.label, "do": cue.cue.do, **self._progress()},
+            {"cue": cue.cue_index, "label": cue.cue.label, "do": do, **self._progress()},
             text=f"cue: {label}",
         )
         payload = {**cue.cue.do, "id": f"cue-{cue.phase_index}-{cue.cue_index}", "source": "cue"}
@@ -691,6 +736,7 @@ class Engine:
                 self._safe_scene(immediate=True)
             return
         self.emergency = Emergency(since=now, since_wall=iso_wall(self.recorder.wall_ns()))
+        self._keep_latch_file(True)
         if self.session is not None and not self.session.run.held:
             self.session.run.hold()
         self._record(
@@ -715,10 +761,26 @@ class Engine:
         fade = 0.0 if immediate else min(safe.fade_s, self.limits.emergency_fade_s) * self.scale
         self.lights.lights_up(lights, fade, now)
 
+    def _keep_latch_file(self, latched: bool) -> None:
+        """Write (0600) or remove the room's emergency marker; a failure is loud, not fatal."""
+        try:
+            if latched:
+                self.latch_file.parent.mkdir(parents=True, exist_ok=True)
+                descriptor = os.open(self.latch_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "w") as marker:
+                    marker.write(
+                        json.dumps({"since": self.emergency.since_wall if self.emergency else None})
+                    )
+            else:
+                self.latch_file.unlink(missing_ok=True)
+        except OSError as error:
+            self.fault("keeping the emergency marker", error)
+
     def _clear_emergency(self) -> None:
         if self.emergency is None:
             raise CommandRefused("there is no emergency to clear")
         self.emergency = None
+        self._keep_latch_file(False)
         self.output.release_latch()
         self._record("safety", {"emergency": "cleared"}, text="emergency cleared")
         if self.session is not None:
@@ -736,6 +798,10 @@ class Engine:
             self.bls.stop(device_id, "session ended", now)
         self.session = None
         self.recorder.journal = None
+        # docs/safety.md#privacy: once ended, the retained state holds nothing of the session
+        self.vitals.clear()
+        self.board.clear_vitals()
+        self.recorder.timeline.clear()
         self._clear_overrides()
         if self.emergency is None:
             self._apply_scene(self.room.settings.idle_scene, None)
@@ -755,6 +821,22 @@ class Engine:
         self.board.device(device_id, device, available.value, self.recorder.wall_ns())
         if available is Availability.ONLINE:
             self._reassert(device_id)
+
+    def _hold_the_floor(self, device_id: str, state: dict[str, Any]) -> None:
+        """While latched, a light that reports itself below its safe level (something else
+        dimmed it: a stray controller, a replay) gets its safe target again, at most once a
+        second (docs/emergency.md#nothing-darker-nothing-louder)."""
+        latch = self.output.latch
+        floor = latch.floors.get(device_id) if latch is not None else None
+        if floor is None:
+            return
+        level = 0.0 if state.get("on") is False else state.get("level")
+        if not isinstance(level, int | float) or level >= floor - FLOOR_TOLERANCE:
+            return
+        now = self._real(self.now())
+        if now - self._floor_reasserted.get(device_id, -math.inf) >= 1.0:
+            self._floor_reasserted[device_id] = now
+            self.lights.forget(device_id)
 
     def _reassert(self, device_id: str) -> None:
         """A device (back) online gets its current target again."""
@@ -808,7 +890,8 @@ class Engine:
     def _record_operator(self, command: Command, refused: str | None = None) -> None:
         # docs/safety.md#privacy: a note's words never go into an operator record (which the
         # events topic carries), accepted or refused.
-        params = command.model_dump(exclude={"id", "text"}, exclude_none=True)
+        hidden = {"id", "text", "participant"} if refused else {"id", "text"}
+        params = command.model_dump(exclude=hidden, exclude_none=True)
         payload = {**params, "refused": refused} if refused else {**params, **self._progress()}
         text = f"{command.action}" + (f" refused: {refused}" if refused else "")
         self._record("operator", payload, text=text)

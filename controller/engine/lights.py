@@ -113,9 +113,8 @@ class LightControl:
         for device_id, target in targets.items():
             driver = self._drivers[device_id]
             level = wanted_level(target)
-            current = self.level(device_id, now)
-            change = abs(level - (current if current is not None else 0.0))
-            real_transition = min(transition_s / self._scale, driver.native_fade_s(change))
+            driver.forget_start()  # it may be mid-fade anywhere: time the rise from anywhere
+            real_transition = min(transition_s / self._scale, driver.native_fade_s(1.0))
             self.targets[device_id] = target
             self.transitions[device_id] = real_transition * self._scale
             self._fades.set((device_id, "level"), level, now, sent=True)
@@ -153,7 +152,12 @@ class LightControl:
             return
         real_transition = self.transitions.get(device_id, 0.0) / self._scale
         change = abs(wanted - (current if current is not None else 0.0))
-        native = current is None or real_transition <= driver.native_fade_s(change) + 1e-9
+        native = (
+            current is None
+            # forgotten (back online, broker back) and already there: the target goes out again
+            or (sent is None and change < LEVEL_EPSILON)
+            or real_transition <= driver.native_fade_s(change) + 1e-9
+        )
         if native:
             verdict = self._output.light(device_id, _command(target, wanted, real_transition), now)
         else:

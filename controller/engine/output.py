@@ -250,6 +250,9 @@ class RoomOutput:
             command = replace(command, volume=verdict.value or 0.0)
         if command.action == "stop":
             self.silenced(device_id, now)
+        if command.action == "resume":  # paused content comes back silent, to ramp in again
+            self._vr_send(device_id, VrCommand("volume", volume=0.0))
+            self.silenced(device_id, now)
         self._vr_send(device_id, command)
         return Verdict(Status.OK, command, command)
 

@@ -81,6 +81,9 @@ FLASHING_EFFECTS: Final = frozenset(
 STEADY_EFFECTS: Final = frozenset({"stop_effect", "finish_effect", "none", "solid", "0"})
 """The only effects sent: ones that end an effect, and a steady colour (WLED effect 0)."""
 
+MAX_PASSES: Final = 10_000
+"""More passes than any set asks for (the control API's bound): refused before any sum."""
+
 T = TypeVar("T")
 BlsMode = Literal["tactile", "visual", "audio"]
 
@@ -621,6 +624,8 @@ def _bls_problem(request: BlsRequest) -> str | None:
         return "a BLS set needs a length: passes or seconds"
     if request.passes is not None and request.passes < 1:
         return f"a BLS set of {request.passes} passes is not a set"
+    if request.passes is not None and request.passes > MAX_PASSES:
+        return f"a BLS set of more than {MAX_PASSES} passes is not a set anyone asks for"
     if request.seconds is not None and not (math.isfinite(request.seconds) and request.seconds > 0):
         return f"a BLS set of {request.seconds!r} s is not a set"
     if request.intensity is not None and not math.isfinite(request.intensity):

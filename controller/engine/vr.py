@@ -30,6 +30,8 @@ class VrControl:
         self._volumes = volumes
         self.sent: dict[str, VrCommand] = {}
         """Headset → the last command asked of it (before the gate)."""
+        self.wanted: dict[str, float] = {}
+        """Headset → the volume its content should play at (it ramps there)."""
 
     def send(
         self, device_id: str, command: VrCommand, now: float, *, again: bool = False
@@ -51,8 +53,10 @@ class VrControl:
             return verdict
         self.sent[device_id] = command
         if starting is not None:
+            self.wanted[device_id] = wanted
+        if starting is not None or command.action == "resume":
             self._volumes.started_at(device_id, 0.0, now)
-            self._volumes.fade_to(device_id, wanted, 0.0, now)
+            self._volumes.fade_to(device_id, self.wanted.get(device_id, 0.0), 0.0, now)
         elif command.action == "stop":
             self._volumes.silence(device_id, now)
         return verdict

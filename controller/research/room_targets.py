@@ -13,8 +13,9 @@ command it carried by the target room's driver for that device, so only the room
 device topics and only what its drivers send are replayed; the command then passes the
 safety gate (flash rate, volume cap and ramp, BLS speed, length, intensity) before the
 driver writes it out again. The replay runs never faster than the session ran, and stops
-the moment that room's engine opens a session or an emergency (it watches the room's
-retained state). `engine_activity()` tells the command line beforehand what the room's
+the moment anyone commands that room's engine (it listens on the room's `cmd` topic, so
+it stops before the engine acts on an emergency) or the room's retained state shows a
+session or an emergency. `engine_activity()` tells the command line beforehand what the room's
 retained status and state say.
 """
 
@@ -213,6 +214,8 @@ class LiveTarget(ReplayTarget):
         """Told why, when the room's engine opens a session or an emergency meanwhile."""
         self.on_held_back: Callable[[str], None] = lambda reason: None
         """Told why, when a recorded command is refused or clamped."""
+        self.halted: str | None = None
+        """Why the replay stopped sending (the room's engine got busy), once it has."""
         self._clock = clock
         self._drivers: dict[str, CommandDriver[Any]] = {
             device.id: driver
@@ -238,12 +241,13 @@ class LiveTarget(ReplayTarget):
             device_topics=self.output.device_topics(),
         )
         bus.subscribe(self.topics.state, self._room_state)
+        bus.subscribe(self.topics.cmd, self._room_commanded)
         self._bus = await _connect(self.settings, bus)
 
     async def emit(self, event: Event) -> None:
         assert self._bus is not None
         payload = command_payload(event)
-        if payload is None or event.topic is None:
+        if payload is None or event.topic is None or self.halted is not None:
             return
         driver = self._drivers.get(event.device or "")
         if driver is None or event.topic not in driver.command_topics():
@@ -277,7 +281,7 @@ class LiveTarget(ReplayTarget):
                 mode="visual" if (command.mode or device.mode) == "visual" else "tactile",
                 speed_hz=command.speed_hz if command.speed_hz is not None else 1.0,
                 passes=command.passes,
-                seconds=command.duration_s if command.passes is None else None,
+                seconds=command.duration_s,  # both given: the gate refuses the set
                 intensity=command.intensity,
             )
             verdict = self.output.bls_start(device.id, request, now, colour=command.colour)
@@ -299,7 +303,20 @@ class LiveTarget(ReplayTarget):
     def _room_state(self, message: Message) -> None:
         busy = busy_reason(_json(message.payload))
         if busy is not None:
-            self.on_engine_busy(busy)
+            self._halt(busy)
+
+    def _room_commanded(self, message: Message) -> None:
+        """Someone commands the room's engine (an emergency, a session): the replay gives the
+        room back at once, before the engine acts, so nothing it sends can undo the engine's
+        lights-up (docs/safety.md#replay-into-a-live-room)."""
+        command = _json(message.payload)
+        action = command.get("action") if isinstance(command, dict) else None
+        self._halt(f"its engine was given a command ({action or 'unreadable'})")
+
+    def _halt(self, reason: str) -> None:
+        if self.halted is None:
+            self.halted = reason
+            self.on_engine_busy(reason)
 
 
 @dataclass(frozen=True)

@@ -142,13 +142,13 @@ def test_the_lights_up_is_one_message_per_light_within_each_lights_native_fade(
     )
     assert parts.take() == [
         (CEILING, z2m(203, color_temp=250, transition=3.0)),
-        # 5 % more: Tasmota fades that natively in 1 s (20 s for full scale), not 3 s.
-        (FLOOR_LAMP, "NoDelay;Fade 1;NoDelay;Speed2 40;NoDelay;CT 250;NoDelay;Dimmer 80"),
+        # wherever the lamp is, it arrives within 3 s: Speed2 is set for a full-scale change
+        (FLOOR_LAMP, "NoDelay;Fade 1;NoDelay;Speed2 6;NoDelay;CT 250;NoDelay;Dimmer 80"),
         (STRIP, '{"on":true,"bri":153,"seg":[{"fx":0,"col":[[255,255,255]]}],"tt":30}'),
     ]
     assert parts.lights.transitions == {
         "ceiling": 3.0,
-        "floor-lamp": pytest.approx(1.0),
+        "floor-lamp": 3.0,
         "strip": 3.0,
     }
     assert parts.run(ticks(1.25, 6.0)) == []  # nothing stepped, nothing sent again
