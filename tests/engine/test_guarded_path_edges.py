@@ -1,22 +1,21 @@
-"""Attack findings on the engine and its one output path: each test here fails on the code it
-was written against and names the rule (docs/safety.md, docs/emergency.md,
-docs/control-api.md) it shows broken. Driven in-process on a manual clock, as test_engine.
+"""Edges of the engine and its one output path, each found by attacking it and each naming
+the rule (docs/safety.md, docs/emergency.md, docs/control-api.md) it holds. Driven
+in-process on a manual clock, as test_engine.
 
-1. The emergency's lights-up to a Tasmota light that is fading up natively can take up to
-   20 s instead of at most min(safe fade_s, emergency_fade_s).
-2. `music fade_out` (accepted while latched) stretches the emergency's music fade-out past
+1. The emergency's lights-up to a Tasmota light that is fading up natively arrives within
+   min(safe fade_s, emergency_fade_s), wherever the light was.
+2. `music fade_out` (accepted while latched) never stretches the emergency's fade-out past
    `emergency_fade_s`.
-3. A Tasmota light whose target names no colour does not get its target again after a
-   broker reconnect or its own return online: during an emergency it misses the safe scene.
-4. After a session ends, the retained state still names the participant and holds vitals.
-5. The latch does not survive an engine restart outside a session (emergency without a
-   session, or `end` during an emergency): the new engine applies the idle scene.
-6. `vr resume` brings paused content back at its full volume at once (no ramp from silence).
-7. `parse_command` raises RecursionError / ValueError for hostile JSON instead of BadCommand.
-8. A scene BLS set the room cannot start raises CommandRefused out of the tick (the service
-   dies), out of `clear_emergency` after the latch is released, and out of phase moves.
-9. A cued note's words go out on the `events` topic.
-10. docs/safety.md promises 0.25 s back-and-forth fades are never refused; the gate refuses.
+3. A Tasmota light whose target names no colour gets its target again after a broker
+   reconnect or its own return online: during an emergency it gets the safe scene.
+4. After a session ends, the retained state names no participant and holds no vitals.
+5. The latch survives an engine restart outside a session (emergency without a session,
+   or `end` during an emergency): the new engine starts in the safe scene, latched.
+6. `vr resume` brings paused content back ramping in from silence.
+7. `parse_command` refuses hostile JSON (deep nesting, over-long integers) as BadCommand.
+8. A scene BLS set the room cannot start is journaled; the tick, `clear_emergency` and
+   phase moves go on and the room stays as the reply says.
+9. A cued note's words stay off the `events` topic.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Attack findings on the live replay (docs/safety.md#replay-into-a-live-room): each test here
-fails on the code it was written against and names the rule it shows broken.
+"""Edges of the live replay (docs/safety.md#replay-into-a-live-room), each found by
+attacking it:
 
-* A live replay has an output path of its own, without the room's emergency latch: commands
-  it sends between the engine's lights-up and the moment it learns of the emergency (from
-  the room's retained state) darken the lights again, and the engine never restores them.
-* A recorded BLS set with an integer number of passes too large for a float makes the gate
-  raise OverflowError instead of refusing the command.
+* a live replay gives the room back the moment its engine is commanded, and the engine's
+  safe targets go out again a second after the lights-up, so nothing the replay had in
+  flight can leave the lights darker than the safe scene;
+* recorded BLS sets too long to count (passes beyond any float), or with both passes and
+  seconds, are refused, never raised, never sent.
 """
 
 from __future__ import annotations
