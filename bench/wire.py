@@ -1,7 +1,10 @@
 """The benchmark's own MQTT clients: an independent subscriber stamping arrivals, and a publisher.
 
-Both are plain aiomqtt clients in the benchmark's event loop, each on its own connection, so
-the engine's figures and the raw baseline go through exactly the same clients and broker.
+Each is on its own connection, so the engine's figures and the raw baseline go through exactly
+the same clients and broker. The publisher is an aiomqtt client in the benchmark's event
+loop; the subscriber is a paho client that stamps each arrival on its own network thread,
+so the time is taken when the message arrives, not when the benchmark's loop, busy with its
+other clients, gets to it.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -17,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.support.mosquitto import Mosquitto
 
@@ -41,19 +47,21 @@ Sender = Callable[[], Awaitable[None]]
 class Wire:
     """An independent subscriber: every message on its filters goes to `on_arrival`, stamped."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self._client = client
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self.on_arrival: ArrivalHandler = lambda _arrival: None
         self.last_at: float | None = None
         """When the latest message arrived (time.perf_counter()), None before the first."""
 
-    async def listen(self) -> None:
-        async for message in self._client.messages:
-            payload = message.payload
-            data = payload if isinstance(payload, bytes) else str(payload).encode()
-            arrival = Arrival(message.topic.value, data, time.perf_counter())
-            self.last_at = arrival.at
-            self.on_arrival(arrival)
+    def stamp(self, _client: object, _userdata: object, message: paho.MQTTMessage) -> None:
+        """On the subscriber's own network thread: the arrival time is taken here, before the
+        benchmark's event loop (busy with its other clients) gets to it."""
+        arrival = Arrival(message.topic, bytes(message.payload), time.perf_counter())
+        self._loop.call_soon_threadsafe(self._arrived, arrival)
+
+    def _arrived(self, arrival: Arrival) -> None:
+        self.last_at = arrival.at
+        self.on_arrival(arrival)
 
     async def counted(
         self, expected: Mapping[str, int], timeout: float, *, send: Sender
@@ -126,16 +134,23 @@ def client_for(broker: Mosquitto, role: str) -> aiomqtt.Client:
 @contextlib.asynccontextmanager
 async def wire_on(broker: Mosquitto, filters: Iterable[str]) -> AsyncIterator[Wire]:
     """A subscriber to `filters` (QoS 1), listening until the block ends."""
-    async with client_for(broker, "wire") as client:
-        await client.subscribe([(topic_filter, QOS) for topic_filter in filters])
-        wire = Wire(client)
-        listening = asyncio.create_task(wire.listen())
-        try:
-            yield wire
-        finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
+    wire = Wire(asyncio.get_running_loop())
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-wire-{uuid.uuid4().hex[:8]}"
+    )
+    client.on_message = wire.stamp
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_args: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        client.subscribe([(topic_filter, QOS) for topic_filter in filters])
+        if not await asyncio.to_thread(subscribed.wait, 10):
+            raise TimeoutError("the recorder's subscription was not acknowledged")
+        yield wire
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 @contextlib.asynccontextmanager
