@@ -226,7 +226,7 @@ class RoomLink:
     def _settle_reply(self, payload: bytes) -> None:
         try:
             answer = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not text, not JSON, nested or numbers too deep
             return
         if not isinstance(answer, dict):
             return
@@ -253,3 +253,5 @@ def _state(payload: bytes) -> StateMessage:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "the snapshot"
         return StateMessage(None, f"unreadable state from the engine ({where}: {first['msg']})")
+    except (ValueError, RecursionError) as error:  # whatever else a hostile payload provokes
+        return StateMessage(None, f"unreadable state from the engine ({type(error).__name__})")

@@ -74,6 +74,10 @@ class StandInEngine:
         """A retained `state` that is not a RoomState, as a broken engine might send."""
         await self._client.publish(self.topics.state, payload, qos=1, retain=True)
 
+    async def publish_raw(self, topic: str, payload: bytes) -> None:
+        """Any payload on any topic, as a hostile client might send."""
+        await self._client.publish(topic, payload, qos=1)
+
     async def publish_status(self, status: str) -> None:
         await self._client.publish(self.topics.status, status, qos=1, retain=True)
 

@@ -90,6 +90,25 @@ async def test_a_cleared_state_means_no_state_and_a_broken_one_says_what_is_wron
     assert broken.problem is not None and broken.problem.startswith("unreadable state")
 
 
+HOSTILE = [b"[" * 5000, b"{" * 5000, b'{"id":' + b"9" * 5000 + b"}", b"\xff\xfe", b'"\\ud800"']
+
+
+@pytest.mark.mosquitto
+async def test_hostile_messages_leave_the_link_alive_and_emergency_still_answered(
+    engine: StandInEngine, listening: Listening
+) -> None:
+    """A message no engine writes (deep nesting, 5,000-digit numbers, bytes that are not
+    text) on the state or a reply topic is unreadable, and the link lives on: the next
+    command, the emergency, still gets its answer."""
+    for payload in HOSTILE:
+        await engine.publish_raw(engine.topics.reply("x"), payload)
+        await engine.publish_raw_state(payload)
+    await eventually(lambda: len(listening.states()) >= len(HOSTILE))
+    assert all(m.state is None and m.problem for m in listening.states()[-len(HOSTILE) :])
+    outcome = await listening.link.request({"id": "e-1", "action": "emergency"})
+    assert outcome == Outcome("done")
+
+
 @pytest.mark.mosquitto
 async def test_a_command_the_engine_accepts_is_done(
     engine: StandInEngine, listening: Listening
