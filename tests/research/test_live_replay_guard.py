@@ -150,26 +150,7 @@ async def test_a_recorded_bls_set_with_a_huge_pass_count_is_refused_not_raised(
     integer `passes` of any size (up to Python's 4300 digits), and the gate's set-length check
     (`safety._set_length`: `passes / speed_hz`) then raises OverflowError out of
     `LiveTarget.emit`, ending the replay with a traceback."""
-    room = load_room(REPO / "config.yaml")
-    meta = SessionMeta(
-        session_id="recorded",
-        room="recorded",
-        plan="rehearsal",
-        participant="P-1",
-        time_scale=1.0,
-        started_wall_ns=START_NS,
-        ended_wall_ns=None,
-        ended_cleanly=True,
-    )
-    settings = BrokerSettings(mode="external", host="127.0.0.1", port=1)
-    target = LiveTarget(room, settings, meta, clock=lambda: 0.0)
-    sent: list[str] = []
-
-    class Bus:  # the replay's bus, minus the broker: what would be published
-        async def publish_gated(self, message: object) -> None:
-            sent.append(str(message))
-
-    target._bus = Bus()  # type: ignore[assignment]
+    target, sent = live_target()
     payload = '{"running":true,"mode":"tactile","passes":' + "9" * digits + ',"duration_s":null}'
     event = Event("command", {"payload": payload}, device="tappers", topic="bls/tappers/set")
 
