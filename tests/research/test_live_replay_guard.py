@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.api.client import RoomClient
 from controller.cli.common import Overrides, apply_overrides
@@ -32,31 +29,13 @@ from controller.research.replay import Replay, ReplaySource, Selection
 from controller.research.room_targets import LiveTarget
 from controller.research.sessions import session_meta
 from tests.conftest import REPO
+from tests.research.test_replay_targets import Wire
 from tests.support.mosquitto import Mosquitto
 
 CEILING_SET = "zigbee2mqtt/ceiling_light/set"
 SAFE_BRIGHTNESS = 203
 """The safe scene's ceiling level (80 %) as Zigbee2MQTT brightness."""
 START_NS = 1_795_000_000_000_000_000
-
-
-class Wire:
-    """An independent subscriber: every message on `topic` with its arrival time."""
-
-    def __init__(self, broker: Mosquitto, topic: str) -> None:
-        self.messages: list[tuple[float, str, str]] = []
-        self._client = paho.Client(CallbackAPIVersion.VERSION2)
-        self._client.on_message = lambda _c, _u, m: self.messages.append(
-            (time.monotonic(), m.topic, m.payload.decode())
-        )
-        self._client.connect(broker.host, broker.port)
-        self._client.subscribe(topic, qos=1)
-        self._client.loop_start()
-        time.sleep(0.2)
-
-    def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
 
 
 def dimming_journal(data_dir: Path) -> Path:
@@ -132,7 +111,7 @@ async def test_a_live_replay_cannot_undo_the_emergencys_lights_up(
         await asyncio.gather(engine_task, return_exceptions=True)
         wire.close()
 
-    levels = [json.loads(payload).get("brightness", 0) for _, _, payload in wire.messages]
+    levels = [json.loads(payload).get("brightness", 0) for _, _, payload, _ in wire.messages]
     lights_up = max(i for i, level in enumerate(levels) if level == SAFE_BRIGHTNESS)
     after = levels[lights_up + 1 :]
     assert not [level for level in after if level < SAFE_BRIGHTNESS], (
