@@ -17,6 +17,7 @@ COMMANDS = {
     "console": "controller.cli.console",
     "ctl": "controller.cli.ctl",
     "demo": "controller.cli.demo",
+    "display": "controller.cli.display",
     "export": "controller.cli.export",
     "replay": "controller.cli.replay",
     "report": "controller.cli.report",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -13,6 +15,9 @@ from pydantic import ValidationError
 from controller.bus.credentials import BusConfigError, client_settings
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.models import BrokerSettings
+
+if TYPE_CHECKING:
+    from controller.sim.device import BrokerAddress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,6 +107,27 @@ def client_broker(room: Room) -> BrokerSettings:
         return client_settings(room.settings.broker)
     except BusConfigError as error:
         raise click.UsageError(str(error)) from None
+
+
+def device_broker_address(room: Room) -> BrokerAddress:
+    """Where the room's devices (simulated, displays) connect; exit 2 when it cannot be used."""
+    from controller.sim.device import BrokerAddress
+
+    try:
+        return BrokerAddress.from_settings(client_settings(room.settings.broker), room.root)
+    except BusConfigError as error:
+        click.echo(f"{room.config_path}: {error}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+
+
+def log_to_stderr(logger_name: str, verbose: bool) -> None:
+    """What a device process does goes to stderr, with times (every message when verbose)."""
+    logger = logging.getLogger(logger_name)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
 
 
 def run_async(main: Any) -> None:

@@ -1,7 +1,8 @@
 """`sessionroom demo`: the whole room on one machine — embedded broker, engine, simulated devices.
 
-The engine (`sessionroom run`, which hosts the embedded broker) and the simulated room
-(`sessionroom sim`) run as child processes, exactly as in a facility. Headless, the demo
+The engine (`sessionroom run`, which hosts the embedded broker), the simulated room
+(`sessionroom sim`) and one `sessionroom display` per screen of the room run as child
+processes, exactly as in a facility. Headless, the demo
 then runs the rehearsal plan itself and prints what happens.
 """
 
@@ -97,14 +98,33 @@ def _start_children(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     simulator = subprocess.Popen(
-        [*base, "sim", *config], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        [*base, "sim", *config, "--skip-displays"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
     )
+    screens = [device for device in room.devices.values() if device.display is not None]
+    displays = [
+        subprocess.Popen(
+            [*base, "display", *config, "--device", device.id],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+        for device in screens
+    ]
     broker = client_broker(room)
     click.echo(
         f"Room {room.room_id}: engine with embedded broker on mqtt://{broker.host}:{broker.port}, "
         f"simulated devices; time scale {time_scale:g}. Logs: {journals / 'demo.log'}"
     )
-    return [simulator, engine]
+    for device in screens:
+        assert device.display is not None
+        click.echo(
+            f"Screen {device.id} ({device.label or device.kind}): open "
+            f"http://{device.display.host}:{device.display.port}/ in a browser"
+        )
+    return [*displays, simulator, engine]
 
 
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:

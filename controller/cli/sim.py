@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
-import sys
 from pathlib import Path
 
 import click
 
-from controller.bus.credentials import BusConfigError, client_settings
-from controller.cli.common import EXIT_INVALID, Overrides, connection_options, load_room_or_exit
+from controller.cli.common import (
+    Overrides,
+    connection_options,
+    device_broker_address,
+    load_room_or_exit,
+    log_to_stderr,
+)
 from controller.config import Room
 from controller.sim import (
     FAULT_SYNTAX,
@@ -38,6 +41,11 @@ Examples:
     metavar=FAULT_SYNTAX,
     help="Make a device misbehave (see FAULTS above); repeatable.",
 )
+@click.option(
+    "--skip-displays",
+    is_flag=True,
+    help="Leave the devices with a `display:` to `sessionroom display` (real screens).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every message devices receive and send.")
 def sim(
     config_path: Path,
@@ -45,6 +53,7 @@ def sim(
     room_id: str | None,
     data_dir: Path | None,
     fault_specs: tuple[str, ...],
+    skip_displays: bool,
     verbose: bool,
 ) -> None:
     """Simulate every MQTT device of the room until Ctrl-C or SIGTERM.
@@ -53,7 +62,8 @@ def sim(
     connection, speaks its real protocol (Zigbee2MQTT, Tasmota, WLED, Shelly Gen2, our
     vr/bls/vitals convention), fades and counts on its own clock, and announces itself
     online (retained) with its offline availability as its will. Local devices (vlc,
-    tones) play on the room PC and are not simulated. With the embedded broker and no
+    tones) play on the room PC and are not simulated; with --skip-displays, neither are
+    the devices shown on a screen by `sessionroom display`. With the embedded broker and no
     --broker, it connects to 127.0.0.1 on the configured port.
 
     A clean stop switches every device off: each publishes its offline availability
@@ -76,14 +86,13 @@ def sim(
         config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir)
     )
     faults = [_fault(spec) for spec in fault_specs]
-    address = _broker_address(room)
+    address = device_broker_address(room)
+    devices = [d for d in room.devices.values() if not (skip_displays and d.display)]
     try:
-        simulated = SimulatedRoom(
-            room.devices.values(), address, room_id=room.room_id, faults=faults
-        )
+        simulated = SimulatedRoom(devices, address, room_id=room.room_id, faults=faults)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fault") from None
-    _configure_logging(verbose)
+    log_to_stderr("controller.sim", verbose)  # connections, faults, ignored commands
     click.echo(_summary(room, simulated, address))
     asyncio.run(_serve(simulated))
     click.echo("Stopped: every simulated device has reported itself offline.")
@@ -94,14 +103,6 @@ def _fault(spec: str) -> Fault:
         return parse_fault(spec)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fault") from None
-
-
-def _broker_address(room: Room) -> BrokerAddress:
-    try:
-        return BrokerAddress.from_settings(client_settings(room.settings.broker), room.root)
-    except BusConfigError as error:
-        click.echo(f"{room.config_path}: {error}", err=True)
-        raise SystemExit(EXIT_INVALID) from None
 
 
 def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> str:
@@ -120,16 +121,6 @@ def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> st
         lines.append(f"Fault: {fault.describe()}")
     lines.append("Ctrl-C stops; every device then reports itself offline.")
     return "\n".join(lines)
-
-
-def _configure_logging(verbose: bool) -> None:
-    """What the devices do goes to stderr: connections, faults, ignored commands."""
-    logger = logging.getLogger("controller.sim")
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
 
 
 async def _serve(simulated: SimulatedRoom) -> None:

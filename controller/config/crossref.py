@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.config import limits
+from controller.config.content import ContentError, MediaFile, content_file, parse_content
 from controller.config.issues import ConfigIssue
 from controller.config.messages import describe_location
 from controller.config.models import (
@@ -49,8 +51,12 @@ def check_room(
     plans: Mapping[str, Sourced[Plan]],
     playlists: Mapping[str, Playlist],
     broken: BrokenNames,
+    content_dir: Path | None = None,
 ) -> list[ConfigIssue]:
-    """Every cross-reference problem in the room, each with file and line."""
+    """Every cross-reference problem in the room, each with file and line.
+
+    With `content_dir`, a file a display is to play must be in it.
+    """
     room = settings.model
     issues: list[ConfigIssue] = []
     for key in ("idle_scene", "safe_scene", "default_plan"):
@@ -60,9 +66,10 @@ def check_room(
         if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
     issues += _unique_topics(devices)
+    issues += _unique_display_ports(devices)
     all_devices = {key: item.model for key, item in devices.items()}
     for scene in scenes.values():
-        checker = _SceneChecker(scene, all_devices, playlists, room.safety, broken)
+        checker = _SceneChecker(scene, all_devices, playlists, room.safety, broken, content_dir)
         issues += checker.check()
     for plan in plans.values():
         issues += _check_plan(plan, scenes, room.safety, broken)
@@ -88,6 +95,24 @@ def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
     return issues
 
 
+def _unique_display_ports(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
+    issues = []
+    seen: dict[int, str] = {}
+    for device_id, item in devices.items():
+        display = item.model.display
+        if display is None:
+            continue
+        if display.port in seen:
+            issues.append(
+                item.document.issue(
+                    ("display", "port"),
+                    f"display port {display.port} is also used by device {seen[display.port]!r}",
+                )
+            )
+        seen[display.port] = device_id
+    return issues
+
+
 def _speed_problem(speed_hz: float, safety: SafetyLimits) -> str | None:
     if speed_hz > limits.BLS_SPEED_MAX_HZ:
         return f"{speed_hz:g} is above the hard limit {limits.BLS_SPEED_MAX_HZ:g} Hz"
@@ -110,7 +135,9 @@ class _SceneChecker:
         playlists: Mapping[str, Playlist],
         safety: SafetyLimits,
         broken: BrokenNames,
+        content_dir: Path | None = None,
     ) -> None:
+        self._content_dir = content_dir
         self._broken = broken
         self._scene = scene
         self._devices = devices
@@ -142,6 +169,7 @@ class _SceneChecker:
                     self._volume(section, key, target.volume)
                 elif isinstance(target, VrTarget):
                     self._volume(section, key, target.volume)
+                    self._shown(section, key, target, found)
                 elif isinstance(target, BlsTarget):
                     self._bls(section, key, target, found)
         return self._issues
@@ -194,6 +222,17 @@ class _SceneChecker:
                 (section, key, "playlist"),
                 f"{section}.{key}.playlist: no playlist named {target.playlist!r}",
             )
+
+    def _shown(self, section: str, key: str, target: VrTarget, found: list[Device]) -> None:
+        """Content for a screen of `sessionroom display` must be something it can play."""
+        if target.content is None or not any(device.display for device in found):
+            return
+        try:
+            content = parse_content(target.content)
+            if isinstance(content, MediaFile) and self._content_dir is not None:
+                content_file(self._content_dir, content)
+        except ContentError as error:
+            self._report((section, key, "content"), f"{section}.{key}.content: {error}")
 
     def _volume(self, section: str, key: str, volume: float | None) -> None:
         """Music and VR content never play above the room's cap (docs/safety.md#loudness)."""

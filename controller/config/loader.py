@@ -105,6 +105,7 @@ def load_room(config_path: Path | str) -> Room:
             plans=found.plans,
             playlists=found.playlists,
             broken=found.broken,
+            content_dir=root / settings.paths.content,
         )
     if found.issues:
         raise RoomConfigError(found.issues)

@@ -166,6 +166,8 @@ class Paths(StrictModel):
     devices: str = "devices"
     scenes: str = "scenes"
     playlists: str = "playlists"
+    content: str = "content"
+    """Media files the room's displays play (`sessionroom display`)."""
 
 
 class RoomSettings(StrictModel):
@@ -191,6 +193,28 @@ class RoomSettings(StrictModel):
 # --------------------------------------------------------------------------- devices
 
 
+class DisplaySettings(StrictModel):
+    """A screen that is this device: `sessionroom display` serves its page (a browser shows it)."""
+
+    port: int = Field(ge=1, le=65535)
+    """The page's HTTP port."""
+    host: str = "127.0.0.1"
+    """Where the page is served; the screen's browser must reach it (`0.0.0.0`: every address)."""
+    colour: str = Field(default="#ffffff", pattern=HEX_COLOUR)
+    """A light bar's dot colour until a set names one."""
+    dot_size: float = Field(default=0.06, gt=0, le=0.5)
+    """A light bar's dot diameter, as a fraction of the screen's height."""
+    tone: bool = False
+    """The breathing guide also plays a soft tone that swells with each breath."""
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", value):
+            raise ValueError(f"host {value!r} is not a host name or address")
+        return value
+
+
 class Device(StrictModel):
     """One device of the room and how to reach it."""
 
@@ -213,6 +237,8 @@ class Device(StrictModel):
     """VLC audio output module (`pulse`, `alsa`, `dummy`, ...) for local audio devices."""
     audio_device: str | None = None
     """VLC audio device name for local audio devices."""
+    display: DisplaySettings | None = None
+    """A headset/display or a visual light bar shown on a screen by `sessionroom display`."""
 
     @field_validator("topic")
     @classmethod
@@ -247,6 +273,10 @@ class Device(StrictModel):
             raise ValueError("an mqtt-bls device needs a mode: tactile or visual")
         if self.kind != "light" and (self.kelvin_range is not None or self.rgb):
             raise ValueError("kelvin_range and rgb apply to lights only")
+        if self.display is not None and not (
+            self.driver == "mqtt-vr" or (self.driver == "mqtt-bls" and self.mode == "visual")
+        ):
+            raise ValueError("display applies to an mqtt-vr device or an mqtt-bls visual light bar")
         return self
 
     @property

@@ -26,7 +26,7 @@ import aiomqtt
 from controller.bus.credentials import connection_parameters
 from controller.config.models import BrokerSettings
 from controller.sim.faults import GARBAGE_PAYLOAD, CommandGate
-from controller.sim.model import DeviceModel, Publication, shorten
+from controller.sim.model import Availability, DeviceModel, Publication, shorten
 
 RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 5.0
@@ -64,6 +64,21 @@ class BrokerAddress:
     @property
     def url(self) -> str:
         return f"{'mqtts' if self.tls_context else 'mqtt'}://{self.host}:{self.port}"
+
+    def device_client(self, identifier: str, availability: Availability) -> aiomqtt.Client:
+        """A device's own connection: a clean session whose will says the device is offline."""
+        return aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=identifier,
+            username=self.username,
+            password=self.password,
+            keepalive=self.keepalive_s,
+            clean_session=True,
+            will=aiomqtt.Will(availability.topic, availability.offline, qos=1, retain=True),
+            timeout=PUBLISH_TIMEOUT_S,
+            tls_context=self.tls_context,
+        )
 
 
 class VirtualDevice:
@@ -207,23 +222,8 @@ class VirtualDevice:
                 self._online.clear()
                 self._client = None
 
-    def _connection(self) -> aiomqtt.Client:
-        availability = self.model.availability
-        return aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
-            identifier=self.client_id,
-            username=self.broker.username,
-            password=self.broker.password,
-            keepalive=self.broker.keepalive_s,
-            clean_session=True,
-            will=aiomqtt.Will(availability.topic, availability.offline, qos=1, retain=True),
-            timeout=PUBLISH_TIMEOUT_S,
-            tls_context=self.broker.tls_context,
-        )
-
     async def _session(self) -> None:
-        async with self._connection() as client:
+        async with self.broker.device_client(self.client_id, self.model.availability) as client:
             self._client = client
             self._outbox = asyncio.Queue()
             for topic_filter in self.model.subscriptions():

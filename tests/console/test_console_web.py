@@ -9,7 +9,6 @@ downloads a browser here.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 import time
@@ -25,42 +24,18 @@ from controller.console.keymap import DEFAULT_KEYMAP
 from controller.engine.service import RoomService
 from tests.console.live_room import live_engine
 from tests.console.polling import eventually
+from tests.support.browser import chromium
 from tests.support.mosquitto import Mosquitto, free_port, port_accepts
-from tests.support.requirements import missing
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
 DEADLINE_S = 30.0
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1200,800",
-]
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """Headless Debian Chromium through its chromedriver, with a fresh profile."""
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or chromedriver is None:
-        missing("Chromium", "apt-get install chromium chromium-driver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing("Selenium", "pip install selenium")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    driver.set_page_load_timeout(DEADLINE_S)
+    driver = chromium(tmp_path / "chromium-profile")
     yield driver
     driver.quit()
 

@@ -127,7 +127,7 @@ async def test_a_command_gets_a_reply_and_its_device_messages_reach_the_wire(
     assert state["phase"]["name"] == "centering"
     await eventually(
         lambda: (
-            '{"action":"play","content":"breathing-meadow","volume":0}'
+            '{"action":"play","content":"breathing:6","volume":0}'
             in wire.payloads("vr/headset/set")
         ),
         "the headset's play command",

@@ -1,0 +1,410 @@
+"""One screen device of the room: the device on the broker, its page over HTTP and a WebSocket.
+
+The process is the device as the engine sees it: it subscribes to `vr/<id>/set` or
+`bls/<id>/set`, reports `…/state` (retained) and keeps `…/availability` retained with
+`offline` as its MQTT will. It is `online` only while a page is connected: a screen
+nobody has open, or whose browser lost its connection, is not a working device.
+
+Commands are read by the same firmware model the simulated device runs
+(`controller.sim.vr`, `controller.sim.bls`): it refuses what the device would refuse and
+clamps what it would clamp. The page renders them and is the device's clock: it reports
+the state (position, passes) and the process publishes it. When several pages are open,
+each shows the device and the one connected longest reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import aiomqtt
+from aiohttp import web
+
+from controller.config.content import (
+    Breathing,
+    ContentError,
+    MediaFile,
+    content_file,
+    parse_content,
+)
+from controller.config.models import Device, DisplaySettings
+from controller.sim.bls import BlsDevice
+from controller.sim.device import BrokerAddress
+from controller.sim.model import compact_json, is_number, parse_json
+from controller.sim.vr import VrHeadset
+
+RECONNECT_DELAY_S = 1.0
+PUBLISH_TIMEOUT_S = 2.0
+MAX_PAGE_MESSAGE = 64 * 1024
+MAX_POSITION_S = 24 * 3600
+VR_STATUSES = ("idle", "playing", "paused")
+STATIC = resources.files("controller.display") / "static"
+VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
+"""Where the build installs the page's libraries (three.js for WebXR); absent without them."""
+
+log = logging.getLogger("controller.display")
+
+
+class DisplayServer:
+    """The device `device` on `broker`, with its page served on the device's display port."""
+
+    def __init__(
+        self,
+        device: Device,
+        broker: BrokerAddress,
+        *,
+        room_id: str,
+        content_dir: Path,
+        host: str | None = None,
+        port: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        assert device.display is not None, "a display device has display settings"
+        self.device = device
+        self.settings: DisplaySettings = device.display
+        self.broker = broker
+        self.client_id = f"sessionroom-display-{room_id}-{device.id}"
+        self.content_dir = content_dir
+        self.host = host or self.settings.host
+        self.port = self.settings.port if port is None else port
+        self.clock = clock
+        self.model: VrHeadset | BlsDevice = (
+            VrHeadset(device) if device.driver == "mqtt-vr" else BlsDevice(device)
+        )
+        if isinstance(self.model, BlsDevice):
+            self.model.colour = self.settings.colour
+        self.pages: list[web.WebSocketResponse] = []
+        self._client: aiomqtt.Client | None = None
+        self._last_state: str | None = None
+
+    # ------------------------------------------------------------------ topics
+
+    @property
+    def base(self) -> str:
+        return self.model.base
+
+    @property
+    def is_vr(self) -> bool:
+        return isinstance(self.model, VrHeadset)
+
+    @property
+    def availability(self) -> str:
+        return "online" if self.pages else "offline"
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, stop: asyncio.Event, started: Callable[[str], None] | None = None) -> None:
+        """Serve the page and be the device until `stop` is set; then report offline."""
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        address = self.url(runner)
+        log.info("%s: page on %s", self.device.id, address)
+        if started is not None:
+            started(address)
+        link = asyncio.create_task(self._mqtt(), name=f"display-{self.device.id}-mqtt")
+        try:
+            await stop.wait()
+        finally:
+            for page in list(self.pages):
+                await page.close()
+            self.pages.clear()
+            await self._publish(self.model.availability.topic, "offline")
+            link.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link
+            await runner.cleanup()
+
+    def url(self, runner: web.AppRunner) -> str:
+        """The page's address (with the port the system chose when asked for port 0)."""
+        port = self.port
+        for address in runner.addresses:
+            if isinstance(address, tuple) and len(address) >= 2:
+                port = int(address[1])
+                break
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{port}/"
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_PAGE_MESSAGE)
+        app.router.add_get("/", self._page)
+        app.router.add_get("/ws", self._websocket)
+        app.router.add_get("/static/{name}", self._static)
+        app.router.add_get("/content/{path:.+}", self._content)
+        if VENDOR_DIR.is_dir():
+            app.router.add_static("/vendor/", VENDOR_DIR, follow_symlinks=False)
+        return app
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return _resource("display.html", "text/html")
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        kinds = {".js": "text/javascript", ".css": "text/css"}
+        kind = next((kinds[s] for s in kinds if name.endswith(s)), None)
+        if kind is None or "/" in name or name.startswith("."):
+            raise web.HTTPNotFound()
+        return _resource(name, kind)
+
+    async def _content(self, request: web.Request) -> web.StreamResponse:
+        if not self.is_vr:
+            raise web.HTTPNotFound()
+        try:
+            media = parse_content(request.match_info["path"])
+            if not isinstance(media, MediaFile):
+                raise web.HTTPNotFound()
+            path = content_file(self.content_dir, media)
+        except ContentError:
+            raise web.HTTPNotFound() from None
+        return web.FileResponse(path, headers={"Cache-Control": "no-store"})
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not _same_origin(request):
+            raise web.HTTPForbidden(text="the page must come from this display")
+        page = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
+        await page.prepare(request)
+        self.pages.append(page)
+        log.info("%s: a page connected (%d open)", self.device.id, len(self.pages))
+        try:
+            await page.send_json(self._hello())
+            if len(self.pages) == 1:
+                await self._publish(self.model.availability.topic, "online")
+            async for message in page:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    await self._from_page(page, message.data)
+        finally:
+            self.pages.remove(page)
+            log.info("%s: a page left (%d open)", self.device.id, len(self.pages))
+            if not self.pages:
+                await self._publish(self.model.availability.topic, "offline")
+        return page
+
+    def _hello(self) -> dict[str, Any]:
+        """What a page needs on connecting: what it shows, and what it should be showing now."""
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "device": self.device.id,
+            "label": self.device.label or self.device.id,
+            "kind": "vr" if self.is_vr else "bls",
+            "colour": self.settings.colour,
+            "dot_size": self.settings.dot_size,
+            "tone": self.settings.tone,
+            "webxr": (VENDOR_DIR / "three").is_dir(),
+        }
+        if isinstance(self.model, VrHeadset) and self.model.content is not None:
+            hello["now"] = self._vr_message("play", self.model.content)
+            hello["now"]["paused"] = self.model.status == "paused"
+        return hello
+
+    # ------------------------------------------------------------------ page → broker
+
+    async def _from_page(self, page: web.WebSocketResponse, data: str) -> None:
+        if page is not self.pages[0]:
+            return
+        try:
+            message = parse_json(data.encode())
+        except ValueError:
+            log.warning("%s: a page sent something that is not JSON", self.device.id)
+            return
+        if not isinstance(message, dict) or message.get("type") != "state":
+            return
+        state = message.get("state")
+        problem = self._state_problem(state)
+        if problem is not None:
+            log.warning("%s: a page's state is not used: %s", self.device.id, problem)
+            return
+        assert isinstance(state, dict)
+        self._follow(state)
+        self._last_state = compact_json(state)
+        await self._publish(self.model.state_topic, self._last_state)
+
+    def _state_problem(self, state: Any) -> str | None:
+        if not isinstance(state, dict):
+            return "not an object"
+        if self.is_vr:
+            if set(state) != {"status", "content", "position_s"}:
+                return "keys are not status, content, position_s"
+            if state["status"] not in VR_STATUSES:
+                return "unknown status"
+            if state["content"] is not None and not isinstance(state["content"], str):
+                return "content is not text"
+            if not is_number(state["position_s"]) or not 0 <= state["position_s"] <= MAX_POSITION_S:
+                return "position_s is not 0–24 h"
+            return None
+        if set(state) != {"running", "pass", "speed_hz"}:
+            return "keys are not running, pass, speed_hz"
+        passes, speed = state["pass"], state["speed_hz"]
+        if not isinstance(state["running"], bool):
+            return "running is not true/false"
+        if not isinstance(passes, int) or isinstance(passes, bool) or passes < 0:
+            return "pass is not a whole number"
+        if not is_number(speed) or not 0 <= speed <= 2:
+            return "speed_hz is not 0–2"
+        return None
+
+    def _follow(self, state: dict[str, Any]) -> None:
+        """Keep the firmware model where the page is (a once-played file ends, a set ends)."""
+        if isinstance(self.model, VrHeadset):
+            if state["status"] == "idle":
+                self.model.handle(f"{self.base}/set", b'{"action":"stop"}', self.clock())
+        else:
+            self.model.running = state["running"]
+            self.model.completed_passes = state["pass"]
+
+    # ------------------------------------------------------------------ broker → page
+
+    async def _command(self, payload: bytes) -> None:
+        now = self.clock()
+        topic = f"{self.base}/set"
+        if self.is_vr and not self._playable(payload):
+            return
+        if not self.model.handle(topic, payload, now):
+            return  # the model logged why the device ignores it
+        command = parse_json(payload)
+        if isinstance(self.model, VrHeadset):
+            message = self._vr_message(command["action"], self.model.content)
+        else:
+            message = self._bls_message(self.model)
+        await self._to_pages(message)
+
+    def _playable(self, payload: bytes) -> bool:
+        """A play whose content this display cannot show is ignored (and logged)."""
+        try:
+            command = parse_json(payload)
+        except ValueError:
+            return True  # the model logs it
+        if not isinstance(command, dict) or command.get("action") != "play":
+            return True
+        content = command.get("content")
+        if not isinstance(content, str):
+            return True
+        try:
+            media = parse_content(content)
+            if isinstance(media, MediaFile):
+                content_file(self.content_dir, media)
+        except ContentError as error:
+            log.warning("%s ignores play %r: %s", self.device.id, content[:80], error)
+            return False
+        return True
+
+    def _vr_message(self, action: str, content_id: str | None) -> dict[str, Any]:
+        assert isinstance(self.model, VrHeadset)
+        message: dict[str, Any] = {
+            "type": "vr",
+            "action": action,
+            "volume": self.model.volume,
+            "brightness": self.model.brightness,
+        }
+        if action == "play" and content_id is not None:
+            message["content"] = content_id
+            message["media"] = _describe(parse_content(content_id))
+        return message
+
+    @staticmethod
+    def _bls_message(model: BlsDevice) -> dict[str, Any]:
+        return {
+            "type": "bls",
+            "running": model.running,
+            "speed_hz": model.speed_hz,
+            "intensity": model.intensity,
+            "colour": model.colour,
+            "passes": model.passes,
+            "duration_s": model.duration_s,
+        }
+
+    async def _to_pages(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"))
+        await asyncio.gather(*(_send(page, text) for page in self.pages))
+
+    # ------------------------------------------------------------------ MQTT
+
+    async def _publish(self, topic: str, payload: str) -> None:
+        """Publish (retained) while connected; what is lost is published again on connecting."""
+        client = self._client
+        if client is None:
+            return
+        try:
+            await client.publish(topic, payload, qos=1, retain=True, timeout=PUBLISH_TIMEOUT_S)
+        except aiomqtt.MqttError as error:
+            log.warning("%s could not publish on %s: %s", self.device.id, topic, error)
+
+    async def _mqtt(self) -> None:
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as error:
+                log.warning(
+                    "%s: no connection to %s (%s); retrying in %g s",
+                    self.device.id,
+                    self.broker.url,
+                    error,
+                    RECONNECT_DELAY_S,
+                )
+            finally:
+                self._client = None
+            await asyncio.sleep(RECONNECT_DELAY_S)
+
+    async def _session(self) -> None:
+        availability = self.model.availability
+        async with self.broker.device_client(self.client_id, availability) as client:
+            self._client = client
+            for topic_filter in self.model.subscriptions():
+                await client.subscribe(topic_filter, qos=1)
+            await self._publish(availability.topic, self.availability)
+            if self._last_state is not None:
+                await self._publish(self.model.state_topic, self._last_state)
+            log.info("%s on %s as %s", self.device.id, self.broker.url, self.base)
+            async for message in client.messages:
+                payload = message.payload
+                if isinstance(payload, bytes | bytearray):
+                    await self._command(bytes(payload))
+
+
+def _describe(content: Breathing | MediaFile) -> dict[str, Any]:
+    """What the page needs to play a content."""
+    if isinstance(content, Breathing):
+        return {
+            "kind": "breathing",
+            "period_s": content.period_s,
+            "inhale_s": content.inhale_s,
+        }
+    return {
+        "kind": "video" if content.is_video else "audio",
+        "url": "/content/" + "/".join(quote(part, safe="") for part in content.path.split("/")),
+        "loop": content.loop,
+        "spherical": content.spherical,
+    }
+
+
+def _resource(name: str, kind: str) -> web.Response:
+    body = (STATIC / name).read_bytes()
+    return web.Response(
+        body=body,
+        content_type=kind,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _same_origin(request: web.Request) -> bool:
+    """Only the page this display served may connect (not a script of another web site)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: a browser always sends Origin on a WebSocket
+    return origin in (f"http://{request.host}", f"https://{request.host}")
+
+
+async def _send(page: web.WebSocketResponse, text: str) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await page.send_str(text)

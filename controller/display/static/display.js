@@ -1,0 +1,392 @@
+// Sessionroom display page: one screen of the room, driven by `sessionroom display` over a WebSocket.
+//
+// A headset/meditation display (vr/<id>) plays files of the room's content folder or a
+// synthesised paced-breathing guide; a light bar (bls/<id>) moves a dot left and right.
+// The page is the device's clock: every motion is computed from requestAnimationFrame's
+// timestamp, and the page reports the device's state (position, passes) back.
+// Nothing ever blinks: content changes fade through black, colour changes fade, and
+// brightness changes are smoothed.
+//
+// `window.sessionroomDisplay` keeps what was drawn (frames) and when things happened
+// (events, in Unix milliseconds) for diagnosis and for the tests that measure the page.
+
+const FADE_S = 1.0;
+const REPORT_INTERVAL_MS = 1000;
+const LOG_LIMIT = 20000;
+const BREATH_SCALE = [0.35, 1.0];
+const TONE_HZ = 174;
+const TONE_LEVEL = 0.12;
+
+const $ = (id) => document.getElementById(id);
+const stage = $("stage");
+const video = $("video");
+const breath = $("breath");
+const track = $("track");
+const dot = $("dot");
+const veil = $("veil");
+const notice = $("notice");
+const enterVr = $("enter-vr");
+
+const record = { frames: [], events: [] };
+window.sessionroomDisplay = record;
+
+function epochMs() {
+  return performance.timeOrigin + performance.now();
+}
+
+function keep(list, entry) {
+  list.push(entry);
+  if (list.length > LOG_LIMIT) list.shift();
+}
+
+function note(name, extra = {}) {
+  keep(record.events, { name, at: epochMs(), now: performance.now(), ...extra });
+}
+
+function clamp(value, low, high) {
+  return Math.max(low, Math.min(high, value));
+}
+
+function say(text) {
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
+// ---------------------------------------------------------------- link to the process
+
+let socket = null;
+let config = null;
+
+function send(state) {
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "state", state }));
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(scheme + location.host + "/ws");
+  socket.onopen = () => {
+    note("connected");
+    say("");
+  };
+  socket.onmessage = (event) => receive(JSON.parse(event.data));
+  socket.onclose = () => {
+    // A screen its controller cannot reach must not keep showing: fade out, stop the bar.
+    note("disconnected");
+    say("Connecting…");
+    player.stop(false);
+    bar.stop(false);
+    setTimeout(connect, 1000);
+  };
+}
+
+function receive(message) {
+  if (message.type === "hello") {
+    config = message;
+    document.title = message.label;
+    track.style.display = message.kind === "bls" ? "block" : "none";
+    if (message.kind === "bls") {
+      dot.style.backgroundColor = message.colour;
+      veil.style.opacity = "0";
+      bar.report();
+    } else if (message.now) {
+      player.play(message.now);
+    } else {
+      player.report();
+    }
+  } else if (message.type === "vr") {
+    player.command(message);
+  } else if (message.type === "bls") {
+    bar.command(message);
+  }
+}
+
+// ---------------------------------------------------------------- VR / meditation display
+
+const player = {
+  status: "idle",
+  content: null,
+  media: null,
+  volume: 50,
+  veil: 1,
+  veilTarget: 1,
+  afterVeil: null,
+  breathBase: 0,
+  breathSince: null,
+  lastReport: 0,
+  tone: null,
+
+  command(message) {
+    if (message.volume !== undefined) this.volume = message.volume;
+    if (message.brightness !== undefined) stage.style.filter = `brightness(${message.brightness}%)`;
+    if (message.action === "play") this.play(message);
+    else if (message.action === "pause") this.pause();
+    else if (message.action === "resume") this.resume();
+    else if (message.action === "stop") this.stop(true);
+  },
+
+  play(message) {
+    note("play", { content: message.content });
+    const begin = () => this.begin(message);
+    if (this.status === "idle" && this.veil >= 1) begin();
+    else this.fadeThen(begin); // a cut between contents fades through black
+  },
+
+  begin(message) {
+    this.unload();
+    this.content = message.content;
+    this.media = message.media;
+    this.status = message.paused ? "paused" : "playing";
+    if (this.media.kind === "breathing") {
+      breath.style.display = "block";
+      this.breathBase = 0;
+      this.breathSince = null;
+      this.startTone();
+    } else {
+      video.src = this.media.url;
+      video.loop = this.media.loop;
+      video.volume = 0;
+      xr.offer(this.media.spherical);
+      if (!message.paused) this.startVideo();
+    }
+    this.veilTarget = 0;
+    this.report();
+  },
+
+  startVideo() {
+    video.muted = false;
+    video.play().catch(() => {
+      // The browser refuses sound before a touch: play muted until the screen is touched.
+      video.muted = true;
+      video.play().catch(() => {});
+      say("Touch the screen for sound");
+      document.addEventListener("click", () => { video.muted = false; say(""); }, { once: true });
+    });
+  },
+
+  pause() {
+    if (this.status !== "playing") return;
+    this.status = "paused";
+    if (this.media.kind === "breathing") {
+      this.breathBase = this.breathElapsed(performance.now());
+      this.breathSince = null;
+    } else {
+      video.pause();
+    }
+    note("paused");
+    this.report();
+  },
+
+  resume() {
+    if (this.status !== "paused") return;
+    this.status = "playing";
+    if (this.media.kind !== "breathing") this.startVideo();
+    note("resumed");
+    this.report();
+  },
+
+  stop(byCommand) {
+    if (this.status === "idle" && this.content === null) return;
+    note(byCommand ? "stop" : "stop-disconnected");
+    this.status = "idle";
+    this.content = null;
+    this.report();
+    this.fadeThen(() => this.unload()); // fade to black, then let go of the media
+  },
+
+  fadeThen(action) {
+    this.veilTarget = 1;
+    this.afterVeil = action;
+  },
+
+  unload() {
+    video.pause();
+    video.removeAttribute("src");
+    video.load();
+    breath.style.display = "none";
+    xr.offer(false);
+    this.stopTone();
+    this.media = null;
+  },
+
+  breathElapsed(now) {
+    return this.breathBase + (this.breathSince === null ? 0 : (now - this.breathSince) / 1000);
+  },
+
+  // How far in the breath the guide is, 0 (empty) to 1 (full): eased in, eased out.
+  breathFill(elapsed) {
+    const { period_s: period, inhale_s: inhale } = this.media;
+    const t = elapsed % period;
+    if (t < inhale) return (1 - Math.cos((Math.PI * t) / inhale)) / 2;
+    return (1 + Math.cos((Math.PI * (t - inhale)) / (period - inhale))) / 2;
+  },
+
+  position() {
+    if (this.status === "idle" || !this.media) return 0;
+    if (this.media.kind === "breathing") return this.breathElapsed(performance.now());
+    return Number.isFinite(video.currentTime) ? video.currentTime : 0;
+  },
+
+  report() {
+    this.lastReport = performance.now();
+    const position = Math.round(clamp(this.position(), 0, 86400) * 10) / 10;
+    send({ status: this.status, content: this.content, position_s: position });
+  },
+
+  startTone() {
+    if (!config || !config.tone) return;
+    const context = new AudioContext();
+    const oscillator = context.createOscillator();
+    const gain = context.createGain();
+    oscillator.frequency.value = TONE_HZ;
+    gain.gain.value = 0;
+    oscillator.connect(gain).connect(context.destination);
+    oscillator.start();
+    context.resume().catch(() => {});
+    this.tone = { context, gain };
+  },
+
+  stopTone() {
+    if (this.tone) this.tone.context.close();
+    this.tone = null;
+  },
+
+  frame(ts, dt) {
+    const before = this.veil;
+    const step = dt / FADE_S;
+    this.veil = this.veilTarget > this.veil
+      ? Math.min(this.veilTarget, this.veil + step)
+      : Math.max(this.veilTarget, this.veil - step);
+    if (before === 0 && this.veil > 0) note("veil-rising");
+    veil.style.opacity = String(this.veil);
+    if (this.veil >= 1 && this.afterVeil) {
+      const action = this.afterVeil;
+      this.afterVeil = null;
+      action();
+    }
+    const audible = clamp(this.volume / 100, 0, 1) * (1 - this.veil);
+    video.volume = audible;
+    if (this.media && this.media.kind === "breathing") {
+      if (this.status === "playing" && this.breathSince === null) this.breathSince = ts;
+      const fill = this.breathFill(this.breathElapsed(ts));
+      const scale = BREATH_SCALE[0] + (BREATH_SCALE[1] - BREATH_SCALE[0]) * fill;
+      breath.style.transform = `scale(${scale})`;
+      keep(record.frames, { t: ts, k: "breath", v: fill });
+      if (this.tone) this.tone.gain.gain.setTargetAtTime(TONE_LEVEL * fill * audible, 0, 0.05);
+    } else if (this.media) {
+      keep(record.frames, { t: ts, k: "video", v: video.currentTime });
+    }
+    if (this.status === "playing" && performance.now() - this.lastReport >= REPORT_INTERVAL_MS) {
+      this.report();
+    }
+  },
+};
+
+video.addEventListener("pause", () => note("video-paused"));
+video.addEventListener("playing", () => note("video-playing"));
+video.addEventListener("ended", () => {
+  if (player.status === "playing") player.stop(false);
+});
+
+// ---------------------------------------------------------------- visual BLS light bar
+
+const bar = {
+  set: null,
+  x: 0,
+  speed: 1,
+  pass: 0,
+
+  command(message) {
+    if (message.running) this.start(message);
+    else this.stop(true);
+  },
+
+  start(message) {
+    note("bls-start", { speed_hz: message.speed_hz });
+    dot.style.backgroundColor = message.colour || config.colour; // fades (CSS transition)
+    dot.style.opacity = String(clamp(message.intensity / 100, 0, 1));
+    this.speed = message.speed_hz;
+    this.pass = 0;
+    this.set = {
+      passes: message.passes,
+      duration: message.duration_s,
+      start: null,
+    };
+    this.report();
+  },
+
+  stop(byCommand) {
+    if (!this.set) return;
+    this.set = null; // at once: the next frame draws the dot where it is now
+    note(byCommand ? "bls-stop" : "bls-stop-disconnected", { x: this.x });
+    dot.style.opacity = "0.25";
+    this.report();
+  },
+
+  report() {
+    send({ running: this.set !== null, pass: this.pass, speed_hz: this.speed });
+  },
+
+  frame(ts) {
+    const set = this.set;
+    if (set) {
+      if (set.start === null) set.start = ts;
+      const limits = [Infinity];
+      if (set.passes !== null) limits.push(set.passes / this.speed);
+      if (set.duration !== null) limits.push(set.duration);
+      const limit = Math.min(...limits);
+      const elapsed = Math.min((ts - set.start) / 1000, limit);
+      const cycles = elapsed * this.speed;
+      this.x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
+      const done = Math.floor(cycles + 1e-6);
+      const finished = (ts - set.start) / 1000 >= limit;
+      if (finished) {
+        this.pass = done;
+        this.stop(false);
+        note("bls-finished", { pass: done });
+      } else if (done > this.pass) {
+        this.pass = done;
+        this.report();
+      }
+    }
+    const size = config.dot_size * innerHeight;
+    dot.style.width = dot.style.height = `${size}px`;
+    dot.style.marginTop = `${-size / 2}px`;
+    dot.style.transform = `translateX(${size / 2 + this.x * (innerWidth - 2 * size)}px)`;
+    keep(record.frames, { t: ts, k: "bls", v: this.x, now: performance.now(), pass: this.pass });
+  },
+};
+
+// ---------------------------------------------------------------- 360° video in WebXR
+
+const xr = {
+  offer(spherical) {
+    enterVr.hidden = true;
+    if (!spherical || !config || !config.webxr || !navigator.xr) return;
+    navigator.xr.isSessionSupported("immersive-vr").then((supported) => {
+      if (supported && player.media && player.media.spherical) enterVr.hidden = false;
+    }).catch(() => {});
+  },
+};
+
+enterVr.addEventListener("click", async () => {
+  const { enterSphere } = await import("/static/sphere.js");
+  enterSphere(video);
+});
+
+// ---------------------------------------------------------------- one clock
+
+let lastTs = null;
+
+function frame(ts) {
+  const dt = lastTs === null ? 0 : (ts - lastTs) / 1000;
+  lastTs = ts;
+  if (config && config.kind === "vr") player.frame(ts, dt);
+  if (config && config.kind === "bls") bar.frame(ts);
+  requestAnimationFrame(frame);
+}
+
+say("Connecting…");
+connect();
+requestAnimationFrame(frame);

@@ -1,0 +1,300 @@
+"""End to end: `sessionroom display` pages in headless Chromium, the real engine, a real Mosquitto.
+
+Every part is a real process: `sessionroom run` (the engine), one `sessionroom display`
+per screen, `sessionroom ctl` for the operator's commands, Chromium showing each page.
+What the page did is read from its own record (`window.sessionroomDisplay`: the value
+drawn at each animation frame, and events in Unix milliseconds); what the device said is
+read from the broker. The measured figures are printed (`pytest -s` shows them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.display.screen_room import BAR_COLOUR, BREATHING, CLIP, write_screen_room
+from tests.support.browser import chromium
+from tests.support.mosquitto import Mosquitto, port_accepts
+from tests.support.room import Operator, Wire, spawn, until
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+ACT_WITHIN_S = 0.2
+AUTOPLAY = ("--autoplay-policy=no-user-gesture-required",)
+BAR_SPEED_HZ = 1.5
+BAR_PASSES = 20
+VEIL = "return Number(getComputedStyle(document.getElementById('veil')).opacity)"
+"""How black the page is (the veil over the content: 0 shows it, 1 is black)."""
+
+
+@dataclass
+class Screens:
+    room: Operator
+    wire: Wire
+    urls: dict[str, str]
+
+    def epoch(self, monotonic: float) -> float:
+        """A wire arrival time (time.monotonic) as Unix milliseconds, the page's clock."""
+        return (monotonic + time.time() - time.monotonic()) * 1000
+
+    def ctl_ok(self, action: str, *params: str) -> float:
+        """Run `sessionroom ctl`; the Unix ms when its command reached the broker."""
+        before = time.monotonic()
+        result = self.room.ctl(action, *params)
+        assert result.returncode == 0, result.stdout + result.stderr
+        commands = [
+            m
+            for m in self.wire.on(f"{self.room.topics}/cmd", after=before)
+            if json.loads(m.payload)["action"] == action
+        ]
+        return self.epoch(commands[-1].at)
+
+    def state(self, device: str) -> dict[str, Any] | None:
+        payload = self.wire.last(f"{device}/state")
+        return json.loads(payload) if payload else None
+
+    def availability(self, device: str) -> str | None:
+        return self.wire.last(f"{device}/availability")
+
+
+@pytest.fixture
+def screens(private_mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Screens]:
+    """The screen room's engine and its two displays, running; no page open yet."""
+    config = write_screen_room(tmp_path / "room")
+    room = Operator(private_mosquitto, tmp_path / "data", config)
+    wire = room.watch()
+    displays: list[subprocess.Popen[bytes]] = []
+    urls = {}
+    try:
+        for device in ("headset", "lightbar"):
+            displays.append(spawn("display", *room.common, "--device", device))
+            port = _display_port(config, device)
+            until(lambda port=port: port_accepts(port), f"the {device} display serves its page")
+            urls[device] = f"http://127.0.0.1:{port}/"
+        until(lambda: wire.last("vr/headset/availability") == "offline", "headset says offline")
+        room.start_engine(scale=1.0)
+        until(lambda: wire.last(f"{room.topics}/status") == "online", "engine online")
+        yield Screens(room, wire, urls)
+    finally:
+        for display in displays:
+            display.terminate()
+        for display in displays:
+            display.wait(timeout=10)
+        room.close()
+
+
+def _display_port(config: Path, device: str) -> int:
+    import yaml
+
+    listed = yaml.safe_load((config.parent / "devices" / "screens.yaml").read_text())["devices"]
+    return int(next(d for d in listed if d["id"] == device)["display"]["port"])
+
+
+@pytest.fixture
+def browsers(tmp_path: Path) -> Iterator[list[Any]]:
+    """Headless Chromiums (the test opens as many as it needs); each quits at the end."""
+    opened: list[Any] = []
+
+    def open_one() -> Any:
+        driver = chromium(tmp_path / f"profile-{len(opened)}", AUTOPLAY)
+        opened.append(driver)
+        return driver
+
+    yield [open_one]
+    for driver in opened:
+        driver.quit()
+
+
+def open_page(browsers: list[Any], screens: Screens, device: str, topic: str) -> Any:
+    """A new Chromium showing `device`'s page, once the device says it is online."""
+    driver = browsers[0]()
+    driver.get(screens.urls[device])
+    until(lambda: screens.availability(topic) == "online", f"{topic} online with its page")
+    return driver
+
+
+def record(driver: Any) -> dict[str, Any]:
+    return driver.execute_script("return window.sessionroomDisplay")  # type: ignore[no-any-return]
+
+
+def event(driver: Any, name: str, after_ms: float = 0.0) -> dict[str, Any] | None:
+    found = [e for e in record(driver)["events"] if e["name"] == name and e["at"] >= after_ms]
+    return found[0] if found else None
+
+
+def frames(driver: Any, kind: str) -> list[tuple[float, float]]:
+    return [(f["t"], f["v"]) for f in record(driver)["frames"] if f["k"] == kind]
+
+
+def crossings(samples: list[tuple[float, float]], level: float, rising: bool) -> list[float]:
+    """Times (ms) at which a sampled curve crosses `level` upwards (or downwards), interpolated."""
+    times = []
+    for (t0, v0), (t1, v1) in itertools.pairwise(samples):
+        crosses = v0 < level <= v1 if rising else v0 > level >= v1
+        if crosses:
+            times.append(t0 + (t1 - t0) * (level - v0) / (v1 - v0))
+    return times
+
+
+def period_s(times_ms: list[float]) -> float:
+    """Least-squares slope of the event times against their index, in seconds."""
+    n = len(times_ms)
+    mean_k, mean_t = (n - 1) / 2, sum(times_ms) / n
+    num = sum((k - mean_k) * (t - mean_t) for k, t in enumerate(times_ms))
+    den = sum((k - mean_k) ** 2 for k in range(n))
+    return num / den / 1000
+
+
+def test_the_meditation_display_plays_pauses_stops_and_breathes(
+    screens: Screens, browsers: list[Any]
+) -> None:
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("start", "plan=screens", "participant=P1")
+
+    # The centering phase's scene plays the clip: the page's video advances, the device says so.
+    video_time = "return document.getElementById('video').currentTime"
+    until(lambda: page.execute_script(video_time) > 1.0, "the video plays on the page")
+    state = until(
+        lambda: (s := screens.state("vr/headset")) and s["status"] == "playing" and s,
+        "the headset reports playing",
+    )
+    assert state["content"] == CLIP
+    first = page.execute_script(video_time)
+    until(lambda: page.execute_script(video_time) > first + 0.5, "currentTime keeps advancing")
+
+    sent = screens.ctl_ok("vr", "op=pause")
+    paused = until(lambda: event(page, "video-paused", sent), "the page pauses")
+    pause_latency = (paused["at"] - sent) / 1000
+    assert page.execute_script("return document.getElementById('video').paused")
+    until(lambda: screens.state("vr/headset")["status"] == "paused", "the device says paused")
+
+    screens.ctl_ok("vr", "op=resume")
+    until(lambda: not page.execute_script("return document.getElementById('video').paused"), "")
+
+    sent = screens.ctl_ok("vr", "op=stop")
+    fading = until(lambda: event(page, "veil-rising", sent), "the page fades to black")
+    stop_latency = (fading["at"] - sent) / 1000
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the device says idle")
+    until(lambda: page.execute_script(VEIL) == 1.0, "the screen is black after the fade")
+    print(f"\nvr pause acted {pause_latency * 1000:.0f} ms, stop {stop_latency * 1000:.0f} ms")
+    assert pause_latency < ACT_WITHIN_S
+    assert stop_latency < ACT_WITHIN_S
+
+    # The breathing guide: 20 breaths a minute (3 s), inhale:exhale 1:2.
+    screens.ctl_ok("scene", "name=breathing")
+    until(lambda: screens.state("vr/headset")["content"] == BREATHING, "the guide plays")
+    until(
+        lambda: len(crossings(frames(page, "breath"), 0.5, rising=True)) >= 5,
+        "five breaths drawn",
+        timeout=30,
+    )
+    drawn = frames(page, "breath")
+    measured = period_s(crossings(drawn, 0.5, rising=True))
+    # Inhale and exhale share one easing, so their 10–90 % times are in the configured ratio.
+    rises = [
+        up - low
+        for low in crossings(drawn, 0.1, rising=True)
+        for up in crossings(drawn, 0.9, rising=True)
+        if 0 < up - low < 3000
+    ]
+    falls = [
+        low - up
+        for up in crossings(drawn, 0.9, rising=False)
+        for low in crossings(drawn, 0.1, rising=False)
+        if 0 < low - up < 3000
+    ]
+    share = (sum(rises) / len(rises)) / (sum(rises) / len(rises) + sum(falls) / len(falls))
+    print(
+        f"breathing period {measured:.4f} s (configured 3 s) over {len(rises)} breaths; "
+        f"inhale share {share:.4f} (configured 1/3)"
+    )
+    assert measured == pytest.approx(3.0, rel=0.02)
+    assert share == pytest.approx(1 / 3, rel=0.02)
+
+    # Closing the page: nobody is watching, the device is not online.
+    page.get("about:blank")
+    until(lambda: screens.availability("vr/headset") == "offline", "the headset goes offline")
+
+
+def test_the_light_bar_moves_at_the_set_speed_counts_passes_and_stops_at_once(
+    screens: Screens, browsers: list[Any]
+) -> None:
+    page = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    set_params = ("device=lightbar", f"speed_hz={BAR_SPEED_HZ}", f"passes={BAR_PASSES}")
+    screens.ctl_ok("bls", "op=start", *set_params)
+    until(lambda: screens.state("bls/lightbar")["running"], "the bar runs")
+    until(
+        lambda: (s := screens.state("bls/lightbar")) and not s["running"] and s["pass"] > 0,
+        "the set ends by itself",
+        timeout=BAR_PASSES / BAR_SPEED_HZ + 10,
+    )
+    drawn = frames(page, "bls")
+    passing = crossings(drawn, 0.5, rising=True)  # once a pass, on its way right
+    measured = period_s(passing)
+    shown, at_right = 0, False
+    for _, x in drawn:  # a pass shown: to the right end and back to the left end
+        if x > 0.9:
+            at_right = True
+        elif x < 0.1 and at_right:
+            shown, at_right = shown + 1, False
+    reported = screens.state("bls/lightbar")["pass"]
+    colour = page.execute_script(
+        "return getComputedStyle(document.getElementById('dot')).backgroundColor"
+    )
+    print(
+        f"\nbar period {measured:.4f} s (configured {1 / BAR_SPEED_HZ:.4f} s) from "
+        f"{len(passing)} passes' midpoints; passes shown {shown}, reported {reported}"
+    )
+    assert measured == pytest.approx(1 / BAR_SPEED_HZ, rel=0.02)
+    assert shown == reported == BAR_PASSES
+    red, green, blue = (int(BAR_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    assert colour == f"rgb({red}, {green}, {blue})"  # the display's colour, the set named none
+
+    # running:false stops the dot at once: no frame drawn after it arrives moves the dot.
+    screens.ctl_ok("bls", "op=start", "device=lightbar", f"speed_hz={BAR_SPEED_HZ}", "seconds=12")
+    until(lambda: screens.state("bls/lightbar")["pass"] >= 2, "the second set runs")
+    screens.ctl_ok("bls", "op=stop", "device=lightbar")
+    stop = until(lambda: event(page, "bls-stop"), "the page gets the stop")
+    until(lambda: len([f for f in record(page)["frames"] if f["now"] > stop["now"]]) > 10, "")
+    after = [f["v"] for f in record(page)["frames"] if f["k"] == "bls" and f["now"] > stop["now"]]
+    moved = sum(1 for x in after if x != stop["x"])
+    print(f"frames that moved the dot after running:false: {moved} of {len(after)}")
+    assert moved == 0
+    assert not screens.state("bls/lightbar")["running"]
+
+
+def test_an_emergency_stops_both_pages_and_a_closed_page_leaves_its_device_offline(
+    screens: Screens, browsers: list[Any]
+) -> None:
+    headset = open_page(browsers, screens, "headset", "vr/headset")
+    bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    screens.ctl_ok("start", "plan=screens", "participant=P2")
+    screens.ctl_ok("bls", "op=start", "device=lightbar", "speed_hz=1", "seconds=20")
+    until(lambda: screens.state("vr/headset")["status"] == "playing", "the video plays")
+    until(lambda: screens.state("bls/lightbar")["running"], "the bar runs")
+
+    until(lambda: headset.execute_script(VEIL) == 0.0, "the video has faded in")
+
+    sent = screens.ctl_ok("emergency")
+    fading = until(lambda: event(headset, "veil-rising", sent), "the display fades to black")
+    stopped = until(lambda: event(bar, "bls-stop", sent), "the bar stops")
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the headset says idle")
+    until(lambda: not screens.state("bls/lightbar")["running"], "the bar says stopped")
+    print(
+        f"\nemergency: display fading after {fading['at'] - sent:.0f} ms, "
+        f"bar stopped after {stopped['at'] - sent:.0f} ms"
+    )
+    assert fading["at"] - sent < ACT_WITHIN_S * 1000
+    assert stopped["at"] - sent < ACT_WITHIN_S * 1000
+
+    bar.get("about:blank")  # the bar's page is closed; the display's page stays
+    until(lambda: screens.availability("bls/lightbar") == "offline", "the bar goes offline")
+    assert screens.availability("vr/headset") == "online"
