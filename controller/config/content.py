@@ -125,5 +125,5 @@ def content_file(folder: Path, media: MediaFile) -> Path:
     if not candidate.is_relative_to(root):
         raise ContentError(f"{media.path!r} leads outside the content folder")
     if not candidate.is_file():
-        raise ContentError(f"no file {media.path!r} in the content folder {folder}")
+        raise ContentError(f"no file {media.path!r} in the content folder")
     return candidate
