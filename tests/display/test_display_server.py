@@ -1,0 +1,238 @@
+"""The display process on a real Mosquitto, with aiohttp's WebSocket client in the page's place.
+
+The client speaks the page's own protocol (JSON messages over the WebSocket), so these
+tests reach what a browser cannot be made to do on purpose: hostile state reports, a
+foreign web site's script, paths leading out of the content folder. The page itself is
+tested in Chromium (test_screens_in_browser.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiomqtt
+import pytest
+
+from controller.config.models import Device
+from controller.display.server import DisplayServer
+from controller.sim.device import BrokerAddress
+from tests.console.polling import eventually
+from tests.support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+
+class Broker:
+    """Every retained/live message on the device's topics, as another client sees them."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.last: dict[str, str] = {}
+        self.seen: list[tuple[str, str]] = []
+
+    async def listen(self) -> None:
+        async for message in self.client.messages:
+            payload = message.payload
+            text = payload.decode() if isinstance(payload, bytes | bytearray) else str(payload)
+            self.last[str(message.topic)] = text
+            self.seen.append((str(message.topic), text))
+
+
+async def _running(
+    server: DisplayServer, mosquitto: Mosquitto
+) -> AsyncIterator[tuple[str, Broker]]:
+    stop = asyncio.Event()
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(server.run(stop, started=started.set_result))
+    url = await asyncio.wait_for(started, 10)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+        await client.subscribe(f"{server.base}/#")
+        broker = Broker(client)
+        listener = asyncio.create_task(broker.listen())
+        await eventually(lambda: f"{server.base}/availability" in broker.last, 10, "availability")
+        try:
+            yield url, broker
+        finally:
+            stop.set()
+            await task
+            await asyncio.sleep(0.2)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+
+def _server(mosquitto: Mosquitto, content: Path, **device: Any) -> DisplayServer:
+    topic = f"d{uuid.uuid4().hex[:8]}"
+    return DisplayServer(
+        Device(id="screen", topic=topic, display={"port": 1}, **device),
+        BrokerAddress(mosquitto.host, mosquitto.port),
+        room_id="test",
+        content_dir=content,
+        port=0,
+    )
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    folder = tmp_path / "content"
+    folder.mkdir()
+    (folder / "clip.webm").write_bytes(b"not really a video")
+    (tmp_path / "secret.webm").write_bytes(b"secret")
+    return folder
+
+
+@pytest.fixture
+async def headset(mosquitto: Mosquitto, content: Path) -> AsyncIterator[tuple[str, Broker]]:
+    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
+    async for running in _running(server, mosquitto):
+        yield running
+
+
+@pytest.fixture
+async def bar(mosquitto: Mosquitto, content: Path) -> AsyncIterator[tuple[str, Broker]]:
+    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
+    async for running in _running(server, mosquitto):
+        yield running
+
+
+def _base(broker: Broker) -> str:
+    topic = next(t for t in broker.last if t.endswith("/availability"))
+    return topic.removesuffix("/availability")
+
+
+async def _next(page: aiohttp.ClientWebSocketResponse, accept: Callable[[Any], bool]) -> Any:
+    while True:
+        message = await asyncio.wait_for(page.receive_json(), 5)
+        if accept(message):
+            return message
+
+
+async def test_the_device_is_online_only_while_a_page_is_open(
+    headset: tuple[str, Broker],
+) -> None:
+    url, broker = headset
+    availability = f"{_base(broker)}/availability"
+    assert broker.last[availability] == "offline"
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url + "ws") as page:
+            hello = await page.receive_json()
+            assert (hello["type"], hello["kind"]) == ("hello", "vr")
+            await eventually(lambda: broker.last[availability] == "online", 5, "online")
+        await eventually(lambda: broker.last[availability] == "offline", 5, "offline again")
+
+
+async def test_commands_reach_the_page_as_the_device_reads_them(
+    headset: tuple[str, Broker],
+) -> None:
+    url, broker = headset
+    base = _base(broker)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await broker.client.publish(f"{base}/set", '{"action":"play","content":"missing.webm"}')
+        await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
+        play = await _next(page, lambda m: m.get("type") == "vr")
+        assert play["content"] == "breathing:6"  # the missing file was ignored, not forwarded
+        assert play["media"] == {"kind": "breathing", "period_s": 10.0, "inhale_s": 4.0}
+        await broker.client.publish(f"{base}/set", '{"action":"volume","volume":250}')
+        volume = await _next(page, lambda m: m.get("type") == "vr")
+        assert volume["volume"] == 100  # clamped as the device firmware does
+        async with session.ws_connect(url + "ws") as late:
+            hello = await late.receive_json()
+            assert hello["now"]["content"] == "breathing:6"  # a page that joins shows it too
+
+
+async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str, Broker]) -> None:
+    url, broker = bar
+    base = _base(broker)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        hello = await page.receive_json()
+        assert (hello["kind"], hello["colour"]) == ("bls", "#ffffff")
+        await broker.client.publish(f"{base}/set", '{"running":true,"mode":"tactile"}')
+        await broker.client.publish(
+            f"{base}/set", '{"running":true,"mode":"visual","speed_hz":5,"passes":3}'
+        )
+        start = await _next(page, lambda m: m.get("type") == "bls")
+        assert (start["running"], start["speed_hz"], start["passes"]) == (True, 2.0, 3)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "not json",
+        '{"type":"state","state":{"status":"exploding","content":null,"position_s":0}}',
+        '{"type":"state","state":{"status":"idle","content":null,"position_s":1e12}}',
+        '{"type":"state","state":{"status":"idle","content":7,"position_s":0}}',
+        '{"type":"state","state":{"status":"idle","content":null,"position_s":0,"x":1}}',
+        '{"type":"state","state":[1,2]}',
+        "[" * 100_000,
+    ],
+)
+async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
+    headset: tuple[str, Broker], hostile: str
+) -> None:
+    url, broker = headset
+    state = f"{_base(broker)}/state"
+    good = '{"type":"state","state":{"status":"idle","content":null,"position_s":0}}'
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url + "ws") as page:
+            await page.receive_json()
+            await page.send_str(hostile)
+        async with session.ws_connect(url + "ws") as page:  # the display still serves pages
+            await page.receive_json()
+            await page.send_str(good)
+            await eventually(lambda: state in broker.last, 5, "the good state")
+    assert [json.loads(p) for t, p in broker.seen if t == state] == [
+        {"status": "idle", "content": None, "position_s": 0}
+    ]
+
+
+async def test_only_the_page_open_longest_reports(headset: tuple[str, Broker]) -> None:
+    url, broker = headset
+    state = f"{_base(broker)}/state"
+    report = '{{"type":"state","state":{{"status":"idle","content":null,"position_s":{}}}}}'
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as first,
+        session.ws_connect(url + "ws") as second,
+    ):
+        await second.send_str(report.format(2))
+        await first.send_str(report.format(1))
+        await eventually(lambda: state in broker.last, 5, "a state")
+        await asyncio.sleep(0.2)
+    assert [json.loads(p)["position_s"] for t, p in broker.seen if t == state] == [1]
+
+
+async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str, Broker]) -> None:
+    url, _ = headset
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url + "ws", origin="http://evil.example")
+        assert refused.value.status == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("content/clip.webm", 200),
+        ("content/..%2Fsecret.webm", 404),
+        ("content/%2E%2E/secret.webm", 404),
+        ("content/breathing:6", 404),
+        ("static/..%2Fserver.py", 404),
+        ("static/display.js", 200),
+    ],
+)
+async def test_the_page_reaches_the_content_folder_and_nothing_outside_it(
+    headset: tuple[str, Broker], path: str, status: int
+) -> None:
+    url, _ = headset
+    async with aiohttp.ClientSession() as session, session.get(url + path) as response:
+        assert response.status == status
+        if status == 200 and path.startswith("content/"):
+            assert await response.read() == b"not really a video"
