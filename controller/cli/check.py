@@ -41,6 +41,13 @@ def summary(room: Room) -> str:
     for device in room.devices.values():
         by_kind[device.kind].append(f"{device.id} ({device.driver})")
     lines += [f"  {kind:<7} {', '.join(names)}" for kind, names in sorted(by_kind.items())]
+    screens = [device for device in room.devices.values() if device.display is not None]
+    if screens:
+        lines += ["", f"Displays ({len(screens)}, `sessionroom display --device ID`):"]
+        for device in screens:
+            assert device.display is not None
+            where = f"http://{device.display.host}:{device.display.port}/"
+            lines.append(f"  {device.id:<12} {where}")
     lines += ["", f"Scenes ({len(room.scenes)}): {', '.join(sorted(room.scenes))}"]
     lines += [
         f"  idle scene: {settings.idle_scene}; safe scene (emergency): {settings.safe_scene}",

@@ -117,6 +117,9 @@ def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> st
     if simulated.local_devices:
         local = ", ".join(f"{d.id} ({d.driver})" for d in simulated.local_devices)
         lines.append(f"Not simulated (played on the room PC): {local}")
+    shown = [d.id for d in room.devices.values() if d.display and d.id not in simulated.devices]
+    if shown:
+        lines.append(f"Not simulated (shown by sessionroom display): {', '.join(shown)}")
     for fault in simulated.faults:
         lines.append(f"Fault: {fault.describe()}")
     lines.append("Ctrl-C stops; every device then reports itself offline.")

@@ -45,4 +45,7 @@ def test_the_headless_demo_runs_the_rehearsal_through_every_phase(tmp_path: Path
     phases = [line.split()[2] for line in result.stdout.splitlines() if " phase " in line]
     assert phases == ["centering", "peak", "return", "integration"]
     assert "Rehearsal complete: 4 phases, 5m of session time." in result.stdout
+    assert "Screen headset (VR headset / meditation display): open http://127.0.0.1:8781/" in (
+        result.stdout
+    )
     assert list((tmp_path / "data" / "sessions").glob("room-a-*.sqlite"))

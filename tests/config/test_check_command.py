@@ -46,6 +46,7 @@ def test_the_shipped_room_is_valid_and_summarised() -> None:
     assert "Room room-a" in out
     assert "light   ceiling (zigbee2mqtt), floor-lamp (tasmota), strip (wled)" in out
     assert "standard      1h30m  Standard session (90 minutes)" in out
+    assert "  headset      http://127.0.0.1:8781/" in out
     assert "centering 15m → peak 40m → return 20m → integration 15m" in out
     assert out.rstrip().endswith("The room is valid.")
 

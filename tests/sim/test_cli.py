@@ -135,6 +135,30 @@ async def test_a_killed_simulator_leaves_every_device_offline_through_its_will(
 
 
 @pytest.mark.mosquitto
+async def test_devices_shown_on_a_screen_can_be_left_to_their_display(
+    private_mosquitto: Mosquitto, example_config: Path
+) -> None:
+    broker = private_mosquitto
+    shown = ["vr/headset/availability", "bls/lightbar/availability"]
+    async with (
+        Recorder(broker.host, broker.port, list(EXAMPLE_AVAILABILITY)) as recorder,
+        simulator(
+            "--config", str(example_config), "--broker", broker.url, "--skip-displays"
+        ) as sim,
+    ):
+        for topic, (online, _) in EXAMPLE_AVAILABILITY.items():
+            if topic not in shown:
+                await recorder.wait_for(topic, online, timeout=10)
+        sim.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(sim.wait(), timeout=10) == 0
+        assert sim.stdout is not None
+        printed = (await sim.stdout.read()).decode()
+    assert f"Simulating room room-a on {broker.url}: 6 devices" in printed
+    assert "Not simulated (shown by sessionroom display): lightbar, headset" in printed
+    assert not [t for t in shown if recorder.payloads(t)]
+
+
+@pytest.mark.mosquitto
 async def test_sigterm_stops_cleanly_and_every_device_says_it_is_offline(
     private_mosquitto: Mosquitto, example_config: Path
 ) -> None:
