@@ -21,6 +21,8 @@ from pathlib import Path, PurePosixPath
 BREATHING_PREFIX = "breathing"
 BREATHS_PER_MIN_RANGE = (1.0, 30.0)
 RATIO_PART_RANGE = (0.1, 10.0)
+MIN_BREATH_PART_S = 1.0
+"""The inhale and the exhale each last at least this long: the guide never jumps (safety.md)."""
 DEFAULT_RATIO = (4.0, 6.0)
 """Inhale:exhale when a breathing id names none: a longer out-breath, as paced breathing has."""
 
@@ -85,7 +87,13 @@ def _breathing(options: list[str]) -> Breathing:
         return Breathing(rate, *DEFAULT_RATIO)
     inhale = _number(options[1], "the inhale part", RATIO_PART_RANGE)
     exhale = _number(options[2], "the exhale part", RATIO_PART_RANGE)
-    return Breathing(rate, inhale, exhale)
+    guide = Breathing(rate, inhale, exhale)
+    if min(guide.inhale_s, guide.period_s - guide.inhale_s) < MIN_BREATH_PART_S:
+        raise ContentError(
+            f"at {rate:g} breaths a minute, {inhale:g}:{exhale:g} makes an inhale or exhale "
+            f"shorter than {MIN_BREATH_PART_S:g} s"
+        )
+    return guide
 
 
 def _number(text: str, what: str, bounds: tuple[float, float]) -> float:

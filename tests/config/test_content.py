@@ -37,6 +37,8 @@ def test_a_breathing_guide_names_its_rate_and_optionally_its_ratio() -> None:
         ("breathing:six", "'six' is not a number"),
         ("breathing:6:0:1", "the inhale part 0 is not from 0.1 to 10"),
         ("breathing:6:1:inf", "the exhale part inf is not from 0.1 to 10"),
+        ("breathing:30:1:2", "30 breaths a minute, 1:2 makes an inhale or exhale shorter than 1 s"),
+        ("breathing:12:0.1:10", "makes an inhale or exhale shorter than 1 s"),
         ("", "1 to 300 characters"),
         ("x" * 301 + ".webm", "1 to 300 characters"),
         ("../secret.webm", "is not a file name inside the content folder"),
