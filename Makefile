@@ -9,9 +9,22 @@ BIN := $(VENV)/bin
 RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
 TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg
 
+THREE_VERSION := 0.180.0
+DISPLAY_VENDOR := controller/display/vendor
+
 .PHONY: demo test lint bench install
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(DISPLAY_VENDOR)/node_modules/three/package.json
+
+# three.js for 360° video in a headset's browser (WebXR), from the npm registry. Without
+# npm the displays still work; 360° video then plays flat.
+$(DISPLAY_VENDOR)/node_modules/three/package.json:
+	@if command -v npm >/dev/null; then \
+	  npm install --silent --no-save --no-package-lock --no-audit --no-fund \
+	    --prefix $(DISPLAY_VENDOR) three@$(THREE_VERSION); \
+	else \
+	  echo "npm not found: displays show 360° video flat (install npm for WebXR)"; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

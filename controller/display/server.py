@@ -48,8 +48,10 @@ MAX_PAGE_MESSAGE = 64 * 1024
 MAX_POSITION_S = 24 * 3600
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
-VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
-"""Where the build installs the page's libraries (three.js for WebXR); absent without them."""
+VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
+"""Where the build (`make install`, npm) puts the page's libraries; absent without them."""
+THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
+"""three.js, which shows 360° video in WebXR; without it 360° video plays flat."""
 
 log = logging.getLogger("controller.display")
 
@@ -141,8 +143,8 @@ class DisplayServer:
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/content/{path:.+}", self._content)
-        if VENDOR_DIR.is_dir():
-            app.router.add_static("/vendor/", VENDOR_DIR, follow_symlinks=False)
+        if THREE_JS.is_file():
+            app.router.add_static("/vendor/three/", VENDOR_DIR / "three", follow_symlinks=False)
         return app
 
     # ------------------------------------------------------------------ HTTP
@@ -201,7 +203,7 @@ class DisplayServer:
             "colour": self.settings.colour,
             "dot_size": self.settings.dot_size,
             "tone": self.settings.tone,
-            "webxr": (VENDOR_DIR / "three").is_dir(),
+            "webxr": THREE_JS.is_file(),
         }
         if isinstance(self.model, VrHeadset) and self.model.content is not None:
             hello["now"] = self._vr_message("play", self.model.content)

@@ -20,9 +20,11 @@ from typing import Any
 
 import pytest
 
-from tests.display.screen_room import BAR_COLOUR, BREATHING, CLIP, write_screen_room
+from controller.display.server import THREE_JS
+from tests.display.screen_room import BAR_COLOUR, BREATHING, CLIP, CLIP_SECONDS, write_screen_room
 from tests.support.browser import chromium
 from tests.support.mosquitto import Mosquitto, port_accepts
+from tests.support.requirements import missing
 from tests.support.room import Operator, Wire, spawn, until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
@@ -298,3 +300,35 @@ def test_an_emergency_stops_both_pages_and_a_closed_page_leaves_its_device_offli
     bar.get("about:blank")  # the bar's page is closed; the display's page stays
     until(lambda: screens.availability("bls/lightbar") == "offline", "the bar goes offline")
     assert screens.availability("vr/headset") == "online"
+
+
+def test_a_360_video_plays_flat_without_webxr_and_a_once_video_ends_idle(
+    screens: Screens, browsers: list[Any]
+) -> None:
+    if not THREE_JS.is_file():
+        missing("three.js for the displays' WebXR", "make install (with npm)")
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}:360:once", "volume=0.3")
+    video_time = "return document.getElementById('video').currentTime"
+    until(lambda: page.execute_script(video_time) > 1.0, "the 360° video plays flat")
+    # Headless Chromium offers no immersive VR: no "Enter VR", the picture stays on the page.
+    supported = page.execute_async_script(
+        "const done = arguments[0];"
+        "if (!navigator.xr) { done(false); return; }"
+        "navigator.xr.isSessionSupported('immersive-vr').then(done, () => done(false));"
+    )
+    assert supported is False
+    assert page.execute_script("return document.getElementById('enter-vr').hidden")
+    # The WebXR module and the three.js the build installed load in the page.
+    loaded = page.execute_async_script(
+        "const done = arguments[0];"
+        "import('/static/sphere.js')"
+        ".then((m) => done(typeof m.enterSphere), (e) => done(String(e)));"
+    )
+    assert loaded == "function"
+    until(
+        lambda: screens.state("vr/headset")["status"] == "idle",
+        "the once-played video ends and the device reports idle",
+        timeout=CLIP_SECONDS + 10,
+    )
+    until(lambda: page.execute_script(VEIL) == 1.0, "the screen has faded to black")

@@ -75,8 +75,8 @@ function connect() {
     // A screen its controller cannot reach must not keep showing: fade out, stop the bar.
     note("disconnected");
     say("Connecting…");
-    player.stop(false);
-    bar.stop(false);
+    player.stop("stop-disconnected");
+    bar.stop("bls-stop-disconnected");
     setTimeout(connect, 1000);
   };
 }
@@ -123,7 +123,7 @@ const player = {
     if (message.action === "play") this.play(message);
     else if (message.action === "pause") this.pause();
     else if (message.action === "resume") this.resume();
-    else if (message.action === "stop") this.stop(true);
+    else if (message.action === "stop") this.stop("stop");
   },
 
   play(message) {
@@ -186,9 +186,9 @@ const player = {
     this.report();
   },
 
-  stop(byCommand) {
+  stop(why) {
     if (this.status === "idle" && this.content === null) return;
-    note(byCommand ? "stop" : "stop-disconnected");
+    note(why);
     this.status = "idle";
     this.content = null;
     this.report();
@@ -286,7 +286,7 @@ const player = {
 video.addEventListener("pause", () => note("video-paused"));
 video.addEventListener("playing", () => note("video-playing"));
 video.addEventListener("ended", () => {
-  if (player.status === "playing") player.stop(false);
+  if (player.status === "playing") player.stop("ended");
 });
 
 // ---------------------------------------------------------------- visual BLS light bar
@@ -299,7 +299,7 @@ const bar = {
 
   command(message) {
     if (message.running) this.start(message);
-    else this.stop(true);
+    else this.stop("bls-stop");
   },
 
   start(message) {
@@ -316,10 +316,10 @@ const bar = {
     this.report();
   },
 
-  stop(byCommand) {
+  stop(why) {
     if (!this.set) return;
     this.set = null; // at once: the next frame draws the dot where it is now
-    note(byCommand ? "bls-stop" : "bls-stop-disconnected", { x: this.x });
+    note(why, { x: this.x });
     dot.style.opacity = "0.25";
     this.report();
   },
@@ -343,8 +343,7 @@ const bar = {
       const finished = (ts - set.start) / 1000 >= limit;
       if (finished) {
         this.pass = done;
-        this.stop(false);
-        note("bls-finished", { pass: done });
+        this.stop("bls-finished");
       } else if (done > this.pass) {
         this.pass = done;
         this.report();
@@ -361,29 +360,51 @@ const bar = {
 // ---------------------------------------------------------------- 360° video in WebXR
 
 const xr = {
+  session: null,
+
+  // Show "Enter VR" for a 360° video when the browser offers immersive VR; else it plays flat.
   offer(spherical) {
     enterVr.hidden = true;
-    if (!spherical || !config || !config.webxr || !navigator.xr) return;
+    if (!spherical) {
+      if (this.session) this.session.end().catch(() => {});
+      return;
+    }
+    if (!config || !config.webxr || !navigator.xr) return;
     navigator.xr.isSessionSupported("immersive-vr").then((supported) => {
       if (supported && player.media && player.media.spherical) enterVr.hidden = false;
     }).catch(() => {});
   },
+
+  async enter() {
+    const { enterSphere } = await import("/static/sphere.js");
+    this.session = await enterSphere(video, () => player.veil, step);
+    note("xr-entered");
+    this.session.addEventListener("end", () => {
+      this.session = null;
+      note("xr-ended");
+    });
+  },
 };
 
-enterVr.addEventListener("click", async () => {
-  const { enterSphere } = await import("/static/sphere.js");
-  enterSphere(video);
+enterVr.addEventListener("click", () => {
+  xr.enter().catch((error) => note("xr-failed", { reason: String(error) }));
 });
 
 // ---------------------------------------------------------------- one clock
 
 let lastTs = null;
 
-function frame(ts) {
-  const dt = lastTs === null ? 0 : (ts - lastTs) / 1000;
+// One step of the page's clock; the window's animation frames drive it, or the headset's
+// while an immersive session runs (the window's frames stop then).
+function step(ts) {
+  const dt = lastTs === null ? 0 : Math.max(0, (ts - lastTs) / 1000);
   lastTs = ts;
   if (config && config.kind === "vr") player.frame(ts, dt);
   if (config && config.kind === "bls") bar.frame(ts);
+}
+
+function frame(ts) {
+  if (!xr.session) step(ts);
   requestAnimationFrame(frame);
 }
 
