@@ -46,8 +46,7 @@ def summary(room: Room) -> str:
         lines += ["", f"Displays ({len(screens)}, `sessionroom display --device ID`):"]
         for device in screens:
             assert device.display is not None
-            where = f"http://{device.display.host}:{device.display.port}/"
-            lines.append(f"  {device.id:<12} {where}")
+            lines.append(f"  {device.id:<12} {device.display.url}")
     lines += ["", f"Scenes ({len(room.scenes)}): {', '.join(sorted(room.scenes))}"]
     lines += [
         f"  idle scene: {settings.idle_scene}; safe scene (emergency): {settings.safe_scene}",

@@ -121,8 +121,8 @@ def _start_children(
     for device in screens:
         assert device.display is not None
         click.echo(
-            f"Screen {device.id} ({device.label or device.kind}): open "
-            f"http://{device.display.host}:{device.display.port}/ in a browser"
+            f"Screen {device.id} ({device.label or device.kind}): "
+            f"open {device.display.url} in a browser"
         )
     return [*displays, simulator, engine]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from controller.cli.common import (
+    EXIT_INVALID,
     Overrides,
     connection_options,
     device_broker_address,
@@ -17,7 +18,7 @@ from controller.cli.common import (
 )
 from controller.config import Room
 from controller.config.models import Device
-from controller.display.server import DisplayServer
+from controller.display.server import DisplayServer, tls_context
 
 EPILOG = """\b
 Examples:
@@ -53,13 +54,20 @@ def display(
     with an offline will) and serves the page a browser on the screen opens full-screen:
     a kiosk browser on a TV, a tablet, a headset's browser. The device is online only
     while a page is open. The device file describes it under `display:` (port, host,
-    colour, dot_size, tone).
+    colour, dot_size, tone, and cert_file/key_file to serve it over HTTPS, which a
+    headset's browser needs for WebXR).
     """
     room = load_room_or_exit(
         config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir)
     )
     device = _display_device(room, device_id)
     log_to_stderr("controller.display", verbose)
+    assert device.display is not None
+    try:
+        tls = tls_context(device.display, room.root)
+    except ValueError as error:
+        click.echo(f"{device.id}: {error}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
     server = DisplayServer(
         device,
         device_broker_address(room),
@@ -67,6 +75,7 @@ def display(
         content_dir=room.root / room.settings.paths.content,
         host=host,
         port=port,
+        tls=tls,
     )
     try:
         asyncio.run(_serve(server))

@@ -193,6 +193,13 @@ class RoomSettings(StrictModel):
 # --------------------------------------------------------------------------- devices
 
 
+def page_url(host: str, port: int, *, secure: bool) -> str:
+    """A display page's address; a display on every address (`0.0.0.0`, `::`) shows this PC's."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if secure else 'http'}://{host}:{port}/"
+
+
 class DisplaySettings(StrictModel):
     """A screen that is this device: `sessionroom display` serves its page (a browser shows it)."""
 
@@ -206,6 +213,11 @@ class DisplaySettings(StrictModel):
     """A light bar's dot diameter, as a fraction of the screen's height."""
     tone: bool = False
     """The breathing guide also plays a soft tone that swells with each breath."""
+    cert_file: str | None = None
+    """Serve the page over HTTPS with this certificate (PEM), relative to config.yaml: a
+    headset's browser offers WebXR only to a secure page (HTTPS, or this PC's own address)."""
+    key_file: str | None = None
+    """The certificate's private key (PEM)."""
 
     @field_validator("host")
     @classmethod
@@ -213,6 +225,17 @@ class DisplaySettings(StrictModel):
         if not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", value):
             raise ValueError(f"host {value!r} is not a host name or address")
         return value
+
+    @property
+    def url(self) -> str:
+        """The page's address as configured."""
+        return page_url(self.host, self.port, secure=self.cert_file is not None)
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> DisplaySettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give cert_file and key_file together (HTTPS), or neither")
+        return self
 
 
 class Device(StrictModel):

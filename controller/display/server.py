@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from importlib import resources
@@ -36,7 +37,7 @@ from controller.config.content import (
     content_file,
     parse_content,
 )
-from controller.config.models import Device, DisplaySettings
+from controller.config.models import Device, DisplaySettings, page_url
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
 from controller.sim.model import compact_json, is_number, parse_json
@@ -68,6 +69,7 @@ class DisplayServer:
         content_dir: Path,
         host: str | None = None,
         port: int | None = None,
+        tls: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         assert device.display is not None, "a display device has display settings"
@@ -78,6 +80,7 @@ class DisplayServer:
         self.content_dir = content_dir
         self.host = host or self.settings.host
         self.port = self.settings.port if port is None else port
+        self.tls = tls
         self.clock = clock
         self.model: VrHeadset | BlsDevice = (
             VrHeadset(device) if device.driver == "mqtt-vr" else BlsDevice(device)
@@ -108,7 +111,7 @@ class DisplayServer:
         """Serve the page and be the device until `stop` is set; then report offline."""
         runner = web.AppRunner(self.app(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
         await site.start()
         address = self.url(runner)
         log.info("%s: page on %s", self.device.id, address)
@@ -134,8 +137,7 @@ class DisplayServer:
             if isinstance(address, tuple) and len(address) >= 2:
                 port = int(address[1])
                 break
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{port}/"
+        return page_url(self.host, port, secure=self.tls is not None)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAGE_MESSAGE)
@@ -372,6 +374,23 @@ class DisplayServer:
                 payload = message.payload
                 if isinstance(payload, bytes | bytearray):
                     await self._command(bytes(payload))
+
+
+def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:
+    """The HTTPS context of a display with a certificate (files relative to `root`), or None.
+
+    Raises ValueError with the reason when the files cannot be used.
+    """
+    if settings.cert_file is None or settings.key_file is None:
+        return None
+    cert, key = root / settings.cert_file, root / settings.key_file
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ValueError(f"cannot use the certificate {cert} with key {key}: {reason}") from None
+    return context
 
 
 def _describe(content: Breathing | MediaFile) -> dict[str, Any]:

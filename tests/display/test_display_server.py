@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
+import ssl
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,11 +23,12 @@ import aiohttp
 import aiomqtt
 import pytest
 
-from controller.config.models import Device
-from controller.display.server import DisplayServer
+from controller.config.models import Device, DisplaySettings
+from controller.display.server import DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually
 from tests.support.mosquitto import Mosquitto
+from tests.support.requirements import missing
 
 pytestmark = pytest.mark.mosquitto
 
@@ -45,6 +49,7 @@ class Broker:
             self.seen.append((str(message.topic), text))
 
 
+@contextlib.asynccontextmanager
 async def _running(
     server: DisplayServer, mosquitto: Mosquitto
 ) -> AsyncIterator[tuple[str, Broker]]:
@@ -68,7 +73,9 @@ async def _running(
                 await listener
 
 
-def _server(mosquitto: Mosquitto, content: Path, **device: Any) -> DisplayServer:
+def _server(
+    mosquitto: Mosquitto, content: Path, tls: ssl.SSLContext | None = None, **device: Any
+) -> DisplayServer:
     topic = f"d{uuid.uuid4().hex[:8]}"
     return DisplayServer(
         Device(id="screen", topic=topic, display={"port": 1}, **device),
@@ -76,6 +83,7 @@ def _server(mosquitto: Mosquitto, content: Path, **device: Any) -> DisplayServer
         room_id="test",
         content_dir=content,
         port=0,
+        tls=tls,
     )
 
 
@@ -91,14 +99,14 @@ def content(tmp_path: Path) -> Path:
 @pytest.fixture
 async def headset(mosquitto: Mosquitto, content: Path) -> AsyncIterator[tuple[str, Broker]]:
     server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
-    async for running in _running(server, mosquitto):
+    async with _running(server, mosquitto) as running:
         yield running
 
 
 @pytest.fixture
 async def bar(mosquitto: Mosquitto, content: Path) -> AsyncIterator[tuple[str, Broker]]:
     server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
-    async for running in _running(server, mosquitto):
+    async with _running(server, mosquitto) as running:
         yield running
 
 
@@ -236,3 +244,46 @@ async def test_the_page_reaches_the_content_folder_and_nothing_outside_it(
         assert response.status == status
         if status == 200 and path.startswith("content/"):
             assert await response.read() == b"not really a video"
+
+
+def _self_signed(folder: Path) -> DisplaySettings:
+    """A certificate for 127.0.0.1 made by the openssl CLI, as display settings."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        missing("openssl", "apt-get install openssl")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", "screen.key", "-out", "screen.pem", "-days", "2",
+         "-subj", "/CN=screen", "-addext", "subjectAltName=IP:127.0.0.1"],
+        cwd=folder, check=True, capture_output=True,
+    )  # fmt: skip
+    return DisplaySettings(port=1, cert_file="screen.pem", key_file="screen.key")
+
+
+async def test_a_display_with_a_certificate_serves_its_page_over_https(
+    mosquitto: Mosquitto, content: Path, tmp_path: Path
+) -> None:
+    settings = _self_signed(tmp_path)
+    tls = tls_context(settings, tmp_path)
+    server = _server(mosquitto, content, tls, kind="vr", driver="mqtt-vr")
+    trust = ssl.create_default_context(cafile=tmp_path / "screen.pem")
+    async with _running(server, mosquitto) as (url, broker):
+        assert url.startswith("https://127.0.0.1:")
+        availability = f"{_base(broker)}/availability"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url, ssl=trust) as page:
+                assert page.status == 200
+            async with session.ws_connect(url + "ws", ssl=trust) as page:
+                assert (await page.receive_json())["type"] == "hello"
+                await eventually(lambda: broker.last[availability] == "online", 5, "online")
+
+
+def test_a_certificate_that_cannot_be_used_is_named_with_the_reason(tmp_path: Path) -> None:
+    settings = _self_signed(tmp_path)
+    (tmp_path / "screen.key").write_text("not a key")
+    with pytest.raises(ValueError, match=r"cannot use the certificate .*screen\.pem with key"):
+        tls_context(settings, tmp_path)
+    missing_key = settings.model_copy(update={"key_file": "gone.key"})
+    with pytest.raises(ValueError, match="No such file or directory"):
+        tls_context(missing_key, tmp_path)
+    assert tls_context(DisplaySettings(port=1), tmp_path) is None
