@@ -172,6 +172,20 @@ def test_the_meditation_display_plays_pauses_stops_and_breathes(
     first = page.execute_script(video_time)
     until(lambda: page.execute_script(video_time) > first + 0.5, "currentTime keeps advancing")
 
+    # The engine raises the volume from silence no faster than the room's ramp (10 %/s) to
+    # the scene's 40 % (the engine's gate); the page plays what it is given.
+    until(lambda: screens.state("vr/headset")["position_s"] >= 4, "4 s of the clip", timeout=20)
+    volumes = [(f["t"], f["volume"]) for f in record(page)["frames"] if f["k"] == "video"]
+    steepest = max(
+        later - earlier for t, earlier in volumes for u, later in volumes if 0 < u - t <= 1000
+    )
+    loudest = max(v for _, v in volumes)
+    print(f"\nvideo volume: loudest {loudest:.3f}, steepest rise {steepest:.3f} in 1 s")
+    assert loudest <= 0.40 + 1e-9
+    # The ramp, plus the engine's steps (4 a second): a window can hold a step more, and a
+    # step that arrives late carries what was due.
+    assert steepest <= 0.10 + 2 * 0.025 + 1e-9
+
     sent = screens.ctl_ok("vr", "op=pause")
     paused = until(lambda: event(page, "video-paused", sent), "the page pauses")
     pause_latency = (paused["at"] - sent) / 1000

@@ -275,7 +275,7 @@ const player = {
       keep(record.frames, { t: ts, k: "breath", v: fill });
       if (this.tone) this.tone.gain.gain.setTargetAtTime(TONE_LEVEL * fill * audible, 0, 0.05);
     } else if (this.media) {
-      keep(record.frames, { t: ts, k: "video", v: video.currentTime });
+      keep(record.frames, { t: ts, k: "video", v: video.currentTime, volume: video.volume });
     }
     if (this.status === "playing" && performance.now() - this.lastReport >= REPORT_INTERVAL_MS) {
       this.report();
