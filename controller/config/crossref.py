@@ -71,8 +71,11 @@ def check_room(
     for scene in scenes.values():
         checker = _SceneChecker(scene, all_devices, playlists, room.safety, broken, content_dir)
         issues += checker.check()
+    screens = any(d.model.kind == "vr" and d.model.display for d in devices.values())
     for plan in plans.values():
         issues += _check_plan(plan, scenes, room.safety, broken)
+        if screens:
+            issues += _cue_contents(plan, content_dir)
     return issues
 
 
@@ -227,12 +230,9 @@ class _SceneChecker:
         """Content for a screen of `sessionroom display` must be something it can play."""
         if target.content is None or not any(device.display for device in found):
             return
-        try:
-            content = parse_content(target.content)
-            if isinstance(content, MediaFile) and self._content_dir is not None:
-                content_file(self._content_dir, content)
-        except ContentError as error:
-            self._report((section, key, "content"), f"{section}.{key}.content: {error}")
+        problem = _content_problem(target.content, self._content_dir)
+        if problem is not None:
+            self._report((section, key, "content"), f"{section}.{key}.content: {problem}")
 
     def _volume(self, section: str, key: str, volume: float | None) -> None:
         """Music and VR content never play above the room's cap (docs/safety.md#loudness)."""
@@ -295,6 +295,33 @@ def set_length_problem(target: BlsTarget, safety: SafetyLimits) -> str | None:
             f" / {safety.bls_set_max_seconds:g} s); add confirm_long_set: true to allow it"
         )
     return None
+
+
+def _content_problem(content_id: str, content_dir: Path | None) -> str | None:
+    """Why a display cannot play `content_id` (a file must be in `content_dir`), or None."""
+    try:
+        content = parse_content(content_id)
+        if isinstance(content, MediaFile) and content_dir is not None:
+            content_file(content_dir, content)
+    except ContentError as error:
+        return str(error)
+    return None
+
+
+def _cue_contents(plan: Sourced[Plan], content_dir: Path | None) -> list[ConfigIssue]:
+    """A cue that plays content on every headset must name one the room's screens can play."""
+    issues = []
+    for index, phase in enumerate(plan.model.phases):
+        for cue_index, cue in enumerate(phase.cues):
+            content = cue.do.get("content")
+            if cue.do["action"] != "vr" or not isinstance(content, str):
+                continue
+            problem = _content_problem(content, content_dir)
+            if problem is not None:
+                location = ("phases", index, "cues", cue_index, "do", "content")
+                where = describe_location(location)
+                issues.append(plan.document.issue(location, f"{where}: {problem}"))
+    return issues
 
 
 def _check_plan(
