@@ -123,7 +123,6 @@ class DisplayServer:
         finally:
             for page in list(self.pages):
                 await page.close()
-            self.pages.clear()
             await self._publish(self.model.availability.topic, "offline")
             link.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,7 +188,8 @@ class DisplayServer:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._from_page(page, message.data)
         finally:
-            self.pages.remove(page)
+            if page in self.pages:
+                self.pages.remove(page)
             log.info("%s: a page left (%d open)", self.device.id, len(self.pages))
             if not self.pages:
                 await self._publish(self.model.availability.topic, "offline")

@@ -7,8 +7,9 @@
 // Nothing ever blinks: content changes fade through black, colour changes fade, and
 // brightness changes are smoothed.
 //
-// `window.sessionroomDisplay` keeps what was drawn (frames) and when things happened
-// (events, in Unix milliseconds) for diagnosis and for the tests that measure the page.
+// `window.sessionroomDisplay` keeps what was drawn (frames, on the page's clock) and when
+// things happened (events: `now` on the page's clock, `at` in Unix milliseconds by the
+// system clock) for diagnosis and for the tests that measure the page.
 
 const FADE_S = 1.0;
 const REPORT_INTERVAL_MS = 1000;
@@ -30,17 +31,13 @@ const enterVr = $("enter-vr");
 const record = { frames: [], events: [] };
 window.sessionroomDisplay = record;
 
-function epochMs() {
-  return performance.timeOrigin + performance.now();
-}
-
 function keep(list, entry) {
   list.push(entry);
   if (list.length > LOG_LIMIT) list.shift();
 }
 
 function note(name, extra = {}) {
-  keep(record.events, { name, at: epochMs(), now: performance.now(), ...extra });
+  keep(record.events, { name, at: Date.now(), now: performance.now(), ...extra });
 }
 
 function clamp(value, low, high) {
@@ -275,7 +272,8 @@ const player = {
       keep(record.frames, { t: ts, k: "breath", v: fill });
       if (this.tone) this.tone.gain.gain.setTargetAtTime(TONE_LEVEL * fill * audible, 0, 0.05);
     } else if (this.media) {
-      keep(record.frames, { t: ts, k: "video", v: video.currentTime, volume: video.volume });
+      const entry = { t: ts, k: "video", v: video.currentTime, volume: video.volume };
+      keep(record.frames, { ...entry, at: Date.now() });
     }
     if (this.status === "playing" && performance.now() - this.lastReport >= REPORT_INTERVAL_MS) {
       this.report();
