@@ -270,7 +270,8 @@ const player = {
       const scale = BREATH_SCALE[0] + (BREATH_SCALE[1] - BREATH_SCALE[0]) * fill;
       breath.style.transform = `scale(${scale})`;
       keep(record.frames, { t: ts, k: "breath", v: fill });
-      if (this.tone) this.tone.gain.gain.setTargetAtTime(TONE_LEVEL * fill * audible, 0, 0.05);
+      const sounding = this.status === "playing" ? TONE_LEVEL * fill * audible : 0;
+      if (this.tone) this.tone.gain.gain.setTargetAtTime(sounding, 0, 0.05); // never a click
     } else if (this.media) {
       const entry = { t: ts, k: "video", v: video.currentTime, volume: video.volume };
       keep(record.frames, { ...entry, at: Date.now() });
