@@ -51,7 +51,7 @@ def write_screen_room(folder: Path) -> Path:
     (folder / "devices" / "screens.yaml").write_text(
         "devices:\n"
         "  - {id: headset, kind: vr, driver: mqtt-vr, topic: headset,\n"
-        f"     display: {{port: {free_port()}}}}}\n"
+        f"     display: {{port: {free_port()}, tone: true}}}}\n"
         "  - {id: lightbar, kind: bls, driver: mqtt-bls, topic: lightbar, mode: visual,\n"
         f"     display: {{port: {free_port()}, colour: '{BAR_COLOUR}', dot_size: 0.08}}}}\n"
     )

@@ -259,6 +259,11 @@ def test_the_meditation_display_plays_pauses_stops_and_breathes(
     )
     assert measured == pytest.approx(3.0, rel=0.02)
     assert share == pytest.approx(1 / 3, rel=0.02)
+    # The soft tone (tone: true) swells with the breath, at most 12 % of the volume (30 %).
+    sounded = [f for f in record(page)["frames"] if f["k"] == "breath"]
+    assert {f["audio"] for f in sounded[-10:]} == {"running"}
+    assert all(f["tone"] == pytest.approx(0.12 * f["v"] * 0.30) for f in sounded[-60:])
+    assert max(f["tone"] for f in sounded) > 0.03
 
     # Closing the page: nobody is watching, the device is not online.
     page.get("about:blank")

@@ -269,9 +269,10 @@ const player = {
       const fill = this.breathFill(this.breathElapsed(ts));
       const scale = BREATH_SCALE[0] + (BREATH_SCALE[1] - BREATH_SCALE[0]) * fill;
       breath.style.transform = `scale(${scale})`;
-      keep(record.frames, { t: ts, k: "breath", v: fill });
       const sounding = this.status === "playing" ? TONE_LEVEL * fill * audible : 0;
       if (this.tone) this.tone.gain.gain.setTargetAtTime(sounding, 0, 0.05); // never a click
+      const tone = this.tone ? { tone: sounding, audio: this.tone.context.state } : {};
+      keep(record.frames, { t: ts, k: "breath", v: fill, ...tone });
     } else if (this.media) {
       const entry = { t: ts, k: "video", v: video.currentTime, volume: video.volume };
       keep(record.frames, { ...entry, at: Date.now() });
