@@ -146,6 +146,7 @@ async def _rehearse(room: Room, plan_name: str, time_scale: float) -> str:
     try:
         client.on_event(_print_event)
         await client.wait_online(START_TIMEOUT_S)
+        await _displays_connected(client, room)
         reply = await client.command("start", timeout=5, plan=plan_name, participant="DEMO1")
         if not reply.get("ok"):
             return f"The engine refused to start the session: {reply.get('error')}"
@@ -158,6 +159,18 @@ async def _rehearse(room: Room, plan_name: str, time_scale: float) -> str:
         )
     finally:
         await client.__aexit__()
+
+
+async def _displays_connected(client: RoomClient, room: Room) -> None:
+    """Until each screen's display is on the broker (it then hears the session's first scene
+    and shows it when a browser opens its page); gives up after START_TIMEOUT_S."""
+    screens = {device.id for device in room.devices.values() if device.display is not None}
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+    while screens and asyncio.get_running_loop().time() < deadline:
+        devices = (await client.state(timeout=START_TIMEOUT_S)).get("devices", {})
+        if all(devices.get(d, {}).get("available", "unknown") != "unknown" for d in screens):
+            return
+        await asyncio.sleep(0.2)
 
 
 async def _connect(room: Room) -> RoomClient | None:

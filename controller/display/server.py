@@ -37,7 +37,7 @@ from controller.config.content import (
     content_file,
     parse_content,
 )
-from controller.config.models import Device, DisplaySettings, page_url
+from controller.config.models import Device, DisplaySettings, SafetyLimits, page_url
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
 from controller.sim.model import compact_json, is_number, parse_json
@@ -48,6 +48,8 @@ PUBLISH_TIMEOUT_S = 2.0
 MAX_PAGE_MESSAGE = 64 * 1024
 MAX_POSITION_S = 24 * 3600
 VR_STATUSES = ("idle", "playing", "paused")
+DEFAULT_VOLUME_RAMP_PER_S = SafetyLimits().volume_ramp_per_s
+"""The page's own limit on how fast its sound rises (% a second); the room's, from its CLI."""
 STATIC = resources.files("controller.display") / "static"
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 """Where the build (`make install`, npm) puts the page's libraries; absent without them."""
@@ -70,6 +72,7 @@ class DisplayServer:
         host: str | None = None,
         port: int | None = None,
         tls: ssl.SSLContext | None = None,
+        volume_ramp_per_s: float = DEFAULT_VOLUME_RAMP_PER_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         assert device.display is not None, "a display device has display settings"
@@ -81,6 +84,7 @@ class DisplayServer:
         self.host = host or self.settings.host
         self.port = self.settings.port if port is None else port
         self.tls = tls
+        self.volume_ramp_per_s = volume_ramp_per_s
         self.clock = clock
         self.model: VrHeadset | BlsDevice = (
             VrHeadset(device) if device.driver == "mqtt-vr" else BlsDevice(device)
@@ -205,6 +209,7 @@ class DisplayServer:
             "colour": self.settings.colour,
             "dot_size": self.settings.dot_size,
             "tone": self.settings.tone,
+            "volume_ramp_per_s": self.volume_ramp_per_s,
             "webxr": THREE_JS.is_file(),
         }
         if isinstance(self.model, VrHeadset) and self.model.content is not None:
@@ -269,9 +274,10 @@ class DisplayServer:
 
     # ------------------------------------------------------------------ broker → page
 
-    async def _command(self, payload: bytes) -> None:
+    async def _command(self, topic: str, payload: bytes) -> None:
         now = self.clock()
-        topic = f"{self.base}/set"
+        if topic != f"{self.base}/set":
+            return  # a broker that delivers more than was subscribed to (amqtt does)
         if self.is_vr and not self._playable(payload):
             return
         if not self.model.handle(topic, payload, now):
@@ -373,7 +379,7 @@ class DisplayServer:
             async for message in client.messages:
                 payload = message.payload
                 if isinstance(payload, bytes | bytearray):
-                    await self._command(bytes(payload))
+                    await self._command(str(message.topic), bytes(payload))
 
 
 def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:

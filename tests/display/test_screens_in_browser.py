@@ -376,3 +376,24 @@ def test_a_360_video_plays_flat_without_webxr_and_a_once_video_ends_idle(
         timeout=CLIP_SECONDS + 10,
     )
     until(lambda: page.execute_script(VEIL) == 1.0, "the screen has faded to black")
+
+
+def test_a_page_opened_after_the_content_started_shows_it(
+    screens: Screens, browsers: list[Any]
+) -> None:
+    screens.ctl_ok("start", "plan=screens", "participant=P3")
+    until(lambda: screens.wire.on("vr/headset/set"), "the engine sends the headset its content")
+    assert screens.availability("vr/headset") == "offline"  # nobody is watching yet
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    video_time = "return document.getElementById('video').currentTime"
+    until(lambda: page.execute_script(video_time) > 1.0, "the page plays the phase's video")
+    until(lambda: screens.state("vr/headset")["content"] == CLIP, "the headset reports it")
+    # The engine's ramp had already brought the volume up: the page ramps in by itself, on
+    # its own clock (the animation frames' timestamps).
+    until(lambda: screens.state("vr/headset")["position_s"] >= 3, "3 s of the clip")
+    played = [(f["t"], f["volume"]) for f in record(page)["frames"] if f["k"] == "video"]
+    steepest = max(
+        later - earlier for t, earlier in played for u, later in played if 0 < u - t <= 1000
+    )
+    print(f"\nvolume of a page opened late: rises at most {steepest:.3f} in 1 s")
+    assert 0 < steepest <= 0.10 + 1e-3

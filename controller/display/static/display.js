@@ -106,6 +106,7 @@ const player = {
   content: null,
   media: null,
   volume: 50,
+  audible: 0,
   veil: 1,
   veilTarget: 1,
   afterVeil: null,
@@ -262,7 +263,12 @@ const player = {
       this.afterVeil = null;
       action();
     }
-    const audible = clamp(this.volume / 100, 0, 1) * (1 - this.veil);
+    // Never louder than told, and never rising faster than the room's ramp: the engine
+    // ramps its volume, and a page that opens on content already playing ramps in too.
+    const wanted = clamp(this.volume / 100, 0, 1) * (1 - this.veil);
+    const ramp = config.volume_ramp_per_s / 100;
+    this.audible = wanted > this.audible ? Math.min(wanted, this.audible + ramp * dt) : wanted;
+    const audible = this.audible;
     video.volume = audible;
     if (this.media && this.media.kind === "breathing") {
       if (this.status === "playing" && this.breathSince === null) this.breathSince = ts;
