@@ -62,6 +62,7 @@ def display(
     )
     device = _display_device(room, device_id)
     log_to_stderr("controller.display", verbose)
+    log_to_stderr("controller.sim", verbose)  # the device firmware's: commands it ignores
     assert device.display is not None
     try:
         tls = tls_context(device.display, room.root)
