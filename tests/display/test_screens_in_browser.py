@@ -13,7 +13,7 @@ import itertools
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,8 +117,8 @@ def _display_port(config: Path, device: str) -> int:
 
 
 @pytest.fixture
-def browsers(tmp_path: Path) -> Iterator[list[Any]]:
-    """Headless Chromiums (the test opens as many as it needs); each quits at the end."""
+def browsers(tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """Opens headless Chromiums (as many as the test needs); each quits at the end."""
     opened: list[Any] = []
 
     def open_one() -> Any:
@@ -126,14 +126,14 @@ def browsers(tmp_path: Path) -> Iterator[list[Any]]:
         opened.append(driver)
         return driver
 
-    yield [open_one]
+    yield open_one
     for driver in opened:
         driver.quit()
 
 
-def open_page(browsers: list[Any], screens: Screens, device: str, topic: str) -> Any:
+def open_page(browsers: Callable[[], Any], screens: Screens, device: str, topic: str) -> Any:
     """A new Chromium showing `device`'s page, once the device says it is online."""
-    driver = browsers[0]()
+    driver = browsers()
     driver.get(screens.urls[device])
     until(lambda: screens.availability(topic) == "online", f"{topic} online with its page")
     return driver
@@ -174,7 +174,7 @@ def period_s(times_ms: list[float]) -> float:
 
 
 def test_the_meditation_display_plays_pauses_stops_and_breathes(
-    screens: Screens, browsers: list[Any]
+    screens: Screens, browsers: Callable[[], Any]
 ) -> None:
     page = open_page(browsers, screens, "headset", "vr/headset")
     screens.ctl_ok("start", "plan=screens", "participant=P1")
@@ -254,8 +254,8 @@ def test_the_meditation_display_plays_pauses_stops_and_breathes(
     ]
     share = (sum(rises) / len(rises)) / (sum(rises) / len(rises) + sum(falls) / len(falls))
     print(
-        f"breathing period {measured:.4f} s (configured 3 s) over {len(rises)} breaths; "
-        f"inhale share {share:.4f} (configured 1/3)"
+        f"breathing period {measured:.5f} s (configured 3 s, {measured / 3 - 1:+.3%}) over "
+        f"{len(rises)} breaths; inhale share {share:.5f} (configured 1/3, {share * 3 - 1:+.3%})"
     )
     assert measured == pytest.approx(3.0, rel=0.02)
     assert share == pytest.approx(1 / 3, rel=0.02)
@@ -271,7 +271,7 @@ def test_the_meditation_display_plays_pauses_stops_and_breathes(
 
 
 def test_the_light_bar_moves_at_the_set_speed_counts_passes_and_stops_at_once(
-    screens: Screens, browsers: list[Any]
+    screens: Screens, browsers: Callable[[], Any]
 ) -> None:
     page = open_page(browsers, screens, "lightbar", "bls/lightbar")
     set_params = ("device=lightbar", f"speed_hz={BAR_SPEED_HZ}", f"passes={BAR_PASSES}")
@@ -296,8 +296,9 @@ def test_the_light_bar_moves_at_the_set_speed_counts_passes_and_stops_at_once(
         "return getComputedStyle(document.getElementById('dot')).backgroundColor"
     )
     print(
-        f"\nbar period {measured:.4f} s (configured {1 / BAR_SPEED_HZ:.4f} s) from "
-        f"{len(passing)} passes' midpoints; passes shown {shown}, reported {reported}"
+        f"\nbar period {measured:.5f} s (configured {1 / BAR_SPEED_HZ:.5f} s, "
+        f"{measured * BAR_SPEED_HZ - 1:+.3%}) from {len(passing)} passes' midpoints; "
+        f"passes shown {shown}, reported {reported}"
     )
     assert measured == pytest.approx(1 / BAR_SPEED_HZ, rel=0.02)
     assert shown == reported == BAR_PASSES
@@ -318,7 +319,7 @@ def test_the_light_bar_moves_at_the_set_speed_counts_passes_and_stops_at_once(
 
 
 def test_an_emergency_stops_both_pages_and_a_closed_page_leaves_its_device_offline(
-    screens: Screens, browsers: list[Any]
+    screens: Screens, browsers: Callable[[], Any]
 ) -> None:
     headset = open_page(browsers, screens, "headset", "vr/headset")
     bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
@@ -347,7 +348,7 @@ def test_an_emergency_stops_both_pages_and_a_closed_page_leaves_its_device_offli
 
 
 def test_a_360_video_plays_flat_without_webxr_and_a_once_video_ends_idle(
-    screens: Screens, browsers: list[Any]
+    screens: Screens, browsers: Callable[[], Any]
 ) -> None:
     if not THREE_JS.is_file():
         missing("three.js for the displays' WebXR", "make install (with npm)")
@@ -379,7 +380,7 @@ def test_a_360_video_plays_flat_without_webxr_and_a_once_video_ends_idle(
 
 
 def test_a_page_opened_after_the_content_started_shows_it(
-    screens: Screens, browsers: list[Any]
+    screens: Screens, browsers: Callable[[], Any]
 ) -> None:
     screens.ctl_ok("start", "plan=screens", "participant=P3")
     until(lambda: screens.wire.on("vr/headset/set"), "the engine sends the headset its content")
