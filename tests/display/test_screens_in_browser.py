@@ -9,12 +9,12 @@ read from the broker. The measured figures are printed (`pytest -s` shows them).
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def frames(driver: Any, kind: str) -> list[tuple[float, float]]:
 def crossings(samples: list[tuple[float, float]], level: float, rising: bool) -> list[float]:
     """Times (ms) at which a sampled curve crosses `level` upwards (or downwards), interpolated."""
     times = []
-    for (t0, v0), (t1, v1) in itertools.pairwise(samples):
+    for (t0, v0), (t1, v1) in pairwise(samples):
         crosses = v0 < level <= v1 if rising else v0 > level >= v1
         if crosses:
             times.append(t0 + (t1 - t0) * (level - v0) / (v1 - v0))
@@ -379,7 +379,7 @@ def test_a_360_video_plays_flat_without_webxr_and_a_once_video_ends_idle(
     until(lambda: page.execute_script(VEIL) == 1.0, "the screen has faded to black")
 
 
-def test_a_page_opened_after_the_content_started_shows_it(
+def test_a_page_opened_late_shows_the_content_and_a_cut_fades_through_black(
     screens: Screens, browsers: Callable[[], Any]
 ) -> None:
     screens.ctl_ok("start", "plan=screens", "participant=P3")
@@ -398,3 +398,13 @@ def test_a_page_opened_after_the_content_started_shows_it(
     )
     print(f"\nvolume of a page opened late: rises at most {steepest:.3f} in 1 s")
     assert 0 < steepest <= 0.10 + 1e-3
+
+    # The next phase's breathing guide: the cut from the video fades through black.
+    screens.ctl_ok("next")
+    until(lambda: screens.state("vr/headset")["content"] == BREATHING, "the guide plays")
+    until(lambda: page.execute_script(VEIL) == 0.0, "the guide has faded in")
+    veils = [(f["t"], f["veil"]) for f in record(page)["frames"] if f["k"] in ("video", "breath")]
+    fastest = max(abs(v1 - v0) / (t1 - t0) * 1000 for (t0, v0), (t1, v1) in pairwise(veils))
+    print(f"cut between contents: black in between, the picture changes at most {fastest:.3f}/s")
+    assert max(v for _, v in veils) == 1.0  # black between the two contents
+    assert fastest <= 1.0 + 1e-6  # 1 s for the whole swing, never a jump

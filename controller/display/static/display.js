@@ -278,10 +278,10 @@ const player = {
       const sounding = this.status === "playing" ? TONE_LEVEL * fill * audible : 0;
       if (this.tone) this.tone.gain.gain.setTargetAtTime(sounding, 0, 0.05); // never a click
       const tone = this.tone ? { tone: sounding, audio: this.tone.context.state } : {};
-      keep(record.frames, { t: ts, k: "breath", v: fill, ...tone });
+      keep(record.frames, { t: ts, k: "breath", v: fill, veil: this.veil, ...tone });
     } else if (this.media) {
       const entry = { t: ts, k: "video", v: video.currentTime, volume: video.volume };
-      keep(record.frames, { ...entry, at: Date.now() });
+      keep(record.frames, { ...entry, at: Date.now(), veil: this.veil });
     }
     if (this.status === "playing" && performance.now() - this.lastReport >= REPORT_INTERVAL_MS) {
       this.report();
