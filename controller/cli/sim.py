@@ -79,7 +79,11 @@ def sim(
     address = _broker_address(room)
     try:
         simulated = SimulatedRoom(
-            room.devices.values(), address, room_id=room.room_id, faults=faults
+            room.devices.values(),
+            address,
+            room_id=room.room_id,
+            faults=faults,
+            time_scale=room.settings.time_scale,
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fault") from None
