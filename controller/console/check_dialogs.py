@@ -149,8 +149,14 @@ class RecoveryDialog(ModalScreen[RecoveryAnswer | EndWithoutCheck | None]):
         + WIDE_DIALOG_CSS.format(name="RecoveryDialog")
         + """
     RecoveryDialog .item { height: 1; margin-bottom: 0; }
-    RecoveryDialog Checkbox { width: 26; height: 1; border: none; padding: 0; }
-    RecoveryDialog .item Input { width: 1fr; height: 1; border: none; padding: 0 1; }
+    RecoveryDialog Checkbox, RecoveryDialog Checkbox:focus {
+        width: 26; height: 1; border: none; padding: 0;
+    }
+    RecoveryDialog Checkbox:focus { background: $boost; text-style: bold; }
+    RecoveryDialog .item Input, RecoveryDialog .item Input:focus {
+        width: 1fr; height: 1; border: none; padding: 0 1;
+    }
+    RecoveryDialog .item Input:focus { background: $boost; }
     RecoveryDialog #checklist { height: auto; margin: 1 0 0 0; }
     """
     )

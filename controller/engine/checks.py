@@ -99,13 +99,13 @@ class _Latest:
     values: dict[str, Any]
     received: float
     """Engine clock time the reading arrived."""
-    t: float | None
-    """Session time it arrived, when in a session."""
 
 
 @dataclass
 class _Session:
     baseline: BaselineInfo
+    origin: float
+    """Engine clock time at session time 0."""
     schedules: dict[str, _Schedule] = field(default_factory=dict)
     missed: dict[str, int] = field(default_factory=dict)
     recovery_done: bool = False
@@ -132,12 +132,14 @@ class VitalsChecks:
 
     # ------------------------------------------------------------------ readings
 
-    def reading(self, sensor: str, values: dict[str, Any], now: float, t: float | None) -> None:
-        """A sensor's reading arrived; a timed check it answers is taken."""
-        self._latest[sensor] = _Latest(dict(values), now, t)
-        schedule = self._session.schedules.get(sensor) if self._session else None
-        if schedule is None or t is None:
+    def reading(self, sensor: str, values: dict[str, Any], now: float) -> None:
+        """A sensor's reading arrived (engine clock `now`); a timed check it answers is taken."""
+        self._latest[sensor] = _Latest(dict(values), now)
+        session = self._session
+        schedule = session.schedules.get(sensor) if session else None
+        if schedule is None or session is None:
             return
+        t = now - session.origin
         if schedule.due:
             late = t - schedule.due_t
             self._record(
@@ -198,7 +200,7 @@ class VitalsChecks:
             )
         return found.model_copy(update={"confirmed": command.baseline_confirmed})
 
-    def started(self, baseline: BaselineInfo, command: Start) -> None:
+    def started(self, baseline: BaselineInfo, command: Start, origin: float) -> None:
         """The session opened: journal the refusals before it, then its baseline."""
         for refusal in self._refused:
             self._record(
@@ -207,7 +209,7 @@ class VitalsChecks:
                 text="an earlier start was refused for its baseline",
             )
         self._refused.clear()
-        self._session = _Session(baseline)
+        self._session = _Session(baseline, origin)
         readings = {
             r.sensor: {
                 **(r.reading.model_dump(exclude_none=True) if r.reading else {}),
@@ -235,10 +237,10 @@ class VitalsChecks:
             text=words,
         )
 
-    def resumed(self, phase: Phase, t: float) -> None:
+    def resumed(self, phase: Phase, t: float, origin: float) -> None:
         """A crashed engine resumed the session: timed checks go on from the current phase
         (its baseline stays in the journal)."""
-        self._session = _Session(BaselineInfo())
+        self._session = _Session(BaselineInfo(), origin)
         self.enter_phase(None, phase, t)
 
     # ------------------------------------------------------------------ timed checks
@@ -256,8 +258,7 @@ class VitalsChecks:
             if sensor not in phase.measure_every:
                 del session.schedules[sensor]
         for sensor, interval in phase.measure_every.items():
-            latest = self._latest.get(sensor)
-            last = latest.t if latest is not None else None
+            last = self._last_t(sensor)
             due = t + interval if last is None else max(t, last + interval)
             session.schedules[sensor] = _Schedule(sensor, interval, due)
 
@@ -392,8 +393,11 @@ class VitalsChecks:
         return ChecksInfo(baseline=session.baseline, timed=timed, recovery=recovery)
 
     def _last_t(self, sensor: str) -> float | None:
+        """Session time of the sensor's last reading (negative: before the start)."""
         latest = self._latest.get(sensor)
-        return None if latest is None else latest.t
+        if latest is None or self._session is None:
+            return None
+        return latest.received - self._session.origin
 
     def _label(self, sensor: str) -> str:
         latest = self._latest.get(sensor)

@@ -374,7 +374,7 @@ class Engine:
             origin=self.now() - t_now,
         )
         self.recorder.journal = journal
-        self.checks.resumed(run.phase, t_now)
+        self.checks.resumed(run.phase, t_now, self.session.origin)
         overrides = progress.get("overrides") or {}
         self.scene_override = overrides.get("scene")
         for device_id, level in (overrides.get("lights") or {}).items():
@@ -503,7 +503,7 @@ class Engine:
         )
         for device_id, driver in self.drivers.items():
             self._record("availability", {"available": driver.availability.value}, device=device_id)
-        self.checks.started(baseline, command)
+        self.checks.started(baseline, command, self.session.origin)
         self._entered_phase(change)
 
     def _step(self, command: Step) -> None:
@@ -871,7 +871,7 @@ class Engine:
     def _vitals(self, device_id: str, reading: dict[str, Any], topic: str) -> None:
         self.vitals[device_id] = reading
         self._record("vitals", reading, device=device_id, topic=topic)
-        self.checks.reading(device_id, reading, self.now(), self.session_t())
+        self.checks.reading(device_id, reading, self.now())
         changes = self.board.vitals(device_id, reading, self.limits.vitals, self.recorder.wall_ns())
         for change in changes:
             if change.message is not None:

@@ -77,6 +77,7 @@ async def test_start_sends_the_chosen_plan_and_the_participant_code(
         "rehearsal",
         "S-22",
     )
+    assert command["baseline_confirmed"] is True
 
 
 @pytest.mark.parametrize(

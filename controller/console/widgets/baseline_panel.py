@@ -25,7 +25,7 @@ def thresholds_text(baseline: BaselineInfo) -> str:
     if not limits:
         return ""
     return (
-        f"starts without a reason: HR {limits['hr_low']:g}–{limits['hr_below']:g} (under), "
+        f"starts without a reason: HR {limits['hr_low']:g} to under {limits['hr_below']:g}, "
         f"SpO₂ ≥ {limits['spo2_low']:g}%, BP under {limits['sys_below']:g}/"
         f"{limits['dia_below']:g}, readings under {age_text(limits['max_age_s'])} old"
     )

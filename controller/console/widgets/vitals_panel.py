@@ -30,17 +30,20 @@ def vitals_rows(reading: VitalsInfo) -> list[tuple[str, str, tuple[str, ...]]]:
     return rows
 
 
-def timed_check_line(check: TimedCheck, t: float) -> Content:
-    """`BP due · last 16 min ago` (loud) or `BP last 4 min · every 15 min` (quiet)."""
+def timed_check_lines(check: TimedCheck, t: float) -> list[Content]:
+    """`BP due · last 16 min` (loud, and whether the sensor was asked to measure) or
+    `BP last 4 min · every 15 min` (quiet)."""
     since = "no reading yet" if check.last_t is None else f"last {age_text(t - check.last_t)}"
-    if check.due:
-        asked = " · measuring" if check.asked else ""
-        return Content.assemble(
-            (f" {check.label} due ", "bold $text on $error"), f" {since}{asked}"
-        )
-    return Content.styled(
-        f"{check.label} {since} · every {age_text(check.interval_s)}", "$text-muted"
-    )
+    if not check.due:
+        return [
+            Content.styled(
+                f"{check.label} {since} · every {age_text(check.interval_s)}", "$text-muted"
+            )
+        ]
+    lines = [Content.assemble((f" {check.label} due ", "bold $text on $error"), f" {since}")]
+    if check.asked:
+        lines.append(Content.styled("  asked to measure", "$text-muted"))
+    return lines
 
 
 class VitalsPanel(ViewWidget):
@@ -62,8 +65,9 @@ class VitalsPanel(ViewWidget):
         spark_width = max(width - LABEL_WIDTH - VALUE_WIDTH - 1, 0)
         t = state.session.t if state.session is not None else 0.0
         lines = [
-            timed_check_line(check, t).truncate(width, ellipsis=True)
+            line.truncate(width, ellipsis=True)
             for check in state.checks.timed
+            for line in timed_check_lines(check, t)
         ]
         for sensor, reading in state.vitals.items():
             for label, value, measures in vitals_rows(reading):
