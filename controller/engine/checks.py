@@ -127,6 +127,8 @@ class VitalsChecks:
         self._scale = time_scale
         self._latest: dict[str, _Latest] = {}
         self._session: _Session | None = None
+        self._changed = False
+        """A timed check fell due, was taken or missed since `take_changed` last asked."""
         self._refused: list[dict[str, Any]] = []
         """Starts refused for their baseline since the last session, to journal in the next."""
 
@@ -148,6 +150,7 @@ class VitalsChecks:
                 device=sensor,
                 text=f"{self._label(sensor)} taken ({format_duration(late)} after it was due)",
             )
+        self._changed = self._changed or schedule.due
         schedule.due, schedule.asked = False, False
         schedule.due_t = t + schedule.interval_s
 
@@ -275,6 +278,7 @@ class VitalsChecks:
                 self._fall_due(schedule)
 
     def _fall_due(self, schedule: _Schedule) -> None:
+        self._changed = True
         schedule.due = True
         schedule.asked = self._output.measure(schedule.sensor)
         label = self._label(schedule.sensor)
@@ -293,6 +297,7 @@ class VitalsChecks:
 
     def _missed(self, schedule: _Schedule) -> None:
         assert self._session is not None
+        self._changed = True
         missed = self._session.missed
         missed[schedule.sensor] = missed.get(schedule.sensor, 0) + 1
         self._record(
@@ -367,6 +372,12 @@ class VitalsChecks:
         return self._session
 
     # ------------------------------------------------------------------ state
+
+    def take_changed(self) -> bool:
+        """Whether a timed check changed since the last call: the state is due at once, so a
+        reading due (and soon taken) is never missed between two regular publications."""
+        changed, self._changed = self._changed, False
+        return changed
 
     def info(self, now: float, t: float | None) -> ChecksInfo:
         session = self._session

@@ -194,7 +194,8 @@ class RoomService:
             try:
                 engine.tick()
                 await self._flush(bus, engine)
-                if self._state_due or loop.time() - last_state >= STATE_EVERY_S:
+                due = self._state_due or engine.checks.take_changed()  # "BP due" shows at once
+                if due or loop.time() - last_state >= STATE_EVERY_S:
                     await bus.publish(
                         self.topics.state, engine.snapshot().model_dump_json(), qos=1, retain=True
                     )

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from textual.widgets import Checkbox
 
+from controller.cli import main
 from controller.console.app import ConsoleApp
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
@@ -99,3 +101,26 @@ async def test_bp_falls_due_on_time_the_cuff_answers_and_the_recovery_check_ends
     measuring_real_s = CUFF_MEASURING_S / TIME_SCALE
     assert measuring_real_s - 0.05 <= answered_real_s <= measuring_real_s + SLACK_S
     assert recovery["items"] == {"oriented": True, "walks unaided": True, "escort present": True}
+
+    report = CliRunner().invoke(main, ["report", str(session.path)], catch_exceptions=False)
+    assert report.exit_code == 0
+    checks_section = report.stdout.split("Vitals checks\n", 1)[1].split("\n\n", 1)[0]
+    assert "peak: bp-cuff reading due (sensor asked to measure)" in checks_section
+    assert "peak: bp-cuff reading taken" in checks_section
+    assert "baseline confirmed: oximeter hr" in checks_section
+    assert "recovery check: 3 of 3 confirmed" in checks_section
+    assert "timed readings: 1 due, 1 taken on asking, 0 missed; recovery check recorded." in (
+        checks_section
+    )
+    bids = tmp_path / "bids"
+    exported = CliRunner().invoke(
+        main, ["export", str(session.path), "--format", "bids", "-o", str(bids)]
+    )
+    assert exported.exit_code == 0, exported.output
+    [events] = bids.rglob("*_events.tsv")
+    rows = [line.split("\t") for line in events.read_text().splitlines()]
+    header = rows[0]
+    named = [
+        row[header.index("name")] for row in rows[1:] if row[header.index("trial_type")] == "check"
+    ]
+    assert named == ["baseline", "due", "taken", "recovery"]

@@ -216,3 +216,19 @@ def test_an_end_without_the_recovery_check_journals_the_reason(room: Room) -> No
     assert last == {"check": "recovery", "done": False, "reason": "participant left against advice"}
     operator = [e.payload for e in events if e.kind == "operator"][-1]
     assert "reason" not in operator  # type: ignore[operator]
+
+
+def test_a_check_falling_due_or_taken_asks_for_the_state_at_once(room: Room) -> None:
+    fine_readings(room)
+    room.do("start", plan="standard", participant="P014")
+    room.tick(2.0)
+    room.do("goto", phase="peak")
+    room.tick(897.0)
+    assert not room.engine.checks.take_changed()
+    room.tick(1.0)
+    assert room.engine.checks.take_changed()
+    assert not room.engine.checks.take_changed(), "once per change"
+    reading(room, CUFF, sys=128, dia=84)
+    assert room.engine.checks.take_changed()
+    reading(room, CUFF, sys=128, dia=84)
+    assert not room.engine.checks.take_changed(), "a reading not due changes no check"
