@@ -11,7 +11,15 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from controller.config.messages import error_message
 
@@ -66,7 +74,9 @@ class End(_Command):
 
 class Recovery(_Command):
     action: Literal["recovery"]
-    items: dict[str, bool | Reason] = Field(min_length=1, max_length=12)
+    items: dict[Annotated[str, Field(max_length=60)], StrictBool | Reason] = Field(
+        min_length=1, max_length=12
+    )
     """Each item of the room's recovery checklist: true when confirmed, else why not."""
 
 
@@ -226,8 +236,11 @@ def _reason(error: ValidationError) -> str:
     parts = []
     for detail in error.errors(include_url=False):
         location = tuple(part for part in detail["loc"] if part not in ACTIONS)
+        answers = location[:1] == ("items",)
+        if answers:  # a recovery answer's item and words are not echoed either
+            location = ("items",)
         private = location[-1:] in (("text",), ("participant",), ("reason",))
-        if (private or location[:1] == ("items",)) and isinstance(detail["input"], str):
+        if (private or answers) and isinstance(detail["input"], str):
             detail["input"] = _TextOfLength(detail["input"])
         parts.append(error_message(detail, location, _Command))
     return "; ".join(parts)

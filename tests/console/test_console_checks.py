@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Checkbox
 
+from controller.console.app import ConsoleApp
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
 from tests.console import sample_states as states
@@ -22,6 +24,12 @@ from tests.console.standin_engine import StandInEngine
 pytestmark = pytest.mark.mosquitto
 
 
+async def ask_to_start(app: ConsoleApp, pilot: Pilot[None]) -> None:
+    """Type the participant's code and press Enter: the baseline is asked for."""
+    await pilot.press(*"P014", "enter")
+    await eventually(lambda: "Confirm the baseline" in screen_text(app))
+
+
 def fields(command: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in command.items() if name not in ("id", "source")}
 
@@ -30,8 +38,7 @@ async def test_a_fine_baseline_is_confirmed_with_the_start(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
     async with console_showing(engine, endpoint, states.setup_state(room)) as (app, pilot):
-        await pilot.press(*"P014", "enter")
-        await eventually(lambda: "Confirm the baseline" in screen_text(app))
+        await ask_to_start(app, pilot)
         assert "Blood-pressure cuff: HR 73 · BP 126/81 · 2 min ago" in screen_text(app)
         await pilot.press("enter")
         await eventually(lambda: engine.commands, what="start reaches the engine")
@@ -48,8 +55,7 @@ async def test_a_baseline_outside_the_thresholds_starts_only_with_a_typed_reason
 ) -> None:
     state = states.baseline_outside(states.setup_state(room))
     async with console_showing(engine, endpoint, state) as (app, pilot):
-        await pilot.press(*"P014", "enter")
-        await eventually(lambda: "Confirm the baseline" in screen_text(app))
+        await ask_to_start(app, pilot)
         await pilot.press("enter")
         await eventually(lambda: "Type a reason to start" in screen_text(app))
         assert engine.commands == []
@@ -63,8 +69,7 @@ async def test_cancelling_the_baseline_sends_nothing(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
     async with console_showing(engine, endpoint, states.setup_state(room)) as (app, pilot):
-        await pilot.press(*"P014", "enter")
-        await eventually(lambda: "Confirm the baseline" in screen_text(app))
+        await ask_to_start(app, pilot)
         await pilot.click("#cancel")
         await eventually(lambda: "Confirm the baseline" not in screen_text(app))
     assert engine.commands == []

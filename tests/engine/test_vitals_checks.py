@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from controller.api.commands import BadCommand, parse_command
+from controller.engine.resume import read_resume_point
 from controller.engine.service import public_event
 from controller.journal import read_events
 from tests.engine.test_engine import Room
@@ -34,6 +36,13 @@ def reading(room: Room, topic: str, **values: float) -> None:
 def fine_readings(room: Room) -> None:
     reading(room, OXIMETER, hr=72, spo2=97)
     reading(room, CUFF, sys=124, dia=80, hr=74)
+
+
+def into_peak(room: Room) -> None:
+    """Start the standard plan and go to its peak (which wants BP every 15 min) at t = 2 s."""
+    room.do("start", plan="standard", participant="P014")
+    room.tick(2.0)
+    room.do("goto", phase="peak")
 
 
 def checks(room: Room) -> list[dict[str, Any]]:
@@ -124,9 +133,7 @@ def test_at_the_interval_bp_falls_due_and_the_cuff_is_asked_through_the_output_p
     room: Room,
 ) -> None:
     fine_readings(room)
-    room.do("start", plan="standard", participant="P014")
-    room.tick(2.0)
-    room.do("goto", phase="peak")
+    into_peak(room)
     assert room.tick(0.0).get(MEASURE) is None
     timed = room.engine.snapshot().checks.timed
     assert [(c.sensor, c.label, c.interval_s, c.due) for c in timed] == [
@@ -153,9 +160,7 @@ def test_at_the_interval_bp_falls_due_and_the_cuff_is_asked_through_the_output_p
 
 
 def test_a_check_unanswered_for_a_whole_interval_is_missed(room: Room) -> None:
-    room.do("start", plan="standard", participant="P014")
-    room.tick(2.0)
-    room.do("goto", phase="peak")
+    into_peak(room)
     room.tick(900.0)
     assert room.tick(900.0)[MEASURE] == ['{"measure":true}'], "asked again for the next check"
     [check] = room.engine.snapshot().checks.timed
@@ -166,9 +171,7 @@ def test_a_check_unanswered_for_a_whole_interval_is_missed(room: Room) -> None:
 def test_a_check_due_when_the_phase_ends_is_missed_and_the_next_phase_keeps_its_own(
     room: Room,
 ) -> None:
-    room.do("start", plan="standard", participant="P014")
-    room.tick(2.0)
-    room.do("goto", phase="peak")
+    into_peak(room)
     room.tick(950.0)
     room.do("goto", phase="integration")
     assert room.engine.snapshot().checks.timed == []
@@ -179,9 +182,7 @@ def test_a_check_due_when_the_phase_ends_is_missed_and_the_next_phase_keeps_its_
 
 def test_the_recovery_check_answers_every_item_and_is_journaled(room: Room) -> None:
     fine_readings(room)
-    room.do("start", plan="standard", participant="P014")
-    room.tick(2.0)
-    room.do("goto", phase="peak")
+    into_peak(room)
     room.tick(100.0)
     room.do("goto", phase="integration")
     room.tick(60.0)
@@ -220,9 +221,7 @@ def test_an_end_without_the_recovery_check_journals_the_reason(room: Room) -> No
 
 def test_a_check_falling_due_or_taken_asks_for_the_state_at_once(room: Room) -> None:
     fine_readings(room)
-    room.do("start", plan="standard", participant="P014")
-    room.tick(2.0)
-    room.do("goto", phase="peak")
+    into_peak(room)
     room.tick(897.0)
     assert not room.engine.checks.take_changed()
     room.tick(1.0)
@@ -232,3 +231,50 @@ def test_a_check_falling_due_or_taken_asks_for_the_state_at_once(room: Room) -> 
     assert room.engine.checks.take_changed()
     reading(room, CUFF, sys=128, dia=84)
     assert not room.engine.checks.take_changed(), "a reading not due changes no check"
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"action": "start", "plan": "standard", "participant": "P014", "reason": ""}, "reason"),
+        (
+            {"action": "start", "plan": "standard", "participant": "P014", "reason": "x" * 1001},
+            "reason",
+        ),
+        ({"action": "end", "reason": 7}, "reason"),
+        ({"action": "recovery", "items": {}}, "items"),
+        ({"action": "recovery", "items": {"oriented": 1}}, "items"),
+        ({"action": "recovery", "items": {"oriented": "yes", "x" * 61: True}}, "items"),
+        ({"action": "recovery", "items": ["oriented"]}, "items"),
+    ],
+)
+def test_a_malformed_check_command_is_refused_with_a_reason_never_echoing_words(
+    fields: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(BadCommand) as refused:
+        parse_command(json.dumps({"id": "c1", **fields}).encode())
+    assert problem in refused.value.reason
+    assert "x" * 20 not in refused.value.reason
+
+
+def test_an_unknown_checklist_item_is_refused_without_echoing_it(room: Room) -> None:
+    room.do("start", plan="standard", participant="P014")
+    answers = {"oriented": True, "walks unaided": True, "escort present": True, "Anna B.": True}
+    refusal = room.refused("recovery", items=answers)
+    assert "1 unknown" in refusal and "Anna" not in refusal
+
+
+def test_a_resumed_session_keeps_its_timed_checks(tmp_path: Path) -> None:
+    first = Room(tmp_path)
+    into_peak(first)
+    first.tick(10.0)
+    session = first.engine.session
+    assert session is not None
+    session.journal.flush()
+    point = read_resume_point(session.journal.path)
+    second = Room(tmp_path)
+    second.clock.advance(first.clock.now())
+    second.engine.resume(session.journal, point)
+    [check] = second.engine.snapshot().checks.timed
+    assert (check.sensor, check.interval_s) == ("bp-cuff", 900.0)
+    assert MEASURE in second.run_for(900.0, step=10.0)
