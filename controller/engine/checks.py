@@ -17,6 +17,7 @@ never onto the events topic, the state or a reply (`public_check`).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ from controller.engine.output import Record, RoomOutput
 from controller.engine.phases import CommandRefused
 
 PEAK = "peak"
+REFUSALS_KEPT = 20
+"""How many starts refused for their baseline the next session journals (the latest)."""
 PRIVATE_WORDS = "(given; in the journal)"
 """What the events topic shows in place of a therapist's reason."""
 
@@ -129,7 +132,7 @@ class VitalsChecks:
         self._session: _Session | None = None
         self._changed = False
         """A timed check fell due, was taken or missed since `take_changed` last asked."""
-        self._refused: list[dict[str, Any]] = []
+        self._refused: deque[dict[str, Any]] = deque(maxlen=REFUSALS_KEPT)
         """Starts refused for their baseline since the last session, to journal in the next."""
 
     # ------------------------------------------------------------------ readings

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from controller.api.commands import BadCommand, parse_command
+from controller.engine.checks import REFUSALS_KEPT
 from controller.engine.resume import read_resume_point
 from controller.engine.service import public_event
 from controller.journal import read_events
@@ -278,3 +279,12 @@ def test_a_resumed_session_keeps_its_timed_checks(tmp_path: Path) -> None:
     [check] = second.engine.snapshot().checks.timed
     assert (check.sensor, check.interval_s) == ("bp-cuff", 900.0)
     assert MEASURE in second.run_for(900.0, step=10.0)
+
+
+def test_a_flood_of_refused_starts_is_journaled_as_its_latest_few(room: Room) -> None:
+    reading(room, CUFF, sys=170, dia=95)
+    for _ in range(REFUSALS_KEPT + 30):
+        room.refused("start", plan="standard", participant="P014")
+    room.do("start", plan="standard", participant="P014", reason="rechecked by hand")
+    kinds = [c["check"] for c in checks(room)]
+    assert kinds == ["baseline refused"] * REFUSALS_KEPT + ["baseline"]
