@@ -98,7 +98,7 @@ def _start_children(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     simulator = subprocess.Popen(
-        [*base, "sim", *config, "--skip-displays"],
+        [*base, "sim", *config, "--time-scale", f"{time_scale:g}", "--skip-displays"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),

@@ -46,6 +46,12 @@ Examples:
     is_flag=True,
     help="Leave the devices with a `display:` to `sessionroom display` (real screens).",
 )
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.01, max=1000),
+    default=None,
+    help="The engine's rehearsal speed: a cuff measures that much faster (default: config).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every message devices receive and send.")
 def sim(
     config_path: Path,
@@ -54,6 +60,7 @@ def sim(
     data_dir: Path | None,
     fault_specs: tuple[str, ...],
     skip_displays: bool,
+    time_scale: float | None,
     verbose: bool,
 ) -> None:
     """Simulate every MQTT device of the room until Ctrl-C or SIGTERM.
@@ -89,7 +96,13 @@ def sim(
     address = device_broker_address(room)
     devices = [d for d in room.devices.values() if not (skip_displays and d.display)]
     try:
-        simulated = SimulatedRoom(devices, address, room_id=room.room_id, faults=faults)
+        simulated = SimulatedRoom(
+            devices,
+            address,
+            room_id=room.room_id,
+            faults=faults,
+            time_scale=time_scale or room.settings.time_scale,
+        )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fault") from None
     log_to_stderr("controller.sim", verbose)  # connections, faults, ignored commands
