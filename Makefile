@@ -17,9 +17,14 @@ DISPLAY_VENDOR := controller/display/vendor
 install: $(VENV)/.installed $(DISPLAY_VENDOR)/node_modules/three/package.json
 
 # three.js for 360° video in a headset's browser (WebXR), from the npm registry. Without
-# npm the displays still work; 360° video then plays flat.
+# npm (installed from Debian as root when missing) the displays still work; 360° video
+# then plays flat.
 $(DISPLAY_VENDOR)/node_modules/three/package.json:
-	@if command -v npm >/dev/null; then \
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian packages: npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	fi; \
+	if command -v npm >/dev/null; then \
 	  npm install --silent --no-save --no-package-lock --no-audit --no-fund \
 	    --prefix $(DISPLAY_VENDOR) three@$(THREE_VERSION); \
 	else \
