@@ -18,6 +18,7 @@ COMMANDS = {
     "ctl": "controller.cli.ctl",
     "demo": "controller.cli.demo",
     "export": "controller.cli.export",
+    "facility": "controller.cli.facility",
     "replay": "controller.cli.replay",
     "report": "controller.cli.report",
     "run": "controller.cli.run",

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from controller.bus.credentials import BusConfigError, client_settings
 from controller.config import Room, RoomConfigError, load_room
-from controller.config.models import BrokerSettings
+from controller.config.models import BrokerRole, BrokerSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,8 +65,14 @@ class Overrides:
     data_dir: Path | None = None
 
 
-def load_room_or_exit(config_path: Path, overrides: Overrides | None = None) -> Room:
-    """Load the room, or print every problem with file:line and exit with status 2."""
+def load_room_or_exit(
+    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+) -> Room:
+    """Load the room, or print every problem with file:line and exit with status 2.
+
+    With `role`, the broker settings are the ones that role logs in with (its credentials
+    from config.yaml, when the room is on a facility broker); `devices` log in one by one.
+    """
     try:
         room = load_room(config_path)
     except RoomConfigError as error:
@@ -75,7 +81,11 @@ def load_room_or_exit(config_path: Path, overrides: Overrides | None = None) -> 
         count = len(error.issues)
         click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
         raise SystemExit(EXIT_INVALID) from None
-    return apply_overrides(room, overrides or Overrides())
+    room = apply_overrides(room, overrides or Overrides())
+    if role is not None and role != "devices":
+        broker = room.settings.broker.for_role(role)
+        room.settings = room.settings.model_copy(update={"broker": broker})
+    return room
 
 
 def apply_overrides(room: Room, overrides: Overrides) -> Room:

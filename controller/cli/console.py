@@ -59,7 +59,7 @@ def console(
     leaves the room running. With the embedded broker of config.yaml it connects to
     127.0.0.1 on the configured port.
     """
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     try:
         endpoint = Endpoint.for_room(room)
     except ValueError as error:

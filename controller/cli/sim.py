@@ -13,6 +13,7 @@ import click
 from controller.bus.credentials import BusConfigError, client_settings
 from controller.cli.common import EXIT_INVALID, Overrides, connection_options, load_room_or_exit
 from controller.config import Room
+from controller.config.models import BrokerSettings
 from controller.sim import (
     FAULT_SYNTAX,
     BrokerAddress,
@@ -20,6 +21,7 @@ from controller.sim import (
     SimulatedRoom,
     parse_fault,
 )
+from controller.sim.catalogue import is_simulated
 
 EPILOG = """\b
 Examples:
@@ -73,13 +75,18 @@ def sim(
     e.g. strip:offline@30+10  tappers:drop@1m+20s  ceiling:delay=2.5  '*:garbage@5'
     """
     room = load_room_or_exit(
-        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir)
+        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir), role="devices"
     )
     faults = [_fault(spec) for spec in fault_specs]
-    address = _broker_address(room)
+    logins = {
+        device.id: _broker_address(room, room.settings.broker.for_role("devices", device.id))
+        for device in room.devices.values()
+        if is_simulated(device)
+    }
+    address = next(iter(logins.values()), None) or _broker_address(room, room.settings.broker)
     try:
         simulated = SimulatedRoom(
-            room.devices.values(), address, room_id=room.room_id, faults=faults
+            room.devices.values(), logins, room_id=room.room_id, faults=faults
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fault") from None
@@ -96,9 +103,9 @@ def _fault(spec: str) -> Fault:
         raise click.BadParameter(str(error), param_hint="--fault") from None
 
 
-def _broker_address(room: Room) -> BrokerAddress:
+def _broker_address(room: Room, settings: BrokerSettings) -> BrokerAddress:
     try:
-        return BrokerAddress.from_settings(client_settings(room.settings.broker), room.root)
+        return BrokerAddress.from_settings(client_settings(settings), room.root)
     except BusConfigError as error:
         click.echo(f"{room.config_path}: {error}", err=True)
         raise SystemExit(EXIT_INVALID) from None

@@ -1,0 +1,104 @@
+"""`sessionroom facility`: host several rooms on one locked-down Mosquitto."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from controller.cli.common import load_room_or_exit
+from controller.facility.access import FacilityError
+from controller.facility.setup import FacilityPlan, init_facility
+
+
+@click.group()
+def facility() -> None:
+    """Set up the facility broker that hosts several rooms (Mosquitto 2.0 with TLS and ACLs)."""
+
+
+def _room_configs(rooms: str) -> list[Path]:
+    paths = []
+    for entry in (part.strip() for part in rooms.split(",")):
+        if not entry:
+            continue
+        path = Path(entry)
+        paths.append(path / "config.yaml" if path.is_dir() else path)
+    if not paths:
+        raise click.BadParameter("name at least one room folder", param_hint="--rooms")
+    return paths
+
+
+@facility.command(
+    epilog="Example: sessionroom facility init --rooms rooms/a,rooms/b,rooms/c "
+    "--name broker.clinic.lan -o facility/ --update-configs"
+)
+@click.option(
+    "--rooms",
+    required=True,
+    metavar="FOLDER,...",
+    help="The rooms' folders (each with its config.yaml), comma-separated.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The facility folder: the broker's configuration, CA, certificate, logins and ACL.",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    default=("localhost",),
+    show_default=True,
+    help="Host name or address in the broker's certificate (repeatable; clients use the first).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8883, show_default=True,
+              help="TLS listener for consoles, ctl, replay, front desk, overview.")  # fmt: skip
+@click.option("--room-port", type=click.IntRange(1, 65535), default=8884, show_default=True,
+              help="TLS listener for engines and devices (client id = user name).")  # fmt: skip
+@click.option("--bind", default=None, help="Address the listeners bind to (default: every one).")
+@click.option("--facility-name", default="Facility", show_default=True, help="Named in the CA.")
+@click.option(
+    "--update-configs",
+    is_flag=True,
+    help="Write each room's new broker section into its config.yaml.",
+)
+def init(
+    rooms: str,
+    output: Path,
+    names: tuple[str, ...],
+    port: int,
+    room_port: int,
+    bind: str | None,
+    facility_name: str,
+    update_configs: bool,
+) -> None:
+    """Write a Mosquitto 2.0 set-up for these rooms, and each room's logins into its folder.
+
+    The facility folder gets mosquitto.conf (two TLS listeners, no plaintext, anonymous
+    refused), ca.pem/ca.key (kept when they exist), server.pem/server.key, rooms.passwd and
+    clients.passwd (Mosquitto's own format) and acl, plus the front desk's and the
+    overview's passwords. Each room's folder gets facility/: ca.pem, a password per role
+    (engine, console, replay) and per device, and broker.yaml, its config.yaml's `broker:`
+    section. Passwords that exist are kept, so running it again adds a room.
+    """
+    if port == room_port:
+        raise click.BadParameter("must differ from --port", param_hint="--room-port")
+    loaded = [load_room_or_exit(path) for path in _room_configs(rooms)]
+    plan = FacilityPlan(loaded, output, names, port, room_port, bind, facility_name)
+    try:
+        init_facility(plan, update_configs=update_configs)
+    except FacilityError as error:
+        raise click.UsageError(str(error)) from None
+    except (OSError, ValueError) as error:
+        click.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"Facility broker for {len(loaded)} room(s) in {output}:")
+    click.echo(f"  mosquitto -c {output.resolve() / 'mosquitto.conf'}")
+    click.echo(f"  listeners: {port} (consoles, tools), {room_port} (engines, devices), TLS only")
+    for room in loaded:
+        where = (
+            "config.yaml updated" if update_configs else "put facility/broker.yaml in config.yaml"
+        )
+        click.echo(f"  room {room.room_id}: {room.root / 'facility'} ({where})")
