@@ -22,7 +22,10 @@ def _room_configs(rooms: str) -> list[Path]:
         if not entry:
             continue
         path = Path(entry)
-        paths.append(path / "config.yaml" if path.is_dir() else path)
+        config = path / "config.yaml" if path.is_dir() else path
+        if not config.is_file():
+            raise click.BadParameter(f"{entry}: no room's config.yaml there", param_hint="--rooms")
+        paths.append(config)
     if not paths:
         raise click.BadParameter("name at least one room folder", param_hint="--rooms")
     return paths

@@ -35,20 +35,29 @@ class Mosquitto:
     """
 
     def __init__(
-        self, binary: str, workdir: Path, port: int | None = None, *, extra_config: str = ""
+        self,
+        binary: str,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        extra_config: str = "",
+        config: str | None = None,
     ) -> None:
+        """`config`, when given, is the whole configuration (its listeners include `port`)."""
         self.binary = binary
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.config_file = workdir / f"mosquitto-{self.port}.conf"
         self.log_file = workdir / f"mosquitto-{self.port}.log"
-        self.config_file.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            "max_queued_messages 10000\n"
-            "set_tcp_nodelay true\n" + extra_config
-        )
+        if config is None:
+            config = (
+                f"listener {self.port} 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "persistence false\n"
+                "max_queued_messages 10000\n"
+                "set_tcp_nodelay true\n"
+            )
+        self.config_file.write_text(config + extra_config)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
