@@ -11,7 +11,10 @@ from controller.facility.access import FacilityError
 from controller.facility.setup import FacilityPlan, init_facility
 
 
-@click.group()
+@click.group(
+    epilog="Example: sessionroom facility init --rooms rooms/a,rooms/b -o facility/ "
+    "--name broker.clinic.lan --update-configs"
+)
 def facility() -> None:
     """Set up the facility broker that hosts several rooms (Mosquitto 2.0 with TLS and ACLs)."""
 
