@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
-TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver
+TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver systemd
 
 .PHONY: demo test lint bench install
 

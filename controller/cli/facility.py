@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from controller.cli.common import load_room_or_exit
 from controller.facility.access import FacilityError
-from controller.facility.setup import FacilityPlan, init_facility
+from controller.facility.setup import FacilityPlan, init_facility, keep_password
+from controller.facility.units import DEFAULT_WEB_PORT, engine_unit, web_console_unit
 
 
 @click.group(
@@ -108,3 +110,43 @@ def init(
             "config.yaml updated" if update_configs else "put facility/broker.yaml in config.yaml"
         )
         click.echo(f"  room {room.room_id}: {room.root / 'facility'} ({where})")
+
+
+@facility.command(
+    epilog="Example: sessionroom facility units --rooms rooms/a,rooms/b -o /etc/systemd/system "
+    "--user sessionroom"
+)
+@click.option("--rooms", required=True, metavar="FOLDER,...", help="The rooms' folders.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Where the unit files go (e.g. /etc/systemd/system).",
+)
+@click.option("--user", default="sessionroom", show_default=True, help="The services' user.")
+@click.option(
+    "--web-port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_WEB_PORT,
+    show_default=True,
+    help="The first room's browser console port; each next room gets the next port.",
+)
+def units(rooms: str, output: Path, user: str, web_port: int) -> None:
+    """Write systemd units for each room: its engine, and its console for a tablet.
+
+    The web console's sign-in password is the room's facility/web-console.password (made
+    when missing). Then: systemctl daemon-reload; systemctl enable --now
+    sessionroom-engine-ROOM sessionroom-console-ROOM.
+    """
+    loaded = [load_room_or_exit(path) for path in _room_configs(rooms)]
+    sessionroom = Path(sys.executable).with_name("sessionroom")
+    output.mkdir(parents=True, exist_ok=True)
+    for offset, room in enumerate(loaded):
+        keep_password(room.root / "facility" / "web-console.password")
+        for unit in (
+            engine_unit(room, sessionroom, user),
+            web_console_unit(room, sessionroom, user, web_port + offset),
+        ):
+            (output / unit.name).write_text(unit.text)
+            click.echo(f"{output / unit.name}")

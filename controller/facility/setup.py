@@ -68,7 +68,7 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
         (FRONT_DESK, output / f"{FRONT_DESK}.password"),
         (OVERVIEW, output / f"{OVERVIEW}.password"),
     ):
-        passwords[login] = _password(path)
+        passwords[login] = keep_password(path)
         written.append(path)
     ca_pem = (output / "ca.pem").read_bytes()
     for access in rooms:
@@ -169,7 +169,7 @@ def _room_files(
     roles += [(login, folder / "devices" / f"{d}.password") for d, login in access.devices.items()]
     written = []
     for login, path in roles:
-        passwords[login.username] = _password(path)
+        passwords[login.username] = keep_password(path)
         written.append(path)
     (folder / "ca.pem").write_bytes(ca_pem)
     section = broker_section(access, plan)
@@ -199,13 +199,14 @@ def replace_broker_section(config_text: str, section: str) -> str:
     return "".join([*lines[:start], section, *lines[end:]])
 
 
-def _password(path: Path) -> str:
-    """The password kept in `path`, or a new one written there (mode 0600)."""
+def keep_password(path: Path) -> str:
+    """The password kept in `path`, or a new one written there (mode 0600, folder 0700)."""
     if path.exists():
         password = path.read_text(encoding="utf-8").strip()
         if password:
             return password
     password = new_password()
+    _folder(path.parent)
     _secret(path, password + "\n")
     return password
 
