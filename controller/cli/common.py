@@ -122,3 +122,41 @@ def run_async(main: Any) -> None:
         asyncio.run(main)
     except KeyboardInterrupt:
         click.echo("stopped.", err=True)
+
+
+OVERVIEW_FILE = "overview.yaml"
+"""In a facility folder: the overview's broker login (written by `facility init`)."""
+
+
+def room_configs(rooms: str) -> list[Path]:
+    """The config.yaml of each room folder (or file) in a comma-separated list."""
+    paths = []
+    for entry in (part.strip() for part in rooms.split(",")):
+        if not entry:
+            continue
+        path = Path(entry)
+        config = path / "config.yaml" if path.is_dir() else path
+        if not config.is_file():
+            raise click.BadParameter(f"{entry}: no room's config.yaml there", param_hint="--rooms")
+        paths.append(config)
+    if not paths:
+        raise click.BadParameter("name at least one room folder", param_hint="--rooms")
+    return paths
+
+
+def load_broker_file(path: Path) -> BrokerSettings:
+    """The `broker:` section of a YAML file; ValueError with the reason when it has none."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: {error}") from None
+    if not isinstance(data, dict) or "broker" not in data:
+        raise ValueError(f"{path}: no `broker:` section")
+    try:
+        return BrokerSettings.model_validate(data["broker"])
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"{path}: broker.{where}: {problem['msg']}") from None

@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 import click
 
 from controller.bus.credentials import BusConfigError, read_password
-from controller.cli.common import Overrides, connection_options, load_room_or_exit
+from controller.cli.common import (
+    OVERVIEW_FILE,
+    Overrides,
+    connection_options,
+    load_broker_file,
+    load_room_or_exit,
+    room_configs,
+)
 from controller.console import ConsoleApp, Endpoint, KeymapError, load_keymap
 from controller.console.view import STALE_AFTER_S
 from controller.console.web import (
@@ -85,6 +92,20 @@ from controller.console.web import (
     default=None,
     help="The certificate's private key (PEM; --web).",
 )
+@click.option(
+    "--facility",
+    "facility_path",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Show the facility overview instead: every room on the broker, read-only. "
+    "A facility folder (its overview.yaml) or a YAML file with a `broker:` section.",
+)
+@click.option(
+    "--rooms",
+    default=None,
+    metavar="FOLDER,...",
+    help="With --facility: rooms whose console Enter opens (their folders).",
+)
 def console(
     config_path: Path,
     broker: str | None,
@@ -100,6 +121,8 @@ def console(
     max_consoles: int,
     tls_cert: Path | None,
     tls_key: Path | None,
+    facility_path: Path | None,
+    rooms: str | None,
 ) -> None:
     """Run a session: phase, time, devices, music, BLS, vitals and the keys to steer them.
 
@@ -107,6 +130,9 @@ def console(
     leaves the room running. With the embedded broker of config.yaml it connects to
     127.0.0.1 on the configured port.
     """
+    if facility_path is not None:
+        _overview(facility_path, rooms)
+        return
     room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     try:
         endpoint = Endpoint.for_room(room)
@@ -179,3 +205,18 @@ def _tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as error:
         raise click.BadParameter(f"{cert}: {error}", param_hint="--tls-cert") from None
     return context
+
+
+def _overview(path: Path, rooms: str | None) -> None:
+    """Run the facility overview with the broker login in `path`."""
+    from controller.console.overview import OverviewApp
+
+    file = path / OVERVIEW_FILE if path.is_dir() else path
+    try:
+        settings = load_broker_file(file)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--facility") from None
+    consoles: dict[str, Path] = {}
+    for config in room_configs(rooms) if rooms else []:
+        consoles[load_room_or_exit(config).room_id] = config.resolve()
+    OverviewApp(settings, root=file.parent, consoles=consoles).run()

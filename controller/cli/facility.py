@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from controller.cli.common import load_room_or_exit
+from controller.cli.common import load_room_or_exit, room_configs
 from controller.facility.access import FacilityError
 from controller.facility.setup import FacilityPlan, init_facility, keep_password
 from controller.facility.units import DEFAULT_WEB_PORT, engine_unit, web_console_unit
@@ -19,21 +19,6 @@ from controller.facility.units import DEFAULT_WEB_PORT, engine_unit, web_console
 )
 def facility() -> None:
     """Set up the facility broker that hosts several rooms (Mosquitto 2.0 with TLS and ACLs)."""
-
-
-def _room_configs(rooms: str) -> list[Path]:
-    paths = []
-    for entry in (part.strip() for part in rooms.split(",")):
-        if not entry:
-            continue
-        path = Path(entry)
-        config = path / "config.yaml" if path.is_dir() else path
-        if not config.is_file():
-            raise click.BadParameter(f"{entry}: no room's config.yaml there", param_hint="--rooms")
-        paths.append(config)
-    if not paths:
-        raise click.BadParameter("name at least one room folder", param_hint="--rooms")
-    return paths
 
 
 @facility.command(
@@ -93,7 +78,7 @@ def init(
     """
     if port == room_port:
         raise click.BadParameter("must differ from --port", param_hint="--room-port")
-    loaded = [load_room_or_exit(path) for path in _room_configs(rooms)]
+    loaded = [load_room_or_exit(path) for path in room_configs(rooms)]
     plan = FacilityPlan(loaded, output, names, port, room_port, bind, facility_name)
     try:
         init_facility(plan, update_configs=update_configs)
@@ -139,7 +124,7 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
     when missing). Then: systemctl daemon-reload; systemctl enable --now
     sessionroom-engine-ROOM sessionroom-console-ROOM.
     """
-    loaded = [load_room_or_exit(path) for path in _room_configs(rooms)]
+    loaded = [load_room_or_exit(path) for path in room_configs(rooms)]
     sessionroom = Path(sys.executable).with_name("sessionroom")
     output.mkdir(parents=True, exist_ok=True)
     for offset, room in enumerate(loaded):

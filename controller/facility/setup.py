@@ -70,6 +70,9 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     ):
         passwords[login] = keep_password(path)
         written.append(path)
+    for login in (FRONT_DESK, OVERVIEW):
+        _secret(output / f"{login}.yaml", facility_login(login, plan))
+        written.append(output / f"{login}.yaml")
     ca_pem = (output / "ca.pem").read_bytes()
     for access in rooms:
         written += _room_files(access, plan, ca_pem, passwords, update_configs=update_configs)
@@ -118,6 +121,22 @@ def mosquitto_conf(plan: FacilityPlan, folder: Path) -> str:
         f"listener {plan.room_port}{bind}\n"
         "use_username_as_clientid true\n"
         f"password_file {folder / 'rooms.passwd'}\n" + tls
+    )
+
+
+def facility_login(login: str, plan: FacilityPlan) -> str:
+    """The broker settings of a facility-wide login (`sessionroom console --facility`)."""
+    return (
+        f"# The {login} login; paths are relative to this file's folder.\n"
+        "# sessionroom console --facility FILE shows every room, read-only.\n"
+        "broker:\n"
+        "  mode: external\n"
+        f"  host: {plan.names[0]}\n"
+        f"  port: {plan.port}\n"
+        "  tls:\n"
+        "    ca_file: ca.pem\n"
+        f"  username: {login}\n"
+        f"  password_file: {login}.password\n"
     )
 
 

@@ -6,15 +6,20 @@ password files and ACL, over TLS on loopback. One behaviour per test.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 import pytest
 
+from controller.cli.common import load_broker_file
+from controller.console.overview import OverviewApp
 from tests.facility.conftest import LoginFactory
 from tests.facility.support import (
     ACCEPTED,
     QUIET_S,
     REFUSED,
+    WAIT_S,
     Facility,
     Login,
     eventually_received,
@@ -191,3 +196,22 @@ def test_replay_writes_only_its_replay_room(login: LoginFactory) -> None:
     assert replay.publish("sessionroom/room-a-replay/state", "{}") == ACCEPTED
     assert replay.publish("sessionroom/room-a/cmd", '{"action":"end"}') == REFUSED
     assert replay.publish("zigbee2mqtt/ceiling_light/set", '{"state":"ON"}') == REFUSED
+
+
+async def test_the_overview_login_shows_every_room(facility: Facility, login: LoginFactory) -> None:
+    for room in ("room-a", "room-b"):
+        state = {"room": room, "engine_version": "0", "updated": "2026-01-01T00:00:00Z"}
+        engine = login(room, "engine")
+        assert (
+            engine.publish(f"sessionroom/{room}/state", json.dumps(state), retain=True) == ACCEPTED
+        )
+        assert engine.publish(f"sessionroom/{room}/status", "online", retain=True) == ACCEPTED
+    overview_file = facility.folder / "overview.yaml"
+    app = OverviewApp(load_broker_file(overview_file), root=facility.folder)
+    async with app.run_test():
+        deadline = time.monotonic() + WAIT_S
+        while {r: row.engine for r, row in app.rows.items()} != {
+            "room-a": "online", "room-b": "online",
+        }:  # fmt: skip
+            assert time.monotonic() < deadline, app.rows
+            await asyncio.sleep(0.05)
