@@ -160,7 +160,10 @@ class OverviewApp(App[None]):
     def _show(self, room: str) -> None:
         row = summarise(room, self.statuses.get(room), self.states.get(room))
         self.rows[room] = row
-        table: DataTable[str] = self.query_one(DataTable)
+        tables = self.query(DataTable)
+        if not tables:
+            return  # the overview is closing
+        table: DataTable[str] = tables.first()
         if room in table.rows:
             for column, cell in zip(table.columns, row.cells(), strict=True):
                 table.update_cell(room, column, cell, update_width=True)

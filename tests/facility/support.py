@@ -8,8 +8,6 @@ authorised" (an ACL refusal).
 
 from __future__ import annotations
 
-import re
-import shutil
 import ssl
 import threading
 import time
@@ -24,9 +22,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.config import load_room
 from controller.facility.setup import FacilityPlan, init_facility
-from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.requirements import mosquitto_binary
+from tests.support.room import copy_room
 
 HOST = "127.0.0.1"
 WAIT_S = 5.0
@@ -35,20 +33,6 @@ QUIET_S = 1.0
 NOT_AUTHORISED = 135
 ACCEPTED = "accepted"
 REFUSED = "refused"
-
-
-def copy_room(destination: Path, room_id: str, topic_prefix: str = "") -> Path:
-    """A copy of the example room under `destination` with its own id and device topics."""
-    destination.mkdir(parents=True)
-    for part in ("devices", "scenes", "playlists"):
-        shutil.copytree(REPO / part, destination / part)
-    config = (REPO / "config.yaml").read_text()
-    (destination / "config.yaml").write_text(config.replace("room: room-a", f"room: {room_id}"))
-    if topic_prefix:
-        for path in (destination / "devices").glob("*.yaml"):
-            text = re.sub(r"(\btopic: )(\S+)", rf"\g<1>{topic_prefix}\g<2>", path.read_text())
-            path.write_text(text)
-    return destination
 
 
 @dataclass

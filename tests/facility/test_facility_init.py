@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from controller.cli.common import load_broker_file
 from controller.config.models import BrokerSettings
 from controller.facility.setup import replace_broker_section
-from tests.facility.support import copy_room
-from tests.support.room import sessionroom
+from tests.support.room import copy_room, sessionroom
 
 CREDENTIALS = {
     "engine": {"username": "engine.a", "password_file": "f/engine.password", "port": 8884},
@@ -113,3 +113,20 @@ def test_update_configs_replaces_only_the_broker_section() -> None:
         "room: a\n# where\nbroker:\n  mode: external\n\n# data\ndata_dir: d\n"
     )
     assert replace_broker_section("room: a\n", section) == "room: a\n\nbroker:\n  mode: external\n"
+
+
+def test_the_overview_needs_a_broker_section(tmp_path: Path) -> None:
+    file = tmp_path / "overview.yaml"
+    file.write_text("nothing: here\n")
+    result = sessionroom("console", "--facility", str(file))
+    assert result.returncode == 2
+    assert f"{file}: no `broker:` section" in result.stderr
+
+
+def test_init_writes_the_overview_and_front_desk_logins(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    assert init(room, output=tmp_path / "facility", extra=("--name", "10.0.0.5"))[0] == 0
+    for login in ("overview", "frontdesk"):
+        settings = load_broker_file(tmp_path / "facility" / f"{login}.yaml")
+        assert (settings.host, settings.port, settings.username) == ("10.0.0.5", 8883, login)
+        assert settings.password_file == f"{login}.password"

@@ -6,9 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.facility.support import copy_room
 from tests.support.requirements import missing
-from tests.support.room import sessionroom
+from tests.support.room import copy_room, sessionroom
 
 
 def unit_settings(path: Path) -> dict[str, str]:
