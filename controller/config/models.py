@@ -217,6 +217,15 @@ class Paths(StrictModel):
     playlists: str = "playlists"
 
 
+class HomeAssistantSettings(StrictModel):
+    """MQTT discovery for a facility's Home Assistant (docs/facility.md#home-assistant)."""
+
+    discovery: bool = False
+    """Announce the room as a device: read-only sensors and the emergency button."""
+    prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Home Assistant's discovery prefix."""
+
+
 class RoomSettings(StrictModel):
     """config.yaml: the room itself."""
 
@@ -235,6 +244,7 @@ class RoomSettings(StrictModel):
     time_scale: float = Field(default=1.0, gt=0, le=1000)
     """Rehearsals run the session clock this many times faster."""
     safety: SafetyLimits = SafetyLimits()
+    home_assistant: HomeAssistantSettings = HomeAssistantSettings()
 
 
 # --------------------------------------------------------------------------- devices

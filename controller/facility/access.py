@@ -8,6 +8,10 @@
 | `replay.<room>` | `sessionroom/<room>-replay/#` | that, and the room's status, state and events |
 | `frontdesk` | nothing | every room's status, state and events |
 | `overview` | nothing | every room's status and state |
+| `homeassistant` | every room's `emergency`, `homeassistant/#` | rooms' status, state; its own |
+
+Engines may also publish their Home Assistant discovery message and read Home Assistant's
+status (`controller.api.homeassistant`).
 
 Device topics come from the drivers themselves (`command_topics`, `query`, `availability_topic`,
 `state_topics`), so the ACL names exactly the topics the engine sends and reads.
@@ -18,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from controller.api.homeassistant import discovery
 from controller.api.topics import RoomTopics
 from controller.config import Room
 from controller.drivers import CommandDriver
@@ -26,6 +31,7 @@ from controller.sim.catalogue import is_simulated
 
 FRONT_DESK = "frontdesk"
 OVERVIEW = "overview"
+HOME_ASSISTANT = "homeassistant"
 REPLAY_SUFFIX = "-replay"
 
 
@@ -99,6 +105,9 @@ def room_access(room: Room) -> RoomAccess:
         )
         engine_publish.extend(mqtt.commands)
         engine_receive.extend(mqtt.watched)
+    home_assistant = room.settings.home_assistant
+    engine_publish.append(discovery(room.room_id, None, home_assistant).topic)
+    engine_receive.append(f"{home_assistant.prefix}/status")
     observed = (topics.status, topics.state, topics.events)
     return RoomAccess(
         room=room,
@@ -115,12 +124,20 @@ def room_access(room: Room) -> RoomAccess:
     )
 
 
-def facility_logins() -> list[Login]:
-    """The logins that see every room and command none: the front desk and the overview."""
+def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
+    """The logins of the whole facility: the front desk and the overview see every room and
+    command none; Home Assistant sees every room and may press each one's emergency."""
     every = RoomTopics("+")
+    prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
+    home_assistant = tuple(f"{prefix}/#" for prefix in prefixes)
     return [
         Login(FRONT_DESK, (), (every.status, every.state, every.events)),
         Login(OVERVIEW, (), (every.status, every.state)),
+        Login(
+            HOME_ASSISTANT,
+            (every.emergency, *home_assistant),
+            (every.status, every.state, *home_assistant),
+        ),
     ]
 
 

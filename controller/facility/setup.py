@@ -22,6 +22,7 @@ from pathlib import Path
 from controller.config import Room
 from controller.facility.access import (
     FRONT_DESK,
+    HOME_ASSISTANT,
     OVERVIEW,
     Login,
     RoomAccess,
@@ -64,10 +65,8 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     server_certificate(ca, ca_key, plan.names, output / "server.pem", output / "server.key")
     written = [output / name for name in ("ca.pem", "ca.key", "server.pem", "server.key")]
     passwords: dict[str, str] = {}
-    for login, path in (
-        (FRONT_DESK, output / f"{FRONT_DESK}.password"),
-        (OVERVIEW, output / f"{OVERVIEW}.password"),
-    ):
+    for login in (FRONT_DESK, OVERVIEW, HOME_ASSISTANT):
+        path = output / f"{login}.password"
         passwords[login] = keep_password(path)
         written.append(path)
     for login in (FRONT_DESK, OVERVIEW):
@@ -76,7 +75,7 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     ca_pem = (output / "ca.pem").read_bytes()
     for access in rooms:
         written += _room_files(access, plan, ca_pem, passwords, update_configs=update_configs)
-    logins = [login for access in rooms for login in access.logins] + facility_logins()
+    logins = [login for access in rooms for login in access.logins] + facility_logins(rooms)
     files = {
         "rooms.passwd": password_file(
             {x.username: passwords[x.username] for x in logins if x.bound}

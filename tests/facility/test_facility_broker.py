@@ -215,3 +215,18 @@ async def test_the_overview_login_shows_every_room(facility: Facility, login: Lo
         }:  # fmt: skip
             assert time.monotonic() < deadline, app.rows
             await asyncio.sleep(0.05)
+
+
+def test_home_assistant_may_press_the_emergency_and_nothing_else(login: LoginFactory) -> None:
+    home_assistant = login(None, "homeassistant")
+    assert home_assistant.publish("sessionroom/room-a/emergency", "PRESS") == ACCEPTED
+    assert home_assistant.publish("homeassistant/status", "online") == ACCEPTED
+    for topic in ("sessionroom/room-a/cmd", "sessionroom/room-b/state", "bls/tappers/set"):
+        assert home_assistant.publish(topic, '{"action":"end"}') == REFUSED, topic
+
+
+def test_an_engine_announces_its_room_to_home_assistant(login: LoginFactory) -> None:
+    engine = login("room-a", "engine")
+    config = "homeassistant/device/sessionroom_room_a/config"
+    assert engine.publish(config, "{}") == ACCEPTED
+    assert engine.publish("homeassistant/device/sessionroom_room_b/config", "{}") == REFUSED
