@@ -53,6 +53,14 @@ def facility() -> None:
 @click.option("--bind", default=None, help="Address the listeners bind to (default: every one).")
 @click.option("--facility-name", default="Facility", show_default=True, help="Named in the CA.")
 @click.option(
+    "--bridge",
+    is_flag=True,
+    help="Each room gets its own broker (facility/mosquitto-room.conf) bridged to this one, "
+    "so it runs on when the facility network fails.",
+)
+@click.option("--local-port", type=click.IntRange(1, 65535), default=1883, show_default=True,
+              help="With --bridge: the room broker's port on the room PC's 127.0.0.1.")  # fmt: skip
+@click.option(
     "--update-configs",
     is_flag=True,
     help="Write each room's new broker section into its config.yaml.",
@@ -65,6 +73,8 @@ def init(
     room_port: int,
     bind: str | None,
     facility_name: str,
+    bridge: bool,
+    local_port: int,
     update_configs: bool,
 ) -> None:
     """Write a Mosquitto 2.0 set-up for these rooms, and each room's logins into its folder.
@@ -79,7 +89,9 @@ def init(
     if port == room_port:
         raise click.BadParameter("must differ from --port", param_hint="--room-port")
     loaded = [load_room_or_exit(path) for path in room_configs(rooms)]
-    plan = FacilityPlan(loaded, output, names, port, room_port, bind, facility_name)
+    plan = FacilityPlan(
+        loaded, output, names, port, room_port, bind, facility_name, bridge, local_port
+    )
     try:
         init_facility(plan, update_configs=update_configs)
     except FacilityError as error:

@@ -1,7 +1,8 @@
 """The facility overview: every room on the broker at a glance, read-only, updated live.
 
 It subscribes to every room's retained `status` and `state` (`sessionroom/+/…`, what the
-facility's `overview` login may read) and shows one row per room: engine, session, phase,
+facility's `overview` login may read), and the `bridge` state of rooms on a broker of their
+own, and shows one row per room: engine, session, phase,
 time, hold and extension, emergency, alerts and offline essential devices. It sends nothing.
 Enter on a room opens that room's console when its folder was given (`--rooms`), with the
 room's own console login; quitting that console comes back to the overview.
@@ -31,6 +32,8 @@ from controller.console.formatting import clock_time as clock
 COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
 EVERY_STATUS = "sessionroom/+/status"
 EVERY_STATE = "sessionroom/+/state"
+EVERY_BRIDGE = "sessionroom/+/bridge"
+"""A room-local broker's bridge: `1` up, `0` down (docs/facility.md)."""
 MAX_STATE_BYTES = 1_000_000
 """A larger state is not read (a hostile or broken publisher cannot stall the overview)."""
 
@@ -54,9 +57,14 @@ class RoomRow:
                 self.emergency, self.alerts, self.offline)  # fmt: skip
 
 
-def summarise(room: str, status: str | None, state: RoomState | None) -> RoomRow:
-    """The row for `room` from its engine's last status and state (either may be missing)."""
+def summarise(
+    room: str, status: str | None, state: RoomState | None, bridge: str | None = None
+) -> RoomRow:
+    """The row for `room` from its engine's last status and state (either may be missing),
+    and its bridge's (a room on a broker of its own that the facility cannot reach now)."""
     engine = {ONLINE: "online", OFFLINE: "OFFLINE"}.get(status or "", "unknown")
+    if bridge == "0":
+        engine = "UNREACHABLE"
     if state is None:
         return RoomRow(room, engine)
     session = "—"
@@ -132,6 +140,7 @@ class OverviewApp(App[None]):
         self.consoles = dict(consoles or {})
         self.statuses: dict[str, str] = {}
         self.states: dict[str, RoomState | None] = {}
+        self.bridges: dict[str, str] = {}
         self.rows: dict[str, RoomRow] = {}
 
     def compose(self) -> ComposeResult:
@@ -144,6 +153,7 @@ class OverviewApp(App[None]):
     async def on_mount(self) -> None:
         self.bus.subscribe(EVERY_STATUS, self._on_status)
         self.bus.subscribe(EVERY_STATE, self._on_state)
+        self.bus.subscribe(EVERY_BRIDGE, self._on_bridge)
         await self.bus.__aenter__()
 
     async def on_unmount(self) -> None:
@@ -157,8 +167,14 @@ class OverviewApp(App[None]):
         self.states[room_of(message.topic)] = read_state(message.payload)
         self._show(room_of(message.topic))
 
+    def _on_bridge(self, message: Message) -> None:
+        self.bridges[room_of(message.topic)] = message.payload.decode("utf-8", "replace")
+        self._show(room_of(message.topic))
+
     def _show(self, room: str) -> None:
-        row = summarise(room, self.statuses.get(room), self.states.get(room))
+        row = summarise(
+            room, self.statuses.get(room), self.states.get(room), self.bridges.get(room)
+        )
         self.rows[room] = row
         tables = self.query(DataTable)
         if not tables:

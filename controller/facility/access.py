@@ -9,6 +9,7 @@
 | `frontdesk` | nothing | every room's status, state and events |
 | `overview` | nothing | every room's status and state |
 | `homeassistant` | every room's `emergency`, `homeassistant/#` | rooms' status, state; its own |
+| `bridge.<room>` | `sessionroom/<room>/#` | `sessionroom/<room>/#` |
 
 Engines may also publish their Home Assistant discovery message and read Home Assistant's
 status (`controller.api.homeassistant`).
@@ -59,10 +60,13 @@ class RoomAccess:
     console: Login
     replay: Login
     devices: dict[str, Login]
+    bridge: Login | None = None
+    """The room-local broker's bridge, when the room has one."""
 
     @property
     def logins(self) -> list[Login]:
-        return [self.engine, self.console, self.replay, *self.devices.values()]
+        bridge = [] if self.bridge is None else [self.bridge]
+        return [self.engine, self.console, self.replay, *self.devices.values(), *bridge]
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,9 @@ def device_topics(room: Room, device_id: str) -> DeviceTopics:
     )
 
 
-def room_access(room: Room) -> RoomAccess:
-    """The logins of `room`: engine, console, replay and one per MQTT device."""
+def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
+    """The logins of `room`: engine, console, replay and one per MQTT device; with `bridged`,
+    the bridge of the room's own broker (it carries `sessionroom/<room>/#` both ways)."""
     topics = RoomTopics(room.room_id)
     replay = RoomTopics(room.room_id + REPLAY_SUFFIX)
     devices: dict[str, Login] = {}
@@ -121,18 +126,25 @@ def room_access(room: Room) -> RoomAccess:
             f"replay.{room.room_id}", (f"{replay.base}/#",), (*observed, f"{replay.base}/#")
         ),
         devices=devices,
+        bridge=_bridge(room.room_id) if bridged else None,
     )
+
+
+def _bridge(room_id: str) -> Login:
+    room = RoomTopics(room_id).base + "/#"
+    return Login(f"bridge.{room_id}", (room,), (room,), bound=True)
 
 
 def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
     """The logins of the whole facility: the front desk and the overview see every room and
     command none; Home Assistant sees every room and may press each one's emergency."""
     every = RoomTopics("+")
+    bridges = f"{every.base}/bridge"
     prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
     home_assistant = tuple(f"{prefix}/#" for prefix in prefixes)
     return [
-        Login(FRONT_DESK, (), (every.status, every.state, every.events)),
-        Login(OVERVIEW, (), (every.status, every.state)),
+        Login(FRONT_DESK, (), (every.status, every.state, every.events, bridges)),
+        Login(OVERVIEW, (), (every.status, every.state, bridges)),
         Login(
             HOME_ASSISTANT,
             (every.emergency, *home_assistant),

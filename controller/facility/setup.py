@@ -52,11 +52,15 @@ class FacilityPlan:
     bind: str | None = None
     """The address both listeners bind to; every address when None."""
     name: str = "Facility"
+    bridged: bool = False
+    """Each room runs its own broker bridged to the facility's (`mosquitto-room.conf`)."""
+    local_port: int = 1883
+    """The room-local broker's port (on 127.0.0.1), when bridged."""
 
 
 def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[Path]:
     """Write the broker's and the rooms' files; the files written. FacilityError on a clash."""
-    rooms = [room_access(room) for room in plan.rooms]
+    rooms = [room_access(room, bridged=plan.bridged) for room in plan.rooms]
     check_rooms(rooms)
     output = plan.output.resolve()
     _folder(output)
@@ -168,6 +172,49 @@ def broker_section(access: RoomAccess, plan: FacilityPlan) -> str:
     )
 
 
+def room_broker_conf(access: RoomAccess, plan: FacilityPlan, folder: Path, password: str) -> str:
+    """The room's own Mosquitto: on the room PC's loopback, bridged to the facility broker.
+
+    The room's engine, simulated devices and consoles connect to it, so the room runs on when
+    the facility network fails; `sessionroom/<room>/#` crosses the bridge both ways (state and
+    status out, commands in), and `sessionroom/<room>/bridge` says `1` or `0` (the bridge's
+    will) on both brokers. Commands sent while the bridge is down are not kept for later.
+    """
+    room_id = access.room.room_id
+    return (
+        f"# Room {room_id}'s own broker, bridged to the facility broker; written by\n"
+        "# `sessionroom facility init --bridge`. Run: mosquitto -c mosquitto-room.conf\n"
+        "persistence true\n"
+        f"persistence_location {folder / 'local-data'}/\n"
+        "set_tcp_nodelay true\n"
+        f"listener {plan.local_port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "\n"
+        f"connection facility-{room_id}\n"
+        f"address {plan.names[0]}:{plan.room_port}\n"
+        f"bridge_cafile {folder / 'ca.pem'}\n"
+        f"remote_username bridge.{room_id}\n"
+        f"remote_password {password}\n"
+        f"remote_clientid sessionroom-bridge-{room_id}\n"
+        "cleansession true\n"
+        "restart_timeout 1 10\n"
+        "notifications true\n"
+        f"notification_topic sessionroom/{room_id}/bridge\n"
+        f"topic sessionroom/{room_id}/# both 1\n"
+    )
+
+
+def local_broker_section(plan: FacilityPlan) -> str:
+    """The `broker:` section of a bridged room: its own broker on the room PC."""
+    return (
+        "# The room's own broker (facility/mosquitto-room.conf), bridged to the facility's.\n"
+        "broker:\n"
+        "  mode: external\n"
+        "  host: 127.0.0.1\n"
+        f"  port: {plan.local_port}\n"
+    )
+
+
 def _room_files(
     access: RoomAccess,
     plan: FacilityPlan,
@@ -191,6 +238,13 @@ def _room_files(
         written.append(path)
     (folder / "ca.pem").write_bytes(ca_pem)
     section = broker_section(access, plan)
+    if access.bridge is not None:
+        password = keep_password(folder / "bridge.password")
+        passwords[access.bridge.username] = password
+        _folder(folder / "local-data")
+        _secret(folder / "mosquitto-room.conf", room_broker_conf(access, plan, folder, password))
+        written += [folder / "bridge.password", folder / "mosquitto-room.conf"]
+        section = local_broker_section(plan)
     _secret(folder / "broker.yaml", section)
     written += [folder / "ca.pem", folder / "broker.yaml"]
     if update_configs:
