@@ -152,3 +152,8 @@ async def test_the_overview_shows_three_engines_live(
             assert "P1 · rehearsal" in text and "EMERGENCY" in text and third in text
             await stop(engines[2][1])  # the third engine stops: its status goes offline
             await eventually(lambda: app.rows[third].engine == "OFFLINE", what="room 3 offline")
+
+
+def test_a_room_whose_bridge_is_down_is_unreachable() -> None:
+    assert summarise("a", "online", None, bridge="0").engine == "UNREACHABLE"
+    assert summarise("a", "online", None, bridge="1").engine == "online"

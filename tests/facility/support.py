@@ -73,7 +73,7 @@ def make_facility(workdir: Path) -> Facility:
     # Started as root, Mosquitto would switch to the `mosquitto` user, who cannot read the
     # test's private folder; `user root` keeps it as the invoking user.
     config = "user root\n" + (plan.output / "mosquitto.conf").read_text()
-    broker = Mosquitto(mosquitto_binary(), workdir, port, config=config)
+    broker = Mosquitto(mosquitto_binary(), workdir, port, config=config, other_ports=(room_port,))
     return Facility(plan.output, rooms, broker, port, room_port)
 
 

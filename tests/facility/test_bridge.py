@@ -65,7 +65,9 @@ def bridged(tmp_path: Path) -> Iterator[BridgedRoom]:
     init_facility(plan, update_configs=True)
     as_root = "user root\n"  # see tests/facility/support.py
     facility_conf = (plan.output / "mosquitto.conf").read_text()
-    facility_broker = Mosquitto(mosquitto_binary(), tmp_path, port, config=as_root + facility_conf)
+    facility_broker = Mosquitto(
+        mosquitto_binary(), tmp_path, port, config=as_root + facility_conf, other_ports=(room_port,)
+    )
     room_conf = (folder / "facility" / "mosquitto-room.conf").read_text()
     local = Mosquitto(mosquitto_binary(), tmp_path, local_port, config=as_root + room_conf)
     facility = Facility(plan.output.resolve(), {ROOM: folder}, facility_broker, port, room_port)
