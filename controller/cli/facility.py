@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import sys
 from pathlib import Path
 
@@ -88,6 +90,11 @@ def init(
     """
     if port == room_port:
         raise click.BadParameter("must differ from --port", param_hint="--room-port")
+    if bind is not None and not _host_name(bind):
+        raise click.BadParameter(f"{bind!r} is not an address", param_hint="--bind")
+    for name in names:
+        if not _host_name(name):
+            raise click.BadParameter(f"{name!r} is not a host name or address", param_hint="--name")
     loaded = [load_room_or_exit(path) for path in room_configs(rooms)]
     plan = FacilityPlan(
         loaded, output, names, port, room_port, bind, facility_name, bridge, local_port
@@ -147,3 +154,15 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
         ):
             (output / unit.name).write_text(unit.text)
             click.echo(f"{output / unit.name}")
+
+
+LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"^(?=.{{1,253}}$){LABEL}(?:\.{LABEL})*$")
+
+
+def _host_name(name: str) -> bool:
+    """Whether `name` is a DNS name or an IPv4 address (what clients and bridges connect to)."""
+    try:
+        return ipaddress.ip_address(name).version == 4
+    except ValueError:
+        return HOST_NAME.match(name) is not None

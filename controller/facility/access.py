@@ -166,6 +166,12 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
     for access in rooms:
         for login in access.logins:
             _claim(owners, f"user {login.username}", access.room.room_id, problems)
+            problems += [
+                f"room {access.room.room_id!r}: topic {topic!r} cannot go in an ACL file "
+                "(a line break, a control character or spaces at an end)"
+                for topic in login.publish + login.receive
+                if topic != topic.strip() or any(ord(c) < 32 or ord(c) == 127 for c in topic)
+            ]
         for device_id, login in access.devices.items():
             for topic in login.publish + login.receive:
                 _claim(owners, f"topic {topic} (device {device_id})", access.room.room_id, problems)

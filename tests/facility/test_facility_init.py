@@ -130,3 +130,24 @@ def test_init_writes_the_overview_and_front_desk_logins(tmp_path: Path) -> None:
         settings = load_broker_file(tmp_path / "facility" / f"{login}.yaml")
         assert (settings.host, settings.port, settings.username) == ("10.0.0.5", 8883, login)
         assert settings.password_file == f"{login}.password"
+
+
+@pytest.mark.parametrize("name", ["broker clinic", "x\nlistener 1883", "-x", "::1"])
+def test_a_name_that_is_no_host_is_refused(tmp_path: Path, name: str) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    status, output = init(room, output=tmp_path / "facility", extra=("--name", name))
+    assert status == 2
+    assert "is not a host name or address" in output
+    assert not (tmp_path / "facility").exists()
+
+
+def test_a_device_topic_that_would_break_the_acl_file_is_refused(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    lights = room / "devices" / "lights.yaml"
+    lights.write_text(lights.read_text().replace(
+        "topic: wled-strip", 'topic: "wled-strip\\ntopic readwrite sessionroom/room-b/cmd"'
+    ))  # fmt: skip
+    status, output = init(room, output=tmp_path / "facility")
+    assert status == 2
+    assert "cannot go in an ACL file" in output
+    assert not (tmp_path / "facility").exists()
