@@ -104,31 +104,31 @@ async def raw_overview(broker: Mosquitto, room_ids: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def latency_figure(
+    measured: FacilitySamples, fraction: float, target: Target | None = None
+) -> Figure:
+    """The `fraction` percentile among the rooms, beside the same room's alone."""
+    name = f"p{round(fraction * 100)}"
+    return Figure(
+        f"cmd→wire {name} among {measured.rooms} rooms (n={len(measured.among.engine)})",
+        percentile(measured.among.engine, fraction) * 1000.0,
+        "ms",
+        percentile(measured.alone.engine, fraction) * 1000.0,
+        f"the room alone, {name}",
+        target,
+    )
+
+
 def figures(measured: FacilitySamples) -> list[Figure]:
-    ms = 1000.0
-    count = len(measured.among.engine)
     rooms = measured.rooms
     return [
-        Figure(
-            f"cmd→wire p50 among {rooms} rooms (n={count})",
-            percentile(measured.among.engine, 0.50) * ms,
-            "ms",
-            percentile(measured.alone.engine, 0.50) * ms,
-            "the room alone, p50",
-        ),
-        Figure(
-            f"cmd→wire p99 among {rooms} rooms (n={count})",
-            percentile(measured.among.engine, 0.99) * ms,
-            "ms",
-            percentile(measured.alone.engine, 0.99) * ms,
-            "the room alone, p99",
-            Target.ratio_at_most(P99_TARGET_RATIO),
-        ),
+        latency_figure(measured, 0.50),
+        latency_figure(measured, 0.99, Target.ratio_at_most(P99_TARGET_RATIO)),
         Figure(
             f"overview shows {rooms} rooms ({rooms - 1} running)",
-            measured.overview_s * ms,
+            measured.overview_s * 1000.0,
             "ms",
-            measured.raw_overview_s * ms,
+            measured.raw_overview_s * 1000.0,
             "raw retained read",
         ),
     ]
