@@ -46,8 +46,10 @@ class SimulatedRoom:
         faults: Sequence[Fault] = (),
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        time_scale: float = 1.0,
     ) -> None:
-        """`broker` is where every device connects, or each device's own login by device id."""
+        """`broker` is where every device connects, or each device's own login by device id;
+        `time_scale` is the room's rehearsal speed: a cuff measures that much faster."""
         self.clock = clock
         devices = list(devices)
         self.local_devices = [device for device in devices if not is_simulated(device)]
@@ -55,7 +57,7 @@ class SimulatedRoom:
         unix_offset = time.time() - clock()
         self.devices: dict[str, VirtualDevice] = {
             device.id: VirtualDevice(
-                make_model(device, unix_offset=unix_offset, rng=rng),
+                make_model(device, unix_offset=unix_offset, rng=rng, time_scale=time_scale),
                 broker if isinstance(broker, BrokerAddress) else broker[device.id],
                 client_id=f"sessionroom-sim-{room_id}-{device.id}",
                 clock=clock,
