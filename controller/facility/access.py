@@ -27,6 +27,7 @@ from controller.api.homeassistant import discovery
 from controller.api.topics import RoomTopics
 from controller.config import Room
 from controller.drivers import CommandDriver
+from controller.drivers.base import VitalsDriver
 from controller.drivers.registry import make_driver
 from controller.sim.catalogue import is_simulated
 
@@ -85,6 +86,8 @@ def device_topics(room: Room, device_id: str) -> DeviceTopics:
     commands: list[str] = []
     if isinstance(driver, CommandDriver):
         commands.extend(driver.command_topics())
+    if isinstance(driver, VitalsDriver):  # a cuff asked to measure now
+        commands.extend(message.topic for message in driver.measure())
     commands.extend(message.topic for message in driver.query())
     return DeviceTopics(
         commands=_unique(commands),

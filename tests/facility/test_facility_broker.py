@@ -230,3 +230,17 @@ def test_an_engine_announces_its_room_to_home_assistant(login: LoginFactory) -> 
     config = "homeassistant/device/sessionroom_room_a/config"
     assert engine.publish(config, "{}") == ACCEPTED
     assert engine.publish("homeassistant/device/sessionroom_room_b/config", "{}") == REFUSED
+
+
+def test_the_engine_may_ask_a_cuff_to_measure_and_only_the_cuff_hears_it(
+    login: LoginFactory,
+) -> None:
+    cuff = login("room-a", "device/bp-cuff")
+    cuff.subscribe("vitals/bp-cuff/set")
+    oximeter = login("room-a", "device/oximeter")
+    oximeter.subscribe("vitals/bp-cuff/set")
+    time.sleep(0.2)
+    assert login("room-a", "engine").publish("vitals/bp-cuff/set", '{"measure":true}') == ACCEPTED
+    assert eventually_received(cuff, "vitals/bp-cuff/set") == ['{"measure":true}']
+    assert cuff.publish("vitals/bp-cuff/set", '{"measure":true}') == REFUSED
+    assert oximeter.received("vitals/bp-cuff/set") == []
