@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
-TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg
+TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd
 
 THREE_VERSION := 0.180.0
 DISPLAY_VENDOR := controller/display/vendor

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from bench import emergency, fanout, journal_load, latency, rehearsal, research
+from bench import emergency, facility, fanout, journal_load, latency, rehearsal, research
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
 from controller.api.client import EngineUnreachable
 
-PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research")
+PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research", "facility")
 NOTE_WIDTH = 100
 
 
@@ -35,6 +35,8 @@ class Sizes:
     """Emergency presses timed in each of the part's two rooms."""
     journal_seconds: float
     plan: str
+    rooms: int = 10
+    """Rooms on the broker for the facility part."""
 
     @classmethod
     def full(cls) -> Sizes:
@@ -100,6 +102,10 @@ async def run_parts(
             result = await rehearsal.measure(room, broker, workdir, sizes.plan)
             figures += rehearsal.figures(result)
             notes += rehearsal.notes(result)
+        if "facility" in parts:
+            say(f"facility: {sizes.commands} commands to a room alone, then among {sizes.rooms}")
+            measured = await facility.measure(broker, workdir, sizes.rooms, sizes.commands)
+            figures += facility.figures(measured)
     if "research" in parts:
         say("research tools on a 3-hour session journal of about 100 000 events")
         figures += await research.figures(workdir)
@@ -135,6 +141,9 @@ def say(text: str) -> None:
 )
 @click.option("--plan", help="The example room's plan to rehearse for the memory figure.")
 @click.option(
+    "--rooms", type=click.IntRange(min=2), help="Rooms on one broker for the facility part."
+)
+@click.option(
     "--only",
     type=click.Choice(PARTS),
     multiple=True,
@@ -164,6 +173,7 @@ def main(
     presses: int | None,
     journal_seconds: float | None,
     plan: str | None,
+    rooms: int | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
@@ -183,6 +193,7 @@ def main(
         presses=presses or base.presses,
         journal_seconds=journal_seconds or base.journal_seconds,
         plan=plan or base.plan,
+        rooms=rooms or base.rooms,
     )
     parts = only or PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)

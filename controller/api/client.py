@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from controller.api.topics import RoomTopics
@@ -26,9 +27,12 @@ def new_command_id() -> str:
 class RoomClient:
     """`async with RoomClient(settings, room=...) as client:` then `command()` / `state()`."""
 
-    def __init__(self, settings: BrokerSettings, *, room: str, client_id: str) -> None:
+    def __init__(
+        self, settings: BrokerSettings, *, room: str, client_id: str, root: Path | None = None
+    ) -> None:
+        """`root` is the room's folder, where relative password and certificate files start."""
         self.topics = RoomTopics(room)
-        self._bus = Bus(settings, client_id=client_id, retry_max_s=1.0)
+        self._bus = Bus(settings, client_id=client_id, root=root, retry_max_s=1.0)
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._state: asyncio.Future[dict[str, Any]] | None = None
         self._status: str | None = None

@@ -31,6 +31,11 @@ class RoomTopics:
     def events(self) -> str:
         return f"{self.base}/events"
 
+    @property
+    def emergency(self) -> str:
+        """Any message here is an emergency press (Home Assistant's button; docs/facility.md)."""
+        return f"{self.base}/emergency"
+
     def reply(self, command_id: str) -> str:
         return f"{self.base}/reply/{command_id}"
 

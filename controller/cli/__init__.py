@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "controller.cli.demo",
     "display": "controller.cli.display",
     "export": "controller.cli.export",
+    "facility": "controller.cli.facility",
     "replay": "controller.cli.replay",
     "report": "controller.cli.report",
     "run": "controller.cli.run",

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from controller.bus.credentials import BusConfigError, client_settings
 from controller.config import Room, RoomConfigError, load_room
-from controller.config.models import BrokerSettings
+from controller.config.models import BrokerRole, BrokerSettings
 
 if TYPE_CHECKING:
     from controller.sim.device import BrokerAddress
@@ -70,8 +70,14 @@ class Overrides:
     data_dir: Path | None = None
 
 
-def load_room_or_exit(config_path: Path, overrides: Overrides | None = None) -> Room:
-    """Load the room, or print every problem with file:line and exit with status 2."""
+def load_room_or_exit(
+    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+) -> Room:
+    """Load the room, or print every problem with file:line and exit with status 2.
+
+    With `role`, the broker settings are the ones that role logs in with (its credentials
+    from config.yaml, when the room is on a facility broker); `devices` log in one by one.
+    """
     try:
         room = load_room(config_path)
     except RoomConfigError as error:
@@ -80,7 +86,11 @@ def load_room_or_exit(config_path: Path, overrides: Overrides | None = None) -> 
         count = len(error.issues)
         click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
         raise SystemExit(EXIT_INVALID) from None
-    return apply_overrides(room, overrides or Overrides())
+    room = apply_overrides(room, overrides or Overrides())
+    if role is not None and role != "devices":
+        broker = room.settings.broker.for_role(role)
+        room.settings = room.settings.model_copy(update={"broker": broker})
+    return room
 
 
 def apply_overrides(room: Room, overrides: Overrides) -> Room:
@@ -109,12 +119,16 @@ def client_broker(room: Room) -> BrokerSettings:
         raise click.UsageError(str(error)) from None
 
 
-def device_broker_address(room: Room) -> BrokerAddress:
-    """Where the room's devices (simulated, displays) connect; exit 2 when it cannot be used."""
+def device_broker_address(room: Room, device_id: str | None = None) -> BrokerAddress:
+    """Where a device of the room (simulated, a display) connects, with its own login when the
+    room has per-device credentials; exit 2 when it cannot be used."""
     from controller.sim.device import BrokerAddress
 
+    settings = room.settings.broker
+    if device_id is not None:
+        settings = settings.for_role("devices", device_id)
     try:
-        return BrokerAddress.from_settings(client_settings(room.settings.broker), room.root)
+        return BrokerAddress.from_settings(client_settings(settings), room.root)
     except BusConfigError as error:
         click.echo(f"{room.config_path}: {error}", err=True)
         raise SystemExit(EXIT_INVALID) from None
@@ -138,3 +152,41 @@ def run_async(main: Any) -> None:
         asyncio.run(main)
     except KeyboardInterrupt:
         click.echo("stopped.", err=True)
+
+
+OVERVIEW_FILE = "overview.yaml"
+"""In a facility folder: the overview's broker login (written by `facility init`)."""
+
+
+def room_configs(rooms: str) -> list[Path]:
+    """The config.yaml of each room folder (or file) in a comma-separated list."""
+    paths = []
+    for entry in (part.strip() for part in rooms.split(",")):
+        if not entry:
+            continue
+        path = Path(entry)
+        config = path / "config.yaml" if path.is_dir() else path
+        if not config.is_file():
+            raise click.BadParameter(f"{entry}: no room's config.yaml there", param_hint="--rooms")
+        paths.append(config)
+    if not paths:
+        raise click.BadParameter("name at least one room folder", param_hint="--rooms")
+    return paths
+
+
+def load_broker_file(path: Path) -> BrokerSettings:
+    """The `broker:` section of a YAML file; ValueError with the reason when it has none."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: {error}") from None
+    if not isinstance(data, dict) or "broker" not in data:
+        raise ValueError(f"{path}: no `broker:` section")
+    try:
+        return BrokerSettings.model_validate(data["broker"])
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"{path}: broker.{where}: {problem['msg']}") from None

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
-from controller.cli.common import Overrides, connection_options, load_room_or_exit
+from controller.bus.credentials import BusConfigError, read_password
+from controller.cli.common import (
+    OVERVIEW_FILE,
+    Overrides,
+    connection_options,
+    load_broker_file,
+    load_room_or_exit,
+    room_configs,
+)
 from controller.console import ConsoleApp, Endpoint, KeymapError, load_keymap
 from controller.console.view import STALE_AFTER_S
-from controller.console.web import DEFAULT_HOST, DEFAULT_PORT, serve
+from controller.console.web import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_CONSOLES,
+    DEFAULT_PORT,
+    WebOptions,
+    is_loopback,
+    serve,
+)
 
 
 @click.command(
     epilog="Examples: sessionroom console --config config.yaml; "
-    "sessionroom console --web --host 0.0.0.0 --port 8765 (a tablet in the room)"
+    "sessionroom console --web --host 0.0.0.0 --port 8765 --password-file console.pass "
+    "(a tablet in the room)"
 )
 @connection_options
 @click.option(
@@ -42,6 +60,52 @@ from controller.console.web import DEFAULT_HOST, DEFAULT_PORT, serve
     show_default=True,
     help="Port to serve on (--web).",
 )
+@click.option(
+    "--public-url",
+    default=None,
+    metavar="URL",
+    help="Where browsers reach the console, e.g. https://room-a.clinic.lan:8765 "
+    "(--web; default: the address each browser used).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File holding the sign-in password (--web; required unless --host is loopback).",
+)
+@click.option(
+    "--max-consoles",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_MAX_CONSOLES,
+    show_default=True,
+    help="Browser consoles open at once (--web).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Serve HTTPS with this certificate (PEM; --web).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The certificate's private key (PEM; --web).",
+)
+@click.option(
+    "--facility",
+    "facility_path",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Show the facility overview instead: every room on the broker, read-only. "
+    "A facility folder (its overview.yaml) or a YAML file with a `broker:` section.",
+)
+@click.option(
+    "--rooms",
+    default=None,
+    metavar="FOLDER,...",
+    help="With --facility: rooms whose console Enter opens (their folders).",
+)
 def console(
     config_path: Path,
     broker: str | None,
@@ -52,6 +116,13 @@ def console(
     web: bool,
     host: str,
     port: int,
+    public_url: str | None,
+    password_file: Path | None,
+    max_consoles: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    facility_path: Path | None,
+    rooms: str | None,
 ) -> None:
     """Run a session: phase, time, devices, music, BLS, vitals and the keys to steer them.
 
@@ -59,7 +130,10 @@ def console(
     leaves the room running. With the embedded broker of config.yaml it connects to
     127.0.0.1 on the configured port.
     """
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    if facility_path is not None:
+        _overview(facility_path, rooms)
+        return
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     try:
         endpoint = Endpoint.for_room(room)
     except ValueError as error:
@@ -75,8 +149,16 @@ def console(
             arguments += ["--broker", broker]
         if keys_path is not None:
             arguments += ["--keys", str(keys_path.resolve())]
-        title = f"Sessionroom console — {room.settings.name or room.room_id}"
-        serve(arguments, host=host, port=port, title=title)
+        options = WebOptions(
+            host=host,
+            port=port,
+            title=f"Sessionroom console — {room.settings.name or room.room_id}",
+            public_url=_public_url(public_url),
+            password=_sign_in_password(password_file, host),
+            max_consoles=max_consoles,
+            tls=_tls(tls_cert, tls_key),
+        )
+        serve(arguments, options)
         return
     ConsoleApp(
         endpoint,
@@ -85,3 +167,56 @@ def console(
         default_plan=room.settings.default_plan,
         stale_after_s=stale_after,
     ).run()
+
+
+def _public_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise click.BadParameter(f"{url!r} is not http(s)://HOST[:PORT]", param_hint="--public-url")
+    return url.rstrip("/")
+
+
+def _sign_in_password(path: Path | None, host: str) -> str | None:
+    if path is None:
+        if not is_loopback(host):
+            raise click.UsageError(
+                f"a console served on {host} is reachable from the network: "
+                "give --password-file (its first line is the sign-in password)"
+            )
+        return None
+    try:
+        password = read_password(path)
+    except BusConfigError as error:
+        message = str(error).replace("broker password_file", "password file")
+        raise click.BadParameter(message, param_hint="--password-file") from None
+    return password
+
+
+def _tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None:
+        if key is not None:
+            raise click.BadParameter("needs --tls-cert too", param_hint="--tls-key")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        raise click.BadParameter(f"{cert}: {error}", param_hint="--tls-cert") from None
+    return context
+
+
+def _overview(path: Path, rooms: str | None) -> None:
+    """Run the facility overview with the broker login in `path`."""
+    from controller.console.overview import OverviewApp
+
+    file = path / OVERVIEW_FILE if path.is_dir() else path
+    try:
+        settings = load_broker_file(file)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--facility") from None
+    consoles: dict[str, Path] = {}
+    for config in room_configs(rooms) if rooms else []:
+        consoles[load_room_or_exit(config).room_id] = config.resolve()
+    OverviewApp(settings, root=file.parent, consoles=consoles).run()

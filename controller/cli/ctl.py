@@ -13,6 +13,7 @@ import click
 from controller.api.client import EngineUnreachable, RoomClient
 from controller.api.commands import ACTIONS
 from controller.cli.common import Overrides, client_broker, connection_options, load_room_or_exit
+from controller.config import Room
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
@@ -63,10 +64,10 @@ def ctl(
     clear_emergency, note, scene, lights, volume, music, bls, vr. Exit status: 0 ok,
     1 refused (the reason is printed), 2 bad usage or room files, 3 no engine answered.
     """
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     fields = parse_params(params)
     try:
-        answer = asyncio.run(_ask(room.room_id, client_broker(room), action, fields, timeout))
+        answer = asyncio.run(_ask(room, action, fields, timeout))
     except EngineUnreachable as problem:
         click.echo(f"error: {problem}", err=True)
         raise SystemExit(EXIT_UNREACHABLE) from None
@@ -80,11 +81,12 @@ def ctl(
     raise SystemExit(EXIT_REFUSED)
 
 
-async def _ask(
-    room: str, settings: Any, action: str, fields: dict[str, Any], timeout: float
-) -> dict[str, Any]:
+async def _ask(room: Room, action: str, fields: dict[str, Any], timeout: float) -> dict[str, Any]:
     async with RoomClient(
-        settings, room=room, client_id=f"sessionroom-ctl-{room}-{uuid.uuid4().hex[:8]}"
+        client_broker(room),
+        room=room.room_id,
+        client_id=f"sessionroom-ctl-{room.room_id}-{uuid.uuid4().hex[:8]}",
+        root=room.root,
     ) as client:
         if action == "state":
             return await client.state(timeout=timeout)

@@ -58,7 +58,7 @@ def display(
     headset's browser needs for WebXR).
     """
     room = load_room_or_exit(
-        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir)
+        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir), role="devices"
     )
     device = _display_device(room, device_id)
     log_to_stderr("controller.display", verbose)
@@ -71,7 +71,7 @@ def display(
         raise SystemExit(EXIT_INVALID) from None
     server = DisplayServer(
         device,
-        device_broker_address(room),
+        device_broker_address(room, device.id),
         room_id=room.room_id,
         content_dir=room.root / room.settings.paths.content,
         host=host,

@@ -135,7 +135,7 @@ def replay(
     if target == "print":
         run_async(_play(plan.player(PrintTarget(plan.status.print)), plan.status))
         return
-    room = load_room_or_exit(config_path, overrides)
+    room = load_room_or_exit(config_path, overrides, role="replay")
     if target == "sim":
         run_async(_replay_sim(plan, room, replay_room))
     else:

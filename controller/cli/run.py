@@ -37,7 +37,7 @@ def run(
     An open session left by a crash is resumed at once. Stop it with Ctrl-C or SIGTERM:
     a running session stays open and is resumed by the next `sessionroom run`.
     """
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="engine")
     if time_scale is not None:
         room.settings = room.settings.model_copy(update={"time_scale": time_scale})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -23,6 +23,7 @@ from controller.sim import (
     SimulatedRoom,
     parse_fault,
 )
+from controller.sim.catalogue import is_simulated
 
 EPILOG = """\b
 Examples:
@@ -90,15 +91,20 @@ def sim(
     e.g. strip:offline@30+10  tappers:drop@1m+20s  ceiling:delay=2.5  '*:garbage@5'
     """
     room = load_room_or_exit(
-        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir)
+        config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir), role="devices"
     )
     faults = [_fault(spec) for spec in fault_specs]
-    address = device_broker_address(room)
     devices = [d for d in room.devices.values() if not (skip_displays and d.display)]
+    logins = {
+        device.id: device_broker_address(room, device.id)
+        for device in devices
+        if is_simulated(device)
+    }
+    address = next(iter(logins.values()), None) or device_broker_address(room)
     try:
         simulated = SimulatedRoom(
             devices,
-            address,
+            logins,
             room_id=room.room_id,
             faults=faults,
             time_scale=time_scale or room.settings.time_scale,

@@ -78,6 +78,22 @@ class TlsSettings(StrictModel):
     """Skip hostname verification (a lab broker with a self-signed certificate only)."""
 
 
+BrokerRole = Literal["engine", "devices", "console", "replay"]
+"""Who connects: `run`, `sim` (each simulated device), `console`/`ctl`/`demo`, `replay`."""
+
+DEVICE_PLACEHOLDER = "{device}"
+
+
+class RoleCredentials(StrictModel):
+    """The login of one role on a facility broker (written by `sessionroom facility init`)."""
+
+    username: str = Field(min_length=1)
+    password_file: str = Field(min_length=1)
+    """Relative to the room's folder. For `devices`, both name `{device}` (the device's id)."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Another listener for this role (the facility's one that binds client ids to users)."""
+
+
 class BrokerSettings(StrictModel):
     """Where the MQTT broker is: `embedded` (in-process amqtt) or an external one."""
 
@@ -90,6 +106,8 @@ class BrokerSettings(StrictModel):
     password_file: str | None = None
     """A file holding the password, so the password itself never sits in config.yaml."""
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    credentials: dict[BrokerRole, RoleCredentials] = Field(default_factory=dict)
+    """Per role, a login that replaces `username`/`password_file` (and `port` if given)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -97,6 +115,37 @@ class BrokerSettings(StrictModel):
         if isinstance(value, str):
             return broker_from_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _device_placeholder(self) -> BrokerSettings:
+        for role, login in self.credentials.items():
+            for name, text in (
+                ("username", login.username),
+                ("password_file", login.password_file),
+            ):
+                if (DEVICE_PLACEHOLDER in text) != (role == "devices"):
+                    need = "must" if role == "devices" else "must not"
+                    raise ValueError(
+                        f"credentials.{role}.{name} {need} contain {DEVICE_PLACEHOLDER}"
+                    )
+        return self
+
+    def for_role(self, role: BrokerRole, device: str | None = None) -> BrokerSettings:
+        """These settings as `role` connects with them (`device`: which device, for `devices`)."""
+        login = self.credentials.get(role)
+        if login is None:
+            return self
+        if role == "devices" and device is None:
+            raise ValueError("the devices role needs a device id")
+        name = device or ""
+        update: dict[str, Any] = {
+            "username": login.username.replace(DEVICE_PLACEHOLDER, name),
+            "password_file": login.password_file.replace(DEVICE_PLACEHOLDER, name),
+            "credentials": {},
+        }
+        if login.port is not None:
+            update["port"] = login.port
+        return self.model_copy(update=update)
 
 
 def broker_from_url(url: str) -> dict[str, Any]:
@@ -218,6 +267,15 @@ class Paths(StrictModel):
     """Media files the room's displays play (`sessionroom display`)."""
 
 
+class HomeAssistantSettings(StrictModel):
+    """MQTT discovery for a facility's Home Assistant (docs/facility.md#home-assistant)."""
+
+    discovery: bool = False
+    """Announce the room as a device: read-only sensors and the emergency button."""
+    prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Home Assistant's discovery prefix."""
+
+
 class RoomSettings(StrictModel):
     """config.yaml: the room itself."""
 
@@ -238,6 +296,7 @@ class RoomSettings(StrictModel):
     safety: SafetyLimits = SafetyLimits()
     checks: VitalsChecks = VitalsChecks()
     """Vitals checks around the session (docs/safety.md#vitals-checks)."""
+    home_assistant: HomeAssistantSettings = HomeAssistantSettings()
 
 
 # --------------------------------------------------------------------------- devices

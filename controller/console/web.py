@@ -1,15 +1,78 @@
-"""The console in a browser (a tablet in the room): textual-serve runs one console per page."""
+"""The console in a browser (a tablet in the room): textual-serve runs one console per page.
+
+`ConsoleServer` adds what a console reachable from a network needs to textual-serve's server:
+
+* the page connects back to the address the browser used (its Host), or to `public_url`,
+  so a console bound to 0.0.0.0 works from a tablet;
+* a sign-in with a password read from a file (never in a URL): a session cookie (HttpOnly,
+  SameSite=Strict, Secure over TLS) opens the console; wrong passwords are answered one at a
+  time, a second apart;
+* the websocket is refused unless its Origin is the page's own (another site's page cannot
+  drive the room through a signed-in tablet);
+* at most `max_consoles` consoles at once;
+* HTTPS when given a certificate (e.g. the facility's).
+
+Each console is a `sessionroom console` process that reads the room's broker login itself;
+neither the page nor the console's command line carries a password.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import html
+import ipaddress
+import secrets
 import shlex
+import ssl
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp_jinja2
+from aiohttp import web
 from textual_serve.server import Server
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+DEFAULT_MAX_CONSOLES = 4
+SESSION_COOKIE = "sessionroom_console"
+SESSION_TTL_S = 12 * 3600.0
+"""A sign-in lasts a working day."""
+FAILED_SIGN_IN_DELAY_S = 1.0
+OPEN_PATHS = ("/signin", "/static/")
+"""Served without signing in (the sign-in page and the page's scripts and styles)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """How the console is served."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    title: str = "Sessionroom console"
+    public_url: str | None = None
+    """Where browsers reach the console (e.g. https://room-a.clinic.lan:8765); by default the
+    address each browser used."""
+    password: str | None = None
+    """The sign-in password; None serves without one (loopback only)."""
+    max_consoles: int = DEFAULT_MAX_CONSOLES
+    tls: ssl.SSLContext | None = None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or `localhost`) is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def console_command(arguments: Sequence[str]) -> str:
@@ -17,6 +80,146 @@ def console_command(arguments: Sequence[str]) -> str:
     return shlex.join([sys.executable, "-m", "controller.console", *arguments])
 
 
-def serve(arguments: Sequence[str], *, host: str, port: int, title: str) -> None:
-    """Serve the console on http://host:port/ until interrupted."""
-    Server(console_command(arguments), host=host, port=port, title=title).serve()
+class ConsoleServer(Server):
+    """textual-serve's server with sign-in, an Origin check, a console cap and TLS."""
+
+    def __init__(self, command: str, options: WebOptions) -> None:
+        super().__init__(command, host=options.host, port=options.port, title=options.title)
+        self.options = options
+        self.scheme = "https" if options.tls is not None else "http"
+        self.public_url = options.public_url or f"{self.scheme}://{options.host}:{options.port}"
+        self.public_url = self.public_url.rstrip("/")
+        self._sessions: dict[str, float] = {}
+        self._consoles = 0
+        self._sign_in_lock = asyncio.Lock()
+
+    async def _make_app(self) -> web.Application:
+        app: web.Application = await super()._make_app()
+        app.middlewares.append(self._guard)
+        app.router.add_get("/signin", self.handle_sign_in_page)
+        app.router.add_post("/signin", self.handle_sign_in)
+        return app
+
+    def base_url(self, request: web.Request) -> str:
+        """Where this browser reaches the console: `public_url`, or the address it used."""
+        if self.options.public_url is not None:
+            return self.public_url
+        return f"{self.scheme}://{request.host}"
+
+    def origin_allowed(self, request: web.Request) -> bool:
+        """Whether the request comes from the console's own page (its Origin header)."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return False
+        expected = urlsplit(self.base_url(request))
+        return origin == f"{expected.scheme}://{expected.netloc}"
+
+    def signed_in(self, request: web.Request) -> bool:
+        if self.options.password is None:
+            return True
+        token = request.cookies.get(SESSION_COOKIE, "")
+        expires = self._sessions.get(token)
+        if expires is None or expires < time.monotonic():
+            self._sessions.pop(token, None)
+            return False
+        return True
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(OPEN_PATHS) or self.signed_in(request):
+            return await handler(request)
+        if request.path == "/":
+            raise web.HTTPSeeOther("/signin")
+        raise web.HTTPUnauthorized(text="sign in first")
+
+    async def handle_index(self, request: web.Request) -> web.StreamResponse:
+        """The console's page, pointing its websocket back at where the browser came from."""
+        base = self.base_url(request)
+        websocket = ("wss" if base.startswith("https:") else "ws") + base[base.index(":") :]
+        context: dict[str, Any] = {
+            "font_size": 16,
+            "app_websocket_url": f"{websocket}/ws",
+            "config": {"static": {"url": f"{base}/static/"}},
+            "application": {"name": self.title},
+        }
+        return aiohttp_jinja2.render_template("app_index.html", request, context)
+
+    async def handle_sign_in_page(self, request: web.Request) -> web.StreamResponse:
+        return self._sign_in_page()
+
+    async def handle_sign_in(self, request: web.Request) -> web.StreamResponse:
+        """Check the password; a wrong one waits its turn and a second before the answer."""
+        if not self.origin_allowed(request):
+            raise web.HTTPForbidden(text="sign in from the console's own page")
+        form = await request.post()
+        given = form.get("password")
+        password = self.options.password
+        if password is None:
+            raise web.HTTPSeeOther("/")
+        if isinstance(given, str) and hmac.compare_digest(given.encode(), password.encode()):
+            token = secrets.token_urlsafe(32)
+            self._sessions[token] = time.monotonic() + SESSION_TTL_S
+            response = web.HTTPSeeOther("/")
+            response.set_cookie(
+                SESSION_COOKIE,
+                token,
+                max_age=int(SESSION_TTL_S),
+                httponly=True,
+                samesite="Strict",
+                secure=self.options.tls is not None,
+            )
+            raise response
+        async with self._sign_in_lock:
+            await asyncio.sleep(FAILED_SIGN_IN_DELAY_S)
+        return self._sign_in_page("Wrong password.", status=401)
+
+    def _sign_in_page(self, problem: str = "", status: int = 200) -> web.Response:
+        message = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""
+        body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in — {html.escape(self.title)}</title>
+<style>body{{font-family:sans-serif;background:#1e1e2e;color:#eee;display:grid;
+place-items:center;height:100vh;margin:0}}form{{display:grid;gap:.8em}}
+input,button{{font-size:1.3em;padding:.4em}}.problem{{color:#f88}}</style></head>
+<body><form method="post" action="/signin">
+<h1>{html.escape(self.title)}</h1>{message}
+<label>Password <input type="password" name="password" autofocus
+autocomplete="current-password"></label>
+<button type="submit">Sign in</button></form></body></html>"""
+        return web.Response(text=body, content_type="text/html", status=status)
+
+    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        """Start a console for a signed-in page of this console's own origin, within the cap."""
+        if not self.origin_allowed(request):
+            raise web.HTTPForbidden(text="the console's websocket opens only from its own page")
+        if self._consoles >= self.options.max_consoles:
+            raise web.HTTPServiceUnavailable(
+                text=f"{self.options.max_consoles} consoles are open already"
+            )
+        self._consoles += 1
+        try:
+            return await super().handle_websocket(request)
+        finally:
+            self._consoles -= 1
+
+    async def on_startup(self, app: web.Application) -> None:
+        where = self.options.public_url or f"{self.scheme}://{self.options.host}:{self.port}/"
+        self.console.print(f"Sessionroom console on {where} (Ctrl+C to quit)")
+
+    def serve(self, debug: bool = False) -> None:
+        """Serve until Ctrl+C or SIGTERM."""
+        self.debug = debug
+        self.initialize_logging()
+        web.run_app(
+            self._make_app(),
+            host=self.host,
+            port=self.port,
+            ssl_context=self.options.tls,
+            print=lambda *_: None,
+        )
+
+
+def serve(arguments: Sequence[str], options: WebOptions) -> None:
+    """Serve the console (a `sessionroom console` with `arguments` per page) until interrupted."""
+    ConsoleServer(console_command(arguments), options).serve()

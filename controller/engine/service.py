@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from controller.api.commands import BadCommand, parse_command
+from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import Bus, ConnectionChange, Message, Will
@@ -122,7 +123,10 @@ class RoomService:
             for topic_filter in engine.subscriptions():
                 bus.subscribe(topic_filter, functools.partial(self._device, engine))
             bus.on_connection(functools.partial(self._connection, engine))
+            command = functools.partial(self._command, bus, engine)
+            home_assistant = HomeAssistant(bus, self.room.settings, command)
             async with bus:
+                await home_assistant.announce()
                 if self._on_ready is not None:
                     self._on_ready(f"mqtt://{settings.host}:{settings.port}")
                 try:

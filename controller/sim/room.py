@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -40,7 +40,7 @@ class SimulatedRoom:
     def __init__(
         self,
         devices: Iterable[Device],
-        broker: BrokerAddress,
+        broker: BrokerAddress | Mapping[str, BrokerAddress],
         *,
         room_id: str,
         faults: Sequence[Fault] = (),
@@ -48,9 +48,9 @@ class SimulatedRoom:
         rng: random.Random | None = None,
         time_scale: float = 1.0,
     ) -> None:
-        """`time_scale` is the room's rehearsal speed: a cuff measures that much faster."""
+        """`broker` is where every device connects, or each device's own login by device id;
+        `time_scale` is the room's rehearsal speed: a cuff measures that much faster."""
         self.clock = clock
-        self.broker = broker
         devices = list(devices)
         self.local_devices = [device for device in devices if not is_simulated(device)]
         """Devices played on the room PC itself (vlc, tones): not simulated."""
@@ -58,7 +58,7 @@ class SimulatedRoom:
         self.devices: dict[str, VirtualDevice] = {
             device.id: VirtualDevice(
                 make_model(device, unix_offset=unix_offset, rng=rng, time_scale=time_scale),
-                broker,
+                broker if isinstance(broker, BrokerAddress) else broker[device.id],
                 client_id=f"sessionroom-sim-{room_id}-{device.id}",
                 clock=clock,
             )

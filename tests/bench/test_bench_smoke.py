@@ -22,6 +22,7 @@ TINY = [
     "--presses", "2",
     "--journal-seconds", "0.3",
     "--plan", "rehearsal",
+    "--rooms", "2",
 ]  # fmt: skip
 
 FIGURES = (
@@ -34,6 +35,9 @@ FIGURES = (
     "event-loop lag p99, journaling 1,000/s",
     "engine RSS after 'rehearsal' at ×60",
     "Python heap since start-up (tracemalloc) after 'rehearsal' at ×60",
+    "cmd→wire p50 among 2 rooms (n=4)",
+    "cmd→wire p99 among 2 rooms (n=4)",
+    "overview shows 2 rooms (1 running)",
 )
 
 

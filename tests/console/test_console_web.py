@@ -51,16 +51,14 @@ async def engine(private_mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[
         yield service
 
 
-@pytest.fixture
-def web_console(
-    private_mosquitto: Mosquitto, engine: RoomService, example_config: Path, tmp_path: Path
-) -> Iterator[str]:
-    """`sessionroom console --web` on a free loopback port; yields its address."""
+def start_web_console(
+    mosquitto: Mosquitto, room: str, config: Path, tmp_path: Path, *options: str
+) -> Iterator[int]:
+    """`sessionroom console --web OPTIONS` on a free port until the test ends; yields the port."""
     port = free_port()
     sessionroom = str(Path(sys.executable).with_name("sessionroom"))
-    command = [sessionroom, "console", "--web", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--config", str(example_config), "--broker", private_mosquitto.url]
-    command += ["--room", engine.room.room_id]
+    command = [sessionroom, "console", "--web", "--port", str(port), *options]
+    command += ["--config", str(config), "--broker", mosquitto.url, "--room", room]
     log = (tmp_path / "web-console.log").open("wb")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + DEADLINE_S
@@ -70,7 +68,7 @@ def web_console(
             output = (tmp_path / "web-console.log").read_text()
             pytest.fail(f"the web console did not start:\n{output}")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
+    yield port
     server.terminate()
     try:
         server.wait(timeout=10)
@@ -79,19 +77,45 @@ def web_console(
         server.wait()
 
 
-async def test_the_next_phase_key_pressed_in_the_browser_moves_the_engine_on(
-    engine: RoomService, web_console: str, browser: Any
-) -> None:
+@pytest.fixture
+def web_console(
+    private_mosquitto: Mosquitto, engine: RoomService, example_config: Path, tmp_path: Path
+) -> Iterator[str]:
+    """`sessionroom console --web` on a free loopback port; yields its address."""
+    room = engine.room.room_id
+    for port in start_web_console(
+        private_mosquitto, room, example_config, tmp_path, "--host", "127.0.0.1"
+    ):
+        yield f"http://127.0.0.1:{port}/"
+
+
+TABLET_PASSWORD = "tablet-in-room-a"
+
+
+@pytest.fixture
+def tablet_console(
+    private_mosquitto: Mosquitto, engine: RoomService, example_config: Path, tmp_path: Path
+) -> Iterator[str]:
+    """The console bound to every address with a sign-in; yields it at 127.0.0.2, as a tablet
+    on the room's network would reach it at the room PC's own address."""
+    password_file = tmp_path / "console.password"
+    password_file.write_text(TABLET_PASSWORD + "\n")
+    room = engine.room.room_id
+    options = ("--host", "0.0.0.0", "--password-file", str(password_file))
+    for port in start_web_console(private_mosquitto, room, example_config, tmp_path, *options):
+        yield f"http://127.0.0.2:{port}/"
+
+
+def phase(engine: RoomService) -> str | None:
+    assert engine.engine is not None
+    current = engine.engine.snapshot().phase
+    return None if current is None else current.name
+
+
+async def next_phase_from_the_browser(engine: RoomService, browser: Any) -> None:
+    """Wait for the console to draw, then press the next-phase key until the engine moves on."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-
-    def phase() -> str | None:
-        assert engine.engine is not None
-        current = engine.engine.snapshot().phase
-        return None if current is None else current.name
-
-    assert phase() == "centering"
-    await asyncio.to_thread(browser.get, web_console)
 
     def console_drawn() -> bool:
         classes = browser.find_element(By.TAG_NAME, "body").get_attribute("class") or ""
@@ -106,8 +130,41 @@ async def test_the_next_phase_key_pressed_in_the_browser_moves_the_engine_on(
     # second press that lands right after the first).
     press_next = ActionChains(browser).send_keys(DEFAULT_KEYMAP.key("next_phase"))
     deadline = time.monotonic() + DEADLINE_S
-    while phase() == "centering":
+    while phase(engine) == "centering":
         assert time.monotonic() < deadline, "next phase never reached the engine"
         await asyncio.to_thread(press_next.perform)
         await asyncio.sleep(0.5)
-    assert phase() == "peak"
+    assert phase(engine) == "peak"
+
+
+async def test_the_next_phase_key_pressed_in_the_browser_moves_the_engine_on(
+    engine: RoomService, web_console: str, browser: Any
+) -> None:
+    assert phase(engine) == "centering"
+    await asyncio.to_thread(browser.get, web_console)
+    await next_phase_from_the_browser(engine, browser)
+
+
+async def test_a_tablet_signs_in_and_its_console_connects_back_to_the_address_it_used(
+    engine: RoomService, tablet_console: str, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    def sign_in(password: str) -> None:
+        field = browser.find_element(By.NAME, "password")
+        field.clear()
+        field.send_keys(password)
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    await asyncio.to_thread(browser.get, tablet_console)
+    assert browser.current_url == f"{tablet_console}signin"
+    await asyncio.to_thread(sign_in, "not-the-password")
+    assert "Wrong password." in browser.page_source
+    assert not browser.find_elements(By.CSS_SELECTOR, ".textual-terminal")
+    await asyncio.to_thread(sign_in, TABLET_PASSWORD)
+    assert browser.current_url == tablet_console
+    page = browser.find_element(By.CSS_SELECTOR, "[data-session-websocket-url]")
+    websocket = page.get_attribute("data-session-websocket-url")
+    assert websocket == tablet_console.replace("http:", "ws:") + "ws"
+    assert phase(engine) == "centering"
+    await next_phase_from_the_browser(engine, browser)

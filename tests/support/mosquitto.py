@@ -35,20 +35,32 @@ class Mosquitto:
     """
 
     def __init__(
-        self, binary: str, workdir: Path, port: int | None = None, *, extra_config: str = ""
+        self,
+        binary: str,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        extra_config: str = "",
+        config: str | None = None,
+        other_ports: tuple[int, ...] = (),
     ) -> None:
+        """`config`, when given, is the whole configuration (its listeners include `port`);
+        `start()` also waits for the listeners on `other_ports`."""
         self.binary = binary
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.config_file = workdir / f"mosquitto-{self.port}.conf"
         self.log_file = workdir / f"mosquitto-{self.port}.log"
-        self.config_file.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            "max_queued_messages 10000\n"
-            "set_tcp_nodelay true\n" + extra_config
-        )
+        if config is None:
+            config = (
+                f"listener {self.port} 127.0.0.1\n"
+                "allow_anonymous true\n"
+                "persistence false\n"
+                "max_queued_messages 10000\n"
+                "set_tcp_nodelay true\n"
+            )
+        self.config_file.write_text(config + extra_config)
+        self.other_ports = other_ports
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +77,7 @@ class Mosquitto:
                 [self.binary, "-c", str(self.config_file), "-v"], stdout=log, stderr=log
             )
         deadline = time.monotonic() + START_DEADLINE_S
-        while not port_accepts(self.port):
+        while not all(port_accepts(port) for port in (self.port, *self.other_ports)):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
                     f"mosquitto did not start on port {self.port}:\n{self.log_file.read_text()}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -236,3 +238,26 @@ def room_on(broker: Mosquitto, data_dir: Path, config: Path = EXAMPLE_CONFIG) ->
         yield room
     finally:
         room.close()
+
+
+def copy_room(destination: Path, room_id: str, topic_prefix: str = "") -> Path:
+    """A copy of the example room under `destination` with its own id and device topics."""
+    destination.mkdir(parents=True)
+    for part in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / part, destination / part)
+    config = (REPO / "config.yaml").read_text()
+    (destination / "config.yaml").write_text(config.replace("room: room-a", f"room: {room_id}"))
+    if topic_prefix:
+        for path in (destination / "devices").glob("*.yaml"):
+            text = re.sub(r"(\btopic: )(\S+)", rf"\g<1>{topic_prefix}\g<2>", path.read_text())
+            path.write_text(text)
+    return destination
+
+
+def next_phase(config: Path) -> None:
+    """`sessionroom ctl next` for the room of `config`, again while the engine's guard against
+    double presses (2 s after the session's start) refuses it."""
+    until(
+        lambda: sessionroom("ctl", "--config", str(config), "next").returncode == 0,
+        "the next phase accepted",
+    )

@@ -1,0 +1,201 @@
+"""The facility overview: every room on the broker at a glance, read-only, updated live.
+
+It subscribes to every room's retained `status` and `state` (`sessionroom/+/…`, what the
+facility's `overview` login may read), and the `bridge` state of rooms on a broker of their
+own, and shows one row per room: engine, session, phase,
+time, hold and extension, emergency, alerts and offline essential devices. It sends nothing.
+Enter on a room opens that room's console when its folder was given (`--rooms`), with the
+room's own console login; quitting that console comes back to the overview.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import ValidationError
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Header
+
+from controller.api.state import RoomState
+from controller.api.topics import OFFLINE, ONLINE
+from controller.bus import Bus, Message
+from controller.config.models import BrokerSettings
+from controller.console.formatting import clock_time as clock
+
+COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
+EVERY_STATUS = "sessionroom/+/status"
+EVERY_STATE = "sessionroom/+/state"
+EVERY_BRIDGE = "sessionroom/+/bridge"
+"""A room-local broker's bridge: `1` up, `0` down (docs/facility.md)."""
+MAX_STATE_BYTES = 1_000_000
+"""A larger state is not read (a hostile or broken publisher cannot stall the overview)."""
+
+
+@dataclass(frozen=True)
+class RoomRow:
+    """One room as the overview shows it, every cell as text."""
+
+    room: str
+    engine: str
+    session: str = "—"
+    phase: str = "—"
+    time: str = ""
+    hold: str = ""
+    emergency: str = ""
+    alerts: str = ""
+    offline: str = ""
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.room, self.engine, self.session, self.phase, self.time, self.hold,
+                self.emergency, self.alerts, self.offline)  # fmt: skip
+
+
+def summarise(
+    room: str, status: str | None, state: RoomState | None, bridge: str | None = None
+) -> RoomRow:
+    """The row for `room` from its engine's last status and state (either may be missing),
+    and its bridge's (a room on a broker of its own that the facility cannot reach now)."""
+    engine = {ONLINE: "online", OFFLINE: "OFFLINE"}.get(status or "", "unknown")
+    if bridge == "0":
+        engine = "UNREACHABLE"
+    if state is None:
+        return RoomRow(room, engine)
+    session = "—"
+    if state.session is not None:
+        session = f"{state.session.participant} · {state.session.plan}"
+    phase = state.phase
+    hold = ""
+    time = ""
+    if phase is not None:
+        time = f"{clock(phase.elapsed_s)} / {clock(phase.planned_s)}"
+        parts = (["held"] if phase.held else []) + (
+            [f"+{clock(phase.extended_s)}"] if phase.extended_s > 0 else []
+        )
+        hold = " ".join(parts)
+    critical = sum(1 for alert in state.alerts if alert.level == "critical")
+    alerts = ""
+    if state.alerts:
+        alerts = f"{len(state.alerts)}" + (f" ({critical} critical)" if critical else "")
+    offline = [
+        device_id
+        for device_id, device in state.devices.items()
+        if device.essential and device.available != "online"
+    ]
+    return RoomRow(
+        room=room,
+        engine=engine,
+        session=session,
+        phase=phase.name if phase is not None else "—",
+        time=time,
+        hold=hold,
+        emergency="EMERGENCY" if state.emergency.active else "",
+        alerts=alerts,
+        offline=", ".join(sorted(offline)),
+    )
+
+
+def room_of(topic: str) -> str:
+    """`room` from `sessionroom/<room>/status` or `…/state`."""
+    return topic.split("/")[1]
+
+
+def read_state(payload: bytes) -> RoomState | None:
+    """The state in `payload`, or None when it is too large or not a state."""
+    if len(payload) > MAX_STATE_BYTES:
+        return None
+    try:
+        return RoomState.model_validate_json(payload)
+    except (ValidationError, ValueError, RecursionError):
+        return None
+
+
+class OverviewApp(App[None]):
+    """One row per room on the broker, updated as engines publish."""
+
+    TITLE = "Sessionroom — facility overview"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_room", "Open the room's console"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        *,
+        root: Path,
+        consoles: Mapping[str, Path] | None = None,
+    ) -> None:
+        """`root` is where relative files in `settings` start; `consoles` maps room ids to
+        their config.yaml, for the rooms whose console may be opened from here."""
+        super().__init__()
+        self.bus = Bus(settings, client_id=f"sessionroom-overview-{uuid.uuid4().hex[:8]}",
+                       root=root, retry_max_s=5.0)  # fmt: skip
+        self.consoles = dict(consoles or {})
+        self.statuses: dict[str, str] = {}
+        self.states: dict[str, RoomState | None] = {}
+        self.bridges: dict[str, str] = {}
+        self.rows: dict[str, RoomRow] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.bus.subscribe(EVERY_STATUS, self._on_status)
+        self.bus.subscribe(EVERY_STATE, self._on_state)
+        self.bus.subscribe(EVERY_BRIDGE, self._on_bridge)
+        await self.bus.__aenter__()
+
+    async def on_unmount(self) -> None:
+        await self.bus.__aexit__(None, None, None)
+
+    def _on_status(self, message: Message) -> None:
+        self.statuses[room_of(message.topic)] = message.payload.decode("utf-8", "replace")
+        self._show(room_of(message.topic))
+
+    def _on_state(self, message: Message) -> None:
+        self.states[room_of(message.topic)] = read_state(message.payload)
+        self._show(room_of(message.topic))
+
+    def _on_bridge(self, message: Message) -> None:
+        self.bridges[room_of(message.topic)] = message.payload.decode("utf-8", "replace")
+        self._show(room_of(message.topic))
+
+    def _show(self, room: str) -> None:
+        row = summarise(
+            room, self.statuses.get(room), self.states.get(room), self.bridges.get(room)
+        )
+        self.rows[room] = row
+        tables = self.query(DataTable)
+        if not tables:
+            return  # the overview is closing
+        table: DataTable[str] = tables.first()
+        if room in table.rows:
+            for column, cell in zip(table.columns, row.cells(), strict=True):
+                table.update_cell(room, column, cell, update_width=True)
+        else:
+            table.add_row(*row.cells(), key=room)
+            table.sort(table.ordered_columns[0].key)
+
+    def action_open_room(self) -> None:
+        table: DataTable[str] = self.query_one(DataTable)
+        if not table.rows:
+            return
+        room = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        config = self.consoles.get(room)
+        if config is None:
+            self.notify(f"No console for {room}: give its folder with --rooms.", severity="warning")
+            return
+        command = [sys.executable, "-m", "controller.console", "--config", str(config)]
+        with self.suspend():
+            subprocess.run(command, check=False)

@@ -1,0 +1,1 @@
+"""A facility: many rooms on one Mosquitto, each role of each room with its own login and ACL."""

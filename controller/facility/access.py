@@ -1,0 +1,208 @@
+"""Who may do what on the facility broker: one login per role of each room, and the ACL file.
+
+| login | publishes | receives |
+| --- | --- | --- |
+| `engine.<room>` | `sessionroom/<room>/#`, its devices' commands | that, its devices' reports |
+| `device.<room>.<id>` | its own state and availability | its own command topics |
+| `console.<room>` | `sessionroom/<room>/cmd` | the room's status, state, events and replies |
+| `replay.<room>` | `sessionroom/<room>-replay/#` | that, and the room's status, state and events |
+| `frontdesk` | nothing | every room's status, state and events |
+| `overview` | nothing | every room's status and state |
+| `homeassistant` | every room's `emergency`, `homeassistant/#` | rooms' status, state; its own |
+| `bridge.<room>` | `sessionroom/<room>/#` | `sessionroom/<room>/#` |
+
+Engines may also publish their Home Assistant discovery message and read Home Assistant's
+status (`controller.api.homeassistant`).
+
+Device topics come from the drivers themselves (`command_topics`, `query`, `availability_topic`,
+`state_topics`), so the ACL names exactly the topics the engine sends and reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from controller.api.homeassistant import discovery
+from controller.api.topics import RoomTopics
+from controller.config import Room
+from controller.drivers import CommandDriver
+from controller.drivers.base import VitalsDriver
+from controller.drivers.registry import make_driver
+from controller.sim.catalogue import is_simulated
+
+FRONT_DESK = "frontdesk"
+OVERVIEW = "overview"
+HOME_ASSISTANT = "homeassistant"
+REPLAY_SUFFIX = "-replay"
+
+
+class FacilityError(Exception):
+    """The rooms cannot share one broker as given (a clash of ids, users or device topics)."""
+
+
+@dataclass(frozen=True)
+class Login:
+    """One user name on the broker and the topics it may publish and receive."""
+
+    username: str
+    publish: tuple[str, ...]
+    receive: tuple[str, ...]
+    bound: bool = False
+    """Connects on the listener where the client id is the user name (engines and devices)."""
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    """The logins of one room."""
+
+    room: Room
+    engine: Login
+    console: Login
+    replay: Login
+    devices: dict[str, Login]
+    bridge: Login | None = None
+    """The room-local broker's bridge, when the room has one."""
+
+    @property
+    def logins(self) -> list[Login]:
+        bridge = [] if self.bridge is None else [self.bridge]
+        return [self.engine, self.console, self.replay, *self.devices.values(), *bridge]
+
+
+@dataclass(frozen=True)
+class DeviceTopics:
+    """A device's command topics (the engine publishes) and report topics (the device does)."""
+
+    commands: tuple[str, ...]
+    reports: tuple[str, ...]
+    watched: tuple[str, ...]
+    """What the engine subscribes to: the reports and e.g. Zigbee2MQTT's bridge state."""
+
+
+def device_topics(room: Room, device_id: str) -> DeviceTopics:
+    """The topics of one MQTT device of `room`, as its driver names them."""
+    driver = make_driver(room.devices[device_id])
+    commands: list[str] = []
+    if isinstance(driver, CommandDriver):
+        commands.extend(driver.command_topics())
+    if isinstance(driver, VitalsDriver):  # a cuff asked to measure now
+        commands.extend(message.topic for message in driver.measure())
+    commands.extend(message.topic for message in driver.query())
+    return DeviceTopics(
+        commands=_unique(commands),
+        reports=_unique([driver.availability_topic(), *driver.state_topics()]),
+        watched=_unique(driver.subscriptions()),
+    )
+
+
+def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
+    """The logins of `room`: engine, console, replay and one per MQTT device; with `bridged`,
+    the bridge of the room's own broker (it carries `sessionroom/<room>/#` both ways)."""
+    topics = RoomTopics(room.room_id)
+    replay = RoomTopics(room.room_id + REPLAY_SUFFIX)
+    devices: dict[str, Login] = {}
+    engine_publish = [f"{topics.base}/#"]
+    engine_receive = [f"{topics.base}/#"]
+    for device in room.devices.values():
+        if not is_simulated(device):
+            continue
+        mqtt = device_topics(room, device.id)
+        devices[device.id] = Login(
+            f"device.{room.room_id}.{device.id}", mqtt.reports, mqtt.commands, bound=True
+        )
+        engine_publish.extend(mqtt.commands)
+        engine_receive.extend(mqtt.watched)
+    home_assistant = room.settings.home_assistant
+    engine_publish.append(discovery(room.room_id, None, home_assistant).topic)
+    engine_receive.append(f"{home_assistant.prefix}/status")
+    observed = (topics.status, topics.state, topics.events)
+    return RoomAccess(
+        room=room,
+        engine=Login(
+            f"engine.{room.room_id}", _unique(engine_publish), _unique(engine_receive), bound=True
+        ),
+        console=Login(
+            f"console.{room.room_id}", (topics.cmd,), (*observed, f"{topics.base}/reply/#")
+        ),
+        replay=Login(
+            f"replay.{room.room_id}", (f"{replay.base}/#",), (*observed, f"{replay.base}/#")
+        ),
+        devices=devices,
+        bridge=_bridge(room.room_id) if bridged else None,
+    )
+
+
+def _bridge(room_id: str) -> Login:
+    room = RoomTopics(room_id).base + "/#"
+    return Login(f"bridge.{room_id}", (room,), (room,), bound=True)
+
+
+def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
+    """The logins of the whole facility: the front desk and the overview see every room and
+    command none; Home Assistant sees every room and may press each one's emergency."""
+    every = RoomTopics("+")
+    bridges = f"{every.base}/bridge"
+    prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
+    home_assistant = tuple(f"{prefix}/#" for prefix in prefixes)
+    return [
+        Login(FRONT_DESK, (), (every.status, every.state, every.events, bridges)),
+        Login(OVERVIEW, (), (every.status, every.state, bridges)),
+        Login(
+            HOME_ASSISTANT,
+            (every.emergency, *home_assistant),
+            (every.status, every.state, *home_assistant),
+        ),
+    ]
+
+
+def check_rooms(rooms: Sequence[RoomAccess]) -> None:
+    """Raise FacilityError when rooms clash: a room id, a user name or a device's topic."""
+    problems: list[str] = []
+    ids = [access.room.room_id for access in rooms]
+    for room_id in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"room id {room_id!r} is used by more than one room")
+    for room_id in ids:
+        if room_id + REPLAY_SUFFIX in ids:
+            problems.append(f"room {room_id + REPLAY_SUFFIX!r} is room {room_id!r}'s replay room")
+    owners: dict[str, str] = {}
+    for access in rooms:
+        for login in access.logins:
+            _claim(owners, f"user {login.username}", access.room.room_id, problems)
+            problems += [
+                f"room {access.room.room_id!r}: topic {topic!r} cannot go in an ACL file "
+                "(a line break, a control character or spaces at an end)"
+                for topic in login.publish + login.receive
+                if topic != topic.strip() or any(ord(c) < 32 or ord(c) == 127 for c in topic)
+            ]
+        for device_id, login in access.devices.items():
+            for topic in login.publish + login.receive:
+                _claim(owners, f"topic {topic} (device {device_id})", access.room.room_id, problems)
+    if problems:
+        raise FacilityError("; ".join(problems))
+
+
+def _claim(owners: dict[str, str], what: str, room_id: str, problems: list[str]) -> None:
+    key = what.split(" (")[0]
+    owner = owners.setdefault(key, room_id)
+    if owner != room_id:
+        problems.append(f"{what} of room {room_id!r} is also room {owner!r}'s")
+
+
+def acl_file(logins: Iterable[Login]) -> str:
+    """A Mosquitto ACL file granting each login exactly its topics (all else is refused)."""
+    lines = ["# Sessionroom facility ACL, written by `sessionroom facility init`.", ""]
+    for login in logins:
+        lines.append(f"user {login.username}")
+        for topic in _unique([*login.publish, *login.receive]):
+            if topic in login.publish and topic in login.receive:
+                access = "readwrite"
+            else:
+                access = "write" if topic in login.publish else "read"
+            lines.append(f"topic {access} {topic}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _unique(topics: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(topics))

@@ -1,0 +1,185 @@
+"""Who may open the browser console: sign-in, the Origin check, the cap and TLS.
+
+The server is the real `ConsoleServer` on a loopback port, reached with aiohttp's client.
+Behind each websocket runs a stand-in for the console process (it waits for its first input
+and exits), because what is tested here is the server's door, not the console; the real
+console in a browser is tested in test_console_web.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import ssl
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from controller.console.web import SESSION_COOKIE, ConsoleServer, WebOptions
+from controller.facility.certificates import certificate_authority, server_certificate
+from tests.support.mosquitto import free_port
+from tests.support.room import sessionroom
+
+PASSWORD = "correct horse battery staple"
+STAND_IN = shlex.join([sys.executable, "-c", "import sys; sys.stdin.buffer.read(1)"])
+
+
+@asynccontextmanager
+async def serving(options: WebOptions) -> AsyncIterator[str]:
+    """The console server on `options`' loopback port; yields its http(s) base URL."""
+    server = ConsoleServer(STAND_IN, options)
+    runner = web.AppRunner(await server._make_app())
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port, ssl_context=options.tls)
+    await site.start()
+    try:
+        yield f"{'https' if options.tls else 'http'}://{options.host}:{options.port}"
+    finally:
+        await runner.cleanup()
+
+
+def browser(trust: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
+    """A client that keeps cookies for IP addresses too (as a browser does)."""
+    connector = aiohttp.TCPConnector(ssl=trust) if trust is not None else None
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
+
+
+def options(**changes: object) -> WebOptions:
+    return WebOptions(**{"host": "127.0.0.1", "port": free_port(), "password": PASSWORD,
+                         **changes})  # type: ignore[arg-type]  # fmt: skip
+
+
+async def sign_in(
+    client: aiohttp.ClientSession, base: str, password: str
+) -> aiohttp.ClientResponse:
+    return await client.post(
+        f"{base}/signin",
+        data={"password": password},
+        headers={"Origin": base},
+        allow_redirects=False,
+    )
+
+
+async def test_the_console_page_asks_to_sign_in_first() -> None:
+    async with serving(options()) as base, browser() as client:
+        page = await client.get(f"{base}/", allow_redirects=False)
+        assert (page.status, page.headers["Location"]) == (303, "/signin")
+        socket = await client.get(f"{base}/ws", headers={"Origin": base})
+        assert socket.status == 401
+
+
+async def test_a_wrong_password_is_refused_without_a_session() -> None:
+    async with serving(options()) as base, browser() as client:
+        answer = await sign_in(client, base, "guess")
+        assert answer.status == 401
+        assert "Wrong password." in await answer.text()
+        assert SESSION_COOKIE not in answer.cookies
+        assert (await client.get(f"{base}/", allow_redirects=False)).status == 303
+
+
+async def test_signing_in_opens_the_page_that_connects_back_to_the_address_used() -> None:
+    async with serving(options()) as base, browser() as client:
+        answer = await sign_in(client, base, PASSWORD)
+        assert answer.status == 303
+        cookie = answer.cookies[SESSION_COOKIE]
+        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        page = await client.get(f"{base}/")
+        assert page.status == 200
+        text = await page.text()
+        websocket = base.replace("http:", "ws:") + "/ws"
+        assert f'data-session-websocket-url="{websocket}"' in text
+        assert PASSWORD not in text
+
+
+async def test_the_websocket_opens_only_from_the_consoles_own_page() -> None:
+    async with serving(options()) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        for origin in ("http://evil.example", "null", base.replace("127.0.0.1", "localhost")):
+            refused = await client.get(f"{base}/ws", headers={"Origin": origin})
+            assert refused.status == 403, origin
+        assert (await client.get(f"{base}/ws")).status == 403  # no Origin at all
+        async with client.ws_connect(f"{base}/ws", origin=base) as socket:
+            assert not socket.closed
+
+
+async def test_a_sign_in_from_another_sites_page_is_refused() -> None:
+    async with serving(options()) as base, browser() as client:
+        answer = await client.post(
+            f"{base}/signin",
+            data={"password": PASSWORD},
+            headers={"Origin": "http://evil.example"},
+            allow_redirects=False,
+        )
+        assert answer.status == 403
+        assert SESSION_COOKIE not in answer.cookies
+
+
+async def test_no_more_consoles_than_the_cap_are_open_at_once() -> None:
+    async with serving(options(max_consoles=1)) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base):
+            second = await client.get(f"{base}/ws", headers={"Origin": base})
+            assert second.status == 503
+            assert "1 consoles are open already" in await second.text()
+        # The first console's process is stopped after its page went; then a place is free.
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            try:
+                again = await client.ws_connect(f"{base}/ws", origin=base)
+                break
+            except aiohttp.WSServerHandshakeError as refused:
+                assert refused.status == 503
+                assert asyncio.get_running_loop().time() < deadline, "no place came free"
+                await asyncio.sleep(0.05)
+        assert not again.closed
+        await again.close()
+
+
+async def test_a_public_url_is_where_the_page_connects_and_the_only_origin() -> None:
+    public = "https://room-a.clinic.example:9443"
+    async with serving(options(public_url=public)) as base, browser() as client:
+        answer = await client.post(
+            f"{base}/signin", data={"password": PASSWORD}, headers={"Origin": public},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert answer.status == 303
+        text = await (await client.get(f"{base}/")).text()
+        assert 'data-session-websocket-url="wss://room-a.clinic.example:9443/ws"' in text
+        assert (await client.get(f"{base}/ws", headers={"Origin": base})).status == 403
+
+
+async def test_without_a_password_a_loopback_console_opens_at_once() -> None:
+    async with serving(options(password=None)) as base, browser() as client:
+        assert (await client.get(f"{base}/", allow_redirects=False)).status == 200
+
+
+async def test_the_console_is_served_over_tls_with_the_facilitys_certificate(
+    tmp_path: Path,
+) -> None:
+    ca, key = certificate_authority(tmp_path / "ca.pem", tmp_path / "ca.key", "Test")
+    server_certificate(ca, key, ["127.0.0.1"], tmp_path / "web.pem", tmp_path / "web.key")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(tmp_path / "web.pem", tmp_path / "web.key")
+    trust = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    async with (
+        serving(options(tls=tls)) as base,
+        browser(trust) as client,
+    ):
+        answer = await sign_in(client, base, PASSWORD)
+        assert answer.status == 303
+        assert answer.cookies[SESSION_COOKIE]["secure"]
+        text = await (await client.get(f"{base}/")).text()
+        assert re.search(r'data-session-websocket-url="wss://127\.0\.0\.1:\d+/ws"', text)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7"])
+def test_a_console_beyond_loopback_needs_a_password_file(host: str) -> None:
+    result = sessionroom("console", "--web", "--host", host, "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 2
+    assert "give --password-file" in result.stderr

@@ -1,0 +1,159 @@
+"""The facility overview: one row per room, from the engines' retained status and state.
+
+`summarise` is checked on hand-made states; the app runs against three real engines (each
+with its simulated room on device topics of its own) on one Mosquitto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.api.client import RoomClient
+from controller.api.state import RoomState
+from controller.config import Room
+from controller.config.models import BrokerSettings
+from controller.console.overview import OverviewApp, read_state, summarise
+from controller.engine.service import RoomService
+from controller.sim import SimulatedRoom
+from controller.sim.device import BrokerAddress
+from tests.console.live_room import live_room_config
+from tests.console.polling import eventually, screen_text
+from tests.support.mosquitto import Mosquitto
+
+ENGINES_DEADLINE_S = 30.0
+
+
+def state(**parts: Any) -> RoomState:
+    return RoomState.model_validate(
+        {"room": "r", "engine_version": "0", "updated": "2026-01-01T00:00:00Z", **parts}
+    )
+
+
+PHASE = {"name": "peak", "index": 1, "started_t": 60.0, "planned_s": 900.0, "elapsed_s": 125.0,
+         "held": True, "extended_s": 300.0, "advance": "manual", "next": "return"}  # fmt: skip
+SESSION = {"id": "s", "plan": "standard", "plan_title": "Standard", "participant": "P014",
+           "started": "2026-01-01T00:00:00Z", "t": 185.0}  # fmt: skip
+
+
+def test_a_room_without_a_state_shows_only_its_engine() -> None:
+    assert summarise("a", "offline", None).cells() == ("a", "OFFLINE", "—", "—", "", "", "", "",
+                                                       "")  # fmt: skip
+    assert summarise("a", None, None).engine == "unknown"
+
+
+def test_a_session_shows_participant_plan_phase_time_hold_and_extension() -> None:
+    row = summarise("a", "online", state(session=SESSION, phase=PHASE))
+    assert (row.session, row.phase, row.time, row.hold) == (
+        "P014 · standard", "peak", "02:05 / 15:00", "held +05:00",
+    )  # fmt: skip
+
+
+def test_an_emergency_alerts_and_offline_essential_devices_stand_out() -> None:
+    devices = {
+        "ceiling": {"kind": "light", "driver": "zigbee2mqtt", "label": "C", "available": "offline",
+                    "essential": True},
+        "strip": {"kind": "light", "driver": "wled", "label": "S", "available": "offline"},
+        "oximeter": {"kind": "sensor", "driver": "mqtt-vitals", "label": "O",
+                     "available": "unknown", "essential": True},
+    }  # fmt: skip
+    alerts = [
+        {"key": "spo2", "kind": "vitals", "level": "critical", "message": "SpO2 85",
+         "since": "2026-01-01T00:00:00Z"},
+        {"key": "strip", "kind": "device", "level": "warning", "message": "strip offline",
+         "since": "2026-01-01T00:00:00Z"},
+    ]  # fmt: skip
+    row = summarise("a", "online", state(devices=devices, alerts=alerts,
+                                         emergency={"active": True}))  # fmt: skip
+    assert (row.emergency, row.alerts, row.offline) == (
+        "EMERGENCY", "2 (1 critical)", "ceiling, oximeter",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "payload", [b"not json", b'{"room": 1}', b"[" * 100_000, b'{"room":"' + b"x" * 2_000_000]
+)
+def test_an_unreadable_state_is_shown_as_none(payload: bytes) -> None:
+    assert read_state(payload) is None
+
+
+def own_topics(room: Room, prefix: str) -> Room:
+    """The room with every device topic prefixed, so rooms on one broker do not share devices."""
+    room.devices = {
+        device_id: device.model_copy(update={"topic": f"{prefix}{device.topic}"})
+        if device.topic
+        else device
+        for device_id, device in room.devices.items()
+    }
+    return room
+
+
+@contextlib.asynccontextmanager
+async def three_engines(
+    broker: Mosquitto, data: Path
+) -> AsyncIterator[list[tuple[str, asyncio.Task[None]]]]:
+    """Three engines with their simulated rooms: (room id, the engine's task) each."""
+    running = []
+    async with contextlib.AsyncExitStack() as stack:
+        for index in range(3):
+            room = own_topics(live_room_config(broker, data / str(index)), f"o{index}-")
+            task = asyncio.create_task(RoomService(room).run())
+            stack.push_async_callback(stop, task)
+            address = BrokerAddress(host=broker.host, port=broker.port)
+            await stack.enter_async_context(
+                SimulatedRoom(list(room.devices.values()), address, room_id=room.room_id)
+            )
+            running.append((room.room_id, task))
+        yield running
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def command(broker: Mosquitto, room: str, action: str, **params: Any) -> None:
+    settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
+    client_id = f"sessionroom-test-{uuid.uuid4().hex[:8]}"
+    async with RoomClient(settings, room=room, client_id=client_id) as client:
+        reply = await client.command(action, timeout=10, **params)
+        assert reply["ok"], reply
+
+
+@pytest.mark.mosquitto
+@pytest.mark.slow
+async def test_the_overview_shows_three_engines_live(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    app = OverviewApp(settings, root=tmp_path)
+    async with three_engines(private_mosquitto, tmp_path) as engines:
+        first, second, third = (room for room, _ in engines)
+        async with app.run_test(size=(140, 20)) as pilot:
+            await eventually(
+                lambda: all(app.rows.get(r) and app.rows[r].engine == "online"
+                            for r in (first, second, third)),
+                ENGINES_DEADLINE_S, "three engines online",
+            )  # fmt: skip
+            await command(private_mosquitto, first, "start", plan="rehearsal", participant="P1")
+            await command(private_mosquitto, second, "emergency")
+            await eventually(lambda: app.rows[first].phase == "centering", what="room 1 started")
+            await eventually(lambda: app.rows[second].emergency == "EMERGENCY", what="room 2")
+            assert app.rows[first].session == "P1 · rehearsal"
+            assert app.rows[third].session == "—" and app.rows[third].emergency == ""
+            await pilot.pause(0.2)  # the table redraws
+            text = screen_text(app)
+            assert "P1 · rehearsal" in text and "EMERGENCY" in text and third in text
+            await stop(engines[2][1])  # the third engine stops: its status goes offline
+            await eventually(lambda: app.rows[third].engine == "OFFLINE", what="room 3 offline")
+
+
+def test_a_room_whose_bridge_is_down_is_unreachable() -> None:
+    assert summarise("a", "online", None, bridge="0").engine == "UNREACHABLE"
+    assert summarise("a", "online", None, bridge="1").engine == "online"

@@ -1,0 +1,56 @@
+"""Fixtures: one facility (two rooms) on a Mosquitto started with the generated files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.facility.support import Facility, Login, make_facility
+
+
+@pytest.fixture(scope="module")
+def facility(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Facility]:
+    made = make_facility(tmp_path_factory.mktemp("facility"))
+    made.broker.start()
+    yield made
+    made.broker.stop()
+
+
+LoginFactory = Callable[..., Login]
+
+
+@pytest.fixture
+def login(facility: Facility) -> Iterator[LoginFactory]:
+    """`login(room, role)` opens that role's login (room None: front desk or overview)."""
+    opened: list[Login] = []
+
+    def open_login(
+        room: str | None,
+        role: str,
+        *,
+        password: str | None = None,
+        client_id: str | None = None,
+        bound: bool | None = None,
+    ) -> Login:
+        name = role.split("/")[-1]
+        file = f"devices/{name}.password" if role.startswith("device/") else f"{name}.password"
+        username = name if room is None else f"{role.split('/')[0]}.{room}"
+        if role.startswith("device/"):
+            username = f"device.{room}.{name}"
+        on_room_port = role == "engine" or role.startswith("device/") if bound is None else bound
+        extra = {} if client_id is None else {"client_id": client_id}
+        made = Login(
+            facility,
+            username,
+            password if password is not None else facility.password(room, file),
+            facility.room_port if on_room_port else facility.port,
+            **extra,
+        )
+        made.open()
+        opened.append(made)
+        return made
+
+    yield open_login
+    for made in opened:
+        made.close()

@@ -1,0 +1,176 @@
+"""A facility made by `facility init` from copies of the example room, and MQTT v5 logins to it.
+
+Room A is the shipped example room; room B is the same room with its own id and every device
+topic prefixed by `b-`, so the two can share one broker. Logins use MQTT v5, whose PUBACK
+carries the broker's verdict: below 128 accepted (16: accepted, nobody subscribed), 135 "not
+authorised" (an ACL refusal).
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from controller.config import load_room
+from controller.facility.setup import FacilityPlan, init_facility
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.requirements import mosquitto_binary
+from tests.support.room import copy_room
+
+HOST = "127.0.0.1"
+WAIT_S = 5.0
+QUIET_S = 1.0
+"""How long a test waits to be sure something does *not* arrive."""
+NOT_AUTHORISED = 135
+ACCEPTED = "accepted"
+REFUSED = "refused"
+
+
+@dataclass
+class Facility:
+    """The generated files, the rooms' folders and the broker started with them."""
+
+    folder: Path
+    rooms: dict[str, Path]
+    broker: Mosquitto
+    port: int
+    room_port: int
+
+    def password(self, room: str | None, name: str) -> str:
+        """A login's password as `facility init` wrote it (room None: a facility login)."""
+        path = self.folder / name if room is None else self.rooms[room] / "facility" / name
+        return path.read_text().strip()
+
+    @property
+    def ca(self) -> Path:
+        return self.folder / "ca.pem"
+
+
+def make_facility(workdir: Path) -> Facility:
+    rooms = {
+        "room-a": copy_room(workdir / "rooms" / "a", "room-a"),
+        "room-b": copy_room(workdir / "rooms" / "b", "room-b", topic_prefix="b-"),
+    }
+    port, room_port = free_port(), free_port()
+    plan = FacilityPlan(
+        [load_room(path / "config.yaml") for path in rooms.values()],
+        workdir / "facility",
+        names=[HOST],
+        port=port,
+        room_port=room_port,
+        bind=HOST,
+    )
+    init_facility(plan, update_configs=True)
+    # Started as root, Mosquitto would switch to the `mosquitto` user, who cannot read the
+    # test's private folder; `user root` keeps it as the invoking user.
+    config = "user root\n" + (plan.output / "mosquitto.conf").read_text()
+    broker = Mosquitto(mosquitto_binary(), workdir, port, config=config, other_ports=(room_port,))
+    return Facility(plan.output, rooms, broker, port, room_port)
+
+
+@dataclass
+class Login:
+    """One MQTT v5 connection to the facility broker, recording what happens to it."""
+
+    facility: Facility
+    username: str | None
+    password: str | None
+    port: int
+    client_id: str = field(default_factory=lambda: f"sessionroom-test-{uuid.uuid4().hex[:8]}")
+    tls: bool = True
+
+    def __post_init__(self) -> None:
+        self.connack: ReasonCode | None = None
+        self.disconnected = threading.Event()
+        self.messages: list[tuple[str, str]] = []
+        self._acks: dict[int, ReasonCode] = {}
+        self._answered = threading.Condition()
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5
+        )
+        if self.tls:
+            client.tls_set(ca_certs=str(self.facility.ca), cert_reqs=ssl.CERT_REQUIRED)
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        self.client = client
+
+    def open(self) -> ReasonCode | None:
+        """Connect; the CONNACK's reason code, or None when none came (e.g. no TLS)."""
+        try:
+            self.client.connect(HOST, self.port, keepalive=30)
+        except (OSError, ssl.SSLError):
+            return None
+        self.client.loop_start()
+        self._wait(lambda: self.connack is not None or self.disconnected.is_set())
+        return self.connack
+
+    @property
+    def accepted(self) -> bool:
+        return self.connack is not None and self.connack.value == 0
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: str, *, retain: bool = False) -> str:
+        """Publish at QoS 1: ACCEPTED or REFUSED (by the ACL), as the PUBACK says."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        self._wait(lambda: info.mid in self._acks)
+        code = self._acks[info.mid].value
+        if code == NOT_AUTHORISED:
+            return REFUSED
+        assert code < 128, f"PUBACK reason {code} for {topic}"
+        return ACCEPTED
+
+    def subscribe(self, topic: str) -> None:
+        self.client.subscribe(topic, qos=1)
+
+    def received(self, topic: str) -> list[str]:
+        return [payload for t, payload in list(self.messages) if t == topic]
+
+    def _wait(self, done: object, timeout: float = WAIT_S) -> None:
+        with self._answered:
+            self._answered.wait_for(done, timeout)  # type: ignore[arg-type]
+
+    def _notify(self) -> None:
+        with self._answered:
+            self._answered.notify_all()
+
+    def _on_connect(
+        self, _c: object, _u: object, _f: object, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        self.connack = reason
+        self._notify()
+
+    def _on_disconnect(self, *_: object) -> None:
+        self.disconnected.set()
+        self._notify()
+
+    def _on_message(self, _c: object, _u: object, message: paho.MQTTMessage) -> None:
+        self.messages.append((message.topic, message.payload.decode("utf-8", "replace")))
+
+    def _on_publish(
+        self, _c: object, _u: object, mid: int, reason: ReasonCode, _p: Properties
+    ) -> None:
+        self._acks[mid] = reason
+        self._notify()
+
+
+def eventually_received(login: Login, topic: str, timeout: float = WAIT_S) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while not login.received(topic) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return login.received(topic)

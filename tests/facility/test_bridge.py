@@ -1,0 +1,123 @@
+"""A room on a broker of its own, bridged to the facility broker (`facility init --bridge`).
+
+The room's engine and simulated devices are processes on the room-local Mosquitto; the
+facility Mosquitto and the room's run with the generated files. The facility's logins see
+and steer the room across the bridge; with the facility broker gone, the room runs on;
+when it is back, the facility sees the room's current state again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from controller.config import load_room
+from controller.facility.setup import FacilityPlan, init_facility
+from tests.facility.support import ACCEPTED, HOST, Facility, Login
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.requirements import mosquitto_binary
+from tests.support.room import copy_room, next_phase, sessionroom, spawn, until
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+ROOM = "room-a"
+
+
+@dataclass
+class BridgedRoom:
+    facility: Facility
+    local: Mosquitto
+    config: Path
+
+    def login(self, name: str) -> Login:
+        """A facility-wide login (`overview`, `frontdesk`, `homeassistant`) on the facility."""
+        made = Login(self.facility, name, self.facility.password(None, f"{name}.password"),
+                     self.facility.port)  # fmt: skip
+        made.open()
+        return made
+
+    def console(self) -> Login:
+        password = self.facility.password(ROOM, "console.password")
+        made = Login(self.facility, f"console.{ROOM}", password, self.facility.port)
+        made.open()
+        return made
+
+    def phase(self) -> str | None:
+        """The phase as the room's own ctl sees it (on the room-local broker)."""
+        result = sessionroom("ctl", "--config", str(self.config), "--timeout", "2", "state")
+        if result.returncode != 0:
+            return None
+        phase = json.loads(result.stdout)["phase"]
+        return phase["name"] if phase else "idle"
+
+
+@pytest.fixture
+def bridged(tmp_path: Path) -> Iterator[BridgedRoom]:
+    folder = copy_room(tmp_path / "rooms" / "a", ROOM)
+    port, room_port, local_port = free_port(), free_port(), free_port()
+    plan = FacilityPlan([load_room(folder / "config.yaml")], tmp_path / "facility", [HOST],
+                        port, room_port, HOST, bridged=True, local_port=local_port)  # fmt: skip
+    init_facility(plan, update_configs=True)
+    as_root = "user root\n"  # see tests/facility/support.py
+    facility_conf = (plan.output / "mosquitto.conf").read_text()
+    facility_broker = Mosquitto(
+        mosquitto_binary(), tmp_path, port, config=as_root + facility_conf, other_ports=(room_port,)
+    )
+    room_conf = (folder / "facility" / "mosquitto-room.conf").read_text()
+    local = Mosquitto(mosquitto_binary(), tmp_path, local_port, config=as_root + room_conf)
+    facility = Facility(plan.output.resolve(), {ROOM: folder}, facility_broker, port, room_port)
+    config = folder / "config.yaml"
+    processes: list[subprocess.Popen[bytes]] = []
+    facility_broker.start()
+    local.start()
+    try:
+        processes.append(spawn("sim", "--config", str(config)))
+        # At the real pace no phase of the rehearsal ends by itself while the test runs.
+        processes.append(spawn("run", "--config", str(config), "--time-scale", "1"))
+        yield BridgedRoom(facility, local, config)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+        local.stop()
+        facility_broker.stop()
+
+
+def test_the_room_runs_on_without_the_facility_and_is_seen_again_after(
+    bridged: BridgedRoom,
+) -> None:
+    overview = bridged.login("overview")
+    overview.subscribe(f"sessionroom/{ROOM}/#")
+    until(lambda: "online" in overview.received(f"sessionroom/{ROOM}/status"), "room seen")
+    start = {"id": "s1", "action": "start", "plan": "rehearsal", "participant": "P014"}
+    assert bridged.console().publish(f"sessionroom/{ROOM}/cmd", json.dumps(start)) == ACCEPTED
+    until(lambda: bridged.phase() == "centering", "started from the facility, across the bridge")
+
+    bridged.facility.broker.stop()
+    next_phase(bridged.config)
+    until(lambda: bridged.phase() == "peak", "the session goes on without the facility")
+
+    bridged.facility.broker.start()
+    again = bridged.login("overview")
+    again.subscribe(f"sessionroom/{ROOM}/state")
+
+    def facility_sees_peak() -> bool:
+        states = [json.loads(p) for p in again.received(f"sessionroom/{ROOM}/state")]
+        return any((s.get("phase") or {}).get("name") == "peak" for s in states)
+
+    until(facility_sees_peak, "the facility sees the room's current phase again")
+
+
+def test_a_room_whose_broker_is_cut_off_is_shown_unreachable(bridged: BridgedRoom) -> None:
+    desk = bridged.login("frontdesk")
+    desk.subscribe(f"sessionroom/{ROOM}/bridge")
+    until(lambda: "1" in desk.received(f"sessionroom/{ROOM}/bridge"), "the bridge up")
+    bridged.local.stop()
+    until(lambda: desk.received(f"sessionroom/{ROOM}/bridge")[-1:] == ["0"], "bridge's will")
+    bridged.local.start()
+    until(lambda: desk.received(f"sessionroom/{ROOM}/bridge")[-1:] == ["1"], "the bridge back")

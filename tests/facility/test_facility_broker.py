@@ -1,0 +1,246 @@
+"""The broker `facility init` sets up, run for real: who may log in, publish and receive what.
+
+Every test talks to a Mosquitto started with the generated mosquitto.conf, certificates,
+password files and ACL, over TLS on loopback. One behaviour per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from controller.cli.common import load_broker_file
+from controller.console.overview import OverviewApp
+from tests.facility.conftest import LoginFactory
+from tests.facility.support import (
+    ACCEPTED,
+    QUIET_S,
+    REFUSED,
+    WAIT_S,
+    Facility,
+    Login,
+    eventually_received,
+)
+
+pytestmark = pytest.mark.mosquitto
+
+
+def test_each_role_logs_in_with_its_generated_password(login: LoginFactory) -> None:
+    for room, role in [
+        ("room-a", "engine"),
+        ("room-a", "console"),
+        ("room-a", "replay"),
+        ("room-a", "device/strip"),
+        ("room-b", "device/ceiling"),
+        (None, "frontdesk"),
+        (None, "overview"),
+    ]:
+        assert login(room, role).accepted, f"{role} of {room}"
+
+
+def test_an_anonymous_client_is_refused_on_both_listeners(facility: Facility) -> None:
+    for port in (facility.port, facility.room_port):
+        anonymous = Login(facility, None, None, port)
+        assert anonymous.open() is not None
+        assert not anonymous.accepted
+        anonymous.close()
+
+
+def test_a_wrong_password_is_refused(login: LoginFactory) -> None:
+    assert not login("room-a", "console", password="not-the-password").accepted
+    assert not login("room-a", "engine", password="not-the-password").accepted
+
+
+def test_a_plaintext_connection_is_refused(facility: Facility) -> None:
+    for port in (facility.port, facility.room_port):
+        plaintext = Login(
+            facility, "console.room-a", facility.password("room-a", "console.password"), port,
+            tls=False,
+        )  # fmt: skip
+        plaintext.open()
+        assert not plaintext.accepted
+        plaintext.close()
+
+
+def test_a_login_works_only_on_its_own_listener(login: LoginFactory) -> None:
+    assert not login("room-a", "console", bound=True).accepted
+    assert not login("room-a", "engine", bound=False).accepted
+
+
+def test_a_console_commands_its_own_room(login: LoginFactory) -> None:
+    engine = login("room-a", "engine")
+    engine.subscribe("sessionroom/room-a/cmd")
+    time.sleep(0.2)  # the subscription is in place before the command goes out
+    assert (
+        login("room-a", "console").publish("sessionroom/room-a/cmd", '{"action":"next"}')
+        == ACCEPTED
+    )
+    assert eventually_received(engine, "sessionroom/room-a/cmd") == ['{"action":"next"}']
+
+
+def test_a_console_of_room_a_cannot_command_room_b(login: LoginFactory) -> None:
+    engine_b = login("room-b", "engine")
+    engine_b.subscribe("sessionroom/room-b/cmd")
+    time.sleep(0.2)
+    console_a = login("room-a", "console")
+    assert console_a.publish("sessionroom/room-b/cmd", '{"action":"end"}') == REFUSED
+    time.sleep(QUIET_S)
+    assert engine_b.received("sessionroom/room-b/cmd") == []
+
+
+def test_a_console_cannot_pose_as_its_engine_or_its_devices(login: LoginFactory) -> None:
+    console = login("room-a", "console")
+    for topic in (
+        "sessionroom/room-a/status",
+        "sessionroom/room-a/state",
+        "vitals/oximeter",
+        "zigbee2mqtt/ceiling_light/set",
+    ):
+        assert console.publish(topic, "{}") == REFUSED, topic
+
+
+def test_a_console_of_room_a_does_not_receive_room_b(login: LoginFactory) -> None:
+    login("room-b", "engine").publish("sessionroom/room-b/state", '{"b":1}', retain=True)
+    console_a = login("room-a", "console")
+    console_a.subscribe("sessionroom/room-b/state")
+    console_b = login("room-b", "console")
+    console_b.subscribe("sessionroom/room-b/state")
+    assert eventually_received(console_b, "sessionroom/room-b/state") == ['{"b":1}']
+    time.sleep(QUIET_S)
+    assert console_a.received("sessionroom/room-b/state") == []
+
+
+def test_a_device_cannot_publish_a_command(login: LoginFactory) -> None:
+    strip = login("room-a", "device/strip")
+    for topic in (
+        "wled/wled-strip/api",
+        "zigbee2mqtt/ceiling_light/set",
+        "bls/tappers/set",
+        "sessionroom/room-a/cmd",
+    ):
+        assert strip.publish(topic, '{"on":true}') == REFUSED, topic
+
+
+def test_a_device_cannot_publish_another_devices_topic(login: LoginFactory) -> None:
+    oximeter = login("room-a", "device/oximeter")
+    assert oximeter.publish("vitals/oximeter", '{"spo2":97}') == ACCEPTED
+    assert oximeter.publish("vitals/b-oximeter", '{"spo2":99}') == REFUSED
+    assert oximeter.publish("vitals/bp-cuff", '{"sys":120}') == REFUSED
+    assert oximeter.publish("vitals/oximeter/availability", "offline") == ACCEPTED
+
+
+def test_a_device_receives_its_commands_and_no_others(login: LoginFactory) -> None:
+    strip = login("room-a", "device/strip")
+    strip.subscribe("#")
+    time.sleep(0.2)
+    engine = login("room-a", "engine")
+    assert engine.publish("wled/wled-strip/api", '{"on":true}') == ACCEPTED
+    assert engine.publish("zigbee2mqtt/ceiling_light/set", '{"state":"ON"}') == ACCEPTED
+    assert eventually_received(strip, "wled/wled-strip/api") == ['{"on":true}']
+    time.sleep(QUIET_S)
+    assert [topic for topic, _ in strip.messages] == ["wled/wled-strip/api"]
+
+
+def test_an_engine_cannot_command_another_rooms_devices(login: LoginFactory) -> None:
+    engine_a = login("room-a", "engine")
+    assert engine_a.publish("zigbee2mqtt/b-ceiling_light/set", '{"state":"ON"}') == REFUSED
+    assert engine_a.publish("sessionroom/room-b/state", "{}") == REFUSED
+
+
+def test_the_engines_client_id_cannot_be_taken_from_the_other_listener(
+    login: LoginFactory,
+) -> None:
+    engine = login("room-a", "engine")
+    intruder = login("room-a", "console", client_id="engine.room-a")
+    assert not intruder.accepted  # ids on the tools' listener must start with sessionroom-
+    disguised = login("room-a", "console", client_id="sessionroom-engine-room-a")
+    assert disguised.accepted  # a different id: the engine's is its user name
+    assert not engine.disconnected.wait(QUIET_S)
+
+
+def test_the_engines_client_id_cannot_be_taken_on_the_room_listener(
+    login: LoginFactory,
+) -> None:
+    engine = login("room-a", "engine")
+    assert not login("room-a", "device/strip", client_id="engine.room-a").accepted
+    device = login("room-a", "device/strip", client_id="sessionroom-engine-room-a")
+    assert device.accepted  # the broker replaced the id by the device's user name
+    assert not engine.disconnected.wait(QUIET_S)
+
+
+def test_the_front_desk_sees_every_room_and_commands_none(login: LoginFactory) -> None:
+    login("room-a", "engine").publish("sessionroom/room-a/state", '{"a":1}', retain=True)
+    login("room-b", "engine").publish("sessionroom/room-b/state", '{"b":1}', retain=True)
+    desk = login(None, "frontdesk")
+    desk.subscribe("sessionroom/+/state")
+    assert eventually_received(desk, "sessionroom/room-a/state") == ['{"a":1}']
+    assert eventually_received(desk, "sessionroom/room-b/state") == ['{"b":1}']
+    for room in ("room-a", "room-b"):
+        assert desk.publish(f"sessionroom/{room}/cmd", '{"action":"end"}') == REFUSED
+
+
+def test_the_overview_reads_state_and_status_but_not_device_topics(login: LoginFactory) -> None:
+    login("room-a", "device/oximeter").publish("vitals/oximeter", '{"spo2":80}', retain=True)
+    overview = login(None, "overview")
+    overview.subscribe("vitals/oximeter")
+    time.sleep(QUIET_S)
+    assert overview.received("vitals/oximeter") == []
+    assert overview.publish("sessionroom/room-a/cmd", '{"action":"next"}') == REFUSED
+
+
+def test_replay_writes_only_its_replay_room(login: LoginFactory) -> None:
+    replay = login("room-a", "replay")
+    assert replay.publish("sessionroom/room-a-replay/state", "{}") == ACCEPTED
+    assert replay.publish("sessionroom/room-a/cmd", '{"action":"end"}') == REFUSED
+    assert replay.publish("zigbee2mqtt/ceiling_light/set", '{"state":"ON"}') == REFUSED
+
+
+async def test_the_overview_login_shows_every_room(facility: Facility, login: LoginFactory) -> None:
+    for room in ("room-a", "room-b"):
+        state = {"room": room, "engine_version": "0", "updated": "2026-01-01T00:00:00Z"}
+        engine = login(room, "engine")
+        assert (
+            engine.publish(f"sessionroom/{room}/state", json.dumps(state), retain=True) == ACCEPTED
+        )
+        assert engine.publish(f"sessionroom/{room}/status", "online", retain=True) == ACCEPTED
+    overview_file = facility.folder / "overview.yaml"
+    app = OverviewApp(load_broker_file(overview_file), root=facility.folder)
+    async with app.run_test():
+        deadline = time.monotonic() + WAIT_S
+        while {r: row.engine for r, row in app.rows.items()} != {
+            "room-a": "online", "room-b": "online",
+        }:  # fmt: skip
+            assert time.monotonic() < deadline, app.rows
+            await asyncio.sleep(0.05)
+
+
+def test_home_assistant_may_press_the_emergency_and_nothing_else(login: LoginFactory) -> None:
+    home_assistant = login(None, "homeassistant")
+    assert home_assistant.publish("sessionroom/room-a/emergency", "PRESS") == ACCEPTED
+    assert home_assistant.publish("homeassistant/status", "online") == ACCEPTED
+    for topic in ("sessionroom/room-a/cmd", "sessionroom/room-b/state", "bls/tappers/set"):
+        assert home_assistant.publish(topic, '{"action":"end"}') == REFUSED, topic
+
+
+def test_an_engine_announces_its_room_to_home_assistant(login: LoginFactory) -> None:
+    engine = login("room-a", "engine")
+    config = "homeassistant/device/sessionroom_room_a/config"
+    assert engine.publish(config, "{}") == ACCEPTED
+    assert engine.publish("homeassistant/device/sessionroom_room_b/config", "{}") == REFUSED
+
+
+def test_the_engine_may_ask_a_cuff_to_measure_and_only_the_cuff_hears_it(
+    login: LoginFactory,
+) -> None:
+    cuff = login("room-a", "device/bp-cuff")
+    cuff.subscribe("vitals/bp-cuff/set")
+    oximeter = login("room-a", "device/oximeter")
+    oximeter.subscribe("vitals/bp-cuff/set")
+    time.sleep(0.2)
+    assert login("room-a", "engine").publish("vitals/bp-cuff/set", '{"measure":true}') == ACCEPTED
+    assert eventually_received(cuff, "vitals/bp-cuff/set") == ['{"measure":true}']
+    assert cuff.publish("vitals/bp-cuff/set", '{"measure":true}') == REFUSED
+    assert oximeter.received("vitals/bp-cuff/set") == []

@@ -1,0 +1,153 @@
+"""`sessionroom facility init`: the files it writes, what it refuses, and the role settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from controller.cli.common import load_broker_file
+from controller.config.models import BrokerSettings
+from controller.facility.setup import replace_broker_section
+from tests.support.room import copy_room, sessionroom
+
+CREDENTIALS = {
+    "engine": {"username": "engine.a", "password_file": "f/engine.password", "port": 8884},
+    "devices": {"username": "device.a.{device}", "password_file": "f/{device}.password"},
+    "console": {"username": "console.a", "password_file": "f/console.password"},
+}
+
+
+def init(*rooms: Path, output: Path, extra: tuple[str, ...] = ()) -> tuple[int, str]:
+    result = sessionroom(
+        "facility", "init", "--rooms", ",".join(map(str, rooms)), "-o", str(output), *extra
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_each_role_gets_its_own_login_and_port() -> None:
+    settings = BrokerSettings.model_validate(
+        {"mode": "external", "host": "h", "port": 8883, "credentials": CREDENTIALS}
+    )
+    engine = settings.for_role("engine")
+    assert (engine.username, engine.password_file, engine.port) == (
+        "engine.a", "f/engine.password", 8884,
+    )  # fmt: skip
+    device = settings.for_role("devices", "strip")
+    assert (device.username, device.password_file, device.port) == (
+        "device.a.strip", "f/strip.password", 8883,
+    )  # fmt: skip
+    assert settings.for_role("replay") == settings  # no replay login: the shared settings
+
+
+def test_a_device_login_must_name_the_device() -> None:
+    wrong = {**CREDENTIALS, "devices": {"username": "device.a", "password_file": "f/x.password"}}
+    with pytest.raises(ValidationError, match=r"credentials.devices.username must contain"):
+        BrokerSettings.model_validate({"mode": "external", "credentials": wrong})
+
+
+def test_init_writes_the_broker_files_and_each_rooms_logins(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    status, output = init(room, output=tmp_path / "facility")
+    assert status == 0, output
+    written = {p.name for p in (tmp_path / "facility").iterdir()}
+    assert {
+        "mosquitto.conf",
+        "acl",
+        "rooms.passwd",
+        "clients.passwd",
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "frontdesk.password",
+        "overview.password",
+    } <= written
+    assert (tmp_path / "facility" / "ca.key").stat().st_mode & 0o077 == 0
+    logins = room / "facility"
+    assert (logins / "ca.pem").read_bytes() == (tmp_path / "facility" / "ca.pem").read_bytes()
+    assert (logins / "devices" / "strip.password").stat().st_mode & 0o077 == 0
+    assert "password_file: facility/engine.password" in (logins / "broker.yaml").read_text()
+    assert "mode: embedded" in (room / "config.yaml").read_text()  # untouched without the flag
+
+
+def test_running_init_again_keeps_the_ca_and_the_passwords(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    assert init(room, output=tmp_path / "facility")[0] == 0
+    ca = (tmp_path / "facility" / "ca.pem").read_bytes()
+    password = (room / "facility" / "console.password").read_text()
+    other = copy_room(tmp_path / "b", "room-b", topic_prefix="b-")
+    assert init(room, other, output=tmp_path / "facility")[0] == 0
+    assert (tmp_path / "facility" / "ca.pem").read_bytes() == ca
+    assert (room / "facility" / "console.password").read_text() == password
+    assert "user console.room-b" in (tmp_path / "facility" / "acl").read_text()
+
+
+def test_two_rooms_on_the_same_device_topics_are_refused(tmp_path: Path) -> None:
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b")
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    assert "topic zigbee2mqtt/ceiling_light/set (device ceiling) of room 'room-b'" in output
+    assert not (tmp_path / "facility").exists()
+
+
+def test_two_rooms_with_one_id_are_refused(tmp_path: Path) -> None:
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-a", "b-")
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    assert "room id 'room-a' is used by more than one room" in output
+
+
+def test_a_missing_room_folder_is_a_clear_error(tmp_path: Path) -> None:
+    status, output = init(tmp_path / "nowhere", output=tmp_path / "facility")
+    assert status == 2
+    assert "Traceback" not in output
+    assert f"{tmp_path / 'nowhere'}: no room's config.yaml there" in output
+
+
+def test_update_configs_replaces_only_the_broker_section() -> None:
+    config = "room: a\n# where\nbroker:\n  mode: embedded\n  port: 1\n\n# data\ndata_dir: d\n"
+    section = "broker:\n  mode: external\n"
+    assert replace_broker_section(config, section) == (
+        "room: a\n# where\nbroker:\n  mode: external\n\n# data\ndata_dir: d\n"
+    )
+    assert replace_broker_section("room: a\n", section) == "room: a\n\nbroker:\n  mode: external\n"
+
+
+def test_the_overview_needs_a_broker_section(tmp_path: Path) -> None:
+    file = tmp_path / "overview.yaml"
+    file.write_text("nothing: here\n")
+    result = sessionroom("console", "--facility", str(file))
+    assert result.returncode == 2
+    assert f"{file}: no `broker:` section" in result.stderr
+
+
+def test_init_writes_the_overview_and_front_desk_logins(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    assert init(room, output=tmp_path / "facility", extra=("--name", "10.0.0.5"))[0] == 0
+    for login in ("overview", "frontdesk"):
+        settings = load_broker_file(tmp_path / "facility" / f"{login}.yaml")
+        assert (settings.host, settings.port, settings.username) == ("10.0.0.5", 8883, login)
+        assert settings.password_file == f"{login}.password"
+
+
+@pytest.mark.parametrize("name", ["broker clinic", "x\nlistener 1883", "-x", "::1"])
+def test_a_name_that_is_no_host_is_refused(tmp_path: Path, name: str) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    status, output = init(room, output=tmp_path / "facility", extra=("--name", name))
+    assert status == 2
+    assert "is not a host name or address" in output
+    assert not (tmp_path / "facility").exists()
+
+
+def test_a_device_topic_that_would_break_the_acl_file_is_refused(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    lights = room / "devices" / "lights.yaml"
+    lights.write_text(lights.read_text().replace(
+        "topic: wled-strip", 'topic: "wled-strip\\ntopic readwrite sessionroom/room-b/cmd"'
+    ))  # fmt: skip
+    status, output = init(room, output=tmp_path / "facility")
+    assert status == 2
+    assert "cannot go in an ACL file" in output
+    assert not (tmp_path / "facility").exists()

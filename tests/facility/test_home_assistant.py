@@ -1,0 +1,153 @@
+"""Home Assistant MQTT discovery: the payload against the keys Home Assistant requires, its
+templates rendered (with Jinja2, as Home Assistant does) on engine states, and a real engine
+announcing, re-announcing and clearing it, and taking the button's press as an emergency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from controller.api.homeassistant import discovery
+from controller.config import Room
+from controller.config.models import HomeAssistantSettings
+from controller.engine.service import RoomService
+from tests.console.live_room import live_room_config
+from tests.support.mosquitto import Mosquitto
+from tests.support.room import Wire, until
+
+ON = HomeAssistantSettings(discovery=True)
+READ_ONLY = {"sensor", "binary_sensor"}
+
+
+def payload(room: str = "room-a", settings: HomeAssistantSettings = ON) -> dict[str, Any]:
+    return json.loads(discovery(room, "Room A", settings).payload)  # type: ignore[no-any-return]
+
+
+def test_the_device_message_has_every_key_home_assistant_requires() -> None:
+    message = payload()
+    assert discovery("room-a", None, ON).topic == "homeassistant/device/sessionroom_room_a/config"
+    assert message["device"]["identifiers"] == ["sessionroom_room_a"]
+    assert message["origin"]["name"] == "Sessionroom"
+    components = message["components"]
+    unique_ids = [component["unique_id"] for component in components.values()]
+    assert len(set(unique_ids)) == len(unique_ids) == 8
+    for key, component in components.items():
+        assert component["platform"] in READ_ONLY | {"button"}, key
+        if component["platform"] in READ_ONLY:
+            assert component["state_topic"] == "sessionroom/room-a/state", key
+            assert component["value_template"], key
+            assert "command_topic" not in component, key
+    assert message["availability"] == [{"topic": "sessionroom/room-a/status",
+        "payload_available": "online", "payload_not_available": "offline"}]  # fmt: skip
+
+
+def test_the_only_control_is_the_emergency_button() -> None:
+    controls = {k: c for k, c in payload()["components"].items() if "command_topic" in c}
+    assert list(controls) == ["emergency"]
+    assert controls["emergency"]["platform"] == "button"
+    assert controls["emergency"]["command_topic"] == "sessionroom/room-a/emergency"
+
+
+def test_turned_off_the_message_is_cleared() -> None:
+    message = discovery("room-a", None, HomeAssistantSettings(discovery=False))
+    assert (message.topic, message.payload) == (
+        "homeassistant/device/sessionroom_room_a/config", "",
+    )  # fmt: skip
+
+
+def render(key: str, state: dict[str, Any]) -> str:
+    template = payload()["components"][key]["value_template"]
+    return jinja2.Environment().from_string(template).render(value_json=state)
+
+
+IDLE = {"session": None, "phase": None, "vitals": {}, "emergency": {"active": False}}
+IN_SESSION = {
+    "session": {"id": "s"},
+    "phase": {"name": "peak", "planned_s": 1200.0, "elapsed_s": 125.4},
+    "vitals": {"bp-cuff": {"sys": 120}, "oximeter": {"hr": 71.0, "spo2": 97.0}},
+    "emergency": {"active": True},
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "idle", "in_session"),
+    [
+        ("phase", "None", "peak"),
+        ("elapsed", "None", "125.0"),
+        ("remaining", "None", "1075.0"),
+        ("session", "OFF", "ON"),
+        ("emergency_active", "OFF", "ON"),
+        ("heart_rate", "None", "71.0"),
+        ("spo2", "None", "97.0"),
+    ],
+)
+def test_each_sensor_reads_the_engines_state(key: str, idle: str, in_session: str) -> None:
+    assert render(key, IDLE) == idle
+    assert render(key, IN_SESSION) == in_session
+
+
+def ha_room(broker: Mosquitto, data: Path, settings: HomeAssistantSettings) -> Room:
+    room = live_room_config(broker, data)
+    room.settings = room.settings.model_copy(update={"home_assistant": settings})
+    return room
+
+
+@asynccontextmanager
+async def engine(room: Room) -> AsyncIterator[RoomService]:
+    service = RoomService(room, local_outputs=False)
+    task = asyncio.create_task(service.run())
+    try:
+        yield service
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+def wire(private_mosquitto: Mosquitto) -> Iterator[Wire]:
+    recorder = Wire(private_mosquitto)
+    yield recorder
+    recorder.close()
+
+
+@pytest.mark.mosquitto
+async def test_an_engine_announces_re_announces_and_takes_the_button_as_an_emergency(
+    private_mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    settings = HomeAssistantSettings(discovery=True, prefix=f"ha{uuid.uuid4().hex[:6]}")
+    room = ha_room(private_mosquitto, tmp_path, settings)
+    topic = discovery(room.room_id, None, settings).topic
+    async with engine(room) as service:
+        await asyncio.to_thread(until, lambda: wire.on(topic), "discovery published")
+        assert json.loads(wire.on(topic)[0].payload)["components"]["emergency"]
+        wire.client.publish(f"{settings.prefix}/status", "online")
+        await asyncio.to_thread(
+            until, lambda: len(wire.on(topic)) >= 2, "published again for Home Assistant"
+        )
+        wire.client.publish(f"sessionroom/{room.room_id}/emergency", "PRESS")
+
+        def emergency() -> bool:
+            return service.engine is not None and service.engine.snapshot().emergency.active
+
+        await asyncio.to_thread(until, emergency, "the press made an emergency")
+
+
+@pytest.mark.mosquitto
+async def test_an_engine_with_discovery_off_clears_an_old_announcement(
+    private_mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    settings = HomeAssistantSettings(discovery=False, prefix=f"ha{uuid.uuid4().hex[:6]}")
+    room = ha_room(private_mosquitto, tmp_path, settings)
+    topic = discovery(room.room_id, None, settings).topic
+    wire.client.publish(topic, "{}", qos=1, retain=True).wait_for_publish()
+    await asyncio.to_thread(until, lambda: wire.on(topic), "the old announcement")
+    async with engine(room):
+        await asyncio.to_thread(until, lambda: wire.last(topic) == "", "the announcement cleared")
