@@ -310,3 +310,34 @@ async def test_a_fault_in_a_tick_or_a_command_is_loud_and_the_room_goes_on(
     assert alerts["engine"]["level"] == "critical"
     assert "a handler went wrong" in alerts["engine"]["message"]
     assert state["phase"]["held"] is True
+
+
+async def test_a_second_engine_for_the_same_room_exits_with_a_clear_message(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """Two real `sessionroom run` processes: the second exits at once and names the first;
+    the first one's lock goes with it when it is killed, so the next engine starts."""
+    room = f"r{uuid.uuid4().hex[:8]}"
+    status = f"sessionroom/{room}/status"
+    first = engine_process(mosquitto, tmp_path, room, scale=1.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
+        second = engine_process(mosquitto, tmp_path, room, scale=1.0)
+        output, _ = await asyncio.to_thread(second.communicate, timeout=DEADLINE_S)
+        assert second.returncode == 1
+        assert (
+            f"room {room} already has an engine running (pid {first.pid}, "
+            f"holding {tmp_path / f'{room}.lock'}); stop that one first"
+        ) in output.decode()
+        assert first.poll() is None
+        assert wire.payloads(status) == ["online"]
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
+    third = engine_process(mosquitto, tmp_path, room, scale=1.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "third engine online")
+    finally:
+        third.terminate()
+        third.wait(timeout=10)
