@@ -415,9 +415,11 @@ class Engine:
         progress = point.progress
         try:
             run = SessionRun.restore(plan, progress["run"], guard_s=self.limits.advance_guard_s)
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except ValueError as error:  # the plan's phases changed, or a number is not one
+            raise ResumeError(f"plan {point.plan!r} cannot carry on the session: {error}") from None
+        except (KeyError, TypeError, AttributeError) as error:
             raise ResumeError(
-                f"plan {point.plan!r} cannot carry on the session: {describe_error(error)}"
+                f"the journal's progress record is damaged: {describe_error(error)}"
             ) from None
         overrides = progress.get("overrides") or {}
         lights = overrides.get("lights") if isinstance(overrides, dict) else None

@@ -34,6 +34,8 @@ from tests.conftest import REPO
 from tests.journal.support import LimitedDisk
 
 START_WALL_NS = 1_795_000_000_000_000_000
+RUN = {"phase_index": 0, "phase_started": 0.0, "held": False, "extended_s": 0.0, "fired_cues": []}
+"""A run record as the engine journals it (`SessionRun.snapshot`)."""
 
 
 def the_room(data_dir: Path) -> Room:
@@ -166,18 +168,31 @@ def test_a_journal_holding_no_start_is_abandoned(tmp_path: Path) -> None:
     assert "no session start and progress" in abandoned_reason(journal.path)
 
 
-def test_a_damaged_progress_record_is_abandoned(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("progress", "reason"),
+    [
+        ({"run": {"phase_index": "x"}}, "plan 'rehearsal' cannot carry on the session: invalid"),
+        ({"run": {"phase_index": 1}}, "progress record is damaged: KeyError: 'phase_started'"),
+        ({"run": [1, 2]}, "progress record is damaged: TypeError"),
+        (
+            {"run": {**RUN, "phase_index": 1}, "overrides": {"lights": {"ceiling": 7}}},
+            "the journal's overrides record is damaged",
+        ),
+        ({"run": RUN, "scene": ["peak"]}, "the session's scene ['peak'] is no longer in the room"),
+    ],
+)
+def test_a_damaged_progress_record_is_abandoned(
+    tmp_path: Path, progress: dict[str, object], reason: str
+) -> None:
     path = crashed_session(tmp_path)
-    engine = engine_on(the_room(tmp_path))
-    assert find_open_session(tmp_path, "room-a") is not None
     journal = Journal.reopen(path, on_alert=lambda _problem: None)
-    journal.append(Event("operator", {"run": {"phase_index": "x"}}), t=9.0, wall_ns=START_WALL_NS)
+    journal.append(Event("operator", progress), t=9.0, wall_ns=START_WALL_NS)
     assert journal.flush()
 
     engine, _ = restart(the_room(tmp_path))
 
     assert_idle(engine)
-    assert "plan 'rehearsal' cannot carry on the session: ValueError" in abandoned_reason(path)
+    assert reason in abandoned_reason(path)
 
 
 def test_a_fault_half_way_through_a_resume_leaves_the_room_idle(
