@@ -129,7 +129,7 @@ class ChaosResult:
     startup_none_s: float
 
 
-class Engine:
+class RestartableEngine:
     """The chaos room's engine process: started, killed and started again."""
 
     def __init__(self, room: Room, broker: Mosquitto, workdir: Path) -> None:
@@ -191,7 +191,12 @@ async def timed(action: Awaitable[object]) -> float:
 
 
 async def kill_again_and_again(
-    engine: Engine, client: RoomClient, flow: Flow, kills: int, rng: random.Random, say: Say
+    engine: RestartableEngine,
+    client: RoomClient,
+    flow: Flow,
+    kills: int,
+    rng: random.Random,
+    say: Say,
 ) -> tuple[str, int, list[float]]:
     """Start a session, then kill and restart the engine `kills` times while notes flow.
 
@@ -279,7 +284,7 @@ def notes_in(path: Path) -> set[str]:
 
 
 async def fill_the_disk(
-    engine: Engine, client: RoomClient, flow: Flow, journal: Path, seconds: float
+    engine: RestartableEngine, client: RoomClient, flow: Flow, journal: Path, seconds: float
 ) -> tuple[int, int, float, bool]:
     """The disk refuses the journal's writes for `seconds` while notes flow, then is freed.
 
@@ -330,7 +335,9 @@ def recorded_sessions(folder: Path, count: int) -> Path:
     return data_dir
 
 
-async def started(engine: Engine, client: RoomClient, *host_options: str, **where: Path) -> float:
+async def started(
+    engine: RestartableEngine, client: RoomClient, *host_options: str, **where: Path
+) -> float:
     """Start the engine; the time until its first state (a retained `online` may be stale)."""
     wall, started_at = iso_now(), time.monotonic()
     engine.start(*host_options, **where)
@@ -338,7 +345,7 @@ async def started(engine: Engine, client: RoomClient, *host_options: str, **wher
     return time.monotonic() - started_at
 
 
-async def start_to_online(engine: Engine, client: RoomClient, data_dir: Path) -> float:
+async def start_to_online(engine: RestartableEngine, client: RoomClient, data_dir: Path) -> float:
     """Start the engine on `data_dir`, time it until its first state, and stop it again."""
     try:
         return await started(engine, client, data_dir=data_dir)
@@ -351,7 +358,7 @@ async def measure(
 ) -> ChaosResult:
     rng = random.Random(seed)
     room = example_room(broker, ROOM, workdir)
-    engine = Engine(room, broker, workdir)
+    engine = RestartableEngine(room, broker, workdir)
     settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
     client = RoomClient(settings, room=ROOM, client_id=f"chaos-{uuid.uuid4().hex[:8]}")
     async with client:
