@@ -103,12 +103,14 @@ def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
     if found is None:
         return None
     session_id = found.session_id
+    alerts = _WhileResumed(engine, session_id)
     try:
-        journal = Journal.reopen(found.path, on_alert=engine.journal_alert_from_writer)
+        journal = Journal.reopen(found.path, on_alert=alerts)
     except Exception as error:
         _alert(engine, session_id, f"its journal cannot be continued ({error})", closed=False)
         return None
     if found.ending is not None:
+        alerts.resumed = False
         log.info("session %s had ended; writing its end marker now", session_id)
         _finish(
             journal,
@@ -120,6 +122,7 @@ def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
     try:
         engine.resume(journal, read_resume_point(found.path))
     except Exception as error:
+        alerts.resumed = False
         reason = str(error) if isinstance(error, ResumeError | JournalError) else repr(error)
         log.error("cannot resume session %s", session_id, exc_info=error)
         _alert(engine, session_id, reason, closed=True)
@@ -132,6 +135,23 @@ def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
         return None
     log.info("resumed session %s", session_id)
     return session_id
+
+
+class _WhileResumed:
+    """A reopened journal's writer alerts: the engine's while the journal is its session's; only
+    logged for one being closed at start-up (its disk trouble is no reason to keep the room
+    from starting a new session)."""
+
+    def __init__(self, engine: Engine, session_id: str) -> None:
+        self.engine = engine
+        self.session_id = session_id
+        self.resumed = True
+
+    def __call__(self, problem: str | None) -> None:
+        if self.resumed:
+            self.engine.journal_alert_from_writer(problem)
+        else:
+            log.warning("session %s, being closed: %s", self.session_id, problem or "written")
 
 
 def _alert(engine: Engine, session_id: str, reason: str, *, closed: bool) -> None:

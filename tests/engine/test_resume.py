@@ -18,6 +18,7 @@ import pytest
 from controller.api.commands import parse_command
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
+from controller.engine import resume as resume_module
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.resume import resume_or_close
@@ -31,7 +32,7 @@ from controller.journal import (
 )
 from controller.journal.writer import Ending, keep_pending_end
 from tests.conftest import REPO
-from tests.journal.support import LimitedDisk
+from tests.journal.support import LimitedDisk, ReadOnlyDisk
 
 START_WALL_NS = 1_795_000_000_000_000_000
 RUN = {"phase_index": 0, "phase_started": 0.0, "held": False, "extended_s": 0.0, "fired_cues": []}
@@ -324,3 +325,26 @@ def test_an_end_the_disk_refused_is_retried_and_never_resumed(tmp_path: Path) ->
     assert info.ended is not None and info.ended.timestamp() == pytest.approx(
         (START_WALL_NS + 30 * 10**9) / 1e9
     )
+
+
+def test_a_disk_that_refuses_to_close_the_abandoned_session_does_not_hold_back_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal left open can be read but not written (fault injected: the reopened
+    journal's writer gets a read-only disk). Closing it is left to its writer's retries: the
+    room shows no journal alert and its preflight still lets a new session start."""
+    crashed_session(tmp_path)
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+    disk = ReadOnlyDisk(read_only=True)
+    defaults = Journal.reopen.__func__.__kwdefaults__  # type: ignore[attr-defined]
+    monkeypatch.setitem(defaults, "connect", disk.connect)
+    monkeypatch.setattr(resume_module, "CLOSE_AT_START_S", 0.2)
+
+    engine, resumed = restart(room)
+
+    assert resumed is None
+    assert disk.connections >= 1
+    state = engine.snapshot()
+    assert [alert.key for alert in state.alerts] == ["resume"]
+    assert state.preflight is not None and state.preflight.journal_writable
