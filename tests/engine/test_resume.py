@@ -348,3 +348,24 @@ def test_a_disk_that_refuses_to_close_the_abandoned_session_does_not_hold_back_a
     state = engine.snapshot()
     assert [alert.key for alert in state.alerts] == ["resume"]
     assert state.preflight is not None and state.preflight.journal_writable
+
+
+def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(tmp_path: Path) -> None:
+    """docs/emergency.md#crash-and-resume: the room's emergency marker outlives the session
+    that could not be resumed; the room starts in the safe scene, latched, not idle."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    command(engine, "emergency")
+    assert engine.session is not None and engine.session.journal.flush()
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+
+    restarted, resumed = restart(room)
+
+    assert resumed is None
+    state = restarted.snapshot()
+    assert state.session is None
+    assert state.emergency.active
+    assert state.scene == "lights-up"
+    assert "plan 'rehearsal' is no longer in the room" in resume_alert(restarted)
