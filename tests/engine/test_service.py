@@ -203,6 +203,14 @@ def engine_process(
     )
 
 
+async def rehearse_until(client: RoomClient, phase: str) -> None:
+    """Start the rehearsal plan and go to `phase` (after the guard against double presses:
+    the engines here run at time scale 10)."""
+    assert (await client.command("start", timeout=5, plan="rehearsal", participant="P7"))["ok"]
+    await asyncio.sleep(0.3)
+    assert (await client.command("goto", timeout=5, phase=phase))["ok"]
+
+
 async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire
 ) -> None:
@@ -212,11 +220,7 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
         async with client_for(mosquitto, room) as client:
-            assert (await client.command("start", timeout=5, plan="rehearsal", participant="P7"))[
-                "ok"
-            ]
-            await asyncio.sleep(0.3)
-            assert (await client.command("goto", timeout=5, phase="peak"))["ok"]
+            await rehearse_until(client, "peak")
             assert (await client.command("hold", timeout=5))["ok"]
         await asyncio.sleep(0.5)
     finally:
@@ -362,11 +366,7 @@ async def test_a_session_the_edited_room_cannot_resume_never_keeps_the_engine_fr
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
         async with client_for(mosquitto, room) as client:
-            assert (await client.command("start", timeout=5, plan="rehearsal", participant="P7"))[
-                "ok"
-            ]
-            await asyncio.sleep(0.3)
-            assert (await client.command("goto", timeout=5, phase="integration"))["ok"]
+            await rehearse_until(client, "integration")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
