@@ -14,13 +14,24 @@ from pathlib import Path
 
 import click
 
-from bench import emergency, facility, fanout, journal_load, latency, rehearsal, research
+from bench import chaos, emergency, facility, fanout, journal_load, latency, rehearsal, research
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
 from controller.api.client import EngineUnreachable
 
-PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research", "facility")
+PARTS = (
+    "latency",
+    "fanout",
+    "emergency",
+    "journal",
+    "memory",
+    "research",
+    "facility",
+    "chaos",
+)
+DEFAULT_PARTS = PARTS[:-1]
+"""Every part but chaos, a long run of its own (`--only chaos`)."""
 NOTE_WIDTH = 100
 
 
@@ -35,19 +46,32 @@ class Sizes:
     """Emergency presses timed in each of the part's two rooms."""
     journal_seconds: float
     plan: str
+    chaos: chaos.Sizes
     rooms: int = 10
     """Rooms on the broker for the facility part."""
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            commands=500, lights=200, scenes=8, presses=50, journal_seconds=2.0, plan="standard"
+            commands=500,
+            lights=200,
+            scenes=8,
+            presses=50,
+            journal_seconds=2.0,
+            plan="standard",
+            chaos=chaos.Sizes(kills=200, restarts=100, disk_full_s=5.0),
         )
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            commands=100, lights=200, scenes=4, presses=20, journal_seconds=1.5, plan="rehearsal"
+            commands=100,
+            lights=200,
+            scenes=4,
+            presses=20,
+            journal_seconds=1.5,
+            plan="rehearsal",
+            chaos=chaos.Sizes(kills=20, restarts=10, disk_full_s=2.0),
         )
 
 
@@ -106,6 +130,12 @@ async def run_parts(
             say(f"facility: {sizes.commands} commands to a room alone, then among {sizes.rooms}")
             measured = await facility.measure(broker, workdir, sizes.rooms, sizes.commands)
             figures += facility.figures(measured)
+        if "chaos" in parts:
+            say(
+                f"chaos: {sizes.chaos.kills} engine kills, {sizes.chaos.restarts} broker "
+                f"restarts, {sizes.chaos.disk_full_s:g} s of a disk refusing writes"
+            )
+            figures += chaos.figures(await chaos.measure(broker, workdir, sizes.chaos, say))
     if "research" in parts:
         say("research tools on a 3-hour session journal of about 100 000 events")
         figures += await research.figures(workdir)
@@ -140,6 +170,13 @@ def say(text: str) -> None:
     "--journal-seconds", type=click.FloatRange(min=0.2), help="How long each journal load runs."
 )
 @click.option("--plan", help="The example room's plan to rehearse for the memory figure.")
+@click.option("--kills", type=click.IntRange(min=1), help="Chaos: SIGKILLs of the engine.")
+@click.option("--restarts", type=click.IntRange(min=0), help="Chaos: broker restarts.")
+@click.option(
+    "--disk-full-seconds",
+    type=click.FloatRange(min=0.5),
+    help="Chaos: how long the journal's disk refuses writes.",
+)
 @click.option(
     "--rooms", type=click.IntRange(min=2), help="Rooms on one broker for the facility part."
 )
@@ -147,7 +184,7 @@ def say(text: str) -> None:
     "--only",
     type=click.Choice(PARTS),
     multiple=True,
-    help="Measure only this part (repeatable); default: all.",
+    help="Measure only this part (repeatable); default: all but chaos.",
 )
 @click.option(
     "--mosquitto-conf",
@@ -173,6 +210,9 @@ def main(
     presses: int | None,
     journal_seconds: float | None,
     plan: str | None,
+    kills: int | None,
+    restarts: int | None,
+    disk_full_seconds: float | None,
     rooms: int | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
@@ -193,9 +233,14 @@ def main(
         presses=presses or base.presses,
         journal_seconds=journal_seconds or base.journal_seconds,
         plan=plan or base.plan,
+        chaos=chaos.Sizes(
+            kills=kills or base.chaos.kills,
+            restarts=base.chaos.restarts if restarts is None else restarts,
+            disk_full_s=disk_full_seconds or base.chaos.disk_full_s,
+        ),
         rooms=rooms or base.rooms,
     )
-    parts = only or PARTS
+    parts = only or DEFAULT_PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)
     if profile:
         if keep is None:

@@ -1,13 +1,16 @@
 """Runs a `sessionroom` command in this process and answers SIGUSR1 with its memory figures.
 
-    python -m bench.engine_host STATS.json [--trace-memory] [--profile OUT.prof] run --config …
+    python -m bench.engine_host STATS.json [--trace-memory] [--profile OUT.prof]
+                                [--refuse-writes-while FLAG] run --config …
 
 On SIGUSR1 the process writes its resident set (now and peak, from /proc) to STATS.json as
 JSON. With `--trace-memory`, tracemalloc runs from the moment the engine's modules are
 imported, and the report adds the Python heap it counts (now and at peak), the tracer's own
 overhead, and the allocation sites that grew most since the previous report (or the
 biggest ones, the first time). With `--profile`, the whole run is profiled with cProfile
-and the statistics are written to OUT.prof at exit.
+and the statistics are written to OUT.prof at exit. With `--refuse-writes-while FLAG`, every
+session journal's writes fail while the file FLAG exists (a disk that fills and is freed):
+its statements are interrupted, as SQLite's progress handler allows.
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ from __future__ import annotations
 import cProfile
 import json
 import signal
+import sqlite3
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from controller.cli import main as sessionroom
+from controller.journal import Journal
+from controller.journal.store import connect_for_writing
 
 TOP_SITES = 5
+FLAG_CHECK_S = 0.05
+"""How often a refusing journal connection looks whether the disk is still "full"."""
 
 
 def resident_kib() -> dict[str, int]:
@@ -78,6 +87,26 @@ class MemoryReport:
         partial.replace(self.stats_file)
 
 
+def refuse_writes_while(flag: Path) -> None:
+    """Make every journal opened from now on fail its writes while `flag` exists."""
+    checked = {"at": 0.0, "refusing": False}
+
+    def refusing() -> int:
+        now = time.monotonic()
+        if now - checked["at"] >= FLAG_CHECK_S:
+            checked.update(at=now, refusing=flag.exists())
+        return int(checked["refusing"])
+
+    def connect(path: Path) -> sqlite3.Connection:
+        connection = connect_for_writing(path)
+        connection.set_progress_handler(refusing, 1)
+        return connection
+
+    # The journal's factories take the writer's connection as a keyword default.
+    for factory in (Journal.create, Journal.reopen):
+        factory.__func__.__kwdefaults__["connect"] = connect  # type: ignore[union-attr]
+
+
 def main(arguments: list[str]) -> None:
     report = MemoryReport(Path(arguments.pop(0)))
     profile_file: Path | None = None
@@ -87,6 +116,8 @@ def main(arguments: list[str]) -> None:
             tracemalloc.start()
         elif option == "--profile":
             profile_file = Path(arguments.pop(0))
+        elif option == "--refuse-writes-while":
+            refuse_writes_while(Path(arguments.pop(0)))
         else:
             raise SystemExit(f"unknown option {option}")
     signal.signal(signal.SIGUSR1, report.write)

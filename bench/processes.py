@@ -52,27 +52,37 @@ def running_broker(workdir: Path, extra_config: str = "") -> Iterator[Mosquitto]
         broker.stop()
 
 
-@contextlib.contextmanager
-def child(name: str, arguments: list[str], log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A Python child process (`python -m …`) run from the repository; SIGTERM, then kill."""
+def spawn(arguments: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    """Start a Python child process (`python -m …`) from the repository, logging to `log_file`."""
     with log_file.open("ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", *arguments],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within STOP_TIMEOUT_S."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def child(name: str, arguments: list[str], log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A Python child process (`python -m …`) run from the repository; SIGTERM, then kill."""
+    process = spawn(arguments, log_file)
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         if process.returncode not in (0, -signal.SIGTERM):
             print(f"{name} exited with {process.returncode}; its log: {log_file}", file=sys.stderr)
 
@@ -126,6 +136,36 @@ class EngineProcess:
         return EngineMemory(**stats)
 
 
+def engine_arguments(
+    config: Path,
+    broker: Mosquitto,
+    room_id: str,
+    workdir: Path,
+    *,
+    time_scale: float = 1.0,
+    host_options: tuple[str, ...] = (),
+) -> list[str]:
+    """`python -m` arguments of the room's engine in `bench.engine_host`, journaling under
+    `workdir/data-<room>` and reporting its memory to `workdir/engine-<room>-memory.json`.
+
+    With PROFILE_ENGINE set in the environment, the engine is profiled with cProfile into
+    `workdir/engine-<room>.prof`.
+    """
+    options = [str(workdir / f"engine-{room_id}-memory.json"), *host_options]
+    if os.environ.get(PROFILE_ENGINE):
+        options += ["--profile", str(workdir / f"engine-{room_id}.prof")]
+    return [
+        "bench.engine_host",
+        *options,
+        "run",
+        *room_arguments(config, broker, room_id),
+        "--data-dir",
+        str(workdir / f"data-{room_id}"),
+        "--time-scale",
+        str(time_scale),
+    ]
+
+
 @contextlib.contextmanager
 def engine(
     config: Path,
@@ -136,26 +176,14 @@ def engine(
     time_scale: float = 1.0,
     trace_memory: bool = False,
 ) -> Iterator[EngineProcess]:
-    """The room's engine, journaling under `workdir/data-<room>`.
-
-    With PROFILE_ENGINE set in the environment, the engine is profiled with cProfile into
-    `workdir/engine-<room>.prof`.
-    """
-    stats_file = workdir / f"engine-{room_id}-memory.json"
-    host_options = [str(stats_file)]
-    if trace_memory:
-        host_options.append("--trace-memory")
-    if os.environ.get(PROFILE_ENGINE):
-        host_options += ["--profile", str(workdir / f"engine-{room_id}.prof")]
-    arguments = [
-        "bench.engine_host",
-        *host_options,
-        "run",
-        *room_arguments(config, broker, room_id),
-        "--data-dir",
-        str(workdir / f"data-{room_id}"),
-        "--time-scale",
-        str(time_scale),
-    ]
+    """The room's engine (see `engine_arguments`), stopped afterwards."""
+    arguments = engine_arguments(
+        config,
+        broker,
+        room_id,
+        workdir,
+        time_scale=time_scale,
+        host_options=("--trace-memory",) if trace_memory else (),
+    )
     with child("sessionroom run", arguments, workdir / f"engine-{room_id}.log") as process:
-        yield EngineProcess(process, stats_file)
+        yield EngineProcess(process, workdir / f"engine-{room_id}-memory.json")

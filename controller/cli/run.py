@@ -11,6 +11,7 @@ import click
 
 from controller.cli.common import Overrides, connection_options, load_room_or_exit
 from controller.config import Room
+from controller.engine.lock import RoomBusy
 from controller.engine.service import RoomService
 
 
@@ -35,7 +36,8 @@ def run(
 
     It serves the control API on sessionroom/<room>/cmd and publishes the retained state.
     An open session left by a crash is resumed at once. Stop it with Ctrl-C or SIGTERM:
-    a running session stays open and is resumed by the next `sessionroom run`.
+    a running session stays open and is resumed by the next `sessionroom run`. A second
+    `sessionroom run` of a room that already has its engine running exits with status 1.
     """
     room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="engine")
     if time_scale is not None:
@@ -62,3 +64,6 @@ async def serve(room: Room) -> None:
         await service.run()
     except asyncio.CancelledError:
         click.echo("engine stopped.")
+    except RoomBusy as busy:
+        click.echo(f"sessionroom run: {busy}", err=True)
+        raise SystemExit(1) from None

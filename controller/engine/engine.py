@@ -143,6 +143,17 @@ class ActiveSession:
     """Clock time at session time 0."""
 
 
+@dataclass(frozen=True)
+class ResumedOverrides:
+    """The operator's overrides a resumed session carries on with, checked."""
+
+    scene: str | None
+    lights: dict[str, float]
+    volume: float | None
+    scene_to_apply: str
+    """The override scene, else the session's last scene, else its phase's."""
+
+
 @dataclass
 class Emergency:
     since: float
@@ -358,42 +369,83 @@ class Engine:
             log.exception("could not journal the fault")
 
     def resume(self, journal: Journal, point: ResumePoint) -> None:
-        """Carry on the session a crashed engine left open in `journal`."""
+        """Carry on the session a crashed engine left open in `journal`.
+
+        ResumeError, before anything changes, if the room cannot carry it on (its plan, phase
+        or scene is gone, or the journal's progress record is not one). Should anything else
+        fail on the way, the room goes back to having no session and the error is raised.
+        """
+        run, overrides = self._resumable(point)
+        t_now = point.t_at(self.recorder.wall_ns())
+        try:
+            self.session = ActiveSession(
+                journal,
+                run,
+                point.plan,
+                point.participant,
+                journal.meta.started_wall_ns,
+                origin=self.now() - t_now,
+            )
+            self.recorder.journal = journal
+            self.checks.resumed(run.phase, t_now, self.session.origin)
+            self.scene_override = overrides.scene
+            self.lights.overrides.update(overrides.lights)
+            self.volume_override = overrides.volume
+            gap_s = t_now - point.last_t
+            self._record(
+                "resume",
+                {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
+                text=f"engine resumed the session after a gap of {gap_s:.1f} s",
+            )
+            if self.emergency is not None:
+                return  # latched since start-up (the emergency marker): the safe scene stands
+            if point.progress.get("in_emergency") is True:
+                self._emergency()
+            else:
+                self._apply_scene(overrides.scene_to_apply, RESUME_FADE_S * self.scale)
+        except Exception:
+            self._leave_session()
+            raise
+
+    def _resumable(self, point: ResumePoint) -> tuple[SessionRun, ResumedOverrides]:
+        """What a resume restores, checked against the room as it is now; ResumeError if not."""
         plan = self.room.plans.get(point.plan)
         if plan is None:
             raise ResumeError(f"the session's plan {point.plan!r} is no longer in the room")
         progress = point.progress
-        run = SessionRun.restore(plan, progress["run"], guard_s=self.limits.advance_guard_s)
-        t_now = point.t_at(self.recorder.wall_ns())
-        self.session = ActiveSession(
-            journal,
-            run,
-            point.plan,
-            point.participant,
-            journal.meta.started_wall_ns,
-            origin=self.now() - t_now,
-        )
-        self.recorder.journal = journal
-        self.checks.resumed(run.phase, t_now, self.session.origin)
+        try:
+            run = SessionRun.restore(plan, progress["run"], guard_s=self.limits.advance_guard_s)
+        except ValueError as error:  # the plan's phases changed, or a number is not one
+            raise ResumeError(f"plan {point.plan!r} cannot carry on the session: {error}") from None
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ResumeError(
+                f"the journal's progress record is damaged: {describe_error(error)}"
+            ) from None
         overrides = progress.get("overrides") or {}
-        self.scene_override = overrides.get("scene")
-        for device_id, level in (overrides.get("lights") or {}).items():
-            if device_id in self.lights.ids:
-                self.lights.overrides[device_id] = level
-        self.volume_override = overrides.get("volume")
-        gap_s = t_now - point.last_t
-        self._record(
-            "resume",
-            {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
-            text=f"engine resumed the session after a gap of {gap_s:.1f} s",
+        lights = overrides.get("lights") if isinstance(overrides, dict) else None
+        volume = overrides.get("volume") if isinstance(overrides, dict) else None
+        scene = overrides.get("scene") if isinstance(overrides, dict) else None
+        if (
+            not isinstance(lights or {}, dict)
+            or not all(_fraction(level) for level in (lights or {}).values())
+            or not (volume is None or _fraction(volume))
+            or not (scene is None or isinstance(scene, str))
+        ):
+            raise ResumeError(f"the journal's overrides record is damaged: {overrides!r:.200}")
+        wanted = scene or progress.get("scene") or run.phase.scene
+        if not isinstance(wanted, str) or wanted not in self.room.scenes:
+            raise ResumeError(f"the session's scene {wanted!r:.100} is no longer in the room")
+        return run, ResumedOverrides(
+            scene=scene,
+            lights={key: float(v) for key, v in (lights or {}).items() if key in self.lights.ids},
+            volume=None if volume is None else float(volume),
+            scene_to_apply=wanted,
         )
-        if self.emergency is not None:
-            return  # latched since start-up (the room's emergency marker): the safe scene stands
-        if progress.get("in_emergency"):
-            self._emergency()
-        else:
-            scene = self.scene_override or progress.get("scene") or run.phase.scene
-            self._apply_scene(scene, RESUME_FADE_S * self.scale)
+
+    def resume_failed(self, message: str) -> None:
+        """A session left open could not be resumed: a critical alert until the next start."""
+        self.board.raise_alert("resume", "journal", "critical", message, self.recorder.wall_ns())
+        self._record("alert", {"key": "resume", "message": message}, text=message)
 
     # ================================================================== outputs
 
@@ -490,6 +542,7 @@ class Engine:
             journal, run, command.plan, command.participant, wall, origin=self.now()
         )
         self.recorder.journal = journal
+        self.board.clear("resume")
         self._record(
             "session",
             {
@@ -814,6 +867,11 @@ class Engine:
         now = self.now()
         for device_id in list(self.bls.sets):
             self.bls.stop(device_id, "session ended", now)
+        self._leave_session()
+        self._close_journal(session.journal, True)
+
+    def _leave_session(self) -> None:
+        """No session any more: the idle scene (unless latched), nothing of the session kept."""
         self.session = None
         self.recorder.journal = None
         # docs/safety.md#privacy: once ended, the retained state holds nothing of the session
@@ -824,7 +882,6 @@ class Engine:
         self._clear_overrides()
         if self.emergency is None:
             self._apply_scene(self.room.settings.idle_scene, None)
-        self._close_journal(session.journal, True)
 
     # ================================================================== devices
 
@@ -1021,6 +1078,11 @@ class Engine:
             or (None if writable else f"{folder} is not writable"),
             playlists_missing=missing,
         )
+
+
+def _fraction(value: object) -> bool:
+    """A level from 0 to 1 (not a bool, not NaN)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 def describe_error(error: BaseException) -> str:

@@ -174,10 +174,18 @@ class SessionRun:
 
     @classmethod
     def restore(cls, plan: Plan, snapshot: dict[str, Any], *, guard_s: float) -> SessionRun:
+        """The run a snapshot describes; ValueError if the plan no longer has its phase (other
+        exceptions for a snapshot that is not one)."""
+        phase_index = int(snapshot["phase_index"])
+        if not 0 <= phase_index < len(plan.phases):
+            raise ValueError(
+                f"the session was in phase {phase_index + 1} and the plan now has "
+                f"{len(plan.phases)} phases"
+            )
         return cls(
             plan=plan,
             guard_s=guard_s,
-            phase_index=int(snapshot["phase_index"]),
+            phase_index=phase_index,
             phase_started=float(snapshot["phase_started"]),
             held=bool(snapshot["held"]),
             extended_s=float(snapshot["extended_s"]),

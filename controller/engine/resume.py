@@ -1,16 +1,31 @@
-"""Where a crashed session stood: read back from its journal, so the next engine carries on.
+"""Where a crashed session stood, read back from its journal, so the next engine carries on.
 
 The session went on in the room while no engine ran, so session time keeps counting through
 the gap: `t_now = t_last + (wall_now − wall_last) × time_scale`.
+
+At start-up `resume_or_close` never stops the room from starting: a session that cannot be
+carried on (its plan or scene changed, its journal truncated, damaged or unreadable, or any
+other failure) leaves the room idle with a critical alert naming the session and the reason,
+and is closed as abandoned with the reason as its last event.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.journal import read_events
+from controller.journal import Event, Journal, JournalError, find_open_session, read_events
+
+if TYPE_CHECKING:
+    from controller.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+CLOSE_AT_START_S = 5.0
+"""How long start-up waits for a session it closes to reach the disk; afterwards the journal's
+writer keeps retrying in the background (its alert says so) and start-up goes on."""
 
 
 class ResumeError(Exception):
@@ -34,26 +49,126 @@ class ResumePoint:
 
 
 def read_resume_point(path: Path) -> ResumePoint:
-    """Scan a session journal for its start and its newest progress record."""
-    start: dict[str, Any] | None = None
-    progress: dict[str, Any] | None = None
-    last = None
-    for event in read_events(path):
-        last = event
-        payload = event.payload
-        if not isinstance(payload, dict):
-            continue
-        if event.kind == "session" and payload.get("event") == "start":
-            start = payload
-        if "run" in payload:
-            progress = payload
-    if start is None or progress is None or last is None:
-        raise ResumeError(f"{path.name} holds no session start and progress to resume from")
-    return ResumePoint(
-        plan=str(start["plan"]),
-        participant=str(start["participant"]),
-        time_scale=float(start.get("time_scale", 1.0)),
-        last_t=last.t,
-        last_wall_ns=last.wall_ns,
-        progress=progress,
+    """The session's start (read from the oldest event on) and its newest progress record
+    (read from the newest event back): a long session is not read through."""
+    start = next(
+        (
+            event.payload
+            for event in read_events(path)
+            if event.kind == "session"
+            and isinstance(event.payload, dict)
+            and event.payload.get("event") == "start"
+        ),
+        None,
     )
+    last: Event | None = None
+    progress: dict[str, Any] | None = None
+    for event in read_events(path, newest_first=True):
+        last = last or event
+        if isinstance(event.payload, dict) and "run" in event.payload:
+            progress = event.payload
+            break
+    if start is None or progress is None or last is None:
+        raise ResumeError("its journal holds no session start and progress to resume from")
+    try:
+        return ResumePoint(
+            plan=str(start["plan"]),
+            participant=str(start["participant"]),
+            time_scale=float(start.get("time_scale", 1.0)),
+            last_t=float(last.t),
+            last_wall_ns=int(last.wall_ns),
+            progress=progress,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ResumeError(f"its session start record is damaged ({error!r:.200})") from None
+
+
+def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
+    """Resume the session `room` left open, if any; the id of the session resumed, or None.
+
+    A session that was ended while its end marker could not be written is closed now, not
+    resumed. A session that cannot be resumed is closed as abandoned, and the engine raises
+    a critical alert naming it and the reason. Nothing here raises.
+    """
+
+    def unreadable(path: Path, reason: str) -> None:
+        session_id = path.name.removesuffix(path.suffix)
+        _alert(engine, session_id, f"its journal cannot be read ({reason})", closed=False)
+
+    try:
+        found = find_open_session(data_dir, room, on_unreadable=unreadable)
+    except Exception as error:  # e.g. the sessions folder itself cannot be listed
+        _alert(engine, "(unknown)", f"the sessions cannot be looked at ({error})", closed=False)
+        return None
+    if found is None:
+        return None
+    session_id = found.session_id
+    alerts = _WhileResumed(engine, session_id)
+    try:
+        journal = Journal.reopen(found.path, on_alert=alerts)
+    except Exception as error:
+        _alert(engine, session_id, f"its journal cannot be continued ({error})", closed=False)
+        return None
+    if found.ending is not None:
+        alerts.resumed = False
+        log.info("session %s had ended; writing its end marker now", session_id)
+        _finish(
+            journal,
+            Event("session", {"event": "end", "completed": "at the next start"}),
+            cleanly=found.ending.cleanly,
+            wall_ns=found.ending.wall_ns,
+        )
+        return None
+    try:
+        engine.resume(journal, read_resume_point(found.path))
+    except Exception as error:
+        alerts.resumed = False
+        reason = str(error) if isinstance(error, ResumeError | JournalError) else repr(error)
+        log.error("cannot resume session %s", session_id, exc_info=error)
+        _alert(engine, session_id, reason, closed=True)
+        _finish(
+            journal,
+            Event("session", {"event": "abandoned", "reason": reason}),
+            cleanly=False,
+            wall_ns=engine.recorder.wall_ns(),
+        )
+        return None
+    log.info("resumed session %s", session_id)
+    return session_id
+
+
+class _WhileResumed:
+    """A reopened journal's writer alerts: the engine's while the journal is its session's; only
+    logged for one being closed at start-up (its disk trouble is no reason to keep the room
+    from starting a new session)."""
+
+    def __init__(self, engine: Engine, session_id: str) -> None:
+        self.engine = engine
+        self.session_id = session_id
+        self.resumed = True
+
+    def __call__(self, problem: str | None) -> None:
+        if self.resumed:
+            self.engine.journal_alert_from_writer(problem)
+        else:
+            log.warning("session %s, being closed: %s", self.session_id, problem or "written")
+
+
+def _alert(engine: Engine, session_id: str, reason: str, *, closed: bool) -> None:
+    outcome = "closed as abandoned" if closed else "left as it is"
+    message = (
+        f"session {session_id} could not be resumed: {reason}; the room is idle "
+        f"and the session was {outcome}"
+    )
+    log.error("%s", message)
+    engine.resume_failed(message)
+
+
+def _finish(journal: Journal, last: Event, *, cleanly: bool, wall_ns: int) -> None:
+    """Append the session's last event and mark it ended, waiting a little for the disk."""
+    newest = journal.last_event
+    try:
+        journal.append(last, t=newest.t if newest else 0.0, wall_ns=wall_ns)
+        journal.close(ended_cleanly=cleanly, wall_ns=wall_ns, timeout_s=CLOSE_AT_START_S)
+    except JournalError as error:
+        log.error("session %s: %s", journal.session_id, error)

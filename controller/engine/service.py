@@ -3,8 +3,9 @@
 Wires the synchronous `Engine` to the bus: commands from `sessionroom/<room>/cmd` with
 replies, device messages from the drivers' topics, broker changes; a tick loop on the
 session clock; the retained `state` (about once a second and after every command), the
-`events` stream, and `status` (`online`, and `offline` as the will). An open session found
-in the journal is resumed before anything else happens.
+`events` stream, and `status` (`online`, and `offline` as the will). One engine runs a room
+at a time (`lock.room_lock`); an open session found in the journal is resumed before anything
+else happens, and one that cannot be resumed never keeps the room from starting.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from controller.config.models import BrokerSettings
 from controller.engine.checks import public_check
 from controller.engine.clock import Clock, ScaledClock
 from controller.engine.engine import Engine, describe_error
+from controller.engine.lock import room_lock
 from controller.engine.phases import CommandRefused
-from controller.engine.resume import ResumeError, read_resume_point
-from controller.journal import Journal, JournalError, find_open_session
+from controller.engine.resume import resume_or_close
+from controller.journal import Journal
 from controller.media.outputs import LocalOutputs, open_local_outputs
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,11 @@ class RoomService:
         self.engine: Engine | None = None
 
     async def run(self) -> None:
-        """Serve the room until cancelled."""
+        """Serve the room until cancelled; RoomBusy if another engine runs the room."""
+        with room_lock(self.room.data_dir, self.room.room_id):
+            await self._run()
+
+    async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         outputs = (
             open_local_outputs(self.room, on_error=self._media_error)
@@ -109,7 +115,7 @@ class RoomService:
             outputs.close()
 
     async def _serve(self, engine: Engine) -> None:
-        self._resume_open_session(engine)
+        resume_or_close(engine, self.room.data_dir, self.room.room_id)
         async with broker_for(self.room) as settings:
             bus = Bus(
                 settings,
@@ -220,26 +226,19 @@ class RoomService:
 
     # ------------------------------------------------------------------ journal
 
-    def _resume_open_session(self, engine: Engine) -> None:
-        info = find_open_session(self.room.data_dir, self.room.room_id)
-        if info is None:
-            return
-        try:
-            point = read_resume_point(info.path)
-            journal = Journal.reopen(info.path, on_alert=engine.journal_alert_from_writer)
-            engine.resume(journal, point)
-        except (ResumeError, JournalError) as problem:
-            log.error("cannot resume session %s: %s", info.session_id, problem)
-            engine.journal_alert(f"could not resume session {info.session_id}: {problem}")
-            return
-        log.info("resumed session %s", info.session_id)
-
     def _close_off_loop(self, journal: Journal, cleanly: bool) -> None:
         future = asyncio.get_running_loop().run_in_executor(
             None, functools.partial(journal.close, ended_cleanly=cleanly)
         )
         self._closing.add(future)
-        future.add_done_callback(self._closing.discard)
+        future.add_done_callback(self._closed)
+
+    def _closed(self, future: asyncio.Future[None]) -> None:
+        """A journal's close ended; if the disk still refused, its writer goes on retrying and
+        the end is noted beside the journal, so the next start closes it instead of resuming."""
+        self._closing.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("%s", future.exception())
 
     async def _flush_journal(self, engine: Engine) -> None:
         """On the way out, wait for journals being closed and flush the open one (not ended)."""

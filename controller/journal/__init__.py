@@ -3,11 +3,13 @@
 from controller.journal.events import EVENT_KINDS, Event, Payload
 from controller.journal.journal import Journal
 from controller.journal.sessions import (
+    OpenSession,
     SessionInfo,
     count_events,
     find_open_session,
     list_sessions,
     read_events,
+    room_journals,
 )
 from controller.journal.store import JournalError, SessionMeta, session_path, sessions_dir
 
@@ -16,6 +18,7 @@ __all__ = [
     "Event",
     "Journal",
     "JournalError",
+    "OpenSession",
     "Payload",
     "SessionInfo",
     "SessionMeta",
@@ -23,6 +26,7 @@ __all__ = [
     "find_open_session",
     "list_sessions",
     "read_events",
+    "room_journals",
     "session_path",
     "sessions_dir",
 ]

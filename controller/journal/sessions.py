@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,12 +15,17 @@ from controller.journal.store import (
     EVENT_COLUMNS,
     JOURNAL_SUFFIX,
     JournalError,
+    SessionMeta,
     reading,
     row_event,
     sessions_dir,
 )
+from controller.journal.writer import Ending, pending_end
 
 logger = logging.getLogger(__name__)
+
+SESSION_NAME = re.compile(r"(?P<room>.+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<number>\d+))?")
+"""A journal's file name (without `.sqlite`): `<room>-<UTC start>`, `-2`, `-3`, … if taken."""
 
 UnreadableCallback = Callable[[Path, str], None]
 """Told about a file in the sessions folder that is not a readable journal: its path, why."""
@@ -75,9 +82,63 @@ def list_sessions(
     return sessions
 
 
-def find_open_session(data_dir: Path, room: str) -> SessionInfo | None:
-    """The newest session of `room` that has not ended (the one to resume), or None."""
-    return next((info for info in list_sessions(data_dir, room) if info.is_open), None)
+@dataclass(frozen=True)
+class OpenSession:
+    """A session whose journal has not been marked ended."""
+
+    path: Path
+    meta: SessionMeta
+    ending: Ending | None
+    """Set when the session was ended but the end marker did not reach the journal before its
+    engine stopped (e.g. the disk refused writes): it is to be closed, not resumed."""
+
+    @property
+    def session_id(self) -> str:
+        return self.meta.session_id
+
+
+def room_journals(data_dir: Path, room: str) -> list[Path]:
+    """The journal files of `room`'s sessions, newest start first, by their names alone.
+
+    No file is opened: the name holds the room and the UTC start (`Journal.create`).
+    """
+    folder = sessions_dir(data_dir)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.glob(f"{glob.escape(room)}-*{JOURNAL_SUFFIX}"):
+        name = SESSION_NAME.fullmatch(path.name.removesuffix(JOURNAL_SUFFIX))
+        if name is not None and name["room"] == room:
+            found.append((name["stamp"], int(name["number"] or 1), path))
+    return [path for *_, path in sorted(found, reverse=True)]
+
+
+def find_open_session(
+    data_dir: Path, room: str, *, on_unreadable: UnreadableCallback | None = None
+) -> OpenSession | None:
+    """The session of `room` left open (running, or its engine crashed), or None.
+
+    Only a room's newest session can be open: a session starts only when none is, one engine
+    runs a room at a time, and a session that cannot be resumed is closed as abandoned. So
+    the journals are looked at newest first and the first readable one answers; how many
+    sessions were recorded before does not matter. A file that is not a readable journal
+    of the room is passed to `on_unreadable` (by default logged) and the next one looked at.
+    """
+    report = on_unreadable or _log_unreadable
+    for path in room_journals(data_dir, room):
+        try:
+            with reading(path) as (_, meta):
+                pass
+        except JournalError as error:
+            report(path, str(error).removeprefix(f"{path}: "))
+            continue
+        if meta.room != room:
+            report(path, f"holds a session of room {meta.room}, not {room}")
+            continue
+        if meta.ended_wall_ns is not None:
+            return None
+        return OpenSession(path, meta, pending_end(path))
+    return None
 
 
 def session_info(path: Path) -> SessionInfo:
@@ -108,13 +169,15 @@ def session_info(path: Path) -> SessionInfo:
     )
 
 
-def read_events(path: Path) -> Iterator[Event]:
-    """The events of a journal in seq order, read as they are consumed (never all at once).
+def read_events(path: Path, *, newest_first: bool = False) -> Iterator[Event]:
+    """The events of a journal in seq order (or newest first), read as they are consumed (never
+    all at once).
 
     Raises JournalError if the file is not a readable journal (also part-way, if it is damaged).
     """
+    order = "DESC" if newest_first else "ASC"
     with reading(path) as (connection, _):
-        for row in connection.execute(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"):
+        for row in connection.execute(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq {order}"):
             yield row_event(row)
 
 

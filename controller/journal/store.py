@@ -143,6 +143,8 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
     if row is None:
         raise JournalError(f"{path}: damaged journal (no session metadata)")
     version, *fields = row
+    if not _meta_types_hold(row):
+        raise JournalError(f"{path}: damaged journal (its session metadata is not readable)")
     if version > SCHEMA_VERSION:
         raise JournalError(
             f"{path}: written by a newer Sessionroom (journal schema {version}, "
@@ -158,6 +160,20 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
         started_wall_ns=started,
         ended_wall_ns=ended,
         ended_cleanly=bool(cleanly),
+    )
+
+
+def _meta_types_hold(row: tuple[Any, ...]) -> bool:
+    """Whether a meta row has the types its columns were written with (a damaged page may not)."""
+    version, session_id, room, plan, participant, time_scale, started, ended, cleanly = row
+    texts = (session_id, room, plan, participant)
+    return (
+        type(version) is int
+        and all(isinstance(text, str) for text in texts)
+        and isinstance(time_scale, int | float)
+        and type(started) is int
+        and (ended is None or type(ended) is int)
+        and type(cleanly) is int
     )
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -30,6 +32,10 @@ RETRY_MAX_S = 2.0
 
 EXIT_FLUSH_S = 2.0
 """How long a process that exits without closing its journal waits for queued rows."""
+
+ENDING_SUFFIX = ".ending"
+"""Beside `<id>.sqlite`, `<id>.ending` says the session ended while its end marker is not yet
+in the journal (the disk refused writes); the next engine closes the session, never resumes it."""
 
 Connect = Callable[[Path], sqlite3.Connection]
 """Opens the journal file for the writer (tests pass one that limits the file's size)."""
@@ -114,6 +120,10 @@ class JournalWriter:
         and `finish` may be called again.
         """
         with self._condition:
+            first = self._ending is None
+        if first:
+            keep_pending_end(self._path, ending)
+        with self._condition:
             if self._ending is None:
                 self._ending = ending
             self._hurry = True
@@ -153,6 +163,8 @@ class JournalWriter:
             retry_s = RETRY_FIRST_S
             if ending is not None:
                 self._drop_connection()
+                with contextlib.suppress(OSError):
+                    self._path.with_suffix(ENDING_SUFFIX).unlink(missing_ok=True)
                 return
 
     def _take_queue(self, *, retry_after: float | None) -> Ending | None:
@@ -226,6 +238,44 @@ class JournalWriter:
             self._on_alert(message)
         except Exception:
             logger.exception("journal %s: the alert callback failed", self._path.name)
+
+
+def keep_pending_end(path: Path, ending: Ending) -> None:
+    """Note beside the journal that its session ended (owner-only, replaced atomically).
+
+    Best effort: a disk that refuses even this small file is logged; the writer's own alert
+    already says the disk refuses writes.
+    """
+    marker = path.with_suffix(ENDING_SUFFIX)
+    partial = marker.with_name(marker.name + ".partial")
+    text = json.dumps({"wall_ns": ending.wall_ns, "cleanly": ending.cleanly})
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, marker)
+    except OSError as error:
+        logger.warning("journal %s: cannot note its end beside it: %s", path.name, error)
+
+
+def pending_end(path: Path) -> Ending | None:
+    """The ending noted beside the journal by `keep_pending_end`, or None."""
+    marker = path.with_suffix(ENDING_SUFFIX)
+    try:
+        noted = json.loads(marker.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        logger.warning("journal %s: unreadable end note %s: %s", path.name, marker, error)
+        return None
+    wall_ns = noted.get("wall_ns") if isinstance(noted, dict) else None
+    cleanly = noted.get("cleanly") if isinstance(noted, dict) else None
+    if type(wall_ns) is not int or not isinstance(cleanly, bool):
+        logger.warning("journal %s: end note %s holds no ending", path.name, marker)
+        return None
+    return Ending(wall_ns=wall_ns, cleanly=cleanly)
 
 
 def failure_reason(error: sqlite3.Error | OSError) -> str:

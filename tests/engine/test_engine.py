@@ -98,7 +98,7 @@ def test_starting_a_session_opens_a_private_journal_and_applies_the_first_phase(
     wire = room.tick()
     assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(76, color_temp=370, transition=5.0)]
     # docs/safety.md#loudness: content starts silent and rises at the room's ramp.
-    assert wire["vr/headset/set"] == ['{"action":"play","content":"breathing-meadow","volume":0}']
+    assert wire["vr/headset/set"] == ['{"action":"play","content":"breathing:6","volume":0}']
     volumes = [json.loads(p)["volume"] for p in room.run_for(4.0)["vr/headset/set"]]
     assert volumes == sorted(volumes) and volumes[-1] == 40
     state = room.engine.snapshot()

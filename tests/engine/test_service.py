@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,7 +178,7 @@ async def test_notes_never_travel_on_the_events_topic(
 
 
 def engine_process(
-    broker: Mosquitto, data_dir: Path, room: str, scale: float
+    broker: Mosquitto, data_dir: Path, room: str, scale: float, config: Path = REPO / "config.yaml"
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
@@ -186,7 +187,7 @@ def engine_process(
             "controller.cli",
             "run",
             "--config",
-            str(REPO / "config.yaml"),
+            str(config),
             "--broker",
             broker.url,
             "--room",
@@ -202,6 +203,14 @@ def engine_process(
     )
 
 
+async def rehearse_until(client: RoomClient, phase: str) -> None:
+    """Start the rehearsal plan and go to `phase` (after the guard against double presses:
+    the engines here run at time scale 10)."""
+    assert (await client.command("start", timeout=5, plan="rehearsal", participant="P7"))["ok"]
+    await asyncio.sleep(0.3)
+    assert (await client.command("goto", timeout=5, phase=phase))["ok"]
+
+
 async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire
 ) -> None:
@@ -211,11 +220,7 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
         async with client_for(mosquitto, room) as client:
-            assert (await client.command("start", timeout=5, plan="rehearsal", participant="P7"))[
-                "ok"
-            ]
-            await asyncio.sleep(0.3)
-            assert (await client.command("goto", timeout=5, phase="peak"))["ok"]
+            await rehearse_until(client, "peak")
             assert (await client.command("hold", timeout=5))["ok"]
         await asyncio.sleep(0.5)
     finally:
@@ -310,3 +315,87 @@ async def test_a_fault_in_a_tick_or_a_command_is_loud_and_the_room_goes_on(
     assert alerts["engine"]["level"] == "critical"
     assert "a handler went wrong" in alerts["engine"]["message"]
     assert state["phase"]["held"] is True
+
+
+async def test_a_second_engine_for_the_same_room_exits_with_a_clear_message(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """Two real `sessionroom run` processes: the second exits at once and names the first;
+    the first one's lock goes with it when it is killed, so the next engine starts."""
+    room = f"r{uuid.uuid4().hex[:8]}"
+    status = f"sessionroom/{room}/status"
+    first = engine_process(mosquitto, tmp_path, room, scale=1.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
+        second = engine_process(mosquitto, tmp_path, room, scale=1.0)
+        output, _ = await asyncio.to_thread(second.communicate, timeout=DEADLINE_S)
+        assert second.returncode == 1
+        assert (
+            f"room {room} already has an engine running (pid {first.pid}, "
+            f"holding {tmp_path / f'{room}.lock'}); stop that one first"
+        ) in output.decode()
+        assert first.poll() is None
+        assert wire.payloads(status) == ["online"]
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
+    third = engine_process(mosquitto, tmp_path, room, scale=1.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "third engine online")
+    finally:
+        third.terminate()
+        third.wait(timeout=10)
+
+
+async def test_a_session_the_edited_room_cannot_resume_never_keeps_the_engine_from_starting(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """Killed in the fourth phase; the plan is then edited down to two phases. The next
+    `sessionroom run` starts idle with a critical alert naming the session, and the session
+    is closed as abandoned; a new session starts as usual."""
+    folder = tmp_path / "room"
+    folder.mkdir()
+    shutil.copy(REPO / "config.yaml", folder)
+    for part in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / part, folder / part)
+    room = f"r{uuid.uuid4().hex[:8]}"
+    status = f"sessionroom/{room}/status"
+    data_dir = tmp_path / "data"
+    first = engine_process(mosquitto, data_dir, room, scale=10.0, config=folder / "config.yaml")
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
+        async with client_for(mosquitto, room) as client:
+            await rehearse_until(client, "integration")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    [crashed] = list_sessions(data_dir)
+    plan_file = folder / "scenes" / "plans" / "rehearsal.yaml"
+    plan = plan_file.read_text()
+    plan_file.write_text(plan[: plan.index("  - name: return")])
+    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
+
+    second = engine_process(mosquitto, data_dir, room, scale=10.0, config=folder / "config.yaml")
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
+        async with client_for(mosquitto, room) as client:
+            state = await client.state(timeout=5)
+            assert state["session"] is None
+            [alert] = [a for a in state["alerts"] if a["key"] == "resume"]
+            assert alert["level"] == "critical"
+            assert f"session {crashed.session_id} could not be resumed" in alert["message"]
+            assert "the plan now has 2 phases" in alert["message"]
+            assert (await client.command("start", timeout=5, plan="rehearsal", participant="P8"))[
+                "ok"
+            ]
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+    abandoned = next(i for i in list_sessions(data_dir) if i.session_id == crashed.session_id)
+    assert not abandoned.is_open and not abandoned.ended_cleanly
+    last = next(read_events(abandoned.path, newest_first=True))
+    assert last.payload == {
+        "event": "abandoned",
+        "reason": alert["message"].split(": ", 1)[1].split("; the room")[0],
+    }

@@ -17,8 +17,9 @@ from controller.journal import (
     find_open_session,
     list_sessions,
     read_events,
+    room_journals,
 )
-from tests.journal.conftest import JournalFactory
+from tests.journal.conftest import DAY_NS, JournalFactory
 from tests.journal.support import START_NS
 
 
@@ -167,3 +168,58 @@ def test_reading_a_foreign_file_is_a_journal_error(tmp_path: Path) -> None:
         list(read_events(path))
     with pytest.raises(JournalError, match="cannot open"):
         list(read_events(tmp_path / "missing.sqlite"))
+
+
+def test_finding_the_open_session_looks_at_the_newest_journal_only(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    """1,000 older sessions of the room lie beside it, every one a file that would be reported
+    as unreadable if it were opened: none is, so start-up does not grow with their number."""
+    running = new_journal(wall_ns=START_NS + DAY_NS)
+    assert running.flush()
+    folder = data_dir / "sessions"
+    for day in range(1000):
+        stamp = datetime.fromtimestamp(START_NS / 1e9 - day * 86400, UTC)
+        (folder / f"room-a-{stamp:%Y%m%dT%H%M%SZ}.sqlite").write_text("old, never opened")
+    (folder / "room-a-x-29991231T000000Z.sqlite").write_text("another room's newer session")
+    opened: list[str] = []
+
+    found = find_open_session(
+        data_dir, "room-a", on_unreadable=lambda p, _why: opened.append(p.name)
+    )
+
+    assert found is not None and found.session_id == running.session_id
+    assert opened == []
+    assert [p.name for p in room_journals(data_dir, "room-a")[:2]] == [
+        running.path.name,
+        f"room-a-{datetime.fromtimestamp(START_NS / 1e9, UTC):%Y%m%dT%H%M%SZ}.sqlite",
+    ]
+
+
+def test_a_same_second_session_number_counts_as_newer(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    first = new_journal()
+    first.close(ended_cleanly=True)
+    second = new_journal()
+    assert second.session_id == f"{first.session_id}-2"
+    assert second.flush()
+    found = find_open_session(data_dir, "room-a")
+    assert found is not None and found.session_id == second.session_id
+
+
+def test_an_unreadable_newest_journal_is_reported_and_the_next_one_answers(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    ended = new_journal()
+    ended.close(ended_cleanly=True)
+    damaged = data_dir / "sessions" / "room-a-29991231T000000Z.sqlite"
+    damaged.write_bytes(b"\xff" * 4096)
+    reported: list[tuple[str, str]] = []
+
+    found = find_open_session(
+        data_dir, "room-a", on_unreadable=lambda p, why: reported.append((p.name, why))
+    )
+
+    assert found is None
+    assert reported == [(damaged.name, "not a readable SQLite file (file is not a database)")]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.journal import Event, JournalError, read_events
+from controller.journal import Event, Journal, JournalError, read_events
 from controller.journal import writer as writer_module
+from controller.journal.writer import Ending, pending_end
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import (
     START_NS,
@@ -265,14 +266,20 @@ def test_a_new_problem_is_a_new_alert(new_journal: JournalFactory, alert_log: Al
     assert alert_log.alerts[2] is None
 
 
-@pytest.mark.usefixtures("fast_retries")
-def test_close_on_a_full_disk_says_so_and_a_later_close_writes_everything(
-    new_journal: JournalFactory,
-) -> None:
+def forty_events_on_a_full_disk(new_journal: JournalFactory) -> tuple[Journal, LimitedDisk]:
+    """A journal whose disk is full, holding 40 events too big for the file's free space."""
     disk = LimitedDisk(full=True)
     journal = new_journal(connect=disk.connect)
     for n in range(40):
         journal.append(note(n, size=BIGGER_THAN_A_PAGE), t=n, wall_ns=START_NS + n)
+    return journal, disk
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_close_on_a_full_disk_says_so_and_a_later_close_writes_everything(
+    new_journal: JournalFactory,
+) -> None:
+    journal, disk = forty_events_on_a_full_disk(new_journal)
 
     with pytest.raises(
         JournalError, match=r"40 events not yet written \(disk full\); still retrying"
@@ -302,3 +309,32 @@ def test_an_alert_callback_that_raises_does_not_stop_the_writer(
     journal.close(ended_cleanly=True)
 
     assert stored_numbers(journal.path) == [(1, 0)]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_an_end_the_disk_refuses_is_noted_beside_the_journal_until_it_is_written(
+    new_journal: JournalFactory,
+) -> None:
+    journal, disk = forty_events_on_a_full_disk(new_journal)
+    noted = journal.path.with_suffix(".ending")
+
+    with pytest.raises(JournalError, match="still retrying"):
+        journal.close(ended_cleanly=True, wall_ns=START_NS + 99, timeout_s=0.2)
+    assert pending_end(journal.path) == Ending(wall_ns=START_NS + 99, cleanly=True)
+    assert noted.stat().st_mode & 0o777 == 0o600
+    disk.full = False
+
+    eventually(lambda: not noted.exists())
+    with sqlite3.connect(journal.path) as connection:
+        assert connection.execute("SELECT ended_wall_ns, ended_cleanly FROM meta").fetchone() == (
+            START_NS + 99,
+            1,
+        )
+    assert pending_end(journal.path) is None
+
+
+def test_a_clean_close_leaves_no_end_note(new_journal: JournalFactory) -> None:
+    journal = new_journal()
+    journal.append(note(0), t=0.0, wall_ns=START_NS)
+    journal.close(ended_cleanly=True)
+    assert sorted(p.name for p in journal.path.parent.iterdir()) == [journal.path.name]

@@ -1,0 +1,371 @@
+"""Resume never blocks a start: real journals on disk, left open by an engine that "crashed".
+
+An engine on the shipped room (manual clock, no broker) starts a session and stops without
+closing its journal, as a SIGKILL leaves it; the journal is then damaged or the room edited,
+and a new engine starts on the same data directory. Whatever the journal holds, the new
+engine starts; a session it cannot carry on leaves the room idle with a critical alert
+naming it and the reason, and is closed as abandoned with the reason in its journal.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from controller.api.commands import parse_command
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import Room, load_room
+from controller.engine import resume as resume_module
+from controller.engine.clock import ManualClock
+from controller.engine.engine import Engine
+from controller.engine.resume import resume_or_close
+from controller.journal import (
+    Event,
+    Journal,
+    JournalError,
+    find_open_session,
+    list_sessions,
+    read_events,
+)
+from controller.journal.writer import Ending, keep_pending_end
+from tests.conftest import REPO
+from tests.journal.support import LimitedDisk, ReadOnlyDisk
+
+START_WALL_NS = 1_795_000_000_000_000_000
+RUN = {"phase_index": 0, "phase_started": 0.0, "held": False, "extended_s": 0.0, "fired_cues": []}
+"""A run record as the engine journals it (`SessionRun.snapshot`)."""
+
+
+def the_room(data_dir: Path) -> Room:
+    return apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=data_dir))
+
+
+def engine_on(room: Room, clock: ManualClock | None = None) -> Engine:
+    ticking = clock or ManualClock()
+    return Engine(room, clock=ticking, wall_ns=lambda: START_WALL_NS + int(ticking.now() * 1e9))
+
+
+def command(engine: Engine, action: str, **fields: object) -> None:
+    engine.command(parse_command(json.dumps({"id": "c", "action": action, **fields}).encode()))
+
+
+def crashed_session(data_dir: Path, *, phase: str = "return") -> Path:
+    """A rehearsal left open in `phase` by an engine that stopped without closing it."""
+    clock = ManualClock()
+    engine = engine_on(the_room(data_dir), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(5.0)
+    command(engine, "goto", phase=phase)
+    assert engine.session is not None
+    journal = engine.session.journal
+    assert journal.flush()
+    return journal.path
+
+
+def restart(room: Room) -> tuple[Engine, str | None]:
+    """A new engine on `room` resumes what it can; the engine and the session it resumed."""
+    engine = engine_on(room)
+    return engine, resume_or_close(engine, room.data_dir, room.room_id)
+
+
+def resume_alert(engine: Engine) -> str:
+    alerts = {alert.key: alert for alert in engine.snapshot().alerts}
+    assert alerts["resume"].level == "critical"
+    return alerts["resume"].message
+
+
+def assert_idle(engine: Engine) -> None:
+    state = engine.snapshot()
+    assert state.session is None
+    assert state.scene == "idle"
+
+
+def abandoned_reason(path: Path) -> str:
+    """The reason the journal's last event gives for abandoning the session; it is ended."""
+    [info] = [info for info in list_sessions(path.parent.parent) if info.path == path]
+    assert not info.is_open and not info.ended_cleanly
+    last = next(read_events(path, newest_first=True))
+    assert last.kind == "session"
+    assert isinstance(last.payload, dict) and last.payload["event"] == "abandoned"
+    return str(last.payload["reason"])
+
+
+def test_a_crashed_session_is_resumed_in_its_phase(tmp_path: Path) -> None:
+    path = crashed_session(tmp_path)
+
+    engine, resumed = restart(the_room(tmp_path))
+
+    assert resumed == path.stem
+    assert engine.phase_name == "return"
+    assert engine.snapshot().alerts == []
+
+
+def test_a_plan_edited_to_fewer_phases_leaves_the_room_idle_and_the_session_abandoned(
+    tmp_path: Path,
+) -> None:
+    path = crashed_session(tmp_path, phase="integration")
+    room = the_room(tmp_path)
+    plan = room.plans["rehearsal"]
+    room.plans["rehearsal"] = plan.model_copy(update={"phases": plan.phases[:2]})
+
+    engine, resumed = restart(room)
+
+    assert resumed is None
+    assert_idle(engine)
+    reason = "the session was in phase 4 and the plan now has 2 phases"
+    assert reason in resume_alert(engine)
+    assert path.stem in resume_alert(engine)
+    assert reason in abandoned_reason(path)
+
+
+def test_a_renamed_scene_leaves_the_room_idle_and_the_session_abandoned(tmp_path: Path) -> None:
+    path = crashed_session(tmp_path, phase="peak")
+    room = the_room(tmp_path)
+    room.scenes["deep"] = room.scenes.pop("peak")
+    plan = room.plans["rehearsal"]
+    phases = [
+        p.model_copy(update={"scene": "deep"}) if p.scene == "peak" else p for p in plan.phases
+    ]
+    room.plans["rehearsal"] = plan.model_copy(update={"phases": phases})
+
+    engine, resumed = restart(room)
+
+    assert resumed is None
+    assert_idle(engine)
+    assert "the session's scene 'peak' is no longer in the room" in resume_alert(engine)
+    assert "'peak' is no longer in the room" in abandoned_reason(path)
+
+
+def test_a_removed_plan_leaves_the_room_idle_and_the_session_abandoned(tmp_path: Path) -> None:
+    path = crashed_session(tmp_path)
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+
+    engine, _ = restart(room)
+
+    assert_idle(engine)
+    assert "plan 'rehearsal' is no longer in the room" in abandoned_reason(path)
+
+
+def test_a_journal_holding_no_start_is_abandoned(tmp_path: Path) -> None:
+    journal = Journal.create(
+        tmp_path,
+        room="room-a",
+        plan="rehearsal",
+        participant="P1",
+        time_scale=1.0,
+        wall_ns=START_WALL_NS,
+        on_alert=lambda _problem: None,
+    )
+    assert journal.flush()
+
+    engine, _ = restart(the_room(tmp_path))
+
+    assert_idle(engine)
+    assert "no session start and progress" in resume_alert(engine)
+    assert "no session start and progress" in abandoned_reason(journal.path)
+
+
+@pytest.mark.parametrize(
+    ("progress", "reason"),
+    [
+        ({"run": {"phase_index": "x"}}, "plan 'rehearsal' cannot carry on the session: invalid"),
+        ({"run": {"phase_index": 1}}, "progress record is damaged: KeyError: 'phase_started'"),
+        ({"run": [1, 2]}, "progress record is damaged: TypeError"),
+        (
+            {"run": {**RUN, "phase_index": 1}, "overrides": {"lights": {"ceiling": 7}}},
+            "the journal's overrides record is damaged",
+        ),
+        ({"run": RUN, "scene": ["peak"]}, "the session's scene ['peak'] is no longer in the room"),
+    ],
+)
+def test_a_damaged_progress_record_is_abandoned(
+    tmp_path: Path, progress: dict[str, object], reason: str
+) -> None:
+    path = crashed_session(tmp_path)
+    journal = Journal.reopen(path, on_alert=lambda _problem: None)
+    journal.append(Event("operator", progress), t=9.0, wall_ns=START_WALL_NS)
+    assert journal.flush()
+
+    engine, _ = restart(the_room(tmp_path))
+
+    assert_idle(engine)
+    assert reason in abandoned_reason(path)
+
+
+def test_a_fault_half_way_through_a_resume_leaves_the_room_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception (here a scene that fails to apply, standing in for a bug of ours)."""
+    path = crashed_session(tmp_path)
+    engine = engine_on(the_room(tmp_path))
+
+    def broken_scene(name: str, transition_s: float | None) -> None:
+        raise RuntimeError("a bug while applying a scene")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "_apply_scene", broken_scene)
+        resumed = resume_or_close(engine, tmp_path, "room-a")
+
+    assert resumed is None
+    state = engine.snapshot()
+    assert state.session is None
+    assert "a bug while applying a scene" in resume_alert(engine)
+    assert "RuntimeError('a bug while applying a scene')" in abandoned_reason(path)
+
+
+def test_a_truncated_journal_never_stops_the_start_and_is_named(tmp_path: Path) -> None:
+    path = crashed_session(tmp_path)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+
+    engine, resumed = restart(the_room(tmp_path))
+
+    assert resumed is None
+    assert_idle(engine)
+    message = resume_alert(engine)
+    assert f"session {path.stem} could not be resumed" in message
+    assert "damaged journal" in message or "malformed" in message
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("garbage", "not a readable SQLite file"),
+        ("directory", "cannot open"),
+        ("empty", "not a Sessionroom journal"),
+    ],
+)
+def test_a_corrupt_or_unreadable_journal_never_stops_the_start_and_is_named(
+    tmp_path: Path, damage: str, reason: str
+) -> None:
+    path = crashed_session(tmp_path)
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        companion.unlink(missing_ok=True)
+    if damage == "garbage":
+        path.write_bytes(b"\x00not a database\xff" * 500)
+    elif damage == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"")
+
+    engine, resumed = restart(the_room(tmp_path))
+
+    assert resumed is None
+    assert_idle(engine)
+    message = resume_alert(engine)
+    assert f"session {path.stem} could not be resumed: its journal cannot be read" in message
+    assert reason in message
+
+
+def test_after_an_abandoned_session_the_next_start_is_quiet_and_a_new_session_clears_the_alert(
+    tmp_path: Path,
+) -> None:
+    crashed_session(tmp_path)
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+    engine, _ = restart(room)
+    assert resume_alert(engine)
+
+    again, resumed = restart(the_room(tmp_path))
+    assert resumed is None
+    assert again.snapshot().alerts == []
+    command(engine, "start", plan="standard", participant="P015")
+    assert "resume" not in {alert.key for alert in engine.snapshot().alerts}
+
+
+def test_a_session_whose_end_was_noted_but_not_written_is_closed_not_resumed(
+    tmp_path: Path,
+) -> None:
+    """The engine stopped while the disk refused the end marker: the end noted beside the
+    journal is completed by the next start."""
+    path = crashed_session(tmp_path)
+    keep_pending_end(path, Ending(wall_ns=START_WALL_NS + 5 * 10**9, cleanly=True))
+
+    engine, resumed = restart(the_room(tmp_path))
+
+    assert resumed is None
+    assert_idle(engine)
+    assert engine.snapshot().alerts == []
+    [info] = list_sessions(tmp_path)
+    assert info.ended_cleanly and info.ended is not None
+    last = next(read_events(path, newest_first=True))
+    assert last.payload == {"event": "end", "completed": "at the next start"}
+    assert not path.with_suffix(".ending").exists()
+
+
+def test_an_end_the_disk_refused_is_retried_and_never_resumed(tmp_path: Path) -> None:
+    """`end` on a disk that refuses writes (SQLite's own SQLITE_FULL): the close gives up
+    waiting, the writer keeps retrying, and should the engine stop before the disk is back,
+    the next start closes the session instead of resuming it."""
+    path = crashed_session(tmp_path)
+    disk = LimitedDisk(full=True)
+    ending = Journal.reopen(path, on_alert=lambda _problem: None, connect=disk.connect)
+    for n in range(20):  # more than the file's free pages hold
+        ending.append(Event("note", "x" * 5000), t=10.0 + n, wall_ns=START_WALL_NS + n)
+    ending.append(Event("session", {"event": "end"}), t=30.0, wall_ns=START_WALL_NS + 30 * 10**9)
+    with pytest.raises(JournalError, match="disk full"):
+        ending.close(ended_cleanly=True, timeout_s=0.3)
+    assert disk.connections >= 2, "the writer retried on a fresh connection"
+    found = find_open_session(tmp_path, "room-a")
+    assert found is not None
+    assert found.ending == Ending(wall_ns=START_WALL_NS + 30 * 10**9, cleanly=True)
+
+    engine, resumed = restart(the_room(tmp_path))
+
+    assert resumed is None
+    assert_idle(engine)
+    [info] = list_sessions(tmp_path)
+    assert info.ended_cleanly
+    assert info.ended is not None and info.ended.timestamp() == pytest.approx(
+        (START_WALL_NS + 30 * 10**9) / 1e9
+    )
+
+
+def test_a_disk_that_refuses_to_close_the_abandoned_session_does_not_hold_back_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal left open can be read but not written (fault injected: the reopened
+    journal's writer gets a read-only disk). Closing it is left to its writer's retries: the
+    room shows no journal alert and its preflight still lets a new session start."""
+    crashed_session(tmp_path)
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+    disk = ReadOnlyDisk(read_only=True)
+    defaults = Journal.reopen.__func__.__kwdefaults__  # type: ignore[attr-defined]
+    monkeypatch.setitem(defaults, "connect", disk.connect)
+    monkeypatch.setattr(resume_module, "CLOSE_AT_START_S", 0.2)
+
+    engine, resumed = restart(room)
+
+    assert resumed is None
+    assert disk.connections >= 1
+    state = engine.snapshot()
+    assert [alert.key for alert in state.alerts] == ["resume"]
+    assert state.preflight is not None and state.preflight.journal_writable
+
+
+def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(tmp_path: Path) -> None:
+    """docs/emergency.md#crash-and-resume: the room's emergency marker outlives the session
+    that could not be resumed; the room starts in the safe scene, latched, not idle."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    command(engine, "emergency")
+    assert engine.session is not None and engine.session.journal.flush()
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+
+    restarted, resumed = restart(room)
+
+    assert resumed is None
+    state = restarted.snapshot()
+    assert state.session is None
+    assert state.emergency.active
+    assert state.scene == "lights-up"
+    assert "plan 'rehearsal' is no longer in the room" in resume_alert(restarted)
