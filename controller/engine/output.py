@@ -98,6 +98,18 @@ class Latch:
     """Light → the lowest level it may have while latched (its safe-scene level)."""
 
 
+def commanded_topics(driver: Driver) -> list[str]:
+    """Every topic `driver`'s device takes commands, queries or measure requests on, in the
+    driver's order (the topics only this path publishes to)."""
+    topics: list[str] = []
+    if isinstance(driver, CommandDriver):
+        topics.extend(driver.command_topics())
+    if isinstance(driver, VitalsDriver):
+        topics.extend(message.topic for message in driver.measure())
+    topics.extend(message.topic for message in driver.query())
+    return topics
+
+
 class RoomOutput:
     """The gate, the latch and the journal between the engine's media and the room."""
 
@@ -127,14 +139,7 @@ class RoomOutput:
     def device_topics(self) -> frozenset[str]:
         """Every topic a device of the room takes commands or queries on: only this path
         publishes there."""
-        topics: set[str] = set()
-        for driver in self.drivers.values():
-            if isinstance(driver, CommandDriver):
-                topics.update(driver.command_topics())
-            topics.update(message.topic for message in driver.query())
-            if isinstance(driver, VitalsDriver):
-                topics.update(message.topic for message in driver.measure())
-        return frozenset(topics)
+        return frozenset(topic for d in self.drivers.values() for topic in commanded_topics(d))
 
     # ------------------------------------------------------------------ the latch
 

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from controller.api.homeassistant import discovery
 from controller.api.topics import RoomTopics
 from controller.config import Room
-from controller.drivers import CommandDriver
-from controller.drivers.base import VitalsDriver
 from controller.drivers.registry import make_driver
+from controller.engine.output import commanded_topics
 from controller.sim.catalogue import is_simulated
 
 FRONT_DESK = "frontdesk"
@@ -83,14 +82,8 @@ class DeviceTopics:
 def device_topics(room: Room, device_id: str) -> DeviceTopics:
     """The topics of one MQTT device of `room`, as its driver names them."""
     driver = make_driver(room.devices[device_id])
-    commands: list[str] = []
-    if isinstance(driver, CommandDriver):
-        commands.extend(driver.command_topics())
-    if isinstance(driver, VitalsDriver):  # a cuff asked to measure now
-        commands.extend(message.topic for message in driver.measure())
-    commands.extend(message.topic for message in driver.query())
     return DeviceTopics(
-        commands=_unique(commands),
+        commands=_unique(commanded_topics(driver)),
         reports=_unique([driver.availability_topic(), *driver.state_topics()]),
         watched=_unique(driver.subscriptions()),
     )
