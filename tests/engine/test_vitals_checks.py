@@ -247,6 +247,25 @@ def test_a_check_falling_due_or_taken_asks_for_the_state_at_once(room: Room) -> 
         ({"action": "recovery", "items": {"oriented": 1}}, "items"),
         ({"action": "recovery", "items": {"oriented": "yes", "x" * 61: True}}, "items"),
         ({"action": "recovery", "items": ["oriented"]}, "items"),
+        (
+            {"action": "start", "plan": "standard", "participant": "P014", "reason": " \t\n "},
+            "reason: should have words",
+        ),
+        ({"action": "end", "reason": "\u3000"}, "reason: should have words"),
+        ({"action": "recovery", "items": {"oriented": "  "}}, "should have words"),
+        (
+            {"action": "start", "plan": "standard", "participant": "P014", "reason": "\ud800"},
+            "reason",
+        ),
+        (
+            {
+                "action": "start",
+                "plan": "standard",
+                "participant": "P014",
+                "baseline_confirmed": "no",
+            },
+            "baseline_confirmed",
+        ),
     ],
 )
 def test_a_malformed_check_command_is_refused_with_a_reason_never_echoing_words(
