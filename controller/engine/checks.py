@@ -7,7 +7,8 @@ the therapist confirmed, as `check` events:
 
 * `baseline`: at the start, the readings judged, whether the therapist confirmed them and
   any reason given; a start refused for its baseline is journaled in the session that then
-  starts (`baseline refused`), since no journal is open before it;
+  starts for the same participant (`baseline refused`), since no journal is open before it;
+  another participant's refusals never go into a session's journal;
 * `due`, `taken`, `missed`: a timed reading of a phase's `measure_every`;
 * `recovery`: the checklist before `end`, or the reason for ending without it.
 
@@ -132,8 +133,9 @@ class VitalsChecks:
         self._session: _Session | None = None
         self._changed = False
         """A timed check fell due, was taken or missed since `take_changed` last asked."""
-        self._refused: deque[dict[str, Any]] = deque(maxlen=REFUSALS_KEPT)
-        """Starts refused for their baseline since the last session, to journal in the next."""
+        self._refused: deque[tuple[str, dict[str, Any]]] = deque(maxlen=REFUSALS_KEPT)
+        """Starts refused for their baseline since the last session, by participant, to journal
+        in the next session if it is that participant's."""
 
     # ------------------------------------------------------------------ readings
 
@@ -198,7 +200,7 @@ class VitalsChecks:
         found = self.baseline(now)
         if found.needs_reason and command.reason is None:
             problems = [f"{r.sensor}: {p}" for r in found.sensors for p in r.problems]
-            self._refused.append({"wall": wall, "problems": problems})
+            self._refused.append((command.participant, {"wall": wall, "problems": problems}))
             raise CommandRefused(
                 "baseline needs a reason to start: "
                 + "; ".join(problems)
@@ -207,8 +209,10 @@ class VitalsChecks:
         return found.model_copy(update={"confirmed": command.baseline_confirmed})
 
     def started(self, baseline: BaselineInfo, command: Start, origin: float) -> None:
-        """The session opened: journal the refusals before it, then its baseline."""
-        for refusal in self._refused:
+        """The session opened: journal its participant's refusals before it, then its baseline."""
+        for participant, refusal in self._refused:
+            if participant != command.participant:
+                continue
             self._record(
                 "check",
                 {"check": "baseline refused", **refusal},

@@ -307,3 +307,17 @@ def test_a_flood_of_refused_starts_is_journaled_as_its_latest_few(room: Room) ->
     room.do("start", plan="standard", participant="P014", reason="rechecked by hand")
     kinds = [c["check"] for c in checks(room)]
     assert kinds == ["baseline refused"] * REFUSALS_KEPT + ["baseline"]
+
+
+def test_starts_refused_for_another_participant_stay_out_of_this_session(room: Room) -> None:
+    reading(room, CUFF, sys=170, dia=95)
+    room.refused("start", plan="standard", participant="P014")
+    room.refused("start", plan="standard", participant="P020")
+    room.refused("start", plan="standard", participant="P014")
+    room.do("start", plan="standard", participant="P020", reason="rechecked by hand")
+    journaled = checks(room)
+    assert [c["check"] for c in journaled] == ["baseline refused", "baseline"]
+    assert "participant" not in journaled[0], "the journal names its participant once, at start"
+    room.do("end", reason="test")
+    room.do("start", plan="standard", participant="P014", reason="rechecked by hand")
+    assert [c["check"] for c in checks(room)] == ["baseline"], "journaled in no later session"
