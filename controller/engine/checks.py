@@ -14,6 +14,11 @@ the therapist confirmed, as `check` events:
 
 A therapist's reasons are private words, like a note's: they go into the journal only,
 never onto the events topic, the state or a reply (`public_check`).
+
+An engine resuming a crashed session reads its checks back from the journal
+(`CheckHistory`): the baseline, a recovery check already recorded, the readings missed, when
+the peak ended and each sensor's last reading, so a reading due before the crash is due at
+once, not an interval later.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from controller.api.commands import Recovery, Start
 from controller.api.state import (
@@ -37,6 +44,7 @@ from controller.config.durations import format_duration
 from controller.config.models import BaselineThresholds, Phase
 from controller.engine.output import Record, RoomOutput
 from controller.engine.phases import CommandRefused
+from controller.journal import Event
 
 PEAK = "peak"
 REFUSALS_KEPT = 20
@@ -87,6 +95,79 @@ def public_check(payload: Any) -> Any:
     if isinstance(items, dict):
         shown["items"] = {k: v if v is True else PRIVATE_WORDS for k, v in items.items()}
     return shown
+
+
+CHECK_HISTORY_KINDS = ("session", "phase", "check")
+"""The journal's kinds a resumed engine reads its checks from (and each sensor's last reading)."""
+
+
+@dataclass
+class CheckHistory:
+    """What a session's journal holds of its vitals checks, read back for a resumed engine."""
+
+    baseline: BaselineInfo = field(default_factory=BaselineInfo)
+    recovery_done: bool = False
+    missed: dict[str, int] = field(default_factory=dict)
+    peak_ended_t: float | None = None
+    readings: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    """Each sensor's last reading: its session time and values (the baseline's before the
+    start, which came before the journal)."""
+    time_scale: float = 1.0
+
+    def feed(self, event: Event) -> None:
+        """Take in the journal's next event (a journal is data: odd payloads are passed over)."""
+        payload = event.payload
+        if not isinstance(payload, dict):
+            return
+        if event.kind == "session" and isinstance(payload.get("time_scale"), int | float):
+            self.time_scale = float(payload["time_scale"])
+        elif event.kind == "vitals" and event.device is not None:
+            self.readings[event.device] = (event.t, payload)
+        elif event.kind == "phase" and payload.get("from") == PEAK and payload.get("to") != PEAK:
+            self.peak_ended_t = event.t
+        elif event.kind == "check" and payload.get("check") == "baseline":
+            self.baseline = _journaled_baseline(payload)
+            for reading in self.baseline.sensors:
+                if reading.reading is not None and reading.age_s is not None:
+                    read_t = event.t - reading.age_s * self.time_scale
+                    values = reading.reading.model_dump(exclude_none=True)
+                    self.readings[reading.sensor] = (read_t, values)
+        elif event.kind == "check" and payload.get("check") == "recovery":
+            self.recovery_done = payload.get("done") is True
+        elif event.kind == "check" and payload.get("check") == "missed":
+            sensor = str(payload.get("sensor"))
+            self.missed[sensor] = self.missed.get(sensor, 0) + 1
+
+
+def _journaled_baseline(payload: Mapping[str, Any]) -> BaselineInfo:
+    """The baseline as the state showed it, from its `check` event (what `started` wrote)."""
+    readings = payload.get("readings")
+    sensors = []
+    for sensor, journaled in (readings if isinstance(readings, dict) else {}).items():
+        if not isinstance(journaled, dict):
+            continue
+        values = {k: v for k, v in journaled.items() if k in VitalsInfo.model_fields}
+        try:
+            sensors.append(
+                BaselineReading(
+                    sensor=sensor,
+                    reading=VitalsInfo.model_validate(values) if values else None,
+                    age_s=journaled.get("age_s"),
+                    problems=journaled.get("problems") or [],
+                )
+            )
+        except ValidationError:
+            continue
+    try:
+        thresholds = BaselineInfo(thresholds=payload.get("thresholds") or {}).thresholds
+    except ValidationError:
+        thresholds = {}
+    return BaselineInfo(
+        sensors=sensors,
+        thresholds=thresholds,
+        needs_reason=any(reading.problems for reading in sensors),
+        confirmed=payload.get("confirmed") is True,
+    )
 
 
 @dataclass
@@ -247,10 +328,18 @@ class VitalsChecks:
             text=words,
         )
 
-    def resumed(self, phase: Phase, t: float, origin: float) -> None:
-        """A crashed engine resumed the session: timed checks go on from the current phase
-        (its baseline stays in the journal)."""
-        self._session = _Session(BaselineInfo(), origin)
+    def resumed(self, phase: Phase, t: float, origin: float, history: CheckHistory) -> None:
+        """A crashed engine resumed the session: its checks as the journal holds them, timed
+        checks going on from the current phase and each sensor's last reading."""
+        self._session = _Session(
+            history.baseline,
+            origin,
+            missed=dict(history.missed),
+            recovery_done=history.recovery_done,
+            peak_ended_t=history.peak_ended_t,
+        )
+        for sensor, (read_t, values) in history.readings.items():
+            self._latest[sensor] = _Latest(dict(values), origin + read_t)
         self.enter_phase(None, phase, t)
 
     # ------------------------------------------------------------------ timed checks

@@ -387,7 +387,7 @@ class Engine:
                 origin=self.now() - t_now,
             )
             self.recorder.journal = journal
-            self.checks.resumed(run.phase, t_now, self.session.origin)
+            self.checks.resumed(run.phase, t_now, self.session.origin, point.checks)
             self.scene_override = overrides.scene
             self.lights.overrides.update(overrides.lights)
             self.volume_override = overrides.volume

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from controller.api.commands import BadCommand, parse_command
-from controller.engine.checks import REFUSALS_KEPT
+from controller.engine.checks import REFUSALS_KEPT, CheckHistory
 from controller.engine.resume import read_resume_point
 from controller.engine.service import public_event
-from controller.journal import read_events
+from controller.journal import Event, read_events
 from tests.engine.test_engine import Room
 
 CUFF = "vitals/bp-cuff"
@@ -321,3 +321,85 @@ def test_starts_refused_for_another_participant_stay_out_of_this_session(room: R
     room.do("end", reason="test")
     room.do("start", plan="standard", participant="P014", reason="rechecked by hand")
     assert [c["check"] for c in checks(room)] == ["baseline"], "journaled in no later session"
+
+
+def crash_and_resume(first: Room, tmp_path: Path) -> Room:
+    """A second engine carries on the session the first one left open (as after a crash)."""
+    session = first.engine.session
+    assert session is not None
+    session.journal.flush()
+    point = read_resume_point(session.journal.path)
+    second = Room(tmp_path)
+    second.clock.advance(first.clock.now())
+    second.engine.resume(session.journal, point)
+    return second
+
+
+def test_a_resumed_session_keeps_its_baseline_recovery_check_and_missed_readings(
+    tmp_path: Path,
+) -> None:
+    first = Room(tmp_path)
+    fine_readings(first)
+    first.do("start", plan="standard", participant="P014", baseline_confirmed=True)
+    first.tick(2.0)
+    first.do("goto", phase="peak")
+    first.tick(950.0)
+    first.do("goto", phase="integration")
+    answers = {"oriented": True, "walks unaided": True, "escort present": "taxi booked"}
+    first.do("recovery", items=answers)
+    before = first.engine.snapshot().checks
+
+    second = crash_and_resume(first, tmp_path)
+    after = second.engine.snapshot().checks
+    assert after.baseline == before.baseline
+    assert after.recovery == before.recovery
+    assert after.recovery is not None and after.recovery.done
+    assert after.recovery.peak_ended_t == 952.0
+    second.do("end")
+    assert checks(first)[-1]["check"] == "recovery"
+    assert checks(first)[-1]["done"] is True, "the recovery check recorded before the crash"
+
+
+def test_a_reading_due_before_a_crash_is_still_due_after_the_resume(tmp_path: Path) -> None:
+    first = Room(tmp_path)
+    fine_readings(first)
+    into_peak(first)
+    assert first.tick(950.0)[MEASURE] == ['{"measure":true}']
+    second = crash_and_resume(first, tmp_path)
+    assert second.tick(0.0)[MEASURE] == ['{"measure":true}'], "asked again, not 15 min later"
+    [check] = second.engine.snapshot().checks.timed
+    assert (check.due, check.last_t) == (True, 0.0)
+
+
+def test_a_resumed_session_counts_the_interval_from_the_last_reading_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    first = Room(tmp_path)
+    fine_readings(first)
+    into_peak(first)
+    first.tick(500.0)
+    reading(first, CUFF, sys=128, dia=84)
+    reading(first, OXIMETER, hr=70, spo2=97)
+    first.tick(100.0)
+    [check] = crash_and_resume(first, tmp_path).engine.snapshot().checks.timed
+    assert (check.last_t, check.due_t, check.due) == (502.0, 1402.0, False)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"check": "baseline", "readings": {"bp-cuff": {"sys": "high", "age_s": []}}},
+        {"check": "baseline", "readings": ["bp-cuff"], "thresholds": {"hr_below": "x"}},
+        {"check": "baseline", "readings": {"bp-cuff": {"sys": 120, "age_s": None}}},
+        {"check": "recovery", "done": "yes"},
+        {"check": "missed"},
+        "baseline",
+        None,
+    ],
+)
+def test_odd_check_events_in_a_resumed_journal_are_passed_over(payload: Any) -> None:
+    history = CheckHistory()
+    history.feed(Event("check", payload, t=5.0))
+    assert not history.recovery_done
+    assert history.readings == {}
+    assert all(r.problems == [] for r in history.baseline.sensors)
