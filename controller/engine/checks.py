@@ -362,11 +362,15 @@ class VitalsChecks:
             session.schedules[sensor] = _Schedule(sensor, interval, due)
 
     def tick(self, t: float) -> None:
-        """Raise the checks that fell due; one unanswered for a whole interval is missed."""
+        """Raise the checks that fell due; one unanswered for a whole interval is missed.
+
+        After a stall (a slow tick, a rehearsal's fast clock) every check a whole interval
+        old is missed at once, and only the newest falls due: the sensor is asked once.
+        """
         if self._session is None:
             return
         for schedule in self._session.schedules.values():
-            if schedule.due and t >= schedule.due_t + schedule.interval_s:
+            while t >= schedule.due_t + schedule.interval_s:
                 self._missed(schedule)
                 schedule.due_t += schedule.interval_s
                 schedule.due = False

@@ -403,3 +403,20 @@ def test_odd_check_events_in_a_resumed_journal_are_passed_over(payload: Any) -> 
     assert not history.recovery_done
     assert history.readings == {}
     assert all(r.problems == [] for r in history.baseline.sensors)
+
+
+def test_after_a_long_stall_each_check_it_skipped_is_missed_and_the_cuff_is_asked_once(
+    room: Room,
+) -> None:
+    fine_readings(room)
+    room.do("start", plan="standard", participant="P014")
+    room.tick(2.0)
+    room.do("goto", phase="return")  # manual: it lasts as long as the therapist wants
+    asked = room.tick(3600.0).get(MEASURE, [])
+    for _ in range(8):
+        asked += room.tick(0.05).get(MEASURE, [])
+    assert asked == ['{"measure":true}'], "one request, not one per tick while catching up"
+    journaled = [(c["check"], c.get("due_t")) for c in checks(room)][1:]
+    assert journaled == [("missed", 900.0), ("missed", 1800.0), ("missed", 2700.0), ("due", 3600.0)]
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.due, check.due_t, check.missed) == (True, 3600.0, 3)
