@@ -395,6 +395,15 @@ class VitalsChecks:
             text=f"{label} due" + (" (sensor asked to measure)" if schedule.asked else ""),
         )
 
+    def back_online(self, sensor: str) -> None:
+        """A sensor came (back) online: a reading due that it could not be asked for (it was
+        offline) is asked for now."""
+        schedule = self._session.schedules.get(sensor) if self._session else None
+        if schedule is None or not schedule.due or schedule.asked:
+            return
+        schedule.asked = self._output.measure(sensor)
+        self._changed = self._changed or schedule.asked
+
     def _missed(self, schedule: _Schedule) -> None:
         assert self._session is not None
         self._changed = True

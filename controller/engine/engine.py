@@ -919,6 +919,7 @@ class Engine:
         self.lights.forget(device_id)
         self.vr.reassert(device_id, self.now())
         self.bls.reassert(device_id, self.now())
+        self.checks.back_online(device_id)
 
     def _reassert_all(self) -> None:
         for device_id in self.drivers:

@@ -420,3 +420,21 @@ def test_after_a_long_stall_each_check_it_skipped_is_missed_and_the_cuff_is_aske
     assert journaled == [("missed", 900.0), ("missed", 1800.0), ("missed", 2700.0), ("due", 3600.0)]
     [check] = room.engine.snapshot().checks.timed
     assert (check.due, check.due_t, check.missed) == (True, 3600.0, 3)
+
+
+def test_an_offline_cuff_is_not_asked_and_is_asked_when_it_comes_back_while_due(
+    room: Room,
+) -> None:
+    fine_readings(room)
+    into_peak(room)
+    room.device(f"{CUFF}/availability", "offline")
+    assert MEASURE not in room.tick(898.0), "a request is not retained: it would never arrive"
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.due, check.asked) == (True, False)
+    assert checks(room)[-1]["asked"] is False
+    room.device(f"{CUFF}/availability", "online")
+    assert room.tick(0.0)[MEASURE] == ['{"measure":true}']
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.due, check.asked) == (True, True)
+    room.device(f"{CUFF}/availability", "online")
+    assert MEASURE not in room.tick(0.0), "asked once"
