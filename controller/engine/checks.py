@@ -24,7 +24,7 @@ once, not an interval later.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,16 +72,17 @@ def baseline_problems(values: Mapping[str, Any], limits: BaselineThresholds) -> 
     return problems
 
 
-def check_label(values: Mapping[str, Any] | None, fallback: str) -> str:
-    """What a timed check is called on the console: by what the sensor last reported."""
-    keys = set(values or ())
-    if keys & {"sys", "dia"}:
-        return "BP"
-    if "spo2" in keys:
-        return "SpO2"
-    if "hr" in keys:
-        return "HR"
-    return fallback
+MEASURED = {"BP": ("sys", "dia"), "SpO2": ("spo2",), "HR": ("hr",)}
+"""A timed check's name by what its sensor reports, and the readings that answer it; the
+first that fits names it (a cuff that reports the pulse too is checked for its BP, which the
+pulse alone does not answer)."""
+MEASUREMENTS = frozenset(key for keys in MEASURED.values() for key in keys)
+
+
+def check_label(reported: Iterable[str] | None, fallback: str) -> str:
+    """What a timed check is called on the console: by what the sensor has reported."""
+    keys = set(reported or ())
+    return next((label for label, wanted in MEASURED.items() if keys & set(wanted)), fallback)
 
 
 def public_check(payload: Any) -> Any:
@@ -109,9 +110,11 @@ class CheckHistory:
     recovery_done: bool = False
     missed: dict[str, int] = field(default_factory=dict)
     peak_ended_t: float | None = None
-    readings: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    """Each sensor's last reading: its session time and values (the baseline's before the
-    start, which came before the journal)."""
+    readings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each sensor's last reading (the baseline's before the start, which came before the
+    journal)."""
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Session time each sensor last reported each measurement (`sys`, `hr`, ...)."""
     time_scale: float = 1.0
 
     def feed(self, event: Event) -> None:
@@ -122,7 +125,7 @@ class CheckHistory:
         if event.kind == "session" and isinstance(payload.get("time_scale"), int | float):
             self.time_scale = float(payload["time_scale"])
         elif event.kind == "vitals" and event.device is not None:
-            self.readings[event.device] = (event.t, payload)
+            self._saw(event.device, event.t, payload)
         elif event.kind == "phase" and payload.get("from") == PEAK and payload.get("to") != PEAK:
             self.peak_ended_t = event.t
         elif event.kind == "check" and payload.get("check") == "baseline":
@@ -130,13 +133,16 @@ class CheckHistory:
             for reading in self.baseline.sensors:
                 if reading.reading is not None and reading.age_s is not None:
                     read_t = event.t - reading.age_s * self.time_scale
-                    values = reading.reading.model_dump(exclude_none=True)
-                    self.readings[reading.sensor] = (read_t, values)
+                    self._saw(reading.sensor, read_t, reading.reading.model_dump(exclude_none=True))
         elif event.kind == "check" and payload.get("check") == "recovery":
             self.recovery_done = payload.get("done") is True
         elif event.kind == "check" and payload.get("check") == "missed":
             sensor = str(payload.get("sensor"))
             self.missed[sensor] = self.missed.get(sensor, 0) + 1
+
+    def _saw(self, sensor: str, t: float, values: Mapping[str, Any]) -> None:
+        self.readings[sensor] = dict(values)
+        self.seen.setdefault(sensor, {}).update({k: t for k in values if k in MEASUREMENTS})
 
 
 def _journaled_baseline(payload: Mapping[str, Any]) -> BaselineInfo:
@@ -211,6 +217,8 @@ class VitalsChecks:
         self._record = record
         self._scale = time_scale
         self._latest: dict[str, _Latest] = {}
+        self._seen: dict[str, dict[str, float]] = {}
+        """Engine clock time each sensor last reported each measurement (`sys`, `hr`, ...)."""
         self._session: _Session | None = None
         self._changed = False
         """A timed check fell due, was taken or missed since `take_changed` last asked."""
@@ -223,9 +231,11 @@ class VitalsChecks:
     def reading(self, sensor: str, values: dict[str, Any], now: float) -> None:
         """A sensor's reading arrived (engine clock `now`); a timed check it answers is taken."""
         self._latest[sensor] = _Latest(dict(values), now)
+        seen = self._seen.setdefault(sensor, {})
+        seen.update({key: now for key in values if key in MEASUREMENTS})
         session = self._session
         schedule = session.schedules.get(sensor) if session else None
-        if schedule is None or session is None:
+        if schedule is None or session is None or not self._answers(sensor, values):
             return
         t = now - session.origin
         if schedule.due:
@@ -243,6 +253,7 @@ class VitalsChecks:
     def forget_readings(self) -> None:
         """The session ended: its readings leave the state (docs/safety.md#privacy)."""
         self._latest.clear()
+        self._seen.clear()
 
     # ------------------------------------------------------------------ baseline
 
@@ -338,8 +349,10 @@ class VitalsChecks:
             recovery_done=history.recovery_done,
             peak_ended_t=history.peak_ended_t,
         )
-        for sensor, (read_t, values) in history.readings.items():
-            self._latest[sensor] = _Latest(dict(values), origin + read_t)
+        for sensor, values in history.readings.items():
+            seen = {key: origin + read_t for key, read_t in history.seen.get(sensor, {}).items()}
+            self._seen[sensor] = seen
+            self._latest[sensor] = _Latest(dict(values), max(seen.values(), default=origin))
         self.enter_phase(None, phase, t)
 
     # ------------------------------------------------------------------ timed checks
@@ -513,14 +526,19 @@ class VitalsChecks:
         return ChecksInfo(baseline=session.baseline, timed=timed, recovery=recovery)
 
     def _last_t(self, sensor: str) -> float | None:
-        """Session time of the sensor's last reading (negative: before the start)."""
-        latest = self._latest.get(sensor)
-        if latest is None or self._session is None:
+        """Session time of the sensor's last reading of what its check wants (negative: before
+        the start)."""
+        seen = self._seen.get(sensor, {})
+        times = [seen[key] for key in MEASURED.get(self._label(sensor), ()) if key in seen]
+        if not times or self._session is None:
             return None
-        return latest.received - self._session.origin
+        return max(times) - self._session.origin
+
+    def _answers(self, sensor: str, values: Mapping[str, Any]) -> bool:
+        """Whether a reading carries what the sensor's timed check wants (BP: `sys` or `dia`)."""
+        return any(key in values for key in MEASURED.get(self._label(sensor), values))
 
     def _label(self, sensor: str) -> str:
-        latest = self._latest.get(sensor)
         device = self.room.devices.get(sensor)
         fallback = (device.label if device is not None else None) or sensor
-        return check_label(latest.values if latest else None, fallback)
+        return check_label(self._seen.get(sensor), fallback)

@@ -438,3 +438,22 @@ def test_an_offline_cuff_is_not_asked_and_is_asked_when_it_comes_back_while_due(
     assert (check.due, check.asked) == (True, True)
     room.device(f"{CUFF}/availability", "online")
     assert MEASURE not in room.tick(0.0), "asked once"
+
+
+def test_a_bp_check_is_answered_by_a_bp_reading_not_by_the_pulse_alone(room: Room) -> None:
+    """A monitor that streams its pulse on the cuff's topic between blood pressures."""
+    fine_readings(room)
+    into_peak(room)
+    room.tick(500.0)
+    reading(room, CUFF, hr=80)
+    room.tick(398.0)
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.label, check.due, check.last_t, check.due_t) == ("BP", True, 0.0, 900.0)
+    reading(room, CUFF, hr=82)
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.label, check.due) == ("BP", True), "the pulse alone takes no BP reading"
+    room.tick(10.0)
+    reading(room, CUFF, sys=128, dia=84)
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.due, check.last_t) == (False, 910.0)
+    assert [c["check"] for c in checks(room)] == ["baseline", "due", "taken"]
