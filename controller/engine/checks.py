@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -102,6 +102,22 @@ CHECK_HISTORY_KINDS = ("session", "phase", "check")
 """The journal's kinds a resumed engine reads its checks from (and each sensor's last reading)."""
 
 
+class Measured(NamedTuple):
+    """A sensor's last value of one measurement, and when it came (engine or session time)."""
+
+    value: float
+    at: float
+
+
+def measured(values: Mapping[str, Any], at: float) -> dict[str, Measured]:
+    """The measurements of one reading (`ts` and anything but a number left out)."""
+    return {
+        key: Measured(float(value), at)
+        for key, value in values.items()
+        if key in MEASUREMENTS and isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
 @dataclass
 class CheckHistory:
     """What a session's journal holds of its vitals checks, read back for a resumed engine."""
@@ -110,11 +126,9 @@ class CheckHistory:
     recovery_done: bool = False
     missed: dict[str, int] = field(default_factory=dict)
     peak_ended_t: float | None = None
-    readings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Each sensor's last reading (the baseline's before the start, which came before the
-    journal)."""
-    seen: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Session time each sensor last reported each measurement (`sys`, `hr`, ...)."""
+    seen: dict[str, dict[str, Measured]] = field(default_factory=dict)
+    """Each sensor's last value of each measurement (`sys`, `hr`, ...) at its session time
+    (the baseline's before the start, which came before the journal)."""
     time_scale: float = 1.0
 
     def feed(self, event: Event) -> None:
@@ -141,8 +155,7 @@ class CheckHistory:
             self.missed[sensor] = self.missed.get(sensor, 0) + 1
 
     def _saw(self, sensor: str, t: float, values: Mapping[str, Any]) -> None:
-        self.readings[sensor] = dict(values)
-        self.seen.setdefault(sensor, {}).update({k: t for k in values if k in MEASUREMENTS})
+        self.seen.setdefault(sensor, {}).update(measured(values, t))
 
 
 def _journaled_baseline(payload: Mapping[str, Any]) -> BaselineInfo:
@@ -186,13 +199,6 @@ class _Schedule:
 
 
 @dataclass
-class _Latest:
-    values: dict[str, Any]
-    received: float
-    """Engine clock time the reading arrived."""
-
-
-@dataclass
 class _Session:
     baseline: BaselineInfo
     origin: float
@@ -216,9 +222,9 @@ class VitalsChecks:
         self._output = output
         self._record = record
         self._scale = time_scale
-        self._latest: dict[str, _Latest] = {}
-        self._seen: dict[str, dict[str, float]] = {}
-        """Engine clock time each sensor last reported each measurement (`sys`, `hr`, ...)."""
+        self._seen: dict[str, dict[str, Measured]] = {}
+        """Each sensor's last value of each measurement, at the engine clock time it came: a
+        reading of some of them (a monitor's pulse) leaves the others' last values standing."""
         self._session: _Session | None = None
         self._changed = False
         """A timed check fell due, was taken or missed since `take_changed` last asked."""
@@ -230,9 +236,7 @@ class VitalsChecks:
 
     def reading(self, sensor: str, values: dict[str, Any], now: float) -> None:
         """A sensor's reading arrived (engine clock `now`); a timed check it answers is taken."""
-        self._latest[sensor] = _Latest(dict(values), now)
-        seen = self._seen.setdefault(sensor, {})
-        seen.update({key: now for key in values if key in MEASUREMENTS})
+        self._seen.setdefault(sensor, {}).update(measured(values, now))
         session = self._session
         schedule = session.schedules.get(sensor) if session else None
         if schedule is None or session is None or not self._answers(sensor, values):
@@ -252,22 +256,23 @@ class VitalsChecks:
 
     def forget_readings(self) -> None:
         """The session ended: its readings leave the state (docs/safety.md#privacy)."""
-        self._latest.clear()
         self._seen.clear()
 
     # ------------------------------------------------------------------ baseline
 
     def baseline(self, now: float) -> BaselineInfo:
-        """The latest reading of each sensor judged against the pre-session thresholds."""
+        """The last value of each sensor's measurements judged against the pre-session
+        thresholds; a reading is as old as its oldest value."""
         limits = self.thresholds
         sensors = []
         for sensor in self.sensors:
-            latest = self._latest.get(sensor)
-            if latest is None:
+            seen = self._seen.get(sensor)
+            if not seen:
                 sensors.append(BaselineReading(sensor=sensor))
                 continue
-            age = (now - latest.received) / self._scale
-            problems = baseline_problems(latest.values, limits)
+            age = (now - min(m.at for m in seen.values())) / self._scale
+            values = self._values(sensor)
+            problems = baseline_problems(values, limits)
             if age > limits.max_age_s:
                 problems.append(
                     f"reading is {format_duration(age)} old "
@@ -276,7 +281,7 @@ class VitalsChecks:
             sensors.append(
                 BaselineReading(
                     sensor=sensor,
-                    reading=VitalsInfo.model_validate(latest.values),
+                    reading=VitalsInfo.model_validate(values),
                     age_s=age,
                     problems=problems,
                 )
@@ -349,10 +354,8 @@ class VitalsChecks:
             recovery_done=history.recovery_done,
             peak_ended_t=history.peak_ended_t,
         )
-        for sensor, values in history.readings.items():
-            seen = {key: origin + read_t for key, read_t in history.seen.get(sensor, {}).items()}
-            self._seen[sensor] = seen
-            self._latest[sensor] = _Latest(dict(values), max(seen.values(), default=origin))
+        for sensor, seen in history.seen.items():
+            self._seen[sensor] = {k: Measured(m.value, origin + m.at) for k, m in seen.items()}
         self.enter_phase(None, phase, t)
 
     # ------------------------------------------------------------------ timed checks
@@ -458,7 +461,7 @@ class VitalsChecks:
                 "done": True,
                 "items": dict(command.items),
                 "since_peak_s": since,
-                "readings": {k: dict(v.values) for k, v in self._latest.items()},
+                "readings": {sensor: self._values(sensor) for sensor in self._seen},
                 "baseline": {
                     r.sensor: r.reading.model_dump(exclude_none=True)
                     for r in session.baseline.sensors
@@ -529,10 +532,13 @@ class VitalsChecks:
         """Session time of the sensor's last reading of what its check wants (negative: before
         the start)."""
         seen = self._seen.get(sensor, {})
-        times = [seen[key] for key in MEASURED.get(self._label(sensor), ()) if key in seen]
+        times = [seen[key].at for key in MEASURED.get(self._label(sensor), ()) if key in seen]
         if not times or self._session is None:
             return None
         return max(times) - self._session.origin
+
+    def _values(self, sensor: str) -> dict[str, float]:
+        return {key: m.value for key, m in self._seen.get(sensor, {}).items()}
 
     def _answers(self, sensor: str, values: Mapping[str, Any]) -> bool:
         """Whether a reading carries what the sensor's timed check wants (BP: `sys` or `dia`)."""

@@ -401,7 +401,7 @@ def test_odd_check_events_in_a_resumed_journal_are_passed_over(payload: Any) -> 
     history = CheckHistory()
     history.feed(Event("check", payload, t=5.0))
     assert not history.recovery_done
-    assert history.readings == {}
+    assert history.seen == {}
     assert all(r.problems == [] for r in history.baseline.sensors)
 
 
@@ -457,3 +457,18 @@ def test_a_bp_check_is_answered_by_a_bp_reading_not_by_the_pulse_alone(room: Roo
     [check] = room.engine.snapshot().checks.timed
     assert (check.due, check.last_t) == (False, 910.0)
     assert [c["check"] for c in checks(room)] == ["baseline", "due", "taken"]
+
+
+def test_the_baseline_judges_the_last_blood_pressure_though_the_pulse_came_after_it(
+    room: Room,
+) -> None:
+    reading(room, OXIMETER, hr=72, spo2=97)
+    reading(room, CUFF, sys=170, dia=95, hr=80)
+    room.tick(60.0)
+    reading(room, CUFF, hr=74)
+    [cuff] = [r for r in room.engine.snapshot().checks.baseline.sensors if r.sensor == "bp-cuff"]
+    assert cuff.reading is not None and (cuff.reading.sys, cuff.reading.hr) == (170, 74)
+    assert cuff.age_s == 60.0, "as old as its oldest value"
+    assert "bp-cuff: BP 170/95 is not under 160/90 mmHg" in room.refused(
+        "start", plan="standard", participant="P014"
+    )
