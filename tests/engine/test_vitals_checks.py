@@ -55,6 +55,18 @@ def checks(room: Room) -> list[dict[str, Any]]:
     return [e.payload for e in events if e.kind == "check" and isinstance(e.payload, dict)]
 
 
+def crash_and_resume(first: Room, tmp_path: Path) -> Room:
+    """A second engine carries on the session the first one left open (as after a crash)."""
+    session = first.engine.session
+    assert session is not None
+    session.journal.flush()
+    point = read_resume_point(session.journal.path)
+    second = Room(tmp_path)
+    second.clock.advance(first.clock.now())
+    second.engine.resume(session.journal, point)
+    return second
+
+
 def test_a_fresh_baseline_inside_the_thresholds_starts_unconfirmed(room: Room) -> None:
     fine_readings(room)
     baseline = room.engine.snapshot().checks.baseline
@@ -288,13 +300,7 @@ def test_a_resumed_session_keeps_its_timed_checks(tmp_path: Path) -> None:
     first = Room(tmp_path)
     into_peak(first)
     first.tick(10.0)
-    session = first.engine.session
-    assert session is not None
-    session.journal.flush()
-    point = read_resume_point(session.journal.path)
-    second = Room(tmp_path)
-    second.clock.advance(first.clock.now())
-    second.engine.resume(session.journal, point)
+    second = crash_and_resume(first, tmp_path)
     [check] = second.engine.snapshot().checks.timed
     assert (check.sensor, check.interval_s) == ("bp-cuff", 900.0)
     assert MEASURE in second.run_for(900.0, step=10.0)
@@ -321,18 +327,6 @@ def test_starts_refused_for_another_participant_stay_out_of_this_session(room: R
     room.do("end", reason="test")
     room.do("start", plan="standard", participant="P014", reason="rechecked by hand")
     assert [c["check"] for c in checks(room)] == ["baseline"], "journaled in no later session"
-
-
-def crash_and_resume(first: Room, tmp_path: Path) -> Room:
-    """A second engine carries on the session the first one left open (as after a crash)."""
-    session = first.engine.session
-    assert session is not None
-    session.journal.flush()
-    point = read_resume_point(session.journal.path)
-    second = Room(tmp_path)
-    second.clock.advance(first.clock.now())
-    second.engine.resume(session.journal, point)
-    return second
 
 
 def test_a_resumed_session_keeps_its_baseline_recovery_check_and_missed_readings(
