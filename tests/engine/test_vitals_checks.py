@@ -466,3 +466,16 @@ def test_the_baseline_judges_the_last_blood_pressure_though_the_pulse_came_after
     assert "bp-cuff: BP 170/95 is not under 160/90 mmHg" in room.refused(
         "start", plan="standard", participant="P014"
     )
+
+
+def test_a_retained_reading_is_an_old_one_and_never_a_baseline(room: Room) -> None:
+    """The broker keeps a retained message for as long as it likes: it hands one over on
+    every (re)connect, so it would pass for a reading just taken."""
+    room.engine.device_message(CUFF, b'{"sys": 124, "dia": 80}', retained=True)
+    [cuff] = [r for r in room.engine.snapshot().checks.baseline.sensors if r.sensor == "bp-cuff"]
+    assert cuff.reading is None
+    assert "bp-cuff" not in room.engine.snapshot().vitals
+    [error] = [e for e in room.engine.take_events() if e["kind"] == "error"]
+    assert error["device"] == "bp-cuff" and "retained" in error["payload"]["error"]
+    room.engine.device_message(f"{CUFF}/availability", b"online", retained=True)
+    assert room.engine.snapshot().devices["bp-cuff"].available == "online", "availability may be"
