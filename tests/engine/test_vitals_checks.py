@@ -479,3 +479,25 @@ def test_a_retained_reading_is_an_old_one_and_never_a_baseline(room: Room) -> No
     assert error["device"] == "bp-cuff" and "retained" in error["payload"]["error"]
     room.engine.device_message(f"{CUFF}/availability", b"online", retained=True)
     assert room.engine.snapshot().devices["bp-cuff"].available == "online", "availability may be"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b'{"sys": NaN, "dia": 80}',
+        b'{"sys": 1e999}',
+        b'{"ts": 1764800000}',
+        b'{"sys": "120"}',
+        b"\xff",
+    ],
+)
+def test_a_cuff_answering_with_garbage_takes_no_reading(room: Room, garbage: bytes) -> None:
+    fine_readings(room)
+    into_peak(room)
+    room.tick(898.0)
+    room.device(CUFF, garbage)
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.due, check.last_t) == (True, 0.0)
+    assert checks(room)[-1]["check"] == "due"
+    room.tick(900.0)
+    assert room.engine.snapshot().checks.timed[0].missed == 1
