@@ -234,6 +234,8 @@ class BaselineThresholds(StrictModel):
     def _ordered(self) -> BaselineThresholds:
         if self.hr_low >= self.hr_below:
             raise ValueError("hr_low must be below hr_below")
+        if self.dia_below >= self.sys_below:
+            raise ValueError("dia_below must be below sys_below")
         return self
 
 
