@@ -887,6 +887,9 @@ class Engine:
         self.recorder.journal = None
         # docs/safety.md#privacy: once ended, the retained state holds nothing of the session
         self.vitals.clear()
+        for driver in self.drivers.values():
+            if isinstance(driver, VitalsDriver):
+                driver.forget()
         self.checks.forget_readings()
         self.board.clear_vitals()
         self.recorder.timeline.clear()

@@ -501,3 +501,16 @@ def test_a_cuff_answering_with_garbage_takes_no_reading(room: Room, garbage: byt
     assert checks(room)[-1]["check"] == "due"
     room.tick(900.0)
     assert room.engine.snapshot().checks.timed[0].missed == 1
+
+
+def test_once_the_session_ends_its_checks_leave_the_state(room: Room) -> None:
+    """docs/safety.md#privacy: the retained state holds no vitals of the session that ended."""
+    fine_readings(room)
+    into_peak(room)
+    room.tick(950.0)
+    reading(room, CUFF, sys=131, dia=85)
+    room.do("end", reason="test")
+    checks_state = room.engine.snapshot().checks
+    assert [r.reading for r in checks_state.baseline.sensors] == [None, None]
+    assert (checks_state.timed, checks_state.recovery) == ([], None)
+    assert "131" not in room.engine.snapshot().model_dump_json()
