@@ -361,18 +361,24 @@ class VitalsChecks:
     # ------------------------------------------------------------------ timed checks
 
     def enter_phase(self, previous: str | None, phase: Phase, t: float) -> None:
-        """A phase began at session time `t`: its intervals replace the last phase's."""
+        """A phase began at session time `t`: its intervals replace the last phase's; a reading
+        due that it wants too stays due, one it does not want is missed."""
         session = self._session
         if session is None:
             return
         if previous == PEAK and phase.name != PEAK:
             session.peak_ended_t = t
         for sensor, schedule in list(session.schedules.items()):
+            if schedule.due and sensor in phase.measure_every:
+                continue  # still wanted: it stays due (a cuff asked is measuring already)
             if schedule.due:
                 self._missed(schedule)
-            if sensor not in phase.measure_every:
-                del session.schedules[sensor]
+            del session.schedules[sensor]
         for sensor, interval in phase.measure_every.items():
+            kept = session.schedules.get(sensor)
+            if kept is not None:
+                kept.interval_s = interval
+                continue
             last = self._last_t(sensor)
             due = t + interval if last is None else max(t, last + interval)
             session.schedules[sensor] = _Schedule(sensor, interval, due)

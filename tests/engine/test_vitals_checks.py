@@ -514,3 +514,18 @@ def test_once_the_session_ends_its_checks_leave_the_state(room: Room) -> None:
     assert [r.reading for r in checks_state.baseline.sensors] == [None, None]
     assert (checks_state.timed, checks_state.recovery) == ([], None)
     assert "131" not in room.engine.snapshot().model_dump_json()
+
+
+def test_a_reading_due_when_the_next_phase_wants_it_too_stays_due_and_is_not_asked_again(
+    room: Room,
+) -> None:
+    fine_readings(room)
+    into_peak(room)
+    assert room.tick(898.0)[MEASURE] == ['{"measure":true}']
+    room.tick(5.0)
+    room.do("goto", phase="return")  # also wants BP every 15 min: the check goes on
+    assert MEASURE not in room.run_for(2.0), "the cuff is measuring already"
+    [check] = room.engine.snapshot().checks.timed
+    assert (check.due, check.asked, check.due_t, check.interval_s) == (True, True, 900.0, 900.0)
+    reading(room, CUFF, sys=128, dia=84)
+    assert [c["check"] for c in checks(room)] == ["baseline", "due", "taken"]
