@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,15 +40,26 @@ class _Command(BaseModel):
 
 
 REASON_MAX_CHARS = 1000
-Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX_CHARS)]
-"""Why the therapist went on against a check; journaled like a note, never echoed."""
+
+
+def _has_words(text: str) -> str:
+    if not text.strip():
+        raise ValueError("should have words, not only blanks")
+    return text
+
+
+Reason = Annotated[
+    str, Field(min_length=1, max_length=REASON_MAX_CHARS), AfterValidator(_has_words)
+]
+"""Why the therapist went on against a check; journaled like a note, never echoed. Blanks
+alone are no reason: they would pass a check that asks for one (docs/safety.md#vitals-checks)."""
 
 
 class Start(_Command):
     action: Literal["start"]
     plan: str
     participant: str
-    baseline_confirmed: bool = False
+    baseline_confirmed: StrictBool = False
     """The therapist looked at the baseline readings and confirms them."""
     reason: Reason | None = None
     """Why the session starts with a reading outside the thresholds, too old, or missing."""

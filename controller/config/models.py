@@ -234,6 +234,8 @@ class BaselineThresholds(StrictModel):
     def _ordered(self) -> BaselineThresholds:
         if self.hr_low >= self.hr_below:
             raise ValueError("hr_low must be below hr_below")
+        if self.dia_below >= self.sys_below:
+            raise ValueError("dia_below must be below sys_below")
         return self
 
 
@@ -252,9 +254,12 @@ class VitalsChecks(StrictModel):
     @field_validator("recovery")
     @classmethod
     def _distinct(cls, items: list[str]) -> list[str]:
-        if len({item.strip().lower() for item in items}) != len(items):
+        stripped = [item.strip() for item in items]
+        if not all(stripped):
+            raise ValueError("a recovery checklist item needs words, not only blanks")
+        if len({item.lower() for item in stripped}) != len(items):
             raise ValueError("recovery checklist items must differ")
-        return [item.strip() for item in items]
+        return stripped
 
 
 class Paths(StrictModel):

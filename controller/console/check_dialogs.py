@@ -175,7 +175,8 @@ class RecoveryDialog(ModalScreen[RecoveryAnswer | EndWithoutCheck | None]):
             with Vertical(id="checklist"):
                 for index, item in enumerate(self.checklist):
                     with Horizontal(classes="item"):
-                        yield Checkbox(item, id=f"item-{index}")
+                        # the room's words, not markup: `[with cane]` is shown as written
+                        yield Checkbox(Content(item), id=f"item-{index}")
                         yield SteadyInput(
                             placeholder="or why not",
                             max_length=REASON_MAX_CHARS,
@@ -208,7 +209,7 @@ class RecoveryDialog(ModalScreen[RecoveryAnswer | EndWithoutCheck | None]):
     def _record(self) -> None:
         answers = self.answers()
         if isinstance(answers, str):
-            self.query_one("#problem", Label).update(answers)
+            self.query_one("#problem", Label).update(Content(answers))
             return
         self.dismiss(RecoveryAnswer(answers))
 

@@ -395,3 +395,8 @@ class VitalsDriver(Driver):
     def measure(self) -> list[Outgoing]:
         """The messages asking the sensor to take a reading now; [] when it cannot be asked."""
         return []
+
+    def forget(self) -> None:
+        """The session ended: its last reading leaves the device's state (which the retained
+        state shows; docs/safety.md#privacy)."""
+        self.state = {}

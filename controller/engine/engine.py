@@ -118,6 +118,9 @@ def close_now(journal: Journal, cleanly: bool) -> None:
     journal.close(ended_cleanly=cleanly)
 
 
+RETAINED_READING = "a retained reading is an old one; ignored (sensors must not retain readings)"
+
+
 def allowed_while_latched(command: Command) -> bool:
     """What an active emergency still accepts (docs/emergency.md): itself, clear, notes, end
     and stops."""
@@ -295,10 +298,18 @@ class Engine:
         if not isinstance(command, Note):
             self._record_operator(command)
 
-    def device_message(self, topic: str, payload: bytes) -> None:
-        """A message from a device topic: state, availability, or garbage (journaled)."""
+    def device_message(self, topic: str, payload: bytes, *, retained: bool = False) -> None:
+        """A message from a device topic: state, availability, or garbage (journaled).
+
+        A vitals reading the broker retained is an old one, however fresh it looks (the broker
+        hands it over on every connect): journaled as an error, never taken as a reading
+        (docs/device-protocols.md#vitals-convention).
+        """
         for device_id in self._listeners.get(topic, ()):
             driver = self.drivers[device_id]
+            if retained and isinstance(driver, VitalsDriver) and topic in driver.state_topics():
+                self._record("error", {"error": RETAINED_READING}, device=device_id, topic=topic)
+                continue
             reception = driver.receive(topic, payload)
             if reception is None:
                 continue
@@ -387,7 +398,7 @@ class Engine:
                 origin=self.now() - t_now,
             )
             self.recorder.journal = journal
-            self.checks.resumed(run.phase, t_now, self.session.origin)
+            self.checks.resumed(run.phase, t_now, self.session.origin, point.checks)
             self.scene_override = overrides.scene
             self.lights.overrides.update(overrides.lights)
             self.volume_override = overrides.volume
@@ -876,6 +887,9 @@ class Engine:
         self.recorder.journal = None
         # docs/safety.md#privacy: once ended, the retained state holds nothing of the session
         self.vitals.clear()
+        for driver in self.drivers.values():
+            if isinstance(driver, VitalsDriver):
+                driver.forget()
         self.checks.forget_readings()
         self.board.clear_vitals()
         self.recorder.timeline.clear()
@@ -919,6 +933,7 @@ class Engine:
         self.lights.forget(device_id)
         self.vr.reassert(device_id, self.now())
         self.bls.reassert(device_id, self.now())
+        self.checks.back_online(device_id)
 
     def _reassert_all(self) -> None:
         for device_id in self.drivers:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from controller.drivers.base import (
+    Availability,
     BlsCommand,
     BlsDriver,
     CommandDriver,
@@ -316,10 +317,14 @@ class RoomOutput:
         """Ask a vitals sensor to take a reading now; False when it cannot be asked.
 
         A measurement changes nothing the participant sees or hears, so neither the gate nor
-        the latch holds it back (a reading is wanted most during an emergency).
+        the latch holds it back (a reading is wanted most during an emergency). A sensor known
+        to be offline is not asked: the request is not retained, so it would never arrive
+        (it is asked when it is back, `VitalsChecks.back_online`).
         """
         driver = self.drivers.get(device_id)
-        messages = driver.measure() if isinstance(driver, VitalsDriver) else []
+        if not isinstance(driver, VitalsDriver) or driver.availability is Availability.OFFLINE:
+            return False
+        messages = driver.measure()
         self._send(device_id, messages)
         return bool(messages)
 

@@ -1,7 +1,8 @@
 """Where a crashed session stood, read back from its journal, so the next engine carries on.
 
 The session went on in the room while no engine ran, so session time keeps counting through
-the gap: `t_now = t_last + (wall_now − wall_last) × time_scale`.
+the gap: `t_now = t_last + (wall_now − wall_last) × time_scale`. The vitals checks so far are
+read back too (`read_check_history`).
 
 At start-up `resume_or_close` never stops the room from starting: a session that cannot be
 carried on (its plan or scene changed, its journal truncated, damaged or unreadable, or any
@@ -12,11 +13,19 @@ and is closed as abandoned with the reason as its last event.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.journal import Event, Journal, JournalError, find_open_session, read_events
+from controller.engine.checks import CHECK_HISTORY_KINDS, CheckHistory
+from controller.journal import (
+    Event,
+    Journal,
+    JournalError,
+    find_open_session,
+    newest_per_device,
+    read_events,
+)
 
 if TYPE_CHECKING:
     from controller.engine.engine import Engine
@@ -41,6 +50,8 @@ class ResumePoint:
     last_wall_ns: int
     progress: dict[str, Any]
     """The newest `run`/`scene`/`overrides`/`emergency` record the engine journaled."""
+    checks: CheckHistory = field(default_factory=CheckHistory)
+    """The session's vitals checks so far."""
 
     def t_at(self, wall_ns: int) -> float:
         """Session time at `wall_ns`, counting the outage as time that passed in the room."""
@@ -78,9 +89,21 @@ def read_resume_point(path: Path) -> ResumePoint:
             last_t=float(last.t),
             last_wall_ns=int(last.wall_ns),
             progress=progress,
+            checks=read_check_history(path),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ResumeError(f"its session start record is damaged ({error!r:.200})") from None
+
+
+def read_check_history(path: Path) -> CheckHistory:
+    """The session's vitals checks from its few session, phase and check events and each
+    sensor's last reading: a long session's readings are not read through."""
+    history = CheckHistory()
+    for event in read_events(path, kinds=CHECK_HISTORY_KINDS):
+        history.feed(event)
+    for event in newest_per_device(path, "vitals"):
+        history.feed(event)
+    return history
 
 
 def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:

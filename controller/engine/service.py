@@ -181,7 +181,7 @@ class RoomService:
 
     def _device(self, engine: Engine, message: Message) -> None:
         try:
-            engine.device_message(message.topic, message.payload)
+            engine.device_message(message.topic, message.payload, retained=message.retain)
         except Exception as error:  # a fault of ours: the room goes on, loudly
             engine.fault(f"a message on {message.topic}", error)
 

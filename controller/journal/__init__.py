@@ -8,6 +8,7 @@ from controller.journal.sessions import (
     count_events,
     find_open_session,
     list_sessions,
+    newest_per_device,
     read_events,
     room_journals,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "count_events",
     "find_open_session",
     "list_sessions",
+    "newest_per_device",
     "read_events",
     "room_journals",
     "session_path",

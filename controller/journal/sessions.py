@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,16 +169,33 @@ def session_info(path: Path) -> SessionInfo:
     )
 
 
-def read_events(path: Path, *, newest_first: bool = False) -> Iterator[Event]:
+def read_events(
+    path: Path, *, newest_first: bool = False, kinds: Collection[str] | None = None
+) -> Iterator[Event]:
     """The events of a journal in seq order (or newest first), read as they are consumed (never
-    all at once).
+    all at once); only those of `kinds` when given.
 
     Raises JournalError if the file is not a readable journal (also part-way, if it is damaged).
     """
     order = "DESC" if newest_first else "ASC"
+    wanted = list(kinds) if kinds is not None else None
+    where = "" if wanted is None else f"WHERE kind IN ({', '.join('?' * len(wanted))})"
+    query = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY seq {order}"
     with reading(path) as (connection, _):
-        for row in connection.execute(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq {order}"):
+        for row in connection.execute(query, wanted or ()):
             yield row_event(row)
+
+
+def newest_per_device(path: Path, kind: str) -> list[Event]:
+    """The newest event of `kind` of each device, in seq order (e.g. each sensor's last
+    reading, without reading a long session through)."""
+    query = (
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE seq IN "
+        "(SELECT MAX(seq) FROM events WHERE kind = ? AND device IS NOT NULL GROUP BY device) "
+        "ORDER BY seq"
+    )
+    with reading(path) as (connection, _):
+        return [row_event(row) for row in connection.execute(query, (kind,))]
 
 
 def count_events(path: Path) -> int:

@@ -117,7 +117,7 @@ def _checks(analysis: SessionAnalysis) -> Section:
     counts = Counter(moment.name for moment in analysis.checks)
     recovered = any(m.name == "recovery" and "recovery check:" in m.text for m in analysis.checks)
     summary = (
-        f"timed readings: {counts['due']} due, {counts['taken']} taken on asking, "
+        f"timed readings: {counts['due']} due, {counts['taken']} taken, "
         f"{counts['missed']} missed; recovery check "
         + ("recorded." if recovered else "not recorded.")
     )

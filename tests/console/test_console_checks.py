@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Checkbox
+from textual.widgets import Button, Checkbox
 
 from controller.console.app import ConsoleApp
 from controller.console.keymap import DEFAULT_KEYMAP
@@ -130,3 +130,33 @@ async def test_ending_without_the_recovery_check_asks_why(
         await pilot.press(*"left early, escorted", "enter")
         await eventually(lambda: engine.commands, what="end reaches the engine")
     assert fields(engine.commands[0]) == {"action": "end", "reason": "left early, escorted"}
+
+
+async def test_checklist_items_with_brackets_are_shown_and_sent_as_written(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    """Items are the room's words (config.yaml), not console markup: `[with cane]` is shown,
+    and `[/b]` does not break the dialog."""
+    items = ["walks [with cane]", "escort [/b] present"]
+    state = awaiting_recovery(room)
+    recovery = state.checks.recovery
+    assert recovery is not None
+    checks = state.checks.model_copy(
+        update={"recovery": recovery.model_copy(update={"checklist": items})}
+    )
+    async with console_showing(engine, endpoint, state.model_copy(update={"checks": checks})) as (
+        app,
+        pilot,
+    ):
+        await pilot.press(DEFAULT_KEYMAP.key("end_session"))
+        await eventually(lambda: "Recovery check before" in screen_text(app))
+        assert "walks [with cane]" in screen_text(app)
+        await pilot.click("#record")
+        await eventually(lambda: "Confirm “walks [with cane]”" in screen_text(app))
+        for index in range(2):
+            app.screen.query_one(f"#item-{index}", Checkbox).value = True
+        record = app.screen.query_one("#record", Button)
+        await eventually(lambda: not record.has_class("-active"), what="the first press is over")
+        await pilot.click("#record")
+        await eventually(lambda: len(engine.commands) == 2, what="recovery, then end")
+    assert fields(engine.commands[0]) == {"action": "recovery", "items": dict.fromkeys(items, True)}

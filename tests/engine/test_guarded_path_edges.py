@@ -254,6 +254,7 @@ def test_after_a_session_ends_the_retained_state_names_no_participant_and_holds_
     retained = state.model_dump_json()
     assert "P014" not in retained, [e.text for e in state.timeline if "P014" in e.text]
     assert state.vitals == {}, state.vitals
+    assert state.devices["oximeter"].state == {}, "nor in the sensor's device state"
     assert "150 bpm" not in retained, [a.message for a in state.alerts]
 
 

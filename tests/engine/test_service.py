@@ -211,6 +211,42 @@ async def rehearse_until(client: RoomClient, phase: str) -> None:
     assert (await client.command("goto", timeout=5, phase=phase))["ok"]
 
 
+async def test_a_vitals_reading_the_broker_retained_is_no_baseline(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A sensor misconfigured to retain left a reading on the broker long ago: the engine
+    that connects now must not take it for one just measured (docs/safety.md#vitals-checks)."""
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(private_mosquitto.host, private_mosquitto.port)
+    publisher.loop_start()
+    publisher.publish(
+        "vitals/bp-cuff", b'{"sys": 118, "dia": 76}', qos=1, retain=True
+    ).wait_for_publish()
+    room_service = RoomService(room_on(private_mosquitto, tmp_path))
+    task = asyncio.create_task(room_service.run())
+    try:
+        async with client_for(private_mosquitto, room_service.room.room_id) as client:
+            await client.state(timeout=5)  # the engine has subscribed: retained ones came then
+        publisher.publish("vitals/oximeter", b'{"hr": 71, "spo2": 98}', qos=1)
+        engine = await eventually(
+            lambda: (
+                room_service.engine
+                if room_service.engine
+                and room_service.engine.vitals.get("oximeter", {}).get("hr") == 71
+                else None
+            ),
+            "the live oximeter reading",
+        )
+        state = engine.snapshot()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        publisher.loop_stop()
+    readings = {r.sensor: r.reading for r in state.checks.baseline.sensors}
+    assert readings["bp-cuff"] is None and readings["oximeter"] is not None
+    assert "bp-cuff" not in state.vitals
+
+
 async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire
 ) -> None:

@@ -16,6 +16,7 @@ from controller.journal import (
     SessionInfo,
     find_open_session,
     list_sessions,
+    newest_per_device,
     read_events,
     room_journals,
 )
@@ -158,6 +159,32 @@ def test_read_events_streams_instead_of_loading_the_whole_session(
     assert count == 10_000
     assert after_first < 1_000_000
     assert while_iterating < 1_000_000
+
+
+def test_events_can_be_read_by_kind_and_the_newest_of_each_device(
+    new_journal: JournalFactory,
+) -> None:
+    """What a resumed engine reads of its vitals checks, without a long session's readings."""
+    journal = new_journal()
+    events = [
+        Event("vitals", {"hr": 70}, device="oximeter"),
+        Event("check", {"check": "baseline"}),
+        Event("vitals", {"sys": 120}, device="bp-cuff"),
+        Event("phase", {"to": "peak"}),
+        Event("vitals", {"hr": 71}, device="oximeter"),
+        Event("note", "words"),
+    ]
+    for n, event in enumerate(events):
+        journal.append(event, t=float(n), wall_ns=START_NS + n)
+    journal.close(ended_cleanly=True)
+    by_kind = read_events(journal.path, kinds=("check", "phase"))
+    assert [(e.kind, e.t) for e in by_kind] == [("check", 1.0), ("phase", 3.0)]
+    assert list(read_events(journal.path, kinds=())) == []
+    newest = newest_per_device(journal.path, "vitals")
+    assert [(e.device, e.payload) for e in newest] == [
+        ("bp-cuff", {"sys": 120}),
+        ("oximeter", {"hr": 71}),
+    ]
 
 
 def test_reading_a_foreign_file_is_a_journal_error(tmp_path: Path) -> None:

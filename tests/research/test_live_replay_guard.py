@@ -5,7 +5,9 @@ attacking it:
   safe targets go out again a second after the lights-up, so nothing the replay had in
   flight can leave the lights darker than the safe scene;
 * recorded BLS sets too long to count (passes beyond any float), or with both passes and
-  seconds, are refused, never raised, never sent.
+  seconds, are refused, never raised, never sent;
+* a recorded request to measure (a cuff asked during the session) is never replayed: a
+  replay must not inflate the cuff of whoever sits in the room now.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from controller.api.client import RoomClient
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import BrokerSettings
+from controller.drivers.mqtt_vitals import MEASURE_REQUEST
 from controller.drivers.payloads import PayloadError
 from controller.engine.clock import ScaledClock
 from controller.engine.service import RoomService
@@ -207,3 +210,25 @@ async def test_a_replayed_resume_does_not_start_sound_the_gate_never_ramped() ->
 
 
 HEADSET = "vr/headset/set"
+
+
+async def test_a_recorded_request_to_measure_is_never_replayed(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=mosquitto.url, room_id=f"r{uuid.uuid4().hex[:8]}", data_dir=tmp_path),
+    )
+    settings = BrokerSettings(mode="external", host=mosquitto.host, port=mosquitto.port)
+    meta = SessionMeta("recorded", "recorded", "standard", "P-1", 1.0, START_NS, None, True)
+    target = LiveTarget(room, settings, meta)
+    await target.open(meta)
+    try:
+        request = {"payload": MEASURE_REQUEST}
+        await target.emit(Event("command", request, device="bp-cuff", topic="vitals/bp-cuff/set"))
+    finally:
+        await target.close()
+    assert target.sent == []
+    assert target.held_back == [
+        "bp-cuff: vitals/bp-cuff/set is not a command topic of this room's devices"
+    ]
