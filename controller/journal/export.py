@@ -2,24 +2,28 @@
 
 Every event becomes one record with the `COLUMNS` of docs/control-api.md (`timeline_record`);
 a stream format writes records to a text stream, in seq order, without holding the session
-in memory. Notes are exported like every other event. The BIDS export (`export_bids`) writes
-a folder of files from one pass over the events (`controller.research.bids`); it leaves
-notes out unless asked. Either can replace participant codes by keyed pseudonyms.
+in memory. Notes are exported like every other event. A device command's `payload` is what
+went on the wire (`contract_payload`): the JSON value where the wire payload is JSON, the
+text where it is text; the journal keeps the exact wire text, so a replay sends it unchanged.
+The BIDS export (`export_bids`, `export_study` for many sessions into one dataset) writes a
+folder of files from one pass over each session's events (`controller.research.bids`); it
+leaves notes out unless asked. Either can replace participant codes by keyed pseudonyms.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from controller.journal.events import Event
 from controller.journal.sessions import read_events
 from controller.journal.store import json_text
-from controller.research.analysis import analyse
-from controller.research.bids import BidsExport, write_bids
+from controller.research.analysis import SessionAnalysis, analyse
+from controller.research.bids import BidsExport, bids_dataset, write_bids
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
 
@@ -52,8 +56,37 @@ def timeline_record(event: Event) -> dict[str, Any]:
         "kind": event.kind,
         "device": event.device,
         "topic": event.topic,
-        "payload": event.payload,
+        "payload": contract_payload(event),
     }
+
+
+def contract_payload(event: Event) -> Any:
+    """The payload as the export contract has it.
+
+    The journal records a device command (a `command` with a topic) as `{"payload": <the
+    wire payload as text>}`; the contract is the wire payload itself: its JSON value where
+    it is JSON, the text where it is not (Tasmota's Backlog). Every other payload is as
+    recorded.
+    """
+    payload = event.payload
+    if event.kind != "command" or event.topic is None or not isinstance(payload, dict):
+        return payload
+    wire = payload.get("payload")
+    if len(payload) != 1 or not isinstance(wire, str):
+        return payload
+    return wire_value(wire)
+
+
+def wire_value(text: str) -> Any:
+    """A wire payload as a JSON value where it is JSON (finite numbers only), else the text."""
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def write_jsonl(events: Iterable[Event], out: TextIO) -> int:
@@ -82,7 +115,7 @@ def write_csv(events: Iterable[Event], out: TextIO) -> int:
     count = 0
     for event in events:
         record = timeline_record(event)
-        record["payload"] = json_text(event.payload)
+        record["payload"] = json_text(record["payload"])
         writer.writerow(record.values())
         count += 1
     return count
@@ -132,9 +165,40 @@ def export_bids(
 
     Notes are left out unless `include_notes`; with a `key`, participant codes become keyed
     pseudonyms (see `controller.research.pseudonym`). Raises JournalError if the file is not
-    a readable journal.
+    a readable journal; then, as on any failure, `folder` is left as it was.
     """
+    return write_bids(
+        analysed(path, key=key, progress=progress), folder, include_notes=include_notes
+    )
+
+
+def export_study(
+    paths: Sequence[Path],
+    folder: Path,
+    *,
+    include_notes: bool = False,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[BidsExport]:
+    """Write the sessions in the journals at `paths` into the one BIDS dataset `folder`.
+
+    One `key` pseudonymises every session alike; `progress` is told how many sessions are
+    done. All or nothing: if one journal cannot be read (JournalError, naming its file) or a
+    write fails, `folder` is left as it was.
+    """
+    written = []
+    with bids_dataset(folder) as dataset:
+        for done, path in enumerate(paths, start=1):
+            written.append(dataset.add(analysed(path, key=key), include_notes=include_notes))
+            if progress is not None:
+                progress(done)
+    return written
+
+
+def analysed(
+    path: Path, *, key: bytes | None, progress: ProgressCallback | None = None
+) -> SessionAnalysis:
+    """The analysis of the journal at `path`, participant codes pseudonymised with `key`."""
     rename = pseudonymiser(key)
     events = renamed_events(read_events(path), rename)
-    analysis = analyse(renamed_meta(session_meta(path), rename), events, progress=progress)
-    return write_bids(analysis, folder, include_notes=include_notes)
+    return analyse(renamed_meta(session_meta(path), rename), events, progress=progress)
