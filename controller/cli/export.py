@@ -6,10 +6,8 @@ sessions, exported together into one BIDS dataset (a whole study at once).
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -17,7 +15,7 @@ from typing import TextIO
 import click
 
 from controller.cli.common import Overrides, connection_options
-from controller.cli.sessions import fail, resolve_data_dir, resolve_session
+from controller.cli.sessions import fail, resolve_data_dir, resolve_session, write_stdout
 from controller.journal import JournalError, SessionInfo, count_events, list_sessions
 from controller.journal.export import FORMATS, export_bids, export_session, export_study
 from controller.research.files import write_private_text
@@ -255,12 +253,3 @@ def _export_study(
     click.echo(
         f"Wrote {len(written)} sessions of {participants} participants to {folder}.", err=True
     )
-
-
-def write_stdout(write: Callable[[TextIO], int]) -> int:
-    """Write to standard output, switched to UTF-8 whatever the locale says."""
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(encoding="utf-8")
-    written = write(sys.stdout)
-    sys.stdout.flush()
-    return written

@@ -241,3 +241,33 @@ def test_the_bids_validator_finds_no_error(recorded: RecordedSession, tmp_path: 
     bids_folder(recorded, folder)
 
     assert bids_errors(folder) == []
+
+
+def test_the_session_summary_is_one_csv_row_with_what_happened(
+    recorded: RecordedSession, tmp_path: Path
+) -> None:
+    result = sessionroom(
+        "sessions", "--format", "csv", "--data-dir", recorded.data_dir, "--config", tmp_path / "no"
+    )
+
+    assert result.exit_code == 0, result.output
+    [row] = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    assert (row["session"], row["plan"], row["participant"]) == (
+        recorded.session_id,
+        "rehearsal",
+        PARTICIPANT,
+    )
+    assert [float(row[f"{phase}_planned_s"]) for phase in ("centering", "peak")] == [60, 90]
+    assert float(row["peak_actual_s"]) == pytest.approx(120, abs=0.01)
+    assert (row["holds"], row["extensions"], row["extension_s"]) == ("2", "1", "30")
+    assert (row["overrides_lights"], row["overrides_volume"], row["overrides_bls"]) == (
+        "1",
+        "1",
+        "1",
+    )
+    assert (row["bls_sets"], row["emergencies"], row["broker_outages"]) == ("2", "1", "1")
+    assert int(row["alerts"]) >= 1 and int(row["device_outages"]) >= 1
+    assert float(row["hr_max"]) == 131 and float(row["hr_min"]) <= float(row["hr_median"]) <= 131
+    assert row["status"] == "ended cleanly"
+    header = result.stdout.splitlines()[0].split(",")
+    assert header.index("duration_s") < header.index("centering_planned_s") < header.index("holds")
