@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from bench import emergency, fanout, journal_load, latency, rehearsal, research
+from bench import emergency, fanout, journal_load, latency, rehearsal, research, study
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
 from controller.api.client import EngineUnreachable
 
-PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research")
+PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research", "study")
 NOTE_WIDTH = 100
 
 
@@ -103,6 +103,9 @@ async def run_parts(
     if "research" in parts:
         say("research tools on a 3-hour session journal of about 100 000 events")
         figures += await research.figures(workdir)
+    if "study" in parts:
+        say(f"a study of {study.SESSIONS:,} recorded sessions: listing, summary, BIDS")
+        figures += study.figures(workdir)
     return Report(figures, notes)
 
 

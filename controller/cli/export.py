@@ -18,16 +18,19 @@ from controller.cli.common import Overrides, connection_options
 from controller.cli.sessions import fail, resolve_data_dir, resolve_session, write_stdout
 from controller.journal import JournalError, SessionInfo, count_events, list_sessions
 from controller.journal.export import FORMATS, export_bids, export_session, export_study
-from controller.research.files import write_private_text
+from controller.research.files import write_private, write_private_text
+from controller.research.mcap_export import export_mcap
 from controller.research.progress import Progress as ExportProgress
 from controller.research.pseudonym import PseudonymKeyError, read_key
 
 BIDS = "bids"
+MCAP = "mcap"
 
 
 @click.command(
     epilog="\b\nExamples:\n"
     "  sessionroom export room-a-20261121T173000Z --format csv -o session.csv\n"
+    "  sessionroom export room-a-20261121T173000Z --format mcap -o session.mcap\n"
     "  sessionroom export data/sessions/room-a-20261121T173000Z.sqlite > session.jsonl\n"
     "  sessionroom export room-a-20261121T173000Z --format bids -o study/ "
     "--pseudonymise study.key\n"
@@ -38,18 +41,20 @@ BIDS = "bids"
 @click.option(
     "--format",
     "format_name",
-    type=click.Choice([*sorted(FORMATS), BIDS]),
+    type=click.Choice([*sorted(FORMATS), BIDS, MCAP]),
     default="jsonl",
     show_default=True,
     help="jsonl: one JSON object per line; csv: the same columns, payload as JSON text; "
-    "bids: a BIDS folder (events.tsv, physio.tsv.gz and their JSON sidecars).",
+    "bids: a BIDS folder (events.tsv, physio.tsv.gz and their JSON sidecars); "
+    "mcap: one file for Foxglove (a channel per kind and device, phase, levels, vitals).",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="jsonl/csv: the file to write (owner-readable only; standard output when omitted). "
+    help="jsonl/csv/mcap: the file to write (owner-readable only; standard output when "
+    "omitted, except for mcap). "
     "bids: the dataset folder (required; created if new, other sessions in it are kept).",
 )
 @click.option(
@@ -107,7 +112,8 @@ def export(
     duration, trial_type: phases, BLS sets, holds and outages as durations; operator
     actions, cues, alerts and safety events as impulses) and the vitals resampled to 1 Hz
     as physio.tsv.gz, each with its JSON sidecar, and lists every participant in
-    participants.tsv and their sessions in sub-<participant>_sessions.tsv.
+    participants.tsv and their sessions in sub-<participant>_sessions.tsv. MCAP writes one
+    file for Foxglove: a channel per event kind and device, /phase, light and volume levels.
 
     Without SESSION, --all (or --room, --since, --until, --plan) exports the sessions they
     choose into one BIDS dataset. A BIDS export is all or nothing: if anything fails, the
@@ -132,6 +138,9 @@ def export(
         return
     if output is not None and output.is_dir():
         fail(f"{output} is a folder; --format {format_name} writes one file")
+    if format_name == MCAP:
+        _export_mcap(path, output, key=key)
+        return
     try:
         progress = ExportProgress(count_events(path))
 
@@ -212,6 +221,24 @@ def _moment(text: str, option: str, *, end_of_day: bool = False) -> datetime:
     if end_of_day and len(text) == len("2026-11-01"):
         moment += timedelta(days=1)
     return moment
+
+
+def _export_mcap(path: Path, output: Path | None, *, key: bytes | None) -> None:
+    if output is None:
+        fail("--format mcap writes a binary file: give it with -o FILE.mcap")
+    try:
+        progress = ExportProgress(count_events(path))
+        try:
+            written = write_private(
+                output, lambda out: export_mcap(path, out, key=key, progress=progress)
+            )
+        finally:
+            progress.finish()
+    except JournalError as error:
+        fail(f"{error}; nothing was written")
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror}; nothing was written")
+    click.echo(f"Wrote {written} events to {output} (open it in Foxglove).", err=True)
 
 
 def _export_bids(path: Path, folder: Path, *, include_notes: bool, key: bytes | None) -> None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from controller.journal.events import Event
 from controller.journal.sessions import read_events
@@ -140,6 +140,7 @@ QUERIES = {
     "csv": f"SELECT seq, t, {CSV_TAIL} FROM events ORDER BY seq",
 }
 BATCH = 1000
+Row = TypeVar("Row")
 """Rows fetched, formatted and written at once; the progress callback is told after each."""
 
 
@@ -167,7 +168,8 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
             raise JournalError(f"{path}: damaged journal ({damaged[0]})") from None
 
 
-def _jsonl_row(event: Event) -> tuple[Any, ...]:
+def jsonl_row(event: Event) -> tuple[Any, ...]:
+    """seq, t and the rest of the event's JSONL line, as the JSONL query selects them."""
     record = timeline_record(event)
     del record["seq"], record["t"]
     return event.seq, float(event.t), ", " + json_text(record)[1:]
@@ -208,7 +210,7 @@ class StreamFormat:
 
 
 FORMATS = {
-    "jsonl": StreamFormat("", QUERIES["jsonl"], _jsonl_row, _write_jsonl),
+    "jsonl": StreamFormat("", QUERIES["jsonl"], jsonl_row, _write_jsonl),
     "csv": StreamFormat(",".join(COLUMNS) + "\n", QUERIES["csv"], _csv_row, _write_csv),
 }
 """JSONL: one JSON object per line, keys in `COLUMNS` order. CSV: a header row of `COLUMNS`,
@@ -235,7 +237,7 @@ def export_session(
         batches = journal_rows(path, stream.query)
     else:
         events = renamed_events(read_events(path), pseudonymiser(key))
-        batches = _batched(stream.row(event) for event in events)
+        batches = batched(stream.row(event) for event in events)
     out.write(stream.header)
     count = 0
     for batch in batches:
@@ -246,7 +248,8 @@ def export_session(
     return count
 
 
-def _batched(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+def batched(rows: Iterator[Row]) -> Iterator[list[Row]]:
+    """`rows` in lists of `BATCH`."""
     while batch := list(itertools.islice(rows, BATCH)):
         yield batch
 

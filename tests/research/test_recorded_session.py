@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from mcap.reader import make_reader
 
 from controller.cli import main
 from controller.journal import EVENT_KINDS, read_events
@@ -163,6 +164,17 @@ def test_pseudonymised_exports_never_hold_the_participant_code(
     for path in [*bids.rglob("*.tsv"), *bids.rglob("*.json"), jsonl]:
         assert PARTICIPANT not in path.read_text(), path
     assert expected in jsonl.read_text()
+    mcap = tmp_path / "session.mcap"
+    result = sessionroom(
+        "export", recorded.path, "--format", "mcap", "-o", mcap, "--pseudonymise", key_file
+    )
+    assert result.exit_code == 0, result.output
+    with mcap.open("rb") as stream:
+        reader = make_reader(stream)
+        texts = [message.data.decode() for _, _, message in reader.iter_messages()]
+        [session] = [record.metadata for record in reader.iter_metadata()]
+    assert session["participant"] == expected
+    assert not any(PARTICIPANT in text for text in texts) and any(expected in t for t in texts)
 
 
 def test_a_short_key_is_refused_with_a_reason(recorded: RecordedSession, tmp_path: Path) -> None:
@@ -271,3 +283,47 @@ def test_the_session_summary_is_one_csv_row_with_what_happened(
     assert row["status"] == "ended cleanly"
     header = result.stdout.splitlines()[0].split(",")
     assert header.index("duration_s") < header.index("centering_planned_s") < header.index("holds")
+
+
+def test_the_mcap_export_reads_back_with_the_journals_counts_and_times(
+    recorded: RecordedSession, analysis: SessionAnalysis, tmp_path: Path
+) -> None:
+    target = tmp_path / "session.mcap"
+    result = sessionroom("export", recorded.path, "--format", "mcap", "-o", target)
+    assert result.exit_code == 0, result.output
+
+    with target.open("rb") as stream:
+        reader = make_reader(stream)
+        read = [
+            (schema, channel.topic, message, json.loads(message.data))
+            for schema, channel, message in reader.iter_messages(log_time_order=False)
+        ]
+        metadata = {record.name: record.metadata for record in reader.iter_metadata()}
+    events = list(read_events(recorded.path))
+    timeline = [item for item in read if not item[1].startswith("/room/")]
+
+    assert len(timeline) == len(events)
+    for (_, topic, message, data), event in zip(timeline, events, strict=True):
+        assert topic == (f"/{event.kind}/{event.device}" if event.device else f"/{event.kind}")
+        assert message.log_time == round(event.t * 1e9)  # the session clock
+        assert message.publish_time == event.wall_ns
+        assert (data["seq"], data["kind"]) == (event.seq, event.kind)
+    phases = [data["phase"] for _, topic, _, data in read if topic == "/room/phase"]
+    assert phases == [phase.name for phase in analysis.phases]
+    [vitals_schema] = {schema.data for schema, topic, _, _ in read if topic == "/vitals/oximeter"}
+    assert json.loads(vitals_schema)["properties"]["payload"]["properties"]["hr"] == {
+        "type": "number"
+    }
+    assert 131 in [
+        data["payload"]["hr"] for _, topic, _, data in read if topic == "/vitals/oximeter"
+    ]
+    ceiling = [data["level"] for _, topic, _, data in read if topic == "/room/light/ceiling"]
+    assert ceiling and all(0 <= level <= 1 for level in ceiling)
+    assert any(topic.startswith("/room/volume/") for _, topic, _, _ in read)
+    session = metadata["session"]
+    assert (session["plan"], session["room"], session["time_scale"]) == (
+        "rehearsal",
+        recorded.room.room_id,
+        "40",
+    )
+    assert session["participant"] == PARTICIPANT
