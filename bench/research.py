@@ -22,6 +22,7 @@ from controller.engine.clock import ScaledClock
 from controller.journal import Event, Journal, list_sessions, read_events
 from controller.journal.export import export_bids, export_session
 from controller.research.analysis import analyse
+from controller.research.mcap_export import export_mcap
 from controller.research.plot import timeline_png
 from controller.research.replay import Replay, ReplaySource, Selection
 from controller.research.report import render_text, report_sections
@@ -164,6 +165,11 @@ async def figures(workdir: Path) -> list[Figure]:
         (
             "export csv",
             lambda: export_session(path, io.StringIO(), format_name="csv"),
+            Target.ratio_at_most(EXPORT_RATIO),
+        ),
+        (
+            "export mcap",
+            lambda: export_mcap(path, io.BytesIO()),
             Target.ratio_at_most(EXPORT_RATIO),
         ),
         ("export bids", lambda: export_bids(path, workdir / "bids"), None),

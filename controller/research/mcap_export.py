@@ -15,6 +15,7 @@ metadata record holds the plan, room, participant, time scale and start.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -214,16 +215,27 @@ def _levels(
     if not isinstance(payload, dict):
         return
     if kind == "state":
-        level = payload.get("level")
-        if isinstance(level, int | float) and not isinstance(level, bool):
-            value = float(level) if payload.get("on", True) else 0.0
-            data = json.dumps({"level": value}).encode()
+        level = _finite(payload.get("level"))
+        if level is not None:
+            value = level if payload.get("on", True) else 0.0
+            data = f'{{"level": {value!r}}}'.encode()
             add(channels.derived("light", device), log_time, data, wall_ns, seq)
         return
     wire = payload.get("payload")
     if list(payload) == ["payload"] and isinstance(wire, str):
         payload = wire_value(wire)
-    volume = payload.get("volume") if isinstance(payload, dict) else None
-    if isinstance(volume, int | float) and not isinstance(volume, bool):
-        data = json.dumps({"volume": volume}).encode()
+    volume = _finite(payload.get("volume")) if isinstance(payload, dict) else None
+    if volume is not None:
+        data = f'{{"volume": {volume!r}}}'.encode()
         add(channels.derived("volume", device), log_time, data, wall_ns, seq)
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a float if it is a finite JSON number (not a boolean), else None."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

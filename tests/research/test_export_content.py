@@ -3,8 +3,9 @@
 Hypothesis writes journals whose notes, error messages, alert texts, scene names, device
 ids, topics, wire payloads, participant codes and plan names hold quotes, tabs, newlines,
 NUL, lone surrogates (payloads only: the journal refuses them elsewhere) and any other
-Unicode; each is exported as JSONL, CSV and BIDS and read back with Python's own readers
-(`json`, `csv`), and the BIDS dataset they all went into is checked by the BIDS validator.
+Unicode; each is exported as JSONL, CSV, MCAP and BIDS and read back with standard
+readers (`json`, `csv`, the `mcap` reader), and the BIDS dataset they all went into is
+checked by the BIDS validator.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mcap.reader import make_reader
 
 from controller.journal import Event
 from controller.journal.export import COLUMNS, contract_payload, export_bids, export_session
 from controller.research.bids import bids_text, read_tsv
+from controller.research.mcap_export import export_mcap
 from tests.research.support import bids_errors, write_journal
 
 SPECIALS = ['"', "'", "\t", "\n", "\r", "\x00", "\x1f", "\x85", "\u2028", "\\", ",", "/", "é"]
@@ -77,6 +80,16 @@ def check_jsonl_and_csv(path: Path, timeline: list[tuple[float, Event]]) -> None
     for row, record in zip(rows, records, strict=True):
         assert json.loads(row[-1]) == record["payload"]
         assert (row[5] or None, row[6] or None) == (record["device"], record["topic"])
+    # MCAP: every event is one message holding the same record
+    mcap = io.BytesIO()
+    export_mcap(path, mcap)
+    mcap.seek(0)
+    messages = [
+        json.loads(message.data)
+        for _, channel, message in make_reader(mcap).iter_messages(log_time_order=False)
+        if not channel.topic.startswith("/room/")
+    ]
+    assert messages == records
     # SQLite writes the rows of a plain export, Python those of a pseudonymised one (no
     # participant code in these events): both read back the same.
     for format_name in ("jsonl", "csv"):
