@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import click
 
@@ -226,34 +227,24 @@ def _moment(text: str, option: str, *, end_of_day: bool = False) -> datetime:
 def _export_mcap(path: Path, output: Path | None, *, key: bytes | None) -> None:
     if output is None:
         fail("--format mcap writes a binary file: give it with -o FILE.mcap")
-    try:
-        progress = ExportProgress(count_events(path))
-        try:
-            written = write_private(
-                output, lambda out: export_mcap(path, out, key=key, progress=progress)
-            )
-        finally:
-            progress.finish()
-    except JournalError as error:
-        fail(f"{error}; nothing was written")
-    except OSError as error:
-        fail(f"cannot write {output}: {error.strerror}; nothing was written")
+    written = _all_or_nothing(
+        ExportProgress(count_events(path)),
+        output,
+        lambda progress: write_private(
+            output, lambda out: export_mcap(path, out, key=key, progress=progress)
+        ),
+    )
     click.echo(f"Wrote {written} events to {output} (open it in Foxglove).", err=True)
 
 
 def _export_bids(path: Path, folder: Path, *, include_notes: bool, key: bytes | None) -> None:
-    try:
-        progress = ExportProgress(count_events(path))
-        try:
-            written = export_bids(
-                path, folder, include_notes=include_notes, key=key, progress=progress
-            )
-        finally:
-            progress.finish()
-    except JournalError as error:
-        fail(f"{error}; nothing was written")
-    except OSError as error:
-        fail(f"cannot write into {folder}: {error.strerror}; nothing was written")
+    written = _all_or_nothing(
+        ExportProgress(count_events(path)),
+        folder,
+        lambda progress: export_bids(
+            path, folder, include_notes=include_notes, key=key, progress=progress
+        ),
+    )
     click.echo(f"Wrote {written.rows} events to {written.events}.", err=True)
     if written.physio is not None:
         click.echo(f"Wrote {written.samples} seconds of vitals to {written.physio}.", err=True)
@@ -264,19 +255,32 @@ def _export_bids(path: Path, folder: Path, *, include_notes: bool, key: bytes | 
 def _export_study(
     paths: list[Path], folder: Path, *, include_notes: bool, key: bytes | None
 ) -> None:
-    progress = ExportProgress(len(paths), unit="sessions")
+    written = _all_or_nothing(
+        ExportProgress(len(paths), unit="sessions"),
+        folder,
+        lambda progress: export_study(
+            paths, folder, include_notes=include_notes, key=key, progress=progress
+        ),
+    )
+    participants = len({export.events.parts[-4] for export in written})
+    click.echo(
+        f"Wrote {len(written)} sessions of {participants} participants to {folder}.", err=True
+    )
+
+
+Done = TypeVar("Done")
+
+
+def _all_or_nothing(
+    progress: ExportProgress, target: Path, work: Callable[[ExportProgress], Done]
+) -> Done:
+    """Run an export that writes `target` whole or not at all; exit with the reason if it fails."""
     try:
         try:
-            written = export_study(
-                paths, folder, include_notes=include_notes, key=key, progress=progress
-            )
+            return work(progress)
         finally:
             progress.finish()
     except JournalError as error:
         fail(f"{error}; nothing was written")
     except OSError as error:
-        fail(f"cannot write into {folder}: {error.strerror}; nothing was written")
-    participants = len({export.events.parts[-4] for export in written})
-    click.echo(
-        f"Wrote {len(written)} sessions of {participants} participants to {folder}.", err=True
-    )
+        fail(f"cannot write {target}: {error.strerror}; nothing was written")
