@@ -140,8 +140,8 @@ QUERIES = {
     "csv": f"SELECT seq, t, {CSV_TAIL} FROM events ORDER BY seq",
 }
 BATCH = 1000
-Row = TypeVar("Row")
 """Rows fetched, formatted and written at once; the progress callback is told after each."""
+Row = TypeVar("Row")
 
 
 def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:

@@ -176,18 +176,20 @@ class BidsDataset:
         self._staged = staged
         self._participants: set[str] = set()
         self._sessions: dict[str, dict[str, list[str]]] = {}
+        self._listed: set[str] = set()
+        """Subjects whose sessions.tsv in `folder` has been read into `_sessions`."""
 
     def add(self, analysis: SessionAnalysis, *, include_notes: bool) -> BidsExport:
         """Stage the session `analysis` describes; notes only if `include_notes`."""
         meta = analysis.meta
         subject = f"sub-{bids_label(meta.participant)}"
-        session = f"ses-{session_label(meta.session_id, meta.room)}"
+        session = self._session_label(subject, meta.session_id, meta.room)
         stem = f"{subject}_{session}_task-{bids_label(meta.plan)}"
         relative = Path(subject, session, DATATYPE)
         data = self._staged / relative
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._participants.add(subject)
-        self._sessions.setdefault(subject, {})[session] = [
+        self._sessions[subject][session] = [
             session,
             _acq_time(meta.started_wall_ns),
             bids_text(meta.room),
@@ -211,6 +213,20 @@ class BidsDataset:
             self.folder / relative / physio,
             len(samples),
         )
+
+    def _session_label(self, subject: str, session_id: str, room: str) -> str:
+        """`ses-<start>`, or `ses-<whole session id>` if another session of the subject (in
+        another room) started in the same second: two sessions never share a folder."""
+        label = f"ses-{session_label(session_id, room)}"
+        staged = self._sessions.setdefault(subject, {})
+        if subject not in self._listed:
+            listed = read_tsv(self.folder / subject / f"{subject}_sessions.tsv")[1:]
+            staged.update({row[0]: row for row in listed if len(row) == len(SESSION_COLUMNS)})
+            self._listed.add(subject)
+        other = staged.get(label)
+        if other is not None and other[-1] != bids_text(session_id):
+            return f"ses-{bids_label(session_id)}"
+        return label
 
     def finish(self) -> None:
         """Stage the dataset-level files and the merged participant and session lists."""

@@ -125,3 +125,25 @@ def test_export_files_are_0600_replace_links_and_ignore_planted_temporary_files(
         assert not path.is_symlink()
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert target.read_text().count("\n") == 3
+
+
+def test_two_rooms_starting_in_the_same_second_keep_two_sessions(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    a_session(data / "a", participant="P-001")
+    write_journal(data / "a", [], room="room-b", participant="P-001")
+    study = tmp_path / "study"
+
+    result = sessionroom(
+        "export", "--all", "--format", "bids", "-o", study, "--data-dir", data / "a",
+        "--config", tmp_path / "none",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    sessions = read_tsv(study / "sub-Px2d001" / "sub-Px2d001_sessions.tsv")[1:]
+    assert sorted(row[4] for row in sessions) == [
+        "room-a-20261121T173000Z",
+        "room-b-20261121T173000Z",
+    ]
+    assert len({row[0] for row in sessions}) == 2
+    assert len(list(study.glob("sub-Px2d001/ses-*/beh/*_events.tsv"))) == 2
+    assert bids_errors(study) == []
