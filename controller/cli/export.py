@@ -16,13 +16,19 @@ from typing import TextIO, TypeVar
 import click
 
 from controller.cli.common import Overrides, connection_options
-from controller.cli.sessions import fail, resolve_data_dir, resolve_session, write_stdout
+from controller.cli.sessions import (
+    fail,
+    pseudonymise_option,
+    resolve_data_dir,
+    resolve_session,
+    study_key,
+    write_stdout,
+)
 from controller.journal import JournalError, SessionInfo, count_events, list_sessions
 from controller.journal.export import FORMATS, export_bids, export_session, export_study
 from controller.research.files import write_private, write_private_text
 from controller.research.mcap_export import export_mcap
 from controller.research.progress import Progress as ExportProgress
-from controller.research.pseudonym import PseudonymKeyError, read_key
 
 BIDS = "bids"
 MCAP = "mcap"
@@ -73,15 +79,7 @@ MCAP = "mcap"
     help="bids, no SESSION: sessions started before DATE's end (a day counts whole).",
 )
 @click.option("--plan", metavar="PLAN", help="bids, no SESSION: sessions of this plan only.")
-@click.option(
-    "--pseudonymise",
-    "key_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    metavar="KEYFILE",
-    help="Replace participant codes by a keyed hash (HMAC-SHA256 with the secret in KEYFILE, "
-    "12 hex digits). Keep KEYFILE outside the exported data.",
-)
+@pseudonymise_option
 @click.option(
     "--include-notes",
     is_flag=True,
@@ -104,7 +102,7 @@ def export(
     room_id: str | None,
     data_dir: Path | None,
 ) -> None:
-    """Export a session's timeline as JSONL, CSV or BIDS, or many sessions as one BIDS dataset.
+    """Export a session as JSONL, CSV, MCAP or BIDS, or many sessions as one BIDS dataset.
 
     SESSION is a session id (see `sessionroom sessions`) or a path to its .sqlite file.
     JSONL and CSV hold one record per event in seq order with seq, t (seconds since the
@@ -114,14 +112,15 @@ def export(
     actions, cues, alerts and safety events as impulses) and the vitals resampled to 1 Hz
     as physio.tsv.gz, each with its JSON sidecar, and lists every participant in
     participants.tsv and their sessions in sub-<participant>_sessions.tsv. MCAP writes one
-    file for Foxglove: a channel per event kind and device, /phase, light and volume levels.
+    file for Foxglove: a channel per event kind and device, /room/phase, light and volume
+    levels.
 
     Without SESSION, --all (or --room, --since, --until, --plan) exports the sessions they
     choose into one BIDS dataset. A BIDS export is all or nothing: if anything fails, the
     dataset folder is left as it was and the error names what failed.
     """
     overrides = Overrides(broker, room_id, data_dir)
-    key = _key(key_file)
+    key = study_key(key_file)
     choosing = every or room_id is not None or any((since, until, plan))
     if session is None:
         if not choosing:
@@ -165,15 +164,6 @@ def export(
         fail(f"cannot write {output or 'to standard output'}: {error.strerror}")
     if output is not None:
         click.echo(f"Wrote {written} events to {output}.", err=True)
-
-
-def _key(key_file: Path | None) -> bytes | None:
-    if key_file is None:
-        return None
-    try:
-        return read_key(key_file)
-    except PseudonymKeyError as error:
-        fail(str(error))
 
 
 def _bids_folder(folder: Path | None) -> Path:

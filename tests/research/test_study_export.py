@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 import stat
 from pathlib import Path
@@ -56,6 +58,16 @@ def test_a_whole_study_goes_into_one_valid_dataset_with_one_key(tmp_path: Path) 
     assert sessions[0] == ["session_id", "acq_time", "room", "plan", "session"]
     assert [row[1] for row in sessions[1:]] == ["2026-11-21T17:30:00", "2026-11-23T17:30:00"]
     assert bids_errors(study) == []
+    # the summary table names the participants as the dataset does, with the same key
+    summary = sessionroom(
+        "sessions", "--format", "csv", "--pseudonymise", key_file, "--data-dir", data,
+        "--config", tmp_path / "none",
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(summary.stdout, newline="")))
+    assert len(rows) == 4 and "P-014" not in summary.stdout and "P014" not in summary.stdout
+    assert {f"sub-{row['participant']}" for row in rows if row["plan"] == "standard"} == set(
+        subjects
+    )
 
     # a later export adds to the study and keeps what is there
     later = sessionroom(
