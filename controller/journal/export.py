@@ -107,9 +107,13 @@ CONTRACT_PAYLOAD = f"""CASE
     THEN CASE WHEN json_valid({WIRE}) THEN json({WIRE}) ELSE json_quote({WIRE}) END
     ELSE payload END"""
 """The contract's payload as JSON text, worked out by SQLite (see `contract_payload`)."""
-WALL = """coalesce(strftime('%Y-%m-%dT%H:%M:%S', wall_ns / 1000000000, 'unixepoch')
-    || printf('.%06dZ', (wall_ns % 1000000000) / 1000),
-    damaged(seq, 'its wall time is out of range'))"""
+SESSION_T = """CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < 1e300 THEN t
+    ELSE damaged(seq, 'its session time is not a number') END"""
+"""`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
+WALL = """CASE WHEN typeof(wall_ns) = 'integer' AND wall_ns >= 0
+    THEN strftime('%Y-%m-%dT%H:%M:%S', wall_ns / 1000000000, 'unixepoch')
+        || printf('.%06dZ', (wall_ns % 1000000000) / 1000)
+    ELSE damaged(seq, 'its wall time is out of range') END"""
 """`iso_wall` in SQL."""
 JSONL_TAIL = f"""', "wall": "' || {WALL} || '", "phase": ' || json_quote(phase)
     || ', "kind": ' || json_quote(kind) || ', "device": ' || json_quote(device)
@@ -136,8 +140,8 @@ CSV_TAIL = " || ',' || ".join(
 )
 """A CSV line after its `t`; the payload cell is always quoted (it is JSON text)."""
 QUERIES = {
-    "jsonl": f"SELECT seq, t, {JSONL_TAIL} FROM events ORDER BY seq",
-    "csv": f"SELECT seq, t, {CSV_TAIL} FROM events ORDER BY seq",
+    "jsonl": f"SELECT seq, {SESSION_T}, {JSONL_TAIL} FROM events ORDER BY seq",
+    "csv": f"SELECT seq, {SESSION_T}, {CSV_TAIL} FROM events ORDER BY seq",
 }
 BATCH = 1000
 """Rows fetched, formatted and written at once; the progress callback is told after each."""

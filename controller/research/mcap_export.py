@@ -26,6 +26,7 @@ from controller import __version__
 from controller.journal import Event, SessionMeta, read_events
 from controller.journal.export import (
     JSONL_TAIL,
+    SESSION_T,
     batched,
     journal_rows,
     jsonl_row,
@@ -64,7 +65,7 @@ DERIVED_SCHEMAS: dict[str, dict[str, Any]] = {
 DERIVED = "room"
 """Derived channels live under `/room/`; event channels are named after kinds, never `room`."""
 QUERY = (
-    f"SELECT seq, t, wall_ns, kind, device, phase, {JSONL_TAIL},"
+    f"SELECT seq, {SESSION_T}, wall_ns, kind, device, phase, {JSONL_TAIL},"
     " CASE WHEN kind IN ('state', 'command') THEN payload END FROM events ORDER BY seq"
 )
 
@@ -78,21 +79,20 @@ class _Channels:
         self._channels: dict[tuple[str, str | None], int] = {}
 
     def event(self, kind: str, device: str | None) -> int:
-        key = (kind, device)
-        channel = self._channels.get(key)
-        if channel is None:
-            topic = f"/{kind}" if device is None else f"/{kind}/{device}"
-            schema = self._schema(f"sessionroom.{kind}", _event_schema(kind))
-            channel = self._channels[key] = self._writer.register_channel(topic, "json", schema)
-        return channel
+        """The channel of events of `kind` (about `device`): `/<kind>[/<device>]`."""
+        return self._channel(kind, device, kind, _event_schema(kind))
 
     def derived(self, name: str, device: str | None) -> int:
-        key = (f"{DERIVED}/{name}", device)
-        channel = self._channels.get(key)
+        """A derived channel: `/room/<name>[/<device>]`."""
+        return self._channel(f"{DERIVED}/{name}", device, name, DERIVED_SCHEMAS[name])
+
+    def _channel(self, path: str, device: str | None, name: str, schema: dict[str, Any]) -> int:
+        channel = self._channels.get((path, device))
         if channel is None:
-            topic = f"/{key[0]}" if device is None else f"/{key[0]}/{device}"
-            schema = self._schema(f"sessionroom.{name}", DERIVED_SCHEMAS[name])
-            channel = self._channels[key] = self._writer.register_channel(topic, "json", schema)
+            topic = f"/{path}" if device is None else f"/{path}/{device}"
+            schema_id = self._schema(f"sessionroom.{name}", schema)
+            channel = self._writer.register_channel(topic, "json", schema_id)
+            self._channels[(path, device)] = channel
         return channel
 
     def _schema(self, name: str, schema: dict[str, Any]) -> int:
@@ -184,8 +184,9 @@ def write_mcap(
     count = 0
     for batch in rows:
         for seq, t, wall_ns, kind, device, now_in, tail, payload in batch:
-            log_time = max(round(t * 1e9), 0)
             line = f'{{"seq": {seq}, "t": {t!r}{tail}'
+            # held to MCAP's field sizes (a damaged journal may hold any number)
+            log_time, wall_ns, seq = _u64(round(t * 1e9)), _u64(wall_ns), seq & 0xFFFFFFFF
             add(channels.event(kind, device), log_time, line.encode(), wall_ns, seq)
             if now_in != phase and now_in is not None:
                 phase = now_in
@@ -239,3 +240,8 @@ def _finite(value: Any) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def _u64(value: int) -> int:
+    """`value` held to MCAP's unsigned 64-bit times."""
+    return min(max(value, 0), 2**64 - 1)

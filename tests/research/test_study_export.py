@@ -8,6 +8,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from controller.cli import main
@@ -159,3 +160,28 @@ def test_two_rooms_starting_in_the_same_second_keep_two_sessions(tmp_path: Path)
     assert len({row[0] for row in sessions}) == 2
     assert len(list(study.glob("sub-Px2d001/ses-*/beh/*_events.tsv"))) == 2
     assert bids_errors(study) == []
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("t", "'soon'", "its session time is not a number"),
+        ("t", "9e999", "its session time is not a number"),
+        ("wall_ns", "'later'", "its wall time is out of range"),
+        ("payload", "'{\"cut'", "its payload is not JSON"),
+    ],
+)
+@pytest.mark.parametrize("format_name", ["jsonl", "csv", "mcap"])
+def test_a_damaged_row_fails_the_export_naming_the_event(
+    tmp_path: Path, format_name: str, column: str, value: str, reason: str
+) -> None:
+    journal = a_session(tmp_path / "data", participant="P-001")
+    with sqlite3.connect(journal) as connection:
+        connection.execute(f"UPDATE events SET {column} = {value} WHERE seq = 2")
+    target = tmp_path / f"out.{format_name}"
+
+    result = sessionroom("export", journal, "--format", format_name, "-o", target)
+
+    assert result.exit_code == 2
+    assert f"damaged journal (event 2: {reason})" in result.output
+    assert not target.exists()
