@@ -122,11 +122,19 @@ JSONL_TAIL = f"""', "wall": "' || {WALL} || '", "phase": ' || json_quote(phase)
 SQLite's work on it, so the fewer values a row brings, the faster the export."""
 
 
+def _csv_quoted(value: str) -> str:
+    """Text as a quoted CSV cell in SQL (`""` inside)."""
+    return f"""'"' || replace({value}, '"', '""') || '"'"""
+
+
 def _csv_cell(value: str) -> str:
-    """A CSV cell in SQL as Python's csv module writes it: quoted only when it must be."""
+    """A column as a CSV cell in SQL, as Python's csv module writes it: NULL is an empty
+    cell, text is quoted when it holds a quote, a comma or a line break. SQLite's GLOB stops
+    at a NUL, so text holding one is quoted whatever follows it."""
+    needs_quotes = f"""instr({value}, char(0)) OR {value} GLOB '*[",'||char(10, 13)||']*'"""
     return (
-        f"CASE WHEN {value} IS NULL THEN '' WHEN {value} GLOB '*[\",'||char(10, 13)||']*'"
-        f" THEN '\"' || replace({value}, '\"', '\"\"') || '\"' ELSE {value} END"
+        f"CASE WHEN {value} IS NULL THEN '' WHEN {needs_quotes} THEN {_csv_quoted(value)}"
+        f" ELSE {value} END"
     )
 
 
@@ -135,10 +143,10 @@ CSV_TAIL = " || ',' || ".join(
         "''",
         WALL,
         *(_csv_cell(column) for column in ("phase", "kind", "device", "topic")),
-        f"""'"' || replace({CONTRACT_PAYLOAD}, '"', '""') || '"'""",
+        _csv_quoted(CONTRACT_PAYLOAD),
     ]
 )
-"""A CSV line after its `t`; the payload cell is always quoted (it is JSON text)."""
+"""A CSV line after its `t`: the wall time, then quoted cells (the payload is never NULL)."""
 QUERIES = {
     "jsonl": f"SELECT seq, {SESSION_T}, {JSONL_TAIL} FROM events ORDER BY seq",
     "csv": f"SELECT seq, {SESSION_T}, {CSV_TAIL} FROM events ORDER BY seq",
@@ -191,10 +199,13 @@ def _csv_row(event: Event) -> tuple[Any, ...]:
     record = timeline_record(event)
     cells = [record["wall"], record["phase"], record["kind"], record["device"], record["topic"]]
     line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(["", *cells])  # quotes cells holding \n
-    cells_text = line.getvalue().removesuffix("\n")
+    # "\r\n": the writer quotes a cell holding either, as readers end a line at both
+    csv.writer(line, lineterminator="\r\n").writerow(["", *cells])
     payload = json_text(record["payload"]).replace('"', '""')
-    return event.seq, float(event.t), f'{cells_text},"{payload}"'
+    return event.seq, float(event.t), f'{line.getvalue().removesuffix(CRLF)},"{payload}"'
+
+
+CRLF = "\r\n"
 
 
 def _write_csv(rows: list[tuple[Any, ...]], out: TextIO) -> None:

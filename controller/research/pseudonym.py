@@ -27,6 +27,8 @@ MIN_KEY_BYTES = 16
 LABEL_ESCAPE = "x"
 """Starts the hex of a character a BIDS label cannot hold (and of itself)."""
 ESCAPED = re.compile(r"[^A-Za-wyz0-9]+")
+LABEL_MAX = 64
+"""Characters of a label at most (a BIDS file name holds two or three labels)."""
 
 
 class PseudonymKeyError(Exception):
@@ -54,8 +56,15 @@ def keyed_pseudonym(code: str, key: bytes) -> str:
 
 
 def bids_label(text: str) -> str:
-    """`text` as a BIDS label, one to one (see the module doc): `P-014` → `Px2d014`."""
+    """`text` as a BIDS label, one to one (see the module doc): `P-014` → `Px2d014`.
+
+    A label longer than `LABEL_MAX` (file names have a limit) keeps its start and ends in
+    `xz` and a hash of the whole text: no escaped label holds `xz`, so it meets no other.
+    """
     label = ESCAPED.sub(_escape, text)
+    if len(label) > LABEL_MAX:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{label[: LABEL_MAX - 18]}{LABEL_ESCAPE}z{digest[:16]}"
     return label or LABEL_ESCAPE  # never the label of any other text
 
 

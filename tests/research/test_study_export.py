@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from controller.cli import main
 from controller.journal import Event
 from controller.research.bids import read_tsv
-from controller.research.pseudonym import keyed_pseudonym
+from controller.research.pseudonym import bids_label, keyed_pseudonym
 from tests.research.support import START_NS, bids_errors, write_journal
 
 DAY_NS = 86_400 * 10**9
@@ -185,3 +185,13 @@ def test_a_damaged_row_fails_the_export_naming_the_event(
     assert result.exit_code == 2
     assert f"damaged journal (event 2: {reason})" in result.output
     assert not target.exists()
+
+
+def test_bids_labels_are_distinct_letters_and_digits_and_bounded() -> None:
+    codes = ["P-014", "P014", "Px2d014", "x", "", "P 014", "é" * 30, "é" * 30 + "!", "P_014"]
+
+    labels = [bids_label(code) for code in codes]
+
+    assert len(set(labels)) == len(codes)
+    assert all(label.isascii() and label.isalnum() and len(label) <= 64 for label in labels)
+    assert labels[:2] == ["Px2d014", "P014"]
