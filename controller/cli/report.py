@@ -8,7 +8,8 @@ import click
 
 from controller.cli.common import Overrides, connection_options
 from controller.cli.sessions import fail, resolve_session
-from controller.journal import JournalError, count_events, read_events
+from controller.journal import JournalError, count_events
+from controller.journal.export import checked_events
 from controller.research.analysis import SessionAnalysis, analyse
 from controller.research.files import write_private_bytes
 from controller.research.plot import timeline_png
@@ -75,7 +76,7 @@ def report(
 def _analyse(path: Path) -> SessionAnalysis:
     progress = Progress(count_events(path), label="reading the session")
     try:
-        return analyse(session_meta(path), read_events(path), progress=progress)
+        return analyse(session_meta(path), checked_events(path), progress=progress)
     finally:
         progress.finish()
 

@@ -251,7 +251,7 @@ def export_session(
     if key is None:
         batches = journal_rows(path, stream.query)
     else:
-        events = renamed_events(read_events(path), pseudonymiser(key))
+        events = renamed_events(checked_events(path), pseudonymiser(key))
         batches = batched(stream.row(event) for event in events)
     out.write(stream.header)
     count = 0
@@ -261,6 +261,23 @@ def export_session(
         if progress is not None:
             progress(count)
     return count
+
+
+def checked_events(path: Path) -> Iterator[Event]:
+    """The journal's events (`read_events`), each checked as the SQL of the fast path checks
+    its row: a session time or wall time that is not a number raises JournalError naming
+    the event, instead of failing later in an exporter."""
+    for event in read_events(path):
+        t, wall_ns = event.t, event.wall_ns
+        if not isinstance(t, int | float) or isinstance(t, bool) or not abs(t) < 1e300:
+            raise JournalError(
+                f"{path}: damaged journal (event {event.seq}: its session time is not a number)"
+            )
+        if not isinstance(wall_ns, int) or isinstance(wall_ns, bool) or wall_ns < 0:
+            raise JournalError(
+                f"{path}: damaged journal (event {event.seq}: its wall time is out of range)"
+            )
+        yield event
 
 
 def batched(rows: Iterator[Row]) -> Iterator[list[Row]]:
@@ -316,5 +333,5 @@ def analysed(
 ) -> SessionAnalysis:
     """The analysis of the journal at `path`, participant codes pseudonymised with `key`."""
     rename = pseudonymiser(key)
-    events = renamed_events(read_events(path), rename)
+    events = renamed_events(checked_events(path), rename)
     return analyse(renamed_meta(session_meta(path), rename), events, progress=progress)

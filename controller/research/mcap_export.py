@@ -23,11 +23,12 @@ from typing import Any, BinaryIO
 from mcap.writer import CompressionType, Writer
 
 from controller import __version__
-from controller.journal import Event, SessionMeta, read_events
+from controller.journal import Event, SessionMeta
 from controller.journal.export import (
     JSONL_TAIL,
     SESSION_T,
     batched,
+    checked_events,
     journal_rows,
     jsonl_row,
     wire_value,
@@ -126,7 +127,7 @@ def export_mcap(
     meta = renamed_meta(session_meta(path), rename)
     if key is None:
         return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
-    events = renamed_events(read_events(path), rename)
+    events = renamed_events(checked_events(path), rename)
     return write_mcap(event_rows(events), meta, out, progress=progress)
 
 

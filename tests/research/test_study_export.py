@@ -195,3 +195,39 @@ def test_bids_labels_are_distinct_letters_and_digits_and_bounded() -> None:
     assert len(set(labels)) == len(codes)
     assert all(label.isascii() and label.isalnum() and len(label) <= 64 for label in labels)
     assert labels[:2] == ["Px2d014", "P014"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("t", "'soon'"), ("t", "9e999"), ("wall_ns", "'later'"), ("payload", "'{\"cut'")],
+)
+@pytest.mark.parametrize(
+    "how", ["bids", "pseudonymised jsonl", "pseudonymised mcap", "report", "summary"]
+)
+def test_a_damaged_row_is_a_clear_error_on_every_path(
+    tmp_path: Path, how: str, column: str, value: str
+) -> None:
+    data = tmp_path / "data"
+    journal = a_session(data, participant="P-001")
+    with sqlite3.connect(journal) as connection:
+        connection.execute(f"UPDATE events SET {column} = {value} WHERE seq = 2")
+    key_file = tmp_path / "study.key"
+    key_file.write_bytes(KEY)
+    target = tmp_path / "out"
+    args: dict[str, list[str | Path]] = {
+        "bids": ["export", journal, "--format", "bids", "-o", target],
+        "pseudonymised jsonl": ["export", journal, "-o", target, "--pseudonymise", key_file],
+        "pseudonymised mcap": [
+            "export", journal, "--format", "mcap", "-o", target, "--pseudonymise", key_file,
+        ],
+        "report": ["report", journal, "--html", target],
+        "summary": ["sessions", "--format", "csv", "-o", target, "--data-dir", data],
+    }  # fmt: skip
+
+    result = sessionroom(*args[how], "--config", tmp_path / "none")
+
+    assert f"{journal}: damaged journal (" in result.output
+    if how == "summary":  # the table goes on without the damaged session
+        assert result.exit_code == 0 and target.read_text().count("\n") == 1
+    else:
+        assert result.exit_code == 2 and not target.exists()
