@@ -103,7 +103,7 @@ CONTRACT_PAYLOAD = f"""CASE
     WHEN NOT json_valid(payload) THEN damaged(seq, 'its payload is not JSON')
     WHEN kind = 'command' AND topic IS NOT NULL AND payload LIKE '{{"payload": %'
         AND json_type(payload, '$.payload') = 'text'
-        AND (SELECT COUNT(*) FROM json_each(payload)) = 1
+        AND json_remove(payload, '$.payload') = '{{}}'
     THEN CASE WHEN json_valid({WIRE}) THEN json({WIRE}) ELSE json_quote({WIRE}) END
     ELSE payload END"""
 """The contract's payload as JSON text, worked out by SQLite (see `contract_payload`)."""

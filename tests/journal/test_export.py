@@ -217,14 +217,16 @@ def test_a_device_command_exports_the_wire_payload_as_json_where_it_is_json(
     for n, wire in enumerate(sent):
         journal.append(Event("command", {"payload": wire}, device="d", topic="t"), t=n, wall_ns=0)
     journal.append(Event("command", {"volume": 0.5}, device="music"), t=9, wall_ns=0)
+    both = {"payload": "7", "more": 1}  # not the engine's record of a wire payload: as recorded
+    journal.append(Event("command", both, device="d", topic="t"), t=10, wall_ns=0)
     journal.close(ended_cleanly=True)
 
     records = [json.loads(line) for line in exported(journal.path, "jsonl").splitlines()]
     rows = list(csv.DictReader(io.StringIO(exported(journal.path, "csv"))))
 
     expected = [{"state": "ON", "brightness": 76}, "Dimmer 40; Power ON", [1, 2], "NaN", 7, ""]
-    assert [record["payload"] for record in records] == [*expected, {"volume": 0.5}]
-    assert [json.loads(row["payload"]) for row in rows] == [*expected, {"volume": 0.5}]
+    assert [record["payload"] for record in records] == [*expected, {"volume": 0.5}, both]
+    assert [json.loads(row["payload"]) for row in rows] == [*expected, {"volume": 0.5}, both]
 
 
 @settings(max_examples=30, deadline=None)
