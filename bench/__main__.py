@@ -14,7 +14,17 @@ from pathlib import Path
 
 import click
 
-from bench import chaos, emergency, facility, fanout, journal_load, latency, rehearsal, research
+from bench import (
+    chaos,
+    emergency,
+    facility,
+    fanout,
+    journal_load,
+    latency,
+    rehearsal,
+    research,
+    study,
+)
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
@@ -28,6 +38,7 @@ PARTS = (
     "memory",
     "research",
     "facility",
+    "study",
     "chaos",
 )
 DEFAULT_PARTS = PARTS[:-1]
@@ -46,6 +57,8 @@ class Sizes:
     """Emergency presses timed in each of the part's two rooms."""
     journal_seconds: float
     plan: str
+    study_sessions: int
+    """Recorded sessions written for the study part."""
     chaos: chaos.Sizes
     rooms: int = 10
     """Rooms on the broker for the facility part."""
@@ -60,6 +73,7 @@ class Sizes:
             journal_seconds=2.0,
             plan="standard",
             chaos=chaos.Sizes(kills=200, restarts=100, disk_full_s=5.0),
+            study_sessions=1000,
         )
 
     @classmethod
@@ -72,6 +86,7 @@ class Sizes:
             journal_seconds=1.5,
             plan="rehearsal",
             chaos=chaos.Sizes(kills=20, restarts=10, disk_full_s=2.0),
+            study_sessions=100,
         )
 
 
@@ -139,6 +154,9 @@ async def run_parts(
     if "research" in parts:
         say("research tools on a 3-hour session journal of about 100 000 events")
         figures += await research.figures(workdir)
+    if "study" in parts:
+        say(f"a study of {sizes.study_sessions:,} recorded sessions: listing, summary, BIDS")
+        figures += study.figures(workdir, sizes.study_sessions)
     return Report(figures, notes)
 
 
@@ -150,8 +168,9 @@ def say(text: str) -> None:
 @click.option(
     "--quick",
     is_flag=True,
-    help="Small sizes (100 commands, 4 scenes, 20 emergency presses, 1.5 s of journaling) and "
-    "the 5-minute rehearsal plan instead of the 90-minute standard plan: about two minutes in all.",
+    help="Small sizes (100 commands, 4 scenes, 20 emergency presses, 1.5 s of journaling, a "
+    "study of 100 sessions) and the 5-minute rehearsal plan instead of the 90-minute standard "
+    "plan: about three minutes in all.",
 )
 @click.option("--commands", type=click.IntRange(min=2), help="Commands (and raw hops) to time.")
 @click.option(
@@ -239,6 +258,7 @@ def main(
             disk_full_s=disk_full_seconds or base.chaos.disk_full_s,
         ),
         rooms=rooms or base.rooms,
+        study_sessions=base.study_sessions,
     )
     parts = only or DEFAULT_PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)

@@ -1,60 +1,85 @@
-"""`sessionroom export`: a session as JSONL or CSV (the researchers' contract), or as BIDS."""
+"""`sessionroom export`: a session as JSONL or CSV (the researchers' contract), or as BIDS.
+
+Without a SESSION, `--all`, `--room`, `--since`, `--until` and `--plan` choose many
+sessions, exported together into one BIDS dataset (a whole study at once).
+"""
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import click
 
 from controller.cli.common import Overrides, connection_options
-from controller.cli.sessions import fail, resolve_session
-from controller.journal import JournalError, count_events
-from controller.journal.export import FORMATS, export_bids, export_session
+from controller.cli.sessions import (
+    fail,
+    pseudonymise_option,
+    resolve_data_dir,
+    resolve_session,
+    study_key,
+    write_stdout,
+)
+from controller.journal import JournalError, SessionInfo, count_events, list_sessions
+from controller.journal.export import FORMATS, export_bids, export_session, export_study
+from controller.research.files import write_private, write_private_text
+from controller.research.mcap_export import export_mcap
 from controller.research.progress import Progress as ExportProgress
-from controller.research.pseudonym import PseudonymKeyError, read_key
 
 BIDS = "bids"
+MCAP = "mcap"
 
 
 @click.command(
     epilog="\b\nExamples:\n"
     "  sessionroom export room-a-20261121T173000Z --format csv -o session.csv\n"
+    "  sessionroom export room-a-20261121T173000Z --format mcap -o session.mcap\n"
     "  sessionroom export data/sessions/room-a-20261121T173000Z.sqlite > session.jsonl\n"
     "  sessionroom export room-a-20261121T173000Z --format bids -o study/ "
+    "--pseudonymise study.key\n"
+    "  sessionroom export --all --since 2026-11-01 --plan standard --format bids -o study/ "
     "--pseudonymise study.key"
 )
-@click.argument("session")
+@click.argument("session", required=False)
 @click.option(
     "--format",
     "format_name",
-    type=click.Choice([*sorted(FORMATS), BIDS]),
+    type=click.Choice([*sorted(FORMATS), BIDS, MCAP]),
     default="jsonl",
     show_default=True,
     help="jsonl: one JSON object per line; csv: the same columns, payload as JSON text; "
-    "bids: a BIDS folder (events.tsv, physio.tsv.gz and their JSON sidecars).",
+    "bids: a BIDS folder (events.tsv, physio.tsv.gz and their JSON sidecars); "
+    "mcap: one file for Foxglove (a channel per kind and device, phase, levels, vitals).",
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
     default=None,
-    help="jsonl/csv: the file to write (owner-readable only; standard output when omitted). "
+    help="jsonl/csv/mcap: the file to write (owner-readable only; standard output when "
+    "omitted, except for mcap). "
     "bids: the dataset folder (required; created if new, other sessions in it are kept).",
 )
 @click.option(
-    "--pseudonymise",
-    "key_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    metavar="KEYFILE",
-    help="Replace participant codes by a keyed hash (HMAC-SHA256 with the secret in KEYFILE, "
-    "12 hex digits). Keep KEYFILE outside the exported data.",
+    "--all", "every", is_flag=True, help="bids: export every recorded session (no SESSION)."
 )
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="bids, no SESSION: sessions started at or after DATE (UTC, e.g. 2026-11-01 or "
+    "2026-11-01T14:00).",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="bids, no SESSION: sessions started before DATE's end (a day counts whole).",
+)
+@click.option("--plan", metavar="PLAN", help="bids, no SESSION: sessions of this plan only.")
+@pseudonymise_option
 @click.option(
     "--include-notes",
     is_flag=True,
@@ -63,9 +88,13 @@ BIDS = "bids"
 )
 @connection_options
 def export(
-    session: str,
+    session: str | None,
     format_name: str,
     output: Path | None,
+    every: bool,
+    since: str | None,
+    until: str | None,
+    plan: str | None,
     key_file: Path | None,
     include_notes: bool,
     config_path: Path,
@@ -73,7 +102,7 @@ def export(
     room_id: str | None,
     data_dir: Path | None,
 ) -> None:
-    """Export a session's timeline as JSONL, CSV or BIDS.
+    """Export a session as JSONL, CSV, MCAP or BIDS, or many sessions as one BIDS dataset.
 
     SESSION is a session id (see `sessionroom sessions`) or a path to its .sqlite file.
     JSONL and CSV hold one record per event in seq order with seq, t (seconds since the
@@ -81,15 +110,37 @@ def export(
     are included. BIDS writes sub-<participant>/ses-<start>/beh/ with an events.tsv (onset,
     duration, trial_type: phases, BLS sets, holds and outages as durations; operator
     actions, cues, alerts and safety events as impulses) and the vitals resampled to 1 Hz
-    as physio.tsv.gz, each with its JSON sidecar.
+    as physio.tsv.gz, each with its JSON sidecar, and lists every participant in
+    participants.tsv and their sessions in sub-<participant>_sessions.tsv. MCAP writes one
+    file for Foxglove: a channel per event kind and device, /room/phase, light and volume
+    levels.
+
+    Without SESSION, --all (or --room, --since, --until, --plan) exports the sessions they
+    choose into one BIDS dataset. A BIDS export is all or nothing: if anything fails, the
+    dataset folder is left as it was and the error names what failed.
     """
-    path = resolve_session(session, config_path, Overrides(broker, room_id, data_dir))
-    key = _key(key_file)
+    overrides = Overrides(broker, room_id, data_dir)
+    key = study_key(key_file)
+    choosing = every or room_id is not None or any((since, until, plan))
+    if session is None:
+        if not choosing:
+            fail("name a SESSION, or choose sessions with --all, --room, --since, --until, --plan")
+        if format_name != BIDS:
+            fail("many sessions are exported into one BIDS dataset: add --format bids -o DIR")
+        paths = _chosen(resolve_data_dir(config_path, overrides), room_id, since, until, plan)
+        _export_study(paths, _bids_folder(output), include_notes=include_notes, key=key)
+        return
+    if every or any((since, until, plan)):
+        fail("--all, --since, --until and --plan choose sessions: give them without SESSION")
+    path = resolve_session(session, config_path, overrides)
     if format_name == BIDS:
-        _export_bids(path, output, include_notes=include_notes, key=key)
+        _export_bids(path, _bids_folder(output), include_notes=include_notes, key=key)
         return
     if output is not None and output.is_dir():
         fail(f"{output} is a folder; --format {format_name} writes one file")
+    if format_name == MCAP:
+        _export_mcap(path, output, key=key)
+        return
     try:
         progress = ExportProgress(count_events(path))
 
@@ -100,7 +151,7 @@ def export(
             if output is None:
                 written = write_stdout(write_timeline)
             else:
-                written = write_file_atomically(output, write_timeline)
+                written = write_private_text(output, write_timeline)
         finally:
             progress.finish()
     except JournalError as error:
@@ -115,34 +166,75 @@ def export(
         click.echo(f"Wrote {written} events to {output}.", err=True)
 
 
-def _key(key_file: Path | None) -> bytes | None:
-    if key_file is None:
-        return None
-    try:
-        return read_key(key_file)
-    except PseudonymKeyError as error:
-        fail(str(error))
-
-
-def _export_bids(
-    path: Path, folder: Path | None, *, include_notes: bool, key: bytes | None
-) -> None:
+def _bids_folder(folder: Path | None) -> Path:
     if folder is None:
         fail("--format bids writes a folder: give it with -o DIR")
     if folder.exists() and not folder.is_dir():
         fail(f"{folder} is a file; --format bids writes a folder")
+    return folder
+
+
+def _chosen(
+    data_dir: Path, room: str | None, since: str | None, until: str | None, plan: str | None
+) -> list[Path]:
+    """The journals of the sessions the options choose, oldest first."""
+    start = _moment(since, "--since") if since else None
+    end = _moment(until, "--until", end_of_day=True) if until else None
+    found = list_sessions(
+        data_dir,
+        room,
+        on_unreadable=lambda path, reason: click.echo(f"skipped {path}: {reason}", err=True),
+    )
+    chosen = [info for info in reversed(found) if _wanted(info, start, end, plan)]
+    if not chosen:
+        fail("no recorded session matches the options given (`sessionroom sessions` lists them)")
+    return [info.path for info in chosen]
+
+
+def _wanted(
+    info: SessionInfo, start: datetime | None, end: datetime | None, plan: str | None
+) -> bool:
+    return (
+        (start is None or info.started >= start)
+        and (end is None or info.started < end)
+        and (plan is None or info.plan == plan)
+    )
+
+
+def _moment(text: str, option: str, *, end_of_day: bool = False) -> datetime:
+    """A date or date and time given on the command line, in UTC."""
     try:
-        progress = ExportProgress(count_events(path))
-        try:
-            written = export_bids(
-                path, folder, include_notes=include_notes, key=key, progress=progress
-            )
-        finally:
-            progress.finish()
-    except JournalError as error:
-        fail(str(error))
-    except OSError as error:
-        fail(f"cannot write into {folder}: {error.strerror}")
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not a date (e.g. 2026-11-01 or 2026-11-01T14:00)")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end_of_day and len(text) == len("2026-11-01"):
+        moment += timedelta(days=1)
+    return moment
+
+
+def _export_mcap(path: Path, output: Path | None, *, key: bytes | None) -> None:
+    if output is None:
+        fail("--format mcap writes a binary file: give it with -o FILE.mcap")
+    written = _all_or_nothing(
+        ExportProgress(count_events(path)),
+        output,
+        lambda progress: write_private(
+            output, lambda out: export_mcap(path, out, key=key, progress=progress)
+        ),
+    )
+    click.echo(f"Wrote {written} events to {output} (open it in Foxglove).", err=True)
+
+
+def _export_bids(path: Path, folder: Path, *, include_notes: bool, key: bytes | None) -> None:
+    written = _all_or_nothing(
+        ExportProgress(count_events(path)),
+        folder,
+        lambda progress: export_bids(
+            path, folder, include_notes=include_notes, key=key, progress=progress
+        ),
+    )
     click.echo(f"Wrote {written.rows} events to {written.events}.", err=True)
     if written.physio is not None:
         click.echo(f"Wrote {written.samples} seconds of vitals to {written.physio}.", err=True)
@@ -150,24 +242,35 @@ def _export_bids(
         click.echo("No vitals were recorded; no physio file.", err=True)
 
 
-def write_stdout(write: Callable[[TextIO], int]) -> int:
-    """Write to standard output, switched to UTF-8 whatever the locale says."""
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(encoding="utf-8")
-    written = write(sys.stdout)
-    sys.stdout.flush()
-    return written
+def _export_study(
+    paths: list[Path], folder: Path, *, include_notes: bool, key: bytes | None
+) -> None:
+    written = _all_or_nothing(
+        ExportProgress(len(paths), unit="sessions"),
+        folder,
+        lambda progress: export_study(
+            paths, folder, include_notes=include_notes, key=key, progress=progress
+        ),
+    )
+    participants = len({export.events.parts[-4] for export in written})
+    click.echo(
+        f"Wrote {len(written)} sessions of {participants} participants to {folder}.", err=True
+    )
 
 
-def write_file_atomically(target: Path, write: Callable[[TextIO], int]) -> int:
-    """Write `target` (mode 0600) via a temporary file, so a failed export leaves no half file."""
-    temporary = target.with_name(f".{target.name}.partial")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+Done = TypeVar("Done")
+
+
+def _all_or_nothing(
+    progress: ExportProgress, target: Path, work: Callable[[ExportProgress], Done]
+) -> Done:
+    """Run an export that writes `target` whole or not at all; exit with the reason if it fails."""
     try:
-        with open(descriptor, "w", encoding="utf-8", newline="") as out:
-            written = write(out)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return written
+        try:
+            return work(progress)
+        finally:
+            progress.finish()
+    except JournalError as error:
+        fail(f"{error}; nothing was written")
+    except OSError as error:
+        fail(f"cannot write {target}: {error.strerror}; nothing was written")

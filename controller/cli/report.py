@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
 from controller.cli.common import Overrides, connection_options
 from controller.cli.sessions import fail, resolve_session
-from controller.journal import JournalError, count_events, read_events
+from controller.journal import JournalError, count_events
+from controller.journal.export import checked_events
 from controller.research.analysis import SessionAnalysis, analyse
+from controller.research.files import write_private_bytes
 from controller.research.plot import timeline_png
 from controller.research.progress import Progress
 from controller.research.report import render_html, render_text, report_sections
@@ -75,15 +76,13 @@ def report(
 def _analyse(path: Path) -> SessionAnalysis:
     progress = Progress(count_events(path), label="reading the session")
     try:
-        return analyse(session_meta(path), read_events(path), progress=progress)
+        return analyse(session_meta(path), checked_events(path), progress=progress)
     finally:
         progress.finish()
 
 
 def _write(path: Path, content: bytes) -> None:
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(descriptor, "wb") as out:
-            out.write(content)
+        write_private_bytes(path, content)
     except OSError as error:
         fail(f"cannot write {path}: {error.strerror}")

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import io
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import click
 
 from controller.cli.common import EXIT_INVALID, Overrides, connection_options, load_room_or_exit
 from controller.config.durations import format_duration
-from controller.journal import SessionInfo, list_sessions, session_path, sessions_dir
+from controller.journal import (
+    JournalError,
+    SessionInfo,
+    list_sessions,
+    session_path,
+    sessions_dir,
+)
+from controller.journal.export import analysed
+from controller.research.files import write_private_text
+from controller.research.progress import Progress
+from controller.research.pseudonym import PseudonymKeyError, Renamer, pseudonymiser, read_key
+from controller.research.summary import summary_row, write_summary
 
 HEADINGS = (
     "SESSION",
@@ -23,37 +37,118 @@ HEADINGS = (
 )
 
 
-@click.command(epilog="Example: sessionroom sessions --room room-a")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pseudonymise_option(function: F) -> F:
+    """--pseudonymise KEYFILE, for commands that write participant codes out."""
+    option = click.option(
+        "--pseudonymise",
+        "key_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="KEYFILE",
+        help="Replace participant codes by a keyed hash (HMAC-SHA256 with the secret in "
+        "KEYFILE, 12 hex digits), the same in every export. Keep KEYFILE outside the "
+        "exported data.",
+    )
+    return option(function)
+
+
+def study_key(key_file: Path | None) -> bytes | None:
+    """The key in `key_file` (None without one); exits with the reason if it is unusable."""
+    if key_file is None:
+        return None
+    try:
+        return read_key(key_file)
+    except PseudonymKeyError as error:
+        fail(str(error))
+
+
+@click.command(
+    epilog="\b\nExamples:\n  sessionroom sessions --room room-a\n"
+    "  sessionroom sessions --format csv -o sessions.csv --pseudonymise study.key"
+)
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+    help="table: a quick listing, newest first; csv: one row per session, oldest first, "
+    "with plan, phases planned and actual, holds, extensions, overrides, BLS, emergencies, "
+    "alerts, outages and vitals min/median/max (reads every event of every session).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="csv: the file to write (owner-readable only; standard output when omitted).",
+)
+@pseudonymise_option
 @connection_options
 def sessions(
-    config_path: Path, broker: str | None, room_id: str | None, data_dir: Path | None
+    format_name: str,
+    output: Path | None,
+    key_file: Path | None,
+    config_path: Path,
+    broker: str | None,
+    room_id: str | None,
+    data_dir: Path | None,
 ) -> None:
-    """List the recorded sessions, newest first.
+    """List the recorded sessions, newest first, or summarise them as CSV.
 
     Shows every room's sessions in the data directory, or only those of --room. Files in the
     sessions folder that are not readable journals are named on stderr and skipped.
     """
     folder = resolve_data_dir(config_path, Overrides(broker, room_id, data_dir))
-    found = list_sessions(
-        folder,
-        room_id,
-        on_unreadable=lambda path, reason: click.echo(f"skipped {path}: {reason}", err=True),
-    )
+    key = study_key(key_file)
+    found = list_sessions(folder, room_id, on_unreadable=_skipped)
+    if format_name == "csv":
+        _summary(list(reversed(found)), output, key)
+        return
     if not found:
         which = f" of room {room_id}" if room_id else ""
         click.echo(f"No sessions{which} in {sessions_dir(folder)}.")
         return
-    click.echo(session_table(found))
+    click.echo(session_table(found, pseudonymiser(key)))
 
 
-def session_table(found: list[SessionInfo]) -> str:
-    """The sessions as an aligned text table, one line each."""
+def _skipped(path: Path, reason: str) -> None:
+    click.echo(f"skipped {path}: {reason}", err=True)
+
+
+def _summary(found: list[SessionInfo], output: Path | None, key: bytes | None) -> None:
+    progress = Progress(len(found), label="summarising", unit="sessions")
+    rows = []
+    try:
+        for done, info in enumerate(found, start=1):
+            try:
+                rows.append(summary_row(analysed(info.path, key=key)))
+            except JournalError as error:
+                _skipped(info.path, str(error).removeprefix(f"{info.path}: "))
+            progress(done)
+    finally:
+        progress.finish()
+    if output is None:
+        write_stdout(lambda out: write_summary(rows, out))
+        return
+    try:
+        write_private_text(output, lambda out: write_summary(rows, out))
+    except OSError as error:
+        fail(f"cannot write {output}: {error.strerror}")
+    click.echo(f"Wrote {len(rows)} sessions to {output}.", err=True)
+
+
+def session_table(found: list[SessionInfo], rename: Renamer) -> str:
+    """The sessions as an aligned text table, one line each, participant codes `rename`d."""
     rows = [HEADINGS] + [
         (
             info.session_id,
             info.room,
             info.plan,
-            info.participant,
+            rename(info.participant),
             f"{info.started:%Y-%m-%d %H:%M:%S}",
             format_duration(info.duration_s),
             " → ".join(info.phases) or "—",
@@ -107,3 +202,15 @@ def fail(message: str) -> NoReturn:
     """Print `Error: message` on stderr and exit with status 2."""
     click.echo(f"Error: {message}", err=True)
     raise SystemExit(EXIT_INVALID)
+
+
+Written = TypeVar("Written")
+
+
+def write_stdout(write: Callable[[TextIO], Written]) -> Written:
+    """Write to standard output, switched to UTF-8 whatever the locale says."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
+    written = write(sys.stdout)
+    sys.stdout.flush()
+    return written

@@ -2,35 +2,40 @@
 
 Every event becomes one record with the `COLUMNS` of docs/control-api.md (`timeline_record`);
 a stream format writes records to a text stream, in seq order, without holding the session
-in memory. Notes are exported like every other event. The BIDS export (`export_bids`) writes
-a folder of files from one pass over the events (`controller.research.bids`); it leaves
-notes out unless asked. Either can replace participant codes by keyed pseudonyms.
+in memory. Notes are exported like every other event. A device command's `payload` is what
+went on the wire (`contract_payload`): the JSON value where the wire payload is JSON, the
+text where it is text; the journal keeps the exact wire text, so a replay sends it unchanged.
+The BIDS export (`export_bids`, `export_study` for many sessions into one dataset) writes a
+folder of files from one pass over each session's events (`controller.research.bids`); it
+leaves notes out unless asked. Either can replace participant codes by keyed pseudonyms.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
+import json
+import math
+import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from controller.journal.events import Event
 from controller.journal.sessions import read_events
-from controller.journal.store import json_text
-from controller.research.analysis import analyse
-from controller.research.bids import BidsExport, write_bids
+from controller.journal.store import JournalError, json_text, reading
+from controller.research.analysis import SessionAnalysis, analyse
+from controller.research.bids import BidsExport, bids_dataset, write_bids
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
 
 COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
 LINE_BREAKS_INSIDE_STRINGS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 """Characters JSON leaves raw but some line readers split on; escaped so a line stays one line."""
-PROGRESS_EVERY = 1000
-"""Events between two calls of an export's progress callback."""
 
-StreamWriter = Callable[[Iterable[Event], TextIO], int]
-"""Writes events to a text stream in one format and returns how many it wrote."""
 ProgressCallback = Callable[[int], None]
 """Told how many events an export has written so far."""
 
@@ -52,43 +57,180 @@ def timeline_record(event: Event) -> dict[str, Any]:
         "kind": event.kind,
         "device": event.device,
         "topic": event.topic,
-        "payload": event.payload,
+        "payload": contract_payload(event),
     }
 
 
-def write_jsonl(events: Iterable[Event], out: TextIO) -> int:
-    """One JSON object per line."""
-    count = 0
-    for event in events:
-        out.write(json_line(timeline_record(event)))
-        count += 1
-    return count
+def contract_payload(event: Event) -> Any:
+    """The payload as the export contract has it.
+
+    The journal records a device command (a `command` with a topic) as `{"payload": <the
+    wire payload as text>}`; the contract is the wire payload itself: its JSON value where
+    it is JSON, the text where it is not (Tasmota's Backlog). Every other payload is as
+    recorded.
+    """
+    payload = event.payload
+    if event.kind != "command" or event.topic is None or not isinstance(payload, dict):
+        return payload
+    wire = payload.get("payload")
+    if len(payload) != 1 or not isinstance(wire, str):
+        return payload
+    return wire_value(wire)
 
 
-def json_line(record: dict[str, Any]) -> str:
-    """`record` as one line of JSON, newline included."""
-    text = json_text(record)
+def wire_value(text: str) -> Any:
+    """A wire payload as a JSON value where it is JSON (finite numbers only), else the text."""
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+WIRE = "json_extract(payload, '$.payload')"
+CONTRACT_PAYLOAD = f"""CASE
+    WHEN payload IS NULL THEN 'null'
+    WHEN NOT json_valid(payload) THEN damaged(seq, 'its payload is not JSON')
+    WHEN kind = 'command' AND topic IS NOT NULL AND payload LIKE '{{"payload": %'
+        AND json_type(payload, '$.payload') = 'text'
+        AND json_remove(payload, '$.payload') = '{{}}'
+    THEN CASE WHEN json_valid({WIRE}) THEN json({WIRE}) ELSE json_quote({WIRE}) END
+    ELSE payload END"""
+"""The contract's payload as JSON text, worked out by SQLite (see `contract_payload`)."""
+SESSION_T = """CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < 1e300 THEN t
+    ELSE damaged(seq, 'its session time is not a number') END"""
+"""`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
+WALL = """CASE WHEN typeof(wall_ns) = 'integer' AND wall_ns >= 0
+    THEN strftime('%Y-%m-%dT%H:%M:%S', wall_ns / 1000000000, 'unixepoch')
+        || printf('.%06dZ', (wall_ns % 1000000000) / 1000)
+    ELSE damaged(seq, 'its wall time is out of range') END"""
+"""`iso_wall` in SQL."""
+JSONL_TAIL = f"""', "wall": "' || {WALL} || '", "phase": ' || json_quote(phase)
+    || ', "kind": ' || json_quote(kind) || ', "device": ' || json_quote(device)
+    || ', "topic": ' || json_quote(topic) || ', "payload": ' || {CONTRACT_PAYLOAD} || '}}'"""
+"""A JSONL line after its `t`. SQLite builds it: a fetched value costs Python more than
+SQLite's work on it, so the fewer values a row brings, the faster the export."""
+
+
+def _csv_quoted(value: str) -> str:
+    """Text as a quoted CSV cell in SQL (`""` inside)."""
+    return f"""'"' || replace({value}, '"', '""') || '"'"""
+
+
+def _csv_cell(value: str) -> str:
+    """A column as a CSV cell in SQL, as Python's csv module writes it: NULL is an empty
+    cell, text is quoted when it holds a quote, a comma or a line break. SQLite's GLOB stops
+    at a NUL, so text holding one is quoted whatever follows it."""
+    needs_quotes = f"""instr({value}, char(0)) OR {value} GLOB '*[",'||char(10, 13)||']*'"""
+    return (
+        f"CASE WHEN {value} IS NULL THEN '' WHEN {needs_quotes} THEN {_csv_quoted(value)}"
+        f" ELSE {value} END"
+    )
+
+
+CSV_TAIL = " || ',' || ".join(
+    [
+        "''",
+        WALL,
+        *(_csv_cell(column) for column in ("phase", "kind", "device", "topic")),
+        _csv_quoted(CONTRACT_PAYLOAD),
+    ]
+)
+"""A CSV line after its `t`: the wall time, then quoted cells (the payload is never NULL)."""
+QUERIES = {
+    "jsonl": f"SELECT seq, {SESSION_T}, {JSONL_TAIL} FROM events ORDER BY seq",
+    "csv": f"SELECT seq, {SESSION_T}, {CSV_TAIL} FROM events ORDER BY seq",
+}
+BATCH = 1000
+"""Rows fetched, formatted and written at once; the progress callback is told after each."""
+Row = TypeVar("Row")
+
+
+def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
+    """Batches of the rows `query` selects from the journal at `path` (the fast path).
+
+    A payload that is not JSON or a wall time out of range raises JournalError naming
+    the event, as reading it as an event would.
+    """
+    damaged: list[str] = []
+
+    def refuse(seq: int, why: str) -> None:
+        damaged.append(f"event {seq}: {why}")
+        raise ValueError(damaged[-1])
+
+    with reading(path) as (connection, _):
+        connection.create_function("damaged", 2, refuse, deterministic=True)
+        cursor = connection.execute(query)
+        try:
+            while batch := cursor.fetchmany(BATCH):
+                yield batch
+        except sqlite3.OperationalError:
+            if not damaged:
+                raise
+            raise JournalError(f"{path}: damaged journal ({damaged[0]})") from None
+
+
+def jsonl_row(event: Event) -> tuple[Any, ...]:
+    """seq, t and the rest of the event's JSONL line, as the JSONL query selects them."""
+    record = timeline_record(event)
+    del record["seq"], record["t"]
+    return event.seq, float(event.t), ", " + json_text(record)[1:]
+
+
+def _write_jsonl(rows: list[tuple[Any, ...]], out: TextIO) -> None:
+    text = "".join([f'{{"seq": {seq}, "t": {t!r}{tail}\n' for seq, t, tail in rows])
     if not text.isascii():
         for character, escape in LINE_BREAKS_INSIDE_STRINGS.items():
             text = text.replace(character, escape)
-    return text + "\n"
+    out.write(text)
 
 
-def write_csv(events: Iterable[Event], out: TextIO) -> int:
-    """A header row of `COLUMNS`, then one row per event; nulls are empty cells except in
-    `payload`, which is always JSON text (`null`, `"a string"`, `{...}`)."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    count = 0
-    for event in events:
-        record = timeline_record(event)
-        record["payload"] = json_text(event.payload)
-        writer.writerow(record.values())
-        count += 1
-    return count
+def _csv_row(event: Event) -> tuple[Any, ...]:
+    record = timeline_record(event)
+    cells = [record["wall"], record["phase"], record["kind"], record["device"], record["topic"]]
+    line = io.StringIO()
+    # "\r\n": the writer quotes a cell holding either, as readers end a line at both
+    csv.writer(line, lineterminator="\r\n").writerow(["", *cells])
+    payload = json_text(record["payload"]).replace('"', '""')
+    return event.seq, float(event.t), f'{line.getvalue().removesuffix(CRLF)},"{payload}"'
 
 
-FORMATS: dict[str, StreamWriter] = {"jsonl": write_jsonl, "csv": write_csv}
+CRLF = "\r\n"
+
+
+def _write_csv(rows: list[tuple[Any, ...]], out: TextIO) -> None:
+    out.write("".join([f"{seq},{t!r}{tail}\n" for seq, t, tail in rows]))
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """A timeline format: how SQLite or an event makes a row, and how rows are written."""
+
+    header: str
+    query: str
+    """Selects a journal's rows ready for `write` (the fast path)."""
+    row: Callable[[Event], tuple[Any, ...]]
+    """The same row made from an event (the path of pseudonymised events)."""
+    write: Callable[[list[tuple[Any, ...]], TextIO], None]
+
+
+FORMATS = {
+    "jsonl": StreamFormat("", QUERIES["jsonl"], jsonl_row, _write_jsonl),
+    "csv": StreamFormat(",".join(COLUMNS) + "\n", QUERIES["csv"], _csv_row, _write_csv),
+}
+"""JSONL: one JSON object per line, keys in `COLUMNS` order. CSV: a header row of `COLUMNS`,
+then one row per event; nulls are empty cells except in `payload`, which is always JSON
+text (`null`, `"a string"`, `{...}`)."""
 
 
 def export_session(
@@ -104,20 +246,44 @@ def export_session(
     With a `key`, participant codes in payloads become keyed pseudonyms. Raises JournalError
     if the file is not a readable journal, KeyError for an unknown format.
     """
-    write = FORMATS[format_name]
-    events: Iterable[Event] = read_events(path)
-    if key is not None:
-        events = renamed_events(events, pseudonymiser(key))
-    return write(events if progress is None else _reporting(events, progress), out)
-
-
-def _reporting(events: Iterable[Event], progress: ProgressCallback) -> Iterator[Event]:
+    stream = FORMATS[format_name]
+    batches: Iterable[list[tuple[Any, ...]]]
+    if key is None:
+        batches = journal_rows(path, stream.query)
+    else:
+        events = renamed_events(checked_events(path), pseudonymiser(key))
+        batches = batched(stream.row(event) for event in events)
+    out.write(stream.header)
     count = 0
-    for count, event in enumerate(events, start=1):
-        yield event
-        if count % PROGRESS_EVERY == 0:
+    for batch in batches:
+        stream.write(batch, out)
+        count += len(batch)
+        if progress is not None:
             progress(count)
-    progress(count)
+    return count
+
+
+def checked_events(path: Path) -> Iterator[Event]:
+    """The journal's events (`read_events`), each checked as the SQL of the fast path checks
+    its row: a session time or wall time that is not a number raises JournalError naming
+    the event, instead of failing later in an exporter."""
+    for event in read_events(path):
+        t, wall_ns = event.t, event.wall_ns
+        if not isinstance(t, int | float) or isinstance(t, bool) or not abs(t) < 1e300:
+            raise JournalError(
+                f"{path}: damaged journal (event {event.seq}: its session time is not a number)"
+            )
+        if not isinstance(wall_ns, int) or isinstance(wall_ns, bool) or wall_ns < 0:
+            raise JournalError(
+                f"{path}: damaged journal (event {event.seq}: its wall time is out of range)"
+            )
+        yield event
+
+
+def batched(rows: Iterator[Row]) -> Iterator[list[Row]]:
+    """`rows` in lists of `BATCH`."""
+    while batch := list(itertools.islice(rows, BATCH)):
+        yield batch
 
 
 def export_bids(
@@ -132,9 +298,40 @@ def export_bids(
 
     Notes are left out unless `include_notes`; with a `key`, participant codes become keyed
     pseudonyms (see `controller.research.pseudonym`). Raises JournalError if the file is not
-    a readable journal.
+    a readable journal; then, as on any failure, `folder` is left as it was.
     """
+    return write_bids(
+        analysed(path, key=key, progress=progress), folder, include_notes=include_notes
+    )
+
+
+def export_study(
+    paths: Sequence[Path],
+    folder: Path,
+    *,
+    include_notes: bool = False,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[BidsExport]:
+    """Write the sessions in the journals at `paths` into the one BIDS dataset `folder`.
+
+    One `key` pseudonymises every session alike; `progress` is told how many sessions are
+    done. All or nothing: if one journal cannot be read (JournalError, naming its file) or a
+    write fails, `folder` is left as it was.
+    """
+    written = []
+    with bids_dataset(folder) as dataset:
+        for done, path in enumerate(paths, start=1):
+            written.append(dataset.add(analysed(path, key=key), include_notes=include_notes))
+            if progress is not None:
+                progress(done)
+    return written
+
+
+def analysed(
+    path: Path, *, key: bytes | None, progress: ProgressCallback | None = None
+) -> SessionAnalysis:
+    """The analysis of the journal at `path`, participant codes pseudonymised with `key`."""
     rename = pseudonymiser(key)
-    events = renamed_events(read_events(path), rename)
-    analysis = analyse(renamed_meta(session_meta(path), rename), events, progress=progress)
-    return write_bids(analysis, folder, include_notes=include_notes)
+    events = renamed_events(checked_events(path), rename)
+    return analyse(renamed_meta(session_meta(path), rename), events, progress=progress)

@@ -144,13 +144,13 @@ def find_open_session(
 def session_info(path: Path) -> SessionInfo:
     """Summarise one journal file; JournalError if it is not a readable journal."""
     with reading(path) as (connection, meta):
-        phases = connection.execute(
-            "SELECT phase FROM events WHERE phase IS NOT NULL GROUP BY phase ORDER BY MIN(seq)"
+        # one pass over the events: per phase, where it first appears, any resume, the newest
+        groups = connection.execute(
+            "SELECT phase, MIN(seq), MAX(kind = 'resume'), MAX(wall_ns) FROM events GROUP BY phase"
         ).fetchall()
-        resumed = connection.execute(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE kind = 'resume')"
-        ).fetchone()[0]
-        newest_wall_ns = connection.execute("SELECT MAX(wall_ns) FROM events").fetchone()[0]
+    phases = sorted((first, phase) for phase, first, _, _ in groups if phase is not None)
+    resumed = any(resume for _, _, resume, _ in groups)
+    newest_wall_ns = max((newest for _, _, _, newest in groups), default=None)
     started = meta.started_wall_ns
     until = meta.ended_wall_ns if meta.ended_wall_ns is not None else (newest_wall_ns or started)
     return SessionInfo(
@@ -163,7 +163,7 @@ def session_info(path: Path) -> SessionInfo:
         started=utc_datetime(started),
         ended=None if meta.ended_wall_ns is None else utc_datetime(meta.ended_wall_ns),
         duration_s=max(until - started, 0) / 1e9,
-        phases=tuple(phase for (phase,) in phases),
+        phases=tuple(phase for _, phase in phases),
         ended_cleanly=meta.ended_cleanly,
         resumed=bool(resumed),
     )

@@ -27,13 +27,14 @@ forward: a cuff reading appears once, in the second it was taken.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import json
 import math
-import os
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,13 @@ from typing import Any
 from controller import __version__
 from controller.journal.sessions import utc_datetime
 from controller.research.analysis import SessionAnalysis
+from controller.research.files import move_into, staging_folder, write_private_bytes
 from controller.research.pseudonym import bids_label
 
 BIDS_VERSION = "1.10.0"
 PHYSIO_RATE_HZ = 1.0
 DATATYPE = "beh"
 NA = "n/a"
-FILE_MODE = 0o600
 
 EVENT_COLUMNS: dict[str, dict[str, Any]] = {
     "onset": {
@@ -120,6 +121,30 @@ SIDECARS_OF_LISTS: dict[str, dict[str, Any]] = {
     },
 }
 """Dataset-level sidecars of participants.tsv and every sub-<label>_sessions.tsv."""
+PARTICIPANTS = "participants.tsv"
+PARTICIPANT_COLUMNS = ("participant_id",)
+SESSION_COLUMNS = ("session_id", "acq_time", "room", "plan", "session")
+DATASET_DESCRIPTION: dict[str, Any] = {
+    "Name": "Sessionroom recorded sessions",
+    "BIDSVersion": BIDS_VERSION,
+    "DatasetType": "raw",
+    "GeneratedBy": [
+        {
+            "Name": "sessionroom",
+            "Version": __version__,
+            "Description": "sessionroom export --format bids",
+        }
+    ],
+}
+README = (
+    "Sessions recorded in a Sessionroom session room, exported with "
+    "`sessionroom export --format bids`.\n\nEach session is one BIDS session "
+    "(ses-<UTC start>) of its participant; its plan is the task. Events give "
+    "phases, BLS sets, operator actions and alerts; physio gives the vital signs "
+    "resampled to 1 Hz.\n"
+)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 VITAL_UNITS = {"hr": "bpm", "spo2": "%", "sys": "mmHg", "dia": "mmHg"}
 VITAL_NAMES = {
@@ -132,7 +157,7 @@ VITAL_NAMES = {
 
 @dataclass(frozen=True)
 class BidsExport:
-    """What one session's BIDS export wrote."""
+    """What one session's BIDS export wrote (paths inside the finished dataset)."""
 
     events: Path
     rows: int
@@ -140,38 +165,113 @@ class BidsExport:
     samples: int
 
 
-def write_bids(analysis: SessionAnalysis, folder: Path, *, include_notes: bool) -> BidsExport:
-    """Write the session `analysis` describes into the BIDS dataset `folder` (created if new).
+class BidsDataset:
+    """A BIDS dataset being written: sessions are staged, then moved in whole by `bids_dataset`.
 
-    Dataset-level files (description, README, participants) are created once and added
-    to, never overwritten; the session's own files are replaced if exported again.
+    Dataset-level files (description, README, sidecars) are created once and kept;
+    `participants.tsv` and every `sub-<label>_sessions.tsv` get the staged sessions' rows
+    added to those already there; a session exported again replaces its own files.
     """
-    meta = analysis.meta
-    subject = f"sub-{bids_label(meta.participant)}"
-    session = f"ses-{session_label(meta.session_id, meta.room)}"
-    stem = f"{subject}_{session}_task-{bids_label(meta.plan)}"
-    data = folder / subject / session / DATATYPE
-    data.mkdir(parents=True, exist_ok=True)
-    _write_dataset_files(folder)
-    _add_row(folder / "participants.tsv", ("participant_id",), (subject,))
-    _add_row(
-        folder / subject / f"{subject}_sessions.tsv",
-        ("session_id", "acq_time", "room", "plan", "session"),
-        (session, _acq_time(meta.started_wall_ns), meta.room, meta.plan, meta.session_id),
-    )
-    rows = event_rows(analysis, include_notes=include_notes)
-    events = data / f"{stem}_events.tsv"
-    _write_private(events, _tsv(list(EVENT_COLUMNS), rows).encode())
-    task = task_metadata(meta.plan)
-    _write_json(data / f"{stem}_events.json", {**task, **EVENT_COLUMNS})
-    columns, samples = physio_table(analysis)
-    if not columns:
-        return BidsExport(events, len(rows), None, 0)
-    physio = data / f"{stem}_physio.tsv.gz"
-    text = _tsv(None, samples)
-    _write_private(physio, gzip.compress(text.encode(), mtime=0))
-    _write_json(data / f"{stem}_physio.json", {**task, **physio_sidecar(columns)})
-    return BidsExport(events, len(rows), physio, len(samples))
+
+    def __init__(self, folder: Path, staged: Path) -> None:
+        self.folder = folder
+        self._staged = staged
+        self._participants: set[str] = set()
+        self._sessions: dict[str, dict[str, list[str]]] = {}
+        self._listed: set[str] = set()
+        """Subjects whose sessions.tsv in `folder` has been read into `_sessions`."""
+
+    def add(self, analysis: SessionAnalysis, *, include_notes: bool) -> BidsExport:
+        """Stage the session `analysis` describes; notes only if `include_notes`."""
+        meta = analysis.meta
+        subject = f"sub-{bids_label(meta.participant)}"
+        session = self._session_label(subject, meta.session_id, meta.room)
+        stem = f"{subject}_{session}_task-{bids_label(meta.plan)}"
+        relative = Path(subject, session, DATATYPE)
+        data = self._staged / relative
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._participants.add(subject)
+        self._sessions[subject][session] = [
+            session,
+            _acq_time(meta.started_wall_ns),
+            bids_text(meta.room),
+            bids_text(meta.plan),
+            bids_text(meta.session_id),
+        ]
+        rows = event_rows(analysis, include_notes=include_notes)
+        events = f"{stem}_events.tsv"
+        write_private_bytes(data / events, tsv(list(EVENT_COLUMNS), rows).encode())
+        task = task_metadata(meta.plan)
+        _write_json(data / f"{stem}_events.json", {**task, **EVENT_COLUMNS})
+        columns, samples = physio_table(analysis)
+        if not columns:
+            return BidsExport(self.folder / relative / events, len(rows), None, 0)
+        physio = f"{stem}_physio.tsv.gz"
+        write_private_bytes(data / physio, gzip.compress(tsv(None, samples).encode(), mtime=0))
+        _write_json(data / f"{stem}_physio.json", {**task, **physio_sidecar(columns)})
+        return BidsExport(
+            self.folder / relative / events,
+            len(rows),
+            self.folder / relative / physio,
+            len(samples),
+        )
+
+    def _session_label(self, subject: str, session_id: str, room: str) -> str:
+        """`ses-<start>`, or `ses-<whole session id>` if another session of the subject (in
+        another room) started in the same second: two sessions never share a folder."""
+        label = f"ses-{session_label(session_id, room)}"
+        staged = self._sessions.setdefault(subject, {})
+        if subject not in self._listed:
+            listed = read_tsv(self.folder / subject / f"{subject}_sessions.tsv")[1:]
+            staged.update({row[0]: row for row in listed if len(row) == len(SESSION_COLUMNS)})
+            self._listed.add(subject)
+        other = staged.get(label)
+        if other is not None and other[-1] != bids_text(session_id):
+            return f"ses-{bids_label(session_id)}"
+        return label
+
+    def finish(self) -> None:
+        """Stage the dataset-level files and the merged participant and session lists."""
+        self._write_dataset_files()
+        _merge_rows(
+            self.folder / PARTICIPANTS,
+            self._staged / PARTICIPANTS,
+            PARTICIPANT_COLUMNS,
+            {subject: [subject] for subject in self._participants},
+        )
+        for subject, rows in self._sessions.items():
+            name = Path(subject, f"{subject}_sessions.tsv")
+            _merge_rows(self.folder / name, self._staged / name, SESSION_COLUMNS, rows)
+
+    def _write_dataset_files(self) -> None:
+        files: dict[str, bytes] = {
+            "dataset_description.json": _json_bytes(DATASET_DESCRIPTION),
+            "README": README.encode(),
+            **{name: _json_bytes(columns) for name, columns in SIDECARS_OF_LISTS.items()},
+        }
+        for name, content in files.items():
+            if not (self.folder / name).exists():
+                write_private_bytes(self._staged / name, content)
+
+
+@contextlib.contextmanager
+def bids_dataset(folder: Path) -> Iterator[BidsDataset]:
+    """A dataset to add sessions to, written into `folder` only if the block ends normally.
+
+    Everything is staged in a temporary folder beside `folder`; a block that raises leaves
+    `folder` exactly as it was (absent if it was new).
+    """
+    with staging_folder(folder) as staged:
+        dataset = BidsDataset(folder, staged)
+        yield dataset
+        dataset.finish()
+        move_into(staged, folder)
+
+
+def write_bids(analysis: SessionAnalysis, folder: Path, *, include_notes: bool) -> BidsExport:
+    """Write the one session `analysis` describes into the BIDS dataset `folder`."""
+    with bids_dataset(folder) as dataset:
+        return dataset.add(analysis, include_notes=include_notes)
 
 
 def task_metadata(plan: str) -> dict[str, Any]:
@@ -321,77 +421,56 @@ def _cell(value: Any) -> str:
         return NA
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".") if math.isfinite(value) else NA
-    text = " ".join(str(value).split())
-    return text or NA
+    return bids_text(str(value)) or NA
 
 
-def _tsv(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
+def bids_text(text: str) -> str:
+    """`text` as a BIDS table cell holds it: one line of valid UTF-8 text.
+
+    Control characters (tab, newline, NUL...) and every run of white space become one
+    space, lone surrogates U+FFFD; a double quote stays, and `tsv` quotes its cell.
+    """
+    text = " ".join(CONTROL.sub(" ", text).split())
+    return text if text.isascii() else SURROGATE.sub("\ufffd", text)
+
+
+def tsv(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
+    """A BIDS TSV: tab-separated, one row a line; a cell holding `"` is quoted, `""` inside."""
     out = io.StringIO()
-    writer = csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE)
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     if header is not None:
         writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue()
 
 
+def read_tsv(path: Path) -> list[list[str]]:
+    """The rows of a TSV `tsv` wrote (header included); none if `path` does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return list(csv.reader(io.StringIO(text), delimiter="\t"))
+
+
+def _merge_rows(
+    existing: Path, staged: Path, header: Sequence[str], rows: dict[str, list[str]]
+) -> None:
+    """Write `staged`: the rows of `existing` (if any) with `rows` replacing or added, by id."""
+    merged = {row[0]: row for row in read_tsv(existing)[1:] if row}
+    merged.update(rows)
+    staged.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private_bytes(staged, tsv(header, [merged[key] for key in sorted(merged)]).encode())
+
+
 def _acq_time(wall_ns: int) -> str:
     return utc_datetime(wall_ns).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _write_dataset_files(folder: Path) -> None:
-    description = folder / "dataset_description.json"
-    if not description.exists():
-        _write_json(
-            description,
-            {
-                "Name": "Sessionroom recorded sessions",
-                "BIDSVersion": BIDS_VERSION,
-                "DatasetType": "raw",
-                "GeneratedBy": [
-                    {
-                        "Name": "sessionroom",
-                        "Version": __version__,
-                        "Description": "sessionroom export --format bids",
-                    }
-                ],
-            },
-        )
-    readme = folder / "README"
-    if not readme.exists():
-        _write_private(
-            readme,
-            b"Sessions recorded in a Sessionroom session room, exported with "
-            b"`sessionroom export --format bids`.\n\nEach session is one BIDS session "
-            b"(ses-<UTC start>) of its participant; its plan is the task. Events give "
-            b"phases, BLS sets, operator actions and alerts; physio gives the vital signs "
-            b"resampled to 1 Hz.\n",
-        )
-    for name, columns in SIDECARS_OF_LISTS.items():
-        if not (folder / name).exists():
-            _write_json(folder / name, columns)
-
-
-def _add_row(path: Path, header: Sequence[str], row: Sequence[str]) -> None:
-    """Add `row` to the TSV at `path` (created with `header`) unless its first cell is there."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    rows = [line.split("\t") for line in lines[1:]]
-    if any(existing[:1] == [row[0]] for existing in rows):
-        return
-    _write_private(path, _tsv(header, [*rows, row]).encode())
+def _json_bytes(content: dict[str, Any]) -> bytes:
+    text = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+    return SURROGATE.sub("\ufffd", text).encode()
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
-    _write_private(path, (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode())
-
-
-def _write_private(path: Path, content: bytes) -> None:
-    """Write `path` (owner-only) via a temporary file, so a failed export leaves no half file."""
-    temporary = path.with_name(f".{path.name}.partial")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        with open(descriptor, "wb") as out:
-            out.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_private_bytes(path, _json_bytes(content))

@@ -1,7 +1,10 @@
 """Participant codes for exports: BIDS-safe labels, or keyed pseudonyms (HMAC-SHA256).
 
 A BIDS label is letters and digits only (`sub-<label>`, BIDS common principles,
-"entities"). `--pseudonymise KEYFILE` replaces each participant code by the first
+"entities"). `bids_label` keeps letters and digits other than `x` as they are and writes
+every other character as `x` and its UTF-8 bytes in hex (`P-014` → `Px2d014`, `x` →
+`x78`), so two different codes never share a label (`P014` stays `P014`).
+`--pseudonymise KEYFILE` replaces each participant code by the first
 `PSEUDONYM_LENGTH` hex digits of HMAC-SHA256(key, code): the same code and key always give
 the same label, so a study's sessions still line up, while without the key (kept outside
 the system, docs/safety.md privacy row) the label cannot be traced back to the code.
@@ -21,7 +24,11 @@ from controller.journal import Event, SessionMeta
 PSEUDONYM_LENGTH = 12
 """Hex digits kept of the HMAC: 48 bits, so two codes of one study never meet by chance."""
 MIN_KEY_BYTES = 16
-NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]")
+LABEL_ESCAPE = "x"
+"""Starts the hex of a character a BIDS label cannot hold (and of itself)."""
+ESCAPED = re.compile(r"[^A-Za-wyz0-9]+")
+LABEL_MAX = 64
+"""Characters of a label at most (a BIDS file name holds two or three labels)."""
 
 
 class PseudonymKeyError(Exception):
@@ -49,9 +56,21 @@ def keyed_pseudonym(code: str, key: bytes) -> str:
 
 
 def bids_label(text: str) -> str:
-    """`text` as a BIDS label: its letters and digits only (`P-014` → `P014`)."""
-    label = NOT_ALPHANUMERIC.sub("", text)
-    return label or "unknown"
+    """`text` as a BIDS label, one to one (see the module doc): `P-014` → `Px2d014`.
+
+    A label longer than `LABEL_MAX` (file names have a limit) keeps its start and ends in
+    `xz` and a hash of the whole text: no escaped label holds `xz`, so it meets no other.
+    """
+    label = ESCAPED.sub(_escape, text)
+    if len(label) > LABEL_MAX:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{label[: LABEL_MAX - 18]}{LABEL_ESCAPE}z{digest[:16]}"
+    return label or LABEL_ESCAPE  # never the label of any other text
+
+
+def _escape(match: re.Match[str]) -> str:
+    raw = match.group().encode("utf-8", "surrogatepass")
+    return "".join(f"{LABEL_ESCAPE}{byte:02x}" for byte in raw)
 
 
 Renamer = Callable[[str], str]

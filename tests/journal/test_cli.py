@@ -134,7 +134,9 @@ def test_a_journal_damaged_half_way_leaves_no_half_written_output_file(
     result = sessionroom("export", session_path, "-o", target)
 
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: {session_path}: damaged journal (Unterminated string")
+    assert result.stderr.startswith(
+        f"Error: {session_path}: damaged journal (event 3: its payload is not JSON)"
+    )
     assert result.stderr.count("\n") == 1
     assert not target.exists()
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.journal import EVENT_KINDS, Event, Journal, read_events
-from controller.journal.export import COLUMNS, export_session, iso_wall
+from controller.journal.export import COLUMNS, export_session, iso_wall, wire_value
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS
 
@@ -197,6 +197,38 @@ timed_events = st.tuples(
 )
 
 
+def is_device_command(event: Event) -> bool:
+    """Recorded as the engine records what it sent a device: `{"payload": <wire text>}`."""
+    payload = event.payload
+    return (
+        event.kind == "command"
+        and event.topic is not None
+        and isinstance(payload, dict)
+        and list(payload) == ["payload"]
+        and isinstance(payload["payload"], str)
+    )
+
+
+def test_a_device_command_exports_the_wire_payload_as_json_where_it_is_json(
+    new_journal: JournalFactory,
+) -> None:
+    journal = new_journal()
+    sent = ['{"state":"ON","brightness":76}', "Dimmer 40; Power ON", "[1, 2]", "NaN", "7", ""]
+    for n, wire in enumerate(sent):
+        journal.append(Event("command", {"payload": wire}, device="d", topic="t"), t=n, wall_ns=0)
+    journal.append(Event("command", {"volume": 0.5}, device="music"), t=9, wall_ns=0)
+    both = {"payload": "7", "more": 1}  # not the engine's record of a wire payload: as recorded
+    journal.append(Event("command", both, device="d", topic="t"), t=10, wall_ns=0)
+    journal.close(ended_cleanly=True)
+
+    records = [json.loads(line) for line in exported(journal.path, "jsonl").splitlines()]
+    rows = list(csv.DictReader(io.StringIO(exported(journal.path, "csv"))))
+
+    expected = [{"state": "ON", "brightness": 76}, "Dimmer 40; Power ON", [1, 2], "NaN", 7, ""]
+    assert [record["payload"] for record in records] == [*expected, {"volume": 0.5}, both]
+    assert [json.loads(row["payload"]) for row in rows] == [*expected, {"volume": 0.5}, both]
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(timed_events, max_size=25))
 def test_any_sequence_of_events_round_trips_through_journal_and_jsonl(
@@ -227,7 +259,9 @@ def test_any_sequence_of_events_round_trips_through_journal_and_jsonl(
             "kind": event.kind,
             "device": event.device,
             "topic": event.topic,
-            "payload": event.payload,
+            "payload": wire_value(event.payload["payload"])
+            if is_device_command(event)
+            else event.payload,
         }
         for seq, (event, t, wall_ns) in enumerate(timeline, start=1)
     ]

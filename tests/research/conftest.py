@@ -41,13 +41,38 @@ PARTICIPANT = "P-014"
 NOTE = "Breathing slowed, hands relaxed."
 
 
+class Wire:
+    """An independent subscriber: every message with its arrival time (monotonic seconds).
+
+    It subscribes again after each reconnection, so it keeps listening across a broker restart.
+    """
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        self.messages: list[tuple[float, str, str, bool]] = []
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        self._client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
+        self._client.on_message = lambda _c, _u, m: self.messages.append(
+            (time.monotonic(), m.topic, m.payload.decode(), m.retain)
+        )
+        self._client.reconnect_delay_set(min_delay=0.05, max_delay=0.2)
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+        time.sleep(0.2)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
 @dataclass(frozen=True)
 class RecordedSession:
-    """The recorded rehearsal: its journal file and the room it ran in."""
+    """The recorded rehearsal: its journal file, the room it ran in, and what the broker carried."""
 
     path: Path
     data_dir: Path
     room: Room
+    wire: list[tuple[str, str]]
+    """(topic, payload) of every message a subscriber to `#` saw from `start` until `end`."""
 
     @property
     def session_id(self) -> str:
@@ -95,6 +120,7 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
     address = BrokerAddress(host=broker.host, port=broker.port)
     strip_drops_out = Fault("strip", FaultKind.OFFLINE, at_s=2.6, for_s=1.0)
     settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
+    wire = await asyncio.to_thread(Wire, broker, "#")
     try:
         async with SimulatedRoom(
             room.devices.values(), address, room_id=room.room_id, faults=[strip_drops_out]
@@ -106,6 +132,7 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                     reply = await client.command(action, timeout=10, **params)
                     assert reply["ok"], reply
 
+                before_the_session = len(wire.messages)
                 await do("start", plan="rehearsal", participant=PARTICIPANT)
                 await asyncio.sleep(0.3)
                 await do("note", text=NOTE)
@@ -140,13 +167,18 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                     return status.name == "integration" and status.elapsed_s >= status.planned_s
 
                 await eventually(integration_done, "the end of integration", timeout=20)
+                session_end = len(wire.messages)  # what the room is sent after `end` is unjournaled
                 await do("end")
                 await asyncio.sleep(0.3)
     finally:
         engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)
+        wire.close()
     [info] = list_sessions(data_dir)
-    return RecordedSession(info.path, data_dir, room)
+    carried = [
+        (topic, payload) for _, topic, payload, _ in wire.messages[before_the_session:session_end]
+    ]
+    return RecordedSession(info.path, data_dir, room, carried)
 
 
 @pytest.fixture(scope="session")

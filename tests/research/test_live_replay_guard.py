@@ -32,7 +32,7 @@ from controller.research.replay import Replay, ReplaySource, Selection
 from controller.research.room_targets import LiveTarget
 from controller.research.sessions import session_meta
 from tests.conftest import REPO
-from tests.research.test_replay_targets import Wire
+from tests.research.conftest import Wire
 from tests.support.mosquitto import Mosquitto
 
 CEILING_SET = "zigbee2mqtt/ceiling_light/set"

@@ -26,31 +26,12 @@ from controller.research.sessions import session_meta
 from controller.research.terminal import parse_keys
 from tests.conftest import REPO
 from tests.engine.test_safety_properties import busiest_second, luminance_corners
-from tests.research.conftest import NOTE, RecordedSession, eventually
+from tests.research.conftest import NOTE, RecordedSession, Wire, eventually
 from tests.support.mosquitto import Mosquitto
 
 
 def sessionroom(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
-
-
-class Wire:
-    """An independent subscriber: every message with its arrival time (monotonic seconds)."""
-
-    def __init__(self, broker: Mosquitto, topic: str) -> None:
-        self.messages: list[tuple[float, str, str, bool]] = []
-        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2)
-        self._client.on_message = lambda _c, _u, m: self.messages.append(
-            (time.monotonic(), m.topic, m.payload.decode(), m.retain)
-        )
-        self._client.connect(broker.host, broker.port)
-        self._client.subscribe(topic, qos=1)
-        self._client.loop_start()
-        time.sleep(0.2)
-
-    def close(self) -> None:
-        self._client.loop_stop()
-        self._client.disconnect()
 
 
 def test_the_printed_replay_of_one_phase_holds_only_that_phase(recorded: RecordedSession) -> None:

@@ -1,0 +1,86 @@
+"""Files that exports and reports write: owner-only, and whole or not at all.
+
+Every file is first written to a temporary file created exclusively next to its target
+(`tempfile.mkstemp`: `O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600, a fresh random name, so a
+planted file or symlink is never written through) and renamed over the target only once
+it is complete. The target therefore always ends up 0600, whatever mode an older file of
+that name had, and a failed write leaves the older file as it was. A folder is built the
+same way (`private_folder`): in a temporary folder beside it, renamed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, TextIO, TypeVar
+
+FILE_MODE = 0o600
+
+Written = TypeVar("Written")
+
+
+def write_private_bytes(target: Path, content: bytes) -> None:
+    """Write `content` to `target` (mode 0600) through an exclusive temporary file."""
+    write_private(target, lambda out: out.write(content))
+
+
+def write_private_text(target: Path, write: Callable[[TextIO], Written]) -> Written:
+    """Let `write` fill `target` as UTF-8 text (mode 0600); return what it returns."""
+
+    def as_text(out: BinaryIO) -> Written:
+        with open(out.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
+            result = write(text)
+        return result
+
+    return write_private(target, as_text)
+
+
+def write_private(target: Path, write: Callable[[BinaryIO], Written]) -> Written:
+    """Let `write` fill `target` (mode 0600) via an exclusive temporary file; return its result.
+
+    On any failure the temporary file is removed and `target` is left as it was.
+    """
+    descriptor, name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+    )
+    temporary = Path(name)
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+        with open(descriptor, "wb") as out:
+            result = write(out)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return result
+
+
+@contextlib.contextmanager
+def staging_folder(beside: Path) -> Iterator[Path]:
+    """A new owner-only temporary folder next to `beside`, removed afterwards whatever happens."""
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=beside.parent, prefix=f".{beside.name}.", suffix=".partial"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def move_into(staged: Path, target: Path) -> None:
+    """Move every file of the folder `staged` to the same place under `target`.
+
+    A `target` that does not exist yet is `staged` renamed (one step); otherwise each
+    staged file replaces its namesake, and files of `target` that were not staged stay.
+    """
+    if not target.exists():
+        os.rename(staged, target)
+        return
+    for folder, _, files in os.walk(staged):
+        relative = Path(folder).relative_to(staged)
+        (target / relative).mkdir(mode=0o700, exist_ok=True)
+        for name in files:
+            os.replace(Path(folder) / name, target / relative / name)

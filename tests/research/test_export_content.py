@@ -1,0 +1,152 @@
+"""Exports that cannot break on content: any text a journal can hold survives every format.
+
+Hypothesis writes journals whose notes, error messages, alert texts, scene names, device
+ids, topics, wire payloads, participant codes and plan names hold quotes, tabs, newlines,
+NUL, lone surrogates (payloads only: the journal refuses them elsewhere) and any other
+Unicode; each is exported as JSONL, CSV, MCAP and BIDS and read back with standard
+readers (`json`, `csv`, the `mcap` reader), and the BIDS dataset they all went into is
+checked by the BIDS validator.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcap.reader import make_reader
+
+from controller.journal import Event
+from controller.journal.export import COLUMNS, contract_payload, export_bids, export_session
+from controller.research.bids import bids_text, read_tsv
+from controller.research.mcap_export import export_mcap
+from tests.research.support import bids_errors, write_journal
+
+SPECIALS = ['"', "'", "\t", "\n", "\r", "\x00", "\x1f", "\x85", "\u2028", "\\", ",", "/", "é"]
+any_character = st.characters(exclude_categories=())
+"""Every code point, lone surrogates included."""
+valid_character = st.characters(exclude_categories=("Cs",))
+
+nasty = st.text(st.sampled_from(SPECIALS) | any_character, max_size=30)
+"""Text as a payload may hold it."""
+nasty_name = st.text(st.sampled_from(SPECIALS[:-2]) | valid_character, min_size=1, max_size=20)
+"""Text as a participant code, plan, device id or topic may hold it (valid Unicode)."""
+
+
+@st.composite
+def timelines(draw: st.DrawFn) -> list[tuple[float, Event]]:
+    """A session's events: every place researcher-visible text can sit, in time order."""
+    device = draw(nasty_name)
+    happenings: list[Event] = [
+        Event("phase", {"to": "centering", "planned_s": 60.0, "reason": "start"}),
+        Event("note", draw(nasty)),
+        Event("error", {"media": draw(nasty)}, device=device),
+        Event("alert", {"key": draw(nasty), "message": draw(nasty)}),
+        Event("scene", {"name": draw(nasty), "fade_s": 2.0}),
+        Event("vitals", {"hr": draw(st.integers(30, 200)), "spo2": 97}, device=device),
+        Event("availability", {"available": "offline"}, device=device),
+        Event("command", {"payload": draw(nasty)}, device=device, topic=draw(nasty_name)),
+        Event("operator", {"action": "note", "source": draw(nasty)}),
+        Event("availability", {"available": "online"}, device=device),
+    ]
+    return [
+        (float(n), Event(e.kind, e.payload, e.device, e.topic, "centering"))
+        for n, e in enumerate(happenings)
+    ]
+
+
+def exported(path: Path, format_name: str, key: bytes | None = None) -> str:
+    out = io.StringIO()
+    export_session(path, out, format_name=format_name, key=key)
+    return out.getvalue()
+
+
+def check_jsonl_and_csv(path: Path, timeline: list[tuple[float, Event]]) -> None:
+    records = [json.loads(line) for line in exported(path, "jsonl").split("\n") if line]
+    assert [record["payload"] for record in records] == [
+        contract_payload(event) for _, event in timeline
+    ]
+    assert [(r["device"], r["topic"]) for r in records] == [
+        (e.device, e.topic) for _, e in timeline
+    ]
+    header, *rows = csv.reader(io.StringIO(exported(path, "csv"), newline=""))
+    assert tuple(header) == COLUMNS
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records, strict=True):
+        assert json.loads(row[-1]) == record["payload"]
+        assert (row[5] or None, row[6] or None) == (record["device"], record["topic"])
+    # MCAP: every event is one message holding the same record
+    mcap = io.BytesIO()
+    export_mcap(path, mcap)
+    mcap.seek(0)
+    messages = [
+        json.loads(message.data)
+        for _, channel, message in make_reader(mcap).iter_messages(log_time_order=False)
+        if not channel.topic.startswith("/room/")
+    ]
+    assert messages == records
+    # SQLite writes the rows of a plain export, Python those of a pseudonymised one (no
+    # participant code in these events): both read back the same.
+    for format_name in ("jsonl", "csv"):
+        plain = exported(path, format_name)
+        keyed = exported(path, format_name, key=b"a key of sixteen bytes or more")
+        if format_name == "jsonl":
+            assert [json.loads(line) for line in keyed.split("\n") if line] == records
+        else:
+            assert list(csv.reader(io.StringIO(keyed, newline=""))) == list(
+                csv.reader(io.StringIO(plain, newline=""))
+            )
+
+
+def check_bids_session(folder: Path, plan: str, timeline: list[tuple[float, Event]]) -> None:
+    [events] = folder.glob("sub-*/ses-*/beh/*_events.tsv")
+    raw = events.read_bytes()
+    raw.decode("utf-8")  # strict: valid UTF-8 or this raises
+    header, *rows = read_tsv(events)
+    assert {len(row) for row in rows} == {len(header)}
+    details = [row[header.index("detail")] for row in rows]
+    note = bids_text(f"note: {timeline[1][1].payload}")
+    assert note in details
+    for sidecar in folder.rglob("*.json"):
+        json.loads(sidecar.read_bytes().decode("utf-8"))
+    for physio in folder.rglob("*_physio.tsv.gz"):
+        lines = gzip.decompress(physio.read_bytes()).decode("utf-8").splitlines()
+        assert all(line.count("\t") == lines[0].count("\t") for line in lines)
+    [participants] = read_tsv(folder / "participants.tsv")[1:]
+    label = participants[0].removeprefix("sub-")
+    assert label.isascii() and label.isalnum()
+    [session] = read_tsv(next(folder.glob("sub-*/sub-*_sessions.tsv")))[1:]
+    assert session[3] == bids_text(plan)
+
+
+def test_any_text_survives_jsonl_csv_and_bids_and_the_validator_accepts_it(
+    tmp_path: Path,
+) -> None:
+    study = tmp_path / "study"
+    count = 0
+
+    @settings(
+        max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(timelines(), nasty_name, nasty_name)
+    def one_session(timeline: list[tuple[float, Event]], participant: str, plan: str) -> None:
+        nonlocal count
+        with tempfile.TemporaryDirectory() as scratch:
+            path = write_journal(Path(scratch), timeline, participant=participant, plan=plan)
+            check_jsonl_and_csv(path, timeline)
+            alone = Path(scratch) / "bids"
+            export_bids(path, alone, include_notes=True)
+            check_bids_session(alone, plan, timeline)
+            count += 1
+            # every example also goes into one shared dataset, which the validator checks
+            export_bids(path, study, include_notes=True)
+
+    one_session()
+
+    assert count >= 25
+    assert bids_errors(study) == []
