@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.journal import Event, SessionMeta
+from controller.research.check_words import baseline_outcome, recovery_outcome
 from controller.research.describe import describe, emergency_step
 
 OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "in_emergency")
@@ -120,6 +121,10 @@ class SessionAnalysis:
     resumes: list[Moment] = field(default_factory=list)
     checks: list[Moment] = field(default_factory=list)
     """Vitals checks: the baseline, timed readings due/taken/missed, the recovery check."""
+    baseline: str | None = None
+    """How the start's baseline was accepted (`confirmed`, `unconfirmed`, `with reason`)."""
+    recovery: str | None = None
+    """The recovery check before the end (`done`, `skipped with reason`, `skipped`)."""
     dropouts: list[Span] = field(default_factory=list)
     broker_outages: list[Span] = field(default_factory=list)
     vitals: dict[str, dict[str, Series]] = field(default_factory=dict)
@@ -298,7 +303,12 @@ class _Reader:
         self.result.resumes.append(self._moment(event, "resume", "resume"))
 
     def _check(self, event: Event, t: float, payload: dict[str, Any]) -> None:
-        self.result.checks.append(self._moment(event, "check", str(payload.get("check"))))
+        check = payload.get("check")
+        self.result.checks.append(self._moment(event, "check", str(check)))
+        if check == "baseline":
+            self.result.baseline = baseline_outcome(payload)
+        elif check == "recovery":
+            self.result.recovery = recovery_outcome(payload)
 
     def _error(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         self.result.errors.append(self._moment(event, "error", "error"))

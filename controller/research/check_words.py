@@ -36,10 +36,26 @@ def describe_check(payload: Mapping[str, Any]) -> str:
     return f"check {check}"
 
 
-def _judgement(payload: Mapping[str, Any]) -> str:
+def baseline_outcome(payload: Mapping[str, Any]) -> str:
+    """A baseline check's outcome in one word or two: `with reason`, `confirmed`, `unconfirmed`."""
     if payload.get("reason") is not None:
-        return "accepted with a reason (in the journal)"
-    return "confirmed" if payload.get("confirmed") else "inside the thresholds, unconfirmed"
+        return "with reason"
+    return "confirmed" if payload.get("confirmed") else "unconfirmed"
+
+
+def recovery_outcome(payload: Mapping[str, Any]) -> str:
+    """A recovery check's outcome: `done`, `skipped with reason` or `skipped`."""
+    if payload.get("done"):
+        return "done"
+    return "skipped with reason" if payload.get("reason") else "skipped"
+
+
+def _judgement(payload: Mapping[str, Any]) -> str:
+    return {
+        "with reason": "accepted with a reason (in the journal)",
+        "confirmed": "confirmed",
+        "unconfirmed": "inside the thresholds, unconfirmed",
+    }[baseline_outcome(payload)]
 
 
 def _readings(readings: Any) -> str:
@@ -62,8 +78,9 @@ def _readings(readings: Any) -> str:
 
 
 def _recovery(payload: Mapping[str, Any]) -> str:
-    if not payload.get("done"):
-        reason = "a reason given (in the journal)" if payload.get("reason") else "no reason given"
+    outcome = recovery_outcome(payload)
+    if outcome != "done":
+        reason = "a reason given (in the journal)" if outcome != "skipped" else "no reason given"
         return f"ended without a recovery check; {reason}"
     items = payload.get("items")
     answers = items if isinstance(items, dict) else {}

@@ -48,6 +48,10 @@ def _overrides(action: str) -> Column:
     return f"overrides_{action}", count
 
 
+def _checks(name: str) -> Column:
+    return f"readings_{name}", lambda a: sum(m.name == name for m in a.checks)
+
+
 def _vital(measure: str, name: str, statistic: Callable[[list[float]], float]) -> Column:
     def value(analysis: SessionAnalysis) -> float | None:
         readings = [
@@ -82,6 +86,9 @@ COLUMNS: list[Column] = [
     ("device_outages", lambda a: len(a.dropouts)),
     ("device_outage_s", lambda a: sum(span.duration_s for span in a.dropouts)),
     ("broker_outages", lambda a: len(a.broker_outages)),
+    ("baseline", lambda a: a.baseline),
+    *(_checks(name) for name in ("due", "taken", "missed")),
+    ("recovery", lambda a: a.recovery),
     *(
         _vital(measure, name, statistic)
         for measure in VITAL_MEASURES

@@ -231,3 +231,35 @@ def test_a_damaged_row_is_a_clear_error_on_every_path(
         assert result.exit_code == 0 and target.read_text().count("\n") == 1
     else:
         assert result.exit_code == 2 and not target.exists()
+
+
+def test_the_summary_carries_the_baseline_the_timed_readings_and_the_recovery(
+    tmp_path: Path,
+) -> None:
+    write_journal(
+        tmp_path,
+        [
+            (0.0, Event("check", {"check": "baseline", "confirmed": False, "reason": "known"})),
+            (900.0, Event("check", {"check": "due", "sensor": "bp-cuff", "asked": True})),
+            (930.0, Event("check", {"check": "taken", "sensor": "bp-cuff", "late_s": 30.0})),
+            (1800.0, Event("check", {"check": "due", "sensor": "bp-cuff", "asked": True})),
+            (2700.0, Event("check", {"check": "missed", "sensor": "bp-cuff"})),
+            (3000.0, Event("check", {"check": "recovery", "done": False, "reason": None})),
+        ],
+    )
+    write_journal(
+        tmp_path,
+        [(0.0, Event("check", {"check": "baseline", "confirmed": True}))],
+        wall_ns=START_NS + DAY_NS,
+    )
+
+    result = sessionroom("sessions", "--format", "csv", "--data-dir", tmp_path)
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    columns = ("baseline", "readings_due", "readings_taken", "readings_missed", "recovery")
+    assert [tuple(row[c] for c in columns) for row in rows] == [
+        ("with reason", "2", "1", "1", "skipped"),
+        ("confirmed", "0", "0", "0", ""),
+    ]
+    assert "known" not in result.stdout
