@@ -19,9 +19,17 @@ import aiomqtt
 from pydantic import ValidationError
 
 from controller.api.state import RoomState
-from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.api.topics import (
+    MAX_REPLY_BYTES,
+    MAX_STATE_BYTES,
+    MAX_STATUS_BYTES,
+    OFFLINE,
+    ONLINE,
+    RoomTopics,
+)
 from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
 from controller.config import Room
+from controller.untrusted import UntrustedJsonError, read_json
 
 REPLY_TIMEOUT_S = 3.0
 """How long a command waits for the engine's reply before the console says so."""
@@ -225,8 +233,8 @@ class RoomLink:
 
     def _settle_reply(self, payload: bytes) -> None:
         try:
-            answer = json.loads(payload)
-        except (ValueError, RecursionError):  # not text, not JSON, nested or numbers too deep
+            answer = read_json(payload, max_bytes=MAX_REPLY_BYTES)
+        except UntrustedJsonError:
             return
         if not isinstance(answer, dict):
             return
@@ -236,7 +244,7 @@ class RoomLink:
 
 
 def _status(payload: bytes) -> EngineStatus:
-    text = payload.decode("utf-8", errors="replace").strip()
+    text = payload[:MAX_STATUS_BYTES].decode("utf-8", errors="replace").strip()
     if text == ONLINE:
         return "online"
     if text == OFFLINE:
@@ -248,10 +256,10 @@ def _state(payload: bytes) -> StateMessage:
     if not payload:
         return StateMessage(None)
     try:
-        return StateMessage(RoomState.model_validate_json(payload))
+        return StateMessage(RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES)))
+    except UntrustedJsonError as problem:
+        return StateMessage(None, f"unreadable state from the engine ({problem})")
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "the snapshot"
         return StateMessage(None, f"unreadable state from the engine ({where}: {first['msg']})")
-    except (ValueError, RecursionError) as error:  # whatever else a hostile payload provokes
-        return StateMessage(None, f"unreadable state from the engine ({type(error).__name__})")
