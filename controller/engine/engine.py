@@ -61,6 +61,7 @@ from controller.engine.alerts import AlertBoard
 from controller.engine.bls import BlsControl
 from controller.engine.clock import Clock
 from controller.engine.fades import FadeEngine
+from controller.engine.intake import DeviceIntake, Drops
 from controller.engine.lights import LightControl, wanted_level
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.music import MusicControl
@@ -223,6 +224,7 @@ class Engine:
         )
         self.tones = tones
         self.board = AlertBoard()
+        self.intake = DeviceIntake()
         self.session: ActiveSession | None = None
         self.scene: str | None = None
         self.scene_override: str | None = None
@@ -279,8 +281,19 @@ class Engine:
             self._record_operator(command)
 
     def device_message(self, topic: str, payload: bytes) -> None:
-        """A message from a device topic: state, availability, or garbage (journaled)."""
+        """A message from a device topic: state, availability, or garbage.
+
+        Only what the device's driver validated enters the engine's state. A message beyond
+        the device's rate is dropped unread; dropped messages are journaled as one `error`
+        per device a minute (`controller.engine.intake`).
+        """
+        now = self._real(self.now())
         for device_id in self._listeners.get(topic, ()):
+            if not self.intake.admit(device_id, now):
+                rate = f"{self.intake.rate_per_s:g}"
+                reason = f"{topic}: more than {rate} messages a second; dropped unread"
+                self._dropped(self.intake.dropped(device_id, reason, now, flooding=True))
+                continue
             driver = self.drivers[device_id]
             reception = driver.receive(topic, payload)
             if reception is None:
@@ -288,7 +301,8 @@ class Engine:
             if reception.kind == "availability":
                 self._availability_changed(device_id, driver)
             elif reception.kind == "error":
-                self._record("error", reception.data, device=device_id, topic=topic)
+                reason = str(reception.data["error"])
+                self._dropped(self.intake.dropped(device_id, reason, now, flooding=False))
             elif isinstance(driver, VitalsDriver):
                 self._vitals(device_id, reception.data, topic)
             else:
@@ -422,6 +436,8 @@ class Engine:
             else:
                 self.volumes.step(device_id, value, now)
         self.bls.finish(now)
+        for drops in self.intake.due(self._real(now)):
+            self._dropped(drops)
         self.music.tick(now)
         if self.tones is not None:
             self.tones.poll()
@@ -808,6 +824,29 @@ class Engine:
         self._close_journal(session.journal, True)
 
     # ================================================================== devices
+
+    def _dropped(self, drops: Drops | None) -> None:
+        """Journal dropped device messages (one event per device a minute); a device over its
+        rate raises a warning until it has been quiet for a minute."""
+        if drops is None:
+            return
+        key = f"input:{drops.device_id}"
+        if drops.count == 0:
+            self.board.clear(key)
+            return
+        if drops.flooding:
+            message = f"{drops.device_id} sends too many messages; some are dropped unread"
+            self.board.raise_alert(key, "device", "warning", message, self.recorder.wall_ns())
+        if drops.count == 1:
+            payload: dict[str, Any] = {"error": drops.reason}
+            text = f"{drops.device_id}: message dropped: {drops.reason}"
+        else:
+            payload = {"error": drops.reason, "dropped": drops.count}
+            text = (
+                f"{drops.device_id}: {drops.count} more messages dropped in the last minute "
+                f"(the last: {drops.reason})"
+            )
+        self._record("error", payload, device=drops.device_id, text=text)
 
     def _availability_changed(self, device_id: str, driver: Driver) -> None:
         available = driver.availability

@@ -150,8 +150,35 @@ async def test_a_malformed_command_is_answered_with_the_reason(
     assert json.loads(invalid[0]) == {
         "id": "invalid",
         "ok": False,
-        "error": "malformed command: not JSON",
+        "error": "malformed command: payload is not valid JSON (Expecting value: line 1 column 1 "
+        "(char 0))",
     }
+    publisher.loop_stop()
+
+
+async def test_vr_content_with_a_lone_surrogate_cannot_stop_the_tick_loop(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """docs/robustness.md: the string never enters the state, so the retained state (which
+    once raised PydanticSerializationError in every tick) keeps being published."""
+    room = service.room.room_id
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    state_topic = f"sessionroom/{room}/state"
+    await eventually(lambda: wire.payloads(f"sessionroom/{room}/status") == ["online"], "online")
+    for content in (b"a\\ud800b", b"x" * 65_000):
+        publisher.publish("vr/headset/state", b'{"status":"playing","content":"' + content + b'"}')
+    events = f"sessionroom/{room}/events"
+    await eventually(
+        lambda: any("lone UTF-16 surrogate" in p for p in wire.payloads(events)), "the error"
+    )
+    published = len(wire.payloads(state_topic))
+    await eventually(lambda: len(wire.payloads(state_topic)) >= published + 2, "states go on")
+    last = json.loads(wire.payloads(state_topic)[-1])
+    assert last["devices"]["headset"]["state"] == {}
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
     publisher.loop_stop()
 
 
