@@ -220,6 +220,17 @@ def _id_written_in(payload: bytes) -> str | None:
     return None if found is None else found.group(1).decode("ascii")
 
 
+def is_emergency(payload: bytes) -> bool:
+    """Whether a `cmd` payload is a valid `emergency` command (judged as it arrives, so it
+    goes ahead of every command queued before it; docs/robustness.md#queueing)."""
+    if b"emergency" not in payload:
+        return False
+    try:
+        return parse_command(payload).action == "emergency"
+    except BadCommand:
+        return False
+
+
 class _TextOfLength:
     """Stands for a note's words (or a name typed as a participant code) in a refusal: they
     are never echoed in a reply (docs/safety.md#privacy)."""

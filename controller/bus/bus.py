@@ -19,6 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.bus.backoff import retry_delay
 from controller.bus.credentials import connection_parameters
+from controller.bus.inbox import URGENT, Dropped, Inbox
 from controller.bus.messages import (
     ConnectionChange,
     GatedDeviceMessage,
@@ -42,6 +43,13 @@ EXIT_FLUSH_S = 2.0
 SUBSCRIBE_QOS = 1
 IN_FLIGHT = 100
 """Messages sent before waiting for their acknowledgements (paho's in-flight window too)."""
+YIELD_EVERY = 16
+"""The handlers give the event loop a turn after this many messages in a row (so the
+engine's tick and the receiver, which puts an urgent message ahead, are never starved)."""
+DEFAULT_LANE = "default"
+
+Urgent = Callable[[Message], bool]
+"""Judges on arrival whether a message goes ahead of everything queued."""
 
 
 class Bus:
@@ -53,8 +61,12 @@ class Bus:
     every registered filter, publishes `birth`, then sends what was published while the broker
     was away, in order. The broker publishes `will` if the process vanishes; on a clean exit
     the bus publishes it itself.
-    Incoming messages go to the handlers whose filter matches, one at a time in arrival order;
-    a message no filter matches is dropped. A handler that raises is logged and skipped.
+    Incoming messages go to the handlers whose filter matches, one at a time, through the
+    bounded `Inbox`: each subscription's lane in arrival order, the lanes in turn, and a
+    message its subscription's `urgent` judges urgent ahead of all. A message larger than
+    `max_payload_bytes`, or one a full lane cannot take, is dropped on arrival and handed to
+    the `on_dropped` callbacks; a message no filter matches is dropped. A handler that
+    raises is logged and skipped.
     The bus connects to `settings.host:port` whatever `settings.mode` says; the caller starts
     the embedded broker first and passes its address.
     Topics in `device_topics` (a room's device command topics) take only messages that passed
@@ -74,6 +86,7 @@ class Bus:
         retry_max_s: float = RETRY_MAX_S,
         response_timeout_s: float = RESPONSE_TIMEOUT_S,
         device_topics: frozenset[str] = frozenset(),
+        max_payload_bytes: int | None = None,
     ) -> None:
         """Prepare the connection; files named in `settings` are read now (BusConfigError)."""
         for status in (will, birth):
@@ -93,7 +106,11 @@ class Bus:
         self._routes = Routes()
         self._unsubscribed: list[str] = []
         self._connection_callbacks: list[Callable[[ConnectionChange], None]] = []
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._max_payload_bytes = max_payload_bytes
+        self._dropped_callbacks: list[Dropped] = []
+        self._inbox = Inbox(on_dropped=self._notify_dropped)
+        self._lanes: dict[str, tuple[str, Urgent | None]] = {}
+        """Topic filter → its lane and its judge of urgent messages."""
         self._connected = asyncio.Event()
         self._wake = asyncio.Event()
         self._down_since: float | None = None
@@ -121,8 +138,21 @@ class Bus:
             return False
         return True
 
-    def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Send messages matching `topic_filter` to `handler`, now and after every reconnect."""
+    def subscribe(
+        self,
+        topic_filter: str,
+        handler: Handler,
+        *,
+        lane: str = DEFAULT_LANE,
+        urgent: Urgent | None = None,
+    ) -> None:
+        """Send messages matching `topic_filter` to `handler`, now and after every reconnect.
+
+        The filter's first subscription sets its `lane` and `urgent` (see the class).
+        """
+        if lane == URGENT:
+            raise ValueError(f"{URGENT!r} is not a lane to subscribe in; pass `urgent` instead")
+        self._lanes.setdefault(topic_filter, (lane, urgent))
         if self._routes.add(topic_filter, handler):
             self._unsubscribed.append(topic_filter)
             self._wake.set()
@@ -130,6 +160,10 @@ class Bus:
     def on_connection(self, callback: Callable[[ConnectionChange], None]) -> None:
         """Call `callback` when the bus connects, loses or cannot reach the broker, or closes."""
         self._connection_callbacks.append(callback)
+
+    def on_dropped(self, callback: Dropped) -> None:
+        """Call `callback` with each received message dropped unhandled, and why."""
+        self._dropped_callbacks.append(callback)
 
     async def publish(
         self,
@@ -414,17 +448,52 @@ class Bus:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         """Queue incoming messages for the handlers; ends only with the connection (MqttError)."""
-        async for message in client.messages:
-            self._inbox.put_nowait(Message(message.topic.value, message.payload, message.retain))
+        async for received in client.messages:
+            payload = received.payload  # paho delivers bytes
+            data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+            self._arrived(Message(received.topic.value, data, received.retain))
         raise aiomqtt.MqttError("the broker's message stream ended")
 
+    def _arrived(self, message: Message) -> None:
+        """Check a message's size and queue it on its lane (urgent ones ahead of all)."""
+        limit = self._max_payload_bytes
+        if limit is not None and len(message.payload) > limit:
+            self._notify_dropped(
+                message, f"payload of {len(message.payload)} bytes is larger than {limit}"
+            )
+            return
+        filters = self._routes.filters_for(message.topic)
+        if not filters:
+            log.debug("dropped a message on %s: no subscription matches it", message.topic)
+            return
+        lane, _ = self._lanes[filters[0]]
+        for topic_filter in filters:
+            judge = self._lanes[topic_filter][1]
+            if judge is not None and _judged_urgent(judge, message):
+                lane = URGENT
+                break
+        self._inbox.put(message, lane)
+
+    def _notify_dropped(self, message: Message, reason: str) -> None:
+        log.debug("dropped a message on %s: %s", message.topic, reason)
+        for callback in self._dropped_callbacks:
+            try:
+                callback(message, reason)
+            except Exception:
+                log.exception("drop callback %s failed", _name(callback))
+
     async def _dispatch_forever(self) -> None:
+        in_a_row = 0
         while True:
             message = await self._inbox.get()
             try:
                 await self._dispatch(message)
             finally:
                 self._inbox.task_done()
+            in_a_row += 1
+            if in_a_row >= YIELD_EVERY:
+                in_a_row = 0
+                await asyncio.sleep(0)
 
     async def _dispatch(self, message: Message) -> None:
         handlers = self._routes.handlers_for(message.topic)
@@ -437,6 +506,14 @@ class Bus:
                     await result
             except Exception:
                 log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
+
+
+def _judged_urgent(judge: Urgent, message: Message) -> bool:
+    try:
+        return judge(message)
+    except Exception:
+        log.exception("judging the urgency of a message to %s failed", message.topic)
+        return False
 
 
 def _send_without_delay(client: aiomqtt.Client) -> None:

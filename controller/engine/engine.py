@@ -61,7 +61,7 @@ from controller.engine.alerts import AlertBoard
 from controller.engine.bls import BlsControl
 from controller.engine.clock import Clock
 from controller.engine.fades import FadeEngine
-from controller.engine.intake import DeviceIntake, Drops
+from controller.engine.intake import INBOX, DeviceIntake, Drops
 from controller.engine.lights import LightControl, wanted_level
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.music import MusicControl
@@ -309,6 +309,13 @@ class Engine:
                 self._record("state", reception.data, device=device_id, topic=topic)
                 self._hold_the_floor(device_id, reception.data)
 
+    def message_dropped(self, topic: str, reason: str) -> None:
+        """The bus dropped a message on arrival (too large, or its inbox lane was full):
+        journaled like a device's dropped message, once a minute per device (or inbox)."""
+        now = self._real(self.now())
+        for source in self._listeners.get(topic) or [INBOX]:
+            self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=True))
+
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""
         self.board.broker(connected, reason, self.recorder.wall_ns())
@@ -340,8 +347,14 @@ class Engine:
         self.journal_problem = problem
         self.board.journal(problem, self.recorder.wall_ns())
         if problem is None:
+            shed = {} if self.session is None else self.session.journal.take_shed()
             message = "journal writing again; nothing was lost"
-            self._record("alert", {"key": "journal", "cleared": True}, text=message)
+            payload: dict[str, Any] = {"key": "journal", "cleared": True}
+            if shed:
+                listed = ", ".join(f"{count} {kind}" for kind, count in sorted(shed.items()))
+                message = f"journal writing again; shed while the disk refused writes: {listed}"
+                payload["shed"] = shed
+            self._record("alert", payload, text=message)
         else:
             self._record("alert", {"key": "journal", "message": problem}, text=problem)
 
@@ -830,23 +843,26 @@ class Engine:
         rate raises a warning until it has been quiet for a minute."""
         if drops is None:
             return
-        key = f"input:{drops.device_id}"
+        key = f"input:{drops.source}"
         if drops.count == 0:
             self.board.clear(key)
             return
         if drops.flooding:
-            message = f"{drops.device_id} sends too many messages; some are dropped unread"
+            message = f"{drops.source} sends too many messages; some are dropped unread"
+            if drops.source == INBOX:
+                message = "too many messages arrive; some are dropped unread"
             self.board.raise_alert(key, "device", "warning", message, self.recorder.wall_ns())
         if drops.count == 1:
             payload: dict[str, Any] = {"error": drops.reason}
-            text = f"{drops.device_id}: message dropped: {drops.reason}"
+            text = f"{drops.source}: message dropped: {drops.reason}"
         else:
             payload = {"error": drops.reason, "dropped": drops.count}
             text = (
-                f"{drops.device_id}: {drops.count} more messages dropped in the last minute "
+                f"{drops.source}: {drops.count} more messages dropped in the last minute "
                 f"(the last: {drops.reason})"
             )
-        self._record("error", payload, device=drops.device_id, text=text)
+        device = drops.source if drops.source in self.drivers else None
+        self._record("error", payload, device=device, text=text)
 
     def _availability_changed(self, device_id: str, driver: Driver) -> None:
         available = driver.availability

@@ -19,6 +19,8 @@ BURST = 100
 """Messages one device may send at once (a bridge's retained states after a reconnect)."""
 REPORT_EVERY_S = 60.0
 """A device's dropped messages are journaled at most once this often."""
+INBOX = "inbox"
+"""The source of messages the bus dropped on arrival that no device reads (commands)."""
 
 
 @dataclass
@@ -33,9 +35,10 @@ class _Device:
 
 @dataclass(frozen=True)
 class Drops:
-    """Messages of one device that were dropped, to be journaled as one `error` event."""
+    """Messages of one device (or of the bus's inbox, `INBOX`) that were dropped, to be
+    journaled as one `error` event."""
 
-    device_id: str
+    source: str
     count: int
     """0 when the device has been quiet for a whole interval since its last report."""
     reason: str
