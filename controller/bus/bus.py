@@ -8,13 +8,16 @@ import inspect
 import logging
 import math
 import random
+import select
 import socket
+import ssl
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.bus.backoff import retry_delay
@@ -43,6 +46,8 @@ EXIT_FLUSH_S = 2.0
 SUBSCRIBE_QOS = 1
 IN_FLIGHT = 100
 """Messages sent before waiting for their acknowledgements (paho's in-flight window too)."""
+READ_BATCH = 64
+"""Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
 YIELD_EVERY = 16
 """The handlers give the event loop a turn after this many messages in a row (so the
 engine's tick and the receiver, which puts an urgent message ahead, are never starved)."""
@@ -112,6 +117,8 @@ class Bus:
         self._lanes: dict[str, tuple[str, Urgent | None]] = {}
         """Topic filter → its lane and its judge of urgent messages."""
         self._connected = asyncio.Event()
+        self._sent = asyncio.Event()
+        """Set whenever a batch went out or the connection was lost (see `room_to_publish`)."""
         self._wake = asyncio.Event()
         self._down_since: float | None = None
         self._last_failure: str | None = None
@@ -126,9 +133,24 @@ class Bus:
         return self._connected.is_set()
 
     @property
+    def waiting(self) -> int:
+        """How many received messages wait for their handlers."""
+        return len(self._inbox)
+
+    @property
     def dropped(self) -> int:
         """How many queued messages were dropped because the queue was full."""
         return self._outbox.dropped
+
+    async def room_to_publish(self) -> None:
+        """Wait while the broker is connected and the outgoing queue is more than half full.
+
+        A handler of a flood of requests awaits this before each, so the flood is slowed to
+        what the broker takes instead of pushing older replies out of the bounded queue.
+        """
+        while self._connected.is_set() and len(self._outbox) > self._outbox.capacity // 2:
+            self._sent.clear()
+            await self._sent.wait()
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for a connection; say whether there is one."""
@@ -296,6 +318,7 @@ class Bus:
 
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         _send_without_delay(client)
+        _read_in_batches(client)
         client.pending_calls_threshold = IN_FLIGHT + 1  # a full window is no cause for a warning
         sending = asyncio.create_task(self._send(client))
         try:
@@ -346,6 +369,7 @@ class Bus:
     def _lost(self, reason: str) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._sent.set()
         address = f"{self._parameters.host}:{self._parameters.port}"
         if self._down_since is None:
             self._down_since = time.monotonic()
@@ -419,6 +443,7 @@ class Bus:
         except BaseException:
             self._put_back(batch)
             raise
+        self._sent.set()
         failed = [
             pending for pending, result in zip(batch, results, strict=True) if result is not None
         ]
@@ -514,6 +539,39 @@ def _judged_urgent(judge: Urgent, message: Message) -> bool:
     except Exception:
         log.exception("judging the urgency of a message to %s failed", message.topic)
         return False
+
+
+def _read_in_batches(client: aiomqtt.Client) -> None:
+    """Read up to READ_BATCH waiting packets each time the socket is readable, not one.
+
+    aiomqtt reads one packet per turn of the event loop (paho's `loop_read` ignores its
+    `max_packets`), so under a flood the backlog waits in the socket, where nothing can be
+    judged urgent: an emergency behind 1,000 notes would be read after all of them. Read in
+    batches, the backlog reaches the bounded inbox, which lets the emergency go first. Like
+    `_send_without_delay`, this reaches paho's client through aiomqtt's `_client`.
+    """
+    paho_client = client._client
+    read_one = paho_client.loop_read
+
+    def read_batch(max_packets: int = 1) -> MQTTErrorCode:
+        result = read_one(max_packets)
+        for _ in range(READ_BATCH - 1):
+            sock = paho_client.socket()
+            if result != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, socket.socket):
+                break
+            if not _waiting(sock):
+                break
+            result = read_one(max_packets)
+        return result
+
+    paho_client.loop_read = read_batch  # type: ignore[method-assign]
+
+
+def _waiting(sock: socket.socket) -> bool:
+    """Whether the socket has bytes to read now (TLS ones decrypted already, or raw ones)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
+        return True
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def _send_without_delay(client: aiomqtt.Client) -> None:

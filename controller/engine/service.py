@@ -87,6 +87,7 @@ class RoomService:
         """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
         self._acknowledging: asyncio.Task[None] | None = None
         self.engine: Engine | None = None
+        self.bus: Bus | None = None
 
     async def run(self) -> None:
         """Serve the room until cancelled."""
@@ -123,6 +124,7 @@ class RoomService:
                 device_topics=engine.output.device_topics(),
                 max_payload_bytes=MAX_PAYLOAD_BYTES,
             )
+            self.bus = bus
             bus.subscribe(
                 self.topics.cmd,
                 functools.partial(self._command, bus, engine),
@@ -152,6 +154,8 @@ class RoomService:
         except BadCommand as problem:
             await self._reply(bus, problem.command_id or "invalid", False, problem.reason)
             return
+        if command.action != "emergency":
+            await bus.room_to_publish()  # a flood of commands goes at the broker's pace
         try:
             engine.command(command)
         except CommandRefused as refusal:

@@ -337,3 +337,57 @@ async def test_a_fault_in_a_tick_or_a_command_is_loud_and_the_room_goes_on(
     assert alerts["engine"]["level"] == "critical"
     assert "a handler went wrong" in alerts["engine"]["message"]
     assert state["phase"]["held"] is True
+
+
+async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/robustness.md#queueing: while the engine is busy with a first note, 999 more and
+    then an emergency arrive; the emergency is handled next (its lights-up first), ahead of
+    every note queued before it, and its reply does not wait for the disk."""
+    busy = asyncio.Event()
+    handle = RoomService._command
+
+    async def busy_with_the_first_note(
+        self: RoomService, bus: Any, engine: Any, message: Any
+    ) -> None:
+        if b'"note0"' in message.payload:
+            await busy.wait()  # the engine is busy: what arrives meanwhile is queued
+        await handle(self, bus, engine, message)
+
+    monkeypatch.setattr(RoomService, "_command", busy_with_the_first_note)
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(service.run())
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    for n in range(1000):
+        note = {"id": f"note{n}", "action": "note", "text": "breathing slowly"}
+        publisher.publish(f"{topic}/cmd", json.dumps(note), qos=1)
+    publisher.publish(f"{topic}/cmd", '{"id": "panic", "action": "emergency"}', qos=1)
+    await eventually(lambda: service.bus is not None and service.bus.waiting == 1000, "queued")
+    busy.set()
+
+    def replies() -> list[str]:
+        return [
+            t.rsplit("/", 1)[1]
+            for t, _, _ in wire.messages
+            if t.startswith(f"{topic}/reply/note") or t == f"{topic}/reply/panic"
+        ]
+
+    await eventually(lambda: len(replies()) == 1001, "every reply", timeout=30)
+    publisher.loop_stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert replies().index("panic") <= 1, "the emergency waited behind queued notes"
+    panic = next(i for i, (t, _, _) in enumerate(wire.messages) if t == f"{topic}/reply/panic")
+    lights_up = [
+        index
+        for index, (t, payload, _) in enumerate(wire.messages)
+        if t == "wled/wled-strip/api" and b'"on":true' in payload
+    ]
+    assert any(index < panic for index in lights_up), "no lights-up before the reply"
