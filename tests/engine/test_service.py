@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,7 +26,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import BrokerSettings
 from controller.engine.service import RoomService
-from controller.journal import list_sessions, read_events
+from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
 
@@ -391,3 +392,24 @@ async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
         if t == "wled/wled-strip/api" and b'"on":true' in payload
     ]
     assert any(index < panic for index in lights_up), "no lights-up before the reply"
+
+
+async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in for a stuck disk (a real one needs root to mount a tiny filesystem): the
+    journal's flush blocks until the test lets it go. The note's reply waits for it; the
+    emergency sent after the note is answered meanwhile."""
+    disk_answers = threading.Event()
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+        monkeypatch.setattr(Journal, "flush", lambda journal, *, timeout_s: disk_answers.wait(10))
+        try:
+            note = asyncio.create_task(client.command("note", timeout=15, text="calm"))
+            emergency = await client.command("emergency", timeout=5)
+            assert emergency["ok"] is True
+            assert not note.done()
+        finally:
+            disk_answers.set()  # the disk answers
+        assert (await note)["ok"] is True
