@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from bench import emergency, fanout, journal_load, latency, rehearsal, research
+from bench import emergency, fanout, fuzz, journal_load, latency, rehearsal, research
 from bench.figures import Figure, table
 from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
 from controller.api.client import EngineUnreachable
 
-PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research")
+PARTS = ("latency", "fanout", "emergency", "journal", "memory", "research", "fuzz")
 NOTE_WIDTH = 100
 
 
@@ -35,17 +35,31 @@ class Sizes:
     """Emergency presses timed in each of the part's two rooms."""
     journal_seconds: float
     plan: str
+    fuzz_examples: int
+    """Hypothesis examples shared among the input boundaries."""
 
     @classmethod
     def full(cls) -> Sizes:
         return cls(
-            commands=500, lights=200, scenes=8, presses=50, journal_seconds=2.0, plan="standard"
+            commands=500,
+            lights=200,
+            scenes=8,
+            presses=50,
+            journal_seconds=2.0,
+            plan="standard",
+            fuzz_examples=100_000,
         )
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
-            commands=100, lights=200, scenes=4, presses=20, journal_seconds=1.5, plan="rehearsal"
+            commands=100,
+            lights=200,
+            scenes=4,
+            presses=20,
+            journal_seconds=1.5,
+            plan="rehearsal",
+            fuzz_examples=5_000,
         )
 
 
@@ -103,6 +117,11 @@ async def run_parts(
     if "research" in parts:
         say("research tools on a 3-hour session journal of about 100 000 events")
         figures += await research.figures(workdir)
+    if "fuzz" in parts:
+        say(f"fuzz: {sizes.fuzz_examples:,} hypothesis examples over every input boundary")
+        outcomes = fuzz.measure(sizes.fuzz_examples, say)
+        figures += fuzz.figures(outcomes)
+        notes += fuzz.notes(outcomes)
     return Report(figures, notes)
 
 
@@ -115,7 +134,8 @@ def say(text: str) -> None:
     "--quick",
     is_flag=True,
     help="Small sizes (100 commands, 4 scenes, 20 emergency presses, 1.5 s of journaling) and "
-    "the 5-minute rehearsal plan instead of the 90-minute standard plan: about two minutes in all.",
+    "the 5-minute rehearsal plan instead of the 90-minute standard plan, 5,000 fuzz examples: "
+    "about two minutes in all.",
 )
 @click.option("--commands", type=click.IntRange(min=2), help="Commands (and raw hops) to time.")
 @click.option(
@@ -134,6 +154,11 @@ def say(text: str) -> None:
     "--journal-seconds", type=click.FloatRange(min=0.2), help="How long each journal load runs."
 )
 @click.option("--plan", help="The example room's plan to rehearse for the memory figure.")
+@click.option(
+    "--fuzz-examples",
+    type=click.IntRange(min=1),
+    help="Hypothesis examples shared among the input boundaries (default 100,000).",
+)
 @click.option(
     "--only",
     type=click.Choice(PARTS),
@@ -164,6 +189,7 @@ def main(
     presses: int | None,
     journal_seconds: float | None,
     plan: str | None,
+    fuzz_examples: int | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
@@ -183,6 +209,7 @@ def main(
         presses=presses or base.presses,
         journal_seconds=journal_seconds or base.journal_seconds,
         plan=plan or base.plan,
+        fuzz_examples=fuzz_examples or base.fuzz_examples,
     )
     parts = only or PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)

@@ -225,25 +225,32 @@ class RoomLink:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if topic == self.topics.status:
-                self._on_update(StatusMessage(_status(payload)))
+                self._on_update(StatusMessage(read_status(payload)))
             elif topic == self.topics.state:
-                self._on_update(_state(payload))
+                self._on_update(read_state(payload))
             else:
                 self._settle_reply(payload)
 
     def _settle_reply(self, payload: bytes) -> None:
-        try:
-            answer = read_json(payload, max_bytes=MAX_REPLY_BYTES)
-        except UntrustedJsonError:
-            return
-        if not isinstance(answer, dict):
+        answer = read_reply(payload)
+        if answer is None:
             return
         reply = self._pending.get(str(answer.get("id")))
         if reply is not None and not reply.done():
             reply.set_result(answer)
 
 
-def _status(payload: bytes) -> EngineStatus:
+def read_reply(payload: bytes) -> dict[str, Any] | None:
+    """A `reply/<id>` payload as a JSON object; None when it is not one (never raises)."""
+    try:
+        answer = read_json(payload, max_bytes=MAX_REPLY_BYTES)
+    except UntrustedJsonError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def read_status(payload: bytes) -> EngineStatus:
+    """The engine's `status` payload; `unknown` for anything but online/offline."""
     text = payload[:MAX_STATUS_BYTES].decode("utf-8", errors="replace").strip()
     if text == ONLINE:
         return "online"
@@ -252,7 +259,8 @@ def _status(payload: bytes) -> EngineStatus:
     return "unknown"
 
 
-def _state(payload: bytes) -> StateMessage:
+def read_state(payload: bytes) -> StateMessage:
+    """A retained `state` payload, or why it is unreadable (never raises)."""
     if not payload:
         return StateMessage(None)
     try:

@@ -22,6 +22,7 @@ TINY = [
     "--presses", "2",
     "--journal-seconds", "0.3",
     "--plan", "rehearsal",
+    "--fuzz-examples", "32",
 ]  # fmt: skip
 
 FIGURES = (
