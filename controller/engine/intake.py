@@ -5,7 +5,9 @@ beyond that its messages are dropped unread. A dropped message (over the rate, o
 driver could not read) is journaled as one `error` event per device per `REPORT_EVERY_S`:
 the first drop at once, the ones after it counted and reported in one summary when the
 interval is over. So a device that floods the broker or sends garbage costs the journal one
-event a minute, not one per message. Pure bookkeeping on the engine's real-time clock.
+event a minute, not one per message. Messages the bus dropped on arrival (too large, or a
+full inbox lane) are counted the same way, under their device or under `INBOX`. Pure
+bookkeeping on the engine's real-time clock.
 """
 
 from __future__ import annotations

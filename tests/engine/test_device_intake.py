@@ -112,3 +112,19 @@ def test_a_flooding_device_is_cut_to_its_rate_with_one_error_and_a_warning(room:
     room.tick(REPORT_EVERY_S)
     assert "input:headset" not in {alert.key for alert in room.engine.snapshot().alerts}
     assert errors(room) == []
+
+
+def test_what_the_bus_dropped_on_arrival_is_counted_under_its_device_or_the_inbox(
+    room: Room,
+) -> None:
+    errors(room)
+    for _ in range(3):
+        room.engine.message_dropped(VR_STATE, "payload of 70000 bytes is larger than 65536")
+        room.engine.message_dropped("sessionroom/r/cmd", "the control inbox is full")
+    headset, inbox = errors(room)
+    assert (headset["device"], inbox["device"]) == ("headset", None)
+    assert inbox["payload"] == {"error": "sessionroom/r/cmd: the control inbox is full"}
+    alerts = {alert.key: alert.message for alert in room.engine.snapshot().alerts}
+    assert alerts["input:inbox"] == "too many messages arrive; some are dropped unread"
+    room.tick(REPORT_EVERY_S)
+    assert [event["payload"]["dropped"] for event in errors(room)] == [2, 2]
