@@ -37,6 +37,8 @@ class Sizes:
     plan: str
     fuzz_examples: int
     """Hypothesis examples shared among the input boundaries."""
+    flood_per_s: float
+    """Device messages a second during the emergency's presses under load (0: not measured)."""
 
     @classmethod
     def full(cls) -> Sizes:
@@ -48,6 +50,7 @@ class Sizes:
             journal_seconds=2.0,
             plan="standard",
             fuzz_examples=100_000,
+            flood_per_s=emergency.FLOOD_PER_S,
         )
 
     @classmethod
@@ -60,6 +63,7 @@ class Sizes:
             journal_seconds=1.5,
             plan="rehearsal",
             fuzz_examples=5_000,
+            flood_per_s=emergency.FLOOD_PER_S,
         )
 
 
@@ -85,8 +89,8 @@ async def run_parts(
             figures += fanout.figures(await fanout.measure(room, broker, workdir, sizes.scenes))
         if "emergency" in parts:
             say(
-                f"emergency: {sizes.presses} presses in the example room, {sizes.presses} with "
-                f"{sizes.lights} lights, and as many raw hops"
+                f"emergency: {sizes.presses} presses in the example room, idle and under a "
+                f"device flood, {sizes.presses} with {sizes.lights} lights, and as many raw hops"
             )
             room = example_room(broker, "bench-emergency", workdir)
             pressed = await emergency.measure(
@@ -99,6 +103,18 @@ async def run_parts(
             )
             figures += emergency.figures(pressed)
             notes += emergency.notes(pressed)
+            if sizes.flood_per_s:
+                say(f"emergency: again under {sizes.flood_per_s:,.0f} device messages a second")
+                flooded = await emergency.under_flood(
+                    example_room(broker, "bench-emergency-flood", workdir),
+                    broker,
+                    workdir,
+                    sizes.presses,
+                    idle=pressed,
+                    flood_per_s=sizes.flood_per_s,
+                )
+                figures += flooded.figures
+                notes += flooded.notes
             room = many_lights_room(broker, workdir, sizes.lights, name="bench-emergency")
             pressed = await emergency.measure(
                 room, broker, workdir, sizes.presses, case=f"{sizes.lights} lights"
@@ -155,6 +171,12 @@ def say(text: str) -> None:
 )
 @click.option("--plan", help="The example room's plan to rehearse for the memory figure.")
 @click.option(
+    "--flood",
+    type=click.FloatRange(min=0),
+    help="Device messages a second flooding the room while the emergency is timed again "
+    "(default 10,000; 0 skips it).",
+)
+@click.option(
     "--fuzz-examples",
     type=click.IntRange(min=1),
     help="Hypothesis examples shared among the input boundaries (default 100,000).",
@@ -190,6 +212,7 @@ def main(
     journal_seconds: float | None,
     plan: str | None,
     fuzz_examples: int | None,
+    flood: float | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
@@ -210,6 +233,7 @@ def main(
         journal_seconds=journal_seconds or base.journal_seconds,
         plan=plan or base.plan,
         fuzz_examples=fuzz_examples or base.fuzz_examples,
+        flood_per_s=base.flood_per_s if flood is None else flood,
     )
     parts = only or PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)
