@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     TypeAdapter,
     ValidationError,
     model_validator,
@@ -67,10 +68,19 @@ class _Command(BaseModel):
     """Who sent it (e.g. `console`, `ctl`, `cue`), for the journal."""
 
 
+REASON_MAX_CHARS = 1000
+Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX_CHARS)]
+"""Why the therapist went on against a check; journaled like a note, never echoed."""
+
+
 class Start(_Command):
     action: Literal["start"]
     plan: Name
     participant: str
+    baseline_confirmed: bool = False
+    """The therapist looked at the baseline readings and confirms them."""
+    reason: Reason | None = None
+    """Why the session starts with a reading outside the thresholds, too old, or missing."""
 
     @model_validator(mode="after")
     def _pseudonymous(self) -> Start:
@@ -83,7 +93,21 @@ class Start(_Command):
 
 
 class Step(_Command):
-    action: Literal["next", "back", "hold", "release", "end", "emergency", "clear_emergency"]
+    action: Literal["next", "back", "hold", "release", "emergency", "clear_emergency"]
+
+
+class End(_Command):
+    action: Literal["end"]
+    reason: Reason | None = None
+    """Why the session ends without a recovery check."""
+
+
+class Recovery(_Command):
+    action: Literal["recovery"]
+    items: dict[Annotated[str, Field(max_length=60)], StrictBool | Reason] = Field(
+        min_length=1, max_length=12
+    )
+    """Each item of the room's recovery checklist: true when confirmed, else why not."""
 
 
 class Goto(_Command):
@@ -155,7 +179,19 @@ class Vr(_Command):
 
 
 Command = Annotated[
-    Start | Step | Goto | Extend | Note | SceneOverride | Lights | Volume | Music | Bls | Vr,
+    Start
+    | Step
+    | End
+    | Recovery
+    | Goto
+    | Extend
+    | Note
+    | SceneOverride
+    | Lights
+    | Volume
+    | Music
+    | Bls
+    | Vr,
     Field(discriminator="action"),
 ]
 ACTIONS = [
@@ -170,6 +206,7 @@ ACTIONS = [
     "emergency",
     "clear_emergency",
     "note",
+    "recovery",
     "scene",
     "lights",
     "volume",
@@ -246,7 +283,11 @@ def _reason(error: ValidationError) -> str:
     parts = []
     for detail in error.errors(include_url=False):
         location = tuple(part for part in detail["loc"] if part not in ACTIONS)
-        if location[-1:] in (("text",), ("participant",)) and isinstance(detail["input"], str):
+        answers = location[:1] == ("items",)
+        if answers:  # a recovery answer's item and words are not echoed either
+            location = ("items",)
+        private = location[-1:] in (("text",), ("participant",), ("reason",))
+        if (private or answers) and isinstance(detail["input"], str):
             detail["input"] = _TextOfLength(detail["input"])
         parts.append(error_message(detail, location, _Command))
     return "; ".join(parts)

@@ -97,6 +97,63 @@ class VitalsInfo(_Part):
     """When the device took the reading (unix seconds)."""
 
 
+class BaselineReading(_Part):
+    """One sensor's latest reading as the baseline judges it."""
+
+    sensor: str
+    reading: VitalsInfo | None = None
+    age_s: float | None = None
+    """Real seconds since the engine received the reading."""
+    problems: list[str] = []
+    """Why it needs a reason: outside a threshold, too old (plain words)."""
+
+
+class BaselineInfo(_Part):
+    """Before a session: what a start would find; during one: what it found."""
+
+    sensors: list[BaselineReading] = []
+    thresholds: dict[str, float] = {}
+    """`hr_below`, `hr_low`, `spo2_low`, `sys_below`, `dia_below`, `max_age_s`."""
+    needs_reason: bool = False
+    confirmed: bool | None = None
+    """During a session: whether the therapist confirmed it (None before the start)."""
+
+
+class TimedCheck(_Part):
+    """A sensor's reading due every `interval_s` of session time in the current phase."""
+
+    sensor: str
+    label: str
+    """What the console calls it: `BP`, `SpO2`, `HR` by the sensor's readings, else its label."""
+    interval_s: float
+    last_t: float | None = None
+    """Session time of the sensor's last reading."""
+    due_t: float
+    """Session time the next reading is (or was) due."""
+    due: bool = False
+    asked: bool = False
+    """The sensor was asked to measure (it takes `{"measure": true}`)."""
+    missed: int = 0
+    """Checks missed in this session so far."""
+
+
+class RecoveryInfo(_Part):
+    checklist: list[str] = []
+    done: bool = False
+    """The recovery check was recorded."""
+    peak_ended_t: float | None = None
+    """Session time the peak phase ended (None while in it, or before it)."""
+
+
+class ChecksInfo(_Part):
+    """Vitals checks around the session (docs/safety.md#vitals-checks)."""
+
+    baseline: BaselineInfo = BaselineInfo()
+    timed: list[TimedCheck] = []
+    recovery: RecoveryInfo | None = None
+    """During a session only."""
+
+
 class Alert(_Part):
     key: str
     """Stable id while the alert lasts (e.g. `vitals:oximeter:hr`, `device:strip`)."""
@@ -152,3 +209,4 @@ class RoomState(_Part):
     timeline: list[TimelineEntry] = Field(default_factory=list)
     """The most recent events in plain words, newest last."""
     preflight: Preflight | None = None
+    checks: ChecksInfo = ChecksInfo()

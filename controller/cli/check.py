@@ -51,6 +51,23 @@ def summary(room: Room) -> str:
         phases = " → ".join(f"{p.name} {format_duration(p.duration)}" for p in plan.phases)
         lines.append(f"  {name:<12} {format_duration(plan.total_s):>6}  {plan.title}")
         lines.append(f"  {'':<12} {'':>6}  {phases}")
+        checks = "; ".join(
+            f"{p.name}: "
+            + ", ".join(f"{s} every {format_duration(i)}" for s, i in p.measure_every.items())
+            for p in plan.phases
+            if p.measure_every
+        )
+        if checks:
+            lines.append(f"  {'':<12} {'':>6}  readings due in {checks}")
+    baseline = settings.checks.baseline
+    lines += [
+        "",
+        "Vitals checks: a start needs no reason with every reading",
+        f"  HR {baseline.hr_low:g} to under {baseline.hr_below:g}, SpO2 at least "
+        f"{baseline.spo2_low:g} %, BP under {baseline.sys_below:g}/{baseline.dia_below:g}, "
+        f"under {format_duration(baseline.max_age_s)} old",
+        f"  recovery checklist: {', '.join(settings.checks.recovery)}",
+    ]
     lines += ["", f"Playlists ({len(room.playlists)}):"]
     for name, playlist in sorted(room.playlists.items()):
         count = len(playlist.tracks)

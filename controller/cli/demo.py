@@ -97,7 +97,10 @@ def _start_children(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     simulator = subprocess.Popen(
-        [*base, "sim", *config], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        [*base, "sim", *config, "--time-scale", f"{time_scale:g}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
     )
     broker = client_broker(room)
     click.echo(

@@ -38,6 +38,12 @@ Examples:
     metavar=FAULT_SYNTAX,
     help="Make a device misbehave (see FAULTS above); repeatable.",
 )
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.01, max=1000),
+    default=None,
+    help="The engine's rehearsal speed: a cuff measures that much faster (default: config).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every message devices receive and send.")
 def sim(
     config_path: Path,
@@ -45,6 +51,7 @@ def sim(
     room_id: str | None,
     data_dir: Path | None,
     fault_specs: tuple[str, ...],
+    time_scale: float | None,
     verbose: bool,
 ) -> None:
     """Simulate every MQTT device of the room until Ctrl-C or SIGTERM.
@@ -79,7 +86,11 @@ def sim(
     address = _broker_address(room)
     try:
         simulated = SimulatedRoom(
-            room.devices.values(), address, room_id=room.room_id, faults=faults
+            room.devices.values(),
+            address,
+            room_id=room.room_id,
+            faults=faults,
+            time_scale=time_scale or room.settings.time_scale,
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--fault") from None

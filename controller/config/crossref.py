@@ -66,6 +66,7 @@ def check_room(
         issues += checker.check()
     for plan in plans.values():
         issues += _check_plan(plan, scenes, room.safety, broken)
+        issues += _check_intervals(plan, all_devices, broken)
     return issues
 
 
@@ -305,4 +306,25 @@ def _check_plan(
                 )
                 if problem:
                     issues.append(document.issue(location, f"{where}.speed_hz {problem}"))
+    return issues
+
+
+def _check_intervals(
+    plan: Sourced[Plan], devices: Mapping[str, Device], broken: BrokenNames
+) -> list[ConfigIssue]:
+    """Each phase's `measure_every` names vitals sensors of the room."""
+    issues = []
+    sensors = sorted(key for key, device in devices.items() if device.kind == "sensor")
+    for index, phase in enumerate(plan.model.phases):
+        for sensor in phase.measure_every:
+            if sensor in sensors or broken.devices_incomplete or broken.hides("device", sensor):
+                continue
+            location = ("phases", index, "measure_every", sensor)
+            issues.append(
+                plan.document.issue(
+                    location,
+                    f"{describe_location(location)}: no vitals sensor named {sensor!r} "
+                    f"(sensors: {', '.join(sensors) or 'none'})",
+                )
+            )
     return issues

@@ -31,7 +31,7 @@ def _unit(location: Location) -> str:
         return " %"
     if name.endswith("_hz"):
         return " Hz"
-    if name.endswith("_s") or name == "duration":
+    if name.endswith("_s") or name == "duration" or "measure_every" in location[-2:-1]:
         return " s"
     if name == "kelvin":
         return " K"

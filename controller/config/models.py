@@ -161,6 +161,54 @@ class SafetyLimits(StrictModel):
         return self
 
 
+class BaselineThresholds(StrictModel):
+    """Before dosing: a reading inside these, and fresh, starts without a reason.
+
+    Inside means `hr_low` ≤ HR < `hr_below`, SpO2 ≥ `spo2_low`, systolic < `sys_below` and
+    diastolic < `dia_below` (docs/safety.md#vitals-checks); the defaults follow the safety
+    rules (doses only under 160/90 and HR 100; SpO2 and the low HR as the alerts).
+    """
+
+    hr_below: float = Field(default=100, ge=30, le=250)
+    hr_low: float = Field(default=45, ge=20, le=120)
+    spo2_low: float = Field(default=92, ge=50, le=100)
+    sys_below: float = Field(default=160, ge=80, le=260)
+    dia_below: float = Field(default=90, ge=40, le=160)
+    max_age_s: DurationSeconds = Field(default=600, ge=10, le=4 * 3600)
+    """A reading older than this (real seconds since the engine received it) needs a reason."""
+
+    @field_validator("max_age_s", mode="before")
+    @classmethod
+    def _age_duration(cls, value: Any) -> Any:
+        return _duration(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BaselineThresholds:
+        if self.hr_low >= self.hr_below:
+            raise ValueError("hr_low must be below hr_below")
+        return self
+
+
+RECOVERY_CHECKLIST = ("oriented", "walks unaided", "escort present")
+
+
+class VitalsChecks(StrictModel):
+    """config.yaml `checks:`: the baseline before a session, the recovery check before `end`."""
+
+    baseline: BaselineThresholds = BaselineThresholds()
+    recovery: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default=list(RECOVERY_CHECKLIST), min_length=1, max_length=12
+    )
+    """The recovery checklist: each item is confirmed, or why not is recorded."""
+
+    @field_validator("recovery")
+    @classmethod
+    def _distinct(cls, items: list[str]) -> list[str]:
+        if len({item.strip().lower() for item in items}) != len(items):
+            raise ValueError("recovery checklist items must differ")
+        return [item.strip() for item in items]
+
+
 class Paths(StrictModel):
     """Folders of the room's files, relative to config.yaml."""
 
@@ -187,6 +235,8 @@ class RoomSettings(StrictModel):
     time_scale: float = Field(default=1.0, gt=0, le=1000)
     """Rehearsals run the session clock this many times faster."""
     safety: SafetyLimits = SafetyLimits()
+    checks: VitalsChecks = VitalsChecks()
+    """Vitals checks around the session (docs/safety.md#vitals-checks)."""
 
 
 # --------------------------------------------------------------------------- devices
@@ -214,6 +264,8 @@ class Device(StrictModel):
     """VLC audio output module (`pulse`, `alsa`, `dummy`, ...) for local audio devices."""
     audio_device: str | None = None
     """VLC audio device name for local audio devices."""
+    measure_command: bool = False
+    """A vitals sensor that measures when asked (`vitals/<id>/set {"measure": true}`)."""
 
     @field_validator("topic")
     @classmethod
@@ -248,6 +300,8 @@ class Device(StrictModel):
             raise ValueError("an mqtt-bls device needs a mode: tactile or visual")
         if self.kind != "light" and (self.kelvin_range is not None or self.rgb):
             raise ValueError("kelvin_range and rgb apply to lights only")
+        if self.measure_command and self.driver != "mqtt-vitals":
+            raise ValueError("measure_command applies to mqtt-vitals sensors only")
         return self
 
     @property
@@ -386,11 +440,20 @@ class Phase(StrictModel):
     transition_s: Seconds | None = None
     """Fade time into this phase's scene; the scene's own fade_s when omitted."""
     cues: list[Cue] = []
+    measure_every: dict[str, Annotated[float, Field(ge=60, le=4 * 3600)]] = {}
+    """Vitals sensor id → how often a reading is due in this phase (`15m`), session time."""
 
     @field_validator("duration", mode="before")
     @classmethod
     def _duration_value(cls, value: Any) -> Any:
         return _duration(value)
+
+    @field_validator("measure_every", mode="before")
+    @classmethod
+    def _intervals(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: _duration(interval) for key, interval in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _cues_inside_phase(self) -> Phase:

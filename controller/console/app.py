@@ -11,12 +11,22 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher
 
+from controller.console.check_dialogs import (
+    BaselineAnswer,
+    BaselineDialog,
+    EndWithoutCheck,
+    ReasonDialog,
+    RecoveryAnswer,
+    RecoveryDialog,
+)
 from controller.console.clock import Clock, SystemClock
 from controller.console.commands import (
     Command,
     command_for,
     emergency_command,
+    end_command,
     note_command,
+    recovery_command,
     start_command,
 )
 from controller.console.dialogs import ConfirmDialog, NoteDialog
@@ -43,6 +53,8 @@ from controller.console.widgets.top_bar import TopBar
 TICK_S = 1.0
 """How often the age of the state shown is worked out again."""
 QUIT_QUESTION = "Quit the console? The session goes on: the room keeps running."
+END_REASON_QUESTION = "Why does the session end without the recovery check?"
+FINISH = "finish the session"
 
 
 class ConsoleApp(App[None]):
@@ -179,6 +191,10 @@ class ConsoleApp(App[None]):
 
     def action_control(self, control_id: str) -> None:
         control = CONTROLS_BY_ID[control_id]
+        recovery = self.view.state.checks.recovery if self.view.state is not None else None
+        if control_id == "end_session" and recovery is not None and not recovery.done:
+            self._recovery_check()
+            return
         if control.confirm is None:
             self._send_control(control_id)
             return
@@ -212,7 +228,32 @@ class ConsoleApp(App[None]):
         self.push_screen(ConfirmDialog(QUIT_QUESTION, yes="Quit"), answered)
 
     def on_setup_view_start_requested(self, message: SetupView.StartRequested) -> None:
-        self._send("start session", start_command(message.plan, message.participant))
+        state = self.view.state
+        if state is None:
+            return
+
+        def confirmed(answer: BaselineAnswer | None) -> None:
+            if answer is not None:
+                command = start_command(message.plan, message.participant, reason=answer.reason)
+                self._send("start session", command)
+
+        self.push_screen(BaselineDialog(state), confirmed)
+
+    def _recovery_check(self) -> None:
+        """Before `end`: the recovery check, or a reason to end without it."""
+        assert self.view.state is not None
+
+        def answered(answer: RecoveryAnswer | EndWithoutCheck | None) -> None:
+            if isinstance(answer, RecoveryAnswer):
+                self._send_all(FINISH, [recovery_command(answer.items), end_command()])
+            elif isinstance(answer, EndWithoutCheck):
+                self.push_screen(ReasonDialog(END_REASON_QUESTION), reason_given)
+
+        def reason_given(reason: str | None) -> None:
+            if reason is not None:
+                self._send(FINISH, end_command(reason))
+
+        self.push_screen(RecoveryDialog(self.view.state), answered)
 
     # ------------------------------------------------------------------ commands
 
@@ -229,9 +270,16 @@ class ConsoleApp(App[None]):
         self._send(label, command)
 
     def _send(self, label: str, command: Command) -> None:
-        self._show(dataclasses.replace(self.view, feedback=Feedback(label)))
-        self.run_worker(self._request(label, command), group="commands")
+        self._send_all(label, [command])
 
-    async def _request(self, label: str, command: dict[str, Any]) -> None:
-        outcome = await self.link.request(command)
-        self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
+    def _send_all(self, label: str, commands: list[Command]) -> None:
+        """Send commands in turn; the first one not done stops the rest."""
+        self._show(dataclasses.replace(self.view, feedback=Feedback(label)))
+        self.run_worker(self._request(label, commands), group="commands")
+
+    async def _request(self, label: str, commands: list[dict[str, Any]]) -> None:
+        for command in commands:
+            outcome = await self.link.request(command)
+            self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
+            if outcome.kind != "done":
+                return

@@ -26,8 +26,20 @@ def new_command(action: str, **parameters: Any) -> Command:
     return {"id": str(uuid.uuid4()), "action": action, "source": SOURCE, **parameters}
 
 
-def start_command(plan: str, participant: str) -> Command:
-    return new_command("start", plan=plan, participant=participant)
+def start_command(plan: str, participant: str, *, reason: str | None = None) -> Command:
+    """A start whose baseline the therapist confirmed (with the reason, when one was typed)."""
+    extra = {} if reason is None else {"reason": reason}
+    return new_command(
+        "start", plan=plan, participant=participant, baseline_confirmed=True, **extra
+    )
+
+
+def end_command(reason: str | None = None) -> Command:
+    return new_command("end") if reason is None else new_command("end", reason=reason)
+
+
+def recovery_command(items: dict[str, bool | str]) -> Command:
+    return new_command("recovery", items=items)
 
 
 def note_command(text: str) -> Command:

@@ -395,6 +395,10 @@ class BlsDriver(CommandDriver[BlsCommand]):
 
 
 class VitalsDriver(Driver):
-    """A vital-signs sensor: state only, each message is one reading."""
+    """A vital-signs sensor: each message is one reading; some measure when asked."""
 
     replaces_state = True
+
+    def measure(self) -> list[Outgoing]:
+        """The messages asking the sensor to take a reading now; [] when it cannot be asked."""
+        return []

@@ -5,14 +5,15 @@ Each message on `vitals/<id>` is one reading, any subset of `{"hr": bpm, "spo2":
 `ts` must never be paired with another reading's values). Keys beyond these are ignored; a
 reading without any of them, or with a value outside what a sensor can measure, is an error.
 Availability on `vitals/<id>/availability`. The thresholds that raise alerts are the
-engine's, not the driver's.
+engine's, not the driver's. A sensor configured with `measure_command: true` (a cuff that
+measures on demand) is asked for a reading with `{"measure": true}` on `vitals/<id>/set`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controller.drivers.base import VitalsDriver
+from controller.drivers.base import Outgoing, VitalsDriver
 from controller.drivers.payloads import PayloadError, json_object, number
 
 MEASURABLE: dict[str, tuple[float, float]] = {
@@ -24,6 +25,9 @@ MEASURABLE: dict[str, tuple[float, float]] = {
 }
 """What a sensor can report for each reading, in its unit."""
 
+MEASURE_REQUEST = '{"measure":true}'
+"""Asks a sensor that measures on demand for a reading now."""
+
 
 class MqttVitals(VitalsDriver):
     """A sensor speaking `vitals/<id>`."""
@@ -33,6 +37,11 @@ class MqttVitals(VitalsDriver):
 
     def state_topics(self) -> tuple[str, ...]:
         return (f"vitals/{self.topic}",)
+
+    def measure(self) -> list[Outgoing]:
+        if not self.device.measure_command:
+            return []
+        return [Outgoing(f"vitals/{self.topic}/set", MEASURE_REQUEST)]
 
     def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         report = json_object(payload)

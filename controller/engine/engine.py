@@ -6,10 +6,10 @@ publishes what it queued (`take_outgoing`, `take_events`, `snapshot`). Tests dri
 same way with a manual clock, tick by tick.
 
 The engine keeps dispatch, phases, scenes and the emergency; one module per medium does
-the rest (`lights`, `music`, `bls`, `vr`, `alerts`), and every message to the room leaves
-through the one output path (`output.RoomOutput`: the safety gate, the emergency latch,
-the journal). While an emergency is active the engine accepts only what
-docs/emergency.md lists; everything else is refused with the reason.
+the rest (`lights`, `music`, `bls`, `vr`, `alerts`, `checks` for the vitals checks), and
+every message to the room leaves through the one output path (`output.RoomOutput`: the
+safety gate, the emergency latch, the journal). While an emergency is active the engine
+accepts only what docs/emergency.md lists; everything else is refused with the reason.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ from controller.api.commands import (
     BadCommand,
     Bls,
     Command,
+    End,
     Extend,
     Goto,
     Lights,
     Music,
     Note,
+    Recovery,
     SceneOverride,
     Start,
     Step,
@@ -59,6 +61,7 @@ from controller.drivers.base import (
 from controller.drivers.registry import make_driver
 from controller.engine.alerts import AlertBoard
 from controller.engine.bls import BlsControl
+from controller.engine.checks import VitalsChecks
 from controller.engine.clock import Clock
 from controller.engine.fades import FadeEngine
 from controller.engine.intake import INBOX, DeviceIntake, Drops
@@ -119,7 +122,7 @@ def close_now(journal: Journal, cleanly: bool) -> None:
 def allowed_while_latched(command: Command) -> bool:
     """What an active emergency still accepts (docs/emergency.md): itself, clear, notes, end
     and stops."""
-    if command.action in ("emergency", "clear_emergency", "note", "end"):
+    if command.action in ("emergency", "clear_emergency", "note", "end", "recovery"):
         return True
     if isinstance(command, Bls):
         return command.op == "stop"
@@ -223,6 +226,9 @@ class Engine:
             volumes=self.volumes,
         )
         self.tones = tones
+        self.checks = VitalsChecks(
+            room, output=self.output, record=self._record, time_scale=self.scale
+        )
         self.board = AlertBoard()
         self.intake = DeviceIntake()
         self.session: ActiveSession | None = None
@@ -395,6 +401,7 @@ class Engine:
             origin=self.now() - t_now,
         )
         self.recorder.journal = journal
+        self.checks.resumed(run.phase, t_now, self.session.origin)
         overrides = progress.get("overrides") or {}
         self.scene_override = overrides.get("scene")
         for device_id, level in (overrides.get("lights") or {}).items():
@@ -436,6 +443,7 @@ class Engine:
                     self._entered_phase(happening)
                 else:
                     self._cue(happening)
+            self.checks.tick(t)
         emergency = self.emergency
         due = emergency is not None and self._real(now - emergency.since) >= CONFIRM_AFTER_S
         if emergency is not None and due and not emergency.confirmed:
@@ -464,7 +472,8 @@ class Engine:
             "back": self._step,
             "hold": self._step,
             "release": self._step,
-            "end": self._step,
+            "end": self._end_command,
+            "recovery": self._recovery,
             "emergency": self._step,
             "clear_emergency": self._step,
             "goto": self._goto,
@@ -492,6 +501,7 @@ class Engine:
                 f"no plan named {command.plan!r} (plans: {', '.join(sorted(self.room.plans))})"
             )
         wall = self.recorder.wall_ns()
+        baseline = self.checks.judge_start(command, self.now(), iso_wall(wall))
         try:
             journal = Journal.create(
                 self.room.data_dir,
@@ -522,6 +532,7 @@ class Engine:
         )
         for device_id, driver in self.drivers.items():
             self._record("availability", {"available": driver.availability.value}, device=device_id)
+        self.checks.started(baseline, command, self.session.origin)
         self._entered_phase(change)
 
     def _step(self, command: Step) -> None:
@@ -533,15 +544,21 @@ class Engine:
             return
         session = self._running()
         t = self.now() - session.origin
-        if command.action == "end":
-            self._end(session)
-        elif command.action in ("next", "back"):
+        if command.action in ("next", "back"):
             move = session.run.next if command.action == "next" else session.run.back
             self._entered_phase(move(t))
         elif command.action == "hold":
             session.run.hold()
         else:
             session.run.release()
+
+    def _end_command(self, command: End) -> None:
+        session = self._running()
+        self.checks.ending(command.reason)
+        self._end(session)
+
+    def _recovery(self, command: Recovery) -> None:
+        self.checks.recovery(command, self.now() - self._running().origin)
 
     def _goto(self, command: Goto) -> None:
         session = self._running()
@@ -678,6 +695,7 @@ class Engine:
             },
             text=f"phase {phase.name} ({change.reason})",
         )
+        self.checks.enter_phase(previous.name if previous else None, phase, change.at)
         # Several phases can pass in one tick (after a long gap): only the last one's scene
         # is applied, the others are journaled as they happened.
         if self.emergency is None and change.to_index == session.run.phase_index:
@@ -829,6 +847,7 @@ class Engine:
         self.recorder.journal = None
         # docs/safety.md#privacy: once ended, the retained state holds nothing of the session
         self.vitals.clear()
+        self.checks.forget_readings()
         self.board.clear_vitals()
         self.recorder.timeline.clear()
         self._clear_overrides()
@@ -907,6 +926,7 @@ class Engine:
     def _vitals(self, device_id: str, reading: dict[str, Any], topic: str) -> None:
         self.vitals[device_id] = reading
         self._record("vitals", reading, device=device_id, topic=topic)
+        self.checks.reading(device_id, reading, self.now())
         changes = self.board.vitals(device_id, reading, self.limits.vitals, self.recorder.wall_ns())
         for change in changes:
             if change.message is not None:
@@ -945,7 +965,9 @@ class Engine:
     def _record_operator(self, command: Command, refused: str | None = None) -> None:
         # docs/safety.md#privacy: a note's words never go into an operator record (which the
         # events topic carries), accepted or refused.
-        hidden = {"id", "text", "participant"} if refused else {"id", "text"}
+        # A therapist's reasons and recovery answers are private words too (engine.checks).
+        private = {"id", "text", "reason", "items"}
+        hidden = private | {"participant"} if refused else private
         params = command.model_dump(exclude=hidden, exclude_none=True)
         payload = {**params, "refused": refused} if refused else {**params, **self._progress()}
         text = f"{command.action}" + (f" refused: {refused}" if refused else "")
@@ -1016,6 +1038,7 @@ class Engine:
             ),
             timeline=list(self.recorder.timeline),
             preflight=self._preflight(),
+            checks=self.checks.info(now, self.session_t()),
         )
 
     def _device_infos(self, now: float) -> dict[str, Any]:

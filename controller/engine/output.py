@@ -1,7 +1,8 @@
 """The one path from the engine to the room: the safety gate, the emergency latch, the journal.
 
 Every message to a device, whatever caused it (a scene, an override, a cue, a fade step, a
-BLS set, VR, a re-assert after a reconnect or resume, the emergency, a live replay), is
+BLS set, VR, a vitals sensor asked to measure, a re-assert after a reconnect or resume, the
+emergency, a live replay), is
 asked of `RoomOutput` (docs/safety.md#one-guarded-path). It checks the change with the
 safety gate, applies the emergency latch (docs/emergency.md), builds the device's own
 messages with its driver, journals each message as a `command` event and queues it as a
@@ -31,6 +32,7 @@ from controller.drivers.base import (
     LightCommand,
     LightDriver,
     Outgoing,
+    VitalsDriver,
     VrCommand,
     VrDriver,
 )
@@ -130,6 +132,8 @@ class RoomOutput:
             if isinstance(driver, CommandDriver):
                 topics.update(driver.command_topics())
             topics.update(message.topic for message in driver.query())
+            if isinstance(driver, VitalsDriver):
+                topics.update(message.topic for message in driver.measure())
         return frozenset(topics)
 
     # ------------------------------------------------------------------ the latch
@@ -300,6 +304,19 @@ class RoomOutput:
         elif self.tones is not None:
             self.tones.stop()
             self.silenced(TONES, now)
+
+    # ------------------------------------------------------------------ vitals
+
+    def measure(self, device_id: str) -> bool:
+        """Ask a vitals sensor to take a reading now; False when it cannot be asked.
+
+        A measurement changes nothing the participant sees or hears, so neither the gate nor
+        the latch holds it back (a reading is wanted most during an emergency).
+        """
+        driver = self.drivers.get(device_id)
+        messages = driver.measure() if isinstance(driver, VitalsDriver) else []
+        self._send(device_id, messages)
+        return bool(messages)
 
     # ------------------------------------------------------------------ reading back
 

@@ -24,6 +24,7 @@ from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.config import Room
 from controller.config.models import BrokerSettings
 from controller.drivers.payloads import MAX_PAYLOAD_BYTES
+from controller.engine.checks import public_check
 from controller.engine.clock import Clock, ScaledClock
 from controller.engine.engine import Engine, describe_error
 from controller.engine.phases import CommandRefused
@@ -61,6 +62,8 @@ def public_event(event: dict[str, Any]) -> dict[str, Any]:
     """An event as the `events` topic carries it: a note's words stay off it (docs/safety.md)."""
     if event["kind"] == "note":
         return {**event, "payload": None}
+    if event["kind"] == "check":  # a therapist's reasons are private words too
+        return {**event, "payload": public_check(event["payload"])}
     return event
 
 
@@ -226,7 +229,8 @@ class RoomService:
             try:
                 engine.tick()
                 await self._flush(bus, engine)
-                if self._state_due or loop.time() - last_state >= STATE_EVERY_S:
+                due = self._state_due or engine.checks.take_changed()  # "BP due" shows at once
+                if due or loop.time() - last_state >= STATE_EVERY_S:
                     await bus.publish(
                         self.topics.state, engine.snapshot().model_dump_json(), qos=1, retain=True
                     )

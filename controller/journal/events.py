@@ -20,6 +20,7 @@ EVENT_KINDS = (
     "broker",
     "resume",
     "error",
+    "check",
 )
 
 Payload = dict[str, Any] | str | None

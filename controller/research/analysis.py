@@ -118,6 +118,8 @@ class SessionAnalysis:
     safety: list[Moment] = field(default_factory=list)
     errors: list[Moment] = field(default_factory=list)
     resumes: list[Moment] = field(default_factory=list)
+    checks: list[Moment] = field(default_factory=list)
+    """Vitals checks: the baseline, timed readings due/taken/missed, the recovery check."""
     dropouts: list[Span] = field(default_factory=list)
     broker_outages: list[Span] = field(default_factory=list)
     vitals: dict[str, dict[str, Series]] = field(default_factory=dict)
@@ -294,6 +296,9 @@ class _Reader:
 
     def _resume(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         self.result.resumes.append(self._moment(event, "resume", "resume"))
+
+    def _check(self, event: Event, t: float, payload: dict[str, Any]) -> None:
+        self.result.checks.append(self._moment(event, "check", str(payload.get("check"))))
 
     def _error(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         self.result.errors.append(self._moment(event, "error", "error"))

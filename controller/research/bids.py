@@ -77,6 +77,8 @@ EVENT_COLUMNS: dict[str, dict[str, Any]] = {
             "safety": "A safety event: an emergency, or an output clamped or refused.",
             "error": "A device or cue reported an error.",
             "resume": "The engine resumed the session after a crash.",
+            "check": "A vitals check (name: baseline, baseline refused, due, taken, missed, "
+            "recovery): what was measured, confirmed or missed; reasons stay in the journal.",
         },
     },
     "name": {"Description": "The phase, action, scene, alert key or BLS mode the row is about."},
@@ -247,6 +249,7 @@ def event_rows(analysis: SessionAnalysis, *, include_notes: bool) -> list[list[s
         *analysis.safety,
         *analysis.errors,
         *analysis.resumes,
+        *analysis.checks,
         *(analysis.notes if include_notes else ()),
     ]
     for moment in moments:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from controller.journal import Event
+from controller.research.check_words import describe_check
 
 NOTE_HIDDEN = "note (text left out)"
 
@@ -138,6 +139,10 @@ def _error(event: Event, payload: dict[str, Any]) -> str:
     return f"error: {payload.get('error') or compact(payload)}"
 
 
+def _check(event: Event, payload: dict[str, Any]) -> str:
+    return describe_check(payload)
+
+
 _DESCRIBERS = {
     "session": _session,
     "phase": _phase,
@@ -152,4 +157,5 @@ _DESCRIBERS = {
     "broker": _broker,
     "resume": _resume,
     "error": _error,
+    "check": _check,
 }

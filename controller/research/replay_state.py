@@ -55,6 +55,7 @@ TIMELINE_KINDS = frozenset(
         "broker",
         "resume",
         "error",
+        "check",
     }
 )
 """Kinds the console's timeline shows (device commands and readings only in their panels)."""

@@ -1,9 +1,10 @@
 """The session report: what happened, in sections a researcher reads, as text or HTML.
 
-Sections: the session; phases against the plan; holds and extensions; operator actions by
-kind; BLS sets; device dropouts and broker outages; safety events; alerts; vitals; notes
-(counted, never quoted). `report_sections()` builds them from a `SessionAnalysis`;
-`render_text()` and `render_html()` lay the same sections out.
+Sections: the session; phases against the plan; holds and extensions; vitals checks
+(baseline, timed readings, recovery); operator actions by kind; BLS sets; device dropouts
+and broker outages; safety events; alerts; vitals; notes (counted, never quoted).
+`report_sections()` builds them from a `SessionAnalysis`; `render_text()` and
+`render_html()` lay the same sections out.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def report_sections(analysis: SessionAnalysis) -> list[Section]:
         _session(analysis),
         _phases(analysis),
         _holds(analysis),
+        _checks(analysis),
         _actions(analysis),
         _bls(analysis),
         _outages(analysis),
@@ -108,6 +110,19 @@ def _holds(analysis: SessionAnalysis) -> Section:
         for moment in analysis.extensions
     ]
     return Section("Holds and extensions", lines=tuple(lines) or ("None.",))
+
+
+def _checks(analysis: SessionAnalysis) -> Section:
+    """The baseline, each timed reading due, taken or missed, and the recovery check."""
+    counts = Counter(moment.name for moment in analysis.checks)
+    recovered = any(m.name == "recovery" and "recovery check:" in m.text for m in analysis.checks)
+    summary = (
+        f"timed readings: {counts['due']} due, {counts['taken']} taken on asking, "
+        f"{counts['missed']} missed; recovery check "
+        + ("recorded." if recovered else "not recorded.")
+    )
+    lines = [f"{clock(m.t)}  {m.phase or '—'}: {m.text}" for m in analysis.checks]
+    return Section("Vitals checks", lines=(*lines, summary) if lines else ("None recorded.",))
 
 
 def _actions(analysis: SessionAnalysis) -> Section:

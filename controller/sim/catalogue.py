@@ -31,11 +31,18 @@ def is_simulated(device: Device) -> bool:
 
 
 def make_model(
-    device: Device, *, unix_offset: float = 0.0, rng: random.Random | None = None
+    device: Device,
+    *,
+    unix_offset: float = 0.0,
+    rng: random.Random | None = None,
+    time_scale: float = 1.0,
 ) -> DeviceModel:
-    """The simulated firmware for `device`; ValueError for a device not reached over MQTT."""
+    """The simulated firmware for `device`; ValueError for a device not reached over MQTT.
+
+    `time_scale` (a rehearsal's speed) shortens a cuff's measuring time.
+    """
     if device.driver == "mqtt-vitals":
-        return VitalsSensor(device, unix_offset=unix_offset, rng=rng)
+        return VitalsSensor(device, unix_offset=unix_offset, rng=rng, time_scale=time_scale)
     model = SIMULATED_MODELS.get(device.driver)
     if model is None:
         raise ValueError(f"{device.id} ({device.driver}) is local to the room PC, not simulated")

@@ -46,7 +46,9 @@ class SimulatedRoom:
         faults: Sequence[Fault] = (),
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        time_scale: float = 1.0,
     ) -> None:
+        """`time_scale` is the room's rehearsal speed: a cuff measures that much faster."""
         self.clock = clock
         self.broker = broker
         devices = list(devices)
@@ -55,7 +57,7 @@ class SimulatedRoom:
         unix_offset = time.time() - clock()
         self.devices: dict[str, VirtualDevice] = {
             device.id: VirtualDevice(
-                make_model(device, unix_offset=unix_offset, rng=rng),
+                make_model(device, unix_offset=unix_offset, rng=rng, time_scale=time_scale),
                 broker,
                 client_id=f"sessionroom-sim-{room_id}-{device.id}",
                 clock=clock,

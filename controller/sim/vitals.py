@@ -5,10 +5,18 @@ systolic, diastolic and heart rate every `CUFF_INTERVAL_S`. Which one a device i
 from its id or label (`cuff`, `bp`, `blood`, `pressure` → cuff), unless given. Each
 reading is a mean-reverting random walk kept inside a resting adult's range, with `ts`
 in Unix seconds. Readings are not retained: an old reading must not pass for a new one.
+
+A device with `measure_command: true` is a cuff that measures on demand: it reports once
+when it connects and then only when asked with `{"measure": true}` on `vitals/<id>/set`,
+after its measuring time (`CUFF_MEASURING_S`, divided by the room's time scale in a
+rehearsal, so a rehearsed session sees the measurement take the same share of it). A
+request while it is measuring is ignored, as a busy cuff does; anything else is ignored
+and logged.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -26,6 +34,8 @@ from controller.sim.model import (
 OXIMETER_INTERVAL_S = 1.0
 CUFF_INTERVAL_S = 30.0
 CUFF_WORDS = ("cuff", "bp", "blood", "pressure")
+CUFF_MEASURING_S = 30.0
+"""How long a cuff asked to measure takes to answer (inflate, deflate, read)."""
 
 
 @dataclass
@@ -69,6 +79,7 @@ class VitalsSensor(DeviceModel):
         rng: random.Random | None = None,
         readings: tuple[str, ...] | None = None,
         interval_s: float | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         super().__init__(device, unix_offset=unix_offset)
         self.topic = f"vitals/{device.topic}"
@@ -82,6 +93,10 @@ class VitalsSensor(DeviceModel):
         self.interval_s = interval_s or (CUFF_INTERVAL_S if is_cuff else OXIMETER_INTERVAL_S)
         self.rng = rng or random.Random()
         self._last_reading: float | None = None
+        self.on_demand = device.measure_command
+        self.measuring_s = CUFF_MEASURING_S / time_scale
+        self.answer_at: float | None = None
+        """When the measurement asked for is done (None when not measuring)."""
 
     @property
     def availability(self) -> Availability:
@@ -91,16 +106,35 @@ class VitalsSensor(DeviceModel):
     def state_topic(self) -> str:
         return self.topic
 
+    @property
+    def command_topic(self) -> str:
+        return f"{self.topic}/set"
+
     def subscriptions(self) -> list[str]:
-        return []
+        return [self.command_topic] if self.on_demand else []
 
     def connected(self, now: float) -> list[Publication]:
         return [self._reading(now)]
 
     def handle(self, topic: str, payload: bytes, now: float) -> list[Publication]:
-        return self.ignore(f"a message on {topic} (a sensor takes no commands)", payload)
+        if not self.on_demand or topic != self.command_topic:
+            return self.ignore(f"a message on {topic} (this sensor takes no commands)", payload)
+        try:
+            request = json.loads(payload)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or request.get("measure") is not True:
+            return self.ignore('a command that is not {"measure": true}', payload)
+        if self.answer_at is None:
+            self.answer_at = now + self.measuring_s
+        return []
 
     def tick(self, now: float) -> list[Publication]:
+        if self.on_demand:
+            if self.answer_at is None or now < self.answer_at:
+                return []
+            self.answer_at = None
+            return [self._reading(now)]
         if self._last_reading is None or now >= self._last_reading + self.interval_s:
             return [self._reading(now)]
         return []

@@ -47,6 +47,9 @@ def test_the_shipped_room_is_valid_and_summarised() -> None:
     assert "light   ceiling (zigbee2mqtt), floor-lamp (tasmota), strip (wled)" in out
     assert "standard      1h30m  Standard session (90 minutes)" in out
     assert "centering 15m → peak 40m → return 20m → integration 15m" in out
+    assert "readings due in peak: bp-cuff every 15m; return: bp-cuff every 15m" in out
+    assert "HR 45 to under 100, SpO2 at least 92 %, BP under 160/90, under 10m old" in out
+    assert "recovery checklist: oriented, walks unaided, escort present" in out
     assert out.rstrip().endswith("The room is valid.")
 
 

@@ -21,26 +21,31 @@ from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
 
 
-def live_room_config(broker: Mosquitto, data_dir: Path) -> Room:
+def live_room_config(broker: Mosquitto, data_dir: Path, time_scale: float = 10.0) -> Room:
     room = apply_overrides(
         load_room(REPO / "config.yaml"),
         Overrides(broker=broker.url, room_id=f"c{uuid.uuid4().hex[:8]}", data_dir=data_dir),
     )
-    room.settings = room.settings.model_copy(update={"time_scale": 10.0})
+    room.settings = room.settings.model_copy(update={"time_scale": time_scale})
     for device_id in ("music", "tones"):
         room.devices[device_id] = room.devices[device_id].model_copy(update={"aout": "adummy"})
     return room
 
 
 @asynccontextmanager
-async def live_engine(broker: Mosquitto, data_dir: Path) -> AsyncIterator[RoomService]:
-    """The engine of a room of its own, with every MQTT device simulated, until the block ends."""
-    room = live_room_config(broker, data_dir)
+async def live_engine(
+    broker: Mosquitto, data_dir: Path, time_scale: float = 10.0
+) -> AsyncIterator[RoomService]:
+    """The engine of a room of its own, with every MQTT device simulated (a cuff measuring at
+    the room's time scale), until the block ends."""
+    room = live_room_config(broker, data_dir, time_scale)
     service = RoomService(room)
     engine_task = asyncio.create_task(service.run())
     address = BrokerAddress(host=broker.host, port=broker.port)
     try:
-        async with SimulatedRoom(list(room.devices.values()), address, room_id=room.room_id):
+        async with SimulatedRoom(
+            list(room.devices.values()), address, room_id=room.room_id, time_scale=time_scale
+        ):
             yield service
     finally:
         engine_task.cancel()

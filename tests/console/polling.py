@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from textual.app import App
+from textual.pilot import Pilot
 
 DEADLINE_S = 5.0
 
@@ -20,6 +21,12 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g} s: {what or predicate}")
         await asyncio.sleep(0.02)
+
+
+async def confirm_baseline(app: App[object], pilot: Pilot[object]) -> None:
+    """Answer the baseline question a start asks (the readings are fine: no reason typed)."""
+    await eventually(lambda: "Confirm the baseline" in screen_text(app), what="baseline asked")
+    await pilot.press("enter")
 
 
 def screen_text(app: App[object]) -> str:

@@ -7,15 +7,20 @@ from typing import Any
 
 from controller.api.state import (
     Alert,
+    BaselineInfo,
+    BaselineReading,
     BlsInfo,
+    ChecksInfo,
     DeviceInfo,
     EmergencyInfo,
     MusicInfo,
     PhaseInfo,
     PlanPhase,
     Preflight,
+    RecoveryInfo,
     RoomState,
     SessionInfo,
+    TimedCheck,
     TimelineEntry,
     VitalsInfo,
 )
@@ -70,8 +75,38 @@ def devices(**availability: str) -> dict[str, DeviceInfo]:
     }
 
 
+THRESHOLDS = {
+    "hr_below": 100.0,
+    "hr_low": 45.0,
+    "spo2_low": 92.0,
+    "sys_below": 160.0,
+    "dia_below": 90.0,
+    "max_age_s": 600.0,
+}
+"""The example room's pre-session thresholds (config.yaml `checks.baseline`)."""
+
+
+def baseline(
+    cuff: VitalsInfo | None = None, cuff_problems: tuple[str, ...] = (), cuff_age_s: float = 95.0
+) -> BaselineInfo:
+    """Fresh oximeter and cuff readings as the engine judges them before a start."""
+    return BaselineInfo(
+        sensors=[
+            BaselineReading(sensor="oximeter", reading=VitalsInfo(hr=71, spo2=98), age_s=1.0),
+            BaselineReading(
+                sensor="bp-cuff",
+                reading=cuff or VitalsInfo(sys=126, dia=81, hr=73),
+                age_s=cuff_age_s,
+                problems=list(cuff_problems),
+            ),
+        ],
+        thresholds=THRESHOLDS,
+        needs_reason=bool(cuff_problems),
+    )
+
+
 def setup_state(room: str, *, at: float = 0.0, **changes: Any) -> RoomState:
-    """The room before a session: plans to choose from and a clean pre-flight."""
+    """The room before a session: plans to choose from, a clean pre-flight, a fine baseline."""
     state = RoomState(
         room=room,
         name="Session room A (demo)",
@@ -82,8 +117,51 @@ def setup_state(room: str, *, at: float = 0.0, **changes: Any) -> RoomState:
         devices=devices(),
         preflight=Preflight(journal_writable=True),
         timeline=[TimelineEntry(t=None, wall=wall(at - 60), kind="session", text="engine started")],
+        checks=ChecksInfo(baseline=baseline()),
     )
     return state.model_copy(update=changes)
+
+
+def baseline_outside(state: RoomState) -> RoomState:
+    """A cuff reading above the pre-session thresholds, and twelve minutes old."""
+    judged = baseline(
+        VitalsInfo(sys=164, dia=92, hr=104),
+        (
+            "HR 104 is not under 100 bpm",
+            "BP 164/92 is not under 160/90 mmHg",
+            "reading is 12m old (more than 10m)",
+        ),
+        cuff_age_s=720.0,
+    )
+    return state.model_copy(update={"checks": ChecksInfo(baseline=judged)})
+
+
+def bp_due(state: RoomState, *, asked: bool = True) -> RoomState:
+    """A cuff reading due every 15 minutes, last taken 16 minutes ago."""
+    assert state.session is not None
+    t = state.session.t
+    check = TimedCheck(
+        sensor="bp-cuff",
+        label="BP",
+        interval_s=900,
+        last_t=t - 960,
+        due_t=t - 60,
+        due=True,
+        asked=asked,
+    )
+    checks = state.checks.model_copy(update={"timed": [check]})
+    return state.model_copy(update={"checks": checks})
+
+
+def awaiting_recovery(state: RoomState) -> RoomState:
+    """In a session whose peak ended at 56:40: the recovery check not yet recorded."""
+    checks = ChecksInfo(
+        baseline=baseline().model_copy(update={"confirmed": True}),
+        recovery=RecoveryInfo(
+            checklist=["oriented", "walks unaided", "escort present"], peak_ended_t=3400.0
+        ),
+    )
+    return state.model_copy(update={"checks": checks})
 
 
 PHASE_START_T = {"centering": 0.0, "peak": 960.0, "return": 3400.0, "integration": 4700.0}

@@ -22,7 +22,7 @@ from controller.console.link import Endpoint
 from controller.engine.service import RoomService
 from controller.journal import list_sessions, read_events
 from tests.console.live_room import live_engine
-from tests.console.polling import eventually, screen_text
+from tests.console.polling import confirm_baseline, eventually, screen_text
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -74,6 +74,7 @@ async def start_session(live: LiveRoom) -> None:
         lambda: "✓ ready" in screen_text(live.app), timeout=DEADLINE_S, what="start is ready"
     )
     await live.pilot.click("#start")
+    await confirm_baseline(live.app, live.pilot)
     await live.until(lambda s: s.session is not None, "the engine started the session")
     await eventually(lambda: "CENTERING" in screen_text(live.app), what="the live screen")
     await asyncio.sleep(0.3)  # the engine's 2 s guard after a phase change, at time scale 10
@@ -135,7 +136,11 @@ async def test_a_note_and_the_end_of_the_session_reach_the_journal(live: LiveRoo
     await eventually(lambda: "Note for the session timeline" in screen_text(live.app))
     await live.pilot.press(*"calm", "enter")
     await live.until(lambda s: any(e.text == "note added" for e in s.timeline), "note")
-    await live.confirm("end_session")
+    await live.press("end_session")
+    await eventually(lambda: "Recovery check before" in screen_text(live.app), what="recovery")
+    await live.pilot.click("#skip")
+    await eventually(lambda: "Why does the session end" in screen_text(live.app), what="why")
+    await live.pilot.press(*"rehearsal only", "enter")
     await live.until(lambda s: s.session is None and s.scene == "idle", "session ended")
     await eventually(lambda: list_sessions(live.room.data_dir)[0].ended is not None)
     [info] = list_sessions(live.room.data_dir)

@@ -17,7 +17,7 @@ from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
 from tests.console import sample_states as states
 from tests.console.harness import clock_after, console_showing
-from tests.console.polling import eventually, screen_text
+from tests.console.polling import confirm_baseline, eventually, screen_text
 from tests.console.standin_engine import StandInEngine
 from tests.support.mosquitto import Mosquitto
 
@@ -69,6 +69,7 @@ async def test_start_sends_the_chosen_plan_and_the_participant_code(
         await pilot.click("#participant")
         await pilot.press(*"S-22")
         await pilot.click("#start")
+        await confirm_baseline(app, pilot)
         await eventually(lambda: engine.commands, what="start reaches the engine")
     command = engine.commands[0]
     assert (command["action"], command["plan"], command["participant"]) == (
@@ -76,6 +77,7 @@ async def test_start_sends_the_chosen_plan_and_the_participant_code(
         "rehearsal",
         "S-22",
     )
+    assert command["baseline_confirmed"] is True
 
 
 @pytest.mark.parametrize(
@@ -135,6 +137,7 @@ async def test_start_is_allowed_with_a_warning_when_something_non_essential_is_d
         await pilot.press(*"P014")
         await eventually(lambda: f"starts with: {warning}" in screen_text(app), what=warning)
         await pilot.press("enter")
+        await confirm_baseline(app, pilot)
         await eventually(lambda: engine.actions() == ["start"])
 
 
@@ -144,6 +147,7 @@ async def test_a_refused_start_shows_the_engines_reason(
     engine.refusals["start"] = "a session is already open in this room"
     async with console_showing(engine, endpoint, states.setup_state(room)) as (app, pilot):
         await pilot.press(*"P014", "enter")
+        await confirm_baseline(app, pilot)
         await eventually(
             lambda: "start session refused: a session is already open" in screen_text(app)
         )

@@ -77,6 +77,8 @@ async def test_a_therapist_starts_a_session_steers_it_and_quits_leaving_the_room
             terminal.keys("P014")
             await eventually(lambda: "✓ ready" in terminal.screen(), DEADLINE_S)
             terminal.keys("Enter")
+            await eventually(lambda: "Confirm the baseline" in terminal.screen(), DEADLINE_S)
+            terminal.keys("Enter")
             await eventually(lambda: state().session is not None, DEADLINE_S, what="started")
             session = state().session
             assert session is not None and (session.plan, session.participant) == (

@@ -15,10 +15,11 @@ from textual.pilot import Pilot
 
 from controller.api.state import RoomState
 from controller.console.app import ConsoleApp
+from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
 from tests.console import sample_states as states
 from tests.console.harness import clock_after
-from tests.console.polling import eventually
+from tests.console.polling import eventually, screen_text
 from tests.console.standin_engine import StandInEngine
 from tests.support.mosquitto import Mosquitto
 
@@ -147,4 +148,61 @@ class TestTrouble:
         room = snapshot_room(request)
         state = states.emergency(states.heart_rate_alert(states.live_state(room, "peak")))
         app, run_before = console_for(mosquitto, room, [state])
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestVitalsChecks:
+    """docs/safety.md#vitals-checks: the baseline before the start, BP due, the recovery check."""
+
+    def test_a_baseline_outside_the_thresholds_asks_for_a_reason(
+        self,
+        snap_compare: SnapCompare,
+        mosquitto: Mosquitto,
+        request: pytest.FixtureRequest,
+        size: tuple[int, int],
+    ) -> None:
+        room = snapshot_room(request)
+        app, publish = console_for(
+            mosquitto, room, [states.baseline_outside(states.setup_state(room))]
+        )
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await publish(pilot)
+            await pilot.press(*"P014", "enter")
+            await eventually(lambda: "Confirm the baseline" in screen_text(app))
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+    def test_bp_due_on_the_live_screen(
+        self,
+        snap_compare: SnapCompare,
+        mosquitto: Mosquitto,
+        request: pytest.FixtureRequest,
+        size: tuple[int, int],
+    ) -> None:
+        room = snapshot_room(request)
+        app, run_before = console_for(
+            mosquitto, room, [states.bp_due(states.live_state(room, "peak"))]
+        )
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+    def test_the_recovery_check_before_the_end(
+        self,
+        snap_compare: SnapCompare,
+        mosquitto: Mosquitto,
+        request: pytest.FixtureRequest,
+        size: tuple[int, int],
+    ) -> None:
+        room = snapshot_room(request)
+        state = states.awaiting_recovery(states.live_state(room, "integration"))
+        app, publish = console_for(mosquitto, room, [state])
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await publish(pilot)
+            await pilot.press(DEFAULT_KEYMAP.key("end_session"))
+            await eventually(lambda: "Recovery check before" in screen_text(app))
+            await pilot.pause()
+
         assert snap_compare(app, terminal_size=size, run_before=run_before)

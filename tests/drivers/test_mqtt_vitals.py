@@ -50,3 +50,11 @@ def test_a_bad_reading_is_an_error_and_keeps_the_last_one(payload: bytes, reason
     assert reception is not None and reception.kind == "error"
     assert reception.data["error"].startswith(f"vitals/oximeter: {reason}")
     assert driver.state == {"hr": 64.0}
+
+
+def test_a_cuff_that_measures_on_demand_is_asked_on_its_set_topic() -> None:
+    cuff = MqttVitals(device("mqtt-vitals", topic="bp-cuff", measure_command=True))
+    assert [(m.topic, m.payload, m.retain) for m in cuff.measure()] == [
+        ("vitals/bp-cuff/set", '{"measure":true}', False)
+    ]
+    assert oximeter().measure() == []

@@ -249,7 +249,9 @@ def test_a_refusal_and_a_silent_channel_leave_nothing_in_the_journal(parts: Room
 # ---------------------------------------------------------------------------- what goes out
 
 
-def test_device_topics_are_every_command_and_query_topic_of_the_room(parts: RoomParts) -> None:
+def test_device_topics_are_every_command_query_and_measure_topic_of_the_room(
+    parts: RoomParts,
+) -> None:
     assert parts.output.device_topics() == {
         CEILING,
         "zigbee2mqtt/ceiling_light/get",
@@ -259,7 +261,31 @@ def test_device_topics_are_every_command_and_query_topic_of_the_room(parts: Room
         HEADSET,
         TAPPERS,
         "bls/lightbar/set",
+        "vitals/bp-cuff/set",
     }
+
+
+def test_a_cuff_is_asked_to_measure_through_the_path_even_while_latched(
+    parts: RoomParts,
+) -> None:
+    assert latched(parts).output.measure("bp-cuff")
+    [message] = parts.output.take()
+    assert (message.topic, message.payload, message.passed_the_gate()) == (
+        "vitals/bp-cuff/set",
+        '{"measure":true}',
+        True,
+    )
+    assert parts.journal.events == [
+        Recorded(
+            "command", {"payload": '{"measure":true}'}, device="bp-cuff", topic="vitals/bp-cuff/set"
+        )
+    ]
+
+
+def test_a_sensor_that_cannot_be_asked_gets_nothing(parts: RoomParts) -> None:
+    assert not parts.output.measure("oximeter")
+    assert parts.output.take() == []
+    assert parts.journal.events == []
 
 
 def test_a_lights_message_is_keyed_by_its_topic_vr_and_bls_ones_are_not(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.sim.vitals import CUFF_INTERVAL_S, VitalsSensor
+from controller.sim.vitals import CUFF_INTERVAL_S, CUFF_MEASURING_S, VitalsSensor
 from tests.sim.support import json_of, make_device
 
 
@@ -55,3 +55,39 @@ def test_a_sensor_takes_no_commands() -> None:
     assert sensor.handle("vitals/oximeter/set", b"{}", 0.0) == []
     assert sensor.availability.topic == "vitals/oximeter/availability"
     assert not sensor.connected(0.0)[0].retain
+
+
+def on_demand_cuff(time_scale: float = 1.0) -> VitalsSensor:
+    device = make_device(
+        "mqtt-vitals", "bp-cuff", label="Blood-pressure cuff", measure_command=True
+    )
+    return VitalsSensor(device, rng=random.Random(5), time_scale=time_scale)
+
+
+def test_a_cuff_that_measures_on_demand_answers_after_its_measuring_time() -> None:
+    cuff = on_demand_cuff()
+    assert cuff.subscriptions() == ["vitals/bp-cuff/set"]
+    assert len(json_of(cuff.connected(0.0), cuff.topic)) == 1
+    assert cuff.tick(600.0) == [], "no reading unless asked"
+    assert cuff.handle("vitals/bp-cuff/set", b'{"measure":true}', 600.0) == []
+    assert cuff.tick(600.0 + CUFF_MEASURING_S - 0.1) == []
+    [reading] = json_of(cuff.tick(600.0 + CUFF_MEASURING_S), cuff.topic)
+    assert sorted(reading) == ["dia", "hr", "sys", "ts"]
+    assert cuff.tick(700.0) == [], "one reading per request"
+
+
+def test_a_busy_cuff_ignores_a_second_request_and_garbage() -> None:
+    cuff = on_demand_cuff()
+    cuff.handle("vitals/bp-cuff/set", b'{"measure":true}', 0.0)
+    cuff.handle("vitals/bp-cuff/set", b'{"measure":true}', 20.0)
+    assert len(json_of(cuff.tick(CUFF_MEASURING_S), cuff.topic)) == 1
+    assert cuff.tick(20.0 + CUFF_MEASURING_S) == []
+    for garbage in (b"measure", b'{"measure":1}', b"[]", b"\xff"):
+        cuff.handle("vitals/bp-cuff/set", garbage, 100.0)
+    assert cuff.tick(1000.0) == []
+
+
+def test_in_a_rehearsal_the_cuff_measures_as_much_faster() -> None:
+    cuff = on_demand_cuff(time_scale=60.0)
+    cuff.handle("vitals/bp-cuff/set", b'{"measure":true}', 0.0)
+    assert len(json_of(cuff.tick(CUFF_MEASURING_S / 60), cuff.topic)) == 1

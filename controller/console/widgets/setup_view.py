@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from controller.api.commands import PARTICIPANT_CODE, participant_code
 from controller.console.view import RoomView, readiness
+from controller.console.widgets.baseline_panel import BaselinePanel
 from controller.console.widgets.preflight_panel import PreflightPanel
 from controller.console.widgets.steady_input import SteadyInput
 
@@ -64,6 +65,7 @@ class SetupView(Vertical):
                 id="participant",
             )
             yield Static("pseudonymous code, never a name", id="code-rule")
+        yield BaselinePanel().data_bind(SetupView.view)
         yield PreflightPanel().data_bind(SetupView.view)
         with Horizontal():
             yield Button("Start session", id="start", variant="primary", disabled=True)

@@ -1,10 +1,12 @@
-"""Vitals: the last value of each measure, a small trend, and the ones beyond a threshold marked."""
+"""Vitals: the last value of each measure, a small trend, and the ones beyond a threshold marked;
+above them the plan's timed checks: the time since each reading and a visible "BP due"."""
 
 from __future__ import annotations
 
 from textual.content import Content
 
-from controller.api.state import VitalsInfo
+from controller.api.state import TimedCheck, VitalsInfo
+from controller.console.formatting import age_text
 from controller.console.trends import sparkline
 from controller.console.view import RoomView
 from controller.console.widgets.base import ViewWidget
@@ -28,6 +30,22 @@ def vitals_rows(reading: VitalsInfo) -> list[tuple[str, str, tuple[str, ...]]]:
     return rows
 
 
+def timed_check_lines(check: TimedCheck, t: float) -> list[Content]:
+    """`BP due · last 16 min` (loud, and whether the sensor was asked to measure) or
+    `BP last 4 min · every 15 min` (quiet)."""
+    since = "no reading yet" if check.last_t is None else f"last {age_text(t - check.last_t)}"
+    if not check.due:
+        return [
+            Content.styled(
+                f"{check.label} {since} · every {age_text(check.interval_s)}", "$text-muted"
+            )
+        ]
+    lines = [Content.assemble((f" {check.label} due ", "bold $text on $error"), f" {since}")]
+    if check.asked:
+        lines.append(Content.styled("  asked to measure", "$text-muted"))
+    return lines
+
+
 class VitalsPanel(ViewWidget):
     DEFAULT_CSS = """
     VitalsPanel {
@@ -41,11 +59,16 @@ class VitalsPanel(ViewWidget):
 
     def view_lines(self, view: RoomView, width: int) -> list[Content]:
         state = view.state
-        if state is None or not state.vitals:
+        if state is None or not (state.vitals or state.checks.timed):
             return [Content.styled("no readings", "$text-muted")]
         alerting = {alert.key for alert in state.alerts if alert.kind == "vitals"}
         spark_width = max(width - LABEL_WIDTH - VALUE_WIDTH - 1, 0)
-        lines = []
+        t = state.session.t if state.session is not None else 0.0
+        lines = [
+            line.truncate(width, ellipsis=True)
+            for check in state.checks.timed
+            for line in timed_check_lines(check, t)
+        ]
         for sensor, reading in state.vitals.items():
             for label, value, measures in vitals_rows(reading):
                 alert = any(f"vitals:{sensor}:{measure}" in alerting for measure in measures)
