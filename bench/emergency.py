@@ -98,7 +98,9 @@ class EmergencySamples:
     raw: list[float]
     safety: SafetyTally
     flood_per_s: float = 0.0
-    """The rate of the device flood during the timed presses, as measured by its senders."""
+    """The device flood during the timed presses, in messages a second, as asked."""
+    flood_sent_per_s: float = 0.0
+    """...and as its senders measured it."""
 
 
 async def measure(
@@ -158,7 +160,9 @@ async def measure(
                     measured.engine.append(seconds)
                     await clear_and_settle(running, wire, scene)
     if flood_per_s:
-        return dataclasses.replace(measured, flood_per_s=sent_per_s(counts))
+        return dataclasses.replace(
+            measured, flood_per_s=flood_per_s, flood_sent_per_s=sent_per_s(counts)
+        )
     return measured
 
 
@@ -251,7 +255,11 @@ async def under_flood(
                 f"engine fell behind the flood ({failure})."
             ],
         )
-    return Flooded(figures(flooded, idle=idle), [])
+    sent = (
+        f"Emergency under a flood: its senders put {flooded.flood_sent_per_s:,.0f} device "
+        f"messages a second on the wire ({flood_per_s:,.0f} asked)."
+    )
+    return Flooded(figures(flooded, idle=idle), [sent])
 
 
 def notes(measured: EmergencySamples) -> list[str]:
