@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -291,6 +292,7 @@ class Bus:
         receiving: asyncio.Task[None] | None = None
         try:
             async with self._new_client() as client:
+                _deliver_directly(client, self._arrived)
                 receiving = asyncio.create_task(self._receive(client))
                 await self._serve(client, receiving)
         finally:
@@ -472,11 +474,10 @@ class Bus:
     # ------------------------------------------------------------------ receiving
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        """Queue incoming messages for the handlers; ends only with the connection (MqttError)."""
-        async for received in client.messages:
-            payload = received.payload  # paho delivers bytes
-            data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-            self._arrived(Message(received.topic.value, data, received.retain))
+        """Wait while paho hands incoming messages to `_arrived` (`_deliver_directly`); ends
+        only with the connection (MqttError)."""
+        async for _ in client.messages:  # nothing comes this way: it ends with the connection
+            pass
         raise aiomqtt.MqttError("the broker's message stream ended")
 
     def _arrived(self, message: Message) -> None:
@@ -539,6 +540,25 @@ def _judged_urgent(judge: Urgent, message: Message) -> bool:
     except Exception:
         log.exception("judging the urgency of a message to %s failed", message.topic)
         return False
+
+
+def _deliver_directly(client: aiomqtt.Client, arrived: Callable[[Message], None]) -> None:
+    """Hand each message paho reads straight to `arrived` (on the event loop's thread).
+
+    aiomqtt would put it in an unbounded queue of its own, read one at a time by a task per
+    message: under a flood that queue grows without bound, behind it nothing can be judged
+    urgent, and the conversion costs as much as the engine's own handling. Straight into the
+    bus's bounded inbox, a flood is dropped there instead. Like `_send_without_delay`, this
+    reaches paho's client through aiomqtt's `_client`.
+    """
+
+    def on_message(_client: object, _userdata: object, message: MQTTMessage) -> None:
+        try:  # paho would disconnect on an exception raised here
+            arrived(Message(message.topic, bytes(message.payload), message.retain))
+        except Exception:
+            log.exception("dropped a message the bus could not take")
+
+    client._client.on_message = on_message
 
 
 def _read_in_batches(client: aiomqtt.Client) -> None:
