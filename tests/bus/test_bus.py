@@ -292,3 +292,19 @@ async def test_an_urgent_message_overtakes_a_queued_flood_and_lanes_take_turns(
     assert handled[:2] == ["note 0", "emergency"]
     assert handled[2:6] == ["note 1", "state 0", "note 2", "state 1"]
     assert [h for h in handled if h.startswith("note")] == [f"note {n}" for n in range(201)]
+
+
+async def test_a_message_larger_than_the_limit_is_dropped_on_arrival_and_reported(
+    mosquitto: Mosquitto,
+) -> None:
+    prefix = fresh_prefix()
+    received = Recorder()
+    dropped: list[tuple[str, str]] = []
+    async with bus_for(mosquitto, "sizes", max_payload_bytes=100) as bus:
+        bus.subscribe(f"{prefix}/state", received)
+        bus.on_dropped(lambda message, reason: dropped.append((message.topic, reason)))
+        assert await bus.wait_connected(timeout=5)
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "x" * 200)
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "small")
+        await eventually(lambda: received.payloads == ["small"])
+    assert dropped == [(f"{prefix}/state", "payload of 200 bytes is larger than 100")]
