@@ -19,6 +19,7 @@ from bench import (
     emergency,
     facility,
     fanout,
+    fuzz,
     journal_load,
     latency,
     rehearsal,
@@ -39,6 +40,7 @@ PARTS = (
     "research",
     "facility",
     "study",
+    "fuzz",
     "chaos",
 )
 DEFAULT_PARTS = PARTS[:-1]
@@ -57,6 +59,10 @@ class Sizes:
     """Emergency presses timed in each of the part's two rooms."""
     journal_seconds: float
     plan: str
+    fuzz_examples: int
+    """Hypothesis examples shared among the input boundaries."""
+    flood_per_s: float
+    """Device messages a second during the emergency's presses under load (0: not measured)."""
     study_sessions: int
     """Recorded sessions written for the study part."""
     chaos: chaos.Sizes
@@ -74,6 +80,8 @@ class Sizes:
             plan="standard",
             chaos=chaos.Sizes(kills=200, restarts=100, disk_full_s=5.0),
             study_sessions=1000,
+            fuzz_examples=100_000,
+            flood_per_s=emergency.FLOOD_PER_S,
         )
 
     @classmethod
@@ -87,6 +95,8 @@ class Sizes:
             plan="rehearsal",
             chaos=chaos.Sizes(kills=20, restarts=10, disk_full_s=2.0),
             study_sessions=100,
+            fuzz_examples=5_000,
+            flood_per_s=emergency.FLOOD_PER_S,
         )
 
 
@@ -112,8 +122,8 @@ async def run_parts(
             figures += fanout.figures(await fanout.measure(room, broker, workdir, sizes.scenes))
         if "emergency" in parts:
             say(
-                f"emergency: {sizes.presses} presses in the example room, {sizes.presses} with "
-                f"{sizes.lights} lights, and as many raw hops"
+                f"emergency: {sizes.presses} presses in the example room, idle and under a "
+                f"device flood, {sizes.presses} with {sizes.lights} lights, and as many raw hops"
             )
             room = example_room(broker, "bench-emergency", workdir)
             pressed = await emergency.measure(
@@ -126,6 +136,18 @@ async def run_parts(
             )
             figures += emergency.figures(pressed)
             notes += emergency.notes(pressed)
+            if sizes.flood_per_s:
+                say(f"emergency: again under {sizes.flood_per_s:,.0f} device messages a second")
+                flooded = await emergency.under_flood(
+                    example_room(broker, "bench-emergency-flood", workdir),
+                    broker,
+                    workdir,
+                    sizes.presses,
+                    idle=pressed,
+                    flood_per_s=sizes.flood_per_s,
+                )
+                figures += flooded.figures
+                notes += flooded.notes
             room = many_lights_room(broker, workdir, sizes.lights, name="bench-emergency")
             pressed = await emergency.measure(
                 room, broker, workdir, sizes.presses, case=f"{sizes.lights} lights"
@@ -157,6 +179,11 @@ async def run_parts(
     if "study" in parts:
         say(f"a study of {sizes.study_sessions:,} recorded sessions: listing, summary, BIDS")
         figures += study.figures(workdir, sizes.study_sessions)
+    if "fuzz" in parts:
+        say(f"fuzz: {sizes.fuzz_examples:,} hypothesis examples over every input boundary")
+        outcomes = fuzz.measure(sizes.fuzz_examples, say)
+        figures += fuzz.figures(outcomes)
+        notes += fuzz.notes(outcomes)
     return Report(figures, notes)
 
 
@@ -169,8 +196,8 @@ def say(text: str) -> None:
     "--quick",
     is_flag=True,
     help="Small sizes (100 commands, 4 scenes, 20 emergency presses, 1.5 s of journaling, a "
-    "study of 100 sessions) and the 5-minute rehearsal plan instead of the 90-minute standard "
-    "plan: about three minutes in all.",
+    "study of 100 sessions, 5,000 fuzz examples) and the 5-minute rehearsal plan instead of "
+    "the 90-minute standard plan: about four minutes in all.",
 )
 @click.option("--commands", type=click.IntRange(min=2), help="Commands (and raw hops) to time.")
 @click.option(
@@ -198,6 +225,17 @@ def say(text: str) -> None:
 )
 @click.option(
     "--rooms", type=click.IntRange(min=2), help="Rooms on one broker for the facility part."
+)
+@click.option(
+    "--flood",
+    type=click.FloatRange(min=0),
+    help="Device messages a second flooding the room while the emergency is timed again "
+    "(default 10,000; 0 skips it).",
+)
+@click.option(
+    "--fuzz-examples",
+    type=click.IntRange(min=1),
+    help="Hypothesis examples shared among the input boundaries (default 100,000).",
 )
 @click.option(
     "--only",
@@ -233,6 +271,8 @@ def main(
     restarts: int | None,
     disk_full_seconds: float | None,
     rooms: int | None,
+    fuzz_examples: int | None,
+    flood: float | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
@@ -259,6 +299,8 @@ def main(
         ),
         rooms=rooms or base.rooms,
         study_sessions=base.study_sessions,
+        fuzz_examples=fuzz_examples or base.fuzz_examples,
+        flood_per_s=base.flood_per_s if flood is None else flood,
     )
     parts = only or DEFAULT_PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)

@@ -22,6 +22,9 @@ scene puts every light at 80 % in 1 s, and it has no BLS device or VR headset.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import math
 import random
 import time
 from collections import Counter
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import Figure, Target, percentile
+from bench.flood import flooding, sent_per_s
 from bench.rooms import command_topics
 from bench.stage import RunningRoom, room_running, state_when
 from bench.wire import (
@@ -43,6 +47,7 @@ from bench.wire import (
     raw_hop,
     wire_on,
 )
+from controller.api.client import EngineUnreachable
 from controller.config import Room
 from controller.engine.safety import FLASH_WINDOW_S, Rule
 from tests.support.mosquitto import Mosquitto
@@ -57,6 +62,10 @@ PRESS_TIMEOUT_S = 10.0
 SETTLE_TIMEOUT_S = 30.0
 P99_TARGET = Target.value_at_most(50.0, "ms")
 """For the room of many lights."""
+FLOOD_PER_S = 10_000.0
+"""Device messages a second flooding the room for the emergency under load."""
+FLOOD_TARGET = Target.ratio_at_most(2.0)
+"""The emergency under a flood, beside the same room idle."""
 LISTED = 6
 """Recorded messages listed in the notes, in the order they arrived."""
 
@@ -88,6 +97,10 @@ class EmergencySamples:
     engine: list[float]
     raw: list[float]
     safety: SafetyTally
+    flood_per_s: float = 0.0
+    """The device flood during the timed presses, in messages a second, as asked."""
+    flood_sent_per_s: float = 0.0
+    """...and as its senders measured it."""
 
 
 async def measure(
@@ -98,7 +111,10 @@ async def measure(
     *,
     case: str,
     plan: str | None = None,
+    flood_per_s: float = 0.0,
 ) -> EmergencySamples:
+    """Time `presses` first presses; with `flood_per_s`, while that many device messages a
+    second flood the room's state topics (`bench.flood`)."""
     topics = list(command_topics(room).values())
     rng = random.Random(112)
     safety = SafetyTally()
@@ -130,16 +146,23 @@ async def measure(
             expected = Counter(arrival.topic for arrival in firsts)
             measured = EmergencySamples(case, firsts, firsts[-1].at - started, [], [], safety)
             await clear_and_settle(running, wire, scene)
-            for _ in range(presses):
-                payload = command_payload("emergency")
-                await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-                measured.raw.append(await raw_hop(wire, out, payload, PRESS_TIMEOUT_S))
-                await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-                seconds, _arrivals = await publish_until(
-                    wire, out, running.topics.cmd, payload, expected, PRESS_TIMEOUT_S
-                )
-                measured.engine.append(seconds)
-                await clear_and_settle(running, wire, scene)
+            with contextlib.ExitStack() as stack:
+                if flood_per_s:
+                    counts = stack.enter_context(flooding(room, broker, workdir, flood_per_s))
+                for _ in range(presses):
+                    payload = command_payload("emergency")
+                    await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
+                    measured.raw.append(await raw_hop(wire, out, payload, PRESS_TIMEOUT_S))
+                    await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
+                    seconds, _arrivals = await publish_until(
+                        wire, out, running.topics.cmd, payload, expected, PRESS_TIMEOUT_S
+                    )
+                    measured.engine.append(seconds)
+                    await clear_and_settle(running, wire, scene)
+    if flood_per_s:
+        return dataclasses.replace(
+            measured, flood_per_s=flood_per_s, flood_sent_per_s=sent_per_s(counts)
+        )
     return measured
 
 
@@ -158,21 +181,85 @@ async def clear_and_settle(running: RunningRoom, wire: Wire, scene: str) -> None
     await wire.quiet(REST_S, SETTLE_TIMEOUT_S)
 
 
-def figures(measured: EmergencySamples, target: Target | None = None) -> list[Figure]:
-    """p50 and p99 beside the raw hop's; `target` applies to the p99."""
+def figures(
+    measured: EmergencySamples,
+    target: Target | None = None,
+    *,
+    idle: EmergencySamples | None = None,
+) -> list[Figure]:
+    """p50 and p99 beside the raw hop's, `target` applying to the p99; or, for presses under
+    a flood, beside the `idle` room's presses, within FLOOD_TARGET."""
     ms = 1000.0
-    what = f"emergency→last device msg, {measured.case} ({len(measured.recorded)} msgs)"
+    if idle is None:
+        what = f"emergency→last device msg, {measured.case} ({len(measured.recorded)} msgs)"
+        baseline, label = measured.raw, "raw hop"
+    else:
+        what = f"emergency, {measured.case}, under {measured.flood_per_s:,.0f} device msgs/s"
+        baseline, label, target = idle.engine, "idle", FLOOD_TARGET
     return [
         Figure(
             f"{what} {name} (n={len(measured.engine)})",
             percentile(measured.engine, fraction) * ms,
             "ms",
-            percentile(measured.raw, fraction) * ms,
-            f"raw hop {name}",
-            target if name == "p99" else None,
+            percentile(baseline, fraction) * ms,
+            f"{label} {name}",
+            target if name == "p99" or idle is not None else None,
         )
         for name, fraction in (("p50", 0.50), ("p99", 0.99))
     ]
+
+
+@dataclass(frozen=True)
+class Flooded:
+    figures: list[Figure]
+    notes: list[str]
+
+
+async def under_flood(
+    room: Room,
+    broker: Mosquitto,
+    workdir: Path,
+    presses: int,
+    *,
+    idle: EmergencySamples,
+    flood_per_s: float,
+) -> Flooded:
+    """The example room's presses again under a device flood, beside the `idle` ones; an
+    engine that falls so far behind that a command goes unanswered is a MISS, not the end of
+    the benchmark."""
+    try:
+        flooded = await measure(
+            room,
+            broker,
+            workdir,
+            presses,
+            case=idle.case,
+            plan=EXAMPLE_PLAN,
+            flood_per_s=flood_per_s,
+        )
+    except (EngineUnreachable, TimeoutError, RuntimeError) as failure:
+        name = f"emergency, {idle.case}, under {flood_per_s:,.0f} device msgs/s p99"
+        return Flooded(
+            [
+                Figure(
+                    name,
+                    math.inf,
+                    "ms",
+                    percentile(idle.engine, 0.99) * 1000,
+                    "idle p99",
+                    FLOOD_TARGET,
+                )
+            ],
+            [
+                f"Emergency under a flood of {flood_per_s:,.0f} device messages a second: the "
+                f"engine fell behind the flood ({failure})."
+            ],
+        )
+    sent = (
+        f"Emergency under a flood: its senders put {flooded.flood_sent_per_s:,.0f} device "
+        f"messages a second on the wire ({flood_per_s:,.0f} asked)."
+    )
+    return Flooded(figures(flooded, idle=idle), [sent])
 
 
 def notes(measured: EmergencySamples) -> list[str]:

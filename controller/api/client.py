@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controller.api.topics import RoomTopics
+from controller.api.topics import MAX_REPLY_BYTES, MAX_STATE_BYTES, MAX_STATUS_BYTES, RoomTopics
 from controller.bus import Bus, Message
 from controller.config.models import BrokerSettings
+from controller.untrusted import UntrustedJsonError, read_json
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -99,16 +100,16 @@ class RoomClient:
 
     def _on_event(self, message: Message) -> None:
         try:
-            event = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            event = read_json(message.payload, max_bytes=MAX_REPLY_BYTES)
+        except UntrustedJsonError:
             return
         for handler in self._event_handlers:
             handler(event)
 
     def _on_reply(self, message: Message) -> None:
         try:
-            reply = json.loads(message.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            reply = read_json(message.payload, max_bytes=MAX_REPLY_BYTES)
+        except UntrustedJsonError:
             return
         future = self._replies.get(str(reply.get("id"))) if isinstance(reply, dict) else None
         if future is not None and not future.done():
@@ -118,12 +119,14 @@ class RoomClient:
         if self._state is None or self._state.done():
             return
         try:
-            self._state.set_result(json.loads(message.payload))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self._state.set_exception(EngineUnreachable("the engine's state is not JSON"))
+            self._state.set_result(read_json(message.payload, max_bytes=MAX_STATE_BYTES))
+        except UntrustedJsonError as problem:
+            self._state.set_exception(
+                EngineUnreachable(f"the engine's state is unreadable: {problem}")
+            )
 
     def _on_status(self, message: Message) -> None:
-        self._status = message.payload.decode("utf-8", "replace")
+        self._status = message.payload[:MAX_STATUS_BYTES].decode("utf-8", "replace")
         if self._status == "online":
             self._online.set()
         else:

@@ -7,7 +7,6 @@ parameter is refused with a reason in plain words.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -23,19 +22,49 @@ from pydantic import (
 )
 
 from controller.config.messages import error_message
+from controller.untrusted import (
+    MAX_CONTENT_CHARS,
+    MAX_NAME_CHARS,
+    UntrustedJsonError,
+    printable_name,
+    read_json,
+)
 
-PARTICIPANT_CODE = re.compile(r"^(?=.*\d)[A-Za-z0-9-]{2,24}$")
-"""A pseudonymous code such as `P014` or `S-22`: letters, digits and dashes, with a digit."""
+PARTICIPANT_CODE = re.compile(r"(?=.*\d)[A-Za-z0-9-]{2,24}")
+"""A pseudonymous code such as `P014` or `S-22`: letters, digits and dashes, with a digit.
+Matched whole (`fullmatch`): `P014\n` is no code."""
 
 MAX_COMMAND_BYTES = 16 * 1024
+"""A larger payload on the command topic is refused unread."""
+MAX_NOTE_CHARS = 4000
 COMMAND_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""Also matched whole by Python (`fullmatch`), where `$` alone would let a final newline by."""
+
+
+def participant_code(text: str) -> bool:
+    """Whether `text` is a pseudonymous participant code, whole."""
+    return PARTICIPANT_CODE.fullmatch(text) is not None
+
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+def _content_name(content: str) -> str:
+    if not printable_name(content, MAX_CONTENT_CHARS):
+        raise ValueError("content must be a name of printable characters (no line break)")
+    return content
+
+
+Content = Annotated[
+    str, Field(min_length=1, max_length=MAX_CONTENT_CHARS), AfterValidator(_content_name)
+]
 
 
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=COMMAND_ID)
-    source: str | None = Field(default=None, max_length=64)
+    source: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
     """Who sent it (e.g. `console`, `ctl`, `cue`), for the journal."""
 
 
@@ -57,7 +86,7 @@ alone are no reason: they would pass a check that asks for one (docs/safety.md#v
 
 class Start(_Command):
     action: Literal["start"]
-    plan: str
+    plan: Name
     participant: str
     baseline_confirmed: StrictBool = False
     """The therapist looked at the baseline readings and confirms them."""
@@ -66,7 +95,7 @@ class Start(_Command):
 
     @model_validator(mode="after")
     def _pseudonymous(self) -> Start:
-        if not PARTICIPANT_CODE.match(self.participant):
+        if not participant_code(self.participant):
             raise ValueError(
                 "participant must be a pseudonymous code such as P014 "
                 "(letters, digits, dashes, with at least one digit; never a name)"
@@ -104,12 +133,12 @@ class Extend(_Command):
 
 class Note(_Command):
     action: Literal["note"]
-    text: str = Field(min_length=1, max_length=4000)
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
 
 
 class SceneOverride(_Command):
     action: Literal["scene"]
-    name: str
+    name: Name
 
 
 class _LevelOrDelta(_Command):
@@ -125,7 +154,7 @@ class _LevelOrDelta(_Command):
 
 class Lights(_LevelOrDelta):
     action: Literal["lights"]
-    device: str | None = None
+    device: Name | None = None
 
 
 class Volume(_LevelOrDelta):
@@ -141,7 +170,7 @@ class Music(_Command):
 class Bls(_Command):
     action: Literal["bls"]
     op: Literal["start", "stop"]
-    device: str | None = None
+    device: Name | None = None
     """One BLS device, or every BLS device of the room when omitted."""
     speed_hz: float | None = Field(default=None, gt=0, le=10)
     tone_hz: float | None = Field(default=None, gt=0, le=20000)
@@ -156,7 +185,7 @@ class Bls(_Command):
 class Vr(_Command):
     action: Literal["vr"]
     op: Literal["play", "pause", "resume", "stop"]
-    content: str | None = None
+    content: Content | None = None
     volume: float | None = Field(default=None, ge=0, le=1)
 
 
@@ -211,18 +240,14 @@ class BadCommand(Exception):  # noqa: N818 - a refusal of input, reported to the
 
 def parse_command(payload: bytes) -> Command:
     """Parse a `cmd` payload or raise BadCommand with the reason."""
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise BadCommand(f"command is larger than {MAX_COMMAND_BYTES // 1024} KiB")
     try:
-        data: Any = json.loads(payload)
-    except RecursionError:
-        raise BadCommand("malformed command: JSON nested too deeply") from None
-    except ValueError:  # not UTF-8, not JSON, or an integer longer than Python reads
-        raise BadCommand("malformed command: not JSON") from None
+        data: Any = read_json(payload, max_bytes=MAX_COMMAND_BYTES)
+    except UntrustedJsonError as problem:
+        raise BadCommand(f"malformed command: {problem}", _id_written_in(payload)) from None
     if not isinstance(data, dict):
         raise BadCommand("malformed command: not a JSON object")
     raw_id = data.get("id")
-    command_id = raw_id if isinstance(raw_id, str) and re.match(COMMAND_ID, raw_id) else None
+    command_id = raw_id if isinstance(raw_id, str) and re.fullmatch(COMMAND_ID, raw_id) else None
     if data.get("action") not in ACTIONS:
         raise BadCommand(
             f"unknown action {data.get('action')!r} (actions: {', '.join(ACTIONS)})", command_id
@@ -231,6 +256,27 @@ def parse_command(payload: bytes) -> Command:
         return _ADAPTER.validate_python(data)
     except ValidationError as error:
         raise BadCommand(_reason(error), command_id) from None
+
+
+_WRITTEN_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')
+
+
+def _id_written_in(payload: bytes) -> str | None:
+    """The id a payload that is no usable JSON seems to carry, so its sender gets the refusal
+    on its own reply topic; None when there is none to be seen (a best effort)."""
+    found = _WRITTEN_ID.search(payload)
+    return None if found is None else found.group(1).decode("ascii")
+
+
+def is_emergency(payload: bytes) -> bool:
+    """Whether a `cmd` payload is a valid `emergency` command (judged as it arrives, so it
+    goes ahead of every command queued before it; docs/robustness.md#queueing)."""
+    if b"emergency" not in payload:
+        return False
+    try:
+        return parse_command(payload).action == "emergency"
+    except BadCommand:
+        return False
 
 
 class _TextOfLength:

@@ -132,6 +132,10 @@ def emergency_command() -> bytes:
     return json.dumps(command).encode()
 
 
+def _always(message: Message) -> bool:
+    return True
+
+
 class HomeAssistant:
     """Keeps the room's discovery message on the broker (or clears it when turned off), and
     passes each press of its button on as an emergency command."""
@@ -145,7 +149,8 @@ class HomeAssistant:
         self._command = command
         if room.home_assistant.discovery:
             bus.subscribe(f"{room.home_assistant.prefix}/status", self._home_assistant_status)
-            bus.subscribe(RoomTopics(room.room).emergency, self._pressed)
+            # A press goes ahead of everything queued, as an emergency on `cmd` does.
+            bus.subscribe(RoomTopics(room.room).emergency, self._pressed, urgent=_always)
 
     async def announce(self) -> None:
         """Publish (or clear) the discovery message, retained."""

@@ -46,3 +46,11 @@ class RoomTopics:
 
 ONLINE = "online"
 OFFLINE = "offline"
+
+
+MAX_STATE_BYTES = 1024 * 1024
+"""A `state` snapshot larger than this is unreadable to consoles and tools (docs/robustness.md)."""
+MAX_REPLY_BYTES = 64 * 1024
+"""Likewise a `reply/<id>` or an `events` message."""
+MAX_STATUS_BYTES = 64
+"""Likewise a `status` (`online` or `offline`)."""

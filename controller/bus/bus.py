@@ -8,17 +8,22 @@ import inspect
 import logging
 import math
 import random
+import select
 import socket
+import ssl
 import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from types import TracebackType
 
 import aiomqtt
+from paho.mqtt.client import MQTTMessage
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.bus.backoff import retry_delay
 from controller.bus.credentials import connection_parameters
+from controller.bus.inbox import URGENT, Dropped, Inbox
 from controller.bus.messages import (
     ConnectionChange,
     GatedDeviceMessage,
@@ -42,6 +47,15 @@ EXIT_FLUSH_S = 2.0
 SUBSCRIBE_QOS = 1
 IN_FLIGHT = 100
 """Messages sent before waiting for their acknowledgements (paho's in-flight window too)."""
+READ_BATCH = 64
+"""Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
+YIELD_EVERY = 16
+"""The handlers give the event loop a turn after this many messages in a row (so the
+engine's tick and the receiver, which puts an urgent message ahead, are never starved)."""
+DEFAULT_LANE = "default"
+
+Urgent = Callable[[Message], bool]
+"""Judges on arrival whether a message goes ahead of everything queued."""
 
 
 class Bus:
@@ -53,8 +67,12 @@ class Bus:
     every registered filter, publishes `birth`, then sends what was published while the broker
     was away, in order. The broker publishes `will` if the process vanishes; on a clean exit
     the bus publishes it itself.
-    Incoming messages go to the handlers whose filter matches, one at a time in arrival order;
-    a message no filter matches is dropped. A handler that raises is logged and skipped.
+    Incoming messages go to the handlers whose filter matches, one at a time, through the
+    bounded `Inbox`: each subscription's lane in arrival order, the lanes in turn, and a
+    message its subscription's `urgent` judges urgent ahead of all. A message larger than
+    `max_payload_bytes`, or one a full lane cannot take, is dropped on arrival and handed to
+    the `on_dropped` callbacks; a message no filter matches is dropped. A handler that
+    raises is logged and skipped.
     The bus connects to `settings.host:port` whatever `settings.mode` says; the caller starts
     the embedded broker first and passes its address.
     Topics in `device_topics` (a room's device command topics) take only messages that passed
@@ -74,6 +92,7 @@ class Bus:
         retry_max_s: float = RETRY_MAX_S,
         response_timeout_s: float = RESPONSE_TIMEOUT_S,
         device_topics: frozenset[str] = frozenset(),
+        max_payload_bytes: int | None = None,
     ) -> None:
         """Prepare the connection; files named in `settings` are read now (BusConfigError)."""
         for status in (will, birth):
@@ -93,8 +112,14 @@ class Bus:
         self._routes = Routes()
         self._unsubscribed: list[str] = []
         self._connection_callbacks: list[Callable[[ConnectionChange], None]] = []
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._max_payload_bytes = max_payload_bytes
+        self._dropped_callbacks: list[Dropped] = []
+        self._inbox = Inbox(on_dropped=self._notify_dropped)
+        self._lanes: dict[str, tuple[str, Urgent | None]] = {}
+        """Topic filter → its lane and its judge of urgent messages."""
         self._connected = asyncio.Event()
+        self._sent = asyncio.Event()
+        """Set whenever a batch went out or the connection was lost (see `room_to_publish`)."""
         self._wake = asyncio.Event()
         self._down_since: float | None = None
         self._last_failure: str | None = None
@@ -109,9 +134,24 @@ class Bus:
         return self._connected.is_set()
 
     @property
+    def waiting(self) -> int:
+        """How many received messages wait for their handlers."""
+        return len(self._inbox)
+
+    @property
     def dropped(self) -> int:
         """How many queued messages were dropped because the queue was full."""
         return self._outbox.dropped
+
+    async def room_to_publish(self) -> None:
+        """Wait while the broker is connected and the outgoing queue is more than half full.
+
+        A handler of a flood of requests awaits this before each, so the flood is slowed to
+        what the broker takes instead of pushing older replies out of the bounded queue.
+        """
+        while self._connected.is_set() and len(self._outbox) > self._outbox.capacity // 2:
+            self._sent.clear()
+            await self._sent.wait()
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for a connection; say whether there is one."""
@@ -121,8 +161,21 @@ class Bus:
             return False
         return True
 
-    def subscribe(self, topic_filter: str, handler: Handler) -> None:
-        """Send messages matching `topic_filter` to `handler`, now and after every reconnect."""
+    def subscribe(
+        self,
+        topic_filter: str,
+        handler: Handler,
+        *,
+        lane: str = DEFAULT_LANE,
+        urgent: Urgent | None = None,
+    ) -> None:
+        """Send messages matching `topic_filter` to `handler`, now and after every reconnect.
+
+        The filter's first subscription sets its `lane` and `urgent` (see the class).
+        """
+        if lane == URGENT:
+            raise ValueError(f"{URGENT!r} is not a lane to subscribe in; pass `urgent` instead")
+        self._lanes.setdefault(topic_filter, (lane, urgent))
         if self._routes.add(topic_filter, handler):
             self._unsubscribed.append(topic_filter)
             self._wake.set()
@@ -130,6 +183,10 @@ class Bus:
     def on_connection(self, callback: Callable[[ConnectionChange], None]) -> None:
         """Call `callback` when the bus connects, loses or cannot reach the broker, or closes."""
         self._connection_callbacks.append(callback)
+
+    def on_dropped(self, callback: Dropped) -> None:
+        """Call `callback` with each received message dropped unhandled, and why."""
+        self._dropped_callbacks.append(callback)
 
     async def publish(
         self,
@@ -235,6 +292,7 @@ class Bus:
         receiving: asyncio.Task[None] | None = None
         try:
             async with self._new_client() as client:
+                _deliver_directly(client, self._arrived)
                 receiving = asyncio.create_task(self._receive(client))
                 await self._serve(client, receiving)
         finally:
@@ -262,6 +320,7 @@ class Bus:
 
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         _send_without_delay(client)
+        _read_in_batches(client)
         client.pending_calls_threshold = IN_FLIGHT + 1  # a full window is no cause for a warning
         sending = asyncio.create_task(self._send(client))
         try:
@@ -312,6 +371,7 @@ class Bus:
     def _lost(self, reason: str) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._sent.set()
         address = f"{self._parameters.host}:{self._parameters.port}"
         if self._down_since is None:
             self._down_since = time.monotonic()
@@ -385,6 +445,7 @@ class Bus:
         except BaseException:
             self._put_back(batch)
             raise
+        self._sent.set()
         failed = [
             pending for pending, result in zip(batch, results, strict=True) if result is not None
         ]
@@ -413,18 +474,52 @@ class Bus:
     # ------------------------------------------------------------------ receiving
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        """Queue incoming messages for the handlers; ends only with the connection (MqttError)."""
-        async for message in client.messages:
-            self._inbox.put_nowait(Message(message.topic.value, message.payload, message.retain))
+        """Wait while paho hands incoming messages to `_arrived` (`_deliver_directly`); ends
+        only with the connection (MqttError)."""
+        async for _ in client.messages:  # nothing comes this way: it ends with the connection
+            pass
         raise aiomqtt.MqttError("the broker's message stream ended")
 
+    def _arrived(self, message: Message) -> None:
+        """Check a message's size and queue it on its lane (urgent ones ahead of all)."""
+        limit = self._max_payload_bytes
+        if limit is not None and len(message.payload) > limit:
+            self._notify_dropped(
+                message, f"payload of {len(message.payload)} bytes is larger than {limit}"
+            )
+            return
+        filters = self._routes.filters_for(message.topic)
+        if not filters:
+            log.debug("dropped a message on %s: no subscription matches it", message.topic)
+            return
+        lane, _ = self._lanes[filters[0]]
+        for topic_filter in filters:
+            judge = self._lanes[topic_filter][1]
+            if judge is not None and _judged_urgent(judge, message):
+                lane = URGENT
+                break
+        self._inbox.put(message, lane)
+
+    def _notify_dropped(self, message: Message, reason: str) -> None:
+        log.debug("dropped a message on %s: %s", message.topic, reason)
+        for callback in self._dropped_callbacks:
+            try:
+                callback(message, reason)
+            except Exception:
+                log.exception("drop callback %s failed", _name(callback))
+
     async def _dispatch_forever(self) -> None:
+        in_a_row = 0
         while True:
             message = await self._inbox.get()
             try:
                 await self._dispatch(message)
             finally:
                 self._inbox.task_done()
+            in_a_row += 1
+            if in_a_row >= YIELD_EVERY:
+                in_a_row = 0
+                await asyncio.sleep(0)
 
     async def _dispatch(self, message: Message) -> None:
         handlers = self._routes.handlers_for(message.topic)
@@ -437,6 +532,66 @@ class Bus:
                     await result
             except Exception:
                 log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
+
+
+def _judged_urgent(judge: Urgent, message: Message) -> bool:
+    try:
+        return judge(message)
+    except Exception:
+        log.exception("judging the urgency of a message to %s failed", message.topic)
+        return False
+
+
+def _deliver_directly(client: aiomqtt.Client, arrived: Callable[[Message], None]) -> None:
+    """Hand each message paho reads straight to `arrived` (on the event loop's thread).
+
+    aiomqtt would put it in an unbounded queue of its own, read one at a time by a task per
+    message: under a flood that queue grows without bound, behind it nothing can be judged
+    urgent, and the conversion costs as much as the engine's own handling. Straight into the
+    bus's bounded inbox, a flood is dropped there instead. Like `_send_without_delay`, this
+    reaches paho's client through aiomqtt's `_client`.
+    """
+
+    def on_message(_client: object, _userdata: object, message: MQTTMessage) -> None:
+        try:  # paho would disconnect on an exception raised here
+            arrived(Message(message.topic, bytes(message.payload), message.retain))
+        except Exception:
+            log.exception("dropped a message the bus could not take")
+
+    client._client.on_message = on_message
+
+
+def _read_in_batches(client: aiomqtt.Client) -> None:
+    """Read up to READ_BATCH waiting packets each time the socket is readable, not one.
+
+    aiomqtt reads one packet per turn of the event loop (paho's `loop_read` ignores its
+    `max_packets`), so under a flood the backlog waits in the socket, where nothing can be
+    judged urgent: an emergency behind 1,000 notes would be read after all of them. Read in
+    batches, the backlog reaches the bounded inbox, which lets the emergency go first. Like
+    `_send_without_delay`, this reaches paho's client through aiomqtt's `_client`.
+    """
+    paho_client = client._client
+    read_one = paho_client.loop_read
+
+    def read_batch(max_packets: int = 1) -> MQTTErrorCode:
+        result = read_one(max_packets)
+        for _ in range(READ_BATCH - 1):
+            sock = paho_client.socket()
+            if result != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, socket.socket):
+                break
+            if not _waiting(sock):
+                break
+            result = read_one(max_packets)
+        return result
+
+    paho_client.loop_read = read_batch  # type: ignore[method-assign]
+
+
+def _waiting(sock: socket.socket) -> bool:
+    """Whether the socket has bytes to read now (TLS ones decrypted already, or raw ones)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending() > 0:
+        return True
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def _send_without_delay(client: aiomqtt.Client) -> None:

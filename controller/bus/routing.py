@@ -28,8 +28,8 @@ class Routes:
         """Every filter that has a handler."""
         return list(self._handlers)
 
-    def handlers_for(self, topic: str) -> list[Handler]:
-        """The handlers a message on `topic` goes to; none when no filter matches.
+    def filters_for(self, topic: str) -> list[str]:
+        """The filters matching `topic`, in the order they were added.
 
         Exact filters are a dict lookup and only the wildcard filters are matched, so a room
         of hundreds of devices routes each message in constant time.
@@ -40,4 +40,8 @@ class Routes:
         if len(matched) > 1:
             position = {topic_filter: n for n, topic_filter in enumerate(self._handlers)}
             matched.sort(key=position.__getitem__)
-        return [handler for topic_filter in matched for handler in self._handlers[topic_filter]]
+        return matched
+
+    def handlers_for(self, topic: str) -> list[Handler]:
+        """The handlers a message on `topic` goes to; none when no filter matches."""
+        return [h for topic_filter in self.filters_for(topic) for h in self._handlers[topic_filter]]

@@ -12,7 +12,7 @@ def parse_duration(text: str) -> float:
     raw = text.strip().lower()
     sign = -1.0 if raw.startswith("-") else 1.0
     body = raw.lstrip("+-").strip()
-    clock = _CLOCK.match(body)
+    clock = _CLOCK.fullmatch(body)
     if clock:
         hours, minutes, seconds = clock.groups()
         return sign * (int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds))

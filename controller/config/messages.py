@@ -110,6 +110,11 @@ def error_message(error: ErrorDetails, location: Location, model: type[BaseModel
         bound = ctx.get("ge", ctx.get("gt"))
         word = "at least" if kind == "greater_than_equal" else "above"
         return f"{where} {_shown(value)} is too low: it must be {word} {_number(bound)}{unit}"
+    if kind == "string_too_long":
+        size = f"of {len(value)} characters" if isinstance(value, str) else _shown(value)
+        return f"{where} {size} is longer than {ctx.get('max_length')}"
+    if kind == "string_too_short":
+        return f"{where} is empty" if value == "" else f"{where} {_shown(value)} is too short"
     if kind == "string_pattern_mismatch":
         pattern = ctx.get("pattern")
         if pattern == IDENTIFIER:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from controller.config import limits
 from controller.config.durations import parse_duration
+from controller.untrusted import MAX_CONTENT_CHARS, printable_name
 
 IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 """Room, device and group ids: lower case, safe inside an MQTT topic level and a file name."""
@@ -479,6 +480,10 @@ class VrTarget(StrictModel):
     def _play_needs_content(self) -> VrTarget:
         if self.action == "play" and not self.content:
             raise ValueError("a VR play target needs content")
+        if self.content is not None and not printable_name(self.content, MAX_CONTENT_CHARS):
+            raise ValueError(
+                f"VR content must be a name of at most {MAX_CONTENT_CHARS} printable characters"
+            )
         return self
 
 

@@ -19,9 +19,17 @@ import aiomqtt
 from pydantic import ValidationError
 
 from controller.api.state import RoomState
-from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.api.topics import (
+    MAX_REPLY_BYTES,
+    MAX_STATE_BYTES,
+    MAX_STATUS_BYTES,
+    OFFLINE,
+    ONLINE,
+    RoomTopics,
+)
 from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
 from controller.config import Room
+from controller.untrusted import UntrustedJsonError, read_json
 
 REPLY_TIMEOUT_S = 3.0
 """How long a command waits for the engine's reply before the console says so."""
@@ -217,26 +225,33 @@ class RoomLink:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if topic == self.topics.status:
-                self._on_update(StatusMessage(_status(payload)))
+                self._on_update(StatusMessage(read_status(payload)))
             elif topic == self.topics.state:
-                self._on_update(_state(payload))
+                self._on_update(read_state(payload))
             else:
                 self._settle_reply(payload)
 
     def _settle_reply(self, payload: bytes) -> None:
-        try:
-            answer = json.loads(payload)
-        except (ValueError, RecursionError):  # not text, not JSON, nested or numbers too deep
-            return
-        if not isinstance(answer, dict):
+        answer = read_reply(payload)
+        if answer is None:
             return
         reply = self._pending.get(str(answer.get("id")))
         if reply is not None and not reply.done():
             reply.set_result(answer)
 
 
-def _status(payload: bytes) -> EngineStatus:
-    text = payload.decode("utf-8", errors="replace").strip()
+def read_reply(payload: bytes) -> dict[str, Any] | None:
+    """A `reply/<id>` payload as a JSON object; None when it is not one (never raises)."""
+    try:
+        answer = read_json(payload, max_bytes=MAX_REPLY_BYTES)
+    except UntrustedJsonError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def read_status(payload: bytes) -> EngineStatus:
+    """The engine's `status` payload; `unknown` for anything but online/offline."""
+    text = payload[:MAX_STATUS_BYTES].decode("utf-8", errors="replace").strip()
     if text == ONLINE:
         return "online"
     if text == OFFLINE:
@@ -244,14 +259,15 @@ def _status(payload: bytes) -> EngineStatus:
     return "unknown"
 
 
-def _state(payload: bytes) -> StateMessage:
+def read_state(payload: bytes) -> StateMessage:
+    """A retained `state` payload, or why it is unreadable (never raises)."""
     if not payload:
         return StateMessage(None)
     try:
-        return StateMessage(RoomState.model_validate_json(payload))
+        return StateMessage(RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES)))
+    except UntrustedJsonError as problem:
+        return StateMessage(None, f"unreadable state from the engine ({problem})")
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "the snapshot"
         return StateMessage(None, f"unreadable state from the engine ({where}: {first['msg']})")
-    except (ValueError, RecursionError) as error:  # whatever else a hostile payload provokes
-        return StateMessage(None, f"unreadable state from the engine ({type(error).__name__})")

@@ -31,6 +31,7 @@ from controller.drivers.payloads import (
     rgb_triple,
     whole_number,
 )
+from controller.untrusted import MAX_CONTENT_CHARS, printable_name
 
 
 class Availability(enum.Enum):
@@ -116,8 +117,9 @@ VrAction = Literal["play", "pause", "resume", "stop", "brightness", "volume"]
 
 @dataclass(frozen=True)
 class VrCommand:
-    """A VR headset command: play content (volume 0–1 optional), pause, resume, stop,
-    brightness (`level` 0–1) or volume (`volume` 0–1, for the engine's volume ramps)."""
+    """A VR headset command: play content (at most 256 printable characters; volume 0–1
+    optional), pause, resume, stop, brightness (`level` 0–1) or volume (`volume` 0–1, for
+    the engine's volume ramps)."""
 
     action: VrAction
     content: str | None = None
@@ -133,6 +135,11 @@ class VrCommand:
         _require_fraction("level", self.level)
         if self.action == "play" and not self.content:
             raise ValueError("a VR play command needs content")
+        if self.content is not None and not printable_name(self.content, MAX_CONTENT_CHARS):
+            raise ValueError(
+                f"VR content {excerpt(self.content)} is not a name of at most "
+                f"{MAX_CONTENT_CHARS} printable characters"
+            )
         if self.action == "volume" and (self.volume is None or self.content is not None):
             raise ValueError("a VR volume command takes a volume and no content")
         if self.action not in ("play", "volume") and (

@@ -8,6 +8,8 @@ State on `vr/<id>/state` is a whole snapshot
 `{"status":"idle|playing|paused","content":…,"position_s":…}`; availability on
 `vr/<id>/availability` (the device's retained will). The convention has no read request.
 
+Reported content is at most 256 printable characters (docs/robustness.md).
+
 `decode` reads a `/set` message back into its VrCommand: volume and level as percent/100
 (within 1/200 of what was sent); any other key, or a key another action takes, is refused.
 """
@@ -30,6 +32,7 @@ from controller.drivers.payloads import (
     same_form,
     text,
 )
+from controller.untrusted import MAX_CONTENT_CHARS
 
 STATUSES = ("idle", "playing", "paused")
 ACTION_KEYS: dict[VrAction, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -82,7 +85,9 @@ class MqttVr(VrDriver):
         require_keys(message, always, when_given, name=f"a {action} command")
         target = VrCommand(
             action,
-            content=None if action != "play" else text(message["content"], "content"),
+            content=None
+            if action != "play"
+            else text(message["content"], "content", MAX_CONTENT_CHARS),
             volume=from_scale(message.get("volume"), "volume", 100),
             level=from_scale(message.get("level"), "level", 100),
         )
@@ -98,7 +103,7 @@ class MqttVr(VrDriver):
             raise PayloadError(f"status {excerpt(status)} is not idle, playing or paused")
         state: dict[str, Any] = {"status": status}
         if report.get("content") is not None:
-            state["content"] = text(report["content"], "content")
+            state["content"] = text(report["content"], "content", MAX_CONTENT_CHARS)
         if report.get("position_s") is not None:
             state["position_s"] = number(report["position_s"], "position_s", 0, MAX_POSITION_S)
         return state

@@ -8,14 +8,14 @@ a whole payload back.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from controller.drivers.conversions import tenths_of_seconds
+from controller.untrusted import UntrustedJsonError, read_json
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 """Larger device messages are refused unread."""
@@ -28,10 +28,6 @@ _DECIMAL = re.compile(r"[0-9]+")
 
 class PayloadError(ValueError):
     """A device message that cannot be trusted; the text says why."""
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise PayloadError(f"JSON constant {name} is not a number")
 
 
 def decode_text(payload: bytes) -> str:
@@ -56,17 +52,14 @@ def command_text(payload: str) -> str:
 
 
 def decode_json(payload: bytes | str) -> Any:
-    """The payload (bytes or text) as JSON; NaN, Infinity and too long integers are refused."""
-    text = decode_text(payload) if isinstance(payload, bytes) else payload
+    """The payload (bytes or text) as JSON, read by the one safe decoder (`controller.untrusted`):
+    at most 64 KiB, nested at most 32 deep, no NaN, Infinity, huge integers or lone surrogates."""
+    if isinstance(payload, bytes):
+        decode_text(payload)  # the reason names the byte that is not UTF-8
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise PayloadError("JSON is nested too deeply") from None
-    except PayloadError:
-        raise
-    except ValueError as problem:  # JSONDecodeError, and integers longer than Python allows
-        raise PayloadError(f"payload is not valid JSON ({_first_line(problem)})") from None
-    return value
+        return read_json(payload, max_bytes=MAX_PAYLOAD_BYTES)
+    except UntrustedJsonError as problem:
+        raise PayloadError(str(problem)) from None
 
 
 def json_object(payload: bytes | str) -> dict[str, Any]:
@@ -134,10 +127,16 @@ def boolean(value: Any, name: str) -> bool:
     return value
 
 
-def text(value: Any, name: str) -> str:
-    """A JSON string."""
+def text(value: Any, name: str, max_chars: int | None = None) -> str:
+    """A JSON string (of at most `max_chars` characters, none of them a control character,
+    when `max_chars` is given: a name or an id a device reports, not free text)."""
     if not isinstance(value, str):
         raise PayloadError(f"{name} is {_json_type(value)}, not a string")
+    if max_chars is not None:
+        if len(value) > max_chars:
+            raise PayloadError(f"{name} of {len(value)} characters is longer than {max_chars}")
+        if not value.isprintable():
+            raise PayloadError(f"{name} {excerpt(value)} holds a control character")
     return value
 
 
@@ -256,7 +255,3 @@ def excerpt(value: Any, limit: int = 40) -> str:
     """A short repr of a value for an error message."""
     shown = repr(value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
-
-
-def _first_line(problem: Exception) -> str:
-    return str(problem).splitlines()[0][:80]

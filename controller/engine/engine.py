@@ -64,6 +64,7 @@ from controller.engine.bls import BlsControl
 from controller.engine.checks import VitalsChecks
 from controller.engine.clock import Clock
 from controller.engine.fades import FadeEngine
+from controller.engine.intake import INBOX, DeviceIntake, Drops
 from controller.engine.lights import LightControl, wanted_level
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.music import MusicControl
@@ -243,6 +244,7 @@ class Engine:
             room, output=self.output, record=self._record, time_scale=self.scale
         )
         self.board = AlertBoard()
+        self.intake = DeviceIntake()
         self.session: ActiveSession | None = None
         self.scene: str | None = None
         self.scene_override: str | None = None
@@ -299,13 +301,22 @@ class Engine:
             self._record_operator(command)
 
     def device_message(self, topic: str, payload: bytes, *, retained: bool = False) -> None:
-        """A message from a device topic: state, availability, or garbage (journaled).
+        """A message from a device topic: state, availability, or garbage.
 
-        A vitals reading the broker retained is an old one, however fresh it looks (the broker
-        hands it over on every connect): journaled as an error, never taken as a reading
+        Only what the device's driver validated enters the engine's state. A message beyond
+        the device's rate is dropped unread; dropped messages are journaled as one `error`
+        per device a minute (`controller.engine.intake`). A vitals reading the broker retained
+        is an old one, however fresh it looks (the broker hands it over on every connect):
+        journaled as an error, never taken as a reading
         (docs/device-protocols.md#vitals-convention).
         """
+        now = self._real(self.now())
         for device_id in self._listeners.get(topic, ()):
+            if not self.intake.admit(device_id, now):
+                rate = f"{self.intake.rate_per_s:g}"
+                reason = f"{topic}: more than {rate} messages a second; dropped unread"
+                self._dropped(self.intake.dropped(device_id, reason, now, flooding=True))
+                continue
             driver = self.drivers[device_id]
             if retained and isinstance(driver, VitalsDriver) and topic in driver.state_topics():
                 self._record("error", {"error": RETAINED_READING}, device=device_id, topic=topic)
@@ -316,12 +327,20 @@ class Engine:
             if reception.kind == "availability":
                 self._availability_changed(device_id, driver)
             elif reception.kind == "error":
-                self._record("error", reception.data, device=device_id, topic=topic)
+                reason = str(reception.data["error"])
+                self._dropped(self.intake.dropped(device_id, reason, now, flooding=False))
             elif isinstance(driver, VitalsDriver):
                 self._vitals(device_id, reception.data, topic)
             else:
                 self._record("state", reception.data, device=device_id, topic=topic)
                 self._hold_the_floor(device_id, reception.data)
+
+    def message_dropped(self, topic: str, reason: str) -> None:
+        """The bus dropped a message on arrival (too large, or its inbox lane was full):
+        journaled like a device's dropped message, once a minute per device (or inbox)."""
+        now = self._real(self.now())
+        for source in self._listeners.get(topic) or [INBOX]:
+            self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=True))
 
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""
@@ -354,8 +373,14 @@ class Engine:
         self.journal_problem = problem
         self.board.journal(problem, self.recorder.wall_ns())
         if problem is None:
+            shed = {} if self.session is None else self.session.journal.take_shed()
             message = "journal writing again; nothing was lost"
-            self._record("alert", {"key": "journal", "cleared": True}, text=message)
+            payload: dict[str, Any] = {"key": "journal", "cleared": True}
+            if shed:
+                listed = ", ".join(f"{count} {kind}" for kind, count in sorted(shed.items()))
+                message = f"journal writing again; shed while the disk refused writes: {listed}"
+                payload["shed"] = shed
+            self._record("alert", payload, text=message)
         else:
             self._record("alert", {"key": "journal", "message": problem}, text=problem)
 
@@ -493,6 +518,8 @@ class Engine:
             else:
                 self.volumes.step(device_id, value, now)
         self.bls.finish(now)
+        for drops in self.intake.due(self._real(now)):
+            self._dropped(drops)
         self.music.tick(now)
         if self.tones is not None:
             self.tones.poll()
@@ -898,6 +925,32 @@ class Engine:
             self._apply_scene(self.room.settings.idle_scene, None)
 
     # ================================================================== devices
+
+    def _dropped(self, drops: Drops | None) -> None:
+        """Journal dropped device messages (one event per device a minute); a device over its
+        rate raises a warning until it has been quiet for a minute."""
+        if drops is None:
+            return
+        key = f"input:{drops.source}"
+        if drops.count == 0:
+            self.board.clear(key)
+            return
+        if drops.flooding:
+            message = f"{drops.source} sends too many messages; some are dropped unread"
+            if drops.source == INBOX:
+                message = "too many messages arrive; some are dropped unread"
+            self.board.raise_alert(key, "device", "warning", message, self.recorder.wall_ns())
+        if drops.count == 1:
+            payload: dict[str, Any] = {"error": drops.reason}
+            text = f"{drops.source}: message dropped: {drops.reason}"
+        else:
+            payload = {"error": drops.reason, "dropped": drops.count}
+            text = (
+                f"{drops.source}: {drops.count} more messages dropped in the last minute "
+                f"(the last: {drops.reason})"
+            )
+        device = drops.source if drops.source in self.drivers else None
+        self._record("error", payload, device=device, text=text)
 
     def _availability_changed(self, device_id: str, driver: Driver) -> None:
         available = driver.availability

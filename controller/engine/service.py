@@ -18,13 +18,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from controller.api.commands import BadCommand, parse_command
+from controller.api.commands import BadCommand, is_emergency, parse_command
 from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.config import Room
 from controller.config.models import BrokerSettings
+from controller.drivers.payloads import MAX_PAYLOAD_BYTES
 from controller.engine.checks import public_check
 from controller.engine.clock import Clock, ScaledClock
 from controller.engine.engine import Engine, describe_error
@@ -40,7 +41,10 @@ TICK_S = 0.05
 """The engine ticks this often (real seconds)."""
 
 DURABLE_WAIT_S = 0.5
-"""How long a command's reply waits for its journal entry to reach the disk."""
+"""How long a command's reply waits for its journal entry to reach the disk (the emergency's
+reply never waits)."""
+CONTROL_LANE = "control"
+"""The bus lane of the command topic: a flood of device messages does not hold commands up."""
 
 STATE_EVERY_S = 1.0
 """The retained state is republished at least this often (real seconds)."""
@@ -85,7 +89,11 @@ class RoomService:
         self._on_ready = on_ready
         self._state_due = True
         self._closing: set[asyncio.Future[None]] = set()
+        self._unacknowledged: list[tuple[Journal | None, str]] = []
+        """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
+        self._acknowledging: asyncio.Task[None] | None = None
         self.engine: Engine | None = None
+        self.bus: Bus | None = None
 
     async def run(self) -> None:
         """Serve the room until cancelled; RoomBusy if another engine runs the room."""
@@ -124,13 +132,21 @@ class RoomService:
                 will=Will(self.topics.status, OFFLINE),
                 birth=Will(self.topics.status, ONLINE),
                 device_topics=engine.output.device_topics(),
+                max_payload_bytes=MAX_PAYLOAD_BYTES,
             )
-            bus.subscribe(self.topics.cmd, functools.partial(self._command, bus, engine))
+            self.bus = bus
+            bus.subscribe(
+                self.topics.cmd,
+                functools.partial(self._command, bus, engine),
+                lane=CONTROL_LANE,
+                urgent=lambda message: is_emergency(message.payload),
+            )
             for topic_filter in engine.subscriptions():
                 bus.subscribe(topic_filter, functools.partial(self._device, engine))
             bus.on_connection(functools.partial(self._connection, engine))
             command = functools.partial(self._command, bus, engine)
             home_assistant = HomeAssistant(bus, self.room.settings, command)
+            bus.on_dropped(lambda message, reason: engine.message_dropped(message.topic, reason))
             async with bus:
                 await home_assistant.announce()
                 if self._on_ready is not None:
@@ -138,6 +154,8 @@ class RoomService:
                 try:
                     await self._tick_forever(bus, engine)
                 finally:
+                    if self._acknowledging is not None:
+                        self._acknowledging.cancel()
                     await self._flush_journal(engine)
 
     # ------------------------------------------------------------------ inputs
@@ -149,6 +167,8 @@ class RoomService:
         except BadCommand as problem:
             await self._reply(bus, problem.command_id or "invalid", False, problem.reason)
             return
+        if command.action != "emergency":
+            await bus.room_to_publish()  # a flood of commands goes at the broker's pace
         try:
             engine.command(command)
         except CommandRefused as refusal:
@@ -159,21 +179,36 @@ class RoomService:
         else:
             engine.tick()
             await self._flush(bus, engine)
-            await self._durable(engine)
-            await self._reply(bus, command.id, True, None)
+            if command.action == "emergency":
+                await self._reply(bus, command.id, True, None)  # never waits for the disk
+            else:
+                self._acknowledge_when_durable(bus, engine, command.id)
         self._state_due = True
         await self._flush(bus, engine)
 
-    async def _durable(self, engine: Engine) -> None:
-        """Wait (off the loop, briefly) until the session's journal holds the command.
+    def _acknowledge_when_durable(self, bus: Bus, engine: Engine, command_id: str) -> None:
+        """Reply `ok` once the session's journal holds the command, without holding up the
+        commands after it (a full disk or a flood of notes never delays an emergency)."""
+        session = engine.session
+        self._unacknowledged.append((None if session is None else session.journal, command_id))
+        if self._acknowledging is None or self._acknowledging.done():
+            self._acknowledging = asyncio.create_task(self._acknowledge(bus))
+
+    async def _acknowledge(self, bus: Bus) -> None:
+        """Wait (off the loop, briefly) until the journals hold the commands, then reply.
 
         An acknowledged operator action survives a crash right after it (a `hold` is still
-        held on resume). With a refusing disk the wait ends after DURABLE_WAIT_S: the
+        held on resume). The commands accepted meanwhile are acknowledged together after one
+        flush (a group commit). With a refusing disk the wait ends after DURABLE_WAIT_S: the
         events stay buffered and the alert says so.
         """
-        session = engine.session
-        if session is not None:
-            await asyncio.to_thread(session.journal.flush, timeout_s=DURABLE_WAIT_S)
+        while self._unacknowledged:
+            batch, self._unacknowledged = self._unacknowledged, []
+            journals = {id(journal): journal for journal, _ in batch if journal is not None}
+            for journal in journals.values():
+                await asyncio.to_thread(journal.flush, timeout_s=DURABLE_WAIT_S)
+            for _, command_id in batch:
+                await self._reply(bus, command_id, True, None)
 
     def _media_error(self, problem: str) -> None:
         if self.engine is not None:

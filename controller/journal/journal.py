@@ -134,10 +134,12 @@ class Journal:
         """How many appended events are still in memory only."""
         return self._writer.unwritten
 
-    def append(self, event: Event, *, t: float, wall_ns: int) -> int:
+    def append(self, event: Event, *, t: float, wall_ns: int) -> int | None:
         """Journal `event` at session time `t` and wall time `wall_ns`; return its seq.
 
-        Never waits for the disk. Raises ValueError for an event that cannot be journaled
+        Never waits for the disk. None when the event was shed: the disk has refused writes
+        for so long that the events held in memory reached their bound (`take_shed` counts
+        them; controller.journal.writer). Raises ValueError for an event that cannot be journaled
         (unknown kind, a payload that is not a dict, string or None) and JournalError after
         `close()`.
         """
@@ -147,6 +149,10 @@ class Journal:
         seq = self._writer.put(event_fields(event, t=t, wall_ns=wall_ns))
         self._last_wall_ns = wall_ns
         return seq
+
+    def take_shed(self) -> dict[str, int]:
+        """How many events of each kind were shed since the last call."""
+        return self._writer.take_shed()
 
     def flush(self, *, timeout_s: float = 10.0) -> bool:
         """Wait until every event appended so far is on disk; False if not within `timeout_s`.

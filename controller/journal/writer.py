@@ -30,6 +30,15 @@ RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 2.0
 """Backoff between attempts while the disk refuses writes: doubling from first to max."""
 
+SHED_FROM = 20_000
+"""Unwritten rows held in memory beyond which device traffic (`SHEDDABLE`) is shed."""
+MAX_UNWRITTEN = 50_000
+"""Unwritten rows held in memory at most: beyond this every new row is shed (a few tens of
+megabytes: device states and commands are small, a note at most 4,000 characters)."""
+SHEDDABLE = frozenset({"state", "command"})
+"""The kinds shed first: device reports and the messages sent to devices, which the scene,
+phase and operator events around them describe again."""
+
 EXIT_FLUSH_S = 2.0
 """How long a process that exits without closing its journal waits for queued rows."""
 
@@ -64,6 +73,11 @@ class JournalWriter:
     in order, `on_alert` gets one message per change of problem, and the thread retries with
     backoff on a fresh connection; once a commit succeeds it writes the backlog in order and
     calls `on_alert(None)`. `on_alert` runs on the writer thread.
+
+    Memory stays bounded: with more than `SHED_FROM` rows unwritten, `put` sheds the rows of
+    device traffic (`SHEDDABLE`), and with `MAX_UNWRITTEN` every row; a shed row gets no seq
+    (the seqs stay contiguous), is counted by kind (`take_shed`), and the first of them calls
+    `on_alert` (from the caller's thread) to say so.
     """
 
     def __init__(
@@ -81,6 +95,7 @@ class JournalWriter:
         self._ending: Ending | None = None
         self._ended = False
         self._problem: str | None = None
+        self._shed: dict[str, int] = {}
         # Used by the writer thread only:
         self._backlog: list[Row] = []
         self._connection: sqlite3.Connection | None = None
@@ -90,20 +105,35 @@ class JournalWriter:
         self._thread.start()
         atexit.register(self._flush_at_exit)
 
-    def put(self, fields: EventFields) -> int:
-        """Queue one row under the next seq and return that seq; never touches the disk."""
+    def put(self, fields: EventFields) -> int | None:
+        """Queue one row under the next seq and return that seq; never touches the disk.
+
+        None when the row was shed (see the class).
+        """
         with self._condition:
             if self._ending is not None:
                 raise JournalError(f"{self._path.name}: the journal is closed")
-            seq = self._last_seq + 1
-            self._last_seq = seq
-            self._queue.append((seq, *fields))
-            if len(self._queue) == 1:
-                self._queued_at = time.monotonic()
-                self._condition.notify()
-            elif len(self._queue) == COMMIT_BATCH:
-                self._condition.notify()
-        return seq
+            unwritten = self._last_seq - self._committed_seq
+            kind = fields[3]
+            if unwritten < SHED_FROM or (unwritten < MAX_UNWRITTEN and kind not in SHEDDABLE):
+                seq = self._last_seq + 1
+                self._last_seq = seq
+                self._queue.append((seq, *fields))
+                if len(self._queue) == 1:
+                    self._queued_at = time.monotonic()
+                    self._condition.notify()
+                elif len(self._queue) == COMMIT_BATCH:
+                    self._condition.notify()
+                return seq
+            first = not self._shed
+            self._shed[kind] = self._shed.get(kind, 0) + 1
+            problem = self._problem or "the disk is slow"
+        if first:
+            self._alert(
+                f"journal: {problem} — {unwritten} events held in memory; further device "
+                f"states and commands are shed, and beyond {MAX_UNWRITTEN} events everything"
+            )
+        return None
 
     def flush(self, timeout_s: float) -> bool:
         """Commit everything put so far now; False if it is not on disk within `timeout_s`."""
@@ -133,6 +163,12 @@ class JournalWriter:
         self._thread.join()
         atexit.unregister(self._flush_at_exit)
         return True
+
+    def take_shed(self) -> dict[str, int]:
+        """How many rows of each kind were shed since the last call."""
+        with self._condition:
+            shed, self._shed = self._shed, {}
+        return shed
 
     @property
     def unwritten(self) -> int:
@@ -234,6 +270,9 @@ class JournalWriter:
             noun = "event" if buffered == 1 else "events"
             message = f"journal: {problem} — {buffered} {noun} buffered in memory"
             logger.warning("%s (%s)", message, self._path)
+        self._alert(message)
+
+    def _alert(self, message: str | None) -> None:
         try:
             self._on_alert(message)
         except Exception:

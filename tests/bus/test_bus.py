@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from controller.bus import Bus, ConnectionChange, Message, Will
@@ -243,3 +244,67 @@ async def test_publishing_after_exit_is_an_error(mosquitto: Mosquitto) -> None:
         pass
     with pytest.raises(RuntimeError, match="closed"):
         await bus.publish("room/cmd", "x")
+
+
+async def test_an_urgent_message_overtakes_a_queued_flood_and_lanes_take_turns(
+    mosquitto: Mosquitto,
+) -> None:
+    """docs/robustness.md#queueing: with the handlers busy, 200 notes and 300 device messages
+    wait; the emergency that arrives after them is handled next, and the two lanes share."""
+    prefix = fresh_prefix()
+    handled: list[str] = []
+    arrived = {"cmd": 0, "device": 0}
+    release = asyncio.Event()
+
+    def judge(kind: str) -> Any:
+        def urgent(message: Message) -> bool:
+            arrived[kind] += 1
+            return message.payload == b"emergency"
+
+        return urgent
+
+    async def command(message: Message) -> None:
+        if not handled:
+            handled.append(message.payload.decode())
+            await release.wait()  # the handlers are busy while the rest arrives
+            return
+        handled.append(message.payload.decode())
+
+    async with bus_for(mosquitto, "urgent") as bus:
+        bus.subscribe(f"{prefix}/cmd", command, lane="control", urgent=judge("cmd"))
+        bus.subscribe(
+            f"{prefix}/device",
+            lambda message: handled.append(message.payload.decode()),
+            urgent=judge("device"),
+        )
+        assert await bus.wait_connected(timeout=5)
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as outside:
+            await outside.publish(f"{prefix}/cmd", "note 0", qos=1)
+            await eventually(lambda: handled == ["note 0"])
+            for n in range(1, 201):
+                await outside.publish(f"{prefix}/cmd", f"note {n}", qos=1)
+            for n in range(300):
+                await outside.publish(f"{prefix}/device", f"state {n}", qos=1)
+            await outside.publish(f"{prefix}/cmd", "emergency", qos=1)
+            await eventually(lambda: arrived == {"cmd": 202, "device": 300})
+        release.set()
+        await eventually(lambda: len(handled) == 502)
+    assert handled[:2] == ["note 0", "emergency"]
+    assert handled[2:6] == ["note 1", "state 0", "note 2", "state 1"]
+    assert [h for h in handled if h.startswith("note")] == [f"note {n}" for n in range(201)]
+
+
+async def test_a_message_larger_than_the_limit_is_dropped_on_arrival_and_reported(
+    mosquitto: Mosquitto,
+) -> None:
+    prefix = fresh_prefix()
+    received = Recorder()
+    dropped: list[tuple[str, str]] = []
+    async with bus_for(mosquitto, "sizes", max_payload_bytes=100) as bus:
+        bus.subscribe(f"{prefix}/state", received)
+        bus.on_dropped(lambda message, reason: dropped.append((message.topic, reason)))
+        assert await bus.wait_connected(timeout=5)
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "x" * 200)
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "small")
+        await eventually(lambda: received.payloads == ["small"])
+    assert dropped == [(f"{prefix}/state", "payload of 200 bytes is larger than 100")]

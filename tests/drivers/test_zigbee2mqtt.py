@@ -142,7 +142,7 @@ def test_a_report_with_nothing_about_the_light_is_ignored() -> None:
         (b'{"brightness":"high"}', "brightness is a string, not a number"),
         (b'{"color_temp":0}', "color_temp 0 is outside 50–1000"),
         (b'{"color_temp":NaN}', "JSON constant NaN is not a number"),
-        (b'{"color_temp":1e999}', "color_temp is not a finite number"),
+        (b'{"color_temp":1e999}', "a number too large to be finite"),
         (b'{"color":"red"}', "color is not an object"),
         (b"[1,2]", "expected a JSON object, got an array"),
         (b"ON", "payload is not valid JSON"),

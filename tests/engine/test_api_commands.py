@@ -34,8 +34,8 @@ def test_a_valid_command_is_typed() -> None:
 @pytest.mark.parametrize(
     ("payload", "reason", "command_id"),
     [
-        (b"not json", "malformed command: not JSON", None),
-        (b"\xff\xfe", "malformed command: not JSON", None),
+        (b"not json", "malformed command: payload is not valid JSON (Expecting value", None),
+        (b"\xff\xfe", "malformed command: payload is not UTF-8 text (byte 0)", None),
         (b"[1, 2]", "malformed command: not a JSON object", None),
         (b'{"id": "x1", "action": "jump"}', "unknown action 'jump' (actions: start, next,", "x1"),
         (b'{"action": "next"}', "id is missing", None),
@@ -73,10 +73,24 @@ def test_a_bad_command_gets_a_plain_reason(
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (b"[" * 5000, "malformed command: JSON nested too deeply"),
-        (b'{"id":"a","action":"extend","seconds":' + b"9" * 5000 + b"}", "malformed command"),
-        (b'{"id":"a","action":"extend","seconds":NaN}', "seconds nan is above the maximum"),
-        (b'{"id":"a","action":"volume","level":Infinity}', "level inf is above the maximum"),
+        (b"[" * 5000, "malformed command: JSON is nested more than 32 deep"),
+        (b"[" * 33 + b"]" * 33, "malformed command: JSON is nested more than 32 deep"),
+        (
+            b'{"id":"a","action":"extend","seconds":' + b"9" * 5000 + b"}",
+            "malformed command: an integer of more than 20 digits",
+        ),
+        (
+            b'{"id":"a","action":"extend","seconds":NaN}',
+            "malformed command: JSON constant NaN is not a number",
+        ),
+        (
+            b'{"id":"a","action":"volume","level":1e999}',
+            "malformed command: a number too large to be finite",
+        ),
+        (
+            b'{"id":"a","action":"note","text":"calm \\ud800"}',
+            "malformed command: a string holds a lone UTF-16 surrogate",
+        ),
     ],
 )
 def test_hostile_json_is_refused_with_a_reason(payload: bytes, reason: str) -> None:
@@ -131,3 +145,40 @@ def test_random_parameters_are_parsed_or_refused(action: str, fields: dict[str, 
         parse_command(payload)
     except BadCommand as error:
         assert error.reason and error.command_id == "f1"
+
+
+@pytest.mark.parametrize("code", ["P014\n", "P014\r\n", "\nP014", "P014 ", "P0\u00b914"])
+def test_a_participant_code_is_matched_whole(code: str) -> None:
+    start = {"id": "c1", "action": "start", "plan": "p", "participant": code}
+    reason = refusal(json.dumps(start).encode()).reason
+    assert reason.startswith("participant must be a pseudonymous code")
+
+
+def test_a_command_id_is_matched_whole() -> None:
+    """An id with a final newline is no id: it gets no reply topic of its own."""
+    error = refusal(b'{"id": "c1\\n", "action": "next"}')
+    assert error.command_id is None
+    assert "id" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"action": "vr", "op": "play", "content": "x" * 257},
+            "content of 257 characters is longer than 256",
+        ),
+        ({"action": "vr", "op": "play", "content": ""}, "content is empty"),
+        ({"action": "scene", "name": "s" * 65}, "name of 65 characters is longer than 64"),
+        (
+            {"action": "lights", "level": 0.5, "device": "d" * 65},
+            "device of 65 characters is longer than 64",
+        ),
+        (
+            {"action": "note", "text": "n" * 4001},
+            "text (a text of 4001 characters) is longer than 4000",
+        ),
+    ],
+)
+def test_each_field_has_a_size_limit(fields: dict[str, object], reason: str) -> None:
+    assert reason in refusal(json.dumps({"id": "c1", **fields}).encode()).reason

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,7 +27,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import BrokerSettings
 from controller.engine.service import RoomService
-from controller.journal import list_sessions, read_events
+from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
 
@@ -151,8 +152,35 @@ async def test_a_malformed_command_is_answered_with_the_reason(
     assert json.loads(invalid[0]) == {
         "id": "invalid",
         "ok": False,
-        "error": "malformed command: not JSON",
+        "error": "malformed command: payload is not valid JSON (Expecting value: line 1 column 1 "
+        "(char 0))",
     }
+    publisher.loop_stop()
+
+
+async def test_vr_content_with_a_lone_surrogate_cannot_stop_the_tick_loop(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """docs/robustness.md: the string never enters the state, so the retained state (which
+    once raised PydanticSerializationError in every tick) keeps being published."""
+    room = service.room.room_id
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    state_topic = f"sessionroom/{room}/state"
+    await eventually(lambda: wire.payloads(f"sessionroom/{room}/status") == ["online"], "online")
+    for content in (b"a\\ud800b", b"x" * 65_000):
+        publisher.publish("vr/headset/state", b'{"status":"playing","content":"' + content + b'"}')
+    events = f"sessionroom/{room}/events"
+    await eventually(
+        lambda: any("lone UTF-16 surrogate" in p for p in wire.payloads(events)), "the error"
+    )
+    published = len(wire.payloads(state_topic))
+    await eventually(lambda: len(wire.payloads(state_topic)) >= published + 2, "states go on")
+    last = json.loads(wire.payloads(state_topic)[-1])
+    assert last["devices"]["headset"]["state"] == {}
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
     publisher.loop_stop()
 
 
@@ -435,3 +463,78 @@ async def test_a_session_the_edited_room_cannot_resume_never_keeps_the_engine_fr
         "event": "abandoned",
         "reason": alert["message"].split(": ", 1)[1].split("; the room")[0],
     }
+
+
+async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/robustness.md#queueing: while the engine is busy with a first note, 999 more and
+    then an emergency arrive; the emergency is handled next (its lights-up first), ahead of
+    every note queued before it, and its reply does not wait for the disk."""
+    busy = asyncio.Event()
+    handle = RoomService._command
+
+    async def busy_with_the_first_note(
+        self: RoomService, bus: Any, engine: Any, message: Any
+    ) -> None:
+        if b'"note0"' in message.payload:
+            await busy.wait()  # the engine is busy: what arrives meanwhile is queued
+        await handle(self, bus, engine, message)
+
+    monkeypatch.setattr(RoomService, "_command", busy_with_the_first_note)
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(service.run())
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    for n in range(1000):
+        note = {"id": f"note{n}", "action": "note", "text": "breathing slowly"}
+        publisher.publish(f"{topic}/cmd", json.dumps(note), qos=1)
+    publisher.publish(f"{topic}/cmd", '{"id": "panic", "action": "emergency"}', qos=1)
+    await eventually(lambda: service.bus is not None and service.bus.waiting == 1000, "queued")
+    busy.set()
+
+    def replies() -> list[str]:
+        return [
+            t.rsplit("/", 1)[1]
+            for t, _, _ in wire.messages
+            if t.startswith(f"{topic}/reply/note") or t == f"{topic}/reply/panic"
+        ]
+
+    await eventually(lambda: len(replies()) == 1001, "every reply", timeout=30)
+    publisher.loop_stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert replies().index("panic") <= 1, "the emergency waited behind queued notes"
+    panic = next(i for i, (t, _, _) in enumerate(wire.messages) if t == f"{topic}/reply/panic")
+    lights_up = [
+        index
+        for index, (t, payload, _) in enumerate(wire.messages)
+        if t == "wled/wled-strip/api" and b'"on":true' in payload
+    ]
+    assert any(index < panic for index in lights_up), "no lights-up before the reply"
+
+
+async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in for a stuck disk (a real one needs root to mount a tiny filesystem): the
+    journal's flush blocks until the test lets it go. The note's reply waits for it; the
+    emergency sent after the note is answered meanwhile."""
+    disk_answers = threading.Event()
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+        monkeypatch.setattr(Journal, "flush", lambda journal, *, timeout_s: disk_answers.wait(10))
+        try:
+            note = asyncio.create_task(client.command("note", timeout=15, text="calm"))
+            emergency = await client.command("emergency", timeout=5)
+            assert emergency["ok"] is True
+            assert not note.done()
+        finally:
+            disk_answers.set()  # the disk answers
+        assert (await note)["ok"] is True

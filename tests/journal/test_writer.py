@@ -338,3 +338,35 @@ def test_a_clean_close_leaves_no_end_note(new_journal: JournalFactory) -> None:
     journal.append(note(0), t=0.0, wall_ns=START_NS)
     journal.close(ended_cleanly=True)
     assert sorted(p.name for p in journal.path.parent.iterdir()) == [journal.path.name]
+
+
+def test_a_long_refusal_sheds_device_traffic_then_everything_but_memory_stays_bounded(
+    new_journal: JournalFactory, alert_log: AlertLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/robustness.md#journal: never unbounded memory; what is shed is counted and said."""
+    monkeypatch.setattr(writer_module, "SHED_FROM", 20)
+    monkeypatch.setattr(writer_module, "MAX_UNWRITTEN", 30)
+    disk = ReadOnlyDisk(read_only=True)
+    journal = new_journal(connect=disk.connect)
+    state = Event("state", {"on": True}, device="lamp")
+    kept = []
+    for n in range(20):
+        kept.append(journal.append(note(n), t=n, wall_ns=START_NS + n))
+    eventually(lambda: alert_log.alerts)
+    assert journal.append(state, t=20, wall_ns=START_NS + 20) is None  # device traffic first
+    for n in range(20, 35):
+        kept.append(journal.append(note(n), t=n, wall_ns=START_NS + n))
+    assert kept[:30] == list(range(1, 31)) and kept[30:] == [None] * 5
+    assert journal.unwritten == 30
+    assert alert_log.alerts[1] == (
+        "journal: disk read-only — 20 events held in memory; further device states and "
+        "commands are shed, and beyond 30 events everything"
+    )
+
+    disk.read_only = False
+    eventually(lambda: journal.unwritten == 0)
+    assert journal.take_shed() == {"state": 1, "note": 5}
+    assert journal.take_shed() == {}
+    journal.append(note(99), t=99, wall_ns=START_NS + 99)  # writing normally again
+    journal.close(ended_cleanly=True)
+    assert stored_numbers(journal.path) == [(n + 1, n) for n in range(30)] + [(31, 99)]

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.validation import Regex
 from textual.widgets import Button, Input, Label, Select, Static
 
-from controller.api.commands import PARTICIPANT_CODE
+from controller.api.commands import PARTICIPANT_CODE, participant_code
 from controller.console.view import RoomView, readiness
 from controller.console.widgets.baseline_panel import BaselinePanel
 from controller.console.widgets.preflight_panel import PreflightPanel
@@ -118,7 +118,7 @@ class SetupView(Vertical):
         if plan is None:
             problems.append("choose a plan")
         participant = self.query_one("#participant", Input).value.strip()
-        if not PARTICIPANT_CODE.match(participant):
+        if not participant_code(participant):
             problems.append(f"participant: {CODE_RULE}")
         return plan, participant, problems
 

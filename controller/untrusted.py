@@ -1,0 +1,119 @@
+"""Reading JSON that arrived from outside (the broker, a file a person edited): one safe decoder.
+
+Every input boundary (the command topic, every device topic, the topics a console reads)
+reads its JSON through `read_json`, which takes arbitrary bytes and either returns a plain
+JSON value or raises `UntrustedJsonError` with a short reason fit for a reply or the journal:
+
+* the size is checked before anything is decoded;
+* the text must be UTF-8;
+* nesting deeper than `MAX_DEPTH` is refused (Python's parser would otherwise recurse
+  until it raises RecursionError, or hand back a value too deep to serialise again);
+* integers longer than `MAX_INT_DIGITS` digits, floats that overflow to infinity and the
+  constants `NaN`, `Infinity`, `-Infinity` are refused (no caller wants them, and a
+  5,000-digit integer costs quadratic time to convert);
+* strings (keys included) holding a lone UTF-16 surrogate (`"\\ud800"`) are refused: such
+  a string cannot be encoded as UTF-8 again, so it would break the retained state or the
+  journal wherever it went (docs/robustness.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, NoReturn
+
+MAX_DEPTH = 32
+"""The deepest nesting of arrays and objects any message of ours or a device's needs."""
+MAX_INT_DIGITS = 20
+"""Integers of more digits than this (beyond ±10^20) are refused."""
+
+MAX_NAME_CHARS = 64
+"""A name or id given in a message (scene, device, source, command id)."""
+MAX_CONTENT_CHARS = 256
+"""VR content as a command, a scene or a headset names it (an id or a path, not a document)."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class UntrustedJsonError(ValueError):
+    """A payload `read_json` refuses; the text says why, without echoing the payload."""
+
+
+def read_json(payload: bytes | str, *, max_bytes: int) -> Any:
+    """The JSON value in `payload`, or UntrustedJsonError (see the module docstring)."""
+    if len(payload) > max_bytes:
+        unit = "bytes" if isinstance(payload, bytes) else "characters"
+        raise UntrustedJsonError(
+            f"payload of {len(payload)} {unit} is larger than {_size(max_bytes)}"
+        )
+    if isinstance(payload, bytes):
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as problem:
+            raise UntrustedJsonError(f"payload is not UTF-8 text (byte {problem.start})") from None
+    else:
+        text = payload
+    try:
+        value = json.loads(
+            text, parse_constant=_refuse_constant, parse_int=_integer, parse_float=_finite
+        )
+    except RecursionError:
+        raise UntrustedJsonError(f"JSON is nested more than {MAX_DEPTH} deep") from None
+    except UntrustedJsonError:
+        raise
+    except ValueError as problem:  # JSONDecodeError and anything else the parser refuses
+        first_line = str(problem).splitlines()[0][:80] if str(problem) else type(problem).__name__
+        raise UntrustedJsonError(f"payload is not valid JSON ({first_line})") from None
+    _check_tree(value)
+    return value
+
+
+def clean_text(value: str) -> bool:
+    """Whether a string can be written out again as UTF-8 (it holds no lone surrogate)."""
+    return _SURROGATE.search(value) is None
+
+
+def printable_name(value: object, max_chars: int) -> bool:
+    """Whether `value` is a name: 1 to `max_chars` printable characters (no control character,
+    no line break, no lone surrogate)."""
+    return isinstance(value, str) and 0 < len(value) <= max_chars and value.isprintable()
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise UntrustedJsonError(f"JSON constant {name} is not a number")
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise UntrustedJsonError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return int(digits)
+
+
+def _finite(written: str) -> float:
+    value = float(written)
+    if not math.isfinite(value):
+        raise UntrustedJsonError("a number too large to be finite")
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and strings with a lone surrogate (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not clean_text(item):
+                raise UntrustedJsonError("a string holds a lone UTF-16 surrogate (not text)")
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise UntrustedJsonError(f"JSON is nested more than {MAX_DEPTH} deep")
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
