@@ -267,7 +267,7 @@ def test_a_check_falling_due_or_taken_asks_for_the_state_at_once(room: Room) -> 
         ({"action": "recovery", "items": {"oriented": "  "}}, "should have words"),
         (
             {"action": "start", "plan": "standard", "participant": "P014", "reason": "\ud800"},
-            "reason",
+            "lone UTF-16 surrogate",  # refused as the command is read, before its fields
         ),
         (
             {
