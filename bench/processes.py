@@ -44,7 +44,7 @@ def running_broker(workdir: Path, extra_config: str = "") -> Iterator[Mosquitto]
 
     `extra_config` holds mosquitto.conf lines added to the default (anonymous, no persistence).
     """
-    broker = Mosquitto(mosquitto_binary(), workdir, extra_config=extra_config)
+    broker = Mosquitto(mosquitto_binary(), workdir, extra_config=extra_config, verbose=False)
     broker.start()
     try:
         yield broker

@@ -43,9 +43,11 @@ class Mosquitto:
         extra_config: str = "",
         config: str | None = None,
         other_ports: tuple[int, ...] = (),
+        verbose: bool = True,
     ) -> None:
         """`config`, when given, is the whole configuration (its listeners include `port`);
-        `start()` also waits for the listeners on `other_ports`."""
+        `start()` also waits for the listeners on `other_ports`. `verbose` logs every
+        message (for the tests' failure reports; benchmarks turn it off, as it costs)."""
         self.binary = binary
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -61,6 +63,7 @@ class Mosquitto:
             )
         self.config_file.write_text(config + extra_config)
         self.other_ports = other_ports
+        self.verbose = verbose
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -74,7 +77,9 @@ class Mosquitto:
     def start(self) -> None:
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
-                [self.binary, "-c", str(self.config_file), "-v"], stdout=log, stderr=log
+                [self.binary, "-c", str(self.config_file), *(["-v"] if self.verbose else [])],
+                stdout=log,
+                stderr=log,
             )
         deadline = time.monotonic() + START_DEADLINE_S
         while not all(port_accepts(port) for port in (self.port, *self.other_ports)):
