@@ -1,13 +1,13 @@
 # Sessionroom: `make demo` runs the demo room, `make test` runs the whole test suite.
 # Both create .venv and install what is needed; as root on Debian they also install the
 # Debian packages the real parts need (Mosquitto, libvlc; for the tests also tmux, Chromium
-# and ffmpeg, which makes the display tests' video).
+# ffmpeg, which makes the display tests' video, and npm, which fetches their WebXR emulator).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
-TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd
+TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd npm
 
 THREE_VERSION := 0.180.0
 DISPLAY_VENDOR := controller/display/vendor
