@@ -1,16 +1,18 @@
 # Sessionroom: `make demo` runs the demo room, `make test` runs the whole test suite.
 # Both create .venv and install what is needed; as root on Debian they also install the
 # Debian packages the real parts need (Mosquitto, libvlc; for the tests also tmux, Chromium
-# and ffmpeg, which makes the display tests' video).
+# ffmpeg, which makes the display tests' video, and npm, which fetches their WebXR emulator).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
-TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd
+TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd npm
 
 THREE_VERSION := 0.180.0
 DISPLAY_VENDOR := controller/display/vendor
+IWER_VERSION := 2.5.0
+TEST_VENDOR := tests/vendor
 
 .PHONY: demo test lint bench install
 
@@ -30,6 +32,13 @@ $(DISPLAY_VENDOR)/node_modules/three/package.json:
 	else \
 	  echo "npm not found: displays show 360° video flat (install npm for WebXR)"; \
 	fi
+
+# For the tests only: IWER (Meta's Immersive Web Emulation Runtime) emulates a headset's
+# WebXR in headless Chromium, which has no XR device; the test injects it into the page,
+# the display never serves it.
+$(TEST_VENDOR)/node_modules/iwer/package.json:
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund \
+	  --prefix $(TEST_VENDOR) iwer@$(IWER_VERSION)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +73,7 @@ lint: install
 
 test:
 	$(call debian_packages,$(TEST_PACKAGES))
-	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory lint $(TEST_VENDOR)/node_modules/iwer/package.json
 	$(BIN)/pytest
 
 bench:

@@ -5,6 +5,7 @@ per screen, `sessionroom ctl` for the operator's commands, Chromium showing each
 What the page did is read from its own record (`window.sessionroomDisplay`: the value
 drawn at each animation frame, and events in Unix milliseconds); what the device said is
 read from the broker. The measured figures are printed (`pytest -s` shows them).
+Only the XR headset is emulated (IWER, injected into the page): headless Chromium has none.
 """
 
 from __future__ import annotations
@@ -117,12 +118,12 @@ def _display_port(config: Path, device: str) -> int:
 
 
 @pytest.fixture
-def browsers(tmp_path: Path) -> Iterator[Callable[[], Any]]:
+def browsers(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Opens headless Chromiums (as many as the test needs); each quits at the end."""
     opened: list[Any] = []
 
-    def open_one() -> Any:
-        driver = chromium(tmp_path / f"profile-{len(opened)}", AUTOPLAY)
+    def open_one(*flags: str) -> Any:
+        driver = chromium(tmp_path / f"profile-{len(opened)}", (*AUTOPLAY, *flags))
         opened.append(driver)
         return driver
 
@@ -408,3 +409,152 @@ def test_a_page_opened_late_shows_the_content_and_a_cut_fades_through_black(
     print(f"cut between contents: black in between, the picture changes at most {fastest:.3f}/s")
     assert max(v for _, v in veils) == 1.0  # black between the two contents
     assert fastest <= 1.0 + 1e-6  # 1 s for the whole swing, never a jump
+
+
+IWER_JS = (
+    Path(__file__).resolve().parents[1] / "vendor" / "node_modules" / "iwer" / "build" / "iwer.js"
+)
+"""Meta's Immersive Web Emulation Runtime, installed for the tests by `make test` (npm)."""
+EMULATED_HEADSET = """
+new IWER.XRDevice(IWER.metaQuest3).installRuntime({ forceInstall: true });
+// What the headset showed: after each of the session's frames, the left eye's middle row
+// of pixels (how light its lightest pixel is, how many colours it has) and the video's time.
+window.xrShown = [];
+const requestFrame = XRSession.prototype.requestAnimationFrame;
+XRSession.prototype.requestAnimationFrame = function (callback) {
+  return requestFrame.call(this, (time, frame) => {
+    callback(time, frame);
+    const layer = this.renderState.baseLayer;
+    if (!layer) return;
+    const gl = layer.context;
+    const width = Math.floor(gl.drawingBufferWidth / 2);
+    const row = new Uint8Array(4 * width);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
+    gl.readPixels(0, gl.drawingBufferHeight / 2, width, 1, gl.RGBA, gl.UNSIGNED_BYTE, row);
+    const colours = new Set();
+    let light = 0;
+    for (let i = 0; i < row.length; i += 4) {
+      light = Math.max(light, row[i], row[i + 1], row[i + 2]);
+      colours.add(`${row[i] >> 5},${row[i + 1] >> 5},${row[i + 2] >> 5}`);
+    }
+    const video = document.getElementById("video");
+    const drawn = window.sessionroomDisplay.frames.at(-1) || {}; // this frame's, if drawn
+    window.xrShown.push({ t: time, at: Date.now(), video: video.currentTime, light,
+                          colours: colours.size, veil: drawn.t === time ? drawn.veil : null });
+  });
+};
+"""
+"""Injected before the page loads (the display never serves it): an emulated Quest 3."""
+SHOWN = "return window.xrShown"
+HEADSET_WINDOW = "--window-size=480,320"
+"""The emulated headset draws both eyes into the window, in software here: a small one."""
+PAGE_FADE_S = 1.0
+"""The page's fade to black (FADE_S in display.js)."""
+
+
+def enter_the_headset(page: Any, frames_seen: int) -> list[dict[str, Any]]:
+    """Press "Enter VR" (a real click: the user's activation) and wait for `frames_seen` frames.
+
+    Returns what the headset showed in this session, from its first frame on.
+    """
+    from selenium.webdriver.common.by import By
+
+    until(lambda: page.execute_script(VEIL) == 0.0, "the 360° video has faded in")
+    button = page.find_element(By.ID, "enter-vr")
+    until(button.is_displayed, "Enter VR is offered")
+    before, clicked = len(page.execute_script(SHOWN)), time.time() * 1000
+    button.click()
+    outcome = ("xr-entered", "xr-failed")
+    entered = until(
+        lambda: next(
+            (e for e in record(page)["events"] if e["name"] in outcome and e["at"] >= clicked), None
+        ),
+        "the session starts or fails",
+    )
+    assert entered["name"] == "xr-entered", entered
+    until(lambda: len(page.execute_script(SHOWN)) >= before + frames_seen, "frames in the headset")
+    return page.execute_script(SHOWN)[before:]  # type: ignore[no-any-return]
+
+
+def the_headset_fades_then_ends(page: Any, sent: Sent, full: int, what: str) -> None:
+    """After `sent` (a stop), the picture in the headset fades to black, then the session ends."""
+    ended = until(lambda: event(page, "xr-ended", sent), f"{what}: the session ends")
+    told, fading = event(page, "stop", sent), event(page, "veil-rising", sent)
+    assert told is not None and fading is not None
+    after = [s for s in page.execute_script(SHOWN) if s["at"] >= sent.started]
+    off = max(abs(s["light"] - full * (1 - s["veil"])) for s in after if s["veil"] is not None)
+    slowest = max(b["t"] - a["t"] for a, b in pairwise(after)) / 1000
+    print(
+        f"{what}: the page told after {sent.latency(told) * 1000:.0f} ms, fading in the headset "
+        f"after {sent.latency(fading) * 1000:.0f} ms (frames up to {slowest * 1000:.0f} ms "
+        f"apart), session ended after {sent.latency(ended):.2f} s; the picture follows the "
+        f"fade within {off:.0f}/255 and is black ({after[-1]['light']}) before the session ends"
+    )
+    assert sent.latency(told) < ACT_WITHIN_S
+    assert (fading["now"] - told["now"]) / 1000 <= slowest  # at the headset's next frame
+    assert (ended["now"] - fading["now"]) / 1000 >= PAGE_FADE_S - slowest  # a fade, not a cut
+    assert off <= 8  # darkens as the page's black veil does (in sRGB), never a jump to black
+    assert after[-1]["light"] == 0
+
+
+def test_a_360_video_plays_on_the_sphere_in_an_immersive_session_until_stop_or_emergency(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """Headless Chromium has no XR device: IWER emulates a headset's WebXR in the page.
+
+    The page's own code runs as in a headset: "Enter VR", three.js's WebXR renderer, the
+    session's animation frames; only the device under `navigator.xr` is emulated. What the
+    headset showed is read back from the session's framebuffer after each frame.
+    """
+    if not THREE_JS.is_file():
+        missing("three.js for the displays' WebXR", "make install (with npm)")
+    if not IWER_JS.is_file():
+        missing("IWER, the WebXR emulator for the tests", "make test (with npm)")
+    page = browsers(HEADSET_WINDOW)
+    emulator = IWER_JS.read_text() + EMULATED_HEADSET
+    page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": emulator})
+    page.get(screens.urls["headset"])
+    until(lambda: screens.availability("vr/headset") == "online", "the headset's page online")
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}:360", "volume=0.3")
+    shown = enter_the_headset(page, frames_seen=30)
+
+    seconds = (shown[-1]["t"] - shown[0]["t"]) / 1000
+    played = sum(max(0.0, b["video"] - a["video"]) for a, b in pairwise(shown))  # it loops
+    lit = next(i for i, s in enumerate(shown) if s["light"] > 0)  # the first video frame
+    colours = min(s["colours"] for s in shown[lit:])
+    print(
+        f"\nimmersive session: {len(shown)} frames in {seconds:.2f} s "
+        f"({len(shown) / seconds:.1f} fps), video advanced {played:.2f} s, "
+        f"picture from frame {lit}, at least {colours} colours in a row of the left eye"
+    )
+    assert all(b["t"] > a["t"] for a, b in pairwise(shown))
+    assert played > 0.5 * seconds
+    assert lit <= 5
+    # The video's test picture (colour bars) is on the sphere in every frame since: a plain
+    # sphere (no texture) would be one colour, black when nothing is drawn.
+    assert colours >= 6
+    # The page's clock runs on the headset's frames, once per frame (its fades and ramps
+    # keep their pace): every frame the page drew in the session is one the headset showed.
+    drawn = [t for t, _ in frames(page, "video") if shown[0]["t"] <= t <= shown[-1]["t"]]
+    assert drawn == [s["t"] for s in shown]
+    full = max(s["light"] for s in shown[lit:])
+
+    # A cut to the next 360° video stays in the headset, fading through black.
+    cut = screens.ctl_ok("vr", "op=play", f"content={CLIP}:360:once", "volume=0.3")
+    until(lambda: page.execute_script(VEIL) == 0.0, "the next video has faded in")
+    count = len(page.execute_script(SHOWN))
+    until(lambda: len(page.execute_script(SHOWN)) >= count + 10, "frames of the next video")
+    across = [s for s in page.execute_script(SHOWN) if s["at"] >= cut.started]
+    assert event(page, "xr-ended", cut) is None
+    assert min(s["light"] for s in across) == 0  # black between the two videos
+    assert min(s["colours"] for s in across[-10:]) >= 6  # the next video on the sphere
+
+    the_headset_fades_then_ends(page, screens.ctl_ok("vr", "op=stop"), full, "stop")
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the headset says idle")
+
+    # A second session in the same page, ended by an emergency.
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}:360", "volume=0.3")
+    again = enter_the_headset(page, frames_seen=10)
+    assert max(s["colours"] for s in again) >= 6
+    the_headset_fades_then_ends(page, screens.ctl_ok("emergency"), full, "emergency")
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the headset says idle")

@@ -145,9 +145,9 @@ const player = {
       video.src = this.media.url;
       video.loop = this.media.loop;
       video.volume = 0;
-      xr.offer(this.media.spherical);
       if (!message.paused) this.startVideo();
     }
+    xr.offer(this.media.kind !== "breathing" && this.media.spherical);
     this.veilTarget = 0;
     this.report();
   },
@@ -190,7 +190,10 @@ const player = {
     this.status = "idle";
     this.content = null;
     this.report();
-    this.fadeThen(() => this.unload()); // fade to black, then let go of the media
+    this.fadeThen(() => { // fade to black, then let go of the media and leave the headset
+      this.unload();
+      xr.offer(false);
+    });
   },
 
   fadeThen(action) {
@@ -203,7 +206,6 @@ const player = {
     video.removeAttribute("src");
     video.load();
     breath.style.display = "none";
-    xr.offer(false);
     this.stopTone();
     this.media = null;
   },
@@ -369,12 +371,14 @@ const xr = {
   session: null,
 
   // Show "Enter VR" for a 360° video when the browser offers immersive VR; else it plays flat.
+  // In the headset already, the next 360° video plays on the sphere; anything else ends it.
   offer(spherical) {
     enterVr.hidden = true;
     if (!spherical) {
       if (this.session) this.session.end().catch(() => {});
       return;
     }
+    if (this.session) return;
     if (!config || !config.webxr || !navigator.xr) return;
     navigator.xr.isSessionSupported("immersive-vr").then((supported) => {
       if (supported && player.media && player.media.spherical) enterVr.hidden = false;

@@ -29,12 +29,19 @@ export async function enterSphere(video, veil, step) {
   const material = new THREE.MeshBasicMaterial({ map: texture, color: 0xffffff });
   scene.add(new THREE.Mesh(geometry, material));
 
-  await renderer.xr.setSession(session);
-  renderer.setAnimationLoop((ts) => {
+  // The loop is set before the session starts: three.js then stops driving it from the
+  // window's frames (set later, it would run on both, and the page's clock twice as often).
+  // Only the headset's frames (those with an XRFrame) step the page's clock.
+  renderer.setAnimationLoop((ts, frame) => {
+    if (!frame) return;
     step(ts);
-    material.color.setScalar(1 - veil());
+    // The page's veil darkens the picture as the page's black overlay does: in sRGB, the
+    // space the screen shows (a linear-light scalar would stay bright, then drop at the end).
+    const shown = 1 - veil();
+    material.color.setRGB(shown, shown, shown, THREE.SRGBColorSpace);
     renderer.render(scene, camera);
   });
+  await renderer.xr.setSession(session);
   session.addEventListener("end", () => {
     renderer.setAnimationLoop(null);
     texture.dispose();
