@@ -1,13 +1,14 @@
 # Sessionroom: `make demo` runs the demo room, `make test` runs the whole test suite.
 # Both create .venv and install what is needed; as root on Debian they also install the
-# Debian packages the real parts need (Mosquitto, libvlc; for the tests also tmux, Chromium
-# ffmpeg, which makes the display tests' video, and npm, which fetches their WebXR emulator).
+# Debian packages the real parts need (Mosquitto, libvlc; for the tests also tmux, Chromium,
+# ffmpeg, which makes the display tests' video; npm, when missing, for three.js and the
+# display tests' WebXR emulator).
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_PACKAGES := mosquitto mosquitto-clients libvlc5 vlc-plugin-base python3-venv
-TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd npm
+TEST_PACKAGES := $(RUNTIME_PACKAGES) tmux chromium chromium-driver ffmpeg systemd
 
 THREE_VERSION := 0.180.0
 DISPLAY_VENDOR := controller/display/vendor
@@ -16,16 +17,19 @@ TEST_VENDOR := tests/vendor
 
 .PHONY: demo test lint bench install
 
+# npm from Debian when the machine has none (as root); a NodeSource Node.js brings its own.
+ensure_npm = if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian packages: npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	fi;
+
 install: $(VENV)/.installed $(DISPLAY_VENDOR)/node_modules/three/package.json
 
 # three.js for 360° video in a headset's browser (WebXR), from the npm registry. Without
 # npm (installed from Debian as root when missing) the displays still work; 360° video
 # then plays flat.
 $(DISPLAY_VENDOR)/node_modules/three/package.json:
-	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "Installing Debian packages: npm"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
-	fi; \
+	@$(ensure_npm) \
 	if command -v npm >/dev/null; then \
 	  npm install --silent --no-save --no-package-lock --no-audit --no-fund \
 	    --prefix $(DISPLAY_VENDOR) three@$(THREE_VERSION); \
@@ -37,6 +41,7 @@ $(DISPLAY_VENDOR)/node_modules/three/package.json:
 # WebXR in headless Chromium, which has no XR device; the test injects it into the page,
 # the display never serves it.
 $(TEST_VENDOR)/node_modules/iwer/package.json:
+	@$(ensure_npm) \
 	npm install --silent --no-save --no-package-lock --no-audit --no-fund \
 	  --prefix $(TEST_VENDOR) iwer@$(IWER_VERSION)
 
