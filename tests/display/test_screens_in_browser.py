@@ -25,7 +25,7 @@ from tests.display.screen_room import BAR_COLOUR, BREATHING, CLIP, CLIP_SECONDS,
 from tests.support.browser import chromium
 from tests.support.mosquitto import Mosquitto, port_accepts
 from tests.support.requirements import missing
-from tests.support.room import Operator, Wire, spawn, until
+from tests.support.room import Operator, Wire, seen_within, spawn, until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -408,3 +408,37 @@ def test_a_page_opened_late_shows_the_content_and_a_cut_fades_through_black(
     print(f"cut between contents: black in between, the picture changes at most {fastest:.3f}/s")
     assert max(v for _, v in veils) == 1.0  # black between the two contents
     assert fastest <= 1.0 + 1e-6  # 1 s for the whole swing, never a jump
+
+
+def test_a_stop_or_pause_sent_while_the_page_fades_to_black_is_obeyed(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", "content=breathing:6", "volume=0")
+    until(lambda: page.execute_script(VEIL) == 0.0, "the first guide has faded in")
+
+    def publish(payload: str) -> None:
+        """A command straight to the device, faster than `ctl` can send them."""
+        sent = screens.wire.client.publish("vr/headset/set", payload, qos=1)
+        sent.wait_for_publish(5)
+
+    # A cut (stop, then play) and at once a stop, all within the 1 s fade to black: the
+    # last word is stop, so nothing plays once the screen is black.
+    for command in ("stop", f'play","content":"{BREATHING}', "stop"):
+        publish(f'{{"action":"{command}"}}')
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the device says idle")
+    played = seen_within(3.0, lambda: screens.state("vr/headset")["status"] != "idle")
+    assert played is None, f"the page plays after a stop: {screens.state('vr/headset')}"
+    assert page.execute_script(VEIL) == 1.0
+
+    # A play then a pause within the fade: the new content comes in paused, as the device says.
+    publish('{"action":"play","content":"breathing:6"}')
+    until(lambda: page.execute_script(VEIL) == 0.0, "the guide has faded in again")
+    publish(f'{{"action":"play","content":"{BREATHING}"}}')
+    publish('{"action":"pause"}')
+    until(lambda: screens.state("vr/headset")["content"] == BREATHING, "the second guide comes in")
+    assert screens.state("vr/headset")["status"] == "paused"
+    until(lambda: page.execute_script(VEIL) == 0.0, "the second guide has faded in")
+    drawn = {v for _, v in frames(page, "breath")[-30:]}
+    assert len(drawn) == 1, "the paused guide does not breathe"
+    assert screens.state("vr/headset")["status"] == "paused"

@@ -110,6 +110,7 @@ const player = {
   veil: 1,
   veilTarget: 1,
   afterVeil: null,
+  pending: null, // a play waiting for the screen to be black before it begins
   breathBase: 0,
   breathSince: null,
   lastReport: 0,
@@ -126,12 +127,14 @@ const player = {
 
   play(message) {
     note("play", { content: message.content });
-    const begin = () => this.begin(message);
-    if (this.status === "idle" && this.veil >= 1) begin();
-    else this.fadeThen(begin); // a cut between contents fades through black
+    this.pending = { ...message };
+    if (this.status === "idle" && this.veil >= 1) this.begin();
+    else this.fadeThen(() => this.begin()); // a cut between contents fades through black
   },
 
-  begin(message) {
+  begin() {
+    const message = this.pending;
+    this.pending = null;
     this.unload();
     this.content = message.content;
     this.media = message.media;
@@ -164,6 +167,7 @@ const player = {
   },
 
   pause() {
+    if (this.pending) this.pending.paused = true; // what comes in after the fade is paused
     if (this.status !== "playing") return;
     this.status = "paused";
     if (this.media.kind === "breathing") {
@@ -177,6 +181,7 @@ const player = {
   },
 
   resume() {
+    if (this.pending) this.pending.paused = false;
     if (this.status !== "paused") return;
     this.status = "playing";
     if (this.media.kind !== "breathing") this.startVideo();
@@ -185,7 +190,9 @@ const player = {
   },
 
   stop(why) {
-    if (this.status === "idle" && this.content === null) return;
+    const waiting = this.pending !== null;
+    this.pending = null; // a play still waiting for black never begins
+    if (this.status === "idle" && this.content === null && !waiting) return;
     note(why);
     this.status = "idle";
     this.content = null;
