@@ -40,7 +40,7 @@ from controller.config.content import (
 from controller.config.models import Device, DisplaySettings, SafetyLimits, page_url
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
-from controller.sim.model import compact_json, is_number, parse_json
+from controller.sim.model import clamp, compact_json, is_number, parse_json
 from controller.sim.vr import VrHeadset
 
 RECONNECT_DELAY_S = 1.0
@@ -48,8 +48,6 @@ PUBLISH_TIMEOUT_S = 2.0
 MAX_PAGE_MESSAGE = 64 * 1024
 MAX_POSITION_S = 24 * 3600
 VR_STATUSES = ("idle", "playing", "paused")
-DEFAULT_VOLUME_RAMP_PER_S = SafetyLimits().volume_ramp_per_s
-"""The page's own limit on how fast its sound rises (% a second); the room's, from its CLI."""
 STATIC = resources.files("controller.display") / "static"
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 """Where the build (`make install`, npm) puts the page's libraries; absent without them."""
@@ -72,7 +70,7 @@ class DisplayServer:
         host: str | None = None,
         port: int | None = None,
         tls: ssl.SSLContext | None = None,
-        volume_ramp_per_s: float = DEFAULT_VOLUME_RAMP_PER_S,
+        safety: SafetyLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         assert device.display is not None, "a display device has display settings"
@@ -84,7 +82,8 @@ class DisplayServer:
         self.host = host or self.settings.host
         self.port = self.settings.port if port is None else port
         self.tls = tls
-        self.volume_ramp_per_s = volume_ramp_per_s
+        self.safety = safety or SafetyLimits()
+        """The room's limits, which the display holds to whoever sends it a command."""
         self.clock = clock
         self.model: VrHeadset | BlsDevice = (
             VrHeadset(device) if device.driver == "mqtt-vr" else BlsDevice(device)
@@ -209,7 +208,9 @@ class DisplayServer:
             "colour": self.settings.colour,
             "dot_size": self.settings.dot_size,
             "tone": self.settings.tone,
-            "volume_ramp_per_s": self.volume_ramp_per_s,
+            "volume_cap": self.safety.volume_cap,
+            "volume_ramp_per_s": self.safety.volume_ramp_per_s,
+            "bls_speed_hz": [self.safety.bls_speed_min_hz, self.safety.bls_speed_max_hz],
             "webxr": THREE_JS.is_file(),
         }
         if isinstance(self.model, VrHeadset) and self.model.content is not None:
@@ -282,12 +283,30 @@ class DisplayServer:
             return
         if not self.model.handle(topic, payload, now):
             return  # the model logged why the device ignores it
+        self._hold_to_room_limits()
         command = parse_json(payload)
         if isinstance(self.model, VrHeadset):
             message = self._vr_message(command["action"], self.model.content)
         else:
             message = self._bls_message(self.model)
         await self._to_pages(message)
+
+    def _hold_to_room_limits(self) -> None:
+        """Clamp what the firmware accepted to the room's cap and speeds (safety.md).
+
+        The engine's gate already does; this holds for a command from anywhere else on
+        the broker too (another tool, a replay, a person with `mosquitto_pub`).
+        """
+        model, safety = self.model, self.safety
+        if isinstance(model, VrHeadset):
+            if model.volume > safety.volume_cap:
+                log.warning("%s clamps volume %g to the room's cap", self.device.id, model.volume)
+                model.volume = safety.volume_cap
+            return
+        speed = clamp(model.speed_hz, safety.bls_speed_min_hz, safety.bls_speed_max_hz)
+        if model.running and speed != model.speed_hz:
+            log.warning("%s clamps speed_hz %g to the room's", self.device.id, model.speed_hz)
+            model.speed_hz = speed
 
     def _playable(self, payload: bytes) -> bool:
         """A play whose content this display cannot show is ignored (and logged)."""

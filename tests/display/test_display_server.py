@@ -23,7 +23,7 @@ import aiohttp
 import aiomqtt
 import pytest
 
-from controller.config.models import Device, DisplaySettings
+from controller.config.models import Device, DisplaySettings, SafetyLimits
 from controller.display.server import DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually
@@ -74,7 +74,11 @@ async def _running(
 
 
 def _server(
-    mosquitto: Mosquitto, content: Path, tls: ssl.SSLContext | None = None, **device: Any
+    mosquitto: Mosquitto,
+    content: Path,
+    tls: ssl.SSLContext | None = None,
+    safety: SafetyLimits | None = None,
+    **device: Any,
 ) -> DisplayServer:
     topic = f"d{uuid.uuid4().hex[:8]}"
     return DisplayServer(
@@ -84,6 +88,7 @@ def _server(
         content_dir=content,
         port=0,
         tls=tls,
+        safety=safety,
     )
 
 
@@ -150,7 +155,7 @@ async def test_commands_reach_the_page_as_the_device_reads_them(
         assert play["media"] == {"kind": "breathing", "period_s": 10.0, "inhale_s": 4.0}
         await broker.client.publish(f"{base}/set", '{"action":"volume","volume":250}')
         volume = await _next(page, lambda m: m.get("type") == "vr")
-        assert volume["volume"] == 100  # clamped as the device firmware does
+        assert volume["volume"] == 70  # clamped to the room's cap (70 % unless it sets one)
         async with session.ws_connect(url + "ws") as late:
             hello = await late.receive_json()
             assert hello["now"]["content"] == "breathing:6"  # a page that joins shows it too
@@ -168,6 +173,47 @@ async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str
         )
         start = await _next(page, lambda m: m.get("type") == "bls")
         assert (start["running"], start["speed_hz"], start["passes"]) == (True, 2.0, 3)
+
+
+ROOM = SafetyLimits(volume_cap=60, bls_speed_min_hz=0.8, bls_speed_max_hz=1.5)
+"""A room that tightened its limits below the devices' own 0–100 % and 0.2–2 Hz."""
+
+
+async def test_a_volume_from_anywhere_on_the_broker_is_held_to_the_room_cap(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    server = _server(mosquitto, content, safety=ROOM, kind="vr", driver="mqtt-vr")
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        hello = await page.receive_json()
+        assert (hello["volume_cap"], hello["volume_ramp_per_s"]) == (60, 10)
+        told = f"{_base(broker)}/set"
+        await broker.client.publish(told, '{"action":"play","content":"breathing:6","volume":100}')
+        for volume, heard in ((None, 60), (95, 60), (20, 20), (60.5, 60)):
+            if volume is not None:
+                await broker.client.publish(told, f'{{"action":"volume","volume":{volume}}}')
+            assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == heard
+
+
+async def test_a_light_bar_speed_from_anywhere_is_held_to_the_room_speeds(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    server = _server(mosquitto, content, safety=ROOM, kind="bls", driver="mqtt-bls", mode="visual")
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        assert (await page.receive_json())["bls_speed_hz"] == [0.8, 1.5]
+        for asked, shown in ((2, 1.5), (0.2, 0.8), (1.2, 1.2)):
+            await broker.client.publish(
+                f"{_base(broker)}/set", f'{{"running":true,"speed_hz":{asked}}}'
+            )
+            start = await _next(page, lambda m: m.get("type") == "bls")
+            assert start["speed_hz"] == shown
 
 
 @pytest.mark.parametrize(

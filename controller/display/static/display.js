@@ -270,9 +270,10 @@ const player = {
       this.afterVeil = null;
       action();
     }
-    // Never louder than told, and never rising faster than the room's ramp: the engine
-    // ramps its volume, and a page that opens on content already playing ramps in too.
-    const wanted = clamp(this.volume / 100, 0, 1) * (1 - this.veil);
+    // Never louder than told or than the room's cap, and never rising faster than the
+    // room's ramp: the engine ramps its volume, and a page that opens on content already
+    // playing ramps in too.
+    const wanted = clamp(this.volume / 100, 0, config.volume_cap / 100) * (1 - this.veil);
     const ramp = config.volume_ramp_per_s / 100;
     this.audible = wanted > this.audible ? Math.min(wanted, this.audible + ramp * dt) : wanted;
     const audible = this.audible;
@@ -319,7 +320,7 @@ const bar = {
     note("bls-start", { speed_hz: message.speed_hz });
     dot.style.backgroundColor = message.colour || config.colour; // fades (CSS transition)
     dot.style.opacity = String(clamp(message.intensity / 100, 0, 1));
-    this.speed = message.speed_hz;
+    this.speed = clamp(message.speed_hz, ...config.bls_speed_hz); // the room's BLS speeds
     this.pass = 0;
     this.set = {
       passes: message.passes,
