@@ -93,6 +93,9 @@ class DisplayServer:
         self.pages: list[web.WebSocketResponse] = []
         self._client: aiomqtt.Client | None = None
         self._last_state: str | None = None
+        self._seq = 0
+        """Counts the commands that change what the page shows: a page's report names the
+        last one it had, and a report from before the latest one is stale."""
 
     # ------------------------------------------------------------------ topics
 
@@ -182,6 +185,9 @@ class DisplayServer:
         page = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
         await page.prepare(request)
         self.pages.append(page)
+        if len(self.pages) == 1 and isinstance(self.model, BlsDevice):
+            # A page starts with the bar at rest: a set nobody was shown is not resumed.
+            self.model.running, self.model.completed_passes = False, 0
         log.info("%s: a page connected (%d open)", self.device.id, len(self.pages))
         try:
             await page.send_json(self._hello())
@@ -212,6 +218,7 @@ class DisplayServer:
             "volume_ramp_per_s": self.safety.volume_ramp_per_s,
             "bls_speed_hz": [self.safety.bls_speed_min_hz, self.safety.bls_speed_max_hz],
             "webxr": THREE_JS.is_file(),
+            "seq": self._seq,
         }
         if isinstance(self.model, VrHeadset) and self.model.content is not None:
             hello["now"] = self._vr_message("play", self.model.content)
@@ -230,8 +237,13 @@ class DisplayServer:
             return
         if not isinstance(message, dict) or message.get("type") != "state":
             return
+        if message.get("seq") != self._seq:
+            log.debug("%s: a page's state from before the last command", self.device.id)
+            return
         state = message.get("state")
         problem = self._state_problem(state)
+        if problem is None and isinstance(state, dict):
+            problem = self._disagreement(state)
         if problem is not None:
             log.warning("%s: a page's state is not used: %s", self.device.id, problem)
             return
@@ -264,6 +276,29 @@ class DisplayServer:
             return "speed_hz is not 0–2"
         return None
 
+    def _disagreement(self, state: dict[str, Any]) -> str | None:
+        """Why a well-formed state cannot follow the device's last command, or None.
+
+        The page may end what plays (a file played once, a set's last pass) and count
+        passes up; it cannot start, resume or change content, nor count back.
+        """
+        model = self.model
+        if isinstance(model, VrHeadset):
+            if state["status"] != "idle" and state["status"] != model.status:
+                return f"status {state['status']} while the device is {model.status}"
+            if state["status"] != "idle" and state["content"] != model.content:
+                return "content is not what the device was told to play"
+            return None
+        if state["running"] and not model.running:
+            return "a set runs while the device is stopped"
+        if state["running"] and state["speed_hz"] != model.speed_hz:
+            return "speed_hz is not the set's"
+        if state["pass"] < model.completed_passes:
+            return "pass counts back"
+        if model.passes is not None and state["pass"] > model.passes:
+            return "pass is beyond the set's passes"
+        return None
+
     def _follow(self, state: dict[str, Any]) -> None:
         """Keep the firmware model where the page is (a once-played file ends, a set ends)."""
         if isinstance(self.model, VrHeadset):
@@ -289,6 +324,9 @@ class DisplayServer:
             message = self._vr_message(command["action"], self.model.content)
         else:
             message = self._bls_message(self.model)
+        if message.get("action") not in ("volume", "brightness"):
+            self._seq += 1
+        message["seq"] = self._seq
         await self._to_pages(message)
 
     def _hold_to_room_limits(self) -> None:

@@ -149,9 +149,11 @@ async def test_commands_reach_the_page_as_the_device_reads_them(
     async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
         await page.receive_json()
         await broker.client.publish(f"{base}/set", '{"action":"play","content":"missing.webm"}')
+        lone_surrogate = '{"action":"play","content":"\\ud800.webm"}'  # JSON's escape
+        await broker.client.publish(f"{base}/set", lone_surrogate)
         await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
         play = await _next(page, lambda m: m.get("type") == "vr")
-        assert play["content"] == "breathing:6"  # the missing file was ignored, not forwarded
+        assert play["content"] == "breathing:6"  # the files were ignored, not forwarded
         assert play["media"] == {"kind": "breathing", "period_s": 10.0, "inhale_s": 4.0}
         await broker.client.publish(f"{base}/set", '{"action":"volume","volume":250}')
         volume = await _next(page, lambda m: m.get("type") == "vr")
@@ -220,11 +222,11 @@ async def test_a_light_bar_speed_from_anywhere_is_held_to_the_room_speeds(
     "hostile",
     [
         "not json",
-        '{"type":"state","state":{"status":"exploding","content":null,"position_s":0}}',
-        '{"type":"state","state":{"status":"idle","content":null,"position_s":1e12}}',
-        '{"type":"state","state":{"status":"idle","content":7,"position_s":0}}',
-        '{"type":"state","state":{"status":"idle","content":null,"position_s":0,"x":1}}',
-        '{"type":"state","state":[1,2]}',
+        '{"type":"state","seq":0,"state":{"status":"exploding","content":null,"position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":1e12}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":7,"position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0,"x":1}}',
+        '{"type":"state","seq":0,"state":[1,2]}',
         "[" * 100_000,
     ],
 )
@@ -233,7 +235,7 @@ async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
 ) -> None:
     url, broker = headset
     state = f"{_base(broker)}/state"
-    good = '{"type":"state","state":{"status":"idle","content":null,"position_s":0}}'
+    good = '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0}}'
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url + "ws") as page:
             await page.receive_json()
@@ -247,10 +249,76 @@ async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
     ]
 
 
+def _report(seq: int, state: dict[str, Any]) -> str:
+    """A page's state report, following the process's command number `seq`."""
+    return json.dumps({"type": "state", "seq": seq, "state": state})
+
+
+def _published(broker: Broker, topic: str) -> list[Any]:
+    return [json.loads(p) for t, p in broker.seen if t == topic]
+
+
+async def test_a_page_cannot_start_a_set_count_back_or_run_past_its_end(
+    bar: tuple[str, Broker],
+) -> None:
+    url, broker = bar
+    base = _base(broker)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        assert (await page.receive_json())["seq"] == 0
+        await page.send_str(_report(0, {"running": True, "pass": 0, "speed_hz": 1.0}))
+        await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1.5,"passes":3}')
+        assert (await _next(page, lambda m: m.get("type") == "bls"))["seq"] == 1
+        reports = [
+            (0, True, 1, 1.5),  # from before the set: stale
+            (1, True, 2, 1.5),  # taken
+            (1, True, 1, 1.5),  # counts back
+            (1, True, 4, 1.5),  # past the set's 3 passes
+            (1, True, 2, 2.0),  # not the set's speed
+            (1, False, 3, 1.5),  # taken: the set ended
+            (1, True, 3, 1.5),  # the set does not start again
+            (1, False, 3, 1.5),  # taken
+        ]
+        for seq, running, passes, speed in reports:
+            state = {"running": running, "pass": passes, "speed_hz": speed}
+            await page.send_str(_report(seq, state))
+        state = f"{base}/state"
+        await eventually(lambda: len(_published(broker, state)) >= 3, 5, "three states")
+    assert _published(broker, state) == [
+        {"running": True, "pass": 2, "speed_hz": 1.5},
+        {"running": False, "pass": 3, "speed_hz": 1.5},
+        {"running": False, "pass": 3, "speed_hz": 1.5},
+    ]
+
+
+async def test_a_page_cannot_play_what_the_headset_was_not_told_to(
+    headset: tuple[str, Broker],
+) -> None:
+    url, broker = headset
+    base = _base(broker)
+    playing = {"status": "playing", "content": "breathing:6", "position_s": 1.0}
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await page.send_str(_report(0, playing))  # the device is idle
+        await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+        await page.send_str(_report(1, {**playing, "content": "other.webm"}))
+        await page.send_str(_report(1, {**playing, "status": "paused"}))
+        await page.send_str(_report(0, {"status": "idle", "content": None, "position_s": 0}))
+        await page.send_str(_report(1, {**playing, "position_s": 2.5}))
+        await broker.client.publish(f"{base}/set", '{"action":"volume","volume":30}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+        await page.send_str(_report(1, {**playing, "position_s": 3.0}))
+        state = f"{base}/state"
+        await eventually(lambda: len(_published(broker, state)) >= 2, 5, "two states")
+        async with session.ws_connect(url + "ws") as late:  # the stale idle stopped nothing
+            assert (await late.receive_json())["now"]["content"] == "breathing:6"
+    assert [s["position_s"] for s in _published(broker, state)] == [2.5, 3.0]
+
+
 async def test_only_the_page_open_longest_reports(headset: tuple[str, Broker]) -> None:
     url, broker = headset
     state = f"{_base(broker)}/state"
-    report = '{{"type":"state","state":{{"status":"idle","content":null,"position_s":{}}}}}'
+    report = '{{"type":"state","seq":0,"state":{{"status":"idle","content":null,"position_s":{}}}}}'
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(url + "ws") as first,

@@ -53,10 +53,11 @@ function say(text) {
 
 let socket = null;
 let config = null;
+let seq = 0; // the process's count of commands; a report names the last one it follows
 
 function send(state) {
   if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify({ type: "state", state }));
+    socket.send(JSON.stringify({ type: "state", seq, state }));
   }
 }
 
@@ -79,6 +80,7 @@ function connect() {
 }
 
 function receive(message) {
+  seq = message.seq;
   if (message.type === "hello") {
     config = message;
     document.title = message.label;
@@ -166,33 +168,40 @@ const player = {
     });
   },
 
+  // Every command is answered with a report (even one that does not apply, such as a
+  // pause after the content ended): the process takes only reports that follow its last.
   pause() {
     if (this.pending) this.pending.paused = true; // what comes in after the fade is paused
-    if (this.status !== "playing") return;
-    this.status = "paused";
-    if (this.media.kind === "breathing") {
-      this.breathBase = this.breathElapsed(performance.now());
-      this.breathSince = null;
-    } else {
-      video.pause();
+    if (this.status === "playing") {
+      this.status = "paused";
+      if (this.media.kind === "breathing") {
+        this.breathBase = this.breathElapsed(performance.now());
+        this.breathSince = null;
+      } else {
+        video.pause();
+      }
+      note("paused");
     }
-    note("paused");
     this.report();
   },
 
   resume() {
     if (this.pending) this.pending.paused = false;
-    if (this.status !== "paused") return;
-    this.status = "playing";
-    if (this.media.kind !== "breathing") this.startVideo();
-    note("resumed");
+    if (this.status === "paused") {
+      this.status = "playing";
+      if (this.media.kind !== "breathing") this.startVideo();
+      note("resumed");
+    }
     this.report();
   },
 
   stop(why) {
     const waiting = this.pending !== null;
     this.pending = null; // a play still waiting for black never begins
-    if (this.status === "idle" && this.content === null && !waiting) return;
+    if (this.status === "idle" && this.content === null && !waiting) {
+      this.report();
+      return;
+    }
     note(why);
     this.status = "idle";
     this.content = null;
@@ -234,6 +243,7 @@ const player = {
   },
 
   report() {
+    if (this.pending) return; // between two contents: the next one reports as it begins
     this.lastReport = performance.now();
     const position = Math.round(clamp(this.position(), 0, 86400) * 10) / 10;
     send({ status: this.status, content: this.content, position_s: position });
@@ -331,11 +341,12 @@ const bar = {
   },
 
   stop(why) {
-    if (!this.set) return;
-    this.set = null; // at once: the next frame draws the dot where it is now
-    note(why, { x: this.x });
-    dot.style.opacity = "0.25";
-    this.report();
+    if (this.set) {
+      this.set = null; // at once: the next frame draws the dot where it is now
+      note(why, { x: this.x });
+      dot.style.opacity = "0.25";
+    }
+    this.report(); // also when the set had ended: the stop may have crossed that report
   },
 
   report() {
