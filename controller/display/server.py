@@ -47,6 +47,8 @@ RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 2.0
 MAX_PAGE_MESSAGE = 64 * 1024
 MAX_POSITION_S = 24 * 3600
+MAX_PAGES = 8
+"""Pages open at once on one display: enough for a screen and a few checks, not a flood."""
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
@@ -182,6 +184,8 @@ class DisplayServer:
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         if not _same_origin(request):
             raise web.HTTPForbidden(text="the page must come from this display")
+        if len(self.pages) >= MAX_PAGES:
+            raise web.HTTPServiceUnavailable(text=f"{MAX_PAGES} pages are open on this display")
         page = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
         await page.prepare(request)
         self.pages.append(page)

@@ -24,7 +24,7 @@ import aiomqtt
 import pytest
 
 from controller.config.models import Device, DisplaySettings, SafetyLimits
-from controller.display.server import DisplayServer, tls_context
+from controller.display.server import MAX_PAGES, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually
 from tests.support.mosquitto import Mosquitto
@@ -329,6 +329,30 @@ async def test_only_the_page_open_longest_reports(headset: tuple[str, Broker]) -
         await eventually(lambda: state in broker.last, 5, "a state")
         await asyncio.sleep(0.2)
     assert [json.loads(p)["position_s"] for t, p in broker.seen if t == state] == [1]
+
+
+async def test_a_flood_of_pages_is_refused_and_the_display_still_serves_one(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
+    async with (
+        _running(server, mosquitto) as (url, _),
+        aiohttp.ClientSession() as session,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        pages = [
+            await stack.enter_async_context(session.ws_connect(url + "ws"))
+            for _ in range(MAX_PAGES)
+        ]
+        for page in pages:
+            assert (await page.receive_json())["type"] == "hello"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url + "ws")
+        assert refused.value.status == 503
+        await pages[-1].close()
+        await eventually(lambda: len(server.pages) < MAX_PAGES, 5, "the page left")
+        async with session.ws_connect(url + "ws") as page:
+            assert (await page.receive_json())["type"] == "hello"
 
 
 async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str, Broker]) -> None:
