@@ -151,6 +151,8 @@ async def test_commands_reach_the_page_as_the_device_reads_them(
         await broker.client.publish(f"{base}/set", '{"action":"play","content":"missing.webm"}')
         lone_surrogate = '{"action":"play","content":"\\ud800.webm"}'  # JSON's escape
         await broker.client.publish(f"{base}/set", lone_surrogate)
+        too_big = '{"action":"volume","volume":1' + "0" * 400 + "}"  # no float holds it
+        await broker.client.publish(f"{base}/set", too_big)
         await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
         play = await _next(page, lambda m: m.get("type") == "vr")
         assert play["content"] == "breathing:6"  # the files were ignored, not forwarded
