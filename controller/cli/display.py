@@ -77,7 +77,7 @@ def display(
         host=host,
         port=port,
         tls=tls,
-        volume_ramp_per_s=room.settings.safety.volume_ramp_per_s,
+        safety=room.settings.safety,
     )
     try:
         asyncio.run(_serve(server))

@@ -113,8 +113,7 @@ def _media(path: str, options: list[str]) -> MediaFile:
         raise ContentError(f"unknown content option {unknown[0]!r} (options: once, loop, 360)")
     if "once" in options and "loop" in options:
         raise ContentError("a content is played once or looped, not both")
-    parts = path.split("/")
-    if any(not part or part.startswith(".") or "\\" in part or "\0" in part for part in parts):
+    if not all(_plain_name(part) for part in path.split("/")):
         raise ContentError(f"{path!r} is not a file name inside the content folder")
     suffix = PurePosixPath(path).suffix.lower()
     if suffix not in VIDEO_SUFFIXES | AUDIO_SUFFIXES:
@@ -124,6 +123,12 @@ def _media(path: str, options: list[str]) -> MediaFile:
     if media.spherical and not media.is_video:
         raise ContentError(f"{path!r}: only a video can be 360°")
     return media
+
+
+def _plain_name(part: str) -> bool:
+    """A folder or file name as written: not empty or hidden, no backslash, and printable
+    (no control character, no lone surrogate, which no file system name can hold)."""
+    return bool(part) and not part.startswith(".") and "\\" not in part and part.isprintable()
 
 
 def content_file(folder: Path, media: MediaFile) -> Path:

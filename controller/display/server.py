@@ -40,16 +40,16 @@ from controller.config.content import (
 from controller.config.models import Device, DisplaySettings, SafetyLimits, page_url
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
-from controller.sim.model import compact_json, is_number, parse_json
+from controller.sim.model import clamp, compact_json, is_number, parse_json
 from controller.sim.vr import VrHeadset
 
 RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 2.0
 MAX_PAGE_MESSAGE = 64 * 1024
 MAX_POSITION_S = 24 * 3600
+MAX_PAGES = 8
+"""Pages open at once on one display: enough for a screen and a few checks, not a flood."""
 VR_STATUSES = ("idle", "playing", "paused")
-DEFAULT_VOLUME_RAMP_PER_S = SafetyLimits().volume_ramp_per_s
-"""The page's own limit on how fast its sound rises (% a second); the room's, from its CLI."""
 STATIC = resources.files("controller.display") / "static"
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 """Where the build (`make install`, npm) puts the page's libraries; absent without them."""
@@ -72,7 +72,7 @@ class DisplayServer:
         host: str | None = None,
         port: int | None = None,
         tls: ssl.SSLContext | None = None,
-        volume_ramp_per_s: float = DEFAULT_VOLUME_RAMP_PER_S,
+        safety: SafetyLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         assert device.display is not None, "a display device has display settings"
@@ -84,7 +84,8 @@ class DisplayServer:
         self.host = host or self.settings.host
         self.port = self.settings.port if port is None else port
         self.tls = tls
-        self.volume_ramp_per_s = volume_ramp_per_s
+        self.safety = safety or SafetyLimits()
+        """The room's limits, which the display holds to whoever sends it a command."""
         self.clock = clock
         self.model: VrHeadset | BlsDevice = (
             VrHeadset(device) if device.driver == "mqtt-vr" else BlsDevice(device)
@@ -94,6 +95,9 @@ class DisplayServer:
         self.pages: list[web.WebSocketResponse] = []
         self._client: aiomqtt.Client | None = None
         self._last_state: str | None = None
+        self._seq = 0
+        """Counts the commands that change what the page shows: a page's report names the
+        last one it had, and a report from before the latest one is stale."""
 
     # ------------------------------------------------------------------ topics
 
@@ -180,9 +184,14 @@ class DisplayServer:
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         if not _same_origin(request):
             raise web.HTTPForbidden(text="the page must come from this display")
+        if len(self.pages) >= MAX_PAGES:
+            raise web.HTTPServiceUnavailable(text=f"{MAX_PAGES} pages are open on this display")
         page = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
         await page.prepare(request)
         self.pages.append(page)
+        if len(self.pages) == 1 and isinstance(self.model, BlsDevice):
+            # A page starts with the bar at rest: a set nobody was shown is not resumed.
+            self.model.running, self.model.completed_passes = False, 0
         log.info("%s: a page connected (%d open)", self.device.id, len(self.pages))
         try:
             await page.send_json(self._hello())
@@ -209,8 +218,11 @@ class DisplayServer:
             "colour": self.settings.colour,
             "dot_size": self.settings.dot_size,
             "tone": self.settings.tone,
-            "volume_ramp_per_s": self.volume_ramp_per_s,
+            "volume_cap": self.safety.volume_cap,
+            "volume_ramp_per_s": self.safety.volume_ramp_per_s,
+            "bls_speed_hz": [self.safety.bls_speed_min_hz, self.safety.bls_speed_max_hz],
             "webxr": THREE_JS.is_file(),
+            "seq": self._seq,
         }
         if isinstance(self.model, VrHeadset) and self.model.content is not None:
             hello["now"] = self._vr_message("play", self.model.content)
@@ -229,8 +241,13 @@ class DisplayServer:
             return
         if not isinstance(message, dict) or message.get("type") != "state":
             return
+        if message.get("seq") != self._seq:
+            log.debug("%s: a page's state from before the last command", self.device.id)
+            return
         state = message.get("state")
         problem = self._state_problem(state)
+        if problem is None and isinstance(state, dict):
+            problem = self._disagreement(state)
         if problem is not None:
             log.warning("%s: a page's state is not used: %s", self.device.id, problem)
             return
@@ -263,6 +280,29 @@ class DisplayServer:
             return "speed_hz is not 0–2"
         return None
 
+    def _disagreement(self, state: dict[str, Any]) -> str | None:
+        """Why a well-formed state cannot follow the device's last command, or None.
+
+        The page may end what plays (a file played once, a set's last pass) and count
+        passes up; it cannot start, resume or change content, nor count back.
+        """
+        model = self.model
+        if isinstance(model, VrHeadset):
+            if state["status"] != "idle" and state["status"] != model.status:
+                return f"status {state['status']} while the device is {model.status}"
+            if state["status"] != "idle" and state["content"] != model.content:
+                return "content is not what the device was told to play"
+            return None
+        if state["running"] and not model.running:
+            return "a set runs while the device is stopped"
+        if state["running"] and state["speed_hz"] != model.speed_hz:
+            return "speed_hz is not the set's"
+        if state["pass"] < model.completed_passes:
+            return "pass counts back"
+        if model.passes is not None and state["pass"] > model.passes:
+            return "pass is beyond the set's passes"
+        return None
+
     def _follow(self, state: dict[str, Any]) -> None:
         """Keep the firmware model where the page is (a once-played file ends, a set ends)."""
         if isinstance(self.model, VrHeadset):
@@ -282,12 +322,33 @@ class DisplayServer:
             return
         if not self.model.handle(topic, payload, now):
             return  # the model logged why the device ignores it
+        self._hold_to_room_limits()
         command = parse_json(payload)
         if isinstance(self.model, VrHeadset):
             message = self._vr_message(command["action"], self.model.content)
         else:
             message = self._bls_message(self.model)
+        if message.get("action") not in ("volume", "brightness"):
+            self._seq += 1
+        message["seq"] = self._seq
         await self._to_pages(message)
+
+    def _hold_to_room_limits(self) -> None:
+        """Clamp what the firmware accepted to the room's cap and speeds (safety.md).
+
+        The engine's gate already does; this holds for a command from anywhere else on
+        the broker too (another tool, a replay, a person with `mosquitto_pub`).
+        """
+        model, safety = self.model, self.safety
+        if isinstance(model, VrHeadset):
+            if model.volume > safety.volume_cap:
+                log.warning("%s clamps volume %g to the room's cap", self.device.id, model.volume)
+                model.volume = safety.volume_cap
+            return
+        speed = clamp(model.speed_hz, safety.bls_speed_min_hz, safety.bls_speed_max_hz)
+        if model.running and speed != model.speed_hz:
+            log.warning("%s clamps speed_hz %g to the room's", self.device.id, model.speed_hz)
+            model.speed_hz = speed
 
     def _playable(self, payload: bytes) -> bool:
         """A play whose content this display cannot show is ignored (and logged)."""

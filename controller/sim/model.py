@@ -130,8 +130,13 @@ def round_half_up(value: float) -> int:
 
 
 def is_number(value: Any) -> bool:
-    """A JSON number (not a bool, not NaN or infinite)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number a float holds (not a bool, not NaN or infinite, no 400-digit integer)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def clamp(value: float, low: float, high: float) -> float:

@@ -45,6 +45,8 @@ def test_a_breathing_guide_names_its_rate_and_optionally_its_ratio() -> None:
         ("/etc/passwd.webm", "is not a file name inside the content folder"),
         ("a//b.webm", "is not a file name inside the content folder"),
         (".hidden.webm", "is not a file name inside the content folder"),
+        ("\ud800.webm", "is not a file name inside the content folder"),  # a lone surrogate
+        ("walks/\x1b[2J.webm", "is not a file name inside the content folder"),
         ("config.yaml", "is not a video or audio file"),
         ("clip.webm:twice", "unknown content option 'twice'"),
         ("clip.webm:once:loop", "once or looped, not both"),

@@ -23,8 +23,8 @@ import aiohttp
 import aiomqtt
 import pytest
 
-from controller.config.models import Device, DisplaySettings
-from controller.display.server import DisplayServer, tls_context
+from controller.config.models import Device, DisplaySettings, SafetyLimits
+from controller.display.server import MAX_PAGES, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually
 from tests.support.mosquitto import Mosquitto
@@ -74,7 +74,11 @@ async def _running(
 
 
 def _server(
-    mosquitto: Mosquitto, content: Path, tls: ssl.SSLContext | None = None, **device: Any
+    mosquitto: Mosquitto,
+    content: Path,
+    tls: ssl.SSLContext | None = None,
+    safety: SafetyLimits | None = None,
+    **device: Any,
 ) -> DisplayServer:
     topic = f"d{uuid.uuid4().hex[:8]}"
     return DisplayServer(
@@ -84,6 +88,7 @@ def _server(
         content_dir=content,
         port=0,
         tls=tls,
+        safety=safety,
     )
 
 
@@ -144,13 +149,17 @@ async def test_commands_reach_the_page_as_the_device_reads_them(
     async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
         await page.receive_json()
         await broker.client.publish(f"{base}/set", '{"action":"play","content":"missing.webm"}')
+        lone_surrogate = '{"action":"play","content":"\\ud800.webm"}'  # JSON's escape
+        await broker.client.publish(f"{base}/set", lone_surrogate)
+        too_big = '{"action":"volume","volume":1' + "0" * 400 + "}"  # no float holds it
+        await broker.client.publish(f"{base}/set", too_big)
         await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
         play = await _next(page, lambda m: m.get("type") == "vr")
-        assert play["content"] == "breathing:6"  # the missing file was ignored, not forwarded
+        assert play["content"] == "breathing:6"  # the files were ignored, not forwarded
         assert play["media"] == {"kind": "breathing", "period_s": 10.0, "inhale_s": 4.0}
         await broker.client.publish(f"{base}/set", '{"action":"volume","volume":250}')
         volume = await _next(page, lambda m: m.get("type") == "vr")
-        assert volume["volume"] == 100  # clamped as the device firmware does
+        assert volume["volume"] == 70  # clamped to the room's cap (70 % unless it sets one)
         async with session.ws_connect(url + "ws") as late:
             hello = await late.receive_json()
             assert hello["now"]["content"] == "breathing:6"  # a page that joins shows it too
@@ -170,15 +179,56 @@ async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str
         assert (start["running"], start["speed_hz"], start["passes"]) == (True, 2.0, 3)
 
 
+ROOM = SafetyLimits(volume_cap=60, bls_speed_min_hz=0.8, bls_speed_max_hz=1.5)
+"""A room that tightened its limits below the devices' own 0–100 % and 0.2–2 Hz."""
+
+
+async def test_a_volume_from_anywhere_on_the_broker_is_held_to_the_room_cap(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    server = _server(mosquitto, content, safety=ROOM, kind="vr", driver="mqtt-vr")
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        hello = await page.receive_json()
+        assert (hello["volume_cap"], hello["volume_ramp_per_s"]) == (60, 10)
+        told = f"{_base(broker)}/set"
+        await broker.client.publish(told, '{"action":"play","content":"breathing:6","volume":100}')
+        for volume, heard in ((None, 60), (95, 60), (20, 20), (60.5, 60)):
+            if volume is not None:
+                await broker.client.publish(told, f'{{"action":"volume","volume":{volume}}}')
+            assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == heard
+
+
+async def test_a_light_bar_speed_from_anywhere_is_held_to_the_room_speeds(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    server = _server(mosquitto, content, safety=ROOM, kind="bls", driver="mqtt-bls", mode="visual")
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        assert (await page.receive_json())["bls_speed_hz"] == [0.8, 1.5]
+        for asked, shown in ((2, 1.5), (0.2, 0.8), (1.2, 1.2)):
+            await broker.client.publish(
+                f"{_base(broker)}/set", f'{{"running":true,"speed_hz":{asked}}}'
+            )
+            start = await _next(page, lambda m: m.get("type") == "bls")
+            assert start["speed_hz"] == shown
+
+
 @pytest.mark.parametrize(
     "hostile",
     [
         "not json",
-        '{"type":"state","state":{"status":"exploding","content":null,"position_s":0}}',
-        '{"type":"state","state":{"status":"idle","content":null,"position_s":1e12}}',
-        '{"type":"state","state":{"status":"idle","content":7,"position_s":0}}',
-        '{"type":"state","state":{"status":"idle","content":null,"position_s":0,"x":1}}',
-        '{"type":"state","state":[1,2]}',
+        '{"type":"state","seq":0,"state":{"status":"exploding","content":null,"position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":1e12}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":7,"position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0,"x":1}}',
+        '{"type":"state","seq":0,"state":[1,2]}',
         "[" * 100_000,
     ],
 )
@@ -187,7 +237,7 @@ async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
 ) -> None:
     url, broker = headset
     state = f"{_base(broker)}/state"
-    good = '{"type":"state","state":{"status":"idle","content":null,"position_s":0}}'
+    good = '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0}}'
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url + "ws") as page:
             await page.receive_json()
@@ -201,10 +251,76 @@ async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
     ]
 
 
+def _report(seq: int, state: dict[str, Any]) -> str:
+    """A page's state report, following the process's command number `seq`."""
+    return json.dumps({"type": "state", "seq": seq, "state": state})
+
+
+def _published(broker: Broker, topic: str) -> list[Any]:
+    return [json.loads(p) for t, p in broker.seen if t == topic]
+
+
+async def test_a_page_cannot_start_a_set_count_back_or_run_past_its_end(
+    bar: tuple[str, Broker],
+) -> None:
+    url, broker = bar
+    base = _base(broker)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        assert (await page.receive_json())["seq"] == 0
+        await page.send_str(_report(0, {"running": True, "pass": 0, "speed_hz": 1.0}))
+        await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1.5,"passes":3}')
+        assert (await _next(page, lambda m: m.get("type") == "bls"))["seq"] == 1
+        reports = [
+            (0, True, 1, 1.5),  # from before the set: stale
+            (1, True, 2, 1.5),  # taken
+            (1, True, 1, 1.5),  # counts back
+            (1, True, 4, 1.5),  # past the set's 3 passes
+            (1, True, 2, 2.0),  # not the set's speed
+            (1, False, 3, 1.5),  # taken: the set ended
+            (1, True, 3, 1.5),  # the set does not start again
+            (1, False, 3, 1.5),  # taken
+        ]
+        for seq, running, passes, speed in reports:
+            state = {"running": running, "pass": passes, "speed_hz": speed}
+            await page.send_str(_report(seq, state))
+        state = f"{base}/state"
+        await eventually(lambda: len(_published(broker, state)) >= 3, 5, "three states")
+    assert _published(broker, state) == [
+        {"running": True, "pass": 2, "speed_hz": 1.5},
+        {"running": False, "pass": 3, "speed_hz": 1.5},
+        {"running": False, "pass": 3, "speed_hz": 1.5},
+    ]
+
+
+async def test_a_page_cannot_play_what_the_headset_was_not_told_to(
+    headset: tuple[str, Broker],
+) -> None:
+    url, broker = headset
+    base = _base(broker)
+    playing = {"status": "playing", "content": "breathing:6", "position_s": 1.0}
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await page.send_str(_report(0, playing))  # the device is idle
+        await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+        await page.send_str(_report(1, {**playing, "content": "other.webm"}))
+        await page.send_str(_report(1, {**playing, "status": "paused"}))
+        await page.send_str(_report(0, {"status": "idle", "content": None, "position_s": 0}))
+        await page.send_str(_report(1, {**playing, "position_s": 2.5}))
+        await broker.client.publish(f"{base}/set", '{"action":"volume","volume":30}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+        await page.send_str(_report(1, {**playing, "position_s": 3.0}))
+        state = f"{base}/state"
+        await eventually(lambda: len(_published(broker, state)) >= 2, 5, "two states")
+        async with session.ws_connect(url + "ws") as late:  # the stale idle stopped nothing
+            assert (await late.receive_json())["now"]["content"] == "breathing:6"
+    assert [s["position_s"] for s in _published(broker, state)] == [2.5, 3.0]
+
+
 async def test_only_the_page_open_longest_reports(headset: tuple[str, Broker]) -> None:
     url, broker = headset
     state = f"{_base(broker)}/state"
-    report = '{{"type":"state","state":{{"status":"idle","content":null,"position_s":{}}}}}'
+    report = '{{"type":"state","seq":0,"state":{{"status":"idle","content":null,"position_s":{}}}}}'
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(url + "ws") as first,
@@ -215,6 +331,30 @@ async def test_only_the_page_open_longest_reports(headset: tuple[str, Broker]) -
         await eventually(lambda: state in broker.last, 5, "a state")
         await asyncio.sleep(0.2)
     assert [json.loads(p)["position_s"] for t, p in broker.seen if t == state] == [1]
+
+
+async def test_a_flood_of_pages_is_refused_and_the_display_still_serves_one(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
+    async with (
+        _running(server, mosquitto) as (url, _),
+        aiohttp.ClientSession() as session,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        pages = [
+            await stack.enter_async_context(session.ws_connect(url + "ws"))
+            for _ in range(MAX_PAGES)
+        ]
+        for page in pages:
+            assert (await page.receive_json())["type"] == "hello"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url + "ws")
+        assert refused.value.status == 503
+        await pages[-1].close()
+        await eventually(lambda: len(server.pages) < MAX_PAGES, 5, "the page left")
+        async with session.ws_connect(url + "ws") as page:
+            assert (await page.receive_json())["type"] == "hello"
 
 
 async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str, Broker]) -> None:

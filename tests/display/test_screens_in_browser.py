@@ -26,7 +26,7 @@ from tests.display.screen_room import BAR_COLOUR, BREATHING, CLIP, CLIP_SECONDS,
 from tests.support.browser import chromium
 from tests.support.mosquitto import Mosquitto, port_accepts
 from tests.support.requirements import missing
-from tests.support.room import Operator, Wire, spawn, until
+from tests.support.room import Operator, Wire, seen_within, spawn, until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -558,3 +558,86 @@ def test_a_360_video_plays_on_the_sphere_in_an_immersive_session_until_stop_or_e
     assert max(s["colours"] for s in again) >= 6
     the_headset_fades_then_ends(page, screens.ctl_ok("emergency"), full, "emergency")
     until(lambda: screens.state("vr/headset")["status"] == "idle", "the headset says idle")
+
+
+def test_a_stop_or_pause_sent_while_the_page_fades_to_black_is_obeyed(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", "content=breathing:6", "volume=0")
+    until(lambda: page.execute_script(VEIL) == 0.0, "the first guide has faded in")
+
+    def publish(payload: str) -> None:
+        """A command straight to the device, faster than `ctl` can send them."""
+        sent = screens.wire.client.publish("vr/headset/set", payload, qos=1)
+        sent.wait_for_publish(5)
+
+    # A cut (stop, then play) and at once a stop, all within the 1 s fade to black: the
+    # last word is stop, so nothing plays once the screen is black.
+    for command in ("stop", f'play","content":"{BREATHING}', "stop"):
+        publish(f'{{"action":"{command}"}}')
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the device says idle")
+    played = seen_within(3.0, lambda: screens.state("vr/headset")["status"] != "idle")
+    assert played is None, f"the page plays after a stop: {screens.state('vr/headset')}"
+    assert page.execute_script(VEIL) == 1.0
+
+    # A play then a pause within the fade: the new content comes in paused, as the device says.
+    publish('{"action":"play","content":"breathing:6"}')
+    until(lambda: page.execute_script(VEIL) == 0.0, "the guide has faded in again")
+    publish(f'{{"action":"play","content":"{BREATHING}"}}')
+    publish('{"action":"pause"}')
+    until(lambda: screens.state("vr/headset")["content"] == BREATHING, "the second guide comes in")
+    assert screens.state("vr/headset")["status"] == "paused"
+    until(lambda: page.execute_script(VEIL) == 0.0, "the second guide has faded in")
+    drawn = {v for _, v in frames(page, "breath")[-30:]}
+    assert len(drawn) == 1, "the paused guide does not breathe"
+    assert screens.state("vr/headset")["status"] == "paused"
+
+
+def swings(samples: list[tuple[float, float]], least: float) -> list[tuple[float, float]]:
+    """The (time ms, size) of each monotonic run of a curve that changes it by `least` or more."""
+    found, start, direction = [], samples[0], 0
+    for (t0, v0), (_, v1) in pairwise(samples):
+        step = (v1 > v0) - (v1 < v0)
+        if step and direction and step != direction:
+            if abs(v0 - start[1]) >= least:
+                found.append((t0, abs(v0 - start[1])))
+            start = (t0, v0)
+        if step:
+            direction = step
+    if abs(samples[-1][1] - start[1]) >= least:
+        found.append((samples[-1][0], abs(samples[-1][1] - start[1])))
+    return found
+
+
+def most_flashes_in_1_s(light: list[tuple[float, float]]) -> int:
+    """The most flashes (pairs of opposing changes of 10 % or more) in any 1 s of `light`."""
+    changes = swings(light, 0.1)
+    return max(
+        (sum(1 for t, _ in changes if s <= t < s + 1000) // 2 for s, _ in changes), default=0
+    )
+
+
+@pytest.mark.parametrize("pace_s", [0.12, 0.15])
+def test_a_flood_of_commands_never_flashes_the_screen(
+    screens: Screens, browsers: Callable[[], Any], pace_s: float
+) -> None:
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    screens.ctl_ok("vr", "op=play", "content=breathing:6", "volume=0")
+    until(lambda: page.execute_script(VEIL) == 0.0, "the guide has faded in")
+    floods = [
+        ("vr/headset/set", '"action":"stop"', '"action":"play","content":"breathing:6"'),
+        ("vr/headset/set", '"action":"brightness","level":0', '"action":"brightness","level":100'),
+        ("bls/lightbar/set", '"running":true,"speed_hz":0.5,"intensity":100', '"running":false'),
+    ]
+    for topic, *commands in floods:
+        for n in range(30):  # several commands a second, as a stuck or hostile sender might
+            screens.wire.client.publish(topic, f"{{{commands[n % 2]}}}", qos=1)
+            time.sleep(pace_s)  # the sender's pace, not a wait for the page
+    picture = [(f["t"], f["light"]) for f in record(page)["frames"] if f["k"] == "breath"]
+    dot = [(f["t"], f["light"]) for f in record(bar)["frames"] if f["k"] == "bls"]
+    flashes = most_flashes_in_1_s(picture), most_flashes_in_1_s(dot)
+    print(f"\ncommands every {pace_s} s: at most {flashes[0]} flashes in 1 s on the display, "
+          f"{flashes[1]} on the light bar")  # fmt: skip
+    assert max(flashes) <= 3

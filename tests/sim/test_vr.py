@@ -68,6 +68,8 @@ def test_volume_and_brightness_are_clamped(headset: VrHeadset) -> None:
         b'{"action":"pause"}',
         b'{"action":"dance"}',
         b'{"action":"brightness","level":"max"}',
+        b'{"action":"brightness","level":NaN}',
+        b'{"action":"volume","volume":1' + b"0" * 400 + b"}",  # an integer no float holds
         b"garbage",
         b"\xff",
         b"[]",

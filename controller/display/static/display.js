@@ -5,13 +5,15 @@
 // The page is the device's clock: every motion is computed from requestAnimationFrame's
 // timestamp, and the page reports the device's state (position, passes) back.
 // Nothing ever blinks: content changes fade through black, colour changes fade, and
-// brightness changes are smoothed.
+// brightness changes are smoothed; however fast it is told to, the picture starts to
+// brighten at most every 0.4 s (`fader`).
 //
 // `window.sessionroomDisplay` keeps what was drawn (frames, on the page's clock) and when
 // things happened (events: `now` on the page's clock, `at` in Unix milliseconds by the
 // system clock) for diagnosis and for the tests that measure the page.
 
 const FADE_S = 1.0;
+const BRIGHTEN_GAP_MS = 400; // the picture starts to brighten at most 2.5 times a second
 const REPORT_INTERVAL_MS = 1000;
 const LOG_LIMIT = 20000;
 const BREATH_SCALE = [0.35, 1.0];
@@ -44,6 +46,32 @@ function clamp(value, low, high) {
   return Math.max(low, Math.min(high, value));
 }
 
+// A level of the picture that follows its target, 1 s for the whole swing, and starts to
+// make the picture brighter at most once every BRIGHTEN_GAP_MS: told to go up and down
+// however fast, it never flashes more than 3 times a second (SAFETY.md). `up` is the way
+// that is brighter: +1 for brightness, -1 for the black veil.
+function fader(value, up) {
+  return {
+    value,
+    target: value,
+    brightening: false,
+    since: -Infinity,
+    step(ts, dt) {
+      const way = Math.sign(this.target - this.value);
+      const brighter = way === up;
+      if (brighter && !this.brightening) {
+        if (ts - this.since < BRIGHTEN_GAP_MS) return; // hold: a darkening just came before
+        this.since = ts;
+      }
+      this.brightening = brighter;
+      const step = dt / FADE_S;
+      this.value = way > 0
+        ? Math.min(this.target, this.value + step)
+        : Math.max(this.target, this.value - step);
+    },
+  };
+}
+
 function say(text) {
   notice.textContent = text;
   notice.hidden = !text;
@@ -53,10 +81,11 @@ function say(text) {
 
 let socket = null;
 let config = null;
+let seq = 0; // the process's count of commands; a report names the last one it follows
 
 function send(state) {
   if (socket && socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify({ type: "state", state }));
+    socket.send(JSON.stringify({ type: "state", seq, state }));
   }
 }
 
@@ -79,6 +108,7 @@ function connect() {
 }
 
 function receive(message) {
+  seq = message.seq;
   if (message.type === "hello") {
     config = message;
     document.title = message.label;
@@ -107,9 +137,10 @@ const player = {
   media: null,
   volume: 50,
   audible: 0,
-  veil: 1,
-  veilTarget: 1,
+  veil: fader(1, -1), // 1 is black
+  shade: fader(1, 1), // the brightness command, 0–1
   afterVeil: null,
+  pending: null, // a play waiting for the screen to be black before it begins
   breathBase: 0,
   breathSince: null,
   lastReport: 0,
@@ -117,7 +148,7 @@ const player = {
 
   command(message) {
     if (message.volume !== undefined) this.volume = message.volume;
-    if (message.brightness !== undefined) stage.style.filter = `brightness(${message.brightness}%)`;
+    if (message.brightness !== undefined) this.shade.target = clamp(message.brightness / 100, 0, 1);
     if (message.action === "play") this.play(message);
     else if (message.action === "pause") this.pause();
     else if (message.action === "resume") this.resume();
@@ -126,12 +157,14 @@ const player = {
 
   play(message) {
     note("play", { content: message.content });
-    const begin = () => this.begin(message);
-    if (this.status === "idle" && this.veil >= 1) begin();
-    else this.fadeThen(begin); // a cut between contents fades through black
+    this.pending = { ...message };
+    if (this.status === "idle" && this.veil.value >= 1) this.begin();
+    else this.fadeThen(() => this.begin()); // a cut between contents fades through black
   },
 
-  begin(message) {
+  begin() {
+    const message = this.pending;
+    this.pending = null;
     this.unload();
     this.content = message.content;
     this.media = message.media;
@@ -148,7 +181,7 @@ const player = {
       if (!message.paused) this.startVideo();
     }
     xr.offer(this.media.kind !== "breathing" && this.media.spherical);
-    this.veilTarget = 0;
+    this.veil.target = 0;
     this.report();
   },
 
@@ -163,29 +196,40 @@ const player = {
     });
   },
 
+  // Every command is answered with a report (even one that does not apply, such as a
+  // pause after the content ended): the process takes only reports that follow its last.
   pause() {
-    if (this.status !== "playing") return;
-    this.status = "paused";
-    if (this.media.kind === "breathing") {
-      this.breathBase = this.breathElapsed(performance.now());
-      this.breathSince = null;
-    } else {
-      video.pause();
+    if (this.pending) this.pending.paused = true; // what comes in after the fade is paused
+    if (this.status === "playing") {
+      this.status = "paused";
+      if (this.media.kind === "breathing") {
+        this.breathBase = this.breathElapsed(performance.now());
+        this.breathSince = null;
+      } else {
+        video.pause();
+      }
+      note("paused");
     }
-    note("paused");
     this.report();
   },
 
   resume() {
-    if (this.status !== "paused") return;
-    this.status = "playing";
-    if (this.media.kind !== "breathing") this.startVideo();
-    note("resumed");
+    if (this.pending) this.pending.paused = false;
+    if (this.status === "paused") {
+      this.status = "playing";
+      if (this.media.kind !== "breathing") this.startVideo();
+      note("resumed");
+    }
     this.report();
   },
 
   stop(why) {
-    if (this.status === "idle" && this.content === null) return;
+    const waiting = this.pending !== null;
+    this.pending = null; // a play still waiting for black never begins
+    if (this.status === "idle" && this.content === null && !waiting) {
+      this.report();
+      return;
+    }
     note(why);
     this.status = "idle";
     this.content = null;
@@ -197,7 +241,7 @@ const player = {
   },
 
   fadeThen(action) {
-    this.veilTarget = 1;
+    this.veil.target = 1;
     this.afterVeil = action;
   },
 
@@ -229,6 +273,7 @@ const player = {
   },
 
   report() {
+    if (this.pending) return; // between two contents: the next one reports as it begins
     this.lastReport = performance.now();
     const position = Math.round(clamp(this.position(), 0, 86400) * 10) / 10;
     send({ status: this.status, content: this.content, position_s: position });
@@ -253,21 +298,22 @@ const player = {
   },
 
   frame(ts, dt) {
-    const before = this.veil;
-    const step = dt / FADE_S;
-    this.veil = this.veilTarget > this.veil
-      ? Math.min(this.veilTarget, this.veil + step)
-      : Math.max(this.veilTarget, this.veil - step);
-    if (before === 0 && this.veil > 0) note("veil-rising");
-    veil.style.opacity = String(this.veil);
-    if (this.veil >= 1 && this.afterVeil) {
+    const before = this.veil.value;
+    this.veil.step(ts, dt);
+    this.shade.step(ts, dt);
+    if (before === 0 && this.veil.value > 0) note("veil-rising");
+    veil.style.opacity = String(this.veil.value);
+    stage.style.filter = `brightness(${this.shade.value * 100}%)`;
+    const light = (1 - this.veil.value) * this.shade.value; // how much of the picture shows
+    if (this.veil.value >= 1 && this.afterVeil) {
       const action = this.afterVeil;
       this.afterVeil = null;
       action();
     }
-    // Never louder than told, and never rising faster than the room's ramp: the engine
-    // ramps its volume, and a page that opens on content already playing ramps in too.
-    const wanted = clamp(this.volume / 100, 0, 1) * (1 - this.veil);
+    // Never louder than told or than the room's cap, and never rising faster than the
+    // room's ramp: the engine ramps its volume, and a page that opens on content already
+    // playing ramps in too.
+    const wanted = clamp(this.volume / 100, 0, config.volume_cap / 100) * (1 - this.veil.value);
     const ramp = config.volume_ramp_per_s / 100;
     this.audible = wanted > this.audible ? Math.min(wanted, this.audible + ramp * dt) : wanted;
     const audible = this.audible;
@@ -280,10 +326,10 @@ const player = {
       const sounding = this.status === "playing" ? TONE_LEVEL * fill * audible : 0;
       if (this.tone) this.tone.gain.gain.setTargetAtTime(sounding, 0, 0.05); // never a click
       const tone = this.tone ? { tone: sounding, audio: this.tone.context.state } : {};
-      keep(record.frames, { t: ts, k: "breath", v: fill, veil: this.veil, ...tone });
+      keep(record.frames, { t: ts, k: "breath", v: fill, veil: this.veil.value, light, ...tone });
     } else if (this.media) {
       const entry = { t: ts, k: "video", v: video.currentTime, volume: video.volume };
-      keep(record.frames, { ...entry, at: Date.now(), veil: this.veil });
+      keep(record.frames, { ...entry, at: Date.now(), veil: this.veil.value, light });
     }
     if (this.status === "playing" && performance.now() - this.lastReport >= REPORT_INTERVAL_MS) {
       this.report();
@@ -304,6 +350,7 @@ const bar = {
   x: 0,
   speed: 1,
   pass: 0,
+  glow: fader(1, 1), // the dot's opacity: the set's intensity, dimmed between sets
 
   command(message) {
     if (message.running) this.start(message);
@@ -313,8 +360,8 @@ const bar = {
   start(message) {
     note("bls-start", { speed_hz: message.speed_hz });
     dot.style.backgroundColor = message.colour || config.colour; // fades (CSS transition)
-    dot.style.opacity = String(clamp(message.intensity / 100, 0, 1));
-    this.speed = message.speed_hz;
+    this.glow.target = clamp(message.intensity / 100, 0, 1);
+    this.speed = clamp(message.speed_hz, ...config.bls_speed_hz); // the room's BLS speeds
     this.pass = 0;
     this.set = {
       passes: message.passes,
@@ -325,18 +372,21 @@ const bar = {
   },
 
   stop(why) {
-    if (!this.set) return;
-    this.set = null; // at once: the next frame draws the dot where it is now
-    note(why, { x: this.x });
-    dot.style.opacity = "0.25";
-    this.report();
+    if (this.set) {
+      this.set = null; // at once: the next frame draws the dot where it is now
+      note(why, { x: this.x });
+      this.glow.target = 0.25;
+    }
+    this.report(); // also when the set had ended: the stop may have crossed that report
   },
 
   report() {
     send({ running: this.set !== null, pass: this.pass, speed_hz: this.speed });
   },
 
-  frame(ts) {
+  frame(ts, dt) {
+    this.glow.step(ts, dt);
+    dot.style.opacity = String(this.glow.value);
     const set = this.set;
     if (set) {
       if (set.start === null) set.start = ts;
@@ -361,7 +411,8 @@ const bar = {
     dot.style.width = dot.style.height = `${size}px`;
     dot.style.marginTop = `${-size / 2}px`;
     dot.style.transform = `translateX(${size / 2 + this.x * (innerWidth - 2 * size)}px)`;
-    keep(record.frames, { t: ts, k: "bls", v: this.x, now: performance.now(), pass: this.pass });
+    const entry = { t: ts, k: "bls", v: this.x, now: performance.now(), pass: this.pass };
+    keep(record.frames, { ...entry, light: this.glow.value });
   },
 };
 
@@ -387,7 +438,7 @@ const xr = {
 
   async enter() {
     const { enterSphere } = await import("/static/sphere.js");
-    this.session = await enterSphere(video, () => player.veil, step);
+    this.session = await enterSphere(video, () => player.veil.value, step);
     note("xr-entered");
     this.session.addEventListener("end", () => {
       this.session = null;
@@ -410,7 +461,7 @@ function step(ts) {
   const dt = lastTs === null ? 0 : Math.max(0, (ts - lastTs) / 1000);
   lastTs = ts;
   if (config && config.kind === "vr") player.frame(ts, dt);
-  if (config && config.kind === "bls") bar.frame(ts);
+  if (config && config.kind === "bls") bar.frame(ts, dt);
 }
 
 function frame(ts) {
