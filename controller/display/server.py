@@ -440,7 +440,15 @@ class DisplayServer:
             async for message in client.messages:
                 payload = message.payload
                 if isinstance(payload, bytes | bytearray):
-                    await self._command(str(message.topic), bytes(payload))
+                    await self._obey(str(message.topic), bytes(payload))
+
+    async def _obey(self, topic: str, payload: bytes) -> None:
+        """Carry out one command; a fault of ours in it is logged and the display goes on
+        taking commands (a stop after it must still reach the page)."""
+        try:
+            await self._command(topic, payload)
+        except Exception:
+            log.exception("%s: a command on %s failed; taking the next one", self.device.id, topic)
 
 
 def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:

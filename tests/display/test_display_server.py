@@ -165,6 +165,34 @@ async def test_commands_reach_the_page_as_the_device_reads_them(
             assert hello["now"]["content"] == "breathing:6"  # a page that joins shows it too
 
 
+async def test_a_command_that_fails_inside_the_display_leaves_it_taking_the_next(
+    mosquitto: Mosquitto, content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours while carrying out one command (stood in for by a model that raises
+    once) must not leave a display that says online but hears nothing: the stop after it
+    still reaches the page."""
+    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
+    handle = server.model.handle
+    failures: list[str] = []
+
+    def fails_once(topic: str, payload: bytes, now: float) -> Any:
+        if not failures:
+            failures.append(topic)
+            raise RuntimeError("a fault in the device model")
+        return handle(topic, payload, now)
+
+    monkeypatch.setattr(server.model, "handle", fails_once)
+    async with _running(server, mosquitto) as (url, broker):
+        base = _base(broker)
+        async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+            await page.receive_json()
+            await broker.client.publish(f"{base}/set", '{"action":"play","content":"breathing:6"}')
+            await eventually(lambda: failures, 5, "the first command failed")
+            await broker.client.publish(f"{base}/set", '{"action":"stop"}')
+            stop = await _next(page, lambda m: m.get("type") == "vr")
+            assert stop["action"] == "stop"
+
+
 async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str, Broker]) -> None:
     url, broker = bar
     base = _base(broker)
