@@ -23,6 +23,7 @@ from bench import (
     latency,
     rehearsal,
     research,
+    start,
     study,
 )
 from bench.figures import Figure, table
@@ -32,6 +33,7 @@ from controller.api.client import EngineUnreachable
 
 PARTS = (
     "latency",
+    "start",
     "fanout",
     "emergency",
     "journal",
@@ -62,6 +64,8 @@ class Sizes:
     chaos: chaos.Sizes
     rooms: int = 10
     """Rooms on the broker for the facility part."""
+    starts: int = 5
+    """Starts of the engine and of the console (and of their baselines)."""
 
     @classmethod
     def full(cls) -> Sizes:
@@ -87,6 +91,7 @@ class Sizes:
             plan="rehearsal",
             chaos=chaos.Sizes(kills=20, restarts=10, disk_full_s=2.0),
             study_sessions=100,
+            starts=3,
         )
 
 
@@ -103,9 +108,19 @@ async def run_parts(
     notes: list[str] = []
     with running_broker(workdir, broker_config) as broker:
         if "latency" in parts:
-            say(f"command-to-wire latency: {sizes.commands} commands and {sizes.commands} raw hops")
+            say(
+                f"command-to-wire latency: {sizes.commands} light nudges, VR toggles and scene "
+                f"changes, as many raw hops and relayed floors"
+            )
             room = example_room(broker, "bench-latency", workdir)
-            figures += latency.figures(await latency.measure(room, broker, workdir, sizes.commands))
+            sampled = await latency.measure(room, broker, workdir, sizes.commands, every_kind=True)
+            figures += latency.figures(sampled)
+        if "start" in parts:
+            say(f"start-up: engine online and console showing the phase, {sizes.starts} times each")
+            room = example_room(broker, "bench-start", workdir)
+            started = await start.measure(room, broker, workdir, sizes.starts)
+            figures += start.figures(started)
+            notes += start.notes(started)
         if "fanout" in parts:
             say(f"scene fan-out: {sizes.scenes} scenes to {sizes.lights} simulated lights, and raw")
             room = many_lights_room(broker, workdir, sizes.lights)
@@ -200,6 +215,11 @@ def say(text: str) -> None:
     "--rooms", type=click.IntRange(min=2), help="Rooms on one broker for the facility part."
 )
 @click.option(
+    "--starts",
+    type=click.IntRange(min=1),
+    help="Starts of the engine and of the console (and their baselines) to time.",
+)
+@click.option(
     "--only",
     type=click.Choice(PARTS),
     multiple=True,
@@ -233,6 +253,7 @@ def main(
     restarts: int | None,
     disk_full_seconds: float | None,
     rooms: int | None,
+    starts: int | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
@@ -259,6 +280,7 @@ def main(
         ),
         rooms=rooms or base.rooms,
         study_sessions=base.study_sessions,
+        starts=starts or base.starts,
     )
     parts = only or DEFAULT_PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)
@@ -295,11 +317,13 @@ def main(
 def general_notes(sizes: Sizes, quick: bool) -> list[str]:
     lines = [
         "Baselines: raw hop = a plain aiomqtt publish→subscribe of the same command payload "
-        "(QoS 1) through the same broker and clients; raw fan-out = the same payloads "
-        "published one after the other with aiomqtt (QoS 1, each awaited, as the engine's "
-        "bus does); raw SQLite = the same rows inserted with executemany in groups of 500 "
-        "(WAL, synchronous=FULL); idle loop = the same lag probe without journaling; idle "
-        "engine = the engine process before the session starts.",
+        "(QoS 1) through the same broker and clients; relay floor = the same payload through "
+        "a paho client in its own process that only republishes it (QoS 1, client → relay → "
+        "client: the two broker hops a command makes console → engine → device); raw fan-out "
+        "= the same payloads published one after the other with aiomqtt (QoS 1, each awaited,"
+        " as the engine's bus does); raw SQLite = the same rows inserted with executemany in "
+        "groups of 500 (WAL, synchronous=FULL); idle loop = the same lag probe without "
+        "journaling; idle engine = the engine process before the session starts.",
     ]
     if quick:
         lines.append(
