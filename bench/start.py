@@ -109,18 +109,25 @@ async def measure(room: Room, broker: Mosquitto, workdir: Path, runs: int) -> St
     if shutil.which("tmux") is None:
         raise MissingPart("tmux is not installed (apt-get install tmux)")
     compile_sources()
-    status = RoomTopics(room.room_id).status
     connection = room_arguments(room.config_path, broker, room.room_id)
     count = iter(range(runs))
 
     async def engine() -> float:
-        data = workdir / f"data-start-{next(count)}"
-        command = python("controller.cli", "run", *connection, "--data-dir", str(data))
+        # A room id and data folder of its own each time: no retained status, no session.
+        room_id = f"{room.room_id}-{next(count)}"
+        command = python(
+            "controller.cli",
+            "run",
+            *room_arguments(room.config_path, broker, room_id),
+            "--data-dir",
+            str(workdir / f"data-{room_id}"),
+        )
+        status = RoomTopics(room_id).status
         return await until_online(broker, status, command, workdir / "start-engine.log")
 
     async def bare_online() -> float:
         # A topic of its own each time: the retained `online` of the run before is not heard.
-        topic = f"{status}-bare-{uuid.uuid4().hex[:8]}"
+        topic = f"bench/bare-{uuid.uuid4().hex[:8]}/status"
         command = python("bench.bare", "online", broker.host, str(broker.port), topic)
         return await until_online(broker, topic, command, workdir / "start-bare.log")
 
