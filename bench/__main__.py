@@ -117,10 +117,10 @@ async def run_parts(
             figures += latency.figures(sampled)
         if "start" in parts:
             say(f"start-up: engine online and console showing the phase, {sizes.starts} times each")
-            room = example_room(broker, "bench-start", workdir)
-            started = await start.measure(room, broker, workdir, sizes.starts)
-            figures += start.figures(started)
-            notes += start.notes(started)
+            started = await start.measure(
+                example_room(broker, "bench-start", workdir), broker, workdir, sizes.starts
+            )
+            figures, notes = figures + start.figures(started), notes + start.notes(started)
         if "fanout" in parts:
             say(f"scene fan-out: {sizes.scenes} scenes to {sizes.lights} simulated lights, and raw")
             room = many_lights_room(broker, workdir, sizes.lights)
