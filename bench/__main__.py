@@ -24,6 +24,7 @@ from bench import (
     latency,
     rehearsal,
     research,
+    start,
     study,
 )
 from bench.figures import Figure, table
@@ -33,6 +34,7 @@ from controller.api.client import EngineUnreachable
 
 PARTS = (
     "latency",
+    "start",
     "fanout",
     "emergency",
     "journal",
@@ -68,6 +70,8 @@ class Sizes:
     chaos: chaos.Sizes
     rooms: int = 10
     """Rooms on the broker for the facility part."""
+    starts: int = 5
+    """Starts of the engine and of the console (and of their baselines)."""
 
     @classmethod
     def full(cls) -> Sizes:
@@ -97,6 +101,7 @@ class Sizes:
             study_sessions=100,
             fuzz_examples=5_000,
             flood_per_s=emergency.FLOOD_PER_S,
+            starts=3,
         )
 
 
@@ -113,9 +118,19 @@ async def run_parts(
     notes: list[str] = []
     with running_broker(workdir, broker_config) as broker:
         if "latency" in parts:
-            say(f"command-to-wire latency: {sizes.commands} commands and {sizes.commands} raw hops")
+            say(
+                f"command-to-wire latency: {sizes.commands} light nudges, VR toggles and scene "
+                f"changes, as many raw hops and relayed floors"
+            )
             room = example_room(broker, "bench-latency", workdir)
-            figures += latency.figures(await latency.measure(room, broker, workdir, sizes.commands))
+            sampled = await latency.measure(room, broker, workdir, sizes.commands, every_kind=True)
+            figures += latency.figures(sampled)
+        if "start" in parts:
+            say(f"start-up: engine online and console showing the phase, {sizes.starts} times each")
+            started = await start.measure(
+                example_room(broker, "bench-start", workdir), broker, workdir, sizes.starts
+            )
+            figures, notes = figures + start.figures(started), notes + start.notes(started)
         if "fanout" in parts:
             say(f"scene fan-out: {sizes.scenes} scenes to {sizes.lights} simulated lights, and raw")
             room = many_lights_room(broker, workdir, sizes.lights)
@@ -238,6 +253,11 @@ def say(text: str) -> None:
     help="Hypothesis examples shared among the input boundaries (default 100,000).",
 )
 @click.option(
+    "--starts",
+    type=click.IntRange(min=1),
+    help="Starts of the engine and of the console (and their baselines) to time.",
+)
+@click.option(
     "--only",
     type=click.Choice(PARTS),
     multiple=True,
@@ -273,6 +293,7 @@ def main(
     rooms: int | None,
     fuzz_examples: int | None,
     flood: float | None,
+    starts: int | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
@@ -301,6 +322,7 @@ def main(
         study_sessions=base.study_sessions,
         fuzz_examples=fuzz_examples or base.fuzz_examples,
         flood_per_s=base.flood_per_s if flood is None else flood,
+        starts=starts or base.starts,
     )
     parts = only or DEFAULT_PARTS
     broker_config = "".join(f"{line}\n" for line in mosquitto_conf)
@@ -337,11 +359,13 @@ def main(
 def general_notes(sizes: Sizes, quick: bool) -> list[str]:
     lines = [
         "Baselines: raw hop = a plain aiomqtt publish→subscribe of the same command payload "
-        "(QoS 1) through the same broker and clients; raw fan-out = the same payloads "
-        "published one after the other with aiomqtt (QoS 1, each awaited, as the engine's "
-        "bus does); raw SQLite = the same rows inserted with executemany in groups of 500 "
-        "(WAL, synchronous=FULL); idle loop = the same lag probe without journaling; idle "
-        "engine = the engine process before the session starts.",
+        "(QoS 1) through the same broker and clients; relay floor = the same payload through "
+        "a paho client in its own process that only republishes it (QoS 1, client → relay → "
+        "client: the two broker hops a command makes console → engine → device); raw fan-out "
+        "= the same payloads published one after the other with aiomqtt (QoS 1, each awaited,"
+        " as the engine's bus does); raw SQLite = the same rows inserted with executemany in "
+        "groups of 500 (WAL, synchronous=FULL); idle loop = the same lag probe without "
+        "journaling; idle engine = the engine process before the session starts.",
     ]
     if quick:
         lines.append(

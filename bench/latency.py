@@ -1,21 +1,31 @@
-"""Command-to-wire latency: a `lights` override on `cmd` until its device command is on the wire.
+"""Command-to-wire latency: a command on `cmd` until its first device message is on the wire.
 
-Each sample alternates one Zigbee2MQTT light of the example room between two levels (a
-device message every time, well under the flash limit), with a session running so the
-journal works as in a real session. The raw hop is a plain publish of the same command
-payload to a topic of its own, through the same clients and broker. Raw and engine samples
-alternate, each after a random pause, so both meet the same conditions and no sample is
-phase-locked to the engine's tick.
+Three commands are timed, with a session running so the journal works as in a real session:
+a light nudge (a `lights` override alternating one Zigbee2MQTT light between two levels, a
+device message every time, well under the flash limit), a VR toggle (`vr` pause, then
+resume) and a scene change (two scenes in turn; the first device message of the scene).
+
+Two baselines go through the same broker and the same clients: the raw hop (the same
+payload published on a topic of its own, one broker hop) and the floor, a relay in its own
+process that only republishes (client → relay → client, two broker hops, as a command
+travels console → engine → device). What the engine adds over the floor is its own cost.
+Baselines and commands alternate, each after a random pause, so all meet the same
+conditions and no sample is phase-locked to the engine's tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.figures import Figure, Target, percentile
+from bench.processes import child
+from bench.relay import READY, RELAY_IN, RELAY_OUT
 from bench.rooms import command_topics
 from bench.stage import room_running
 from bench.wire import RAW_TOPIC, command_payload, publish_until, publisher_on, raw_hop, wire_on
@@ -24,17 +34,29 @@ from tests.support.mosquitto import Mosquitto
 
 LEVELS = (0.50, 0.55)
 """Alternated override levels: 5 % apart, below the 10 % a flash needs."""
+VR_OPS = ("pause", "resume")
+SCENES = ("integration", "centering")
+"""Alternated scenes of the example room (both change every light)."""
 MAX_PAUSE_S = 0.05
 SAMPLE_TIMEOUT_S = 5.0
 SETTLE_S = 1.0
 """After the session starts, before sampling: its first scene reaches the devices."""
+RELAY_READY_TIMEOUT_S = 30.0
+P50_FLOOR_TARGET = 1.3
+P99_FLOOR_TARGET = 1.5
 P99_TARGET_RATIO = 3.0
+"""The light nudge's p99 against the raw hop (the one-hop figure kept for comparison)."""
 
 
 @dataclass(frozen=True)
 class LatencySamples:
     engine: list[float]
+    """The light nudge."""
     raw: list[float]
+    floor: list[float] = field(default_factory=list)
+    """The two-hop relay; empty unless every kind was measured."""
+    vr: list[float] = field(default_factory=list)
+    scene: list[float] = field(default_factory=list)
 
 
 def light_under_test(room: Room) -> tuple[str, str]:
@@ -45,24 +67,77 @@ def light_under_test(room: Room) -> tuple[str, str]:
     raise ValueError(f"room {room.room_id} has no Zigbee2MQTT light to measure with")
 
 
-async def measure(room: Room, broker: Mosquitto, workdir: Path, samples: int) -> LatencySamples:
+@contextlib.asynccontextmanager
+async def relay_on(broker: Mosquitto, workdir: Path) -> AsyncIterator[None]:
+    """The relay (`bench.relay`) in a process of its own, subscribed, until the block ends."""
+    log_file = workdir / "relay.log"
+    log_file.unlink(missing_ok=True)
+    with child("relay", ["bench.relay", broker.host, str(broker.port)], log_file) as process:
+        deadline = time.monotonic() + RELAY_READY_TIMEOUT_S
+        while not (log_file.exists() and READY in log_file.read_text()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the relay did not subscribe; its log: {log_file}")
+            await asyncio.sleep(0.02)
+        yield
+
+
+async def measure(
+    room: Room, broker: Mosquitto, workdir: Path, samples: int, *, every_kind: bool = False
+) -> LatencySamples:
+    """Time `samples` light nudges beside as many raw hops; with `every_kind`, as many VR
+    toggles, scene changes and relayed floors too."""
     device_id, device_topic = light_under_test(room)
+    vr_topics = list(command_topics(room, "vr").values()) if every_kind else []
+    every_topic = list(command_topics(room).values()) if every_kind else [device_topic]
     measured = LatencySamples([], [])
     rng = random.Random(4)
-    async with room_running(room, broker, workdir) as running:
+    async with contextlib.AsyncExitStack() as stack:
+        running = await stack.enter_async_context(room_running(room, broker, workdir))
         await running.start_session()
-        async with wire_on(broker, [device_topic, RAW_TOPIC]) as wire, publisher_on(broker) as out:
-            await asyncio.sleep(SETTLE_S)
-            for index in range(samples):
-                payload = command_payload("lights", device=device_id, level=LEVELS[index % 2])
-                await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-                measured.raw.append(await raw_hop(wire, out, payload, SAMPLE_TIMEOUT_S))
-                await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-                seconds, _arrivals = await publish_until(
-                    wire, out, running.topics.cmd, payload, {device_topic: 1}, SAMPLE_TIMEOUT_S
-                )
-                measured.engine.append(seconds)
+        if every_kind:
+            await stack.enter_async_context(relay_on(broker, workdir))
+        wire = await stack.enter_async_context(
+            wire_on(broker, [*every_topic, RAW_TOPIC, RELAY_OUT])
+        )
+        out = await stack.enter_async_context(publisher_on(broker))
+        await asyncio.sleep(SETTLE_S)
+
+        async def timed(topic: str, payload: str, awaited: Sequence[str]) -> float:
+            await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
+            seconds, _arrivals = await publish_until(
+                wire, out, topic, payload, dict.fromkeys(awaited, 1), SAMPLE_TIMEOUT_S, any_of=True
+            )
+            return seconds
+
+        cmd = running.topics.cmd
+        for index in range(samples):
+            nudge = command_payload("lights", device=device_id, level=LEVELS[index % 2])
+            await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
+            measured.raw.append(await raw_hop(wire, out, nudge, SAMPLE_TIMEOUT_S))
+            measured.engine.append(await timed(cmd, nudge, [device_topic]))
+            if not every_kind:
+                continue
+            measured.floor.append(await timed(RELAY_IN, nudge, [RELAY_OUT]))
+            toggle = command_payload("vr", op=VR_OPS[index % 2])
+            measured.vr.append(await timed(cmd, toggle, vr_topics))
+            scene = command_payload("scene", name=SCENES[index % 2])
+            measured.scene.append(await timed(cmd, scene, every_topic))
     return measured
+
+
+def floor_figures(name: str, samples: list[float], floor: list[float]) -> list[Figure]:
+    """p50 and p99 of `samples` against the relay floor's, with their targets."""
+    return [
+        Figure(
+            f"cmd→wire {name} p{round(fraction * 100)} (n={len(samples)})",
+            percentile(samples, fraction) * 1000.0,
+            "ms",
+            percentile(floor, fraction) * 1000.0,
+            f"relay floor p{round(fraction * 100)}",
+            Target.ratio_at_most(target),
+        )
+        for fraction, target in ((0.50, P50_FLOOR_TARGET), (0.99, P99_FLOOR_TARGET))
+    ]
 
 
 def figures(measured: LatencySamples) -> list[Figure]:
@@ -72,7 +147,7 @@ def figures(measured: LatencySamples) -> list[Figure]:
     raw_p50 = percentile(measured.raw, 0.50) * ms
     raw_p99 = percentile(measured.raw, 0.99) * ms
     count = len(measured.engine)
-    return [
+    one_hop = [
         Figure(f"cmd→wire latency p50 (n={count})", engine_p50, "ms", raw_p50, "raw hop p50"),
         Figure(
             f"cmd→wire latency p99 (n={count})",
@@ -82,4 +157,27 @@ def figures(measured: LatencySamples) -> list[Figure]:
             "raw hop p99",
             Target.ratio_at_most(P99_TARGET_RATIO),
         ),
+    ]
+    if not measured.floor:
+        return one_hop
+    floor = measured.floor
+    return [
+        *one_hop,
+        Figure(
+            f"relay floor (two hops) p50 (n={len(floor)})",
+            percentile(floor, 0.50) * ms,
+            "ms",
+            raw_p50,
+            "raw hop p50",
+        ),
+        Figure(
+            f"relay floor (two hops) p99 (n={len(floor)})",
+            percentile(floor, 0.99) * ms,
+            "ms",
+            raw_p99,
+            "raw hop p99",
+        ),
+        *floor_figures("light nudge", measured.engine, floor),
+        *floor_figures("VR toggle", measured.vr, floor),
+        *floor_figures("scene change", measured.scene, floor),
     ]

@@ -64,11 +64,12 @@ class Wire:
         self.on_arrival(arrival)
 
     async def counted(
-        self, expected: Mapping[str, int], timeout: float, *, send: Sender
+        self, expected: Mapping[str, int], timeout: float, *, send: Sender, any_of: bool = False
     ) -> list[Arrival]:
         """Await `send()` and return the arrivals from then on, up to `expected[topic]` a topic.
 
-        Returns once every topic has had its count; other arrivals are passed over.
+        Returns once every topic has had its count (with `any_of`, once any topic has had
+        its count); other arrivals are passed over.
         """
         missing = Counter({topic: count for topic, count in expected.items() if count > 0})
         arrivals: list[Arrival] = []
@@ -78,7 +79,8 @@ class Wire:
             if missing[arrival.topic] > 0:
                 missing[arrival.topic] -= 1
                 arrivals.append(arrival)
-                if not +missing and not done.done():
+                finished = missing[arrival.topic] == 0 if any_of else not +missing
+                if finished and not done.done():
                     done.set_result(None)
 
         self.on_arrival = arrived
@@ -171,14 +173,19 @@ async def publish_until(
     payload: str | bytes,
     expected: Mapping[str, int],
     timeout: float,
+    *,
+    any_of: bool = False,
 ) -> tuple[float, list[Arrival]]:
-    """Publish `payload` on `topic` (QoS 1); seconds until the last `expected` arrival, and them."""
+    """Publish `payload` on `topic` (QoS 1); seconds until the last `expected` arrival, and them.
+
+    With `any_of`, until the first topic has had its count.
+    """
 
     async def send() -> None:
         await out.publish(topic, payload, qos=QOS)
 
     started = time.perf_counter()
-    arrivals = await wire.counted(expected, timeout, send=send)
+    arrivals = await wire.counted(expected, timeout, send=send, any_of=any_of)
     return max(arrival.at for arrival in arrivals) - started, arrivals
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import socket
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from amqtt.broker import Broker
-from amqtt.errors import BrokerError
+if TYPE_CHECKING:
+    from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ class EmbeddedBroker:
             raise RuntimeError("this embedded broker is already running")
         if self.port:
             _check_free(self.host, self.port)
+        # amqtt is imported when a room uses it, not by every engine that imports this module.
+        from amqtt.broker import Broker
+        from amqtt.errors import BrokerError
+
         broker = Broker(_config(self.host, self.port))
         try:
             await broker.start()

@@ -19,13 +19,12 @@ from controller.cli.common import (
 )
 from controller.console import ConsoleApp, Endpoint, KeymapError, load_keymap
 from controller.console.view import STALE_AFTER_S
-from controller.console.web import (
+from controller.console.web_options import (
     DEFAULT_HOST,
     DEFAULT_MAX_CONSOLES,
     DEFAULT_PORT,
     WebOptions,
     is_loopback,
-    serve,
 )
 
 
@@ -158,6 +157,8 @@ def console(
             max_consoles=max_consoles,
             tls=_tls(tls_cert, tls_key),
         )
+        from controller.console.web import serve  # aiohttp: only when serving a browser
+
         serve(arguments, options)
         return
     ConsoleApp(

@@ -21,14 +21,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
-import ipaddress
 import secrets
 import shlex
-import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,9 +33,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
-DEFAULT_MAX_CONSOLES = 4
+from controller.console.web_options import WebOptions
+
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
 """A sign-in lasts a working day."""
@@ -47,32 +43,6 @@ OPEN_PATHS = ("/signin", "/static/")
 """Served without signing in (the sign-in page and the page's scripts and styles)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class WebOptions:
-    """How the console is served."""
-
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    title: str = "Sessionroom console"
-    public_url: str | None = None
-    """Where browsers reach the console (e.g. https://room-a.clinic.lan:8765); by default the
-    address each browser used."""
-    password: str | None = None
-    """The sign-in password; None serves without one (loopback only)."""
-    max_consoles: int = DEFAULT_MAX_CONSOLES
-    tls: ssl.SSLContext | None = None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (an address or `localhost`) is only reachable from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def console_command(arguments: Sequence[str]) -> str:

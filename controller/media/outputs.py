@@ -11,14 +11,17 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controller.config import Room
 from controller.config.models import Device
 from controller.engine.safety import BlsRequest
 from controller.media.music import MusicPlayer
-from controller.media.tones import ToneSettings, render_cycle
 from controller.media.vlc_output import OutputSelection, VlcOutput, VlcUnavailableError
 from controller.media.wav_loop import WavLoop
+
+if TYPE_CHECKING:
+    from controller.media.tones import ToneSettings
 
 LOOP_FILE_S = 4.0
 """A tone file holds whole cycles for at least this long: VLC pauses briefly at each loop."""
@@ -37,6 +40,9 @@ class TonePlayer:
         self._folder = tempfile.TemporaryDirectory(prefix="sessionroom-tones-")
 
     def start(self, request: BlsRequest, *, volume: float) -> None:
+        # numpy renders the tones: imported at the first set, not at the engine's start.
+        from controller.media.tones import ToneSettings
+
         settings = ToneSettings(
             tone_hz=request.tone_hz or 440.0, speed_hz=request.speed_hz, level=TONE_LEVEL
         )
@@ -71,6 +77,8 @@ class TonePlayer:
 
 def write_loop_file(path: Path, settings: ToneSettings) -> None:
     """Whole cycles of the tones, at least LOOP_FILE_S long, as a 16-bit stereo WAV."""
+    from controller.media.tones import render_cycle
+
     cycle = render_cycle(settings)
     repeats = max(1, round(LOOP_FILE_S * settings.speed_hz))
     with wave.open(str(path), "wb") as out:

@@ -18,7 +18,7 @@ Facts about libvlc 3.0 this module relies on (measured on Debian's libvlc5 3.0.2
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -281,9 +281,14 @@ class PlayerVolume:
         self._inputs += 1
 
 
+@functools.cache
 def _libc_vsnprintf() -> Any:
-    """libc's vsnprintf, to format VLC's log lines (their arguments come as a va_list)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    """libc's vsnprintf, to format VLC's log lines (their arguments come as a va_list).
+
+    Looked up among the symbols the process already has (libc is linked into Python), not
+    with ctypes.util.find_library, which runs `ldconfig -p` in a subprocess every time.
+    """
+    libc = ctypes.CDLL(None)
     function = libc.vsnprintf
     function.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p]
     function.restype = ctypes.c_int

@@ -25,11 +25,18 @@ TINY = [
     "--rooms", "2",
     "--fuzz-examples", "32",
     "--flood", "500",
+    "--starts", "1",
 ]  # fmt: skip
 
 FIGURES = (
     "cmd→wire latency p50 (n=4)",
     "cmd→wire latency p99 (n=4)",
+    "relay floor (two hops) p50 (n=4)",
+    "cmd→wire light nudge p99 (n=4)",
+    "cmd→wire VR toggle p50 (n=4)",
+    "cmd→wire scene change p99 (n=4)",
+    "`sessionroom run` start → retained online (median of 1)",
+    "console start → phase on screen, tmux (median of 1)",
     "scene fan-out to 6 lights, median of 1",
     "emergency→last device msg, example room (6 msgs) p99 (n=2)",
     "emergency→last device msg, 6 lights (6 msgs) p99 (n=2)",
@@ -66,10 +73,13 @@ def assert_ratio(figure: str, output: str, rows: dict[str, str]) -> None:
 @pytest.mark.mosquitto
 @pytest.mark.slow
 def test_the_benchmark_measures_every_part_and_prints_the_table() -> None:
-    output, rows = run_bench(*TINY, timeout=180)
+    output, rows = run_bench(*TINY, timeout=300)
     for figure in FIGURES:
         assert_ratio(figure, output, rows)
     assert re.search(r"(PASS|MISS)\s*$", rows["cmd→wire latency p99 (n=4)"])
+    for kind in ("light nudge", "VR toggle", "scene change"):
+        row = rows[f"cmd→wire {kind} p99 (n=4)"]
+        assert re.search(r"\(relay floor p99\) .*ratio ≤ 1\.5×\s+(PASS|MISS)\s*$", row), row
     assert re.search(r"vitals [1-9]", output), "the rehearsal journaled no vitals"
 
 

@@ -7,8 +7,6 @@ the console is the installed command in its own process.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,43 +16,11 @@ from controller.api.state import RoomState
 from tests.console.live_room import live_engine
 from tests.console.polling import eventually
 from tests.support.mosquitto import Mosquitto
-from tests.support.requirements import missing
+from tests.support.terminal import Terminal
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
 DEADLINE_S = 15.0
-
-
-class Terminal:
-    """A tmux server of its own with one window running a command."""
-
-    def __init__(self, name: str) -> None:
-        binary = shutil.which("tmux")
-        if binary is None:
-            missing("tmux", "apt-get install tmux")
-        self.base = [binary, "-L", name]
-
-    def start(self, command: list[str], width: int, height: int) -> None:
-        size = ["-x", str(width), "-y", str(height)]
-        subprocess.run(
-            [*self.base, "new-session", "-d", "-s", "console", *size, *command], check=True
-        )
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", "console", *keys], check=True)
-
-    def screen(self) -> str:
-        shown = subprocess.run(
-            [*self.base, "capture-pane", "-p", "-t", "console"], capture_output=True, text=True
-        )
-        return shown.stdout
-
-    def running(self) -> bool:
-        probe = [*self.base, "has-session", "-t", "console"]
-        return subprocess.run(probe, capture_output=True).returncode == 0
-
-    def close(self) -> None:
-        subprocess.run([*self.base, "kill-server"], capture_output=True)
 
 
 async def test_a_therapist_starts_a_session_steers_it_and_quits_leaving_the_room_running(

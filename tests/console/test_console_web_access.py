@@ -21,7 +21,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from controller.console.web import SESSION_COOKIE, ConsoleServer, WebOptions
+from controller.console.web import SESSION_COOKIE, ConsoleServer
+from controller.console.web_options import WebOptions
 from controller.facility.certificates import certificate_authority, server_certificate
 from tests.support.mosquitto import free_port
 from tests.support.room import sessionroom
