@@ -198,6 +198,7 @@ def write_mcap(
     )
     channels = _Channels(writer)
     event_channels: dict[tuple[str, str | None], int] = {}
+    light_channels: dict[str | None, int] = {}
     add = writer.message
     phase: str | None = None
     count = 0
@@ -218,8 +219,10 @@ def write_mcap(
                 data = json.dumps({"phase": phase}).encode()
                 add(channels.derived("phase", None), log_time, data, wall_ns, seq)
             if level is not None:
-                data = f'{{"level": {float(level)!r}}}'.encode()
-                add(channels.derived("light", device), log_time, data, wall_ns, seq)
+                light = light_channels.get(device)
+                if light is None:
+                    light = light_channels[device] = channels.derived("light", device)
+                add(light, log_time, f'{{"level": {float(level)!r}}}'.encode(), wall_ns, seq)
             elif payload is not None and device is not None:
                 _levels(add, channels, kind, device, payload, log_time, wall_ns, seq)
         count += len(batch)
