@@ -64,12 +64,13 @@ DERIVED_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DERIVED = "room"
 """Derived channels live under `/room/`; event channels are named after kinds, never `room`."""
-LEVEL = "json_extract(payload, '$.level')"
 ON = "json_extract(payload, '$.on')"
-PLAIN_LEVEL = f"""kind = 'state' AND device IS NOT NULL AND json_type(payload) = 'object'
-    AND NOT instr(payload, '\\u') AND json_type(payload, '$.level') IN ('integer', 'real')
-    AND abs({LEVEL}) < 1e300"""
-"""A state report with a finite level and no escaped character (which could spell a key)."""
+FINITE_LEVEL = "abs(json_extract(payload, '$.level')) <= 1.7976931348623157e308"
+ESCAPED = "instr(payload, '\\u')"
+"""Whether a payload holds an escaped character, which could spell a key."""
+PLAIN_LEVEL = f"""kind = 'state' AND device IS NOT NULL AND NOT {ESCAPED}
+    AND json_type(payload, '$.level') IN ('integer', 'real')"""
+"""A state report with a numeric level and no escaped character."""
 OFF = f"""CASE json_type(payload, '$.on')
     WHEN 'null' THEN 1 WHEN 'false' THEN 1
     WHEN 'integer' THEN {ON} = 0 WHEN 'real' THEN {ON} = 0
@@ -77,13 +78,14 @@ OFF = f"""CASE json_type(payload, '$.on')
     WHEN 'object' THEN {ON} = '{{}}' ELSE 0 END"""
 """Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
 QUERY = f"""SELECT seq, {SESSION_T}, wall_ns, kind, device, phase, {JSONL_TAIL},
-    CASE WHEN {PLAIN_LEVEL} THEN CASE WHEN {OFF} THEN '0' ELSE payload -> '$.level' END END,
-    CASE WHEN kind IN ('state', 'command') AND device IS NOT NULL AND NOT ({PLAIN_LEVEL})
-        AND (instr(payload, 'level') OR instr(payload, 'volume') OR instr(payload, '\\u'))
-    THEN payload END
+    CASE WHEN {PLAIN_LEVEL} THEN CASE WHEN NOT ({OFF}) THEN payload -> '$.level'
+        WHEN {FINITE_LEVEL} THEN '0' END END,
+    CASE WHEN device IS NOT NULL AND (kind = 'command' AND instr(payload, 'volume')
+        OR kind IN ('state', 'command') AND {ESCAPED}) THEN payload END
     FROM events ORDER BY seq"""
-"""The events as `Row`s. SQLite reads a plain light report's level itself; a payload that
-may hold a level or a volume otherwise comes whole, for `_levels`."""
+"""The events as `Row`s. SQLite reads a plain light report's level: its JSON text, for
+Python to read and check it is finite, or 0 if the light is off (and the level finite). A
+payload that may hold a volume, or a level SQLite could misread, comes whole for `_levels`."""
 
 
 class _Channels:
@@ -219,10 +221,13 @@ def write_mcap(
                 data = json.dumps({"phase": phase}).encode()
                 add(channels.derived("phase", None), log_time, data, wall_ns, seq)
             if level is not None:
+                value = float(level)
+                if not math.isfinite(value):
+                    continue
                 light = light_channels.get(device)
                 if light is None:
                     light = light_channels[device] = channels.derived("light", device)
-                add(light, log_time, f'{{"level": {float(level)!r}}}'.encode(), wall_ns, seq)
+                add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
             elif payload is not None and device is not None:
                 _levels(add, channels, kind, device, payload, log_time, wall_ns, seq)
         count += len(batch)

@@ -165,13 +165,16 @@ json_values = st.recursive(
 truth_values = st.sampled_from([None, False, True, 0, 1, 0.0, -0.0, "", "x", [], [0], {}, {"": 0}])
 """A value of each JSON type that Python reads as false, and one it reads as true."""
 light_reports = (
-    st.fixed_dictionaries({"level": st.floats(-2, 2), "on": truth_values})
+    st.fixed_dictionaries(
+        {"level": st.floats(-2, 2) | st.integers(10**308, 10**309), "on": truth_values}
+    )
     | st.fixed_dictionaries({}, optional={"on": json_values, "level": json_values})
 ).map(lambda payload: Event("state", payload, device="ceiling"))
 volume_commands = st.one_of(
     st.builds(lambda volume: {"payload": json.dumps({"volume": volume})}, json_values),
     st.builds(lambda volume: {"volume": volume}, json_values),
     st.builds(lambda text: {"payload": text}, nasty),
+    st.just({"payload": '{"vol\\u0075me": 0.5}'}),
 ).map(lambda payload: Event("command", payload, device="speaker", topic="vlc/speaker"))
 
 
