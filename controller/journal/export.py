@@ -122,34 +122,12 @@ JSONL_TAIL = f"""', "wall": "' || {WALL} || '", "phase": ' || json_quote(phase)
 SQLite's work on it, so the fewer values a row brings, the faster the export."""
 
 
-def _csv_quoted(value: str) -> str:
-    """Text as a quoted CSV cell in SQL (`""` inside)."""
-    return f"""'"' || replace({value}, '"', '""') || '"'"""
-
-
-def _csv_cell(value: str) -> str:
-    """A column as a CSV cell in SQL, as Python's csv module writes it: NULL is an empty
-    cell, text is quoted when it holds a quote, a comma or a line break. SQLite's GLOB stops
-    at a NUL, so text holding one is quoted whatever follows it."""
-    needs_quotes = f"""instr({value}, char(0)) OR {value} GLOB '*[",'||char(10, 13)||']*'"""
-    return (
-        f"CASE WHEN {value} IS NULL THEN '' WHEN {needs_quotes} THEN {_csv_quoted(value)}"
-        f" ELSE {value} END"
-    )
-
-
-CSV_TAIL = " || ',' || ".join(
-    [
-        "''",
-        WALL,
-        *(_csv_cell(column) for column in ("phase", "kind", "device", "topic")),
-        _csv_quoted(CONTRACT_PAYLOAD),
-    ]
-)
-"""A CSV line after its `t`: the wall time, then quoted cells (the payload is never NULL)."""
+CSV_PAYLOAD = f"""'"' || replace({CONTRACT_PAYLOAD}, '"', '""') || '"'"""
+"""The payload as a quoted CSV cell (`""` inside), in SQL."""
 QUERIES = {
     "jsonl": f"SELECT seq, {SESSION_T}, {JSONL_TAIL} FROM events ORDER BY seq",
-    "csv": f"SELECT seq, {SESSION_T}, {CSV_TAIL} FROM events ORDER BY seq",
+    "csv": f"""SELECT seq, {SESSION_T}, {WALL}, phase, kind, device, topic, {CSV_PAYLOAD}
+        FROM events ORDER BY seq""",
 }
 BATCH = 1000
 """Rows fetched, formatted and written at once; the progress callback is told after each."""
@@ -197,19 +175,34 @@ def _write_jsonl(rows: list[tuple[Any, ...]], out: TextIO) -> None:
 
 def _csv_row(event: Event) -> tuple[Any, ...]:
     record = timeline_record(event)
-    cells = [record["wall"], record["phase"], record["kind"], record["device"], record["topic"]]
-    line = io.StringIO()
-    # "\r\n": the writer quotes a cell holding either, as readers end a line at both
-    csv.writer(line, lineterminator="\r\n").writerow(["", *cells])
+    cells = (record[column] for column in ("wall", "phase", "kind", "device", "topic"))
     payload = json_text(record["payload"]).replace('"', '""')
-    return event.seq, float(event.t), f'{line.getvalue().removesuffix(CRLF)},"{payload}"'
+    return event.seq, float(event.t), *cells, f'"{payload}"'
 
 
-CRLF = "\r\n"
+class _CsvCells(dict[str | None, str]):
+    """Text as a CSV cell, as Python's csv module writes it (NULL is an empty cell), remembered:
+    phases, kinds, devices and topics repeat all through a session."""
+
+    def __missing__(self, value: str | None) -> str:
+        line = io.StringIO()
+        # "\r\n": the writer quotes a cell holding either, as readers end a line at both
+        csv.writer(line, lineterminator="\r\n").writerow([value, ""])
+        cell = self[value] = line.getvalue().removesuffix(",\r\n")
+        return cell
 
 
 def _write_csv(rows: list[tuple[Any, ...]], out: TextIO) -> None:
-    out.write("".join([f"{seq},{t!r}{tail}\n" for seq, t, tail in rows]))
+    cell = _CsvCells()
+    out.write(
+        "".join(
+            [
+                f"{seq},{t!r},{wall},{cell[phase]},{cell[kind]},{cell[device]},{cell[topic]},"
+                f"{payload}\n"
+                for seq, t, wall, phase, kind, device, topic, payload in rows
+            ]
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mcap.writer import CompressionType, Writer
-
 from controller import __version__
 from controller.journal import Event, SessionMeta
 from controller.journal.export import (
@@ -35,6 +33,7 @@ from controller.journal.export import (
 )
 from controller.journal.sessions import utc_datetime
 from controller.journal.store import json_text
+from controller.research.mcap_file import McapFile
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
 
@@ -65,16 +64,34 @@ DERIVED_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DERIVED = "room"
 """Derived channels live under `/room/`; event channels are named after kinds, never `room`."""
-QUERY = (
-    f"SELECT seq, {SESSION_T}, wall_ns, kind, device, phase, {JSONL_TAIL},"
-    " CASE WHEN kind IN ('state', 'command') THEN payload END FROM events ORDER BY seq"
-)
+ON = "json_extract(payload, '$.on')"
+FINITE_LEVEL = "abs(json_extract(payload, '$.level')) <= 1.7976931348623157e308"
+ESCAPED = "instr(payload, '\\u')"
+"""Whether a payload holds an escaped character, which could spell a key."""
+PLAIN_LEVEL = f"""kind = 'state' AND device IS NOT NULL AND NOT {ESCAPED}
+    AND json_type(payload, '$.level') IN ('integer', 'real')"""
+"""A state report with a numeric level and no escaped character."""
+OFF = f"""CASE json_type(payload, '$.on')
+    WHEN 'null' THEN 1 WHEN 'false' THEN 1
+    WHEN 'integer' THEN {ON} = 0 WHEN 'real' THEN {ON} = 0
+    WHEN 'text' THEN {ON} = '' WHEN 'array' THEN json_array_length(payload, '$.on') = 0
+    WHEN 'object' THEN {ON} = '{{}}' ELSE 0 END"""
+"""Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
+QUERY = f"""SELECT seq, {SESSION_T}, wall_ns, kind, device, phase, {JSONL_TAIL},
+    CASE WHEN {PLAIN_LEVEL} THEN CASE WHEN NOT ({OFF}) THEN payload -> '$.level'
+        WHEN {FINITE_LEVEL} THEN '0' END END,
+    CASE WHEN device IS NOT NULL AND (kind = 'command' AND instr(payload, 'volume')
+        OR kind IN ('state', 'command') AND {ESCAPED}) THEN payload END
+    FROM events ORDER BY seq"""
+"""The events as `Row`s. SQLite reads a plain light report's level: its JSON text, for
+Python to read and check it is finite, or 0 if the light is off (and the level finite). A
+payload that may hold a volume, or a level SQLite could misread, comes whole for `_levels`."""
 
 
 class _Channels:
     """The MCAP channels of one file, registered as their first message comes."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: McapFile) -> None:
         self._writer = writer
         self._schemas: dict[str, int] = {}
         self._channels: dict[tuple[str, str | None], int] = {}
@@ -92,7 +109,7 @@ class _Channels:
         if channel is None:
             topic = f"/{path}" if device is None else f"/{path}/{device}"
             schema_id = self._schema(f"sessionroom.{name}", schema)
-            channel = self._writer.register_channel(topic, "json", schema_id)
+            channel = self._writer.channel(topic, "json", schema_id)
             self._channels[(path, device)] = channel
         return channel
 
@@ -100,7 +117,7 @@ class _Channels:
         known = self._schemas.get(name)
         if known is None:
             data = json.dumps({"title": name, **schema}).encode()
-            known = self._schemas[name] = self._writer.register_schema(name, "jsonschema", data)
+            known = self._schemas[name] = self._writer.schema(name, "jsonschema", data)
         return known
 
 
@@ -131,9 +148,10 @@ def export_mcap(
     return write_mcap(event_rows(events), meta, out, progress=progress)
 
 
-Row = tuple[int, float, int, str, str | None, str | None, str, str | None]
-"""seq, t, wall_ns, kind, device, phase, the JSONL line after `t`, a state's or command's
-payload as stored (else None)."""
+Row = tuple[int, float, int, str, str | None, str | None, str, str | None, str | None]
+"""seq, t, wall_ns, kind, device, phase, the JSONL line after `t`, a plain light report's
+level as JSON text (0 when off, else None), a payload as stored that may hold another level
+or a volume (else None)."""
 
 
 def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
@@ -147,6 +165,7 @@ def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
             event.device,
             event.phase,
             jsonl_row(event)[2],
+            None,
             json_text(event.payload) if event.kind in ("state", "command") else None,
         )
         for event in events
@@ -165,9 +184,9 @@ def write_mcap(
     `meta` is the session's (participant already pseudonymised if it is to be). Returns
     the number of events; raises JournalError if the journal cannot be read.
     """
-    writer = Writer(out, compression=CompressionType.ZSTD)
+    writer = McapFile(out)
     writer.start(profile=PROFILE, library=f"sessionroom {__version__}")
-    writer.add_metadata(
+    writer.metadata(
         "session",
         {
             "session": meta.session_id,
@@ -180,25 +199,41 @@ def write_mcap(
         },
     )
     channels = _Channels(writer)
-    add = writer.add_message
+    event_channels: dict[tuple[str, str | None], int] = {}
+    light_channels: dict[str | None, int] = {}
+    add = writer.message
     phase: str | None = None
     count = 0
     for batch in rows:
-        for seq, t, wall_ns, kind, device, now_in, tail, payload in batch:
+        for seq, t, wall_ns, kind, device, now_in, tail, level, payload in batch:
             line = f'{{"seq": {seq}, "t": {t!r}{tail}'
+            log_time = round(t * 1e9)
             # held to MCAP's field sizes (a damaged journal may hold any number)
-            log_time, wall_ns, seq = _u64(round(t * 1e9)), _u64(wall_ns), seq & 0xFFFFFFFF
-            add(channels.event(kind, device), log_time, line.encode(), wall_ns, seq)
+            if not 0 <= log_time <= U64 or wall_ns > U64:
+                log_time, wall_ns = _u64(log_time), _u64(wall_ns)
+            seq &= 0xFFFFFFFF
+            channel = event_channels.get((kind, device))
+            if channel is None:
+                channel = event_channels[(kind, device)] = channels.event(kind, device)
+            add(channel, log_time, line.encode(), wall_ns, seq)
             if now_in != phase and now_in is not None:
                 phase = now_in
                 data = json.dumps({"phase": phase}).encode()
                 add(channels.derived("phase", None), log_time, data, wall_ns, seq)
-            if payload is not None and device is not None:
+            if level is not None:
+                value = float(level)
+                if not math.isfinite(value):
+                    continue
+                light = light_channels.get(device)
+                if light is None:
+                    light = light_channels[device] = channels.derived("light", device)
+                add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
+            elif payload is not None and device is not None:
                 _levels(add, channels, kind, device, payload, log_time, wall_ns, seq)
         count += len(batch)
         if progress is not None:
             progress(count)
-    writer.finish()  # type: ignore[no-untyped-call]  # unannotated in the mcap library
+    writer.finish()
     return count
 
 
@@ -243,6 +278,9 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+U64 = 2**64 - 1
+
+
 def _u64(value: int) -> int:
     """`value` held to MCAP's unsigned 64-bit times."""
-    return min(max(value, 0), 2**64 - 1)
+    return min(max(value, 0), U64)

@@ -150,3 +150,63 @@ def test_any_text_survives_jsonl_csv_and_bids_and_the_validator_accepts_it(
 
     assert count >= 25
     assert bids_errors(study) == []
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(10**300, 10**400)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=4,
+)
+truth_values = st.sampled_from([None, False, True, 0, 1, 0.0, -0.0, "", "x", [], [0], {}, {"": 0}])
+"""A value of each JSON type that Python reads as false, and one it reads as true."""
+light_reports = (
+    st.fixed_dictionaries(
+        {"level": st.floats(-2, 2) | st.integers(10**308, 10**309), "on": truth_values}
+    )
+    | st.fixed_dictionaries({}, optional={"on": json_values, "level": json_values})
+).map(lambda payload: Event("state", payload, device="ceiling"))
+volume_commands = st.one_of(
+    st.builds(lambda volume: {"payload": json.dumps({"volume": volume})}, json_values),
+    st.builds(lambda volume: {"volume": volume}, json_values),
+    st.builds(lambda text: {"payload": text}, nasty),
+    st.just({"payload": '{"vol\\u0075me": 0.5}'}),
+).map(lambda payload: Event("command", payload, device="speaker", topic="vlc/speaker"))
+
+
+def derived_messages(path: Path, key: bytes | None) -> list[tuple[str, int, bytes]]:
+    out = io.BytesIO()
+    export_mcap(path, out, key=key)
+    out.seek(0)
+    reader = make_reader(out, validate_crcs=True)
+    return [
+        (channel.topic, message.log_time, message.data)
+        for _, channel, message in reader.iter_messages(log_time_order=False)
+        if channel.topic.startswith("/room/")
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(light_reports | volume_commands, min_size=1, max_size=12))
+def test_mcap_level_channels_agree_whether_sqlite_or_python_reads_the_payloads(
+    happenings: list[Event],
+) -> None:
+    # SQLite reads a plain export's light levels, Python a pseudonymised one's (these
+    # events hold no participant code): the derived channels must be the same messages.
+    with tempfile.TemporaryDirectory() as scratch:
+        path = write_journal(Path(scratch), [(n / 4, e) for n, e in enumerate(happenings)])
+        plain = derived_messages(path, None)
+        assert plain == derived_messages(path, b"a key of sixteen bytes or more")
+    levels = [
+        payload.get("level")
+        for event in happenings
+        if event.kind == "state" and isinstance(payload := event.payload, dict)
+    ]
+    light = [json.loads(data)["level"] for topic, _, data in plain if topic.startswith("/room/l")]
+    assert len(light) <= len(levels)
+    if all(isinstance(level, float) and -2 <= level <= 2 for level in levels):
+        assert len(light) == len(levels)
