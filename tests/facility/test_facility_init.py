@@ -135,6 +135,16 @@ def test_two_rooms_with_one_id_are_refused(tmp_path: Path) -> None:
     assert "room id 'room-a' is used by more than one room" in output
 
 
+def test_two_rooms_that_are_one_home_assistant_device_are_refused(tmp_path: Path) -> None:
+    """`room-a` and `room_a` are both Home Assistant's `sessionroom_room_a`: each engine
+    could publish (replace) the other's discovery message."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room_a", "b-")
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    topic = "homeassistant/device/sessionroom_room_a/config"
+    assert f"topic {topic} (Home Assistant) of room 'room_a' is also room 'room-a'" in output
+
+
 def test_a_missing_room_folder_is_a_clear_error(tmp_path: Path) -> None:
     status, output = init(tmp_path / "nowhere", output=tmp_path / "facility")
     assert status == 2
