@@ -133,7 +133,8 @@ def _bridge(room_id: str) -> Login:
 
 def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
     """The logins of the whole facility: the front desk and the overview see every room and
-    command none; Home Assistant sees every room and may press each one's emergency."""
+    command none; Home Assistant sees every room and may press each one's emergency (on the
+    room listener: one connection, whose client id no other client can take)."""
     every = RoomTopics("+")
     bridges = f"{every.base}/bridge"
     prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
@@ -145,6 +146,7 @@ def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
             HOME_ASSISTANT,
             (every.emergency, *home_assistant),
             (every.status, every.state, *home_assistant),
+            bound=True,  # its client id is its user name: no console can take it (and cut it off)
         ),
     ]
 
