@@ -113,6 +113,30 @@ async def test_guesses_sent_side_by_side_are_checked_one_at_a_time() -> None:
         assert (await right).status == 303
 
 
+async def test_the_consoles_process_gets_no_password(tmp_path: Path) -> None:
+    """What a browser's console process runs with (its command line and environment, which
+    /proc/<pid>/cmdline and environ show) carries no sign-in password."""
+    seen = tmp_path / "seen"
+    dump = (
+        "import os, sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes("
+        "open('/proc/self/cmdline','rb').read() + b'\\n' + open('/proc/self/environ','rb').read()"
+        "); sys.stdin.buffer.read(1)"
+    )
+    settings = options()
+    server = ConsoleServer(shlex.join([sys.executable, "-c", dump, str(seen)]), settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base) as socket:
+            await socket.send_json(["stdin", "x"])
+            deadline = asyncio.get_running_loop().time() + 5
+            while not seen.exists() or b"\n" not in seen.read_bytes():
+                assert asyncio.get_running_loop().time() < deadline, "the console never ran"
+                await asyncio.sleep(0.02)
+    ran = seen.read_bytes()
+    assert str(seen).encode() in ran  # it is the process's own command line
+    assert PASSWORD.encode() not in ran
+
+
 async def test_too_many_waiting_sign_ins_are_turned_away() -> None:
     settings = options()
     server = HeldBackServer(STAND_IN, settings)
