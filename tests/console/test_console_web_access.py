@@ -113,6 +113,32 @@ async def test_guesses_sent_side_by_side_are_checked_one_at_a_time() -> None:
         assert (await right).status == 303
 
 
+async def raw_status(port: int, path: str) -> bytes:
+    """The status line of a websocket upgrade to `path`, sent as written (no client tidies
+    it first), from the console's own origin but without a session."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return status
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../ws", "/static/%2e%2e/ws", "/static/..%2fws", "/signin/../ws", "//ws"]
+)
+async def test_no_path_through_the_open_pages_reaches_the_console(path: str) -> None:
+    settings = options()
+    async with serving(settings):
+        status = await raw_status(settings.port, path)
+        assert status.split()[1] in (b"401", b"404"), status
+
+
 async def test_the_consoles_process_gets_no_password(tmp_path: Path) -> None:
     """What a browser's console process runs with (its command line and environment, which
     /proc/<pid>/cmdline and environ show) carries no sign-in password."""
@@ -126,8 +152,7 @@ async def test_the_consoles_process_gets_no_password(tmp_path: Path) -> None:
     server = ConsoleServer(shlex.join([sys.executable, "-c", dump, str(seen)]), settings)
     async with serving(settings, server) as base, browser() as client:
         await sign_in(client, base, PASSWORD)
-        async with client.ws_connect(f"{base}/ws", origin=base) as socket:
-            await socket.send_json(["stdin", "x"])
+        async with client.ws_connect(f"{base}/ws", origin=base):
             deadline = asyncio.get_running_loop().time() + 5
             while not seen.exists() or b"\n" not in seen.read_bytes():
                 assert asyncio.get_running_loop().time() < deadline, "the console never ran"
