@@ -9,6 +9,7 @@ retained `sessionroom/<room>/state`, and one button that publishes to
 always safe; nothing else is reachable from there). Availability follows the engine's
 `status`. The message is published again when Home Assistant announces `online` on
 `<prefix>/status`; with discovery off, the engine clears it (an empty retained message).
+A press left retained on the emergency topic is cleared and not taken as an emergency.
 """
 
 from __future__ import annotations
@@ -161,4 +162,11 @@ class HomeAssistant:
             await self.announce()
 
     async def _pressed(self, message: Message) -> None:
-        await self._command(Message(message.topic, emergency_command(), retain=False))
+        """A press, taken once: a retained one (left on the broker, sent again at every
+        start and, through a bridge, at every reconnect) is cleared, and only a live one is
+        an emergency; an empty message (such a clearing) is no press."""
+        if not message.payload:
+            return
+        await self._bus.publish(message.topic, b"", qos=1, retain=True)
+        if not message.retain:
+            await self._command(Message(message.topic, emergency_command(), retain=False))

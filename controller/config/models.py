@@ -156,6 +156,11 @@ def broker_from_url(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise ValueError(f"broker {url!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT")
+    if parts.password is not None:
+        raise ValueError(
+            f"broker URL for {parts.hostname}: a password in a URL shows in the process list "
+            "(and in every console the web console starts); give it in a password_file"
+        )
     secure = parts.scheme == "mqtts"
     settings: dict[str, Any] = {
         "mode": "external",

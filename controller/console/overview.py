@@ -6,10 +6,15 @@ own, and shows one row per room: engine, session, phase,
 time, hold and extension, emergency, alerts and offline essential devices. It sends nothing.
 Enter on a room opens that room's console when its folder was given (`--rooms`), with the
 room's own console login; quitting that console comes back to the overview.
+
+What it reads may be hostile (on a broker without an ACL anyone may leave retained messages):
+a topic whose room no room can be named (a room id is lower-case ASCII: no look-alike of
+another room's, no markup) is ignored, and every cell is shown as plain text.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from pydantic import ValidationError
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
@@ -26,7 +32,7 @@ from textual.widgets import DataTable, Footer, Header
 from controller.api.state import RoomState
 from controller.api.topics import OFFLINE, ONLINE
 from controller.bus import Bus, Message
-from controller.config.models import BrokerSettings
+from controller.config.models import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
 
 COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
@@ -101,9 +107,13 @@ def summarise(
     )
 
 
-def room_of(topic: str) -> str:
-    """`room` from `sessionroom/<room>/status` or `…/state`."""
-    return topic.split("/")[1]
+ROOM_ID = re.compile(IDENTIFIER)
+
+
+def room_of(topic: str) -> str | None:
+    """`room` from `sessionroom/<room>/status` or `…/state`; None when no room has that name."""
+    room = topic.split("/")[1]
+    return room if ROOM_ID.match(room) else None
 
 
 def read_state(payload: bytes) -> RoomState | None:
@@ -142,10 +152,11 @@ class OverviewApp(App[None]):
         self.states: dict[str, RoomState | None] = {}
         self.bridges: dict[str, str] = {}
         self.rows: dict[str, RoomRow] = {}
+        self._sort_due = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield Footer()
@@ -160,16 +171,19 @@ class OverviewApp(App[None]):
         await self.bus.__aexit__(None, None, None)
 
     def _on_status(self, message: Message) -> None:
-        self.statuses[room_of(message.topic)] = message.payload.decode("utf-8", "replace")
-        self._show(room_of(message.topic))
+        if (room := room_of(message.topic)) is not None:
+            self.statuses[room] = message.payload.decode("utf-8", "replace")
+            self._show(room)
 
     def _on_state(self, message: Message) -> None:
-        self.states[room_of(message.topic)] = read_state(message.payload)
-        self._show(room_of(message.topic))
+        if (room := room_of(message.topic)) is not None:
+            self.states[room] = read_state(message.payload)
+            self._show(room)
 
     def _on_bridge(self, message: Message) -> None:
-        self.bridges[room_of(message.topic)] = message.payload.decode("utf-8", "replace")
-        self._show(room_of(message.topic))
+        if (room := room_of(message.topic)) is not None:
+            self.bridges[room] = message.payload.decode("utf-8", "replace")
+            self._show(room)
 
     def _show(self, room: str) -> None:
         row = summarise(
@@ -179,16 +193,23 @@ class OverviewApp(App[None]):
         tables = self.query(DataTable)
         if not tables:
             return  # the overview is closing
-        table: DataTable[str] = tables.first()
+        table: DataTable[Text] = tables.first()
+        cells = [Text(cell) for cell in row.cells()]  # plain text: no markup reaches the table
         if room in table.rows:
-            for column, cell in zip(table.columns, row.cells(), strict=True):
+            for column, cell in zip(table.columns, cells, strict=True):
                 table.update_cell(room, column, cell, update_width=True)
         else:
-            table.add_row(*row.cells(), key=room)
-            table.sort(table.ordered_columns[0].key)
+            table.add_row(*cells, key=room)
+            if not self._sort_due:  # once for many rooms arriving together
+                self._sort_due = True
+                self.call_later(self._sort, table)
+
+    def _sort(self, table: DataTable[Text]) -> None:
+        self._sort_due = False
+        table.sort(table.ordered_columns[0].key, key=lambda room: room.plain)
 
     def action_open_room(self) -> None:
-        table: DataTable[str] = self.query_one(DataTable)
+        table: DataTable[Text] = self.query_one(DataTable)
         if not table.rows:
             return
         room = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)

@@ -5,8 +5,12 @@
 * the page connects back to the address the browser used (its Host), or to `public_url`,
   so a console bound to 0.0.0.0 works from a tablet;
 * a sign-in with a password read from a file (never in a URL): a session cookie (HttpOnly,
-  SameSite=Strict, Secure over TLS) opens the console; wrong passwords are answered one at a
-  time, a second apart;
+  SameSite=Strict, Secure over TLS) opens the console; sign-ins are checked one at a time and
+  a wrong password holds the next check back a second (so guesses sent side by side are
+  answered no faster than one by one), with at most `MAX_WAITING_SIGN_INS` waiting;
+* without a password (a console on loopback) only requests naming a loopback host are
+  served, so a web page whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot
+  open it;
 * the websocket is refused unless its Origin is the page's own (another site's page cannot
   drive the room through a signed-in tablet);
 * at most `max_consoles` consoles at once;
@@ -39,6 +43,8 @@ SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
 """A sign-in lasts a working day."""
 FAILED_SIGN_IN_DELAY_S = 1.0
+MAX_WAITING_SIGN_INS = 16
+"""More sign-ins waiting for their turn are answered 429 at once."""
 OPEN_PATHS = ("/signin", "/static/")
 """Served without signing in (the sign-in page and the page's scripts and styles)."""
 
@@ -62,6 +68,7 @@ class ConsoleServer(Server):
         self._sessions: dict[str, float] = {}
         self._consoles = 0
         self._sign_in_lock = asyncio.Lock()
+        self._waiting_sign_ins = 0
 
     async def _make_app(self) -> web.Application:
         app: web.Application = await super()._make_app()
@@ -94,8 +101,18 @@ class ConsoleServer(Server):
             return False
         return True
 
+    def host_allowed(self, request: web.Request) -> bool:
+        """Whether the request may be served: any Host behind a password, else a loopback one
+        (a page of another site resolved to this machine names that site as its Host)."""
+        if self.options.password is not None:
+            return True
+        host = urlsplit(f"//{request.host}").hostname
+        return host is not None and is_loopback(host)
+
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.host_allowed(request):
+            raise web.HTTPForbidden(text="this console answers on a loopback address only")
         if request.path.startswith(OPEN_PATHS) or self.signed_in(request):
             return await handler(request)
         if request.path == "/":
@@ -118,7 +135,7 @@ class ConsoleServer(Server):
         return self._sign_in_page()
 
     async def handle_sign_in(self, request: web.Request) -> web.StreamResponse:
-        """Check the password; a wrong one waits its turn and a second before the answer."""
+        """Check the password in turn; a wrong one holds the next check back a second."""
         if not self.origin_allowed(request):
             raise web.HTTPForbidden(text="sign in from the console's own page")
         form = await request.post()
@@ -126,22 +143,38 @@ class ConsoleServer(Server):
         password = self.options.password
         if password is None:
             raise web.HTTPSeeOther("/")
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), password.encode()):
-            token = secrets.token_urlsafe(32)
-            self._sessions[token] = time.monotonic() + SESSION_TTL_S
-            response = web.HTTPSeeOther("/")
-            response.set_cookie(
-                SESSION_COOKIE,
-                token,
-                max_age=int(SESSION_TTL_S),
-                httponly=True,
-                samesite="Strict",
-                secure=self.options.tls is not None,
-            )
-            raise response
-        async with self._sign_in_lock:
-            await asyncio.sleep(FAILED_SIGN_IN_DELAY_S)
+        if self._waiting_sign_ins >= MAX_WAITING_SIGN_INS:
+            raise web.HTTPTooManyRequests(text="too many sign-ins at once; try again shortly")
+        self._waiting_sign_ins += 1
+        try:
+            async with self._sign_in_lock:
+                if isinstance(given, str) and hmac.compare_digest(
+                    given.encode(), password.encode()
+                ):
+                    return self._signed_in()
+                await self.after_wrong_password()
+        finally:
+            self._waiting_sign_ins -= 1
         return self._sign_in_page("Wrong password.", status=401)
+
+    async def after_wrong_password(self) -> None:
+        """The pause after a wrong password, before the next sign-in is checked."""
+        await asyncio.sleep(FAILED_SIGN_IN_DELAY_S)
+
+    def _signed_in(self) -> web.StreamResponse:
+        """The answer to a right password: a new session's cookie, and on to the console."""
+        token = secrets.token_urlsafe(32)
+        self._sessions[token] = time.monotonic() + SESSION_TTL_S
+        response = web.Response(status=303, headers={"Location": "/"})
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(SESSION_TTL_S),
+            httponly=True,
+            samesite="Strict",
+            secure=self.options.tls is not None,
+        )
+        return response
 
     def _sign_in_page(self, problem: str = "", status: int = 200) -> web.Response:
         message = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""

@@ -133,7 +133,8 @@ def _bridge(room_id: str) -> Login:
 
 def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
     """The logins of the whole facility: the front desk and the overview see every room and
-    command none; Home Assistant sees every room and may press each one's emergency."""
+    command none; Home Assistant sees every room and may press each one's emergency (on the
+    room listener: one connection, whose client id no other client can take)."""
     every = RoomTopics("+")
     bridges = f"{every.base}/bridge"
     prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
@@ -145,12 +146,14 @@ def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
             HOME_ASSISTANT,
             (every.emergency, *home_assistant),
             (every.status, every.state, *home_assistant),
+            bound=True,  # its client id is its user name: no console can take it (and cut it off)
         ),
     ]
 
 
 def check_rooms(rooms: Sequence[RoomAccess]) -> None:
-    """Raise FacilityError when rooms clash: a room id, a user name or a device's topic."""
+    """Raise FacilityError when rooms clash: a room id, a user name, a device's topic or the
+    Home Assistant device (`room-a` and `room_a` are both `sessionroom_room_a` there)."""
     problems: list[str] = []
     ids = [access.room.room_id for access in rooms]
     for room_id in sorted({i for i in ids if ids.count(i) > 1}):
@@ -171,6 +174,9 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
         for device_id, login in access.devices.items():
             for topic in login.publish + login.receive:
                 _claim(owners, f"topic {topic} (device {device_id})", access.room.room_id, problems)
+        room_id = access.room.room_id
+        announcement = discovery(room_id, None, access.room.settings.home_assistant).topic
+        _claim(owners, f"topic {announcement} (Home Assistant)", room_id, problems)
     if problems:
         raise FacilityError("; ".join(problems))
 

@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from controller.facility.files import keep_secret, write_secret
+
 CA_DAYS = 3650
 SERVER_DAYS = 825
 """The longest validity clients such as Apple's accept for a server certificate."""
@@ -33,14 +35,14 @@ def _alternative_name(name: str) -> x509.GeneralName:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(
+    write_secret(
+        path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
-        )
+        ),
     )
-    path.chmod(0o600)
 
 
 def certificate_authority(
@@ -48,6 +50,7 @@ def certificate_authority(
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The CA in `ca_file`/`key_file`, made (EC P-256, 10 years) when they do not exist yet."""
     if ca_file.exists() and key_file.exists():
+        keep_secret(key_file)
         certificate = x509.load_pem_x509_certificate(ca_file.read_bytes())
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):

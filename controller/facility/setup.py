@@ -32,6 +32,7 @@ from controller.facility.access import (
     room_access,
 )
 from controller.facility.certificates import certificate_authority, server_certificate
+from controller.facility.files import keep_secret, private_folder, write_secret
 from controller.facility.passwords import new_password, password_file
 
 CLIENT_ID_PREFIX = "sessionroom-"
@@ -63,8 +64,8 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     rooms = [room_access(room, bridged=plan.bridged) for room in plan.rooms]
     check_rooms(rooms)
     output = plan.output.resolve()
-    _folder(output)
-    _folder(output / "data")
+    private_folder(output)
+    private_folder(output / "data")
     ca, ca_key = certificate_authority(output / "ca.pem", output / "ca.key", plan.name)
     server_certificate(ca, ca_key, plan.names, output / "server.pem", output / "server.key")
     written = [output / name for name in ("ca.pem", "ca.key", "server.pem", "server.key")]
@@ -224,8 +225,8 @@ def _room_files(
     update_configs: bool,
 ) -> list[Path]:
     folder = access.room.root.resolve() / ROOM_FOLDER
-    _folder(folder)
-    _folder(folder / "devices")
+    private_folder(folder)
+    private_folder(folder / "devices")
     roles: list[tuple[Login, Path]] = [
         (access.engine, folder / "engine.password"),
         (access.console, folder / "console.password"),
@@ -241,7 +242,7 @@ def _room_files(
     if access.bridge is not None:
         password = keep_password(folder / "bridge.password")
         passwords[access.bridge.username] = password
-        _folder(folder / "local-data")
+        private_folder(folder / "local-data")
         _secret(folder / "mosquitto-room.conf", room_broker_conf(access, plan, folder, password))
         written += [folder / "bridge.password", folder / "mosquitto-room.conf"]
         section = local_broker_section(plan)
@@ -276,18 +277,13 @@ def keep_password(path: Path) -> str:
     if path.exists():
         password = path.read_text(encoding="utf-8").strip()
         if password:
+            keep_secret(path)
             return password
     password = new_password()
-    _folder(path.parent)
+    private_folder(path.parent)
     _secret(path, password + "\n")
     return password
 
 
 def _secret(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-    path.chmod(0o600)
-
-
-def _folder(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
+    write_secret(path, text.encode("utf-8"))

@@ -141,6 +141,16 @@ def test_a_bad_broker_url_is_a_usage_error() -> None:
         apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker="http://x"))
 
 
+def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:
+    """It would be visible in /proc/*/cmdline, and go on every web console's command line."""
+    with pytest.raises(click.BadParameter, match="give it in a password_file") as refused:
+        apply_overrides(
+            load_room(REPO / "config.yaml"),
+            Overrides(broker="mqtts://console.room-a:s3cret@broker.lan:8883"),
+        )
+    assert "s3cret" not in str(refused.value)
+
+
 def test_a_long_bls_set_needs_confirmation_and_never_passes_the_hard_bound() -> None:
     limits = SafetyLimits()
     assert set_length_problem(BlsTarget(speed_hz=1.0, passes=24), limits) is None

@@ -31,10 +31,21 @@ PASSWORD = "correct horse battery staple"
 STAND_IN = shlex.join([sys.executable, "-c", "import sys; sys.stdin.buffer.read(1)"])
 
 
+class HeldBackServer(ConsoleServer):
+    """A console server whose pause after a wrong password lasts until the test ends it."""
+
+    def __init__(self, command: str, options: WebOptions) -> None:
+        super().__init__(command, options)
+        self.pause_over = asyncio.Event()
+
+    async def after_wrong_password(self) -> None:
+        await self.pause_over.wait()
+
+
 @asynccontextmanager
-async def serving(options: WebOptions) -> AsyncIterator[str]:
+async def serving(options: WebOptions, server: ConsoleServer | None = None) -> AsyncIterator[str]:
     """The console server on `options`' loopback port; yields its http(s) base URL."""
-    server = ConsoleServer(STAND_IN, options)
+    server = server or ConsoleServer(STAND_IN, options)
     runner = web.AppRunner(await server._make_app())
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port, ssl_context=options.tls)
@@ -82,6 +93,88 @@ async def test_a_wrong_password_is_refused_without_a_session() -> None:
         assert "Wrong password." in await answer.text()
         assert SESSION_COOKIE not in answer.cookies
         assert (await client.get(f"{base}/", allow_redirects=False)).status == 303
+
+
+async def test_guesses_sent_side_by_side_are_checked_one_at_a_time() -> None:
+    """A guess sent while a wrong one still pauses is not even checked before the pause ends:
+    a brute force cannot go faster by sending its guesses side by side."""
+    settings = options()
+    server = HeldBackServer(STAND_IN, settings)
+    async with serving(settings, server) as base, browser() as client:
+        wrong = asyncio.create_task(sign_in(client, base, "guess"))
+        deadline = asyncio.get_running_loop().time() + 5
+        while server._waiting_sign_ins == 0:
+            assert asyncio.get_running_loop().time() < deadline, "the wrong guess never came"
+            await asyncio.sleep(0.01)
+        right = asyncio.create_task(sign_in(client, base, PASSWORD))
+        await asyncio.sleep(0.3)  # long enough for an unchecked answer to come back
+        assert not right.done(), "a sign-in was checked during another's pause"
+        server.pause_over.set()
+        assert (await wrong).status == 401
+        assert (await right).status == 303
+
+
+async def raw_status(port: int, path: str) -> bytes:
+    """The status line of a websocket upgrade to `path`, sent as written (no client tidies
+    it first), from the console's own origin but without a session."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return status
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../ws", "/static/%2e%2e/ws", "/static/..%2fws", "/signin/../ws", "//ws"]
+)
+async def test_no_path_through_the_open_pages_reaches_the_console(path: str) -> None:
+    settings = options()
+    async with serving(settings):
+        status = await raw_status(settings.port, path)
+        assert status.split()[1] in (b"401", b"404"), status
+
+
+async def test_the_consoles_process_gets_no_password(tmp_path: Path) -> None:
+    """What a browser's console process runs with (its command line and environment, which
+    /proc/<pid>/cmdline and environ show) carries no sign-in password."""
+    seen = tmp_path / "seen"
+    dump = (
+        "import os, sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes("
+        "open('/proc/self/cmdline','rb').read() + b'\\n' + open('/proc/self/environ','rb').read()"
+        "); sys.stdin.buffer.read(1)"
+    )
+    settings = options()
+    server = ConsoleServer(shlex.join([sys.executable, "-c", dump, str(seen)]), settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base):
+            deadline = asyncio.get_running_loop().time() + 5
+            while not seen.exists() or b"\n" not in seen.read_bytes():
+                assert asyncio.get_running_loop().time() < deadline, "the console never ran"
+                await asyncio.sleep(0.02)
+    ran = seen.read_bytes()
+    assert str(seen).encode() in ran  # it is the process's own command line
+    assert PASSWORD.encode() not in ran
+
+
+async def test_too_many_waiting_sign_ins_are_turned_away() -> None:
+    settings = options()
+    server = HeldBackServer(STAND_IN, settings)
+    async with serving(settings, server) as base, browser() as client:
+        waiting = [asyncio.create_task(sign_in(client, base, "guess")) for _ in range(16)]
+        deadline = asyncio.get_running_loop().time() + 5
+        while server._waiting_sign_ins < 16:
+            assert asyncio.get_running_loop().time() < deadline, "the guesses never came"
+            await asyncio.sleep(0.01)
+        assert (await sign_in(client, base, PASSWORD)).status == 429
+        server.pause_over.set()
+        assert {answer.status for answer in await asyncio.gather(*waiting)} == {401}
 
 
 async def test_signing_in_opens_the_page_that_connects_back_to_the_address_used() -> None:
@@ -158,6 +251,24 @@ async def test_a_public_url_is_where_the_page_connects_and_the_only_origin() -> 
 async def test_without_a_password_a_loopback_console_opens_at_once() -> None:
     async with serving(options(password=None)) as base, browser() as client:
         assert (await client.get(f"{base}/", allow_redirects=False)).status == 200
+
+
+REBOUND = ["rebind.example", "127.0.0.1.rebind.example", "localhost.example"]
+
+
+@pytest.mark.parametrize("host", REBOUND)
+async def test_without_a_password_a_page_of_another_name_is_refused(host: str) -> None:
+    """DNS rebinding: another site's name resolved to 127.0.0.1 reaches the port, but its
+    requests name that site as their Host (and as the websocket's Origin)."""
+    async with serving(options(password=None)) as base, browser() as client:
+        port = base.rsplit(":", 1)[1]
+        named = {"Host": f"{host}:{port}"}
+        assert (await client.get(f"{base}/", headers=named)).status == 403
+        origin = {**named, "Origin": f"http://{host}:{port}"}
+        assert (await client.get(f"{base}/ws", headers=origin)).status == 403
+        for loopback in ("localhost", "127.0.0.2", "[::1]"):
+            page = await client.get(f"{base}/", headers={"Host": f"{loopback}:{port}"})
+            assert page.status == 200, loopback
 
 
 async def test_the_console_is_served_over_tls_with_the_facilitys_certificate(

@@ -13,7 +13,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.publish as publish
 import pytest
+from rich.text import Text
+from textual.widgets import DataTable
 
 from controller.api.client import RoomClient
 from controller.api.state import RoomState
@@ -157,3 +160,41 @@ async def test_the_overview_shows_three_engines_live(
 def test_a_room_whose_bridge_is_down_is_unreachable() -> None:
     assert summarise("a", "online", None, bridge="0").engine == "UNREACHABLE"
     assert summarise("a", "online", None, bridge="1").engine == "online"
+
+
+FAKE_ROOMS = 300
+
+
+@pytest.mark.mosquitto
+async def test_hostile_retained_rooms_neither_stop_nor_fool_the_overview(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """On a broker without an ACL (a lab's, a room PC's own) anyone may leave retained
+    messages: many rooms, markup in a phase or a participant, room names no room can have
+    (markup, a Cyrillic look-alike of `room-a`). The overview keeps running, shows text as
+    text, and shows only rooms whose name a room may have."""
+    hostile = state(
+        session={**SESSION, "participant": "[/]", "plan": "[link=http://evil.example]x"},
+        phase={**PHASE, "name": "[bold red]calm[/"},
+    ).model_dump_json()
+    messages: list[Any] = [(f"sessionroom/fake-{i:03}/state", hostile, 1, True)
+                           for i in range(FAKE_ROOMS)]  # fmt: skip
+    for room in ("[/]", "r\u043e\u043em-a", "ROOM-A", "room a", ""):
+        messages += [(f"sessionroom/{room}/status", "online", 1, True),
+                     (f"sessionroom/{room}/state", hostile, 1, True)]  # fmt: skip
+    await asyncio.to_thread(
+        publish.multiple, messages, hostname="127.0.0.1", port=private_mosquitto.port
+    )
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    app = OverviewApp(settings, root=tmp_path)
+    async with app.run_test(size=(140, 20)) as pilot:
+        table: DataTable[Text] = app.query_one(DataTable)
+        await eventually(lambda: len(table.rows) >= FAKE_ROOMS, 20, "every fake room shown")
+        await pilot.pause(0.2)  # the table redraws and sorts
+        assert app.is_running
+        first = table.get_row_at(0)[0]
+        assert first.plain == "fake-000"
+        text = screen_text(app)
+        assert "[/] · [link=http://evil.example]x" in text
+        assert "[bold red]calm[/" in text
+        assert set(app.rows) == {f"fake-{i:03}" for i in range(FAKE_ROOMS)}

@@ -38,7 +38,8 @@ def login(facility: Facility) -> Iterator[LoginFactory]:
         username = name if room is None else f"{role.split('/')[0]}.{room}"
         if role.startswith("device/"):
             username = f"device.{room}.{name}"
-        on_room_port = role == "engine" or role.startswith("device/") if bound is None else bound
+        on_own_id = role in ("engine", "homeassistant") or role.startswith("device/")
+        on_room_port = on_own_id if bound is None else bound
         extra = {} if client_id is None else {"client_id": client_id}
         made = Login(
             facility,

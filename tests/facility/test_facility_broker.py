@@ -244,3 +244,82 @@ def test_the_engine_may_ask_a_cuff_to_measure_and_only_the_cuff_hears_it(
     assert eventually_received(cuff, "vitals/bp-cuff/set") == ['{"measure":true}']
     assert cuff.publish("vitals/bp-cuff/set", '{"measure":true}') == REFUSED
     assert oximeter.received("vitals/bp-cuff/set") == []
+
+
+def test_home_assistants_client_id_cannot_be_taken(login: LoginFactory) -> None:
+    """Cutting Home Assistant off would take the rooms' emergency buttons with it."""
+    home_assistant = login(None, "homeassistant", client_id="sessionroom-homeassistant")
+    assert home_assistant.accepted
+    for client_id in ("sessionroom-homeassistant", "homeassistant"):
+        login("room-b", "console", client_id=client_id)
+        login("room-b", "device/ceiling", client_id=client_id)
+    assert not home_assistant.disconnected.wait(QUIET_S)
+
+
+@pytest.mark.parametrize("client_id", ["", "Sessionroom-x", "SESSIONROOM-x", "sessionroom", "x"])
+def test_a_client_id_without_the_prefix_is_refused(login: LoginFactory, client_id: str) -> None:
+    """An empty id (the broker would make one up), another case, the prefix cut short."""
+    assert not login("room-a", "console", client_id=client_id).accepted
+
+
+def test_only_home_assistant_and_the_engine_may_press_the_emergency(login: LoginFactory) -> None:
+    press = "sessionroom/room-a/emergency"
+    for room, role in [
+        ("room-a", "console"), ("room-a", "replay"), ("room-a", "device/strip"),
+        ("room-b", "engine"), ("room-b", "console"), (None, "frontdesk"), (None, "overview"),
+    ]:  # fmt: skip
+        assert login(room, role).publish(press, "PRESS") == REFUSED, f"{role} of {room}"
+
+
+def test_only_home_assistant_may_say_it_came_online(login: LoginFactory) -> None:
+    """A spoofed `homeassistant/status` would have every engine publish its discovery again."""
+    for room, role in [
+        ("room-a", "engine"), ("room-a", "console"), ("room-a", "device/strip"),
+        ("room-a", "replay"), (None, "frontdesk"), (None, "overview"),
+    ]:  # fmt: skip
+        assert login(room, role).publish("homeassistant/status", "online") == REFUSED, role
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "sessionroom/room-a-replay/cmd",  # a room whose id starts with this one's
+        "sessionroom/room-a/cmd/x",  # below the command topic
+        "sessionroom/room-a/state",
+        "sessionroom/%u/cmd",  # ACL patterns are not topics here
+        "sessionroom/console.room-a/cmd",
+        "sessionroom/room\u2010a/cmd",  # a look-alike hyphen
+        "$SYS/broker/x",
+    ],
+)
+def test_a_console_publishes_only_its_rooms_cmd(login: LoginFactory, topic: str) -> None:
+    assert login("room-a", "console").publish(topic, '{"action":"end"}') == REFUSED
+
+
+def test_wildcard_subscriptions_receive_only_what_the_login_may_read(
+    login: LoginFactory,
+) -> None:
+    """`#`, `+/#` and `$SYS/#` are accepted as subscriptions but deliver only the login's
+    topics: room A's console hears room A's state, not room B's, nor a device, nor `$SYS`."""
+    console = login("room-a", "console")
+    for topic_filter in ("#", "+/#", "sessionroom/#", "$SYS/#"):
+        console.subscribe(topic_filter)
+    time.sleep(0.2)  # the subscriptions are in place before the messages come
+    login("room-b", "engine").publish("sessionroom/room-b/state", '{"b":2}')
+    assert login("room-a", "device/strip").publish("wled/wled-strip/g", "128") == ACCEPTED
+    login("room-a", "engine").publish("sessionroom/room-a/state", '{"a":2}')
+    deadline = time.monotonic() + WAIT_S
+    while '{"a":2}' not in console.received("sessionroom/room-a/state"):  # after any retained
+        assert time.monotonic() < deadline, "room A's state never came"
+        time.sleep(0.02)
+    time.sleep(QUIET_S)
+    heard = {topic for topic, _ in console.messages}
+    assert heard <= {"sessionroom/room-a/state", "sessionroom/room-a/status"}, heard
+
+
+def test_the_acl_grants_topics_only_never_patterns(facility: Facility) -> None:
+    """A `pattern` line would expand `%u`/`%c` from whatever a client calls itself."""
+    lines = (facility.folder / "acl").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("pattern")]
+    granted = [line.split(" ", 2)[2] for line in lines if line.startswith("topic ")]
+    assert not [t for t in granted if "%" in t or t.startswith("$") or t in ("#", "+/#")]

@@ -84,6 +84,42 @@ def test_running_init_again_keeps_the_ca_and_the_passwords(tmp_path: Path) -> No
     assert "user console.room-b" in (tmp_path / "facility" / "acl").read_text()
 
 
+def secrets_readable_by_others(*folders: Path) -> list[str]:
+    """The files and folders under `folders` that others may read: all but certificates."""
+    found = []
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            if path.suffix != ".pem" and path.stat().st_mode & 0o077:
+                found.append(f"{path} {oct(path.stat().st_mode & 0o777)}")
+    return found
+
+
+def test_running_init_again_makes_kept_secrets_private_again(tmp_path: Path) -> None:
+    """A password or the CA's key copied about (and left 0644) is kept by a second `init`,
+    and made private again; nothing it writes or keeps is readable by others."""
+    room = copy_room(tmp_path / "a", "room-a")
+    output = tmp_path / "facility"
+    assert init(room, output=output, extra=("--bridge",))[0] == 0
+    assert secrets_readable_by_others(output, room / "facility") == []
+    loosened = [
+        output / "ca.key",
+        output / "server.key",
+        output / "frontdesk.password",
+        output / "clients.passwd",
+        room / "facility" / "engine.password",
+        room / "facility" / "bridge.password",
+        room / "facility" / "devices" / "strip.password",
+    ]
+    kept = {path: path.read_bytes() for path in loosened if path.suffix == ".password"}
+    kept[output / "ca.key"] = (output / "ca.key").read_bytes()
+    for path in loosened:
+        path.chmod(0o644)
+    (room / "facility").chmod(0o755)
+    assert init(room, output=output, extra=("--bridge",))[0] == 0
+    assert secrets_readable_by_others(output, room / "facility") == []
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
 def test_two_rooms_on_the_same_device_topics_are_refused(tmp_path: Path) -> None:
     rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b")
     status, output = init(*rooms, output=tmp_path / "facility")
@@ -97,6 +133,16 @@ def test_two_rooms_with_one_id_are_refused(tmp_path: Path) -> None:
     status, output = init(*rooms, output=tmp_path / "facility")
     assert status == 2
     assert "room id 'room-a' is used by more than one room" in output
+
+
+def test_two_rooms_that_are_one_home_assistant_device_are_refused(tmp_path: Path) -> None:
+    """`room-a` and `room_a` are both Home Assistant's `sessionroom_room_a`: each engine
+    could publish (replace) the other's discovery message."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room_a", "b-")
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    topic = "homeassistant/device/sessionroom_room_a/config"
+    assert f"topic {topic} (Home Assistant) of room 'room_a' is also room 'room-a'" in output
 
 
 def test_a_missing_room_folder_is_a_clear_error(tmp_path: Path) -> None:

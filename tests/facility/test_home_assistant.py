@@ -141,6 +141,30 @@ async def test_an_engine_announces_re_announces_and_takes_the_button_as_an_emerg
 
 
 @pytest.mark.mosquitto
+async def test_a_press_left_retained_is_cleared_and_no_emergency(
+    private_mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """A retained press would make an emergency at every start of the engine (and, through
+    a bridge, at every reconnect): it is cleared, and only a live press counts."""
+    settings = HomeAssistantSettings(discovery=True, prefix=f"ha{uuid.uuid4().hex[:6]}")
+    room = ha_room(private_mosquitto, tmp_path, settings)
+    press = f"sessionroom/{room.room_id}/emergency"
+    wire.client.publish(press, "PRESS", qos=1, retain=True).wait_for_publish()
+    await asyncio.to_thread(until, lambda: wire.on(press), "the retained press")
+    async with engine(room) as service:
+        await asyncio.to_thread(until, lambda: wire.last(press) == "", "the press cleared")
+        wire.client.publish(press, "PRESS")
+
+        def emergency() -> bool:
+            return service.engine is not None and service.engine.snapshot().emergency.active
+
+        await asyncio.to_thread(until, emergency, "the live press made an emergency")
+        # A second press within the fade would have made it immediate.
+        assert service.engine is not None
+        assert not service.engine.snapshot().emergency.immediate
+
+
+@pytest.mark.mosquitto
 async def test_an_engine_with_discovery_off_clears_an_old_announcement(
     private_mosquitto: Mosquitto, tmp_path: Path, wire: Wire
 ) -> None:
