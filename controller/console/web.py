@@ -37,7 +37,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server
 
-from controller.console.web_options import WebOptions
+from controller.console.web_options import WebOptions, is_loopback
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
