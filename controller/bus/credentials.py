@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import ssl
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.config.models import BrokerSettings, TlsSettings
+
+
+def unique_client_id(name: str) -> str:
+    """`name` with a random suffix: a client id no other client can know, hence take over
+    (taking it would cut this connection off and publish its will)."""
+    return f"{name}-{uuid.uuid4().hex[:12]}"
 
 
 class BusConfigError(Exception):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import click
 
 from controller.api.client import EngineUnreachable, RoomClient
 from controller.api.commands import ACTIONS
+from controller.bus.credentials import unique_client_id
 from controller.cli.common import Overrides, client_broker, connection_options, load_room_or_exit
 from controller.config import Room
 
@@ -85,7 +85,7 @@ async def _ask(room: Room, action: str, fields: dict[str, Any], timeout: float) 
     async with RoomClient(
         client_broker(room),
         room=room.room_id,
-        client_id=f"sessionroom-ctl-{room.room_id}-{uuid.uuid4().hex[:8]}",
+        client_id=unique_client_id(f"sessionroom-ctl-{room.room_id}"),
         root=room.root,
     ) as client:
         if action == "state":

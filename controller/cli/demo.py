@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from controller.api.client import EngineUnreachable, RoomClient
+from controller.bus.credentials import unique_client_id
 from controller.cli.common import client_broker, config_option, load_room_or_exit
 from controller.config import Room
 from controller.config.durations import format_duration
@@ -178,7 +179,9 @@ async def _connect(room: Room) -> RoomClient | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_TIMEOUT_S
     while loop.time() < deadline:
-        client = RoomClient(client_broker(room), room=room.room_id, client_id="sessionroom-demo")
+        client = RoomClient(
+            client_broker(room), room=room.room_id, client_id=unique_client_id("sessionroom-demo")
+        )
         try:
             await client.__aenter__()
         except EngineUnreachable:

@@ -31,6 +31,7 @@ from typing import Any
 
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, Message, Will
+from controller.bus.credentials import unique_client_id
 from controller.config import Room
 from controller.config.models import BrokerSettings, Device
 from controller.drivers.base import BlsCommand, CommandDriver, LightCommand, VrCommand
@@ -110,7 +111,7 @@ class SimTarget(ReplayTarget):
             self.settings,
             Bus(
                 self.settings,
-                client_id=f"sessionroom-replay-{self.replay_room}",
+                client_id=unique_client_id(f"sessionroom-replay-{self.replay_room}"),
                 root=self.room.root,
                 will=Will(self.topics.status, OFFLINE),
                 birth=Will(self.topics.status, ONLINE),
@@ -120,7 +121,7 @@ class SimTarget(ReplayTarget):
             self.settings,
             Bus(
                 self.settings,
-                client_id=f"sessionroom-replay-{self.replay_room}-devices",
+                client_id=unique_client_id(f"sessionroom-replay-{self.replay_room}-devices"),
                 root=self.room.root,
             ),
         )
@@ -236,7 +237,7 @@ class LiveTarget(ReplayTarget):
     async def open(self, meta: SessionMeta) -> None:
         bus = Bus(
             self.settings,
-            client_id=f"sessionroom-replay-live-{self.room.room_id}",
+            client_id=unique_client_id(f"sessionroom-replay-live-{self.room.room_id}"),
             root=self.room.root,
             device_topics=self.output.device_topics(),
         )
@@ -346,7 +347,11 @@ async def engine_activity(settings: BrokerSettings, room: Room) -> EngineActivit
     """Read the room's retained `status` and `state` (waiting up to `STATUS_WAIT_S`)."""
     topics = RoomTopics(room.room_id)
     seen: dict[str, bytes] = {}
-    bus = Bus(settings, client_id=f"sessionroom-replay-check-{room.room_id}", root=room.root)
+    bus = Bus(
+        settings,
+        client_id=unique_client_id(f"sessionroom-replay-check-{room.room_id}"),
+        root=room.root,
+    )
     bus.subscribe(topics.status, lambda message: seen.__setitem__("status", message.payload))
     bus.subscribe(topics.state, lambda message: seen.__setitem__("state", message.payload))
     async with bus:
