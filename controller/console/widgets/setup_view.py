@@ -89,7 +89,8 @@ class SetupView(Vertical):
         self._plans_offered = dict(plans)
         select: Select[str] = self.query_one("#plan", Select)
         chosen = select.value
-        select.set_options([(title, name) for name, title in plans.items()])
+        # the room's words, not markup: a title with `[bold` is shown as written
+        select.set_options([(Content(title), name) for name, title in plans.items()])
         if chosen in plans:
             select.value = chosen
         elif self.default_plan in plans:
