@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+REPLAY_SUFFIX = "-replay"
+"""A replay's room is the recorded room's id with this suffix (`room-a-replay`); no real room's
+id ends with it on a facility broker, so the overview can tell a replay from a room."""
+
+
+def is_replay(room: str) -> bool:
+    """Whether `room` is a replay's room rather than a room with an engine."""
+    return room.endswith(REPLAY_SUFFIX)
+
 
 @dataclass(frozen=True)
 class RoomTopics:

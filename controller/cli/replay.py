@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from controller.api.topics import REPLAY_SUFFIX
 from controller.broker.embedded import EmbeddedBroker, EmbeddedBrokerError
 from controller.cli.common import (
     EXIT_INVALID,
@@ -208,7 +209,7 @@ def _summary(outcome: ReplayOutcome) -> str:
 
 async def _replay_sim(plan: Plan, room: Room, replay_room: str | None) -> None:
     meta = plan.meta
-    replay_id = replay_room or f"{meta.room}-replay"
+    replay_id = replay_room or meta.room + REPLAY_SUFFIX
     async with _broker(room) as (settings, own):
         target = SimTarget(room, settings, replay_room=replay_id)
         where = f"mqtt://{settings.host}:{settings.port}"

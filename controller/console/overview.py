@@ -9,7 +9,9 @@ room's own console login; quitting that console comes back to the overview.
 
 What it reads may be hostile (on a broker without an ACL anyone may leave retained messages):
 a topic whose room no room can be named (a room id is lower-case ASCII: no look-alike of
-another room's, no markup) is ignored, and every cell is shown as plain text.
+another room's, no markup) is ignored, and every cell is shown as plain text. Replays
+(`<room>-replay`, whose login may publish a state with any phase or emergency) are no rooms
+and are not listed.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
 
 from controller.api.state import RoomState
-from controller.api.topics import OFFLINE, ONLINE
+from controller.api.topics import OFFLINE, ONLINE, is_replay
 from controller.bus import Bus, Message
 from controller.config.models import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
@@ -111,9 +113,10 @@ ROOM_ID = re.compile(IDENTIFIER)
 
 
 def room_of(topic: str) -> str | None:
-    """`room` from `sessionroom/<room>/status` or `…/state`; None when no room has that name."""
+    """`room` from `sessionroom/<room>/status` or `…/state`; None when no room has that name,
+    or when it is a replay's room (`<room>-replay`: a recording, not a room to watch)."""
     room = topic.split("/")[1]
-    return room if ROOM_ID.match(room) else None
+    return room if ROOM_ID.match(room) and not is_replay(room) else None
 
 
 def read_state(payload: bytes) -> RoomState | None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from controller.api.homeassistant import discovery
-from controller.api.topics import RoomTopics
+from controller.api.topics import REPLAY_SUFFIX, RoomTopics, is_replay
 from controller.config import Room
 from controller.drivers.registry import make_driver
 from controller.engine.output import commanded_topics
@@ -33,7 +33,6 @@ from controller.sim.catalogue import is_simulated
 FRONT_DESK = "frontdesk"
 OVERVIEW = "overview"
 HOME_ASSISTANT = "homeassistant"
-REPLAY_SUFFIX = "-replay"
 
 
 class FacilityError(Exception):
@@ -159,8 +158,11 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
     for room_id in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"room id {room_id!r} is used by more than one room")
     for room_id in ids:
-        if room_id + REPLAY_SUFFIX in ids:
-            problems.append(f"room {room_id + REPLAY_SUFFIX!r} is room {room_id!r}'s replay room")
+        if is_replay(room_id):
+            problems.append(
+                f"room id {room_id!r} ends with {REPLAY_SUFFIX!r}, which names replays: "
+                "the overview would not list it"
+            )
     owners: dict[str, str] = {}
     for access in rooms:
         for login in access.logins:

@@ -217,6 +217,34 @@ async def test_the_overview_login_shows_every_room(facility: Facility, login: Lo
             await asyncio.sleep(0.05)
 
 
+async def test_the_overview_does_not_list_a_replay_as_a_room(
+    facility: Facility, login: LoginFactory
+) -> None:
+    """The replay login may publish its replay room's state, with any emergency in it: the
+    overview (and the front desk) must not show that as a room in an emergency."""
+    replay, engine = login("room-a", "replay"), login("room-a", "engine")
+    fake = {"room": "room-a-replay", "engine_version": "0", "updated": "2026-01-01T00:00:00Z",
+            "emergency": {"active": True}}  # fmt: skip
+    real = {"room": "room-a", "engine_version": "0", "updated": "2026-01-01T00:00:00Z"}
+    replay_topic = "sessionroom/room-a-replay/state"
+    assert replay.publish(replay_topic, json.dumps(fake), retain=True) == ACCEPTED
+    assert replay.publish("sessionroom/room-a-replay/status", "online", retain=True) == ACCEPTED
+    assert engine.publish("sessionroom/room-a/state", json.dumps(real), retain=True) == ACCEPTED
+    app = OverviewApp(load_broker_file(facility.folder / "overview.yaml"), root=facility.folder)
+    try:
+        async with app.run_test():
+            deadline = time.monotonic() + WAIT_S
+            while "room-a" not in app.rows:
+                assert time.monotonic() < deadline, app.rows
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(QUIET_S)  # the replay's retained state came with room A's
+            assert "room-a-replay" not in app.rows
+            assert all(row.emergency == "" for row in app.rows.values())
+    finally:
+        replay.publish(replay_topic, "", retain=True)
+        replay.publish("sessionroom/room-a-replay/status", "", retain=True)
+
+
 def test_home_assistant_may_press_the_emergency_and_nothing_else(login: LoginFactory) -> None:
     home_assistant = login(None, "homeassistant")
     assert home_assistant.publish("sessionroom/room-a/emergency", "PRESS") == ACCEPTED

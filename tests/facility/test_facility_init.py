@@ -135,6 +135,15 @@ def test_two_rooms_with_one_id_are_refused(tmp_path: Path) -> None:
     assert "room id 'room-a' is used by more than one room" in output
 
 
+def test_a_room_named_like_a_replay_is_refused(tmp_path: Path) -> None:
+    """The overview does not list `<room>-replay` (a replay's room), so no room may be one."""
+    room = copy_room(tmp_path / "a", "lab-replay")
+    status, output = init(room, output=tmp_path / "facility")
+    assert status == 2
+    assert "room id 'lab-replay' ends with '-replay', which names replays" in output
+    assert not (tmp_path / "facility").exists()
+
+
 def test_two_rooms_that_are_one_home_assistant_device_are_refused(tmp_path: Path) -> None:
     """`room-a` and `room_a` are both Home Assistant's `sessionroom_room_a`: each engine
     could publish (replace) the other's discovery message."""
