@@ -411,8 +411,10 @@ async def _stalled_page(url: str) -> socket.socket:
 async def test_a_page_that_stops_reading_holds_up_no_other_page(
     mosquitto: Mosquitto, content: Path
 ) -> None:
-    """A page that reads nothing fills its socket (held small here, so a few hundred sets
-    do it); it is closed, and the page that reads gets every command and the stop."""
+    """A page that reads nothing (its socket buffers held small here, so the sets pile up
+    in the display rather than the kernel) falls behind by more than the display keeps for
+    it and is closed; the page that reads gets every command and the stop, and the device
+    stays online for it."""
     server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
     async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
         base = _base(broker)
