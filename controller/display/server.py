@@ -49,6 +49,14 @@ MAX_PAGE_MESSAGE = 64 * 1024
 MAX_POSITION_S = 24 * 3600
 MAX_PAGES = 8
 """Pages open at once on one display: enough for a screen and a few checks, not a flood."""
+PAGE_BACKLOG = 64
+"""Messages waiting for one page: a page this far behind does not keep up and is closed."""
+PAGE_UNSENT_BYTES = 128 * 1024
+"""Bytes written for one page that its browser has not taken yet: a page this far behind
+(hundreds of commands) has stopped reading and is closed. aiohttp waits for a slow reader
+only now and then, so its own flow control does not bound this."""
+PAGE_SEND_TIMEOUT_S = 5.0
+"""How long one message may take to leave for a page before the page is closed."""
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
@@ -57,6 +65,65 @@ THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
 """three.js, which shows 360° video in WebXR; without it 360° video plays flat."""
 
 log = logging.getLogger("controller.display")
+
+
+class Page:
+    """One open page and the messages on their way to it.
+
+    Each page is sent to by its own task, so a page whose browser stops reading holds up
+    only itself: it is closed when it falls `PAGE_BACKLOG` messages or `PAGE_UNSENT_BYTES`
+    behind or one message takes longer than `PAGE_SEND_TIMEOUT_S`, and every other page
+    gets a stop at once.
+    """
+
+    def __init__(self, socket: web.WebSocketResponse, transport: asyncio.Transport | None):
+        self.socket = socket
+        self.transport = transport
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(PAGE_BACKLOG)
+
+    def post(self, text: str) -> bool:
+        """Queue `text` for the page; False (and the page dropped) when it is too far behind."""
+        unsent = 0 if self.transport is None else self.transport.get_write_buffer_size()
+        try:
+            if unsent > PAGE_UNSENT_BYTES:
+                raise asyncio.QueueFull
+            self.outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            self.drop()
+            return False
+        return True
+
+    async def deliver(self) -> None:
+        """Send what is queued, in order, until the page goes or does not keep up."""
+        while True:
+            text = await self.outbox.get()
+            try:
+                await asyncio.wait_for(self.socket.send_str(text), PAGE_SEND_TIMEOUT_S)
+            except TimeoutError:
+                log.warning(
+                    "a page took over %g s to take a message; closing it", PAGE_SEND_TIMEOUT_S
+                )
+                self.drop()
+                return
+            except (ConnectionError, RuntimeError):
+                return
+
+    @property
+    def gone(self) -> bool:
+        """Whether the connection is closed or closing (the page leaves the list soon)."""
+        return self.transport is None or self.transport.is_closing()
+
+    def drop(self) -> None:
+        """End the connection at once (no closing handshake a stalled page would not read)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def close(self) -> None:
+        """Close the page politely, or drop it when it does not answer."""
+        try:
+            await asyncio.wait_for(self.socket.close(), PAGE_SEND_TIMEOUT_S)
+        except TimeoutError:
+            self.drop()
 
 
 class DisplayServer:
@@ -92,9 +159,11 @@ class DisplayServer:
         )
         if isinstance(self.model, BlsDevice):
             self.model.colour = self.settings.colour
-        self.pages: list[web.WebSocketResponse] = []
+        self.pages: list[Page] = []
         self._client: aiomqtt.Client | None = None
         self._last_state: str | None = None
+        self._set_since: float | None = None
+        """When the light bar's running set began, on `clock` (a page that joins starts there)."""
         self._seq = 0
         """Counts the commands that change what the page shows: a page's report names the
         last one it had, and a report from before the latest one is stale."""
@@ -186,27 +255,30 @@ class DisplayServer:
             raise web.HTTPForbidden(text="the page must come from this display")
         if len(self.pages) >= MAX_PAGES:
             raise web.HTTPServiceUnavailable(text=f"{MAX_PAGES} pages are open on this display")
-        page = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
-        await page.prepare(request)
+        socket = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
+        await socket.prepare(request)
+        page = Page(socket, request.transport)
         self.pages.append(page)
         if len(self.pages) == 1 and isinstance(self.model, BlsDevice):
             # A page starts with the bar at rest: a set nobody was shown is not resumed.
             self.model.running, self.model.completed_passes = False, 0
         log.info("%s: a page connected (%d open)", self.device.id, len(self.pages))
+        page.post(json.dumps(self._hello(), separators=(",", ":")))
+        sender = asyncio.create_task(page.deliver(), name=f"display-{self.device.id}-page")
         try:
-            await page.send_json(self._hello())
             if len(self.pages) == 1:
                 await self._publish(self.model.availability.topic, "online")
-            async for message in page:
+            async for message in socket:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._from_page(page, message.data)
         finally:
+            sender.cancel()
             if page in self.pages:
                 self.pages.remove(page)
             log.info("%s: a page left (%d open)", self.device.id, len(self.pages))
             if not self.pages:
                 await self._publish(self.model.availability.topic, "offline")
-        return page
+        return socket
 
     def _hello(self) -> dict[str, Any]:
         """What a page needs on connecting: what it shows, and what it should be showing now."""
@@ -227,11 +299,16 @@ class DisplayServer:
         if isinstance(self.model, VrHeadset) and self.model.content is not None:
             hello["now"] = self._vr_message("play", self.model.content)
             hello["now"]["paused"] = self.model.status == "paused"
+        elif (
+            isinstance(self.model, BlsDevice) and self.model.running and self._set_since is not None
+        ):
+            hello["now"] = self._bls_message(self.model)
+            hello["now"]["elapsed_s"] = max(0.0, self.clock() - self._set_since)
         return hello
 
     # ------------------------------------------------------------------ page → broker
 
-    async def _from_page(self, page: web.WebSocketResponse, data: str) -> None:
+    async def _from_page(self, page: Page, data: str) -> None:
         if page is not self.pages[0]:
             return
         try:
@@ -328,10 +405,11 @@ class DisplayServer:
             message = self._vr_message(command["action"], self.model.content)
         else:
             message = self._bls_message(self.model)
+            self._set_since = now if self.model.running else None
         if message.get("action") not in ("volume", "brightness"):
             self._seq += 1
         message["seq"] = self._seq
-        await self._to_pages(message)
+        self._to_pages(message)
 
     def _hold_to_room_limits(self) -> None:
         """Clamp what the firmware accepted to the room's cap and speeds (safety.md).
@@ -395,9 +473,12 @@ class DisplayServer:
             "duration_s": model.duration_s,
         }
 
-    async def _to_pages(self, message: dict[str, Any]) -> None:
+    def _to_pages(self, message: dict[str, Any]) -> None:
+        """Queue `message` for every page; a page too far behind is dropped, not waited for."""
         text = json.dumps(message, separators=(",", ":"))
-        await asyncio.gather(*(_send(page, text) for page in self.pages))
+        for page in self.pages:
+            if not page.gone and not page.post(text):
+                log.warning("%s: a page does not keep up and is closed", self.device.id)
 
     # ------------------------------------------------------------------ MQTT
 
@@ -449,6 +530,7 @@ class DisplayServer:
             await self._command(topic, payload)
         except Exception:
             log.exception("%s: a command on %s failed; taking the next one", self.device.id, topic)
+        await asyncio.sleep(0)  # each page's sender sends what was queued before the next
 
 
 def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:
@@ -499,8 +581,3 @@ def _same_origin(request: web.Request) -> bool:
     if origin is None:
         return True  # not a browser: a browser always sends Origin on a WebSocket
     return origin in (f"http://{request.host}", f"https://{request.host}")
-
-
-async def _send(page: web.WebSocketResponse, text: str) -> None:
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await page.send_str(text)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 import aiohttp
 import aiomqtt
 import pytest
+from yarl import URL
 
 from controller.config.models import Device, DisplaySettings, SafetyLimits
 from controller.display.server import MAX_PAGES, DisplayServer, tls_context
@@ -207,6 +209,32 @@ async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str
         assert (start["running"], start["speed_hz"], start["passes"]) == (True, 2.0, 3)
 
 
+async def test_a_page_that_joins_a_running_set_gets_it_with_the_time_gone(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """The light bar's hello carries the running set and how long it has run (on the
+    display's clock, set by hand here), so a page that joins shows the dot in phase."""
+    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
+    now = [100.0]
+    server.clock = lambda: now[0]
+    async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
+        base = _base(broker)
+        async with session.ws_connect(url + "ws") as page:
+            assert "now" not in await page.receive_json()  # nothing runs yet
+            await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1,"passes":20}')
+            await _next(page, lambda m: m.get("type") == "bls")
+            now[0] = 103.5
+            async with session.ws_connect(url + "ws") as late:
+                hello = await late.receive_json()
+                running = hello["now"]
+                assert (running["running"], running["speed_hz"], running["passes"]) == (True, 1, 20)
+                assert running["elapsed_s"] == 3.5
+            await broker.client.publish(f"{base}/set", '{"running":false}')
+            await _next(page, lambda m: m.get("running") is False)
+            async with session.ws_connect(url + "ws") as after:
+                assert "now" not in await after.receive_json()  # a stopped set is not joined
+
+
 ROOM = SafetyLimits(volume_cap=60, bls_speed_min_hz=0.8, bls_speed_max_hz=1.5)
 """A room that tightened its limits below the devices' own 0–100 % and 0.2–2 Hz."""
 
@@ -359,6 +387,62 @@ async def test_only_the_page_open_longest_reports(headset: tuple[str, Broker]) -
         await eventually(lambda: state in broker.last, 5, "a state")
         await asyncio.sleep(0.2)
     assert [json.loads(p)["position_s"] for t, p in broker.seen if t == state] == [1]
+
+
+async def _stalled_page(url: str) -> socket.socket:
+    """A page whose browser stopped reading: the WebSocket handshake, then nothing read."""
+    address = URL(url)
+    assert address.host is not None and address.port is not None
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(stalled, (address.host, address.port))
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: {address.host}:{address.port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(stalled, request.encode())
+    assert (await loop.sock_recv(stalled, 4096)).startswith(b"HTTP/1.1 101")
+    return stalled
+
+
+async def test_a_page_that_stops_reading_holds_up_no_other_page(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A page that reads nothing (its socket buffers held small here, so the sets pile up
+    in the display rather than the kernel) falls behind by more than the display keeps for
+    it and is closed; the page that reads gets every command and the stop, and the device
+    stays online for it."""
+    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
+    async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
+        base = _base(broker)
+        stalled = await _stalled_page(url)
+        await eventually(lambda: len(server.pages) == 1, 5, "the stalled page")
+        transport = server.pages[0].transport
+        assert transport is not None
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        async with session.ws_connect(url + "ws") as page:
+            assert (await page.receive_json())["type"] == "hello"
+            sets = 3000  # ~350 kB, well past the stalled page's socket and PAGE_UNSENT_BYTES
+            stop = asyncio.create_task(_next(page, lambda m: m.get("running") is False))
+            for n in range(sets):
+                await broker.client.publish(f"{base}/set", f'{{"running":true,"passes":{n + 1}}}')
+            await broker.client.publish(f"{base}/set", '{"running":false}')
+            await asyncio.wait_for(stop, 30)
+            await eventually(lambda: len(server.pages) == 1, 5, "the stalled page closed")
+            assert broker.last[f"{base}/availability"] == "online"
+        await asyncio.wait_for(_until_closed(stalled), 10)  # by the display, not the test
+        stalled.close()
+
+
+async def _until_closed(connection: socket.socket) -> None:
+    """Read what is left on `connection` until the other end closes it."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(ConnectionResetError):
+        while await loop.sock_recv(connection, 65536):
+            pass
 
 
 async def test_a_flood_of_pages_is_refused_and_the_display_still_serves_one(

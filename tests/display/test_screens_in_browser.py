@@ -319,6 +319,47 @@ def test_the_light_bar_moves_at_the_set_speed_counts_passes_and_stops_at_once(
     assert not screens.state("bls/lightbar")["running"]
 
 
+def epoch_crossings(driver: Any) -> list[float]:
+    """The page's dot crossing the middle on its way right, in Unix ms (shared by pages)."""
+    seen = record(driver)
+    mark = seen["events"][0]  # a page's clock (`now`) against the system's (`at`)
+    drawn = [
+        (f["now"] + mark["at"] - mark["now"], f["v"]) for f in seen["frames"] if f["k"] == "bls"
+    ]
+    return crossings(drawn, 0.5, rising=True)
+
+
+def test_a_light_bar_page_opened_mid_set_joins_it_in_phase(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    first = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    passes = 15
+    screens.ctl_ok(
+        "bls", "op=start", "device=lightbar", f"speed_hz={BAR_SPEED_HZ}", f"passes={passes}"
+    )
+    until(lambda: screens.state("bls/lightbar")["pass"] >= 3, "the set is under way")
+    late = browsers()
+    late.get(screens.urls["lightbar"])
+    joined = until(lambda: event(late, "bls-start"), "the late page shows the running set")
+    until(
+        lambda: event(first, "bls-finished") and event(late, "bls-finished"),
+        "both end",
+        timeout=passes / BAR_SPEED_HZ + 10,
+    )
+    ours = epoch_crossings(late)
+    theirs = epoch_crossings(first)
+    apart = max(min(abs(t - o) for o in theirs) for t in ours)
+    ends = [event(page, "bls-finished")["at"] for page in (first, late)]
+    print(
+        f"\nlate page joined at {joined['at'] - theirs[0]:.0f} ms into the set: "
+        f"{len(ours)} passes, at most {apart:.0f} ms from the first page's; "
+        f"ends {ends[1] - ends[0]:+.0f} ms apart"
+    )
+    assert 1 <= len(ours) < passes
+    assert apart < 0.1 * 1000 / BAR_SPEED_HZ  # in phase: within a tenth of a pass
+    assert abs(ends[1] - ends[0]) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
+
+
 def test_an_emergency_stops_both_pages_and_a_closed_page_leaves_its_device_offline(
     screens: Screens, browsers: Callable[[], Any]
 ) -> None:

@@ -116,7 +116,8 @@ function receive(message) {
     if (message.kind === "bls") {
       dot.style.backgroundColor = message.colour;
       veil.style.opacity = "0";
-      bar.report();
+      if (message.now) bar.start(message.now); // a set already running: join it in phase
+      else bar.report();
     } else if (message.now) {
       player.play(message.now);
     } else {
@@ -367,6 +368,7 @@ const bar = {
       passes: message.passes,
       duration: message.duration_s,
       start: null,
+      elapsed: message.elapsed_s || 0, // seconds of the set gone before this page joined
     };
     this.report();
   },
@@ -389,7 +391,7 @@ const bar = {
     dot.style.opacity = String(this.glow.value);
     const set = this.set;
     if (set) {
-      if (set.start === null) set.start = ts;
+      if (set.start === null) set.start = ts - set.elapsed * 1000;
       const limits = [Infinity];
       if (set.passes !== null) limits.push(set.passes / this.speed);
       if (set.duration !== null) limits.push(set.duration);
