@@ -23,12 +23,14 @@ from typing import Any, BinaryIO
 from controller import __version__
 from controller.journal import Event, SessionMeta
 from controller.journal.export import (
-    JSONL_TAIL,
-    SESSION_T,
+    CONTRACT_PAYLOAD,
+    EVENT,
+    Labels,
     batched,
     checked_events,
+    event_row,
     journal_rows,
-    jsonl_row,
+    json_labels,
     wire_value,
 )
 from controller.journal.sessions import utc_datetime
@@ -77,7 +79,7 @@ OFF = f"""CASE json_type(payload, '$.on')
     WHEN 'text' THEN {ON} = '' WHEN 'array' THEN json_array_length(payload, '$.on') = 0
     WHEN 'object' THEN {ON} = '{{}}' ELSE 0 END"""
 """Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
-QUERY = f"""SELECT seq, {SESSION_T}, wall_ns, kind, device, phase, {JSONL_TAIL},
+QUERY = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, kind, device, phase,
     CASE WHEN {PLAIN_LEVEL} THEN CASE WHEN NOT ({OFF}) THEN payload -> '$.level'
         WHEN {FINITE_LEVEL} THEN '0' END END,
     CASE WHEN device IS NOT NULL AND (kind = 'command' AND instr(payload, 'volume')
@@ -148,23 +150,21 @@ def export_mcap(
     return write_mcap(event_rows(events), meta, out, progress=progress)
 
 
-Row = tuple[int, float, int, str, str | None, str | None, str, str | None, str | None]
-"""seq, t, wall_ns, kind, device, phase, the JSONL line after `t`, a plain light report's
-level as JSON text (0 when off, else None), a payload as stored that may hold another level
-or a volume (else None)."""
+Row = tuple[int, float, str, str, str, int, str, str | None, str | None, str | None, str | None]
+"""seq, t, wall, labels and payload as the JSONL query selects them, wall_ns, kind, device,
+phase, a plain light report's level as JSON text (0 when off, else None), a payload as
+stored that may hold another level or a volume (else None)."""
 
 
 def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
     """`QUERY`'s rows made from events (pseudonymised ones), in batches."""
     return batched(
         (
-            event.seq,
-            float(event.t),
+            *event_row(event),
             event.wall_ns,
             event.kind,
             event.device,
             event.phase,
-            jsonl_row(event)[2],
             None,
             json_text(event.payload) if event.kind in ("state", "command") else None,
         )
@@ -202,11 +202,12 @@ def write_mcap(
     event_channels: dict[tuple[str, str | None], int] = {}
     light_channels: dict[str | None, int] = {}
     add = writer.message
+    labels = Labels(json_labels)
     phase: str | None = None
     count = 0
     for batch in rows:
-        for seq, t, wall_ns, kind, device, now_in, tail, level, payload in batch:
-            line = f'{{"seq": {seq}, "t": {t!r}{tail}'
+        for seq, t, wall, names, content, wall_ns, kind, device, now_in, level, payload in batch:
+            line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{labels[names]}{content}}}'
             log_time = round(t * 1e9)
             # held to MCAP's field sizes (a damaged journal may hold any number)
             if not 0 <= log_time <= U64 or wall_ns > U64:
