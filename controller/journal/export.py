@@ -165,14 +165,18 @@ def event_row(event: Event) -> tuple[Any, ...]:
     return event.seq, float(event.t), iso_wall(event.wall_ns), labels, payload
 
 
-class Labels(dict[str, str]):
-    """`LABELS` texts as the part of a line they make, each worked out once by `part`."""
+Part = TypeVar("Part")
 
-    def __init__(self, part: Callable[[str | None, str, str | None, str | None], str]) -> None:
+
+class Labels(dict[str, Part]):
+    """`LABELS` texts and what they make (the part of a line...), each worked out once by `part`
+    from the phase, kind, device and topic."""
+
+    def __init__(self, part: Callable[[str | None, str, str | None, str | None], Part]) -> None:
         super().__init__()
         self._part = part
 
-    def __missing__(self, labels: str) -> str:
+    def __missing__(self, labels: str) -> Part:
         part = self[labels] = self._part(*json.loads(labels))
         return part
 

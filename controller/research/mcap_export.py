@@ -79,7 +79,7 @@ OFF = f"""CASE json_type(payload, '$.on')
     WHEN 'text' THEN {ON} = '' WHEN 'array' THEN json_array_length(payload, '$.on') = 0
     WHEN 'object' THEN {ON} = '{{}}' ELSE 0 END"""
 """Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
-QUERY = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, kind, device, phase,
+QUERY = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns,
     CASE WHEN {PLAIN_LEVEL} THEN CASE WHEN NOT ({OFF}) THEN payload -> '$.level'
         WHEN {FINITE_LEVEL} THEN '0' END END,
     CASE WHEN device IS NOT NULL AND (kind = 'command' AND instr(payload, 'volume')
@@ -150,10 +150,10 @@ def export_mcap(
     return write_mcap(event_rows(events), meta, out, progress=progress)
 
 
-Row = tuple[int, float, str, str, str, int, str, str | None, str | None, str | None, str | None]
-"""seq, t, wall, labels and payload as the JSONL query selects them, wall_ns, kind, device,
-phase, a plain light report's level as JSON text (0 when off, else None), a payload as
-stored that may hold another level or a volume (else None)."""
+Row = tuple[int, float, str, str, str, int, str | None, str | None]
+"""seq, t, wall, labels and payload as the JSONL query selects them, wall_ns, a plain
+light report's level as JSON text (0 when off, else None), a payload as stored that may
+hold another level or a volume (else None)."""
 
 
 def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
@@ -162,9 +162,6 @@ def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
         (
             *event_row(event),
             event.wall_ns,
-            event.kind,
-            event.device,
-            event.phase,
             None,
             json_text(event.payload) if event.kind in ("state", "command") else None,
         )
@@ -199,23 +196,27 @@ def write_mcap(
         },
     )
     channels = _Channels(writer)
-    event_channels: dict[tuple[str, str | None], int] = {}
+
+    def event(
+        phase: str | None, kind: str, device: str | None, topic: str | None
+    ) -> tuple[str, int, str, str | None, str | None]:
+        part = json_labels(phase, kind, device, topic)
+        return part, channels.event(kind, device), kind, device, phase
+
+    labels = Labels(event)
     light_channels: dict[str | None, int] = {}
     add = writer.message
-    labels = Labels(json_labels)
     phase: str | None = None
     count = 0
     for batch in rows:
-        for seq, t, wall, names, content, wall_ns, kind, device, now_in, level, payload in batch:
-            line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{labels[names]}{content}}}'
+        for seq, t, wall, names, content, wall_ns, level, payload in batch:
+            part, channel, kind, device, now_in = labels[names]
+            line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
             log_time = round(t * 1e9)
             # held to MCAP's field sizes (a damaged journal may hold any number)
             if not 0 <= log_time <= U64 or wall_ns > U64:
                 log_time, wall_ns = _u64(log_time), _u64(wall_ns)
             seq &= 0xFFFFFFFF
-            channel = event_channels.get((kind, device))
-            if channel is None:
-                channel = event_channels[(kind, device)] = channels.event(kind, device)
             add(channel, log_time, line.encode(), wall_ns, seq)
             if now_in != phase and now_in is not None:
                 phase = now_in
