@@ -111,10 +111,10 @@ SESSION_T = """CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < 1e300 THE
     ELSE damaged(seq, 'its session time is not a number') END"""
 """`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
 WALL = """CASE WHEN typeof(wall_ns) = 'integer' AND wall_ns >= 0
-    THEN strftime('%Y-%m-%dT%H:%M:%S', wall_ns / 1000000000, 'unixepoch')
-        || printf('.%06dZ', (wall_ns % 1000000000) / 1000)
+    THEN date(wall_ns / 1000000000, 'unixepoch') || 'T' || time(wall_ns / 1000000000, 'unixepoch')
+        || '.' || substr(wall_ns / 1000 % 1000000 + 1000000, 2) || 'Z'
     ELSE damaged(seq, 'its wall time is out of range') END"""
-"""`iso_wall` in SQL."""
+"""`iso_wall` in SQL (`date` and `time` are quicker than `strftime`, `substr` than `printf`)."""
 LABELS = "json_array(phase, kind, device, topic)"
 """An event's phase, kind, device and topic as one JSON text. A session has few distinct
 ones, so Python turns each into its part of a line once (`Labels`): one value fetched
