@@ -121,14 +121,10 @@ ones, so Python turns each into its part of a line once (`Labels`): one value fe
 instead of four, and no quoting and joining by SQLite on every row."""
 EVENT = f"seq, {SESSION_T}, {WALL}, {LABELS}"
 """The columns every timeline row starts with: seq, t, wall and the labels."""
-CSV_PAYLOAD = f"""'"' || replace({CONTRACT_PAYLOAD}, '"', '""') || '"'"""
-"""The payload as a quoted CSV cell (`""` inside), in SQL."""
-QUERIES = {
-    "jsonl": f"SELECT {EVENT}, {CONTRACT_PAYLOAD} FROM events ORDER BY seq",
-    "csv": f"SELECT {EVENT}, {CSV_PAYLOAD} FROM events ORDER BY seq",
-}
-"""SQLite builds a row's wall time and payload text: a fetched value costs Python more than
-SQLite's work on it, so the fewer values a row brings, the faster the export."""
+QUERY = f"SELECT {EVENT}, {CONTRACT_PAYLOAD} FROM events ORDER BY seq"
+"""The rows of a JSONL or CSV export. SQLite builds a row's wall time and payload text: a
+fetched value costs Python more than SQLite's work on it, so the fewer values a row
+brings, the faster the export."""
 BATCH = 1000
 """Rows fetched, formatted and written at once; the progress callback is told after each."""
 Row = TypeVar("Row")
@@ -159,7 +155,7 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
 
 
 def event_row(event: Event) -> tuple[Any, ...]:
-    """seq, t, wall, labels and the payload as JSON text, as the JSONL query selects them."""
+    """seq, t, wall, labels and the payload as JSON text, as `QUERY` selects them."""
     labels = json.dumps([event.phase, event.kind, event.device, event.topic])
     payload = json_text(contract_payload(event))
     return event.seq, float(event.t), iso_wall(event.wall_ns), labels, payload
@@ -205,9 +201,8 @@ def _jsonl_writer() -> Callable[[list[tuple[Any, ...]], TextIO], None]:
     return write
 
 
-def _csv_row(event: Event) -> tuple[Any, ...]:
-    *cells, payload = event_row(event)
-    return *cells, '"' + payload.replace('"', '""') + '"'
+QUOTE, QUOTES = '"', '""'
+"""A double quote, and the two that stand for it inside a quoted CSV cell."""
 
 
 def csv_cells(*values: str | None) -> str:
@@ -225,7 +220,7 @@ def _csv_writer() -> Callable[[list[tuple[Any, ...]], TextIO], None]:
         out.write(
             "".join(
                 [
-                    f"{seq},{t!r},{wall},{labels[names]},{payload}\n"
+                    f'{seq},{t!r},{wall},{labels[names]},"{payload.replace(QUOTE, QUOTES)}"\n'
                     for seq, t, wall, names, payload in rows
                 ]
             )
@@ -236,20 +231,16 @@ def _csv_writer() -> Callable[[list[tuple[Any, ...]], TextIO], None]:
 
 @dataclass(frozen=True)
 class StreamFormat:
-    """A timeline format: how SQLite or an event makes a row, and how rows are written."""
+    """A timeline format: its header and how rows (of `QUERY`, or `event_row`) are written."""
 
     header: str
-    query: str
-    """Selects a journal's rows ready for a `writer` (the fast path)."""
-    row: Callable[[Event], tuple[Any, ...]]
-    """The same row made from an event (the path of pseudonymised events)."""
     writer: Callable[[], Callable[[list[tuple[Any, ...]], TextIO], None]]
     """A new writer of batches of rows, one per export: it remembers the labels it has met."""
 
 
 FORMATS = {
-    "jsonl": StreamFormat("", QUERIES["jsonl"], event_row, _jsonl_writer),
-    "csv": StreamFormat(",".join(COLUMNS) + "\n", QUERIES["csv"], _csv_row, _csv_writer),
+    "jsonl": StreamFormat("", _jsonl_writer),
+    "csv": StreamFormat(",".join(COLUMNS) + "\n", _csv_writer),
 }
 """JSONL: one JSON object per line, keys in `COLUMNS` order. CSV: a header row of `COLUMNS`,
 then one row per event; nulls are empty cells except in `payload`, which is always JSON
@@ -272,10 +263,10 @@ def export_session(
     stream = FORMATS[format_name]
     batches: Iterable[list[tuple[Any, ...]]]
     if key is None:
-        batches = journal_rows(path, stream.query)
+        batches = journal_rows(path, QUERY)
     else:
         events = renamed_events(checked_events(path), pseudonymiser(key))
-        batches = batched(stream.row(event) for event in events)
+        batches = batched(event_row(event) for event in events)
     write = stream.writer()
     out.write(stream.header)
     count = 0

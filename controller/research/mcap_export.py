@@ -151,7 +151,7 @@ def export_mcap(
 
 
 Row = tuple[int, float, str, str, str, int, str | None, str | None]
-"""seq, t, wall, labels and payload as the JSONL query selects them, wall_ns, a plain
+"""seq, t, wall, labels and payload as the timeline export selects them, wall_ns, a plain
 light report's level as JSON text (0 when off, else None), a payload as stored that may
 hold another level or a volume (else None)."""
 
