@@ -165,8 +165,8 @@ Part = TypeVar("Part")
 
 
 class Labels(dict[str, Part]):
-    """`LABELS` texts and what they make (the part of a line...), each worked out once by `part`
-    from the phase, kind, device and topic."""
+    """`LABELS` texts, each mapped once to what `part` makes of its phase, kind, device and
+    topic (the middle of a JSONL line, four CSV cells, an MCAP channel...)."""
 
     def __init__(self, part: Callable[[str | None, str, str | None, str | None], Part]) -> None:
         super().__init__()
