@@ -22,6 +22,7 @@ from bench.figures import Figure, Target
 from controller.engine.clock import ScaledClock
 from controller.journal import Event, Journal, list_sessions, read_events
 from controller.journal.export import export_bids, export_session
+from controller.journal.writer import SHED_FROM
 from controller.research.analysis import analyse
 from controller.research.mcap_export import export_mcap
 from controller.research.plot import timeline_png
@@ -113,9 +114,15 @@ def write_journal(data_dir: Path) -> Path:
         wall_ns=START_NS,
         on_alert=lambda problem: None,
     )
-    for t, event in synthetic_events(random.Random(7)):
+    for n, (t, event) in enumerate(synthetic_events(random.Random(7)), start=1):
         journal.append(event, t=t, wall_ns=START_NS + int(t * 1e9))
+        # written far faster than a room writes: wait for the disk before the writer sheds
+        if n % (SHED_FROM // 2) == 0 and not journal.flush():
+            raise RuntimeError("the journal did not reach the disk within 10 s")
     journal.close(ended_cleanly=True)
+    shed = journal.take_shed()
+    if shed:
+        raise RuntimeError(f"the journal shed events: {shed}")
     return journal.path
 
 

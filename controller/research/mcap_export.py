@@ -23,12 +23,14 @@ from typing import Any, BinaryIO
 from controller import __version__
 from controller.journal import Event, SessionMeta
 from controller.journal.export import (
-    JSONL_TAIL,
-    SESSION_T,
+    CONTRACT_PAYLOAD,
+    EVENT,
+    Labels,
     batched,
     checked_events,
+    event_row,
     journal_rows,
-    jsonl_row,
+    json_labels,
     wire_value,
 )
 from controller.journal.sessions import utc_datetime
@@ -68,24 +70,27 @@ ON = "json_extract(payload, '$.on')"
 FINITE_LEVEL = "abs(json_extract(payload, '$.level')) <= 1.7976931348623157e308"
 ESCAPED = "instr(payload, '\\u')"
 """Whether a payload holds an escaped character, which could spell a key."""
-PLAIN_LEVEL = f"""kind = 'state' AND device IS NOT NULL AND NOT {ESCAPED}
-    AND json_type(payload, '$.level') IN ('integer', 'real')"""
-"""A state report with a numeric level and no escaped character."""
-OFF = f"""CASE json_type(payload, '$.on')
+OFF = f"""CASE json_type(payload, '$.on') WHEN 'true' THEN 0
     WHEN 'null' THEN 1 WHEN 'false' THEN 1
     WHEN 'integer' THEN {ON} = 0 WHEN 'real' THEN {ON} = 0
     WHEN 'text' THEN {ON} = '' WHEN 'array' THEN json_array_length(payload, '$.on') = 0
     WHEN 'object' THEN {ON} = '{{}}' ELSE 0 END"""
 """Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
-QUERY = f"""SELECT seq, {SESSION_T}, wall_ns, kind, device, phase, {JSONL_TAIL},
-    CASE WHEN {PLAIN_LEVEL} THEN CASE WHEN NOT ({OFF}) THEN payload -> '$.level'
-        WHEN {FINITE_LEVEL} THEN '0' END END,
-    CASE WHEN device IS NOT NULL AND (kind = 'command' AND instr(payload, 'volume')
-        OR kind IN ('state', 'command') AND {ESCAPED}) THEN payload END
+WHOLE = "*"
+"""Marks a payload that comes whole in the level column (a level's JSON text never starts so)."""
+QUERY = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, CASE
+    WHEN device IS NULL THEN NULL
+    WHEN kind = 'state' THEN CASE
+        WHEN {ESCAPED} THEN '{WHOLE}' || payload
+        WHEN json_type(payload, '$.level') IN ('integer', 'real') THEN CASE
+            WHEN NOT ({OFF}) THEN payload -> '$.level' WHEN {FINITE_LEVEL} THEN '0' END END
+    WHEN kind = 'command' AND (instr(payload, 'volume') OR {ESCAPED}) THEN '{WHOLE}' || payload
+    END
     FROM events ORDER BY seq"""
-"""The events as `Row`s. SQLite reads a plain light report's level: its JSON text, for
-Python to read and check it is finite, or 0 if the light is off (and the level finite). A
-payload that may hold a volume, or a level SQLite could misread, comes whole for `_levels`."""
+"""The events as `Row`s. SQLite reads the level of a light's report with no escaped
+character: its JSON text, for Python to read and check it is finite, or 0 if the light is
+off (and the level finite). A payload that may hold a volume, or a level SQLite could
+misread, comes whole for `_levels`, after `WHOLE`; one column serves both."""
 
 
 class _Channels:
@@ -148,25 +153,19 @@ def export_mcap(
     return write_mcap(event_rows(events), meta, out, progress=progress)
 
 
-Row = tuple[int, float, int, str, str | None, str | None, str, str | None, str | None]
-"""seq, t, wall_ns, kind, device, phase, the JSONL line after `t`, a plain light report's
-level as JSON text (0 when off, else None), a payload as stored that may hold another level
-or a volume (else None)."""
+Row = tuple[int, float, str, str, str, int, str | None]
+"""seq, t, wall, labels and payload as the timeline export selects them, wall_ns, and a
+light report's plain level as JSON text (0 when off), or `WHOLE` and a payload as stored
+that may hold another level or a volume, or None."""
 
 
 def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
     """`QUERY`'s rows made from events (pseudonymised ones), in batches."""
     return batched(
         (
-            event.seq,
-            float(event.t),
+            *event_row(event),
             event.wall_ns,
-            event.kind,
-            event.device,
-            event.phase,
-            jsonl_row(event)[2],
-            None,
-            json_text(event.payload) if event.kind in ("state", "command") else None,
+            WHOLE + json_text(event.payload) if event.kind in ("state", "command") else None,
         )
         for event in events
     )
@@ -199,37 +198,44 @@ def write_mcap(
         },
     )
     channels = _Channels(writer)
-    event_channels: dict[tuple[str, str | None], int] = {}
+
+    def event(
+        phase: str | None, kind: str, device: str | None, topic: str | None
+    ) -> tuple[str, int, str, str | None, str | None]:
+        part = json_labels(phase, kind, device, topic)
+        return part, channels.event(kind, device), kind, device, phase
+
+    labels = Labels(event)
     light_channels: dict[str | None, int] = {}
     add = writer.message
     phase: str | None = None
     count = 0
     for batch in rows:
-        for seq, t, wall_ns, kind, device, now_in, tail, level, payload in batch:
-            line = f'{{"seq": {seq}, "t": {t!r}{tail}'
+        for seq, t, wall, names, content, wall_ns, level in batch:
+            part, channel, kind, device, now_in = labels[names]
+            line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
             log_time = round(t * 1e9)
             # held to MCAP's field sizes (a damaged journal may hold any number)
             if not 0 <= log_time <= U64 or wall_ns > U64:
                 log_time, wall_ns = _u64(log_time), _u64(wall_ns)
             seq &= 0xFFFFFFFF
-            channel = event_channels.get((kind, device))
-            if channel is None:
-                channel = event_channels[(kind, device)] = channels.event(kind, device)
             add(channel, log_time, line.encode(), wall_ns, seq)
             if now_in != phase and now_in is not None:
                 phase = now_in
                 data = json.dumps({"phase": phase}).encode()
                 add(channels.derived("phase", None), log_time, data, wall_ns, seq)
-            if level is not None:
-                value = float(level)
-                if not math.isfinite(value):
-                    continue
-                light = light_channels.get(device)
-                if light is None:
-                    light = light_channels[device] = channels.derived("light", device)
-                add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
-            elif payload is not None and device is not None:
-                _levels(add, channels, kind, device, payload, log_time, wall_ns, seq)
+            if level is None or device is None:
+                continue
+            if level.startswith(WHOLE):
+                _levels(add, channels, kind, device, level[1:], log_time, wall_ns, seq)
+                continue
+            value = float(level)
+            if not math.isfinite(value):
+                continue
+            light = light_channels.get(device)
+            if light is None:
+                light = light_channels[device] = channels.derived("light", device)
+            add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
         count += len(batch)
         if progress is not None:
             progress(count)

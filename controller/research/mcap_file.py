@@ -40,6 +40,8 @@ CHUNK_SIZE = 1024 * 1024
 """A chunk is closed once its uncompressed records pass this many bytes (the library's default)."""
 MESSAGE = struct.Struct("<BQHIQQ")
 """A message record's head: opcode, record length, channel, sequence, log time, publish time."""
+MESSAGE_OPCODE = int(Opcode.MESSAGE)
+"""The opcode as a plain int: reading an enum member costs more than packing a message."""
 MESSAGE_HEAD = MESSAGE.size - 9
 """The bytes of a message record's content before its data."""
 COMPRESSOR = zstandard.ZstdCompressor(level=1)
@@ -105,7 +107,7 @@ class McapFile:
         chunk = self._chunk
         self._index[channel] += (log_time, len(chunk))
         chunk += MESSAGE.pack(
-            Opcode.MESSAGE, MESSAGE_HEAD + len(data), channel, sequence, log_time, publish_time
+            MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, sequence, log_time, publish_time
         )
         chunk += data
         if len(chunk) > CHUNK_SIZE:
