@@ -26,7 +26,13 @@ from typing import Any, TextIO, TypeVar
 
 from controller.journal.events import Event
 from controller.journal.sessions import read_events
-from controller.journal.store import JournalError, json_text, reading
+from controller.journal.store import (
+    FIRST_BAD_LABEL,
+    JournalError,
+    json_text,
+    label_problem,
+    reading,
+)
 from controller.research.analysis import SessionAnalysis, analyse
 from controller.research.bids import BidsExport, bids_dataset, write_bids
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
@@ -150,8 +156,19 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
                 yield batch
         except sqlite3.OperationalError:
             if not damaged:
-                raise
+                damaged.append(bad_label(connection))  # json_array met a BLOB
             raise JournalError(f"{path}: damaged journal ({damaged[0]})") from None
+
+
+def bad_label(connection: sqlite3.Connection) -> str:
+    """What is wrong with the first event whose phase, kind, device or topic is not text."""
+    unreadable = "a value SQLite cannot turn into JSON"
+    row = connection.execute(FIRST_BAD_LABEL).fetchone()
+    if row is None:
+        return unreadable
+    seq, *types = row
+    stand_ins = {"text": "", "null": None}  # any other type: a value that is not text
+    return label_problem(seq, *(stand_ins.get(kind, b"") for kind in types)) or unreadable
 
 
 def event_row(event: Event) -> tuple[Any, ...]:

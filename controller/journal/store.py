@@ -71,6 +71,32 @@ class JournalError(Exception):
     """A journal cannot be created, read, continued or closed; the message says why."""
 
 
+class DamagedEventError(ValueError):
+    """A stored event whose columns do not hold what an event is made of (`reading` turns
+    it into a JournalError naming the file)."""
+
+
+LABEL_COLUMNS = ("phase", "kind", "device", "topic")
+"""An event's text columns; only `kind` may not be NULL."""
+FIRST_BAD_LABEL = (
+    "SELECT seq, typeof(phase), typeof(kind), typeof(device), typeof(topic) FROM events "
+    "WHERE typeof(kind) != 'text' OR typeof(phase) NOT IN ('text', 'null') "
+    "OR typeof(device) NOT IN ('text', 'null') OR typeof(topic) NOT IN ('text', 'null') "
+    "ORDER BY seq LIMIT 1"
+)
+"""The first event with a label column that is not text, for naming it in an error."""
+
+
+def label_problem(
+    seq: object, phase: object, kind: object, device: object, topic: object
+) -> str | None:
+    """The first of an event's text columns that is not text, named; None if all are."""
+    for name, value in zip(LABEL_COLUMNS, (phase, kind, device, topic), strict=True):
+        if not isinstance(value, str) and (value is not None or name == "kind"):
+            return f"event {seq}: its {name} is not text"
+    return None
+
+
 @dataclass(frozen=True)
 class SessionMeta:
     """What the `meta` table says about a session."""
@@ -122,7 +148,7 @@ def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         meta = read_meta(connection, path)
         yield connection, meta
-    except (sqlite3.Error, json.JSONDecodeError) as error:
+    except (sqlite3.Error, json.JSONDecodeError, DamagedEventError) as error:
         raise JournalError(f"{path}: damaged journal ({error})") from None
     finally:
         connection.close()
@@ -233,6 +259,8 @@ def event_fields(event: Event, *, t: float, wall_ns: int) -> EventFields:
 def row_event(row: Row) -> Event:
     """The event a stored row holds."""
     seq, wall_ns, t, phase, kind, device, topic, payload = row
+    if problem := label_problem(seq, phase, kind, device, topic):
+        raise DamagedEventError(problem)
     return Event(
         kind=kind,
         payload=None if payload is None else json.loads(payload),

@@ -169,6 +169,8 @@ def test_two_rooms_starting_in_the_same_second_keep_two_sessions(tmp_path: Path)
         ("t", "9e999", "its session time is not a number"),
         ("wall_ns", "'later'", "its wall time is out of range"),
         ("payload", "'{\"cut'", "its payload is not JSON"),
+        ("kind", "X'41'", "its kind is not text"),
+        ("device", "X'41'", "its device is not text"),
     ],
 )
 @pytest.mark.parametrize("format_name", ["jsonl", "csv", "mcap"])
@@ -199,7 +201,14 @@ def test_bids_labels_are_distinct_letters_and_digits_and_bounded() -> None:
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("t", "'soon'"), ("t", "9e999"), ("wall_ns", "'later'"), ("payload", "'{\"cut'")],
+    [
+        ("t", "'soon'"),
+        ("t", "9e999"),
+        ("wall_ns", "'later'"),
+        ("payload", "'{\"cut'"),
+        ("kind", "X'41'"),
+        ("device", "X'41'"),
+    ],
 )
 @pytest.mark.parametrize(
     "how", ["bids", "pseudonymised jsonl", "pseudonymised mcap", "report", "summary"]
