@@ -255,7 +255,7 @@ class RoomService:
         for message in outgoing:
             await bus.publish_gated(message)
         if outgoing:
-            await asyncio.sleep(0)  # the device messages leave before the events are encoded
+            bus.send_now()  # the device messages leave before the events are encoded
         for event in engine.take_events():
             await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
 
