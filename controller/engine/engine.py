@@ -656,6 +656,7 @@ class Engine:
                 current = self.lights.level(device_id, now) or 0.0
                 level = current + (command.delta or 0.0)
             self.lights.override(device_id, level, OVERRIDE_FADE_S * self.scale)
+        self.lights.tick(now)  # out with the command, not a tick later
 
     def _volume(self, command: Volume) -> None:
         self.music.available()

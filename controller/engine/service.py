@@ -177,6 +177,7 @@ class RoomService:
             engine.fault(f"command {command.action}", error)
             await self._reply(bus, command.id, False, f"internal error: {describe_error(error)}")
         else:
+            await self._flush(bus, engine)  # the command's own device messages first
             engine.tick()
             await self._flush(bus, engine)
             if command.action == "emergency":
