@@ -9,6 +9,7 @@ the process exits, so tracing costs a list append per stage (about a microsecond
 
 The stages, in the order a command meets them:
 
+    woke       the event loop's poll of its sockets returned, before the read below
     read       paho reads the packet from the socket (on the event loop, aiomqtt's reader)
     arrive     the bus has the message (`Bus._arrived`) and puts it in its inbox
     dispatch   the inbox's dispatcher hands it to the command handler (`RoomService._command`)
@@ -31,6 +32,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import selectors
 import sys
 import time
 from collections import defaultdict
@@ -41,6 +43,7 @@ from typing import Any
 from bench.figures import percentile
 
 STAGES = (
+    "woke",
     "read",
     "arrive",
     "dispatch",
@@ -131,6 +134,7 @@ def install(out: Path) -> None:
     from controller.journal import Journal
 
     trace: Trace = []
+    selectors.EpollSelector.select = _after(trace, "woke", selectors.EpollSelector.select)  # type: ignore[method-assign]
     paho.Client.loop_read = _before(trace, "read", paho.Client.loop_read, None)  # type: ignore[method-assign]
     Bus._arrived = _before(trace, "arrive", Bus._arrived, _command_detail)  # type: ignore[method-assign]
     service.RoomService._command = _before(  # type: ignore[method-assign]
@@ -175,16 +179,20 @@ def commands(trace: Trace) -> list[tuple[str, dict[str, float]]]:
     found: list[tuple[str, dict[str, float]]] = []
     current: dict[str, float] | None = None
     arrived = 0
-    last_read = 0
+    last_woke = 0
+    woke = read = 0
     for at, stage, detail in trace:
+        if stage == "woke":
+            last_woke = at
+            continue
         if stage == "read":
-            last_read = at
+            woke, read = last_woke, at
             continue
         if stage == "arrive":
             if not detail.startswith("cmd "):
                 continue
             arrived = at
-            current = {"read": (last_read - at) / 1e6}
+            current = {"woke": (woke - at) / 1e6, "read": (read - at) / 1e6}
             found.append((detail.removeprefix("cmd "), current))
             continue
         if current is None:
