@@ -612,8 +612,11 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
     aiomqtt reads one packet per turn of the event loop (paho's `loop_read` ignores its
     `max_packets`), so under a flood the backlog waits in the socket, where nothing can be
     judged urgent: an emergency behind 1,000 notes would be read after all of them. Read in
-    batches, the backlog reaches the bounded inbox, which lets the emergency go first. Like
-    `_send_without_delay`, this reaches paho's client through aiomqtt's `_client`.
+    batches, the backlog reaches the bounded inbox, which lets the emergency go first. The
+    acknowledgements of what was read are written at once, before it is handled, so a
+    command's device message is the first write after the command (each write lets the
+    journal's thread take the interpreter lock). Like `_send_without_delay`, this reaches
+    paho's client through aiomqtt's `_client`.
     """
     paho_client = client._client
     read_one = paho_client.loop_read
@@ -627,6 +630,8 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
             if not _waiting(sock):
                 break
             result = read_one(max_packets)
+        if result == MQTTErrorCode.MQTT_ERR_SUCCESS and paho_client.want_write():
+            paho_client.loop_write()
         return result
 
     paho_client.loop_read = read_batch  # type: ignore[method-assign]

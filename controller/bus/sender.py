@@ -76,12 +76,18 @@ class Sender:
             done.set_result(None)
 
     def _register_write(self, client: PahoClient, userdata: Any, sock: Any) -> None:
-        """Watch the socket for writing: directly on the loop's thread (no wake-up, no turn
-        of the loop), through aiomqtt from any other (paho's connect runs in a thread)."""
+        """Watch the socket for writing once this turn of the loop is over, if paho still has
+        something to write then (a `write` usually came first: no system call to add and
+        remove the watch, no wake-up of the loop); through aiomqtt from any other thread
+        (paho's connect runs in one)."""
         if threading.get_ident() != self._thread:
             self._register_elsewhere(client, userdata, sock)  # type: ignore[misc]
             return
-        self._loop.add_writer(sock.fileno(), self._writable)
+        self._loop.call_soon(self._watch, sock)
+
+    def _watch(self, sock: Any) -> None:
+        if self._paho.want_write():
+            self._loop.add_writer(sock.fileno(), self._writable)
 
     def _writable(self) -> None:
         try:
