@@ -179,8 +179,9 @@ def commands(trace: Trace) -> list[tuple[str, dict[str, float]]]:
     found: list[tuple[str, dict[str, float]]] = []
     current: dict[str, float] | None = None
     arrived = 0
-    last_woke = 0
-    woke = read = 0
+    last_woke: int | None = None
+    woke: int | None = None
+    read = 0
     for at, stage, detail in trace:
         if stage == "woke":
             last_woke = at
@@ -192,7 +193,9 @@ def commands(trace: Trace) -> list[tuple[str, dict[str, float]]]:
             if not detail.startswith("cmd "):
                 continue
             arrived = at
-            current = {"woke": (woke - at) / 1e6, "read": (read - at) / 1e6}
+            current = {"read": (read - at) / 1e6}
+            if woke is not None:  # a trace written before the poll was stamped has none
+                current["woke"] = (woke - at) / 1e6
             found.append((detail.removeprefix("cmd "), current))
             continue
         if current is None:
