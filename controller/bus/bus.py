@@ -36,6 +36,7 @@ from controller.bus.outbox import Outbox, Pending
 from controller.bus.routing import Routes
 from controller.bus.sender import Sender
 from controller.bus.topics import check_topic
+from controller.cancelling import cancel_and_wait
 from controller.config.models import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -269,16 +270,14 @@ class Bus:
         self._wake.set()
         if self._connected.is_set():
             await asyncio.wait({connecting}, timeout=EXIT_FLUSH_S + self._response_timeout_s)
-        connecting.cancel()
-        await asyncio.wait({connecting})
+        await cancel_and_wait(connecting)
         if self._outbox:
             log.warning(
                 "%d queued message(s) were not delivered before the bus closed", len(self._outbox)
             )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._inbox.join(), EXIT_FLUSH_S)
-        dispatching.cancel()
-        await asyncio.wait({dispatching})
+        await cancel_and_wait(dispatching)
 
     # ------------------------------------------------------------------ connection
 
@@ -343,8 +342,7 @@ class Bus:
         try:
             await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            sending.cancel()
-            await asyncio.wait({sending})
+            await cancel_and_wait(sending)
         if sending.cancelled():
             receiving.result()  # the connection ended: raises its MqttError
         sending.result()  # a clean stop returns; a failed publish raises
@@ -355,10 +353,7 @@ class Bus:
         # The receiver ends by itself once the client has disconnected; letting it do so
         # collects aiomqtt's disconnection error (cancelling it leaves that error unretrieved).
         await asyncio.wait({receiving}, timeout=self._response_timeout_s)
-        receiving.cancel()
-        await asyncio.wait({receiving})
-        if not receiving.cancelled():
-            receiving.exception()
+        await cancel_and_wait(receiving)
 
     def _came_up(self) -> None:
         outage_s = None if self._down_since is None else time.monotonic() - self._down_since

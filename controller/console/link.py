@@ -28,6 +28,7 @@ from controller.api.topics import (
     RoomTopics,
 )
 from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
+from controller.cancelling import cancel_and_wait
 from controller.config import Room
 from controller.untrusted import UntrustedJsonError, read_json
 
@@ -213,9 +214,7 @@ class RoomLink:
         finally:
             asked.cancel()
             if not listening.done():
-                listening.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listening
+                await cancel_and_wait(listening)
         self._reconnect_now.clear()
         if listening.done() and not listening.cancelled():
             listening.result()

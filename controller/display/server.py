@@ -15,7 +15,6 @@ each shows the device and the one connected longest reports.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -30,6 +29,7 @@ import aiohttp
 import aiomqtt
 from aiohttp import web
 
+from controller.cancelling import cancel_and_wait
 from controller.config.content import (
     Breathing,
     ContentError,
@@ -201,9 +201,7 @@ class DisplayServer:
             for page in list(self.pages):
                 await page.close()
             await self._publish(self.model.availability.topic, "offline")
-            link.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await link
+            await cancel_and_wait(link)
             await runner.cleanup()
 
     def url(self, runner: web.AppRunner) -> str:

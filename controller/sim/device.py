@@ -24,6 +24,7 @@ from typing import Any
 import aiomqtt
 
 from controller.bus.credentials import connection_parameters
+from controller.cancelling import cancel_and_wait
 from controller.config.models import BrokerSettings
 from controller.sim.faults import GARBAGE_PAYLOAD, CommandGate
 from controller.sim.model import Availability, DeviceModel, Publication, shorten
@@ -191,9 +192,7 @@ class VirtualDevice:
                     timeout=PUBLISH_TIMEOUT_S,
                 )
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     # ------------------------------------------------------------------ connection
@@ -239,9 +238,7 @@ class VirtualDevice:
                 async for message in client.messages:
                     self._receive(str(message.topic), _payload_bytes(message.payload))
             finally:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
+                await cancel_and_wait(writer)
 
     async def _write(self, client: aiomqtt.Client) -> None:
         while True:

@@ -176,6 +176,23 @@ async def test_sigterm_stops_cleanly_and_every_device_says_it_is_offline(
 
 
 @pytest.mark.mosquitto
+async def test_sigterm_stops_it_while_the_broker_is_gone_and_devices_keep_reconnecting(
+    private_mosquitto: Mosquitto, example_config: Path
+) -> None:
+    broker = private_mosquitto
+    broker.stop()  # every device loops: connect, refused, wait, again
+    try:
+        async with simulator("--config", str(example_config), "--broker", broker.url) as process:
+            assert process.stderr is not None
+            complaint = await asyncio.wait_for(process.stderr.readline(), timeout=10)
+            assert b"no connection" in complaint
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+    finally:
+        broker.start()
+
+
+@pytest.mark.mosquitto
 async def test_with_the_embedded_broker_it_connects_to_the_configured_port_on_localhost(
     private_mosquitto: Mosquitto, example_config: Path, tmp_path: Path
 ) -> None:
