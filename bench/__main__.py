@@ -28,8 +28,9 @@ from bench import (
     study,
 )
 from bench.figures import Figure, table
-from bench.processes import PROFILE_ENGINE, MissingPart, running_broker
+from bench.processes import PROFILE_ENGINE, STAGES_ENGINE, MissingPart, running_broker
 from bench.rooms import example_room, many_lights_room
+from bench.stages import read_trace, summary
 from controller.api.client import EngineUnreachable
 
 PARTS = (
@@ -279,6 +280,12 @@ def say(text: str) -> None:
     is_flag=True,
     help="Profile every engine process with cProfile into engine-<room>.prof (needs --keep).",
 )
+@click.option(
+    "--stages",
+    is_flag=True,
+    help="Time every engine's commands stage by stage into engine-<room>-stages.jsonl and "
+    "print where the time went (needs --keep; see bench/stages.py).",
+)
 def main(
     quick: bool,
     commands: int | None,
@@ -298,6 +305,7 @@ def main(
     mosquitto_conf: tuple[str, ...],
     keep: Path | None,
     profile: bool,
+    stages: bool,
 ) -> None:
     """Measure Sessionroom's engine on a real Mosquitto with the simulated room.
 
@@ -330,6 +338,10 @@ def main(
         if keep is None:
             raise click.UsageError("--profile needs --keep FOLDER to write the profiles to")
         os.environ[PROFILE_ENGINE] = "1"
+    if stages:
+        if keep is None:
+            raise click.UsageError("--stages needs --keep FOLDER to write the traces to")
+        os.environ[STAGES_ENGINE] = "1"
     started = time.monotonic()
     try:
         if keep is not None:
@@ -354,6 +366,10 @@ def main(
     click.echo("")
     for note in [*report.notes, *general_notes(sizes, quick)]:
         click.echo(note if note.startswith("  ") else textwrap.fill(note, NOTE_WIDTH))
+    if stages and keep is not None:
+        for trace in sorted(keep.glob("engine-*-stages.jsonl")):
+            click.echo(f"\nStages of the commands in {trace.name}:")
+            click.echo(summary(read_trace(trace)))
 
 
 def general_notes(sizes: Sizes, quick: bool) -> list[str]:

@@ -1,16 +1,18 @@
 """Runs a `sessionroom` command in this process and answers SIGUSR1 with its memory figures.
 
     python -m bench.engine_host STATS.json [--trace-memory] [--profile OUT.prof]
-                                [--refuse-writes-while FLAG] run --config …
+                                [--stages TRACE.jsonl] [--refuse-writes-while FLAG] run --config …
 
 On SIGUSR1 the process writes its resident set (now and peak, from /proc) to STATS.json as
 JSON. With `--trace-memory`, tracemalloc runs from the moment the engine's modules are
 imported, and the report adds the Python heap it counts (now and at peak), the tracer's own
 overhead, and the allocation sites that grew most since the previous report (or the
 biggest ones, the first time). With `--profile`, the whole run is profiled with cProfile
-and the statistics are written to OUT.prof at exit. With `--refuse-writes-while FLAG`, every
-session journal's writes fail while the file FLAG exists (a disk that fills and is freed):
-its statements are interrupted, as SQLite's progress handler allows.
+and the statistics are written to OUT.prof at exit. With `--stages`, each command's way
+through the engine is timed stage by stage (`bench.stages`) into TRACE.jsonl at exit. With
+`--refuse-writes-while FLAG`, every session journal's writes fail while the file FLAG exists
+(a disk that fills and is freed): its statements are interrupted, as SQLite's progress
+handler allows.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench import stages
 from controller.cli import main as sessionroom
 from controller.journal import Journal
 from controller.journal.store import connect_for_writing
@@ -116,6 +119,8 @@ def main(arguments: list[str]) -> None:
             tracemalloc.start()
         elif option == "--profile":
             profile_file = Path(arguments.pop(0))
+        elif option == "--stages":
+            stages.install(Path(arguments.pop(0)))
         elif option == "--refuse-writes-while":
             refuse_writes_while(Path(arguments.pop(0)))
         else:

@@ -24,6 +24,8 @@ STOP_TIMEOUT_S = 10.0
 STATS_TIMEOUT_S = 10.0
 PROFILE_ENGINE = "SESSIONROOM_BENCH_PROFILE"
 """Set (to anything) in the environment to profile every engine process with cProfile."""
+STAGES_ENGINE = "SESSIONROOM_BENCH_STAGES"
+"""Set (to anything) in the environment to time every engine's commands stage by stage."""
 
 
 class MissingPart(Exception):  # noqa: N818 - a condition to report, not a program error
@@ -149,11 +151,14 @@ def engine_arguments(
     `workdir/data-<room>` and reporting its memory to `workdir/engine-<room>-memory.json`.
 
     With PROFILE_ENGINE set in the environment, the engine is profiled with cProfile into
-    `workdir/engine-<room>.prof`.
+    `workdir/engine-<room>.prof`; with STAGES_ENGINE, its commands are timed stage by stage
+    into `workdir/engine-<room>-stages.jsonl` (`bench.stages`).
     """
     options = [str(workdir / f"engine-{room_id}-memory.json"), *host_options]
     if os.environ.get(PROFILE_ENGINE):
         options += ["--profile", str(workdir / f"engine-{room_id}.prof")]
+    if os.environ.get(STAGES_ENGINE):
+        options += ["--stages", str(workdir / f"engine-{room_id}-stages.jsonl")]
     return [
         "bench.engine_host",
         *options,

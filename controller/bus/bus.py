@@ -13,6 +13,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -33,6 +34,7 @@ from controller.bus.messages import (
 )
 from controller.bus.outbox import Outbox, Pending
 from controller.bus.routing import Routes
+from controller.bus.sender import Sender
 from controller.bus.topics import check_topic
 from controller.cancelling import cancel_and_wait
 from controller.config.models import BrokerSettings
@@ -128,6 +130,10 @@ class Bus:
         self._stopping = False
         self._flush_until = math.inf
         self._tasks: tuple[asyncio.Task[None], asyncio.Task[None]] | None = None
+        self._sender: Sender | None = None
+        """Set while connected: hands messages to the socket (`send_now`, `_send_oldest`)."""
+        self._in_flight: _Batch | None = None
+        """The batch handed to the socket that waits for the broker's acknowledgements."""
 
     @property
     def connected(self) -> bool:
@@ -219,6 +225,17 @@ class Bus:
             retain=message.retain,
             key=message.key,
         )
+
+    def send_now(self) -> None:
+        """Hand what is queued to the socket on this turn of the event loop, not the sender's
+        next one, unless a batch still waits for its acknowledgements (then it follows that
+        batch). The engine calls this once a command's device messages are queued."""
+        sender = self._sender
+        if sender is None or self._in_flight is not None or self._unsubscribed:
+            return
+        if self._outbox and time.monotonic() < self._flush_until:
+            with contextlib.suppress(aiomqtt.MqttError):  # the sender meets the failure itself
+                self._in_flight = self._start_batch(sender)
 
     def _queue(
         self, topic: str, payload: str | bytes, *, qos: int, retain: bool, key: str | None
@@ -392,24 +409,32 @@ class Bus:
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """Subscribe, publish the birth, then send what is queued until the bus stops."""
+        sender = Sender(client)
         self._unsubscribed = self._routes.filters()
         if self._unsubscribed:
             await self._subscribe_pending(client)
         if self._birth is not None:
             await _publish_status(client, self._birth)
         self._came_up()
-        while True:
-            if self._unsubscribed:
-                await self._subscribe_pending(client)
-            elif self._outbox and time.monotonic() < self._flush_until:
-                await self._send_oldest(client)
-            elif self._stopping:
-                if self._will is not None:  # a will only fires on an abnormal disconnection
-                    await _publish_status(client, self._will)
-                return
-            else:
-                self._wake.clear()
-                await self._wake.wait()
+        self._sender = sender
+        try:
+            while True:
+                if self._unsubscribed:
+                    await self._subscribe_pending(client)
+                elif self._in_flight or (self._outbox and time.monotonic() < self._flush_until):
+                    await self._send_oldest(sender)
+                elif self._stopping:
+                    if self._will is not None:  # a will only fires on an abnormal disconnection
+                        await _publish_status(client, self._will)
+                    return
+                else:
+                    self._wake.clear()
+                    await self._wake.wait()
+        finally:
+            self._sender = None
+            if self._in_flight is not None:  # started by `send_now`, never awaited
+                self._put_back(self._in_flight.messages)
+                self._in_flight = None
 
     async def _subscribe_pending(self, client: aiomqtt.Client) -> None:
         filters = list(self._unsubscribed)
@@ -419,36 +444,48 @@ class Bus:
                 log.error("the broker refused the subscription to %s", topic_filter)
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
 
-    async def _send_oldest(self, client: aiomqtt.Client) -> None:
-        """Send up to `IN_FLIGHT` of the oldest messages in order, without waiting for each
-        acknowledgement before the next (a scene to 200 lights is not 200 round trips).
+    def _start_batch(self, sender: Sender) -> _Batch:
+        """Hand up to `IN_FLIGHT` of the oldest messages to the socket, in order, without
+        waiting for each acknowledgement before the next (a scene to 200 lights is not 200
+        round trips)."""
+        batch = [self._outbox.take() for _ in range(min(len(self._outbox), IN_FLIGHT))]
+        try:
+            acknowledged = [sender.publish(message) for _, message in batch]
+            sender.write()
+        except BaseException:
+            self._put_back(batch)
+            raise
+        return _Batch(batch, acknowledged)
+
+    async def _send_oldest(self, sender: Sender) -> None:
+        """Send a batch (the one `send_now` started, or the oldest messages) and wait for the
+        broker to acknowledge it.
 
         What is not acknowledged when the connection fails goes back to the front, in order,
         to be sent again (at least once).
         """
-        batch = [self._outbox.take() for _ in range(min(len(self._outbox), IN_FLIGHT))]
+        batch = self._in_flight = self._in_flight or self._start_batch(sender)
         try:
-            results = await asyncio.gather(
-                *(
-                    client.publish(
-                        message.topic, message.payload, qos=message.qos, retain=message.retain
-                    )
-                    for _, message in batch
-                ),
-                return_exceptions=True,
-            )
+            _, waiting = await asyncio.wait(batch.acknowledged, timeout=self._response_timeout_s)
         except BaseException:
-            self._put_back(batch)
+            self._put_back(batch.messages)
             raise
+        finally:
+            self._in_flight = None
         self._sent.set()
-        failed = [
-            pending for pending, result in zip(batch, results, strict=True) if result is not None
-        ]
-        if failed:
-            self._put_back(failed)
-            problem = next(result for result in results if result is not None)
-            assert isinstance(problem, BaseException)
-            raise problem
+        if waiting:
+            sender.forget(waiting)
+            self._put_back(
+                [
+                    message
+                    for message, done in zip(batch.messages, batch.acknowledged, strict=True)
+                    if done in waiting
+                ]
+            )
+            raise aiomqtt.MqttError(
+                f"the broker did not acknowledge {len(waiting)} message(s) "
+                f"within {self._response_timeout_s:g} s"
+            )
 
     def _put_back(self, batch: list[tuple[Hashable, Pending]]) -> None:
         for slot, message in reversed(batch):
@@ -529,6 +566,14 @@ class Bus:
                 log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Messages handed to the socket, with the acknowledgements they wait for."""
+
+    messages: list[tuple[Hashable, Pending]]
+    acknowledged: list[asyncio.Future[None]]
+
+
 def _judged_urgent(judge: Urgent, message: Message) -> bool:
     try:
         return judge(message)
@@ -562,8 +607,11 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
     aiomqtt reads one packet per turn of the event loop (paho's `loop_read` ignores its
     `max_packets`), so under a flood the backlog waits in the socket, where nothing can be
     judged urgent: an emergency behind 1,000 notes would be read after all of them. Read in
-    batches, the backlog reaches the bounded inbox, which lets the emergency go first. Like
-    `_send_without_delay`, this reaches paho's client through aiomqtt's `_client`.
+    batches, the backlog reaches the bounded inbox, which lets the emergency go first. The
+    acknowledgements of what was read are written at once, before it is handled, so a
+    command's device message is the first write after the command (each write lets the
+    journal's thread take the interpreter lock). Like `_send_without_delay`, this reaches
+    paho's client through aiomqtt's `_client`.
     """
     paho_client = client._client
     read_one = paho_client.loop_read
@@ -577,6 +625,8 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
             if not _waiting(sock):
                 break
             result = read_one(max_packets)
+        if result == MQTTErrorCode.MQTT_ERR_SUCCESS and paho_client.want_write():
+            paho_client.loop_write()
         return result
 
     paho_client.loop_read = read_batch  # type: ignore[method-assign]

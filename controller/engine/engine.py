@@ -249,6 +249,9 @@ class Engine:
         self.scene: str | None = None
         self.scene_override: str | None = None
         self.volume_override: float | None = None
+        self._music_due: MusicTarget | None = None
+        """A scene's music, started on the next tick: VLC's calls take milliseconds, so the
+        scene's device messages leave first (see `_apply_scene`)."""
         self.emergency: Emergency | None = None
         self.vitals: dict[str, dict[str, Any]] = {}
         self.journal_problem: str | None = None
@@ -505,6 +508,9 @@ class Engine:
                 else:
                     self._cue(happening)
             self.checks.tick(t)
+        if self._music_due is not None:
+            target, self._music_due = self._music_due, None
+            self.music.apply(target, self.volume_override, now)
         emergency = self.emergency
         due = emergency is not None and self._real(now - emergency.since) >= CONFIRM_AFTER_S
         if emergency is not None and due and not emergency.confirmed:
@@ -656,6 +662,7 @@ class Engine:
                 current = self.lights.level(device_id, now) or 0.0
                 level = current + (command.delta or 0.0)
             self.lights.override(device_id, level, OVERRIDE_FADE_S * self.scale)
+        self.lights.tick(now)  # out with the command, not a tick later
 
     def _volume(self, command: Volume) -> None:
         self.music.available()
@@ -785,6 +792,7 @@ class Engine:
                     device=device_id,
                     text=f"scene {name}: {device_id} not set: {refusal}",
                 )
+        self.lights.tick(self.now())  # the lights go out with the scene, the music a tick later
 
     def _apply_target(self, device_id: str, target: DeviceTarget, fade: float) -> None:
         now = self.now()
@@ -793,7 +801,7 @@ class Engine:
                 device_id, target, target.fade_s if target.fade_s is not None else fade
             )
         elif isinstance(target, MusicTarget):
-            self.music.apply(target, self.volume_override, now)
+            self._music_due = target
         elif isinstance(target, VrTarget):
             if target.action == "stop":
                 self.vr.send(device_id, VrCommand("stop"), now)
@@ -864,6 +872,7 @@ class Engine:
         self.output.engage_latch({k: wanted_level(t) for k, t in lights.items()})
         self.bls.stop_all("emergency", now)
         self.vr.stop_all(now)
+        self._music_due = None  # a scene's music that has not started never does
         self.music.fade_out(0.0 if immediate else self.limits.emergency_fade_s, now)
         self._clear_overrides()
         self.scene = self.room.settings.safe_scene

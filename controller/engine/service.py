@@ -177,6 +177,7 @@ class RoomService:
             engine.fault(f"command {command.action}", error)
             await self._reply(bus, command.id, False, f"internal error: {describe_error(error)}")
         else:
+            await self._flush(bus, engine)  # the command's own device messages first
             engine.tick()
             await self._flush(bus, engine)
             if command.action == "emergency":
@@ -255,7 +256,7 @@ class RoomService:
         for message in outgoing:
             await bus.publish_gated(message)
         if outgoing:
-            await asyncio.sleep(0)  # the device messages leave before the events are encoded
+            bus.send_now()  # the device messages leave before the events are encoded
         for event in engine.take_events():
             await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,17 @@ def test_the_emergency_part_times_first_presses_in_both_rooms() -> None:
         )
     first_presses = "presses that started an emergency: 3; made one immediate: 0;"
     assert " ".join(output.split()).count(first_presses) == 2, output
+
+
+@pytest.mark.mosquitto
+@pytest.mark.slow
+def test_the_latency_part_times_each_command_stage_by_stage(tmp_path: Path) -> None:
+    output, _rows = run_bench(
+        "--only", "latency", "--commands", "4", "--stages", "--keep", str(tmp_path), timeout=180
+    )
+    assert "Stages of the commands in engine-bench-latency-stages.jsonl:" in output, output
+    for kind in ("lights (n=4)", "vr pause (n=2)", "vr resume (n=2)"):
+        summary = output.split(kind, 1)[1].split("\n\n", 1)[0]
+        stages = [line.split()[0] for line in summary.splitlines()[1:] if line.startswith("  ")]
+        assert stages[:3] == ["woke", "read", "dispatch"], summary
+        assert "wire" in stages, summary

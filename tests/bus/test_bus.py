@@ -8,11 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.bus import Bus, ConnectionChange, Message, Will
 from tests.bus.support import (
@@ -308,3 +311,36 @@ async def test_a_message_larger_than_the_limit_is_dropped_on_arrival_and_reporte
         await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "small")
         await eventually(lambda: received.payloads == ["small"])
     assert dropped == [(f"{prefix}/state", "payload of 200 bytes is larger than 100")]
+
+
+async def test_send_now_puts_the_queue_on_the_wire_before_the_event_loop_turns(
+    mosquitto: Mosquitto,
+) -> None:
+    """The engine's device messages leave on the command's own turn of the event loop: a
+    subscriber on a thread of its own has the message while the loop is still blocked."""
+    prefix = fresh_prefix()
+    arrived: list[bytes] = []
+    got = threading.Event()
+    subscribed = threading.Event()
+    outside = paho.Client(CallbackAPIVersion.VERSION2)
+    outside.on_subscribe = lambda *_args: subscribed.set()
+    outside.on_message = lambda _c, _u, message: (arrived.append(message.payload), got.set())
+    outside.connect(mosquitto.host, mosquitto.port)
+    outside.loop_start()
+    try:
+        outside.subscribe(f"{prefix}/lamp", qos=1)
+        assert await asyncio.to_thread(subscribed.wait, 5)
+        async with bus_for(mosquitto, "send-now") as bus:
+            assert await bus.wait_connected(timeout=5)
+            await bus.publish(f"{prefix}/lamp", "warm-up")
+            await eventually(lambda: got.is_set())
+            await eventually(lambda: bus._in_flight is None)  # its acknowledgement came
+            got.clear()
+            await bus.publish(f"{prefix}/lamp", "now")
+            bus.send_now()
+            on_the_wire = got.wait(5)  # blocks the event loop: only a write made already counts
+        assert on_the_wire
+        assert arrived == [b"warm-up", b"now"]
+    finally:
+        outside.loop_stop()
+        outside.disconnect()

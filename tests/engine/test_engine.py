@@ -251,6 +251,15 @@ def test_overrides_last_until_the_next_phase(room: Room) -> None:
     assert room.engine.snapshot().overrides["lights"] == {}
 
 
+def test_a_light_nudge_is_on_its_way_with_the_command_not_a_tick_later(room: Room) -> None:
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    room.do("lights", device="ceiling", level=0.55)
+    sent = [m for m in room.engine.take_outgoing() if m.topic == "zigbee2mqtt/ceiling_light/set"]
+    assert [json.loads(m.payload)["brightness"] for m in sent] == [140]
+    assert "zigbee2mqtt/ceiling_light/set" not in room.tick()  # the tick has nothing to add
+
+
 def test_commands_that_need_a_session_say_so(room: Room) -> None:
     assert room.refused("next") == "no session is running; start one first"
     assert "no plan named 'nope'" in room.refused("start", plan="nope", participant="P1")

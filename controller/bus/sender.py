@@ -1,0 +1,98 @@
+"""Publishing straight to the socket on the event loop's thread, then awaiting the broker's word.
+
+aiomqtt's `publish` is a coroutine per message: started as a task, it runs a turn of the
+event loop later; paho then queues the packet and asks (through `call_soon_threadsafe`, a
+wake-up of the loop by its self-pipe) for the socket to be watched for writing; the packet
+leaves once the loop has added the watch and the next poll has found the socket writable.
+Each of those turns also runs whatever else is ready (the command's events, its reply), so
+a device message waited about half a millisecond between the bus taking it and the wire
+(measured stage by stage by `bench.stages`). `Sender` hands the packets to paho and writes
+them to the socket at once; what the socket cannot take yet is written when it is writable,
+as before. Like the bus's other adjustments of aiomqtt (`controller.bus.bus`), this reaches
+paho's client through aiomqtt's `_client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import aiomqtt
+from paho.mqtt.client import Client as PahoClient
+from paho.mqtt.client import MQTTMessageInfo
+from paho.mqtt.enums import MQTTErrorCode
+
+from controller.bus.outbox import Pending
+
+
+class Sender:
+    """Publishes one connection's messages without waiting for turns of the event loop.
+
+    Made on the event loop's thread once the client is connected; its client is used for
+    one connection only (the bus makes a fresh one for every attempt).
+    """
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        self._paho = client._client
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._acknowledgements: dict[int, asyncio.Future[None]] = {}
+        self._register_elsewhere = self._paho.on_socket_register_write
+        self._aiomqtt_published: Any = self._paho.on_publish
+        self._paho.on_socket_register_write = self._register_write
+        self._paho.on_publish = self._published
+
+    def publish(self, message: Pending) -> asyncio.Future[None]:
+        """Queue `message` in paho; the future is done when the broker acknowledged it (QoS 1
+        and 2) or it was written (QoS 0). Call `write` after queueing a batch."""
+        info: MQTTMessageInfo = self._paho.publish(
+            message.topic, message.payload, qos=message.qos, retain=message.retain
+        )
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {message.topic}")
+        done = self._loop.create_future()
+        self._acknowledgements[info.mid] = done
+        return done
+
+    def write(self) -> None:
+        """Write what paho has queued to the socket now; the rest once it is writable."""
+        self._paho.loop_write()
+
+    def forget(self, waiting: set[asyncio.Future[None]]) -> None:
+        """Stop waiting for these acknowledgements (they did not come in time)."""
+        self._acknowledgements = {
+            mid: done for mid, done in self._acknowledgements.items() if done not in waiting
+        }
+
+    def _published(
+        self, client: PahoClient, userdata: Any, mid: int, reason: Any, properties: Any
+    ) -> None:
+        if self._aiomqtt_published is not None:  # the subscriptions' and birth's publishes
+            self._aiomqtt_published(client, userdata, mid, reason, properties)
+        done = self._acknowledgements.pop(mid, None)
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def _register_write(self, client: PahoClient, userdata: Any, sock: Any) -> None:
+        """Watch the socket for writing once this turn of the loop is over, if paho still has
+        something to write then (a `write` usually came first: no system call to add and
+        remove the watch, no wake-up of the loop); through aiomqtt from any other thread
+        (paho's connect runs in one)."""
+        if threading.get_ident() != self._thread:
+            self._register_elsewhere(client, userdata, sock)  # type: ignore[misc]
+            return
+        self._loop.call_soon(self._watch, sock)
+
+    def _watch(self, sock: Any) -> None:
+        if self._paho.want_write():
+            self._loop.add_writer(sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        try:
+            self._paho.loop_write()
+        except Exception as error:  # a broken connection, as aiomqtt handles it
+            disconnected = self._client._disconnected
+            if not disconnected.done():
+                disconnected.set_exception(error)
