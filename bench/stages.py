@@ -116,12 +116,13 @@ def published_topics(data: bytes) -> list[str]:
 def _command_detail(_self: object, message: Any) -> str:
     """The kind of a command arriving (its action and op or name), else its topic."""
     if not message.topic.endswith("/cmd"):
-        return message.topic
+        return str(message.topic)
     try:
         data = json.loads(message.payload)
     except ValueError:
         return "cmd ?"
-    return "cmd " + " ".join(str(data[key]) for key in ("action", "op", "name") if key in data)
+    words = [str(data[key]) for key in ("action", "op", "name") if key in data]
+    return "cmd " + " ".join(words)
 
 
 def install(out: Path) -> None:
@@ -140,7 +141,7 @@ def install(out: Path) -> None:
     service.RoomService._command = _before(  # type: ignore[method-assign]
         trace, "dispatch", service.RoomService._command, None
     )
-    service.parse_command = _after(trace, "parsed", service.parse_command)
+    service.parse_command = _after(trace, "parsed", service.parse_command)  # type: ignore[attr-defined]
     Engine.command = _after(trace, "commanded", Engine.command)  # type: ignore[method-assign]
     Engine.tick = _after(trace, "ticked", Engine.tick)  # type: ignore[method-assign]
     Bus.publish_gated = _before(  # type: ignore[method-assign]
@@ -160,7 +161,7 @@ def install(out: Path) -> None:
         _stamp(trace, "wire", " ".join(published_topics(bytes(buffer))))
         return send(client, buffer)
 
-    paho.Client._sock_send = sock_send  # type: ignore[method-assign]
+    paho.Client._sock_send = sock_send  # type: ignore[method-assign,assignment]
 
     def dump() -> None:
         with out.open("w") as file:
