@@ -126,7 +126,9 @@ EXAMPLE_FILES = sorted(
 )
 
 
-@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "path", EXAMPLE_FILES, ids=lambda path: str(path.relative_to(EXAMPLE_ROOM))
+)
 def test_libyaml_reads_each_example_file_as_pyyamls_own_parser_does(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
