@@ -94,6 +94,8 @@ class ConsoleApp(App[None]):
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        self.register_theme(SESSIONROOM_THEME)
+        self.theme = SESSIONROOM_THEME.name
         self.keymap = keymap
         self.default_plan = default_plan
         self.clock = clock or SystemClock()
@@ -121,8 +123,6 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         # the connection first: the retained state is on its way while the screen is drawn
         self.run_worker(self.link.run(), name="room link", exit_on_error=False)
-        self.register_theme(SESSIONROOM_THEME)
-        self.theme = SESSIONROOM_THEME.name
         self.set_interval(TICK_S, self._age)
         self.set_timer(STATE_WAIT_S, self._show_setup_if_nothing_shown)
 
