@@ -6,6 +6,7 @@ never loads the engine.
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -30,6 +31,20 @@ COMMANDS = {
 """Command name → the module defining a click command of that name."""
 
 
+def imported(module: str) -> object:
+    """Import a subcommand's module with the garbage collector paused, then freeze what it
+    made: an import makes many objects and little garbage (some hundred objects, frozen with
+    the rest), and scanning them again and again costs start-up time (the console's imports
+    take about a tenth less CPU; without the freeze, the first collection after the import
+    takes that back)."""
+    gc.disable()
+    try:
+        return importlib.import_module(module)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
@@ -40,7 +55,7 @@ class LazyGroup(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        command = getattr(importlib.import_module(module), cmd_name)
+        command = getattr(imported(module), cmd_name)
         assert isinstance(command, click.Command)
         return command
 

@@ -23,6 +23,9 @@ MAX_NODES = 100_000
 
 Location = tuple[str | int, ...]
 
+FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+"""libyaml's parser, when PyYAML was built with it: the same nodes many times faster."""
+
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}"
     for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
@@ -85,7 +88,7 @@ def read_yaml(path: Path, display: str) -> YamlDocument | ConfigIssue:
 def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | ConfigIssue:
     """Parse YAML text already in memory (used by read_yaml and by tests)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as error:
         return _syntax_issue(error, display)
     except yaml.reader.ReaderError as error:
@@ -105,6 +108,17 @@ def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | Confi
     except RecursionError:
         return ConfigIssue(display, None, "the document nests too deeply")
     return document
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of `text`. A document libyaml refuses is read again by PyYAML's own
+    parser, so that what is wrong is said in its words (and the same words as ever)."""
+    if FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=FAST_LOADER)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def _syntax_issue(error: yaml.MarkedYAMLError, display: str) -> ConfigIssue:

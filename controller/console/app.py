@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Container
 from textual.reactive import reactive
 from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher
+from textual.widget import Widget
 
-from controller.console.check_dialogs import (
-    BaselineAnswer,
-    BaselineDialog,
-    EndWithoutCheck,
-    ReasonDialog,
-    RecoveryAnswer,
-    RecoveryDialog,
-)
 from controller.console.clock import Clock, SystemClock
 from controller.console.commands import (
     Command,
@@ -29,7 +22,6 @@ from controller.console.commands import (
     recovery_command,
     start_command,
 )
-from controller.console.dialogs import ConfirmDialog, NoteDialog
 from controller.console.formatting import parse_wall
 from controller.console.keymap import CONTROLS, CONTROLS_BY_ID, DEFAULT_KEYMAP, Keymap
 from controller.console.link import (
@@ -47,11 +39,20 @@ from controller.console.widgets.emergency_band import EmergencyBand
 from controller.console.widgets.feedback_line import FeedbackLine
 from controller.console.widgets.key_bar import KeyBar
 from controller.console.widgets.live_view import LiveView
-from controller.console.widgets.setup_view import SetupView
 from controller.console.widgets.top_bar import TopBar
+
+if TYPE_CHECKING:
+    # imported where first used: the live view, shown first during a session, needs none
+    from controller.console.check_dialogs import BaselineAnswer, EndWithoutCheck, RecoveryAnswer
+    from controller.console.widgets.setup_view import SetupView
+
+ViewT = TypeVar("ViewT", bound=Widget)
 
 TICK_S = 1.0
 """How often the age of the state shown is worked out again."""
+STATE_WAIT_S = 1.0
+"""How long the console waits for the room's retained state (which says whether a session
+is on) before it shows the setup view without it."""
 QUIT_QUESTION = "Quit the console? The session goes on: the room keeps running."
 END_REASON_QUESTION = "Why does the session end without the recovery check?"
 FINISH = "finish the session"
@@ -93,11 +94,18 @@ class ConsoleApp(App[None]):
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
+        self.register_theme(SESSIONROOM_THEME)
+        self.theme = SESSIONROOM_THEME.name
         self.keymap = keymap
         self.default_plan = default_plan
         self.clock = clock or SystemClock()
         self.link = RoomLink(endpoint, room, self._heard)
         self._received_at: float | None = None
+        self._live: LiveView | None = None
+        self._setup: SetupView | None = None
+        self._live_shown: bool | None = None
+        """Whether the live view is shown (else the setup view); None until the room's state
+        says which."""
         self.set_reactive(
             ConsoleApp.view,
             RoomView(room=room, broker_url=endpoint.url, stale_after_s=stale_after_s),
@@ -108,17 +116,15 @@ class ConsoleApp(App[None]):
         yield TopBar().data_bind(ConsoleApp.view)
         yield Banner().data_bind(ConsoleApp.view)
         yield EmergencyBand(self.keymap).data_bind(ConsoleApp.view)
-        with ContentSwitcher(initial="setup", id="views"):
-            yield SetupView(self.default_plan, id="setup").data_bind(ConsoleApp.view)
-            yield LiveView(id="live").data_bind(ConsoleApp.view)
+        yield Container(id="views")  # the setup and the live view, each built when first shown
         yield FeedbackLine().data_bind(ConsoleApp.view)
         yield KeyBar(self.keymap).data_bind(ConsoleApp.view)
 
     def on_mount(self) -> None:
-        self.register_theme(SESSIONROOM_THEME)
-        self.theme = SESSIONROOM_THEME.name
+        # the connection first: the retained state is on its way while the screen is drawn
         self.run_worker(self.link.run(), name="room link", exit_on_error=False)
         self.set_interval(TICK_S, self._age)
+        self.set_timer(STATE_WAIT_S, self._show_setup_if_nothing_shown)
 
     # ------------------------------------------------------------------ what the link hears
 
@@ -159,18 +165,42 @@ class ConsoleApp(App[None]):
             return since_arrival
         return max(self.clock.wall() - made.timestamp(), since_arrival)
 
-    def watch_view(self, old: RoomView, new: RoomView) -> None:
-        if old.in_session == new.in_session:
+    def watch_view(self, new: RoomView) -> None:
+        if self._live_shown is None and new.state is None and new.broker_problem is None:
+            return  # the retained state is on its way and says which view to build
+        self._show_view(new.in_session)
+
+    def _show_setup_if_nothing_shown(self) -> None:
+        if self._live_shown is None:
+            self._show_view(False)
+
+    def _show_view(self, live: bool) -> None:
+        """Show the live or the setup view, building it when first shown."""
+        if live == self._live_shown:
             return
         if isinstance(self.screen, ModalScreen):
             self.pop_screen()
-        self.query_one("#views", ContentSwitcher).current = "live" if new.in_session else "setup"
-        setup = self.query_one(SetupView)
-        setup.disabled = new.in_session
-        if new.in_session:
+        self._live_shown = live
+        if live and self._live is None:
+            self._live = self._mount_view(LiveView(id="live"))
+        if not live and self._setup is None:
+            from controller.console.widgets.setup_view import SetupView
+
+            # mounted, it puts the cursor in the participant code itself
+            self._setup = self._mount_view(SetupView(self.default_plan, id="setup"))
+        elif not live and self._setup is not None:
+            self._setup.focus_code()
+        if self._live is not None:
+            self._live.display = live
+        if self._setup is not None:
+            self._setup.display = not live
+            self._setup.disabled = live
+        if live:
             self.set_focus(None)
-        else:
-            setup.focus_code()
+
+    def _mount_view(self, view: ViewT) -> ViewT:
+        self.query_one("#views").mount(view.data_bind(ConsoleApp.view))
+        return view
 
     # ------------------------------------------------------------------ keys
 
@@ -203,12 +233,16 @@ class ConsoleApp(App[None]):
             if answer:
                 self._send_control(control_id)
 
+        from controller.console.dialogs import ConfirmDialog
+
         self.push_screen(ConfirmDialog(control.confirm), confirmed)
 
     def action_note(self) -> None:
         def add(text: str | None) -> None:
             if text:
                 self._send("note", note_command(text))
+
+        from controller.console.dialogs import NoteDialog
 
         self.push_screen(NoteDialog(), add)
 
@@ -225,6 +259,8 @@ class ConsoleApp(App[None]):
             if leave:
                 self.exit()
 
+        from controller.console.dialogs import ConfirmDialog
+
         self.push_screen(ConfirmDialog(QUIT_QUESTION, yes="Quit"), answered)
 
     def on_setup_view_start_requested(self, message: SetupView.StartRequested) -> None:
@@ -237,11 +273,19 @@ class ConsoleApp(App[None]):
                 command = start_command(message.plan, message.participant, reason=answer.reason)
                 self._send("start session", command)
 
+        from controller.console.check_dialogs import BaselineDialog
+
         self.push_screen(BaselineDialog(state), confirmed)
 
     def _recovery_check(self) -> None:
         """Before `end`: the recovery check, or a reason to end without it."""
         assert self.view.state is not None
+        from controller.console.check_dialogs import (
+            EndWithoutCheck,
+            ReasonDialog,
+            RecoveryAnswer,
+            RecoveryDialog,
+        )
 
         def answered(answer: RecoveryAnswer | EndWithoutCheck | None) -> None:
             if isinstance(answer, RecoveryAnswer):

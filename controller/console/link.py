@@ -203,8 +203,8 @@ class RoomLink:
         )
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
-        for topic in (self.topics.status, self.topics.state, self.topics.replies):
-            await client.subscribe(topic, qos=1)
+        topics = (self.topics.status, self.topics.state, self.topics.replies)
+        await client.subscribe([(topic, 1) for topic in topics])
 
     async def _listen_until_reconnect(self, client: aiomqtt.Client) -> None:
         listening = asyncio.ensure_future(self._dispatch(client))

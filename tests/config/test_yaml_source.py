@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.config import yamlsource
 from controller.config.issues import ConfigIssue
 from controller.config.yamlsource import MAX_FILE_BYTES, YamlDocument, parse_yaml_text, read_yaml
 
@@ -115,3 +116,23 @@ def test_a_control_character_names_its_line() -> None:
     assert problem("a: 1\nb: x\x00y\n") == ConfigIssue(
         "x.yaml", 2, "control character U+0000 is not allowed in YAML"
     )
+
+
+EXAMPLE_ROOM = Path(__file__).resolve().parents[2]
+EXAMPLE_FILES = sorted(
+    path
+    for pattern in ("config.yaml", "devices/*.yaml", "scenes/**/*.yaml", "playlists/*.yaml")
+    for path in EXAMPLE_ROOM.glob(pattern)
+)
+
+
+@pytest.mark.parametrize(
+    "path", EXAMPLE_FILES, ids=lambda path: str(path.relative_to(EXAMPLE_ROOM))
+)
+def test_libyaml_reads_each_example_file_as_pyyamls_own_parser_does(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert yamlsource.FAST_LOADER is not None, "PyYAML without libyaml: room files load slowly"
+    fast = read_yaml(path, path.name)
+    monkeypatch.setattr(yamlsource, "FAST_LOADER", None)
+    assert fast == read_yaml(path, path.name)

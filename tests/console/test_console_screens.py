@@ -15,11 +15,12 @@ from controller.console import app as console_app
 from controller.console import link as console_link
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
+from controller.console.widgets.setup_view import SetupView
 from tests.console import sample_states as states
-from tests.console.harness import clock_after, console_showing
+from tests.console.harness import SIZE, clock_after, console_showing
 from tests.console.polling import confirm_baseline, eventually, screen_text
 from tests.console.standin_engine import StandInEngine
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, free_port
 
 pytestmark = pytest.mark.mosquitto
 
@@ -153,7 +154,36 @@ async def test_a_refused_start_shows_the_engines_reason(
         )
 
 
+async def test_without_the_engines_state_the_setup_screen_comes_after_a_wait_and_says_why(
+    endpoint: Endpoint, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_app, "STATE_WAIT_S", 0.3)
+    app = console_app.ConsoleApp(endpoint, room)
+    async with app.run_test(size=SIZE):
+        await eventually(lambda: "Before the session" in screen_text(app), what="the setup view")
+        assert app.view.broker_connected, "connected, but no engine ever ran in this room"
+        assert "the room's engine is unknown" in screen_text(app)
+
+
+async def test_an_unreachable_broker_shows_the_setup_screen_at_once_saying_so(
+    room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console_app, "STATE_WAIT_S", 600.0)  # not waited for: the broker said
+    app = console_app.ConsoleApp(Endpoint("127.0.0.1", free_port()), room)
+    async with app.run_test(size=SIZE):
+        await eventually(lambda: "Before the session" in screen_text(app), what="the setup view")
+        assert "not connected to the broker" in screen_text(app)
+
+
 # --------------------------------------------------------------------------- during the session
+
+
+async def test_a_console_opened_during_a_session_shows_it_without_building_the_setup_view(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, states.live_state(room, "return")) as (app, _):
+        assert "RETURN" in screen_text(app)
+        assert not app.query(SetupView), "the setup view is built when first shown, not before"
 
 
 async def test_the_live_screen_replaces_setup_when_a_session_starts_and_back_when_it_ends(
@@ -352,7 +382,8 @@ async def test_an_old_state_is_marked_stale_never_shown_as_live(
         assert "STALE" not in screen_text(app)
         clock.advance(5)
         await eventually(lambda: "STALE 09:34:24, 6 s ago" in screen_text(app))
-        assert "no update from the engine for 6 s" in screen_text(app)
+        # the banner line comes with a new layout, a frame after the top bar's text
+        await eventually(lambda: "no update from the engine for 6 s" in screen_text(app))
         assert app.query_one("#live").has_class("-not-live")
 
 

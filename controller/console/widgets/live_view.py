@@ -24,7 +24,7 @@ class LiveView(Vertical):
     LiveView.-not-live { opacity: 55%; }
     """
 
-    view: reactive[RoomView | None] = reactive(None)
+    view: reactive[RoomView | None] = reactive(None, init=False)
 
     def compose(self) -> ComposeResult:
         yield PhasePanel().data_bind(LiveView.view)
