@@ -115,8 +115,11 @@ class WavLoop:
         self._player.stop()
 
     def poll(self) -> None:
-        """Keep VLC at the volume wanted; report errors VLC met since the last poll."""
-        self._player_volume.set(self._player_volume.wanted, again=True)
+        """Keep VLC at the volume wanted while it plays; report errors VLC met since the last
+        poll. A stopped loop leaves VLC alone: a stopped player takes no volume, and `start`
+        sets it again."""
+        if self._started:
+            self._player_volume.set(self._player_volume.wanted, again=True)
         while self._errors:
             self._on_error(self._errors.popleft())
         failure = self.output.take_failure()
