@@ -56,7 +56,9 @@ class WavLoop:
         self.cap = cap
         self._on_error = on_error
         self._player: Any = output.new_player()
-        self._player_volume = PlayerVolume(self._player, output.vlc)
+        self._player_volume = PlayerVolume(
+            self._player, output.vlc, on_new_input=lambda: output.on_report()
+        )
         self._path: Path | None = None
         self._volume = 0.0
         self._started = False
@@ -75,6 +77,7 @@ class WavLoop:
         """On a VLC thread: VLC gave the file up; `poll` reports it."""
         self._given_up = True
         self._errors.append(f"tone file {self._path}: {problem}")
+        self.output.on_report()
 
     @property
     def path(self) -> Path | None:
