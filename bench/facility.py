@@ -2,9 +2,14 @@
 facility overview's time to show every room.
 
 Each room is the example room with device topics of its own (`f<n>-…`), its engine and its
-simulated devices as processes, all on the benchmark's one Mosquitto. The latency is measured
+simulated devices as processes, all on the benchmark's one Mosquitto. Each room's music and
+tones play through VLC on ALSA's `null` device, a sound card that takes the audio at the
+card's pace and discards it: as in a real room, the output works (VLC's default output has no
+sound card here and fails, and VLC opens it anew for every track). The latency is measured
 exactly as the `latency` part does (bench.latency), first with the room alone on the broker,
-then with the other rooms running sessions beside it. The overview is the real
+then with the other rooms running sessions beside it: each of them in its standard plan's
+centering phase (lights, the headset's breathing guide, music on two crossfading decks,
+vitals every second), its console-side control client connected. The overview is the real
 `OverviewApp`, headless, timed from its start until every room's row shows its engine
 online; its baseline is a plain client receiving the same retained status and state messages.
 """
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
+import yaml
 
 from bench import latency
 from bench.figures import Figure, Target, percentile
@@ -44,8 +50,15 @@ class FacilitySamples:
 
 
 def facility_room(broker: Mosquitto, workdir: Path, room_id: str, number: int) -> Room:
-    """The example room as room `number` of the facility: device topics prefixed `f<n>-`."""
+    """The example room as room `number` of the facility: device topics prefixed `f<n>-`, its
+    music and tones on ALSA's `null` device."""
     folder = copy_room(workdir / room_id, room_id, topic_prefix=f"f{number}-")
+    for path in (folder / "devices").glob("*.yaml"):
+        inventory = yaml.safe_load(path.read_text())  # a list of devices, or one device
+        for device in inventory.get("devices", [inventory]):
+            if device["driver"] in ("vlc", "tones"):
+                device.update(aout="alsa", audio_device="null")
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
     return on_broker(load_room(folder / "config.yaml"), broker, room_id, workdir)
 
 

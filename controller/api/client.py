@@ -42,7 +42,6 @@ class RoomClient:
         self._bus.subscribe(self.topics.state, self._on_state)
         self._bus.subscribe(self.topics.status, self._on_status)
         self._event_handlers: list[Callable[[dict[str, Any]], None]] = []
-        self._bus.subscribe(self.topics.events, self._on_event)
 
     async def __aenter__(self) -> RoomClient:
         await self._bus.__aenter__()
@@ -88,7 +87,14 @@ class RoomClient:
         return f"no answer from the engine of room {room} within {timeout:g} s (is it running?)"
 
     def on_event(self, handler: Callable[[dict[str, Any]], None]) -> None:
-        """Call `handler` with every event the engine publishes from now on."""
+        """Call `handler` with every event the engine publishes from now on.
+
+        The client subscribes to the events with the first handler (before any command it
+        sends after this): a client that only commands or reads the state is not sent the
+        room's event stream.
+        """
+        if not self._event_handlers:
+            self._bus.subscribe(self.topics.events, self._on_event)
         self._event_handlers.append(handler)
 
     async def wait_online(self, timeout: float) -> None:

@@ -23,6 +23,7 @@ once, not an interval later.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -382,6 +383,18 @@ class VitalsChecks:
             last = self._last_t(sensor)
             due = t + interval if last is None else max(t, last + interval)
             session.schedules[sensor] = _Schedule(sensor, interval, due)
+
+    def next_due(self) -> float:
+        """The session time at which `tick` next has something to do (inf without checks)."""
+        if self._session is None:
+            return math.inf
+        return min(
+            (
+                schedule.due_t + schedule.interval_s if schedule.due else schedule.due_t
+                for schedule in self._session.schedules.values()
+            ),
+            default=math.inf,
+        )
 
     def tick(self, t: float) -> None:
         """Raise the checks that fell due; one unanswered for a whole interval is missed.

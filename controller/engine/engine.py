@@ -280,6 +280,28 @@ class Engine:
             return None
         return self.now() - self.session.origin
 
+    def seconds_to_work(self) -> float:
+        """Real seconds until `tick` next has something to do, if no input comes first: 0
+        while anything moves (a fade or volume ramp, a light the gate holds back, a BLS set,
+        the music between states), else until the next cue, automatic advance, vitals check
+        or emergency confirmation (inf when none is ahead)."""
+        now = self.now()
+        if (
+            self.fades.pending(now)
+            or self.lights.pending()
+            or self.bls.sets
+            or self.music.moving(now)
+        ):
+            return 0.0
+        moments = [math.inf]
+        if self.session is not None:
+            origin = self.session.origin
+            moments += [origin + self.session.run.next_due(), origin + self.checks.next_due()]
+        emergency = self.emergency
+        if emergency is not None and not emergency.confirmed:
+            moments.append(emergency.since + CONFIRM_AFTER_S * self.scale)
+        return max(0.0, self._real(min(moments) - now))
+
     @property
     def phase_name(self) -> str | None:
         return None if self.session is None else self.session.run.phase.name

@@ -98,6 +98,14 @@ class FadeEngine:
         channel = self._channels.get(key)
         return channel is not None and now - channel.start_t < channel.duration_s
 
+    def pending(self, now: float) -> bool:
+        """Whether a channel is fading, or has a value `tick` has not sent yet (the update
+        budget held it back)."""
+        return any(
+            now - channel.start_t < channel.duration_s or channel.value(now) != channel.sent
+            for channel in self._channels.values()
+        )
+
     def tick(self, now: float) -> list[tuple[ChannelKey, float]]:
         """The values to send now: changed channels of the devices whose budget allows an update."""
         changed: dict[str, list[tuple[ChannelKey, float]]] = {}

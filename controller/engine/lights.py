@@ -103,6 +103,23 @@ class LightControl:
         for device_id, target in self.targets.items():
             self._apply(device_id, self._with_override(device_id, target), now)
 
+    def pending(self) -> bool:
+        """Whether a light's wanted state has not gone out yet (held back by the gate, or
+        forgotten to be sent again): `tick` tries again every time."""
+        return any(
+            not self._sent_already(device_id, self._with_override(device_id, target))
+            for device_id, target in self.targets.items()
+        )
+
+    def _sent_already(self, device_id: str, target: LightTarget) -> bool:
+        sent = self._sent.get(device_id)
+        return (
+            sent is not None
+            and abs(sent.level - wanted_level(target)) < LEVEL_EPSILON
+            and sent.on == target.on
+            and (sent.kelvin, sent.rgb) == (target.kelvin, target.rgb)
+        )
+
     def lights_up(
         self, targets: Mapping[str, LightTarget], transition_s: float, now: float
     ) -> None:
@@ -139,17 +156,12 @@ class LightControl:
         return LightTarget(on=level > 0, level=level, kelvin=target.kelvin, rgb=target.rgb)
 
     def _apply(self, device_id: str, target: LightTarget, now: float) -> None:
+        if self._sent_already(device_id, target):
+            return
         driver = self._drivers[device_id]
         current = self.level(device_id, now)
         wanted = wanted_level(target)
         sent = self._sent.get(device_id)
-        if (
-            sent is not None
-            and abs(sent.level - wanted) < LEVEL_EPSILON
-            and sent.on == target.on
-            and (sent.kelvin, sent.rgb) == (target.kelvin, target.rgb)
-        ):
-            return
         real_transition = self.transitions.get(device_id, 0.0) / self._scale
         change = abs(wanted - (current if current is not None else 0.0))
         native = (

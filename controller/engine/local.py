@@ -67,6 +67,10 @@ class MusicOutput(Protocol):
 
     def tick(self, now: float) -> None: ...
 
+    def moving(self, now: float) -> bool:
+        """Whether `tick` has work at every tick now (a ramp, a crossfade, a VLC event)."""
+        ...
+
     def snapshot(self, now: float) -> NowPlaying: ...
 
 

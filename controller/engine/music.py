@@ -116,6 +116,9 @@ class MusicControl:
         if self.player is not None:
             self.player.tick(self._real(now))
 
+    def moving(self, now: float) -> bool:
+        return self.player is not None and self.player.moving(self._real(now))
+
     def reported(self, problem: str) -> bool:
         """The player reports a problem; False when it is the one reported last."""
         if problem == self.media_problem:

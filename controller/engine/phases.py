@@ -6,6 +6,7 @@ Pure logic on session time (`now`, seconds on the engine's clock): the engine ca
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,19 @@ class SessionRun:
             if self.phase.advance != "auto" or self.held or last or now < planned_end:
                 return happenings
             happenings.append(self._move(self.phase_index + 1, planned_end, "auto"))
+
+    def next_due(self) -> float:
+        """When `due` next has something: the phase's next cue or its automatic end (inf if
+        neither)."""
+        moments = [
+            self.phase_started + (cue.at if cue.at >= 0 else self.planned_s + cue.at)
+            for cue_index, cue in enumerate(self.phase.cues)
+            if cue_index not in self.fired_cues
+        ]
+        last = self.phase_index + 1 >= len(self.plan.phases)
+        if self.phase.advance == "auto" and not self.held and not last:
+            moments.append(self.phase_started + self.planned_s)
+        return min(moments, default=math.inf)
 
     def _cues_due(self, now: float) -> list[CueDue]:
         due = []

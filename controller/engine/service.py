@@ -38,7 +38,11 @@ from controller.media.outputs import LocalOutputs, open_local_outputs
 log = logging.getLogger(__name__)
 
 TICK_S = 0.05
-"""The engine ticks this often (real seconds)."""
+"""The engine ticks this often (real seconds) while anything moves (`Engine.seconds_to_work`)."""
+IDLE_TICK_S = 0.25
+"""While nothing moves, the engine ticks this often, at its next cue or check, at once after
+an input (a command, a device message, a report of the music or the tones) and in time for
+the state: the room's periodic work is what it needs, not twenty ticks a second."""
 
 DURABLE_WAIT_S = 0.5
 """How long a command's reply waits for its journal entry to reach the disk (the emergency's
@@ -88,6 +92,9 @@ class RoomService:
         self._local_outputs = local_outputs
         self._on_ready = on_ready
         self._state_due = True
+        self._input = asyncio.Event()
+        """Set by every input (`_idle` then ends): a command, a device message, a broker change,
+        a report of the music or the tones."""
         self._closing: set[asyncio.Future[None]] = set()
         self._unacknowledged: list[tuple[Journal | None, str]] = []
         """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
@@ -117,6 +124,11 @@ class RoomService:
             from_thread=loop.call_soon_threadsafe,
         )
         self.engine = engine
+
+        def reported() -> None:  # on a VLC thread
+            loop.call_soon_threadsafe(self._input.set)
+
+        outputs.on_report(reported)
         try:
             await self._serve(engine)
         finally:
@@ -186,6 +198,7 @@ class RoomService:
                 self._acknowledge_when_durable(bus, engine, command.id)
         self._state_due = True
         await self._flush(bus, engine)
+        self._input.set()
 
     def _acknowledge_when_durable(self, bus: Bus, engine: Engine, command_id: str) -> None:
         """Reply `ok` once the session's journal holds the command, without holding up the
@@ -220,10 +233,12 @@ class RoomService:
             engine.device_message(message.topic, message.payload, retained=message.retain)
         except Exception as error:  # a fault of ours: the room goes on, loudly
             engine.fault(f"a message on {message.topic}", error)
+        self._input.set()
 
     def _connection(self, engine: Engine, change: ConnectionChange) -> None:
         engine.broker_changed(change.connected, change.reason, change.outage_s)
         self._state_due = True
+        self._input.set()
 
     async def _reply(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
         reply: dict[str, Any] = {"id": command_id, "ok": ok}
@@ -237,6 +252,7 @@ class RoomService:
         loop = asyncio.get_running_loop()
         last_state = 0.0
         while True:
+            self._input.clear()
             try:
                 engine.tick()
                 await self._flush(bus, engine)
@@ -250,6 +266,21 @@ class RoomService:
             except Exception as error:  # a fault of ours: the next tick tries again, loudly
                 engine.fault("the tick", error)
             await asyncio.sleep(TICK_S)
+            await self._idle(engine, last_state + STATE_EVERY_S - loop.time())
+
+    async def _idle(self, engine: Engine, until_state_s: float) -> None:
+        """Wait on while nothing moves: at most IDLE_TICK_S (less TICK_S waited already),
+        until the engine's next work or the state's time, or until an input comes."""
+        try:
+            wait_s = min(IDLE_TICK_S, engine.seconds_to_work(), until_state_s) - TICK_S
+        except Exception as error:  # a fault of ours: tick at the full rate, loudly
+            engine.fault("the tick", error)
+            return
+        if wait_s <= 0 or self._input.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await self._input.wait()
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:
         outgoing = engine.take_outgoing()

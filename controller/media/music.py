@@ -114,6 +114,9 @@ class MasterVolume:
         asked = abs(change) / self.limits.ramp_per_s if over_s is None else max(over_s, 0.0)
         self._ramp = Ramp(current, target, now, max(asked, slowest_allowed))
 
+    def ramping(self, now: float) -> bool:
+        return not self._ramp.finished(now)
+
     def silence(self, now: float) -> None:
         """Drop to 0 at once (nothing is audible any more)."""
         self._ramp = Ramp(0.0, 0.0, now)
@@ -185,7 +188,8 @@ class _Deck:
         self.weight = Ramp.steady(0.0)
         self.retiring = False
         self.generation = 0
-        self._volume = PlayerVolume(self.player, vlc)
+        self._volume = PlayerVolume(self.player, vlc, on_new_input=lambda: output.on_report())
+        self._output = output
         self._events = events
         self._modes = {True: vlc.PlaybackMode.loop, False: vlc.PlaybackMode.default}
         player_events = self.player.event_manager()
@@ -199,6 +203,7 @@ class _Deck:
     def _queue(self, _event: Any, kind: str) -> None:
         """On a VLC thread: only note the event; `MusicPlayer.tick` handles it."""
         self._events.append((self, self.generation, kind))
+        self._output.on_report()
 
     @property
     def busy(self) -> bool:
@@ -226,6 +231,10 @@ class _Deck:
 
     def refresh_volume(self) -> None:
         self._volume.refresh()
+
+    def moving(self, now: float) -> bool:
+        """Crossfading, or VLC has not yet taken the volume for the input it plays now."""
+        return not self.weight.finished(now) or self._volume.pending
 
     def reassert_level(self, level: float) -> None:
         self._volume.set(vlc_volume(level), again=True)
@@ -397,6 +406,16 @@ class MusicPlayer:
         self._master.silence(now)
 
     # ------------------------------------------------------------------ engine interface
+
+    def moving(self, now: float) -> bool:
+        """Whether a ramp, a crossfade or a fade-out is under way, or a VLC event waits:
+        until then `tick` has work on every call, afterwards only every UPDATE_INTERVAL_S."""
+        return (
+            bool(self._events)
+            or self._stop_when_silent
+            or self._master.ramping(now)
+            or any(deck.moving(now) for deck in self._busy_decks())
+        )
 
     def tick(self, now: float) -> None:
         """Handle VLC's events, report problems, move ramps and track crossfades on."""

@@ -70,6 +70,10 @@ class TonePlayer:
     def poll(self) -> None:
         self._loop.poll()
 
+    @property
+    def output(self) -> VlcOutput:
+        return self._loop.output
+
     def close(self) -> None:
         self._loop.close()
         self._folder.cleanup()
@@ -95,6 +99,13 @@ class LocalOutputs:
     music: MusicPlayer | None = None
     tones: TonePlayer | None = None
     problem: str | None = None
+
+    def on_report(self, callback: Callable[[], None]) -> None:
+        """Have `callback` called (on a VLC thread) whenever the music or the tones report
+        something for the engine's next tick (`VlcOutput.on_report`)."""
+        for player in (self.music, self.tones):
+            if player is not None:
+                player.output.on_report = callback
 
     def close(self) -> None:
         if self.music is not None:

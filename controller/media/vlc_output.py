@@ -21,6 +21,7 @@ import ctypes
 import functools
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -125,6 +126,10 @@ class VlcOutput:
         self._failure: str | None = None
         self._failure_taken = False
         self._players: list[Any] = []
+        self.on_report: Callable[[], None] = lambda: None
+        """Called on a VLC thread once the output's failure or a player's event (a new input,
+        a track change, an error) has been noted for the engine's next tick: the engine's
+        loop then ticks at once rather than at its idle pace. It must not call libvlc."""
         self._lock = threading.Lock()
         self._vsnprintf = _libc_vsnprintf()
         self._log_object = _log_object_function(self.vlc)
@@ -221,6 +226,7 @@ class VlcOutput:
         with self._lock:
             if self._failure is None:
                 self._failure = text
+        self.on_report()
 
 
 class PlayerVolume:
@@ -233,8 +239,12 @@ class PlayerVolume:
     few times a second) sets it again in any case. A new player is silent until a volume is wanted.
     """
 
-    def __init__(self, player: Any, vlc: ModuleType) -> None:
+    def __init__(
+        self, player: Any, vlc: ModuleType, *, on_new_input: Callable[[], None] = lambda: None
+    ) -> None:
+        """`on_new_input` is called on VLC's thread once a new input is noted (see `pending`)."""
         self._player = player
+        self._new_input_noted = on_new_input
         self._wanted = 0
         self._inputs = 0
         self._taken_for: int | None = None
@@ -279,6 +289,7 @@ class PlayerVolume:
     def _on_new_input(self, _event: Any) -> None:
         """On a VLC thread: a new input begins; its output may not have the volume yet."""
         self._inputs += 1
+        self._new_input_noted()
 
 
 @functools.cache

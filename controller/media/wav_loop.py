@@ -56,7 +56,9 @@ class WavLoop:
         self.cap = cap
         self._on_error = on_error
         self._player: Any = output.new_player()
-        self._player_volume = PlayerVolume(self._player, output.vlc)
+        self._player_volume = PlayerVolume(
+            self._player, output.vlc, on_new_input=lambda: output.on_report()
+        )
         self._path: Path | None = None
         self._volume = 0.0
         self._started = False
@@ -75,6 +77,7 @@ class WavLoop:
         """On a VLC thread: VLC gave the file up; `poll` reports it."""
         self._given_up = True
         self._errors.append(f"tone file {self._path}: {problem}")
+        self.output.on_report()
 
     @property
     def path(self) -> Path | None:
@@ -115,8 +118,11 @@ class WavLoop:
         self._player.stop()
 
     def poll(self) -> None:
-        """Keep VLC at the volume wanted; report errors VLC met since the last poll."""
-        self._player_volume.set(self._player_volume.wanted, again=True)
+        """Keep VLC at the volume wanted while it plays; report errors VLC met since the last
+        poll. A stopped loop leaves VLC alone: a stopped player takes no volume, and `start`
+        sets it again."""
+        if self._started:
+            self._player_volume.set(self._player_volume.wanted, again=True)
         while self._errors:
             self._on_error(self._errors.popleft())
         failure = self.output.take_failure()

@@ -150,6 +150,9 @@ class RecordingMusic:
     def tick(self, now: float) -> None:
         """Ticks are not recorded: every tick passes one, nothing is decided there."""
 
+    def moving(self, now: float) -> bool:
+        return False
+
     def snapshot(self, now: float) -> Playing:
         return self.playing
 

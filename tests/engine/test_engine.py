@@ -9,6 +9,7 @@ unavailable), not a mock.
 from __future__ import annotations
 
 import json
+import math
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -341,3 +342,32 @@ def test_a_scene_sets_a_displays_brightness_through_the_gate(tmp_path: Path) -> 
     engine.tick()
     sent = [m.payload for m in engine.take_outgoing() if m.topic == "vr/headset/set"]
     assert '{"action":"brightness","level":60}' in sent
+
+
+def test_the_engine_says_how_long_its_tick_has_nothing_to_do(room: Room) -> None:
+    """The service ticks at its idle pace only while nothing moves: fades and volume ramps,
+    a BLS set and an emergency waiting for its confirmation keep the tick at work; otherwise
+    the next cue, automatic advance or confirmation is what it waits for."""
+    assert room.engine.seconds_to_work() == math.inf, "no session: nothing is ahead"
+    room.do("start", plan="rehearsal", participant="P014")
+    room.tick()
+    assert room.engine.seconds_to_work() == 0.0, "the first scene's fades are under way"
+    room.run_for(10.0)
+    assert room.engine.seconds_to_work() == pytest.approx(50.0), "the automatic advance at 60 s"
+    room.device("zigbee2mqtt/ceiling_light/availability", '{"state":"offline"}')
+    room.device("zigbee2mqtt/ceiling_light/availability", '{"state":"online"}')
+    assert room.engine.seconds_to_work() == 0.0, "the light back online is owed its target"
+    assert "zigbee2mqtt/ceiling_light/set" in room.tick()
+    assert room.engine.seconds_to_work() == pytest.approx(50.0)
+    room.do("goto", phase="return")
+    room.run_for(6.0)
+    assert room.engine.seconds_to_work() == pytest.approx(4.0), "the BLS cue at +10 s"
+    room.run_for(4.0)
+    assert room.engine.seconds_to_work() == 0.0, "a BLS set runs"
+    room.run_for(9.0)
+    assert room.engine.seconds_to_work() == pytest.approx(41.0), "the set is over"
+    room.do("emergency")
+    room.tick()
+    assert room.engine.seconds_to_work() == pytest.approx(1.0), "the lights-up is confirmed at 1 s"
+    room.run_for(1.0)
+    assert room.engine.seconds_to_work() == math.inf, "latched: no cue, no advance ahead"

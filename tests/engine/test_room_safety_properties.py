@@ -83,6 +83,9 @@ class RecordedMusic:
 
     def tick(self, now: float) -> None: ...
 
+    def moving(self, now: float) -> bool:
+        return False
+
     def snapshot(self, now: float) -> Any:
         return None
 

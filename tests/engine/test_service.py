@@ -136,6 +136,23 @@ async def test_a_command_gets_a_reply_and_its_device_messages_reach_the_wire(
     )
 
 
+async def test_a_client_hears_the_events_of_the_commands_it_sends_after_it_listens(
+    mosquitto: Mosquitto, service: RoomService
+) -> None:
+    """A client subscribes to the room's events with its first handler, not before (a `ctl`
+    is not sent the event stream); a command sent after that has its events heard."""
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        await client.wait_online(5)
+        heard: list[dict[str, Any]] = []
+        client.on_event(heard.append)
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        assert reply["ok"] is True
+        await eventually(
+            lambda: any(event["kind"] == "session" for event in heard), "the session's event"
+        )
+
+
 async def test_a_malformed_command_is_answered_with_the_reason(
     mosquitto: Mosquitto, service: RoomService, wire: Wire
 ) -> None:

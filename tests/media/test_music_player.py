@@ -123,6 +123,25 @@ def test_the_volume_rises_along_its_ramp_tick_by_tick(
     assert seen == [(0.1, 10), (0.2, 20), (0.3, 30), (0.4, 40), (0.5, 50)]
 
 
+def test_the_player_says_when_it_moves_and_reports_what_vlc_says(
+    make_rig: Callable[..., Rig], track: Callable[..., Track]
+) -> None:
+    """The engine ticks at its idle pace while the music neither ramps nor waits for VLC; a
+    new input, which starts at a volume of its own, calls the output's `on_report` at once."""
+    rig = make_rig(ALSA_NULL, VolumeLimits(cap=1.0, ramp_per_s=0.5))
+    reports: list[int] = []
+    rig.output.on_report = lambda: reports.append(1)
+    assert rig.player.moving(0.0) is False, "nothing plays"
+    rig.player.play(playlist("calm", track("one")), 0.0, volume=0.5)
+    assert eventually(lambda: bool(reports)), "VLC's new input is reported"
+    assert rig.player.moving(0.5) is True, "the volume rises along its ramp"
+    assert eventually(rig.started)
+    rig.tick(1.0)
+    assert rig.player.moving(1.0) is False, "at its volume, VLC's events handled"
+    rig.player.fade_out(2.0, 1.0)
+    assert rig.player.moving(2.0) is True
+
+
 def test_the_room_s_cap_is_never_exceeded(
     make_rig: Callable[..., Rig], track: Callable[..., Track]
 ) -> None:

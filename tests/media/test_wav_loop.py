@@ -138,6 +138,34 @@ def test_start_and_stop_are_immediate_and_playing_says_so(
     assert loop.playing
 
 
+def test_polling_keeps_the_volume_while_it_plays_and_leaves_a_stopped_player_alone(
+    make_loop: Callable[..., tuple[WavLoop, ObservedOutput, list[str]]], tones: dict[int, Path]
+) -> None:
+    """The engine polls the loop on every tick; a stopped player takes no volume, so polling
+    it then would only be work on every tick of a session without BLS tones."""
+    loop, output, _ = make_loop()
+    player = output.players[0]
+    set_volumes: list[int] = []
+    vlc_set_volume = player.audio_set_volume
+
+    def counted(volume: int) -> int:
+        set_volumes.append(volume)
+        return int(vlc_set_volume(volume))
+
+    player.audio_set_volume = counted  # the real call, counted
+    loop.start(tones[400], volume=0.3)
+    set_volumes.clear()
+    loop.poll()
+    assert set_volumes == [30], "a playing loop is held at its volume"
+    loop.stop()
+    set_volumes.clear()
+    for _ in range(5):
+        loop.poll()
+    assert set_volumes == []
+    loop.start(tones[500], volume=0.2)
+    assert set_volumes[-1:] == [20], "a start sets the volume again"
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
