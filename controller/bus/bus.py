@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import aiomqtt
-from paho.mqtt.client import MQTTMessage
+from paho.mqtt.client import MQTTMessage, MQTTMessageInfo
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from controller.bus.acknowledgements import Acknowledgements
 from controller.bus.backoff import retry_delay
 from controller.bus.credentials import connection_parameters
 from controller.bus.inbox import URGENT, Dropped, Inbox
@@ -45,8 +47,9 @@ RESPONSE_TIMEOUT_S = 10.0
 EXIT_FLUSH_S = 2.0
 """On exit, how long the bus may spend delivering what is still queued."""
 SUBSCRIBE_QOS = 1
-IN_FLIGHT = 100
-"""Messages sent before waiting for their acknowledgements (paho's in-flight window too)."""
+IN_FLIGHT = 500
+"""Messages sent before waiting for their acknowledgements (paho's in-flight window too): a
+room's whole fan-out (an emergency to 200 lights) goes to the socket in one go."""
 READ_BATCH = 64
 """Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
 YIELD_EVERY = 16
@@ -108,6 +111,7 @@ class Bus:
         self._retry_max_s = retry_max_s
         self._response_timeout_s = response_timeout_s
         self._outbox = Outbox(max_queue)
+        self._acknowledgements = Acknowledgements()
         self._unreported_drops = 0
         self._routes = Routes()
         self._unsubscribed: list[str] = []
@@ -321,7 +325,7 @@ class Bus:
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         _send_without_delay(client)
         _read_in_batches(client)
-        client.pending_calls_threshold = IN_FLIGHT + 1  # a full window is no cause for a warning
+        _report_acknowledgements(client, self._acknowledgements)
         sending = asyncio.create_task(self._send(client))
         try:
             await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
@@ -425,35 +429,32 @@ class Bus:
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
 
     async def _send_oldest(self, client: aiomqtt.Client) -> None:
-        """Send up to `IN_FLIGHT` of the oldest messages in order, without waiting for each
-        acknowledgement before the next (a scene to 200 lights is not 200 round trips).
+        """Send up to `IN_FLIGHT` of the oldest messages in order, then wait once for all their
+        acknowledgements (a scene to 200 lights is neither 200 round trips nor 200 tasks).
 
-        What is not acknowledged when the connection fails goes back to the front, in order,
-        to be sent again (at least once).
+        Each message is handed to paho at once, in order, without awaiting anything between
+        them, so the whole batch reaches the socket in the event loop's next write. What is
+        not acknowledged when the connection fails goes back to the front, in order, to be
+        sent again (at least once).
         """
         batch = [self._outbox.take() for _ in range(min(len(self._outbox), IN_FLIGHT))]
+        acknowledged = self._acknowledgements.expect(len(batch))
         try:
-            results = await asyncio.gather(
-                *(
-                    client.publish(
-                        message.topic, message.payload, qos=message.qos, retain=message.retain
-                    )
-                    for _, message in batch
-                ),
-                return_exceptions=True,
-            )
+            for _, message in batch:
+                self._acknowledgements.handed(_hand_to_paho(client, message))
+            await asyncio.wait_for(acknowledged, self._response_timeout_s)
+        except TimeoutError:
+            self._put_back(self._acknowledgements.unacknowledged(batch))
+            raise aiomqtt.MqttError(
+                f"the broker did not acknowledge {len(batch)} message(s) within "
+                f"{self._response_timeout_s:g} s"
+            ) from None
         except BaseException:
-            self._put_back(batch)
+            self._put_back(self._acknowledgements.unacknowledged(batch))
             raise
+        finally:
+            self._acknowledgements.forget()
         self._sent.set()
-        failed = [
-            pending for pending, result in zip(batch, results, strict=True) if result is not None
-        ]
-        if failed:
-            self._put_back(failed)
-            problem = next(result for result in results if result is not None)
-            assert isinstance(problem, BaseException)
-            raise problem
 
     def _put_back(self, batch: list[tuple[Hashable, Pending]]) -> None:
         for slot, message in reversed(batch):
@@ -559,6 +560,37 @@ def _deliver_directly(client: aiomqtt.Client, arrived: Callable[[Message], None]
             log.exception("dropped a message the bus could not take")
 
     client._client.on_message = on_message
+
+
+def _report_acknowledgements(client: aiomqtt.Client, acknowledgements: Acknowledgements) -> None:
+    """Tell `acknowledgements` of every message paho is done with, and aiomqtt too.
+
+    The bus hands a batch to paho itself (`_hand_to_paho`) and waits for the batch as a whole;
+    aiomqtt's own publish (the birth and will) still waits for its message as before. Like
+    `_send_without_delay`, this reaches paho's client through aiomqtt's `_client`.
+    """
+    paho_client = client._client
+    aiomqtt_on_publish = paho_client.on_publish
+
+    def on_publish(*arguments: Any) -> None:
+        acknowledgements.acknowledged(arguments[2])  # (client, userdata, mid, reason, properties)
+        if aiomqtt_on_publish is not None:
+            aiomqtt_on_publish(*arguments)
+
+    paho_client.on_publish = on_publish
+
+
+def _hand_to_paho(client: aiomqtt.Client, message: Pending) -> MQTTMessageInfo:
+    """Give paho one message to send (it writes it on the loop's next turn); no waiting.
+
+    aiomqtt's `publish` would wrap each message in a task of its own, and another to time
+    it out, before paho gets it; this is that call to paho without them. MqttCodeError if
+    paho refuses it (the connection is gone).
+    """
+    info = client._client.publish(message.topic, message.payload, message.qos, message.retain)
+    if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {message.topic}")
+    return info
 
 
 def _read_in_batches(client: aiomqtt.Client) -> None:

@@ -15,6 +15,7 @@ import aiomqtt
 import pytest
 
 from controller.bus import Bus, ConnectionChange, Message, Will
+from controller.bus.bus import IN_FLIGHT
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,
@@ -308,3 +309,30 @@ async def test_a_message_larger_than_the_limit_is_dropped_on_arrival_and_reporte
         await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "small")
         await eventually(lambda: received.payloads == ["small"])
     assert dropped == [(f"{prefix}/state", "payload of 200 bytes is larger than 100")]
+
+
+async def test_more_than_a_window_of_messages_arrives_whole_and_in_order(
+    mosquitto: Mosquitto,
+) -> None:
+    """Two batches in flight one after the other: the second goes only once every message of
+    the first, QoS 0 and 1 alike, is done (`controller.bus.acknowledgements`)."""
+    prefix = fresh_prefix()
+    received = Recorder()
+    count = IN_FLIGHT + IN_FLIGHT // 5
+    async with (
+        bus_for(mosquitto, "window-listener") as listener,
+        bus_for(mosquitto, "window-sender") as sender,
+    ):
+        listener.subscribe(f"{prefix}/#", received)
+        assert await listener.wait_connected(timeout=5)
+        assert await sender.wait_connected(timeout=5)
+        for number in range(count):
+            qos = number % 2  # MQTT keeps the order per topic and QoS
+            await sender.publish(f"{prefix}/{qos}/{number % 7}", str(number), qos=qos)
+        await eventually(lambda: len(received.messages) == count, timeout=10)
+    by_topic: dict[str, list[int]] = {}
+    for message in received.messages:
+        by_topic.setdefault(message.topic, []).append(int(message.payload))
+    assert sorted(n for numbers in by_topic.values() for n in numbers) == list(range(count))
+    assert all(numbers == sorted(numbers) for numbers in by_topic.values())
+    assert sender.dropped == 0
