@@ -214,9 +214,10 @@ class SafetyGate:
             changed = _LuminanceTrack.first(now, value, transition_s)
         else:
             changed = track.with_change(now, value, transition_s)
-        transitions = changed.busiest_window()
         allowed = max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE) - 1)
-        if transitions > allowed and not lights_up:
+        # the lights-up is never held back, so its window is not counted (it is remembered)
+        transitions = 0 if lights_up else changed.busiest_window()
+        if transitions > allowed:
             assert track is not None  # a first change is a single transition
             return _refused(
                 level,
