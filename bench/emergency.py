@@ -10,7 +10,10 @@ second one within the fade would make the emergency immediate): after each,
 `clear_emergency`, the state polled until the room shows its phase's scene again, and the
 command topics quiet for the safety gate's flash window, so the gate has no reason to
 hold lights-up back. The raw hop is the same command payload published on a topic of its
-own through the same clients and broker, one before each press, after a random pause.
+own through the same clients and broker, one before each press, after a random pause. The
+recorder is `mosquitto_sub` in a process of its own (`bench.wire.sub_wire_on`), which stamps
+each message as it reads it: the recorder's own reading of 200 messages is not counted as
+the engine's.
 
 The example room runs its rehearsal plan: its phases fade in 5 s, which every light of
 the room fades natively, so between presses no stepped fade keeps writing to the command
@@ -45,7 +48,7 @@ from bench.wire import (
     publish_until,
     publisher_on,
     raw_hop,
-    wire_on,
+    sub_wire_on,
 )
 from controller.api.client import EngineUnreachable
 from controller.config import Room
@@ -127,7 +130,7 @@ async def measure(
             SETTLE_TIMEOUT_S,
         )
         scene = str(state["scene"])
-        async with wire_on(broker, [*topics, RAW_TOPIC]) as wire, publisher_on(broker) as out:
+        async with sub_wire_on(broker, [*topics, RAW_TOPIC]) as wire, publisher_on(broker) as out:
 
             async def press() -> None:
                 await out.publish(running.topics.cmd, command_payload("emergency"), qos=QOS)

@@ -4,7 +4,10 @@ Each is on its own connection, so the engine's figures and the raw baseline go t
 the same clients and broker. The publisher is an aiomqtt client in the benchmark's event
 loop; the subscriber is a paho client that stamps each arrival on its own network thread,
 so the time is taken when the message arrives, not when the benchmark's loop, busy with its
-other clients, gets to it.
+other clients, gets to it. Where hundreds of messages arrive at once (the emergency to 200
+lights), the subscriber is `mosquitto_sub` in a process of its own (`sub_wire_on`): paho
+takes tens of microseconds of Python to read each message, so the 200th was stamped once
+the subscriber had read the 199 before it, not when it arrived.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -24,6 +28,7 @@ import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.processes import MissingPart
 from tests.support.mosquitto import Mosquitto
 
 QOS = 1
@@ -58,6 +63,11 @@ class Wire:
         benchmark's event loop (busy with its other clients) gets to it."""
         arrival = Arrival(message.topic, bytes(message.payload), time.perf_counter())
         self._loop.call_soon_threadsafe(self._arrived, arrival)
+
+    def arrived(self, topic: str, payload: bytes, wall_s: float) -> None:
+        """A message a subscriber of its own stamped at `wall_s` (time.time() seconds)."""
+        at = wall_s - (time.time() - time.perf_counter())
+        self._arrived(Arrival(topic, payload, at))
 
     def _arrived(self, arrival: Arrival) -> None:
         self.last_at = arrival.at
@@ -153,6 +163,57 @@ async def wire_on(broker: Mosquitto, filters: Iterable[str]) -> AsyncIterator[Wi
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+SUBSCRIBED = b"Subscribed ("
+"""How `mosquitto_sub -d` says the broker acknowledged its subscriptions."""
+
+
+@contextlib.asynccontextmanager
+async def sub_wire_on(broker: Mosquitto, filters: Iterable[str]) -> AsyncIterator[Wire]:
+    """A subscriber to `filters` (QoS 1) like `wire_on`, but `mosquitto_sub` (C) in a process
+    of its own, stamping each message (`%U`) as it reads it; listening until the block ends.
+
+    Its output is line-buffered (`stdbuf -oL`): on a pipe, C's stdio would hold it back."""
+    binary, line_buffered = shutil.which("mosquitto_sub"), shutil.which("stdbuf")
+    if binary is None or line_buffered is None:
+        raise MissingPart("mosquitto_sub or stdbuf is not installed (mosquitto-clients, coreutils)")
+    wire = Wire(asyncio.get_running_loop())
+    topics = [argument for topic_filter in filters for argument in ("-t", topic_filter)]
+    process = await asyncio.create_subprocess_exec(
+        *(line_buffered, "-oL", binary, "-d", "--nodelay", "-q", str(QOS)),
+        *("-h", broker.host, "-p", str(broker.port), "-i", f"bench-wire-{uuid.uuid4().hex[:8]}"),
+        *(*topics, "-F", "%U %t %x"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    reading = asyncio.create_task(_read_stamped(process.stdout, wire, subscribed))
+    try:
+        try:
+            await asyncio.wait_for(asyncio.shield(subscribed), 10)
+        except TimeoutError:
+            raise TimeoutError("mosquitto_sub's subscription was not acknowledged") from None
+        yield wire
+    finally:
+        reading.cancel()
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+
+
+async def _read_stamped(
+    lines: asyncio.StreamReader, wire: Wire, subscribed: asyncio.Future[None]
+) -> None:
+    """Feed `wire` the `%U %t %x` lines of `mosquitto_sub -d`; its other lines are its debug
+    output, of which one says the subscriptions are in place."""
+    async for line in lines:
+        stamp, _, rest = line.partition(b" ")
+        topic, _, payload = rest.rstrip(b"\n").rpartition(b" ")
+        if stamp[:1].isdigit() and topic:
+            wire.arrived(topic.decode(), bytes.fromhex(payload.decode()), float(stamp))
+        elif line.startswith(SUBSCRIBED) and not subscribed.done():
+            subscribed.set_result(None)
 
 
 @contextlib.asynccontextmanager

@@ -48,8 +48,9 @@ RESPONSE_TIMEOUT_S = 10.0
 EXIT_FLUSH_S = 2.0
 """On exit, how long the bus may spend delivering what is still queued."""
 SUBSCRIBE_QOS = 1
-IN_FLIGHT = 100
-"""Messages sent before waiting for their acknowledgements (paho's in-flight window too)."""
+IN_FLIGHT = 500
+"""Messages sent before waiting for their acknowledgements (paho's in-flight window too): a
+room's whole fan-out (an emergency to 200 lights) goes to the socket in one go."""
 READ_BATCH = 64
 """Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
 YIELD_EVERY = 16

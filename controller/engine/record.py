@@ -6,20 +6,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from controller.api.state import TimelineEntry
 from controller.journal import Event, Journal, Payload
+from controller.journal.export import iso_wall as iso_wall  # the engine's events and exports alike
 
 TIMELINE_LENGTH = 40
 """How many recent events in plain words the state carries for the console."""
-
-
-def iso_wall(wall_ns: int) -> str:
-    """UTC wall time as ISO 8601 with microseconds and a Z."""
-    moment = datetime.fromtimestamp(wall_ns / 1e9, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass

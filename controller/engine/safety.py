@@ -214,9 +214,10 @@ class SafetyGate:
             changed = _LuminanceTrack.first(now, value, transition_s)
         else:
             changed = track.with_change(now, value, transition_s)
-        transitions = changed.busiest_window()
         allowed = max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE) - 1)
-        if transitions > allowed and not lights_up:
+        # the lights-up is never held back, so its window is not counted (it is remembered)
+        transitions = 0 if lights_up else changed.busiest_window()
+        if transitions > allowed:
             assert track is not None  # a first change is a single transition
             return _refused(
                 level,
@@ -507,7 +508,7 @@ class _LuminanceTrack:
         return cls(point, point, unseen == 0.0, ramp, False, [])
 
     def with_change(self, now: float, level: float, transition_s: float) -> _LuminanceTrack:
-        track = dataclasses.replace(self, transitions=list(self.transitions))
+        track = self._copy()
         if not track.ramp_end_fed and track.ramp.end_t <= now:
             track._feed(track.ramp.end_t, track.ramp.end)
         current = track.ramp.level(now)
@@ -526,7 +527,7 @@ class _LuminanceTrack:
 
     def busiest_window(self) -> int:
         """The most counting transitions any 1 s window holds, the running ramp included."""
-        track = dataclasses.replace(self, transitions=list(self.transitions))
+        track = self._copy()
         if not track.ramp_end_fed:
             track._feed(track.ramp.end_t, track.ramp.end)
         transitions = track.transitions
@@ -545,13 +546,25 @@ class _LuminanceTrack:
             default=0,
         )
 
+    def _copy(self) -> _LuminanceTrack:
+        """A copy to change (its own list of transitions); made for every light change, so
+        built directly (`dataclasses.replace` takes several times as long)."""
+        return _LuminanceTrack(
+            self.pivot,
+            self.extreme,
+            self.rising,
+            self.ramp,
+            self.ramp_end_fed,
+            list(self.transitions),
+        )
+
     def _feed(self, t: float, value: float) -> None:
         extreme = self.extreme
         further = value > extreme.value if self.rising else value < extreme.value
         if further:
             self.extreme = _TurningPoint(value, t, t)
         elif value == extreme.value:
-            self.extreme = dataclasses.replace(extreme, last_t=t)
+            self.extreme = _TurningPoint(extreme.value, extreme.first_t, t)
         elif abs(value - extreme.value) >= hard.FLASH_DELTA - LEVEL_TOLERANCE:
             confirmed = self._transition(self.pivot, extreme)
             if confirmed is not None:

@@ -13,6 +13,7 @@ leaves notes out unless asked. Either can replace participant codes by keyed pse
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -49,8 +50,14 @@ ProgressCallback = Callable[[int], None]
 def iso_wall(wall_ns: int) -> str:
     """UTC wall time in ns as ISO 8601 to the microsecond, e.g. `2026-11-21T17:30:00.123456Z`."""
     seconds, nanoseconds = divmod(wall_ns, 1_000_000_000)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{nanoseconds // 1000:06d}Z"
+    return f"{_iso_second(seconds)}.{nanoseconds // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(seconds: int) -> str:
+    """The whole second of `iso_wall`, formatted once for all the events of that second (an
+    emergency records hundreds within a few milliseconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def timeline_record(event: Event) -> dict[str, Any]:

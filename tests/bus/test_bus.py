@@ -18,6 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.bus import Bus, ConnectionChange, Message, Will
+from controller.bus.bus import IN_FLIGHT
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,
@@ -344,3 +345,30 @@ async def test_send_now_puts_the_queue_on_the_wire_before_the_event_loop_turns(
     finally:
         outside.loop_stop()
         outside.disconnect()
+
+
+async def test_more_than_a_window_of_messages_arrives_whole_and_in_order(
+    mosquitto: Mosquitto,
+) -> None:
+    """Two batches in flight one after the other: the second goes only once every message of
+    the first, QoS 0 and 1 alike, is done (`controller.bus.sender`)."""
+    prefix = fresh_prefix()
+    received = Recorder()
+    count = IN_FLIGHT + IN_FLIGHT // 5
+    async with (
+        bus_for(mosquitto, "window-listener") as listener,
+        bus_for(mosquitto, "window-sender") as sender,
+    ):
+        listener.subscribe(f"{prefix}/#", received)
+        assert await listener.wait_connected(timeout=5)
+        assert await sender.wait_connected(timeout=5)
+        for number in range(count):
+            qos = number % 2  # MQTT keeps the order per topic and QoS
+            await sender.publish(f"{prefix}/{qos}/{number % 7}", str(number), qos=qos)
+        await eventually(lambda: len(received.messages) == count, timeout=10)
+    by_topic: dict[str, list[int]] = {}
+    for message in received.messages:
+        by_topic.setdefault(message.topic, []).append(int(message.payload))
+    assert sorted(n for numbers in by_topic.values() for n in numbers) == list(range(count))
+    assert all(numbers == sorted(numbers) for numbers in by_topic.values())
+    assert sender.dropped == 0
