@@ -221,6 +221,8 @@ def test_a_wav_vlc_finds_no_audio_in_stops_the_loop_and_is_reported(
     cut.write_bytes(tones[400].read_bytes()[:44])
     loop, _, errors = make_loop()
     loop.start(cut, volume=0.5)
-    assert eventually(lambda: not loop.playing)
+    # VLC opens the empty input again for each of the loop's 65,535 repeats before it ends:
+    # about 4.7 s on the 2-core machine, more under load
+    assert eventually(lambda: not loop.playing, timeout=30)
     loop.poll()
     assert errors == [f"tone file {cut}: VLC stopped looping it"]
