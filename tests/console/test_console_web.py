@@ -159,10 +159,11 @@ async def test_a_tablet_signs_in_and_its_console_connects_back_to_the_address_it
     await asyncio.to_thread(browser.get, tablet_console)
     assert browser.current_url == f"{tablet_console}signin"
     await asyncio.to_thread(sign_in, "not-the-password")
-    assert "Wrong password." in browser.page_source
+    # a click submits the form and returns: the answer replaces the page a moment later
+    await eventually(lambda: "Wrong password." in browser.page_source, what="the refusal")
     assert not browser.find_elements(By.CSS_SELECTOR, ".textual-terminal")
     await asyncio.to_thread(sign_in, TABLET_PASSWORD)
-    assert browser.current_url == tablet_console
+    await eventually(lambda: browser.current_url == tablet_console, what="the console's page")
     page = browser.find_element(By.CSS_SELECTOR, "[data-session-websocket-url]")
     websocket = page.get_attribute("data-session-websocket-url")
     assert websocket == tablet_console.replace("http:", "ws:") + "ws"
