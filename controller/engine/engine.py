@@ -282,12 +282,13 @@ class Engine:
 
     def seconds_to_work(self) -> float:
         """Real seconds until `tick` next has something to do, if no input comes first: 0
-        while anything moves (a fade or volume ramp, a light the gate holds back, a BLS set,
-        the music between states), else until the next cue, automatic advance, vitals check
-        or emergency confirmation (inf when none is ahead)."""
+        while anything moves (a scene's music still to start, a fade or volume ramp, a light
+        the gate holds back, a BLS set, the music between states), else until the next cue,
+        automatic advance, vitals check or emergency confirmation (inf when none is ahead)."""
         now = self.now()
         if (
-            self.fades.pending(now)
+            self._music_due is not None
+            or self.fades.pending(now)
             or self.lights.pending()
             or self.bls.sets
             or self.music.moving(now)

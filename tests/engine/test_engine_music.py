@@ -76,6 +76,18 @@ def test_an_emergency_fades_the_music_out_within_three_seconds(engine: Engine) -
     assert (music.status, music.volume) == ("stopped", 0.0)
 
 
+def test_an_emergency_pressed_before_the_scene_s_music_started_keeps_it_silent(
+    engine: Engine,
+) -> None:
+    """A scene's music starts on the tick after its lights; an emergency pressed in between
+    (a double press: start, then emergency at once) must not be followed by the music."""
+    do(engine, "start", plan="standard", participant="P014")
+    do(engine, "emergency")
+    run_for(engine, 5.0)
+    music = engine.snapshot().music
+    assert (music.status, music.playlist, music.volume) == ("stopped", None, 0.0)
+
+
 def test_a_volume_override_above_the_cap_is_clamped_and_journaled(engine: Engine) -> None:
     do(engine, "start", plan="standard", participant="P014")
     engine.take_events()
