@@ -188,15 +188,23 @@ def event_row(event: Event) -> tuple[Any, ...]:
 Part = TypeVar("Part")
 
 
+LABELS_REMEMBERED = 4096
+"""Distinct `LABELS` texts a `Labels` keeps before it starts again: a damaged journal may
+hold new labels on every row, and an export must not hold the session in memory."""
+
+
 class Labels(dict[str, Part]):
     """`LABELS` texts, each mapped once to what `part` makes of its phase, kind, device and
-    topic (the middle of a JSONL line, four CSV cells, an MCAP channel...)."""
+    topic (the middle of a JSONL line, four CSV cells, an MCAP channel...), up to
+    `LABELS_REMEMBERED` of them."""
 
     def __init__(self, part: Callable[[str | None, str, str | None, str | None], Part]) -> None:
         super().__init__()
         self._part = part
 
     def __missing__(self, labels: str) -> Part:
+        if len(self) >= LABELS_REMEMBERED:
+            self.clear()
         part = self[labels] = self._part(*json.loads(labels))
         return part
 

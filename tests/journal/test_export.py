@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.journal import EVENT_KINDS, Event, Journal, read_events
-from controller.journal.export import COLUMNS, export_session, iso_wall, wire_value
+from controller.journal.export import (
+    COLUMNS,
+    LABELS_REMEMBERED,
+    Labels,
+    export_session,
+    iso_wall,
+    wire_value,
+)
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS
 
@@ -92,6 +99,18 @@ def test_wall_is_iso_8601_utc_to_the_microsecond() -> None:
     assert iso_wall(START_NS + 123_456_789) == "2026-11-21T17:30:00.123456Z"
     assert iso_wall(START_NS + 999_999_999) == "2026-11-21T17:30:00.999999Z"
     assert iso_wall(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_an_export_forgets_labels_rather_than_grow_with_a_journal_of_new_ones() -> None:
+    calls: list[str] = []
+    labels = Labels(lambda phase, kind, device, topic: calls.append(kind) or f"<{kind}>")
+    kinds = [f"kind-{n}" for n in range(3 * LABELS_REMEMBERED)]
+
+    parts = [labels[json.dumps([None, kind, None, None])] for kind in [*kinds, kinds[-1]]]
+
+    assert parts == [f"<{kind}>" for kind in [*kinds, kinds[-1]]]
+    assert calls == kinds  # the last one was remembered
+    assert len(labels) <= LABELS_REMEMBERED
 
 
 def test_csv_has_the_same_columns_with_the_payload_as_json_text(
