@@ -10,7 +10,7 @@ from typing import Any
 
 from controller.api.state import TimelineEntry
 from controller.journal import Event, Journal, Payload
-from controller.journal.export import iso_wall as iso_wall  # the engine's events and exports alike
+from controller.journal.events import iso_wall as iso_wall  # the engine's events and exports alike
 
 TIMELINE_LENGTH = 40
 """How many recent events in plain words the state carries for the console."""

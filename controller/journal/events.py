@@ -1,7 +1,10 @@
-"""Journal events: the kinds of thing a session records, and one recorded event."""
+"""Journal events: the kinds of thing a session records, one recorded event, and its wall time
+as the engine and the exports write it."""
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +70,16 @@ def _is_valid_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def iso_wall(wall_ns: int) -> str:
+    """UTC wall time in ns as ISO 8601 to the microsecond, e.g. `2026-11-21T17:30:00.123456Z`."""
+    seconds, nanoseconds = divmod(wall_ns, 1_000_000_000)
+    return f"{_iso_second(seconds)}.{nanoseconds // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(seconds: int) -> str:
+    """The whole second of `iso_wall`, formatted once for all the events of that second (an
+    emergency records hundreds within a few milliseconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

@@ -13,19 +13,17 @@ leaves notes out unless asked. Either can replace participant codes by keyed pse
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import itertools
 import json
 import math
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from controller.journal.events import Event
+from controller.journal.events import Event, iso_wall
 from controller.journal.sessions import read_events
 from controller.journal.store import (
     FIRST_BAD_LABEL,
@@ -45,19 +43,6 @@ LINE_BREAKS_INSIDE_STRINGS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": 
 
 ProgressCallback = Callable[[int], None]
 """Told how many events an export has written so far."""
-
-
-def iso_wall(wall_ns: int) -> str:
-    """UTC wall time in ns as ISO 8601 to the microsecond, e.g. `2026-11-21T17:30:00.123456Z`."""
-    seconds, nanoseconds = divmod(wall_ns, 1_000_000_000)
-    return f"{_iso_second(seconds)}.{nanoseconds // 1000:06d}Z"
-
-
-@functools.lru_cache(maxsize=4)
-def _iso_second(seconds: int) -> str:
-    """The whole second of `iso_wall`, formatted once for all the events of that second (an
-    emergency records hundreds within a few milliseconds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def timeline_record(event: Event) -> dict[str, Any]:
