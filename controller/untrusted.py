@@ -65,7 +65,8 @@ def read_json(payload: bytes | str, *, max_bytes: int) -> Any:
     except ValueError as problem:  # JSONDecodeError and anything else the parser refuses
         first_line = str(problem).splitlines()[0][:80] if str(problem) else type(problem).__name__
         raise UntrustedJsonError(f"payload is not valid JSON ({first_line})") from None
-    _check_tree(value)
+    if _may_hold_refused(text):
+        _check_tree(value)
     return value
 
 
@@ -95,6 +96,18 @@ def _finite(written: str) -> float:
     if not math.isfinite(value):
         raise UntrustedJsonError("a number too large to be finite")
     return value
+
+
+def _may_hold_refused(text: str) -> bool:
+    """Whether the value parsed from `text` may be one `_check_tree` refuses. A lone surrogate
+    comes from a raw one in `text` or a `\\u` escape; nesting deeper than MAX_DEPTH needs more
+    than MAX_DEPTH brackets. A command or a device's report has none of these: its tree is
+    not walked (a walk costs as much as the parse)."""
+    return (
+        "\\u" in text
+        or text.count("[") + text.count("{") > MAX_DEPTH
+        or _SURROGATE.search(text) is not None
+    )
 
 
 def _check_tree(value: Any) -> None:

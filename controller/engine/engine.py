@@ -14,6 +14,7 @@ accepts only what docs/emergency.md lists; everything else is refused with the r
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -1065,15 +1066,19 @@ class Engine:
         )
 
     def _record_operator(self, command: Command, refused: str | None = None) -> None:
+        """The operator record of a command; its payload is made when the recorder writes it
+        out (after the command's device messages while the service holds the recorder)."""
+        text = f"{command.action}" + (f" refused: {refused}" if refused else "")
+        self._record("operator", functools.partial(self._operator, command, refused), text=text)
+
+    def _operator(self, command: Command, refused: str | None) -> dict[str, Any]:
         # docs/safety.md#privacy: a note's words never go into an operator record (which the
         # events topic carries), accepted or refused.
         # A therapist's reasons and recovery answers are private words too (engine.checks).
         private = {"id", "text", "reason", "items"}
         hidden = private | {"participant"} if refused else private
         params = command.model_dump(exclude=hidden, exclude_none=True)
-        payload = {**params, "refused": refused} if refused else {**params, **self._progress()}
-        text = f"{command.action}" + (f" refused: {refused}" if refused else "")
-        self._record("operator", payload, text=text)
+        return {**params, "refused": refused} if refused else {**params, **self._progress()}
 
     def _progress(self) -> dict[str, Any]:
         """What a resumed engine needs to continue where this one was."""

@@ -182,14 +182,16 @@ class RoomService:
         if command.action != "emergency":
             await bus.room_to_publish()  # a flood of commands goes at the broker's pace
         try:
-            engine.command(command)
+            with engine.recorder.holding():  # journaled once its device messages are sent
+                engine.command(command)
+                await self._send(bus, engine)
         except CommandRefused as refusal:
             await self._reply(bus, command.id, False, str(refusal))
         except Exception as error:  # a fault of ours: the room goes on, loudly
             engine.fault(f"command {command.action}", error)
             await self._reply(bus, command.id, False, f"internal error: {describe_error(error)}")
         else:
-            await self._flush(bus, engine)  # the command's own device messages first
+            await self._flush(bus, engine)
             engine.tick()
             await self._flush(bus, engine)
             if command.action == "emergency":
@@ -282,12 +284,16 @@ class RoomService:
             async with asyncio.timeout(wait_s):
                 await self._input.wait()
 
-    async def _flush(self, bus: Bus, engine: Engine) -> None:
+    async def _send(self, bus: Bus, engine: Engine) -> None:
+        """Hand the device messages the engine let out to the socket now."""
         outgoing = engine.take_outgoing()
         for message in outgoing:
             await bus.publish_gated(message)
         if outgoing:
-            bus.send_now()  # the device messages leave before the events are encoded
+            bus.send_now()
+
+    async def _flush(self, bus: Bus, engine: Engine) -> None:
+        await self._send(bus, engine)  # the device messages leave before the events are encoded
         for event in engine.take_events():
             await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
 
