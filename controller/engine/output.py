@@ -293,7 +293,7 @@ class RoomOutput:
                 speed_hz=allowed.speed_hz,
                 intensity=allowed.intensity,
                 passes=allowed.passes,
-                duration_s=None if allowed.seconds is None else self._real(allowed.seconds),
+                duration_s=allowed.seconds,  # real seconds, as the gate judged them
                 colour=colour,
             )
             self._send(device_id, driver.command(command))
