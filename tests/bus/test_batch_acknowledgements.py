@@ -144,3 +144,43 @@ async def test_what_the_broker_acknowledged_is_not_sent_again_after_the_connecti
         "attack/headset/set play",
         "attack/end end",
     ]
+
+
+async def test_a_later_off_is_never_overtaken_by_an_earlier_on_across_a_reconnect(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """The "on"s wait for their acknowledgements when the connection breaks, the "off"s were
+    published meanwhile: after the reconnect each device's last word is its "off". A light's
+    target has a key (its newer target replaces the older, unsent, one); a BLS command has
+    none (each counts, in order), so its unacknowledged "on" goes again, before the "off"."""
+    seen: list[str] = []
+    watcher = asyncio.create_task(watch(private_mosquitto, "attack/#", seen))
+    connections = ConnectionLog()
+    try:
+        await eventually(lambda: seen == ["subscribed"])
+        async with AckRelay(private_mosquitto) as relay:
+            bus = Bus(settings_for("127.0.0.1", relay.port), client_id="attacked", **FAST_RETRY)
+            bus.on_connection(connections)
+            async with bus:
+                assert await bus.wait_connected(timeout=5)
+                relay.hold_after(0)
+                await bus.publish("attack/lamp/set", "on", key="lamp")
+                await bus.publish("attack/tappers/set", "on")
+                await eventually(lambda: len(seen) == 3)  # in flight, unacknowledged
+                await bus.publish("attack/lamp/set", "off", key="lamp")
+                await bus.publish("attack/tappers/set", "off")
+                relay.cut()
+                await eventually(lambda: connections.states[-2:] == [False, True])
+                await bus.publish("attack/end", "end")
+                await eventually(lambda: seen[-1] == "attack/end end")
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    assert seen[1:] == [
+        "attack/lamp/set on",
+        "attack/tappers/set on",
+        "attack/tappers/set on",
+        "attack/lamp/set off",
+        "attack/tappers/set off",
+        "attack/end end",
+    ]
