@@ -109,6 +109,42 @@ async def watch(broker: Mosquitto, topic_filter: str, seen: list[str]) -> None:
             seen.append(f"{message.topic.value} {message.payload.decode()}")
 
 
+Publication = tuple[str, str, str | None]
+"""Topic, payload and key of a message the bus publishes."""
+
+
+async def cut_mid_batch(
+    broker: Mosquitto, acks: int, batch: list[Publication], meanwhile: list[Publication]
+) -> list[str]:
+    """What reaches the broker when the bus sends `batch`, the broker's first `acks`
+    acknowledgements reach the bus, `meanwhile` is published, and the connection is cut;
+    after the reconnect an end marker is published and awaited (it comes last)."""
+    seen: list[str] = []
+    watcher = asyncio.create_task(watch(broker, "attack/#", seen))
+    connections = ConnectionLog()
+    try:
+        await eventually(lambda: seen == ["subscribed"])
+        async with AckRelay(broker) as relay:
+            bus = Bus(settings_for("127.0.0.1", relay.port), client_id="attacked", **FAST_RETRY)
+            bus.on_connection(connections)
+            async with bus:
+                assert await bus.wait_connected(timeout=5)
+                relay.hold_after(acks)
+                for topic, payload, key in batch:
+                    await bus.publish(topic, payload, key=key)
+                await eventually(lambda: len(seen) == 1 + len(batch))  # at the broker
+                for topic, payload, key in meanwhile:
+                    await bus.publish(topic, payload, key=key)
+                relay.cut()
+                await eventually(lambda: connections.states[-2:] == [False, True])
+                await bus.publish("attack/end", "end")
+                await eventually(lambda: seen[-1] == "attack/end end")
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    return seen[1:]
+
+
 async def test_what_the_broker_acknowledged_is_not_sent_again_after_the_connection_is_lost(
     private_mosquitto: Mosquitto,
 ) -> None:
@@ -116,29 +152,8 @@ async def test_what_the_broker_acknowledged_is_not_sent_again_after_the_connecti
     when the connection broke: the second goes again (at least once), the first does not.
     A BLS device taking its set's start twice starts the set again: it would tap past the
     length the gate judged, and past the end the engine counts."""
-    seen: list[str] = []
-    watcher = asyncio.create_task(watch(private_mosquitto, "attack/#", seen))
-    connections = ConnectionLog()
-    try:
-        await eventually(lambda: seen == ["subscribed"])
-        async with AckRelay(private_mosquitto) as relay:
-            bus = Bus(settings_for("127.0.0.1", relay.port), client_id="attacked", **FAST_RETRY)
-            bus.on_connection(connections)
-            async with bus:
-                assert await bus.wait_connected(timeout=5)
-                relay.hold_after(1)
-                await bus.publish("attack/tappers/set", "start")
-                await bus.publish("attack/headset/set", "play")
-                await eventually(lambda: len(seen) == 3)  # both reached the broker
-                relay.cut()
-                await eventually(lambda: connections.states[-2:] == [False, True])
-                await eventually(lambda: seen[-1] == "attack/headset/set play")
-                await bus.publish("attack/end", "end")
-                await eventually(lambda: seen[-1] == "attack/end end")
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-    assert seen[1:] == [
+    batch = [("attack/tappers/set", "start", None), ("attack/headset/set", "play", None)]
+    assert await cut_mid_batch(private_mosquitto, 1, batch, []) == [
         "attack/tappers/set start",
         "attack/headset/set play",
         "attack/headset/set play",
@@ -153,30 +168,9 @@ async def test_a_later_off_is_never_overtaken_by_an_earlier_on_across_a_reconnec
     published meanwhile: after the reconnect each device's last word is its "off". A light's
     target has a key (its newer target replaces the older, unsent, one); a BLS command has
     none (each counts, in order), so its unacknowledged "on" goes again, before the "off"."""
-    seen: list[str] = []
-    watcher = asyncio.create_task(watch(private_mosquitto, "attack/#", seen))
-    connections = ConnectionLog()
-    try:
-        await eventually(lambda: seen == ["subscribed"])
-        async with AckRelay(private_mosquitto) as relay:
-            bus = Bus(settings_for("127.0.0.1", relay.port), client_id="attacked", **FAST_RETRY)
-            bus.on_connection(connections)
-            async with bus:
-                assert await bus.wait_connected(timeout=5)
-                relay.hold_after(0)
-                await bus.publish("attack/lamp/set", "on", key="lamp")
-                await bus.publish("attack/tappers/set", "on")
-                await eventually(lambda: len(seen) == 3)  # in flight, unacknowledged
-                await bus.publish("attack/lamp/set", "off", key="lamp")
-                await bus.publish("attack/tappers/set", "off")
-                relay.cut()
-                await eventually(lambda: connections.states[-2:] == [False, True])
-                await bus.publish("attack/end", "end")
-                await eventually(lambda: seen[-1] == "attack/end end")
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-    assert seen[1:] == [
+    batch = [("attack/lamp/set", "on", "lamp"), ("attack/tappers/set", "on", None)]
+    meanwhile = [("attack/lamp/set", "off", "lamp"), ("attack/tappers/set", "off", None)]
+    assert await cut_mid_batch(private_mosquitto, 0, batch, meanwhile) == [
         "attack/lamp/set on",
         "attack/tappers/set on",
         "attack/tappers/set on",

@@ -45,6 +45,13 @@ SECONDS = st.integers(0, 900).map(lambda ms: ms / 1000) | st.integers(0, 4000).m
 )
 """A delay between two inputs (whole milliseconds: no input lands on the idle pace's grid)."""
 
+SCALES = st.sampled_from([0.5, 1.0, 4.0, 10.0])
+"""Time scales: a slowed rehearsal, real time and faster ones."""
+PACED = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
 INPUTS: dict[str, tuple[str, dict[str, object]] | str] = {
     "emergency": ("emergency", {}),
     "clear": ("clear_emergency", {}),
@@ -190,13 +197,9 @@ class PacedLoop:
             self.tick()
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(PACED, max_examples=100)
 @given(
-    scale=st.sampled_from([0.5, 1.0, 4.0, 10.0]),
+    scale=SCALES,
     steps=st.lists(st.tuples(SECONDS, st.sampled_from(sorted(INPUTS))), max_size=14),
 )
 def test_every_deadline_on_the_tick_is_met_within_one_fast_tick(
@@ -205,13 +208,9 @@ def test_every_deadline_on_the_tick_is_met_within_one_fast_tick(
     assert_met_in_time(tmp_path_factory.mktemp("room"), scale, steps)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(PACED, max_examples=60)
 @given(
-    scale=st.sampled_from([0.5, 1.0, 4.0, 10.0]),
+    scale=SCALES,
     latched_after=SECONDS,
     gaps=st.lists(st.integers(0, 1500).map(lambda ms: ms / 1000), min_size=1, max_size=6),
 )
