@@ -7,9 +7,10 @@ loop would, inputs arriving at random real times, and checks that no deadline is
 than one fast tick (TICK_S): the next cue and automatic advance (docs/safety.md#advance-guard
 measures in session time, so a rehearsal's time scale is part of the draw), a vitals check
 falling due or missed (docs/safety.md#vitals-checks), a BLS set's end, the emergency's
-second lights-up one real second after the first (docs/emergency.md#first-press) and a
+second lights-up one real second after the first (docs/emergency.md#first-press), a
 dimmed light's safe target while latched, at most a second after the last one
-(docs/emergency.md#nothing-darker-nothing-louder). The deadlines are read from the
+(docs/emergency.md#nothing-darker-nothing-louder), and the safe targets again for a broker
+or a light back (docs/emergency.md#offline-devices-and-console). The deadlines are read from the
 session's plan and state, not from `seconds_to_work`, which is what is under test.
 """
 
@@ -63,6 +64,8 @@ INPUTS: dict[str, tuple[str, dict[str, object]] | str] = {
     "bls seconds": ("bls", {"op": "start", "speed_hz": 1.0, "seconds": 2.5}),
     "reading": "reading",
     "dimmed": "dimmed",
+    "broker back": "broker back",
+    "ceiling back": "ceiling back",
 }
 
 
@@ -141,6 +144,12 @@ class PacedLoop:
                 if brightness == SAFE_BRIGHTNESS:
                     self.ceiling_owed = None
 
+    def owe_the_ceiling(self, by: float) -> None:
+        """While latched, the ceiling's safe target must go out again by `by` (real s)."""
+        latch = self.engine.output.latch
+        if latch is not None and "ceiling" in latch.floors:
+            self.ceiling_owed = min(by, self.ceiling_owed or math.inf)
+
     def input(self, name: str, count: int) -> None:
         """An input at `now`, handled as the service handles it (a command ticks at once)."""
         what = INPUTS[name]
@@ -148,13 +157,19 @@ class PacedLoop:
             payload = json.dumps({"spo2": 97, "hr": 70})
             self.engine.device_message("vitals/oximeter", payload.encode())
         elif what == "dimmed":
-            latch = self.engine.output.latch
-            if latch is not None and "ceiling" in latch.floors:
-                last = self.engine._floor_reasserted.get("ceiling", -math.inf)
-                owed = max(self.now, last + FLOOR_RESEND_S)
-                self.ceiling_owed = min(owed, self.ceiling_owed or math.inf)
+            last = self.engine._floor_reasserted.get("ceiling", -math.inf)
+            self.owe_the_ceiling(max(self.now, last + FLOOR_RESEND_S))
             payload = json.dumps({"state": "ON", "brightness": 20})
             self.engine.device_message(CEILING_STATE, payload.encode())
+        elif what == "broker back":  # docs/emergency.md: a broker back gets the safe targets
+            self.engine.broker_changed(False, "gone", None)
+            self.engine.broker_changed(True, None, 1.0)
+            self.owe_the_ceiling(self.now)
+        elif what == "ceiling back":  # and so does a device back online
+            for state in ("offline", "online"):
+                availability = json.dumps({"state": state}).encode()
+                self.engine.device_message(f"{CEILING_STATE}/availability", availability)
+            self.owe_the_ceiling(self.now)
         else:
             action, fields = what
             command = {"id": f"c{count}", "action": action, **fields}
