@@ -434,7 +434,7 @@ class Bus:
         finally:
             self._sender = None
             if self._in_flight is not None:  # started by `send_now`, never awaited
-                self._put_back(self._in_flight.messages)
+                self._put_back(self._in_flight.unacknowledged())
                 self._in_flight = None
 
     async def _subscribe_pending(self, client: aiomqtt.Client) -> None:
@@ -463,26 +463,21 @@ class Bus:
         broker to acknowledge it.
 
         What is not acknowledged when the connection fails goes back to the front, in order,
-        to be sent again (at least once).
+        to be sent again (at least once); what the broker acknowledged is not sent again (a
+        BLS set's start taken twice would start the set again).
         """
         batch = self._in_flight = self._in_flight or self._start_batch(sender)
         try:
             _, waiting = await asyncio.wait(batch.acknowledged, timeout=self._response_timeout_s)
         except BaseException:
-            self._put_back(batch.messages)
+            self._put_back(batch.unacknowledged())
             raise
         finally:
             self._in_flight = None
         self._sent.set()
         if waiting:
             sender.forget(waiting)
-            self._put_back(
-                [
-                    message
-                    for message, done in zip(batch.messages, batch.acknowledged, strict=True)
-                    if done in waiting
-                ]
-            )
+            self._put_back(batch.unacknowledged())
             raise aiomqtt.MqttError(
                 f"the broker did not acknowledge {len(waiting)} message(s) "
                 f"within {self._response_timeout_s:g} s"
@@ -573,6 +568,14 @@ class _Batch:
 
     messages: list[tuple[Hashable, Pending]]
     acknowledged: list[asyncio.Future[None]]
+
+    def unacknowledged(self) -> list[tuple[Hashable, Pending]]:
+        """The messages the broker has not acknowledged (yet), in order."""
+        return [
+            message
+            for message, done in zip(self.messages, self.acknowledged, strict=True)
+            if not done.done()
+        ]
 
 
 def _judged_urgent(judge: Urgent, message: Message) -> bool:

@@ -35,13 +35,14 @@ class BlsSet:
     """Session time the set started."""
     time_scale: float = 1.0
     """Session seconds per real second: the device taps (and the tones sound) in real time,
-    so a set of passes lasts `passes / speed_hz` real seconds, however fast a rehearsal runs."""
+    so a set lasts its seconds, or `passes / speed_hz`, in real seconds, whatever the time
+    scale of a rehearsal."""
 
     @property
     def length_s(self) -> float:
         """The set's length in session seconds."""
         if self.request.seconds is not None:
-            return self.request.seconds
+            return self.request.seconds * self.time_scale
         assert self.request.passes is not None  # the gate requires passes or seconds
         return self.request.passes / self.request.speed_hz * self.time_scale
 

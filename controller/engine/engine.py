@@ -106,6 +106,10 @@ stopping) is undone even where a light reports nothing."""
 FLOOR_TOLERANCE = 0.02
 """A light reporting this far below its safe level is where it should be (device rounding)."""
 
+FLOOR_RESEND_S = 1.0
+"""While latched, a light that reports itself below its safe level gets its safe target again
+at most this often (real seconds); one dimmed again sooner gets it when this is over."""
+
 LATCHED_CUE = "emergency active"
 """Why a cue due during the latch is skipped (journaled with it)."""
 
@@ -260,6 +264,9 @@ class Engine:
         """Where and which fault → wall time it was last journaled (ns)."""
         self._floor_reasserted: dict[str, float] = {}
         """Light → real time its safe target was last sent again during the latch."""
+        self._floor_owed: dict[str, float] = {}
+        """Light → real time its safe target is owed again: it reported itself below its safe
+        level sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_floor`)."""
         self.latch_file = room.data_dir / f"{room.room_id}.emergency"
         """Present while an emergency is active: a restart outside a session stays latched."""
         if self.latch_file.exists():
@@ -285,7 +292,8 @@ class Engine:
         """Real seconds until `tick` next has something to do, if no input comes first: 0
         while anything moves (a scene's music still to start, a fade or volume ramp, a light
         the gate holds back, a BLS set, the music between states), else until the next cue,
-        automatic advance, vitals check or emergency confirmation (inf when none is ahead)."""
+        automatic advance, vitals check, emergency confirmation or safe light target owed
+        again (inf when none is ahead)."""
         now = self.now()
         if (
             self._music_due is not None
@@ -302,6 +310,7 @@ class Engine:
         emergency = self.emergency
         if emergency is not None and not emergency.confirmed:
             moments.append(emergency.since + CONFIRM_AFTER_S * self.scale)
+        moments += [at * self.scale for at in self._floor_owed.values()]
         return max(0.0, self._real(min(moments) - now))
 
     @property
@@ -540,6 +549,9 @@ class Engine:
         if emergency is not None and due and not emergency.confirmed:
             emergency.confirmed = True
             self.lights.forget()
+        for device_id, at in list(self._floor_owed.items()):
+            if self._real(now) >= at:
+                self._resend_floor(device_id, self._real(now))
         self.lights.tick(now)
         step_s = 1.0 / MAX_UPDATES_PER_S
         for (device_id, attribute), value in self.fades.tick(now):
@@ -922,6 +934,7 @@ class Engine:
         if self.emergency is None:
             raise CommandRefused("there is no emergency to clear")
         self.emergency = None
+        self._floor_owed.clear()
         self._keep_latch_file(False)
         self.output.release_latch()
         self._record("safety", {"emergency": "cleared"}, text="emergency cleared")
@@ -1007,12 +1020,23 @@ class Engine:
         if floor is None:
             return
         level = 0.0 if state.get("on") is False else state.get("level")
-        if not isinstance(level, int | float) or level >= floor - FLOOR_TOLERANCE:
+        if not isinstance(level, int | float):
+            return
+        if level >= floor - FLOOR_TOLERANCE:
+            self._floor_owed.pop(device_id, None)  # back where it should be
             return
         now = self._real(self.now())
-        if now - self._floor_reasserted.get(device_id, -math.inf) >= 1.0:
-            self._floor_reasserted[device_id] = now
-            self.lights.forget(device_id)
+        at = self._floor_reasserted.get(device_id, -math.inf) + FLOOR_RESEND_S
+        if now >= at:
+            self._resend_floor(device_id, now)
+        else:
+            self._floor_owed[device_id] = at  # `tick` sends it then
+
+    def _resend_floor(self, device_id: str, now: float) -> None:
+        """The light's safe target goes out again at the next `lights.tick` (`now`: real s)."""
+        self._floor_owed.pop(device_id, None)
+        self._floor_reasserted[device_id] = now
+        self.lights.forget(device_id)
 
     def _reassert(self, device_id: str) -> None:
         """A device (back) online gets its current target again."""

@@ -189,7 +189,8 @@ class LightControl:
         if colour_change and target.on:
             start = current if current is not None else level
             transition = min(real_transition, driver.native_fade_s(1.0))
-            self._output.light(device_id, _command(target, start, transition), now)
+            command = _command(target, start, transition)
+            self._output.light(device_id, command, now, fade_colour=True)
 
     def _accepted(self, device_id: str, verdict: Verdict[float]) -> bool:
         """Journal a refusal once (until the light is let through again) and any clamp."""

@@ -52,6 +52,9 @@ TONES = "tones"
 
 _PASSED_THE_GATE = object()
 
+FADE_COLOUR_KEY = " colour"
+"""Appended to a light's topic for the key of a stepped fade's colour (`GatedMessage.key`)."""
+
 
 @dataclass(frozen=True)
 class GatedMessage:
@@ -62,8 +65,12 @@ class GatedMessage:
     qos: int = 1
     retain: bool = False
     key: str | None = None
-    """Set for a light's whole target: a newer one waiting for the broker replaces it. VR and
-    BLS commands have none: each one counts, in order (a play, then its volume ramp)."""
+    """Set for a light: a newer message waiting for the broker replaces the older one. The
+    new colour of a fade the engine steps goes once, at the level the fade starts from, and
+    the steps carry the level alone: that colour message has a key of its own, so no step
+    replaces it (and, as it does not move the level, it adds no change the gate did not
+    judge). VR and BLS commands have none: each one counts, in order (a play, then its
+    volume ramp)."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -166,9 +173,17 @@ class RoomOutput:
         return self.gate.check_light(device_id, level, self._real(now), transition_s=transition_s)
 
     def light(
-        self, device_id: str, command: LightCommand, now: float, *, lights_up: bool = False
+        self,
+        device_id: str,
+        command: LightCommand,
+        now: float,
+        *,
+        lights_up: bool = False,
+        fade_colour: bool = False,
     ) -> Verdict[float]:
-        """Send one light change (session time `now`), or refuse it; the verdict says which."""
+        """Send one light change (session time `now`), or refuse it; the verdict says which.
+
+        `fade_colour`: the new colour of a fade the engine steps (`GatedMessage.key`)."""
         driver = self.drivers[device_id]
         assert isinstance(driver, LightDriver)
         level = _light_level(command)
@@ -187,7 +202,7 @@ class RoomOutput:
         if abs(verdict.value - level) > LEVEL_EPSILON:
             on = command.on and verdict.value > 0
             command = replace(command, on=on, level=verdict.value if on else None)
-        self._send(device_id, driver.command(command))
+        self._send(device_id, driver.command(command), fade_colour=fade_colour)
         return verdict
 
     def _floor(self, device_id: str, level: float) -> Verdict[float] | None:
@@ -293,7 +308,7 @@ class RoomOutput:
                 speed_hz=allowed.speed_hz,
                 intensity=allowed.intensity,
                 passes=allowed.passes,
-                duration_s=None if allowed.seconds is None else self._real(allowed.seconds),
+                duration_s=allowed.seconds,  # real seconds, as the gate judged them
                 colour=colour,
             )
             self._send(device_id, driver.command(command))
@@ -341,16 +356,18 @@ class RoomOutput:
 
     # ------------------------------------------------------------------ sending
 
-    def _send(self, device_id: str, messages: list[Outgoing]) -> None:
+    def _send(self, device_id: str, messages: list[Outgoing], *, fade_colour: bool = False) -> None:
         latest_wins = isinstance(self.drivers[device_id], LightDriver)
         for message in messages:
+            slot = message.topic + (FADE_COLOUR_KEY if fade_colour else "")
+            key = slot if latest_wins else None
             self._queue.append(
                 GatedMessage(
                     message.topic,
                     message.payload,
                     message.qos,
                     message.retain,
-                    message.topic if latest_wins else None,
+                    key,
                     _PASSED_THE_GATE,
                 )
             )

@@ -74,6 +74,12 @@ def public_event(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
+    """How long the loop waits for an input once a tick's TICK_S is over (nothing: ≤ 0): at
+    most IDLE_TICK_S in all, and never past the engine's next work or the state's time."""
+    return min(IDLE_TICK_S, seconds_to_work, until_state_s) - TICK_S
+
+
 class RoomService:
     """One room's engine on the bus, for as long as `run()` runs."""
 
@@ -274,7 +280,7 @@ class RoomService:
         """Wait on while nothing moves: at most IDLE_TICK_S (less TICK_S waited already),
         until the engine's next work or the state's time, or until an input comes."""
         try:
-            wait_s = min(IDLE_TICK_S, engine.seconds_to_work(), until_state_s) - TICK_S
+            wait_s = idle_wait_s(engine.seconds_to_work(), until_state_s)
         except Exception as error:  # a fault of ours: tick at the full rate, loudly
             engine.fault("the tick", error)
             return

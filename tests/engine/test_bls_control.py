@@ -9,6 +9,8 @@ refuses raises CommandRefused with its reason and nothing starts. The tone playe
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from controller.api.state import BlsInfo
@@ -264,3 +266,27 @@ def test_a_set_of_passes_lasts_its_real_time_in_a_faster_rehearsal() -> None:
     assert not rehearsal.done(179.0) and rehearsal.done(180.0)
     assert rehearsal.pass_count(115.0) == 2
     assert rehearsal.pass_count(500.0) == 8
+
+
+@pytest.mark.parametrize("scale", [0.5, 10.0])
+def test_a_set_of_seconds_lasts_its_real_time_whatever_the_time_scale(scale: float) -> None:
+    """docs/safety.md#bls-set-length: the gate judges a set's seconds as real seconds and the
+    device taps (the tones sound) for that long, so the engine's set ends after as many real
+    seconds: not later in a slowed rehearsal (at 0.5 the tones of a 60 s set would sound for
+    120 s, past the room's set length), nor earlier in a faster one."""
+    request = BlsRequest(mode="audio", speed_hz=1.0, seconds=60.0, tone_hz=440.0)
+    bls_set = BlsSet("tones", request, started=100.0, time_scale=scale)
+    end = 100.0 + 60.0 * scale
+    assert not bls_set.done(end - 0.01 * scale) and bls_set.done(end)
+    assert bls_set.pass_count(end) == 60
+
+
+def test_a_set_of_seconds_tells_the_device_its_real_seconds_in_a_slowed_rehearsal() -> None:
+    """The gate judged 20 s (20 passes at 1 Hz) against the room's set length in real
+    seconds; the tappers are told 20 s, not the 40 real seconds 20 session seconds last at
+    time scale 0.5 (a 120 s set would have tapped for 240 s)."""
+    parts = RoomParts(scale=0.5)
+    request = BlsRequest(mode="tactile", speed_hz=1.0, seconds=20.0, intensity=0.5)
+    assert parts.output.bls_start("tappers", request, 0.0).status is Status.OK
+    [(topic, payload)] = parts.take()
+    assert (topic, json.loads(payload)["duration_s"]) == (TAPPERS, 20.0)

@@ -179,3 +179,24 @@ def test_a_bls_device_back_online_during_an_emergency_is_told_to_stop_again(room
     room.tick()
     room.device("bls/tappers/availability", "online")
     assert room.tick()["bls/tappers/set"] == ['{"running":false}']
+
+
+def test_a_light_dimmed_again_within_the_second_gets_its_safe_target_when_the_second_is_over(
+    room: Room,
+) -> None:
+    """docs/emergency.md#nothing-darker-nothing-louder: a light that reports itself below its
+    safe level while latched gets its safe target again, at most once a second. "At most once
+    a second" paces the re-sends; it does not drop them: a stray dimming reported within the
+    second after the last re-send (and never reported again, as a light that stays where it
+    was put) still gets the safe target once that second is over."""
+    in_emergency(room)
+    ceiling = "zigbee2mqtt/ceiling_light/set"
+    room.device("zigbee2mqtt/ceiling_light", z2m(20))
+    assert ceiling in room.tick(0.05), "the first dimming is undone at the next tick"
+    room.device("zigbee2mqtt/ceiling_light", z2m(203))
+    room.tick(0.4)
+    room.device("zigbee2mqtt/ceiling_light", z2m(20))  # dimmed again, 0.45 s after the re-send
+    wire = room.run_for(1.0, step=0.05)
+    assert [json.loads(p)["brightness"] for p in wire.get(ceiling, [])] == [203], (
+        "the second dimming is undone once the second since the last re-send is over"
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.api.commands import parse_command
+from controller.bus.outbox import Outbox, Pending
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.engine.clock import ManualClock
@@ -371,3 +372,29 @@ def test_the_engine_says_how_long_its_tick_has_nothing_to_do(room: Room) -> None
     assert room.engine.seconds_to_work() == pytest.approx(1.0), "the lights-up is confirmed at 1 s"
     room.run_for(1.0)
     assert room.engine.seconds_to_work() == math.inf, "latched: no cue, no advance ahead"
+
+
+def test_a_stepped_fade_keeps_its_colour_while_its_messages_wait_for_the_broker(
+    room: Room,
+) -> None:
+    """While the broker is away, or a batch waits for its acknowledgements, the bus keeps one
+    message per key: a light's newer target replaces its older one (controller/bus/outbox.py,
+    the bus's own queue). A fade the engine steps sends the new colour once, with the first
+    level; the steps carry the level alone. A step that replaced that first message would
+    leave the lamp fading in its old colour."""
+    room.do("start", plan="rehearsal", participant="P014")
+    waiting = Outbox(1000)
+    sent_to_lamp: list[str] = []
+    for _ in range(8):
+        room.engine.tick()
+        for message in room.engine.take_outgoing():
+            pending = Pending(message.topic, message.payload.encode(), message.qos, False)
+            waiting.put(pending, key=message.key)
+            if message.topic == "cmnd/floorlamp/Backlog":
+                sent_to_lamp.append(message.payload)
+        room.clock.advance(0.25)
+    delivered = [waiting.take()[1] for _ in range(len(waiting))]
+    lamp = [m.payload.decode() for m in delivered if m.topic == "cmnd/floorlamp/Backlog"]
+    assert len(sent_to_lamp) > 2, "a colour message, then steps"
+    assert lamp == [sent_to_lamp[0], sent_to_lamp[-1]], "the colour, then the latest step"
+    assert "CT 417" in lamp[0]
