@@ -265,22 +265,26 @@ class RoomService:
                     last_state = loop.time()
             except Exception as error:  # a fault of ours: the next tick tries again, loudly
                 engine.fault("the tick", error)
-            await asyncio.sleep(TICK_S)
-            await self._idle(engine, last_state + STATE_EVERY_S - loop.time())
+            await self._until_next_tick(engine, last_state + STATE_EVERY_S - loop.time())
 
-    async def _idle(self, engine: Engine, until_state_s: float) -> None:
-        """Wait on while nothing moves: at most IDLE_TICK_S (less TICK_S waited already),
-        until the engine's next work or the state's time, or until an input comes."""
+    async def _until_next_tick(self, engine: Engine, until_state_s: float) -> None:
+        """Wait TICK_S; while nothing moves, wait on (in one wait, one wake-up) until
+        IDLE_TICK_S, the engine's next work or the state's time, or until an input comes;
+        never less than TICK_S from the end of the tick."""
+        loop = asyncio.get_running_loop()
+        earliest = loop.time() + TICK_S
         try:
-            wait_s = min(IDLE_TICK_S, engine.seconds_to_work(), until_state_s) - TICK_S
+            wait_s = min(IDLE_TICK_S, engine.seconds_to_work(), until_state_s)
         except Exception as error:  # a fault of ours: tick at the full rate, loudly
             engine.fault("the tick", error)
-            return
-        if wait_s <= 0 or self._input.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                await self._input.wait()
+            wait_s = TICK_S
+        if wait_s > TICK_S and not self._input.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self._input.wait()
+        rest_s = earliest - loop.time()
+        if rest_s > 0:
+            await asyncio.sleep(rest_s)
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:
         outgoing = engine.take_outgoing()
