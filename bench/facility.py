@@ -19,7 +19,8 @@ alike): the room alone and the room among the others are timed in the same minut
 one after the other. After the others resume (SIGCONT), RESUME_SETTLE_S passes before
 timing, so their catch-up (overdue ticks and readings, each engine's state) is not what is
 timed; after they are paused, PAUSE_SETTLE_S lets what they had sent be delivered. A
-block is shorter than the broker's keep-alive, so no paused client is taken for gone. The
+pause (at most two blocks in a row, a few seconds) stays far below the 45 s (1.5 times the
+keep-alive) after which the broker would take a paused client for gone. The
 others' CPU (each engine and simulator process, from /proc) is counted while they run
 beside the timed room and printed as a note.
 

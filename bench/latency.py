@@ -93,6 +93,8 @@ async def relay_on(broker: Mosquitto, workdir: Path) -> AsyncIterator[None]:
 
 @dataclass(frozen=True)
 class SamplerTopics:
+    """Where a Sampler's commands go and what it awaits on the wire."""
+
     light_device: str
     light: str
     """The nudged light's command topic."""
@@ -119,7 +121,7 @@ class Sampler:
         self._out = out
         self._topics = topics
         self._rng = random.Random(4)
-        self.taken = 0
+        self._taken = 0
         """Samples taken so far (the nudge's level and the toggles alternate with it)."""
 
     async def _timed(self, topic: str, payload: str, awaited: Sequence[str]) -> float:
@@ -137,8 +139,8 @@ class Sampler:
 
     async def take(self, into: LatencySamples) -> None:
         """Time one sample of each kind into `into`."""
-        index, topics = self.taken, self._topics
-        self.taken += 1
+        index, topics = self._taken, self._topics
+        self._taken += 1
         cmd = self._running.topics.cmd
         nudge = command_payload("lights", device=topics.light_device, level=LEVELS[index % 2])
         await asyncio.sleep(self._rng.uniform(0, MAX_PAUSE_S))
