@@ -180,9 +180,13 @@ async def run_parts(
             figures += rehearsal.figures(result)
             notes += rehearsal.notes(result)
         if "facility" in parts:
-            say(f"facility: {sizes.commands} commands to a room alone, then among {sizes.rooms}")
+            say(
+                f"facility: {sizes.commands} commands to a room among {sizes.rooms} and as many "
+                f"with the others paused, in alternating blocks"
+            )
             measured = await facility.measure(broker, workdir, sizes.rooms, sizes.commands)
             figures += facility.figures(measured)
+            notes += facility.notes(measured)
         if "chaos" in parts:
             say(
                 f"chaos: {sizes.chaos.kills} engine kills, {sizes.chaos.restarts} broker "

@@ -23,12 +23,22 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiomqtt
+
 from bench.figures import Figure, Target, percentile
 from bench.processes import child
 from bench.relay import READY, RELAY_IN, RELAY_OUT
 from bench.rooms import command_topics
-from bench.stage import room_running
-from bench.wire import RAW_TOPIC, command_payload, publish_until, publisher_on, raw_hop, wire_on
+from bench.stage import RunningRoom, room_running
+from bench.wire import (
+    RAW_TOPIC,
+    Wire,
+    command_payload,
+    publish_until,
+    publisher_on,
+    raw_hop,
+    wire_on,
+)
 from controller.config import Room
 from tests.support.mosquitto import Mosquitto
 
@@ -81,47 +91,106 @@ async def relay_on(broker: Mosquitto, workdir: Path) -> AsyncIterator[None]:
         yield
 
 
-async def measure(
-    room: Room, broker: Mosquitto, workdir: Path, samples: int, *, every_kind: bool = False
-) -> LatencySamples:
-    """Time `samples` light nudges beside as many raw hops; with `every_kind`, as many VR
-    toggles, scene changes and relayed floors too."""
+@dataclass(frozen=True)
+class SamplerTopics:
+    """Where a Sampler's commands go and what it awaits on the wire."""
+
+    light_device: str
+    light: str
+    """The nudged light's command topic."""
+    vr: list[str]
+    every: list[str]
+    """Every command topic of the room (a scene change's first message may be on any)."""
+    every_kind: bool
+
+
+class Sampler:
+    """Times commands to one running room: each `take` is one raw hop and one light nudge
+    (with `every_kind`, a relayed floor, a VR toggle and a scene change too), each after a
+    random pause."""
+
+    def __init__(
+        self,
+        running: RunningRoom,
+        wire: Wire,
+        out: aiomqtt.Client,
+        topics: SamplerTopics,
+    ) -> None:
+        self._running = running
+        self._wire = wire
+        self._out = out
+        self._topics = topics
+        self._rng = random.Random(4)
+        self._taken = 0
+        """Samples taken so far (the nudge's level and the toggles alternate with it)."""
+
+    async def _timed(self, topic: str, payload: str, awaited: Sequence[str]) -> float:
+        await asyncio.sleep(self._rng.uniform(0, MAX_PAUSE_S))
+        seconds, _arrivals = await publish_until(
+            self._wire,
+            self._out,
+            topic,
+            payload,
+            dict.fromkeys(awaited, 1),
+            SAMPLE_TIMEOUT_S,
+            any_of=True,
+        )
+        return seconds
+
+    async def take(self, into: LatencySamples) -> None:
+        """Time one sample of each kind into `into`."""
+        index, topics = self._taken, self._topics
+        self._taken += 1
+        cmd = self._running.topics.cmd
+        nudge = command_payload("lights", device=topics.light_device, level=LEVELS[index % 2])
+        await asyncio.sleep(self._rng.uniform(0, MAX_PAUSE_S))
+        into.raw.append(await raw_hop(self._wire, self._out, nudge, SAMPLE_TIMEOUT_S))
+        into.engine.append(await self._timed(cmd, nudge, [topics.light]))
+        if not topics.every_kind:
+            return
+        into.floor.append(await self._timed(RELAY_IN, nudge, [RELAY_OUT]))
+        toggle = command_payload("vr", op=VR_OPS[index % 2])
+        into.vr.append(await self._timed(cmd, toggle, topics.vr))
+        scene = command_payload("scene", name=SCENES[index % 2])
+        into.scene.append(await self._timed(cmd, scene, topics.every))
+
+
+@contextlib.asynccontextmanager
+async def sampler_on(
+    room: Room, broker: Mosquitto, workdir: Path, *, every_kind: bool = False
+) -> AsyncIterator[Sampler]:
+    """The room running with a session open, its recorder subscribed, ready to be sampled
+    (SETTLE_S after the session started); with `every_kind`, the relay too."""
     device_id, device_topic = light_under_test(room)
-    vr_topics = list(command_topics(room, "vr").values()) if every_kind else []
-    every_topic = list(command_topics(room).values()) if every_kind else [device_topic]
-    measured = LatencySamples([], [])
-    rng = random.Random(4)
+    topics = SamplerTopics(
+        device_id,
+        device_topic,
+        list(command_topics(room, "vr").values()) if every_kind else [],
+        list(command_topics(room).values()) if every_kind else [device_topic],
+        every_kind,
+    )
     async with contextlib.AsyncExitStack() as stack:
         running = await stack.enter_async_context(room_running(room, broker, workdir))
         await running.start_session()
         if every_kind:
             await stack.enter_async_context(relay_on(broker, workdir))
         wire = await stack.enter_async_context(
-            wire_on(broker, [*every_topic, RAW_TOPIC, RELAY_OUT])
+            wire_on(broker, [*topics.every, RAW_TOPIC, RELAY_OUT])
         )
         out = await stack.enter_async_context(publisher_on(broker))
         await asyncio.sleep(SETTLE_S)
+        yield Sampler(running, wire, out, topics)
 
-        async def timed(topic: str, payload: str, awaited: Sequence[str]) -> float:
-            await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-            seconds, _arrivals = await publish_until(
-                wire, out, topic, payload, dict.fromkeys(awaited, 1), SAMPLE_TIMEOUT_S, any_of=True
-            )
-            return seconds
 
-        cmd = running.topics.cmd
-        for index in range(samples):
-            nudge = command_payload("lights", device=device_id, level=LEVELS[index % 2])
-            await asyncio.sleep(rng.uniform(0, MAX_PAUSE_S))
-            measured.raw.append(await raw_hop(wire, out, nudge, SAMPLE_TIMEOUT_S))
-            measured.engine.append(await timed(cmd, nudge, [device_topic]))
-            if not every_kind:
-                continue
-            measured.floor.append(await timed(RELAY_IN, nudge, [RELAY_OUT]))
-            toggle = command_payload("vr", op=VR_OPS[index % 2])
-            measured.vr.append(await timed(cmd, toggle, vr_topics))
-            scene = command_payload("scene", name=SCENES[index % 2])
-            measured.scene.append(await timed(cmd, scene, every_topic))
+async def measure(
+    room: Room, broker: Mosquitto, workdir: Path, samples: int, *, every_kind: bool = False
+) -> LatencySamples:
+    """Time `samples` light nudges beside as many raw hops; with `every_kind`, as many VR
+    toggles, scene changes and relayed floors too."""
+    measured = LatencySamples([], [])
+    async with sampler_on(room, broker, workdir, every_kind=every_kind) as sampler:
+        for _ in range(samples):
+            await sampler.take(measured)
     return measured
 
 

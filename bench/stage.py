@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ class RunningRoom:
     room: Room
     topics: RoomTopics
     engine: EngineProcess
+    simulator: subprocess.Popen[bytes]
+    """`sessionroom sim` for the room's devices."""
     client: RoomClient
 
     async def command(self, action: str, **parameters: Any) -> dict[str, Any]:
@@ -98,11 +101,11 @@ async def room_running(
             time_scale=time_scale,
             trace_memory=trace_memory,
         ) as engine_process,
-        simulated_room(config, broker, room_id, workdir),
+        simulated_room(config, broker, room_id, workdir) as simulator,
     ):
         settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
         client = RoomClient(settings, room=room_id, client_id=f"bench-ctl-{uuid.uuid4().hex[:8]}")
         async with client:
             await client.wait_online(READY_TIMEOUT_S)
             await wait_devices_online(client, room, READY_TIMEOUT_S)
-            yield RunningRoom(room, RoomTopics(room_id), engine_process, client)
+            yield RunningRoom(room, RoomTopics(room_id), engine_process, simulator, client)

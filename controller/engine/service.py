@@ -75,9 +75,10 @@ def public_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
-    """How long the loop waits for an input once a tick's TICK_S is over (nothing: ≤ 0): at
-    most IDLE_TICK_S in all, and never past the engine's next work or the state's time."""
-    return min(IDLE_TICK_S, seconds_to_work, until_state_s) - TICK_S
+    """How long after a tick the loop waits for an input before it ticks again: at most
+    IDLE_TICK_S, and never past the engine's next work or the state's time (the loop
+    ticks again no sooner than TICK_S after a tick, whatever this says)."""
+    return min(IDLE_TICK_S, seconds_to_work, until_state_s)
 
 
 class RoomService:
@@ -273,22 +274,26 @@ class RoomService:
                     last_state = loop.time()
             except Exception as error:  # a fault of ours: the next tick tries again, loudly
                 engine.fault("the tick", error)
-            await asyncio.sleep(TICK_S)
-            await self._idle(engine, last_state + STATE_EVERY_S - loop.time())
+            await self._until_next_tick(engine, last_state + STATE_EVERY_S - loop.time())
 
-    async def _idle(self, engine: Engine, until_state_s: float) -> None:
-        """Wait on while nothing moves: at most IDLE_TICK_S (less TICK_S waited already),
-        until the engine's next work or the state's time, or until an input comes."""
+    async def _until_next_tick(self, engine: Engine, until_state_s: float) -> None:
+        """Wait TICK_S; while nothing moves, wait on (in one wait, one wake-up) until
+        IDLE_TICK_S, the engine's next work or the state's time, or until an input comes;
+        never less than TICK_S from the end of the tick."""
+        loop = asyncio.get_running_loop()
+        earliest = loop.time() + TICK_S
         try:
             wait_s = idle_wait_s(engine.seconds_to_work(), until_state_s)
         except Exception as error:  # a fault of ours: tick at the full rate, loudly
             engine.fault("the tick", error)
-            return
-        if wait_s <= 0 or self._input.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait_s):
-                await self._input.wait()
+            wait_s = TICK_S
+        if wait_s > TICK_S and not self._input.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await self._input.wait()
+        rest_s = earliest - loop.time()
+        if rest_s > 0:
+            await asyncio.sleep(rest_s)
 
     async def _send(self, bus: Bus, engine: Engine) -> None:
         """Hand the device messages the engine let out to the socket now."""

@@ -47,7 +47,7 @@ FIGURES = (
     "Python heap since start-up (tracemalloc) after 'rehearsal' at ×60",
     "cmd→wire p50 among 2 rooms (n=4)",
     "cmd→wire p99 among 2 rooms (n=4)",
-    "overview shows 2 rooms (1 running)",
+    "overview shows 2 rooms, all running",
 )
 
 

@@ -200,8 +200,8 @@ class PacedLoop:
             self.move_to(tick_at)
             if not woken:
                 wait_s = idle_wait_s(self.engine.seconds_to_work(), math.inf)
-                if wait_s > 0:
-                    wake_at = tick_at + wait_s
+                if wait_s > TICK_S:
+                    wake_at = tick_at - TICK_S + wait_s
                     if pending and pending[0][0] <= wake_at:
                         at, name = pending.pop(0)
                         self.move_to(max(at, self.now))
