@@ -54,6 +54,9 @@ _PASSED_THE_GATE = object()
 
 FADE_COLOUR_KEY = " colour"
 """Appended to a light's topic for the key of a stepped fade's colour (`GatedMessage.key`)."""
+QUERY_KEY = " query"
+"""Appended to a light's topic for the key of a state query: a Shelly takes its commands and
+its `GetStatus` on one topic, and neither may replace the other while they wait."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,8 @@ class GatedMessage:
     new colour of a fade the engine steps goes once, at the level the fade starts from, and
     the steps carry the level alone: that colour message has a key of its own, so no step
     replaces it (and, as it does not move the level, it adds no change the gate did not
-    judge). VR and BLS commands have none: each one counts, in order (a play, then its
-    volume ramp)."""
+    judge). A state query has a key of its own too (`QUERY_KEY`). VR and BLS commands have
+    none: each one counts, in order (a play, then its volume ramp)."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -202,7 +205,7 @@ class RoomOutput:
         if abs(verdict.value - level) > LEVEL_EPSILON:
             on = command.on and verdict.value > 0
             command = replace(command, on=on, level=verdict.value if on else None)
-        self._send(device_id, driver.command(command), fade_colour=fade_colour)
+        self._send(device_id, driver.command(command), slot=FADE_COLOUR_KEY if fade_colour else "")
         return verdict
 
     def _floor(self, device_id: str, level: float) -> Verdict[float] | None:
@@ -347,7 +350,7 @@ class RoomOutput:
 
     def query(self, device_id: str) -> None:
         """Ask a device to report its state (no change: nothing to gate)."""
-        self._send(device_id, self.drivers[device_id].query())
+        self._send(device_id, self.drivers[device_id].query(), slot=QUERY_KEY)
 
     def take(self) -> list[GatedMessage]:
         """The messages let out since the last call, in order."""
@@ -356,11 +359,11 @@ class RoomOutput:
 
     # ------------------------------------------------------------------ sending
 
-    def _send(self, device_id: str, messages: list[Outgoing], *, fade_colour: bool = False) -> None:
+    def _send(self, device_id: str, messages: list[Outgoing], *, slot: str = "") -> None:
+        """Let `messages` out; a light's are keyed by topic and `slot` (`GatedMessage.key`)."""
         latest_wins = isinstance(self.drivers[device_id], LightDriver)
         for message in messages:
-            slot = message.topic + (FADE_COLOUR_KEY if fade_colour else "")
-            key = slot if latest_wins else None
+            key = message.topic + slot if latest_wins else None
             self._queue.append(
                 GatedMessage(
                     message.topic,

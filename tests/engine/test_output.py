@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from controller.bus.outbox import Outbox, Pending
 from controller.drivers.base import LightCommand, VrCommand
-from controller.engine.output import MUSIC, TONES
+from controller.drivers.registry import make_driver
+from controller.engine.output import MUSIC, TONES, RoomOutput
 from controller.engine.safety import BlsRequest, Rule, Status, Verdict
+from tests.drivers.devices import device
 from tests.engine.room_parts import (
     CEILING,
     FLOOR_LAMP,
@@ -302,3 +305,35 @@ def test_a_lights_message_is_keyed_by_its_topic_vr_and_bls_ones_are_not(
     ]
     assert all(m.passed_the_gate() and m.qos == 1 and not m.retain for m in messages)
     assert parts.output.take() == []
+
+
+# ---------------------------------------------------------------------------- waiting
+
+
+def test_a_shelly_s_state_query_and_its_command_both_survive_the_wait_for_the_broker(
+    parts: RoomParts,
+) -> None:
+    """A Shelly takes its commands and its `GetStatus` on one RPC topic. While the broker is
+    away the bus keeps the latest message per key (controller/bus/outbox.py); a query with
+    the command's key would be replaced by the target sent after it, and the engine would
+    never hear the lamp's state after the broker came back."""
+    shelly = make_driver(device("shelly", topic="shelly-lamp"))
+    output = RoomOutput(
+        {"lamp": shelly},
+        parts.gate,
+        time_scale=1.0,
+        record=parts.journal,
+        on_safety=parts.safety,
+    )
+    output.query("lamp")  # the broker is back: ask, then send the target again
+    output.light("lamp", LightCommand(level=0.4), 0.0)
+    output.light("lamp", LightCommand(level=0.6), 0.1)
+    waiting = Outbox(1000)
+    for message in output.take():
+        waiting.put(Pending(message.topic, message.payload.encode(), 1, False), key=message.key)
+
+    delivered = [waiting.take()[1].payload.decode() for _ in range(len(waiting))]
+    assert [("GetStatus" in text, '"brightness":60' in text) for text in delivered] == [
+        (True, False),
+        (False, True),
+    ], delivered
