@@ -1,4 +1,8 @@
-"""Options shared by the subcommands (--config, --broker, --room, --data-dir) and room loading."""
+"""Options shared by the subcommands (--config, --broker, --room, --data-dir) and room loading.
+
+The room's models (pydantic) and the bus are imported only when a room is loaded: a command
+given a journal or --data-dir (`sessions`, `export`, `report`) starts without them.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic import ValidationError
-
-from controller.bus.credentials import BusConfigError, client_settings
-from controller.config import Room, RoomConfigError, load_room
-from controller.config.models import BrokerRole, BrokerSettings
 
 if TYPE_CHECKING:
+    from controller.config import Room
+    from controller.config.models import BrokerRole, BrokerSettings
     from controller.sim.device import BrokerAddress
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -78,6 +79,8 @@ def load_room_or_exit(
     With `role`, the broker settings are the ones that role logs in with (its credentials
     from config.yaml, when the room is on a facility broker); `devices` log in one by one.
     """
+    from controller.config import RoomConfigError, load_room
+
     try:
         room = load_room(config_path)
     except RoomConfigError as error:
@@ -95,6 +98,10 @@ def load_room_or_exit(
 
 def apply_overrides(room: Room, overrides: Overrides) -> Room:
     """Apply command-line overrides to a loaded room (a bad --broker is a usage error)."""
+    from pydantic import ValidationError
+
+    from controller.config.models import BrokerSettings
+
     update: dict[str, Any] = {}
     if overrides.broker is not None:
         try:
@@ -113,6 +120,8 @@ def apply_overrides(room: Room, overrides: Overrides) -> Room:
 
 def client_broker(room: Room) -> BrokerSettings:
     """Where a client (ctl, sim, console) connects; a usage error when it cannot know."""
+    from controller.bus.credentials import BusConfigError, client_settings
+
     try:
         return client_settings(room.settings.broker)
     except BusConfigError as error:
@@ -122,6 +131,7 @@ def client_broker(room: Room) -> BrokerSettings:
 def device_broker_address(room: Room, device_id: str | None = None) -> BrokerAddress:
     """Where a device of the room (simulated, a display) connects, with its own login when the
     room has per-device credentials; exit 2 when it cannot be used."""
+    from controller.bus.credentials import BusConfigError, client_settings
     from controller.sim.device import BrokerAddress
 
     settings = room.settings.broker
@@ -177,6 +187,9 @@ def room_configs(rooms: str) -> list[Path]:
 def load_broker_file(path: Path) -> BrokerSettings:
     """The `broker:` section of a YAML file; ValueError with the reason when it has none."""
     import yaml
+    from pydantic import ValidationError
+
+    from controller.config.models import BrokerSettings
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

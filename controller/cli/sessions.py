@@ -11,7 +11,6 @@ from typing import Any, NoReturn, TextIO, TypeVar
 import click
 
 from controller.cli.common import EXIT_INVALID, Overrides, connection_options, load_room_or_exit
-from controller.config.durations import format_duration
 from controller.journal import (
     JournalError,
     SessionInfo,
@@ -19,11 +18,7 @@ from controller.journal import (
     session_path,
     sessions_dir,
 )
-from controller.journal.export import analysed
-from controller.research.files import write_private_text
-from controller.research.progress import Progress
 from controller.research.pseudonym import PseudonymKeyError, Renamer, pseudonymiser, read_key
-from controller.research.summary import summary_row, write_summary
 
 HEADINGS = (
     "SESSION",
@@ -120,6 +115,12 @@ def _skipped(path: Path, reason: str) -> None:
 
 
 def _summary(found: list[SessionInfo], output: Path | None, key: bytes | None) -> None:
+    # the research modules only here: a listing starts without them
+    from controller.journal.export import analysed
+    from controller.research.files import write_private_text
+    from controller.research.progress import Progress
+    from controller.research.summary import summary_row, write_summary
+
     progress = Progress(len(found), label="summarising", unit="sessions")
     rows = []
     try:
@@ -143,6 +144,8 @@ def _summary(found: list[SessionInfo], output: Path | None, key: bytes | None) -
 
 def session_table(found: list[SessionInfo], rename: Renamer) -> str:
     """The sessions as an aligned text table, one line each, participant codes `rename`d."""
+    from controller.config.durations import format_duration  # the room models come with it
+
     rows = [HEADINGS] + [
         (
             info.session_id,

@@ -8,7 +8,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from controller.config.models import identifier_problem
 from controller.journal.events import Event, event_problem
 from controller.journal.store import (
     APPLICATION_ID,
@@ -80,6 +79,9 @@ class Journal:
         (and its -wal/-shm companions) are readable by the owner only. Raises JournalError
         if the file cannot be created, ValueError for a room that is not a valid id.
         """
+        # here, not at the top: reading journals (`sessions`, exports) needs no room models
+        from controller.config.models import identifier_problem
+
         problem = identifier_problem(room)
         if problem:
             raise ValueError(f"room {problem}")

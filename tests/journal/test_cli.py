@@ -287,3 +287,29 @@ def test_export_piped_into_a_reader_that_stops_early_ends_quietly(
     assert first["seq"] == 1
     assert errors == b""
     assert process.returncode == 1
+
+
+def test_a_listing_of_sessions_loads_neither_the_room_models_nor_the_bus(
+    session_path: Path, data_dir: Path
+) -> None:
+    """`sessions --data-dir` reads journals only: pydantic, the room's models, MQTT and the
+    research modules would add about a third to its start (bench: the study part's
+    `sessionroom sessions` on 1,000 journals, < 1 s)."""
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from controller.cli import main
+        try:
+            main(["sessions", "--data-dir", {str(data_dir)!r}])
+        except SystemExit:
+            pass
+        heavy = ("pydantic", "aiomqtt", "paho", "controller.bus", "controller.research.analysis")
+        print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)
+        """
+    )
+    listed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+
+    assert "room-a-20261121T173000Z" in listed.stdout
+    assert listed.stderr.strip() == "[]"
