@@ -268,7 +268,11 @@ class RoomService:
                 due = self._state_due or engine.checks.take_changed()  # "BP due" shows at once
                 if due or loop.time() - last_state >= STATE_EVERY_S:
                     await bus.publish(
-                        self.topics.state, engine.snapshot().model_dump_json(), qos=1, retain=True
+                        self.topics.state,
+                        engine.snapshot().model_dump_json(),
+                        qos=1,
+                        retain=True,
+                        key=self.topics.state,  # waiting for the broker, only the latest
                     )
                     self._state_due = False
                     last_state = loop.time()

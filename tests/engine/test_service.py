@@ -360,6 +360,40 @@ async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_while_the_broker_is_away_only_the_latest_state_waits_for_it(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The state goes out every second; an hour's outage must not fill the queue with stale
+    states that go out first when the broker is back, ahead of the devices' targets, or push
+    device messages out of the bounded queue. The queue has no public view: the test reads
+    the bus's own."""
+    room_service = RoomService(room_on(private_mosquitto, tmp_path, time_scale=1.0))
+    task = asyncio.create_task(room_service.run())
+    try:
+        async with client_for(private_mosquitto, room_service.room.room_id) as client:
+            assert (await client.command("start", timeout=5, plan="standard", participant="P9"))[
+                "ok"
+            ]
+        private_mosquitto.stop()
+        state_topic = f"sessionroom/{room_service.room.room_id}/state"
+
+        def waiting_states() -> list[bytes]:
+            bus = room_service.bus
+            assert bus is not None
+            queued = bus._outbox._waiting.values()  # the bus's own queue (see above)
+            return [message.payload for message in queued if message.topic == state_topic]
+
+        first = await eventually(waiting_states, "a state waiting for the broker")
+        await eventually(
+            lambda: waiting_states() and waiting_states() != first, "a newer state waiting"
+        )
+        assert len(waiting_states()) == 1
+    finally:
+        private_mosquitto.start()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_fault_in_a_tick_or_a_command_is_loud_and_the_room_goes_on(
     mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
