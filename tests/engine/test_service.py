@@ -6,6 +6,7 @@ Device messages are captured by an independent subscriber (paho), as a device wo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -96,6 +97,25 @@ async def service(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[RoomSer
 def client_for(broker: Mosquitto, room: str) -> RoomClient:
     settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
     return RoomClient(settings, room=room, client_id=f"test-{uuid.uuid4().hex}")
+
+
+@contextlib.asynccontextmanager
+async def session_running(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[RoomService]:
+    """The engine as a service on `broker`, a session of the standard plan started; the
+    engine is stopped afterwards, and the broker started again if a test stopped it."""
+    room_service = RoomService(room_on(broker, tmp_path, time_scale=1.0))
+    task = asyncio.create_task(room_service.run())
+    try:
+        async with client_for(broker, room_service.room.room_id) as client:
+            assert (await client.command("start", timeout=5, plan="standard", participant="P9"))[
+                "ok"
+            ]
+        yield room_service
+    finally:
+        if not broker.running:
+            broker.start()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_the_engine_announces_itself_and_its_will_says_offline(
@@ -335,13 +355,7 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
 async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
     private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    room_service = RoomService(room_on(private_mosquitto, tmp_path, time_scale=1.0))
-    task = asyncio.create_task(room_service.run())
-    try:
-        async with client_for(private_mosquitto, room_service.room.room_id) as client:
-            assert (await client.command("start", timeout=5, plan="standard", participant="P9"))[
-                "ok"
-            ]
+    async with session_running(private_mosquitto, tmp_path) as room_service:
         private_mosquitto.stop()
         await asyncio.sleep(0.5)
         private_mosquitto.start()
@@ -355,9 +369,6 @@ async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
         broker_events = [e for e in engine.recorder.timeline if e.kind == "broker"]
         assert [e.text.split(" ")[1] for e in broker_events] == ["connected", "lost", "back"]
         wire.close()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_while_the_broker_is_away_only_the_latest_state_waits_for_it(
@@ -367,13 +378,7 @@ async def test_while_the_broker_is_away_only_the_latest_state_waits_for_it(
     states that go out first when the broker is back, ahead of the devices' targets, or push
     device messages out of the bounded queue. The queue has no public view: the test reads
     the bus's own."""
-    room_service = RoomService(room_on(private_mosquitto, tmp_path, time_scale=1.0))
-    task = asyncio.create_task(room_service.run())
-    try:
-        async with client_for(private_mosquitto, room_service.room.room_id) as client:
-            assert (await client.command("start", timeout=5, plan="standard", participant="P9"))[
-                "ok"
-            ]
+    async with session_running(private_mosquitto, tmp_path) as room_service:
         private_mosquitto.stop()
         state_topic = f"sessionroom/{room_service.room.room_id}/state"
 
@@ -388,10 +393,6 @@ async def test_while_the_broker_is_away_only_the_latest_state_waits_for_it(
             lambda: waiting_states() and waiting_states() != first, "a newer state waiting"
         )
         assert len(waiting_states()) == 1
-    finally:
-        private_mosquitto.start()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_fault_in_a_tick_or_a_command_is_loud_and_the_room_goes_on(
