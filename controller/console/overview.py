@@ -66,14 +66,23 @@ class RoomRow:
 
 
 def summarise(
-    room: str, status: str | None, state: RoomState | None, bridge: str | None = None
+    room: str,
+    status: str | None,
+    state: RoomState | None,
+    bridge: str | None = None,
+    *,
+    unreadable: bool = False,
 ) -> RoomRow:
     """The row for `room` from its engine's last status and state (either may be missing),
-    and its bridge's (a room on a broker of its own that the facility cannot reach now)."""
+    and its bridge's (a room on a broker of its own that the facility cannot reach now).
+    A state that came but could not be read (`unreadable`) leaves the emergency unknown: a
+    blank would read as none."""
     engine = {ONLINE: "online", OFFLINE: "OFFLINE"}.get(status or "", "unknown")
     if bridge == "0":
         engine = "UNREACHABLE"
     if state is None:
+        if unreadable:
+            return RoomRow(room, engine, session="state unreadable", emergency="unknown")
         return RoomRow(room, engine)
     session = "—"
     if state.session is not None:
@@ -153,6 +162,8 @@ class OverviewApp(App[None]):
         self.consoles = dict(consoles or {})
         self.statuses: dict[str, str] = {}
         self.states: dict[str, RoomState | None] = {}
+        """Each room's last state; None when it could not be read (no key: none came, or it
+        was cleared with an empty retained message)."""
         self.bridges: dict[str, str] = {}
         self.rows: dict[str, RoomRow] = {}
         self._sort_due = False
@@ -180,7 +191,10 @@ class OverviewApp(App[None]):
 
     def _on_state(self, message: Message) -> None:
         if (room := room_of(message.topic)) is not None:
-            self.states[room] = read_state(message.payload)
+            if message.payload:
+                self.states[room] = read_state(message.payload)
+            else:
+                self.states.pop(room, None)
             self._show(room)
 
     def _on_bridge(self, message: Message) -> None:
@@ -190,7 +204,11 @@ class OverviewApp(App[None]):
 
     def _show(self, room: str) -> None:
         row = summarise(
-            room, self.statuses.get(room), self.states.get(room), self.bridges.get(room)
+            room,
+            self.statuses.get(room),
+            self.states.get(room),
+            self.bridges.get(room),
+            unreadable=room in self.states and self.states[room] is None,
         )
         self.rows[room] = row
         tables = self.query(DataTable)
