@@ -17,6 +17,7 @@ import json
 import uuid
 from pathlib import Path
 
+import paho.mqtt.publish as publish
 import pytest
 
 from controller.api.client import RoomClient
@@ -232,3 +233,43 @@ async def test_a_recorded_request_to_measure_is_never_replayed(
     assert target.held_back == [
         "bp-cuff: vitals/bp-cuff/set is not a command topic of this room's devices"
     ]
+
+
+@pytest.mark.parametrize(
+    ("retained", "busy"),
+    [
+        ({"session": {"id": "s-now"}}, "its engine has session s-now open"),
+        ({"emergency": {"active": True}}, "its engine is in an emergency"),
+    ],
+)
+async def test_a_live_replay_sends_nothing_before_it_has_read_the_rooms_state(
+    mosquitto: Mosquitto, tmp_path: Path, retained: dict[str, object], busy: str
+) -> None:
+    """`sessionroom replay` checks the room's retained state, then (after printing its plan)
+    opens the live target; a session or an emergency that began in between is in the
+    retained state the target's subscription receives just after it connects. The first
+    recorded command (at time 0: a replay starts at once) must wait for that state, not race
+    it to the room's devices."""
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=mosquitto.url, room_id=f"r{uuid.uuid4().hex[:8]}", data_dir=tmp_path),
+    )
+    state_topic = f"sessionroom/{room.room_id}/state"
+    await asyncio.to_thread(
+        publish.single, state_topic, json.dumps(retained), qos=1, retain=True,
+        hostname=mosquitto.host, port=mosquitto.port,
+    )  # fmt: skip
+    settings = BrokerSettings(mode="external", host=mosquitto.host, port=mosquitto.port)
+    meta = SessionMeta("recorded", "recorded", "standard", "P-1", 1.0, START_NS, None, True)
+    target = LiveTarget(room, settings, meta)
+    await target.open(meta)
+    try:
+        level = json.dumps({"state": "ON", "brightness": 20, "transition": 0.0})
+        await target.emit(Event("command", {"payload": level}, device="ceiling", topic=CEILING_SET))
+    finally:
+        await target.close()
+        await asyncio.to_thread(
+            publish.single, state_topic, "", retain=True,
+            hostname=mosquitto.host, port=mosquitto.port,
+        )  # fmt: skip
+    assert (target.sent, target.halted) == ([], busy)
