@@ -52,6 +52,10 @@ CONTROL_LANE = "control"
 
 STATE_EVERY_S = 1.0
 """The retained state is republished at least this often (real seconds)."""
+RETAINED_COMMAND = (
+    "a command left retained on the broker is not carried out (it would run again at every "
+    "connect); send it without retain"
+)
 
 
 @contextlib.asynccontextmanager
@@ -185,6 +189,9 @@ class RoomService:
             command = parse_command(message.payload)
         except BadCommand as problem:
             await self._reply(bus, problem.command_id or "invalid", False, problem.reason)
+            return
+        if message.retain:  # left on the broker, handed over at every connect: not live
+            await self._reply(bus, command.id, False, RETAINED_COMMAND)
             return
         if command.action != "emergency":
             await bus.room_to_publish()  # a flood of commands goes at the broker's pace
