@@ -15,8 +15,8 @@ safety gate (flash rate, volume cap and ramp, BLS speed, length, intensity) befo
 driver writes it out again. The replay runs never faster than the session ran, and stops
 the moment anyone commands that room's engine (it listens on the room's `cmd` topic, so
 it stops before the engine acts on an emergency) or the room's retained state shows a
-session or an emergency. `engine_activity()` tells the command line beforehand what the room's
-retained status and state say.
+session or an emergency, or cannot be read (it may hide either). `engine_activity()` tells
+the command line beforehand what the room's retained status and state say.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ STATE_EVERY_S = 0.25
 """The replayed state is republished at least this often (real seconds) while it changes."""
 STATUS_WAIT_S = 1.5
 """How long to wait for a room's retained status and state before deciding it is idle."""
+UNREADABLE_STATE = "its retained state cannot be read (it may hide a session or an emergency)"
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
 
@@ -302,7 +303,7 @@ class LiveTarget(ReplayTarget):
             self._bus = None
 
     def _room_state(self, message: Message) -> None:
-        busy = busy_reason(_json(message.payload))
+        busy = busy_reason(message.payload)
         if busy is not None:
             self._halt(busy)
 
@@ -330,10 +331,15 @@ class EngineActivity:
     """Why the room must not get a replay now (a session open, an emergency), or None."""
 
 
-def busy_reason(state: Any) -> str | None:
-    """Why a room whose engine published `state` must not get a replay, or None."""
-    if not isinstance(state, dict):
+def busy_reason(payload: bytes) -> str | None:
+    """Why a room whose retained state is `payload` must not get a replay, or None. No state
+    (an empty payload: none, or cleared) is an idle room; one that is no JSON object (written
+    over the engine's by someone else) might hide a session, so it counts as busy."""
+    if not payload:
         return None
+    state = _json(payload)
+    if not isinstance(state, dict):
+        return UNREADABLE_STATE
     session = state.get("session")
     if isinstance(session, dict):
         return f"its engine has session {session.get('id')} open"
@@ -364,7 +370,7 @@ async def engine_activity(settings: BrokerSettings, room: Room) -> EngineActivit
     status = seen["status"].decode("utf-8", "replace") if "status" in seen else None
     # An engine that crashed leaves its retained state: a session it shows is still open in
     # the room (docs/safety.md#replay-into-a-live-room), whether or not the engine is online.
-    busy = busy_reason(_json(seen.get("state", b"")))
+    busy = busy_reason(seen.get("state", b""))
     return EngineActivity(status, busy)
 
 
