@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 
 def clock_time(seconds: float) -> str:
-    """`75` → `01:15`, `3725` → `1:02:05`; negative times keep their sign; NaN or infinity
-    (a state's JSON may carry them) → `--:--`."""
-    if not math.isfinite(seconds):
-        return "--:--"
+    """`75` → `01:15`, `3725` → `1:02:05`; negative times keep their sign."""
     sign = "-" if seconds < 0 else ""
     whole = int(abs(seconds))
     hours, rest = divmod(whole, 3600)

@@ -32,18 +32,17 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
 
 from controller.api.state import RoomState
-from controller.api.topics import OFFLINE, ONLINE, is_replay
+from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, is_replay
 from controller.bus import Bus, Message
 from controller.config.models import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
+from controller.untrusted import UntrustedJsonError, read_json
 
 COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
 EVERY_STATUS = "sessionroom/+/status"
 EVERY_STATE = "sessionroom/+/state"
 EVERY_BRIDGE = "sessionroom/+/bridge"
 """A room-local broker's bridge: `1` up, `0` down (docs/facility.md)."""
-MAX_STATE_BYTES = 1_000_000
-"""A larger state is not read (a hostile or broken publisher cannot stall the overview)."""
 
 
 @dataclass(frozen=True)
@@ -129,12 +128,11 @@ def room_of(topic: str) -> str | None:
 
 
 def read_state(payload: bytes) -> RoomState | None:
-    """The state in `payload`, or None when it is too large or not a state."""
-    if len(payload) > MAX_STATE_BYTES:
-        return None
+    """The state in `payload`, or None when it is too large or not a state (read as the
+    room's console reads it: `controller.untrusted`, so no NaN or Infinity either)."""
     try:
-        return RoomState.model_validate_json(payload)
-    except (ValidationError, ValueError, RecursionError):
+        return RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES))
+    except (UntrustedJsonError, ValidationError):
         return None
 
 
