@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, Message, Will
 from controller.bus.credentials import unique_client_id
 from controller.config import Room
@@ -45,6 +45,7 @@ from controller.journal.export import timeline_record
 from controller.research.replay import Position, ReplayTarget
 from controller.research.replay_state import ReplayedRoom
 from controller.sim import BrokerAddress, SimulatedRoom
+from controller.untrusted import UntrustedJsonError, read_json
 
 CONNECT_TIMEOUT_S = 5.0
 STATE_EVERY_S = 0.25
@@ -391,7 +392,8 @@ def _nothing_to_journal(kind: str, payload: Any, **where: str | None) -> None:
 
 
 def _json(payload: bytes) -> Any:
+    """The JSON in a message from the room's topics (`controller.untrusted`), or None."""
     try:
-        return json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return read_json(payload, max_bytes=MAX_STATE_BYTES)
+    except UntrustedJsonError:
         return None

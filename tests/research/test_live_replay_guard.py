@@ -283,7 +283,15 @@ async def test_a_live_replay_sends_nothing_before_it_has_read_the_rooms_state(
 
 @pytest.mark.parametrize(
     ("retained", "busy"),
-    [(None, None), ("", None), ('{"session": null}', None), ("\u0000garbage", UNREADABLE_STATE)],
+    [
+        (None, None),
+        ("", None),
+        ('{"session": null}', None),
+        ("\u0000garbage", UNREADABLE_STATE),
+        ("[" * 100_000, UNREADABLE_STATE),  # deeper than Python's parser recurses
+        ('{"session": NaN}', UNREADABLE_STATE),
+    ],
+    ids=["none", "cleared", "idle", "no-json", "deep", "nan"],
 )
 async def test_a_room_whose_retained_state_cannot_be_read_gets_no_live_replay(
     mosquitto: Mosquitto, tmp_path: Path, retained: str | None, busy: str | None
