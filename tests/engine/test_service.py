@@ -587,3 +587,35 @@ async def test_a_command_left_retained_on_the_broker_is_not_carried_out(
         publisher.publish(f"{topic}/cmd", b"", qos=1, retain=True).wait_for_publish()
         publisher.loop_stop()
         publisher.disconnect()
+
+
+async def test_a_command_delivered_twice_is_carried_out_once_and_answered_again(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """A sender's bus publishes a command again when its connection dropped before the
+    broker's acknowledgement came (at least once): the engine may get it twice, under the
+    same id. An `extend` (or a `next`, a volume step, a note) must not happen twice; the
+    second delivery gets the first's reply again (the sender may have missed it)."""
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        assert reply["ok"] is True
+        extend = json.dumps({"id": "twice", "action": "extend", "seconds": 60})
+        publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        publisher.connect(mosquitto.host, mosquitto.port)
+        publisher.loop_start()
+        try:
+            for delivery in (1, 2):
+                publisher.publish(f"{topic}/cmd", extend, qos=1).wait_for_publish()
+                await eventually(
+                    lambda n=delivery: len(wire.payloads(f"{topic}/reply/twice")) >= n,
+                    f"reply {delivery}",
+                )
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+        replies = [json.loads(reply) for reply in wire.payloads(f"{topic}/reply/twice")]
+        assert replies == [{"id": "twice", "ok": True}] * 2
+        state = await client.state(timeout=5)
+    assert state["phase"]["extended_s"] == 60
