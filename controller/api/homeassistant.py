@@ -154,8 +154,11 @@ class HomeAssistant:
             bus.subscribe(RoomTopics(room.room).emergency, self._pressed, urgent=_always)
 
     async def announce(self) -> None:
-        """Publish (or clear) the discovery message, retained."""
-        await self._bus.publish(self._message.topic, self._message.payload, qos=1, retain=True)
+        """Publish (or clear) the discovery message, retained; one waiting to go out is
+        replaced, so a flood of `online` on `<prefix>/status` queues one message, not one each
+        (which would push the room's other messages out of the bounded queue)."""
+        topic = self._message.topic
+        await self._bus.publish(topic, self._message.payload, qos=1, retain=True, key=topic)
 
     async def _home_assistant_status(self, message: Message) -> None:
         if message.payload.strip() == ONLINE.encode():

@@ -32,18 +32,17 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
 
 from controller.api.state import RoomState
-from controller.api.topics import OFFLINE, ONLINE, is_replay
+from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, is_replay
 from controller.bus import Bus, Message
 from controller.config.models import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
+from controller.untrusted import UntrustedJsonError, read_json
 
 COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
 EVERY_STATUS = "sessionroom/+/status"
 EVERY_STATE = "sessionroom/+/state"
 EVERY_BRIDGE = "sessionroom/+/bridge"
 """A room-local broker's bridge: `1` up, `0` down (docs/facility.md)."""
-MAX_STATE_BYTES = 1_000_000
-"""A larger state is not read (a hostile or broken publisher cannot stall the overview)."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +65,23 @@ class RoomRow:
 
 
 def summarise(
-    room: str, status: str | None, state: RoomState | None, bridge: str | None = None
+    room: str,
+    status: str | None,
+    state: RoomState | None,
+    bridge: str | None = None,
+    *,
+    unreadable: bool = False,
 ) -> RoomRow:
     """The row for `room` from its engine's last status and state (either may be missing),
-    and its bridge's (a room on a broker of its own that the facility cannot reach now)."""
+    and its bridge's (a room on a broker of its own that the facility cannot reach now).
+    A state that came but could not be read (`unreadable`) leaves the emergency unknown: a
+    blank would read as none."""
     engine = {ONLINE: "online", OFFLINE: "OFFLINE"}.get(status or "", "unknown")
     if bridge == "0":
         engine = "UNREACHABLE"
     if state is None:
+        if unreadable:
+            return RoomRow(room, engine, session="state unreadable", emergency="unknown")
         return RoomRow(room, engine)
     session = "—"
     if state.session is not None:
@@ -120,12 +128,11 @@ def room_of(topic: str) -> str | None:
 
 
 def read_state(payload: bytes) -> RoomState | None:
-    """The state in `payload`, or None when it is too large or not a state."""
-    if len(payload) > MAX_STATE_BYTES:
-        return None
+    """The state in `payload`, or None when it is too large or not a state (read as the
+    room's console reads it: `controller.untrusted`, so no NaN or Infinity either)."""
     try:
-        return RoomState.model_validate_json(payload)
-    except (ValidationError, ValueError, RecursionError):
+        return RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES))
+    except (UntrustedJsonError, ValidationError):
         return None
 
 
@@ -153,6 +160,8 @@ class OverviewApp(App[None]):
         self.consoles = dict(consoles or {})
         self.statuses: dict[str, str] = {}
         self.states: dict[str, RoomState | None] = {}
+        """Each room's last state; None when it could not be read (no key: none came, or it
+        was cleared with an empty retained message)."""
         self.bridges: dict[str, str] = {}
         self.rows: dict[str, RoomRow] = {}
         self._sort_due = False
@@ -180,7 +189,10 @@ class OverviewApp(App[None]):
 
     def _on_state(self, message: Message) -> None:
         if (room := room_of(message.topic)) is not None:
-            self.states[room] = read_state(message.payload)
+            if message.payload:
+                self.states[room] = read_state(message.payload)
+            else:
+                self.states.pop(room, None)
             self._show(room)
 
     def _on_bridge(self, message: Message) -> None:
@@ -190,7 +202,11 @@ class OverviewApp(App[None]):
 
     def _show(self, room: str) -> None:
         row = summarise(
-            room, self.statuses.get(room), self.states.get(room), self.bridges.get(room)
+            room,
+            self.statuses.get(room),
+            self.states.get(room),
+            self.bridges.get(room),
+            unreadable=room in self.states and self.states[room] is None,
         )
         self.rows[room] = row
         tables = self.query(DataTable)

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -52,6 +53,12 @@ CONTROL_LANE = "control"
 
 STATE_EVERY_S = 1.0
 """The retained state is republished at least this often (real seconds)."""
+RECENT_COMMANDS = 1000
+"""Command ids remembered, so that one delivered again is not carried out twice."""
+RETAINED_COMMAND = (
+    "a command left retained on the broker is not carried out (it would run again at every "
+    "connect); send it without retain"
+)
 
 
 @contextlib.asynccontextmanager
@@ -72,6 +79,13 @@ def public_event(event: dict[str, Any]) -> dict[str, Any]:
     if event["kind"] == "check":  # a therapist's reasons are private words too
         return {**event, "payload": public_check(event["payload"])}
     return event
+
+
+def _reply_message(command_id: str, ok: bool, error: str | None) -> dict[str, Any]:
+    reply: dict[str, Any] = {"id": command_id, "ok": ok}
+    if error is not None:
+        reply["error"] = error
+    return reply
 
 
 def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
@@ -106,6 +120,9 @@ class RoomService:
         self._unacknowledged: list[tuple[Journal | None, str]] = []
         """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
         self._acknowledging: asyncio.Task[None] | None = None
+        self._recent: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        """The last `RECENT_COMMANDS` command ids the engine acted on, each with its reply
+        (None until it is sent)."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
@@ -186,6 +203,17 @@ class RoomService:
         except BadCommand as problem:
             await self._reply(bus, problem.command_id or "invalid", False, problem.reason)
             return
+        if message.retain:  # left on the broker, handed over at every connect: not live
+            await self._reply(bus, command.id, False, RETAINED_COMMAND)
+            return
+        if command.id in self._recent:  # delivered again (a sender's at-least-once resend)
+            earlier = self._recent[command.id]
+            if earlier is not None:  # else its reply is still to come
+                await self._send_reply(bus, earlier)
+            return
+        self._recent[command.id] = None
+        if len(self._recent) > RECENT_COMMANDS:
+            self._recent.popitem(last=False)
         if command.action != "emergency":
             await bus.room_to_publish()  # a flood of commands goes at the broker's pace
         try:
@@ -193,16 +221,16 @@ class RoomService:
                 engine.command(command)
                 await self._send(bus, engine)
         except CommandRefused as refusal:
-            await self._reply(bus, command.id, False, str(refusal))
+            await self._answer(bus, command.id, False, str(refusal))
         except Exception as error:  # a fault of ours: the room goes on, loudly
             engine.fault(f"command {command.action}", error)
-            await self._reply(bus, command.id, False, f"internal error: {describe_error(error)}")
+            await self._answer(bus, command.id, False, f"internal error: {describe_error(error)}")
         else:
             await self._flush(bus, engine)
             engine.tick()
             await self._flush(bus, engine)
             if command.action == "emergency":
-                await self._reply(bus, command.id, True, None)  # never waits for the disk
+                await self._answer(bus, command.id, True, None)  # never waits for the disk
             else:
                 self._acknowledge_when_durable(bus, engine, command.id)
         self._state_due = True
@@ -231,7 +259,7 @@ class RoomService:
             for journal in journals.values():
                 await asyncio.to_thread(journal.flush, timeout_s=DURABLE_WAIT_S)
             for _, command_id in batch:
-                await self._reply(bus, command_id, True, None)
+                await self._answer(bus, command_id, True, None)
 
     def _media_error(self, problem: str) -> None:
         if self.engine is not None:
@@ -249,11 +277,18 @@ class RoomService:
         self._state_due = True
         self._input.set()
 
+    async def _answer(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
+        """Reply to a command the engine acted on; the reply is kept for a repeat of it."""
+        reply = _reply_message(command_id, ok, error)
+        if command_id in self._recent:
+            self._recent[command_id] = reply
+        await self._send_reply(bus, reply)
+
     async def _reply(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
-        reply: dict[str, Any] = {"id": command_id, "ok": ok}
-        if error is not None:
-            reply["error"] = error
-        await bus.publish(self.topics.reply(command_id), json.dumps(reply), qos=1)
+        await self._send_reply(bus, _reply_message(command_id, ok, error))
+
+    async def _send_reply(self, bus: Bus, reply: dict[str, Any]) -> None:
+        await bus.publish(self.topics.reply(reply["id"]), json.dumps(reply), qos=1)
 
     # ------------------------------------------------------------------ the loop
 

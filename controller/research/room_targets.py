@@ -15,8 +15,8 @@ safety gate (flash rate, volume cap and ramp, BLS speed, length, intensity) befo
 driver writes it out again. The replay runs never faster than the session ran, and stops
 the moment anyone commands that room's engine (it listens on the room's `cmd` topic, so
 it stops before the engine acts on an emergency) or the room's retained state shows a
-session or an emergency. `engine_activity()` tells the command line beforehand what the room's
-retained status and state say.
+session or an emergency, or cannot be read (it may hide either). `engine_activity()` tells
+the command line beforehand what the room's retained status and state say.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, Message, Will
 from controller.bus.credentials import unique_client_id
 from controller.config import Room
@@ -45,12 +45,14 @@ from controller.journal.export import timeline_record
 from controller.research.replay import Position, ReplayTarget
 from controller.research.replay_state import ReplayedRoom
 from controller.sim import BrokerAddress, SimulatedRoom
+from controller.untrusted import UntrustedJsonError, read_json
 
 CONNECT_TIMEOUT_S = 5.0
 STATE_EVERY_S = 0.25
 """The replayed state is republished at least this often (real seconds) while it changes."""
 STATUS_WAIT_S = 1.5
 """How long to wait for a room's retained status and state before deciding it is idle."""
+UNREADABLE_STATE = "its retained state cannot be read (it may hide a session or an emergency)"
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
 
@@ -302,7 +304,7 @@ class LiveTarget(ReplayTarget):
             self._bus = None
 
     def _room_state(self, message: Message) -> None:
-        busy = busy_reason(_json(message.payload))
+        busy = busy_reason(message.payload)
         if busy is not None:
             self._halt(busy)
 
@@ -330,10 +332,15 @@ class EngineActivity:
     """Why the room must not get a replay now (a session open, an emergency), or None."""
 
 
-def busy_reason(state: Any) -> str | None:
-    """Why a room whose engine published `state` must not get a replay, or None."""
-    if not isinstance(state, dict):
+def busy_reason(payload: bytes) -> str | None:
+    """Why a room whose retained state is `payload` must not get a replay, or None. No state
+    (an empty payload: none, or cleared) is an idle room; one that is no JSON object (written
+    over the engine's by someone else) might hide a session, so it counts as busy."""
+    if not payload:
         return None
+    state = _json(payload)
+    if not isinstance(state, dict):
+        return UNREADABLE_STATE
     session = state.get("session")
     if isinstance(session, dict):
         return f"its engine has session {session.get('id')} open"
@@ -364,7 +371,7 @@ async def engine_activity(settings: BrokerSettings, room: Room) -> EngineActivit
     status = seen["status"].decode("utf-8", "replace") if "status" in seen else None
     # An engine that crashed leaves its retained state: a session it shows is still open in
     # the room (docs/safety.md#replay-into-a-live-room), whether or not the engine is online.
-    busy = busy_reason(_json(seen.get("state", b"")))
+    busy = busy_reason(seen.get("state", b""))
     return EngineActivity(status, busy)
 
 
@@ -385,7 +392,8 @@ def _nothing_to_journal(kind: str, payload: Any, **where: str | None) -> None:
 
 
 def _json(payload: bytes) -> Any:
+    """The JSON in a message from the room's topics (`controller.untrusted`), or None."""
     try:
-        return json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return read_json(payload, max_bytes=MAX_STATE_BYTES)
+    except UntrustedJsonError:
         return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import math
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -198,3 +200,47 @@ async def test_hostile_retained_rooms_neither_stop_nor_fool_the_overview(
         assert "[/] · [link=http://evil.example]x" in text
         assert "[bold red]calm[/" in text
         assert set(app.rows) == {f"fake-{i:03}" for i in range(FAKE_ROOMS)}
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_state_with_times_that_are_no_numbers_is_unreadable_not_a_traceback(
+    value: float,
+) -> None:
+    """JSON as Python writes it may hold NaN and Infinity, which the state's floats would
+    take (and the time cells could not show): the overview reads a state as the room's
+    console does (`controller.untrusted`), so such a state is unreadable."""
+    phase = PHASE | {"elapsed_s": value}
+    payload = {"room": "a", "engine_version": "0", "updated": "2026-01-01T00:00:00Z",
+               "phase": phase, "emergency": {"active": True}}  # fmt: skip
+    assert read_state(json.dumps(payload).encode()) is None
+
+
+def test_an_unreadable_state_does_not_show_the_room_as_calm() -> None:
+    """A state that cannot be read (spoofed, broken, or from an engine the overview does not
+    understand) says so, and the emergency is unknown rather than blank (which reads: none)."""
+    row = summarise("a", "online", None, unreadable=True)
+    assert (row.session, row.emergency) == ("state unreadable", "unknown")
+    assert summarise("a", "online", None).emergency == ""
+
+
+@pytest.mark.mosquitto
+async def test_a_room_whose_retained_state_is_spoiled_is_not_shown_calm(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Through the broker: a room whose state holds a NaN time, or was overwritten with
+    something that is no state, is listed (not dropped by a traceback) with its emergency
+    unknown."""
+    emergency = state(phase=PHASE, emergency={"active": True}).model_dump()
+    emergency["phase"]["elapsed_s"] = math.nan
+    messages: list[Any] = [
+        ("sessionroom/nan/state", json.dumps(emergency), 1, True),
+        ("sessionroom/spoiled/state", '{"room": "spoiled"}', 1, True),
+    ]
+    await asyncio.to_thread(
+        publish.multiple, messages, hostname="127.0.0.1", port=private_mosquitto.port
+    )
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    app = OverviewApp(settings, root=tmp_path)
+    async with app.run_test(size=(140, 20)):
+        await eventually(lambda: set(app.rows) == {"nan", "spoiled"}, 20, "both rooms shown")
+        assert [app.rows[room].emergency for room in ("nan", "spoiled")] == ["unknown"] * 2

@@ -27,7 +27,7 @@ from controller.api.client import RoomClient
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import BrokerSettings
-from controller.engine.service import RoomService
+from controller.engine.service import RETAINED_COMMAND, RoomService
 from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
@@ -590,3 +590,67 @@ async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
         finally:
             disk_answers.set()  # the disk answers
         assert (await note)["ok"] is True
+
+
+async def test_a_command_left_retained_on_the_broker_is_not_carried_out(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """A retained message on `cmd` is handed to the engine at every connect (a start, a
+    restart after a crash, a reconnect after a broker outage): a `start` left there would
+    open a session on its own, a `clear_emergency` would release a resumed latch. It is
+    answered as refused and not carried out; the same command sent live is."""
+    room = room_on(mosquitto, tmp_path)
+    topic = f"sessionroom/{room.room_id}"
+    start = {"id": "left1", "action": "start", "plan": "rehearsal", "participant": "P9"}
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    try:
+        publisher.publish(f"{topic}/cmd", json.dumps(start), qos=1, retain=True).wait_for_publish()
+        task = asyncio.create_task(RoomService(room).run())
+        try:
+            replies = await eventually(lambda: wire.payloads(f"{topic}/reply/left1"), "a reply")
+            assert json.loads(replies[0]) == {"id": "left1", "ok": False, "error": RETAINED_COMMAND}
+            async with client_for(mosquitto, room.room_id) as client:
+                assert (await client.state(timeout=5))["session"] is None
+                live = await client.command("start", timeout=5, plan="rehearsal", participant="P9")
+                assert live["ok"] is True
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        publisher.publish(f"{topic}/cmd", b"", qos=1, retain=True).wait_for_publish()
+        publisher.loop_stop()
+        publisher.disconnect()
+
+
+async def test_a_command_delivered_twice_is_carried_out_once_and_answered_again(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """A sender's bus publishes a command again when its connection dropped before the
+    broker's acknowledgement came (at least once): the engine may get it twice, under the
+    same id. An `extend` (or a `next`, a volume step, a note) must not happen twice; the
+    second delivery gets the first's reply again (the sender may have missed it)."""
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        assert reply["ok"] is True
+        extend = json.dumps({"id": "twice", "action": "extend", "seconds": 60})
+        publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        publisher.connect(mosquitto.host, mosquitto.port)
+        publisher.loop_start()
+        try:
+            for delivery in (1, 2):
+                publisher.publish(f"{topic}/cmd", extend, qos=1).wait_for_publish()
+                await eventually(
+                    lambda n=delivery: len(wire.payloads(f"{topic}/reply/twice")) >= n,
+                    f"reply {delivery}",
+                )
+        finally:
+            publisher.loop_stop()
+            publisher.disconnect()
+        replies = [json.loads(reply) for reply in wire.payloads(f"{topic}/reply/twice")]
+        assert replies == [{"id": "twice", "ok": True}] * 2
+        state = await client.state(timeout=5)
+    assert state["phase"]["extended_s"] == 60

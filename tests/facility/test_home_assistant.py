@@ -15,9 +15,10 @@ from typing import Any
 import jinja2
 import pytest
 
-from controller.api.homeassistant import discovery
+from controller.api.homeassistant import HomeAssistant, discovery
+from controller.bus import Bus
 from controller.config import Room
-from controller.config.models import HomeAssistantSettings
+from controller.config.models import BrokerSettings, HomeAssistantSettings
 from controller.engine.service import RoomService
 from tests.console.live_room import live_room_config
 from tests.support.mosquitto import Mosquitto
@@ -175,3 +176,23 @@ async def test_an_engine_with_discovery_off_clears_an_old_announcement(
     await asyncio.to_thread(until, lambda: wire.on(topic), "the old announcement")
     async with engine(room):
         await asyncio.to_thread(until, lambda: wire.last(topic) == "", "the announcement cleared")
+
+
+@pytest.mark.mosquitto
+async def test_a_flood_of_home_assistant_online_queues_one_announcement(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Anyone who may publish `homeassistant/status` can send `online` as fast as the broker
+    takes it; each is answered with the whole discovery message. Queued while the broker is
+    slow or away, those answers must not push the room's other messages (a state, a light's
+    lights-up) out of the bounded outgoing queue: the newest announcement replaces a waiting
+    one. The bus is not connected here, so its queue is seen as it fills (as it does while
+    the broker is away); `bus.dropped` counts what the full queue lost."""
+    room = ha_room(private_mosquitto, tmp_path, ON).settings
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    bus = Bus(settings, client_id=f"sessionroom-test-{uuid.uuid4().hex[:8]}", max_queue=20)
+    home_assistant = HomeAssistant(bus, room, lambda message: asyncio.sleep(0))
+    await bus.publish(f"sessionroom/{room.room}/state", "{}", retain=True)
+    for _ in range(100):
+        await home_assistant.announce()
+    assert bus.dropped == 0

@@ -17,6 +17,7 @@ import json
 import uuid
 from pathlib import Path
 
+import paho.mqtt.publish as publish
 import pytest
 
 from controller.api.client import RoomClient
@@ -29,7 +30,7 @@ from controller.engine.clock import ScaledClock
 from controller.engine.service import RoomService
 from controller.journal import Event, Journal, SessionMeta
 from controller.research.replay import Replay, ReplaySource, Selection
-from controller.research.room_targets import LiveTarget
+from controller.research.room_targets import UNREADABLE_STATE, LiveTarget, engine_activity
 from controller.research.sessions import session_meta
 from tests.conftest import REPO
 from tests.research.conftest import Wire
@@ -232,3 +233,79 @@ async def test_a_recorded_request_to_measure_is_never_replayed(
     assert target.held_back == [
         "bp-cuff: vitals/bp-cuff/set is not a command topic of this room's devices"
     ]
+
+
+@pytest.mark.parametrize(
+    ("retained", "busy"),
+    [
+        ("", None),  # no state: an idle room gets the command
+        ('{"session": {"id": "s-now"}}', "its engine has session s-now open"),
+        ('{"emergency": {"active": true}}', "its engine is in an emergency"),
+        # Written over the engine's by someone else: it may hide a session or an emergency.
+        ('{"session": {"id": "s-now"', UNREADABLE_STATE),
+        ('["session"]', UNREADABLE_STATE),
+    ],
+)
+async def test_a_live_replay_sends_nothing_before_it_has_read_the_rooms_state(
+    mosquitto: Mosquitto, tmp_path: Path, retained: str, busy: str | None
+) -> None:
+    """`sessionroom replay` checks the room's retained state, then (after printing its plan)
+    opens the live target; a session or an emergency that began in between is in the
+    retained state the target's subscription receives just after it connects. The first
+    recorded command (at time 0: a replay starts at once) must wait for that state, not race
+    it to the room's devices."""
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=mosquitto.url, room_id=f"r{uuid.uuid4().hex[:8]}", data_dir=tmp_path),
+    )
+    state_topic = f"sessionroom/{room.room_id}/state"
+    await asyncio.to_thread(
+        publish.single, state_topic, retained, qos=1, retain=True,
+        hostname=mosquitto.host, port=mosquitto.port,
+    )  # fmt: skip
+    settings = BrokerSettings(mode="external", host=mosquitto.host, port=mosquitto.port)
+    meta = SessionMeta("recorded", "recorded", "standard", "P-1", 1.0, START_NS, None, True)
+    target = LiveTarget(room, settings, meta)
+    await target.open(meta)
+    try:
+        level = json.dumps(
+            {"state": "ON", "brightness": 20, "transition": 0.0}, separators=(",", ":")
+        )
+        await target.emit(Event("command", {"payload": level}, device="ceiling", topic=CEILING_SET))
+    finally:
+        await target.close()
+        await asyncio.to_thread(
+            publish.single, state_topic, "", retain=True,
+            hostname=mosquitto.host, port=mosquitto.port,
+        )  # fmt: skip
+    assert (len(target.sent), target.halted) == (0 if busy else 1, busy)
+
+
+@pytest.mark.parametrize(
+    ("retained", "busy"),
+    [
+        (None, None),
+        ("", None),
+        ('{"session": null}', None),
+        ("\u0000garbage", UNREADABLE_STATE),
+        ("[" * 100_000, UNREADABLE_STATE),  # deeper than Python's parser recurses
+        ('{"session": NaN}', UNREADABLE_STATE),
+    ],
+    ids=["none", "cleared", "idle", "no-json", "deep", "nan"],
+)
+async def test_a_room_whose_retained_state_cannot_be_read_gets_no_live_replay(
+    mosquitto: Mosquitto, tmp_path: Path, retained: str | None, busy: str | None
+) -> None:
+    """What `sessionroom replay --target live` checks first: no state, or a cleared one, is
+    an idle room; one that cannot be read might hide a session, so the room is busy."""
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=mosquitto.url, room_id=f"r{uuid.uuid4().hex[:8]}", data_dir=tmp_path),
+    )
+    if retained is not None:
+        await asyncio.to_thread(
+            publish.single, f"sessionroom/{room.room_id}/state", retained, qos=1, retain=True,
+            hostname=mosquitto.host, port=mosquitto.port,
+        )  # fmt: skip
+    settings = BrokerSettings(mode="external", host=mosquitto.host, port=mosquitto.port)
+    assert (await engine_activity(settings, room)).busy == busy
