@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from controller.api.commands import BadCommand, is_emergency, parse_command
+from controller.api.commands import BadCommand, Command, is_emergency, parse_command
 from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
@@ -120,9 +120,9 @@ class RoomService:
         self._unacknowledged: list[tuple[Journal | None, str]] = []
         """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
         self._acknowledging: asyncio.Task[None] | None = None
-        self._recent: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
-        """The last `RECENT_COMMANDS` command ids the engine acted on, each with its reply
-        (None until it is sent)."""
+        self._recent: OrderedDict[str, tuple[bytes, dict[str, Any] | None]] = OrderedDict()
+        """The last `RECENT_COMMANDS` command ids the engine acted on, each with the message
+        and its reply (None until it is sent)."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
@@ -206,12 +206,13 @@ class RoomService:
         if message.retain:  # left on the broker, handed over at every connect: not live
             await self._reply(bus, command.id, False, RETAINED_COMMAND)
             return
-        if command.id in self._recent:  # delivered again (a sender's at-least-once resend)
-            earlier = self._recent[command.id]
+        if self._delivered_again(command, message.payload):
+            earlier = self._recent[command.id][1]
             if earlier is not None:  # else its reply is still to come
                 await self._send_reply(bus, earlier)
             return
-        self._recent[command.id] = None
+        self._recent[command.id] = (message.payload, None)
+        self._recent.move_to_end(command.id)
         if len(self._recent) > RECENT_COMMANDS:
             self._recent.popitem(last=False)
         if command.action != "emergency":
@@ -277,11 +278,20 @@ class RoomService:
         self._state_due = True
         self._input.set()
 
+    def _delivered_again(self, command: Command, payload: bytes) -> bool:
+        """Whether `command` is one the engine acted on, delivered again: the same id and the
+        same message. Another message under a used id is a new command (a sender that
+        reuses ids), and an emergency is always carried out: a press must never be lost to
+        a resend's bookkeeping, and one delivered twice is a second press, which only
+        brings the lights up at once."""
+        earlier = self._recent.get(command.id)
+        return command.action != "emergency" and earlier is not None and earlier[0] == payload
+
     async def _answer(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
         """Reply to a command the engine acted on; the reply is kept for a repeat of it."""
         reply = _reply_message(command_id, ok, error)
         if command_id in self._recent:
-            self._recent[command_id] = reply
+            self._recent[command_id] = (self._recent[command_id][0], reply)
         await self._send_reply(bus, reply)
 
     async def _reply(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:

@@ -654,3 +654,57 @@ async def test_a_command_delivered_twice_is_carried_out_once_and_answered_again(
         assert replies == [{"id": "twice", "ok": True}] * 2
         state = await client.state(timeout=5)
     assert state["phase"]["extended_s"] == 60
+
+
+async def publish_twice(broker: Mosquitto, wire: Wire, topic: str, payloads: list[str]) -> None:
+    """Publish each payload on the room's `cmd` topic, each once its reply has come."""
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(broker.host, broker.port)
+    publisher.loop_start()
+    try:
+        for delivery, payload in enumerate(payloads, start=1):
+            publisher.publish(f"{topic}/cmd", payload, qos=1).wait_for_publish()
+            command_id = json.loads(payload)["id"]
+            await eventually(
+                lambda n=delivery, i=command_id: len(wire.payloads(f"{topic}/reply/{i}")) >= n,
+                f"reply {delivery}",
+            )
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+
+
+async def test_another_command_under_a_used_id_is_carried_out(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """Only the same message again is a resend: a sender that reuses ids still has each of
+    its commands carried out."""
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        assert reply["ok"] is True
+        extends = [
+            json.dumps({"id": "reused", "action": "extend", "seconds": seconds})
+            for seconds in (60, 30)
+        ]
+        await publish_twice(mosquitto, wire, topic, extends)
+        state = await client.state(timeout=5)
+    assert state["phase"]["extended_s"] == 90
+
+
+async def test_an_emergency_delivered_twice_is_carried_out_twice(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """A press is never skipped as a resend: the second delivery is a second press, which
+    brings the lights up at once (docs/emergency.md) — the safe direction."""
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P014")
+        assert reply["ok"] is True
+        press = json.dumps({"id": "press", "action": "emergency"})
+        await publish_twice(mosquitto, wire, topic, [press, press])
+        state = await client.state(timeout=5)
+    assert state["emergency"]["active"] is True
+    assert state["emergency"]["immediate"] is True
