@@ -26,6 +26,7 @@ import aiomqtt
 
 from controller.api.state import RoomState
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.cancelling import cancel_and_wait
 
 
 class StandInEngine:
@@ -61,9 +62,8 @@ class StandInEngine:
     ) -> None:
         """Disconnect cleanly (no will), or quietly when the broker has already gone."""
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._listener
+            # asks again if Python 3.11's wait_for lost the cancellation (controller/cancelling.py)
+            await cancel_and_wait(self._listener)
         with contextlib.suppress(aiomqtt.MqttError):
             await self._client.__aexit__(exc_type, exc, traceback)
 
