@@ -59,6 +59,8 @@ PAGE_SEND_TIMEOUT_S = 5.0
 """How long one message may take to leave for a page before the page is closed."""
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
+STATIC_FILES = frozenset(entry.name for entry in STATIC.iterdir() if entry.is_file())
+"""The page's own files: `/static/<name>` serves these and nothing else."""
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 """Where the build (`make install`, npm) puts the page's libraries; absent without them."""
 THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
@@ -232,7 +234,7 @@ class DisplayServer:
         name = request.match_info["name"]
         kinds = {".js": "text/javascript", ".css": "text/css"}
         kind = next((kinds[s] for s in kinds if name.endswith(s)), None)
-        if kind is None or "/" in name or name.startswith("."):
+        if kind is None or name not in STATIC_FILES:
             raise web.HTTPNotFound()
         return _resource(name, kind)
 

@@ -486,6 +486,12 @@ async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str,
         ("content/breathing:6", 404),
         ("static/..%2Fserver.py", 404),
         ("static/display.js", 200),
+        ("static/missing.js", 404),
+        ("static/%00.js", 404),
+        ("static/display.js%00.css", 404),
+        ("content/missing.webm", 404),
+        ("content/%00.webm", 404),
+        ("nothing-here", 404),
     ],
 )
 async def test_the_page_reaches_the_content_folder_and_nothing_outside_it(
