@@ -15,15 +15,16 @@ each shows the device and the one connected longest reports.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import aiomqtt
@@ -67,6 +68,8 @@ THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
 """three.js, which shows 360° video in WebXR; without it 360° video plays flat."""
 
 log = logging.getLogger("controller.display")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Page:
@@ -216,7 +219,7 @@ class DisplayServer:
         return page_url(self.host, port, secure=self.tls is not None)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_PAGE_MESSAGE)
+        app = web.Application(client_max_size=MAX_PAGE_MESSAGE, middlewares=[self._guard])
         app.router.add_get("/", self._page)
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/static/{name}", self._static)
@@ -226,6 +229,32 @@ class DisplayServer:
         return app
 
     # ------------------------------------------------------------------ HTTP
+
+    def named_here(self, request: web.Request) -> bool:
+        """Whether the request names this display as its screens do: over HTTPS any name
+        (the certificate holds it), else an address, `localhost` or the display's `host`.
+
+        A web site whose name is made to resolve to the display's address (DNS rebinding)
+        names that site as its Host; without this its script could act as a page.
+        """
+        if self.tls is not None:
+            return True
+        host = urlsplit(f"//{request.host}").hostname
+        if host is None:
+            return False
+        if host in ("localhost", self.host.lower()):
+            return True
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.named_here(request):
+            raise web.HTTPForbidden(text="open this display by its address or its host name")
+        return await handler(request)
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return _resource("display.html", "text/html")

@@ -477,6 +477,30 @@ async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str,
         assert refused.value.status == 403
 
 
+REBOUND = ["rebind.example", "127.0.0.1.rebind.example", "localhost.example"]
+
+
+@pytest.mark.parametrize("name", REBOUND)
+async def test_a_web_site_whose_name_leads_to_the_display_cannot_reach_it(
+    headset: tuple[str, Broker], name: str
+) -> None:
+    """DNS rebinding: another site's name made to resolve to the display's address reaches
+    the port, and its script's requests name that site as Host and Origin alike."""
+    url, _ = headset
+    port = URL(url).port
+    named = {"Host": f"{name}:{port}"}
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url + "ws", headers=named, origin=f"http://{name}:{port}")
+        assert refused.value.status == 403
+        for path in ("", "content/clip.webm"):
+            async with session.get(url + path, headers=named) as response:
+                assert response.status == 403, path
+        for address in ("localhost", "127.0.0.1", "[::1]"):
+            async with session.get(url, headers={"Host": f"{address}:{port}"}) as response:
+                assert response.status == 200, address
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
