@@ -372,6 +372,8 @@ class DisplayServer:
                 return "unknown status"
             if state["content"] is not None and not isinstance(state["content"], str):
                 return "content is not text"
+            if state["status"] == "idle" and state["content"] is not None:
+                return "an idle headset names no content"
             if not is_number(state["position_s"]) or not 0 <= state["position_s"] <= MAX_POSITION_S:
                 return "position_s is not 0–24 h"
             return None
