@@ -37,7 +37,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server
 
-from controller.console.web_options import WebOptions, is_loopback
+from controller.console.web_options import WebOptions, browser_origin, is_loopback
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
@@ -63,8 +63,9 @@ class ConsoleServer(Server):
         super().__init__(command, host=options.host, port=options.port, title=options.title)
         self.options = options
         self.scheme = "https" if options.tls is not None else "http"
-        self.public_url = options.public_url or f"{self.scheme}://{options.host}:{options.port}"
-        self.public_url = self.public_url.rstrip("/")
+        self.public_url = browser_origin(
+            options.public_url or f"{self.scheme}://{options.host}:{options.port}"
+        )
         self._sessions: dict[str, float] = {}
         self._consoles = 0
         self._sign_in_lock = asyncio.Lock()
@@ -88,8 +89,10 @@ class ConsoleServer(Server):
         origin = request.headers.get("Origin")
         if origin is None:
             return False
-        expected = urlsplit(self.base_url(request))
-        return origin == f"{expected.scheme}://{expected.netloc}"
+        try:
+            return origin == browser_origin(self.base_url(request))
+        except ValueError:  # a Host with a port that is not a number
+            return False
 
     def signed_in(self, request: web.Request) -> bool:
         if self.options.password is None:

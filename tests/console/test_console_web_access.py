@@ -295,3 +295,31 @@ def test_a_console_beyond_loopback_needs_a_password_file(host: str) -> None:
     result = sessionroom("console", "--web", "--host", host, "--broker", "mqtt://127.0.0.1:1")
     assert result.returncode == 2
     assert "give --password-file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("public", "origin"),
+    [
+        ("https://room-a.clinic.example:443", "https://room-a.clinic.example"),
+        ("http://room-a.clinic.example:80/", "http://room-a.clinic.example"),
+        ("HTTPS://Room-A.Clinic.Example:9443", "https://room-a.clinic.example:9443"),
+    ],
+)
+async def test_a_public_url_is_matched_as_browsers_write_their_origin(
+    public: str, origin: str
+) -> None:
+    """A browser leaves out the scheme's own port and writes the name in lower case."""
+    async with serving(options(public_url=public)) as base, browser() as client:
+        answer = await client.post(
+            f"{base}/signin", data={"password": PASSWORD}, headers={"Origin": origin},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert answer.status == 303
+        assert (await client.get(f"{base}/ws", headers={"Origin": public})).status == 403
+
+
+@pytest.mark.parametrize("url", ["http://room-a.clinic.example:port", "https://:8765", "ftp://a"])
+def test_a_public_url_that_is_not_one_is_named(url: str) -> None:
+    result = sessionroom("console", "--web", "--public-url", url, "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 2
+    assert "is not http(s)://HOST[:PORT]" in result.stderr
