@@ -13,7 +13,7 @@
   open it;
 * the websocket is refused unless its Origin is the page's own (another site's page cannot
   drive the room through a signed-in tablet);
-* at most `max_consoles` consoles at once;
+* at most `max_consoles` consoles at once, each at most `MAX_COLUMNS` × `MAX_ROWS` cells;
 * HTTPS when given a certificate (e.g. the facility's).
 
 Each console is a `sessionroom console` process that reads the room's broker login itself;
@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
-from textual_serve.server import Server
+from textual_serve.app_service import AppService
+from textual_serve.server import Server, to_int
 
 from controller.console.web_options import WebOptions, browser_origin, is_loopback
 
@@ -45,10 +46,20 @@ SESSION_TTL_S = 12 * 3600.0
 FAILED_SIGN_IN_DELAY_S = 1.0
 MAX_WAITING_SIGN_INS = 16
 """More sign-ins waiting for their turn are answered 429 at once."""
+MAX_COLUMNS = 1000
+MAX_ROWS = 400
+"""The largest console screen a page may ask for (a 4K screen in a small font is about
+770 × 270): the console process lays out every cell, and a billion columns would take the
+room PC's memory."""
 OPEN_PATHS = ("/signin", "/static/")
 """Served without signing in (the sign-in page and the page's scripts and styles)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def screen_size(width: int, height: int) -> tuple[int, int]:
+    """The console screen's size for a page that asks for `width` × `height`."""
+    return max(1, min(MAX_COLUMNS, width)), max(1, min(MAX_ROWS, height))
 
 
 def console_command(arguments: Sequence[str]) -> str:
@@ -203,11 +214,30 @@ autocomplete="current-password"></label>
             raise web.HTTPServiceUnavailable(
                 text=f"{self.options.max_consoles} consoles are open already"
             )
+        width, height = screen_size(
+            to_int(request.query.get("width", "80"), 80),
+            to_int(request.query.get("height", "24"), 24),
+        )
+        sized = request.clone(rel_url=request.rel_url.update_query(width=width, height=height))
         self._consoles += 1
         try:
-            return await super().handle_websocket(request)
+            return await super().handle_websocket(sized)
         finally:
             self._consoles -= 1
+
+    async def _process_messages(
+        self, websocket: web.WebSocketResponse, app_service: AppService
+    ) -> None:
+        """textual-serve's, with each resize held to `screen_size` (one that is not two
+        whole numbers is ignored)."""
+        resize = app_service.set_terminal_size
+
+        async def held_to_bounds(width: object, height: object) -> None:
+            if type(width) is int and type(height) is int:  # not a bool, not a float
+                await resize(*screen_size(width, height))
+
+        app_service.set_terminal_size = held_to_bounds  # type: ignore[method-assign]
+        await super()._process_messages(websocket, app_service)
 
     async def on_startup(self, app: web.Application) -> None:
         where = self.options.public_url or f"{self.scheme}://{self.options.host}:{self.port}/"

@@ -9,6 +9,7 @@ console in a browser is tested in test_console_web.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shlex
 import ssl
@@ -21,7 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from controller.console.web import SESSION_COOKIE, ConsoleServer
+from controller.console.web import MAX_COLUMNS, MAX_ROWS, SESSION_COOKIE, ConsoleServer
 from controller.console.web_options import WebOptions
 from controller.facility.certificates import certificate_authority, server_certificate
 from tests.support.mosquitto import free_port
@@ -323,3 +324,42 @@ def test_a_public_url_that_is_not_one_is_named(url: str) -> None:
     result = sessionroom("console", "--web", "--public-url", url, "--broker", "mqtt://127.0.0.1:1")
     assert result.returncode == 2
     assert "is not http(s)://HOST[:PORT]" in result.stderr
+
+
+RECORDER = """
+import json, os, pathlib, sys
+seen = pathlib.Path(sys.argv[1])
+seen.write_text(json.dumps([os.environ["COLUMNS"], os.environ["ROWS"]]) + "\\n")
+sys.stdout.write("__GANGLION__\\n"); sys.stdout.flush()
+while (head := sys.stdin.buffer.read(5)) and len(head) == 5:
+    packet = sys.stdin.buffer.read(int.from_bytes(head[1:], "big"))
+    if head[:1] == b"M":
+        with seen.open("a") as out:
+            out.write(packet.decode() + "\\n")
+        if json.loads(packet)["type"] == "quit":
+            break
+"""
+"""A console process's stand-in that writes down the screen size it starts with and every
+message about its screen (resize, quit) the server sends it."""
+
+
+async def test_a_page_cannot_give_its_console_a_screen_of_any_size(tmp_path: Path) -> None:
+    """The size the page asks for (on connecting and on each resize) is what the console
+    process lays its screen out in: a billion columns would take the room PC's memory."""
+    seen = tmp_path / "seen"
+    settings = options()
+    server = ConsoleServer(shlex.join([sys.executable, "-c", RECORDER, str(seen)]), settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        socket = f"{base}/ws?width=1000000000&height=-3"
+        async with client.ws_connect(socket, origin=base) as page:
+            for width, height in ((10**9, 10**9), ("wide", 40), (0, 0), (120, 40)):
+                await page.send_json(["resize", {"width": width, "height": height}])
+            deadline = asyncio.get_running_loop().time() + 5
+            while not seen.exists() or '"width": 120' not in seen.read_text():
+                assert asyncio.get_running_loop().time() < deadline, "no resize reached it"
+                await asyncio.sleep(0.02)
+    started, *packets = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert started == [str(MAX_COLUMNS), "1"]
+    sizes = [(p["width"], p["height"]) for p in packets if p["type"] == "resize"]
+    assert sizes == [(MAX_COLUMNS, MAX_ROWS), (1, 1), (120, 40)]
