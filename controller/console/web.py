@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
+import json
+import logging
 import secrets
 import shlex
 import sys
@@ -34,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
@@ -55,6 +57,8 @@ OPEN_PATHS = ("/signin", "/static/")
 """Served without signing in (the sign-in page and the page's scripts and styles)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger("controller.console.web")
 
 
 def screen_size(width: int, height: int) -> tuple[int, int]:
@@ -228,16 +232,32 @@ autocomplete="current-password"></label>
     async def _process_messages(
         self, websocket: web.WebSocketResponse, app_service: AppService
     ) -> None:
-        """textual-serve's, with each resize held to `screen_size` (one that is not two
-        whole numbers is ignored)."""
-        resize = app_service.set_terminal_size
-
-        async def held_to_bounds(width: object, height: object) -> None:
-            if type(width) is int and type(height) is int:  # not a bool, not a float
-                await resize(*screen_size(width, height))
-
-        app_service.set_terminal_size = held_to_bounds  # type: ignore[method-assign]
-        await super()._process_messages(websocket, app_service)
+        """textual-serve's loop over what the page sends, read as untrusted: a message that is
+        not one of the page's is passed over (and logged), keys that are not UTF-8 (a lone
+        surrogate) have it replaced, a resize is held to `screen_size`."""
+        async for message in websocket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                envelope = json.loads(message.data)
+            except (ValueError, RecursionError):
+                envelope = None
+            if not isinstance(envelope, list) or not envelope:
+                log.warning("a page sent a message that is not a console's; passed over")
+                continue
+            kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
+            if kind == "stdin" and isinstance(data, str):
+                await app_service.send_bytes(data.encode("utf-8", "replace"))
+            elif kind == "resize" and isinstance(data, dict):
+                width, height = data.get("width"), data.get("height")
+                if type(width) is int and type(height) is int:  # not a bool, not a float
+                    await app_service.set_terminal_size(*screen_size(width, height))
+            elif kind == "ping":
+                await websocket.send_json(["pong", data])
+            elif kind == "blur":
+                await app_service.blur()
+            elif kind == "focus":
+                await app_service.focus()
 
     async def on_startup(self, app: web.Application) -> None:
         where = self.options.public_url or f"{self.scheme}://{self.options.host}:{self.port}/"

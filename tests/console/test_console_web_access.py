@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -333,14 +334,23 @@ seen.write_text(json.dumps([os.environ["COLUMNS"], os.environ["ROWS"]]) + "\\n")
 sys.stdout.write("__GANGLION__\\n"); sys.stdout.flush()
 while (head := sys.stdin.buffer.read(5)) and len(head) == 5:
     packet = sys.stdin.buffer.read(int.from_bytes(head[1:], "big"))
-    if head[:1] == b"M":
-        with seen.open("a") as out:
-            out.write(packet.decode() + "\\n")
-        if json.loads(packet)["type"] == "quit":
-            break
+    message = json.loads(packet) if head[:1] == b"M" else {"type": "keys", "text": packet.decode()}
+    with seen.open("a") as out:
+        out.write(json.dumps(message) + "\\n")
+    if message["type"] == "quit":
+        break
 """
 """A console process's stand-in that writes down the screen size it starts with and every
-message about its screen (resize, quit) the server sends it."""
+message the server sends it (keys, resize, quit)."""
+
+
+async def recorded(seen: Path, done: str) -> list[Any]:
+    """What the stand-in wrote down, once it has a line holding `done`."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not seen.exists() or done not in seen.read_text():
+        assert asyncio.get_running_loop().time() < deadline, f"{done} never reached it"
+        await asyncio.sleep(0.02)
+    return [json.loads(line) for line in seen.read_text().splitlines()]
 
 
 async def test_a_page_cannot_give_its_console_a_screen_of_any_size(tmp_path: Path) -> None:
@@ -355,11 +365,28 @@ async def test_a_page_cannot_give_its_console_a_screen_of_any_size(tmp_path: Pat
         async with client.ws_connect(socket, origin=base) as page:
             for width, height in ((10**9, 10**9), ("wide", 40), (0, 0), (120, 40)):
                 await page.send_json(["resize", {"width": width, "height": height}])
-            deadline = asyncio.get_running_loop().time() + 5
-            while not seen.exists() or '"width": 120' not in seen.read_text():
-                assert asyncio.get_running_loop().time() < deadline, "no resize reached it"
-                await asyncio.sleep(0.02)
-    started, *packets = [json.loads(line) for line in seen.read_text().splitlines()]
+            started, *packets = await recorded(seen, '"width": 120')
     assert started == [str(MAX_COLUMNS), "1"]
     sizes = [(p["width"], p["height"]) for p in packets if p["type"] == "resize"]
     assert sizes == [(MAX_COLUMNS, MAX_ROWS), (1, 1), (120, 40)]
+
+
+async def test_what_a_page_sends_that_is_no_console_message_is_passed_over(
+    tmp_path: Path,
+) -> None:
+    """A message that is not the page's (not JSON, nested past Python's limit, a lone
+    surrogate from a paste, keys that are not text) leaves the console running."""
+    seen = tmp_path / "seen"
+    settings = options()
+    server = ConsoleServer(shlex.join([sys.executable, "-c", RECORDER, str(seen)]), settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base) as page:
+            for hostile in ("not json", "[" * 100_000, "[]", '{"stdin": 1}', '["stdin", 5]',
+                            '["resize"]', '["stdin", "a\\ud800b"]', '["stdin", "q"]'):  # fmt: skip
+                await page.send_str(hostile)
+            await page.send_json(["ping", "still there"])
+            assert await asyncio.wait_for(page.receive_json(), 5) == ["pong", "still there"]
+            _, *packets = await recorded(seen, '"q"')
+    keys = [packet["text"] for packet in packets if packet["type"] == "keys"]
+    assert keys == ["a?b", "q"]
