@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
-import json
 import logging
 import secrets
 import shlex
@@ -41,6 +40,7 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from controller.console.web_options import WebOptions, browser_origin, is_loopback
+from controller.untrusted import UntrustedJsonError, read_json
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
@@ -53,6 +53,8 @@ MAX_ROWS = 400
 """The largest console screen a page may ask for (a 4K screen in a small font is about
 770 × 270): the console process lays out every cell, and a billion columns would take the
 room PC's memory."""
+MAX_PAGE_MESSAGE = 1024 * 1024
+"""The longest message a page may send (keys typed or pasted, a resize) that is read."""
 OPEN_PATHS = ("/signin", "/static/")
 """Served without signing in (the sign-in page and the page's scripts and styles)."""
 
@@ -232,22 +234,22 @@ autocomplete="current-password"></label>
     async def _process_messages(
         self, websocket: web.WebSocketResponse, app_service: AppService
     ) -> None:
-        """textual-serve's loop over what the page sends, read as untrusted: a message that is
-        not one of the page's is passed over (and logged), keys that are not UTF-8 (a lone
-        surrogate) have it replaced, a resize is held to `screen_size`."""
+        """textual-serve's loop over what the page sends, read as untrusted (`read_json`): a
+        message that is not one of the page's is passed over and logged (the console stays
+        open), a resize is held to `screen_size`."""
         async for message in websocket:
             if message.type != WSMsgType.TEXT:
                 continue
             try:
-                envelope = json.loads(message.data)
-            except (ValueError, RecursionError):
+                envelope = read_json(message.data, max_bytes=MAX_PAGE_MESSAGE)
+            except UntrustedJsonError:
                 envelope = None
             if not isinstance(envelope, list) or not envelope:
                 log.warning("a page sent a message that is not a console's; passed over")
                 continue
             kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
             if kind == "stdin" and isinstance(data, str):
-                await app_service.send_bytes(data.encode("utf-8", "replace"))
+                await app_service.send_bytes(data.encode())
             elif kind == "resize" and isinstance(data, dict):
                 width, height = data.get("width"), data.get("height")
                 if type(width) is int and type(height) is int:  # not a bool, not a float

@@ -43,6 +43,7 @@ from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
 from controller.sim.model import clamp, compact_json, is_number, parse_json
 from controller.sim.vr import VrHeadset
+from controller.untrusted import UntrustedJsonError, read_json
 
 RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 2.0
@@ -341,9 +342,9 @@ class DisplayServer:
         if page is not self.pages[0]:
             return
         try:
-            message = parse_json(data.encode())
-        except ValueError:
-            log.warning("%s: a page sent something that is not JSON", self.device.id)
+            message = read_json(data, max_bytes=MAX_PAGE_MESSAGE)
+        except UntrustedJsonError as refused:
+            log.warning("%s: a page sent something that is not used: %s", self.device.id, refused)
             return
         if not isinstance(message, dict) or message.get("type") != "state":
             return

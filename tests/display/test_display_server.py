@@ -289,7 +289,7 @@ async def test_a_light_bar_speed_from_anywhere_is_held_to_the_room_speeds(
         '{"type":"state","seq":true,"state":{"status":"idle","content":null,"position_s":0}}',
         '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0,"x":1}}',
         '{"type":"state","seq":0,"state":[1,2]}',
-        "[" * 100_000,
+        pytest.param("[" * 60_000, id="nested-60000-deep"),  # under the 64 KiB a message may be
     ],
 )
 async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
@@ -298,14 +298,11 @@ async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
     url, broker = headset
     state = f"{_base(broker)}/state"
     good = '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0}}'
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url + "ws") as page:
-            await page.receive_json()
-            await page.send_str(hostile)
-        async with session.ws_connect(url + "ws") as page:  # the display still serves pages
-            await page.receive_json()
-            await page.send_str(good)
-            await eventually(lambda: state in broker.last, 5, "the good state")
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await page.send_str(hostile)
+        await page.send_str(good)  # the page is still heard
+        await eventually(lambda: state in broker.last, 5, "the good state")
     assert [json.loads(p) for t, p in broker.seen if t == state] == [
         {"status": "idle", "content": None, "position_s": 0}
     ]
