@@ -100,6 +100,7 @@ def content(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "clip.webm").write_bytes(b"not really a video")
     (tmp_path / "secret.webm").write_bytes(b"secret")
+    (folder / "link.webm").symlink_to(tmp_path / "secret.webm")
     return folder
 
 
@@ -515,6 +516,10 @@ async def test_a_web_site_whose_name_leads_to_the_display_cannot_reach_it(
         ("static/%00.js", 404),
         ("static/display.js%00.css", 404),
         ("content/missing.webm", 404),
+        ("content/link.webm", 404),
+        ("content//etc/passwd", 404),
+        ("content/%2Fetc%2Fhostname.webm", 404),
+        ("static/%2E%2E%2Fserver.py", 404),
         ("content/%00.webm", 404),
         ("nothing-here", 404),
     ],
