@@ -70,12 +70,13 @@ def options(**changes: object) -> WebOptions:
 
 
 async def sign_in(
-    client: aiohttp.ClientSession, base: str, password: str
+    client: aiohttp.ClientSession, base: str, password: str, origin: str | None = None
 ) -> aiohttp.ClientResponse:
+    """Sign in from the page at `origin` (by default the console's own)."""
     return await client.post(
         f"{base}/signin",
         data={"password": password},
-        headers={"Origin": base},
+        headers={"Origin": origin or base},
         allow_redirects=False,
     )
 
@@ -240,11 +241,7 @@ async def test_no_more_consoles_than_the_cap_are_open_at_once() -> None:
 async def test_a_public_url_is_where_the_page_connects_and_the_only_origin() -> None:
     public = "https://room-a.clinic.example:9443"
     async with serving(options(public_url=public)) as base, browser() as client:
-        answer = await client.post(
-            f"{base}/signin", data={"password": PASSWORD}, headers={"Origin": public},
-            allow_redirects=False,
-        )  # fmt: skip
-        assert answer.status == 303
+        assert (await sign_in(client, base, PASSWORD, origin=public)).status == 303
         text = await (await client.get(f"{base}/")).text()
         assert 'data-session-websocket-url="wss://room-a.clinic.example:9443/ws"' in text
         assert (await client.get(f"{base}/ws", headers={"Origin": base})).status == 403
@@ -312,11 +309,7 @@ async def test_a_public_url_is_matched_as_browsers_write_their_origin(
 ) -> None:
     """A browser leaves out the scheme's own port and writes the name in lower case."""
     async with serving(options(public_url=public)) as base, browser() as client:
-        answer = await client.post(
-            f"{base}/signin", data={"password": PASSWORD}, headers={"Origin": origin},
-            allow_redirects=False,
-        )  # fmt: skip
-        assert answer.status == 303
+        assert (await sign_in(client, base, PASSWORD, origin=origin)).status == 303
         assert (await client.get(f"{base}/ws", headers={"Origin": public})).status == 403
 
 
