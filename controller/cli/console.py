@@ -24,9 +24,9 @@ from controller.console.web_options import (
     DEFAULT_MAX_CONSOLES,
     DEFAULT_PORT,
     WebOptions,
-    browser_origin,
     is_loopback,
 )
+from controller.webnames import browser_origin
 
 
 @click.command(

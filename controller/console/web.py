@@ -32,15 +32,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from controller.console.web_options import WebOptions, browser_origin, is_loopback
+from controller.console.web_options import WebOptions, is_loopback
 from controller.untrusted import UntrustedJsonError, read_json
+from controller.webnames import browser_origin, host_name
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
@@ -126,7 +126,7 @@ class ConsoleServer(Server):
         (a page of another site resolved to this machine names that site as its Host)."""
         if self.options.password is not None:
             return True
-        host = urlsplit(f"//{request.host}").hostname
+        host = host_name(request.host)
         return host is not None and is_loopback(host)
 
     @web.middleware

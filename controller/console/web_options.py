@@ -9,12 +9,10 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_CONSOLES = 4
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -41,15 +39,3 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def browser_origin(url: str) -> str:
-    """The origin of `url` as a browser writes it (its Origin header): scheme and name in
-    lower case, no port when it is the scheme's own. Raises ValueError for a bad port."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    port = parts.port
-    if port is None or port == DEFAULT_PORTS.get(parts.scheme):
-        return f"{parts.scheme}://{host}"
-    return f"{parts.scheme}://{host}:{port}"

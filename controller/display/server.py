@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import aiomqtt
@@ -44,6 +44,7 @@ from controller.sim.device import BrokerAddress
 from controller.sim.model import clamp, compact_json, is_number, parse_json
 from controller.sim.vr import VrHeadset
 from controller.untrusted import UntrustedJsonError, read_json
+from controller.webnames import host_name
 
 RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 2.0
@@ -240,7 +241,7 @@ class DisplayServer:
         """
         if self.tls is not None:
             return True
-        host = urlsplit(f"//{request.host}").hostname
+        host = host_name(request.host)
         if host is None:
             return False
         if host in ("localhost", self.host.lower()):

@@ -384,3 +384,16 @@ async def test_what_a_page_sends_that_is_no_console_message_is_passed_over(
             _, *packets = await recorded(seen, '"q"')
     keys = [packet["text"] for packet in packets if packet["type"] == "keys"]
     assert keys == ["q"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:http", "[::1", "[zz]:80"])
+@pytest.mark.parametrize("password", [PASSWORD, None])
+async def test_a_host_that_names_no_host_is_refused_not_a_fault(
+    host: str, password: str | None
+) -> None:
+    async with serving(options(password=password)) as base, browser() as client:
+        named = {"Host": host, "Origin": f"http://{host}"}
+        answer = await client.post(f"{base}/signin", data={"password": PASSWORD}, headers=named)
+        assert answer.status == 403
+        assert (await client.get(f"{base}/ws", headers=named)).status in (401, 403)
+        assert (await client.get(f"{base}/", allow_redirects=False)).status in (200, 303)

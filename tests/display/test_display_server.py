@@ -498,6 +498,9 @@ async def test_a_web_site_whose_name_leads_to_the_display_cannot_reach_it(
         for path in ("", "content/clip.webm"):
             async with session.get(url + path, headers=named) as response:
                 assert response.status == 403, path
+        for garbled in ("[::1", "[zz]:80"):
+            async with session.get(url, headers={"Host": garbled}) as response:
+                assert response.status == 403, garbled
         for address in ("localhost", "127.0.0.1", "[::1]"):
             async with session.get(url, headers={"Host": f"{address}:{port}"}) as response:
                 assert response.status == 200, address
