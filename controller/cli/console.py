@@ -26,6 +26,7 @@ from controller.console.web_options import (
     WebOptions,
     is_loopback,
 )
+from controller.webnames import browser_origin
 
 
 @click.command(
@@ -174,9 +175,12 @@ def _public_url(url: str | None) -> str | None:
     if url is None:
         return None
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-        raise click.BadParameter(f"{url!r} is not http(s)://HOST[:PORT]", param_hint="--public-url")
-    return url.rstrip("/")
+    try:
+        if parts.scheme in ("http", "https") and parts.hostname and parts.path in ("", "/"):
+            return browser_origin(url)
+    except ValueError:  # a port that is not a number or out of range
+        pass
+    raise click.BadParameter(f"{url!r} is not http(s)://HOST[:PORT]", param_hint="--public-url")
 
 
 def _sign_in_password(path: Path | None, host: str) -> str | None:

@@ -13,7 +13,7 @@
   open it;
 * the websocket is refused unless its Origin is the page's own (another site's page cannot
   drive the room through a signed-in tablet);
-* at most `max_consoles` consoles at once;
+* at most `max_consoles` consoles at once, each at most `MAX_COLUMNS` × `MAX_ROWS` cells;
 * HTTPS when given a certificate (e.g. the facility's).
 
 Each console is a `sessionroom console` process that reads the room's broker login itself;
@@ -25,19 +25,22 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
+import logging
 import secrets
 import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
-from aiohttp import web
-from textual_serve.server import Server
+from aiohttp import WSMsgType, web
+from textual_serve.app_service import AppService
+from textual_serve.server import Server, to_int
 
 from controller.console.web_options import WebOptions, is_loopback
+from controller.untrusted import UntrustedJsonError, read_json
+from controller.webnames import browser_origin, host_name
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
@@ -45,10 +48,24 @@ SESSION_TTL_S = 12 * 3600.0
 FAILED_SIGN_IN_DELAY_S = 1.0
 MAX_WAITING_SIGN_INS = 16
 """More sign-ins waiting for their turn are answered 429 at once."""
+MAX_COLUMNS = 1000
+MAX_ROWS = 400
+"""The largest console screen a page may ask for (a 4K screen in a small font is about
+770 × 270): the console process lays out every cell, and a billion columns would take the
+room PC's memory."""
+MAX_PAGE_MESSAGE = 1024 * 1024
+"""The longest message a page may send (keys typed or pasted, a resize) that is read."""
 OPEN_PATHS = ("/signin", "/static/")
 """Served without signing in (the sign-in page and the page's scripts and styles)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = logging.getLogger("controller.console.web")
+
+
+def screen_size(width: int, height: int) -> tuple[int, int]:
+    """The console screen's size for a page that asks for `width` × `height`."""
+    return max(1, min(MAX_COLUMNS, width)), max(1, min(MAX_ROWS, height))
 
 
 def console_command(arguments: Sequence[str]) -> str:
@@ -63,8 +80,9 @@ class ConsoleServer(Server):
         super().__init__(command, host=options.host, port=options.port, title=options.title)
         self.options = options
         self.scheme = "https" if options.tls is not None else "http"
-        self.public_url = options.public_url or f"{self.scheme}://{options.host}:{options.port}"
-        self.public_url = self.public_url.rstrip("/")
+        self.public_url = browser_origin(
+            options.public_url or f"{self.scheme}://{options.host}:{options.port}"
+        )
         self._sessions: dict[str, float] = {}
         self._consoles = 0
         self._sign_in_lock = asyncio.Lock()
@@ -88,8 +106,10 @@ class ConsoleServer(Server):
         origin = request.headers.get("Origin")
         if origin is None:
             return False
-        expected = urlsplit(self.base_url(request))
-        return origin == f"{expected.scheme}://{expected.netloc}"
+        try:
+            return origin == browser_origin(self.base_url(request))
+        except ValueError:  # a Host with a port that is not a number
+            return False
 
     def signed_in(self, request: web.Request) -> bool:
         if self.options.password is None:
@@ -106,7 +126,7 @@ class ConsoleServer(Server):
         (a page of another site resolved to this machine names that site as its Host)."""
         if self.options.password is not None:
             return True
-        host = urlsplit(f"//{request.host}").hostname
+        host = host_name(request.host)
         return host is not None and is_loopback(host)
 
     @web.middleware
@@ -200,11 +220,46 @@ autocomplete="current-password"></label>
             raise web.HTTPServiceUnavailable(
                 text=f"{self.options.max_consoles} consoles are open already"
             )
+        width, height = screen_size(
+            to_int(request.query.get("width", "80"), 80),
+            to_int(request.query.get("height", "24"), 24),
+        )
+        sized = request.clone(rel_url=request.rel_url.update_query(width=width, height=height))
         self._consoles += 1
         try:
-            return await super().handle_websocket(request)
+            return await super().handle_websocket(sized)
         finally:
             self._consoles -= 1
+
+    async def _process_messages(
+        self, websocket: web.WebSocketResponse, app_service: AppService
+    ) -> None:
+        """textual-serve's loop over what the page sends, read as untrusted (`read_json`): a
+        message that is not one of the page's is passed over and logged (the console stays
+        open), a resize is held to `screen_size`."""
+        async for message in websocket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                envelope = read_json(message.data, max_bytes=MAX_PAGE_MESSAGE)
+            except UntrustedJsonError:
+                envelope = None
+            if not isinstance(envelope, list) or not envelope:
+                log.warning("a page sent a message that is not a console's; passed over")
+                continue
+            kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
+            if kind == "stdin" and isinstance(data, str):
+                await app_service.send_bytes(data.encode())
+            elif kind == "resize" and isinstance(data, dict):
+                width, height = data.get("width"), data.get("height")
+                if type(width) is int and type(height) is int:  # not a bool, not a float
+                    await app_service.set_terminal_size(*screen_size(width, height))
+            elif kind == "ping":
+                await websocket.send_json(["pong", data])
+            elif kind == "blur":
+                await app_service.blur()
+            elif kind == "focus":
+                await app_service.focus()
 
     async def on_startup(self, app: web.Application) -> None:
         where = self.options.public_url or f"{self.scheme}://{self.options.host}:{self.port}/"

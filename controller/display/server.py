@@ -15,11 +15,12 @@ each shows the device and the one connected longest reports.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
 from controller.sim.model import clamp, compact_json, is_number, parse_json
 from controller.sim.vr import VrHeadset
+from controller.untrusted import UntrustedJsonError, read_json
+from controller.webnames import host_name
 
 RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 2.0
@@ -59,12 +62,16 @@ PAGE_SEND_TIMEOUT_S = 5.0
 """How long one message may take to leave for a page before the page is closed."""
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
+STATIC_FILES = frozenset(entry.name for entry in STATIC.iterdir() if entry.is_file())
+"""The page's own files: `/static/<name>` serves these and nothing else."""
 VENDOR_DIR = Path(__file__).resolve().parent / "vendor" / "node_modules"
 """Where the build (`make install`, npm) puts the page's libraries; absent without them."""
 THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
 """three.js, which shows 360° video in WebXR; without it 360° video plays flat."""
 
 log = logging.getLogger("controller.display")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Page:
@@ -214,7 +221,7 @@ class DisplayServer:
         return page_url(self.host, port, secure=self.tls is not None)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_PAGE_MESSAGE)
+        app = web.Application(client_max_size=MAX_PAGE_MESSAGE, middlewares=[self._guard])
         app.router.add_get("/", self._page)
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/static/{name}", self._static)
@@ -225,6 +232,32 @@ class DisplayServer:
 
     # ------------------------------------------------------------------ HTTP
 
+    def named_here(self, request: web.Request) -> bool:
+        """Whether the request names this display as its screens do: over HTTPS any name
+        (the certificate holds it), else an address, `localhost` or the display's `host`.
+
+        A web site whose name is made to resolve to the display's address (DNS rebinding)
+        names that site as its Host; without this its script could act as a page.
+        """
+        if self.tls is not None:
+            return True
+        host = host_name(request.host)
+        if host is None:
+            return False
+        if host in ("localhost", self.host.lower()):
+            return True
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.named_here(request):
+            raise web.HTTPForbidden(text="open this display by its address or its host name")
+        return await handler(request)
+
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return _resource("display.html", "text/html")
 
@@ -232,7 +265,7 @@ class DisplayServer:
         name = request.match_info["name"]
         kinds = {".js": "text/javascript", ".css": "text/css"}
         kind = next((kinds[s] for s in kinds if name.endswith(s)), None)
-        if kind is None or "/" in name or name.startswith("."):
+        if kind is None or name not in STATIC_FILES:
             raise web.HTTPNotFound()
         return _resource(name, kind)
 
@@ -310,9 +343,9 @@ class DisplayServer:
         if page is not self.pages[0]:
             return
         try:
-            message = parse_json(data.encode())
-        except ValueError:
-            log.warning("%s: a page sent something that is not JSON", self.device.id)
+            message = read_json(data, max_bytes=MAX_PAGE_MESSAGE)
+        except UntrustedJsonError as refused:
+            log.warning("%s: a page sent something that is not used: %s", self.device.id, refused)
             return
         if not isinstance(message, dict) or message.get("type") != "state":
             return
@@ -341,6 +374,8 @@ class DisplayServer:
                 return "unknown status"
             if state["content"] is not None and not isinstance(state["content"], str):
                 return "content is not text"
+            if state["status"] == "idle" and state["content"] is not None:
+                return "an idle headset names no content"
             if not is_number(state["position_s"]) or not 0 <= state["position_s"] <= MAX_POSITION_S:
                 return "position_s is not 0–24 h"
             return None

@@ -9,6 +9,7 @@ console in a browser is tested in test_console_web.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shlex
 import ssl
@@ -16,12 +17,13 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from controller.console.web import SESSION_COOKIE, ConsoleServer
+from controller.console.web import MAX_COLUMNS, MAX_ROWS, SESSION_COOKIE, ConsoleServer
 from controller.console.web_options import WebOptions
 from controller.facility.certificates import certificate_authority, server_certificate
 from tests.support.mosquitto import free_port
@@ -68,12 +70,13 @@ def options(**changes: object) -> WebOptions:
 
 
 async def sign_in(
-    client: aiohttp.ClientSession, base: str, password: str
+    client: aiohttp.ClientSession, base: str, password: str, origin: str | None = None
 ) -> aiohttp.ClientResponse:
+    """Sign in from the page at `origin` (by default the console's own)."""
     return await client.post(
         f"{base}/signin",
         data={"password": password},
-        headers={"Origin": base},
+        headers={"Origin": origin or base},
         allow_redirects=False,
     )
 
@@ -238,11 +241,7 @@ async def test_no_more_consoles_than_the_cap_are_open_at_once() -> None:
 async def test_a_public_url_is_where_the_page_connects_and_the_only_origin() -> None:
     public = "https://room-a.clinic.example:9443"
     async with serving(options(public_url=public)) as base, browser() as client:
-        answer = await client.post(
-            f"{base}/signin", data={"password": PASSWORD}, headers={"Origin": public},
-            allow_redirects=False,
-        )  # fmt: skip
-        assert answer.status == 303
+        assert (await sign_in(client, base, PASSWORD, origin=public)).status == 303
         text = await (await client.get(f"{base}/")).text()
         assert 'data-session-websocket-url="wss://room-a.clinic.example:9443/ws"' in text
         assert (await client.get(f"{base}/ws", headers={"Origin": base})).status == 403
@@ -295,3 +294,106 @@ def test_a_console_beyond_loopback_needs_a_password_file(host: str) -> None:
     result = sessionroom("console", "--web", "--host", host, "--broker", "mqtt://127.0.0.1:1")
     assert result.returncode == 2
     assert "give --password-file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("public", "origin"),
+    [
+        ("https://room-a.clinic.example:443", "https://room-a.clinic.example"),
+        ("http://room-a.clinic.example:80/", "http://room-a.clinic.example"),
+        ("HTTPS://Room-A.Clinic.Example:9443", "https://room-a.clinic.example:9443"),
+    ],
+)
+async def test_a_public_url_is_matched_as_browsers_write_their_origin(
+    public: str, origin: str
+) -> None:
+    """A browser leaves out the scheme's own port and writes the name in lower case."""
+    async with serving(options(public_url=public)) as base, browser() as client:
+        assert (await sign_in(client, base, PASSWORD, origin=origin)).status == 303
+        assert (await client.get(f"{base}/ws", headers={"Origin": public})).status == 403
+
+
+@pytest.mark.parametrize("url", ["http://room-a.clinic.example:port", "https://:8765", "ftp://a"])
+def test_a_public_url_that_is_not_one_is_named(url: str) -> None:
+    result = sessionroom("console", "--web", "--public-url", url, "--broker", "mqtt://127.0.0.1:1")
+    assert result.returncode == 2
+    assert "is not http(s)://HOST[:PORT]" in result.stderr
+
+
+RECORDER = """
+import json, os, pathlib, sys
+seen = pathlib.Path(sys.argv[1])
+seen.write_text(json.dumps([os.environ["COLUMNS"], os.environ["ROWS"]]) + "\\n")
+sys.stdout.write("__GANGLION__\\n"); sys.stdout.flush()
+while (head := sys.stdin.buffer.read(5)) and len(head) == 5:
+    packet = sys.stdin.buffer.read(int.from_bytes(head[1:], "big"))
+    message = json.loads(packet) if head[:1] == b"M" else {"type": "keys", "text": packet.decode()}
+    with seen.open("a") as out:
+        out.write(json.dumps(message) + "\\n")
+    if message["type"] == "quit":
+        break
+"""
+"""A console process's stand-in that writes down the screen size it starts with and every
+message the server sends it (keys, resize, quit)."""
+
+
+async def recorded(seen: Path, done: str) -> list[Any]:
+    """What the stand-in wrote down, once it has a line holding `done`."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not seen.exists() or done not in seen.read_text():
+        assert asyncio.get_running_loop().time() < deadline, f"{done} never reached it"
+        await asyncio.sleep(0.02)
+    return [json.loads(line) for line in seen.read_text().splitlines()]
+
+
+async def test_a_page_cannot_give_its_console_a_screen_of_any_size(tmp_path: Path) -> None:
+    """The size the page asks for (on connecting and on each resize) is what the console
+    process lays its screen out in: a billion columns would take the room PC's memory."""
+    seen = tmp_path / "seen"
+    settings = options()
+    server = ConsoleServer(shlex.join([sys.executable, "-c", RECORDER, str(seen)]), settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        socket = f"{base}/ws?width=1000000000&height=-3"
+        async with client.ws_connect(socket, origin=base) as page:
+            for width, height in ((10**9, 10**9), ("wide", 40), (0, 0), (120, 40)):
+                await page.send_json(["resize", {"width": width, "height": height}])
+            started, *packets = await recorded(seen, '"width": 120')
+    assert started == [str(MAX_COLUMNS), "1"]
+    sizes = [(p["width"], p["height"]) for p in packets if p["type"] == "resize"]
+    assert sizes == [(MAX_COLUMNS, MAX_ROWS), (1, 1), (120, 40)]
+
+
+async def test_what_a_page_sends_that_is_no_console_message_is_passed_over(
+    tmp_path: Path,
+) -> None:
+    """A message that is not the page's (not JSON, nested past Python's limit, keys that are
+    not text or hold a lone surrogate, which cannot reach the console as UTF-8) is passed
+    over, and the console goes on."""
+    seen = tmp_path / "seen"
+    settings = options()
+    server = ConsoleServer(shlex.join([sys.executable, "-c", RECORDER, str(seen)]), settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base) as page:
+            for hostile in ("not json", "[" * 100_000, "[]", '{"stdin": 1}', '["stdin", 5]',
+                            '["resize"]', '["stdin", "a\\ud800b"]', '["stdin", "q"]'):  # fmt: skip
+                await page.send_str(hostile)
+            await page.send_json(["ping", "still there"])
+            assert await asyncio.wait_for(page.receive_json(), 5) == ["pong", "still there"]
+            _, *packets = await recorded(seen, '"q"')
+    keys = [packet["text"] for packet in packets if packet["type"] == "keys"]
+    assert keys == ["q"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:http", "[::1", "[zz]:80"])
+@pytest.mark.parametrize("password", [PASSWORD, None])
+async def test_a_host_that_names_no_host_is_refused_not_a_fault(
+    host: str, password: str | None
+) -> None:
+    async with serving(options(password=password)) as base, browser() as client:
+        named = {"Host": host, "Origin": f"http://{host}"}
+        answer = await client.post(f"{base}/signin", data={"password": PASSWORD}, headers=named)
+        assert answer.status == 403
+        assert (await client.get(f"{base}/ws", headers=named)).status in (401, 403)
+        assert (await client.get(f"{base}/", allow_redirects=False)).status in (200, 303)

@@ -100,6 +100,7 @@ def content(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "clip.webm").write_bytes(b"not really a video")
     (tmp_path / "secret.webm").write_bytes(b"secret")
+    (folder / "link.webm").symlink_to(tmp_path / "secret.webm")
     return folder
 
 
@@ -283,9 +284,13 @@ async def test_a_light_bar_speed_from_anywhere_is_held_to_the_room_speeds(
         '{"type":"state","seq":0,"state":{"status":"exploding","content":null,"position_s":0}}',
         '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":1e12}}',
         '{"type":"state","seq":0,"state":{"status":"idle","content":7,"position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":"\\ud800","position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":"clip.webm","position_s":0}}',
+        '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":NaN}}',
+        '{"type":"state","seq":true,"state":{"status":"idle","content":null,"position_s":0}}',
         '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0,"x":1}}',
         '{"type":"state","seq":0,"state":[1,2]}',
-        "[" * 100_000,
+        pytest.param("[" * 60_000, id="nested-60000-deep"),  # under the 64 KiB a message may be
     ],
 )
 async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
@@ -294,14 +299,11 @@ async def test_a_page_cannot_publish_a_state_the_device_cannot_be_in(
     url, broker = headset
     state = f"{_base(broker)}/state"
     good = '{"type":"state","seq":0,"state":{"status":"idle","content":null,"position_s":0}}'
-    async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(url + "ws") as page:
-            await page.receive_json()
-            await page.send_str(hostile)
-        async with session.ws_connect(url + "ws") as page:  # the display still serves pages
-            await page.receive_json()
-            await page.send_str(good)
-            await eventually(lambda: state in broker.last, 5, "the good state")
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await page.send_str(hostile)
+        await page.send_str(good)  # the page is still heard
+        await eventually(lambda: state in broker.last, 5, "the good state")
     assert [json.loads(p) for t, p in broker.seen if t == state] == [
         {"status": "idle", "content": None, "position_s": 0}
     ]
@@ -477,6 +479,33 @@ async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str,
         assert refused.value.status == 403
 
 
+REBOUND = ["rebind.example", "127.0.0.1.rebind.example", "localhost.example"]
+
+
+@pytest.mark.parametrize("name", REBOUND)
+async def test_a_web_site_whose_name_leads_to_the_display_cannot_reach_it(
+    headset: tuple[str, Broker], name: str
+) -> None:
+    """DNS rebinding: another site's name made to resolve to the display's address reaches
+    the port, and its script's requests name that site as Host and Origin alike."""
+    url, _ = headset
+    port = URL(url).port
+    named = {"Host": f"{name}:{port}"}
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(url + "ws", headers=named, origin=f"http://{name}:{port}")
+        assert refused.value.status == 403
+        for path in ("", "content/clip.webm"):
+            async with session.get(url + path, headers=named) as response:
+                assert response.status == 403, path
+        for garbled in ("[::1", "[zz]:80"):
+            async with session.get(url, headers={"Host": garbled}) as response:
+                assert response.status == 403, garbled
+        for address in ("localhost", "127.0.0.1", "[::1]"):
+            async with session.get(url, headers={"Host": f"{address}:{port}"}) as response:
+                assert response.status == 200, address
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
@@ -486,6 +515,16 @@ async def test_another_web_site_cannot_drive_the_page_socket(headset: tuple[str,
         ("content/breathing:6", 404),
         ("static/..%2Fserver.py", 404),
         ("static/display.js", 200),
+        ("static/missing.js", 404),
+        ("static/%00.js", 404),
+        ("static/display.js%00.css", 404),
+        ("content/missing.webm", 404),
+        ("content/link.webm", 404),
+        ("content//etc/passwd", 404),
+        ("content/%2Fetc%2Fhostname.webm", 404),
+        ("static/%2E%2E%2Fserver.py", 404),
+        ("content/%00.webm", 404),
+        ("nothing-here", 404),
     ],
 )
 async def test_the_page_reaches_the_content_folder_and_nothing_outside_it(
