@@ -66,6 +66,7 @@ def check_room(
         if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
     issues += _unique_topics(devices)
+    issues += _overlapping_topics(devices)
     issues += _unique_display_ports(devices)
     all_devices = {key: item.model for key, item in devices.items()}
     for scene in scenes.values():
@@ -96,6 +97,40 @@ def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
                 )
             )
         seen[key] = device_id
+    return issues
+
+
+def _overlapping_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
+    """A device whose commands land on a topic another device reads (as its state or
+    availability, e.g. a Zigbee2MQTT `lamp` beside a `lamp/set`): the engine would take its
+    own commands to one for reports of the other, and a light's report is what the
+    emergency's floor relies on."""
+    from controller.bus.topics import topic_matches
+    from controller.drivers.base import commanded_topics
+    from controller.drivers.registry import make_driver
+
+    drivers = {
+        key: make_driver(item.model) for key, item in devices.items() if not item.model.is_local
+    }
+    readers: dict[str, list[str]] = {}
+    for key, driver in drivers.items():
+        for topic_filter in driver.subscriptions():
+            readers.setdefault(topic_filter, []).append(key)
+    wildcards = [f for f in readers if "+" in f or "#" in f]  # the rest: a dict lookup
+    issues = []
+    for device_id, driver in drivers.items():
+        for topic in dict.fromkeys(commanded_topics(driver)):
+            filters = [f for f in wildcards if topic_matches(f, topic)]
+            filters += [topic] if topic in readers else []
+            others = [other for f in filters for other in readers[f] if other != device_id]
+            if others:
+                issues.append(
+                    devices[device_id].document.issue(
+                        ("topic",),
+                        f"the commands of {device_id!r} go to {topic!r}, which device "
+                        f"{others[0]!r} reads as its own reports: give one of them another topic",
+                    )
+                )
     return issues
 
 

@@ -407,3 +407,15 @@ class VitalsDriver(Driver):
         """The session ended: its last reading leaves the device's state (which the retained
         state shows; docs/safety.md#privacy)."""
         self.state = {}
+
+
+def commanded_topics(driver: Driver) -> list[str]:
+    """Every topic `driver`'s device takes commands, queries or measure requests on, in the
+    driver's order (the topics only the engine's output path publishes to)."""
+    topics: list[str] = []
+    if isinstance(driver, CommandDriver):
+        topics.extend(driver.command_topics())
+    if isinstance(driver, VitalsDriver):
+        topics.extend(message.topic for message in driver.measure())
+    topics.extend(message.topic for message in driver.query())
+    return topics

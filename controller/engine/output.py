@@ -28,7 +28,6 @@ from controller.drivers.base import (
     Availability,
     BlsCommand,
     BlsDriver,
-    CommandDriver,
     Driver,
     LightCommand,
     LightDriver,
@@ -36,6 +35,7 @@ from controller.drivers.base import (
     VitalsDriver,
     VrCommand,
     VrDriver,
+    commanded_topics,
 )
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.safety import BlsRequest, Rule, SafetyGate, Status, Verdict
@@ -107,18 +107,6 @@ class Latch:
 
     floors: dict[str, float]
     """Light → the lowest level it may have while latched (its safe-scene level)."""
-
-
-def commanded_topics(driver: Driver) -> list[str]:
-    """Every topic `driver`'s device takes commands, queries or measure requests on, in the
-    driver's order (the topics only this path publishes to)."""
-    topics: list[str] = []
-    if isinstance(driver, CommandDriver):
-        topics.extend(driver.command_topics())
-    if isinstance(driver, VitalsDriver):
-        topics.extend(message.topic for message in driver.measure())
-    topics.extend(message.topic for message in driver.query())
-    return topics
 
 
 class RoomOutput:

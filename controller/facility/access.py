@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from controller.api.homeassistant import discovery
 from controller.api.topics import REPLAY_SUFFIX, RoomTopics, is_replay
 from controller.config import Room
+from controller.drivers.base import commanded_topics
 from controller.drivers.registry import make_driver
-from controller.engine.output import commanded_topics
 from controller.sim.catalogue import is_simulated
 
 FRONT_DESK = "frontdesk"
