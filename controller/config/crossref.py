@@ -28,6 +28,7 @@ from controller.config.playlists import Playlist
 
 if TYPE_CHECKING:
     from controller.config.loader import Sourced
+    from controller.drivers.base import Driver
 
 
 @dataclass
@@ -66,7 +67,8 @@ def check_room(
         if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
     issues += _unique_topics(devices)
-    issues += _overlapping_topics(devices)
+    drivers, unmade = _drivers(devices)
+    issues += unmade + _overlapping_topics(devices, drivers)
     issues += _unique_display_ports(devices)
     all_devices = {key: item.model for key, item in devices.items()}
     for scene in scenes.values():
@@ -100,18 +102,34 @@ def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
     return issues
 
 
-def _overlapping_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
+def _drivers(devices: Mapping[str, Sourced[Device]]) -> tuple[dict[str, Driver], list[ConfigIssue]]:
+    """The driver of each device the engine reaches over MQTT, and what keeps a device's
+    driver from being made (e.g. a colour temperature for a Shelly, which sets none): the
+    engine would stop on it at start."""
+    from controller.drivers.registry import make_driver
+
+    drivers: dict[str, Driver] = {}
+    issues = []
+    for key, item in devices.items():
+        if item.model.is_local:
+            continue
+        try:
+            drivers[key] = make_driver(item.model)
+        except ValueError as problem:
+            issues.append(item.document.issue(("driver",), str(problem)))
+    return drivers, issues
+
+
+def _overlapping_topics(
+    devices: Mapping[str, Sourced[Device]], drivers: Mapping[str, Driver]
+) -> list[ConfigIssue]:
     """A device whose commands land on a topic another device reads (as its state or
     availability, e.g. a Zigbee2MQTT `lamp` beside a `lamp/set`): the engine would take its
     own commands to one for reports of the other, and a light's report is what the
     emergency's floor relies on."""
     from controller.bus.topics import topic_matches
     from controller.drivers.base import commanded_topics
-    from controller.drivers.registry import make_driver
 
-    drivers = {
-        key: make_driver(item.model) for key, item in devices.items() if not item.model.is_local
-    }
     readers: dict[str, list[str]] = {}
     for key, driver in drivers.items():
         for topic_filter in driver.subscriptions():
