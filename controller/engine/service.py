@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 from collections import OrderedDict
@@ -88,6 +89,11 @@ def _reply_message(command_id: str, ok: bool, error: str | None) -> dict[str, An
     return reply
 
 
+def _digest(payload: bytes) -> bytes:
+    """What a command is remembered by, to know it again if it is delivered again."""
+    return hashlib.blake2b(payload, digest_size=16).digest()
+
+
 def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
     """How long after a tick the loop waits for an input before it ticks again: at most
     IDLE_TICK_S, and never past the engine's next work or the state's time (the loop
@@ -121,8 +127,9 @@ class RoomService:
         """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
         self._acknowledging: asyncio.Task[None] | None = None
         self._recent: OrderedDict[str, tuple[bytes, dict[str, Any] | None]] = OrderedDict()
-        """The last `RECENT_COMMANDS` command ids the engine acted on, each with the message
-        and its reply (None until it is sent)."""
+        """The last `RECENT_COMMANDS` command ids the engine acted on, each with a digest of
+        the message (not the message: a command may be 64 KiB) and its reply (None until it
+        is sent)."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
@@ -211,7 +218,7 @@ class RoomService:
             if earlier is not None:  # else its reply is still to come
                 await self._send_reply(bus, earlier)
             return
-        self._recent[command.id] = (message.payload, None)
+        self._recent[command.id] = (_digest(message.payload), None)
         self._recent.move_to_end(command.id)
         if len(self._recent) > RECENT_COMMANDS:
             self._recent.popitem(last=False)
@@ -285,7 +292,9 @@ class RoomService:
         a resend's bookkeeping, and one delivered twice is a second press, which only
         brings the lights up at once."""
         earlier = self._recent.get(command.id)
-        return command.action != "emergency" and earlier is not None and earlier[0] == payload
+        return (
+            command.action != "emergency" and earlier is not None and earlier[0] == _digest(payload)
+        )
 
     async def _answer(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
         """Reply to a command the engine acted on; the reply is kept for a repeat of it."""
