@@ -308,8 +308,12 @@ class Bus:
         """One connection: returns after a clean stop, raises MqttError when it fails or ends."""
         receiving: asyncio.Task[None] | None = None
         try:
-            async with self._new_client() as client:
-                _deliver_directly(client, self._arrived)
+            client = self._new_client()
+            # Before connecting: a message read in the same packet batch as the CONNACK (a
+            # queued message of a kept session, a retained one the broker sends at once) would
+            # otherwise land in aiomqtt's queue, which `_receive` empties without looking.
+            _deliver_directly(client, self._arrived)
+            async with client:
                 receiving = asyncio.create_task(self._receive(client))
                 await self._serve(client, receiving)
         finally:
