@@ -6,7 +6,8 @@ lets no set start); the tones' volume ramps in like every other sound.
 
 MQTT tappers and light bars keep their own timing (docs/device-protocols.md); the engine still
 counts passes on the session clock so the console shows them even before a device reports,
-and knows when a set is over. A device's own `pass` report wins when it has one.
+and knows when a set is over: half a second later it tells the device to stop, so no set
+runs on past the length the gate judged. A device's own `pass` report wins when it has one.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class BlsSet:
         return now - self.started >= self.length_s
 
 
+STOP_GRACE_S = 0.5
+"""Real seconds after a set's length has passed before its MQTT device is told to stop: the
+device, which started the set when the start reached it, ends it by itself first."""
 DEFAULT_TONE_VOLUME = 0.3
 """Tones play at the music's volume, or at this when no music sounds (before the cap)."""
 
@@ -81,6 +85,8 @@ class BlsControl:
         self._volumes = volumes
         self._record = record
         self.sets: dict[str, BlsSet] = {}
+        self.stops_owed: dict[str, float] = {}
+        """MQTT BLS devices whose set is complete, and the session time they are told to stop."""
 
     def scene_devices(self, scene: config.Scene | None) -> list[str]:
         """The BLS devices a scene names, or every BLS device when it names none."""
@@ -113,6 +119,7 @@ class BlsControl:
         verdict = self._output.bls_start(device_id, request, now, colour=target.colour)
         if verdict.value is None:
             raise CommandRefused(verdict.reason or "the BLS set was refused")
+        self.stops_owed.pop(device_id, None)
         allowed = verdict.value
         if tones:
             self._volumes.silence(TONES, now)
@@ -133,6 +140,7 @@ class BlsControl:
 
     def stop(self, device_id: str, why: str, now: float) -> None:
         """Stop a device's set at once (a device without one is told to stop all the same)."""
+        self.stops_owed.pop(device_id, None)
         self._output.bls_stop(device_id, now)
         if self._room.devices[device_id].driver == "tones":
             self._volumes.silence(TONES, now)
@@ -158,13 +166,23 @@ class BlsControl:
             self._output.bls_stop(device_id, now)
 
     def finish(self, now: float) -> None:
-        """Sets whose length has passed are complete."""
+        """Sets whose length has passed are complete; a device still owed its stop gets it."""
+        for device_id, due in list(self.stops_owed.items()):
+            if now >= due:
+                del self.stops_owed[device_id]
+                self._output.bls_stop(device_id, now)
         for device_id, bls_set in list(self.sets.items()):
             if bls_set.done(now):
                 del self.sets[device_id]
                 if self._room.devices[device_id].driver == "tones":
                     self._output.bls_stop(device_id, now)
                     self._volumes.silence(TONES, now)
+                else:
+                    # The device ends the set by itself, but one that restarted it (a start
+                    # delivered again after a lost acknowledgement) or whose timing runs slow
+                    # would go on past the length the gate judged.
+                    end = bls_set.started + bls_set.length_s
+                    self.stops_owed[device_id] = end + STOP_GRACE_S * bls_set.time_scale
                 self._record(
                     "command",
                     {"bls": "set complete"},

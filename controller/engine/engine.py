@@ -291,15 +291,16 @@ class Engine:
     def seconds_to_work(self) -> float:
         """Real seconds until `tick` next has something to do, if no input comes first: 0
         while anything moves (a scene's music still to start, a fade or volume ramp, a light
-        the gate holds back, a BLS set, the music between states), else until the next cue,
-        automatic advance, vitals check, emergency confirmation or safe light target owed
-        again (inf when none is ahead)."""
+        the gate holds back, a BLS set or its device's stop still owed, the music between
+        states), else until the next cue, automatic advance, vitals check, emergency
+        confirmation or safe light target owed again (inf when none is ahead)."""
         now = self.now()
         if (
             self._music_due is not None
             or self.fades.pending(now)
             or self.lights.pending()
             or self.bls.sets
+            or self.bls.stops_owed
             or self.music.moving(now)
         ):
             return 0.0

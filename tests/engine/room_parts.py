@@ -205,6 +205,7 @@ class RoomParts:
         music_problem: str | None = None,
     ) -> None:
         self.room = example_room()
+        self.room.settings = self.room.settings.model_copy(update={"time_scale": scale})
         self.scale = scale
         self.drivers: dict[str, Driver] = {
             device.id: make_driver(device)

@@ -190,6 +190,53 @@ def test_a_set_is_complete_when_its_passes_are_done(parts: RoomParts) -> None:
     ]
 
 
+def test_half_a_second_after_its_set_is_complete_the_device_is_told_to_stop(
+    parts: RoomParts,
+) -> None:
+    """It ended the set by itself, unless it restarted it (a start delivered twice)."""
+    parts.bls.start("tappers", EIGHT_PASSES, 2.0, 0.0)
+    parts.take()
+    parts.bls.finish(10.0)
+    parts.bls.finish(10.49)
+    assert parts.take() == []
+    parts.bls.finish(10.5)
+    assert parts.take() == [(TAPPERS, STOP)]
+    parts.bls.finish(20.0)
+    assert parts.take() == []  # once
+
+
+def test_the_grace_before_the_stop_is_real_time_in_a_slowed_rehearsal() -> None:
+    parts = RoomParts(scale=0.5)
+    parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)  # 8 real seconds: 4 session seconds
+    parts.take()
+    parts.bls.finish(4.0)
+    parts.bls.finish(4.24)
+    assert parts.take() == []
+    parts.bls.finish(4.25)
+    assert parts.take() == [(TAPPERS, STOP)]
+
+
+def test_a_new_set_within_the_grace_is_not_stopped_by_the_one_before(parts: RoomParts) -> None:
+    parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
+    parts.bls.finish(8.0)
+    parts.bls.start("tappers", EIGHT_PASSES, 8.2, 0.0)
+    parts.take()
+    parts.bls.finish(8.5)
+    parts.bls.finish(16.0)
+    assert parts.take() == []
+    assert list(parts.bls.sets) == ["tappers"]
+
+
+def test_a_set_refused_within_the_grace_leaves_the_stop_owed(parts: RoomParts) -> None:
+    parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
+    parts.bls.finish(8.0)
+    parts.take()
+    with pytest.raises(CommandRefused):
+        parts.bls.start("tappers", BlsTarget(running=True, passes=30), 8.2, 0.0)
+    parts.bls.finish(8.5)
+    assert parts.take() == [(TAPPERS, STOP)]
+
+
 def test_a_tone_set_that_is_complete_stops_the_tones_and_silences_them(
     parts: RoomParts,
 ) -> None:

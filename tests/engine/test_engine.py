@@ -24,6 +24,7 @@ from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.phases import CommandRefused
 from controller.journal import list_sessions, read_events
+from controller.sim.bls import BlsDevice
 from tests.conftest import REPO
 
 START_WALL_NS = 1_795_000_000_000_000_000
@@ -157,6 +158,28 @@ def test_a_timed_cue_starts_a_bls_set_on_the_session_clock(room: Room) -> None:
     assert room.engine.snapshot().bls.pass_count == 4
     room.run_for(5.0)
     assert room.engine.snapshot().bls.running is False
+
+
+def test_a_set_whose_start_reached_the_tappers_twice_ends_when_the_gate_said(room: Room) -> None:
+    """The bus sends at least once: a start whose acknowledgement was lost with the connection
+    is sent again, and the simulated tappers (which keep their own timing) restart the set."""
+    tappers = BlsDevice(load_room(REPO / "config.yaml").devices["tappers"])
+    room.do("start", plan="rehearsal", participant="P014")
+    room.do("bls", op="start", device="tappers", speed_hz=1.0, passes=8)
+    [start] = room.tick()["bls/tappers/set"]
+    started = room.clock.now()
+    tappers.handle("bls/tappers/set", start.encode(), started)
+    room.run_for(4.0)
+    tappers.handle("bls/tappers/set", start.encode(), room.clock.now())  # delivered again
+    running_until = 0.0
+    for _ in range(20):  # to 9 s after the first start
+        for payload in room.tick(0.25).get("bls/tappers/set", []):
+            tappers.handle("bls/tappers/set", payload.encode(), room.clock.now())
+        tappers.tick(room.clock.now())
+        if tappers.running:
+            running_until = room.clock.now() - started
+    # 8 s after the first start and half a second's grace, not 8 s after the second start
+    assert running_until == 8.25
 
 
 def test_a_bls_speed_beyond_the_room_limit_is_clamped_and_journaled(room: Room) -> None:
