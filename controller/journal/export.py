@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from controller.journal.events import Event, iso_wall
+from controller.journal.halves import SPLIT_FROM, SecondHalf, second_half_from
 from controller.journal.sessions import read_events
 from controller.journal.store import (
     FIRST_BAD_LABEL,
@@ -119,7 +120,8 @@ ones, so Python turns each into its part of a line once (`Labels`): one value fe
 instead of four, and no quoting and joining by SQLite on every row."""
 EVENT = f"seq, {SESSION_T}, {WALL}, {LABELS}"
 """The columns every timeline row starts with: seq, t, wall and the labels."""
-QUERY = f"SELECT {EVENT}, {CONTRACT_PAYLOAD} FROM events ORDER BY seq"
+TIMELINE = f"SELECT {EVENT}, {CONTRACT_PAYLOAD} FROM events"
+QUERY = f"{TIMELINE} ORDER BY seq"
 """The rows of a JSONL or CSV export. SQLite builds a row's wall time and payload text: a
 fetched value costs Python more than SQLite's work on it, so the fewer values a row
 brings, the faster the export."""
@@ -271,21 +273,54 @@ def export_session(
     format_name: str,
     progress: ProgressCallback | None = None,
     key: bytes | None = None,
+    split_from: int = SPLIT_FROM,
 ) -> int:
     """Write the timeline of the journal at `path` to `out` in `format_name`; return the count.
 
-    With a `key`, participant codes in payloads become keyed pseudonyms. Raises JournalError
-    if the file is not a readable journal, KeyError for an unknown format.
+    With a `key`, participant codes in payloads become keyed pseudonyms. A long session is
+    exported on two cores where it can be (`controller.journal.halves`, from `split_from`
+    events): `progress` is then told the first half's count as it goes and the whole count
+    at the end. Raises
+    JournalError if the file is not a readable journal, KeyError for an unknown format.
     """
     stream = FORMATS[format_name]
-    batches: Iterable[list[tuple[Any, ...]]]
-    if key is None:
-        batches = journal_rows(path, QUERY)
-    else:
-        events = renamed_events(checked_events(path), pseudonymiser(key))
-        batches = batched(event_row(event) for event in events)
-    write = stream.writer()
     out.write(stream.header)
+    if key is not None:
+        events = renamed_events(checked_events(path), pseudonymiser(key))
+        return write_rows(batched(event_row(event) for event in events), stream, out, progress)
+    split = second_half_from(path, split_from=split_from)
+    if split is None:
+        return write_rows(journal_rows(path, QUERY), stream, out, progress)
+
+    def second_half(half_out: TextIO) -> int:
+        return write_rows(journal_rows(path, rows_from(split)), stream, half_out, None)
+
+    with SecondHalf(second_half) as child:  # the first half here meanwhile (`halves`)
+        count = write_rows(journal_rows(path, rows_before(split)), stream, out, progress)
+        count += child.copy_to(out)
+    if progress is not None:
+        progress(count)
+    return count
+
+
+def rows_before(seq: int) -> str:
+    """`QUERY` for the events before `seq`."""
+    return f"{TIMELINE} WHERE seq < {seq:d} ORDER BY seq"
+
+
+def rows_from(seq: int) -> str:
+    """`QUERY` for the events from `seq` on."""
+    return f"{TIMELINE} WHERE seq >= {seq:d} ORDER BY seq"
+
+
+def write_rows(
+    batches: Iterable[list[tuple[Any, ...]]],
+    stream: StreamFormat,
+    out: TextIO,
+    progress: ProgressCallback | None,
+) -> int:
+    """Write batches of rows (of `QUERY`, or `event_row`) to `out`; return how many."""
+    write = stream.writer()
     count = 0
     for batch in batches:
         write(batch, out)

@@ -1,0 +1,145 @@
+"""A long timeline export on two cores: the second half of the events in a forked process.
+
+A JSONL or CSV export spends about as long in SQLite (which builds each row's wall time and
+payload text) as in Python (which joins each row into its line), one core at a time. With
+another core free and a session long enough, the export forks (`SecondHalf`): the child
+writes the second half of the events as text into an unlinked temporary file while the
+parent writes the first half to the output; then the parent copies the child's text after
+its own. The output is the text one process writes.
+
+Forking is safe only in a process that runs one thread (another may hold a lock the child
+would need), so `second_half_from` says no split in any other. The child never returns into
+the caller (`os._exit`), so nothing of the parent's (atexit handlers, buffered output, open
+files) runs twice. If the child cannot write its half (say the temporary file's disk is
+full) or dies, the parent writes that half itself: the split can make an export quicker,
+never lose it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TextIO
+
+from controller.journal.store import JournalError, reading
+
+SPLIT_FROM = 20_000
+"""Events from which an export splits: below, forking costs more than the half it saves."""
+COPY_CHARS = 1 << 20
+"""Characters copied from the child's text to the output at a time."""
+
+WriteHalf = Callable[[TextIO], int]
+"""Writes one half of the timeline to a text stream; returns its event count."""
+
+
+def second_half_from(path: Path, *, split_from: int = SPLIT_FROM) -> int | None:
+    """The first seq of the second half if an export of `path` should split, else None.
+
+    It splits when this process runs one thread, can fork and may use two cores, and the
+    journal holds `split_from` events or more (by its seq range). JournalError if the file
+    is not a readable journal.
+    """
+    if not hasattr(os, "fork") or threading.active_count() != 1:
+        return None
+    if len(os.sched_getaffinity(0)) < 2:
+        return None
+    with reading(path) as (connection, _):
+        first, last = connection.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+    if first is None or last - first + 1 < split_from:
+        return None
+    return int((first + last) // 2 + 1)
+
+
+class SecondHalf:
+    """The second half of an export, written by a forked child while the parent writes the
+    first; `copy_to` appends it to the output (or writes it there itself, if the child could
+    not). Use as a context manager: leaving it early stops and reaps the child."""
+
+    def __init__(self, write_half: WriteHalf) -> None:
+        self._write_half = write_half
+        self._pid: int | None = None
+        self._spool: IO[bytes] | None = None
+        self._report_fd = -1
+        try:  # without a spool, a pipe or a process, `copy_to` writes the half here
+            self._spool = tempfile.TemporaryFile(prefix="sessionroom-export-")  # noqa: SIM115 (closed by __exit__)
+            self._report_fd, report_writer = os.pipe()
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            self._pid = os.fork()
+        if self._pid == 0:
+            os.close(self._report_fd)
+            self._child(self._spool, report_writer)
+        os.close(report_writer)
+
+    def __enter__(self) -> SecondHalf:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            self._pid = None
+        if self._report_fd >= 0:
+            os.close(self._report_fd)
+            self._report_fd = -1
+        if self._spool is not None:
+            self._spool.close()
+
+    def copy_to(self, out: TextIO) -> int:
+        """Wait for the child; append its half to `out` and return the half's event count.
+
+        JournalError if the child found the journal damaged in its half. A child that could
+        not write its half, or died, leaves it to this process, which writes it to `out`.
+        """
+        report = self._report()
+        if "journal" in report:
+            raise JournalError(str(report["journal"]))
+        count = report.get("count")
+        if not isinstance(count, int) or self._spool is None:
+            return self._write_half(out)
+        self._spool.seek(0)
+        text = io.TextIOWrapper(self._spool, encoding="utf-8", newline="")
+        try:
+            while chunk := text.read(COPY_CHARS):
+                out.write(chunk)
+        finally:
+            text.detach()
+        return count
+
+    def _report(self) -> dict[str, object]:
+        """What the child reported when it ended (empty if it died without a word)."""
+        if self._pid is None:
+            return {}
+        with open(self._report_fd, "rb", closefd=False) as reader:
+            data = reader.read()
+        os.waitpid(self._pid, 0)
+        self._pid = None
+        try:
+            report = json.loads(data)
+        except ValueError:
+            return {}
+        return report if isinstance(report, dict) else {}
+
+    def _child(self, spool: IO[bytes], report_writer: int) -> None:
+        """Write the half into `spool`, report how it went, and end this process."""
+        report: dict[str, object] = {}
+        try:
+            with open(spool.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
+                report = {"count": self._write_half(text)}
+        except JournalError as error:
+            report = {"journal": str(error)}
+        except BaseException as error:  # the parent writes the half itself
+            report = {"failed": f"{type(error).__name__}: {error}"}
+        finally:
+            with contextlib.suppress(BaseException):
+                os.write(report_writer, json.dumps(report).encode())
+            os._exit(0)

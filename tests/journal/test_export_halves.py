@@ -1,0 +1,128 @@
+"""A long JSONL or CSV export on two cores (controller/journal/halves.py): the same text as one
+process writes, the first damaged event named, no child left behind, and a child that cannot
+write its half leaves it to the parent.
+
+Each case runs in a fresh interpreter (`python -c`), as `sessionroom export` does: the export
+forks only in a process with one thread, and the test process runs others.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from controller.journal import Event, Journal
+from tests.journal.conftest import JournalFactory
+from tests.journal.support import START_NS
+
+SCRIPT = """
+import io, json, os, resource, signal, sys
+from pathlib import Path
+from controller.journal import JournalError
+from controller.journal.export import export_session
+from controller.journal.halves import second_half_from
+
+path, format_name, limit = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+alone, alone_error = io.StringIO(), None
+try:
+    export_session(path, alone, format_name=format_name, split_from=10**9)
+except JournalError as problem:
+    alone_error = str(problem)
+if limit:  # files this process writes (the child's spool) stop at `limit` bytes
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+split, error, progress = io.StringIO(), None, []
+try:
+    count = export_session(
+        path, split, format_name=format_name, split_from=2, progress=progress.append
+    )
+except JournalError as problem:
+    count, error = None, str(problem)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    children_left = True
+except ChildProcessError:
+    children_left = False
+print(json.dumps({
+    "splits_at": second_half_from(path, split_from=2),
+    "same": split.getvalue() == alone.getvalue(),
+    "count": count,
+    "progress": progress,
+    "error": error,
+    "alone_error": alone_error,
+    "children_left": children_left,
+}))
+"""
+
+
+def export_in_halves(path: Path, format_name: str, *, spool_limit: int = 0) -> dict[str, object]:
+    """Export `path` split (from 2 events) and alone in a fresh interpreter; what it saw."""
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), format_name, str(spool_limit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def awkward_session(new_journal: JournalFactory, events: int = 3000) -> Journal:
+    """A session whose text needs every kind of escaping, in both halves."""
+    journal = new_journal()
+    texts = ['say "hi"', "tab\there", "two\nlines", "\u2028sep", "nul\x00", "é ✓ 🙂", "a,b;c"]
+    for n in range(events):
+        text = texts[n % len(texts)]
+        if n % 3 == 0:
+            event = Event("note", text, phase="peak")
+        elif n % 3 == 1:
+            wire = json.dumps({"state": "ON", "brightness": n % 255, "label": text})
+            event = Event("command", {"payload": wire}, device="lamp", topic="z/lamp/set")
+        else:
+            event = Event("state", {"hr": 60 + n % 40, "label": text}, device=text)
+        journal.append(event, t=n * 0.37, wall_ns=START_NS + n * 370_000_123)
+    journal.close(ended_cleanly=True)
+    return journal
+
+
+@pytest.mark.parametrize("format_name", ["jsonl", "csv"])
+def test_an_export_in_halves_is_the_text_one_process_writes(
+    new_journal: JournalFactory, format_name: str
+) -> None:
+    journal = awkward_session(new_journal)
+    result = export_in_halves(journal.path, format_name)
+    assert result["splits_at"] == 1501
+    assert result["same"] is True
+    assert result["count"] == 3000
+    assert result["progress"] == [1000, 1500, 3000]  # the first half as it goes, then all
+    assert result["children_left"] is False
+
+
+@pytest.mark.parametrize(("seq", "half"), [(200, "first"), (2900, "second")])
+def test_a_damaged_event_in_either_half_is_named_and_no_child_is_left(
+    new_journal: JournalFactory, seq: int, half: str
+) -> None:
+    journal = awkward_session(new_journal)
+    with sqlite3.connect(journal.path) as connection:
+        connection.execute(f"UPDATE events SET payload = '{{not json' WHERE seq = {seq}")
+        connection.execute("UPDATE events SET payload = '{cut' WHERE seq = 2950")
+    result = export_in_halves(journal.path, "jsonl")
+    named = f"{journal.path}: damaged journal (event {seq}: its payload is not JSON)"
+    assert result["error"] == result["alone_error"] == named, half
+    assert result["children_left"] is False
+
+
+def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
+    new_journal: JournalFactory,
+) -> None:
+    """The spool stops at 64 KB (as on a full disk): the parent writes the second half."""
+    journal = awkward_session(new_journal)
+    result = export_in_halves(journal.path, "csv", spool_limit=65536)
+    assert (result["same"], result["count"], result["children_left"]) == (True, 3000, False)
