@@ -10,12 +10,12 @@ that watches what reached it are real.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import aiomqtt
 import pytest
 
 from controller.bus import Bus
+from tests.bus.relay import BrokerRelay
 from tests.bus.support import FAST_RETRY, ConnectionLog, eventually, settings_for
 from tests.support.mosquitto import Mosquitto
 
@@ -24,39 +24,13 @@ pytestmark = pytest.mark.mosquitto
 PUBACK = 0x40
 
 
-def packet_length(data: bytes | bytearray) -> int | None:
-    """The length of the MQTT packet at the start of `data`, or None while it is incomplete."""
-    multiplier, remaining = 1, 0
-    for index in range(1, min(len(data), 5)):
-        remaining += (data[index] & 0x7F) * multiplier
-        if not data[index] & 0x80:
-            total = index + 1 + remaining
-            return total if len(data) >= total else None
-        multiplier *= 128
-    return None
-
-
-class AckRelay:
+class AckRelay(BrokerRelay):
     """Loopback relay to a broker that can hold back its PUBACKs and cut the connection."""
 
     def __init__(self, broker: Mosquitto) -> None:
-        self._broker = broker
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
+        super().__init__(broker)
         self._acks_let_through: int | None = None
         """None: every packet passes; a number: that many more PUBACKs, then nothing."""
-        self.port = 0
-
-    async def __aenter__(self) -> AckRelay:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self.cut()
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
 
     def hold_after(self, acks: int) -> None:
         """Let `acks` more PUBACKs reach the client, then hold everything back."""
@@ -65,39 +39,15 @@ class AckRelay:
     def cut(self) -> None:
         """Close the connections (the client sees a lost broker); later ones pass freely."""
         self._acks_let_through = None
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
+        super().cut()
 
-    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        broker_r, broker_w = await asyncio.open_connection(self._broker.host, self._broker.port)
-        self._writers += [client_w, broker_w]
-        upstream = asyncio.create_task(self._pipe(client_r, broker_w))
-        try:
-            await self._downstream(broker_r, client_w)
-        finally:
-            upstream.cancel()
-            for writer in (client_w, broker_w):
-                writer.transport.abort()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-
-    async def _downstream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buffer = bytearray()
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                buffer += data
-                while (length := packet_length(buffer)) is not None:
-                    if self._acks_let_through is not None:
-                        if buffer[0] & 0xF0 != PUBACK or self._acks_let_through == 0:
-                            break  # held back: nothing more reaches the client
-                        self._acks_let_through -= 1
-                    writer.write(bytes(buffer[:length]))
-                    del buffer[:length]
+    def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
+        if self._acks_let_through is not None:
+            if packet[0] & 0xF0 != PUBACK or self._acks_let_through == 0:
+                return False  # held back: nothing more reaches the client
+            self._acks_let_through -= 1
+        client.write(packet)
+        return True
 
 
 async def watch(broker: Mosquitto, topic_filter: str, seen: list[str]) -> None:

@@ -10,13 +10,12 @@ queue (its direct delivery was installed only after the connection was up) and l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 
 from controller.bus import Bus, Message
+from tests.bus.relay import BrokerRelay
 from tests.bus.support import Recorder, eventually, fresh_prefix, settings_for
-from tests.bus.test_batch_acknowledgements import packet_length
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -32,56 +31,16 @@ def publish_packet(topic: str, payload: bytes) -> bytes:
     return bytes([0x30, len(body)]) + body
 
 
-class EarlyPublishRelay:
+class EarlyPublishRelay(BrokerRelay):
     """Loopback relay to a broker that writes `early` in the same write as the CONNACK."""
 
     def __init__(self, broker: Mosquitto, early: bytes) -> None:
-        self._broker = broker
+        super().__init__(broker)
         self._early = early
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
 
-    async def __aenter__(self) -> EarlyPublishRelay:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._tasks:
-            task.cancel()
-        await self._server.wait_closed()
-
-    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        broker_r, broker_w = await asyncio.open_connection(self._broker.host, self._broker.port)
-        upstream = asyncio.create_task(self._pipe(client_r, broker_w))
-        self._tasks.add(upstream)
-        try:
-            await self._downstream(broker_r, client_w)
-        finally:
-            upstream.cancel()
-            for writer in (client_w, broker_w):
-                writer.transport.abort()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                writer.write(data)
-
-    async def _downstream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buffer = bytearray()
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                buffer += data
-                while (length := packet_length(buffer)) is not None:
-                    packet = bytes(buffer[:length])
-                    del buffer[:length]
-                    if packet[0] & 0xF0 == CONNACK:
-                        packet += self._early
-                    writer.write(packet)
+    def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
+        client.write(packet + self._early if packet[0] & 0xF0 == CONNACK else packet)
+        return True
 
 
 async def test_a_message_read_with_the_connack_reaches_its_handler(mosquitto: Mosquitto) -> None:
