@@ -1,4 +1,5 @@
-"""Names as browsers write them in HTTP: the host of a Host header, the origin of a page.
+"""Names as browsers write them in HTTP: the host of a Host header, the origin of a page;
+and how long a browser has to send its request.
 
 The web servers a browser reaches (the console, the displays) check both against what they
 expect; this module has no dependencies, so a display does not import the console.
@@ -9,6 +10,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+REQUEST_TIMEOUT_S = 10.0
+"""A connection that has not sent a whole request this long after it opened (or after its
+last answer) is closed: a client trickling its headers, or saying nothing, holds a
+connection of the console or a display no longer. An open websocket is not affected."""
 
 
 def host_name(host: str) -> str | None:

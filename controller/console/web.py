@@ -38,6 +38,7 @@ from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
+from controller import webnames
 from controller.console.web_options import WebOptions, is_loopback
 from controller.untrusted import UntrustedJsonError, read_json
 from controller.webnames import browser_origin, host_name
@@ -274,6 +275,7 @@ autocomplete="current-password"></label>
             host=self.host,
             port=self.port,
             ssl_context=self.options.tls,
+            keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
             print=lambda *_: None,
         )
 

@@ -30,6 +30,7 @@ import aiohttp
 import aiomqtt
 from aiohttp import web
 
+from controller import webnames
 from controller.cancelling import cancel_and_wait
 from controller.config.content import (
     Breathing,
@@ -193,7 +194,9 @@ class DisplayServer:
 
     async def run(self, stop: asyncio.Event, started: Callable[[str], None] | None = None) -> None:
         """Serve the page and be the device until `stop` is set; then report offline."""
-        runner = web.AppRunner(self.app(), access_log=None)
+        runner = web.AppRunner(
+            self.app(), access_log=None, keepalive_timeout=webnames.REQUEST_TIMEOUT_S
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
         await site.start()

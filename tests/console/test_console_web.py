@@ -22,6 +22,7 @@ from controller.api.client import RoomClient
 from controller.config.models import BrokerSettings
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.engine.service import RoomService
+from controller.webnames import REQUEST_TIMEOUT_S
 from tests.console.live_room import live_engine
 from tests.console.polling import eventually
 from tests.support.browser import chromium
@@ -169,3 +170,24 @@ async def test_a_tablet_signs_in_and_its_console_connects_back_to_the_address_it
     assert websocket == tablet_console.replace("http:", "ws:") + "ws"
     assert phase(engine) == "centering"
     await next_phase_from_the_browser(engine, browser)
+
+
+async def test_a_connection_that_trickles_its_request_is_closed_after_the_request_timeout(
+    private_mosquitto: Mosquitto, example_config: Path, tmp_path: Path
+) -> None:
+    """The served console closes a connection that has not sent a whole request within
+    REQUEST_TIMEOUT_S (aiohttp's own default would hold it 75 s); a page is still served."""
+    for port in start_web_console(
+        private_mosquitto, "room-a", example_config, tmp_path, "--host", "127.0.0.1"
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: a".encode())
+        opened = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), REQUEST_TIMEOUT_S + 10) == b""
+        held = time.monotonic() - opened
+        writer.close()
+        assert REQUEST_TIMEOUT_S - 1 < held < REQUEST_TIMEOUT_S + 5
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
+        writer.close()

@@ -25,6 +25,7 @@ import aiomqtt
 import pytest
 from yarl import URL
 
+from controller import webnames
 from controller.config.models import Device, DisplaySettings, SafetyLimits
 from controller.display.server import MAX_PAGES, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
@@ -194,6 +195,33 @@ async def test_a_command_that_fails_inside_the_display_leaves_it_taking_the_next
             await broker.client.publish(f"{base}/set", '{"action":"stop"}')
             stop = await _next(page, lambda m: m.get("type") == "vr")
             assert stop["action"] == "stop"
+
+
+async def test_a_connection_that_trickles_its_request_is_closed_but_an_open_page_stays(
+    mosquitto: Mosquitto, content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that never finishes its headers holds a connection no longer than the
+    request timeout (10 s; half a second here), so a few cannot use up the server's."""
+    monkeypatch.setattr(webnames, "REQUEST_TIMEOUT_S", 0.5)
+    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        await page.receive_json()
+        address = URL(url)
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        writer.write(f"GET / HTTP/1.1\r\nHost: {address.host}:{address.port}\r\nX-Slow: a".encode())
+        opened = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
+        assert asyncio.get_running_loop().time() - opened < 2
+        writer.close()
+        # the page, open longer than the timeout, still takes commands
+        play = '{"action":"play","content":"breathing:6"}'
+        await broker.client.publish(f"{_base(broker)}/set", play)
+        shown = await _next(page, lambda m: m.get("type") == "vr")
+        assert shown["content"] == "breathing:6"
 
 
 async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str, Broker]) -> None:
