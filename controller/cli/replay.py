@@ -296,7 +296,8 @@ def _live_plan(plan: Plan, room: Room, settings: BrokerSettings) -> str:
         )
     lines.append(
         "Each command passes this room's safety gate (flash rate, volume cap and ramp, BLS "
-        "limits) before it is sent."
+        "limits) before it is sent. A BLS device is told to stop half a second after the "
+        "length the gate judged for each set, and as the replay ends."
     )
     if not chosen:
         lines.append("  (no device commands in this part of the session)")

@@ -60,10 +60,17 @@ class BlsSet:
     def done(self, now: float) -> bool:
         return now - self.started >= self.length_s
 
+    @property
+    def stop_due(self) -> float:
+        """When its MQTT device is told to stop all the same: `STOP_GRACE_S` after its end."""
+        return self.started + self.length_s + STOP_GRACE_S * self.time_scale
+
 
 STOP_GRACE_S = 0.5
 """Real seconds after a set's length has passed before its MQTT device is told to stop: the
-device, which started the set when the start reached it, ends it by itself first."""
+device, which started the set when the start reached it, ends it by itself first; one that
+restarted it (a start delivered again after a lost acknowledgement) or whose timing runs
+slow would go on past the length the gate judged (the engine's sets, and a live replay's)."""
 DEFAULT_TONE_VOLUME = 0.3
 """Tones play at the music's volume, or at this when no music sounds (before the cap)."""
 
@@ -178,11 +185,7 @@ class BlsControl:
                     self._output.bls_stop(device_id, now)
                     self._volumes.silence(TONES, now)
                 else:
-                    # The device ends the set by itself, but one that restarted it (a start
-                    # delivered again after a lost acknowledgement) or whose timing runs slow
-                    # would go on past the length the gate judged.
-                    end = bls_set.started + bls_set.length_s
-                    self.stops_owed[device_id] = end + STOP_GRACE_S * bls_set.time_scale
+                    self.stops_owed[device_id] = bls_set.stop_due
                 self._record(
                     "command",
                     {"bls": "set complete"},

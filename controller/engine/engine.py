@@ -950,7 +950,9 @@ class Engine:
     def _end(self, session: ActiveSession) -> None:
         self._record("session", {"event": "end"}, text="session ended")
         now = self.now()
-        for device_id in list(self.bls.sets):
+        # a set complete within the last half second: its device's stop goes out now, into
+        # the session's journal, not after it is closed
+        for device_id in [*self.bls.sets, *self.bls.stops_owed]:
             self.bls.stop(device_id, "session ended", now)
         self._leave_session()
         self._close_journal(session.journal, True)

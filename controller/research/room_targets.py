@@ -12,11 +12,15 @@ through the engine's own output path (`controller.engine.output`) with that room
 command it carried by the target room's driver for that device, so only the room's own
 device topics and only what its drivers send are replayed; the command then passes the
 safety gate (flash rate, volume cap and ramp, BLS speed, length, intensity) before the
-driver writes it out again. The replay runs never faster than the session ran, and stops
-the moment anyone commands that room's engine (it listens on the room's `cmd` topic, so
-it stops before the engine acts on an emergency) or the room's retained state shows a
-session or an emergency, or cannot be read (it may hide either). `engine_activity()` tells
-the command line beforehand what the room's retained status and state say.
+driver writes it out again. Half a second (real time) after the length the gate judged for
+a set it started, the BLS device is told to stop, as the engine does (`controller.engine.bls`),
+whatever the replay's speed or pauses; a set still running when the replay ends is stopped
+then. The replay runs never faster than the session ran, and stops the moment anyone
+commands that room's engine (it listens on the room's `cmd` topic, so it stops before the
+engine acts on an emergency) or the room's retained state shows a session or an emergency,
+or cannot be read (it may hide either); halted, it sends nothing more, stops included.
+`engine_activity()` tells the command line beforehand what the room's retained status and
+state say.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from controller.config.models import BrokerSettings, Device
 from controller.drivers.base import BlsCommand, CommandDriver, LightCommand, VrCommand
 from controller.drivers.payloads import PayloadError
 from controller.drivers.registry import make_driver
+from controller.engine.bls import BlsSet
 from controller.engine.output import RoomOutput
 from controller.engine.safety import BlsRequest, SafetyGate, Verdict
 from controller.engine.service import public_event
@@ -235,6 +240,8 @@ class LiveTarget(ReplayTarget):
             on_safety=self._safety,
         )
         self._bus: Bus | None = None
+        self._stops_owed: dict[str, float] = {}
+        """BLS device → when (on `clock`) it is told to stop the set this replay started."""
 
     async def open(self, meta: SessionMeta) -> None:
         bus = Bus(
@@ -249,6 +256,7 @@ class LiveTarget(ReplayTarget):
 
     async def emit(self, event: Event) -> None:
         assert self._bus is not None
+        await self._stop_sets()
         payload = command_payload(event)
         if payload is None or event.topic is None or self.halted is not None:
             return
@@ -264,6 +272,26 @@ class LiveTarget(ReplayTarget):
             self._hold_back(f"{event.device}: not replayed: {problem}")
             return
         self._through_the_gate(driver, command, self._clock())
+        await self._publish()
+
+    async def position(self, position: Position) -> None:
+        await self._stop_sets()
+
+    async def _stop_sets(self, *, all_of_them: bool = False) -> None:
+        """Tell each BLS device whose set's stop is due (or every one owed one) to stop.
+        Not once halted: the room is its engine's again, and a set the engine started on
+        the device meanwhile is not the replay's to stop."""
+        if self.halted is not None:
+            return
+        now = self._clock()
+        for device_id, due in list(self._stops_owed.items()):
+            if all_of_them or now >= due:
+                del self._stops_owed[device_id]
+                self.output.bls_stop(device_id, now)
+        await self._publish()
+
+    async def _publish(self) -> None:
+        assert self._bus is not None
         for message in self.output.take():
             await self._bus.publish_gated(message)
             self.sent.append((message.topic, message.payload))
@@ -277,6 +305,7 @@ class LiveTarget(ReplayTarget):
         elif isinstance(command, VrCommand):
             verdict = self.output.vr(device.id, command, now)
         elif not command.running:
+            self._stops_owed.pop(device.id, None)
             self.output.bls_stop(device.id, now)
             return
         else:
@@ -288,6 +317,8 @@ class LiveTarget(ReplayTarget):
                 intensity=command.intensity,
             )
             verdict = self.output.bls_start(device.id, request, now, colour=command.colour)
+            if verdict.value is not None:
+                self._stops_owed[device.id] = BlsSet(device.id, verdict.value, now).stop_due
         if not verdict.allowed:
             self._hold_back(verdict.reason or f"{device.id}: refused")
 
@@ -300,6 +331,7 @@ class LiveTarget(ReplayTarget):
 
     async def close(self) -> None:
         if self._bus is not None:
+            await self._stop_sets(all_of_them=True)  # a set this replay started ends with it
             await self._bus.__aexit__(None, None, None)
             self._bus = None
 

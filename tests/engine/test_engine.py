@@ -182,6 +182,30 @@ def test_a_set_whose_start_reached_the_tappers_twice_ends_when_the_gate_said(roo
     assert running_until == 8.25
 
 
+def test_a_session_ended_within_the_grace_journals_the_stop_its_last_set_was_owed(
+    room: Room,
+) -> None:
+    """docs/safety.md#bls-set-length: half a second after a set's length the device is told
+    to stop. A session ended within that half second sent the stop after its journal was
+    closed: the session's record (its export, a live replay of it) lacked a device message
+    its set had caused, and the stop went out into no journal at all."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.do("bls", op="start", device="tappers", speed_hz=1.0, passes=8)
+    room.run_for(8.25)  # the set is complete; its stop is owed at 8.5 s
+    room.do("end")
+    at_the_end = room.tick()
+    after = room.run_for(1.0)
+    [info] = list_sessions(room.engine.room.data_dir)
+    sent = [
+        (event.payload, event.t)
+        for event in read_events(info.path)
+        if event.kind == "command" and event.topic == "bls/tappers/set"
+    ]
+    assert sent[-1] == ({"payload": '{"running":false}'}, 8.25)
+    assert at_the_end["bls/tappers/set"] == ['{"running":false}']
+    assert "bls/tappers/set" not in after  # once
+
+
 def test_a_bls_speed_beyond_the_room_limit_is_clamped_and_journaled(room: Room) -> None:
     room.do("start", plan="rehearsal", participant="P014")
     room.do("bls", op="start", device="tappers", speed_hz=3.0, passes=10)

@@ -6,7 +6,8 @@ first (`service.idle_wait_s`). This file drives the engine on a manual clock exa
 loop would, inputs arriving at random real times, and checks that no deadline is late by more
 than one fast tick (TICK_S): the next cue and automatic advance (docs/safety.md#advance-guard
 measures in session time, so a rehearsal's time scale is part of the draw), a vitals check
-falling due or missed (docs/safety.md#vitals-checks), a BLS set's end, the emergency's
+falling due or missed (docs/safety.md#vitals-checks), a BLS set's end and its device's stop
+half a second later (docs/safety.md#bls-set-length), the emergency's
 second lights-up one real second after the first (docs/emergency.md#first-press), a
 dimmed light's safe target while latched, at most a second after the last one
 (docs/emergency.md#nothing-darker-nothing-louder), and the safe targets again for a broker
@@ -110,6 +111,8 @@ class PacedLoop:
             found.append(
                 (f"end of the set on {device_id}", (bls_set.started + bls_set.length_s) / scale)
             )
+        for device_id, due in engine.bls.stops_owed.items():
+            found.append((f"the stop owed to {device_id}", due / scale))
         session = engine.session
         if session is not None:
             run, origin = session.run, session.origin

@@ -7,7 +7,10 @@ attacking it:
 * recorded BLS sets too long to count (passes beyond any float), or with both passes and
   seconds, are refused, never raised, never sent;
 * a recorded request to measure (a cuff asked during the session) is never replayed: a
-  replay must not inflate the cuff of whoever sits in the room now.
+  replay must not inflate the cuff of whoever sits in the room now;
+* a BLS device is told to stop half a second (real time) after the length the gate judged
+  for a set the replay started, whether the replay is paused or slowed, or ends first (a
+  start the bus delivered twice restarts the set on a device that keeps its own timing).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.publish as publish
@@ -29,7 +33,7 @@ from controller.drivers.payloads import PayloadError
 from controller.engine.clock import ScaledClock
 from controller.engine.service import RoomService
 from controller.journal import Event, Journal, SessionMeta
-from controller.research.replay import Replay, ReplaySource, Selection
+from controller.research.replay import Position, Replay, ReplaySource, Selection
 from controller.research.room_targets import UNREADABLE_STATE, LiveTarget, engine_activity
 from controller.research.sessions import session_meta
 from tests.conftest import REPO
@@ -147,8 +151,12 @@ async def test_a_recorded_bls_set_with_a_huge_pass_count_is_refused_not_raised(
     assert target.held_back, "the set is held back with the reason"
 
 
-def live_target() -> tuple[LiveTarget, list[tuple[str, str]]]:
-    """A LiveTarget for the shipped room whose bus only records what it would publish."""
+def live_target(
+    clock: Callable[[], float] | None = None,
+) -> tuple[LiveTarget, list[tuple[str, str]]]:
+    """A LiveTarget for the shipped room whose bus only records what it would publish (a
+    stand-in: these tests look at what the target sends, not at the broker); its clock moves
+    half a second at each reading unless `clock` is given."""
     room = load_room(REPO / "config.yaml")
     meta = SessionMeta(
         session_id="recorded",
@@ -163,16 +171,19 @@ def live_target() -> tuple[LiveTarget, list[tuple[str, str]]]:
     settings = BrokerSettings(mode="external", host="127.0.0.1", port=1)
     now = [100.0]
 
-    def clock() -> float:
+    def half_a_second_on() -> float:
         now[0] += 0.5
         return now[0]
 
-    target = LiveTarget(room, settings, meta, clock=clock)
+    target = LiveTarget(room, settings, meta, clock=clock or half_a_second_on)
     sent: list[tuple[str, str]] = []
 
     class Bus:
         async def publish_gated(self, message: object) -> None:
             sent.append((message.topic, message.payload))  # type: ignore[attr-defined]
+
+        async def __aexit__(self, *_exc: object) -> None:
+            sent.append(CLOSED)
 
     target._bus = Bus()  # type: ignore[assignment]
     return target, sent
@@ -211,6 +222,77 @@ async def test_a_replayed_resume_does_not_start_sound_the_gate_never_ramped() ->
 
 
 HEADSET = "vr/headset/set"
+TAPPERS = "bls/tappers/set"
+BLS_STOP = '{"running":false}'
+CLOSED = ("(closed)", "")
+"""What the stand-in bus notes when the target closes it."""
+EIGHT_PASSES = '{"running":true,"mode":"tactile","speed_hz":1.0,"passes":8,"duration_s":null}'
+
+
+def tappers(payload: str) -> Event:
+    return Event("command", {"payload": payload}, device="tappers", topic=TAPPERS)
+
+
+def a_position(t: float) -> Position:
+    return Position(t=t, phase=None, speed=0.5, paused=True, emitted=1)
+
+
+async def test_a_replayed_set_is_stopped_when_the_gate_said_though_the_replay_is_paused() -> None:
+    """docs/safety.md#bls-set-length: half a second (real time) after a set's length has
+    passed, its device is told to stop, so a start delivered twice (the bus sends at least
+    once) cannot make a device that keeps its own timing run on. A live replay sent a
+    recording's stop only when the recording reached it: paused, or at half speed, a device
+    that restarted the set ran on past the 8 s the gate judged."""
+    now = [100.0]
+    target, sent = live_target(lambda: now[0])
+    await target.emit(tappers(EIGHT_PASSES))
+    assert sent == [(TAPPERS, EIGHT_PASSES)]
+    for at in (104.0, 108.0, 108.49):
+        now[0] = at
+        await target.position(a_position(2.0))
+    assert sent == [(TAPPERS, EIGHT_PASSES)]
+    now[0] = 108.5
+    await target.position(a_position(2.0))
+    assert sent == [(TAPPERS, EIGHT_PASSES), (TAPPERS, BLS_STOP)]
+    now[0] = 120.0
+    await target.position(a_position(2.0))
+    await target.emit(tappers(BLS_STOP))  # the recording's own stop comes later
+    assert sent[2:] == [(TAPPERS, BLS_STOP)]
+
+
+async def test_a_replayed_set_restarted_within_the_grace_is_not_stopped_early() -> None:
+    now = [100.0]
+    target, sent = live_target(lambda: now[0])
+    await target.emit(tappers(EIGHT_PASSES))
+    now[0] = 108.2
+    await target.emit(tappers(EIGHT_PASSES))
+    now[0] = 108.6
+    await target.position(a_position(8.6))
+    assert sent == [(TAPPERS, EIGHT_PASSES)] * 2
+
+
+async def test_a_live_replay_that_ends_within_a_set_stops_its_device() -> None:
+    """The recording (or the selection) ends, or the person replaying stops it, before the
+    set's stop: the set is stopped as the replay closes."""
+    now = [100.0]
+    target, sent = live_target(lambda: now[0])
+    await target.emit(tappers(EIGHT_PASSES))
+    now[0] = 103.0
+    await target.close()
+    assert sent == [(TAPPERS, EIGHT_PASSES), (TAPPERS, BLS_STOP), CLOSED]
+
+
+async def test_a_halted_live_replay_sends_no_stop_that_could_end_the_engines_own_set() -> None:
+    """Halted, the replay has given the room back to its engine, which may start a set of
+    its own on the device meanwhile: the replay sends nothing more, stops included."""
+    now = [100.0]
+    target, sent = live_target(lambda: now[0])
+    await target.emit(tappers(EIGHT_PASSES))
+    target._halt("its engine was given a command (bls)")
+    now[0] = 109.0
+    await target.position(a_position(9.0))
+    await target.close()
+    assert sent == [(TAPPERS, EIGHT_PASSES), CLOSED]
 
 
 async def test_a_recorded_request_to_measure_is_never_replayed(

@@ -283,8 +283,9 @@ def test_a_live_replay_passes_the_rooms_gate_and_sends_only_to_its_own_topics(
     assert ceiling, "the first change passes"
     assert busiest_second(luminance_corners(ceiling)) <= 6, "never more than 3 flashes a second"
     assert "Held back by the safety gate" in result.output
-    [bls] = [json.loads(p) for _, topic, p in sent if topic == "bls/tappers/set"]
+    [bls, stop] = [json.loads(p) for _, topic, p in sent if topic == "bls/tappers/set"]
     assert bls["speed_hz"] == 2.0 and bls["intensity"] == 80
+    assert stop == {"running": False}, "the replay ends within the set (12 s), which ends too"
     [vr] = [json.loads(p) for _, topic, p in sent if topic == "vr/headset/set"]
     assert vr["volume"] <= 5, "content starts no louder than one ramp step"
     assert not [topic for _, topic, _ in sent if "elsewhere" in topic]
