@@ -144,8 +144,8 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
 
     with reading(path) as (connection, _):
         connection.create_function("damaged", 2, refuse, deterministic=True)
-        cursor = connection.execute(query)
         try:
+            cursor = connection.execute(query)  # which already reads the first row
             while batch := cursor.fetchmany(BATCH):
                 yield batch
         except sqlite3.OperationalError:

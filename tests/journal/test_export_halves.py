@@ -105,17 +105,24 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
     assert result["children_left"] is False
 
 
-@pytest.mark.parametrize(("seq", "half"), [(200, "first"), (2900, "second")])
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("payload = '{not json'", "its payload is not JSON"),
+        ("device = X'41'", "its device is not text"),
+    ],
+)
+@pytest.mark.parametrize("seq", [1, 200, 1501, 2900])  # 1501: the second half's first event
 def test_a_damaged_event_in_either_half_is_named_and_no_child_is_left(
-    new_journal: JournalFactory, seq: int, half: str
+    new_journal: JournalFactory, seq: int, damage: str, reason: str
 ) -> None:
     journal = awkward_session(new_journal)
     with sqlite3.connect(journal.path) as connection:
-        connection.execute(f"UPDATE events SET payload = '{{not json' WHERE seq = {seq}")
+        connection.execute(f"UPDATE events SET {damage} WHERE seq = {seq}")
         connection.execute("UPDATE events SET payload = '{cut' WHERE seq = 2950")
     result = export_in_halves(journal.path, "jsonl")
-    named = f"{journal.path}: damaged journal (event {seq}: its payload is not JSON)"
-    assert result["error"] == result["alone_error"] == named, half
+    named = f"{journal.path}: damaged journal (event {seq}: {reason})"
+    assert (result["error"], result["alone_error"]) == (named, named)
     assert result["children_left"] is False
 
 
