@@ -29,21 +29,29 @@ class Progress:
         self._clock = clock
         self._started = clock()
         self._shown_at: float | None = None
+        self._done = self._shown_done = 0
 
     def __call__(self, done: int) -> None:
+        self._done = done
         now = self._clock()
         if now - self._started < PROGRESS_AFTER_S:
             return
         if self._shown_at is not None and now - self._shown_at < PROGRESS_INTERVAL_S:
             return
         self._shown_at = now
+        self._show()
+
+    def finish(self) -> None:
+        """End the progress line, if one was shown, at the last count it was told."""
+        if self._shown_at is not None:
+            if self._shown_done != self._done:
+                self._show()
+            click.echo(err=True)
+            self._shown_at = None
+
+    def _show(self) -> None:
+        self._shown_done = done = self._done
         percent = 100 * done // self._total if self._total else 100
         click.echo(
             f"\r{self._label}… {percent}% ({done}/{self._total} {self._unit})", err=True, nl=False
         )
-
-    def finish(self) -> None:
-        """End the progress line, if one was shown."""
-        if self._shown_at is not None:
-            click.echo(err=True)
-            self._shown_at = None

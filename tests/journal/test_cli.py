@@ -252,6 +252,24 @@ def test_progress_appears_only_once_an_export_takes_over_a_second(
     )
 
 
+def test_the_progress_line_ends_at_the_last_count_even_one_told_too_soon_to_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As a long export on two cores does: the first half as it goes, then all at once."""
+    clock = FakeClock()
+    progress = ExportProgress(100_000, clock=clock)
+
+    clock.now = 101.0
+    progress(50_000)
+    clock.now = 101.1
+    progress(100_000)  # too soon after the last update to show it then
+    progress.finish()
+
+    assert capsys.readouterr().err == (
+        "\rexporting… 50% (50000/100000 events)\rexporting… 100% (100000/100000 events)\n"
+    )
+
+
 def test_a_quick_export_shows_no_progress(capsys: pytest.CaptureFixture[str]) -> None:
     progress = ExportProgress(10, clock=FakeClock())
     progress(10)
