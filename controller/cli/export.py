@@ -6,12 +6,14 @@ sessions, exported together into one BIDS dataset (a whole study at once).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import NoReturn, TextIO, TypeVar
 
 import click
 
@@ -119,6 +121,7 @@ def export(
     choose into one BIDS dataset. A BIDS export is all or nothing: if anything fails, the
     dataset folder is left as it was and the error names what failed.
     """
+    click.get_current_context().with_resource(_ended_by_sigterm())
     overrides = Overrides(broker, room_id, data_dir)
     key = study_key(key_file)
     choosing = every or room_id is not None or any((since, until, plan))
@@ -164,6 +167,20 @@ def export(
         fail(f"cannot write {output or 'to standard output'}: {error.strerror}")
     if output is not None:
         click.echo(f"Wrote {written} events to {output}.", err=True)
+
+
+@contextlib.contextmanager
+def _ended_by_sigterm() -> Iterator[None]:
+    """SIGTERM ends an export as Ctrl-C does: its temporary files and processes go with it."""
+
+    def stop(number: int, _frame: object) -> NoReturn:
+        raise SystemExit(128 + number)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _bids_folder(folder: Path | None) -> Path:

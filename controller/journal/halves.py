@@ -24,9 +24,9 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, NoReturn, TextIO
 
 from controller.journal.store import JournalError, reading
 
@@ -34,6 +34,10 @@ SPLIT_FROM = 20_000
 """Events from which an export splits: below, forking costs more than the half it saves."""
 COPY_CHARS = 1 << 20
 """Characters copied from the child's text to the output at a time."""
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+"""Blocked while the export forks, so that neither can interrupt it between the fork and the
+child's pid being kept, or the child before it has set their defaults."""
 
 WriteHalf = Callable[[TextIO], int]
 """Writes one half of the timeline to a text stream; returns its event count."""
@@ -72,12 +76,17 @@ class SecondHalf:
             self._report_fd, report_writer = os.pipe()
         except OSError:
             return
+        stops = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until `_pid` is kept
         with contextlib.suppress(OSError):
             self._pid = os.fork()
         if self._pid == 0:
-            os.close(self._report_fd)
-            self._child(self._spool, report_writer)
+            self._child(self._spool, report_writer, stops)
         os.close(report_writer)
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, stops)  # one that came meanwhile acts now
+        except BaseException:  # its handler raised (Ctrl-C): no child is left to the caller
+            self.__exit__()
+            raise
 
     def __enter__(self) -> SecondHalf:
         return self
@@ -129,10 +138,17 @@ class SecondHalf:
             return {}
         return report if isinstance(report, dict) else {}
 
-    def _child(self, spool: IO[bytes], report_writer: int) -> None:
-        """Write the half into `spool`, report how it went, and end this process."""
+    def _child(self, spool: IO[bytes], report_writer: int, stops: Iterable[int]) -> NoReturn:
+        """Write the half into `spool`, report how it went, and end this process.
+
+        Ctrl-C and SIGTERM end it as they are: no handler of the caller's runs here.
+        """
         report: dict[str, object] = {}
         try:
+            os.close(self._report_fd)
+            for number in STOP_SIGNALS:
+                signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, stops)
             with open(spool.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
                 report = {"count": self._write_half(text)}
         except JournalError as error:

@@ -8,7 +8,10 @@ forks only in a process with one thread, and the test process runs others.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +21,7 @@ import pytest
 
 from controller.journal import Event, Journal
 from tests.journal.conftest import JournalFactory
-from tests.journal.support import START_NS
+from tests.journal.support import START_NS, eventually
 
 SCRIPT = """
 import io, json, os, resource, signal, sys
@@ -57,6 +60,14 @@ print(json.dumps({
     "alone_error": alone_error,
     "children_left": children_left,
 }))
+"""
+
+STALLED_CLI = """
+import os, sys, time
+os.register_at_fork(after_in_child=lambda: time.sleep(60))  # the second half takes its time
+from controller.cli import main
+sys.argv[0] = "sessionroom"
+main()
 """
 
 
@@ -133,3 +144,33 @@ def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
     journal = awkward_session(new_journal)
     result = export_in_halves(journal.path, "csv", spool_limit=65536)
     assert (result["same"], result["count"], result["children_left"]) == (True, 3000, False)
+
+
+def test_sigterm_ends_a_long_export_with_its_second_half_and_leaves_no_file(
+    new_journal: JournalFactory, tmp_path: Path
+) -> None:
+    journal = awkward_session(new_journal)
+    with sqlite3.connect(journal.path) as connection:  # 24,000 events: the CLI splits
+        for copy in range(1, 8):
+            connection.execute(
+                f"INSERT INTO events SELECT seq + {copy * 3000}, wall_ns, t, phase, kind, device, "
+                "topic, payload FROM events WHERE seq <= 3000"
+            )
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / "session.jsonl"
+    export = subprocess.Popen(
+        [sys.executable, "-c", STALLED_CLI, "export", str(journal.path), "-o", str(target)],
+        stderr=subprocess.PIPE,
+    )
+    children = Path(f"/proc/{export.pid}/task/{export.pid}/children")
+    eventually(lambda: children.read_text(), timeout=30)
+    child = int(children.read_text().split()[0])
+    try:
+        export.send_signal(signal.SIGTERM)
+        status = export.wait(timeout=30)
+        assert not Path(f"/proc/{child}").exists()  # ended and reaped
+        assert list(target.parent.iterdir()) == []
+        assert status == 128 + signal.SIGTERM
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
