@@ -56,9 +56,9 @@ def second_half_from(path: Path, *, split_from: int = SPLIT_FROM) -> int | None:
         return None
     with reading(path) as (connection, _):
         first, last = connection.execute("SELECT min(seq), max(seq) FROM events").fetchone()
-    if first is None or last - first + 1 < split_from:
-        return None
-    return int((first + last) // 2 + 1)
+    if not isinstance(first, int) or not isinstance(last, int) or last - first + 1 < split_from:
+        return None  # no events, or a remade table whose seq is not a number
+    return (first + last) // 2 + 1
 
 
 class SecondHalf:

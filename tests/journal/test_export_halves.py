@@ -137,6 +137,23 @@ def test_a_damaged_event_in_either_half_is_named_and_no_child_is_left(
     assert result["children_left"] is False
 
 
+def test_a_journal_whose_seq_is_not_a_number_exports_as_one_process_does(
+    new_journal: JournalFactory,
+) -> None:
+    """A remade events table (seq TEXT): no traceback from working out the halves."""
+    journal = awkward_session(new_journal)
+    with sqlite3.connect(journal.path) as connection:
+        connection.executescript(
+            "ALTER TABLE events RENAME TO numbered;"
+            "CREATE TABLE events (seq TEXT, wall_ns INTEGER, t REAL, phase TEXT, kind TEXT,"
+            " device TEXT, topic TEXT, payload TEXT);"
+            "INSERT INTO events SELECT 'n' || seq, wall_ns, t, phase, kind, device, topic,"
+            " payload FROM numbered;"
+        )
+    result = export_in_halves(journal.path, "csv")
+    assert (result["splits_at"], result["same"], result["count"]) == (None, True, 3000)
+
+
 def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
     new_journal: JournalFactory,
 ) -> None:
