@@ -154,6 +154,50 @@ def test_a_journal_whose_seq_is_not_a_number_exports_as_one_process_does(
     assert (result["splits_at"], result["same"], result["count"]) == (None, True, 3000)
 
 
+GROWING = """
+import io, os, sqlite3, sys
+from pathlib import Path
+from controller.journal.export import export_session
+
+path = Path(sys.argv[1])
+
+def another_writer():  # the engine appends between the split and the fork
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO events SELECT seq + 1000, wall_ns, t, phase, kind, device, topic, payload"
+            " FROM events WHERE seq > (SELECT max(seq) - 1000 FROM events)"
+        )
+    connection.close()
+
+os.register_at_fork(before=another_writer)
+split, alone = io.StringIO(), io.StringIO()
+count = export_session(path, split, format_name="jsonl", split_from=2)
+export_session(path, alone, format_name="jsonl", split_from=10**9)
+print(count, len(split.getvalue().splitlines()), split.getvalue() == alone.getvalue())
+"""
+
+
+def test_an_open_session_growing_while_it_is_exported_in_halves_is_exported_whole(
+    new_journal: JournalFactory,
+) -> None:
+    """The halves read at different moments, but a journal only grows, in seq order: the
+    first half was all on disk before the split was chosen, so the export is the session
+    as the second half's read saw it, as one process reading then would write it."""
+    journal = new_journal()
+    for n in range(3000):
+        journal.append(Event("note", f"note {n}"), t=n * 0.5, wall_ns=START_NS + n)
+    assert journal.flush()
+    done = subprocess.run(
+        [sys.executable, "-c", GROWING, str(journal.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["4000", "4000", "True"]
+
+
 def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
     new_journal: JournalFactory,
 ) -> None:
