@@ -9,6 +9,7 @@ forks only in a process with one thread, and the test process runs others.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from controller.journal import Event, Journal
+from controller.journal.export import export_session
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS, eventually
 
@@ -100,6 +102,18 @@ def awkward_session(new_journal: JournalFactory, events: int = 3000) -> Journal:
             event = Event("state", {"hr": 60 + n % 40, "label": text}, device=text)
         journal.append(event, t=n * 0.37, wall_ns=START_NS + n * 370_000_123)
     journal.close(ended_cleanly=True)
+    return journal
+
+
+def long_session(new_journal: JournalFactory) -> Journal:
+    """An `awkward_session` of 24,000 events, long enough for `sessionroom export` to split."""
+    journal = awkward_session(new_journal)
+    with sqlite3.connect(journal.path) as connection:
+        for copy in range(1, 8):
+            connection.execute(
+                f"INSERT INTO events SELECT seq + {copy * 3000}, wall_ns, t, phase, kind, device, "
+                "topic, payload FROM events WHERE seq <= 3000"
+            )
     return journal
 
 
@@ -210,13 +224,7 @@ def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
 def test_sigterm_ends_a_long_export_with_its_second_half_and_leaves_no_file(
     new_journal: JournalFactory, tmp_path: Path
 ) -> None:
-    journal = awkward_session(new_journal)
-    with sqlite3.connect(journal.path) as connection:  # 24,000 events: the CLI splits
-        for copy in range(1, 8):
-            connection.execute(
-                f"INSERT INTO events SELECT seq + {copy * 3000}, wall_ns, t, phase, kind, device, "
-                "topic, payload FROM events WHERE seq <= 3000"
-            )
+    journal = long_session(new_journal)
     (tmp_path / "out").mkdir()
     target = tmp_path / "out" / "session.jsonl"
     export = subprocess.Popen(
@@ -235,3 +243,27 @@ def test_sigterm_ends_a_long_export_with_its_second_half_and_leaves_no_file(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("format_name", ["jsonl", "csv"])
+def test_the_cli_writes_a_long_export_once_to_standard_output_and_to_a_file(
+    new_journal: JournalFactory, tmp_path: Path, format_name: str
+) -> None:
+    """Nothing the forked process holds (the header in the output's buffer) is written twice."""
+    journal = long_session(new_journal)
+    alone = io.StringIO()
+    export_session(journal.path, alone, format_name=format_name, split_from=10**9)
+    target = tmp_path / f"session.{format_name}"
+    cli = [sys.executable, "-m", "controller.cli", "export", str(journal.path)]
+    cli += ["--format", format_name]
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+
+    to_stdout = subprocess.run(cli, capture_output=True, env=buffered, timeout=60, check=False)
+    to_file = subprocess.run(
+        [*cli, "-o", str(target)], capture_output=True, env=buffered, timeout=60, check=False
+    )
+
+    assert (to_stdout.returncode, to_stdout.stderr) == (0, b"")
+    assert to_stdout.stdout.decode() == alone.getvalue()
+    assert to_file.stderr.decode() == f"Wrote 24000 events to {target}.\n"
+    assert target.read_bytes().decode() == alone.getvalue()
