@@ -121,7 +121,7 @@ def export(
     choose into one BIDS dataset. A BIDS export is all or nothing: if anything fails, the
     dataset folder is left as it was and the error names what failed.
     """
-    click.get_current_context().with_resource(_ended_by_sigterm())
+    click.get_current_context().with_resource(_ended_by_signals())
     overrides = Overrides(broker, room_id, data_dir)
     key = study_key(key_file)
     choosing = every or room_id is not None or any((since, until, plan))
@@ -169,18 +169,27 @@ def export(
         click.echo(f"Wrote {written} events to {output}.", err=True)
 
 
+ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that end an export as Ctrl-C does (SIGHUP: its terminal closed)."""
+
+
 @contextlib.contextmanager
-def _ended_by_sigterm() -> Iterator[None]:
-    """SIGTERM ends an export as Ctrl-C does: its temporary files and processes go with it."""
+def _ended_by_signals() -> Iterator[None]:
+    """`ENDING_SIGNALS` unwind the export, so that its temporary files and processes go with
+    it; exit status 128 + the signal's number. One ignored (`nohup`) stays ignored."""
 
     def stop(number: int, _frame: object) -> NoReturn:
         raise SystemExit(128 + number)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {number: signal.getsignal(number) for number in ENDING_SIGNALS}
+    ending = [number for number, handler in previous.items() if handler == signal.SIG_DFL]
+    for number in ending:
+        signal.signal(number, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number in ending:
+            signal.signal(number, signal.SIG_DFL)
 
 
 def _bids_folder(folder: Path | None) -> Path:

@@ -35,9 +35,10 @@ SPLIT_FROM = 20_000
 COPY_CHARS = 1 << 20
 """Characters copied from the child's text to the output at a time."""
 
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-"""Blocked while the export forks, so that neither can interrupt it between the fork and the
-child's pid being kept, or the child before it has set their defaults."""
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+"""Signals that end the child as they are (unless ignored), running no handler of the
+caller's. Blocked while the export forks, so that none can interrupt it between the fork and
+the child's pid being kept, or the child before it has set their defaults."""
 
 WriteHalf = Callable[[TextIO], int]
 """Writes one half of the timeline to a text stream; returns its event count."""
@@ -141,13 +142,14 @@ class SecondHalf:
     def _child(self, spool: IO[bytes], report_writer: int, stops: Iterable[int]) -> NoReturn:
         """Write the half into `spool`, report how it went, and end this process.
 
-        Ctrl-C and SIGTERM end it as they are: no handler of the caller's runs here.
+        `STOP_SIGNALS` (Ctrl-C, SIGTERM, SIGHUP) end it at once.
         """
         report: dict[str, object] = {}
         try:
             os.close(self._report_fd)
             for number in STOP_SIGNALS:
-                signal.signal(number, signal.SIG_DFL)
+                if signal.getsignal(number) != signal.SIG_IGN:  # as `nohup` left it, if so
+                    signal.signal(number, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, stops)
             with open(spool.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
                 report = {"count": self._write_half(text)}

@@ -221,8 +221,9 @@ def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
     assert (result["same"], result["count"], result["children_left"]) == (True, 3000, False)
 
 
-def test_sigterm_ends_a_long_export_with_its_second_half_and_leaves_no_file(
-    new_journal: JournalFactory, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])  # SIGHUP: the terminal closed
+def test_a_signal_ends_a_long_export_with_its_second_half_and_leaves_no_file(
+    new_journal: JournalFactory, tmp_path: Path, stop: signal.Signals
 ) -> None:
     journal = long_session(new_journal)
     (tmp_path / "out").mkdir()
@@ -235,11 +236,11 @@ def test_sigterm_ends_a_long_export_with_its_second_half_and_leaves_no_file(
     eventually(lambda: children.read_text(), timeout=30)
     child = int(children.read_text().split()[0])
     try:
-        export.send_signal(signal.SIGTERM)
+        export.send_signal(stop)
         status = export.wait(timeout=30)
         assert not Path(f"/proc/{child}").exists()  # ended and reaped
         assert list(target.parent.iterdir()) == []
-        assert status == 128 + signal.SIGTERM
+        assert status == 128 + stop
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
@@ -267,3 +268,26 @@ def test_the_cli_writes_a_long_export_once_to_standard_output_and_to_a_file(
     assert to_stdout.stdout.decode() == alone.getvalue()
     assert to_file.stderr.decode() == f"Wrote 24000 events to {target}.\n"
     assert target.read_bytes().decode() == alone.getvalue()
+
+
+def test_an_export_whose_sighup_is_ignored_as_nohup_leaves_it_goes_on_when_one_comes(
+    new_journal: JournalFactory, tmp_path: Path
+) -> None:
+    journal = long_session(new_journal)
+    target = tmp_path / "session.jsonl"
+    nohup = (
+        "import os, signal, sys\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGHUP))\n"
+        "from controller.cli import main\n"
+        "sys.argv[0] = 'sessionroom'\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", nohup, "export", str(journal.path), "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, f"Wrote 24000 events to {target}.\n")
