@@ -229,25 +229,23 @@ class FakeClock:
         return self.now
 
 
+def progress_shown(capsys: pytest.CaptureFixture[str], told: list[tuple[float, int]]) -> str:
+    """What a progress line of 100,000 events shows, told counts at clock times from 100 s."""
+    clock = FakeClock()
+    progress = ExportProgress(100_000, clock=clock)
+    for clock.now, done in told:
+        progress(done)
+    progress.finish()
+    return capsys.readouterr().err
+
+
 def test_progress_appears_only_once_an_export_takes_over_a_second(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    clock = FakeClock()
-    progress = ExportProgress(100_000, clock=clock)
+    # 101.1: too soon after the last update
+    told = [(100.9, 1000), (101.0, 45_000), (101.1, 46_000), (101.3, 60_000)]
 
-    clock.now = 100.9
-    progress(1000)
-    quiet = capsys.readouterr().err
-    clock.now = 101.0
-    progress(45_000)
-    clock.now = 101.1
-    progress(46_000)  # too soon after the last update
-    clock.now = 101.3
-    progress(60_000)
-    progress.finish()
-
-    assert quiet == ""
-    assert capsys.readouterr().err == (
+    assert progress_shown(capsys, told) == (
         "\rexporting… 45% (45000/100000 events)\rexporting… 60% (60000/100000 events)\n"
     )
 
@@ -256,16 +254,9 @@ def test_the_progress_line_ends_at_the_last_count_even_one_told_too_soon_to_show
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """As a long export on two cores does: the first half as it goes, then all at once."""
-    clock = FakeClock()
-    progress = ExportProgress(100_000, clock=clock)
+    told = [(101.0, 50_000), (101.1, 100_000)]  # 101.1: too soon after the last update
 
-    clock.now = 101.0
-    progress(50_000)
-    clock.now = 101.1
-    progress(100_000)  # too soon after the last update to show it then
-    progress.finish()
-
-    assert capsys.readouterr().err == (
+    assert progress_shown(capsys, told) == (
         "\rexporting… 50% (50000/100000 events)\rexporting… 100% (100000/100000 events)\n"
     )
 
