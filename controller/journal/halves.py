@@ -10,9 +10,11 @@ its own. The output is the text one process writes.
 Forking is safe only in a process that runs one thread (another may hold a lock the child
 would need), so `second_half_from` says no split in any other. The child never returns into
 the caller (`os._exit`), so nothing of the parent's (atexit handlers, buffered output, open
-files) runs twice. If the child cannot write its half (say the temporary file's disk is
-full) or dies, the parent writes that half itself: the split can make an export quicker,
-never lose it.
+files) runs twice. Ctrl-C, SIGTERM and SIGHUP end the child at once, running none of the
+caller's handlers; a parent that one unwinds (`sessionroom export` is, by each) ends and
+reaps its child as it leaves. If the child cannot write its half (say the temporary file's
+disk is full) or dies, the parent writes that half itself: the split can make an export
+quicker, never lose it.
 """
 
 from __future__ import annotations
