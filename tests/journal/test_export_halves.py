@@ -131,6 +131,39 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
 
 
 @pytest.mark.parametrize(
+    ("reshape", "splits_at", "count"),
+    [
+        ("UPDATE events SET seq = seq - 10000", -8499, 3000),  # negative seqs
+        ("UPDATE events SET seq = -seq; UPDATE events SET seq = -seq * 1000", 1500501, 3000),
+        ("DELETE FROM events WHERE seq BETWEEN 1400 AND 1600", 1501, 2799),  # split in a gap
+        ("DELETE FROM events WHERE seq NOT IN (1, 3000)", 1501, 2),  # one event a half
+        (  # the last seq SQLite can number: the second half is that one event
+            "UPDATE events SET seq = 9223372036854775807 WHERE seq = 3000",
+            4611686018427387905,
+            3000,
+        ),
+        (  # notes of megabytes with line breaks, NUL, non-BMP and lone surrogates
+            "UPDATE events SET payload = json_quote(hex(zeroblob(1000000)) || char(8232, 133, 0,"
+            " 128512)) WHERE seq IN (10, 2990);"
+            "UPDATE events SET payload = '\"\\udc80 \\ud83d\\ude00\"' WHERE seq % 7 = 0",
+            1501,
+            3000,
+        ),
+    ],
+)
+@pytest.mark.parametrize("format_name", ["jsonl", "csv"])
+def test_any_seqs_and_texts_export_in_halves_as_one_process_writes_them(
+    new_journal: JournalFactory, reshape: str, splits_at: int, count: int, format_name: str
+) -> None:
+    journal = awkward_session(new_journal)
+    with sqlite3.connect(journal.path) as connection:
+        connection.executescript(reshape)
+    result = export_in_halves(journal.path, format_name)
+    assert (result["splits_at"], result["count"], result["same"]) == (splits_at, count, True)
+    assert result["error"] is result["alone_error"] is None
+
+
+@pytest.mark.parametrize(
     ("damage", "reason"),
     [
         ("payload = '{not json'", "its payload is not JSON"),
