@@ -49,6 +49,12 @@ INSERT_META = (
     "INSERT INTO meta (schema_version, session_id, room, plan, participant, time_scale,"
     " started_wall_ns) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+SEQ_IS_THE_KEY = """SELECT EXISTS (SELECT 1 FROM pragma_table_info('events')
+        WHERE name = 'seq' AND pk = 1 AND upper(type) = 'INTEGER')
+    AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'events'
+        AND sql LIKE '%WITHOUT ROWID%')"""
+"""Whether the events table keys its rows by `seq` as the journal made it (the rowid, so a
+whole number): a table remade by other hands may hold any value there."""
 SELECT_META = (
     "SELECT schema_version, session_id, room, plan, participant, time_scale, started_wall_ns,"
     " ended_wall_ns, ended_cleanly FROM meta"
@@ -164,8 +170,11 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
         raise JournalError(f"{path}: not a Sessionroom journal")
     try:
         row = connection.execute(SELECT_META).fetchone()
+        seq_is_the_key = connection.execute(SEQ_IS_THE_KEY).fetchone()[0]
     except sqlite3.Error as error:
         raise JournalError(f"{path}: damaged journal ({error})") from None
+    if not seq_is_the_key:
+        raise JournalError(f"{path}: damaged journal (its events are not numbered by seq)")
     if row is None:
         raise JournalError(f"{path}: damaged journal (no session metadata)")
     version, *fields = row
