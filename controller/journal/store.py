@@ -51,7 +51,7 @@ INSERT_META = (
 )
 SEQ_IS_THE_KEY = """SELECT EXISTS (SELECT 1 FROM pragma_table_info('events')
         WHERE name = 'seq' AND pk = 1 AND upper(type) = 'INTEGER')
-    AND NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'events'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'
         AND sql LIKE '%WITHOUT ROWID%')"""
 """Whether the events table keys its rows by `seq` as the journal made it (the rowid, so a
 whole number): a table remade by other hands may hold any value there."""
