@@ -188,17 +188,25 @@ def test_a_damaged_event_in_either_half_is_named_and_no_child_is_left(
     assert result["children_left"] is False
 
 
+@pytest.mark.parametrize(
+    "remade",
+    [
+        "(seq TEXT, wall_ns INTEGER, t REAL, phase TEXT, kind TEXT, device TEXT, topic TEXT,"
+        " payload TEXT)",
+        "(seq INTEGER PRIMARY KEY, wall_ns INTEGER, t REAL, phase TEXT, kind TEXT, device TEXT,"
+        " topic TEXT, payload TEXT) WITHOUT ROWID",  # INTEGER here keeps text as text
+    ],
+)
 def test_a_journal_whose_seq_is_not_a_number_is_refused_as_one_process_refuses_it(
-    new_journal: JournalFactory,
+    new_journal: JournalFactory, remade: str
 ) -> None:
-    """A remade events table (seq TEXT): no traceback from working out the halves, and no
-    JSONL with `"seq": n1` in it."""
+    """A remade events table: no traceback from working out the halves, and no JSONL with
+    `"seq": n1` in it."""
     journal = awkward_session(new_journal)
     with sqlite3.connect(journal.path) as connection:
         connection.executescript(
             "ALTER TABLE events RENAME TO numbered;"
-            "CREATE TABLE events (seq TEXT, wall_ns INTEGER, t REAL, phase TEXT, kind TEXT,"
-            " device TEXT, topic TEXT, payload TEXT);"
+            f"CREATE TABLE events {remade};"
             "INSERT INTO events SELECT 'n' || seq, wall_ns, t, phase, kind, device, topic,"
             " payload FROM numbered;"
         )
