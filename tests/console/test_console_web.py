@@ -69,13 +69,15 @@ def start_web_console(
             output = (tmp_path / "web-console.log").read_text()
             pytest.fail(f"the web console did not start:\n{output}")
         time.sleep(0.05)
-    yield port
-    server.terminate()
     try:
-        server.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+        yield port
+    finally:  # also when the test using it fails
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @pytest.fixture
