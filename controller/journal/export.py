@@ -29,6 +29,7 @@ from controller.journal.sessions import read_events
 from controller.journal.store import (
     FIRST_BAD_LABEL,
     JournalError,
+    check_seq_is_the_key,
     json_text,
     label_problem,
     reading,
@@ -143,6 +144,7 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
         raise ValueError(damaged[-1])
 
     with reading(path) as (connection, _):
+        check_seq_is_the_key(connection, path)
         connection.create_function("damaged", 2, refuse, deterministic=True)
         try:
             cursor = connection.execute(query)  # which already reads the first row

@@ -16,6 +16,7 @@ from controller.journal.store import (
     JOURNAL_SUFFIX,
     JournalError,
     SessionMeta,
+    check_seq_is_the_key,
     reading,
     row_event,
     sessions_dir,
@@ -182,6 +183,7 @@ def read_events(
     where = "" if wanted is None else f"WHERE kind IN ({', '.join('?' * len(wanted))})"
     query = f"SELECT {EVENT_COLUMNS} FROM events {where} ORDER BY seq {order}"
     with reading(path) as (connection, _):
+        check_seq_is_the_key(connection, path)
         for row in connection.execute(query, wanted or ()):
             yield row_event(row)
 
@@ -195,6 +197,7 @@ def newest_per_device(path: Path, kind: str) -> list[Event]:
         "ORDER BY seq"
     )
     with reading(path) as (connection, _):
+        check_seq_is_the_key(connection, path)
         return [row_event(row) for row in connection.execute(query, (kind,))]
 
 

@@ -170,11 +170,8 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
         raise JournalError(f"{path}: not a Sessionroom journal")
     try:
         row = connection.execute(SELECT_META).fetchone()
-        seq_is_the_key = connection.execute(SEQ_IS_THE_KEY).fetchone()[0]
     except sqlite3.Error as error:
         raise JournalError(f"{path}: damaged journal ({error})") from None
-    if not seq_is_the_key:
-        raise JournalError(f"{path}: damaged journal (its events are not numbered by seq)")
     if row is None:
         raise JournalError(f"{path}: damaged journal (no session metadata)")
     version, *fields = row
@@ -196,6 +193,13 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
         ended_wall_ns=ended,
         ended_cleanly=bool(cleanly),
     )
+
+
+def check_seq_is_the_key(connection: sqlite3.Connection, path: Path) -> None:
+    """JournalError unless the journal's events are keyed by a whole-number `seq`, as a
+    query that writes `seq` into text as it stands needs (`SEQ_IS_THE_KEY`)."""
+    if not connection.execute(SEQ_IS_THE_KEY).fetchone()[0]:
+        raise JournalError(f"{path}: damaged journal (its events are not numbered by seq)")
 
 
 def _meta_types_hold(row: tuple[Any, ...]) -> bool:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.journal import Event, Journal
+from controller.journal import Event, Journal, JournalError, read_events
 from controller.journal.export import export_session
+from controller.research.mcap_export import export_mcap
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS, eventually
 
@@ -30,6 +31,7 @@ import io, json, os, resource, signal, sys
 from pathlib import Path
 from controller.journal import JournalError
 from controller.journal.export import export_session
+from controller.research.mcap_export import export_mcap
 from controller.journal.halves import second_half_from
 
 path, format_name, limit = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -213,12 +215,22 @@ def test_a_journal_whose_seq_is_not_a_number_is_refused_as_one_process_refuses_i
     result = export_in_halves(journal.path, "jsonl")
     refused = f"{journal.path}: damaged journal (its events are not numbered by seq)"
     assert result["error"] == result["alone_error"] == refused
+    for reads_it in (
+        lambda: export_session(journal.path, io.StringIO(), format_name="csv", key=b"k" * 32),
+        lambda: export_mcap(journal.path, io.BytesIO()),
+        lambda: export_mcap(journal.path, io.BytesIO(), key=b"k" * 32),
+        lambda: list(read_events(journal.path)),
+    ):
+        with pytest.raises(JournalError) as raised:
+            reads_it()
+        assert str(raised.value) == refused
 
 
 GROWING = """
 import io, os, sqlite3, sys
 from pathlib import Path
 from controller.journal.export import export_session
+from controller.research.mcap_export import export_mcap
 
 path = Path(sys.argv[1])
 
