@@ -282,8 +282,8 @@ def export_session(
     With a `key`, participant codes in payloads become keyed pseudonyms. A long session is
     exported on two cores where it can be (`controller.journal.halves`, from `split_from`
     events): `progress` is then told the first half's count as it goes and the whole count
-    at the end. Raises
-    JournalError if the file is not a readable journal, KeyError for an unknown format.
+    at the end. Raises JournalError if the file is not a readable journal, KeyError for an
+    unknown format.
     """
     stream = FORMATS[format_name]
     out.write(stream.header)
@@ -295,24 +295,23 @@ def export_session(
         return write_rows(journal_rows(path, QUERY), stream, out, progress)
 
     def second_half(half_out: TextIO) -> int:
-        return write_rows(journal_rows(path, rows_from(split)), stream, half_out, None)
+        return write_rows(
+            journal_rows(path, rows_where(f"seq >= {split:d}")), stream, half_out, None
+        )
 
     with SecondHalf(second_half) as child:  # the first half here meanwhile (`halves`)
-        count = write_rows(journal_rows(path, rows_before(split)), stream, out, progress)
+        count = write_rows(
+            journal_rows(path, rows_where(f"seq < {split:d}")), stream, out, progress
+        )
         count += child.copy_to(out)
     if progress is not None:
         progress(count)
     return count
 
 
-def rows_before(seq: int) -> str:
-    """`QUERY` for the events before `seq`."""
-    return f"{TIMELINE} WHERE seq < {seq:d} ORDER BY seq"
-
-
-def rows_from(seq: int) -> str:
-    """`QUERY` for the events from `seq` on."""
-    return f"{TIMELINE} WHERE seq >= {seq:d} ORDER BY seq"
+def rows_where(condition: str) -> str:
+    """`QUERY` for the events that meet `condition` (SQL on the events' columns)."""
+    return f"{TIMELINE} WHERE {condition} ORDER BY seq"
 
 
 def write_rows(
