@@ -237,6 +237,19 @@ def test_a_set_refused_within_the_grace_leaves_the_stop_owed(parts: RoomParts) -
     assert parts.take() == [(TAPPERS, STOP)]
 
 
+def test_an_emergency_within_the_grace_stops_the_device_at_once_and_only_then(
+    parts: RoomParts,
+) -> None:
+    parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
+    parts.bls.finish(8.0)
+    parts.take()
+    parts.bls.stop_all("emergency", 8.2)
+    assert (TAPPERS, STOP) in parts.take()
+    parts.bls.finish(8.5)
+    parts.bls.finish(9.0)
+    assert parts.take() == []  # the owed stop went with the emergency's
+
+
 def test_a_tone_set_that_is_complete_stops_the_tones_and_silences_them(
     parts: RoomParts,
 ) -> None:
