@@ -194,12 +194,24 @@ def test_the_meditation_display_plays_pauses_stops_and_breathes(
     # The engine raises the volume from silence no faster than the room's ramp (10 %/s) to
     # the scene's 40 % (its gate); the page is never louder than it was last told to be
     # (its own fade-in only lowers that), so it obeys the cap and the ramp too.
-    until(lambda: screens.state("vr/headset")["position_s"] >= 4, "4 s of the clip", timeout=20)
-    told = [
-        (screens.epoch(m.at), json.loads(m.payload).get("volume", 0) / 100)
-        for m in screens.wire.on("vr/headset/set")
-    ]
-    played = [(f["at"], f["volume"]) for f in record(page)["frames"] if f["k"] == "video"]
+    def video_volumes() -> list[tuple[float, float]]:
+        return [(f["at"], f["volume"]) for f in record(page)["frames"] if f["k"] == "video"]
+
+    until(
+        lambda: max((v for _, v in video_volumes()), default=0) >= 0.40 - 1e-9,
+        "the page plays at the scene's 40 %",
+        timeout=20,
+    )
+
+    def told_volumes() -> list[tuple[float, float]]:
+        return [
+            (screens.epoch(m.at), json.loads(m.payload).get("volume", 0) / 100)
+            for m in screens.wire.on("vr/headset/set")
+        ]
+
+    until(lambda: any(v >= 0.40 - 1e-9 for _, v in told_volumes()), "the recorder saw 40 % told")
+    told = told_volumes()
+    played = video_volumes()
     louder = [
         (at, volume)
         for at, volume in played
@@ -210,6 +222,7 @@ def test_the_meditation_display_plays_pauses_stops_and_breathes(
     print(f"\nvideo volume: loudest {loudest:.3f}; told rises at most {steepest:.3f} in 1 s")
     assert louder == []
     assert loudest == pytest.approx(0.40)
+    assert max(v for _, v in told) == pytest.approx(0.40)
     assert steepest <= 0.10 + 0.025 + 1e-9  # the ramp, and one of its 1/4 s steps
 
     sent = screens.ctl_ok("vr", "op=pause")
