@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from controller.journal.events import Event, iso_wall
-from controller.journal.halves import SPLIT_FROM, SecondHalf, second_half_from
+from controller.journal.halves import (
+    SPLIT_FROM,
+    SecondHalf,
+    append_text,
+    second_half_from,
+    text_half,
+)
 from controller.journal.sessions import read_events
 from controller.journal.store import (
     FIRST_BAD_LABEL,
@@ -299,19 +305,20 @@ def export_session(
             journal_rows(path, rows_where(f"seq >= {split:d}")), stream, half_out, None
         )
 
-    with SecondHalf(second_half) as child:  # the first half here meanwhile (`halves`)
+    with SecondHalf(text_half(second_half)) as child:  # the first half here meanwhile
         count = write_rows(
             journal_rows(path, rows_where(f"seq < {split:d}")), stream, out, progress
         )
-        count += child.copy_to(out)
+        count += append_text(child, out, second_half)
     if progress is not None:
         progress(count)
     return count
 
 
-def rows_where(condition: str) -> str:
-    """`QUERY` for the events that meet `condition` (SQL on the events' columns)."""
-    return f"{TIMELINE} WHERE {condition} ORDER BY seq"
+def rows_where(condition: str, select: str = TIMELINE) -> str:
+    """`select` (by default `QUERY`'s, up to its FROM) for the events that meet `condition`
+    (SQL on the events' columns), in seq order."""
+    return f"{select} WHERE {condition} ORDER BY seq"
 
 
 def write_rows(

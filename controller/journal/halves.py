@@ -3,9 +3,10 @@
 A JSONL or CSV export spends about as long in SQLite (which builds each row's wall time and
 payload text) as in Python (which joins each row into its line), one core at a time. With
 another core free and a session long enough, the export forks (`SecondHalf`): the child
-writes the second half of the events as text into an unlinked temporary file while the
-parent writes the first half to the output; then the parent copies the child's text after
-its own. The output is the text one process writes.
+writes the second half of the events into an unlinked temporary file while the parent
+writes the first half to the output; then the parent copies the child's bytes after its own
+(a JSONL or CSV export: the text one process writes; an MCAP export: the child's chunks,
+their indexes merged into the file's summary, see `controller.research.mcap_export`).
 
 Forking is safe only in a process that runs one thread (another may hold a lock the child
 would need), so `second_half_from` says no split in any other. The child never returns into
@@ -28,7 +29,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, NoReturn, TextIO
+from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
 
 from controller.journal.store import JournalError, reading
 
@@ -42,8 +43,9 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 caller's. Blocked while the export forks, so that none can interrupt it between the fork and
 the child's pid being kept, or the child before it has set their defaults."""
 
-WriteHalf = Callable[[TextIO], int]
-"""Writes one half of the timeline to a text stream; returns its event count."""
+WriteHalf = Callable[[BinaryIO], Any]
+"""Writes one half of the timeline to a binary stream; returns an account of it (a JSON value:
+the child reports it to the parent)."""
 
 
 def second_half_from(path: Path, *, split_from: int = SPLIT_FROM) -> int | None:
@@ -66,15 +68,15 @@ def second_half_from(path: Path, *, split_from: int = SPLIT_FROM) -> int | None:
 
 class SecondHalf:
     """The second half of an export, written by a forked child while the parent writes the
-    first; `copy_to` appends it to the output (or writes it there itself, if the child could
-    not). Use as a context manager: leaving it early stops and reaps the child."""
+    first; `written` gives the child's bytes and account (or None if the child could not
+    write them). Use as a context manager: leaving it early stops and reaps the child."""
 
     def __init__(self, write_half: WriteHalf) -> None:
         self._write_half = write_half
         self._pid: int | None = None
         self._spool: IO[bytes] | None = None
         self._report_fd = -1
-        try:  # without a spool, a pipe or a process, `copy_to` writes the half here
+        try:  # without a spool, a pipe or a process, the caller writes the half
             self._spool = tempfile.TemporaryFile(prefix="sessionroom-export-")  # noqa: SIM115 (closed by __exit__)
             self._report_fd, report_writer = os.pipe()
         except OSError:
@@ -106,26 +108,18 @@ class SecondHalf:
         if self._spool is not None:
             self._spool.close()
 
-    def copy_to(self, out: TextIO) -> int:
-        """Wait for the child; append its half to `out` and return the half's event count.
-
-        JournalError if the child found the journal damaged in its half. A child that could
-        not write its half, or died, leaves it to this process, which writes it to `out`.
-        """
+    def written(self) -> tuple[Any, BinaryIO] | None:
+        """Wait for the child: the account its half's writer returned, and the bytes it
+        wrote (a file at its start); None if it could not write its half, or died (the
+        caller then writes the half itself). JournalError if the child found the journal
+        damaged in its half."""
         report = self._report()
         if "journal" in report:
             raise JournalError(str(report["journal"]))
-        count = report.get("count")
-        if not isinstance(count, int) or self._spool is None:
-            return self._write_half(out)
+        if "written" not in report or self._spool is None:
+            return None
         self._spool.seek(0)
-        text = io.TextIOWrapper(self._spool, encoding="utf-8", newline="")
-        try:
-            while chunk := text.read(COPY_CHARS):
-                out.write(chunk)
-        finally:
-            text.detach()
-        return count
+        return report["written"], cast(BinaryIO, self._spool)
 
     def _report(self) -> dict[str, object]:
         """What the child reported when it ended (empty if it died without a word)."""
@@ -153,8 +147,8 @@ class SecondHalf:
                 if signal.getsignal(number) != signal.SIG_IGN:  # as `nohup` left it, if so
                     signal.signal(number, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, stops)
-            with open(spool.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
-                report = {"count": self._write_half(text)}
+            with open(spool.fileno(), "wb", closefd=False) as half:
+                report = {"written": self._write_half(half)}
         except JournalError as error:
             report = {"journal": str(error)}
         except BaseException as error:  # the parent writes the half itself
@@ -163,3 +157,30 @@ class SecondHalf:
             with contextlib.suppress(BaseException):
                 os.write(report_writer, json.dumps(report).encode())
             os._exit(0)
+
+
+def text_half(write: Callable[[TextIO], int]) -> WriteHalf:
+    """A half's text writer (returning its event count) as a writer of UTF-8 bytes."""
+
+    def write_bytes(half: BinaryIO) -> int:
+        with open(half.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
+            return write(text)
+
+    return write_bytes
+
+
+def append_text(second: SecondHalf, out: TextIO, write: Callable[[TextIO], int]) -> int:
+    """Wait for the child; append its half (`text_half(write)`'s) to `out` and return the
+    half's event count. If the child could not write its half, `write` writes it to `out`."""
+    written = second.written()
+    count = None if written is None else written[0]
+    if written is None or not isinstance(count, int):
+        return write(out)
+    spool = written[1]
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+    try:
+        while chunk := text.read(COPY_CHARS):
+            out.write(chunk)
+    finally:
+        text.detach()
+    return count

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,10 +33,12 @@ from controller.journal.export import (
     event_row,
     journal_rows,
     json_labels,
+    rows_where,
     wire_value,
 )
+from controller.journal.halves import SPLIT_FROM, SecondHalf, second_half_from
 from controller.journal.sessions import utc_datetime
-from controller.journal.store import json_text
+from controller.journal.store import JournalError, json_text, reading
 from controller.research.mcap_file import McapFile
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
@@ -78,7 +82,7 @@ OFF = f"""CASE json_type(payload, '$.on') WHEN 'true' THEN 0
 """Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
 WHOLE = "*"
 """Marks a payload that comes whole in the level column (a level's JSON text never starts so)."""
-QUERY = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, CASE
+ROWS = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, CASE
     WHEN device IS NULL THEN NULL
     WHEN kind = 'state' THEN CASE
         WHEN {ESCAPED} THEN '{WHOLE}' || payload
@@ -86,44 +90,125 @@ QUERY = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, CASE
             WHEN NOT ({OFF}) THEN payload -> '$.level' WHEN {FINITE_LEVEL} THEN '0' END END
     WHEN kind = 'command' AND (instr(payload, 'volume') OR {ESCAPED}) THEN '{WHOLE}' || payload
     END
-    FROM events ORDER BY seq"""
-"""The events as `Row`s. SQLite reads the level of a light's report with no escaped
-character: its JSON text, for Python to read and check it is finite, or 0 if the light is
-off (and the level finite). A payload that may hold a volume, or a level SQLite could
-misread, comes whole for `_levels`, after `WHOLE`; one column serves both."""
+    FROM events"""
+"""The events as `Row`s (in `QUERY`, or `rows_where`). SQLite reads the level of a light's
+report with no escaped character: its JSON text, for Python to read and check it is finite,
+or 0 if the light is off (and the level finite). A payload that may hold a volume, or a
+level SQLite could misread, comes whole for `_levels`, after `WHOLE`; one column serves both."""
+QUERY = f"{ROWS} ORDER BY seq"
+CHANNEL_KEYS = "SELECT DISTINCT kind, device FROM events"
+"""What `_plan` makes every channel of: the kinds of event and their devices."""
+PHASE_BEFORE = """SELECT phase FROM events WHERE seq < ? AND phase IS NOT NULL
+    ORDER BY seq DESC LIMIT 1"""
+"""The phase the session was in when the second half begins."""
+
+ChannelKey = tuple[str, Any]
+"""A channel's path under `/` and its device (None for none), as the labels read them."""
+
+
+MAX_ID = 0xFFFF
+"""The largest id MCAP gives a channel or a schema (16 bits)."""
+
+
+class UnplannedChannelError(Exception):
+    """A half met a channel its plan has no id for (a journal read as it grew)."""
+
+
+class TooManyChannelsError(Exception):
+    """The session needs more channels than an MCAP file can hold."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ids of the channels and schemas a session's events may need."""
+
+    channels: dict[ChannelKey, int] = field(default_factory=dict)
+    schemas: dict[str, int] = field(default_factory=dict)
+
+
+class _Ids:
+    """Ids from a plan, or else the next free ones (`strict`: none but the plan's)."""
+
+    def __init__(self, planned: dict[Any, int], *, strict: bool) -> None:
+        self._planned = planned
+        self._strict = strict
+        self._free = max(planned.values(), default=0) + 1
+
+    def __call__(self, key: object) -> int:
+        known = self._planned.get(key)
+        if known is not None:
+            return known
+        if self._strict:
+            raise UnplannedChannelError(f"no id planned for {key!r}")
+        if self._free > MAX_ID:
+            raise TooManyChannelsError(
+                f"an MCAP file holds at most {MAX_ID:,} channels, one per kind of event and"
+                " device, and the session needs more"
+            )
+        self._free += 1
+        return self._free - 1
 
 
 class _Channels:
-    """The MCAP channels of one file, registered as their first message comes."""
+    """The MCAP channels of one file, registered as their first message comes, with the ids of
+    `plan` (both halves of an export give a channel the same one) or the next free ones.
+    With `strict`, a channel not in the plan raises UnplannedChannelError (the halves' ids
+    would not agree)."""
 
-    def __init__(self, writer: McapFile) -> None:
-        self._writer = writer
+    def __init__(self, writer: McapFile, plan: Plan | None = None, *, strict: bool = False) -> None:
+        plan = plan or Plan()
+        self.writer = writer
+        self._channel_id = _Ids(plan.channels, strict=strict)
+        self._schema_id = _Ids(plan.schemas, strict=strict)
         self._schemas: dict[str, int] = {}
-        self._channels: dict[tuple[str, str | None], int] = {}
+        self._channels: dict[ChannelKey, int] = {}
 
     def event(self, kind: str, device: str | None) -> int:
         """The channel of events of `kind` (about `device`): `/<kind>[/<device>]`."""
-        return self._channel(kind, device, kind, _event_schema(kind))
+        return self._channel(kind, device, _event_schema(kind))
 
     def derived(self, name: str, device: str | None) -> int:
         """A derived channel: `/room/<name>[/<device>]`."""
-        return self._channel(f"{DERIVED}/{name}", device, name, DERIVED_SCHEMAS[name])
+        return self._channel(f"{DERIVED}/{name}", device, DERIVED_SCHEMAS[name])
 
-    def _channel(self, path: str, device: str | None, name: str, schema: dict[str, Any]) -> int:
+    def _channel(self, path: str, device: str | None, schema: dict[str, Any]) -> int:
         channel = self._channels.get((path, device))
         if channel is None:
+            channel = self._channel_id((path, device))
             topic = f"/{path}" if device is None else f"/{path}/{device}"
-            schema_id = self._schema(f"sessionroom.{name}", schema)
-            channel = self._writer.channel(topic, "json", schema_id)
+            self.writer.channel(channel, topic, "json", self._schema(schema_name(path), schema))
             self._channels[(path, device)] = channel
         return channel
 
     def _schema(self, name: str, schema: dict[str, Any]) -> int:
         known = self._schemas.get(name)
         if known is None:
+            known = self._schemas[name] = self._schema_id(name)
             data = json.dumps({"title": name, **schema}).encode()
-            known = self._schemas[name] = self._writer.schema(name, "jsonschema", data)
+            self.writer.schema(known, name, "jsonschema", data)
         return known
+
+
+def schema_name(path: str) -> str:
+    """The name of the schema of a channel's messages: `sessionroom.` and the channel's path
+    without its device (`sessionroom.state`, `sessionroom.room.light`)."""
+    return "sessionroom." + path.replace("/", ".")
+
+
+def _plan(keys: Iterable[tuple[Any, Any]]) -> Plan:
+    """An id for every channel and schema the events of these kinds and devices may need."""
+    plan = Plan()
+
+    def add(path: str, device: object) -> None:
+        plan.channels[(path, device)] = len(plan.channels) + 1
+        plan.schemas.setdefault(schema_name(path), len(plan.schemas) + 1)
+
+    add(f"{DERIVED}/phase", None)
+    for kind, device in sorted(keys, key=repr):
+        add(kind, device)
+        if device is not None and kind in ("state", "command"):
+            add(f"{DERIVED}/{'light' if kind == 'state' else 'volume'}", device)
+    return plan
 
 
 def _event_schema(kind: str) -> dict[str, Any]:
@@ -139,18 +224,77 @@ def export_mcap(
     *,
     key: bytes | None = None,
     progress: Callable[[int], None] | None = None,
+    split_from: int = SPLIT_FROM,
 ) -> int:
     """Write the session in the journal at `path` as MCAP to `out`; return the event count.
 
     With a `key`, participant codes become keyed pseudonyms (in the metadata and payloads).
-    Raises JournalError if the file is not a readable journal.
+    A long session is written on two cores (`controller.journal.halves`), from `split_from`
+    events. Raises JournalError if the file is not a readable journal.
     """
     rename = pseudonymiser(key)
     meta = renamed_meta(session_meta(path), rename)
-    if key is None:
-        return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
-    events = renamed_events(checked_events(path), rename)
-    return write_mcap(event_rows(events), meta, out, progress=progress)
+    try:
+        if key is not None:
+            events = renamed_events(checked_events(path), rename)
+            return write_mcap(event_rows(events), meta, out, progress=progress)
+        split = second_half_from(path, split_from=split_from)
+        plan = None if split is None else _planned(path, split)
+        if split is None or plan is None:
+            return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
+        return _write_in_halves(path, split, *plan, meta, out, progress)
+    except TooManyChannelsError as error:
+        raise JournalError(f"{path}: cannot be written as MCAP: {error}") from None
+
+
+def _planned(path: Path, split: int) -> tuple[Plan, str | None] | None:
+    """The channels' ids for both halves of the export of `path`, and the session's phase
+    where the second half begins; None if the halves cannot agree on ids (too many channels,
+    or a value SQLite cannot read: one process writes the export, and finds that event)."""
+    with reading(path) as (connection, _):
+        try:
+            plan = _plan(connection.execute(CHANNEL_KEYS))
+            before = connection.execute(PHASE_BEFORE, (split,)).fetchone()
+        except sqlite3.Error:
+            return None
+    if len(plan.channels) > MAX_ID:
+        return None
+    return plan, before and before[0]
+
+
+def _write_in_halves(
+    path: Path,
+    split: int,
+    plan: Plan,
+    phase_then: str | None,
+    meta: SessionMeta,
+    out: BinaryIO,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """`export_mcap` on two cores: the events from seq `split` on in a forked process."""
+    second_rows = rows_where(f"seq >= {split:d}", ROWS)
+
+    def second_half(half: BinaryIO) -> dict[str, Any]:
+        writer = McapFile(half)
+        messages = _Messages(_Channels(writer, plan, strict=True), phase_then)
+        count = messages.write(journal_rows(path, second_rows))
+        return {**writer.finish_part(), "events": count}
+
+    writer = _started(out, meta)
+    messages = _Messages(_Channels(writer, plan))
+    with SecondHalf(second_half) as child:  # the first half here meanwhile
+        count = messages.write(journal_rows(path, rows_where(f"seq < {split:d}", ROWS)), progress)
+        written = child.written()
+        if written is None:
+            count = messages.write(journal_rows(path, second_rows), progress, count)
+        else:
+            account, spool = written
+            writer.append_part(spool, account)
+            count += account["events"]
+    writer.finish()
+    if progress is not None:
+        progress(count)
+    return count
 
 
 Row = tuple[int, float, str, str, str, int, str | None]
@@ -183,6 +327,14 @@ def write_mcap(
     `meta` is the session's (participant already pseudonymised if it is to be). Returns
     the number of events; raises JournalError if the journal cannot be read.
     """
+    writer = _started(out, meta)
+    count = _Messages(_Channels(writer)).write(rows, progress)
+    writer.finish()
+    return count
+
+
+def _started(out: BinaryIO, meta: SessionMeta) -> McapFile:
+    """An MCAP file on `out` with its header and the session's metadata written."""
     writer = McapFile(out)
     writer.start(profile=PROFILE, library=f"sessionroom {__version__}")
     writer.metadata(
@@ -197,50 +349,66 @@ def write_mcap(
             "log_time": "session time in ns since the session started",
         },
     )
-    channels = _Channels(writer)
+    return writer
 
-    def event(
-        phase: str | None, kind: str, device: str | None, topic: str | None
-    ) -> tuple[str, int, str, str | None, str | None]:
-        part = json_labels(phase, kind, device, topic)
-        return part, channels.event(kind, device), kind, device, phase
 
-    labels = Labels(event)
-    light_channels: dict[str | None, int] = {}
-    add = writer.message
-    phase: str | None = None
-    count = 0
-    for batch in rows:
-        for seq, t, wall, names, content, wall_ns, level in batch:
-            part, channel, kind, device, now_in = labels[names]
-            line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
-            log_time = round(t * 1e9)
-            # held to MCAP's field sizes (a damaged journal may hold any number)
-            if not 0 <= log_time <= U64 or wall_ns > U64:
-                log_time, wall_ns = _u64(log_time), _u64(wall_ns)
-            seq &= 0xFFFFFFFF
-            add(channel, log_time, line.encode(), wall_ns, seq)
-            if now_in != phase and now_in is not None:
-                phase = now_in
-                data = json.dumps({"phase": phase}).encode()
-                add(channels.derived("phase", None), log_time, data, wall_ns, seq)
-            if level is None or device is None:
-                continue
-            if level.startswith(WHOLE):
-                _levels(add, channels, kind, device, level[1:], log_time, wall_ns, seq)
-                continue
-            value = float(level)
-            if not math.isfinite(value):
-                continue
-            light = light_channels.get(device)
-            if light is None:
-                light = light_channels[device] = channels.derived("light", device)
-            add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
-        count += len(batch)
-        if progress is not None:
-            progress(count)
-    writer.finish()
-    return count
+class _Messages:
+    """Events made into messages on their channels, with the derived ones: the phase (from
+    `phase`, the session's phase before the first event), light levels and volumes."""
+
+    def __init__(self, channels: _Channels, phase: str | None = None) -> None:
+        self._channels = channels
+        self._phase = phase
+
+        def event(
+            phase: str | None, kind: str, device: str | None, topic: str | None
+        ) -> tuple[str, int, str, str | None, str | None]:
+            part = json_labels(phase, kind, device, topic)
+            return part, channels.event(kind, device), kind, device, phase
+
+        self._labels = Labels(event)
+        self._lights: dict[str | None, int] = {}
+
+    def write(
+        self,
+        rows: Iterable[list[Row]],
+        progress: Callable[[int], None] | None = None,
+        count: int = 0,
+    ) -> int:
+        """Add the rows' messages; return `count` (those written before) plus the rows'."""
+        channels, labels, light_channels = self._channels, self._labels, self._lights
+        add = channels.writer.message
+        phase = self._phase
+        for batch in rows:
+            for seq, t, wall, names, content, wall_ns, level in batch:
+                part, channel, kind, device, now_in = labels[names]
+                line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
+                log_time = round(t * 1e9)
+                # held to MCAP's field sizes (a damaged journal may hold any number)
+                if not 0 <= log_time <= U64 or wall_ns > U64:
+                    log_time, wall_ns = _u64(log_time), _u64(wall_ns)
+                seq &= 0xFFFFFFFF
+                add(channel, log_time, line.encode(), wall_ns, seq)
+                if now_in != phase and now_in is not None:
+                    phase = self._phase = now_in
+                    data = json.dumps({"phase": phase}).encode()
+                    add(channels.derived("phase", None), log_time, data, wall_ns, seq)
+                if level is None or device is None:
+                    continue
+                if level.startswith(WHOLE):
+                    _levels(add, channels, kind, device, level[1:], log_time, wall_ns, seq)
+                    continue
+                value = float(level)
+                if not math.isfinite(value):
+                    continue
+                light = light_channels.get(device)
+                if light is None:
+                    light = light_channels[device] = channels.derived("light", device)
+                add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
+            count += len(batch)
+            if progress is not None:
+                progress(count)
+        return count
 
 
 def _levels(

@@ -8,6 +8,12 @@ summary offsets, CRCs) but appends each message to its chunk with one `struct.pa
 leaves every other record to the library's record classes, so any MCAP reader reads it as
 the library's own.
 The output needs no `tell()` or `seek()`: offsets are counted as bytes are written.
+
+A file can be written in two parts by two processes: one writes the start and its chunks,
+another only chunks (`finish_part` then gives an account of them), and the first appends
+those bytes after its own (`append_part`), their chunk indexes moved by where they land,
+before its summary. Both give each schema and channel the same id (the caller's choice):
+a record written in both parts is written the same, as MCAP allows.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import defaultdict
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 from mcap.data_stream import RecordBuilder
@@ -40,12 +46,15 @@ CHUNK_SIZE = 1024 * 1024
 """A chunk is closed once its uncompressed records pass this many bytes (the library's default)."""
 MESSAGE = struct.Struct("<BQHIQQ")
 """A message record's head: opcode, record length, channel, sequence, log time, publish time."""
+PACK_MESSAGE = MESSAGE.pack
 MESSAGE_OPCODE = int(Opcode.MESSAGE)
 """The opcode as a plain int: reading an enum member costs more than packing a message."""
 MESSAGE_HEAD = MESSAGE.size - 9
 """The bytes of a message record's content before its data."""
 COMPRESSOR = zstandard.ZstdCompressor(level=1)
 """zstd's quickest level: a third quicker than its default on a session's JSON, as small."""
+COPY_BYTES = 1 << 20
+"""Bytes of a part copied at a time."""
 INDEX_HEAD = struct.Struct("<BQHI")
 """A message index record's head: opcode, record length, channel, length of its entries."""
 
@@ -57,8 +66,8 @@ class McapFile:
         self._out = out
         self._offset = 0
         self._data_crc = 0
-        self._schemas: list[Schema] = []
-        self._channels: list[Channel] = []
+        self._schemas: dict[int, Schema] = {}
+        self._channels: dict[int, Channel] = {}
         self._metadata: list[MetadataIndex] = []
         self._chunk_indexes: list[ChunkIndex] = []
         self._chunk = bytearray()
@@ -80,38 +89,108 @@ class McapFile:
         self._metadata.append(MetadataIndex(offset=self._offset, length=len(record), name=name))
         self._write(record)
 
-    def schema(self, name: str, encoding: str, data: bytes) -> int:
-        """Register a schema (written into the current chunk); return its id."""
-        schema = Schema(id=len(self._schemas) + 1, name=name, encoding=encoding, data=data)
-        self._schemas.append(schema)
+    def schema(self, schema_id: int, name: str, encoding: str, data: bytes) -> None:
+        """Register a schema (written into the current chunk) under `schema_id` (1–65535)."""
+        schema = Schema(id=schema_id, name=name, encoding=encoding, data=data)
+        self._schemas[schema_id] = schema
         self._chunk += _record(schema)
-        return schema.id
 
-    def channel(self, topic: str, encoding: str, schema_id: int) -> int:
-        """Register a channel (written into the current chunk); return its id."""
+    def channel(self, channel_id: int, topic: str, encoding: str, schema_id: int) -> None:
+        """Register a channel (written into the current chunk) under `channel_id`."""
         channel = Channel(
-            id=len(self._channels) + 1,
-            topic=topic,
-            message_encoding=encoding,
-            schema_id=schema_id,
-            metadata={},
+            id=channel_id, topic=topic, message_encoding=encoding, schema_id=schema_id, metadata={}
         )
-        self._channels.append(channel)
+        self._channels[channel_id] = channel
         self._chunk += _record(channel)
-        return channel.id
 
     def message(
         self, channel: int, log_time: int, data: bytes, publish_time: int, sequence: int
     ) -> None:
         """Add a message to the current chunk (times in ns, held to 64 bits by the caller)."""
         chunk = self._chunk
-        self._index[channel] += (log_time, len(chunk))
-        chunk += MESSAGE.pack(
+        self._index[channel].extend((log_time, len(chunk)))
+        head = PACK_MESSAGE(
             MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, sequence, log_time, publish_time
         )
-        chunk += data
+        chunk += head + data  # one append: quicker than two
         if len(chunk) > CHUNK_SIZE:
             self._end_chunk()
+
+    def finish_part(self) -> dict[str, Any]:
+        """Close the last chunk of a part written without `start`; return an account of it
+        (a JSON value) for `append_part`."""
+        self._end_chunk()
+        return {
+            "length": self._offset,
+            "schemas": [
+                [s.id, s.name, s.encoding, s.data.decode("latin-1")] for s in self._schemas.values()
+            ],
+            "channels": [
+                [c.id, c.topic, c.message_encoding, c.schema_id] for c in self._channels.values()
+            ],
+            "chunks": [
+                [
+                    index.message_start_time,
+                    index.message_end_time,
+                    index.chunk_start_offset,
+                    index.chunk_length,
+                    index.message_index_offsets,
+                    index.message_index_length,
+                    index.compressed_size,
+                    index.uncompressed_size,
+                ]
+                for index in self._chunk_indexes
+            ],
+            "counts": self._counts,
+            "times": self._times,
+        }
+
+    def append_part(self, part: BinaryIO, account: dict[str, Any]) -> None:
+        """Close the current chunk; append the bytes of a part `finish_part` gave `account`
+        of (a file at its start), and take its schemas, channels and chunks into the summary."""
+        self._end_chunk()
+        base = self._offset
+        while data := part.read(COPY_BYTES):
+            self._write(data)
+        if self._offset - base != account["length"]:
+            raise OSError(
+                f"a part of the file is {self._offset - base} bytes, not {account['length']}"
+            )
+        for schema_id, name, encoding, text in account["schemas"]:
+            self._schemas.setdefault(
+                schema_id,
+                Schema(id=schema_id, name=name, encoding=encoding, data=text.encode("latin-1")),
+            )
+        for channel_id, topic, encoding, schema_id in account["channels"]:
+            self._channels.setdefault(
+                channel_id,
+                Channel(
+                    id=channel_id,
+                    topic=topic,
+                    message_encoding=encoding,
+                    schema_id=schema_id,
+                    metadata={},
+                ),
+            )
+        for start, end, offset, length, indexes, index_length, compressed, whole in account[
+            "chunks"
+        ]:
+            self._chunk_indexes.append(
+                ChunkIndex(
+                    message_start_time=start,
+                    message_end_time=end,
+                    chunk_start_offset=base + offset,
+                    chunk_length=length,
+                    message_index_offsets={int(c): base + o for c, o in indexes.items()},
+                    message_index_length=index_length,
+                    compression="zstd",
+                    compressed_size=compressed,
+                    uncompressed_size=whole,
+                )
+            )
+        for channel_id, count in account["counts"].items():
+            self._counts[int(channel_id)] += count
+        self._times += account["times"]
 
     def finish(self) -> None:
         """Close the last chunk; write the data end, the summary, the footer and the magic."""
@@ -121,8 +200,8 @@ class McapFile:
         summary = bytearray()
         offsets: list[SummaryOffset] = []
         groups: list[tuple[Opcode, list[McapRecord]]] = [
-            (Opcode.SCHEMA, list(self._schemas)),
-            (Opcode.CHANNEL, list(self._channels)),
+            (Opcode.SCHEMA, [self._schemas[key] for key in sorted(self._schemas)]),
+            (Opcode.CHANNEL, [self._channels[key] for key in sorted(self._channels)]),
             (Opcode.STATISTICS, [self._statistics()]),
             (Opcode.CHUNK_INDEX, list(self._chunk_indexes)),
             (Opcode.METADATA_INDEX, list(self._metadata)),

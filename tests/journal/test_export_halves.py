@@ -17,8 +17,10 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
+from mcap.reader import make_reader
 
 from controller.journal import Event, Journal, JournalError, read_events
 from controller.journal.export import export_session
@@ -34,20 +36,52 @@ from controller.journal.export import export_session
 from controller.research.mcap_export import export_mcap
 from controller.journal.halves import second_half_from
 
+from mcap.reader import make_reader
+
 path, format_name, limit = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-alone, alone_error = io.StringIO(), None
+
+
+def exported(split_from, progress=None):
+    # The event count and what a reader makes of the export: its text, or for MCAP every
+    # message with its channel and schema (in the file's order, then in log time order by
+    # the index) and the summary's counts.
+    if format_name != "mcap":
+        out = io.StringIO()
+        count = export_session(
+            path, out, format_name=format_name, split_from=split_from, progress=progress
+        )
+        return count, out.getvalue()
+    out = io.BytesIO()
+    count = export_mcap(path, out, split_from=split_from, progress=progress)
+    def messages(**order):
+        out.seek(0)
+        return [
+            (schema.name, schema.data, channel.topic, m.log_time, m.publish_time, m.sequence)
+            + (m.data,)
+            for schema, channel, m in make_reader(out).iter_messages(**order)
+        ]
+    out.seek(0)
+    summary = make_reader(out).get_summary()
+    statistics = summary.statistics
+    counts = sorted(
+        (summary.channels[channel].topic, n)
+        for channel, n in statistics.channel_message_counts.items()
+    )
+    times = (statistics.message_start_time, statistics.message_end_time)
+    return count, (messages(log_time_order=False), messages(log_time_order=True), counts, times)
+
+
+alone, alone_error = None, None
 try:
-    export_session(path, alone, format_name=format_name, split_from=10**9)
+    alone = exported(10**9)[1]
 except JournalError as problem:
     alone_error = str(problem)
 if limit:  # files this process writes (the child's spool) stop at `limit` bytes
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-split, error, progress = io.StringIO(), None, []
+split, error, progress = None, None, []
 try:
-    count = export_session(
-        path, split, format_name=format_name, split_from=2, progress=progress.append
-    )
+    count, split = exported(2, progress.append)
 except JournalError as problem:
     count, error = None, str(problem)
 try:
@@ -61,7 +95,7 @@ except JournalError:
     splits_at = None
 print(json.dumps({
     "splits_at": splits_at,
-    "same": split.getvalue() == alone.getvalue(),
+    "same": split == alone,
     "count": count,
     "progress": progress,
     "error": error,
@@ -123,7 +157,7 @@ def long_session(new_journal: JournalFactory) -> Journal:
     return journal
 
 
-@pytest.mark.parametrize("format_name", ["jsonl", "csv"])
+@pytest.mark.parametrize("format_name", ["jsonl", "csv", "mcap"])
 def test_an_export_in_halves_is_the_text_one_process_writes(
     new_journal: JournalFactory, format_name: str
 ) -> None:
@@ -157,7 +191,7 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
         ),
     ],
 )
-@pytest.mark.parametrize("format_name", ["jsonl", "csv"])
+@pytest.mark.parametrize("format_name", ["jsonl", "csv", "mcap"])
 def test_any_seqs_and_texts_export_in_halves_as_one_process_writes_them(
     new_journal: JournalFactory, reshape: str, splits_at: int, count: int, format_name: str
 ) -> None:
@@ -172,20 +206,22 @@ def test_any_seqs_and_texts_export_in_halves_as_one_process_writes_them(
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        ("payload = '{not json'", "its payload is not JSON"),
-        ("device = X'41'", "its device is not text"),
+        ("payload = '{not json'", "event {seq}: its payload is not JSON"),
+        ("device = X'41'", "event {seq}: its device is not text"),
+        ("device = CAST(X'FF' AS TEXT)", "a value SQLite cannot turn into JSON"),  # not UTF-8
     ],
 )
 @pytest.mark.parametrize("seq", [1, 200, 1501, 2900])  # 1501: the second half's first event
+@pytest.mark.parametrize("format_name", ["jsonl", "mcap"])
 def test_a_damaged_event_in_either_half_is_named_and_no_child_is_left(
-    new_journal: JournalFactory, seq: int, damage: str, reason: str
+    new_journal: JournalFactory, seq: int, damage: str, reason: str, format_name: str
 ) -> None:
     journal = awkward_session(new_journal)
     with sqlite3.connect(journal.path) as connection:
         connection.execute(f"UPDATE events SET {damage} WHERE seq = {seq}")
         connection.execute("UPDATE events SET payload = '{cut' WHERE seq = 2950")
-    result = export_in_halves(journal.path, "jsonl")
-    named = f"{journal.path}: damaged journal (event {seq}: {reason})"
+    result = export_in_halves(journal.path, format_name)
+    named = f"{journal.path}: damaged journal ({reason.format(seq=seq)})"
     assert (result["error"], result["alone_error"]) == (named, named)
     assert result["children_left"] is False
 
@@ -271,12 +307,64 @@ def test_an_open_session_growing_while_it_is_exported_in_halves_is_exported_whol
     assert done.stdout.split() == ["4000", "4000", "True"]
 
 
-def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
+GROWING_MCAP = """
+import io, os, sqlite3, sys
+from pathlib import Path
+from mcap.reader import make_reader
+from controller.research.mcap_export import export_mcap
+
+path = Path(sys.argv[1])
+
+def a_new_lamp_reports():  # after the MCAP channels were planned, before the fork
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "INSERT INTO events SELECT max(seq) + 1, max(wall_ns), max(t), 'peak', 'state',"
+            " 'new lamp', NULL, '{\\"on\\": true, \\"level\\": 0.5}' FROM events"
+        )
+    connection.close()
+
+def read(out):
+    out.seek(0)
+    return [
+        (channel.topic, message.log_time, message.data)
+        for _, channel, message in make_reader(out).iter_messages(log_time_order=False)
+    ]
+
+os.register_at_fork(before=a_new_lamp_reports)
+split, alone = io.BytesIO(), io.BytesIO()
+count = export_mcap(path, split, split_from=2)
+export_mcap(path, alone, split_from=10**9)
+topics = [topic for topic, _, _ in read(split)]
+print(count, topics.count("/state/new lamp"), topics.count("/room/light/new lamp"))
+print(read(split) == read(alone))
+"""
+
+
+def test_a_channel_new_to_the_second_half_of_a_growing_mcap_export_is_written_by_the_parent(
     new_journal: JournalFactory,
+) -> None:
+    """The halves agree on channel ids planned from the events on disk before the fork; a
+    device that first reports after that is not in the plan, so the child gives up its half
+    and the parent writes it: one channel for the new lamp, its messages all there."""
+    journal = awkward_session(new_journal)
+    done = subprocess.run(
+        [sys.executable, "-c", GROWING_MCAP, str(journal.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["3001 1 1", "True"]
+
+
+@pytest.mark.parametrize("format_name", ["csv", "mcap"])
+def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
+    new_journal: JournalFactory, format_name: str
 ) -> None:
     """The spool stops at 64 KB (as on a full disk): the parent writes the second half."""
     journal = awkward_session(new_journal)
-    result = export_in_halves(journal.path, "csv", spool_limit=65536)
+    result = export_in_halves(journal.path, format_name, spool_limit=65536)
     assert (result["same"], result["count"], result["children_left"]) == (True, 3000, False)
 
 
@@ -327,6 +415,47 @@ def test_the_cli_writes_a_long_export_once_to_standard_output_and_to_a_file(
     assert to_stdout.stdout.decode() == alone.getvalue()
     assert to_file.stderr.decode() == f"Wrote 24000 events to {target}.\n"
     assert target.read_bytes().decode() == alone.getvalue()
+
+
+FORK_NOTED_CLI = """
+import os, sys
+os.register_at_fork(after_in_parent=lambda: print("forked", file=sys.stderr))
+from controller.cli import main
+sys.argv[0] = "sessionroom"
+main()
+"""
+
+
+def test_the_cli_writes_a_long_mcap_export_in_halves_that_reads_back_as_one_process_wrote_it(
+    new_journal: JournalFactory, tmp_path: Path
+) -> None:
+    journal = long_session(new_journal)
+    target = tmp_path / "session.mcap"
+    cli = [sys.executable, "-c", FORK_NOTED_CLI, "export", str(journal.path)]
+    done = subprocess.run(
+        [*cli, "--format", "mcap", "-o", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (
+        0,
+        f"forked\nWrote 24000 events to {target} (open it in Foxglove).\n",
+    )
+    alone = io.BytesIO()
+    export_mcap(journal.path, alone, split_from=10**9)
+
+    def messages(stream: BinaryIO) -> list[tuple[str, int, int, int, bytes]]:
+        reader = make_reader(stream, validate_crcs=True)
+        return [
+            (channel.topic, m.log_time, m.publish_time, m.sequence, m.data)
+            for _, channel, m in reader.iter_messages(log_time_order=False)
+        ]
+
+    alone.seek(0)
+    with target.open("rb") as written:
+        assert messages(written) == messages(alone)
 
 
 def test_an_export_whose_sighup_is_ignored_as_nohup_leaves_it_goes_on_when_one_comes(

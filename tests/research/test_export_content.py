@@ -14,14 +14,16 @@ import csv
 import gzip
 import io
 import json
+import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcap.reader import make_reader
 
-from controller.journal import Event
+from controller.journal import Event, JournalError
 from controller.journal.export import COLUMNS, contract_payload, export_bids, export_session
 from controller.research.bids import bids_text, read_tsv
 from controller.research.mcap_export import export_mcap
@@ -210,3 +212,47 @@ def test_mcap_level_channels_agree_whether_sqlite_or_python_reads_the_payloads(
     assert len(light) <= len(levels)
     if all(isinstance(level, float) and -2 <= level <= 2 for level in levels):
         assert len(light) == len(levels)
+
+
+def test_every_mcap_channel_has_the_schema_of_its_messages(tmp_path: Path) -> None:
+    """The derived `/room/phase` is not the `/phase` events' record, though both are phases."""
+    path = write_journal(
+        tmp_path,
+        [
+            (0.0, Event("phase", {"to": "centering", "planned_s": 60.0, "reason": "start"})),
+            (1.0, Event("state", {"on": True, "level": 0.5}, device="lamp", phase="centering")),
+            (2.0, Event("command", {"volume": 40}, device="speaker", phase="centering")),
+            (3.0, Event("vitals", {"hr": 61, "spo2": 97}, device="oximeter", phase="centering")),
+        ],
+    )
+    out = io.BytesIO()
+    export_mcap(path, out)
+    out.seek(0)
+    seen: dict[str, tuple[set[str], set[str]]] = {}
+    for schema, channel, message in make_reader(out).iter_messages(log_time_order=False):
+        assert schema is not None
+        properties = set(json.loads(schema.data)["properties"])
+        keys, _ = seen.setdefault(channel.topic, (set(), properties))
+        keys.update(json.loads(message.data))
+    assert set(seen) >= {"/phase", "/room/phase", "/room/light/lamp", "/room/volume/speaker"}
+    for topic, (keys, properties) in seen.items():
+        assert keys == properties, topic
+
+
+def test_a_session_with_more_devices_than_mcap_has_channels_is_refused_clearly(
+    tmp_path: Path,
+) -> None:
+    path = write_journal(tmp_path, [(0.0, Event("note", "x", device="d0"))])
+    with sqlite3.connect(path) as connection:  # 70,000 devices, a channel each (MCAP: 65,535)
+        connection.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 69999)"
+            " INSERT INTO events SELECT i + 1, wall_ns + i, t + i / 100.0, phase, kind,"
+            " 'd' || i, topic, payload FROM n, events WHERE seq = 1"
+        )
+    connection.close()
+    with pytest.raises(JournalError) as refused:
+        export_mcap(path, io.BytesIO())
+    assert str(refused.value) == (
+        f"{path}: cannot be written as MCAP: an MCAP file holds at most 65,535 channels, one per"
+        " kind of event and device, and the session needs more"
+    )
