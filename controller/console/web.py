@@ -14,6 +14,8 @@
 * the websocket is refused unless its Origin is the page's own (another site's page cannot
   drive the room through a signed-in tablet);
 * at most `max_consoles` consoles at once, each at most `MAX_COLUMNS` × `MAX_ROWS` cells;
+* at most `webnames.CONNECTIONS_PER_ADDRESS` connections from one address at once, each
+  closed if it sends no whole request within `webnames.REQUEST_TIMEOUT_S`;
 * HTTPS when given a certificate (e.g. the facility's).
 
 Each console is a `sessionroom console` process that reads the room's broker login itself;
@@ -23,6 +25,7 @@ neither the page nor the console's command line carries a password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
 import logging
@@ -270,14 +273,24 @@ autocomplete="current-password"></label>
         """Serve until Ctrl+C or SIGTERM."""
         self.debug = debug
         self.initialize_logging()
-        web.run_app(
-            self._make_app(),
-            host=self.host,
-            port=self.port,
-            ssl_context=self.options.tls,
+        with contextlib.suppress(KeyboardInterrupt, web.GracefulExit):
+            asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        """`web.run_app`, with at most `webnames.CONNECTIONS_PER_ADDRESS` connections from one
+        address; SIGTERM raises GracefulExit (the runner's signal handling)."""
+        runner = web.AppRunner(
+            await self._make_app(),
+            handle_signals=True,
             keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
-            print=lambda *_: None,
         )
+        await runner.setup()
+        try:
+            webnames.hold_per_address(runner)
+            await web.TCPSite(runner, self.host, self.port, ssl_context=self.options.tls).start()
+            await asyncio.Event().wait()  # until a signal
+        finally:
+            await runner.cleanup()
 
 
 def serve(arguments: Sequence[str], options: WebOptions) -> None:

@@ -198,6 +198,7 @@ class DisplayServer:
             self.app(), access_log=None, keepalive_timeout=webnames.REQUEST_TIMEOUT_S
         )
         await runner.setup()
+        webnames.hold_per_address(runner)
         site = web.TCPSite(runner, self.host, self.port, ssl_context=self.tls)
         await site.start()
         address = self.url(runner)

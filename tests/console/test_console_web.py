@@ -9,6 +9,7 @@ downloads a browser here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from controller.api.client import RoomClient
 from controller.config.models import BrokerSettings
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.engine.service import RoomService
-from controller.webnames import REQUEST_TIMEOUT_S
+from controller.webnames import CONNECTIONS_PER_ADDRESS, REQUEST_TIMEOUT_S
 from tests.console.live_room import live_engine
 from tests.console.polling import eventually
 from tests.support.browser import chromium
@@ -193,3 +194,50 @@ async def test_a_connection_that_trickles_its_request_is_closed_after_the_reques
         writer.write(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
         writer.close()
+
+
+async def served(host: str, port: int, *, source: str = "127.0.0.1") -> bool:
+    """Whether a GET of the page from `source` is answered 200 (not closed at once)."""
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+    try:
+        writer.write(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        return (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
+    finally:
+        writer.close()
+
+
+async def test_one_address_holds_a_bounded_number_of_connections_and_others_are_served(
+    private_mosquitto: Mosquitto, example_config: Path, tmp_path: Path
+) -> None:
+    """An address that holds CONNECTIONS_PER_ADDRESS idle connections has its next closed at
+    once (not after the request timeout); another address is served meanwhile, and the first
+    again once one of its connections is closed."""
+    for port in start_web_console(
+        private_mosquitto, "room-a", example_config, tmp_path, "--host", "127.0.0.1"
+    ):
+        held = [
+            await asyncio.open_connection("127.0.0.1", port) for _ in range(CONNECTIONS_PER_ADDRESS)
+        ]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            opened = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), REQUEST_TIMEOUT_S + 10) == b""
+            writer.close()
+            assert time.monotonic() - opened < REQUEST_TIMEOUT_S / 2
+            assert await served("127.0.0.1", port, source="127.0.0.2")
+            held.pop()[1].close()
+            assert await eventually_served("127.0.0.1", port)
+        finally:
+            for _, idle in held:
+                idle.close()
+
+
+async def eventually_served(host: str, port: int) -> bool:
+    """Whether the page is served within 10 s (the server sees a closed connection soon)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            if await served(host, port):
+                return True
+        await asyncio.sleep(0.05)
+    return False

@@ -224,6 +224,40 @@ async def test_a_connection_that_trickles_its_request_is_closed_but_an_open_page
         assert shown["content"] == "breathing:6"
 
 
+async def test_one_address_holds_a_bounded_number_of_connections_and_an_open_page_stays(
+    mosquitto: Mosquitto, content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With its page open and two idle connections, an address at the cap (3 here) has its
+    next connection closed as it opens; another address's page is served, and the open page
+    still takes commands."""
+    monkeypatch.setattr(webnames, "CONNECTIONS_PER_ADDRESS", 3)
+    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        await page.receive_json()
+        address = URL(url)
+        assert address.host is not None and address.port is not None
+        idle = [await asyncio.open_connection(address.host, address.port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection(address.host, address.port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed at once
+        writer.close()
+        reader, writer = await asyncio.open_connection(
+            address.host, address.port, local_addr=("127.0.0.2", 0)
+        )
+        writer.write(f"GET / HTTP/1.1\r\nHost: {address.host}:{address.port}\r\n\r\n".encode())
+        assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 200")
+        writer.close()
+        for _, connection in idle:
+            connection.close()
+        play = '{"action":"play","content":"breathing:6"}'
+        await broker.client.publish(f"{_base(broker)}/set", play)
+        shown = await _next(page, lambda m: m.get("type") == "vr")
+        assert shown["content"] == "breathing:6"
+
+
 async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str, Broker]) -> None:
     url, broker = bar
     base = _base(broker)
