@@ -9,7 +9,10 @@ phase change, for the State Transitions panel), `/room/light/<light>` (`{"level"
 from the lights' own state reports) and `/room/volume/<device>` (`{"volume": n}`, from
 the volume commands). A message's log time is its session time (nanoseconds
 since the session started), its publish time the wall clock (UTC ns); a `session`
-metadata record holds the plan, room, participant, time scale and start.
+metadata record holds the plan, room, participant, time scale and start. A channel's schema
+is named after its path without the device (`sessionroom.vitals`, `sessionroom.room.light`).
+
+A long session is written on two cores (`_write_in_halves`, see `controller.journal.halves`).
 """
 
 from __future__ import annotations
