@@ -151,8 +151,10 @@ def _paths_only(data: Any, fallback: RoomSettings) -> RoomSettings:
 
 
 def _yaml_files(folder: Path) -> Iterator[Path]:
+    """Every YAML file of `folder`; one that is no regular file (a FIFO, a link to a device)
+    is reported when read, not skipped unseen."""
     if folder.is_dir():
-        yield from sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES)
+        yield from sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES)
 
 
 def _missing_folder(folder: Path, root: Path, found: _Collected) -> bool:

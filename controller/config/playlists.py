@@ -8,7 +8,13 @@ from pathlib import Path
 
 from controller.config.issues import ConfigIssue
 from controller.config.models import PlaylistFile
-from controller.config.yamlsource import YamlDocument
+from controller.config.yamlsource import (
+    NOT_REGULAR,
+    NotRegularFileError,
+    RoomFileTooLargeError,
+    YamlDocument,
+    read_room_file,
+)
 
 MAX_PLAYLIST_BYTES = 1024 * 1024
 
@@ -47,11 +53,13 @@ def _unreadable(path: Path) -> str | None:
 def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssue]]:
     """Read an M3U playlist; every missing or unreadable track is an issue on its line."""
     try:
-        if path.stat().st_size > MAX_PLAYLIST_BYTES:
-            return None, [ConfigIssue(display, None, "playlist file is larger than 1 MiB")]
-        text = path.read_bytes().decode("utf-8")
+        text = read_room_file(path, MAX_PLAYLIST_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         return None, [ConfigIssue(display, None, "not UTF-8 text; save the playlist as UTF-8")]
+    except NotRegularFileError:
+        return None, [ConfigIssue(display, None, NOT_REGULAR)]
+    except RoomFileTooLargeError:
+        return None, [ConfigIssue(display, None, "playlist file is larger than 1 MiB")]
     except OSError as error:
         return None, [ConfigIssue(display, None, f"cannot read the file: {error.strerror}")]
     tracks: list[Track] = []
