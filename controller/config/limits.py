@@ -26,6 +26,9 @@ BLS_SPEED_MAX_HZ: Final = 2.0
 BLS_SET_MAX_SECONDS: Final = 120.0
 """A BLS set longer than this is never sent without explicit confirmation."""
 
+BLS_PASSES_MAX: Final = 10_000
+"""No set anyone asks for has more passes; a larger count is refused, not judged."""
+
 TACTILE_INTENSITY_MAX: Final = 80.0
 """Tactile motor drive, in %."""
 

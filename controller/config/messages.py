@@ -42,6 +42,14 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
+_BOUND_KINDS = ("less_than_equal", "less_than", "greater_than_equal", "greater_than")
+
+
+def _is_nan(value: Any) -> bool:
+    """`.nan`, or `'nan'` as text: no comparison holds for it, so no bound names its fault."""
+    return str(value).strip().lower() == "nan"
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -103,6 +111,8 @@ def error_message(error: ErrorDetails, location: Location, model: type[BaseModel
         return f"unknown key {key!r}{' in ' + parent if parent else ''}{hint}"
     if kind == "missing":
         return f"{where} is missing"
+    if kind in _BOUND_KINDS and _is_nan(value):
+        return f"{where} {_shown(value)} is not a number"
     if kind in ("less_than_equal", "less_than"):
         bound = ctx.get("le", ctx.get("lt"))
         return f"{where} {_shown(value)} is above the {limit_word} {_number(bound)}{unit}"

@@ -8,11 +8,20 @@ limits) live in `controller.config.crossref`.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from controller.config import limits
 from controller.config.durations import parse_duration
@@ -49,9 +58,28 @@ LOCAL_DRIVERS = frozenset({"vlc", "tones"})
 
 
 class StrictModel(BaseModel):
-    """A model that rejects unknown keys (a typo like `brigthness` is an error, not ignored)."""
+    """A model that rejects unknown keys (a typo like `brigthness` is an error, not ignored)
+    and a yes/no where a number belongs (`volume_cap: on` is no 1 %)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _takes_a_number(field.annotation):
+            raise ValueError(f"{str(value).lower()} (yes/no) is not a number")
+        return value
+
+
+def _takes_a_number(annotation: Any) -> bool:
+    """Whether a field's type is a number (maybe optional), not a yes/no."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _takes_a_number(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_takes_a_number(arg) for arg in typing.get_args(annotation))
+    return annotation in (int, float)
 
 
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -228,7 +256,7 @@ class BaselineThresholds(StrictModel):
     spo2_low: float = Field(default=92, ge=50, le=100)
     sys_below: float = Field(default=160, ge=80, le=260)
     dia_below: float = Field(default=90, ge=40, le=160)
-    max_age_s: DurationSeconds = Field(default=600, ge=10, le=4 * 3600)
+    max_age_s: float = Field(default=600, ge=10, le=4 * 3600)
     """A reading older than this (real seconds since the engine received it) needs a reason."""
 
     @field_validator("max_age_s", mode="before")
@@ -495,17 +523,23 @@ class VrTarget(StrictModel):
 class BlsTarget(StrictModel):
     running: bool = True
     mode: Literal["tactile", "visual", "audio"] | None = None
-    speed_hz: float | None = Field(default=None, gt=0)
+    speed_hz: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Full left-right cycles per second."""
-    tone_hz: float | None = Field(default=None, gt=0)
+    tone_hz: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     intensity: Percent | None = None
-    passes: int | None = Field(default=None, ge=1)
-    seconds: float | None = Field(default=None, gt=0)
+    passes: int | None = Field(default=None, ge=1, le=limits.BLS_PASSES_MAX)
+    seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     pause_s: Seconds = 0
     """Pause between sets when the set repeats."""
     colour: str | None = Field(default=None, pattern=HEX_COLOUR)
     confirm_long_set: bool = False
     """A set beyond the room's soft limit needs this explicit confirmation."""
+
+    @model_validator(mode="after")
+    def _one_length(self) -> BlsTarget:
+        if self.passes is not None and self.seconds is not None:
+            raise ValueError("give a BLS set's length in passes or in seconds, not both")
+        return self
 
 
 class Scene(StrictModel):
@@ -530,7 +564,7 @@ CUE_ACTIONS = frozenset({"scene", "lights", "volume", "music", "bls", "vr", "not
 class Cue(StrictModel):
     """Something that happens at a time inside a phase: a control command on the session clock."""
 
-    at: float
+    at: float = Field(allow_inf_nan=False)
     """Seconds from the phase start (`+10m`), or from its planned end when negative (`-5m`)."""
     do: dict[str, Any]
     """A control command as the MQTT API takes it, e.g. `{action: bls, op: start}`."""

@@ -7,13 +7,20 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from pydantic import BaseModel, ValidationError
 
 from controller.cli import main
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
-from controller.config.models import BlsTarget, BrokerSettings, SafetyLimits
+from controller.config.models import (
+    BaselineThresholds,
+    BlsTarget,
+    BrokerSettings,
+    RoomSettings,
+    SafetyLimits,
+)
 from tests.conftest import REPO
 
 
@@ -193,3 +200,30 @@ def test_every_command_explains_itself_with_an_example() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output, f"sessionroom {name} --help has no example"
+
+
+@pytest.mark.parametrize("age", [0, 5, "9s", 4 * 3600 + 1, "5h"])
+def test_a_baseline_age_outside_10_s_to_4_h_is_refused(age: float | str) -> None:
+    """docs/safety.md#limits-and-hard-bounds: `max_age_s` 10 s–4 h (it took 0 to 24 h)."""
+    with pytest.raises(ValidationError, match="max_age_s"):
+        BaselineThresholds(max_age_s=age)
+    assert BaselineThresholds(max_age_s="10s").max_age_s == 10
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        (SafetyLimits, {"volume_cap": True}),
+        (SafetyLimits, {"max_flashes_per_s": True}),
+        (SafetyLimits, {"bls_set_max_passes": True}),
+        (RoomSettings, {"room": "r", "time_scale": True}),
+        (BlsTarget, {"speed_hz": True, "passes": 10}),
+    ],
+)
+def test_a_yes_or_no_where_a_number_belongs_is_refused(
+    model: type[BaseModel], data: dict[str, object]
+) -> None:
+    """YAML reads `on`/`yes` as true, which pydantic would take as 1 (a volume cap of 1 %)."""
+    with pytest.raises(ValidationError, match=r"true \(yes/no\) is not a number") as caught:
+        model.model_validate(data)
+    assert caught.value.error_count() == 1
