@@ -27,6 +27,7 @@ from controller.config.models import (
 from controller.config.playlists import Playlist
 
 if TYPE_CHECKING:
+    from controller.api.commands import Bls
     from controller.config.loader import Sourced
     from controller.drivers.base import Driver
 
@@ -76,7 +77,7 @@ def check_room(
         issues += checker.check()
     screens = any(d.model.kind == "vr" and d.model.display for d in devices.values())
     for plan in plans.values():
-        issues += _check_plan(plan, scenes, room.safety, broken)
+        issues += _check_plan(plan, scenes, all_devices, room.safety, broken)
         issues += _check_intervals(plan, all_devices, broken)
         if screens:
             issues += _cue_contents(plan, content_dir)
@@ -381,6 +382,7 @@ def _cue_contents(plan: Sourced[Plan], content_dir: Path | None) -> list[ConfigI
 def _check_plan(
     plan: Sourced[Plan],
     scenes: Mapping[str, Sourced[Scene]],
+    devices: Mapping[str, Device],
     safety: SafetyLimits,
     broken: BrokenNames,
 ) -> list[ConfigIssue]:
@@ -396,36 +398,73 @@ def _check_plan(
             )
         for cue_index, cue in enumerate(phase.cues):
             location = ("phases", index, "cues", cue_index, "do")
-            where = describe_location(location)
-            command = cue.do
-            name = command.get("name")
-            if (
-                command["action"] == "scene"
-                and name not in scenes
-                and not broken.hides("scene", name)
-            ):
-                issues.append(document.issue(location, f"{where}: no scene named {name!r}"))
-            level = command.get("level") if command["action"] == "volume" else None
-            if command["action"] == "vr":
-                level = command.get("volume")
-            if isinstance(level, int | float) and level * 100 > safety.volume_cap:
-                issues.append(
-                    document.issue(
-                        location,
-                        f"{where}: volume {level:g} ({level * 100:g} %) is above the room's cap "
-                        f"{safety.volume_cap:g} %",
-                    )
-                )
-            speed = command.get("speed_hz")
-            if command["action"] == "bls" and speed is not None:
-                problem = (
-                    _speed_problem(float(speed), safety)
-                    if isinstance(speed, int | float)
-                    else f"{speed!r} is not a number"
-                )
-                if problem:
-                    issues.append(document.issue(location, f"{where}.speed_hz {problem}"))
+            cue_id = f"cue-{index}-{cue_index}"
+            problem = _cue_problem(cue.do, cue_id, scenes, devices, safety, broken)
+            if problem is not None:
+                issues.append(document.issue(location, describe_location(location) + problem))
     return issues
+
+
+def _cue_problem(
+    do: Mapping[str, Any],
+    cue_id: str,
+    scenes: Mapping[str, Sourced[Scene]],
+    devices: Mapping[str, Device],
+    safety: SafetyLimits,
+    broken: BrokenNames,
+) -> str | None:
+    """What keeps a cue from doing what it says, to follow its location (`: ...`): the
+    engine's own reading of its command refused, a name the room lacks, a volume above the
+    cap, a set beyond the room's limits."""
+    from controller.api.commands import (
+        BadCommand,
+        Bls,
+        Lights,
+        SceneOverride,
+        Volume,
+        Vr,
+        cue_command,
+    )
+
+    try:
+        command = cue_command(do, cue_id)
+    except BadCommand as refused:
+        return f": {refused.reason}"
+    if isinstance(command, SceneOverride):
+        known = command.name in scenes or broken.hides("scene", command.name)
+        return None if known else f": no scene named {command.name!r}"
+    if isinstance(command, Lights | Bls) and command.device is not None:
+        kind = "light" if isinstance(command, Lights) else "bls"
+        device = devices.get(command.device)
+        if (device is None or device.kind != kind) and not broken.hides("device", command.device):
+            return f".device: no {kind} device named {command.device!r}"
+    level = command.volume if isinstance(command, Vr) else None
+    level = command.level if isinstance(command, Volume) else level
+    if level is not None and level * 100 > safety.volume_cap:
+        return (
+            f": volume {level:g} ({level * 100:g} %) is above the room's cap "
+            f"{safety.volume_cap:g} %"
+        )
+    if isinstance(command, Bls) and command.op == "start":
+        return _cued_set_problem(command, safety)
+    return None
+
+
+def _cued_set_problem(command: Bls, safety: SafetyLimits) -> str | None:
+    """A cued set's speed and, when the cue gives one, its length (else the scene's counts)."""
+    speed, passes, seconds = command.speed_hz, command.passes, command.seconds
+    problem = None if speed is None else _speed_problem(speed, safety)
+    if problem is not None:
+        return f".speed_hz {problem}"
+    if passes is not None and seconds is not None:
+        return ": give a BLS set's length in passes or in seconds, not both"
+    if passes is None and seconds is None:
+        return None
+    target = BlsTarget(
+        speed_hz=speed, passes=passes, seconds=seconds, confirm_long_set=command.confirm
+    )
+    problem = set_length_problem(target, safety)
+    return None if problem is None else f": {problem}"
 
 
 def _check_intervals(
