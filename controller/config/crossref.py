@@ -325,24 +325,43 @@ class _SceneChecker:
                 f"{where}.intensity {target.intensity:g} is above the tactile limit "
                 f"{safety.tactile_intensity_max:g} %",
             )
-        set_problem = set_length_problem(target, safety)
+        set_problem = set_length_problem(
+            target, safety, speed_hz=_gated_speed(target, found, safety)
+        )
         if set_problem:
             field = "passes" if target.passes is not None else "seconds"
             self._report((section, key, field), f"{where}: {set_problem}")
 
 
-def set_length_problem(target: BlsTarget, safety: SafetyLimits) -> str | None:
-    """Why a BLS set is too long, or None. Beyond the soft limit it needs `confirm_long_set`."""
-    speed = target.speed_hz or safety.bls_speed_min_hz
-    seconds = target.seconds
-    if target.passes is not None:
-        pass_seconds = target.passes / speed
-        seconds = pass_seconds if seconds is None else min(seconds, pass_seconds)
+def _gated_speed(target: BlsTarget, devices: list[Device], safety: SafetyLimits) -> float:
+    """The speed the gate lets a scene's set run at: the scene's, or the engine's default,
+    inside the room's range (and a light bar's inside the flash rate)."""
+    high = safety.bls_speed_max_hz
+    if target.mode == "visual" or any(device.mode == "visual" for device in devices):
+        high = min(high, safety.max_flashes_per_s)
+    speed = limits.BLS_DEFAULT_SPEED_HZ if target.speed_hz is None else target.speed_hz
+    return min(max(speed, safety.bls_speed_min_hz), high)
+
+
+def set_length_problem(
+    target: BlsTarget, safety: SafetyLimits, *, speed_hz: float | None = None
+) -> str | None:
+    """Why a BLS set is too long, or None. Beyond the soft limit it needs `confirm_long_set`.
+
+    `speed_hz` is the speed the set will run at; without it, the scene's or else the room's
+    slowest (the longest a set of passes can last). A running set that names no length is
+    judged as the engine sends it: the room's `bls_set_max_passes`.
+    """
+    speed = speed_hz or target.speed_hz or safety.bls_speed_min_hz
+    passes = target.passes
+    if target.running and passes is None and target.seconds is None:
+        passes = safety.bls_set_max_passes
+    seconds = target.seconds if passes is None else passes / speed
     if seconds is not None and seconds > limits.BLS_SET_MAX_SECONDS:
         return (
             f"a set of {seconds:g} s is longer than the hard limit {limits.BLS_SET_MAX_SECONDS:g} s"
         )
-    too_many_passes = target.passes is not None and target.passes > safety.bls_set_max_passes
+    too_many_passes = passes is not None and passes > safety.bls_set_max_passes
     too_long = seconds is not None and seconds > safety.bls_set_max_seconds
     if (too_many_passes or too_long) and not target.confirm_long_set:
         return (

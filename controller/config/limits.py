@@ -22,6 +22,8 @@ VOLUME_RAMP_MAX_PER_S: Final = 100.0
 BLS_SPEED_MIN_HZ: Final = 0.2
 BLS_SPEED_MAX_HZ: Final = 2.0
 """Bilateral stimulation speed in full left-right cycles per second."""
+BLS_DEFAULT_SPEED_HZ: Final = 1.0
+"""The speed of a set that names none (brought inside the room's range by the gate)."""
 
 BLS_SET_MAX_SECONDS: Final = 120.0
 """A BLS set longer than this is never sent without explicit confirmation."""

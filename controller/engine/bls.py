@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from controller.api.state import BlsInfo
 from controller.config import Room
 from controller.config import models as config
+from controller.config.limits import BLS_DEFAULT_SPEED_HZ as DEFAULT_SPEED_HZ
 from controller.engine.output import TONES, Record, RoomOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import BlsMode, BlsRequest
@@ -116,7 +117,7 @@ class BlsControl:
             passes = self._limits.bls_set_max_passes
         request = BlsRequest(
             mode=mode,
-            speed_hz=target.speed_hz if target.speed_hz is not None else 1.0,
+            speed_hz=target.speed_hz if target.speed_hz is not None else DEFAULT_SPEED_HZ,
             passes=passes,
             seconds=target.seconds if passes is None else None,
             intensity=target.intensity if not tones else None,
