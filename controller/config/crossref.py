@@ -22,6 +22,7 @@ from controller.config.models import (
     SafetyLimits,
     Scene,
     VrTarget,
+    key_specificity,
     select_devices,
 )
 from controller.config.playlists import Playlist
@@ -67,6 +68,9 @@ def check_room(
         what = "plan" if key == "default_plan" else "scene"
         if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
+    safe = scenes.get(room.safe_scene)
+    if safe is not None:
+        issues += _dark_in_safe_scene(safe, [d.model for d in devices.values()])
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
     issues += unmade + _overlapping_topics(devices, drivers)
@@ -81,6 +85,39 @@ def check_room(
         issues += _check_intervals(plan, all_devices, broken)
         if screens:
             issues += _cue_contents(plan, content_dir)
+    return issues
+
+
+def _dark_in_safe_scene(safe: Sourced[Scene], devices: list[Device]) -> list[ConfigIssue]:
+    """Every light the emergency's scene leaves dim, off or unnamed (docs/emergency.md)."""
+    wanted: dict[str, tuple[str, LightTarget]] = {}
+    lights = safe.model.lights
+    for key in sorted(lights, key=key_specificity):
+        for device in select_devices(devices, key, "light"):
+            wanted[device.id] = (key, lights[key])
+    least = limits.SAFE_SCENE_MIN_LEVEL
+    issues = []
+    for device in select_devices(devices, "all", "light"):
+        if device.id not in wanted:
+            issues.append(
+                safe.document.issue(
+                    ("lights",),
+                    f"lights: the safe scene (emergency) does not name light {device.id!r}; "
+                    f"name every light (`all` does) at {least:g} % or more",
+                )
+            )
+            continue
+        key, target = wanted[device.id]
+        level = (target.level if target.level is not None else 100.0) if target.on else None
+        if level is None or level < least:
+            shown = "off" if level is None else f"to {level:g} %"
+            issues.append(
+                safe.document.issue(
+                    ("lights", key),
+                    f"lights.{key}: the safe scene (emergency) sets light {device.id!r} "
+                    f"{shown}; it must light the room at {least:g} % or more",
+                )
+            )
     return issues
 
 

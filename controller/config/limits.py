@@ -38,5 +38,9 @@ TONE_HZ_MIN: Final = 200.0
 TONE_HZ_MAX: Final = 1000.0
 """Bilateral tone frequency bounds."""
 
+SAFE_SCENE_MIN_LEVEL: Final = 30.0
+"""The emergency's safe scene lights every light of the room at least this bright (%), so
+that staff can see: the lights-up never dims a room, nor latches it dim."""
+
 MUSIC_FADE_OUT_MAX_S: Final = 3.0
 """In an emergency the music fades out within this time."""

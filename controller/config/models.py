@@ -668,6 +668,13 @@ def identifier_problem(value: str) -> str | None:
     return f"{value!r} is not a valid id (lower-case letters, digits, '.', '_', '-')"
 
 
+def key_specificity(key: str) -> int:
+    """How specific a scene key is: `all` < `group:<g>` < a device id (the more specific wins)."""
+    if key == "all":
+        return 0
+    return 1 if key.startswith("group:") else 2
+
+
 def select_devices(devices: Iterable[Device], key: str, kind: str) -> list[Device]:
     """The devices a scene key names: a device id, `group:<name>` or `all`, of one kind."""
     of_kind = [device for device in devices if device.kind == kind]

@@ -59,12 +59,6 @@ class BlsTarget:
 DeviceTarget = LightTarget | MusicTarget | VrTarget | BlsTarget
 
 
-def _specificity(key: str) -> int:
-    if key == "all":
-        return 0
-    return 1 if key.startswith("group:") else 2
-
-
 def _rgb(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
@@ -130,7 +124,7 @@ def scene_targets(room: Room, scene: config.Scene) -> dict[str, DeviceTarget]:
         ("bls", {key: _bls(value) for key, value in scene.bls.items()}),
     ]
     for kind, section in sections:
-        for key in sorted(section, key=_specificity):
+        for key in sorted(section, key=config.key_specificity):
             for device in room.resolve_target(key, kind):
                 targets[device.id] = section[key]
     return targets
