@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +43,16 @@ class Playlist:
         return sum(d for d in durations if d is not None)
 
 
-def _unreadable(path: Path) -> str | None:
+def _track_file(folder: Path, name: str) -> Path | str:
+    """The track file `name` names, relative to `folder`; or why it cannot be played."""
+    if "\0" in name:
+        return "a file name cannot hold a NUL character"
+    path = (folder / name).resolve()
     if not path.is_file():
         return "not found"
     if not os.access(path, os.R_OK):
         return "not readable"
-    return None
+    return path
 
 
 def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssue]]:
@@ -75,14 +80,13 @@ def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssu
                 seconds = float(info.split()[0]) if info.strip() else -1.0
             except ValueError:
                 seconds = -1.0
-            pending_duration = seconds if seconds >= 0 else None
+            pending_duration = seconds if 0 <= seconds < math.inf else None
             continue
         if not line or line.startswith("#"):
             continue
-        track_path = (path.parent / line).resolve()
-        problem = _unreadable(track_path)
-        if problem:
-            issues.append(ConfigIssue(display, number, f"track {line!r}: {problem}"))
+        track_path = _track_file(path.parent, line)
+        if isinstance(track_path, str):
+            issues.append(ConfigIssue(display, number, f"track {line!r}: {track_path}"))
         else:
             title = pending_title or track_path.stem
             tracks.append(Track(track_path, title, 0.0, pending_duration))
@@ -101,11 +105,10 @@ def resolve_playlist_file(
     tracks: list[Track] = []
     issues: list[ConfigIssue] = []
     for index, entry in enumerate(playlist.tracks):
-        track_path = (document.path.parent / entry.file).resolve()
-        problem = _unreadable(track_path)
-        if problem:
+        track_path = _track_file(document.path.parent, entry.file)
+        if isinstance(track_path, str):
             issues.append(
-                document.issue(("tracks", index, "file"), f"track {entry.file!r}: {problem}")
+                document.issue(("tracks", index, "file"), f"track {entry.file!r}: {track_path}")
             )
             continue
         tracks.append(Track(track_path, entry.title or track_path.stem, entry.gain_db))

@@ -21,6 +21,7 @@ from controller.config.models import (
     RoomSettings,
     SafetyLimits,
 )
+from controller.config.playlists import read_m3u
 from tests.conftest import REPO
 
 
@@ -227,3 +228,12 @@ def test_a_yes_or_no_where_a_number_belongs_is_refused(
     with pytest.raises(ValidationError, match=r"true \(yes/no\) is not a number") as caught:
         model.model_validate(data)
     assert caught.value.error_count() == 1
+
+
+@pytest.mark.parametrize("length", ["1e400", "inf", "nan", "-1"])
+def test_an_m3u_length_that_is_no_length_is_left_unknown(length: str, tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "list.m3u").write_text(f"#EXTINF:{length},A\na.wav\n")
+    playlist, issues = read_m3u(tmp_path / "list.m3u", "list.m3u")
+    assert issues == [] and playlist is not None
+    assert playlist.tracks[0].duration_s is None
