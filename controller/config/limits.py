@@ -18,6 +18,9 @@ VOLUME_CAP_MAX: Final = 100.0
 
 VOLUME_RAMP_MAX_PER_S: Final = 100.0
 """The fastest ramp a room may configure, in % per second."""
+VOLUME_RAMP_MIN_PER_S: Final = 0.1
+"""The slowest (70 % in about 12 minutes): a ramp of almost nothing is no ramp, and the gate
+divides by it."""
 
 BLS_SPEED_MIN_HZ: Final = 0.2
 BLS_SPEED_MAX_HZ: Final = 2.0

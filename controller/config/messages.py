@@ -31,6 +31,8 @@ def _unit(location: Location) -> str:
         return " %"
     if name.endswith("_hz"):
         return " Hz"
+    if name.endswith("_per_s"):
+        return " % per s" if name.startswith("volume") else " per s"
     if name.endswith("_s") or name == "duration" or "measure_every" in location[-2:-1]:
         return " s"
     if name == "kelvin":

@@ -217,7 +217,9 @@ class SafetyLimits(StrictModel):
 
     max_flashes_per_s: float = Field(default=3, gt=0, le=limits.MAX_FLASHES_PER_S)
     volume_cap: float = Field(default=70, ge=0, le=limits.VOLUME_CAP_MAX)
-    volume_ramp_per_s: float = Field(default=10, gt=0, le=limits.VOLUME_RAMP_MAX_PER_S)
+    volume_ramp_per_s: float = Field(
+        default=10, ge=limits.VOLUME_RAMP_MIN_PER_S, le=limits.VOLUME_RAMP_MAX_PER_S
+    )
     bls_speed_min_hz: float = Field(
         default=0.5, ge=limits.BLS_SPEED_MIN_HZ, le=limits.BLS_SPEED_MAX_HZ
     )
@@ -330,8 +332,8 @@ class RoomSettings(StrictModel):
     safe_scene: str = "lights-up"
     """The scene an emergency applies."""
     default_plan: str | None = None
-    time_scale: float = Field(default=1.0, gt=0, le=1000)
-    """Rehearsals run the session clock this many times faster."""
+    time_scale: float = Field(default=1.0, ge=0.01, le=1000)
+    """Rehearsals run the session clock this many times faster (as `run --time-scale`)."""
     safety: SafetyLimits = SafetyLimits()
     checks: VitalsChecks = VitalsChecks()
     """Vitals checks around the session (docs/safety.md#vitals-checks)."""

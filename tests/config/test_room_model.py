@@ -237,3 +237,33 @@ def test_an_m3u_length_that_is_no_length_is_left_unknown(length: str, tmp_path: 
     playlist, issues = read_m3u(tmp_path / "list.m3u", "list.m3u")
     assert issues == [] and playlist is not None
     assert playlist.tracks[0].duration_s is None
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        # the gate divided by the ramp: 5e-324 % / s / 100 is 0.0, a ZeroDivisionError mid-session
+        (SafetyLimits, {"volume_ramp_per_s": 5e-324}),
+        (SafetyLimits, {"volume_ramp_per_s": 0.09}),
+        # the engine divides its update rate by the scale: inf, and it would not start
+        (RoomSettings, {"room": "r", "time_scale": 5e-324}),
+        (RoomSettings, {"room": "r", "time_scale": 0.009}),
+    ],
+)
+def test_a_rate_so_small_the_engine_divides_by_nothing_is_refused(
+    model: type[BaseModel], data: dict[str, object]
+) -> None:
+    with pytest.raises(ValidationError, match="type=greater_than_equal"):
+        model.model_validate(data)
+
+
+def test_a_rate_is_named_in_its_unit(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "room: r\nsafety:\n  volume_ramp_per_s: 0.05\n  max_flashes_per_s: 4\n"
+    )
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue) for issue in caught.value.issues[:2]] == [
+        "config.yaml:3: safety.volume_ramp_per_s 0.05 is too low: it must be at least 0.1 % per s",
+        "config.yaml:4: safety.max_flashes_per_s 4 is above the hard limit 3 per s",
+    ]
