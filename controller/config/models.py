@@ -32,6 +32,10 @@ IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
 
+MAX_TOPIC_CHARS = 200
+"""A device's topic: a broker drops the client that publishes to a topic holding a control
+character, and no device needs a longer name."""
+
 DeviceKind = Literal["light", "music", "vr", "bls", "sensor"]
 DriverName = Literal[
     "zigbee2mqtt",
@@ -419,9 +423,15 @@ class Device(StrictModel):
     @classmethod
     def _topic_is_plain(cls, value: str | None) -> str | None:
         if value is not None and (
-            not value or any(c in value for c in "+#\0") or value.startswith("/")
+            not printable_name(value, MAX_TOPIC_CHARS)
+            or any(c in value for c in "+#")
+            or value.startswith("/")
         ):
-            raise ValueError(f"topic {value!r} must be a plain MQTT topic (no +, #, leading /)")
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise ValueError(
+                f"topic {shown!r} must be a plain MQTT topic of at most {MAX_TOPIC_CHARS} "
+                "printable characters (no +, #, leading /, control character)"
+            )
         return value
 
     @field_validator("kelvin_range")

@@ -18,6 +18,7 @@ from controller.config.models import (
     BaselineThresholds,
     BlsTarget,
     BrokerSettings,
+    Device,
     RoomSettings,
     SafetyLimits,
 )
@@ -267,3 +268,13 @@ def test_a_rate_is_named_in_its_unit(tmp_path: Path) -> None:
         "config.yaml:3: safety.volume_ramp_per_s 0.05 is too low: it must be at least 0.1 % per s",
         "config.yaml:4: safety.max_flashes_per_s 4 is above the hard limit 3 per s",
     ]
+
+
+@pytest.mark.parametrize("topic", ["a\x01b", "lamp\x7f", "lamp\u0085", "lamp\u2028", "x" * 201])
+def test_a_device_topic_a_broker_would_refuse_is_refused(topic: str) -> None:
+    """Mosquitto drops the connection of a client that publishes to a topic holding a control
+    character ("malformed packet"), and paho refuses a topic over 64 KiB: the engine's every
+    command (an emergency's lights-up included) would go nowhere while it reconnected."""
+    with pytest.raises(ValidationError, match="topic"):
+        Device(id="lamp", kind="light", driver="zigbee2mqtt", topic=topic)
+    assert Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="Living room/Lamp 1")
