@@ -32,6 +32,10 @@ IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
 
+MAX_LABEL_CHARS = 120
+"""A label or title: they travel in the retained state, which a console reads up to 1 MiB."""
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)]
+
 MAX_TOPIC_CHARS = 200
 """A device's topic: a broker drops the client that publishes to a topic holding a control
 character, and no device needs a longer name."""
@@ -398,7 +402,7 @@ class Device(StrictModel):
     id: str = Field(pattern=IDENTIFIER)
     kind: DeviceKind
     driver: DriverName
-    label: str | None = None
+    label: Label | None = None
     topic: str | None = None
     """Zigbee2MQTT friendly name, Tasmota topic, WLED id, Shelly prefix or our own device id."""
     groups: list[Annotated[str, Field(pattern=IDENTIFIER)]] = []
@@ -580,7 +584,7 @@ class Cue(StrictModel):
     """Seconds from the phase start (`+10m`), or from its planned end when negative (`-5m`)."""
     do: dict[str, Any]
     """A control command as the MQTT API takes it, e.g. `{action: bls, op: start}`."""
-    label: str | None = None
+    label: Label | None = None
 
     @field_validator("at", mode="before")
     @classmethod
@@ -636,7 +640,7 @@ class Phase(StrictModel):
 class Plan(StrictModel):
     """A session plan: phases in the order centering → peak → return → integration."""
 
-    title: str
+    title: Label
     description: str | None = None
     phases: list[Phase] = Field(min_length=1)
 
@@ -662,14 +666,14 @@ class Plan(StrictModel):
 
 class PlaylistTrackEntry(StrictModel):
     file: str
-    title: str | None = None
+    title: Label | None = None
     gain_db: float = Field(default=0, ge=-40, le=12)
 
 
 class PlaylistFile(StrictModel):
     """A playlists/*.yaml file: tracks with optional titles and per-track gain."""
 
-    title: str | None = None
+    title: Label | None = None
     tracks: list[PlaylistTrackEntry] = Field(min_length=1)
 
 

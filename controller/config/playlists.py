@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.config.issues import ConfigIssue
-from controller.config.models import PlaylistFile
+from controller.config.models import MAX_LABEL_CHARS, PlaylistFile
 from controller.config.yamlsource import (
     NOT_REGULAR,
     NotRegularFileError,
@@ -76,6 +76,15 @@ def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssu
         if line.startswith("#EXTINF:"):
             info, _, title = line.removeprefix("#EXTINF:").partition(",")
             pending_title = title.strip() or None
+            if pending_title is not None and len(pending_title) > MAX_LABEL_CHARS:
+                issues.append(
+                    ConfigIssue(
+                        display,
+                        number,
+                        f"a title of {len(pending_title)} characters is longer than "
+                        f"{MAX_LABEL_CHARS}",
+                    )
+                )
             try:
                 seconds = float(info.split()[0]) if info.strip() else -1.0
             except ValueError:

@@ -15,10 +15,12 @@ from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
 from controller.config.models import (
+    MAX_LABEL_CHARS,
     BaselineThresholds,
     BlsTarget,
     BrokerSettings,
     Device,
+    Plan,
     RoomSettings,
     SafetyLimits,
 )
@@ -278,3 +280,22 @@ def test_a_device_topic_a_broker_would_refuse_is_refused(topic: str) -> None:
     with pytest.raises(ValidationError, match="topic"):
         Device(id="lamp", kind="light", driver="zigbee2mqtt", topic=topic)
     assert Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="Living room/Lamp 1")
+
+
+def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:
+    """Device labels, plan titles and track titles go into the retained state, which a console
+    reads up to 1 MiB: a few room files of 900 KB titles left every console without a state."""
+    long = "x" * (MAX_LABEL_CHARS + 1)
+    with pytest.raises(ValidationError, match="string_too_long"):
+        Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="lamp", label=long)
+    with pytest.raises(ValidationError, match="string_too_long"):
+        Plan.model_validate(
+            {"title": long, "phases": [{"name": "peak", "scene": "s", "duration": 1}]}
+        )
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "list.m3u").write_text(f"#EXTINF:10,{long}\na.wav\n")
+    playlist, issues = read_m3u(tmp_path / "list.m3u", "list.m3u")
+    assert playlist is None
+    assert [str(issue) for issue in issues] == [
+        f"list.m3u:1: a title of {MAX_LABEL_CHARS + 1} characters is longer than {MAX_LABEL_CHARS}"
+    ]
