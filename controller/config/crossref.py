@@ -15,6 +15,7 @@ from controller.config.models import (
     SCENE_SECTION_KIND,
     BlsTarget,
     Device,
+    DeviceIndex,
     LightTarget,
     MusicTarget,
     Plan,
@@ -23,7 +24,6 @@ from controller.config.models import (
     Scene,
     VrTarget,
     key_specificity,
-    select_devices,
 )
 from controller.config.playlists import Playlist
 
@@ -68,16 +68,19 @@ def check_room(
         what = "plan" if key == "default_plan" else "scene"
         if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
+    all_devices = {key: item.model for key, item in devices.items()}
+    index = DeviceIndex(all_devices.values())
     safe = scenes.get(room.safe_scene)
     if safe is not None:
-        issues += _dark_in_safe_scene(safe, [d.model for d in devices.values()])
+        issues += _dark_in_safe_scene(safe, index)
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
     issues += unmade + _overlapping_topics(devices, drivers)
     issues += _unique_display_ports(devices)
-    all_devices = {key: item.model for key, item in devices.items()}
     for scene in scenes.values():
-        checker = _SceneChecker(scene, all_devices, playlists, room.safety, broken, content_dir)
+        checker = _SceneChecker(
+            scene, all_devices, index, playlists, room.safety, broken, content_dir
+        )
         issues += checker.check()
     screens = any(d.model.kind == "vr" and d.model.display for d in devices.values())
     for plan in plans.values():
@@ -88,16 +91,16 @@ def check_room(
     return issues
 
 
-def _dark_in_safe_scene(safe: Sourced[Scene], devices: list[Device]) -> list[ConfigIssue]:
+def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[ConfigIssue]:
     """Every light the emergency's scene leaves dim, off or unnamed (docs/emergency.md)."""
     wanted: dict[str, tuple[str, LightTarget]] = {}
     lights = safe.model.lights
     for key in sorted(lights, key=key_specificity):
-        for device in select_devices(devices, key, "light"):
+        for device in devices.select(key, "light"):
             wanted[device.id] = (key, lights[key])
     least = limits.SAFE_SCENE_MIN_LEVEL
     issues = []
-    for device in select_devices(devices, "all", "light"):
+    for device in devices.select("all", "light"):
         if device.id not in wanted:
             issues.append(
                 safe.document.issue(
@@ -227,6 +230,7 @@ class _SceneChecker:
         self,
         scene: Sourced[Scene],
         devices: Mapping[str, Device],
+        index: DeviceIndex,
         playlists: Mapping[str, Playlist],
         safety: SafetyLimits,
         broken: BrokenNames,
@@ -236,6 +240,7 @@ class _SceneChecker:
         self._broken = broken
         self._scene = scene
         self._devices = devices
+        self._index = index
         self._playlists = playlists
         self._safety = safety
         self._issues: list[ConfigIssue] = []
@@ -251,7 +256,7 @@ class _SceneChecker:
         for section, targets in sections.items():
             kind = SCENE_SECTION_KIND[section]
             for key, target in targets.items():
-                found = select_devices(self._devices.values(), key, kind)
+                found = self._index.select(key, kind)
                 if not found:
                     if self._unknown_is_expected(key):
                         continue

@@ -691,12 +691,23 @@ def key_specificity(key: str) -> int:
     return 1 if key.startswith("group:") else 2
 
 
+class DeviceIndex:
+    """The devices each scene key names, of each kind: built once, then one lookup per key
+    (a scene of 20,000 keys over 8,000 devices took 17 s scanning the devices per key)."""
+
+    def __init__(self, devices: Iterable[Device]) -> None:
+        self._named: dict[tuple[str, str], list[Device]] = {}
+        for device in devices:
+            keys = ["all", *(f"group:{group}" for group in dict.fromkeys(device.groups))]
+            keys += [device.id] if device.id != "all" else []  # `all` is every device
+            for key in keys:
+                self._named.setdefault((device.kind, key), []).append(device)
+
+    def select(self, key: str, kind: str) -> list[Device]:
+        """The devices `key` names: a device id, `group:<name>` or `all`, of `kind`."""
+        return list(self._named.get((kind, key), ()))
+
+
 def select_devices(devices: Iterable[Device], key: str, kind: str) -> list[Device]:
     """The devices a scene key names: a device id, `group:<name>` or `all`, of one kind."""
-    of_kind = [device for device in devices if device.kind == kind]
-    if key == "all":
-        return of_kind
-    if key.startswith("group:"):
-        group = key.removeprefix("group:")
-        return [device for device in of_kind if group in device.groups]
-    return [device for device in of_kind if device.id == key]
+    return DeviceIndex(devices).select(key, kind)

@@ -98,11 +98,9 @@ class BlsControl:
 
     def scene_devices(self, scene: config.Scene | None) -> list[str]:
         """The BLS devices a scene names, or every BLS device when it names none."""
-        named = [
-            device.id
-            for key in (scene.bls if scene else {})
-            for device in self._room.resolve_target(key, "bls")
-        ]
+        devices = config.DeviceIndex(self._room.devices.values())
+        keys = scene.bls if scene else {}
+        named = [device.id for key in keys for device in devices.select(key, "bls")]
         return named or [d.id for d in self._room.devices_of_kind("bls")]
 
     def start(self, device_id: str, target: BlsTarget, now: float, music_volume: float) -> None:

@@ -123,8 +123,9 @@ def scene_targets(room: Room, scene: config.Scene) -> dict[str, DeviceTarget]:
         ("vr", {key: _vr(value) for key, value in scene.vr.items()}),
         ("bls", {key: _bls(value) for key, value in scene.bls.items()}),
     ]
+    devices = config.DeviceIndex(room.devices.values())
     for kind, section in sections:
         for key in sorted(section, key=config.key_specificity):
-            for device in room.resolve_target(key, kind):
+            for device in devices.select(key, kind):
                 targets[device.id] = section[key]
     return targets

@@ -20,6 +20,7 @@ from controller.config.models import (
     BlsTarget,
     BrokerSettings,
     Device,
+    DeviceIndex,
     Plan,
     RoomSettings,
     SafetyLimits,
@@ -299,3 +300,17 @@ def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> No
     assert [str(issue) for issue in issues] == [
         f"list.m3u:1: a title of {MAX_LABEL_CHARS + 1} characters is longer than {MAX_LABEL_CHARS}"
     ]
+
+
+def test_a_device_index_names_devices_as_scene_keys_do() -> None:
+    lamps = [
+        Device(id="all", kind="light", driver="zigbee2mqtt", topic="a", groups=["g"]),
+        Device(id="b", kind="light", driver="zigbee2mqtt", topic="b", groups=["g", "g"]),
+        Device(id="c", kind="vr", driver="mqtt-vr", topic="c", groups=["g"]),
+    ]
+    index = DeviceIndex(lamps)
+    assert [d.id for d in index.select("all", "light")] == ["all", "b"]
+    assert [d.id for d in index.select("group:g", "light")] == ["all", "b"]
+    assert [d.id for d in index.select("b", "light")] == ["b"]
+    assert [d.id for d in index.select("group:g", "vr")] == ["c"]
+    assert index.select("c", "light") == [] and index.select("g", "light") == []
