@@ -73,6 +73,7 @@ def check_room(
     safe = scenes.get(room.safe_scene)
     if safe is not None:
         issues += _dark_in_safe_scene(safe, index)
+    issues += _light_bars_that_cannot_run(settings, devices)
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
     issues += unmade + _overlapping_topics(devices, drivers)
@@ -89,6 +90,27 @@ def check_room(
         if screens:
             issues += _cue_contents(plan, content_dir)
     return issues
+
+
+def _light_bars_that_cannot_run(
+    settings: Sourced[RoomSettings], devices: Mapping[str, Sourced[Device]]
+) -> list[ConfigIssue]:
+    """A light bar flashes once per cycle, so the gate holds its speed to the flash rate:
+    below the room's slowest BLS speed, it refuses every set of it."""
+    safety = settings.model.safety
+    if safety.max_flashes_per_s >= safety.bls_speed_min_hz:
+        return []
+    return [
+        settings.document.issue(
+            ("safety", "max_flashes_per_s"),
+            f"safety.max_flashes_per_s {safety.max_flashes_per_s:g} is below bls_speed_min_hz "
+            f"{safety.bls_speed_min_hz:g} Hz: the gate would refuse every set of light bar "
+            f"{device_id!r} ({item.document.display}:{item.document.line_of(('id',))}), "
+            "which flashes once per cycle",
+        )
+        for device_id, item in devices.items()
+        if item.model.mode == "visual"
+    ]
 
 
 def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[ConfigIssue]:
