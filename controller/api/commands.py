@@ -7,7 +7,9 @@ parameter is refused with a reason in plain words.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -256,6 +258,17 @@ def parse_command(payload: bytes) -> Command:
         return _ADAPTER.validate_python(data)
     except ValidationError as error:
         raise BadCommand(_reason(error), command_id) from None
+
+
+def cue_command(do: Mapping[str, Any], command_id: str) -> Command:
+    """A plan cue's `do` as the engine carries it out: a command from the `cue` source, read
+    through the same JSON as one from the bus; BadCommand when it cannot be (so `check`
+    refuses what the engine would, and a cue never stops the engine mid-session)."""
+    try:
+        payload = json.dumps({**do, "id": command_id, "source": "cue"})
+    except (TypeError, ValueError) as problem:  # a value JSON has no word for
+        raise BadCommand(f"malformed command: {problem}", command_id) from None
+    return parse_command(payload.encode())
 
 
 _WRITTEN_ID = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')

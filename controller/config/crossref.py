@@ -15,6 +15,7 @@ from controller.config.models import (
     SCENE_SECTION_KIND,
     BlsTarget,
     Device,
+    DeviceIndex,
     LightTarget,
     MusicTarget,
     Plan,
@@ -22,11 +23,12 @@ from controller.config.models import (
     SafetyLimits,
     Scene,
     VrTarget,
-    select_devices,
+    key_specificity,
 )
 from controller.config.playlists import Playlist
 
 if TYPE_CHECKING:
+    from controller.api.commands import Bls
     from controller.config.loader import Sourced
     from controller.drivers.base import Driver
 
@@ -66,20 +68,81 @@ def check_room(
         what = "plan" if key == "default_plan" else "scene"
         if name is not None and name not in known and not broken.hides(what, name):
             issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
+    all_devices = {key: item.model for key, item in devices.items()}
+    index = DeviceIndex(all_devices.values())
+    safe = scenes.get(room.safe_scene)
+    if safe is not None:
+        issues += _dark_in_safe_scene(safe, index)
+    issues += _light_bars_that_cannot_run(settings, devices)
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
     issues += unmade + _overlapping_topics(devices, drivers)
     issues += _unique_display_ports(devices)
-    all_devices = {key: item.model for key, item in devices.items()}
     for scene in scenes.values():
-        checker = _SceneChecker(scene, all_devices, playlists, room.safety, broken, content_dir)
+        checker = _SceneChecker(
+            scene, all_devices, index, playlists, room.safety, broken, content_dir
+        )
         issues += checker.check()
     screens = any(d.model.kind == "vr" and d.model.display for d in devices.values())
     for plan in plans.values():
-        issues += _check_plan(plan, scenes, room.safety, broken)
+        issues += _check_plan(plan, scenes, all_devices, room.safety, broken)
         issues += _check_intervals(plan, all_devices, broken)
         if screens:
             issues += _cue_contents(plan, content_dir)
+    return issues
+
+
+def _light_bars_that_cannot_run(
+    settings: Sourced[RoomSettings], devices: Mapping[str, Sourced[Device]]
+) -> list[ConfigIssue]:
+    """A light bar flashes once per cycle, so the gate holds its speed to the flash rate:
+    below the room's slowest BLS speed, it refuses every set of it."""
+    safety = settings.model.safety
+    if safety.max_flashes_per_s >= safety.bls_speed_min_hz:
+        return []
+    return [
+        settings.document.issue(
+            ("safety", "max_flashes_per_s"),
+            f"safety.max_flashes_per_s {safety.max_flashes_per_s:g} is below bls_speed_min_hz "
+            f"{safety.bls_speed_min_hz:g} Hz: the gate would refuse every set of light bar "
+            f"{device_id!r} ({item.document.display}:{item.document.line_of(('id',))}), "
+            "which flashes once per cycle",
+        )
+        for device_id, item in devices.items()
+        if item.model.mode == "visual"
+    ]
+
+
+def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[ConfigIssue]:
+    """Every light the emergency's scene leaves dim, off or unnamed (docs/emergency.md)."""
+    wanted: dict[str, tuple[str, LightTarget]] = {}
+    lights = safe.model.lights
+    for key in sorted(lights, key=key_specificity):
+        for device in devices.select(key, "light"):
+            wanted[device.id] = (key, lights[key])
+    least = limits.SAFE_SCENE_MIN_LEVEL
+    issues = []
+    for device in devices.select("all", "light"):
+        if device.id not in wanted:
+            issues.append(
+                safe.document.issue(
+                    ("lights",),
+                    f"lights: the safe scene (emergency) does not name light {device.id!r}; "
+                    f"name every light (`all` does) at {least:g} % or more",
+                )
+            )
+            continue
+        key, target = wanted[device.id]
+        level = (target.level if target.level is not None else 100.0) if target.on else None
+        if level is None or level < least:
+            shown = "off" if level is None else f"to {level:g} %"
+            issues.append(
+                safe.document.issue(
+                    ("lights", key),
+                    f"lights.{key}: the safe scene (emergency) sets light {device.id!r} "
+                    f"{shown}; it must light the room at {least:g} % or more",
+                )
+            )
     return issues
 
 
@@ -189,6 +252,7 @@ class _SceneChecker:
         self,
         scene: Sourced[Scene],
         devices: Mapping[str, Device],
+        index: DeviceIndex,
         playlists: Mapping[str, Playlist],
         safety: SafetyLimits,
         broken: BrokenNames,
@@ -198,6 +262,7 @@ class _SceneChecker:
         self._broken = broken
         self._scene = scene
         self._devices = devices
+        self._index = index
         self._playlists = playlists
         self._safety = safety
         self._issues: list[ConfigIssue] = []
@@ -213,7 +278,7 @@ class _SceneChecker:
         for section, targets in sections.items():
             kind = SCENE_SECTION_KIND[section]
             for key, target in targets.items():
-                found = select_devices(self._devices.values(), key, kind)
+                found = self._index.select(key, kind)
                 if not found:
                     if self._unknown_is_expected(key):
                         continue
@@ -324,24 +389,43 @@ class _SceneChecker:
                 f"{where}.intensity {target.intensity:g} is above the tactile limit "
                 f"{safety.tactile_intensity_max:g} %",
             )
-        set_problem = set_length_problem(target, safety)
+        set_problem = set_length_problem(
+            target, safety, speed_hz=_gated_speed(target, found, safety)
+        )
         if set_problem:
             field = "passes" if target.passes is not None else "seconds"
             self._report((section, key, field), f"{where}: {set_problem}")
 
 
-def set_length_problem(target: BlsTarget, safety: SafetyLimits) -> str | None:
-    """Why a BLS set is too long, or None. Beyond the soft limit it needs `confirm_long_set`."""
-    speed = target.speed_hz or safety.bls_speed_min_hz
-    seconds = target.seconds
-    if target.passes is not None:
-        pass_seconds = target.passes / speed
-        seconds = pass_seconds if seconds is None else min(seconds, pass_seconds)
+def _gated_speed(target: BlsTarget, devices: list[Device], safety: SafetyLimits) -> float:
+    """The speed the gate lets a scene's set run at: the scene's, or the engine's default,
+    inside the room's range (and a light bar's inside the flash rate)."""
+    high = safety.bls_speed_max_hz
+    if target.mode == "visual" or any(device.mode == "visual" for device in devices):
+        high = min(high, safety.max_flashes_per_s)
+    speed = limits.BLS_DEFAULT_SPEED_HZ if target.speed_hz is None else target.speed_hz
+    return min(max(speed, safety.bls_speed_min_hz), high)
+
+
+def set_length_problem(
+    target: BlsTarget, safety: SafetyLimits, *, speed_hz: float | None = None
+) -> str | None:
+    """Why a BLS set is too long, or None. Beyond the soft limit it needs `confirm_long_set`.
+
+    `speed_hz` is the speed the set will run at; without it, the scene's or else the room's
+    slowest (the longest a set of passes can last). A running set that names no length is
+    judged as the engine sends it: the room's `bls_set_max_passes`.
+    """
+    speed = speed_hz or target.speed_hz or safety.bls_speed_min_hz
+    passes = target.passes
+    if target.running and passes is None and target.seconds is None:
+        passes = safety.bls_set_max_passes
+    seconds = target.seconds if passes is None else passes / speed
     if seconds is not None and seconds > limits.BLS_SET_MAX_SECONDS:
         return (
             f"a set of {seconds:g} s is longer than the hard limit {limits.BLS_SET_MAX_SECONDS:g} s"
         )
-    too_many_passes = target.passes is not None and target.passes > safety.bls_set_max_passes
+    too_many_passes = passes is not None and passes > safety.bls_set_max_passes
     too_long = seconds is not None and seconds > safety.bls_set_max_seconds
     if (too_many_passes or too_long) and not target.confirm_long_set:
         return (
@@ -381,6 +465,7 @@ def _cue_contents(plan: Sourced[Plan], content_dir: Path | None) -> list[ConfigI
 def _check_plan(
     plan: Sourced[Plan],
     scenes: Mapping[str, Sourced[Scene]],
+    devices: Mapping[str, Device],
     safety: SafetyLimits,
     broken: BrokenNames,
 ) -> list[ConfigIssue]:
@@ -396,36 +481,73 @@ def _check_plan(
             )
         for cue_index, cue in enumerate(phase.cues):
             location = ("phases", index, "cues", cue_index, "do")
-            where = describe_location(location)
-            command = cue.do
-            name = command.get("name")
-            if (
-                command["action"] == "scene"
-                and name not in scenes
-                and not broken.hides("scene", name)
-            ):
-                issues.append(document.issue(location, f"{where}: no scene named {name!r}"))
-            level = command.get("level") if command["action"] == "volume" else None
-            if command["action"] == "vr":
-                level = command.get("volume")
-            if isinstance(level, int | float) and level * 100 > safety.volume_cap:
-                issues.append(
-                    document.issue(
-                        location,
-                        f"{where}: volume {level:g} ({level * 100:g} %) is above the room's cap "
-                        f"{safety.volume_cap:g} %",
-                    )
-                )
-            speed = command.get("speed_hz")
-            if command["action"] == "bls" and speed is not None:
-                problem = (
-                    _speed_problem(float(speed), safety)
-                    if isinstance(speed, int | float)
-                    else f"{speed!r} is not a number"
-                )
-                if problem:
-                    issues.append(document.issue(location, f"{where}.speed_hz {problem}"))
+            cue_id = f"cue-{index}-{cue_index}"
+            problem = _cue_problem(cue.do, cue_id, scenes, devices, safety, broken)
+            if problem is not None:
+                issues.append(document.issue(location, describe_location(location) + problem))
     return issues
+
+
+def _cue_problem(
+    do: Mapping[str, Any],
+    cue_id: str,
+    scenes: Mapping[str, Sourced[Scene]],
+    devices: Mapping[str, Device],
+    safety: SafetyLimits,
+    broken: BrokenNames,
+) -> str | None:
+    """What keeps a cue from doing what it says, to follow its location (`: ...`): the
+    engine's own reading of its command refused, a name the room lacks, a volume above the
+    cap, a set beyond the room's limits."""
+    from controller.api.commands import (
+        BadCommand,
+        Bls,
+        Lights,
+        SceneOverride,
+        Volume,
+        Vr,
+        cue_command,
+    )
+
+    try:
+        command = cue_command(do, cue_id)
+    except BadCommand as refused:
+        return f": {refused.reason}"
+    if isinstance(command, SceneOverride):
+        known = command.name in scenes or broken.hides("scene", command.name)
+        return None if known else f": no scene named {command.name!r}"
+    if isinstance(command, Lights | Bls) and command.device is not None:
+        kind = "light" if isinstance(command, Lights) else "bls"
+        device = devices.get(command.device)
+        if (device is None or device.kind != kind) and not broken.hides("device", command.device):
+            return f".device: no {kind} device named {command.device!r}"
+    level = command.volume if isinstance(command, Vr) else None
+    level = command.level if isinstance(command, Volume) else level
+    if level is not None and level * 100 > safety.volume_cap:
+        return (
+            f": volume {level:g} ({level * 100:g} %) is above the room's cap "
+            f"{safety.volume_cap:g} %"
+        )
+    if isinstance(command, Bls) and command.op == "start":
+        return _cued_set_problem(command, safety)
+    return None
+
+
+def _cued_set_problem(command: Bls, safety: SafetyLimits) -> str | None:
+    """A cued set's speed and, when the cue gives one, its length (else the scene's counts)."""
+    speed, passes, seconds = command.speed_hz, command.passes, command.seconds
+    problem = None if speed is None else _speed_problem(speed, safety)
+    if problem is not None:
+        return f".speed_hz {problem}"
+    if passes is not None and seconds is not None:
+        return ": give a BLS set's length in passes or in seconds, not both"
+    if passes is None and seconds is None:
+        return None
+    target = BlsTarget(
+        speed_hz=speed, passes=passes, seconds=seconds, confirm_long_set=command.confirm
+    )
+    problem = set_length_problem(target, safety)
+    return None if problem is None else f": {problem}"
 
 
 def _check_intervals(

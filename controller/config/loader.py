@@ -27,7 +27,7 @@ from controller.config.models import (
     select_devices,
 )
 from controller.config.playlists import Playlist, read_m3u, resolve_playlist_file
-from controller.config.yamlsource import YamlDocument, read_yaml
+from controller.config.yamlsource import Location, YamlDocument, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 PLAYLIST_SUFFIXES = (".m3u", ".m3u8", *YAML_SUFFIXES)
@@ -151,8 +151,10 @@ def _paths_only(data: Any, fallback: RoomSettings) -> RoomSettings:
 
 
 def _yaml_files(folder: Path) -> Iterator[Path]:
+    """Every YAML file of `folder`; one that is no regular file (a FIFO, a link to a device)
+    is reported when read, not skipped unseen."""
     if folder.is_dir():
-        yield from sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES)
+        yield from sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES)
 
 
 def _missing_folder(folder: Path, root: Path, found: _Collected) -> bool:
@@ -181,6 +183,7 @@ def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
         if device_file is None:
             _note_broken_devices(document.data, found.broken)
             continue
+        entries = {} if single else _entry_lines(document)
         for index, device in enumerate(device_file.devices):
             where = () if single else ("devices", index)
             earlier = found.devices.get(device.id)
@@ -194,7 +197,12 @@ def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
                     )
                 )
                 continue
-            found.devices[device.id] = Sourced(device, _subdocument(document, where))
+            found.devices[device.id] = Sourced(
+                device,
+                document
+                if single
+                else YamlDocument(document.path, document.display, None, entries.get(index, {})),
+            )
 
 
 def _note_broken_devices(data: Any, broken: BrokenNames) -> None:
@@ -211,13 +219,15 @@ def _note_broken_devices(data: Any, broken: BrokenNames) -> None:
             broken.devices_incomplete = True
 
 
-def _subdocument(document: YamlDocument, where: tuple[str | int, ...]) -> YamlDocument:
-    """A view of one entry of a multi-device file, so that its lines resolve by its own keys."""
-    if not where:
-        return document
-    size = len(where)
-    lines = {loc[size:]: line for loc, line in document.lines.items() if loc[:size] == where}
-    return YamlDocument(path=document.path, display=document.display, data=None, lines=lines)
+def _entry_lines(document: YamlDocument) -> dict[int, dict[Location, int]]:
+    """The lines of each entry of a `devices:` list, by index, keyed by the entry's own keys
+    (so that a device's lines resolve as in a file of its own); one pass over the file, not
+    one per device (8,000 devices took 26 s)."""
+    entries: dict[int, dict[Location, int]] = {}
+    for location, line in document.lines.items():
+        if len(location) >= 2 and location[0] == "devices" and isinstance(location[1], int):
+            entries.setdefault(location[1], {})[location[2:]] = line
+    return entries
 
 
 def _load_named(

@@ -31,6 +31,8 @@ def _unit(location: Location) -> str:
         return " %"
     if name.endswith("_hz"):
         return " Hz"
+    if name.endswith("_per_s"):
+        return " % per s" if name.startswith("volume") else " per s"
     if name.endswith("_s") or name == "duration" or "measure_every" in location[-2:-1]:
         return " s"
     if name == "kelvin":
@@ -40,6 +42,14 @@ def _unit(location: Location) -> str:
 
 def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+_BOUND_KINDS = ("less_than_equal", "less_than", "greater_than_equal", "greater_than")
+
+
+def _is_nan(value: Any) -> bool:
+    """`.nan`, or `'nan'` as text: no comparison holds for it, so no bound names its fault."""
+    return str(value).strip().lower() == "nan"
 
 
 def _shown(value: Any) -> str:
@@ -103,6 +113,8 @@ def error_message(error: ErrorDetails, location: Location, model: type[BaseModel
         return f"unknown key {key!r}{' in ' + parent if parent else ''}{hint}"
     if kind == "missing":
         return f"{where} is missing"
+    if kind in _BOUND_KINDS and _is_nan(value):
+        return f"{where} {_shown(value)} is not a number"
     if kind in ("less_than_equal", "less_than"):
         bound = ctx.get("le", ctx.get("lt"))
         return f"{where} {_shown(value)} is above the {limit_word} {_number(bound)}{unit}"

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.config.issues import ConfigIssue
-from controller.config.models import PlaylistFile
-from controller.config.yamlsource import YamlDocument
+from controller.config.models import MAX_LABEL_CHARS, PlaylistFile
+from controller.config.yamlsource import (
+    NOT_REGULAR,
+    NotRegularFileError,
+    RoomFileTooLargeError,
+    YamlDocument,
+    read_room_file,
+)
 
 MAX_PLAYLIST_BYTES = 1024 * 1024
 
@@ -36,22 +43,28 @@ class Playlist:
         return sum(d for d in durations if d is not None)
 
 
-def _unreadable(path: Path) -> str | None:
+def _track_file(folder: Path, name: str) -> Path | str:
+    """The track file `name` names, relative to `folder`; or why it cannot be played."""
+    if "\0" in name:
+        return "a file name cannot hold a NUL character"
+    path = (folder / name).resolve()
     if not path.is_file():
         return "not found"
     if not os.access(path, os.R_OK):
         return "not readable"
-    return None
+    return path
 
 
 def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssue]]:
     """Read an M3U playlist; every missing or unreadable track is an issue on its line."""
     try:
-        if path.stat().st_size > MAX_PLAYLIST_BYTES:
-            return None, [ConfigIssue(display, None, "playlist file is larger than 1 MiB")]
-        text = path.read_bytes().decode("utf-8")
+        text = read_room_file(path, MAX_PLAYLIST_BYTES).decode("utf-8")
     except UnicodeDecodeError:
         return None, [ConfigIssue(display, None, "not UTF-8 text; save the playlist as UTF-8")]
+    except NotRegularFileError:
+        return None, [ConfigIssue(display, None, NOT_REGULAR)]
+    except RoomFileTooLargeError:
+        return None, [ConfigIssue(display, None, "playlist file is larger than 1 MiB")]
     except OSError as error:
         return None, [ConfigIssue(display, None, f"cannot read the file: {error.strerror}")]
     tracks: list[Track] = []
@@ -63,18 +76,26 @@ def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssu
         if line.startswith("#EXTINF:"):
             info, _, title = line.removeprefix("#EXTINF:").partition(",")
             pending_title = title.strip() or None
+            if pending_title is not None and len(pending_title) > MAX_LABEL_CHARS:
+                issues.append(
+                    ConfigIssue(
+                        display,
+                        number,
+                        f"a title of {len(pending_title)} characters is longer than "
+                        f"{MAX_LABEL_CHARS}",
+                    )
+                )
             try:
                 seconds = float(info.split()[0]) if info.strip() else -1.0
             except ValueError:
                 seconds = -1.0
-            pending_duration = seconds if seconds >= 0 else None
+            pending_duration = seconds if 0 <= seconds < math.inf else None
             continue
         if not line or line.startswith("#"):
             continue
-        track_path = (path.parent / line).resolve()
-        problem = _unreadable(track_path)
-        if problem:
-            issues.append(ConfigIssue(display, number, f"track {line!r}: {problem}"))
+        track_path = _track_file(path.parent, line)
+        if isinstance(track_path, str):
+            issues.append(ConfigIssue(display, number, f"track {line!r}: {track_path}"))
         else:
             title = pending_title or track_path.stem
             tracks.append(Track(track_path, title, 0.0, pending_duration))
@@ -93,11 +114,10 @@ def resolve_playlist_file(
     tracks: list[Track] = []
     issues: list[ConfigIssue] = []
     for index, entry in enumerate(playlist.tracks):
-        track_path = (document.path.parent / entry.file).resolve()
-        problem = _unreadable(track_path)
-        if problem:
+        track_path = _track_file(document.path.parent, entry.file)
+        if isinstance(track_path, str):
             issues.append(
-                document.issue(("tracks", index, "file"), f"track {entry.file!r}: {problem}")
+                document.issue(("tracks", index, "file"), f"track {entry.file!r}: {track_path}")
             )
             continue
         tracks.append(Track(track_path, entry.title or track_path.stem, entry.gain_db))

@@ -3,10 +3,14 @@
 PyYAML's composer keeps the position of every node; we build the data ourselves from the
 node tree so that duplicate keys, anchors that recurse, huge files and bytes that are
 not UTF-8 each become one clear issue with file and line instead of a traceback.
+A room file is read only when it is a regular file, and never past its size limit: a FIFO
+or a link to /dev/zero in a room folder neither blocks nor fills the memory.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ from typing import Any
 import yaml
 
 from controller.config.issues import ConfigIssue
+from controller.untrusted import clean_text
 
 MAX_FILE_BYTES = 1024 * 1024
 """Room files are hand-written; anything larger is a mistake (or an attack), not a room."""
@@ -30,6 +35,9 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}"
     for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
 )
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+"""Read as the text written: no room file means a date, and a date is not JSON (a cue's
+command travels as JSON, and would fail mid-session)."""
 
 
 @dataclass
@@ -61,18 +69,50 @@ class _RejectedError(Exception):
         self.issue = issue
 
 
+class NotRegularFileError(OSError):
+    """A room file that is a FIFO, a device, a socket or a folder."""
+
+
+class RoomFileTooLargeError(OSError):
+    """A room file larger than its limit; `size` is what stat says (at least the limit)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"larger than its limit ({size} bytes)")
+        self.size = size
+
+
+NOT_REGULAR = "not a regular file; a room file must be a plain file"
+
+
+def read_room_file(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, opened without blocking (a FIFO) and read no further than
+    `limit`; NotRegularFileError, RoomFileTooLargeError or another OSError otherwise."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise NotRegularFileError(NOT_REGULAR)
+        if status.st_size > limit:
+            raise RoomFileTooLargeError(status.st_size)
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise RoomFileTooLargeError(len(data))
+    return data
+
+
 def read_yaml(path: Path, display: str) -> YamlDocument | ConfigIssue:
     """Read `path`; `display` is how messages name it (e.g. `scenes/peak.yaml`)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return ConfigIssue(
-                display,
-                None,
-                f"file is {size / 1e6:.1f} MB; room files may be at most "
-                f"{MAX_FILE_BYTES // 1024} KiB",
-            )
-        raw = path.read_bytes()
+        raw = read_room_file(path, MAX_FILE_BYTES)
+    except NotRegularFileError:
+        return ConfigIssue(display, None, NOT_REGULAR)
+    except RoomFileTooLargeError as error:
+        return ConfigIssue(
+            display,
+            None,
+            f"file is {error.size / 1e6:.1f} MB; room files may be at most "
+            f"{MAX_FILE_BYTES // 1024} KiB",
+        )
     except OSError as error:
         return ConfigIssue(display, None, f"cannot read the file: {error.strerror or error}")
     try:
@@ -89,6 +129,8 @@ def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | Confi
     """Parse YAML text already in memory (used by read_yaml and by tests)."""
     try:
         root = _compose(text)
+    except RecursionError:
+        return ConfigIssue(display, None, _TOO_DEEP)
     except yaml.MarkedYAMLError as error:
         return _syntax_issue(error, display)
     except yaml.reader.ReaderError as error:
@@ -106,8 +148,11 @@ def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | Confi
     except _RejectedError as rejected:
         return rejected.issue
     except RecursionError:
-        return ConfigIssue(display, None, "the document nests too deeply")
+        return ConfigIssue(display, None, _TOO_DEEP)
     return document
+
+
+_TOO_DEEP = "the document nests too deeply"
 
 
 def _compose(text: str) -> yaml.Node | None:
@@ -162,16 +207,32 @@ class _Builder:
             return self._mapping(node, location)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*location, index)) for index, item in enumerate(node.value)]
+        self._check_text(node)
+        if node.tag == _TIMESTAMP:
+            return node.value
         try:
             return self._scalars.construct_object(node, deep=True)
-        except yaml.YAMLError as error:
+        except (yaml.YAMLError, ValueError) as error:  # ValueError: an int of 5,000 digits
+            problem = getattr(error, "problem", None) or str(error).split(":")[0]
             raise _RejectedError(
                 ConfigIssue(
                     self._document.display,
                     node.start_mark.line + 1,
-                    f"value {node.value!r} cannot be read: {getattr(error, 'problem', error)}",
+                    f"value {_short(node.value)} cannot be read: {problem}",
                 )
             ) from error
+
+    def _check_text(self, node: yaml.Node) -> None:
+        """A lone surrogate (`"\\ud800"`) is no character: it could never be written out."""
+        text = node.value
+        if isinstance(text, str) and not clean_text(text):
+            raise _RejectedError(
+                ConfigIssue(
+                    self._document.display,
+                    node.start_mark.line + 1,
+                    f"text {_short(text)} holds a lone surrogate, which is no character",
+                )
+            )
 
     def _mapping(self, node: yaml.MappingNode, location: Location) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -186,6 +247,7 @@ class _Builder:
                 raise _RejectedError(
                     ConfigIssue(self._document.display, line, "a key must be plain text")
                 )
+            self._check_text(key_node)
             key = str(key_node.value)  # keys are names: `on` is the key 'on', not True
             if key in first_line:
                 raise _RejectedError(
@@ -199,3 +261,8 @@ class _Builder:
             self._document.lines[(*location, key)] = line
             result[key] = self.build(value_node, (*location, key))
         return result
+
+
+def _short(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from controller.api.state import BlsInfo
 from controller.config import Room
 from controller.config import models as config
+from controller.config.limits import BLS_DEFAULT_SPEED_HZ as DEFAULT_SPEED_HZ
 from controller.engine.output import TONES, Record, RoomOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import BlsMode, BlsRequest
@@ -97,11 +98,9 @@ class BlsControl:
 
     def scene_devices(self, scene: config.Scene | None) -> list[str]:
         """The BLS devices a scene names, or every BLS device when it names none."""
-        named = [
-            device.id
-            for key in (scene.bls if scene else {})
-            for device in self._room.resolve_target(key, "bls")
-        ]
+        devices = config.DeviceIndex(self._room.devices.values())
+        keys = scene.bls if scene else {}
+        named = [device.id for key in keys for device in devices.select(key, "bls")]
         return named or [d.id for d in self._room.devices_of_kind("bls")]
 
     def start(self, device_id: str, target: BlsTarget, now: float, music_volume: float) -> None:
@@ -116,7 +115,7 @@ class BlsControl:
             passes = self._limits.bls_set_max_passes
         request = BlsRequest(
             mode=mode,
-            speed_hz=target.speed_hz if target.speed_hz is not None else 1.0,
+            speed_hz=target.speed_hz if target.speed_hz is not None else DEFAULT_SPEED_HZ,
             passes=passes,
             seconds=target.seconds if passes is None else None,
             intensity=target.intensity if not tones else None,

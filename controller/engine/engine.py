@@ -41,7 +41,7 @@ from controller.api.commands import (
     Step,
     Volume,
     Vr,
-    parse_command,
+    cue_command,
 )
 from controller.api.state import (
     EmergencyInfo,
@@ -868,9 +868,8 @@ class Engine:
             {"cue": cue.cue_index, "label": cue.cue.label, "do": do, **self._progress()},
             text=f"cue: {label}",
         )
-        payload = {**cue.cue.do, "id": f"cue-{cue.phase_index}-{cue.cue_index}", "source": "cue"}
         try:
-            self.command(parse_command(json.dumps(payload).encode()))
+            self.command(cue_command(cue.cue.do, f"cue-{cue.phase_index}-{cue.cue_index}"))
         except (BadCommand, CommandRefused) as problem:
             self._record(
                 "error",

@@ -81,7 +81,7 @@ FLASHING_EFFECTS: Final = frozenset(
 STEADY_EFFECTS: Final = frozenset({"stop_effect", "finish_effect", "none", "solid", "0"})
 """The only effects sent: ones that end an effect, and a steady colour (WLED effect 0)."""
 
-MAX_PASSES: Final = 10_000
+MAX_PASSES: Final = hard.BLS_PASSES_MAX
 """More passes than any set asks for (the control API's bound): refused before any sum."""
 
 T = TypeVar("T")

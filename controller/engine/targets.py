@@ -59,12 +59,6 @@ class BlsTarget:
 DeviceTarget = LightTarget | MusicTarget | VrTarget | BlsTarget
 
 
-def _specificity(key: str) -> int:
-    if key == "all":
-        return 0
-    return 1 if key.startswith("group:") else 2
-
-
 def _rgb(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
@@ -129,8 +123,9 @@ def scene_targets(room: Room, scene: config.Scene) -> dict[str, DeviceTarget]:
         ("vr", {key: _vr(value) for key, value in scene.vr.items()}),
         ("bls", {key: _bls(value) for key, value in scene.bls.items()}),
     ]
+    devices = config.DeviceIndex(room.devices.values())
     for kind, section in sections:
-        for key in sorted(section, key=_specificity):
-            for device in room.resolve_target(key, kind):
+        for key in sorted(section, key=config.key_specificity):
+            for device in devices.select(key, kind):
                 targets[device.id] = section[key]
     return targets

@@ -6,6 +6,7 @@ and an `expected.txt` with the messages `check` must print for it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from controller.cli import main
+from controller.config.yamlsource import NOT_REGULAR
 from tests.conftest import REPO
 
 BROKEN_ROOMS = Path(__file__).parent / "broken_rooms"
@@ -72,3 +74,29 @@ def test_a_missing_config_file_is_one_clear_line(tmp_path: Path) -> None:
     assert err.splitlines()[0].endswith(
         "config.yaml: cannot read the file: No such file or directory"
     )
+
+
+@pytest.mark.parametrize(
+    ("relative", "kind"),
+    [
+        ("config.yaml", "fifo"),
+        ("devices/more.yaml", "zero"),
+        ("scenes/more.yaml", "fifo"),
+        ("playlists/more.m3u", "zero"),
+        ("playlists/more.yaml", "fifo"),
+    ],
+)
+def test_a_room_file_that_is_no_regular_file_is_named_not_waited_for_nor_read(
+    relative: str, kind: str, tmp_path: Path
+) -> None:
+    """A FIFO blocked `check` for ever; a link to /dev/zero among the playlists took 8 GB."""
+    config = build_room(tmp_path / "no-changes", tmp_path)
+    path = tmp_path / relative
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    code, out, err = run_check(config)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0] == f"{relative}: {NOT_REGULAR}"

@@ -7,13 +7,25 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from pydantic import BaseModel, ValidationError
 
 from controller.cli import main
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
-from controller.config.models import BlsTarget, BrokerSettings, SafetyLimits
+from controller.config.models import (
+    MAX_LABEL_CHARS,
+    BaselineThresholds,
+    BlsTarget,
+    BrokerSettings,
+    Device,
+    DeviceIndex,
+    Plan,
+    RoomSettings,
+    SafetyLimits,
+)
+from controller.config.playlists import read_m3u
 from tests.conftest import REPO
 
 
@@ -193,3 +205,112 @@ def test_every_command_explains_itself_with_an_example() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, name
         assert "Example" in result.output, f"sessionroom {name} --help has no example"
+
+
+@pytest.mark.parametrize("age", [0, 5, "9s", 4 * 3600 + 1, "5h"])
+def test_a_baseline_age_outside_10_s_to_4_h_is_refused(age: float | str) -> None:
+    """docs/safety.md#limits-and-hard-bounds: `max_age_s` 10 s–4 h (it took 0 to 24 h)."""
+    with pytest.raises(ValidationError, match="max_age_s"):
+        BaselineThresholds(max_age_s=age)
+    assert BaselineThresholds(max_age_s="10s").max_age_s == 10
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        (SafetyLimits, {"volume_cap": True}),
+        (SafetyLimits, {"max_flashes_per_s": True}),
+        (SafetyLimits, {"bls_set_max_passes": True}),
+        (RoomSettings, {"room": "r", "time_scale": True}),
+        (BlsTarget, {"speed_hz": True, "passes": 10}),
+    ],
+)
+def test_a_yes_or_no_where_a_number_belongs_is_refused(
+    model: type[BaseModel], data: dict[str, object]
+) -> None:
+    """YAML reads `on`/`yes` as true, which pydantic would take as 1 (a volume cap of 1 %)."""
+    with pytest.raises(ValidationError, match=r"true \(yes/no\) is not a number") as caught:
+        model.model_validate(data)
+    assert caught.value.error_count() == 1
+
+
+@pytest.mark.parametrize("length", ["1e400", "inf", "nan", "-1"])
+def test_an_m3u_length_that_is_no_length_is_left_unknown(length: str, tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "list.m3u").write_text(f"#EXTINF:{length},A\na.wav\n")
+    playlist, issues = read_m3u(tmp_path / "list.m3u", "list.m3u")
+    assert issues == [] and playlist is not None
+    assert playlist.tracks[0].duration_s is None
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        # the gate divided by the ramp: 5e-324 % / s / 100 is 0.0, a ZeroDivisionError mid-session
+        (SafetyLimits, {"volume_ramp_per_s": 5e-324}),
+        (SafetyLimits, {"volume_ramp_per_s": 0.09}),
+        # the engine divides its update rate by the scale: inf, and it would not start
+        (RoomSettings, {"room": "r", "time_scale": 5e-324}),
+        (RoomSettings, {"room": "r", "time_scale": 0.009}),
+    ],
+)
+def test_a_rate_so_small_the_engine_divides_by_nothing_is_refused(
+    model: type[BaseModel], data: dict[str, object]
+) -> None:
+    with pytest.raises(ValidationError, match="type=greater_than_equal"):
+        model.model_validate(data)
+
+
+def test_a_rate_is_named_in_its_unit(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "room: r\nsafety:\n  volume_ramp_per_s: 0.05\n  max_flashes_per_s: 4\n"
+    )
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue) for issue in caught.value.issues[:2]] == [
+        "config.yaml:3: safety.volume_ramp_per_s 0.05 is too low: it must be at least 0.1 % per s",
+        "config.yaml:4: safety.max_flashes_per_s 4 is above the hard limit 3 per s",
+    ]
+
+
+@pytest.mark.parametrize("topic", ["a\x01b", "lamp\x7f", "lamp\u0085", "lamp\u2028", "x" * 201])
+def test_a_device_topic_a_broker_would_refuse_is_refused(topic: str) -> None:
+    """Mosquitto drops the connection of a client that publishes to a topic holding a control
+    character ("malformed packet"), and paho refuses a topic over 64 KiB: the engine's every
+    command (an emergency's lights-up included) would go nowhere while it reconnected."""
+    with pytest.raises(ValidationError, match="topic"):
+        Device(id="lamp", kind="light", driver="zigbee2mqtt", topic=topic)
+    assert Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="Living room/Lamp 1")
+
+
+def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:
+    """Device labels, plan titles and track titles go into the retained state, which a console
+    reads up to 1 MiB: a few room files of 900 KB titles left every console without a state."""
+    long = "x" * (MAX_LABEL_CHARS + 1)
+    with pytest.raises(ValidationError, match="string_too_long"):
+        Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="lamp", label=long)
+    with pytest.raises(ValidationError, match="string_too_long"):
+        Plan.model_validate(
+            {"title": long, "phases": [{"name": "peak", "scene": "s", "duration": 1}]}
+        )
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "list.m3u").write_text(f"#EXTINF:10,{long}\na.wav\n")
+    playlist, issues = read_m3u(tmp_path / "list.m3u", "list.m3u")
+    assert playlist is None
+    assert [str(issue) for issue in issues] == [
+        f"list.m3u:1: a title of {MAX_LABEL_CHARS + 1} characters is longer than {MAX_LABEL_CHARS}"
+    ]
+
+
+def test_a_device_index_names_devices_as_scene_keys_do() -> None:
+    lamps = [
+        Device(id="all", kind="light", driver="zigbee2mqtt", topic="a", groups=["g"]),
+        Device(id="b", kind="light", driver="zigbee2mqtt", topic="b", groups=["g", "g"]),
+        Device(id="c", kind="vr", driver="mqtt-vr", topic="c", groups=["g"]),
+    ]
+    index = DeviceIndex(lamps)
+    assert [d.id for d in index.select("all", "light")] == ["all", "b"]
+    assert [d.id for d in index.select("group:g", "light")] == ["all", "b"]
+    assert [d.id for d in index.select("b", "light")] == ["b"]
+    assert [d.id for d in index.select("group:g", "vr")] == ["c"]
+    assert index.select("c", "light") == [] and index.select("g", "light") == []

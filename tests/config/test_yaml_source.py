@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from controller.config import yamlsource
 from controller.config.issues import ConfigIssue
-from controller.config.yamlsource import MAX_FILE_BYTES, YamlDocument, parse_yaml_text, read_yaml
+from controller.config.yamlsource import (
+    MAX_FILE_BYTES,
+    RoomFileTooLargeError,
+    YamlDocument,
+    parse_yaml_text,
+    read_room_file,
+    read_yaml,
+)
 
 
 def parsed(text: str) -> YamlDocument:
@@ -136,3 +144,56 @@ def test_libyaml_reads_each_example_file_as_pyyamls_own_parser_does(
     fast = read_yaml(path, path.name)
     monkeypatch.setattr(yamlsource, "FAST_LOADER", None)
     assert fast == read_yaml(path, path.name)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_file_that_is_no_regular_file_is_refused_without_waiting_or_reading(
+    kind: str, tmp_path: Path
+) -> None:
+    """A FIFO would block the read for ever, /dev/zero would fill the memory."""
+    path = tmp_path / "config.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    assert read_yaml(path, "config.yaml") == ConfigIssue(
+        "config.yaml", None, "not a regular file; a room file must be a plain file"
+    )
+
+
+def test_a_file_read_reads_no_more_than_its_limit(tmp_path: Path) -> None:
+    """The size is judged on what is read, not on what stat said before (the file may grow)."""
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"a: 1\n" * 10)
+    assert read_room_file(path, 50) == b"a: 1\n" * 10
+    with pytest.raises(RoomFileTooLargeError):
+        read_room_file(path, 49)
+
+
+def test_nesting_too_deep_for_the_parser_is_an_issue() -> None:
+    for text in ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", "a: " + "{b: " * 50_000 + "1}"):
+        issue = problem(text)
+        assert issue == ConfigIssue("x.yaml", None, "the document nests too deeply")
+
+
+def test_an_integer_of_thousands_of_digits_is_an_issue_on_its_line() -> None:
+    issue = problem("a: 1\nb: " + "9" * 5000 + "\n")
+    assert issue.line == 2
+    assert issue.message.startswith("value '99999")
+    assert "cannot be read" in issue.message
+
+
+def test_a_lone_surrogate_is_an_issue_on_its_line() -> None:
+    """It can never be written out as UTF-8 (journal, events, state)."""
+    assert problem('a: 1\nb: "x\\ud800"\n') == ConfigIssue(
+        "x.yaml", 2, "text 'x\\ud800' holds a lone surrogate, which is no character"
+    )
+    assert problem('a: 1\n"\\udfff": 2\n').line == 2
+
+
+def test_dates_are_read_as_the_text_written() -> None:
+    """A date is never what a room file means; as text it stays JSON (a cue's note)."""
+    assert parsed("a: 2026-01-01\nb: !!timestamp 2026-01-01 10:00:00\n").data == {
+        "a": "2026-01-01",
+        "b": "2026-01-01 10:00:00",
+    }

@@ -8,6 +8,7 @@ unavailable), not a mock.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import stat
@@ -20,6 +21,7 @@ from controller.api.commands import parse_command
 from controller.bus.outbox import Outbox, Pending
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
+from controller.config.models import Cue
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.phases import CommandRefused
@@ -158,6 +160,29 @@ def test_a_timed_cue_starts_a_bls_set_on_the_session_clock(room: Room) -> None:
     assert room.engine.snapshot().bls.pass_count == 4
     room.run_for(5.0)
     assert room.engine.snapshot().bls.running is False
+
+
+def test_a_cue_whose_command_json_cannot_carry_is_journaled_as_failed_not_a_crash(
+    room: Room,
+) -> None:
+    """A date in a cue's command (a room file read `text: 2026-12-05` as one) stopped the
+    engine mid-session with a TypeError. Room files now read dates as text; the engine still
+    refuses such a cue like any other bad one, and the session goes on."""
+    plan = room.engine.room.plans["rehearsal"]
+    cue = Cue(at=1.0, do={"action": "note", "text": datetime.date(2026, 12, 5)})
+    first = plan.phases[0].model_copy(update={"cues": [cue]})
+    room.engine.room.plans["rehearsal"] = plan.model_copy(
+        update={"phases": [first, *plan.phases[1:]]}
+    )
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    room.do("note", text="still running")
+    room.do("end")
+    [info] = list_sessions(room.engine.room.data_dir)
+    [failed] = [event for event in read_events(info.path) if event.kind == "error"]
+    assert failed.payload["cue"] == 0
+    assert "not JSON serializable" in failed.payload["error"]
+    assert info.ended_cleanly
 
 
 def test_a_set_whose_start_reached_the_tappers_twice_ends_when_the_gate_said(room: Room) -> None:
