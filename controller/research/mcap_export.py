@@ -99,14 +99,16 @@ report with no escaped character: its JSON text, for Python to read and check it
 or 0 if the light is off (and the level finite). A payload that may hold a volume, or a
 level SQLite could misread, comes whole for `_levels`, after `WHOLE`; one column serves both."""
 QUERY = f"{ROWS} ORDER BY seq"
-CHANNEL_KEYS = "SELECT DISTINCT kind, device FROM events"
-"""What `_plan` makes every channel of: the kinds of event and their devices."""
-PHASE_BEFORE = """SELECT phase FROM events WHERE seq < ? AND phase IS NOT NULL
+CHANNEL_KEYS = "SELECT DISTINCT json_array(kind, device) FROM events"
+"""What `_plan` makes every channel of: the kinds of event and their devices, in JSON as the
+labels bring them (SQLite's JSON may write a number with fewer digits than Python reads)."""
+PHASE_BEFORE = """SELECT json_array(phase) FROM events WHERE seq < ? AND phase IS NOT NULL
     ORDER BY seq DESC LIMIT 1"""
-"""The phase the session was in when the second half begins."""
+"""The phase the session was in when the second half begins, in JSON as the labels bring it."""
 
-ChannelKey = tuple[str, Any]
-"""A channel's path under `/` and its device (None for none), as the labels read them."""
+ChannelKey = tuple[bool, Any, Any]
+"""Whether a channel is derived (under `/room/`), its kind of event or derived name, and its
+device (None for none), as the labels read them: an event's kind may be `room/phase` too."""
 
 
 MAX_ID = 0xFFFF
@@ -126,7 +128,8 @@ class Plan:
     """The ids of the channels and schemas a session's events may need."""
 
     channels: dict[ChannelKey, int] = field(default_factory=dict)
-    schemas: dict[str, int] = field(default_factory=dict)
+    schemas: dict[bytes, int] = field(default_factory=dict)
+    """By the schema's JSON (its name included)."""
 
 
 class _Ids:
@@ -163,54 +166,62 @@ class _Channels:
         self.writer = writer
         self._channel_id = _Ids(plan.channels, strict=strict)
         self._schema_id = _Ids(plan.schemas, strict=strict)
-        self._schemas: dict[str, int] = {}
+        self._schemas: dict[bytes, int] = {}
         self._channels: dict[ChannelKey, int] = {}
 
     def event(self, kind: str, device: str | None) -> int:
         """The channel of events of `kind` (about `device`): `/<kind>[/<device>]`."""
-        return self._channel(kind, device, _event_schema(kind))
+        return self._channel((False, kind, device))
 
     def derived(self, name: str, device: str | None) -> int:
         """A derived channel: `/room/<name>[/<device>]`."""
-        return self._channel(f"{DERIVED}/{name}", device, DERIVED_SCHEMAS[name])
+        return self._channel((True, name, device))
 
-    def _channel(self, path: str, device: str | None, schema: dict[str, Any]) -> int:
-        channel = self._channels.get((path, device))
+    def _channel(self, key: ChannelKey) -> int:
+        channel = self._channels.get(key)
         if channel is None:
-            channel = self._channel_id((path, device))
-            topic = f"/{path}" if device is None else f"/{path}/{device}"
-            self.writer.channel(channel, topic, "json", self._schema(schema_name(path), schema))
-            self._channels[(path, device)] = channel
+            channel = self._channel_id(key)
+            topic, schema_name, schema = _described(key)
+            self.writer.channel(channel, topic, "json", self._schema(schema_name, schema))
+            self._channels[key] = channel
         return channel
 
-    def _schema(self, name: str, schema: dict[str, Any]) -> int:
-        known = self._schemas.get(name)
+    def _schema(self, name: str, data: bytes) -> int:
+        known = self._schemas.get(data)
         if known is None:
-            known = self._schemas[name] = self._schema_id(name)
-            data = json.dumps({"title": name, **schema}).encode()
+            known = self._schemas[data] = self._schema_id(data)
             self.writer.schema(known, name, "jsonschema", data)
         return known
 
 
-def schema_name(path: str) -> str:
-    """The name of the schema of a channel's messages: `sessionroom.` and the channel's path
-    without its device (`sessionroom.state`, `sessionroom.room.light`)."""
-    return "sessionroom." + path.replace("/", ".")
+def _described(key: ChannelKey) -> tuple[str, str, bytes]:
+    """A channel's topic, and the name and JSON schema of its messages: `sessionroom.` and
+    the channel's path without its device (`sessionroom.state`, `sessionroom.room.light`).
+    Two schemas may share a name (events of kind `room.light`), never an id."""
+    derived, name, device = key
+    path = f"{DERIVED}/{name}" if derived else f"{name}"  # a damaged kind may be a number
+    topic = f"/{path}" if device is None else f"/{path}/{device}"
+    schema_name = "sessionroom." + path.replace("/", ".")
+    schema = DERIVED_SCHEMAS[name] if derived else _event_schema(name)
+    return topic, schema_name, json.dumps({"title": schema_name, **schema}).encode()
 
 
-def _plan(keys: Iterable[tuple[Any, Any]]) -> Plan:
-    """An id for every channel and schema the events of these kinds and devices may need."""
+def _plan(keys: Iterable[tuple[str]]) -> Plan:
+    """An id for every channel and schema the events of these kinds and devices (rows of
+    `CHANNEL_KEYS`) may need."""
     plan = Plan()
 
-    def add(path: str, device: object) -> None:
-        plan.channels[(path, device)] = len(plan.channels) + 1
-        plan.schemas.setdefault(schema_name(path), len(plan.schemas) + 1)
+    def add(key: ChannelKey) -> None:
+        if key not in plan.channels:  # 1 and 1.0 are one key, as in `_Channels`
+            plan.channels[key] = len(plan.channels) + 1
+            plan.schemas.setdefault(_described(key)[2], len(plan.schemas) + 1)
 
-    add(f"{DERIVED}/phase", None)
-    for kind, device in sorted(keys, key=repr):
-        add(kind, device)
+    add((True, "phase", None))
+    for (labels,) in keys:
+        kind, device = json.loads(labels)
+        add((False, kind, device))
         if device is not None and kind in ("state", "command"):
-            add(f"{DERIVED}/{'light' if kind == 'state' else 'volume'}", device)
+            add((True, "light" if kind == "state" else "volume", device))
     return plan
 
 
@@ -242,34 +253,38 @@ def export_mcap(
             events = renamed_events(checked_events(path), rename)
             return write_mcap(event_rows(events), meta, out, progress=progress)
         split = second_half_from(path, split_from=split_from)
-        plan = None if split is None else _planned(path, split)
+        plan = None if split is None else _planned(path)
         if split is None or plan is None:
             return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
-        return _write_in_halves(path, split, *plan, meta, out, progress)
+        return _write_in_halves(path, split, plan, meta, out, progress)
     except TooManyChannelsError as error:
         raise JournalError(f"{path}: cannot be written as MCAP: {error}") from None
 
 
-def _planned(path: Path, split: int) -> tuple[Plan, str | None] | None:
-    """The channels' ids for both halves of the export of `path`, and the session's phase
-    where the second half begins; None if the halves cannot agree on ids (too many channels,
-    or a value SQLite cannot read: one process writes the export, and finds that event)."""
+def _planned(path: Path) -> Plan | None:
+    """The channels' ids for both halves of the export of `path`; None if the halves cannot
+    agree on ids (too many channels, or a value SQLite cannot read: one process writes the
+    export, and finds that event)."""
     with reading(path) as (connection, _):
         try:
             plan = _plan(connection.execute(CHANNEL_KEYS))
-            before = connection.execute(PHASE_BEFORE, (split,)).fetchone()
         except sqlite3.Error:
             return None
-    if len(plan.channels) > MAX_ID:
-        return None
-    return plan, before and before[0]
+    return plan if len(plan.channels) <= MAX_ID else None
+
+
+def _phase_before(path: Path, split: int) -> Any:
+    """The session's phase where the second half begins (None before any), as read now: the
+    first half is read after the fork too, and sees any change made before it."""
+    with reading(path) as (connection, _):
+        row = connection.execute(PHASE_BEFORE, (split,)).fetchone()
+    return None if row is None else json.loads(row[0])[0]
 
 
 def _write_in_halves(
     path: Path,
     split: int,
     plan: Plan,
-    phase_then: str | None,
     meta: SessionMeta,
     out: BinaryIO,
     progress: Callable[[int], None] | None,
@@ -279,7 +294,7 @@ def _write_in_halves(
 
     def second_half(half: BinaryIO) -> dict[str, Any]:
         writer = McapFile(half)
-        messages = _Messages(_Channels(writer, plan, strict=True), phase_then)
+        messages = _Messages(_Channels(writer, plan, strict=True), _phase_before(path, split))
         count = messages.write(journal_rows(path, second_rows))
         return {**writer.finish_part(), "events": count}
 

@@ -58,17 +58,18 @@ def exported(split_from, progress=None):
         return [
             (schema.name, schema.data, channel.topic, m.log_time, m.publish_time, m.sequence)
             + (m.data,)
-            for schema, channel, m in make_reader(out).iter_messages(**order)
+            for schema, channel, m in make_reader(out, validate_crcs=True).iter_messages(**order)
         ]
     out.seek(0)
-    summary = make_reader(out).get_summary()
+    summary = make_reader(out, validate_crcs=True).get_summary()
     statistics = summary.statistics
     counts = sorted(
-        (summary.channels[channel].topic, n)
-        for channel, n in statistics.channel_message_counts.items()
+        (summary.channels[id].topic, summary.schemas[summary.channels[id].schema_id].data, n)
+        for id, n in statistics.channel_message_counts.items()
     )
-    times = (statistics.message_start_time, statistics.message_end_time)
-    return count, (messages(log_time_order=False), messages(log_time_order=True), counts, times)
+    totals = (statistics.message_count, statistics.schema_count, statistics.channel_count)
+    totals += (statistics.message_start_time, statistics.message_end_time)
+    return count, (messages(log_time_order=False), messages(log_time_order=True), counts, totals)
 
 
 alone, alone_error = None, None
@@ -111,6 +112,14 @@ from controller.cli import main
 sys.argv[0] = "sessionroom"
 main()
 """
+
+
+UNTYPED = (
+    "ALTER TABLE events RENAME TO typed; CREATE TABLE events (seq INTEGER PRIMARY KEY, wall_ns,"
+    " t, phase, kind, device, topic, payload); INSERT INTO events SELECT * FROM typed;"
+    " DROP TABLE typed"
+)
+"""A journal's events table remade with no column types: a label may be any SQLite value."""
 
 
 def export_in_halves(path: Path, format_name: str, *, spool_limit: int = 0) -> dict[str, object]:
@@ -189,6 +198,25 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
             1501,
             3000,
         ),
+        (  # kinds named as the derived channels' paths, or their schemas
+            "UPDATE events SET kind = 'room/phase', device = NULL WHERE seq IN (6, 2004);"
+            "UPDATE events SET kind = 'room/volume', device = 'lamp' WHERE seq IN (9, 2007);"
+            "UPDATE events SET kind = 'room.phase' WHERE seq IN (12, 1501)",
+            1501,
+            3000,
+        ),
+        (  # labels that are not text, in a table remade without column types
+            f"{UNTYPED}; UPDATE events SET kind = 7 WHERE seq IN (4, 2004);"
+            " UPDATE events SET kind = NULL WHERE seq IN (7, 2998);"
+            " UPDATE events SET device = 1.5 WHERE seq IN (3, 1503)",
+            1501,
+            3000,
+        ),
+        (  # a phase SQLite writes in JSON with fewer digits than Python reads it, over the split
+            f"{UNTYPED}; UPDATE events SET phase = 0.1 + 0.2 WHERE seq BETWEEN 1400 AND 1600",
+            1501,
+            3000,
+        ),
     ],
 )
 @pytest.mark.parametrize("format_name", ["jsonl", "csv", "mcap"])
@@ -209,6 +237,7 @@ def test_any_seqs_and_texts_export_in_halves_as_one_process_writes_them(
         ("payload = '{not json'", "event {seq}: its payload is not JSON"),
         ("device = X'41'", "event {seq}: its device is not text"),
         ("device = CAST(X'FF' AS TEXT)", "a value SQLite cannot turn into JSON"),  # not UTF-8
+        ("kind = X'41'", "event {seq}: its kind is not text"),
     ],
 )
 @pytest.mark.parametrize("seq", [1, 200, 1501, 2900])  # 1501: the second half's first event
@@ -307,20 +336,17 @@ def test_an_open_session_growing_while_it_is_exported_in_halves_is_exported_whol
     assert done.stdout.split() == ["4000", "4000", "True"]
 
 
-GROWING_MCAP = """
+CHANGED_MCAP = """
 import io, os, sqlite3, sys
 from pathlib import Path
 from mcap.reader import make_reader
 from controller.research.mcap_export import export_mcap
 
-path = Path(sys.argv[1])
+path, change = Path(sys.argv[1]), sys.argv[2]
 
-def a_new_lamp_reports():  # after the MCAP channels were planned, before the fork
+def changed():  # after the MCAP channels were planned, before the fork
     with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT INTO events SELECT max(seq) + 1, max(wall_ns), max(t), 'peak', 'state',"
-            " 'new lamp', NULL, '{\\"on\\": true, \\"level\\": 0.5}' FROM events"
-        )
+        connection.executescript(change)
     connection.close()
 
 def read(out):
@@ -330,14 +356,29 @@ def read(out):
         for _, channel, message in make_reader(out).iter_messages(log_time_order=False)
     ]
 
-os.register_at_fork(before=a_new_lamp_reports)
+os.register_at_fork(before=changed)
 split, alone = io.BytesIO(), io.BytesIO()
 count = export_mcap(path, split, split_from=2)
 export_mcap(path, alone, split_from=10**9)
 topics = [topic for topic, _, _ in read(split)]
-print(count, topics.count("/state/new lamp"), topics.count("/room/light/new lamp"))
+print(count, *(topics.count(topic) for topic in sys.argv[3:]))
 print(read(split) == read(alone))
 """
+
+
+def changed_mcap_export(path: Path, change: str, *topics: str) -> list[str]:
+    """Export `path` as MCAP in halves, with `change` made to the journal between the plan and
+    the fork, then alone: the split's event count and message counts on `topics`, and whether
+    it reads back as the export alone."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHANGED_MCAP, str(path), change, *topics],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split("\n")[:2]
 
 
 def test_a_channel_new_to_the_second_half_of_a_growing_mcap_export_is_written_by_the_parent(
@@ -347,15 +388,23 @@ def test_a_channel_new_to_the_second_half_of_a_growing_mcap_export_is_written_by
     device that first reports after that is not in the plan, so the child gives up its half
     and the parent writes it: one channel for the new lamp, its messages all there."""
     journal = awkward_session(new_journal)
-    done = subprocess.run(
-        [sys.executable, "-c", GROWING_MCAP, str(journal.path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    a_new_lamp_reports = (
+        "INSERT INTO events SELECT max(seq) + 1, max(wall_ns), max(t), 'peak', 'state',"
+        " 'new lamp', NULL, '{\"on\": true, \"level\": 0.5}' FROM events"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["3001 1 1", "True"]
+    topics = ("/state/new lamp", "/room/light/new lamp")
+    assert changed_mcap_export(journal.path, a_new_lamp_reports, *topics) == ["3001 1 1", "True"]
+
+
+def test_phases_rewritten_before_the_split_between_plan_and_fork_are_those_both_halves_read(
+    new_journal: JournalFactory,
+) -> None:
+    """Not an append: an UPDATE of the events just before the split. The phase the second half
+    starts in is the one the first half ends in, as read after the fork: a `/room/phase`
+    message at the second half's first note, as one process writes it."""
+    journal = awkward_session(new_journal)
+    rewritten = "UPDATE events SET phase = 'rewritten' WHERE seq BETWEEN 1490 AND 1500"
+    assert changed_mcap_export(journal.path, rewritten, "/room/phase") == ["3000 3", "True"]
 
 
 @pytest.mark.parametrize("format_name", ["csv", "mcap"])

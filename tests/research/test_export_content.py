@@ -215,7 +215,8 @@ def test_mcap_level_channels_agree_whether_sqlite_or_python_reads_the_payloads(
 
 
 def test_every_mcap_channel_has_the_schema_of_its_messages(tmp_path: Path) -> None:
-    """The derived `/room/phase` is not the `/phase` events' record, though both are phases."""
+    """The derived `/room/phase` is not the `/phase` events' record, though both are phases;
+    nor is it the channel of a (damaged) journal's events whose kind is `room/phase`."""
     path = write_journal(
         tmp_path,
         [
@@ -223,19 +224,37 @@ def test_every_mcap_channel_has_the_schema_of_its_messages(tmp_path: Path) -> No
             (1.0, Event("state", {"on": True, "level": 0.5}, device="lamp", phase="centering")),
             (2.0, Event("command", {"volume": 40}, device="speaker", phase="centering")),
             (3.0, Event("vitals", {"hr": 61, "spo2": 97}, device="oximeter", phase="centering")),
+            (4.0, Event("note", {"x": 1})),
+            (5.0, Event("note", {"y": 2}, device="lamp")),
+            (6.0, Event("state", {"on": True, "level": 0.7}, device="lamp", phase="closing")),
         ],
     )
+    with sqlite3.connect(path) as connection:  # kinds no recorder writes, as a tool might
+        connection.execute("UPDATE events SET kind = 'room/phase' WHERE payload = '{\"x\": 1}'")
+        connection.execute("UPDATE events SET kind = 'room.light' WHERE payload = '{\"y\": 2}'")
+    connection.close()
     out = io.BytesIO()
     export_mcap(path, out)
     out.seek(0)
-    seen: dict[str, tuple[set[str], set[str]]] = {}
+    seen: dict[int, tuple[str, set[str], set[str]]] = {}
     for schema, channel, message in make_reader(out).iter_messages(log_time_order=False):
         assert schema is not None
         properties = set(json.loads(schema.data)["properties"])
-        keys, _ = seen.setdefault(channel.topic, (set(), properties))
+        _, keys, _ = seen.setdefault(channel.id, (channel.topic, set(), properties))
         keys.update(json.loads(message.data))
-    assert set(seen) >= {"/phase", "/room/phase", "/room/light/lamp", "/room/volume/speaker"}
-    for topic, (keys, properties) in seen.items():
+    topics = sorted(topic for topic, _, _ in seen.values())
+    assert topics == [
+        "/command/speaker",
+        "/phase",
+        "/room.light/lamp",
+        "/room/light/lamp",
+        "/room/phase",  # the derived channel
+        "/room/phase",  # the events of kind `room/phase`
+        "/room/volume/speaker",
+        "/state/lamp",
+        "/vitals/oximeter",
+    ]
+    for topic, keys, properties in seen.values():
         assert keys == properties, topic
 
 
