@@ -418,16 +418,15 @@ def test_a_child_that_cannot_write_its_half_leaves_it_to_the_parent(
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])  # SIGHUP: the terminal closed
+@pytest.mark.parametrize("format_name", ["jsonl", "mcap"])
 def test_a_signal_ends_a_long_export_with_its_second_half_and_leaves_no_file(
-    new_journal: JournalFactory, tmp_path: Path, stop: signal.Signals
+    new_journal: JournalFactory, tmp_path: Path, stop: signal.Signals, format_name: str
 ) -> None:
     journal = long_session(new_journal)
     (tmp_path / "out").mkdir()
-    target = tmp_path / "out" / "session.jsonl"
-    export = subprocess.Popen(
-        [sys.executable, "-c", STALLED_CLI, "export", str(journal.path), "-o", str(target)],
-        stderr=subprocess.PIPE,
-    )
+    target = tmp_path / "out" / f"session.{format_name}"
+    cli = [sys.executable, "-c", STALLED_CLI, "export", str(journal.path), "-o", str(target)]
+    export = subprocess.Popen([*cli, "--format", format_name], stderr=subprocess.PIPE)
     children = Path(f"/proc/{export.pid}/task/{export.pid}/children")
     eventually(lambda: children.read_text(), timeout=30)
     child = int(children.read_text().split()[0])
