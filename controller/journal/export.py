@@ -12,6 +12,7 @@ leaves notes out unless asked. Either can replace participant codes by keyed pse
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -34,6 +35,7 @@ from controller.journal.halves import (
 from controller.journal.sessions import read_events
 from controller.journal.store import (
     FIRST_BAD_LABEL,
+    LABEL_COLUMNS,
     JournalError,
     check_seq_is_the_key,
     json_text,
@@ -200,8 +202,34 @@ class Labels(dict[str, Part]):
     def __missing__(self, labels: str) -> Part:
         if len(self) >= LABELS_REMEMBERED:
             self.clear()
-        part = self[labels] = self._part(*json.loads(labels))
+        try:
+            values = json.loads(labels, parse_float=_finite)
+        except ValueError:
+            raise UnreadableLabelsError(labels) from None
+        part = self[labels] = self._part(*values)
         return part
+
+
+class UnreadableLabelsError(ValueError):
+    """`LABELS` that are no JSON values: an infinite number (which only a table remade without
+    column types holds), written by SQLite as `Inf` (or by a newer one as 9.0e+999)."""
+
+    def __init__(self, labels: str) -> None:
+        super().__init__(labels)
+        self.labels = labels
+
+
+@contextlib.contextmanager
+def labels_read(path: Path) -> Iterator[None]:
+    """An UnreadableLabelsError raised inside becomes the JournalError naming its event."""
+    try:
+        yield
+    except UnreadableLabelsError as error:
+        query = f"SELECT seq, {', '.join(LABEL_COLUMNS)} FROM events WHERE {LABELS} = ?"
+        with reading(path) as (connection, _):
+            row = connection.execute(f"{query} ORDER BY seq LIMIT 1", (error.labels,)).fetchone()
+        problem = (row and label_problem(*row)) or "a label is not a JSON value"
+        raise JournalError(f"{path}: damaged journal ({problem})") from None
 
 
 def json_labels(phase: str | None, kind: str, device: str | None, topic: str | None) -> str:
@@ -293,31 +321,32 @@ def export_session(
     """
     stream = FORMATS[format_name]
     out.write(stream.header)
-    if key is not None:
-        events = renamed_events(checked_events(path), pseudonymiser(key))
-        return write_rows(batched(event_row(event) for event in events), stream, out, progress)
-    split = second_half_from(path, split_from=split_from)
-    if split is None:
-        return write_rows(journal_rows(path, QUERY), stream, out, progress)
+    with labels_read(path):
+        if key is not None:
+            events = renamed_events(checked_events(path), pseudonymiser(key))
+            return write_rows(batched(event_row(event) for event in events), stream, out, progress)
+        split = second_half_from(path, split_from=split_from)
+        if split is None:
+            return write_rows(journal_rows(path, QUERY), stream, out, progress)
 
-    def second_half(half_out: TextIO) -> int:
-        return write_rows(
-            journal_rows(path, rows_where(f"seq >= {split:d}")), stream, half_out, None
-        )
+        def second_half(half_out: TextIO) -> int:
+            return write_rows(
+                journal_rows(path, rows_where(f"seq >= {split:d}")), stream, half_out, None
+            )
 
-    with SecondHalf(text_half(second_half)) as child:  # the first half here meanwhile
-        count = write_rows(
-            journal_rows(path, rows_where(f"seq < {split:d}")), stream, out, progress
-        )
-        count += append_text(child, out, second_half)
-    if progress is not None:
-        progress(count)
-    return count
+        with SecondHalf(text_half(second_half)) as child:  # the first half here meanwhile
+            count = write_rows(
+                journal_rows(path, rows_where(f"seq < {split:d}")), stream, out, progress
+            )
+            count += append_text(child, out, second_half)
+        if progress is not None:
+            progress(count)
+        return count
 
 
 def rows_where(condition: str, select: str = TIMELINE) -> str:
-    """`select` (by default `QUERY`'s, up to its FROM) for the events that meet `condition`
-    (SQL on the events' columns), in seq order."""
+    """`select` (a SELECT ... FROM events; by default `QUERY`'s, without its ORDER BY) for
+    the events that meet `condition` (SQL on the events' columns), in seq order."""
     return f"{select} WHERE {condition} ORDER BY seq"
 
 

@@ -36,6 +36,7 @@ from controller.journal.export import (
     event_row,
     journal_rows,
     json_labels,
+    labels_read,
     rows_where,
     wire_value,
 )
@@ -249,14 +250,15 @@ def export_mcap(
     rename = pseudonymiser(key)
     meta = renamed_meta(session_meta(path), rename)
     try:
-        if key is not None:
-            events = renamed_events(checked_events(path), rename)
-            return write_mcap(event_rows(events), meta, out, progress=progress)
-        split = second_half_from(path, split_from=split_from)
-        plan = None if split is None else _planned(path)
-        if split is None or plan is None:
-            return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
-        return _write_in_halves(path, split, plan, meta, out, progress)
+        with labels_read(path):
+            if key is not None:
+                events = renamed_events(checked_events(path), rename)
+                return write_mcap(event_rows(events), meta, out, progress=progress)
+            split = second_half_from(path, split_from=split_from)
+            plan = None if split is None else _planned(path)
+            if split is None or plan is None:
+                return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
+            return _write_in_halves(path, split, plan, meta, out, progress)
     except TooManyChannelsError as error:
         raise JournalError(f"{path}: cannot be written as MCAP: {error}") from None
 
@@ -268,7 +270,7 @@ def _planned(path: Path) -> Plan | None:
     with reading(path) as (connection, _):
         try:
             plan = _plan(connection.execute(CHANNEL_KEYS))
-        except sqlite3.Error:
+        except (sqlite3.Error, ValueError):  # ValueError: JSON Python cannot read (`Inf`)
             return None
     return plan if len(plan.channels) <= MAX_ID else None
 

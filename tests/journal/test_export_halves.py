@@ -255,6 +255,22 @@ def test_a_damaged_event_in_either_half_is_named_and_no_child_is_left(
     assert result["children_left"] is False
 
 
+@pytest.mark.parametrize("seq", [200, 1501, 2900])
+@pytest.mark.parametrize("format_name", ["jsonl", "csv", "mcap"])
+def test_an_infinite_label_is_named_as_damaged_in_either_half(
+    new_journal: JournalFactory, seq: int, format_name: str
+) -> None:
+    """A number too large for a double, in a table without column types, is infinite: SQLite
+    writes it in a label's JSON as `Inf`, which no JSON reader reads."""
+    journal = awkward_session(new_journal)
+    with sqlite3.connect(journal.path) as connection:
+        connection.executescript(f"{UNTYPED}; UPDATE events SET device = 9e999 WHERE seq = {seq}")
+    result = export_in_halves(journal.path, format_name)
+    named = f"{journal.path}: damaged journal (event {seq}: its device is not text)"
+    assert (result["error"], result["alone_error"]) == (named, named)
+    assert result["children_left"] is False
+
+
 @pytest.mark.parametrize(
     "remade",
     [
