@@ -44,7 +44,7 @@ path, format_name, limit = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 def exported(split_from, progress=None):
     # The event count and what a reader makes of the export: its text, or for MCAP every
     # message with its channel and schema (in the file's order, then in log time order by
-    # the index) and the summary's counts.
+    # the index; CRCs checked) and the summary's counts, each channel's with its schema.
     if format_name != "mcap":
         out = io.StringIO()
         count = export_session(
@@ -63,9 +63,12 @@ def exported(split_from, progress=None):
     out.seek(0)
     summary = make_reader(out, validate_crcs=True).get_summary()
     statistics = summary.statistics
+    channels = [
+        (summary.channels[channel_id], n)
+        for channel_id, n in statistics.channel_message_counts.items()
+    ]
     counts = sorted(
-        (summary.channels[id].topic, summary.schemas[summary.channels[id].schema_id].data, n)
-        for id, n in statistics.channel_message_counts.items()
+        (channel.topic, summary.schemas[channel.schema_id].data, n) for channel, n in channels
     )
     totals = (statistics.message_count, statistics.schema_count, statistics.channel_count)
     totals += (statistics.message_start_time, statistics.message_end_time)
