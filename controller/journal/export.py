@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 from controller.journal.events import Event, iso_wall
 from controller.journal.halves import (
@@ -112,9 +112,12 @@ CONTRACT_PAYLOAD = f"""CASE
     WHEN kind = 'command' AND topic IS NOT NULL AND payload LIKE '{{"payload": %'
         AND json_type(payload, '$.payload') = 'text'
         AND json_remove(payload, '$.payload') = '{{}}'
-    THEN CASE WHEN json_valid({WIRE}) THEN json({WIRE}) ELSE json_quote({WIRE}) END
+    THEN CASE WHEN instr(payload, '\\u') THEN escaped_wire(seq, payload)
+        WHEN json_valid({WIRE}) THEN json({WIRE}) ELSE json_quote({WIRE}) END
     ELSE payload END"""
-"""The contract's payload as JSON text, worked out by SQLite (see `contract_payload`)."""
+"""The contract's payload as JSON text, worked out by SQLite (see `contract_payload`); a
+device command's wire text that holds an escape by Python (`journal_rows`): SQLite decodes
+a lone surrogate's escape into text that is not UTF-8, which no export can write."""
 SESSION_T = """CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < 1e300 THEN t
     ELSE damaged(seq, 'its session time is not a number') END"""
 """`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
@@ -147,13 +150,21 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
     """
     damaged: list[str] = []
 
-    def refuse(seq: int, why: str) -> None:
+    def refuse(seq: int, why: str) -> NoReturn:
         damaged.append(f"event {seq}: {why}")
         raise ValueError(damaged[-1])
+
+    def escaped_wire(seq: int, payload: str) -> str:
+        try:
+            wire = json.loads(payload)["payload"]
+        except ValueError:  # JSON to SQLite, not to Python
+            refuse(seq, "its payload is not JSON")
+        return json_text(wire_value(wire))
 
     with reading(path) as (connection, _):
         check_seq_is_the_key(connection, path)
         connection.create_function("damaged", 2, refuse, deterministic=True)
+        connection.create_function("escaped_wire", 2, escaped_wire, deterministic=True)
         try:
             cursor = connection.execute(query)  # which already reads the first row
             while batch := cursor.fetchmany(BATCH):

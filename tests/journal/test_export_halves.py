@@ -201,6 +201,13 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
             1501,
             3000,
         ),
+        (  # device commands whose wire text holds a lone surrogate, as text and inside JSON
+            "UPDATE events SET payload = '{\"payload\": \"\\ud800 x\"}' WHERE seq IN (2, 2999);"
+            "UPDATE events SET payload = '{\"payload\": \"[\\\"\\ud800\\\"]\"}'"
+            " WHERE seq IN (5, 1502)",
+            1501,
+            3000,
+        ),
         (  # kinds named as the derived channels' paths, or their schemas
             "UPDATE events SET kind = 'room/phase', device = NULL WHERE seq IN (6, 2004);"
             "UPDATE events SET kind = 'room/volume', device = 'lamp' WHERE seq IN (9, 2007);"
