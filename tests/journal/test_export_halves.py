@@ -202,8 +202,8 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
             3000,
         ),
         (  # device commands whose wire text holds a lone surrogate, as text and inside JSON
-            "UPDATE events SET payload = '{\"payload\": \"\\ud800 x\"}' WHERE seq IN (2, 2999);"
-            "UPDATE events SET payload = '{\"payload\": \"[\\\"\\ud800\\\"]\"}'"
+            'UPDATE events SET payload = \'{"payload": "\\ud800 x"}\' WHERE seq IN (2, 2999);'
+            'UPDATE events SET payload = \'{"payload": "[\\"\\ud800\\"]"}\''
             " WHERE seq IN (5, 1502)",
             1501,
             3000,
