@@ -30,6 +30,7 @@ from controller.journal.halves import (
     SecondHalf,
     append_text,
     second_half_from,
+    signals_held,
     text_half,
 )
 from controller.journal.sessions import read_events
@@ -166,13 +167,19 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
         connection.create_function("damaged", 2, refuse, deterministic=True)
         connection.create_function("escaped_wire", 2, escaped_wire, deterministic=True)
         try:
-            cursor = connection.execute(query)  # which already reads the first row
-            while batch := cursor.fetchmany(BATCH):
+            with signals_held():
+                cursor = connection.execute(query)  # which already reads the first row
+            while batch := _next_batch(cursor):
                 yield batch
         except sqlite3.OperationalError:
             if not damaged:
                 damaged.append(bad_label(connection))  # json_array met a BLOB
             raise JournalError(f"{path}: damaged journal ({damaged[0]})") from None
+
+
+def _next_batch(cursor: sqlite3.Cursor) -> list[Any]:
+    with signals_held():
+        return cursor.fetchmany(BATCH)
 
 
 def bad_label(connection: sqlite3.Connection) -> str:
@@ -370,12 +377,26 @@ def write_rows(
     """Write batches of rows (of `QUERY`, or `event_row`) to `out`; return how many."""
     write = stream.writer()
     count = 0
-    for batch in batches:
-        write(batch, out)
-        count += len(batch)
-        if progress is not None:
-            progress(count)
+    with consuming(batches):
+        for batch in batches:
+            write(batch, out)
+            count += len(batch)
+            if progress is not None:
+                progress(count)
     return count
+
+
+@contextlib.contextmanager
+def consuming(batches: Iterable[Any]) -> Iterator[None]:
+    """Close `batches` (if it can be) when the block ends, whether it read them all or not:
+    `journal_rows` holds its SQLite connection until then, and one left to the garbage
+    collector may be closed by another thread, which SQLite refuses."""
+    try:
+        yield
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
 def checked_events(path: Path) -> Iterator[Event]:

@@ -27,7 +27,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
 
@@ -42,6 +42,22 @@ STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 """Signals that end the child as they are (unless ignored), running no handler of the
 caller's. Blocked while the export forks, so that none can interrupt it between the fork and
 the child's pid being kept, or the child before it has set their defaults."""
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold `STOP_SIGNALS` back in this thread until the block ends (their handlers run then).
+
+    For a block that runs SQLite: a handler raises (KeyboardInterrupt, or the CLI's
+    SystemExit), and SQLite swallows what is raised inside a Python function it calls
+    (`damaged`...), so a signal that came then would end an export as a damaged journal.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
 
 WriteHalf = Callable[[BinaryIO], Any]
 """Writes one half of the timeline to a binary stream; returns an account of it (a JSON value:

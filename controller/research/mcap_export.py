@@ -33,6 +33,7 @@ from controller.journal.export import (
     Labels,
     batched,
     checked_events,
+    consuming,
     event_row,
     journal_rows,
     json_labels,
@@ -399,35 +400,36 @@ class _Messages:
         channels, labels, light_channels = self._channels, self._labels, self._lights
         add = channels.writer.message
         phase = self._phase
-        for batch in rows:
-            for seq, t, wall, names, content, wall_ns, level in batch:
-                part, channel, kind, device, now_in = labels[names]
-                line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
-                log_time = round(t * 1e9)
-                # held to MCAP's field sizes (a damaged journal may hold any number)
-                if not 0 <= log_time <= U64 or wall_ns > U64:
-                    log_time, wall_ns = _u64(log_time), _u64(wall_ns)
-                seq &= 0xFFFFFFFF
-                add(channel, log_time, line.encode(), wall_ns, seq)
-                if now_in != phase and now_in is not None:
-                    phase = self._phase = now_in
-                    data = json.dumps({"phase": phase}).encode()
-                    add(channels.derived("phase", None), log_time, data, wall_ns, seq)
-                if level is None or device is None:
-                    continue
-                if level.startswith(WHOLE):
-                    _levels(add, channels, kind, device, level[1:], log_time, wall_ns, seq)
-                    continue
-                value = float(level)
-                if not math.isfinite(value):
-                    continue
-                light = light_channels.get(device)
-                if light is None:
-                    light = light_channels[device] = channels.derived("light", device)
-                add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
-            count += len(batch)
-            if progress is not None:
-                progress(count)
+        with consuming(rows):
+            for batch in rows:
+                for seq, t, wall, names, content, wall_ns, level in batch:
+                    part, channel, kind, device, now_in = labels[names]
+                    line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
+                    log_time = round(t * 1e9)
+                    # held to MCAP's field sizes (a damaged journal may hold any number)
+                    if not 0 <= log_time <= U64 or wall_ns > U64:
+                        log_time, wall_ns = _u64(log_time), _u64(wall_ns)
+                    seq &= 0xFFFFFFFF
+                    add(channel, log_time, line.encode(), wall_ns, seq)
+                    if now_in != phase and now_in is not None:
+                        phase = self._phase = now_in
+                        data = json.dumps({"phase": phase}).encode()
+                        add(channels.derived("phase", None), log_time, data, wall_ns, seq)
+                    if level is None or device is None:
+                        continue
+                    if level.startswith(WHOLE):
+                        _levels(add, channels, kind, device, level[1:], log_time, wall_ns, seq)
+                        continue
+                    value = float(level)
+                    if not math.isfinite(value):
+                        continue
+                    light = light_channels.get(device)
+                    if light is None:
+                        light = light_channels[device] = channels.derived("light", device)
+                    add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
+                count += len(batch)
+                if progress is not None:
+                    progress(count)
         return count
 
 

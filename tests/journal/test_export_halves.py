@@ -461,7 +461,7 @@ def test_a_signal_ends_a_long_export_with_its_second_half_and_leaves_no_file(
         status = export.wait(timeout=30)
         assert not Path(f"/proc/{child}").exists()  # ended and reaped
         assert list(target.parent.iterdir()) == []
-        assert status == 128 + stop
+        assert (status, export.communicate()[1]) == (128 + stop, b"")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
