@@ -656,7 +656,7 @@ class Engine:
         elif command.action == "hold":
             session.run.hold()
         else:
-            session.run.release()
+            session.run.release(t)
 
     def _end_command(self, command: End) -> None:
         session = self._running()
