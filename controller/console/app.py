@@ -101,6 +101,8 @@ class ConsoleApp(App[None]):
         self.clock = clock or SystemClock()
         self.link = RoomLink(endpoint, room, self._heard)
         self._received_at: float | None = None
+        self._states_heard = 0
+        """States heard since the broker (re)connected: the first may be an old retained one."""
         self._live: LiveView | None = None
         self._setup: SetupView | None = None
         self._live_shown: bool | None = None
@@ -131,6 +133,7 @@ class ConsoleApp(App[None]):
     def _heard(self, update: LinkUpdate) -> None:
         view = self.view
         if isinstance(update, BrokerConnection):
+            self._states_heard = 0
             view = dataclasses.replace(
                 view,
                 broker_connected=update.connected,
@@ -144,6 +147,7 @@ class ConsoleApp(App[None]):
             view = dataclasses.replace(view, state_problem=update.problem)
         else:
             self._received_at = self.clock.monotonic()
+            self._states_heard += 1
             if update.state is not None:
                 view.trends.add(update.state.vitals)
             view = dataclasses.replace(view, state=update.state, state_problem=None)
@@ -156,12 +160,14 @@ class ConsoleApp(App[None]):
         self.view = dataclasses.replace(view, age_s=self._state_age(view))
 
     def _state_age(self, view: RoomView) -> float | None:
-        """Seconds since the engine made the state: by its own clock or since it arrived here."""
+        """Seconds since the engine made the state: since it arrived here, or by the engine's
+        own clock for the first one heard on a connection (a retained state may be an old one;
+        one published while the console listens is news, however the two wall clocks differ)."""
         if view.state is None or self._received_at is None:
             return None
         since_arrival = self.clock.monotonic() - self._received_at
         made = parse_wall(view.state.updated)
-        if made is None:
+        if made is None or self._states_heard > 1:
             return since_arrival
         return max(self.clock.wall() - made.timestamp(), since_arrival)
 

@@ -172,11 +172,8 @@ class BlsControl:
             self._output.bls_stop(device_id, now)
 
     def finish(self, now: float) -> None:
-        """Sets whose length has passed are complete; a device still owed its stop gets it."""
-        for device_id, due in list(self.stops_owed.items()):
-            if now >= due:
-                del self.stops_owed[device_id]
-                self._output.bls_stop(device_id, now)
+        """Sets whose length has passed are complete; a device still owed its stop gets it
+        (in the same call when it is due already: a tick that came late sends it at once)."""
         for device_id, bls_set in list(self.sets.items()):
             if bls_set.done(now):
                 del self.sets[device_id]
@@ -191,6 +188,10 @@ class BlsControl:
                     device=device_id,
                     text=f"BLS set complete on {device_id}",
                 )
+        for device_id, due in list(self.stops_owed.items()):
+            if now >= due:
+                del self.stops_owed[device_id]
+                self._output.bls_stop(device_id, now)
 
     def info(self, now: float) -> BlsInfo:
         return bls_info(self.sets, now)

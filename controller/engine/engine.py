@@ -260,8 +260,9 @@ class Engine:
         self.emergency: Emergency | None = None
         self.vitals: dict[str, dict[str, Any]] = {}
         self.journal_problem: str | None = None
-        self._faults: dict[str, int] = {}
-        """Where and which fault → wall time it was last journaled (ns)."""
+        self._faults: dict[str, float] = {}
+        """Where and which fault → real time it was last journaled (the monotonic clock: a
+        wall clock set back or forward must not silence nor repeat it)."""
         self._floor_reasserted: dict[str, float] = {}
         """Light → real time its safe target was last sent again during the latch."""
         self._floor_owed: dict[str, float] = {}
@@ -429,13 +430,13 @@ class Engine:
         """
         message = f"engine fault in {where}: {describe_error(error)}"
         log.error("%s", message, exc_info=error)
-        now = self.recorder.wall_ns()
+        now = self._real(self.now())
         kind = f"{where}: {type(error).__name__}"
         last = self._faults.get(kind)
-        if last is not None and now - last < FAULT_REPEAT_S * 1e9:
+        if last is not None and now - last < FAULT_REPEAT_S:
             return
         self._faults[kind] = now
-        self.board.raise_alert("engine", "engine", "critical", message, now)
+        self.board.raise_alert("engine", "engine", "critical", message, self.recorder.wall_ns())
         try:
             self._record("error", {"fault": message}, text=message)
         except Exception:  # the journal itself may be what failed
@@ -655,7 +656,7 @@ class Engine:
         elif command.action == "hold":
             session.run.hold()
         else:
-            session.run.release()
+            session.run.release(t)
 
     def _end_command(self, command: End) -> None:
         session = self._running()

@@ -93,6 +93,11 @@ class FadeEngine:
         channel = self._channels.get(key)
         return None if channel is None else channel.value(now)
 
+    def course(self, key: ChannelKey) -> tuple[float, float] | None:
+        """Where the channel goes and when it gets there (None if it was never set)."""
+        channel = self._channels.get(key)
+        return None if channel is None else (channel.target, channel.start_t + channel.duration_s)
+
     def is_fading(self, key: ChannelKey, now: float) -> bool:
         """Whether the channel is still on its way to its target at `now`."""
         channel = self._channels.get(key)

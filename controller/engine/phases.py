@@ -123,10 +123,15 @@ class SessionRun:
             raise CommandRefused(f"{self.phase.name} is already held")
         self.held = True
 
-    def release(self) -> None:
+    def release(self, now: float) -> None:
+        """Let the phase advance again. An automatic phase held past its planned end ends
+        now (its planned time grows by what it was held past it), so the next phase starts
+        now, not in the past: its cues keep their moments and it runs its full length."""
         if not self.held:
             raise CommandRefused(f"{self.phase.name} is not held")
         self.held = False
+        if self.phase.advance == "auto":
+            self.extended_s += max(0.0, now - (self.phase_started + self.planned_s))
 
     def extend(self, seconds: float) -> None:
         if not 0 < seconds <= 3600:

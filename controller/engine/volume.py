@@ -9,7 +9,7 @@ volume rise.
 from __future__ import annotations
 
 from controller.engine.fades import FadeEngine
-from controller.engine.output import RoomOutput
+from controller.engine.output import LEVEL_EPSILON, RoomOutput
 from controller.engine.safety import SafetyGate
 
 ATTRIBUTE = "volume"
@@ -62,5 +62,17 @@ class VolumeFades:
         return self._fades.value((channel, ATTRIBUTE), now) or 0.0
 
     def step(self, channel: str, level: float, now: float) -> None:
-        """One step of a fade, out through the gate."""
-        self._output.volume(channel, level, now, over_s=self._step_s)
+        """One step of a fade, out through the gate.
+
+        A rise the ramp held back (the step came late: the event loop was blocked) goes on
+        from the volume let out, at no more than the ramp and arriving no sooner than
+        planned, rather than ending short of its level with the fade believed done.
+        """
+        before = self._output.volume_of(channel)
+        value = self._output.volume(channel, level, now, over_s=self._step_s)
+        course = self._fades.course((channel, ATTRIBUTE))
+        if value is None or course is None or not before < value < level - LEVEL_EPSILON:
+            return  # as asked, or not rising at all (the cap, the emergency's latch)
+        target, end_t = course
+        self._fades.set((channel, ATTRIBUTE), value, now, sent=True)
+        self.fade_to(channel, target, max(end_t - now, 0.0), now)

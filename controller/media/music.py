@@ -29,6 +29,11 @@ from controller.media.vlc_output import OutputSelection, PlayerVolume, VlcOutput
 UPDATE_INTERVAL_S = 0.25
 """Deck volumes and track positions are refreshed at most this often (4 updates/s per deck)."""
 
+STALL_S = 0.5
+"""A rise goes on at most this long past the last refresh without one: after a longer gap (the
+engine's event loop was blocked) it takes up from there rather than catching up in one jump,
+so a single step up is at most half a second of ramp (docs/safety.md#volume-ramp)."""
+
 PlayState = Literal["stopped", "playing", "paused"]
 Order = Literal["sequential", "shuffle"]
 ErrorCallback = Callable[[str], None]
@@ -116,6 +121,14 @@ class MasterVolume:
 
     def ramping(self, now: float) -> bool:
         return not self._ramp.finished(now)
+
+    def stalled(self, since: float, now: float) -> None:
+        """Nothing was applied from `since` to `now`: a rise under way pauses for what of
+        that gap is longer than `STALL_S`, so the output is not handed it in one jump."""
+        ramp = self._ramp
+        late = now - max(since, ramp.start_time) - STALL_S
+        if late > 0 and ramp.end > ramp.start and not ramp.finished(since):
+            self._ramp = replace(ramp, start_time=ramp.start_time + late)
 
     def silence(self, now: float) -> None:
         """Drop to 0 at once (nothing is audible any more)."""
@@ -302,7 +315,7 @@ class MusicPlayer:
         self._paused = False
         self._stop_when_silent = False
         self._failures_in_a_row = 0
-        self._next_refresh = -math.inf
+        self._refreshed_at = -math.inf
 
     @classmethod
     def for_device(
@@ -428,9 +441,10 @@ class MusicPlayer:
             return
         for deck in self._busy_decks():
             deck.refresh_volume()
-        if now < self._next_refresh:
+        if now < self._refreshed_at + UPDATE_INTERVAL_S:
             return
-        self._next_refresh = now + UPDATE_INTERVAL_S
+        self._master.stalled(self._refreshed_at, now)
+        self._refreshed_at = now
         retiring_first = sorted(self._busy_decks(), key=lambda deck: not deck.retiring)
         for deck in retiring_first:  # the outgoing deck steps down before the incoming steps up
             if deck.retiring and deck.weight.finished(now):

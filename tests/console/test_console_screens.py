@@ -13,9 +13,11 @@ from textual.widgets import Button, Select
 from controller.api.state import DeviceInfo, Preflight, RoomState, TimelineEntry
 from controller.console import app as console_app
 from controller.console import link as console_link
+from controller.console.formatting import parse_wall
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
 from controller.console.widgets.setup_view import SetupView
+from controller.journal.events import iso_wall
 from tests.console import sample_states as states
 from tests.console.harness import SIZE, clock_after, console_showing
 from tests.console.polling import confirm_baseline, eventually, screen_text
@@ -385,6 +387,28 @@ async def test_an_old_state_is_marked_stale_never_shown_as_live(
         # the banner line comes with a new layout, a frame after the top bar's text
         await eventually(lambda: "no update from the engine for 6 s" in screen_text(app))
         assert app.query_one("#live").has_class("-not-live")
+
+
+async def test_a_state_heard_live_is_fresh_whatever_the_console_s_wall_clock_says(
+    engine: StandInEngine, endpoint: Endpoint, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's machine keeps a wall clock a minute ahead of the engine's: the retained
+    state found on connecting may be as old as that says, so it is marked stale; a state
+    published while the console listens is the engine's news, not a minute old."""
+    monkeypatch.setattr(console_app, "TICK_S", 0.05)
+    state = states.live_state(room)
+    made = parse_wall(state.updated)
+    assert made is not None
+    async with console_showing(engine, endpoint, state, clock=clock_after(state, 60.0)) as (
+        app,
+        _pilot,
+    ):
+        await eventually(lambda: "STALE" in screen_text(app))
+        later = state.model_copy(update={"updated": iso_wall(int((made.timestamp() + 1) * 1e9))})
+        await engine.publish_state(later)
+        await eventually(lambda: app.view.state == later, what="the live state")
+        await eventually(lambda: "STALE" not in screen_text(app), what="the live state is fresh")
+        assert not app.view.stale
 
 
 async def test_an_unreadable_state_is_reported_not_shown(

@@ -205,6 +205,18 @@ def test_half_a_second_after_its_set_is_complete_the_device_is_told_to_stop(
     assert parts.take() == []  # once
 
 
+def test_a_tick_that_comes_late_past_the_grace_stops_the_device_in_that_tick(
+    parts: RoomParts,
+) -> None:
+    """The event loop was blocked past the set's end and its grace: the stop goes out at
+    once, not a tick later (the device may be running a restarted set)."""
+    parts.bls.start("tappers", EIGHT_PASSES, 2.0, 0.0)  # ends at 10.0, its stop due at 10.5
+    parts.take()
+    parts.bls.finish(12.0)
+    assert parts.take() == [(TAPPERS, STOP)]
+    assert parts.bls.stops_owed == {}
+
+
 def test_the_grace_before_the_stop_is_real_time_in_a_slowed_rehearsal() -> None:
     parts = RoomParts(scale=0.5)
     parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)  # 8 real seconds: 4 session seconds

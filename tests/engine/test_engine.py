@@ -470,3 +470,28 @@ def test_a_stepped_fade_keeps_its_colour_while_its_messages_wait_for_the_broker(
     assert len(sent_to_lamp) > 2, "a colour message, then steps"
     assert lamp == [sent_to_lamp[0], sent_to_lamp[-1]], "the colour, then the latest step"
     assert "CT 417" in lamp[0]
+
+
+def test_the_same_fault_is_journaled_once_a_minute_of_real_time_whatever_the_wall_clock_does(
+    room: Room,
+) -> None:
+    """The wall clock set forward or back by an hour (NTP, a laptop resumed from suspend)
+    neither repeats a fault within the minute nor silences it for the hour."""
+    wall = [START_WALL_NS]
+    room.engine.recorder.wall_ns = lambda: wall[0]
+    room.engine.take_events()
+    hour_ns = 3600 * 10**9
+
+    def faults() -> int:
+        return sum(event["kind"] == "error" for event in room.engine.take_events())
+
+    room.engine.fault("the tick", RuntimeError("boom"))
+    assert faults() == 1
+    wall[0] += hour_ns
+    room.tick(30.0)
+    room.engine.fault("the tick", RuntimeError("boom"))
+    assert faults() == 0
+    wall[0] -= 2 * hour_ns
+    room.tick(31.0)
+    room.engine.fault("the tick", RuntimeError("boom"))
+    assert faults() == 1

@@ -79,8 +79,30 @@ def test_a_held_phase_does_not_advance_until_released() -> None:
         CueDue(0, 1, PLAN.phases[0].cues[1]),
     ]
     assert run.status(100.0).held
-    run.release()
-    assert run.due(100.0) == [PhaseChange(0, 1, 60.0, "auto")]
+    run.release(100.0)
+    assert run.due(100.0) == [PhaseChange(0, 1, 100.0, "auto")]
+
+
+def test_the_phase_after_one_held_past_its_end_starts_at_the_release_and_runs_in_full() -> None:
+    """Not at the held phase's planned end, in the past: the next phase would have begun
+    before anyone saw it, all its early cues would fire in one tick, and it would end early
+    by the time held (here, before it even started)."""
+    run = started()
+    run.goto("return", 5.0)  # 30 s, then integration
+    run.hold()
+    assert run.due(100.0) == []
+    run.release(100.0)
+    assert run.status(100.0).extended_s == 65.0
+    assert run.due(100.0) == [PhaseChange(2, 3, 100.0, "auto")]
+    assert run.status(110.0).elapsed_s == 10.0
+
+
+def test_a_phase_released_before_its_planned_end_keeps_its_plan() -> None:
+    run = started()
+    run.hold()
+    run.release(20.0)
+    assert run.status(20.0).planned_s == 60
+    assert run.due(60.0)[-1] == PhaseChange(0, 1, 60.0, "auto")
 
 
 def test_extending_moves_the_planned_end_and_the_cues_counted_from_it() -> None:
@@ -117,7 +139,7 @@ def test_a_second_press_within_the_guard_time_is_ignored_and_says_so() -> None:
         (lambda run: run.back(10.0), "centering is the first phase"),
         (lambda run: run.goto("centering", 10.0), "already in centering"),
         (lambda run: run.goto("dessert", 10.0), "the plan has no phase 'dessert'"),
-        (lambda run: run.release(), "centering is not held"),
+        (lambda run: run.release(10.0), "centering is not held"),
         (lambda run: run.extend(0), "extend takes 1 s to 1 h"),
         (lambda run: run.extend(7200), "extend takes 1 s to 1 h"),
     ],

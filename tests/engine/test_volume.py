@@ -7,6 +7,8 @@ nothing; every step leaves through the output path to the channel's own output.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from controller.engine.output import MUSIC, TONES
@@ -54,6 +56,24 @@ def test_a_fade_is_stepped_4_times_a_second_through_the_output_path(parts: RoomP
     ]
     assert parts.volumes.target(MUSIC, 2.5) == 0.25
     assert parts.output.volume_of(MUSIC) == 0.5
+
+
+@pytest.mark.parametrize("channel", [MUSIC, TONES, "headset"])
+def test_a_fade_a_late_tick_held_back_goes_on_to_its_level_at_the_ramp(
+    parts: RoomParts, channel: str
+) -> None:
+    """The event loop was blocked for 3 s at the start of a 5 s fade: the gate lets the
+    volume rise only 5 % in that step and no faster than the ramp after it; the fade goes
+    on from there to its level, rather than ending short of it with the fade believed done."""
+    parts.volumes.fade_to(channel, 0.5, 5.0, 0.0)
+    sent = parts.run([0.0, *ticks(3.0, 12.0)])
+    levels = heard(parts, channel, sent)
+    slack = 0.01 if channel == "headset" else 1e-9  # the headset is sent whole percent
+    assert levels[:3] == pytest.approx([0.0, 0.05, 0.075], abs=slack)
+    assert max(b - a for a, b in pairwise(levels)) <= 0.05 + slack
+    assert levels[-1] == pytest.approx(0.5)
+    assert parts.output.volume_of(channel) == pytest.approx(0.5)
+    assert not parts.fades.pending(12.0)
 
 
 def test_the_player_is_given_real_seconds_in_a_rehearsal() -> None:

@@ -117,10 +117,29 @@ def test_the_volume_rises_along_its_ramp_tick_by_tick(
     assert rig.volumes()[0] == 0
     assert eventually(rig.started)
     seen = []
-    for now in (1.0, 2.0, 3.0, 4.0, 5.0):
+    for now in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0):
         rig.tick(now)
         seen.append((rig.player.snapshot(now).volume, rig.volumes()[0]))
-    assert seen == [(0.1, 10), (0.2, 20), (0.3, 30), (0.4, 40), (0.5, 50)]
+    assert seen == [(pytest.approx(k / 100), k) for k in range(5, 55, 5)]
+
+
+def test_a_tick_that_comes_late_does_not_hand_vlc_the_ramp_s_rise_in_one_jump(
+    make_rig: Callable[..., Rig], track: Callable[..., Track]
+) -> None:
+    """The engine's event loop was blocked for 3 s while the volume rose at 10 % a second:
+    VLC is handed half a second's rise more (5 %), not the 30 % the ramp would have reached,
+    and the ramp takes up from there (docs/safety.md#volume-ramp)."""
+    rig = make_rig(ALSA_NULL, VolumeLimits(cap=1.0, ramp_per_s=0.1))
+    rig.player.play(playlist("calm", track("one")), 0.0, volume=0.5)
+    assert eventually(rig.started)
+    assert rig.volumes_settle_at(0.5, [5])
+    rig.tick(3.5)
+    assert rig.volumes()[0] == 10
+    assert rig.player.snapshot(3.5).volume == pytest.approx(0.1)
+    for quarter in range(15, 30):
+        rig.tick(quarter / 4)
+    assert rig.player.snapshot(5.0).volume == pytest.approx(0.25)
+    assert rig.volumes_settle_at(7.5, [50])
 
 
 def test_the_player_says_when_it_moves_and_reports_what_vlc_says(
@@ -136,6 +155,7 @@ def test_the_player_says_when_it_moves_and_reports_what_vlc_says(
     assert eventually(lambda: bool(reports)), "VLC's new input is reported"
     assert rig.player.moving(0.5) is True, "the volume rises along its ramp"
     assert eventually(rig.started)
+    rig.tick(0.5)
     rig.tick(1.0)
     assert rig.player.moving(1.0) is False, "at its volume, VLC's events handled"
     rig.player.fade_out(2.0, 1.0)
@@ -214,6 +234,7 @@ def test_fade_out_ramps_to_silence_then_stops(
     rig = make_rig(ALSA_NULL)
     rig.player.play(playlist("calm", track("one")), 0.0, volume=0.6)
     assert eventually(rig.started)
+    rig.tick(0.5)
     rig.tick(1.0)
     rig.player.fade_out(3.0, 1.0)
     seen = []
@@ -233,7 +254,8 @@ def test_after_a_stop_the_music_starts_again_from_silence(
     rig = make_rig(ALSA_NULL, VolumeLimits(cap=1.0, ramp_per_s=0.1))
     calm = playlist("calm", track("one"))
     rig.player.play(calm, 0.0, volume=0.3)
-    rig.tick(10.0)
+    for now in range(1, 21):
+        rig.tick(now / 2)
     assert rig.player.snapshot(10.0).volume == 0.3
     rig.player.stop(10.0)
     assert rig.player.snapshot(10.0).state == "stopped"

@@ -84,6 +84,26 @@ def test_silence_drops_to_zero_and_the_next_rise_obeys_the_ramp_cap() -> None:
     assert [master.value_at(t) for t in (10.0, 11.0, 15.0)] == [0.0, 0.1, 0.5]
 
 
+def test_a_rise_stalled_longer_than_half_a_second_takes_up_from_where_it_stood() -> None:
+    master = MasterVolume(GENTLE)
+    master.ramp_to(0.5, now=0.0)
+    master.stalled(since=1.0, now=4.0)  # nothing was applied for 3 s
+    assert [master.value_at(t) for t in (4.0, 5.0, 7.5)] == pytest.approx([0.15, 0.25, 0.5])
+
+
+def test_a_gap_of_half_a_second_a_fall_and_a_ramp_begun_since_are_not_stalls() -> None:
+    master = MasterVolume(GENTLE)
+    master.ramp_to(0.5, now=0.0)
+    master.stalled(since=1.0, now=1.5)
+    assert master.value_at(1.5) == pytest.approx(0.15)
+    master.ramp_to(0.0, now=2.0, over_s=1.0)
+    master.stalled(since=2.0, now=2.9)
+    assert master.value_at(2.5) == pytest.approx(0.1)
+    master.ramp_to(0.5, now=10.0)
+    master.stalled(since=3.0, now=10.25)
+    assert master.value_at(11.0) == pytest.approx(0.1)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     cap=st.floats(0.0, 1.0),

@@ -15,6 +15,7 @@
 const FADE_S = 1.0;
 const BRIGHTEN_GAP_MS = 400; // the picture starts to brighten at most 2.5 times a second
 const REPORT_INTERVAL_MS = 1000;
+const MAX_FRAME_S = 0.1; // frames that stalled (a hidden tab, a headset taken off) resume fades
 const LOG_LIMIT = 20000;
 const BREATH_SCALE = [0.35, 1.0];
 const TONE_HZ = 174;
@@ -458,9 +459,12 @@ enterVr.addEventListener("click", () => {
 let lastTs = null;
 
 // One step of the page's clock; the window's animation frames drive it, or the headset's
-// while an immersive session runs (the window's frames stop then).
+// while an immersive session runs (the window's frames stop then). After frames stalled,
+// fades and the volume ramp take up from where they stood (at most MAX_FRAME_S a step)
+// rather than jumping to where they would have got: no picture shows at once, no sound
+// jumps up.
 function step(ts) {
-  const dt = lastTs === null ? 0 : Math.max(0, (ts - lastTs) / 1000);
+  const dt = lastTs === null ? 0 : clamp((ts - lastTs) / 1000, 0, MAX_FRAME_S);
   lastTs = ts;
   if (config && config.kind === "vr") player.frame(ts, dt);
   if (config && config.kind === "bls") bar.frame(ts, dt);
