@@ -132,6 +132,8 @@ class RoomLink:
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reconnect_now = asyncio.Event()
+        self._up = asyncio.Event()
+        """Set while connected: what a command that waits for the broker waits for."""
 
     @property
     def connected(self) -> bool:
@@ -150,6 +152,7 @@ class RoomLink:
                     await self._subscribe(client)
                     failures = 0
                     self._client = client
+                    self._up.set()
                     self._on_update(BrokerConnection(connected=True))
                     await self._listen_until_reconnect(client)
                 problem = "reconnecting as asked"
@@ -160,13 +163,23 @@ class RoomLink:
                 failures += 1
             finally:
                 self._client = None
+                self._up.clear()
             self._on_update(BrokerConnection(connected=False, problem=problem, attempt=failures))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconnect_now.wait(), delay)
             self._reconnect_now.clear()
 
-    async def request(self, command: dict[str, Any], *, timeout: float | None = None) -> Outcome:
-        """Publish a command and wait for the engine's reply."""
+    async def request(
+        self,
+        command: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        until_connected: bool = False,
+    ) -> Outcome:
+        """Publish a command and wait for the engine's reply; without a broker, `not_sent`,
+        or (`until_connected`) published as soon as the connection is back."""
+        while until_connected and self._client is None:
+            await self._up.wait()
         client = self._client
         if client is None:
             return Outcome("not_sent", "not connected to the broker")

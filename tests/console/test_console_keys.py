@@ -14,12 +14,14 @@ import pytest
 
 from controller.api.commands import parse_command
 from controller.api.state import RoomState
+from controller.console import link as console_link
 from controller.console.keymap import CONTROLS_BY_ID, DEFAULT_KEYMAP, load_keymap
 from controller.console.link import Endpoint
 from tests.console import sample_states as states
 from tests.console.harness import console_showing
 from tests.console.polling import eventually, screen_text
 from tests.console.standin_engine import StandInEngine
+from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
 
@@ -164,6 +166,28 @@ async def test_emergency_is_never_behind_a_dialog_and_a_second_press_sends_it_ag
         await eventually(lambda: engine.actions() == ["emergency", "emergency"])
 
 
+async def test_a_burst_of_keys_sends_one_command_until_its_reply_but_emergency_always(
+    engine: StandInEngine, endpoint: Endpoint, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hundred presses of extend while the engine has not answered the first: one +5 min."""
+    monkeypatch.setattr(console_link, "REPLY_TIMEOUT_S", 60.0)  # the burst never outlasts it
+    engine.silent.add("extend")
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(*[DEFAULT_KEYMAP.key("extend")] * 100)
+        await eventually(lambda: engine.commands, what="the first extend reaches the engine")
+        await pilot.pause(0.3)
+        assert engine.actions() == ["extend"]
+        await pilot.press(DEFAULT_KEYMAP.key("next_phase"), DEFAULT_KEYMAP.key("hold"))
+        await eventually(
+            lambda: (
+                "✗ hold / release the phase clock not sent: waiting for the engine's reply"
+                in screen_text(app)
+            )
+        )
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        await eventually(lambda: engine.actions() == ["extend", "emergency"])
+
+
 async def test_session_keys_are_disabled_while_the_engine_is_offline_but_emergency_is_not(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
@@ -175,6 +199,30 @@ async def test_session_keys_are_disabled_while_the_engine_is_offline_but_emergen
         assert engine.commands == []
         await pilot.press(DEFAULT_KEYMAP.key("emergency"))
         await eventually(lambda: engine.actions() == ["emergency"])
+
+
+async def test_emergency_pressed_without_a_broker_goes_as_soon_as_the_broker_is_back(
+    private_mosquitto: Mosquitto, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = Endpoint(private_mosquitto.host, private_mosquitto.port)
+    state = peak(room)
+    async with (
+        StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as engine,
+        console_showing(engine, endpoint, state) as (app, pilot),
+    ):
+        # no attempt of its own while the test brings the room back: the reconnect key's
+        monkeypatch.setattr(console_link, "RECONNECT_DELAYS_S", (60.0,))
+        private_mosquitto.stop()
+        await eventually(lambda: not app.view.broker_connected, what="the broker is gone")
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        waiting = "… EMERGENCY: not connected, sent when the broker is back"
+        await eventually(lambda: waiting in screen_text(app))
+        private_mosquitto.start()
+        async with StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as back:
+            await back.publish_state(state)
+            await pilot.press(DEFAULT_KEYMAP.key("reconnect"))
+            await eventually(lambda: back.actions() == ["emergency"], timeout=10)
+            await eventually(lambda: "✓ EMERGENCY" in screen_text(app))
 
 
 async def test_quit_during_a_session_asks_and_leaves_the_room_running(
