@@ -30,6 +30,7 @@ from controller.api.topics import (
 from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
 from controller.cancelling import cancel_and_wait
 from controller.config import Room
+from controller.console.formatting import shown_tree
 from controller.untrusted import UntrustedJsonError, read_json
 
 REPLY_TIMEOUT_S = 3.0
@@ -255,7 +256,7 @@ class RoomLink:
 def read_reply(payload: bytes) -> dict[str, Any] | None:
     """A `reply/<id>` payload as a JSON object; None when it is not one (never raises)."""
     try:
-        answer = read_json(payload, max_bytes=MAX_REPLY_BYTES)
+        answer = shown_tree(read_json(payload, max_bytes=MAX_REPLY_BYTES))
     except UntrustedJsonError:
         return None
     return answer if isinstance(answer, dict) else None
@@ -272,11 +273,13 @@ def read_status(payload: bytes) -> EngineStatus:
 
 
 def read_state(payload: bytes) -> StateMessage:
-    """A retained `state` payload, or why it is unreadable (never raises)."""
+    """A retained `state` payload, its text safe to draw (`shown`), or why it is unreadable
+    (never raises)."""
     if not payload:
         return StateMessage(None)
     try:
-        return StateMessage(RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES)))
+        data = shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES))
+        return StateMessage(RoomState.model_validate(data))
     except UntrustedJsonError as problem:
         return StateMessage(None, f"unreadable state from the engine ({problem})")
     except ValidationError as error:

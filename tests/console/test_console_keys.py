@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 import pytest
+from textual.events import Paste
 
-from controller.api.commands import parse_command
+from controller.api.commands import MAX_NOTE_CHARS, parse_command
 from controller.api.state import RoomState
 from controller.console import link as console_link
 from controller.console.keymap import CONTROLS_BY_ID, DEFAULT_KEYMAP, load_keymap
@@ -142,6 +143,25 @@ async def test_the_note_key_opens_a_text_input_and_sends_the_note(
         await eventually(lambda: engine.commands)
         await eventually(lambda: "Note for the session timeline" not in screen_text(app))
     assert fields(engine.commands[0]) == {"action": "note", "text": "calm"}
+
+
+async def test_a_paste_into_the_note_is_cut_to_fit_and_shows_control_characters(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    """Megabytes from a terminal's clipboard: the first line, cut to the note's length (it was
+    dropped whole without a word), an escape sequence shown as its pictures."""
+    pasted = "calm\x1b[2J" + "x" * 5_000_000 + "\nsecond line"
+    async with console_showing(engine, endpoint, peak(room), notifications=True) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("note"))
+        await eventually(lambda: "Note for the session timeline" in screen_text(app))
+        app.post_message(Paste(pasted))
+        await eventually(lambda: "The paste was cut to the field's 4000" in screen_text(app))
+        await pilot.press("enter")
+        await eventually(lambda: engine.commands, what="the note reaches the engine")
+    assert fields(engine.commands[0]) == {
+        "action": "note",
+        "text": "calm␛[2J" + "x" * (MAX_NOTE_CHARS - len("calm␛[2J")),
+    }
 
 
 async def test_an_empty_note_sends_nothing(

@@ -387,6 +387,24 @@ async def test_an_old_state_is_marked_stale_never_shown_as_live(
         assert app.query_one("#live").has_class("-not-live")
 
 
+async def test_text_from_the_engine_is_drawn_without_driving_the_terminal(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    """A note, an alert or a refusal holding an escape sequence (a paste from a coloured
+    terminal, a hostile client) is drawn as its pictures: it never reaches the terminal raw."""
+    state = states.live_state(room)
+    escape = "calm\x1b]0;owned\x07\x1b[2J\x9b1m"
+    note = state.timeline[-1].model_copy(update={"kind": "note", "text": escape})
+    engine.refusals["next"] = "no\x1b[5m"
+    async with console_showing(engine, endpoint, state) as (app, pilot):
+        await engine.publish_state(state.model_copy(update={"timeline": [note]}))
+        await eventually(lambda: "calm␛]0;owned␇␛[2J�1m" in screen_text(app))
+        await pilot.press(DEFAULT_KEYMAP.key("next_phase"))
+        await eventually(lambda: "refused: no␛[5m" in screen_text(app))
+        drawn = screen_text(app)
+    assert not [c for c in drawn if c != "\n" and (c < " " or "\x7f" <= c < "\xa0")]
+
+
 async def test_an_unreadable_state_is_reported_not_shown(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
