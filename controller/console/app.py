@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.events import Key
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -207,6 +208,13 @@ class ConsoleApp(App[None]):
         return view
 
     # ------------------------------------------------------------------ keys
+
+    def on_key(self, event: Key) -> None:
+        """A key typed before the question on the screen was asked (in one burst with the key
+        that asked) answers nothing: it still reaches the bindings, through the screen below."""
+        asked_at = getattr(self.screen, "asked_at", None)
+        if asked_at is not None and event.time <= asked_at:
+            event.prevent_default()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         control_id = parameters[0] if action == "control" and parameters else None

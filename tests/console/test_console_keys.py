@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from textual.events import Paste
+from textual.events import Key, Paste
 
 from controller.api.commands import MAX_NOTE_CHARS, parse_command
 from controller.api.state import RoomState
@@ -293,3 +293,20 @@ async def test_a_tablet_without_keys_clicks_the_key_bar_instead(
         column = lines[row].index(" n  next ") + 5
         await pilot.click(offset=(column, row))
         await eventually(lambda: engine.actions() == ["next"])
+
+
+@pytest.mark.parametrize("burst", [("x", "y"), ("x", "tab", "enter"), ("x", "tab", "space")])
+async def test_a_burst_of_keys_does_not_answer_the_question_it_opened(
+    engine: StandInEngine, endpoint: Endpoint, room: str, burst: tuple[str, ...]
+) -> None:
+    """Keys typed together with the one that asks (a hand on the keyboard, a cat) answer
+    nothing: clearing the emergency takes a yes given once the question is on the screen."""
+    async with console_showing(engine, endpoint, states.emergency(peak(room))) as (app, pilot):
+        for key in burst:  # as one read from the terminal: all queued before any is handled
+            app.post_message(Key(key, None))
+        await eventually(lambda: "(y)" in screen_text(app), what="the question is shown")
+        await pilot.pause(0.2)
+        assert engine.commands == []
+        assert "(y)" in screen_text(app), "the question is still open"
+        await pilot.press("y")
+        await eventually(lambda: engine.actions() == ["clear_emergency"])
