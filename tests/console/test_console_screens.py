@@ -405,6 +405,30 @@ async def test_text_from_the_engine_is_drawn_without_driving_the_terminal(
     assert not [c for c in drawn if c != "\n" and (c < " " or "\x7f" <= c < "\xa0")]
 
 
+@pytest.mark.parametrize("width", [30, 40])
+async def test_a_narrow_screen_keeps_the_session_time_and_staleness_on_the_top_line(
+    engine: StandInEngine,
+    endpoint: Endpoint,
+    room: str,
+    monkeypatch: pytest.MonkeyPatch,
+    width: int,
+) -> None:
+    """A console in a half-width pane: the participant, the session time and STALE stay on
+    the first line (the freshness is told in short), whatever else is cut."""
+    monkeypatch.setattr(console_app, "TICK_S", 0.05)
+    state = states.emergency(states.live_state(room))
+    clock = clock_after(state)
+    async with console_showing(engine, endpoint, state, clock=clock, size=(width, 12)) as (
+        app,
+        _pilot,
+    ):
+        assert screen_text(app).splitlines()[0].startswith(" P014  34:24")
+        assert screen_text(app).splitlines()[0].rstrip().endswith("● 1 s")
+        clock.advance(5)
+        await eventually(lambda: "STALE 6 s" in screen_text(app).splitlines()[0])
+        assert screen_text(app).splitlines()[0].startswith(" P014  34:24")
+
+
 async def test_an_unreadable_state_is_reported_not_shown(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
