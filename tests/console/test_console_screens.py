@@ -387,6 +387,25 @@ async def test_an_old_state_is_marked_stale_never_shown_as_live(
         assert app.query_one("#live").has_class("-not-live")
 
 
+async def test_an_unreadable_state_is_reported_not_shown(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, states.live_state(room)) as (app, _pilot):
+        await engine.publish_raw_state(b'{"room": 3}')
+        await eventually(lambda: "Unreadable state from the engine" in screen_text(app))
+
+
+async def test_the_reconnect_key_reconnects_and_gets_the_state_again(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    async with console_showing(engine, endpoint, states.live_state(room)) as (app, pilot):
+        seen: list[bool] = []
+        app.watch(app, "view", lambda view: seen.append(view.broker_connected), init=False)
+        await pilot.press(DEFAULT_KEYMAP.key("reconnect"))
+        await eventually(lambda: seen[-1:] == [True] and False in seen, what="down, then up")
+        await eventually(lambda: app.view.state is not None and "PEAK" in screen_text(app))
+
+
 async def test_text_from_the_engine_is_drawn_without_driving_the_terminal(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
@@ -427,22 +446,3 @@ async def test_a_narrow_screen_keeps_the_session_time_and_staleness_on_the_top_l
         clock.advance(5)
         await eventually(lambda: "STALE 6 s" in screen_text(app).splitlines()[0])
         assert screen_text(app).splitlines()[0].startswith(" P014  34:24")
-
-
-async def test_an_unreadable_state_is_reported_not_shown(
-    engine: StandInEngine, endpoint: Endpoint, room: str
-) -> None:
-    async with console_showing(engine, endpoint, states.live_state(room)) as (app, _pilot):
-        await engine.publish_raw_state(b'{"room": 3}')
-        await eventually(lambda: "Unreadable state from the engine" in screen_text(app))
-
-
-async def test_the_reconnect_key_reconnects_and_gets_the_state_again(
-    engine: StandInEngine, endpoint: Endpoint, room: str
-) -> None:
-    async with console_showing(engine, endpoint, states.live_state(room)) as (app, pilot):
-        seen: list[bool] = []
-        app.watch(app, "view", lambda view: seen.append(view.broker_connected), init=False)
-        await pilot.press(DEFAULT_KEYMAP.key("reconnect"))
-        await eventually(lambda: seen[-1:] == [True] and False in seen, what="down, then up")
-        await eventually(lambda: app.view.state is not None and "PEAK" in screen_text(app))
