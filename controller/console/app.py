@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.events import Key
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widget import Widget
+from textual.worker import Worker
 
 from controller.console.clock import Clock, SystemClock
 from controller.console.commands import (
@@ -105,6 +107,9 @@ class ConsoleApp(App[None]):
         """States heard since the broker (re)connected: the first may be an old retained one."""
         self._live: LiveView | None = None
         self._setup: SetupView | None = None
+        self._control_sent: Worker[None] | None = None
+        """The last control a key sent: the next waits for its reply (a burst of keys sends
+        one command, not a hundred unconfirmed ones)."""
         self._live_shown: bool | None = None
         """Whether the live view is shown (else the setup view); None until the room's state
         says which."""
@@ -210,6 +215,13 @@ class ConsoleApp(App[None]):
 
     # ------------------------------------------------------------------ keys
 
+    def on_key(self, event: Key) -> None:
+        """A key typed before the question on the screen was asked (in one burst with the key
+        that asked) answers nothing: it still reaches the bindings, through the screen below."""
+        asked_at = getattr(self.screen, "asked_at", None)
+        if asked_at is not None and event.time <= asked_at:
+            event.prevent_default()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         control_id = parameters[0] if action == "control" and parameters else None
         control = CONTROLS_BY_ID.get(str(control_id)) or next(
@@ -222,8 +234,9 @@ class ConsoleApp(App[None]):
         return offered(control, self.view)
 
     def action_emergency(self) -> None:
-        """Never behind a dialog: sent at once, again on every press (the second is immediate)."""
-        self._send("EMERGENCY", emergency_command())
+        """Never behind a dialog: sent at once, again on every press (the second is immediate);
+        without a broker, as soon as it is back."""
+        self._send_all("EMERGENCY", [emergency_command()], until_connected=True)
 
     def action_control(self, control_id: str) -> None:
         control = CONTROLS_BY_ID[control_id]
@@ -308,28 +321,40 @@ class ConsoleApp(App[None]):
     # ------------------------------------------------------------------ commands
 
     def _send_control(self, control_id: str) -> None:
+        """Send a control's command, unless the last one's reply is still awaited (the
+        emergency never waits: it is not a control sent here)."""
         state = self.view.state
         if state is None:
             return
         label = CONTROLS_BY_ID[control_id].title
         command = command_for(control_id, state)
+        waiting = self._control_sent
+        if waiting is not None and not waiting.is_finished:
+            command = f"waiting for the engine's reply to {waiting.name}"
         if isinstance(command, str):
             refusal = Outcome("not_sent", command)
             self._show(dataclasses.replace(self.view, feedback=Feedback(label, refusal)))
             return
-        self._send(label, command)
+        self._control_sent = self._send(label, command)
 
-    def _send(self, label: str, command: Command) -> None:
-        self._send_all(label, [command])
+    def _send(self, label: str, command: Command) -> Worker[None]:
+        return self._send_all(label, [command])
 
-    def _send_all(self, label: str, commands: list[Command]) -> None:
-        """Send commands in turn; the first one not done stops the rest."""
-        self._show(dataclasses.replace(self.view, feedback=Feedback(label)))
-        self.run_worker(self._request(label, commands), group="commands")
+    def _send_all(
+        self, label: str, commands: list[Command], *, until_connected: bool = False
+    ) -> Worker[None]:
+        """Send commands in turn; the first one not done stops the rest. `until_connected`:
+        without a broker they wait for it, rather than not being sent."""
+        waits = until_connected and not self.link.connected
+        self._show(dataclasses.replace(self.view, feedback=Feedback(label, until_connected=waits)))
+        request = self._request(label, commands, until_connected=until_connected)
+        return self.run_worker(request, name=label, group="commands")
 
-    async def _request(self, label: str, commands: list[dict[str, Any]]) -> None:
+    async def _request(
+        self, label: str, commands: list[dict[str, Any]], *, until_connected: bool
+    ) -> None:
         for command in commands:
-            outcome = await self.link.request(command)
+            outcome = await self.link.request(command, until_connected=until_connected)
             self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
             if outcome.kind != "done":
                 return

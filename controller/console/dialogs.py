@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
@@ -28,7 +29,8 @@ DIALOG_CSS = """
 
 
 class ConfirmDialog(ModalScreen[bool]):
-    """A question answered with y or n (or the buttons)."""
+    """A question answered with y or n (or the buttons); keys typed before it was asked (in
+    one burst with the one that asked: `x tab enter`) answer nothing (`ConsoleApp.on_key`)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmDialog")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -40,6 +42,8 @@ class ConfirmDialog(ModalScreen[bool]):
         super().__init__()
         self.question = question
         self.yes = yes
+        self.asked_at = Message().time
+        """When the question was asked, by the clock Textual stamps each key with."""
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+_SHOWN_AS = (
+    {code: 0x2400 + code for code in range(0x20)}  # control pictures: ␛ ␤ ␀ …
+    | {0x7F: 0x2421}
+    | {code: 0xFFFD for code in (*range(0x80, 0xA0), *range(0xD800, 0xE000))}
+)
 
 
 def clock_time(seconds: float) -> str:
@@ -42,3 +49,21 @@ def age_text(seconds: float) -> str:
     if seconds < 3600:
         return f"{round(seconds / 60)} min"
     return f"{round(seconds / 3600)} h"
+
+
+def shown(text: str) -> str:
+    """`text` safe to draw: a control character as its picture (`\x1b` → `␛`, a line break
+    → `␤`), a C1 control or a lone surrogate as `�`, one character for one, so no note,
+    title or reason drives the terminal (an escape sequence) or breaks a line."""
+    return text.translate(_SHOWN_AS)
+
+
+def shown_tree(value: Any) -> Any:
+    """A JSON value read from outside with every string in it (keys too) `shown`."""
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, list):
+        return [shown_tree(item) for item in value]
+    if isinstance(value, dict):
+        return {shown(str(key)): shown_tree(item) for key, item in value.items()}
+    return value

@@ -8,6 +8,10 @@ A keymap file maps control ids to Textual key names (several keys separated by c
 
 Single characters are accepted as they are typed (`+`, `]`); anything else must be a key
 name Textual knows (`escape`, `up`, `f12`, `ctrl+e`, `right_square_bracket`).
+
+The emergency key works everywhere, a text field included: so it may not be a key that types
+or edits text, or moves in a dialog (a letter, a digit, `space`, `enter`, `tab`, an arrow...),
+or typing a note would raise the emergency and the key would be lost to the note.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from textual.keys import KEY_NAME_REPLACEMENTS, Keys, format_key, key_to_charact
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 NAMED_KEYS = frozenset(key.value for key in Keys)
+TEXT_FIELD_KEYS = frozenset(
+    {"enter", "ctrl+m", "tab", "ctrl+i", "shift+tab", "backspace", "delete"}
+    | {"left", "right", "up", "down", "home", "end"}
+)
+"""Keys a text field or a dialog uses besides the characters typed (`ctrl+m` and `ctrl+i`
+are how a terminal sends enter and tab)."""
+LONG_KEY_NAMES = {short: long for long, short in KEY_NAME_REPLACEMENTS.items()}
+"""`plus` → `plus_sign`: the name Textual reads the character from."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +183,12 @@ def with_overrides(base: Keymap, overrides: Mapping[Any, Any]) -> Keymap:
         if not isinstance(value, str) or not value.strip():
             raise KeymapError(f"{control_id}: give a key name such as 'n', 'f12' or 'ctrl+e'")
         keys[control_id] = normalize_keys(value, control_id)
+        text_key = next((name for name in keys[control_id].split(",") if types_text(name)), None)
+        if control_id == "emergency" and text_key is not None:
+            raise KeymapError(
+                f"emergency: {format_key(text_key)!r} types or edits text (a note, a reason): "
+                "give a key no text field uses, such as 'escape', 'f12' or 'ctrl+e'"
+            )
     _refuse_clashes(keys)
     return Keymap(keys)
 
@@ -201,6 +219,18 @@ def _is_key_name(text: str) -> bool:
     if any(modifier not in MODIFIERS for modifier in modifiers):
         return False
     return len(key) == 1 or key in NAMED_KEYS or key_to_character(key) is not None
+
+
+def types_text(name: str) -> bool:
+    """Whether a key types a character or edits text in a field (`a`, `shift+a`, `plus`,
+    `space`, `enter`, `left`), rather than only running a binding (`escape`, `f12`, `ctrl+e`)."""
+    if name in TEXT_FIELD_KEYS:
+        return True
+    key = name.removeprefix("shift+")
+    if "+" in key:
+        return False
+    character = key_to_character(LONG_KEY_NAMES.get(key, key))
+    return character is not None and character.isprintable()
 
 
 def _refuse_clashes(keys: Mapping[str, str]) -> None:

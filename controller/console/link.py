@@ -30,6 +30,7 @@ from controller.api.topics import (
 from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
 from controller.cancelling import cancel_and_wait
 from controller.config import Room
+from controller.console.formatting import shown_tree
 from controller.untrusted import UntrustedJsonError, read_json
 
 REPLY_TIMEOUT_S = 3.0
@@ -132,6 +133,8 @@ class RoomLink:
         self._client: aiomqtt.Client | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reconnect_now = asyncio.Event()
+        self._up = asyncio.Event()
+        """Set while connected: what a command that waits for the broker waits for."""
 
     @property
     def connected(self) -> bool:
@@ -150,6 +153,7 @@ class RoomLink:
                     await self._subscribe(client)
                     failures = 0
                     self._client = client
+                    self._up.set()
                     self._on_update(BrokerConnection(connected=True))
                     await self._listen_until_reconnect(client)
                 problem = "reconnecting as asked"
@@ -160,13 +164,23 @@ class RoomLink:
                 failures += 1
             finally:
                 self._client = None
+                self._up.clear()
             self._on_update(BrokerConnection(connected=False, problem=problem, attempt=failures))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconnect_now.wait(), delay)
             self._reconnect_now.clear()
 
-    async def request(self, command: dict[str, Any], *, timeout: float | None = None) -> Outcome:
-        """Publish a command and wait for the engine's reply."""
+    async def request(
+        self,
+        command: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        until_connected: bool = False,
+    ) -> Outcome:
+        """Publish a command and wait for the engine's reply; without a broker, `not_sent`,
+        or (`until_connected`) published as soon as the connection is back."""
+        while until_connected and self._client is None:
+            await self._up.wait()
         client = self._client
         if client is None:
             return Outcome("not_sent", "not connected to the broker")
@@ -242,7 +256,7 @@ class RoomLink:
 def read_reply(payload: bytes) -> dict[str, Any] | None:
     """A `reply/<id>` payload as a JSON object; None when it is not one (never raises)."""
     try:
-        answer = read_json(payload, max_bytes=MAX_REPLY_BYTES)
+        answer = shown_tree(read_json(payload, max_bytes=MAX_REPLY_BYTES))
     except UntrustedJsonError:
         return None
     return answer if isinstance(answer, dict) else None
@@ -259,11 +273,13 @@ def read_status(payload: bytes) -> EngineStatus:
 
 
 def read_state(payload: bytes) -> StateMessage:
-    """A retained `state` payload, or why it is unreadable (never raises)."""
+    """A retained `state` payload, its text safe to draw (`shown`), or why it is unreadable
+    (never raises)."""
     if not payload:
         return StateMessage(None)
     try:
-        return StateMessage(RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES)))
+        data = shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES))
+        return StateMessage(RoomState.model_validate(data))
     except UntrustedJsonError as problem:
         return StateMessage(None, f"unreadable state from the engine ({problem})")
     except ValidationError as error:

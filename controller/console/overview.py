@@ -36,6 +36,7 @@ from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, is_replay
 from controller.bus import Bus, Message
 from controller.config.models import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
+from controller.console.formatting import shown_tree
 from controller.untrusted import UntrustedJsonError, read_json
 
 COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
@@ -129,9 +130,10 @@ def room_of(topic: str) -> str | None:
 
 def read_state(payload: bytes) -> RoomState | None:
     """The state in `payload`, or None when it is too large or not a state (read as the
-    room's console reads it: `controller.untrusted`, so no NaN or Infinity either)."""
+    room's console reads it: `controller.untrusted`, so no NaN or Infinity either, and its
+    text `shown`: no escape sequence reaches the terminal)."""
     try:
-        return RoomState.model_validate(read_json(payload, max_bytes=MAX_STATE_BYTES))
+        return RoomState.model_validate(shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES)))
     except (UntrustedJsonError, ValidationError):
         return None
 

@@ -20,6 +20,8 @@ class Feedback:
     label: str
     outcome: Outcome | None = None
     """None while the reply is awaited."""
+    until_connected: bool = False
+    """Not sent yet: it goes as soon as the broker is back."""
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,10 @@ async def console_showing(
     keymap: Keymap = DEFAULT_KEYMAP,
     clock: FixedClock | None = None,
     size: tuple[int, int] = SIZE,
+    notifications: bool = False,
 ) -> AsyncIterator[tuple[ConsoleApp, Pilot[None]]]:
-    """The console, running, once it shows `state` from an online engine."""
+    """The console, running, once it shows `state` from an online engine (with its
+    notifications drawn when asked)."""
     await engine.publish_state(state)
     app = ConsoleApp(
         endpoint,
@@ -45,7 +47,7 @@ async def console_showing(
         default_plan="standard",
         clock=clock or clock_after(state),
     )
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=size, notifications=notifications) as pilot:
         await eventually(
             lambda: app.view.state == state and app.view.engine == "online",
             what="the console shows the engine's state",

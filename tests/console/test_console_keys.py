@@ -11,15 +11,18 @@ import json
 from typing import Any
 
 import pytest
+from textual.events import Key, Paste
 
-from controller.api.commands import parse_command
+from controller.api.commands import MAX_NOTE_CHARS, parse_command
 from controller.api.state import RoomState
+from controller.console import link as console_link
 from controller.console.keymap import CONTROLS_BY_ID, DEFAULT_KEYMAP, load_keymap
 from controller.console.link import Endpoint
 from tests.console import sample_states as states
 from tests.console.harness import console_showing
 from tests.console.polling import eventually, screen_text
 from tests.console.standin_engine import StandInEngine
+from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
 
@@ -142,6 +145,25 @@ async def test_the_note_key_opens_a_text_input_and_sends_the_note(
     assert fields(engine.commands[0]) == {"action": "note", "text": "calm"}
 
 
+async def test_a_paste_into_the_note_is_cut_to_fit_and_shows_control_characters(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    """Megabytes from a terminal's clipboard: the first line, cut to the note's length (it was
+    dropped whole without a word), an escape sequence shown as its pictures."""
+    pasted = "calm\x1b[2J" + "x" * 5_000_000 + "\nsecond line"
+    async with console_showing(engine, endpoint, peak(room), notifications=True) as (app, pilot):
+        await pilot.press(DEFAULT_KEYMAP.key("note"))
+        await eventually(lambda: "Note for the session timeline" in screen_text(app))
+        app.post_message(Paste(pasted))
+        await eventually(lambda: "The paste was cut to the field's 4000" in screen_text(app))
+        await pilot.press("enter")
+        await eventually(lambda: engine.commands, what="the note reaches the engine")
+    assert fields(engine.commands[0]) == {
+        "action": "note",
+        "text": "calm␛[2J" + "x" * (MAX_NOTE_CHARS - len("calm␛[2J")),
+    }
+
+
 async def test_an_empty_note_sends_nothing(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
@@ -164,6 +186,28 @@ async def test_emergency_is_never_behind_a_dialog_and_a_second_press_sends_it_ag
         await eventually(lambda: engine.actions() == ["emergency", "emergency"])
 
 
+async def test_a_burst_of_keys_sends_one_command_until_its_reply_but_emergency_always(
+    engine: StandInEngine, endpoint: Endpoint, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hundred presses of extend while the engine has not answered the first: one +5 min."""
+    monkeypatch.setattr(console_link, "REPLY_TIMEOUT_S", 60.0)  # the burst never outlasts it
+    engine.silent.add("extend")
+    async with console_showing(engine, endpoint, peak(room)) as (app, pilot):
+        await pilot.press(*[DEFAULT_KEYMAP.key("extend")] * 100)
+        await eventually(lambda: engine.commands, what="the first extend reaches the engine")
+        await pilot.pause(0.3)
+        assert engine.actions() == ["extend"]
+        await pilot.press(DEFAULT_KEYMAP.key("next_phase"), DEFAULT_KEYMAP.key("hold"))
+        await eventually(
+            lambda: (
+                "✗ hold / release the phase clock not sent: waiting for the engine's reply"
+                in screen_text(app)
+            )
+        )
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        await eventually(lambda: engine.actions() == ["extend", "emergency"])
+
+
 async def test_session_keys_are_disabled_while_the_engine_is_offline_but_emergency_is_not(
     engine: StandInEngine, endpoint: Endpoint, room: str
 ) -> None:
@@ -175,6 +219,30 @@ async def test_session_keys_are_disabled_while_the_engine_is_offline_but_emergen
         assert engine.commands == []
         await pilot.press(DEFAULT_KEYMAP.key("emergency"))
         await eventually(lambda: engine.actions() == ["emergency"])
+
+
+async def test_emergency_pressed_without_a_broker_goes_as_soon_as_the_broker_is_back(
+    private_mosquitto: Mosquitto, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = Endpoint(private_mosquitto.host, private_mosquitto.port)
+    state = peak(room)
+    async with (
+        StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as engine,
+        console_showing(engine, endpoint, state) as (app, pilot),
+    ):
+        # no attempt of its own while the test brings the room back: the reconnect key's
+        monkeypatch.setattr(console_link, "RECONNECT_DELAYS_S", (60.0,))
+        private_mosquitto.stop()
+        await eventually(lambda: not app.view.broker_connected, what="the broker is gone")
+        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+        waiting = "… EMERGENCY: not connected, sent when the broker is back"
+        await eventually(lambda: waiting in screen_text(app))
+        private_mosquitto.start()
+        async with StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as back:
+            await back.publish_state(state)
+            await pilot.press(DEFAULT_KEYMAP.key("reconnect"))
+            await eventually(lambda: back.actions() == ["emergency"], timeout=10)
+            await eventually(lambda: "✓ EMERGENCY" in screen_text(app))
 
 
 async def test_quit_during_a_session_asks_and_leaves_the_room_running(
@@ -225,3 +293,20 @@ async def test_a_tablet_without_keys_clicks_the_key_bar_instead(
         column = lines[row].index(" n  next ") + 5
         await pilot.click(offset=(column, row))
         await eventually(lambda: engine.actions() == ["next"])
+
+
+@pytest.mark.parametrize("burst", [("x", "y"), ("x", "tab", "enter"), ("x", "tab", "space")])
+async def test_a_burst_of_keys_does_not_answer_the_question_it_opened(
+    engine: StandInEngine, endpoint: Endpoint, room: str, burst: tuple[str, ...]
+) -> None:
+    """Keys typed together with the one that asks (a hand on the keyboard, a cat) answer
+    nothing: clearing the emergency takes a yes given once the question is on the screen."""
+    async with console_showing(engine, endpoint, states.emergency(peak(room))) as (app, pilot):
+        for key in burst:  # as one read from the terminal: all queued before any is handled
+            app.post_message(Key(key, None))
+        await eventually(lambda: "(y)" in screen_text(app), what="the question is shown")
+        await pilot.pause(0.2)
+        assert engine.commands == []
+        assert "(y)" in screen_text(app), "the question is still open"
+        await pilot.press("y")
+        await eventually(lambda: engine.actions() == ["clear_emergency"])

@@ -428,3 +428,45 @@ async def test_the_reconnect_key_reconnects_and_gets_the_state_again(
         await pilot.press(DEFAULT_KEYMAP.key("reconnect"))
         await eventually(lambda: seen[-1:] == [True] and False in seen, what="down, then up")
         await eventually(lambda: app.view.state is not None and "PEAK" in screen_text(app))
+
+
+async def test_text_from_the_engine_is_drawn_without_driving_the_terminal(
+    engine: StandInEngine, endpoint: Endpoint, room: str
+) -> None:
+    """A note, an alert or a refusal holding an escape sequence (a paste from a coloured
+    terminal, a hostile client) is drawn as its pictures: it never reaches the terminal raw."""
+    state = states.live_state(room)
+    escape = "calm\x1b]0;owned\x07\x1b[2J\x9b1m"
+    note = state.timeline[-1].model_copy(update={"kind": "note", "text": escape})
+    engine.refusals["next"] = "no\x1b[5m"
+    async with console_showing(engine, endpoint, state) as (app, pilot):
+        await engine.publish_state(state.model_copy(update={"timeline": [note]}))
+        await eventually(lambda: "calm␛]0;owned␇␛[2J�1m" in screen_text(app))
+        await pilot.press(DEFAULT_KEYMAP.key("next_phase"))
+        await eventually(lambda: "refused: no␛[5m" in screen_text(app))
+        drawn = screen_text(app)
+    assert not [c for c in drawn if c != "\n" and (c < " " or "\x7f" <= c < "\xa0")]
+
+
+@pytest.mark.parametrize("width", [30, 40])
+async def test_a_narrow_screen_keeps_the_session_time_and_staleness_on_the_top_line(
+    engine: StandInEngine,
+    endpoint: Endpoint,
+    room: str,
+    monkeypatch: pytest.MonkeyPatch,
+    width: int,
+) -> None:
+    """A console in a half-width pane: the participant, the session time and STALE stay on
+    the first line (the freshness is told in short), whatever else is cut."""
+    monkeypatch.setattr(console_app, "TICK_S", 0.05)
+    state = states.emergency(states.live_state(room))
+    clock = clock_after(state)
+    async with console_showing(engine, endpoint, state, clock=clock, size=(width, 12)) as (
+        app,
+        _pilot,
+    ):
+        assert screen_text(app).splitlines()[0].startswith(" P014  34:24")
+        assert screen_text(app).splitlines()[0].rstrip().endswith("● 1 s")
+        clock.advance(5)
+        await eventually(lambda: "STALE 6 s" in screen_text(app).splitlines()[0])
+        assert screen_text(app).splitlines()[0].startswith(" P014  34:24")

@@ -104,3 +104,19 @@ def test_a_missing_keymap_file_says_so(tmp_path: Path) -> None:
 def test_moving_a_key_away_frees_it_for_another_control() -> None:
     keymap = with_overrides(DEFAULT_KEYMAP, {"next_phase": "right", "hold": "n"})
     assert (keymap.key("next_phase"), keymap.key("hold")) == ("right", "n")
+
+
+@pytest.mark.parametrize(
+    "key", ["a", "A", "y", "n", "5", "+", "]", "space", "enter", "tab", "ctrl+i", "left", "up"]
+)
+def test_the_emergency_key_may_not_be_one_that_types_or_edits_text(key: str) -> None:
+    """It works in the note field too: a letter there would raise the emergency mid-word."""
+    with pytest.raises(KeymapError, match=r"emergency: .* types or edits text"):
+        with_overrides(DEFAULT_KEYMAP, {"emergency": f"f12, {key}"})
+
+
+@pytest.mark.parametrize("key", ["escape", "f12", "ctrl+e", "alt+x", "f5"])
+def test_the_emergency_key_may_be_one_no_text_field_uses(key: str) -> None:
+    keymap = with_overrides(DEFAULT_KEYMAP, {"emergency": key})
+    assert keymap.key("emergency") == key
+    assert with_overrides(DEFAULT_KEYMAP, {"note": key, "emergency": "f1"}).key("note") == key

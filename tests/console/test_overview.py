@@ -215,6 +215,16 @@ def test_a_state_with_times_that_are_no_numbers_is_unreadable_not_a_traceback(
     assert read_state(json.dumps(payload).encode()) is None
 
 
+def test_a_state_whose_text_holds_escape_sequences_is_shown_as_their_pictures() -> None:
+    """A retained state of a hostile client cannot set the terminal's title or clear it."""
+    session = SESSION | {"participant": "P\x1b]0;owned\x07", "plan": "a\x9b2J"}
+    payload = {"room": "a", "engine_version": "0", "updated": "2026-01-01T00:00:00Z",
+               "session": session}  # fmt: skip
+    read = read_state(json.dumps(payload).encode())
+    assert read is not None
+    assert summarise("a", "online", read).session == "P␛]0;owned␇ · a�2J"
+
+
 def test_an_unreadable_state_does_not_show_the_room_as_calm() -> None:
     """A state that cannot be read (spoofed, broken, or from an engine the overview does not
     understand) says so, and the emergency is unknown rather than blank (which reads: none)."""

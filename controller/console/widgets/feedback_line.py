@@ -11,6 +11,8 @@ from controller.console.widgets.base import ViewWidget
 def feedback_text(feedback: Feedback) -> tuple[str, str]:
     """(text, style) for a command's fate."""
     outcome = feedback.outcome
+    if outcome is None and feedback.until_connected:
+        return f"… {feedback.label}: not connected, sent when the broker is back", "bold $error"
     if outcome is None:
         return f"… {feedback.label}: sent, waiting for the engine", "$text-muted"
     if outcome.kind == "done":

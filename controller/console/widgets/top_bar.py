@@ -9,6 +9,9 @@ from controller.console.view import RoomView
 from controller.console.widgets.base import ViewWidget
 
 ENGINE_STYLES = {"online": "$success", "offline": "bold $error", "unknown": "$warning"}
+SESSION_CELLS = 16
+"""What the participant's code and the session time need: on a screen too narrow for them
+beside the full freshness, the freshness is told in short (`● 1 s`, `● STALE 6 s`)."""
 
 
 class TopBar(ViewWidget):
@@ -30,6 +33,8 @@ class TopBar(ViewWidget):
                 room_name,
             ]
         right = freshness(view)
+        if width - right.cell_length - 1 < SESSION_CELLS:
+            right = freshness(view, short=True)
         left = Content.assemble(*where).truncate(
             max(width - right.cell_length - 1, 0), ellipsis=True
         )
@@ -37,17 +42,23 @@ class TopBar(ViewWidget):
         return [Content.assemble(left, " " * gap, right)]
 
 
-def freshness(view: RoomView) -> Content:
-    """The engine's status and the age of the state shown, marked STALE when too old."""
-    parts: list[str | tuple[str, str]] = [
-        ("● ", ENGINE_STYLES[view.engine]),
-        (f"engine {view.engine}", ENGINE_STYLES[view.engine]),
-    ]
-    if view.state is not None:
-        made = local_time(view.state.updated)
-        age = "" if view.age_s is None else f", {age_text(view.age_s)} ago"
-        if view.stale:
-            parts += ["  ", (f" STALE {made}{age} ", "bold $background on $warning")]
-        else:
-            parts += [("  ", ""), made, (age, "$text-muted")]
+def freshness(view: RoomView, *, short: bool = False) -> Content:
+    """The engine's status and the age of the state shown, marked STALE when too old;
+    `short`: the status as its coloured dot, the age without the time the state was made."""
+    style = ENGINE_STYLES[view.engine]
+    parts: list[str | tuple[str, str]] = [("●" if short else "● ", style)]
+    if not short:
+        parts.append((f"engine {view.engine}", style))
+    if view.state is None:
+        return Content.assemble(*parts)
+    age = "" if view.age_s is None else age_text(view.age_s)
+    made = local_time(view.state.updated)
+    ago = f", {age} ago" if age else ""
+    if view.stale:
+        when = age if short else f"{made}{ago}"
+        parts += [" " if short else "  ", (f" STALE {when} ", "bold $background on $warning")]
+    elif short:
+        parts += [" ", (age, "$text-muted")]
+    else:
+        parts += [("  ", ""), made, (ago, "$text-muted")]
     return Content.assemble(*parts)
