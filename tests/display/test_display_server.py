@@ -197,12 +197,11 @@ async def test_a_command_that_fails_inside_the_display_leaves_it_taking_the_next
             assert stop["action"] == "stop"
 
 
-async def test_a_connection_that_trickles_its_request_is_closed_but_an_open_page_stays(
-    mosquitto: Mosquitto, content: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A client that never finishes its headers holds a connection no longer than the
-    request timeout (10 s; half a second here), so a few cannot use up the server's."""
-    monkeypatch.setattr(webnames, "REQUEST_TIMEOUT_S", 0.5)
+@contextlib.asynccontextmanager
+async def _headset_page_open(
+    mosquitto: Mosquitto, content: Path
+) -> AsyncIterator[tuple[str, Broker, aiohttp.ClientWebSocketResponse]]:
+    """A running VR headset display with one page open (its hello read): URL, broker, page."""
     server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
     async with (
         _running(server, mosquitto) as (url, broker),
@@ -210,6 +209,23 @@ async def test_a_connection_that_trickles_its_request_is_closed_but_an_open_page
         session.ws_connect(url + "ws") as page,
     ):
         await page.receive_json()
+        yield url, broker, page
+
+
+async def _still_plays(broker: Broker, page: aiohttp.ClientWebSocketResponse) -> None:
+    """The open page still takes the headset's commands."""
+    await broker.client.publish(f"{_base(broker)}/set", '{"action":"play","content":"breathing:6"}')
+    shown = await _next(page, lambda m: m.get("type") == "vr")
+    assert shown["content"] == "breathing:6"
+
+
+async def test_a_connection_that_trickles_its_request_is_closed_but_an_open_page_stays(
+    mosquitto: Mosquitto, content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that never finishes its headers holds a connection no longer than the
+    request timeout (10 s; half a second here), so a few cannot use up the server's."""
+    monkeypatch.setattr(webnames, "REQUEST_TIMEOUT_S", 0.5)
+    async with _headset_page_open(mosquitto, content) as (url, broker, page):
         address = URL(url)
         reader, writer = await asyncio.open_connection(address.host, address.port)
         writer.write(f"GET / HTTP/1.1\r\nHost: {address.host}:{address.port}\r\nX-Slow: a".encode())
@@ -217,11 +233,7 @@ async def test_a_connection_that_trickles_its_request_is_closed_but_an_open_page
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
         assert asyncio.get_running_loop().time() - opened < 2
         writer.close()
-        # the page, open longer than the timeout, still takes commands
-        play = '{"action":"play","content":"breathing:6"}'
-        await broker.client.publish(f"{_base(broker)}/set", play)
-        shown = await _next(page, lambda m: m.get("type") == "vr")
-        assert shown["content"] == "breathing:6"
+        await _still_plays(broker, page)  # open longer than the timeout
 
 
 async def test_one_address_holds_a_bounded_number_of_connections_and_an_open_page_stays(
@@ -231,13 +243,7 @@ async def test_one_address_holds_a_bounded_number_of_connections_and_an_open_pag
     next connection closed as it opens; another address's page is served, and the open page
     still takes commands."""
     monkeypatch.setattr(webnames, "CONNECTIONS_PER_ADDRESS", 3)
-    server = _server(mosquitto, content, kind="vr", driver="mqtt-vr")
-    async with (
-        _running(server, mosquitto) as (url, broker),
-        aiohttp.ClientSession() as session,
-        session.ws_connect(url + "ws") as page,
-    ):
-        await page.receive_json()
+    async with _headset_page_open(mosquitto, content) as (url, broker, page):
         address = URL(url)
         assert address.host is not None and address.port is not None
         idle = [await asyncio.open_connection(address.host, address.port) for _ in range(2)]
@@ -252,10 +258,7 @@ async def test_one_address_holds_a_bounded_number_of_connections_and_an_open_pag
         writer.close()
         for _, connection in idle:
             connection.close()
-        play = '{"action":"play","content":"breathing:6"}'
-        await broker.client.publish(f"{_base(broker)}/set", play)
-        shown = await _next(page, lambda m: m.get("type") == "vr")
-        assert shown["content"] == "breathing:6"
+        await _still_plays(broker, page)
 
 
 async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str, Broker]) -> None:
