@@ -18,6 +18,7 @@ a record written in both parts is written the same, as MCAP allows.
 
 from __future__ import annotations
 
+import errno
 import struct
 import zlib
 from collections import defaultdict
@@ -153,8 +154,9 @@ class McapFile:
         while data := part.read(COPY_BYTES):
             self._write(data)
         if self._offset - base != account["length"]:
-            raise OSError(
-                f"a part of the file is {self._offset - base} bytes, not {account['length']}"
+            raise OSError(  # errno and text: the CLI names what failed by `strerror`
+                errno.EIO,
+                f"its second half is {self._offset - base} bytes, not {account['length']}",
             )
         for schema_id, name, encoding, text in account["schemas"]:
             self._schemas.setdefault(
