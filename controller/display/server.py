@@ -434,8 +434,13 @@ class DisplayServer:
             return  # a broker that delivers more than was subscribed to (amqtt does)
         if self.is_vr and not self._playable(payload):
             return
+        shown_passes = self.model.completed_passes if isinstance(self.model, BlsDevice) else 0
         if not self.model.handle(topic, payload, now):
             return  # the model logged why the device ignores it
+        if isinstance(self.model, BlsDevice) and not self.model.running:
+            # The page counts the passes it drew; the firmware model would count them on
+            # this process's clock, ahead of a page that began the set a frame later.
+            self.model.completed_passes = shown_passes
         self._hold_to_room_limits()
         command = parse_json(payload)
         if isinstance(self.model, VrHeadset):

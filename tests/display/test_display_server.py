@@ -415,6 +415,35 @@ async def test_a_page_cannot_start_a_set_count_back_or_run_past_its_end(
     ]
 
 
+async def test_a_stop_is_published_with_the_passes_the_page_showed(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """The page counts the passes it drew; a stop arriving after the display's own clock
+    passed the next pass (the page started its set a frame later) still publishes the
+    page's stopped state. It was refused as "counting back", and the bar stayed running
+    on the broker after an emergency."""
+    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
+    now = [100.0]
+    server.clock = lambda: now[0]
+    async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
+        base = _base(broker)
+        async with session.ws_connect(url + "ws") as page:
+            await page.receive_json()
+            await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1}')
+            start = await _next(page, lambda m: m.get("type") == "bls")
+            await page.send_str(_report(start["seq"], {"running": True, "pass": 2, "speed_hz": 1}))
+            now[0] = 103.01  # three passes on the display's clock, two on the page
+            await broker.client.publish(f"{base}/set", '{"running":false}')
+            stop = await _next(page, lambda m: m.get("running") is False)
+            await page.send_str(_report(stop["seq"], {"running": False, "pass": 2, "speed_hz": 1}))
+            state = f"{base}/state"
+            await eventually(lambda: len(_published(broker, state)) >= 2, 5, "the stopped state")
+    assert _published(broker, state) == [
+        {"running": True, "pass": 2, "speed_hz": 1},
+        {"running": False, "pass": 2, "speed_hz": 1},
+    ]
+
+
 async def test_a_page_cannot_play_what_the_headset_was_not_told_to(
     headset: tuple[str, Broker],
 ) -> None:
