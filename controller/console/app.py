@@ -353,8 +353,14 @@ class ConsoleApp(App[None]):
     async def _request(
         self, label: str, commands: list[dict[str, Any]], *, until_connected: bool
     ) -> None:
+        def waiting() -> None:
+            feedback = Feedback(label, until_connected=True)
+            self._show(dataclasses.replace(self.view, feedback=feedback))
+
         for command in commands:
-            outcome = await self.link.request(command, until_connected=until_connected)
+            outcome = await self.link.request(
+                command, until_connected=until_connected, waiting=waiting
+            )
             self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
             if outcome.kind != "done":
                 return

@@ -36,6 +36,8 @@ from controller.untrusted import UntrustedJsonError, read_json
 REPLY_TIMEOUT_S = 3.0
 """How long a command waits for the engine's reply before the console says so."""
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+LOST_NOTICED_WITHIN_S = 1.0
+"""How long after a failed publish the link waits to learn whether the connection is lost."""
 """Waits between reconnection attempts; the last one repeats."""
 
 EngineStatus = Literal["online", "offline", "unknown"]
@@ -115,6 +117,20 @@ class Outcome:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class _Lost:
+    """The connection was lost before the reply: sent again, or `no_reply`."""
+
+    reason: str
+    kind: Literal["lost"] = "lost"
+
+
+CONNECTION_LOST = (
+    "the connection to the broker was lost before the engine replied: "
+    "the command may or may not have been carried out"
+)
+
+
 class RoomLink:
     """One room's MQTT API as the console uses it; `run()` keeps the connection up."""
 
@@ -135,6 +151,8 @@ class RoomLink:
         self._reconnect_now = asyncio.Event()
         self._up = asyncio.Event()
         """Set while connected: what a command that waits for the broker waits for."""
+        self._lost: asyncio.Future[None] | None = None
+        """Done when the current connection is lost: a command waiting for its reply stops."""
 
     @property
     def connected(self) -> bool:
@@ -153,6 +171,7 @@ class RoomLink:
                     await self._subscribe(client)
                     failures = 0
                     self._client = client
+                    self._lost = asyncio.get_running_loop().create_future()
                     self._up.set()
                     self._on_update(BrokerConnection(connected=True))
                     await self._listen_until_reconnect(client)
@@ -165,6 +184,8 @@ class RoomLink:
             finally:
                 self._client = None
                 self._up.clear()
+                if self._lost is not None and not self._lost.done():
+                    self._lost.set_result(None)
             self._on_update(BrokerConnection(connected=False, problem=problem, attempt=failures))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._reconnect_now.wait(), delay)
@@ -176,29 +197,71 @@ class RoomLink:
         *,
         timeout: float | None = None,
         until_connected: bool = False,
+        waiting: Callable[[], None] | None = None,
     ) -> Outcome:
-        """Publish a command and wait for the engine's reply; without a broker, `not_sent`,
-        or (`until_connected`) published as soon as the connection is back."""
-        while until_connected and self._client is None:
-            await self._up.wait()
-        client = self._client
-        if client is None:
-            return Outcome("not_sent", "not connected to the broker")
+        """Publish a command and wait for the engine's reply.
+
+        Without a broker the command is `not_sent`; a connection lost before the reply
+        comes leaves its fate unknown, said at once (`no_reply`). With `until_connected`
+        (the emergency) the command waits for the broker instead, and one whose connection
+        was lost before its reply is published again, under the same id, as soon as the
+        broker is back: the engine carries out a command delivered twice once and repeats
+        its reply. `waiting` is called whenever the command starts waiting for the broker.
+        """
         command_id = str(command["id"])
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = reply
         limit = REPLY_TIMEOUT_S if timeout is None else timeout
         try:
-            async with asyncio.timeout(limit):
-                try:
-                    await client.publish(self.topics.cmd, json.dumps(command), qos=1)
-                except aiomqtt.MqttError as error:
-                    return Outcome("not_sent", str(error))
-                answer = await reply
-        except TimeoutError:
-            return Outcome("no_reply", f"no reply from the engine within {limit:g} s")
+            while True:
+                if until_connected and self._client is None:
+                    if waiting is not None:
+                        waiting()
+                    await self._up.wait()
+                outcome = await self._attempt(command, reply, limit)
+                if not (until_connected and outcome.kind == "lost"):
+                    break
         finally:
             self._pending.pop(command_id, None)
+        if outcome.kind == "lost":
+            return Outcome("no_reply", outcome.reason)
+        return outcome
+
+    async def _attempt(
+        self, command: dict[str, Any], reply: asyncio.Future[dict[str, Any]], limit: float
+    ) -> Outcome | _Lost:
+        """Publish `command` once on the current connection and wait for `reply`."""
+        client, lost = self._client, self._lost
+        if client is None or lost is None:
+            return Outcome("not_sent", "not connected to the broker")
+        sent = asyncio.ensure_future(self._publish_then_wait(client, lost, command, reply))
+        try:
+            either: set[asyncio.Future[Any]] = {sent, lost}
+            await asyncio.wait(either, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not sent.done():
+                await cancel_and_wait(sent)
+        if sent.done() and not sent.cancelled():
+            return sent.result()
+        if lost.done():
+            return _Lost(CONNECTION_LOST)
+        return Outcome("no_reply", f"no reply from the engine within {limit:g} s")
+
+    async def _publish_then_wait(
+        self,
+        client: aiomqtt.Client,
+        lost: asyncio.Future[None],
+        command: dict[str, Any],
+        reply: asyncio.Future[dict[str, Any]],
+    ) -> Outcome | _Lost:
+        try:
+            await client.publish(self.topics.cmd, json.dumps(command), qos=1)
+        except aiomqtt.MqttError as error:
+            # A publish fails as its connection drops; the link notices a moment later.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(lost), LOST_NOTICED_WITHIN_S)
+            return _Lost(CONNECTION_LOST) if lost.done() else Outcome("not_sent", str(error))
+        answer = await asyncio.shield(reply)
         if answer.get("ok") is True:
             return Outcome("done")
         return Outcome("refused", str(answer.get("error") or "the engine gave no reason"))

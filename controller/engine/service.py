@@ -288,13 +288,16 @@ class RoomService:
     def _delivered_again(self, command: Command, payload: bytes) -> bool:
         """Whether `command` is one the engine acted on, delivered again: the same id and the
         same message. Another message under a used id is a new command (a sender that
-        reuses ids), and an emergency is always carried out: a press must never be lost to
-        a resend's bookkeeping, and one delivered twice is a second press, which only
-        brings the lights up at once."""
+        reuses ids). An emergency sent again because its sender's connection dropped is
+        not a second press (which would cut the lights' fade short): it is known again
+        once it was carried out, and carried out again if that failed."""
         earlier = self._recent.get(command.id)
-        return (
-            command.action != "emergency" and earlier is not None and earlier[0] == _digest(payload)
-        )
+        if earlier is None or earlier[0] != _digest(payload):
+            return False
+        if command.action != "emergency":
+            return True
+        reply = earlier[1]
+        return reply is not None and reply.get("ok") is True
 
     async def _answer(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
         """Reply to a command the engine acted on; the reply is kept for a repeat of it."""

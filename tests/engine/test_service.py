@@ -693,11 +693,12 @@ async def test_another_command_under_a_used_id_is_carried_out(
     assert state["phase"]["extended_s"] == 90
 
 
-async def test_an_emergency_delivered_twice_is_carried_out_twice(
+async def test_an_emergency_delivered_again_is_not_a_second_press_but_a_new_press_is(
     mosquitto: Mosquitto, service: RoomService, wire: Wire
 ) -> None:
-    """A press is never skipped as a resend: the second delivery is a second press, which
-    brings the lights up at once (docs/emergency.md) — the safe direction."""
+    """A sender whose connection dropped sends its emergency again under the same id: the
+    engine answers it again and keeps the lights' fade (a second press would cut it short).
+    A press under a new id is a second press: immediate (docs/emergency.md)."""
     room = service.room.room_id
     topic = f"sessionroom/{room}"
     async with client_for(mosquitto, room) as client:
@@ -705,6 +706,41 @@ async def test_an_emergency_delivered_twice_is_carried_out_twice(
         assert reply["ok"] is True
         press = json.dumps({"id": "press", "action": "emergency"})
         await publish_twice(mosquitto, wire, topic, [press, press])
+        assert [json.loads(r) for r in wire.payloads(f"{topic}/reply/press")] == [
+            {"id": "press", "ok": True}
+        ] * 2
         state = await client.state(timeout=5)
-    assert state["emergency"]["active"] is True
+        assert state["emergency"]["active"] is True
+        assert state["emergency"]["immediate"] is False
+        again = json.dumps({"id": "press-2", "action": "emergency"})
+        await publish_twice(mosquitto, wire, topic, [again])
+        state = await client.state(timeout=5)
     assert state["emergency"]["immediate"] is True
+
+
+async def test_an_emergency_that_failed_is_carried_out_when_delivered_again(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A press is never lost to the bookkeeping of resends: one whose first delivery hit a
+    fault of ours (injected here: no real fault is known) is carried out on the next."""
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    await eventually(lambda: service.engine is not None, "the engine")
+    engine = service.engine
+    assert engine is not None
+    real_emergency = engine._emergency
+    faults = [RuntimeError("the first press went wrong")]
+
+    def faulty_emergency() -> None:
+        if faults:
+            raise faults.pop()
+        real_emergency()
+
+    monkeypatch.setattr(engine, "_emergency", faulty_emergency)
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("hold", timeout=5))["ok"] is False  # the engine listens
+    press = json.dumps({"id": "press", "action": "emergency"})
+    await publish_twice(mosquitto, wire, topic, [press, press])
+    replies = [json.loads(r) for r in wire.payloads(f"{topic}/reply/press")]
+    assert [reply["ok"] for reply in replies] == [False, True]
+    assert engine.snapshot().emergency.active

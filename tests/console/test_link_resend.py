@@ -1,0 +1,122 @@
+"""A command whose connection is lost before its reply: the emergency is sent again, once.
+
+The console talks to the real engine on a real Mosquitto through a loopback relay that
+holds back everything the broker sends the console (the broker's acknowledgement, the
+engine's reply) and then cuts the connection: the console cannot know whether its
+command arrived. It did: the engine carried it out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from controller.console.commands import emergency_command, new_command
+from controller.console.link import CONNECTION_LOST, Endpoint, LinkUpdate, Outcome, RoomLink
+from controller.engine.service import RoomService
+from controller.journal import list_sessions, read_events
+from tests.bus.relay import BrokerRelay
+from tests.engine.test_service import Wire, eventually, room_on
+from tests.support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+
+class SilentBroker(BrokerRelay):
+    """While `silent`, the broker's packets are held back from the client."""
+
+    silent = False
+
+    def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
+        if self.silent:
+            return False
+        return super().forward(packet, client)
+
+
+@contextlib.asynccontextmanager
+async def room_through_relay(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> AsyncIterator[tuple[RoomService, SilentBroker, RoomLink, Wire]]:
+    """The engine on `mosquitto`, in a session; the console's link to it through a relay."""
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    engine = asyncio.create_task(service.run())
+    wire = Wire(mosquitto)
+    heard: list[LinkUpdate] = []
+    try:
+        async with SilentBroker(mosquitto) as relay:
+            link = RoomLink(Endpoint("127.0.0.1", relay.port), service.room.room_id, heard.append)
+            linked = asyncio.create_task(link.run())
+            try:
+                await eventually(lambda: link.connected, "the console connects")
+                start = new_command("start", plan="rehearsal", participant="P7")
+                await eventually(
+                    lambda: service.engine is not None and service.bus is not None, "the engine"
+                )
+                assert await link.request(start, timeout=10) == Outcome("done")
+                yield service, relay, link, wire
+            finally:
+                linked.cancel()
+                await asyncio.gather(linked, return_exceptions=True)
+    finally:
+        wire.close()
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+
+
+def commands_seen(wire: Wire, room: str, command_id: str) -> list[str]:
+    return [
+        payload
+        for payload in wire.payloads(f"sessionroom/{room}/cmd")
+        if json.loads(payload).get("id") == command_id
+    ]
+
+
+async def test_an_emergency_whose_connection_was_lost_is_sent_again_and_carried_out_once(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with room_through_relay(mosquitto, tmp_path) as (service, relay, link, wire):
+        room = service.room.room_id
+        press = emergency_command()
+        relay.silent = True
+        pressed = asyncio.create_task(link.request(press, until_connected=True, timeout=10))
+        await eventually(
+            lambda: wire.payloads(f"sessionroom/{room}/reply/{press['id']}"), "the engine acts"
+        )
+        relay.silent = False
+        relay.cut()  # the console never got the broker's acknowledgement nor the reply
+        outcome = await asyncio.wait_for(pressed, 20)
+        assert outcome == Outcome("done")
+        assert len(commands_seen(wire, room, press["id"])) == 2  # sent again, same id
+        assert service.engine is not None
+        emergency = service.engine.snapshot().emergency
+        assert emergency.active and not emergency.immediate  # not taken as a second press
+        journal = list_sessions(service.room.data_dir)[0].path
+
+        def emergency_marks() -> list[object]:
+            events = read_events(journal, kinds=["safety"])
+            return [e.payload.get("emergency") for e in events if isinstance(e.payload, dict)]
+
+        await eventually(emergency_marks, "the emergency is journaled")
+        assert emergency_marks() == ["start"]
+
+
+async def test_another_command_whose_connection_was_lost_says_so_at_once(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Not sent again (it may have been carried out): the console says its fate is
+    unknown as soon as the connection is lost, not after the reply's timeout."""
+    async with room_through_relay(mosquitto, tmp_path) as (service, relay, link, wire):
+        room = service.room.room_id
+        hold = new_command("hold")
+        relay.silent = True
+        asked = asyncio.create_task(link.request(hold, timeout=60))
+        await eventually(lambda: commands_seen(wire, room, hold["id"]), "the command is sent")
+        relay.cut()
+        outcome = await asyncio.wait_for(asked, 20)
+        assert outcome == Outcome("no_reply", CONNECTION_LOST)
+        assert len(commands_seen(wire, room, hold["id"])) == 1
