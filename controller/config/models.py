@@ -396,6 +396,19 @@ class DisplaySettings(StrictModel):
         return self
 
 
+
+def _topic_problem(topic: str) -> str | None:
+    """What makes `topic` one no device answers on, or None (MQTT allows all of these)."""
+    if not printable_name(topic, MAX_TOPIC_CHARS):
+        return "is empty, too long or holds a control character"
+    if "+" in topic or "#" in topic:
+        return "holds a wildcard (+ or #)"
+    if topic != topic.strip():
+        return "begins or ends with a space"
+    if topic.startswith("/") or topic.endswith("/") or "//" in topic:
+        return "has an empty level (a / at either end, or //)"
+    return None
+
 class Device(StrictModel):
     """One device of the room and how to reach it."""
 
@@ -426,15 +439,12 @@ class Device(StrictModel):
     @field_validator("topic")
     @classmethod
     def _topic_is_plain(cls, value: str | None) -> str | None:
-        if value is not None and (
-            not printable_name(value, MAX_TOPIC_CHARS)
-            or any(c in value for c in "+#")
-            or value.startswith("/")
-        ):
-            shown = value if len(value) <= 40 else value[:37] + "..."
+        problem = None if value is None else _topic_problem(value)
+        if problem is not None:
+            shown = value if value is None or len(value) <= 40 else value[:37] + "..."
             raise ValueError(
-                f"topic {shown!r} must be a plain MQTT topic of at most {MAX_TOPIC_CHARS} "
-                "printable characters (no +, #, leading /, control character)"
+                f"topic {shown!r} {problem}: it must be a plain MQTT topic of at most "
+                f"{MAX_TOPIC_CHARS} printable characters"
             )
         return value
 
