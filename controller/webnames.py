@@ -2,7 +2,7 @@
 how long a browser has to send its request, and how many connections one address may hold.
 
 The web servers a browser reaches (the console, the displays) check both names against what
-they expect, and bound what a client can hold open (`REQUEST_TIMEOUT_S`,
+they expect, and bound what clients can hold open (`REQUEST_TIMEOUT_S`,
 `hold_per_address`); this module needs only aiohttp, so a display does not import the console.
 """
 
@@ -25,6 +25,11 @@ CONNECTIONS_PER_ADDRESS = 32
 IPv6 address counts with its /64, which one machine can spread over); one more is closed as
 it opens. A browser opens at most six to one server; a client opening hundreds (each held up
 to `REQUEST_TIMEOUT_S` without a request) would use up the server's file descriptors."""
+CONNECTIONS_IN_ALL = 256
+"""Connections the server holds open at once, from all addresses together: many addresses
+(a LAN's worth, or one machine's /64s) at their cap would still use up the process's file
+descriptors (1,024 by default), and with them its broker connection and its files. One
+more is closed as it opens; connections already open (a display's page) stay."""
 
 
 def host_name(host: str) -> str | None:
@@ -51,7 +56,8 @@ def browser_origin(url: str) -> str:
 
 def hold_per_address(runner: web.AppRunner) -> None:
     """Make the server of `runner` (set up, its sites not started yet) close a connection as
-    it opens when its address already holds `CONNECTIONS_PER_ADDRESS` open.
+    it opens when its address already holds `CONNECTIONS_PER_ADDRESS` open, or the server
+    `CONNECTIONS_IN_ALL`.
 
     Wraps the server's own `connection_made` and `connection_lost` (aiohttp calls them for
     every connection its request handler takes, before reading a byte of it).
@@ -65,7 +71,7 @@ def hold_per_address(runner: web.AppRunner) -> None:
 
     def connection_made(handler: Any, transport: Any) -> None:
         address = address_key(transport.get_extra_info("peername"))
-        if open_from[address] >= CONNECTIONS_PER_ADDRESS:
+        if open_from[address] >= CONNECTIONS_PER_ADDRESS or len(address_of) >= CONNECTIONS_IN_ALL:
             transport.abort()
             return
         open_from[address] += 1

@@ -396,7 +396,6 @@ class DisplaySettings(StrictModel):
         return self
 
 
-
 def _topic_problem(topic: str) -> str | None:
     """What makes `topic` one no device answers on, or None (MQTT allows all of these)."""
     if not printable_name(topic, MAX_TOPIC_CHARS):
@@ -408,6 +407,7 @@ def _topic_problem(topic: str) -> str | None:
     if topic.startswith("/") or topic.endswith("/") or "//" in topic:
         return "has an empty level (a / at either end, or //)"
     return None
+
 
 class Device(StrictModel):
     """One device of the room and how to reach it."""

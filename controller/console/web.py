@@ -14,8 +14,9 @@
 * the websocket is refused unless its Origin is the page's own (another site's page cannot
   drive the room through a signed-in tablet);
 * at most `max_consoles` consoles at once, each at most `MAX_COLUMNS` × `MAX_ROWS` cells;
-* at most `webnames.CONNECTIONS_PER_ADDRESS` connections from one address at once, each
-  closed if it sends no whole request within `webnames.REQUEST_TIMEOUT_S`;
+* at most `webnames.CONNECTIONS_PER_ADDRESS` connections from one address at once and
+  `webnames.CONNECTIONS_IN_ALL` in all, each closed if it sends no whole request within
+  `webnames.REQUEST_TIMEOUT_S`;
 * HTTPS when given a certificate (e.g. the facility's).
 
 Each console is a `sessionroom console` process that reads the room's broker login itself;
@@ -277,8 +278,8 @@ autocomplete="current-password"></label>
             asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        """`web.run_app`, with at most `webnames.CONNECTIONS_PER_ADDRESS` connections from one
-        address; SIGTERM raises GracefulExit (the runner's signal handling)."""
+        """`web.run_app`, with the connection caps of `webnames.hold_per_address`; SIGTERM
+        raises GracefulExit (the runner's signal handling)."""
         runner = web.AppRunner(
             await self._make_app(),
             handle_signals=True,
