@@ -83,7 +83,12 @@ async def test_an_emergency_whose_connection_was_lost_is_sent_again_and_carried_
         room = service.room.room_id
         press = emergency_command()
         relay.silent = True
-        pressed = asyncio.create_task(link.request(press, until_connected=True, timeout=10))
+        waits: list[str] = []
+        pressed = asyncio.create_task(
+            link.request(
+                press, until_connected=True, timeout=10, waiting=lambda: waits.append("waits")
+            )
+        )
         await eventually(
             lambda: wire.payloads(f"sessionroom/{room}/reply/{press['id']}"), "the engine acts"
         )
@@ -91,6 +96,7 @@ async def test_an_emergency_whose_connection_was_lost_is_sent_again_and_carried_
         relay.cut()  # the console never got the broker's acknowledgement nor the reply
         outcome = await asyncio.wait_for(pressed, 20)
         assert outcome == Outcome("done")
+        assert waits == ["waits"]  # the console said it waits for the broker
         assert len(commands_seen(wire, room, press["id"])) == 2  # sent again, same id
         assert service.engine is not None
         emergency = service.engine.snapshot().emergency
