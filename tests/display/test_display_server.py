@@ -275,15 +275,24 @@ async def test_a_light_bar_set_is_clamped_before_the_page_gets_it(bar: tuple[str
         assert (start["running"], start["speed_hz"], start["passes"]) == (True, 2.0, 3)
 
 
+@contextlib.asynccontextmanager
+async def _bar_on_a_hand_clock(
+    mosquitto: Mosquitto, content: Path
+) -> AsyncIterator[tuple[list[float], str, Broker, aiohttp.ClientSession]]:
+    """A light bar's display whose clock the test sets (`now[0]`, 100 s to begin with)."""
+    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
+    now = [100.0]
+    server.clock = lambda: now[0]
+    async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
+        yield now, url, broker, session
+
+
 async def test_a_page_that_joins_a_running_set_gets_it_with_the_time_gone(
     mosquitto: Mosquitto, content: Path
 ) -> None:
     """The light bar's hello carries the running set and how long it has run (on the
     display's clock, set by hand here), so a page that joins shows the dot in phase."""
-    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
-    now = [100.0]
-    server.clock = lambda: now[0]
-    async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
+    async with _bar_on_a_hand_clock(mosquitto, content) as (now, url, broker, session):
         base = _base(broker)
         async with session.ws_connect(url + "ws") as page:
             assert "now" not in await page.receive_json()  # nothing runs yet
@@ -422,10 +431,7 @@ async def test_a_stop_is_published_with_the_passes_the_page_showed(
     passed the next pass (the page started its set a frame later) still publishes the
     page's stopped state. It was refused as "counting back", and the bar stayed running
     on the broker after an emergency."""
-    server = _server(mosquitto, content, kind="bls", driver="mqtt-bls", mode="visual")
-    now = [100.0]
-    server.clock = lambda: now[0]
-    async with _running(server, mosquitto) as (url, broker), aiohttp.ClientSession() as session:
+    async with _bar_on_a_hand_clock(mosquitto, content) as (now, url, broker, session):
         base = _base(broker)
         async with session.ws_connect(url + "ws") as page:
             await page.receive_json()
