@@ -462,17 +462,25 @@ class Engine:
             )
             self.recorder.journal = journal
             self.checks.resumed(run.phase, t_now, self.session.origin, point.checks)
-            self.scene_override = overrides.scene
-            self.lights.overrides.update(overrides.lights)
-            self.volume_override = overrides.volume
+            latched = self.emergency is not None
+            if latched:
+                # latched since start-up (the emergency marker, written before the press's
+                # journal entry, which a crash may have lost): the session is as the press
+                # leaves it, its phase held and the operator's overrides dropped
+                if not run.held:
+                    run.hold()
+            else:
+                self.scene_override = overrides.scene
+                self.lights.overrides.update(overrides.lights)
+                self.volume_override = overrides.volume
             gap_s = t_now - point.last_t
             self._record(
                 "resume",
                 {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
                 text=f"engine resumed the session after a gap of {gap_s:.1f} s",
             )
-            if self.emergency is not None:
-                return  # latched since start-up (the emergency marker): the safe scene stands
+            if latched:
+                return  # the safe scene stands
             if point.progress.get("in_emergency") is True:
                 self._emergency()
             else:
