@@ -110,6 +110,12 @@ FLOOR_RESEND_S = 1.0
 """While latched, a light that reports itself below its safe level gets its safe target again
 at most this often (real seconds); one dimmed again sooner gets it when this is over."""
 
+OVERTAKEN = (
+    "an emergency pressed after this clear was sent went ahead of it and stands; "
+    "clear it again if the room is safe"
+)
+"""Why a `clear_emergency` an emergency overtook on its way in is refused."""
+
 LATCHED_CUE = "emergency active"
 """Why a cue due during the latch is skipped (journaled with it)."""
 
@@ -324,13 +330,20 @@ class Engine:
     def subscriptions(self) -> list[str]:
         return sorted(self._listeners)
 
-    def command(self, command: Command) -> None:
-        """Carry out an operator command, or raise CommandRefused with the reason."""
+    def command(self, command: Command, *, overtaken: bool = False) -> None:
+        """Carry out an operator command, or raise CommandRefused with the reason.
+
+        `overtaken`: an emergency sent after this command was carried out before it (an
+        emergency goes ahead of every command queued before it). A `clear_emergency` so
+        overtaken is refused: carried out now, it would undo the later press.
+        """
         handler = self._handlers().get(command.action)
         assert handler is not None  # parse_command only lets known actions through
         try:
             if self.emergency is not None and not allowed_while_latched(command):
                 raise CommandRefused(f"{LATCHED} ({describe_command(command)} refused)")
+            if overtaken and command.action == "clear_emergency":
+                raise CommandRefused(OVERTAKEN)
             handler(command)
         except CommandRefused as refusal:
             self._record_operator(command, refused=str(refusal))

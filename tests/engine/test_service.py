@@ -571,6 +571,58 @@ async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
     assert any(index < panic for index in lights_up), "no lights-up before the reply"
 
 
+async def test_an_emergency_pressed_after_a_clear_was_sent_is_never_undone_by_that_clear(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/emergency.md#clear-emergency: an emergency goes ahead of every command queued
+    before it, and a `clear_emergency` waiting behind a note (the engine busy with it) is
+    one of them. Pressed after the clear was sent, the emergency must still hold once both
+    are handled: the clear it overtook is refused, not carried out after it."""
+    busy, entered = asyncio.Event(), asyncio.Event()
+    handle = RoomService._command
+
+    async def busy_with_a_note(self: RoomService, bus: Any, engine: Any, message: Any) -> None:
+        if b'"busy"' in message.payload:
+            entered.set()
+            await busy.wait()  # the engine is busy: what arrives meanwhile is queued
+        await handle(self, bus, engine, message)
+
+    monkeypatch.setattr(RoomService, "_command", busy_with_a_note)
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(service.run())
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+
+    def send(command: dict[str, str]) -> None:
+        publisher.publish(f"{topic}/cmd", json.dumps(command), qos=1).wait_for_publish()
+
+    try:
+        async with client_for(mosquitto, room) as client:
+            start = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+            assert start["ok"] and (await client.command("emergency", timeout=5))["ok"]
+            send({"id": "busy", "action": "note", "text": "calm"})
+            await asyncio.wait_for(entered.wait(), DEADLINE_S)
+            send({"id": "clear", "action": "clear_emergency"})
+            send({"id": "again", "action": "emergency"})
+            await eventually(lambda: service.bus is not None and service.bus.waiting == 2, "queued")
+            busy.set()
+            for reply in ("busy", "clear", "again"):
+                await eventually(lambda r=reply: wire.payloads(f"{topic}/reply/{r}"), reply)
+            state = await client.state(timeout=5)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert state["emergency"]["active"] is True
+    [clear] = [json.loads(reply) for reply in wire.payloads(f"{topic}/reply/clear")]
+    assert clear["ok"] is False
+    assert "pressed after" in clear["error"]
+
+
 async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
     mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
