@@ -1065,7 +1065,7 @@ class Engine:
     def _reassert(self, device_id: str) -> None:
         """A device (back) online gets its current target again."""
         self.lights.forget(device_id)
-        self.vr.reassert(device_id, self.now())
+        self.vr.reassert(device_id, self.now(), latched=self.emergency is not None)
         self.bls.reassert(device_id, self.now())
         self.checks.back_online(device_id)
 

@@ -200,3 +200,21 @@ def test_a_light_dimmed_again_within_the_second_gets_its_safe_target_when_the_se
     assert [json.loads(p)["brightness"] for p in wire.get(ceiling, [])] == [203], (
         "the second dimming is undone once the second since the last re-send is over"
     )
+
+
+def test_a_headset_back_online_during_an_emergency_is_told_to_stop_even_after_a_pause(
+    room: Room,
+) -> None:
+    """docs/emergency.md#offline-devices-and-console: a device that comes back online gets
+    the safe targets again, and a headset's is `stop`. One offline at the press never got
+    its stop and plays on; a `vr pause` the operator sends meanwhile (accepted while latched)
+    must not make the engine forget that it owes the headset a stop."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    room.device("vr/headset/availability", "offline")
+    room.do("emergency")
+    room.tick()
+    room.do("vr", op="pause")
+    room.tick()
+    room.device("vr/headset/availability", "online")
+    assert '{"action":"stop"}' in room.tick().get("vr/headset/set", [])
