@@ -129,6 +129,8 @@ CONNECTION_LOST = (
     "the connection to the broker was lost before the engine replied: "
     "the command may or may not have been carried out"
 )
+KEPT = "; sent again when the engine is back online"
+"""Said of an emergency without a reply: the link keeps it (`RoomLink.request`)."""
 
 
 class RoomLink:
@@ -153,6 +155,9 @@ class RoomLink:
         """Set while connected: what a command that waits for the broker waits for."""
         self._lost: asyncio.Future[None] | None = None
         """Done when the current connection is lost: a command waiting for its reply stops."""
+        self._unanswered: dict[str, Any] | None = None
+        """The latest emergency no reply came for: published again, under its id, whenever
+        the engine's status says `online` (it came back, or the link did), until one comes."""
 
     @property
     def connected(self) -> bool:
@@ -206,7 +211,10 @@ class RoomLink:
         (the emergency) the command waits for the broker instead, and one whose connection
         was lost before its reply is published again, under the same id, as soon as the
         broker is back: the engine carries out a command delivered twice once and repeats
-        its reply. `waiting` is called whenever the command starts waiting for the broker.
+        its reply. One that still gets no reply (no engine listens: it is restarting) is
+        `no_reply`, and kept: published again whenever the engine's status says `online`,
+        until a reply comes. `waiting` is called whenever the command starts waiting for
+        the broker.
         """
         command_id = str(command["id"])
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -225,6 +233,11 @@ class RoomLink:
             self._pending.pop(command_id, None)
         if outcome.kind == "lost":
             return Outcome("no_reply", outcome.reason)
+        if until_connected and outcome.kind == "no_reply":
+            self._unanswered = command
+            return Outcome("no_reply", f"{outcome.reason}{KEPT}")
+        if until_connected and outcome.kind == "done":
+            self._unanswered = None  # the room is latched: an older press adds nothing
         return outcome
 
     async def _attempt(
@@ -301,16 +314,28 @@ class RoomLink:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if topic == self.topics.status:
-                self._on_update(StatusMessage(read_status(payload)))
+                status = read_status(payload)
+                self._on_update(StatusMessage(status))
+                if status == "online":
+                    await self._send_unanswered(client)
             elif topic == self.topics.state:
                 self._on_update(read_state(payload))
             else:
                 self._settle_reply(payload)
 
+    async def _send_unanswered(self, client: aiomqtt.Client) -> None:
+        """The engine is online: the emergency it never answered goes to it again."""
+        command = self._unanswered
+        if command is not None:
+            with contextlib.suppress(aiomqtt.MqttError):  # the next `online` tries again
+                await client.publish(self.topics.cmd, json.dumps(command), qos=1)
+
     def _settle_reply(self, payload: bytes) -> None:
         answer = read_reply(payload)
         if answer is None:
             return
+        if self._unanswered is not None and answer.get("id") == self._unanswered["id"]:
+            self._unanswered = None
         reply = self._pending.get(str(answer.get("id")))
         if reply is not None and not reply.done():
             reply.set_result(answer)

@@ -120,3 +120,34 @@ async def test_another_command_whose_connection_was_lost_says_so_at_once(
         outcome = await asyncio.wait_for(asked, 20)
         assert outcome == Outcome("no_reply", CONNECTION_LOST)
         assert len(commands_seen(wire, room, hold["id"])) == 1
+
+
+async def test_an_emergency_pressed_while_the_engine_is_away_is_carried_out_when_it_is_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """docs/emergency.md#offline-devices-and-console: the broker takes the press, but no
+    engine listens (it is restarting after a crash): the console says "no reply" after its
+    usual wait and keeps the press. When the engine is back online it gets the press, under
+    the same id, and the room is latched."""
+    room = room_on(mosquitto, tmp_path, time_scale=10.0)
+    heard: list[LinkUpdate] = []
+    link = RoomLink(Endpoint(mosquitto.host, mosquitto.port), room.room_id, heard.append)
+    linked = asyncio.create_task(link.run())
+    engine: asyncio.Task[None] | None = None
+    try:
+        await eventually(lambda: link.connected, "the console connects")
+        press = emergency_command()
+        outcome = await link.request(press, until_connected=True)
+        assert outcome.kind == "no_reply"
+        service = RoomService(room)
+        engine = asyncio.create_task(service.run())
+        await eventually(
+            lambda: service.engine is not None and service.engine.emergency is not None,
+            "the press reaches the engine once it is back",
+        )
+    finally:
+        linked.cancel()
+        await asyncio.gather(linked, return_exceptions=True)
+        if engine is not None:
+            engine.cancel()
+            await asyncio.gather(engine, return_exceptions=True)
