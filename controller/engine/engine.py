@@ -99,9 +99,9 @@ RESUME_FADE_S = 2.0
 """After a crash the current scene is re-asserted over this many (real) seconds."""
 
 CONFIRM_AFTER_S = 1.0
-"""The emergency's safe light targets go out once more this long (real) after the first:
-a stray command that crossed the lights-up on the broker (another controller, a replay
-stopping) is undone even where a light reports nothing."""
+"""The emergency's safe light targets, and its stops to the headsets and BLS devices, go out
+once more this long (real) after the first: a stray command that crossed them on the broker
+(another controller, a replay stopping) is undone even where a device reports nothing."""
 
 FLOOR_TOLERANCE = 0.02
 """A light reporting this far below its safe level is where it should be (device rounding)."""
@@ -572,6 +572,9 @@ class Engine:
         if emergency is not None and due and not emergency.confirmed:
             emergency.confirmed = True
             self.lights.forget()
+            for device_id in self.drivers:  # a play or a set start that crossed the stops
+                self.vr.reassert(device_id, now, latched=True)
+                self.bls.reassert(device_id, now)
         for device_id, at in list(self._floor_owed.items()):
             if self._real(now) >= at:
                 self._resend_floor(device_id, self._real(now))

@@ -218,3 +218,23 @@ def test_a_headset_back_online_during_an_emergency_is_told_to_stop_even_after_a_
     room.tick()
     room.device("vr/headset/availability", "online")
     assert '{"action":"stop"}' in room.tick().get("vr/headset/set", [])
+
+
+def test_a_second_after_the_press_the_headset_and_the_bls_devices_are_told_to_stop_again(
+    room: Room,
+) -> None:
+    """docs/emergency.md#first-press: a second after the lights-up its targets go out once
+    more, so that a stray command that crossed it on the broker is undone. A play or a set
+    start crosses the emergency's stops the same way (a live replay's message in flight, a
+    second controller): the stops go out once more with the lights."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    room.do("emergency")
+    first = room.tick()
+    assert first["vr/headset/set"] == ['{"action":"stop"}']
+    assert first["bls/tappers/set"] == ['{"running":false}']
+    again = room.run_for(1.25, step=0.05)
+    assert again.get("vr/headset/set") == ['{"action":"stop"}']
+    assert again.get("bls/tappers/set") == ['{"running":false}']
+    assert again.get("bls/lightbar/set") == ['{"running":false}']
+    assert "vr/headset/set" not in room.run_for(5.0), "once, not again and again"
