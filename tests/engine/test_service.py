@@ -517,23 +517,32 @@ async def test_a_session_the_edited_room_cannot_resume_never_keeps_the_engine_fr
     }
 
 
+def busy_with(
+    monkeypatch: pytest.MonkeyPatch, marker: bytes
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make the engine's service busy with the command whose message holds `marker` until
+    the first event returned is set: what arrives meanwhile is queued. The second event is
+    set once the service is busy with it."""
+    busy, entered = asyncio.Event(), asyncio.Event()
+    handle = RoomService._command
+
+    async def busy_with_it(self: RoomService, bus: Any, engine: Any, message: Any) -> None:
+        if marker in message.payload:
+            entered.set()
+            await busy.wait()
+        await handle(self, bus, engine, message)
+
+    monkeypatch.setattr(RoomService, "_command", busy_with_it)
+    return busy, entered
+
+
 async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/robustness.md#queueing: while the engine is busy with a first note, 999 more and
     then an emergency arrive; the emergency is handled next (its lights-up first), ahead of
     every note queued before it, and its reply does not wait for the disk."""
-    busy = asyncio.Event()
-    handle = RoomService._command
-
-    async def busy_with_the_first_note(
-        self: RoomService, bus: Any, engine: Any, message: Any
-    ) -> None:
-        if b'"note0"' in message.payload:
-            await busy.wait()  # the engine is busy: what arrives meanwhile is queued
-        await handle(self, bus, engine, message)
-
-    monkeypatch.setattr(RoomService, "_command", busy_with_the_first_note)
+    busy, _ = busy_with(monkeypatch, b'"note0"')
     service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
     task = asyncio.create_task(service.run())
     room = service.room.room_id
@@ -578,16 +587,7 @@ async def test_an_emergency_pressed_after_a_clear_was_sent_is_never_undone_by_th
     before it, and a `clear_emergency` waiting behind a note (the engine busy with it) is
     one of them. Pressed after the clear was sent, the emergency must still hold once both
     are handled: the clear it overtook is refused, not carried out after it."""
-    busy, entered = asyncio.Event(), asyncio.Event()
-    handle = RoomService._command
-
-    async def busy_with_a_note(self: RoomService, bus: Any, engine: Any, message: Any) -> None:
-        if b'"busy"' in message.payload:
-            entered.set()
-            await busy.wait()  # the engine is busy: what arrives meanwhile is queued
-        await handle(self, bus, engine, message)
-
-    monkeypatch.setattr(RoomService, "_command", busy_with_a_note)
+    busy, entered = busy_with(monkeypatch, b'"busy"')
     service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
     task = asyncio.create_task(service.run())
     room = service.room.room_id
