@@ -108,7 +108,8 @@ FLOOR_TOLERANCE = 0.02
 
 FLOOR_RESEND_S = 1.0
 """While latched, a light that reports itself below its safe level gets its safe target again
-at most this often (real seconds); one dimmed again sooner gets it when this is over."""
+at most this often (real seconds), a headset or BLS device that reports itself playing its
+stop; one that reports it again sooner gets it when this is over."""
 
 OVERTAKEN = (
     "an emergency pressed after this clear was sent went ahead of it and stands; "
@@ -270,10 +271,11 @@ class Engine:
         """Where and which fault → real time it was last journaled (the monotonic clock: a
         wall clock set back or forward must not silence nor repeat it)."""
         self._floor_reasserted: dict[str, float] = {}
-        """Light → real time its safe target was last sent again during the latch."""
+        """Device → real time its safe target (a light's) or stop (a headset's, a BLS
+        device's) was last sent again during the latch."""
         self._floor_owed: dict[str, float] = {}
-        """Light → real time its safe target is owed again: it reported itself below its safe
-        level sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_floor`)."""
+        """Device → real time its safe target or stop is owed again: it reported the latch
+        broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
         self.latch_file = room.data_dir / f"{room.room_id}.emergency"
         """Present while an emergency is active: a restart outside a session stays latched."""
         if self.latch_file.exists():
@@ -384,7 +386,7 @@ class Engine:
                 self._vitals(device_id, reception.data, topic)
             else:
                 self._record("state", reception.data, device=device_id, topic=topic)
-                self._hold_the_floor(device_id, reception.data)
+                self._hold_the_latch(device_id, reception.data)
 
     def message_dropped(self, topic: str, reason: str) -> None:
         """The bus dropped a message on arrival (too large, or its inbox lane was full):
@@ -571,10 +573,8 @@ class Engine:
         due = emergency is not None and self._real(now - emergency.since) >= CONFIRM_AFTER_S
         if emergency is not None and due and not emergency.confirmed:
             emergency.confirmed = True
-            self.lights.forget()
-            for device_id in self.drivers:  # a play or a set start that crossed the stops
-                self.vr.reassert(device_id, now, latched=True)
-                self.bls.reassert(device_id, now)
+            for device_id in self.drivers:  # a change that crossed the lights-up or the stops
+                self._restate_the_latch(device_id)
         for device_id, at in list(self._floor_owed.items()):
             if self._real(now) >= at:
                 self._resend_floor(device_id, self._real(now))
@@ -1038,18 +1038,18 @@ class Engine:
         if available is Availability.ONLINE:
             self._reassert(device_id)
 
-    def _hold_the_floor(self, device_id: str, state: dict[str, Any]) -> None:
-        """While latched, a light that reports itself below its safe level (something else
-        dimmed it: a stray controller, a replay) gets its safe target again, at most once a
-        second (docs/emergency.md#nothing-darker-nothing-louder)."""
+    def _hold_the_latch(self, device_id: str, state: dict[str, Any]) -> None:
+        """While latched, a light that reports itself below its safe level, or a headset or
+        BLS device that reports content playing or a set running (something else did it: a
+        stray controller, a replay, a command left retained), gets its safe target or its
+        stop again, at most once a second (docs/emergency.md#nothing-darker-nothing-louder)."""
         latch = self.output.latch
-        floor = latch.floors.get(device_id) if latch is not None else None
-        if floor is None:
+        if latch is None:
             return
-        level = 0.0 if state.get("on") is False else state.get("level")
-        if not isinstance(level, int | float):
+        broken = _breaks_the_latch(state, latch.floors.get(device_id))
+        if broken is None:
             return
-        if level >= floor - FLOOR_TOLERANCE:
+        if not broken:
             self._floor_owed.pop(device_id, None)  # back where it should be
             return
         now = self._real(self.now())
@@ -1060,10 +1060,18 @@ class Engine:
             self._floor_owed[device_id] = at  # `tick` sends it then
 
     def _resend_floor(self, device_id: str, now: float) -> None:
-        """The light's safe target goes out again at the next `lights.tick` (`now`: real s)."""
+        """What the latch holds the device to goes out again (`now`: real s)."""
         self._floor_owed.pop(device_id, None)
         self._floor_reasserted[device_id] = now
+        self._restate_the_latch(device_id)
+
+    def _restate_the_latch(self, device_id: str) -> None:
+        """What the latch holds a device to goes out again: a light's safe target (at the next
+        `lights.tick`), a headset's or a BLS device's stop."""
+        now = self.now()
         self.lights.forget(device_id)
+        self.vr.reassert(device_id, now, latched=True)
+        self.bls.reassert(device_id, now)
 
     def _reassert(self, device_id: str) -> None:
         """A device (back) online gets its current target again."""
@@ -1234,6 +1242,21 @@ class Engine:
             or (None if writable else f"{folder} is not writable"),
             playlists_missing=missing,
         )
+
+
+def _breaks_the_latch(state: dict[str, Any], floor: float | None) -> bool | None:
+    """Whether a device's reported state breaks the latch: a light below its safe level
+    (`floor`), a headset playing, a BLS device running; None when the report does not say."""
+    if floor is not None:
+        level = 0.0 if state.get("on") is False else state.get("level")
+        if not isinstance(level, int | float):
+            return None
+        return bool(level < floor - FLOOR_TOLERANCE)
+    if "status" in state:  # a headset or display
+        return bool(state["status"] == "playing")
+    if "running" in state:  # a BLS device
+        return state["running"] is True
+    return None
 
 
 def _fraction(value: object) -> bool:

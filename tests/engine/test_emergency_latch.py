@@ -238,3 +238,31 @@ def test_a_second_after_the_press_the_headset_and_the_bls_devices_are_told_to_st
     assert again.get("bls/tappers/set") == ['{"running":false}']
     assert again.get("bls/lightbar/set") == ['{"running":false}']
     assert "vr/headset/set" not in room.run_for(5.0), "once, not again and again"
+
+
+@pytest.mark.parametrize(
+    ("state_topic", "report", "set_topic", "stop"),
+    [
+        (
+            "vr/headset/state",
+            '{"status":"playing","content":"x"}',
+            "vr/headset/set",
+            '{"action":"stop"}',
+        ),
+        ("bls/tappers/state", '{"running":true,"pass":3}', "bls/tappers/set", '{"running":false}'),
+    ],
+)
+def test_a_device_that_reports_it_plays_while_latched_is_told_to_stop_again(
+    room: Room, state_topic: str, report: str, set_topic: str, stop: str
+) -> None:
+    """docs/emergency.md#nothing-darker-nothing-louder: a headset that reports content
+    playing, or a BLS device a set running, while latched (something outside the engine
+    started it: a stray controller, a play left retained on its command topic, a replay's
+    message in flight) gets its stop again, as a light dimmed below its safe level gets its
+    safe target: at once, then at most once a second."""
+    in_emergency(room)
+    room.device(state_topic, report)
+    assert room.tick(0.05).get(set_topic) == [stop]
+    room.device(state_topic, report)  # again within the second
+    assert set_topic not in room.tick(0.4)
+    assert room.run_for(1.0, step=0.05).get(set_topic) == [stop]
