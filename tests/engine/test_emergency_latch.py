@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from controller.api.commands import parse_command
 from controller.drivers.base import LightCommand
+from controller.engine.engine import OVERTAKEN
 from controller.engine.output import GatedMessage
+from controller.engine.phases import CommandRefused
 from controller.engine.safety import Rule, Status
 from tests.engine.test_engine import Room, z2m
 
@@ -266,3 +269,19 @@ def test_a_device_that_reports_it_plays_while_latched_is_told_to_stop_again(
     room.device(state_topic, report)  # again within the second
     assert set_topic not in room.tick(0.4)
     assert room.run_for(1.0, step=0.05).get(set_topic) == [stop]
+
+
+def test_a_clear_an_emergency_overtook_is_refused_and_journaled(room: Room) -> None:
+    """docs/emergency.md#clear-emergency: the service tells the engine when an emergency
+    sent after a `clear_emergency` was carried out first; the clear is then refused with the
+    reason, journaled like every refusal, and the room stays latched."""
+    in_emergency(room)
+    room.engine.take_events()
+    clear = parse_command(b'{"id": "late", "action": "clear_emergency"}')
+    with pytest.raises(CommandRefused, match="pressed after this clear was sent"):
+        room.engine.command(clear, overtaken=True)
+    assert room.engine.snapshot().emergency.active
+    [refusal] = [e for e in room.engine.take_events() if e["kind"] == "operator"]
+    assert refusal["payload"]["refused"] == OVERTAKEN
+    room.engine.command(clear)
+    assert not room.engine.snapshot().emergency.active
