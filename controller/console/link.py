@@ -156,8 +156,8 @@ class RoomLink:
         self._lost: asyncio.Future[None] | None = None
         """Done when the current connection is lost: a command waiting for its reply stops."""
         self._unanswered: dict[str, Any] | None = None
-        """The latest emergency no reply came for: published again, under its id, whenever
-        the engine's status says `online` (it came back, or the link did), until one comes."""
+        """The latest emergency, until its reply comes: published again, under its id,
+        whenever the engine's status says `online` (it came back, or the link did)."""
 
     @property
     def connected(self) -> bool:
@@ -211,14 +211,16 @@ class RoomLink:
         (the emergency) the command waits for the broker instead, and one whose connection
         was lost before its reply is published again, under the same id, as soon as the
         broker is back: the engine carries out a command delivered twice once and repeats
-        its reply. One that still gets no reply (no engine listens: it is restarting) is
-        `no_reply`, and kept: published again whenever the engine's status says `online`,
-        until a reply comes. `waiting` is called whenever the command starts waiting for
+        its reply. It is kept until its reply comes, also after this returns `no_reply` (no
+        engine listens: it is restarting): published again whenever the engine's status
+        says `online`. `waiting` is called whenever the command starts waiting for
         the broker.
         """
         command_id = str(command["id"])
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = reply
+        if until_connected:
+            self._unanswered = command  # the engine may come (back) online while it waits
         limit = REPLY_TIMEOUT_S if timeout is None else timeout
         try:
             while True:
@@ -233,11 +235,8 @@ class RoomLink:
             self._pending.pop(command_id, None)
         if outcome.kind == "lost":
             return Outcome("no_reply", outcome.reason)
-        if until_connected and outcome.kind == "no_reply":
-            self._unanswered = command
-            return Outcome("no_reply", f"{outcome.reason}{KEPT}")
-        if until_connected and outcome.kind == "done":
-            self._unanswered = None  # the room is latched: an older press adds nothing
+        if until_connected and outcome.kind in ("no_reply", "not_sent"):
+            return Outcome(outcome.kind, f"{outcome.reason}{KEPT}")
         return outcome
 
     async def _attempt(
@@ -317,16 +316,18 @@ class RoomLink:
                 status = read_status(payload)
                 self._on_update(StatusMessage(status))
                 if status == "online":
-                    await self._send_unanswered(client)
+                    await self._send_unanswered(client, retained=bool(message.retain))
             elif topic == self.topics.state:
                 self._on_update(read_state(payload))
             else:
                 self._settle_reply(payload)
 
-    async def _send_unanswered(self, client: aiomqtt.Client) -> None:
-        """The engine is online: the emergency it never answered goes to it again."""
+    async def _send_unanswered(self, client: aiomqtt.Client, *, retained: bool) -> None:
+        """The engine is online: the emergency it has not answered goes to it again. Not at
+        the retained `online` of a reconnect while its `request` still runs: that sends it
+        again itself."""
         command = self._unanswered
-        if command is not None:
+        if command is not None and not (retained and str(command["id"]) in self._pending):
             with contextlib.suppress(aiomqtt.MqttError):  # the next `online` tries again
                 await client.publish(self.topics.cmd, json.dumps(command), qos=1)
 

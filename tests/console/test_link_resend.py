@@ -151,3 +151,29 @@ async def test_an_emergency_pressed_while_the_engine_is_away_is_carried_out_when
         if engine is not None:
             engine.cancel()
             await asyncio.gather(engine, return_exceptions=True)
+
+
+async def test_an_emergency_pressed_as_the_engine_comes_back_reaches_it(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The engine's `online` may come while the press still waits for its reply (the press
+    reached the broker before the engine listened): the press goes again at that `online`,
+    not only at the next one."""
+    room = room_on(mosquitto, tmp_path, time_scale=10.0)
+    link = RoomLink(Endpoint(mosquitto.host, mosquitto.port), room.room_id, lambda update: None)
+    linked = asyncio.create_task(link.run())
+    service = RoomService(room)
+    engine: asyncio.Task[None] | None = None
+    try:
+        await eventually(lambda: link.connected, "the console connects")
+        pressed = asyncio.create_task(link.request(emergency_command(), until_connected=True))
+        await asyncio.sleep(0.2)  # published: no engine listens yet
+        engine = asyncio.create_task(service.run())
+        assert await asyncio.wait_for(pressed, 20) == Outcome("done")
+        assert service.engine is not None and service.engine.emergency is not None
+    finally:
+        linked.cancel()
+        await asyncio.gather(linked, return_exceptions=True)
+        if engine is not None:
+            engine.cancel()
+            await asyncio.gather(engine, return_exceptions=True)
