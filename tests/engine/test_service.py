@@ -352,6 +352,47 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     assert resume[0].payload["gap_s"] > 0  # type: ignore[index]
 
 
+async def test_an_engine_killed_mid_emergency_starts_again_latched_lit_and_held(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """docs/emergency.md#crash-and-resume: an engine killed (SIGKILL) a fifth of a second
+    into an emergency's lights-up, in the dark peak, before its one-second confirmation:
+    the next engine is latched, sends the safe scene again (never the peak's), keeps the
+    phase held, starts no content, and still refuses what the latch refuses."""
+    room = f"r{uuid.uuid4().hex[:8]}"
+    status = f"sessionroom/{room}/status"
+    first = engine_process(mosquitto, tmp_path, room, scale=10.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
+        async with client_for(mosquitto, room) as client:
+            await rehearse_until(client, "peak")
+            await asyncio.sleep(0.3)
+            assert (await client.command("emergency", timeout=5))["ok"]
+        await asyncio.sleep(0.2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
+    wire.messages.clear()
+    second = engine_process(mosquitto, tmp_path, room, scale=10.0)
+    try:
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
+        async with client_for(mosquitto, room) as client:
+            state = await client.state(timeout=5)
+            refused = await client.command("lights", timeout=5, level=0.0)
+            await asyncio.sleep(1.5)  # past the new engine's confirmation
+        ceiling = wire.payloads("zigbee2mqtt/ceiling_light/set")
+        headset = wire.payloads("vr/headset/set")
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+    assert state["emergency"]["active"] is True
+    assert (state["phase"]["name"], state["phase"]["held"]) == ("peak", True)
+    assert refused["ok"] is False and "emergency active" in refused["error"]
+    assert ceiling and all('"brightness":203' in payload for payload in ceiling), ceiling
+    assert headset and all(payload == '{"action":"stop"}' for payload in headset), headset
+
+
 async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
     private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
