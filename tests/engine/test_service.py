@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -312,18 +312,23 @@ async def test_a_vitals_reading_the_broker_retained_is_no_baseline(
     assert "bp-cuff" not in state.vitals
 
 
-async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
-    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
-) -> None:
+@contextlib.asynccontextmanager
+async def killed_and_started_again(
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    wire: Wire,
+    before: Callable[[RoomClient], Awaitable[None]],
+) -> AsyncIterator[RoomClient]:
+    """An engine process for a new room does `before` with a client of it and is killed
+    (SIGKILL); once its will says offline, the wire is cleared and a second engine starts
+    on the same data: yields a client of it, then stops it."""
     room = f"r{uuid.uuid4().hex[:8]}"
     status = f"sessionroom/{room}/status"
     first = engine_process(mosquitto, tmp_path, room, scale=10.0)
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
         async with client_for(mosquitto, room) as client:
-            await rehearse_until(client, "peak")
-            assert (await client.command("hold", timeout=5))["ok"]
-        await asyncio.sleep(0.5)
+            await before(client)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -333,7 +338,22 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
         async with client_for(mosquitto, room) as client:
-            state = await client.state(timeout=5)
+            yield client
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+
+
+async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    async def hold_the_peak(client: RoomClient) -> None:
+        await rehearse_until(client, "peak")
+        assert (await client.command("hold", timeout=5))["ok"]
+        await asyncio.sleep(0.5)
+
+    async with killed_and_started_again(mosquitto, tmp_path, wire, hold_the_peak) as client:
+        state = await client.state(timeout=5)
         assert state["phase"]["name"] == "peak"
         assert state["phase"]["held"] is True
         await eventually(
@@ -342,9 +362,6 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
             ),
             "the peak scene re-asserted to the ceiling light",
         )
-    finally:
-        second.terminate()
-        second.wait(timeout=10)
     [info] = list_sessions(tmp_path)
     assert info.resumed and info.is_open
     resume = [e for e in read_events(info.path) if e.kind == "resume"]
@@ -359,33 +376,19 @@ async def test_an_engine_killed_mid_emergency_starts_again_latched_lit_and_held(
     into an emergency's lights-up, in the dark peak, before its one-second confirmation:
     the next engine is latched, sends the safe scene again (never the peak's), keeps the
     phase held, starts no content, and still refuses what the latch refuses."""
-    room = f"r{uuid.uuid4().hex[:8]}"
-    status = f"sessionroom/{room}/status"
-    first = engine_process(mosquitto, tmp_path, room, scale=10.0)
-    try:
-        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
-        async with client_for(mosquitto, room) as client:
-            await rehearse_until(client, "peak")
-            await asyncio.sleep(0.3)
-            assert (await client.command("emergency", timeout=5))["ok"]
+
+    async def press_in_the_peak(client: RoomClient) -> None:
+        await rehearse_until(client, "peak")
+        await asyncio.sleep(0.3)
+        assert (await client.command("emergency", timeout=5))["ok"]
         await asyncio.sleep(0.2)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
-    wire.messages.clear()
-    second = engine_process(mosquitto, tmp_path, room, scale=10.0)
-    try:
-        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
-        async with client_for(mosquitto, room) as client:
-            state = await client.state(timeout=5)
-            refused = await client.command("lights", timeout=5, level=0.0)
-            await asyncio.sleep(1.5)  # past the new engine's confirmation
-        ceiling = wire.payloads("zigbee2mqtt/ceiling_light/set")
-        headset = wire.payloads("vr/headset/set")
-    finally:
-        second.terminate()
-        second.wait(timeout=10)
+
+    async with killed_and_started_again(mosquitto, tmp_path, wire, press_in_the_peak) as client:
+        state = await client.state(timeout=5)
+        refused = await client.command("lights", timeout=5, level=0.0)
+        await asyncio.sleep(1.5)  # past the new engine's confirmation
+    ceiling = wire.payloads("zigbee2mqtt/ceiling_light/set")
+    headset = wire.payloads("vr/headset/set")
     assert state["emergency"]["active"] is True
     assert (state["phase"]["name"], state["phase"]["held"]) == ("peak", True)
     assert refused["ok"] is False and "emergency active" in refused["error"]
