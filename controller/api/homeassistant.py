@@ -14,6 +14,7 @@ A press left retained on the emergency topic is cleared and not taken as an emer
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -172,4 +173,4 @@ class HomeAssistant:
             return
         await self._bus.publish(message.topic, b"", qos=1, retain=True)
         if not message.retain:
-            await self._command(Message(message.topic, emergency_command(), retain=False))
+            await self._command(dataclasses.replace(message, payload=emergency_command()))

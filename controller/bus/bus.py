@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import math
@@ -119,6 +120,8 @@ class Bus:
         self._max_payload_bytes = max_payload_bytes
         self._dropped_callbacks: list[Dropped] = []
         self._inbox = Inbox(on_dropped=self._notify_dropped)
+        self._arrivals = 0
+        """Messages received so far (`Message.arrival`)."""
         self._lanes: dict[str, tuple[str, Urgent | None]] = {}
         """Topic filter → its lane and its judge of urgent messages."""
         self._connected = asyncio.Event()
@@ -524,6 +527,8 @@ class Bus:
         if not filters:
             log.debug("dropped a message on %s: no subscription matches it", message.topic)
             return
+        self._arrivals += 1
+        message = dataclasses.replace(message, arrival=self._arrivals)
         lane, _ = self._lanes[filters[0]]
         for topic_filter in filters:
             judge = self._lanes[topic_filter][1]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -14,6 +14,9 @@ class Message:
     topic: str
     payload: bytes
     retain: bool
+    arrival: int | None = field(default=None, compare=False)
+    """Its place in the order the bus received messages in (None: not received by a bus).
+    The inbox hands urgent messages over out of that order; this keeps it known."""
 
 
 @dataclass(frozen=True)

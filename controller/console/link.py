@@ -129,6 +129,8 @@ CONNECTION_LOST = (
     "the connection to the broker was lost before the engine replied: "
     "the command may or may not have been carried out"
 )
+KEPT = "; sent again when the engine is back online"
+"""Said of an emergency without a reply: the link keeps it (`RoomLink.request`)."""
 
 
 class RoomLink:
@@ -153,6 +155,9 @@ class RoomLink:
         """Set while connected: what a command that waits for the broker waits for."""
         self._lost: asyncio.Future[None] | None = None
         """Done when the current connection is lost: a command waiting for its reply stops."""
+        self._unanswered: dict[str, Any] | None = None
+        """The latest emergency, until its reply comes: published again, under its id,
+        whenever the engine's status says `online` (it came back, or the link did)."""
 
     @property
     def connected(self) -> bool:
@@ -206,11 +211,16 @@ class RoomLink:
         (the emergency) the command waits for the broker instead, and one whose connection
         was lost before its reply is published again, under the same id, as soon as the
         broker is back: the engine carries out a command delivered twice once and repeats
-        its reply. `waiting` is called whenever the command starts waiting for the broker.
+        its reply. It is kept until its reply comes, also after this returns `no_reply` (no
+        engine listens: it is restarting): published again whenever the engine's status
+        says `online`. `waiting` is called whenever the command starts waiting for
+        the broker.
         """
         command_id = str(command["id"])
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = reply
+        if until_connected:
+            self._unanswered = command  # the engine may come (back) online while it waits
         limit = REPLY_TIMEOUT_S if timeout is None else timeout
         try:
             while True:
@@ -225,6 +235,8 @@ class RoomLink:
             self._pending.pop(command_id, None)
         if outcome.kind == "lost":
             return Outcome("no_reply", outcome.reason)
+        if until_connected and outcome.kind in ("no_reply", "not_sent"):
+            return Outcome(outcome.kind, f"{outcome.reason}{KEPT}")
         return outcome
 
     async def _attempt(
@@ -301,16 +313,30 @@ class RoomLink:
             topic = str(message.topic)
             payload = message.payload if isinstance(message.payload, bytes) else b""
             if topic == self.topics.status:
-                self._on_update(StatusMessage(read_status(payload)))
+                status = read_status(payload)
+                self._on_update(StatusMessage(status))
+                if status == "online":
+                    await self._send_unanswered(client, retained=bool(message.retain))
             elif topic == self.topics.state:
                 self._on_update(read_state(payload))
             else:
                 self._settle_reply(payload)
 
+    async def _send_unanswered(self, client: aiomqtt.Client, *, retained: bool) -> None:
+        """The engine is online: the emergency it has not answered goes to it again. Not at
+        the retained `online` of a reconnect while its `request` still runs: that sends it
+        again itself."""
+        command = self._unanswered
+        if command is not None and not (retained and str(command["id"]) in self._pending):
+            with contextlib.suppress(aiomqtt.MqttError):  # the next `online` tries again
+                await client.publish(self.topics.cmd, json.dumps(command), qos=1)
+
     def _settle_reply(self, payload: bytes) -> None:
         answer = read_reply(payload)
         if answer is None:
             return
+        if self._unanswered is not None and answer.get("id") == self._unanswered["id"]:
+            self._unanswered = None
         reply = self._pending.get(str(answer.get("id")))
         if reply is not None and not reply.done():
             reply.set_result(answer)

@@ -99,16 +99,23 @@ RESUME_FADE_S = 2.0
 """After a crash the current scene is re-asserted over this many (real) seconds."""
 
 CONFIRM_AFTER_S = 1.0
-"""The emergency's safe light targets go out once more this long (real) after the first:
-a stray command that crossed the lights-up on the broker (another controller, a replay
-stopping) is undone even where a light reports nothing."""
+"""The emergency's safe light targets, and its stops to the headsets and BLS devices, go out
+once more this long (real) after the first: a stray command that crossed them on the broker
+(another controller, a replay stopping) is undone even where a device reports nothing."""
 
 FLOOR_TOLERANCE = 0.02
 """A light reporting this far below its safe level is where it should be (device rounding)."""
 
 FLOOR_RESEND_S = 1.0
 """While latched, a light that reports itself below its safe level gets its safe target again
-at most this often (real seconds); one dimmed again sooner gets it when this is over."""
+at most this often (real seconds), a headset or BLS device that reports itself playing its
+stop; one that reports it again sooner gets it when this is over."""
+
+OVERTAKEN = (
+    "an emergency pressed after this clear was sent went ahead of it and stands; "
+    "clear it again if the room is safe"
+)
+"""Why a `clear_emergency` an emergency overtook on its way in is refused."""
 
 LATCHED_CUE = "emergency active"
 """Why a cue due during the latch is skipped (journaled with it)."""
@@ -264,10 +271,11 @@ class Engine:
         """Where and which fault → real time it was last journaled (the monotonic clock: a
         wall clock set back or forward must not silence nor repeat it)."""
         self._floor_reasserted: dict[str, float] = {}
-        """Light → real time its safe target was last sent again during the latch."""
+        """Device → real time its safe target (a light's) or stop (a headset's, a BLS
+        device's) was last sent again during the latch."""
         self._floor_owed: dict[str, float] = {}
-        """Light → real time its safe target is owed again: it reported itself below its safe
-        level sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_floor`)."""
+        """Device → real time its safe target or stop is owed again: it reported the latch
+        broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
         self.latch_file = room.data_dir / f"{room.room_id}.emergency"
         """Present while an emergency is active: a restart outside a session stays latched."""
         if self.latch_file.exists():
@@ -324,13 +332,20 @@ class Engine:
     def subscriptions(self) -> list[str]:
         return sorted(self._listeners)
 
-    def command(self, command: Command) -> None:
-        """Carry out an operator command, or raise CommandRefused with the reason."""
+    def command(self, command: Command, *, overtaken: bool = False) -> None:
+        """Carry out an operator command, or raise CommandRefused with the reason.
+
+        `overtaken`: an emergency sent after this command was carried out before it (an
+        emergency goes ahead of every command queued before it). A `clear_emergency` so
+        overtaken is refused: carried out now, it would undo the later press.
+        """
         handler = self._handlers().get(command.action)
         assert handler is not None  # parse_command only lets known actions through
         try:
             if self.emergency is not None and not allowed_while_latched(command):
                 raise CommandRefused(f"{LATCHED} ({describe_command(command)} refused)")
+            if overtaken and command.action == "clear_emergency":
+                raise CommandRefused(OVERTAKEN)
             handler(command)
         except CommandRefused as refusal:
             self._record_operator(command, refused=str(refusal))
@@ -371,7 +386,7 @@ class Engine:
                 self._vitals(device_id, reception.data, topic)
             else:
                 self._record("state", reception.data, device=device_id, topic=topic)
-                self._hold_the_floor(device_id, reception.data)
+                self._hold_the_latch(device_id, reception.data)
 
     def message_dropped(self, topic: str, reason: str) -> None:
         """The bus dropped a message on arrival (too large, or its inbox lane was full):
@@ -462,17 +477,25 @@ class Engine:
             )
             self.recorder.journal = journal
             self.checks.resumed(run.phase, t_now, self.session.origin, point.checks)
-            self.scene_override = overrides.scene
-            self.lights.overrides.update(overrides.lights)
-            self.volume_override = overrides.volume
+            latched = self.emergency is not None
+            if latched:
+                # latched since start-up (the emergency marker, written before the press's
+                # journal entry, which a crash may have lost): the session is as the press
+                # leaves it, its phase held and the operator's overrides dropped
+                if not run.held:
+                    run.hold()
+            else:
+                self.scene_override = overrides.scene
+                self.lights.overrides.update(overrides.lights)
+                self.volume_override = overrides.volume
             gap_s = t_now - point.last_t
             self._record(
                 "resume",
                 {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
                 text=f"engine resumed the session after a gap of {gap_s:.1f} s",
             )
-            if self.emergency is not None:
-                return  # latched since start-up (the emergency marker): the safe scene stands
+            if latched:
+                return  # the safe scene stands
             if point.progress.get("in_emergency") is True:
                 self._emergency()
             else:
@@ -550,7 +573,8 @@ class Engine:
         due = emergency is not None and self._real(now - emergency.since) >= CONFIRM_AFTER_S
         if emergency is not None and due and not emergency.confirmed:
             emergency.confirmed = True
-            self.lights.forget()
+            for device_id in self.drivers:  # a change that crossed the lights-up or the stops
+                self._restate_the_latch(device_id)
         for device_id, at in list(self._floor_owed.items()):
             if self._real(now) >= at:
                 self._resend_floor(device_id, self._real(now))
@@ -1014,18 +1038,18 @@ class Engine:
         if available is Availability.ONLINE:
             self._reassert(device_id)
 
-    def _hold_the_floor(self, device_id: str, state: dict[str, Any]) -> None:
-        """While latched, a light that reports itself below its safe level (something else
-        dimmed it: a stray controller, a replay) gets its safe target again, at most once a
-        second (docs/emergency.md#nothing-darker-nothing-louder)."""
+    def _hold_the_latch(self, device_id: str, state: dict[str, Any]) -> None:
+        """While latched, a light that reports itself below its safe level, or a headset or
+        BLS device that reports content playing or a set running (something else did it: a
+        stray controller, a replay, a command left retained), gets its safe target or its
+        stop again, at most once a second (docs/emergency.md#nothing-darker-nothing-louder)."""
         latch = self.output.latch
-        floor = latch.floors.get(device_id) if latch is not None else None
-        if floor is None:
+        if latch is None:
             return
-        level = 0.0 if state.get("on") is False else state.get("level")
-        if not isinstance(level, int | float):
+        broken = _breaks_the_latch(state, latch.floors.get(device_id))
+        if broken is None:
             return
-        if level >= floor - FLOOR_TOLERANCE:
+        if not broken:
             self._floor_owed.pop(device_id, None)  # back where it should be
             return
         now = self._real(self.now())
@@ -1036,15 +1060,23 @@ class Engine:
             self._floor_owed[device_id] = at  # `tick` sends it then
 
     def _resend_floor(self, device_id: str, now: float) -> None:
-        """The light's safe target goes out again at the next `lights.tick` (`now`: real s)."""
+        """What the latch holds the device to goes out again (`now`: real s)."""
         self._floor_owed.pop(device_id, None)
         self._floor_reasserted[device_id] = now
+        self._restate_the_latch(device_id)
+
+    def _restate_the_latch(self, device_id: str) -> None:
+        """What the latch holds a device to goes out again: a light's safe target (at the next
+        `lights.tick`), a headset's or a BLS device's stop."""
+        now = self.now()
         self.lights.forget(device_id)
+        self.vr.reassert(device_id, now, latched=True)
+        self.bls.reassert(device_id, now)
 
     def _reassert(self, device_id: str) -> None:
         """A device (back) online gets its current target again."""
         self.lights.forget(device_id)
-        self.vr.reassert(device_id, self.now())
+        self.vr.reassert(device_id, self.now(), latched=self.emergency is not None)
         self.bls.reassert(device_id, self.now())
         self.checks.back_online(device_id)
 
@@ -1210,6 +1242,21 @@ class Engine:
             or (None if writable else f"{folder} is not writable"),
             playlists_missing=missing,
         )
+
+
+def _breaks_the_latch(state: dict[str, Any], floor: float | None) -> bool | None:
+    """Whether a device's reported state breaks the latch: a light below its safe level
+    (`floor`), a headset playing, a BLS device running; None when the report does not say."""
+    if floor is not None:
+        level = 0.0 if state.get("on") is False else state.get("level")
+        if not isinstance(level, int | float):
+            return None
+        return bool(level < floor - FLOOR_TOLERANCE)
+    if "status" in state:  # a headset or display
+        return bool(state["status"] == "playing")
+    if "running" in state:  # a BLS device
+        return state["running"] is True
+    return None
 
 
 def _fraction(value: object) -> bool:

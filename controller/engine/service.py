@@ -130,6 +130,9 @@ class RoomService:
         """The last `RECENT_COMMANDS` command ids the engine acted on, each with a digest of
         the message (not the message: a command may be 64 KiB) and its reply (None until it
         is sent)."""
+        self._pressed_arrival = 0
+        """The arrival (`Message.arrival`) of the latest emergency carried out: a clear that
+        arrived before it, handled after it, is overtaken (`Engine.command`)."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
@@ -222,11 +225,15 @@ class RoomService:
         self._recent.move_to_end(command.id)
         if len(self._recent) > RECENT_COMMANDS:
             self._recent.popitem(last=False)
-        if command.action != "emergency":
+        arrival = message.arrival
+        overtaken = arrival is not None and arrival < self._pressed_arrival
+        if command.action == "emergency":
+            self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
+        else:
             await bus.room_to_publish()  # a flood of commands goes at the broker's pace
         try:
             with engine.recorder.holding():  # journaled once its device messages are sent
-                engine.command(command)
+                engine.command(command, overtaken=overtaken)
                 await self._send(bus, engine)
         except CommandRefused as refusal:
             await self._answer(bus, command.id, False, str(refusal))

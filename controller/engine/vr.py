@@ -65,8 +65,10 @@ class VrControl:
         for device_id in self.ids:
             self.send(device_id, VrCommand("stop"), now, again=True)
 
-    def reassert(self, device_id: str, now: float) -> None:
-        """A headset (back) online is told to stop again if stop was the last word."""
+    def reassert(self, device_id: str, now: float, *, latched: bool = False) -> None:
+        """A headset (back) online is told to stop again if stop was the last word, and
+        always while an emergency is latched: one offline at the press never got its stop,
+        whatever was sent since (a pause)."""
         last = self.sent.get(device_id)
-        if last is not None and last.action == "stop":
-            self.send(device_id, last, now, again=True)
+        if latched or (last is not None and last.action == "stop"):
+            self.send(device_id, VrCommand("stop"), now, again=True)

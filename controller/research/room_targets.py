@@ -16,9 +16,10 @@ driver writes it out again. Half a second (real time) after the length the gate 
 a set it started, the BLS device is told to stop, as the engine does (`controller.engine.bls`),
 whatever the replay's speed or pauses; a set still running when the replay ends is stopped
 then. The replay runs never faster than the session ran, and stops the moment anyone
-commands that room's engine (it listens on the room's `cmd` topic, so it stops before the
-engine acts on an emergency) or the room's retained state shows a session or an emergency,
-or cannot be read (it may hide either); halted, it sends nothing more, stops included.
+commands that room's engine (it listens on the room's `cmd` topic and on its emergency
+button's, so it stops before the engine acts on an emergency) or the room's retained state
+shows a session or an emergency, or cannot be read (it may hide either); halted, it sends
+nothing more, stops included.
 `engine_activity()` tells the command line beforehand what the room's retained status and
 state say.
 """
@@ -58,6 +59,7 @@ STATE_EVERY_S = 0.25
 STATUS_WAIT_S = 1.5
 """How long to wait for a room's retained status and state before deciding it is idle."""
 UNREADABLE_STATE = "its retained state cannot be read (it may hide a session or an emergency)"
+PRESSED = "its engine was given an emergency (Home Assistant's button)"
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
 
@@ -252,6 +254,7 @@ class LiveTarget(ReplayTarget):
         )
         bus.subscribe(self.topics.state, self._room_state)
         bus.subscribe(self.topics.cmd, self._room_commanded)
+        bus.subscribe(self.topics.emergency, self._button_pressed)
         self._bus = await _connect(self.settings, bus)
 
     async def emit(self, event: Event) -> None:
@@ -347,6 +350,13 @@ class LiveTarget(ReplayTarget):
         command = _json(message.payload)
         action = command.get("action") if isinstance(command, dict) else None
         self._halt(f"its engine was given a command ({action or 'unreadable'})")
+
+    def _button_pressed(self, message: Message) -> None:
+        """Home Assistant's emergency button (its own topic, not `cmd`): the replay gives the
+        room back as for a command. An empty or retained message is no press (the engine
+        clears a press left retained, `controller.api.homeassistant`)."""
+        if message.payload and not message.retain:
+            self._halt(PRESSED)
 
     def _halt(self, reason: str) -> None:
         if self.halted is None:

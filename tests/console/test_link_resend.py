@@ -126,3 +126,58 @@ async def test_another_command_whose_connection_was_lost_says_so_at_once(
         outcome = await asyncio.wait_for(asked, 20)
         assert outcome == Outcome("no_reply", CONNECTION_LOST)
         assert len(commands_seen(wire, room, hold["id"])) == 1
+
+
+class EngineAway:
+    """A console's link to a room whose engine does not run until `start_engine`."""
+
+    def __init__(self, mosquitto: Mosquitto, tmp_path: Path) -> None:
+        self.service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+        endpoint = Endpoint(mosquitto.host, mosquitto.port)
+        self.link = RoomLink(endpoint, self.service.room.room_id, lambda update: None)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start_engine(self) -> None:
+        self._tasks.append(asyncio.create_task(self.service.run()))
+
+    def latched(self) -> bool:
+        return self.service.engine is not None and self.service.engine.emergency is not None
+
+    async def __aenter__(self) -> EngineAway:
+        self._tasks.append(asyncio.create_task(self.link.run()))
+        await eventually(lambda: self.link.connected, "the console connects")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def test_an_emergency_pressed_while_the_engine_is_away_is_carried_out_when_it_is_back(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """docs/emergency.md#offline-devices-and-console: the broker takes the press, but no
+    engine listens (it is restarting after a crash): the console says "no reply" after its
+    usual wait and keeps the press. When the engine is back online it gets the press, under
+    the same id, and the room is latched."""
+    async with EngineAway(mosquitto, tmp_path) as room:
+        outcome = await room.link.request(emergency_command(), until_connected=True)
+        assert outcome.kind == "no_reply"
+        room.start_engine()
+        await eventually(room.latched, "the press reaches the engine once it is back")
+
+
+async def test_an_emergency_pressed_as_the_engine_comes_back_reaches_it(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The engine's `online` may come while the press still waits for its reply (the press
+    reached the broker before the engine listened): the press goes again at that `online`,
+    not only at the next one."""
+    async with EngineAway(mosquitto, tmp_path) as room:
+        press = emergency_command()
+        pressed = asyncio.create_task(room.link.request(press, until_connected=True))
+        await asyncio.sleep(0.2)  # published: no engine listens yet
+        room.start_engine()
+        assert await asyncio.wait_for(pressed, 20) == Outcome("done")
+        assert room.latched()

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from controller.api.commands import parse_command
 from controller.drivers.base import LightCommand
+from controller.engine.engine import OVERTAKEN
 from controller.engine.output import GatedMessage
+from controller.engine.phases import CommandRefused
 from controller.engine.safety import Rule, Status
 from tests.engine.test_engine import Room, z2m
 
@@ -200,3 +203,85 @@ def test_a_light_dimmed_again_within_the_second_gets_its_safe_target_when_the_se
     assert [json.loads(p)["brightness"] for p in wire.get(ceiling, [])] == [203], (
         "the second dimming is undone once the second since the last re-send is over"
     )
+
+
+def test_a_headset_back_online_during_an_emergency_is_told_to_stop_even_after_a_pause(
+    room: Room,
+) -> None:
+    """docs/emergency.md#offline-devices-and-console: a device that comes back online gets
+    the safe targets again, and a headset's is `stop`. One offline at the press never got
+    its stop and plays on; a `vr pause` the operator sends meanwhile (accepted while latched)
+    must not make the engine forget that it owes the headset a stop."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    room.device("vr/headset/availability", "offline")
+    room.do("emergency")
+    room.tick()
+    room.do("vr", op="pause")
+    room.tick()
+    room.device("vr/headset/availability", "online")
+    assert '{"action":"stop"}' in room.tick().get("vr/headset/set", [])
+
+
+def test_a_second_after_the_press_the_headset_and_the_bls_devices_are_told_to_stop_again(
+    room: Room,
+) -> None:
+    """docs/emergency.md#first-press: a second after the lights-up its targets go out once
+    more, so that a stray command that crossed it on the broker is undone. A play or a set
+    start crosses the emergency's stops the same way (a live replay's message in flight, a
+    second controller): the stops go out once more with the lights."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    room.do("emergency")
+    first = room.tick()
+    assert first["vr/headset/set"] == ['{"action":"stop"}']
+    assert first["bls/tappers/set"] == ['{"running":false}']
+    again = room.run_for(1.25, step=0.05)
+    assert again.get("vr/headset/set") == ['{"action":"stop"}']
+    assert again.get("bls/tappers/set") == ['{"running":false}']
+    assert again.get("bls/lightbar/set") == ['{"running":false}']
+    assert "vr/headset/set" not in room.run_for(5.0), "once, not again and again"
+
+
+@pytest.mark.parametrize(
+    ("state_topic", "report", "set_topic", "stop"),
+    [
+        (
+            "vr/headset/state",
+            '{"status":"playing","content":"x"}',
+            "vr/headset/set",
+            '{"action":"stop"}',
+        ),
+        ("bls/tappers/state", '{"running":true,"pass":3}', "bls/tappers/set", '{"running":false}'),
+    ],
+)
+def test_a_device_that_reports_it_plays_while_latched_is_told_to_stop_again(
+    room: Room, state_topic: str, report: str, set_topic: str, stop: str
+) -> None:
+    """docs/emergency.md#nothing-darker-nothing-louder: a headset that reports content
+    playing, or a BLS device a set running, while latched (something outside the engine
+    started it: a stray controller, a play left retained on its command topic, a replay's
+    message in flight) gets its stop again, as a light dimmed below its safe level gets its
+    safe target: at once, then at most once a second."""
+    in_emergency(room)
+    room.device(state_topic, report)
+    assert room.tick(0.05).get(set_topic) == [stop]
+    room.device(state_topic, report)  # again within the second
+    assert set_topic not in room.tick(0.4)
+    assert room.run_for(1.0, step=0.05).get(set_topic) == [stop]
+
+
+def test_a_clear_an_emergency_overtook_is_refused_and_journaled(room: Room) -> None:
+    """docs/emergency.md#clear-emergency: the service tells the engine when an emergency
+    sent after a `clear_emergency` was carried out first; the clear is then refused with the
+    reason, journaled like every refusal, and the room stays latched."""
+    in_emergency(room)
+    room.engine.take_events()
+    clear = parse_command(b'{"id": "late", "action": "clear_emergency"}')
+    with pytest.raises(CommandRefused, match="pressed after this clear was sent"):
+        room.engine.command(clear, overtaken=True)
+    assert room.engine.snapshot().emergency.active
+    [refusal] = [e for e in room.engine.take_events() if e["kind"] == "operator"]
+    assert refusal["payload"]["refused"] == OVERTAKEN
+    room.engine.command(clear)
+    assert not room.engine.snapshot().emergency.active

@@ -369,3 +369,39 @@ def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(tmp_pat
     assert state.emergency.active
     assert state.scene == "lights-up"
     assert "plan 'rehearsal' is no longer in the room" in resume_alert(restarted)
+
+
+def test_a_latched_restart_whose_journal_lost_the_press_holds_the_phase_and_drops_overrides(
+    tmp_path: Path,
+) -> None:
+    """docs/emergency.md#crash-and-resume: the press writes the room's emergency marker at
+    once, its journal entry follows with the writer's next commit; an engine killed between
+    the two leaves a journal whose newest progress is from before the press (phase running,
+    the operator's overrides on). The restarted engine is latched by the marker: the phase
+    stays held (no automatic advance during the emergency, none after the clear until
+    `release`) and the overrides are dropped, as at the press."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(5.0)
+    command(engine, "goto", phase="return")
+    command(engine, "lights", level=0.95, device="ceiling")
+    assert engine.session is not None and engine.session.journal.flush()
+    marker = tmp_path / "room-a.emergency"  # the press's marker, written before its journal entry
+    marker.write_text(json.dumps({"since": None}))
+
+    restarted, resumed = restart(the_room(tmp_path))
+
+    assert resumed is not None
+    state = restarted.snapshot()
+    assert state.emergency.active and state.scene == "lights-up"
+    assert state.phase is not None and state.phase.held
+    assert state.overrides["lights"] == {}
+    restarted.clock.advance(120.0)  # type: ignore[attr-defined]
+    restarted.tick()
+    assert restarted.snapshot().phase.name == "return"  # type: ignore[union-attr]
+    command(restarted, "clear_emergency")
+    restarted.clock.advance(120.0)  # type: ignore[attr-defined]
+    restarted.tick()
+    assert restarted.snapshot().phase.name == "return"  # type: ignore[union-attr]
+    assert restarted.snapshot().overrides["lights"] == {}

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -312,18 +312,23 @@ async def test_a_vitals_reading_the_broker_retained_is_no_baseline(
     assert "bp-cuff" not in state.vitals
 
 
-async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
-    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
-) -> None:
+@contextlib.asynccontextmanager
+async def killed_and_started_again(
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    wire: Wire,
+    before: Callable[[RoomClient], Awaitable[None]],
+) -> AsyncIterator[RoomClient]:
+    """An engine process for a new room does `before` with a client of it and is killed
+    (SIGKILL); once its will says offline, the wire is cleared and a second engine starts
+    on the same data: yields a client of it, then stops it."""
     room = f"r{uuid.uuid4().hex[:8]}"
     status = f"sessionroom/{room}/status"
     first = engine_process(mosquitto, tmp_path, room, scale=10.0)
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "first engine online")
         async with client_for(mosquitto, room) as client:
-            await rehearse_until(client, "peak")
-            assert (await client.command("hold", timeout=5))["ok"]
-        await asyncio.sleep(0.5)
+            await before(client)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -333,7 +338,22 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
     try:
         await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
         async with client_for(mosquitto, room) as client:
-            state = await client.state(timeout=5)
+            yield client
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+
+
+async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    async def hold_the_peak(client: RoomClient) -> None:
+        await rehearse_until(client, "peak")
+        assert (await client.command("hold", timeout=5))["ok"]
+        await asyncio.sleep(0.5)
+
+    async with killed_and_started_again(mosquitto, tmp_path, wire, hold_the_peak) as client:
+        state = await client.state(timeout=5)
         assert state["phase"]["name"] == "peak"
         assert state["phase"]["held"] is True
         await eventually(
@@ -342,14 +362,38 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
             ),
             "the peak scene re-asserted to the ceiling light",
         )
-    finally:
-        second.terminate()
-        second.wait(timeout=10)
     [info] = list_sessions(tmp_path)
     assert info.resumed and info.is_open
     resume = [e for e in read_events(info.path) if e.kind == "resume"]
     assert resume[0].phase == "peak"
     assert resume[0].payload["gap_s"] > 0  # type: ignore[index]
+
+
+async def test_an_engine_killed_mid_emergency_starts_again_latched_lit_and_held(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """docs/emergency.md#crash-and-resume: an engine killed (SIGKILL) a fifth of a second
+    into an emergency's lights-up, in the dark peak, before its one-second confirmation:
+    the next engine is latched, sends the safe scene again (never the peak's), keeps the
+    phase held, starts no content, and still refuses what the latch refuses."""
+
+    async def press_in_the_peak(client: RoomClient) -> None:
+        await rehearse_until(client, "peak")
+        await asyncio.sleep(0.3)
+        assert (await client.command("emergency", timeout=5))["ok"]
+        await asyncio.sleep(0.2)
+
+    async with killed_and_started_again(mosquitto, tmp_path, wire, press_in_the_peak) as client:
+        state = await client.state(timeout=5)
+        refused = await client.command("lights", timeout=5, level=0.0)
+        await asyncio.sleep(1.5)  # past the new engine's confirmation
+    ceiling = wire.payloads("zigbee2mqtt/ceiling_light/set")
+    headset = wire.payloads("vr/headset/set")
+    assert state["emergency"]["active"] is True
+    assert (state["phase"]["name"], state["phase"]["held"]) == ("peak", True)
+    assert refused["ok"] is False and "emergency active" in refused["error"]
+    assert ceiling and all('"brightness":203' in payload for payload in ceiling), ceiling
+    assert headset and all(payload == '{"action":"stop"}' for payload in headset), headset
 
 
 async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
@@ -517,23 +561,32 @@ async def test_a_session_the_edited_room_cannot_resume_never_keeps_the_engine_fr
     }
 
 
+def busy_with(
+    monkeypatch: pytest.MonkeyPatch, marker: bytes
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make the engine's service busy with the command whose message holds `marker` until
+    the first event returned is set: what arrives meanwhile is queued. The second event is
+    set once the service is busy with it."""
+    busy, entered = asyncio.Event(), asyncio.Event()
+    handle = RoomService._command
+
+    async def busy_with_it(self: RoomService, bus: Any, engine: Any, message: Any) -> None:
+        if marker in message.payload:
+            entered.set()
+            await busy.wait()
+        await handle(self, bus, engine, message)
+
+    monkeypatch.setattr(RoomService, "_command", busy_with_it)
+    return busy, entered
+
+
 async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docs/robustness.md#queueing: while the engine is busy with a first note, 999 more and
     then an emergency arrive; the emergency is handled next (its lights-up first), ahead of
     every note queued before it, and its reply does not wait for the disk."""
-    busy = asyncio.Event()
-    handle = RoomService._command
-
-    async def busy_with_the_first_note(
-        self: RoomService, bus: Any, engine: Any, message: Any
-    ) -> None:
-        if b'"note0"' in message.payload:
-            await busy.wait()  # the engine is busy: what arrives meanwhile is queued
-        await handle(self, bus, engine, message)
-
-    monkeypatch.setattr(RoomService, "_command", busy_with_the_first_note)
+    busy, _ = busy_with(monkeypatch, b'"note0"')
     service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
     task = asyncio.create_task(service.run())
     room = service.room.room_id
@@ -569,6 +622,49 @@ async def test_an_emergency_is_answered_ahead_of_a_queued_flood_of_notes(
         if t == "wled/wled-strip/api" and b'"on":true' in payload
     ]
     assert any(index < panic for index in lights_up), "no lights-up before the reply"
+
+
+async def test_an_emergency_pressed_after_a_clear_was_sent_is_never_undone_by_that_clear(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/emergency.md#clear-emergency: an emergency goes ahead of every command queued
+    before it, and a `clear_emergency` waiting behind a note (the engine busy with it) is
+    one of them. Pressed after the clear was sent, the emergency must still hold once both
+    are handled: the clear it overtook is refused, not carried out after it."""
+    busy, entered = busy_with(monkeypatch, b'"busy"')
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(service.run())
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+
+    def send(command: dict[str, str]) -> None:
+        publisher.publish(f"{topic}/cmd", json.dumps(command), qos=1).wait_for_publish()
+
+    try:
+        async with client_for(mosquitto, room) as client:
+            start = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+            assert start["ok"] and (await client.command("emergency", timeout=5))["ok"]
+            send({"id": "busy", "action": "note", "text": "calm"})
+            await asyncio.wait_for(entered.wait(), DEADLINE_S)
+            send({"id": "clear", "action": "clear_emergency"})
+            send({"id": "again", "action": "emergency"})
+            await eventually(lambda: service.bus is not None and service.bus.waiting == 2, "queued")
+            busy.set()
+            for reply in ("busy", "clear", "again"):
+                await eventually(lambda r=reply: wire.payloads(f"{topic}/reply/{r}"), reply)
+            state = await client.state(timeout=5)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert state["emergency"]["active"] is True
+    [clear] = [json.loads(reply) for reply in wire.payloads(f"{topic}/reply/clear")]
+    assert clear["ok"] is False
+    assert "pressed after" in clear["error"]
 
 
 async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(

@@ -16,9 +16,10 @@ attacking it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import paho.mqtt.publish as publish
@@ -26,15 +27,20 @@ import pytest
 
 from controller.api.client import RoomClient
 from controller.cli.common import Overrides, apply_overrides
-from controller.config import load_room
-from controller.config.models import BrokerSettings
+from controller.config import Room, load_room
+from controller.config.models import BrokerSettings, HomeAssistantSettings
 from controller.drivers.mqtt_vitals import MEASURE_REQUEST
 from controller.drivers.payloads import PayloadError
 from controller.engine.clock import ScaledClock
 from controller.engine.service import RoomService
 from controller.journal import Event, Journal, SessionMeta
 from controller.research.replay import Position, Replay, ReplaySource, Selection
-from controller.research.room_targets import UNREADABLE_STATE, LiveTarget, engine_activity
+from controller.research.room_targets import (
+    PRESSED,
+    UNREADABLE_STATE,
+    LiveTarget,
+    engine_activity,
+)
 from controller.research.sessions import session_meta
 from tests.conftest import REPO
 from tests.research.conftest import Wire
@@ -70,6 +76,46 @@ def dimming_journal(data_dir: Path) -> Path:
     return journal.path
 
 
+def room_on(broker: Mosquitto, tmp_path: Path) -> tuple[Room, BrokerSettings]:
+    """The shipped room on `broker` under a room id of its own, and the broker's settings."""
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(
+            broker=broker.url, room_id=f"r{uuid.uuid4().hex[:8]}", data_dir=tmp_path / "room"
+        ),
+    )
+    return room, BrokerSettings(mode="external", host=broker.host, port=broker.port)
+
+
+@contextlib.asynccontextmanager
+async def replay_under_way(
+    room: Room, settings: BrokerSettings, tmp_path: Path
+) -> AsyncIterator[tuple[RoomClient, LiveTarget, asyncio.Task[object]]]:
+    """The room's engine runs (idle, no session: a live replay is allowed) while a replay of
+    `dimming_journal` goes to the room's devices, stopped the way `sessionroom replay` stops
+    it (`on_engine_busy`); yields a client of the room, the replay's target and its task a
+    second into the replay."""
+    path = dimming_journal(tmp_path / "recorded")
+    meta = session_meta(path)
+    target = LiveTarget(room, settings, meta)
+    player = Replay(
+        ReplaySource.journal(path, Selection()), target, meta, speed=1.0, clock=ScaledClock(1.0)
+    )
+    target.on_engine_busy = lambda reason: player.stop()
+    engine_task = asyncio.create_task(RoomService(room, local_outputs=False).run())
+    try:
+        async with RoomClient(settings, room=room.room_id, client_id="attack") as client:
+            await client.wait_online(5)
+            await asyncio.sleep(0.5)
+            replaying = asyncio.create_task(player.run())
+            await asyncio.sleep(1.0)
+            yield client, target, replaying
+            await asyncio.wait_for(replaying, 10)
+    finally:
+        engine_task.cancel()
+        await asyncio.gather(engine_task, return_exceptions=True)
+
+
 async def test_a_live_replay_cannot_undo_the_emergencys_lights_up(
     private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
@@ -77,46 +123,19 @@ async def test_a_live_replay_cannot_undo_the_emergencys_lights_up(
     light below its safe-scene level, "not ... a replay"; docs/safety.md: a live replay
     "stops if R's engine opens ... an emergency meanwhile".
 
-    The room's engine runs (idle, no session: a live replay is allowed) while a replay of a
-    dimming ceiling goes to the room's devices, stopped the way `sessionroom replay` stops
-    it (`on_engine_busy`). The operator presses emergency in the middle. After the engine's
-    lights-up, the replay keeps sending its recorded levels until the retained state tells
-    it about the emergency (a tick, a broker round trip): the ceiling goes dark again, and
-    the engine, which believes its lights-up stands, never sends it again.
+    The operator presses emergency in the middle of a replay of a dimming ceiling. After
+    the engine's lights-up, the replay keeps sending its recorded levels until the retained
+    state tells it about the emergency (a tick, a broker round trip): the ceiling goes dark
+    again, and the engine, which believes its lights-up stands, never sends it again.
     """
-    room = apply_overrides(
-        load_room(REPO / "config.yaml"),
-        Overrides(
-            broker=private_mosquitto.url,
-            room_id=f"r{uuid.uuid4().hex[:8]}",
-            data_dir=tmp_path / "room",
-        ),
-    )
-    settings = BrokerSettings(
-        mode="external", host=private_mosquitto.host, port=private_mosquitto.port
-    )
+    room, settings = room_on(private_mosquitto, tmp_path)
     wire = Wire(private_mosquitto, CEILING_SET)
-    service = RoomService(room, local_outputs=False)
-    engine_task = asyncio.create_task(service.run())
-    path = dimming_journal(tmp_path / "recorded")
-    meta = session_meta(path)
-    target = LiveTarget(room, settings, meta)
-    player = Replay(
-        ReplaySource.journal(path, Selection()), target, meta, speed=1.0, clock=ScaledClock(1.0)
-    )
-    target.on_engine_busy = lambda reason: player.stop()  # as `sessionroom replay` does
     try:
-        async with RoomClient(settings, room=room.room_id, client_id="attack") as client:
-            await client.wait_online(5)
-            await asyncio.sleep(0.5)
-            replaying = asyncio.create_task(player.run())
-            await asyncio.sleep(1.0)
+        async with replay_under_way(room, settings, tmp_path) as (client, _, replaying):
             assert (await client.command("emergency", timeout=5))["ok"]
             await asyncio.wait_for(replaying, 10)
             await asyncio.sleep(1.5)  # time for the engine to put anything right
     finally:
-        engine_task.cancel()
-        await asyncio.gather(engine_task, return_exceptions=True)
         wire.close()
 
     levels = [json.loads(payload).get("brightness", 0) for _, _, payload, _ in wire.messages]
@@ -126,6 +145,27 @@ async def test_a_live_replay_cannot_undo_the_emergencys_lights_up(
         f"after the emergency's lights-up the replay sent the ceiling {after}; "
         f"the last level on the wire is {levels[-1]} (safe scene: {SAFE_BRIGHTNESS})"
     )
+
+
+async def test_a_live_replay_gives_the_room_back_at_a_press_of_home_assistants_button(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """docs/safety.md#replay-into-a-live-room: a live replay stops "the moment anyone sends
+    the room's engine a command, before the engine acts on it". Home Assistant's emergency
+    button does not use `cmd` but `sessionroom/<room>/emergency`: a replay that listens on
+    `cmd` alone sends on until the engine's retained state shows the emergency (a tick and
+    a round trip later), and what it sends meanwhile crosses the emergency's lights-up and
+    stops. It gives the room back at the press itself."""
+    room, settings = room_on(private_mosquitto, tmp_path)
+    home_assistant = HomeAssistantSettings(discovery=True, prefix=f"ha{uuid.uuid4().hex[:6]}")
+    room.settings = room.settings.model_copy(update={"home_assistant": home_assistant})
+    async with replay_under_way(room, settings, tmp_path) as (client, target, replaying):
+        host, port = private_mosquitto.host, private_mosquitto.port
+        topic = f"sessionroom/{room.room_id}/emergency"
+        await asyncio.to_thread(publish.single, topic, "PRESS", hostname=host, port=port)
+        await asyncio.wait_for(replaying, 10)
+        assert (await client.state(timeout=5))["emergency"]["active"]
+    assert target.halted == PRESSED
 
 
 @pytest.mark.parametrize("digits", [310, 400, 4000])
