@@ -320,8 +320,8 @@ async def killed_and_started_again(
     before: Callable[[RoomClient], Awaitable[None]],
 ) -> AsyncIterator[RoomClient]:
     """An engine process for a new room does `before` with a client of it and is killed
-    (SIGKILL); once its will says offline, the wire is cleared and a second engine starts
-    on the same data: yields a client of it, then stops it."""
+    (SIGKILL); then a second engine starts on the same data (`started_again`): yields a
+    client of it."""
     room = f"r{uuid.uuid4().hex[:8]}"
     status = f"sessionroom/{room}/status"
     first = engine_process(mosquitto, tmp_path, room, scale=10.0)
@@ -332,16 +332,29 @@ async def killed_and_started_again(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+    async with (
+        started_again(mosquitto, tmp_path, wire, room, scale=10.0),
+        client_for(mosquitto, room) as client,
+    ):
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def started_again(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire, room: str, *, scale: float
+) -> AsyncIterator[None]:
+    """Once the killed engine's will says offline, the wire is cleared and another engine
+    process for `room` starts on the same data; it runs until the block ends."""
+    status = f"sessionroom/{room}/status"
     await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
     wire.messages.clear()
-    second = engine_process(mosquitto, tmp_path, room, scale=10.0)
+    again = engine_process(mosquitto, tmp_path, room, scale=scale)
     try:
-        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "second engine online")
-        async with client_for(mosquitto, room) as client:
-            yield client
+        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "engine online again")
+        yield
     finally:
-        second.terminate()
-        second.wait(timeout=10)
+        again.terminate()
+        again.wait(timeout=10)
 
 
 async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
@@ -499,13 +512,8 @@ async def test_a_second_engine_for_the_same_room_exits_with_a_clear_message(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    await eventually(lambda: wire.payloads(status)[-1:] == ["offline"], "the will: offline")
-    third = engine_process(mosquitto, tmp_path, room, scale=1.0)
-    try:
-        await eventually(lambda: wire.payloads(status)[-1:] == ["online"], "third engine online")
-    finally:
-        third.terminate()
-        third.wait(timeout=10)
+    async with started_again(mosquitto, tmp_path, wire, room, scale=1.0):
+        pass  # the next engine starts and comes online
 
 
 async def test_a_session_the_edited_room_cannot_resume_never_keeps_the_engine_from_starting(
