@@ -40,6 +40,8 @@ MAX_COMMAND_BYTES = 16 * 1024
 """A larger payload on the command topic is refused unread."""
 MAX_NOTE_CHARS = 4000
 COMMAND_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+NO_ID = "invalid"
+"""The id of the reply to a command without a usable one of its own (`reply/invalid`)."""
 """Also matched whole by Python (`fullmatch`), where `$` alone would let a final newline by."""
 
 
@@ -254,10 +256,22 @@ def parse_command(payload: bytes) -> Command:
         raise BadCommand(
             f"unknown action {data.get('action')!r} (actions: {', '.join(ACTIONS)})", command_id
         )
+    if data["action"] == "emergency":
+        return _emergency(data, command_id)
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as error:
         raise BadCommand(_reason(error), command_id) from None
+
+
+def _emergency(data: dict[str, Any], command_id: str | None) -> Step:
+    """An emergency as its sender meant it, however it is written: never refused for a
+    missing or unusable id (its reply goes to `reply/invalid`), a key this engine does not
+    know (a newer sender's) or an unusable source; those are left out."""
+    try:
+        return Step(id=command_id or NO_ID, action="emergency", source=data.get("source"))
+    except ValidationError:
+        return Step(id=command_id or NO_ID, action="emergency")
 
 
 def cue_command(do: Mapping[str, Any], command_id: str) -> Command:

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from controller.api.commands import BadCommand, Command, is_emergency, parse_command
+from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, parse_command
 from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
@@ -211,7 +211,7 @@ class RoomService:
         try:
             command = parse_command(message.payload)
         except BadCommand as problem:
-            await self._reply(bus, problem.command_id or "invalid", False, problem.reason)
+            await self._reply(bus, problem.command_id or NO_ID, False, problem.reason)
             return
         if message.retain:  # left on the broker, handed over at every connect: not live
             await self._reply(bus, command.id, False, RETAINED_COMMAND)
@@ -303,6 +303,8 @@ class RoomService:
             return False
         if command.action != "emergency":
             return True
+        if command.id == NO_ID:
+            return False  # no id of its own (a panic button's fixed message): a new press
         reply = earlier[1]
         return reply is not None and reply.get("ok") is True
 

@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.api.commands import BadCommand, Bls, Lights, Start, parse_command
+from controller.api.commands import (
+    NO_ID,
+    BadCommand,
+    Bls,
+    Lights,
+    Start,
+    Step,
+    is_emergency,
+    parse_command,
+)
 
 
 def parse(**fields: object) -> object:
@@ -145,6 +154,49 @@ def test_random_parameters_are_parsed_or_refused(action: str, fields: dict[str, 
         parse_command(payload)
     except BadCommand as error:
         assert error.reason and error.command_id == "f1"
+
+
+@pytest.mark.parametrize(
+    ("payload", "read_as"),
+    [
+        (b'{"action": "emergency"}', Step(id=NO_ID, action="emergency")),
+        (
+            b'{"id": "e1", "action": "emergency", "reason": "seizure", "source": 7}',
+            Step(id="e1", action="emergency"),
+        ),
+        (
+            b'{"id": "e 2", "action": "emergency", "source": "wall-button"}',
+            Step(id=NO_ID, action="emergency", source="wall-button"),
+        ),
+    ],
+)
+def test_an_emergency_is_never_refused_for_how_it_is_written(payload: bytes, read_as: Step) -> None:
+    """A missing id, a key a newer sender adds, an unusable source: the press stands, and
+    goes ahead of the queue like any other."""
+    assert parse_command(payload) == read_as
+    assert is_emergency(payload)
+
+
+readable_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**15), 10**15)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+"""JSON the untrusted reader takes (no NaN or infinity, no integer of hundreds of digits)."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.dictionaries(st.text(max_size=8), readable_json, max_size=4))
+def test_any_object_whose_action_is_emergency_is_an_emergency(fields: dict[str, object]) -> None:
+    payload = json.dumps({**fields, "action": "emergency"}).encode()
+    command = parse_command(payload)
+    assert isinstance(command, Step) and command.action == "emergency"
 
 
 @pytest.mark.parametrize("code", ["P014\n", "P014\r\n", "\nP014", "P014 ", "P0\u00b914"])

@@ -24,6 +24,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from controller.api.client import RoomClient
+from controller.api.commands import NO_ID
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import BrokerSettings
@@ -760,18 +761,32 @@ async def test_a_command_delivered_twice_is_carried_out_once_and_answered_again(
     assert state["phase"]["extended_s"] == 60
 
 
+async def state_where(
+    client: RoomClient, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The first retained state from now on for which `check` holds (one sent before a
+    command may still be on its way when its reply has come)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        state = await client.state(timeout=DEADLINE_S)
+        if check(state):
+            return state
+    raise AssertionError(f"no state within {DEADLINE_S} s for which {check} holds")
+
+
 async def publish_twice(broker: Mosquitto, wire: Wire, topic: str, payloads: list[str]) -> None:
-    """Publish each payload on the room's `cmd` topic, each once its reply has come."""
+    """Publish each payload on the room's `cmd` topic, the next once its reply has come (on
+    `reply/<id>`, or `reply/invalid` for a payload without an id)."""
     publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
     publisher.connect(broker.host, broker.port)
     publisher.loop_start()
     try:
         for delivery, payload in enumerate(payloads, start=1):
+            replies = f"{topic}/reply/{json.loads(payload).get('id', NO_ID)}"
+            before = len(wire.payloads(replies))
             publisher.publish(f"{topic}/cmd", payload, qos=1).wait_for_publish()
-            command_id = json.loads(payload)["id"]
             await eventually(
-                lambda n=delivery, i=command_id: len(wire.payloads(f"{topic}/reply/{i}")) >= n,
-                f"reply {delivery}",
+                lambda t=replies, n=before: len(wire.payloads(t)) > n, f"reply {delivery}"
             )
     finally:
         publisher.loop_stop()
@@ -820,6 +835,25 @@ async def test_an_emergency_delivered_again_is_not_a_second_press_but_a_new_pres
         await publish_twice(mosquitto, wire, topic, [again])
         state = await client.state(timeout=5)
     assert state["emergency"]["immediate"] is True
+
+
+async def test_an_emergency_without_an_id_from_a_fixed_button_latches_the_room_each_press(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire
+) -> None:
+    """A panic button that publishes one fixed message, with no id and a key of its own: each
+    press is carried out (the second makes it immediate), answered on `reply/invalid`."""
+    room = service.room.room_id
+    topic = f"sessionroom/{room}"
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("hold", timeout=5))["ok"] is False  # the engine listens
+        press = json.dumps({"action": "emergency", "button": "wall"})
+        await publish_twice(mosquitto, wire, topic, [press])
+        state = await state_where(client, lambda s: s["emergency"]["active"])
+        assert state["emergency"]["immediate"] is False
+        await publish_twice(mosquitto, wire, topic, [press])  # the same message: a new press
+        await state_where(client, lambda s: s["emergency"]["immediate"])
+    replies = [json.loads(reply) for reply in wire.payloads(f"{topic}/reply/invalid")]
+    assert replies == [{"id": "invalid", "ok": True}] * 2
 
 
 async def test_an_emergency_that_failed_is_carried_out_when_delivered_again(
