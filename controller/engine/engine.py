@@ -539,6 +539,13 @@ class Engine:
             scene_to_apply=wanted,
         )
 
+    def stay_latched(self) -> None:
+        """A session that could not be resumed was in an emergency (its journal says so, the
+        room's marker is gone): the room starts latched, in the safe scene, as the marker
+        would have it."""
+        if self.emergency is None:
+            self._emergency()
+
     def resume_failed(self, message: str) -> None:
         """A session left open could not be resumed: a critical alert until the next start."""
         self.board.raise_alert("resume", "journal", "critical", message, self.recorder.wall_ns())

@@ -148,6 +148,8 @@ def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
         alerts.resumed = False
         reason = str(error) if isinstance(error, ResumeError | JournalError) else repr(error)
         log.error("cannot resume session %s", session_id, exc_info=error)
+        if _left_latched(found.path):
+            engine.stay_latched()
         _alert(engine, session_id, reason, closed=True)
         _finish(
             journal,
@@ -177,10 +179,23 @@ class _WhileResumed:
             log.warning("session %s, being closed: %s", self.session_id, problem or "written")
 
 
+def _left_latched(path: Path) -> bool:
+    """Whether the newest progress record of a session's journal has an emergency active
+    (False when it cannot be read): the room's marker may have been lost with its disk."""
+    try:
+        for event in read_events(path, newest_first=True):
+            if isinstance(event.payload, dict) and "run" in event.payload:
+                return event.payload.get("in_emergency") is True
+    except Exception:  # a journal that cannot be read says nothing
+        log.debug("cannot read %s for its emergency", path, exc_info=True)
+    return False
+
+
 def _alert(engine: Engine, session_id: str, reason: str, *, closed: bool) -> None:
     outcome = "closed as abandoned" if closed else "left as it is"
+    room = "still latched in its emergency" if engine.emergency is not None else "idle"
     message = (
-        f"session {session_id} could not be resumed: {reason}; the room is idle "
+        f"session {session_id} could not be resumed: {reason}; the room is {room} "
         f"and the session was {outcome}"
     )
     log.error("%s", message)

@@ -371,6 +371,32 @@ def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(tmp_pat
     assert "plan 'rehearsal' is no longer in the room" in resume_alert(restarted)
 
 
+def test_a_session_abandoned_during_an_emergency_whose_marker_is_gone_leaves_it_latched(
+    tmp_path: Path,
+) -> None:
+    """The room's emergency marker was lost (a disk that refused it, a restored backup), the
+    session's journal says the emergency was active, and the session cannot be resumed: the
+    room starts latched all the same, and its alert says so."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    command(engine, "emergency")
+    assert engine.session is not None and engine.session.journal.flush()
+    engine.latch_file.unlink()
+    room = the_room(tmp_path)
+    del room.plans["rehearsal"]
+
+    restarted, resumed = restart(room)
+
+    assert resumed is None
+    state = restarted.snapshot()
+    assert state.session is None
+    assert state.emergency.active
+    assert state.scene == "lights-up"
+    assert "the room is still latched in its emergency" in resume_alert(restarted)
+    assert restarted.latch_file.exists()
+
+
 def test_a_latched_restart_whose_journal_lost_the_press_holds_the_phase_and_drops_overrides(
     tmp_path: Path,
 ) -> None:
