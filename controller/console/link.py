@@ -212,9 +212,9 @@ class RoomLink:
         was lost before its reply is published again, under the same id, as soon as the
         broker is back: the engine carries out a command delivered twice once and repeats
         its reply. It is kept until its reply comes, also after this returns `no_reply` (no
-        engine listens: it is restarting): published again whenever the engine's status
-        says `online`. `waiting` is called whenever the command starts waiting for
-        the broker.
+        engine listens: it is restarting; or the connection is half-open, and the link
+        connects afresh): published again whenever the engine's status says `online`.
+        `waiting` is called whenever the command starts waiting for the broker.
         """
         command_id = str(command["id"])
         reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -235,6 +235,10 @@ class RoomLink:
             self._pending.pop(command_id, None)
         if outcome.kind == "lost":
             return Outcome("no_reply", outcome.reason)
+        if until_connected and outcome.kind == "no_reply":
+            # A connection that takes commands and answers nothing may be half-open (a
+            # tablet's Wi-Fi gone): a fresh one, rather than the keepalive's 45 s.
+            self.reconnect()
         if until_connected and outcome.kind in ("no_reply", "not_sent"):
             return Outcome(outcome.kind, f"{outcome.reason}{KEPT}")
         return outcome

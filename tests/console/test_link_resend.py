@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.console.commands import emergency_command, new_command
-from controller.console.link import CONNECTION_LOST, Endpoint, LinkUpdate, Outcome, RoomLink
+from controller.console.link import CONNECTION_LOST, KEPT, Endpoint, LinkUpdate, Outcome, RoomLink
 from controller.engine.service import RoomService
 from controller.journal import list_sessions, read_events
 from tests.bus.relay import BrokerRelay
@@ -28,13 +28,24 @@ pytestmark = pytest.mark.mosquitto
 
 
 class SilentBroker(BrokerRelay):
-    """While `silent`, the broker's packets are held back from the client."""
+    """While `silent`, the broker's packets are held back from the client; a connection
+    `muted` gets none of them ever again (half-open: the client's packets still pass)."""
 
     silent = False
+
+    def __init__(self, broker: Mosquitto) -> None:
+        super().__init__(broker)
+        self._muted: set[asyncio.StreamWriter] = set()
+
+    def mute(self) -> None:
+        """The connections open now hear nothing more; later ones are not muted."""
+        self._muted.update(self._writers)
 
     def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
         if self.silent:
             return False
+        if client in self._muted:
+            return True  # dropped
         return super().forward(packet, client)
 
 
@@ -97,7 +108,8 @@ async def test_an_emergency_whose_connection_was_lost_is_sent_again_and_carried_
         outcome = await asyncio.wait_for(pressed, 20)
         assert outcome == Outcome("done")
         assert waits == ["waits"]  # the console said it waits for the broker
-        assert len(commands_seen(wire, room, press["id"])) == 2  # sent again, same id
+        # sent again, same id (the wire, another client, may hear it after the console's reply)
+        await eventually(lambda: len(commands_seen(wire, room, press["id"])) == 2, "sent again")
         assert service.engine is not None
         emergency = service.engine.snapshot().emergency
         assert emergency.active and not emergency.immediate  # not taken as a second press
@@ -109,6 +121,28 @@ async def test_an_emergency_whose_connection_was_lost_is_sent_again_and_carried_
 
         await eventually(emergency_marks, "the emergency is journaled")
         assert emergency_marks() == ["start"]
+
+
+async def test_an_emergency_unanswered_on_a_half_open_connection_goes_again_on_a_fresh_one(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The connection still takes the console's packets but brings back nothing (a tablet's
+    Wi-Fi gone one way): the press reaches the engine, its reply never comes back. The link
+    connects afresh at once (not when the keepalive gives up, 45 s later) and sends the
+    press again; the engine carries it out once."""
+    async with room_through_relay(mosquitto, tmp_path) as (service, relay, link, wire):
+        room = service.room.room_id
+        press = emergency_command()
+        relay.mute()
+        outcome = await link.request(press, until_connected=True, timeout=1)
+        assert outcome.kind == "no_reply" and outcome.reason is not None
+        assert outcome.reason.endswith(KEPT)
+        await eventually(lambda: len(commands_seen(wire, room, press["id"])) == 2, "sent again")
+        replies = f"sessionroom/{room}/reply/{press['id']}"
+        await eventually(lambda: len(wire.payloads(replies)) == 2, "answered again")
+        assert service.engine is not None
+        emergency = service.engine.snapshot().emergency
+        assert emergency.active and not emergency.immediate
 
 
 async def test_another_command_whose_connection_was_lost_says_so_at_once(
