@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -180,11 +181,16 @@ async def test_commands_sent_with_mosquitto_pub_as_a_user_would(
         "5",
         stdout=asyncio.subprocess.PIPE,
     )
-    await asyncio.sleep(0.2)  # let mosquitto_sub subscribe before the command goes out
-    sender = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", "-p", port, "-t", f"cmnd/lamp-{token}/HsbColor", "-m", "120,100,50"
-    )
-    assert await sender.wait() == 0
+    # mosquitto_sub does not say when it has subscribed: the command goes out again (it sets
+    # the same colour) until the answer is heard
+    for _ in range(10):
+        sender = await asyncio.create_subprocess_exec(
+            "mosquitto_pub", "-p", port, "-t", f"cmnd/lamp-{token}/HsbColor", "-m", "120,100,50"
+        )
+        assert await sender.wait() == 0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listener.wait(), 0.5)
+            break
     output, _ = await listener.communicate()
     answer = json.loads(output)
     assert (answer["HSBColor"], answer["Color"]) == ("120,100,50", "0080000000")
