@@ -296,3 +296,25 @@ async def test_devices_reconnect_when_the_broker_comes_back(
         topic = f"wled/strip-{token}/status"
         async with Recorder(private_mosquitto.host, private_mosquitto.port, [topic]) as watcher:
             await watcher.wait_for(topic, "online", timeout=5)
+
+
+async def test_a_device_taken_offline_while_it_connects_stays_offline_until_the_fault_ends(
+    mosquitto: Mosquitto, recorder: Recorder, token: str
+) -> None:
+    """A fault due at once reaches the device while its first connection is under way (on a
+    loaded machine, any early fault can): it must not come online until the fault ends. It
+    came online anyway and stayed online through the fault."""
+    strip = make_device("wled", f"strip-{token}", id="strip", rgb=True)
+    faults = [Fault("strip", FaultKind.OFFLINE, at_s=0.0, for_s=1.0)]
+    now = [0.0]
+    address = address_of(mosquitto)
+    async with SimulatedRoom(
+        [strip], address, room_id="t", faults=faults, clock=lambda: now[0]
+    ) as room:
+        device, topic = room.devices["strip"], availability(room, "strip")
+        assert not await device.wait_online(timeout=1.0)
+        await recorder.wait_for(topic, "offline")  # its will: the broker had seen it connect
+        assert b"online" not in recorder.payloads(topic)
+        now[0] = 1.0  # the fault ends
+        assert await device.wait_online(timeout=5)
+        await recorder.wait_for(topic, "online")
