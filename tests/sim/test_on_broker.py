@@ -247,10 +247,19 @@ async def test_scheduled_faults_run_on_the_rooms_clock(
         Fault("strip", FaultKind.OFFLINE, at_s=0.3),
         Fault("strip", FaultKind.ONLINE, at_s=0.8),
     ]
-    async with SimulatedRoom(devices, address_of(mosquitto), room_id="t", faults=faults) as room:
+    now = [0.0]  # the room's clock, moved on once the devices are online (however long it took)
+    address = address_of(mosquitto)
+    async with SimulatedRoom(
+        devices, address, room_id="t", faults=faults, clock=lambda: now[0]
+    ) as room:
         topic = availability(room, "strip")
         await recorder.wait_for(topic, "online")
+        now[0] = 0.29
+        await asyncio.sleep(0.3)
+        assert recorder.payloads(topic) == [b"online"]  # not before its time
+        now[0] = 0.3
         await recorder.wait_for(topic, "offline")
+        now[0] = 0.8
         await recorder.wait_for(topic, "online")
         assert recorder.payloads(topic) == [b"online", b"offline", b"online"]
 
