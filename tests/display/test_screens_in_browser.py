@@ -36,6 +36,7 @@ BAR_SPEED_HZ = 1.5
 BAR_PASSES = 20
 WIRE_SLACK_MS = 50
 """The wire recorder may stamp a message a little after the page already has it."""
+HEADSET = "vr/headset/set"
 VEIL = "return Number(getComputedStyle(document.getElementById('veil')).opacity)"
 """How black the page is (the veil over the content: 0 shows it, 1 is black)."""
 
@@ -468,6 +469,35 @@ def test_a_page_opened_late_shows_the_content_and_a_cut_fades_through_black(
     print(f"cut between contents: black in between, the picture changes at most {fastest:.3f}/s")
     assert max(v for _, v in veils) == 1.0  # black between the two contents
     assert fastest <= 1.0 + 1e-6  # 1 s for the whole swing, never a jump
+
+
+def test_a_page_opened_late_plays_at_the_volume_and_brightness_the_device_was_told(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """A page that opens on content already playing (or comes back after losing its
+    connection) takes the device's volume and brightness from its hello. It played at its
+    own defaults, 50 % and full light, louder and brighter than told, until the next command
+    (in a steady scene, none comes)."""
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}", "volume=0.2")
+    until(
+        lambda: any(json.loads(m.payload).get("volume") == 20 for m in screens.wire.on(HEADSET)),
+        "the engine's ramp has told the headset 20 %",
+    )
+    dim = screens.wire.client.publish(HEADSET, '{"action":"brightness","level":30}', qos=1)
+    dim.wait_for_publish(5)
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    until(lambda: page.execute_script(VEIL) == 0.0, "the clip has faded in")
+
+    def video_frames() -> list[dict[str, Any]]:
+        return [f for f in record(page)["frames"] if f["k"] == "video"]
+
+    until(lambda: max(f["volume"] for f in video_frames()) >= 0.20 - 1e-9, "ramped in to 20 %")
+    louder = seen_within(1.5, lambda: [f for f in video_frames() if f["volume"] > 0.20 + 1e-9])
+    assert louder is None, f"louder than the 20 % told: {louder[-1]['volume']}"
+    light = [f["light"] for f in video_frames()]
+    print(f"\npage opened late: volume at most 0.20, light at most {max(light):.3f} (told 0.30)")
+    assert max(light) <= 0.30 + 1e-9
+    assert light[-1] == pytest.approx(0.30)
 
 
 IWER_JS = (
