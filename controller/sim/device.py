@@ -133,13 +133,9 @@ class VirtualDevice:
         self._wanted_online.clear()
         client = self._client
         if client is None:
-            return
+            return  # not connected (yet): a connection under way is dropped as it completes
         log.info("%s goes offline abruptly (fault)", self.id)
-        # aiomqtt has no abrupt close; shutting paho's socket down skips the DISCONNECT packet.
-        sock = client._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        _drop(client)
 
     def come_online(self) -> None:
         """Reconnect (after `go_offline`) and announce the device online again."""
@@ -223,10 +219,18 @@ class VirtualDevice:
 
     async def _session(self) -> None:
         async with self.broker.device_client(self.client_id, self.model.availability) as client:
-            self._client = client
-            self._outbox = asyncio.Queue()
             for topic_filter in self.model.subscriptions():
                 await client.subscribe(topic_filter, qos=1)
+            self._client = client  # from here on, a fault drops this connection itself
+            if not self._wanted_online.is_set():
+                # Taken offline while it connected: it does not come online, and the broker
+                # publishes its will (a connection before may have left "online" retained).
+                log.info("%s goes offline abruptly as it connects (fault)", self.id)
+                _drop(client)
+                async for _ in client.messages:
+                    pass  # until the connection is seen gone: the iteration raises MqttError
+                return
+            self._outbox = asyncio.Queue()
             now = self.clock()
             self._outbox.put_nowait(self.model.availability.announce_online())
             for publication in self.model.connected(now):
@@ -278,6 +282,17 @@ class VirtualDevice:
             return
         for publication in publications:
             self._outbox.put_nowait(publication)
+
+
+def _drop(client: aiomqtt.Client) -> None:
+    """End the connection abruptly, without DISCONNECT, so the broker publishes the will.
+
+    aiomqtt has no abrupt close; shutting paho's socket down skips the DISCONNECT packet.
+    """
+    sock = client._client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _payload_bytes(payload: Any) -> bytes:

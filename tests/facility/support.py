@@ -93,6 +93,7 @@ class Login:
         self.disconnected = threading.Event()
         self.messages: list[tuple[str, str]] = []
         self._acks: dict[int, ReasonCode] = {}
+        self._subscribed: set[int] = set()
         self._answered = threading.Condition()
         client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5
@@ -105,6 +106,7 @@ class Login:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         self.client = client
 
     def open(self) -> ReasonCode | None:
@@ -136,7 +138,11 @@ class Login:
         return ACCEPTED
 
     def subscribe(self, topic: str) -> None:
-        self.client.subscribe(topic, qos=1)
+        """Subscribe, and return once the broker has answered (SUBACK): a message published
+        after this reaches the subscription, whatever the machine's load."""
+        _, mid = self.client.subscribe(topic, qos=1)
+        self._wait(lambda: mid in self._subscribed)
+        assert mid in self._subscribed, f"no SUBACK for {topic} within {WAIT_S} s"
 
     def received(self, topic: str) -> list[str]:
         return [payload for t, payload in list(self.messages) if t == topic]
@@ -161,6 +167,12 @@ class Login:
 
     def _on_message(self, _c: object, _u: object, message: paho.MQTTMessage) -> None:
         self.messages.append((message.topic, message.payload.decode("utf-8", "replace")))
+
+    def _on_subscribe(
+        self, _c: object, _u: object, mid: int, _r: list[ReasonCode], _p: Properties
+    ) -> None:
+        self._subscribed.add(mid)
+        self._notify()
 
     def _on_publish(
         self, _c: object, _u: object, mid: int, reason: ReasonCode, _p: Properties

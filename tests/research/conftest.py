@@ -29,6 +29,7 @@ from controller.api.client import RoomClient
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
 from controller.config.models import BrokerSettings
+from controller.engine.phases import PhaseStatus
 from controller.engine.service import RoomService
 from controller.journal import list_sessions
 from controller.sim import BrokerAddress, Fault, FaultKind, SimulatedRoom
@@ -108,8 +109,8 @@ def out_of_range_reading(broker: Mosquitto) -> None:
     sensor.loop_start()
     reading = {"hr": 131, "spo2": 96, "ts": round(time.time(), 3)}
     sensor.publish("vitals/oximeter", json.dumps(reading), qos=1).wait_for_publish(5)
+    sensor.disconnect()  # first: it wakes the network thread, which loop_stop then joins at once
     sensor.loop_stop()
-    sensor.disconnect()
 
 
 async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
@@ -132,6 +133,17 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                     reply = await client.command(action, timeout=10, **params)
                     assert reply["ok"], reply
 
+                def phase() -> PhaseStatus | None:
+                    engine_now = service.engine
+                    if engine_now is None or engine_now.session is None:
+                        return None
+                    return engine_now.session.run.status(engine_now.session_t() or 0.0)
+
+                async def in_phase(name: str) -> None:
+                    """Until the engine is in phase `name` (the phases end on the engine's
+                    clock, the steps between them take the machine's time)."""
+                    await eventually(lambda: (now := phase()) and now.name == name, name)
+
                 before_the_session = len(wire.messages)
                 await do("start", plan="rehearsal", participant=PARTICIPANT)
                 await asyncio.sleep(0.3)
@@ -143,6 +155,7 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                 await asyncio.to_thread(out_of_range_reading, broker)
                 await eventually(lambda: service.engine and service.engine.board.alerts, "an alert")
                 await asyncio.sleep(0.8)
+                await in_phase("peak")  # the extension and the hold are the peak's
                 await do("extend", seconds=30)
                 await asyncio.sleep(0.3)
                 await do("hold")
@@ -154,17 +167,19 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                 broker.start()
                 await do("bls", op="start", speed_hz=1.5, passes=6, device="tappers")
                 await asyncio.sleep(1.0)
+                await in_phase("integration")  # however fast the broker came back
                 await do("emergency")
                 await asyncio.sleep(0.3)
                 await do("clear_emergency")
                 await do("release")
 
                 def integration_done() -> bool:
-                    engine_now = service.engine
-                    if engine_now is None or engine_now.session is None:
-                        return False
-                    status = engine_now.session.run.status(engine_now.session_t() or 0.0)
-                    return status.name == "integration" and status.elapsed_s >= status.planned_s
+                    status = phase()
+                    return (
+                        status is not None
+                        and status.name == "integration"
+                        and status.elapsed_s >= status.planned_s
+                    )
 
                 await eventually(integration_done, "the end of integration", timeout=20)
                 session_end = len(wire.messages)  # what the room is sent after `end` is unjournaled

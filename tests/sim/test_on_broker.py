@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -180,11 +181,16 @@ async def test_commands_sent_with_mosquitto_pub_as_a_user_would(
         "5",
         stdout=asyncio.subprocess.PIPE,
     )
-    await asyncio.sleep(0.2)  # let mosquitto_sub subscribe before the command goes out
-    sender = await asyncio.create_subprocess_exec(
-        "mosquitto_pub", "-p", port, "-t", f"cmnd/lamp-{token}/HsbColor", "-m", "120,100,50"
-    )
-    assert await sender.wait() == 0
+    # mosquitto_sub does not say when it has subscribed: the command goes out again (it sets
+    # the same colour) until the answer is heard
+    for _ in range(10):
+        sender = await asyncio.create_subprocess_exec(
+            "mosquitto_pub", "-p", port, "-t", f"cmnd/lamp-{token}/HsbColor", "-m", "120,100,50"
+        )
+        assert await sender.wait() == 0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listener.wait(), 0.5)
+            break
     output, _ = await listener.communicate()
     answer = json.loads(output)
     assert (answer["HSBColor"], answer["Color"]) == ("120,100,50", "0080000000")
@@ -241,10 +247,19 @@ async def test_scheduled_faults_run_on_the_rooms_clock(
         Fault("strip", FaultKind.OFFLINE, at_s=0.3),
         Fault("strip", FaultKind.ONLINE, at_s=0.8),
     ]
-    async with SimulatedRoom(devices, address_of(mosquitto), room_id="t", faults=faults) as room:
+    now = [0.0]  # the room's clock, moved on once the devices are online (however long it took)
+    address = address_of(mosquitto)
+    async with SimulatedRoom(
+        devices, address, room_id="t", faults=faults, clock=lambda: now[0]
+    ) as room:
         topic = availability(room, "strip")
         await recorder.wait_for(topic, "online")
+        now[0] = 0.29
+        await asyncio.sleep(0.3)
+        assert recorder.payloads(topic) == [b"online"]  # not before its time
+        now[0] = 0.3
         await recorder.wait_for(topic, "offline")
+        now[0] = 0.8
         await recorder.wait_for(topic, "online")
         assert recorder.payloads(topic) == [b"online", b"offline", b"online"]
 
@@ -290,3 +305,25 @@ async def test_devices_reconnect_when_the_broker_comes_back(
         topic = f"wled/strip-{token}/status"
         async with Recorder(private_mosquitto.host, private_mosquitto.port, [topic]) as watcher:
             await watcher.wait_for(topic, "online", timeout=5)
+
+
+async def test_a_device_taken_offline_while_it_connects_stays_offline_until_the_fault_ends(
+    mosquitto: Mosquitto, recorder: Recorder, token: str
+) -> None:
+    """A fault due at once reaches the device while its first connection is under way (on a
+    loaded machine, any early fault can): it must not come online until the fault ends. It
+    came online anyway and stayed online through the fault."""
+    strip = make_device("wled", f"strip-{token}", id="strip", rgb=True)
+    faults = [Fault("strip", FaultKind.OFFLINE, at_s=0.0, for_s=1.0)]
+    now = [0.0]
+    address = address_of(mosquitto)
+    async with SimulatedRoom(
+        [strip], address, room_id="t", faults=faults, clock=lambda: now[0]
+    ) as room:
+        device, topic = room.devices["strip"], availability(room, "strip")
+        assert not await device.wait_online(timeout=1.0)
+        await recorder.wait_for(topic, "offline")  # its will: the broker had seen it connect
+        assert b"online" not in recorder.payloads(topic)
+        now[0] = 1.0  # the fault ends
+        assert await device.wait_online(timeout=5)
+        await recorder.wait_for(topic, "online")

@@ -120,7 +120,10 @@ function receive(message) {
       if (message.now) bar.start(message.now); // a set already running: join it in phase
       else bar.report();
     } else if (message.now) {
-      player.play(message.now);
+      // What the device plays, at the volume and brightness it was told (not the page's
+      // defaults, 50 % and full light); while the screen is black the light needs no fade.
+      player.command(message.now);
+      if (player.veil.value >= 1) player.shade.value = player.shade.target;
     } else {
       player.report();
     }
