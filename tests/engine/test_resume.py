@@ -350,39 +350,21 @@ def test_a_disk_that_refuses_to_close_the_abandoned_session_does_not_hold_back_a
     assert state.preflight is not None and state.preflight.journal_writable
 
 
-def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(tmp_path: Path) -> None:
-    """docs/emergency.md#crash-and-resume: the room's emergency marker outlives the session
-    that could not be resumed; the room starts in the safe scene, latched, not idle."""
-    clock = ManualClock()
-    engine = engine_on(the_room(tmp_path), clock)
-    command(engine, "start", plan="rehearsal", participant="P014")
-    command(engine, "emergency")
-    assert engine.session is not None and engine.session.journal.flush()
-    room = the_room(tmp_path)
-    del room.plans["rehearsal"]
-
-    restarted, resumed = restart(room)
-
-    assert resumed is None
-    state = restarted.snapshot()
-    assert state.session is None
-    assert state.emergency.active
-    assert state.scene == "lights-up"
-    assert "plan 'rehearsal' is no longer in the room" in resume_alert(restarted)
-
-
-def test_a_session_abandoned_during_an_emergency_whose_marker_is_gone_leaves_it_latched(
-    tmp_path: Path,
+@pytest.mark.parametrize("marker_lost", [False, True], ids=["with-marker", "marker-lost"])
+def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(
+    tmp_path: Path, marker_lost: bool
 ) -> None:
-    """The room's emergency marker was lost (a disk that refused it, a restored backup), the
-    session's journal says the emergency was active, and the session cannot be resumed: the
-    room starts latched all the same, and its alert says so."""
+    """docs/emergency.md#crash-and-resume: the session cannot be resumed (its plan is gone);
+    the room starts in the safe scene, latched, not idle: by the room's emergency marker,
+    or, when that was lost (a disk that refused it, a restored backup), by the journal's
+    word that the emergency was active. The alert says the room is latched."""
     clock = ManualClock()
     engine = engine_on(the_room(tmp_path), clock)
     command(engine, "start", plan="rehearsal", participant="P014")
     command(engine, "emergency")
     assert engine.session is not None and engine.session.journal.flush()
-    engine.latch_file.unlink()
+    if marker_lost:
+        engine.latch_file.unlink()
     room = the_room(tmp_path)
     del room.plans["rehearsal"]
 
@@ -393,7 +375,9 @@ def test_a_session_abandoned_during_an_emergency_whose_marker_is_gone_leaves_it_
     assert state.session is None
     assert state.emergency.active
     assert state.scene == "lights-up"
-    assert "the room is still latched in its emergency" in resume_alert(restarted)
+    alert = resume_alert(restarted)
+    assert "plan 'rehearsal' is no longer in the room" in alert
+    assert "the room is still latched in its emergency" in alert
     assert restarted.latch_file.exists()
 
 
