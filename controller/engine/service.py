@@ -123,7 +123,7 @@ class RoomService:
         """Set by every input (`_idle` then ends): a command, a device message, a broker change,
         a report of the music or the tones."""
         self._closing: set[asyncio.Future[None]] = set()
-        self._unacknowledged: list[tuple[Journal | None, str]] = []
+        self._unacknowledged: list[tuple[Journal | None, frozenset[asyncio.Future[None]], str]] = []
         """Accepted commands whose replies wait for their journal entries (`_acknowledge`)."""
         self._acknowledging: asyncio.Task[None] | None = None
         self._recent: OrderedDict[str, tuple[bytes, dict[str, Any] | None]] = OrderedDict()
@@ -253,10 +253,12 @@ class RoomService:
         self._input.set()
 
     def _acknowledge_when_durable(self, bus: Bus, engine: Engine, command_id: str) -> None:
-        """Reply `ok` once the session's journal holds the command, without holding up the
-        commands after it (a full disk or a flood of notes never delays an emergency)."""
+        """Reply `ok` once the session's journal holds the command (once a journal it closed,
+        `end`, is closed), without holding up the commands after it (a full disk or a flood of
+        notes never delays an emergency)."""
         session = engine.session
-        self._unacknowledged.append((None if session is None else session.journal, command_id))
+        journal = None if session is None else session.journal
+        self._unacknowledged.append((journal, frozenset(self._closing), command_id))
         if self._acknowledging is None or self._acknowledging.done():
             self._acknowledging = asyncio.create_task(self._acknowledge(bus))
 
@@ -270,10 +272,13 @@ class RoomService:
         """
         while self._unacknowledged:
             batch, self._unacknowledged = self._unacknowledged, []
-            journals = {id(journal): journal for journal, _ in batch if journal is not None}
+            journals = {id(journal): journal for journal, _, _ in batch if journal is not None}
             for journal in journals.values():
                 await asyncio.to_thread(journal.flush, timeout_s=DURABLE_WAIT_S)
-            for _, command_id in batch:
+            closing = set().union(*(being_closed for _, being_closed, _ in batch))
+            if closing:
+                await asyncio.wait(closing, timeout=DURABLE_WAIT_S)
+            for _, _, command_id in batch:
                 await self._answer(bus, command_id, True, None)
 
     def _media_error(self, problem: str) -> None:

@@ -697,6 +697,28 @@ async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
         assert (await note)["ok"] is True
 
 
+async def test_the_reply_to_end_comes_once_the_journal_is_closed(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/control-api.md: the reply follows once the command is safely in the journal. For
+    `end` that is the journal closed: a crash right after the reply must not leave a
+    session the operator ended to be resumed. A slow disk (a stand-in: the close takes
+    0.3 s more) made the reply come before the close."""
+    real_close = Journal.close
+
+    def slow_close(journal: Journal, **options: Any) -> None:
+        time.sleep(0.3)  # in the journal's own thread, as a slow disk would
+        real_close(journal, **options)
+
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+        monkeypatch.setattr(Journal, "close", slow_close)
+        assert (await client.command("end", timeout=5, reason="finished early"))["ok"] is True
+        [session] = list_sessions(service.room.data_dir)
+        assert not session.is_open and session.ended_cleanly
+
+
 async def test_a_command_left_retained_on_the_broker_is_not_carried_out(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire
 ) -> None:
