@@ -40,9 +40,9 @@ MAX_COMMAND_BYTES = 16 * 1024
 """A larger payload on the command topic is refused unread."""
 MAX_NOTE_CHARS = 4000
 COMMAND_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""Also matched whole by Python (`fullmatch`), where `$` alone would let a final newline by."""
 NO_ID = "invalid"
 """The id of the reply to a command without a usable one of its own (`reply/invalid`)."""
-"""Also matched whole by Python (`fullmatch`), where `$` alone would let a final newline by."""
 
 
 def participant_code(text: str) -> bool:

@@ -36,9 +36,9 @@ from controller.untrusted import UntrustedJsonError, read_json
 REPLY_TIMEOUT_S = 3.0
 """How long a command waits for the engine's reply before the console says so."""
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 5.0)
+"""Waits between reconnection attempts; the last one repeats."""
 LOST_NOTICED_WITHIN_S = 1.0
 """How long after a failed publish the link waits to learn whether the connection is lost."""
-"""Waits between reconnection attempts; the last one repeats."""
 
 EngineStatus = Literal["online", "offline", "unknown"]
 
