@@ -8,7 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from controller.cli.common import load_broker_file
+from controller.config import load_room
 from controller.config.models import BrokerSettings
+from controller.facility.access import FacilityError, check_rooms, room_access
 from controller.facility.setup import replace_broker_section
 from tests.support.room import copy_room, sessionroom
 
@@ -197,12 +199,20 @@ def test_a_name_that_is_no_host_is_refused(tmp_path: Path, name: str) -> None:
 
 
 def test_a_device_topic_that_would_break_the_acl_file_is_refused(tmp_path: Path) -> None:
-    room = copy_room(tmp_path / "a", "room-a")
-    lights = room / "devices" / "lights.yaml"
+    """The room's own check refuses the topic first (tests/config); the facility refuses it
+    again as it writes the ACL, whatever room it is given."""
+    folder = copy_room(tmp_path / "a", "room-a")
+    lights = folder / "devices" / "lights.yaml"
     lights.write_text(
         lights.read_text().replace("topic: ceiling_light", 'topic: "ceiling_light "')
-    )  # fmt: skip  (a line break is refused by the room's own check: tests/config)
-    status, output = init(room, output=tmp_path / "facility")
+    )  # fmt: skip
+    status, output = init(folder, output=tmp_path / "facility")
     assert status == 2
-    assert "cannot go in an ACL file" in output
+    assert "topic 'ceiling_light ' begins or ends with a space" in output
     assert not (tmp_path / "facility").exists()
+
+    room = load_room(copy_room(tmp_path / "b", "room-b") / "config.yaml")
+    unchecked = room.devices["ceiling"].model_copy(update={"topic": "ceiling_light "})
+    room.devices["ceiling"] = unchecked  # model_copy checks nothing: as a room built in code
+    with pytest.raises(FacilityError, match="cannot go in an ACL file"):
+        check_rooms([room_access(room)])
