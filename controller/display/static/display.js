@@ -371,8 +371,10 @@ const bar = {
     this.set = {
       passes: message.passes,
       duration: message.duration_s,
-      start: null,
-      elapsed: message.elapsed_s || 0, // seconds of the set gone before this page joined
+      // From when the command came, not the first frame: a page slow to draw (a loaded
+      // machine) still ends the set with the device's timing, before the engine's stop.
+      // A page that joins a running set starts where it has got to (`elapsed_s`).
+      start: performance.now() - (message.elapsed_s || 0) * 1000,
     };
     this.report();
   },
@@ -395,12 +397,11 @@ const bar = {
     dot.style.opacity = String(this.glow.value);
     const set = this.set;
     if (set) {
-      if (set.start === null) set.start = ts - set.elapsed * 1000;
       const limits = [Infinity];
       if (set.passes !== null) limits.push(set.passes / this.speed);
       if (set.duration !== null) limits.push(set.duration);
       const limit = Math.min(...limits);
-      const elapsed = Math.min((ts - set.start) / 1000, limit);
+      const elapsed = Math.min(Math.max(0, ts - set.start) / 1000, limit);
       const cycles = elapsed * this.speed;
       this.x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
       const done = Math.floor(cycles + 1e-6);
