@@ -201,8 +201,50 @@ def test_a_device_topic_that_would_break_the_acl_file_is_refused(tmp_path: Path)
     lights = room / "devices" / "lights.yaml"
     lights.write_text(
         lights.read_text().replace("topic: ceiling_light", 'topic: "ceiling_light "')
-    )  # fmt: skip  (a line break is refused by the room's own check: tests/config)
+    )  # fmt: skip  (the room's own check refuses it, as it does a line break: tests/config)
     status, output = init(room, output=tmp_path / "facility")
     assert status == 2
-    assert "cannot go in an ACL file" in output
+    assert "topic 'ceiling_light ' begins or ends with a space" in output
+    assert not (tmp_path / "facility").exists()
+
+
+@pytest.mark.parametrize("prefix", ["sessionroom", "zigbee2mqtt", "vitals"])
+def test_a_home_assistant_prefix_over_the_rooms_topics_is_refused(
+    tmp_path: Path, prefix: str
+) -> None:
+    """The homeassistant login may publish `<prefix>/#`: one room's prefix `sessionroom`
+    would let it command every room (and read the notes on their `cmd`), `zigbee2mqtt` drive
+    every room's lights past the safety gate, `vitals` read every participant's vitals."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    config = rooms[1] / "config.yaml"
+    config.write_text(config.read_text().replace("discovery: false", f"prefix: {prefix}"))
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2, output
+    assert f"is within '{prefix}/#', which the homeassistant login may publish" in output
+    assert not (tmp_path / "facility").exists()
+
+
+@pytest.mark.parametrize(
+    ("topic", "reached_by"),
+    [
+        ("sessionroom/room-b/strip", "engine.room-b"),  # room B's engine commands room A's light
+        ("sessionroom/room-b-replay/strip", "replay.room-b"),
+        ("homeassistant/strip", "homeassistant"),
+    ],
+)
+def test_a_device_topic_within_another_logins_wildcard_is_refused(
+    tmp_path: Path, topic: str, reached_by: str
+) -> None:
+    """A Shelly's prefix is any topic: under another room's `sessionroom/<room>/#` that room's
+    engine (and its bridge) could command this room's light; under `homeassistant/` Home
+    Assistant's login could."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    lights = rooms[0] / "devices" / "lights.yaml"
+    wled = "driver: wled\n    topic: wled-strip"
+    assert wled in lights.read_text()
+    lights.write_text(lights.read_text().replace(wled, f"driver: shelly\n    topic: {topic}"))
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2, output
+    assert f"topic '{topic}/rpc' (engine.room-a) is within" in output
+    assert reached_by in output
     assert not (tmp_path / "facility").exists()
