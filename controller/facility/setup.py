@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.api.topics import MAX_STATE_BYTES
 from controller.config import Room
 from controller.facility.access import (
     FRONT_DESK,
@@ -36,6 +37,10 @@ from controller.facility.files import keep_secret, private_folder, write_secret
 from controller.facility.passwords import new_password, password_file
 
 CLIENT_ID_PREFIX = "sessionroom-"
+MESSAGE_SIZE_LIMIT = 2 * MAX_STATE_BYTES
+"""The largest message the broker takes (MQTT allows 256 MB): twice a room's largest readable
+message (its state), so one room's login cannot make the broker every room relies on hold
+messages of hundreds of megabytes, and a state too large to read still arrives as such."""
 ROOM_FOLDER = "facility"
 """The folder inside each room's folder that holds its logins and the CA certificate."""
 
@@ -117,6 +122,7 @@ def mosquitto_conf(plan: FacilityPlan, folder: Path) -> str:
         f"persistence_location {folder / 'data'}/\n"
         "set_tcp_nodelay true\n"
         "max_queued_messages 10000\n"
+        f"message_size_limit {MESSAGE_SIZE_LIMIT}\n"
         "\n"
         f"# Consoles, ctl, replay, front desk, overview: client ids start with {CLIENT_ID_PREFIX}\n"
         f"listener {plan.port}{bind}\n"
