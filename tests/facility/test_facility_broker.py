@@ -362,3 +362,28 @@ def test_no_login_makes_the_shared_broker_take_a_huge_message(login: LoginFactor
     assert login("room-a", "console").publish("sessionroom/room-a/cmd", huge) == CUT_OFF
     time.sleep(QUIET_S)
     assert engine.received("sessionroom/room-a/cmd") == []
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "zigbee2mqtt/bridge/state",  # every room's Zigbee lights offline (or online)
+        "zigbee2mqtt/bridge/request/permit_join",  # the coordinator's own requests
+        "zigbee2mqtt/bridge/request/device/remove",
+        "cmnd/tasmotas/Power",  # Tasmota's default group topic: every Tasmota
+        "wled/all/api",  # WLED's group topic: every WLED
+    ],
+)
+def test_no_room_login_reaches_a_shared_or_group_topic(login: LoginFactory, topic: str) -> None:
+    """Topics every device of a kind listens to, or every room's engine reads: no login of a
+    room (nor Home Assistant) may publish there, and no device hears it."""
+    strip = login("room-b", "device/strip")
+    strip.subscribe(topic)
+    for room, role in [
+        ("room-a", "engine"), ("room-a", "console"), ("room-a", "replay"),
+        ("room-a", "device/strip"), ("room-a", "device/ceiling"), ("room-a", "device/floor-lamp"),
+        (None, "homeassistant"),
+    ]:  # fmt: skip
+        assert login(room, role).publish(topic, '{"state":"offline"}') == REFUSED, role
+    time.sleep(QUIET_S)
+    assert strip.received(topic) == []
