@@ -25,6 +25,7 @@ from controller.facility.access import (
     FRONT_DESK,
     HOME_ASSISTANT,
     OVERVIEW,
+    FacilityError,
     Login,
     RoomAccess,
     acl_file,
@@ -62,6 +63,8 @@ class FacilityPlan:
     """Each room runs its own broker bridged to the facility's (`mosquitto-room.conf`)."""
     local_port: int = 1883
     """The room-local broker's port (on 127.0.0.1), when bridged."""
+    dropped: Sequence[str] = ()
+    """Rooms of the facility's ACL to remove; any other room it has must be in `rooms`."""
 
 
 def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[Path]:
@@ -69,6 +72,7 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     rooms = [room_access(room, bridged=plan.bridged) for room in plan.rooms]
     check_rooms(rooms)
     output = plan.output.resolve()
+    _check_no_room_left_out(plan, output / "acl")
     private_folder(output)
     private_folder(output / "data")
     ca, ca_key = certificate_authority(output / "ca.pem", output / "ca.key", plan.name)
@@ -100,6 +104,23 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
         _secret(output / name, text)
         written.append(output / name)
     return written
+
+
+def _check_no_room_left_out(plan: FacilityPlan, acl: Path) -> None:
+    """FacilityError when the facility already has a room `plan` neither names nor drops:
+    writing the files would take that room's logins away (its engine, devices, consoles and
+    Home Assistant's button for it) at the broker's next start or reload."""
+    if not acl.exists():
+        return
+    engines = (line.removeprefix("user ") for line in acl.read_text().splitlines())
+    existing = {name.removeprefix("engine.") for name in engines if name.startswith("engine.")}
+    left_out = sorted(existing - {room.room_id for room in plan.rooms} - set(plan.dropped))
+    if left_out:
+        named = ",".join(left_out)
+        raise FacilityError(
+            f"the facility has room(s) {named} that --rooms does not name: writing it would "
+            f"take their logins away; name every room, or remove them with --drop {named}"
+        )
 
 
 def mosquitto_conf(plan: FacilityPlan, folder: Path) -> str:

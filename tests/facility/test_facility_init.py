@@ -84,6 +84,24 @@ def test_running_init_again_keeps_the_ca_and_the_passwords(tmp_path: Path) -> No
     assert "user console.room-b" in (tmp_path / "facility" / "acl").read_text()
 
 
+def test_running_init_again_without_a_room_of_the_facility_is_refused(tmp_path: Path) -> None:
+    """Adding room C with `--rooms rooms/c` alone would take rooms A's and B's logins away
+    (their engines, devices, consoles and emergency buttons) at the broker's next reload."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    output = tmp_path / "facility"
+    assert init(*rooms, output=output)[0] == 0
+    acl = (output / "acl").read_text()
+    added = copy_room(tmp_path / "c", "room-c", "c-")
+    status, message = init(added, output=output)
+    assert status == 2
+    assert "the facility has room(s) room-a,room-b that --rooms does not name" in message
+    assert (output / "acl").read_text() == acl
+    assert init(rooms[1], added, output=output, extra=("--drop", "room-a"))[0] == 0
+    users = (output / "acl").read_text()
+    assert "user engine.room-a" not in users
+    assert {"user engine.room-b", "user engine.room-c"} <= set(users.splitlines())
+
+
 def secrets_readable_by_others(*folders: Path) -> list[str]:
     """The files and folders under `folders` that others may read: all but certificates."""
     found = []
