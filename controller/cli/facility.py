@@ -67,6 +67,13 @@ def facility() -> None:
     is_flag=True,
     help="Write each room's new broker section into its config.yaml.",
 )
+@click.option(
+    "--drop",
+    default="",
+    metavar="ROOM,...",
+    help="Rooms of the facility to remove (comma-separated ids); every other room it has "
+    "must be in --rooms.",
+)
 def init(
     rooms: str,
     output: Path,
@@ -78,6 +85,7 @@ def init(
     bridge: bool,
     local_port: int,
     update_configs: bool,
+    drop: str,
 ) -> None:
     """Write a Mosquitto 2.0 set-up for these rooms, and each room's logins into its folder.
 
@@ -86,7 +94,8 @@ def init(
     clients.passwd (Mosquitto's own format) and acl, plus the front desk's and the
     overview's passwords. Each room's folder gets facility/: ca.pem, a password per role
     (engine, console, replay) and per device, and broker.yaml, its config.yaml's `broker:`
-    section. Passwords that exist are kept, so running it again adds a room.
+    section. Passwords that exist are kept, so running it again adds a room; a room the
+    facility has must be named again (or removed with --drop).
     """
     if port == room_port:
         raise click.BadParameter("must differ from --port", param_hint="--room-port")
@@ -97,8 +106,9 @@ def init(
             raise click.BadParameter(f"{name!r} is not a host name or address", param_hint="--name")
     loaded = [load_room_or_exit(path) for path in room_configs(rooms)]
     plan = FacilityPlan(
-        loaded, output, names, port, room_port, bind, facility_name, bridge, local_port
-    )
+        loaded, output, names, port, room_port, bind, facility_name, bridge, local_port,
+        dropped=[room for room in drop.split(",") if room],
+    )  # fmt: skip
     try:
         init_facility(plan, update_configs=update_configs)
     except FacilityError as error:

@@ -179,8 +179,79 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
         room_id = access.room.room_id
         announcement = discovery(room_id, None, access.room.settings.home_assistant).topic
         _claim(owners, f"topic {announcement} (Home Assistant)", room_id, problems)
+    problems += _reaching_other_rooms(rooms) + _home_assistant_reach(rooms)
     if problems:
         raise FacilityError("; ".join(problems))
+
+
+def _reaching_other_rooms(rooms: Sequence[RoomAccess]) -> list[str]:
+    """A room's wildcard grant (`sessionroom/<room>/#`, `.../reply/#`, the replay's) that
+    covers a topic of another room: e.g. a Shelly prefix `sessionroom/room-b/lamp` in room
+    A, whose commands room B's engine (and bridge) could then publish."""
+    problems = []
+    for access in rooms:
+        for login in access.logins:
+            for granted in filter(_wild, _grants(login)):
+                problems += [
+                    f"{found} is within {granted!r}, which {login.username} of room "
+                    f"{access.room.room_id!r} may use"
+                    for other in rooms
+                    if other is not access and (found := _first_within(granted, other))
+                ]
+    return problems
+
+
+def _home_assistant_reach(rooms: Sequence[RoomAccess]) -> list[str]:
+    """A topic of a room under a Home Assistant prefix (its login may publish `<prefix>/#`),
+    but the room's discovery message and Home Assistant's status: a prefix `sessionroom` or
+    `zigbee2mqtt`, or a device under `homeassistant/`, would let it command a room or a light."""
+    prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
+    problems = []
+    for access in rooms:
+        own = access.room.settings.home_assistant
+        meant = {discovery(access.room.room_id, None, own).topic, f"{own.prefix}/status"}
+        problems += [
+            f"{found} is within {prefix + '/#'!r}, which the homeassistant login may publish "
+            "(Home Assistant's prefix must be a namespace of its own)"
+            for prefix in prefixes
+            if (found := _first_within(f"{prefix}/#", access, meant))
+        ]
+    return problems
+
+
+def _first_within(wildcard: str, access: RoomAccess, meant: Iterable[str] = ()) -> str | None:
+    """The first topic of `access`'s logins (but those `meant`) within `wildcard`, named."""
+    return next(
+        (
+            f"room {access.room.room_id!r}: topic {topic!r} ({login.username})"
+            for login in access.logins
+            for topic in _grants(login)
+            if topic not in meant and _overlap(wildcard, topic)
+        ),
+        None,
+    )
+
+
+def _grants(login: Login) -> tuple[str, ...]:
+    return _unique([*login.publish, *login.receive])
+
+
+def _wild(topic_filter: str) -> bool:
+    return "+" in topic_filter or "#" in topic_filter
+
+
+def _overlap(first: str, second: str) -> bool:
+    """Whether some topic matches both MQTT topic filters (`a/#` matches `a` itself)."""
+    one, two = first.split("/"), second.split("/")
+    for a, b in zip(one, two, strict=False):
+        if "#" in (a, b):
+            return True
+        if a != b and "+" not in (a, b):
+            return False
+    longer = max(one, two, key=len)
+    return len(one) == len(two) or (
+        len(longer) == min(len(one), len(two)) + 1 and longer[-1] == "#"
+    )
 
 
 def _claim(owners: dict[str, str], what: str, room_id: str, problems: list[str]) -> None:

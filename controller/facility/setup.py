@@ -19,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.api.topics import MAX_STATE_BYTES
 from controller.config import Room
 from controller.facility.access import (
     FRONT_DESK,
     HOME_ASSISTANT,
     OVERVIEW,
+    FacilityError,
     Login,
     RoomAccess,
     acl_file,
@@ -36,6 +38,10 @@ from controller.facility.files import keep_secret, private_folder, write_secret
 from controller.facility.passwords import new_password, password_file
 
 CLIENT_ID_PREFIX = "sessionroom-"
+MESSAGE_SIZE_LIMIT = 2 * MAX_STATE_BYTES
+"""The largest message the broker takes (MQTT allows 256 MB): twice a room's largest readable
+message (its state), so one room's login cannot make the broker every room relies on hold
+messages of hundreds of megabytes, and a state too large to read still arrives as such."""
 ROOM_FOLDER = "facility"
 """The folder inside each room's folder that holds its logins and the CA certificate."""
 
@@ -57,6 +63,8 @@ class FacilityPlan:
     """Each room runs its own broker bridged to the facility's (`mosquitto-room.conf`)."""
     local_port: int = 1883
     """The room-local broker's port (on 127.0.0.1), when bridged."""
+    dropped: Sequence[str] = ()
+    """Rooms of the facility's ACL to remove; any other room it has must be in `rooms`."""
 
 
 def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[Path]:
@@ -64,6 +72,7 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     rooms = [room_access(room, bridged=plan.bridged) for room in plan.rooms]
     check_rooms(rooms)
     output = plan.output.resolve()
+    _check_no_room_left_out(plan, output / "acl")
     private_folder(output)
     private_folder(output / "data")
     ca, ca_key = certificate_authority(output / "ca.pem", output / "ca.key", plan.name)
@@ -97,6 +106,23 @@ def init_facility(plan: FacilityPlan, *, update_configs: bool = False) -> list[P
     return written
 
 
+def _check_no_room_left_out(plan: FacilityPlan, acl: Path) -> None:
+    """FacilityError when the facility already has a room `plan` neither names nor drops:
+    writing the files would take that room's logins away (its engine, devices, consoles and
+    Home Assistant's button for it) at the broker's next start or reload."""
+    if not acl.exists():
+        return
+    engines = (line.removeprefix("user ") for line in acl.read_text().splitlines())
+    existing = {name.removeprefix("engine.") for name in engines if name.startswith("engine.")}
+    left_out = sorted(existing - {room.room_id for room in plan.rooms} - set(plan.dropped))
+    if left_out:
+        named = ",".join(left_out)
+        raise FacilityError(
+            f"the facility has room(s) {named} that --rooms does not name: writing it would "
+            f"take their logins away; name every room, or remove them with --drop {named}"
+        )
+
+
 def mosquitto_conf(plan: FacilityPlan, folder: Path) -> str:
     """The broker's configuration; every file it names is in `folder`."""
     bind = f" {plan.bind}" if plan.bind else ""
@@ -117,6 +143,7 @@ def mosquitto_conf(plan: FacilityPlan, folder: Path) -> str:
         f"persistence_location {folder / 'data'}/\n"
         "set_tcp_nodelay true\n"
         "max_queued_messages 10000\n"
+        f"message_size_limit {MESSAGE_SIZE_LIMIT}\n"
         "\n"
         f"# Consoles, ctl, replay, front desk, overview: client ids start with {CLIENT_ID_PREFIX}\n"
         f"listener {plan.port}{bind}\n"

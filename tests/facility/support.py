@@ -33,6 +33,7 @@ QUIET_S = 1.0
 NOT_AUTHORISED = 135
 ACCEPTED = "accepted"
 REFUSED = "refused"
+CUT_OFF = "cut off"
 
 
 @dataclass
@@ -128,9 +129,13 @@ class Login:
         self.client.loop_stop()
 
     def publish(self, topic: str, payload: str, *, retain: bool = False) -> str:
-        """Publish at QoS 1: ACCEPTED or REFUSED (by the ACL), as the PUBACK says."""
+        """Publish at QoS 1: ACCEPTED or REFUSED (by the ACL), as the PUBACK says, or CUT_OFF
+        when the broker disconnects the login instead."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
-        self._wait(lambda: info.mid in self._acks)
+        self._wait(lambda: info.mid in self._acks or self.disconnected.is_set())
+        if info.mid not in self._acks:
+            assert self.disconnected.is_set(), f"no PUBACK for {topic} within {WAIT_S} s"
+            return CUT_OFF
         code = self._acks[info.mid].value
         if code == NOT_AUTHORISED:
             return REFUSED

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from controller.config import load_room
-from controller.facility.setup import FacilityPlan, init_facility
-from tests.facility.support import ACCEPTED, HOST, Facility, Login
+from controller.facility.setup import MESSAGE_SIZE_LIMIT, FacilityPlan, init_facility
+from tests.facility.support import ACCEPTED, HOST, QUIET_S, Facility, Login
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.requirements import mosquitto_binary
 from tests.support.room import copy_room, next_phase, sessionroom, spawn, until
@@ -121,3 +122,23 @@ def test_a_room_whose_broker_is_cut_off_is_shown_unreachable(bridged: BridgedRoo
     until(lambda: desk.received(f"sessionroom/{ROOM}/bridge")[-1:] == ["0"], "bridge's will")
     bridged.local.start()
     until(lambda: desk.received(f"sessionroom/{ROOM}/bridge")[-1:] == ["1"], "the bridge back")
+
+
+def test_a_message_too_large_for_the_facility_stays_in_the_room(bridged: BridgedRoom) -> None:
+    """The facility broker cuts off a login that sends more than MESSAGE_SIZE_LIMIT: the
+    room's bridge must not carry such a message there (it would be cut off, and send it
+    again at every reconnect), and what comes after it still crosses."""
+    desk = bridged.login("frontdesk")
+    desk.subscribe(f"sessionroom/{ROOM}/bridge")
+    desk.subscribe(f"sessionroom/{ROOM}/events")
+    until(lambda: "1" in desk.received(f"sessionroom/{ROOM}/bridge"), "the bridge up")
+    local = Login(bridged.facility, None, None, bridged.local.port, tls=False)
+    local.open()
+    huge = "x" * (MESSAGE_SIZE_LIMIT + 1)
+    assert local.publish(f"sessionroom/{ROOM}/events", huge) == ACCEPTED
+    assert local.publish(f"sessionroom/{ROOM}/events", '"after"') == ACCEPTED
+    local.close()
+    until(lambda: '"after"' in desk.received(f"sessionroom/{ROOM}/events"), "what came after")
+    time.sleep(QUIET_S)  # a bridge cut off for it would say 0 (its will) by now
+    assert "0" not in desk.received(f"sessionroom/{ROOM}/bridge")
+    assert [len(p) for p in desk.received(f"sessionroom/{ROOM}/events") if len(p) > 1000] == []

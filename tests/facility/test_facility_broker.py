@@ -12,11 +12,14 @@ import time
 
 import pytest
 
+from controller.api.topics import MAX_STATE_BYTES
 from controller.cli.common import load_broker_file
 from controller.console.overview import OverviewApp
+from controller.facility.setup import MESSAGE_SIZE_LIMIT
 from tests.facility.conftest import LoginFactory
 from tests.facility.support import (
     ACCEPTED,
+    CUT_OFF,
     QUIET_S,
     REFUSED,
     WAIT_S,
@@ -346,3 +349,41 @@ def test_the_acl_grants_topics_only_never_patterns(facility: Facility) -> None:
     assert not [line for line in lines if line.startswith("pattern")]
     granted = [line.split(" ", 2)[2] for line in lines if line.startswith("topic ")]
     assert not [t for t in granted if "%" in t or t.startswith("$") or t in ("#", "+/#")]
+
+
+def test_no_login_makes_the_shared_broker_take_a_huge_message(login: LoginFactory) -> None:
+    """MQTT allows 256 MB a message: one room's tablet must not make the broker every room
+    relies on hold that. A state as large as a console reads still goes through."""
+    engine = login("room-a", "engine")
+    engine.subscribe("sessionroom/room-a/cmd")
+    state = json.dumps({"padding": "x" * (MAX_STATE_BYTES - 20)})
+    assert engine.publish("sessionroom/room-a/state", state) == ACCEPTED
+    huge = "x" * (MESSAGE_SIZE_LIMIT + 1)
+    assert login("room-a", "console").publish("sessionroom/room-a/cmd", huge) == CUT_OFF
+    time.sleep(QUIET_S)
+    assert engine.received("sessionroom/room-a/cmd") == []
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "zigbee2mqtt/bridge/state",  # every room's Zigbee lights offline (or online)
+        "zigbee2mqtt/bridge/request/permit_join",  # the coordinator's own requests
+        "zigbee2mqtt/bridge/request/device/remove",
+        "cmnd/tasmotas/Power",  # Tasmota's default group topic: every Tasmota
+        "wled/all/api",  # WLED's group topic: every WLED
+    ],
+)
+def test_no_room_login_reaches_a_shared_or_group_topic(login: LoginFactory, topic: str) -> None:
+    """Topics every device of a kind listens to, or every room's engine reads: no login of a
+    room (nor Home Assistant) may publish there, and no device hears it."""
+    strip = login("room-b", "device/strip")
+    strip.subscribe(topic)
+    for room, role in [
+        ("room-a", "engine"), ("room-a", "console"), ("room-a", "replay"),
+        ("room-a", "device/strip"), ("room-a", "device/ceiling"), ("room-a", "device/floor-lamp"),
+        (None, "homeassistant"),
+    ]:  # fmt: skip
+        assert login(room, role).publish(topic, '{"state":"offline"}') == REFUSED, role
+    time.sleep(QUIET_S)
+    assert strip.received(topic) == []

@@ -86,6 +86,24 @@ def test_running_init_again_keeps_the_ca_and_the_passwords(tmp_path: Path) -> No
     assert "user console.room-b" in (tmp_path / "facility" / "acl").read_text()
 
 
+def test_running_init_again_without_a_room_of_the_facility_is_refused(tmp_path: Path) -> None:
+    """Adding room C with `--rooms rooms/c` alone would take rooms A's and B's logins away
+    (their engines, devices, consoles and emergency buttons) at the broker's next reload."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    output = tmp_path / "facility"
+    assert init(*rooms, output=output)[0] == 0
+    acl = (output / "acl").read_text()
+    added = copy_room(tmp_path / "c", "room-c", "c-")
+    status, message = init(added, output=output)
+    assert status == 2
+    assert "the facility has room(s) room-a,room-b that --rooms does not name" in message
+    assert (output / "acl").read_text() == acl
+    assert init(rooms[1], added, output=output, extra=("--drop", "room-a"))[0] == 0
+    users = (output / "acl").read_text()
+    assert "user engine.room-a" not in users
+    assert {"user engine.room-b", "user engine.room-c"} <= set(users.splitlines())
+
+
 def secrets_readable_by_others(*folders: Path) -> list[str]:
     """The files and folders under `folders` that others may read: all but certificates."""
     found = []
@@ -216,3 +234,45 @@ def test_a_device_topic_that_would_break_the_acl_file_is_refused(tmp_path: Path)
     room.devices["ceiling"] = unchecked  # model_copy checks nothing: as a room built in code
     with pytest.raises(FacilityError, match="cannot go in an ACL file"):
         check_rooms([room_access(room)])
+
+
+@pytest.mark.parametrize("prefix", ["sessionroom", "zigbee2mqtt", "vitals"])
+def test_a_home_assistant_prefix_over_the_rooms_topics_is_refused(
+    tmp_path: Path, prefix: str
+) -> None:
+    """The homeassistant login may publish `<prefix>/#`: one room's prefix `sessionroom`
+    would let it command every room (and read the notes on their `cmd`), `zigbee2mqtt` drive
+    every room's lights past the safety gate, `vitals` read every participant's vitals."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    config = rooms[1] / "config.yaml"
+    config.write_text(config.read_text().replace("discovery: false", f"prefix: {prefix}"))
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2, output
+    assert f"is within '{prefix}/#', which the homeassistant login may publish" in output
+    assert not (tmp_path / "facility").exists()
+
+
+@pytest.mark.parametrize(
+    ("topic", "reached_by"),
+    [
+        ("sessionroom/room-b/strip", "engine.room-b"),  # room B's engine commands room A's light
+        ("sessionroom/room-b-replay/strip", "replay.room-b"),
+        ("homeassistant/strip", "homeassistant"),
+    ],
+)
+def test_a_device_topic_within_another_logins_wildcard_is_refused(
+    tmp_path: Path, topic: str, reached_by: str
+) -> None:
+    """A Shelly's prefix is any topic: under another room's `sessionroom/<room>/#` that room's
+    engine (and its bridge) could command this room's light; under `homeassistant/` Home
+    Assistant's login could."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    lights = rooms[0] / "devices" / "lights.yaml"
+    wled = "driver: wled\n    topic: wled-strip"
+    assert wled in lights.read_text()
+    lights.write_text(lights.read_text().replace(wled, f"driver: shelly\n    topic: {topic}"))
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2, output
+    assert f"topic '{topic}/rpc' (engine.room-a) is within" in output
+    assert reached_by in output
+    assert not (tmp_path / "facility").exists()
