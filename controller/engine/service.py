@@ -216,7 +216,7 @@ class RoomService:
         if message.retain:  # left on the broker, handed over at every connect: not live
             await self._reply(bus, command.id, False, RETAINED_COMMAND)
             return
-        if self._delivered_again(command, message.payload):
+        if self._delivered_again(command, message.payload, latched=engine.emergency is not None):
             earlier = self._recent[command.id][1]
             if earlier is not None:  # else its reply is still to come
                 await self._send_reply(bus, earlier)
@@ -297,12 +297,13 @@ class RoomService:
         self._state_due = True
         self._input.set()
 
-    def _delivered_again(self, command: Command, payload: bytes) -> bool:
+    def _delivered_again(self, command: Command, payload: bytes, *, latched: bool) -> bool:
         """Whether `command` is one the engine acted on, delivered again: the same id and the
         same message. Another message under a used id is a new command (a sender that
         reuses ids). An emergency sent again because its sender's connection dropped is
         not a second press (which would cut the lights' fade short): it is known again
-        once it was carried out, and carried out again if that failed."""
+        once it was carried out while the room is still latched, and carried out again if
+        that failed or the room was cleared since (a button's fixed message, pressed again)."""
         earlier = self._recent.get(command.id)
         if earlier is None or earlier[0] != _digest(payload):
             return False
@@ -311,7 +312,7 @@ class RoomService:
         if command.id == NO_ID:
             return False  # no id of its own (a panic button's fixed message): a new press
         reply = earlier[1]
-        return reply is not None and reply.get("ok") is True
+        return latched and reply is not None and reply.get("ok") is True
 
     async def _answer(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
         """Reply to a command the engine acted on; the reply is kept for a repeat of it."""
