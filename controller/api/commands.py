@@ -298,7 +298,7 @@ def _id_written_in(payload: bytes) -> str | None:
 def is_emergency(payload: bytes) -> bool:
     """Whether a `cmd` payload is a valid `emergency` command (judged as it arrives, so it
     goes ahead of every command queued before it; docs/robustness.md#queueing)."""
-    if b"emergency" not in payload:
+    if b"emergency" not in payload and b"\\u" not in payload:  # "\u0065mergency" is one too
         return False
     try:
         return parse_command(payload).action == "emergency"

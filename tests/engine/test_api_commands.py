@@ -168,6 +168,7 @@ def test_random_parameters_are_parsed_or_refused(action: str, fields: dict[str, 
             b'{"id": "e 2", "action": "emergency", "source": "wall-button"}',
             Step(id=NO_ID, action="emergency", source="wall-button"),
         ),
+        (b'{"id": "e3", "action": "\\u0065mergency"}', Step(id="e3", action="emergency")),
     ],
 )
 def test_an_emergency_is_never_refused_for_how_it_is_written(payload: bytes, read_as: Step) -> None:
