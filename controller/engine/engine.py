@@ -581,7 +581,7 @@ class Engine:
         if emergency is not None and due and not emergency.confirmed:
             emergency.confirmed = True
             for device_id in self.drivers:  # a change that crossed the lights-up or the stops
-                self._restate_the_latch(device_id)
+                self._restate(device_id)
         for device_id, at in list(self._floor_owed.items()):
             if self._real(now) >= at:
                 self._resend_floor(device_id, self._real(now))
@@ -1070,21 +1070,20 @@ class Engine:
         """What the latch holds the device to goes out again (`now`: real s)."""
         self._floor_owed.pop(device_id, None)
         self._floor_reasserted[device_id] = now
-        self._restate_the_latch(device_id)
+        self._restate(device_id)
 
-    def _restate_the_latch(self, device_id: str) -> None:
-        """What the latch holds a device to goes out again: a light's safe target (at the next
-        `lights.tick`), a headset's or a BLS device's stop."""
+    def _restate(self, device_id: str) -> None:
+        """What the device should be doing goes out again: a light's target (at the next
+        `lights.tick`; the safe one while latched), a headset's stop (always while latched),
+        a BLS device's stop when it runs no set of ours."""
         now = self.now()
         self.lights.forget(device_id)
-        self.vr.reassert(device_id, now, latched=True)
+        self.vr.reassert(device_id, now, latched=self.emergency is not None)
         self.bls.reassert(device_id, now)
 
     def _reassert(self, device_id: str) -> None:
         """A device (back) online gets its current target again."""
-        self.lights.forget(device_id)
-        self.vr.reassert(device_id, self.now(), latched=self.emergency is not None)
-        self.bls.reassert(device_id, self.now())
+        self._restate(device_id)
         self.checks.back_online(device_id)
 
     def _reassert_all(self) -> None:
