@@ -35,6 +35,10 @@ from controller.journal.store import JournalError, reading
 
 SPLIT_FROM = 20_000
 """Events from which an export splits: below, forking costs more than the half it saves."""
+SEQ_RANGE = "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
+"""The journal's first and last seq, each read from the end of the key's B-tree: SQLite
+reads `min` or `max` so only when it is the query's one aggregate (both at once scan the
+whole table, about 8 ms on a 3-hour session)."""
 COPY_CHARS = 1 << 20
 """Characters copied from the child's text to the output at a time."""
 
@@ -76,7 +80,7 @@ def second_half_from(path: Path, *, split_from: int = SPLIT_FROM) -> int | None:
     if len(os.sched_getaffinity(0)) < 2:
         return None
     with reading(path) as (connection, _):
-        first, last = connection.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        first, last = connection.execute(SEQ_RANGE).fetchone()
     if not isinstance(first, int) or not isinstance(last, int) or last - first + 1 < split_from:
         return None  # no events, or a remade table whose seq is not a number
     return (first + last) // 2 + 1
