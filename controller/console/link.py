@@ -158,6 +158,10 @@ class RoomLink:
         self._unanswered: dict[str, Any] | None = None
         """The latest emergency, until its reply comes: published again, under its id,
         whenever the engine's status says `online` (it came back, or the link did)."""
+        self._resending: asyncio.Future[None] | None = None
+        """Publishing `_unanswered` again and waiting for its reply (`_resend`)."""
+        self._unanswered_reply: asyncio.Future[None] | None = None
+        """Done when the reply to `_unanswered` comes."""
 
     @property
     def connected(self) -> bool:
@@ -308,6 +312,8 @@ class RoomLink:
             asked.cancel()
             if not listening.done():
                 await cancel_and_wait(listening)
+            if self._resending is not None and not self._resending.done():
+                await cancel_and_wait(self._resending)
         self._reconnect_now.clear()
         if listening.done() and not listening.cancelled():
             listening.result()
@@ -320,20 +326,34 @@ class RoomLink:
                 status = read_status(payload)
                 self._on_update(StatusMessage(status))
                 if status == "online":
-                    await self._send_unanswered(client, retained=bool(message.retain))
+                    self._send_unanswered(client, retained=bool(message.retain))
             elif topic == self.topics.state:
                 self._on_update(read_state(payload))
             else:
                 self._settle_reply(payload)
 
-    async def _send_unanswered(self, client: aiomqtt.Client, *, retained: bool) -> None:
-        """The engine is online: the emergency it has not answered goes to it again. Not at
-        the retained `online` of a reconnect while its `request` still runs: that sends it
+    def _send_unanswered(self, client: aiomqtt.Client, *, retained: bool) -> None:
+        """The engine is online: the emergency it has not answered goes to it again
+        (`_resend`, beside the reading, which must go on to hear the reply). Not at the
+        retained `online` of a reconnect while its `request` still runs: that sends it
         again itself."""
         command = self._unanswered
-        if command is not None and not (retained and str(command["id"]) in self._pending):
-            with contextlib.suppress(aiomqtt.MqttError):  # the next `online` tries again
+        if command is None or (retained and str(command["id"]) in self._pending):
+            return
+        if self._resending is None or self._resending.done():
+            self._resending = asyncio.ensure_future(self._resend(client, command))
+
+    async def _resend(self, client: aiomqtt.Client, command: dict[str, Any]) -> None:
+        """Publish the kept emergency and wait for its reply; without one within
+        `REPLY_TIMEOUT_S` (no acknowledgement from the broker either: a connection that
+        hears but cannot send), connect afresh, whose `online` sends it again."""
+        answered = self._unanswered_reply = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(REPLY_TIMEOUT_S):
                 await client.publish(self.topics.cmd, json.dumps(command), qos=1)
+                await answered
+        if not answered.done() and self._client is client:
+            self.reconnect()
 
     def _settle_reply(self, payload: bytes) -> None:
         answer = read_reply(payload)
@@ -341,6 +361,8 @@ class RoomLink:
             return
         if self._unanswered is not None and answer.get("id") == self._unanswered["id"]:
             self._unanswered = None
+            if self._unanswered_reply is not None and not self._unanswered_reply.done():
+                self._unanswered_reply.set_result(None)
         reply = self._pending.get(str(answer.get("id")))
         if reply is not None and not reply.done():
             reply.set_result(answer)

@@ -56,7 +56,7 @@ class BrokerRelay:
     async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         broker_r, broker_w = await asyncio.open_connection(self._broker.host, self._broker.port)
         self._writers += [client_w, broker_w]
-        upstream = asyncio.create_task(self._pipe(client_r, broker_w))
+        upstream = asyncio.create_task(self._upstream(client_r, broker_w, client_w))
         try:
             await self._downstream(broker_r, client_w)
         finally:
@@ -64,11 +64,20 @@ class BrokerRelay:
             for writer in (client_w, broker_w):
                 writer.transport.abort()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def passes_up(self, client: asyncio.StreamWriter) -> bool:
+        """Whether what the client sends now reaches the broker (False drops it)."""
+        return True
+
+    async def _upstream(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: asyncio.StreamWriter,
+    ) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await reader.read(65536):
-                writer.write(data)
+                if self.passes_up(client):
+                    writer.write(data)
 
     async def _downstream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()

@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from controller.console.commands import emergency_command, new_command
-from controller.console.link import CONNECTION_LOST, KEPT, Endpoint, LinkUpdate, Outcome, RoomLink
+from controller.console.link import (
+    CONNECTION_LOST,
+    KEPT,
+    BrokerConnection,
+    Endpoint,
+    LinkUpdate,
+    Outcome,
+    RoomLink,
+)
 from controller.engine.service import RoomService
 from controller.journal import list_sessions, read_events
 from tests.bus.relay import BrokerRelay
@@ -29,17 +37,26 @@ pytestmark = pytest.mark.mosquitto
 
 class SilentBroker(BrokerRelay):
     """While `silent`, the broker's packets are held back from the client; a connection
-    `muted` gets none of them ever again (half-open: the client's packets still pass)."""
+    `muted` gets none of them ever again (half-open: the client's packets still pass); one
+    `deafened` passes none of the client's packets to the broker (the broker's still pass)."""
 
     silent = False
 
     def __init__(self, broker: Mosquitto) -> None:
         super().__init__(broker)
         self._muted: set[asyncio.StreamWriter] = set()
+        self._deaf: set[asyncio.StreamWriter] = set()
 
     def mute(self) -> None:
         """The connections open now hear nothing more; later ones are not muted."""
         self._muted.update(self._writers)
+
+    def deafen(self) -> None:
+        """The broker hears nothing more from the connections open now; not from later ones."""
+        self._deaf.update(self._writers)
+
+    def passes_up(self, client: asyncio.StreamWriter) -> bool:
+        return client not in self._deaf
 
     def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
         if self.silent:
@@ -215,3 +232,39 @@ async def test_an_emergency_pressed_as_the_engine_comes_back_reaches_it(
         room.start_engine()
         assert await asyncio.wait_for(pressed, 20) == Outcome("done")
         assert room.latched()
+
+
+async def test_a_kept_emergency_resent_on_a_connection_that_cannot_send_goes_on_a_fresh_one(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The press is kept (no engine listened); when the engine comes back, its `online`
+    reaches the console, but nothing the console sends reaches the broker any more (a
+    half-open connection the other way). The link still reads (it does not wait for the
+    broker's acknowledgement before reading on), and without a reply within its usual wait
+    it connects afresh, where the press goes again: the room is latched within seconds,
+    not when the keepalive gives up (30–45 s)."""
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    heard: list[LinkUpdate] = []
+    async with SilentBroker(mosquitto) as relay:
+        link = RoomLink(Endpoint("127.0.0.1", relay.port), service.room.room_id, heard.append)
+        tasks = [asyncio.create_task(link.run())]
+        try:
+            await eventually(lambda: link.connected, "the console connects")
+            outcome = await link.request(emergency_command(), until_connected=True, timeout=0.5)
+            assert outcome.kind == "no_reply"  # kept; the link connects afresh
+
+            def connections() -> int:
+                return sum(isinstance(u, BrokerConnection) and u.connected for u in heard)
+
+            await eventually(lambda: connections() == 2 and link.connected, "a fresh connection")
+            relay.deafen()
+            tasks.append(asyncio.create_task(service.run()))
+            await eventually(
+                lambda: service.engine is not None and service.engine.emergency is not None,
+                "the kept press reaches the engine over a fresh connection",
+                timeout=15,
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
