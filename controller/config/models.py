@@ -40,6 +40,11 @@ MAX_TOPIC_CHARS = 200
 """A device's topic: a broker drops the client that publishes to a topic holding a control
 character, and no device needs a longer name."""
 
+ZIGBEE2MQTT_BASE = "zigbee2mqtt"
+"""Zigbee2MQTT's own default `mqtt.base_topic`."""
+MAX_BASE_TOPIC_CHARS = 64
+"""A Zigbee2MQTT base topic: one topic level, a name in file names and user names too."""
+
 DeviceKind = Literal["light", "music", "vr", "bls", "sensor"]
 DriverName = Literal[
     "zigbee2mqtt",
@@ -409,6 +414,19 @@ def _topic_problem(topic: str) -> str | None:
     return None
 
 
+def _base_topic_problem(base: str) -> str | None:
+    """What makes `base` no Zigbee2MQTT base topic of one level, or None."""
+    if not printable_name(base, MAX_BASE_TOPIC_CHARS):
+        return (
+            f"is empty, longer than {MAX_BASE_TOPIC_CHARS} characters or holds a control character"
+        )
+    if "/" in base:
+        return "holds a / (it must be one topic level)"
+    if base.startswith("$"):
+        return "begins with $ (the broker's own topics)"
+    return _topic_problem(base)
+
+
 class Device(StrictModel):
     """One device of the room and how to reach it."""
 
@@ -418,6 +436,8 @@ class Device(StrictModel):
     label: Label | None = None
     topic: str | None = None
     """Zigbee2MQTT friendly name, Tasmota topic, WLED id, Shelly prefix or our own device id."""
+    base_topic: str | None = None
+    """A Zigbee2MQTT light's `mqtt.base_topic` (one topic level; `zigbee2mqtt` when omitted)."""
     groups: list[Annotated[str, Field(pattern=IDENTIFIER)]] = []
     essential: bool = False
     """A session start warns loudly when an essential device is offline."""
@@ -446,6 +466,15 @@ class Device(StrictModel):
                 f"topic {shown!r} {problem}: it must be a plain MQTT topic of at most "
                 f"{MAX_TOPIC_CHARS} printable characters"
             )
+        return value
+
+    @field_validator("base_topic")
+    @classmethod
+    def _base_topic_is_one_level(cls, value: str | None) -> str | None:
+        problem = None if value is None else _base_topic_problem(value)
+        if problem is not None:
+            shown = value if value is None or len(value) <= 40 else value[:37] + "..."
+            raise ValueError(f"base_topic {shown!r} {problem}")
         return value
 
     @field_validator("kelvin_range")
@@ -478,11 +507,20 @@ class Device(StrictModel):
             raise ValueError("display applies to an mqtt-vr device or an mqtt-bls visual light bar")
         if self.measure_command and self.driver != "mqtt-vitals":
             raise ValueError("measure_command applies to mqtt-vitals sensors only")
+        if self.base_topic is not None and self.driver != "zigbee2mqtt":
+            raise ValueError("base_topic applies to zigbee2mqtt lights only")
         return self
 
     @property
     def is_local(self) -> bool:
         return self.driver in LOCAL_DRIVERS
+
+    @property
+    def zigbee2mqtt_base(self) -> str | None:
+        """The base topic of a Zigbee2MQTT light (its own or Zigbee2MQTT's default), else None."""
+        if self.driver != "zigbee2mqtt":
+            return None
+        return self.base_topic or ZIGBEE2MQTT_BASE
 
 
 class DeviceFile(StrictModel):
