@@ -120,10 +120,14 @@ class TlsSettings(StrictModel):
     """Skip hostname verification (a lab broker with a self-signed certificate only)."""
 
 
-BrokerRole = Literal["engine", "devices", "console", "replay"]
-"""Who connects: `run`, `sim` (each simulated device), `console`/`ctl`/`demo`, `replay`."""
+BrokerRole = Literal["engine", "devices", "zigbee2mqtt", "console", "replay"]
+"""Who connects: `run`, `sim` (each simulated device, and each simulated Zigbee2MQTT by its
+base topic), `console`/`ctl`/`demo`, `replay`."""
 
 DEVICE_PLACEHOLDER = "{device}"
+BASE_PLACEHOLDER = "{base}"
+PLACEHOLDERS: dict[str, str] = {"devices": DEVICE_PLACEHOLDER, "zigbee2mqtt": BASE_PLACEHOLDER}
+"""The roles with one login per device (by id) or per Zigbee2MQTT (by base topic)."""
 
 
 class RoleCredentials(StrictModel):
@@ -131,7 +135,8 @@ class RoleCredentials(StrictModel):
 
     username: str = Field(min_length=1)
     password_file: str = Field(min_length=1)
-    """Relative to the room's folder. For `devices`, both name `{device}` (the device's id)."""
+    """Relative to the room's folder. For `devices`, both name `{device}` (the device's id),
+    for `zigbee2mqtt` `{base}` (its base topic)."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Another listener for this role (the facility's one that binds client ids to users)."""
 
@@ -165,24 +170,28 @@ class BrokerSettings(StrictModel):
                 ("username", login.username),
                 ("password_file", login.password_file),
             ):
-                if (DEVICE_PLACEHOLDER in text) != (role == "devices"):
-                    need = "must" if role == "devices" else "must not"
-                    raise ValueError(
-                        f"credentials.{role}.{name} {need} contain {DEVICE_PLACEHOLDER}"
-                    )
+                for placeholder_role, placeholder in PLACEHOLDERS.items():
+                    if (placeholder in text) != (role == placeholder_role):
+                        need = "must" if role == placeholder_role else "must not"
+                        raise ValueError(f"credentials.{role}.{name} {need} contain {placeholder}")
         return self
 
-    def for_role(self, role: BrokerRole, device: str | None = None) -> BrokerSettings:
-        """These settings as `role` connects with them (`device`: which device, for `devices`)."""
+    def for_role(self, role: BrokerRole, name: str | None = None) -> BrokerSettings:
+        """These settings as `role` connects with them (`name`: which device, for `devices`;
+        which base topic, for `zigbee2mqtt`)."""
         login = self.credentials.get(role)
         if login is None:
             return self
-        if role == "devices" and device is None:
-            raise ValueError("the devices role needs a device id")
-        name = device or ""
+        placeholder = PLACEHOLDERS.get(role, "")
+        if placeholder and name is None:
+            raise ValueError(f"the {role} role needs a {placeholder.strip('{}')}")
+        username, password_file = login.username, login.password_file
+        if placeholder:
+            username = username.replace(placeholder, name or "")
+            password_file = password_file.replace(placeholder, name or "")
         update: dict[str, Any] = {
-            "username": login.username.replace(DEVICE_PLACEHOLDER, name),
-            "password_file": login.password_file.replace(DEVICE_PLACEHOLDER, name),
+            "username": username,
+            "password_file": password_file,
             "credentials": {},
         }
         if login.port is not None:
@@ -509,6 +518,11 @@ class Device(StrictModel):
             raise ValueError("measure_command applies to mqtt-vitals sensors only")
         if self.base_topic is not None and self.driver != "zigbee2mqtt":
             raise ValueError("base_topic applies to zigbee2mqtt lights only")
+        if self.driver == "zigbee2mqtt" and str(self.topic).split("/")[0] == "bridge":
+            raise ValueError(
+                f"topic {self.topic!r}: `bridge` is Zigbee2MQTT's own (<base>/bridge/...), "
+                "no friendly name"
+            )
         return self
 
     @property
