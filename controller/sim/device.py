@@ -97,7 +97,7 @@ class VirtualDevice:
         self.broker = broker
         self.client_id = client_id
         self.clock = clock
-        self.gate = CommandGate(model.device.id)
+        self.gate = CommandGate(model.name)
         self._wanted_online = asyncio.Event()
         self._wanted_online.set()
         self._online = asyncio.Event()
@@ -107,7 +107,7 @@ class VirtualDevice:
 
     @property
     def id(self) -> str:
-        return self.model.device.id
+        return self.model.name
 
     @property
     def online(self) -> bool:
@@ -145,18 +145,16 @@ class VirtualDevice:
 
     def drop_commands(self, dropping: bool) -> None:
         """Ignore every command received from now on (or stop ignoring them)."""
-        log.info("%s %s dropping commands (fault)", self.id, "starts" if dropping else "stops")
-        self.gate.dropping = dropping
+        self.gate.drop(dropping)
 
     def delay_commands(self, seconds: float) -> None:
         """Apply every command received from now on `seconds` late (0: on time again)."""
-        log.info("%s delays commands by %g s (fault)", self.id, seconds)
-        self.gate.delay_s = seconds
+        self.gate.delay(seconds)
 
     def send_garbage(self) -> None:
         """Publish an unreadable payload on the device's state topic."""
         log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
-        self._queue([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
+        self.send([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
 
     # ------------------------------------------------------------------ time
 
@@ -169,7 +167,7 @@ class VirtualDevice:
             publications += self.model.tick(now)
         except Exception:
             log.exception("%s: the simulated firmware failed on a tick", self.id)
-        self._queue(publications)
+        self.send(publications)
 
     # ------------------------------------------------------------------ stopping
 
@@ -178,15 +176,15 @@ class VirtualDevice:
         self._wanted_online.clear()
         client = self._client
         if client is not None and self.online:
-            offline = self.model.availability.announce_offline()
             with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(
-                    offline.topic,
-                    offline.payload,
-                    qos=offline.qos,
-                    retain=offline.retain,
-                    timeout=PUBLISH_TIMEOUT_S,
-                )
+                for offline in self.model.switched_off():
+                    await client.publish(
+                        offline.topic,
+                        offline.payload,
+                        qos=offline.qos,
+                        retain=offline.retain,
+                        timeout=PUBLISH_TIMEOUT_S,
+                    )
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
@@ -265,7 +263,7 @@ class VirtualDevice:
         publications: list[Publication] = []
         for admitted_topic, admitted_payload in self.gate.admit(topic, payload, now):
             publications += self._apply(admitted_topic, admitted_payload, now)
-        self._queue(publications)
+        self.send(publications)
 
     def _apply(self, topic: str, payload: bytes, now: float) -> list[Publication]:
         try:
@@ -276,7 +274,7 @@ class VirtualDevice:
             )
             return []
 
-    def _queue(self, publications: list[Publication]) -> None:
+    def send(self, publications: list[Publication]) -> None:
         """Send while connected; a device that is offline cannot publish, so the rest is lost."""
         if not self.online:
             return
