@@ -465,25 +465,22 @@ class Device(StrictModel):
     measure_command: bool = False
     """A vitals sensor that measures when asked (`vitals/<id>/set {"measure": true}`)."""
 
-    @field_validator("topic")
+    @field_validator("topic", "base_topic")
     @classmethod
-    def _topic_is_plain(cls, value: str | None) -> str | None:
-        problem = None if value is None else _topic_problem(value)
+    def _topic_is_plain(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        base = info.field_name == "base_topic"
+        problem = _base_topic_problem(value) if base else _topic_problem(value)
         if problem is not None:
-            shown = value if value is None or len(value) <= 40 else value[:37] + "..."
-            raise ValueError(
-                f"topic {shown!r} {problem}: it must be a plain MQTT topic of at most "
-                f"{MAX_TOPIC_CHARS} printable characters"
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            rule = (
+                ""
+                if base
+                else f": it must be a plain MQTT topic of at most {MAX_TOPIC_CHARS} printable "
+                "characters"
             )
-        return value
-
-    @field_validator("base_topic")
-    @classmethod
-    def _base_topic_is_one_level(cls, value: str | None) -> str | None:
-        problem = None if value is None else _base_topic_problem(value)
-        if problem is not None:
-            shown = value if value is None or len(value) <= 40 else value[:37] + "..."
-            raise ValueError(f"base_topic {shown!r} {problem}")
+            raise ValueError(f"{info.field_name} {shown!r} {problem}{rule}")
         return value
 
     @field_validator("kelvin_range")

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,36 @@ class BrokerAddress:
         )
 
 
-class VirtualDevice:
+class CommandFaults(ABC):
+    """The faults a simulated device takes on its own: commands dropped or delayed, garbage."""
+
+    model: DeviceModel
+    gate: CommandGate
+
+    @property
+    @abstractmethod
+    def id(self) -> str:
+        """The device's id."""
+
+    @abstractmethod
+    def send(self, publications: list[Publication]) -> None:
+        """Publish, while connected."""
+
+    def drop_commands(self, dropping: bool) -> None:
+        """Ignore every command received from now on (or stop ignoring them)."""
+        self.gate.drop(dropping)
+
+    def delay_commands(self, seconds: float) -> None:
+        """Apply every command received from now on `seconds` late (0: on time again)."""
+        self.gate.delay(seconds)
+
+    def send_garbage(self) -> None:
+        """Publish an unreadable payload on the device's state topic."""
+        log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
+        self.send([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
+
+
+class VirtualDevice(CommandFaults):
     """A device model connected to the broker the way the real device would be."""
 
     def __init__(
@@ -142,19 +172,6 @@ class VirtualDevice:
         if not self._wanted_online.is_set():
             log.info("%s comes back online (fault ends)", self.id)
         self._wanted_online.set()
-
-    def drop_commands(self, dropping: bool) -> None:
-        """Ignore every command received from now on (or stop ignoring them)."""
-        self.gate.drop(dropping)
-
-    def delay_commands(self, seconds: float) -> None:
-        """Apply every command received from now on `seconds` late (0: on time again)."""
-        self.gate.delay(seconds)
-
-    def send_garbage(self) -> None:
-        """Publish an unreadable payload on the device's state topic."""
-        log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
-        self.send([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
 
     # ------------------------------------------------------------------ time
 

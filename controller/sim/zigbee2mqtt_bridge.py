@@ -19,8 +19,8 @@ import logging
 from collections.abc import Sequence
 
 from controller.bus.topics import topic_matches
-from controller.sim.device import VirtualDevice
-from controller.sim.faults import GARBAGE_PAYLOAD, CommandGate
+from controller.sim.device import CommandFaults, VirtualDevice
+from controller.sim.faults import CommandGate
 from controller.sim.model import Availability, DeviceModel, Publication, shorten
 from controller.sim.zigbee2mqtt import Zigbee2MqttLight
 
@@ -112,15 +112,19 @@ class Zigbee2MqttBridge(DeviceModel):
         return self.lights[light_id].handle(topic, payload, now)
 
 
-class BridgedLight:
+class BridgedLight(CommandFaults):
     """One light of a simulated Zigbee2MQTT (`process` runs `bridge`), faulted on its own."""
 
     def __init__(self, light_id: str, process: VirtualDevice, bridge: Zigbee2MqttBridge) -> None:
-        self.id = light_id
+        self._id = light_id
         self.process = process
         self.bridge = bridge
         self.model = bridge.lights[light_id]
         self.gate = bridge.gates[light_id]
+
+    @property
+    def id(self) -> str:
+        return self._id
 
     @property
     def client_id(self) -> str:
@@ -139,7 +143,7 @@ class BridgedLight:
         """Become unreachable: Zigbee2MQTT says the light is offline; the bridge stays online."""
         log.info("%s goes unreachable (fault)", self.id)
         self.bridge.unreachable.add(self.id)
-        self.process.send([self.model.availability.announce_offline()])
+        self.send([self.model.availability.announce_offline()])
 
     def come_online(self) -> None:
         """Reachable again: online, and its state, as Zigbee2MQTT publishes them."""
@@ -147,14 +151,8 @@ class BridgedLight:
             log.info("%s is reachable again (fault ends)", self.id)
         self.bridge.unreachable.discard(self.id)
         now = self.process.clock()
-        self.process.send([self.model.availability.announce_online(), *self.model.connected(now)])
+        self.send([self.model.availability.announce_online(), *self.model.connected(now)])
 
-    def drop_commands(self, dropping: bool) -> None:
-        self.gate.drop(dropping)
-
-    def delay_commands(self, seconds: float) -> None:
-        self.gate.delay(seconds)
-
-    def send_garbage(self) -> None:
-        log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
-        self.process.send([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
+    def send(self, publications: list[Publication]) -> None:
+        """Publish on its Zigbee2MQTT's connection."""
+        self.process.send(publications)
