@@ -17,7 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from controller.config import Room
-    from controller.config.models import BrokerRole, BrokerSettings
+    from controller.config.models import BrokerRole, BrokerSettings, Device
     from controller.sim.device import BrokerAddress
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,15 +128,20 @@ def client_broker(room: Room) -> BrokerSettings:
         raise click.UsageError(str(error)) from None
 
 
-def device_broker_address(room: Room, device_id: str | None = None) -> BrokerAddress:
+def device_broker_address(room: Room, device: Device | None = None) -> BrokerAddress:
     """Where a device of the room (simulated, a display) connects, with its own login when the
-    room has per-device credentials; exit 2 when it cannot be used."""
+    room has per-device credentials (a Zigbee light: its Zigbee2MQTT's, by base topic); exit 2
+    when it cannot be used."""
     from controller.bus.credentials import BusConfigError, client_settings
     from controller.sim.device import BrokerAddress
 
     settings = room.settings.broker
-    if device_id is not None:
-        settings = settings.for_role("devices", device_id)
+    if device is not None:
+        base = device.zigbee2mqtt_base
+        if base is None:
+            settings = settings.for_role("devices", device.id)
+        else:
+            settings = settings.for_role("zigbee2mqtt", base)
     try:
         return BrokerAddress.from_settings(client_settings(settings), room.root)
     except BusConfigError as error:

@@ -71,7 +71,7 @@ def display(
         raise SystemExit(EXIT_INVALID) from None
     server = DisplayServer(
         device,
-        device_broker_address(room, device.id),
+        device_broker_address(room, device),
         room_id=room.room_id,
         content_dir=room.root / room.settings.paths.content,
         host=host,

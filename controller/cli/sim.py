@@ -21,6 +21,7 @@ from controller.sim import (
     BrokerAddress,
     Fault,
     SimulatedRoom,
+    connection_name,
     parse_fault,
 )
 from controller.sim.catalogue import is_simulated
@@ -69,7 +70,9 @@ def sim(
     Each light, headset, BLS device and vitals sensor of devices/ gets its own MQTT
     connection, speaks its real protocol (Zigbee2MQTT, Tasmota, WLED, Shelly Gen2, our
     vr/bls/vitals convention), fades and counts on its own clock, and announces itself
-    online (retained) with its offline availability as its will. Local devices (vlc,
+    online (retained) with its offline availability as its will. Zigbee lights are no MQTT
+    clients: those of one base topic share one simulated Zigbee2MQTT (one connection, will
+    `{"state":"offline"}` on BASE/bridge/state), named BASE/bridge in faults. Local devices (vlc,
     tones) play on the room PC and are not simulated; with --skip-displays, neither are
     the devices shown on a screen by `sessionroom display`. With the embedded broker and no
     --broker, it connects to 127.0.0.1 on the configured port.
@@ -80,7 +83,7 @@ def sim(
 
     \b
     FAULTS: --fault DEVICE:KIND[=SECONDS][@AT][+FOR]
-      DEVICE  a device id, or * for every simulated device
+      DEVICE  a device id, * for every simulated device, or BASE/bridge for a Zigbee2MQTT
       AT      when it starts, after the simulator starts (30, 90s, 2m; default now)
       FOR     how long it lasts (default: for good)
       KIND    offline    drop the connection without DISCONNECT (the broker sends the will)
@@ -89,17 +92,17 @@ def sim(
               delay=S    apply every command S seconds late
               garbage    publish one unreadable payload on the state topic
     e.g. strip:offline@30+10  tappers:drop@1m+20s  ceiling:delay=2.5  '*:garbage@5'
+         zigbee2mqtt/bridge:offline@1m (every light of that Zigbee2MQTT goes offline)
     """
     room = load_room_or_exit(
         config_path, Overrides(broker=broker, room_id=room_id, data_dir=data_dir), role="devices"
     )
     faults = [_fault(spec) for spec in fault_specs]
     devices = [d for d in room.devices.values() if not (skip_displays and d.display)]
-    logins = {
-        device.id: device_broker_address(room, device.id)
-        for device in devices
-        if is_simulated(device)
-    }
+    logins: dict[str, BrokerAddress] = {}
+    for device in filter(is_simulated, devices):
+        if connection_name(device) not in logins:
+            logins[connection_name(device)] = device_broker_address(room, device)
     address = next(iter(logins.values()), None) or device_broker_address(room)
     try:
         simulated = SimulatedRoom(
@@ -128,11 +131,16 @@ def _summary(room: Room, simulated: SimulatedRoom, address: BrokerAddress) -> st
     count = len(simulated.devices)
     lines = [
         f"Simulating room {room.room_id} on {address.url}: "
-        f"{count} device{'s' if count != 1 else ''}, each on its own connection."
+        f"{count} device{'s' if count != 1 else ''}, each on its own connection "
+        "(Zigbee lights on their Zigbee2MQTT's)."
     ]
     for device in simulated.devices.values():
         model = device.model
         lines.append(f"  {device.id:<14} {model.protocol:<12} {model.state_topic}")
+    for name, connection in simulated.connections.items():
+        if name not in simulated.devices:
+            state = connection.model.availability.topic
+            lines.append(f"  {name:<14} {connection.model.protocol:<12} {state}")
     if simulated.local_devices:
         local = ", ".join(f"{d.id} ({d.driver})" for d in simulated.local_devices)
         lines.append(f"Not simulated (played on the room PC): {local}")

@@ -148,12 +148,12 @@ def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[Conf
 
 def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
     issues = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str | None, str], str] = {}
     for device_id, item in devices.items():
         device = item.model
         if device.topic is None:
             continue
-        key = (device.driver, device.topic)
+        key = (device.driver, device.zigbee2mqtt_base, device.topic)
         if key in seen:
             issues.append(
                 item.document.issue(

@@ -40,6 +40,11 @@ MAX_TOPIC_CHARS = 200
 """A device's topic: a broker drops the client that publishes to a topic holding a control
 character, and no device needs a longer name."""
 
+ZIGBEE2MQTT_BASE = "zigbee2mqtt"
+"""Zigbee2MQTT's own default `mqtt.base_topic`."""
+MAX_BASE_TOPIC_CHARS = 64
+"""A Zigbee2MQTT base topic: one topic level, a name in file names and user names too."""
+
 DeviceKind = Literal["light", "music", "vr", "bls", "sensor"]
 DriverName = Literal[
     "zigbee2mqtt",
@@ -115,10 +120,14 @@ class TlsSettings(StrictModel):
     """Skip hostname verification (a lab broker with a self-signed certificate only)."""
 
 
-BrokerRole = Literal["engine", "devices", "console", "replay"]
-"""Who connects: `run`, `sim` (each simulated device), `console`/`ctl`/`demo`, `replay`."""
+BrokerRole = Literal["engine", "devices", "zigbee2mqtt", "console", "replay"]
+"""Who connects: `run`, `sim` (each simulated device, and each simulated Zigbee2MQTT by its
+base topic), `console`/`ctl`/`demo`, `replay`."""
 
 DEVICE_PLACEHOLDER = "{device}"
+BASE_PLACEHOLDER = "{base}"
+PLACEHOLDERS: dict[str, str] = {"devices": DEVICE_PLACEHOLDER, "zigbee2mqtt": BASE_PLACEHOLDER}
+"""The roles with one login per device (by id) or per Zigbee2MQTT (by base topic)."""
 
 
 class RoleCredentials(StrictModel):
@@ -126,7 +135,8 @@ class RoleCredentials(StrictModel):
 
     username: str = Field(min_length=1)
     password_file: str = Field(min_length=1)
-    """Relative to the room's folder. For `devices`, both name `{device}` (the device's id)."""
+    """Relative to the room's folder. For `devices`, both name `{device}` (the device's id),
+    for `zigbee2mqtt` `{base}` (its base topic)."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Another listener for this role (the facility's one that binds client ids to users)."""
 
@@ -160,24 +170,28 @@ class BrokerSettings(StrictModel):
                 ("username", login.username),
                 ("password_file", login.password_file),
             ):
-                if (DEVICE_PLACEHOLDER in text) != (role == "devices"):
-                    need = "must" if role == "devices" else "must not"
-                    raise ValueError(
-                        f"credentials.{role}.{name} {need} contain {DEVICE_PLACEHOLDER}"
-                    )
+                for placeholder_role, placeholder in PLACEHOLDERS.items():
+                    if (placeholder in text) != (role == placeholder_role):
+                        need = "must" if role == placeholder_role else "must not"
+                        raise ValueError(f"credentials.{role}.{name} {need} contain {placeholder}")
         return self
 
-    def for_role(self, role: BrokerRole, device: str | None = None) -> BrokerSettings:
-        """These settings as `role` connects with them (`device`: which device, for `devices`)."""
+    def for_role(self, role: BrokerRole, name: str | None = None) -> BrokerSettings:
+        """These settings as `role` connects with them (`name`: which device, for `devices`;
+        which base topic, for `zigbee2mqtt`)."""
         login = self.credentials.get(role)
         if login is None:
             return self
-        if role == "devices" and device is None:
-            raise ValueError("the devices role needs a device id")
-        name = device or ""
+        placeholder = PLACEHOLDERS.get(role, "")
+        if placeholder and name is None:
+            raise ValueError(f"the {role} role needs a {placeholder.strip('{}')}")
+        username, password_file = login.username, login.password_file
+        if placeholder:
+            username = username.replace(placeholder, name or "")
+            password_file = password_file.replace(placeholder, name or "")
         update: dict[str, Any] = {
-            "username": login.username.replace(DEVICE_PLACEHOLDER, name),
-            "password_file": login.password_file.replace(DEVICE_PLACEHOLDER, name),
+            "username": username,
+            "password_file": password_file,
             "credentials": {},
         }
         if login.port is not None:
@@ -409,6 +423,19 @@ def _topic_problem(topic: str) -> str | None:
     return None
 
 
+def _base_topic_problem(base: str) -> str | None:
+    """What makes `base` no Zigbee2MQTT base topic of one level, or None."""
+    if not printable_name(base, MAX_BASE_TOPIC_CHARS):
+        return (
+            f"is empty, longer than {MAX_BASE_TOPIC_CHARS} characters or holds a control character"
+        )
+    if "/" in base:
+        return "holds a / (it must be one topic level)"
+    if base.startswith("$"):
+        return "begins with $ (the broker's own topics)"
+    return _topic_problem(base)
+
+
 class Device(StrictModel):
     """One device of the room and how to reach it."""
 
@@ -418,6 +445,8 @@ class Device(StrictModel):
     label: Label | None = None
     topic: str | None = None
     """Zigbee2MQTT friendly name, Tasmota topic, WLED id, Shelly prefix or our own device id."""
+    base_topic: str | None = None
+    """A Zigbee2MQTT light's `mqtt.base_topic` (one topic level; `zigbee2mqtt` when omitted)."""
     groups: list[Annotated[str, Field(pattern=IDENTIFIER)]] = []
     essential: bool = False
     """A session start warns loudly when an essential device is offline."""
@@ -436,16 +465,22 @@ class Device(StrictModel):
     measure_command: bool = False
     """A vitals sensor that measures when asked (`vitals/<id>/set {"measure": true}`)."""
 
-    @field_validator("topic")
+    @field_validator("topic", "base_topic")
     @classmethod
-    def _topic_is_plain(cls, value: str | None) -> str | None:
-        problem = None if value is None else _topic_problem(value)
+    def _topic_is_plain(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        base = info.field_name == "base_topic"
+        problem = _base_topic_problem(value) if base else _topic_problem(value)
         if problem is not None:
-            shown = value if value is None or len(value) <= 40 else value[:37] + "..."
-            raise ValueError(
-                f"topic {shown!r} {problem}: it must be a plain MQTT topic of at most "
-                f"{MAX_TOPIC_CHARS} printable characters"
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            rule = (
+                ""
+                if base
+                else f": it must be a plain MQTT topic of at most {MAX_TOPIC_CHARS} printable "
+                "characters"
             )
+            raise ValueError(f"{info.field_name} {shown!r} {problem}{rule}")
         return value
 
     @field_validator("kelvin_range")
@@ -478,11 +513,25 @@ class Device(StrictModel):
             raise ValueError("display applies to an mqtt-vr device or an mqtt-bls visual light bar")
         if self.measure_command and self.driver != "mqtt-vitals":
             raise ValueError("measure_command applies to mqtt-vitals sensors only")
+        if self.base_topic is not None and self.driver != "zigbee2mqtt":
+            raise ValueError("base_topic applies to zigbee2mqtt lights only")
+        if self.driver == "zigbee2mqtt" and str(self.topic).split("/")[0] == "bridge":
+            raise ValueError(
+                f"topic {self.topic!r}: `bridge` is Zigbee2MQTT's own (<base>/bridge/...), "
+                "no friendly name"
+            )
         return self
 
     @property
     def is_local(self) -> bool:
         return self.driver in LOCAL_DRIVERS
+
+    @property
+    def zigbee2mqtt_base(self) -> str | None:
+        """The base topic of a Zigbee2MQTT light (its own or Zigbee2MQTT's default), else None."""
+        if self.driver != "zigbee2mqtt":
+            return None
+        return self.base_topic or ZIGBEE2MQTT_BASE
 
 
 class DeviceFile(StrictModel):

@@ -1,7 +1,9 @@
-"""Zigbee2MQTT lights: JSON on `zigbee2mqtt/<friendly_name>/set`, state on `zigbee2mqtt/<name>`.
+"""Zigbee2MQTT lights: JSON on `<base>/<friendly_name>/set`, state on `<base>/<friendly_name>`.
 
 Source: Koenkk/zigbee2mqtt.io guide/usage/mqtt_topics_and_messages.md and
 guide/configuration/device-availability.md.
+
+`<base>` is Zigbee2MQTT's `mqtt.base_topic`: the device's `base_topic`, `zigbee2mqtt` by default.
 
 * Every command addresses the light itself (never a group) and carries `transition` in
   seconds, because groups and scenes are reported to ignore transitions.
@@ -13,7 +15,7 @@ guide/configuration/device-availability.md.
   color as RGB and transition in seconds (to 0.1 s, capped at 6553.4). Any other key (an
   `effect` among them: effects may flash) is refused.
 * The device's retained `<name>/availability` (`{"state":"online"}` or legacy `online`) is its
-  availability, gated by the bridge's `zigbee2mqtt/bridge/state`: a stopped bridge leaves the
+  availability, gated by the bridge's `<base>/bridge/state`: a stopped bridge leaves the
   device availability messages standing, so a bridge that says offline makes every light offline.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controller.config.models import ZIGBEE2MQTT_BASE
 from controller.drivers.base import LightCommand, LightDriver, Outgoing
 from controller.drivers.conversions import (
     kelvin_from_mireds,
@@ -42,15 +45,17 @@ from controller.drivers.payloads import (
     whole_number,
 )
 
-BASE_TOPIC = "zigbee2mqtt"
-BRIDGE_STATE_TOPIC = f"{BASE_TOPIC}/bridge/state"
-
 BRIGHTNESS_TOP = 254
 MAX_TRANSITION_S = 6553.4
 """Zigbee carries a transition as a 16-bit count of tenths of a second (0xFFFF is reserved)."""
 
 REPORTED_MIREDS = (50, 1000)
 """color_temp values accepted in state reports (20,000 K down to 1,000 K)."""
+
+
+def bridge_state_topic(base: str) -> str:
+    """Where the Zigbee2MQTT of `base` says it is online or offline (its will)."""
+    return f"{base}/bridge/state"
 
 
 def _compact(message: dict[str, Any]) -> str:
@@ -61,14 +66,18 @@ class Zigbee2MqttLight(LightDriver):
     """A Zigbee light behind Zigbee2MQTT, addressed by its friendly name."""
 
     @property
+    def _base(self) -> str:
+        return self.device.base_topic or ZIGBEE2MQTT_BASE
+
+    @property
     def _state_topic(self) -> str:
-        return f"{BASE_TOPIC}/{self.topic}"
+        return f"{self._base}/{self.topic}"
 
     def availability_topic(self) -> str:
         return f"{self._state_topic}/availability"
 
     def gating_availability_topics(self) -> tuple[str, ...]:
-        return (BRIDGE_STATE_TOPIC,)
+        return (bridge_state_topic(self._base),)
 
     def state_topics(self) -> tuple[str, ...]:
         return (self._state_topic,)

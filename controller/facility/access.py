@@ -4,6 +4,7 @@
 | --- | --- | --- |
 | `engine.<room>` | `sessionroom/<room>/#`, its devices' commands | that, its devices' reports |
 | `device.<room>.<id>` | its own state and availability | its own command topics |
+| `zigbee2mqtt.<room>.<base>` | its lights' reports, `<base>/bridge/#` | its lights' commands |
 | `console.<room>` | `sessionroom/<room>/cmd` | the room's status, state, events and replies |
 | `replay.<room>` | `sessionroom/<room>-replay/#` | that, and the room's status, state and events |
 | `frontdesk` | nothing | every room's status, state and events |
@@ -14,6 +15,10 @@
 Engines may also publish their Home Assistant discovery message and read Home Assistant's
 status (`controller.api.homeassistant`).
 
+A Zigbee light is no MQTT client: one Zigbee2MQTT (one coordinator) publishes every light
+paired to it and its own `<base>/bridge/state`, whose will says `offline`; so a room's
+Zigbee2MQTT lights of one base topic share one login, and two rooms may not share a base.
+
 Device topics come from the drivers themselves (`command_topics`, `query`, `availability_topic`,
 `state_topics`), so the ACL names exactly the topics the engine sends and reads.
 """
@@ -21,7 +26,7 @@ Device topics come from the drivers themselves (`command_topics`, `query`, `avai
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controller.api.homeassistant import discovery
 from controller.api.topics import REPLAY_SUFFIX, RoomTopics, is_replay
@@ -59,13 +64,16 @@ class RoomAccess:
     console: Login
     replay: Login
     devices: dict[str, Login]
+    zigbee2mqtt: dict[str, Login] = field(default_factory=dict)
+    """The room's Zigbee2MQTT by base topic: one login serves all its lights."""
     bridge: Login | None = None
     """The room-local broker's bridge, when the room has one."""
 
     @property
     def logins(self) -> list[Login]:
         bridge = [] if self.bridge is None else [self.bridge]
-        return [self.engine, self.console, self.replay, *self.devices.values(), *bridge]
+        devices = [*self.devices.values(), *self.zigbee2mqtt.values()]
+        return [self.engine, self.console, self.replay, *devices, *bridge]
 
 
 @dataclass(frozen=True)
@@ -88,21 +96,36 @@ def device_topics(room: Room, device_id: str) -> DeviceTopics:
     )
 
 
+def zigbee2mqtt_user(room_id: str, base: str) -> str:
+    """The user name of the room's Zigbee2MQTT on base topic `base`."""
+    return f"zigbee2mqtt.{room_id}.{base}"
+
+
 def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
-    """The logins of `room`: engine, console, replay and one per MQTT device; with `bridged`,
-    the bridge of the room's own broker (it carries `sessionroom/<room>/#` both ways)."""
+    """The logins of `room`: engine, console, replay, one per MQTT device but Zigbee lights,
+    and one per Zigbee2MQTT base topic; with `bridged`, the bridge of the room's own broker
+    (it carries `sessionroom/<room>/#` both ways)."""
     topics = RoomTopics(room.room_id)
     replay = RoomTopics(room.room_id + REPLAY_SUFFIX)
     devices: dict[str, Login] = {}
+    zigbee: dict[str, tuple[list[str], list[str]]] = {}
     engine_publish = [f"{topics.base}/#"]
     engine_receive = [f"{topics.base}/#"]
     for device in room.devices.values():
         if not is_simulated(device):
             continue
         mqtt = device_topics(room, device.id)
-        devices[device.id] = Login(
-            f"device.{room.room_id}.{device.id}", mqtt.reports, mqtt.commands, bound=True
-        )
+        if device.zigbee2mqtt_base is not None:
+            base = device.zigbee2mqtt_base
+            publish, receive = zigbee.setdefault(
+                base, ([f"{base}/bridge/#"], [f"{base}/bridge/request/#"])
+            )
+            publish.extend(mqtt.reports)
+            receive.extend(mqtt.commands)
+        else:
+            devices[device.id] = Login(
+                f"device.{room.room_id}.{device.id}", mqtt.reports, mqtt.commands, bound=True
+            )
         engine_publish.extend(mqtt.commands)
         engine_receive.extend(mqtt.watched)
     home_assistant = room.settings.home_assistant
@@ -121,6 +144,12 @@ def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
             f"replay.{room.room_id}", (f"{replay.base}/#",), (*observed, f"{replay.base}/#")
         ),
         devices=devices,
+        zigbee2mqtt={
+            base: Login(
+                zigbee2mqtt_user(room.room_id, base), _unique(pub), _unique(sub), bound=True
+            )
+            for base, (pub, sub) in zigbee.items()
+        },
         bridge=_bridge(room.room_id) if bridged else None,
     )
 
@@ -164,9 +193,15 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
                 "the overview would not list it"
             )
     owners: dict[str, str] = {}
+    bases: dict[str, str] = {}
     for access in rooms:
         for login in access.logins:
             _claim(owners, f"user {login.username}", access.room.room_id, problems)
+            if ":" in login.username or any(c.isspace() for c in login.username):
+                problems.append(
+                    f"room {access.room.room_id!r}: user name {login.username!r} cannot go in "
+                    "a Mosquitto password file (a : or a space)"
+                )
             problems += [
                 f"room {access.room.room_id!r}: topic {topic!r} cannot go in an ACL file "
                 "(a line break, a control character or spaces at an end)"
@@ -176,6 +211,18 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
         for device_id, login in access.devices.items():
             for topic in login.publish + login.receive:
                 _claim(owners, f"topic {topic} (device {device_id})", access.room.room_id, problems)
+        for base, login in access.zigbee2mqtt.items():
+            owner = bases.setdefault(base, access.room.room_id)
+            if owner != access.room.room_id:
+                problems.append(
+                    f"Zigbee2MQTT base topic {base!r} is used by room {owner!r} and room "
+                    f"{access.room.room_id!r}: give each room's Zigbee2MQTT its own base_topic "
+                    "(one bridge/state would speak for both rooms' lights)"
+                )
+            for topic in login.publish + login.receive:
+                if not topic.startswith(f"{base}/bridge/"):  # the base's own: claimed above
+                    what = f"topic {topic} (Zigbee2MQTT {base})"
+                    _claim(owners, what, access.room.room_id, problems)
         room_id = access.room.room_id
         announcement = discovery(room_id, None, access.room.settings.home_assistant).topic
         _claim(owners, f"topic {announcement} (Home Assistant)", room_id, problems)

@@ -2,14 +2,15 @@
 
 Writes, into the facility folder, the broker's configuration (`mosquitto.conf`), its CA and TLS
 certificate, two password files and the ACL file, and into each room's folder (`facility/`)
-the CA certificate, one password file per role and per device, and `broker.yaml`: the
+the CA certificate, one password file per role, per device and per Zigbee2MQTT base topic
+(`zigbee2mqtt/<base>.password`), and `broker.yaml`: the
 `broker:` section of that room's config.yaml (written into it with `update_configs`).
 
 Two TLS listeners, no plaintext one: on `port` consoles, ctl, replay, the front desk and the
-overview log in with client ids that must start with `sessionroom-`; on `room_port` engines
-and devices log in and the broker replaces each client id by the user name. So no client can
-take an engine's or a device's client id (which would disconnect it), while several consoles
-of a room may share its console login.
+overview log in with client ids that must start with `sessionroom-`; on `room_port` engines,
+devices and Zigbee2MQTT log in and the broker replaces each client id by the user name. So
+no client can take an engine's or a device's client id (which would disconnect it), while
+several consoles of a room may share its console login.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from controller.facility.access import (
     check_rooms,
     facility_logins,
     room_access,
+    zigbee2mqtt_user,
 )
 from controller.facility.certificates import certificate_authority, server_certificate
 from controller.facility.files import keep_secret, private_folder, write_secret
@@ -44,6 +46,8 @@ message (its state), so one room's login cannot make the broker every room relie
 messages of hundreds of megabytes, and a state too large to read still arrives as such."""
 ROOM_FOLDER = "facility"
 """The folder inside each room's folder that holds its logins and the CA certificate."""
+ZIGBEE2MQTT_FOLDER = "zigbee2mqtt"
+"""Inside ROOM_FOLDER: the password of the room's Zigbee2MQTT of each base topic."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,10 @@ def broker_section(access: RoomAccess, plan: FacilityPlan) -> str:
         f'      username: "device.{room_id}.{{device}}"\n'
         f'      password_file: "{folder}/devices/{{device}}.password"\n'
         f"      port: {plan.room_port}\n"
+        "    zigbee2mqtt:\n"
+        f'      username: "{zigbee2mqtt_user(room_id, "{base}")}"\n'
+        f'      password_file: "{folder}/{ZIGBEE2MQTT_FOLDER}/{{base}}.password"\n'
+        f"      port: {plan.room_port}\n"
         "    console:\n"
         f"      username: console.{room_id}\n"
         f"      password_file: {folder}/console.password\n"
@@ -254,12 +262,17 @@ def _room_files(
     folder = access.room.root.resolve() / ROOM_FOLDER
     private_folder(folder)
     private_folder(folder / "devices")
+    private_folder(folder / ZIGBEE2MQTT_FOLDER)
     roles: list[tuple[Login, Path]] = [
         (access.engine, folder / "engine.password"),
         (access.console, folder / "console.password"),
         (access.replay, folder / "replay.password"),
     ]
     roles += [(login, folder / "devices" / f"{d}.password") for d, login in access.devices.items()]
+    roles += [
+        (login, folder / ZIGBEE2MQTT_FOLDER / f"{base}.password")
+        for base, login in access.zigbee2mqtt.items()
+    ]
     written = []
     for login, path in roles:
         passwords[login.username] = keep_password(path)

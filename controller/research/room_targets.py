@@ -1,7 +1,8 @@
 """Replay targets on MQTT: a simulated room under a replay room id, or a real room's devices.
 
 `SimTarget` (`--target sim`) runs the room's lights, headset and BLS devices as simulated
-devices whose topics carry the replay room id (`zigbee2mqtt/<replay>-ceiling_light/set`),
+devices whose topics carry the replay room id (`<replay>-zigbee2mqtt/<replay>-ceiling_light/set`:
+a Zigbee light's base topic too, so the replay's Zigbee2MQTT has a bridge state of its own),
 so nothing reaches a real device; it sends them the recorded commands, and publishes what
 a live engine publishes under `sessionroom/<replay>/`: retained `status` (online, and
 offline as its will) and `state`, and the `events` stream (notes without their words).
@@ -67,13 +68,29 @@ COMMAND_KINDS = ("light", "vr", "bls")
 DeviceCommand = LightCommand | VrCommand | BlsCommand
 
 
-def namespaced(topic: str, device_topic: str, prefix: str) -> str | None:
-    """`topic` with the device's own segment prefixed (`zigbee2mqtt/x/set` → `.../p-x/set`)."""
+def namespaced(topic: str, device: Device, prefix: str) -> str | None:
+    """`topic` with the device's own segment prefixed (`wled/x/api` → `wled/p-x/api`), and a
+    Zigbee light's base topic too (`zigbee2mqtt/x/set` → `p-zigbee2mqtt/p-x/set`)."""
     parts = topic.split("/")
-    if device_topic not in parts:
+    if device.topic not in parts:
         return None
-    parts[parts.index(device_topic)] = f"{prefix}-{device_topic}"
+    parts[parts.index(device.topic)] = f"{prefix}-{device.topic}"
+    base = device.zigbee2mqtt_base
+    if base is not None:
+        if parts[0] != base:
+            return None
+        parts[0] = f"{prefix}-{base}"
     return "/".join(parts)
+
+
+def _namespacing(device: Device, prefix: str) -> dict[str, str]:
+    """The fields that put `device`'s topics under the replay room `prefix` (`namespaced`);
+    a Zigbee light's base topic too, so that its simulated Zigbee2MQTT's bridge state is the
+    replay's own, never a live room's (whose lights it would say are offline)."""
+    update = {"topic": f"{prefix}-{device.topic}"}
+    if device.zigbee2mqtt_base is not None:
+        update["base_topic"] = f"{prefix}-{device.zigbee2mqtt_base}"
+    return update
 
 
 def command_payload(event: Event) -> str | None:
@@ -93,7 +110,7 @@ class SimTarget(ReplayTarget):
         self.replay_room = replay_room
         self.topics = RoomTopics(replay_room)
         self.devices: dict[str, Device] = {
-            device.id: device.model_copy(update={"topic": f"{replay_room}-{device.topic}"})
+            device.id: device.model_copy(update=_namespacing(device, replay_room))
             for device in room.devices.values()
             if device.kind in COMMAND_KINDS and not device.is_local and device.topic
         }
@@ -147,7 +164,7 @@ class SimTarget(ReplayTarget):
         original = self.room.devices.get(event.device or "")
         if payload is not None and event.topic is not None:
             topic = (
-                namespaced(event.topic, str(original.topic), self.replay_room)
+                namespaced(event.topic, original, self.replay_room)
                 if device is not None and original is not None
                 else None
             )

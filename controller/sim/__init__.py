@@ -8,7 +8,7 @@ from controller.sim.catalogue import SIMULATED_MODELS, is_simulated, make_model
 from controller.sim.device import BrokerAddress, VirtualDevice
 from controller.sim.faults import FAULT_SYNTAX, Fault, FaultKind, parse_fault
 from controller.sim.model import Availability, DeviceModel, Publication
-from controller.sim.room import SimulatedRoom
+from controller.sim.room import SimulatedDevice, SimulatedRoom, connection_name
 
 __all__ = [
     "FAULT_SYNTAX",
@@ -19,8 +19,10 @@ __all__ = [
     "Fault",
     "FaultKind",
     "Publication",
+    "SimulatedDevice",
     "SimulatedRoom",
     "VirtualDevice",
+    "connection_name",
     "is_simulated",
     "make_model",
     "parse_fault",

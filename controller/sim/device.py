@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import ssl
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,36 @@ class BrokerAddress:
         )
 
 
-class VirtualDevice:
+class CommandFaults(ABC):
+    """The faults a simulated device takes on its own: commands dropped or delayed, garbage."""
+
+    model: DeviceModel
+    gate: CommandGate
+
+    @property
+    @abstractmethod
+    def id(self) -> str:
+        """The device's id."""
+
+    @abstractmethod
+    def send(self, publications: list[Publication]) -> None:
+        """Publish, while connected."""
+
+    def drop_commands(self, dropping: bool) -> None:
+        """Ignore every command received from now on (or stop ignoring them)."""
+        self.gate.drop(dropping)
+
+    def delay_commands(self, seconds: float) -> None:
+        """Apply every command received from now on `seconds` late (0: on time again)."""
+        self.gate.delay(seconds)
+
+    def send_garbage(self) -> None:
+        """Publish an unreadable payload on the device's state topic."""
+        log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
+        self.send([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
+
+
+class VirtualDevice(CommandFaults):
     """A device model connected to the broker the way the real device would be."""
 
     def __init__(
@@ -97,7 +127,7 @@ class VirtualDevice:
         self.broker = broker
         self.client_id = client_id
         self.clock = clock
-        self.gate = CommandGate(model.device.id)
+        self.gate = CommandGate(model.name)
         self._wanted_online = asyncio.Event()
         self._wanted_online.set()
         self._online = asyncio.Event()
@@ -107,7 +137,7 @@ class VirtualDevice:
 
     @property
     def id(self) -> str:
-        return self.model.device.id
+        return self.model.name
 
     @property
     def online(self) -> bool:
@@ -143,21 +173,6 @@ class VirtualDevice:
             log.info("%s comes back online (fault ends)", self.id)
         self._wanted_online.set()
 
-    def drop_commands(self, dropping: bool) -> None:
-        """Ignore every command received from now on (or stop ignoring them)."""
-        log.info("%s %s dropping commands (fault)", self.id, "starts" if dropping else "stops")
-        self.gate.dropping = dropping
-
-    def delay_commands(self, seconds: float) -> None:
-        """Apply every command received from now on `seconds` late (0: on time again)."""
-        log.info("%s delays commands by %g s (fault)", self.id, seconds)
-        self.gate.delay_s = seconds
-
-    def send_garbage(self) -> None:
-        """Publish an unreadable payload on the device's state topic."""
-        log.info("%s sends garbage on %s (fault)", self.id, self.model.state_topic)
-        self._queue([Publication(self.model.state_topic, GARBAGE_PAYLOAD)])
-
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float) -> None:
@@ -169,7 +184,7 @@ class VirtualDevice:
             publications += self.model.tick(now)
         except Exception:
             log.exception("%s: the simulated firmware failed on a tick", self.id)
-        self._queue(publications)
+        self.send(publications)
 
     # ------------------------------------------------------------------ stopping
 
@@ -178,15 +193,15 @@ class VirtualDevice:
         self._wanted_online.clear()
         client = self._client
         if client is not None and self.online:
-            offline = self.model.availability.announce_offline()
             with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(
-                    offline.topic,
-                    offline.payload,
-                    qos=offline.qos,
-                    retain=offline.retain,
-                    timeout=PUBLISH_TIMEOUT_S,
-                )
+                for offline in self.model.switched_off():
+                    await client.publish(
+                        offline.topic,
+                        offline.payload,
+                        qos=offline.qos,
+                        retain=offline.retain,
+                        timeout=PUBLISH_TIMEOUT_S,
+                    )
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
@@ -265,7 +280,7 @@ class VirtualDevice:
         publications: list[Publication] = []
         for admitted_topic, admitted_payload in self.gate.admit(topic, payload, now):
             publications += self._apply(admitted_topic, admitted_payload, now)
-        self._queue(publications)
+        self.send(publications)
 
     def _apply(self, topic: str, payload: bytes, now: float) -> list[Publication]:
         try:
@@ -276,7 +291,7 @@ class VirtualDevice:
             )
             return []
 
-    def _queue(self, publications: list[Publication]) -> None:
+    def send(self, publications: list[Publication]) -> None:
         """Send while connected; a device that is offline cannot publish, so the rest is lost."""
         if not self.online:
             return

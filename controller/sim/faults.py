@@ -1,8 +1,11 @@
 """Faults a simulated device can be made to show, their command-line form, and the command gate.
 
-A fault is written `DEVICE:KIND[=SECONDS][@AT][+FOR]`: DEVICE is a device id or `*` for
-every simulated device; AT is when it starts (seconds after the simulator starts, or
-`90s`, `2m`, ...; now when omitted); FOR is how long it lasts (for good when omitted).
+A fault is written `DEVICE:KIND[=SECONDS][@AT][+FOR]`: DEVICE is a device id, `*` for
+every simulated device, or `<base>/bridge` for the simulated Zigbee2MQTT of a base topic (the
+one process, on one connection, behind every Zigbee light of that base); AT is when it
+starts (seconds after the simulator starts, or `90s`, `2m`, ...; now when omitted); FOR is
+how long it lasts (for good when omitted). A Zigbee light's own `offline` makes it
+unreachable: its Zigbee2MQTT says it is offline, and stays online itself.
 Kinds:
 
 * `offline` — drop the connection abruptly (no DISCONNECT), so the broker publishes the
@@ -121,6 +124,17 @@ class CommandGate:
         """How many commands the drop fault has swallowed."""
         self.delay_s = 0.0
         self._held: deque[HeldCommand] = deque()
+
+    def drop(self, dropping: bool) -> None:
+        """Ignore every command received from now on (or stop ignoring them)."""
+        what = "starts" if dropping else "stops"
+        log.info("%s %s dropping commands (fault)", self.device_id, what)
+        self.dropping = dropping
+
+    def delay(self, seconds: float) -> None:
+        """Apply every command received from now on `seconds` late (0: on time again)."""
+        log.info("%s delays commands by %g s (fault)", self.device_id, seconds)
+        self.delay_s = seconds
 
     def admit(self, topic: str, payload: bytes, now: float) -> list[tuple[str, bytes]]:
         """The commands to apply now, given one that just arrived."""

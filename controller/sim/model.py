@@ -61,6 +61,11 @@ class DeviceModel(ABC):
         self.log = logging.getLogger(f"controller.sim.{self.protocol}")
 
     @property
+    def name(self) -> str:
+        """What the simulator calls it (in faults and logs): the device's id."""
+        return self.device.id
+
+    @property
     @abstractmethod
     def availability(self) -> Availability:
         """Where the device says it is online, and the will that says it is not."""
@@ -86,13 +91,17 @@ class DeviceModel(ABC):
     def tick(self, now: float) -> list[Publication]:
         """Advance to `now`: fades, timers and periodic reports."""
 
+    def switched_off(self) -> list[Publication]:
+        """What the device publishes when it is switched off: its offline availability."""
+        return [self.availability.announce_offline()]
+
     def unix_time(self, now: float) -> float:
         return now + self.unix_offset
 
     def ignore(self, reason: str, payload: bytes | str | None = None) -> list[Publication]:
         """Log a command the real firmware would ignore, and publish nothing."""
         shown = f": {shorten(payload)}" if payload is not None else ""
-        self.log.warning("%s ignores %s%s", self.device.id, reason, shown)
+        self.log.warning("%s ignores %s%s", self.name, reason, shown)
         return []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -281,6 +282,35 @@ def test_a_device_topic_a_broker_would_refuse_is_refused(topic: str) -> None:
     with pytest.raises(ValidationError, match="topic"):
         Device(id="lamp", kind="light", driver="zigbee2mqtt", topic=topic)
     assert Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="Living room/Lamp 1")
+
+
+@pytest.mark.parametrize("base", ["z2m\x01", "z2m\u2028", "x" * 65, "a/b", "z2m/", "+", "$share"])
+def test_a_zigbee2mqtt_base_topic_is_one_plain_level(base: str) -> None:
+    with pytest.raises(ValidationError, match="base_topic"):
+        Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="lamp", base_topic=base)
+    lamp = Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="lamp", base_topic="z_2")
+    assert lamp.zigbee2mqtt_base == "z_2"
+
+
+def test_one_friendly_name_under_two_base_topics_is_two_lights(tmp_path: Path) -> None:
+    """Two Zigbee2MQTT instances may each have a `lamp`; one instance may not have two."""
+    for part in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    lamp = "  - {{id: {}, kind: light, driver: zigbee2mqtt, topic: lamp, base_topic: {}}}\n"
+    extra = tmp_path / "devices" / "zz-extra.yaml"
+    extra.write_text("devices:\n" + lamp.format("lamp-a", "z2m-a") + lamp.format("lamp-b", "z2m-b"))
+    room = load_room(tmp_path / "config.yaml")
+    assert (room.devices["lamp-a"].zigbee2mqtt_base, room.devices["ceiling"].zigbee2mqtt_base) == (
+        "z2m-a",
+        "zigbee2mqtt",
+    )
+    extra.write_text(extra.read_text() + lamp.format("lamp-c", "z2m-a"))
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "devices/zz-extra.yaml:4: topic 'lamp' is also used by device 'lamp-a'"
+    ]
 
 
 def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from controller.drivers import (
     VrDriver,
     make_driver,
 )
-from controller.drivers.zigbee2mqtt import BRIDGE_STATE_TOPIC
+from controller.drivers.zigbee2mqtt import bridge_state_topic
 from tests.drivers.broker import (
     Broker,
     clear_retained,
@@ -44,6 +44,8 @@ from tests.support.mosquitto import Mosquitto
 pytestmark = pytest.mark.mosquitto
 
 Seen = tuple[str, bytes, bool]
+
+BRIDGE_STATE = bridge_state_topic("zigbee2mqtt")
 
 
 def light(name: str, **fields: Any) -> LightDriver:
@@ -126,11 +128,11 @@ async def test_a_bridge_going_offline_takes_its_lights_offline(broker: Broker) -
             driver,
             [
                 (f"zigbee2mqtt/{driver.topic}/availability", b'{"state":"online"}', False),
-                (BRIDGE_STATE_TOPIC, b'{"state":"offline"}', True),
+                (BRIDGE_STATE, b'{"state":"offline"}', True),
             ],
         )
     finally:
-        await clear_retained(broker, [BRIDGE_STATE_TOPIC])
+        await clear_retained(broker, [BRIDGE_STATE])
     assert receptions[-1] == Reception("availability", {"available": "offline"})
 
 

@@ -96,6 +96,24 @@ def test_it_listens_to_the_light_its_availability_and_the_bridge() -> None:
     ]
 
 
+def test_a_light_on_another_base_topic_uses_it_for_every_topic() -> None:
+    """Two Zigbee2MQTT instances (two rooms, two coordinators) each have their own base:
+    a light listens to its own instance's bridge state only, and is commanded under it."""
+    driver = light(base_topic="room-b_z2m")
+    assert driver.subscriptions() == [
+        "room-b_z2m/ceiling/availability",
+        "room-b_z2m/bridge/state",
+        "room-b_z2m/ceiling",
+    ]
+    assert driver.command(LightCommand())[0].topic == "room-b_z2m/ceiling/set"
+    assert driver.query()[0].topic == "room-b_z2m/ceiling/get"
+    driver.receive("room-b_z2m/ceiling/availability", b'{"state":"online"}')
+    assert driver.receive("zigbee2mqtt/bridge/state", b'{"state":"offline"}') is None
+    assert driver.availability is Availability.ONLINE
+    driver.receive("room-b_z2m/bridge/state", b'{"state":"offline"}')
+    assert driver.availability is Availability.OFFLINE
+
+
 # --------------------------------------------------------------------------- state
 
 

@@ -22,7 +22,8 @@ LoginFactory = Callable[..., Login]
 
 @pytest.fixture
 def login(facility: Facility) -> Iterator[LoginFactory]:
-    """`login(room, role)` opens that role's login (room None: front desk or overview)."""
+    """`login(room, role)` opens that role's login (room None: front desk or overview); a
+    device's role is `device/<id>`, a Zigbee2MQTT's `zigbee2mqtt/<base>`."""
     opened: list[Login] = []
 
     def open_login(
@@ -33,12 +34,14 @@ def login(facility: Facility) -> Iterator[LoginFactory]:
         client_id: str | None = None,
         bound: bool | None = None,
     ) -> Login:
-        name = role.split("/")[-1]
-        file = f"devices/{name}.password" if role.startswith("device/") else f"{name}.password"
-        username = name if room is None else f"{role.split('/')[0]}.{room}"
-        if role.startswith("device/"):
-            username = f"device.{room}.{name}"
-        on_own_id = role in ("engine", "homeassistant") or role.startswith("device/")
+        kind, name = role.split("/")[0], role.split("/")[-1]
+        file = f"{name}.password"
+        username = name if room is None else f"{kind}.{room}"
+        if kind == "device":
+            file, username = f"devices/{name}.password", f"device.{room}.{name}"
+        if kind == "zigbee2mqtt":  # zigbee2mqtt/<base>
+            file, username = f"zigbee2mqtt/{name}.password", f"zigbee2mqtt.{room}.{name}"
+        on_own_id = role in ("engine", "homeassistant") or kind in ("device", "zigbee2mqtt")
         on_room_port = on_own_id if bound is None else bound
         extra = {} if client_id is None else {"client_id": client_id}
         made = Login(

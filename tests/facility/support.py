@@ -8,6 +8,7 @@ authorised" (an ACL refusal).
 
 from __future__ import annotations
 
+import socket
 import ssl
 import threading
 import time
@@ -88,6 +89,8 @@ class Login:
     port: int
     client_id: str = field(default_factory=lambda: f"sessionroom-test-{uuid.uuid4().hex[:8]}")
     tls: bool = True
+    will: tuple[str, str] | None = None
+    """(topic, payload) the broker publishes, retained, when the connection is lost."""
 
     def __post_init__(self) -> None:
         self.connack: ReasonCode | None = None
@@ -103,6 +106,8 @@ class Login:
             client.tls_set(ca_certs=str(self.facility.ca), cert_reqs=ssl.CERT_REQUIRED)
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
+        if self.will is not None:
+            client.will_set(*self.will, qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -126,6 +131,13 @@ class Login:
 
     def close(self) -> None:
         self.client.disconnect()
+        self.client.loop_stop()
+
+    def drop(self) -> None:
+        """End the connection without DISCONNECT (as a crash does): the broker sends the will."""
+        sock = self.client.socket()
+        assert isinstance(sock, socket.socket | ssl.SSLSocket), sock
+        sock.shutdown(socket.SHUT_RDWR)
         self.client.loop_stop()
 
     def publish(self, topic: str, payload: str, *, retain: bool = False) -> str:

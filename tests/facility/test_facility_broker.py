@@ -37,7 +37,8 @@ def test_each_role_logs_in_with_its_generated_password(login: LoginFactory) -> N
         ("room-a", "console"),
         ("room-a", "replay"),
         ("room-a", "device/strip"),
-        ("room-b", "device/ceiling"),
+        ("room-a", "zigbee2mqtt/zigbee2mqtt"),
+        ("room-b", "zigbee2mqtt/b-zigbee2mqtt"),
         (None, "frontdesk"),
         (None, "overview"),
     ]:
@@ -146,7 +147,7 @@ def test_a_device_receives_its_commands_and_no_others(login: LoginFactory) -> No
 
 def test_an_engine_cannot_command_another_rooms_devices(login: LoginFactory) -> None:
     engine_a = login("room-a", "engine")
-    assert engine_a.publish("zigbee2mqtt/b-ceiling_light/set", '{"state":"ON"}') == REFUSED
+    assert engine_a.publish("b-zigbee2mqtt/b-ceiling_light/set", '{"state":"ON"}') == REFUSED
     assert engine_a.publish("sessionroom/room-b/state", "{}") == REFUSED
 
 
@@ -279,7 +280,7 @@ def test_home_assistants_client_id_cannot_be_taken(login: LoginFactory) -> None:
     assert home_assistant.accepted
     for client_id in ("sessionroom-homeassistant", "homeassistant"):
         login("room-b", "console", client_id=client_id)
-        login("room-b", "device/ceiling", client_id=client_id)
+        login("room-b", "zigbee2mqtt/b-zigbee2mqtt", client_id=client_id)
     assert not home_assistant.disconnected.wait(QUIET_S)
 
 
@@ -375,15 +376,103 @@ def test_no_login_makes_the_shared_broker_take_a_huge_message(login: LoginFactor
     ],
 )
 def test_no_room_login_reaches_a_shared_or_group_topic(login: LoginFactory, topic: str) -> None:
-    """Topics every device of a kind listens to, or every room's engine reads: no login of a
-    room (nor Home Assistant) may publish there, and no device hears it."""
+    """Topics every device of a kind listens to, or a Zigbee2MQTT's own (room A's base topic
+    is `zigbee2mqtt`): no other login of a room (nor Home Assistant) may publish there, and no
+    device hears it."""
     strip = login("room-b", "device/strip")
     strip.subscribe(topic)
-    for room, role in [
+    roles = [
         ("room-a", "engine"), ("room-a", "console"), ("room-a", "replay"),
-        ("room-a", "device/strip"), ("room-a", "device/ceiling"), ("room-a", "device/floor-lamp"),
-        (None, "homeassistant"),
-    ]:  # fmt: skip
+        ("room-a", "device/strip"), ("room-a", "device/floor-lamp"),
+        ("room-b", "engine"), ("room-b", "zigbee2mqtt/b-zigbee2mqtt"), (None, "homeassistant"),
+    ]  # fmt: skip
+    if not topic.startswith("zigbee2mqtt/bridge/"):
+        roles.append(("room-a", "zigbee2mqtt/zigbee2mqtt"))
+    for room, role in roles:
         assert login(room, role).publish(topic, '{"state":"offline"}') == REFUSED, role
     time.sleep(QUIET_S)
     assert strip.received(topic) == []
+
+
+# --------------------------------------------------------------------------- Zigbee2MQTT
+# Room A's Zigbee2MQTT has the default base topic `zigbee2mqtt`, room B's `b-zigbee2mqtt`.
+
+ONLINE, OFFLINE = '{"state":"online"}', '{"state":"offline"}'
+
+
+def test_zigbee2mqtt_reports_its_bridge_and_every_light_to_the_engine(login: LoginFactory) -> None:
+    engine = login("room-a", "engine")
+    for topic in ("zigbee2mqtt/bridge/state", "zigbee2mqtt/ceiling_light/#"):
+        engine.subscribe(topic)
+    zigbee2mqtt = login("room-a", "zigbee2mqtt/zigbee2mqtt")
+    reports = [
+        ("zigbee2mqtt/bridge/state", ONLINE),
+        ("zigbee2mqtt/ceiling_light/availability", ONLINE),
+        ("zigbee2mqtt/ceiling_light", '{"state":"ON","brightness":80}'),
+    ]
+    for topic, payload in reports:
+        assert zigbee2mqtt.publish(topic, payload) == ACCEPTED, topic
+    for topic, payload in reports:
+        assert eventually_received(engine, topic) == [payload], topic
+
+
+def test_zigbee2mqtt_hears_its_lights_commands_and_sends_none(login: LoginFactory) -> None:
+    zigbee2mqtt = login("room-a", "zigbee2mqtt/zigbee2mqtt")
+    zigbee2mqtt.subscribe("zigbee2mqtt/#")  # as Zigbee2MQTT does
+    engine = login("room-a", "engine")
+    for topic in ("zigbee2mqtt/ceiling_light/set", "zigbee2mqtt/ceiling_light/get"):
+        assert engine.publish(topic, '{"state":""}') == ACCEPTED
+        assert eventually_received(zigbee2mqtt, topic) == ['{"state":""}']
+    for topic in (
+        "zigbee2mqtt/ceiling_light/set",  # its own light's command: the engine's to send
+        "zigbee2mqtt/other_light/set",
+        "b-zigbee2mqtt/b-ceiling_light",  # room B's light and bridge
+        "b-zigbee2mqtt/b-ceiling_light/availability",
+        "b-zigbee2mqtt/bridge/state",
+        "sessionroom/room-a/state",
+        "sessionroom/room-a/cmd",
+        "wled/wled-strip/status",
+    ):
+        assert zigbee2mqtt.publish(topic, '{"state":"ON"}') == REFUSED, topic
+
+
+def test_another_rooms_zigbee2mqtt_cannot_speak_for_this_rooms_bridge(
+    login: LoginFactory,
+) -> None:
+    engine_a = login("room-a", "engine")
+    engine_a.subscribe("zigbee2mqtt/#")
+    other = login("room-b", "zigbee2mqtt/b-zigbee2mqtt")
+    for topic in ("zigbee2mqtt/bridge/state", "zigbee2mqtt/ceiling_light/availability"):
+        assert other.publish(topic, ONLINE) == REFUSED, topic
+    time.sleep(QUIET_S)
+    assert engine_a.messages == []
+
+
+def test_a_crashed_zigbee2mqtts_will_reaches_the_engine_as_offline(
+    facility: Facility, login: LoginFactory
+) -> None:
+    """Its will is Zigbee2MQTT's way of saying every light of it is gone: the broker must
+    let it through to the engine (an ACL refusal would leave the lights shown online)."""
+    engine = login("room-a", "engine")
+    engine.subscribe("zigbee2mqtt/bridge/state")
+    zigbee2mqtt = Login(
+        facility,
+        "zigbee2mqtt.room-a.zigbee2mqtt",
+        facility.password("room-a", "zigbee2mqtt/zigbee2mqtt.password"),
+        facility.room_port,
+        will=("zigbee2mqtt/bridge/state", OFFLINE),
+    )
+    zigbee2mqtt.open()
+    assert zigbee2mqtt.accepted
+    assert zigbee2mqtt.publish("zigbee2mqtt/bridge/state", ONLINE, retain=True) == ACCEPTED
+    assert eventually_received(engine, "zigbee2mqtt/bridge/state")[-1] == ONLINE
+    try:
+        zigbee2mqtt.drop()
+        deadline = time.monotonic() + WAIT_S
+        while engine.received("zigbee2mqtt/bridge/state")[-1] != OFFLINE:
+            assert time.monotonic() < deadline, engine.received("zigbee2mqtt/bridge/state")
+            time.sleep(0.02)
+    finally:  # no retained bridge state left for the other tests
+        login("room-a", "zigbee2mqtt/zigbee2mqtt").publish(
+            "zigbee2mqtt/bridge/state", "", retain=True
+        )

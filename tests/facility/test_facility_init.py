@@ -47,6 +47,9 @@ def test_a_device_login_must_name_the_device() -> None:
     wrong = {**CREDENTIALS, "devices": {"username": "device.a", "password_file": "f/x.password"}}
     with pytest.raises(ValidationError, match=r"credentials.devices.username must contain"):
         BrokerSettings.model_validate({"mode": "external", "credentials": wrong})
+    zigbee = {"username": "zigbee2mqtt.a.{device}", "password_file": "f/{base}.password"}
+    with pytest.raises(ValidationError, match=r"credentials.zigbee2mqtt.username must not"):
+        BrokerSettings.model_validate({"mode": "external", "credentials": {"zigbee2mqtt": zigbee}})
 
 
 def test_init_writes_the_broker_files_and_each_rooms_logins(tmp_path: Path) -> None:
@@ -144,7 +147,71 @@ def test_two_rooms_on_the_same_device_topics_are_refused(tmp_path: Path) -> None
     rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b")
     status, output = init(*rooms, output=tmp_path / "facility")
     assert status == 2
-    assert "topic zigbee2mqtt/ceiling_light/set (device ceiling) of room 'room-b'" in output
+    assert "topic wled/wled-strip/api (device strip) of room 'room-b'" in output
+    assert "topic zigbee2mqtt/ceiling_light/set (Zigbee2MQTT zigbee2mqtt) of room" in output
+    assert not (tmp_path / "facility").exists()
+
+
+def test_two_rooms_on_one_zigbee2mqtt_base_topic_are_refused(tmp_path: Path) -> None:
+    """Their lights' own names differ, but one `zigbee2mqtt/bridge/state` would speak for
+    both rooms' Zigbee2MQTT: one running would hide the other's crash."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    lights = rooms[1] / "devices" / "lights.yaml"
+    lights.write_text(lights.read_text().replace("base_topic: b-zigbee2mqtt", "base_topic: z"))
+    assert init(*rooms, output=tmp_path / "facility")[0] == 0  # its own base: accepted
+    lights.write_text(lights.read_text().replace("base_topic: z", "base_topic: zigbee2mqtt"))
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    assert (
+        "Zigbee2MQTT base topic 'zigbee2mqtt' is used by room 'room-a' and room 'room-b'"
+    ) in output
+
+
+def test_a_rooms_zigbee2mqtt_gets_one_login_and_its_lights_none(tmp_path: Path) -> None:
+    room = copy_room(tmp_path / "a", "room-a")
+    assert init(room, output=tmp_path / "facility")[0] == 0
+    password = room / "facility" / "zigbee2mqtt" / "zigbee2mqtt.password"
+    assert password.stat().st_mode & 0o777 == 0o600
+    assert not (room / "facility" / "devices" / "ceiling.password").exists()
+    users = [line for line in (tmp_path / "facility" / "acl").read_text().splitlines()]
+    assert "user zigbee2mqtt.room-a.zigbee2mqtt" in users
+    assert "user device.room-a.ceiling" not in users
+    settings = load_room(room / "config.yaml").settings.broker
+    section = load_broker_file(room / "facility" / "broker.yaml")
+    login = section.for_role("zigbee2mqtt", "zigbee2mqtt")
+    assert (login.username, login.password_file, login.port) == (
+        "zigbee2mqtt.room-a.zigbee2mqtt", "facility/zigbee2mqtt/zigbee2mqtt.password", 8884,
+    )  # fmt: skip
+    assert settings.mode == "embedded"  # without --update-configs the room is left as it was
+    kept = password.read_text()
+    password.chmod(0o644)
+    assert init(room, output=tmp_path / "facility")[0] == 0
+    assert (password.read_text(), password.stat().st_mode & 0o777) == (kept, 0o600)
+
+
+def with_base_topic(room: Path, base: str) -> Path:
+    """`room` with its Zigbee light on Zigbee2MQTT base topic `base` (as YAML)."""
+    lights = room / "devices" / "lights.yaml"
+    zigbee = "driver: zigbee2mqtt"
+    lights.write_text(lights.read_text().replace(zigbee, f"{zigbee}\n    base_topic: {base}"))
+    return room
+
+
+def test_a_zigbee2mqtt_base_topic_that_cannot_be_a_user_name_is_refused(tmp_path: Path) -> None:
+    """A base topic may hold a space or a colon; a Mosquitto user name may not."""
+    room = with_base_topic(copy_room(tmp_path / "a", "room-a"), '"z 2:m"')
+    status, output = init(room, output=tmp_path / "facility")
+    assert status == 2
+    assert "user name 'zigbee2mqtt.room-a.z 2:m' cannot go in a Mosquitto password file" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "facility").exists()
+
+
+def test_a_bad_zigbee2mqtt_base_topic_is_refused_with_its_file_and_line(tmp_path: Path) -> None:
+    room = with_base_topic(copy_room(tmp_path / "a", "room-a"), "z/b")
+    status, output = init(room, output=tmp_path / "facility")
+    assert status == 2
+    assert "devices/lights.yaml:7: devices[0].base_topic: base_topic 'z/b' holds a /" in output
     assert not (tmp_path / "facility").exists()
 
 

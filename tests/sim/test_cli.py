@@ -18,7 +18,8 @@ from tests.sim.support import Recorder
 from tests.support.mosquitto import Mosquitto
 
 EXAMPLE_AVAILABILITY = {
-    "zigbee2mqtt/ceiling_light/availability": ('{"state":"online"}', '{"state":"offline"}'),
+    # The ceiling light is a Zigbee light: its Zigbee2MQTT's will says it is gone.
+    "zigbee2mqtt/bridge/state": ('{"state":"online"}', '{"state":"offline"}'),
     "tele/floorlamp/LWT": ("Online", "Offline"),
     "wled/wled-strip/status": ("online", "offline"),
     "vr/headset/availability": ("online", "offline"),
@@ -27,7 +28,7 @@ EXAMPLE_AVAILABILITY = {
     "vitals/oximeter/availability": ("online", "offline"),
     "vitals/bp-cuff/availability": ("online", "offline"),
 }
-"""The example room's MQTT devices: availability topic → (online, offline) payloads."""
+"""The example room's MQTT connections: availability topic → (online, offline) payloads."""
 
 SESSIONROOM = Path(sys.executable).with_name("sessionroom")
 

@@ -241,7 +241,8 @@ def room_on(broker: Mosquitto, data_dir: Path, config: Path = EXAMPLE_CONFIG) ->
 
 
 def copy_room(destination: Path, room_id: str, topic_prefix: str = "") -> Path:
-    """A copy of the example room under `destination` with its own id and device topics."""
+    """A copy of the example room under `destination` with its own id and device topics
+    (with `topic_prefix`, its Zigbee lights on their own Zigbee2MQTT base topic too)."""
     destination.mkdir(parents=True)
     for part in ("devices", "scenes", "playlists"):
         shutil.copytree(REPO / part, destination / part)
@@ -250,6 +251,12 @@ def copy_room(destination: Path, room_id: str, topic_prefix: str = "") -> Path:
     if topic_prefix:
         for path in (destination / "devices").glob("*.yaml"):
             text = re.sub(r"(\btopic: )(\S+)", rf"\g<1>{topic_prefix}\g<2>", path.read_text())
+            text = re.sub(
+                r"^( +)driver: zigbee2mqtt$",
+                rf"\g<0>\n\g<1>base_topic: {topic_prefix}zigbee2mqtt",
+                text,
+                flags=re.MULTILINE,
+            )
             path.write_text(text)
     return destination
 
