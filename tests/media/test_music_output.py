@@ -205,3 +205,37 @@ def test_on_amem_the_wanted_volume_comes_back_after_each_new_input(tone: Path) -
             later = _blocks_after_now(capture, count=5)
             player.stop()
             assert float(np.abs(later).max()) / 32768 == pytest.approx(0.5 * 0.2**3, rel=0.05)
+
+
+def _played_twice_on(output: ObservedOutput, tone: Path, *, ticking: bool) -> list[str | None]:
+    """Play `tone` on a new player, stop, play it again; the device of each of its outputs.
+
+    Between the two, VLC ends the player's audio output and makes a new one for the next input.
+    `ticking`: `refresh_devices` is called as the engine's tick would, while it plays.
+    """
+    player = output.new_player()
+    devices = []
+    for _ in range(2):
+        player.set_media(output.media(tone))
+        player.play()
+        assert eventually(lambda: (ticking and output.refresh_devices()) or player.get_time() > 500)
+        devices.append(player.audio_output_device_get())
+        player.stop()
+    return devices
+
+
+def test_a_player_s_next_input_plays_on_the_configured_device_after_a_stop(tone: Path) -> None:
+    """alsa's new output takes the device from the player (VLC would open its default device:
+    on this machine there is none, an error)."""
+    with ObservedOutput(OutputSelection(aout="alsa", audio_device="null")) as output:
+        assert _played_twice_on(output, tone, ticking=False) == ["null", "null"]
+        assert output.failure is None
+
+
+def test_without_a_module_named_the_device_is_selected_again_for_each_new_output(
+    tone: Path,
+) -> None:
+    """VLC's default output module (alsa here, after PulseAudio, which does not run) cannot be
+    told the device ahead: `refresh_devices` selects it on the new output."""
+    with ObservedOutput(OutputSelection(audio_device="null")) as output:
+        assert _played_twice_on(output, tone, ticking=True) == ["null", "null"]

@@ -236,6 +236,21 @@ def test_a_new_crossfade_during_a_crossfade_cuts_the_quieter_deck(
     assert rig.title() == "c"
 
 
+def test_a_deck_that_played_before_plays_again_on_the_room_s_device(
+    make_rig: Callable[..., Rig], track: Callable[..., Track]
+) -> None:
+    """A deck's stop ends its VLC audio output; the next playlist on it (every crossfade after
+    the first) gets a new one, which VLC would open on its default device (here: none)."""
+    rig = make_rig(ALSA_NULL)
+    for name in ("first", "second", "third"):  # the third plays on the first deck again
+        rig.player.play(playlist(name, track(name)), rig.now, volume=0.5)
+        assert rig.ticking(rig.started)
+    first, second = rig.output.players
+    assert rig.title() == "third" and first.is_playing() and not second.is_playing()
+    assert first.audio_output_device_get() == "null"
+    assert rig.errors == []
+
+
 def test_fade_out_ramps_to_silence_then_stops(
     make_rig: Callable[..., Rig], track: Callable[..., Track]
 ) -> None:
