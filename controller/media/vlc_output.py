@@ -11,8 +11,10 @@ Facts about libvlc 3.0 this module relies on (measured on Debian's libvlc5 3.0.2
   `afile` ignore the volume.
 * A volume is only taken while the player has an audio output: not while it is stopped
   (`audio_set_volume` returns -1 and the value is lost). alsa keeps its last volume for the
-  next input, and a new alsa player starts at the last volume any player of the process had
-  (VLC's volume-save); amem starts every input at 100 %. `PlayerVolume` deals with all three.
+  next input, and a new alsa output starts at the last volume any player of the process had
+  (VLC's volume-save: in a crossfade, the other deck's) unless the instance starts it at
+  `--alsa-gain` (`SILENT_START`); amem starts every input at 100 %. `PlayerVolume` deals with
+  all three.
 * While the output is busy (it starts as an input's buffering ends, or plays a block),
   `audio_set_volume` returns 0 and VLC applies the volume once the output is free, a few
   milliseconds later (the newest one asked for wins); `audio_get_volume` reports it from then.
@@ -44,6 +46,9 @@ VLC_MAX_VOLUME = 100
 
 OUTPUT_ALIASES = {"dummy": "adummy", "file": "afile", "audiofile": "afile"}
 """Short names VLC accepts for `--aout` besides the module names it lists."""
+
+SILENT_START = {"alsa": "--alsa-gain=0"}
+"""Options that start each new output of a module silent, until the player sets its volume."""
 
 UNUSABLE_OUTPUTS = {
     "amem": "amem hands the audio to the program itself and plays nothing; "
@@ -108,6 +113,8 @@ class OutputSelection:
         args = ["--no-video", "--quiet"]
         if self.aout:
             args.append(f"--aout={self.aout}")
+        if self.aout in SILENT_START:
+            args.append(SILENT_START[self.aout])
         return [*args, *self.options]
 
     def describe(self) -> str:
