@@ -439,6 +439,7 @@ class MusicPlayer:
         if self._stop_when_silent and self._master.value_at(now) <= 0.0:
             self.stop(now)
             return
+        self.output.refresh_devices()
         for deck in self._busy_decks():
             deck.refresh_volume()
         if now < self._refreshed_at + UPDATE_INTERVAL_S:

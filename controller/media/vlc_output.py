@@ -11,8 +11,18 @@ Facts about libvlc 3.0 this module relies on (measured on Debian's libvlc5 3.0.2
   `afile` ignore the volume.
 * A volume is only taken while the player has an audio output: not while it is stopped
   (`audio_set_volume` returns -1 and the value is lost). alsa keeps its last volume for the
-  next input, and a new alsa player starts at the last volume any player of the process had
-  (VLC's volume-save); amem starts every input at 100 %. `PlayerVolume` deals with all three.
+  next input, and a new alsa output starts at the last volume any player of the process had
+  (VLC's volume-save: in a crossfade, the other deck's) unless the instance starts it at
+  `--alsa-gain` (`SILENT_START`); amem starts every input at 100 %. `PlayerVolume` deals with
+  all three.
+* While the output is busy (it starts as an input's buffering ends, or plays a block),
+  `audio_set_volume` returns 0 and VLC applies the volume once the output is free, a few
+  milliseconds later (the newest one asked for wins); `audio_get_volume` reports it from then.
+* A stop ends the player's audio output, and the next input gets a new one on the module's
+  default device: `audio_output_device_set(None, device)` only reaches the output the player
+  has. alsa (and every module with a `<module>-audio-device` option) takes the device from
+  `audio_output_device_set(module, device)` for each new output; pulse does not, so the device
+  is selected again on each new output (`VlcOutput.refresh_devices`).
 """
 
 from __future__ import annotations
@@ -36,6 +46,9 @@ VLC_MAX_VOLUME = 100
 
 OUTPUT_ALIASES = {"dummy": "adummy", "file": "afile", "audiofile": "afile"}
 """Short names VLC accepts for `--aout` besides the module names it lists."""
+
+SILENT_START = {"alsa": "--alsa-gain=0"}
+"""Options that start each new output of a module silent, until the player sets its volume."""
 
 UNUSABLE_OUTPUTS = {
     "amem": "amem hands the audio to the program itself and plays nothing; "
@@ -100,6 +113,8 @@ class OutputSelection:
         args = ["--no-video", "--quiet"]
         if self.aout:
             args.append(f"--aout={self.aout}")
+        if self.aout in SILENT_START:
+            args.append(SILENT_START[self.aout])
         return [*args, *self.options]
 
     def describe(self) -> str:
@@ -126,6 +141,7 @@ class VlcOutput:
         self._failure: str | None = None
         self._failure_taken = False
         self._players: list[Any] = []
+        self._devices: list[PlayerDevice] = []
         self.on_report: Callable[[], None] = lambda: None
         """Called on a VLC thread once the output's failure or a player's event (a new input,
         a track change, an error) has been noted for the engine's next tick: the engine's
@@ -169,12 +185,20 @@ class VlcOutput:
             )
 
     def new_player(self) -> Any:
-        """A media player on this output, its device selected."""
+        """A media player on this output, its device selected (see `refresh_devices`)."""
         player = self.instance.media_player_new()
-        if self.selection.audio_device:
-            player.audio_output_device_set(None, self.selection.audio_device)
+        device = self.selection.audio_device
+        if device:
+            module = OUTPUT_ALIASES.get(self.selection.aout or "", self.selection.aout)
+            self._devices.append(PlayerDevice(player, self.vlc, module, device))
         self._players.append(player)
         return player
+
+    def refresh_devices(self) -> None:
+        """Select the device on a player's new audio output (one made after a stop) that VLC
+        opened on another; its user calls this on every tick, from the engine's thread."""
+        for device in self._devices:
+            device.refresh()
 
     def media(self, path: Path) -> Any:
         """A VLC media for a local file, made on this instance."""
@@ -206,6 +230,7 @@ class VlcOutput:
             player.stop()
             player.release()
         self._players.clear()
+        self._devices.clear()
         self.instance.log_unset()
         _LIVE_LOG_CALLBACKS.pop(id(self), None)
         self.instance.release()
@@ -227,6 +252,39 @@ class VlcOutput:
             if self._failure is None:
                 self._failure = text
         self.on_report()
+
+
+class PlayerDevice:
+    """Keeps a VLC player on the configured device across the audio outputs VLC makes it."""
+
+    def __init__(self, player: Any, vlc: ModuleType, module: str | None, device: str) -> None:
+        """`module`: the output module, told the device for the outputs to come (alsa)."""
+        self._player = player
+        self._device = device
+        self._tracks = 0
+        self._selected_for = 0
+        player.audio_output_device_set(None, device)
+        if module:
+            player.audio_output_device_set(module, device)
+        events = player.event_manager()
+        events.event_attach(vlc.EventType.MediaPlayerESAdded, self._on_track)
+
+    def refresh(self) -> None:
+        """Once per new track, as soon as its audio output exists: the device, if VLC chose
+        another (only once, so a device VLC names differently is not selected over and over)."""
+        tracks = self._tracks
+        if tracks == self._selected_for:
+            return
+        current = self._player.audio_output_device_get()
+        if current is None:  # no output yet
+            return
+        if current != self._device:
+            self._player.audio_output_device_set(None, self._device)
+        self._selected_for = tracks
+
+    def _on_track(self, _event: Any) -> None:
+        """On a VLC thread: a new track, whose output may be a new one."""
+        self._tracks += 1
 
 
 class PlayerVolume:

@@ -118,10 +118,11 @@ class WavLoop:
         self._player.stop()
 
     def poll(self) -> None:
-        """Keep VLC at the volume wanted while it plays; report errors VLC met since the last
-        poll. A stopped loop leaves VLC alone: a stopped player takes no volume, and `start`
-        sets it again."""
+        """Keep VLC at the volume wanted and on its device while it plays; report errors VLC
+        met since the last poll. A stopped loop leaves VLC alone: a stopped player takes no
+        volume, and `start` sets it again."""
         if self._started:
+            self.output.refresh_devices()
             self._player_volume.set(self._player_volume.wanted, again=True)
         while self._errors:
             self._on_error(self._errors.popleft())

@@ -38,7 +38,7 @@ def test_the_output_comes_from_the_room_s_device() -> None:
     device = Device(id="music", kind="music", driver="vlc", aout="alsa", audio_device="null")
     selection = OutputSelection.from_device(device)
     assert selection == OutputSelection(aout="alsa", audio_device="null")
-    assert selection.instance_args() == ["--no-video", "--quiet", "--aout=alsa"]
+    assert selection.instance_args() == ["--no-video", "--quiet", "--aout=alsa", "--alsa-gain=0"]
 
 
 def test_without_an_aout_vlc_picks_its_default_output() -> None:
@@ -142,14 +142,33 @@ def test_a_volume_set_while_no_input_plays_is_lost_by_vlc(tone: Path) -> None:
         assert float(np.abs(first_block).max()) / 32768 == pytest.approx(0.5, rel=0.01)
 
 
-def test_a_new_player_is_silent_although_alsa_starts_it_at_the_last_volume_set() -> None:
-    """VLC's volume-save hands a new alsa player the last volume any player of the process had."""
+def test_a_new_player_is_silent_whatever_volume_another_player_has() -> None:
+    """VLC's volume-save would start a new alsa output at the last volume any player of the
+    process had (42 here): the output starts it silent (`SILENT_START`)."""
     with ObservedOutput(OutputSelection(aout="alsa", audio_device="null")) as output:
         output.new_player().audio_set_volume(42)
-        player = output.new_player()
-        assert player.audio_get_volume() == 42
-        PlayerVolume(player, output.vlc)
-        assert player.audio_get_volume() == 0
+        assert output.new_player().audio_get_volume() == 0
+
+
+def test_a_player_stopped_once_starts_its_next_input_silent_while_another_plays(
+    tone: Path,
+) -> None:
+    """A crossfade into a deck that played before: VLC makes the deck a new output for it,
+    which would start at the volume the other deck plays at (45 here), not silent."""
+    with ObservedOutput(OutputSelection(aout="alsa", audio_device="null")) as output:
+        playing, stopped = output.new_player(), output.new_player()
+        stopped.set_media(output.media(tone))
+        stopped.play()
+        playing.set_media(output.media(tone))
+        playing.play()
+        assert eventually(lambda: min(stopped.get_time(), playing.get_time()) > 200)
+        stopped.stop()
+        playing.audio_set_volume(45)
+        assert eventually(lambda: playing.audio_get_volume() == 45)
+        stopped.set_media(output.media(tone))
+        stopped.play()
+        assert eventually(lambda: stopped.audio_get_volume() >= 0)  # its new output exists
+        assert stopped.audio_get_volume() == 0
 
 
 def _kept(volume: PlayerVolume) -> None:
@@ -205,3 +224,37 @@ def test_on_amem_the_wanted_volume_comes_back_after_each_new_input(tone: Path) -
             later = _blocks_after_now(capture, count=5)
             player.stop()
             assert float(np.abs(later).max()) / 32768 == pytest.approx(0.5 * 0.2**3, rel=0.05)
+
+
+def _played_twice_on(output: ObservedOutput, tone: Path, *, ticking: bool) -> list[str | None]:
+    """Play `tone` on a new player, stop, play it again; the device of each of its outputs.
+
+    Between the two, VLC ends the player's audio output and makes a new one for the next input.
+    `ticking`: `refresh_devices` is called as the engine's tick would, while it plays.
+    """
+    player = output.new_player()
+    devices = []
+    for _ in range(2):
+        player.set_media(output.media(tone))
+        player.play()
+        assert eventually(lambda: (ticking and output.refresh_devices()) or player.get_time() > 500)
+        devices.append(player.audio_output_device_get())
+        player.stop()
+    return devices
+
+
+def test_a_player_s_next_input_plays_on_the_configured_device_after_a_stop(tone: Path) -> None:
+    """alsa's new output takes the device from the player (VLC would open its default device:
+    on this machine there is none, an error)."""
+    with ObservedOutput(OutputSelection(aout="alsa", audio_device="null")) as output:
+        assert _played_twice_on(output, tone, ticking=False) == ["null", "null"]
+        assert output.failure is None
+
+
+def test_without_a_module_named_the_device_is_selected_again_for_each_new_output(
+    tone: Path,
+) -> None:
+    """VLC's default output module (alsa here, after PulseAudio, which does not run) cannot be
+    told the device ahead: `refresh_devices` selects it on the new output."""
+    with ObservedOutput(OutputSelection(audio_device="null")) as output:
+        assert _played_twice_on(output, tone, ticking=True) == ["null", "null"]

@@ -166,6 +166,21 @@ def test_polling_keeps_the_volume_while_it_plays_and_leaves_a_stopped_player_alo
     assert set_volumes[-1:] == [20], "a start sets the volume again"
 
 
+def test_started_again_after_a_stop_the_loop_plays_on_its_device(
+    make_loop: Callable[..., tuple[WavLoop, ObservedOutput, list[str]]], tones: dict[int, Path]
+) -> None:
+    """The tones' device (the headphones) holds across stops: polled as the engine does, the
+    loop selects it on the new output VLC makes after a stop, whose module (VLC's default
+    here) cannot be told the device ahead."""
+    loop, output, _ = make_loop(OutputSelection(audio_device="null"))
+    player = output.players[0]
+    for hz in (400, 500):
+        loop.start(tones[hz], volume=0.3)
+        assert eventually(lambda: loop.poll() or player.get_time() > 500)
+        assert player.audio_output_device_get() == "null"
+        loop.stop()
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [

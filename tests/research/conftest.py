@@ -26,6 +26,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from controller.api.client import RoomClient
+from controller.api.topics import OFFLINE
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
 from controller.config.models import BrokerSettings
@@ -45,13 +46,16 @@ NOTE = "Breathing slowed, hands relaxed."
 class Wire:
     """An independent subscriber: every message with its arrival time (monotonic seconds).
 
-    It subscribes again after each reconnection, so it keeps listening across a broker restart.
+    It subscribes again after each reconnection, so it keeps listening across a broker restart;
+    `subscribed_ns` holds the wall time (ns) of each subscription the broker confirmed.
     """
 
     def __init__(self, broker: Mosquitto, topic: str) -> None:
         self.messages: list[tuple[float, str, str, bool]] = []
+        self.subscribed_ns: list[int] = []
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2)
         self._client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
+        self._client.on_subscribe = lambda *_: self.subscribed_ns.append(time.time_ns())
         self._client.on_message = lambda _c, _u, m: self.messages.append(
             (time.monotonic(), m.topic, m.payload.decode(), m.retain)
         )
@@ -64,6 +68,10 @@ class Wire:
         self._client.loop_stop()
         self._client.disconnect()
 
+    def saw(self, topic: str, payload: str, *, after: int) -> bool:
+        """Whether `payload` arrived on `topic` after the first `after` messages."""
+        return any(m[1:3] == (topic, payload) for m in self.messages[after:])
+
 
 @dataclass(frozen=True)
 class RecordedSession:
@@ -74,6 +82,10 @@ class RecordedSession:
     room: Room
     wire: list[tuple[str, str]]
     """(topic, payload) of every message a subscriber to `#` saw from `start` until `end`."""
+    wire_to_the_end: list[tuple[str, str]]
+    """The same from `start` until the engine's last message (`offline`) as it stopped."""
+    blind_ns: tuple[int, int]
+    """Wall times (ns): the broker stopped, and the subscriber's subscription came back."""
 
     @property
     def session_id(self) -> str:
@@ -162,6 +174,11 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                 await asyncio.sleep(0.4)
                 await do("release")
                 await asyncio.sleep(0.3)
+                # What the broker acknowledged before it stops reached the subscriber; so that
+                # only what the engine journals from the stop on can be lost to the outage,
+                # nothing may wait for an acknowledgement as it stops (the stop blocks the loop).
+                await eventually(lambda: unconfirmed(service) == 0, "the engine's messages acked")
+                stopped_ns = time.time_ns()
                 broker.stop()
                 await asyncio.sleep(0.5)
                 broker.start()
@@ -185,15 +202,36 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                 session_end = len(wire.messages)  # what the room is sent after `end` is unjournaled
                 await do("end")
                 await asyncio.sleep(0.3)
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+        # The engine's bus sends what it still holds, then `offline`, on the same connection
+        # with the same QoS: once the subscriber has that, it has everything the engine sent.
+        status = service.topics.status
+        await eventually(lambda: wire.saw(status, OFFLINE, after=session_end), "offline")
     finally:
         engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)
         wire.close()
     [info] = list_sessions(data_dir)
-    carried = [
-        (topic, payload) for _, topic, payload, _ in wire.messages[before_the_session:session_end]
-    ]
-    return RecordedSession(info.path, data_dir, room, carried)
+    carried = [(topic, payload) for _, topic, payload, _ in wire.messages[before_the_session:]]
+    resubscribed_ns = next(ns for ns in wire.subscribed_ns if ns > stopped_ns)
+    return RecordedSession(
+        info.path,
+        data_dir,
+        room,
+        carried[: session_end - before_the_session],
+        carried,
+        (stopped_ns, resubscribed_ns),
+    )
+
+
+def unconfirmed(service: RoomService) -> int:
+    """Messages the engine's bus holds that the broker has not acknowledged (queued or sent)."""
+    bus = service.bus
+    if bus is None:
+        return 0
+    in_flight = bus._in_flight  # the bus's own queue and batch: no public view of them
+    return len(bus._outbox) + (len(in_flight.unacknowledged()) if in_flight else 0)
 
 
 @pytest.fixture(scope="session")
