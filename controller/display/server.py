@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from aiohttp import web
 
 from controller import webnames
 from controller.cancelling import cancel_and_wait
+from controller.config import limits
 from controller.config.content import (
     Breathing,
     ContentError,
@@ -327,7 +329,7 @@ class DisplayServer:
             "tone": self.settings.tone,
             "volume_cap": self.safety.volume_cap,
             "volume_ramp_per_s": self.safety.volume_ramp_per_s,
-            "bls_speed_hz": [self.safety.bls_speed_min_hz, self.safety.bls_speed_max_hz],
+            "bls_speed_hz": list(self.bls_speeds),
             "webxr": THREE_JS.is_file(),
             "seq": self._seq,
         }
@@ -453,8 +455,16 @@ class DisplayServer:
         message["seq"] = self._seq
         self._to_pages(message)
 
+    @property
+    def bls_speeds(self) -> tuple[float, float]:
+        """The light bar's slowest and fastest speed: the room's BLS speeds, and at most
+        `max_flashes_per_s`, as each side of a visual bar flashes once per cycle."""
+        safety = self.safety
+        return safety.bls_speed_min_hz, min(safety.bls_speed_max_hz, safety.max_flashes_per_s)
+
     def _hold_to_room_limits(self) -> None:
-        """Clamp what the firmware accepted to the room's cap and speeds (safety.md).
+        """Clamp what the firmware accepted to the room's cap, speeds and the hard set
+        length (safety.md).
 
         The engine's gate already does; this holds for a command from anywhere else on
         the broker too (another tool, a replay, a person with `mosquitto_pub`).
@@ -465,10 +475,20 @@ class DisplayServer:
                 log.warning("%s clamps volume %g to the room's cap", self.device.id, model.volume)
                 model.volume = safety.volume_cap
             return
-        speed = clamp(model.speed_hz, safety.bls_speed_min_hz, safety.bls_speed_max_hz)
-        if model.running and speed != model.speed_hz:
+        if not model.running:
+            return
+        speed = clamp(model.speed_hz, *self.bls_speeds)
+        if speed != model.speed_hz:
             log.warning("%s clamps speed_hz %g to the room's", self.device.id, model.speed_hz)
             model.speed_hz = speed
+        longest = limits.BLS_SET_MAX_SECONDS
+        if model.passes is not None and model.passes > longest * speed:
+            log.warning("%s ends %d passes at %g s", self.device.id, model.passes, longest)
+            model.passes = math.floor(longest * speed)
+        endless = model.duration_s is None and model.passes is None
+        if endless or (model.duration_s is not None and model.duration_s > longest):
+            log.warning("%s ends a set of %s s at %g s", self.device.id, model.duration_s, longest)
+            model.duration_s = longest
 
     def _playable(self, payload: bytes) -> bool:
         """A play whose content this display cannot show is ignored (and logged)."""
@@ -562,7 +582,13 @@ class DisplayServer:
             log.info("%s on %s as %s", self.device.id, self.broker.url, self.base)
             async for message in client.messages:
                 payload = message.payload
-                if isinstance(payload, bytes | bytearray):
+                if message.retain:
+                    # Left on the broker by someone, from before now (an emergency's stop
+                    # included): the engine never retains a command.
+                    log.warning(
+                        "%s ignores a command retained on %s", self.device.id, message.topic
+                    )
+                elif isinstance(payload, bytes | bytearray):
                     await self._obey(str(message.topic), bytes(payload))
 
     async def _obey(self, topic: str, payload: bytes) -> None:

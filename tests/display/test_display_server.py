@@ -678,3 +678,85 @@ def test_a_certificate_that_cannot_be_used_is_named_with_the_reason(tmp_path: Pa
     with pytest.raises(ValueError, match="No such file or directory"):
         tls_context(missing_key, tmp_path)
     assert tls_context(DisplaySettings(port=1), tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("driver", "command"),
+    [
+        ({"kind": "vr", "driver": "mqtt-vr"}, '{"action":"play","content":"breathing:6"}'),
+        (
+            {"kind": "bls", "driver": "mqtt-bls", "mode": "visual"},
+            '{"running":true,"speed_hz":1,"passes":20}',
+        ),
+    ],
+    ids=["headset", "light-bar"],
+)
+async def test_a_command_left_retained_on_the_broker_is_not_carried_out(
+    mosquitto: Mosquitto, content: Path, driver: dict[str, str], command: str
+) -> None:
+    """Anyone on the broker can leave a command retained on `…/set`; the broker hands it
+    to the display on every (re)connect, after an emergency's stop too. The display
+    carries out only commands sent while it listens (the engine never retains one)."""
+    server = _server(mosquitto, content, **driver)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as intruder:
+        await intruder.publish(f"{server.base}/set", command, qos=1, retain=True)
+    try:
+        async with (
+            _running(server, mosquitto) as (url, broker),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            hello = await page.receive_json()
+            assert "now" not in hello
+            await broker.client.publish(f"{server.base}/set", command)  # sent live: obeyed
+            shown = await _next(page, lambda m: m.get("type") in ("vr", "bls"))
+            assert shown["seq"] == 1
+            async with session.ws_connect(url + "ws") as late:
+                assert "now" in await late.receive_json()
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as intruder:
+            await intruder.publish(f"{server.base}/set", b"", qos=1, retain=True)
+
+
+async def test_a_light_bar_speed_is_held_to_the_room_flash_rate(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A visual light bar flashes each side once per cycle: a room that allows fewer
+    flashes a second than its BLS speed limit holds the bar to the flash rate too, as the
+    engine's gate does, whoever sends the set."""
+    safety = SafetyLimits(max_flashes_per_s=1.5, bls_speed_min_hz=0.5, bls_speed_max_hz=2.0)
+    server = _server(
+        mosquitto, content, safety=safety, kind="bls", driver="mqtt-bls", mode="visual"
+    )
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        assert (await page.receive_json())["bls_speed_hz"] == [0.5, 1.5]
+        await broker.client.publish(f"{_base(broker)}/set", '{"running":true,"speed_hz":2}')
+        assert (await _next(page, lambda m: m.get("type") == "bls"))["speed_hz"] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [
+        ("", (None, 120.0)),  # names neither: runs until stopped on the device
+        (',"passes":1000', (240, None)),  # 500 s at 2 Hz
+        (',"duration_s":1e300', (None, 120.0)),
+        (',"passes":100', (100, None)),  # 50 s: as sent
+    ],
+)
+async def test_a_light_bar_set_from_anywhere_ends_within_the_hard_set_length(
+    bar: tuple[str, Broker], length: str, shown: tuple[int | None, float | None]
+) -> None:
+    """The engine's gate never sends a set longer than 120 s; a set from anywhere else on
+    the broker is held to that hard bound too, never an endless one."""
+    url, broker = bar
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await broker.client.publish(
+            f"{_base(broker)}/set", f'{{"running":true,"speed_hz":2{length}}}'
+        )
+        start = await _next(page, lambda m: m.get("type") == "bls")
+        assert (start["passes"], start["duration_s"]) == shown
