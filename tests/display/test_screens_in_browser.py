@@ -11,6 +11,7 @@ Only the XR headset is emulated (IWER, injected into the page): headless Chromiu
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -763,3 +764,33 @@ def test_a_flood_of_commands_never_flashes_the_screen(
     print(f"\ncommands every {pace_s} s: at most {flashes[0]} flashes in 1 s on the display, "
           f"{flashes[1]} on the light bar")  # fmt: skip
     assert max(flashes) <= 3
+
+
+TOP_SPEED_HZ = 2.0
+"""The screen room's fastest BLS speed (the default limits)."""
+
+
+def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_limit(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """Sets sent faster than their passes (restarts, or stops and starts) from anywhere on
+    the broker: the dot never jumps back to the left, so it moves no faster than a sweep at
+    the room's top speed and reaches the ends no more often than such a sweep does. Each
+    set at 2 Hz runs 0.22 s, long enough to take the dot to the right end (96 %)."""
+    bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    start = f'{{"running":true,"speed_hz":{TOP_SPEED_HZ},"intensity":100,"passes":24}}'
+    for stops in (False, True):
+        for _ in range(12):
+            screens.wire.client.publish("bls/lightbar/set", start, qos=1)
+            time.sleep(0.22)  # the sender's pace, not a wait for the page
+            if stops:
+                screens.wire.client.publish("bls/lightbar/set", '{"running":false}', qos=1)
+                time.sleep(0.05)
+    drawn = [(f["t"], f["v"]) for f in record(bar)["frames"] if f["k"] == "bls"]
+    fastest = max(abs(x1 - x0) / (t1 - t0) * 1000 for (t0, x0), (t1, x1) in pairwise(drawn))
+    sweeps = most_flashes_in_1_s(drawn)
+    print(f"\nsets every 0.22 s: the dot moves at most {fastest:.2f} screen widths a second "
+          f"(a {TOP_SPEED_HZ:g} Hz sweep: {math.pi * TOP_SPEED_HZ:.2f}); at most {sweeps} "
+          "sweeps there and back in 1 s")  # fmt: skip
+    assert fastest <= math.pi * TOP_SPEED_HZ * 1.05  # the fastest sweep, and frame jitter
+    assert sweeps <= TOP_SPEED_HZ

@@ -368,13 +368,21 @@ const bar = {
     this.glow.target = clamp(message.intensity / 100, 0, 1);
     this.speed = clamp(message.speed_hz, ...config.bls_speed_hz); // the room's BLS speeds
     this.pass = 0;
+    // The dot never jumps: a set that comes while the dot is away from the left (a set
+    // stopped or cut short, a flood of sets) first brings it back along a sweep at the
+    // room's top speed, and its passes count from the left. Jumping back at once, sets sent
+    // faster than their passes would sweep the dot faster than the speed limit.
+    const back = config.bls_speed_hz[1];
+    const lead = Math.acos(clamp(1 - 2 * this.x, -1, 1)) / (2 * Math.PI * back);
     this.set = {
       passes: message.passes,
       duration: message.duration_s,
+      back,
+      lead,
       // From when the command came, not the first frame: a page slow to draw (a loaded
       // machine) still ends the set with the device's timing, before the engine's stop.
       // A page that joins a running set starts where it has got to (`elapsed_s`).
-      start: performance.now() - (message.elapsed_s || 0) * 1000,
+      start: performance.now() + (lead - (message.elapsed_s || 0)) * 1000,
     };
     this.report();
   },
@@ -401,8 +409,8 @@ const bar = {
       if (set.passes !== null) limits.push(set.passes / this.speed);
       if (set.duration !== null) limits.push(set.duration);
       const limit = Math.min(...limits);
-      const elapsed = Math.min(Math.max(0, ts - set.start) / 1000, limit);
-      const cycles = elapsed * this.speed;
+      const elapsed = Math.min(Math.max(-set.lead, (ts - set.start) / 1000), limit);
+      const cycles = elapsed * (elapsed < 0 ? set.back : this.speed); // < 0: on its way back
       this.x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
       const done = Math.floor(cycles + 1e-6);
       const finished = (ts - set.start) / 1000 >= limit;
