@@ -366,7 +366,11 @@ class DisplayServer:
             log.warning("%s: a page's state is not used: %s", self.device.id, problem)
             return
         assert isinstance(state, dict)
+        ended = self._ends(state)
         self._follow(state)
+        if ended:
+            # The device is what its reports say: no other page goes on showing it.
+            self._to_pages(self._stopped_message(), but=page)
         self._last_state = compact_json(state)
         await self._publish(self.model.state_topic, self._last_state)
 
@@ -418,6 +422,23 @@ class DisplayServer:
         if model.passes is not None and state["pass"] > model.passes:
             return "pass is beyond the set's passes"
         return None
+
+    def _ends(self, state: dict[str, Any]) -> bool:
+        """Whether an accepted state ends what the device plays or runs."""
+        if isinstance(self.model, VrHeadset):
+            return self.model.status != "idle" and state["status"] == "idle"
+        return self.model.running and not state["running"]
+
+    def _stopped_message(self) -> dict[str, Any]:
+        """The stop as pages get it, once the model has stopped (the same command count)."""
+        model = self.model
+        message = (
+            self._vr_message("stop", None)
+            if isinstance(model, VrHeadset)
+            else self._bls_message(model)
+        )
+        message["seq"] = self._seq
+        return message
 
     def _follow(self, state: dict[str, Any]) -> None:
         """Keep the firmware model where the page is (a once-played file ends, a set ends)."""
@@ -535,11 +556,12 @@ class DisplayServer:
             "duration_s": model.duration_s,
         }
 
-    def _to_pages(self, message: dict[str, Any]) -> None:
-        """Queue `message` for every page; a page too far behind is dropped, not waited for."""
+    def _to_pages(self, message: dict[str, Any], *, but: Page | None = None) -> None:
+        """Queue `message` for every page (`but` one); a page too far behind is dropped,
+        not waited for."""
         text = json.dumps(message, separators=(",", ":"))
         for page in self.pages:
-            if not page.gone and not page.post(text):
+            if page is not but and not page.gone and not page.post(text):
                 log.warning("%s: a page does not keep up and is closed", self.device.id)
 
     # ------------------------------------------------------------------ MQTT

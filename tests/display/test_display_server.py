@@ -760,3 +760,48 @@ async def test_a_light_bar_set_from_anywhere_ends_within_the_hard_set_length(
         )
         start = await _next(page, lambda m: m.get("type") == "bls")
         assert (start["passes"], start["duration_s"]) == shown
+
+
+@pytest.mark.parametrize(
+    ("driver", "command", "ended"),
+    [
+        (
+            {"kind": "vr", "driver": "mqtt-vr"},
+            '{"action":"play","content":"breathing:6"}',
+            {"status": "idle", "content": None, "position_s": 0},
+        ),
+        (
+            {"kind": "bls", "driver": "mqtt-bls", "mode": "visual"},
+            '{"running":true,"speed_hz":1,"passes":20}',
+            {"running": False, "pass": 0, "speed_hz": 1},
+        ),
+    ],
+    ids=["headset", "light-bar"],
+)
+async def test_what_the_reporting_page_ends_ends_on_every_page(
+    mosquitto: Mosquitto,
+    content: Path,
+    driver: dict[str, str],
+    command: str,
+    ended: dict[str, Any],
+) -> None:
+    """The device is what its reports say. A program acting as the page open longest (or
+    a page whose file ended early) reports the content or the set ended: every other page
+    stops too, so the console never shows stopped while a screen still plays or sweeps."""
+    server = _server(mosquitto, content, **driver)
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as spoofer,
+        session.ws_connect(url + "ws") as screen,
+    ):
+        await spoofer.receive_json()
+        await screen.receive_json()
+        await broker.client.publish(f"{server.base}/set", command)
+        told = await _next(screen, lambda m: m.get("type") in ("vr", "bls"))
+        await spoofer.send_str(_report(told["seq"], ended))
+        await eventually(
+            lambda: json.loads(broker.last.get(f"{server.base}/state", "{}")) == ended, 5, "ended"
+        )
+        stop = await _next(screen, lambda m: m.get("type") in ("vr", "bls"))
+        assert stop.get("action", "stop") == "stop" and stop.get("running", False) is False
