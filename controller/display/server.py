@@ -63,6 +63,9 @@ PAGE_UNSENT_BYTES = 128 * 1024
 only now and then, so its own flow control does not bound this."""
 PAGE_SEND_TIMEOUT_S = 5.0
 """How long one message may take to leave for a page before the page is closed."""
+SET_END_SLACK_S = 0.1
+"""A page's report of a set's end this close to its length ends it on its own clock, as
+every page does by itself; earlier, the set was cut short and the other pages stop too."""
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
 STATIC_FILES = frozenset(entry.name for entry in STATIC.iterdir() if entry.is_file())
@@ -366,9 +369,9 @@ class DisplayServer:
             log.warning("%s: a page's state is not used: %s", self.device.id, problem)
             return
         assert isinstance(state, dict)
-        ended = self._ends(state)
+        cut_short = self._cut_short(state)
         self._follow(state)
-        if ended:
+        if cut_short:
             # The device is what its reports say: no other page goes on showing it.
             self._to_pages(self._stopped_message(), but=page)
         self._last_state = compact_json(state)
@@ -423,11 +426,19 @@ class DisplayServer:
             return "pass is beyond the set's passes"
         return None
 
-    def _ends(self, state: dict[str, Any]) -> bool:
-        """Whether an accepted state ends what the device plays or runs."""
-        if isinstance(self.model, VrHeadset):
-            return self.model.status != "idle" and state["status"] == "idle"
-        return self.model.running and not state["running"]
+    def _cut_short(self, state: dict[str, Any]) -> bool:
+        """Whether an accepted state ends what the device plays before every page ends it
+        by itself: a content that ended (its length is the file's), a set stopped before
+        its length has passed on this process's clock (each page ends a whole set itself)."""
+        model = self.model
+        if isinstance(model, VrHeadset):
+            return model.status != "idle" and state["status"] == "idle"
+        if not model.running or state["running"] or self._set_since is None:
+            return False
+        lengths = [math.inf, model.duration_s or math.inf]
+        if model.passes is not None:
+            lengths.append(model.passes / model.speed_hz)
+        return self.clock() < self._set_since + min(lengths) - SET_END_SLACK_S
 
     def _stopped_message(self) -> dict[str, Any]:
         """The stop as pages get it, once the model has stopped (the same command count)."""

@@ -805,3 +805,26 @@ async def test_what_the_reporting_page_ends_ends_on_every_page(
         )
         stop = await _next(screen, lambda m: m.get("type") in ("vr", "bls"))
         assert stop.get("action", "stop") == "stop" and stop.get("running", False) is False
+
+
+async def test_a_set_that_ends_at_its_length_is_left_to_each_page(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """Each page ends a whole set itself (a page that joined ends with the first): the
+    reporting page's end, at the set's length, stops no other page early."""
+    async with _bar_on_a_hand_clock(mosquitto, content) as (now, url, broker, session):
+        base = _base(broker)
+        async with session.ws_connect(url + "ws") as first, session.ws_connect(url + "ws") as other:
+            await first.receive_json()
+            await other.receive_json()
+            await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1,"passes":2}')
+            told = await _next(other, lambda m: m.get("type") == "bls")
+            now[0] += 2.0
+            ended = {"running": False, "pass": 2, "speed_hz": 1}
+            await first.send_str(_report(told["seq"], ended))
+            await eventually(
+                lambda: json.loads(broker.last.get(f"{base}/state", "{}")) == ended, 5, ""
+            )
+            await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1,"passes":3}')
+            after = await _next(other, lambda m: m.get("type") == "bls")
+            assert (after["running"], after["passes"]) == (True, 3)  # no stop came before it
