@@ -19,6 +19,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -41,10 +42,16 @@ from controller.config.content import (
     content_file,
     parse_content,
 )
-from controller.config.models import Device, DisplaySettings, SafetyLimits, page_url
+from controller.config.models import (
+    HEX_COLOUR,
+    Device,
+    DisplaySettings,
+    SafetyLimits,
+    page_url,
+)
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
-from controller.sim.model import clamp, compact_json, is_number, parse_json
+from controller.sim.model import clamp, compact_json, is_number
 from controller.sim.vr import VrHeadset
 from controller.untrusted import UntrustedJsonError, read_json
 from controller.webnames import host_name
@@ -466,7 +473,14 @@ class DisplayServer:
         now = self.clock()
         if topic != f"{self.base}/set":
             return  # a broker that delivers more than was subscribed to (amqtt does)
-        if self.is_vr and not self._playable(payload):
+        try:
+            command = read_json(payload, max_bytes=MAX_PAGE_MESSAGE)
+        except UntrustedJsonError as refused:
+            log.warning("%s ignores a command on %s: %s", self.device.id, topic, refused)
+            return
+        problem = self._unshowable(command)
+        if problem is not None:
+            log.warning("%s ignores %s", self.device.id, problem)
             return
         shown_passes = self.model.completed_passes if isinstance(self.model, BlsDevice) else 0
         if not self.model.handle(topic, payload, now):
@@ -476,7 +490,6 @@ class DisplayServer:
             # this process's clock, ahead of a page that began the set a frame later.
             self.model.completed_passes = shown_passes
         self._hold_to_room_limits()
-        command = parse_json(payload)
         if isinstance(self.model, VrHeadset):
             message = self._vr_message(command["action"], self.model.content)
         else:
@@ -522,25 +535,25 @@ class DisplayServer:
             log.warning("%s ends a set of %s s at %g s", self.device.id, model.duration_s, longest)
             model.duration_s = longest
 
-    def _playable(self, payload: bytes) -> bool:
-        """A play whose content this display cannot show is ignored (and logged)."""
-        try:
-            command = parse_json(payload)
-        except ValueError:
-            return True  # the model logs it
-        if not isinstance(command, dict) or command.get("action") != "play":
-            return True
-        content = command.get("content")
-        if not isinstance(content, str):
-            return True
-        try:
-            media = parse_content(content)
-            if isinstance(media, MediaFile):
-                content_file(self.content_dir, media)
-        except ContentError as error:
-            log.warning("%s ignores play %r: %s", self.device.id, content[:80], error)
-            return False
-        return True
+    def _unshowable(self, command: Any) -> str | None:
+        """Why this display ignores a command the firmware model would take, or None: a
+        play of a content it cannot play, a set's colour that is not `#RRGGBB`."""
+        if not isinstance(command, dict):
+            return None  # the model logs it
+        if self.is_vr and command.get("action") == "play":
+            content = command.get("content")
+            if not isinstance(content, str):
+                return None
+            try:
+                media = parse_content(content)
+                if isinstance(media, MediaFile):
+                    content_file(self.content_dir, media)
+            except ContentError as error:
+                return f"play {content[:80]!r}: {error}"
+        colour = command.get("colour")
+        if not self.is_vr and isinstance(colour, str) and not re.fullmatch(HEX_COLOUR, colour):
+            return f"a set whose colour {colour[:20]!r} is not #RRGGBB"
+        return None
 
     def _vr_message(self, action: str, content_id: str | None) -> dict[str, Any]:
         assert isinstance(self.model, VrHeadset)

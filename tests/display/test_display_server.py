@@ -828,3 +828,28 @@ async def test_a_set_that_ends_at_its_length_is_left_to_each_page(
             await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1,"passes":3}')
             after = await _next(other, lambda m: m.get("type") == "bls")
             assert (after["running"], after["passes"]) == (True, 3)  # no stop came before it
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param("[" * 100_000, id="nested-100000-deep"),
+        '{"running":true,"speed_hz":1,"colour":"#000"}',
+        '{"running":true,"speed_hz":1,"colour":"red;background:url(/x)"}',
+        '{"running":true,"speed_hz":1,"passes":3,"colour":"#ffffff","colour":"black"}',
+    ],
+)
+async def test_a_command_the_display_cannot_read_is_ignored_without_a_fault(
+    bar: tuple[str, Broker], hostile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A payload nested too deep for the parser, or a set whose colour is not `#RRGGBB`
+    (the page would set it as CSS), is logged in one line and ignored; the display takes
+    the next command."""
+    url, broker = bar
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await broker.client.publish(f"{_base(broker)}/set", hostile)
+        await broker.client.publish(f"{_base(broker)}/set", '{"running":true,"speed_hz":1.5}')
+        start = await _next(page, lambda m: m.get("type") == "bls")
+        assert (start["speed_hz"], start["colour"], start["seq"]) == (1.5, "#ffffff", 1)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
