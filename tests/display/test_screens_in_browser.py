@@ -794,3 +794,49 @@ def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_li
           "sweeps there and back in 1 s")  # fmt: skip
     assert fastest <= math.pi * TOP_SPEED_HZ * 1.05  # the fastest sweep, and frame jitter
     assert sweeps <= TOP_SPEED_HZ
+
+
+WATCH_DOT = """
+window.dotSeen = [];
+const look = (ts) => {
+  const style = getComputedStyle(document.getElementById('dot'));
+  window.dotSeen.push([ts, style.backgroundColor, Number(style.opacity)]);
+  requestAnimationFrame(look);
+};
+requestAnimationFrame(look);
+"""
+"""Samples the dot as the browser renders it, each frame, apart from the page's own record."""
+
+
+def dot_luminance(colour: str, opacity: float) -> float:
+    """The relative luminance (WCAG) of the dot, `rgb(r, g, b)` at `opacity` over black."""
+    channels = [float(c) / 255 for c in colour.removeprefix("rgb(").rstrip(")").split(",")[:3]]
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        for c in (opacity * c for c in channels)
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+@pytest.mark.parametrize("pace_s", [0.12, 0.15])
+def test_a_flood_of_light_bar_colours_never_flashes_the_dot(
+    screens: Screens, browsers: Callable[[], Any], pace_s: float
+) -> None:
+    """Sets that swap a white dot to black and back faster than its colour fades: the
+    light the dot gives (its colour's luminance at its opacity) flashes at most 3 times in
+    any second, as the browser renders it."""
+    bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    bar.execute_script(WATCH_DOT)
+    white = '{"running":true,"speed_hz":0.5,"intensity":100,"colour":"#ffffff"}'
+    screens.wire.client.publish("bls/lightbar/set", white, qos=1)
+    time.sleep(1.5)  # the dot is white
+    for n in range(30):
+        colour = ("#000000", "#ffffff")[n % 2]
+        command = f'{{"running":true,"speed_hz":0.5,"intensity":100,"colour":"{colour}"}}'
+        screens.wire.client.publish("bls/lightbar/set", command, qos=1)
+        time.sleep(pace_s)  # the sender's pace, not a wait for the page
+    seen = bar.execute_script("return window.dotSeen")
+    light = [(t, dot_luminance(colour, opacity)) for t, colour, opacity in seen]
+    flashes = most_flashes_in_1_s(light)
+    print(f"\ncolours every {pace_s} s: at most {flashes} flashes in 1 s on the light bar's dot")
+    assert flashes <= 3

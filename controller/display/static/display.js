@@ -5,8 +5,8 @@
 // The page is the device's clock: every motion is computed from requestAnimationFrame's
 // timestamp, and the page reports the device's state (position, passes) back.
 // Nothing ever blinks: content changes fade through black, colour changes fade, and
-// brightness changes are smoothed; however fast it is told to, the picture starts to
-// brighten at most every 0.4 s (`fader`).
+// brightness changes are smoothed; however fast it is told to, the picture or the dot
+// starts to brighten at most every 0.4 s (`fader`, `dotLight`).
 //
 // `window.sessionroomDisplay` keeps what was drawn (frames, on the page's clock) and when
 // things happened (events: `now` on the page's clock, `at` in Unix milliseconds by the
@@ -73,6 +73,54 @@ function fader(value, up) {
   };
 }
 
+// The light bar's dot: its opacity (the set's intensity, dimmed between sets) and its
+// colour, each fading to its target (opacity 1 s, colour 0.8 s for the whole swing). The
+// light the dot gives, its colour's relative luminance at its opacity over the black
+// screen, starts to rise at most once every BRIGHTEN_GAP_MS, as `fader` holds a level:
+// neither sets nor colours swapped however fast flash it more than 3 times a second.
+const COLOUR_FADE_S = 0.8;
+
+function toward(value, target, step) {
+  return value < target ? Math.min(target, value + step) : Math.max(target, value - step);
+}
+
+function rgb(hex) {
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+}
+
+function luminance(opacity, colour) {
+  const [r, g, b] = colour.map((c) => {
+    const shown = opacity * c;
+    return shown <= 0.04045 ? shown / 12.92 : ((shown + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+function dotLight(colour) {
+  return {
+    opacity: 1,
+    colour: rgb(colour),
+    target: { opacity: 1, colour: rgb(colour) },
+    brightening: false,
+    since: -Infinity,
+    get value() {
+      return luminance(this.opacity, this.colour);
+    },
+    step(ts, dt) {
+      const opacity = toward(this.opacity, this.target.opacity, dt / FADE_S);
+      const colour = this.colour.map((c, i) => toward(c, this.target.colour[i], dt / COLOUR_FADE_S));
+      const brighter = luminance(opacity, colour) > this.value;
+      if (brighter && !this.brightening) {
+        if (ts - this.since < BRIGHTEN_GAP_MS) return; // hold: a darkening just came before
+        this.since = ts;
+      }
+      this.brightening = brighter;
+      this.opacity = opacity;
+      this.colour = colour;
+    },
+  };
+}
+
 function say(text) {
   notice.textContent = text;
   notice.hidden = !text;
@@ -115,7 +163,7 @@ function receive(message) {
     document.title = message.label;
     track.style.display = message.kind === "bls" ? "block" : "none";
     if (message.kind === "bls") {
-      dot.style.backgroundColor = message.colour;
+      bar.light = dotLight(message.colour);
       veil.style.opacity = "0";
       if (message.now) bar.start(message.now); // a set already running: join it in phase
       else bar.report();
@@ -355,7 +403,7 @@ const bar = {
   x: 0,
   speed: 1,
   pass: 0,
-  glow: fader(1, 1), // the dot's opacity: the set's intensity, dimmed between sets
+  light: dotLight("#ffffff"), // the display's own colour from `hello` on
 
   command(message) {
     if (message.running) this.start(message);
@@ -364,8 +412,8 @@ const bar = {
 
   start(message) {
     note("bls-start", { speed_hz: message.speed_hz });
-    dot.style.backgroundColor = message.colour || config.colour; // fades (CSS transition)
-    this.glow.target = clamp(message.intensity / 100, 0, 1);
+    this.light.target.colour = rgb(message.colour || config.colour); // fades
+    this.light.target.opacity = clamp(message.intensity / 100, 0, 1);
     this.speed = clamp(message.speed_hz, ...config.bls_speed_hz); // the room's BLS speeds
     this.pass = 0;
     // The dot never jumps: a set that comes while the dot is away from the left (a set
@@ -391,7 +439,7 @@ const bar = {
     if (this.set) {
       this.set = null; // at once: the next frame draws the dot where it is now
       note(why, { x: this.x });
-      this.glow.target = 0.25;
+      this.light.target.opacity = 0.25;
     }
     this.report(); // also when the set had ended: the stop may have crossed that report
   },
@@ -401,8 +449,10 @@ const bar = {
   },
 
   frame(ts, dt) {
-    this.glow.step(ts, dt);
-    dot.style.opacity = String(this.glow.value);
+    const light = this.light;
+    light.step(ts, dt);
+    dot.style.opacity = String(light.opacity);
+    dot.style.backgroundColor = `rgb(${light.colour.map((c) => Math.round(c * 255)).join(", ")})`;
     const set = this.set;
     if (set) {
       const limits = [Infinity];
@@ -427,7 +477,7 @@ const bar = {
     dot.style.marginTop = `${-size / 2}px`;
     dot.style.transform = `translateX(${size / 2 + this.x * (innerWidth - 2 * size)}px)`;
     const entry = { t: ts, k: "bls", v: this.x, now: performance.now(), pass: this.pass };
-    keep(record.frames, { ...entry, light: this.glow.value });
+    keep(record.frames, { ...entry, light: light.opacity, luminance: light.value });
   },
 };
 
