@@ -31,6 +31,7 @@ from urllib.parse import quote
 import aiohttp
 import aiomqtt
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from controller import webnames
 from controller.cancelling import cancel_and_wait
@@ -83,6 +84,25 @@ THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
 """three.js, which shows 360° video in WebXR; without it 360° video plays flat."""
 
 log = logging.getLogger("controller.display")
+
+
+class _BadRequestsInOneLine(logging.Filter):
+    """aiohttp logs a malformed request (a header over 8 KiB, a broken request line) as an
+    error with its traceback, and anyone who reaches the port can send many: the request
+    is answered 400 and this makes its record one warning line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            reason = (str(error.message).splitlines() or [""])[0][:80]
+            record.msg, record.args = "%s: %s (%s)", (record.getMessage(), error.code, reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+http_log = logging.getLogger("controller.display.http")
+http_log.addFilter(_BadRequestsInOneLine())
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -207,7 +227,10 @@ class DisplayServer:
     async def run(self, stop: asyncio.Event, started: Callable[[str], None] | None = None) -> None:
         """Serve the page and be the device until `stop` is set; then report offline."""
         runner = web.AppRunner(
-            self.app(), access_log=None, keepalive_timeout=webnames.REQUEST_TIMEOUT_S
+            self.app(),
+            access_log=None,
+            keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
+            logger=http_log,
         )
         await runner.setup()
         webnames.hold_per_address(runner)

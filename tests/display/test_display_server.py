@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -853,3 +854,41 @@ async def test_a_command_the_display_cannot_read_is_ignored_without_a_fault(
         start = await _next(page, lambda m: m.get("type") == "bls")
         assert (start["speed_hz"], start["colour"], start["seq"]) == (1.5, "#ffffff", 1)
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n",
+            id="header-9000",
+        ),
+        pytest.param(
+            b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", id="url-9000"
+        ),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: x\r\n\r\n", id="length"
+        ),
+    ],
+)
+async def test_a_malformed_request_is_answered_400_and_logged_in_one_line(
+    headset: tuple[str, Broker], request_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone who reaches the port can send these, as fast as they like: each is one
+    warning line, never a traceback filling the display's log."""
+    address = URL(headset[0])
+    assert address.host is not None and address.port is not None
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    writer.write(request_bytes)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.split(b" ", 2)[1] == b"400"
+
+    def logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("Error handling request")]
+
+    await eventually(logged, 5, "the request logged")
+    assert [(r.levelname, r.exc_info, "\n" in r.getMessage()) for r in logged()] == [
+        ("WARNING", None, False)
+    ]
