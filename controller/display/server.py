@@ -22,6 +22,7 @@ import math
 import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from controller import webnames
+from controller.api.topics import MAX_STATE_BYTES, RoomTopics
 from controller.cancelling import cancel_and_wait
 from controller.config import limits
 from controller.config.content import (
@@ -71,6 +73,12 @@ PAGE_UNSENT_BYTES = 128 * 1024
 only now and then, so its own flow control does not bound this."""
 PAGE_SEND_TIMEOUT_S = 5.0
 """How long one message may take to leave for a page before the page is closed."""
+HELD_COMMANDS = 16
+"""Commands the emergency latch holds back, kept for when it clears (the latest)."""
+LATCH_CLEAR_GRACE_S = 1.0
+"""How old a held-back command may be and still be carried out when the latch clears: the
+engine's state follows the commands of its clearing within a tick; a command from
+elsewhere held for longer is not carried out late."""
 SET_END_SLACK_S = 0.1
 """A page's report of a set's end this close to its length ends it on its own clock, as
 every page does by itself; earlier, the set was cut short and the other pages stop too."""
@@ -204,6 +212,13 @@ class DisplayServer:
         self._last_state: str | None = None
         self._set_since: float | None = None
         """When the light bar's running set began, on `clock` (a page that joins starts there)."""
+        self.room_state_topic = RoomTopics(room_id).state
+        self.latched = False
+        """Whether the room's retained state says its emergency is latched: the display then
+        carries out only what stops or lowers, whoever sends it (emergency.md#latch)."""
+        self._held: deque[tuple[float, str, bytes]] = deque(maxlen=HELD_COMMANDS)
+        """Commands the latch held back, with when: the engine sends the scene it applies on
+        clearing the emergency before the room's state says so."""
         self._seq = 0
         """Counts the commands that change what the page shows: a page's report names the
         last one it had, and a report from before the latest one is stale."""
@@ -502,6 +517,9 @@ class DisplayServer:
             log.warning("%s ignores a command on %s: %s", self.device.id, topic, refused)
             return
         problem = self._unshowable(command)
+        if problem is None and self._latch_refuses(command):
+            problem = "a command that starts or raises while the room's emergency is latched"
+            self._held.append((now, topic, payload))
         if problem is not None:
             log.warning("%s ignores %s", self.device.id, problem)
             return
@@ -557,6 +575,50 @@ class DisplayServer:
         if endless or (model.duration_s is not None and model.duration_s > longest):
             log.warning("%s ends a set of %s s at %g s", self.device.id, model.duration_s, longest)
             model.duration_s = longest
+
+    def _latch_refuses(self, command: Any) -> bool:
+        """Whether the room's latched emergency holds back a command that starts, resumes
+        or raises something (a stop, a pause, a lower volume or brightness passes)."""
+        if not self.latched or not isinstance(command, dict):
+            return False
+        model = self.model
+        if isinstance(model, BlsDevice):
+            calming = command.get("running") is False
+        elif command.get("action") in ("stop", "pause"):
+            calming = True
+        else:  # a volume or brightness no higher than now
+            lowering = {
+                "volume": ("volume", model.volume),
+                "brightness": ("level", model.brightness),
+            }
+            key, level = lowering.get(str(command.get("action")), ("", 0.0))
+            asked = command.get(key)
+            calming = is_number(asked) and isinstance(asked, int | float) and asked <= level
+        return not calming
+
+    async def _room_state(self, payload: bytes) -> None:
+        """Follow the room's emergency latch in its retained state (empty: no room state).
+
+        When the latch clears, the commands it held back in the last `LATCH_CLEAR_GRACE_S`
+        are carried out in order: the engine applies the room's scene as it clears, and
+        says it cleared in its state only after.
+        """
+        try:
+            state = read_json(payload, max_bytes=MAX_STATE_BYTES) if payload else {}
+        except UntrustedJsonError as refused:
+            log.warning("%s cannot read the room's state: %s", self.device.id, refused)
+            return
+        emergency = state.get("emergency") if isinstance(state, dict) else None
+        latched = isinstance(emergency, dict) and emergency.get("active") is True
+        if latched == self.latched:
+            return
+        log.warning("%s: the room's emergency is %s", self.device.id, "on" if latched else "clear")
+        self.latched = latched
+        held, now = list(self._held), self.clock()
+        self._held.clear()
+        for since, topic, command in held:
+            if not latched and now - since <= LATCH_CLEAR_GRACE_S:
+                await self._obey(topic, command)
 
     def _unshowable(self, command: Any) -> str | None:
         """Why this display ignores a command the firmware model would take, or None: a
@@ -643,7 +705,7 @@ class DisplayServer:
         availability = self.model.availability
         async with self.broker.device_client(self.client_id, availability) as client:
             self._client = client
-            for topic_filter in self.model.subscriptions():
+            for topic_filter in (*self.model.subscriptions(), self.room_state_topic):
                 await client.subscribe(topic_filter, qos=1)
             await self._publish(availability.topic, self.availability)
             if self._last_state is not None:
@@ -651,7 +713,10 @@ class DisplayServer:
             log.info("%s on %s as %s", self.device.id, self.broker.url, self.base)
             async for message in client.messages:
                 payload = message.payload
-                if message.retain:
+                if str(message.topic) == self.room_state_topic:
+                    if isinstance(payload, bytes | bytearray):
+                        await self._room_state(bytes(payload))
+                elif message.retain:
                     # Left on the broker by someone, from before now (an emergency's stop
                     # included): the engine never retains a command.
                     log.warning(

@@ -27,6 +27,7 @@ import pytest
 from yarl import URL
 
 from controller import webnames
+from controller.api.topics import RoomTopics
 from controller.config.models import Device, DisplaySettings, SafetyLimits
 from controller.display.server import MAX_PAGES, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
@@ -82,13 +83,14 @@ def _server(
     content: Path,
     tls: ssl.SSLContext | None = None,
     safety: SafetyLimits | None = None,
+    room_id: str = "test",
     **device: Any,
 ) -> DisplayServer:
     topic = f"d{uuid.uuid4().hex[:8]}"
     return DisplayServer(
         Device(id="screen", topic=topic, display={"port": 1}, **device),
         BrokerAddress(mosquitto.host, mosquitto.port),
-        room_id="test",
+        room_id=room_id,
         content_dir=content,
         port=0,
         tls=tls,
@@ -892,3 +894,89 @@ async def test_a_malformed_request_is_answered_400_and_logged_in_one_line(
     assert [(r.levelname, r.exc_info, "\n" in r.getMessage()) for r in logged()] == [
         ("WARNING", None, False)
     ]
+
+
+def _room_state(latched: bool) -> str:
+    """The part of the room's retained state a display reads: its emergency."""
+    return json.dumps({"room": "r", "emergency": {"active": latched, "since": None}})
+
+
+async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_carried_out(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """The engine's latch holds what it sends; a display on an open broker holds what
+    anyone else sends during the latch (a play, a raise, a set). When the room clears,
+    what the engine sent in the clearing (before its state said so) is carried out, and
+    nothing older."""
+    room = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
+    server = _server(mosquitto, content, room_id=room.room, kind="vr", driver="mqtt-vr")
+    now = [100.0]
+    server.clock = lambda: now[0]
+    told = f"{server.base}/set"
+    try:
+        async with (
+            _running(server, mosquitto) as (url, broker),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            await page.receive_json()
+            await broker.client.publish(
+                told, '{"action":"play","content":"breathing:6","volume":40}'
+            )
+            assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+            await broker.client.publish(room.state, _room_state(True), retain=True)
+            for refused in (
+                '{"action":"play","content":"breathing:8"}',
+                '{"action":"resume"}',
+                '{"action":"volume","volume":60}',
+                '{"action":"brightness","level":100.5}',
+            ):
+                await broker.client.publish(told, refused)
+            await broker.client.publish(told, '{"action":"volume","volume":20}')
+            lowered = await _next(page, lambda m: m.get("type") == "vr")
+            assert (lowered["action"], lowered["volume"], lowered["seq"]) == ("volume", 20, 1)
+            await broker.client.publish(told, '{"action":"stop"}')
+            stop = await _next(page, lambda m: m.get("type") == "vr")
+            assert (stop["action"], stop["seq"]) == ("stop", 2)
+            now[0] = 110.0
+            await broker.client.publish(told, '{"action":"play","content":"breathing:5"}')
+            now[0] = 110.5
+            await broker.client.publish(room.state, _room_state(False), retain=True)
+            play = await _next(page, lambda m: m.get("type") == "vr")
+            assert (play["action"], play["content"], play["seq"]) == ("play", "breathing:5", 3)
+            await broker.client.publish(told, '{"action":"volume","volume":30}')
+            assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 30
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as cleaner:
+            await cleaner.publish(room.state, b"", qos=1, retain=True)
+
+
+async def test_a_light_bar_set_waits_for_the_room_emergency_to_clear(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A latched room's retained state, found on connecting, holds a set from anywhere."""
+    room = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
+    server = _server(
+        mosquitto,
+        content,
+        room_id=room.room,
+        kind="bls",
+        driver="mqtt-bls",
+        mode="visual",
+    )
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+        await engine.publish(room.state, _room_state(True), qos=1, retain=True)
+    try:
+        async with (
+            _running(server, mosquitto) as (url, broker),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            await page.receive_json()
+            await broker.client.publish(f"{server.base}/set", '{"running":true,"speed_hz":1}')
+            await broker.client.publish(f"{server.base}/set", '{"running":false}')
+            stop = await _next(page, lambda m: m.get("type") == "bls")
+            assert (stop["running"], stop["seq"]) == (False, 1)
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as cleaner:
+            await cleaner.publish(room.state, b"", qos=1, retain=True)

@@ -840,3 +840,47 @@ def test_a_flood_of_light_bar_colours_never_flashes_the_dot(
     flashes = most_flashes_in_1_s(light)
     print(f"\ncolours every {pace_s} s: at most {flashes} flashes in 1 s on the light bar's dot")
     assert flashes <= 3
+
+
+def test_during_an_emergency_a_play_from_elsewhere_is_held_and_clearing_brings_the_phase_back(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """With the room latched, a play sent straight to the headset (an open broker) is not
+    shown, not even until the engine stops it again; clearing the emergency brings the
+    phase's content back (the engine's play comes before its state says the room is clear)."""
+    headset = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("start", "plan=screens", "participant=P3")
+    until(lambda: screens.state("vr/headset")["status"] == "playing", "the video plays")
+    screens.ctl_ok("emergency")
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the headset says idle")
+    until(
+        lambda: (
+            json.loads(screens.wire.last(f"{screens.room.topics}/state") or "{}")
+            .get("emergency", {})
+            .get("active")
+        ),
+        "the room's state says latched",
+    )
+    plays_before = [e for e in record(headset)["events"] if e["name"] == "play"]
+    assert len(plays_before) == 1  # the phase's play, before the emergency
+    intruder = screens.wire.client.publish(
+        HEADSET, f'{{"action":"play","content":"{CLIP}"}}', qos=1
+    )
+    intruder.wait_for_publish(5)
+    time.sleep(1.5)  # a play would show; held longer than a clearing's commands are
+    assert [e for e in record(headset)["events"] if e["name"] == "play"] == plays_before
+    assert screens.state("vr/headset")["status"] == "idle"
+    cleared_at = time.monotonic()
+    cleared = screens.ctl_ok("clear_emergency")
+    until(lambda: event(headset, "play", cleared), "the phase's content plays again")
+    until(lambda: screens.state("vr/headset")["status"] == "playing", "the headset says playing")
+    play = screens.wire.on(HEADSET, after=cleared_at)[0].at
+    clear = next(
+        m.at
+        for m in screens.wire.on(f"{screens.room.topics}/state", after=cleared_at)
+        if not json.loads(m.payload)["emergency"]["active"]
+    )
+    print(f"\nthe engine's play came {(clear - play) * 1000:.0f} ms before its state said clear")
+    assert (
+        len([e for e in record(headset)["events"] if e["name"] == "play"]) == len(plays_before) + 1
+    )
