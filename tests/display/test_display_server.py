@@ -901,6 +901,29 @@ def _room_state(latched: bool) -> str:
     return json.dumps({"room": "r", "emergency": {"active": latched, "since": None}})
 
 
+@contextlib.asynccontextmanager
+async def _screen_of_a_room(
+    mosquitto: Mosquitto, content: Path, *, latched: bool, **device: Any
+) -> AsyncIterator[tuple[DisplayServer, RoomTopics, Broker, aiohttp.ClientWebSocketResponse]]:
+    """A display of a room of its own, one page open (its hello read), the room's retained
+    state saying whether its emergency is `latched` from the start (removed after)."""
+    room = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
+    server = _server(mosquitto, content, room_id=room.room, **device)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+        await engine.publish(room.state, _room_state(latched), qos=1, retain=True)
+    try:
+        async with (
+            _running(server, mosquitto) as (url, broker),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            await page.receive_json()
+            yield server, room, broker, page
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+            await engine.publish(room.state, b"", qos=1, retain=True)
+
+
 async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_carried_out(
     mosquitto: Mosquitto, content: Path
 ) -> None:
@@ -908,75 +931,46 @@ async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_
     anyone else sends during the latch (a play, a raise, a set). When the room clears,
     what the engine sent in the clearing (before its state said so) is carried out, and
     nothing older."""
-    room = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
-    server = _server(mosquitto, content, room_id=room.room, kind="vr", driver="mqtt-vr")
-    now = [100.0]
-    server.clock = lambda: now[0]
-    told = f"{server.base}/set"
-    try:
-        async with (
-            _running(server, mosquitto) as (url, broker),
-            aiohttp.ClientSession() as session,
-            session.ws_connect(url + "ws") as page,
+    async with _screen_of_a_room(
+        mosquitto, content, latched=False, kind="vr", driver="mqtt-vr"
+    ) as (server, room, broker, page):
+        now = [100.0]
+        server.clock = lambda: now[0]
+        told = f"{server.base}/set"
+        await broker.client.publish(told, '{"action":"play","content":"breathing:6","volume":40}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+        await broker.client.publish(room.state, _room_state(True), retain=True)
+        for refused in (
+            '{"action":"play","content":"breathing:8"}',
+            '{"action":"resume"}',
+            '{"action":"volume","volume":60}',
+            '{"action":"brightness","level":100.5}',
         ):
-            await page.receive_json()
-            await broker.client.publish(
-                told, '{"action":"play","content":"breathing:6","volume":40}'
-            )
-            assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
-            await broker.client.publish(room.state, _room_state(True), retain=True)
-            for refused in (
-                '{"action":"play","content":"breathing:8"}',
-                '{"action":"resume"}',
-                '{"action":"volume","volume":60}',
-                '{"action":"brightness","level":100.5}',
-            ):
-                await broker.client.publish(told, refused)
-            await broker.client.publish(told, '{"action":"volume","volume":20}')
-            lowered = await _next(page, lambda m: m.get("type") == "vr")
-            assert (lowered["action"], lowered["volume"], lowered["seq"]) == ("volume", 20, 1)
-            await broker.client.publish(told, '{"action":"stop"}')
-            stop = await _next(page, lambda m: m.get("type") == "vr")
-            assert (stop["action"], stop["seq"]) == ("stop", 2)
-            now[0] = 110.0
-            await broker.client.publish(told, '{"action":"play","content":"breathing:5"}')
-            now[0] = 110.5
-            await broker.client.publish(room.state, _room_state(False), retain=True)
-            play = await _next(page, lambda m: m.get("type") == "vr")
-            assert (play["action"], play["content"], play["seq"]) == ("play", "breathing:5", 3)
-            await broker.client.publish(told, '{"action":"volume","volume":30}')
-            assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 30
-    finally:
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as cleaner:
-            await cleaner.publish(room.state, b"", qos=1, retain=True)
+            await broker.client.publish(told, refused)
+        await broker.client.publish(told, '{"action":"volume","volume":20}')
+        lowered = await _next(page, lambda m: m.get("type") == "vr")
+        assert (lowered["action"], lowered["volume"], lowered["seq"]) == ("volume", 20, 1)
+        await broker.client.publish(told, '{"action":"stop"}')
+        stop = await _next(page, lambda m: m.get("type") == "vr")
+        assert (stop["action"], stop["seq"]) == ("stop", 2)
+        now[0] = 110.0
+        await broker.client.publish(told, '{"action":"play","content":"breathing:5"}')
+        now[0] = 110.5
+        await broker.client.publish(room.state, _room_state(False), retain=True)
+        play = await _next(page, lambda m: m.get("type") == "vr")
+        assert (play["action"], play["content"], play["seq"]) == ("play", "breathing:5", 3)
+        await broker.client.publish(told, '{"action":"volume","volume":30}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 30
 
 
 async def test_a_light_bar_set_waits_for_the_room_emergency_to_clear(
     mosquitto: Mosquitto, content: Path
 ) -> None:
     """A latched room's retained state, found on connecting, holds a set from anywhere."""
-    room = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
-    server = _server(
-        mosquitto,
-        content,
-        room_id=room.room,
-        kind="bls",
-        driver="mqtt-bls",
-        mode="visual",
-    )
-    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
-        await engine.publish(room.state, _room_state(True), qos=1, retain=True)
-    try:
-        async with (
-            _running(server, mosquitto) as (url, broker),
-            aiohttp.ClientSession() as session,
-            session.ws_connect(url + "ws") as page,
-        ):
-            await page.receive_json()
-            await broker.client.publish(f"{server.base}/set", '{"running":true,"speed_hz":1}')
-            await broker.client.publish(f"{server.base}/set", '{"running":false}')
-            stop = await _next(page, lambda m: m.get("type") == "bls")
-            assert (stop["running"], stop["seq"]) == (False, 1)
-    finally:
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as cleaner:
-            await cleaner.publish(room.state, b"", qos=1, retain=True)
+    async with _screen_of_a_room(
+        mosquitto, content, latched=True, kind="bls", driver="mqtt-bls", mode="visual"
+    ) as (server, _, broker, page):
+        await broker.client.publish(f"{server.base}/set", '{"running":true,"speed_hz":1}')
+        await broker.client.publish(f"{server.base}/set", '{"running":false}')
+        stop = await _next(page, lambda m: m.get("type") == "bls")
+        assert (stop["running"], stop["seq"]) == (False, 1)
