@@ -884,3 +884,24 @@ def test_during_an_emergency_a_play_from_elsewhere_is_held_and_clearing_brings_t
     assert (
         len([e for e in record(headset)["events"] if e["name"] == "play"]) == len(plays_before) + 1
     )
+
+
+MEDIA = "const v = document.getElementById('video'); return [v.volume, v.paused, v.src];"
+
+
+def test_an_emergency_silences_a_page_whose_frames_stalled(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """A hidden tab or a headset taken off draws no frames, but its sound plays on: an
+    emergency (a stop) still fades the sound out and lets go of the media, without
+    waiting for the frames to come back."""
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}", "volume=0.4")
+    until(lambda: page.execute_script(MEDIA)[0] > 0.2, "the video is heard")
+    page.execute_script(STALL_FRAMES)
+    heard = page.execute_script(MEDIA)
+    screens.ctl_ok("emergency")
+    time.sleep(2.0)  # the frames stay stalled; the stop's fade takes 1 s
+    volume, paused, source = page.execute_script(MEDIA)
+    print(f"\nframes stalled: volume {heard[0]:.2f} before the emergency, {volume:.2f} 2 s after")
+    assert volume == 0 and paused and source == ""

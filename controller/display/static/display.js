@@ -350,6 +350,34 @@ const player = {
     this.tone = null;
   },
 
+  wanted() {
+    return clamp(this.volume / 100, 0, config.volume_cap / 100) * (1 - this.veil.value);
+  },
+
+  settle() {
+    if (this.veil.value >= 1 && this.afterVeil) {
+      const action = this.afterVeil;
+      this.afterVeil = null;
+      action();
+    }
+  },
+
+  // Without frames (a hidden tab, a headset taken off) the sound plays on: a fade to
+  // black (a stop, an emergency, a lost connection) goes on from a timer, its sound too,
+  // and lets go of the media. Nothing brightens or gets louder until the frames are back.
+  quieten(ts, dt) {
+    if (this.veil.target < 1) return;
+    this.veil.step(ts, dt);
+    veil.style.opacity = String(this.veil.value);
+    this.audible = Math.min(this.audible, this.wanted());
+    video.volume = this.audible;
+    if (this.tone) {
+      const lower = Math.min(this.tone.gain.gain.value, TONE_LEVEL * this.audible);
+      this.tone.gain.gain.setTargetAtTime(lower, 0, 0.05);
+    }
+    this.settle();
+  },
+
   frame(ts, dt) {
     const before = this.veil.value;
     this.veil.step(ts, dt);
@@ -358,15 +386,11 @@ const player = {
     veil.style.opacity = String(this.veil.value);
     stage.style.filter = `brightness(${this.shade.value * 100}%)`;
     const light = (1 - this.veil.value) * this.shade.value; // how much of the picture shows
-    if (this.veil.value >= 1 && this.afterVeil) {
-      const action = this.afterVeil;
-      this.afterVeil = null;
-      action();
-    }
+    this.settle();
     // Never louder than told or than the room's cap, and never rising faster than the
     // room's ramp: the engine ramps its volume, and a page that opens on content already
     // playing ramps in too.
-    const wanted = clamp(this.volume / 100, 0, config.volume_cap / 100) * (1 - this.veil.value);
+    const wanted = this.wanted();
     const ramp = config.volume_ramp_per_s / 100;
     this.audible = wanted > this.audible ? Math.min(wanted, this.audible + ramp * dt) : wanted;
     const audible = this.audible;
@@ -519,6 +543,9 @@ enterVr.addEventListener("click", () => {
 // ---------------------------------------------------------------- one clock
 
 let lastTs = null;
+let lastFrameAt = 0; // performance.now() at the last step of the clock
+let lastQuietAt = 0;
+const STALLED_MS = 250; // no frame for this long: frames have stalled
 
 // One step of the page's clock; the window's animation frames drive it, or the headset's
 // while an immersive session runs (the window's frames stop then). After frames stalled,
@@ -528,6 +555,7 @@ let lastTs = null;
 function step(ts) {
   const dt = lastTs === null ? 0 : clamp((ts - lastTs) / 1000, 0, MAX_FRAME_S);
   lastTs = ts;
+  lastFrameAt = performance.now();
   if (config && config.kind === "vr") player.frame(ts, dt);
   if (config && config.kind === "bls") bar.frame(ts, dt);
 }
@@ -537,6 +565,15 @@ function frame(ts) {
   requestAnimationFrame(frame);
 }
 
+// While frames stall, a fade to black and its sound go on (`player.quieten`).
+function quietenStalled() {
+  const now = performance.now();
+  const dt = clamp((now - lastQuietAt) / 1000, 0, FADE_S);
+  lastQuietAt = now;
+  if (config && config.kind === "vr" && now - lastFrameAt > STALLED_MS) player.quieten(now, dt);
+}
+
 say("Connecting…");
 connect();
 requestAnimationFrame(frame);
+setInterval(quietenStalled, 100);
