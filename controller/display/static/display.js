@@ -364,11 +364,13 @@ const player = {
 
   // Without frames (a hidden tab, a headset taken off) the sound plays on: a fade to
   // black (a stop, an emergency, a lost connection) goes on from a timer, its sound too,
-  // and lets go of the media. Nothing brightens or gets louder until the frames are back.
+  // and lets go of the media; a lower volume is heard at once. Nothing brightens or gets
+  // louder until the frames are back.
   quieten(ts, dt) {
-    if (this.veil.target < 1) return;
-    this.veil.step(ts, dt);
-    veil.style.opacity = String(this.veil.value);
+    if (this.veil.target >= 1) {
+      this.veil.step(ts, dt);
+      veil.style.opacity = String(this.veil.value);
+    }
     this.audible = Math.min(this.audible, this.wanted());
     video.volume = this.audible;
     if (this.tone) {
