@@ -73,6 +73,8 @@ PAGE_UNSENT_BYTES = 128 * 1024
 only now and then, so its own flow control does not bound this."""
 PAGE_SEND_TIMEOUT_S = 5.0
 """How long one message may take to leave for a page before the page is closed."""
+STOP = {True: b'{"action":"stop"}', False: b'{"running":false}'}
+"""A headset's (True) and a light bar's stop, as the engine sends them."""
 HELD_COMMANDS = 16
 """Commands the emergency latch holds back, kept for when it clears (the latest)."""
 LATCH_CLEAR_GRACE_S = 1.0
@@ -599,9 +601,11 @@ class DisplayServer:
     async def _room_state(self, payload: bytes) -> None:
         """Follow the room's emergency latch in its retained state (empty: no room state).
 
-        When the latch clears, the commands it held back in the last `LATCH_CLEAR_GRACE_S`
-        are carried out in order: the engine applies the room's scene as it clears, and
-        says it cleared in its state only after.
+        When the room latches, what the display still plays or runs stops (as the engine's
+        emergency stops it; this holds when that stop was lost). When the latch clears,
+        the commands it held back in the last `LATCH_CLEAR_GRACE_S` are carried out in
+        order: the engine applies the room's scene as it clears, and says it cleared in its
+        state only after.
         """
         try:
             state = read_json(payload, max_bytes=MAX_STATE_BYTES) if payload else {}
@@ -616,6 +620,10 @@ class DisplayServer:
         self.latched = latched
         held, now = list(self._held), self.clock()
         self._held.clear()
+        model = self.model
+        showing = model.running if isinstance(model, BlsDevice) else model.status != "idle"
+        if latched and showing:
+            await self._obey(f"{self.base}/set", STOP[self.is_vr])
         for since, topic, command in held:
             if not latched and now - since <= LATCH_CLEAR_GRACE_S:
                 await self._obey(topic, command)

@@ -928,9 +928,10 @@ async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_
     mosquitto: Mosquitto, content: Path
 ) -> None:
     """The engine's latch holds what it sends; a display on an open broker holds what
-    anyone else sends during the latch (a play, a raise, a set). When the room clears,
-    what the engine sent in the clearing (before its state said so) is carried out, and
-    nothing older."""
+    anyone else sends during the latch (a play, a raise, a set), and stops what it still
+    plays when the room latches (the engine's stop may have been lost). When the room
+    clears, what the engine sent in the clearing (before its state said so) is carried
+    out, and nothing older."""
     async with _screen_of_a_room(
         mosquitto, content, latched=False, kind="vr", driver="mqtt-vr"
     ) as (server, room, broker, page):
@@ -940,6 +941,8 @@ async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_
         await broker.client.publish(told, '{"action":"play","content":"breathing:6","volume":40}')
         assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
         await broker.client.publish(room.state, _room_state(True), retain=True)
+        latched = await _next(page, lambda m: m.get("type") == "vr")  # the engine's stop lost
+        assert (latched["action"], latched["seq"]) == ("stop", 2)
         for refused in (
             '{"action":"play","content":"breathing:8"}',
             '{"action":"resume"}',
@@ -949,16 +952,16 @@ async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_
             await broker.client.publish(told, refused)
         await broker.client.publish(told, '{"action":"volume","volume":20}')
         lowered = await _next(page, lambda m: m.get("type") == "vr")
-        assert (lowered["action"], lowered["volume"], lowered["seq"]) == ("volume", 20, 1)
+        assert (lowered["action"], lowered["volume"], lowered["seq"]) == ("volume", 20, 2)
         await broker.client.publish(told, '{"action":"stop"}')
         stop = await _next(page, lambda m: m.get("type") == "vr")
-        assert (stop["action"], stop["seq"]) == ("stop", 2)
+        assert (stop["action"], stop["seq"]) == ("stop", 3)
         now[0] = 110.0
         await broker.client.publish(told, '{"action":"play","content":"breathing:5"}')
         now[0] = 110.5
         await broker.client.publish(room.state, _room_state(False), retain=True)
         play = await _next(page, lambda m: m.get("type") == "vr")
-        assert (play["action"], play["content"], play["seq"]) == ("play", "breathing:5", 3)
+        assert (play["action"], play["content"], play["seq"]) == ("play", "breathing:5", 4)
         await broker.client.publish(told, '{"action":"volume","volume":30}')
         assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 30
 
