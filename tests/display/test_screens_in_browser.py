@@ -926,3 +926,19 @@ def test_a_lower_volume_is_heard_while_the_frames_stall(
     screens.wire.client.publish(HEADSET, '{"action":"volume","volume":5}', qos=1)
     until(lambda: page.execute_script(MEDIA)[0] <= 0.05, "the lower volume is heard")
     assert not page.execute_script(MEDIA)[1]  # and it plays on
+
+
+TONE = "return window.sessionroomDisplay.sound().tone"
+
+
+def test_a_pause_silences_the_breathing_tone_while_the_frames_stall(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """The breathing guide's tone is the page's own sound: a pause silences it at once,
+    without waiting for frames (a hidden tab plays on)."""
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", f"content={BREATHING}", "volume=0.4")
+    until(lambda: (page.execute_script(TONE) or 0) > 0.01, "the tone is heard")
+    stall_frames(page)
+    screens.wire.client.publish(HEADSET, '{"action":"pause"}', qos=1)
+    until(lambda: page.execute_script(TONE) < 0.001, "the tone is silent")

@@ -31,7 +31,11 @@ const veil = $("veil");
 const notice = $("notice");
 const enterVr = $("enter-vr");
 
-const record = { frames: [], events: [] };
+const record = {
+  frames: [],
+  events: [],
+  sound: () => ({ video: video.volume, tone: player.tone && player.tone.gain.gain.value }),
+};
 window.sessionroomDisplay = record;
 
 function keep(list, entry) {
@@ -364,8 +368,8 @@ const player = {
 
   // Without frames (a hidden tab, a headset taken off) the sound plays on: a fade to
   // black (a stop, an emergency, a lost connection) goes on from a timer, its sound too,
-  // and lets go of the media; a lower volume is heard at once. Nothing brightens or gets
-  // louder until the frames are back.
+  // and lets go of the media; a lower volume or a pause is heard at once. Nothing
+  // brightens or gets louder until the frames are back.
   quieten(ts, dt) {
     if (this.veil.target >= 1) {
       this.veil.step(ts, dt);
@@ -373,9 +377,9 @@ const player = {
     }
     this.audible = Math.min(this.audible, this.wanted());
     video.volume = this.audible;
-    if (this.tone) {
-      const lower = Math.min(this.tone.gain.gain.value, TONE_LEVEL * this.audible);
-      this.tone.gain.gain.setTargetAtTime(lower, 0, 0.05);
+    if (this.tone) { // the breath's swell needs frames: the tone only falls, or stops paused
+      const most = this.status === "playing" ? TONE_LEVEL * this.audible : 0;
+      this.tone.gain.gain.setTargetAtTime(Math.min(this.tone.gain.gain.value, most), 0, 0.05);
     }
     this.settle();
   },
