@@ -18,8 +18,11 @@ import asyncio
 import ipaddress
 import json
 import logging
+import math
+import re
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -29,9 +32,12 @@ from urllib.parse import quote
 import aiohttp
 import aiomqtt
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from controller import webnames
+from controller.api.topics import MAX_STATE_BYTES, RoomTopics
 from controller.cancelling import cancel_and_wait
+from controller.config import limits
 from controller.config.content import (
     Breathing,
     ContentError,
@@ -39,10 +45,16 @@ from controller.config.content import (
     content_file,
     parse_content,
 )
-from controller.config.models import Device, DisplaySettings, SafetyLimits, page_url
+from controller.config.models import (
+    HEX_COLOUR,
+    Device,
+    DisplaySettings,
+    SafetyLimits,
+    page_url,
+)
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
-from controller.sim.model import clamp, compact_json, is_number, parse_json
+from controller.sim.model import clamp, compact_json, is_number
 from controller.sim.vr import VrHeadset
 from controller.untrusted import UntrustedJsonError, read_json
 from controller.webnames import host_name
@@ -61,6 +73,17 @@ PAGE_UNSENT_BYTES = 128 * 1024
 only now and then, so its own flow control does not bound this."""
 PAGE_SEND_TIMEOUT_S = 5.0
 """How long one message may take to leave for a page before the page is closed."""
+STOP = {True: b'{"action":"stop"}', False: b'{"running":false}'}
+"""A headset's (True) and a light bar's stop, as the engine sends them."""
+HELD_COMMANDS = 16
+"""Commands the emergency latch holds back, kept for when it clears (the latest)."""
+LATCH_CLEAR_GRACE_S = 1.0
+"""How old a held-back command may be and still be carried out when the latch clears: the
+engine's state follows the commands of its clearing within a tick; a command from
+elsewhere held for longer is not carried out late."""
+SET_END_SLACK_S = 0.1
+"""A page's report of a set's end this close to its length ends it on its own clock, as
+every page does by itself; earlier, the set was cut short and the other pages stop too."""
 VR_STATUSES = ("idle", "playing", "paused")
 STATIC = resources.files("controller.display") / "static"
 STATIC_FILES = frozenset(entry.name for entry in STATIC.iterdir() if entry.is_file())
@@ -71,6 +94,25 @@ THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
 """three.js, which shows 360° video in WebXR; without it 360° video plays flat."""
 
 log = logging.getLogger("controller.display")
+
+
+class _BadRequestsInOneLine(logging.Filter):
+    """aiohttp logs a malformed request (a header over 8 KiB, a broken request line) as an
+    error with its traceback, and anyone who reaches the port can send many: the request
+    is answered 400 and this makes its record one warning line with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            reason = (str(error.message).splitlines() or [""])[0][:80]
+            record.msg, record.args = "%s: %s (%s)", (record.getMessage(), error.code, reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+http_log = logging.getLogger("controller.display.http")
+http_log.addFilter(_BadRequestsInOneLine())
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -172,6 +214,13 @@ class DisplayServer:
         self._last_state: str | None = None
         self._set_since: float | None = None
         """When the light bar's running set began, on `clock` (a page that joins starts there)."""
+        self.room_state_topic = RoomTopics(room_id).state
+        self.latched = False
+        """Whether the room's retained state says its emergency is latched: the display then
+        carries out only what stops or lowers, whoever sends it (emergency.md#latch)."""
+        self._held: deque[tuple[float, str, bytes]] = deque(maxlen=HELD_COMMANDS)
+        """Commands the latch held back, with when: the engine sends the scene it applies on
+        clearing the emergency before the room's state says so."""
         self._seq = 0
         """Counts the commands that change what the page shows: a page's report names the
         last one it had, and a report from before the latest one is stale."""
@@ -195,7 +244,10 @@ class DisplayServer:
     async def run(self, stop: asyncio.Event, started: Callable[[str], None] | None = None) -> None:
         """Serve the page and be the device until `stop` is set; then report offline."""
         runner = web.AppRunner(
-            self.app(), access_log=None, keepalive_timeout=webnames.REQUEST_TIMEOUT_S
+            self.app(),
+            access_log=None,
+            keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
+            logger=http_log,
         )
         await runner.setup()
         webnames.hold_per_address(runner)
@@ -327,7 +379,7 @@ class DisplayServer:
             "tone": self.settings.tone,
             "volume_cap": self.safety.volume_cap,
             "volume_ramp_per_s": self.safety.volume_ramp_per_s,
-            "bls_speed_hz": [self.safety.bls_speed_min_hz, self.safety.bls_speed_max_hz],
+            "bls_speed_hz": list(self.bls_speeds),
             "webxr": THREE_JS.is_file(),
             "seq": self._seq,
         }
@@ -364,7 +416,11 @@ class DisplayServer:
             log.warning("%s: a page's state is not used: %s", self.device.id, problem)
             return
         assert isinstance(state, dict)
+        cut_short = self._cut_short(state)
         self._follow(state)
+        if cut_short:
+            # The device is what its reports say: no other page goes on showing it.
+            self._to_pages(self._stopped_message(), but=page)
         self._last_state = compact_json(state)
         await self._publish(self.model.state_topic, self._last_state)
 
@@ -417,6 +473,31 @@ class DisplayServer:
             return "pass is beyond the set's passes"
         return None
 
+    def _cut_short(self, state: dict[str, Any]) -> bool:
+        """Whether an accepted state ends what the device plays before every page ends it
+        by itself: a content that ended (its length is the file's), a set stopped before
+        its length has passed on this process's clock (each page ends a whole set itself)."""
+        model = self.model
+        if isinstance(model, VrHeadset):
+            return model.status != "idle" and state["status"] == "idle"
+        if not model.running or state["running"] or self._set_since is None:
+            return False
+        lengths = [math.inf, model.duration_s or math.inf]
+        if model.passes is not None:
+            lengths.append(model.passes / model.speed_hz)
+        return self.clock() < self._set_since + min(lengths) - SET_END_SLACK_S
+
+    def _stopped_message(self) -> dict[str, Any]:
+        """The stop as pages get it, once the model has stopped (the same command count)."""
+        model = self.model
+        message = (
+            self._vr_message("stop", None)
+            if isinstance(model, VrHeadset)
+            else self._bls_message(model)
+        )
+        message["seq"] = self._seq
+        return message
+
     def _follow(self, state: dict[str, Any]) -> None:
         """Keep the firmware model where the page is (a once-played file ends, a set ends)."""
         if isinstance(self.model, VrHeadset):
@@ -432,7 +513,17 @@ class DisplayServer:
         now = self.clock()
         if topic != f"{self.base}/set":
             return  # a broker that delivers more than was subscribed to (amqtt does)
-        if self.is_vr and not self._playable(payload):
+        try:
+            command = read_json(payload, max_bytes=MAX_PAGE_MESSAGE)
+        except UntrustedJsonError as refused:
+            log.warning("%s ignores a command on %s: %s", self.device.id, topic, refused)
+            return
+        problem = self._unshowable(command)
+        if problem is None and self._latch_refuses(command):
+            problem = "a command that starts or raises while the room's emergency is latched"
+            self._held.append((now, topic, payload))
+        if problem is not None:
+            log.warning("%s ignores %s", self.device.id, problem)
             return
         shown_passes = self.model.completed_passes if isinstance(self.model, BlsDevice) else 0
         if not self.model.handle(topic, payload, now):
@@ -442,7 +533,6 @@ class DisplayServer:
             # this process's clock, ahead of a page that began the set a frame later.
             self.model.completed_passes = shown_passes
         self._hold_to_room_limits()
-        command = parse_json(payload)
         if isinstance(self.model, VrHeadset):
             message = self._vr_message(command["action"], self.model.content)
         else:
@@ -453,8 +543,16 @@ class DisplayServer:
         message["seq"] = self._seq
         self._to_pages(message)
 
+    @property
+    def bls_speeds(self) -> tuple[float, float]:
+        """The light bar's slowest and fastest speed: the room's BLS speeds, and at most
+        `max_flashes_per_s`, as each side of a visual bar flashes once per cycle."""
+        safety = self.safety
+        return safety.bls_speed_min_hz, min(safety.bls_speed_max_hz, safety.max_flashes_per_s)
+
     def _hold_to_room_limits(self) -> None:
-        """Clamp what the firmware accepted to the room's cap and speeds (safety.md).
+        """Clamp what the firmware accepted to the room's cap, speeds and the hard set
+        length (safety.md).
 
         The engine's gate already does; this holds for a command from anywhere else on
         the broker too (another tool, a replay, a person with `mosquitto_pub`).
@@ -465,30 +563,90 @@ class DisplayServer:
                 log.warning("%s clamps volume %g to the room's cap", self.device.id, model.volume)
                 model.volume = safety.volume_cap
             return
-        speed = clamp(model.speed_hz, safety.bls_speed_min_hz, safety.bls_speed_max_hz)
-        if model.running and speed != model.speed_hz:
+        if not model.running:
+            return
+        speed = clamp(model.speed_hz, *self.bls_speeds)
+        if speed != model.speed_hz:
             log.warning("%s clamps speed_hz %g to the room's", self.device.id, model.speed_hz)
             model.speed_hz = speed
+        longest = limits.BLS_SET_MAX_SECONDS
+        if model.passes is not None and model.passes > longest * speed:
+            log.warning("%s ends %d passes at %g s", self.device.id, model.passes, longest)
+            model.passes = math.floor(longest * speed)
+        endless = model.duration_s is None and model.passes is None
+        if endless or (model.duration_s is not None and model.duration_s > longest):
+            log.warning("%s ends a set of %s s at %g s", self.device.id, model.duration_s, longest)
+            model.duration_s = longest
 
-    def _playable(self, payload: bytes) -> bool:
-        """A play whose content this display cannot show is ignored (and logged)."""
-        try:
-            command = parse_json(payload)
-        except ValueError:
-            return True  # the model logs it
-        if not isinstance(command, dict) or command.get("action") != "play":
-            return True
-        content = command.get("content")
-        if not isinstance(content, str):
-            return True
-        try:
-            media = parse_content(content)
-            if isinstance(media, MediaFile):
-                content_file(self.content_dir, media)
-        except ContentError as error:
-            log.warning("%s ignores play %r: %s", self.device.id, content[:80], error)
+    def _latch_refuses(self, command: Any) -> bool:
+        """Whether the room's latched emergency holds back a command that starts, resumes
+        or raises something (a stop, a pause, a lower volume or brightness passes)."""
+        if not self.latched or not isinstance(command, dict):
             return False
-        return True
+        model = self.model
+        if isinstance(model, BlsDevice):
+            calming = command.get("running") is False
+        elif command.get("action") in ("stop", "pause"):
+            calming = True
+        else:  # a volume or brightness no higher than now
+            lowering = {
+                "volume": ("volume", model.volume),
+                "brightness": ("level", model.brightness),
+            }
+            key, level = lowering.get(str(command.get("action")), ("", 0.0))
+            asked = command.get(key)
+            calming = is_number(asked) and isinstance(asked, int | float) and asked <= level
+        return not calming
+
+    async def _room_state(self, payload: bytes) -> None:
+        """Follow the room's emergency latch in its retained state (empty: no room state).
+
+        When the room latches, what the display still plays or runs stops (as the engine's
+        emergency stops it; this holds when that stop was lost). When the latch clears,
+        the commands it held back in the last `LATCH_CLEAR_GRACE_S` are carried out in
+        order: the engine applies the room's scene as it clears, and says it cleared in its
+        state only after.
+        """
+        try:
+            state = read_json(payload, max_bytes=MAX_STATE_BYTES) if payload else {}
+        except UntrustedJsonError as refused:
+            log.warning("%s cannot read the room's state: %s", self.device.id, refused)
+            return
+        emergency = state.get("emergency") if isinstance(state, dict) else None
+        latched = isinstance(emergency, dict) and emergency.get("active") is True
+        if latched == self.latched:
+            return
+        log.warning("%s: the room's emergency is %s", self.device.id, "on" if latched else "clear")
+        self.latched = latched
+        held, now = list(self._held), self.clock()
+        self._held.clear()
+        model = self.model
+        showing = model.running if isinstance(model, BlsDevice) else model.status != "idle"
+        if latched and showing:
+            await self._obey(f"{self.base}/set", STOP[self.is_vr])
+        for since, topic, command in held:
+            if not latched and now - since <= LATCH_CLEAR_GRACE_S:
+                await self._obey(topic, command)
+
+    def _unshowable(self, command: Any) -> str | None:
+        """Why this display ignores a command the firmware model would take, or None: a
+        play of a content it cannot play, a set's colour that is not `#RRGGBB`."""
+        if not isinstance(command, dict):
+            return None  # the model logs it
+        if self.is_vr and command.get("action") == "play":
+            content = command.get("content")
+            if not isinstance(content, str):
+                return None
+            try:
+                media = parse_content(content)
+                if isinstance(media, MediaFile):
+                    content_file(self.content_dir, media)
+            except ContentError as error:
+                return f"play {content[:80]!r}: {error}"
+        colour = command.get("colour")
+        if not self.is_vr and isinstance(colour, str) and not re.fullmatch(HEX_COLOUR, colour):
+            return f"a set whose colour {colour[:20]!r} is not #RRGGBB"
+        return None
 
     def _vr_message(self, action: str, content_id: str | None) -> dict[str, Any]:
         assert isinstance(self.model, VrHeadset)
@@ -515,11 +673,12 @@ class DisplayServer:
             "duration_s": model.duration_s,
         }
 
-    def _to_pages(self, message: dict[str, Any]) -> None:
-        """Queue `message` for every page; a page too far behind is dropped, not waited for."""
+    def _to_pages(self, message: dict[str, Any], *, but: Page | None = None) -> None:
+        """Queue `message` for every page (`but` one); a page too far behind is dropped,
+        not waited for."""
         text = json.dumps(message, separators=(",", ":"))
         for page in self.pages:
-            if not page.gone and not page.post(text):
+            if page is not but and not page.gone and not page.post(text):
                 log.warning("%s: a page does not keep up and is closed", self.device.id)
 
     # ------------------------------------------------------------------ MQTT
@@ -554,7 +713,7 @@ class DisplayServer:
         availability = self.model.availability
         async with self.broker.device_client(self.client_id, availability) as client:
             self._client = client
-            for topic_filter in self.model.subscriptions():
+            for topic_filter in (*self.model.subscriptions(), self.room_state_topic):
                 await client.subscribe(topic_filter, qos=1)
             await self._publish(availability.topic, self.availability)
             if self._last_state is not None:
@@ -562,7 +721,16 @@ class DisplayServer:
             log.info("%s on %s as %s", self.device.id, self.broker.url, self.base)
             async for message in client.messages:
                 payload = message.payload
-                if isinstance(payload, bytes | bytearray):
+                if str(message.topic) == self.room_state_topic:
+                    if isinstance(payload, bytes | bytearray):
+                        await self._room_state(bytes(payload))
+                elif message.retain:
+                    # Left on the broker by someone, from before now (an emergency's stop
+                    # included): the engine never retains a command.
+                    log.warning(
+                        "%s ignores a command retained on %s", self.device.id, message.topic
+                    )
+                elif isinstance(payload, bytes | bytearray):
                     await self._obey(str(message.topic), bytes(payload))
 
     async def _obey(self, topic: str, payload: bytes) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import socket
 import ssl
@@ -26,6 +27,7 @@ import pytest
 from yarl import URL
 
 from controller import webnames
+from controller.api.topics import RoomTopics
 from controller.config.models import Device, DisplaySettings, SafetyLimits
 from controller.display.server import MAX_PAGES, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
@@ -81,13 +83,14 @@ def _server(
     content: Path,
     tls: ssl.SSLContext | None = None,
     safety: SafetyLimits | None = None,
+    room_id: str = "test",
     **device: Any,
 ) -> DisplayServer:
     topic = f"d{uuid.uuid4().hex[:8]}"
     return DisplayServer(
         Device(id="screen", topic=topic, display={"port": 1}, **device),
         BrokerAddress(mosquitto.host, mosquitto.port),
-        room_id="test",
+        room_id=room_id,
         content_dir=content,
         port=0,
         tls=tls,
@@ -678,3 +681,299 @@ def test_a_certificate_that_cannot_be_used_is_named_with_the_reason(tmp_path: Pa
     with pytest.raises(ValueError, match="No such file or directory"):
         tls_context(missing_key, tmp_path)
     assert tls_context(DisplaySettings(port=1), tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("driver", "command"),
+    [
+        ({"kind": "vr", "driver": "mqtt-vr"}, '{"action":"play","content":"breathing:6"}'),
+        (
+            {"kind": "bls", "driver": "mqtt-bls", "mode": "visual"},
+            '{"running":true,"speed_hz":1,"passes":20}',
+        ),
+    ],
+    ids=["headset", "light-bar"],
+)
+async def test_a_command_left_retained_on_the_broker_is_not_carried_out(
+    mosquitto: Mosquitto, content: Path, driver: dict[str, str], command: str
+) -> None:
+    """Anyone on the broker can leave a command retained on `…/set`; the broker hands it
+    to the display on every (re)connect, after an emergency's stop too. The display
+    carries out only commands sent while it listens (the engine never retains one)."""
+    server = _server(mosquitto, content, **driver)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as intruder:
+        await intruder.publish(f"{server.base}/set", command, qos=1, retain=True)
+    try:
+        async with (
+            _running(server, mosquitto) as (url, broker),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            hello = await page.receive_json()
+            assert "now" not in hello
+            await broker.client.publish(f"{server.base}/set", command)  # sent live: obeyed
+            shown = await _next(page, lambda m: m.get("type") in ("vr", "bls"))
+            assert shown["seq"] == 1
+            async with session.ws_connect(url + "ws") as late:
+                assert "now" in await late.receive_json()
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as intruder:
+            await intruder.publish(f"{server.base}/set", b"", qos=1, retain=True)
+
+
+async def test_a_light_bar_speed_is_held_to_the_room_flash_rate(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A visual light bar flashes each side once per cycle: a room that allows fewer
+    flashes a second than its BLS speed limit holds the bar to the flash rate too, as the
+    engine's gate does, whoever sends the set."""
+    safety = SafetyLimits(max_flashes_per_s=1.5, bls_speed_min_hz=0.5, bls_speed_max_hz=2.0)
+    server = _server(
+        mosquitto, content, safety=safety, kind="bls", driver="mqtt-bls", mode="visual"
+    )
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as page,
+    ):
+        assert (await page.receive_json())["bls_speed_hz"] == [0.5, 1.5]
+        await broker.client.publish(f"{_base(broker)}/set", '{"running":true,"speed_hz":2}')
+        assert (await _next(page, lambda m: m.get("type") == "bls"))["speed_hz"] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("length", "shown"),
+    [
+        ("", (None, 120.0)),  # names neither: runs until stopped on the device
+        (',"passes":1000', (240, None)),  # 500 s at 2 Hz
+        (',"duration_s":1e300', (None, 120.0)),
+        (',"passes":100', (100, None)),  # 50 s: as sent
+    ],
+)
+async def test_a_light_bar_set_from_anywhere_ends_within_the_hard_set_length(
+    bar: tuple[str, Broker], length: str, shown: tuple[int | None, float | None]
+) -> None:
+    """The engine's gate never sends a set longer than 120 s; a set from anywhere else on
+    the broker is held to that hard bound too, never an endless one."""
+    url, broker = bar
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await broker.client.publish(
+            f"{_base(broker)}/set", f'{{"running":true,"speed_hz":2{length}}}'
+        )
+        start = await _next(page, lambda m: m.get("type") == "bls")
+        assert (start["passes"], start["duration_s"]) == shown
+
+
+@pytest.mark.parametrize(
+    ("driver", "command", "ended"),
+    [
+        (
+            {"kind": "vr", "driver": "mqtt-vr"},
+            '{"action":"play","content":"breathing:6"}',
+            {"status": "idle", "content": None, "position_s": 0},
+        ),
+        (
+            {"kind": "bls", "driver": "mqtt-bls", "mode": "visual"},
+            '{"running":true,"speed_hz":1,"passes":20}',
+            {"running": False, "pass": 0, "speed_hz": 1},
+        ),
+    ],
+    ids=["headset", "light-bar"],
+)
+async def test_what_the_reporting_page_ends_ends_on_every_page(
+    mosquitto: Mosquitto,
+    content: Path,
+    driver: dict[str, str],
+    command: str,
+    ended: dict[str, Any],
+) -> None:
+    """The device is what its reports say. A program acting as the page open longest (or
+    a page whose file ended early) reports the content or the set ended: every other page
+    stops too, so the console never shows stopped while a screen still plays or sweeps."""
+    server = _server(mosquitto, content, **driver)
+    async with (
+        _running(server, mosquitto) as (url, broker),
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url + "ws") as spoofer,
+        session.ws_connect(url + "ws") as screen,
+    ):
+        await spoofer.receive_json()
+        await screen.receive_json()
+        await broker.client.publish(f"{server.base}/set", command)
+        told = await _next(screen, lambda m: m.get("type") in ("vr", "bls"))
+        await spoofer.send_str(_report(told["seq"], ended))
+        await eventually(
+            lambda: json.loads(broker.last.get(f"{server.base}/state", "{}")) == ended, 5, "ended"
+        )
+        stop = await _next(screen, lambda m: m.get("type") in ("vr", "bls"))
+        assert stop.get("action", "stop") == "stop" and stop.get("running", False) is False
+
+
+async def test_a_set_that_ends_at_its_length_is_left_to_each_page(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """Each page ends a whole set itself (a page that joined ends with the first): the
+    reporting page's end, at the set's length, stops no other page early."""
+    async with _bar_on_a_hand_clock(mosquitto, content) as (now, url, broker, session):
+        base = _base(broker)
+        async with session.ws_connect(url + "ws") as first, session.ws_connect(url + "ws") as other:
+            await first.receive_json()
+            await other.receive_json()
+            await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1,"passes":2}')
+            told = await _next(other, lambda m: m.get("type") == "bls")
+            now[0] += 2.0
+            ended = {"running": False, "pass": 2, "speed_hz": 1}
+            await first.send_str(_report(told["seq"], ended))
+            await eventually(
+                lambda: json.loads(broker.last.get(f"{base}/state", "{}")) == ended, 5, ""
+            )
+            await broker.client.publish(f"{base}/set", '{"running":true,"speed_hz":1,"passes":3}')
+            after = await _next(other, lambda m: m.get("type") == "bls")
+            assert (after["running"], after["passes"]) == (True, 3)  # no stop came before it
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param("[" * 100_000, id="nested-100000-deep"),
+        '{"running":true,"speed_hz":1,"colour":"#000"}',
+        '{"running":true,"speed_hz":1,"colour":"red;background:url(/x)"}',
+        '{"running":true,"speed_hz":1,"passes":3,"colour":"#ffffff","colour":"black"}',
+    ],
+)
+async def test_a_command_the_display_cannot_read_is_ignored_without_a_fault(
+    bar: tuple[str, Broker], hostile: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A payload nested too deep for the parser, or a set whose colour is not `#RRGGBB`
+    (the page would set it as CSS), is logged in one line and ignored; the display takes
+    the next command."""
+    url, broker = bar
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws") as page:
+        await page.receive_json()
+        await broker.client.publish(f"{_base(broker)}/set", hostile)
+        await broker.client.publish(f"{_base(broker)}/set", '{"running":true,"speed_hz":1.5}')
+        start = await _next(page, lambda m: m.get("type") == "bls")
+        assert (start["speed_hz"], start["colour"], start["seq"]) == (1.5, "#ffffff", 1)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n",
+            id="header-9000",
+        ),
+        pytest.param(
+            b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", id="url-9000"
+        ),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: x\r\n\r\n", id="length"
+        ),
+    ],
+)
+async def test_a_malformed_request_is_answered_400_and_logged_in_one_line(
+    headset: tuple[str, Broker], request_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone who reaches the port can send these, as fast as they like: each is one
+    warning line, never a traceback filling the display's log."""
+    address = URL(headset[0])
+    assert address.host is not None and address.port is not None
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    writer.write(request_bytes)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.split(b" ", 2)[1] == b"400"
+
+    def logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("Error handling request")]
+
+    await eventually(logged, 5, "the request logged")
+    assert [(r.levelname, r.exc_info, "\n" in r.getMessage()) for r in logged()] == [
+        ("WARNING", None, False)
+    ]
+
+
+def _room_state(latched: bool) -> str:
+    """The part of the room's retained state a display reads: its emergency."""
+    return json.dumps({"room": "r", "emergency": {"active": latched, "since": None}})
+
+
+@contextlib.asynccontextmanager
+async def _screen_of_a_room(
+    mosquitto: Mosquitto, content: Path, *, latched: bool, **device: Any
+) -> AsyncIterator[tuple[DisplayServer, RoomTopics, Broker, aiohttp.ClientWebSocketResponse]]:
+    """A display of a room of its own, one page open (its hello read), the room's retained
+    state saying whether its emergency is `latched` from the start (removed after)."""
+    room = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
+    server = _server(mosquitto, content, room_id=room.room, **device)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+        await engine.publish(room.state, _room_state(latched), qos=1, retain=True)
+    try:
+        async with (
+            _running(server, mosquitto) as (url, broker),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            await page.receive_json()
+            yield server, room, broker, page
+    finally:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+            await engine.publish(room.state, b"", qos=1, retain=True)
+
+
+async def test_while_the_room_emergency_is_latched_only_what_stops_or_lowers_is_carried_out(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """The engine's latch holds what it sends; a display on an open broker holds what
+    anyone else sends during the latch (a play, a raise, a set), and stops what it still
+    plays when the room latches (the engine's stop may have been lost). When the room
+    clears, what the engine sent in the clearing (before its state said so) is carried
+    out, and nothing older."""
+    async with _screen_of_a_room(
+        mosquitto, content, latched=False, kind="vr", driver="mqtt-vr"
+    ) as (server, room, broker, page):
+        now = [100.0]
+        server.clock = lambda: now[0]
+        told = f"{server.base}/set"
+        await broker.client.publish(told, '{"action":"play","content":"breathing:6","volume":40}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["seq"] == 1
+        await broker.client.publish(room.state, _room_state(True), retain=True)
+        latched = await _next(page, lambda m: m.get("type") == "vr")  # the engine's stop lost
+        assert (latched["action"], latched["seq"]) == ("stop", 2)
+        for refused in (
+            '{"action":"play","content":"breathing:8"}',
+            '{"action":"resume"}',
+            '{"action":"volume","volume":60}',
+            '{"action":"brightness","level":100.5}',
+        ):
+            await broker.client.publish(told, refused)
+        await broker.client.publish(told, '{"action":"volume","volume":20}')
+        lowered = await _next(page, lambda m: m.get("type") == "vr")
+        assert (lowered["action"], lowered["volume"], lowered["seq"]) == ("volume", 20, 2)
+        await broker.client.publish(told, '{"action":"stop"}')
+        stop = await _next(page, lambda m: m.get("type") == "vr")
+        assert (stop["action"], stop["seq"]) == ("stop", 3)
+        now[0] = 110.0
+        await broker.client.publish(told, '{"action":"play","content":"breathing:5"}')
+        now[0] = 110.5
+        await broker.client.publish(room.state, _room_state(False), retain=True)
+        play = await _next(page, lambda m: m.get("type") == "vr")
+        assert (play["action"], play["content"], play["seq"]) == ("play", "breathing:5", 4)
+        await broker.client.publish(told, '{"action":"volume","volume":30}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 30
+
+
+async def test_a_light_bar_set_waits_for_the_room_emergency_to_clear(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A latched room's retained state, found on connecting, holds a set from anywhere."""
+    async with _screen_of_a_room(
+        mosquitto, content, latched=True, kind="bls", driver="mqtt-bls", mode="visual"
+    ) as (server, _, broker, page):
+        await broker.client.publish(f"{server.base}/set", '{"running":true,"speed_hz":1}')
+        await broker.client.publish(f"{server.base}/set", '{"running":false}')
+        stop = await _next(page, lambda m: m.get("type") == "bls")
+        assert (stop["running"], stop["seq"]) == (False, 1)

@@ -11,6 +11,7 @@ Only the XR headset is emulated (IWER, injected into the page): headless Chromiu
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -763,3 +764,181 @@ def test_a_flood_of_commands_never_flashes_the_screen(
     print(f"\ncommands every {pace_s} s: at most {flashes[0]} flashes in 1 s on the display, "
           f"{flashes[1]} on the light bar")  # fmt: skip
     assert max(flashes) <= 3
+
+
+TOP_SPEED_HZ = 2.0
+"""The screen room's fastest BLS speed (the default limits)."""
+
+
+def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_limit(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """Sets sent faster than their passes (restarts, or stops and starts) from anywhere on
+    the broker: the dot never jumps back to the left, so it moves no faster than a sweep at
+    the room's top speed and reaches the ends no more often than such a sweep does. Each
+    set at 2 Hz runs 0.22 s, long enough to take the dot to the right end (96 %)."""
+    bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    start = f'{{"running":true,"speed_hz":{TOP_SPEED_HZ},"intensity":100,"passes":24}}'
+    for stops in (False, True):
+        for _ in range(12):
+            screens.wire.client.publish("bls/lightbar/set", start, qos=1)
+            time.sleep(0.22)  # the sender's pace, not a wait for the page
+            if stops:
+                screens.wire.client.publish("bls/lightbar/set", '{"running":false}', qos=1)
+                time.sleep(0.05)
+    drawn = [(f["t"], f["v"]) for f in record(bar)["frames"] if f["k"] == "bls"]
+    fastest = max(abs(x1 - x0) / (t1 - t0) * 1000 for (t0, x0), (t1, x1) in pairwise(drawn))
+    sweeps = most_flashes_in_1_s(drawn)
+    print(f"\nsets every 0.22 s: the dot moves at most {fastest:.2f} screen widths a second "
+          f"(a {TOP_SPEED_HZ:g} Hz sweep: {math.pi * TOP_SPEED_HZ:.2f}); at most {sweeps} "
+          "sweeps there and back in 1 s")  # fmt: skip
+    assert fastest <= math.pi * TOP_SPEED_HZ * 1.05  # the fastest sweep, and frame jitter
+    assert sweeps <= TOP_SPEED_HZ
+
+
+WATCH_DOT = """
+window.dotSeen = [];
+const look = (ts) => {
+  const style = getComputedStyle(document.getElementById('dot'));
+  window.dotSeen.push([ts, style.backgroundColor, Number(style.opacity)]);
+  requestAnimationFrame(look);
+};
+requestAnimationFrame(look);
+"""
+"""Samples the dot as the browser renders it, each frame, apart from the page's own record."""
+
+
+def dot_luminance(colour: str, opacity: float) -> float:
+    """The relative luminance (WCAG) of the dot, `rgb(r, g, b)` at `opacity` over black."""
+    channels = [float(c) / 255 for c in colour.removeprefix("rgb(").rstrip(")").split(",")[:3]]
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        for c in (opacity * c for c in channels)
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+@pytest.mark.parametrize("pace_s", [0.12, 0.15])
+def test_a_flood_of_light_bar_colours_never_flashes_the_dot(
+    screens: Screens, browsers: Callable[[], Any], pace_s: float
+) -> None:
+    """Sets that swap a white dot to black and back faster than its colour fades: the
+    light the dot gives (its colour's luminance at its opacity) flashes at most 3 times in
+    any second, as the browser renders it."""
+    bar = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    bar.execute_script(WATCH_DOT)
+    white = '{"running":true,"speed_hz":0.5,"intensity":100,"colour":"#ffffff"}'
+    screens.wire.client.publish("bls/lightbar/set", white, qos=1)
+    time.sleep(1.5)  # the dot is white
+    for n in range(30):
+        colour = ("#000000", "#ffffff")[n % 2]
+        command = f'{{"running":true,"speed_hz":0.5,"intensity":100,"colour":"{colour}"}}'
+        screens.wire.client.publish("bls/lightbar/set", command, qos=1)
+        time.sleep(pace_s)  # the sender's pace, not a wait for the page
+    seen = bar.execute_script("return window.dotSeen")
+    light = [(t, dot_luminance(colour, opacity)) for t, colour, opacity in seen]
+    flashes = most_flashes_in_1_s(light)
+    print(f"\ncolours every {pace_s} s: at most {flashes} flashes in 1 s on the light bar's dot")
+    assert flashes <= 3
+
+
+def test_during_an_emergency_a_play_from_elsewhere_is_held_and_clearing_brings_the_phase_back(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """With the room latched, a play sent straight to the headset (an open broker) is not
+    shown, not even until the engine stops it again; clearing the emergency brings the
+    phase's content back (the engine's play comes before its state says the room is clear)."""
+    headset = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("start", "plan=screens", "participant=P3")
+    until(lambda: screens.state("vr/headset")["status"] == "playing", "the video plays")
+    screens.ctl_ok("emergency")
+    until(lambda: screens.state("vr/headset")["status"] == "idle", "the headset says idle")
+    until(
+        lambda: (
+            json.loads(screens.wire.last(f"{screens.room.topics}/state") or "{}")
+            .get("emergency", {})
+            .get("active")
+        ),
+        "the room's state says latched",
+    )
+    plays_before = [e for e in record(headset)["events"] if e["name"] == "play"]
+    assert len(plays_before) == 1  # the phase's play, before the emergency
+    intruder = screens.wire.client.publish(
+        HEADSET, f'{{"action":"play","content":"{CLIP}"}}', qos=1
+    )
+    intruder.wait_for_publish(5)
+    time.sleep(1.5)  # a play would show; held longer than a clearing's commands are
+    assert [e for e in record(headset)["events"] if e["name"] == "play"] == plays_before
+    assert screens.state("vr/headset")["status"] == "idle"
+    cleared_at = time.monotonic()
+    cleared = screens.ctl_ok("clear_emergency")
+    until(lambda: event(headset, "play", cleared), "the phase's content plays again")
+    until(lambda: screens.state("vr/headset")["status"] == "playing", "the headset says playing")
+    play = screens.wire.on(HEADSET, after=cleared_at)[0].at
+    clear = next(
+        m.at
+        for m in screens.wire.on(f"{screens.room.topics}/state", after=cleared_at)
+        if not json.loads(m.payload)["emergency"]["active"]
+    )
+    print(f"\nthe engine's play came {(clear - play) * 1000:.0f} ms before its state said clear")
+    assert (
+        len([e for e in record(headset)["events"] if e["name"] == "play"]) == len(plays_before) + 1
+    )
+
+
+MEDIA = "const v = document.getElementById('video'); return [v.volume, v.paused, v.src];"
+
+
+def stall_frames(page: Any) -> None:
+    """Hold the page's frames back, and wait out the one already asked for."""
+    page.execute_script(STALL_FRAMES)
+    drawn = len(record(page)["frames"])
+    time.sleep(0.2)  # several frames' time: the frame asked for before the stall is drawn
+    assert len(record(page)["frames"]) <= drawn + 1
+
+
+def test_an_emergency_silences_a_page_whose_frames_stalled(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """A hidden tab or a headset taken off draws no frames, but its sound plays on: an
+    emergency (a stop) still fades the sound out and lets go of the media, without
+    waiting for the frames to come back."""
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}", "volume=0.4")
+    until(lambda: page.execute_script(MEDIA)[0] > 0.2, "the video is heard")
+    stall_frames(page)
+    heard = page.execute_script(MEDIA)
+    screens.ctl_ok("emergency")
+    time.sleep(2.0)  # the frames stay stalled; the stop's fade takes 1 s
+    volume, paused, source = page.execute_script(MEDIA)
+    print(f"\nframes stalled: volume {heard[0]:.2f} before the emergency, {volume:.2f} 2 s after")
+    assert volume == 0 and paused and source == ""
+
+
+def test_a_lower_volume_is_heard_while_the_frames_stall(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """A hidden page's sound plays on: a lower volume is heard without waiting for frames."""
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", f"content={CLIP}", "volume=0.4")
+    until(lambda: page.execute_script(MEDIA)[0] >= 0.4, "the video is heard, ramped up")
+    stall_frames(page)
+    screens.wire.client.publish(HEADSET, '{"action":"volume","volume":5}', qos=1)
+    until(lambda: page.execute_script(MEDIA)[0] <= 0.05, "the lower volume is heard")
+    assert not page.execute_script(MEDIA)[1]  # and it plays on
+
+
+TONE = "return window.sessionroomDisplay.sound().tone"
+
+
+def test_a_pause_silences_the_breathing_tone_while_the_frames_stall(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """The breathing guide's tone is the page's own sound: a pause silences it at once,
+    without waiting for frames (a hidden tab plays on)."""
+    page = open_page(browsers, screens, "headset", "vr/headset")
+    screens.ctl_ok("vr", "op=play", f"content={BREATHING}", "volume=0.4")
+    until(lambda: (page.execute_script(TONE) or 0) > 0.01, "the tone is heard")
+    stall_frames(page)
+    screens.wire.client.publish(HEADSET, '{"action":"pause"}', qos=1)
+    until(lambda: page.execute_script(TONE) < 0.001, "the tone is silent")

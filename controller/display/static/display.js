@@ -5,8 +5,8 @@
 // The page is the device's clock: every motion is computed from requestAnimationFrame's
 // timestamp, and the page reports the device's state (position, passes) back.
 // Nothing ever blinks: content changes fade through black, colour changes fade, and
-// brightness changes are smoothed; however fast it is told to, the picture starts to
-// brighten at most every 0.4 s (`fader`).
+// brightness changes are smoothed; however fast it is told to, the picture or the dot
+// starts to brighten at most every 0.4 s (`fader`, `dotLight`).
 //
 // `window.sessionroomDisplay` keeps what was drawn (frames, on the page's clock) and when
 // things happened (events: `now` on the page's clock, `at` in Unix milliseconds by the
@@ -31,7 +31,11 @@ const veil = $("veil");
 const notice = $("notice");
 const enterVr = $("enter-vr");
 
-const record = { frames: [], events: [] };
+const record = {
+  frames: [],
+  events: [],
+  sound: () => ({ video: video.volume, tone: player.tone && player.tone.gain.gain.value }),
+};
 window.sessionroomDisplay = record;
 
 function keep(list, entry) {
@@ -69,6 +73,54 @@ function fader(value, up) {
       this.value = way > 0
         ? Math.min(this.target, this.value + step)
         : Math.max(this.target, this.value - step);
+    },
+  };
+}
+
+// The light bar's dot: its opacity (the set's intensity, dimmed between sets) and its
+// colour, each fading to its target (opacity 1 s, colour 0.8 s for the whole swing). The
+// light the dot gives, its colour's relative luminance at its opacity over the black
+// screen, starts to rise at most once every BRIGHTEN_GAP_MS, as `fader` holds a level:
+// neither sets nor colours swapped however fast flash it more than 3 times a second.
+const COLOUR_FADE_S = 0.8;
+
+function toward(value, target, step) {
+  return value < target ? Math.min(target, value + step) : Math.max(target, value - step);
+}
+
+function rgb(hex) {
+  return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+}
+
+function luminance(opacity, colour) {
+  const [r, g, b] = colour.map((c) => {
+    const shown = opacity * c;
+    return shown <= 0.04045 ? shown / 12.92 : ((shown + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+function dotLight(colour) {
+  return {
+    opacity: 1,
+    colour: rgb(colour),
+    target: { opacity: 1, colour: rgb(colour) },
+    brightening: false,
+    since: -Infinity,
+    get value() {
+      return luminance(this.opacity, this.colour);
+    },
+    step(ts, dt) {
+      const opacity = toward(this.opacity, this.target.opacity, dt / FADE_S);
+      const colour = this.colour.map((c, i) => toward(c, this.target.colour[i], dt / COLOUR_FADE_S));
+      const brighter = luminance(opacity, colour) > this.value;
+      if (brighter && !this.brightening) {
+        if (ts - this.since < BRIGHTEN_GAP_MS) return; // hold: a darkening just came before
+        this.since = ts;
+      }
+      this.brightening = brighter;
+      this.opacity = opacity;
+      this.colour = colour;
     },
   };
 }
@@ -115,7 +167,7 @@ function receive(message) {
     document.title = message.label;
     track.style.display = message.kind === "bls" ? "block" : "none";
     if (message.kind === "bls") {
-      dot.style.backgroundColor = message.colour;
+      bar.light = dotLight(message.colour);
       veil.style.opacity = "0";
       if (message.now) bar.start(message.now); // a set already running: join it in phase
       else bar.report();
@@ -302,6 +354,36 @@ const player = {
     this.tone = null;
   },
 
+  wanted() {
+    return clamp(this.volume / 100, 0, config.volume_cap / 100) * (1 - this.veil.value);
+  },
+
+  settle() {
+    if (this.veil.value >= 1 && this.afterVeil) {
+      const action = this.afterVeil;
+      this.afterVeil = null;
+      action();
+    }
+  },
+
+  // Without frames (a hidden tab, a headset taken off) the sound plays on: a fade to
+  // black (a stop, an emergency, a lost connection) goes on from a timer, its sound too,
+  // and lets go of the media; a lower volume or a pause is heard at once. Nothing
+  // brightens or gets louder until the frames are back.
+  quieten(ts, dt) {
+    if (this.veil.target >= 1) {
+      this.veil.step(ts, dt);
+      veil.style.opacity = String(this.veil.value);
+    }
+    this.audible = Math.min(this.audible, this.wanted());
+    video.volume = this.audible;
+    if (this.tone) { // the breath's swell needs frames: the tone only falls, or stops paused
+      const most = this.status === "playing" ? TONE_LEVEL * this.audible : 0;
+      this.tone.gain.gain.setTargetAtTime(Math.min(this.tone.gain.gain.value, most), 0, 0.05);
+    }
+    this.settle();
+  },
+
   frame(ts, dt) {
     const before = this.veil.value;
     this.veil.step(ts, dt);
@@ -310,15 +392,11 @@ const player = {
     veil.style.opacity = String(this.veil.value);
     stage.style.filter = `brightness(${this.shade.value * 100}%)`;
     const light = (1 - this.veil.value) * this.shade.value; // how much of the picture shows
-    if (this.veil.value >= 1 && this.afterVeil) {
-      const action = this.afterVeil;
-      this.afterVeil = null;
-      action();
-    }
+    this.settle();
     // Never louder than told or than the room's cap, and never rising faster than the
     // room's ramp: the engine ramps its volume, and a page that opens on content already
     // playing ramps in too.
-    const wanted = clamp(this.volume / 100, 0, config.volume_cap / 100) * (1 - this.veil.value);
+    const wanted = this.wanted();
     const ramp = config.volume_ramp_per_s / 100;
     this.audible = wanted > this.audible ? Math.min(wanted, this.audible + ramp * dt) : wanted;
     const audible = this.audible;
@@ -355,7 +433,7 @@ const bar = {
   x: 0,
   speed: 1,
   pass: 0,
-  glow: fader(1, 1), // the dot's opacity: the set's intensity, dimmed between sets
+  light: dotLight("#ffffff"), // the display's own colour from `hello` on
 
   command(message) {
     if (message.running) this.start(message);
@@ -364,17 +442,25 @@ const bar = {
 
   start(message) {
     note("bls-start", { speed_hz: message.speed_hz });
-    dot.style.backgroundColor = message.colour || config.colour; // fades (CSS transition)
-    this.glow.target = clamp(message.intensity / 100, 0, 1);
+    this.light.target.colour = rgb(message.colour || config.colour); // fades
+    this.light.target.opacity = clamp(message.intensity / 100, 0, 1);
     this.speed = clamp(message.speed_hz, ...config.bls_speed_hz); // the room's BLS speeds
     this.pass = 0;
+    // The dot never jumps: a set that comes while the dot is away from the left (a set
+    // stopped or cut short, a flood of sets) first brings it back along a sweep at the
+    // room's top speed, and its passes count from the left. Jumping back at once, sets sent
+    // faster than their passes would sweep the dot faster than the speed limit.
+    const back = config.bls_speed_hz[1];
+    const lead = Math.acos(clamp(1 - 2 * this.x, -1, 1)) / (2 * Math.PI * back);
     this.set = {
       passes: message.passes,
       duration: message.duration_s,
+      back,
+      lead,
       // From when the command came, not the first frame: a page slow to draw (a loaded
       // machine) still ends the set with the device's timing, before the engine's stop.
       // A page that joins a running set starts where it has got to (`elapsed_s`).
-      start: performance.now() - (message.elapsed_s || 0) * 1000,
+      start: performance.now() + (lead - (message.elapsed_s || 0)) * 1000,
     };
     this.report();
   },
@@ -383,7 +469,7 @@ const bar = {
     if (this.set) {
       this.set = null; // at once: the next frame draws the dot where it is now
       note(why, { x: this.x });
-      this.glow.target = 0.25;
+      this.light.target.opacity = 0.25;
     }
     this.report(); // also when the set had ended: the stop may have crossed that report
   },
@@ -393,16 +479,18 @@ const bar = {
   },
 
   frame(ts, dt) {
-    this.glow.step(ts, dt);
-    dot.style.opacity = String(this.glow.value);
+    const light = this.light;
+    light.step(ts, dt);
+    dot.style.opacity = String(light.opacity);
+    dot.style.backgroundColor = `rgb(${light.colour.map((c) => Math.round(c * 255)).join(", ")})`;
     const set = this.set;
     if (set) {
       const limits = [Infinity];
       if (set.passes !== null) limits.push(set.passes / this.speed);
       if (set.duration !== null) limits.push(set.duration);
       const limit = Math.min(...limits);
-      const elapsed = Math.min(Math.max(0, ts - set.start) / 1000, limit);
-      const cycles = elapsed * this.speed;
+      const elapsed = Math.min(Math.max(-set.lead, (ts - set.start) / 1000), limit);
+      const cycles = elapsed * (elapsed < 0 ? set.back : this.speed); // < 0: on its way back
       this.x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
       const done = Math.floor(cycles + 1e-6);
       const finished = (ts - set.start) / 1000 >= limit;
@@ -419,7 +507,7 @@ const bar = {
     dot.style.marginTop = `${-size / 2}px`;
     dot.style.transform = `translateX(${size / 2 + this.x * (innerWidth - 2 * size)}px)`;
     const entry = { t: ts, k: "bls", v: this.x, now: performance.now(), pass: this.pass };
-    keep(record.frames, { ...entry, light: this.glow.value });
+    keep(record.frames, { ...entry, light: light.opacity, luminance: light.value });
   },
 };
 
@@ -461,6 +549,9 @@ enterVr.addEventListener("click", () => {
 // ---------------------------------------------------------------- one clock
 
 let lastTs = null;
+let lastFrameAt = 0; // performance.now() at the last step of the clock
+let lastQuietAt = 0;
+const STALLED_MS = 250; // no frame for this long: frames have stalled
 
 // One step of the page's clock; the window's animation frames drive it, or the headset's
 // while an immersive session runs (the window's frames stop then). After frames stalled,
@@ -470,6 +561,7 @@ let lastTs = null;
 function step(ts) {
   const dt = lastTs === null ? 0 : clamp((ts - lastTs) / 1000, 0, MAX_FRAME_S);
   lastTs = ts;
+  lastFrameAt = performance.now();
   if (config && config.kind === "vr") player.frame(ts, dt);
   if (config && config.kind === "bls") bar.frame(ts, dt);
 }
@@ -479,6 +571,15 @@ function frame(ts) {
   requestAnimationFrame(frame);
 }
 
+// While frames stall, a fade to black and its sound go on (`player.quieten`).
+function quietenStalled() {
+  const now = performance.now();
+  const dt = clamp((now - lastQuietAt) / 1000, 0, FADE_S);
+  lastQuietAt = now;
+  if (config && config.kind === "vr" && now - lastFrameAt > STALLED_MS) player.quieten(now, dt);
+}
+
 say("Connecting…");
 connect();
 requestAnimationFrame(frame);
+setInterval(quietenStalled, 100);
