@@ -218,9 +218,9 @@ class DisplayServer:
         self.latched = False
         """Whether the room's retained state says its emergency is latched: the display then
         carries out only what stops or lowers, whoever sends it (emergency.md#latch)."""
-        self._held: deque[tuple[float, str, bytes]] = deque(maxlen=HELD_COMMANDS)
-        """Commands the latch held back, with when: the engine sends the scene it applies on
-        clearing the emergency before the room's state says so."""
+        self._held: deque[tuple[float, str, bytes, str]] = deque(maxlen=HELD_COMMANDS)
+        """Commands the latch held back, with when and their action: the engine sends the
+        scene it applies on clearing the emergency before the room's state says so."""
         self._seq = 0
         """Counts the commands that change what the page shows: a page's report names the
         last one it had, and a report from before the latest one is stale."""
@@ -521,7 +521,9 @@ class DisplayServer:
         problem = self._unshowable(command)
         if problem is None and self._latch_refuses(command):
             problem = "a command that starts or raises while the room's emergency is latched"
-            self._held.append((now, topic, payload))
+            self._held.append((now, topic, payload, _action(command)))
+        elif problem is None and self.latched and isinstance(command, dict):
+            self._outdate_held(_action(command))
         if problem is not None:
             log.warning("%s ignores %s", self.device.id, problem)
             return
@@ -598,6 +600,17 @@ class DisplayServer:
             calming = is_number(asked) and isinstance(asked, int | float) and asked <= level
         return not calming
 
+    def _outdate_held(self, action: str) -> None:
+        """A command carried out during the latch has the last word over what it held back
+        before: a stop or pause over all of it, a volume or brightness over the raises of
+        the same (the room's clearing must not start or raise what was stopped or lowered
+        since)."""
+        if action in ("volume", "brightness"):
+            kept = [held for held in self._held if held[3] != action]
+        else:
+            kept = []
+        self._held = deque(kept, maxlen=HELD_COMMANDS)
+
     async def _room_state(self, payload: bytes) -> None:
         """Follow the room's emergency latch in its retained state (empty: no room state).
 
@@ -624,7 +637,7 @@ class DisplayServer:
         showing = model.running if isinstance(model, BlsDevice) else model.status != "idle"
         if latched and showing:
             await self._obey(f"{self.base}/set", STOP[self.is_vr])
-        for since, topic, command in held:
+        for since, topic, command, _ in held:
             if not latched and now - since <= LATCH_CLEAR_GRACE_S:
                 await self._obey(topic, command)
 
@@ -713,7 +726,9 @@ class DisplayServer:
         availability = self.model.availability
         async with self.broker.device_client(self.client_id, availability) as client:
             self._client = client
-            for topic_filter in (*self.model.subscriptions(), self.room_state_topic):
+            # The room's state first: its retained latch comes before any command does.
+            await client.subscribe(self.room_state_topic, qos=1)
+            for topic_filter in self.model.subscriptions():
                 await client.subscribe(topic_filter, qos=1)
             await self._publish(availability.topic, self.availability)
             if self._last_state is not None:
@@ -758,6 +773,13 @@ def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ValueError(f"cannot use the certificate {cert} with key {key}: {reason}") from None
     return context
+
+
+def _action(command: Any) -> str:
+    """What a command does, as the latch tells commands apart: a light bar's are all
+    `set`, a headset's its `action`."""
+    action = command.get("action", "set") if isinstance(command, dict) else "set"
+    return action if isinstance(action, str) else "set"
 
 
 def _describe(content: Breathing | MediaFile) -> dict[str, Any]:

@@ -977,3 +977,44 @@ async def test_a_light_bar_set_waits_for_the_room_emergency_to_clear(
         await broker.client.publish(f"{server.base}/set", '{"running":false}')
         stop = await _next(page, lambda m: m.get("type") == "bls")
         assert (stop["running"], stop["seq"]) == (False, 1)
+
+
+async def test_what_passed_during_the_latch_has_the_last_word_over_what_it_held_back(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A play held back, then a stop that passed: the room's clearing does not play it
+    after the newer stop; a raise held back, then a lower volume that passed: the clearing
+    does not raise it again. Of two plays held back, the later one plays."""
+    async with _screen_of_a_room(mosquitto, content, latched=True, kind="vr", driver="mqtt-vr") as (
+        server,
+        room,
+        broker,
+        page,
+    ):
+        server.clock = lambda: 100.0
+        told = f"{server.base}/set"
+        await broker.client.publish(told, '{"action":"volume","volume":40}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 40
+        for command in (
+            '{"action":"play","content":"breathing:5"}',
+            '{"action":"stop"}',
+            '{"action":"volume","volume":80}',
+            '{"action":"volume","volume":10}',
+        ):
+            await broker.client.publish(told, command)
+        await _next(page, lambda m: m.get("action") == "stop")
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 10
+        await broker.client.publish(room.state, _room_state(False), retain=True)
+        await broker.client.publish(room.state, _room_state(True), retain=True)
+        for command in (
+            '{"action":"play","content":"breathing:6"}',
+            '{"action":"play","content":"breathing:8"}',
+        ):
+            await broker.client.publish(told, command)
+        await eventually(lambda: len(server._held) == 2, 5, "both plays held back")
+        await broker.client.publish(room.state, _room_state(False), retain=True)
+        shown = [await _next(page, lambda m: m.get("type") == "vr") for _ in range(2)]
+        assert [(m["action"], m.get("content"), m["volume"]) for m in shown] == [
+            ("play", "breathing:6", 10),
+            ("play", "breathing:8", 10),
+        ]
