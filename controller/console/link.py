@@ -159,9 +159,7 @@ class RoomLink:
         """The latest emergency, until its reply comes: published again, under its id,
         whenever the engine's status says `online` (it came back, or the link did)."""
         self._resending: asyncio.Future[None] | None = None
-        """Publishing `_unanswered` again and waiting for its reply (`_resend`)."""
-        self._unanswered_reply: asyncio.Future[None] | None = None
-        """Done when the reply to `_unanswered` comes."""
+        """Publishing `_unanswered` again (`_resend`)."""
 
     @property
     def connected(self) -> bool:
@@ -344,15 +342,18 @@ class RoomLink:
             self._resending = asyncio.ensure_future(self._resend(client, command))
 
     async def _resend(self, client: aiomqtt.Client, command: dict[str, Any]) -> None:
-        """Publish the kept emergency and wait for its reply; without one within
-        `REPLY_TIMEOUT_S` (no acknowledgement from the broker either: a connection that
-        hears but cannot send), connect afresh, whose `online` sends it again."""
-        answered = self._unanswered_reply = asyncio.get_running_loop().create_future()
-        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-            async with asyncio.timeout(REPLY_TIMEOUT_S):
-                await client.publish(self.topics.cmd, json.dumps(command), qos=1)
-                await answered
-        if not answered.done() and self._client is client:
+        """Publish the kept emergency again. Without the broker's acknowledgement within
+        `REPLY_TIMEOUT_S` (a connection that hears but cannot send), connect afresh, whose
+        `online` sends it again. Acknowledged, it reached the broker and the engine that
+        said `online`: a fresh connection would not make an engine that does not answer
+        answer (it would only connect again every few seconds); it goes again at the
+        engine's next `online`, until its reply comes."""
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(
+                self.topics.cmd, json.dumps(command), qos=1, timeout=REPLY_TIMEOUT_S
+            )
+            return
+        if self._client is client:
             self.reconnect()
 
     def _settle_reply(self, payload: bytes) -> None:
@@ -361,8 +362,6 @@ class RoomLink:
             return
         if self._unanswered is not None and answer.get("id") == self._unanswered["id"]:
             self._unanswered = None
-            if self._unanswered_reply is not None and not self._unanswered_reply.done():
-                self._unanswered_reply.set_result(None)
         reply = self._pending.get(str(answer.get("id")))
         if reply is not None and not reply.done():
             reply.set_result(answer)

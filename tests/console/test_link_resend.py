@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
+from controller.api.topics import ONLINE, RoomTopics
+from controller.console import link as link_module
 from controller.console.commands import emergency_command, new_command
 from controller.console.link import (
     CONNECTION_LOST,
@@ -268,3 +272,42 @@ async def test_a_kept_emergency_resent_on_a_connection_that_cannot_send_goes_on_
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_kept_emergency_an_online_engine_never_answers_does_not_reconnect_in_a_loop(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine says `online` but answers nothing (hung). The broker acknowledges each
+    press sent again, so the connection is sound: the link stays connected and sends the
+    press again at the engine's next `online`, instead of connecting afresh every reply
+    timeout, where the retained `online` sends it again, without end."""
+    monkeypatch.setattr(link_module, "REPLY_TIMEOUT_S", 0.1)
+    topics = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
+    heard: list[LinkUpdate] = []
+    link = RoomLink(Endpoint(mosquitto.host, mosquitto.port), topics.room, heard.append)
+    wire = Wire(mosquitto)
+    press = emergency_command()
+
+    def connections() -> int:
+        return sum(isinstance(u, BrokerConnection) and u.connected for u in heard)
+
+    linked = asyncio.create_task(link.run())
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+            await engine.publish(topics.status, ONLINE, qos=1, retain=True)
+            await eventually(lambda: link.connected, "the console connects")
+            outcome = await link.request(press, until_connected=True, timeout=0.1)
+            assert outcome.kind == "no_reply"  # kept; the link connects afresh once
+            await eventually(
+                lambda: len(commands_seen(wire, topics.room, press["id"])) == 2, "again"
+            )
+            # Nothing is to happen now: ten reply timeouts without a fresh connection.
+            await asyncio.sleep(1.0)
+            assert connections() == 2 and link.connected
+            await engine.publish(topics.status, ONLINE, qos=1)
+            await eventually(lambda: len(commands_seen(wire, topics.room, press["id"])) == 3, "")
+            await engine.publish(topics.status, b"", qos=1, retain=True)
+    finally:
+        wire.close()
+        linked.cancel()
+        await asyncio.gather(linked, return_exceptions=True)
