@@ -1018,3 +1018,23 @@ async def test_what_passed_during_the_latch_has_the_last_word_over_what_it_held_
             ("play", "breathing:6", 10),
             ("play", "breathing:8", 10),
         ]
+
+
+async def test_a_display_reads_the_room_state_before_it_takes_a_command(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """Started while the room is latched, the display subscribes to the room's state before
+    its commands: the broker hands it the retained latch before any command can come, so
+    none is carried out in between (as the broker's log shows the subscriptions)."""
+    async with _screen_of_a_room(mosquitto, content, latched=True, kind="vr", driver="mqtt-vr") as (
+        server,
+        room,
+        _,
+        _,
+    ):
+        assert server.latched
+        lines = mosquitto.log_file.read_text().splitlines()
+    start = lines.index(next(line for line in lines if line.endswith(f"from {server.client_id}")))
+    subscribed = [line.split("\t")[1].split(" ")[0] for line in lines[start:] if "\t" in line]
+    assert subscribed[0] == room.state
+    assert f"{server.base}/set" in subscribed
