@@ -311,3 +311,29 @@ async def test_a_kept_emergency_an_online_engine_never_answers_does_not_reconnec
         wire.close()
         linked.cancel()
         await asyncio.gather(linked, return_exceptions=True)
+
+
+async def test_a_console_quit_while_a_kept_emergency_is_sent_again_leaves_nothing_running(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link is closed (the console quits) while it sends the kept press again and waits
+    for the broker's acknowledgement, which never comes: the sending ends with the link."""
+    monkeypatch.setattr(link_module, "REPLY_TIMEOUT_S", 30.0)
+    topics = RoomTopics(f"r{uuid.uuid4().hex[:8]}")
+    async with SilentBroker(mosquitto) as relay:
+        link = RoomLink(Endpoint("127.0.0.1", relay.port), topics.room, lambda _: None)
+        linked = asyncio.create_task(link.run())
+        await eventually(lambda: link.connected, "the console connects")
+        outcome = await link.request(emergency_command(), until_connected=True, timeout=0.1)
+        assert outcome.kind == "no_reply"
+        await eventually(lambda: link.connected, "a fresh connection")
+        relay.deafen()
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as engine:
+            await engine.publish(topics.status, ONLINE, qos=1, retain=True)
+            await eventually(lambda: link._resending is not None, "sent again")
+            resending = link._resending
+            assert resending is not None and not resending.done()
+            linked.cancel()
+            await asyncio.gather(linked, return_exceptions=True)
+            assert resending.cancelled()
+            await engine.publish(topics.status, b"", qos=1, retain=True)
