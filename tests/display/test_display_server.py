@@ -33,7 +33,7 @@ from controller.display.server import MAX_PAGES, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually
 from tests.support.mosquitto import Mosquitto
-from tests.support.requirements import missing
+from tests.support.requirements import missing, mosquitto_binary
 
 pytestmark = pytest.mark.mosquitto
 
@@ -1038,3 +1038,34 @@ async def test_a_display_reads_the_room_state_before_it_takes_a_command(
     subscribed = [line.split("\t")[1].split(" ")[0] for line in lines[start:] if "\t" in line]
     assert subscribed[0] == room.state
     assert f"{server.base}/set" in subscribed
+
+
+async def test_a_display_that_may_not_read_the_room_state_takes_commands_on_one_connection(
+    tmp_path: Path, content: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A facility broker's access list hides the room's state from a device login (Mosquitto
+    grants the subscription and delivers nothing): the display takes commands on the one
+    connection, with no error and no reconnecting."""
+    acl = tmp_path / "acl"
+    acl.write_text("topic write sessionroom/+/state\ntopic readwrite vr/#\n")
+    broker = Mosquitto(mosquitto_binary(), tmp_path, extra_config=f"user root\nacl_file {acl}\n")
+    broker.start()
+    try:
+        caplog.set_level(logging.INFO, "controller.display")
+        async with aiomqtt.Client(broker.host, broker.port) as engine:
+            await engine.publish("sessionroom/test/state", _room_state(True), qos=1, retain=True)
+        server = _server(broker, content, kind="vr", driver="mqtt-vr")
+        async with (
+            _running(server, broker) as (url, bus),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(url + "ws") as page,
+        ):
+            await page.receive_json()
+            await bus.client.publish(f"{server.base}/set", '{"action":"volume","volume":30}')
+            assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 30
+            assert not server.latched
+    finally:
+        broker.stop()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "controller.display"]
+    assert [m for m in said if m[0] != "INFO"] == []
+    assert sum(m.startswith("screen on mqtt://") for _, m in said) == 1
