@@ -76,7 +76,7 @@ def check_room(
     issues += _light_bars_that_cannot_run(settings, devices)
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
-    issues += unmade + _overlapping_topics(devices, drivers)
+    issues += unmade + _overlapping_topics(devices, drivers) + _under_a_base(devices, drivers)
     issues += _unique_display_ports(devices)
     for scene in scenes.values():
         checker = _SceneChecker(
@@ -212,6 +212,40 @@ def _overlapping_topics(
                         f"{others[0]!r} reads as its own reports: give one of them another topic",
                     )
                 )
+    return issues
+
+
+def _under_a_base(
+    devices: Mapping[str, Sourced[Device]], drivers: Mapping[str, Driver]
+) -> list[ConfigIssue]:
+    """A device but a Zigbee2MQTT light of that base with a topic under a Zigbee2MQTT base
+    topic: Zigbee2MQTT reads and acts on all of `<base>/#` (a `<name>/set` commands a light,
+    `bridge/request/...` Zigbee2MQTT itself), and publishes there (e.g. base `cmnd`: a light's
+    state on a Tasmota's command topic)."""
+    from controller.drivers.base import commanded_topics
+
+    bases = {d.model.zigbee2mqtt_base: key for key, d in devices.items()}
+    bases.pop(None, None)
+    issues = []
+    for device_id, driver in drivers.items():
+        own = devices[device_id].model.zigbee2mqtt_base
+        topics = [*commanded_topics(driver), *driver.subscriptions()]
+        found = [
+            (topic, base)
+            for topic in topics
+            for base in bases
+            if base != own and (topic == base or topic.startswith(f"{base}/"))
+        ]
+        if found:
+            topic, base = found[0]
+            issues.append(
+                devices[device_id].document.issue(
+                    ("topic",),
+                    f"device {device_id!r} uses {topic!r}, under {base!r}: the base topic of "
+                    f"Zigbee2MQTT light {bases[base]!r} (Zigbee2MQTT reads and acts on all of "
+                    "it): give one of them another topic",
+                )
+            )
     return issues
 
 

@@ -33,6 +33,7 @@ from controller.api.topics import REPLAY_SUFFIX, RoomTopics, is_replay
 from controller.config import Room
 from controller.drivers.base import commanded_topics
 from controller.drivers.registry import make_driver
+from controller.drivers.zigbee2mqtt import bridge_state_topic
 from controller.sim.catalogue import is_simulated
 
 FRONT_DESK = "frontdesk"
@@ -227,6 +228,7 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
         announcement = discovery(room_id, None, access.room.settings.home_assistant).topic
         _claim(owners, f"topic {announcement} (Home Assistant)", room_id, problems)
     problems += _reaching_other_rooms(rooms) + _home_assistant_reach(rooms)
+    problems += _within_zigbee2mqtt_bases(rooms)
     if problems:
         raise FacilityError("; ".join(problems))
 
@@ -263,6 +265,25 @@ def _home_assistant_reach(rooms: Sequence[RoomAccess]) -> list[str]:
             for prefix in prefixes
             if (found := _first_within(f"{prefix}/#", access, meant))
         ]
+    return problems
+
+
+def _within_zigbee2mqtt_bases(rooms: Sequence[RoomAccess]) -> list[str]:
+    """A topic of any login under a Zigbee2MQTT's base topic but its own lights' and bridge
+    state: Zigbee2MQTT acts on all of `<base>/#` (`<name>/set`, `bridge/request/...`) and its
+    login may publish there; e.g. base `sessionroom` with a light named `room-a/cmd` would let
+    it command room A, a Shelly prefix under a base would let the Shelly's login command it."""
+    problems = []
+    for access in rooms:
+        for base, own in access.zigbee2mqtt.items():
+            meant = {*_grants(own), bridge_state_topic(base)}
+            problems += [
+                f"{found} is within {base + '/#'!r}, the Zigbee2MQTT base topic of room "
+                f"{access.room.room_id!r} (Zigbee2MQTT reads and acts on all of it): give "
+                "that Zigbee2MQTT a base topic of its own"
+                for other in rooms
+                if (found := _first_within(f"{base}/#", other, meant))
+            ]
     return problems
 
 

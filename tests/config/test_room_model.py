@@ -284,7 +284,9 @@ def test_a_device_topic_a_broker_would_refuse_is_refused(topic: str) -> None:
     assert Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="Living room/Lamp 1")
 
 
-@pytest.mark.parametrize("base", ["z2m\x01", "z2m\u2028", "x" * 65, "a/b", "z2m/", "+", "$share"])
+@pytest.mark.parametrize(
+    "base", ["z2m\x01", "z2m\u2028", "x" * 65, "a/b", "z2m/", "+", "$share", "sessionroom"]
+)
 def test_a_zigbee2mqtt_base_topic_is_one_plain_level(base: str) -> None:
     with pytest.raises(ValidationError, match="base_topic"):
         Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="lamp", base_topic=base)
@@ -311,6 +313,40 @@ def test_one_friendly_name_under_two_base_topics_is_two_lights(tmp_path: Path) -
     assert [str(issue) for issue in caught.value.issues] == [
         "devices/zz-extra.yaml:4: topic 'lamp' is also used by device 'lamp-a'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("base", "line", "device", "topic"),
+    [
+        ("cmnd", 16, "floor-lamp", "cmnd/floorlamp/Backlog"),  # a light's state on its command
+        ("stat", 16, "floor-lamp", "stat/floorlamp/RESULT"),  # on its report
+        ("wled", 25, "strip", "wled/wled-strip/api"),
+        ("vitals", 7, "oximeter", "vitals/oximeter/availability"),
+    ],
+)
+def test_no_other_device_lives_under_a_zigbee2mqtt_base_topic(
+    tmp_path: Path, base: str, line: int, device: str, topic: str
+) -> None:
+    """Zigbee2MQTT reads and acts on all of `<base>/#` and publishes its lights' state there:
+    under base `cmnd`, a light named `floorlamp/Power` would switch the Tasmota, and the
+    Tasmota's commands would reach Zigbee2MQTT."""
+    for part in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / part, tmp_path / part)
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    extra = tmp_path / "devices" / "zz-extra.yaml"
+    extra.write_text(
+        f"devices:\n  - {{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: {base}}}\n"
+    )
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    file = "vitals" if device == "oximeter" else "lights"
+    assert str(caught.value.issues[0]) == (
+        f"devices/{file}.yaml:{line}: device {device!r} uses {topic!r}, under {base!r}: the base "
+        "topic of Zigbee2MQTT light 'x' (Zigbee2MQTT reads and acts on all of it): give one of "
+        "them another topic"
+    )
+    extra.write_text(extra.read_text().replace(base, "z2m-lab"))
+    assert load_room(tmp_path / "config.yaml").devices["x"].zigbee2mqtt_base == "z2m-lab"
 
 
 def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:

@@ -167,6 +167,27 @@ def test_two_rooms_on_one_zigbee2mqtt_base_topic_are_refused(tmp_path: Path) -> 
     ) in output
 
 
+def test_a_device_of_another_room_under_a_zigbee2mqtt_base_topic_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Room A's Zigbee2MQTT acts on all of `zigbee2mqtt/#`: a Shelly of room B with prefix
+    `zigbee2mqtt/ceiling_light/set` would have room B's engine (and the Shelly's login) send
+    room A's ceiling `set` messages past room A's gate. No room alone shows it."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    shelly = "devices:\n  - {id: relay, kind: light, driver: shelly, topic: %s}\n"
+    extra = rooms[1] / "devices" / "zz-extra.yaml"
+    extra.write_text(shelly % "b-relay")
+    assert init(*rooms, output=tmp_path / "facility")[0] == 0
+    extra.write_text(shelly % "zigbee2mqtt/ceiling_light/set")
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    assert (
+        "room 'room-b': topic 'zigbee2mqtt/ceiling_light/set/rpc' (engine.room-b) is within "
+        "'zigbee2mqtt/#', the Zigbee2MQTT base topic of room 'room-a'"
+    ) in output
+    assert "Traceback" not in output
+
+
 def test_a_rooms_zigbee2mqtt_gets_one_login_and_its_lights_none(tmp_path: Path) -> None:
     room = copy_room(tmp_path / "a", "room-a")
     assert init(room, output=tmp_path / "facility")[0] == 0
