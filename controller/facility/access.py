@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | `engine.<room>` | `sessionroom/<room>/#`, its devices' commands | that, its devices' reports |
 | `device.<room>.<id>` | its own state and availability | its own command topics |
-| `zigbee2mqtt.<room>.<base>` | its lights' reports, `<base>/bridge/#` | its lights' commands |
+| `zigbee2mqtt.<room>.<base>` | its lights' reports, what it says on its bridge | their commands |
 | `console.<room>` | `sessionroom/<room>/cmd` | the room's status, state, events and replies |
 | `replay.<room>` | `sessionroom/<room>-replay/#` | that, and the room's status, state and events |
 | `frontdesk` | nothing | every room's status, state and events |
@@ -102,6 +102,15 @@ def zigbee2mqtt_user(room_id: str, base: str) -> str:
     return f"zigbee2mqtt.{room_id}.{base}"
 
 
+def zigbee2mqtt_bridge_topics(base: str) -> tuple[list[str], list[str]]:
+    """What a Zigbee2MQTT publishes and receives under `<base>/bridge/`: its state (and will),
+    info, devices, events, logging and responses, and it reads requests. Nobody publishes
+    those requests (permit_join, device/options, an OTA update, a group's members): they
+    would change lights past the engine's gate; Zigbee2MQTT's own frontend does not use MQTT."""
+    bridge = f"{base}/bridge"
+    return [f"{bridge}/+", f"{bridge}/response/#"], [f"{bridge}/request/#"]
+
+
 def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
     """The logins of `room`: engine, console, replay, one per MQTT device but Zigbee lights,
     and one per Zigbee2MQTT base topic; with `bridged`, the bridge of the room's own broker
@@ -118,9 +127,7 @@ def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
         mqtt = device_topics(room, device.id)
         if device.zigbee2mqtt_base is not None:
             base = device.zigbee2mqtt_base
-            publish, receive = zigbee.setdefault(
-                base, ([f"{base}/bridge/#"], [f"{base}/bridge/request/#"])
-            )
+            publish, receive = zigbee.setdefault(base, zigbee2mqtt_bridge_topics(base))
             publish.extend(mqtt.reports)
             receive.extend(mqtt.commands)
         else:
