@@ -221,12 +221,25 @@ def _under_a_base(
     """A device but a Zigbee2MQTT light of that base with a topic under a Zigbee2MQTT base
     topic: Zigbee2MQTT reads and acts on all of `<base>/#` (a `<name>/set` commands a light,
     `bridge/request/...` Zigbee2MQTT itself), and publishes there (e.g. base `cmnd`: a light's
-    state on a Tasmota's command topic)."""
+    state on a Tasmota's command topic); and two bases that differ in case only."""
     from controller.drivers.base import commanded_topics
 
-    bases = {d.model.zigbee2mqtt_base: key for key, d in devices.items()}
-    bases.pop(None, None)
+    bases = {
+        base: key for key, d in devices.items() if (base := d.model.zigbee2mqtt_base) is not None
+    }
     issues = []
+    folded: dict[str, str] = {}
+    for base, light_id in bases.items():
+        other = folded.setdefault(base.casefold(), base)
+        if other != base:
+            issues.append(
+                devices[light_id].document.issue(
+                    ("base_topic",),
+                    f"base_topic {base!r} differs from {other!r} (light {bases[other]!r}) in "
+                    "case only: MQTT topics tell them apart, so they are two Zigbee2MQTT "
+                    "(and one password file on a disk that does not)",
+                )
+            )
     for device_id, driver in drivers.items():
         own = devices[device_id].model.zigbee2mqtt_base
         topics = [*commanded_topics(driver), *driver.subscriptions()]

@@ -294,11 +294,16 @@ def test_a_zigbee2mqtt_base_topic_is_one_plain_level(base: str) -> None:
     assert lamp.zigbee2mqtt_base == "z_2"
 
 
+def copy_example(folder: Path) -> None:
+    """The example room's files in `folder`."""
+    for part in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / part, folder / part)
+    (folder / "config.yaml").write_text((REPO / "config.yaml").read_text())
+
+
 def test_one_friendly_name_under_two_base_topics_is_two_lights(tmp_path: Path) -> None:
     """Two Zigbee2MQTT instances may each have a `lamp`; one instance may not have two."""
-    for part in ("devices", "scenes", "playlists"):
-        shutil.copytree(REPO / part, tmp_path / part)
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_example(tmp_path)
     lamp = "  - {{id: {}, kind: light, driver: zigbee2mqtt, topic: lamp, base_topic: {}}}\n"
     extra = tmp_path / "devices" / "zz-extra.yaml"
     extra.write_text("devices:\n" + lamp.format("lamp-a", "z2m-a") + lamp.format("lamp-b", "z2m-b"))
@@ -330,9 +335,7 @@ def test_no_other_device_lives_under_a_zigbee2mqtt_base_topic(
     """Zigbee2MQTT reads and acts on all of `<base>/#` and publishes its lights' state there:
     under base `cmnd`, a light named `floorlamp/Power` would switch the Tasmota, and the
     Tasmota's commands would reach Zigbee2MQTT."""
-    for part in ("devices", "scenes", "playlists"):
-        shutil.copytree(REPO / part, tmp_path / part)
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_example(tmp_path)
     extra = tmp_path / "devices" / "zz-extra.yaml"
     extra.write_text(
         f"devices:\n  - {{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: {base}}}\n"
@@ -347,6 +350,22 @@ def test_no_other_device_lives_under_a_zigbee2mqtt_base_topic(
     )
     extra.write_text(extra.read_text().replace(base, "z2m-lab"))
     assert load_room(tmp_path / "config.yaml").devices["x"].zigbee2mqtt_base == "z2m-lab"
+
+
+def test_two_base_topics_that_differ_in_case_only_are_refused(tmp_path: Path) -> None:
+    """Most likely one Zigbee2MQTT mistyped: the lights of the other base would never be
+    online; and their password files are one file on a case-insensitive disk."""
+    copy_example(tmp_path)
+    extra = tmp_path / "devices" / "zz-extra.yaml"
+    light = "{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: Zigbee2MQTT}"
+    extra.write_text(f"devices:\n  - {light}\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "devices/zz-extra.yaml:2: base_topic 'Zigbee2MQTT' differs from 'zigbee2mqtt' (light "
+        "'ceiling') in case only: MQTT topics tell them apart, so they are two Zigbee2MQTT (and "
+        "one password file on a disk that does not)"
+    ]
 
 
 def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:
