@@ -77,6 +77,7 @@ def check_room(
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
     issues += unmade + _overlapping_topics(devices, drivers) + _under_a_base(devices, drivers)
+    issues += _shared_reports(devices, drivers)
     issues += _unique_display_ports(devices)
     for scene in scenes.values():
         checker = _SceneChecker(
@@ -146,14 +147,20 @@ def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[Conf
     return issues
 
 
+def _topic_key(item: Sourced[Device]) -> tuple[str, str | None, str | None]:
+    """Devices with one key are one device twice (`_unique_topics` says so)."""
+    device = item.model
+    return (device.driver, device.zigbee2mqtt_base, device.topic)
+
+
 def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
     issues = []
-    seen: dict[tuple[str, str | None, str], str] = {}
+    seen: dict[tuple[str, str | None, str | None], str] = {}
     for device_id, item in devices.items():
         device = item.model
         if device.topic is None:
             continue
-        key = (device.driver, device.zigbee2mqtt_base, device.topic)
+        key = _topic_key(item)
         if key in seen:
             issues.append(
                 item.document.issue(
@@ -210,6 +217,28 @@ def _overlapping_topics(
                         ("topic",),
                         f"the commands of {device_id!r} go to {topic!r}, which device "
                         f"{others[0]!r} reads as its own reports: give one of them another topic",
+                    )
+                )
+    return issues
+
+
+def _shared_reports(
+    devices: Mapping[str, Sourced[Device]], drivers: Mapping[str, Driver]
+) -> list[ConfigIssue]:
+    """Two devices reporting on one topic (e.g. Zigbee2MQTT lights `lamp` and
+    `lamp/availability`: the second's state is the first's availability): the engine would
+    take one's report for the other's. One device given twice is `_unique_topics`' to say."""
+    owners: dict[str, str] = {}
+    issues = []
+    for device_id, driver in drivers.items():
+        for topic in dict.fromkeys([driver.availability_topic(), *driver.state_topics()]):
+            other = owners.setdefault(topic, device_id)
+            if other != device_id and _topic_key(devices[other]) != _topic_key(devices[device_id]):
+                issues.append(
+                    devices[device_id].document.issue(
+                        ("topic",),
+                        f"device {device_id!r} reports on {topic!r}, as device {other!r} "
+                        "does: give one of them another topic",
                     )
                 )
     return issues

@@ -368,6 +368,25 @@ def test_two_base_topics_that_differ_in_case_only_are_refused(tmp_path: Path) ->
     ]
 
 
+def test_a_friendly_name_whose_state_is_another_lights_availability_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`ceiling_light/availability` reports its state on the ceiling's availability topic:
+    the engine would read a light's state as the other's availability."""
+    copy_example(tmp_path)
+    extra = tmp_path / "devices" / "zz-extra.yaml"
+    light = "{id: x, kind: light, driver: zigbee2mqtt, topic: ceiling_light/availability}"
+    extra.write_text(f"devices:\n  - {light}\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "devices/zz-extra.yaml:2: device 'x' reports on 'zigbee2mqtt/ceiling_light/availability', "
+        "as device 'ceiling' does: give one of them another topic"
+    ]
+    extra.write_text(extra.read_text().replace("availability", "reading"))  # its own topics
+    assert load_room(tmp_path / "config.yaml").devices["x"].topic == "ceiling_light/reading"
+
+
 def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:
     """Device labels, plan titles and track titles go into the retained state, which a console
     reads up to 1 MiB: a few room files of 900 KB titles left every console without a state."""
