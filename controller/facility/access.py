@@ -188,8 +188,9 @@ def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
 
 
 def check_rooms(rooms: Sequence[RoomAccess]) -> None:
-    """Raise FacilityError when rooms clash: a room id, a user name, a device's topic or the
-    Home Assistant device (`room-a` and `room_a` are both `sessionroom_room_a` there)."""
+    """Raise FacilityError when rooms clash: a room id, a user name, a device's topic, a
+    Zigbee2MQTT base topic (or a topic under one) or the Home Assistant device (`room-a` and
+    `room_a` are both `sessionroom_room_a` there)."""
     problems: list[str] = []
     ids = [access.room.room_id for access in rooms]
     for room_id in sorted({i for i in ids if ids.count(i) > 1}):

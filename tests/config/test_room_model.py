@@ -301,6 +301,17 @@ def copy_example(folder: Path) -> None:
     (folder / "config.yaml").write_text((REPO / "config.yaml").read_text())
 
 
+def with_extra_light(folder: Path, light: str) -> tuple[Path, list[str]]:
+    """The example room in `folder` with one more device (a YAML flow mapping): its extra
+    device file, and the issues loading it raises."""
+    copy_example(folder)
+    extra = folder / "devices" / "zz-extra.yaml"
+    extra.write_text(f"devices:\n  - {light}\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(folder / "config.yaml")
+    return extra, [str(issue) for issue in caught.value.issues]
+
+
 def test_one_friendly_name_under_two_base_topics_is_two_lights(tmp_path: Path) -> None:
     """Two Zigbee2MQTT instances may each have a `lamp`; one instance may not have two."""
     copy_example(tmp_path)
@@ -335,15 +346,10 @@ def test_no_other_device_lives_under_a_zigbee2mqtt_base_topic(
     """Zigbee2MQTT reads and acts on all of `<base>/#` and publishes its lights' state there:
     under base `cmnd`, a light named `floorlamp/Power` would switch the Tasmota, and the
     Tasmota's commands would reach Zigbee2MQTT."""
-    copy_example(tmp_path)
-    extra = tmp_path / "devices" / "zz-extra.yaml"
-    extra.write_text(
-        f"devices:\n  - {{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: {base}}}\n"
-    )
-    with pytest.raises(RoomConfigError) as caught:
-        load_room(tmp_path / "config.yaml")
+    light = f"{{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: {base}}}"
+    extra, issues = with_extra_light(tmp_path, light)
     file = "vitals" if device == "oximeter" else "lights"
-    assert str(caught.value.issues[0]) == (
+    assert issues[0] == (
         f"devices/{file}.yaml:{line}: device {device!r} uses {topic!r}, under {base!r}: the base "
         "topic of Zigbee2MQTT light 'x' (Zigbee2MQTT reads and acts on all of it): give one of "
         "them another topic"
@@ -355,13 +361,8 @@ def test_no_other_device_lives_under_a_zigbee2mqtt_base_topic(
 def test_two_base_topics_that_differ_in_case_only_are_refused(tmp_path: Path) -> None:
     """Most likely one Zigbee2MQTT mistyped: the lights of the other base would never be
     online; and their password files are one file on a case-insensitive disk."""
-    copy_example(tmp_path)
-    extra = tmp_path / "devices" / "zz-extra.yaml"
     light = "{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: Zigbee2MQTT}"
-    extra.write_text(f"devices:\n  - {light}\n")
-    with pytest.raises(RoomConfigError) as caught:
-        load_room(tmp_path / "config.yaml")
-    assert [str(issue) for issue in caught.value.issues] == [
+    assert with_extra_light(tmp_path, light)[1] == [
         "devices/zz-extra.yaml:2: base_topic 'Zigbee2MQTT' differs from 'zigbee2mqtt' (light "
         "'ceiling') in case only: MQTT topics tell them apart, so they are two Zigbee2MQTT (and "
         "one password file on a disk that does not)"
@@ -373,13 +374,9 @@ def test_a_friendly_name_whose_state_is_another_lights_availability_is_refused(
 ) -> None:
     """`ceiling_light/availability` reports its state on the ceiling's availability topic:
     the engine would read a light's state as the other's availability."""
-    copy_example(tmp_path)
-    extra = tmp_path / "devices" / "zz-extra.yaml"
     light = "{id: x, kind: light, driver: zigbee2mqtt, topic: ceiling_light/availability}"
-    extra.write_text(f"devices:\n  - {light}\n")
-    with pytest.raises(RoomConfigError) as caught:
-        load_room(tmp_path / "config.yaml")
-    assert [str(issue) for issue in caught.value.issues] == [
+    extra, issues = with_extra_light(tmp_path, light)
+    assert issues == [
         "devices/zz-extra.yaml:2: device 'x' reports on 'zigbee2mqtt/ceiling_light/availability', "
         "as device 'ceiling' does: give one of them another topic"
     ]
