@@ -170,3 +170,21 @@ async def test_each_zigbee2mqtt_says_so_again_when_the_broker_comes_back(
                 (f"{base}/desk_lamp/availability", OFFLINE),
             ):
                 await watcher.wait_for(topic, payload, timeout=5)
+
+
+@pytest.mark.mosquitto
+async def test_a_stop_right_after_coming_online_leaves_every_light_offline(
+    mosquitto: Mosquitto, base: str
+) -> None:
+    """What the connection had yet to send when it came online (each light online, its
+    state) went out after the stop's offline: a light stopped at once stayed online."""
+    address = BrokerAddress(mosquitto.host, mosquitto.port)
+    many = [
+        make_device("zigbee2mqtt", f"lamp_{n}", id=f"lamp-{n}", base_topic=base) for n in range(8)
+    ]
+    async with SimulatedRoom(many, address, room_id="t") as room:
+        assert await room.wait_online(timeout=5)
+        await room.stop()
+    async with Recorder(mosquitto.host, mosquitto.port, [f"{base}/+/availability"]) as late:
+        for n in range(8):
+            await late.wait_for(f"{base}/lamp_{n}/availability", OFFLINE)
