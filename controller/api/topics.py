@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ROOT = "sessionroom"
+"""The first level of every topic of the controller's own API."""
 REPLAY_SUFFIX = "-replay"
 """A replay's room is the recorded room's id with this suffix (`room-a-replay`); no real room's
 id ends with it on a facility broker, so the overview can tell a replay from a room."""
@@ -22,7 +24,7 @@ class RoomTopics:
 
     @property
     def base(self) -> str:
-        return f"sessionroom/{self.room}"
+        return f"{ROOT}/{self.room}"
 
     @property
     def status(self) -> str:

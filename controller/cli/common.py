@@ -140,6 +140,15 @@ def device_broker_address(room: Room, device: Device | None = None) -> BrokerAdd
         base = device.zigbee2mqtt_base
         if base is None:
             settings = settings.for_role("devices", device.id)
+        elif "devices" in settings.credentials and "zigbee2mqtt" not in settings.credentials:
+            click.echo(
+                f"{room.config_path}: broker.credentials has a devices login but no zigbee2mqtt "
+                f"one, which Zigbee light {device.id!r} connects with (its Zigbee2MQTT of base "
+                f"topic {base!r}): this broker section predates it; write it again with "
+                "`sessionroom facility init --update-configs`",
+                err=True,
+            )
+            raise SystemExit(EXIT_INVALID)
         else:
             settings = settings.for_role("zigbee2mqtt", base)
     try:

@@ -76,7 +76,8 @@ def check_room(
     issues += _light_bars_that_cannot_run(settings, devices)
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
-    issues += unmade + _overlapping_topics(devices, drivers)
+    issues += unmade + _overlapping_topics(devices, drivers) + _under_a_base(devices, drivers)
+    issues += _shared_reports(devices, drivers)
     issues += _unique_display_ports(devices)
     for scene in scenes.values():
         checker = _SceneChecker(
@@ -146,14 +147,20 @@ def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[Conf
     return issues
 
 
+def _topic_key(item: Sourced[Device]) -> tuple[str, str | None, str | None]:
+    """Devices with one key are one device twice (`_unique_topics` says so)."""
+    device = item.model
+    return (device.driver, device.zigbee2mqtt_base, device.topic)
+
+
 def _unique_topics(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
     issues = []
-    seen: dict[tuple[str, str | None, str], str] = {}
+    seen: dict[tuple[str, str | None, str | None], str] = {}
     for device_id, item in devices.items():
         device = item.model
         if device.topic is None:
             continue
-        key = (device.driver, device.zigbee2mqtt_base, device.topic)
+        key = _topic_key(item)
         if key in seen:
             issues.append(
                 item.document.issue(
@@ -212,6 +219,75 @@ def _overlapping_topics(
                         f"{others[0]!r} reads as its own reports: give one of them another topic",
                     )
                 )
+    return issues
+
+
+def _shared_reports(
+    devices: Mapping[str, Sourced[Device]], drivers: Mapping[str, Driver]
+) -> list[ConfigIssue]:
+    """Two devices reporting on one topic (e.g. Zigbee2MQTT lights `lamp` and
+    `lamp/availability`: the second's state is the first's availability): the engine would
+    take one's report for the other's. One device given twice is `_unique_topics`' to say."""
+    owners: dict[str, str] = {}
+    issues = []
+    for device_id, driver in drivers.items():
+        for topic in dict.fromkeys([driver.availability_topic(), *driver.state_topics()]):
+            other = owners.setdefault(topic, device_id)
+            if other != device_id and _topic_key(devices[other]) != _topic_key(devices[device_id]):
+                issues.append(
+                    devices[device_id].document.issue(
+                        ("topic",),
+                        f"device {device_id!r} reports on {topic!r}, as device {other!r} "
+                        "does: give one of them another topic",
+                    )
+                )
+    return issues
+
+
+def _under_a_base(
+    devices: Mapping[str, Sourced[Device]], drivers: Mapping[str, Driver]
+) -> list[ConfigIssue]:
+    """A device but a Zigbee2MQTT light of that base with a topic under a Zigbee2MQTT base
+    topic: Zigbee2MQTT reads and acts on all of `<base>/#` (a `<name>/set` commands a light,
+    `bridge/request/...` Zigbee2MQTT itself), and publishes there (e.g. base `cmnd`: a light's
+    state on a Tasmota's command topic); and two bases that differ in case only."""
+    from controller.drivers.base import commanded_topics
+
+    bases = {
+        base: key for key, d in devices.items() if (base := d.model.zigbee2mqtt_base) is not None
+    }
+    issues = []
+    folded: dict[str, str] = {}
+    for base, light_id in bases.items():
+        other = folded.setdefault(base.casefold(), base)
+        if other != base:
+            issues.append(
+                devices[light_id].document.issue(
+                    ("base_topic",),
+                    f"base_topic {base!r} differs from {other!r} (light {bases[other]!r}) in "
+                    "case only: MQTT topics tell them apart, so they are two Zigbee2MQTT "
+                    "(and one password file on a disk that does not)",
+                )
+            )
+    for device_id, driver in drivers.items():
+        own = devices[device_id].model.zigbee2mqtt_base
+        topics = [*commanded_topics(driver), *driver.subscriptions()]
+        found = [
+            (topic, base)
+            for topic in topics
+            for base in bases
+            if base != own and (topic == base or topic.startswith(f"{base}/"))
+        ]
+        if found:
+            topic, base = found[0]
+            issues.append(
+                devices[device_id].document.issue(
+                    ("topic",),
+                    f"device {device_id!r} uses {topic!r}, under {base!r}: the base topic of "
+                    f"Zigbee2MQTT light {bases[base]!r} (Zigbee2MQTT reads and acts on all of "
+                    "it): give one of them another topic",
+                )
+            )
     return issues
 
 

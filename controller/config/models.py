@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from controller.api.topics import ROOT as API_ROOT
 from controller.config import limits
 from controller.config.durations import parse_duration
 from controller.untrusted import MAX_CONTENT_CHARS, printable_name
@@ -433,6 +434,8 @@ def _base_topic_problem(base: str) -> str | None:
         return "holds a / (it must be one topic level)"
     if base.startswith("$"):
         return "begins with $ (the broker's own topics)"
+    if base == API_ROOT:
+        return "is the controller's own (sessionroom/<room>/...: a room's commands)"
     return _topic_problem(base)
 
 

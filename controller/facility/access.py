@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | `engine.<room>` | `sessionroom/<room>/#`, its devices' commands | that, its devices' reports |
 | `device.<room>.<id>` | its own state and availability | its own command topics |
-| `zigbee2mqtt.<room>.<base>` | its lights' reports, `<base>/bridge/#` | its lights' commands |
+| `zigbee2mqtt.<room>.<base>` | its lights' reports, what it says on its bridge | their commands |
 | `console.<room>` | `sessionroom/<room>/cmd` | the room's status, state, events and replies |
 | `replay.<room>` | `sessionroom/<room>-replay/#` | that, and the room's status, state and events |
 | `frontdesk` | nothing | every room's status, state and events |
@@ -33,6 +33,7 @@ from controller.api.topics import REPLAY_SUFFIX, RoomTopics, is_replay
 from controller.config import Room
 from controller.drivers.base import commanded_topics
 from controller.drivers.registry import make_driver
+from controller.drivers.zigbee2mqtt import bridge_state_topic
 from controller.sim.catalogue import is_simulated
 
 FRONT_DESK = "frontdesk"
@@ -101,6 +102,15 @@ def zigbee2mqtt_user(room_id: str, base: str) -> str:
     return f"zigbee2mqtt.{room_id}.{base}"
 
 
+def zigbee2mqtt_bridge_topics(base: str) -> tuple[list[str], list[str]]:
+    """What a Zigbee2MQTT publishes and receives under `<base>/bridge/`: its state (and will),
+    info, devices, events, logging and responses, and it reads requests. Nobody publishes
+    those requests (permit_join, device/options, an OTA update, a group's members): they
+    would change lights past the engine's gate; Zigbee2MQTT's own frontend does not use MQTT."""
+    bridge = f"{base}/bridge"
+    return [f"{bridge}/+", f"{bridge}/response/#"], [f"{bridge}/request/#"]
+
+
 def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
     """The logins of `room`: engine, console, replay, one per MQTT device but Zigbee lights,
     and one per Zigbee2MQTT base topic; with `bridged`, the bridge of the room's own broker
@@ -117,9 +127,7 @@ def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
         mqtt = device_topics(room, device.id)
         if device.zigbee2mqtt_base is not None:
             base = device.zigbee2mqtt_base
-            publish, receive = zigbee.setdefault(
-                base, ([f"{base}/bridge/#"], [f"{base}/bridge/request/#"])
-            )
+            publish, receive = zigbee.setdefault(base, zigbee2mqtt_bridge_topics(base))
             publish.extend(mqtt.reports)
             receive.extend(mqtt.commands)
         else:
@@ -180,8 +188,9 @@ def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
 
 
 def check_rooms(rooms: Sequence[RoomAccess]) -> None:
-    """Raise FacilityError when rooms clash: a room id, a user name, a device's topic or the
-    Home Assistant device (`room-a` and `room_a` are both `sessionroom_room_a` there)."""
+    """Raise FacilityError when rooms clash: a room id, a user name, a device's topic, a
+    Zigbee2MQTT base topic (or a topic under one) or the Home Assistant device (`room-a` and
+    `room_a` are both `sessionroom_room_a` there)."""
     problems: list[str] = []
     ids = [access.room.room_id for access in rooms]
     for room_id in sorted({i for i in ids if ids.count(i) > 1}):
@@ -227,6 +236,7 @@ def check_rooms(rooms: Sequence[RoomAccess]) -> None:
         announcement = discovery(room_id, None, access.room.settings.home_assistant).topic
         _claim(owners, f"topic {announcement} (Home Assistant)", room_id, problems)
     problems += _reaching_other_rooms(rooms) + _home_assistant_reach(rooms)
+    problems += _within_zigbee2mqtt_bases(rooms)
     if problems:
         raise FacilityError("; ".join(problems))
 
@@ -263,6 +273,25 @@ def _home_assistant_reach(rooms: Sequence[RoomAccess]) -> list[str]:
             for prefix in prefixes
             if (found := _first_within(f"{prefix}/#", access, meant))
         ]
+    return problems
+
+
+def _within_zigbee2mqtt_bases(rooms: Sequence[RoomAccess]) -> list[str]:
+    """A topic of any login under a Zigbee2MQTT's base topic but its own lights' and bridge
+    state: Zigbee2MQTT acts on all of `<base>/#` (`<name>/set`, `bridge/request/...`) and its
+    login may publish there; e.g. base `sessionroom` with a light named `room-a/cmd` would let
+    it command room A, a Shelly prefix under a base would let the Shelly's login command it."""
+    problems = []
+    for access in rooms:
+        for base, own in access.zigbee2mqtt.items():
+            meant = {*_grants(own), bridge_state_topic(base)}
+            problems += [
+                f"{found} is within {base + '/#'!r}, the Zigbee2MQTT base topic of room "
+                f"{access.room.room_id!r} (Zigbee2MQTT reads and acts on all of it): give "
+                "that Zigbee2MQTT a base topic of its own"
+                for other in rooms
+                if (found := _first_within(f"{base}/#", other, meant))
+            ]
     return problems
 
 

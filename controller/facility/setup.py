@@ -277,6 +277,9 @@ def _room_files(
     for login, path in roles:
         passwords[login.username] = keep_password(path)
         written.append(path)
+    for stale in {*(folder / "devices").glob("*"), *(folder / ZIGBEE2MQTT_FOLDER).glob("*")}:
+        if stale not in written and stale.suffix == ".password":
+            stale.unlink()  # a login no longer on the broker: e.g. a Zigbee light's own
     (folder / "ca.pem").write_bytes(ca_pem)
     section = broker_section(access, plan)
     if access.bridge is not None:

@@ -40,7 +40,13 @@ from controller.bus import Bus, Message, Will
 from controller.bus.credentials import unique_client_id
 from controller.config import Room
 from controller.config.models import BrokerSettings, Device
-from controller.drivers.base import BlsCommand, CommandDriver, LightCommand, VrCommand
+from controller.drivers.base import (
+    BlsCommand,
+    CommandDriver,
+    LightCommand,
+    VrCommand,
+    commanded_topics,
+)
 from controller.drivers.payloads import PayloadError
 from controller.drivers.registry import make_driver
 from controller.engine.bls import BlsSet
@@ -69,18 +75,15 @@ DeviceCommand = LightCommand | VrCommand | BlsCommand
 
 
 def namespaced(topic: str, device: Device, prefix: str) -> str | None:
-    """`topic` with the device's own segment prefixed (`wled/x/api` → `wled/p-x/api`), and a
-    Zigbee light's base topic too (`zigbee2mqtt/x/set` → `p-zigbee2mqtt/p-x/set`)."""
-    parts = topic.split("/")
-    if device.topic not in parts:
-        return None
-    parts[parts.index(device.topic)] = f"{prefix}-{device.topic}"
-    base = device.zigbee2mqtt_base
-    if base is not None:
-        if parts[0] != base:
-            return None
-        parts[0] = f"{prefix}-{base}"
-    return "/".join(parts)
+    """`topic`, a command topic of `device`, as the replay's copy of it has it (`wled/x/api` →
+    `wled/p-x/api`, `zigbee2mqtt/a/b/set` → `p-zigbee2mqtt/p-a/b/set`); None for any other.
+    The copy's driver says where, so a friendly name with a `/` or one equal to its base topic
+    is put right."""
+    copy = device.model_copy(update=_namespacing(device, prefix))
+    topics = zip(
+        commanded_topics(make_driver(device)), commanded_topics(make_driver(copy)), strict=True
+    )
+    return dict(topics).get(topic)
 
 
 def _namespacing(device: Device, prefix: str) -> dict[str, str]:

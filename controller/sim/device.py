@@ -134,6 +134,8 @@ class VirtualDevice(CommandFaults):
         self._client: aiomqtt.Client | None = None
         self._outbox: asyncio.Queue[Publication] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        """Sends the outbox in order; a stop ends it before the offline goes out."""
 
     @property
     def id(self) -> str:
@@ -193,6 +195,10 @@ class VirtualDevice(CommandFaults):
         self._wanted_online.clear()
         client = self._client
         if client is not None and self.online:
+            if self._writer is not None:
+                # What is still queued (e.g. its online, just connected) must not follow the
+                # offline: what the writer already handed over goes out before it.
+                await cancel_and_wait(self._writer)
             with contextlib.suppress(aiomqtt.MqttError):
                 for offline in self.model.switched_off():
                     await client.publish(
@@ -251,12 +257,14 @@ class VirtualDevice(CommandFaults):
             for publication in self.model.connected(now):
                 self._outbox.put_nowait(publication)
             writer = asyncio.create_task(self._write(client), name=f"sim-{self.id}-writer")
+            self._writer = writer
             self._online.set()
             log.info("%s online on %s", self.id, self.broker.url)
             try:
                 async for message in client.messages:
                     self._receive(str(message.topic), _payload_bytes(message.payload))
             finally:
+                self._writer = None
                 await cancel_and_wait(writer)
 
     async def _write(self, client: aiomqtt.Client) -> None:

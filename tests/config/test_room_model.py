@@ -284,7 +284,9 @@ def test_a_device_topic_a_broker_would_refuse_is_refused(topic: str) -> None:
     assert Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="Living room/Lamp 1")
 
 
-@pytest.mark.parametrize("base", ["z2m\x01", "z2m\u2028", "x" * 65, "a/b", "z2m/", "+", "$share"])
+@pytest.mark.parametrize(
+    "base", ["z2m\x01", "z2m\u2028", "x" * 65, "a/b", "z2m/", "+", "$share", "sessionroom"]
+)
 def test_a_zigbee2mqtt_base_topic_is_one_plain_level(base: str) -> None:
     with pytest.raises(ValidationError, match="base_topic"):
         Device(id="lamp", kind="light", driver="zigbee2mqtt", topic="lamp", base_topic=base)
@@ -292,11 +294,27 @@ def test_a_zigbee2mqtt_base_topic_is_one_plain_level(base: str) -> None:
     assert lamp.zigbee2mqtt_base == "z_2"
 
 
+def copy_example(folder: Path) -> None:
+    """The example room's files in `folder`."""
+    for part in ("devices", "scenes", "playlists"):
+        shutil.copytree(REPO / part, folder / part)
+    (folder / "config.yaml").write_text((REPO / "config.yaml").read_text())
+
+
+def with_extra_light(folder: Path, light: str) -> tuple[Path, list[str]]:
+    """The example room in `folder` with one more device (a YAML flow mapping): its extra
+    device file, and the issues loading it raises."""
+    copy_example(folder)
+    extra = folder / "devices" / "zz-extra.yaml"
+    extra.write_text(f"devices:\n  - {light}\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(folder / "config.yaml")
+    return extra, [str(issue) for issue in caught.value.issues]
+
+
 def test_one_friendly_name_under_two_base_topics_is_two_lights(tmp_path: Path) -> None:
     """Two Zigbee2MQTT instances may each have a `lamp`; one instance may not have two."""
-    for part in ("devices", "scenes", "playlists"):
-        shutil.copytree(REPO / part, tmp_path / part)
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    copy_example(tmp_path)
     lamp = "  - {{id: {}, kind: light, driver: zigbee2mqtt, topic: lamp, base_topic: {}}}\n"
     extra = tmp_path / "devices" / "zz-extra.yaml"
     extra.write_text("devices:\n" + lamp.format("lamp-a", "z2m-a") + lamp.format("lamp-b", "z2m-b"))
@@ -311,6 +329,59 @@ def test_one_friendly_name_under_two_base_topics_is_two_lights(tmp_path: Path) -
     assert [str(issue) for issue in caught.value.issues] == [
         "devices/zz-extra.yaml:4: topic 'lamp' is also used by device 'lamp-a'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("base", "line", "device", "topic"),
+    [
+        ("cmnd", 16, "floor-lamp", "cmnd/floorlamp/Backlog"),  # a light's state on its command
+        ("stat", 16, "floor-lamp", "stat/floorlamp/RESULT"),  # on its report
+        ("wled", 25, "strip", "wled/wled-strip/api"),
+        ("vitals", 7, "oximeter", "vitals/oximeter/availability"),
+    ],
+)
+def test_no_other_device_lives_under_a_zigbee2mqtt_base_topic(
+    tmp_path: Path, base: str, line: int, device: str, topic: str
+) -> None:
+    """Zigbee2MQTT reads and acts on all of `<base>/#` and publishes its lights' state there:
+    under base `cmnd`, a light named `floorlamp/Power` would switch the Tasmota, and the
+    Tasmota's commands would reach Zigbee2MQTT."""
+    light = f"{{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: {base}}}"
+    extra, issues = with_extra_light(tmp_path, light)
+    file = "vitals" if device == "oximeter" else "lights"
+    assert issues[0] == (
+        f"devices/{file}.yaml:{line}: device {device!r} uses {topic!r}, under {base!r}: the base "
+        "topic of Zigbee2MQTT light 'x' (Zigbee2MQTT reads and acts on all of it): give one of "
+        "them another topic"
+    )
+    extra.write_text(extra.read_text().replace(base, "z2m-lab"))
+    assert load_room(tmp_path / "config.yaml").devices["x"].zigbee2mqtt_base == "z2m-lab"
+
+
+def test_two_base_topics_that_differ_in_case_only_are_refused(tmp_path: Path) -> None:
+    """Most likely one Zigbee2MQTT mistyped: the lights of the other base would never be
+    online; and their password files are one file on a case-insensitive disk."""
+    light = "{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: Zigbee2MQTT}"
+    assert with_extra_light(tmp_path, light)[1] == [
+        "devices/zz-extra.yaml:2: base_topic 'Zigbee2MQTT' differs from 'zigbee2mqtt' (light "
+        "'ceiling') in case only: MQTT topics tell them apart, so they are two Zigbee2MQTT (and "
+        "one password file on a disk that does not)"
+    ]
+
+
+def test_a_friendly_name_whose_state_is_another_lights_availability_is_refused(
+    tmp_path: Path,
+) -> None:
+    """`ceiling_light/availability` reports its state on the ceiling's availability topic:
+    the engine would read a light's state as the other's availability."""
+    light = "{id: x, kind: light, driver: zigbee2mqtt, topic: ceiling_light/availability}"
+    extra, issues = with_extra_light(tmp_path, light)
+    assert issues == [
+        "devices/zz-extra.yaml:2: device 'x' reports on 'zigbee2mqtt/ceiling_light/availability', "
+        "as device 'ceiling' does: give one of them another topic"
+    ]
+    extra.write_text(extra.read_text().replace("availability", "reading"))  # its own topics
+    assert load_room(tmp_path / "config.yaml").devices["x"].topic == "ceiling_light/reading"
 
 
 def test_names_that_travel_in_the_retained_state_are_short(tmp_path: Path) -> None:

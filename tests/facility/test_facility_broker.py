@@ -371,6 +371,9 @@ def test_no_login_makes_the_shared_broker_take_a_huge_message(login: LoginFactor
         "zigbee2mqtt/bridge/state",  # every room's Zigbee lights offline (or online)
         "zigbee2mqtt/bridge/request/permit_join",  # the coordinator's own requests
         "zigbee2mqtt/bridge/request/device/remove",
+        "zigbee2mqtt/bridge/request/device/options",  # e.g. a light's transition or limits
+        "zigbee2mqtt/bridge/request/group/members/add",
+        "zigbee2mqtt/bridge/request/device/ota_update/update",
         "cmnd/tasmotas/Power",  # Tasmota's default group topic: every Tasmota
         "wled/all/api",  # WLED's group topic: every WLED
     ],
@@ -378,7 +381,8 @@ def test_no_login_makes_the_shared_broker_take_a_huge_message(login: LoginFactor
 def test_no_room_login_reaches_a_shared_or_group_topic(login: LoginFactory, topic: str) -> None:
     """Topics every device of a kind listens to, or a Zigbee2MQTT's own (room A's base topic
     is `zigbee2mqtt`): no other login of a room (nor Home Assistant) may publish there, and no
-    device hears it."""
+    device hears it. Zigbee2MQTT's requests change lights past the engine's gate: not even
+    Zigbee2MQTT's own login may send them."""
     strip = login("room-b", "device/strip")
     strip.subscribe(topic)
     roles = [
@@ -386,7 +390,7 @@ def test_no_room_login_reaches_a_shared_or_group_topic(login: LoginFactory, topi
         ("room-a", "device/strip"), ("room-a", "device/floor-lamp"),
         ("room-b", "engine"), ("room-b", "zigbee2mqtt/b-zigbee2mqtt"), (None, "homeassistant"),
     ]  # fmt: skip
-    if not topic.startswith("zigbee2mqtt/bridge/"):
+    if topic != "zigbee2mqtt/bridge/state":
         roles.append(("room-a", "zigbee2mqtt/zigbee2mqtt"))
     for room, role in roles:
         assert login(room, role).publish(topic, '{"state":"offline"}') == REFUSED, role
@@ -414,6 +418,8 @@ def test_zigbee2mqtt_reports_its_bridge_and_every_light_to_the_engine(login: Log
         assert zigbee2mqtt.publish(topic, payload) == ACCEPTED, topic
     for topic, payload in reports:
         assert eventually_received(engine, topic) == [payload], topic
+    for topic in ("zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/response/device/options"):
+        assert zigbee2mqtt.publish(topic, '{"status":"ok"}') == ACCEPTED, topic  # nobody reads
 
 
 def test_zigbee2mqtt_hears_its_lights_commands_and_sends_none(login: LoginFactory) -> None:

@@ -167,6 +167,27 @@ def test_two_rooms_on_one_zigbee2mqtt_base_topic_are_refused(tmp_path: Path) -> 
     ) in output
 
 
+def test_a_device_of_another_room_under_a_zigbee2mqtt_base_topic_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Room A's Zigbee2MQTT acts on all of `zigbee2mqtt/#`: a Shelly of room B with prefix
+    `zigbee2mqtt/ceiling_light/set` would have room B's engine (and the Shelly's login) send
+    room A's ceiling `set` messages past room A's gate. No room alone shows it."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    shelly = "devices:\n  - {id: relay, kind: light, driver: shelly, topic: %s}\n"
+    extra = rooms[1] / "devices" / "zz-extra.yaml"
+    extra.write_text(shelly % "b-relay")
+    assert init(*rooms, output=tmp_path / "facility")[0] == 0
+    extra.write_text(shelly % "zigbee2mqtt/ceiling_light/set")
+    status, output = init(*rooms, output=tmp_path / "facility")
+    assert status == 2
+    assert (
+        "room 'room-b': topic 'zigbee2mqtt/ceiling_light/set/rpc' (engine.room-b) is within "
+        "'zigbee2mqtt/#', the Zigbee2MQTT base topic of room 'room-a'"
+    ) in output
+    assert "Traceback" not in output
+
+
 def test_a_rooms_zigbee2mqtt_gets_one_login_and_its_lights_none(tmp_path: Path) -> None:
     room = copy_room(tmp_path / "a", "room-a")
     assert init(room, output=tmp_path / "facility")[0] == 0
@@ -187,6 +208,29 @@ def test_a_rooms_zigbee2mqtt_gets_one_login_and_its_lights_none(tmp_path: Path) 
     password.chmod(0o644)
     assert init(room, output=tmp_path / "facility")[0] == 0
     assert (password.read_text(), password.stat().st_mode & 0o777) == (kept, 0o600)
+
+
+def test_a_facility_written_before_zigbee2mqtt_had_its_login_loses_its_lights_logins(
+    tmp_path: Path,
+) -> None:
+    """The previous version gave each Zigbee light a `device.<room>.<id>` login that could
+    publish the light's state: written again, the facility has none left, on the broker or
+    in the room's folder, and the room's broker section gets its zigbee2mqtt login."""
+    room = copy_room(tmp_path / "a", "room-a")
+    assert init(room, output=tmp_path / "facility")[0] == 0
+    old = room / "facility" / "devices" / "ceiling.password"
+    old.write_text("old-secret\n")
+    for name in ("rooms.passwd", "acl"):  # as the previous version wrote them
+        path = tmp_path / "facility" / name
+        path.write_text(path.read_text() + "device.room-a.ceiling:$7$old\n")
+    status, output = init(room, output=tmp_path / "facility", extra=("--update-configs",))
+    assert status == 0, output
+    assert not old.exists()
+    assert (room / "facility" / "devices" / "strip.password").exists()
+    for name in ("rooms.passwd", "acl"):
+        assert "device.room-a.ceiling" not in (tmp_path / "facility" / name).read_text()
+    login = load_room(room / "config.yaml").settings.broker.for_role("zigbee2mqtt", "zigbee2mqtt")
+    assert login.username == "zigbee2mqtt.room-a.zigbee2mqtt"
 
 
 def with_base_topic(room: Path, base: str) -> Path:

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 
 from controller.api.state import RoomState
 from controller.cli import main
-from controller.config.models import BrokerSettings
+from controller.config.models import BrokerSettings, Device, DriverName
 from controller.engine.clock import ScaledClock
 from controller.journal import Event, Journal, read_events
 from controller.research.replay import Replay, ReplaySource, Selection
@@ -214,6 +214,26 @@ def test_a_live_replay_never_runs_faster_than_the_session_did(
 
     assert result.exit_code == 2
     assert "--speed ≤ 40" in result.output
+
+
+@pytest.mark.parametrize(
+    ("driver", "name", "topic", "replayed"),
+    [
+        ("zigbee2mqtt", "Living room/Lamp 1", "zigbee2mqtt/Living room/Lamp 1/set",
+         "p-zigbee2mqtt/p-Living room/Lamp 1/set"),
+        ("zigbee2mqtt", "zigbee2mqtt", "zigbee2mqtt/zigbee2mqtt/get",
+         "p-zigbee2mqtt/p-zigbee2mqtt/get"),
+        ("wled", "wled", "wled/wled/api", "wled/p-wled/api"),
+        ("zigbee2mqtt", "lamp", "zigbee2mqtt/other/lamp/set", None),  # not its topic
+    ],
+)  # fmt: skip
+def test_a_replayed_command_goes_where_the_copy_of_its_device_listens(
+    driver: DriverName, name: str, topic: str, replayed: str | None
+) -> None:
+    """A friendly name with a `/` was skipped (its commands never replayed), a topic equal to
+    its first level put in the wrong place."""
+    device = Device(id="d", kind="light", driver=driver, topic=name)
+    assert namespaced(topic, device, "p") == replayed
 
 
 def test_terminal_keys_become_replay_actions() -> None:

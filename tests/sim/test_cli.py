@@ -114,6 +114,27 @@ def test_an_embedded_broker_on_a_port_chosen_at_start_cannot_be_found(
     assert "give --broker mqtt://127.0.0.1:PORT" in result.output
 
 
+def test_a_broker_section_without_a_zigbee2mqtt_login_is_named(
+    tmp_path: Path, example_config: Path
+) -> None:
+    """A facility's broker.yaml written before Zigbee2MQTT had its own login: the ceiling
+    would connect as nobody (to the consoles' port) and be refused again and again."""
+    devices = '{username: "device.a.{device}", password_file: "f/{device}.password"}'
+    broker = f"{{mode: external, port: 8883, credentials: {{devices: {devices}}}}}"
+    (tmp_path / "f").mkdir()  # the headset's (after the ceiling) left out: no endless retries
+    for device in ("tappers", "lightbar", "floor-lamp", "strip", "oximeter", "bp-cuff"):
+        (tmp_path / "f" / f"{device}.password").write_text("secret\n")
+    result = CliRunner().invoke(
+        main, ["sim", "--config", str(write_room(tmp_path, example_config, broker))]
+    )
+    assert result.exit_code == 2
+    assert (
+        "broker.credentials has a devices login but no zigbee2mqtt one, which Zigbee light "
+        "'ceiling' connects with (its Zigbee2MQTT of base topic 'zigbee2mqtt')"
+    ) in result.output
+    assert "facility init --update-configs" in result.output
+
+
 @pytest.mark.mosquitto
 async def test_a_killed_simulator_leaves_every_device_offline_through_its_will(
     private_mosquitto: Mosquitto, example_config: Path

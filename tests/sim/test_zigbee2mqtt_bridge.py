@@ -146,3 +146,45 @@ async def test_a_clean_stop_switches_the_lights_and_the_bridge_off(
     await simulated.stop()
     for topic in (f"{base}/bridge/state", f"{base}/ceiling_light/availability"):
         await recorder.wait_for(topic, OFFLINE)
+
+
+@pytest.mark.mosquitto
+async def test_each_zigbee2mqtt_says_so_again_when_the_broker_comes_back(
+    private_mosquitto: Mosquitto, base: str
+) -> None:
+    """A broker restarted without its retained messages: each base's bridge state is online
+    again, each light's availability as it was (an unreachable light offline), from two
+    Zigbee2MQTT of one room."""
+    address = BrokerAddress(private_mosquitto.host, private_mosquitto.port)
+    async with SimulatedRoom(lights(base)[:3], address, room_id="t") as room:
+        assert await room.wait_online(timeout=5)
+        room.devices["desk"].go_offline()
+        private_mosquitto.restart()
+        topics = [f"{base}/#", f"{base}-other/#"]
+        async with Recorder(private_mosquitto.host, private_mosquitto.port, topics) as watcher:
+            for topic, payload in (
+                (f"{base}/bridge/state", ONLINE),
+                (f"{base}-other/bridge/state", ONLINE),
+                (f"{base}/ceiling_light/availability", ONLINE),
+                (f"{base}-other/lamp/availability", ONLINE),
+                (f"{base}/desk_lamp/availability", OFFLINE),
+            ):
+                await watcher.wait_for(topic, payload, timeout=5)
+
+
+@pytest.mark.mosquitto
+async def test_a_stop_right_after_coming_online_leaves_every_light_offline(
+    mosquitto: Mosquitto, base: str
+) -> None:
+    """What the connection had yet to send when it came online (each light online, its
+    state) went out after the stop's offline: a light stopped at once stayed online."""
+    address = BrokerAddress(mosquitto.host, mosquitto.port)
+    many = [
+        make_device("zigbee2mqtt", f"lamp_{n}", id=f"lamp-{n}", base_topic=base) for n in range(8)
+    ]
+    async with SimulatedRoom(many, address, room_id="t") as room:
+        assert await room.wait_online(timeout=5)
+        await room.stop()
+    async with Recorder(mosquitto.host, mosquitto.port, [f"{base}/+/availability"]) as late:
+        for n in range(8):
+            await late.wait_for(f"{base}/lamp_{n}/availability", OFFLINE)
