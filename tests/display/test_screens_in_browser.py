@@ -733,9 +733,10 @@ def swings(samples: list[tuple[float, float]], least: float) -> list[tuple[float
     return found
 
 
-def most_flashes_in_1_s(light: list[tuple[float, float]]) -> int:
-    """The most flashes (pairs of opposing changes of 10 % or more) in any 1 s of `light`."""
-    changes = swings(light, 0.1)
+def most_flashes_in_1_s(light: list[tuple[float, float]], least: float = 0.1) -> int:
+    """The most flashes (pairs of opposing changes of `least`, 10 %, or more) in any 1 s of
+    `light`."""
+    changes = swings(light, least)
     return max(
         (sum(1 for t, _ in changes if s <= t < s + 1000) // 2 for s, _ in changes), default=0
     )
@@ -788,7 +789,10 @@ def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_li
                 time.sleep(0.05)
     drawn = [(f["t"], f["v"]) for f in record(bar)["frames"] if f["k"] == "bls"]
     fastest = max(abs(x1 - x0) / (t1 - t0) * 1000 for (t0, x0), (t1, x1) in pairwise(drawn))
-    sweeps = most_flashes_in_1_s(drawn)
+    # Sweeps from end to end (80 % of the bar or more): a set that comes before the dot is
+    # back (bunched sets, on a loaded machine) turns it early, a shorter swing at most at the
+    # same speed, which is no end reached.
+    sweeps = most_flashes_in_1_s(drawn, least=0.8)
     print(f"\nsets every 0.22 s: the dot moves at most {fastest:.2f} screen widths a second "
           f"(a {TOP_SPEED_HZ:g} Hz sweep: {math.pi * TOP_SPEED_HZ:.2f}); at most {sweeps} "
           "sweeps there and back in 1 s")  # fmt: skip
