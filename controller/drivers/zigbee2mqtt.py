@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controller.config.models import ZIGBEE2MQTT_BASE
 from controller.drivers.base import LightCommand, LightDriver, Outgoing
 from controller.drivers.conversions import (
     kelvin_from_mireds,
@@ -67,7 +66,9 @@ class Zigbee2MqttLight(LightDriver):
 
     @property
     def _base(self) -> str:
-        return self.device.base_topic or ZIGBEE2MQTT_BASE
+        base = self.device.zigbee2mqtt_base
+        assert base is not None  # a zigbee2mqtt device has one
+        return base
 
     @property
     def _state_topic(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.config.models import ZIGBEE2MQTT_BASE, Device
+from controller.config.models import Device
 from controller.sim.colour import kelvin_to_mireds, parse_hex_rgb, rgb_to_xy
 from controller.sim.fade import Fade, ProgressReports
 from controller.sim.model import (
@@ -58,7 +58,9 @@ class Zigbee2MqttLight(DeviceModel):
 
     def __init__(self, device: Device, *, unix_offset: float = 0.0) -> None:
         super().__init__(device, unix_offset=unix_offset)
-        self.bridge_base = device.base_topic or ZIGBEE2MQTT_BASE
+        base = device.zigbee2mqtt_base
+        assert base is not None  # a zigbee2mqtt device has one
+        self.bridge_base = base
         """Zigbee2MQTT's `mqtt.base_topic`."""
         self.base = f"{self.bridge_base}/{device.topic}"
         self.mireds_range: tuple[int, int] | None = None
