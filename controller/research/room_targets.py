@@ -80,10 +80,15 @@ def namespaced(topic: str, device: Device, prefix: str) -> str | None:
     The copy's driver says where, so a friendly name with a `/` or one equal to its base topic
     is put right."""
     copy = device.model_copy(update=_namespacing(device, prefix))
+    return replayed_topics(device, copy).get(topic)
+
+
+def replayed_topics(device: Device, copy: Device) -> dict[str, str]:
+    """Each command topic of `device` → its replay `copy`'s, as their drivers name them."""
     topics = zip(
         commanded_topics(make_driver(device)), commanded_topics(make_driver(copy)), strict=True
     )
-    return dict(topics).get(topic)
+    return dict(topics)
 
 
 def _namespacing(device: Device, prefix: str) -> dict[str, str]:
@@ -117,6 +122,11 @@ class SimTarget(ReplayTarget):
             for device in room.devices.values()
             if device.kind in COMMAND_KINDS and not device.is_local and device.topic
         }
+        self._replayed_topics = {
+            device_id: replayed_topics(room.devices[device_id], copy)
+            for device_id, copy in self.devices.items()
+        }
+        """Each device's command topics → its copy's (`namespaced`, worked out once)."""
         self.state: ReplayedRoom | None = None
         self.sent: list[tuple[str, str]] = []
         """(topic, payload) of every device command sent, in order."""
@@ -163,14 +173,8 @@ class SimTarget(ReplayTarget):
         self._dirty = True
         self._last_t = max(self._last_t, event.t)
         payload = command_payload(event)
-        device = self.devices.get(event.device or "")
-        original = self.room.devices.get(event.device or "")
         if payload is not None and event.topic is not None:
-            topic = (
-                namespaced(event.topic, original, self.replay_room)
-                if device is not None and original is not None
-                else None
-            )
+            topic = self._replayed_topics.get(event.device or "", {}).get(event.topic)
             if topic is None:
                 self.skipped.add(event.device or event.topic)
             else:
