@@ -979,6 +979,33 @@ async def test_a_light_bar_set_waits_for_the_room_emergency_to_clear(
         assert (stop["running"], stop["seq"]) == (False, 1)
 
 
+@pytest.mark.parametrize(
+    "unreadable",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nested far beyond 32
+        b'{"emergency": {"active": NaN}}',
+        b'{"emergency": {"active": false}, "room": "\\ud800"}',  # a lone surrogate
+        b"\xff\xfe not UTF-8",
+        b'{"emergency": {"active": false}}' + b" " * 1024 * 1024,  # over the state's limit
+    ],
+    ids=["nested", "nan", "lone-surrogate", "not-utf8", "oversized"],
+)
+async def test_a_room_state_the_display_cannot_read_leaves_the_latch_as_it_was(
+    mosquitto: Mosquitto, content: Path, unreadable: bytes
+) -> None:
+    """Only a readable state clears the latch: garbage on the room's state topic (hostile or
+    damaged) is logged and passed over, and a set sent after it is still held back."""
+    async with _screen_of_a_room(
+        mosquitto, content, latched=True, kind="bls", driver="mqtt-bls", mode="visual"
+    ) as (server, room, broker, page):
+        await broker.client.publish(room.state, unreadable)
+        await broker.client.publish(f"{server.base}/set", '{"running":true,"speed_hz":1}')
+        await broker.client.publish(f"{server.base}/set", '{"running":false}')
+        stop = await _next(page, lambda m: m.get("type") == "bls")
+        assert (stop["running"], stop["seq"]) == (False, 1)
+        assert server.latched
+
+
 async def test_what_passed_during_the_latch_has_the_last_word_over_what_it_held_back(
     mosquitto: Mosquitto, content: Path
 ) -> None:
