@@ -20,7 +20,9 @@ then. The replay runs never faster than the session ran, and stops the moment an
 commands that room's engine (it listens on the room's `cmd` topic and on its emergency
 button's, so it stops before the engine acts on an emergency) or the room's retained state
 shows a session or an emergency, or cannot be read (it may hide either); halted, it sends
-nothing more, stops included.
+nothing more, stops included. It sends nothing before it has read that retained state (or
+waited `STATUS_WAIT_S` for a room that has none): a session begun since the command line's
+check is in it.
 `engine_activity()` tells the command line beforehand what the room's retained status and
 state say.
 """
@@ -268,8 +270,10 @@ class LiveTarget(ReplayTarget):
         self._bus: Bus | None = None
         self._stops_owed: dict[str, float] = {}
         """BLS device → when (on `clock`) it is told to stop the set this replay started."""
+        self._state_read: asyncio.Event | None = None
 
     async def open(self, meta: SessionMeta) -> None:
+        self._state_read = asyncio.Event()
         bus = Bus(
             self.settings,
             client_id=unique_client_id(f"sessionroom-replay-live-{self.room.room_id}"),
@@ -280,6 +284,10 @@ class LiveTarget(ReplayTarget):
         bus.subscribe(self.topics.cmd, self._room_commanded)
         bus.subscribe(self.topics.emergency, self._button_pressed)
         self._bus = await _connect(self.settings, bus)
+        # The retained state comes after the subscription's acknowledgement, and is handled
+        # later still: the first recorded command (at time 0) must not race it to the room.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._state_read.wait(), STATUS_WAIT_S)
 
     async def emit(self, event: Event) -> None:
         assert self._bus is not None
@@ -363,6 +371,8 @@ class LiveTarget(ReplayTarget):
             self._bus = None
 
     def _room_state(self, message: Message) -> None:
+        if self._state_read is not None:
+            self._state_read.set()
         busy = busy_reason(message.payload)
         if busy is not None:
             self._halt(busy)
