@@ -3,17 +3,19 @@ how long a browser has to send its request, and how many connections one address
 
 The web servers a browser reaches (the console, the displays) check both names against what
 they expect, and bound what clients can hold open (`REQUEST_TIMEOUT_S`,
-`hold_per_address`); this module needs only aiohttp, so a display does not import the console.
+`hold_per_address`). This module imports no web server, not even aiohttp: a display does
+not import the console, nor the terminal console aiohttp.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
+if TYPE_CHECKING:  # the terminal console reads names here without loading aiohttp
+    from aiohttp import web
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REQUEST_TIMEOUT_S = 10.0

@@ -61,11 +61,13 @@ def test_the_web_console_runs_the_same_console_command_per_page() -> None:
     ]
 
 
-def test_the_console_never_imports_the_engine() -> None:
-    """The console talks MQTT only; loading it must not load `controller.engine`."""
+def test_the_terminal_console_imports_neither_the_engine_nor_a_web_server() -> None:
+    """The console talks MQTT only; loading it must not load `controller.engine`. Nor does
+    the terminal console load aiohttp (the web console's): about a hundred milliseconds of
+    its start (bench: console start against a bare Textual app)."""
     probe = (
         "import sys, controller.cli.console, controller.console.app; "
-        "print(sorted(m for m in sys.modules if m.startswith('controller.engine')))"
+        "print(sorted(m for m in sys.modules if m.startswith(('controller.engine', 'aiohttp'))))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
