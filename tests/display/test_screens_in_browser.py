@@ -302,10 +302,14 @@ def test_the_light_bar_moves_at_the_set_speed_counts_passes_and_stops_at_once(
     passing = crossings(drawn, 0.5, rising=True)  # once a pass, on its way right
     measured = period_s(passing)
     shown, at_right = 0, False
-    for _, x in drawn:  # a pass shown: to the right end and back to the left end
-        if x > 0.9:
+    # A pass shown: to the right end and back to the left end, each end taken as the outer
+    # quarter of the bar. The dot is in the outer tenth for about 140 ms of a pass at this
+    # speed, which a headless browser on a loaded machine may skip in one frame; in the outer
+    # quarter for 220 ms.
+    for _, x in drawn:
+        if x > 0.75:
             at_right = True
-        elif x < 0.1 and at_right:
+        elif x < 0.25 and at_right:
             shown, at_right = shown + 1, False
     reported = screens.state("bls/lightbar")["pass"]
     colour = page.execute_script(
