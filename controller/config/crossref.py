@@ -77,7 +77,7 @@ def check_room(
     issues += _unique_topics(devices)
     drivers, unmade = _drivers(devices)
     issues += unmade + _overlapping_topics(devices, drivers) + _under_a_base(devices, drivers)
-    issues += _shared_reports(devices, drivers)
+    issues += _shared_reports(devices, drivers) + _under_home_assistant(settings, devices, drivers)
     issues += _unique_display_ports(devices)
     for scene in scenes.values():
         checker = _SceneChecker(
@@ -286,6 +286,33 @@ def _under_a_base(
                     f"device {device_id!r} uses {topic!r}, under {base!r}: the base topic of "
                     f"Zigbee2MQTT light {bases[base]!r} (Zigbee2MQTT reads and acts on all of "
                     "it): give one of them another topic",
+                )
+            )
+    return issues
+
+
+def _under_home_assistant(
+    settings: Sourced[RoomSettings],
+    devices: Mapping[str, Sourced[Device]],
+    drivers: Mapping[str, Driver],
+) -> list[ConfigIssue]:
+    """A device with a topic under Home Assistant's discovery prefix (e.g. a Zigbee2MQTT
+    base `homeassistant`): in a facility, Home Assistant's login may publish all of
+    `<prefix>/#`, so it could command that device (`facility init` refuses it too)."""
+    from controller.drivers.base import commanded_topics
+
+    prefix = settings.model.home_assistant.prefix
+    issues = []
+    for device_id, driver in drivers.items():
+        topics = [*commanded_topics(driver), *driver.subscriptions()]
+        found = [topic for topic in topics if topic == prefix or topic.startswith(f"{prefix}/")]
+        if found:
+            issues.append(
+                devices[device_id].document.issue(
+                    ("topic",),
+                    f"device {device_id!r} uses {found[0]!r}, under Home Assistant's prefix "
+                    f"{prefix!r} (home_assistant.prefix), which Home Assistant may publish all "
+                    "of: give the device another topic, or Home Assistant another prefix",
                 )
             )
     return issues

@@ -369,6 +369,31 @@ def test_two_base_topics_that_differ_in_case_only_are_refused(tmp_path: Path) ->
     ]
 
 
+@pytest.mark.parametrize(
+    ("light", "topic"),
+    [
+        ("{id: x, kind: light, driver: zigbee2mqtt, topic: l, base_topic: homeassistant}", "l/set"),
+        ("{id: x, kind: light, driver: shelly, topic: homeassistant/lamp}", "lamp/rpc"),
+    ],
+    ids=["zigbee2mqtt-base", "shelly"],
+)
+def test_no_device_lives_under_home_assistants_prefix(
+    tmp_path: Path, light: str, topic: str
+) -> None:
+    """In a facility Home Assistant's login may publish all of `<prefix>/#` (its discovery,
+    its status, a room's emergency button): a light under it would take its commands from
+    Home Assistant. `facility init` refuses it for a facility; `check` for one room."""
+    issues = with_extra_light(tmp_path, light)[1]
+    assert issues == [
+        f"devices/zz-extra.yaml:2: device 'x' uses 'homeassistant/{topic}', under Home "
+        "Assistant's prefix 'homeassistant' (home_assistant.prefix), which Home Assistant may "
+        "publish all of: give the device another topic, or Home Assistant another prefix"
+    ]
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text().replace("discovery: false", "prefix: ha-lab"))
+    assert load_room(config).devices["x"].kind == "light"
+
+
 def test_a_friendly_name_whose_state_is_another_lights_availability_is_refused(
     tmp_path: Path,
 ) -> None:

@@ -347,9 +347,17 @@ def test_a_device_topic_that_would_break_the_acl_file_is_refused(tmp_path: Path)
         check_rooms([room_access(room)])
 
 
-@pytest.mark.parametrize("prefix", ["sessionroom", "zigbee2mqtt", "vitals"])
+@pytest.mark.parametrize(
+    ("prefix", "refused"),
+    [
+        ("sessionroom", "is within 'sessionroom/#', which the homeassistant login may publish"),
+        ("zigbee2mqtt", "is within 'zigbee2mqtt/#', which the homeassistant login may publish"),
+        # Room B's own vitals devices are under it: its own check refuses it first.
+        ("vitals", "device 'oximeter' uses 'vitals/b-oximeter/availability', under Home "),
+    ],
+)
 def test_a_home_assistant_prefix_over_the_rooms_topics_is_refused(
-    tmp_path: Path, prefix: str
+    tmp_path: Path, prefix: str, refused: str
 ) -> None:
     """The homeassistant login may publish `<prefix>/#`: one room's prefix `sessionroom`
     would let it command every room (and read the notes on their `cmd`), `zigbee2mqtt` drive
@@ -359,7 +367,7 @@ def test_a_home_assistant_prefix_over_the_rooms_topics_is_refused(
     config.write_text(config.read_text().replace("discovery: false", f"prefix: {prefix}"))
     status, output = init(*rooms, output=tmp_path / "facility")
     assert status == 2, output
-    assert f"is within '{prefix}/#', which the homeassistant login may publish" in output
+    assert refused in output
     assert not (tmp_path / "facility").exists()
 
 
@@ -375,9 +383,12 @@ def test_a_device_topic_within_another_logins_wildcard_is_refused(
     tmp_path: Path, topic: str, reached_by: str
 ) -> None:
     """A Shelly's prefix is any topic: under another room's `sessionroom/<room>/#` that room's
-    engine (and its bridge) could command this room's light; under `homeassistant/` Home
-    Assistant's login could."""
+    engine (and its bridge) could command this room's light; under `homeassistant/` (room B's
+    Home Assistant prefix: room A's own check refuses its own prefix) Home Assistant's login
+    could."""
     rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b", "b-")
+    config = rooms[0] / "config.yaml"
+    config.write_text(config.read_text().replace("discovery: false", "prefix: ha-room-a"))
     lights = rooms[0] / "devices" / "lights.yaml"
     wled = "driver: wled\n    topic: wled-strip"
     assert wled in lights.read_text()
