@@ -431,6 +431,7 @@ video.addEventListener("ended", () => {
 const bar = {
   set: null,
   x: 0,
+  rightward: false, // the way the dot last moved
   speed: 1,
   pass: 0,
   light: dotLight("#ffffff"), // the display's own colour from `hello` on
@@ -446,12 +447,15 @@ const bar = {
     this.light.target.opacity = clamp(message.intensity / 100, 0, 1);
     this.speed = clamp(message.speed_hz, ...config.bls_speed_hz); // the room's BLS speeds
     this.pass = 0;
-    // The dot never jumps: a set that comes while the dot is away from the left (a set
-    // stopped or cut short, a flood of sets) first brings it back along a sweep at the
-    // room's top speed, and its passes count from the left. Jumping back at once, sets sent
-    // faster than their passes would sweep the dot faster than the speed limit.
+    // The dot never jumps, and turns only at an end: a set that comes while the dot is away
+    // from the left (a set stopped or cut short, a flood of sets) first brings it back at
+    // the room's top speed, on to the right end first if it was on its way there, and its
+    // passes count from the left. Jumping back at once, sets sent faster than their passes
+    // would sweep the dot faster than the speed limit; turning it where it is, they would
+    // swing it to and fro more often than the fastest set does.
     const back = config.bls_speed_hz[1];
-    const lead = Math.acos(clamp(1 - 2 * this.x, -1, 1)) / (2 * Math.PI * back);
+    const phase = Math.acos(clamp(1 - 2 * this.x, -1, 1)) / (2 * Math.PI); // 0 left, ½ right
+    const lead = (this.rightward ? 1 - phase : phase) / back;
     this.set = {
       passes: message.passes,
       duration: message.duration_s,
@@ -491,7 +495,9 @@ const bar = {
       const limit = Math.min(...limits);
       const elapsed = Math.min(Math.max(-set.lead, (ts - set.start) / 1000), limit);
       const cycles = elapsed * (elapsed < 0 ? set.back : this.speed); // < 0: on its way back
-      this.x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
+      const x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
+      if (Math.abs(x - this.x) > 1e-9) this.rightward = x > this.x; // not a rounding error
+      this.x = x;
       const done = Math.floor(cycles + 1e-6);
       const finished = (ts - set.start) / 1000 >= limit;
       if (finished) {
