@@ -8,8 +8,9 @@ nobody has open, or whose browser lost its connection, is not a working device.
 Commands are read by the same firmware model the simulated device runs
 (`controller.sim.vr`, `controller.sim.bls`): it refuses what the device would refuse and
 clamps what it would clamp. The page renders them and is the device's clock: it reports
-the state (position, passes) and the process publishes it. When several pages are open,
-each shows the device and the one connected longest reports.
+the state (position, passes) and the process publishes it, at most `REPORT_GAP_S` apart
+(the latest). When several pages are open, each shows the device and the one connected
+longest reports.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ LATCH_CLEAR_GRACE_S = 1.0
 """How old a held-back command may be and still be carried out when the latch clears: the
 engine's state follows the commands of its clearing within a tick; a command from
 elsewhere held for longer is not carried out late."""
+REPORT_GAP_S = 0.1
+"""The page's reports go to the broker at most this often: ten a second, well within the
+engine's 50 a second from one device (`controller.engine.intake`), so a page that floods
+them is not dropped there with its last report. One that comes sooner waits, and only the
+latest waiting is published."""
 SET_END_SLACK_S = 0.1
 """A page's report of a set's end this close to its length ends it on its own clock, as
 every page does by itself; earlier, the set was cut short and the other pages stop too."""
@@ -212,6 +218,9 @@ class DisplayServer:
         self.pages: list[Page] = []
         self._client: aiomqtt.Client | None = None
         self._last_state: str | None = None
+        self._reported_at = -math.inf
+        """When (the event loop's time) the page's report was last published."""
+        self._report_waiting: asyncio.Task[None] | None = None
         self._set_since: float | None = None
         """When the light bar's running set began, on `clock` (a page that joins starts there)."""
         self.room_state_topic = RoomTopics(room_id).state
@@ -263,6 +272,9 @@ class DisplayServer:
         finally:
             for page in list(self.pages):
                 await page.close()
+            if self._report_waiting is not None:  # the page's last report goes out first
+                await cancel_and_wait(self._report_waiting)
+                await self._publish_report()
             await self._publish(self.model.availability.topic, "offline")
             await cancel_and_wait(link)
             await runner.cleanup()
@@ -422,7 +434,26 @@ class DisplayServer:
             # The device is what its reports say: no other page goes on showing it.
             self._to_pages(self._stopped_message(), but=page)
         self._last_state = compact_json(state)
-        await self._publish(self.model.state_topic, self._last_state)
+        await self._report()
+
+    async def _report(self) -> None:
+        """Publish the page's latest report now, or when `REPORT_GAP_S` has passed since
+        the last one was (reports that come meanwhile replace it)."""
+        wait = self._reported_at + REPORT_GAP_S - asyncio.get_running_loop().time()
+        if wait <= 0:
+            await self._publish_report()
+        elif self._report_waiting is None:
+            self._report_waiting = asyncio.create_task(self._report_after(wait))
+
+    async def _report_after(self, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
+        self._report_waiting = None
+        await self._publish_report()
+
+    async def _publish_report(self) -> None:
+        self._reported_at = asyncio.get_running_loop().time()
+        if self._last_state is not None:
+            await self._publish(self.model.state_topic, self._last_state)
 
     def _state_problem(self, state: Any) -> str | None:
         if not isinstance(state, dict):
