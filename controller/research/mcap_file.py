@@ -44,7 +44,8 @@ from mcap.records import (
 
 MAGIC = b"\x89MCAP0\r\n"
 CHUNK_SIZE = 1024 * 1024
-"""A chunk is closed once its uncompressed records pass this many bytes (the library's default)."""
+"""A chunk is closed once its uncompressed records reach this many bytes (the library's
+default), when its writer next calls `chunk_done`."""
 MESSAGE = struct.Struct("<BQHIQQ")
 """A message record's head: opcode, record length, channel, sequence, log time, publish time."""
 PACK_MESSAGE = MESSAGE.pack
@@ -71,9 +72,10 @@ class McapFile:
         self._channels: dict[int, Channel] = {}
         self._metadata: list[MetadataIndex] = []
         self._chunk_indexes: list[ChunkIndex] = []
-        self._chunk = bytearray()
-        self._index: defaultdict[int, list[int]] = defaultdict(list)
-        """This chunk's messages per channel: log time and offset, flat."""
+        self.chunk = bytearray()
+        """The current chunk's records (a bulk writer appends its messages: see `message`)."""
+        self.index: defaultdict[int, list[int]] = defaultdict(list)
+        """The current chunk's messages per channel: log time and offset in `chunk`, flat."""
         self._counts: defaultdict[int, int] = defaultdict(int)
         self._times: list[int] = []
         """The earliest and latest log time of each chunk so far."""
@@ -94,7 +96,7 @@ class McapFile:
         """Register a schema (written into the current chunk) under `schema_id` (1–65535)."""
         schema = Schema(id=schema_id, name=name, encoding=encoding, data=data)
         self._schemas[schema_id] = schema
-        self._chunk += _record(schema)
+        self.chunk += _record(schema)
 
     def channel(self, channel_id: int, topic: str, encoding: str, schema_id: int) -> None:
         """Register a channel (written into the current chunk) under `channel_id`."""
@@ -102,19 +104,26 @@ class McapFile:
             id=channel_id, topic=topic, message_encoding=encoding, schema_id=schema_id, metadata={}
         )
         self._channels[channel_id] = channel
-        self._chunk += _record(channel)
+        self.chunk += _record(channel)
 
     def message(
         self, channel: int, log_time: int, data: bytes, publish_time: int, sequence: int
     ) -> None:
-        """Add a message to the current chunk (times in ns, held to 64 bits by the caller)."""
-        chunk = self._chunk
-        self._index[channel].extend((log_time, len(chunk)))
+        """Add a message to the current chunk (times in ns, held to 64 bits by the caller).
+
+        A writer of many messages may do the same in its own loop, with `chunk` and `index`
+        at hand; either calls `chunk_done` now and then (say every thousand messages).
+        """
+        chunk = self.chunk
+        self.index[channel].extend((log_time, len(chunk)))
         head = PACK_MESSAGE(
             MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, sequence, log_time, publish_time
         )
         chunk += head + data  # one append: quicker than two
-        if len(chunk) > CHUNK_SIZE:
+
+    def chunk_done(self) -> None:
+        """Close the current chunk if it holds `CHUNK_SIZE` bytes or more."""
+        if len(self.chunk) >= CHUNK_SIZE:
             self._end_chunk()
 
     def finish_part(self) -> dict[str, Any]:
@@ -238,10 +247,10 @@ class McapFile:
 
     def _end_chunk(self) -> None:
         """Compress and write the current chunk and its message indexes, if it has messages."""
-        if not self._index:
+        if not self.index:
             return
-        data = bytes(self._chunk)
-        times = [time for entries in self._index.values() for time in entries[::2]]
+        data = bytes(self.chunk)
+        times = [time for entries in self.index.values() for time in entries[::2]]
         start, end = min(times), max(times)
         self._times += (start, end)
         compressed = COMPRESSOR.compress(data)
@@ -259,7 +268,7 @@ class McapFile:
         self._write(chunk)
         index_start = self._offset
         index_offsets = {}
-        for channel, entries in self._index.items():
+        for channel, entries in self.index.items():
             index_offsets[channel] = self._offset
             self._counts[channel] += len(entries) // 2
             size = len(entries) * 8
@@ -278,8 +287,8 @@ class McapFile:
                 uncompressed_size=len(data),
             )
         )
-        self._chunk = bytearray()
-        self._index.clear()
+        self.chunk.clear()  # in place: a bulk writer holds it
+        self.index.clear()
 
     def _write(self, data: bytes) -> None:
         self._out.write(data)
