@@ -87,9 +87,11 @@ ROWS = f"""SELECT seq, {SESSION_T}, {WALL_NS}, {LABELS}, {CONTRACT_PAYLOAD}, CAS
 volume (an escaped character could spell the key) comes whole too, for `_volume`; a light's
 level is read from its report, the row's contract payload (`light_level`)."""
 QUERY = f"{ROWS} ORDER BY seq"
-CHANNEL_KEYS = "SELECT json_array(kind, device) FROM (SELECT DISTINCT kind, device FROM events)"
-"""What `_plan` makes every channel of: the kinds of event and their devices, in JSON as the
-labels bring them (SQLite's JSON may write a number with fewer digits than Python reads)."""
+CHANNEL_KEYS = """SELECT json_array(kind, device)
+    FROM (SELECT DISTINCT kind, device FROM events WHERE seq >= ?)"""
+"""What `_plan` makes the channels of the second half of an export of: the kinds of its events
+and their devices, in JSON as the labels bring them (SQLite's JSON may write a number with
+fewer digits than Python reads). The first half gives a channel only it has the next free id."""
 PHASE_BEFORE = """SELECT json_array(phase) FROM events WHERE seq < ? AND phase IS NOT NULL
     ORDER BY seq DESC LIMIT 1"""
 """The phase the session was in when the second half begins, in JSON as the labels bring it."""
@@ -242,7 +244,7 @@ def export_mcap(
                 events = renamed_events(checked_events(path), rename)
                 return write_mcap(event_rows(events), meta, out, progress=progress)
             split = second_half_from(path, split_from=split_from)
-            plan = None if split is None else _planned(path)
+            plan = None if split is None else _planned(path, split)
             if split is None or plan is None:
                 return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
             return _write_in_halves(path, split, plan, meta, out, progress)
@@ -250,13 +252,13 @@ def export_mcap(
         raise JournalError(f"{path}: cannot be written as MCAP: {error}") from None
 
 
-def _planned(path: Path) -> Plan | None:
-    """The channels' ids for both halves of the export of `path`; None if the halves cannot
-    agree on ids (too many channels, or a value SQLite cannot read: one process writes the
-    export, and finds that event)."""
+def _planned(path: Path, split: int) -> Plan | None:
+    """The ids both halves of the export of `path` give the channels of the second half (from
+    seq `split`); None if they cannot agree on them (too many channels, or a value SQLite
+    cannot read: one process writes the export, and finds that event)."""
     with reading(path) as (connection, _):
         try:
-            plan = _plan(connection.execute(CHANNEL_KEYS))
+            plan = _plan(connection.execute(CHANNEL_KEYS, (split,)))
         except (sqlite3.Error, ValueError):  # ValueError: JSON Python cannot read (`Inf`)
             return None
     return plan if len(plan.channels) <= MAX_ID else None
