@@ -401,8 +401,9 @@ class _Messages:
                     whole, ns = divmod(wall_ns, 1_000_000_000)
                     if whole != second:
                         second, wall_second = whole, iso_second(whole)
+                    micros = "%06d" % (ns // 1000)  # noqa: UP031 (quicker than `:06d`)
                     data = (  # the wall time as `iso_wall` writes it
-                        f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall_second}.{ns // 1000:06d}Z"'
+                        f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall_second}.{micros}Z"'
                         f"{part}{content}}}"
                     ).encode()
                     log_time = round(t * 1e9)
