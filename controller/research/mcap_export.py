@@ -446,11 +446,12 @@ class _Messages:
 
 
 CANONICAL_REPORT = re.compile(
-    r'\{"on": (true|false), "level": (-?(?:0|[1-9][0-9]*)'
-    r"(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))\}"
+    r'\{"on": (true|false), "level": (-?(?:0|[1-9][0-9]{0,2})'
+    r"(?:\.[0-9]+(?:[eE][-+]?[0-9]{1,2})?|[eE][-+]?[0-9]{1,2}))\}"
 ).fullmatch
 """A light's report as the journal writes it (`{"on": true, "level": 0.65}`), its level a
-JSON number with a fraction or an exponent: a float to Python's `json` as to `float`."""
+JSON number with a fraction or an exponent (a float to Python's `json`, as to `float`), of
+at most three digits before the point and two in the exponent (finite to any reader)."""
 
 
 def light_level(report: str) -> str | None:
@@ -459,9 +460,9 @@ def light_level(report: str) -> str | None:
     is true); None if it gives no level (or is no JSON Python can read). `level_read` reads
     any report; the journal's own text is read here without `json`."""
     canonical = CANONICAL_REPORT(report)
-    if canonical is not None and math.isfinite(float(canonical[2])):
-        return canonical[2] if canonical[1] == "true" else "0.0"  # as written: no `repr`
-    return level_read(report)
+    if canonical is None:
+        return level_read(report)
+    return canonical[2] if canonical[1] == "true" else "0.0"  # as written: no `repr`
 
 
 def level_read(report: str) -> str | None:

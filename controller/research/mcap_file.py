@@ -89,7 +89,7 @@ class McapFile:
 
     def metadata(self, name: str, data: dict[str, str]) -> None:
         """Write a metadata record (between chunks) and index it."""
-        self._end_chunk()
+        self.end_chunk()
         record = _record(Metadata(name=name, metadata=data))
         self._metadata.append(MetadataIndex(offset=self._offset, length=len(record), name=name))
         self._write(record)
@@ -126,12 +126,12 @@ class McapFile:
     def chunk_done(self) -> None:
         """Close the current chunk if it holds `CHUNK_SIZE` bytes or more."""
         if len(self.chunk) >= CHUNK_SIZE:
-            self._end_chunk()
+            self.end_chunk()
 
     def finish_part(self) -> dict[str, Any]:
         """Close the last chunk of a part written without `start`; return an account of it
         (a JSON value) for `append_part`."""
-        self._end_chunk()
+        self.end_chunk()
         return {
             "length": self._offset,
             "schemas": [
@@ -160,7 +160,7 @@ class McapFile:
     def append_part(self, part: BinaryIO, account: dict[str, Any]) -> None:
         """Close the current chunk; append the bytes of a part `finish_part` gave `account`
         of (a file at its start), and take its schemas, channels and chunks into the summary."""
-        self._end_chunk()
+        self.end_chunk()
         base = self._offset
         while data := part.read(COPY_BYTES):
             self._write(data)
@@ -207,7 +207,7 @@ class McapFile:
 
     def finish(self) -> None:
         """Close the last chunk; write the data end, the summary, the footer and the magic."""
-        self._end_chunk()
+        self.end_chunk()
         self._write(_record(DataEnd(data_section_crc=self._data_crc)))
         summary_start = self._offset
         summary = bytearray()
@@ -247,8 +247,10 @@ class McapFile:
             channel_message_counts=dict(self._counts),
         )
 
-    def _end_chunk(self) -> None:
-        """Compress and write the current chunk and its message indexes, if it has messages."""
+    def end_chunk(self) -> None:
+        """Compress and write the current chunk and its message indexes, if it has messages
+        (`finish`, `finish_part` and `append_part` do: a part's writer may do it before it
+        waits for the other part)."""
         if not self.index:
             return
         data = bytes(self.chunk)

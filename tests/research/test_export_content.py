@@ -283,7 +283,7 @@ def test_a_session_with_more_devices_than_mcap_has_channels_is_refused_clearly(
 number_texts = st.builds(
     lambda *parts: "".join(parts),
     st.sampled_from(["", "-", "+"]),
-    st.sampled_from(["0", "7", "12", "05", "", "1_0", "\u0663", "1\u0663"]),
+    st.sampled_from(["0", "7", "123", "05", "", "1_0", "\u0663", "1\u0663", "9" * 309]),
     st.sampled_from(["", ".5", ".25", ".", ".\u0663"]),
     st.sampled_from(["", "e-5", "E+400", "e999", "e"]),
 )
