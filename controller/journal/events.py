@@ -75,11 +75,11 @@ def _is_valid_unicode(text: str) -> bool:
 def iso_wall(wall_ns: int) -> str:
     """UTC wall time in ns as ISO 8601 to the microsecond, e.g. `2026-11-21T17:30:00.123456Z`."""
     seconds, nanoseconds = divmod(wall_ns, 1_000_000_000)
-    return f"{_iso_second(seconds)}.{nanoseconds // 1000:06d}Z"
+    return f"{iso_second(seconds)}.{nanoseconds // 1000:06d}Z"
 
 
 @functools.lru_cache(maxsize=4)
-def _iso_second(seconds: int) -> str:
+def iso_second(seconds: int) -> str:
     """The whole second of `iso_wall`, formatted once for all the events of that second (an
     emergency records hundreds within a few milliseconds)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))

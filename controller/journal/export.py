@@ -122,11 +122,15 @@ a lone surrogate's escape into text that is not UTF-8, which no export can write
 SESSION_T = """CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < 1e300 THEN t
     ELSE damaged(seq, 'its session time is not a number') END"""
 """`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
-WALL = """CASE WHEN typeof(wall_ns) = 'integer' AND wall_ns >= 0
+WALL_CHECKED = "typeof(wall_ns) = 'integer' AND wall_ns >= 0"
+WALL_DAMAGED = "damaged(seq, 'its wall time is out of range')"
+WALL = f"""CASE WHEN {WALL_CHECKED}
     THEN date(wall_ns / 1000000000, 'unixepoch') || 'T' || time(wall_ns / 1000000000, 'unixepoch')
         || '.' || substr(wall_ns / 1000 % 1000000 + 1000000, 2) || 'Z'
-    ELSE damaged(seq, 'its wall time is out of range') END"""
+    ELSE {WALL_DAMAGED} END"""
 """`iso_wall` in SQL (`date` and `time` are quicker than `strftime`, `substr` than `printf`)."""
+WALL_NS = f"CASE WHEN {WALL_CHECKED} THEN wall_ns ELSE {WALL_DAMAGED} END"
+"""`wall_ns`, checked as `WALL` checks it, for Python to write it (`iso_wall`)."""
 LABELS = "json_array(phase, kind, device, topic)"
 """An event's phase, kind, device and topic as one JSON text. A session has few distinct
 ones, so Python turns each into its part of a line once (`Labels`): one value fetched

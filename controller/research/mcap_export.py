@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,14 +28,17 @@ from typing import Any, BinaryIO
 
 from controller import __version__
 from controller.journal import Event, SessionMeta
+from controller.journal.events import iso_second
 from controller.journal.export import (
     CONTRACT_PAYLOAD,
-    EVENT,
+    LABELS,
+    SESSION_T,
+    WALL_NS,
     Labels,
     batched,
     checked_events,
     consuming,
-    event_row,
+    contract_payload,
     journal_rows,
     json_labels,
     labels_read,
@@ -44,7 +48,7 @@ from controller.journal.export import (
 from controller.journal.halves import SPLIT_FROM, SecondHalf, second_half_from
 from controller.journal.sessions import utc_datetime
 from controller.journal.store import JournalError, json_text, reading
-from controller.research.mcap_file import McapFile
+from controller.research.mcap_file import MESSAGE_HEAD, MESSAGE_OPCODE, PACK_MESSAGE, McapFile
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
 
@@ -75,35 +79,19 @@ DERIVED_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DERIVED = "room"
 """Derived channels live under `/room/`; event channels are named after kinds, never `room`."""
-ON = "json_extract(payload, '$.on')"
-FINITE_LEVEL = "abs(json_extract(payload, '$.level')) <= 1.7976931348623157e308"
-ESCAPED = "instr(payload, '\\u')"
-"""Whether a payload holds an escaped character, which could spell a key."""
-OFF = f"""CASE json_type(payload, '$.on') WHEN 'true' THEN 0
-    WHEN 'null' THEN 1 WHEN 'false' THEN 1
-    WHEN 'integer' THEN {ON} = 0 WHEN 'real' THEN {ON} = 0
-    WHEN 'text' THEN {ON} = '' WHEN 'array' THEN json_array_length(payload, '$.on') = 0
-    WHEN 'object' THEN {ON} = '{{}}' ELSE 0 END"""
-"""Whether the report's `on` is false as Python reads it (a missing `on` is true)."""
-WHOLE = "*"
-"""Marks a payload that comes whole in the level column (a level's JSON text never starts so)."""
-ROWS = f"""SELECT {EVENT}, {CONTRACT_PAYLOAD}, wall_ns, CASE
-    WHEN device IS NULL THEN NULL
-    WHEN kind = 'state' THEN CASE
-        WHEN {ESCAPED} THEN '{WHOLE}' || payload
-        WHEN json_type(payload, '$.level') IN ('integer', 'real') THEN CASE
-            WHEN NOT ({OFF}) THEN payload -> '$.level' WHEN {FINITE_LEVEL} THEN '0' END END
-    WHEN kind = 'command' AND (instr(payload, 'volume') OR {ESCAPED}) THEN '{WHOLE}' || payload
-    END
+ROWS = f"""SELECT seq, {SESSION_T}, {WALL_NS}, {LABELS}, {CONTRACT_PAYLOAD}, CASE
+    WHEN kind = 'command' AND device IS NOT NULL
+        AND (instr(payload, 'volume') OR instr(payload, '\\u')) THEN payload END
     FROM events"""
-"""The events as `Row`s (in `QUERY`, or `rows_where`). SQLite reads the level of a light's
-report with no escaped character: its JSON text, for Python to read and check it is finite,
-or 0 if the light is off (and the level finite). A payload that may hold a volume, or a
-level SQLite could misread, comes whole for `_levels`, after `WHOLE`; one column serves both."""
+"""The events as `Row`s (in `QUERY`, or `rows_where`). A device's command that may hold a
+volume (an escaped character could spell the key) comes whole too, for `_volume`; a light's
+level is read from its report, the row's contract payload (`light_level`)."""
 QUERY = f"{ROWS} ORDER BY seq"
-CHANNEL_KEYS = "SELECT DISTINCT json_array(kind, device) FROM events"
-"""What `_plan` makes every channel of: the kinds of event and their devices, in JSON as the
-labels bring them (SQLite's JSON may write a number with fewer digits than Python reads)."""
+CHANNEL_KEYS = """SELECT json_array(kind, device)
+    FROM (SELECT DISTINCT kind, device FROM events WHERE seq >= ?)"""
+"""What `_plan` makes the channels of the second half of an export of: the kinds of its events
+and their devices, in JSON as the labels bring them (SQLite's JSON may write a number with
+fewer digits than Python reads). The first half gives a channel only it has the next free id."""
 PHASE_BEFORE = """SELECT json_array(phase) FROM events WHERE seq < ? AND phase IS NOT NULL
     ORDER BY seq DESC LIMIT 1"""
 """The phase the session was in when the second half begins, in JSON as the labels bring it."""
@@ -256,7 +244,7 @@ def export_mcap(
                 events = renamed_events(checked_events(path), rename)
                 return write_mcap(event_rows(events), meta, out, progress=progress)
             split = second_half_from(path, split_from=split_from)
-            plan = None if split is None else _planned(path)
+            plan = None if split is None else _planned(path, split)
             if split is None or plan is None:
                 return write_mcap(journal_rows(path, QUERY), meta, out, progress=progress)
             return _write_in_halves(path, split, plan, meta, out, progress)
@@ -264,13 +252,13 @@ def export_mcap(
         raise JournalError(f"{path}: cannot be written as MCAP: {error}") from None
 
 
-def _planned(path: Path) -> Plan | None:
-    """The channels' ids for both halves of the export of `path`; None if the halves cannot
-    agree on ids (too many channels, or a value SQLite cannot read: one process writes the
-    export, and finds that event)."""
+def _planned(path: Path, split: int) -> Plan | None:
+    """The ids both halves of the export of `path` give the channels of the second half (from
+    seq `split`); None if they cannot agree on them (too many channels, or a value SQLite
+    cannot read: one process writes the export, and finds that event)."""
     with reading(path) as (connection, _):
         try:
-            plan = _plan(connection.execute(CHANNEL_KEYS))
+            plan = _plan(connection.execute(CHANNEL_KEYS, (split,)))
         except (sqlite3.Error, ValueError):  # ValueError: JSON Python cannot read (`Inf`)
             return None
     return plan if len(plan.channels) <= MAX_ID else None
@@ -318,19 +306,23 @@ def _write_in_halves(
     return count
 
 
-Row = tuple[int, float, str, str, str, int, str | None]
-"""seq, t, wall, labels and payload as the timeline export selects them, wall_ns, and a
-light report's plain level as JSON text (0 when off), or `WHOLE` and a payload as stored
-that may hold another level or a volume, or None."""
+Row = tuple[int, float, int, str, str, str | None]
+"""seq, t, wall_ns, labels (`LABELS`), the payload as the timeline export selects it, and
+a device's command as stored if it may hold a volume (else None)."""
 
 
 def event_rows(events: Iterable[Event]) -> Iterator[list[Row]]:
     """`QUERY`'s rows made from events (pseudonymised ones), in batches."""
     return batched(
         (
-            *event_row(event),
+            event.seq,
+            float(event.t),
             event.wall_ns,
-            WHOLE + json_text(event.payload) if event.kind in ("state", "command") else None,
+            json.dumps([event.phase, event.kind, event.device, event.topic]),
+            json_text(contract_payload(event)),
+            json_text(event.payload)
+            if event.kind == "command" and event.device is not None
+            else None,
         )
         for event in events
     )
@@ -383,12 +375,12 @@ class _Messages:
 
         def event(
             phase: str | None, kind: str, device: str | None, topic: str | None
-        ) -> tuple[str, int, str, str | None, str | None]:
+        ) -> tuple[str, int, str | None, str, str | None]:
             part = json_labels(phase, kind, device, topic)
-            return part, channels.event(kind, device), kind, device, phase
+            return part, channels.event(kind, device), phase, kind, device
 
         self._labels = Labels(event)
-        self._lights: dict[str | None, int] = {}
+        self._lights: dict[str, int] = {}
 
     def write(
         self,
@@ -397,62 +389,111 @@ class _Messages:
         count: int = 0,
     ) -> int:
         """Add the rows' messages; return `count` (those written before) plus the rows'."""
-        channels, labels, light_channels = self._channels, self._labels, self._lights
-        add = channels.writer.message
+        channels, labels, lights = self._channels, self._labels, self._lights
+        writer = channels.writer
+        add, chunk, index = writer.message, writer.chunk, writer.index
         phase = self._phase
+        second, wall_second = -1, ""
         with consuming(rows):
             for batch in rows:
-                for seq, t, wall, names, content, wall_ns, level in batch:
-                    part, channel, kind, device, now_in = labels[names]
-                    line = f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall}"{part}{content}}}'
+                for seq, t, wall_ns, names, content, volume in batch:
+                    part, channel, now_in, kind, device = labels[names]
+                    whole, ns = divmod(wall_ns, 1_000_000_000)
+                    if whole != second:
+                        second, wall_second = whole, iso_second(whole)
+                    micros = "%06d" % (ns // 1000)  # noqa: UP031 (quicker than `:06d`)
+                    data = (  # the wall time as `iso_wall` writes it
+                        f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall_second}.{micros}Z"'
+                        f"{part}{content}}}"
+                    ).encode()
                     log_time = round(t * 1e9)
                     # held to MCAP's field sizes (a damaged journal may hold any number)
                     if not 0 <= log_time <= U64 or wall_ns > U64:
                         log_time, wall_ns = _u64(log_time), _u64(wall_ns)
                     seq &= 0xFFFFFFFF
-                    add(channel, log_time, line.encode(), wall_ns, seq)
+                    # `add` in line: a call costs more than the work
+                    index[channel].extend((log_time, len(chunk)))
+                    head = PACK_MESSAGE(
+                        MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, seq, log_time, wall_ns
+                    )
+                    chunk += head + data
                     if now_in != phase and now_in is not None:
                         phase = self._phase = now_in
                         data = json.dumps({"phase": phase}).encode()
                         add(channels.derived("phase", None), log_time, data, wall_ns, seq)
-                    if level is None or device is None:
+                    if device is None:
                         continue
-                    if level.startswith(WHOLE):
-                        _levels(add, channels, kind, device, level[1:], log_time, wall_ns, seq)
-                        continue
-                    value = float(level)
-                    if not math.isfinite(value):
-                        continue
-                    light = light_channels.get(device)
-                    if light is None:
-                        light = light_channels[device] = channels.derived("light", device)
-                    add(light, log_time, f'{{"level": {value!r}}}'.encode(), wall_ns, seq)
+                    if kind == "state":
+                        level = light_level(content)
+                        if level is None:
+                            continue
+                        light = lights.get(device)
+                        if light is None:
+                            light = lights[device] = channels.derived("light", device)
+                        data = f'{{"level": {level}}}'.encode()
+                        index[light].extend((log_time, len(chunk)))
+                        head = PACK_MESSAGE(
+                            MESSAGE_OPCODE, MESSAGE_HEAD + len(data), light, seq, log_time, wall_ns
+                        )
+                        chunk += head + data
+                    elif volume is not None:
+                        _volume(add, channels, device, volume, log_time, wall_ns, seq)
+                writer.chunk_done()
                 count += len(batch)
                 if progress is not None:
                     progress(count)
         return count
 
 
-def _levels(
+CANONICAL_REPORT = re.compile(
+    r'\{"on": (true|false), "level": (-?(?:0|[1-9][0-9]{0,2})'
+    r"(?:\.[0-9]+(?:[eE][-+]?[0-9]{1,2})?|[eE][-+]?[0-9]{1,2}))\}"
+).fullmatch
+"""A light's report as the journal writes it (`{"on": true, "level": 0.65}`), its level a
+JSON number with a fraction or an exponent (a float to Python's `json`, as to `float`), of
+at most three digits before the point and two in the exponent (finite to any reader)."""
+
+
+def light_level(report: str) -> str | None:
+    """The level a light's state report (JSON text) gives, as JSON text: its `level` if that
+    is a finite number, 0 if the light is off (`on` false as Python reads it; a missing `on`
+    is true); None if it gives no level (or is no JSON Python can read). `level_read` reads
+    any report; the journal's own text is read here without `json`."""
+    canonical = CANONICAL_REPORT(report)
+    if canonical is None:
+        return level_read(report)
+    return canonical[2] if canonical[1] == "true" else "0.0"  # as written: no `repr`
+
+
+def level_read(report: str) -> str | None:
+    """`light_level` by `json`."""
+    try:
+        payload = json.loads(report)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    level = _finite(payload.get("level"))
+    if level is None:
+        return None
+    return repr(level) if payload.get("on", True) else "0.0"
+
+
+def _volume(
     add: Callable[..., None],
     channels: _Channels,
-    kind: str,
     device: str,
     stored: str,
     log_time: int,
     wall_ns: int,
     seq: int,
 ) -> None:
-    """A light's level from its state report, or a volume from a command, on its level channel."""
-    payload = json.loads(stored)
-    if not isinstance(payload, dict):
+    """The volume a command sets (if it does), on its device's volume channel."""
+    try:
+        payload = json.loads(stored)
+    except (ValueError, RecursionError):  # JSON to SQLite, too deep or not JSON to Python
         return
-    if kind == "state":
-        level = _finite(payload.get("level"))
-        if level is not None:
-            value = level if payload.get("on", True) else 0.0
-            data = f'{{"level": {value!r}}}'.encode()
-            add(channels.derived("light", device), log_time, data, wall_ns, seq)
+    if not isinstance(payload, dict):
         return
     wire = payload.get("payload")
     if list(payload) == ["payload"] and isinstance(wire, str):

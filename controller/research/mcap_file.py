@@ -4,9 +4,9 @@ The library's `Writer` builds each message through a record object and a dozen s
 writes (about 8 µs a message); a 3-hour session has some 160,000. `McapFile` writes the
 same file layout (chunks compressed with zstd at its quickest level, message indexes,
 schemas and channels repeated in the summary, statistics, chunk and metadata indexes,
-summary offsets, CRCs) but appends each message to its chunk with one `struct.pack`, and
-leaves every other record to the library's record classes, so any MCAP reader reads it as
-the library's own.
+summary offsets, the data section's and summary's CRCs) but appends each message to its
+chunk with one `struct.pack`, and leaves every other record to the library's record
+classes, so any MCAP reader reads it as the library's own.
 The output needs no `tell()` or `seek()`: offsets are counted as bytes are written.
 
 A file can be written in two parts by two processes: one writes the start and its chunks,
@@ -44,7 +44,8 @@ from mcap.records import (
 
 MAGIC = b"\x89MCAP0\r\n"
 CHUNK_SIZE = 1024 * 1024
-"""A chunk is closed once its uncompressed records pass this many bytes (the library's default)."""
+"""A chunk is closed once its uncompressed records reach this many bytes (the library's
+default), when its writer next calls `chunk_done`."""
 MESSAGE = struct.Struct("<BQHIQQ")
 """A message record's head: opcode, record length, channel, sequence, log time, publish time."""
 PACK_MESSAGE = MESSAGE.pack
@@ -52,8 +53,10 @@ MESSAGE_OPCODE = int(Opcode.MESSAGE)
 """The opcode as a plain int: reading an enum member costs more than packing a message."""
 MESSAGE_HEAD = MESSAGE.size - 9
 """The bytes of a message record's content before its data."""
-COMPRESSOR = zstandard.ZstdCompressor(level=1)
-"""zstd's quickest level: a third quicker than its default on a session's JSON, as small."""
+COMPRESSOR = zstandard.ZstdCompressor(level=1, write_checksum=True)
+"""zstd's quickest level: a third quicker than its default on a session's JSON, as small.
+Each chunk's frame holds zstd's checksum of its records, which every zstd decoder checks:
+the chunk's CRC of them (optional in MCAP, 0 for none) would cost three times as much."""
 COPY_BYTES = 1 << 20
 """Bytes of a part copied at a time."""
 INDEX_HEAD = struct.Struct("<BQHI")
@@ -71,9 +74,10 @@ class McapFile:
         self._channels: dict[int, Channel] = {}
         self._metadata: list[MetadataIndex] = []
         self._chunk_indexes: list[ChunkIndex] = []
-        self._chunk = bytearray()
-        self._index: defaultdict[int, list[int]] = defaultdict(list)
-        """This chunk's messages per channel: log time and offset, flat."""
+        self.chunk = bytearray()
+        """The current chunk's records (a bulk writer appends its messages: see `message`)."""
+        self.index: defaultdict[int, list[int]] = defaultdict(list)
+        """The current chunk's messages per channel: log time and offset in `chunk`, flat."""
         self._counts: defaultdict[int, int] = defaultdict(int)
         self._times: list[int] = []
         """The earliest and latest log time of each chunk so far."""
@@ -85,7 +89,7 @@ class McapFile:
 
     def metadata(self, name: str, data: dict[str, str]) -> None:
         """Write a metadata record (between chunks) and index it."""
-        self._end_chunk()
+        self.end_chunk()
         record = _record(Metadata(name=name, metadata=data))
         self._metadata.append(MetadataIndex(offset=self._offset, length=len(record), name=name))
         self._write(record)
@@ -94,7 +98,7 @@ class McapFile:
         """Register a schema (written into the current chunk) under `schema_id` (1–65535)."""
         schema = Schema(id=schema_id, name=name, encoding=encoding, data=data)
         self._schemas[schema_id] = schema
-        self._chunk += _record(schema)
+        self.chunk += _record(schema)
 
     def channel(self, channel_id: int, topic: str, encoding: str, schema_id: int) -> None:
         """Register a channel (written into the current chunk) under `channel_id`."""
@@ -102,25 +106,32 @@ class McapFile:
             id=channel_id, topic=topic, message_encoding=encoding, schema_id=schema_id, metadata={}
         )
         self._channels[channel_id] = channel
-        self._chunk += _record(channel)
+        self.chunk += _record(channel)
 
     def message(
         self, channel: int, log_time: int, data: bytes, publish_time: int, sequence: int
     ) -> None:
-        """Add a message to the current chunk (times in ns, held to 64 bits by the caller)."""
-        chunk = self._chunk
-        self._index[channel].extend((log_time, len(chunk)))
+        """Add a message to the current chunk (times in ns, held to 64 bits by the caller).
+
+        A writer of many messages may do the same in its own loop, with `chunk` and `index`
+        at hand; either calls `chunk_done` now and then (say every thousand messages).
+        """
+        chunk = self.chunk
+        self.index[channel].extend((log_time, len(chunk)))
         head = PACK_MESSAGE(
             MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, sequence, log_time, publish_time
         )
         chunk += head + data  # one append: quicker than two
-        if len(chunk) > CHUNK_SIZE:
-            self._end_chunk()
+
+    def chunk_done(self) -> None:
+        """Close the current chunk if it holds `CHUNK_SIZE` bytes or more."""
+        if len(self.chunk) >= CHUNK_SIZE:
+            self.end_chunk()
 
     def finish_part(self) -> dict[str, Any]:
         """Close the last chunk of a part written without `start`; return an account of it
         (a JSON value) for `append_part`."""
-        self._end_chunk()
+        self.end_chunk()
         return {
             "length": self._offset,
             "schemas": [
@@ -149,7 +160,7 @@ class McapFile:
     def append_part(self, part: BinaryIO, account: dict[str, Any]) -> None:
         """Close the current chunk; append the bytes of a part `finish_part` gave `account`
         of (a file at its start), and take its schemas, channels and chunks into the summary."""
-        self._end_chunk()
+        self.end_chunk()
         base = self._offset
         while data := part.read(COPY_BYTES):
             self._write(data)
@@ -196,7 +207,7 @@ class McapFile:
 
     def finish(self) -> None:
         """Close the last chunk; write the data end, the summary, the footer and the magic."""
-        self._end_chunk()
+        self.end_chunk()
         self._write(_record(DataEnd(data_section_crc=self._data_crc)))
         summary_start = self._offset
         summary = bytearray()
@@ -236,12 +247,14 @@ class McapFile:
             channel_message_counts=dict(self._counts),
         )
 
-    def _end_chunk(self) -> None:
-        """Compress and write the current chunk and its message indexes, if it has messages."""
-        if not self._index:
+    def end_chunk(self) -> None:
+        """Compress and write the current chunk and its message indexes, if it has messages
+        (`finish`, `finish_part` and `append_part` do: a part's writer may do it before it
+        waits for the other part)."""
+        if not self.index:
             return
-        data = bytes(self._chunk)
-        times = [time for entries in self._index.values() for time in entries[::2]]
+        data = bytes(self.chunk)
+        times = [time for entries in self.index.values() for time in entries[::2]]
         start, end = min(times), max(times)
         self._times += (start, end)
         compressed = COMPRESSOR.compress(data)
@@ -250,7 +263,7 @@ class McapFile:
                 message_start_time=start,
                 message_end_time=end,
                 uncompressed_size=len(data),
-                uncompressed_crc=zlib.crc32(data),
+                uncompressed_crc=0,  # zstd's checksum instead (see `COMPRESSOR`)
                 compression="zstd",
                 data=compressed,
             )
@@ -259,7 +272,7 @@ class McapFile:
         self._write(chunk)
         index_start = self._offset
         index_offsets = {}
-        for channel, entries in self._index.items():
+        for channel, entries in self.index.items():
             index_offsets[channel] = self._offset
             self._counts[channel] += len(entries) // 2
             size = len(entries) * 8
@@ -278,8 +291,8 @@ class McapFile:
                 uncompressed_size=len(data),
             )
         )
-        self._chunk = bytearray()
-        self._index.clear()
+        self.chunk.clear()  # in place: a bulk writer holds it
+        self.index.clear()
 
     def _write(self, data: bytes) -> None:
         self._out.write(data)

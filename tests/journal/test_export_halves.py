@@ -208,6 +208,12 @@ def test_an_export_in_halves_is_the_text_one_process_writes(
             1501,
             3000,
         ),
+        (  # a light only in the first half, another only in the second: a channel each
+            "UPDATE events SET device = 'first only' WHERE seq IN (9, 12);"
+            "UPDATE events SET device = 'second only' WHERE seq IN (2001, 2004)",
+            1501,
+            3000,
+        ),
         (  # kinds named as the derived channels' paths, or their schemas
             "UPDATE events SET kind = 'room/phase', device = NULL WHERE seq IN (6, 2004);"
             "UPDATE events SET kind = 'room/volume', device = 'lamp' WHERE seq IN (9, 2007);"

@@ -26,7 +26,7 @@ from mcap.reader import make_reader
 from controller.journal import Event, JournalError
 from controller.journal.export import COLUMNS, contract_payload, export_bids, export_session
 from controller.research.bids import bids_text, read_tsv
-from controller.research.mcap_export import export_mcap
+from controller.research.mcap_export import export_mcap, level_read, light_level
 from tests.research.support import bids_errors, write_journal
 
 SPECIALS = ['"', "'", "\t", "\n", "\r", "\x00", "\x1f", "\x85", "\u2028", "\\", ",", "/", "é"]
@@ -194,11 +194,12 @@ def derived_messages(path: Path, key: bytes | None) -> list[tuple[str, int, byte
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(light_reports | volume_commands, min_size=1, max_size=12))
-def test_mcap_level_channels_agree_whether_sqlite_or_python_reads_the_payloads(
+def test_mcap_level_channels_agree_whether_read_from_the_journal_or_from_its_events(
     happenings: list[Event],
 ) -> None:
-    # SQLite reads a plain export's light levels, Python a pseudonymised one's (these
-    # events hold no participant code): the derived channels must be the same messages.
+    # A plain export reads light levels and volumes from the journal's text, a pseudonymised
+    # one from its events written anew (these hold no participant code): the derived
+    # channels must be the same messages.
     with tempfile.TemporaryDirectory() as scratch:
         path = write_journal(Path(scratch), [(n / 4, e) for n, e in enumerate(happenings)])
         plain = derived_messages(path, None)
@@ -277,3 +278,79 @@ def test_a_session_with_more_devices_than_mcap_has_channels_is_refused_clearly(
         f"{path}: cannot be written as MCAP: an MCAP file holds at most 65,535 channels, one per"
         " kind of event and device, and the session needs more"
     )
+
+
+number_texts = st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["", "-", "+"]),
+    st.sampled_from(["0", "7", "123", "05", "", "1_0", "\u0663", "1\u0663", "9" * 309]),
+    st.sampled_from(["", ".5", ".25", ".", ".\u0663"]),
+    st.sampled_from(["", "e-5", "E+400", "e999", "e"]),
+)
+"""Texts where a report's level goes: JSON numbers and look-alikes (`05`, `1_0`, `1٣`...)."""
+reports = st.one_of(
+    st.builds(  # the journal's text, with any number in it
+        lambda on, number: f'{{"on": {on}, "level": {number}}}',
+        st.sampled_from(["true", "false"]),
+        number_texts,
+    ),
+    st.builds(  # and with anything else in it
+        lambda on, number, rest: f'{{"on": {on}, "level": {number}{rest}}}',
+        st.sampled_from(["true", "false", "null", "1", '"x"', "[]"]),
+        number_texts | st.sampled_from(["NaN", "-Infinity", '"0.5"', "true", "[0.5]", " 0.5"]),
+        st.sampled_from(["", ', "on": false', ', "on": true', ', "level": 0.25', ", [1]", " "]),
+    ),
+    st.builds(  # as Python writes reports, with any values (NaN, infinities, -0...)
+        lambda on, level: json.dumps({"on": on, "level": level}),
+        json_values | truth_values,
+        st.floats() | st.integers() | st.integers(10**308, 10**309),
+    ),
+    st.builds(json.dumps, json_values),
+    st.sampled_from(['{"o\\u006e": false, "level": 0.5}', '{"on": true, "level": 0.5', "[" * 2000]),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(reports)
+def test_a_light_level_read_from_the_report_text_is_the_level_json_reads(report: str) -> None:
+    """`light_level` reads the journal's own text of a report without `json` (a hundred
+    thousand reports in a long session): the number `json` reads (`level_read`), or none."""
+    quick, slow = light_level(report), level_read(report)
+    assert (quick is None) == (slow is None)
+    if quick is not None and slow is not None:
+        number = json.loads(quick, parse_constant=lambda constant: pytest.fail(constant))
+        assert repr(float(number)) == slow  # -0.0 is not 0.0
+
+
+def test_payloads_too_deep_for_python_keep_their_events_with_no_level_or_volume(
+    tmp_path: Path,
+) -> None:
+    """JSON nested deeper than Python reads (SQLite reads 2,000 levels): the events are
+    exported as they are, their level and volume left out, and no traceback."""
+    deep = "[" * 1500 + "]" * 1500
+    path = write_journal(
+        tmp_path,
+        [
+            (0.0, Event("command", {"volume": 40}, device="speaker", topic="vlc/speaker")),
+            (1.0, Event("state", {"on": True, "level": 0.5}, device="lamp")),
+            (2.0, Event("state", {"on": True, "level": 0.25}, device="lamp")),
+        ],
+    )
+    with sqlite3.connect(path) as connection:
+        for payload, seq in (('{"volume": 50, "x": %s}', 1), ('{"level": 0.5, "x": %s}', 2)):
+            connection.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload % deep, seq))
+    connection.close()
+    out = io.BytesIO()
+    assert export_mcap(path, out) == 3
+    out.seek(0)
+    messages = [
+        (channel.topic, message.data)
+        for _, channel, message in make_reader(out).iter_messages(log_time_order=False)
+    ]
+    assert [topic for topic, _ in messages] == [
+        "/command/speaker",
+        "/state/lamp",
+        "/state/lamp",
+        "/room/light/lamp",
+    ]
+    assert messages[-1][1] == b'{"level": 0.25}'

@@ -1,12 +1,20 @@
-"""The MCAP writer's second part: a part shorter than its account is refused, not joined."""
+"""The MCAP writer: a second part shorter than its account is refused, not joined, and a
+chunk altered after it was written is refused by a reader, not read as other messages."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
+from mcap.reader import make_reader
+from mcap.records import Chunk
+from mcap.stream_reader import StreamReader
 
+from controller.journal import Event
+from controller.research.mcap_export import export_mcap
 from controller.research.mcap_file import McapFile
+from tests.research.support import write_journal
 
 
 def test_a_part_shorter_than_its_account_is_an_error_that_says_so() -> None:
@@ -16,3 +24,33 @@ def test_a_part_shorter_than_its_account_is_an_error_that_says_so() -> None:
     with pytest.raises(OSError) as refused:
         writer.append_part(io.BytesIO(b"cut"), account)
     assert refused.value.strerror == "its second half is 3 bytes, not 10"
+
+
+def messages(data: bytes) -> list[tuple[str, int, bytes]]:
+    reader = make_reader(io.BytesIO(data), validate_crcs=True)
+    return [(c.topic, m.log_time, m.data) for _, c, m in reader.iter_messages()]
+
+
+def test_a_chunk_altered_anywhere_is_refused_by_a_reader_that_checks(tmp_path: Path) -> None:
+    """A bit flipped in each byte in turn of a chunk's compressed records: the reader reads
+    the messages as written or raises (the chunk's CRC, or zstd's checksum)."""
+    notes = [(n / 10, Event("note", f"note {n} " + "x" * (n % 50))) for n in range(300)]
+    out = io.BytesIO()
+    export_mcap(write_journal(tmp_path, notes), out)
+    written = out.getvalue()
+    [chunk] = [
+        r
+        for r in StreamReader(io.BytesIO(written), emit_chunks=True).records
+        if isinstance(r, Chunk)
+    ]
+    start = written.index(chunk.data)
+    expected = messages(written)
+    assert len(expected) == 300
+    for byte in range(len(chunk.data)):
+        altered = bytearray(written)
+        altered[start + byte] ^= 1 << byte % 8
+        try:
+            read = messages(bytes(altered))
+        except Exception:  # zstd's errors and the library's alike
+            continue
+        assert read == expected, f"byte {byte} of the chunk's data changed what was read"
