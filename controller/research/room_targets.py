@@ -19,10 +19,11 @@ whatever the replay's speed or pauses; a set still running when the replay ends 
 then. The replay runs never faster than the session ran, and stops the moment anyone
 commands that room's engine (it listens on the room's `cmd` topic and on its emergency
 button's, so it stops before the engine acts on an emergency) or the room's retained state
-shows a session or an emergency, or cannot be read (it may hide either); halted, it sends
-nothing more, stops included. It sends nothing before it has read that retained state (or
-waited `STATUS_WAIT_S` for a room that has none): a session begun since the command line's
-check is in it.
+shows a session or an emergency, or cannot be read (it may hide either: so too when the
+connection to the broker is lost, as what was queued meanwhile would go out on reconnecting
+before the state is read again); halted, it sends nothing more, stops included. It sends
+nothing before it has read that retained state (or waited `STATUS_WAIT_S` for a room that
+has none): a session begun since the command line's check is in it.
 `engine_activity()` tells the command line beforehand what the room's retained status and
 state say.
 """
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, RoomTopics
-from controller.bus import Bus, Message, Will
+from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.bus.credentials import unique_client_id
 from controller.config import Room
 from controller.config.models import BrokerSettings, Device
@@ -69,6 +70,7 @@ STATUS_WAIT_S = 1.5
 """How long to wait for a room's retained status and state before deciding it is idle."""
 UNREADABLE_STATE = "its retained state cannot be read (it may hide a session or an emergency)"
 PRESSED = "its engine was given an emergency (Home Assistant's button)"
+BROKER_LOST = "the connection to its broker was lost (its state cannot be read meanwhile)"
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
 
@@ -284,6 +286,7 @@ class LiveTarget(ReplayTarget):
         bus.subscribe(self.topics.cmd, self._room_commanded)
         bus.subscribe(self.topics.emergency, self._button_pressed)
         self._bus = await _connect(self.settings, bus)
+        bus.on_connection(self._connection_changed)  # once connected: no attempt before counts
         # The retained state comes after the subscription's acknowledgement, and is handled
         # later still: the first recorded command (at time 0) must not race it to the room.
         with contextlib.suppress(TimeoutError):
@@ -367,8 +370,15 @@ class LiveTarget(ReplayTarget):
     async def close(self) -> None:
         if self._bus is not None:
             await self._stop_sets(all_of_them=True)  # a set this replay started ends with it
-            await self._bus.__aexit__(None, None, None)
-            self._bus = None
+            bus, self._bus = self._bus, None  # its closing is no lost connection
+            await bus.__aexit__(None, None, None)
+
+    def _connection_changed(self, change: ConnectionChange) -> None:
+        """A lost connection halts the replay: a session or an emergency may begin unseen
+        meanwhile, and what the replay queued would reach the room on reconnecting, before
+        the retained state that shows it is handled."""
+        if not change.connected and self._bus is not None:
+            self._halt(BROKER_LOST)
 
     def _room_state(self, message: Message) -> None:
         if self._state_read is not None:

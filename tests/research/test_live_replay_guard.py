@@ -36,6 +36,7 @@ from controller.engine.service import RoomService
 from controller.journal import Event, Journal, SessionMeta
 from controller.research.replay import Position, Replay, ReplaySource, Selection
 from controller.research.room_targets import (
+    BROKER_LOST,
     PRESSED,
     UNREADABLE_STATE,
     LiveTarget,
@@ -431,3 +432,37 @@ async def test_a_room_whose_retained_state_cannot_be_read_gets_no_live_replay(
         )  # fmt: skip
     settings = BrokerSettings(mode="external", host=mosquitto.host, port=mosquitto.port)
     assert (await engine_activity(settings, room)).busy == busy
+
+
+async def test_a_live_replay_whose_broker_goes_away_sends_nothing_queued_when_it_is_back(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The broker goes away while the live target waits for the room's retained state (an
+    idle room has none: it waits `STATUS_WAIT_S`), and a session begins meanwhile. What the
+    replay sent while the broker was away was queued, and went out when it came back, before
+    the retained state showing the session was handled: the recorded level reached the
+    room's ceiling in the middle of that session. The room's state cannot be read while
+    the broker is away, so the replay gives the room back (docs/safety.md)."""
+    room, settings = room_on(private_mosquitto, tmp_path)
+    meta = SessionMeta("recorded", "recorded", "standard", "P-1", 1.0, START_NS, None, True)
+    target = LiveTarget(room, settings, meta)
+    opening = asyncio.create_task(target.open(meta))
+    await asyncio.sleep(0.3)  # connected, waiting for a state that an idle room does not have
+    await asyncio.to_thread(private_mosquitto.stop)
+    await asyncio.wait_for(opening, 10)
+    level = json.dumps({"state": "ON", "brightness": 20, "transition": 0.0}, separators=(",", ":"))
+    try:
+        await target.emit(Event("command", {"payload": level}, device="ceiling", topic=CEILING_SET))
+        await asyncio.to_thread(private_mosquitto.start)
+        await asyncio.to_thread(  # the room's engine, which began a session meanwhile
+            publish.single, f"sessionroom/{room.room_id}/state", '{"session": {"id": "s-now"}}',
+            qos=1, retain=True, hostname=private_mosquitto.host, port=private_mosquitto.port,
+        )  # fmt: skip
+        wire = await asyncio.to_thread(Wire, private_mosquitto, CEILING_SET)
+        try:
+            await asyncio.sleep(3.0)  # the target's bus is back within its backoff by then
+        finally:
+            wire.close()
+    finally:
+        await target.close()
+    assert (wire.messages, target.halted) == ([], BROKER_LOST)
