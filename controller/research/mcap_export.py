@@ -48,7 +48,13 @@ from controller.journal.export import (
 from controller.journal.halves import SPLIT_FROM, SecondHalf, second_half_from
 from controller.journal.sessions import utc_datetime
 from controller.journal.store import JournalError, json_text, reading
-from controller.research.mcap_file import MESSAGE_HEAD, MESSAGE_OPCODE, PACK_MESSAGE, McapFile
+from controller.research.mcap_file import (
+    CHUNK_SIZE,
+    MESSAGE_HEAD,
+    MESSAGE_OPCODE,
+    PACK_MESSAGE,
+    McapFile,
+)
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
 
@@ -391,7 +397,7 @@ class _Messages:
         """Add the rows' messages; return `count` (those written before) plus the rows'."""
         channels, labels, lights = self._channels, self._labels, self._lights
         writer = channels.writer
-        add, chunk, index = writer.message, writer.chunk, writer.index
+        add, chunk, index, end_chunk = writer.message, writer.chunk, writer.index, writer.end_chunk
         phase = self._phase
         second, wall_second = -1, ""
         with consuming(rows):
@@ -417,6 +423,8 @@ class _Messages:
                         MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, seq, log_time, wall_ns
                     )
                     chunk += head + data
+                    if len(chunk) >= CHUNK_SIZE:  # as it fills: a payload may be megabytes
+                        end_chunk()
                     if now_in != phase and now_in is not None:
                         phase = self._phase = now_in
                         data = json.dumps({"phase": phase}).encode()
@@ -438,7 +446,6 @@ class _Messages:
                         chunk += head + data
                     elif volume is not None:
                         _volume(add, channels, device, volume, log_time, wall_ns, seq)
-                writer.chunk_done()
                 count += len(batch)
                 if progress is not None:
                     progress(count)

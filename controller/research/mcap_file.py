@@ -45,7 +45,7 @@ from mcap.records import (
 MAGIC = b"\x89MCAP0\r\n"
 CHUNK_SIZE = 1024 * 1024
 """A chunk is closed once its uncompressed records reach this many bytes (the library's
-default), when its writer next calls `chunk_done`."""
+default)."""
 MESSAGE = struct.Struct("<BQHIQQ")
 """A message record's head: opcode, record length, channel, sequence, log time, publish time."""
 PACK_MESSAGE = MESSAGE.pack
@@ -114,7 +114,7 @@ class McapFile:
         """Add a message to the current chunk (times in ns, held to 64 bits by the caller).
 
         A writer of many messages may do the same in its own loop, with `chunk` and `index`
-        at hand; either calls `chunk_done` now and then (say every thousand messages).
+        at hand, and close the chunk as this does once it holds `CHUNK_SIZE` bytes.
         """
         chunk = self.chunk
         self.index[channel].extend((log_time, len(chunk)))
@@ -122,10 +122,7 @@ class McapFile:
             MESSAGE_OPCODE, MESSAGE_HEAD + len(data), channel, sequence, log_time, publish_time
         )
         chunk += head + data  # one append: quicker than two
-
-    def chunk_done(self) -> None:
-        """Close the current chunk if it holds `CHUNK_SIZE` bytes or more."""
-        if len(self.chunk) >= CHUNK_SIZE:
+        if len(chunk) >= CHUNK_SIZE:
             self.end_chunk()
 
     def finish_part(self) -> dict[str, Any]:

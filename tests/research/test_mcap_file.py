@@ -13,7 +13,7 @@ from mcap.stream_reader import StreamReader
 
 from controller.journal import Event
 from controller.research.mcap_export import export_mcap
-from controller.research.mcap_file import McapFile
+from controller.research.mcap_file import CHUNK_SIZE, McapFile
 from tests.research.support import write_journal
 
 
@@ -54,3 +54,21 @@ def test_a_chunk_altered_anywhere_is_refused_by_a_reader_that_checks(tmp_path: P
         except Exception:  # zstd's errors and the library's alike
             continue
         assert read == expected, f"byte {byte} of the chunk's data changed what was read"
+
+
+@pytest.mark.parametrize("key", [None, b"k" * 32], ids=["journal", "pseudonymised"])
+def test_large_payloads_are_written_in_chunks_of_a_megabyte_not_one_per_thousand_events(
+    tmp_path: Path, key: bytes | None
+) -> None:
+    """A journal of large payloads (notes of 300 kB): a chunk is closed once it holds
+    `CHUNK_SIZE` bytes, as the library's writer does. Closed only every thousand events,
+    one chunk held them all (a thousand 1 MB notes: a gigabyte held three times over in
+    memory while it was compressed, and a reader must decompress it whole to read any of
+    its messages)."""
+    notes = [(n / 10, Event("note", f"{n} " + "x" * 300_000)) for n in range(40)]
+    out = io.BytesIO()
+    export_mcap(write_journal(tmp_path, notes), out, key=key)
+    out.seek(0)
+    chunks = make_reader(out, validate_crcs=True).get_summary().chunk_indexes
+    assert max(chunk.uncompressed_size for chunk in chunks) < CHUNK_SIZE + 400_000
+    assert len(chunks) >= 10
