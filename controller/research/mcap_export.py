@@ -412,7 +412,10 @@ class _Messages:
                         f'{{"seq": {seq}, "t": {t!r}, "wall": "{wall_second}.{micros}Z"'
                         f"{part}{content}}}"
                     ).encode()
-                    log_time = round(t * 1e9)
+                    try:
+                        log_time = round(t * 1e9)
+                    except OverflowError:  # infinite in ns: a damaged time over 1.8e299 s
+                        log_time = 0 if t < 0 else U64
                     # held to MCAP's field sizes (a damaged journal may hold any number)
                     if not 0 <= log_time <= U64 or wall_ns > U64:
                         log_time, wall_ns = _u64(log_time), _u64(wall_ns)

@@ -354,3 +354,28 @@ def test_payloads_too_deep_for_python_keep_their_events_with_no_level_or_volume(
         "/room/light/lamp",
     ]
     assert messages[-1][1] == b'{"level": 0.25}'
+
+
+@pytest.mark.parametrize("key", [None, b"k" * 32], ids=["journal", "pseudonymised"])
+def test_a_session_time_too_large_for_nanoseconds_is_held_to_mcaps_log_time(
+    tmp_path: Path, key: bytes | None
+) -> None:
+    """A damaged journal's session time below 1e300 (a number, so every export writes it)
+    but above 1.8e299 s is infinite in nanoseconds: the MCAP export ended with an
+    OverflowError. Its log time is held to MCAP's 64 bits, as any other out of range."""
+    notes = [(t, Event("note", f"at {t}")) for t in (0.0, 1.0, 2.0)]
+    path = write_journal(tmp_path, notes)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE events SET t = 5e299 WHERE seq = 2")
+        connection.execute("UPDATE events SET t = -9.9e299 WHERE seq = 3")
+    connection.close()
+    out = io.BytesIO()
+    assert export_mcap(path, out, key=key) == 3
+    out.seek(0)
+    read = [
+        (message.log_time, json.loads(message.data)["t"])
+        for _, _, message in make_reader(out, validate_crcs=True).iter_messages(
+            log_time_order=False
+        )
+    ]
+    assert read == [(0, 0.0), (2**64 - 1, 5e299), (0, -9.9e299)]
