@@ -307,9 +307,12 @@ def _under_home_assistant(
         topics = [*commanded_topics(driver), *driver.subscriptions()]
         found = [topic for topic in topics if topic == prefix or topic.startswith(f"{prefix}/")]
         if found:
+            device = devices[device_id]
+            # the line that puts it there: a Zigbee2MQTT base, or the device's own topic
+            field = "base_topic" if device.model.base_topic == prefix else "topic"
             issues.append(
-                devices[device_id].document.issue(
-                    ("topic",),
+                device.document.issue(
+                    (field,),
                     f"device {device_id!r} uses {found[0]!r}, under Home Assistant's prefix "
                     f"{prefix!r} (home_assistant.prefix), which Home Assistant may publish all "
                     "of: give the device another topic, or Home Assistant another prefix",

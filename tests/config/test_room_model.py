@@ -394,6 +394,24 @@ def test_no_device_lives_under_home_assistants_prefix(
     assert load_room(config).devices["x"].kind == "light"
 
 
+def test_a_base_topic_under_home_assistants_prefix_is_named_on_its_own_line(
+    tmp_path: Path,
+) -> None:
+    """The issue points at the line that puts the light under the prefix: its base topic,
+    not its friendly name (`topic: lamp` is no fault of its own)."""
+    copy_example(tmp_path)
+    extra = tmp_path / "devices" / "zz-extra.yaml"
+    extra.write_text(
+        "devices:\n  - id: x\n    kind: light\n    driver: zigbee2mqtt\n    topic: lamp\n"
+        "    base_topic: homeassistant\n"
+    )
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    assert [str(issue).split(": device")[0] for issue in caught.value.issues] == [
+        "devices/zz-extra.yaml:6"
+    ]
+
+
 def test_a_friendly_name_whose_state_is_another_lights_availability_is_refused(
     tmp_path: Path,
 ) -> None:
