@@ -4,9 +4,9 @@ The library's `Writer` builds each message through a record object and a dozen s
 writes (about 8 µs a message); a 3-hour session has some 160,000. `McapFile` writes the
 same file layout (chunks compressed with zstd at its quickest level, message indexes,
 schemas and channels repeated in the summary, statistics, chunk and metadata indexes,
-summary offsets, the data section's and summary's CRCs) but appends each message to its
-chunk with one `struct.pack`, and leaves every other record to the library's record
-classes, so any MCAP reader reads it as the library's own.
+summary offsets, CRCs) but appends each message to its chunk with one `struct.pack`, and
+leaves every other record to the library's record classes, so any MCAP reader reads it as
+the library's own.
 The output needs no `tell()` or `seek()`: offsets are counted as bytes are written.
 
 A file can be written in two parts by two processes: one writes the start and its chunks,
@@ -53,10 +53,11 @@ MESSAGE_OPCODE = int(Opcode.MESSAGE)
 """The opcode as a plain int: reading an enum member costs more than packing a message."""
 MESSAGE_HEAD = MESSAGE.size - 9
 """The bytes of a message record's content before its data."""
-COMPRESSOR = zstandard.ZstdCompressor(level=1, write_checksum=True)
+COMPRESSOR = zstandard.ZstdCompressor(level=1)
 """zstd's quickest level: a third quicker than its default on a session's JSON, as small.
-Each chunk's frame holds zstd's checksum of its records, which every zstd decoder checks:
-the chunk's CRC of them (optional in MCAP, 0 for none) would cost three times as much."""
+A chunk's records are checked by its CRC, not by a zstd checksum: a reader takes a chunk
+whose compression it does not know (its name altered) as uncompressed, and only the CRC
+tells it that what it then reads are no records."""
 COPY_BYTES = 1 << 20
 """Bytes of a part copied at a time."""
 INDEX_HEAD = struct.Struct("<BQHI")
@@ -260,7 +261,7 @@ class McapFile:
                 message_start_time=start,
                 message_end_time=end,
                 uncompressed_size=len(data),
-                uncompressed_crc=0,  # zstd's checksum instead (see `COMPRESSOR`)
+                uncompressed_crc=zlib.crc32(data),
                 compression="zstd",
                 data=compressed,
             )
