@@ -70,7 +70,7 @@ STATUS_WAIT_S = 1.5
 """How long to wait for a room's retained status and state before deciding it is idle."""
 UNREADABLE_STATE = "its retained state cannot be read (it may hide a session or an emergency)"
 PRESSED = "its engine was given an emergency (Home Assistant's button)"
-BROKER_LOST = "the connection to its broker was lost (its state cannot be read meanwhile)"
+BROKER_LOST = "its broker connection was lost (its state cannot be read meanwhile)"
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
 
