@@ -259,6 +259,12 @@ class SafetyLimits(StrictModel):
     emergency_fade_s: float = Field(default=3, ge=0, le=limits.MUSIC_FADE_OUT_MAX_S)
     vitals: VitalsThresholds = VitalsThresholds()
 
+    @property
+    def light_bar_speeds_hz(self) -> tuple[float, float]:
+        """A visual light bar's slowest and fastest speed: the room's BLS speeds, and at most
+        `max_flashes_per_s`, as each side of the bar flashes once per cycle."""
+        return self.bls_speed_min_hz, min(self.bls_speed_max_hz, self.max_flashes_per_s)
+
     @model_validator(mode="after")
     def _ordered_ranges(self) -> SafetyLimits:
         if self.bls_speed_min_hz > self.bls_speed_max_hz:

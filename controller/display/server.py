@@ -578,10 +578,8 @@ class DisplayServer:
 
     @property
     def bls_speeds(self) -> tuple[float, float]:
-        """The light bar's slowest and fastest speed: the room's BLS speeds, and at most
-        `max_flashes_per_s`, as each side of a visual bar flashes once per cycle."""
-        safety = self.safety
-        return safety.bls_speed_min_hz, min(safety.bls_speed_max_hz, safety.max_flashes_per_s)
+        """The light bar's slowest and fastest speed (`SafetyLimits.light_bar_speeds_hz`)."""
+        return self.safety.light_bar_speeds_hz
 
     def _hold_to_room_limits(self) -> None:
         """Clamp what the firmware accepted to the room's cap, speeds and the hard set

@@ -26,6 +26,12 @@ from controller.engine.safety import BlsMode, BlsRequest
 from controller.engine.targets import BlsTarget
 from controller.engine.volume import VolumeFades
 
+STOP_GRACE_S = 0.5
+"""Real seconds after a set's length has passed before its MQTT device is told to stop: the
+device, which started the set when the start reached it, ends it by itself first; one that
+restarted it (a start delivered again after a lost acknowledgement) or whose timing runs
+slow would go on past the length the gate judged (the engine's sets, and a live replay's)."""
+
 
 @dataclass(frozen=True)
 class BlsSet:
@@ -39,6 +45,8 @@ class BlsSet:
     """Session seconds per real second: the device taps (and the tones sound) in real time,
     so a set lasts its seconds, or `passes / speed_hz`, in real seconds, whatever the time
     scale of a rehearsal."""
+    grace_s: float = STOP_GRACE_S
+    """Real seconds after its length before its MQTT device is told to stop (`stop_grace_s`)."""
 
     @property
     def length_s(self) -> float:
@@ -63,15 +71,19 @@ class BlsSet:
 
     @property
     def stop_due(self) -> float:
-        """When its MQTT device is told to stop all the same: `STOP_GRACE_S` after its end."""
-        return self.started + self.length_s + STOP_GRACE_S * self.time_scale
+        """When its MQTT device is told to stop all the same: `grace_s` after its end."""
+        return self.started + self.length_s + self.grace_s * self.time_scale
 
 
-STOP_GRACE_S = 0.5
-"""Real seconds after a set's length has passed before its MQTT device is told to stop: the
-device, which started the set when the start reached it, ends it by itself first; one that
-restarted it (a start delivered again after a lost acknowledgement) or whose timing runs
-slow would go on past the length the gate judged (the engine's sets, and a live replay's)."""
+def stop_grace_s(mode: BlsMode, safety: config.SafetyLimits) -> float:
+    """`STOP_GRACE_S`, and for a visual light bar the longest its dot may take to come back to
+    the left before the set's passes begin: a whole cycle at the bar's top speed (it turns only
+    at an end: on its way right, it goes on to the right end first)."""
+    if mode != "visual":
+        return STOP_GRACE_S
+    return STOP_GRACE_S + 1 / safety.light_bar_speeds_hz[1]
+
+
 DEFAULT_TONE_VOLUME = 0.3
 """Tones play at the music's volume, or at this when no music sounds (before the cap)."""
 
@@ -130,7 +142,10 @@ class BlsControl:
         if tones:
             self._volumes.silence(TONES, now)
             self._volumes.fade_to(TONES, music_volume or DEFAULT_TONE_VOLUME, 0.0, now)
-        self.sets[device_id] = BlsSet(device_id, allowed, now, self._room.settings.time_scale)
+        grace = stop_grace_s(allowed.mode, self._limits)
+        self.sets[device_id] = BlsSet(
+            device_id, allowed, now, self._room.settings.time_scale, grace_s=grace
+        )
         self._record(
             "command",
             {

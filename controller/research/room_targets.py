@@ -13,8 +13,9 @@ through the engine's own output path (`controller.engine.output`) with that room
 command it carried by the target room's driver for that device, so only the room's own
 device topics and only what its drivers send are replayed; the command then passes the
 safety gate (flash rate, volume cap and ramp, BLS speed, length, intensity) before the
-driver writes it out again. Half a second (real time) after the length the gate judged for
-a set it started, the BLS device is told to stop, as the engine does (`controller.engine.bls`),
+driver writes it out again. Half a second (real time; a light bar a cycle at its top speed
+more) after the length the gate judged for a set it started, the BLS device is told to stop,
+as the engine does (`controller.engine.bls.stop_grace_s`),
 whatever the replay's speed or pauses; a set still running when the replay ends is stopped
 then. The replay runs never faster than the session ran, and stops the moment anyone
 commands that room's engine (it listens on the room's `cmd` topic and on its emergency
@@ -52,7 +53,7 @@ from controller.drivers.base import (
 )
 from controller.drivers.payloads import PayloadError
 from controller.drivers.registry import make_driver
-from controller.engine.bls import BlsSet
+from controller.engine.bls import BlsSet, stop_grace_s
 from controller.engine.output import RoomOutput
 from controller.engine.safety import BlsRequest, SafetyGate, Verdict
 from controller.engine.service import public_event
@@ -356,7 +357,10 @@ class LiveTarget(ReplayTarget):
             )
             verdict = self.output.bls_start(device.id, request, now, colour=command.colour)
             if verdict.value is not None:
-                self._stops_owed[device.id] = BlsSet(device.id, verdict.value, now).stop_due
+                grace = stop_grace_s(verdict.value.mode, self.room.settings.safety)
+                self._stops_owed[device.id] = BlsSet(
+                    device.id, verdict.value, now, grace_s=grace
+                ).stop_due
         if not verdict.allowed:
             self._hold_back(verdict.reason or f"{device.id}: refused")
 

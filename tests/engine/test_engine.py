@@ -207,6 +207,25 @@ def test_a_set_whose_start_reached_the_tappers_twice_ends_when_the_gate_said(roo
     assert running_until == 8.25
 
 
+def test_a_light_bar_is_told_to_stop_a_cycle_at_its_top_speed_later_than_tappers(
+    room: Room,
+) -> None:
+    """A screen's dot turns only at an end: a set that comes while it is on its way right
+    takes it on to the right end and back before the set's passes begin, up to a cycle at
+    the bar's top speed (0.5 s at the room's 2 Hz). The engine's stop half a second after the
+    set's length cut off the last pass of such a set; a light bar's waits that cycle more."""
+    room.do("start", plan="rehearsal", participant="P014")
+    for device in ("lightbar", "tappers"):
+        room.do("bls", op="start", device=device, speed_hz=1.0, passes=4)
+    room.tick()
+    started, stopped = room.clock.now(), {}
+    for _ in range(24):  # to 6 s after the start
+        for topic, payloads in room.tick(0.25).items():
+            if '{"running":false}' in payloads:
+                stopped[topic] = room.clock.now() - started
+    assert stopped == {"bls/tappers/set": 4.5, "bls/lightbar/set": 5.0}
+
+
 def test_a_session_ended_within_the_grace_journals_the_stop_its_last_set_was_owed(
     room: Room,
 ) -> None:
