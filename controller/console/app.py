@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -50,9 +48,8 @@ if TYPE_CHECKING:
     from controller.console.check_dialogs import BaselineAnswer, EndWithoutCheck, RecoveryAnswer
     from controller.console.widgets.setup_view import SetupView
 
-FIRST_NEWS_WAIT_S = 0.1
-"""How long the console waits, before drawing its first screen, for the room's retained state
-(or a broker that cannot be reached): with it, the first screen is the right view, drawn once."""
+ViewT = TypeVar("ViewT", bound=Widget)
+
 TICK_S = 1.0
 """How often the age of the state shown is worked out again."""
 STATE_WAIT_S = 1.0
@@ -116,38 +113,23 @@ class ConsoleApp(App[None]):
         self._live_shown: bool | None = None
         """Whether the live view is shown (else the setup view); None until the room's state
         says which."""
-        self._first_news = asyncio.Event()
-        """Set when the view first knows which view to show (`_knows_which_view`)."""
-        self._screen_built = False
-        """Whether `compose` has run and the screen is mounted: views are mounted from then on."""
         self.set_reactive(
             ConsoleApp.view,
             RoomView(room=room, broker_url=endpoint.url, stale_after_s=stale_after_s),
         )
         self.set_keymap(dict(keymap.keys))
 
-    async def on_load(self) -> None:
-        # the connection first, before the screen is built: the retained state comes in a few
-        # milliseconds while nothing else runs, and says which view the first screen shows
-        self.run_worker(self.link.run(), name="room link", exit_on_error=False)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._first_news.wait(), FIRST_NEWS_WAIT_S)
-
     def compose(self) -> ComposeResult:
         yield TopBar().data_bind(ConsoleApp.view)
         yield Banner().data_bind(ConsoleApp.view)
         yield EmergencyBand(self.keymap).data_bind(ConsoleApp.view)
-        # the setup and the live view, each built when first shown
-        with Container(id="views"):
-            if _knows_which_view(self.view):
-                self._live_shown = self.view.in_session
-                yield self._new_view(self.view.in_session)
+        yield Container(id="views")  # the setup and the live view, each built when first shown
         yield FeedbackLine().data_bind(ConsoleApp.view)
         yield KeyBar(self.keymap).data_bind(ConsoleApp.view)
 
     def on_mount(self) -> None:
-        self._screen_built = True
-        self.watch_view(self.view)  # news heard while the screen was built
+        # the connection first: the retained state is on its way while the screen is drawn
+        self.run_worker(self.link.run(), name="room link", exit_on_error=False)
         self.set_interval(TICK_S, self._age)
         self.set_timer(STATE_WAIT_S, self._show_setup_if_nothing_shown)
 
@@ -195,11 +177,7 @@ class ConsoleApp(App[None]):
         return max(self.clock.wall() - made.timestamp(), since_arrival)
 
     def watch_view(self, new: RoomView) -> None:
-        if _knows_which_view(new):
-            self._first_news.set()
-        if not self._screen_built:
-            return  # `compose` builds the view, `on_mount` shows what came meanwhile
-        if self._live_shown is None and not _knows_which_view(new):
+        if self._live_shown is None and new.state is None and new.broker_problem is None:
             return  # the retained state is on its way and says which view to build
         self._show_view(new.in_session)
 
@@ -214,8 +192,13 @@ class ConsoleApp(App[None]):
         if isinstance(self.screen, ModalScreen):
             self.pop_screen()
         self._live_shown = live
-        if (live and self._live is None) or (not live and self._setup is None):
-            self.query_one("#views").mount(self._new_view(live))
+        if live and self._live is None:
+            self._live = self._mount_view(LiveView(id="live"))
+        if not live and self._setup is None:
+            from controller.console.widgets.setup_view import SetupView
+
+            # mounted, it puts the cursor in the participant code itself
+            self._setup = self._mount_view(SetupView(self.default_plan, id="setup"))
         elif not live and self._setup is not None:
             self._setup.focus_code()
         if self._live is not None:
@@ -226,16 +209,9 @@ class ConsoleApp(App[None]):
         if live:
             self.set_focus(None)
 
-    def _new_view(self, live: bool) -> Widget:
-        """The live or the setup view, built (once) to be mounted."""
-        if live:
-            self._live = LiveView(id="live")
-            return self._live.data_bind(ConsoleApp.view)
-        from controller.console.widgets.setup_view import SetupView
-
-        # mounted, it puts the cursor in the participant code itself
-        self._setup = SetupView(self.default_plan, id="setup")
-        return self._setup.data_bind(ConsoleApp.view)
+    def _mount_view(self, view: ViewT) -> ViewT:
+        self.query_one("#views").mount(view.data_bind(ConsoleApp.view))
+        return view
 
     # ------------------------------------------------------------------ keys
 
@@ -388,9 +364,3 @@ class ConsoleApp(App[None]):
             self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
             if outcome.kind != "done":
                 return
-
-
-def _knows_which_view(view: RoomView) -> bool:
-    """Whether `view` says which view to show: the room's state came (a session is on or not),
-    or the broker cannot be reached (the setup view, until the state comes)."""
-    return view.state is not None or view.broker_problem is not None

@@ -16,12 +16,11 @@ from controller.console import link as console_link
 from controller.console.formatting import parse_wall
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
-from controller.console.widgets.live_view import LiveView
 from controller.console.widgets.setup_view import SetupView
 from controller.journal.events import iso_wall
 from tests.console import sample_states as states
 from tests.console.harness import SIZE, clock_after, console_showing
-from tests.console.polling import DEADLINE_S, confirm_baseline, eventually, screen_text
+from tests.console.polling import confirm_baseline, eventually, screen_text
 from tests.console.standin_engine import StandInEngine
 from tests.support.mosquitto import Mosquitto, free_port
 
@@ -187,19 +186,6 @@ async def test_a_console_opened_during_a_session_shows_it_without_building_the_s
     async with console_showing(engine, endpoint, states.live_state(room, "return")) as (app, _):
         assert "RETURN" in screen_text(app)
         assert not app.query(SetupView), "the setup view is built when first shown, not before"
-
-
-async def test_the_first_screen_drawn_already_holds_the_view_the_retained_state_calls_for(
-    engine: StandInEngine, endpoint: Endpoint, room: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The console hears the room's retained state before it builds its screen: the live
-    view is part of the first screen, not added to an empty one a frame later."""
-    monkeypatch.setattr(console_app, "FIRST_NEWS_WAIT_S", DEADLINE_S)  # however slow the run
-    await engine.publish_state(states.live_state(room, "return"))
-    app = console_app.ConsoleApp(endpoint, room)
-    async with app.run_test(size=SIZE):
-        assert app.query(LiveView), "the live view is built with the screen"
-        assert not app.query(SetupView)
 
 
 async def test_the_live_screen_replaces_setup_when_a_session_starts_and_back_when_it_ends(
