@@ -75,11 +75,12 @@ class BlsSet:
         return self.started + self.length_s + self.grace_s * self.time_scale
 
 
-def stop_grace_s(mode: BlsMode, safety: config.SafetyLimits) -> float:
-    """`STOP_GRACE_S`, and for a visual light bar the longest its dot may take to come back to
-    the left before the set's passes begin: a whole cycle at the bar's top speed (it turns only
-    at an end: on its way right, it goes on to the right end first)."""
-    if mode != "visual":
+def stop_grace_s(device: config.Device, safety: config.SafetyLimits) -> float:
+    """`STOP_GRACE_S`, and for a screen's light bar (`sessionroom display`) the longest its dot
+    may take to come back to the left before the set's passes begin: a whole cycle at the
+    bar's top speed (it turns only at an end: on its way right, it goes on to the right end
+    first). A light bar of its own firmware gets no more than any BLS device."""
+    if device.mode != "visual" or device.display is None:
         return STOP_GRACE_S
     return STOP_GRACE_S + 1 / safety.light_bar_speeds_hz[1]
 
@@ -142,7 +143,7 @@ class BlsControl:
         if tones:
             self._volumes.silence(TONES, now)
             self._volumes.fade_to(TONES, music_volume or DEFAULT_TONE_VOLUME, 0.0, now)
-        grace = stop_grace_s(allowed.mode, self._limits)
+        grace = stop_grace_s(device, self._limits)
         self.sets[device_id] = BlsSet(
             device_id, allowed, now, self._room.settings.time_scale, grace_s=grace
         )

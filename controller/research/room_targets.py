@@ -357,7 +357,7 @@ class LiveTarget(ReplayTarget):
             )
             verdict = self.output.bls_start(device.id, request, now, colour=command.colour)
             if verdict.value is not None:
-                grace = stop_grace_s(verdict.value.mode, self.room.settings.safety)
+                grace = stop_grace_s(device, self.room.settings.safety)
                 self._stops_owed[device.id] = BlsSet(
                     device.id, verdict.value, now, grace_s=grace
                 ).stop_due
