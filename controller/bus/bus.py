@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.client import MQTTMessage
@@ -316,6 +317,7 @@ class Bus:
             # queued message of a kept session, a retained one the broker sends at once) would
             # otherwise land in aiomqtt's queue, which `_receive` empties without looking.
             _deliver_directly(client, self._arrived)
+            _refused_when_closed_unanswered(client)
             async with client:
                 receiving = asyncio.create_task(self._receive(client))
                 await self._serve(client, receiving)
@@ -612,6 +614,30 @@ def _deliver_directly(client: aiomqtt.Client, arrived: Callable[[Message], None]
             log.exception("dropped a message the bus could not take")
 
     client._client.on_message = on_message
+
+
+def _refused_when_closed_unanswered(client: aiomqtt.Client) -> None:
+    """Fail the connect at once when the broker closes the connection before its CONNACK.
+
+    aiomqtt ignores a disconnection before the CONNACK (its `_on_disconnect` returns early), so
+    the connect waits out its whole timeout (`RESPONSE_TIMEOUT_S`): a broker that stopped or
+    restarted just as the bus connected kept the bus away for 10 s. Like `_deliver_directly`,
+    this reaches paho's client (and aiomqtt's `_connected`) through aiomqtt's internals.
+    """
+    paho_client = client._client
+    on_disconnect = paho_client.on_disconnect
+
+    def disconnected(*args: Any) -> None:
+        connecting = client._connected
+        if not connecting.done():
+            why = next((f" ({arg})" for arg in args if isinstance(arg, ReasonCode)), "")
+            connecting.set_exception(
+                aiomqtt.MqttError(f"the broker closed the connection before answering{why}")
+            )
+        if on_disconnect is not None:
+            on_disconnect(*args)
+
+    paho_client.on_disconnect = disconnected
 
 
 def _read_in_batches(client: aiomqtt.Client) -> None:

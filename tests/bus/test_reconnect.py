@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from controller.bus import Bus, ConnectionChange, Will
@@ -90,3 +92,28 @@ async def test_a_broker_restarted_twice_is_followed_each_time(
         await restart_and_publish("first")
         await restart_and_publish("second")
     assert connections.states[:5] == [True, False, True, False, True]
+
+
+async def test_a_broker_that_closes_the_connection_unanswered_is_tried_again_at_once() -> None:
+    """A broker that stops or restarts between taking the connection and answering it (seen in
+    CI: a Mosquitto restarted while the bus connected): aiomqtt waited out the whole response
+    timeout, 10 s, before the bus could try again. A loopback listener that takes each
+    connection, reads its CONNECT and closes it stands in for that moment, which a real broker
+    cannot be stopped at on purpose."""
+    accepted = 0
+
+    async def close_unanswered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(close_unanswered, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connections = ConnectionLog()
+    bus = Bus(settings_for("127.0.0.1", port), client_id="engine", **FAST_RETRY)
+    bus.on_connection(connections)
+    async with server, bus:
+        await eventually(lambda: accepted >= 3, timeout=3.0)
+    assert connections.states[:1] == [False]
+    assert "closed the connection before answering" in str(connections.changes[0].reason)

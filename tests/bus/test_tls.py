@@ -160,8 +160,9 @@ async def test_a_client_certificate_opens_a_broker_that_requires_one(
         async with Bus(settings, client_id="tls-client-cert", root=certificates.folder) as bus:
             await assert_roundtrip(bus)
         without_cert = tls_settings(broker, SERVER_NAME, TlsSettings(ca_file="ca.pem"))
-        # TLS 1.3 refuses the missing certificate after the handshake, before CONNACK; aiomqtt
-        # then only notices when the response timeout expires (paho logs the SSL alert).
-        assert await first_failure(without_cert, certificates.folder) == "Operation timed out"
+        # TLS 1.3 refuses the missing certificate after the handshake, before CONNACK (paho
+        # logs the SSL alert); aiomqtt would notice only when the response timeout expired.
+        reason = await first_failure(without_cert, certificates.folder)
+        assert reason.startswith("the broker closed the connection before answering")
     finally:
         broker.stop()
