@@ -251,8 +251,6 @@ def _under_a_base(
     topic: Zigbee2MQTT reads and acts on all of `<base>/#` (a `<name>/set` commands a light,
     `bridge/request/...` Zigbee2MQTT itself), and publishes there (e.g. base `cmnd`: a light's
     state on a Tasmota's command topic); and two bases that differ in case only."""
-    from controller.drivers.base import commanded_topics
-
     bases = {
         base: key for key, d in devices.items() if (base := d.model.zigbee2mqtt_base) is not None
     }
@@ -271,7 +269,7 @@ def _under_a_base(
             )
     for device_id, driver in drivers.items():
         own = devices[device_id].model.zigbee2mqtt_base
-        topics = [*commanded_topics(driver), *driver.subscriptions()]
+        topics = _used_topics(driver)
         found = [
             (topic, base)
             for topic in topics
@@ -299,13 +297,10 @@ def _under_home_assistant(
     """A device with a topic under Home Assistant's discovery prefix (e.g. a Zigbee2MQTT
     base `homeassistant`): in a facility, Home Assistant's login may publish all of
     `<prefix>/#`, so it could command that device (`facility init` refuses it too)."""
-    from controller.drivers.base import commanded_topics
-
     prefix = settings.model.home_assistant.prefix
     issues = []
     for device_id, driver in drivers.items():
-        topics = [*commanded_topics(driver), *driver.subscriptions()]
-        found = [topic for topic in topics if topic == prefix or topic.startswith(f"{prefix}/")]
+        found = [t for t in _used_topics(driver) if t == prefix or t.startswith(f"{prefix}/")]
         if found:
             device = devices[device_id]
             # the line that puts it there: a Zigbee2MQTT base, or the device's own topic
@@ -319,6 +314,13 @@ def _under_home_assistant(
                 )
             )
     return issues
+
+
+def _used_topics(driver: Driver) -> list[str]:
+    """Every topic a device's driver commands it on or reads it from (filters included)."""
+    from controller.drivers.base import commanded_topics
+
+    return [*commanded_topics(driver), *driver.subscriptions()]
 
 
 def _unique_display_ports(devices: Mapping[str, Sourced[Device]]) -> list[ConfigIssue]:
