@@ -11,7 +11,7 @@ from typing import Any
 
 from controller.api.topics import MAX_REPLY_BYTES, MAX_STATE_BYTES, MAX_STATUS_BYTES, RoomTopics
 from controller.bus import Bus, Message
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.untrusted import UntrustedJsonError, read_json
 
 CONNECT_TIMEOUT_S = 5.0

@@ -24,7 +24,7 @@ from typing import Any
 from controller import __version__
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, Message
-from controller.config.models import HomeAssistantSettings, RoomSettings
+from controller.config.settings import HomeAssistantSettings, RoomSettings
 
 ORIGIN = {"name": "Sessionroom", "sw_version": __version__}
 PHASE_OR_NONE = "if value_json.phase else None"

@@ -39,7 +39,7 @@ from controller.bus.routing import Routes
 from controller.bus.sender import Sender
 from controller.bus.topics import check_topic
 from controller.cancelling import cancel_and_wait
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.config.models import BrokerSettings, TlsSettings
+from controller.config.settings import BrokerSettings, TlsSettings
 
 
 def unique_client_id(name: str) -> str:

@@ -17,10 +17,14 @@ import click
 
 if TYPE_CHECKING:
     from controller.config import Room
-    from controller.config.models import BrokerRole, BrokerSettings, Device
+    from controller.config.models import Device
+    from controller.config.settings import BrokerRole, BrokerSettings
+    from controller.config.settings_file import RoomSettingsFile
     from controller.sim.device import BrokerAddress
 
 F = TypeVar("F", bound=Callable[..., Any])
+Loaded = TypeVar("Loaded", bound="RoomSettingsFile")
+"""A whole room, or its config.yaml alone."""
 
 EXIT_INVALID = 2
 
@@ -79,10 +83,31 @@ def load_room_or_exit(
     With `role`, the broker settings are the ones that role logs in with (its credentials
     from config.yaml, when the room is on a facility broker); `devices` log in one by one.
     """
-    from controller.config import RoomConfigError, load_room
+    from controller.config import load_room
+
+    return _loaded_or_exit(load_room, config_path, overrides, role)
+
+
+def load_settings_or_exit(
+    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+) -> RoomSettingsFile:
+    """Like `load_room_or_exit`, for a client of the engine (console, ctl): config.yaml alone
+    (`controller.config.settings_file.load_settings_file`)."""
+    from controller.config.settings_file import load_settings_file
+
+    return _loaded_or_exit(load_settings_file, config_path, overrides, role)
+
+
+def _loaded_or_exit(
+    load: Callable[[Path], Loaded],
+    config_path: Path,
+    overrides: Overrides | None,
+    role: BrokerRole | None,
+) -> Loaded:
+    from controller.config import RoomConfigError
 
     try:
-        room = load_room(config_path)
+        room = load(config_path)
     except RoomConfigError as error:
         for issue in error.issues:
             click.echo(str(issue), err=True)
@@ -96,11 +121,11 @@ def load_room_or_exit(
     return room
 
 
-def apply_overrides(room: Room, overrides: Overrides) -> Room:
+def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
     """Apply command-line overrides to a loaded room (a bad --broker is a usage error)."""
     from pydantic import ValidationError
 
-    from controller.config.models import BrokerSettings
+    from controller.config.settings import BrokerSettings
 
     update: dict[str, Any] = {}
     if overrides.broker is not None:
@@ -118,7 +143,7 @@ def apply_overrides(room: Room, overrides: Overrides) -> Room:
     return room
 
 
-def client_broker(room: Room) -> BrokerSettings:
+def client_broker(room: RoomSettingsFile) -> BrokerSettings:
     """Where a client (ctl, sim, console) connects; a usage error when it cannot know."""
     from controller.bus.credentials import BusConfigError, client_settings
 
@@ -203,7 +228,7 @@ def load_broker_file(path: Path) -> BrokerSettings:
     import yaml
     from pydantic import ValidationError
 
-    from controller.config.models import BrokerSettings
+    from controller.config.settings import BrokerSettings
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

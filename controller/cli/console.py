@@ -14,7 +14,7 @@ from controller.cli.common import (
     Overrides,
     connection_options,
     load_broker_file,
-    load_room_or_exit,
+    load_settings_or_exit,
     room_configs,
 )
 from controller.console import ConsoleApp, Endpoint, KeymapError, load_keymap
@@ -133,7 +133,7 @@ def console(
     if facility_path is not None:
         _overview(facility_path, rooms)
         return
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
+    room = load_settings_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     try:
         endpoint = Endpoint.for_room(room)
     except ValueError as error:
@@ -223,5 +223,5 @@ def _overview(path: Path, rooms: str | None) -> None:
         raise click.BadParameter(str(error), param_hint="--facility") from None
     consoles: dict[str, Path] = {}
     for config in room_configs(rooms) if rooms else []:
-        consoles[load_room_or_exit(config).room_id] = config.resolve()
+        consoles[load_settings_or_exit(config).room_id] = config.resolve()
     OverviewApp(settings, root=file.parent, consoles=consoles).run()

@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from controller.api.client import EngineUnreachable, RoomClient
 from controller.api.commands import ACTIONS
 from controller.bus.credentials import unique_client_id
-from controller.cli.common import Overrides, client_broker, connection_options, load_room_or_exit
-from controller.config import Room
+from controller.cli.common import (
+    Overrides,
+    client_broker,
+    connection_options,
+    load_settings_or_exit,
+)
+
+if TYPE_CHECKING:
+    from controller.config.settings_file import RoomSettingsFile
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
@@ -64,7 +71,7 @@ def ctl(
     clear_emergency, note, scene, lights, volume, music, bls, vr. Exit status: 0 ok,
     1 refused (the reason is printed), 2 bad usage or room files, 3 no engine answered.
     """
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
+    room = load_settings_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     fields = parse_params(params)
     try:
         answer = asyncio.run(_ask(room, action, fields, timeout))
@@ -81,7 +88,9 @@ def ctl(
     raise SystemExit(EXIT_REFUSED)
 
 
-async def _ask(room: Room, action: str, fields: dict[str, Any], timeout: float) -> dict[str, Any]:
+async def _ask(
+    room: RoomSettingsFile, action: str, fields: dict[str, Any], timeout: float
+) -> dict[str, Any]:
     async with RoomClient(
         client_broker(room),
         room=room.room_id,

@@ -24,7 +24,7 @@ from controller.cli.common import (
 )
 from controller.cli.sessions import fail, resolve_session
 from controller.config import Room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.engine.clock import ScaledClock
 from controller.journal import JournalError, SessionMeta, find_open_session
 from controller.research.replay import (

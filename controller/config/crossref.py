@@ -19,13 +19,12 @@ from controller.config.models import (
     LightTarget,
     MusicTarget,
     Plan,
-    RoomSettings,
-    SafetyLimits,
     Scene,
     VrTarget,
     key_specificity,
 )
 from controller.config.playlists import Playlist
+from controller.config.settings import RoomSettings, SafetyLimits
 
 if TYPE_CHECKING:
     from controller.api.commands import Bls

@@ -21,12 +21,12 @@ from controller.config.models import (
     DeviceFile,
     Plan,
     PlaylistFile,
-    RoomSettings,
     Scene,
     identifier_problem,
     select_devices,
 )
 from controller.config.playlists import Playlist, read_m3u, resolve_playlist_file
+from controller.config.settings_file import RoomSettingsFile, display_path, read_settings
 from controller.config.yamlsource import Location, YamlDocument, read_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -44,27 +44,13 @@ class Sourced(Generic[ModelT]):
 
 
 @dataclass
-class Room:
+class Room(RoomSettingsFile):
     """Everything a room is made of, validated."""
 
-    config_path: Path
-    settings: RoomSettings
     devices: dict[str, Device] = field(default_factory=dict)
     scenes: dict[str, Scene] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     playlists: dict[str, Playlist] = field(default_factory=dict)
-
-    @property
-    def root(self) -> Path:
-        return self.config_path.parent
-
-    @property
-    def room_id(self) -> str:
-        return self.settings.room
-
-    @property
-    def data_dir(self) -> Path:
-        return (self.root / self.settings.data_dir).resolve()
 
     def devices_of_kind(self, kind: str) -> list[Device]:
         return [device for device in self.devices.values() if device.kind == kind]
@@ -91,7 +77,8 @@ def load_room(config_path: Path | str) -> Room:
     config_path = Path(config_path).resolve()
     root = config_path.parent
     found = _Collected()
-    settings_doc, settings = _load_settings(config_path, root, found)
+    settings_doc, settings, issues = read_settings(config_path, root)
+    found.issues += issues
     _load_devices(root / settings.paths.devices, root, found)
     scenes_dir = root / settings.paths.scenes
     _load_named(scenes_dir, root, Scene, found.scenes, found, label="scene")
@@ -119,37 +106,6 @@ def load_room(config_path: Path | str) -> Room:
     )
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def _load_settings(
-    config_path: Path, root: Path, found: _Collected
-) -> tuple[YamlDocument | None, RoomSettings]:
-    """config.yaml; on failure, defaults stand in so that the other files are still checked."""
-    fallback = RoomSettings(room="unknown")
-    document = read_yaml(config_path, _display(config_path, root))
-    if isinstance(document, ConfigIssue):
-        found.issues.append(document)
-        return None, fallback
-    settings, issues = validate_document(RoomSettings, document)
-    found.issues += issues
-    if settings is None:
-        return None, _paths_only(document.data, fallback)
-    return document, settings
-
-
-def _paths_only(data: Any, fallback: RoomSettings) -> RoomSettings:
-    """Keep the folders config.yaml names, when only other settings were wrong."""
-    try:
-        return RoomSettings.model_validate({"room": "unknown", "paths": data.get("paths", {})})
-    except (AttributeError, ValueError):
-        return fallback
-
-
 def _yaml_files(folder: Path) -> Iterator[Path]:
     """Every YAML file of `folder`; one that is no regular file (a FIFO, a link to a device)
     is reported when read, not skipped unseen."""
@@ -160,7 +116,7 @@ def _yaml_files(folder: Path) -> Iterator[Path]:
 def _missing_folder(folder: Path, root: Path, found: _Collected) -> bool:
     if folder.is_dir():
         return False
-    found.issues.append(ConfigIssue(_display(folder, root), None, "folder not found"))
+    found.issues.append(ConfigIssue(display_path(folder, root), None, "folder not found"))
     return True
 
 
@@ -168,7 +124,7 @@ def _load_devices(folder: Path, root: Path, found: _Collected) -> None:
     if _missing_folder(folder, root, found):
         return
     for path in _yaml_files(folder):
-        document = read_yaml(path, _display(path, root))
+        document = read_yaml(path, display_path(path, root))
         if isinstance(document, ConfigIssue):
             found.issues.append(document)
             found.broken.devices_incomplete = True
@@ -243,7 +199,7 @@ def _load_named(
     if _missing_folder(folder, root, found):
         return
     for path in _yaml_files(folder):
-        display = _display(path, root)
+        display = display_path(path, root)
         name_problem = identifier_problem(path.stem)
         if name_problem:
             found.issues.append(ConfigIssue(display, None, f"file name: {name_problem}"))
@@ -280,7 +236,7 @@ def _load_playlists(folder: Path, root: Path, found: _Collected) -> None:
     if _missing_folder(folder, root, found):
         return
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in PLAYLIST_SUFFIXES):
-        display = _display(path, root)
+        display = display_path(path, root)
         if path.stem in found.playlists:
             found.issues.append(
                 ConfigIssue(display, None, f"playlist {path.stem!r} is defined twice")

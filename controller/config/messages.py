@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from controller.config.issues import ConfigIssue
-from controller.config.models import HEX_COLOUR, IDENTIFIER
+from controller.config.settings import HEX_COLOUR, IDENTIFIER
 from controller.config.yamlsource import Location, YamlDocument
 
 _PERCENT_FIELDS = {"level", "volume", "intensity", "brightness", "volume_cap", "spo2_low"}

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.config.issues import ConfigIssue
-from controller.config.models import MAX_LABEL_CHARS, PlaylistFile
+from controller.config.models import PlaylistFile
+from controller.config.settings import MAX_LABEL_CHARS
 from controller.config.yamlsource import (
     NOT_REGULAR,
     NotRegularFileError,

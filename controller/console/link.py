@@ -13,7 +13,7 @@ import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiomqtt
 from pydantic import ValidationError
@@ -29,9 +29,11 @@ from controller.api.topics import (
 )
 from controller.bus.credentials import BusConfigError, client_settings, connection_parameters
 from controller.cancelling import cancel_and_wait
-from controller.config import Room
 from controller.console.formatting import shown_tree
 from controller.untrusted import UntrustedJsonError, read_json
+
+if TYPE_CHECKING:
+    from controller.config.settings_file import RoomSettingsFile
 
 REPLY_TIMEOUT_S = 3.0
 """How long a command waits for the engine's reply before the console says so."""
@@ -60,7 +62,7 @@ class Endpoint:
         return f"{scheme}://{self.host}:{self.port}"
 
     @classmethod
-    def for_room(cls, room: Room) -> Endpoint:
+    def for_room(cls, room: RoomSettingsFile) -> Endpoint:
         """The broker of a loaded room, read as the engine's bus reads it.
 
         Raises ValueError when the room's broker cannot be reached from a console (an

@@ -46,13 +46,8 @@ from controller.config.content import (
     content_file,
     parse_content,
 )
-from controller.config.models import (
-    HEX_COLOUR,
-    Device,
-    DisplaySettings,
-    SafetyLimits,
-    page_url,
-)
+from controller.config.models import Device, DisplaySettings, page_url
+from controller.config.settings import HEX_COLOUR, SafetyLimits
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
 from controller.sim.model import clamp, compact_json, is_number

@@ -20,7 +20,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from controller.config.models import HEX_COLOUR, Device
+from controller.config.models import Device
+from controller.config.settings import HEX_COLOUR
 from controller.drivers.conversions import kelvin_bounds, kelvin_from_mireds, mired_bounds
 from controller.drivers.payloads import (
     MAX_PAYLOAD_BYTES,

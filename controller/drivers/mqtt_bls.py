@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from controller.config import limits
-from controller.config.models import HEX_COLOUR
+from controller.config.settings import HEX_COLOUR
 from controller.drivers.base import BlsCommand, BlsDriver, Outgoing
 from controller.drivers.conversions import to_scale
 from controller.drivers.payloads import (

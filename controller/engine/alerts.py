@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.api.state import Alert
-from controller.config.models import Device, VitalsThresholds
+from controller.config.models import Device
+from controller.config.settings import VitalsThresholds
 from controller.engine.record import iso_wall
 from controller.engine.safety import vitals_alerts
 

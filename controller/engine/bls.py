@@ -20,6 +20,7 @@ from controller.api.state import BlsInfo
 from controller.config import Room
 from controller.config import models as config
 from controller.config.limits import BLS_DEFAULT_SPEED_HZ as DEFAULT_SPEED_HZ
+from controller.config.settings import SafetyLimits
 from controller.engine.output import TONES, Record, RoomOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import BlsMode, BlsRequest
@@ -75,7 +76,7 @@ class BlsSet:
         return self.started + self.length_s + self.grace_s * self.time_scale
 
 
-def stop_grace_s(device: config.Device, safety: config.SafetyLimits) -> float:
+def stop_grace_s(device: config.Device, safety: SafetyLimits) -> float:
     """`STOP_GRACE_S`, and for a screen's light bar (`sessionroom display`) the longest its dot
     may take to come back to the left before the set's passes begin: a whole cycle at the
     bar's top speed (it turns only at an end: on its way right, it goes on to the right end

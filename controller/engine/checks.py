@@ -42,7 +42,8 @@ from controller.api.state import (
 )
 from controller.config import Room
 from controller.config.durations import format_duration
-from controller.config.models import BaselineThresholds, Phase
+from controller.config.models import Phase
+from controller.config.settings import BaselineThresholds
 from controller.engine.output import Record, RoomOutput
 from controller.engine.phases import CommandRefused
 from controller.journal import Event

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from controller.config import limits as hard
-from controller.config.models import SafetyLimits, VitalsThresholds
+from controller.config.settings import SafetyLimits, VitalsThresholds
 
 FLASH_WINDOW_S: Final = 1.0
 """Flashes are counted in every window of this length."""

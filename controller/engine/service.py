@@ -26,7 +26,7 @@ from controller.api.topics import OFFLINE, ONLINE, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.config import Room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.drivers.payloads import MAX_PAYLOAD_BYTES
 from controller.engine.checks import public_check
 from controller.engine.clock import Clock, ScaledClock

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Self
 
-from controller.config.models import Device, SafetyLimits
+from controller.config.models import Device
 from controller.config.playlists import Playlist, Track
+from controller.config.settings import SafetyLimits
 from controller.media.vlc_output import OutputSelection, PlayerVolume, VlcOutput, vlc_volume
 
 UPDATE_INTERVAL_S = 0.25

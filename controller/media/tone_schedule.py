@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from controller.config import limits
-from controller.config.models import SafetyLimits
+from controller.config.settings import SafetyLimits
 from controller.media.tone_limits import (
     ROOM_LIMIT,
     ToneParameterError,

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from controller.config import limits
-from controller.config.models import SafetyLimits
+from controller.config.settings import SafetyLimits
 from controller.media.tone_limits import (
     EDGE_MS_MIN,
     ROOM_CAP,

@@ -32,7 +32,7 @@ from controller.api.state import (
     VitalsInfo,
 )
 from controller.config import Room
-from controller.config.models import VitalsThresholds
+from controller.config.settings import VitalsThresholds
 from controller.engine.alerts import AlertBoard
 from controller.engine.bls import BlsSet, bls_info
 from controller.engine.phases import SessionRun

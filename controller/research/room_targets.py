@@ -43,7 +43,8 @@ from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.bus.credentials import unique_client_id
 from controller.config import Room
-from controller.config.models import BrokerSettings, Device
+from controller.config.models import Device
+from controller.config.settings import BrokerSettings
 from controller.drivers.base import (
     BlsCommand,
     CommandDriver,

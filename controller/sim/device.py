@@ -26,7 +26,7 @@ import aiomqtt
 
 from controller.bus.credentials import connection_parameters
 from controller.cancelling import cancel_and_wait
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.sim.faults import GARBAGE_PAYLOAD, CommandGate
 from controller.sim.model import Availability, DeviceModel, Publication, shorten
 

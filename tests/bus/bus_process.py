@@ -9,7 +9,7 @@ import asyncio
 import sys
 
 from controller.bus import Bus, Will
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 
 
 async def main(host: str, port: int, client_id: str, status_topic: str) -> None:

@@ -12,7 +12,7 @@ from typing import TypedDict
 import aiomqtt
 
 from controller.bus import ConnectionChange, Message
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 
 
 class RetryOptions(TypedDict):

@@ -8,7 +8,7 @@ import pytest
 
 from controller.bus import BusConfigError
 from controller.bus.credentials import connection_parameters
-from controller.config.models import BrokerSettings, TlsSettings
+from controller.config.settings import BrokerSettings, TlsSettings
 
 
 def test_the_password_is_read_from_a_file_relative_to_the_room(tmp_path: Path) -> None:

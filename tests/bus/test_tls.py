@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.bus import Bus
-from controller.config.models import BrokerSettings, TlsSettings
+from controller.config.settings import BrokerSettings, TlsSettings
 from tests.bus.support import FAST_RETRY, ConnectionLog, Recorder, eventually
 from tests.support.mosquitto import Mosquitto
 from tests.support.requirements import missing, mosquitto_binary

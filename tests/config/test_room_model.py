@@ -15,18 +15,15 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
-from controller.config.models import (
+from controller.config.models import BlsTarget, Device, DeviceIndex, Plan
+from controller.config.playlists import read_m3u
+from controller.config.settings import (
     MAX_LABEL_CHARS,
     BaselineThresholds,
-    BlsTarget,
     BrokerSettings,
-    Device,
-    DeviceIndex,
-    Plan,
     RoomSettings,
     SafetyLimits,
 )
-from controller.config.playlists import read_m3u
 from tests.conftest import REPO
 
 

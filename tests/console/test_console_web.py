@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from controller.api.client import RoomClient
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.engine.service import RoomService
 from controller.webnames import CONNECTIONS_PER_ADDRESS, REQUEST_TIMEOUT_S

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from controller.config.loader import Room
-from controller.config.models import RoomSettings
+from controller.config.settings import RoomSettings
 from controller.console.link import (
     BrokerConnection,
     Endpoint,

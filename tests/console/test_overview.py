@@ -23,7 +23,7 @@ from textual.widgets import DataTable
 from controller.api.client import RoomClient
 from controller.api.state import RoomState
 from controller.config import Room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.console.overview import OverviewApp, read_state, summarise
 from controller.engine.service import RoomService
 from controller.sim import SimulatedRoom

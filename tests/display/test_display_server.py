@@ -29,7 +29,8 @@ from yarl import URL
 
 from controller import webnames
 from controller.api.topics import RoomTopics
-from controller.config.models import Device, DisplaySettings, SafetyLimits
+from controller.config.models import Device, DisplaySettings
+from controller.config.settings import SafetyLimits
 from controller.display.server import MAX_PAGES, REPORT_GAP_S, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually

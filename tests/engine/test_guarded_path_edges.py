@@ -34,7 +34,7 @@ from controller.api.client import EngineUnreachable, RoomClient
 from controller.api.commands import BadCommand, parse_command
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.phases import CommandRefused

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.config.models import SafetyLimits, VitalsThresholds
+from controller.config.settings import SafetyLimits, VitalsThresholds
 from controller.engine.fades import FadeEngine
 from controller.engine.safety import (
     FLASHING_EFFECTS,

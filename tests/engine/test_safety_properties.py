@@ -22,7 +22,7 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
-from controller.config.models import SafetyLimits
+from controller.config.settings import SafetyLimits
 from controller.engine.safety import BlsRequest, SafetyGate, Status, Verdict
 
 LIGHTS = ("lamp", "strip")

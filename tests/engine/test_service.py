@@ -27,7 +27,7 @@ from controller.api.client import RoomClient
 from controller.api.commands import NO_ID
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.engine.service import RETAINED_COMMAND, RoomService
 from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from controller.cli.common import load_broker_file
 from controller.config import load_room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.facility.access import FacilityError, check_rooms, room_access
 from controller.facility.setup import replace_broker_section
 from tests.support.room import copy_room, sessionroom

@@ -18,7 +18,7 @@ import pytest
 from controller.api.homeassistant import HomeAssistant, discovery
 from controller.bus import Bus
 from controller.config import Room
-from controller.config.models import BrokerSettings, HomeAssistantSettings
+from controller.config.settings import BrokerSettings, HomeAssistantSettings
 from controller.engine.service import RoomService
 from tests.console.live_room import live_room_config
 from tests.support.mosquitto import Mosquitto

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.config.models import SafetyLimits
+from controller.config.settings import SafetyLimits
 from controller.media.music import MasterVolume, Ramp, VolumeLimits, crossfade, deck_level
 from controller.media.vlc_output import vlc_volume
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controller.config.models import SafetyLimits
+from controller.config.settings import SafetyLimits
 from controller.media.tones import ToneParameterError, ToneSettings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.models import SafetyLimits
+from controller.config.settings import SafetyLimits
 from controller.media.tone_limits import UnconfirmedLongSetError
 from controller.media.tones import (
     SetProgress,

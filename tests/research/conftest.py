@@ -29,7 +29,7 @@ from controller.api.client import RoomClient
 from controller.api.topics import OFFLINE
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.engine.phases import PhaseStatus
 from controller.engine.service import RoomService
 from controller.journal import list_sessions

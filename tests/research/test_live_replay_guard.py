@@ -28,7 +28,7 @@ import pytest
 from controller.api.client import RoomClient
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
-from controller.config.models import BrokerSettings, HomeAssistantSettings
+from controller.config.settings import BrokerSettings, HomeAssistantSettings
 from controller.drivers.mqtt_vitals import MEASURE_REQUEST
 from controller.drivers.payloads import PayloadError
 from controller.engine.clock import ScaledClock

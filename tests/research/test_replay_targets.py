@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 
 from controller.api.state import RoomState
 from controller.cli import main
-from controller.config.models import BrokerSettings, Device, DriverName
+from controller.config.models import Device, DriverName
+from controller.config.settings import BrokerSettings
 from controller.engine.clock import ScaledClock
 from controller.journal import Event, Journal, read_events
 from controller.research.replay import Replay, ReplaySource, Selection

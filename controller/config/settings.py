@@ -1,0 +1,332 @@
+"""Pydantic models of config.yaml: the room's id, broker, limits and checks.
+
+The base of every room model (`StrictModel`) lives here too. A client of the engine (the
+console, `ctl`) loads config.yaml alone and needs only this module, not the models of the
+devices, scenes, plans and playlists (`controller.config.models`).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from controller.config import limits
+from controller.config.durations import parse_duration
+
+IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""Room, device and group ids: lower case, safe inside an MQTT topic level and a file name."""
+
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+MAX_LABEL_CHARS = 120
+"""A label or title: they travel in the retained state, which a console reads up to 1 MiB."""
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)]
+
+
+class StrictModel(BaseModel):
+    """A model that rejects unknown keys (a typo like `brigthness` is an error, not ignored)
+    and a yes/no where a number belongs (`volume_cap: on` is no 1 %)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _takes_a_number(field.annotation):
+            raise ValueError(f"{str(value).lower()} (yes/no) is not a number")
+        return value
+
+
+def _takes_a_number(annotation: Any) -> bool:
+    """Whether a field's type is a number (maybe optional), not a yes/no."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _takes_a_number(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_takes_a_number(arg) for arg in typing.get_args(annotation))
+    return annotation in (int, float)
+
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+Seconds = Annotated[float, Field(ge=0, le=24 * 3600)]
+DurationSeconds = Annotated[float, Field(ge=0, le=24 * 3600)]
+
+
+def duration_value(value: Any) -> Any:
+    """Accept `90`, `"90s"`, `"15m"`, `"1h30m"` or `"1:30:00"` as seconds."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    return value
+
+
+# --------------------------------------------------------------------------- config.yaml
+
+
+class TlsSettings(StrictModel):
+    ca_file: str | None = None
+    """CA bundle to verify the broker with; the system store when omitted."""
+    cert_file: str | None = None
+    """Client certificate, for brokers that authenticate clients by certificate."""
+    key_file: str | None = None
+    insecure: bool = False
+    """Skip hostname verification (a lab broker with a self-signed certificate only)."""
+
+
+BrokerRole = Literal["engine", "devices", "zigbee2mqtt", "console", "replay"]
+"""Who connects: `run`, `sim` (each simulated device, and each simulated Zigbee2MQTT by its
+base topic), `console`/`ctl`/`demo`, `replay`."""
+
+DEVICE_PLACEHOLDER = "{device}"
+BASE_PLACEHOLDER = "{base}"
+PLACEHOLDERS: dict[str, str] = {"devices": DEVICE_PLACEHOLDER, "zigbee2mqtt": BASE_PLACEHOLDER}
+"""The roles with one login per device (by id) or per Zigbee2MQTT (by base topic)."""
+
+
+class RoleCredentials(StrictModel):
+    """The login of one role on a facility broker (written by `sessionroom facility init`)."""
+
+    username: str = Field(min_length=1)
+    password_file: str = Field(min_length=1)
+    """Relative to the room's folder. For `devices`, both name `{device}` (the device's id),
+    for `zigbee2mqtt` `{base}` (its base topic)."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Another listener for this role (the facility's one that binds client ids to users)."""
+
+
+class BrokerSettings(StrictModel):
+    """Where the MQTT broker is: `embedded` (in-process amqtt) or an external one."""
+
+    mode: Literal["embedded", "external"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=0, le=65535)
+    """0 lets the embedded broker pick a free port."""
+    tls: TlsSettings | None = None
+    username: str | None = None
+    password_file: str | None = None
+    """A file holding the password, so the password itself never sits in config.yaml."""
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    credentials: dict[BrokerRole, RoleCredentials] = Field(default_factory=dict)
+    """Per role, a login that replaces `username`/`password_file` (and `port` if given)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return broker_from_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _device_placeholder(self) -> BrokerSettings:
+        for role, login in self.credentials.items():
+            for name, text in (
+                ("username", login.username),
+                ("password_file", login.password_file),
+            ):
+                for placeholder_role, placeholder in PLACEHOLDERS.items():
+                    if (placeholder in text) != (role == placeholder_role):
+                        need = "must" if role == placeholder_role else "must not"
+                        raise ValueError(f"credentials.{role}.{name} {need} contain {placeholder}")
+        return self
+
+    def for_role(self, role: BrokerRole, name: str | None = None) -> BrokerSettings:
+        """These settings as `role` connects with them (`name`: which device, for `devices`;
+        which base topic, for `zigbee2mqtt`)."""
+        login = self.credentials.get(role)
+        if login is None:
+            return self
+        placeholder = PLACEHOLDERS.get(role, "")
+        if placeholder and name is None:
+            raise ValueError(f"the {role} role needs a {placeholder.strip('{}')}")
+        username, password_file = login.username, login.password_file
+        if placeholder:
+            username = username.replace(placeholder, name or "")
+            password_file = password_file.replace(placeholder, name or "")
+        update: dict[str, Any] = {
+            "username": username,
+            "password_file": password_file,
+            "credentials": {},
+        }
+        if login.port is not None:
+            update["port"] = login.port
+        return self.model_copy(update=update)
+
+
+def broker_from_url(url: str) -> dict[str, Any]:
+    """Turn `embedded`, `mqtt://host:port` or `mqtts://host:port` into broker settings."""
+    if url == "embedded":
+        return {"mode": "embedded"}
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"broker {url!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT")
+    if parts.password is not None:
+        raise ValueError(
+            f"broker URL for {parts.hostname}: a password in a URL shows in the process list "
+            "(and in every console the web console starts); give it in a password_file"
+        )
+    secure = parts.scheme == "mqtts"
+    settings: dict[str, Any] = {
+        "mode": "external",
+        "host": parts.hostname,
+        "port": parts.port or (8883 if secure else 1883),
+    }
+    if secure:
+        settings["tls"] = {}
+    if parts.username:
+        settings["username"] = parts.username
+    return settings
+
+
+class VitalsThresholds(StrictModel):
+    """Readings beyond these raise an alert; the software never decides anything clinical."""
+
+    hr_high: float = Field(default=120, ge=30, le=250)
+    hr_low: float = Field(default=45, ge=20, le=120)
+    spo2_low: float = Field(default=92, ge=50, le=100)
+    sys_high: float = Field(default=160, ge=80, le=260)
+    dia_high: float = Field(default=100, ge=40, le=160)
+
+
+class SafetyLimits(StrictModel):
+    """The room's limits; each may be tightened, never loosened past docs/safety.md's bounds."""
+
+    max_flashes_per_s: float = Field(default=3, gt=0, le=limits.MAX_FLASHES_PER_S)
+    volume_cap: float = Field(default=70, ge=0, le=limits.VOLUME_CAP_MAX)
+    volume_ramp_per_s: float = Field(
+        default=10, ge=limits.VOLUME_RAMP_MIN_PER_S, le=limits.VOLUME_RAMP_MAX_PER_S
+    )
+    bls_speed_min_hz: float = Field(
+        default=0.5, ge=limits.BLS_SPEED_MIN_HZ, le=limits.BLS_SPEED_MAX_HZ
+    )
+    bls_speed_max_hz: float = Field(
+        default=2.0, ge=limits.BLS_SPEED_MIN_HZ, le=limits.BLS_SPEED_MAX_HZ
+    )
+    bls_set_max_passes: int = Field(default=24, ge=1, le=240)
+    bls_set_max_seconds: float = Field(default=60, gt=0, le=limits.BLS_SET_MAX_SECONDS)
+    tactile_intensity_max: float = Field(default=80, ge=0, le=limits.TACTILE_INTENSITY_MAX)
+    tone_hz_min: float = Field(default=200, ge=limits.TONE_HZ_MIN, le=limits.TONE_HZ_MAX)
+    tone_hz_max: float = Field(default=1000, ge=limits.TONE_HZ_MIN, le=limits.TONE_HZ_MAX)
+    tone_edge_ms: float = Field(default=10, ge=1, le=50)
+    advance_guard_s: float = Field(default=2, ge=0, le=60)
+    emergency_fade_s: float = Field(default=3, ge=0, le=limits.MUSIC_FADE_OUT_MAX_S)
+    vitals: VitalsThresholds = VitalsThresholds()
+
+    @property
+    def light_bar_speeds_hz(self) -> tuple[float, float]:
+        """A visual light bar's slowest and fastest speed: the room's BLS speeds, and at most
+        `max_flashes_per_s`, as each side of the bar flashes once per cycle."""
+        return self.bls_speed_min_hz, min(self.bls_speed_max_hz, self.max_flashes_per_s)
+
+    @model_validator(mode="after")
+    def _ordered_ranges(self) -> SafetyLimits:
+        if self.bls_speed_min_hz > self.bls_speed_max_hz:
+            raise ValueError("bls_speed_min_hz is above bls_speed_max_hz")
+        if self.tone_hz_min > self.tone_hz_max:
+            raise ValueError("tone_hz_min is above tone_hz_max")
+        return self
+
+
+class BaselineThresholds(StrictModel):
+    """Before dosing: a reading inside these, and fresh, starts without a reason.
+
+    Inside means `hr_low` ≤ HR < `hr_below`, SpO2 ≥ `spo2_low`, systolic < `sys_below` and
+    diastolic < `dia_below` (docs/safety.md#vitals-checks); the defaults follow the safety
+    rules (doses only under 160/90 and HR 100; SpO2 and the low HR as the alerts).
+    """
+
+    hr_below: float = Field(default=100, ge=30, le=250)
+    hr_low: float = Field(default=45, ge=20, le=120)
+    spo2_low: float = Field(default=92, ge=50, le=100)
+    sys_below: float = Field(default=160, ge=80, le=260)
+    dia_below: float = Field(default=90, ge=40, le=160)
+    max_age_s: float = Field(default=600, ge=10, le=4 * 3600)
+    """A reading older than this (real seconds since the engine received it) needs a reason."""
+
+    @field_validator("max_age_s", mode="before")
+    @classmethod
+    def _age_duration(cls, value: Any) -> Any:
+        return duration_value(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BaselineThresholds:
+        if self.hr_low >= self.hr_below:
+            raise ValueError("hr_low must be below hr_below")
+        if self.dia_below >= self.sys_below:
+            raise ValueError("dia_below must be below sys_below")
+        return self
+
+
+RECOVERY_CHECKLIST = ("oriented", "walks unaided", "escort present")
+
+
+class VitalsChecks(StrictModel):
+    """config.yaml `checks:`: the baseline before a session, the recovery check before `end`."""
+
+    baseline: BaselineThresholds = BaselineThresholds()
+    recovery: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default=list(RECOVERY_CHECKLIST), min_length=1, max_length=12
+    )
+    """The recovery checklist: each item is confirmed, or why not is recorded."""
+
+    @field_validator("recovery")
+    @classmethod
+    def _distinct(cls, items: list[str]) -> list[str]:
+        stripped = [item.strip() for item in items]
+        if not all(stripped):
+            raise ValueError("a recovery checklist item needs words, not only blanks")
+        if len({item.lower() for item in stripped}) != len(items):
+            raise ValueError("recovery checklist items must differ")
+        return stripped
+
+
+class Paths(StrictModel):
+    """Folders of the room's files, relative to config.yaml."""
+
+    devices: str = "devices"
+    scenes: str = "scenes"
+    playlists: str = "playlists"
+    content: str = "content"
+    """Media files the room's displays play (`sessionroom display`)."""
+
+
+class HomeAssistantSettings(StrictModel):
+    """MQTT discovery for a facility's Home Assistant (docs/facility.md#home-assistant)."""
+
+    discovery: bool = False
+    """Announce the room as a device: read-only sensors and the emergency button."""
+    prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Home Assistant's discovery prefix."""
+
+
+class RoomSettings(StrictModel):
+    """config.yaml: the room itself."""
+
+    room: str = Field(pattern=IDENTIFIER)
+    """Room id, used in MQTT topics (`sessionroom/<room>/...`)."""
+    name: str | None = None
+    broker: BrokerSettings = BrokerSettings()
+    data_dir: str = "data"
+    """Where session journals live, relative to config.yaml."""
+    paths: Paths = Paths()
+    idle_scene: str = "idle"
+    """The scene the room rests in outside a session."""
+    safe_scene: str = "lights-up"
+    """The scene an emergency applies."""
+    default_plan: str | None = None
+    time_scale: float = Field(default=1.0, ge=0.01, le=1000)
+    """Rehearsals run the session clock this many times faster (as `run --time-scale`)."""
+    safety: SafetyLimits = SafetyLimits()
+    checks: VitalsChecks = VitalsChecks()
+    """Vitals checks around the session (docs/safety.md#vitals-checks)."""
+    home_assistant: HomeAssistantSettings = HomeAssistantSettings()
