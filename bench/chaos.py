@@ -44,7 +44,7 @@ from bench.processes import engine_arguments, spawn, stop
 from bench.rooms import example_room
 from controller.api.client import EngineUnreachable, RoomClient
 from controller.config import Room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.journal import Event, Journal, list_sessions, read_events
 from tests.support.mosquitto import Mosquitto
 

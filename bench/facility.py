@@ -50,7 +50,7 @@ from bench.figures import Figure, Target, percentile
 from bench.rooms import on_broker
 from bench.stage import RunningRoom, room_running
 from controller.config import Room, load_room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.console.overview import EVERY_STATE, EVERY_STATUS, OverviewApp
 from tests.support.mosquitto import Mosquitto
 from tests.support.room import copy_room

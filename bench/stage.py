@@ -15,7 +15,7 @@ from bench.processes import EngineProcess, engine, simulated_room
 from controller.api.client import RoomClient
 from controller.api.topics import RoomTopics
 from controller.config import Room
-from controller.config.models import BrokerSettings
+from controller.config.settings import BrokerSettings
 from controller.sim import is_simulated
 from tests.support.mosquitto import Mosquitto
 
