@@ -142,6 +142,7 @@ class ConsoleApp(App[None]):
             view = dataclasses.replace(
                 view,
                 broker_connected=update.connected,
+                broker_ever_connected=view.broker_ever_connected or update.connected,
                 broker_problem=update.problem,
                 reconnect_attempt=update.attempt,
                 engine=view.engine if update.connected else "unknown",

@@ -29,6 +29,9 @@ class RoomView:
     room: str
     broker_url: str
     broker_connected: bool = False
+    broker_ever_connected: bool = False
+    """Whether the console has reached the broker since it started (before that its banner
+    says it is connecting, or cannot reach the broker, not that the connection was lost)."""
     broker_problem: str | None = None
     reconnect_attempt: int = 0
     engine: EngineStatus = "unknown"

@@ -175,6 +175,8 @@ async def test_an_unreachable_broker_shows_the_setup_screen_at_once_saying_so(
     async with app.run_test(size=SIZE):
         await eventually(lambda: "Before the session" in screen_text(app), what="the setup view")
         assert "not connected to the broker" in screen_text(app)
+        assert "NO BROKER CONNECTION — cannot reach mqtt://127.0.0.1:" in screen_text(app)
+        assert "LOST" not in screen_text(app), "a connection never made was not lost"
 
 
 # --------------------------------------------------------------------------- during the session

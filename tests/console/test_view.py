@@ -11,6 +11,7 @@ from controller.console.formatting import age_text, clock_time, local_time, perc
 from controller.console.keymap import CONTROLS_BY_ID
 from controller.console.trends import VitalsTrends, sparkline
 from controller.console.view import Readiness, RoomView, offered, readiness
+from controller.console.widgets.banner import banner_lines
 from tests.console import sample_states as states
 
 
@@ -111,3 +112,25 @@ def test_times_levels_and_ages_read_plainly() -> None:
     assert (age_text(4.4), age_text(200), age_text(7300)) == ("4 s", "3 min", "2 h")
     assert local_time("2025-03-14T09:30:00+00:00") == "09:30:00"
     assert local_time("not a time") == "not a time"
+
+
+@pytest.mark.parametrize(
+    ("changes", "first_line"),
+    [
+        ({}, "Connecting to the broker at mqtt://127.0.0.1:1883…"),
+        (
+            {"broker_problem": "[Errno 111] Connection refused", "reconnect_attempt": 2},
+            "NO BROKER CONNECTION — cannot reach mqtt://127.0.0.1:1883 (attempt 2): "
+            "[Errno 111] Connection refused",
+        ),
+        (
+            {"broker_ever_connected": True, "broker_problem": "timed out", "reconnect_attempt": 1},
+            "BROKER CONNECTION LOST — reconnecting to mqtt://127.0.0.1:1883 (attempt 1): timed out",
+        ),
+    ],
+)
+def test_the_banner_says_connecting_until_a_connection_was_made_and_lost(
+    changes: dict[str, object], first_line: str
+) -> None:
+    view = view_of(None, broker_connected=False, engine="unknown", **changes)
+    assert banner_lines(view)[0][0] == first_line

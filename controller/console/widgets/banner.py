@@ -18,9 +18,14 @@ def banner_lines(view: RoomView) -> list[tuple[str, str]]:
     if not view.broker_connected:
         attempt = f" (attempt {view.reconnect_attempt})" if view.reconnect_attempt else ""
         problem = f": {view.broker_problem}" if view.broker_problem else ""
-        lines.append(
-            (f"BROKER CONNECTION LOST — reconnecting to {view.broker_url}{attempt}{problem}", ERROR)
-        )
+        if view.broker_ever_connected:
+            lost = f"BROKER CONNECTION LOST — reconnecting to {view.broker_url}{attempt}{problem}"
+            lines.append((lost, ERROR))
+        elif view.broker_problem is None:
+            lines.append((f"Connecting to the broker at {view.broker_url}…", WARNING))
+        else:
+            never = f"NO BROKER CONNECTION — cannot reach {view.broker_url}{attempt}{problem}"
+            lines.append((never, ERROR))
     elif view.engine == "offline":
         lines.append(
             ("ENGINE OFFLINE — the room keeps its last settings; controls are disabled", ERROR)
