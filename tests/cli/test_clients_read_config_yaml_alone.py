@@ -49,6 +49,14 @@ def test_a_broken_config_yaml_still_stops_a_client_naming_file_and_line(tmp_path
     assert "Traceback" not in result.output
 
 
+def test_a_room_id_override_that_is_no_id_is_a_usage_error(tmp_path: Path) -> None:
+    config = copy_room(tmp_path / "room", "room-a") / "config.yaml"
+    result = CliRunner().invoke(main, ["ctl", "--config", str(config), "--room", "Room B", "state"])
+    assert result.exit_code == 2
+    assert "Invalid value for --room: room 'Room B' is not a valid id" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_the_terminal_console_loads_no_model_of_devices_scenes_or_plans() -> None:
     """Nor the cross-checks of a whole room and the command models they need: about 40 ms of
     the console's start (bench: console start against a bare Textual app)."""
