@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from controller.config import Room
     from controller.config.models import Device
     from controller.config.settings import BrokerRole, BrokerSettings
@@ -139,8 +141,21 @@ def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
     if overrides.data_dir is not None:
         update["data_dir"] = str(overrides.data_dir.resolve())
     if update:
-        room.settings = room.settings.model_validate({**room.settings.model_dump(), **update})
+        try:
+            room.settings = room.settings.model_validate({**room.settings.model_dump(), **update})
+        except ValidationError as error:
+            raise _bad_override(error) from None
     return room
+
+
+def _bad_override(error: ValidationError) -> click.BadParameter:
+    """A --room that is no room id, in the words `check` uses (a --data-dir is any folder)."""
+    from controller.config.messages import error_message
+    from controller.config.settings import RoomSettings
+
+    detail = error.errors(include_url=False)[0]
+    message = error_message(detail, tuple(detail["loc"]), RoomSettings)
+    return click.BadParameter(message, param_hint="--room")
 
 
 def client_broker(room: RoomSettingsFile) -> BrokerSettings:

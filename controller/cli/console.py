@@ -224,4 +224,8 @@ def _overview(path: Path, rooms: str | None) -> None:
     consoles: dict[str, Path] = {}
     for config in room_configs(rooms) if rooms else []:
         consoles[load_settings_or_exit(config).room_id] = config.resolve()
-    OverviewApp(settings, root=file.parent, consoles=consoles).run()
+    try:
+        app = OverviewApp(settings, root=file.parent, consoles=consoles)
+    except BusConfigError as error:  # its password or TLS file
+        raise click.BadParameter(f"{file}: {error}", param_hint="--facility") from None
+    app.run()

@@ -11,8 +11,9 @@ import click
 
 from controller.api.client import EngineUnreachable, RoomClient
 from controller.api.commands import ACTIONS
-from controller.bus.credentials import unique_client_id
+from controller.bus.credentials import BusConfigError, unique_client_id
 from controller.cli.common import (
+    EXIT_INVALID,
     Overrides,
     client_broker,
     connection_options,
@@ -78,6 +79,9 @@ def ctl(
     except EngineUnreachable as problem:
         click.echo(f"error: {problem}", err=True)
         raise SystemExit(EXIT_UNREACHABLE) from None
+    except BusConfigError as problem:  # a password or TLS file config.yaml names
+        click.echo(f"{room.config_path}: {problem}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
     if action == "state":
         click.echo(json.dumps(answer, indent=2))
         return

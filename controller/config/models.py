@@ -1,4 +1,5 @@
-"""Pydantic models of the room: config.yaml, devices, scenes, session plans and playlists.
+"""Pydantic models of a room's devices, scenes, session plans and playlists (config.yaml's
+are in `controller.config.settings`).
 
 Field-level rules live here (types, ranges, unknown keys). Rules that need the whole room
 (a scene naming a device, a Kelvin value inside that light's range, the room's safety

@@ -120,6 +120,29 @@ class BrokerSettings(StrictModel):
     credentials: dict[BrokerRole, RoleCredentials] = Field(default_factory=dict)
     """Per role, a login that replaces `username`/`password_file` (and `port` if given)."""
 
+    @field_validator("host")
+    @classmethod
+    def _a_host_to_reach(cls, host: str, info: ValidationInfo) -> str:
+        """A name no socket looks up (`broker..lan`, a label of over 63 characters, none at
+        all for an external broker) stopped a console's link without a word."""
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            raise ValueError(f"{host!r} is no host name or address") from None
+        if not host and info.data.get("mode") == "external":
+            raise ValueError("an external broker needs its host name or address")
+        return host
+
+    @field_validator("port")
+    @classmethod
+    def _a_port_to_reach(cls, port: int, info: ValidationInfo) -> int:
+        """No client reaches port 0 (paho refuses it): the engine and consoles never connect."""
+        if port == 0 and info.data.get("mode") == "external":
+            raise ValueError(
+                "0 (a free port) is for an embedded broker: give the external one's port"
+            )
+        return port
+
     @model_validator(mode="before")
     @classmethod
     def _from_shorthand(cls, value: Any) -> Any:

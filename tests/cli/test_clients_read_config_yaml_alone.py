@@ -49,6 +49,38 @@ def test_a_broken_config_yaml_still_stops_a_client_naming_file_and_line(tmp_path
     assert "Traceback" not in result.output
 
 
+EMBEDDED = "broker:\n  mode: embedded\n  port: 18830\n"
+
+
+@pytest.mark.parametrize(
+    ("login", "unusable"),
+    [
+        ("username: console, password_file: missing.txt", "password_file"),
+        ("tls: {ca_file: scenes}", "tls ca_file"),  # a folder, no CA bundle
+    ],
+)
+def test_a_file_of_the_broker_login_ctl_cannot_use_stops_it_naming_the_room(
+    tmp_path: Path, login: str, unusable: str
+) -> None:
+    config = copy_room(tmp_path / "room", "room-a") / "config.yaml"
+    text = config.read_text()
+    assert EMBEDDED in text
+    external = f"broker: {{mode: external, host: 127.0.0.1, port: 1, {login}}}\n"
+    config.write_text(text.replace(EMBEDDED, external))
+    result = CliRunner().invoke(main, ["ctl", "--config", str(config), "state"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"{config.resolve()}: broker {unusable} ")
+    assert "Traceback" not in result.output
+
+
+def test_a_room_id_override_that_is_no_id_is_a_usage_error(tmp_path: Path) -> None:
+    config = copy_room(tmp_path / "room", "room-a") / "config.yaml"
+    result = CliRunner().invoke(main, ["ctl", "--config", str(config), "--room", "Room B", "state"])
+    assert result.exit_code == 2
+    assert "Invalid value for --room: room 'Room B' is not a valid id" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_the_terminal_console_loads_no_model_of_devices_scenes_or_plans() -> None:
     """Nor the cross-checks of a whole room and the command models they need: about 40 ms of
     the console's start (bench: console start against a bare Textual app)."""

@@ -309,6 +309,15 @@ def test_the_overview_needs_a_broker_section(tmp_path: Path) -> None:
     assert f"{file}: no `broker:` section" in result.stderr
 
 
+def test_an_overview_login_file_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
+    file = tmp_path / "overview.yaml"
+    file.write_text("broker: {mode: external, username: overview, password_file: missing}\n")
+    result = sessionroom("console", "--facility", str(file))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{file}: broker password_file {tmp_path / 'missing'}: No such file" in result.stderr
+
+
 def test_init_writes_the_overview_and_front_desk_logins(tmp_path: Path) -> None:
     room = copy_room(tmp_path / "a", "room-a")
     assert init(room, output=tmp_path / "facility", extra=("--name", "10.0.0.5"))[0] == 0
