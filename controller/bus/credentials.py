@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import ssl
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from controller.config.settings import BrokerSettings, TlsSettings
+from controller.config.yamlsource import RoomFileTooLargeError, plain_file, read_room_file
+
+MAX_PASSWORD_BYTES = 4096
+"""A password file is read no further (a link to `/dev/zero` is not read until memory ends)."""
 
 
 def unique_client_id(name: str) -> str:
@@ -66,11 +71,17 @@ def connection_parameters(settings: BrokerSettings, root: Path) -> ConnectionPar
 
 
 def read_password(path: Path) -> str:
-    """The password held in `path`: its text without the trailing line break."""
+    """The password held in `path`: its text without the trailing line break. Only a regular
+    file is read (a FIFO would keep the engine or a console waiting for ever)."""
     try:
-        password = path.read_text(encoding="utf-8").rstrip("\r\n")
+        raw = read_room_file(path, MAX_PASSWORD_BYTES)
+    except RoomFileTooLargeError:
+        limit = f"{MAX_PASSWORD_BYTES} bytes"
+        raise BusConfigError(f"broker password_file {path} is larger than {limit}") from None
     except OSError as error:
-        raise BusConfigError(f"broker password_file {path}: {error.strerror}") from None
+        raise BusConfigError(f"broker password_file {path}: {_describe(error)}") from None
+    try:
+        password = io.StringIO(raw.decode("utf-8"), newline=None).read().rstrip("\n")
     except UnicodeDecodeError:
         raise BusConfigError(f"broker password_file {path} is not UTF-8 text") from None
     if not password:
@@ -84,14 +95,16 @@ def tls_context(tls: TlsSettings, root: Path) -> ssl.SSLContext:
         raise BusConfigError("broker tls key_file is set but cert_file is not")
     ca_file = None if tls.ca_file is None else root / tls.ca_file
     try:
-        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+        context = ssl.create_default_context(
+            cafile=None if ca_file is None else plain_file(ca_file)
+        )
     except OSError as error:
         raise BusConfigError(f"broker tls ca_file {ca_file}: {_describe(error)}") from None
     if tls.cert_file is not None:
         cert_file = root / tls.cert_file
         key_file = None if tls.key_file is None else root / tls.key_file
         try:
-            context.load_cert_chain(cert_file, key_file)
+            context.load_cert_chain(plain_file(cert_file), key_file and plain_file(key_file))
         except OSError as error:
             files = f"cert_file {cert_file}"
             if key_file is not None:

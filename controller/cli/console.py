@@ -17,6 +17,7 @@ from controller.cli.common import (
     load_settings_or_exit,
     room_configs,
 )
+from controller.config.yamlsource import plain_file
 from controller.console import ConsoleApp, Endpoint, KeymapError, load_keymap
 from controller.console.view import STALE_AFTER_S
 from controller.console.web_options import (
@@ -206,7 +207,7 @@ def _tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(plain_file(cert), key and plain_file(key))
     except (OSError, ssl.SSLError) as error:
         raise click.BadParameter(f"{cert}: {error}", param_hint="--tls-cert") from None
     return context

@@ -84,6 +84,16 @@ class RoomFileTooLargeError(OSError):
 NOT_REGULAR = "not a regular file; a room file must be a plain file"
 
 
+def plain_file(path: Path) -> Path:
+    """`path`, or NotRegularFileError when it names a FIFO, a device, a socket or a folder: a
+    file handed to `ssl` (a certificate, a key, a CA bundle) is read by path, and a FIFO would
+    keep it waiting for ever, a link to `/dev/zero` reading without end. A missing file is
+    left for the reader to report."""
+    if path.exists() and not path.is_file():
+        raise NotRegularFileError("not a regular file (a FIFO, a device or a folder)")
+    return path
+
+
 def read_room_file(path: Path, limit: int) -> bytes:
     """The bytes of `path`, opened without blocking (a FIFO) and read no further than
     `limit`; NotRegularFileError, RoomFileTooLargeError or another OSError otherwise."""

@@ -48,6 +48,7 @@ from controller.config.content import (
 )
 from controller.config.models import Device, DisplaySettings, page_url
 from controller.config.settings import HEX_COLOUR, SafetyLimits
+from controller.config.yamlsource import plain_file
 from controller.sim.bls import BlsDevice
 from controller.sim.device import BrokerAddress
 from controller.sim.model import clamp, compact_json, is_number
@@ -792,7 +793,7 @@ def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:
     cert, key = root / settings.cert_file, root / settings.key_file
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(plain_file(cert), plain_file(key))
     except (OSError, ssl.SSLError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ValueError(f"cannot use the certificate {cert} with key {key}: {reason}") from None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from controller.bus import BusConfigError
-from controller.bus.credentials import connection_parameters
+from controller.bus.credentials import MAX_PASSWORD_BYTES, connection_parameters
 from controller.config.settings import BrokerSettings, TlsSettings
 
 
@@ -73,3 +75,56 @@ def test_plain_settings_need_no_files(tmp_path: Path) -> None:
     parameters = connection_parameters(BrokerSettings(host="10.0.0.5", port=1884), tmp_path)
     assert (parameters.host, parameters.port, parameters.keepalive_s) == ("10.0.0.5", 1884, 30)
     assert parameters.password is None and parameters.tls_context is None
+
+
+def refused_at_once(settings: BrokerSettings, root: Path, fifo: Path) -> str:
+    """The BusConfigError's message for `settings`, which name `fifo`; a read still waiting on
+    the FIFO after 5 s is unblocked (a writer opens and closes it) and the test fails."""
+    outcome: list[BaseException | None] = []
+    reader = threading.Thread(target=lambda: outcome.append(_error_of(settings, root)))
+    reader.start()
+    reader.join(5.0)
+    if reader.is_alive():
+        with fifo.open("w"):
+            pass
+        reader.join()
+        pytest.fail(f"still waiting on the FIFO {fifo} after 5 s")
+    assert isinstance(outcome[0], BusConfigError), outcome
+    return str(outcome[0])
+
+
+def _error_of(settings: BrokerSettings, root: Path) -> BaseException | None:
+    try:
+        connection_parameters(settings, root)
+    except BaseException as error:
+        return error
+    return None
+
+
+def test_a_password_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "password")
+    settings = BrokerSettings(username="engine", password_file="password")
+    message = refused_at_once(settings, tmp_path, tmp_path / "password")
+    assert f"password_file {tmp_path}/password: not a regular file" in message
+
+
+def test_a_password_file_linked_to_an_endless_device_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "password").symlink_to("/dev/zero")
+    settings = BrokerSettings(username="engine", password_file="password")
+    with pytest.raises(BusConfigError, match="not a regular file"):
+        connection_parameters(settings, tmp_path)
+
+
+def test_a_password_file_past_its_limit_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "password").write_text("x" * (MAX_PASSWORD_BYTES + 1))
+    settings = BrokerSettings(username="engine", password_file="password")
+    with pytest.raises(BusConfigError, match=f"larger than {MAX_PASSWORD_BYTES} bytes"):
+        connection_parameters(settings, tmp_path)
+
+
+@pytest.mark.parametrize("field", ["ca_file", "cert_file"])
+def test_a_tls_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path, field: str) -> None:
+    os.mkfifo(tmp_path / "tls.pem")
+    settings = BrokerSettings(tls=TlsSettings.model_validate({field: "tls.pem"}))
+    message = refused_at_once(settings, tmp_path, tmp_path / "tls.pem")
+    assert f"{field} {tmp_path}/tls.pem: not a regular file" in message

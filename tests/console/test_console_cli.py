@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -73,3 +74,23 @@ def test_the_terminal_console_imports_neither_the_engine_nor_a_web_server() -> N
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_tls_certificate_that_is_a_fifo_is_a_usage_error_not_a_wait(
+    example_config: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(tmp_path / "cert.pem")
+    result = CliRunner().invoke(
+        main,
+        [
+            "console",
+            "--config",
+            str(example_config),
+            "--web",
+            "--tls-cert",
+            str(tmp_path / "cert.pem"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for --tls-cert" in result.output
+    assert "not a regular file" in result.output
