@@ -233,14 +233,19 @@ class Bus:
 
     def send_now(self) -> None:
         """Hand what is queued to the socket on this turn of the event loop, not the sender's
-        next one, unless a batch still waits for its acknowledgements (then it follows that
-        batch). The engine calls this once a command's device messages are queued."""
+        next one; a batch still waiting for its acknowledgements takes it in (a command's
+        device messages do not wait a broker's round trip behind the state or a reply).
+        The engine calls this once a command's device messages are queued."""
         sender = self._sender
-        if sender is None or self._in_flight is not None or self._unsubscribed:
+        if sender is None or self._unsubscribed:
             return
         if self._outbox and time.monotonic() < self._flush_until:
             with contextlib.suppress(aiomqtt.MqttError):  # the sender meets the failure itself
-                self._in_flight = self._start_batch(sender)
+                in_flight = self._in_flight
+                if in_flight is None:
+                    self._in_flight = self._start_batch(sender)
+                elif len(in_flight) < IN_FLIGHT:  # else the sender's next batch takes it
+                    in_flight.extend(self._start_batch(sender, IN_FLIGHT - len(in_flight)))
 
     def _queue(
         self, topic: str, payload: str | bytes, *, qos: int, retain: bool, key: str | None
@@ -454,11 +459,11 @@ class Bus:
                 log.error("the broker refused the subscription to %s", topic_filter)
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
 
-    def _start_batch(self, sender: Sender) -> _Batch:
-        """Hand up to `IN_FLIGHT` of the oldest messages to the socket, in order, without
-        waiting for each acknowledgement before the next (a scene to 200 lights is not 200
-        round trips)."""
-        batch = [self._outbox.take() for _ in range(min(len(self._outbox), IN_FLIGHT))]
+    def _start_batch(self, sender: Sender, room: int = IN_FLIGHT) -> _Batch:
+        """Hand up to `room` of the oldest messages to the socket, in order, without waiting
+        for each acknowledgement before the next (a scene to 200 lights is not 200 round
+        trips)."""
+        batch = [self._outbox.take() for _ in range(min(len(self._outbox), room))]
         try:
             acknowledged = [sender.publish(message) for _, message in batch]
             sender.write()
@@ -477,7 +482,7 @@ class Bus:
         """
         batch = self._in_flight = self._in_flight or self._start_batch(sender)
         try:
-            _, waiting = await asyncio.wait(batch.acknowledged, timeout=self._response_timeout_s)
+            waiting = await batch.wait(self._response_timeout_s)
         except BaseException:
             self._put_back(batch.unacknowledged())
             raise
@@ -573,12 +578,30 @@ class Bus:
                 log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Batch:
-    """Messages handed to the socket, with the acknowledgements they wait for."""
+    """Messages handed to the socket, with the acknowledgements they wait for; `send_now`
+    adds to it while it waits."""
 
     messages: list[tuple[Hashable, Pending]]
     acknowledged: list[asyncio.Future[None]]
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def extend(self, later: _Batch) -> None:
+        """Add messages handed to the socket after these."""
+        self.messages += later.messages
+        self.acknowledged += later.acknowledged
+
+    async def wait(self, timeout_s: float) -> set[asyncio.Future[None]]:
+        """Wait until every acknowledgement came, those of messages added meanwhile too; the
+        ones still missing once a wait of `timeout_s` for them ended (none: all came)."""
+        while waiting := [done for done in self.acknowledged if not done.done()]:
+            _, missing = await asyncio.wait(waiting, timeout=timeout_s)
+            if missing:
+                return missing
+        return set()
 
     def unacknowledged(self) -> list[tuple[Hashable, Pending]]:
         """The messages the broker has not acknowledged (yet), in order."""

@@ -64,11 +64,18 @@ Publication = tuple[str, str, str | None]
 
 
 async def cut_mid_batch(
-    broker: Mosquitto, acks: int, batch: list[Publication], meanwhile: list[Publication]
+    broker: Mosquitto,
+    acks: int,
+    batch: list[Publication],
+    meanwhile: list[Publication],
+    *,
+    send_now: bool = False,
 ) -> list[str]:
     """What reaches the broker when the bus sends `batch`, the broker's first `acks`
-    acknowledgements reach the bus, `meanwhile` is published, and the connection is cut;
-    after the reconnect an end marker is published and awaited (it comes last)."""
+    acknowledgements reach the bus, `meanwhile` is published (with `send_now`: and handed to
+    the socket at once, as the engine does a command's device messages, and awaited at the
+    broker), and the connection is cut; after the reconnect an end marker is published and
+    awaited (it comes last)."""
     seen: list[str] = []
     watcher = asyncio.create_task(watch(broker, "attack/#", seen))
     connections = ConnectionLog()
@@ -85,6 +92,9 @@ async def cut_mid_batch(
                 await eventually(lambda: len(seen) == 1 + len(batch))  # at the broker
                 for topic, payload, key in meanwhile:
                     await bus.publish(topic, payload, key=key)
+                if send_now:
+                    bus.send_now()
+                    await eventually(lambda: len(seen) == 1 + len(batch) + len(meanwhile), 2)
                 relay.cut()
                 await eventually(lambda: connections.states[-2:] == [False, True])
                 await bus.publish("attack/end", "end")
@@ -123,6 +133,28 @@ async def test_a_later_off_is_never_overtaken_by_an_earlier_on_across_a_reconnec
     assert await cut_mid_batch(private_mosquitto, 0, batch, meanwhile) == [
         "attack/lamp/set on",
         "attack/tappers/set on",
+        "attack/tappers/set on",
+        "attack/lamp/set off",
+        "attack/tappers/set off",
+        "attack/end end",
+    ]
+
+
+async def test_send_now_does_not_wait_for_the_batch_in_flight_and_the_unacknowledged_go_again(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """A command's device messages go out while an earlier batch (the state, a reply) still
+    waits for its acknowledgements, not a broker's round trip after it. When the connection
+    breaks before any acknowledgement, what is unacknowledged goes again in the order it was
+    sent, less what a newer message of the same key replaced (the lamp's "on"): each
+    device's last word is still its last message."""
+    batch = [("attack/lamp/set", "on", "lamp"), ("attack/tappers/set", "on", None)]
+    meanwhile = [("attack/lamp/set", "off", "lamp"), ("attack/tappers/set", "off", None)]
+    assert await cut_mid_batch(private_mosquitto, 0, batch, meanwhile, send_now=True) == [
+        "attack/lamp/set on",
+        "attack/tappers/set on",
+        "attack/lamp/set off",
+        "attack/tappers/set off",
         "attack/tappers/set on",
         "attack/lamp/set off",
         "attack/tappers/set off",
