@@ -186,7 +186,10 @@ class RoomLink:
                     await self._listen_until_reconnect(client)
                 problem = "reconnecting as asked"
                 delay = 0.0
-            except aiomqtt.MqttError as error:
+            except Exception as error:  # the link never stops by itself
+                # an MqttError, or anything else the connection raised (paho refuses some
+                # hosts and ports with a ValueError): said on the banner and tried again, so
+                # the console never sits on 'Connecting' with its emergency key waiting
                 problem = str(error) or type(error).__name__
                 delay = RECONNECT_DELAYS_S[min(failures, len(RECONNECT_DELAYS_S) - 1)]
                 failures += 1

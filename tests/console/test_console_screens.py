@@ -472,3 +472,15 @@ async def test_a_narrow_screen_keeps_the_session_time_and_staleness_on_the_top_l
         clock.advance(5)
         await eventually(lambda: "STALE 6 s" in screen_text(app).splitlines()[0])
         assert screen_text(app).splitlines()[0].startswith(" P014  34:24")
+
+
+async def test_a_connection_paho_refuses_outright_is_said_and_tried_again(
+    room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Port 0 makes paho raise a ValueError, not an MQTT error: the link goes on trying."""
+    monkeypatch.setattr(console_link, "RECONNECT_DELAYS_S", (0.05,))
+    app = console_app.ConsoleApp(Endpoint("127.0.0.1", 0), room)
+    async with app.run_test(size=SIZE):
+        await eventually(lambda: app.view.reconnect_attempt >= 3, what="three attempts")
+        assert "NO BROKER CONNECTION — cannot reach" in screen_text(app)
+        assert "Invalid port number" in screen_text(app)
