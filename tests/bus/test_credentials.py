@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from controller.bus import BusConfigError
 from controller.bus.credentials import MAX_PASSWORD_BYTES, connection_parameters
 from controller.config.settings import BrokerSettings, TlsSettings
+from tests.support.fifo import raised_without_waiting
 
 
 def test_the_password_is_read_from_a_file_relative_to_the_room(tmp_path: Path) -> None:
@@ -78,27 +78,10 @@ def test_plain_settings_need_no_files(tmp_path: Path) -> None:
 
 
 def refused_at_once(settings: BrokerSettings, root: Path, fifo: Path) -> str:
-    """The BusConfigError's message for `settings`, which name `fifo`; a read still waiting on
-    the FIFO after 5 s is unblocked (a writer opens and closes it) and the test fails."""
-    outcome: list[BaseException | None] = []
-    reader = threading.Thread(target=lambda: outcome.append(_error_of(settings, root)))
-    reader.start()
-    reader.join(5.0)
-    if reader.is_alive():
-        with fifo.open("w"):
-            pass
-        reader.join()
-        pytest.fail(f"still waiting on the FIFO {fifo} after 5 s")
-    assert isinstance(outcome[0], BusConfigError), outcome
-    return str(outcome[0])
-
-
-def _error_of(settings: BrokerSettings, root: Path) -> BaseException | None:
-    try:
-        connection_parameters(settings, root)
-    except BaseException as error:
-        return error
-    return None
+    """The BusConfigError's message for `settings`, which name `fifo`, given without waiting."""
+    error = raised_without_waiting(lambda: connection_parameters(settings, root), fifo)
+    assert isinstance(error, BusConfigError), error
+    return str(error)
 
 
 def test_a_password_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:

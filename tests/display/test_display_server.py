@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import socket
 import ssl
@@ -34,6 +35,7 @@ from controller.config.settings import SafetyLimits
 from controller.display.server import MAX_PAGES, REPORT_GAP_S, DisplayServer, tls_context
 from controller.sim.device import BrokerAddress
 from tests.console.polling import eventually
+from tests.support.fifo import raised_without_waiting
 from tests.support.mosquitto import Mosquitto
 from tests.support.requirements import missing, mosquitto_binary
 
@@ -710,6 +712,15 @@ def test_a_certificate_that_cannot_be_used_is_named_with_the_reason(tmp_path: Pa
     with pytest.raises(ValueError, match="No such file or directory"):
         tls_context(missing_key, tmp_path)
     assert tls_context(DisplaySettings(port=1), tmp_path) is None
+
+
+def test_a_key_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    settings = _self_signed(tmp_path)
+    (tmp_path / "screen.key").unlink()
+    os.mkfifo(tmp_path / "screen.key")
+    error = raised_without_waiting(lambda: tls_context(settings, tmp_path), tmp_path / "screen.key")
+    assert isinstance(error, ValueError)
+    assert "not a regular file" in str(error)
 
 
 @pytest.mark.parametrize(
