@@ -231,21 +231,31 @@ class Bus:
             key=message.key,
         )
 
-    def send_now(self) -> None:
+    def send_now(self) -> bool:
         """Hand what is queued to the socket on this turn of the event loop, not the sender's
         next one; a batch still waiting for its acknowledgements takes it in (a command's
         device messages do not wait a broker's round trip behind the state or a reply).
-        The engine calls this once a command's device messages are queued."""
+        The engine calls this once a command's device messages are queued. Whether anything
+        was handed to the socket."""
         sender = self._sender
         if sender is None or self._unsubscribed:
-            return
+            return False
         if self._outbox and time.monotonic() < self._flush_until:
             with contextlib.suppress(aiomqtt.MqttError):  # the sender meets the failure itself
                 in_flight = self._in_flight
                 if in_flight is None:
                     self._in_flight = self._start_batch(sender)
-                elif len(in_flight) < IN_FLIGHT:  # else the sender's next batch takes it
+                    return True
+                if len(in_flight) < IN_FLIGHT:  # else the sender's next batch takes it
                     in_flight.extend(self._start_batch(sender, IN_FLIGHT - len(in_flight)))
+                    return True
+        return False
+
+    async def pause_unless_busy(self, seconds: float) -> None:
+        """Wait up to `seconds` for a message to arrive for the handlers; not at all when one
+        is waiting already. The process leaves the CPU to others meanwhile (the broker passing
+        on what was just written) and still reads what arrives: an emergency ends the wait."""
+        await self._inbox.wait_for_message(seconds)
 
     def _queue(
         self, topic: str, payload: str | bytes, *, qos: int, retain: bool, key: str | None

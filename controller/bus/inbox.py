@@ -59,6 +59,8 @@ class Inbox:
         self._finished.set()
         self.on_dropped = on_dropped
         self.dropped = 0
+        self._arrival: asyncio.Future[None] | None = None
+        """Set while `wait_for_message` waits; done when a message is queued."""
 
     def put(self, message: Message, lane: str) -> bool:
         """Queue a message on `lane` (URGENT: ahead of all); False when it was dropped."""
@@ -77,7 +79,22 @@ class Inbox:
         self._unfinished += 1
         self._finished.clear()
         self._ready.set()
+        if self._arrival is not None and not self._arrival.done():
+            self._arrival.set_result(None)
         return True
+
+    async def wait_for_message(self, timeout_s: float) -> None:
+        """Wait until a message is queued, at most `timeout_s` seconds; at once if one is."""
+        if len(self):
+            return
+        loop = asyncio.get_running_loop()
+        arrival = self._arrival = loop.create_future()
+        timer = loop.call_later(timeout_s, _settle, arrival)
+        try:
+            await arrival
+        finally:
+            timer.cancel()
+            self._arrival = None
 
     async def get(self) -> Message:
         """The next message: urgent first, then one from each waiting lane in turn."""
@@ -117,3 +134,8 @@ class Inbox:
         message = lane.waiting.popleft()
         lane.size -= len(message.payload)
         return message
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -49,6 +49,12 @@ the state: the room's periodic work is what it needs, not twenty ticks a second.
 DURABLE_WAIT_S = 0.5
 """How long a command's reply waits for its journal entry to reach the disk (the emergency's
 reply never waits)."""
+HANDOVER_S = 0.001
+"""Once a command's device messages are on the socket, how long the engine leaves the CPU to
+the broker passing them on before its bookkeeping (journal, events, reply, state): on a
+controller of two cores the broker, the engine and a device's bridge on the same machine
+otherwise compete for them just then (docs/robustness.md#queueing). A message arriving
+ends the pause at once; the event loop rounds it up to the millisecond it can wait."""
 CONTROL_LANE = "control"
 """The bus lane of the command topic: a flood of device messages does not hold commands up."""
 
@@ -234,7 +240,8 @@ class RoomService:
         try:
             with engine.recorder.holding():  # journaled once its device messages are sent
                 engine.command(command, overtaken=overtaken)
-                await self._send(bus, engine)
+                if await self._send(bus, engine):
+                    await bus.pause_unless_busy(HANDOVER_S)
         except CommandRefused as refusal:
             await self._answer(bus, command.id, False, str(refusal))
         except Exception as error:  # a fault of ours: the room goes on, loudly
@@ -371,13 +378,12 @@ class RoomService:
         if rest_s > 0:
             await asyncio.sleep(rest_s)
 
-    async def _send(self, bus: Bus, engine: Engine) -> None:
-        """Hand the device messages the engine let out to the socket now."""
+    async def _send(self, bus: Bus, engine: Engine) -> bool:
+        """Hand the device messages the engine let out to the socket now; whether any went."""
         outgoing = engine.take_outgoing()
         for message in outgoing:
             await bus.publish_gated(message)
-        if outgoing:
-            bus.send_now()
+        return bool(outgoing) and bus.send_now()
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:
         await self._send(bus, engine)  # the device messages leave before the events are encoded

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from controller.bus.inbox import URGENT, Inbox
 from controller.bus.messages import Message
 
@@ -61,3 +63,23 @@ async def test_join_waits_until_every_message_is_handled() -> None:
     assert got.topic == "a"
     inbox.task_done()
     await inbox.join()
+
+
+async def test_a_wait_for_a_message_ends_as_one_is_queued_and_not_before() -> None:
+    inbox = Inbox()
+    waiting = asyncio.create_task(inbox.wait_for_message(3600.0))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    inbox.put(message("cmd/emergency"), URGENT)
+    await asyncio.wait_for(waiting, 5.0)
+
+
+async def test_a_wait_for_a_message_ends_at_once_when_one_is_waiting_and_else_at_its_timeout() -> (
+    None
+):
+    inbox = Inbox()
+    await asyncio.wait_for(inbox.wait_for_message(0.001), 5.0)  # its own timeout ends it
+    inbox.put(message("device/0"), "default")
+    await asyncio.wait_for(inbox.wait_for_message(3600.0), 5.0)
+    assert len(inbox) == 1  # waiting for a message takes none

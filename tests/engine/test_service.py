@@ -23,17 +23,19 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 
+from bench.stages import published_topics
 from controller.api.client import RoomClient
 from controller.api.commands import NO_ID
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
-from controller.engine.service import RETAINED_COMMAND, RoomService
+from controller.engine.service import HANDOVER_S, RETAINED_COMMAND, RoomService
 from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
 
 DEADLINE_S = 10.0
+CEILING = "zigbee2mqtt/ceiling_light/set"
 
 
 class Wire:
@@ -371,9 +373,7 @@ async def test_a_killed_engine_resumes_its_session_in_the_same_phase(
         assert state["phase"]["name"] == "peak"
         assert state["phase"]["held"] is True
         await eventually(
-            lambda: any(
-                '"brightness":13' in p for p in wire.payloads("zigbee2mqtt/ceiling_light/set")
-            ),
+            lambda: any('"brightness":13' in p for p in wire.payloads(CEILING)),
             "the peak scene re-asserted to the ceiling light",
         )
     [info] = list_sessions(tmp_path)
@@ -401,7 +401,7 @@ async def test_an_engine_killed_mid_emergency_starts_again_latched_lit_and_held(
         state = await client.state(timeout=5)
         refused = await client.command("lights", timeout=5, level=0.0)
         await asyncio.sleep(1.5)  # past the new engine's confirmation
-    ceiling = wire.payloads("zigbee2mqtt/ceiling_light/set")
+    ceiling = wire.payloads(CEILING)
     headset = wire.payloads("vr/headset/set")
     assert state["emergency"]["active"] is True
     assert (state["phase"]["name"], state["phase"]["held"]) == ("peak", True)
@@ -419,7 +419,7 @@ async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
         private_mosquitto.start()
         wire = Wire(private_mosquitto)
         await eventually(
-            lambda: wire.payloads("zigbee2mqtt/ceiling_light/set"),
+            lambda: wire.payloads(CEILING),
             "lights re-asserted after the outage",
         )
         engine = room_service.engine
@@ -912,3 +912,39 @@ async def test_an_emergency_that_failed_is_carried_out_when_delivered_again(
     replies = [json.loads(r) for r in wire.payloads(f"{topic}/reply/press")]
     assert [reply["ok"] for reply in replies] == [False, True]
     assert engine.snapshot().emergency.active
+
+
+async def test_a_commands_device_message_has_the_cpu_to_itself_for_a_moment(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a command's device messages are on the socket, the engine leaves the CPU to the
+    broker passing them on (`HANDOVER_S`) before its bookkeeping: the command's events are
+    written at least that much later. The engine's socket writes are watched in its process
+    (the service runs in the test's), passed on unchanged."""
+    writes: list[tuple[float, list[str]]] = []
+    send = paho.Client._sock_send
+
+    def watched(client: paho.Client, buffer: bytes) -> int:
+        writes.append((time.monotonic(), published_topics(bytes(buffer))))
+        return send(client, buffer)
+
+    monkeypatch.setattr(paho.Client, "_sock_send", watched)
+    room = service.room.room_id
+    events = f"sessionroom/{room}/events"
+    gaps = []
+    async with client_for(mosquitto, room) as client:
+        await client.wait_online(5)
+        client.on_event(lambda _event: None)  # the engine sends events to a listener only
+        for level in (0.5, 0.55, 0.5, 0.55, 0.5):
+            writes.clear()
+            reply = await client.command("lights", timeout=5, device="ceiling", level=level)
+            assert reply["ok"] is True
+            device_at = next(at for at, topics in writes if CEILING in topics)
+            events_at = await eventually(
+                lambda after=device_at: next(
+                    (at for at, topics in writes if at > after and events in topics), None
+                ),
+                "the command's events",
+            )
+            gaps.append(events_at - device_at)
+    assert sorted(gaps)[len(gaps) // 2] >= HANDOVER_S * 0.9, gaps
