@@ -62,7 +62,7 @@ def connection_options(function: F) -> F:
         envvar="SESSIONROOM_BROKER",
         default=None,
         metavar="URL",
-        help="mqtt://HOST:PORT, mqtts://HOST:PORT or 'embedded' "
+        help="mqtt://HOST:PORT, mqtts://HOST:PORT, or 'embedded' on config.yaml's broker port "
         "(overrides config.yaml; also SESSIONROOM_BROKER).",
     )(function)
     return config_option(function)
@@ -124,7 +124,8 @@ def _loaded_or_exit(
 
 
 def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
-    """Apply command-line overrides to a loaded room (a bad --broker is a usage error)."""
+    """Apply command-line overrides to a loaded room (a bad --broker is a usage error;
+    `--broker embedded` keeps config.yaml's broker port)."""
     from pydantic import ValidationError
 
     from controller.config.settings import BrokerSettings
@@ -132,10 +133,13 @@ def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
     update: dict[str, Any] = {}
     if overrides.broker is not None:
         try:
-            update["broker"] = BrokerSettings.model_validate(overrides.broker)
+            broker = BrokerSettings.model_validate(overrides.broker)
         except ValidationError as error:
             message = error.errors()[0]["msg"].removeprefix("Value error, ")
             raise click.BadParameter(message, param_hint="--broker") from None
+        if broker.mode == "embedded":  # on the port config.yaml gives, as `broker: embedded` is
+            broker = broker.model_copy(update={"port": room.settings.broker.port})
+        update["broker"] = broker
     if overrides.room_id is not None:
         update["room"] = overrides.room_id
     if overrides.data_dir is not None:

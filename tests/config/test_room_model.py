@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ValidationError
 
 from controller.cli import main
-from controller.cli.common import Overrides, apply_overrides
+from controller.cli.common import Overrides, apply_overrides, load_settings_or_exit
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
@@ -144,6 +144,25 @@ def test_command_line_overrides_win_over_config(room: Room, tmp_path: Path) -> N
     assert (overridden.settings.broker.host, overridden.settings.broker.port) == ("127.0.0.1", 1999)
     assert overridden.room_id == "room-b"
     assert overridden.data_dir == tmp_path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("config_broker", "port"),
+    [
+        ("{mode: embedded, port: 18830}", 18830),
+        ("{mode: embedded, port: 0}", 0),
+        ("mqtt://10.0.0.5:1884", 1884),
+        ("embedded", 1883),
+    ],
+)
+def test_broker_embedded_on_the_command_line_keeps_the_port_of_config_yaml(
+    tmp_path: Path, config_broker: str, port: int
+) -> None:
+    """README: the embedded broker is on the configured port. It was on 1883, where a console
+    or `ctl` without --broker (on config.yaml's port) never met the engine."""
+    (tmp_path / "config.yaml").write_text(f"room: a\nbroker: {config_broker}\n")
+    room = load_settings_or_exit(tmp_path / "config.yaml", Overrides(broker="embedded"))
+    assert room.settings.broker == BrokerSettings(mode="embedded", port=port)
 
 
 def test_a_bad_broker_url_is_a_usage_error() -> None:
