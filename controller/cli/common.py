@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -78,26 +78,36 @@ class Overrides:
 
 
 def load_room_or_exit(
-    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+    config_path: Path,
+    overrides: Overrides | None = None,
+    *,
+    role: BrokerRole | None = None,
+    one_of_several: bool = False,
 ) -> Room:
     """Load the room, or print every problem with file:line and exit with status 2.
 
     With `role`, the broker settings are the ones that role logs in with (its credentials
     from config.yaml, when the room is on a facility broker); `devices` log in one by one.
+    With `one_of_several` (a command given several rooms), each problem names the room's
+    folder too, as `config_path` gives it (`rooms/b/config.yaml:2: ...`).
     """
     from controller.config import load_room
 
-    return _loaded_or_exit(load_room, config_path, overrides, role)
+    return _loaded_or_exit(load_room, config_path, overrides, role, one_of_several)
 
 
 def load_settings_or_exit(
-    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+    config_path: Path,
+    overrides: Overrides | None = None,
+    *,
+    role: BrokerRole | None = None,
+    one_of_several: bool = False,
 ) -> RoomSettingsFile:
     """Like `load_room_or_exit`, for a client of the engine (console, ctl): config.yaml alone
     (`controller.config.settings_file.load_settings_file`)."""
     from controller.config.settings_file import load_settings_file
 
-    return _loaded_or_exit(load_settings_file, config_path, overrides, role)
+    return _loaded_or_exit(load_settings_file, config_path, overrides, role, one_of_several)
 
 
 def _loaded_or_exit(
@@ -105,6 +115,7 @@ def _loaded_or_exit(
     config_path: Path,
     overrides: Overrides | None,
     role: BrokerRole | None,
+    one_of_several: bool,
 ) -> Loaded:
     from controller.config import RoomConfigError
 
@@ -112,7 +123,10 @@ def _loaded_or_exit(
         room = load(config_path)
     except RoomConfigError as error:
         for issue in error.issues:
-            click.echo(str(issue), err=True)
+            shown = issue
+            if one_of_several:  # its file is named from the room's folder, or absolute
+                shown = replace(issue, file=str(config_path.parent / issue.file))
+            click.echo(str(shown), err=True)
         count = len(error.issues)
         click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
         raise SystemExit(EXIT_INVALID) from None
