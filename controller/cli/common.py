@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -62,7 +62,7 @@ def connection_options(function: F) -> F:
         envvar="SESSIONROOM_BROKER",
         default=None,
         metavar="URL",
-        help="mqtt://HOST:PORT, mqtts://HOST:PORT or 'embedded' "
+        help="mqtt://HOST:PORT, mqtts://HOST:PORT, or 'embedded' on config.yaml's broker port "
         "(overrides config.yaml; also SESSIONROOM_BROKER).",
     )(function)
     return config_option(function)
@@ -78,26 +78,36 @@ class Overrides:
 
 
 def load_room_or_exit(
-    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+    config_path: Path,
+    overrides: Overrides | None = None,
+    *,
+    role: BrokerRole | None = None,
+    one_of_several: bool = False,
 ) -> Room:
     """Load the room, or print every problem with file:line and exit with status 2.
 
     With `role`, the broker settings are the ones that role logs in with (its credentials
     from config.yaml, when the room is on a facility broker); `devices` log in one by one.
+    With `one_of_several` (a command given several rooms), each problem names the room's
+    folder too, as `config_path` gives it (`rooms/b/config.yaml:2: ...`).
     """
     from controller.config import load_room
 
-    return _loaded_or_exit(load_room, config_path, overrides, role)
+    return _loaded_or_exit(load_room, config_path, overrides, role, one_of_several)
 
 
 def load_settings_or_exit(
-    config_path: Path, overrides: Overrides | None = None, *, role: BrokerRole | None = None
+    config_path: Path,
+    overrides: Overrides | None = None,
+    *,
+    role: BrokerRole | None = None,
+    one_of_several: bool = False,
 ) -> RoomSettingsFile:
     """Like `load_room_or_exit`, for a client of the engine (console, ctl): config.yaml alone
     (`controller.config.settings_file.load_settings_file`)."""
     from controller.config.settings_file import load_settings_file
 
-    return _loaded_or_exit(load_settings_file, config_path, overrides, role)
+    return _loaded_or_exit(load_settings_file, config_path, overrides, role, one_of_several)
 
 
 def _loaded_or_exit(
@@ -105,6 +115,7 @@ def _loaded_or_exit(
     config_path: Path,
     overrides: Overrides | None,
     role: BrokerRole | None,
+    one_of_several: bool,
 ) -> Loaded:
     from controller.config import RoomConfigError
 
@@ -112,7 +123,10 @@ def _loaded_or_exit(
         room = load(config_path)
     except RoomConfigError as error:
         for issue in error.issues:
-            click.echo(str(issue), err=True)
+            shown = issue
+            if one_of_several:  # its file is named from the room's folder, or absolute
+                shown = replace(issue, file=str(config_path.parent / issue.file))
+            click.echo(str(shown), err=True)
         count = len(error.issues)
         click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
         raise SystemExit(EXIT_INVALID) from None
@@ -124,7 +138,8 @@ def _loaded_or_exit(
 
 
 def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
-    """Apply command-line overrides to a loaded room (a bad --broker is a usage error)."""
+    """Apply command-line overrides to a loaded room (a bad --broker is a usage error;
+    `--broker embedded` keeps config.yaml's broker port)."""
     from pydantic import ValidationError
 
     from controller.config.settings import BrokerSettings
@@ -132,10 +147,13 @@ def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
     update: dict[str, Any] = {}
     if overrides.broker is not None:
         try:
-            update["broker"] = BrokerSettings.model_validate(overrides.broker)
+            broker = BrokerSettings.model_validate(overrides.broker)
         except ValidationError as error:
             message = error.errors()[0]["msg"].removeprefix("Value error, ")
             raise click.BadParameter(message, param_hint="--broker") from None
+        if broker.mode == "embedded":  # on the port config.yaml gives, as `broker: embedded` is
+            broker = broker.model_copy(update={"port": room.settings.broker.port})
+        update["broker"] = broker
     if overrides.room_id is not None:
         update["room"] = overrides.room_id
     if overrides.data_dir is not None:

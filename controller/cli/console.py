@@ -224,7 +224,7 @@ def _overview(path: Path, rooms: str | None) -> None:
         raise click.BadParameter(str(error), param_hint="--facility") from None
     consoles: dict[str, Path] = {}
     for config in room_configs(rooms) if rooms else []:
-        consoles[load_settings_or_exit(config).room_id] = config.resolve()
+        consoles[load_settings_or_exit(config, one_of_several=True).room_id] = config.resolve()
     try:
         app = OverviewApp(settings, root=file.parent, consoles=consoles)
     except BusConfigError as error:  # its password or TLS file

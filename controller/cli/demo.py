@@ -68,10 +68,14 @@ def demo(
     journals = data_dir or Path(tempfile.mkdtemp(prefix="sessionroom-demo-"))
     logging.getLogger("controller.bus").setLevel(logging.ERROR)  # retries while the engine starts
     interactive = not headless and sys.stdin.isatty() and sys.stdout.isatty()
+    try:  # the broker login's files, relative to the room's folder, before anything starts
+        endpoint = Endpoint.for_room(room)
+    except ValueError as error:
+        raise click.UsageError(f"{room.config_path}: {error}") from None
     children = _start_children(room, config_path, time_scale, journals)
     try:
         if interactive:
-            ConsoleApp(Endpoint.for_room(room), room.room_id, default_plan=plan).run()
+            ConsoleApp(endpoint, room.room_id, default_plan=plan).run()
             outcome = "Console closed; the demo room is stopped."
         else:
             outcome = asyncio.run(_rehearse(room, plan, time_scale))
@@ -180,7 +184,10 @@ async def _connect(room: Room) -> RoomClient | None:
     deadline = loop.time() + START_TIMEOUT_S
     while loop.time() < deadline:
         client = RoomClient(
-            client_broker(room), room=room.room_id, client_id=unique_client_id("sessionroom-demo")
+            client_broker(room),
+            room=room.room_id,
+            client_id=unique_client_id("sessionroom-demo"),
+            root=room.root,
         )
         try:
             await client.__aenter__()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 import typing
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -187,28 +187,52 @@ class BrokerSettings(StrictModel):
 
 
 def broker_from_url(url: str) -> dict[str, Any]:
-    """Turn `embedded`, `mqtt://host:port` or `mqtts://host:port` into broker settings."""
+    """Turn `embedded`, `mqtt://host:port` or `mqtts://host:port` into broker settings.
+
+    A port of 0 is kept, for the port's own check to refuse (no client reaches it).
+    """
     if url == "embedded":
         return {"mode": "embedded"}
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"broker {url!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT")
+        raise _not_a_broker_url(url)
     if parts.password is not None:
         raise ValueError(
             f"broker URL for {parts.hostname}: a password in a URL shows in the process list "
             "(and in every console the web console starts); give it in a password_file"
         )
     secure = parts.scheme == "mqtts"
+    port = _url_port(parts, url)
     settings: dict[str, Any] = {
         "mode": "external",
         "host": parts.hostname,
-        "port": parts.port or (8883 if secure else 1883),
+        "port": (8883 if secure else 1883) if port is None else port,
     }
     if secure:
         settings["tls"] = {}
     if parts.username:
         settings["username"] = parts.username
     return settings
+
+
+def _not_a_broker_url(url: str, detail: str = "") -> ValueError:
+    """The refusal of a broker URL that names no broker (`detail`: what is wrong in it)."""
+    return ValueError(
+        f"broker {url!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT{detail}"
+    )
+
+
+def _url_port(parts: SplitResult, url: str) -> int | None:
+    """The port a broker URL names, None when it names none; ValueError for a port left
+    empty (`mqtt://host:`), one that is not a number or one above 65535."""
+    after_host = parts.netloc.rpartition("@")[2].rpartition("]")[2]
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = None
+    if port is None and ":" in after_host:
+        raise _not_a_broker_url(url, " (PORT: 1 to 65535)")
+    return port
 
 
 class VitalsThresholds(StrictModel):

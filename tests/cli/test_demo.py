@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.support.mosquitto import free_port
+from tests.support.room import child_env
 
 
 def demo_config(folder: Path) -> Path:
@@ -49,3 +50,46 @@ def test_the_headless_demo_runs_the_rehearsal_through_every_phase(tmp_path: Path
         result.stdout
     )
     assert list((tmp_path / "data" / "sessions").glob("room-a-*.sqlite"))
+
+
+def room_with_login(folder: Path) -> Path:
+    """The demo room, its broker login's password in a file named relative to its folder."""
+    folder.mkdir()
+    config = demo_config(folder)
+    text = config.read_text()
+    port_line = next(line for line in text.splitlines() if line.startswith("  port: "))
+    login = f"{port_line}\n  username: demo\n  password_file: broker.pass"
+    config.write_text(text.replace(port_line, login, 1))
+    return config
+
+
+def headless_demo(config: Path, data: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cwd.mkdir()
+    demo = ["demo", "--headless", "--config", str(config), "--data-dir", str(data)]
+    return subprocess.run(
+        [sys.executable, "-m", "controller.cli", *demo, "--time-scale", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=cwd,
+        env=child_env(),
+    )
+
+
+def test_the_demo_reads_the_broker_password_file_from_the_room_folder(tmp_path: Path) -> None:
+    """A relative password_file in config.yaml is in the room's folder, whatever the cwd."""
+    config = room_with_login(tmp_path / "room")
+    (config.parent / "broker.pass").write_text("demo-password\n")
+    result = headless_demo(config, tmp_path / "data", cwd=tmp_path / "elsewhere")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Rehearsal complete" in result.stdout
+
+
+def test_a_password_file_the_demo_cannot_read_stops_it_before_it_starts(tmp_path: Path) -> None:
+    config = room_with_login(tmp_path / "room")
+    result = headless_demo(config, tmp_path / "data", cwd=tmp_path / "elsewhere")
+    assert result.returncode == 2, result.stdout + result.stderr
+    missing = config.parent.resolve() / "broker.pass"
+    assert f"{config.resolve()}: broker password_file {missing}: No such file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "engine with embedded broker" not in result.stdout

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ValidationError
 
 from controller.cli import main
-from controller.cli.common import Overrides, apply_overrides
+from controller.cli.common import Overrides, apply_overrides, load_settings_or_exit
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
@@ -146,9 +146,74 @@ def test_command_line_overrides_win_over_config(room: Room, tmp_path: Path) -> N
     assert overridden.data_dir == tmp_path.resolve()
 
 
+@pytest.mark.parametrize(
+    ("config_broker", "port"),
+    [
+        ("{mode: embedded, port: 18830}", 18830),
+        ("{mode: embedded, port: 0}", 0),
+        ("mqtt://10.0.0.5:1884", 1884),
+        ("embedded", 1883),
+    ],
+)
+def test_broker_embedded_on_the_command_line_keeps_the_port_of_config_yaml(
+    tmp_path: Path, config_broker: str, port: int
+) -> None:
+    """README: the embedded broker is on the configured port. It was on 1883, where a console
+    or `ctl` without --broker (on config.yaml's port) never met the engine."""
+    (tmp_path / "config.yaml").write_text(f"room: a\nbroker: {config_broker}\n")
+    room = load_settings_or_exit(tmp_path / "config.yaml", Overrides(broker="embedded"))
+    assert room.settings.broker == BrokerSettings(mode="embedded", port=port)
+
+
 def test_a_bad_broker_url_is_a_usage_error() -> None:
     with pytest.raises(click.BadParameter, match="is not 'embedded', mqtt://HOST:PORT"):
         apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker="http://x"))
+
+
+NOT_A_BROKER_URL = "is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT (PORT: 1 to 65535)"
+FREE_PORT_REFUSED = "0 (a free port) is for an embedded broker: give the external one's port"
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("mqtt://broker.lan:0", FREE_PORT_REFUSED),
+        ("mqtts://broker.lan:0", FREE_PORT_REFUSED),
+        ("mqtt://[::1]:0", FREE_PORT_REFUSED),
+        ("mqtt://broker.lan:", f"broker 'mqtt://broker.lan:' {NOT_A_BROKER_URL}"),
+        ("mqtt://broker.lan:99999", f"broker 'mqtt://broker.lan:99999' {NOT_A_BROKER_URL}"),
+        ("mqtt://broker.lan:abc", f"broker 'mqtt://broker.lan:abc' {NOT_A_BROKER_URL}"),
+        ("mqtt://[::1]:", f"broker 'mqtt://[::1]:' {NOT_A_BROKER_URL}"),
+    ],
+)
+def test_a_broker_url_whose_port_no_client_reaches_is_a_usage_error(url: str, refusal: str) -> None:
+    """It became port 1883 (8883), some other broker's, without a word."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
+
+
+def test_broker_port_0_on_the_command_line_exits_2() -> None:
+    config = str(REPO / "config.yaml")
+    arguments = ["--config", config, "--broker", "mqtt://127.0.0.1:0", "state"]
+    result = CliRunner().invoke(main, ["ctl", *arguments])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for --broker: {FREE_PORT_REFUSED}" in result.stderr
+
+
+def test_a_broker_url_with_port_0_in_config_yaml_is_refused_as_a_mapping_is(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config.yaml").write_text("room: a\nbroker: mqtt://broker.lan:0\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    issues = [str(issue) for issue in caught.value.issues]
+    assert f"config.yaml:2: broker.port: {FREE_PORT_REFUSED}" in issues
+
+
+def test_a_broker_url_may_leave_its_port_out() -> None:
+    for url, port in (("mqtt://[::1]", 1883), ("mqtts://u@[::1]", 8883), ("mqtt://h:1", 1)):
+        assert BrokerSettings.model_validate(url).port == port
 
 
 def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from controller.cli import main
@@ -94,3 +95,20 @@ def test_a_tls_certificate_that_is_a_fifo_is_a_usage_error_not_a_wait(
     assert result.exit_code == 2
     assert "Invalid value for --tls-cert" in result.output
     assert "not a regular file" in result.output
+
+
+def test_a_broken_room_of_the_overview_is_named_by_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ten rooms, `config.yaml:2` alone leaves the technician guessing which one."""
+    overview = tmp_path / "overview.yaml"
+    overview.write_text("broker: {mode: external, host: 127.0.0.1, port: 1}\n")
+    for name, config in (("a", "room: a\n"), ("b", "room: b\ntime_scale: fast\n")):
+        (tmp_path / "rooms" / name).mkdir(parents=True)
+        (tmp_path / "rooms" / name / "config.yaml").write_text(config)
+    monkeypatch.chdir(tmp_path)
+    for folder in ("rooms/b", str(tmp_path / "rooms" / "b")):
+        arguments = ["--facility", str(overview), "--rooms", f"rooms/a,{folder}"]
+        result = CliRunner().invoke(main, ["console", *arguments])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"{folder}/config.yaml:2: time_scale 'fast' ")

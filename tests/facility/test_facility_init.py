@@ -301,6 +301,17 @@ def test_update_configs_replaces_only_the_broker_section() -> None:
     assert replace_broker_section("room: a\n", section) == "room: a\n\nbroker:\n  mode: external\n"
 
 
+def test_a_broken_room_is_named_by_its_folder(tmp_path: Path) -> None:
+    """With ten rooms, `config.yaml:2` alone leaves the technician guessing which one."""
+    good, broken = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-b")
+    config = broken / "config.yaml"
+    config.write_text(config.read_text() + "lighting: dim\n")
+    line = len(config.read_text().splitlines())
+    status, output = init(good, broken, output=tmp_path / "facility")
+    assert status == 2, output
+    assert f"{config}:{line}: unknown key 'lighting'" in output
+
+
 def test_the_overview_needs_a_broker_section(tmp_path: Path) -> None:
     file = tmp_path / "overview.yaml"
     file.write_text("nothing: here\n")
