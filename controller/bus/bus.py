@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import inspect
 import logging
 import math
@@ -545,7 +544,7 @@ class Bus:
             log.debug("dropped a message on %s: no subscription matches it", message.topic)
             return
         self._arrivals += 1
-        message = dataclasses.replace(message, arrival=self._arrivals)
+        message = Message(message.topic, message.payload, message.retain, self._arrivals)
         lane, _ = self._lanes[filters[0]]
         for topic_filter in filters:
             judge = self._lanes[topic_filter][1]

@@ -40,8 +40,12 @@ class Sender:
         self._thread = threading.get_ident()
         self._acknowledgements: dict[int, asyncio.Future[None]] = {}
         self._register_elsewhere = self._paho.on_socket_register_write
+        self._unregister_elsewhere = self._paho.on_socket_unregister_write
+        self._watched = False
+        """Whether the socket may be watched for writing (by `_watch`, or through aiomqtt)."""
         self._aiomqtt_published: Any = self._paho.on_publish
         self._paho.on_socket_register_write = self._register_write
+        self._paho.on_socket_unregister_write = self._unregister_write
         self._paho.on_publish = self._published
 
     def publish(self, message: Pending) -> asyncio.Future[None]:
@@ -81,13 +85,23 @@ class Sender:
         remove the watch, no wake-up of the loop); through aiomqtt from any other thread
         (paho's connect runs in one)."""
         if threading.get_ident() != self._thread:
+            self._watched = True
             self._register_elsewhere(client, userdata, sock)  # type: ignore[misc]
             return
         self._loop.call_soon(self._watch, sock)
 
     def _watch(self, sock: Any) -> None:
         if self._paho.want_write():
+            self._watched = True
             self._loop.add_writer(sock.fileno(), self._writable)
+
+    def _unregister_write(self, client: PahoClient, userdata: Any, sock: Any) -> None:
+        """Stop watching the socket for writing, if it was: paho asks after every write that
+        emptied its queue, and most were written at once, unwatched (the event loop's removal
+        of a watch that is not there still walks its selector: about fifteen calls a write)."""
+        if self._watched:
+            self._watched = False
+            self._unregister_elsewhere(client, userdata, sock)  # type: ignore[misc]
 
     def _writable(self) -> None:
         try:
