@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import copy
 import enum
+import json
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -33,6 +35,10 @@ from controller.drivers.payloads import (
     whole_number,
 )
 from controller.untrusted import MAX_CONTENT_CHARS, printable_name
+
+compact_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
+"""JSON without spaces, as devices are sent it: one encoder for every message (`json.dumps`
+with options builds a new one each time)."""
 
 
 class Availability(enum.Enum):

@@ -16,14 +16,13 @@ room's limits here: that is the safety gate's job, on the decoded command.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
 
 from controller.config import limits
 from controller.config.settings import HEX_COLOUR
-from controller.drivers.base import BlsCommand, BlsDriver, Outgoing
+from controller.drivers.base import BlsCommand, BlsDriver, Outgoing, compact_json
 from controller.drivers.conversions import to_scale
 from controller.drivers.payloads import (
     PayloadError,
@@ -73,7 +72,7 @@ class MqttBls(BlsDriver):
             message["duration_s"] = target.duration_s
             if target.colour is not None:
                 message["colour"] = target.colour
-        return [Outgoing(f"{self._base}/set", json.dumps(message, separators=(",", ":")))]
+        return [Outgoing(f"{self._base}/set", compact_json(message))]
 
     def command_topics(self) -> tuple[str, ...]:
         return (f"{self._base}/set",)

@@ -16,10 +16,9 @@ Reported content is at most 256 printable characters (docs/robustness.md).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from controller.drivers.base import Outgoing, VrAction, VrCommand, VrDriver
+from controller.drivers.base import Outgoing, VrAction, VrCommand, VrDriver, compact_json
 from controller.drivers.conversions import to_scale
 from controller.drivers.payloads import (
     PayloadError,
@@ -69,7 +68,7 @@ class MqttVr(VrDriver):
         if target.action == "brightness":
             assert target.level is not None  # VrCommand requires it
             message["level"] = to_scale(target.level, 100)
-        return [Outgoing(f"{self._base}/set", json.dumps(message, separators=(",", ":")))]
+        return [Outgoing(f"{self._base}/set", compact_json(message))]
 
     def command_topics(self) -> tuple[str, ...]:
         return (f"{self._base}/set",)

@@ -22,11 +22,10 @@ This driver has no colour temperature: a Shelly light with a kelvin_range is ref
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from controller.config.models import Device
-from controller.drivers.base import LightCommand, LightDriver, Outgoing
+from controller.drivers.base import LightCommand, LightDriver, Outgoing, compact_json
 from controller.drivers.conversions import tenths_of_seconds, to_scale
 from controller.drivers.payloads import (
     PayloadError,
@@ -118,7 +117,7 @@ class ShellyLight(LightDriver):
 
     def _frame(self, request_id: int, method: str, params: dict[str, Any]) -> str:
         frame = {"id": request_id, "src": self._reply_source, "method": method, "params": params}
-        return json.dumps(frame, separators=(",", ":"))
+        return compact_json(frame)
 
     def _decode(self, topic: str, payload: str) -> LightCommand:
         frame = json_object(payload)

@@ -26,10 +26,9 @@ is empty; WLED publishes its state on every change and when it connects.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from controller.drivers.base import LightCommand, LightDriver, Outgoing
+from controller.drivers.base import LightCommand, LightDriver, Outgoing, compact_json
 from controller.drivers.conversions import clamp_kelvin, round_half_up, to_scale
 from controller.drivers.payloads import (
     PayloadError,
@@ -84,7 +83,7 @@ class WledLight(LightDriver):
                 segment["col"] = [list(target.rgb)]
             message["seg"] = [segment]
         message["tt"] = round_half_up(min(target.transition_s, MAX_TRANSITION_S) * 10)
-        return [Outgoing(f"{self._base}/api", json.dumps(message, separators=(",", ":")))]
+        return [Outgoing(f"{self._base}/api", compact_json(message))]
 
     def command_topics(self) -> tuple[str, ...]:
         return (f"{self._base}/api",)

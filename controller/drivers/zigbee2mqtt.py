@@ -21,10 +21,9 @@ guide/configuration/device-availability.md.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from controller.drivers.base import LightCommand, LightDriver, Outgoing
+from controller.drivers.base import LightCommand, LightDriver, Outgoing, compact_json
 from controller.drivers.conversions import (
     kelvin_from_mireds,
     mireds,
@@ -55,10 +54,6 @@ REPORTED_MIREDS = (50, 1000)
 def bridge_state_topic(base: str) -> str:
     """Where the Zigbee2MQTT of `base` says it is online or offline (its will)."""
     return f"{base}/bridge/state"
-
-
-def _compact(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
 
 
 class Zigbee2MqttLight(LightDriver):
@@ -102,7 +97,7 @@ class Zigbee2MqttLight(LightDriver):
                 red, green, blue = target.rgb
                 message["color"] = {"r": red, "g": green, "b": blue}
         message["transition"] = tenths_of_seconds(target.transition_s, MAX_TRANSITION_S)
-        return [Outgoing(f"{self._state_topic}/set", _compact(message))]
+        return [Outgoing(f"{self._state_topic}/set", compact_json(message))]
 
     def command_topics(self) -> tuple[str, ...]:
         return (f"{self._state_topic}/set",)
@@ -128,7 +123,7 @@ class Zigbee2MqttLight(LightDriver):
         return target
 
     def query(self) -> list[Outgoing]:
-        return [Outgoing(f"{self._state_topic}/get", _compact({"state": ""}))]
+        return [Outgoing(f"{self._state_topic}/get", compact_json({"state": ""}))]
 
     def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         report = json_object(payload)
