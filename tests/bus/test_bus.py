@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -345,6 +346,33 @@ async def test_send_now_puts_the_queue_on_the_wire_before_the_event_loop_turns(
     finally:
         outside.loop_stop()
         outside.disconnect()
+
+
+async def test_a_message_the_socket_takes_in_parts_goes_out_and_then_the_write_watch_ends(
+    mosquitto: Mosquitto,
+) -> None:
+    """A payload larger than the socket takes at once is written as the socket drains (the
+    event loop watches it for writing), and once it is all out the watch is removed: a
+    watch left on a writable socket would run the loop flat out."""
+    prefix = fresh_prefix()
+    received = Recorder()
+    big = "x" * (16 * 1024 * 1024)
+    async with (
+        bus_for(mosquitto, "big-listener") as listener,
+        bus_for(mosquitto, "big-sender") as sender,
+    ):
+        listener.subscribe(f"{prefix}/big", received)
+        assert await listener.wait_connected(timeout=5)
+        assert await sender.wait_connected(timeout=5)
+        await sender.publish(f"{prefix}/big", big)
+        sender.send_now()
+        await eventually(lambda: received.payloads == [big], timeout=30)
+        await eventually(lambda: sender._in_flight is None)  # acknowledged
+        assert sender._sender is not None
+        sock = sender._sender._paho.socket()
+        assert sock is not None
+        watched = asyncio.get_running_loop()._selector.get_key(sock.fileno())  # type: ignore[attr-defined]
+        assert not watched.events & selectors.EVENT_WRITE
 
 
 async def test_more_than_a_window_of_messages_arrives_whole_and_in_order(
