@@ -7,6 +7,7 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -356,7 +357,7 @@ async def test_a_message_the_socket_takes_in_parts_goes_out_and_then_the_write_w
     watch left on a writable socket would run the loop flat out."""
     prefix = fresh_prefix()
     received = Recorder()
-    big = "x" * (16 * 1024 * 1024)
+    big = "x" * (1024 * 1024)
     async with (
         bus_for(mosquitto, "big-listener") as listener,
         bus_for(mosquitto, "big-sender") as sender,
@@ -364,13 +365,16 @@ async def test_a_message_the_socket_takes_in_parts_goes_out_and_then_the_write_w
         listener.subscribe(f"{prefix}/big", received)
         assert await listener.wait_connected(timeout=5)
         assert await sender.wait_connected(timeout=5)
+        assert sender._sender is not None
+        paho_client = sender._sender._paho
+        sock = paho_client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         await sender.publish(f"{prefix}/big", big)
         sender.send_now()
+        assert paho_client.want_write()  # the socket took a part: the rest waits for the watch
         await eventually(lambda: received.payloads == [big], timeout=30)
         await eventually(lambda: sender._in_flight is None)  # acknowledged
-        assert sender._sender is not None
-        sock = sender._sender._paho.socket()
-        assert sock is not None
         watched = asyncio.get_running_loop()._selector.get_key(sock.fileno())  # type: ignore[attr-defined]
         assert not watched.events & selectors.EVENT_WRITE
 
