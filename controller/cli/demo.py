@@ -62,7 +62,7 @@ def demo(
     Headless (or without a terminal) it starts a session of the plan itself, prints each
     phase, scene and safety event as it happens, ends the session and stops everything.
     """
-    room = load_room_or_exit(config_path)
+    room = load_room_or_exit(config_path, role="console")  # its console's login, as `console`'s
     if plan not in room.plans:
         raise click.BadParameter(f"no plan named {plan!r}", param_hint="--plan")
     journals = data_dir or Path(tempfile.mkdtemp(prefix="sessionroom-demo-"))
