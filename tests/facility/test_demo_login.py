@@ -24,6 +24,8 @@ def test_the_demo_on_a_facility_broker_logs_in_as_the_room_console(
     result = sessionroom(*demo, "--time-scale", "1000", timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Rehearsal complete" in result.stdout, result.stdout
+    external = f"on the external broker at mqtts://127.0.0.1:{facility.port}"
+    assert f"Room room-a: engine and simulated devices {external};" in result.stdout
     logins = facility.broker.log_file.read_text().splitlines()
     demo_logins = [line for line in logins if " as sessionroom-demo-" in line]
     assert demo_logins and all("u'console.room-a'" in line for line in demo_logins), demo_logins
