@@ -101,12 +101,20 @@ def demo(
 
 def _demo_room(config_path: Path) -> Room:
     """The room, on the broker its children use (config.yaml's, or the one SESSIONROOM_BROKER
-    names), with its console's login (as `sessionroom console` logs in)."""
+    names), with its console's login (as `sessionroom console` logs in); a usage error when
+    its embedded broker would pick a free port, which none of the demo's parts could know."""
     overrides = Overrides(broker=os.environ.get(BROKER_ENVVAR) or None)  # empty: unset, as click
     try:
-        return load_room_or_exit(config_path, overrides, role="console")
+        room = load_room_or_exit(config_path, overrides, role="console")
     except click.BadParameter as error:  # the demo has no --broker of its own
         raise click.UsageError(f"{BROKER_ENVVAR}: {error.message}") from None
+    if room.settings.broker.mode == "embedded" and room.settings.broker.port == 0:
+        raise click.UsageError(
+            f"{room.config_path}: the demo's embedded broker needs a port in config.yaml "
+            "(broker: port: N): on port 0 it picks a free one, which the demo's console, "
+            "simulated devices and screens cannot know"
+        )
+    return room
 
 
 def _start_children(

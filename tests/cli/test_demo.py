@@ -92,6 +92,25 @@ def test_a_sessionroom_broker_that_names_no_broker_stops_the_demo_before_it_star
     assert "embedded broker" not in result.stdout
 
 
+def test_an_embedded_broker_on_port_0_stops_the_demo_with_advice_it_can_follow(
+    tmp_path: Path,
+) -> None:
+    """It said to give --broker, which the demo has not (and an external broker's URL would
+    not run the embedded one): config.yaml's port is what the demo's clients can know."""
+    config = demo_config(tmp_path)
+    text = config.read_text()
+    port_line = next(line for line in text.splitlines() if line.startswith("  port: "))
+    config.write_text(text.replace(port_line, "  port: 0"))
+    demo = ["demo", "--headless", "--config", str(config), "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(main, demo)
+    assert result.exit_code == 2, result.output
+    assert f"Error: {config}: the demo's embedded broker needs a port in config.yaml" in (
+        result.stderr
+    )
+    assert "--broker" not in result.stderr
+    assert "--broker" not in CliRunner().invoke(main, ["demo", "--help"]).output
+
+
 def room_with_login(folder: Path) -> Path:
     """The demo room, its broker login's password in a file named relative to its folder."""
     folder.mkdir()
