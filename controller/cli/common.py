@@ -30,6 +30,9 @@ Loaded = TypeVar("Loaded", bound="RoomSettingsFile")
 
 EXIT_INVALID = 2
 
+BROKER_ENVVAR = "SESSIONROOM_BROKER"
+"""What a command with --broker reads when --broker is not given."""
+
 
 def config_option(function: F) -> F:
     """--config PATH (default ./config.yaml)."""
@@ -59,11 +62,11 @@ def connection_options(function: F) -> F:
     )(function)
     function = click.option(
         "--broker",
-        envvar="SESSIONROOM_BROKER",
+        envvar=BROKER_ENVVAR,
         default=None,
         metavar="URL",
         help="mqtt://HOST:PORT, mqtts://HOST:PORT, or 'embedded' on config.yaml's broker port "
-        "(overrides config.yaml; also SESSIONROOM_BROKER).",
+        f"(overrides config.yaml; also {BROKER_ENVVAR}).",
     )(function)
     return config_option(function)
 

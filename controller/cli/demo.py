@@ -2,7 +2,9 @@
 
 The engine (`sessionroom run`, which hosts the embedded broker), the simulated room
 (`sessionroom sim`) and one `sessionroom display` per screen of the room run as child
-processes, exactly as in a facility. Headless, the demo
+processes, exactly as in a facility. They read SESSIONROOM_BROKER as their --broker, so the
+demo does too: with it, or with an external broker in config.yaml, nothing is embedded and
+every part is a client of that broker. Headless, the demo
 then runs the rehearsal plan itself and prints what happens.
 """
 
@@ -22,7 +24,13 @@ import click
 
 from controller.api.client import EngineUnreachable, RoomClient
 from controller.bus.credentials import unique_client_id
-from controller.cli.common import client_broker, config_option, load_room_or_exit
+from controller.cli.common import (
+    BROKER_ENVVAR,
+    Overrides,
+    client_broker,
+    config_option,
+    load_room_or_exit,
+)
 from controller.config import Room
 from controller.config.durations import format_duration
 from controller.console import ConsoleApp, Endpoint
@@ -61,8 +69,10 @@ def demo(
     participant code (e.g. P014), start, and steer the session with the keys in the footer.
     Headless (or without a terminal) it starts a session of the plan itself, prints each
     phase, scene and safety event as it happens, ends the session and stops everything.
+    With an external broker (in config.yaml, or SESSIONROOM_BROKER=mqtt://HOST:PORT) none
+    is embedded: every part of the demo is a client of that broker.
     """
-    room = load_room_or_exit(config_path)
+    room = _demo_room(config_path)
     if plan not in room.plans:
         raise click.BadParameter(f"no plan named {plan!r}", param_hint="--plan")
     journals = data_dir or Path(tempfile.mkdtemp(prefix="sessionroom-demo-"))
@@ -72,7 +82,7 @@ def demo(
         endpoint = Endpoint.for_room(room)
     except ValueError as error:
         raise click.UsageError(f"{room.config_path}: {error}") from None
-    children = _start_children(room, config_path, time_scale, journals)
+    children = _start_children(room, config_path, time_scale, journals, endpoint)
     try:
         if interactive:
             ConsoleApp(endpoint, room.room_id, default_plan=plan).run()
@@ -89,8 +99,26 @@ def demo(
     )
 
 
+def _demo_room(config_path: Path) -> Room:
+    """The room, on the broker its children use (config.yaml's, or the one SESSIONROOM_BROKER
+    names), with its console's login (as `sessionroom console` logs in); a usage error when
+    its embedded broker would pick a free port, which none of the demo's parts could know."""
+    overrides = Overrides(broker=os.environ.get(BROKER_ENVVAR) or None)  # empty: unset, as click
+    try:
+        room = load_room_or_exit(config_path, overrides, role="console")
+    except click.BadParameter as error:  # the demo has no --broker of its own
+        raise click.UsageError(f"{BROKER_ENVVAR}: {error.message}") from None
+    if room.settings.broker.mode == "embedded" and room.settings.broker.port == 0:
+        raise click.UsageError(
+            f"{room.config_path}: the demo's embedded broker needs a port in config.yaml "
+            "(broker: port: N): on port 0 it picks a free one, which the demo's console, "
+            "simulated devices and screens cannot know"
+        )
+    return room
+
+
 def _start_children(
-    room: Room, config_path: Path, time_scale: float, journals: Path
+    room: Room, config_path: Path, time_scale: float, journals: Path, endpoint: Endpoint
 ) -> list[subprocess.Popen[bytes]]:
     base = [sys.executable, "-m", "controller.cli"]
     config = ["--config", str(config_path)]
@@ -118,10 +146,12 @@ def _start_children(
         )
         for device in screens
     ]
-    broker = client_broker(room)
+    if room.settings.broker.mode == "embedded":
+        parts = f"engine with embedded broker on {endpoint.url}, simulated devices"
+    else:
+        parts = f"engine and simulated devices on the external broker at {endpoint.url}"
     click.echo(
-        f"Room {room.room_id}: engine with embedded broker on mqtt://{broker.host}:{broker.port}, "
-        f"simulated devices; time scale {time_scale:g}. Logs: {journals / 'demo.log'}"
+        f"Room {room.room_id}: {parts}; time scale {time_scale:g}. Logs: {journals / 'demo.log'}"
     )
     for device in screens:
         assert device.display is not None

@@ -7,6 +7,7 @@ devices, scenes, plans and playlists (`controller.config.models`).
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Annotated, Any, Literal
@@ -186,16 +187,26 @@ class BrokerSettings(StrictModel):
         return self.model_copy(update=update)
 
 
+_AFTER_NETLOC = re.compile(r"://[^/?#]*(.*)", re.DOTALL)
+"""What follows a URL's host and port: where `urlsplit` ends the netloc."""
+
+
 def broker_from_url(url: str) -> dict[str, Any]:
     """Turn `embedded`, `mqtt://host:port` or `mqtts://host:port` into broker settings.
 
-    A port of 0 is kept, for the port's own check to refuse (no client reaches it).
+    A port of 0 is kept, for the port's own check to refuse (no client reaches it). Nothing
+    may follow the port, not even a `/` alone: a path, query or fragment names nothing an
+    MQTT client uses, and was dropped without a word (`mqtt://h:1883/room-b` is no room).
     """
     if url == "embedded":
         return {"mode": "embedded"}
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise _not_a_broker_url(url)
+    after = _AFTER_NETLOC.search(url)
+    rest = after.group(1) if after else ""
+    if rest:
+        raise _not_a_broker_url(url, f" (nothing may follow HOST:PORT: {rest!r})")
     if parts.password is not None:
         raise ValueError(
             f"broker URL for {parts.hostname}: a password in a URL shows in the process list "

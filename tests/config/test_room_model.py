@@ -170,7 +170,8 @@ def test_a_bad_broker_url_is_a_usage_error() -> None:
         apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker="http://x"))
 
 
-NOT_A_BROKER_URL = "is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT (PORT: 1 to 65535)"
+NOT_A_BROKER_URL_FORM = "is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT"
+NOT_A_BROKER_URL = f"{NOT_A_BROKER_URL_FORM} (PORT: 1 to 65535)"
 FREE_PORT_REFUSED = "0 (a free port) is for an embedded broker: give the external one's port"
 
 
@@ -209,6 +210,38 @@ def test_a_broker_url_with_port_0_in_config_yaml_is_refused_as_a_mapping_is(
         load_room(tmp_path / "config.yaml")
     issues = [str(issue) for issue in caught.value.issues]
     assert f"config.yaml:2: broker.port: {FREE_PORT_REFUSED}" in issues
+
+
+@pytest.mark.parametrize(
+    ("url", "rest"),
+    [
+        ("mqtt://h:1883/x", "/x"),
+        ("mqtt://h:1883?y", "?y"),
+        ("mqtt://h#z", "#z"),
+        ("mqtts://u@h:8883/", "/"),
+        ("mqtt://h?", "?"),
+    ],
+)
+def test_a_broker_url_with_anything_after_its_port_is_refused_on_the_command_line(
+    url: str, rest: str
+) -> None:
+    """A path, query or fragment was dropped without a word: `mqtt://h:1883/room-b` is no
+    other room, and a trailing `/` alone is refused with them (a URL is HOST and PORT only)."""
+    config = str(REPO / "config.yaml")
+    result = CliRunner().invoke(main, ["ctl", "--config", config, "--broker", url, "state"])
+    assert result.exit_code == 2, result.output
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (nothing may follow HOST:PORT: {rest!r})"
+    assert f"Invalid value for --broker: {refusal}" in result.stderr
+
+
+def test_a_broker_url_with_a_path_in_config_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("room: a\nbroker: mqtt://broker.lan:1883/x\n")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    issues = [str(issue) for issue in caught.value.issues]
+    url = "'mqtt://broker.lan:1883/x'"
+    refusal = f"broker {url} {NOT_A_BROKER_URL_FORM} (nothing may follow HOST:PORT: '/x')"
+    assert f"config.yaml:2: broker: {refusal}" in issues
 
 
 def test_a_broker_url_may_leave_its_port_out() -> None:

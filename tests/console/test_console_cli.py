@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from controller.cli import main
+from controller.console.overview import OverviewApp
 from controller.console.web import console_command
 
 
@@ -112,3 +113,28 @@ def test_a_broken_room_of_the_overview_is_named_by_its_folder(
         result = CliRunner().invoke(main, ["console", *arguments])
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"{folder}/config.yaml:2: time_scale 'fast' ")
+
+
+def test_two_overview_rooms_with_one_room_id_are_a_usage_error_naming_both_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enter on the room's row would open one folder's console for the other (the second
+    replaced the first without a word). The same folder given twice is one room."""
+    overview = tmp_path / "overview.yaml"
+    overview.write_text("broker: {mode: external, host: 127.0.0.1, port: 1}\n")
+    for name in ("a", "b"):
+        (tmp_path / "rooms" / name).mkdir(parents=True)
+        (tmp_path / "rooms" / name / "config.yaml").write_text("room: room-a\n")
+    monkeypatch.chdir(tmp_path)
+    opened: list[dict[str, Path]] = []
+    monkeypatch.setattr(OverviewApp, "run", lambda app: opened.append(app.consoles))
+    same = ["console", "--facility", str(overview), "--rooms", "rooms/a,./rooms/a/config.yaml"]
+    assert CliRunner().invoke(main, same).exit_code == 0
+    assert opened == [{"room-a": (tmp_path / "rooms" / "a" / "config.yaml").resolve()}]
+    arguments = ["console", "--facility", str(overview), "--rooms", "rooms/a,rooms/b"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for --rooms: rooms/a and rooms/b are both room 'room-a'" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
