@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import selectors
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 def bus_for(broker: Mosquitto, client_id: str, **options: Any) -> Bus:
     return Bus(settings_for(broker.host, broker.port), client_id=client_id, **options)
+
+
+@contextlib.asynccontextmanager
+async def listener_and_sender(
+    broker: Mosquitto, name: str, topic_filter: str, received: Recorder
+) -> AsyncIterator[Bus]:
+    """Two buses, both connected: one listening on `topic_filter` into `received`; the other,
+    the one yielded, to send from."""
+    async with (
+        bus_for(broker, f"{name}-listener") as listener,
+        bus_for(broker, f"{name}-sender") as sender,
+    ):
+        listener.subscribe(topic_filter, received)
+        assert await listener.wait_connected(timeout=5)
+        assert await sender.wait_connected(timeout=5)
+        yield sender
 
 
 async def test_a_published_message_reaches_the_handler_of_its_topic(mosquitto: Mosquitto) -> None:
@@ -358,13 +376,7 @@ async def test_a_message_the_socket_takes_in_parts_goes_out_and_then_the_write_w
     prefix = fresh_prefix()
     received = Recorder()
     big = "x" * (1024 * 1024)
-    async with (
-        bus_for(mosquitto, "big-listener") as listener,
-        bus_for(mosquitto, "big-sender") as sender,
-    ):
-        listener.subscribe(f"{prefix}/big", received)
-        assert await listener.wait_connected(timeout=5)
-        assert await sender.wait_connected(timeout=5)
+    async with listener_and_sender(mosquitto, "big", f"{prefix}/big", received) as sender:
         assert sender._sender is not None
         paho_client = sender._sender._paho
         sock = paho_client.socket()
@@ -387,13 +399,7 @@ async def test_more_than_a_window_of_messages_arrives_whole_and_in_order(
     prefix = fresh_prefix()
     received = Recorder()
     count = IN_FLIGHT + IN_FLIGHT // 5
-    async with (
-        bus_for(mosquitto, "window-listener") as listener,
-        bus_for(mosquitto, "window-sender") as sender,
-    ):
-        listener.subscribe(f"{prefix}/#", received)
-        assert await listener.wait_connected(timeout=5)
-        assert await sender.wait_connected(timeout=5)
+    async with listener_and_sender(mosquitto, "window", f"{prefix}/#", received) as sender:
         for number in range(count):
             qos = number % 2  # MQTT keeps the order per topic and QoS
             await sender.publish(f"{prefix}/{qos}/{number % 7}", str(number), qos=qos)
