@@ -41,8 +41,10 @@ class Sender:
         self._acknowledgements: dict[int, asyncio.Future[None]] = {}
         self._register_elsewhere = self._paho.on_socket_register_write
         self._unregister_elsewhere = self._paho.on_socket_unregister_write
-        self._watched = False
-        """Whether the socket may be watched for writing (by `_watch`, or through aiomqtt)."""
+        self._watched = True
+        """Whether the socket may be watched for writing (by `_watch`, or through aiomqtt). At
+        first it may: aiomqtt watches it for a write paho queued before this took over (the
+        acknowledgement of a message read with the CONNACK), and the next write ends that."""
         self._aiomqtt_published: Any = self._paho.on_publish
         self._paho.on_socket_register_write = self._register_write
         self._paho.on_socket_unregister_write = self._unregister_write

@@ -128,7 +128,7 @@ def _loaded_or_exit(
         for issue in error.issues:
             shown = issue
             if one_of_several:  # its file is named from the room's folder, or absolute
-                shown = replace(issue, file=str(config_path.parent / issue.file))
+                shown = replace(issue, file=str(_room_folder(config_path) / issue.file))
             click.echo(str(shown), err=True)
         count = len(error.issues)
         click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
@@ -138,6 +138,13 @@ def _loaded_or_exit(
         broker = room.settings.broker.for_role(role)
         room.settings = room.settings.model_copy(update={"broker": broker})
     return room
+
+
+def _room_folder(config_path: Path) -> Path:
+    """The folder a room's files are read from (config.yaml's, links followed), named as
+    `config_path` gives it unless config.yaml is a link to a file in another folder."""
+    folder = config_path.resolve().parent
+    return config_path.parent if config_path.parent.resolve() == folder else folder
 
 
 def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:

@@ -10,6 +10,8 @@ queue (its direct delivery was installed only after the connection was up) and l
 from __future__ import annotations
 
 import asyncio
+import selectors
+import socket
 
 import pytest
 
@@ -23,12 +25,16 @@ pytestmark = pytest.mark.mosquitto
 CONNACK = 0x20
 
 
-def publish_packet(topic: str, payload: bytes) -> bytes:
-    """An MQTT 3.1.1 PUBLISH at QoS 0 (shorter than 128 bytes: one length byte)."""
+def publish_packet(topic: str, payload: bytes, *, packet_id: int | None = None) -> bytes:
+    """An MQTT 3.1.1 PUBLISH at QoS 0, or QoS 1 with a `packet_id` (shorter than 128 bytes:
+    one length byte)."""
     encoded = topic.encode()
-    body = len(encoded).to_bytes(2, "big") + encoded + payload
+    qos_1 = packet_id is not None
+    body = len(encoded).to_bytes(2, "big") + encoded
+    body += packet_id.to_bytes(2, "big") if qos_1 else b""
+    body += payload
     assert len(body) < 128
-    return bytes([0x30, len(body)]) + body
+    return bytes([0x32 if qos_1 else 0x30, len(body)]) + body
 
 
 class EarlyPublishRelay(BrokerRelay):
@@ -52,3 +58,27 @@ async def test_a_message_read_with_the_connack_reaches_its_handler(mosquitto: Mo
         async with bus:
             await eventually(lambda: received.messages != [])
     assert received.messages == [Message(topic, b"first", retain=False)]
+
+
+async def test_the_write_watch_ends_after_acknowledging_a_message_read_with_the_connack(
+    mosquitto: Mosquitto,
+) -> None:
+    """A QoS 1 message behind the CONNACK is acknowledged before the bus's own sender takes
+    over the socket (aiomqtt watches it for that write); once the bus has written, the watch
+    is gone: one left on a writable socket runs the event loop flat out."""
+    topic = f"{fresh_prefix()}/early"
+    received = Recorder()
+    early = publish_packet(topic, b"first", packet_id=7)
+    async with EarlyPublishRelay(mosquitto, early) as relay:
+        bus = Bus(settings_for("127.0.0.1", relay.port), client_id="early-acknowledger")
+        bus.subscribe(topic, received)
+        async with bus:
+            await eventually(lambda: received.messages != [] and bus._sender is not None)
+            await bus.publish(f"{topic}/after", "written by the bus")
+            bus.send_now()
+            await eventually(lambda: bus._in_flight is None and not bus._outbox)  # acknowledged
+            assert bus._sender is not None
+            sock = bus._sender._paho.socket()
+            assert isinstance(sock, socket.socket)
+            selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+            assert not selector.get_key(sock.fileno()).events & selectors.EVENT_WRITE

@@ -138,3 +138,24 @@ def test_two_overview_rooms_with_one_room_id_are_a_usage_error_naming_both_folde
         result.stderr
     )
     assert "Traceback" not in result.output
+
+
+def test_a_broken_room_whose_config_yaml_links_elsewhere_is_named_where_it_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room's config.yaml may be a link to a file kept elsewhere: the room's files are read
+    from that file's folder, so a problem names the file there, not one in the link's folder
+    (`rooms/b/b.yaml`, which does not exist)."""
+    overview = tmp_path / "overview.yaml"
+    overview.write_text("broker: {mode: external, host: 127.0.0.1, port: 1}\n")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "b.yaml").write_text("room: b\ntime_scale: fast\n")
+    for name in ("a", "b"):
+        (tmp_path / "rooms" / name).mkdir(parents=True)
+    (tmp_path / "rooms" / "a" / "config.yaml").write_text("room: a\n")
+    (tmp_path / "rooms" / "b" / "config.yaml").symlink_to(tmp_path / "shared" / "b.yaml")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["--facility", str(overview), "--rooms", "rooms/a,rooms/b"]
+    result = CliRunner().invoke(main, ["console", *arguments])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"{tmp_path / 'shared' / 'b.yaml'}:2: time_scale 'fast' ")
