@@ -131,6 +131,8 @@ class Bus:
         self._down_since: float | None = None
         self._last_failure: str | None = None
         self._failed_attempts = 0
+        self._closing = False
+        """Set as the bus closes: what arrived is still handled, without pausing."""
         self._stopping = False
         self._flush_until = math.inf
         self._tasks: tuple[asyncio.Task[None], asyncio.Task[None]] | None = None
@@ -253,8 +255,10 @@ class Bus:
     async def pause_unless_busy(self, seconds: float) -> None:
         """Wait up to `seconds` for a message to arrive for the handlers; not at all when one
         is waiting already. The process leaves the CPU to others meanwhile (the broker passing
-        on what was just written) and still reads what arrives: an emergency ends the wait."""
-        await self._inbox.wait_for_message(seconds)
+        on what was just written) and still reads what arrives: an emergency ends the wait, and
+        so does the bus closing."""
+        if not self._closing:
+            await self._inbox.wait_for_message(seconds)
 
     def _queue(
         self, topic: str, payload: str | bytes, *, qos: int, retain: bool, key: str | None
@@ -284,6 +288,11 @@ class Bus:
     ) -> None:
         assert self._tasks is not None
         connecting, dispatching = self._tasks
+        self._closing = True
+        self._inbox.end_wait()  # a handler pausing goes on at once
+        if not self._inbox.all_done():  # what arrived is handled while it can still publish
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox.join(), EXIT_FLUSH_S)
         self._stopping = True
         self._flush_until = time.monotonic() + EXIT_FLUSH_S
         self._wake.set()

@@ -79,9 +79,13 @@ class Inbox:
         self._unfinished += 1
         self._finished.clear()
         self._ready.set()
+        self.end_wait()
+        return True
+
+    def end_wait(self) -> None:
+        """End a `wait_for_message` in progress now, as a message would."""
         if self._arrival is not None and not self._arrival.done():
             self._arrival.set_result(None)
-        return True
 
     async def wait_for_message(self, timeout_s: float) -> None:
         """Wait until a message is queued, at most `timeout_s` seconds; at once if one is."""
@@ -110,6 +114,10 @@ class Inbox:
         self._unfinished -= 1
         if self._unfinished == 0:
             self._finished.set()
+
+    def all_done(self) -> bool:
+        """Whether every queued message has been handled (`join` would return at once)."""
+        return self._unfinished == 0
 
     async def join(self) -> None:
         """Wait until every queued message has been handled."""

@@ -410,3 +410,33 @@ async def test_more_than_a_window_of_messages_arrives_whole_and_in_order(
     assert sorted(n for numbers in by_topic.values() for n in numbers) == list(range(count))
     assert all(numbers == sorted(numbers) for numbers in by_topic.values())
     assert sender.dropped == 0
+
+
+async def test_what_arrived_before_the_bus_closes_is_handled_while_it_can_still_publish(
+    mosquitto: Mosquitto,
+) -> None:
+    """The bus closes while its handler is busy and another message waits behind it: both are
+    handled before the bus stops taking messages to publish, so what they answer goes out
+    (an emergency pressed as the engine stops still reaches the lights)."""
+    prefix = fresh_prefix()
+    received = Recorder()
+    busy = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def answer(message: Message) -> None:
+        if message.payload == b"first":
+            busy.set()
+            await go_on.wait()
+        await answering.publish(f"{prefix}/answer", message.payload)
+
+    async with listener_and_sender(mosquitto, "closing", f"{prefix}/answer", received) as sender:
+        answering = bus_for(mosquitto, "closing-answerer")
+        answering.subscribe(f"{prefix}/ask", answer)
+        async with answering:
+            assert await answering.wait_connected(timeout=5)
+            await sender.publish(f"{prefix}/ask", "first")
+            await sender.publish(f"{prefix}/ask", "second")
+            await asyncio.wait_for(busy.wait(), 5)
+            await eventually(lambda: len(answering._inbox) == 1)  # the second waits
+            asyncio.get_running_loop().call_soon(go_on.set)  # once the bus has begun to close
+        await eventually(lambda: received.payloads == ["first", "second"])

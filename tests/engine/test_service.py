@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from controller.api.commands import NO_ID
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
+from controller.engine import service as service_module
 from controller.engine.service import HANDOVER_S, RETAINED_COMMAND, RoomService
 from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
@@ -948,3 +950,38 @@ async def test_a_commands_device_message_has_the_cpu_to_itself_for_a_moment(
             )
             gaps.append(events_at - device_at)
     assert sorted(gaps)[len(gaps) // 2] >= HANDOVER_S * 0.9, gaps
+
+
+async def test_an_engine_stopped_while_a_command_hands_over_still_answers_it(
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    wire: Wire,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The engine is stopped while the emergency's handler waits after its device messages
+    (the wait made long, so the stop lands in it): the wait ends, the reply and the events
+    still go out, and no handler fails on a bus already closed. The wait is seen in the bus's
+    inbox, which the service runs in this process."""
+    monkeypatch.setattr(service_module, "HANDOVER_S", 60.0)
+    room_service = RoomService(room_on(mosquitto, tmp_path))
+    task = asyncio.create_task(room_service.run())
+    room = room_service.room.room_id
+    try:
+        async with client_for(mosquitto, room) as client:
+            await client.wait_online(5)
+            client.on_event(lambda _event: None)  # the engine sends events to a listener only
+            pressed = asyncio.create_task(client.command("emergency", timeout=10))
+            await eventually(
+                lambda: room_service.bus is not None and room_service.bus._inbox._arrival,
+                "the emergency's handler waiting after its device messages",
+            )
+            assert not pressed.done()
+            task.cancel()
+            assert (await pressed)["ok"] is True
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    events = [json.loads(p) for p in wire.payloads(f"sessionroom/{room}/events")]
+    assert any(event["kind"] == "operator" for event in events)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
