@@ -93,7 +93,7 @@ class Inbox:
             return
         loop = asyncio.get_running_loop()
         arrival = self._arrival = loop.create_future()
-        timer = loop.call_later(timeout_s, _settle, arrival)
+        timer = loop.call_later(timeout_s, self.end_wait)
         try:
             await arrival
         finally:
@@ -142,8 +142,3 @@ class Inbox:
         message = lane.waiting.popleft()
         lane.size -= len(message.payload)
         return message
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
