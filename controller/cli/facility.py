@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import sys
@@ -9,7 +10,16 @@ from pathlib import Path
 
 import click
 
-from controller.cli.common import load_room_or_exit, room_configs
+from controller.cli.common import (
+    BROKER_ENVVAR,
+    EXIT_INVALID,
+    Overrides,
+    config_option,
+    load_room_or_exit,
+    load_settings_or_exit,
+    room_configs,
+)
+from controller.cli.ctl import EXIT_UNREACHABLE
 from controller.facility.access import FacilityError
 from controller.facility.setup import FacilityPlan, init_facility, keep_password
 from controller.facility.units import DEFAULT_WEB_PORT, engine_unit, web_console_unit
@@ -164,6 +174,62 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
         ):
             (output / unit.name).write_text(unit.text)
             click.echo(f"{output / unit.name}")
+
+
+@facility.command(
+    epilog="Example: systemctl stop sessionroom-engine-room-c; sessionroom facility retire "
+    "--config rooms/c/config.yaml; sessionroom facility init --rooms rooms/a,rooms/b "
+    "-o facility/ --drop room-c"
+)
+@config_option
+@click.option(
+    "--broker",
+    envvar=BROKER_ENVVAR,
+    default=None,
+    metavar="URL",
+    help=f"mqtts://HOST:PORT of the facility broker (overrides config.yaml; also {BROKER_ENVVAR}).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=600),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the broker.",
+)
+def retire(config_path: Path, broker: str | None, timeout: float) -> None:
+    """Clear what a room left retained on the broker, before it is removed with --drop.
+
+    Its status, state and bridge state, and its Home Assistant discovery message: without
+    this, the facility overview lists the room as offline for good. Refused while the room's
+    engine is online. Uses the room's console login to read its status and its engine login
+    to clear. Exit status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room
+    files, 3 broker unreachable.
+    """
+    from controller.bus.credentials import BusConfigError, client_settings
+    from controller.facility.retire import BrokerUnreachableError, RoomOnlineError, retire_room
+
+    room = load_settings_or_exit(config_path, Overrides(broker))
+    try:
+        logins = [client_settings(room.settings.broker.for_role(r)) for r in ("console", "engine")]
+        done = asyncio.run(retire_room(room.settings, *logins, root=room.root, timeout_s=timeout))
+    except RoomOnlineError as refusal:
+        click.echo(f"refused: {refusal}", err=True)
+        raise SystemExit(1) from None
+    except BrokerUnreachableError as problem:
+        click.echo(f"error: {problem}", err=True)
+        raise SystemExit(EXIT_UNREACHABLE) from None
+    except BusConfigError as problem:
+        click.echo(f"{room.config_path}: {problem}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    for topic in done.cleared:
+        click.echo(f"cleared {topic}")
+    if done.left:
+        click.echo(f"error: still retained: {', '.join(done.left)}", err=True)
+        raise SystemExit(1)
+    click.echo(
+        f"Room {room.room_id} left nothing retained on the broker "
+        f"({len(done.cleared)} message(s) cleared, and its Home Assistant discovery message)."
+    )
 
 
 LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

@@ -123,7 +123,9 @@ def _check_no_room_left_out(plan: FacilityPlan, acl: Path) -> None:
         named = ",".join(left_out)
         raise FacilityError(
             f"the facility has room(s) {named} that --rooms does not name: writing it would "
-            f"take their logins away; name every room, or remove them with --drop {named}"
+            f"take their logins away; name every room, or remove them with --drop {named} "
+            "(after `sessionroom facility retire` for each: it clears what a room left on the "
+            "broker, with the room's logins)"
         )
 
 

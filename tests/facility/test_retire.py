@@ -1,0 +1,103 @@
+"""`sessionroom facility retire`: a room about to be dropped clears what it left retained.
+
+Real processes on the facility broker `facility init` set up (tests/facility/conftest.py):
+room B's engine runs, stops (leaving its `offline` status and its state retained), and
+`retire` clears them with the room's own logins; the overview login then finds nothing of
+room B, while room A's retained messages are untouched. An engine that is online is never
+cut off: retire refuses and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.facility.conftest import LoginFactory
+from tests.facility.support import Facility, Login
+from tests.support.mosquitto import free_port
+from tests.support.room import sessionroom, spawn, until
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
+
+STATUS = "sessionroom/room-b/status"
+STATE = "sessionroom/room-b/state"
+LEFT_BEHIND = "sessionroom/room-b/bridge"
+"""Retained by a room broker's bridge (here published by the engine's login in its place)."""
+ROOM_A_STATUS = "sessionroom/room-a/status"
+
+
+def retire(facility: Facility, *extra: str) -> subprocess.CompletedProcess[str]:
+    config = str(facility.rooms["room-b"] / "config.yaml")
+    return sessionroom("facility", "retire", "--config", config, *extra)
+
+
+def state(facility: Facility) -> dict[str, object] | None:
+    config = str(facility.rooms["room-b"] / "config.yaml")
+    result = sessionroom("ctl", "--config", config, "--timeout", "2", "state")
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def retained_as_overview(login: LoginFactory) -> dict[str, str]:
+    """Every status, state and bridge message retained on the broker, as the overview reads
+    them: each SUBACK comes after the retained messages of the subscription before it."""
+    overview: Login = login(None, "overview")
+    for topic_filter in ("sessionroom/+/status", "sessionroom/+/state", "sessionroom/+/bridge"):
+        overview.subscribe(topic_filter)
+    overview.subscribe("sessionroom/+/status")  # its SUBACK: the bridge's retained are in
+    return {topic: payload for topic, payload in overview.messages if payload}
+
+
+@pytest.fixture
+def engine_b(facility: Facility) -> Iterator[subprocess.Popen[bytes]]:
+    config = str(facility.rooms["room-b"] / "config.yaml")
+    process = spawn("run", "--config", config, "--time-scale", "1")
+    try:
+        until(lambda: state(facility), "room B's engine online")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_retired_room_leaves_nothing_retained_and_other_rooms_keep_theirs(
+    facility: Facility, login: LoginFactory, engine_b: subprocess.Popen[bytes]
+) -> None:
+    engine_b.terminate()
+    engine_b.wait(timeout=30)
+    left_behind = login("room-b", "engine")
+    assert left_behind.publish(LEFT_BEHIND, "0", retain=True) == "accepted"
+    left_behind.close()
+    assert login("room-a", "engine").publish(ROOM_A_STATUS, "offline", retain=True) == "accepted"
+    before = retained_as_overview(login)
+    assert before.get(STATUS) == "offline" and STATE in before and LEFT_BEHIND in before
+
+    result = retire(facility)
+
+    assert result.returncode == 0, result.stderr
+    for topic in (STATUS, STATE, LEFT_BEHIND):
+        assert f"cleared {topic}" in result.stdout
+    after = retained_as_overview(login)
+    assert not [topic for topic in after if topic.startswith("sessionroom/room-b/")], after
+    assert after.get(ROOM_A_STATUS) == "offline"
+
+
+@pytest.mark.usefixtures("engine_b")
+def test_retire_refuses_while_the_engine_is_online_and_does_not_cut_it_off(
+    facility: Facility, login: LoginFactory
+) -> None:
+    result = retire(facility)
+
+    assert result.returncode == 1
+    assert "refused: the engine of room room-b is online: stop it first" in result.stderr
+    assert retained_as_overview(login).get(STATUS) == "online"
+    assert state(facility) is not None  # still answering: its connection was not taken over
+
+
+def test_retire_without_a_broker_says_so(facility: Facility) -> None:
+    result = retire(facility, "--broker", f"mqtts://127.0.0.1:{free_port()}", "--timeout", "1")
+
+    assert result.returncode == 3
+    assert "error: cannot reach the MQTT broker within 1 s" in result.stderr
