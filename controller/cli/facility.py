@@ -199,19 +199,26 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
 def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     """Clear what a room left retained on the broker, before it is removed with --drop.
 
-    Its status, state and bridge state, and its Home Assistant discovery message: without
-    this, the facility overview lists the room as offline for good. Refused while the room's
-    engine is online. Uses the room's console login to read its status and its engine login
-    to clear. Exit status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room
-    files, 3 broker unreachable.
+    Its status, state and bridge state, its Home Assistant discovery message, and its
+    replays' status and state: without this, the facility overview lists the room as
+    offline for good. Refused while the room's engine or a replay of it is online. Uses the
+    room's console login to read its status, its engine and replay logins to clear. Exit
+    status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room files, 3 broker
+    unreachable.
     """
     from controller.bus.credentials import BusConfigError, client_settings
-    from controller.facility.retire import BrokerUnreachableError, RoomOnlineError, retire_room
+    from controller.facility.retire import (
+        BrokerUnreachableError,
+        Logins,
+        RoomOnlineError,
+        retire_room,
+    )
 
     room = load_settings_or_exit(config_path, Overrides(broker))
     try:
-        logins = [client_settings(room.settings.broker.for_role(r)) for r in ("console", "engine")]
-        done = asyncio.run(retire_room(room.settings, *logins, root=room.root, timeout_s=timeout))
+        login = room.settings.broker.for_role
+        logins = Logins(*(client_settings(login(r)) for r in ("console", "engine", "replay")))
+        done = asyncio.run(retire_room(room.settings, logins, root=room.root, timeout_s=timeout))
     except RoomOnlineError as refusal:
         click.echo(f"refused: {refusal}", err=True)
         raise SystemExit(1) from None

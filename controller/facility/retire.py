@@ -2,14 +2,17 @@
 
 A room's engine leaves its `status` and `state` retained under `sessionroom/<room>/`, a room
 broker's bridge its `bridge`, and with Home Assistant discovery the engine leaves its
-device's discovery message. They outlive the room: after `facility init --drop` the facility
-overview would list the room as offline for good, and Home Assistant would keep its device.
+device's discovery message; a replay of the room leaves its own `status` and `state` under
+`sessionroom/<room>-replay/`. They outlive the room: after `facility init --drop` the
+facility overview would list the room as offline for good, Home Assistant would keep its
+device, and the replay's state (a session's phase and pseudonym) would stay on the broker.
 
-`retire_room` clears them. It first reads the room's `status` with the console's login and
-refuses while the engine is online (logging in as the engine would cut the running engine
-off: on the facility broker its login is its client id). Then, as the engine, it reads every
-message retained under the room's topics, publishes an empty retained message on each (how
-MQTT deletes one) and on the discovery topic, and reads them again to see that none is left.
+`retire_room` clears them. It first reads the room's `status` with the console's login, and
+the replay's with the replay login, and refuses while either is online (logging in as the
+engine would cut the running engine off: on the facility broker its login is its client id).
+Then, as the engine and as the replay, it reads every message retained under their topics,
+publishes an empty retained message on each (how MQTT deletes one) and on the engine's
+discovery topic, and reads them again to see that none is left.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.api.homeassistant import discovery
-from controller.api.topics import MAX_STATUS_BYTES, ONLINE, RoomTopics
+from controller.api.topics import MAX_STATUS_BYTES, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.bus import Bus, Message
 from controller.bus.credentials import unique_client_id
 from controller.config.settings import BrokerSettings, RoomSettings
@@ -46,34 +49,46 @@ class Retirement:
     left: list[str]
 
 
+@dataclass(frozen=True)
+class Logins:
+    """The broker settings of the room's logins that retiring it uses."""
+
+    console: BrokerSettings
+    engine: BrokerSettings
+    replay: BrokerSettings
+
+
 async def retire_room(
-    settings: RoomSettings,
-    console: BrokerSettings,
-    engine: BrokerSettings,
-    *,
-    root: Path,
-    timeout_s: float,
+    settings: RoomSettings, logins: Logins, *, root: Path, timeout_s: float
 ) -> Retirement:
-    """Clear what room `settings.room` left retained: `console` and `engine` are the two
-    logins' broker settings (files named in them start at `root`)."""
-    topics = RoomTopics(settings.room)
-    status = await _retained_status(console, topics, root=root, timeout_s=timeout_s)
-    if status == ONLINE:
+    """Clear what room `settings.room` and its replays left retained (files named in the
+    logins' settings start at `root`)."""
+    room = RoomTopics(settings.room)
+    replay = RoomTopics(settings.room + REPLAY_SUFFIX)
+    if await _retained_status(logins.console, room, root=root, timeout_s=timeout_s) == ONLINE:
         raise RoomOnlineError(
             f"the engine of room {settings.room} is online: stop it first "
             "(and the room's own broker, with --bridge), then retire the room"
         )
-    found = await _retained_under(engine, topics, root=root, timeout_s=timeout_s)
+    if await _retained_status(logins.replay, replay, root=root, timeout_s=timeout_s) == ONLINE:
+        raise RoomOnlineError(
+            f"a replay of room {settings.room} is running ({replay.room}): let it end first"
+        )
     announced = discovery(settings.room, None, settings.home_assistant).topic
-    await _clear(engine, [*found, announced], root=root, timeout_s=timeout_s)
-    left = await _retained_under(engine, topics, root=root, timeout_s=timeout_s)
-    return Retirement(found, left)
+    cleared: list[str] = []
+    left: list[str] = []
+    for login, topics, also in ((logins.engine, room, [announced]), (logins.replay, replay, [])):
+        found = await _retained_under(login, topics, root=root, timeout_s=timeout_s)
+        await _clear(login, [*found, *also], root=root, timeout_s=timeout_s)
+        cleared += found
+        left += await _retained_under(login, topics, root=root, timeout_s=timeout_s)
+    return Retirement(cleared, left)
 
 
 async def _retained_status(
-    console: BrokerSettings, topics: RoomTopics, *, root: Path, timeout_s: float
+    login: BrokerSettings, topics: RoomTopics, *, root: Path, timeout_s: float
 ) -> str | None:
-    """The room's retained status (`online`, `offline`), or None when there is none."""
+    """The retained status of `topics`' room (`online`, `offline`), or None when there is none."""
     arrived = asyncio.Event()
     status: list[str] = []
 
@@ -81,7 +96,7 @@ async def _retained_status(
         status.append(message.payload[:MAX_STATUS_BYTES].decode("utf-8", "replace"))
         arrived.set()
 
-    bus = _bus(console, "sessionroom-retire-check", root)
+    bus = _bus(login, "sessionroom-retire-check", root)
     bus.subscribe(topics.status, on_status)
     async with bus:
         await _connected(bus, timeout_s)
@@ -93,10 +108,11 @@ async def _retained_status(
 
 
 async def _retained_under(
-    engine: BrokerSettings, topics: RoomTopics, *, root: Path, timeout_s: float
+    login: BrokerSettings, topics: RoomTopics, *, root: Path, timeout_s: float
 ) -> list[str]:
-    """The topics under the room's base with a retained message, as the engine login reads
-    them: every one has arrived once a message the login publishes after subscribing does."""
+    """The topics under the room's base with a retained message, as `login` (which may read
+    and publish there) reads them: every one has arrived once a message the login publishes
+    after subscribing does."""
     marker = f"{topics.base}/retiring/{uuid.uuid4().hex}"
     found: dict[str, None] = {}
     marked = asyncio.Event()
@@ -107,7 +123,7 @@ async def _retained_under(
         elif message.retain and message.payload:
             found[message.topic] = None
 
-    bus = _bus(engine, "sessionroom-retire", root)
+    bus = _bus(login, "sessionroom-retire", root)
     bus.subscribe(f"{topics.base}/#", on_message)
     async with bus:
         await _connected(bus, timeout_s)
@@ -116,16 +132,16 @@ async def _retained_under(
             await asyncio.wait_for(marked.wait(), timeout_s)
         except TimeoutError:
             raise BrokerUnreachableError(
-                f"the broker did not pass on the engine login's own message within "
+                f"the broker did not pass on the login's own message within "
                 f"{timeout_s:g} s (may the login read {topics.base}/#?)"
             ) from None
     return list(found)
 
 
 async def _clear(
-    engine: BrokerSettings, retained: list[str], *, root: Path, timeout_s: float
+    login: BrokerSettings, retained: list[str], *, root: Path, timeout_s: float
 ) -> None:
-    bus = _bus(engine, "sessionroom-retire", root)
+    bus = _bus(login, "sessionroom-retire", root)
     async with bus:
         await _connected(bus, timeout_s)
         for topic in retained:

@@ -27,6 +27,10 @@ STATE = "sessionroom/room-b/state"
 LEFT_BEHIND = "sessionroom/room-b/bridge"
 """Retained by a room broker's bridge (here published by the engine's login in its place)."""
 ROOM_A_STATUS = "sessionroom/room-a/status"
+DISCOVERY = "homeassistant/device/sessionroom_room_b/config"
+"""Room B's Home Assistant device, as its engine announces it with discovery on."""
+REPLAY_STATUS = "sessionroom/room-b-replay/status"
+REPLAY_STATE = "sessionroom/room-b-replay/state"
 
 
 def retire(facility: Facility, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -69,19 +73,28 @@ def test_a_retired_room_leaves_nothing_retained_and_other_rooms_keep_theirs(
     engine_b.wait(timeout=30)
     left_behind = login("room-b", "engine")
     assert left_behind.publish(LEFT_BEHIND, "0", retain=True) == "accepted"
+    assert left_behind.publish(DISCOVERY, '{"device": {}}', retain=True) == "accepted"
     left_behind.close()
+    replay = login("room-b", "replay")
+    for topic, payload in ((REPLAY_STATUS, "offline"), (REPLAY_STATE, '{"phase": null}')):
+        assert replay.publish(topic, payload, retain=True) == "accepted"
     assert login("room-a", "engine").publish(ROOM_A_STATUS, "offline", retain=True) == "accepted"
     before = retained_as_overview(login)
     assert before.get(STATUS) == "offline" and STATE in before and LEFT_BEHIND in before
+    assert before.get(REPLAY_STATUS) == "offline" and REPLAY_STATE in before
 
     result = retire(facility)
 
     assert result.returncode == 0, result.stderr
-    for topic in (STATUS, STATE, LEFT_BEHIND):
+    for topic in (STATUS, STATE, LEFT_BEHIND, REPLAY_STATUS, REPLAY_STATE):
         assert f"cleared {topic}" in result.stdout
     after = retained_as_overview(login)
-    assert not [topic for topic in after if topic.startswith("sessionroom/room-b/")], after
+    assert not [topic for topic in after if topic.startswith("sessionroom/room-b")], after
     assert after.get(ROOM_A_STATUS) == "offline"
+    home_assistant = login(None, "homeassistant")
+    home_assistant.subscribe(DISCOVERY)
+    home_assistant.subscribe(DISCOVERY)  # its SUBACK: a retained message would be in
+    assert not [payload for payload in home_assistant.received(DISCOVERY) if payload]
 
 
 @pytest.mark.usefixtures("engine_b")
@@ -94,6 +107,20 @@ def test_retire_refuses_while_the_engine_is_online_and_does_not_cut_it_off(
     assert "refused: the engine of room room-b is online: stop it first" in result.stderr
     assert retained_as_overview(login).get(STATUS) == "online"
     assert state(facility) is not None  # still answering: its connection was not taken over
+
+
+def test_retire_refuses_while_a_replay_of_the_room_is_online(
+    facility: Facility, login: LoginFactory
+) -> None:
+    replay = login("room-b", "replay")
+    assert replay.publish(REPLAY_STATUS, "online", retain=True) == "accepted"
+    try:
+        result = retire(facility)
+    finally:
+        replay.publish(REPLAY_STATUS, "offline", retain=True)
+
+    assert result.returncode == 1
+    assert "refused: a replay of room room-b is running (room-b-replay)" in result.stderr
 
 
 def test_retire_without_a_broker_says_so(facility: Facility) -> None:
