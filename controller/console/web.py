@@ -8,7 +8,7 @@
   SameSite=Strict, Secure over TLS) opens the console; sign-ins are checked one at a time and
   a wrong password holds the next check back a second (so guesses sent side by side are
   answered no faster than one by one), with at most `MAX_WAITING_SIGN_INS` waiting;
-* a sign-out (a POST to /sign-out from the console's own page:
+* a sign-out (the page's "Sign out" button, a POST to /sign-out from the console's own page:
   the Origin is checked as for a sign-in, so another site's page cannot sign a tablet out)
   ends the session in the server, so a kept copy of its cookie opens nothing, closes the
   consoles open under it, clears the cookie and goes back to the sign-in page; a shared
@@ -73,6 +73,14 @@ OPEN_PATHS = ("/signin", "/sign-out", "/static/")
 a session that has run out, and the page's scripts and styles)."""
 SIGNED_OUT = b"signed out"
 """Why a console's websocket is closed when its session signs out."""
+SIGN_OUT_FORM = """<style>#terminal.textual-terminal{height:calc(100vh - 3rem)}
+.sign-out{position:fixed;right:.5rem;bottom:.4rem;margin:0;z-index:30}
+.sign-out button{margin:0;padding:.4rem 1rem;font:1rem sans-serif}</style>
+<form class="sign-out" method="post" action="/sign-out">
+<button type="submit">Sign out</button></form>
+"""
+"""The console page's sign-out button, in a strip below the console (which it does not cover),
+shown above the page's own dialogs (a console that ended can still sign out)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -196,7 +204,10 @@ class ConsoleServer(Server):
             "config": {"static": {"url": f"{base}/static/"}},
             "application": {"name": self.title},
         }
-        return aiohttp_jinja2.render_template("app_index.html", request, context)
+        page = aiohttp_jinja2.render_string("app_index.html", request, context)
+        if self.options.password is not None:
+            page = page.replace("</body>", SIGN_OUT_FORM + "</body>", 1)
+        return web.Response(text=page, content_type="text/html")
 
     async def handle_sign_in_page(self, request: web.Request) -> web.StreamResponse:
         return self._sign_in_page()

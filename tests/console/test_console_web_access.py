@@ -529,11 +529,23 @@ async def test_signing_out_of_a_session_that_ran_out_goes_back_to_the_sign_in() 
         assert answer.cookies[SESSION_COOKIE].value == ""
 
 
+SIGN_OUT_BUTTON = '<form class="sign-out" method="post" action="/sign-out">'
+
+
+async def test_the_page_has_a_sign_out_button_behind_a_password() -> None:
+    async with serving(options()) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        page = await (await client.get(f"{base}/")).text()
+        assert SIGN_OUT_BUTTON in page
+        assert page.index(SIGN_OUT_BUTTON) < page.index("</body>")
+
+
 async def test_without_a_password_there_is_no_sign_out() -> None:
     """A loopback console has no session to end: no button, and /sign-out is not found."""
     async with serving(options(password=None)) as base, browser() as client:
         page = await (await client.get(f"{base}/")).text()
         assert "data-session-websocket-url" in page
+        assert "sign-out" not in page
         assert (await sign_out(client, base)).status == 404
         assert (await client.get(f"{base}/sign-out")).status == 404
         async with client.ws_connect(f"{base}/ws", origin=base) as socket:
