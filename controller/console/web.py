@@ -8,6 +8,12 @@
   SameSite=Strict, Secure over TLS) opens the console; sign-ins are checked one at a time and
   a wrong password holds the next check back a second (so guesses sent side by side are
   answered no faster than one by one), with at most `MAX_WAITING_SIGN_INS` waiting;
+* a sign-out (the page's "Sign out" button, a POST to /sign-out from the console's own page:
+  the Origin is checked as for a sign-in, so another site's page cannot sign a tablet out)
+  ends the session in the server, so a kept copy of its cookie opens nothing, closes the
+  consoles open under it, clears the cookie and goes back to the sign-in page; a shared
+  tablet is left to the next person signed out. Without a password there is no sign-out
+  (/sign-out is not found);
 * without a password (a console on loopback) only requests naming a loopback host are
   served, so a web page whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot
   open it;
@@ -35,6 +41,8 @@ import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp_jinja2
@@ -60,12 +68,44 @@ MAX_ROWS = 400
 room PC's memory."""
 MAX_PAGE_MESSAGE = 1024 * 1024
 """The longest message a page may send (keys typed or pasted, a resize) that is read."""
-OPEN_PATHS = ("/signin", "/static/")
-"""Served without signing in (the sign-in page and the page's scripts and styles)."""
+OPEN_PATHS = ("/signin", "/sign-out", "/static/")
+"""Served without signing in (the sign-in page, the sign-out, which also clears the cookie of
+a session that has run out, and the page's scripts and styles)."""
+SIGNED_OUT = b"signed out"
+"""Why a console's websocket is closed when its session signs out."""
+SIGN_OUT_FORM = """<style>#terminal.textual-terminal{height:calc(100vh - 3rem)}
+.sign-out{position:fixed;right:.5rem;bottom:.4rem;margin:0;z-index:30}
+.sign-out button{margin:0;padding:.4rem 1rem;font:1rem sans-serif}</style>
+<form class="sign-out" method="post" action="/sign-out">
+<button type="submit">Sign out</button></form>
+"""
+"""The console page's sign-out button, in a strip below the console (which it does not cover),
+shown above the page's own dialogs (a console that ended can still sign out)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger("controller.console.web")
+
+
+@dataclass
+class Session:
+    """A browser's sign-in: when it runs out, and the consoles open under it."""
+
+    expires: float
+    consoles: set[web.WebSocketResponse] = field(default_factory=set)
+    ended: bool = False
+
+    async def end(self) -> None:
+        """Sign out: close the session's consoles (one still starting is closed as it opens)."""
+        self.ended = True
+        consoles = list(self.consoles)  # each leaves the set as it closes
+        await asyncio.gather(*(console.close(message=SIGNED_OUT) for console in consoles))
+
+
+SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+"""The session a request is served under (set by the guard)."""
+SERVED_SESSION: ContextVar[Session] = ContextVar("served_session")
+"""The session of the console being served, from its websocket's request to its messages."""
 
 
 def screen_size(width: int, height: int) -> tuple[int, int]:
@@ -88,7 +128,9 @@ class ConsoleServer(Server):
         self.public_url = browser_origin(
             options.public_url or f"{self.scheme}://{options.host}:{options.port}"
         )
-        self._sessions: dict[str, float] = {}
+        self._sessions: dict[str, Session] = {}
+        self._loopback = Session(expires=float("inf"))
+        """The one session of a console without a password (it never signs out)."""
         self._consoles = 0
         self._sign_in_lock = asyncio.Lock()
         self._waiting_sign_ins = 0
@@ -98,6 +140,8 @@ class ConsoleServer(Server):
         app.middlewares.append(self._guard)
         app.router.add_get("/signin", self.handle_sign_in_page)
         app.router.add_post("/signin", self.handle_sign_in)
+        if self.options.password is not None:
+            app.router.add_post("/sign-out", self.handle_sign_out)
         return app
 
     def base_url(self, request: web.Request) -> str:
@@ -116,15 +160,17 @@ class ConsoleServer(Server):
         except ValueError:  # a Host with a port that is not a number
             return False
 
-    def signed_in(self, request: web.Request) -> bool:
+    def session(self, request: web.Request) -> Session | None:
+        """The session the request's cookie names, while it lasts (without a password, the
+        console's one session)."""
         if self.options.password is None:
-            return True
+            return self._loopback
         token = request.cookies.get(SESSION_COOKIE, "")
-        expires = self._sessions.get(token)
-        if expires is None or expires < time.monotonic():
+        session = self._sessions.get(token)
+        if session is None or session.expires < time.monotonic():
             self._sessions.pop(token, None)
-            return False
-        return True
+            return None
+        return session
 
     def host_allowed(self, request: web.Request) -> bool:
         """Whether the request may be served: any Host behind a password, else a loopback one
@@ -138,7 +184,11 @@ class ConsoleServer(Server):
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not self.host_allowed(request):
             raise web.HTTPForbidden(text="this console answers on a loopback address only")
-        if request.path.startswith(OPEN_PATHS) or self.signed_in(request):
+        if request.path.startswith(OPEN_PATHS):
+            return await handler(request)
+        session = self.session(request)
+        if session is not None:
+            request[SESSION] = session
             return await handler(request)
         if request.path == "/":
             raise web.HTTPSeeOther("/signin")
@@ -154,7 +204,10 @@ class ConsoleServer(Server):
             "config": {"static": {"url": f"{base}/static/"}},
             "application": {"name": self.title},
         }
-        return aiohttp_jinja2.render_template("app_index.html", request, context)
+        page = aiohttp_jinja2.render_string("app_index.html", request, context)
+        if self.options.password is not None:
+            page = page.replace("</body>", SIGN_OUT_FORM + "</body>", 1)
+        return web.Response(text=page, content_type="text/html")
 
     async def handle_sign_in_page(self, request: web.Request) -> web.StreamResponse:
         return self._sign_in_page()
@@ -189,17 +242,36 @@ class ConsoleServer(Server):
     def _signed_in(self) -> web.StreamResponse:
         """The answer to a right password: a new session's cookie, and on to the console."""
         token = secrets.token_urlsafe(32)
-        self._sessions[token] = time.monotonic() + SESSION_TTL_S
+        self._sessions[token] = Session(expires=time.monotonic() + SESSION_TTL_S)
         response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=int(SESSION_TTL_S),
-            httponly=True,
-            samesite="Strict",
-            secure=self.options.tls is not None,
+            SESSION_COOKIE, token, max_age=int(SESSION_TTL_S), **self._cookie_attributes()
         )
         return response
+
+    async def handle_sign_out(self, request: web.Request) -> web.StreamResponse:
+        """End the session the cookie names (its token opens nothing after, its consoles are
+        closed), clear the cookie, and back to the sign-in page. Only the console's own page
+        signs out (its Origin): another site's form cannot sign a tablet out behind a
+        therapist's back (SameSite=Strict keeps the cookie from another site, but not from
+        another port of the same host)."""
+        if not self.origin_allowed(request):
+            raise web.HTTPForbidden(text="sign out from the console's own page")
+        session = self._sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        if session is not None:
+            await session.end()
+        response = web.Response(status=303, headers={"Location": "/signin"})
+        response.del_cookie(SESSION_COOKIE, **self._cookie_attributes())
+        return response
+
+    def _cookie_attributes(self) -> dict[str, Any]:
+        """The session cookie's attributes, the same when it is set and when it is cleared."""
+        return {
+            "path": "/",
+            "httponly": True,
+            "samesite": "Strict",
+            "secure": self.options.tls is not None,
+        }
 
     def _sign_in_page(self, problem: str = "", status: int = 200) -> web.Response:
         message = f'<p class="problem">{html.escape(problem)}</p>' if problem else ""
@@ -231,17 +303,32 @@ autocomplete="current-password"></label>
         )
         sized = request.clone(rel_url=request.rel_url.update_query(width=width, height=height))
         self._consoles += 1
+        served = SERVED_SESSION.set(request[SESSION])
         try:
             return await super().handle_websocket(sized)
         finally:
+            SERVED_SESSION.reset(served)
             self._consoles -= 1
 
     async def _process_messages(
         self, websocket: web.WebSocketResponse, app_service: AppService
     ) -> None:
-        """textual-serve's loop over what the page sends, read as untrusted (`read_json`): a
-        message that is not one of the page's is passed over and logged (the console stays
-        open), a resize is held to `screen_size`."""
+        """textual-serve's loop over what the page sends, while the console's session lasts
+        (its sign-out closes the websocket, which ends the loop and the console)."""
+        session = SERVED_SESSION.get()
+        if session.ended:  # signed out while the console started
+            await websocket.close(message=SIGNED_OUT)
+            return
+        session.consoles.add(websocket)
+        try:
+            await self._read_page(websocket, app_service)
+        finally:
+            session.consoles.discard(websocket)
+
+    async def _read_page(self, websocket: web.WebSocketResponse, app_service: AppService) -> None:
+        """What the page sends, read as untrusted (`read_json`): a message that is not one of
+        the page's is passed over and logged (the console stays open), a resize is held to
+        `screen_size`."""
         async for message in websocket:
             if message.type != WSMsgType.TEXT:
                 continue

@@ -116,16 +116,33 @@ def phase(engine: RoomService) -> str | None:
     return None if current is None else current.name
 
 
+def page_state(browser: Any, state: str) -> bool:
+    """Whether the console's page is in `state` (a class of its body): "-first-byte" once the
+    console draws, "-closed" once its websocket closed ("Session ended.")."""
+    from selenium.webdriver.common.by import By
+
+    classes = browser.find_element(By.TAG_NAME, "body").get_attribute("class") or ""
+    return state in classes.split()
+
+
+def sign_in(browser: Any, password: str) -> None:
+    """Type `password` into the sign-in page and submit it."""
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.NAME, "password")
+    field.clear()
+    field.send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
 async def next_phase_from_the_browser(engine: RoomService, browser: Any) -> None:
     """Wait for the console to draw, then press the next-phase key until the engine moves on."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    def console_drawn() -> bool:
-        classes = browser.find_element(By.TAG_NAME, "body").get_attribute("class") or ""
-        return "-first-byte" in classes
-
-    await eventually(console_drawn, DEADLINE_S, what="the console draws in the page")
+    await eventually(
+        lambda: page_state(browser, "-first-byte"), DEADLINE_S, what="the console draws"
+    )
     terminal = browser.find_element(By.CSS_SELECTOR, ".textual-terminal")
     await asyncio.to_thread(ActionChains(browser).click(terminal).perform)
 
@@ -144,9 +161,12 @@ async def next_phase_from_the_browser(engine: RoomService, browser: Any) -> None
 async def test_the_next_phase_key_pressed_in_the_browser_moves_the_engine_on(
     engine: RoomService, web_console: str, browser: Any
 ) -> None:
+    from selenium.webdriver.common.by import By
+
     assert phase(engine) == "centering"
     await asyncio.to_thread(browser.get, web_console)
     await next_phase_from_the_browser(engine, browser)
+    assert not browser.find_elements(By.CSS_SELECTOR, "form.sign-out")  # no sign-in, no sign-out
 
 
 async def test_a_tablet_signs_in_and_its_console_connects_back_to_the_address_it_used(
@@ -154,25 +174,47 @@ async def test_a_tablet_signs_in_and_its_console_connects_back_to_the_address_it
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    def sign_in(password: str) -> None:
-        field = browser.find_element(By.NAME, "password")
-        field.clear()
-        field.send_keys(password)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-
     await asyncio.to_thread(browser.get, tablet_console)
     assert browser.current_url == f"{tablet_console}signin"
-    await asyncio.to_thread(sign_in, "not-the-password")
+    await asyncio.to_thread(sign_in, browser, "not-the-password")
     # a click submits the form and returns: the answer replaces the page a moment later
     await eventually(lambda: "Wrong password." in browser.page_source, what="the refusal")
     assert not browser.find_elements(By.CSS_SELECTOR, ".textual-terminal")
-    await asyncio.to_thread(sign_in, TABLET_PASSWORD)
+    await asyncio.to_thread(sign_in, browser, TABLET_PASSWORD)
     await eventually(lambda: browser.current_url == tablet_console, what="the console's page")
     page = browser.find_element(By.CSS_SELECTOR, "[data-session-websocket-url]")
     websocket = page.get_attribute("data-session-websocket-url")
     assert websocket == tablet_console.replace("http:", "ws:") + "ws"
     assert phase(engine) == "centering"
     await next_phase_from_the_browser(engine, browser)
+
+
+async def test_a_tablet_signs_out_and_every_console_of_its_sign_in_ends(
+    engine: RoomService, tablet_console: str, browser: Any
+) -> None:
+    """A therapist leaving a shared tablet presses Sign out (below the console, covering none
+    of it): that page is back at the sign-in, another page of the same sign-in shows its
+    console ended, and opening the console again asks for the password."""
+    from selenium.webdriver.common.by import By
+
+    await asyncio.to_thread(browser.get, tablet_console)
+    await asyncio.to_thread(sign_in, browser, TABLET_PASSWORD)
+    await eventually(lambda: page_state(browser, "-first-byte"), DEADLINE_S, what="a console")
+    first = browser.current_window_handle
+    await asyncio.to_thread(browser.switch_to.new_window, "tab")
+    await asyncio.to_thread(browser.get, tablet_console)
+    await eventually(lambda: page_state(browser, "-first-byte"), DEADLINE_S, what="a second")
+    terminal = browser.find_element(By.CSS_SELECTOR, ".textual-terminal").rect
+    button = browser.find_element(By.CSS_SELECTOR, "form.sign-out button")
+    assert button.text == "Sign out"
+    assert button.rect["y"] >= terminal["y"] + terminal["height"]
+    await asyncio.to_thread(button.click)
+    signed_out = f"{tablet_console}signin"
+    await eventually(lambda: browser.current_url == signed_out, what="the sign-in page")
+    await asyncio.to_thread(browser.switch_to.window, first)
+    await eventually(lambda: page_state(browser, "-closed"), DEADLINE_S, what="its console ends")
+    await asyncio.to_thread(browser.get, tablet_console)
+    assert browser.current_url == signed_out
 
 
 async def test_a_connection_that_trickles_its_request_is_closed_after_the_request_timeout(

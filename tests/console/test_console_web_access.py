@@ -1,4 +1,4 @@
-"""Who may open the browser console: sign-in, the Origin check, the cap and TLS.
+"""Who may open the browser console: sign-in, sign-out, the Origin check, the cap and TLS.
 
 The server is the real `ConsoleServer` on a loopback port, reached with aiohttp's client.
 Behind each websocket runs a stand-in for the console process (it waits for its first input
@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from textual_serve.app_service import AppService
 
 from controller.console.web import MAX_COLUMNS, MAX_ROWS, SESSION_COOKIE, ConsoleServer
 from controller.console.web_options import WebOptions
@@ -134,7 +135,15 @@ async def raw_status(port: int, path: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/../ws", "/static/%2e%2e/ws", "/static/..%2fws", "/signin/../ws", "//ws"]
+    "path",
+    [
+        "/static/../ws",
+        "/static/%2e%2e/ws",
+        "/static/..%2fws",
+        "/signin/../ws",
+        "/sign-out/../ws",
+        "//ws",
+    ],
 )
 async def test_no_path_through_the_open_pages_reaches_the_console(path: str) -> None:
     settings = options()
@@ -287,6 +296,7 @@ async def test_the_console_is_served_over_tls_with_the_facilitys_certificate(
         assert answer.cookies[SESSION_COOKIE]["secure"]
         text = await (await client.get(f"{base}/")).text()
         assert re.search(r'data-session-websocket-url="wss://127\.0\.0\.1:\d+/ws"', text)
+        assert (await sign_out(client, base)).cookies[SESSION_COOKIE]["secure"]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7"])
@@ -397,3 +407,148 @@ async def test_a_host_that_names_no_host_is_refused_not_a_fault(
         assert answer.status == 403
         assert (await client.get(f"{base}/ws", headers=named)).status in (401, 403)
         assert (await client.get(f"{base}/", allow_redirects=False)).status in (200, 303)
+
+
+async def sign_out(
+    client: aiohttp.ClientSession, base: str, origin: str | None = None
+) -> aiohttp.ClientResponse:
+    """Press the page's Sign out (a form posted from `origin`, by default the console's own)."""
+    headers = {"Origin": origin or base}
+    return await client.post(f"{base}/sign-out", headers=headers, allow_redirects=False)
+
+
+async def test_signing_out_ends_the_session_and_clears_its_cookie() -> None:
+    """After a sign-out a kept copy of the cookie opens neither the page nor a console."""
+    async with serving(options()) as base, browser() as client:
+        token = (await sign_in(client, base, PASSWORD)).cookies[SESSION_COOKIE].value
+        answer = await sign_out(client, base)
+        assert (answer.status, answer.headers["Location"]) == (303, "/signin")
+        cleared = answer.cookies[SESSION_COOKIE]
+        assert (cleared.value, cleared["max-age"], cleared["path"]) == ("", "0", "/")
+        assert cleared["httponly"] and cleared["samesite"] == "Strict"
+        assert not cleared["secure"]  # over plain HTTP; over TLS it is (the TLS test)
+        assert (await client.get(f"{base}/", allow_redirects=False)).status == 303
+        async with aiohttp.ClientSession(cookies={SESSION_COOKIE: token}) as replay:
+            page = await replay.get(f"{base}/", allow_redirects=False)
+            assert (page.status, page.headers["Location"]) == (303, "/signin")
+            assert (await replay.get(f"{base}/ws", headers={"Origin": base})).status == 401
+            assert (await sign_in(replay, base, PASSWORD)).status == 303  # a new sign-in opens
+
+
+async def closed_for(socket: aiohttp.ClientWebSocketResponse) -> str:
+    """Why the server closed the page's websocket (its close message), within 5 s."""
+    message = await asyncio.wait_for(socket.receive(), 5)
+    assert message.type == aiohttp.WSMsgType.CLOSE, message
+    return str(message.extra)
+
+
+async def test_signing_out_closes_the_sessions_consoles_and_no_others() -> None:
+    async with (
+        serving(options()) as base,
+        browser() as tablet,
+        browser() as other,
+    ):
+        await sign_in(tablet, base, PASSWORD)
+        await sign_in(other, base, PASSWORD)
+        async with (
+            tablet.ws_connect(f"{base}/ws", origin=base) as first,
+            tablet.ws_connect(f"{base}/ws", origin=base) as second,
+            other.ws_connect(f"{base}/ws", origin=base) as others,
+        ):
+            assert (await sign_out(tablet, base)).status == 303
+            assert await closed_for(first) == await closed_for(second) == "signed out"
+            await others.send_json(["ping", "still there"])
+            assert await asyncio.wait_for(others.receive_json(), 5) == ["pong", "still there"]
+
+
+class HeldConsoleServer(ConsoleServer):
+    """A console server whose consoles, once started, wait for the test before reading their
+    page (the moment between a console's start and its first message)."""
+
+    def __init__(self, command: str, options: WebOptions) -> None:
+        super().__init__(command, options)
+        self.started = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def _process_messages(
+        self, websocket: web.WebSocketResponse, app_service: AppService
+    ) -> None:
+        self.started.set()
+        await self.go_on.wait()
+        await super()._process_messages(websocket, app_service)
+
+
+async def test_a_console_starting_as_its_session_signs_out_is_closed() -> None:
+    settings = options()
+    server = HeldConsoleServer(STAND_IN, settings)
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base) as socket:
+            await asyncio.wait_for(server.started.wait(), 5)
+            assert (await sign_out(client, base)).status == 303
+            server.go_on.set()
+            assert await closed_for(socket) == "signed out"
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "null", "http://127.0.0.1:1", "http://localhost:{port}"]
+)
+async def test_a_sign_out_from_another_sites_page_is_refused(origin: str) -> None:
+    """Another site's form (or another port of this host's, which gets the SameSite cookie)
+    cannot sign a tablet out: the session and its console go on."""
+    async with serving(options()) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        async with client.ws_connect(f"{base}/ws", origin=base) as socket:
+            port = base.rsplit(":", 1)[1]
+            answer = await sign_out(client, base, origin=origin.format(port=port))
+            assert answer.status == 403
+            assert SESSION_COOKIE not in answer.cookies
+            no_origin = await client.post(f"{base}/sign-out", allow_redirects=False)
+            assert no_origin.status == 403
+            assert (await client.get(f"{base}/", allow_redirects=False)).status == 200
+            await socket.send_json(["ping", "still there"])
+            assert await asyncio.wait_for(socket.receive_json(), 5) == ["pong", "still there"]
+
+
+async def test_opening_the_sign_out_address_does_not_sign_out() -> None:
+    """A link or a typed address (a GET) is answered 405, and the session goes on."""
+    async with serving(options()) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        answer = await client.get(f"{base}/sign-out", allow_redirects=False)
+        assert answer.status == 405
+        assert SESSION_COOKIE not in answer.cookies
+        assert (await client.get(f"{base}/", allow_redirects=False)).status == 200
+
+
+async def test_signing_out_of_a_session_that_ran_out_goes_back_to_the_sign_in() -> None:
+    """A page left open past its session's end still signs out: its cookie is cleared."""
+    async with serving(options()) as base, browser() as client:
+        client.cookie_jar.update_cookies({SESSION_COOKIE: "not-a-session"})
+        answer = await sign_out(client, base)
+        assert (answer.status, answer.headers["Location"]) == (303, "/signin")
+        assert answer.cookies[SESSION_COOKIE].value == ""
+
+
+SIGN_OUT_BUTTON = '<form class="sign-out" method="post" action="/sign-out">'
+
+
+async def test_the_page_has_a_sign_out_button_behind_a_password() -> None:
+    async with serving(options()) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        page = await (await client.get(f"{base}/")).text()
+        assert SIGN_OUT_BUTTON in page
+        assert page.index(SIGN_OUT_BUTTON) < page.index("</body>")
+
+
+async def test_without_a_password_there_is_no_sign_out() -> None:
+    """A loopback console has no session to end: no button, and /sign-out is not found."""
+    async with serving(options(password=None)) as base, browser() as client:
+        page = await (await client.get(f"{base}/")).text()
+        assert "data-session-websocket-url" in page
+        assert "sign-out" not in page
+        assert (await sign_out(client, base)).status == 404
+        assert (await client.get(f"{base}/sign-out")).status == 404
+        async with client.ws_connect(f"{base}/ws", origin=base) as socket:
+            assert (await sign_out(client, base)).status == 404
+            await socket.send_json(["ping", "still there"])
+            assert await asyncio.wait_for(socket.receive_json(), 5) == ["pong", "still there"]
