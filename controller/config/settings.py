@@ -126,10 +126,9 @@ class BrokerSettings(StrictModel):
     def _a_host_to_reach(cls, host: str, info: ValidationInfo) -> str:
         """A name no socket looks up (`broker..lan`, a label of over 63 characters, none at
         all for an external broker) stopped a console's link without a word."""
-        try:
-            host.encode("idna")
-        except UnicodeError:
-            raise ValueError(f"{host!r} is no host name or address") from None
+        problem = _host_problem(host)
+        if problem:
+            raise ValueError(f"{host!r} {problem}")
         if not host and info.data.get("mode") == "external":
             raise ValueError("an external broker needs its host name or address")
         return host
@@ -212,11 +211,15 @@ def broker_from_url(url: str) -> dict[str, Any]:
             f"broker URL for {parts.hostname}: a password in a URL shows in the process list "
             "(and in every console the web console starts); give it in a password_file"
         )
+    host = parts.hostname
+    problem = _host_problem(host)
+    if problem:
+        raise _not_a_broker_url(url, f" (HOST {host!r} {problem})")
     secure = parts.scheme == "mqtts"
     port = _url_port(parts, url)
     settings: dict[str, Any] = {
         "mode": "external",
-        "host": parts.hostname,
+        "host": host,
         "port": (8883 if secure else 1883) if port is None else port,
     }
     if secure:
@@ -224,6 +227,22 @@ def broker_from_url(url: str) -> dict[str, Any]:
     if parts.username:
         settings["username"] = parts.username
     return settings
+
+
+def _host_problem(host: str) -> str | None:
+    """What keeps `host` from naming a machine a socket reaches (None: nothing does, or it
+    is empty): a space or a control character, which no name or address has, or a name the
+    IDNA encoding refuses (`broker..lan`, a label of over 63 characters)."""
+    for character in host:
+        if character.isspace():
+            return "has a space in it" + ("" if character == " " else f" ({character!r})")
+        if not character.isprintable():
+            return f"has a control character in it ({character!r})"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return "is no host name or address"
+    return None
 
 
 def _not_a_broker_url(url: str, detail: str = "") -> ValueError:

@@ -249,6 +249,57 @@ def test_a_broker_url_may_leave_its_port_out() -> None:
         assert BrokerSettings.model_validate(url).port == port
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mqtt://my host:1883", r"HOST 'my host' has a space in it)"),
+        ("mqtts://\xa0broker.lan", r"HOST '\xa0broker.lan' has a space in it ('\xa0'))"),
+        ("mqtt://h\x00:1883", r"HOST 'h\x00' has a control character in it ('\x00'))"),
+        ("mqtt://h\x7f", r"HOST 'h\x7f' has a control character in it ('\x7f'))"),
+        ("mqtt://bro\u200bker:1", r"HOST 'bro\u200bker' has a control character in it ('\u200b'))"),
+    ],
+)
+def test_a_broker_url_whose_host_has_a_space_or_control_character_names_no_broker(
+    url: str, problem: str
+) -> None:
+    """No socket reaches such a host: a console or `ctl` tried it, and the engine retried it
+    for ever, with nothing but a name lookup's failure to say why."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} ({problem}"
+    assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
+
+
+def test_a_broker_host_with_a_space_exits_2_on_the_command_line() -> None:
+    config = str(REPO / "config.yaml")
+    url = "mqtt://my host:1883"
+    result = CliRunner().invoke(main, ["ctl", "--config", config, "--broker", url, "state"])
+    assert result.exit_code == 2, result.output
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (HOST 'my host' has a space in it)"
+    assert f"Invalid value for --broker: {refusal}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_broker_host_with_a_control_character_in_config_yaml_is_refused_with_its_line(
+    tmp_path: Path,
+) -> None:
+    """As a URL and as a mapping's host (YAML writes a NUL or a tab as an escape)."""
+    (tmp_path / "config.yaml").write_text('room: a\nbroker: "mqtt://h\\0:1883"\n')
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    refusal = (
+        f"broker 'mqtt://h\\x00:1883' {NOT_A_BROKER_URL_FORM} "
+        "(HOST 'h\\x00' has a control character in it ('\\x00'))"
+    )
+    assert f"config.yaml:2: broker: {refusal}" in [str(issue) for issue in caught.value.issues]
+    mapping = 'broker:\n  mode: external\n  host: "my\\thost"\n'
+    (tmp_path / "config.yaml").write_text(f"room: a\n{mapping}")
+    with pytest.raises(RoomConfigError) as caught:
+        load_room(tmp_path / "config.yaml")
+    refusal = "broker.host: 'my\\thost' has a space in it ('\\t')"
+    assert f"config.yaml:4: {refusal}" in [str(issue) for issue in caught.value.issues]
+
+
 def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:
     """It would be visible in /proc/*/cmdline, and go on every web console's command line."""
     with pytest.raises(click.BadParameter, match="give it in a password_file") as refused:
