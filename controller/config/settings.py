@@ -7,6 +7,7 @@ devices, scenes, plans and playlists (`controller.config.models`).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import types
 import typing
@@ -199,7 +200,10 @@ def broker_from_url(url: str) -> dict[str, Any]:
     """
     if url == "embedded":
         return {"mode": "embedded"}
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a `[` without its `]`, or brackets around no IPv6 address
+        raise _not_a_broker_url(url, _NOT_IN_BRACKETS) from None
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise _not_a_broker_url(url)
     after = _AFTER_NETLOC.search(url)
@@ -211,7 +215,7 @@ def broker_from_url(url: str) -> dict[str, Any]:
             f"broker URL for {parts.hostname}: a password in a URL shows in the process list "
             "(and in every console the web console starts); give it in a password_file"
         )
-    host = parts.hostname
+    host = _url_host(parts, url)
     problem = _host_problem(host)
     if problem:
         raise _not_a_broker_url(url, f" (HOST {host!r} {problem})")
@@ -227,6 +231,34 @@ def broker_from_url(url: str) -> dict[str, Any]:
     if parts.username:
         settings["username"] = parts.username
     return settings
+
+
+_NOT_IN_BRACKETS = " (only an IPv6 address goes in [ ], as the whole HOST)"
+
+
+def _url_host(parts: SplitResult, url: str) -> str:
+    """The HOST of a broker URL, in lower case but for an IPv6 address's zone (a link-local
+    address's interface, named in its own case): `%eth0` or, as RFC 6874 writes it in a
+    URL, `%25eth0`. Brackets hold an IPv6 address and nothing else: `urlsplit` took the
+    address out of `[::1]x:1` or `x[::1]:1` and dropped the rest without a word."""
+    where = parts.netloc.rpartition("@")[2]
+    if not where.startswith("["):
+        if "[" in where or "]" in where:
+            raise _not_a_broker_url(url, _NOT_IN_BRACKETS)
+        return parts.hostname or ""
+    address, _, after = where[1:].partition("]")
+    between = after.partition(":")[0]
+    if between:
+        raise _not_a_broker_url(url, f" (nothing may come between ']' and ':PORT': {between!r})")
+    number, percent, zone = address.partition("%")
+    if zone.startswith("25") and len(zone) > 2:
+        zone = zone[2:]
+    host = number.lower() + percent + zone
+    try:  # `urlsplit` takes an IPvFuture (`[v1.x]`) too, which no socket knows
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise _not_a_broker_url(url, _NOT_IN_BRACKETS) from None
+    return host
 
 
 def _host_problem(host: str) -> str | None:

@@ -300,6 +300,63 @@ def test_a_broker_host_with_a_control_character_in_config_yaml_is_refused_with_i
     assert f"config.yaml:4: {refusal}" in [str(issue) for issue in caught.value.issues]
 
 
+BRACKETS_REFUSED = "(only an IPv6 address goes in [ ], as the whole HOST)"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mqtt://[::1]x:1", "(nothing may come between ']' and ':PORT': 'x')"),
+        ("mqtt://[::1]x", "(nothing may come between ']' and ':PORT': 'x')"),
+        ("mqtt://[::1]]:1883", "(nothing may come between ']' and ':PORT': ']')"),
+        ("mqtt://x[::1]:1", BRACKETS_REFUSED),
+        ("mqtt://[::1", BRACKETS_REFUSED),
+        ("mqtt://::1]:1883", BRACKETS_REFUSED),
+        ("mqtt://[]:1883", BRACKETS_REFUSED),
+        ("mqtt://[10.0.0.5]:1883", BRACKETS_REFUSED),
+        ("mqtt://[v1.broker]:1883", BRACKETS_REFUSED),
+        ("mqtt://[fe80::1%]:1883", BRACKETS_REFUSED),
+    ],
+)
+def test_a_broker_url_with_brackets_around_anything_but_a_whole_ipv6_host_is_refused(
+    url: str, problem: str
+) -> None:
+    """`mqtt://[::1]x:1` was the broker on ::1, port 1, and `mqtt://x[::1]:1` too; a `[`
+    left open was refused in `urlsplit`'s words, without the URL."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} {problem}"
+    assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("mqtt://[::1]:1883", "::1", 1883),
+        ("mqtt://[fe80::1%eth0]:1884", "fe80::1%eth0", 1884),
+        ("mqtts://[fe80::1%25eth0]", "fe80::1%eth0", 8883),
+        ("mqtt://u@[FE80::1%Wlan0]:1", "fe80::1%Wlan0", 1),
+    ],
+)
+def test_an_ipv6_broker_is_named_in_brackets_with_its_zone_as_written(
+    url: str, host: str, port: int
+) -> None:
+    """A link-local address needs its interface (its zone), in the case of the interface's
+    name; RFC 6874 writes the `%` before it as `%25` in a URL."""
+    broker = BrokerSettings.model_validate(url)
+    assert (broker.host, broker.port) == (host, port)
+
+
+def test_a_broker_url_with_something_after_its_ipv6_address_exits_2() -> None:
+    config = str(REPO / "config.yaml")
+    url = "mqtt://[::1]x:1"
+    result = CliRunner().invoke(main, ["ctl", "--config", config, "--broker", url, "state"])
+    assert result.exit_code == 2, result.output
+    refusal = f"{NOT_A_BROKER_URL_FORM} (nothing may come between ']' and ':PORT': 'x')"
+    assert f"Invalid value for --broker: broker {url!r} {refusal}" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:
     """It would be visible in /proc/*/cmdline, and go on every web console's command line."""
     with pytest.raises(click.BadParameter, match="give it in a password_file") as refused:
