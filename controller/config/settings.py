@@ -197,7 +197,9 @@ def broker_from_url(url: str) -> dict[str, Any]:
     A port of 0 is kept, for the port's own check to refuse (no client reaches it). Nothing
     may follow the port, not even a `/` alone: a path, query or fragment names nothing an
     MQTT client uses, and was dropped without a word (`mqtt://h:1883/room-b` is no room).
+    Spaces around the URL are no part of it (a URL pasted with a space after it).
     """
+    url = url.strip()
     if url == "embedded":
         return {"mode": "embedded"}
     try:

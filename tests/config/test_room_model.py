@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -355,6 +356,26 @@ def test_a_broker_url_with_something_after_its_ipv6_address_exits_2() -> None:
     refusal = f"{NOT_A_BROKER_URL_FORM} (nothing may come between ']' and ':PORT': 'x')"
     assert f"Invalid value for --broker: broker {url!r} {refusal}" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mqtt://10.0.0.5:1884 ", ("external", "10.0.0.5", 1884)),
+        ("\tmqtts://broker.lan\xa0\n", ("external", "broker.lan", 8883)),
+        (" embedded ", ("embedded", "127.0.0.1", 1883)),
+    ],
+)
+def test_spaces_around_a_broker_url_are_no_part_of_it(
+    url: str, expected: tuple[str, str, int], tmp_path: Path
+) -> None:
+    """A URL pasted with a space after it was refused as a bad PORT, on the command line
+    (or in SESSIONROOM_BROKER) and in config.yaml alike."""
+    (tmp_path / "config.yaml").write_text(f"room: a\nbroker: {json.dumps(url)}\n")
+    from_file = load_settings_or_exit(tmp_path / "config.yaml")
+    overridden = apply_overrides(from_file, Overrides(broker=url))
+    for broker in (from_file.settings.broker, overridden.settings.broker):
+        assert (broker.mode, broker.host, broker.port) == expected
 
 
 def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:
