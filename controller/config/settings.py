@@ -202,25 +202,31 @@ def broker_from_url(url: str) -> dict[str, Any]:
     url = url.strip()
     if url == "embedded":
         return {"mode": "embedded"}
+    if any(character in url for character in "\t\r\n"):  # `urlsplit` drops them unsaid
+        raise _not_a_broker_url(url, " (a tab or a line break in it)")
     try:
         parts = urlsplit(url)
     except ValueError:  # a `[` without its `]`, or brackets around no IPv6 address
         raise _not_a_broker_url(url, _NOT_IN_BRACKETS) from None
+    if parts.password is not None:
+        raise ValueError(
+            "a password in a broker URL shows in the process list (and in every console the "
+            "web console starts); give it in a password_file"
+        )
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise _not_a_broker_url(url)
     after = _AFTER_NETLOC.search(url)
     rest = after.group(1) if after else ""
     if rest:
         raise _not_a_broker_url(url, f" (nothing may follow HOST:PORT: {rest!r})")
-    if parts.password is not None:
-        raise ValueError(
-            f"broker URL for {parts.hostname}: a password in a URL shows in the process list "
-            "(and in every console the web console starts); give it in a password_file"
-        )
     host = _url_host(parts, url)
     problem = _host_problem(host)
     if problem:
         raise _not_a_broker_url(url, f" (HOST {host!r} {problem})")
+    if parts.username is not None:
+        problem = _user_problem(parts.username)
+        if problem:
+            raise _not_a_broker_url(url, f" (USER {parts.username!r} {problem})")
     secure = parts.scheme == "mqtts"
     port = _url_port(parts, url)
     settings: dict[str, Any] = {
@@ -279,10 +285,26 @@ def _host_problem(host: str) -> str | None:
     return None
 
 
+def _user_problem(user: str) -> str | None:
+    """What keeps the USER of `USER@HOST` from being a user name (None: nothing does)."""
+    if not user:  # `mqtt://${USER}@host` with USER unset: no login at all
+        return "is empty"
+    if "%" in user:
+        return "has a '%' in it (escapes are not decoded: give it as broker.username)"
+    if not user.isprintable():
+        return "has a control character in it"
+    return None
+
+
+_PASSWORD = re.compile(r"(://[^/?#@:]*:)[^/?#]*@")
+"""The password of a URL's `USER:PASSWORD@`, which no refusal shows."""
+
+
 def _not_a_broker_url(url: str, detail: str = "") -> ValueError:
     """The refusal of a broker URL that names no broker (`detail`: what is wrong in it)."""
+    shown = _PASSWORD.sub(r"\1…@", url, count=1)
     return ValueError(
-        f"broker {url!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT{detail}"
+        f"broker {shown!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT{detail}"
     )
 
 

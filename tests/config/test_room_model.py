@@ -378,6 +378,46 @@ def test_spaces_around_a_broker_url_are_no_part_of_it(
         assert (broker.mode, broker.host, broker.port) == expected
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mqtt://my\thost:1883", "(a tab or a line break in it)"),
+        ("mqtt://broker.lan\n:1883", "(a tab or a line break in it)"),
+        ("mqtt://@broker.lan:1883", "(USER '' is empty)"),
+        (
+            "mqtt://console%2Ea@broker.lan",
+            "(USER 'console%2Ea' has a '%' in it (escapes are not decoded: give it as "
+            "broker.username))",
+        ),
+        ("mqtt://console\x00@broker.lan", "(USER 'console\\x00' has a control character in it)"),
+    ],
+)
+def test_a_broker_url_misread_beside_its_host_is_refused(url: str, problem: str) -> None:
+    """`urlsplit` dropped a tab or a line break without a word (`my\\thost` was `myhost`); an
+    empty USER (`mqtt://${USER}@host` with USER unset) connected without a login, and
+    `%2E` went to the broker as it is written, a URL's escape that no URL decoded."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} {problem}"
+    assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mqtts://console.room-a:s3cret@broker.lan:8883/",
+        "mqtts://console.room-a:s3cret@[::1",
+        "mqtts://console.room-a:s3cret@broker\t.lan",
+        "mqtts://console.room-a:s3cret@my broker.lan",
+    ],
+)
+def test_no_refusal_of_a_broker_url_shows_its_password(url: str) -> None:
+    """`mqtts://u:s3cret@broker.lan:8883/` was refused for its `/`, the password shown."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    assert "s3cret" not in refused.value.format_message()
+
+
 def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:
     """It would be visible in /proc/*/cmdline, and go on every web console's command line."""
     with pytest.raises(click.BadParameter, match="give it in a password_file") as refused:
