@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 import types
 import typing
 from typing import Annotated, Any, Literal
@@ -213,13 +214,15 @@ def broker_from_url(url: str) -> dict[str, Any]:
             "a password in a broker URL shows in the process list (and in every console the "
             "web console starts); give it in a password_file"
         )
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+    if parts.scheme not in ("mqtt", "mqtts"):
         raise _not_a_broker_url(url)
+    host = _url_host(parts, url)
+    if not host:
+        raise _not_a_broker_url(url, " (no HOST)")
     after = _AFTER_NETLOC.search(url)
     rest = after.group(1) if after else ""
     if rest:
         raise _not_a_broker_url(url, f" (nothing may follow HOST:PORT: {rest!r})")
-    host = _url_host(parts, url)
     problem = _host_problem(host)
     if problem:
         raise _not_a_broker_url(url, f" (HOST {host!r} {problem})")
@@ -253,6 +256,10 @@ def _url_host(parts: SplitResult, url: str) -> str:
     if not where.startswith("["):
         if "[" in where or "]" in where:
             raise _not_a_broker_url(url, _NOT_IN_BRACKETS)
+        if where.count(":") > 1:  # `mqtt://::1:1883` has no HOST, `mqtt://fe80::1` one of 4
+            raise _not_a_broker_url(
+                url, " (one ':' ends HOST: an IPv6 address goes in [ ], mqtt://[::1]:1883)"
+            )
         return parts.hostname or ""
     address, _, after = where[1:].partition("]")
     between = after.partition(":")[0]
@@ -269,19 +276,34 @@ def _url_host(parts: SplitResult, url: str) -> str:
     return host
 
 
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")
+"""What a host name has once IDNA-encoded (`_`: in names a container network gives)."""
+
+
 def _host_problem(host: str) -> str | None:
     """What keeps `host` from naming a machine a socket reaches (None: nothing does, or it
     is empty): a space or a control character, which no name or address has, or a name the
-    IDNA encoding refuses (`broker..lan`, a label of over 63 characters)."""
+    IDNA encoding refuses (`broker..lan`, a label of over 63 characters), one longer than
+    253 characters or with a character no name has (`%68`, `a\\b`)."""
     for character in host:
         if character.isspace():
             return "has a space in it" + ("" if character == " " else f" ({character!r})")
         if not character.isprintable():
             return f"has a control character in it ({character!r})"
     try:
-        host.encode("idna")
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    try:
+        name = host.encode("idna").decode("ascii")
     except UnicodeError:
         return "is no host name or address"
+    if len(name.removesuffix(".")) > 253:
+        return "is no host name: longer than 253 characters"
+    if not set(name) <= _NAME_CHARACTERS:
+        return "is no host name or address (a name has letters, digits, '-' and '.')"
     return None
 
 

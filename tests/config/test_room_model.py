@@ -418,6 +418,53 @@ def test_no_refusal_of_a_broker_url_shows_its_password(url: str) -> None:
     assert "s3cret" not in refused.value.format_message()
 
 
+NO_NAME = "is no host name or address (a name has letters, digits, '-' and '.')"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mqtt://%62roker.lan:1883", f"(HOST '%62roker.lan' {NO_NAME})"),
+        ("mqtt://broker\\lan", f"(HOST 'broker\\\\lan' {NO_NAME})"),
+        ("mqtt://broker!.lan", f"(HOST 'broker!.lan' {NO_NAME})"),
+        (
+            "mqtt://" + "a." * 127 + "lan",
+            f"(HOST '{'a.' * 127}lan' is no host name: longer than 253 characters)",
+        ),
+        ("mqtt://:1883", "(no HOST)"),
+        ("mqtt:///broker.lan", "(no HOST)"),
+        ("mqtt://::1:1883", "(one ':' ends HOST: an IPv6 address goes in [ ], mqtt://[::1]:1883)"),
+    ],
+)
+def test_a_broker_url_whose_host_is_no_name_or_address_says_what_is_wrong_with_it(
+    url: str, problem: str
+) -> None:
+    """`%62roker.lan` is no escape of `broker.lan` (the name went to the resolver as it is
+    written), and a name over 253 characters reaches nothing: both were taken."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} {problem}"
+    assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("mqtt://broker_1.clinic.lan", "broker_1.clinic.lan"),
+        ("mqtt://Broker.Clinic.LAN.", "broker.clinic.lan."),
+        ("mqtt://bücher.lan", "bücher.lan"),
+        ("MQTT://10.0.0.5", "10.0.0.5"),
+    ],
+)
+def test_a_broker_host_may_be_any_name_a_resolver_takes(url: str, host: str) -> None:
+    assert BrokerSettings.model_validate(url).host == host
+
+
+def test_a_broker_mappings_host_with_a_character_no_name_has_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"'\[::1\]' is no host name or address"):
+        BrokerSettings(mode="external", host="[::1]")
+
+
 def test_a_password_in_a_broker_url_is_refused_not_dropped() -> None:
     """It would be visible in /proc/*/cmdline, and go on every web console's command line."""
     with pytest.raises(click.BadParameter, match="give it in a password_file") as refused:
