@@ -66,6 +66,7 @@ def connection_options(function: F) -> F:
         default=None,
         metavar="URL",
         help="mqtt://HOST:PORT, mqtts://HOST:PORT, or 'embedded' on config.yaml's broker port "
+        "(and host, when config.yaml's broker is embedded) "
         f"(overrides config.yaml; also {BROKER_ENVVAR}).",
     )(function)
     return config_option(function)
@@ -149,7 +150,8 @@ def _room_folder(config_path: Path) -> Path:
 
 def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
     """Apply command-line overrides to a loaded room (a bad --broker is a usage error;
-    `--broker embedded` keeps config.yaml's broker port)."""
+    `--broker embedded` is config.yaml's embedded broker, host and port, or one on the port
+    of config.yaml's external broker)."""
     from pydantic import ValidationError
 
     from controller.config.settings import BrokerSettings
@@ -161,8 +163,11 @@ def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
         except ValidationError as error:
             message = error.errors()[0]["msg"].removeprefix("Value error, ")
             raise click.BadParameter(message, param_hint="--broker") from None
-        if broker.mode == "embedded":  # on the port config.yaml gives, as `broker: embedded` is
-            broker = broker.model_copy(update={"port": room.settings.broker.port})
+        configured = room.settings.broker
+        if broker.mode == "embedded" and configured.mode == "embedded":
+            broker = configured  # its host too: `0.0.0.0`, for the room's devices to reach it
+        elif broker.mode == "embedded":  # on the port config.yaml gives, as `broker: embedded` is
+            broker = broker.model_copy(update={"port": configured.port})
         update["broker"] = broker
     if overrides.room_id is not None:
         update["room"] = overrides.room_id

@@ -148,22 +148,25 @@ def test_command_line_overrides_win_over_config(room: Room, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    ("config_broker", "port"),
+    ("config_broker", "host", "port"),
     [
-        ("{mode: embedded, port: 18830}", 18830),
-        ("{mode: embedded, port: 0}", 0),
-        ("mqtt://10.0.0.5:1884", 1884),
-        ("embedded", 1883),
+        ("{mode: embedded, port: 18830}", "127.0.0.1", 18830),
+        ("{mode: embedded, port: 0}", "127.0.0.1", 0),
+        ("{mode: embedded, host: 0.0.0.0, port: 18830}", "0.0.0.0", 18830),
+        ("{mode: embedded, host: '::'}", "::", 1883),
+        ("mqtt://10.0.0.5:1884", "127.0.0.1", 1884),  # no embedded broker listens on 10.0.0.5
+        ("embedded", "127.0.0.1", 1883),
     ],
 )
-def test_broker_embedded_on_the_command_line_keeps_the_port_of_config_yaml(
-    tmp_path: Path, config_broker: str, port: int
+def test_broker_embedded_on_the_command_line_keeps_the_port_and_host_of_config_yaml(
+    tmp_path: Path, config_broker: str, host: str, port: int
 ) -> None:
     """README: the embedded broker is on the configured port. It was on 1883, where a console
-    or `ctl` without --broker (on config.yaml's port) never met the engine."""
+    or `ctl` without --broker (on config.yaml's port) never met the engine; and on 127.0.0.1
+    when config.yaml had it on 0.0.0.0, where no device of the room reached it."""
     (tmp_path / "config.yaml").write_text(f"room: a\nbroker: {config_broker}\n")
     room = load_settings_or_exit(tmp_path / "config.yaml", Overrides(broker="embedded"))
-    assert room.settings.broker == BrokerSettings(mode="embedded", port=port)
+    assert room.settings.broker == BrokerSettings(mode="embedded", host=host, port=port)
 
 
 def test_a_bad_broker_url_is_a_usage_error() -> None:
