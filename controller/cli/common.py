@@ -271,6 +271,25 @@ def room_configs(rooms: str) -> list[Path]:
     return paths
 
 
+def load_rooms_or_exit(rooms: str, load: Callable[..., Loaded]) -> list[Loaded]:
+    """Each room of a comma-separated --rooms list, loaded with `load` (`load_room_or_exit`
+    or `load_settings_or_exit`) as one of several; a folder given twice is one room. Two
+    folders whose config.yaml give one room id are a usage error naming both: one would
+    stand for the other (a console opened for the other's row, units or logins written over
+    the other's)."""
+    given: dict[str, tuple[Path, Loaded]] = {}
+    for config in room_configs(rooms):
+        room = load(config, one_of_several=True)
+        first, _ = given.setdefault(room.room_id, (config, room))
+        if first.resolve() != config.resolve():
+            raise click.BadParameter(
+                f"{first.parent} and {config.parent} are both room {room.room_id!r} "
+                "(the `room:` of their config.yaml): give each room once",
+                param_hint="--rooms",
+            )
+    return [room for _, room in given.values()]
+
+
 def load_broker_file(path: Path) -> BrokerSettings:
     """The `broker:` section of a YAML file; ValueError with the reason when it has none."""
     import yaml

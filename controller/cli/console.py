@@ -14,8 +14,8 @@ from controller.cli.common import (
     Overrides,
     connection_options,
     load_broker_file,
+    load_rooms_or_exit,
     load_settings_or_exit,
-    room_configs,
 )
 from controller.config.yamlsource import plain_file
 from controller.console import ConsoleApp, Endpoint, KeymapError, load_keymap
@@ -222,25 +222,10 @@ def _overview(path: Path, rooms: str | None) -> None:
         settings = load_broker_file(file)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--facility") from None
-    consoles = _room_consoles(room_configs(rooms)) if rooms else {}
+    loaded = load_rooms_or_exit(rooms, load_settings_or_exit) if rooms else []
+    consoles = {room.room_id: room.config_path for room in loaded}
     try:
         app = OverviewApp(settings, root=file.parent, consoles=consoles)
     except BusConfigError as error:  # its password or TLS file
         raise click.BadParameter(f"{file}: {error}", param_hint="--facility") from None
     app.run()
-
-
-def _room_consoles(configs: list[Path]) -> dict[str, Path]:
-    """Each room's config.yaml by its room id; a usage error naming both folders when two
-    give one id (Enter on its row would open one's console for the other's)."""
-    given: dict[str, Path] = {}
-    for config in configs:
-        room_id = load_settings_or_exit(config, one_of_several=True).room_id
-        first = given.setdefault(room_id, config)
-        if first.resolve() != config.resolve():
-            raise click.BadParameter(
-                f"{first.parent} and {config.parent} are both room {room_id!r} "
-                "(the `room:` of their config.yaml): give each room once",
-                param_hint="--rooms",
-            )
-    return {room_id: config.resolve() for room_id, config in given.items()}

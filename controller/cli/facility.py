@@ -16,8 +16,8 @@ from controller.cli.common import (
     Overrides,
     config_option,
     load_room_or_exit,
+    load_rooms_or_exit,
     load_settings_or_exit,
-    room_configs,
 )
 from controller.cli.ctl import EXIT_UNREACHABLE
 from controller.facility.access import FacilityError
@@ -114,7 +114,7 @@ def init(
     for name in names:
         if not _host_name(name):
             raise click.BadParameter(f"{name!r} is not a host name or address", param_hint="--name")
-    loaded = [load_room_or_exit(path, one_of_several=True) for path in room_configs(rooms)]
+    loaded = load_rooms_or_exit(rooms, load_room_or_exit)
     plan = FacilityPlan(
         loaded, output, names, port, room_port, bind, facility_name, bridge, local_port,
         dropped=[room for room in drop.split(",") if room],
@@ -163,7 +163,7 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
     when missing). Then: systemctl daemon-reload; systemctl enable --now
     sessionroom-engine-ROOM sessionroom-console-ROOM.
     """
-    loaded = [load_room_or_exit(path, one_of_several=True) for path in room_configs(rooms)]
+    loaded = load_rooms_or_exit(rooms, load_room_or_exit)
     sessionroom = Path(sys.executable).with_name("sessionroom")
     output.mkdir(parents=True, exist_ok=True)
     for offset, room in enumerate(loaded):

@@ -12,6 +12,7 @@ from controller.config import load_room
 from controller.config.settings import BrokerSettings
 from controller.facility.access import FacilityError, check_rooms, room_access
 from controller.facility.setup import replace_broker_section
+from tests.conftest import REPO
 from tests.support.room import copy_room, sessionroom
 
 CREDENTIALS = {
@@ -259,11 +260,28 @@ def test_a_bad_zigbee2mqtt_base_topic_is_refused_with_its_file_and_line(tmp_path
     assert not (tmp_path / "facility").exists()
 
 
-def test_two_rooms_with_one_id_are_refused(tmp_path: Path) -> None:
+def test_two_room_folders_with_one_id_are_a_usage_error_naming_both(tmp_path: Path) -> None:
+    """It was refused with the clash of every login and topic the two rooms share, and not
+    a word of which folders they were. The same folder given twice is one room."""
     rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-a", "b-")
     status, output = init(*rooms, output=tmp_path / "facility")
-    assert status == 2
-    assert "room id 'room-a' is used by more than one room" in output
+    assert status == 2, output
+    assert (
+        f"Invalid value for --rooms: {rooms[0]} and {rooms[1]} are both room 'room-a' "
+        "(the `room:` of their config.yaml): give each room once"
+    ) in output
+    assert "Traceback" not in output and "is used by more than one room" not in output
+    assert not (tmp_path / "facility").exists()
+    status, output = init(rooms[0], rooms[0] / "config.yaml", output=tmp_path / "facility")
+    assert status == 0, output
+    assert "Facility broker for 1 room(s)" in output
+
+
+def test_rooms_with_one_id_are_refused_with_the_clash_named() -> None:
+    """`check_rooms` itself, whatever gives it the rooms."""
+    room = load_room(REPO / "config.yaml")
+    with pytest.raises(FacilityError, match="room id 'room-a' is used by more than one room"):
+        check_rooms([room_access(room), room_access(room)])
 
 
 def test_a_room_named_like_a_replay_is_refused(tmp_path: Path) -> None:

@@ -60,3 +60,18 @@ def test_the_web_console_unit_signs_in_with_the_rooms_own_password(tmp_path: Pat
     assert "--host 0.0.0.0" in console["ExecStart"]
     assert f"--password-file {password}" in console["ExecStart"]
     assert password.stat().st_mode & 0o077 == 0 and password.read_text().strip()
+
+
+def test_two_room_folders_with_one_id_are_a_usage_error_naming_both(tmp_path: Path) -> None:
+    """The second room's units were written over the first's without a word: one engine
+    unit, for whichever folder came last."""
+    rooms = copy_room(tmp_path / "a", "room-a"), copy_room(tmp_path / "b", "room-a")
+    arguments = ["--rooms", f"{rooms[0]},{rooms[1]}", "-o", str(tmp_path / "units")]
+    result = sessionroom("facility", "units", *arguments)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"Invalid value for --rooms: {rooms[0]} and {rooms[1]} are both room 'room-a' "
+        "(the `room:` of their config.yaml): give each room once"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "units").exists()
