@@ -162,7 +162,7 @@ def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
             broker = BrokerSettings.model_validate(overrides.broker)
         except ValidationError as error:
             message = error.errors()[0]["msg"].removeprefix("Value error, ")
-            raise click.BadParameter(message, param_hint="--broker") from None
+            raise click.BadParameter(message, param_hint=_broker_source()) from None
         configured = room.settings.broker
         if broker.mode == "embedded" and configured.mode == "embedded":
             broker = configured  # its host too: `0.0.0.0`, for the room's devices to reach it
@@ -179,6 +179,17 @@ def apply_overrides(room: Loaded, overrides: Overrides) -> Loaded:
         except ValidationError as error:
             raise _bad_override(error) from None
     return room
+
+
+def _broker_source() -> str:
+    """Where the command's broker URL came from: --broker, or SESSIONROOM_BROKER."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context(silent=True)
+    from_environment = context is not None and (
+        context.get_parameter_source("broker") is ParameterSource.ENVIRONMENT
+    )
+    return BROKER_ENVVAR if from_environment else "--broker"
 
 
 def _bad_override(error: ValidationError) -> click.BadParameter:

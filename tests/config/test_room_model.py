@@ -12,7 +12,12 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ValidationError
 
 from controller.cli import main
-from controller.cli.common import Overrides, apply_overrides, load_settings_or_exit
+from controller.cli.common import (
+    BROKER_ENVVAR,
+    Overrides,
+    apply_overrides,
+    load_settings_or_exit,
+)
 from controller.config import Room, RoomConfigError, load_room
 from controller.config.crossref import set_length_problem
 from controller.config.durations import format_duration, parse_duration
@@ -251,6 +256,18 @@ def test_a_broker_url_with_a_path_in_config_yaml_is_refused_with_its_line(tmp_pa
 def test_a_broker_url_may_leave_its_port_out() -> None:
     for url, port in (("mqtt://[::1]", 1883), ("mqtts://u@[::1]", 8883), ("mqtt://h:1", 1)):
         assert BrokerSettings.model_validate(url).port == port
+
+
+def test_a_bad_broker_url_from_the_environment_is_a_usage_error_naming_the_variable() -> None:
+    """It said `--broker` to a technician who had given none."""
+    config = str(REPO / "config.yaml")
+    url = "mqtt://my host:1883"
+    environment = {BROKER_ENVVAR: url}
+    result = CliRunner(env=environment).invoke(main, ["ctl", "--config", config, "state"])
+    assert result.exit_code == 2, result.output
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (HOST 'my host' has a space in it)"
+    assert f"Invalid value for {BROKER_ENVVAR}: {refusal}" in result.stderr
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(
