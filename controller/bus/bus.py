@@ -70,8 +70,10 @@ class Bus:
     `retry_max_s`); an attempt or a publish the broker does not answer within
     `response_timeout_s` counts as a lost connection. On every connect the bus subscribes to
     every registered filter, publishes `birth`, then sends what was published while the broker
-    was away, in order. The broker publishes `will` if the process vanishes; on a clean exit
-    the bus publishes it itself.
+    was away, in order; a message published with `expires_s` that has not gone to the socket
+    within those seconds is dropped instead of sent late (`controller.bus.outbox`, `expired`).
+    The broker publishes `will` if the process vanishes; on a clean exit the bus publishes it
+    itself.
     Incoming messages go to the handlers whose filter matches, one at a time, through the
     bounded `Inbox`: each subscription's lane in arrival order, the lanes in turn, and a
     message its subscription's `urgent` judges urgent ahead of all. A message larger than
@@ -156,6 +158,11 @@ class Bus:
         """How many queued messages were dropped because the queue was full."""
         return self._outbox.dropped
 
+    @property
+    def expired(self) -> int:
+        """How many queued messages were dropped because they could not go out in time."""
+        return self._outbox.expired
+
     async def room_to_publish(self) -> None:
         """Wait while the broker is connected and the outgoing queue is more than half full.
 
@@ -209,19 +216,25 @@ class Bus:
         qos: int = 1,
         retain: bool = False,
         key: str | None = None,
+        expires_s: float | None = None,
     ) -> None:
         """Queue a message; it goes out in the background now, or after the broker comes back.
 
         A `key` (e.g. a device id) makes this message replace any queued one with the same key.
-        A message in flight when the connection drops is sent again (at least once).
+        A message in flight when the connection drops is sent again (at least once), unless
+        `expires_s` seconds have passed since this call: then it is dropped, as is a message
+        that waited that long in the queue.
         Raises ValueError for a topic with wildcards or a qos other than 0, 1, 2.
         """
         if topic in self._device_topics:
             raise ValueError(f"{topic} is a device topic: only the output path publishes there")
-        self._queue(topic, payload, qos=qos, retain=retain, key=key)
+        self._queue(topic, payload, qos=qos, retain=retain, key=key, expires_s=expires_s)
 
-    async def publish_gated(self, message: GatedDeviceMessage) -> None:
-        """Queue a device message that passed the output path (latest per key wins)."""
+    async def publish_gated(
+        self, message: GatedDeviceMessage, *, expires_s: float | None = None
+    ) -> None:
+        """Queue a device message that passed the output path (latest per key wins; dropped
+        when it cannot go out within `expires_s`, as for `publish`)."""
         if not message.passed_the_gate():
             raise ValueError(f"a message for {message.topic} did not pass the output path")
         self._queue(
@@ -230,6 +243,7 @@ class Bus:
             qos=message.qos,
             retain=message.retain,
             key=message.key,
+            expires_s=expires_s,
         )
 
     def send_now(self) -> bool:
@@ -261,14 +275,23 @@ class Bus:
             await self._inbox.wait_for_message(seconds)
 
     def _queue(
-        self, topic: str, payload: str | bytes, *, qos: int, retain: bool, key: str | None
+        self,
+        topic: str,
+        payload: str | bytes,
+        *,
+        qos: int,
+        retain: bool,
+        key: str | None,
+        expires_s: float | None,
     ) -> None:
         check_topic(topic)
         _check_qos(qos)
         if self._stopping:
             raise RuntimeError(f"the bus is closed; cannot publish to {topic}")
         data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
-        self._report_drop(self._outbox.put(Pending(topic, data, qos, retain), key=key))
+        expires_at = math.inf if expires_s is None else time.monotonic() + expires_s
+        message = Pending(topic, data, qos, retain, expires_at)
+        self._report_drop(self._outbox.put(message, key=key))
         self._wake.set()
 
     async def __aenter__(self) -> Bus:
@@ -481,7 +504,13 @@ class Bus:
         """Hand up to `room` of the oldest messages to the socket, in order, without waiting
         for each acknowledgement before the next (a scene to 200 lights is not 200 round
         trips)."""
-        batch = [self._outbox.take() for _ in range(min(len(self._outbox), room))]
+        expired = self._outbox.expired
+        batch = self._outbox.take(room, time.monotonic())
+        if self._outbox.expired > expired:
+            log.warning(
+                "dropped %d queued message(s) that could not go out in time",
+                self._outbox.expired - expired,
+            )
         try:
             acknowledged = [sender.publish(message) for _, message in batch]
             sender.write()

@@ -44,11 +44,13 @@ class Sender:
         self._watched = True
         """Whether the socket may be watched for writing (by `_watch`, or through aiomqtt). At
         first it may: aiomqtt watches it for a write paho queued before this took over (the
-        acknowledgement of a message read with the CONNACK), and the next write ends that."""
+        acknowledgement of a message read with the CONNACK); that write ends the watch, or
+        `_settle` does."""
         self._aiomqtt_published: Any = self._paho.on_publish
         self._paho.on_socket_register_write = self._register_write
         self._paho.on_socket_unregister_write = self._unregister_write
         self._paho.on_publish = self._published
+        self._loop.call_soon(self._settle)
 
     def publish(self, message: Pending) -> asyncio.Future[None]:
         """Queue `message` in paho; the future is done when the broker acknowledged it (QoS 1
@@ -96,6 +98,20 @@ class Sender:
         if self._paho.want_write():
             self._watched = True
             self._loop.add_writer(sock.fileno(), self._writable)
+
+    def _settle(self) -> None:
+        """Stop watching the socket for writing if paho has nothing to write.
+
+        aiomqtt adds its watch a turn of the event loop after paho asked for it: when the
+        write it was for went out at once meanwhile (an acknowledgement written right after
+        the read, `controller.bus.bus._read_in_batches`), paho's request to end the watch came
+        first, and nothing would end it: a watch on a writable socket runs the event loop flat
+        out. Scheduled as this takes over, this runs after any watch aiomqtt still had to add.
+        """
+        sock = self._paho.socket()
+        if sock is not None and not self._paho.want_write():
+            self._watched = False
+            self._loop.remove_writer(sock.fileno())
 
     def _unregister_write(self, client: PahoClient, userdata: Any, sock: Any) -> None:
         """Stop watching the socket for writing, if it was: paho asks after every write that

@@ -221,6 +221,8 @@ async def _replay_sim(plan: Plan, room: Room, replay_room: str | None) -> None:
             err=True,
         )
         await _play(plan.player(target), plan.status)
+        if target.late:
+            click.echo(_late(target.late, "messages"), err=True)
         if target.skipped:
             click.echo(
                 f"Not replayed (no such simulated device in this room): "
@@ -272,6 +274,15 @@ async def _replay_live(plan: Plan, room: Room, yes: bool) -> None:
         f"Sent {len(target.sent)} device messages; {len(target.held_back)} recorded commands "
         f"were refused or clamped.",
         err=True,
+    )
+    if target.late:
+        click.echo(_late(target.late, "device messages"), err=True)
+
+
+def _late(count: int, what: str) -> str:
+    return (
+        f"Dropped {count} {what} that could not go out in time (the broker was away or silent); "
+        f"none was sent late."
     )
 
 

@@ -27,6 +27,13 @@ nothing before it has read that retained state (or waited `STATUS_WAIT_S` for a 
 has none): a session begun since the command line's check is in it.
 `engine_activity()` tells the command line beforehand what the room's retained status and
 state say.
+
+Both targets give what they publish a deadline, `LATE_AFTER_S`: a replayed message that could
+not go out in time (the broker away, or silent until the bus noticed) is dropped, not sent
+late, and counted in the target's `late`; the replayed state waits as the latest only. The
+timeline goes at QoS 1, as the commands do: behind a message a silent broker does not
+acknowledge, the next ones wait in the bus's queue, where their deadline reaches them (at
+QoS 0 they went on into the connection, to arrive late when the broker resumed).
 """
 
 from __future__ import annotations
@@ -73,6 +80,9 @@ STATUS_WAIT_S = 1.5
 UNREADABLE_STATE = "its retained state cannot be read (it may hide a session or an emergency)"
 PRESSED = "its engine was given an emergency (Home Assistant's button)"
 BROKER_LOST = "its broker connection was lost (its state cannot be read meanwhile)"
+LATE_AFTER_S = 1.0
+"""A replayed message not on its way to the broker this long (real seconds) after its time is
+dropped: late, it would misplace the timeline, or reach a device as a stale command."""
 COMMAND_KINDS = ("light", "vr", "bls")
 """Simulated for a replay: devices that take commands (vitals come from the journal)."""
 
@@ -138,6 +148,8 @@ class SimTarget(ReplayTarget):
         """(topic, payload) of every device command sent, in order."""
         self.skipped: set[str] = set()
         """Devices with recorded commands that the room has no simulated device for."""
+        self.late = 0
+        """Messages dropped because they could not go out in time (counted as it closes)."""
         self._bus: Bus | None = None
         self._commands: Bus | None = None
         """Device commands go on a connection of their own, never queued behind the state."""
@@ -184,10 +196,13 @@ class SimTarget(ReplayTarget):
             if topic is None:
                 self.skipped.add(event.device or event.topic)
             else:
-                await self._commands.publish(topic, payload, qos=1)
+                await self._commands.publish(topic, payload, qos=1, expires_s=LATE_AFTER_S)
                 self.sent.append((topic, payload))
         await self._bus.publish(
-            self.topics.events, json.dumps(public_event(timeline_record(event))), qos=0
+            self.topics.events,
+            json.dumps(public_event(timeline_record(event))),
+            qos=1,
+            expires_s=LATE_AFTER_S,
         )
         await self._publish_state(force=event.kind in ("phase", "scene", "session", "safety"))
 
@@ -213,6 +228,7 @@ class SimTarget(ReplayTarget):
         for bus in (self._commands, self._bus):
             if bus is not None:
                 await bus.__aexit__(None, None, None)
+                self.late += bus.expired
         self._commands = self._bus = None
         if self._sim is not None:
             await self._sim.stop()
@@ -227,7 +243,8 @@ class SimTarget(ReplayTarget):
         position = self._position
         t = max(position.t, self._last_t)
         snapshot = self.state.snapshot(t, speed=position.speed, published_ns=time.time_ns())
-        await self._bus.publish(self.topics.state, snapshot.model_dump_json(), qos=1, retain=True)
+        state = snapshot.model_dump_json()
+        await self._bus.publish(self.topics.state, state, qos=1, retain=True, key="state")
         self._published_at = loop.time()
         self._dirty = False
 
@@ -256,6 +273,9 @@ class LiveTarget(ReplayTarget):
         """Told why, when a recorded command is refused or clamped."""
         self.halted: str | None = None
         """Why the replay stopped sending (the room's engine got busy), once it has."""
+        self.late = 0
+        """Device messages dropped because they could not go out in time (counted as it
+        closes)."""
         self._clock = clock
         self._drivers: dict[str, CommandDriver[Any]] = {
             device.id: driver
@@ -333,7 +353,7 @@ class LiveTarget(ReplayTarget):
     async def _publish(self) -> None:
         assert self._bus is not None
         for message in self.output.take():
-            await self._bus.publish_gated(message)
+            await self._bus.publish_gated(message, expires_s=LATE_AFTER_S)
             self.sent.append((message.topic, message.payload))
 
     def _through_the_gate(
@@ -377,6 +397,7 @@ class LiveTarget(ReplayTarget):
             await self._stop_sets(all_of_them=True)  # a set this replay started ends with it
             bus, self._bus = self._bus, None  # its closing is no lost connection
             await bus.__aexit__(None, None, None)
+            self.late = bus.expired
 
     def _connection_changed(self, change: ConnectionChange) -> None:
         """A lost connection halts the replay: a session or an emergency may begin unseen

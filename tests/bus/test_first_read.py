@@ -13,9 +13,11 @@ import asyncio
 import selectors
 import socket
 
+import aiomqtt
 import pytest
 
 from controller.bus import Bus, Message
+from controller.bus.sender import Sender
 from tests.bus.relay import BrokerRelay
 from tests.bus.support import Recorder, eventually, fresh_prefix, settings_for
 from tests.support.mosquitto import Mosquitto
@@ -78,7 +80,27 @@ async def test_the_write_watch_ends_after_acknowledging_a_message_read_with_the_
             bus.send_now()
             await eventually(lambda: bus._in_flight is None and not bus._outbox)  # acknowledged
             assert bus._sender is not None
-            sock = bus._sender._paho.socket()
-            assert isinstance(sock, socket.socket)
-            selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
-            assert not selector.get_key(sock.fileno()).events & selectors.EVENT_WRITE
+            assert not watched_for_writing(bus._sender._paho.socket())
+
+
+async def test_a_watch_added_after_its_write_went_out_ends_as_the_sender_takes_over(
+    mosquitto: Mosquitto,
+) -> None:
+    """aiomqtt adds its write watch a turn after paho asks: an acknowledgement read in the
+    turn the bus takes over is written at once, before the watch is there to be removed. A
+    bus with no subscription and no birth writes nothing more to end it; the sender does."""
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+        paho = client._client
+        paho.publish(f"{fresh_prefix()}/written", b"at once")  # aiomqtt is asked to watch
+        paho.loop_write()  # and the packet is written first
+        Sender(client)
+        for _ in range(3):  # the turns that add aiomqtt's watch and settle the sender's
+            await asyncio.sleep(0)
+        assert not watched_for_writing(paho.socket())
+
+
+def watched_for_writing(sock: object) -> bool:
+    """Whether the running event loop watches `sock` for writing."""
+    assert isinstance(sock, socket.socket)
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    return bool(selector.get_key(sock.fileno()).events & selectors.EVENT_WRITE)

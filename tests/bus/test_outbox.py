@@ -1,22 +1,21 @@
-"""The outgoing queue keeps order, lets the latest message per key win, and drops the oldest."""
+"""The outgoing queue keeps order, lets the latest message per key win, drops the oldest, and
+drops a message past its deadline instead of handing it out late."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 
 from controller.bus.outbox import Outbox, Pending
 
 
-def message(payload: str, topic: str = "room/x") -> Pending:
-    return Pending(topic, payload.encode(), qos=1, retain=False)
+def message(payload: str, topic: str = "room/x", expires_at: float = math.inf) -> Pending:
+    return Pending(topic, payload.encode(), qos=1, retain=False, expires_at=expires_at)
 
 
-def drain(outbox: Outbox) -> list[str]:
-    payloads = []
-    while outbox:
-        _, pending = outbox.take()
-        payloads.append(pending.payload.decode())
-    return payloads
+def drain(outbox: Outbox, now: float = 0.0) -> list[str]:
+    return [pending.payload.decode() for _, pending in outbox.take(len(outbox), now)]
 
 
 def test_messages_leave_in_the_order_they_were_put() -> None:
@@ -57,7 +56,7 @@ def test_a_message_that_could_not_be_sent_goes_back_to_the_front() -> None:
     outbox = Outbox(10)
     outbox.put(message("first"))
     outbox.put(message("second"))
-    slot, first = outbox.take()
+    [(slot, first)] = outbox.take(1, now=0.0)
     outbox.put_back(slot, first)
     assert drain(outbox) == ["first", "second"]
 
@@ -65,10 +64,29 @@ def test_a_message_that_could_not_be_sent_goes_back_to_the_front() -> None:
 def test_a_message_put_back_yields_to_a_newer_one_with_its_key() -> None:
     outbox = Outbox(10)
     outbox.put(message("lamp 10%"), key="lamp")
-    slot, in_flight = outbox.take()
+    [(slot, in_flight)] = outbox.take(1, now=0.0)
     outbox.put(message("lamp 20%"), key="lamp")
     outbox.put_back(slot, in_flight)
     assert drain(outbox) == ["lamp 20%"]
+
+
+def test_a_message_past_its_deadline_is_dropped_as_it_is_taken() -> None:
+    outbox = Outbox(10)
+    outbox.put(message("late", expires_at=1.0))
+    outbox.put(message("no deadline"))
+    outbox.put(message("in time", expires_at=2.0))
+    assert drain(outbox, now=1.5) == ["no deadline", "in time"]
+    assert outbox.expired == 1
+
+
+def test_a_message_put_back_after_its_deadline_is_not_handed_out_again() -> None:
+    outbox = Outbox(10)
+    outbox.put(message("first", expires_at=1.0))
+    outbox.put(message("second"))
+    [(slot, first)] = outbox.take(1, now=0.5)
+    outbox.put_back(slot, first)
+    assert outbox.take(1, now=1.5)[0][1].payload == b"second"
+    assert (len(outbox), outbox.expired) == (0, 1)
 
 
 def test_a_queue_without_room_is_refused() -> None:

@@ -220,7 +220,9 @@ def live_target(
     sent: list[tuple[str, str]] = []
 
     class Bus:
-        async def publish_gated(self, message: object) -> None:
+        expired = 0
+
+        async def publish_gated(self, message: object, *, expires_s: float | None) -> None:
             sent.append((message.topic, message.payload))  # type: ignore[attr-defined]
 
         async def __aexit__(self, *_exc: object) -> None:

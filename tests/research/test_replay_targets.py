@@ -9,6 +9,7 @@ import time
 import uuid
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
@@ -16,10 +17,13 @@ from click.testing import CliRunner, Result
 
 from controller.api.state import RoomState
 from controller.cli import main
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import load_room
 from controller.config.models import Device, DriverName
 from controller.config.settings import BrokerSettings
 from controller.engine.clock import ScaledClock
 from controller.journal import Event, Journal, read_events
+from controller.research import room_targets
 from controller.research.replay import Replay, ReplaySource, Selection
 from controller.research.replay_state import ReplayedRoom
 from controller.research.room_targets import SimTarget, command_payload, namespaced
@@ -250,6 +254,24 @@ async def test_eventually_gives_up_with_what_it_waited_for() -> None:
 def crafted_journal(data_dir: Path) -> Path:
     """A journal no engine wrote: a strobing ceiling light, BLS at 10 Hz, a loud headset and a
     message to a topic that is not the ceiling's (what a hostile or corrupted file may hold)."""
+    on = '{"state":"ON","brightness":254,"transition":0.0}'
+    strobe = [  # ON/OFF every 50 ms for 1.5 s
+        (n * 0.05, "ceiling", CEILING_SET, on if n % 2 == 0 else OFF) for n in range(30)
+    ]
+    return journal_of(
+        data_dir,
+        [
+            *strobe,
+            (1.6, "tappers", "bls/tappers/set", BLS_10_HZ),
+            (1.7, "headset", "vr/headset/set", '{"action":"play","content":"x","volume":100}'),
+            (1.8, "ceiling", "zigbee2mqtt/elsewhere/set", OFF),
+        ],
+    )
+
+
+def journal_of(data_dir: Path, commands: list[tuple[float, str, str, str]]) -> Path:
+    """A journal of room `crafted` holding these (time, device, topic, payload) device
+    commands only, closed 0.2 s after the last."""
     start = 1_795_000_000_000_000_000
     journal = Journal.create(
         data_dir,
@@ -260,18 +282,11 @@ def crafted_journal(data_dir: Path) -> Path:
         wall_ns=start,
         on_alert=lambda problem: None,
     )
-
-    def command(t: float, device: str, topic: str, payload: str) -> None:
+    for t, device, topic, payload in commands:
         event = Event("command", {"payload": payload}, device=device, topic=topic)
         journal.append(event, t=t, wall_ns=start + int(t * 1e9))
-
-    for n in range(30):  # ON/OFF every 50 ms for 1.5 s
-        state = '{"state":"ON","brightness":254,"transition":0.0}'
-        command(n * 0.05, "ceiling", CEILING_SET, state if n % 2 == 0 else OFF)
-    command(1.6, "tappers", "bls/tappers/set", BLS_10_HZ)
-    command(1.7, "headset", "vr/headset/set", '{"action":"play","content":"x","volume":100}')
-    command(1.8, "ceiling", "zigbee2mqtt/elsewhere/set", OFF)
-    journal.close(ended_cleanly=True, wall_ns=start + int(2e9))
+    end_t = commands[-1][0] + 0.2
+    journal.close(ended_cleanly=True, wall_ns=start + int(end_t * 1e9))
     return journal.path
 
 
@@ -314,3 +329,79 @@ def test_a_live_replay_passes_the_rooms_gate_and_sends_only_to_its_own_topics(
     [vr] = [json.loads(p) for _, topic, p in sent if topic == "vr/headset/set"]
     assert vr["volume"] <= 5, "content starts no louder than one ramp step"
     assert not [topic for _, topic, _ in sent if "elsewhere" in topic]
+
+
+async def test_a_sim_replay_drops_what_a_silent_broker_held_past_its_time(
+    private_mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker stops (SIGSTOP, its connections open) mid-replay: the command and timeline
+    event written as it stopped may still arrive (the broker's host took them), but those
+    replayed after it are dropped once past their time, never delivered late; the replay
+    counts them, and what it replays once the broker is back arrives."""
+    monkeypatch.setattr(room_targets, "LATE_AFTER_S", 0.2)
+    broker = private_mosquitto
+    brightness_at = {0.0: 1, 0.1: 2, 0.2: 3, 0.3: 4, 0.8: 5}
+    path = journal_of(
+        tmp_path / "recorded",
+        [(t, "ceiling", CEILING_SET, on_at(level)) for t, level in brightness_at.items()],
+    )
+    room = apply_overrides(
+        load_room(REPO / "config.yaml"),
+        Overrides(broker=broker.url, room_id="crafted", data_dir=tmp_path / "room"),
+    )
+    replay_room = f"replay-{uuid.uuid4().hex[:6]}"
+    wire = Wire(broker, "#")
+    settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
+    target = StallingTarget(room, settings, replay_room=replay_room, broker=broker)
+    player = Replay(
+        ReplaySource.journal(path, Selection()),
+        target,
+        session_meta(path),
+        speed=1,
+        clock=ScaledClock(1.0),
+    )
+    try:
+        await player.run()
+        last = {("event", 5), ("command", 5)}
+        await eventually(lambda: last <= set(replayed(wire, replay_room)), "the last command")
+    finally:
+        broker.resume()
+        wire.close()
+    arrived = replayed(wire, replay_room)
+    assert {("event", 1), ("command", 1)} <= set(arrived)
+    assert not {level for _, level in arrived} & {3, 4}
+    assert target.late == 4
+
+
+class StallingTarget(SimTarget):
+    """Stops `broker` right after the command at 0.1 s, resumes it before the one at 0.8 s."""
+
+    def __init__(self, *args: Any, broker: Mosquitto, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.broker = broker
+
+    async def emit(self, event: Event) -> None:
+        if event.t == 0.8:
+            self.broker.resume()
+        await super().emit(event)
+        if event.t == 0.1:
+            self.broker.pause()
+
+
+def replayed(wire: Wire, replay_room: str) -> list[tuple[str, int]]:
+    """The timeline events and device commands of the replay that `wire` received, each as
+    ("event" or "command", the brightness it carries)."""
+    commands = f"{replay_room}-zigbee2mqtt/{replay_room}-ceiling_light/set"
+    arrived = []
+    for _, topic, payload, _ in wire.messages:
+        if topic == f"sessionroom/{replay_room}/events":
+            event = json.loads(payload)
+            if event["kind"] == "command":
+                arrived.append(("event", event["payload"]["brightness"]))
+        elif topic == commands:
+            arrived.append(("command", json.loads(payload)["brightness"]))
+    return arrived
+
+
+def on_at(brightness: int) -> str:
+    return json.dumps({"state": "ON", "brightness": brightness, "transition": 0.0})

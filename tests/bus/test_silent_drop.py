@@ -1,0 +1,58 @@
+"""A broker that goes silent (its process stopped, its connections open): the bus notices only
+when an acknowledgement does not come. A message whose deadline passed meanwhile is dropped,
+not delivered late once the broker resumes; one without a deadline still goes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from controller.bus import Bus
+from tests.bus.support import FAST_RETRY, Recorder, eventually, fresh_prefix, settings_for
+from tests.support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+DEADLINE_S = 0.2
+RESPONSE_TIMEOUT_S = 0.5
+"""Longer than the deadline: once the bus notices, the deadline has passed."""
+
+
+async def test_a_message_past_its_deadline_is_not_sent_once_a_silent_broker_resumes(
+    private_mosquitto: Mosquitto,
+) -> None:
+    broker = private_mosquitto
+    topic = f"{fresh_prefix()}/replayed"
+    received = Recorder()
+    settings = settings_for(broker.host, broker.port)
+    watcher = Bus(settings, client_id="silent-drop-watcher")
+    watcher.subscribe(topic, received)
+    bus = Bus(
+        settings,
+        client_id="silent-drop-publisher",
+        response_timeout_s=RESPONSE_TIMEOUT_S,
+        **FAST_RETRY,
+    )
+    async with watcher, bus:
+        assert await watcher.wait_connected(5) and await bus.wait_connected(5)
+        await bus.publish(topic, "before", expires_s=DEADLINE_S)
+        await eventually(lambda: received.payloads == ["before"])
+        broker.pause()
+        try:
+            await bus.publish(topic, "in flight", expires_s=DEADLINE_S)
+            await eventually(lambda: not bus.connected)  # its acknowledgement did not come
+            await bus.publish(topic, "queued", expires_s=DEADLINE_S)
+            await bus.publish(topic, "no deadline")
+            queued_at = time.monotonic()
+            await eventually(lambda: time.monotonic() > queued_at + DEADLINE_S)
+        finally:
+            broker.resume()
+        await eventually(lambda: "no deadline" in received.payloads)
+        await bus.publish(topic, "after", expires_s=DEADLINE_S)
+        await eventually(lambda: "after" in received.payloads)
+    assert "queued" not in received.payloads
+    # Written before the bus noticed: the broker's host holds it, the broker may pass it on
+    # as it resumes; the bus does not send it again.
+    assert received.payloads.count("in flight") <= 1
+    assert bus.expired == 2
