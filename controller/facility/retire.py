@@ -145,6 +145,7 @@ async def _clear(
     async with bus:
         await _connected(bus, timeout_s)
         for topic in retained:
+            await bus.room_to_publish()  # a full queue would drop the oldest clears
             await bus.publish(topic, b"", qos=1, retain=True)
 
 

@@ -128,3 +128,18 @@ def test_retire_without_a_broker_says_so(facility: Facility) -> None:
 
     assert result.returncode == 3
     assert "error: cannot reach the MQTT broker within 1 s" in result.stderr
+
+
+def test_a_room_that_left_more_messages_retained_than_a_bus_queues_is_cleared_whole(
+    facility: Facility, login: LoginFactory
+) -> None:
+    """Every clear goes out: a queue of 1000 dropped the oldest, which stayed retained."""
+    engine = login("room-b", "engine")
+    for number in range(1200):
+        assert engine.publish(f"{LEFT_BEHIND}/{number}", "x", retain=True) == "accepted"
+    engine.close()
+
+    result = retire(facility)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count(f"cleared {LEFT_BEHIND}/") == 1200
