@@ -202,9 +202,9 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     Its status, state and bridge state, its Home Assistant discovery message, and its
     replays' status and state: without this, the facility overview lists the room as
     offline for good. Refused while the room's engine or a replay of it is online. Uses the
-    room's console login to read its status, its engine and replay logins to clear. Exit
-    status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room files, 3 broker
-    unreachable.
+    room's replay login to read its status and its replays', its engine and replay logins to
+    clear. Exit status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room files, 3
+    broker unreachable (or the replay login may not publish under its own topics).
     """
     from controller.bus.credentials import BusConfigError, client_settings
     from controller.facility.retire import (
@@ -217,7 +217,7 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     room = load_settings_or_exit(config_path, Overrides(broker))
     try:
         login = room.settings.broker.for_role
-        logins = Logins(*(client_settings(login(r)) for r in ("console", "engine", "replay")))
+        logins = Logins(*(client_settings(login(r)) for r in ("engine", "replay")))
         done = asyncio.run(retire_room(room.settings, logins, root=room.root, timeout_s=timeout))
     except RoomOnlineError as refusal:
         click.echo(f"refused: {refusal}", err=True)
