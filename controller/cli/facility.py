@@ -13,6 +13,7 @@ import click
 from controller.cli.common import (
     BROKER_ENVVAR,
     EXIT_INVALID,
+    FiniteRange,
     Overrides,
     config_option,
     load_room_or_exit,
@@ -191,7 +192,7 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1, max=600),
+    type=FiniteRange(min=0.1, max=600),
     default=5.0,
     show_default=True,
     help="Seconds to wait for the broker.",
