@@ -7,6 +7,7 @@ given a journal or --data-dir (`sessions`, `export`, `report`) starts without th
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,6 +33,18 @@ EXIT_INVALID = 2
 
 BROKER_ENVVAR = "SESSIONROOM_BROKER"
 """What a command with --broker reads when --broker is not given."""
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange that also refuses `nan` and `inf`, which its bounds let through
+    (every comparison with `nan` is false; `inf` passes a range open above): a seconds or a
+    speed option of `nan` reached the engine's clock as a traceback, or waited no time."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def config_option(function: F) -> F:

@@ -11,6 +11,7 @@ import click
 from controller.bus.credentials import BusConfigError, read_password
 from controller.cli.common import (
     OVERVIEW_FILE,
+    FiniteRange,
     Overrides,
     connection_options,
     load_broker_file,
@@ -45,7 +46,7 @@ from controller.webnames import browser_origin
 )
 @click.option(
     "--stale-after",
-    type=click.FloatRange(min=1),
+    type=FiniteRange(min=1),
     default=STALE_AFTER_S,
     show_default=True,
     help="Seconds after which the engine's state is shown as stale.",

@@ -26,6 +26,7 @@ from controller.api.client import EngineUnreachable, RoomClient
 from controller.bus.credentials import unique_client_id
 from controller.cli.common import (
     BROKER_ENVVAR,
+    FiniteRange,
     Overrides,
     client_broker,
     config_option,
@@ -48,7 +49,7 @@ SHOWN_KINDS = ("session", "phase", "scene", "safety", "alert")
 )
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=0.1, max=1000),
+    type=FiniteRange(min=0.1, max=1000),
     default=10.0,
     show_default=True,
     help="Run the session clock N times faster.",

@@ -13,6 +13,7 @@ import click
 from controller.cli.common import (
     BROKER_ENVVAR,
     EXIT_INVALID,
+    FiniteRange,
     Overrides,
     config_option,
     load_room_or_exit,
@@ -191,7 +192,7 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1, max=600),
+    type=FiniteRange(min=0.1, max=600),
     default=5.0,
     show_default=True,
     help="Seconds to wait for the broker.",
@@ -202,9 +203,9 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     Its status, state and bridge state, its Home Assistant discovery message, and its
     replays' status and state: without this, the facility overview lists the room as
     offline for good. Refused while the room's engine or a replay of it is online. Uses the
-    room's console login to read its status, its engine and replay logins to clear. Exit
-    status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room files, 3 broker
-    unreachable.
+    room's replay login to read its status and its replays', its engine and replay logins to
+    clear. Exit status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room files, 3
+    broker unreachable (or the replay login may not publish under its own topics).
     """
     from controller.bus.credentials import BusConfigError, client_settings
     from controller.facility.retire import (
@@ -217,7 +218,7 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     room = load_settings_or_exit(config_path, Overrides(broker))
     try:
         login = room.settings.broker.for_role
-        logins = Logins(*(client_settings(login(r)) for r in ("console", "engine", "replay")))
+        logins = Logins(*(client_settings(login(r)) for r in ("engine", "replay")))
         done = asyncio.run(retire_room(room.settings, logins, root=room.root, timeout_s=timeout))
     except RoomOnlineError as refusal:
         click.echo(f"refused: {refusal}", err=True)

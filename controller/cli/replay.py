@@ -16,6 +16,7 @@ from controller.api.topics import REPLAY_SUFFIX
 from controller.broker.embedded import EmbeddedBroker, EmbeddedBrokerError
 from controller.cli.common import (
     EXIT_INVALID,
+    FiniteRange,
     Overrides,
     client_broker,
     connection_options,
@@ -60,7 +61,7 @@ Keys (in a terminal): space pause/resume, → one event, ↑/↓ faster/slower, 
 @click.argument("session")
 @click.option(
     "--speed",
-    type=click.FloatRange(min=0, max=1000),
+    type=FiniteRange(min=0, max=1000),
     default=1.0,
     show_default=True,
     help="Session seconds per real second; 0 = as fast as possible.",

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import click
 
-from controller.cli.common import Overrides, connection_options, load_room_or_exit
+from controller.cli.common import (
+    FiniteRange,
+    Overrides,
+    connection_options,
+    load_room_or_exit,
+)
 from controller.config import Room
 from controller.engine.lock import RoomBusy
 from controller.engine.service import RoomService
@@ -22,7 +27,7 @@ from controller.engine.service import RoomService
 @connection_options
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=0.01, max=1000),
+    type=FiniteRange(min=0.01, max=1000),
     default=None,
     help="Run the session clock N times faster (rehearsals); recorded with the session.",
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from controller.cli.common import (
+    FiniteRange,
     Overrides,
     connection_options,
     device_broker_address,
@@ -50,7 +51,7 @@ Examples:
 )
 @click.option(
     "--time-scale",
-    type=click.FloatRange(min=0.01, max=1000),
+    type=FiniteRange(min=0.01, max=1000),
     default=None,
     help="The engine's rehearsal speed: a cuff measures that much faster (default: config).",
 )

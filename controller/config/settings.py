@@ -7,8 +7,10 @@ devices, scenes, plans and playlists (`controller.config.models`).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
+import socket
 import string
 import types
 import typing
@@ -284,7 +286,9 @@ def _host_problem(host: str) -> str | None:
     """What keeps `host` from naming a machine a socket reaches (None: nothing does, or it
     is empty): a space or a control character, which no name or address has, or a name the
     IDNA encoding refuses (`broker..lan`, a label of over 63 characters), one longer than
-    253 characters or with a character no name has (`%68`, `a\\b`)."""
+    253 characters or with a character no name has (`%68`, `a\\b`), or an IPv4 address
+    written otherwise than a.b.c.d, which the resolver reads as another (`010.0.0.5`, octal,
+    is 8.0.0.5; `10.0.15` is 10.0.0.15)."""
     for character in host:
         if character.isspace():
             return "has a space in it" + ("" if character == " " else f" ({character!r})")
@@ -300,6 +304,9 @@ def _host_problem(host: str) -> str | None:
         name = host.encode("idna").decode("ascii")
     except UnicodeError:
         return "is no host name or address"
+    with contextlib.suppress(OSError):  # the resolver reads `010.0.0.5` as 8.0.0.5
+        socket.inet_aton(name)
+        return "is no IPv4 address as a.b.c.d writes it, 0 to 255 each, no leading zero"
     if len(name.removesuffix(".")) > 253:
         return "is no host name: longer than 253 characters"
     if not set(name) <= _NAME_CHARACTERS:

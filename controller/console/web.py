@@ -11,9 +11,9 @@
 * a sign-out (the page's "Sign out" button, a POST to /sign-out from the console's own page:
   the Origin is checked as for a sign-in, so another site's page cannot sign a tablet out)
   ends the session in the server, so a kept copy of its cookie opens nothing, closes the
-  consoles open under it, clears the cookie and goes back to the sign-in page; a shared
-  tablet is left to the next person signed out. Without a password there is no sign-out
-  (/sign-out is not found);
+  consoles open under it (cutting off one whose page does not answer), clears the cookie
+  and goes back to the sign-in page; a shared tablet is left to the next person signed
+  out. Without a password there is no sign-out (/sign-out is not found);
 * without a password (a console on loopback) only requests naming a loopback host are
   served, so a web page whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot
   open it;
@@ -73,6 +73,9 @@ OPEN_PATHS = ("/signin", "/sign-out", "/static/")
 a session that has run out, and the page's scripts and styles)."""
 SIGNED_OUT = b"signed out"
 """Why a console's websocket is closed when its session signs out."""
+SIGN_OUT_CLOSE_S = 5.0
+"""How long a sign-out waits for its consoles' pages to answer the close; a page that has not
+(one that reads nothing, its connection stalled) is then cut off."""
 SIGN_OUT_FORM = """<style>#terminal.textual-terminal{height:calc(100vh - 3rem)}
 .sign-out{position:fixed;right:.5rem;bottom:.4rem;margin:0;z-index:30}
 .sign-out button{margin:0;padding:.4rem 1rem;font:1rem sans-serif}</style>
@@ -89,23 +92,36 @@ log = logging.getLogger("controller.console.web")
 
 @dataclass
 class Session:
-    """A browser's sign-in: when it runs out, and the consoles open under it."""
+    """A browser's sign-in: when it runs out, and the consoles open under it (each with its
+    connection)."""
 
     expires: float
-    consoles: set[web.WebSocketResponse] = field(default_factory=set)
+    consoles: dict[web.WebSocketResponse, asyncio.Transport | None] = field(default_factory=dict)
     ended: bool = False
 
     async def end(self) -> None:
         """Sign out: close the session's consoles (one still starting is closed as it opens)."""
         self.ended = True
-        consoles = list(self.consoles)  # each leaves the set as it closes
-        await asyncio.gather(*(console.close(message=SIGNED_OUT) for console in consoles))
+        consoles = list(self.consoles.items())  # each leaves them as it closes
+        await asyncio.gather(*(signed_out(*console) for console in consoles))
+
+
+async def signed_out(console: web.WebSocketResponse, connection: asyncio.Transport | None) -> None:
+    """Close a console whose session signed out; the connection of a page that has not
+    answered within `SIGN_OUT_CLOSE_S` (one that reads nothing) is cut off, where the close
+    would wait for it for good."""
+    try:
+        await asyncio.wait_for(console.close(message=SIGNED_OUT), SIGN_OUT_CLOSE_S)
+    except TimeoutError:
+        if connection is not None:
+            connection.abort()
 
 
 SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
 """The session a request is served under (set by the guard)."""
-SERVED_SESSION: ContextVar[Session] = ContextVar("served_session")
-"""The session of the console being served, from its websocket's request to its messages."""
+SERVED: ContextVar[web.Request] = ContextVar("served")
+"""The websocket's request of the console being served (its session, its connection), from
+the request to its messages."""
 
 
 def screen_size(width: int, height: int) -> tuple[int, int]:
@@ -303,11 +319,11 @@ autocomplete="current-password"></label>
         )
         sized = request.clone(rel_url=request.rel_url.update_query(width=width, height=height))
         self._consoles += 1
-        served = SERVED_SESSION.set(request[SESSION])
+        served = SERVED.set(request)
         try:
             return await super().handle_websocket(sized)
         finally:
-            SERVED_SESSION.reset(served)
+            SERVED.reset(served)
             self._consoles -= 1
 
     async def _process_messages(
@@ -315,15 +331,16 @@ autocomplete="current-password"></label>
     ) -> None:
         """textual-serve's loop over what the page sends, while the console's session lasts
         (its sign-out closes the websocket, which ends the loop and the console)."""
-        session = SERVED_SESSION.get()
+        request = SERVED.get()
+        session = request[SESSION]
         if session.ended:  # signed out while the console started
-            await websocket.close(message=SIGNED_OUT)
+            await signed_out(websocket, request.transport)
             return
-        session.consoles.add(websocket)
+        session.consoles[websocket] = request.transport
         try:
             await self._read_page(websocket, app_service)
         finally:
-            session.consoles.discard(websocket)
+            session.consoles.pop(websocket, None)
 
     async def _read_page(self, websocket: web.WebSocketResponse, app_service: AppService) -> None:
         """What the page sends, read as untrusted (`read_json`): a message that is not one of

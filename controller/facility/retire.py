@@ -7,9 +7,12 @@ device's discovery message; a replay of the room leaves its own `status` and `st
 facility overview would list the room as offline for good, Home Assistant would keep its
 device, and the replay's state (a session's phase and pseudonym) would stay on the broker.
 
-`retire_room` clears them. It first reads the room's `status` with the console's login, and
-the replay's with the replay login, and refuses while either is online (logging in as the
-engine would cut the running engine off: on the facility broker its login is its client id).
+`retire_room` clears them. It first reads the room's `status` and the replay's with the replay
+login, and refuses while either is online (logging in as the engine would cut the running
+engine off: on the facility broker its login is its client id). It knows both have arrived
+once a message the login publishes under the replay's topics after subscribing does: a
+status that did not arrive is then none, not one the login may not read (another room's
+logins, in a room folder copied before it had its own) or one a slow broker sent late.
 Then, as the engine and as the replay, it reads every message retained under their topics,
 publishes an empty retained message on each (how MQTT deletes one) and on the engine's
 discovery topic, and reads them again to see that none is left.
@@ -27,10 +30,6 @@ from controller.api.topics import MAX_STATUS_BYTES, ONLINE, REPLAY_SUFFIX, RoomT
 from controller.bus import Bus, Message
 from controller.bus.credentials import unique_client_id
 from controller.config.settings import BrokerSettings, RoomSettings
-
-STATUS_WAIT_S = 2.0
-"""How long the room's retained status may take to arrive once subscribed (a broker sends it
-with its answer to the subscription: milliseconds, on a LAN)."""
 
 
 class RoomOnlineError(Exception):
@@ -53,7 +52,6 @@ class Retirement:
 class Logins:
     """The broker settings of the room's logins that retiring it uses."""
 
-    console: BrokerSettings
     engine: BrokerSettings
     replay: BrokerSettings
 
@@ -65,12 +63,15 @@ async def retire_room(
     logins' settings start at `root`)."""
     room = RoomTopics(settings.room)
     replay = RoomTopics(settings.room + REPLAY_SUFFIX)
-    if await _retained_status(logins.console, room, root=root, timeout_s=timeout_s) == ONLINE:
+    statuses = await _retained_under(
+        logins.replay, replay, (room.status,), root=root, timeout_s=timeout_s
+    )
+    if statuses.get(room.status) == ONLINE:
         raise RoomOnlineError(
             f"the engine of room {settings.room} is online: stop it first "
             "(and the room's own broker, with --bridge), then retire the room"
         )
-    if await _retained_status(logins.replay, replay, root=root, timeout_s=timeout_s) == ONLINE:
+    if statuses.get(replay.status) == ONLINE:
         raise RoomOnlineError(
             f"a replay of room {settings.room} is running ({replay.room}): let it end first"
         )
@@ -78,53 +79,38 @@ async def retire_room(
     cleared: list[str] = []
     left: list[str] = []
     for login, topics, also in ((logins.engine, room, [announced]), (logins.replay, replay, [])):
-        found = await _retained_under(login, topics, root=root, timeout_s=timeout_s)
+        found = list(await _retained_under(login, topics, root=root, timeout_s=timeout_s))
         await _clear(login, [*found, *also], root=root, timeout_s=timeout_s)
         cleared += found
         left += await _retained_under(login, topics, root=root, timeout_s=timeout_s)
     return Retirement(cleared, left)
 
 
-async def _retained_status(
-    login: BrokerSettings, topics: RoomTopics, *, root: Path, timeout_s: float
-) -> str | None:
-    """The retained status of `topics`' room (`online`, `offline`), or None when there is none."""
-    arrived = asyncio.Event()
-    status: list[str] = []
-
-    def on_status(message: Message) -> None:
-        status.append(message.payload[:MAX_STATUS_BYTES].decode("utf-8", "replace"))
-        arrived.set()
-
-    bus = _bus(login, "sessionroom-retire-check", root)
-    bus.subscribe(topics.status, on_status)
-    async with bus:
-        await _connected(bus, timeout_s)
-        try:
-            await asyncio.wait_for(arrived.wait(), STATUS_WAIT_S)
-        except TimeoutError:
-            return None
-    return status[-1]
-
-
 async def _retained_under(
-    login: BrokerSettings, topics: RoomTopics, *, root: Path, timeout_s: float
-) -> list[str]:
-    """The topics under the room's base with a retained message, as `login` (which may read
-    and publish there) reads them: every one has arrived once a message the login publishes
+    login: BrokerSettings,
+    topics: RoomTopics,
+    also: tuple[str, ...] = (),
+    *,
+    root: Path,
+    timeout_s: float,
+) -> dict[str, str]:
+    """The topics under the room's base (and the topics `also`) with a retained message, and
+    the start of each message (a status's length), as `login` (which may read and publish
+    under the base) reads them: every one has arrived once a message the login publishes
     after subscribing does."""
     marker = f"{topics.base}/retiring/{uuid.uuid4().hex}"
-    found: dict[str, None] = {}
+    found: dict[str, str] = {}
     marked = asyncio.Event()
 
     def on_message(message: Message) -> None:
         if message.topic == marker:
             marked.set()
         elif message.retain and message.payload:
-            found[message.topic] = None
+            found[message.topic] = message.payload[:MAX_STATUS_BYTES].decode("utf-8", "replace")
 
     bus = _bus(login, "sessionroom-retire", root)
-    bus.subscribe(f"{topics.base}/#", on_message)
+    for topic_filter in (f"{topics.base}/#", *also):
+        bus.subscribe(topic_filter, on_message)
     async with bus:
         await _connected(bus, timeout_s)
         await bus.publish(marker, b"", qos=1)
@@ -135,7 +121,7 @@ async def _retained_under(
                 f"the broker did not pass on the login's own message within "
                 f"{timeout_s:g} s (may the login read {topics.base}/#?)"
             ) from None
-    return list(found)
+    return found
 
 
 async def _clear(
@@ -145,6 +131,7 @@ async def _clear(
     async with bus:
         await _connected(bus, timeout_s)
         for topic in retained:
+            await bus.room_to_publish()  # a full queue would drop the oldest clears
             await bus.publish(topic, b"", qos=1, retain=True)
 
 

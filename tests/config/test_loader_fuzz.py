@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.config import Room, RoomConfigError, load_room
+from controller.config.settings import BrokerSettings, broker_from_url
 from tests.conftest import REPO
 
 FUZZED_FILES = (
@@ -129,3 +132,37 @@ def test_a_random_value_in_a_valid_document_loads_or_is_reported(
     new_value = data.draw(scalars | st.lists(scalars, max_size=3))
     text = yaml.safe_dump(replaced(valid, path, new_value), allow_unicode=True)
     assert_clean_outcome(load_with(room_copy, relative, text.encode()), relative)
+
+
+host_parts = st.one_of(
+    st.text(max_size=70),
+    st.sampled_from(
+        ["xn--", ".", "..", "0", "010", "0x7f", "255", "256", "[", "]", "%25", "@", ":", "_", "-"]
+    ),
+    st.text(alphabet="0123456789.x", max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    host=st.lists(host_parts, max_size=6).map("".join),
+    form=st.sampled_from(["mqtt://{}:1883", "mqtts://{}", "mqtt://u@{}", "mqtt://[{}]:1", "{}"]),
+)
+def test_a_broker_url_names_a_host_a_socket_reads_as_written_or_is_refused(
+    host: str, form: str
+) -> None:
+    """Whatever the URL: a ValueError, or a host the resolver takes as it is written (an
+    address as one, a name it can encode), never one it reads as another IPv4 address."""
+    try:
+        taken = broker_from_url(form.format(host)).get("host")
+    except ValueError:
+        return
+    if taken is None:  # `embedded`
+        return
+    try:
+        ipaddress.ip_address(taken)
+    except ValueError:
+        name = taken.encode("idna").decode("ascii")
+        with pytest.raises(OSError):
+            socket.inet_aton(name)
+    assert BrokerSettings(mode="external", host=taken).host == taken

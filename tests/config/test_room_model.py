@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import socket
 from pathlib import Path
 
 import click
@@ -478,6 +480,37 @@ def test_a_broker_url_whose_host_is_no_name_or_address_says_what_is_wrong_with_i
 )
 def test_a_broker_host_may_be_any_name_a_resolver_takes(url: str, host: str) -> None:
     assert BrokerSettings.model_validate(url).host == host
+
+
+NOT_DOTTED = "is no IPv4 address as a.b.c.d writes it, 0 to 255 each, no leading zero"
+
+
+@pytest.mark.parametrize(
+    ("host", "reached"),
+    [
+        ("010.000.000.005", "8.0.0.5"),
+        ("10.0.15", "10.0.0.15"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("0", "0.0.0.0"),
+        ("167772165", "10.0.0.5"),
+        ("０１０.０.０.５", "8.0.0.5"),
+    ],
+)
+def test_a_broker_host_a_socket_reads_as_another_ipv4_address_is_refused(
+    host: str, reached: str
+) -> None:
+    """The resolver reads these as `inet_aton` does (a leading 0 is octal, a missing part is
+    zeros), full-width digits once IDNA-encoded: `010.000.000.005` connected to 8.0.0.5, a
+    machine on the internet, and sent it the login."""
+    assert socket.inet_ntoa(socket.inet_aton(host.encode("idna").decode())) == reached
+    url = f"mqtt://{host}:1883"
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (HOST {host!r} {NOT_DOTTED})"
+    assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
+    with pytest.raises(ValidationError, match=re.escape(f"{host!r} {NOT_DOTTED}")):
+        BrokerSettings(mode="external", host=host)
 
 
 def test_a_broker_mappings_host_with_a_character_no_name_has_is_refused() -> None:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import shlex
+import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ import pytest
 from aiohttp import web
 from textual_serve.app_service import AppService
 
+from controller.console import web as web_console
 from controller.console.web import MAX_COLUMNS, MAX_ROWS, SESSION_COOKIE, ConsoleServer
 from controller.console.web_options import WebOptions
 from controller.facility.certificates import certificate_authority, server_certificate
@@ -552,3 +554,49 @@ async def test_without_a_password_there_is_no_sign_out() -> None:
             assert (await sign_out(client, base)).status == 404
             await socket.send_json(["ping", "still there"])
             assert await asyncio.wait_for(socket.receive_json(), 5) == ["pong", "still there"]
+
+
+async def stalled_console(
+    base: str, token: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A console's websocket opened with the session's cookie by a page that then reads
+    nothing (another copy of the cookie, a stalled connection): it sends a ping whose pong,
+    larger than what its small receive buffer takes, it never reads; nor a close."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Sec-WebSocket-Version: 13\r\nOrigin: {base}\r\nCookie: {SESSION_COOKIE}={token}\r\n"
+        "\r\n".encode()
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    payload = json.dumps(["ping", "x" * 500_000]).encode()
+    writer.write(b"\x81\xff" + len(payload).to_bytes(8, "big") + b"\0\0\0\0" + payload)
+    await writer.drain()  # masked with 0000: the payload as it is
+    return reader, writer
+
+
+async def test_a_sign_out_is_answered_and_ends_a_console_whose_page_reads_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A console of the session whose page does not answer the close (it reads nothing) is
+    cut off once the sign-out has waited `SIGN_OUT_CLOSE_S` for it. The sign-out waited 10 s
+    for a page that did not answer, and for good for one the console's output waited on;
+    that console went on."""
+    monkeypatch.setattr(web_console, "SIGN_OUT_CLOSE_S", 0.2)
+    async with serving(options()) as base, browser() as tablet:
+        token = (await sign_in(tablet, base, PASSWORD)).cookies[SESSION_COOKIE].value
+        reader, writer = await stalled_console(base, token)
+        try:
+            answer = await asyncio.wait_for(sign_out(tablet, base), 5)
+            assert answer.status == 303
+            async with asyncio.timeout(5):
+                while await reader.read(1 << 20):
+                    pass  # what the server sent before, then the end of the connection
+        finally:
+            writer.transport.abort()

@@ -10,13 +10,15 @@ cut off: retire refuses and changes nothing.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.facility.conftest import LoginFactory
-from tests.facility.support import Facility, Login
+from tests.facility.support import QUIET_S, Facility, Login
 from tests.support.mosquitto import free_port
 from tests.support.room import sessionroom, spawn, until
 
@@ -128,3 +130,38 @@ def test_retire_without_a_broker_says_so(facility: Facility) -> None:
 
     assert result.returncode == 3
     assert "error: cannot reach the MQTT broker within 1 s" in result.stderr
+
+
+def test_a_room_copied_with_another_rooms_logins_never_cuts_that_rooms_engine_off(
+    facility: Facility, login: LoginFactory, tmp_path: Path
+) -> None:
+    """Room C made as a copy of room A's folder, before `facility init` gave it logins of its
+    own, has room A's: they may not read room C's status, which is then no proof that room
+    C's engine is offline. Room A's engine login (its client id) is never taken over."""
+    copy = tmp_path / "c"
+    shutil.copytree(facility.rooms["room-a"], copy)
+    config = copy / "config.yaml"
+    config.write_text(config.read_text().replace("room: room-a", "room: room-c", 1))
+    engine_a = login("room-a", "engine")
+    assert engine_a.accepted
+
+    result = sessionroom("facility", "retire", "--config", str(config), "--timeout", "2")
+
+    assert result.returncode == 3, result.stderr
+    assert "sessionroom/room-c-replay/#" in result.stderr
+    assert not engine_a.disconnected.wait(QUIET_S), "room A's engine login was taken over"
+
+
+def test_a_room_that_left_more_messages_retained_than_a_bus_queues_is_cleared_whole(
+    facility: Facility, login: LoginFactory
+) -> None:
+    """Every clear goes out: a queue of 1000 dropped the oldest, which stayed retained."""
+    engine = login("room-b", "engine")
+    for number in range(1200):
+        assert engine.publish(f"{LEFT_BEHIND}/{number}", "x", retain=True) == "accepted"
+    engine.close()
+
+    result = retire(facility)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count(f"cleared {LEFT_BEHIND}/") == 1200
