@@ -68,8 +68,7 @@ async def retire_room(
     )
     if statuses.get(room.status) == ONLINE:
         raise RoomOnlineError(
-            f"the engine of room {settings.room} is online: stop it first "
-            "(and the room's own broker, with --bridge), then retire the room"
+            f"the engine of room {settings.room} is online: stop it first, then retire the room"
         )
     if statuses.get(replay.status) == ONLINE:
         raise RoomOnlineError(
