@@ -205,12 +205,20 @@ def test_a_broker_url_whose_port_no_client_reaches_is_a_usage_error(url: str, re
     assert refused.value.format_message() == f"Invalid value for --broker: {refusal}"
 
 
-def test_broker_port_0_on_the_command_line_exits_2() -> None:
+def ctl_refused(*arguments: str, environment: dict[str, str] | None = None) -> str:
+    """What `sessionroom ctl ARGUMENTS state` on the example room says as it exits 2."""
     config = str(REPO / "config.yaml")
-    arguments = ["--config", config, "--broker", "mqtt://127.0.0.1:0", "state"]
-    result = CliRunner().invoke(main, ["ctl", *arguments])
+    result = CliRunner(env=environment).invoke(
+        main, ["ctl", "--config", config, *arguments, "state"]
+    )
     assert result.exit_code == 2, result.output
-    assert f"Invalid value for --broker: {FREE_PORT_REFUSED}" in result.stderr
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_broker_port_0_on_the_command_line_exits_2() -> None:
+    stderr = ctl_refused("--broker", "mqtt://127.0.0.1:0")
+    assert f"Invalid value for --broker: {FREE_PORT_REFUSED}" in stderr
 
 
 def test_a_broker_url_with_port_0_in_config_yaml_is_refused_as_a_mapping_is(
@@ -238,11 +246,8 @@ def test_a_broker_url_with_anything_after_its_port_is_refused_on_the_command_lin
 ) -> None:
     """A path, query or fragment was dropped without a word: `mqtt://h:1883/room-b` is no
     other room, and a trailing `/` alone is refused with them (a URL is HOST and PORT only)."""
-    config = str(REPO / "config.yaml")
-    result = CliRunner().invoke(main, ["ctl", "--config", config, "--broker", url, "state"])
-    assert result.exit_code == 2, result.output
     refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (nothing may follow HOST:PORT: {rest!r})"
-    assert f"Invalid value for --broker: {refusal}" in result.stderr
+    assert f"Invalid value for --broker: {refusal}" in ctl_refused("--broker", url)
 
 
 def test_a_broker_url_with_a_path_in_config_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
@@ -262,14 +267,10 @@ def test_a_broker_url_may_leave_its_port_out() -> None:
 
 def test_a_bad_broker_url_from_the_environment_is_a_usage_error_naming_the_variable() -> None:
     """It said `--broker` to a technician who had given none."""
-    config = str(REPO / "config.yaml")
     url = "mqtt://my host:1883"
-    environment = {BROKER_ENVVAR: url}
-    result = CliRunner(env=environment).invoke(main, ["ctl", "--config", config, "state"])
-    assert result.exit_code == 2, result.output
+    stderr = ctl_refused(environment={BROKER_ENVVAR: url})
     refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (HOST 'my host' has a space in it)"
-    assert f"Invalid value for {BROKER_ENVVAR}: {refusal}" in result.stderr
-    assert "Traceback" not in result.output
+    assert f"Invalid value for {BROKER_ENVVAR}: {refusal}" in stderr
 
 
 @pytest.mark.parametrize(
@@ -294,13 +295,9 @@ def test_a_broker_url_whose_host_has_a_space_or_control_character_names_no_broke
 
 
 def test_a_broker_host_with_a_space_exits_2_on_the_command_line() -> None:
-    config = str(REPO / "config.yaml")
     url = "mqtt://my host:1883"
-    result = CliRunner().invoke(main, ["ctl", "--config", config, "--broker", url, "state"])
-    assert result.exit_code == 2, result.output
     refusal = f"broker {url!r} {NOT_A_BROKER_URL_FORM} (HOST 'my host' has a space in it)"
-    assert f"Invalid value for --broker: {refusal}" in result.stderr
-    assert "Traceback" not in result.output
+    assert f"Invalid value for --broker: {refusal}" in ctl_refused("--broker", url)
 
 
 def test_a_broker_host_with_a_control_character_in_config_yaml_is_refused_with_its_line(
@@ -371,13 +368,9 @@ def test_an_ipv6_broker_is_named_in_brackets_with_its_zone_as_written(
 
 
 def test_a_broker_url_with_something_after_its_ipv6_address_exits_2() -> None:
-    config = str(REPO / "config.yaml")
     url = "mqtt://[::1]x:1"
-    result = CliRunner().invoke(main, ["ctl", "--config", config, "--broker", url, "state"])
-    assert result.exit_code == 2, result.output
     refusal = f"{NOT_A_BROKER_URL_FORM} (nothing may come between ']' and ':PORT': 'x')"
-    assert f"Invalid value for --broker: broker {url!r} {refusal}" in result.stderr
-    assert "Traceback" not in result.output
+    assert f"Invalid value for --broker: broker {url!r} {refusal}" in ctl_refused("--broker", url)
 
 
 @pytest.mark.parametrize(
