@@ -484,7 +484,7 @@ def test_a_stepped_fade_keeps_its_colour_while_its_messages_wait_for_the_broker(
             if message.topic == "cmnd/floorlamp/Backlog":
                 sent_to_lamp.append(message.payload)
         room.clock.advance(0.25)
-    delivered = [waiting.take()[1] for _ in range(len(waiting))]
+    delivered = [message for _, message in waiting.take(len(waiting), now=0.0)]
     lamp = [m.payload.decode() for m in delivered if m.topic == "cmnd/floorlamp/Backlog"]
     assert len(sent_to_lamp) > 2, "a colour message, then steps"
     assert lamp == [sent_to_lamp[0], sent_to_lamp[-1]], "the colour, then the latest step"

@@ -332,7 +332,7 @@ def test_a_shelly_s_state_query_and_its_command_both_survive_the_wait_for_the_br
     for message in output.take():
         waiting.put(Pending(message.topic, message.payload.encode(), 1, False), key=message.key)
 
-    delivered = [waiting.take()[1].payload.decode() for _ in range(len(waiting))]
+    delivered = [message.payload.decode() for _, message in waiting.take(len(waiting), now=0.0)]
     assert [("GetStatus" in text, '"brightness":60' in text) for text in delivered] == [
         (True, False),
         (False, True),
