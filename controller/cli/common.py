@@ -73,16 +73,22 @@ def connection_options(function: F) -> F:
         default=None,
         help="Room id (overrides `room` in config.yaml).",
     )(function)
-    function = click.option(
+    function = broker_option(
+        "mqtt://HOST:PORT, mqtts://HOST:PORT, or 'embedded' on config.yaml's broker port "
+        "(and host, when config.yaml's broker is embedded)"
+    )(function)
+    return config_option(function)
+
+
+def broker_option(what: str) -> Callable[[F], F]:
+    """--broker URL (also SESSIONROOM_BROKER), overriding config.yaml; `what` says what URL."""
+    return click.option(
         "--broker",
         envvar=BROKER_ENVVAR,
         default=None,
         metavar="URL",
-        help="mqtt://HOST:PORT, mqtts://HOST:PORT, or 'embedded' on config.yaml's broker port "
-        "(and host, when config.yaml's broker is embedded) "
-        f"(overrides config.yaml; also {BROKER_ENVVAR}).",
-    )(function)
-    return config_option(function)
+        help=f"{what} (overrides config.yaml; also {BROKER_ENVVAR}).",
+    )
 
 
 @dataclass(frozen=True)

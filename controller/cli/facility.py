@@ -11,10 +11,10 @@ from pathlib import Path
 import click
 
 from controller.cli.common import (
-    BROKER_ENVVAR,
     EXIT_INVALID,
     FiniteRange,
     Overrides,
+    broker_option,
     config_option,
     load_room_or_exit,
     load_rooms_or_exit,
@@ -183,13 +183,7 @@ def units(rooms: str, output: Path, user: str, web_port: int) -> None:
     "-o facility/ --drop room-c"
 )
 @config_option
-@click.option(
-    "--broker",
-    envvar=BROKER_ENVVAR,
-    default=None,
-    metavar="URL",
-    help=f"mqtts://HOST:PORT of the facility broker (overrides config.yaml; also {BROKER_ENVVAR}).",
-)
+@broker_option("mqtts://HOST:PORT of the facility broker")
 @click.option(
     "--timeout",
     type=FiniteRange(min=0.1, max=600),
