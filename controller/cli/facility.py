@@ -223,10 +223,12 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     except BusConfigError as problem:
         click.echo(f"{room.config_path}: {problem}", err=True)
         raise SystemExit(EXIT_INVALID) from None
+    from controller.console.formatting import shown  # a topic is anyone's: no escape codes
+
     for topic in done.cleared:
-        click.echo(f"cleared {topic}")
+        click.echo(f"cleared {shown(topic)}")
     if done.left:
-        click.echo(f"error: still retained: {', '.join(done.left)}", err=True)
+        click.echo(f"error: still retained: {shown(', '.join(done.left))}", err=True)
         raise SystemExit(1)
     click.echo(
         f"Room {room.room_id} left nothing retained on the broker "
