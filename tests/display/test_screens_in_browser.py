@@ -726,11 +726,18 @@ def test_a_stop_or_pause_sent_while_the_page_fades_to_black_is_obeyed(
     assert screens.state("vr/headset")["status"] == "paused"
 
 
+ROUNDING = 1e-9
+"""A step of a drawn curve this small is a rounding error, not a turn: a frame that holds
+the light bar's dot where it is (a set that came after the frame's time) computes its place
+again, a hair (1e-16 mid-bar, 1e-11 by an end) to either side of the last frame's."""
+
+
 def swings(samples: list[tuple[float, float]], least: float) -> list[tuple[float, float]]:
-    """The (time ms, size) of each monotonic run of a curve that changes it by `least` or more."""
+    """The (time ms, size) of each monotonic run of a curve that changes it by `least` or more
+    (steps within `ROUNDING` neither turn it nor end a run)."""
     found, start, direction = [], samples[0], 0
     for (t0, v0), (_, v1) in pairwise(samples):
-        step = (v1 > v0) - (v1 < v0)
+        step = (v1 - v0 > ROUNDING) - (v0 - v1 > ROUNDING)
         if step and direction and step != direction:
             if abs(v0 - start[1]) >= least:
                 found.append((t0, abs(v0 - start[1])))
