@@ -132,7 +132,7 @@ class BrokerSettings(StrictModel):
         all for an external broker) stopped a console's link without a word."""
         problem = _host_problem(host)
         if problem:
-            raise ValueError(f"{host!r} {problem}")
+            raise ValueError(f"{_quoted(host)} {problem}")
         if not host and info.data.get("mode") == "external":
             raise ValueError("an external broker needs its host name or address")
         return host
@@ -224,14 +224,14 @@ def broker_from_url(url: str) -> dict[str, Any]:
     after = _AFTER_NETLOC.search(url)
     rest = after.group(1) if after else ""
     if rest:
-        raise _not_a_broker_url(url, f" (nothing may follow HOST:PORT: {rest!r})")
+        raise _not_a_broker_url(url, f" (nothing may follow HOST:PORT: {_quoted(rest)})")
     problem = _host_problem(host)
     if problem:
-        raise _not_a_broker_url(url, f" (HOST {host!r} {problem})")
+        raise _not_a_broker_url(url, f" (HOST {_quoted(host)} {problem})")
     if parts.username is not None:
         problem = _user_problem(parts.username)
         if problem:
-            raise _not_a_broker_url(url, f" (USER {parts.username!r} {problem})")
+            raise _not_a_broker_url(url, f" (USER {_quoted(parts.username)} {problem})")
     secure = parts.scheme == "mqtts"
     port = _url_port(parts, url)
     settings: dict[str, Any] = {
@@ -266,7 +266,9 @@ def _url_host(parts: SplitResult, url: str) -> str:
     address, _, after = where[1:].partition("]")
     between = after.partition(":")[0]
     if between:
-        raise _not_a_broker_url(url, f" (nothing may come between ']' and ':PORT': {between!r})")
+        raise _not_a_broker_url(
+            url, f" (nothing may come between ']' and ':PORT': {_quoted(between)})"
+        )
     number, percent, zone = address.partition("%")
     if zone.startswith("25") and len(zone) > 2:
         zone = zone[2:]
@@ -325,15 +327,26 @@ def _user_problem(user: str) -> str | None:
     return None
 
 
+SHOWN_CHARS = 300
+"""How much of a refused value a refusal quotes (a pasted 100 KB URL is not echoed whole)."""
+
+
+def _quoted(text: str) -> str:
+    """`text` as a refusal quotes it: its repr, cut short past SHOWN_CHARS characters."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}… ({len(text):,} characters)"
+
+
 _PASSWORD = re.compile(r"(://[^/?#@:]*:)[^/?#]*@")
 """The password of a URL's `USER:PASSWORD@`, which no refusal shows."""
 
 
 def _not_a_broker_url(url: str, detail: str = "") -> ValueError:
     """The refusal of a broker URL that names no broker (`detail`: what is wrong in it)."""
-    shown = _PASSWORD.sub(r"\1…@", url, count=1)
+    shown = _quoted(_PASSWORD.sub(r"\1…@", url, count=1))
     return ValueError(
-        f"broker {shown!r} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT{detail}"
+        f"broker {shown} is not 'embedded', mqtt://HOST:PORT or mqtts://HOST:PORT{detail}"
     )
 
 

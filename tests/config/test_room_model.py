@@ -463,6 +463,28 @@ def test_a_broker_url_whose_host_is_no_name_or_address_says_what_is_wrong_with_i
 
 
 @pytest.mark.parametrize(
+    ("url", "part"),
+    [
+        ("mqtt://" + "a" * 100_000, "HOST"),
+        ("mqtt://broker.lan:1883/" + "x" * 100_000, "nothing may follow HOST:PORT"),
+        ("mqtt://" + "u" * 100_000 + "%@broker.lan", "USER"),
+        ("mqtt://[::1]" + "y" * 100_000 + ":1883", "between ']' and ':PORT'"),
+        ("ftp://" + "z" * 100_000, NOT_A_BROKER_URL_FORM),
+    ],
+    ids=["host", "path", "user", "after-ipv6", "scheme"],
+)
+def test_a_huge_broker_url_is_refused_without_being_echoed_whole(url: str, part: str) -> None:
+    """A 100 KB URL pasted into `--broker` made a 100 KB refusal (twice over: the URL and its
+    HOST); a refusal quotes the start of what it refuses and says how long it is."""
+    with pytest.raises(click.BadParameter) as refused:
+        apply_overrides(load_room(REPO / "config.yaml"), Overrides(broker=url))
+    message = refused.value.format_message()
+    assert len(message) < 1_500
+    assert part in message
+    assert "characters)" in message
+
+
+@pytest.mark.parametrize(
     ("url", "host"),
     [
         ("mqtt://broker_1.clinic.lan", "broker_1.clinic.lan"),
