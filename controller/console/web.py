@@ -145,6 +145,8 @@ class ConsoleServer(Server):
             options.public_url or f"{self.scheme}://{options.host}:{options.port}"
         )
         self._sessions: dict[str, Session] = {}
+        self.clock: Callable[[], float] = time.monotonic
+        """What a session's time is measured by."""
         self._loopback = Session(expires=float("inf"))
         """The one session of a console without a password (it never signs out)."""
         self._consoles = 0
@@ -183,7 +185,7 @@ class ConsoleServer(Server):
             return self._loopback
         token = request.cookies.get(SESSION_COOKIE, "")
         session = self._sessions.get(token)
-        if session is None or session.expires < time.monotonic():
+        if session is None or session.expires < self.clock():
             self._sessions.pop(token, None)
             return None
         return session
@@ -257,8 +259,12 @@ class ConsoleServer(Server):
 
     def _signed_in(self) -> web.StreamResponse:
         """The answer to a right password: a new session's cookie, and on to the console."""
+        now = self.clock()
+        self._sessions = {  # whose cookie never comes back (consoles open under it stay open)
+            token: session for token, session in self._sessions.items() if session.expires >= now
+        }
         token = secrets.token_urlsafe(32)
-        self._sessions[token] = Session(expires=time.monotonic() + SESSION_TTL_S)
+        self._sessions[token] = Session(expires=now + SESSION_TTL_S)
         response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(
             SESSION_COOKIE, token, max_age=int(SESSION_TTL_S), **self._cookie_attributes()

@@ -531,6 +531,48 @@ async def test_signing_out_of_a_session_that_ran_out_goes_back_to_the_sign_in() 
         assert answer.cookies[SESSION_COOKIE].value == ""
 
 
+class Clock:
+    """The console server's clock, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_session_opens_the_console_until_its_time_runs_out() -> None:
+    settings = options()
+    server = ConsoleServer(STAND_IN, settings)
+    server.clock = clock = Clock()
+    async with serving(settings, server) as base, browser() as client:
+        await sign_in(client, base, PASSWORD)
+        clock.now += web_console.SESSION_TTL_S
+        assert (await client.get(f"{base}/", allow_redirects=False)).status == 200
+        clock.now += 1
+        page = await client.get(f"{base}/", allow_redirects=False)
+        assert (page.status, page.headers["Location"]) == (303, "/signin")
+
+
+async def test_sessions_whose_cookie_never_came_back_are_forgotten_at_the_next_sign_in() -> None:
+    """A session was forgotten only when its cookie came back after its end: a tablet signed in
+    every morning and never signed out left one a day in the server for as long as it ran."""
+    settings = options()
+    server = ConsoleServer(STAND_IN, settings)
+    server.clock = clock = Clock()
+    async with serving(settings, server) as base:
+        for _ in range(3):
+            async with browser() as tablet:
+                await sign_in(tablet, base, PASSWORD)
+            clock.now += 3_600
+        assert len(server._sessions) == 3
+        clock.now += web_console.SESSION_TTL_S - 2 * 3_600 + 1  # the first two ran out
+        async with browser() as tablet:
+            await sign_in(tablet, base, PASSWORD)
+            assert (await tablet.get(f"{base}/", allow_redirects=False)).status == 200
+        assert len(server._sessions) == 2
+
+
 SIGN_OUT_BUTTON = '<form class="sign-out" method="post" action="/sign-out">'
 
 
