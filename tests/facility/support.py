@@ -46,6 +46,8 @@ class Facility:
     broker: Mosquitto
     port: int
     room_port: int
+    local_port: int = 0
+    """With `bridged`: the port every room's own broker listens on (one of them runs at a time)."""
 
     def password(self, room: str | None, name: str) -> str:
         """A login's password as `facility init` wrote it (room None: a facility login)."""
@@ -56,13 +58,25 @@ class Facility:
     def ca(self) -> Path:
         return self.folder / "ca.pem"
 
+    def room_broker(self, room: str) -> Mosquitto:
+        """The room's own broker (with `bridged`), bridged to the facility broker."""
+        conf = (self.rooms[room] / "facility" / "mosquitto-room.conf").read_text()
+        return Mosquitto(mosquitto_binary(), self.folder.parent, self.local_port,
+                         config=AS_ROOT + conf)  # fmt: skip
 
-def make_facility(workdir: Path) -> Facility:
+
+AS_ROOT = "user root\n"
+"""Started as root, Mosquitto would switch to the `mosquitto` user, who cannot read the test's
+private folder; `user root` keeps it as the invoking user."""
+
+
+def make_facility(workdir: Path, *, bridged: bool = False) -> Facility:
+    """Rooms A and B on a facility broker; with `bridged`, each with a broker of its own."""
     rooms = {
         "room-a": copy_room(workdir / "rooms" / "a", "room-a"),
         "room-b": copy_room(workdir / "rooms" / "b", "room-b", topic_prefix="b-"),
     }
-    port, room_port = free_port(), free_port()
+    port, room_port, local_port = free_port(), free_port(), free_port()
     plan = FacilityPlan(
         [load_room(path / "config.yaml") for path in rooms.values()],
         workdir / "facility",
@@ -70,13 +84,13 @@ def make_facility(workdir: Path) -> Facility:
         port=port,
         room_port=room_port,
         bind=HOST,
+        bridged=bridged,
+        local_port=local_port,
     )
     init_facility(plan, update_configs=True)
-    # Started as root, Mosquitto would switch to the `mosquitto` user, who cannot read the
-    # test's private folder; `user root` keeps it as the invoking user.
-    config = "user root\n" + (plan.output / "mosquitto.conf").read_text()
+    config = AS_ROOT + (plan.output / "mosquitto.conf").read_text()
     broker = Mosquitto(mosquitto_binary(), workdir, port, config=config, other_ports=(room_port,))
-    return Facility(plan.output, rooms, broker, port, room_port)
+    return Facility(plan.output, rooms, broker, port, room_port, local_port)
 
 
 @dataclass

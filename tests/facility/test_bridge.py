@@ -1,9 +1,9 @@
 """A room on a broker of its own, bridged to the facility broker (`facility init --bridge`).
 
-The room's engine and simulated devices are processes on the room-local Mosquitto; the
-facility Mosquitto and the room's run with the generated files. The facility's logins see
-and steer the room across the bridge; with the facility broker gone, the room runs on;
-when it is back, the facility sees the room's current state again.
+Room A's engine and simulated devices are processes on its room-local Mosquitto; the
+facility Mosquitto and room A's run with the generated files (room B's is not started). The
+facility's logins see and steer the room across the bridge; with the facility broker gone,
+the room runs on; when it is back, the facility sees the room's current state again.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.config import load_room
-from controller.facility.setup import MESSAGE_SIZE_LIMIT, FacilityPlan, init_facility
-from tests.facility.support import ACCEPTED, HOST, QUIET_S, Facility, Login
-from tests.support.mosquitto import Mosquitto, free_port
-from tests.support.requirements import mosquitto_binary
-from tests.support.room import copy_room, next_phase, sessionroom, spawn, until
+from controller.facility.setup import MESSAGE_SIZE_LIMIT
+from tests.facility.support import ACCEPTED, QUIET_S, Facility, Login, make_facility
+from tests.support.mosquitto import Mosquitto
+from tests.support.room import next_phase, sessionroom, spawn, until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -59,22 +57,11 @@ class BridgedRoom:
 
 @pytest.fixture
 def bridged(tmp_path: Path) -> Iterator[BridgedRoom]:
-    folder = copy_room(tmp_path / "rooms" / "a", ROOM)
-    port, room_port, local_port = free_port(), free_port(), free_port()
-    plan = FacilityPlan([load_room(folder / "config.yaml")], tmp_path / "facility", [HOST],
-                        port, room_port, HOST, bridged=True, local_port=local_port)  # fmt: skip
-    init_facility(plan, update_configs=True)
-    as_root = "user root\n"  # see tests/facility/support.py
-    facility_conf = (plan.output / "mosquitto.conf").read_text()
-    facility_broker = Mosquitto(
-        mosquitto_binary(), tmp_path, port, config=as_root + facility_conf, other_ports=(room_port,)
-    )
-    room_conf = (folder / "facility" / "mosquitto-room.conf").read_text()
-    local = Mosquitto(mosquitto_binary(), tmp_path, local_port, config=as_root + room_conf)
-    facility = Facility(plan.output.resolve(), {ROOM: folder}, facility_broker, port, room_port)
-    config = folder / "config.yaml"
+    facility = make_facility(tmp_path, bridged=True)
+    local = facility.room_broker(ROOM)
+    config = facility.rooms[ROOM] / "config.yaml"
     processes: list[subprocess.Popen[bytes]] = []
-    facility_broker.start()
+    facility.broker.start()
     local.start()
     try:
         processes.append(spawn("sim", "--config", str(config)))
@@ -86,7 +73,7 @@ def bridged(tmp_path: Path) -> Iterator[BridgedRoom]:
             process.terminate()
             process.wait(timeout=10)
         local.stop()
-        facility_broker.stop()
+        facility.broker.stop()
 
 
 def test_the_room_runs_on_without_the_facility_and_is_seen_again_after(
