@@ -43,6 +43,11 @@ class RoomTopics:
         return f"{self.base}/events"
 
     @property
+    def bridge(self) -> str:
+        """`1` or `0` from a room broker's bridge (docs/facility.md), on both its brokers."""
+        return f"{self.base}/bridge"
+
+    @property
     def emergency(self) -> str:
         """Any message here is an emergency press (Home Assistant's button; docs/facility.md)."""
         return f"{self.base}/emergency"

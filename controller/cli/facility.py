@@ -198,8 +198,11 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
     replays' status and state: without this, the facility overview lists the room as
     offline for good. Refused while the room's engine or a replay of it is online. Uses the
     room's replay login to read its status and its replays', its engine and replay logins to
-    clear. Exit status: 0 cleared, 1 refused or not all cleared, 2 bad usage or room files, 3
-    broker unreachable (or the replay login may not publish under its own topics).
+    clear. A room with a broker of its own (init --bridge) is cleared there and on the
+    facility broker its bridge reaches (facility/mosquitto-room.conf), with its engine login;
+    its own broker may be gone. Exit status: 0 cleared, 1 refused, not all cleared or the
+    room's broker still bridged, 2 bad usage or room files, 3 broker unreachable (or the
+    replay login may not publish under its own topics).
     """
     from controller.bus.credentials import BusConfigError, client_settings
     from controller.facility.retire import (
@@ -208,11 +211,18 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
         RoomOnlineError,
         retire_room,
     )
+    from controller.facility.setup import bridged_facility
 
     room = load_settings_or_exit(config_path, Overrides(broker))
     try:
+        facility_login = bridged_facility(room.root, room.room_id)
+    except (OSError, ValueError) as problem:
+        click.echo(f"error: {problem}", err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    try:
         login = room.settings.broker.for_role
-        logins = Logins(*(client_settings(login(r)) for r in ("engine", "replay")))
+        engine, replay = (client_settings(login(role)) for role in ("engine", "replay"))
+        logins = Logins(engine, replay, facility_login)
         done = asyncio.run(retire_room(room.settings, logins, root=room.root, timeout_s=timeout))
     except RoomOnlineError as refusal:
         click.echo(f"refused: {refusal}", err=True)
@@ -225,14 +235,37 @@ def retire(config_path: Path, broker: str | None, timeout: float) -> None:
         raise SystemExit(EXIT_INVALID) from None
     from controller.console.formatting import shown  # a topic is anyone's: no escape codes
 
-    for topic in done.cleared:
-        click.echo(f"cleared {shown(topic)}")
-    if done.left:
-        click.echo(f"error: still retained: {shown(', '.join(done.left))}", err=True)
+    bridged = done.facility is not None
+    left: list[str] = []
+    for where, cleared in (
+        ("the room's broker", done.room),
+        ("the facility broker", done.facility),
+    ):
+        for topic in [] if cleared is None else cleared.cleared:
+            click.echo(f"cleared {shown(topic)}" + (f" on {where}" if bridged else ""))
+        left += [] if cleared is None else cleared.left
+    if done.room is None:
+        click.echo(
+            f"Room {room.room_id}'s own broker ({logins.engine.host}:{logins.engine.port}) was "
+            "not reached: what it keeps retained stays in its persistence "
+            f"({room.root / 'facility' / 'local-data'}), which goes with the room's folder."
+        )
+    if left:
+        click.echo(f"error: still retained: {shown(', '.join(left))}", err=True)
         raise SystemExit(1)
+    if done.still_bridged:
+        click.echo(
+            f"error: room {room.room_id}'s broker is still bridged to the facility broker: when "
+            f"it stops, its bridge leaves sessionroom/{shown(room.room_id)}/bridge (0) there. Stop "
+            "it on the room PC, then retire the room again.",
+            err=True,
+        )
+        raise SystemExit(1)
+    count = sum(len(c.cleared) for c in (done.room, done.facility) if c is not None)
+    where = "the facility broker and its own" if bridged else "the broker"
     click.echo(
-        f"Room {room.room_id} left nothing retained on the broker "
-        f"({len(done.cleared)} message(s) cleared, and its Home Assistant discovery message)."
+        f"Room {room.room_id} left nothing retained on {where} "
+        f"({count} message(s) cleared, and its Home Assistant discovery message)."
     )
 
 

@@ -172,7 +172,7 @@ def facility_logins(rooms: Sequence[RoomAccess]) -> list[Login]:
     command none; Home Assistant sees every room and may press each one's emergency (on the
     room listener: one connection, whose client id no other client can take)."""
     every = RoomTopics("+")
-    bridges = f"{every.base}/bridge"
+    bridges = every.bridge
     prefixes = sorted({access.room.settings.home_assistant.prefix for access in rooms})
     home_assistant = tuple(f"{prefix}/#" for prefix in prefixes)
     return [

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from controller.api.topics import MAX_STATE_BYTES
 from controller.config import Room
+from controller.config.settings import BrokerSettings, TlsSettings
+from controller.config.yamlsource import read_room_file
 from controller.facility.access import (
     FRONT_DESK,
     HOME_ASSISTANT,
@@ -48,6 +50,9 @@ ROOM_FOLDER = "facility"
 """The folder inside each room's folder that holds its logins and the CA certificate."""
 ZIGBEE2MQTT_FOLDER = "zigbee2mqtt"
 """Inside ROOM_FOLDER: the password of the room's Zigbee2MQTT of each base topic."""
+ROOM_BROKER_CONF = "mosquitto-room.conf"
+"""Inside ROOM_FOLDER, with `--bridge`: the room's own broker and its bridge to the facility."""
+MAX_ROOM_BROKER_CONF_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,31 @@ def room_broker_conf(access: RoomAccess, plan: FacilityPlan, folder: Path, passw
     )
 
 
+def bridged_facility(room_folder: Path, room_id: str) -> BrokerSettings | None:
+    """For a room with a broker of its own: the facility broker at the `address` its bridge
+    connects to (the room listener), as the room's engine login reaches it; None for a room
+    without one. The engine login, not the bridge's: on the room listener a login's client id
+    is its user name, and nobody uses the engine's there while the engine runs on the room's
+    broker, where the bridge's own would cut the room's bridge off. ValueError when the
+    file names no address; OSError when it cannot be read."""
+    conf = room_folder / ROOM_FOLDER / ROOM_BROKER_CONF
+    if not conf.exists():
+        return None
+    text = read_room_file(conf, MAX_ROOM_BROKER_CONF_BYTES).decode("utf-8", "replace")
+    addresses = [line.split()[1:] for line in text.splitlines() if line.startswith("address ")]
+    if len(addresses) != 1 or len(addresses[0]) != 1 or ":" not in addresses[0][0]:
+        raise ValueError(f"{conf}: no single `address HOST:PORT` of the facility broker")
+    host, _, port = addresses[0][0].rpartition(":")
+    return BrokerSettings(
+        mode="external",
+        host=host,
+        port=int(port),
+        tls=TlsSettings(ca_file=f"{ROOM_FOLDER}/ca.pem"),
+        username=f"engine.{room_id}",
+        password_file=f"{ROOM_FOLDER}/engine.password",
+    )
+
+
 def local_broker_section(plan: FacilityPlan) -> str:
     """The `broker:` section of a bridged room: its own broker on the room PC."""
     return (
@@ -288,8 +318,8 @@ def _room_files(
         password = keep_password(folder / "bridge.password")
         passwords[access.bridge.username] = password
         private_folder(folder / "local-data")
-        _secret(folder / "mosquitto-room.conf", room_broker_conf(access, plan, folder, password))
-        written += [folder / "bridge.password", folder / "mosquitto-room.conf"]
+        _secret(folder / ROOM_BROKER_CONF, room_broker_conf(access, plan, folder, password))
+        written += [folder / "bridge.password", folder / ROOM_BROKER_CONF]
         section = local_broker_section(plan)
     _secret(folder / "broker.yaml", section)
     written += [folder / "ca.pem", folder / "broker.yaml"]

@@ -11,7 +11,7 @@ from controller.cli.common import load_broker_file
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
 from controller.facility.access import FacilityError, check_rooms, room_access
-from controller.facility.setup import replace_broker_section
+from controller.facility.setup import bridged_facility, replace_broker_section
 from tests.conftest import REPO
 from tests.support.room import copy_room, sessionroom
 
@@ -142,6 +142,22 @@ def test_running_init_again_makes_kept_secrets_private_again(tmp_path: Path) -> 
     assert init(room, output=output, extra=("--bridge",))[0] == 0
     assert secrets_readable_by_others(output, room / "facility") == []
     assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_a_bridged_rooms_facility_broker_is_read_from_its_bridge(tmp_path: Path) -> None:
+    """`facility retire` reaches it where the room's bridge does, with the engine's login."""
+    assert bridged_facility(tmp_path, "room-c") is None  # no broker of its own
+    conf = tmp_path / "facility" / "mosquitto-room.conf"
+    conf.parent.mkdir()
+    conf.write_text("connection facility-room-c\naddress broker.clinic.lan:8884\n")
+    found = bridged_facility(tmp_path, "room-c")
+    assert found is not None and found.tls is not None
+    assert (found.host, found.port) == ("broker.clinic.lan", 8884)
+    assert found.tls.ca_file == "facility/ca.pem"
+    assert (found.username, found.password_file) == ("engine.room-c", "facility/engine.password")
+    conf.write_text("connection facility-room-c\naddress a:1 b:2\n")
+    with pytest.raises(ValueError, match="no single `address HOST:PORT`"):
+        bridged_facility(tmp_path, "room-c")
 
 
 def test_two_rooms_on_the_same_device_topics_are_refused(tmp_path: Path) -> None:
