@@ -16,6 +16,9 @@ While the latch is engaged (an emergency is active):
   change that bypasses flash pacing, `lights_up=True`);
 * no volume rises (music, tones, VR content): a rise is held at the level already let out;
 * nothing starts: VR play/resume and BLS sets are refused; stops and pauses pass.
+
+A visual light bar's sets pass the flash-rate rule as a light's changes do: a start lights
+the bar at the set's intensity, a stop darkens it (docs/safety.md#flash-rate).
 """
 
 from __future__ import annotations
@@ -286,12 +289,17 @@ class RoomOutput:
         if self.latch is not None:
             return _refusal(request, f"{device_id}: {LATCHED}; no BLS set starts")
         verdict = self.gate.check_bls(device_id, request)
+        allowed = verdict.value
+        driver = self.drivers.get(device_id)
+        if allowed is not None and _light_bar(driver):
+            lit = self.gate.check_light(device_id, _bar_level(allowed), self._real(now))
+            if lit.value is None:  # started and stopped faster than the flash rate
+                verdict = Verdict(Status.REFUSED, request, None, lit.reason, lit.rules)
+                allowed = None
         if verdict.status is not Status.OK:
             self._on_safety(device_id, verdict)
-        allowed = verdict.value
         if allowed is None:
             return verdict
-        driver = self.drivers.get(device_id)
         if isinstance(driver, BlsDriver):
             command = BlsCommand(
                 running=True,
@@ -309,8 +317,11 @@ class RoomOutput:
         return verdict
 
     def bls_stop(self, device_id: str, now: float) -> None:
-        """Stop a set at once: always allowed."""
+        """Stop a set at once: always allowed (a light bar's going dark is in its flash
+        history, as the lights-up is in a light's: recorded, never held back)."""
         driver = self.drivers.get(device_id)
+        if _light_bar(driver):
+            self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
         if isinstance(driver, BlsDriver):
             self._send(device_id, driver.command(BlsCommand(running=False)))
         elif self.tones is not None:
@@ -374,6 +385,16 @@ def _light_level(command: LightCommand) -> float:
     if not command.on:
         return 0.0
     return 1.0 if command.level is None else command.level
+
+
+def _light_bar(driver: Driver | None) -> bool:
+    """Whether a BLS device is a visual light bar: its sets light it and its stops darken it."""
+    return isinstance(driver, BlsDriver) and driver.device.mode == "visual"
+
+
+def _bar_level(allowed: BlsRequest) -> float:
+    """How bright a light bar's set lights it (its intensity; full when none is given)."""
+    return 1.0 if allowed.intensity is None else allowed.intensity
 
 
 def _refusal(requested: Any, reason: str) -> Verdict[Any]:

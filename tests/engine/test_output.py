@@ -219,6 +219,28 @@ def test_the_lights_up_is_never_held_below_a_floor(parts: RoomParts) -> None:
     assert verdict.status is Status.OK
 
 
+def test_a_light_bar_s_sets_count_as_its_flashes_a_stop_is_never_held_back(
+    parts: RoomParts,
+) -> None:
+    """A start lights a visual light bar and a stop darkens it at once: sets started and
+    stopped faster than the flash rate would flash it (docs/safety.md#flash-rate)."""
+    bar_set = BlsRequest(mode="visual", speed_hz=2.0, passes=4)
+    starts = []
+    for n in range(4):
+        starts.append(parts.output.bls_start("lightbar", bar_set, n * 0.1).status)
+        parts.output.bls_stop("lightbar", n * 0.1 + 0.05)
+    assert starts == [Status.OK] * 3 + [Status.REFUSED]
+    assert [body for _, body in parts.take()] == [
+        *['{"running":true,"mode":"visual","speed_hz":2.0,"passes":4,"duration_s":null}',
+          '{"running":false}'] * 3,
+        '{"running":false}',
+    ]  # fmt: skip
+    device_id, refusal = parts.safety.reports[-1]
+    assert (device_id, refusal.rules) == ("lightbar", (Rule.FLASH_RATE,))
+    # still for a second: the next set passes
+    assert parts.output.bls_start("lightbar", bar_set, 1.5).status is Status.OK
+
+
 # ---------------------------------------------------------------------------- the journal
 
 
