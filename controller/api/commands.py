@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -51,6 +52,17 @@ def participant_code(text: str) -> bool:
 
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+
+def _a_number(value: Any) -> Any:
+    """A JSON number only: `true` is no level of 1, nor `"0.5"` one of 0.5."""
+    if isinstance(value, bool | str):
+        raise ValueError("should be a number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_a_number)]
+WholeNumber = Annotated[int, BeforeValidator(_a_number)]
 
 
 def _content_name(content: str) -> str:
@@ -132,7 +144,7 @@ class Goto(_Command):
 
 class Extend(_Command):
     action: Literal["extend"]
-    seconds: float = Field(gt=0, le=3600)
+    seconds: Number = Field(gt=0, le=3600)
 
 
 class Note(_Command):
@@ -146,8 +158,8 @@ class SceneOverride(_Command):
 
 
 class _LevelOrDelta(_Command):
-    level: float | None = Field(default=None, ge=0, le=1)
-    delta: float | None = Field(default=None, ge=-1, le=1)
+    level: Number | None = Field(default=None, ge=0, le=1)
+    delta: Number | None = Field(default=None, ge=-1, le=1)
 
     @model_validator(mode="after")
     def _one_of(self) -> _LevelOrDelta:
@@ -168,7 +180,7 @@ class Volume(_LevelOrDelta):
 class Music(_Command):
     action: Literal["music"]
     op: Literal["pause", "resume", "skip", "previous", "fade_out"]
-    seconds: float | None = Field(default=None, ge=0, le=600)
+    seconds: Number | None = Field(default=None, ge=0, le=600)
 
 
 class Bls(_Command):
@@ -176,13 +188,13 @@ class Bls(_Command):
     op: Literal["start", "stop"]
     device: Name | None = None
     """One BLS device, or every BLS device of the room when omitted."""
-    speed_hz: float | None = Field(default=None, gt=0, le=10)
-    tone_hz: float | None = Field(default=None, gt=0, le=20000)
+    speed_hz: Number | None = Field(default=None, gt=0, le=10)
+    tone_hz: Number | None = Field(default=None, gt=0, le=20000)
     mode: Literal["tactile", "visual", "audio"] | None = None
-    intensity: float | None = Field(default=None, ge=0, le=1)
-    passes: int | None = Field(default=None, ge=1, le=10_000)
-    seconds: float | None = Field(default=None, gt=0, le=3600)
-    confirm: bool = False
+    intensity: Number | None = Field(default=None, ge=0, le=1)
+    passes: WholeNumber | None = Field(default=None, ge=1, le=10_000)
+    seconds: Number | None = Field(default=None, gt=0, le=3600)
+    confirm: StrictBool = False
     """Explicit confirmation for a set beyond the room's soft limit."""
 
 
@@ -190,7 +202,7 @@ class Vr(_Command):
     action: Literal["vr"]
     op: Literal["play", "pause", "resume", "stop"]
     content: Content | None = None
-    volume: float | None = Field(default=None, ge=0, le=1)
+    volume: Number | None = Field(default=None, ge=0, le=1)
 
 
 Command = Annotated[

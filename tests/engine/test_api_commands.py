@@ -235,3 +235,29 @@ def test_a_command_id_is_matched_whole() -> None:
 )
 def test_each_field_has_a_size_limit(fields: dict[str, object], reason: str) -> None:
     assert reason in refusal(json.dumps({"id": "c1", **fields}).encode()).reason
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"action": "lights", "level": True}, "level: should be a number"),
+        ({"action": "lights", "level": "0.5"}, "level: should be a number"),
+        ({"action": "volume", "delta": False}, "delta: should be a number"),
+        ({"action": "extend", "seconds": "600"}, "seconds: should be a number"),
+        ({"action": "bls", "op": "start", "passes": "24"}, "passes: should be a number"),
+        ({"action": "bls", "op": "start", "intensity": True}, "intensity: should be a number"),
+        ({"action": "bls", "op": "start", "seconds": 90, "confirm": "yes"}, "confirm 'yes'"),
+        ({"action": "bls", "op": "start", "seconds": 90, "confirm": 1}, "confirm 1"),
+    ],
+)
+def test_a_number_or_a_confirmation_is_one_by_its_json_type(
+    fields: dict[str, object], reason: str
+) -> None:
+    """`true` is no full level, `"0.5"` no half, `"yes"` or `1` no confirmation of a long set
+    (a plan's cue is read by this parser too: `level: yes` in YAML is refused by `check`)."""
+    assert refusal(json.dumps({"id": "c1", **fields}).encode()).reason.startswith(reason)
+
+
+def test_a_whole_number_of_passes_may_be_written_with_a_fraction_of_zero() -> None:
+    bls = parse(action="bls", op="start", passes=24.0, speed_hz=1)
+    assert isinstance(bls, Bls) and (bls.passes, bls.speed_hz) == (24, 1.0)
