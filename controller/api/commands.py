@@ -332,12 +332,13 @@ class _TextOfLength:
 def _reason(error: ValidationError) -> str:
     parts = []
     for detail in error.errors(include_url=False):
-        location = tuple(part for part in detail["loc"] if part not in ACTIONS)
+        tagged = detail["loc"][:1] != () and detail["loc"][0] in ACTIONS
+        location = tuple(detail["loc"][1:] if tagged else detail["loc"])  # vr's `volume` stays
         answers = location[:1] == ("items",)
         if answers:  # a recovery answer's item and words are not echoed either
             location = ("items",)
         private = location[-1:] in (("text",), ("participant",), ("reason",))
         if (private or answers) and isinstance(detail["input"], str):
             detail["input"] = _TextOfLength(detail["input"])
-        parts.append(error_message(detail, location, _Command))
+        parts.append(error_message(detail, location, _Command, fractions=True))
     return "; ".join(parts)

@@ -96,13 +96,18 @@ def _plain(annotation: Any) -> Any:
     return annotation
 
 
-def error_message(error: ErrorDetails, location: Location, model: type[BaseModel]) -> str:
-    """One pydantic error in plain words, naming the key it is about."""
+def error_message(
+    error: ErrorDetails, location: Location, model: type[BaseModel], *, fractions: bool = False
+) -> str:
+    """One pydantic error in plain words, naming the key it is about. `fractions`: levels,
+    volumes and intensities are 0–1 (the control API's), not percent (the room files')."""
     kind = error["type"]
     ctx = error.get("ctx") or {}
     where = describe_location(location)
     value = error.get("input")
     unit = _unit(location)
+    if fractions and unit == " %":
+        unit = ""
     limit_word = "hard limit" if location[:1] == ("safety",) else "maximum"
     if kind == "extra_forbidden":
         key = str(location[-1]) if location else "?"

@@ -261,3 +261,25 @@ def test_a_number_or_a_confirmation_is_one_by_its_json_type(
 def test_a_whole_number_of_passes_may_be_written_with_a_fraction_of_zero() -> None:
     bls = parse(action="bls", op="start", passes=24.0, speed_hz=1)
     assert isinstance(bls, Bls) and (bls.passes, bls.speed_hz) == (24, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"action": "lights", "level": 2}, "level 2 is above the maximum 1"),
+        (
+            {"action": "vr", "op": "play", "content": "x", "volume": 2},
+            "volume 2 is above the maximum 1",
+        ),
+        (
+            {"action": "bls", "op": "start", "intensity": -1},
+            "intensity -1 is too low: it must be at least 0",
+        ),
+    ],
+)
+def test_a_refused_fraction_is_named_and_shown_as_the_fraction_it_is(
+    fields: dict[str, object], reason: str
+) -> None:
+    """A command's levels are 0–1: "the maximum 1 %" would read as a hundredth of that, and a
+    VR play's `volume` is named though `volume` is an action too."""
+    assert refusal(json.dumps({"id": "c1", **fields}).encode()).reason == reason
