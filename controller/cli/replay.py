@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from controller.api.topics import REPLAY_SUFFIX
+from controller.api.topics import REPLAY_SUFFIX, is_replay
 from controller.broker.embedded import EmbeddedBroker, EmbeddedBrokerError
 from controller.cli.common import (
     EXIT_INVALID,
@@ -25,7 +26,7 @@ from controller.cli.common import (
 )
 from controller.cli.sessions import fail, resolve_session
 from controller.config import Room
-from controller.config.settings import BrokerSettings
+from controller.config.settings import IDENTIFIER, BrokerSettings
 from controller.engine.clock import ScaledClock
 from controller.journal import JournalError, SessionMeta, find_open_session
 from controller.research.replay import (
@@ -85,7 +86,9 @@ Keys (in a terminal): space pause/resume, → one event, ↑/↓ faster/slower, 
     "--replay-room",
     metavar="ID",
     default=None,
-    help="sim: the room id the replay appears under (default: <room>-replay).",
+    callback=lambda _context, _parameter, value: _replay_room(value),
+    help=f"sim: the room id the replay appears under, ending in {REPLAY_SUFFIX} "
+    "(default: <room>-replay).",
 )
 @click.option("--yes", is_flag=True, help="live: really send the commands to the real devices.")
 @connection_options
@@ -206,6 +209,18 @@ def _summary(outcome: ReplayOutcome) -> str:
         words += f"; timing: median {ordered[len(ordered) // 2] * 1e3:.1f} ms late, p99 "
         words += f"{p99 * 1e3:.1f} ms"
     return words + (" (stopped)." if outcome.stopped else ".")
+
+
+def _replay_room(value: str | None) -> str | None:
+    """A replay's room id: a room id ending in `-replay`, so that it is never a live room's
+    (the simulated room's state and status would be written over that room's)."""
+    if value is not None and (re.fullmatch(IDENTIFIER, value) is None or not is_replay(value)):
+        raise click.BadParameter(
+            f"{value!r} is not a replay's room id (lower-case letters, digits, . _ -, ending "
+            f"in {REPLAY_SUFFIX!r}: a live room's state and status would be written over)",
+            param_hint="--replay-room",
+        )
+    return value
 
 
 async def _replay_sim(plan: Plan, room: Room, replay_room: str | None) -> None:
