@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +18,7 @@ from controller.cli.common import (
     load_room_or_exit,
 )
 from controller.config import Room
+from controller.config.settings import BrokerSettings
 from controller.engine.lock import RoomBusy
 from controller.engine.service import RoomService
 
@@ -45,14 +47,20 @@ def run(
     a running session stays open and is resumed by the next `sessionroom run`. A second
     `sessionroom run` of a room that already has its engine running exits with status 1.
     """
-    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir), role="engine")
+    room = load_room_or_exit(config_path, Overrides(broker, room_id, data_dir))
+    logins = room.settings.broker
+    # Another engine of the room is looked for with the replay's login: on a facility broker
+    # the engine's is one connection, and would cut that engine off.
+    lookout = logins.for_role("replay")
+    update: dict[str, Any] = {"broker": logins.for_role("engine")}
     if time_scale is not None:
-        room.settings = room.settings.model_copy(update={"time_scale": time_scale})
+        update["time_scale"] = time_scale
+    room.settings = room.settings.model_copy(update=update)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve(room))
+    asyncio.run(serve(room, lookout))
 
 
-async def serve(room: Room) -> None:
+async def serve(room: Room, lookout: BrokerSettings) -> None:
     """Run the room's service until SIGINT or SIGTERM."""
 
     def ready(url: str) -> None:
@@ -62,7 +70,7 @@ async def serve(room: Room) -> None:
         )
         settle_heap()
 
-    service = RoomService(room, on_ready=ready)
+    service = RoomService(room, on_ready=ready, lookout=lookout)
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()

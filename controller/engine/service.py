@@ -16,22 +16,24 @@ import functools
 import hashlib
 import json
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, parse_command
 from controller.api.homeassistant import HomeAssistant
-from controller.api.topics import OFFLINE, ONLINE, RoomTopics
+from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import Bus, ConnectionChange, Message, Will
+from controller.bus.credentials import unique_client_id
 from controller.config import Room
 from controller.config.settings import BrokerSettings
 from controller.drivers.payloads import MAX_PAYLOAD_BYTES
 from controller.engine.checks import public_check
 from controller.engine.clock import Clock, ScaledClock
 from controller.engine.engine import Engine, describe_error
-from controller.engine.lock import room_lock
+from controller.engine.lock import RoomBusy, room_lock
 from controller.engine.phases import CommandRefused
 from controller.engine.resume import resume_or_close
 from controller.journal import Journal
@@ -55,6 +57,9 @@ the broker passing them on before its bookkeeping (journal, events, reply, state
 controller of two cores the broker, the engine and a device's bridge on the same machine
 otherwise compete for them just then (docs/robustness.md#queueing). A message arriving
 ends the pause at once; the event loop rounds it up to the millisecond it can wait."""
+LOOKOUT_S = 1.0
+"""How long a starting engine waits for the broker, and then for its own message back, as it
+looks for another engine of its room (`another_engine_online`)."""
 CONTROL_LANE = "control"
 """The bus lane of the command topic: a flood of device messages does not hold commands up."""
 
@@ -77,6 +82,59 @@ async def broker_for(room: Room) -> AsyncIterator[BrokerSettings]:
         return
     async with EmbeddedBroker(host=settings.host, port=settings.port) as broker:
         yield BrokerSettings(mode="external", host=broker.host, port=broker.port)
+
+
+async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
+    """Whether another engine serves `room` on its broker, where the room's lock cannot tell
+    (another host, another data_dir): the room's retained status says online and a state
+    comes while this listens. Two engines of one room take each other's connection (one
+    client id) and each asserts its own targets as it reconnects: the lights flash between
+    their scenes, and one's emergency is undone by the other.
+
+    `lookout` logs in with a client id of its own (on a facility broker's room listener one
+    login is one connection: the engine's login would cut the running engine off). An online
+    status with no state within a few seconds is one left by an engine that died unseen (the
+    broker has not yet given up its connection): no engine. A broker not reached within
+    `LOOKOUT_S` gives no answer (False): the engine starts and keeps trying to connect.
+
+    The retained status comes right after the subscription; a message this sends itself
+    afterwards comes back after it, so a room without an engine costs one round trip.
+    """
+    topics = RoomTopics(room.room_id)
+    echo = f"{RoomTopics(room.room_id + REPLAY_SUFFIX).base}/lookout/{uuid.uuid4().hex}"
+    statuses: list[bytes] = []
+    echoed, heard = asyncio.Event(), asyncio.Event()
+    live: list[bool] = []
+    """True for a state published meanwhile; False for an `offline` meanwhile."""
+
+    def status(message: Message) -> None:
+        statuses.append(message.payload)
+        if message.payload == OFFLINE.encode() and echoed.is_set():
+            live.append(False)
+            heard.set()
+
+    def state(message: Message) -> None:
+        if not message.retain:
+            live.append(True)
+            heard.set()
+
+    bus = Bus(lookout, client_id=unique_client_id("sessionroom-lookout"), root=room.root)
+    bus.subscribe(topics.status, status)
+    bus.subscribe(topics.state, state)
+    bus.subscribe(echo, lambda message: echoed.set())
+    async with bus:
+        if not await bus.wait_connected(LOOKOUT_S):
+            return False
+        await bus.publish(echo, b"", qos=0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LOOKOUT_S):
+                await echoed.wait()
+        if statuses[-1:] != [ONLINE.encode()]:
+            return False
+        with contextlib.suppress(TimeoutError):  # online, but silent: one that died unseen
+            async with asyncio.timeout(2.5 * STATE_EVERY_S):
+                await heard.wait()
+    return live[:1] == [True]
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +175,13 @@ class RoomService:
         clock: Clock | None = None,
         local_outputs: bool = True,
         on_ready: Callable[[str], None] | None = None,
+        lookout: BrokerSettings | None = None,
     ) -> None:
-        """`local_outputs=False` runs without music and tones (as on a PC without libvlc)."""
+        """`local_outputs=False` runs without music and tones (as on a PC without libvlc).
+        `lookout`: the login another engine of the room is looked for with before this one
+        connects (`another_engine_online`); by default the room's own broker settings."""
         self.room = room
+        self._lookout = lookout or room.settings.broker
         self.topics = RoomTopics(room.room_id)
         self.clock = clock or ScaledClock(room.settings.time_scale)
         self._local_outputs = local_outputs
@@ -175,8 +237,15 @@ class RoomService:
             outputs.close()
 
     async def _serve(self, engine: Engine) -> None:
-        resume_or_close(engine, self.room.data_dir, self.room.room_id)
         async with broker_for(self.room) as settings:
+            external = self.room.settings.broker.mode == "external"  # else started just now
+            if external and await another_engine_online(self.room, self._lookout):
+                raise RoomBusy(
+                    f"room {self.room.room_id} already has an engine online on the broker at "
+                    f"{settings.host}:{settings.port} (on another computer, or with another "
+                    "data_dir); stop that one first"
+                )
+            resume_or_close(engine, self.room.data_dir, self.room.room_id)
             bus = Bus(
                 settings,
                 client_id=f"sessionroom-engine-{self.room.room_id}",

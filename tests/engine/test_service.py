@@ -31,6 +31,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
 from controller.engine import service as service_module
+from controller.engine.lock import RoomBusy
 from controller.engine.service import HANDOVER_S, RETAINED_COMMAND, RoomService
 from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
@@ -121,6 +122,57 @@ async def session_running(broker: Mosquitto, tmp_path: Path) -> AsyncIterator[Ro
             broker.start()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_second_engine_of_a_room_online_elsewhere_on_the_broker_does_not_start(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """The room's lock holds on one computer and data_dir only. Two engines of one room on
+    one broker took each other's connection (one client id) several times a second, each
+    asserting its own scene as it reconnected: a light flashed between their levels and the
+    room's emergency was undone by the engine that had not been pressed."""
+    room = room_on(mosquitto, tmp_path / "here")
+    first = asyncio.create_task(RoomService(room).run())
+    status = f"sessionroom/{room.room_id}/status"
+    await eventually(lambda: wire.payloads(status) == ["online"], "status online")
+    elsewhere = apply_overrides(room, Overrides(data_dir=tmp_path / "elsewhere"))
+
+    with pytest.raises(RoomBusy, match="already has an engine online on the broker"):
+        await asyncio.wait_for(RoomService(elsewhere).run(), DEADLINE_S)
+
+    assert wire.payloads(status) == ["online"]  # the first was never cut off
+    assert not (tmp_path / "elsewhere" / "sessions").exists()  # nor a journal begun
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    # stopped (its status offline, retained), the room starts elsewhere
+    second = asyncio.create_task(RoomService(elsewhere).run())
+    await eventually(lambda: wire.payloads(status) == ["online", "offline", "online"], "again")
+    second.cancel()
+    await asyncio.gather(second, return_exceptions=True)
+
+
+async def test_an_online_status_no_engine_stands_behind_does_not_keep_the_room_from_starting(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """An engine whose computer lost power leaves `online` retained until the broker gives
+    up its connection (its keepalive): an engine started meanwhile, hearing no state, starts."""
+    room = room_on(mosquitto, tmp_path)
+    status = f"sessionroom/{room.room_id}/status"
+    left = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"gone-{uuid.uuid4().hex}")
+    left.connect(mosquitto.host, mosquitto.port)
+    left.loop_start()
+    left.publish(status, "online", qos=1, retain=True).wait_for_publish(5)
+    left.loop_stop()
+    left.disconnect()
+    await eventually(lambda: wire.payloads(status) == ["online"], "the stale status retained")
+    engine = asyncio.create_task(RoomService(room).run())
+    try:
+        async with client_for(mosquitto, room.room_id) as client:
+            state = await client.state(timeout=DEADLINE_S)
+        assert state["room"] == room.room_id
+    finally:
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
 
 
 async def test_the_engine_announces_itself_and_its_will_says_offline(

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.facility.conftest import LoginFactory
 from tests.facility.support import Facility
 from tests.support.room import next_phase, sessionroom, spawn, until
 
@@ -94,3 +95,29 @@ def test_two_rooms_run_sessions_side_by_side_without_seeing_each_others_devices(
     assert "b-zigbee2mqtt/b-ceiling_light/set" in topics_b
     assert not [t for t in topics_a if "b-" in t]
     assert all("b-" in t for t in topics_b)
+
+
+def test_a_second_engine_of_a_room_neither_starts_nor_cuts_the_running_one_off(
+    facility: Facility, login: LoginFactory, tmp_path: Path
+) -> None:
+    """Room B's engine started on a second computer (here: another data_dir, which the room's
+    lock does not see) would take the running engine's connection, and it its own back, over
+    and over. It looks for the running one first, with the replay's login: with the engine's,
+    the look alone would cut the running engine off (one login, one connection)."""
+    first = spawn("run", "--config", config(facility, "room-b"), "--time-scale", "1")
+    try:
+        until(lambda: state(facility, "room-b"), "room B's engine online")
+        overview = login(None, "overview")
+        overview.subscribe("sessionroom/room-b/status")
+
+        second = sessionroom(
+            "run", "--config", config(facility, "room-b"), "--data-dir", str(tmp_path / "other")
+        )
+
+        assert second.returncode == 1, second.stderr
+        assert "room room-b already has an engine online on the broker" in second.stderr
+        assert overview.received("sessionroom/room-b/status") == ["online"]
+        assert state(facility, "room-b") is not None
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
