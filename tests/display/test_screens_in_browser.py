@@ -785,6 +785,13 @@ def test_a_flood_of_commands_never_flashes_the_screen(
 
 TOP_SPEED_HZ = 2.0
 """The screen room's fastest BLS speed (the default limits)."""
+SPEED_LIMIT = math.pi * TOP_SPEED_HZ * 1.05
+"""Screen widths a second: the middle of a sweep at the top speed, and frame jitter."""
+
+
+def fastest_sweep(drawn: list[tuple[float, float]]) -> float:
+    """The dot's fastest move between two frames, in screen widths a second."""
+    return max(abs(x1 - x0) / (t1 - t0) * 1000 for (t0, x0), (t1, x1) in pairwise(drawn))
 
 
 def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_limit(
@@ -805,7 +812,7 @@ def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_li
                 screens.wire.client.publish("bls/lightbar/set", '{"running":false}', qos=1)
                 time.sleep(0.05)
     drawn = [(f["t"], f["v"]) for f in record(bar)["frames"] if f["k"] == "bls"]
-    fastest = max(abs(x1 - x0) / (t1 - t0) * 1000 for (t0, x0), (t1, x1) in pairwise(drawn))
+    fastest = fastest_sweep(drawn)
     # Every swing (of 1 % or more) but the last, which a stop may cut short, goes from end to
     # end: a set that comes while the dot is on its way right takes it on to the right end
     # first. (Ends are the outer 15 %: the frame nearest one, on a loaded machine.)
@@ -815,9 +822,150 @@ def test_a_flood_of_light_bar_sets_never_sweeps_the_dot_faster_than_the_speed_li
           f"a second (a {TOP_SPEED_HZ:g} Hz sweep: {math.pi * TOP_SPEED_HZ:.2f}); at most "
           f"{sweeps} sweeps there and back in 1 s; the shortest swing {shortest:.0%} of the "
           "bar")  # fmt: skip
-    assert fastest <= math.pi * TOP_SPEED_HZ * 1.05  # the fastest sweep, and frame jitter
+    assert fastest <= SPEED_LIMIT
     assert shortest >= 0.7
     assert sweeps <= TOP_SPEED_HZ
+
+
+KEEP_SOCKETS = """
+window.pageSockets = [];
+window.pageMessages = [];
+window.WebSocket = class extends WebSocket {
+  constructor(...args) {
+    super(...args);
+    window.pageSockets.push(this);
+    this.addEventListener('message', (event) => window.pageMessages.push(event.data));
+  }
+};
+"""
+"""Keeps the page's WebSockets and what came on them, so that a test can close one (the
+page reconnects) or hand the page a message as if it came on it."""
+
+
+def open_watched_page(browsers: Callable[[], Any], screens: Screens) -> Any:
+    """A new Chromium showing the light bar's page, its WebSockets kept (`KEEP_SOCKETS`)."""
+    driver = browsers()
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": KEEP_SOCKETS})
+    driver.get(screens.urls["lightbar"])
+    shown = "return (window.sessionroomDisplay?.frames.length ?? 0) > 0"
+    until(lambda: driver.execute_script(shown), "the page shows the bar")
+    return driver
+
+
+def test_a_light_bar_page_that_reconnects_mid_set_sweeps_back_and_joins_in_phase(
+    screens: Screens, browsers: Callable[[], Any]
+) -> None:
+    """The page's dot stood where the lost connection left it; the set it joins has run
+    several sweeps: the dot goes back to the left, waits for the set's dot there and moves
+    with it from then on, never faster than the speed limit."""
+    first = open_page(browsers, screens, "lightbar", "bls/lightbar")
+    late = open_watched_page(browsers, screens)
+    passes = 15
+    screens.ctl_ok(
+        "bls", "op=start", "device=lightbar", f"speed_hz={BAR_SPEED_HZ}", f"passes={passes}"
+    )
+    until(lambda: screens.state("bls/lightbar")["pass"] >= 4, "the set is well under way")
+    late.execute_script("window.pageSockets.at(-1).close()")
+    starts = lambda: [e for e in record(late)["events"] if e["name"] == "bls-start"]  # noqa: E731
+    rejoined = until(lambda: len(starts()) >= 2 and starts()[1], "the page reconnects")
+    until(
+        lambda: event(first, "bls-finished") and event(late, "bls-finished"),
+        "both end",
+        timeout=passes / BAR_SPEED_HZ + 10,
+    )
+    hello = hellos(late)[-1]
+    drawn = frames(late, "bls")
+    step = max(pairwise(drawn), key=lambda pair: abs(pair[1][1] - pair[0][1]))
+    # Every pass of the set from the rejoining on, but the time to come back to the left (at
+    # most a cycle at the top speed), wait there (at most a cycle) and go halfway right.
+    settled = rejoined["at"] + 1000 * (1 / TOP_SPEED_HZ + 1.5 / BAR_SPEED_HZ)
+    theirs = [t for t in epoch_crossings(first) if t >= settled]
+    ours = epoch_crossings(late)
+    apart = max(min(abs(t - o) for o in ours) for t in theirs)
+    ends = [event(page, "bls-finished")["at"] for page in (first, late)]
+    print(
+        f"\nrejoined {hello['now']['elapsed_s']:.2f} s into the set; the dot moved at most "
+        f"{fastest_sweep(drawn):.2f} screen widths a second (biggest step {step[0][1]:.3f} -> "
+        f"{step[1][1]:.3f} in {step[1][0] - step[0][0]:.0f} ms); {len(theirs)} passes at most "
+        f"{apart:.0f} ms from the first page's; ends {ends[1] - ends[0]:+.0f} ms apart"
+    )
+    assert hello["type"] == "hello" and hello["now"]["elapsed_s"] > 2 / BAR_SPEED_HZ
+    assert fastest_sweep(drawn) <= SPEED_LIMIT
+    assert len(theirs) >= 3
+    assert apart < 0.1 * 1000 / BAR_SPEED_HZ  # in phase: within a tenth of a pass
+    assert abs(ends[1] - ends[0]) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
+
+
+def hellos(driver: Any) -> list[dict[str, Any]]:
+    """The `hello` messages the page got, first to last."""
+    got = [json.loads(text) for text in driver.execute_script("return window.pageMessages")]
+    return [message for message in got if message["type"] == "hello"]
+
+
+def hand_page(driver: Any, text: str) -> float:
+    """Hands the page `text` as if it came on its WebSocket; the page's time (ms) after."""
+    return driver.execute_script(  # type: ignore[no-any-return]
+        "window.pageSockets.at(-1).onmessage(new MessageEvent('message', {data: arguments[0]}));"
+        "return performance.now();",
+        text,
+    )
+
+
+JOINED_PASSES = 100
+"""A set of 50 s at the top speed."""
+
+
+@pytest.mark.parametrize(
+    "elapsed", ["0", "0.24", "0.26", "7.3", "10800", "-5", "1e400", '"7"', "null"]
+)
+def test_a_light_bar_page_joins_a_set_at_any_elapsed_s_without_a_jump(
+    screens: Screens, browsers: Callable[[], Any], elapsed: str
+) -> None:
+    """A page whose dot stands at the right end (0.25 s from the left at the top speed)
+    joins a set of 50 s at 2 Hz that has run `elapsed` seconds: just under and over that
+    0.25 s, several sweeps, three hours, and values the server never sends (negative,
+    beyond a double, not a number). The dot never moves faster than the speed limit; a set
+    that has run joins in phase once the dot is back at the left and the set's dot has come
+    back to it, a set past its length ends where the dot stands, and anything else starts
+    the set anew from the left."""
+    page = open_watched_page(browsers, screens)
+    hello = hellos(page)[0]
+    at_right = {
+        "type": "bls", "running": True, "speed_hz": TOP_SPEED_HZ, "intensity": 100,
+        "colour": None, "passes": None, "duration_s": 0.25, "seq": hello["seq"],
+    }  # fmt: skip
+    sent = hand_page(page, json.dumps(at_right))
+    ended = lambda: [e for e in record(page)["events"] if e["name"] == "bls-finished"]  # noqa: E731
+    until(lambda: ended() and ended()[-1]["now"] > sent, "the dot at the right end")
+    lead = 0.5 / TOP_SPEED_HZ
+    running = {**at_right, "passes": JOINED_PASSES, "duration_s": None}
+    joining = json.dumps({**hello, "now": running})[:-2] + f', "elapsed_s": {elapsed}}}}}'
+    hand_page(page, joining)
+    joined = [e for e in record(page)["events"] if e["name"] == "bls-start"][-1]["now"]
+    until(lambda: frames(page, "bls")[-1][0] > joined + 2000, "two seconds drawn")
+    every = frames(page, "bls")
+    drawn = every[max(i for i, (t, _) in enumerate(every) if t < joined - 20) :]  # a frame before
+    value = json.loads(elapsed)
+    valid = isinstance(value, float | int) and math.isfinite(value) and value > 0
+    over = valid and value >= JOINED_PASSES / TOP_SPEED_HZ
+
+    def the_sets_dot(t: float) -> float:
+        """Where the set's dot is at the page's time `t` (ms): the set has run `elapsed`
+        s, or starts once the dot is back at the left; one past its length stands."""
+        if over:
+            return 1.0
+        begun = (joined / 1000 - value) if valid else (joined / 1000 + lead)
+        return (1 - math.cos(2 * math.pi * TOP_SPEED_HZ * (t / 1000 - begun))) / 2
+
+    settled = joined + 1000 * (lead + 1 / TOP_SPEED_HZ)
+    off = max(abs(x - the_sets_dot(t)) for t, x in drawn if t >= settled)
+    print(
+        f"\nelapsed_s {elapsed}: the dot moved at most {fastest_sweep(drawn):.2f} screen "
+        f"widths a second; from {settled - joined:.0f} ms on at most {off:.4f} of the bar "
+        "from the set's dot"
+    )
+    assert fastest_sweep(drawn) <= SPEED_LIMIT
+    assert off < 2e-3  # the page's clock is coarsened to 0.1 ms
 
 
 WATCH_DOT = """

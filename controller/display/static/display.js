@@ -456,15 +456,30 @@ const bar = {
     const back = config.bls_speed_hz[1];
     const phase = Math.acos(clamp(1 - 2 * this.x, -1, 1)) / (2 * Math.PI); // 0 left, ½ right
     const lead = (this.rightward ? 1 - phase : phase) / back;
+    const limits = [Infinity];
+    if (message.passes !== null) limits.push(message.passes / this.speed);
+    if (message.duration_s !== null) limits.push(message.duration_s);
+    const limit = Math.min(...limits); // the set's length, in seconds
+    // A page that joins a running set (`elapsed_s`, the seconds it has run: a page that
+    // opens or reconnects mid-set) does not jump to where the set has got to either: its
+    // dot comes back to the left as above, waits there for the set's dot to come back to
+    // the left (at most a cycle), and from then on moves with it, in phase; the set ends
+    // when it would have (one that has run its length ends where the dot stands). Anything
+    // but a positive number of seconds is a new set.
+    const ran = message.elapsed_s;
+    const valid = typeof ran === "number" && Number.isFinite(ran) && ran > 0;
+    const joined = valid ? Math.min(ran, limit) : 0;
+    const home = joined > 0 ? joined + lead : 0; // the set's time when the dot is back left
     this.set = {
-      passes: message.passes,
-      duration: message.duration_s,
+      limit,
       back,
       lead,
-      // From when the command came, not the first frame: a page slow to draw (a loaded
-      // machine) still ends the set with the device's timing, before the engine's stop.
-      // A page that joins a running set starts where it has got to (`elapsed_s`).
-      start: performance.now() + (lead - (message.elapsed_s || 0)) * 1000,
+      home,
+      follow: Math.ceil(home * this.speed - 1e-9) / this.speed, // the set's dot at the left
+      // The set's time 0, from when the command came, not the first frame: a page slow to
+      // draw (a loaded machine) still ends the set with the device's timing, before the
+      // engine's stop.
+      start: performance.now() - (home - lead) * 1000,
     };
     this.report();
   },
@@ -489,19 +504,18 @@ const bar = {
     dot.style.backgroundColor = `rgb(${light.colour.map((c) => Math.round(c * 255)).join(", ")})`;
     const set = this.set;
     if (set) {
-      const limits = [Infinity];
-      if (set.passes !== null) limits.push(set.passes / this.speed);
-      if (set.duration !== null) limits.push(set.duration);
-      const limit = Math.min(...limits);
-      const elapsed = Math.min(Math.max(-set.lead, (ts - set.start) / 1000), limit);
-      const cycles = elapsed * (elapsed < 0 ? set.back : this.speed); // < 0: on its way back
+      const limit = set.limit;
+      const elapsed = Math.max(set.home - set.lead, Math.min((ts - set.start) / 1000, limit));
+      let cycles = elapsed * this.speed; // the set's dot
+      if (elapsed < set.home) cycles = (elapsed - set.home) * set.back; // < 0: on its way back
+      else if (elapsed < set.follow) cycles = 0; // waiting at the left for the set's dot
       const x = (1 - Math.cos(2 * Math.PI * cycles)) / 2; // from the left, right, back left
       if (Math.abs(x - this.x) > 1e-9) this.rightward = x > this.x; // not a rounding error
       this.x = x;
       const done = Math.floor(cycles + 1e-6);
       const finished = (ts - set.start) / 1000 >= limit;
       if (finished) {
-        this.pass = done;
+        this.pass = Math.floor(limit * this.speed + 1e-6); // also if it ended before the dot came
         this.stop("bls-finished");
       } else if (done > this.pass) {
         this.pass = done;
