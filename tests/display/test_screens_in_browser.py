@@ -855,9 +855,10 @@ def open_watched_page(browsers: Callable[[], Any], screens: Screens) -> Any:
 def test_a_light_bar_page_that_reconnects_mid_set_sweeps_back_and_joins_in_phase(
     screens: Screens, browsers: Callable[[], Any]
 ) -> None:
-    """The page's dot stood where the lost connection left it; the set it joins has run
-    several sweeps: the dot goes back to the left, waits for the set's dot there and moves
-    with it from then on, never faster than the speed limit."""
+    """The page's dot stood where the lost connection left it, dimmed; the set it joins has
+    run several sweeps: the dot goes back to the left, waits for the set's dot there and
+    moves with it from then on, never faster than the speed limit, and its light comes back
+    in a fade."""
     first = open_page(browsers, screens, "lightbar", "bls/lightbar")
     late = open_watched_page(browsers, screens)
     passes = 15
@@ -875,6 +876,9 @@ def test_a_light_bar_page_that_reconnects_mid_set_sweeps_back_and_joins_in_phase
     )
     hello = hellos(late)[-1]
     drawn = frames(late, "bls")
+    light = [(f["t"], f["light"]) for f in record(late)["frames"] if f["k"] == "bls"]
+    dimmed = min(opacity for _, opacity in light)
+    rising = max((l1 - l0) / (t1 - t0) * 1000 for (t0, l0), (t1, l1) in pairwise(light))
     step = max(pairwise(drawn), key=lambda pair: abs(pair[1][1] - pair[0][1]))
     # Every pass of the set from the rejoining on, but the time to come back to the left (at
     # most a cycle at the top speed), wait there (at most a cycle) and go halfway right.
@@ -887,13 +891,16 @@ def test_a_light_bar_page_that_reconnects_mid_set_sweeps_back_and_joins_in_phase
         f"\nrejoined {hello['now']['elapsed_s']:.2f} s into the set; the dot moved at most "
         f"{fastest_sweep(drawn):.2f} screen widths a second (biggest step {step[0][1]:.3f} -> "
         f"{step[1][1]:.3f} in {step[1][0] - step[0][0]:.0f} ms); {len(theirs)} passes at most "
-        f"{apart:.0f} ms from the first page's; ends {ends[1] - ends[0]:+.0f} ms apart"
+        f"{apart:.0f} ms from the first page's; ends {ends[1] - ends[0]:+.0f} ms apart; "
+        f"dimmed to {dimmed:.2f}, its opacity rose at most {rising:.2f} a second"
     )
     assert hello["type"] == "hello" and hello["now"]["elapsed_s"] > 2 / BAR_SPEED_HZ
     assert fastest_sweep(drawn) <= SPEED_LIMIT
     assert len(theirs) >= 3
     assert apart < 0.1 * 1000 / BAR_SPEED_HZ  # in phase: within a tenth of a pass
     assert abs(ends[1] - ends[0]) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
+    assert dimmed < 0.9  # the lost connection stopped the bar and dimmed the dot
+    assert rising <= 1.0 + 1e-6  # 1 s for the whole swing, never a step
 
 
 def hellos(driver: Any) -> list[dict[str, Any]]:

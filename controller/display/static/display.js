@@ -163,11 +163,15 @@ function connect() {
 function receive(message) {
   seq = message.seq;
   if (message.type === "hello") {
+    const reconnected = config !== null;
     config = message;
     document.title = message.label;
     track.style.display = message.kind === "bls" ? "block" : "none";
     if (message.kind === "bls") {
-      bar.light = dotLight(message.colour);
+      // The dot shows at once on a new page; a page that reconnects fades it from where it
+      // stood (dimmed when the connection was lost), as for any change of its light.
+      if (reconnected) bar.light.target.colour = rgb(message.colour);
+      else bar.light = dotLight(message.colour);
       veil.style.opacity = "0";
       if (message.now) bar.start(message.now); // a set already running: join it in phase
       else bar.report();
