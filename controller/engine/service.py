@@ -94,7 +94,10 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
     `lookout` logs in with a client id of its own (on a facility broker's room listener one
     login is one connection: the engine's login would cut the running engine off). An online
     status with no state within a few seconds is one left by an engine that died unseen (the
-    broker has not yet given up its connection): no engine. A broker not reached within
+    broker has not yet given up its connection): no engine. So is one with a single state: a
+    room broker's bridge connecting meanwhile passes on the facility broker's retained copy
+    once, as a live message; a running engine publishes its state every `STATE_EVERY_S`, so
+    it is heard twice. A broker not reached within
     `LOOKOUT_S` gives no answer (False): the engine starts and keeps trying to connect.
 
     The retained status comes right after the subscription; a message this sends itself
@@ -105,7 +108,7 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
     statuses: list[bytes] = []
     echoed, heard = asyncio.Event(), asyncio.Event()
     live: list[bool] = []
-    """True for a state published meanwhile; False for an `offline` meanwhile."""
+    """True for each state published meanwhile; False for an `offline` meanwhile."""
 
     def status(message: Message) -> None:
         statuses.append(message.payload)
@@ -116,7 +119,8 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
     def state(message: Message) -> None:
         if not message.retain:
             live.append(True)
-            heard.set()
+            if live[:2] == [True, True]:
+                heard.set()
 
     bus = Bus(lookout, client_id=unique_client_id("sessionroom-lookout"), root=room.root)
     bus.subscribe(topics.status, status)
@@ -132,9 +136,9 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
         if statuses[-1:] != [ONLINE.encode()]:
             return False
         with contextlib.suppress(TimeoutError):  # online, but silent: one that died unseen
-            async with asyncio.timeout(2.5 * STATE_EVERY_S):
+            async with asyncio.timeout(3.5 * STATE_EVERY_S):
                 await heard.wait()
-    return live[:1] == [True]
+    return live[:2] == [True, True]
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,12 @@ from controller.config import load_room
 from controller.config.settings import BrokerSettings
 from controller.engine import service as service_module
 from controller.engine.lock import RoomBusy
-from controller.engine.service import HANDOVER_S, RETAINED_COMMAND, RoomService
+from controller.engine.service import (
+    HANDOVER_S,
+    RETAINED_COMMAND,
+    RoomService,
+    another_engine_online,
+)
 from controller.journal import Journal, list_sessions, read_events
 from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
@@ -173,6 +178,32 @@ async def test_an_online_status_no_engine_stands_behind_does_not_keep_the_room_f
     finally:
         engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)
+
+
+async def test_a_stale_state_a_bridge_passes_on_as_it_connects_does_not_keep_the_room_from_starting(
+    mosquitto: Mosquitto, tmp_path: Path, wire: Wire
+) -> None:
+    """A room PC coming back after a power cut: its own broker kept `online`, and its bridge,
+    connecting while the engine looks, passes on the facility broker's retained state once,
+    to the engine's lookout as a live message. One state is no engine: the room starts."""
+    room = room_on(mosquitto, tmp_path)
+    base = f"sessionroom/{room.room_id}"
+    bridge = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bridge-{uuid.uuid4().hex}")
+    bridge.connect(mosquitto.host, mosquitto.port)
+    bridge.loop_start()
+    try:
+        bridge.publish(f"{base}/status", "online", qos=1, retain=True).wait_for_publish(5)
+        await eventually(lambda: wire.payloads(f"{base}/status") == ["online"], "online kept")
+        look = asyncio.create_task(another_engine_online(room, room.settings.broker))
+        echo = f"{base}-replay/lookout/"
+        await eventually(lambda: any(t.startswith(echo) for t, _, _ in wire.messages), "looking")
+        stale = json.dumps({"room": room.room_id})
+        bridge.publish(f"{base}/state", stale, qos=1, retain=True).wait_for_publish(5)
+
+        assert not await asyncio.wait_for(look, DEADLINE_S)
+    finally:
+        bridge.loop_stop()
+        bridge.disconnect()
 
 
 async def test_the_engine_announces_itself_and_its_will_says_offline(
