@@ -98,21 +98,23 @@ async def retire_room(
         if logins.facility is None:
             raise
         statuses = None  # the room's own broker, gone with the room PC
-    copies: dict[str, str] = {}
-    if logins.facility is not None:
-        copies = await _retained_under(logins.facility, room, root=root, timeout_s=timeout_s)
+    # Refused before the engine's login is used on the facility broker: an engine online
+    # there (a room set up again without a broker of its own) would be cut off by it.
     if (statuses or {}).get(room.status) == ONLINE:
         raise RoomOnlineError(
             f"the engine of room {settings.room} is online: stop it first, then retire the room"
         )
+    if (statuses or {}).get(replay.status) == ONLINE:
+        raise RoomOnlineError(
+            f"a replay of room {settings.room} is running ({replay.room}): let it end first"
+        )
+    copies: dict[str, str] = {}
+    if logins.facility is not None:
+        copies = await _retained_under(logins.facility, room, root=root, timeout_s=timeout_s)
     if copies.get(room.status) == ONLINE:
         raise RoomOnlineError(
             f"the engine of room {settings.room} is online as the facility broker last heard "
             "from the room's broker: stop it first, then retire the room"
-        )
-    if (statuses or {}).get(replay.status) == ONLINE:
-        raise RoomOnlineError(
-            f"a replay of room {settings.room} is running ({replay.room}): let it end first"
         )
     announced = [discovery(settings.room, None, settings.home_assistant).topic]
     on_room = None

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.facility.conftest import LoginFactory
-from tests.facility.support import QUIET_S, Facility, Login
+from tests.facility.support import HOST, QUIET_S, Facility, Login
 from tests.support.mosquitto import free_port
 from tests.support.room import sessionroom, spawn, until
 
@@ -109,6 +110,29 @@ def test_retire_refuses_while_the_engine_is_online_and_does_not_cut_it_off(
     assert "refused: the engine of room room-b is online: stop it first" in result.stderr
     assert retained_as_overview(login).get(STATUS) == "online"
     assert state(facility) is not None  # still answering: its connection was not taken over
+
+
+@pytest.mark.usefixtures("engine_b")
+def test_a_room_broker_conf_left_from_a_bridged_set_up_never_cuts_the_running_engine_off(
+    facility: Facility, login: LoginFactory
+) -> None:
+    """Room B ran with a broker of its own, then was set up again without (its engine now on
+    the facility broker's room listener, where a login's client id is its user name); its
+    mosquitto-room.conf stayed. Retiring it while its engine runs is refused before anything
+    logs in as its engine there: that would take the engine's connection over."""
+    conf = facility.rooms["room-b"] / "facility" / "mosquitto-room.conf"
+    conf.write_text(f"connection facility\naddress {HOST}:{facility.room_port}\n")
+    watcher = login(None, "overview")
+    watcher.subscribe(STATUS)
+    try:
+        result = retire(facility)
+    finally:
+        conf.unlink()
+
+    assert result.returncode == 1
+    assert "refused: the engine of room room-b is online: stop it first" in result.stderr
+    time.sleep(QUIET_S)  # an offline of the engine cut off would have come by now
+    assert watcher.received(STATUS) == ["online"]
 
 
 def test_retire_refuses_while_a_replay_of_the_room_is_online(
