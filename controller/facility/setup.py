@@ -321,6 +321,9 @@ def _room_files(
         _secret(folder / ROOM_BROKER_CONF, room_broker_conf(access, plan, folder, password))
         written += [folder / "bridge.password", folder / ROOM_BROKER_CONF]
         section = local_broker_section(plan)
+    else:  # set up again without a broker of its own: its old one's files name no login now
+        for stale in (folder / "bridge.password", folder / ROOM_BROKER_CONF):
+            stale.unlink(missing_ok=True)
     _secret(folder / "broker.yaml", section)
     written += [folder / "ca.pem", folder / "broker.yaml"]
     if update_configs:

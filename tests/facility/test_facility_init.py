@@ -144,6 +144,21 @@ def test_running_init_again_makes_kept_secrets_private_again(tmp_path: Path) -> 
     assert {path: path.read_bytes() for path in kept} == kept
 
 
+def test_a_room_set_up_again_without_a_broker_of_its_own_loses_that_brokers_files(
+    tmp_path: Path,
+) -> None:
+    """A kept mosquitto-room.conf made `facility retire` take the room for a bridged one: it
+    logged in as the room's engine on the facility broker, where the engine now ran."""
+    room = copy_room(tmp_path / "a", "room-a")
+    output = tmp_path / "facility"
+    assert init(room, output=output, extra=("--bridge",))[0] == 0
+    assert bridged_facility(room, "room-a") is not None
+    assert init(room, output=output)[0] == 0
+    assert bridged_facility(room, "room-a") is None
+    assert not (room / "facility" / "bridge.password").exists()
+    assert (room / "facility" / "engine.password").exists()
+
+
 def test_a_bridged_rooms_facility_broker_is_read_from_its_bridge(tmp_path: Path) -> None:
     """`facility retire` reaches it where the room's bridge does, with the engine's login."""
     assert bridged_facility(tmp_path, "room-c") is None  # no broker of its own
