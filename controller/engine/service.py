@@ -97,8 +97,8 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
     broker has not yet given up its connection): no engine. So is one with a single state: a
     room broker's bridge connecting meanwhile passes on the facility broker's retained copy
     once, as a live message; a running engine publishes its state every `STATE_EVERY_S`, so
-    it is heard twice. A broker not reached within
-    `LOOKOUT_S` gives no answer (False): the engine starts and keeps trying to connect.
+    it is heard twice. A broker not reached within `LOOKOUT_S` gives no answer (False): the
+    engine starts and keeps trying to connect.
 
     The retained status comes right after the subscription; a message this sends itself
     afterwards comes back after it, so a room without an engine costs one round trip.

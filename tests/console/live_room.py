@@ -20,6 +20,9 @@ from controller.sim.device import BrokerAddress
 from tests.conftest import REPO
 from tests.support.mosquitto import Mosquitto
 
+ENGINE_ONLINE_S = 10.0
+"""How long the engine may take to come online before the devices connect."""
+
 
 def live_room_config(broker: Mosquitto, data_dir: Path, time_scale: float = 10.0) -> Room:
     room = apply_overrides(
@@ -37,12 +40,21 @@ async def live_engine(
     broker: Mosquitto, data_dir: Path, time_scale: float = 10.0
 ) -> AsyncIterator[RoomService]:
     """The engine of a room of its own, with every MQTT device simulated (a cuff measuring at
-    the room's time scale), until the block ends."""
+    the room's time scale), until the block ends.
+
+    The devices connect once the engine is on the broker: a cuff that measures on demand
+    reports once as it connects (its readings are not retained), and the setup screen shows
+    that reading only if the engine was there to hear it."""
     room = live_room_config(broker, data_dir, time_scale)
     service = RoomService(room)
     engine_task = asyncio.create_task(service.run())
     address = BrokerAddress(host=broker.host, port=broker.port)
     try:
+        deadline = asyncio.get_running_loop().time() + ENGINE_ONLINE_S
+        while service.bus is None or not service.bus.connected:
+            assert not engine_task.done(), "the engine stopped before it was online"
+            assert asyncio.get_running_loop().time() < deadline, "the engine never came online"
+            await asyncio.sleep(0.01)
         async with SimulatedRoom(
             list(room.devices.values()), address, room_id=room.room_id, time_scale=time_scale
         ):
