@@ -121,7 +121,7 @@ async def run_parts(
         if "latency" in parts:
             say(
                 f"command-to-wire latency: {sizes.commands} light nudges, VR toggles and scene "
-                f"changes, as many raw hops and relayed floors"
+                f"changes, as many raw hops and relayed floors of each relay"
             )
             room = example_room(broker, "bench-latency", workdir)
             sampled = await latency.measure(room, broker, workdir, sizes.commands, every_kind=True)
@@ -379,9 +379,11 @@ def main(
 def general_notes(sizes: Sizes, quick: bool) -> list[str]:
     lines = [
         "Baselines: raw hop = a plain aiomqtt publish→subscribe of the same command payload "
-        "(QoS 1) through the same broker and clients; relay floor = the same payload through "
-        "a paho client in its own process that only republishes it (QoS 1, client → relay → "
-        "client: the two broker hops a command makes console → engine → device); raw fan-out "
+        "(QoS 1) through the same broker and clients; relay floors = the same payload through "
+        "a process that only republishes it (QoS 1, client → relay → client: the two broker "
+        "hops a command makes console → engine → device), one an asyncio program on aiomqtt "
+        "as the engine is (the floor the targets are against), one paho republishing from its"
+        " own network thread (bench/relay.py); raw fan-out "
         "= the same payloads published one after the other with aiomqtt (QoS 1, each awaited,"
         " as the engine's bus does); raw SQLite = the same rows inserted with executemany in "
         "groups of 500 (WAL, synchronous=FULL); idle loop = the same lag probe without "

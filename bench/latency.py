@@ -5,10 +5,12 @@ a light nudge (a `lights` override alternating one Zigbee2MQTT light between two
 device message every time, well under the flash limit), a VR toggle (`vr` pause, then
 resume) and a scene change (two scenes in turn; the first device message of the scene).
 
-Two baselines go through the same broker and the same clients: the raw hop (the same
-payload published on a topic of its own, one broker hop) and the floor, a relay in its own
-process that only republishes (client → relay → client, two broker hops, as a command
-travels console → engine → device). What the engine adds over the floor is its own cost.
+Baselines go through the same broker and the same clients: the raw hop (the same payload
+published on a topic of its own, one broker hop) and two floors, relays in processes of their
+own that only republish (client → relay → client, two broker hops, as a command travels
+console → engine → device; `bench.relay`): one on aiomqtt and asyncio, as the engine is
+built, and one from paho's own network thread. The targets are against the aiomqtt floor:
+what the engine adds over it is its own cost; the ratio to the paho floor is printed too.
 Baselines and commands alternate, each after a random pause, so all meet the same
 conditions and no sample is phase-locked to the engine's tick.
 """
@@ -25,9 +27,9 @@ from pathlib import Path
 
 import aiomqtt
 
+from bench import relay
 from bench.figures import Figure, Target, percentile
 from bench.processes import child
-from bench.relay import READY, RELAY_IN, RELAY_OUT
 from bench.rooms import command_topics
 from bench.stage import RunningRoom, room_running
 from bench.wire import (
@@ -64,7 +66,9 @@ class LatencySamples:
     """The light nudge."""
     raw: list[float]
     floor: list[float] = field(default_factory=list)
-    """The two-hop relay; empty unless every kind was measured."""
+    """The two-hop relay on aiomqtt; empty unless every kind was measured."""
+    paho_floor: list[float] = field(default_factory=list)
+    """The two-hop relay from paho's network thread; as `floor`."""
     vr: list[float] = field(default_factory=list)
     scene: list[float] = field(default_factory=list)
 
@@ -78,15 +82,17 @@ def light_under_test(room: Room) -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def relay_on(broker: Mosquitto, workdir: Path) -> AsyncIterator[None]:
-    """The relay (`bench.relay`) in a process of its own, subscribed, until the block ends."""
-    log_file = workdir / "relay.log"
+async def relay_on(broker: Mosquitto, workdir: Path, kind: str) -> AsyncIterator[None]:
+    """The relay of `kind` (`bench.relay`) in a process of its own, subscribed, until the
+    block ends."""
+    log_file = workdir / f"relay-{kind}.log"
     log_file.unlink(missing_ok=True)
-    with child("relay", ["bench.relay", broker.host, str(broker.port)], log_file) as process:
+    arguments = ["bench.relay", broker.host, str(broker.port), kind]
+    with child(f"{kind} relay", arguments, log_file) as process:
         deadline = time.monotonic() + RELAY_READY_TIMEOUT_S
-        while not (log_file.exists() and READY in log_file.read_text()):
+        while not (log_file.exists() and relay.READY in log_file.read_text()):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the relay did not subscribe; its log: {log_file}")
+                raise RuntimeError(f"the {kind} relay did not subscribe; its log: {log_file}")
             await asyncio.sleep(0.02)
         yield
 
@@ -148,7 +154,9 @@ class Sampler:
         into.engine.append(await self._timed(cmd, nudge, [topics.light]))
         if not topics.every_kind:
             return
-        into.floor.append(await self._timed(RELAY_IN, nudge, [RELAY_OUT]))
+        for floor, kind in ((into.floor, "aiomqtt"), (into.paho_floor, "paho")):
+            inbound, outbound = relay.topics(kind)
+            floor.append(await self._timed(inbound, nudge, [outbound]))
         toggle = command_payload("vr", op=VR_OPS[index % 2])
         into.vr.append(await self._timed(cmd, toggle, topics.vr))
         scene = command_payload("scene", name=SCENES[index % 2])
@@ -160,9 +168,9 @@ async def sampler_on(
     room: Room, broker: Mosquitto, workdir: Path, *, every_kind: bool = False
 ) -> AsyncIterator[Sampler]:
     """The room running with a session open, its recorder subscribed, ready to be sampled
-    (SETTLE_S after the session started); with `every_kind`, the relay too."""
+    (SETTLE_S after the session started); with `every_kind`, the relays too."""
     device_id, device_topic = light_under_test(room)
-    topics = SamplerTopics(
+    sampled = SamplerTopics(
         device_id,
         device_topic,
         list(command_topics(room, "vr").values()) if every_kind else [],
@@ -172,14 +180,16 @@ async def sampler_on(
     async with contextlib.AsyncExitStack() as stack:
         running = await stack.enter_async_context(room_running(room, broker, workdir))
         await running.start_session()
+        relayed = [relay.topics(kind)[1] for kind in relay.KINDS]
         if every_kind:
-            await stack.enter_async_context(relay_on(broker, workdir))
+            for kind in relay.KINDS:
+                await stack.enter_async_context(relay_on(broker, workdir, kind))
         wire = await stack.enter_async_context(
-            wire_on(broker, [*topics.every, RAW_TOPIC, RELAY_OUT])
+            wire_on(broker, [*sampled.every, RAW_TOPIC, *relayed])
         )
         out = await stack.enter_async_context(publisher_on(broker))
         await asyncio.sleep(SETTLE_S)
-        yield Sampler(running, wire, out, topics)
+        yield Sampler(running, wire, out, sampled)
 
 
 async def measure(
@@ -194,18 +204,36 @@ async def measure(
     return measured
 
 
-def floor_figures(name: str, samples: list[float], floor: list[float]) -> list[Figure]:
-    """p50 and p99 of `samples` against the relay floor's, with their targets."""
+def floor_figures(
+    name: str, samples: list[float], floor: list[float], floor_name: str, targeted: bool
+) -> list[Figure]:
+    """p50 and p99 of `samples` against those of a relay floor; with `targeted`, the
+    targets too."""
     return [
         Figure(
-            f"cmd→wire {name} p{round(fraction * 100)} (n={len(samples)})",
+            f"cmd→wire {name} p{round(fraction * 100)} (n={len(samples)})"
+            + ("" if targeted else f" vs {floor_name}"),
             percentile(samples, fraction) * 1000.0,
             "ms",
             percentile(floor, fraction) * 1000.0,
-            f"relay floor p{round(fraction * 100)}",
-            Target.ratio_at_most(target),
+            f"{floor_name} p{round(fraction * 100)}",
+            Target.ratio_at_most(target) if targeted else None,
         )
         for fraction, target in ((0.50, P50_FLOOR_TARGET), (0.99, P99_FLOOR_TARGET))
+    ]
+
+
+def relay_figures(floor: list[float], kind: str, raw_p50: float, raw_p99: float) -> list[Figure]:
+    """The p50 and p99 of the relay of `kind` against the raw hop's (in ms)."""
+    return [
+        Figure(
+            f"{kind} relay floor (two hops) p{round(fraction * 100)} (n={len(floor)})",
+            percentile(floor, fraction) * 1000.0,
+            "ms",
+            raw,
+            f"raw hop p{round(fraction * 100)}",
+        )
+        for fraction, raw in ((0.50, raw_p50), (0.99, raw_p99))
     ]
 
 
@@ -229,24 +257,14 @@ def figures(measured: LatencySamples) -> list[Figure]:
     ]
     if not measured.floor:
         return one_hop
-    floor = measured.floor
+    floor, paho_floor = measured.floor, measured.paho_floor
     return [
         *one_hop,
-        Figure(
-            f"relay floor (two hops) p50 (n={len(floor)})",
-            percentile(floor, 0.50) * ms,
-            "ms",
-            raw_p50,
-            "raw hop p50",
-        ),
-        Figure(
-            f"relay floor (two hops) p99 (n={len(floor)})",
-            percentile(floor, 0.99) * ms,
-            "ms",
-            raw_p99,
-            "raw hop p99",
-        ),
-        *floor_figures("light nudge", measured.engine, floor),
-        *floor_figures("VR toggle", measured.vr, floor),
-        *floor_figures("scene change", measured.scene, floor),
+        *relay_figures(floor, "aiomqtt", raw_p50, raw_p99),
+        *relay_figures(paho_floor, "paho", raw_p50, raw_p99),
+        *floor_figures("light nudge", measured.engine, floor, "aiomqtt relay", True),
+        *floor_figures("VR toggle", measured.vr, floor, "aiomqtt relay", True),
+        *floor_figures("scene change", measured.scene, floor, "aiomqtt relay", True),
+        *floor_figures("light nudge", measured.engine, paho_floor, "paho relay", False),
+        *floor_figures("VR toggle", measured.vr, paho_floor, "paho relay", False),
     ]
