@@ -17,8 +17,9 @@ While the latch is engaged (an emergency is active):
 * no volume rises (music, tones, VR content): a rise is held at the level already let out;
 * nothing starts: VR play/resume and BLS sets are refused; stops and pauses pass.
 
-A visual light bar's sets pass the flash-rate rule as a light's changes do: a start lights
-the bar at the set's intensity, a stop darkens it (docs/safety.md#flash-rate).
+A visual light bar's sets and a VR screen's content pass the flash-rate rule as a light's
+changes do: a start lights the bar at the set's intensity, a play lights the screen at its
+brightness, a stop darkens either (docs/safety.md#flash-rate).
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ class RoomOutput:
         self._queue: list[GatedMessage] = []
         self._volumes: dict[str, float] = {}
         """Channel → the volume last let out (music, tones, a VR device)."""
+        self._screens: dict[str, float] = {}
+        """VR device → the brightness of its screen when it shows content (full until told)."""
+        self._showing: set[str] = set()
+        """VR devices whose content was let play and not stopped since."""
         self.latch: Latch | None = None
 
     def device_topics(self) -> frozenset[str]:
@@ -247,7 +252,12 @@ class RoomOutput:
     # ------------------------------------------------------------------ VR
 
     def vr(self, device_id: str, command: VrCommand, now: float) -> Verdict[Any]:
-        """Send a VR command. Play/resume are refused while latched; a play's volume is gated."""
+        """Send a VR command. Play/resume are refused while latched; a play's volume is gated.
+
+        The screen's brightness passes the flash-rate rule as a light's: a play lights it at
+        its brightness (refused when that would flash it), a stop darkens it (never held
+        back), a brightness change while content shows changes it; one while nothing shows
+        is kept for the next play."""
         if command.action in ("play", "resume") and self.latch is not None:
             return _refusal(command, f"{device_id}: {LATCHED}; VR content does not start")
         if command.action == "volume":
@@ -255,12 +265,23 @@ class RoomOutput:
             value = self.volume(device_id, command.volume, now, over_s=0.0)
             return Verdict(Status.OK, command, value)
         if command.action == "brightness":
-            assert command.level is not None  # VrCommand requires it
-            verdict = self.gate.check_light(device_id, command.level, self._real(now))
-            if verdict.value is None:
-                return verdict
-            command = replace(command, level=verdict.value)
+            level = command.level
+            assert level is not None  # VrCommand requires it (0–1)
+            if device_id in self._showing:
+                verdict = self.gate.check_light(device_id, level, self._real(now))
+                if verdict.value is None:
+                    return verdict
+                level = verdict.value
+                command = replace(command, level=level)
+            self._screens[device_id] = level
         if command.action == "play":
+            lit = self.gate.check_light(
+                device_id, self._screens.get(device_id, 1.0), self._real(now)
+            )
+            if lit.value is None:  # played and stopped faster than the flash rate
+                self._on_safety(device_id, lit)
+                return lit
+            self._showing.add(device_id)
             wanted = command.volume if command.volume is not None else 0.0
             verdict = self.gate.check_volume(device_id, wanted, self._real(now))
             if verdict.status is not Status.OK:
@@ -268,6 +289,8 @@ class RoomOutput:
             self._volumes[device_id] = verdict.value or 0.0
             command = replace(command, volume=verdict.value or 0.0)
         if command.action == "stop":
+            self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
+            self._showing.discard(device_id)
             self.silenced(device_id, now)
         if command.action == "resume":  # paused content comes back silent, to ramp in again
             self._vr_send(device_id, VrCommand("volume", volume=0.0))

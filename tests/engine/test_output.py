@@ -241,6 +241,47 @@ def test_a_light_bar_s_sets_count_as_its_flashes_a_stop_is_never_held_back(
     assert parts.output.bls_start("lightbar", bar_set, 1.5).status is Status.OK
 
 
+def test_vr_content_played_and_stopped_counts_as_its_screen_s_flashes(parts: RoomParts) -> None:
+    """A play lights the headset's screen at its brightness and a stop darkens it at once:
+    content played and stopped faster than the flash rate would flash it, as a light bar's
+    sets would (docs/safety.md#flash-rate). A stop is never held back."""
+    play = VrCommand("play", "breathing-meadow", 0.0)
+    plays = []
+    for n in range(4):
+        plays.append(parts.output.vr("headset", play, n * 0.1).status)
+        assert parts.output.vr("headset", VrCommand("stop"), n * 0.1 + 0.05).status is Status.OK
+    assert plays == [Status.OK] * 3 + [Status.REFUSED]
+    sent = [body for _, body in parts.take() if '"volume"' not in body or '"play"' in body]
+    assert sent == [
+        *['{"action":"play","content":"breathing-meadow","volume":0}', '{"action":"stop"}'] * 3,
+        '{"action":"stop"}',
+    ]
+    device_id, refusal = parts.safety.reports[-1]
+    assert (device_id, refusal.rules) == ("headset", (Rule.FLASH_RATE,))
+    # still for a second: the next play passes
+    assert parts.output.vr("headset", play, 1.5).status is Status.OK
+
+
+def test_a_vr_screen_s_brightness_counts_when_it_shows_and_is_kept_for_the_next_play(
+    parts: RoomParts,
+) -> None:
+    """Dimmed while nothing shows, the screen lights to that brightness when content plays:
+    the play is the change the gate judges (a 5 % screen lit and darkened is no flash)."""
+    dim = VrCommand("brightness", level=0.05)
+    play = VrCommand("play", "breathing-meadow", 0.0)
+    for n in range(4):
+        assert parts.output.vr("headset", dim, n * 0.1).status is Status.OK
+        assert parts.output.vr("headset", play, n * 0.1 + 0.02).status is Status.OK
+        assert parts.output.vr("headset", VrCommand("stop"), n * 0.1 + 0.05).status is Status.OK
+    # shown: a swing to full and back to dim, faster than the flash rate, is refused
+    parts.output.vr("headset", play, 0.5)
+    swings = [
+        parts.output.vr("headset", VrCommand("brightness", level=level), 0.5 + n * 0.05).status
+        for n, level in enumerate([1.0, 0.05] * 3)
+    ]
+    assert Status.REFUSED in swings
+
+
 # ---------------------------------------------------------------------------- the journal
 
 
