@@ -19,9 +19,11 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from controller import __version__
@@ -130,6 +132,11 @@ def close_now(journal: Journal, cleanly: bool) -> None:
     """Close a journal on this thread (the service hands it to a worker thread instead)."""
     journal.close(ended_cleanly=cleanly)
 
+
+MARKER_SINCE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+"""How the emergency marker writes its start (`iso_wall`)."""
+MARKER_MAX_BYTES = 4096
+"""The emergency marker holds one short JSON object; more is not read."""
 
 RETAINED_READING = "a retained reading is an old one; ignored (sensors must not retain readings)"
 
@@ -279,7 +286,7 @@ class Engine:
         self.latch_file = room.data_dir / f"{room.room_id}.emergency"
         """Present while an emergency is active: a restart outside a session stays latched."""
         if self.latch_file.exists():
-            self._emergency()
+            self._emergency(since_wall=_marker_since(self.latch_file))
         else:
             self._apply_scene(room.settings.idle_scene, None)
 
@@ -477,6 +484,10 @@ class Engine:
             )
             self.recorder.journal = journal
             self.checks.resumed(run.phase, t_now, self.session.origin, point.checks)
+            if self.emergency is None and point.progress.get("in_emergency") is True:
+                # the room's marker was lost (a disk that refused it, a restored backup): the
+                # journal's word latches the room; the press is in that journal already
+                self._emergency(journaled=True)
             latched = self.emergency is not None
             if latched:
                 # latched since start-up (the emergency marker, written before the press's
@@ -494,11 +505,7 @@ class Engine:
                 {"gap_s": gap_s, "from_t": point.last_t, "to_t": t_now, **self._progress()},
                 text=f"engine resumed the session after a gap of {gap_s:.1f} s",
             )
-            if latched:
-                return  # the safe scene stands
-            if point.progress.get("in_emergency") is True:
-                self._emergency()
-            else:
+            if not latched:
                 self._apply_scene(overrides.scene_to_apply, RESUME_FADE_S * self.scale)
         except Exception:
             self._leave_session()
@@ -911,7 +918,10 @@ class Engine:
 
     # ================================================================== emergency
 
-    def _emergency(self) -> None:
+    def _emergency(self, *, since_wall: str | None = None, journaled: bool = False) -> None:
+        """The emergency: latch and lights up. Pressed again within the fade, it completes at
+        once. One carried over a restart began at the room marker's `since_wall` (now when
+        unknown); `journaled`: the resumed session's journal has its start already."""
         now = self.now()
         fade_s = self.limits.emergency_fade_s
         if self.emergency is not None:
@@ -920,15 +930,18 @@ class Engine:
                 self._record("safety", {"emergency": "immediate"}, text="EMERGENCY: immediate")
                 self._safe_scene(immediate=True)
             return
-        self.emergency = Emergency(since=now, since_wall=iso_wall(self.recorder.wall_ns()))
+        self.emergency = Emergency(
+            since=now, since_wall=since_wall or iso_wall(self.recorder.wall_ns())
+        )
         self._keep_latch_file(True)
         if self.session is not None and not self.session.run.held:
             self.session.run.hold()
-        self._record(
-            "safety",
-            {"emergency": "start", **self._progress()},
-            text="EMERGENCY: lights up, everything stops",
-        )
+        if not journaled:
+            self._record(
+                "safety",
+                {"emergency": "start", **self._progress()},
+                text="EMERGENCY: lights up, everything stops",
+            )
         self._safe_scene(immediate=False)
 
     def _safe_scene(self, *, immediate: bool) -> None:
@@ -1280,3 +1293,14 @@ def describe_command(command: Command) -> str:
     """An action in a few words for a refusal (`vr play`, `lights`), never a note's text."""
     op = getattr(command, "op", None)
     return f"{command.action} {op}" if isinstance(op, str) else command.action
+
+
+def _marker_since(marker: Path) -> str | None:
+    """When the emergency the room's marker carries began; None when the marker does not say
+    (written before its time was known, unreadable, or not the engine's)."""
+    try:
+        with marker.open("rb") as file:
+            since = json.loads(file.read(MARKER_MAX_BYTES)).get("since")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return since if isinstance(since, str) and MARKER_SINCE.fullmatch(since) else None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -293,6 +294,38 @@ def test_the_latch_survives_a_restart_of_the_engine_outside_a_session(
     assert restarted.snapshot().emergency.active, f"the restarted engine sends {wire}"
     ceiling = json.loads(wire.get(CEILING, '{"brightness":203}'))
     assert ceiling.get("brightness", 0) >= SAFE_CEILING, wire[CEILING]
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        b"",
+        b"{",
+        b"[1, 2]",
+        b'{"since": 5}',
+        b'{"since": "yesterday"}',
+        b'{"since": "2026-11-18T11:06:45.000000Z\\n<b>"}',
+        b'{"since": "' + b"9" * 100_000 + b'"}',
+        b"\xff\xfe" * 10_000,
+    ],
+    ids=["empty", "broken", "list", "number", "words", "trailing", "huge", "binary"],
+)
+def test_a_marker_that_does_not_say_when_still_latches_the_restarted_room(
+    room: Room, marker: bytes
+) -> None:
+    """The room's emergency marker says when the emergency began, so a restart shows that
+    time; a marker that cannot say (damaged, not the engine's) latches the room all the
+    same, the emergency shown as beginning at the restart."""
+    room.engine.latch_file.parent.mkdir(parents=True, exist_ok=True)
+    room.engine.latch_file.write_bytes(marker)
+
+    restarted = Engine(room.engine.room, clock=ManualClock())
+
+    emergency = restarted.snapshot().emergency
+    assert emergency.active
+    assert emergency.since is not None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", emergency.since)
+    assert emergency.since not in marker.decode(errors="replace")
 
 
 # --------------------------------------------------------------------------- 6. VR resume

@@ -415,3 +415,39 @@ def test_a_latched_restart_whose_journal_lost_the_press_holds_the_phase_and_drop
     restarted.tick()
     assert restarted.snapshot().phase.name == "return"  # type: ignore[union-attr]
     assert restarted.snapshot().overrides["lights"] == {}
+
+
+@pytest.mark.parametrize("marker_lost", [False, True], ids=["with-marker", "marker-lost"])
+def test_a_latched_session_resumed_keeps_the_emergency_s_start_and_journals_it_once(
+    tmp_path: Path, marker_lost: bool
+) -> None:
+    """docs/emergency.md#crash-and-resume: the restarted engine is latched by the room's
+    marker, or by the journal when the marker was lost; the resumed journal holds one
+    `emergency: start` (a second would count two emergencies in the session's summary), and
+    with the marker the emergency shown began at the press, not at the restart."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(5.0)
+    command(engine, "emergency")
+    pressed = engine.snapshot().emergency.since
+    assert engine.session is not None and engine.session.journal.flush()
+    path = engine.session.journal.path
+    if marker_lost:
+        engine.latch_file.unlink()
+
+    restarted, resumed = restart(the_room(tmp_path))
+
+    assert resumed is not None
+    state = restarted.snapshot()
+    assert state.emergency.active and state.scene == "lights-up"
+    assert state.phase is not None and state.phase.held
+    assert (state.emergency.since == pressed) is not marker_lost
+    assert restarted.latch_file.exists()
+    assert restarted.session is not None and restarted.session.journal.flush()
+    starts = [
+        event.payload
+        for event in read_events(path)
+        if isinstance(event.payload, dict) and event.payload.get("emergency") == "start"
+    ]
+    assert len(starts) == 1, starts
