@@ -1301,6 +1301,6 @@ def _marker_since(marker: Path) -> str | None:
     try:
         with marker.open("rb") as file:
             since = json.loads(file.read(MARKER_MAX_BYTES)).get("since")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return since if isinstance(since, str) and MARKER_SINCE.fullmatch(since) else None

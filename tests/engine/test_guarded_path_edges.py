@@ -307,8 +307,9 @@ def test_the_latch_survives_a_restart_of_the_engine_outside_a_session(
         b'{"since": "2026-11-18T11:06:45.000000Z\\n<b>"}',
         b'{"since": "' + b"9" * 100_000 + b'"}',
         b"\xff\xfe" * 10_000,
+        b"[" * 4096,
     ],
-    ids=["empty", "broken", "list", "number", "words", "trailing", "huge", "binary"],
+    ids=["empty", "broken", "list", "number", "words", "trailing", "huge", "binary", "nested"],
 )
 def test_a_marker_that_does_not_say_when_still_latches_the_restarted_room(
     room: Room, marker: bytes
