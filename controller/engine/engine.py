@@ -965,7 +965,8 @@ class Engine:
         try:
             if latched:
                 self.latch_file.parent.mkdir(parents=True, exist_ok=True)
-                descriptor = os.open(self.latch_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK  # as in reading
+                descriptor = os.open(self.latch_file, flags, 0o600)
                 with os.fdopen(descriptor, "w") as marker:
                     marker.write(
                         json.dumps({"since": self.emergency.since_wall if self.emergency else None})
@@ -1298,8 +1299,8 @@ def describe_command(command: Command) -> str:
 def _marker_since(marker: Path) -> str | None:
     """When the emergency the room's marker carries began; None when the marker does not say
     (written before its time was known, unreadable, or not the engine's)."""
-    try:
-        with marker.open("rb") as file:
+    try:  # not blocking: a FIFO in its place would hold the engine's start forever
+        with os.fdopen(os.open(marker, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
             since = json.loads(file.read(MARKER_MAX_BYTES)).get("since")
     except (OSError, ValueError, AttributeError, RecursionError):
         return None

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -327,6 +329,23 @@ def test_a_marker_that_does_not_say_when_still_latches_the_restarted_room(
     assert emergency.since is not None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", emergency.since)
     assert emergency.since not in marker.decode(errors="replace")
+
+
+def test_a_fifo_in_the_marker_s_place_does_not_hold_the_engine_s_start(room: Room) -> None:
+    """Read without blocking: a FIFO with no writer where the marker is would otherwise keep
+    the engine from starting at all (the room latched all the same, as for any marker)."""
+    room.engine.latch_file.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(room.engine.latch_file)
+    started: list[Engine] = []
+    starting = threading.Thread(
+        target=lambda: started.append(Engine(room.engine.room, clock=ManualClock())), daemon=True
+    )  # a thread, so that a start held forever fails this test instead of hanging it
+
+    starting.start()
+    starting.join(timeout=10.0)
+
+    assert started, "the engine's start is held by the FIFO"
+    assert started[0].snapshot().emergency.active
 
 
 # --------------------------------------------------------------------------- 6. VR resume
