@@ -961,11 +961,12 @@ class Engine:
         self.lights.lights_up(lights, fade, now)
 
     def _keep_latch_file(self, latched: bool) -> None:
-        """Write (0600) or remove the room's emergency marker; a failure is loud, not fatal."""
+        """Write (0600) or remove the room's emergency marker; a failure is loud, not fatal.
+        Not through a link put in its place, nor blocking on a FIFO there."""
         try:
             if latched:
                 self.latch_file.parent.mkdir(parents=True, exist_ok=True)
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK  # as in reading
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
                 descriptor = os.open(self.latch_file, flags, 0o600)
                 with os.fdopen(descriptor, "w") as marker:
                     marker.write(

@@ -331,6 +331,19 @@ def test_a_marker_that_does_not_say_when_still_latches_the_restarted_room(
     assert emergency.since not in marker.decode(errors="replace")
 
 
+def test_the_marker_is_not_written_through_a_link_in_its_place(room: Room, tmp_path: Path) -> None:
+    """A link where the marker goes would have the emergency overwrite what it points to."""
+    other = tmp_path / "not-the-marker.txt"
+    other.write_text("kept")
+    room.engine.latch_file.parent.mkdir(parents=True, exist_ok=True)
+    room.engine.latch_file.symlink_to(other)
+
+    room.do("emergency")
+
+    assert room.engine.snapshot().emergency.active
+    assert other.read_text() == "kept"
+
+
 def test_a_fifo_in_the_marker_s_place_does_not_hold_the_engine_s_start(room: Room) -> None:
     """Read without blocking: a FIFO with no writer where the marker is would otherwise keep
     the engine from starting at all (the room latched all the same, as for any marker)."""
