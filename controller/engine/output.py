@@ -139,8 +139,10 @@ class RoomOutput:
         """Channel → the volume last let out (music, tones, a VR device)."""
         self._screens: dict[str, float] = {}
         """VR device → the brightness of its screen when it shows content (full until told)."""
-        self._showing: set[str] = set()
-        """VR devices whose content was let play and not stopped since."""
+        self._dark: set[str] = set()
+        """VR devices this path stopped and let no content play on since: the only screens
+        known to show nothing (one never stopped here may show anything, e.g. an idle
+        scene's content when a live replay begins)."""
         self.latch: Latch | None = None
 
     def device_topics(self) -> frozenset[str]:
@@ -256,8 +258,8 @@ class RoomOutput:
 
         The screen's brightness passes the flash-rate rule as a light's: a play lights it at
         its brightness (refused when that would flash it), a stop darkens it (never held
-        back), a brightness change while content shows changes it; one while nothing shows
-        is kept for the next play."""
+        back), a brightness change changes it, unless this path stopped its content and let
+        none play since: then it is kept for the next play."""
         if command.action in ("play", "resume") and self.latch is not None:
             return _refusal(command, f"{device_id}: {LATCHED}; VR content does not start")
         if command.action == "volume":
@@ -267,7 +269,7 @@ class RoomOutput:
         if command.action == "brightness":
             level = command.level
             assert level is not None  # VrCommand requires it (0–1)
-            if device_id in self._showing:
+            if device_id not in self._dark:
                 verdict = self.gate.check_light(device_id, level, self._real(now))
                 if verdict.value is None:
                     return verdict
@@ -281,7 +283,7 @@ class RoomOutput:
             if lit.value is None:  # played and stopped faster than the flash rate
                 self._on_safety(device_id, lit)
                 return lit
-            self._showing.add(device_id)
+            self._dark.discard(device_id)
             wanted = command.volume if command.volume is not None else 0.0
             verdict = self.gate.check_volume(device_id, wanted, self._real(now))
             if verdict.status is not Status.OK:
@@ -290,7 +292,7 @@ class RoomOutput:
             command = replace(command, volume=verdict.value or 0.0)
         if command.action == "stop":
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
-            self._showing.discard(device_id)
+            self._dark.add(device_id)
             self.silenced(device_id, now)
         if command.action == "resume":  # paused content comes back silent, to ramp in again
             self._vr_send(device_id, VrCommand("volume", volume=0.0))

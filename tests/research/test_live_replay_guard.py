@@ -10,7 +10,9 @@ attacking it:
   replay must not inflate the cuff of whoever sits in the room now;
 * a BLS device is told to stop half a second (real time) after the length the gate judged
   for a set the replay started, whether the replay is paused or slowed, or ends first (a
-  start the bus delivered twice restarts the set on a device that keeps its own timing).
+  start the bus delivered twice restarts the set on a device that keeps its own timing);
+* a headset's screen the replay has not stopped itself may show anything (an idle scene's
+  content): its brightness swings pass the flash-rate rule.
 """
 
 from __future__ import annotations
@@ -262,6 +264,26 @@ async def test_a_replayed_resume_does_not_start_sound_the_gate_never_ramped() ->
     assert not told or (volumes and told[0].get("volume", 100) <= 5), (
         f"the headset was told {told}: it resumes at a volume the gate never let out"
     )
+
+
+async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
+    """docs/safety.md#flash-rate: a brightness change passes the gate unless the screen's
+    content was stopped and nothing played since. The replay does not know what the room's
+    screen shows when it begins (an idle scene may play content on it): a recording, or a
+    selection, that swings the headset's brightness without a stop of its own must not
+    reach it faster than the flash rate."""
+    now = [100.0]
+    target, sent = live_target(lambda: now[0])
+    for n in range(10):  # 0 % and 100 %, a swing every 50 ms
+        level = 100 if n % 2 else 0
+        payload = f'{{"action":"brightness","level":{level}}}'
+        await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
+        now[0] += 0.05
+    levels = [json.loads(payload)["level"] for _, payload in sent]
+    swings = [level for n, level in enumerate(levels) if n == 0 or level != levels[n - 1]]
+    # a flash is a swing up and one down: at most 3 flashes (6 swings) in any second
+    assert len(swings) <= 6, f"the headset was swung {swings} in 0.5 s"
+    assert target.held_back
 
 
 HEADSET = "vr/headset/set"
