@@ -879,13 +879,15 @@ class Engine:
         elif isinstance(target, MusicTarget):
             self._music_due = target
         elif isinstance(target, VrTarget):
+            # a stop goes before the brightness, a play after: content lights the screen at
+            # the scene's brightness, never at the last one first
             if target.action == "stop":
                 self.vr.send(device_id, VrCommand("stop"), now)
-            else:
-                assert target.content is not None  # validated in the scene
-                self.vr.send(device_id, VrCommand("play", target.content, target.volume), now)
             if target.brightness is not None:
                 self.vr.send(device_id, VrCommand("brightness", level=target.brightness), now)
+            if target.action == "play":
+                assert target.content is not None  # validated in the scene
+                self.vr.send(device_id, VrCommand("play", target.content, target.volume), now)
         elif target.running:
             self.bls.start(device_id, target, now, self.music.volume)
         elif device_id in self.bls.sets:

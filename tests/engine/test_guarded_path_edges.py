@@ -557,3 +557,37 @@ def test_a_cued_notes_words_stay_off_the_events_topic(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- 10. doc vs gate
+
+
+# --------------------------------------------------------------------------- 11. VR brightness
+
+
+def test_a_scene_s_dim_content_is_dimmed_before_it_plays(tmp_path: Path) -> None:
+    """docs/safety.md#flash-rate: a brightness change is kept for the next play while the
+    screen's content is stopped, and "a play lights it at its brightness". A scene that
+    plays content at 5 % sent the play first, so the screen lit at its last brightness (full
+    here) and the scene's 5 % came after, a second swing: after the headset was tried twice
+    (`vr play`, `vr stop`) the gate refused that swing and the content stayed at full
+    brightness, with nothing journaled. Its brightness goes first: the play lights it at 5 %."""
+    config = room_copy(
+        tmp_path,
+        "centering",
+        'content: "breathing:6", volume: 40}',
+        'content: "breathing:6", volume: 40, brightness: 5}',
+    )
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    run_engine(engine, 2.0)
+    for op in ("play", "stop", "play", "stop"):
+        command(engine, "vr", op=op, content="breathing:6")
+        clock.advance(0.1)
+        engine.tick()
+    engine.take_outgoing()
+    command(engine, "scene", name="centering")
+    told = [m.payload for m in engine.take_outgoing() if m.topic == HEADSET]
+    assert told == [
+        '{"action":"brightness","level":5}',
+        '{"action":"play","content":"breathing:6","volume":0}',
+    ]
+
