@@ -272,6 +272,7 @@ class RoomOutput:
             if device_id not in self._dark:
                 verdict = self.gate.check_light(device_id, level, self._real(now))
                 if verdict.value is None:
+                    self._on_safety(device_id, verdict)
                     return verdict
                 level = verdict.value
                 command = replace(command, level=level)

@@ -591,3 +591,38 @@ def test_a_scene_s_dim_content_is_dimmed_before_it_plays(tmp_path: Path) -> None
         '{"action":"play","content":"breathing:6","volume":0}',
     ]
 
+
+def test_a_scene_s_brightness_the_gate_refuses_is_journaled(tmp_path: Path) -> None:
+    """docs/safety.md#flash-rate: "Nothing is dropped silently. Every verdict that is not
+    `ok` is journaled as a `safety` event". Scenes that swing playing content between 5 %
+    and full faster than the flash rate have swings refused; each refusal is journaled (it
+    was not: the screen stayed at a brightness no scene asked for, and nothing said so)."""
+    config = room_copy(
+        tmp_path,
+        "centering",
+        'content: "breathing:6", volume: 40}',
+        'content: "breathing:6", volume: 40, brightness: 5}',
+    )
+    bright = (config.parent / "scenes" / "centering.yaml").read_text()
+    (config.parent / "scenes" / "bright.yaml").write_text(
+        bright.replace("brightness: 5}", "brightness: 100}")
+    )
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    run_engine(engine, 2.0)
+    engine.take_outgoing()
+    engine.take_events()
+    for name in ["centering", "bright"] * 4:
+        command(engine, "scene", name=name)
+        clock.advance(0.1)
+        engine.tick()
+    told = [m.payload for m in engine.take_outgoing() if m.topic == HEADSET]
+    refused = 8 - sum('"brightness"' in payload for payload in told)
+    reported = [
+        event
+        for event in engine.take_events()
+        if event["kind"] == "safety" and event.get("device") == "headset"
+    ]
+    assert refused > 0
+    assert len(reported) == refused, f"{refused} brightness changes refused, {reported}"
