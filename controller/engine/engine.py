@@ -809,6 +809,7 @@ class Engine:
         if command.op == "play" and not command.content:
             raise CommandRefused("vr play needs content")
         now = self.now()
+        refusals = []  # each headset is judged on its own screen: one refused, the rest go
         for device_id in self.vr.ids:
             if command.op == "play":
                 vr = VrCommand("play", content=command.content, volume=command.volume)
@@ -816,7 +817,9 @@ class Engine:
                 vr = VrCommand(command.op)
             verdict = self.vr.send(device_id, vr, now, again=True)
             if verdict is not None and not verdict.allowed:
-                raise CommandRefused(verdict.reason or "refused")
+                refusals.append(verdict.reason or f"{device_id}: refused")
+        if refusals:
+            raise CommandRefused("; ".join(refusals))
 
     # ================================================================== phases and scenes
 

@@ -626,3 +626,27 @@ def test_a_scene_s_brightness_the_gate_refuses_is_journaled(tmp_path: Path) -> N
     ]
     assert refused > 0
     assert len(reported) == refused, f"{refused} brightness changes refused, {reported}"
+
+
+def test_each_headset_s_content_is_judged_on_its_own_screen(tmp_path: Path) -> None:
+    """docs/control-api.md#vr: `vr play` plays on every headset, refused where it would make
+    a screen flash. A scene toggled fast (its content on the first headset only) leaves that
+    one's screen with no flash to spare: the second headset, whose screen showed nothing,
+    still gets the content (it did not: the first refusal ended the command)."""
+    config = room_copy(tmp_path, "peak", "headset: {action: stop}", "headset: {action: stop}")
+    (config.parent / "devices" / "vr2.yaml").write_text(
+        "id: headset2\nlabel: second screen\nkind: vr\ndriver: mqtt-vr\ntopic: headset2\n"
+    )
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    run_engine(engine, 2.0)
+    for name in ["centering", "peak"] * 3:
+        command(engine, "scene", name=name)
+        clock.advance(0.08)
+        engine.tick()
+    engine.take_outgoing()
+    with pytest.raises(CommandRefused, match=r"^headset: going to 100 %"):
+        command(engine, "vr", op="play", content="breathing:6")
+    told = [(m.topic, m.payload) for m in engine.take_outgoing() if m.topic.startswith("vr/")]
+    assert told == [("vr/headset2/set", '{"action":"play","content":"breathing:6","volume":0}')]
