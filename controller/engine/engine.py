@@ -75,7 +75,7 @@ from controller.engine.output import LATCHED, GatedMessage, RoomOutput
 from controller.engine.phases import CommandRefused, CueDue, PhaseChange, SessionRun
 from controller.engine.record import Recorder, iso_wall
 from controller.engine.resume import ResumeError, ResumePoint
-from controller.engine.safety import SafetyGate, Verdict
+from controller.engine.safety import Rule, SafetyGate, Verdict
 from controller.engine.snapshot import device_info, phase_info, plan_phases
 from controller.engine.targets import (
     BlsTarget,
@@ -137,6 +137,10 @@ MARKER_SINCE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 """How the emergency marker writes its start (`iso_wall`)."""
 MARKER_MAX_BYTES = 4096
 """The emergency marker holds one short JSON object; more is not read."""
+
+VR_RETRY_S = 1.0
+"""Real seconds after which a scene's VR play or brightness the flash rate refused is tried
+again: a screen still for a second takes any change (docs/safety.md#flash-rate)."""
 
 RETAINED_READING = "a retained reading is an old one; ignored (sensors must not retain readings)"
 
@@ -280,6 +284,9 @@ class Engine:
         self._floor_reasserted: dict[str, float] = {}
         """Device → real time its safe target (a light's) or stop (a headset's, a BLS
         device's) was last sent again during the latch."""
+        self._vr_owed: dict[str, tuple[VrTarget, float]] = {}
+        """Headset → the scene's target the flash rate refused (its play or brightness), and
+        the session time it is tried again (`VR_RETRY_S` later)."""
         self._floor_owed: dict[str, float] = {}
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
@@ -592,6 +599,9 @@ class Engine:
         for device_id, at in list(self._floor_owed.items()):
             if self._real(now) >= at:
                 self._resend_floor(device_id, self._real(now))
+        for device_id, (owed, at) in list(self._vr_owed.items()):
+            if now >= at:
+                self._apply_vr_target(device_id, owed, now)
         self.lights.tick(now)
         step_s = 1.0 / MAX_UPDATES_PER_S
         for (device_id, attribute), value in self.fades.tick(now):
@@ -809,6 +819,7 @@ class Engine:
         if command.op == "play" and not command.content:
             raise CommandRefused("vr play needs content")
         now = self.now()
+        self._vr_owed.clear()  # the operator's word replaces what a scene still owed
         refusals = []  # each headset is judged on its own screen: one refused, the rest go
         for device_id in self.vr.ids:
             if command.op == "play":
@@ -882,19 +893,29 @@ class Engine:
         elif isinstance(target, MusicTarget):
             self._music_due = target
         elif isinstance(target, VrTarget):
-            # a stop goes before the brightness, a play after: content lights the screen at
-            # the scene's brightness, never at the last one first
-            if target.action == "stop":
-                self.vr.send(device_id, VrCommand("stop"), now)
-            if target.brightness is not None:
-                self.vr.send(device_id, VrCommand("brightness", level=target.brightness), now)
-            if target.action == "play":
-                assert target.content is not None  # validated in the scene
-                self.vr.send(device_id, VrCommand("play", target.content, target.volume), now)
+            self._apply_vr_target(device_id, target, now)
         elif target.running:
             self.bls.start(device_id, target, now, self.music.volume)
         elif device_id in self.bls.sets:
             self.bls.stop(device_id, "scene", now)
+
+    def _apply_vr_target(self, device_id: str, target: VrTarget, now: float) -> None:
+        """A stop goes before the brightness, a play after: content lights the screen at the
+        scene's brightness, never at the last one first. What the flash rate refuses is
+        tried again once the screen could take it (a room left without its phase's content
+        otherwise), unless another scene, the operator or the emergency speaks first."""
+        self._vr_owed.pop(device_id, None)
+        commands = [VrCommand("stop")] if target.action == "stop" else []
+        if target.brightness is not None:
+            commands.append(VrCommand("brightness", level=target.brightness))
+        if target.action == "play":
+            assert target.content is not None  # validated in the scene
+            commands.append(VrCommand("play", target.content, target.volume))
+        for vr in commands:
+            verdict = self.vr.send(device_id, vr, now)
+            if verdict is not None and Rule.FLASH_RATE in verdict.rules and not verdict.allowed:
+                self._vr_owed[device_id] = (target, now + VR_RETRY_S * self.scale)
+                return
 
     def _cue(self, cue: CueDue) -> None:
         label = cue.cue.label or cue.cue.do.get("action")
@@ -952,6 +973,7 @@ class Engine:
     def _safe_scene(self, *, immediate: bool) -> None:
         """Latch, then: BLS stops, VR stops, music fades out, lights up in one change each."""
         now = self.now()
+        self._vr_owed.clear()
         safe = self.room.scenes[self.room.settings.safe_scene]
         targets = scene_targets(self.room, safe)
         lights = {k: t for k, t in targets.items() if isinstance(t, LightTarget)}

@@ -650,3 +650,36 @@ def test_each_headset_s_content_is_judged_on_its_own_screen(tmp_path: Path) -> N
         command(engine, "vr", op="play", content="breathing:6")
     told = [(m.topic, m.payload) for m in engine.take_outgoing() if m.topic.startswith("vr/")]
     assert told == [("vr/headset2/set", '{"action":"play","content":"breathing:6","volume":0}')]
+
+
+@pytest.mark.parametrize("first", [None, "emergency", "vr stop"])
+def test_a_scene_s_content_the_flash_rate_refused_plays_once_the_screen_can_take_it(
+    tmp_path: Path, first: str | None
+) -> None:
+    """docs/safety.md#flash-rate: "once a device has been still for a second, any change
+    passes". A scene's content refused because the headset was just played and stopped three
+    times is played a second later (the phase would otherwise run without its content), once;
+    the emergency or the operator's own `vr` command meanwhile takes its place."""
+    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    run_engine(engine, 2.0)
+    for op in ("play", "stop") * 3:
+        command(engine, "vr", op=op, content="breathing:6")
+        clock.advance(0.05)
+        engine.tick()
+    engine.take_outgoing()
+
+    command(engine, "scene", name="centering")
+    if first == "emergency":
+        command(engine, "emergency")
+    elif first == "vr stop":
+        command(engine, "vr", op="stop")
+    run_engine(engine, 0.5, step=0.1)
+    early = [m.payload for m in engine.take_outgoing() if m.topic == HEADSET]
+    run_engine(engine, 3.0, step=0.1)
+    later = [m.payload for m in engine.take_outgoing() if m.topic == HEADSET]
+
+    assert not any('"play"' in payload for payload in early), early
+    plays = [payload for payload in later if '"play"' in payload]
+    assert plays == ([] if first else ['{"action":"play","content":"breathing:6","volume":0}'])
