@@ -282,8 +282,9 @@ class RoomOutput:
                 device_id, self._screens.get(device_id, 1.0), self._real(now)
             )
             if lit.value is None:  # played and stopped faster than the flash rate
-                self._on_safety(device_id, lit)
-                return lit
+                refused = _too_soon(command, lit, f"{device_id}: content played")
+                self._on_safety(device_id, refused)
+                return refused
             self._dark.discard(device_id)
             wanted = command.volume if command.volume is not None else 0.0
             verdict = self.gate.check_volume(device_id, wanted, self._real(now))
@@ -320,7 +321,7 @@ class RoomOutput:
         if allowed is not None and _light_bar(driver):
             lit = self.gate.check_light(device_id, _bar_level(allowed), self._real(now))
             if lit.value is None:  # started and stopped faster than the flash rate
-                verdict = Verdict(Status.REFUSED, request, None, lit.reason, lit.rules)
+                verdict = _too_soon(request, lit, f"{device_id}: a set started")
                 allowed = None
         if verdict.status is not Status.OK:
             self._on_safety(device_id, verdict)
@@ -421,6 +422,14 @@ def _light_bar(driver: Driver | None) -> bool:
 def _bar_level(allowed: BlsRequest) -> float:
     """How bright a light bar's set lights it (its intensity; full when none is given)."""
     return 1.0 if allowed.intensity is None else allowed.intensity
+
+
+def _too_soon(requested: Any, lit: Verdict[float], what: str) -> Verdict[Any]:
+    """A start refused because it would light a screen or bar too soon after its last starts
+    and stops: said as such, with the gate's count behind it."""
+    return Verdict(
+        Status.REFUSED, requested, None, f"{what} now would flash it; {lit.reason}", lit.rules
+    )
 
 
 def _refusal(requested: Any, reason: str) -> Verdict[Any]:

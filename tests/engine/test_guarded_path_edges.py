@@ -646,7 +646,7 @@ def test_each_headset_s_content_is_judged_on_its_own_screen(tmp_path: Path) -> N
         clock.advance(0.08)
         engine.tick()
     engine.take_outgoing()
-    with pytest.raises(CommandRefused, match=r"^headset: going to 100 %"):
+    with pytest.raises(CommandRefused, match=r"^headset: content played now would flash it; "):
         command(engine, "vr", op="play", content="breathing:6")
     told = [(m.topic, m.payload) for m in engine.take_outgoing() if m.topic.startswith("vr/")]
     assert told == [("vr/headset2/set", '{"action":"play","content":"breathing:6","volume":0}')]

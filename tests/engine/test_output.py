@@ -237,6 +237,8 @@ def test_a_light_bar_s_sets_count_as_its_flashes_a_stop_is_never_held_back(
     ]  # fmt: skip
     device_id, refusal = parts.safety.reports[-1]
     assert (device_id, refusal.rules) == ("lightbar", (Rule.FLASH_RATE,))
+    assert refusal.reason is not None
+    assert refusal.reason.startswith("lightbar: a set started now would flash it; "), refusal
     # still for a second: the next set passes
     assert parts.output.bls_start("lightbar", bar_set, 1.5).status is Status.OK
 
@@ -258,6 +260,8 @@ def test_vr_content_played_and_stopped_counts_as_its_screen_s_flashes(parts: Roo
     ]
     device_id, refusal = parts.safety.reports[-1]
     assert (device_id, refusal.rules) == ("headset", (Rule.FLASH_RATE,))
+    assert refusal.reason is not None
+    assert refusal.reason.startswith("headset: content played now would flash it; "), refusal
     # still for a second: the next play passes
     assert parts.output.vr("headset", play, 1.5).status is Status.OK
 
