@@ -360,6 +360,7 @@ class LiveTarget(ReplayTarget):
         self, driver: CommandDriver[Any], command: DeviceCommand, now: float
     ) -> None:
         device = driver.device
+        reported = len(self.held_back)  # the output path reports most refusals itself
         if isinstance(command, LightCommand):
             verdict: Verdict[Any] = self.output.light(device.id, command, now)
         elif isinstance(command, VrCommand):
@@ -382,7 +383,7 @@ class LiveTarget(ReplayTarget):
                 self._stops_owed[device.id] = BlsSet(
                     device.id, verdict.value, now, grace_s=grace
                 ).stop_due
-        if not verdict.allowed:
+        if not verdict.allowed and len(self.held_back) == reported:
             self._hold_back(verdict.reason or f"{device.id}: refused")
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:

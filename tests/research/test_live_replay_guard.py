@@ -490,3 +490,23 @@ async def test_a_live_replay_whose_broker_goes_away_sends_nothing_queued_when_it
     finally:
         await target.close()
     assert (wire.messages, target.halted) == ([], BROKER_LOST)
+
+
+async def test_a_recorded_play_the_flash_rate_refuses_is_held_back_once() -> None:
+    """docs/safety.md#replay-into-a-live-room: each recorded command held back is told once,
+    with its reason. A headset's content played and stopped faster than the flash rate has
+    its fourth play refused: one reason, not the output path's and the replay's both."""
+    now = [100.0]
+
+    def a_tenth_on() -> float:
+        now[0] += 0.025
+        return now[0]
+
+    target, sent = live_target(a_tenth_on)
+    play = '{"action":"play","content":"breathing-meadow","volume":0}'
+    for payload in [play, '{"action":"stop"}'] * 4:
+        await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
+
+    assert [payload for _, payload in sent].count(play) == 3
+    assert len(target.held_back) == 1, target.held_back
+    assert target.held_back[0].startswith("headset: content played now would flash it; ")
