@@ -291,8 +291,9 @@ class Engine:
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
         self.latch_file = room.data_dir / f"{room.room_id}.emergency"
-        """Present while an emergency is active: a restart outside a session stays latched."""
-        if self.latch_file.exists():
+        """Present while an emergency is active: a restart outside a session stays latched. A
+        link in its place (the press does not write through one) stands for it all the same."""
+        if os.path.lexists(self.latch_file):
             self._emergency(since_wall=_marker_since(self.latch_file))
         else:
             self._apply_scene(room.settings.idle_scene, None)

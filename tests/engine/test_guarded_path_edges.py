@@ -683,3 +683,18 @@ def test_a_scene_s_content_the_flash_rate_refused_plays_once_the_screen_can_take
     assert not any('"play"' in payload for payload in early), early
     plays = [payload for payload in later if '"play"' in payload]
     assert plays == ([] if first else ['{"action":"play","content":"breathing:6","volume":0}'])
+
+
+def test_a_link_with_nothing_behind_it_in_the_marker_s_place_still_latches_the_restart(
+    room: Room, tmp_path: Path
+) -> None:
+    """The press does not write through a link where the marker goes; the link itself then
+    stands for the marker, so that the restarted room is latched as the press left it."""
+    room.engine.latch_file.parent.mkdir(parents=True, exist_ok=True)
+    room.engine.latch_file.symlink_to(tmp_path / "nothing-here")
+
+    room.do("emergency")
+    restarted = Engine(room.engine.room, clock=ManualClock())
+
+    assert restarted.snapshot().emergency.active
+    assert not (tmp_path / "nothing-here").exists()
