@@ -698,3 +698,26 @@ def test_a_link_with_nothing_behind_it_in_the_marker_s_place_still_latches_the_r
 
     assert restarted.snapshot().emergency.active
     assert not (tmp_path / "nothing-here").exists()
+
+
+def test_a_scene_that_comes_first_takes_the_place_of_the_content_a_scene_still_owed(
+    tmp_path: Path,
+) -> None:
+    """docs/safety.md#flash-rate: a scene's refused content is tried again "unless another
+    scene ... comes first", also a scene that does not name the headset (integration)."""
+    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    clock = ManualClock()
+    engine = Engine(loaded, clock=clock)
+    run_engine(engine, 2.0)
+    for op in ("play", "stop") * 3:
+        command(engine, "vr", op=op, content="breathing:6")
+        clock.advance(0.05)
+        engine.tick()
+    command(engine, "scene", name="centering")
+    command(engine, "scene", name="integration")
+    engine.take_outgoing()
+
+    run_engine(engine, 3.0, step=0.1)
+
+    later = [m.payload for m in engine.take_outgoing() if m.topic == HEADSET]
+    assert not any('"play"' in payload for payload in later), later
