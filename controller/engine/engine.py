@@ -503,6 +503,12 @@ class Engine:
                 # leaves it, its phase held and the operator's overrides dropped
                 if not run.held:
                     run.hold()
+                if point.progress.get("in_emergency") is not True:  # the press was lost
+                    self._record(
+                        "safety",
+                        {"emergency": "start", **self._progress()},
+                        text="EMERGENCY: the room restarted latched by its marker",
+                    )
             else:
                 self.scene_override = overrides.scene
                 self.lights.overrides.update(overrides.lights)

@@ -451,3 +451,25 @@ def test_a_latched_session_resumed_keeps_the_emergency_s_start_and_journals_it_o
         if isinstance(event.payload, dict) and event.payload.get("emergency") == "start"
     ]
     assert len(starts) == 1, starts
+
+
+def test_a_session_resumed_latched_by_the_marker_alone_journals_the_emergency_s_start(
+    tmp_path: Path,
+) -> None:
+    """docs/emergency.md#crash-and-resume: the marker is written before the press's journal
+    entry, which a crash may lose. The resumed session is latched by the marker; its journal
+    then says the emergency began (once), so that its summary and replay show the latch."""
+    path = crashed_session(tmp_path)
+    room = the_room(tmp_path)
+    (room.data_dir / f"{room.room_id}.emergency").write_text('{"since": null}')
+
+    restarted, resumed = restart(room)
+
+    assert resumed is not None and restarted.snapshot().emergency.active
+    assert restarted.session is not None and restarted.session.journal.flush()
+    steps = [
+        (event.kind, event.payload.get("emergency"), event.payload.get("in_emergency"))
+        for event in read_events(path)
+        if isinstance(event.payload, dict) and event.kind in ("safety", "resume")
+    ]
+    assert steps == [("safety", "start", True), ("resume", None, True)], steps
