@@ -652,6 +652,18 @@ def test_each_headset_s_content_is_judged_on_its_own_screen(tmp_path: Path) -> N
     assert told == [("vr/headset2/set", '{"action":"play","content":"breathing:6","volume":0}')]
 
 
+def headset_played_and_stopped_three_times(data_dir: Path) -> Engine:
+    """The shipped room, its headset just played and stopped three times (0.05 s apart): the
+    screen's flash window has no play to spare for a second."""
+    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=data_dir))
+    engine = Engine(loaded, clock=ManualClock())
+    run_engine(engine, 2.0)
+    for op in ("play", "stop") * 3:
+        command(engine, "vr", op=op, content="breathing:6")
+        run_engine(engine, 0.05, step=0.05)
+    return engine
+
+
 @pytest.mark.parametrize("first", [None, "emergency", "vr stop"])
 def test_a_scene_s_content_the_flash_rate_refused_plays_once_the_screen_can_take_it(
     tmp_path: Path, first: str | None
@@ -660,14 +672,7 @@ def test_a_scene_s_content_the_flash_rate_refused_plays_once_the_screen_can_take
     passes". A scene's content refused because the headset was just played and stopped three
     times is played a second later (the phase would otherwise run without its content), once;
     the emergency or the operator's own `vr` command meanwhile takes its place."""
-    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
-    clock = ManualClock()
-    engine = Engine(loaded, clock=clock)
-    run_engine(engine, 2.0)
-    for op in ("play", "stop") * 3:
-        command(engine, "vr", op=op, content="breathing:6")
-        clock.advance(0.05)
-        engine.tick()
+    engine = headset_played_and_stopped_three_times(tmp_path)
     engine.take_outgoing()
 
     command(engine, "scene", name="centering")
@@ -705,14 +710,7 @@ def test_a_scene_that_comes_first_takes_the_place_of_the_content_a_scene_still_o
 ) -> None:
     """docs/safety.md#flash-rate: a scene's refused content is tried again "unless another
     scene ... comes first", also a scene that does not name the headset (integration)."""
-    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
-    clock = ManualClock()
-    engine = Engine(loaded, clock=clock)
-    run_engine(engine, 2.0)
-    for op in ("play", "stop") * 3:
-        command(engine, "vr", op=op, content="breathing:6")
-        clock.advance(0.05)
-        engine.tick()
+    engine = headset_played_and_stopped_three_times(tmp_path)
     command(engine, "scene", name="centering")
     command(engine, "scene", name="integration")
     engine.take_outgoing()
