@@ -353,6 +353,18 @@ def epoch_crossings(driver: Any) -> list[float]:
     return crossings(drawn, 0.5, rising=True)
 
 
+def ended(driver: Any) -> float:
+    """When (Unix ms) the page said its set finished."""
+    finished = event(driver, "bls-finished")
+    assert finished is not None, "the page did not say its set finished"
+    return float(finished["at"])
+
+
+def farthest(crossings: list[float], others: list[float]) -> float:
+    """How far (ms) the crossing of `crossings` farthest from any of `others` is from it."""
+    return max(min(abs(t - o) for o in others) for t in crossings)
+
+
 def test_a_light_bar_page_opened_mid_set_joins_it_in_phase(
     screens: Screens, browsers: Callable[[], Any]
 ) -> None:
@@ -372,16 +384,16 @@ def test_a_light_bar_page_opened_mid_set_joins_it_in_phase(
     )
     ours = epoch_crossings(late)
     theirs = epoch_crossings(first)
-    apart = max(min(abs(t - o) for o in theirs) for t in ours)
-    ends = [event(page, "bls-finished")["at"] for page in (first, late)]
+    apart = farthest(ours, theirs)
+    ends_apart = ended(late) - ended(first)
     print(
         f"\nlate page joined at {joined['at'] - theirs[0]:.0f} ms into the set: "
         f"{len(ours)} passes, at most {apart:.0f} ms from the first page's; "
-        f"ends {ends[1] - ends[0]:+.0f} ms apart"
+        f"ends {ends_apart:+.0f} ms apart"
     )
     assert 1 <= len(ours) < passes
     assert apart < 0.1 * 1000 / BAR_SPEED_HZ  # in phase: within a tenth of a pass
-    assert abs(ends[1] - ends[0]) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
+    assert abs(ends_apart) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
 
 
 def test_an_emergency_stops_both_pages_and_a_closed_page_leaves_its_device_offline(
@@ -885,20 +897,20 @@ def test_a_light_bar_page_that_reconnects_mid_set_sweeps_back_and_joins_in_phase
     settled = rejoined["at"] + 1000 * (1 / TOP_SPEED_HZ + 1.5 / BAR_SPEED_HZ)
     theirs = [t for t in epoch_crossings(first) if t >= settled]
     ours = epoch_crossings(late)
-    apart = max(min(abs(t - o) for o in ours) for t in theirs)
-    ends = [event(page, "bls-finished")["at"] for page in (first, late)]
+    apart = farthest(theirs, ours)
+    ends_apart = ended(late) - ended(first)
     print(
         f"\nrejoined {hello['now']['elapsed_s']:.2f} s into the set; the dot moved at most "
         f"{fastest_sweep(drawn):.2f} screen widths a second (biggest step {step[0][1]:.3f} -> "
         f"{step[1][1]:.3f} in {step[1][0] - step[0][0]:.0f} ms); {len(theirs)} passes at most "
-        f"{apart:.0f} ms from the first page's; ends {ends[1] - ends[0]:+.0f} ms apart; "
+        f"{apart:.0f} ms from the first page's; ends {ends_apart:+.0f} ms apart; "
         f"dimmed to {dimmed:.2f}, its opacity rose at most {rising:.2f} a second"
     )
     assert hello["type"] == "hello" and hello["now"]["elapsed_s"] > 2 / BAR_SPEED_HZ
     assert fastest_sweep(drawn) <= SPEED_LIMIT
     assert len(theirs) >= 3
     assert apart < 0.1 * 1000 / BAR_SPEED_HZ  # in phase: within a tenth of a pass
-    assert abs(ends[1] - ends[0]) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
+    assert abs(ends_apart) < 0.1 * 1000 / BAR_SPEED_HZ  # the set ends once, for both
     assert dimmed < 0.9  # the lost connection stopped the bar and dimmed the dot
     assert rising <= 1.0 + 1e-6  # 1 s for the whole swing, never a step
 
