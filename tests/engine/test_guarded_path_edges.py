@@ -344,6 +344,23 @@ def test_the_marker_is_not_written_through_a_link_in_its_place(room: Room, tmp_p
     assert other.read_text() == "kept"
 
 
+def test_a_marker_that_cannot_be_written_is_loud_and_the_room_latches_all_the_same(
+    room: Room,
+) -> None:
+    """docs/emergency.md#crash-and-resume: the press writes the room's marker; a disk that
+    refuses it (here a folder in its place: the write fails as on a full or read-only disk)
+    keeps nothing from the emergency, and a critical alert says the marker was not kept."""
+    room.engine.latch_file.mkdir(parents=True)
+
+    room.do("emergency")
+
+    state = room.engine.snapshot()
+    assert state.emergency.active and state.scene == "lights-up"
+    [alert] = [alert for alert in state.alerts if alert.key == "engine"]
+    assert alert.level == "critical"
+    assert "keeping the emergency marker" in alert.message
+
+
 def test_a_fifo_in_the_marker_s_place_does_not_hold_the_engine_s_start(room: Room) -> None:
     """Read without blocking: a FIFO with no writer where the marker is would otherwise keep
     the engine from starting at all (the room latched all the same, as for any marker)."""
