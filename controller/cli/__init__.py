@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 
 import click
 
 from controller import __version__
+
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+"""Sessionroom uses no pydantic plugin: without this, building the first model reads every
+installed package's entry points looking for one (9 ms of the console's start in a run of 9,
+median; bench/start.py). Set the variable to use a plugin anyway."""
 
 COMMANDS = {
     "check": "controller.cli.check",
