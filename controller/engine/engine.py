@@ -336,6 +336,7 @@ class Engine:
         if emergency is not None and not emergency.confirmed:
             moments.append(emergency.since + CONFIRM_AFTER_S * self.scale)
         moments += [at * self.scale for at in self._floor_owed.values()]
+        moments += [at for _target, at in self._vr_owed.values()]
         return max(0.0, self._real(min(moments) - now))
 
     @property

@@ -39,7 +39,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
 from controller.engine.clock import ManualClock
-from controller.engine.engine import Engine
+from controller.engine.engine import VR_RETRY_S, Engine
 from controller.engine.phases import CommandRefused
 from controller.engine.service import RoomService, public_event
 from controller.media.outputs import LocalOutputs, open_local_outputs
@@ -669,10 +669,12 @@ def test_each_headset_s_content_is_judged_on_its_own_screen(tmp_path: Path) -> N
     assert told == [("vr/headset2/set", '{"action":"play","content":"breathing:6","volume":0}')]
 
 
-def headset_played_and_stopped_three_times(data_dir: Path) -> Engine:
-    """The shipped room, its headset just played and stopped three times (0.05 s apart): the
-    screen's flash window has no play to spare for a second."""
-    loaded = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=data_dir))
+def headset_played_and_stopped_three_times(
+    data_dir: Path, config: Path = REPO / "config.yaml"
+) -> Engine:
+    """The shipped room (or `config`), its headset just played and stopped three times (0.05 s
+    apart): the screen's flash window has no play to spare for a second."""
+    loaded = apply_overrides(load_room(config), Overrides(data_dir=data_dir))
     engine = Engine(loaded, clock=ManualClock())
     run_engine(engine, 2.0)
     for op in ("play", "stop") * 3:
@@ -705,6 +707,21 @@ def test_a_scene_s_content_the_flash_rate_refused_plays_once_the_screen_can_take
     assert not any('"play"' in payload for payload in early), early
     plays = [payload for payload in later if '"play"' in payload]
     assert plays == ([] if first else ['{"action":"play","content":"breathing:6","volume":0}'])
+
+
+def test_the_engine_wakes_for_the_content_a_scene_still_owes(tmp_path: Path) -> None:
+    """The service sleeps until the engine's next work (`seconds_to_work`, up to IDLE_TICK_S
+    when nothing is ahead); the retry of a scene's refused content is such work, due a second
+    after the refusal, not at the next idle tick after it."""
+    still = room_copy(tmp_path, "centering", "fade_s: 20", "fade_s: 0")
+    scene = still.parent / "scenes" / "centering.yaml"  # nothing else moves after it is set
+    scene.write_text(scene.read_text().replace("crossfade_s: 8", "crossfade_s: 0"))
+    engine = headset_played_and_stopped_three_times(tmp_path / "data", still)
+    engine.take_outgoing()
+    command(engine, "scene", name="centering")
+    run_engine(engine, 0.25, step=0.25)
+
+    assert engine.seconds_to_work() == pytest.approx(VR_RETRY_S - 0.25)
 
 
 def test_a_link_with_nothing_behind_it_in_the_marker_s_place_still_latches_the_restart(
