@@ -496,7 +496,9 @@ class Engine:
             if self.emergency is None and point.progress.get("in_emergency") is True:
                 # the room's marker was lost (a disk that refused it, a restored backup): the
                 # journal's word latches the room; the press is in that journal already
-                self._emergency(journaled=True)
+                self._emergency(
+                    journaled=True, since_wall=_since(point.progress.get("emergency_since"))
+                )
             latched = self.emergency is not None
             if latched:
                 # latched since start-up (the emergency marker, written before the press's
@@ -561,12 +563,12 @@ class Engine:
             scene_to_apply=wanted,
         )
 
-    def stay_latched(self) -> None:
-        """A session that could not be resumed was in an emergency (its journal says so, the
-        room's marker is gone): the room starts latched, in the safe scene, as the marker
-        would have it."""
+    def stay_latched(self, progress: dict[str, Any]) -> None:
+        """A session that could not be resumed was in an emergency (its journal's newest
+        `progress` record says so, the room's marker is gone): the room starts latched, in the
+        safe scene, as the marker would have it, since the press when the record says when."""
         if self.emergency is None:
-            self._emergency()
+            self._emergency(since_wall=_since(progress.get("emergency_since")))
 
     def resume_failed(self, message: str) -> None:
         """A session left open could not be resumed: a critical alert until the next start."""
@@ -1209,6 +1211,7 @@ class Engine:
                 "volume": self.volume_override,
             },
             "in_emergency": self.emergency is not None,
+            **({"emergency_since": self.emergency.since_wall} if self.emergency else {}),
         }
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:
@@ -1341,4 +1344,10 @@ def _marker_since(marker: Path) -> str | None:
             since = json.loads(file.read(MARKER_MAX_BYTES)).get("since")
     except (OSError, ValueError, AttributeError, RecursionError):
         return None
-    return since if isinstance(since, str) and MARKER_SINCE.fullmatch(since) else None
+    return _since(since)
+
+
+def _since(value: object) -> str | None:
+    """`value` if it is an emergency's start as the engine writes it (`iso_wall`): read from
+    the room's marker or a journal's progress record, neither is taken on trust."""
+    return value if isinstance(value, str) and MARKER_SINCE.fullmatch(value) else None

@@ -148,8 +148,9 @@ def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
         alerts.resumed = False
         reason = str(error) if isinstance(error, ResumeError | JournalError) else repr(error)
         log.error("cannot resume session %s", session_id, exc_info=error)
-        if _left_latched(found.path):
-            engine.stay_latched()
+        latched = _left_latched(found.path)
+        if latched is not None:
+            engine.stay_latched(latched)
         _alert(engine, session_id, reason, closed=True)
         _finish(
             journal,
@@ -179,16 +180,16 @@ class _WhileResumed:
             log.warning("session %s, being closed: %s", self.session_id, problem or "written")
 
 
-def _left_latched(path: Path) -> bool:
-    """Whether the newest progress record of a session's journal has an emergency active
-    (False when it cannot be read): the room's marker may have been lost with its disk."""
+def _left_latched(path: Path) -> dict[str, Any] | None:
+    """The newest progress record of a session's journal if it has an emergency active (None
+    when not, or when it cannot be read): the room's marker may have been lost with its disk."""
     try:
         for event in read_events(path, newest_first=True):
             if isinstance(event.payload, dict) and "run" in event.payload:
-                return event.payload.get("in_emergency") is True
+                return event.payload if event.payload.get("in_emergency") is True else None
     except Exception:  # a journal that cannot be read says nothing
         log.debug("cannot read %s for its emergency", path, exc_info=True)
-    return False
+    return None
 
 
 def _alert(engine: Engine, session_id: str, reason: str, *, closed: bool) -> None:

@@ -357,11 +357,14 @@ def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(
     """docs/emergency.md#crash-and-resume: the session cannot be resumed (its plan is gone);
     the room starts in the safe scene, latched, not idle: by the room's emergency marker,
     or, when that was lost (a disk that refused it, a restored backup), by the journal's
-    word that the emergency was active. The alert says the room is latched."""
+    word that the emergency was active. The alert says the room is latched; the emergency
+    shown began at the press, as the marker or the journal says."""
     clock = ManualClock()
     engine = engine_on(the_room(tmp_path), clock)
     command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(5.0)  # the restart's clock starts where this one did: not at the press
     command(engine, "emergency")
+    pressed = engine.snapshot().emergency.since
     assert engine.session is not None and engine.session.journal.flush()
     if marker_lost:
         engine.latch_file.unlink()
@@ -373,7 +376,7 @@ def test_a_session_abandoned_during_an_emergency_leaves_the_room_latched(
     assert resumed is None
     state = restarted.snapshot()
     assert state.session is None
-    assert state.emergency.active
+    assert state.emergency.active and state.emergency.since == pressed
     assert state.scene == "lights-up"
     alert = resume_alert(restarted)
     assert "plan 'rehearsal' is no longer in the room" in alert
@@ -424,7 +427,8 @@ def test_a_latched_session_resumed_keeps_the_emergency_s_start_and_journals_it_o
     """docs/emergency.md#crash-and-resume: the restarted engine is latched by the room's
     marker, or by the journal when the marker was lost; the resumed journal holds one
     `emergency: start` (a second would count two emergencies in the session's summary), and
-    with the marker the emergency shown began at the press, not at the restart."""
+    the emergency shown began at the press, not at the restart (the marker and the journal's
+    progress records each say when)."""
     clock = ManualClock()
     engine = engine_on(the_room(tmp_path), clock)
     command(engine, "start", plan="rehearsal", participant="P014")
@@ -442,7 +446,7 @@ def test_a_latched_session_resumed_keeps_the_emergency_s_start_and_journals_it_o
     state = restarted.snapshot()
     assert state.emergency.active and state.scene == "lights-up"
     assert state.phase is not None and state.phase.held
-    assert (state.emergency.since == pressed) is not marker_lost
+    assert pressed is not None and state.emergency.since == pressed
     assert restarted.latch_file.exists()
     assert restarted.session is not None and restarted.session.journal.flush()
     starts = [
@@ -451,6 +455,37 @@ def test_a_latched_session_resumed_keeps_the_emergency_s_start_and_journals_it_o
         if isinstance(event.payload, dict) and event.payload.get("emergency") == "start"
     ]
     assert len(starts) == 1, starts
+
+
+@pytest.mark.parametrize(
+    "since", ['"yesterday"', "5", "null", '"2026-11-18T11:06:45Z"', '"' + "9" * 100_000 + '"']
+)
+def test_a_journal_that_does_not_say_when_its_emergency_began_still_latches_the_resume(
+    tmp_path: Path, since: str
+) -> None:
+    """A journal is not taken on trust: an emergency start in its progress records that is not
+    one as the engine writes it is the restart's time; the room is latched all the same."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(5.0)
+    command(engine, "emergency")
+    assert engine.session is not None and engine.session.journal.flush()
+    path = engine.session.journal.path
+    engine.latch_file.unlink()
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "UPDATE events SET payload = json_set(payload, '$.emergency_since', json(?)) "
+            "WHERE json_extract(payload, '$.emergency_since') IS NOT NULL",
+            (since,),
+        )
+
+    restarted, resumed = restart(the_room(tmp_path))
+
+    assert resumed is not None
+    state = restarted.snapshot()
+    assert state.emergency.active and state.scene == "lights-up"
+    assert state.emergency.since == "2026-11-18T11:06:40.000000Z"  # the restart's
 
 
 def test_a_session_resumed_latched_by_the_marker_alone_journals_the_emergency_s_start(
