@@ -982,21 +982,32 @@ class Engine:
         self._safe_scene(immediate=False)
 
     def _safe_scene(self, *, immediate: bool) -> None:
-        """Latch, then: BLS stops, VR stops, music fades out, lights up in one change each."""
+        """Latch, then: BLS stops, VR stops, music fades out, lights up in one change each.
+
+        A fault in one of these (the music player failing to stop) is loud, and the others
+        happen all the same: the room is never latched with its lights left down."""
         now = self.now()
         self._vr_owed.clear()
         safe = self.room.scenes[self.room.settings.safe_scene]
         targets = scene_targets(self.room, safe)
         lights = {k: t for k, t in targets.items() if isinstance(t, LightTarget)}
         self.output.engage_latch({k: wanted_level(t) for k, t in lights.items()})
-        self.bls.stop_all("emergency", now)
-        self.vr.stop_all(now)
         self._music_due = None  # a scene's music that has not started never does
-        self.music.fade_out(0.0 if immediate else self.limits.emergency_fade_s, now)
         self._clear_overrides()
         self.scene = self.room.settings.safe_scene
+        music_fade_s = 0.0 if immediate else self.limits.emergency_fade_s
         fade = 0.0 if immediate else min(safe.fade_s, self.limits.emergency_fade_s) * self.scale
-        self.lights.lights_up(lights, fade, now)
+        parts: list[tuple[str, Callable[[], None]]] = [
+            ("stopping BLS", lambda: self.bls.stop_all("emergency", now)),
+            ("stopping VR", lambda: self.vr.stop_all(now)),
+            ("fading the music out", lambda: self.music.fade_out(music_fade_s, now)),
+            ("the lights-up", lambda: self.lights.lights_up(lights, fade, now)),
+        ]
+        for where, part in parts:
+            try:
+                part()
+            except Exception as error:  # a fault of ours: the rest of the emergency goes on
+                self.fault(f"the emergency ({where})", error)
 
     def _keep_latch_file(self, latched: bool) -> None:
         """Write (0600) or remove the room's emergency marker; a failure is loud, not fatal.

@@ -15,10 +15,11 @@ import pytest
 
 from controller.api.commands import parse_command
 from controller.drivers.base import LightCommand
-from controller.engine.engine import OVERTAKEN
+from controller.engine.engine import OVERTAKEN, Engine
 from controller.engine.output import GatedMessage
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import Rule, Status
+from tests.engine.room_parts import RecordingMusic
 from tests.engine.test_engine import Room, z2m
 
 
@@ -285,3 +286,42 @@ def test_a_clear_an_emergency_overtook_is_refused_and_journaled(room: Room) -> N
     assert refusal["payload"]["refused"] == OVERTAKEN
     room.engine.command(clear)
     assert not room.engine.snapshot().emergency.active
+
+
+class FailingMusic(RecordingMusic):
+    """A music player whose stop and fade-out fail once `broken` (a fault of the player)."""
+
+    broken = False
+
+    def fade_out(self, seconds: float, now: float) -> None:
+        if self.broken:
+            raise RuntimeError("the audio output is gone")
+
+    def stop(self, now: float) -> None:
+        if self.broken:
+            raise RuntimeError("the audio output is gone")
+
+
+def test_a_music_player_that_fails_to_stop_does_not_keep_the_lights_down(tmp_path: Path) -> None:
+    """docs/emergency.md#first-press: the lights rise to the safe scene whatever else fails.
+    A fault while stopping one output is the engine's own (loud), but the lights-up, the
+    other stops and the latch all happen: the room is never latched dark."""
+    room = Room(tmp_path)
+    music = FailingMusic()
+    room.engine = Engine(room.engine.room, clock=room.clock, music=music)
+    room.tick()
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    music.broken = True
+    room.engine.take_events()
+    room.do("emergency")
+    wire = room.tick()
+    assert wire["zigbee2mqtt/ceiling_light/set"] == [z2m(203, color_temp=250, transition=1.0)]
+    assert "cmnd/floorlamp/Backlog" in wire and "wled/wled-strip/api" in wire
+    assert wire["vr/headset/set"][0] == '{"action":"stop"}'
+    assert room.engine.snapshot().emergency.active
+    faults = [e["payload"]["fault"] for e in room.engine.take_events() if e["kind"] == "error"]
+    assert faults == [
+        "engine fault in the emergency (fading the music out): RuntimeError: the audio output "
+        "is gone"
+    ]
