@@ -15,6 +15,12 @@ def to_scale(level: float, top: int) -> int:
     return round_half_up(level * top)
 
 
+def to_scale_below(level: float, top: int) -> int:
+    """A 0–1 limited amount (a volume, an intensity) on a device scale 0–top, rounded down, so
+    a cap that is not a whole step (a volume cap of 70.5 %) is never passed on the wire."""
+    return math.floor(level * top + 1e-6)
+
+
 def kelvin_bounds(kelvin_range: tuple[int, int], hard: tuple[int, int] | None) -> tuple[int, int]:
     """The Kelvin a light is sent: its range, narrowed to the protocol's own when given."""
     low, high = kelvin_range

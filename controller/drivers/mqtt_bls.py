@@ -9,9 +9,10 @@ whole snapshot on `bls/<id>/state`: `{"running":…,"pass":n,"speed_hz":…}`. A
 outside 0–2 Hz is an error, never a state (SAFETY.md's hard bound is 2.0 Hz).
 
 `decode` reads a `/set` message back into its BlsCommand: `{"running":false}` as a bare stop,
-a start with the mode named (the device's own), intensity as percent/100 (within 1/200 of
-what was sent), and speed, passes, seconds and colour as sent. Values are not held to the
-room's limits here: that is the safety gate's job, on the decoded command.
+a start with the mode named (the device's own), intensity as percent/100 (sent as whole
+percent rounded down, so the room's maximum is never passed: within 1/100 of what was
+sent), and speed, passes, seconds and colour as sent. Values are not held to the room's
+limits here: that is the safety gate's job, on the decoded command.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from controller.config import limits
 from controller.config.settings import HEX_COLOUR
 from controller.drivers.base import BlsCommand, BlsDriver, Outgoing, compact_json
-from controller.drivers.conversions import to_scale
+from controller.drivers.conversions import to_scale_below
 from controller.drivers.payloads import (
     PayloadError,
     boolean,
@@ -67,7 +68,7 @@ class MqttBls(BlsDriver):
             if target.speed_hz is not None:
                 message["speed_hz"] = target.speed_hz
             if target.intensity is not None:
-                message["intensity"] = to_scale(target.intensity, 100)
+                message["intensity"] = to_scale_below(target.intensity, 100)
             message["passes"] = target.passes
             message["duration_s"] = target.duration_s
             if target.colour is not None:

@@ -10,8 +10,9 @@ State on `vr/<id>/state` is a whole snapshot
 
 Reported content is at most 256 printable characters (docs/robustness.md).
 
+Volume goes as whole percent rounded down (a cap is never passed), level rounded halves up.
 `decode` reads a `/set` message back into its VrCommand: volume and level as percent/100
-(within 1/200 of what was sent); any other key, or a key another action takes, is refused.
+(within 1/100 and 1/200 of what was sent); any other key, or a key another action takes, is refused.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.drivers.base import Outgoing, VrAction, VrCommand, VrDriver, compact_json
-from controller.drivers.conversions import to_scale
+from controller.drivers.conversions import to_scale, to_scale_below
 from controller.drivers.payloads import (
     PayloadError,
     excerpt,
@@ -64,7 +65,7 @@ class MqttVr(VrDriver):
         if target.action == "play":
             message["content"] = target.content
         if target.volume is not None:
-            message["volume"] = to_scale(target.volume, 100)
+            message["volume"] = to_scale_below(target.volume, 100)
         if target.action == "brightness":
             assert target.level is not None  # VrCommand requires it
             message["level"] = to_scale(target.level, 100)

@@ -38,7 +38,7 @@ def test_unset_limits_go_as_null_so_an_earlier_limit_never_lingers() -> None:
     ]
 
 
-@pytest.mark.parametrize(("intensity", "percent"), [(0.0, 0), (1.0, 100), (0.805, 81)])
+@pytest.mark.parametrize(("intensity", "percent"), [(0.0, 0), (1.0, 100), (0.805, 80), (0.29, 29)])
 def test_intensity_becomes_percent(intensity: float, percent: int) -> None:
     (message,) = tappers().command(BlsCommand(running=True, intensity=intensity))
     assert f'"intensity":{percent},' in message.payload

@@ -8,13 +8,15 @@ every volume step are capped and ramped; each message is journaled as a `command
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from controller.bus.outbox import Outbox, Pending
 from controller.drivers.base import LightCommand, VrCommand
 from controller.drivers.registry import make_driver
 from controller.engine.output import MUSIC, TONES, RoomOutput
-from controller.engine.safety import BlsRequest, Rule, Status, Verdict
+from controller.engine.safety import BlsRequest, Rule, SafetyGate, Status, Verdict
 from tests.drivers.devices import device
 from tests.engine.room_parts import (
     CEILING,
@@ -190,6 +192,25 @@ def test_a_volume_step_above_the_cap_is_held_at_the_cap(parts: RoomParts) -> Non
     assert device_id == "headset"
     assert (clamp.status, clamp.rules) == (Status.CLAMPED, (Rule.VOLUME_CAP,))
     assert clamp.reason == "headset: volume 75 % is above the room's cap of 70 %"
+
+
+def test_a_cap_that_is_not_a_whole_percent_is_not_passed_on_the_wire(parts: RoomParts) -> None:
+    limits = parts.room.settings.safety.model_copy(update={"volume_cap": 70.5})
+    parts.output.gate = SafetyGate(limits)
+    now = ramp_up(parts, "headset", 0.7)
+    parts.output.volume("headset", 0.9, now + 0.5, over_s=0.5)
+    [(_, message)] = parts.take()[-1:]
+    assert json.loads(message)["volume"] <= 70.5
+
+
+def test_a_maximum_intensity_that_is_not_a_whole_percent_is_not_passed_on_the_wire(
+    parts: RoomParts,
+) -> None:
+    limits = parts.room.settings.safety.model_copy(update={"tactile_intensity_max": 79.5})
+    parts.output.gate = SafetyGate(limits)
+    parts.output.bls_start("tappers", BlsRequest("tactile", 1.0, passes=8, intensity=1.0), 0.0)
+    [(_, message)] = parts.take()
+    assert json.loads(message)["intensity"] <= 79.5
 
 
 def test_a_light_change_that_would_flash_is_refused_by_the_gate(parts: RoomParts) -> None:

@@ -26,8 +26,8 @@ def test_content_starts_silent_and_ramps_to_the_volume_asked(parts: RoomParts) -
     assert verdict is not None and verdict.allowed
     assert parts.take() == [(HEADSET, PLAY_SILENT)]
     sent = parts.run(ticks(0.0, 6.0))
-    # 2.5 % every quarter of a second (10 %/s), as whole percent
-    assert volumes_sent(sent) == [3, 5, 8, 10, 13, 15, 18, 20, 23, 25, 28, 30, 33, 35, 38, 40]
+    # 2.5 % every quarter of a second (10 %/s), as whole percent rounded down
+    assert volumes_sent(sent) == [2, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 30, 32, 35, 37, 40]
     assert parts.output.volume_of("headset") == pytest.approx(0.4)
 
 
@@ -71,7 +71,7 @@ def test_a_stop_silences_the_content_and_the_next_play_ramps_in_again(parts: Roo
     assert parts.volumes.target("headset", 2.0) == 0.0
     assert parts.run(ticks(2.25, 6.0)) == []  # the running fade went with the content
     parts.vr.send("headset", MEADOW, 6.0)
-    assert volumes_sent(parts.run(ticks(6.0, 6.5))) == [3, 5]
+    assert volumes_sent(parts.run(ticks(6.0, 6.5))) == [2, 5]
 
 
 def test_a_headset_back_online_after_a_stop_is_told_to_stop_again(parts: RoomParts) -> None:
