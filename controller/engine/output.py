@@ -319,8 +319,10 @@ class RoomOutput:
         allowed = verdict.value
         driver = self.drivers.get(device_id)
         if allowed is not None and _light_bar(driver):
-            lit = self.gate.check_light(device_id, _bar_level(allowed), self._real(now))
-            if lit.value is None:  # started and stopped faster than the flash rate
+            # a set replaces the bar's running one at once: its sweep starts again at the left
+            level = _bar_level(allowed)
+            lit = self.gate.check_light(device_id, level, self._real(now), from_dark=True)
+            if lit.value is None:  # started and stopped (or restarted) faster than the flash rate
                 verdict = _too_soon(request, lit, f"{device_id}: a set started")
                 allowed = None
         if verdict.status is not Status.OK:

@@ -187,6 +187,7 @@ class SafetyGate:
         *,
         transition_s: float = 0.0,
         lights_up: bool = False,
+        from_dark: bool = False,
     ) -> Verdict[float]:
         """Check a brightness change of a light, VR display or light bar (0–1; 0 = off).
 
@@ -194,7 +195,9 @@ class SafetyGate:
         change may be asked again later: once a device has been still for a second (no
         change, no transition running), any change passes. `lights_up` marks the emergency's
         single change to the safe scene: it uses the reserved transition and is never
-        refused for the flash rate.
+        refused for the flash rate. `from_dark`: the device goes dark at once first (a light
+        bar's set that replaces a running one starts its sweep again at the left), judged
+        with the change as one.
         """
         track = self._luminance.get(device_id)
         _require_time(device_id, now, None if track is None else track.ramp.start_t)
@@ -213,7 +216,8 @@ class SafetyGate:
         if track is None:
             changed = _LuminanceTrack.first(now, value, transition_s)
         else:
-            changed = track.with_change(now, value, transition_s)
+            before = track.with_change(now, 0.0, 0.0) if from_dark else track
+            changed = before.with_change(now, value, transition_s)
         allowed = max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE) - 1)
         # the lights-up is never held back, so its window is not counted (it is remembered)
         transitions = 0 if lights_up else changed.busiest_window()

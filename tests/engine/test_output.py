@@ -258,15 +258,11 @@ def test_a_light_bar_s_sets_count_as_its_flashes_a_stop_is_never_held_back(
     ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a set started on a light bar whose set still runs replaces it at once (the bar "
-    "starts its sweep again at the left) but is judged as no change of brightness, so "
-    "sets restarted faster than the flash rate flash the bar's left side",
-)
 def test_sets_restarting_a_running_light_bar_faster_than_the_flash_rate_are_refused(
     parts: RoomParts,
 ) -> None:
+    """A set started on a light bar whose set still runs replaces it at once: the bar starts
+    its sweep again at the left, dark there and lit again (docs/safety.md#flash-rate)."""
     bar_set = BlsRequest(mode="visual", speed_hz=2.0, passes=4)
     starts = [parts.output.bls_start("lightbar", bar_set, n * 0.1).status for n in range(10)]
     assert Status.REFUSED in starts
