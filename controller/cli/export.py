@@ -244,7 +244,7 @@ def _export_mcap(path: Path, output: Path | None, *, key: bytes | None) -> None:
     if output is None:
         fail("--format mcap writes a binary file: give it with -o FILE.mcap")
     written = _all_or_nothing(
-        ExportProgress(count_events(path)),
+        lambda: ExportProgress(count_events(path)),
         output,
         lambda progress: write_private(
             output, lambda out: export_mcap(path, out, key=key, progress=progress)
@@ -255,7 +255,7 @@ def _export_mcap(path: Path, output: Path | None, *, key: bytes | None) -> None:
 
 def _export_bids(path: Path, folder: Path, *, include_notes: bool, key: bytes | None) -> None:
     written = _all_or_nothing(
-        ExportProgress(count_events(path)),
+        lambda: ExportProgress(count_events(path)),
         folder,
         lambda progress: export_bids(
             path, folder, include_notes=include_notes, key=key, progress=progress
@@ -272,7 +272,7 @@ def _export_study(
     paths: list[Path], folder: Path, *, include_notes: bool, key: bytes | None
 ) -> None:
     written = _all_or_nothing(
-        ExportProgress(len(paths), unit="sessions"),
+        lambda: ExportProgress(len(paths), unit="sessions"),
         folder,
         lambda progress: export_study(
             paths, folder, include_notes=include_notes, key=key, progress=progress
@@ -288,10 +288,12 @@ Done = TypeVar("Done")
 
 
 def _all_or_nothing(
-    progress: ExportProgress, target: Path, work: Callable[[ExportProgress], Done]
+    start: Callable[[], ExportProgress], target: Path, work: Callable[[ExportProgress], Done]
 ) -> Done:
-    """Run an export that writes `target` whole or not at all; exit with the reason if it fails."""
+    """Run an export that writes `target` whole or not at all; exit with the reason if it fails
+    (reading the journal for `start`'s count of the work included)."""
     try:
+        progress = start()
         try:
             return work(progress)
         finally:

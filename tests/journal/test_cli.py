@@ -113,15 +113,19 @@ def test_a_missing_journal_file_is_a_one_line_error_with_status_2(tmp_path: Path
     assert result.stderr == f"Error: no journal file {tmp_path / 'gone.sqlite'}\n"
 
 
-def test_a_file_that_is_not_a_journal_is_a_one_line_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("format_name", ["jsonl", "csv", "bids", "mcap"])
+def test_a_file_that_is_not_a_journal_is_a_one_line_error(tmp_path: Path, format_name: str) -> None:
     foreign = tmp_path / "photos.sqlite"
     with sqlite3.connect(foreign) as connection:
         connection.execute("CREATE TABLE photos (name)")
+    target = tmp_path / "out"
 
-    result = sessionroom("export", foreign)
+    result = sessionroom("export", foreign, "--format", format_name, "-o", target)
 
     assert result.exit_code == 2
-    assert result.stderr == f"Error: {foreign}: not a Sessionroom journal\n"
+    assert result.stderr.startswith(f"Error: {foreign}: not a Sessionroom journal")
+    assert result.stderr.count("\n") == 1
+    assert not target.exists()
 
 
 def test_a_journal_damaged_half_way_leaves_no_half_written_output_file(
