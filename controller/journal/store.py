@@ -154,7 +154,7 @@ def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         meta = read_meta(connection, path)
         yield connection, meta
-    except (sqlite3.Error, json.JSONDecodeError, DamagedEventError) as error:
+    except (sqlite3.Error, DamagedEventError) as error:
         raise JournalError(f"{path}: damaged journal ({error})") from None
     finally:
         connection.close()
@@ -276,7 +276,7 @@ def row_event(row: Row) -> Event:
         raise DamagedEventError(problem)
     return Event(
         kind=kind,
-        payload=None if payload is None else json.loads(payload),
+        payload=None if payload is None else _payload(seq, payload),
         device=device,
         topic=topic,
         phase=phase,
@@ -284,3 +284,14 @@ def row_event(row: Row) -> Event:
         t=t,
         seq=seq,
     )
+
+
+def _payload(seq: int, stored: object) -> Any:
+    """The value of a stored payload; DamagedEventError if it is not JSON text Python can read
+    (bytes, or nested deeper than its parser recurses)."""
+    if not isinstance(stored, str):
+        raise DamagedEventError(f"event {seq}: its payload is not JSON")
+    try:
+        return json.loads(stored)
+    except (ValueError, RecursionError):
+        raise DamagedEventError(f"event {seq}: its payload is not JSON") from None

@@ -19,6 +19,7 @@ from tests.research.support import START_NS, bids_errors, write_journal
 
 DAY_NS = 86_400 * 10**9
 KEY = b"a secret of the study, kept elsewhere"
+NESTED_DEEPER_THAN_PYTHON_PARSES = "'" + "[" * 100_000 + "]" * 100_000 + "'"
 
 
 def sessionroom(*args: str | Path) -> Result:
@@ -206,6 +207,8 @@ def test_bids_labels_are_distinct_letters_and_digits_and_bounded() -> None:
         ("t", "9e999"),
         ("wall_ns", "'later'"),
         ("payload", "'{\"cut'"),
+        ("payload", "X'FFFE00'"),
+        pytest.param("payload", NESTED_DEEPER_THAN_PYTHON_PARSES, id="payload-nested"),
         ("kind", "X'41'"),
         ("device", "X'41'"),
     ],
