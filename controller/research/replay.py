@@ -21,7 +21,8 @@ from pathlib import Path
 
 from controller.config.durations import format_duration, parse_duration
 from controller.engine.clock import Clock
-from controller.journal import EVENT_KINDS, Event, SessionMeta, read_events
+from controller.journal import EVENT_KINDS, Event, SessionMeta
+from controller.journal.export import checked_events
 from controller.research.sessions import PhaseEntry
 
 SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
@@ -181,8 +182,8 @@ class ReplaySource:
 
     @classmethod
     def journal(cls, path: Path, selection: Selection) -> ReplaySource:
-        """The events of the journal at `path`."""
-        return cls(lambda: read_events(path), selection)
+        """The events of the journal at `path` (a damaged one is a JournalError naming it)."""
+        return cls(lambda: checked_events(path), selection)
 
     def read(self) -> tuple[list[Event], Iterator[Timed]]:
         """The events before the window (a list, for state) and the timed ones (streamed)."""

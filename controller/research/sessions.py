@@ -8,6 +8,9 @@ from pathlib import Path
 from controller.journal import SessionMeta
 from controller.journal.store import reading
 
+NUMBERED = "typeof(t) IN ('integer', 'real')"
+"""Events whose session time is a number: a damaged one is named when the events are read."""
+
 
 @dataclass(frozen=True)
 class PhaseEntry:
@@ -27,7 +30,7 @@ def phase_entries(path: Path) -> list[PhaseEntry]:
     """Every phase change of the session, in order."""
     with reading(path) as (connection, _):
         rows = connection.execute(
-            "SELECT phase, t FROM events WHERE kind = 'phase' ORDER BY seq"
+            f"SELECT phase, t FROM events WHERE kind = 'phase' AND {NUMBERED} ORDER BY seq"
         ).fetchall()
     return [PhaseEntry(str(name), float(t)) for name, t in rows]
 
@@ -35,7 +38,7 @@ def phase_entries(path: Path) -> list[PhaseEntry]:
 def last_event_t(path: Path) -> float:
     """The session time of the newest event (0 for an empty journal)."""
     with reading(path) as (connection, _):
-        value = connection.execute("SELECT MAX(t) FROM events").fetchone()[0]
+        value = connection.execute(f"SELECT MAX(t) FROM events WHERE {NUMBERED}").fetchone()[0]
     return float(value or 0.0)
 
 

@@ -214,7 +214,7 @@ def test_bids_labels_are_distinct_letters_and_digits_and_bounded() -> None:
     ],
 )
 @pytest.mark.parametrize(
-    "how", ["bids", "pseudonymised jsonl", "pseudonymised mcap", "report", "summary"]
+    "how", ["bids", "pseudonymised jsonl", "pseudonymised mcap", "report", "summary", "replay"]
 )
 def test_a_damaged_row_is_a_clear_error_on_every_path(
     tmp_path: Path, how: str, column: str, value: str
@@ -234,6 +234,7 @@ def test_a_damaged_row_is_a_clear_error_on_every_path(
         ],
         "report": ["report", journal, "--html", target],
         "summary": ["sessions", "--format", "csv", "-o", target, "--data-dir", data],
+        "replay": ["replay", journal, "--speed", "0"],
     }  # fmt: skip
 
     result = sessionroom(*args[how], "--config", tmp_path / "none")
