@@ -149,6 +149,8 @@ def session_info(path: Path) -> SessionInfo:
         groups = connection.execute(
             "SELECT phase, MIN(seq), MAX(kind = 'resume'), MAX(wall_ns) FROM events GROUP BY phase"
         ).fetchall()
+    if problem := _listing_problem(groups):
+        raise JournalError(f"{path}: damaged journal ({problem})")
     phases = sorted((first, phase) for phase, first, _, _ in groups if phase is not None)
     resumed = any(resume for _, _, resume, _ in groups)
     newest_wall_ns = max((newest for _, _, _, newest in groups), default=None)
@@ -168,6 +170,15 @@ def session_info(path: Path) -> SessionInfo:
         ended_cleanly=meta.ended_cleanly,
         resumed=bool(resumed),
     )
+
+
+def _listing_problem(groups: list[tuple[object, ...]]) -> str | None:
+    """What in `session_info`'s phase groups is not as the journal writes it, or None."""
+    if any(phase is not None and not isinstance(phase, str) for phase, *_ in groups):
+        return "an event's phase is not text"
+    if any(type(newest) is not int for *_, newest in groups):
+        return "an event's wall time is not a number"
+    return None
 
 
 def read_events(

@@ -120,6 +120,31 @@ def test_files_that_are_not_readable_journals_are_reported_and_skipped(
     ]
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        ("wall_ns", "'later'", "damaged journal (an event's wall time is not a number)"),
+        ("phase", "X'41'", "damaged journal (an event's phase is not text)"),
+    ],
+)
+def test_a_journal_with_a_damaged_event_is_reported_and_the_listing_goes_on(
+    new_journal: JournalFactory, data_dir: Path, column: str, value: str, why: str
+) -> None:
+    good = new_journal()
+    good.close(ended_cleanly=True)
+    damaged = new_journal(wall_ns=START_NS + DAY_NS)
+    damaged.append(Event("phase", {"to": "centering"}, phase="centering"), t=0.0, wall_ns=START_NS)
+    damaged.flush()
+    with sqlite3.connect(damaged.path) as connection:
+        connection.execute(f"UPDATE events SET {column} = {value}")
+    problems: list[tuple[Path, str]] = []
+
+    sessions = list_sessions(data_dir, on_unreadable=lambda path, why: problems.append((path, why)))
+
+    assert [info.session_id for info in sessions] == [good.session_id]
+    assert problems == [(damaged.path, why)]
+
+
 def test_a_damaged_journal_is_reported_when_read(
     new_journal: JournalFactory, tmp_path: Path
 ) -> None:
