@@ -34,6 +34,8 @@ MAX_CONTENT_CHARS = 256
 """VR content as a command, a scene or a headset names it (an id or a path, not a document)."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_FOR_TERMINALS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (C0, DEL, C1: escape sequences start with one) and lone surrogates."""
 
 
 class UntrustedJsonError(ValueError):
@@ -73,6 +75,18 @@ def read_json(payload: bytes | str, *, max_bytes: int) -> Any:
 def clean_text(value: str) -> bool:
     """Whether a string can be written out again as UTF-8 (it holds no lone surrogate)."""
     return _SURROGATE.search(value) is None
+
+
+def terminal_text(text: str) -> str:
+    """`text` as a terminal may show it: control characters (line breaks included) and lone
+    surrogates written out as escapes (`\\x1b`, `\\n`, `\\ud800`), so that recorded text
+    can neither send a terminal an escape sequence nor fake a line; the rest unchanged."""
+    return _NOT_FOR_TERMINALS.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable_name(value: object, max_chars: int) -> bool:

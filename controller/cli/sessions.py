@@ -19,6 +19,7 @@ from controller.journal import (
     sessions_dir,
 )
 from controller.research.pseudonym import PseudonymKeyError, Renamer, pseudonymiser, read_key
+from controller.untrusted import terminal_text
 
 HEADINGS = (
     "SESSION",
@@ -143,19 +144,23 @@ def _summary(found: list[SessionInfo], output: Path | None, key: bytes | None) -
 
 
 def session_table(found: list[SessionInfo], rename: Renamer) -> str:
-    """The sessions as an aligned text table, one line each, participant codes `rename`d."""
+    """The sessions as an aligned text table, one line each, participant codes `rename`d
+    (recorded text as `terminal_text`)."""
     from controller.config.durations import format_duration  # the room models come with it
 
     rows = [HEADINGS] + [
-        (
-            info.session_id,
-            info.room,
-            info.plan,
-            rename(info.participant),
-            f"{info.started:%Y-%m-%d %H:%M:%S}",
-            format_duration(info.duration_s),
-            " → ".join(info.phases) or "—",
-            session_status(info),
+        tuple(
+            terminal_text(cell)
+            for cell in (
+                info.session_id,
+                info.room,
+                info.plan,
+                rename(info.participant),
+                f"{info.started:%Y-%m-%d %H:%M:%S}",
+                format_duration(info.duration_s),
+                " → ".join(info.phases) or "—",
+                session_status(info),
+            )
         )
         for info in found
     ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from controller.config.durations import format_duration
 from controller.journal.sessions import utc_datetime
 from controller.research.analysis import Moment, SessionAnalysis, Span
+from controller.untrusted import terminal_text
 
 
 @dataclass(frozen=True)
@@ -242,18 +243,21 @@ def _notes(analysis: SessionAnalysis) -> Section:
 
 
 def render_text(sections: Sequence[Section]) -> str:
-    """The sections as plain text with aligned tables."""
+    """The sections as plain text with aligned tables (recorded text as `terminal_text`)."""
     parts = []
     for section in sections:
-        out = [section.title, "─" * len(section.title)]
+        title = terminal_text(section.title)
+        out = [title, "─" * len(title)]
         if section.rows:
-            table = [section.headings, *section.rows]
+            table = [
+                [terminal_text(cell) for cell in row] for row in (section.headings, *section.rows)
+            ]
             widths = [max(len(row[i]) for row in table) for i in range(len(section.headings))]
             out += [
                 "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
                 for row in table
             ]
-        out += [f"  {line}" for line in section.lines]
+        out += [f"  {terminal_text(line)}" for line in section.lines]
         parts.append("\n".join(line.rstrip() for line in out))
     return "\n\n".join(parts) + "\n"
 

@@ -16,6 +16,8 @@ import tty
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
+from controller.untrusted import terminal_text
+
 KEYS = {
     b" ": "pause",
     b"\x1b[C": "step",
@@ -89,9 +91,9 @@ class StatusLine:
         self._shown_at = -1e9
 
     def print(self, line: str) -> None:
-        """Print `line` above the progress line."""
+        """Print `line` above the progress line, as one line (`terminal_text`)."""
         self._erase()
-        self._out.write(line + "\n")
+        self._out.write(terminal_text(line) + "\n")
         self._out.flush()
         self._draw()
 
@@ -116,5 +118,5 @@ class StatusLine:
 
     def _draw(self) -> None:
         if self._live and self._text:
-            self._status.write(self._text[:200])
+            self._status.write(terminal_text(self._text[:200]))
             self._status.flush()
