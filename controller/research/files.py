@@ -6,11 +6,15 @@ planted file or symlink is never written through) and renamed over the target on
 it is complete. The target therefore always ends up 0600, whatever mode an older file of
 that name had, and a failed write leaves the older file as it was. A folder is built the
 same way (`private_folder`): in a temporary folder beside it, renamed at the end.
+
+An SQLite database in the way is never replaced: it is most likely a session journal
+given as the output by mistake, and the export would be all that is left of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO, TypeVar
 
 FILE_MODE = 0o600
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 Written = TypeVar("Written")
 
@@ -42,8 +47,10 @@ def write_private_text(target: Path, write: Callable[[TextIO], Written]) -> Writ
 def write_private(target: Path, write: Callable[[BinaryIO], Written]) -> Written:
     """Let `write` fill `target` (mode 0600) via an exclusive temporary file; return its result.
 
-    On any failure the temporary file is removed and `target` is left as it was.
+    On any failure the temporary file is removed and `target` is left as it was; an SQLite
+    database at `target` is an OSError before anything is written.
     """
+    _refuse_database(target)
     descriptor, name = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
     )
@@ -57,6 +64,22 @@ def write_private(target: Path, write: Callable[[BinaryIO], Written]) -> Written
         temporary.unlink(missing_ok=True)
         raise
     return result
+
+
+def _refuse_database(target: Path) -> None:
+    if not target.is_file():  # nothing, a folder, a device or a pipe: never read from
+        return
+    try:
+        with open(target, "rb") as existing:
+            header = existing.read(len(SQLITE_HEADER))
+    except OSError:
+        return
+    if header == SQLITE_HEADER:
+        raise FileExistsError(
+            errno.EEXIST,
+            "it is an SQLite database (a session journal?); an export never replaces one",
+            str(target),
+        )
 
 
 @contextlib.contextmanager

@@ -141,6 +141,32 @@ def test_export_files_are_0600_replace_links_and_ignore_planted_temporary_files(
     assert target.read_text().count("\n") == 3
 
 
+@pytest.mark.parametrize(
+    "how", ["jsonl", "csv", "mcap", "report png", "report html", "summary", "another journal"]
+)
+def test_an_export_never_replaces_a_journal(tmp_path: Path, how: str) -> None:
+    data = tmp_path / "data"
+    journal = a_session(data, participant="P-001")
+    other = a_session(data, participant="P-002", day=1)
+    args: dict[str, list[str | Path]] = {
+        "jsonl": ["export", journal, "-o", journal],
+        "csv": ["export", journal, "--format", "csv", "-o", journal],
+        "mcap": ["export", journal, "--format", "mcap", "-o", journal],
+        "report png": ["report", journal, "--png", journal],
+        "report html": ["report", journal, "--html", journal],
+        "summary": ["sessions", "--format", "csv", "-o", journal, "--data-dir", data],
+        "another journal": ["export", other, "-o", journal],
+    }
+    before = journal.read_bytes()
+
+    result = sessionroom(*args[how], "--config", tmp_path / "none")
+
+    assert result.exit_code == 2
+    assert f"cannot write {journal}: it is an SQLite database" in result.stderr
+    assert journal.read_bytes() == before
+    assert sorted((data / "sessions").glob("*.sqlite")) == [journal, other]
+
+
 def test_two_rooms_starting_in_the_same_second_keep_two_sessions(tmp_path: Path) -> None:
     data = tmp_path / "data"
     a_session(data / "a", participant="P-001")
