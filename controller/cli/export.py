@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TextIO, TypeVar
 
@@ -228,16 +228,27 @@ def _wanted(
 
 
 def _moment(text: str, option: str, *, end_of_day: bool = False) -> datetime:
-    """A date or date and time given on the command line, in UTC."""
+    """A date or date and time given on the command line, in UTC; with `end_of_day`, a date
+    alone (2026-11-01 or 20261101) is the end of that day."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         fail(f"{option} {text!r} is not a date (e.g. 2026-11-01 or 2026-11-01T14:00)")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if end_of_day and len(text) == len("2026-11-01"):
+    if end_of_day and _is_a_day(text):
+        if moment.date() == date.max:  # its end is past what a datetime holds, and every session
+            return datetime.max.replace(tzinfo=UTC)
         moment += timedelta(days=1)
     return moment
+
+
+def _is_a_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _export_mcap(path: Path, output: Path | None, *, key: bytes | None) -> None:

@@ -81,6 +81,34 @@ def test_a_whole_study_goes_into_one_valid_dataset_with_one_key(tmp_path: Path) 
     assert "sub-Px2d020" in {row[0] for row in read_tsv(study / "participants.tsv")}
 
 
+@pytest.mark.parametrize(
+    ("since", "until", "chosen"),
+    [
+        ("2026-11-22", "9999-12-31", 2),
+        ("0001-01-01", "2026-11-22", 2),
+        ("20261122", "20261122", 1),
+        ("2026-11-22T00:00", "2026-11-22T17:30", 0),
+    ],
+)
+def test_since_and_until_take_any_date_and_a_day_counts_whole(
+    tmp_path: Path, since: str, until: str, chosen: int
+) -> None:
+    data = tmp_path / "data"
+    for day in range(3):
+        a_session(data, participant="P-001", day=day)
+
+    result = sessionroom(
+        "export", "--since", since, "--until", until, "--format", "bids", "-o", tmp_path / "study",
+        "--data-dir", data, "--config", tmp_path / "none",
+    )  # fmt: skip
+
+    if chosen:
+        assert result.exit_code == 0, result.output
+        assert f"Wrote {chosen} sessions" in result.stderr
+    else:
+        assert result.exit_code == 2 and "no recorded session matches" in result.stderr
+
+
 def test_a_journal_that_breaks_midway_leaves_no_dataset_and_is_named(tmp_path: Path) -> None:
     data = tmp_path / "data"
     a_session(data, participant="P-001", day=0)
