@@ -139,13 +139,16 @@ def parse_bound(text: str, phases: Sequence[PhaseEntry], *, end: bool) -> float:
             return phases[index].t
         return phases[index + 1].t if index + 1 < len(phases) else math.inf
     try:
-        return parse_duration(text)
+        seconds = parse_duration(text)
+        if not math.isfinite(seconds):  # nan, inf: no moment of a session
+            raise ValueError(text)
     except ValueError:
         reached = ", ".join(dict.fromkeys(names)) or "none"
         raise ReplayError(
             f"{text!r} is neither a phase the session reached ({reached}) nor a session time "
             "(e.g. 90, 90s, 15m, 1:30:00)"
         ) from None
+    return seconds
 
 
 def parse_list(text: str | None, *, known: Sequence[str] | None = None) -> frozenset[str] | None:

@@ -218,6 +218,14 @@ def test_phases_and_times_bound_a_replay() -> None:
         parse_bound("integration", phases, end=False)
 
 
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "1e400", "infinity s"])
+def test_a_bound_that_is_no_finite_time_is_refused(text: str) -> None:
+    phases = [PhaseEntry("centering", 0.0)]
+
+    with pytest.raises(ReplayError, match="neither a phase the session reached"):
+        parse_bound(text, phases, end=False)
+
+
 def test_unknown_kinds_are_named() -> None:
     assert parse_kinds("phase, note") == frozenset({"phase", "note"})
     with pytest.raises(ReplayError, match="unknown kind lights"):
