@@ -69,7 +69,7 @@ def report(
         click.echo(f"Wrote the timeline to {png}.", err=True)
     if html_path is not None:
         page = render_html(sections, title=f"Session {analysis.meta.session_id}", png=picture)
-        _write(html_path, page.encode())
+        _write(html_path, page.encode(errors="backslashreplace"))  # a lone surrogate: \ud800
         click.echo(f"Wrote the report to {html_path}.", err=True)
 
 

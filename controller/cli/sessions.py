@@ -216,9 +216,10 @@ Written = TypeVar("Written")
 
 
 def write_stdout(write: Callable[[TextIO], Written]) -> Written:
-    """Write to standard output, switched to UTF-8 whatever the locale says."""
+    """Write to standard output, switched to UTF-8 whatever the locale says (a lone surrogate
+    written as `\\ud800`)."""
     if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(encoding="utf-8")
+        sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
     written = write(sys.stdout)
     sys.stdout.flush()
     return written

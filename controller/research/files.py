@@ -34,10 +34,18 @@ def write_private_bytes(target: Path, content: bytes) -> None:
 
 
 def write_private_text(target: Path, write: Callable[[TextIO], Written]) -> Written:
-    """Let `write` fill `target` as UTF-8 text (mode 0600); return what it returns."""
+    """Let `write` fill `target` as UTF-8 text (mode 0600); return what it returns. A lone
+    surrogate, which UTF-8 cannot hold, is written as `\\ud800`."""
 
     def as_text(out: BinaryIO) -> Written:
-        with open(out.fileno(), "w", encoding="utf-8", newline="", closefd=False) as text:
+        with open(
+            out.fileno(),
+            "w",
+            encoding="utf-8",
+            errors="backslashreplace",
+            newline="",
+            closefd=False,
+        ) as text:
             result = write(text)
         return result
 

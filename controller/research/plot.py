@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from controller.journal.sessions import utc_datetime
 from controller.research.analysis import SessionAnalysis, Span
@@ -48,10 +49,19 @@ OUTSIDE: dict[str, Any] = {
 def timeline_png(analysis: SessionAnalysis, *, dpi: int = 150) -> bytes:
     """The timeline picture of the session as PNG bytes."""
     figure = timeline_figure(analysis)
+    _as_written(figure)
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=dpi)
     plt.close(figure)
     return out.getvalue()
+
+
+def _as_written(figure: Any) -> None:
+    """Draw every text of `figure` as the journal wrote it: `$` is no mathematics (a name
+    holding `$\\frac{$` is no formula to fail on) and a lone surrogate shows as `\\ud800`."""
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
+        text.set_text(text.get_text().encode("utf-8", "backslashreplace").decode())
 
 
 def timeline_figure(analysis: SessionAnalysis) -> Any:

@@ -19,10 +19,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcap.reader import make_reader
 
+from controller.cli import main
 from controller.journal import Event, JournalError
 from controller.journal.export import COLUMNS, contract_payload, export_bids, export_session
 from controller.research.bids import bids_text, read_tsv
@@ -379,3 +381,32 @@ def test_a_session_time_too_large_for_nanoseconds_is_held_to_mcaps_log_time(
         )
     ]
     assert read == [(0, 0.0), (2**64 - 1, 5e299), (0, -9.9e299)]
+
+
+ODD = "\ud800$\\frac{$^^$"
+"""A lone surrogate and text matplotlib would read as broken math."""
+
+
+def test_odd_text_survives_the_report_its_timeline_and_the_summary(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    timeline = [
+        (0.0, Event("phase", {"to": f"centering{ODD}", "planned_s": 60.0}, phase="centering")),
+        (1.0, Event("scene", {"name": f"calm{ODD}", "fade_s": 2.0}, phase="centering")),
+        (2.0, Event("vitals", {"hr": 72, f"hr{ODD}": 70}, device="ox$\\frac{$", phase="centering")),
+        (3.0, Event("operator", {"source": f"ctl{ODD}", "action": "hold"}, phase="centering")),
+        (4.0, Event("alert", {"message": f"high{ODD}", "active": True}, phase="centering")),
+    ]
+    journal = write_journal(data, timeline)
+    png, html, summary = tmp_path / "t.png", tmp_path / "r.html", tmp_path / "s.csv"
+
+    report = CliRunner().invoke(
+        main, ["report", str(journal), "--png", str(png), "--html", str(html)]
+    )
+    listing = CliRunner().invoke(
+        main, ["sessions", "--format", "csv", "-o", str(summary), "--data-dir", str(data)]
+    )
+
+    assert report.exit_code == 0, report.output
+    assert png.read_bytes().startswith(b"\x89PNG") and "<html" in html.read_text("utf-8")
+    assert listing.exit_code == 0, listing.output
+    assert len(list(csv.reader(io.StringIO(summary.read_text("utf-8"), newline="")))) == 2
