@@ -25,6 +25,7 @@ from matplotlib.text import Text
 
 from controller.journal.sessions import utc_datetime
 from controller.research.analysis import SessionAnalysis, Span
+from controller.untrusted import terminal_text
 
 PHASE_COLOURS = {
     "centering": "#dbe9f6",
@@ -58,10 +59,12 @@ def timeline_png(analysis: SessionAnalysis, *, dpi: int = 150) -> bytes:
 
 def _as_written(figure: Any) -> None:
     """Draw every text of `figure` as the journal wrote it: `$` is no mathematics (a name
-    holding `$\\frac{$` is no formula to fail on) and a lone surrogate shows as `\\ud800`."""
+    holding `$\\frac{$` is no formula to fail on), and a control character or a lone
+    surrogate shows as its escape (`terminal_text`: no font has them, and matplotlib's
+    warning of a missing glyph would quote an escape sequence to the terminal)."""
     for text in figure.findobj(Text):
         text.set_parse_math(False)
-        text.set_text(text.get_text().encode("utf-8", "backslashreplace").decode())
+        text.set_text("\n".join(terminal_text(line) for line in text.get_text().split("\n")))
 
 
 def timeline_figure(analysis: SessionAnalysis) -> Any:

@@ -383,11 +383,13 @@ def test_a_session_time_too_large_for_nanoseconds_is_held_to_mcaps_log_time(
     assert read == [(0, 0.0), (2**64 - 1, 5e299), (0, -9.9e299)]
 
 
-ODD = "\ud800$\\frac{$^^$"
-"""A lone surrogate and text matplotlib would read as broken math."""
+ODD = "\ud800$\\frac{$^^$\x1b)0"
+"""A lone surrogate, text matplotlib would read as broken math, and an escape sequence."""
 
 
-def test_odd_text_survives_the_report_its_timeline_and_the_summary(tmp_path: Path) -> None:
+def test_odd_text_survives_the_report_its_timeline_and_the_summary(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
     data = tmp_path / "data"
     timeline = [
         (0.0, Event("phase", {"to": f"centering{ODD}", "planned_s": 60.0}, phase="centering")),
@@ -407,6 +409,8 @@ def test_odd_text_survives_the_report_its_timeline_and_the_summary(tmp_path: Pat
     )
 
     assert report.exit_code == 0, report.output
+    # nor in a warning of a glyph missing from the font
+    assert "\x1b" not in report.output + "".join(str(w.message) for w in recwarn)
     assert png.read_bytes().startswith(b"\x89PNG") and "<html" in html.read_text("utf-8")
     assert listing.exit_code == 0, listing.output
     assert len(list(csv.reader(io.StringIO(summary.read_text("utf-8"), newline="")))) == 2
