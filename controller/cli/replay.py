@@ -214,7 +214,7 @@ def _summary(outcome: ReplayOutcome) -> str:
 def _replay_room(value: str | None) -> str | None:
     """A replay's room id: a room id ending in `-replay`, so that it is never a live room's
     (the simulated room's state and status would be written over that room's)."""
-    if value is not None and (re.fullmatch(IDENTIFIER, value) is None or not is_replay(value)):
+    if value is not None and not _is_replay_id(value):
         raise click.BadParameter(
             f"{value!r} is not a replay's room id (lower-case letters, digits, . _ -, ending "
             f"in {REPLAY_SUFFIX!r}: a live room's state and status would be written over)",
@@ -223,9 +223,18 @@ def _replay_room(value: str | None) -> str | None:
     return value
 
 
+def _is_replay_id(value: str) -> bool:
+    return re.fullmatch(IDENTIFIER, value) is not None and is_replay(value)
+
+
 async def _replay_sim(plan: Plan, room: Room, replay_room: str | None) -> None:
     meta = plan.meta
     replay_id = replay_room or meta.room + REPLAY_SUFFIX
+    if not _is_replay_id(replay_id):  # a journal's room is text from a file, not a checked id
+        fail(
+            f"the session's room {meta.room!r} is no room id, so no replay's room can be named "
+            f"after it: give one with --replay-room ID (ending in {REPLAY_SUFFIX!r})"
+        )
     async with _broker(room) as (settings, own):
         target = SimTarget(room, settings, replay_room=replay_id)
         where = f"mqtt://{settings.host}:{settings.port}"
