@@ -24,6 +24,9 @@ from controller.journal import Event, SessionMeta
 PSEUDONYM_LENGTH = 12
 """Hex digits kept of the HMAC: 48 bits, so two codes of one study never meet by chance."""
 MIN_KEY_BYTES = 16
+MAX_KEY_FILE_BYTES = 4096
+"""A key file holds one short secret: a larger file is the wrong one (or never ends, as
+/dev/zero), never read whole."""
 LABEL_ESCAPE = "x"
 """Starts the hex of a character a BIDS label cannot hold (and of itself)."""
 ESCAPED = re.compile(r"[^A-Za-wyz0-9]+")
@@ -38,9 +41,16 @@ class PseudonymKeyError(Exception):
 def read_key(path: Path) -> bytes:
     """The secret in `path` (surrounding whitespace ignored); PseudonymKeyError if unusable."""
     try:
-        key = path.read_bytes().strip()
+        with open(path, "rb") as file:
+            content = file.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as error:
         raise PseudonymKeyError(f"cannot read the key file {path}: {error.strerror}") from None
+    if len(content) > MAX_KEY_FILE_BYTES:
+        raise PseudonymKeyError(
+            f"the key file {path} is larger than {MAX_KEY_FILE_BYTES} bytes: a key file holds "
+            "one short secret (is it the right file?)"
+        )
+    key = content.strip()
     if len(key) < MIN_KEY_BYTES:
         raise PseudonymKeyError(
             f"the key in {path} is {len(key)} bytes; a key needs at least {MIN_KEY_BYTES} "

@@ -195,6 +195,25 @@ def test_an_export_never_replaces_a_journal(tmp_path: Path, how: str) -> None:
     assert sorted((data / "sessions").glob("*.sqlite")) == [journal, other]
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"short\n", "is 5 bytes; a key needs at least 16"), (b"x" * 100_000, "is larger than")],
+)
+def test_a_key_file_that_holds_no_short_secret_is_refused(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    journal = a_session(tmp_path / "data", participant="P-001")
+    key_file = tmp_path / "study.key"
+    key_file.write_bytes(content)
+    target = tmp_path / "out.jsonl"
+
+    result = sessionroom("export", journal, "-o", target, "--pseudonymise", key_file)
+
+    assert result.exit_code == 2
+    assert reason in result.stderr and str(key_file) in result.stderr
+    assert not target.exists()
+
+
 def test_two_rooms_starting_in_the_same_second_keep_two_sessions(tmp_path: Path) -> None:
     data = tmp_path / "data"
     a_session(data / "a", participant="P-001")
