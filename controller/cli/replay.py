@@ -44,6 +44,7 @@ from controller.research.room_targets import LiveTarget, SimTarget, engine_activ
 from controller.research.sessions import command_counts, last_event_t, phase_entries, session_meta
 from controller.research.targets import PrintTarget
 from controller.research.terminal import StatusLine, key_actions
+from controller.untrusted import terminal_text
 
 EPILOG = """\b
 Examples:
@@ -251,7 +252,7 @@ async def _replay_sim(plan: Plan, room: Room, replay_room: str | None) -> None:
         if target.skipped:
             click.echo(
                 f"Not replayed (no such simulated device in this room): "
-                f"{', '.join(sorted(target.skipped))}",
+                f"{terminal_text(', '.join(sorted(target.skipped)))}",
                 err=True,
             )
 
@@ -327,7 +328,7 @@ def _live_plan(plan: Plan, room: Room, settings: BrokerSettings) -> str:
     for (device, topic), count in sorted(chosen.items()):
         known = device in room.devices and topic in own_topics
         lines.append(
-            f"  {device:<14} {count:>5} commands on {topic}"
+            f"  {terminal_text(device):<14} {count:>5} commands on {terminal_text(topic)}"
             + ("" if known else "  (skipped: not a command topic of this room's devices)")
         )
     lines.append(

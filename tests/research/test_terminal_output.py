@@ -7,7 +7,14 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from controller.cli import main
+from controller.cli.common import client_broker
+from controller.cli.replay import Plan, _live_plan
+from controller.config import load_room
 from controller.journal import Event
+from controller.research.replay import Selection
+from controller.research.sessions import session_meta
+from controller.research.terminal import StatusLine
+from tests.conftest import REPO
 from tests.research.support import write_journal
 
 TITLE = "\x1b]0;owned\x07"
@@ -65,3 +72,19 @@ def test_the_report_shows_control_characters_escaped(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert_shown_escaped(result.stdout)
+
+
+def test_the_plan_of_a_live_replay_shows_recorded_names_escaped(tmp_path: Path) -> None:
+    """The plan a person reads before sending commands to real devices: an escape sequence in
+    a recorded device or topic could rewrite the lines above it on the terminal."""
+    journal = write_journal(
+        tmp_path / "data",
+        [(1.0, Event("command", {"payload": "{}"}, device=f"ceiling{CLEAR}", topic=f"z/{TITLE}"))],
+    )
+    room = load_room(REPO / "config.yaml")
+    plan = Plan(journal, session_meta(journal), Selection(), 1.0, False, 1.0, StatusLine())
+
+    shown = _live_plan(plan, room, client_broker(room))
+
+    assert_shown_escaped(shown)
+    assert "ceiling\\x1b[2J" in shown
