@@ -23,6 +23,7 @@ from controller.cli.sessions import (
     pseudonymise_option,
     resolve_data_dir,
     resolve_session,
+    skipped,
     study_key,
     write_stdout,
 )
@@ -209,7 +210,7 @@ def _chosen(
     found = list_sessions(
         data_dir,
         room,
-        on_unreadable=lambda path, reason: click.echo(f"skipped {path}: {reason}", err=True),
+        on_unreadable=skipped,
     )
     chosen = [info for info in reversed(found) if _wanted(info, start, end, plan)]
     if not chosen:

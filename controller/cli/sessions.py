@@ -100,7 +100,7 @@ def sessions(
     """
     folder = resolve_data_dir(config_path, Overrides(broker, room_id, data_dir))
     key = study_key(key_file)
-    found = list_sessions(folder, room_id, on_unreadable=_skipped)
+    found = list_sessions(folder, room_id, on_unreadable=skipped)
     if format_name == "csv":
         _summary(list(reversed(found)), output, key)
         return
@@ -111,8 +111,10 @@ def sessions(
     click.echo(session_table(found, pseudonymiser(key)))
 
 
-def _skipped(path: Path, reason: str) -> None:
-    click.echo(f"skipped {path}: {reason}", err=True)
+def skipped(path: Path, reason: str) -> None:
+    """Say on stderr that the file at `path` is left out, and why (its name escaped: a file
+    from elsewhere may be named anything)."""
+    click.echo(terminal_text(f"skipped {path}: {reason}"), err=True)
 
 
 def _summary(found: list[SessionInfo], output: Path | None, key: bytes | None) -> None:
@@ -129,7 +131,7 @@ def _summary(found: list[SessionInfo], output: Path | None, key: bytes | None) -
             try:
                 rows.append(summary_row(analysed(info.path, key=key)))
             except JournalError as error:
-                _skipped(info.path, str(error).removeprefix(f"{info.path}: "))
+                skipped(info.path, str(error).removeprefix(f"{info.path}: "))
             progress(done)
     finally:
         progress.finish()
@@ -207,8 +209,9 @@ def resolve_session(session: str, config_path: Path, overrides: Overrides) -> Pa
 
 
 def fail(message: str) -> NoReturn:
-    """Print `Error: message` on stderr and exit with status 2."""
-    click.echo(f"Error: {message}", err=True)
+    """Print `Error: message` on stderr (as `terminal_text`: it may quote a file's name or
+    content) and exit with status 2."""
+    click.echo(f"Error: {terminal_text(message)}", err=True)
     raise SystemExit(EXIT_INVALID)
 
 

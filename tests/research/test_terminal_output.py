@@ -88,3 +88,18 @@ def test_the_plan_of_a_live_replay_shows_recorded_names_escaped(tmp_path: Path) 
 
     assert_shown_escaped(shown)
     assert "ceiling\\x1b[2J" in shown
+
+
+def test_a_file_name_from_the_sessions_folder_is_shown_escaped(tmp_path: Path) -> None:
+    hostile_session(tmp_path / "data")
+    (tmp_path / "data" / "sessions" / f"from-a-clinic{CLEAR}.sqlite").write_text("not SQLite")
+
+    listing = sessionroom("sessions", "--data-dir", tmp_path / "data")
+    study = sessionroom(
+        "export", "--all", "--format", "bids", "-o", tmp_path / "study",
+        "--data-dir", tmp_path / "data",
+    )  # fmt: skip
+
+    assert "from-a-clinic\\x1b[2J.sqlite" in listing.stderr
+    assert "from-a-clinic\\x1b[2J.sqlite" in study.stderr
+    assert "\x1b" not in listing.stderr + study.stderr
