@@ -143,6 +143,9 @@ QUERY = f"{TIMELINE} ORDER BY seq"
 fetched value costs Python more than SQLite's work on it, so the fewer values a row
 brings, the faster the export."""
 BATCH = 1000
+MAX_BIDS_SESSION_S = 7 * 86_400
+"""The longest session time a BIDS export resamples second by second (a week: far beyond any
+session; a damaged clock reaching years would fill memory row by row)."""
 """Rows fetched, formatted and written at once; the progress callback is told after each."""
 Row = TypeVar("Row")
 
@@ -441,7 +444,7 @@ def export_bids(
     a readable journal; then, as on any failure, `folder` is left as it was.
     """
     return write_bids(
-        analysed(path, key=key, progress=progress), folder, include_notes=include_notes
+        bids_analysed(path, key=key, progress=progress), folder, include_notes=include_notes
     )
 
 
@@ -462,10 +465,24 @@ def export_study(
     written = []
     with bids_dataset(folder) as dataset:
         for done, path in enumerate(paths, start=1):
-            written.append(dataset.add(analysed(path, key=key), include_notes=include_notes))
+            written.append(dataset.add(bids_analysed(path, key=key), include_notes=include_notes))
             if progress is not None:
                 progress(done)
     return written
+
+
+def bids_analysed(
+    path: Path, *, key: bytes | None, progress: ProgressCallback | None = None
+) -> SessionAnalysis:
+    """`analysed`, for a BIDS export: JournalError if a session with vitals runs past
+    `MAX_BIDS_SESSION_S` (they are written one row per second up to its end)."""
+    analysis = analysed(path, key=key, progress=progress)
+    if analysis.vitals and analysis.end_t > MAX_BIDS_SESSION_S:
+        raise JournalError(
+            f"{path}: its session time reaches {analysis.end_t:.3g} s, more than a week; a BIDS "
+            "export writes a row per second (is the journal damaged?)"
+        )
+    return analysis
 
 
 def analysed(

@@ -109,6 +109,21 @@ def test_since_and_until_take_any_date_and_a_day_counts_whole(
         assert result.exit_code == 2 and "no recorded session matches" in result.stderr
 
 
+def test_a_session_time_of_weeks_is_refused_for_bids_not_resampled_second_by_second(
+    tmp_path: Path,
+) -> None:
+    journal = a_session(tmp_path / "data", participant="P-001")
+    with sqlite3.connect(journal) as connection:  # a damaged clock: some 23 days
+        connection.execute("UPDATE events SET t = 2e6 WHERE seq = 3")
+    study = tmp_path / "study"
+
+    result = sessionroom("export", journal, "--format", "bids", "-o", study)
+
+    assert result.exit_code == 2
+    assert f"{journal}: its session time reaches 2e+06 s" in result.stderr
+    assert not study.exists()
+
+
 def test_a_journal_that_breaks_midway_leaves_no_dataset_and_is_named(tmp_path: Path) -> None:
     data = tmp_path / "data"
     a_session(data, participant="P-001", day=0)
