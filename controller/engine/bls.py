@@ -175,11 +175,14 @@ class BlsControl:
                 text=f"BLS stopped on {device_id} ({why})",
             )
 
-    def stop_all(self, why: str, now: float) -> None:
-        """Stop every running set, and every MQTT BLS device whether or not it runs one."""
-        for device in self._room.devices_of_kind("bls"):
-            if device.id in self.sets or device.driver != "tones":
-                self.stop(device.id, why, now)
+    def to_stop(self) -> list[str]:
+        """What the emergency stops: every device running a set, and every MQTT BLS device
+        whether or not it runs one."""
+        return [
+            device.id
+            for device in self._room.devices_of_kind("bls")
+            if device.id in self.sets or device.driver != "tones"
+        ]
 
     def reassert(self, device_id: str, now: float) -> None:
         """A BLS device (back) online that runs no set of ours is told to stop (it may have

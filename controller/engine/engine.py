@@ -984,8 +984,9 @@ class Engine:
     def _safe_scene(self, *, immediate: bool) -> None:
         """Latch, then: BLS stops, VR stops, music fades out, lights up in one change each.
 
-        A fault in one of these (the music player failing to stop) is loud, and the others
-        happen all the same: the room is never latched with its lights left down."""
+        A fault in one of these (the music player failing to stop, one device's stop) is loud,
+        and the others happen all the same: the room is never latched with its lights left
+        down, nor a device left running for another's fault."""
         now = self.now()
         self._vr_owed.clear()
         safe = self.room.scenes[self.room.settings.safe_scene]
@@ -998,8 +999,17 @@ class Engine:
         music_fade_s = 0.0 if immediate else self.limits.emergency_fade_s
         fade = 0.0 if immediate else min(safe.fade_s, self.limits.emergency_fade_s) * self.scale
         parts: list[tuple[str, Callable[[], None]]] = [
-            ("stopping BLS", lambda: self.bls.stop_all("emergency", now)),
-            ("stopping VR", lambda: self.vr.stop_all(now)),
+            *(
+                (
+                    f"stopping BLS on {device_id}",
+                    functools.partial(self.bls.stop, device_id, "emergency", now),
+                )
+                for device_id in self.bls.to_stop()
+            ),
+            *(
+                (f"stopping VR on {device_id}", functools.partial(self.vr.stop, device_id, now))
+                for device_id in self.vr.ids
+            ),
             ("fading the music out", lambda: self.music.fade_out(music_fade_s, now)),
             ("the lights-up", lambda: self.lights.lights_up(lights, fade, now)),
         ]

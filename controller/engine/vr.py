@@ -61,9 +61,9 @@ class VrControl:
             self._volumes.silence(device_id, now)
         return verdict
 
-    def stop_all(self, now: float) -> None:
-        for device_id in self.ids:
-            self.send(device_id, VrCommand("stop"), now, again=True)
+    def stop(self, device_id: str, now: float) -> None:
+        """Tell a headset to stop, whatever it was told last (the emergency's stop)."""
+        self.send(device_id, VrCommand("stop"), now, again=True)
 
     def reassert(self, device_id: str, now: float, *, latched: bool = False) -> None:
         """A headset (back) online is told to stop again if stop was the last word, and

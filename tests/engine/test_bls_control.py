@@ -144,12 +144,18 @@ def test_while_latched_a_set_is_refused_with_the_latchs_reason(parts: RoomParts)
     assert str(refused.value) == "tappers: emergency active: clear it first; no BLS set starts"
 
 
-def test_stop_all_stops_every_set_and_every_mqtt_bls_device(parts: RoomParts) -> None:
+def emergency_stops(parts: RoomParts, now: float) -> None:
+    """The BLS stops of the emergency (`Engine._safe_scene`), each on its own."""
+    for device_id in parts.bls.to_stop():
+        parts.bls.stop(device_id, "emergency", now)
+
+
+def test_the_emergency_stops_every_set_and_every_mqtt_bls_device(parts: RoomParts) -> None:
     parts.bls.start("tones", EIGHT_PASSES, 0.0, 0.0)
     parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
     parts.run(ticks(0.0, 1.0))
     parts.journal.take()
-    parts.bls.stop_all("emergency", 1.0)
+    emergency_stops(parts, 1.0)
     assert parts.take() == [(TAPPERS, STOP), (LIGHTBAR, STOP)]
     assert parts.tone_player.calls[-1] == ("stop",)
     assert parts.bls.sets == {}
@@ -161,8 +167,8 @@ def test_stop_all_stops_every_set_and_every_mqtt_bls_device(parts: RoomParts) ->
     ]
 
 
-def test_stop_all_leaves_idle_tones_alone(parts: RoomParts) -> None:
-    parts.bls.stop_all("emergency", 0.0)
+def test_the_emergency_leaves_idle_tones_alone(parts: RoomParts) -> None:
+    emergency_stops(parts, 0.0)
     assert parts.take() == [(TAPPERS, STOP), (LIGHTBAR, STOP)]
     assert parts.tone_player.calls == []
     assert parts.journal.events == [
@@ -255,7 +261,7 @@ def test_an_emergency_within_the_grace_stops_the_device_at_once_and_only_then(
     parts.bls.start("tappers", EIGHT_PASSES, 0.0, 0.0)
     parts.bls.finish(8.0)
     parts.take()
-    parts.bls.stop_all("emergency", 8.2)
+    emergency_stops(parts, 8.2)
     assert (TAPPERS, STOP) in parts.take()
     parts.bls.finish(8.5)
     parts.bls.finish(9.0)

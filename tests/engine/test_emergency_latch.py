@@ -19,7 +19,7 @@ from controller.engine.engine import OVERTAKEN, Engine
 from controller.engine.output import GatedMessage
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import Rule, Status
-from tests.engine.room_parts import RecordingMusic
+from tests.engine.room_parts import RecordingMusic, RecordingTones
 from tests.engine.test_engine import Room, z2m
 
 
@@ -286,6 +286,37 @@ def test_a_clear_an_emergency_overtook_is_refused_and_journaled(room: Room) -> N
     assert refusal["payload"]["refused"] == OVERTAKEN
     room.engine.command(clear)
     assert not room.engine.snapshot().emergency.active
+
+
+class FailingTones(RecordingTones):
+    """A tone player whose stop fails (a fault of the player)."""
+
+    def stop(self) -> None:
+        raise RuntimeError("the tone output is gone")
+
+
+def test_a_tone_player_that_fails_to_stop_does_not_keep_the_tappers_and_bar_running(
+    tmp_path: Path,
+) -> None:
+    """docs/emergency.md#first-press: every BLS device is stopped whatever else fails; the
+    tones come first in the room's devices, and their player's fault is loud, not the end
+    of the stops."""
+    room = Room(tmp_path)
+    room.engine = Engine(room.engine.room, clock=room.clock, tones=FailingTones())
+    room.tick()
+    room.do("bls", op="start", device="tones", speed_hz=1.0, passes=20)
+    room.tick()
+    room.engine.take_events()
+    room.do("emergency")
+    wire = room.tick()
+    assert wire["bls/tappers/set"][0] == '{"running":false}'
+    assert "bls/lightbar/set" in wire and "vr/headset/set" in wire
+    assert wire["zigbee2mqtt/ceiling_light/set"]
+    faults = [e["payload"]["fault"] for e in room.engine.take_events() if e["kind"] == "error"]
+    assert faults == [
+        "engine fault in the emergency (stopping BLS on tones): RuntimeError: the tone output "
+        "is gone"
+    ]
 
 
 class FailingMusic(RecordingMusic):
