@@ -95,7 +95,7 @@ class Sender:
         self._loop.call_soon(self._watch, sock)
 
     def _watch(self, sock: Any) -> None:
-        if self._paho.want_write():
+        if sock.fileno() != -1 and self._paho.want_write():  # not closed since it was asked
             self._watched = True
             self._loop.add_writer(sock.fileno(), self._writable)
 

@@ -104,3 +104,24 @@ def watched_for_writing(sock: object) -> bool:
     assert isinstance(sock, socket.socket)
     selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
     return bool(selector.get_key(sock.fileno()).events & selectors.EVENT_WRITE)
+
+
+async def test_a_write_watch_asked_for_as_the_connection_closes_is_not_added(
+    mosquitto: Mosquitto,
+) -> None:
+    """paho asks for the write watch from the event loop's thread and the sender adds it a
+    turn later; the connection may close in between (an engine stopping while a command's
+    messages go out): the closed socket is not watched, and nothing fails in the loop."""
+    failures: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(
+        lambda _loop, context: failures.append(context)
+    )
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+        paho = client._client
+        Sender(client)
+        await asyncio.sleep(0)  # the sender settles
+        paho.publish(f"{fresh_prefix()}/queued", b"not written yet")  # the watch is asked for
+        paho._sock_close()  # type: ignore[attr-defined]
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert failures == []
