@@ -143,10 +143,10 @@ QUERY = f"{TIMELINE} ORDER BY seq"
 fetched value costs Python more than SQLite's work on it, so the fewer values a row
 brings, the faster the export."""
 BATCH = 1000
+"""Rows fetched, formatted and written at once; the progress callback is told after each."""
 MAX_BIDS_SESSION_S = 7 * 86_400
 """The longest session time a BIDS export resamples second by second (a week: far beyond any
 session; a damaged clock reaching years would fill memory row by row)."""
-"""Rows fetched, formatted and written at once; the progress callback is told after each."""
 Row = TypeVar("Row")
 
 
