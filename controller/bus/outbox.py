@@ -6,6 +6,12 @@ That covers a message queued while the broker was away and one put back unacknow
 after a connection was lost. What was written to the socket before the loss was noticed is
 beyond reach: a broker that only stalled (its process stopped, its traffic held up) may
 still pass it on when it resumes.
+
+A message may belong to a chain (`Pending.chain`): messages each judged against the one
+before, such as a headset's volume ramp, where a later step is right only after the earlier
+ones. When one is dropped unsent, every later one of its chain still waiting is dropped
+with it. Every message dropped unsent, for whatever reason, is kept for `take_lost`, so
+whoever judged it learns that it never went.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class Pending:
     retain: bool
     expires_at: float = math.inf
     """When (monotonic seconds) the message is too late to send; never by default."""
+    chain: str | None = None
+    """Dropped unsent, it takes the later messages of its chain still waiting with it."""
 
 
 class Outbox:
@@ -34,7 +42,7 @@ class Outbox:
     A message with a key replaces any waiting message with the same key and takes the newer
     position (the latest target for a device wins). When full, the oldest message is dropped
     and counted in `dropped`; one taken after its deadline is dropped and counted in
-    `expired`.
+    `expired`. Either takes the later messages of its chain with it, counted alike.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -44,6 +52,7 @@ class Outbox:
         self.dropped = 0
         self.expired = 0
         self._waiting: OrderedDict[Hashable, Pending] = OrderedDict()
+        self._lost: list[Pending] = []
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -62,10 +71,16 @@ class Outbox:
         while self._waiting and len(taken) < count:
             slot, message = self._waiting.popitem(last=False)
             if message.expires_at < now:
-                self.expired += 1
+                self.expired += 1 + self._lose(message)
             else:
                 taken.append((slot, message))
         return taken
+
+    def take_lost(self) -> list[Pending]:
+        """The messages dropped unsent since the last call (full, late, or in a chain with
+        one of these), in the order they were dropped."""
+        lost, self._lost = self._lost, []
+        return lost
 
     def put_back(self, slot: Hashable, message: Pending) -> Pending | None:
         """Return a message that could not be sent to the front, unless a newer one replaced it."""
@@ -78,5 +93,17 @@ class Outbox:
     def _trim(self) -> Pending | None:
         if len(self._waiting) <= self.capacity:
             return None
-        self.dropped += 1
-        return self._waiting.popitem(last=False)[1]
+        dropped = self._waiting.popitem(last=False)[1]
+        self.dropped += 1 + self._lose(dropped)
+        return dropped
+
+    def _lose(self, message: Pending) -> int:
+        """Note `message` as lost, and drop the later messages of its chain still waiting;
+        how many of those there were."""
+        self._lost.append(message)
+        if message.chain is None:
+            return 0
+        followers = [slot for slot, m in self._waiting.items() if m.chain == message.chain]
+        for slot in followers:
+            self._lost.append(self._waiting.pop(slot))
+        return len(followers)

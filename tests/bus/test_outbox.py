@@ -92,3 +92,40 @@ def test_a_message_put_back_after_its_deadline_is_not_handed_out_again() -> None
 def test_a_queue_without_room_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Outbox(0)
+
+
+def chained(payload: str, chain: str, expires_at: float = math.inf) -> Pending:
+    return Pending("vr/x/set", payload.encode(), 1, False, expires_at, chain)
+
+
+def test_a_late_message_takes_the_later_ones_of_its_chain_with_it() -> None:
+    outbox = Outbox(10)
+    outbox.put(chained("volume 5", "headset", expires_at=1.0))
+    outbox.put(chained("volume 7", "headset", expires_at=3.0))
+    outbox.put(message("note"))
+    outbox.put(chained("volume 9", "other", expires_at=3.0))
+    outbox.put(chained("volume 10", "headset"))
+    assert drain(outbox, now=2.0) == ["note", "volume 9"]
+    assert [m.payload for m in outbox.take_lost()] == [b"volume 5", b"volume 7", b"volume 10"]
+    assert outbox.take_lost() == []
+    assert outbox.expired == 3
+
+
+def test_a_message_dropped_for_room_takes_the_later_ones_of_its_chain_with_it() -> None:
+    outbox = Outbox(3)
+    outbox.put(chained("volume 5", "headset"))
+    outbox.put(message("note"))
+    outbox.put(chained("volume 7", "headset"))
+    assert outbox.put(message("state")) == chained("volume 5", "headset")
+    assert drain(outbox) == ["note", "state"]
+    assert [m.payload for m in outbox.take_lost()] == [b"volume 5", b"volume 7"]
+    assert outbox.dropped == 2
+
+
+def test_every_message_dropped_unsent_is_told_once() -> None:
+    outbox = Outbox(1)
+    outbox.put(message("first"))
+    outbox.put(message("second", expires_at=1.0))
+    assert drain(outbox, now=2.0) == []
+    assert [m.payload for m in outbox.take_lost()] == [b"first", b"second"]
+    assert outbox.take_lost() == []
