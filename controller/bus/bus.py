@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,6 +52,12 @@ SUBSCRIBE_QOS = 1
 IN_FLIGHT = 500
 """Messages sent before waiting for their acknowledgements (paho's in-flight window too): a
 room's whole fan-out (an emergency to 200 lights) goes to the socket in one go."""
+SLOW_ACK_S = 0.5
+"""A batch the broker has not acknowledged within this is not added to (`send_now`): the
+broker is slow or silent, and what was handed to the socket meanwhile would reach it, and the
+devices, whenever it resumes. Queued instead, a message waits for the broker's answer, or for
+the connection to be found lost, and is dropped once its deadline passes (a volume step is
+right only near its time: docs/safety.md#volume-ramp)."""
 READ_BATCH = 64
 """Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
 YIELD_EVERY = 16
@@ -121,6 +127,7 @@ class Bus:
         self._connection_callbacks: list[Callable[[ConnectionChange], None]] = []
         self._max_payload_bytes = max_payload_bytes
         self._dropped_callbacks: list[Dropped] = []
+        self._lost_callbacks: list[Callable[[list[Pending]], None]] = []
         self._inbox = Inbox(on_dropped=self._notify_dropped)
         self._arrivals = 0
         """Messages received so far (`Message.arrival`)."""
@@ -208,6 +215,12 @@ class Bus:
         """Call `callback` with each received message dropped unhandled, and why."""
         self._dropped_callbacks.append(callback)
 
+    def on_lost(self, callback: Callable[[list[Pending]], None]) -> None:
+        """Call `callback` with the messages published here that were dropped unsent (the
+        queue full, a deadline passed, or an earlier message of their chain dropped), as
+        they are dropped: before any later message of theirs is handed to the socket."""
+        self._lost_callbacks.append(callback)
+
     async def publish(
         self,
         topic: str,
@@ -234,22 +247,27 @@ class Bus:
         self, message: GatedDeviceMessage, *, expires_s: float | None = None
     ) -> None:
         """Queue a device message that passed the output path (latest per key wins; dropped
-        when it cannot go out within `expires_s`, as for `publish`)."""
+        when it cannot go out within `expires_s` or its own `expires_s`, whichever is
+        sooner, as for `publish`; dropped with an earlier message of its `chain`)."""
         if not message.passed_the_gate():
             raise ValueError(f"a message for {message.topic} did not pass the output path")
+        deadlines = [s for s in (expires_s, message.expires_s) if s is not None]
         self._queue(
             message.topic,
             message.payload,
             qos=message.qos,
             retain=message.retain,
             key=message.key,
-            expires_s=expires_s,
+            expires_s=min(deadlines, default=None),
+            chain=message.chain,
         )
 
     def send_now(self) -> bool:
         """Hand what is queued to the socket on this turn of the event loop, not the sender's
         next one; a batch still waiting for its acknowledgements takes it in (a command's
-        device messages do not wait a broker's round trip behind the state or a reply).
+        device messages do not wait a broker's round trip behind the state or a reply),
+        unless the broker has been slow to acknowledge it (`SLOW_ACK_S`): then what is
+        queued waits for the sender's next batch, where a message's deadline still counts.
         The engine calls this once a command's device messages are queued. Whether anything
         was handed to the socket."""
         sender = self._sender
@@ -261,7 +279,7 @@ class Bus:
                 if in_flight is None:
                     self._in_flight = self._start_batch(sender)
                     return True
-                if len(in_flight) < IN_FLIGHT:  # else the sender's next batch takes it
+                if len(in_flight) < IN_FLIGHT and not in_flight.slow():  # else the next batch
                     in_flight.extend(self._start_batch(sender, IN_FLIGHT - len(in_flight)))
                     return True
         return False
@@ -283,6 +301,7 @@ class Bus:
         retain: bool,
         key: str | None,
         expires_s: float | None,
+        chain: str | None = None,
     ) -> None:
         check_topic(topic)
         _check_qos(qos)
@@ -290,7 +309,7 @@ class Bus:
             raise RuntimeError(f"the bus is closed; cannot publish to {topic}")
         data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
         expires_at = math.inf if expires_s is None else time.monotonic() + expires_s
-        message = Pending(topic, data, qos, retain, expires_at)
+        message = Pending(topic, data, qos, retain, expires_at, chain)
         self._report_drop(self._outbox.put(message, key=key))
         self._wake.set()
 
@@ -511,6 +530,7 @@ class Bus:
                 "dropped %d queued message(s) that could not go out in time",
                 self._outbox.expired - expired,
             )
+            self._report_lost()
         try:
             acknowledged = [sender.publish(message) for _, message in batch]
             sender.write()
@@ -551,6 +571,7 @@ class Bus:
     def _report_drop(self, dropped: Pending | None) -> None:
         if dropped is None:
             return
+        self._report_lost()
         if self._unreported_drops == 0:
             log.warning(
                 "outgoing queue full (%d): dropped the oldest message, to %s; "
@@ -559,6 +580,14 @@ class Bus:
                 dropped.topic,
             )
         self._unreported_drops += 1
+
+    def _report_lost(self) -> None:
+        lost = self._outbox.take_lost()
+        for callback in self._lost_callbacks:
+            try:
+                callback(lost)
+            except Exception:
+                log.exception("reporting %d message(s) dropped unsent failed", len(lost))
 
     # ------------------------------------------------------------------ receiving
 
@@ -632,9 +661,15 @@ class _Batch:
 
     messages: list[tuple[Hashable, Pending]]
     acknowledged: list[asyncio.Future[None]]
+    started: float = field(default_factory=time.monotonic)
+    """When (monotonic seconds) its first messages were handed to the socket."""
 
     def __len__(self) -> int:
         return len(self.messages)
+
+    def slow(self) -> bool:
+        """Whether it has waited for its acknowledgements longer than `SLOW_ACK_S`."""
+        return time.monotonic() - self.started > SLOW_ACK_S
 
     def extend(self, later: _Batch) -> None:
         """Add messages handed to the socket after these."""

@@ -21,7 +21,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -410,6 +410,20 @@ class Engine:
         now = self._real(self.now())
         for source in self._listeners.get(topic) or [INBOX]:
             self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=True))
+
+    def volumes_lost(self, device_ids: Iterable[str]) -> None:
+        """Volumes for these headsets were dropped unsent (the broker away or slow to take
+        them): each counts as silent, its content fading in again (`VrControl.volume_lost`)."""
+        now = self.now()
+        for device_id in sorted(set(device_ids)):
+            if device_id in self.vr.ids:
+                self.vr.volume_lost(device_id, now)
+                self._record(
+                    "error",
+                    {"error": "volume not sent in time", "volume": "fades in again"},
+                    device=device_id,
+                    text=f"{device_id}: volume could not go out in time; content fades in again",
+                )
 
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""

@@ -56,6 +56,11 @@ TONES = "tones"
 
 _PASSED_THE_GATE = object()
 
+VOLUME_RISE_LATE_S = 0.5
+"""A VR volume rise still waiting for the broker this long (real seconds) after the gate let
+it out is dropped: sent later, it would come together with the steps after it, a ramp of
+seconds arriving at once (docs/safety.md#volume-ramp; the rule's half second)."""
+
 FADE_COLOUR_KEY = " colour"
 """Appended to a light's topic for the key of a stepped fade's colour (`GatedMessage.key`)."""
 QUERY_KEY = " query"
@@ -78,6 +83,12 @@ class GatedMessage:
     replaces it (and, as it does not move the level, it adds no change the gate did not
     judge). A state query has a key of its own too (`QUERY_KEY`). VR and BLS commands have
     none: each one counts, in order (a play, then its volume ramp)."""
+    expires_s: float | None = None
+    """Set for a VR volume rise (`VOLUME_RISE_LATE_S`): it is dropped rather than sent later."""
+    chain: str | None = None
+    """Set for a VR volume above 0: the device's id. Each such volume is judged against the
+    one before, so when one is dropped unsent the later ones waiting are dropped with it,
+    and the engine is told (`VrControl.volume_lost`)."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -230,7 +241,7 @@ class RoomOutput:
         if value is None:
             return None
         self._volumes[channel] = value
-        self._apply_volume(channel, value, now, over_s)
+        self._apply_volume(channel, value, now, over_s, rising=value > last + LEVEL_EPSILON)
         return value
 
     def silenced(self, channel: str, now: float) -> None:
@@ -242,9 +253,17 @@ class RoomOutput:
         """The volume last let out on a channel (0 if none)."""
         return self._volumes.get(channel, 0.0)
 
-    def _apply_volume(self, channel: str, value: float, now: float, over_s: float) -> None:
-        if isinstance(self.drivers.get(channel), VrDriver):
-            self._vr_send(channel, VrCommand("volume", volume=value))
+    def _apply_volume(
+        self, channel: str, value: float, now: float, over_s: float, *, rising: bool
+    ) -> None:
+        driver = self.drivers.get(channel)
+        if isinstance(driver, VrDriver):
+            self._send(
+                channel,
+                driver.command(VrCommand("volume", volume=value)),
+                expires_s=VOLUME_RISE_LATE_S if rising else None,
+                chain=channel if value > 0 else None,
+            )
         elif channel == MUSIC:
             if self.music is not None:
                 self.music.set_volume(value, self._real(now), over_s=over_s)
@@ -387,7 +406,15 @@ class RoomOutput:
 
     # ------------------------------------------------------------------ sending
 
-    def _send(self, device_id: str, messages: list[Outgoing], *, slot: str = "") -> None:
+    def _send(
+        self,
+        device_id: str,
+        messages: list[Outgoing],
+        *,
+        slot: str = "",
+        expires_s: float | None = None,
+        chain: str | None = None,
+    ) -> None:
         """Let `messages` out; a light's are keyed by topic and `slot` (`GatedMessage.key`)."""
         latest_wins = isinstance(self.drivers[device_id], LightDriver)
         for message in messages:
@@ -399,6 +426,8 @@ class RoomOutput:
                     message.qos,
                     message.retain,
                     key,
+                    expires_s,
+                    chain,
                     _PASSED_THE_GATE,
                 )
             )

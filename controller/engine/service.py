@@ -27,6 +27,7 @@ from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.bus.credentials import unique_client_id
+from controller.bus.outbox import Pending
 from controller.config import Room
 from controller.config.settings import BrokerSettings
 from controller.drivers.payloads import MAX_PAYLOAD_BYTES
@@ -272,6 +273,7 @@ class RoomService:
             command = functools.partial(self._command, bus, engine)
             home_assistant = HomeAssistant(bus, self.room.settings, command)
             bus.on_dropped(lambda message, reason: engine.message_dropped(message.topic, reason))
+            bus.on_lost(functools.partial(self._lost, engine))
             async with bus:
                 await home_assistant.announce()
                 if self._on_ready is not None:
@@ -284,6 +286,14 @@ class RoomService:
                     await self._flush_journal(engine)
 
     # ------------------------------------------------------------------ inputs
+
+    def _lost(self, engine: Engine, lost: list[Pending]) -> None:
+        """Device messages dropped unsent: the engine learns which ramps to start again,
+        before anything later of theirs goes to the socket."""
+        try:
+            engine.volumes_lost(message.chain for message in lost if message.chain)
+        except Exception as error:  # a fault of ours: loud, and the bus goes on
+            engine.fault("dropped volumes", error)
 
     async def _command(self, bus: Bus, engine: Engine, message: Message) -> None:
         """Carry out a command; its device messages go out at once, then the reply."""

@@ -9,6 +9,8 @@ import time
 import pytest
 
 from controller.bus import Bus
+from controller.bus.bus import SLOW_ACK_S
+from controller.bus.outbox import Pending
 from tests.bus.support import FAST_RETRY, Recorder, eventually, fresh_prefix, settings_for
 from tests.support.mosquitto import Mosquitto
 
@@ -56,3 +58,37 @@ async def test_a_message_past_its_deadline_is_not_sent_once_a_silent_broker_resu
     # as it resumes; the bus does not send it again.
     assert received.payloads.count("in flight") <= 1
     assert bus.expired == 2
+
+
+async def test_a_broker_slow_to_acknowledge_is_handed_nothing_more_and_the_late_are_told(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """`send_now` does not add to a batch the broker has not acknowledged within SLOW_ACK_S:
+    what comes meanwhile waits in the queue, and what passes its deadline there is dropped
+    and told to `on_lost`, not delivered as the broker resumes."""
+    broker = private_mosquitto
+    topic = f"{fresh_prefix()}/ramp"
+    received = Recorder()
+    settings = settings_for(broker.host, broker.port)
+    watcher = Bus(settings, client_id="slow-ack-watcher")
+    watcher.subscribe(topic, received)
+    bus = Bus(settings, client_id="slow-ack-publisher", response_timeout_s=30, **FAST_RETRY)
+    lost: list[Pending] = []
+    bus.on_lost(lost.extend)
+    async with watcher, bus:
+        assert await watcher.wait_connected(5) and await bus.wait_connected(5)
+        broker.pause()
+        try:
+            await bus.publish(topic, "written", expires_s=DEADLINE_S)
+            written_at = time.monotonic()
+            await eventually(lambda: time.monotonic() > written_at + SLOW_ACK_S)
+            await bus.publish(topic, "held", expires_s=DEADLINE_S)
+            held_at = time.monotonic()
+            assert not bus.send_now()
+            await eventually(lambda: time.monotonic() > held_at + DEADLINE_S)
+        finally:
+            broker.resume()
+        await bus.publish(topic, "after")
+        await eventually(lambda: "after" in received.payloads)
+    assert received.payloads == ["written", "after"]
+    assert [message.payload for message in lost] == [b"held"]

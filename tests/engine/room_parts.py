@@ -24,7 +24,7 @@ from controller.engine.engine import MAX_UPDATES_PER_S
 from controller.engine.fades import FadeEngine
 from controller.engine.lights import LightControl
 from controller.engine.music import MusicControl
-from controller.engine.output import RoomOutput
+from controller.engine.output import GatedMessage, RoomOutput
 from controller.engine.safety import BlsRequest, SafetyGate, Verdict
 from controller.engine.volume import VolumeFades
 from controller.engine.vr import VrControl
@@ -257,13 +257,17 @@ class RoomParts:
 
     def tick(self, now: float) -> list[tuple[str, str]]:
         """What the engine's tick does for the lights and the fades; what went out."""
+        return [(message.topic, message.payload) for message in self.tick_gated(now)]
+
+    def tick_gated(self, now: float) -> list[GatedMessage]:
+        """`tick`, with the messages as the output path let them out (deadline, chain)."""
         self.lights.tick(now)
         for (device_id, attribute), value in self.fades.tick(now):
             if attribute == "level":
                 self.lights.step(device_id, value, STEP_S, now)
             else:
                 self.volumes.step(device_id, value, now)
-        return self.take()
+        return self.output.take()
 
     def run(self, times: list[float]) -> list[tuple[float, str, str]]:
         """Tick at each of `times`; every message let out, with the time it went."""

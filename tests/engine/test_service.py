@@ -51,18 +51,30 @@ class Wire:
 
     def __init__(self, broker: Mosquitto) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.arrivals: list[float] = []
+        """When (monotonic seconds) each of `messages` arrived."""
         self._client = paho.Client(
             paho.CallbackAPIVersion.VERSION2, client_id=f"wire-{uuid.uuid4().hex}"
         )
-        self._client.on_message = lambda _c, _u, m: self.messages.append(
-            (m.topic, m.payload, m.retain)
-        )
+        self._client.on_message = self._arrived
         self._client.connect(broker.host, broker.port)
         self._client.subscribe("#", qos=1)
         self._client.loop_start()
 
+    def _arrived(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        self.arrivals.append(time.monotonic())
+        self.messages.append((message.topic, message.payload, message.retain))
+
     def payloads(self, topic: str) -> list[str]:
         return [payload.decode() for t, payload, _ in self.messages if t == topic]
+
+    def timed(self, topic: str) -> list[tuple[float, str]]:
+        """(arrival, payload) of each message on `topic`."""
+        return [
+            (at, payload.decode())
+            for at, (t, payload, _) in zip(self.arrivals, self.messages, strict=False)
+            if t == topic
+        ]
 
     def close(self) -> None:
         self._client.loop_stop()
@@ -512,6 +524,53 @@ async def test_the_engine_rides_out_a_broker_restart_and_reasserts_the_room(
         broker_events = [e for e in engine.recorder.timeline if e.kind == "broker"]
         assert [e.text.split(" ")[1] for e in broker_events] == ["connected", "lost", "back"]
         wire.close()
+
+
+async def test_a_volume_ramp_a_silent_broker_held_up_reaches_the_headset_no_faster_than_the_ramp(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The first phase's content ramps to 40 % over 4 s. The broker stops answering (its
+    process stopped, its connections open) once the ramp has begun, and resumes after the
+    engine has let the rest of it out: what the broker's host took meanwhile goes on at
+    once, and the rest must not (docs/safety.md#volume-ramp), not even before the engine
+    notices the silence (10 s); the content still gets to its 40 %."""
+    wire = Wire(private_mosquitto)
+    headset = "vr/headset/set"
+
+    def heard() -> list[tuple[float, int]]:
+        return [
+            (at, json.loads(payload)["volume"])
+            for at, payload in wire.timed(headset)
+            if "volume" in json.loads(payload)
+        ]
+
+    async with session_running(private_mosquitto, tmp_path) as room_service:
+        engine = room_service.engine
+        assert engine is not None
+        await eventually(lambda: any(volume > 0 for _, volume in heard()), "the ramp begun")
+        private_mosquitto.pause()
+        try:
+            await eventually(
+                lambda: engine.output.volume_of("headset") >= 0.4, "the ramp let out to 40 %"
+            )
+        finally:
+            private_mosquitto.resume()
+        resumed = len(heard())
+        await eventually(lambda: 40 in [v for _, v in heard()[resumed:]], "the ramp again at 40 %")
+    wire.close()
+    ramp = engine.room.settings.safety.volume_ramp_per_s
+    received = heard()
+    too_fast = [
+        f"{earlier} % at {t0:.2f}, then {later} % at {t1:.2f}"
+        for i, (t0, earlier) in enumerate(received)
+        for t1, later in received[i + 1 :]
+        if later - earlier > ramp * (t1 - t0 + 0.5) + 1  # + 1: whole percent, rounded down
+    ]
+    assert too_fast == [], received
+    assert any(
+        entry.kind == "error" and entry.text.startswith("headset: volume could not go out")
+        for entry in engine.recorder.timeline
+    )
 
 
 async def test_while_the_broker_is_away_only_the_latest_state_waits_for_it(
