@@ -49,6 +49,7 @@ from typing import Any
 from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, RoomTopics
 from controller.bus import Bus, ConnectionChange, Message, Will
 from controller.bus.credentials import unique_client_id
+from controller.bus.outbox import Pending
 from controller.config import Room
 from controller.config.models import Device
 from controller.config.settings import BrokerSettings
@@ -309,6 +310,7 @@ class LiveTarget(ReplayTarget):
         bus.subscribe(self.topics.emergency, self._button_pressed)
         self._bus = await _connect(self.settings, bus)
         bus.on_connection(self._connection_changed)  # once connected: no attempt before counts
+        bus.on_lost(self.volumes_lost)
         # The retained state comes after the subscription's acknowledgement, and is handled
         # later still: the first recorded command (at time 0) must not race it to the room.
         with contextlib.suppress(TimeoutError):
@@ -385,6 +387,13 @@ class LiveTarget(ReplayTarget):
                 ).stop_due
         if not verdict.allowed and len(self.held_back) == reported:
             self._hold_back(verdict.reason or f"{device.id}: refused")
+
+    def volumes_lost(self, lost: list[Pending]) -> None:
+        """Volumes dropped unsent (`GatedMessage.chain`): each such headset counts as silent,
+        so the next recorded rise is held to the ramp from silence."""
+        now = self._clock()
+        for device_id in {message.chain for message in lost if message.chain}:
+            self.output.silenced(device_id, now)
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:
         self._hold_back(verdict.reason or f"{device_id}: {verdict.status}")

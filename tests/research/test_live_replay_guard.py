@@ -28,6 +28,7 @@ import paho.mqtt.publish as publish
 import pytest
 
 from controller.api.client import RoomClient
+from controller.bus.outbox import Pending
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import Room, load_room
 from controller.config.settings import BrokerSettings, HomeAssistantSettings
@@ -264,6 +265,26 @@ async def test_a_replayed_resume_does_not_start_sound_the_gate_never_ramped() ->
     assert not told or (volumes and told[0].get("volume", 100) <= 5), (
         f"the headset was told {told}: it resumes at a volume the gate never let out"
     )
+
+
+async def test_a_replayed_ramp_whose_step_was_lost_goes_on_from_silence() -> None:
+    """docs/robustness.md#queueing: a volume the bus dropped unsent (the broker away or slow)
+    takes the headset's later ones with it and is told to the publisher; the replay then
+    counts the headset as silent, so the next recorded step rises from silence (5 % here),
+    not from a volume the headset never got (15 %, from 10 %)."""
+    now = [0.0]
+    target, sent = live_target(clock=lambda: now[0])
+    for volume in (0, 2, 5, 7, 10):
+        payload = f'{{"action":"volume","volume":{volume}}}'
+        await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
+        now[0] += 0.25
+    lost_step = Pending(HEADSET, b'{"action":"volume","volume":10}', 1, False, chain="headset")
+    target.volumes_lost([lost_step])
+    sent.clear()
+    now[0] += 1.0
+    payload = '{"action":"volume","volume":40}'
+    await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
+    assert [json.loads(payload)["volume"] for _, payload in sent] == [5], target.held_back
 
 
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
