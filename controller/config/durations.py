@@ -1,5 +1,6 @@
 """Human durations in room files: `90s`, `15m`, `1h30m`, `1:30:00`, with an optional sign."""
 
+import math
 import re
 
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -17,9 +18,12 @@ def parse_duration(text: str) -> float:
         hours, minutes, seconds = clock.groups()
         return sign * (int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds))
     try:
-        return sign * float(body)
+        seconds = float(body)
     except ValueError:
         pass
+    else:
+        if math.isfinite(seconds):  # not nan, inf or 1e999: no length of time
+            return sign * seconds
     parts = _UNITS.findall(body)
     if not parts or _UNITS.sub("", body).strip():
         raise ValueError(

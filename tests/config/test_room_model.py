@@ -110,7 +110,9 @@ def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["soon", "", "5 minutes", "m", "1x"])
+@pytest.mark.parametrize(
+    "text", ["soon", "", "5 minutes", "m", "1x", "nan", "-inf", "infinity", "1e999", "NaN"]
+)
 def test_a_non_duration_says_how_to_write_one(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)

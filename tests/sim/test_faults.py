@@ -34,6 +34,8 @@ def test_fault_specs(spec: str, fault: Fault) -> None:
         ("strip:garbage@1+5", "garbage happens once"),
         ("strip:offline@soon", "'soon' is not a duration"),
         ("strip:offline@5+0", "times must be positive"),
+        ("strip:delay=nan@5", "'nan' is not a duration"),
+        ("strip:offline@5+1e999", "'1e999' is not a duration"),
     ],
 )
 def test_bad_fault_specs_say_what_is_wrong(spec: str, complaint: str) -> None:
