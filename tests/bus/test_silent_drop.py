@@ -21,11 +21,9 @@ RESPONSE_TIMEOUT_S = 0.5
 """Longer than the deadline: once the bus notices, the deadline has passed."""
 
 
-async def test_a_message_past_its_deadline_is_not_sent_once_a_silent_broker_resumes(
-    private_mosquitto: Mosquitto,
-) -> None:
-    broker = private_mosquitto
-    topic = f"{fresh_prefix()}/replayed"
+def watched(broker: Mosquitto, *, response_timeout_s: float) -> tuple[str, Recorder, Bus, Bus]:
+    """A fresh topic, what a watcher bus receives on it, the watcher, and the bus under test."""
+    topic = f"{fresh_prefix()}/silent"
     received = Recorder()
     settings = settings_for(broker.host, broker.port)
     watcher = Bus(settings, client_id="silent-drop-watcher")
@@ -33,9 +31,17 @@ async def test_a_message_past_its_deadline_is_not_sent_once_a_silent_broker_resu
     bus = Bus(
         settings,
         client_id="silent-drop-publisher",
-        response_timeout_s=RESPONSE_TIMEOUT_S,
+        response_timeout_s=response_timeout_s,
         **FAST_RETRY,
     )
+    return topic, received, watcher, bus
+
+
+async def test_a_message_past_its_deadline_is_not_sent_once_a_silent_broker_resumes(
+    private_mosquitto: Mosquitto,
+) -> None:
+    broker = private_mosquitto
+    topic, received, watcher, bus = watched(broker, response_timeout_s=RESPONSE_TIMEOUT_S)
     async with watcher, bus:
         assert await watcher.wait_connected(5) and await bus.wait_connected(5)
         await bus.publish(topic, "before", expires_s=DEADLINE_S)
@@ -67,12 +73,7 @@ async def test_a_broker_slow_to_acknowledge_is_handed_nothing_more_and_the_late_
     what comes meanwhile waits in the queue, and what passes its deadline there is dropped
     and told to `on_lost`, not delivered as the broker resumes."""
     broker = private_mosquitto
-    topic = f"{fresh_prefix()}/ramp"
-    received = Recorder()
-    settings = settings_for(broker.host, broker.port)
-    watcher = Bus(settings, client_id="slow-ack-watcher")
-    watcher.subscribe(topic, received)
-    bus = Bus(settings, client_id="slow-ack-publisher", response_timeout_s=30, **FAST_RETRY)
+    topic, received, watcher, bus = watched(broker, response_timeout_s=30.0)
     lost: list[Pending] = []
     bus.on_lost(lost.extend)
     async with watcher, bus:
