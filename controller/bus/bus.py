@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import math
@@ -149,6 +150,9 @@ class Bus:
         """Set while connected: hands messages to the socket (`send_now`, `_send_oldest`)."""
         self._in_flight: _Batch | None = None
         """The batch handed to the socket that waits for the broker's acknowledgements."""
+        self._late_chains: set[str] = set()
+        """The chains of which the in-flight batch had a message acknowledged after its
+        deadline (`_acknowledged`)."""
 
     @property
     def connected(self) -> bool:
@@ -217,8 +221,10 @@ class Bus:
 
     def on_lost(self, callback: Callable[[list[Pending]], None]) -> None:
         """Call `callback` with the messages published here that were dropped unsent (the
-        queue full, a deadline passed, or an earlier message of their chain dropped), as
-        they are dropped: before any later message of theirs is handed to the socket."""
+        queue full, a deadline passed, or an earlier message of their chain dropped or
+        late), as they are dropped: before any later message of theirs is handed to the
+        socket. A message of a chain the broker acknowledged only after its deadline is
+        told too, with the later ones of its chain it took along (`_acknowledged`)."""
         self._lost_callbacks.append(callback)
 
     async def publish(
@@ -537,7 +543,23 @@ class Bus:
         except BaseException:
             self._put_back(batch)
             raise
+        for (_, message), done in zip(batch, acknowledged, strict=True):
+            if message.chain is not None and message.expires_at < math.inf:
+                done.add_done_callback(functools.partial(self._acknowledged, message))
         return _Batch(batch, acknowledged)
+
+    def _acknowledged(self, message: Pending, _done: asyncio.Future[None]) -> None:
+        """A chain's message acknowledged after its deadline reached the devices late: a
+        broker that stalled passes on what its host took meanwhile as it resumes. The later
+        ones of its chain still waiting, within their own deadlines, would follow at once
+        (a ramp of a second arriving together), so they are dropped, and the loss is told,
+        once per chain and batch, before anything later is handed to the socket."""
+        chain = message.chain
+        assert chain is not None  # only a chain's messages are watched
+        if time.monotonic() > message.expires_at and chain not in self._late_chains:
+            self._late_chains.add(chain)
+            self._outbox.late(message)
+            self._report_lost()
 
     async def _send_oldest(self, sender: Sender) -> None:
         """Send a batch (the one `send_now` started, or the oldest messages) and wait for the
@@ -555,6 +577,7 @@ class Bus:
             raise
         finally:
             self._in_flight = None
+            self._late_chains.clear()
         self._sent.set()
         if waiting:
             sender.forget(waiting)

@@ -11,7 +11,8 @@ A message may belong to a chain (`Pending.chain`): messages each judged against 
 before, such as a headset's volume ramp, where a later step is right only after the earlier
 ones. When one is dropped unsent, every later one of its chain still waiting is dropped
 with it. Every message dropped unsent, for whatever reason, is kept for `take_lost`, so
-whoever judged it learns that it never went.
+whoever judged it learns that it never went. So is a message of a chain that went out too
+late (`late`): the later ones waiting would follow it at once, so they are dropped too.
 """
 
 from __future__ import annotations
@@ -76,9 +77,15 @@ class Outbox:
                 taken.append((slot, message))
         return taken
 
+    def late(self, message: Pending) -> None:
+        """`message`, sent, reached the broker only after its deadline: drop the later messages
+        of its chain still waiting (counted in `expired`), and keep it for `take_lost` with
+        them."""
+        self.expired += self._lose(message)
+
     def take_lost(self) -> list[Pending]:
         """The messages dropped unsent since the last call (full, late, or in a chain with
-        one of these), in the order they were dropped."""
+        one of these), and those sent too late (`late`), in the order they were noted."""
         lost, self._lost = self._lost, []
         return lost
 

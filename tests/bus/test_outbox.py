@@ -129,3 +129,16 @@ def test_every_message_dropped_unsent_is_told_once() -> None:
     assert drain(outbox, now=2.0) == []
     assert [m.payload for m in outbox.take_lost()] == [b"first", b"second"]
     assert outbox.take_lost() == []
+
+
+def test_a_chain_s_message_sent_late_takes_the_later_ones_waiting_with_it() -> None:
+    outbox = Outbox(10)
+    first = chained("volume 5", "headset", expires_at=1.0)
+    outbox.put(first)
+    assert drain(outbox, now=0.5) == ["volume 5"]
+    outbox.put(chained("volume 7", "headset", expires_at=3.0))
+    outbox.put(chained("volume 9", "other", expires_at=3.0))
+    outbox.late(first)
+    assert drain(outbox, now=2.0) == ["volume 9"]
+    assert [m.payload for m in outbox.take_lost()] == [b"volume 5", b"volume 7"]
+    assert outbox.expired == 1

@@ -5,6 +5,7 @@ not delivered late once the broker resumes; one without a deadline still goes.""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -93,3 +94,55 @@ async def test_a_broker_slow_to_acknowledge_is_handed_nothing_more_and_the_late_
         await eventually(lambda: "after" in received.payloads)
     assert received.payloads == ["written", "after"]
     assert [message.payload for message in lost] == [b"held"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A headset's volume step as the engine's output path lets it out (`GatedMessage`)."""
+
+    topic: str
+    payload: str
+    qos: int = 1
+    retain: bool = False
+    key: str | None = None
+    expires_s: float | None = 0.5
+    chain: str | None = "headset"
+
+    def passed_the_gate(self) -> bool:
+        return True
+
+
+async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_its_chain(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """A ramp's steps every 0.25 s; the broker stalls as the first is written and resumes
+    1.15 s later. What its host took before the batch turned slow (0 to 2) reaches the
+    headset only then, 1.15 s late; the steps queued after (3, 4) are still within their
+    0.5 s and would follow at once, the ramp of a second arriving together. As the broker
+    acknowledges the first step after its deadline, the rest of the chain is dropped and
+    told to `on_lost`."""
+    broker = private_mosquitto
+    topic = f"{fresh_prefix()}/headset"
+    received = Recorder()
+    settings = settings_for(broker.host, broker.port)
+    watcher = Bus(settings, client_id="late-chain-watcher")
+    watcher.subscribe(topic, received)
+    bus = Bus(settings, client_id="late-chain-publisher", response_timeout_s=30, **FAST_RETRY)
+    lost: list[Pending] = []
+    bus.on_lost(lost.extend)
+    async with watcher, bus:
+        assert await watcher.wait_connected(5) and await bus.wait_connected(5)
+        broker.pause()
+        try:
+            start = time.monotonic()
+            for step, at in enumerate((0.0, 0.25, 0.45, 0.75, 1.0)):
+                await eventually(lambda at=at: time.monotonic() > start + at)
+                await bus.publish_gated(Step(topic, str(step)))
+                assert bus.send_now() == (at < SLOW_ACK_S)
+            await eventually(lambda: time.monotonic() > start + 1.15)
+        finally:
+            broker.resume()
+        await bus.publish(topic, "after")
+        await eventually(lambda: "after" in received.payloads)
+    assert received.payloads == ["0", "1", "2", "after"]
+    assert [message.payload for message in lost if message.chain] == [b"0", b"3", b"4"]
