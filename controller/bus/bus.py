@@ -543,20 +543,25 @@ class Bus:
         except BaseException:
             self._put_back(batch)
             raise
+        written = time.monotonic()
         for (_, message), done in zip(batch, acknowledged, strict=True):
             if message.chain is not None and message.expires_at < math.inf:
-                done.add_done_callback(functools.partial(self._acknowledged, message))
+                done.add_done_callback(functools.partial(self._acknowledged, message, written))
         return _Batch(batch, acknowledged)
 
-    def _acknowledged(self, message: Pending, _done: asyncio.Future[None]) -> None:
-        """A chain's message acknowledged after its deadline reached the devices late: a
-        broker that stalled passes on what its host took meanwhile as it resumes. The later
-        ones of its chain still waiting, within their own deadlines, would follow at once
-        (a ramp of a second arriving together), so they are dropped, and the loss is told,
-        once per chain and batch, before anything later is handed to the socket."""
+    def _acknowledged(self, message: Pending, written: float, _done: asyncio.Future[None]) -> None:
+        """A chain's message the broker acknowledged after its deadline, and more than
+        `SLOW_ACK_S` after it was written, may have reached the devices just now: a broker
+        that stalled passes on what its host took meanwhile as it resumes. The later ones of
+        its chain still waiting, within their own deadlines, would follow at once (a ramp of
+        a second arriving together), so they are dropped, and the loss is told, once per
+        chain and batch, before anything later is handed to the socket. A broker merely slow
+        to acknowledge, by less than `SLOW_ACK_S`, is taken to have passed it on in time."""
         chain = message.chain
         assert chain is not None  # only a chain's messages are watched
-        if time.monotonic() > message.expires_at and chain not in self._late_chains:
+        now = time.monotonic()
+        held = now > message.expires_at and now - written > SLOW_ACK_S
+        if held and chain not in self._late_chains:
             self._late_chains.add(chain)
             self._outbox.late(message)
             self._report_lost()

@@ -4,6 +4,7 @@ not delivered late once the broker resumes; one without a deadline still goes.""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import pytest
 from controller.bus import Bus
 from controller.bus.bus import SLOW_ACK_S
 from controller.bus.outbox import Pending
+from tests.bus.relay import BrokerRelay
 from tests.bus.support import FAST_RETRY, Recorder, eventually, fresh_prefix, settings_for
 from tests.support.mosquitto import Mosquitto
 
@@ -119,8 +121,8 @@ async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_it
     1.15 s later. What its host took before the batch turned slow (0 to 2) reaches the
     headset only then, 1.15 s late; the steps queued after (3, 4) are still within their
     0.5 s and would follow at once, the ramp of a second arriving together. As the broker
-    acknowledges the first step after its deadline, the rest of the chain is dropped and
-    told to `on_lost`."""
+    acknowledges the first step after its deadline and over SLOW_ACK_S after it was
+    written, the rest of the chain is dropped and told to `on_lost`."""
     broker = private_mosquitto
     topic = f"{fresh_prefix()}/headset"
     received = Recorder()
@@ -146,3 +148,39 @@ async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_it
         await eventually(lambda: "after" in received.payloads)
     assert received.payloads == ["0", "1", "2", "after"]
     assert [message.payload for message in lost if message.chain] == [b"0", b"3", b"4"]
+
+
+class SlowAcknowledgements(BrokerRelay):
+    """Passes the broker's packets to the client `delay_s` late: a broker slow to answer."""
+
+    delay_s = 0.4
+
+    def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
+        asyncio.get_running_loop().call_later(self.delay_s, client.write, packet)
+        return True
+
+
+async def test_a_ramp_through_a_broker_slow_to_acknowledge_goes_out_whole(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """The broker passes each step on at once but acknowledges it 0.4 s later: the steps
+    that wait meanwhile go out within their 0.5 s, and none counts as held back."""
+    broker = private_mosquitto
+    topic = f"{fresh_prefix()}/headset"
+    received = Recorder()
+    watcher = Bus(settings_for(broker.host, broker.port), client_id="slow-ack-ramp-watcher")
+    watcher.subscribe(topic, received)
+    async with SlowAcknowledgements(broker) as relay:
+        bus = Bus(settings_for(broker.host, relay.port), client_id="slow-ack-ramp-publisher")
+        lost: list[Pending] = []
+        bus.on_lost(lost.extend)
+        async with watcher, bus:
+            assert await watcher.wait_connected(5) and await bus.wait_connected(5)
+            start = time.monotonic()
+            for step in range(12):
+                await eventually(lambda step=step: time.monotonic() > start + step * 0.25)
+                await bus.publish_gated(Step(topic, str(step)))
+                bus.send_now()
+            await eventually(lambda: len(received.payloads) == 12)
+    assert received.payloads == [str(step) for step in range(12)]
+    assert lost == []
