@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -54,11 +54,11 @@ IN_FLIGHT = 500
 """Messages sent before waiting for their acknowledgements (paho's in-flight window too): a
 room's whole fan-out (an emergency to 200 lights) goes to the socket in one go."""
 SLOW_ACK_S = 0.5
-"""A batch the broker has not acknowledged within this is not added to (`send_now`): the
-broker is slow or silent, and what was handed to the socket meanwhile would reach it, and the
-devices, whenever it resumes. Queued instead, a message waits for the broker's answer, or for
-the connection to be found lost, and is dropped once its deadline passes (a volume step is
-right only near its time: docs/safety.md#volume-ramp)."""
+"""A batch with a message the broker has not acknowledged within this is not added to
+(`send_now`): the broker is slow or silent, and what was handed to the socket meanwhile
+would reach it, and the devices, whenever it resumes. Queued instead, a message waits for
+the broker's answer, or for the connection to be found lost, and is dropped once its
+deadline passes (a volume step is right only near its time: docs/safety.md#volume-ramp)."""
 READ_BATCH = 64
 """Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
 YIELD_EVERY = 16
@@ -547,7 +547,7 @@ class Bus:
         for (_, message), done in zip(batch, acknowledged, strict=True):
             if message.chain is not None and message.expires_at < math.inf:
                 done.add_done_callback(functools.partial(self._acknowledged, message, written))
-        return _Batch(batch, acknowledged)
+        return _Batch(batch, acknowledged, [written] * len(batch))
 
     def _acknowledged(self, message: Pending, written: float, _done: asyncio.Future[None]) -> None:
         """A chain's message the broker acknowledged after its deadline, and more than
@@ -689,20 +689,28 @@ class _Batch:
 
     messages: list[tuple[Hashable, Pending]]
     acknowledged: list[asyncio.Future[None]]
-    started: float = field(default_factory=time.monotonic)
-    """When (monotonic seconds) its first messages were handed to the socket."""
+    written: list[float]
+    """When (monotonic seconds) each message was handed to the socket."""
 
     def __len__(self) -> int:
         return len(self.messages)
 
     def slow(self) -> bool:
-        """Whether it has waited for its acknowledgements longer than `SLOW_ACK_S`."""
-        return time.monotonic() - self.started > SLOW_ACK_S
+        """Whether a message still unacknowledged was handed to the socket more than
+        `SLOW_ACK_S` ago: a broker that answers each message sooner is not slow, however
+        long `send_now` keeps the batch growing."""
+        now = time.monotonic()
+        return any(
+            now - written > SLOW_ACK_S
+            for written, done in zip(self.written, self.acknowledged, strict=True)
+            if not done.done()
+        )
 
     def extend(self, later: _Batch) -> None:
         """Add messages handed to the socket after these."""
         self.messages += later.messages
         self.acknowledged += later.acknowledged
+        self.written += later.written
 
     async def wait(self, timeout_s: float) -> set[asyncio.Future[None]]:
         """Wait until every acknowledgement came, those of messages added meanwhile too; the

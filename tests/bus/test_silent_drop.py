@@ -184,3 +184,23 @@ async def test_a_ramp_through_a_broker_slow_to_acknowledge_goes_out_whole(
             await eventually(lambda: len(received.payloads) == 12)
     assert received.payloads == [str(step) for step in range(12)]
     assert lost == []
+
+
+async def test_a_batch_the_broker_answers_step_by_step_is_never_slow(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """Each message acknowledged 0.3 s after it was written: a batch `send_now` keeps
+    adding to waits for acknowledgements longer than SLOW_ACK_S in all, yet the broker is
+    not slow, and what comes next (an emergency's messages) goes to the socket at once."""
+    broker = private_mosquitto
+    topic = f"{fresh_prefix()}/steps"
+    async with SlowAcknowledgements(broker) as relay:
+        relay.delay_s = 0.3
+        bus = Bus(settings_for(broker.host, relay.port), client_id="answered-step-by-step")
+        async with bus:
+            assert await bus.wait_connected(5)
+            start = time.monotonic()
+            for step, at in enumerate((0.0, 0.2, 0.4, 0.6, 0.8)):
+                await eventually(lambda at=at: time.monotonic() > start + at)
+                await bus.publish(topic, str(step))
+                assert bus.send_now(), f"step {step} at {time.monotonic() - start:.2f} s"
