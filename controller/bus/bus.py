@@ -537,19 +537,25 @@ class Bus:
                 self._outbox.expired - expired,
             )
             self._report_lost()
+        written = time.monotonic()
         try:
-            acknowledged = [sender.publish(message) for _, message in batch]
+            acknowledged = [
+                sender.publish(message, self._watch(message, written)) for _, message in batch
+            ]
             sender.write()
         except BaseException:
             self._put_back(batch)
             raise
-        written = time.monotonic()
-        for (_, message), done in zip(batch, acknowledged, strict=True):
-            if message.chain is not None and message.expires_at < math.inf:
-                done.add_done_callback(functools.partial(self._acknowledged, message, written))
         return _Batch(batch, acknowledged, [written] * len(batch))
 
-    def _acknowledged(self, message: Pending, written: float, _done: asyncio.Future[None]) -> None:
+    def _watch(self, message: Pending, written: float) -> Callable[[], None] | None:
+        """What to do as the broker acknowledges `message`: for a chain's message with a
+        deadline, see whether it was held (`_acknowledged`)."""
+        if message.chain is None or message.expires_at == math.inf:
+            return None
+        return functools.partial(self._acknowledged, message, written)
+
+    def _acknowledged(self, message: Pending, written: float) -> None:
         """A chain's message the broker acknowledged after its deadline, and more than
         `SLOW_ACK_S` after it was written, may have reached the devices just now: a broker
         that stalled passes on what its host took meanwhile as it resumes. The later ones of

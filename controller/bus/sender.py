@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -39,6 +40,7 @@ class Sender:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._acknowledgements: dict[int, asyncio.Future[None]] = {}
+        self._on_acknowledged: dict[int, Callable[[], None]] = {}
         self._register_elsewhere = self._paho.on_socket_register_write
         self._unregister_elsewhere = self._paho.on_socket_unregister_write
         self._watched = True
@@ -52,9 +54,13 @@ class Sender:
         self._paho.on_publish = self._published
         self._loop.call_soon(self._settle)
 
-    def publish(self, message: Pending) -> asyncio.Future[None]:
+    def publish(
+        self, message: Pending, on_acknowledged: Callable[[], None] | None = None
+    ) -> asyncio.Future[None]:
         """Queue `message` in paho; the future is done when the broker acknowledged it (QoS 1
-        and 2) or it was written (QoS 0). Call `write` after queueing a batch."""
+        and 2) or it was written (QoS 0), and `on_acknowledged` is called then, as the
+        acknowledgement is read: before anything else runs on the event loop. Call `write`
+        after queueing a batch."""
         info: MQTTMessageInfo = self._paho.publish(
             message.topic, message.payload, qos=message.qos, retain=message.retain
         )
@@ -62,6 +68,8 @@ class Sender:
             raise aiomqtt.MqttCodeError(info.rc, f"could not publish to {message.topic}")
         done = self._loop.create_future()
         self._acknowledgements[info.mid] = done
+        if on_acknowledged is not None:
+            self._on_acknowledged[info.mid] = on_acknowledged
         return done
 
     def write(self) -> None:
@@ -73,6 +81,8 @@ class Sender:
         self._acknowledgements = {
             mid: done for mid, done in self._acknowledgements.items() if done not in waiting
         }
+        kept = self._acknowledgements
+        self._on_acknowledged = {m: hook for m, hook in self._on_acknowledged.items() if m in kept}
 
     def _published(
         self, client: PahoClient, userdata: Any, mid: int, reason: Any, properties: Any
@@ -80,8 +90,11 @@ class Sender:
         if self._aiomqtt_published is not None:  # the subscriptions' and birth's publishes
             self._aiomqtt_published(client, userdata, mid, reason, properties)
         done = self._acknowledgements.pop(mid, None)
+        on_acknowledged = self._on_acknowledged.pop(mid, None)
         if done is not None and not done.done():
             done.set_result(None)
+            if on_acknowledged is not None:
+                on_acknowledged()
 
     def _register_write(self, client: PahoClient, userdata: Any, sock: Any) -> None:
         """Watch the socket for writing once this turn of the loop is over, if paho still has
