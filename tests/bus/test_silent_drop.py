@@ -124,12 +124,7 @@ async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_it
     acknowledges the first step after its deadline and over SLOW_ACK_S after it was
     written, the rest of the chain is dropped and told to `on_lost`."""
     broker = private_mosquitto
-    topic = f"{fresh_prefix()}/headset"
-    received = Recorder()
-    settings = settings_for(broker.host, broker.port)
-    watcher = Bus(settings, client_id="late-chain-watcher")
-    watcher.subscribe(topic, received)
-    bus = Bus(settings, client_id="late-chain-publisher", response_timeout_s=30, **FAST_RETRY)
+    topic, received, watcher, bus = watched(broker, response_timeout_s=30.0)
     lost: list[Pending] = []
     bus.on_lost(lost.extend)
     async with watcher, bus:
