@@ -415,15 +415,15 @@ class Engine:
         """Volumes for these headsets were dropped unsent (the broker away or slow to take
         them): each counts as silent, its content fading in again (`VrControl.volume_lost`)."""
         now = self.now()
-        for device_id in sorted(set(device_ids)):
-            if device_id in self.vr.ids:
-                self.vr.volume_lost(device_id, now)
-                self._record(
-                    "error",
-                    {"error": "volume not sent in time", "volume": "fades in again"},
-                    device=device_id,
-                    text=f"{device_id}: volume could not go out in time; content fades in again",
-                )
+        for device_id in sorted(set(device_ids) & set(self.vr.ids)):
+            fading = self.vr.volume_lost(device_id, now)
+            then = "content fades in again from silence" if fading else "counted as silent"
+            self._record(
+                "error",
+                {"error": "volume steps did not reach the broker in time", "volume": then},
+                device=device_id,
+                text=f"{device_id}: volume steps did not reach the broker in time; {then}",
+            )
 
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""

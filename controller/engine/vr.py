@@ -65,16 +65,17 @@ class VrControl:
         """Tell a headset to stop, whatever it was told last (the emergency's stop)."""
         self.send(device_id, VrCommand("stop"), now, again=True)
 
-    def volume_lost(self, device_id: str, now: float) -> None:
-        """Volumes sent to a headset were dropped unsent (`GatedMessage.chain`): what it plays
-        at is not known, so it counts as silent, and content it plays fades in again from
-        silence at the room's ramp (a lower volume at once, never a jump up)."""
-        if device_id not in self.ids:
-            return
+    def volume_lost(self, device_id: str, now: float) -> bool:
+        """Volumes sent to one of the headsets were dropped or held up on the way
+        (`GatedMessage.chain`): what it plays at is not known, so it counts as silent, and
+        content it plays fades in again from silence at the room's ramp (a lower volume at
+        once, never a jump up). Whether content fades in again (not paused or stopped)."""
         self._volumes.silence(device_id, now)
         last = self.sent.get(device_id)
-        if last is not None and last.action in ("play", "resume"):
-            self._volumes.fade_to(device_id, self.wanted.get(device_id, 0.0), 0.0, now)
+        if last is None or last.action not in ("play", "resume"):
+            return False
+        self._volumes.fade_to(device_id, self.wanted.get(device_id, 0.0), 0.0, now)
+        return True
 
     def reassert(self, device_id: str, now: float, *, latched: bool = False) -> None:
         """A headset (back) online is told to stop again if stop was the last word, and

@@ -604,7 +604,10 @@ def assert_ramped(wire: Wire, engine: Engine) -> None:
     received = wire.volumes(HEADSET)
     assert too_fast(received, engine.room.settings.safety.volume_ramp_per_s) == [], received
     assert any(
-        entry.kind == "error" and entry.text.startswith("headset: volume could not go out")
+        entry.kind == "error"
+        and entry.text
+        == "headset: volume steps did not reach the broker in time; "
+        "content fades in again from silence"
         for entry in engine.recorder.timeline
     )
 

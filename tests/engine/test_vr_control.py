@@ -109,3 +109,24 @@ def test_brightness_passes_the_gate_and_an_unknown_headset_gets_nothing(
     parts.vr.send("headset", VrCommand("brightness", level=0.5), 0.0)
     assert parts.vr.send("no-such-headset", VrCommand("stop"), 0.0) is None
     assert parts.take() == [(HEADSET, '{"action":"brightness","level":50}')]
+
+
+def test_a_headset_whose_volumes_were_lost_counts_as_silent_and_playing_content_ramps_again(
+    parts: RoomParts,
+) -> None:
+    parts.vr.send("headset", MEADOW, 0.0)
+    parts.run(ticks(0.0, 4.0))
+    assert parts.vr.volume_lost("headset", 4.0) is True
+    assert parts.output.volume_of("headset") == 0.0
+    assert volumes_sent(parts.run(ticks(4.25, 5.0))) == [2, 5, 7, 10]
+
+
+def test_a_paused_headset_whose_volumes_were_lost_stays_silent_until_resumed(
+    parts: RoomParts,
+) -> None:
+    parts.vr.send("headset", MEADOW, 0.0)
+    parts.run(ticks(0.0, 4.0))
+    parts.vr.send("headset", VrCommand("pause"), 4.0)
+    assert parts.take() == [(HEADSET, '{"action":"pause"}')]
+    assert parts.vr.volume_lost("headset", 4.25) is False
+    assert parts.run(ticks(4.5, 6.0)) == []
