@@ -389,11 +389,12 @@ class LiveTarget(ReplayTarget):
             self._hold_back(verdict.reason or f"{device.id}: refused")
 
     def volumes_lost(self, lost: list[Pending]) -> None:
-        """Volumes dropped unsent (`GatedMessage.chain`): each such headset counts as silent,
-        so the next recorded rise is held to the ramp from silence."""
+        """Volumes dropped or held up on the way (`GatedMessage.chain`): each such headset is
+        told 0 with what is sent next (a lower volume waiting may have gone with them), so
+        the next recorded rise is held to the ramp from silence."""
         now = self._clock()
         for device_id in {message.chain for message in lost if message.chain}:
-            self.output.silenced(device_id, now)
+            self.output.volume(device_id, 0.0, now, over_s=0.0)
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:
         self._hold_back(verdict.reason or f"{device_id}: {verdict.status}")

@@ -270,8 +270,9 @@ async def test_a_replayed_resume_does_not_start_sound_the_gate_never_ramped() ->
 async def test_a_replayed_ramp_whose_step_was_lost_goes_on_from_silence() -> None:
     """docs/robustness.md#queueing: a volume the bus dropped unsent (the broker away or slow)
     takes the headset's later ones with it and is told to the publisher; the replay then
-    counts the headset as silent, so the next recorded step rises from silence (5 % here),
-    not from a volume the headset never got (15 %, from 10 %)."""
+    tells the headset 0 (a lower volume may have been dropped with them) and the next
+    recorded step rises from silence (5 % here), not from a volume the headset never got
+    (15 %, from 10 %)."""
     now = [0.0]
     target, sent = live_target(clock=lambda: now[0])
     for volume in (0, 2, 5, 7, 10):
@@ -284,7 +285,7 @@ async def test_a_replayed_ramp_whose_step_was_lost_goes_on_from_silence() -> Non
     now[0] += 1.0
     payload = '{"action":"volume","volume":40}'
     await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
-    assert [json.loads(payload)["volume"] for _, payload in sent] == [5], target.held_back
+    assert [json.loads(payload)["volume"] for _, payload in sent] == [0, 5], target.held_back
 
 
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
