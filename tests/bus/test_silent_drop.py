@@ -24,8 +24,11 @@ RESPONSE_TIMEOUT_S = 0.5
 """Longer than the deadline: once the bus notices, the deadline has passed."""
 
 
-def watched(broker: Mosquitto, *, response_timeout_s: float) -> tuple[str, Recorder, Bus, Bus]:
-    """A fresh topic, what a watcher bus receives on it, the watcher, and the bus under test."""
+def watched(
+    broker: Mosquitto, *, response_timeout_s: float
+) -> tuple[str, Recorder, Bus, Bus, list[Pending]]:
+    """A fresh topic, what a watcher bus receives on it, the watcher, the bus under test, and
+    what that bus tells `on_lost`."""
     topic = f"{fresh_prefix()}/silent"
     received = Recorder()
     settings = settings_for(broker.host, broker.port)
@@ -37,14 +40,16 @@ def watched(broker: Mosquitto, *, response_timeout_s: float) -> tuple[str, Recor
         response_timeout_s=response_timeout_s,
         **FAST_RETRY,
     )
-    return topic, received, watcher, bus
+    lost: list[Pending] = []
+    bus.on_lost(lost.extend)
+    return topic, received, watcher, bus, lost
 
 
 async def test_a_message_past_its_deadline_is_not_sent_once_a_silent_broker_resumes(
     private_mosquitto: Mosquitto,
 ) -> None:
     broker = private_mosquitto
-    topic, received, watcher, bus = watched(broker, response_timeout_s=RESPONSE_TIMEOUT_S)
+    topic, received, watcher, bus, _ = watched(broker, response_timeout_s=RESPONSE_TIMEOUT_S)
     async with watcher, bus:
         assert await watcher.wait_connected(5) and await bus.wait_connected(5)
         await bus.publish(topic, "before", expires_s=DEADLINE_S)
@@ -76,9 +81,7 @@ async def test_a_broker_slow_to_acknowledge_is_handed_nothing_more_and_the_late_
     what comes meanwhile waits in the queue, and what passes its deadline there is dropped
     and told to `on_lost`, not delivered as the broker resumes."""
     broker = private_mosquitto
-    topic, received, watcher, bus = watched(broker, response_timeout_s=30.0)
-    lost: list[Pending] = []
-    bus.on_lost(lost.extend)
+    topic, received, watcher, bus, lost = watched(broker, response_timeout_s=30.0)
     async with watcher, bus:
         assert await watcher.wait_connected(5) and await bus.wait_connected(5)
         broker.pause()
@@ -124,9 +127,7 @@ async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_it
     acknowledges the first step after its deadline and over SLOW_ACK_S after it was
     written, the rest of the chain is dropped and told to `on_lost`."""
     broker = private_mosquitto
-    topic, received, watcher, bus = watched(broker, response_timeout_s=30.0)
-    lost: list[Pending] = []
-    bus.on_lost(lost.extend)
+    topic, received, watcher, bus, lost = watched(broker, response_timeout_s=30.0)
     async with watcher, bus:
         assert await watcher.wait_connected(5) and await bus.wait_connected(5)
         broker.pause()
