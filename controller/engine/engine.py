@@ -412,8 +412,9 @@ class Engine:
             self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=True))
 
     def volumes_lost(self, device_ids: Iterable[str]) -> None:
-        """Volumes for these headsets were dropped unsent (the broker away or slow to take
-        them): each counts as silent, its content fading in again (`VrControl.volume_lost`)."""
+        """Volumes for these headsets were dropped unsent, or held up on the way (the broker
+        away, slow or stalled): each counts as silent, its content fading in again
+        (`VrControl.volume_lost`)."""
         now = self.now()
         for device_id in sorted(set(device_ids) & set(self.vr.ids)):
             fading = self.vr.volume_lost(device_id, now)
