@@ -705,12 +705,10 @@ class _Batch:
         """Whether a message still unacknowledged was handed to the socket more than
         `SLOW_ACK_S` ago: a broker that answers each message sooner is not slow, however
         long `send_now` keeps the batch growing."""
-        now = time.monotonic()
-        return any(
-            now - written > SLOW_ACK_S
-            for written, done in zip(self.written, self.acknowledged, strict=True)
-            if not done.done()
-        )
+        for written, done in zip(self.written, self.acknowledged, strict=True):
+            if not done.done():  # the oldest still waiting: messages are written in order
+                return time.monotonic() - written > SLOW_ACK_S
+        return False
 
     def extend(self, later: _Batch) -> None:
         """Add messages handed to the socket after these."""
