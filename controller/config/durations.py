@@ -9,27 +9,35 @@ _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
 
 
 def parse_duration(text: str) -> float:
-    """Return the seconds that `text` names; raise ValueError with a plain message otherwise."""
+    """Return the seconds that `text` names; raise ValueError with a plain message otherwise
+    (nan, inf, or more seconds than a float holds, are no length of time)."""
     raw = text.strip().lower()
     sign = -1.0 if raw.startswith("-") else 1.0
-    body = raw.lstrip("+-").strip()
-    clock = _CLOCK.fullmatch(body)
-    if clock:
-        hours, minutes, seconds = clock.groups()
-        return sign * (int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds))
     try:
-        seconds = float(body)
-    except ValueError:
-        pass
-    else:
-        if math.isfinite(seconds):  # not nan, inf or 1e999: no length of time
-            return sign * seconds
-    parts = _UNITS.findall(body)
-    if not parts or _UNITS.sub("", body).strip():
+        seconds = _seconds(raw.lstrip("+-").strip())
+    except (ValueError, OverflowError):  # OverflowError: 400 digits of hours
+        seconds = math.nan
+    if not math.isfinite(seconds):
         raise ValueError(
             f"{text!r} is not a duration (write e.g. 90s, 15m, 1h30m, 1:30:00 or seconds)"
         )
-    return sign * sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
+    return sign * seconds
+
+
+def _seconds(body: str) -> float:
+    """The seconds of an unsigned duration; nan when it is none."""
+    clock = _CLOCK.fullmatch(body)
+    if clock:
+        hours, minutes, seconds = clock.groups()
+        return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    try:
+        return float(body)
+    except ValueError:
+        pass
+    parts = _UNITS.findall(body)
+    if not parts or _UNITS.sub("", body).strip():
+        return math.nan
+    return sum(float(amount) * _UNIT_SECONDS[unit] for amount, unit in parts)
 
 
 def format_duration(seconds: float) -> str:
