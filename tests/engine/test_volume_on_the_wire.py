@@ -28,12 +28,18 @@ ROUNDING = 1
 """The VR driver writes whole percent, rounded down: a pair may show 1 % more than planned."""
 
 
-def heard(parts: RoomParts, away: tuple[float, float], end: float) -> list[tuple[float, int]]:
+def heard(
+    parts: RoomParts, away: tuple[float, float], end: float, *, emergency_at: float = math.inf
+) -> list[tuple[float, int]]:
     """Tick to `end` (session seconds, here real ones) with the broker away from `away[0]`
-    until `away[1]`; each volume the headset hears and when (a play's too)."""
+    until `away[1]`, and the emergency's latch and headset stop at `emergency_at`; each volume
+    the headset hears and when (a play's too, and a stop's as 0)."""
     outbox = Outbox(1000)
     received: list[tuple[float, int]] = []
     for now in ticks(0.0, end):
+        if now == emergency_at:
+            parts.output.engage_latch({})
+            parts.vr.stop("headset", now)
         for message in parts.tick_gated(now):
             expires_at = math.inf if message.expires_s is None else now + message.expires_s
             pending = Pending(
@@ -45,12 +51,9 @@ def heard(parts: RoomParts, away: tuple[float, float], end: float) -> list[tuple
         delivered = outbox.take(len(outbox), now)
         for chain in {m.chain for m in outbox.take_lost() if m.chain}:
             parts.vr.volume_lost(chain, now)
-        received += [
-            (now, json.loads(m.payload)["volume"])
-            for _, m in delivered
-            if m.topic == HEADSET and "volume" in json.loads(m.payload)
-        ]
-    return received
+        said = [json.loads(m.payload) for _, m in delivered if m.topic == HEADSET]
+        received += [(now, 0 if m["action"] == "stop" else m.get("volume")) for m in said]
+    return [(now, volume) for now, volume in received if volume is not None]
 
 
 def too_fast(received: list[tuple[float, int]], ramp_per_s: float) -> list[str]:
@@ -81,3 +84,15 @@ def test_without_an_outage_the_ramp_goes_out_step_by_step_untouched(parts: RoomP
     assert [volume for _, volume in received] == [
         0, 2, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 30, 32, 35, 37, 40
     ]  # fmt: skip
+
+
+def test_an_emergency_pressed_while_the_broker_is_away_leaves_the_headset_silent(
+    parts: RoomParts,
+) -> None:
+    """Pressed mid-ramp during an outage: the stop goes out when the broker is back, and
+    nothing louder follows it (the latch holds every rise)."""
+    parts.vr.send("headset", MEADOW, 0.0)
+    received = heard(parts, (1.0, 4.0), end=8.0, emergency_at=2.0)
+    stopped = received.index((4.0, 0))
+    assert all(volume == 0 for _, volume in received[stopped:]), received
+    assert too_fast(received, parts.room.settings.safety.volume_ramp_per_s) == []
