@@ -142,6 +142,10 @@ VR_RETRY_S = 1.0
 """Real seconds after which a scene's VR play or brightness the flash rate refused is tried
 again: a screen still for a second takes any change (docs/safety.md#flash-rate)."""
 
+VOLUME_HELD_ALERT_S = 30.0
+"""A headset whose volume steps were lost (`volumes_lost`) is shown as a warning until this
+many real seconds have passed without another loss."""
+
 RETAINED_READING = "a retained reading is an old one; ignored (sensors must not retain readings)"
 
 
@@ -287,6 +291,9 @@ class Engine:
         self._vr_owed: dict[str, tuple[VrTarget, float]] = {}
         """Headset → the scene's target the flash rate refused (its play or brightness), and
         the session time it is tried again (`VR_RETRY_S` later)."""
+        self._volume_held: dict[str, float] = {}
+        """Headset → real time its volume steps were last lost (the warning stands till
+        `VOLUME_HELD_ALERT_S` after)."""
         self._floor_owed: dict[str, float] = {}
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
@@ -419,6 +426,16 @@ class Engine:
         for device_id in sorted(set(device_ids) & set(self.vr.ids)):
             fading = self.vr.volume_lost(device_id, now)
             then = "content fades in again from silence" if fading else "counted as silent"
+            self._volume_held[device_id] = self._real(now)
+            label = self.room.devices[device_id].label or device_id
+            self.board.raise_alert(
+                f"volume:{device_id}",
+                "device",
+                "warning",
+                f"{label}: volume held back, its steps did not reach the broker in time "
+                f"(the broker away or slow); {then}",
+                self.recorder.wall_ns(),
+            )
             self._record(
                 "error",
                 {"error": "volume steps did not reach the broker in time", "volume": then},
@@ -637,6 +654,10 @@ class Engine:
         self.bls.finish(now)
         for drops in self.intake.due(self._real(now)):
             self._dropped(drops)
+        for device_id, at in list(self._volume_held.items()):
+            if self._real(now) - at >= VOLUME_HELD_ALERT_S:
+                del self._volume_held[device_id]
+                self.board.clear(f"volume:{device_id}")
         self.music.tick(now)
         if self.tones is not None:
             self.tones.poll()

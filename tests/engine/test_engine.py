@@ -385,6 +385,40 @@ def test_a_scene_sends_a_headset_only_what_changed(room: Room) -> None:
     ]
 
 
+def volume_alerts(room: Room) -> list[tuple[str, str]]:
+    return [(a.level, a.message) for a in room.engine.snapshot().alerts if a.key.startswith("vol")]
+
+
+def test_volume_steps_lost_on_the_way_are_a_warning_until_half_a_minute_without_another(
+    room: Room,
+) -> None:
+    room.do("vr", op="play", content="breathing-meadow")
+    room.run_for(2.0)
+    room.engine.volumes_lost(["headset"])
+    held = (
+        "warning",
+        "VR headset / meditation display: volume held back, its steps did not reach the "
+        "broker in time (the broker away or slow); content fades in again from silence",
+    )
+    assert volume_alerts(room) == [held]
+    room.run_for(20.0)
+    room.engine.volumes_lost(["headset"])  # lost again: the warning stands on
+    room.run_for(29.75)
+    assert volume_alerts(room) == [held]
+    room.run_for(0.25)
+    assert volume_alerts(room) == []
+
+
+def test_a_stopped_headset_s_lost_volume_is_counted_as_silent_in_its_warning(room: Room) -> None:
+    room.do("vr", op="play", content="breathing-meadow")
+    room.run_for(2.0)
+    room.do("vr", op="stop")
+    room.engine.volumes_lost(["headset"])
+    assert [message.rsplit("; ", 1)[1] for _, message in volume_alerts(room)] == [
+        "counted as silent"
+    ]
+
+
 def test_a_full_disk_is_an_alert_and_the_room_keeps_running(room: Room) -> None:
     room.do("start", plan="rehearsal", participant="P014")
     room.engine.journal_alert("journal: disk full — 12 events buffered in memory")

@@ -600,7 +600,7 @@ async def heard_again_at_40(wire: Wire) -> None:
 
 def assert_ramped(wire: Wire, engine: Engine) -> None:
     """The headset heard no rise faster than the ramp (docs/safety.md#volume-ramp), and the
-    engine journaled that the content fades in again."""
+    engine journaled that the content fades in again, and the console shows why it is quiet."""
     received = wire.volumes(HEADSET)
     assert too_fast(received, engine.room.settings.safety.volume_ramp_per_s) == [], received
     assert any(
@@ -610,6 +610,7 @@ def assert_ramped(wire: Wire, engine: Engine) -> None:
         "content fades in again from silence"
         for entry in engine.recorder.timeline
     )
+    assert "volume:headset" in {alert.key for alert in engine.snapshot().alerts}
 
 
 async def test_while_the_broker_is_away_only_the_latest_state_waits_for_it(
