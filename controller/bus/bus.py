@@ -1,4 +1,7 @@
-"""The process's MQTT connection: reconnects, re-subscribes, queues while away, routes by filter."""
+"""The process's MQTT connection: reconnects, re-subscribes, queues while away, routes by filter.
+
+A second, read-only connection (`intake`) can take the subscriptions a flood may come on (a
+room's device reports), so that such a flood never stands in front of a command."""
 
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from controller.bus.backoff import retry_delay
-from controller.bus.credentials import connection_parameters
+from controller.bus.credentials import ConnectionParameters, connection_parameters
 from controller.bus.inbox import URGENT, Dropped, Inbox
 from controller.bus.messages import (
     ConnectionChange,
@@ -91,6 +94,9 @@ class Bus:
     the embedded broker first and passes its address.
     Topics in `device_topics` (a room's device command topics) take only messages that passed
     the engine's output path (`publish_gated`); `publish` refuses them.
+    With `intake` (a login, which may be the same), filters subscribed with `intake=True` are
+    read on a second connection of their own (see `_Intake`); their messages join the same
+    inbox. Everything else, and every publish, stays on the first.
     """
 
     def __init__(
@@ -107,8 +113,10 @@ class Bus:
         response_timeout_s: float = RESPONSE_TIMEOUT_S,
         device_topics: frozenset[str] = frozenset(),
         max_payload_bytes: int | None = None,
+        intake: BrokerSettings | None = None,
     ) -> None:
-        """Prepare the connection; files named in `settings` are read now (BusConfigError)."""
+        """Prepare the connection; files named in `settings` (and `intake`) are read now
+        (BusConfigError)."""
         for status in (will, birth):
             if status is not None:
                 check_topic(status.topic)
@@ -153,6 +161,19 @@ class Bus:
         self._late_chains: set[str] = set()
         """The chains of which the in-flight batch had a message acknowledged after its
         deadline (`_acknowledged`)."""
+        self._intake = (
+            None
+            if intake is None
+            else _Intake(
+                connection_parameters(intake, root or Path.cwd()),
+                f"{client_id}-intake",
+                functools.partial(self._arrived, on_intake=True),
+                retry_first_s=retry_first_s,
+                retry_max_s=retry_max_s,
+                response_timeout_s=response_timeout_s,
+            )
+        )
+        self._intake_task: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -199,15 +220,21 @@ class Bus:
         *,
         lane: str = DEFAULT_LANE,
         urgent: Urgent | None = None,
+        intake: bool = False,
     ) -> None:
         """Send messages matching `topic_filter` to `handler`, now and after every reconnect.
 
-        The filter's first subscription sets its `lane` and `urgent` (see the class).
+        The filter's first subscription sets its `lane` and `urgent`, and with `intake` has it
+        read on the intake connection, when the bus has one (see the class).
         """
         if lane == URGENT:
             raise ValueError(f"{URGENT!r} is not a lane to subscribe in; pass `urgent` instead")
         self._lanes.setdefault(topic_filter, (lane, urgent))
-        if self._routes.add(topic_filter, handler):
+        if not self._routes.add(topic_filter, handler):
+            return
+        if intake and self._intake is not None:
+            self._intake.add(topic_filter)
+        else:
             self._unsubscribed.append(topic_filter)
             self._wake.set()
 
@@ -326,6 +353,10 @@ class Bus:
             asyncio.create_task(self._connect_forever(), name=f"bus {self._client_id}"),
             asyncio.create_task(self._dispatch_forever(), name=f"bus {self._client_id} handlers"),
         )
+        if self._intake is not None:
+            self._intake_task = asyncio.create_task(
+                self._intake.connect_forever(), name=f"bus {self._client_id} intake"
+            )
         return self
 
     async def __aexit__(
@@ -337,6 +368,8 @@ class Bus:
         assert self._tasks is not None
         connecting, dispatching = self._tasks
         self._closing = True
+        if self._intake_task is not None:  # nothing more comes in while the bus closes
+            await cancel_and_wait(self._intake_task)
         self._inbox.end_wait()  # a handler pausing goes on at once
         if not self._inbox.all_done():  # what arrived is handled while it can still publish
             with contextlib.suppress(TimeoutError):
@@ -390,30 +423,14 @@ class Bus:
             _deliver_directly(client, self._arrived)
             _refused_when_closed_unanswered(client)
             async with client:
-                receiving = asyncio.create_task(self._receive(client))
+                receiving = asyncio.create_task(_receive(client))
                 await self._serve(client, receiving)
         finally:
             if receiving is not None:
                 await self._finish_receiving(receiving)
 
     def _new_client(self) -> aiomqtt.Client:
-        # A fresh client per attempt: aiomqtt 2.5.1 reuses a client's "connected" state after an
-        # unexpected disconnection, so a reused client enters even when the broker refuses it.
-        parameters = self._parameters
-        will = self._will
-        return aiomqtt.Client(
-            parameters.host,
-            parameters.port,
-            identifier=self._client_id,
-            username=parameters.username,
-            password=parameters.password,
-            will=None if will is None else _aiomqtt_will(will),
-            keepalive=parameters.keepalive_s,
-            clean_session=True,
-            tls_context=parameters.tls_context,
-            timeout=self._response_timeout_s,
-            max_inflight_messages=IN_FLIGHT,
-        )
+        return _new_client(self._parameters, self._client_id, self._will, self._response_timeout_s)
 
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         _send_without_delay(client)
@@ -491,7 +508,8 @@ class Bus:
     async def _send(self, client: aiomqtt.Client) -> None:
         """Subscribe, publish the birth, then send what is queued until the bus stops."""
         sender = Sender(client)
-        self._unsubscribed = self._routes.filters()
+        on_intake = set() if self._intake is None else set(self._intake.filters)
+        self._unsubscribed = [f for f in self._routes.filters() if f not in on_intake]
         if self._unsubscribed:
             await self._subscribe_pending(client)
         if self._birth is not None:
@@ -519,10 +537,7 @@ class Bus:
 
     async def _subscribe_pending(self, client: aiomqtt.Client) -> None:
         filters = list(self._unsubscribed)
-        codes = await client.subscribe([(topic_filter, SUBSCRIBE_QOS) for topic_filter in filters])
-        for topic_filter, code in zip(filters, codes, strict=True):
-            if isinstance(code, ReasonCode) and code.is_failure:
-                log.error("the broker refused the subscription to %s", topic_filter)
+        await _subscribe(client, filters)
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
 
     def _start_batch(self, sender: Sender, room: int = IN_FLIGHT) -> _Batch:
@@ -625,15 +640,11 @@ class Bus:
 
     # ------------------------------------------------------------------ receiving
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
-        """Wait while paho hands incoming messages to `_arrived` (`_deliver_directly`); ends
-        only with the connection (MqttError)."""
-        async for _ in client.messages:  # nothing comes this way: it ends with the connection
-            pass
-        raise aiomqtt.MqttError("the broker's message stream ended")
+    def _arrived(self, message: Message, *, on_intake: bool = False) -> None:
+        """Check a message's size and queue it on its lane (urgent ones ahead of all).
 
-    def _arrived(self, message: Message) -> None:
-        """Check a message's size and queue it on its lane (urgent ones ahead of all)."""
+        A message `on_intake` that a filter of the first connection matches too came on both,
+        and is taken from the first."""
         limit = self._max_payload_bytes
         if limit is not None and len(message.payload) > limit:
             self._notify_dropped(
@@ -643,6 +654,8 @@ class Bus:
         filters = self._routes.filters_for(message.topic)
         if not filters:
             log.debug("dropped a message on %s: no subscription matches it", message.topic)
+            return
+        if on_intake and self._intake is not None and not self._intake.reads_only(filters):
             return
         self._arrivals += 1
         message = Message(message.topic, message.payload, message.retain, self._arrivals)
@@ -732,6 +745,141 @@ class _Batch:
             for message, done in zip(self.messages, self.acknowledged, strict=True)
             if not done.done()
         ]
+
+
+class _Intake:
+    """The bus's second connection, which only reads: the filters subscribed with `intake`.
+
+    One connection's messages come in the order the broker sent them, so a flood on one of
+    its subscriptions (a device sending its reports as fast as it can) stands in the socket,
+    and in the broker's queue for that connection, in front of everything after it: an
+    emergency sent after 120,000 garbage reports reached the engine 4.7 s later, or not
+    within 10 s. On a connection of their own, the reports back up there, and the first
+    connection's commands come in at once (docs/robustness.md#a-flood-of-device-reports).
+    It reconnects on its own, as the first one does; what it reads goes to the same inbox.
+    """
+
+    def __init__(
+        self,
+        parameters: ConnectionParameters,
+        client_id: str,
+        arrived: Callable[[Message], None],
+        *,
+        retry_first_s: float,
+        retry_max_s: float,
+        response_timeout_s: float,
+    ) -> None:
+        self._parameters = parameters
+        self._client_id = client_id
+        self._arrived = arrived
+        self._retry_first_s = retry_first_s
+        self._retry_max_s = retry_max_s
+        self._response_timeout_s = response_timeout_s
+        self.filters: list[str] = []
+        self._unsubscribed: list[str] = []
+        self._wake = asyncio.Event()
+        self._failed_attempts = 0
+
+    def add(self, topic_filter: str) -> None:
+        self.filters.append(topic_filter)
+        self._unsubscribed.append(topic_filter)
+        self._wake.set()
+
+    def reads_only(self, filters: list[str]) -> bool:
+        """Whether these filters are all this connection's (none also on the first one)."""
+        return all(topic_filter in self.filters for topic_filter in filters)
+
+    async def connect_forever(self) -> None:
+        address = f"{self._parameters.host}:{self._parameters.port}"
+        while True:
+            try:
+                await self._connect_once()
+            except aiomqtt.MqttError as error:
+                log.warning(
+                    "the connection for %s at %s failed: %s; reconnecting",
+                    ", ".join(self.filters) or "nothing yet",
+                    address,
+                    _describe(error),
+                )
+            except Exception:
+                log.exception("the intake connection failed unexpectedly; reconnecting")
+            await asyncio.sleep(
+                retry_delay(
+                    self._failed_attempts,
+                    first_s=self._retry_first_s,
+                    max_s=self._retry_max_s,
+                    jitter=random.random(),
+                )
+            )
+            self._failed_attempts += 1
+
+    async def _connect_once(self) -> None:
+        """One connection: subscribes to every filter, then to each added; raises MqttError
+        when it fails or ends."""
+        client = _new_client(self._parameters, self._client_id, None, self._response_timeout_s)
+        _deliver_directly(client, self._arrived)
+        _refused_when_closed_unanswered(client)
+        async with client:
+            _send_without_delay(client)
+            _read_in_batches(client)
+            # Nothing is published here, but the Sender's watch of the socket for writing
+            # is needed all the same: aiomqtt's races with the writes made at once (the
+            # SUBSCRIBE of a late filter, the acknowledgements `_read_in_batches` writes)
+            # left a watch on the socket's number after it closed, and the next connection
+            # given that number could not be read (seen after a broker restart).
+            Sender(client)
+            self._unsubscribed = list(self.filters)
+            receiving = asyncio.create_task(_receive(client))
+            try:
+                while True:
+                    self._wake.clear()
+                    if self._unsubscribed:
+                        filters, self._unsubscribed = self._unsubscribed, []
+                        await _subscribe(client, filters)
+                        self._failed_attempts = 0
+                        continue
+                    waking = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait({receiving, waking}, return_when=asyncio.FIRST_COMPLETED)
+                    await cancel_and_wait(waking)
+                    if receiving.done():
+                        receiving.result()  # the connection ended: raises its MqttError
+            finally:
+                await cancel_and_wait(receiving)
+
+
+def _new_client(
+    parameters: ConnectionParameters, client_id: str, will: Will | None, timeout_s: float
+) -> aiomqtt.Client:
+    # A fresh client per attempt: aiomqtt 2.5.1 reuses a client's "connected" state after an
+    # unexpected disconnection, so a reused client enters even when the broker refuses it.
+    return aiomqtt.Client(
+        parameters.host,
+        parameters.port,
+        identifier=client_id,
+        username=parameters.username,
+        password=parameters.password,
+        will=None if will is None else _aiomqtt_will(will),
+        keepalive=parameters.keepalive_s,
+        clean_session=True,
+        tls_context=parameters.tls_context,
+        timeout=timeout_s,
+        max_inflight_messages=IN_FLIGHT,
+    )
+
+
+async def _subscribe(client: aiomqtt.Client, filters: list[str]) -> None:
+    codes = await client.subscribe([(topic_filter, SUBSCRIBE_QOS) for topic_filter in filters])
+    for topic_filter, code in zip(filters, codes, strict=True):
+        if isinstance(code, ReasonCode) and code.is_failure:
+            log.error("the broker refused the subscription to %s", topic_filter)
+
+
+async def _receive(client: aiomqtt.Client) -> None:
+    """Wait while paho hands incoming messages to the bus (`_deliver_directly`); ends only
+    with the connection (MqttError)."""
+    async for _ in client.messages:  # nothing comes this way: it ends with the connection
+        pass
+    raise aiomqtt.MqttError("the broker's message stream ended")
 
 
 def _judged_urgent(judge: Urgent, message: Message) -> bool:

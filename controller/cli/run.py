@@ -52,15 +52,26 @@ def run(
     # Another engine of the room is looked for with the replay's login: on a facility broker
     # the engine's is one connection, and would cut that engine off.
     lookout = logins.for_role("replay")
+    # Device reports come on a connection of their own, with the engine's login, or on a
+    # facility broker (where the engine's login is one connection) with the room's `intake`
+    # login; a room given an engine login and no intake login reads them on the one.
+    reports_login = logins.for_role("intake") if "intake" in logins.credentials else None
+    reports_apart = reports_login is not None or "engine" not in logins.credentials
     update: dict[str, Any] = {"broker": logins.for_role("engine")}
     if time_scale is not None:
         update["time_scale"] = time_scale
     room.settings = room.settings.model_copy(update=update)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve(room, lookout))
+    asyncio.run(serve(room, lookout, reports_apart=reports_apart, reports_login=reports_login))
 
 
-async def serve(room: Room, lookout: BrokerSettings) -> None:
+async def serve(
+    room: Room,
+    lookout: BrokerSettings,
+    *,
+    reports_apart: bool = True,
+    reports_login: BrokerSettings | None = None,
+) -> None:
     """Run the room's service until SIGINT or SIGTERM."""
 
     def ready(url: str) -> None:
@@ -70,7 +81,13 @@ async def serve(room: Room, lookout: BrokerSettings) -> None:
         )
         settle_heap()
 
-    service = RoomService(room, on_ready=ready, lookout=lookout)
+    service = RoomService(
+        room,
+        on_ready=ready,
+        lookout=lookout,
+        reports_apart=reports_apart,
+        reports_login=reports_login,
+    )
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()

@@ -89,9 +89,9 @@ class TlsSettings(StrictModel):
     """Skip hostname verification (a lab broker with a self-signed certificate only)."""
 
 
-BrokerRole = Literal["engine", "devices", "zigbee2mqtt", "console", "replay"]
-"""Who connects: `run`, `sim` (each simulated device, and each simulated Zigbee2MQTT by its
-base topic), `console`/`ctl`/`demo`, `replay`."""
+BrokerRole = Literal["engine", "intake", "devices", "zigbee2mqtt", "console", "replay"]
+"""Who connects: `run` (and its connection reading device reports), `sim` (each simulated
+device, and each simulated Zigbee2MQTT by its base topic), `console`/`ctl`/`demo`, `replay`."""
 
 DEVICE_PLACEHOLDER = "{device}"
 BASE_PLACEHOLDER = "{base}"

@@ -181,12 +181,19 @@ class RoomService:
         local_outputs: bool = True,
         on_ready: Callable[[str], None] | None = None,
         lookout: BrokerSettings | None = None,
+        reports_apart: bool = True,
+        reports_login: BrokerSettings | None = None,
     ) -> None:
         """`local_outputs=False` runs without music and tones (as on a PC without libvlc).
         `lookout`: the login another engine of the room is looked for with before this one
-        connects (`another_engine_online`); by default the room's own broker settings."""
+        connects (`another_engine_online`); by default the room's own broker settings.
+        Device reports are read on a connection of their own (`Bus`'s intake: a flood of
+        them never stands in front of a command), with `reports_login` (by default the
+        engine's); `reports_apart=False` reads them on the engine's one connection."""
         self.room = room
         self._lookout = lookout or room.settings.broker
+        self._reports_apart = reports_apart
+        self._reports_login = reports_login
         self.topics = RoomTopics(room.room_id)
         self.clock = clock or ScaledClock(room.settings.time_scale)
         self._local_outputs = local_outputs
@@ -251,6 +258,7 @@ class RoomService:
                     "data_dir); stop that one first"
                 )
             resume_or_close(engine, self.room.data_dir, self.room.room_id)
+            reports = (self._reports_login or settings) if self._reports_apart else None
             bus = Bus(
                 settings,
                 client_id=f"sessionroom-engine-{self.room.room_id}",
@@ -259,6 +267,7 @@ class RoomService:
                 birth=Will(self.topics.status, ONLINE),
                 device_topics=engine.output.device_topics(),
                 max_payload_bytes=MAX_PAYLOAD_BYTES,
+                intake=reports,
             )
             self.bus = bus
             bus.subscribe(
@@ -268,7 +277,7 @@ class RoomService:
                 urgent=lambda message: is_emergency(message.payload),
             )
             for topic_filter in engine.subscriptions():
-                bus.subscribe(topic_filter, functools.partial(self._device, engine))
+                bus.subscribe(topic_filter, functools.partial(self._device, engine), intake=True)
             bus.on_connection(functools.partial(self._connection, engine))
             command = functools.partial(self._command, bus, engine)
             home_assistant = HomeAssistant(bus, self.room.settings, command)

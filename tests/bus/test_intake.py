@@ -1,0 +1,99 @@
+"""The bus's intake connection: filters read apart from the first connection, on a real Mosquitto.
+
+What it is for (a flood of device reports never stands in front of a command) is measured
+end to end in tests/engine/test_report_flood.py; here, what it must keep of the bus: every
+message handed over once, late subscriptions, a broker restart, and a client id of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from controller.bus import Bus, Message
+from tests.bus.support import (
+    FAST_RETRY,
+    ConnectionLog,
+    Recorder,
+    eventually,
+    fresh_prefix,
+    publish_from_outside,
+    settings_for,
+)
+from tests.support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+
+def bus_with_intake(broker: Mosquitto, client_id: str) -> Bus:
+    settings = settings_for(broker.host, broker.port)
+    return Bus(settings, client_id=client_id, intake=settings, **FAST_RETRY)
+
+
+async def until_heard(broker: Mosquitto, topic: str, recorder: Recorder) -> None:
+    """Publish on `topic` until `recorder` has it: the intake connection subscribes in its
+    own time, so what was published before it did is not heard."""
+    for _ in range(100):
+        heard = len(recorder.messages)
+        await publish_from_outside(broker.host, broker.port, topic, "probe")
+        await asyncio.sleep(0.05)
+        if len(recorder.messages) > heard:
+            return
+    raise AssertionError(f"{topic} never heard on the intake connection")
+
+
+async def test_a_message_both_connections_receive_reaches_each_handler_once(
+    mosquitto: Mosquitto,
+) -> None:
+    """A report matches an intake filter and a filter of the first connection: the broker
+    sends it on both, and each handler gets it once (from the first connection)."""
+    prefix, probe = fresh_prefix(), fresh_prefix()
+    reports, everything, probes = Recorder(), Recorder(), Recorder()
+    async with bus_with_intake(mosquitto, f"engine-{prefix[-12:]}") as bus:
+        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        bus.subscribe(f"{probe}/ready", probes, intake=True)
+        bus.subscribe(f"{prefix}/#", everything)
+        assert await bus.wait_connected(timeout=5)
+        await until_heard(mosquitto, f"{probe}/ready", probes)  # both intake filters are in
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/device/a/state", "1")
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "go")
+        await until_heard(mosquitto, f"{probe}/ready", probes)  # the intake's copy came before
+        await eventually(lambda: everything.payloads[-1:] == ["go"])
+    assert reports.messages == [Message(f"{prefix}/device/a/state", b"1", retain=False)]
+    assert everything.payloads == ["1", "go"]
+
+
+async def test_an_intake_filter_subscribed_later_and_after_a_broker_restart_is_read(
+    private_mosquitto: Mosquitto,
+) -> None:
+    broker = private_mosquitto
+    prefix = fresh_prefix()
+    early, late = Recorder(), Recorder()
+    async with bus_with_intake(broker, "engine") as bus:
+        bus.subscribe(f"{prefix}/early", early, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        bus.subscribe(f"{prefix}/late", late, intake=True)
+        await until_heard(broker, f"{prefix}/late", late)
+        broker.restart()
+        assert await bus.wait_connected(timeout=10)
+        await until_heard(broker, f"{prefix}/early", early)
+        await until_heard(broker, f"{prefix}/late", late)
+
+
+async def test_the_intake_connection_never_takes_the_first_one_s_place(
+    mosquitto: Mosquitto,
+) -> None:
+    """The broker closes a connection when another comes under its client id: with one id
+    for both, each would keep taking the other's place. The first connection stays up."""
+    prefix = fresh_prefix()
+    reports = Recorder()
+    connections = ConnectionLog()
+    bus = bus_with_intake(mosquitto, f"engine-{prefix[-12:]}")
+    bus.on_connection(connections)
+    async with bus:
+        bus.subscribe(f"{prefix}/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        for _ in range(3):
+            await until_heard(mosquitto, f"{prefix}/state", reports)
+        assert connections.states == [True]
