@@ -753,10 +753,10 @@ class _Intake:
     One connection's messages come in the order the broker sent them, so a flood on one of
     its subscriptions (a device sending its reports as fast as it can) stands in the socket,
     and in the broker's queue for that connection, in front of everything after it: an
-    emergency sent after 120,000 garbage reports reached the engine 4.7 s later, or not
-    within 10 s. On a connection of their own, the reports back up there, and the first
-    connection's commands come in at once (docs/robustness.md#a-flood-of-device-reports).
-    It reconnects on its own, as the first one does; what it reads goes to the same inbox.
+    emergency pressed 3 s into such a flood was not answered within 30 s. On a connection of
+    their own, the reports back up there, and the first connection's commands come in at
+    once (docs/robustness.md#a-flood-of-device-reports). It reconnects on its own, as the
+    first one does; what it reads goes to the same inbox.
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 | login | publishes | receives |
 | --- | --- | --- |
 | `engine.<room>` | `sessionroom/<room>/#`, its devices' commands | that, its devices' reports |
+| `intake.<room>` | nothing | its devices' reports (the engine's second connection) |
 | `device.<room>.<id>` | its own state and availability | its own command topics |
 | `zigbee2mqtt.<room>.<base>` | its lights' reports, what it says on its bridge | their commands |
 | `console.<room>` | `sessionroom/<room>/cmd` | the room's status, state, events and replies |
@@ -62,6 +63,9 @@ class RoomAccess:
 
     room: Room
     engine: Login
+    intake: Login
+    """The engine's connection for its devices' reports (`controller.bus.bus._Intake`): on
+    the room listener one login is one connection."""
     console: Login
     replay: Login
     devices: dict[str, Login]
@@ -74,7 +78,7 @@ class RoomAccess:
     def logins(self) -> list[Login]:
         bridge = [] if self.bridge is None else [self.bridge]
         devices = [*self.devices.values(), *self.zigbee2mqtt.values()]
-        return [self.engine, self.console, self.replay, *devices, *bridge]
+        return [self.engine, self.intake, self.console, self.replay, *devices, *bridge]
 
 
 @dataclass(frozen=True)
@@ -112,15 +116,16 @@ def zigbee2mqtt_bridge_topics(base: str) -> tuple[list[str], list[str]]:
 
 
 def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
-    """The logins of `room`: engine, console, replay, one per MQTT device but Zigbee lights,
-    and one per Zigbee2MQTT base topic; with `bridged`, the bridge of the room's own broker
-    (it carries `sessionroom/<room>/#` both ways)."""
+    """The logins of `room`: engine (and its intake), console, replay, one per MQTT device but
+    Zigbee lights, and one per Zigbee2MQTT base topic; with `bridged`, the bridge of the room's
+    own broker (it carries `sessionroom/<room>/#` both ways)."""
     topics = RoomTopics(room.room_id)
     replay = RoomTopics(room.room_id + REPLAY_SUFFIX)
     devices: dict[str, Login] = {}
     zigbee: dict[str, tuple[list[str], list[str]]] = {}
     engine_publish = [f"{topics.base}/#"]
     engine_receive = [f"{topics.base}/#"]
+    reports: list[str] = []
     for device in room.devices.values():
         if not is_simulated(device):
             continue
@@ -136,6 +141,7 @@ def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
             )
         engine_publish.extend(mqtt.commands)
         engine_receive.extend(mqtt.watched)
+        reports.extend(mqtt.watched)
     home_assistant = room.settings.home_assistant
     engine_publish.append(discovery(room.room_id, None, home_assistant).topic)
     engine_receive.append(f"{home_assistant.prefix}/status")
@@ -145,6 +151,7 @@ def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
         engine=Login(
             f"engine.{room.room_id}", _unique(engine_publish), _unique(engine_receive), bound=True
         ),
+        intake=Login(f"intake.{room.room_id}", (), _unique(reports), bound=True),
         console=Login(
             f"console.{room.room_id}", (topics.cmd,), (*observed, f"{topics.base}/reply/#")
         ),

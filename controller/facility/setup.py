@@ -198,6 +198,10 @@ def broker_section(access: RoomAccess, plan: FacilityPlan) -> str:
         f"      username: engine.{room_id}\n"
         f"      password_file: {folder}/engine.password\n"
         f"      port: {plan.room_port}\n"
+        "    intake:\n"
+        f"      username: intake.{room_id}\n"
+        f"      password_file: {folder}/intake.password\n"
+        f"      port: {plan.room_port}\n"
         "    devices:\n"
         f'      username: "device.{room_id}.{{device}}"\n'
         f'      password_file: "{folder}/devices/{{device}}.password"\n'
@@ -297,6 +301,7 @@ def _room_files(
     private_folder(folder / ZIGBEE2MQTT_FOLDER)
     roles: list[tuple[Login, Path]] = [
         (access.engine, folder / "engine.password"),
+        (access.intake, folder / "intake.password"),
         (access.console, folder / "console.password"),
         (access.replay, folder / "replay.password"),
     ]

@@ -41,7 +41,10 @@ def login(facility: Facility) -> Iterator[LoginFactory]:
             file, username = f"devices/{name}.password", f"device.{room}.{name}"
         if kind == "zigbee2mqtt":  # zigbee2mqtt/<base>
             file, username = f"zigbee2mqtt/{name}.password", f"zigbee2mqtt.{room}.{name}"
-        on_own_id = role in ("engine", "homeassistant") or kind in ("device", "zigbee2mqtt")
+        on_own_id = role in ("engine", "intake", "homeassistant") or kind in (
+            "device",
+            "zigbee2mqtt",
+        )
         on_room_port = on_own_id if bound is None else bound
         extra = {} if client_id is None else {"client_id": client_id}
         made = Login(

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.mosquitto
 def test_each_role_logs_in_with_its_generated_password(login: LoginFactory) -> None:
     for room, role in [
         ("room-a", "engine"),
+        ("room-a", "intake"),
         ("room-a", "console"),
         ("room-a", "replay"),
         ("room-a", "device/strip"),
@@ -143,6 +144,27 @@ def test_a_device_receives_its_commands_and_no_others(login: LoginFactory) -> No
     assert eventually_received(strip, "wled/wled-strip/api") == ['{"on":true}']
     time.sleep(QUIET_S)
     assert [topic for topic, _ in strip.messages] == ["wled/wled-strip/api"]
+
+
+def test_the_engines_intake_reads_its_devices_reports_beside_the_engine_and_sends_nothing(
+    login: LoginFactory,
+) -> None:
+    """The engine's second connection, for its devices' reports (docs/robustness.md): a login
+    of its own, so both stay connected on the listener where the client id is the user."""
+    engine = login("room-a", "engine")
+    intake = login("room-a", "intake")
+    intake.subscribe("#")
+    oximeter = login("room-a", "device/oximeter")
+    assert oximeter.publish("vitals/oximeter", '{"spo2":97}') == ACCEPTED
+    assert login("room-b", "device/oximeter").publish("vitals/b-oximeter", "{}") == ACCEPTED
+    assert engine.publish("sessionroom/room-a/state", '{"a":1}') == ACCEPTED
+    assert engine.publish("wled/wled-strip/api", '{"on":true}') == ACCEPTED
+    assert eventually_received(intake, "vitals/oximeter") == ['{"spo2":97}']
+    time.sleep(QUIET_S)
+    assert [topic for topic, _ in intake.messages] == ["vitals/oximeter"]
+    for topic in ("wled/wled-strip/api", "sessionroom/room-a/cmd", "vitals/oximeter"):
+        assert intake.publish(topic, '{"on":true}') == REFUSED, topic
+    assert not engine.disconnected.is_set() and not intake.disconnected.is_set()
 
 
 def test_an_engine_cannot_command_another_rooms_devices(login: LoginFactory) -> None:
