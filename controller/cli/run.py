@@ -52,25 +52,27 @@ def run(
     # Another engine of the room is looked for with the replay's login: on a facility broker
     # the engine's is one connection, and would cut that engine off.
     lookout = logins.for_role("replay")
-    # Device reports come on a connection of their own, with the engine's login, or on a
-    # facility broker (where the engine's login is one connection) with the room's `intake`
-    # login; a room given an engine login and no intake login reads them on the one.
+    reports_apart = logins.reports_apart()
     reports_login = logins.for_role("intake") if "intake" in logins.credentials else None
-    reports_apart = reports_login is not None or "engine" not in logins.credentials
     update: dict[str, Any] = {"broker": logins.for_role("engine")}
     if time_scale is not None:
         update["time_scale"] = time_scale
     room.settings = room.settings.model_copy(update=update)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(serve(room, lookout, reports_apart=reports_apart, reports_login=reports_login))
+    if not reports_apart:
+        logging.warning(
+            "the broker settings give the engine a login of its own and no `intake` login: "
+            "device reports share the engine's connection, where a device flooding its "
+            "reports delays commands; `sessionroom facility init --update-configs` adds it"
+        )
+    asyncio.run(serve(room, lookout, reports_apart, reports_login))
 
 
 async def serve(
     room: Room,
     lookout: BrokerSettings,
-    *,
-    reports_apart: bool = True,
-    reports_login: BrokerSettings | None = None,
+    reports_apart: bool,
+    reports_login: BrokerSettings | None,
 ) -> None:
     """Run the room's service until SIGINT or SIGTERM."""
 

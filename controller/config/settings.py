@@ -189,6 +189,13 @@ class BrokerSettings(StrictModel):
             update["port"] = login.port
         return self.model_copy(update=update)
 
+    def reports_apart(self) -> bool:
+        """Whether the engine reads its devices' reports on a connection of their own
+        (docs/robustness.md#a-flood-of-device-reports), with the `intake` role's login or
+        else the engine's: not when the engine has a login of its own and no `intake` one (on
+        a facility broker one login is one connection)."""
+        return "intake" in self.credentials or "engine" not in self.credentials
+
 
 _AFTER_NETLOC = re.compile(r"://[^/?#]*(.*)", re.DOTALL)
 """What follows a URL's host and port: where `urlsplit` ends the netloc."""

@@ -44,6 +44,18 @@ def test_each_role_gets_its_own_login_and_port() -> None:
     assert settings.for_role("replay") == settings  # no replay login: the shared settings
 
 
+def test_the_engine_reads_device_reports_apart_unless_its_own_login_has_no_intake_one() -> None:
+    shared = BrokerSettings.model_validate({"mode": "external", "host": "h", "port": 8883})
+    assert shared.reports_apart()  # one login may have two connections
+    facility = shared.model_copy(update={"credentials": CREDENTIALS})
+    assert not facility.reports_apart()  # an engine login is one connection
+    intake = {"username": "intake.a", "password_file": "f/intake.password", "port": 8884}
+    with_intake = BrokerSettings.model_validate(
+        {"mode": "external", "host": "h", "credentials": {**CREDENTIALS, "intake": intake}}
+    )
+    assert with_intake.reports_apart()
+
+
 def test_a_device_login_must_name_the_device() -> None:
     wrong = {**CREDENTIALS, "devices": {"username": "device.a", "password_file": "f/x.password"}}
     with pytest.raises(ValidationError, match=r"credentials.devices.username must contain"):
