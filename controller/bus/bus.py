@@ -246,6 +246,12 @@ class Bus:
         """Call `callback` with each received message dropped unhandled, and why."""
         self._dropped_callbacks.append(callback)
 
+    def on_intake(self, callback: Callable[[str | None], None]) -> None:
+        """Call `callback` with the reason when the intake connection cannot be had (once an
+        outage), and with None when it is back; never when the bus has none."""
+        if self._intake is not None:
+            self._intake.callbacks.append(callback)
+
     def on_lost(self, callback: Callable[[list[Pending]], None]) -> None:
         """Call `callback` with the messages published here that were dropped unsent (the
         queue full, a deadline passed, or an earlier message of their chain dropped or
@@ -776,9 +782,13 @@ class _Intake:
         self._retry_max_s = retry_max_s
         self._response_timeout_s = response_timeout_s
         self.filters: list[str] = []
+        self.callbacks: list[Callable[[str | None], None]] = []
+        """Told the reason when the connection cannot be had, None when it is back."""
         self._unsubscribed: list[str] = []
         self._wake = asyncio.Event()
         self._failed_attempts = 0
+        self._failure: str | None = None
+        """Why the connection is not up, while it is not (after it had been, or never was)."""
 
     def add(self, topic_filter: str) -> None:
         self.filters.append(topic_filter)
@@ -790,19 +800,14 @@ class _Intake:
         return all(topic_filter in self.filters for topic_filter in filters)
 
     async def connect_forever(self) -> None:
-        address = f"{self._parameters.host}:{self._parameters.port}"
         while True:
             try:
                 await self._connect_once()
             except aiomqtt.MqttError as error:
-                log.warning(
-                    "the connection for %s at %s failed: %s; reconnecting",
-                    ", ".join(self.filters) or "nothing yet",
-                    address,
-                    _describe(error),
-                )
-            except Exception:
+                self._lost(_describe(error))
+            except Exception as error:
                 log.exception("the intake connection failed unexpectedly; reconnecting")
+                self._lost(f"unexpected {type(error).__name__}: {error}")
             await asyncio.sleep(
                 retry_delay(
                     self._failed_attempts,
@@ -836,7 +841,7 @@ class _Intake:
                     if self._unsubscribed:
                         filters, self._unsubscribed = self._unsubscribed, []
                         await _subscribe(client, filters)
-                        self._failed_attempts = 0
+                        self._came_up()
                         continue
                     waking = asyncio.create_task(self._wake.wait())
                     await asyncio.wait({receiving, waking}, return_when=asyncio.FIRST_COMPLETED)
@@ -845,6 +850,29 @@ class _Intake:
                         receiving.result()  # the connection ended: raises its MqttError
             finally:
                 await cancel_and_wait(receiving)
+
+    def _came_up(self) -> None:
+        self._failed_attempts = 0
+        if self._failure is not None:
+            self._failure = None
+            log.info("the intake connection is back: reading %s again", ", ".join(self.filters))
+            self._tell(None)
+
+    def _lost(self, reason: str) -> None:
+        address = f"{self._parameters.host}:{self._parameters.port}"
+        if reason == self._failure:
+            log.debug("still no intake connection to %s: %s", address, reason)
+            return
+        log.warning("the intake connection to %s failed: %s; reconnecting", address, reason)
+        self._failure = reason
+        self._tell(reason)
+
+    def _tell(self, failure: str | None) -> None:
+        for callback in self.callbacks:
+            try:
+                callback(failure)
+            except Exception:
+                log.exception("intake callback %s failed", _name(callback))
 
 
 def _new_client(

@@ -128,6 +128,10 @@ FAULT_REPEAT_S = 60.0
 JournalCloser = Callable[[Journal, bool], None]
 
 
+def _reports_failure(failure: str) -> str:
+    return f"device reports (vitals, device states) are not coming in: {failure}"
+
+
 def close_now(journal: Journal, cleanly: bool) -> None:
     """Close a journal on this thread (the service hands it to a worker thread instead)."""
     journal.close(ended_cleanly=cleanly)
@@ -291,6 +295,8 @@ class Engine:
         self._vr_owed: dict[str, tuple[VrTarget, float]] = {}
         """Headset → the scene's target the flash rate refused (its play or brightness), and
         the session time it is tried again (`VR_RETRY_S` later)."""
+        self._reports_failure: str | None = None
+        """Why the bus's connection for device reports is down (`reports_changed`)."""
         self._volume_held: dict[str, float] = {}
         """Headset → real time its volume steps were last lost (the warning stands till
         `VOLUME_HELD_ALERT_S` after)."""
@@ -443,9 +449,33 @@ class Engine:
                 text=f"{device_id}: volume steps did not reach the broker in time; {then}",
             )
 
+    def reports_changed(self, failure: str | None) -> None:
+        """The bus's connection for device reports failed (`failure`, as it failed again for
+        another reason) or is back (None): no reading, availability or vitals comes in
+        meanwhile, which a therapist must know (docs/robustness.md#a-flood-of-device-reports)."""
+        self._reports_failure = failure
+        self._show_reports_failure()
+        if failure is None:
+            text = "device reports come in again"
+            self._record("alert", {"key": "intake", "cleared": True}, text=text)
+        else:
+            message = _reports_failure(failure)
+            self._record("alert", {"key": "intake", "message": message}, text=message)
+
+    def _show_reports_failure(self) -> None:
+        """The reports' connection failing is an alert of its own while the broker itself
+        is there; while it is not, the broker's alert says it all."""
+        failure = self._reports_failure
+        if failure is None or "broker" in self.board.alerts:
+            self.board.clear("intake")
+        else:
+            message = _reports_failure(failure)
+            self.board.raise_alert("intake", "broker", "critical", message, self.recorder.wall_ns())
+
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""
         self.board.broker(connected, reason, self.recorder.wall_ns())
+        self._show_reports_failure()
         if connected:
             text = (
                 "broker connected"

@@ -279,6 +279,7 @@ class RoomService:
             for topic_filter in engine.subscriptions():
                 bus.subscribe(topic_filter, functools.partial(self._device, engine), intake=True)
             bus.on_connection(functools.partial(self._connection, engine))
+            bus.on_intake(functools.partial(self._intake, engine))
             command = functools.partial(self._command, bus, engine)
             home_assistant = HomeAssistant(bus, self.room.settings, command)
             bus.on_dropped(lambda message, reason: engine.message_dropped(message.topic, reason))
@@ -393,6 +394,11 @@ class RoomService:
 
     def _connection(self, engine: Engine, change: ConnectionChange) -> None:
         engine.broker_changed(change.connected, change.reason, change.outage_s)
+        self._state_due = True
+        self._input.set()
+
+    def _intake(self, engine: Engine, failure: str | None) -> None:
+        engine.reports_changed(failure)
         self._state_due = True
         self._input.set()
 

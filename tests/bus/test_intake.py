@@ -97,3 +97,29 @@ async def test_the_intake_connection_never_takes_the_first_one_s_place(
         for _ in range(3):
             await until_heard(mosquitto, f"{prefix}/state", reports)
         assert connections.states == [True]
+
+
+async def test_an_intake_connection_that_fails_is_told_once_and_again_when_it_is_back(
+    mosquitto: Mosquitto, private_mosquitto: Mosquitto
+) -> None:
+    """The engine must learn that no device report can come in (no vitals): the intake's
+    broker (here another one, stopped) is away while the first connection is up."""
+    private_mosquitto.stop()
+    told: list[str | None] = []
+    bus = Bus(
+        settings_for(mosquitto.host, mosquitto.port),
+        client_id=f"engine-{fresh_prefix()[-12:]}",
+        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
+        **FAST_RETRY,
+    )
+    bus.on_intake(told.append)
+    reports = Recorder()
+    async with bus:
+        bus.subscribe("reports/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: len(told) == 1)
+        await asyncio.sleep(0.3)  # many more attempts fail meanwhile, for the same reason
+        assert len(told) == 1 and told[0] is not None and "refused" in told[0].lower()
+        private_mosquitto.start()
+        await until_heard(private_mosquitto, "reports/state", reports)
+        assert told[1:] == [None]

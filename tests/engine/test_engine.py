@@ -385,6 +385,28 @@ def test_a_scene_sends_a_headset_only_what_changed(room: Room) -> None:
     ]
 
 
+def test_device_reports_not_coming_in_are_critical_unless_the_broker_itself_is_gone(
+    room: Room,
+) -> None:
+    """docs/robustness.md#a-flood-of-device-reports: the reports' connection of their own can
+    fail while the engine's is up (no vitals then); one broker outage is one alert."""
+
+    def alerts() -> list[tuple[str, str]]:
+        return [(a.key, a.level) for a in room.engine.snapshot().alerts]
+
+    room.engine.reports_changed("connection refused")
+    assert alerts() == [("intake", "critical")]
+    assert room.engine.snapshot().alerts[0].message == (
+        "device reports (vitals, device states) are not coming in: connection refused"
+    )
+    room.engine.broker_changed(False, "connection refused", None)
+    assert alerts() == [("broker", "critical")]
+    room.engine.broker_changed(True, None, 3.0)
+    assert alerts() == [("intake", "critical")]
+    room.engine.reports_changed(None)
+    assert alerts() == []
+
+
 def volume_alerts(room: Room) -> list[tuple[str, str]]:
     return [(a.level, a.message) for a in room.engine.snapshot().alerts if a.key.startswith("vol")]
 
