@@ -2,8 +2,10 @@
 
 Modelled on Tasmota's xdrv_04_light: commands answer on `stat/<topic>/RESULT` with the
 new *target* state at once (Tasmota never reports a fade's intermediate levels); the
-output then fades if `Fade` is on (or `Speed2` asks for one fade), taking `Speed` × 0.5 s
-for a full-scale change and proportionally less for smaller ones. A value out of range
+output then fades if `Fade` is on (or `Speed2` asks for one fade) from wherever it is at
+that moment (a running fade is interrupted there), taking `Speed` × 0.5 s for a full-scale
+change and proportionally less for smaller ones, or `Speed` × 0.5 s for any change when
+`SetOption117` (fade at a fixed duration, off by default) is on. A value out of range
 changes nothing and the answer repeats the current value; an unknown command answers
 `{"Command":"Unknown"}`. `Backlog` runs its `;`-separated commands 200 ms apart
 (`Backlog0` at once); a `NoDelay` entry runs the command after it at once, as Tasmota
@@ -96,6 +98,8 @@ class TasmotaLight(DeviceModel):
         self.ct = CT_MIN
         self.fade = False
         self.speed = 1
+        self.fade_fixed_duration = False
+        """SetOption117: every fade takes the Speed's time, not that time per full scale."""
         self._fade_once: bool | None = None
         self._speed_once: int | None = None
         self.tele_period_s = tele_period_s
@@ -114,6 +118,7 @@ class TasmotaLight(DeviceModel):
             "hsbcolor": self._hsb_color,
             "fade": self._fade_command,
             "speed": self._speed_command,
+            "setoption": self._set_option,
             "state": self._state_command,
             "teleperiod": self._tele_period,
             "backlog": self._backlog_command,
@@ -282,7 +287,7 @@ class TasmotaLight(DeviceModel):
         if fade and allow_fade and speed:
             current = self.output.at(now)
             distance = max(abs(t - c) for t, c in zip(target, current, strict=True)) / 255
-            duration = speed * 0.5 * distance
+            duration = speed * 0.5 * (1.0 if self.fade_fixed_duration and distance else distance)
         self.output = self.output.towards(target, now, duration)
 
     def _dimmer(self, index: int, data: str, now: float) -> list[Publication]:
@@ -410,6 +415,16 @@ class TasmotaLight(DeviceModel):
         elif data:
             self.ignore("a Speed outside 1–40", data)
         return self._answer("Speed", self.speed)
+
+    def _set_option(self, index: int, data: str, now: float) -> list[Publication]:
+        if index != 117:
+            return self.ignore(f"SetOption{index} (not simulated)", data)
+        number = command_number(data)
+        if number in (0, 1):
+            self.fade_fixed_duration = bool(number)
+        elif data:
+            self.ignore("an invalid SetOption117 value", data)
+        return self._answer("SetOption117", "ON" if self.fade_fixed_duration else "OFF")
 
     def _state_command(self, index: int, data: str, now: float) -> list[Publication]:
         return [self._result(self._telemetry(now))]

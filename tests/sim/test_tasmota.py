@@ -115,6 +115,49 @@ def test_a_smaller_change_fades_for_proportionally_less(lamp: TasmotaLight) -> N
     assert lamp.output.at(lamp.output.ends)[3] == 128.0
 
 
+def test_a_change_mid_fade_goes_on_from_where_the_output_is_at_the_same_speed(
+    lamp: TasmotaLight,
+) -> None:
+    command(lamp, "Backlog0", "Fade 1; Speed 4")
+    command(lamp, "Dimmer", "100", now=0.0)  # 0 → 255 in 2 s
+    command(lamp, "Dimmer", "0", now=0.5)  # from 63.75: a quarter of the full-scale 2 s
+    assert lamp.output.at(0.5)[3] == 63.75
+    assert lamp.output.ends == pytest.approx(1.0)
+
+
+def test_setoption117_fades_every_change_over_the_speeds_whole_time(lamp: TasmotaLight) -> None:
+    assert command(lamp, "SetOption117", "") == [{"SetOption117": "OFF"}]  # Tasmota's default
+    assert command(lamp, "SetOption117", "1") == [{"SetOption117": "ON"}]
+    command(lamp, "Dimmer", "100")
+    command(lamp, "Backlog0", "Fade 1; Speed 4")
+    command(lamp, "Dimmer", "50", now=20.0)  # 255 → 128 in 2 s, not 127/255 of it
+    assert lamp.output.ends == pytest.approx(22.0)
+    command(lamp, "Dimmer", "100", now=21.0)  # from halfway (191.5), again 2 s
+    assert lamp.output.at(21.0)[3] == pytest.approx(191.5)
+    assert lamp.output.ends == pytest.approx(23.0)
+    assert lamp.output.at(22.0)[3] == pytest.approx((191.5 + 255) / 2)
+
+
+def test_setoption117_with_speed2_fades_once_for_half_seconds(lamp: TasmotaLight) -> None:
+    answers = command(
+        lamp, "Backlog", "NoDelay;SetOption117 1;NoDelay;Speed2 3;NoDelay;Dimmer 10", now=1.0
+    )
+    assert answers[:2] == [{"SetOption117": "ON"}, {"Speed2": 3}]
+    assert lamp.output.ends == pytest.approx(2.5)  # 0 → 26: 1.5 s
+    command(lamp, "Dimmer", "20", now=5.0)
+    assert lamp.output.at(5.0)[3] == 51.0  # Fade is off: at once
+
+
+def test_setoption117_keeps_its_value_when_given_another(
+    lamp: TasmotaLight, caplog: pytest.LogCaptureFixture
+) -> None:
+    command(lamp, "SetOption117", "1")
+    with caplog.at_level(logging.WARNING, "controller.sim"):
+        assert command(lamp, "SetOption117", "5") == [{"SetOption117": "ON"}]
+        assert command(lamp, "SetOption20", "1") == []
+    assert "SetOption117" in caplog.text and "SetOption20 (not simulated)" in caplog.text
+
+
 def test_without_fade_the_output_jumps(lamp: TasmotaLight) -> None:
     command(lamp, "Dimmer", "100", now=5.0)
     assert lamp.output.at(5.0)[3] == 255.0
