@@ -376,10 +376,6 @@ class LightDriver(CommandDriver[LightCommand]):
         red, green, blue = rgb_triple(channels, key)
         return red, green, blue
 
-    def forget_start(self) -> None:
-        """Forget where the light was heading: the next fade is timed to arrive in time from
-        anywhere (the emergency's lights-up must, whatever the light was doing)."""
-
     @abstractmethod
     def native_fade_s(self, level_change: float) -> float:
         """The longest fade the device can run by itself for a level change of that size (0–1).

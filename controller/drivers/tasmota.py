@@ -1,6 +1,7 @@
 """Tasmota lights: one `cmnd/<topic>/Backlog` message per change, state from stat/ and tele/.
 
-Source: tasmota/docs Commands.md ("Light", "Backlog", SetOption17/20/34) and MQTT.md.
+Source: tasmota/docs Commands.md ("Light", "Backlog", SetOption17/20/34/117) and MQTT.md;
+arendst/Tasmota xdrv_04_light (how a fade is timed).
 
 Why one Backlog: the fade settings and the new values must arrive together; separate
 `cmnd/<topic>/<Command>` messages could be split by a reconnect (Speed set, Dimmer lost) and
@@ -8,13 +9,18 @@ reach the light as visible steps. Every command is preceded by `NoDelay`, so Tas
 whole list at once instead of 200 ms apart (SetOption34), the form Home Assistant's Tasmota
 integration sends: `NoDelay;Fade 1;NoDelay;Speed2 8;NoDelay;Dimmer 100`.
 
-Fades: `Fade 1` plus `Speed2 <1–40>`. Speed is the time in 0.5 s units for a full-scale
-0→100 % fade, so a change of |Δ| over T s needs Speed = 2·T/|Δ|; the longest native fade of a
-change is 20 s × |Δ|, and the engine steps longer ones. `Speed2` is the variant that is not
-saved to flash (a fade per scene change would otherwise wear it). T = 0 sends `Fade 0`.
-|Δ| is measured from where the light is heading: the last command sent or state reported,
-whichever is newer; a colour change counts as a change of the brighter end's level, because
-that is how far a colour channel can move. Unknown start: full scale.
+Fades: `Fade 1;SetOption117 1;Speed2 <1–40>`. By default Tasmota fades at a fixed slew rate
+(Speed is the time of a full-scale fade, a smaller change takes proportionally less) from
+wherever its output is, so commands sent before the last fade ended would move the light
+faster than the transition they name. SetOption117 (Tasmota 9.2 and later) makes every fade
+take the Speed's time, from wherever the output is: exactly the straight line the safety
+gate models (docs/safety.md#flash-rate). It is sent with every fade because a setting
+changed on the device (its web console, a reset) would otherwise go unnoticed; Tasmota
+writes its settings to flash only when they changed, so repeating it wears nothing. Speed2
+is then the transition in 0.5 s units, rounded to the nearest, 1–40 (0.5–20 s whatever the
+change), so the longest native fade is 20 s and the engine steps longer ones. `Speed2` is
+the variant that is not saved to flash (a fade per scene change would otherwise wear it).
+T = 0 sends `Fade 0`.
 
 `Dimmer` (0–100) turns the light on by itself (SetOption20 0, the default); a colour-only
 change sends `Power ON`. RGB goes as `Color2 r,g,b` ("set color adjusted to current Dimmer
@@ -26,13 +32,12 @@ A `{"Command":"Unknown"}` reply is reported as an error.
 
 `decode` reads a Backlog back: `Power OFF` as on=False, `Dimmer d` as level d/100 (within
 1/200 of the level sent), `Power ON` as no level, `CT m` as Kelvin 1,000,000/m (within a
-mired of the Kelvin sent, after clamping) and `Color2 r,g,b` as RGB. A Backlog names the
-fade's speed, not its time, and the time also depends on where the light started, which
-decode does not know: `Fade 1;Speed2 n` comes back as transition_s = n × 0.5 s, the time of a
-full-scale fade at that speed (0.5–20 s; a change of |Δ| fades in |Δ| of it), and `Fade 0` as
-0. From a light whose start is unknown the driver times a fade as full scale, so the round
-trip gives the transition to 0.25 s, at least 0.5 s and at most 20 s. Commands this driver
-never sends (a `Scheme`, a `Power BLINK`, single `cmnd/<topic>/Dimmer` messages) are refused.
+mired of the Kelvin sent, after clamping) and `Color2 r,g,b` as RGB. `Fade 1;SetOption117
+1;Speed2 n` comes back as transition_s = n × 0.5 s, the time the light takes, and `Fade 0` as
+0: the round trip gives the transition to 0.25 s, at least 0.5 s and at most 20 s. A fade
+without `SetOption117 1` is refused (its time would depend on where the light started).
+Commands this driver never sends (a `Scheme`, a `Power BLINK`, single
+`cmnd/<topic>/Dimmer` messages) are refused.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from controller.config.models import Device
 from controller.drivers.base import LightCommand, LightDriver, Outgoing
 from controller.drivers.conversions import kelvin_from_mireds, mireds, round_half_up, to_scale
 from controller.drivers.payloads import (
@@ -60,21 +64,18 @@ DIMMER_TOP = 100
 CT_MIREDS = (153, 500)
 SPEED_RANGE = (1, 40)
 SPEED_UNIT_S = 0.5
-"""Speed counts half-seconds for a full-scale fade."""
-MAX_FULL_SCALE_FADE_S = SPEED_RANGE[1] * SPEED_UNIT_S
+"""With SetOption117, Speed counts the half-seconds a fade takes."""
+MAX_FADE_S = SPEED_RANGE[1] * SPEED_UNIT_S
+FIXED_DURATION = "SetOption117"
+"""Tasmota's option to fade at a fixed duration instead of a fixed slew rate."""
 
 _DECIMAL_CHANNEL = re.compile(r" *[0-9]{1,3} *")
-BACKLOG_COMMANDS = ("Fade", "Speed2", "Power", "CT", "Color2", "Dimmer")
+BACKLOG_COMMANDS = ("Fade", FIXED_DURATION, "Speed2", "Power", "CT", "Color2", "Dimmer")
 """The commands this driver puts in a Backlog."""
 
 
 class TasmotaLight(LightDriver):
     """A Tasmota light (PWM, RGB, CCT or RGBCCT), addressed by its %topic%."""
-
-    def __init__(self, device: Device) -> None:
-        super().__init__(device)
-        self._heading: dict[str, Any] = {}
-        """Where the light is going: the newer of the last command and the last report."""
 
     def availability_topic(self) -> str:
         return f"tele/{self.topic}/LWT"
@@ -87,12 +88,7 @@ class TasmotaLight(LightDriver):
         )
 
     def native_fade_s(self, level_change: float) -> float:
-        return MAX_FULL_SCALE_FADE_S * abs(level_change)
-
-    def forget_start(self) -> None:
-        """Tasmota times a fade by its speed over full scale: from an unknown start, `Speed2`
-        is set for a full-scale change, so any change arrives within the transition."""
-        self._heading.clear()
+        return MAX_FADE_S
 
     def query(self) -> list[Outgoing]:
         return [Outgoing(f"cmnd/{self.topic}/State", "")]
@@ -101,9 +97,7 @@ class TasmotaLight(LightDriver):
         return (f"cmnd/{self.topic}/Backlog",)
 
     def _translate(self, target: LightCommand) -> list[Outgoing]:
-        _, turns_off, ct = self._values(target)
-        speed = self._speed(target, turns_off, ct) if target.transition_s > 0 else None
-        self._remember(target, turns_off, ct)
+        speed = _speed(target.transition_s) if target.transition_s > 0 else None
         return [Outgoing(self.command_topics()[0], self._backlog(target, speed))]
 
     def _values(self, target: LightCommand) -> tuple[int | None, bool, int | None]:
@@ -117,9 +111,11 @@ class TasmotaLight(LightDriver):
         return dimmer, turns_off, ct
 
     def _backlog(self, target: LightCommand, speed: int | None) -> str:
-        """The Backlog bringing the light to `target`, fading at `speed` (None: at once)."""
+        """The Backlog bringing the light to `target` in `speed` half-seconds (None: at once)."""
         dimmer, turns_off, ct = self._values(target)
-        commands = ["Fade 0"] if speed is None else ["Fade 1", f"Speed2 {speed}"]
+        commands = (
+            ["Fade 0"] if speed is None else ["Fade 1", f"{FIXED_DURATION} 1", f"Speed2 {speed}"]
+        )
         if turns_off:
             commands.append("Power OFF")
         else:
@@ -138,6 +134,10 @@ class TasmotaLight(LightDriver):
         if decimal(commands["Fade"], "Fade", 0, 1):
             if "Speed2" not in commands:
                 raise PayloadError("the Backlog sets Fade 1 without a Speed2")
+            if commands.get(FIXED_DURATION) != "1":
+                raise PayloadError(
+                    f"the Backlog fades without {FIXED_DURATION} 1 (at a slew rate, not in a time)"
+                )
             speed = decimal(commands["Speed2"], "Speed2", *SPEED_RANGE)
         transition = 0.0 if speed is None else speed * SPEED_UNIT_S
         if not on_off(commands.get("Power", "ON"), "Power"):
@@ -164,53 +164,11 @@ class TasmotaLight(LightDriver):
             raise PayloadError(f"Color2 {excerpt(value)} is not r,g,b")
         return self._rgb_for("Color2", [decimal(c, "Color2", 0, 255) for c in channels])
 
-    def _speed(self, target: LightCommand, turns_off: bool, ct: int | None) -> int:
-        change = self._channel_change(target, turns_off, ct)
-        full_scale_s = target.transition_s / change if change else target.transition_s
-        low, high = SPEED_RANGE
-        # Capped before rounding: a tiny change makes full_scale_s huge, even infinite.
-        return max(round_half_up(min(full_scale_s / SPEED_UNIT_S, high)), low)
-
-    def _channel_change(
-        self, target: LightCommand, turns_off: bool, ct: int | None
-    ) -> float | None:
-        """How far (0–1) the largest output channel moves; None when the start is unknown."""
-        start: float | None = (
-            0.0 if self._heading.get("on") is False else self._heading.get("level")
-        )
-        end: float | None = 0.0 if turns_off else target.level
-        if end is None:
-            end = start
-        if start is None or end is None:
-            return None
-        change = abs(end - start)
-        colour_moves = (
-            ct is not None and self._heading.get("kelvin") != kelvin_from_mireds(ct)
-        ) or (target.rgb is not None and self._heading.get("rgb") != list(target.rgb))
-        if colour_moves:
-            change = max(change, start, end)
-        return change
-
-    def _remember(self, target: LightCommand, turns_off: bool, ct: int | None) -> None:
-        if turns_off:
-            self._heading["on"] = False
-            return
-        self._heading["on"] = True
-        if target.level is not None:
-            self._heading["level"] = target.level
-        if ct is not None:
-            self._heading["kelvin"] = kelvin_from_mireds(ct)
-            self._heading.pop("rgb", None)
-        if target.rgb is not None:
-            self._heading["rgb"] = list(target.rgb)
-            self._heading.pop("kelvin", None)
-
     def parse_state(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         if topic == f"stat/{self.topic}/POWER":
             update = {"on": on_off(decode_text(payload), "POWER")}
         else:
             update = self._parse_report(json_object(payload))
-        self._heading.update(update)
         return update or None
 
     def _parse_report(self, report: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +218,13 @@ def _hue_at_full(channels: list[int]) -> list[int] | None:
         return None
     peak = max(channels[:3])
     return [round_half_up(channel * 255 / peak) for channel in channels[:3]]
+
+
+def _speed(transition_s: float) -> int:
+    """`Speed2` for a fade of `transition_s` (> 0) at a fixed duration: half-seconds, 1–40."""
+    low, high = SPEED_RANGE
+    # Capped before rounding: a transition may be huge, even infinite.
+    return max(round_half_up(min(transition_s / SPEED_UNIT_S, high)), low)
 
 
 def _backlog_commands(payload: str) -> dict[str, str]:

@@ -130,7 +130,6 @@ class LightControl:
         for device_id, target in targets.items():
             driver = self._drivers[device_id]
             level = wanted_level(target)
-            driver.forget_start()  # it may be mid-fade anywhere: time the rise from anywhere
             real_transition = min(transition_s / self._scale, driver.native_fade_s(1.0))
             self.targets[device_id] = target
             self.transitions[device_id] = real_transition * self._scale

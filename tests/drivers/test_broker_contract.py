@@ -149,7 +149,8 @@ async def test_tasmota_backlog_and_state_query_reach_the_device_as_sent(
     assert seen(messages) == [
         (
             f"cmnd/{driver.topic}/Backlog",
-            b"NoDelay;Fade 1;NoDelay;Speed2 4;NoDelay;Color2 255,128,0;NoDelay;Dimmer 40",
+            b"NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 4;"
+            b"NoDelay;Color2 255,128,0;NoDelay;Dimmer 40",
             False,
         ),
         (f"cmnd/{driver.topic}/State", b"", False),

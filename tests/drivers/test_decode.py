@@ -7,7 +7,6 @@ reasons, and fuzzing: decode answers a command or raises PayloadError, never any
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import sys
 from typing import Any
@@ -96,6 +95,8 @@ def test_command_topics_are_where_command_publishes(name: str, topics: tuple[str
 # --------------------------------------------------------------------------- exact examples
 
 SHELLY_SRC = '"src":"dev1/sessionroom"'
+SO117 = "NoDelay;Fade 1;NoDelay;SetOption117 1"
+"""How a Tasmota Backlog that fades begins."""
 SHELLY_OK = (
     '{"id":1,' + SHELLY_SRC + ',"method":"Light.Set",'
     '"params":{"id":0,"on":true,"brightness":35,"transition_duration":8.0}}'
@@ -130,20 +131,20 @@ EXAMPLES: list[tuple[str, dict[str, Any], str, object]] = [
     (
         "tasmota",
         {},
-        "NoDelay;Fade 1;NoDelay;Speed2 4;NoDelay;Dimmer 40",
+        "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 4;NoDelay;Dimmer 40",
         LightCommand(level=0.4, transition_s=2.0),
     ),
     ("tasmota", {}, "NoDelay;Fade 0;NoDelay;Power OFF", LightCommand(on=False)),
     (
         "tasmota",
         {},
-        "NoDelay;Fade 1;NoDelay;Speed2 40;NoDelay;Power OFF",
+        "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 40;NoDelay;Power OFF",
         LightCommand(on=False, transition_s=20.0),
     ),
     (
         "tasmota",
         {"kelvin_range": (2000, 6500)},
-        "NoDelay;Fade 1;NoDelay;Speed2 10;NoDelay;CT 370;NoDelay;Dimmer 80",
+        "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 10;NoDelay;CT 370;NoDelay;Dimmer 80",
         LightCommand(level=0.8, kelvin=2703, transition_s=5.0),
     ),
     (
@@ -253,7 +254,7 @@ def test_each_driver_reads_its_own_message_back(
 def test_each_example_is_what_the_driver_sends_for_its_command(
     name: str, fields: dict[str, Any], payload: str, expected: Any
 ) -> None:
-    subject = driver(name, **fields)  # a Tasmota fade from an unknown start is timed full scale
+    subject = driver(name, **fields)
     if name == "shelly":
         payload = payload.replace(payload[: payload.index(",")], '{"id":1')
     (message,) = subject.command(expected)
@@ -308,7 +309,7 @@ def light_commands(subject: LightDriver) -> st.SearchStrategy[LightCommand]:
 def assert_light_round_trip(
     name: str, subject: LightDriver, sent: LightCommand, got: LightCommand
 ) -> None:
-    """`got` is `sent` at the light's resolution (the start of a Tasmota fade unknown)."""
+    """`got` is `sent` at the light's resolution."""
     top = SCALE_TOP[name]
     off = not sent.on or (sent.level is not None and to_scale(sent.level, top) == 0)
     assert got.on is not off
@@ -343,7 +344,7 @@ def assert_light_round_trip(
         assert abs(got.transition_s - wanted_s) <= 0.05 + wanted_s * 1e-15
     elif wanted_s == 0:
         assert got.transition_s == 0
-    else:  # Tasmota, timed as a full-scale fade: Speed2 in half seconds, 1–40
+    else:  # Tasmota: Speed2 in half seconds, 1–40
         assert abs(got.transition_s - min(max(wanted_s, 0.5), 20.0)) <= 0.25 + 1e-9
 
 
@@ -378,13 +379,6 @@ def test_a_light_in_use_reads_back_each_command_of_a_sequence(
         before = copy.deepcopy(vars(subject))
         got = subject.decode(message.topic, message.payload)
         assert vars(subject) == before  # decode is pure
-        if name == "tasmota":
-            # Speed2 is timed from where the light was heading: decode gives the full-scale
-            # time of that speed, of which a fade of |Δ| takes |Δ|.
-            assert (got.transition_s == 0) is (target.transition_s == 0)
-            assert got.transition_s == 0 or 0.5 <= got.transition_s <= 20.0
-            got = dataclasses.replace(got, transition_s=0.0)
-            target = dataclasses.replace(target, transition_s=0.0)
         assert_light_round_trip(name, subject, target, got)
 
 
@@ -463,17 +457,12 @@ def test_a_bls_device_reads_back_each_command_it_sends(mode: str, data: st.DataO
     assert subject.command(got) == [message]
 
 
-def test_decoding_leaves_the_next_request_id_and_the_fade_start_alone() -> None:
+def test_decoding_leaves_the_next_request_id_alone() -> None:
     shelly = light("shelly")
     assert isinstance(shelly, ShellyLight)
     shelly.decode("dev1/rpc", SHELLY_OK.replace('"id":1', '"id":9'))
     (message,) = shelly.command(LightCommand(level=0.5))
     assert message.payload.startswith('{"id":1,')
-    tasmota = light("tasmota")
-    assert isinstance(tasmota, TasmotaLight)
-    tasmota.decode("cmnd/dev1/Backlog", "NoDelay;Fade 0;NoDelay;Dimmer 10")
-    (message,) = tasmota.command(LightCommand(level=0.3, transition_s=2))
-    assert message.payload.startswith("NoDelay;Fade 1;NoDelay;Speed2 4;")  # start unknown
 
 
 # --------------------------------------------------------------------------- refusals
@@ -538,9 +527,18 @@ REFUSALS: list[tuple[str, dict[str, Any], str, str]] = [
     ("tasmota", {}, "NoDelay;Dimmer 40", "sets no Fade"),
     ("tasmota", {}, "NoDelay;Fade 1;NoDelay;Dimmer 40", "Fade 1 without a Speed2"),
     ("tasmota", {}, "NoDelay;Fade 2;NoDelay;Dimmer 40", "Fade '2' is not a number 0–1"),
-    ("tasmota", {}, "NoDelay;Fade 1;NoDelay;Speed2 41;NoDelay;Dimmer 4", "Speed2 '41'"),
-    ("tasmota", {}, "NoDelay;Fade 1;NoDelay;Speed2 0;NoDelay;Dimmer 4", "Speed2 '0' is below 1"),
+    ("tasmota", {}, "NoDelay;Fade 1;NoDelay;Speed2 4;NoDelay;Dimmer 4", "without SetOption117 1"),
+    ("tasmota", {}, f"{SO117};NoDelay;Speed2 41;NoDelay;Dimmer 4", "Speed2 '41'"),
+    ("tasmota", {}, f"{SO117};NoDelay;Speed2 0;NoDelay;Dimmer 4", "Speed2 '0' is below 1"),
+    ("tasmota", {}, f"{SO117.replace('117 1', '117 0')};NoDelay;Speed2 4", "without SetOption117"),
     ("tasmota", {}, "NoDelay;Fade 0;NoDelay;Speed2 4;NoDelay;Dimmer 4", "not written as"),
+    ("tasmota", {}, "NoDelay;Fade 0;NoDelay;SetOption117 1;NoDelay;Dimmer 4", "not written as"),
+    (
+        "tasmota",
+        {},
+        "NoDelay;SetOption117 1;NoDelay;Fade 1;NoDelay;Speed2 4;NoDelay;Dimmer 4",
+        "not written as",
+    ),
     ("tasmota", {}, "NoDelay;Fade 0;NoDelay;Dimmer 0", "Dimmer '0' is below 1"),
     ("tasmota", {}, "NoDelay;Fade 0;NoDelay;Dimmer 101", "Dimmer '101' is not a number 1–100"),
     ("tasmota", {}, "NoDelay;Fade 0;NoDelay;Dimmer -5", "not a number"),
@@ -779,7 +777,7 @@ HOSTILE = [
     SHELLY_OFF.replace("0.0}", "9" * 400 + "}"),
     SHELLY_OFF.replace("0.0}", "1" + "0" * 308 + ".0}"),
     "NoDelay;Fade 0;NoDelay;Dimmer " + "9" * 5000,
-    "NoDelay;Fade 1;NoDelay;Speed2 " + "9" * 5000 + ";NoDelay;Power OFF",
+    "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 " + "9" * 5000 + ";NoDelay;Power OFF",
     "NoDelay;" * 10_000,
     " " * (MAX_PAYLOAD_BYTES + 1),
     "NaN",
@@ -820,8 +818,8 @@ VOCABULARY = [
 ]  # fmt: skip
 WORDS = [
     "ON", "OFF", "Light.Set", "RGB.Set", "dev1/sessionroom", "play", "brightness", "stop",
-    "tactile", "visual", "#3366FF", "NoDelay", "Fade", "Speed2", "Power", "Dimmer", "CT",
-    "Color2", "Scheme",
+    "tactile", "visual", "#3366FF", "NoDelay", "Fade", "SetOption117", "Speed2", "Power",
+    "Dimmer", "CT", "Color2", "Scheme",
 ]  # fmt: skip
 json_values = strategies.json_values(
     strategies.scalars(
@@ -838,7 +836,9 @@ def as_json(value: Any) -> str:
 backlog_items = st.one_of(
     st.builds(
         lambda name, value: f"{name} {value}",
-        st.sampled_from(["Fade", "Speed2", "Power", "Dimmer", "CT", "Color2", "Scheme"]),
+        st.sampled_from(
+            ["Fade", "SetOption117", "Speed2", "Power", "Dimmer", "CT", "Color2", "Scheme"]
+        ),
         st.sampled_from(["0", "1", "40", "100", "ON", "OFF", "1,2,3", "370", "", "-1", "1e3"])
         | st.text(max_size=6),
     ),
@@ -961,10 +961,7 @@ def substituted(draw: st.DrawFn, subject: CommandDriver[Any]) -> str:
 
 def assert_sent_in_that_form(subject: CommandDriver[Any], got: Any, payload: str) -> None:
     """What decode took is a command this driver sends in exactly that form."""
-    if isinstance(subject, TasmotaLight):  # its Speed2 depends on where the light was heading
-        speed = round(got.transition_s / 0.5) if got.transition_s else None
-        assert subject._backlog(got, speed) == payload
-    elif isinstance(subject, ShellyLight):  # and its request id on how many went before
+    if isinstance(subject, ShellyLight):  # its request id depends on how many went before
         request_id = json.loads(payload)["id"]
         assert subject._frame(request_id, subject._set_method, subject._set_params(got)) == payload
     else:

@@ -144,7 +144,8 @@ rgb_commands = st.builds(
 )
 
 TASMOTA_COMMAND = re.compile(
-    r"Fade [01]|Speed2 (\d+)|Power (ON|OFF)|Dimmer (\d+)|CT (\d+)|Color2 (\d+),(\d+),(\d+)"
+    r"Fade [01]|SetOption117 1|Speed2 (\d+)|Power (ON|OFF)|Dimmer (\d+)|CT (\d+)"
+    r"|Color2 (\d+),(\d+),(\d+)"
 )
 
 

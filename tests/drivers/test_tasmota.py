@@ -1,4 +1,4 @@
-"""Tasmota: one Backlog per change, Speed from the size of the change, stat/ and tele/ state."""
+"""Tasmota: one Backlog per change, fades of a fixed duration (SetOption117), stat/ and tele/."""
 
 from __future__ import annotations
 
@@ -27,66 +27,57 @@ def reported(driver: TasmotaLight, payload: bytes) -> None:
 # --------------------------------------------------------------------------- fades
 
 
-def test_a_fade_from_an_unknown_level_is_timed_as_a_full_scale_fade() -> None:
-    assert backlog(lamp(), LightCommand(level=0.4, transition_s=2)) == (
-        "NoDelay;Fade 1;NoDelay;Speed2 4;NoDelay;Dimmer 40"
+FADE = "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2"
+
+
+@pytest.mark.parametrize(
+    ("transition_s", "speed"),
+    [
+        (2.0, 4),
+        (0.1, 1),  # at least half a second
+        (0.74, 1),  # to the nearest half second
+        (0.75, 2),
+        (7.3, 15),
+        (20.0, 40),
+        (25.0, 40),  # at most 20 s: the engine steps longer fades
+        (1e300, 40),
+    ],
+)
+def test_every_fade_takes_speed2_half_seconds_at_a_fixed_duration(
+    transition_s: float, speed: int
+) -> None:
+    assert backlog(lamp(), LightCommand(level=0.4, transition_s=transition_s)) == (
+        f"{FADE} {speed};NoDelay;Dimmer 40"
     )
 
 
 @pytest.mark.parametrize(
-    ("start", "level", "transition_s", "speed"),
+    ("report", "target"),
     [
-        (20, 0.4, 2.0, 20),  # |Δ| 0.2 over 2 s → 10 s full scale → Speed 20
-        (40, 0.8, 2.0, 10),  # |Δ| 0.4 over 2 s → 5 s → 10
-        (100, 0.0001, 1.0, 2),  # turns off: |Δ| 1.0 over 1 s → 2
-        (50, 0.6, 10.0, 40),  # |Δ| 0.1 over 10 s → 100 s → capped at 40
-        (0, 1.0, 0.1, 1),  # |Δ| 1.0 over 0.1 s → 0.2 → at least 1
-        (30, 0.3, 3.0, 6),  # no change: timed as full scale
+        (b'{"POWER":"ON","Dimmer":10}', LightCommand(level=0.5, transition_s=2)),
+        (b'{"POWER":"ON","Dimmer":45}', LightCommand(level=0.5, transition_s=2)),
+        (b'{"POWER":"OFF","Dimmer":90}', LightCommand(level=0.5, transition_s=2)),
+        (b'{"POWER":"ON","Dimmer":100}', LightCommand(on=False, transition_s=2)),
     ],
 )
-def test_speed_is_the_full_scale_time_of_the_change_in_half_seconds(
-    start: int, level: float, transition_s: float, speed: int
+def test_the_speed_does_not_depend_on_where_the_light_is(
+    report: bytes, target: LightCommand
 ) -> None:
     driver = lamp()
-    reported(driver, f'{{"POWER":"ON","Dimmer":{start}}}'.encode())
-    payload = backlog(driver, LightCommand(level=level, transition_s=transition_s))
-    assert payload.startswith(f"NoDelay;Fade 1;NoDelay;Speed2 {speed};")
+    reported(driver, report)
+    assert backlog(driver, target).startswith(f"{FADE} 4;")
 
 
-def test_the_next_fade_starts_where_the_last_command_was_heading() -> None:
-    driver = lamp()
-    reported(driver, b'{"POWER":"ON","Dimmer":10}')
-    backlog(driver, LightCommand(level=0.5, transition_s=8))  # |Δ| 0.4: Speed 40
-    assert backlog(driver, LightCommand(level=0.7, transition_s=2)) == (
-        "NoDelay;Fade 1;NoDelay;Speed2 20;NoDelay;Dimmer 70"  # |Δ| 0.2 from 0.5
-    )
-
-
-def test_a_light_that_is_off_fades_up_from_black() -> None:
-    driver = lamp()
-    reported(driver, b'{"POWER":"OFF","Dimmer":90}')
-    assert backlog(driver, LightCommand(level=0.5, transition_s=5)).startswith(
-        "NoDelay;Fade 1;NoDelay;Speed2 20;"  # |Δ| 0.5 from black over 5 s → 10 s
-    )
-
-
-def test_a_colour_change_moves_a_channel_as_far_as_the_brighter_end() -> None:
+def test_a_colour_change_fades_in_the_same_time() -> None:
     driver = lamp(kelvin_range=(2000, 6500))
     reported(driver, b'{"POWER":"ON","Dimmer":80,"CT":250}')
     payload = backlog(driver, LightCommand(level=0.8, kelvin=2700, transition_s=4))
-    assert payload == "NoDelay;Fade 1;NoDelay;Speed2 10;NoDelay;CT 370;NoDelay;Dimmer 80"
+    assert payload == f"{FADE} 8;NoDelay;CT 370;NoDelay;Dimmer 80"
 
 
-def test_an_unchanged_colour_does_not_count_as_a_change() -> None:
-    driver = lamp(kelvin_range=(2000, 6500))
-    reported(driver, b'{"POWER":"ON","Dimmer":40,"CT":370}')
-    payload = backlog(driver, LightCommand(level=0.5, kelvin=2700, transition_s=1))
-    assert payload.startswith("NoDelay;Fade 1;NoDelay;Speed2 20;")  # |Δ| 0.1 only
-
-
-@pytest.mark.parametrize(("change", "longest"), [(1.0, 20.0), (0.25, 5.0), (-0.5, 10.0), (0, 0)])
-def test_the_native_fade_lasts_at_most_20_s_per_full_scale(change: float, longest: float) -> None:
-    assert lamp().native_fade_s(change) == longest
+@pytest.mark.parametrize("change", [1.0, 0.25, -0.5, 0])
+def test_the_native_fade_lasts_at_most_20_s_whatever_the_change(change: float) -> None:
+    assert lamp().native_fade_s(change) == 20.0
 
 
 def test_no_transition_turns_fading_off() -> None:

@@ -116,15 +116,28 @@ def test_starting_a_session_opens_a_private_journal_and_applies_the_first_phase(
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
 
 
+TASMOTA_FADE = "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2"
+
+
+def to_the_peak_of_a_standard_session(room: Room) -> None:
+    """Centering's 20 s fade, as long as a Tasmota light fades by itself, then the peak: 30 s."""
+    room.do("start", plan="standard", participant="P014")
+    assert room.tick()["cmnd/floorlamp/Backlog"] == [
+        f"{TASMOTA_FADE} 40;NoDelay;CT 417;NoDelay;Dimmer 25"
+    ]
+    room.run_for(20.0)
+    room.do("next")
+
+
 def test_a_fade_longer_than_tasmota_can_do_is_stepped_at_a_bounded_rate(room: Room) -> None:
-    room.do("start", plan="rehearsal", participant="P014")
-    first = room.tick()["cmnd/floorlamp/Backlog"]
-    assert first == ["NoDelay;Fade 1;NoDelay;Speed2 25;NoDelay;CT 417;NoDelay;Dimmer 40"]
-    steps = room.run_for(5.5, step=0.05)["cmnd/floorlamp/Backlog"]
+    to_the_peak_of_a_standard_session(room)
+    colour = room.tick()["cmnd/floorlamp/Backlog"]
+    assert colour == [f"{TASMOTA_FADE} 40;NoDelay;Color2 58,28,92;NoDelay;Dimmer 25"]
+    steps = room.run_for(31.0, step=0.05)["cmnd/floorlamp/Backlog"]
     dimmers = [int(payload.rsplit("Dimmer ", 1)[1]) for payload in steps]
     assert dimmers == sorted(dimmers, reverse=True)
-    assert dimmers[-1] == 25
-    assert len(steps) <= 5.5 * 4 + 1
+    assert dimmers[-1] == 8
+    assert len(steps) <= 31.0 * 4 + 1
 
 
 def test_an_auto_phase_advances_on_time_and_applies_its_scene(room: Room) -> None:
@@ -529,7 +542,7 @@ def test_a_stepped_fade_keeps_its_colour_while_its_messages_wait_for_the_broker(
     the bus's own queue). A fade the engine steps sends the new colour once, with the first
     level; the steps carry the level alone. A step that replaced that first message would
     leave the lamp fading in its old colour."""
-    room.do("start", plan="rehearsal", participant="P014")
+    to_the_peak_of_a_standard_session(room)
     waiting = Outbox(1000)
     sent_to_lamp: list[str] = []
     for _ in range(8):
@@ -544,7 +557,7 @@ def test_a_stepped_fade_keeps_its_colour_while_its_messages_wait_for_the_broker(
     lamp = [m.payload.decode() for m in delivered if m.topic == "cmnd/floorlamp/Backlog"]
     assert len(sent_to_lamp) > 2, "a colour message, then steps"
     assert lamp == [sent_to_lamp[0], sent_to_lamp[-1]], "the colour, then the latest step"
-    assert "CT 417" in lamp[0]
+    assert "Color2 58,28,92" in lamp[0]
 
 
 def test_the_same_fault_is_journaled_once_a_minute_of_real_time_whatever_the_wall_clock_does(

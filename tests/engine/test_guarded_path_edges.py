@@ -3,7 +3,8 @@ the rule (docs/safety.md, docs/emergency.md, docs/control-api.md) it holds. Driv
 in-process on a manual clock, as test_engine.
 
 1. The emergency's lights-up to a Tasmota light that is fading up natively arrives within
-   min(safe fade_s, emergency_fade_s), wherever the light was.
+   min(safe fade_s, emergency_fade_s), wherever the light was; a Tasmota light told to go
+   bright and dark faster than its fades end flashes no more than the gate counts.
 2. `music fade_out` (accepted while latched) never stretches the emergency's fade-out past
    `emergency_fade_s`.
 3. A Tasmota light whose target names no colour gets its target again after a broker
@@ -29,6 +30,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -43,9 +45,11 @@ from controller.engine.engine import VR_RETRY_S, Engine
 from controller.engine.phases import CommandRefused
 from controller.engine.service import RoomService, public_event
 from controller.media.outputs import LocalOutputs, open_local_outputs
+from controller.sim.model import Publication
 from controller.sim.tasmota import TasmotaLight
 from tests.conftest import REPO
 from tests.engine.test_engine import START_WALL_NS, Room
+from tests.engine.test_safety_properties import Points, busiest_second
 from tests.support.mosquitto import Mosquitto
 from tests.support.requirements import require_libvlc
 
@@ -78,50 +82,108 @@ def room_copy(tmp_path: Path, scene: str, old: str, new: str) -> Path:
 # --------------------------------------------------------------------------- 1. lights-up
 
 
+class SimulatedFloorLamp:
+    """The repository's own simulated Tasmota (controller.sim.tasmota) as the floor lamp: fed
+    the Backlogs the engine sends, answering the engine as the lamp would, and keeping each
+    straight piece its output moves along."""
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+        self.model = TasmotaLight(room.engine.room.devices["floor-lamp"])
+        self.fades = [self.model.output]
+        self._answer(self.model.connected(room.clock.now()))
+
+    def tick(self, seconds: float = 0.0) -> None:
+        for payload in self.room.tick(seconds).get(FLOOR_LAMP, []):
+            self._answer(self.model.handle(FLOOR_LAMP, payload.encode(), self.room.clock.now()))
+        self._answer(self.model.tick(self.room.clock.now()))
+
+    def run_for(self, seconds: float, step: float = 0.05) -> None:
+        for _ in range(round(seconds / step)):
+            self.tick(step)
+
+    def _answer(self, publications: list[Publication]) -> None:
+        for publication in publications:
+            self.room.device(publication.topic, publication.payload)
+        if self.model.output is not self.fades[-1]:
+            self.fades.append(self.model.output)
+
+    def brightness_corners(self, since: float) -> Points:
+        """The corners (ms, 0–1) of the lamp's white brightness (cold + warm) from `since`."""
+        corners: Points = []
+        fades = [fade for fade in self.fades if fade.begins >= since]
+        for fade, after in zip(fades, [*fades[1:], None], strict=True):
+            assert not any(fade.start[:3] + fade.target[:3]), "the lamp stays white"
+            corners.append(_corner(fade.begins, fade.start))
+            if after is None or fade.ends < after.begins:
+                corners.append(_corner(fade.ends, fade.target))
+        return corners
+
+
+def _corner(at: float, channels: tuple[float, ...]) -> tuple[int, Fraction]:
+    return round(at * 1000), Fraction(sum(channels[3:])) / 255
+
+
 def test_the_lights_up_of_a_tasmota_light_fading_up_is_not_slowed_to_20_s(room: Room) -> None:
     """docs/emergency.md#first-press: each light gets "a transition of at most min(safe
     scene fade_s, emergency_fade_s)" (here 1 s); docs/safety.md: the lights-up is "never
     delayed".
 
     `LightControl.lights_up` measures the change from `self.level()`, which for a native
-    fade is already the fade's *target*, and the Tasmota driver times `Speed2` from its
-    `_heading` (also the target). When the light is still far below a target close to the
-    safe level, the change looks tiny (5 %), Speed2 comes out at 40 (20 s full scale) and
-    the lamp, fading from where it really is, takes seconds to come up.
+    fade is already the fade's *target*. A Tasmota light timing its fade from where it was
+    heading would see a tiny change (5 %) when the light is still far below a target close
+    to the safe level, and the lamp, fading from where it really is, would take seconds.
 
-    The lamp here is the repository's own simulated Tasmota (controller.sim.tasmota), fed
-    the Backlogs the engine sends. Operator steps: the safe scene as a scene override (a
-    bright room for a check-in), the floor lamp down, then up again, and the emergency a
-    tenth of a second later.
+    Operator steps: the safe scene as a scene override (a bright room for a check-in), the
+    floor lamp down, then up again, and the emergency a tenth of a second later.
     """
-    lamp = TasmotaLight(room.engine.room.devices["floor-lamp"])
-    lamp.connected(0.0)
-
-    def tick(seconds: float = 0.0) -> None:
-        for payload in room.tick(seconds).get(FLOOR_LAMP, []):
-            lamp.handle(FLOOR_LAMP, payload.encode(), room.clock.now())
-        lamp.tick(room.clock.now())
-
-    def run_for(seconds: float) -> None:
-        for _ in range(round(seconds / 0.05)):
-            tick(0.05)
-
+    lamp = SimulatedFloorLamp(room)
     room.do("start", plan="rehearsal", participant="P014")
-    run_for(6.0)
+    lamp.run_for(6.0)
     room.do("scene", name="lights-up")
-    run_for(3.0)
+    lamp.run_for(3.0)
     room.do("lights", level=0.1, device="floor-lamp")
-    run_for(3.0)
+    lamp.run_for(3.0)
     room.do("lights", level=0.85, device="floor-lamp")
-    run_for(0.1)
+    lamp.run_for(0.1)
     room.do("emergency")
-    tick()
+    lamp.tick()
 
-    lights_up_s = lamp.output.ends - room.clock.now()
+    output = lamp.model.output
+    lights_up_s = output.ends - room.clock.now()
     assert lights_up_s <= 1.0 + 0.05, (
         f"the floor lamp's lights-up fade lasts {lights_up_s:.1f} s "
-        f"(from {lamp.output.at(room.clock.now())} to {lamp.output.target})"
+        f"(from {output.at(room.clock.now())} to {output.target})"
     )
+
+
+def test_a_tasmota_light_told_bright_and_dark_every_0_12_s_flashes_no_more_than_allowed(
+    room: Room,
+) -> None:
+    """docs/safety.md#flash-rate: a change moves the level "in a straight line from wherever
+    it is at that moment ... over the change's transition time", and no light flashes more
+    than 3 times a second (6 counting transitions).
+
+    A Tasmota light fading at a fixed slew rate (its default: Speed is the time of a
+    full-scale fade) moves far faster than that when each command comes before the last fade
+    ended: the operator's 1 s overrides alternating full and off every 0.12 s swung the lamp
+    by 15 % each time, 10 transitions a second, while the gate saw small wiggles. Judged here
+    on the simulated lamp's own output, by the checker that shares no code with the gate.
+    """
+    lamp = SimulatedFloorLamp(room)
+    room.do("start", plan="rehearsal", participant="P014")
+    lamp.run_for(6.0)
+    since = room.clock.now()
+    for n in range(25):
+        room.do("lights", level=1.0 - n % 2, device="floor-lamp")
+        lamp.run_for(0.12, step=0.04)
+    lamp.run_for(2.0)
+
+    corners = lamp.brightness_corners(since)
+    assert len(corners) > 25, "the lamp took the commands"
+    allowed = 2 * room.engine.room.settings.safety.max_flashes_per_s
+    busiest = busiest_second(corners)
+    assert busiest <= allowed, f"{busiest} transitions in a second at the lamp"
 
 
 # --------------------------------------------------------------------------- 2. music
@@ -207,17 +269,19 @@ def test_a_tasmota_light_gets_the_safe_target_again_when_it_comes_back(
     current target again").
 
     `_reassert` forgets what was sent; on the next tick `LightControl._apply` finds the lamp
-    at its target (change 0), and a Tasmota light fades natively only 20 s × |change| = 0 s,
-    so the 1 s transition is "not native": it plans a stepped fade from the level to the same
-    level, which never yields a step. Only the colour branch would send something, and this
-    target has no colour. Nothing goes out; a lamp that rebooted dark stays dark through
-    the emergency.
+    at its target (change 0); a light whose native fade shrank with the change (Tasmota
+    timed at a slew rate: 20 s × |change| = 0 s) took the 1 s transition as "not native" and
+    planned a stepped fade from the level to the same level, which never yields a step.
+    Only the colour branch would send something, and this target has no colour. Nothing
+    goes out; a lamp that rebooted dark stays dark through the emergency.
     """
     room = level_only_room
     room.do("start", plan="rehearsal", participant="P014")
     room.run_for(6.0)
     room.do("emergency")
-    assert room.tick()[FLOOR_LAMP] == ["NoDelay;Fade 1;NoDelay;Speed2 2;NoDelay;Dimmer 80"]
+    assert room.tick()[FLOOR_LAMP] == [
+        "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 2;NoDelay;Dimmer 80"
+    ]
     room.run_for(4.0)
 
     if comes_back == "broker reconnects":

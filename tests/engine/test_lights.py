@@ -28,12 +28,15 @@ def at(level: float, kelvin: int | None = None) -> LightTarget:
     return LightTarget(on=True, level=level, kelvin=kelvin)
 
 
+TASMOTA_FADE = "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2"
+
+
 def floor_lamp_fading_up(parts: RoomParts) -> None:
-    """The floor lamp at 40 %, then from real second 1 to 80 % over 10 real seconds: twice
-    as long as Tasmota fades a change of 40 % by itself (20 s for full scale)."""
-    parts.lights.want("floor-lamp", at(0.4), 0.0)
-    assert parts.tick(0.0) == [(FLOOR_LAMP, "NoDelay;Fade 0;NoDelay;Dimmer 40")]
-    parts.lights.want("floor-lamp", at(0.8), 10.0 * parts.scale)
+    """The floor lamp at 10 %, then from real second 1 to 100 % over 22.5 real seconds:
+    longer than Tasmota fades by itself (20 s), 1 % every quarter of a second."""
+    parts.lights.want("floor-lamp", at(0.1), 0.0)
+    assert parts.tick(0.0) == [(FLOOR_LAMP, "NoDelay;Fade 0;NoDelay;Dimmer 10")]
+    parts.lights.want("floor-lamp", at(1.0), 22.5 * parts.scale)
 
 
 def dimmer(backlog: str) -> int:
@@ -45,8 +48,9 @@ def dimmer(backlog: str) -> int:
     [
         ("ceiling", CEILING, 0.3, 20.0, z2m(76, transition=20.0)),
         ("strip", STRIP, 0.3, 60.0, '{"on":true,"bri":77,"seg":[{"fx":0}],"tt":600}'),
-        # 20 % in 4 s is as long as Tasmota fades it (20 s for full scale): still one message.
-        ("floor-lamp", FLOOR_LAMP, 0.6, 4.0, "NoDelay;Fade 1;NoDelay;Speed2 40;NoDelay;Dimmer 60"),
+        ("floor-lamp", FLOOR_LAMP, 0.6, 4.0, f"{TASMOTA_FADE} 8;NoDelay;Dimmer 60"),
+        # Tasmota fades any change in up to 20 s by itself.
+        ("floor-lamp", FLOOR_LAMP, 0.45, 20.0, f"{TASMOTA_FADE} 40;NoDelay;Dimmer 45"),
     ],
 )
 def test_a_fade_the_light_does_natively_is_one_message_with_its_transition(
@@ -67,12 +71,13 @@ def test_a_fade_longer_than_tasmota_does_is_stepped_a_percent_at_a_time(
     parts: RoomParts,
 ) -> None:
     floor_lamp_fading_up(parts)
-    sent = parts.run(ticks(1.0, 12.0))
-    assert [now for now, _, _ in sent] == ticks(1.25, 11.0)
+    sent = parts.run(ticks(1.0, 25.0))
+    assert [now for now, _, _ in sent] == ticks(1.25, 23.5)
     assert payloads(sent, FLOOR_LAMP) == [
-        f"NoDelay;Fade 1;NoDelay;Speed2 40;NoDelay;Dimmer {d}" for d in range(41, 81)
+        f"{TASMOTA_FADE} 1;NoDelay;Dimmer {d}"
+        for d in range(11, 101)  # each over 0.25 s
     ]
-    assert parts.lights.level("floor-lamp", 6.0) == pytest.approx(0.6)
+    assert parts.lights.level("floor-lamp", 11.0) == pytest.approx(0.5)
     assert parts.safety.reports == []
 
 
@@ -80,22 +85,22 @@ def test_a_fade_longer_than_tasmota_does_is_stepped_a_percent_at_a_time(
 def test_a_stepped_fade_sends_at_most_4_messages_per_real_second(scale: float) -> None:
     parts = RoomParts(scale=scale)
     floor_lamp_fading_up(parts)
-    real_ticks = [index / 20 for index in range(20, 261)]  # 20 a real second, 1 s to 13 s
+    real_ticks = [index / 20 for index in range(20, 511)]  # 20 a real second, 1 s to 25.5 s
     sent = parts.run([real * scale for real in real_ticks])
     sent_at = [round(now / scale * 20) for now, _, _ in sent]  # as tick indices
-    assert sent_at == list(range(21, 222, 5))
-    assert dimmer(sent[-1][2]) == 80
+    assert sent_at == list(range(21, 472, 5))
+    assert dimmer(sent[-1][2]) == 100
 
 
 def test_a_colour_change_on_a_stepped_fade_goes_at_once_and_the_level_is_stepped(
     parts: RoomParts,
 ) -> None:
-    parts.lights.want("floor-lamp", at(0.4, kelvin=2700), 0.0)
+    parts.lights.want("floor-lamp", at(0.1, kelvin=2700), 0.0)
     parts.tick(0.0)
-    parts.lights.want("floor-lamp", at(0.8, kelvin=4000), 10.0)
-    sent = payloads(parts.run(ticks(1.0, 12.0)), FLOOR_LAMP)
-    assert sent[0] == "NoDelay;Fade 1;NoDelay;Speed2 40;NoDelay;CT 250;NoDelay;Dimmer 40"
-    assert [dimmer(backlog) for backlog in sent[1:]] == list(range(41, 81))
+    parts.lights.want("floor-lamp", at(1.0, kelvin=4000), 22.5)
+    sent = payloads(parts.run(ticks(1.0, 25.0)), FLOOR_LAMP)
+    assert sent[0] == f"{TASMOTA_FADE} 40;NoDelay;CT 250;NoDelay;Dimmer 10"  # over 20 s
+    assert [dimmer(backlog) for backlog in sent[1:]] == list(range(11, 101))
     assert not any("CT" in backlog for backlog in sent[1:])
 
 
@@ -142,8 +147,8 @@ def test_the_lights_up_is_one_message_per_light_within_each_lights_native_fade(
     )
     assert parts.take() == [
         (CEILING, z2m(203, color_temp=250, transition=3.0)),
-        # wherever the lamp is, it arrives within 3 s: Speed2 is set for a full-scale change
-        (FLOOR_LAMP, "NoDelay;Fade 1;NoDelay;Speed2 6;NoDelay;CT 250;NoDelay;Dimmer 80"),
+        # wherever the lamp is, it arrives in 3 s: Tasmota fades at a fixed duration
+        (FLOOR_LAMP, f"{TASMOTA_FADE} 6;NoDelay;CT 250;NoDelay;Dimmer 80"),
         (STRIP, '{"on":true,"bri":153,"seg":[{"fx":0,"col":[[255,255,255]]}],"tt":30}'),
     ]
     assert parts.lights.transitions == {
