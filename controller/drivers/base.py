@@ -377,8 +377,8 @@ class LightDriver(CommandDriver[LightCommand]):
         return red, green, blue
 
     @abstractmethod
-    def native_fade_s(self, level_change: float) -> float:
-        """The longest fade the device can run by itself for a level change of that size (0–1).
+    def native_fade_s(self) -> float:
+        """The longest fade the device can run by itself, whatever the change.
 
         The engine sends one message when the wanted fade fits, and steps the fade itself
         beyond it.

@@ -82,7 +82,7 @@ class ShellyLight(LightDriver):
             f"{self._reply_source}/rpc",
         )
 
-    def native_fade_s(self, level_change: float) -> float:
+    def native_fade_s(self) -> float:
         return UNCAPPED_FADE_S
 
     def command_topics(self) -> tuple[str, ...]:

@@ -87,7 +87,7 @@ class TasmotaLight(LightDriver):
             f"tele/{self.topic}/STATE",
         )
 
-    def native_fade_s(self, level_change: float) -> float:
+    def native_fade_s(self) -> float:
         return MAX_FADE_S
 
     def query(self) -> list[Outgoing]:

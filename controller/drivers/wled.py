@@ -65,7 +65,7 @@ class WledLight(LightDriver):
     def state_topics(self) -> tuple[str, ...]:
         return (f"{self._base}/g", f"{self._base}/c")
 
-    def native_fade_s(self, level_change: float) -> float:
+    def native_fade_s(self) -> float:
         return MAX_TRANSITION_S
 
     def _translate(self, target: LightCommand) -> list[Outgoing]:

@@ -78,7 +78,7 @@ class Zigbee2MqttLight(LightDriver):
     def state_topics(self) -> tuple[str, ...]:
         return (self._state_topic,)
 
-    def native_fade_s(self, level_change: float) -> float:
+    def native_fade_s(self) -> float:
         return MAX_TRANSITION_S
 
     def _translate(self, target: LightCommand) -> list[Outgoing]:

@@ -130,7 +130,7 @@ class LightControl:
         for device_id, target in targets.items():
             driver = self._drivers[device_id]
             level = wanted_level(target)
-            real_transition = min(transition_s / self._scale, driver.native_fade_s(1.0))
+            real_transition = min(transition_s / self._scale, driver.native_fade_s())
             self.targets[device_id] = target
             self.transitions[device_id] = real_transition * self._scale
             self._fades.set((device_id, "level"), level, now, sent=True)
@@ -167,7 +167,7 @@ class LightControl:
             current is None
             # forgotten (back online, broker back) and already there: the target goes out again
             or (sent is None and change < LEVEL_EPSILON)
-            or real_transition <= driver.native_fade_s(change) + 1e-9
+            or real_transition <= driver.native_fade_s() + 1e-9
         )
         if native:
             verdict = self._output.light(device_id, _command(target, wanted, real_transition), now)
@@ -187,7 +187,7 @@ class LightControl:
         )
         if colour_change and target.on:
             start = current if current is not None else level
-            transition = min(real_transition, driver.native_fade_s(1.0))
+            transition = min(real_transition, driver.native_fade_s())
             command = _command(target, start, transition)
             self._output.light(device_id, command, now, fade_colour=True)
 

@@ -65,7 +65,7 @@ def test_an_rgb_light_uses_rgb_set_with_rgb() -> None:
 
 
 def test_long_fades_are_left_to_the_device() -> None:
-    assert dimmer().native_fade_s(1.0) == float("inf")
+    assert dimmer().native_fade_s() == float("inf")
     assert rpc(dimmer(), LightCommand(level=1.0, transition_s=1800))["params"] == {
         "id": 0,
         "on": True,

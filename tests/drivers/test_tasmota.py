@@ -75,9 +75,8 @@ def test_a_colour_change_fades_in_the_same_time() -> None:
     assert payload == f"{FADE} 8;NoDelay;CT 370;NoDelay;Dimmer 80"
 
 
-@pytest.mark.parametrize("change", [1.0, 0.25, -0.5, 0])
-def test_the_native_fade_lasts_at_most_20_s_whatever_the_change(change: float) -> None:
-    assert lamp().native_fade_s(change) == 20.0
+def test_the_native_fade_lasts_at_most_20_s() -> None:
+    assert lamp().native_fade_s() == 20.0
 
 
 def test_no_transition_turns_fading_off() -> None:

@@ -69,7 +69,7 @@ def test_kelvin_goes_as_cct_within_the_light_and_wled(
 
 
 def test_tt_stops_at_655_because_wled_keeps_milliseconds_in_16_bits() -> None:
-    assert strip().native_fade_s(1.0) == MAX_TRANSITION_S == 65.5
+    assert strip().native_fade_s() == MAX_TRANSITION_S == 65.5
     assert api_payload(LightCommand(level=1.0, transition_s=600)) == (
         '{"on":true,"bri":255,"seg":[{"fx":0}],"tt":655}'
     )

@@ -71,7 +71,7 @@ def test_rgb_goes_as_a_color_object() -> None:
 
 
 def test_a_transition_beyond_zigbee_s_16_bit_tenths_is_capped() -> None:
-    assert light().native_fade_s(1.0) == MAX_TRANSITION_S == 6553.4
+    assert light().native_fade_s() == MAX_TRANSITION_S == 6553.4
     assert set_payload(LightCommand(level=1.0, transition_s=10_000)) == (
         '{"state":"ON","brightness":254,"transition":6553.4}'
     )
