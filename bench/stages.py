@@ -113,7 +113,7 @@ def published_topics(data: bytes) -> list[str]:
     return topics
 
 
-def _command_detail(_self: object, message: Any) -> str:
+def _command_detail(_self: object, message: Any, **_where: object) -> str:
     """The kind of a command arriving (its action and op or name), else its topic."""
     if not message.topic.endswith("/cmd"):
         return str(message.topic)
