@@ -62,6 +62,9 @@ SLOW_ACK_S = 0.5
 would reach it, and the devices, whenever it resumes. Queued instead, a message waits for
 the broker's answer, or for the connection to be found lost, and is dropped once its
 deadline passes (a volume step is right only near its time: docs/safety.md#volume-ramp)."""
+INTAKE_TOLD_AFTER_S = 5.0
+"""The intake connection's failure is told once it has lasted this long: a broker restarting
+brings both connections back, each at its own pace, and the first one's outage says it all."""
 READ_BATCH = 64
 """Packets read from the socket at once while more are waiting (see `_read_in_batches`)."""
 YIELD_EVERY = 16
@@ -247,8 +250,9 @@ class Bus:
         self._dropped_callbacks.append(callback)
 
     def on_intake(self, callback: Callable[[str | None], None]) -> None:
-        """Call `callback` with the reason when the intake connection cannot be had (once an
-        outage), and with None when it is back; never when the bus has none."""
+        """Call `callback` with None each time the intake connection is up and subscribed,
+        and with the reason once it has been down for `INTAKE_TOLD_AFTER_S` (once an
+        outage); never when the bus has none."""
         if self._intake is not None:
             self._intake.callbacks.append(callback)
 
@@ -465,6 +469,8 @@ class Bus:
         self._last_failure = None
         self._failed_attempts = 0
         self._connected.set()
+        if self._intake is not None:  # a broker back for one is likely back for both
+            self._intake.retry_now()
         parameters = self._parameters
         if outage_s is None:
             log.info("connected to the broker at %s:%d", parameters.host, parameters.port)
@@ -782,41 +788,55 @@ class _Intake:
         self._retry_max_s = retry_max_s
         self._response_timeout_s = response_timeout_s
         self.filters: list[str] = []
+        self._filters: set[str] = set()
         self.callbacks: list[Callable[[str | None], None]] = []
-        """Told the reason when the connection cannot be had, None when it is back."""
+        """Told None each time the connection is up, the reason once it was down too long."""
         self._unsubscribed: list[str] = []
         self._wake = asyncio.Event()
+        self._retry = asyncio.Event()
         self._failed_attempts = 0
         self._failure: str | None = None
-        """Why the connection is not up, while it is not (after it had been, or never was)."""
+        """Why the connection is not up, while it is not."""
+        self._telling: asyncio.TimerHandle | None = None
+        """Tells the failure once it has lasted `INTAKE_TOLD_AFTER_S`."""
 
     def add(self, topic_filter: str) -> None:
         self.filters.append(topic_filter)
+        self._filters.add(topic_filter)
         self._unsubscribed.append(topic_filter)
         self._wake.set()
 
     def reads_only(self, filters: list[str]) -> bool:
         """Whether these filters are all this connection's (none also on the first one)."""
-        return all(topic_filter in self.filters for topic_filter in filters)
+        return self._filters.issuperset(filters)
+
+    def retry_now(self) -> None:
+        """Connect again at once if waiting to (the first connection just came back)."""
+        self._retry.set()
 
     async def connect_forever(self) -> None:
-        while True:
-            try:
-                await self._connect_once()
-            except aiomqtt.MqttError as error:
-                self._lost(_describe(error))
-            except Exception as error:
-                log.exception("the intake connection failed unexpectedly; reconnecting")
-                self._lost(f"unexpected {type(error).__name__}: {error}")
-            await asyncio.sleep(
-                retry_delay(
+        try:
+            while True:
+                try:
+                    await self._connect_once()
+                except aiomqtt.MqttError as error:
+                    self._lost(_describe(error))
+                except Exception as error:
+                    log.exception("the intake connection failed unexpectedly; reconnecting")
+                    self._lost(f"unexpected {type(error).__name__}: {error}")
+                delay = retry_delay(
                     self._failed_attempts,
                     first_s=self._retry_first_s,
                     max_s=self._retry_max_s,
                     jitter=random.random(),
                 )
-            )
-            self._failed_attempts += 1
+                self._retry.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), delay)
+                self._failed_attempts += 1
+        finally:
+            if self._telling is not None:
+                self._telling.cancel()
 
     async def _connect_once(self) -> None:
         """One connection: subscribes to every filter, then to each added; raises MqttError
@@ -833,19 +853,23 @@ class _Intake:
             # left a watch on the socket's number after it closed, and the next connection
             # given that number could not be read (seen after a broker restart).
             Sender(client)
-            self._unsubscribed = list(self.filters)
+            self._unsubscribed = []
             receiving = asyncio.create_task(_receive(client))
             try:
+                if self.filters:
+                    await _subscribe(client, list(self.filters))
+                self._came_up()
                 while True:
                     self._wake.clear()
                     if self._unsubscribed:
                         filters, self._unsubscribed = self._unsubscribed, []
                         await _subscribe(client, filters)
-                        self._came_up()
                         continue
                     waking = asyncio.create_task(self._wake.wait())
-                    await asyncio.wait({receiving, waking}, return_when=asyncio.FIRST_COMPLETED)
-                    await cancel_and_wait(waking)
+                    try:
+                        await asyncio.wait({receiving, waking}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        await cancel_and_wait(waking)
                     if receiving.done():
                         receiving.result()  # the connection ended: raises its MqttError
             finally:
@@ -853,10 +877,13 @@ class _Intake:
 
     def _came_up(self) -> None:
         self._failed_attempts = 0
+        if self._telling is not None:
+            self._telling.cancel()
+            self._telling = None
         if self._failure is not None:
             self._failure = None
             log.info("the intake connection is back: reading %s again", ", ".join(self.filters))
-            self._tell(None)
+        self._tell(None)
 
     def _lost(self, reason: str) -> None:
         address = f"{self._parameters.host}:{self._parameters.port}"
@@ -865,7 +892,13 @@ class _Intake:
             return
         log.warning("the intake connection to %s failed: %s; reconnecting", address, reason)
         self._failure = reason
-        self._tell(reason)
+        if self._telling is None:
+            loop = asyncio.get_running_loop()
+            self._telling = loop.call_later(INTAKE_TOLD_AFTER_S, self._tell_failure)
+
+    def _tell_failure(self) -> None:
+        if self._failure is not None:
+            self._tell(self._failure)
 
     def _tell(self, failure: str | None) -> None:
         for callback in self.callbacks:

@@ -104,9 +104,9 @@ def init(
     refused), ca.pem/ca.key (kept when they exist), server.pem/server.key, rooms.passwd and
     clients.passwd (Mosquitto's own format) and acl, plus the front desk's and the
     overview's passwords. Each room's folder gets facility/: ca.pem, a password per role
-    (engine, console, replay) and per device, and broker.yaml, its config.yaml's `broker:`
-    section. Passwords that exist are kept, so running it again adds a room; a room the
-    facility has must be named again (or removed with --drop).
+    (engine, its intake, console, replay) and per device, and broker.yaml, its
+    config.yaml's `broker:` section. Passwords that exist are kept, so running it again adds
+    a room; a room the facility has must be named again (or removed with --drop).
     """
     if port == room_port:
         raise click.BadParameter("must differ from --port", param_hint="--room-port")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from controller.bus.credentials import BusConfigError
 from controller.cli.common import (
     FiniteRange,
     Overrides,
@@ -101,6 +102,9 @@ async def serve(
         click.echo("engine stopped.")
     except RoomBusy as busy:
         click.echo(f"sessionroom run: {busy}", err=True)
+        raise SystemExit(1) from None
+    except BusConfigError as problem:  # a password or TLS file the broker settings name
+        click.echo(f"sessionroom run: {problem}", err=True)
         raise SystemExit(1) from None
 
 

@@ -450,14 +450,20 @@ class Engine:
             )
 
     def reports_changed(self, failure: str | None) -> None:
-        """The bus's connection for device reports failed (`failure`, as it failed again for
-        another reason) or is back (None): no reading, availability or vitals comes in
-        meanwhile, which a therapist must know (docs/robustness.md#a-flood-of-device-reports)."""
+        """The bus's connection for device reports has been down a while (`failure`): no
+        reading, availability or vitals comes in, which a therapist must know
+        (docs/robustness.md#a-flood-of-device-reports); or it is (back) up (None): every
+        device is asked for its state, as its answer to the query sent when the engine's
+        own connection came back may have come before this one was subscribed again."""
+        was_down = self._reports_failure is not None
         self._reports_failure = failure
         self._show_reports_failure()
         if failure is None:
-            text = "device reports come in again"
-            self._record("alert", {"key": "intake", "cleared": True}, text=text)
+            for device_id in self.drivers:
+                self.output.query(device_id)
+            if was_down:
+                text = "device reports come in again"
+                self._record("alert", {"key": "intake", "cleared": True}, text=text)
         else:
             message = _reports_failure(failure)
             self._record("alert", {"key": "intake", "message": message}, text=message)

@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from controller.bus import Bus, Message
+from controller.bus import bus as bus_module
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,
@@ -99,11 +100,13 @@ async def test_the_intake_connection_never_takes_the_first_one_s_place(
         assert connections.states == [True]
 
 
-async def test_an_intake_connection_that_fails_is_told_once_and_again_when_it_is_back(
-    mosquitto: Mosquitto, private_mosquitto: Mosquitto
+async def test_an_intake_connection_down_a_while_is_told_once_and_each_time_it_is_up(
+    mosquitto: Mosquitto, private_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The engine must learn that no device report can come in (no vitals): the intake's
-    broker (here another one, stopped) is away while the first connection is up."""
+    broker (here another one, stopped) is away while the first connection is up. A failure
+    shorter than `INTAKE_TOLD_AFTER_S` (a broker restarting) is not told."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
     private_mosquitto.stop()
     told: list[str | None] = []
     bus = Bus(
@@ -117,9 +120,24 @@ async def test_an_intake_connection_that_fails_is_told_once_and_again_when_it_is
     async with bus:
         bus.subscribe("reports/state", reports, intake=True)
         assert await bus.wait_connected(timeout=5)
+        await asyncio.sleep(0.2)
+        assert told == []  # not yet: it may be a broker restarting
         await eventually(lambda: len(told) == 1)
         await asyncio.sleep(0.3)  # many more attempts fail meanwhile, for the same reason
         assert len(told) == 1 and told[0] is not None and "refused" in told[0].lower()
         private_mosquitto.start()
         await until_heard(private_mosquitto, "reports/state", reports)
         assert told[1:] == [None]
+        private_mosquitto.restart()
+        await eventually(lambda: told[-1:] == [None] and len(told) == 3)
+        await until_heard(private_mosquitto, "reports/state", reports)
+    assert told[2:] == [None]  # up again after a short outage, which was not told
+
+
+async def test_the_intake_connection_leaves_no_task_behind(mosquitto: Mosquitto) -> None:
+    before = asyncio.all_tasks()
+    async with bus_with_intake(mosquitto, f"engine-{fresh_prefix()[-12:]}") as bus:
+        bus.subscribe(f"{fresh_prefix()}/state", Recorder(), intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await asyncio.sleep(0.2)
+    assert asyncio.all_tasks() - before == set()
