@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,7 @@ def session_path(data_dir: Path, session_id: str) -> Path:
 def connect_for_writing(path: Path) -> sqlite3.Connection:
     """Open an existing journal for writing (never creates a file); explicit transactions."""
     connection = sqlite3.connect(
-        f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None
+        f"{_regular_file(path).as_uri()}?mode=rw", uri=True, isolation_level=None
     )
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA synchronous = FULL")
@@ -146,7 +147,7 @@ def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
     """
     try:
         connection = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None
+            f"{_regular_file(path).as_uri()}?mode=ro", uri=True, isolation_level=None
         )
     except sqlite3.Error as error:
         raise JournalError(f"{path}: cannot open ({error})") from None
@@ -158,6 +159,20 @@ def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
         raise JournalError(f"{path}: damaged journal ({error})") from None
     finally:
         connection.close()
+
+
+def _regular_file(path: Path) -> Path:
+    """`path` resolved, if it is a regular file; JournalError otherwise. Opening a FIFO (a
+    named pipe) blocks until something writes to it: among the journals, one kept the
+    engine from starting, deaf to SIGTERM, its room locked; a loop of links raised."""
+    try:
+        resolved = path.resolve(strict=True)
+        mode = resolved.stat().st_mode
+    except (OSError, RuntimeError) as error:
+        raise JournalError(f"{path}: cannot open ({error})") from None
+    if not stat.S_ISREG(mode):
+        raise JournalError(f"{path}: not a regular file")
+    return resolved
 
 
 def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:

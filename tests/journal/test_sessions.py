@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tracemalloc
@@ -275,3 +276,27 @@ def test_an_unreadable_newest_journal_is_reported_and_the_next_one_answers(
 
     assert found is None
     assert reported == [(damaged.name, "not a readable SQLite file (file is not a database)")]
+
+
+def test_a_named_pipe_or_a_loop_of_links_among_the_journals_is_reported_not_waited_on(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    """Opening a FIFO blocks until something writes to it: the engine's start waited forever
+    (deaf to SIGTERM, its room locked). A loop of links raised RuntimeError."""
+    ended = new_journal()
+    ended.close(ended_cleanly=True)
+    sessions = data_dir / "sessions"
+    fifo = sessions / "room-a-29991231T000000Z.sqlite"
+    os.mkfifo(fifo)
+    loop = sessions / "room-a-29991230T000000Z.sqlite"
+    loop.symlink_to(loop)
+    reported: list[tuple[str, str]] = []
+
+    found = find_open_session(
+        data_dir, "room-a", on_unreadable=lambda p, why: reported.append((p.name, why))
+    )
+
+    assert found is None
+    assert [name for name, _ in reported] == [fifo.name, loop.name]
+    assert reported[0][1] == "not a regular file"
+    assert reported[1][1].startswith("cannot open (")
