@@ -131,7 +131,7 @@ def session_path(data_dir: Path, session_id: str) -> Path:
 def connect_for_writing(path: Path) -> sqlite3.Connection:
     """Open an existing journal for writing (never creates a file); explicit transactions."""
     connection = sqlite3.connect(
-        f"{_regular_file(path).as_uri()}?mode=rw", uri=True, isolation_level=None
+        f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None
     )
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     connection.execute("PRAGMA synchronous = FULL")
@@ -164,7 +164,8 @@ def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
 def _regular_file(path: Path) -> Path:
     """`path` resolved, if it is a regular file; JournalError otherwise. Opening a FIFO (a
     named pipe) blocks until something writes to it: among the journals, one kept the
-    engine from starting, deaf to SIGTERM, its room locked; a loop of links raised."""
+    engine from starting, deaf to SIGTERM, its room locked; a loop of links raised. (A
+    journal is written only once read: a session is resumed after `reading` it.)"""
     try:
         resolved = path.resolve(strict=True)
         mode = resolved.stat().st_mode

@@ -237,7 +237,7 @@ def test_a_truncated_journal_never_stops_the_start_and_is_named(tmp_path: Path) 
     ("damage", "reason"),
     [
         ("garbage", "not a readable SQLite file"),
-        ("directory", "cannot open"),
+        ("directory", "not a regular file"),
         ("empty", "not a Sessionroom journal"),
     ],
 )
