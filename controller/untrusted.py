@@ -72,6 +72,13 @@ def read_json(payload: bytes | str, *, max_bytes: int) -> Any:
     return value
 
 
+def stored_json(text: str) -> Any:
+    """The JSON value of text we wrote but that may have been edited since (a journal's
+    payload); ValueError for what is not JSON, the constants `NaN`, `Infinity`, `-Infinity`
+    and numbers that overflow to infinity included (no size or depth limit)."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+
+
 def clean_text(value: str) -> bool:
     """Whether a string can be written out again as UTF-8 (it holds no lone surrogate)."""
     return _SURROGATE.search(value) is None

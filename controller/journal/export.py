@@ -17,7 +17,6 @@ import csv
 import io
 import itertools
 import json
-import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from controller.research.analysis import SessionAnalysis, analyse
 from controller.research.bids import BidsExport, bids_dataset, write_bids
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
+from controller.untrusted import stored_json
 
 COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
 LINE_BREAKS_INSIDE_STRINGS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -90,26 +90,16 @@ def contract_payload(event: Event) -> Any:
 def wire_value(text: str) -> Any:
     """A wire payload as a JSON value where it is JSON (finite numbers only), else the text."""
     try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        return stored_json(text)
     except (ValueError, RecursionError):
         return text
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is out of range")
-    return number
 
 
 WIRE = "json_extract(payload, '$.payload')"
 CONTRACT_PAYLOAD = f"""CASE
     WHEN payload IS NULL THEN 'null'
-    WHEN NOT json_valid(payload) THEN damaged(seq, 'its payload is not JSON')
+    WHEN typeof(payload) != 'text' OR NOT json_valid(payload)
+    THEN damaged(seq, 'its payload is not JSON')
     WHEN kind = 'command' AND topic IS NOT NULL AND payload LIKE '{{"payload": %'
         AND json_type(payload, '$.payload') = 'text'
         AND json_remove(payload, '$.payload') = '{{}}'
@@ -228,7 +218,7 @@ class Labels(dict[str, Part]):
         if len(self) >= LABELS_REMEMBERED:
             self.clear()
         try:
-            values = json.loads(labels, parse_float=_finite)
+            values = stored_json(labels)
         except ValueError:
             raise UnreadableLabelsError(labels) from None
         part = self[labels] = self._part(*values)

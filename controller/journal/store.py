@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.journal.events import Event, Payload
+from controller.untrusted import stored_json
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x53524A4E
@@ -308,6 +309,6 @@ def _payload(seq: int, stored: object) -> Any:
     if not isinstance(stored, str):
         raise DamagedEventError(f"event {seq}: its payload is not JSON")
     try:
-        return json.loads(stored)
+        return stored_json(stored)
     except (ValueError, RecursionError):
         raise DamagedEventError(f"event {seq}: its payload is not JSON") from None

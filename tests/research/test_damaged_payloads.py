@@ -1,0 +1,90 @@
+"""Journals whose stored payloads were edited by hand: every reader refuses or skips them alike.
+
+A payload stored as bytes, or JSON holding NaN, an infinity or a number no float holds, is
+not what the journal writes; each export, the report, a replay and the sessions summary
+either refuse the journal as damaged or skip the unreadable reading, with no traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from controller.cli import main
+from controller.journal import Event
+from tests.research.support import write_journal
+
+FORMATS = ("jsonl", "csv", "mcap", "bids")
+
+
+def sessionroom(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def session_with_vitals(data_dir: Path) -> Path:
+    """A journal of two oximeter readings, events 2 and 3."""
+    vitals = [{"hr": 70, "spo2": 97}, {"hr": 64, "spo2": 95}]
+    timeline = [(0.0, Event("phase", {"to": "centering", "planned_s": 60.0}, phase="centering"))]
+    timeline += [
+        (1.0 + index, Event("vitals", reading, device="oximeter", phase="centering"))
+        for index, reading in enumerate(vitals)
+    ]
+    return write_journal(data_dir, timeline)
+
+
+def stored(journal: Path, seq: int, payload: str | bytes) -> None:
+    with sqlite3.connect(journal) as connection:
+        connection.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload, seq))
+    connection.close()
+
+
+def export(journal: Path, format_name: str, target: Path) -> Result:
+    return sessionroom("export", journal, "--format", format_name, "-o", target)
+
+
+def summary(data_dir: Path, target: Path) -> tuple[Result, list[dict[str, str]]]:
+    result = sessionroom("sessions", "--data-dir", data_dir, "--format", "csv", "-o", target)
+    return result, list(csv.DictReader(io.StringIO(target.read_text("utf-8"), newline="")))
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_a_payload_stored_as_bytes_is_refused_by_every_export(
+    tmp_path: Path, format_name: str
+) -> None:
+    """SQLite's json_valid takes bytes that spell JSON for JSON; the export must not."""
+    journal = session_with_vitals(tmp_path / "data")
+    stored(journal, 3, b"{}\x00\xff")
+    target = tmp_path / "out"
+
+    result = export(journal, format_name, target)
+
+    assert result.exit_code == 2, result.output
+    assert "damaged journal (event 3: its payload is not JSON)" in result.stderr
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_payload_holding_a_number_that_is_not_finite_is_refused_by_every_reader(
+    tmp_path: Path, number: str
+) -> None:
+    data = tmp_path / "data"
+    journal = session_with_vitals(data)
+    stored(journal, 3, f'{{"hr": {number}, "spo2": 95}}')
+
+    report = sessionroom("report", journal)
+    replay = sessionroom("replay", journal, "--speed", "0")
+    bids = export(journal, "bids", tmp_path / "bids")
+    listing, rows = summary(data, tmp_path / "sessions.csv")
+
+    for refused in (report, replay, bids):
+        assert refused.exit_code == 2, refused.output
+        assert "damaged journal (event 3: its payload is not JSON)" in refused.stderr
+    assert listing.exit_code == 0, listing.output
+    assert "damaged journal (event 3: its payload is not JSON)" in listing.stderr
+    assert rows == []
+
