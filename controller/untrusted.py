@@ -79,6 +79,18 @@ def stored_json(text: str) -> Any:
     return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
 
 
+def finite_number(value: object) -> float | None:
+    """`value` as a float if it is a number (not a boolean) a float holds finitely, else None:
+    a 4,000-digit integer or an infinity is no reading."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def clean_text(value: str) -> bool:
     """Whether a string can be written out again as UTF-8 (it holds no lone surrogate)."""
     return _SURROGATE.search(value) is None

@@ -17,6 +17,7 @@ from typing import Any
 from controller.journal import Event, SessionMeta
 from controller.research.check_words import baseline_outcome, recovery_outcome
 from controller.research.describe import describe, emergency_step
+from controller.untrusted import finite_number
 
 OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "in_emergency")
 """Keys the engine adds to operator payloads to make a session resumable, not the action's own."""
@@ -212,11 +213,10 @@ class _Reader:
     def _phase(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         self._held(False, t)
         self._close_phase(t)
-        planned = payload.get("planned_s")
         self.phase = _OpenPhase(
             name=str(payload.get("to") or event.phase),
             start=t,
-            planned_s=float(planned) if isinstance(planned, int | float) else None,
+            planned_s=finite_number(payload.get("planned_s")),
             began=str(payload.get("reason") or "?"),
         )
 
@@ -234,15 +234,15 @@ class _Reader:
             self._end_bls(device, t, str(payload.get("why") or "stopped"))
         elif bls == "set complete":
             self._end_bls(device, t, "set complete")
-        volume = payload.get("volume")
-        if event.device == "music" and isinstance(volume, int | float):
-            self.result.volume.append((t, float(volume)))
+        volume = finite_number(payload.get("volume"))
+        if event.device == "music" and volume is not None:
+            self.result.volume.append((t, volume))
 
     def _state(self, event: Event, t: float, payload: dict[str, Any]) -> None:
-        level = payload.get("level")
-        if event.device is None or not isinstance(level, int | float):
+        level = finite_number(payload.get("level"))
+        if event.device is None or level is None:
             return
-        value = float(level) if payload.get("on", True) else 0.0
+        value = level if payload.get("on", True) else 0.0
         self.result.light_levels.setdefault(event.device, []).append((t, value))
 
     def _availability(self, event: Event, t: float, payload: dict[str, Any]) -> None:
@@ -267,10 +267,11 @@ class _Reader:
         self.result.actions.append(moment)
         if refused:
             return
-        if action == "extend" and isinstance(payload.get("seconds"), int | float):
+        seconds = finite_number(payload.get("seconds"))
+        if action == "extend" and seconds is not None:
             self.result.extensions.append(moment)
             if self.phase is not None:
-                self.phase.extended_s += float(payload["seconds"])
+                self.phase.extended_s += seconds
 
     def _note(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         text = event.payload if isinstance(event.payload, str) else ""
@@ -279,8 +280,9 @@ class _Reader:
     def _vitals(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         device = self.result.vitals.setdefault(event.device or "?", {})
         for measure, value in payload.items():
-            if measure != "ts" and isinstance(value, int | float):
-                device.setdefault(measure, []).append((t, float(value)))
+            number = finite_number(value)
+            if measure != "ts" and number is not None:
+                device.setdefault(measure, []).append((t, number))
 
     def _alert(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         category = "alert_cleared" if payload.get("cleared") else "alert"
@@ -373,9 +375,9 @@ class _Reader:
                 device=device,
                 start=start,
                 end=t,
-                speed_hz=_number(payload.get("speed_hz")),
+                speed_hz=finite_number(payload.get("speed_hz")),
                 passes=int(payload["passes"]) if isinstance(payload.get("passes"), int) else None,
-                seconds=_number(payload.get("seconds")),
+                seconds=finite_number(payload.get("seconds")),
                 mode=payload.get("mode"),
                 ended=why,
             )
@@ -400,7 +402,3 @@ class _Reader:
         result.bls_sets.sort(key=lambda span: span.start)
         result.dropouts.sort(key=lambda span: span.start)
         return result
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

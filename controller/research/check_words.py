@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.config.durations import format_duration
+from controller.untrusted import finite_number
 
 
 def describe_check(payload: Mapping[str, Any]) -> str:
@@ -26,7 +27,7 @@ def describe_check(payload: Mapping[str, Any]) -> str:
         asked = " (sensor asked to measure)" if payload.get("asked") else ""
         return f"{sensor} reading due{asked}"
     if check == "taken":
-        late = _number(payload.get("late_s"))
+        late = finite_number(payload.get("late_s"))
         after = f" {format_duration(late)} after it was due" if late is not None else ""
         return f"{sensor} reading taken{after}"
     if check == "missed":
@@ -65,12 +66,12 @@ def _readings(readings: Any) -> str:
     for sensor, reading in readings.items():
         if not isinstance(reading, dict):
             continue
-        numbers = {key: _number(reading.get(key)) for key in ("sys", "dia", "hr", "spo2")}
+        numbers = {key: finite_number(reading.get(key)) for key in ("sys", "dia", "hr", "spo2")}
         values = [f"{key} {value:g}" for key, value in numbers.items() if value is not None]
         if not values:
             parts.append(f"{sensor} no reading")
             continue
-        age = _number(reading.get("age_s"))
+        age = finite_number(reading.get("age_s"))
         old = f" ({format_duration(age)} old)" if age is not None else ""
         flagged = " OUTSIDE" if reading.get("problems") else ""
         parts.append(f"{sensor} {' '.join(values)}{old}{flagged}")
@@ -89,9 +90,5 @@ def _recovery(payload: Mapping[str, Any]) -> str:
     others = [item for item in answers if item not in confirmed]
     if others:
         words += f" (not: {', '.join(others)}; why in the journal)"
-    since = _number(payload.get("since_peak_s"))
+    since = finite_number(payload.get("since_peak_s"))
     return words + (f", {format_duration(since)} after the peak" if since is not None else "")
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from controller.journal import Event
 from controller.research.check_words import describe_check
+from controller.untrusted import finite_number
 
 NOTE_HIDDEN = "note (text left out)"
 
@@ -39,16 +40,14 @@ def _session(event: Event, payload: dict[str, Any]) -> str:
 
 
 def _phase(event: Event, payload: dict[str, Any]) -> str:
-    planned = payload.get("planned_s")
-    length = f", planned {planned:g} s" if isinstance(planned, int | float) else ""
+    planned = finite_number(payload.get("planned_s"))
+    length = f", planned {planned:g} s" if planned is not None else ""
     return f"phase {payload.get('to')} ({payload.get('reason')}{length})"
 
 
 def _scene(event: Event, payload: dict[str, Any]) -> str:
-    fade = payload.get("fade_s")
-    return f"scene {payload.get('name')}" + (
-        f" (fade {fade:g} s)" if isinstance(fade, int | float) else ""
-    )
+    fade = finite_number(payload.get("fade_s"))
+    return f"scene {payload.get('name')}" + (f" (fade {fade:g} s)" if fade is not None else "")
 
 
 def _command(event: Event, payload: dict[str, Any]) -> str:
@@ -91,12 +90,16 @@ def _operator(event: Event, payload: dict[str, Any]) -> str:
 
 
 def _vitals(event: Event, payload: dict[str, Any]) -> str:
-    readings = " ".join(
-        f"{key} {value:g}" if isinstance(value, int | float) else f"{key} {value}"
-        for key, value in payload.items()
-        if key != "ts"
-    )
-    return f"{event.device}: {readings}"
+    readings = (_reading(key, value) for key, value in payload.items() if key != "ts")
+    return f"{event.device}: {' '.join(reading for reading in readings if reading)}"
+
+
+def _reading(key: str, value: object) -> str | None:
+    """One measure of a vitals event; None for a number no float holds (no reading)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{key} {value}"
+    number = finite_number(value)
+    return None if number is None else f"{key} {number:g}"
 
 
 def _alert(event: Event, payload: dict[str, Any]) -> str:

@@ -18,7 +18,6 @@ A long session is written on two cores (`_write_in_halves`, see `controller.jour
 from __future__ import annotations
 
 import json
-import math
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -57,6 +56,7 @@ from controller.research.mcap_file import (
 )
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
+from controller.untrusted import finite_number
 
 PROFILE = ""
 """MCAP profile: none (plain JSON messages)."""
@@ -483,7 +483,7 @@ def level_read(report: str) -> str | None:
         return None
     if not isinstance(payload, dict):
         return None
-    level = _finite(payload.get("level"))
+    level = finite_number(payload.get("level"))
     if level is None:
         return None
     return repr(level) if payload.get("on", True) else "0.0"
@@ -508,21 +508,10 @@ def _volume(
     wire = payload.get("payload")
     if list(payload) == ["payload"] and isinstance(wire, str):
         payload = wire_value(wire)
-    volume = _finite(payload.get("volume")) if isinstance(payload, dict) else None
+    volume = finite_number(payload.get("volume")) if isinstance(payload, dict) else None
     if volume is not None:
         data = f'{{"volume": {volume!r}}}'.encode()
         add(channels.derived("volume", device), log_time, data, wall_ns, seq)
-
-
-def _finite(value: Any) -> float | None:
-    """`value` as a float if it is a finite JSON number (not a boolean), else None."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 U64 = 2**64 - 1

@@ -16,7 +16,6 @@ retained topic).
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any
 
@@ -41,6 +40,7 @@ from controller.engine.safety import BlsRequest
 from controller.engine.snapshot import device_info, phase_info, plan_phases
 from controller.journal import Event, SessionMeta
 from controller.research.describe import describe, emergency_step
+from controller.untrusted import finite_number
 
 TIMELINE_KINDS = frozenset(
     {
@@ -249,7 +249,5 @@ def _bls_request(payload: dict[str, Any]) -> BlsRequest | None:
 
 def _positive(value: object) -> float | None:
     """A finite number above 0 from a journal, or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and number > 0 else None
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None

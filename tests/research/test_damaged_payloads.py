@@ -88,3 +88,18 @@ def test_a_payload_holding_a_number_that_is_not_finite_is_refused_by_every_reade
     assert "damaged journal (event 3: its payload is not JSON)" in listing.stderr
     assert rows == []
 
+
+def test_a_reading_no_float_holds_is_skipped_like_any_unreadable_value(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    journal = session_with_vitals(data)
+    stored(journal, 3, '{"hr": 1' + "0" * 4000 + ', "spo2": 95}')
+
+    report = sessionroom("report", journal)
+    replay = sessionroom("replay", journal, "--speed", "0")
+    bids = export(journal, "bids", tmp_path / "bids")
+    listing, rows = summary(data, tmp_path / "sessions.csv")
+
+    for result in (report, replay, bids, listing):
+        assert result.exit_code == 0, result.output
+    assert "oximeter: spo2 95" in replay.stdout
+    assert [(row["hr_min"], row["hr_max"], row["spo2_min"]) for row in rows] == [("70", "70", "95")]
