@@ -11,7 +11,9 @@ What it reads may be hostile (on a broker without an ACL anyone may leave retain
 a topic whose room no room can be named (a room id is lower-case ASCII: no look-alike of
 another room's, no markup) is ignored, and every cell is shown as plain text. Replays
 (`<room>-replay`, whose login may publish a state with any phase or emergency) are no rooms
-and are not listed.
+and are not listed. At most `MAX_ROOMS` rooms are listed (the rooms given with `--rooms`
+always are): rooms beyond them are ignored, and the title says so. A room whose retained
+status, state and bridge are all cleared (empty retained messages) is no longer listed.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ EVERY_STATUS = "sessionroom/+/status"
 EVERY_STATE = "sessionroom/+/state"
 EVERY_BRIDGE = "sessionroom/+/bridge"
 """A room-local broker's bridge: `1` up, `0` down (docs/facility.md)."""
+MAX_ROOMS = 200
+"""The most rooms listed besides those given with `--rooms`: a flood of made-up rooms would
+otherwise grow the table, and the time every key takes, without end."""
+ROOMS_IGNORED = f"more than {MAX_ROOMS} rooms: rooms beyond them are ignored"
 
 
 @dataclass(frozen=True)
@@ -185,12 +191,15 @@ class OverviewApp(App[None]):
         await self.bus.__aexit__(None, None, None)
 
     def _on_status(self, message: Message) -> None:
-        if (room := room_of(message.topic)) is not None:
-            self.statuses[room] = message.payload.decode("utf-8", "replace")
+        if (room := self._listed(message)) is not None:
+            if message.payload:
+                self.statuses[room] = message.payload.decode("utf-8", "replace")
+            else:
+                self.statuses.pop(room, None)
             self._show(room)
 
     def _on_state(self, message: Message) -> None:
-        if (room := room_of(message.topic)) is not None:
+        if (room := self._listed(message)) is not None:
             if message.payload:
                 self.states[room] = read_state(message.payload)
             else:
@@ -198,11 +207,29 @@ class OverviewApp(App[None]):
             self._show(room)
 
     def _on_bridge(self, message: Message) -> None:
-        if (room := room_of(message.topic)) is not None:
-            self.bridges[room] = message.payload.decode("utf-8", "replace")
+        if (room := self._listed(message)) is not None:
+            if message.payload:
+                self.bridges[room] = message.payload.decode("utf-8", "replace")
+            else:
+                self.bridges.pop(room, None)
             self._show(room)
 
+    def _listed(self, message: Message) -> str | None:
+        """The room `message` is about if it is listed or may be (`MAX_ROOMS`), else None."""
+        room = room_of(message.topic)
+        if room is None or room in self.rows or room in self.consoles:
+            return room
+        if not message.payload:
+            return None  # a room not listed that is cleared: nothing to list
+        if len(self.rows) < MAX_ROOMS:
+            return room
+        self.sub_title = ROOMS_IGNORED
+        return None
+
     def _show(self, room: str) -> None:
+        if room not in self.statuses and room not in self.states and room not in self.bridges:
+            self._drop(room)
+            return
         row = summarise(
             room,
             self.statuses.get(room),
@@ -224,6 +251,13 @@ class OverviewApp(App[None]):
             if not self._sort_due:  # once for many rooms arriving together
                 self._sort_due = True
                 self.call_later(self._sort, table)
+
+    def _drop(self, room: str) -> None:
+        """No longer list `room`: all it had retained was cleared."""
+        self.rows.pop(room, None)
+        tables = self.query(DataTable)
+        if tables and room in tables.first().rows:
+            tables.first().remove_row(room)
 
     def _sort(self, table: DataTable[Text]) -> None:
         self._sort_due = False

@@ -24,7 +24,13 @@ from controller.api.client import RoomClient
 from controller.api.state import RoomState
 from controller.config import Room
 from controller.config.settings import BrokerSettings
-from controller.console.overview import OverviewApp, read_state, summarise
+from controller.console.overview import (
+    MAX_ROOMS,
+    ROOMS_IGNORED,
+    OverviewApp,
+    read_state,
+    summarise,
+)
 from controller.engine.service import RoomService
 from controller.sim import SimulatedRoom
 from controller.sim.device import BrokerAddress
@@ -164,7 +170,7 @@ def test_a_room_whose_bridge_is_down_is_unreachable() -> None:
     assert summarise("a", "online", None, bridge="1").engine == "online"
 
 
-FAKE_ROOMS = 300
+FAKE_ROOMS = 150
 
 
 @pytest.mark.mosquitto
@@ -254,3 +260,58 @@ async def test_a_room_whose_retained_state_is_spoiled_is_not_shown_calm(
     async with app.run_test(size=(140, 20)):
         await eventually(lambda: set(app.rows) == {"nan", "spoiled"}, 20, "both rooms shown")
         assert [app.rows[room].emergency for room in ("nan", "spoiled")] == ["unknown"] * 2
+
+
+async def publish_retained(broker: Mosquitto, messages: list[tuple[str, str]]) -> None:
+    await asyncio.to_thread(
+        publish.multiple,
+        [(topic, payload, 1, True) for topic, payload in messages],
+        hostname="127.0.0.1",
+        port=broker.port,
+    )
+
+
+@pytest.mark.mosquitto
+async def test_rooms_beyond_the_cap_are_ignored_and_the_overview_says_so(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A flood of made-up rooms (anyone may publish on a broker without an ACL) stops at
+    `MAX_ROOMS` rows, so every key stays quick; a room given with `--rooms` is still listed."""
+    made_up = MAX_ROOMS + 50
+    await publish_retained(
+        private_mosquitto, [(f"sessionroom/x{i:04}/status", "online") for i in range(made_up)]
+    )
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    app = OverviewApp(settings, root=tmp_path, consoles={"known": tmp_path / "config.yaml"})
+    async with app.run_test(size=(140, 20)) as pilot:
+        table: DataTable[Text] = app.query_one(DataTable)
+        await eventually(lambda: app.sub_title == ROOMS_IGNORED, 20, "rooms beyond the cap")
+        await publish_retained(private_mosquitto, [("sessionroom/known/status", "online")])
+        await eventually(lambda: "known" in app.rows, 20, "the known room listed")
+        await pilot.pause(0.2)  # the table redraws
+        assert len(app.rows) == len(table.rows) == MAX_ROOMS + 1
+        assert len(app.statuses) == MAX_ROOMS + 1
+        assert ROOMS_IGNORED in screen_text(app)
+
+
+@pytest.mark.mosquitto
+async def test_a_room_whose_retained_messages_are_cleared_is_no_longer_listed(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A retired room's status and state are cleared (empty retained messages): its row goes."""
+    room_state = state(session=SESSION, phase=PHASE).model_dump_json()
+    await publish_retained(
+        private_mosquitto,
+        [(f"sessionroom/{room}/{part}", payload) for room in ("gone", "stays")
+         for part, payload in (("status", "online"), ("state", room_state))],
+    )  # fmt: skip
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    app = OverviewApp(settings, root=tmp_path)
+    async with app.run_test(size=(140, 20)):
+        table: DataTable[Text] = app.query_one(DataTable)
+        await eventually(lambda: set(table.rows) == {"gone", "stays"}, 20, "both rooms shown")
+        await publish_retained(
+            private_mosquitto, [("sessionroom/gone/status", ""), ("sessionroom/gone/state", "")]
+        )
+        await eventually(lambda: set(table.rows) == {"stays"}, 20, "the cleared room gone")
+        assert set(app.rows) == {"stays"}
