@@ -76,7 +76,7 @@ def stored_json(text: str) -> Any:
     """The JSON value of text we wrote but that may have been edited since (a journal's
     payload); ValueError for what is not JSON, the constants `NaN`, `Infinity`, `-Infinity`
     and numbers that overflow to infinity included (no size or depth limit)."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    return _STORED.decode(text)
 
 
 def finite_number(value: object) -> float | None:
@@ -129,6 +129,11 @@ def _finite(written: str) -> float:
     if not math.isfinite(value):
         raise UntrustedJsonError("a number too large to be finite")
     return value
+
+
+_STORED = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+"""`stored_json`'s decoder, made once: `json.loads` given hooks makes one on every call, which
+costs more than reading a payload."""
 
 
 def _may_hold_refused(text: str) -> bool:
