@@ -62,6 +62,10 @@ SLOW_ACK_S = 0.5
 would reach it, and the devices, whenever it resumes. Queued instead, a message waits for
 the broker's answer, or for the connection to be found lost, and is dropped once its
 deadline passes (a volume step is right only near its time: docs/safety.md#volume-ramp)."""
+INTAKE_WAIT_S = 1.0
+"""On (re)connecting, how long the first connection waits for the intake's subscriptions
+before it says it is up: the engine then asks its devices for their state, and the answers
+come on the intake."""
 INTAKE_TOLD_AFTER_S = 5.0
 """The intake connection's failure is told once it has lasted this long: a broker restarting
 brings both connections back, each at its own pace, and the first one's outage says it all."""
@@ -469,8 +473,6 @@ class Bus:
         self._last_failure = None
         self._failed_attempts = 0
         self._connected.set()
-        if self._intake is not None:  # a broker back for one is likely back for both
-            self._intake.retry_now()
         parameters = self._parameters
         if outage_s is None:
             log.info("connected to the broker at %s:%d", parameters.host, parameters.port)
@@ -524,6 +526,10 @@ class Bus:
         self._unsubscribed = [f for f in self._routes.filters() if f not in on_intake]
         if self._unsubscribed:
             await self._subscribe_pending(client)
+        if self._intake is not None:  # a broker back for one is likely back for both
+            self._intake.retry_now()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._intake.up.wait(), INTAKE_WAIT_S)
         if self._birth is not None:
             await _publish_status(client, self._birth)
         self._came_up()
@@ -799,6 +805,8 @@ class _Intake:
         """Why the connection is not up, while it is not."""
         self._telling: asyncio.TimerHandle | None = None
         """Tells the failure once it has lasted `INTAKE_TOLD_AFTER_S`."""
+        self.up = asyncio.Event()
+        """Set while connected and subscribed."""
 
     def add(self, topic_filter: str) -> None:
         self.filters.append(topic_filter)
@@ -820,8 +828,10 @@ class _Intake:
                 try:
                     await self._connect_once()
                 except aiomqtt.MqttError as error:
+                    self.up.clear()
                     self._lost(_describe(error))
                 except Exception as error:
+                    self.up.clear()
                     log.exception("the intake connection failed unexpectedly; reconnecting")
                     self._lost(f"unexpected {type(error).__name__}: {error}")
                 delay = retry_delay(
@@ -877,6 +887,7 @@ class _Intake:
 
     def _came_up(self) -> None:
         self._failed_attempts = 0
+        self.up.set()
         if self._telling is not None:
             self._telling.cancel()
             self._telling = None

@@ -295,6 +295,8 @@ class Engine:
         self._vr_owed: dict[str, tuple[VrTarget, float]] = {}
         """Headset → the scene's target the flash rate refused (its play or brightness), and
         the session time it is tried again (`VR_RETRY_S` later)."""
+        self._broker_up = False
+        """Whether the bus's connection is up (`broker_changed`)."""
         self._reports_failure: str | None = None
         """Why the bus's connection for device reports is down (`reports_changed`)."""
         self._volume_held: dict[str, float] = {}
@@ -452,15 +454,17 @@ class Engine:
     def reports_changed(self, failure: str | None) -> None:
         """The bus's connection for device reports has been down a while (`failure`): no
         reading, availability or vitals comes in, which a therapist must know
-        (docs/robustness.md#a-flood-of-device-reports); or it is (back) up (None): every
-        device is asked for its state, as its answer to the query sent when the engine's
-        own connection came back may have come before this one was subscribed again."""
+        (docs/robustness.md#a-flood-of-device-reports); or it is (back) up (None). Back on
+        its own while the engine's connection stayed up, every device is asked for its
+        state: what they reported meanwhile was missed (when both connect, the bus has the
+        intake subscribed before it says it is up, and `broker_changed` asks)."""
         was_down = self._reports_failure is not None
         self._reports_failure = failure
         self._show_reports_failure()
         if failure is None:
-            for device_id in self.drivers:
-                self.output.query(device_id)
+            if self._broker_up:
+                for device_id in self.drivers:
+                    self.output.query(device_id)
             if was_down:
                 text = "device reports come in again"
                 self._record("alert", {"key": "intake", "cleared": True}, text=text)
@@ -481,6 +485,7 @@ class Engine:
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""
         self.board.broker(connected, reason, self.recorder.wall_ns())
+        self._broker_up = connected
         self._show_reports_failure()
         if connected:
             text = (

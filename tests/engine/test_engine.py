@@ -420,6 +420,21 @@ def test_device_reports_not_coming_in_are_critical_unless_the_broker_itself_is_g
     assert alerts() == []
 
 
+def test_device_reports_back_on_their_own_connection_have_every_device_asked_again(
+    room: Room,
+) -> None:
+    """Reports missed while only the intake was down are asked for again; when both come
+    back, the bus has the intake subscribed first and the broker's return asks."""
+    queries = {"zigbee2mqtt/ceiling_light/get", "cmnd/floorlamp/State"}
+    room.engine.reports_changed(None)  # both connecting: the engine's connection not up yet
+    assert queries.isdisjoint(room.tick())
+    room.engine.broker_changed(True, None, None)
+    assert queries <= set(room.tick())
+    room.engine.reports_changed("connection refused")
+    room.engine.reports_changed(None)
+    assert queries <= set(room.tick())
+
+
 def volume_alerts(room: Room) -> list[tuple[str, str]]:
     return [(a.level, a.message) for a in room.engine.snapshot().alerts if a.key.startswith("vol")]
 
