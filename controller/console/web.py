@@ -19,7 +19,8 @@
   open it;
 * the websocket is refused unless its Origin is the page's own (another site's page cannot
   drive the room through a signed-in tablet);
-* at most `max_consoles` consoles at once, each at most `MAX_COLUMNS` × `MAX_ROWS` cells;
+* at most `max_consoles` consoles at once (one counts until its process has ended: a page
+  that goes ends its console, `ConsoleProcess`), each at most `MAX_COLUMNS` × `MAX_ROWS` cells;
 * at most `webnames.CONNECTIONS_PER_ADDRESS` connections from one address at once and
   `webnames.CONNECTIONS_IN_ALL` in all, each closed if it sends no whole request within
   `webnames.REQUEST_TIMEOUT_S`;
@@ -54,6 +55,7 @@ from controller import webnames
 from controller.console.web_options import WebOptions, is_loopback
 from controller.untrusted import UntrustedJsonError, read_json
 from controller.webnames import browser_origin, host_name
+from controller.webrequests import open_websocket
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
@@ -76,6 +78,12 @@ SIGNED_OUT = b"signed out"
 SIGN_OUT_CLOSE_S = 5.0
 """How long a sign-out waits for its consoles' pages to answer the close; a page that has not
 (one that reads nothing, its connection stalled) is then cut off."""
+CONSOLE_QUIT_S = 2.0
+"""How long a console whose page went has to quit, and then to end once terminated, before
+it is terminated, or killed."""
+PAGE_HEARTBEAT_S = 15.0
+"""How often a console's page is pinged (textual-serve's): one that has not answered by half
+that later is closed, and its console ended."""
 SIGN_OUT_FORM = """<style>#terminal.textual-terminal{height:calc(100vh - 3rem)}
 .sign-out{position:fixed;right:.5rem;bottom:.4rem;margin:0;z-index:30}
 .sign-out button{margin:0;padding:.4rem 1rem;font:1rem sans-serif}</style>
@@ -134,11 +142,53 @@ def console_command(arguments: Sequence[str]) -> str:
     return shlex.join([sys.executable, "-m", "controller.console", *arguments])
 
 
+class ConsoleProcess(AppService):
+    """textual-serve's console process, made sure to end when its page goes.
+
+    textual-serve only asks the process to quit: one whose page vanished without reading
+    (its output waiting in a full pipe) never reads that, and went on for good, holding its
+    memory, outside the cap on consoles.
+    """
+
+    async def stop(self) -> None:
+        """Ask the console to quit; one still running `CONSOLE_QUIT_S` later is terminated, and
+        killed if it is still running as long again; it is reaped either way. What it writes
+        meanwhile is read and passed over (a full pipe would keep it from quitting)."""
+        process = self._process
+        with contextlib.suppress(TimeoutError, ConnectionError):  # the page's connection lost
+            await asyncio.wait_for(super().stop(), CONSOLE_QUIT_S)
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        draining = [asyncio.create_task(passed_over(s)) for s in (process.stdout, process.stderr)]
+        try:
+            for end in (process.terminate, process.kill):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), CONSOLE_QUIT_S)
+                    return
+                with contextlib.suppress(ProcessLookupError):
+                    end()
+            await process.wait()
+        finally:
+            for task in draining:
+                task.cancel()
+
+
+async def passed_over(stream: asyncio.StreamReader | None) -> None:
+    """Read `stream` to its end, keeping nothing."""
+    while stream is not None and await stream.read(1 << 16):
+        pass
+
+
 class ConsoleServer(Server):
     """textual-serve's server with sign-in, an Origin check, a console cap and TLS."""
 
     def __init__(self, command: str, options: WebOptions) -> None:
-        super().__init__(command, host=options.host, port=options.port, title=options.title)
+        # the shell becomes the console (`exec`): the process ended when its page goes is it
+        super().__init__(
+            f"exec {command}", host=options.host, port=options.port, title=options.title
+        )
         self.options = options
         self.scheme = "https" if options.tls is not None else "http"
         self.public_url = browser_origin(
@@ -312,7 +362,8 @@ autocomplete="current-password"></label>
         return web.Response(text=body, content_type="text/html", status=status)
 
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-        """Start a console for a signed-in page of this console's own origin, within the cap."""
+        """Start a console for a signed-in page of this console's own origin, within the cap;
+        the console's place is taken until its process has ended (`ConsoleProcess.stop`)."""
         if not self.origin_allowed(request):
             raise web.HTTPForbidden(text="the console's websocket opens only from its own page")
         if self._consoles >= self.options.max_consoles:
@@ -323,11 +374,29 @@ autocomplete="current-password"></label>
             to_int(request.query.get("width", "80"), 80),
             to_int(request.query.get("height", "24"), 24),
         )
-        sized = request.clone(rel_url=request.rel_url.update_query(width=width, height=height))
         self._consoles += 1
         served = SERVED.set(request)
         try:
-            return await super().handle_websocket(sized)
+            websocket = web.WebSocketResponse(heartbeat=PAGE_HEARTBEAT_S)
+            await open_websocket(websocket, request)
+
+            async def close() -> None:
+                await websocket.close()
+
+            console = ConsoleProcess(
+                self.command,
+                write_bytes=websocket.send_bytes,
+                write_str=websocket.send_str,
+                close=close,
+                download_manager=self.download_manager,
+                debug=self.debug,
+            )
+            try:
+                await console.start(width, height)
+                await self._process_messages(websocket, console)
+            finally:
+                await console.stop()
+            return websocket
         finally:
             SERVED.reset(served)
             self._consoles -= 1

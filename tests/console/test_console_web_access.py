@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shlex
+import signal
 import socket
 import ssl
 import sys
@@ -642,3 +644,73 @@ async def test_a_sign_out_is_answered_and_ends_a_console_whose_page_reads_nothin
                     pass  # what the server sent before, then the end of the connection
         finally:
             writer.transport.abort()
+
+
+FLOODER = """
+import os, pathlib, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+out = sys.stdout.buffer
+out.write(b"__GANGLION__\\n")
+packet = b"x" * 65536
+while True:
+    out.write(b"D" + len(packet).to_bytes(4, "big") + packet)
+    out.flush()
+"""
+"""A stand-in for a console that draws without end and ignores both a quit and SIGTERM; it
+writes down its process id."""
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` is there (one that ended but was not reaped still is)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def started_pid(pid_file: Path) -> int:
+    deadline = asyncio.get_running_loop().time() + 5
+    while not pid_file.exists() or not pid_file.read_text():
+        assert asyncio.get_running_loop().time() < deadline, "the console never ran"
+        await asyncio.sleep(0.02)
+    return int(pid_file.read_text())
+
+
+async def test_the_console_of_a_page_that_vanished_unread_ends_and_holds_its_place_until_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page that read nothing and vanished left its console blocked writing to its output
+    for good, outside the cap on consoles. Now it is asked to quit, then terminated, then
+    killed (this one ignores the first two) and reaped; until then it counts in the cap."""
+    monkeypatch.setattr(web_console, "CONSOLE_QUIT_S", 0.3)
+    pid_file = tmp_path / "pid"
+    settings = options(max_consoles=1)
+    server = ConsoleServer(shlex.join([sys.executable, "-c", FLOODER, str(pid_file)]), settings)
+    pids: list[int] = []
+    try:
+        async with serving(settings, server) as base, browser() as client:
+            token = (await sign_in(client, base, PASSWORD)).cookies[SESSION_COOKIE].value
+            _, writer = await stalled_console(base, token)
+            pids.append(await started_pid(pid_file))
+            pid_file.unlink()
+            await asyncio.sleep(0.3)  # its output fills what the connection and pipe take
+            writer.transport.abort()
+            deadline = asyncio.get_running_loop().time() + 5
+            while running(pids[0]):
+                assert asyncio.get_running_loop().time() < deadline, "the console went on"
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await (await client.ws_connect(f"{base}/ws", origin=base)).close()
+                assert refused.value.status == 503
+                await asyncio.sleep(0.05)
+            async with client.ws_connect(f"{base}/ws", origin=base) as again:
+                pids.append(await started_pid(pid_file))
+                assert not again.closed
+            deadline = asyncio.get_running_loop().time() + 5
+            while running(pids[1]):
+                assert asyncio.get_running_loop().time() < deadline, "a closed console went on"
+                await asyncio.sleep(0.05)
+    finally:
+        for pid in filter(running, pids):
+            os.kill(pid, signal.SIGKILL)
