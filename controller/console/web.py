@@ -7,7 +7,8 @@
 * a sign-in with a password read from a file (never in a URL): a session cookie (HttpOnly,
   SameSite=Strict, Secure over TLS) opens the console; sign-ins are checked one at a time and
   a wrong password holds the next check back a second (so guesses sent side by side are
-  answered no faster than one by one), with at most `MAX_WAITING_SIGN_INS` waiting;
+  answered no faster than one by one), with at most `MAX_WAITING_SIGN_INS_PER_ADDRESS`
+  waiting from one address and `MAX_WAITING_SIGN_INS` in all;
 * a sign-out (the page's "Sign out" button, a POST to /sign-out from the console's own page:
   the Origin is checked as for a sign-in, so another site's page cannot sign a tablet out)
   ends the session in the server, so a kept copy of its cookie opens nothing, closes the
@@ -41,6 +42,7 @@ import secrets
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -61,8 +63,11 @@ SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
 """A sign-in lasts a working day."""
 FAILED_SIGN_IN_DELAY_S = 1.0
-MAX_WAITING_SIGN_INS = 16
-"""More sign-ins waiting for their turn are answered 429 at once."""
+MAX_WAITING_SIGN_INS = 32
+"""More sign-ins waiting for their turn, from all addresses, are answered 429 at once."""
+MAX_WAITING_SIGN_INS_PER_ADDRESS = 4
+"""More sign-ins waiting from one address (as `webnames.address_key` counts them) are
+answered 429 at once: one address guessing side by side turned every other one away."""
 MAX_COLUMNS = 1000
 MAX_ROWS = 400
 """The largest console screen a page may ask for (a 4K screen in a small font is about
@@ -202,6 +207,7 @@ class ConsoleServer(Server):
         self._consoles = 0
         self._sign_in_lock = asyncio.Lock()
         self._waiting_sign_ins = 0
+        self._waiting_from: Counter[str] = Counter()
 
     async def _make_app(self) -> web.Application:
         app: web.Application = await super()._make_app()
@@ -289,9 +295,15 @@ class ConsoleServer(Server):
         password = self.options.password
         if password is None:
             raise web.HTTPSeeOther("/")
-        if self._waiting_sign_ins >= MAX_WAITING_SIGN_INS:
+        transport = request.transport
+        address = webnames.address_key(transport and transport.get_extra_info("peername"))
+        if (
+            self._waiting_sign_ins >= MAX_WAITING_SIGN_INS
+            or self._waiting_from[address] >= MAX_WAITING_SIGN_INS_PER_ADDRESS
+        ):
             raise web.HTTPTooManyRequests(text="too many sign-ins at once; try again shortly")
         self._waiting_sign_ins += 1
+        self._waiting_from[address] += 1
         try:
             async with self._sign_in_lock:
                 if isinstance(given, str) and hmac.compare_digest(
@@ -301,6 +313,9 @@ class ConsoleServer(Server):
                 await self.after_wrong_password()
         finally:
             self._waiting_sign_ins -= 1
+            self._waiting_from[address] -= 1
+            if self._waiting_from[address] <= 0:
+                del self._waiting_from[address]
         return self._sign_in_page("Wrong password.", status=401)
 
     async def after_wrong_password(self) -> None:

@@ -9,6 +9,7 @@ console in a browser is tested in test_console_web.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -63,9 +64,13 @@ async def serving(options: WebOptions, server: ConsoleServer | None = None) -> A
         await runner.cleanup()
 
 
-def browser(trust: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
-    """A client that keeps cookies for IP addresses too (as a browser does)."""
-    connector = aiohttp.TCPConnector(ssl=trust) if trust is not None else None
+def browser(
+    trust: ssl.SSLContext | None = None, source: str | None = None
+) -> aiohttp.ClientSession:
+    """A client that keeps cookies for IP addresses too (as a browser does), connecting from
+    the loopback address `source` when given."""
+    local = None if source is None else (source, 0)
+    connector = aiohttp.TCPConnector(ssl=trust if trust is not None else True, local_addr=local)
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
 
 
@@ -179,17 +184,50 @@ async def test_the_consoles_process_gets_no_password(tmp_path: Path) -> None:
     assert PASSWORD.encode() not in ran
 
 
+async def waiting_sign_ins(server: ConsoleServer, count: int) -> None:
+    """Until `count` sign-ins wait for their turn."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while server._waiting_sign_ins < count:
+        assert asyncio.get_running_loop().time() < deadline, "the guesses never came"
+        await asyncio.sleep(0.01)
+
+
 async def test_too_many_waiting_sign_ins_are_turned_away() -> None:
     settings = options()
     server = HeldBackServer(STAND_IN, settings)
-    async with serving(settings, server) as base, browser() as client:
-        waiting = [asyncio.create_task(sign_in(client, base, "guess")) for _ in range(16)]
-        deadline = asyncio.get_running_loop().time() + 5
-        while server._waiting_sign_ins < 16:
-            assert asyncio.get_running_loop().time() < deadline, "the guesses never came"
-            await asyncio.sleep(0.01)
-        assert (await sign_in(client, base, PASSWORD)).status == 429
+    per_address = web_console.MAX_WAITING_SIGN_INS_PER_ADDRESS
+    sources = [f"127.0.1.{n}" for n in range(web_console.MAX_WAITING_SIGN_INS // per_address)]
+    async with serving(settings, server) as base, contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(browser(source=s)) for s in sources]
+        waiting = [
+            asyncio.create_task(sign_in(client, base, "guess"))
+            for client in clients
+            for _ in range(per_address)
+        ]
+        await waiting_sign_ins(server, web_console.MAX_WAITING_SIGN_INS)
+        async with browser(source="127.0.0.2") as other:
+            assert (await asyncio.wait_for(sign_in(other, base, PASSWORD), 5)).status == 429
         server.pause_over.set()
+        assert {answer.status for answer in await asyncio.gather(*waiting)} == {401}
+
+
+async def test_one_address_guessing_side_by_side_does_not_turn_another_away() -> None:
+    """Wrong sign-ins kept waiting from one address kept every other one at 429."""
+    settings = options()
+    server = HeldBackServer(STAND_IN, settings)
+    per_address = web_console.MAX_WAITING_SIGN_INS_PER_ADDRESS
+    async with (
+        serving(settings, server) as base,
+        browser(source="127.0.0.1") as guesser,
+        browser(source="127.0.0.2") as tablet,
+    ):
+        waiting = [asyncio.create_task(sign_in(guesser, base, "guess")) for _ in range(per_address)]
+        await waiting_sign_ins(server, per_address)
+        assert (await asyncio.wait_for(sign_in(guesser, base, "guess"), 5)).status == 429
+        right = asyncio.create_task(sign_in(tablet, base, PASSWORD))
+        await waiting_sign_ins(server, per_address + 1)
+        server.pause_over.set()
+        assert (await right).status == 303
         assert {answer.status for answer in await asyncio.gather(*waiting)} == {401}
 
 
