@@ -57,7 +57,7 @@ from controller import webnames
 from controller.console.web_options import WebOptions, is_loopback
 from controller.untrusted import UntrustedJsonError, read_json
 from controller.webnames import browser_origin, host_name
-from controller.webrequests import open_websocket
+from controller.webrequests import http_logger, open_websocket
 
 SESSION_COOKIE = "sessionroom_console"
 SESSION_TTL_S = 12 * 3600.0
@@ -101,6 +101,8 @@ shown above the page's own dialogs (a console that ended can still sign out)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger("controller.console.web")
+http_log = http_logger("controller.console.web.http")
+"""Where the server logs what goes wrong with a request (a malformed one in one line)."""
 
 
 @dataclass
@@ -290,7 +292,10 @@ class ConsoleServer(Server):
         """Check the password in turn; a wrong one holds the next check back a second."""
         if not self.origin_allowed(request):
             raise web.HTTPForbidden(text="sign in from the console's own page")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (ValueError, LookupError):  # a part with no name, an unknown charset
+            raise web.HTTPBadRequest(text="a sign-in form that cannot be read") from None
         given = form.get("password")
         password = self.options.password
         if password is None:
@@ -471,14 +476,19 @@ autocomplete="current-password"></label>
         with contextlib.suppress(KeyboardInterrupt, web.GracefulExit):
             asyncio.run(self._serve())
 
+    async def runner(self, *, handle_signals: bool = False) -> web.AppRunner:
+        """The server's runner (not set up): its request timeout, its faults to `http_log`."""
+        return web.AppRunner(
+            await self._make_app(),
+            handle_signals=handle_signals,
+            keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
+            logger=http_log,
+        )
+
     async def _serve(self) -> None:
         """`web.run_app`, with the connection caps of `webnames.hold_per_address`; SIGTERM
         raises GracefulExit (the runner's signal handling)."""
-        runner = web.AppRunner(
-            await self._make_app(),
-            handle_signals=True,
-            keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
-        )
+        runner = await self.runner(handle_signals=True)
         await runner.setup()
         try:
             webnames.hold_per_address(runner)

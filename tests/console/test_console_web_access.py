@@ -32,6 +32,7 @@ from controller.console import web as web_console
 from controller.console.web import MAX_COLUMNS, MAX_ROWS, SESSION_COOKIE, ConsoleServer
 from controller.console.web_options import WebOptions
 from controller.facility.certificates import certificate_authority, server_certificate
+from controller.webrequests import BAD_REQUEST_LOG_GAP_S, BadRequestsInOneLine
 from tests.support.mosquitto import free_port
 from tests.support.room import sessionroom
 
@@ -54,7 +55,7 @@ class HeldBackServer(ConsoleServer):
 async def serving(options: WebOptions, server: ConsoleServer | None = None) -> AsyncIterator[str]:
     """The console server on `options`' loopback port; yields its http(s) base URL."""
     server = server or ConsoleServer(STAND_IN, options)
-    runner = web.AppRunner(await server._make_app())
+    runner = await server.runner()
     await runner.setup()
     site = web.TCPSite(runner, options.host, options.port, ssl_context=options.tls)
     await site.start()
@@ -752,3 +753,71 @@ async def test_the_console_of_a_page_that_vanished_unread_ends_and_holds_its_pla
     finally:
         for pid in filter(running, pids):
             os.kill(pid, signal.SIGKILL)
+
+
+async def status_line(port: int, request: bytes) -> bytes:
+    """The status line of the answer to `request`, sent as written."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    return status
+
+
+def signin_post(port: int, content_type: str, body: bytes) -> bytes:
+    return (
+        f"POST /signin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\n"),
+        ("application/x-www-form-urlencoded; charset=bogus", b"password=x"),
+    ],
+    ids=["part-with-no-name", "unknown-charset"],
+)
+async def test_a_sign_in_form_that_cannot_be_read_is_answered_400_without_a_traceback(
+    content_type: str, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = options()
+    async with serving(settings):
+        status = await status_line(settings.port, signin_post(settings.port, content_type, body))
+    assert status.split()[1] == b"400", status
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+async def test_a_websocket_key_that_is_not_ascii_is_answered_400() -> None:
+    settings = options(password=None)
+    async with serving(settings):
+        request = (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{settings.port}\r\n"
+            f"Origin: http://127.0.0.1:{settings.port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        ).encode() + b"Sec-WebSocket-Key: \xff\xff\r\n\r\n"
+        status = await status_line(settings.port, request)
+    assert status.split()[1] == b"400", status
+
+
+async def test_malformed_requests_are_logged_in_one_line_at_most_once_a_second(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each was logged with a traceback and its locals (5 KB), which slowed the console's
+    every answer while a few clients sent them."""
+    clock = Clock()
+    monkeypatch.setattr(web_console.http_log, "filters", [BadRequestsInOneLine(clock)])
+    malformed = b"GET /\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    settings = options()
+    async with serving(settings):
+        for _ in range(5):
+            assert (await status_line(settings.port, malformed)).split()[1] == b"400"
+        clock.now += BAD_REQUEST_LOG_GAP_S
+        assert (await status_line(settings.port, malformed)).split()[1] == b"400"
+    logged = [r for r in caplog.records if r.name == web_console.http_log.name]
+    assert [(r.levelname, r.exc_info, "\n" in r.getMessage()) for r in logged] == [
+        ("WARNING", None, False)
+    ] * 2
+    assert logged[1].getMessage().endswith("; 4 more not logged")
