@@ -33,7 +33,6 @@ from urllib.parse import quote
 import aiohttp
 import aiomqtt
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from controller import webnames
 from controller.api.topics import MAX_STATE_BYTES, RoomTopics
@@ -55,6 +54,7 @@ from controller.sim.model import clamp, compact_json, is_number
 from controller.sim.vr import VrHeadset
 from controller.untrusted import UntrustedJsonError, read_json
 from controller.webnames import host_name
+from controller.webrequests import http_logger, open_websocket
 
 RECONNECT_DELAY_S = 1.0
 PUBLISH_TIMEOUT_S = 2.0
@@ -98,23 +98,8 @@ THREE_JS = VENDOR_DIR / "three" / "build" / "three.module.js"
 log = logging.getLogger("controller.display")
 
 
-class _BadRequestsInOneLine(logging.Filter):
-    """aiohttp logs a malformed request (a header over 8 KiB, a broken request line) as an
-    error with its traceback, and anyone who reaches the port can send many: the request
-    is answered 400 and this makes its record one warning line with the reason."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HttpProcessingError):
-            reason = (str(error.message).splitlines() or [""])[0][:80]
-            record.msg, record.args = "%s: %s (%s)", (record.getMessage(), error.code, reason)
-            record.exc_info, record.exc_text = None, None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
-http_log = logging.getLogger("controller.display.http")
-http_log.addFilter(_BadRequestsInOneLine())
+http_log = http_logger("controller.display.http")
+"""Where the server logs what goes wrong with a request (a malformed one in one line)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -351,7 +336,7 @@ class DisplayServer:
         if len(self.pages) >= MAX_PAGES:
             raise web.HTTPServiceUnavailable(text=f"{MAX_PAGES} pages are open on this display")
         socket = web.WebSocketResponse(heartbeat=2.0, max_msg_size=MAX_PAGE_MESSAGE)
-        await socket.prepare(request)
+        await open_websocket(socket, request)
         page = Page(socket, request.transport)
         self.pages.append(page)
         if len(self.pages) == 1 and isinstance(self.model, BlsDevice):

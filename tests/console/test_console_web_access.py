@@ -807,6 +807,7 @@ async def test_malformed_requests_are_logged_in_one_line_at_most_once_a_second(
 ) -> None:
     """Each was logged with a traceback and its locals (5 KB), which slowed the console's
     every answer while a few clients sent them."""
+    assert any(isinstance(f, BadRequestsInOneLine) for f in web_console.http_log.filters)
     clock = Clock()
     monkeypatch.setattr(web_console.http_log, "filters", [BadRequestsInOneLine(clock)])
     malformed = b"GET /\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"

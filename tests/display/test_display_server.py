@@ -32,8 +32,15 @@ from controller import webnames
 from controller.api.topics import RoomTopics
 from controller.config.models import Device, DisplaySettings
 from controller.config.settings import SafetyLimits
-from controller.display.server import MAX_PAGES, REPORT_GAP_S, DisplayServer, tls_context
+from controller.display.server import (
+    MAX_PAGES,
+    REPORT_GAP_S,
+    DisplayServer,
+    http_log,
+    tls_context,
+)
 from controller.sim.device import BrokerAddress
+from controller.webrequests import BAD_REQUEST_LOG_GAP_S, BadRequestsInOneLine
 from tests.console.polling import eventually
 from tests.support.fifo import raised_without_waiting
 from tests.support.mosquitto import Mosquitto
@@ -898,6 +905,41 @@ async def test_a_command_the_display_cannot_read_is_ignored_without_a_fault(
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
 
 
+class BadRequestClock:
+    """The clock of the display's bad-request log, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def bad_request_clock(monkeypatch: pytest.MonkeyPatch) -> BadRequestClock:
+    """A fresh rate limit on the display's bad-request log, on a clock the test moves."""
+    assert any(isinstance(f, BadRequestsInOneLine) for f in http_log.filters)
+    clock = BadRequestClock()
+    monkeypatch.setattr(http_log, "filters", [BadRequestsInOneLine(clock)])
+    return clock
+
+
+async def answer_to(url: str, request_bytes: bytes) -> bytes:
+    """The status line of the display's answer to `request_bytes`, sent as written."""
+    address = URL(url)
+    assert address.host is not None and address.port is not None
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    writer.write(request_bytes)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    return answer
+
+
+def bad_requests_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith("Error handling request")]
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [
@@ -914,26 +956,47 @@ async def test_a_command_the_display_cannot_read_is_ignored_without_a_fault(
     ],
 )
 async def test_a_malformed_request_is_answered_400_and_logged_in_one_line(
-    headset: tuple[str, Broker], request_bytes: bytes, caplog: pytest.LogCaptureFixture
+    headset: tuple[str, Broker],
+    request_bytes: bytes,
+    caplog: pytest.LogCaptureFixture,
+    bad_request_clock: BadRequestClock,
 ) -> None:
     """Anyone who reaches the port can send these, as fast as they like: each is one
     warning line, never a traceback filling the display's log."""
+    assert (await answer_to(headset[0], request_bytes)).split(b" ", 2)[1] == b"400"
+    await eventually(lambda: bad_requests_logged(caplog), 5, "the request logged")
+    assert [
+        (r.levelname, r.exc_info, "\n" in r.getMessage()) for r in bad_requests_logged(caplog)
+    ] == [("WARNING", None, False)]
+
+
+async def test_malformed_requests_are_logged_at_most_once_a_second(
+    headset: tuple[str, Broker],
+    caplog: pytest.LogCaptureFixture,
+    bad_request_clock: BadRequestClock,
+) -> None:
+    """One client's malformed requests grew the display's log by 420 KB a second."""
+    malformed = b"GET /\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    for _ in range(5):
+        assert (await answer_to(headset[0], malformed)).split(b" ", 2)[1] == b"400"
+    bad_request_clock.now += BAD_REQUEST_LOG_GAP_S
+    assert (await answer_to(headset[0], malformed)).split(b" ", 2)[1] == b"400"
+    await eventually(lambda: len(bad_requests_logged(caplog)) == 2, 5, "the second line")
+    assert bad_requests_logged(caplog)[1].getMessage().endswith("; 4 more not logged")
+    assert len(bad_requests_logged(caplog)) == 2
+
+
+async def test_a_websocket_key_that_is_not_ascii_is_answered_400_without_a_traceback(
+    headset: tuple[str, Broker], caplog: pytest.LogCaptureFixture
+) -> None:
     address = URL(headset[0])
-    assert address.host is not None and address.port is not None
-    reader, writer = await asyncio.open_connection(address.host, address.port)
-    writer.write(request_bytes)
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 5)
-    writer.close()
-    assert answer.split(b" ", 2)[1] == b"400"
-
-    def logged() -> list[logging.LogRecord]:
-        return [r for r in caplog.records if r.getMessage().startswith("Error handling request")]
-
-    await eventually(logged, 5, "the request logged")
-    assert [(r.levelname, r.exc_info, "\n" in r.getMessage()) for r in logged()] == [
-        ("WARNING", None, False)
-    ]
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: {address.host}:{address.port}\r\n"
+        f"Origin: http://{address.host}:{address.port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    ).encode() + b"Sec-WebSocket-Key: \xff\xff\r\n\r\n"
+    assert (await answer_to(headset[0], request)).split(b" ", 2)[1] == b"400"
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
 
 
 def _room_state(latched: bool) -> str:
