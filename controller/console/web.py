@@ -477,11 +477,14 @@ autocomplete="current-password"></label>
             asyncio.run(self._serve())
 
     async def runner(self, *, handle_signals: bool = False) -> web.AppRunner:
-        """The server's runner (not set up): its request timeout, its faults to `http_log`."""
+        """The server's runner (not set up): its request timeout, its faults to `http_log`, no
+        line per request (a client sending malformed ones as fast as it can wrote 160 KB of
+        them a second, as the display's server)."""
         return web.AppRunner(
             await self._make_app(),
             handle_signals=handle_signals,
             keepalive_timeout=webnames.REQUEST_TIMEOUT_S,
+            access_log=None,
             logger=http_log,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -806,7 +807,8 @@ async def test_malformed_requests_are_logged_in_one_line_at_most_once_a_second(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each was logged with a traceback and its locals (5 KB), which slowed the console's
-    every answer while a few clients sent them."""
+    every answer while a few clients sent them; and each had a line of the access log."""
+    caplog.set_level(logging.INFO)
     assert any(isinstance(f, BadRequestsInOneLine) for f in web_console.http_log.filters)
     clock = Clock()
     monkeypatch.setattr(web_console.http_log, "filters", [BadRequestsInOneLine(clock)])
@@ -822,3 +824,4 @@ async def test_malformed_requests_are_logged_in_one_line_at_most_once_a_second(
         ("WARNING", None, False)
     ] * 2
     assert logged[1].getMessage().endswith("; 4 more not logged")
+    assert not [r for r in caplog.records if r.name == "aiohttp.access"]
