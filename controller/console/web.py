@@ -50,6 +50,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
+from rich.logging import RichHandler
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
@@ -468,6 +469,14 @@ autocomplete="current-password"></label>
     async def on_startup(self, app: web.Application) -> None:
         where = self.options.public_url or f"{self.scheme}://{self.options.host}:{self.port}/"
         self.console.print(f"Sessionroom console on {where} (Ctrl+C to quit)")
+
+    def initialize_logging(self) -> None:
+        """textual-serve's logging, but a fault's traceback without its locals: a sign-in's
+        would show the password it was given."""
+        super().initialize_logging()
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, RichHandler):
+                handler.tracebacks_show_locals = False
 
     def serve(self, debug: bool = False) -> None:
         """Serve until Ctrl+C or SIGTERM."""

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from rich.logging import RichHandler
 from textual_serve.app_service import AppService
 
 from controller.console import web as web_console
@@ -825,3 +826,13 @@ async def test_malformed_requests_are_logged_in_one_line_at_most_once_a_second(
     ] * 2
     assert logged[1].getMessage().endswith("; 4 more not logged")
     assert not [r for r in caplog.records if r.name == "aiohttp.access"]
+
+
+def test_a_fault_s_traceback_in_the_log_shows_no_locals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """textual-serve logs a fault with its locals: a fault while signing in would write the
+    password given into the log."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    ConsoleServer(STAND_IN, options()).initialize_logging()
+    handlers = [h for h in root.handlers if isinstance(h, RichHandler)]
+    assert handlers and not any(h.tracebacks_show_locals for h in handlers)
