@@ -102,8 +102,8 @@ class EmergencySamples:
     safety: SafetyTally
     flood_per_s: float = 0.0
     """The device flood during the timed presses, in messages a second, as asked."""
-    flood_sent_per_s: float = 0.0
-    """...and as its senders measured it."""
+    flood_sent_per_s: float | None = 0.0
+    """...and as its senders measured it (None: they did not say)."""
 
 
 async def measure(
@@ -258,9 +258,13 @@ async def under_flood(
                 f"engine fell behind the flood ({failure})."
             ],
         )
+    put = flooded.flood_sent_per_s
     sent = (
-        f"Emergency under a flood: its senders put {flooded.flood_sent_per_s:,.0f} device "
-        f"messages a second on the wire ({flood_per_s:,.0f} asked)."
+        f"Emergency under a flood: its senders put {put:,.0f} device messages a second on "
+        f"the wire ({flood_per_s:,.0f} asked)."
+        if put is not None
+        else f"Emergency under a flood of {flood_per_s:,.0f} device messages a second asked: "
+        "its senders were killed before they said how many they sent (at full rate)."
     )
     return Flooded(figures(flooded, idle=idle), [sent])
 

@@ -69,10 +69,13 @@ def flooding(room: Room, broker: Mosquitto, workdir: Path, per_s: float) -> Iter
         yield counts
 
 
-def sent_per_s(counts: list[Path]) -> float:
-    """The flood's rate as its children measured it (after they stopped)."""
+def sent_per_s(counts: list[Path]) -> float | None:
+    """The flood's rate as its children measured it (after they stopped); None when one did
+    not say (a child flooding at full rate may not stop in time, and is killed)."""
     total = 0.0
     for count in counts:
+        if not count.exists():
+            return None
         sent, seconds = json.loads(count.read_text())
         total += sent / seconds if seconds else 0.0
     return total
