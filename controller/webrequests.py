@@ -13,14 +13,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 BAD_REQUEST_LOG_GAP_S = 1.0
 """Malformed requests are logged at most once this often (with how many were not)."""
 
 
 class BadRequestsInOneLine(logging.Filter):
-    """aiohttp logs a malformed request (a header over 8 KiB, a broken request line) as an
-    error with its traceback: this makes its record one warning line with the reason, and
+    """aiohttp logs a malformed request (a header over 8 KiB, a broken request line, a body
+    that is not the gzip it says) as an error with its traceback: this makes its record one
+    warning line with the reason, and
     passes over the ones that come within `BAD_REQUEST_LOG_GAP_S` of the last one logged
     (the next line says how many)."""
 
@@ -32,15 +34,17 @@ class BadRequestsInOneLine(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if not isinstance(error, HttpProcessingError):
+        if not isinstance(error, HttpProcessingError | RequestPayloadError):
             return True
         now = self.clock()
         if now < self._next_at:
             self._passed_over += 1
             return False
         self._next_at = now + BAD_REQUEST_LOG_GAP_S
-        reason = (str(error.message).splitlines() or [""])[0][:80]
-        record.msg, record.args = "%s: %s (%s)", (record.getMessage(), error.code, reason)
+        message = error.message if isinstance(error, HttpProcessingError) else error
+        reason = (str(message).splitlines() or [""])[0][:80]
+        code = getattr(error, "code", 400)
+        record.msg, record.args = "%s: %s (%s)", (record.getMessage(), code, reason)
         if self._passed_over:
             record.msg += "; %d more not logged"
             record.args += (self._passed_over,)

@@ -50,6 +50,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
+from aiohttp.web_protocol import RequestPayloadError
 from rich.logging import RichHandler
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
@@ -163,8 +164,12 @@ class ConsoleProcess(AppService):
         killed if it is still running as long again; it is reaped either way. What it writes
         meanwhile is read and passed over (a full pipe would keep it from quitting)."""
         process = self._process
-        with contextlib.suppress(TimeoutError, ConnectionError):  # the page's connection lost
+        try:
             await asyncio.wait_for(super().stop(), CONSOLE_QUIT_S)
+        except (TimeoutError, ConnectionError):  # the page's connection lost
+            pass
+        except Exception:  # textual-serve's reader failed (a line too long): end it all the same
+            log.exception("the console's output could not be read; ending it")
         if process is None:
             return
         if process.stdin is not None:
@@ -295,7 +300,10 @@ class ConsoleServer(Server):
             raise web.HTTPForbidden(text="sign in from the console's own page")
         try:
             form = await request.post()
-        except (ValueError, LookupError):  # a part with no name, an unknown charset
+        except (ValueError, LookupError, RuntimeError, RequestPayloadError) as error:
+            # a part with no name, an unknown charset or transfer encoding, a body that is
+            # not the gzip it says
+            log.debug("an unreadable sign-in form: %s", error)
             raise web.HTTPBadRequest(text="a sign-in form that cannot be read") from None
         given = form.get("password")
         password = self.options.password

@@ -692,14 +692,15 @@ import os, pathlib, signal, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
 out = sys.stdout.buffer
-out.write(b"__GANGLION__\\n")
+out.write(b"y" * int(sys.argv[2]) + b"__GANGLION__\\n")
 packet = b"x" * 65536
 while True:
     out.write(b"D" + len(packet).to_bytes(4, "big") + packet)
     out.flush()
 """
 """A stand-in for a console that draws without end and ignores both a quit and SIGTERM; it
-writes down its process id."""
+writes down its process id, and starts with as many bytes before its first line's end as
+its second argument says."""
 
 
 def running(pid: int) -> bool:
@@ -719,16 +720,20 @@ async def started_pid(pid_file: Path) -> int:
     return int(pid_file.read_text())
 
 
+@pytest.mark.parametrize("first_line", [0, 70_000], ids=["drawing", "a-first-line-too-long"])
 async def test_the_console_of_a_page_that_vanished_unread_ends_and_holds_its_place_until_then(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_line: int
 ) -> None:
     """A page that read nothing and vanished left its console blocked writing to its output
     for good, outside the cap on consoles. Now it is asked to quit, then terminated, then
-    killed (this one ignores the first two) and reaped; until then it counts in the cap."""
+    killed (this one ignores the first two) and reaped; until then it counts in the cap.
+    A first line too long for textual-serve's reader made its quit raise, and the console
+    went on running."""
     monkeypatch.setattr(web_console, "CONSOLE_QUIT_S", 0.3)
     pid_file = tmp_path / "pid"
     settings = options(max_consoles=1)
-    server = ConsoleServer(shlex.join([sys.executable, "-c", FLOODER, str(pid_file)]), settings)
+    command = [sys.executable, "-c", FLOODER, str(pid_file), str(first_line)]
+    server = ConsoleServer(shlex.join(command), settings)
     pids: list[int] = []
     try:
         async with serving(settings, server) as base, browser() as client:
@@ -767,27 +772,36 @@ async def status_line(port: int, request: bytes) -> bytes:
     return status
 
 
-def signin_post(port: int, content_type: str, body: bytes) -> bytes:
+def signin_post(port: int, content_type: str, body: bytes, headers: str = "") -> bytes:
     return (
         f"POST /signin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{headers}\r\n"
     ).encode() + body
 
 
+WEIRD_ENCODING = (
+    b'--x\r\nContent-Disposition: form-data; name="password"\r\n'
+    b"Content-Transfer-Encoding: x-weird\r\n\r\npw\r\n--x--\r\n"
+)
+
+
 @pytest.mark.parametrize(
-    ("content_type", "body"),
+    ("content_type", "body", "headers"),
     [
-        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\n"),
-        ("application/x-www-form-urlencoded; charset=bogus", b"password=x"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\n", ""),
+        ("application/x-www-form-urlencoded; charset=bogus", b"password=x", ""),
+        ("multipart/form-data; boundary=x", WEIRD_ENCODING, ""),
+        ("application/x-www-form-urlencoded", b"password=x", "Content-Encoding: gzip\r\n"),
     ],
-    ids=["part-with-no-name", "unknown-charset"],
+    ids=["part-with-no-name", "unknown-charset", "unknown-transfer-encoding", "not-gzip"],
 )
 async def test_a_sign_in_form_that_cannot_be_read_is_answered_400_without_a_traceback(
-    content_type: str, body: bytes, caplog: pytest.LogCaptureFixture
+    content_type: str, body: bytes, headers: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = options()
     async with serving(settings):
-        status = await status_line(settings.port, signin_post(settings.port, content_type, body))
+        request = signin_post(settings.port, content_type, body, headers)
+        status = await status_line(settings.port, request)
     assert status.split()[1] == b"400", status
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
 
