@@ -178,6 +178,30 @@ class SafetyGate:
         self._limits = limits
         self._luminance: dict[str, _LuminanceTrack] = {}
         self._volume: dict[str, _VolumeTrack] = {}
+        self.unseen_until = -math.inf
+        """Until when changes the gate did not see may count (`history_unknown`)."""
+
+    def history_unknown(self, now: float) -> None:
+        """Something this gate did not see may have changed the room's lights and screens
+        until `now`: the engine before this one, killed and started again by hand within a
+        second. Until a flash window has passed since `now`, every device is judged as if
+        that window had held as many counting changes as the gate lets through: a change
+        that may wait is refused (a scene's light or content is tried again until it
+        passes), one that never waits goes out (a stop, the lights-up)
+        (docs/safety.md#flash-rate)."""
+        self.unseen_until = now + FLASH_WINDOW_S
+
+    def _allowed_transitions(self) -> int:
+        """The most counting transitions the gate lets any one flash window hold."""
+        return max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE) - 1)
+
+    def _unseen(self, now: float) -> list[tuple[float, float]]:
+        """The transitions the window before `history_unknown` may have held, unseen, as of
+        `now`: none once a window has passed since."""
+        if now >= self.unseen_until:
+            return []
+        at = self.unseen_until - FLASH_WINDOW_S
+        return [(at, at)] * self._allowed_transitions()
 
     def check_light(
         self,
@@ -218,18 +242,21 @@ class SafetyGate:
         else:
             before = track.with_change(now, 0.0, 0.0) if from_dark else track
             changed = before.with_change(now, value, transition_s)
-        allowed = max(1, math.floor(2 * self._limits.max_flashes_per_s + LEVEL_TOLERANCE) - 1)
-        # the lights-up is never held back, so its window is not counted (it is remembered)
-        transitions = 0 if lights_up else changed.busiest_window()
+        allowed = self._allowed_transitions()
+        # the lights-up is never held back, so its window is not counted (it is remembered);
+        # nor is a change to where the device is already going (it turns no corner)
+        same_target = track is not None and value == track.ramp.end
+        transitions = 0 if lights_up or same_target else changed.busiest_window(self._unseen(now))
         if transitions > allowed:
-            assert track is not None  # a first change is a single transition
+            # a first change is a single transition: refused only after `history_unknown`
+            course = "was changed unseen by this gate" if track is None else track.course(now)
             return _refused(
                 level,
                 Rule.FLASH_RATE,
                 f"{device_id}: going to {_pct(value)} now would make it flash more than "
                 f"{self._limits.max_flashes_per_s:g} times in 1 s ({transitions} brightness "
                 f"changes of 10 % or more within a second); nothing was sent and it "
-                f"{track.course(now)}",
+                f"{course}",
             )
         self._luminance[device_id] = changed
         return findings.verdict(level, value)
@@ -529,12 +556,13 @@ class _LuminanceTrack:
             return f"carries on fading to {_pct(self.ramp.end)}"
         return f"stays at {_pct(self.ramp.end)}"
 
-    def busiest_window(self) -> int:
-        """The most counting transitions any 1 s window holds, the running ramp included."""
+    def busiest_window(self, unseen: list[tuple[float, float]]) -> int:
+        """The most counting transitions any 1 s window holds, the running ramp and the
+        `unseen` ones (`SafetyGate.history_unknown`) included."""
         track = self._copy()
         if not track.ramp_end_fed:
             track._feed(track.ramp.end_t, track.ramp.end)
-        transitions = track.transitions
+        transitions = track.transitions + unseen
         open_transition = track._transition(track.pivot, track.extreme)
         if open_transition is not None:
             transitions.append(open_transition)

@@ -191,6 +191,27 @@ def test_a_fade_stepped_by_the_fade_engine_is_never_refused() -> None:
     assert set(statuses) == {OK}
 
 
+def test_what_came_before_a_gate_started_counts_as_a_full_second_for_a_second() -> None:
+    """docs/safety.md#flash-rate ("What one gate sees"): the engine before this one may have
+    flashed any device up to the limit in its last second. A change that may wait waits
+    until that second is over; a stop and the lights-up never wait."""
+    safety = gate()
+    safety.history_unknown(10.0)
+    refused = safety.check_light("lamp", 1.0, 10.2)
+    assert (refused.status, refused.rules) == (REFUSED, (Rule.FLASH_RATE,))
+    assert "was changed unseen by this gate" in str(refused.reason)
+    assert safety.check_light("bar", 0.0, 10.3, lights_up=True).status is OK
+    assert safety.check_light("lamp", 1.0, 11.0).status is OK
+    assert toggle(safety, "strip", [11.0, 11.1, 11.2, 11.3, 11.4]) == [OK] * 5
+
+
+def test_a_gate_that_lost_sight_of_a_light_it_knew_holds_its_changes_for_a_second() -> None:
+    safety = lamp_at(0.0)
+    safety.history_unknown(5.0)
+    assert safety.check_light("lamp", 1.0, 5.9).status is REFUSED
+    assert safety.check_light("lamp", 1.0, 6.0).status is OK
+
+
 def test_each_light_has_its_own_flash_count() -> None:
     safety = lamp_at(0.0)
     assert safety.check_light("strip", 0.0, 0.0).status is OK
