@@ -219,6 +219,9 @@ class Engine:
         self.clock = clock
         self.recorder = Recorder(wall_ns)
         self.gate = SafetyGate(self.limits)
+        self.gate.history_unknown(self._real(clock.now()))  # what the engine before sent
+        self._start_scene: tuple[str, float | None] = (room.settings.idle_scene, None)
+        """The scene the room takes once settled: idle, or a resumed session's."""
         self.fades = FadeEngine(max_rate_hz=MAX_UPDATES_PER_S / self.scale)
         self._close_journal = close_journal
         self._from_thread = from_thread
@@ -310,8 +313,7 @@ class Engine:
         link in its place (the press does not write through one) stands for it all the same."""
         if os.path.lexists(self.latch_file):
             self._emergency(since_wall=_marker_since(self.latch_file))
-        else:
-            self._apply_scene(room.settings.idle_scene, None)
+        # else the idle scene, or a resumed session's, once settled (`tick`)
 
     # ================================================================== time
 
@@ -352,6 +354,8 @@ class Engine:
             moments.append(emergency.since + CONFIRM_AFTER_S * self.scale)
         moments += [at * self.scale for at in self._floor_owed.values()]
         moments += [at for _target, at in self._vr_owed.values()]
+        if self.scene is None:
+            moments.append(self.gate.unseen_until * self.scale)
         return max(0.0, self._real(min(moments) - now))
 
     @property
@@ -596,7 +600,7 @@ class Engine:
                 text=f"engine resumed the session after a gap of {gap_s:.1f} s",
             )
             if not latched:
-                self._apply_scene(overrides.scene_to_apply, RESUME_FADE_S * self.scale)
+                self._scene_when_settled(overrides.scene_to_apply, RESUME_FADE_S * self.scale)
         except Exception:
             self._leave_session()
             raise
@@ -662,6 +666,8 @@ class Engine:
     def tick(self) -> None:
         """Advance everything to the clock's now: phases, cues, fades, BLS sets, music."""
         now = self.now()
+        if self.scene is None and self._settled(now):
+            self._apply_scene(*self._start_scene)
         if self.session is not None:
             t = now - self.session.origin
             for happening in self.session.run.due(t):
@@ -1153,7 +1159,21 @@ class Engine:
         self.recorder.timeline.clear()
         self._clear_overrides()
         if self.emergency is None:
-            self._apply_scene(self.room.settings.idle_scene, None)
+            self._scene_when_settled(self.room.settings.idle_scene, None)
+
+    def _scene_when_settled(self, name: str, fade_s: float | None) -> None:
+        """A scene at once, or, while the room has had none since start-up, once the gate
+        has seen a whole flash window: what the engine before this one sent in its last
+        second is not known (docs/safety.md#flash-rate), and its lights and screen content
+        would be refused until then."""
+        if self.scene is None and not self._settled(self.now()):
+            self._start_scene = (name, fade_s)
+        else:
+            self._apply_scene(name, fade_s)
+
+    def _settled(self, now: float) -> bool:
+        """Whether the gate has seen the room for a whole flash window since start-up."""
+        return self._real(now) >= self.gate.unseen_until
 
     # ================================================================== devices
 

@@ -86,8 +86,13 @@ async def room_through_relay(
             try:
                 await eventually(lambda: link.connected, "the console connects")
                 start = new_command("start", plan="rehearsal", participant="P7")
-                await eventually(
-                    lambda: service.engine is not None and service.bus is not None, "the engine"
+                await eventually(  # settled: the session's scene passes the gate at once
+                    lambda: (
+                        service.engine is not None
+                        and service.bus is not None
+                        and service.engine.scene is not None
+                    ),
+                    "the engine settled",
                 )
                 assert await link.request(start, timeout=10) == Outcome("done")
                 yield service, relay, link, wire

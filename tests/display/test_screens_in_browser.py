@@ -102,7 +102,7 @@ def screens(private_mosquitto: Mosquitto, tmp_path: Path) -> Iterator[Screens]:
             urls[device] = f"http://127.0.0.1:{port}/"
         until(lambda: wire.last("vr/headset/availability") == "offline", "headset says offline")
         room.start_engine(scale=1.0)
-        until(lambda: wire.last(f"{room.topics}/status") == "online", "engine online")
+        room.until_settled(wire)
         yield Screens(room, wire, urls)
     finally:
         for display in displays:

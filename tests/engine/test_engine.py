@@ -25,11 +25,16 @@ from controller.config.models import Cue
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.phases import CommandRefused
+from controller.engine.safety import FLASH_WINDOW_S
 from controller.journal import list_sessions, read_events
 from controller.sim.bls import BlsDevice
 from tests.conftest import REPO
 
 START_WALL_NS = 1_795_000_000_000_000_000
+
+
+UP_FOR_S = 2 * FLASH_WINDOW_S
+"""How long `Room`'s engine has been running when a test begins."""
 
 
 class Room:
@@ -41,6 +46,9 @@ class Room:
         self.engine = Engine(
             room, clock=self.clock, wall_ns=lambda: START_WALL_NS + int(self.clock.now() * 1e9)
         )
+        self.engine.tick()
+        # up a while: the changes it could not see before it started are behind its gate
+        self.clock.advance(UP_FOR_S)
         self.engine.tick()
         self.engine.take_outgoing()
         self._count = 0
@@ -88,8 +96,16 @@ def z2m(brightness: int, **extra: object) -> str:
 
 
 def test_outside_a_session_the_room_rests_in_its_idle_scene(tmp_path: Path) -> None:
+    """Once the gate has seen a whole flash window: what the engine before this one sent in
+    its last second is not known (docs/safety.md#flash-rate)."""
     room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
-    engine = Engine(room, clock=ManualClock())
+    clock = ManualClock()
+    engine = Engine(room, clock=clock)
+    engine.tick()
+    assert engine.take_outgoing() == []
+    assert engine.snapshot().scene is None
+    assert engine.seconds_to_work() == FLASH_WINDOW_S
+    clock.advance(FLASH_WINDOW_S)
     engine.tick()
     wire = {m.topic: m.payload for m in engine.take_outgoing()}
     assert wire["zigbee2mqtt/ceiling_light/set"] == z2m(152, color_temp=333, transition=5.0)
@@ -511,7 +527,9 @@ def test_a_scene_sets_a_displays_brightness_through_the_gate(tmp_path: Path) -> 
     centering = room.scenes["centering"]
     headset = centering.vr["headset"].model_copy(update={"brightness": 60})
     room.scenes["centering"] = centering.model_copy(update={"vr": {"headset": headset}})
-    engine = Engine(room, clock=ManualClock())
+    clock = ManualClock()
+    engine = Engine(room, clock=clock)
+    clock.advance(UP_FOR_S)
     engine.command(
         parse_command(b'{"id":"s","action":"start","plan":"rehearsal","participant":"P1"}')
     )

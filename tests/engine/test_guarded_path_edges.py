@@ -43,6 +43,7 @@ from controller.config.settings import BrokerSettings
 from controller.engine.clock import ManualClock
 from controller.engine.engine import VR_RETRY_S, Engine
 from controller.engine.phases import CommandRefused
+from controller.engine.resume import resume_or_close
 from controller.engine.service import RoomService, public_event
 from controller.media.outputs import LocalOutputs, open_local_outputs
 from controller.sim.model import Publication
@@ -102,9 +103,19 @@ class SimulatedFloorLamp:
         for _ in range(round(seconds / step)):
             self.tick(step)
 
+    def alone_for(self, seconds: float, step: float = 0.05) -> None:
+        """No engine listens (it was killed): the lamp carries on by itself."""
+        for _ in range(round(seconds / step)):
+            self.room.clock.advance(step)
+            self.model.tick(self.room.clock.now())
+            self._keep_output()
+
     def _answer(self, publications: list[Publication]) -> None:
         for publication in publications:
             self.room.device(publication.topic, publication.payload)
+        self._keep_output()
+
+    def _keep_output(self) -> None:
         if self.model.output is not self.fades[-1]:
             self.fades.append(self.model.output)
 
@@ -184,6 +195,66 @@ def test_a_tasmota_light_told_bright_and_dark_every_0_12_s_flashes_no_more_than_
     allowed = 2 * room.engine.room.settings.safety.max_flashes_per_s
     busiest = busiest_second(corners)
     assert busiest <= allowed, f"{busiest} transitions in a second at the lamp"
+
+
+def test_an_engine_started_again_at_once_flashes_the_headset_no_more_than_allowed(
+    room: Room,
+) -> None:
+    """docs/safety.md#flash-rate ("What one gate sees"): an engine started again does not
+    know what the one before it sent. The operator played and stopped the headset's content
+    as fast as the gate let it, the engine was killed, started again by hand 0.3 s later and
+    resumed the session; its scene's play and the operator's next stops and plays went out
+    at once: 7 transitions in a second at the headset (the limit is 6, 3 flashes)."""
+    screen = HeadsetScreen()
+    room.do("start", plan="rehearsal", participant="P014")
+    screen.saw(room.clock.now(), room.run_for(6.0))
+
+    def play_and_stop(times: int) -> None:
+        for n in range(times):
+            with contextlib.suppress(CommandRefused):  # a play too soon is refused
+                room.do("vr", op="stop" if n % 2 else "play", content="breathing-meadow")
+            screen.saw(room.clock.now(), room.tick(0.1))
+
+    play_and_stop(6)
+    assert room.engine.session is not None and room.engine.session.journal.flush()
+    room.clock.advance(0.3)  # killed; started again by hand
+    room.engine = Engine(
+        room.engine.room,
+        clock=room.clock,
+        wall_ns=lambda: START_WALL_NS + int(room.clock.now() * 1e9),
+    )
+    assert resume_or_close(room.engine, room.engine.room.data_dir, "room-a") is not None
+    restarted = room.clock.now()
+    screen.saw(restarted, room.tick())
+    play_and_stop(20)
+
+    allowed = 2 * room.engine.room.settings.safety.max_flashes_per_s
+    after = [t for t in screen.changes if t >= restarted]
+    assert len(after) >= allowed, f"the engine started again played and stopped: {after}"
+    assert screen.busiest_second() <= allowed, f"at the headset: {screen.changes}"
+
+
+class HeadsetScreen:
+    """The headset's screen as its messages light and darken it: a play shows the content
+    at full brightness (no brightness is set here), a stop darkens it."""
+
+    def __init__(self) -> None:
+        self.lit: bool | None = None
+        self.changes: list[float] = []
+        """When the screen went from dark to lit or back."""
+
+    def saw(self, now: float, wire: dict[str, list[str]]) -> None:
+        for payload in wire.get("vr/headset/set", []):
+            action = json.loads(payload)["action"]
+            if action in ("play", "stop") and (action == "play") != self.lit:
+                self.lit = action == "play"
+                self.changes.append(now)
+
+    def busiest_second(self) -> int:
+        return max(
+            sum(1 for t in self.changes if start <= t < start + 1.0 - 1e-9)
+            for start in self.changes
+        )
 
 
 # --------------------------------------------------------------------------- 2. music

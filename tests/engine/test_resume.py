@@ -22,6 +22,7 @@ from controller.engine import resume as resume_module
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
 from controller.engine.resume import resume_or_close
+from controller.engine.safety import FLASH_WINDOW_S
 from controller.journal import (
     Event,
     Journal,
@@ -56,9 +57,11 @@ def crashed_session(data_dir: Path, *, phase: str = "return") -> Path:
     """A rehearsal left open in `phase` by an engine that stopped without closing it."""
     clock = ManualClock()
     engine = engine_on(the_room(data_dir), clock)
+    clock.advance(FLASH_WINDOW_S)  # settled: its scenes pass the gate
     command(engine, "start", plan="rehearsal", participant="P014")
     clock.advance(5.0)
-    command(engine, "goto", phase=phase)
+    if phase != "centering":  # the first
+        command(engine, "goto", phase=phase)
     assert engine.session is not None
     journal = engine.session.journal
     assert journal.flush()
@@ -78,6 +81,10 @@ def resume_alert(engine: Engine) -> str:
 
 
 def assert_idle(engine: Engine) -> None:
+    """The room has no session and, once the engine has settled, the idle scene."""
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(FLASH_WINDOW_S)
+    engine.tick()
     state = engine.snapshot()
     assert state.session is None
     assert state.scene == "idle"
@@ -207,7 +214,7 @@ def test_a_fault_half_way_through_a_resume_leaves_the_room_idle(
         raise RuntimeError("a bug while applying a scene")
 
     with monkeypatch.context() as patch:
-        patch.setattr(engine, "_apply_scene", broken_scene)
+        patch.setattr(engine, "_scene_when_settled", broken_scene)
         resumed = resume_or_close(engine, tmp_path, "room-a")
 
     assert resumed is None
@@ -508,3 +515,28 @@ def test_a_session_resumed_latched_by_the_marker_alone_journals_the_emergency_s_
         if isinstance(event.payload, dict) and event.kind in ("safety", "resume")
     ]
     assert steps == [("safety", "start", True), ("resume", None, True)], steps
+
+
+def test_a_resumed_session_s_scene_goes_out_alone_once_the_engine_has_settled(
+    tmp_path: Path,
+) -> None:
+    """docs/safety.md#flash-rate: nothing goes out before the gate has seen a whole flash
+    window (what the engine before sent in its last second is not known), and then the
+    session's scene alone: the idle scene went out first, and the headset was told to stop
+    and to play again in the same millisecond."""
+    crashed_session(tmp_path, phase="centering")
+    engine, resumed = restart(the_room(tmp_path))
+    assert resumed is not None
+    engine.tick()
+    devices = set(engine.output.device_topics())
+    assert [m for m in engine.take_outgoing() if m.topic in devices] == []
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(FLASH_WINDOW_S)
+    engine.tick()
+    headset = [
+        json.loads(m.payload)["action"]
+        for m in engine.take_outgoing()
+        if m.topic == "vr/headset/set"
+    ]
+    assert headset == ["play"]
+    assert engine.snapshot().scene == "centering"

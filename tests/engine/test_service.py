@@ -1118,6 +1118,7 @@ async def test_a_commands_device_message_has_the_cpu_to_itself_for_a_moment(
     gaps = []
     async with client_for(mosquitto, room) as client:
         await client.wait_online(5)
+        await eventually(lambda: service.engine and service.engine.scene, "the engine settled")
         client.on_event(lambda _event: None)  # the engine sends events to a listener only
         for level in (0.5, 0.55, 0.5, 0.55, 0.5):
             writes.clear()

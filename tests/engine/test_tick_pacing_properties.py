@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from controller.api.commands import parse_command
@@ -215,6 +215,7 @@ class PacedLoop:
             self.tick()
 
 
+@example(scale=0.5, steps=[(0.0, "emergency"), (0.0, "broker back")])
 @settings(PACED, max_examples=100)
 @given(
     scale=SCALES,

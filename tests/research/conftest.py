@@ -156,6 +156,12 @@ async def rehearse(broker: Mosquitto, data_dir: Path) -> RecordedSession:
                     clock, the steps between them take the machine's time)."""
                     await eventually(lambda: (now := phase()) and now.name == name, name)
 
+                # the room takes its idle scene once the engine has settled: a session
+                # started sooner has its scene held back by the gate (docs/safety.md)
+                await eventually(
+                    lambda: service.engine is not None and service.engine.scene == "idle",
+                    "the idle scene",
+                )
                 before_the_session = len(wire.messages)
                 await do("start", plan="rehearsal", participant=PARTICIPANT)
                 await asyncio.sleep(0.3)

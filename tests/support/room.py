@@ -199,13 +199,19 @@ class Operator:
         )
 
     def bring_up(self, wire: Wire, scale: float = SCALE) -> None:
-        """Simulated devices online, then the engine online at `scale`."""
+        """Simulated devices online, then the engine online at `scale` and settled."""
         until(
             lambda: wire.last("zigbee2mqtt/ceiling_light/availability") == '{"state":"online"}',
             "sim up",
         )
         self.start_engine(scale)
+        self.until_settled(wire)
+
+    def until_settled(self, wire: Wire) -> None:
+        """The engine online and the room in its first scene, which waits for the gate to
+        have seen a flash window (docs/safety.md#flash-rate)."""
         until(lambda: wire.last(f"{self.topics}/status") == "online", "engine online")
+        until(lambda: _scene(wire.last(f"{self.topics}/state")) is not None, "engine settled")
 
     def kill_engine(self) -> None:
         assert self.engine is not None
@@ -268,3 +274,8 @@ def next_phase(config: Path) -> None:
         lambda: sessionroom("ctl", "--config", str(config), "next").returncode == 0,
         "the next phase accepted",
     )
+
+
+def _scene(state: str | None) -> object:
+    """The scene a retained state names (None before the first, or without a state)."""
+    return None if state is None else json.loads(state).get("scene")
