@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
-from controller.journal.events import Event, iso_wall
+from controller.journal.events import MAX_SESSION_S, Event, iso_wall
 from controller.journal.halves import (
     SPLIT_FROM,
     SecondHalf,
@@ -109,7 +109,7 @@ CONTRACT_PAYLOAD = f"""CASE
 """The contract's payload as JSON text, worked out by SQLite (see `contract_payload`); a
 device command's wire text that holds an escape by Python (`journal_rows`): SQLite decodes
 a lone surrogate's escape into text that is not UTF-8, which no export can write."""
-SESSION_T = """CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < 1e300 THEN t
+SESSION_T = f"""CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < {MAX_SESSION_S!r} THEN t
     ELSE damaged(seq, 'its session time is not a number') END"""
 """`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
 WALL_CHECKED = "typeof(wall_ns) = 'integer' AND wall_ns >= 0"
@@ -402,7 +402,7 @@ def checked_events(path: Path) -> Iterator[Event]:
     the event, instead of failing later in an exporter."""
     for event in read_events(path):
         t, wall_ns = event.t, event.wall_ns
-        if not isinstance(t, int | float) or isinstance(t, bool) or not abs(t) < 1e300:
+        if not isinstance(t, int | float) or isinstance(t, bool) or not abs(t) < MAX_SESSION_S:
             raise JournalError(
                 f"{path}: damaged journal (event {event.seq}: its session time is not a number)"
             )

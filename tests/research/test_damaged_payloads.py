@@ -103,3 +103,30 @@ def test_a_reading_no_float_holds_is_skipped_like_any_unreadable_value(tmp_path:
         assert result.exit_code == 0, result.output
     assert "oximeter: spo2 95" in replay.stdout
     assert [(row["hr_min"], row["hr_max"], row["spo2_min"]) for row in rows] == [("70", "70", "95")]
+
+
+def test_a_phase_length_whose_sum_overflows_is_no_length(tmp_path: Path) -> None:
+    """Each finite, the plan's 1.7e308 s and an extension of as much overflow to infinity as
+    the report, its timeline and the summary add them; such a length is read as none."""
+    data = tmp_path / "data"
+    huge = 1.7e308
+    timeline = [
+        (0.0, Event("phase", {"to": "centering", "planned_s": huge}, phase="centering")),
+        (1.0, Event("operator", {"action": "extend", "seconds": huge}, phase="centering")),
+        (2.0, Event("operator", {"action": "extend", "seconds": huge}, phase="centering")),
+        (3.0, Event("session", {"event": "end"}, phase="centering")),
+    ]
+    journal = write_journal(data, timeline)
+
+    report = sessionroom(
+        "report", journal, "--png", tmp_path / "t.png", "--html", tmp_path / "r.html"
+    )
+    listing, rows = summary(data, tmp_path / "sessions.csv")
+    bids = export(journal, "bids", tmp_path / "bids")
+
+    for result in (report, listing, bids):
+        assert result.exit_code == 0, result.output
+    assert "  centering  0:00      ?        —         3s      ?" in report.stdout
+    assert [(row["centering_planned_s"], row["extension_s"]) for row in rows] == [("", "0")]
+    [events] = (tmp_path / "bids").rglob("*_events.tsv")
+    assert "inf" not in events.read_text("utf-8")
