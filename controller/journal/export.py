@@ -96,19 +96,28 @@ def wire_value(text: str) -> Any:
 
 
 WIRE = "json_extract(payload, '$.payload')"
+FOR_PYTHON = """length(payload) > 308 OR payload GLOB '*e[0-9+]*' OR payload GLOB '*E[0-9+]*'
+    OR payload GLOB '*\n*' OR payload GLOB '*\r*'"""
+"""Payloads SQLite reads as JSON that Python may not (`stored_json`), or that hold a line break
+(between values: a JSONL record is one line): a number beyond a float (a positive exponent,
+as in 1e999, or over 308 digits), an integer of over 4,300 digits, nesting deeper than
+Python's parser recurses (a long text). Each GLOB begins with a letter, which SQLite finds
+at once (`*[0-9][eE]*` costs as much as all of them together)."""
 CONTRACT_PAYLOAD = f"""CASE
     WHEN payload IS NULL THEN 'null'
     WHEN typeof(payload) != 'text' OR NOT json_valid(payload)
     THEN damaged(seq, 'its payload is not JSON')
+    WHEN {FOR_PYTHON} THEN python_payload(seq, kind, topic, payload)
     WHEN kind = 'command' AND topic IS NOT NULL AND payload LIKE '{{"payload": %'
         AND json_type(payload, '$.payload') = 'text'
         AND json_remove(payload, '$.payload') = '{{}}'
-    THEN CASE WHEN instr(payload, '\\u') THEN escaped_wire(seq, payload)
+    THEN CASE WHEN instr(payload, '\\u') THEN python_payload(seq, kind, topic, payload)
         WHEN json_valid({WIRE}) THEN json({WIRE}) ELSE json_quote({WIRE}) END
     ELSE payload END"""
-"""The contract's payload as JSON text, worked out by SQLite (see `contract_payload`); a
-device command's wire text that holds an escape by Python (`journal_rows`): SQLite decodes
-a lone surrogate's escape into text that is not UTF-8, which no export can write."""
+"""The contract's payload as JSON text, worked out by SQLite (see `contract_payload`); by
+Python (`journal_rows`) where SQLite may read it otherwise (`FOR_PYTHON`), and for a device
+command's wire text that holds an escape: SQLite decodes a lone surrogate's escape into
+text that is not UTF-8, which no export can write."""
 SESSION_T = f"""CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < {MAX_SESSION_S!r} THEN t
     ELSE damaged(seq, 'its session time is not a number') END"""
 """`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
@@ -152,17 +161,16 @@ def journal_rows(path: Path, query: str) -> Iterator[list[tuple[Any, ...]]]:
         damaged.append(f"event {seq}: {why}")
         raise ValueError(damaged[-1])
 
-    def escaped_wire(seq: int, payload: str) -> str:
+    def python_payload(seq: int, kind: str, topic: str | None, payload: str) -> str:
         try:
-            wire = json.loads(payload)["payload"]
-        except ValueError:  # JSON to SQLite, not to Python
+            return json_text(contract_payload(Event(kind, stored_json(payload), topic=topic)))
+        except (ValueError, RecursionError):  # JSON to SQLite, not to Python
             refuse(seq, "its payload is not JSON")
-        return json_text(wire_value(wire))
 
     with reading(path) as (connection, _):
         check_seq_is_the_key(connection, path)
         connection.create_function("damaged", 2, refuse, deterministic=True)
-        connection.create_function("escaped_wire", 2, escaped_wire, deterministic=True)
+        connection.create_function("python_payload", 4, python_payload, deterministic=True)
         try:
             with signals_held():
                 cursor = connection.execute(query)  # which already reads the first row

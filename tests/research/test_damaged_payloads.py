@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def test_a_payload_stored_as_bytes_is_refused_by_every_export(
     assert not target.exists()
 
 
-@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "2E+308"])
 def test_a_payload_holding_a_number_that_is_not_finite_is_refused_by_every_reader(
     tmp_path: Path, number: str
 ) -> None:
@@ -78,15 +79,69 @@ def test_a_payload_holding_a_number_that_is_not_finite_is_refused_by_every_reade
 
     report = sessionroom("report", journal)
     replay = sessionroom("replay", journal, "--speed", "0")
-    bids = export(journal, "bids", tmp_path / "bids")
+    exports = [export(journal, name, tmp_path / name) for name in FORMATS]
     listing, rows = summary(data, tmp_path / "sessions.csv")
 
-    for refused in (report, replay, bids):
+    for refused in (report, replay, *exports):
         assert refused.exit_code == 2, refused.output
         assert "damaged journal (event 3: its payload is not JSON)" in refused.stderr
     assert listing.exit_code == 0, listing.output
     assert "damaged journal (event 3: its payload is not JSON)" in listing.stderr
     assert rows == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1" + "0" * 5000, "1" + "0" * 400 + ".5", "[" * 1500 + "]" * 1500],
+    ids=["5001 digits", "a float of 401 digits", "nested 1500 deep"],
+)
+def test_a_payload_only_sqlite_reads_is_refused_by_every_export_as_by_the_report(
+    tmp_path: Path, value: str
+) -> None:
+    """SQLite's JSON takes integers of any length, numbers beyond a float and nesting up to
+    2,000 deep; Python's does not (the report refused the journal): the JSONL, CSV and MCAP
+    exports, read by SQLite, wrote such a payload, which a researcher's reader refuses."""
+    journal = session_with_vitals(tmp_path / "data")
+    stored(journal, 3, f'{{"hr": {value}, "spo2": 95}}')
+
+    for result in [sessionroom("report", journal)] + [
+        export(journal, name, tmp_path / name) for name in FORMATS
+    ]:
+        assert result.exit_code == 2, result.output
+        assert "damaged journal (event 3: its payload is not JSON)" in result.stderr
+
+
+def test_a_wire_payload_python_reads_as_no_json_is_exported_as_its_text(tmp_path: Path) -> None:
+    """A device command's wire payload is exported as its JSON value where it is JSON, as its
+    text where not: `{"level": 1e999}` is text to Python (an infinity is no JSON value), as
+    the export of the journal's events wrote it, but was a number to SQLite's export."""
+    wire = '{"level": 1e999}'
+    command = Event("command", {"payload": wire}, device="lamp", topic="lamp/set")
+    journal = write_journal(tmp_path / "data", [(0.0, command)])
+    key = tmp_path / "study.key"
+    key.write_text("k" * 32)
+
+    for options in ((), ("--pseudonymise", key)):
+        target = tmp_path / "timeline.jsonl"
+        result = sessionroom("export", journal, "--format", "jsonl", "-o", target, *options)
+        assert result.exit_code == 0, result.output
+        [record] = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+        assert record["payload"] == wire
+
+
+def test_a_payload_with_line_breaks_between_its_values_is_one_jsonl_line(tmp_path: Path) -> None:
+    journal = session_with_vitals(tmp_path / "data")
+    stored(journal, 3, '{"hr": 64,\r\n "spo2": 95}\n')
+    target = tmp_path / "timeline.jsonl"
+
+    result = export(journal, "jsonl", target)
+
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+    assert [record["payload"] for record in records][1:] == [
+        {"hr": 70, "spo2": 97},
+        {"hr": 64, "spo2": 95},
+    ]
 
 
 def test_a_reading_no_float_holds_is_skipped_like_any_unreadable_value(tmp_path: Path) -> None:

@@ -324,40 +324,6 @@ def test_a_light_level_read_from_the_report_text_is_the_level_json_reads(report:
         assert repr(float(number)) == slow  # -0.0 is not 0.0
 
 
-def test_payloads_too_deep_for_python_keep_their_events_with_no_level_or_volume(
-    tmp_path: Path,
-) -> None:
-    """JSON nested deeper than Python reads (SQLite reads 2,000 levels): the events are
-    exported as they are, their level and volume left out, and no traceback."""
-    deep = "[" * 1500 + "]" * 1500
-    path = write_journal(
-        tmp_path,
-        [
-            (0.0, Event("command", {"volume": 40}, device="speaker", topic="vlc/speaker")),
-            (1.0, Event("state", {"on": True, "level": 0.5}, device="lamp")),
-            (2.0, Event("state", {"on": True, "level": 0.25}, device="lamp")),
-        ],
-    )
-    with sqlite3.connect(path) as connection:
-        for payload, seq in (('{"volume": 50, "x": %s}', 1), ('{"level": 0.5, "x": %s}', 2)):
-            connection.execute("UPDATE events SET payload = ? WHERE seq = ?", (payload % deep, seq))
-    connection.close()
-    out = io.BytesIO()
-    assert export_mcap(path, out) == 3
-    out.seek(0)
-    messages = [
-        (channel.topic, message.data)
-        for _, channel, message in make_reader(out).iter_messages(log_time_order=False)
-    ]
-    assert [topic for topic, _ in messages] == [
-        "/command/speaker",
-        "/state/lamp",
-        "/state/lamp",
-        "/room/light/lamp",
-    ]
-    assert messages[-1][1] == b'{"level": 0.25}'
-
-
 @pytest.mark.parametrize("key", [None, b"k" * 32], ids=["journal", "pseudonymised"])
 def test_a_session_time_too_large_for_nanoseconds_is_held_to_mcaps_log_time(
     tmp_path: Path, key: bytes | None
