@@ -387,7 +387,7 @@ class _Reader:
                 speed_hz=finite_number(payload.get("speed_hz")),
                 passes=int(payload["passes"]) if isinstance(payload.get("passes"), int) else None,
                 seconds=finite_number(payload.get("seconds")),
-                mode=payload.get("mode"),
+                mode=mode if isinstance(mode := payload.get("mode"), str) else None,
                 ended=why,
             )
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from controller.config.durations import format_duration
 from controller.journal.sessions import utc_datetime
-from controller.research.analysis import Moment, SessionAnalysis, Span
+from controller.research.analysis import BlsSpan, Moment, SessionAnalysis, Span
 from controller.untrusted import terminal_text
 
 
@@ -161,7 +161,7 @@ def _bls(analysis: SessionAnalysis) -> Section:
             span.device,
             span.mode or "?",
             f"{span.speed_hz:g} Hz" if span.speed_hz is not None else "?",
-            str(span.passes) if span.passes is not None else f"{span.seconds:g} s",
+            _asked(span),
             format_duration(span.duration_s),
             span.ended,
         )
@@ -174,6 +174,13 @@ def _bls(analysis: SessionAnalysis) -> Section:
         rows,
         (f"{len(sets)} sets, {format_duration(total)} in total; speeds {speed_words}.",),
     )
+
+
+def _asked(span: BlsSpan) -> str:
+    """The length a BLS set was asked for: its passes, its seconds, or `?` (neither recorded)."""
+    if span.passes is not None:
+        return str(span.passes)
+    return "?" if span.seconds is None else f"{span.seconds:g} s"
 
 
 def _outages(analysis: SessionAnalysis) -> Section:

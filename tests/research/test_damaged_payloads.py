@@ -185,3 +185,18 @@ def test_a_phase_length_whose_sum_overflows_is_no_length(tmp_path: Path) -> None
     assert [(row["centering_planned_s"], row["extension_s"]) for row in rows] == [("", "0")]
     [events] = (tmp_path / "bids").rglob("*_events.tsv")
     assert "inf" not in events.read_text("utf-8")
+
+
+def test_a_bls_set_of_no_mode_or_length_the_report_can_write_is_reported_with_question_marks(
+    tmp_path: Path,
+) -> None:
+    """A BLS start whose mode is a list and which names neither passes nor seconds: the
+    report ended with a TypeError (a list is no text to escape, None no number to format)."""
+    start = {"bls": "start", "speed_hz": 1.0, "mode": ["tactile"]}
+    timeline = [(1.0, Event("command", start, device="tappers", phase="centering"))]
+    journal = write_journal(tmp_path / "data", timeline)
+
+    report = sessionroom("report", journal)
+
+    assert report.exit_code == 0, report.output
+    assert "  0:01  tappers  ?     1 Hz   ?      0s      session end" in report.stdout
