@@ -129,7 +129,7 @@ def _safety(event: Event, payload: dict[str, Any]) -> str:
 def _broker(event: Event, payload: dict[str, Any]) -> str:
     if not payload.get("connected"):
         return f"broker lost ({payload.get('reason')})"
-    outage = payload.get("outage_s")
+    outage = finite_number(payload.get("outage_s"))
     return "broker connected" if outage is None else f"broker back after {outage:.1f} s"
 
 

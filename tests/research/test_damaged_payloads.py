@@ -200,3 +200,19 @@ def test_a_bls_set_of_no_mode_or_length_the_report_can_write_is_reported_with_qu
 
     assert report.exit_code == 0, report.output
     assert "  0:01  tappers  ?     1 Hz   ?      0s      session end" in report.stdout
+
+
+@pytest.mark.parametrize("outage", ['"long"', "1" + "0" * 400])
+def test_a_broker_outage_of_no_readable_length_is_replayed_as_a_connection(
+    tmp_path: Path, outage: str
+) -> None:
+    """Text, or an integer no float holds, as the outage's length: the replay ended with a
+    ValueError or an OverflowError (formatted as a number of seconds)."""
+    back = Event("broker", {"connected": True, "outage_s": 2.5})
+    journal = write_journal(tmp_path / "data", [(1.0, back)])
+    stored(journal, 1, f'{{"connected": true, "outage_s": {outage}}}')
+
+    replay = sessionroom("replay", journal, "--speed", "0")
+
+    assert replay.exit_code == 0, replay.output
+    assert "broker connected" in replay.stdout
