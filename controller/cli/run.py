@@ -18,7 +18,7 @@ from controller.cli.common import (
     connection_options,
     load_room_or_exit,
 )
-from controller.config import Room
+from controller.config import Room, limits
 from controller.config.settings import BrokerSettings
 from controller.engine.lock import RoomBusy
 from controller.engine.service import RoomService
@@ -30,7 +30,7 @@ from controller.engine.service import RoomService
 @connection_options
 @click.option(
     "--time-scale",
-    type=FiniteRange(min=0.01, max=1000),
+    type=FiniteRange(min=limits.TIME_SCALE_MIN, max=limits.TIME_SCALE_MAX),
     default=None,
     help="Run the session clock N times faster (rehearsals); recorded with the session.",
 )

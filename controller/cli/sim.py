@@ -16,7 +16,7 @@ from controller.cli.common import (
     load_room_or_exit,
     log_to_stderr,
 )
-from controller.config import Room
+from controller.config import Room, limits
 from controller.sim import (
     FAULT_SYNTAX,
     BrokerAddress,
@@ -51,7 +51,7 @@ Examples:
 )
 @click.option(
     "--time-scale",
-    type=FiniteRange(min=0.01, max=1000),
+    type=FiniteRange(min=limits.TIME_SCALE_MIN, max=limits.TIME_SCALE_MAX),
     default=None,
     help="The engine's rehearsal speed: a cuff measures that much faster (default: config).",
 )

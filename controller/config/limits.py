@@ -4,6 +4,10 @@ from typing import Final
 
 PHASE_ORDER: Final = ("centering", "peak", "return", "integration")
 
+TIME_SCALE_MIN: Final = 0.01
+TIME_SCALE_MAX: Final = 1000.0
+"""The slowest and the fastest a session clock runs (1 is real time; rehearsals run faster)."""
+
 MAX_FLASHES_PER_S: Final = 3.0
 """WCAG 2.3.1 general flash threshold: never more than 3 flashes in any 1 s."""
 

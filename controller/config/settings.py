@@ -506,7 +506,7 @@ class RoomSettings(StrictModel):
     safe_scene: str = "lights-up"
     """The scene an emergency applies."""
     default_plan: str | None = None
-    time_scale: float = Field(default=1.0, ge=0.01, le=1000)
+    time_scale: float = Field(default=1.0, ge=limits.TIME_SCALE_MIN, le=limits.TIME_SCALE_MAX)
     """Rehearsals run the session clock this many times faster (as `run --time-scale`)."""
     safety: SafetyLimits = SafetyLimits()
     checks: VitalsChecks = VitalsChecks()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.config import limits
 from controller.journal.events import Event, Payload
 from controller.untrusted import stored_json
 
@@ -200,6 +201,11 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
             f"this version reads up to {SCHEMA_VERSION})"
         )
     session_id, room, plan, participant, time_scale, started, ended, cleanly = fields
+    if not limits.TIME_SCALE_MIN <= time_scale <= limits.TIME_SCALE_MAX:
+        raise JournalError(
+            f"{path}: damaged journal (its time scale, {time_scale:g}, is outside "
+            f"{limits.TIME_SCALE_MIN:g}–{limits.TIME_SCALE_MAX:g})"
+        )
     return SessionMeta(
         session_id=session_id,
         room=room,

@@ -300,3 +300,23 @@ def test_a_named_pipe_or_a_loop_of_links_among_the_journals_is_reported_not_wait
     assert [name for name, _ in reported] == [fifo.name, loop.name]
     assert reported[0][1] == "not a regular file"
     assert reported[1][1].startswith("cannot open (")
+
+
+@pytest.mark.parametrize("time_scale", [0.0, -1.0, 1e308, float("inf")])
+def test_a_journal_of_a_time_scale_no_session_runs_at_is_reported_as_damaged(
+    new_journal: JournalFactory, data_dir: Path, time_scale: float
+) -> None:
+    """A replay into a simulated room divided by a time scale of 0 (ZeroDivisionError) and
+    turned a set's length at 1e308 into infinity (OverflowError); a live replay runs at most
+    at the journal's time scale."""
+    journal = new_journal()
+    journal.close(ended_cleanly=True)
+    with sqlite3.connect(journal.path) as connection:
+        connection.execute("UPDATE meta SET time_scale = ?", (time_scale,))
+    connection.close()
+    problems: list[str] = []
+
+    assert list_sessions(data_dir, on_unreadable=lambda path, why: problems.append(why)) == []
+    assert problems == [f"damaged journal (its time scale, {time_scale:g}, is outside 0.01–1000)"]
+    with pytest.raises(JournalError, match="its time scale"):
+        list(read_events(journal.path))
