@@ -30,7 +30,7 @@ from controller.api.state import (
     TimelineEntry,
     VitalsInfo,
 )
-from controller.config import Room
+from controller.config import Room, limits
 from controller.config.settings import VitalsThresholds
 from controller.engine.alerts import AlertBoard
 from controller.engine.bls import BlsSet, bls_info
@@ -39,6 +39,7 @@ from controller.engine.record import TIMELINE_LENGTH, iso_wall
 from controller.engine.safety import BlsRequest
 from controller.engine.snapshot import device_info, phase_info, plan_phases
 from controller.journal import Event, SessionMeta
+from controller.journal.events import MAX_SESSION_S
 from controller.research.describe import describe, emergency_step
 from controller.untrusted import finite_number
 
@@ -233,21 +234,21 @@ class ReplayedRoom:
 
 
 def _bls_request(payload: dict[str, Any]) -> BlsRequest | None:
-    """The set a journaled BLS start ran (None for a record that does not describe one)."""
+    """The set a journaled BLS start ran (None for a record that does not describe one the
+    safety gate lets through: its speed is within the hard range, its passes at most
+    `BLS_PASSES_MAX`; beyond, a set's length overflowed to infinity as it was drawn)."""
     mode = payload.get("mode")
-    speed = _positive(payload.get("speed_hz"))
-    raw_passes = payload.get("passes")
-    whole = isinstance(raw_passes, int) and not isinstance(raw_passes, bool)
-    passes = raw_passes if whole else None
-    seconds = _positive(payload.get("seconds"))
+    speed = finite_number(payload.get("speed_hz"))
+    passes = payload.get("passes")
+    if type(passes) is not int or not 1 <= passes <= limits.BLS_PASSES_MAX:  # bool is no count
+        passes = None
+    seconds = finite_number(payload.get("seconds"))
+    if seconds is not None and not 0 < seconds < MAX_SESSION_S:
+        seconds = None
     if mode not in ("tactile", "visual", "audio") or speed is None:
         return None
-    if (passes is None or passes < 1) == (seconds is None):
+    if not limits.BLS_SPEED_MIN_HZ <= speed <= limits.BLS_SPEED_MAX_HZ:
+        return None
+    if (passes is None) == (seconds is None):
         return None
     return BlsRequest(mode=mode, speed_hz=speed, passes=passes, seconds=seconds)
-
-
-def _positive(value: object) -> float | None:
-    """A finite number above 0 from a journal, or None."""
-    number = finite_number(value)
-    return number if number is not None and number > 0 else None

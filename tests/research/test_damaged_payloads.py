@@ -17,8 +17,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from controller.cli import main
-from controller.journal import Event
-from tests.research.support import write_journal
+from controller.journal import Event, SessionMeta
+from controller.research.replay_state import ReplayedRoom
+from tests.research.support import START_NS, write_journal
 
 FORMATS = ("jsonl", "csv", "mcap", "bids")
 
@@ -216,3 +217,24 @@ def test_a_broker_outage_of_no_readable_length_is_replayed_as_a_connection(
 
     assert replay.exit_code == 0, replay.output
     assert "broker connected" in replay.stdout
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        {"speed_hz": 1e308, "seconds": 30},
+        {"speed_hz": 1e-308, "passes": 3},
+        {"speed_hz": 1.0, "passes": 10**400},
+        {"speed_hz": 1.0, "seconds": 1e308},
+    ],
+)
+def test_a_bls_start_the_gate_lets_through_no_set_of_is_no_set_in_a_replayed_room(
+    start: dict[str, float],
+) -> None:
+    """The state a replay into a simulated room publishes: such a set's length or pass count
+    overflowed to infinity (OverflowError) as it was drawn."""
+    meta = SessionMeta("s", "room-a", "standard", "P-017", 1000.0, START_NS, None, False)
+    room = ReplayedRoom("replayed", meta, None)
+    room.apply(Event("command", {"bls": "start", "mode": "tactile", **start}, device="tappers"))
+
+    assert not room.snapshot(1.0, published_ns=START_NS).bls.running
