@@ -60,8 +60,9 @@ def read_key(path: Path) -> bytes:
 
 
 def keyed_pseudonym(code: str, key: bytes) -> str:
-    """The keyed pseudonym of participant `code`: lower-case hex, BIDS-label-safe."""
-    digest = hmac.new(key, code.encode("utf-8"), hashlib.sha256).hexdigest()
+    """The keyed pseudonym of participant `code`: lower-case hex, BIDS-label-safe (a lone
+    surrogate, which a payload's JSON may spell, hashed as its own bytes)."""
+    digest = hmac.new(key, code.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
     return digest[:PSEUDONYM_LENGTH]
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from controller.cli import main
 from controller.journal import Event, SessionMeta
+from controller.research.pseudonym import keyed_pseudonym
 from controller.research.replay_state import ReplayedRoom
 from tests.research.support import START_NS, write_journal
 
@@ -238,3 +239,25 @@ def test_a_bls_start_the_gate_lets_through_no_set_of_is_no_set_in_a_replayed_roo
     room.apply(Event("command", {"bls": "start", "mode": "tactile", **start}, device="tappers"))
 
     assert not room.snapshot(1.0, published_ns=START_NS).bls.running
+
+
+@pytest.mark.parametrize("format_name", FORMATS)
+def test_a_participant_code_holding_a_lone_surrogate_is_pseudonymised(
+    tmp_path: Path, format_name: str
+) -> None:
+    """A session start whose participant is `P\\ud800` (JSON escapes spell it): every
+    pseudonymised export ended with a UnicodeEncodeError hashing it."""
+    journal = session_with_vitals(tmp_path / "data")
+    stored(journal, 1, '{"event": "start", "participant": "P\\ud800"}')
+    key = tmp_path / "study.key"
+    key.write_text("k" * 32)
+    target = tmp_path / "out"
+
+    result = sessionroom(
+        "export", journal, "--format", format_name, "-o", target, "--pseudonymise", key
+    )
+
+    assert result.exit_code == 0, result.output
+    if format_name == "jsonl":
+        first = json.loads(target.read_text("utf-8").splitlines()[0])
+        assert first["payload"]["participant"] == keyed_pseudonym("P\ud800", b"k" * 32)
