@@ -124,7 +124,8 @@ class ReplayedRoom:
         self.ended = payload.get("event") == "end"
 
     def _scene(self, event: Event, payload: dict[str, Any]) -> None:
-        self.scene = payload.get("name")
+        name = payload.get("name")
+        self.scene = name if isinstance(name, str) else None
 
     def _state(self, event: Event, payload: dict[str, Any]) -> None:
         if event.device is not None:
@@ -207,7 +208,7 @@ class ReplayedRoom:
             bls=bls_info(self.bls, t),
             vitals={
                 device: VitalsInfo.model_validate(
-                    {k: v for k, v in reading.items() if k in VitalsInfo.model_fields}
+                    {key: finite_number(reading.get(key)) for key in VitalsInfo.model_fields}
                 )
                 for device, reading in self.vitals.items()
             },

@@ -261,3 +261,17 @@ def test_a_participant_code_holding_a_lone_surrogate_is_pseudonymised(
     if format_name == "jsonl":
         first = json.loads(target.read_text("utf-8").splitlines()[0])
         assert first["payload"]["participant"] == keyed_pseudonym("P\ud800", b"k" * 32)
+
+
+def test_a_scene_name_or_reading_of_the_wrong_type_is_none_in_a_replayed_room() -> None:
+    """The state a replay into a simulated room publishes is validated: a scene named by a
+    list, a heart rate of text ended the replay with a ValidationError."""
+    meta = SessionMeta("s", "room-a", "standard", "P-017", 1.0, START_NS, None, False)
+    room = ReplayedRoom("replayed", meta, None)
+    room.apply(Event("scene", {"name": ["calm"]}))
+    room.apply(Event("vitals", {"hr": "high", "spo2": 97, "sys": 10**30}, device="oximeter"))
+
+    state = room.snapshot(1.0, published_ns=START_NS)
+
+    assert state.scene is None
+    assert state.vitals["oximeter"].model_dump(exclude_none=True) == {"spo2": 97, "sys": 1e30}
