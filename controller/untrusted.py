@@ -79,16 +79,21 @@ def stored_json(text: str) -> Any:
     return _STORED.decode(text)
 
 
+LARGEST_NUMBER = 1e300
+"""The largest magnitude `finite_number` reads: the sums, means and conversions (to
+nanoseconds) done on readings, lengths and session times overflow to infinity beyond it."""
+
+
 def finite_number(value: object) -> float | None:
-    """`value` as a float if it is a number (not a boolean) a float holds finitely, else None:
-    a 4,000-digit integer or an infinity is no reading."""
+    """`value` as a float if it is a number (not a boolean) below `LARGEST_NUMBER` in
+    magnitude, else None: a 4,000-digit integer, an infinity or 1.7e308 is no reading."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     try:
         number = float(value)
     except OverflowError:
         return None
-    return number if math.isfinite(number) else None
+    return number if abs(number) < LARGEST_NUMBER else None  # False for nan
 
 
 def clean_text(value: str) -> bool:

@@ -26,11 +26,6 @@ EVENT_KINDS = (
     "check",
 )
 
-MAX_SESSION_S = 1e300
-"""The largest session time, or length of time in a payload, a journal is read with: a damaged
-journal may hold any float, and arithmetic on larger ones (nanoseconds, sums, the plan's
-length plus its extensions) overflows to infinity."""
-
 Payload = dict[str, Any] | str | None
 """What an event carries: a JSON object, a plain string (e.g. a note's text) or nothing."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
-from controller.journal.events import MAX_SESSION_S, Event, iso_wall
+from controller.journal.events import Event, iso_wall
 from controller.journal.halves import (
     SPLIT_FROM,
     SecondHalf,
@@ -46,7 +46,7 @@ from controller.research.analysis import SessionAnalysis, analyse
 from controller.research.bids import BidsExport, bids_dataset, write_bids
 from controller.research.pseudonym import pseudonymiser, renamed_events, renamed_meta
 from controller.research.sessions import session_meta
-from controller.untrusted import stored_json
+from controller.untrusted import LARGEST_NUMBER, finite_number, stored_json
 
 COLUMNS = ("seq", "t", "wall", "phase", "kind", "device", "topic", "payload")
 LINE_BREAKS_INSIDE_STRINGS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -118,7 +118,7 @@ CONTRACT_PAYLOAD = f"""CASE
 Python (`journal_rows`) where SQLite may read it otherwise (`FOR_PYTHON`), and for a device
 command's wire text that holds an escape: SQLite decodes a lone surrogate's escape into
 text that is not UTF-8, which no export can write."""
-SESSION_T = f"""CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < {MAX_SESSION_S!r} THEN t
+SESSION_T = f"""CASE WHEN typeof(t) IN ('real', 'integer') AND abs(t) < {LARGEST_NUMBER!r} THEN t
     ELSE damaged(seq, 'its session time is not a number') END"""
 """`t`, checked: a damaged journal may hold text or an infinity where a time belongs."""
 WALL_CHECKED = "typeof(wall_ns) = 'integer' AND wall_ns >= 0"
@@ -410,7 +410,7 @@ def checked_events(path: Path) -> Iterator[Event]:
     the event, instead of failing later in an exporter."""
     for event in read_events(path):
         t, wall_ns = event.t, event.wall_ns
-        if not isinstance(t, int | float) or isinstance(t, bool) or not abs(t) < MAX_SESSION_S:
+        if finite_number(t) is None:
             raise JournalError(
                 f"{path}: damaged journal (event {event.seq}: its session time is not a number)"
             )

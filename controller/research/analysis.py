@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.journal import Event, SessionMeta
-from controller.journal.events import MAX_SESSION_S
 from controller.research.check_words import baseline_outcome, recovery_outcome
 from controller.research.describe import describe, emergency_step
 from controller.untrusted import finite_number
@@ -168,14 +167,6 @@ def analyse(
     return reader.finish()
 
 
-def _length(value: object) -> float | None:
-    """A length of time from a payload (a phase's, an extension's): a number of seconds within
-    `MAX_SESSION_S`, else None (no length: the plan's length plus the extensions would
-    overflow to infinity, where the report and the exports write a duration)."""
-    seconds = finite_number(value)
-    return seconds if seconds is not None and abs(seconds) < MAX_SESSION_S else None
-
-
 @dataclass
 class _OpenPhase:
     name: str
@@ -225,7 +216,7 @@ class _Reader:
         self.phase = _OpenPhase(
             name=str(payload.get("to") or event.phase),
             start=t,
-            planned_s=_length(payload.get("planned_s")),
+            planned_s=finite_number(payload.get("planned_s")),
             began=str(payload.get("reason") or "?"),
         )
 
@@ -276,7 +267,7 @@ class _Reader:
         self.result.actions.append(moment)
         if refused:
             return
-        seconds = _length(payload.get("seconds"))
+        seconds = finite_number(payload.get("seconds"))
         if action == "extend" and seconds is not None:
             self.result.extensions.append(moment)
             if self.phase is not None:

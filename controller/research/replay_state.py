@@ -39,7 +39,6 @@ from controller.engine.record import TIMELINE_LENGTH, iso_wall
 from controller.engine.safety import BlsRequest
 from controller.engine.snapshot import device_info, phase_info, plan_phases
 from controller.journal import Event, SessionMeta
-from controller.journal.events import MAX_SESSION_S
 from controller.research.describe import describe, emergency_step
 from controller.untrusted import finite_number
 
@@ -243,9 +242,7 @@ def _bls_request(payload: dict[str, Any]) -> BlsRequest | None:
     passes = payload.get("passes")
     if type(passes) is not int or not 1 <= passes <= limits.BLS_PASSES_MAX:  # bool is no count
         passes = None
-    seconds = finite_number(payload.get("seconds"))
-    if seconds is not None and not 0 < seconds < MAX_SESSION_S:
-        seconds = None
+    seconds = _positive(payload.get("seconds"))
     if mode not in ("tactile", "visual", "audio") or speed is None:
         return None
     if not limits.BLS_SPEED_MIN_HZ <= speed <= limits.BLS_SPEED_MAX_HZ:
@@ -253,3 +250,9 @@ def _bls_request(payload: dict[str, Any]) -> BlsRequest | None:
     if (passes is None) == (seconds is None):
         return None
     return BlsRequest(mode=mode, speed_hz=speed, passes=passes, seconds=seconds)
+
+
+def _positive(value: object) -> float | None:
+    """A number above 0 from a journal (`finite_number`), or None."""
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None

@@ -275,3 +275,20 @@ def test_a_scene_name_or_reading_of_the_wrong_type_is_none_in_a_replayed_room() 
 
     assert state.scene is None
     assert state.vitals["oximeter"].model_dump(exclude_none=True) == {"spo2": 97, "sys": 1e30}
+
+
+def test_readings_too_large_to_average_are_no_readings(tmp_path: Path) -> None:
+    """Two heart rates of 1.7e308, each finite: the report's mean ended with an
+    OverflowError (fsum), the summary's median was infinite."""
+    data = tmp_path / "data"
+    journal = session_with_vitals(data)
+    stored(journal, 2, '{"hr": 1.7e308, "spo2": 97}')
+    stored(journal, 3, '{"hr": 1.7e308, "spo2": 95}')
+
+    report = sessionroom("report", journal)
+    listing, rows = summary(data, tmp_path / "sessions.csv")
+
+    assert report.exit_code == 0, report.output
+    assert "  oximeter  hr" not in report.stdout
+    assert listing.exit_code == 0, listing.output
+    assert [(row["hr_median"], row["spo2_median"]) for row in rows] == [("", "96")]
