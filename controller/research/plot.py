@@ -103,6 +103,16 @@ def _minutes(t: float) -> float:
     return t / 60
 
 
+def _label(
+    axis: Any, end_t: float, t: float, y: float, text: str, *, shift: float = 0.0, **style: Any
+) -> None:
+    """Write `text` at session time `t` (`shift` minutes right), if `t` is within the picture
+    (0 to `end_t`): matplotlib draws a label however far outside it is, and fails on a
+    place as far as a damaged journal's time may be (1e299 s)."""
+    if 0 <= t <= end_t:
+        axis.text(_minutes(t) + shift, y, text, **style)
+
+
 def _phase_bands(axis: Any, analysis: SessionAnalysis) -> None:
     for phase in analysis.phases:
         colour = PHASE_COLOURS.get(phase.name, "#eeeeee")
@@ -140,10 +150,13 @@ def _room_panel(axis: Any, analysis: SessionAnalysis) -> None:
         label = phase.name
         if planned is not None and abs(phase.duration_s - planned) >= 1:
             label += f"\n{_signed_minutes(phase.duration_s - planned)} vs plan"
-        axis.text(
-            _minutes(phase.start) + 0.01 * _minutes(analysis.end_t),
+        _label(
+            axis,
+            analysis.end_t,
+            phase.start,
             1.07,
             label,
+            shift=0.01 * _minutes(analysis.end_t),
             va="top",
             fontsize=9,
             color="#333333",
@@ -169,11 +182,12 @@ def _rail_panel(axis: Any, analysis: SessionAnalysis) -> None:
             color="#009e73",
         )
         speed = f"{bls.speed_hz:g} Hz" if bls.speed_hz is not None else ""
-        axis.text(_minutes(bls.end), rows["BLS"] + 0.35, f" {speed}", fontsize=7, va="bottom")
+        label = f" {speed}"
+        _label(axis, analysis.end_t, bls.end, rows["BLS"] + 0.35, label, fontsize=7, va="bottom")
     _bars(axis, analysis.dropouts, rows["offline"], "#7f7f7f", analysis.end_t)
     _bars(axis, analysis.broker_outages, rows["broker"], "#c0392b", analysis.end_t)
     for start, devices in _dropout_labels(analysis.dropouts, analysis.end_t):
-        axis.text(_minutes(start), rows["offline"] + 0.35, devices, fontsize=7)
+        _label(axis, analysis.end_t, start, rows["offline"] + 0.35, devices, fontsize=7)
     for action in analysis.actions:
         marker = "v" if action.category == "cue" else "|"
         colour = "#bbbbbb" if action.refused else ("#0072b2" if marker == "|" else "#56b4e9")

@@ -380,3 +380,28 @@ def test_odd_text_survives_the_report_its_timeline_and_the_summary(
     assert png.read_bytes().startswith(b"\x89PNG") and "<html" in html.read_text("utf-8")
     assert listing.exit_code == 0, listing.output
     assert len(list(csv.reader(io.StringIO(summary.read_text("utf-8"), newline="")))) == 2
+
+
+@pytest.mark.parametrize("far", [-9.9e299, 9.9e299])
+def test_labels_of_damaged_times_far_outside_the_session_leave_the_timeline_drawable(
+    tmp_path: Path, far: float
+) -> None:
+    """A device offline since a session time of ±9.9e299 s (a number, so it is read): its
+    label, drawn however far outside the picture, ended the timeline with a TypeError of
+    matplotlib's font renderer."""
+    timeline = [
+        (0.0, Event("phase", {"to": "centering", "planned_s": 60.0}, phase="centering")),
+        (1.0, Event("availability", {"available": "offline"}, device="lamp", phase="centering")),
+        (2.0, Event("availability", {"available": "online"}, device="lamp", phase="centering")),
+        (3.0, Event("session", {"event": "end"}, phase="centering")),
+    ]
+    journal = write_journal(tmp_path, timeline)
+    with sqlite3.connect(journal) as connection:
+        connection.execute("UPDATE events SET t = ? WHERE seq = 2", (far,))
+    connection.close()
+    png = tmp_path / "timeline.png"
+
+    report = CliRunner().invoke(main, ["report", str(journal), "--png", str(png)])
+
+    assert report.exit_code == 0, report.output
+    assert png.read_bytes().startswith(b"\x89PNG")
