@@ -101,6 +101,12 @@ def clean_text(value: str) -> bool:
     return _SURROGATE.search(value) is None
 
 
+def valid_text(text: str) -> str:
+    """`text` with each lone surrogate as U+FFFD (the replacement character): text that can
+    be written out as UTF-8, as recorded text is where it must be (JSON, a BIDS table)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def terminal_text(text: str) -> str:
     """`text` as a terminal may show it: control characters (line breaks included) and lone
     surrogates written out as escapes (`\\x1b`, `\\n`, `\\ud800`), so that recorded text

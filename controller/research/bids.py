@@ -44,6 +44,7 @@ from controller.journal.sessions import utc_datetime
 from controller.research.analysis import SessionAnalysis
 from controller.research.files import move_into, staging_folder, write_private_bytes
 from controller.research.pseudonym import bids_label
+from controller.untrusted import valid_text
 
 BIDS_VERSION = "1.10.0"
 PHYSIO_RATE_HZ = 1.0
@@ -144,7 +145,6 @@ README = (
     "resampled to 1 Hz.\n"
 )
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 VITAL_UNITS = {"hr": "bpm", "spo2": "%", "sys": "mmHg", "dia": "mmHg"}
 VITAL_NAMES = {
@@ -431,7 +431,7 @@ def bids_text(text: str) -> str:
     space, lone surrogates U+FFFD; a double quote stays, and `tsv` quotes its cell.
     """
     text = " ".join(CONTROL.sub(" ", text).split())
-    return text if text.isascii() else SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else valid_text(text)
 
 
 def tsv(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
@@ -469,7 +469,7 @@ def _acq_time(wall_ns: int) -> str:
 
 def _json_bytes(content: dict[str, Any]) -> bytes:
     text = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
-    return SURROGATE.sub("\ufffd", text).encode()
+    return valid_text(text).encode()
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:

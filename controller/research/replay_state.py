@@ -16,6 +16,8 @@ retained topic).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import deque
 from typing import Any
 
@@ -39,8 +41,8 @@ from controller.engine.record import TIMELINE_LENGTH, iso_wall
 from controller.engine.safety import BlsRequest
 from controller.engine.snapshot import device_info, phase_info, plan_phases
 from controller.journal import Event, SessionMeta
-from controller.research.describe import describe, emergency_step
-from controller.untrusted import finite_number
+from controller.research.describe import compact, describe, emergency_step
+from controller.untrusted import MAX_INT_DIGITS, clean_text, finite_number, valid_text
 
 TIMELINE_KINDS = frozenset(
     {
@@ -90,6 +92,7 @@ class ReplayedRoom:
 
     def apply(self, event: Event) -> None:
         """Take one event into the state."""
+        event = _valid_text(event)
         payload = event.payload if isinstance(event.payload, dict) else {}
         self.started = True
         if isinstance(payload.get("run"), dict):
@@ -149,8 +152,15 @@ class ReplayedRoom:
 
     def _vitals(self, event: Event, payload: dict[str, Any]) -> None:
         if event.device is not None:
-            self.vitals[event.device] = payload
-            self.board.vitals(event.device, payload, self.thresholds, event.wall_ns)
+            # as the engine received it: `read_json` takes no integer of over MAX_INT_DIGITS
+            # digits (the alert board found 400 of them no float, with an OverflowError)
+            reading = {
+                key: value
+                for key, value in payload.items()
+                if not isinstance(value, int) or abs(value) < 10**MAX_INT_DIGITS
+            }
+            self.vitals[event.device] = reading
+            self.board.vitals(event.device, reading, self.thresholds, event.wall_ns)
 
     def _alert(self, event: Event, payload: dict[str, Any]) -> None:
         if payload.get("key") == "journal":
@@ -231,6 +241,15 @@ class ReplayedRoom:
             )
             for device_id in ids
         }
+
+
+def _valid_text(event: Event) -> Event:
+    """`event` with every lone surrogate in its payload (a JSON escape may spell one) as
+    U+FFFD: the published state is JSON in UTF-8, which holds none (`valid_text`)."""
+    text = compact(event.payload)
+    if clean_text(text):
+        return event
+    return dataclasses.replace(event, payload=json.loads(valid_text(text)))
 
 
 def _bls_request(payload: dict[str, Any]) -> BlsRequest | None:

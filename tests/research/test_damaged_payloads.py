@@ -292,3 +292,18 @@ def test_readings_too_large_to_average_are_no_readings(tmp_path: Path) -> None:
     assert "  oximeter  hr" not in report.stdout
     assert listing.exit_code == 0, listing.output
     assert [(row["hr_median"], row["spo2_median"]) for row in rows] == [("", "96")]
+
+
+def test_a_lone_surrogate_or_a_huge_reading_leaves_a_replayed_room_publishable() -> None:
+    """A scene named `calm\\ud800` (JSON escapes spell it) could not be published as JSON
+    (PydanticSerializationError); a systolic pressure of 400 digits ended the replay in the
+    alert board (OverflowError): the engine never received one, `read_json` refuses it."""
+    meta = SessionMeta("s", "room-a", "standard", "P-017", 1.0, START_NS, None, False)
+    room = ReplayedRoom("replayed", meta, None)
+    room.apply(Event("scene", {"name": "calm\ud800"}))
+    room.apply(Event("vitals", {"hr": 72, "sys": 10**400}, device="oximeter"))
+
+    state = json.loads(room.snapshot(1.0, published_ns=START_NS).model_dump_json())
+
+    assert state["scene"] == "calm\ufffd"
+    assert state["vitals"]["oximeter"]["hr"] == 72
