@@ -116,7 +116,7 @@ class ReplayedRoom:
         try:
             run = SessionRun.restore(self.plan, snapshot, guard_s=0.0)
             run.status(0.0)
-        except (KeyError, TypeError, ValueError, IndexError):
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError):
             return None
         return run
 

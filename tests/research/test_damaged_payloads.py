@@ -17,9 +17,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from controller.cli import main
+from controller.config import load_room
 from controller.journal import Event, SessionMeta
 from controller.research.pseudonym import keyed_pseudonym
 from controller.research.replay_state import ReplayedRoom
+from tests.conftest import REPO
 from tests.research.support import START_NS, write_journal
 
 FORMATS = ("jsonl", "csv", "mcap", "bids")
@@ -307,3 +309,15 @@ def test_a_lone_surrogate_or_a_huge_reading_leaves_a_replayed_room_publishable()
 
     assert state["scene"] == "calm\ufffd"
     assert state["vitals"]["oximeter"]["hr"] == 72
+
+
+def test_a_run_record_no_float_holds_is_no_progress_in_a_replayed_room() -> None:
+    """The phase's start as an integer of 400 digits: restoring the run ended the replay into
+    a simulated room with an OverflowError."""
+    room = load_room(REPO / "config.yaml")
+    meta = SessionMeta("s", "room-a", "rehearsal", "P-017", 1.0, START_NS, None, False)
+    replayed = ReplayedRoom("replayed", meta, room)
+    run = {"phase_index": 0, "phase_started": 10**400, "held": False, "extended_s": 0.0}
+    replayed.apply(Event("operator", {"action": "hold", "run": {**run, "fired_cues": []}}))
+
+    assert replayed.snapshot(1.0, published_ns=START_NS).phase is None
