@@ -244,8 +244,9 @@ class SafetyGate:
             changed = before.with_change(now, value, transition_s)
         allowed = self._allowed_transitions()
         # the lights-up is never held back, so its window is not counted (it is remembered);
-        # nor is a change to where the device is already going (it turns no corner)
-        same_target = track is not None and value == track.ramp.end
+        # nor is a change to where the device is already going (it turns no corner), unless
+        # it goes dark first (a light bar's set that replaces one: two corners)
+        same_target = track is not None and not from_dark and value == track.ramp.end
         transitions = 0 if lights_up or same_target else changed.busiest_window(self._unseen(now))
         if transitions > allowed:
             # a first change is a single transition: refused only after `history_unknown`

@@ -234,6 +234,22 @@ def test_an_engine_started_again_at_once_flashes_the_headset_no_more_than_allowe
     assert screen.busiest_second() <= allowed, f"at the headset: {screen.changes}"
 
 
+def test_light_bar_sets_started_again_and_again_are_held_to_the_flash_rate(room: Room) -> None:
+    """docs/safety.md#flash-rate: each set that replaces a running one darkens the light bar
+    and lights it again at the same brightness; the operator starting one every 0.1 s had
+    every start sent (20 in 2 s)."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(3.0)
+    sent: list[float] = []
+    for _ in range(20):
+        with contextlib.suppress(CommandRefused):  # a start too soon is refused
+            room.do("bls", op="start", device="lightbar", mode="visual", speed_hz=1.0, passes=8)
+        if room.tick(0.1).get("bls/lightbar/set"):
+            sent.append(room.clock.now())
+    busiest = max(sum(1 for t in sent if start <= t < start + 1.0 - 1e-9) for start in sent)
+    assert busiest <= 3, f"light bar sets started at {sent}"
+
+
 class HeadsetScreen:
     """The headset's screen as its messages light and darken it: a play shows the content
     at full brightness (no brightness is set here), a stop darkens it."""

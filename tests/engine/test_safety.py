@@ -212,6 +212,16 @@ def test_a_gate_that_lost_sight_of_a_light_it_knew_holds_its_changes_for_a_secon
     assert safety.check_light("lamp", 1.0, 6.0).status is OK
 
 
+def test_a_light_bar_set_started_again_at_the_same_brightness_is_counted() -> None:
+    """A set that replaces a running one darkens the bar at once and lights it again: it
+    turns two corners though the bar ends where it was going (the first set, one)."""
+    safety = gate()
+    statuses = [
+        safety.check_light("bar", 1.0, t, from_dark=True).status for t in (0.0, 0.1, 0.2, 0.3)
+    ]
+    assert statuses == [OK, OK, OK, REFUSED]
+
+
 def test_each_light_has_its_own_flash_count() -> None:
     safety = lamp_at(0.0)
     assert safety.check_light("strip", 0.0, 0.0).status is OK
