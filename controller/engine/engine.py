@@ -21,7 +21,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,8 @@ class Engine:
         self.gate.history_unknown(self._real(clock.now()))  # what the engine before sent
         self._start_scene: tuple[str, float | None] = (room.settings.idle_scene, None)
         """The scene the room takes once settled: idle, or a resumed session's."""
+        self._spoken_to: set[str] = set()
+        """Devices the operator gave a word before the room's first scene: it leaves them be."""
         self.fades = FadeEngine(max_rate_hz=MAX_UPDATES_PER_S / self.scale)
         self._close_journal = close_journal
         self._from_thread = from_thread
@@ -667,7 +669,7 @@ class Engine:
         """Advance everything to the clock's now: phases, cues, fades, BLS sets, music."""
         now = self.now()
         if self.scene is None and self._settled(now):
-            self._apply_scene(*self._start_scene)
+            self._apply_scene(*self._start_scene, leave=self._spoken_to)
         if self.session is not None:
             t = now - self.session.origin
             for happening in self.session.run.due(t):
@@ -861,6 +863,7 @@ class Engine:
             asked = command.seconds if command.seconds is not None else left
             command = command.model_copy(update={"seconds": min(asked, left)})
         self.music.control(command, self.now())
+        self._spoke_to(device.id for device in self.room.devices_of_kind("music"))
 
     def _bls(self, command: Bls) -> None:
         bls_devices = [d.id for d in self.room.devices_of_kind("bls")]
@@ -872,6 +875,7 @@ class Engine:
         if command.op == "stop":
             for device_id in [command.device] if command.device else list(self.bls.sets):
                 self.bls.stop(device_id, "operator", now)
+            self._spoke_to([command.device] if command.device else bls_devices)
             return
         scene = self.room.scenes.get(self.scene or "")
         targets = [command.device] if command.device else self.bls.scene_devices(scene)
@@ -899,6 +903,7 @@ class Engine:
                 now,
                 self.music.volume,
             )
+        self._spoke_to(targets)
 
     def _scene_bls_target(self, device_id: str) -> BlsTarget:
         """The current scene's BLS settings for a device: defaults for an operator's set."""
@@ -924,6 +929,14 @@ class Engine:
                 refusals.append(verdict.reason or f"{device_id}: refused")
         if refusals:
             raise CommandRefused("; ".join(refusals))
+        self._spoke_to(self.vr.ids)
+
+    def _spoke_to(self, device_ids: Iterable[str]) -> None:
+        """The operator's word for these devices, given before the room's first scene went
+        out (`_scene_when_settled`), stands: that scene leaves them be, as it went out
+        before the word when there was no flash window to wait for."""
+        if self.scene is None:
+            self._spoken_to.update(device_ids)
 
     # ================================================================== phases and scenes
 
@@ -958,7 +971,10 @@ class Engine:
         self.volume_override = None
         self.lights.overrides.clear()
 
-    def _apply_scene(self, name: str, transition_s: float | None) -> None:
+    def _apply_scene(
+        self, name: str, transition_s: float | None, *, leave: Collection[str] = ()
+    ) -> None:
+        """Apply a scene to every device it names but those in `leave`."""
         scene = self.room.scenes[name]
         fade = scene.fade_s if transition_s is None else transition_s
         self.scene = name
@@ -967,6 +983,8 @@ class Engine:
             "scene", {"name": name, "fade_s": fade}, text=f"scene {name} (fade {fade:g} s)"
         )
         for device_id, target in scene_targets(self.room, scene).items():
+            if device_id in leave:
+                continue
             try:
                 self._apply_target(device_id, target, fade)
             except CommandRefused as refusal:  # e.g. a set the gate refuses, tones missing

@@ -540,3 +540,25 @@ def test_a_resumed_session_s_scene_goes_out_alone_once_the_engine_has_settled(
     ]
     assert headset == ["play"]
     assert engine.snapshot().scene == "centering"
+
+
+def test_the_operator_s_stop_in_the_first_second_is_not_overtaken_by_the_resumed_scene(
+    tmp_path: Path,
+) -> None:
+    """docs/safety.md#flash-rate: the resumed session's scene waits for the engine to
+    settle; a stop the operator gave the headset meanwhile stands (the scene's play went out
+    after it, and the content the operator had just stopped played again)."""
+    crashed_session(tmp_path, phase="centering")
+    engine, resumed = restart(the_room(tmp_path))
+    assert resumed is not None
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(0.3)
+    command(engine, "vr", op="stop")
+    engine.tick()
+    engine.clock.advance(FLASH_WINDOW_S)
+    engine.tick()
+    wire = engine.take_outgoing()
+    headset = [json.loads(m.payload)["action"] for m in wire if m.topic == "vr/headset/set"]
+    assert "play" not in headset, headset
+    assert "zigbee2mqtt/ceiling_light/set" in {m.topic for m in wire}  # the rest of the scene
+    assert engine.snapshot().scene == "centering"
