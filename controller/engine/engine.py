@@ -964,7 +964,7 @@ class Engine:
         # Several phases can pass in one tick (after a long gap): only the last one's scene
         # is applied, the others are journaled as they happened.
         if self.emergency is None and change.to_index == session.run.phase_index:
-            self._apply_scene(phase.scene, phase.transition_s)
+            self._scene_when_settled(phase.scene, phase.transition_s)
 
     def _clear_overrides(self) -> None:
         self.scene_override = None
@@ -1183,9 +1183,11 @@ class Engine:
         """A scene at once, or, while the room has had none since start-up, once the gate
         has seen a whole flash window: what the engine before this one sent in its last
         second is not known (docs/safety.md#flash-rate), and its lights and screen content
-        would be refused until then."""
+        would be refused until then (a light bar's set for good: a scene's set is not tried
+        again)."""
         if self.scene is None and not self._settled(self.now()):
             self._start_scene = (name, fade_s)
+            self._spoken_to.clear()  # a word before this scene was chosen is not after it
         else:
             self._apply_scene(name, fade_s)
 

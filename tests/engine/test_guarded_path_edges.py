@@ -39,6 +39,7 @@ from controller.api.client import EngineUnreachable, RoomClient
 from controller.api.commands import BadCommand, parse_command
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
+from controller.config.models import BlsTarget
 from controller.config.settings import BrokerSettings
 from controller.engine.clock import ManualClock
 from controller.engine.engine import VR_RETRY_S, Engine
@@ -904,3 +905,27 @@ def test_a_scene_that_comes_first_takes_the_place_of_the_content_a_scene_still_o
 
     later = [m.payload for m in engine.take_outgoing() if m.topic == HEADSET]
     assert not any('"play"' in payload for payload in later), later
+
+
+def test_a_session_started_in_the_engine_s_first_second_gets_its_light_bar_set(
+    tmp_path: Path,
+) -> None:
+    """docs/safety.md#flash-rate ("What one gate sees"): the first phase's scene waits for
+    the engine to settle and goes out then, its light bar's set with it; sent at once, the
+    set was refused (the light bar's history is not known yet) and never tried again."""
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    centering = room.scenes["centering"]
+    bar = BlsTarget(mode="visual", speed_hz=1.0, passes=20)
+    room.scenes["centering"] = centering.model_copy(update={"bls": {"lightbar": bar}})
+    clock = ManualClock()
+    engine = Engine(room, clock=clock)
+    engine.tick()
+    clock.advance(0.3)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    sets = []
+    for _ in range(20):
+        clock.advance(0.1)
+        engine.tick()
+        sets += [m.payload for m in engine.take_outgoing() if m.topic == "bls/lightbar/set"]
+    assert [json.loads(payload)["running"] for payload in sets] == [True]
+    assert engine.snapshot().scene == "centering"

@@ -562,3 +562,24 @@ def test_the_operator_s_stop_in_the_first_second_is_not_overtaken_by_the_resumed
     assert "play" not in headset, headset
     assert "zigbee2mqtt/ceiling_light/set" in {m.topic for m in wire}  # the rest of the scene
     assert engine.snapshot().scene == "centering"
+
+
+def test_a_session_started_after_the_operator_s_stop_in_the_first_second_plays_its_content(
+    tmp_path: Path,
+) -> None:
+    """The operator's word stands until a scene is chosen after it: a session started then
+    has its first phase's content, once the engine has settled."""
+    clock = ManualClock()
+    engine = engine_on(the_room(tmp_path), clock)
+    clock.advance(0.2)
+    command(engine, "vr", op="stop")
+    clock.advance(0.2)
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(FLASH_WINDOW_S)
+    engine.tick()
+    headset = [
+        json.loads(m.payload)["action"]
+        for m in engine.take_outgoing()
+        if m.topic == "vr/headset/set"
+    ]
+    assert headset[-1:] == ["play"], headset
