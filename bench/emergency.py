@@ -126,7 +126,8 @@ async def measure(
         await running.start_session(plan)
         state = await state_when(
             running.client,
-            lambda state: None if state["session"] else "the session never showed",
+            # the session's scene goes out once the engine has settled (docs/safety.md)
+            lambda state: None if state["session"] and state["scene"] else "no session scene",
             SETTLE_TIMEOUT_S,
         )
         scene = str(state["scene"])
