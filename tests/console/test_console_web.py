@@ -119,9 +119,13 @@ def phase(engine: RoomService) -> str | None:
 def page_state(browser: Any, state: str) -> bool:
     """Whether the console's page is in `state` (a class of its body): "-first-byte" once the
     console draws, "-closed" once its websocket closed ("Session ended.")."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    classes = browser.find_element(By.TAG_NAME, "body").get_attribute("class") or ""
+    try:
+        classes = browser.find_element(By.TAG_NAME, "body").get_attribute("class") or ""
+    except StaleElementReferenceException:  # the page was replaced as it was read
+        return False
     return state in classes.split()
 
 
