@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,53 @@ async def test_an_urgent_message_overtakes_a_queued_flood_and_lanes_take_turns(
     assert handled[:2] == ["note 0", "emergency"]
     assert handled[2:6] == ["note 1", "state 0", "note 2", "state 1"]
     assert [h for h in handled if h.startswith("note")] == [f"note {n}" for n in range(201)]
+
+
+async def test_an_urgent_message_behind_a_flood_in_the_socket_is_read_ahead_of_it(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/robustness.md#queueing: 300 notes and an emergency reach the socket while every
+    note takes the handler a millisecond, never awaiting. Read one packet a turn, the
+    emergency would be read, and handled, after all of them; read in batches while a backlog
+    is seen, it is handled among the first. Seen to fail with batches of one packet (the
+    emergency 301st of 301)."""
+    prefix = fresh_prefix()
+    handled: list[str] = []
+    started = threading.Event()
+
+    def note(message: Message) -> None:
+        handled.append(message.payload.decode())
+        if len(handled) == 1:
+            started.wait(5)  # the rest reaches the socket meanwhile
+        busy_until = time.perf_counter() + 0.001
+        while time.perf_counter() < busy_until:
+            pass
+
+    async with bus_for(mosquitto, "backlog") as bus:
+        bus.subscribe(
+            f"{prefix}/cmd", note, lane="control", urgent=lambda m: m.payload == b"emergency"
+        )
+        assert await bus.wait_connected(timeout=5)
+        outside = paho.Client(CallbackAPIVersion.VERSION2)
+        outside.connect(mosquitto.host, mosquitto.port)
+        outside.loop_start()
+
+        def flood() -> None:  # while the handler holds the event loop with the first note
+            for n in range(301):
+                outside.publish(f"{prefix}/cmd", f"note {n}", qos=1)
+            outside.publish(f"{prefix}/cmd", "emergency", qos=1).wait_for_publish(5)
+            started.set()
+
+        flooding = threading.Thread(target=flood)
+        flooding.start()
+        try:
+            await eventually(lambda: len(handled) == 302, timeout=15)
+        finally:
+            flooding.join()
+            outside.loop_stop()
+            outside.disconnect()
+    assert handled[0] == "note 0"
+    assert handled.index("emergency") < 100
 
 
 async def test_a_message_larger_than_the_limit_is_dropped_on_arrival_and_reported(
