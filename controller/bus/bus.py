@@ -1017,9 +1017,9 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
     journal's thread take the interpreter lock). Like `_send_without_delay`, this reaches
     paho's client through aiomqtt's `_client`.
 
-    Whether more is waiting in the kernel takes a system call (`select`), which costs a
-    command arriving alone about 45 µs before it is handled (measured stage by stage by
-    `bench.stages`). So a packet that comes after a read found the socket empty is read
+    Whether more is waiting in the kernel takes a system call (`select`), which held a
+    command arriving alone about 20 µs longer before it was handled (median, measured stage
+    by stage by `bench.stages`). So a packet that comes after a read found the socket empty is read
     alone and handled at once; the next read looks again. A flood costs one packet read
     alone, then batches while a backlog is seen.
     """
