@@ -220,10 +220,11 @@ class Engine:
         self.recorder = Recorder(wall_ns)
         self.gate = SafetyGate(self.limits)
         self.gate.history_unknown(self._real(clock.now()))  # what the engine before sent
-        self._start_scene: tuple[str, float | None] = (room.settings.idle_scene, None)
-        """The scene the room takes once settled: idle, or a resumed session's."""
+        self._scene_owed: tuple[str, float | None] | None = (room.settings.idle_scene, None)
+        """The scene (and fade) the room takes once settled: idle, a resumed session's, or
+        the last one asked for before then; None once applied, or while latched."""
         self._spoken_to: set[str] = set()
-        """Devices the operator gave a word before the room's first scene: it leaves them be."""
+        """Devices the operator gave a word while a scene was owed: it leaves them be."""
         self.fades = FadeEngine(max_rate_hz=MAX_UPDATES_PER_S / self.scale)
         self._close_journal = close_journal
         self._from_thread = from_thread
@@ -356,7 +357,7 @@ class Engine:
             moments.append(emergency.since + CONFIRM_AFTER_S * self.scale)
         moments += [at * self.scale for at in self._floor_owed.values()]
         moments += [at for _target, at in self._vr_owed.values()]
-        if self.scene is None:
+        if self._scene_owed is not None:
             moments.append(self.gate.unseen_until * self.scale)
         return max(0.0, self._real(min(moments) - now))
 
@@ -668,8 +669,9 @@ class Engine:
     def tick(self) -> None:
         """Advance everything to the clock's now: phases, cues, fades, BLS sets, music."""
         now = self.now()
-        if self.scene is None and self._settled(now):
-            self._apply_scene(*self._start_scene, leave=self._spoken_to)
+        if self._scene_owed is not None and self._settled(now):
+            owed, self._scene_owed = self._scene_owed, None
+            self._apply_scene(*owed, leave=self._spoken_to)
         if self.session is not None:
             t = now - self.session.origin
             for happening in self.session.run.due(t):
@@ -829,7 +831,7 @@ class Engine:
             )
         self._clear_overrides()
         self.scene_override = command.name
-        self._apply_scene(command.name, None)
+        self._scene_when_settled(command.name, None)
 
     def _lights(self, command: Lights) -> None:
         lights = [d.id for d in self.room.devices_of_kind("light")]
@@ -932,10 +934,10 @@ class Engine:
         self._spoke_to(self.vr.ids)
 
     def _spoke_to(self, device_ids: Iterable[str]) -> None:
-        """The operator's word for these devices, given before the room's first scene went
-        out (`_scene_when_settled`), stands: that scene leaves them be, as it went out
+        """The operator's word for these devices, given while a scene waits for the engine
+        to settle (`_scene_when_settled`), stands: that scene leaves them be, as it went out
         before the word when there was no flash window to wait for."""
-        if self.scene is None:
+        if self._scene_owed is not None:
             self._spoken_to.update(device_ids)
 
     # ================================================================== phases and scenes
@@ -1095,6 +1097,7 @@ class Engine:
         lights = {k: t for k, t in targets.items() if isinstance(t, LightTarget)}
         self.output.engage_latch({k: wanted_level(t) for k, t in lights.items()})
         self._music_due = None  # a scene's music that has not started never does
+        self._scene_owed = None  # nor does a scene still waiting for the engine to settle
         self._clear_overrides()
         self.scene = self.room.settings.safe_scene
         music_fade_s = 0.0 if immediate else self.limits.emergency_fade_s
@@ -1147,9 +1150,9 @@ class Engine:
         self._record("safety", {"emergency": "cleared"}, text="emergency cleared")
         if self.session is not None:
             phase = self.session.run.phase
-            self._apply_scene(phase.scene, phase.transition_s)
+            self._scene_when_settled(phase.scene, phase.transition_s)
         else:
-            self._apply_scene(self.room.settings.idle_scene, None)
+            self._scene_when_settled(self.room.settings.idle_scene, None)
 
     # ================================================================== end of a session
 
@@ -1180,13 +1183,13 @@ class Engine:
             self._scene_when_settled(self.room.settings.idle_scene, None)
 
     def _scene_when_settled(self, name: str, fade_s: float | None) -> None:
-        """A scene at once, or, while the room has had none since start-up, once the gate
-        has seen a whole flash window: what the engine before this one sent in its last
-        second is not known (docs/safety.md#flash-rate), and its lights and screen content
-        would be refused until then (a light bar's set for good: a scene's set is not tried
-        again)."""
-        if self.scene is None and not self._settled(self.now()):
-            self._start_scene = (name, fade_s)
+        """A scene at once, or, before the gate has seen a whole flash window since start-up,
+        once it has: what the engine before this one sent in its last second is not known
+        (docs/safety.md#flash-rate), and the scene's lights and screen content would be
+        refused until then (a light bar's set for good: a scene's set is not tried again).
+        The last scene asked for before then is the one the room takes."""
+        if not self._settled(self.now()):
+            self._scene_owed = (name, fade_s)
             self._spoken_to.clear()  # a word before this scene was chosen is not after it
         else:
             self._apply_scene(name, fade_s)

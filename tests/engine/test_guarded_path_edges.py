@@ -907,25 +907,67 @@ def test_a_scene_that_comes_first_takes_the_place_of_the_content_a_scene_still_o
     assert not any('"play"' in payload for payload in later), later
 
 
+def engine_with_a_light_bar_in(tmp_path: Path, scene: str, *, latched: bool = False) -> Engine:
+    """The example room, `scene` running a set on the light bar, just started (`latched`:
+    an emergency's marker left by the engine before)."""
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    bar = BlsTarget(mode="visual", speed_hz=1.0, passes=20)
+    room.scenes[scene] = room.scenes[scene].model_copy(update={"bls": {"lightbar": bar}})
+    if latched:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f"{room.room_id}.emergency").write_text("2026-12-06T10:00:00Z")
+    engine = Engine(room, clock=ManualClock())
+    engine.tick()
+    return engine
+
+
+def light_bar_sets_over(engine: Engine, seconds: float) -> list[bool]:
+    """Tick `seconds` in tenths; whether each light-bar set sent meanwhile runs."""
+    sets = []
+    for _ in range(round(seconds * 10)):
+        run_engine(engine, 0.1, step=0.1)
+        sets += [m.payload for m in engine.take_outgoing() if m.topic == "bls/lightbar/set"]
+    return [json.loads(payload)["running"] for payload in sets]
+
+
 def test_a_session_started_in_the_engine_s_first_second_gets_its_light_bar_set(
     tmp_path: Path,
 ) -> None:
     """docs/safety.md#flash-rate ("What one gate sees"): the first phase's scene waits for
     the engine to settle and goes out then, its light bar's set with it; sent at once, the
     set was refused (the light bar's history is not known yet) and never tried again."""
-    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
-    centering = room.scenes["centering"]
-    bar = BlsTarget(mode="visual", speed_hz=1.0, passes=20)
-    room.scenes["centering"] = centering.model_copy(update={"bls": {"lightbar": bar}})
-    clock = ManualClock()
-    engine = Engine(room, clock=clock)
-    engine.tick()
-    clock.advance(0.3)
+    engine = engine_with_a_light_bar_in(tmp_path, "centering")
+    run_engine(engine, 0.3, step=0.3)
     command(engine, "start", plan="rehearsal", participant="P014")
-    sets = []
-    for _ in range(20):
-        clock.advance(0.1)
-        engine.tick()
-        sets += [m.payload for m in engine.take_outgoing() if m.topic == "bls/lightbar/set"]
-    assert [json.loads(payload)["running"] for payload in sets] == [True]
+    assert light_bar_sets_over(engine, 2.0) == [True]
     assert engine.snapshot().scene == "centering"
+
+
+def test_a_scene_the_operator_chooses_in_the_engine_s_first_second_gets_its_light_bar_set(
+    tmp_path: Path,
+) -> None:
+    """docs/safety.md#flash-rate ("What one gate sees"): a scene asked for before the engine
+    has settled goes out once it has, whole. Seen to fail before: sent at once, its light
+    bar's set was refused and never tried again (no set at all)."""
+    engine = engine_with_a_light_bar_in(tmp_path, "centering")
+    run_engine(engine, 0.3, step=0.3)
+    command(engine, "scene", name="centering")
+    assert light_bar_sets_over(engine, 2.0) == [True]
+    assert engine.snapshot().scene == "centering"
+
+
+def test_an_emergency_cleared_in_the_engine_s_first_second_gives_back_a_scene_with_its_light_bar(
+    tmp_path: Path,
+) -> None:
+    """docs/emergency.md: an engine that starts latched (the marker of the one before) shows
+    the lights-up at once; cleared within the first second, the idle scene goes out once the engine has settled, its light bar's set with it (before: at once,
+    the set refused and lost)."""
+    engine = engine_with_a_light_bar_in(tmp_path, "idle", latched=True)
+    assert engine.emergency is not None
+    run_engine(engine, 0.3, step=0.3)
+    sent = [m.payload for m in engine.take_outgoing() if m.topic == "bls/lightbar/set"]
+    assert [json.loads(payload)["running"] for payload in sent] == [False]  # the latch's stop
+    command(engine, "clear_emergency")
+    assert engine.snapshot().scene == "lights-up"  # until the engine has settled
+    assert light_bar_sets_over(engine, 2.0) == [True]
+    assert engine.snapshot().scene == "idle"
