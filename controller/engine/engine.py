@@ -670,8 +670,8 @@ class Engine:
         """Advance everything to the clock's now: phases, cues, fades, BLS sets, music."""
         now = self.now()
         if self._scene_owed is not None and self._settled(now):
-            owed, self._scene_owed = self._scene_owed, None
-            self._apply_scene(*owed, leave=self._spoken_to)
+            scene_owed, self._scene_owed = self._scene_owed, None
+            self._apply_scene(*scene_owed, leave=self._spoken_to)
         if self.session is not None:
             t = now - self.session.origin
             for happening in self.session.run.due(t):

@@ -960,8 +960,9 @@ def test_an_emergency_cleared_in_the_engine_s_first_second_gives_back_a_scene_wi
     tmp_path: Path,
 ) -> None:
     """docs/emergency.md: an engine that starts latched (the marker of the one before) shows
-    the lights-up at once; cleared within the first second, the idle scene goes out once the engine has settled, its light bar's set with it (before: at once,
-    the set refused and lost)."""
+    the lights-up at once; cleared within the first second, the idle scene goes out once the
+    engine has settled, its light bar's set with it (before: at once, the set refused and
+    lost)."""
     engine = engine_with_a_light_bar_in(tmp_path, "idle", latched=True)
     assert engine.emergency is not None
     run_engine(engine, 0.3, step=0.3)
