@@ -980,6 +980,7 @@ class Engine:
         scene = self.room.scenes[name]
         fade = scene.fade_s if transition_s is None else transition_s
         self.scene = name
+        self._scene_owed = None  # a scene asked for later than the one owed takes its place
         self._vr_owed.clear()  # what an earlier scene still owed is not this one's
         self._record(
             "scene", {"name": name, "fade_s": fade}, text=f"scene {name} (fade {fade:g} s)"

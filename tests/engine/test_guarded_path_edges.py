@@ -972,3 +972,53 @@ def test_an_emergency_cleared_in_the_engine_s_first_second_gives_back_a_scene_wi
     assert engine.snapshot().scene == "lights-up"  # until the engine has settled
     assert light_bar_sets_over(engine, 2.0) == [True]
     assert engine.snapshot().scene == "idle"
+
+
+@pytest.mark.parametrize("ask", ["start", "scene"])
+def test_a_scene_asked_for_once_settled_but_before_the_tick_is_not_undone_by_the_one_owed(
+    tmp_path: Path, ask: str
+) -> None:
+    """docs/safety.md#flash-rate ("What one gate sees"): the last scene asked for is the one
+    that goes out. A command handled once the flash window has passed but before the tick
+    that sends the idle scene owed since start-up (the service wakes for it a little late)
+    had its scene go out at once; the tick after it then sent the idle scene over it: the
+    session's first phase (or the operator's scene) undone, the room idle."""
+    engine = engine_with_a_light_bar_in(tmp_path, "centering")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(1.001)  # the window has passed; the service's tick is not yet due
+    if ask == "start":
+        command(engine, "start", plan="rehearsal", participant="P014")
+    else:
+        command(engine, "scene", name="centering")
+
+    assert light_bar_sets_over(engine, 2.0) == [True]
+    assert engine.snapshot().scene == "centering"
+
+
+def test_a_session_resumed_after_the_engine_s_first_second_keeps_its_scene(room: Room) -> None:
+    """docs/robustness.md: a crashed session is resumed in its phase and scene. The service
+    builds the engine, then waits for the broker (on a facility broker, a few seconds
+    listening for an engine still online after a crash) before it resumes the session: the
+    gate has seen its window by then and the resumed scene goes out at once. The first tick
+    after it sent the idle scene owed since start-up over it: the session resumed in the
+    idle scene (its headset stopped, its music gone), the state saying so."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(5.0)
+    room.do("goto", phase="return")
+    room.run_for(3.0)
+    session = room.engine.session
+    assert session is not None and session.journal.flush()
+    room.clock.advance(0.5)  # killed; started again
+    engine = Engine(
+        room.engine.room,
+        clock=room.clock,
+        wall_ns=lambda: START_WALL_NS + int(room.clock.now() * 1e9),
+    )
+    room.engine = engine
+    room.clock.advance(3.0)  # the broker, the look for another engine
+    assert resume_or_close(engine, engine.room.data_dir, "room-a") is not None
+
+    wire = room.run_for(3.0)
+
+    assert engine.snapshot().scene == "return"
+    assert '{"action":"stop"}' not in wire.get(HEADSET, [])
