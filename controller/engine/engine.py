@@ -1195,6 +1195,14 @@ class Engine:
         else:
             self._apply_scene(name, fade_s)
 
+    @property
+    def _room_scene(self) -> str | None:
+        """The room's scene: the one owed once the engine has settled, else the one applied
+        last. A scene asked for in the engine's first second (`_scene_when_settled`) is the
+        session's for a resume, as it was when it went out at once: the lights-up an
+        emergency cleared then leaves is not."""
+        return self._scene_owed[0] if self._scene_owed is not None else self.scene
+
     def _settled(self, now: float) -> bool:
         """Whether the gate has seen the room for a whole flash window since start-up."""
         return self._real(now) >= self.gate.unseen_until
@@ -1346,7 +1354,7 @@ class Engine:
             return {}
         return {
             "run": self.session.run.snapshot(),
-            "scene": self.scene,
+            "scene": self._room_scene,
             "overrides": {
                 "scene": self.scene_override,
                 "lights": dict(self.lights.overrides),

@@ -1022,3 +1022,46 @@ def test_a_session_resumed_after_the_engine_s_first_second_keeps_its_scene(room:
 
     assert engine.snapshot().scene == "return"
     assert '{"action":"stop"}' not in wire.get(HEADSET, [])
+
+
+def restarted(room: Room, after_s: float) -> Engine:
+    """The room's engine killed (its journal flushed) and started again `after_s` later, the
+    session it left open resumed."""
+    session = room.engine.session
+    assert session is not None and session.journal.flush()
+    room.clock.advance(after_s)
+    room.engine = Engine(
+        room.engine.room,
+        clock=room.clock,
+        wall_ns=lambda: START_WALL_NS + int(room.clock.now() * 1e9),
+    )
+    assert resume_or_close(room.engine, room.engine.room.data_dir, "room-a") is not None
+    room.engine.tick()
+    return room.engine
+
+
+def test_a_session_whose_emergency_was_cleared_in_the_engine_s_first_second_resumes_in_its_scene(
+    room: Room,
+) -> None:
+    """docs/emergency.md: after `clear_emergency` the session's phase scene comes back; the
+    journal's progress record is what a resumed engine carries on from. Cleared within the
+    engine's first second, the phase's scene goes out once settled, but the progress record
+    journaled with the clear named the lights-up as the session's scene: a second restart,
+    any time before the next progress record, resumed the session (unlatched) in the
+    lights-up, its phase's scene never coming back."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(5.0)
+    room.do("emergency")
+    room.run_for(4.0)
+    engine = restarted(room, 0.3)  # the marker latches it again
+    assert engine.emergency is not None
+    room.tick(0.2)
+    room.do("clear_emergency")
+    room.run_for(20.0)
+    assert engine.snapshot().scene == "centering"
+
+    engine = restarted(room, 0.3)
+    room.run_for(3.0)
+
+    assert engine.emergency is None
+    assert engine.snapshot().scene == "centering"
