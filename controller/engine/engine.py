@@ -879,7 +879,7 @@ class Engine:
                 self.bls.stop(device_id, "operator", now)
             self._spoke_to([command.device] if command.device else bls_devices)
             return
-        scene = self.room.scenes.get(self.scene or "")
+        scene = self.room.scenes.get(self._room_scene or "")
         targets = [command.device] if command.device else self.bls.scene_devices(scene)
         explicit_length = command.passes is not None or command.seconds is not None
         for device_id in targets:
@@ -909,7 +909,7 @@ class Engine:
 
     def _scene_bls_target(self, device_id: str) -> BlsTarget:
         """The current scene's BLS settings for a device: defaults for an operator's set."""
-        scene = self.room.scenes.get(self.scene or "")
+        scene = self.room.scenes.get(self._room_scene or "")
         target = scene_targets(self.room, scene).get(device_id) if scene else None
         return target if isinstance(target, BlsTarget) else BlsTarget(running=False)
 
@@ -1199,8 +1199,8 @@ class Engine:
     def _room_scene(self) -> str | None:
         """The room's scene: the one owed once the engine has settled, else the one applied
         last. A scene asked for in the engine's first second (`_scene_when_settled`) is the
-        session's for a resume, as it was when it went out at once: the lights-up an
-        emergency cleared then leaves is not."""
+        session's for a resume and the defaults of an operator's BLS set, as it was when it
+        went out at once: the lights-up an emergency cleared then leaves is not."""
         return self._scene_owed[0] if self._scene_owed is not None else self.scene
 
     def _settled(self, now: float) -> bool:

@@ -1065,3 +1065,31 @@ def test_a_session_whose_emergency_was_cleared_in_the_engine_s_first_second_resu
 
     assert engine.emergency is None
     assert engine.snapshot().scene == "centering"
+
+
+def test_a_bls_start_after_an_emergency_cleared_in_the_engine_s_first_second_is_the_phase_s(
+    room: Room,
+) -> None:
+    """A `bls start` naming no device runs the scene's BLS devices with the scene's settings
+    (docs/control-api.md). Given in the engine's first second after `clear_emergency`, the
+    phase's scene (tappers at intensity 40) was still owed and the lights-up's went for the
+    room's: every BLS device was started, the light bar's set refused for the unknown
+    history, and the whole command refused with the light bar's reason."""
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(5.0)
+    room.do("goto", phase="return")
+    room.run_for(3.0)
+    room.do("emergency")
+    room.run_for(4.0)
+    engine = restarted(room, 0.3)
+    assert engine.emergency is not None
+    room.tick(0.2)
+    room.do("clear_emergency")
+    room.tick(0.1)
+
+    room.do("bls", op="start")
+    wire = room.run_for(2.0, step=0.1)
+
+    assert sorted(engine.bls.sets) == ["tappers"]
+    starts = [json.loads(p) for p in wire.get("bls/tappers/set", []) if '"running":true' in p]
+    assert [s["intensity"] for s in starts] == [40], wire.get("bls/tappers/set")
