@@ -143,13 +143,18 @@ def open_page(browsers: Callable[[], Any], screens: Screens, device: str, topic:
 
 
 def record(driver: Any) -> dict[str, Any]:
+    """What the page recorded (its events and frames); None before its script has run."""
     return driver.execute_script("return window.sessionroomDisplay")  # type: ignore[no-any-return]
 
 
 def event(driver: Any, name: str, after: Sent | None = None) -> dict[str, Any] | None:
-    """The page's first event `name` since the command `after` was sent."""
+    """The page's first event `name` since the command `after` was sent; None while there is
+    none, the page's script not running yet included (a page just loaded)."""
     since = after.started if after else 0.0
-    found = [e for e in record(driver)["events"] if e["name"] == name and e["at"] >= since]
+    page = record(driver)
+    if page is None:
+        return None
+    found = [e for e in page["events"] if e["name"] == name and e["at"] >= since]
     return found[0] if found else None
 
 
