@@ -47,6 +47,11 @@ def state(facility: Facility) -> dict[str, object] | None:
     return json.loads(result.stdout) if result.returncode == 0 else None
 
 
+def engine_log(facility: Facility) -> Path:
+    """Where room B's engine (`engine_b`) writes what it prints."""
+    return facility.rooms["room-b"] / "engine.log"
+
+
 def retained_as_overview(login: LoginFactory) -> dict[str, str]:
     """Every status, state and bridge message retained on the broker, as the overview reads
     them: each SUBACK comes after the retained messages of the subscription before it."""
@@ -60,7 +65,7 @@ def retained_as_overview(login: LoginFactory) -> dict[str, str]:
 @pytest.fixture
 def engine_b(facility: Facility) -> Iterator[subprocess.Popen[bytes]]:
     config = str(facility.rooms["room-b"] / "config.yaml")
-    process = spawn("run", "--config", config, "--time-scale", "1")
+    process = spawn("run", "--config", config, "--time-scale", "1", output=engine_log(facility))
     try:
         until(lambda: state(facility), "room B's engine online")
         yield process
@@ -124,6 +129,8 @@ def test_a_room_broker_conf_left_from_a_bridged_set_up_never_cuts_the_running_en
     conf.write_text(f"connection facility\naddress {HOST}:{facility.room_port}\n")
     watcher = login(None, "overview")
     watcher.subscribe(STATUS)
+    until(lambda: watcher.received(STATUS)[-1:] == ["online"], "room B's engine online")
+    before = len(watcher.received(STATUS))
     try:
         result = retire(facility)
     finally:
@@ -132,7 +139,10 @@ def test_a_room_broker_conf_left_from_a_bridged_set_up_never_cuts_the_running_en
     assert result.returncode == 1
     assert "refused: the engine of room room-b is online: stop it first" in result.stderr
     time.sleep(QUIET_S)  # an offline of the engine cut off would have come by now
-    assert watcher.received(STATUS) == ["online"]
+    since = watcher.received(STATUS)[before:]
+    assert since == [], (
+        f"{since} after retire; the engine said:\n{engine_log(facility).read_text()}"
+    )
 
 
 def test_retire_refuses_while_a_replay_of_the_room_is_online(

@@ -54,15 +54,17 @@ def sessionroom(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[
     )
 
 
-def spawn(*args: str) -> subprocess.Popen[bytes]:
-    """Start `sessionroom ARGS...` in the background."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "controller.cli", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=REPO,
-        env=child_env(),
-    )
+def spawn(*args: str, output: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `sessionroom ARGS...` in the background; its stdout and stderr go to `output`,
+    for a failing test to show, or nowhere."""
+    with open(output or os.devnull, "wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "controller.cli", *args],
+            stdout=sink,
+            stderr=sink,
+            cwd=REPO,
+            env=child_env(),
+        )
 
 
 def seen_within(seconds: float, check: Callable[[], T | None]) -> T | None:
