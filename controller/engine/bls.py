@@ -117,8 +117,20 @@ class BlsControl:
         named = [device.id for key in keys for device in devices.select(key, "bls")]
         return named or [d.id for d in self._room.devices_of_kind("bls")]
 
-    def start(self, device_id: str, target: BlsTarget, now: float, music_volume: float) -> None:
-        """Start a set, or raise CommandRefused with the gate's (or the latch's) reason."""
+    def start(
+        self,
+        device_id: str,
+        target: BlsTarget,
+        now: float,
+        music_volume: float,
+        *,
+        trial: bool = False,
+    ) -> None:
+        """Start a set, or raise CommandRefused with the gate's (or the latch's) reason.
+
+        `trial`: only raise the refusal a start now would meet; nothing starts
+        (`RoomOutput.bls_start`).
+        """
         device = self._room.devices[device_id]
         tones = device.driver == "tones"
         if tones and self._output.tones is None:
@@ -136,9 +148,11 @@ class BlsControl:
             tone_hz=(target.tone_hz or 440.0) if tones else None,
             confirmed=target.confirmed,
         )
-        verdict = self._output.bls_start(device_id, request, now, colour=target.colour)
+        verdict = self._output.bls_start(device_id, request, now, colour=target.colour, trial=trial)
         if verdict.value is None:
             raise CommandRefused(verdict.reason or "the BLS set was refused")
+        if trial:
+            return
         self.stops_owed.pop(device_id, None)
         allowed = verdict.value
         if tones:

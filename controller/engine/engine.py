@@ -881,31 +881,39 @@ class Engine:
             return
         scene = self.room.scenes.get(self._room_scene or "")
         targets = [command.device] if command.device else self.bls.scene_devices(scene)
-        explicit_length = command.passes is not None or command.seconds is not None
-        for device_id in targets:
-            base = self._scene_bls_target(device_id)
-            passes, seconds = (
-                (command.passes, command.seconds)
-                if explicit_length
-                else (base.passes, base.seconds)
-            )
-            self.bls.start(
-                device_id,
-                BlsTarget(
-                    running=True,
-                    mode=command.mode or base.mode,
-                    speed_hz=command.speed_hz or base.speed_hz,
-                    tone_hz=command.tone_hz or base.tone_hz,
-                    intensity=base.intensity if command.intensity is None else command.intensity,
-                    passes=passes if seconds is None else None,
-                    seconds=seconds,
-                    colour=base.colour,
-                    confirmed=command.confirm or (base.confirmed and not explicit_length),
-                ),
-                now,
-                self.music.volume,
-            )
+        wanted = {device_id: self._operator_bls_target(command, device_id) for device_id in targets}
+        refusals = []  # a set starts on all its devices or on none: the reply tells the truth
+        for device_id, target in wanted.items():
+            try:
+                self.bls.start(device_id, target, now, self.music.volume, trial=True)
+            except CommandRefused as refusal:
+                refusals.append(str(refusal))
+        if refusals:
+            started = "; no set started on " + ", ".join(wanted) if len(wanted) > 1 else ""
+            raise CommandRefused("; ".join(refusals) + started)
+        for device_id, target in wanted.items():
+            self.bls.start(device_id, target, now, self.music.volume)
         self._spoke_to(targets)
+
+    def _operator_bls_target(self, command: Bls, device_id: str) -> BlsTarget:
+        """The set an operator's `bls start` asks of a device: what the command says, the rest
+        from the scene's BLS settings for the device."""
+        base = self._scene_bls_target(device_id)
+        explicit_length = command.passes is not None or command.seconds is not None
+        passes, seconds = (
+            (command.passes, command.seconds) if explicit_length else (base.passes, base.seconds)
+        )
+        return BlsTarget(
+            running=True,
+            mode=command.mode or base.mode,
+            speed_hz=command.speed_hz or base.speed_hz,
+            tone_hz=command.tone_hz or base.tone_hz,
+            intensity=base.intensity if command.intensity is None else command.intensity,
+            passes=passes if seconds is None else None,
+            seconds=seconds,
+            colour=base.colour,
+            confirmed=command.confirm or (base.confirmed and not explicit_length),
+        )
 
     def _scene_bls_target(self, device_id: str) -> BlsTarget:
         """The current scene's BLS settings for a device: defaults for an operator's set."""

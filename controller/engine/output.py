@@ -329,9 +329,20 @@ class RoomOutput:
     # ------------------------------------------------------------------ BLS
 
     def bls_start(
-        self, device_id: str, request: BlsRequest, now: float, *, colour: str | None = None
+        self,
+        device_id: str,
+        request: BlsRequest,
+        now: float,
+        *,
+        colour: str | None = None,
+        trial: bool = False,
     ) -> Verdict[BlsRequest]:
-        """Check and start a set on a BLS device, or on the tones (silent; their volume ramps)."""
+        """Check and start a set on a BLS device, or on the tones (silent; their volume ramps).
+
+        `trial`: check only. Nothing is sent or remembered and only a refusal is reported: a
+        set allowed on trial is started for real at the same time, where what the gate
+        changed is reported (an operator's set on several devices starts on all or on none).
+        """
         if self.latch is not None:
             return _refusal(request, f"{device_id}: {LATCHED}; no BLS set starts")
         verdict = self.gate.check_bls(device_id, request)
@@ -340,13 +351,15 @@ class RoomOutput:
         if allowed is not None and _light_bar(driver):
             # a set replaces the bar's running one at once: its sweep starts again at the left
             level = _bar_level(allowed)
-            lit = self.gate.check_light(device_id, level, self._real(now), from_dark=True)
+            lit = self.gate.check_light(
+                device_id, level, self._real(now), from_dark=True, trial=trial
+            )
             if lit.value is None:  # started and stopped (or restarted) faster than the flash rate
                 verdict = _too_soon(request, lit, f"{device_id}: a set started")
                 allowed = None
-        if verdict.status is not Status.OK:
+        if verdict.status is not Status.OK and not (trial and allowed is not None):
             self._on_safety(device_id, verdict)
-        if allowed is None:
+        if allowed is None or trial:
             return verdict
         if isinstance(driver, BlsDriver):
             command = BlsCommand(

@@ -212,6 +212,7 @@ class SafetyGate:
         transition_s: float = 0.0,
         lights_up: bool = False,
         from_dark: bool = False,
+        trial: bool = False,
     ) -> Verdict[float]:
         """Check a brightness change of a light, VR display or light bar (0–1; 0 = off).
 
@@ -221,7 +222,8 @@ class SafetyGate:
         single change to the safe scene: it uses the reserved transition and is never
         refused for the flash rate. `from_dark`: the device goes dark at once first (a light
         bar's set that replaces a running one starts its sweep again at the left), judged
-        with the change as one.
+        with the change as one. `trial`: judged only; an allowed change is not remembered
+        (it is to be asked again for real, at the same time, or not at all).
         """
         track = self._luminance.get(device_id)
         _require_time(device_id, now, None if track is None else track.ramp.start_t)
@@ -259,7 +261,8 @@ class SafetyGate:
                 f"changes of 10 % or more within a second); nothing was sent and it "
                 f"{course}",
             )
-        self._luminance[device_id] = changed
+        if not trial:
+            self._luminance[device_id] = changed
         return findings.verdict(level, value)
 
     def check_effect(self, device_id: str, effect: str) -> Verdict[str]:

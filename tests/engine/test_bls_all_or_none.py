@@ -1,0 +1,166 @@
+"""An operator's `bls start` on several devices starts a set on all of them or on none.
+
+docs/control-api.md#bls: without a `device`, `start` uses the BLS devices of the current
+scene. The reply must say what happened in the room: a set refused on one device (the light
+bar held to the flash rate, the tones missing on the room PC) while the devices before it
+started was answered `refused` with the tappers running. Each test runs the engine on a copy
+of the shipped room whose peak scene names its BLS devices, with a manual clock and no
+broker; the tones are unavailable, as on a room PC without libvlc.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.api.commands import parse_command
+from controller.cli.common import Overrides, apply_overrides
+from controller.config import load_room
+from controller.engine.clock import ManualClock
+from controller.engine.engine import Engine
+from controller.engine.phases import CommandRefused
+from tests.engine.test_guarded_path_edges import room_copy
+
+TAPPERS = "bls/tappers/set"
+LIGHTBAR = "bls/lightbar/set"
+PEAK_BLS = "  tappers: {running: false}"
+"""The shipped peak scene's BLS entry, which each test replaces with the devices it names."""
+STEP_S = 0.1
+
+
+class PeakRoom:
+    """The engine in the peak phase of a rehearsal, its scene naming `devices` for BLS."""
+
+    def __init__(self, tmp_path: Path, devices: tuple[str, ...]) -> None:
+        named = "\n".join(f"  {device}: {{running: false}}" for device in devices)
+        config = room_copy(tmp_path, "peak", PEAK_BLS, named)
+        room = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
+        self.clock = ManualClock()
+        self.engine = Engine(room, clock=self.clock)
+        self._count = 0
+        self.tick(3.0)  # settled: past the flash window of an engine just started
+        self.do("start", plan="rehearsal", participant="P014")
+        self.tick(3.0)
+        self.do("goto", phase="peak")
+        self.tick(3.0)
+
+    def do(self, action: str, **fields: object) -> None:
+        self._count += 1
+        payload = {"id": f"c{self._count}", "action": action, **fields}
+        self.engine.command(parse_command(json.dumps(payload).encode()))
+
+    def refused(self, action: str, **fields: object) -> str:
+        with pytest.raises(CommandRefused) as caught:
+            self.do(action, **fields)
+        return str(caught.value)
+
+    def tick(self, seconds: float = STEP_S) -> set[str]:
+        """Advance the clock, tick, and return the BLS topics that got a message."""
+        self.clock.advance(seconds)
+        self.engine.tick()
+        return {m.topic for m in self.engine.take_outgoing() if m.topic.startswith("bls/")}
+
+    def flash_the_light_bar(self) -> None:
+        """Start and stop a light bar set twice, 0.1 s apart: the bar has just flashed."""
+        for op in ("start", "stop", "start", "stop"):
+            self.do("bls", op=op, device="lightbar")
+            assert self.tick() == {LIGHTBAR}
+
+
+def test_a_set_the_flash_rate_refuses_on_the_light_bar_starts_none_on_the_tappers(
+    tmp_path: Path,
+) -> None:
+    room = PeakRoom(tmp_path, ("tappers", "lightbar"))
+    room.flash_the_light_bar()
+    room.do("bls", op="start")  # the bar could take one more set
+    assert room.tick() == {TAPPERS, LIGHTBAR}
+
+    reason = room.refused("bls", op="start")
+
+    assert room.tick() == set()  # the tappers' running set was not started again
+    assert reason.startswith("lightbar: a set started now would flash it")
+    assert reason.endswith("; no set started on tappers, lightbar")
+    assert room.engine.bls.sets.keys() == {"tappers", "lightbar"}
+    room.do("bls", op="stop")
+    room.tick(1.0)
+    room.do("bls", op="start")  # once the bar has been still a second, both start
+    assert room.tick() == {TAPPERS, LIGHTBAR}
+
+
+def test_a_set_refused_on_the_tones_starts_none_on_the_tappers_and_light_bar(
+    tmp_path: Path,
+) -> None:
+    room = PeakRoom(tmp_path, ("tappers", "lightbar", "tones"))
+
+    reason = room.refused("bls", op="start")
+
+    assert room.tick() == set()
+    assert not room.engine.snapshot().bls.running
+    assert reason == (
+        "bilateral tones are not available on this room PC; "
+        "no set started on tappers, lightbar, tones"
+    )
+    room.do("bls", op="start", device="tappers")  # named alone, it starts
+    assert room.tick() == {TAPPERS}
+
+
+def test_the_light_bar_judged_for_a_set_that_did_not_start_is_judged_as_if_never_asked(
+    tmp_path: Path,
+) -> None:
+    """A set refused on another device leaves no trace in the light bar's flash history: the
+    bar's next set is judged on what it really did."""
+    room = PeakRoom(tmp_path, ("tappers", "lightbar", "tones"))
+    room.do("bls", op="start", device="lightbar")
+    assert room.tick() == {LIGHTBAR}
+    room.do("bls", op="stop", device="lightbar")
+    assert room.tick() == {LIGHTBAR}
+
+    room.refused("bls", op="start")  # the tones are missing
+    room.tick()
+    room.do("bls", op="start", device="lightbar")
+
+    assert room.tick() == {LIGHTBAR}
+
+
+def test_a_set_on_one_named_device_is_refused_in_the_gate_s_words_alone(tmp_path: Path) -> None:
+    room = PeakRoom(tmp_path, ("tappers", "lightbar"))
+    room.flash_the_light_bar()
+    room.do("bls", op="start", device="lightbar")
+    room.tick()
+
+    reason = room.refused("bls", op="start", device="lightbar")
+
+    assert reason.startswith("lightbar: a set started now would flash it")
+    assert "no set started on" not in reason
+
+
+def safety_records(room: PeakRoom) -> list[tuple[str | None, str]]:
+    """The safety events journaled since the last call: (device, status)."""
+    return [
+        (event["device"], event["payload"]["status"])
+        for event in room.engine.recorder.take()
+        if event["kind"] == "safety"
+    ]
+
+
+def test_what_the_gate_changes_or_refuses_is_journaled_once_per_device(tmp_path: Path) -> None:
+    """docs/safety.md#verdicts: every clamp and refusal is journaled. A set judged on trial
+    and then started is journaled once, when it starts; a refused one once, as refused."""
+    room = PeakRoom(tmp_path, ("tappers", "lightbar"))
+    safety_records(room)
+
+    room.do("bls", op="start", speed_hz=5.0)  # above the room's 2 Hz: clamped on both
+
+    assert safety_records(room) == [("tappers", "clamped"), ("lightbar", "clamped")]
+    assert room.tick() == {TAPPERS, LIGHTBAR}
+    room.do("bls", op="stop")
+    room.tick(1.0)
+    room.flash_the_light_bar()
+    safety_records(room)
+    room.do("bls", op="start", speed_hz=5.0)  # the bar takes one more set
+    room.tick()
+    safety_records(room)
+    room.refused("bls", op="start", speed_hz=5.0)
+    assert safety_records(room) == [("lightbar", "refused")]
