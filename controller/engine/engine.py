@@ -891,8 +891,10 @@ class Engine:
         if refusals:
             started = "; no set started on " + ", ".join(wanted) if len(wanted) > 1 else ""
             raise CommandRefused("; ".join(refusals) + started)
-        for device_id, target in wanted.items():
-            self.bls.start(device_id, target, now, self.music.volume)
+        # the tones first: their player's start is the one that can still fail (a fault of the
+        # player, not a refusal), and then no other device has started
+        for device_id in sorted(wanted, key=lambda d: self.room.devices[d].driver != "tones"):
+            self.bls.start(device_id, wanted[device_id], now, self.music.volume)
         self._spoke_to(targets)
 
     def _operator_bls_target(self, command: Bls, device_id: str) -> BlsTarget:

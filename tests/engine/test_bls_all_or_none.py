@@ -5,7 +5,8 @@ scene. The reply must say what happened in the room: a set refused on one device
 bar held to the flash rate, the tones missing on the room PC) while the devices before it
 started was answered `refused` with the tappers running. Each test runs the engine on a copy
 of the shipped room whose peak scene names its BLS devices, with a manual clock and no
-broker; the tones are unavailable, as on a room PC without libvlc.
+broker; the tones are unavailable, as on a room PC without libvlc, unless a test gives a
+tone player.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
+from controller.engine.local import ToneOutput
 from controller.engine.phases import CommandRefused
+from controller.engine.safety import BlsRequest
+from tests.engine.room_parts import RecordingTones
 from tests.engine.test_guarded_path_edges import room_copy
 
 TAPPERS = "bls/tappers/set"
@@ -33,12 +37,14 @@ STEP_S = 0.1
 class PeakRoom:
     """The engine in the peak phase of a rehearsal, its scene naming `devices` for BLS."""
 
-    def __init__(self, tmp_path: Path, devices: tuple[str, ...]) -> None:
+    def __init__(
+        self, tmp_path: Path, devices: tuple[str, ...], *, tones: ToneOutput | None = None
+    ) -> None:
         named = "\n".join(f"  {device}: {{running: false}}" for device in devices)
         config = room_copy(tmp_path, "peak", PEAK_BLS, named)
         room = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
         self.clock = ManualClock()
-        self.engine = Engine(room, clock=self.clock)
+        self.engine = Engine(room, clock=self.clock, tones=tones)
         self._count = 0
         self.tick(3.0)  # settled: past the flash window of an engine just started
         self.do("start", plan="rehearsal", participant="P014")
@@ -164,3 +170,27 @@ def test_what_the_gate_changes_or_refuses_is_journaled_once_per_device(tmp_path:
     safety_records(room)
     room.refused("bls", op="start", speed_hz=5.0)
     assert safety_records(room) == [("lightbar", "refused")]
+
+
+class TonesThatFailToStart(RecordingTones):
+    """A tone player whose start fails (its loop file gone from the temporary folder, say):
+    a fault of the player, which no trial foresees."""
+
+    def start(self, request: BlsRequest, *, volume: float) -> None:
+        raise ValueError("tone file /tmp/bls-1hz-440.wav not found")
+
+
+def test_a_tone_player_that_fails_to_start_leaves_the_tappers_and_light_bar_still(
+    tmp_path: Path,
+) -> None:
+    """The gate lets every set through, so the sets start for real; the tone player's fault
+    comes from the one start that can still fail. It must come before any other device has
+    started: the service answers such a fault `internal error`, and the tappers and bar must
+    not be running under it (the tones come last in the scene)."""
+    room = PeakRoom(tmp_path, ("tappers", "lightbar", "tones"), tones=TonesThatFailToStart())
+
+    with pytest.raises(ValueError, match="not found"):
+        room.do("bls", op="start")
+
+    assert room.tick() == set()
+    assert not room.engine.bls.sets
