@@ -2,6 +2,14 @@
 
 from controller.bus.bus import Bus
 from controller.bus.credentials import BusConfigError
-from controller.bus.messages import ConnectionChange, Handler, Message, Will
+from controller.bus.messages import ConnectionChange, Handler, Message, ReportsChange, Will
 
-__all__ = ["Bus", "BusConfigError", "ConnectionChange", "Handler", "Message", "Will"]
+__all__ = [
+    "Bus",
+    "BusConfigError",
+    "ConnectionChange",
+    "Handler",
+    "Message",
+    "ReportsChange",
+    "Will",
+]

@@ -35,6 +35,7 @@ from controller.bus.messages import (
     GatedDeviceMessage,
     Handler,
     Message,
+    ReportsChange,
     Will,
 )
 from controller.bus.outbox import Outbox, Pending
@@ -103,7 +104,10 @@ class Bus:
     the engine's output path (`publish_gated`); `publish` refuses them.
     With `intake` (a login, which may be the same), filters subscribed with `intake=True` are
     read on a second connection of their own (see `_Intake`); their messages join the same
-    inbox. Everything else, and every publish, stays on the first.
+    inbox. Everything else, and every publish, stays on the first. While the intake has been
+    down for `INTAKE_TOLD_AFTER_S` (a login the broker refuses, say), the first connection
+    reads its filters too, until it is back; each message is taken from one of the two only
+    (`_arrived`), and the `on_intake` callbacks are told which.
     """
 
     def __init__(
@@ -140,6 +144,8 @@ class Bus:
         self._unreported_drops = 0
         self._routes = Routes()
         self._unsubscribed: list[str] = []
+        self._unsubscribing: list[str] = []
+        """The intake's filters the first connection read while it was down, to give back."""
         self._connection_callbacks: list[Callable[[ConnectionChange], None]] = []
         self._max_payload_bytes = max_payload_bytes
         self._dropped_callbacks: list[Dropped] = []
@@ -181,6 +187,16 @@ class Bus:
             )
         )
         self._intake_task: asyncio.Task[None] | None = None
+        self._intake_failure: str | None = None
+        """Why the intake has been down a while: the first connection reads its filters."""
+        self._reading_for_intake = False
+        """This connection of the first has subscribed to the intake's filters in its place."""
+        self._reports_heard = False
+        """One of their messages has come in on it since."""
+        self._reports_callbacks: list[Callable[[ReportsChange], None]] = []
+        self._reports_told: ReportsChange | None = None
+        if self._intake is not None:
+            self._intake.callbacks.append(self._intake_told)
 
     @property
     def connected(self) -> bool:
@@ -241,9 +257,10 @@ class Bus:
             return
         if intake and self._intake is not None:
             self._intake.add(topic_filter)
-        else:
-            self._unsubscribed.append(topic_filter)
-            self._wake.set()
+            if self._intake_failure is None:
+                return
+        self._unsubscribed.append(topic_filter)
+        self._wake.set()
 
     def on_connection(self, callback: Callable[[ConnectionChange], None]) -> None:
         """Call `callback` when the bus connects, loses or cannot reach the broker, or closes."""
@@ -253,12 +270,45 @@ class Bus:
         """Call `callback` with each received message dropped unhandled, and why."""
         self._dropped_callbacks.append(callback)
 
-    def on_intake(self, callback: Callable[[str | None], None]) -> None:
-        """Call `callback` with None each time the intake connection is up and subscribed,
-        and with the reason once it has been down for `INTAKE_TOLD_AFTER_S` (once an
-        outage); never when the bus has none."""
+    def on_intake(self, callback: Callable[[ReportsChange], None]) -> None:
+        """Call `callback` each time the intake connection is up and subscribed (failure
+        None); once it has been down for `INTAKE_TOLD_AFTER_S` and the first connection has
+        subscribed to its filters in its place (its reason); and when the first of their
+        messages comes in there (`read_by_first`). Told again for each connection of the
+        first meanwhile; never when the bus has none."""
         if self._intake is not None:
-            self._intake.callbacks.append(callback)
+            self._reports_callbacks.append(callback)
+
+    def _intake_told(self, failure: str | None) -> None:
+        """The intake is up (None), or has been down a while: the first connection reads its
+        filters until it is back, then gives them back (what either reads of them meanwhile
+        is taken from the one that reads them, `_arrived`)."""
+        assert self._intake is not None
+        was, self._intake_failure = self._intake_failure, failure
+        filters = self._intake.filters
+        if failure is None and was is not None:
+            self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
+            self._unsubscribing = list(filters) if self._reading_for_intake else []
+            self._reading_for_intake = self._reports_heard = False
+            self._wake.set()
+        elif failure is not None and was is None:
+            self._unsubscribing = []
+            self._unsubscribed += [f for f in filters if f not in self._unsubscribed]
+            self._wake.set()
+        if failure is None:
+            self._tell_reports(ReportsChange(None))
+        # a failure is told once the first connection has subscribed in the intake's place
+        # (`_subscribe_pending`); while it is down too, the loss of the broker says it all
+
+    def _tell_reports(self, change: ReportsChange) -> None:
+        if change == self._reports_told and change.failure is not None:
+            return
+        self._reports_told = change
+        for callback in self._reports_callbacks:
+            try:
+                callback(change)
+            except Exception:
+                log.exception("intake callback %s failed", _name(callback))
 
     def on_lost(self, callback: Callable[[list[Pending]], None]) -> None:
         """Call `callback` with the messages published here that were dropped unsent (the
@@ -522,8 +572,12 @@ class Bus:
     async def _send(self, client: aiomqtt.Client) -> None:
         """Subscribe, publish the birth, then send what is queued until the bus stops."""
         sender = Sender(client)
-        on_intake = set() if self._intake is None else set(self._intake.filters)
+        on_intake = set()
+        if self._intake is not None and self._intake_failure is None:
+            on_intake = set(self._intake.filters)
         self._unsubscribed = [f for f in self._routes.filters() if f not in on_intake]
+        self._unsubscribing = []
+        self._reading_for_intake = self._reports_heard = False
         if self._unsubscribed:
             await self._subscribe_pending(client)
         if self._intake is not None:  # a broker back for one is likely back for both
@@ -538,6 +592,9 @@ class Bus:
             while True:
                 if self._unsubscribed:
                     await self._subscribe_pending(client)
+                elif self._unsubscribing:
+                    filters, self._unsubscribing = self._unsubscribing, []
+                    await client.unsubscribe(filters)
                 elif self._in_flight or (self._outbox and time.monotonic() < self._flush_until):
                     await self._send_oldest(sender)
                 elif self._stopping:
@@ -557,6 +614,15 @@ class Bus:
         filters = list(self._unsubscribed)
         await _subscribe(client, filters)
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
+        failure = self._intake_failure
+        if self._intake is None or failure is None or self._reading_for_intake:
+            return
+        if set(self._intake.filters).intersection(filters):
+            # subscribed in the intake's place; whether the broker lets this login read them
+            # (Mosquitto grants a subscription its ACL then delivers nothing of) shows once one
+            # comes in (`_arrived`)
+            self._reading_for_intake = True
+            self._tell_reports(ReportsChange(failure))
 
     def _start_batch(self, sender: Sender, room: int = IN_FLIGHT) -> _Batch:
         """Hand up to `room` of the oldest messages to the socket, in order, without waiting
@@ -673,8 +739,16 @@ class Bus:
         if not filters:
             log.debug("dropped a message on %s: no subscription matches it", message.topic)
             return
-        if on_intake and self._intake is not None and not self._intake.reads_only(filters):
-            return
+        if self._intake is not None:
+            # each message is taken from one connection: the first when a filter of its own
+            # matches it, else the one reading the intake's filters now
+            if self._intake_failure is None:
+                if on_intake != self._intake.reads_only(filters):
+                    return
+            elif on_intake:  # the first connection reads them meanwhile
+                return
+            elif not self._reports_heard:
+                self._hear_reports(self._intake, self._intake_failure, filters)
         self._arrivals += 1
         message = Message(message.topic, message.payload, message.retain, self._arrivals)
         lane, _ = self._lanes[filters[0]]
@@ -684,6 +758,15 @@ class Bus:
                 lane = URGENT
                 break
         self._inbox.put(message, lane)
+
+    def _hear_reports(self, intake: _Intake, failure: str, filters: list[str]) -> None:
+        """A message matching `filters` came in on the first connection while the intake is
+        down: one of the intake's shows the reports come in there (told once, after paho's
+        callback this runs in)."""
+        if self._reading_for_intake and intake.reads_any(filters):
+            self._reports_heard = True
+            change = ReportsChange(failure, read_by_first=True)
+            asyncio.get_running_loop().call_soon(self._tell_reports, change)
 
     def _notify_dropped(self, message: Message, reason: str) -> None:
         log.debug("dropped a message on %s: %s", message.topic, reason)
@@ -817,6 +900,10 @@ class _Intake:
     def reads_only(self, filters: list[str]) -> bool:
         """Whether these filters are all this connection's (none also on the first one)."""
         return self._filters.issuperset(filters)
+
+    def reads_any(self, filters: list[str]) -> bool:
+        """Whether one of these filters is this connection's."""
+        return not self._filters.isdisjoint(filters)
 
     def retry_now(self) -> None:
         """Connect again at once if waiting to (the first connection just came back)."""

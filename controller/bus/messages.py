@@ -40,6 +40,17 @@ class ConnectionChange:
     """On a reconnect, how long the bus was without the broker; None otherwise."""
 
 
+@dataclass(frozen=True)
+class ReportsChange:
+    """How the messages of the intake connection's filters (a room's device reports) come in."""
+
+    failure: str | None
+    """Why the intake connection has been down a while; None while it is up."""
+    read_by_first: bool = False
+    """While it is down: they come in on the first connection, which subscribed to them in
+    its place (False: none has yet; a broker that keeps them from its login sends none)."""
+
+
 Handler = Callable[[Message], Awaitable[None] | None]
 """Receives the messages of a topic filter; may be a plain function or a coroutine function."""
 

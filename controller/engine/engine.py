@@ -128,7 +128,12 @@ FAULT_REPEAT_S = 60.0
 JournalCloser = Callable[[Journal, bool], None]
 
 
-def _reports_failure(failure: str) -> str:
+def _reports_failure(failure: str, shared: bool) -> str:
+    if shared:
+        return (
+            "device reports (vitals, device states) come in on the engine's own connection, "
+            f"theirs being down ({failure}): a flood of device reports can hold up commands"
+        )
     return f"device reports (vitals, device states) are not coming in: {failure}"
 
 
@@ -305,6 +310,8 @@ class Engine:
         """Whether the bus's connection is up (`broker_changed`)."""
         self._reports_failure: str | None = None
         """Why the bus's connection for device reports is down (`reports_changed`)."""
+        self._reports_shared = False
+        """While `_reports_failure`: the reports come in on the engine's own connection."""
         self._volume_held: dict[str, float] = {}
         """Headset → real time its volume steps were last lost (the warning stands till
         `VOLUME_HELD_ALERT_S` after)."""
@@ -458,25 +465,29 @@ class Engine:
                 text=f"{device_id}: volume steps did not reach the broker in time; {then}",
             )
 
-    def reports_changed(self, failure: str | None) -> None:
+    def reports_changed(self, failure: str | None, *, shared: bool = False) -> None:
         """The bus's connection for device reports has been down a while (`failure`): no
         reading, availability or vitals comes in, which a therapist must know
-        (docs/robustness.md#a-flood-of-device-reports); or it is (back) up (None). Back on
-        its own while the engine's connection stayed up, every device is asked for its
-        state: what they reported meanwhile was missed (when both connect, the bus has the
-        intake subscribed before it says it is up, and `broker_changed` asks)."""
-        was_down = self._reports_failure is not None
+        (docs/robustness.md#a-flood-of-device-reports), until they come in on the engine's
+        own connection, which listens for them meanwhile (`shared`, a warning: a flood of
+        them can hold up commands); or it is (back) up (None). Each time either connection
+        starts listening while the engine's stayed up, every device is asked for its state:
+        what they reported meanwhile was missed, and an answer shows they come in (when both
+        connect, the bus has the intake subscribed before it says it is up, and
+        `broker_changed` asks)."""
+        was = (self._reports_failure, self._reports_shared)
         self._reports_failure = failure
+        self._reports_shared = shared and failure is not None
         self._show_reports_failure()
+        if not self._reports_shared and self._broker_up:
+            for device_id in self.drivers:
+                self.output.query(device_id)
         if failure is None:
-            if self._broker_up:
-                for device_id in self.drivers:
-                    self.output.query(device_id)
-            if was_down:
+            if was[0] is not None:
                 text = "device reports come in again"
                 self._record("alert", {"key": "intake", "cleared": True}, text=text)
-        else:
-            message = _reports_failure(failure)
+        elif was != (failure, self._reports_shared):
+            message = _reports_failure(failure, self._reports_shared)
             self._record("alert", {"key": "intake", "message": message}, text=message)
 
     def _show_reports_failure(self) -> None:
@@ -486,8 +497,14 @@ class Engine:
         if failure is None or "broker" in self.board.alerts:
             self.board.clear("intake")
         else:
-            message = _reports_failure(failure)
-            self.board.raise_alert("intake", "broker", "critical", message, self.recorder.wall_ns())
+            shared = self._reports_shared
+            self.board.raise_alert(
+                "intake",
+                "broker",
+                "warning" if shared else "critical",
+                _reports_failure(failure, shared),
+                self.recorder.wall_ns(),
+            )
 
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""

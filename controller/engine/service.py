@@ -25,7 +25,7 @@ from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, pa
 from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
-from controller.bus import Bus, ConnectionChange, Message, Will
+from controller.bus import Bus, ConnectionChange, Message, ReportsChange, Will
 from controller.bus.credentials import unique_client_id
 from controller.bus.outbox import Pending
 from controller.config import Room
@@ -397,8 +397,8 @@ class RoomService:
         self._state_due = True
         self._input.set()
 
-    def _intake(self, engine: Engine, failure: str | None) -> None:
-        engine.reports_changed(failure)
+    def _intake(self, engine: Engine, change: ReportsChange) -> None:
+        engine.reports_changed(change.failure, shared=change.read_by_first)
         self._state_due = True
         self._input.set()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -9,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from controller.bus import Bus
+from controller.bus import Bus, ReportsChange
+from controller.bus import bus as bus_module
 from controller.config.settings import BrokerSettings
-from tests.bus.support import FAST_RETRY, ConnectionLog, Recorder, eventually
+from tests.bus.support import (
+    FAST_RETRY,
+    ConnectionLog,
+    Recorder,
+    eventually,
+    publish_from_outside,
+)
 from tests.support.mosquitto import Mosquitto
 from tests.support.requirements import missing, mosquitto_binary
 
@@ -89,3 +97,93 @@ async def test_a_wrong_password_is_reported_and_retried_until_the_broker_accepts
         password_mosquitto.restart()
         assert await bus.wait_connected(timeout=5)
     assert connections.states[:2] == [False, True]
+
+
+@pytest.fixture
+def room_logins_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A Mosquitto with two logins, as a facility broker has them (docs/facility.md#roles):
+    `engine` (password `right horse`) may read `room/cmd` and `room/device/#`, `intake`
+    (password `intake horse`) only `room/device/#`; anyone may publish."""
+    password_file = tmp_path / "mosquitto.passwd"
+    set_password(password_file, "engine", "right horse")
+    set_password(password_file, "intake", "intake horse")
+    acl = tmp_path / "acl"
+    acl.write_text(
+        "pattern write #\n"
+        "user engine\ntopic read room/cmd\ntopic read room/device/#\ntopic deny room/vitals/#\n"
+        "user intake\ntopic read room/device/#\n"
+    )
+    broker = Mosquitto(
+        mosquitto_binary(),
+        tmp_path,
+        extra_config=(
+            f"user root\nallow_anonymous true\npassword_file {password_file}\nacl_file {acl}\n"
+        ),
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def engine_with_intake(broker: Mosquitto, root: Path, intake_password: str) -> Bus:
+    (root / "secrets").mkdir(parents=True)
+    (root / "secrets" / "engine").write_text("right horse\n")
+    (root / "secrets" / "intake").write_text(intake_password + "\n")
+    login = {"mode": "external", "host": broker.host, "port": broker.port}
+    return Bus(
+        BrokerSettings(**login, username="engine", password_file="secrets/engine"),
+        client_id="engine",
+        root=root,
+        intake=BrokerSettings(**login, username="intake", password_file="secrets/intake"),
+        **FAST_RETRY,
+    )
+
+
+async def test_reports_whose_login_is_refused_come_in_on_the_engine_s_connection(
+    room_logins_mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/robustness.md#a-flood-of-device-reports: the intake login's password is wrong
+    (a room PC given an old password file): the engine's own login reads the reports meanwhile,
+    and says so."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    broker = room_logins_mosquitto
+    told: list[ReportsChange] = []
+    reports = Recorder()
+    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
+    bus.on_intake(told.append)
+    async with bus:
+        bus.subscribe("room/device/+/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: len(told) == 1)
+        failure = told[0].failure
+        assert failure is not None and "not authori" in failure.lower()
+        assert told == [ReportsChange(failure)]  # listening, nothing heard yet
+        await publish_from_outside(broker.host, broker.port, "room/device/a/state", "on")
+        await eventually(lambda: reports.payloads == ["on"])
+        await eventually(lambda: told[1:] == [ReportsChange(failure, read_by_first=True)])
+        await publish_from_outside(broker.host, broker.port, "room/device/a/state", "off")
+        await eventually(lambda: reports.payloads == ["on", "off"])
+    assert len(told) == 2
+
+
+async def test_reports_the_engine_s_login_may_not_read_either_are_said_not_to_come_in(
+    room_logins_mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's login may not read them (a broker whose ACL keeps the reports to the
+    intake login; Mosquitto grants the subscription and delivers nothing): the bus never
+    says they come in, and the engine's connection stays."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    broker = room_logins_mosquitto
+    told: list[ReportsChange] = []
+    connections = ConnectionLog()
+    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
+    bus.on_intake(told.append)
+    bus.on_connection(connections)
+    async with bus:
+        bus.subscribe("room/vitals/+", Recorder(), intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: len(told) == 1)
+        await publish_from_outside(broker.host, broker.port, "room/vitals/a", "72")
+        await asyncio.sleep(0.3)
+    assert [change.read_by_first for change in told] == [False]
+    assert connections.states == [True, False]  # up until the bus closed

@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from controller.bus import Bus, Message
+from controller.bus import Bus, Message, ReportsChange
 from controller.bus import bus as bus_module
 from tests.bus.support import (
     FAST_RETRY,
@@ -100,16 +100,19 @@ async def test_the_intake_connection_never_takes_the_first_one_s_place(
         assert connections.states == [True]
 
 
-async def test_an_intake_connection_down_a_while_is_told_once_and_each_time_it_is_up(
+async def test_an_intake_connection_down_a_while_is_told_and_the_first_reads_its_filters(
     mosquitto: Mosquitto, private_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine must learn that no device report can come in (no vitals): the intake's
-    broker (here another one, stopped) is away while the first connection is up. A failure
-    shorter than `INTAKE_TOLD_AFTER_S` (a broker restarting) is not told."""
+    """The engine must learn how its device reports come in: the intake's broker (here
+    another one, stopped) is away while the first connection is up. A failure shorter than
+    `INTAKE_TOLD_AFTER_S` (a broker restarting) is not told; a longer one is, once the first
+    connection reads the intake's filters in its place. Once the intake is back it reads
+    them again, and the first one gives them back: each report is handed over once, from
+    the connection that reads them at the time."""
     monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
     monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
     private_mosquitto.stop()
-    told: list[str | None] = []
+    told: list[ReportsChange] = []
     bus = Bus(
         settings_for(mosquitto.host, mosquitto.port),
         client_id=f"engine-{fresh_prefix()[-12:]}",
@@ -117,22 +120,63 @@ async def test_an_intake_connection_down_a_while_is_told_once_and_each_time_it_i
         **FAST_RETRY,
     )
     bus.on_intake(told.append)
+    prefix = fresh_prefix()
     reports = Recorder()
     async with bus:
-        bus.subscribe("reports/state", reports, intake=True)
+        bus.subscribe(f"{prefix}/state", reports, intake=True)
         assert await bus.wait_connected(timeout=5)
         await asyncio.sleep(0.2)
         assert told == []  # not yet: it may be a broker restarting
         await eventually(lambda: len(told) == 1)
+        failure = told[0].failure
+        assert failure is not None and "refused" in failure.lower()
+        assert told == [ReportsChange(failure)]  # the first connection listens for them
+        await until_heard(mosquitto, f"{prefix}/state", reports)  # and they come in there
         await asyncio.sleep(0.6)  # many more attempts fail meanwhile, for the same reason
-        assert len(told) == 1 and told[0] is not None and "refused" in told[0].lower()
+        assert told[1:] == [ReportsChange(failure, read_by_first=True)]
+
         private_mosquitto.start()
-        await until_heard(private_mosquitto, "reports/state", reports)
-        assert told[1:] == [None]
+        await eventually(lambda: told[2:] == [ReportsChange(None)], 10)
+        await until_heard(private_mosquitto, f"{prefix}/state", reports)
+        heard = len(reports.messages)
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "first")
+        await until_heard(private_mosquitto, f"{prefix}/state", reports)
+        assert "first" not in reports.payloads[heard:]  # given back: not read there any more
         private_mosquitto.restart()
-        await eventually(lambda: told[-1:] == [None] and len(told) == 3)
-        await until_heard(private_mosquitto, "reports/state", reports)
-    assert told[2:] == [None]  # up again after a short outage, which was not told
+        await eventually(lambda: len(told) == 4, 10)
+        await until_heard(private_mosquitto, f"{prefix}/state", reports)
+    assert told[3:] == [ReportsChange(None)]  # up again after a short outage, which was not told
+
+
+async def test_a_report_is_handed_over_once_while_the_first_connection_reads_for_the_intake(
+    mosquitto: Mosquitto, private_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both connections on one broker, the intake's login refused: the first connection
+    reads the reports; a message its own filter matches too is handed over once."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    private_mosquitto.stop()
+    told: list[ReportsChange] = []
+    prefix = fresh_prefix()
+    bus = Bus(
+        settings_for(mosquitto.host, mosquitto.port),
+        client_id=f"engine-{prefix[-12:]}",
+        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
+        **FAST_RETRY,
+    )
+    bus.on_intake(told.append)
+    reports, everything = Recorder(), Recorder()
+    async with bus:
+        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        bus.subscribe(f"{prefix}/#", everything)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: [change.read_by_first for change in told] == [False])
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/device/a/state", "1")
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "go")
+        await eventually(lambda: everything.payloads[-1:] == ["go"])
+        await asyncio.sleep(0.1)
+    assert reports.payloads == ["1"]
+    assert everything.payloads == ["1", "go"]
+    assert [change.read_by_first for change in told] == [False, True]
 
 
 async def test_the_intake_connection_leaves_no_task_behind(mosquitto: Mosquitto) -> None:

@@ -451,6 +451,38 @@ def test_device_reports_back_on_their_own_connection_have_every_device_asked_aga
     assert queries <= set(room.tick())
 
 
+def test_device_reports_read_on_the_engine_s_connection_are_a_warning_once_they_come_in(
+    room: Room,
+) -> None:
+    """docs/robustness.md#a-flood-of-device-reports: while their own connection is down the
+    engine's listens for them (the bus says so once it has subscribed), and every device is
+    asked for its state: what it reported meanwhile was missed. Once reports come in there,
+    the alert falls to a warning; each change is journaled once."""
+    queries = {"zigbee2mqtt/ceiling_light/get", "cmnd/floorlamp/State"}
+    room.engine.broker_changed(True, None, None)
+    room.tick()
+    room.engine.reports_changed("not authorised")
+    assert queries <= set(room.tick())
+    assert [(a.key, a.level) for a in room.engine.snapshot().alerts] == [("intake", "critical")]
+    room.engine.reports_changed("not authorised", shared=True)
+    assert queries.isdisjoint(room.tick())
+    [alert] = room.engine.snapshot().alerts
+    assert (alert.key, alert.level) == ("intake", "warning")
+    assert alert.message == (
+        "device reports (vitals, device states) come in on the engine's own connection, "
+        "theirs being down (not authorised): a flood of device reports can hold up commands"
+    )
+    room.engine.reports_changed(None)
+    assert room.engine.snapshot().alerts == []
+    journaled = [e["payload"] for e in room.engine.recorder.take() if e["kind"] == "alert"]
+    assert [entry.get("message", "cleared")[:40] for entry in journaled] == [
+        "device reports (vitals, device states) a",
+        "device reports (vitals, device states) c",
+        "cleared",
+    ]
+    assert queries <= set(room.tick())  # back on their own connection: asked again
+
+
 def volume_alerts(room: Room) -> list[tuple[str, str]]:
     return [(a.level, a.message) for a in room.engine.snapshot().alerts if a.key.startswith("vol")]
 
