@@ -111,11 +111,18 @@ class BlsControl:
         """MQTT BLS devices whose set is complete, and the session time they are told to stop."""
 
     def scene_devices(self, scene: config.Scene | None) -> list[str]:
-        """The BLS devices a scene names, or every BLS device when it names none."""
+        """The BLS devices a scene names, or every BLS device when it names none; but the
+        tones on a room PC that has no tone player (reported unavailable), unless nothing
+        else is left."""
         devices = config.DeviceIndex(self._room.devices.values())
         keys = scene.bls if scene else {}
         named = [device.id for key in keys for device in devices.select(key, "bls")]
-        return named or [d.id for d in self._room.devices_of_kind("bls")]
+        chosen = named or [d.id for d in self._room.devices_of_kind("bls")]
+        playable = [d for d in chosen if not self._unplayable_tones(d)]
+        return playable or chosen
+
+    def _unplayable_tones(self, device_id: str) -> bool:
+        return self._room.devices[device_id].driver == "tones" and self._output.tones is None
 
     def start(
         self,
@@ -133,7 +140,7 @@ class BlsControl:
         """
         device = self._room.devices[device_id]
         tones = device.driver == "tones"
-        if tones and self._output.tones is None:
+        if self._unplayable_tones(device_id):
             raise CommandRefused("bilateral tones are not available on this room PC")
         mode: BlsMode = "audio" if tones else ("visual" if device.mode == "visual" else "tactile")
         passes = target.passes

@@ -2,11 +2,10 @@
 
 docs/control-api.md#bls: without a `device`, `start` uses the BLS devices of the current
 scene. The reply must say what happened in the room: a set refused on one device (the light
-bar held to the flash rate, the tones missing on the room PC) while the devices before it
-started was answered `refused` with the tappers running. Each test runs the engine on a copy
-of the shipped room whose peak scene names its BLS devices, with a manual clock and no
-broker; the tones are unavailable, as on a room PC without libvlc, unless a test gives a
-tone player.
+bar held to the flash rate) while the devices before it started was answered `refused` with
+the tappers running. Each test runs the engine on a copy of the shipped room whose peak scene
+names its BLS devices, with a manual clock and no broker; the tones are unavailable, as on a
+room PC without libvlc, unless a test gives a tone player.
 """
 
 from __future__ import annotations
@@ -32,6 +31,15 @@ LIGHTBAR = "bls/lightbar/set"
 PEAK_BLS = "  tappers: {running: false}"
 """The shipped peak scene's BLS entry, which each test replaces with the devices it names."""
 STEP_S = 0.1
+SECOND_LIGHT_BAR = """
+  - id: lightbar2
+    label: Second light bar
+    kind: bls
+    driver: mqtt-bls
+    topic: lightbar2
+    mode: visual
+"""
+"""A second light bar in the room's copy, named by a test's scene or not."""
 
 
 class PeakRoom:
@@ -42,6 +50,8 @@ class PeakRoom:
     ) -> None:
         named = "\n".join(f"  {device}: {{running: false}}" for device in devices)
         config = room_copy(tmp_path, "peak", PEAK_BLS, named)
+        with (config.parent / "devices" / "bls.yaml").open("a") as devices_file:
+            devices_file.write(SECOND_LIGHT_BAR)
         room = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
         self.clock = ManualClock()
         self.engine = Engine(room, clock=self.clock, tones=tones)
@@ -68,11 +78,11 @@ class PeakRoom:
         self.engine.tick()
         return {m.topic for m in self.engine.take_outgoing() if m.topic.startswith("bls/")}
 
-    def flash_the_light_bar(self) -> None:
+    def flash_the_light_bar(self, device: str = "lightbar") -> None:
         """Start and stop a light bar set twice, 0.1 s apart: the bar has just flashed."""
         for op in ("start", "stop", "start", "stop"):
-            self.do("bls", op=op, device="lightbar")
-            assert self.tick() == {LIGHTBAR}
+            self.do("bls", op=op, device=device)
+            assert self.tick() == {f"bls/{device}/set"}
 
 
 def test_a_set_the_flash_rate_refuses_on_the_light_bar_starts_none_on_the_tappers(
@@ -95,21 +105,27 @@ def test_a_set_the_flash_rate_refuses_on_the_light_bar_starts_none_on_the_tapper
     assert room.tick() == {TAPPERS, LIGHTBAR}
 
 
-def test_a_set_refused_on_the_tones_starts_none_on_the_tappers_and_light_bar(
+def test_a_room_pc_without_a_tone_player_starts_the_scene_s_other_devices_alone(
     tmp_path: Path,
 ) -> None:
+    """docs/device-protocols.md#vlc: a room PC without libvlc runs without the tones and
+    reports them unavailable. A set asked of the scene's devices leaves them out: refused
+    whole for them, no BLS could start from the console, which names no device."""
     room = PeakRoom(tmp_path, ("tappers", "lightbar", "tones"))
+
+    room.do("bls", op="start")
+
+    assert room.tick() == {TAPPERS, LIGHTBAR}
+    assert room.engine.bls.sets.keys() == {"tappers", "lightbar"}
+
+
+def test_the_tones_alone_on_a_room_pc_without_a_tone_player_are_refused(tmp_path: Path) -> None:
+    room = PeakRoom(tmp_path, ("tones",))
 
     reason = room.refused("bls", op="start")
 
-    assert room.tick() == set()
-    assert not room.engine.snapshot().bls.running
-    assert reason == (
-        "bilateral tones are not available on this room PC; "
-        "no set started on tappers, lightbar, tones"
-    )
-    room.do("bls", op="start", device="tappers")  # named alone, it starts
-    assert room.tick() == {TAPPERS}
+    assert reason == "bilateral tones are not available on this room PC"
+    assert not room.engine.bls.sets
 
 
 def test_the_light_bar_judged_for_a_set_that_did_not_start_is_judged_as_if_never_asked(
@@ -117,14 +133,18 @@ def test_the_light_bar_judged_for_a_set_that_did_not_start_is_judged_as_if_never
 ) -> None:
     """A set refused on another device leaves no trace in the light bar's flash history: the
     bar's next set is judged on what it really did."""
-    room = PeakRoom(tmp_path, ("tappers", "lightbar", "tones"))
+    room = PeakRoom(tmp_path, ("lightbar2", "lightbar"))
+    room.flash_the_light_bar("lightbar2")
+    room.do("bls", op="start", device="lightbar2")  # the bar could take one more set
+    assert room.tick() == {"bls/lightbar2/set"}
     room.do("bls", op="start", device="lightbar")
     assert room.tick() == {LIGHTBAR}
     room.do("bls", op="stop", device="lightbar")
     assert room.tick() == {LIGHTBAR}
 
-    room.refused("bls", op="start")  # the tones are missing
-    room.tick()
+    reason = room.refused("bls", op="start")  # the second bar has just flashed
+    assert reason.startswith("lightbar2: a set started now would flash it")
+    assert room.tick() == set()
     room.do("bls", op="start", device="lightbar")
 
     assert room.tick() == {LIGHTBAR}
