@@ -36,11 +36,15 @@ class RoomClient:
         self._bus = Bus(settings, client_id=client_id, root=root, retry_max_s=1.0)
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._state: asyncio.Future[dict[str, Any]] | None = None
+        self._kept: Message | None = None
+        """The last state message, retained or live (`kept_state`)."""
+        self._state_kept = asyncio.Event()
         self._status: str | None = None
         self._online = asyncio.Event()
-        self._bus.subscribe(self.topics.replies, self._on_reply)
-        self._bus.subscribe(self.topics.state, self._on_state)
+        # the status first: its retained message comes before the state's (`engine_status`)
         self._bus.subscribe(self.topics.status, self._on_status)
+        self._bus.subscribe(self.topics.state, self._on_state)
+        self._bus.subscribe(self.topics.replies, self._on_reply)
         self._event_handlers: list[Callable[[dict[str, Any]], None]] = []
 
     async def __aenter__(self) -> RoomClient:
@@ -77,6 +81,23 @@ class RoomClient:
             return await asyncio.wait_for(self._state, timeout)
         except TimeoutError:
             raise EngineUnreachable(self._silence(timeout)) from None
+
+    async def kept_state(self, *, timeout: float) -> dict[str, Any]:
+        """The state the broker keeps for the engine: the last it published, whether or not
+        it is still online (`engine_status` says), at once; EngineUnreachable when there is
+        none within `timeout`."""
+        try:
+            await asyncio.wait_for(self._state_kept.wait(), timeout)
+        except TimeoutError:
+            raise EngineUnreachable(self._silence(timeout)) from None
+        assert self._kept is not None
+        return _read_state(self._kept)
+
+    @property
+    def engine_status(self) -> str | None:
+        """The engine's status as last heard (`online`, `offline`); None if none was. Known
+        by the time `kept_state` returns: the broker sends the retained status first."""
+        return self._status
 
     def _silence(self, timeout: float) -> str:
         room = self.topics.room
@@ -122,14 +143,14 @@ class RoomClient:
             future.set_result(reply)
 
     def _on_state(self, message: Message) -> None:
+        self._kept = message
+        self._state_kept.set()
         if self._state is None or self._state.done():
             return
         try:
-            self._state.set_result(read_json(message.payload, max_bytes=MAX_STATE_BYTES))
-        except UntrustedJsonError as problem:
-            self._state.set_exception(
-                EngineUnreachable(f"the engine's state is unreadable: {problem}")
-            )
+            self._state.set_result(_read_state(message))
+        except EngineUnreachable as unreadable:
+            self._state.set_exception(unreadable)
 
     def _on_status(self, message: Message) -> None:
         self._status = message.payload[:MAX_STATUS_BYTES].decode("utf-8", "replace")
@@ -137,3 +158,13 @@ class RoomClient:
             self._online.set()
         else:
             self._online.clear()
+
+
+def _read_state(message: Message) -> dict[str, Any]:
+    try:
+        state = read_json(message.payload, max_bytes=MAX_STATE_BYTES)
+    except UntrustedJsonError as problem:
+        raise EngineUnreachable(f"the engine's state is unreadable: {problem}") from None
+    if not isinstance(state, dict):
+        raise EngineUnreachable("the engine's state is unreadable: not a JSON object")
+    return state

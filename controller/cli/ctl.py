@@ -70,12 +70,13 @@ def ctl(
 
     ACTION is one of: state, start, next, back, goto, hold, release, extend, end, emergency,
     clear_emergency, note, scene, lights, volume, music, bls, vr. Exit status: 0 ok,
-    1 refused (the reason is printed), 2 bad usage or room files, 3 no engine answered.
+    1 refused (the reason is printed), 2 bad usage or room files, 3 no engine answered
+    (`state` of an engine that is not online prints the last state it left, and exits 3).
     """
     room = load_settings_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     fields = parse_params(params)
     try:
-        answer = asyncio.run(_ask(room, action, fields, timeout))
+        answer, status = asyncio.run(_ask(room, action, fields, timeout))
     except EngineUnreachable as problem:
         click.echo(f"error: {problem}", err=True)
         raise SystemExit(EXIT_UNREACHABLE) from None
@@ -84,6 +85,15 @@ def ctl(
         raise SystemExit(EXIT_INVALID) from None
     if action == "state":
         click.echo(json.dumps(answer, indent=2))
+        if status != "online":
+            never = "has never been online on this broker"
+            said = "is offline" if status == "offline" else never
+            click.echo(
+                f"error: the engine of room {room.room_id} {said}: "
+                "this is the last state it published, not the room's now",
+                err=True,
+            )
+            raise SystemExit(EXIT_UNREACHABLE)
         return
     if answer.get("ok"):
         click.echo("ok")
@@ -94,7 +104,8 @@ def ctl(
 
 async def _ask(
     room: RoomSettingsFile, action: str, fields: dict[str, Any], timeout: float
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str | None]:
+    """The engine's answer (its reply, or its state), and its status as last heard."""
     async with RoomClient(
         client_broker(room),
         room=room.room_id,
@@ -102,5 +113,7 @@ async def _ask(
         root=room.root,
     ) as client:
         if action == "state":
-            return await client.state(timeout=timeout)
-        return await client.command(action, timeout=timeout, **fields)
+            answer = await client.kept_state(timeout=timeout)
+        else:
+            answer = await client.command(action, timeout=timeout, **fields)
+        return answer, client.engine_status

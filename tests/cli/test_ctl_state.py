@@ -1,0 +1,64 @@
+"""`sessionroom ctl state`: the engine's state, said to be stale once the engine is not online.
+
+The broker keeps the engine's last state retained after the engine stops (and its `offline`
+status): printed as if current, it would tell a technician checking a room that all is well
+in a room nobody runs. Real processes on the session's Mosquitto.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.mosquitto import Mosquitto
+from tests.support.room import room_on, sessionroom, until
+
+pytestmark = pytest.mark.mosquitto
+
+UNREACHABLE = 3
+
+
+def test_the_state_of_an_engine_gone_offline_is_printed_as_its_last_and_exits_3(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    with room_on(mosquitto, tmp_path / "data") as room:
+        wire = room.watch()
+        room.bring_up(wire)
+        online = room.ctl("state")
+        assert online.returncode == 0, online.stderr
+        assert online.stderr == ""
+        assert room.engine is not None
+        room.engine.terminate()
+        room.engine.wait(timeout=30)
+        until(lambda: wire.last(f"{room.topics}/status") == "offline", "engine offline")
+
+        offline = room.ctl("state")
+
+    assert offline.returncode == UNREACHABLE
+    assert json.loads(offline.stdout)["room"] == json.loads(online.stdout)["room"]
+    assert offline.stderr == (
+        f"error: the engine of room {room.room} is offline: this is the last state it "
+        "published, not the room's now\n"
+    )
+
+
+def test_a_state_left_without_a_status_is_said_to_be_no_engine_s_now(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A state retained with no status beside it (its status cleared by hand, say)."""
+    room = "r-stateonly"
+    publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-r"]
+    subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
+    try:
+        result = sessionroom(
+            "ctl", "--broker", mosquitto.url, "--room", room, "--timeout", "2", "state"
+        )
+    finally:
+        subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-n"], check=True)
+
+    assert result.returncode == UNREACHABLE
+    assert json.loads(result.stdout) == {"room": "x"}
+    assert "has never been online on this broker" in result.stderr
