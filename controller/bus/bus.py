@@ -615,6 +615,12 @@ class Bus:
         await _subscribe(client, filters)
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
         failure = self._intake_failure
+        if self._intake is not None and failure is None:
+            # the intake came back while this SUBSCRIBE was in flight: give its filters back
+            # (else this connection reads a device's flood, unsaid, until it reconnects)
+            given_back = [f for f in filters if self._intake.reads_any([f])]
+            self._unsubscribing += [f for f in given_back if f not in self._unsubscribing]
+            return
         if self._intake is None or failure is None or self._reading_for_intake:
             return
         if set(self._intake.filters).intersection(filters):

@@ -8,6 +8,7 @@ message handed over once, late subscriptions, a broker restart, and a client id 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -213,3 +214,70 @@ async def test_the_first_connection_says_it_is_up_once_the_intake_is_subscribed(
             await eventually(lambda r=restart: connections.states.count(True) == r + 2, 10)
             await publish_from_outside(broker.host, broker.port, f"{prefix}/state", f"{restart}")
             await eventually(lambda r=restart: reports.payloads[-1:] == [f"{r}"])
+
+
+def intake_refused_bus(mosquitto: Mosquitto, private_mosquitto: Mosquitto, client_id: str) -> Bus:
+    """The first connection on `mosquitto`, the intake on `private_mosquitto` (stop it to
+    have the intake refused)."""
+    return Bus(
+        settings_for(mosquitto.host, mosquitto.port),
+        client_id=client_id,
+        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
+        **FAST_RETRY,
+    )
+
+
+def first_connection_arrivals(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The topics of what the first connection reads (taken or not); the intake's `_arrived`
+    was bound when the bus was made, the first's is looked up at each connect."""
+    topics: list[str] = []
+    arrived = bus._arrived
+
+    def first_arrived(message: Message, *, on_intake: bool = False) -> None:
+        if not on_intake:
+            topics.append(message.topic)
+        arrived(message, on_intake=on_intake)
+
+    monkeypatch.setattr(bus, "_arrived", first_arrived)
+    return topics
+
+
+async def test_the_intake_back_while_the_first_subscribes_in_its_place_is_given_back(
+    mosquitto: Mosquitto, private_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake comes back while the first connection's SUBSCRIBE to its filters is in
+    flight: once the SUBACK is in, the first connection gives them back all the same (else
+    it goes on reading a device's flood for good, in front of every command, unsaid)."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
+    private_mosquitto.stop()
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    held, release = asyncio.Event(), asyncio.Event()
+    subscribe = bus_module._subscribe
+
+    async def subscribe_slowly(client: Any, filters: list[str]) -> None:
+        await subscribe(client, filters)
+        if client.identifier == client_id and f"{prefix}/state" in filters:
+            held.set()
+            await release.wait()  # the SUBACK is in; the sender has not looked at it yet
+
+    monkeypatch.setattr(bus_module, "_subscribe", subscribe_slowly)
+    told: list[ReportsChange] = []
+    bus = intake_refused_bus(mosquitto, private_mosquitto, client_id)
+    bus.on_intake(told.append)
+    first = first_connection_arrivals(bus, monkeypatch)
+    reports = Recorder()
+    async with bus:
+        bus.subscribe(f"{prefix}/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await asyncio.wait_for(held.wait(), 5)
+        private_mosquitto.start()
+        await eventually(lambda: ReportsChange(None) in told, 10)
+        release.set()
+        await until_heard(private_mosquitto, f"{prefix}/state", reports)
+        await asyncio.sleep(0.3)
+        first.clear()
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "flood")
+        await asyncio.sleep(0.3)
+    assert first == []  # the first connection reads them no more
