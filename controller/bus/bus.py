@@ -771,8 +771,13 @@ class Bus:
         callback this runs in)."""
         if self._reading_for_intake and intake.reads_any(filters):
             self._reports_heard = True
-            change = ReportsChange(failure, read_by_first=True)
-            asyncio.get_running_loop().call_soon(self._tell_reports, change)
+            asyncio.get_running_loop().call_soon(self._tell_reports_heard, failure)
+
+    def _tell_reports_heard(self, failure: str) -> None:
+        """Tell `_hear_reports`'s news unless it is stale: the intake came back (or this
+        connection of the first was lost) on the same turn, after the report was read."""
+        if self._reports_heard and self._intake_failure == failure:
+            self._tell_reports(ReportsChange(failure, read_by_first=True))
 
     def _notify_dropped(self, message: Message, reason: str) -> None:
         log.debug("dropped a message on %s: %s", message.topic, reason)

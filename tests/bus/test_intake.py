@@ -281,3 +281,47 @@ async def test_the_intake_back_while_the_first_subscribes_in_its_place_is_given_
         await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "flood")
         await asyncio.sleep(0.3)
     assert first == []  # the first connection reads them no more
+
+
+async def test_reports_heard_on_the_first_connection_as_the_intake_comes_back_are_not_told_after(
+    mosquitto: Mosquitto, private_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake's SUBACK and the first report on the first connection are read on one turn
+    of the event loop (the intake's first, its task runs next): the bus must not tell the
+    reports come in on the first connection, theirs being down, after it told they are back."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
+    private_mosquitto.stop()
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    intake_held, release = asyncio.Event(), asyncio.Event()
+    subscribe = bus_module._subscribe
+
+    async def subscribe_slowly(client: Any, filters: list[str]) -> None:
+        await subscribe(client, filters)
+        if client.identifier == f"{client_id}-intake":
+            intake_held.set()
+            await release.wait()  # its SUBACK is in: its task goes on once woken
+
+    monkeypatch.setattr(bus_module, "_subscribe", subscribe_slowly)
+    told: list[ReportsChange] = []
+    bus = intake_refused_bus(mosquitto, private_mosquitto, client_id)
+    bus.on_intake(told.append)
+    arrived = bus._arrived
+
+    def first_arrived(message: Message, *, on_intake: bool = False) -> None:
+        if not on_intake and message.payload == b"together":
+            release.set()  # the intake's task is woken on this same turn, before what follows
+        arrived(message, on_intake=on_intake)
+
+    monkeypatch.setattr(bus, "_arrived", first_arrived)
+    async with bus:
+        bus.subscribe(f"{prefix}/state", Recorder(), intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: len(told) == 1)
+        private_mosquitto.start()
+        await asyncio.wait_for(intake_held.wait(), 10)
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "together")
+        await eventually(lambda: ReportsChange(None) in told)
+        await asyncio.sleep(0.2)
+    assert told[-1] == ReportsChange(None)
