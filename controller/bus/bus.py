@@ -572,9 +572,7 @@ class Bus:
     async def _send(self, client: aiomqtt.Client) -> None:
         """Subscribe, publish the birth, then send what is queued until the bus stops."""
         sender = Sender(client)
-        on_intake = set()
-        if self._intake is not None and self._intake_failure is None:
-            on_intake = set(self._intake.filters)
+        on_intake = set() if self._intake is None else set(self._intake.filters)
         self._unsubscribed = [f for f in self._routes.filters() if f not in on_intake]
         self._unsubscribing = []
         self._reading_for_intake = self._reports_heard = False
@@ -584,6 +582,13 @@ class Bus:
             self._intake.retry_now()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._intake.up.wait(), INTAKE_WAIT_S)
+            # only then, if it is still down a while, are its filters read here in its place:
+            # else what the broker retained of them comes on both subscriptions, twice
+            if self._intake_failure is not None:
+                missing = [f for f in self._intake.filters if f not in self._unsubscribed]
+                self._unsubscribed += missing
+            if self._unsubscribed:
+                await self._subscribe_pending(client)
         if self._birth is not None:
             await _publish_status(client, self._birth)
         self._came_up()

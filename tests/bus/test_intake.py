@@ -8,8 +8,10 @@ message handed over once, late subscriptions, a broker restart, and a client id 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from controller.bus import Bus, Message, ReportsChange
@@ -24,6 +26,7 @@ from tests.bus.support import (
     settings_for,
 )
 from tests.support.mosquitto import Mosquitto
+from tests.support.requirements import mosquitto_binary
 
 pytestmark = pytest.mark.mosquitto
 
@@ -216,6 +219,11 @@ async def test_the_first_connection_says_it_is_up_once_the_intake_is_subscribed(
             await eventually(lambda r=restart: reports.payloads[-1:] == [f"{r}"])
 
 
+async def publish_retained(broker: Mosquitto, topic: str, payload: str) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(topic, payload, qos=1, retain=True)
+
+
 def intake_refused_bus(mosquitto: Mosquitto, private_mosquitto: Mosquitto, client_id: str) -> Bus:
     """The first connection on `mosquitto`, the intake on `private_mosquitto` (stop it to
     have the intake refused)."""
@@ -325,3 +333,48 @@ async def test_reports_heard_on_the_first_connection_as_the_intake_comes_back_ar
         await eventually(lambda: ReportsChange(None) in told)
         await asyncio.sleep(0.2)
     assert told[-1] == ReportsChange(None)
+
+
+async def test_a_retained_report_is_handed_over_once_after_a_broker_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker (keeping what is retained, as a facility broker does) is away longer than
+    `INTAKE_TOLD_AFTER_S`, then back; the first connection is up before the intake (whose
+    SUBACK comes a little later): it must not subscribe to the intake's filters in its place
+    meanwhile, or each retained report comes on both subscriptions and is handed over (and
+    journaled) twice."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    broker = Mosquitto(
+        mosquitto_binary(),
+        tmp_path,
+        extra_config=f"user root\npersistence true\npersistence_location {tmp_path}/\n",
+    )
+    broker.start()
+    try:
+        prefix = fresh_prefix()
+        client_id = f"engine-{prefix[-12:]}"
+        subscribe = bus_module._subscribe
+
+        async def intake_answered_later(client: Any, filters: list[str]) -> None:
+            if client.identifier == f"{client_id}-intake":
+                await asyncio.sleep(0.2)
+            await subscribe(client, filters)
+
+        monkeypatch.setattr(bus_module, "_subscribe", intake_answered_later)
+        await publish_retained(broker, f"{prefix}/device/a/state", "on")
+        reports = Recorder()
+        connections = ConnectionLog()
+        bus = bus_with_intake(broker, client_id)
+        bus.on_connection(connections)
+        async with bus:
+            bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+            assert await bus.wait_connected(timeout=5)
+            await eventually(lambda: reports.payloads == ["on"])
+            broker.stop()
+            await asyncio.sleep(0.8)  # the intake's failure is told meanwhile
+            broker.start()
+            await eventually(lambda: connections.states[-1:] == [True], 10)
+            await asyncio.sleep(0.5)
+        assert reports.payloads == ["on", "on"]  # once for each time it was subscribed
+    finally:
+        broker.stop()
