@@ -191,6 +191,9 @@ class Bus:
         """Why the intake has been down a while: the first connection reads its filters."""
         self._reading_for_intake = False
         """This connection of the first has subscribed to the intake's filters in its place."""
+        self._subscribing_for_intake = False
+        """Its SUBSCRIBE to them is in flight: what comes behind the SUBACK, read before the
+        sender looks at it (a retained report), comes in on it all the same."""
         self._reports_heard = False
         """One of their messages has come in on it since."""
         self._reports_callbacks: list[Callable[[ReportsChange], None]] = []
@@ -290,6 +293,7 @@ class Bus:
             self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
             self._unsubscribing = list(filters) if self._reading_for_intake else []
             self._reading_for_intake = self._reports_heard = False
+            self._subscribing_for_intake = False
             self._wake.set()
         elif failure is not None and was is None:
             self._unsubscribing = []
@@ -576,6 +580,7 @@ class Bus:
         self._unsubscribed = [f for f in self._routes.filters() if f not in on_intake]
         self._unsubscribing = []
         self._reading_for_intake = self._reports_heard = False
+        self._subscribing_for_intake = False
         if self._unsubscribed:
             await self._subscribe_pending(client)
         if self._intake is not None:  # a broker back for one is likely back for both
@@ -617,7 +622,10 @@ class Bus:
 
     async def _subscribe_pending(self, client: aiomqtt.Client) -> None:
         filters = list(self._unsubscribed)
+        if self._intake is not None and self._intake_failure is not None:
+            self._subscribing_for_intake = self._intake.reads_any(filters)
         await _subscribe(client, filters)
+        self._subscribing_for_intake = False
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
         failure = self._intake_failure
         if self._intake is not None and failure is None:
@@ -634,6 +642,8 @@ class Bus:
             # comes in (`_arrived`)
             self._reading_for_intake = True
             self._tell_reports(ReportsChange(failure))
+            if self._reports_heard:  # one came behind the SUBACK, before this looked
+                self._tell_reports(ReportsChange(failure, read_by_first=True))
 
     def _start_batch(self, sender: Sender, room: int = IN_FLIGHT) -> _Batch:
         """Hand up to `room` of the oldest messages to the socket, in order, without waiting
@@ -774,14 +784,16 @@ class Bus:
         """A message matching `filters` came in on the first connection while the intake is
         down: one of the intake's shows the reports come in there (told once, after paho's
         callback this runs in)."""
-        if self._reading_for_intake and intake.reads_any(filters):
+        reading = self._reading_for_intake or self._subscribing_for_intake
+        if reading and intake.reads_any(filters):
             self._reports_heard = True
             asyncio.get_running_loop().call_soon(self._tell_reports_heard, failure)
 
     def _tell_reports_heard(self, failure: str) -> None:
         """Tell `_hear_reports`'s news unless it is stale: the intake came back (or this
-        connection of the first was lost) on the same turn, after the report was read."""
-        if self._reports_heard and self._intake_failure == failure:
+        connection of the first was lost) on the same turn, after the report was read; or
+        its subscription is not told yet (`_subscribe_pending` tells both)."""
+        if self._reports_heard and self._reading_for_intake and self._intake_failure == failure:
             self._tell_reports(ReportsChange(failure, read_by_first=True))
 
     def _notify_dropped(self, message: Message, reason: str) -> None:

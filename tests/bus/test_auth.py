@@ -8,7 +8,9 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import aiomqtt
 import pytest
 
 from controller.bus import Bus, Message, ReportsChange
@@ -236,3 +238,35 @@ async def test_a_report_read_on_the_engine_s_connection_as_the_intake_comes_back
             arrived(message, on_intake=False)
         await asyncio.sleep(0.2)
     assert reports.payloads == ["on", "off"]
+
+
+async def test_a_retained_report_that_comes_with_the_suback_shows_the_reports_come_in(
+    room_logins_mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker keeps a device's state retained: it comes right behind the SUBACK of the
+    engine's connection's subscription in the intake's place, read on the same turn, before
+    the sender has looked at the SUBACK. It is a report come in there like any other (else
+    the alert stays critical while the reports come in, until a device reports again)."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    broker = room_logins_mosquitto
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish("room/device/a/state", "on", qos=1, retain=True)
+    subscribe = bus_module._subscribe
+
+    async def subscribe_then_look_later(client: Any, filters: list[str]) -> None:
+        await subscribe(client, filters)
+        if client.identifier == "engine":
+            await asyncio.sleep(0.1)  # what came behind the SUBACK is read before this looks
+
+    monkeypatch.setattr(bus_module, "_subscribe", subscribe_then_look_later)
+    told: list[ReportsChange] = []
+    reports = Recorder()
+    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
+    bus.on_intake(told.append)
+    async with bus:
+        bus.subscribe("room/device/+/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: reports.payloads == ["on"])
+        await asyncio.sleep(0.3)
+    failure = told[0].failure
+    assert told == [ReportsChange(failure), ReportsChange(failure, read_by_first=True)]
