@@ -492,19 +492,18 @@ class Engine:
 
     def _show_reports_failure(self) -> None:
         """The reports' connection failing is an alert of its own while the broker itself
-        is there; while it is not, the broker's alert says it all."""
+        is there; while it is not, the broker's alert says it all. Critical while no report
+        comes in, and while they come in on the engine's connection with something flooding
+        it (an `input:` alert stands): then commands wait behind the flood."""
         failure = self._reports_failure
         if failure is None or "broker" in self.board.alerts:
             self.board.clear("intake")
-        else:
-            shared = self._reports_shared
-            self.board.raise_alert(
-                "intake",
-                "broker",
-                "warning" if shared else "critical",
-                _reports_failure(failure, shared),
-                self.recorder.wall_ns(),
-            )
+            return
+        shared = self._reports_shared
+        flooded = any(key.startswith("input:") for key in self.board.alerts)
+        level = "warning" if shared and not flooded else "critical"
+        message = _reports_failure(failure, shared)
+        self.board.raise_alert("intake", "broker", level, message, self.recorder.wall_ns())
 
     def broker_changed(self, connected: bool, reason: str | None, outage_s: float | None) -> None:
         """The broker connection went away or came back."""
@@ -1244,12 +1243,14 @@ class Engine:
         key = f"input:{drops.source}"
         if drops.count == 0:
             self.board.clear(key)
+            self._show_reports_failure()
             return
         if drops.flooding:
             message = f"{drops.source} sends too many messages; some are dropped unread"
             if drops.source == INBOX:
                 message = "too many messages arrive; some are dropped unread"
             self.board.raise_alert(key, "device", "warning", message, self.recorder.wall_ns())
+            self._show_reports_failure()
         if drops.count == 1:
             payload: dict[str, Any] = {"error": drops.reason}
             text = f"{drops.source}: message dropped: {drops.reason}"

@@ -114,6 +114,27 @@ def test_a_flooding_device_is_cut_to_its_rate_with_one_error_and_a_warning(room:
     assert errors(room) == []
 
 
+def test_reports_on_the_engine_s_connection_with_a_device_flooding_it_are_critical(
+    room: Room,
+) -> None:
+    """docs/robustness.md#a-flood-of-device-reports: read on the engine's own connection
+    while theirs is down, a device's flood stands in front of every command: the `intake`
+    alert is critical while the device's `input:` alert stands, a warning again after."""
+
+    def intake_level() -> str:
+        return {a.key: a.level for a in room.engine.snapshot().alerts}["intake"]
+
+    room.engine.reports_changed("not authorised", shared=True)
+    assert intake_level() == "warning"
+    for index in range(1000):  # all at one instant
+        room.device(VR_STATE, json.dumps({"status": "playing", "position_s": index}))
+    assert intake_level() == "critical"
+    room.tick(REPORT_EVERY_S)
+    room.tick(REPORT_EVERY_S)
+    assert "input:headset" not in {alert.key for alert in room.engine.snapshot().alerts}
+    assert intake_level() == "warning"
+
+
 def test_what_the_bus_dropped_on_arrival_is_counted_under_its_device_or_the_inbox(
     room: Room,
 ) -> None:
