@@ -762,14 +762,17 @@ class Bus:
             return
         if self._intake is not None:
             # each message is taken from one connection: the first when a filter of its own
-            # matches it, else the one reading the intake's filters now
-            if self._intake_failure is None:
+            # matches it, else the one reading the intake's filters now (the intake, unless
+            # the first has subscribed to them in its place: not while the intake is down but
+            # the first has not, as when both are back after a broker restart)
+            failure = self._intake_failure
+            if failure is None or not (self._reading_for_intake or self._subscribing_for_intake):
                 if on_intake != self._intake.reads_only(filters):
                     return
             elif on_intake:  # the first connection reads them meanwhile
                 return
             elif not self._reports_heard:
-                self._hear_reports(self._intake, self._intake_failure, filters)
+                self._hear_reports(self._intake, failure, filters)
         self._arrivals += 1
         message = Message(message.topic, message.payload, message.retain, self._arrivals)
         lane, _ = self._lanes[filters[0]]
@@ -781,11 +784,10 @@ class Bus:
         self._inbox.put(message, lane)
 
     def _hear_reports(self, intake: _Intake, failure: str, filters: list[str]) -> None:
-        """A message matching `filters` came in on the first connection while the intake is
-        down: one of the intake's shows the reports come in there (told once, after paho's
-        callback this runs in)."""
-        reading = self._reading_for_intake or self._subscribing_for_intake
-        if reading and intake.reads_any(filters):
+        """A message matching `filters` came in on the first connection while it reads the
+        intake's filters in its place: one of them shows the reports come in there (told
+        once, after paho's callback this runs in)."""
+        if intake.reads_any(filters):
             self._reports_heard = True
             asyncio.get_running_loop().call_soon(self._tell_reports_heard, failure)
 

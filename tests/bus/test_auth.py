@@ -128,18 +128,26 @@ def room_logins_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.stop()
 
 
-def engine_with_intake(broker: Mosquitto, root: Path, intake_password: str) -> Bus:
+def engine_with_refused_intake(
+    broker: Mosquitto, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Bus, list[ReportsChange]]:
+    """The engine's bus, its intake login given an old password (which the broker refuses,
+    told after 0.3 s), and the list of what it tells of the reports."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
     (root / "secrets").mkdir(parents=True)
     (root / "secrets" / "engine").write_text("right horse\n")
-    (root / "secrets" / "intake").write_text(intake_password + "\n")
+    (root / "secrets" / "intake").write_text("old horse\n")
     login = {"mode": "external", "host": broker.host, "port": broker.port}
-    return Bus(
+    bus = Bus(
         BrokerSettings(**login, username="engine", password_file="secrets/engine"),
         client_id="engine",
         root=root,
         intake=BrokerSettings(**login, username="intake", password_file="secrets/intake"),
         **FAST_RETRY,
     )
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    return bus, told
 
 
 async def test_reports_whose_login_is_refused_come_in_on_the_engine_s_connection(
@@ -148,12 +156,9 @@ async def test_reports_whose_login_is_refused_come_in_on_the_engine_s_connection
     """docs/robustness.md#a-flood-of-device-reports: the intake login's password is wrong
     (a room PC given an old password file): the engine's own login reads the reports meanwhile,
     and says so."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
     broker = room_logins_mosquitto
-    told: list[ReportsChange] = []
     reports = Recorder()
-    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
-    bus.on_intake(told.append)
+    bus, told = engine_with_refused_intake(broker, tmp_path / "room", monkeypatch)
     async with bus:
         bus.subscribe("room/device/+/state", reports, intake=True)
         assert await bus.wait_connected(timeout=5)
@@ -175,12 +180,9 @@ async def test_reports_the_engine_s_login_may_not_read_either_are_said_not_to_co
     """The engine's login may not read them (a broker whose ACL keeps the reports to the
     intake login; Mosquitto grants the subscription and delivers nothing): the bus never
     says they come in, and the engine's connection stays."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
     broker = room_logins_mosquitto
-    told: list[ReportsChange] = []
     connections = ConnectionLog()
-    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
-    bus.on_intake(told.append)
+    bus, told = engine_with_refused_intake(broker, tmp_path / "room", monkeypatch)
     bus.on_connection(connections)
     async with bus:
         bus.subscribe("room/vitals/+", Recorder(), intake=True)
@@ -204,12 +206,9 @@ async def test_a_report_read_on_the_engine_s_connection_as_the_intake_comes_back
     connection reads the reports: a report published before the intake subscribed reaches
     the engine's connection only; read there once the intake is back (a backlog in its
     socket, modelled by holding what it reads), it must still be handed over."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
     broker = room_logins_mosquitto
-    told: list[ReportsChange] = []
     reports = Recorder()
-    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
-    bus.on_intake(told.append)
+    bus, told = engine_with_refused_intake(broker, tmp_path / "room", monkeypatch)
     held: list[Message] | None = None
     arrived = bus._arrived
 
@@ -247,7 +246,6 @@ async def test_a_retained_report_that_comes_with_the_suback_shows_the_reports_co
     engine's connection's subscription in the intake's place, read on the same turn, before
     the sender has looked at the SUBACK. It is a report come in there like any other (else
     the alert stays critical while the reports come in, until a device reports again)."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
     broker = room_logins_mosquitto
     async with aiomqtt.Client(broker.host, broker.port) as client:
         await client.publish("room/device/a/state", "on", qos=1, retain=True)
@@ -259,10 +257,8 @@ async def test_a_retained_report_that_comes_with_the_suback_shows_the_reports_co
             await asyncio.sleep(0.1)  # what came behind the SUBACK is read before this looks
 
     monkeypatch.setattr(bus_module, "_subscribe", subscribe_then_look_later)
-    told: list[ReportsChange] = []
     reports = Recorder()
-    bus = engine_with_intake(broker, tmp_path / "room", "old horse")
-    bus.on_intake(told.append)
+    bus, told = engine_with_refused_intake(broker, tmp_path / "room", monkeypatch)
     async with bus:
         bus.subscribe("room/device/+/state", reports, intake=True)
         assert await bus.wait_connected(timeout=5)

@@ -8,6 +8,7 @@ message handed over once, late subscriptions, a broker restart, and a client id 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,30 @@ async def until_heard(broker: Mosquitto, topic: str, recorder: Recorder) -> None
         if len(recorder.messages) > heard:
             return
     raise AssertionError(f"{topic} never heard on the intake connection")
+
+
+def intake_down_bus(
+    mosquitto: Mosquitto,
+    private_mosquitto: Mosquitto,
+    monkeypatch: pytest.MonkeyPatch,
+    client_id: str,
+    told_after_s: float = 0.3,
+) -> tuple[Bus, list[ReportsChange]]:
+    """The first connection on `mosquitto`, the intake on `private_mosquitto`, stopped here:
+    its failure told after `told_after_s`, the first connection waiting 0.05 s for it at
+    each connect. Returns the bus and the list of what it tells of the reports."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", told_after_s)
+    monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
+    private_mosquitto.stop()
+    bus = Bus(
+        settings_for(mosquitto.host, mosquitto.port),
+        client_id=client_id,
+        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
+        **FAST_RETRY,
+    )
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    return bus, told
 
 
 async def test_a_message_both_connections_receive_reaches_each_handler_once(
@@ -113,18 +138,9 @@ async def test_an_intake_connection_down_a_while_is_told_and_the_first_reads_its
     connection reads the intake's filters in its place. Once the intake is back it reads
     them again, and the first one gives them back: each report is handed over once, from
     the connection that reads them at the time."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
-    monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
-    private_mosquitto.stop()
-    told: list[ReportsChange] = []
-    bus = Bus(
-        settings_for(mosquitto.host, mosquitto.port),
-        client_id=f"engine-{fresh_prefix()[-12:]}",
-        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
-        **FAST_RETRY,
-    )
-    bus.on_intake(told.append)
     prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    bus, told = intake_down_bus(mosquitto, private_mosquitto, monkeypatch, client_id, 0.6)
     reports = Recorder()
     async with bus:
         bus.subscribe(f"{prefix}/state", reports, intake=True)
@@ -157,17 +173,8 @@ async def test_a_report_is_handed_over_once_while_the_first_connection_reads_for
 ) -> None:
     """Both connections on one broker, the intake's login refused: the first connection
     reads the reports; a message its own filter matches too is handed over once."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
-    private_mosquitto.stop()
-    told: list[ReportsChange] = []
     prefix = fresh_prefix()
-    bus = Bus(
-        settings_for(mosquitto.host, mosquitto.port),
-        client_id=f"engine-{prefix[-12:]}",
-        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
-        **FAST_RETRY,
-    )
-    bus.on_intake(told.append)
+    bus, told = intake_down_bus(mosquitto, private_mosquitto, monkeypatch, f"engine-{prefix[-12:]}")
     reports, everything = Recorder(), Recorder()
     async with bus:
         bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
@@ -219,20 +226,42 @@ async def test_the_first_connection_says_it_is_up_once_the_intake_is_subscribed(
             await eventually(lambda r=restart: reports.payloads[-1:] == [f"{r}"])
 
 
+@pytest.fixture
+def persistent_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A Mosquitto of the test's own that keeps what is retained across a restart, as a
+    facility broker does."""
+    broker = Mosquitto(
+        mosquitto_binary(),
+        tmp_path,
+        extra_config=f"user root\npersistence true\npersistence_location {tmp_path}/\n",
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
 async def publish_retained(broker: Mosquitto, topic: str, payload: str) -> None:
     async with aiomqtt.Client(broker.host, broker.port) as client:
         await client.publish(topic, payload, qos=1, retain=True)
 
 
-def intake_refused_bus(mosquitto: Mosquitto, private_mosquitto: Mosquitto, client_id: str) -> Bus:
-    """The first connection on `mosquitto`, the intake on `private_mosquitto` (stop it to
-    have the intake refused)."""
-    return Bus(
-        settings_for(mosquitto.host, mosquitto.port),
-        client_id=client_id,
-        intake=settings_for(private_mosquitto.host, private_mosquitto.port),
-        **FAST_RETRY,
-    )
+def held_after_suback(
+    monkeypatch: pytest.MonkeyPatch, identifier: str, topic_filter: str | None = None
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """Hold each subscription of the connection `identifier` (one with `topic_filter` when
+    given) once its SUBACK is in, before the connection looks at it: `held` is set then, and
+    it goes on once `release` is."""
+    held, release = asyncio.Event(), asyncio.Event()
+    subscribe = bus_module._subscribe
+
+    async def subscribe_slowly(client: Any, filters: list[str]) -> None:
+        await subscribe(client, filters)
+        if client.identifier == identifier and topic_filter in (None, *filters):
+            held.set()
+            await release.wait()
+
+    monkeypatch.setattr(bus_module, "_subscribe", subscribe_slowly)
+    return held, release
 
 
 def first_connection_arrivals(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -256,24 +285,10 @@ async def test_the_intake_back_while_the_first_subscribes_in_its_place_is_given_
     """The intake comes back while the first connection's SUBSCRIBE to its filters is in
     flight: once the SUBACK is in, the first connection gives them back all the same (else
     it goes on reading a device's flood for good, in front of every command, unsaid)."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
-    monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
-    private_mosquitto.stop()
     prefix = fresh_prefix()
     client_id = f"engine-{prefix[-12:]}"
-    held, release = asyncio.Event(), asyncio.Event()
-    subscribe = bus_module._subscribe
-
-    async def subscribe_slowly(client: Any, filters: list[str]) -> None:
-        await subscribe(client, filters)
-        if client.identifier == client_id and f"{prefix}/state" in filters:
-            held.set()
-            await release.wait()  # the SUBACK is in; the sender has not looked at it yet
-
-    monkeypatch.setattr(bus_module, "_subscribe", subscribe_slowly)
-    told: list[ReportsChange] = []
-    bus = intake_refused_bus(mosquitto, private_mosquitto, client_id)
-    bus.on_intake(told.append)
+    held, release = held_after_suback(monkeypatch, client_id, f"{prefix}/state")
+    bus, told = intake_down_bus(mosquitto, private_mosquitto, monkeypatch, client_id)
     first = first_connection_arrivals(bus, monkeypatch)
     reports = Recorder()
     async with bus:
@@ -297,24 +312,10 @@ async def test_reports_heard_on_the_first_connection_as_the_intake_comes_back_ar
     """The intake's SUBACK and the first report on the first connection are read on one turn
     of the event loop (the intake's first, its task runs next): the bus must not tell the
     reports come in on the first connection, theirs being down, after it told they are back."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
-    monkeypatch.setattr(bus_module, "INTAKE_WAIT_S", 0.05)
-    private_mosquitto.stop()
     prefix = fresh_prefix()
     client_id = f"engine-{prefix[-12:]}"
-    intake_held, release = asyncio.Event(), asyncio.Event()
-    subscribe = bus_module._subscribe
-
-    async def subscribe_slowly(client: Any, filters: list[str]) -> None:
-        await subscribe(client, filters)
-        if client.identifier == f"{client_id}-intake":
-            intake_held.set()
-            await release.wait()  # its SUBACK is in: its task goes on once woken
-
-    monkeypatch.setattr(bus_module, "_subscribe", subscribe_slowly)
-    told: list[ReportsChange] = []
-    bus = intake_refused_bus(mosquitto, private_mosquitto, client_id)
-    bus.on_intake(told.append)
+    intake_held, release = held_after_suback(monkeypatch, f"{client_id}-intake")
+    bus, told = intake_down_bus(mosquitto, private_mosquitto, monkeypatch, client_id)
     arrived = bus._arrived
 
     def first_arrived(message: Message, *, on_intake: bool = False) -> None:
@@ -335,46 +336,43 @@ async def test_reports_heard_on_the_first_connection_as_the_intake_comes_back_ar
     assert told[-1] == ReportsChange(None)
 
 
+@pytest.mark.parametrize("slow", ["suback", "up"])
 async def test_a_retained_report_is_handed_over_once_after_a_broker_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    persistent_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, slow: str
 ) -> None:
     """The broker (keeping what is retained, as a facility broker does) is away longer than
-    `INTAKE_TOLD_AFTER_S`, then back; the first connection is up before the intake (whose
-    SUBACK comes a little later): it must not subscribe to the intake's filters in its place
-    meanwhile, or each retained report comes on both subscriptions and is handed over (and
-    journaled) twice."""
+    `INTAKE_TOLD_AFTER_S`, then back: the intake's failure was told, and the first connection
+    is up before the intake, whose SUBACK comes a little later (`suback`) or which says it is
+    up a little after its SUBACK (`up`), what the broker retained of its filters read
+    meanwhile. Each retained report is handed over once: the first connection must not
+    subscribe to them in the intake's place meanwhile (it came on both subscriptions, and was
+    handed over and journaled twice), and what the intake reads before it says it is up is
+    its own to hand over (it was dropped as if the first connection read them)."""
     monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
-    broker = Mosquitto(
-        mosquitto_binary(),
-        tmp_path,
-        extra_config=f"user root\npersistence true\npersistence_location {tmp_path}/\n",
-    )
-    broker.start()
-    try:
-        prefix = fresh_prefix()
-        client_id = f"engine-{prefix[-12:]}"
-        subscribe = bus_module._subscribe
+    broker = persistent_mosquitto
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    subscribe = bus_module._subscribe
 
-        async def intake_answered_later(client: Any, filters: list[str]) -> None:
-            if client.identifier == f"{client_id}-intake":
-                await asyncio.sleep(0.2)
-            await subscribe(client, filters)
+    async def intake_later(client: Any, filters: list[str]) -> None:
+        intake = client.identifier == f"{client_id}-intake"
+        if intake and slow == "suback":
+            await asyncio.sleep(0.2)
+        await subscribe(client, filters)
+        if intake and slow == "up":
+            await asyncio.sleep(0.1)
 
-        monkeypatch.setattr(bus_module, "_subscribe", intake_answered_later)
-        await publish_retained(broker, f"{prefix}/device/a/state", "on")
-        reports = Recorder()
-        connections = ConnectionLog()
-        bus = bus_with_intake(broker, client_id)
-        bus.on_connection(connections)
-        async with bus:
-            bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
-            assert await bus.wait_connected(timeout=5)
-            await eventually(lambda: reports.payloads == ["on"])
-            broker.stop()
-            await asyncio.sleep(0.8)  # the intake's failure is told meanwhile
-            broker.start()
-            await eventually(lambda: connections.states[-1:] == [True], 10)
-            await asyncio.sleep(0.5)
-        assert reports.payloads == ["on", "on"]  # once for each time it was subscribed
-    finally:
+    monkeypatch.setattr(bus_module, "_subscribe", intake_later)
+    await publish_retained(broker, f"{prefix}/device/a/state", "on")
+    reports = Recorder()
+    bus = bus_with_intake(broker, client_id)
+    async with bus:
+        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: reports.payloads == ["on"])
         broker.stop()
+        await asyncio.sleep(0.8)  # the intake's failure is told meanwhile
+        broker.start()
+        await eventually(lambda: reports.payloads == ["on", "on"], 10)
+        await asyncio.sleep(0.5)
+    assert reports.payloads == ["on", "on"]  # once for each time it was subscribed

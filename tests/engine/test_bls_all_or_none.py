@@ -10,20 +10,14 @@ room PC without libvlc, unless a test gives a tone player.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from controller.api.commands import parse_command
-from controller.cli.common import Overrides, apply_overrides
-from controller.config import load_room
-from controller.engine.clock import ManualClock
-from controller.engine.engine import Engine
 from controller.engine.local import ToneOutput
-from controller.engine.phases import CommandRefused
 from controller.engine.safety import BlsRequest
 from tests.engine.room_parts import RecordingTones
+from tests.engine.test_engine import Room
 from tests.engine.test_guarded_path_edges import room_copy
 
 TAPPERS = "bls/tappers/set"
@@ -42,7 +36,7 @@ SECOND_LIGHT_BAR = """
 """A second light bar in the room's copy, named by a test's scene or not."""
 
 
-class PeakRoom:
+class PeakRoom(Room):
     """The engine in the peak phase of a rehearsal, its scene naming `devices` for BLS."""
 
     def __init__(
@@ -52,37 +46,21 @@ class PeakRoom:
         config = room_copy(tmp_path, "peak", PEAK_BLS, named)
         with (config.parent / "devices" / "bls.yaml").open("a") as devices_file:
             devices_file.write(SECOND_LIGHT_BAR)
-        room = apply_overrides(load_room(config), Overrides(data_dir=tmp_path / "data"))
-        self.clock = ManualClock()
-        self.engine = Engine(room, clock=self.clock, tones=tones)
-        self._count = 0
-        self.tick(3.0)  # settled: past the flash window of an engine just started
+        super().__init__(tmp_path / "data", config, tones=tones)
         self.do("start", plan="rehearsal", participant="P014")
-        self.tick(3.0)
+        self.bls_sent(3.0)
         self.do("goto", phase="peak")
-        self.tick(3.0)
+        self.bls_sent(3.0)
 
-    def do(self, action: str, **fields: object) -> None:
-        self._count += 1
-        payload = {"id": f"c{self._count}", "action": action, **fields}
-        self.engine.command(parse_command(json.dumps(payload).encode()))
-
-    def refused(self, action: str, **fields: object) -> str:
-        with pytest.raises(CommandRefused) as caught:
-            self.do(action, **fields)
-        return str(caught.value)
-
-    def tick(self, seconds: float = STEP_S) -> set[str]:
+    def bls_sent(self, seconds: float = STEP_S) -> set[str]:
         """Advance the clock, tick, and return the BLS topics that got a message."""
-        self.clock.advance(seconds)
-        self.engine.tick()
-        return {m.topic for m in self.engine.take_outgoing() if m.topic.startswith("bls/")}
+        return {topic for topic in self.tick(seconds) if topic.startswith("bls/")}
 
     def flash_the_light_bar(self, device: str = "lightbar") -> None:
         """Start and stop a light bar set twice, 0.1 s apart: the bar has just flashed."""
         for op in ("start", "stop", "start", "stop"):
             self.do("bls", op=op, device=device)
-            assert self.tick() == {f"bls/{device}/set"}
+            assert self.bls_sent() == {f"bls/{device}/set"}
 
 
 def test_a_set_the_flash_rate_refuses_on_the_light_bar_starts_none_on_the_tappers(
@@ -91,18 +69,18 @@ def test_a_set_the_flash_rate_refuses_on_the_light_bar_starts_none_on_the_tapper
     room = PeakRoom(tmp_path, ("tappers", "lightbar"))
     room.flash_the_light_bar()
     room.do("bls", op="start")  # the bar could take one more set
-    assert room.tick() == {TAPPERS, LIGHTBAR}
+    assert room.bls_sent() == {TAPPERS, LIGHTBAR}
 
     reason = room.refused("bls", op="start")
 
-    assert room.tick() == set()  # the tappers' running set was not started again
+    assert room.bls_sent() == set()  # the tappers' running set was not started again
     assert reason.startswith("lightbar: a set started now would flash it")
     assert reason.endswith("; no set started on tappers, lightbar")
     assert room.engine.bls.sets.keys() == {"tappers", "lightbar"}
     room.do("bls", op="stop")
-    room.tick(1.0)
+    room.bls_sent(1.0)
     room.do("bls", op="start")  # once the bar has been still a second, both start
-    assert room.tick() == {TAPPERS, LIGHTBAR}
+    assert room.bls_sent() == {TAPPERS, LIGHTBAR}
 
 
 def test_a_room_pc_without_a_tone_player_starts_the_scene_s_other_devices_alone(
@@ -115,7 +93,7 @@ def test_a_room_pc_without_a_tone_player_starts_the_scene_s_other_devices_alone(
 
     room.do("bls", op="start")
 
-    assert room.tick() == {TAPPERS, LIGHTBAR}
+    assert room.bls_sent() == {TAPPERS, LIGHTBAR}
     assert room.engine.bls.sets.keys() == {"tappers", "lightbar"}
 
 
@@ -136,25 +114,25 @@ def test_the_light_bar_judged_for_a_set_that_did_not_start_is_judged_as_if_never
     room = PeakRoom(tmp_path, ("lightbar2", "lightbar"))
     room.flash_the_light_bar("lightbar2")
     room.do("bls", op="start", device="lightbar2")  # the bar could take one more set
-    assert room.tick() == {"bls/lightbar2/set"}
+    assert room.bls_sent() == {"bls/lightbar2/set"}
     room.do("bls", op="start", device="lightbar")
-    assert room.tick() == {LIGHTBAR}
+    assert room.bls_sent() == {LIGHTBAR}
     room.do("bls", op="stop", device="lightbar")
-    assert room.tick() == {LIGHTBAR}
+    assert room.bls_sent() == {LIGHTBAR}
 
     reason = room.refused("bls", op="start")  # the second bar has just flashed
     assert reason.startswith("lightbar2: a set started now would flash it")
-    assert room.tick() == set()
+    assert room.bls_sent() == set()
     room.do("bls", op="start", device="lightbar")
 
-    assert room.tick() == {LIGHTBAR}
+    assert room.bls_sent() == {LIGHTBAR}
 
 
 def test_a_set_on_one_named_device_is_refused_in_the_gate_s_words_alone(tmp_path: Path) -> None:
     room = PeakRoom(tmp_path, ("tappers", "lightbar"))
     room.flash_the_light_bar()
     room.do("bls", op="start", device="lightbar")
-    room.tick()
+    room.bls_sent()
 
     reason = room.refused("bls", op="start", device="lightbar")
 
@@ -180,13 +158,13 @@ def test_what_the_gate_changes_or_refuses_is_journaled_once_per_device(tmp_path:
     room.do("bls", op="start", speed_hz=5.0)  # above the room's 2 Hz: clamped on both
 
     assert safety_records(room) == [("tappers", "clamped"), ("lightbar", "clamped")]
-    assert room.tick() == {TAPPERS, LIGHTBAR}
+    assert room.bls_sent() == {TAPPERS, LIGHTBAR}
     room.do("bls", op="stop")
-    room.tick(1.0)
+    room.bls_sent(1.0)
     room.flash_the_light_bar()
     safety_records(room)
     room.do("bls", op="start", speed_hz=5.0)  # the bar takes one more set
-    room.tick()
+    room.bls_sent()
     safety_records(room)
     room.refused("bls", op="start", speed_hz=5.0)
     assert safety_records(room) == [("lightbar", "refused")]
@@ -212,5 +190,5 @@ def test_a_tone_player_that_fails_to_start_leaves_the_tappers_and_light_bar_stil
     with pytest.raises(ValueError, match="not found"):
         room.do("bls", op="start")
 
-    assert room.tick() == set()
+    assert room.bls_sent() == set()
     assert not room.engine.bls.sets

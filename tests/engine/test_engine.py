@@ -24,6 +24,7 @@ from controller.config import load_room
 from controller.config.models import Cue
 from controller.engine.clock import ManualClock
 from controller.engine.engine import Engine
+from controller.engine.local import ToneOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import FLASH_WINDOW_S
 from controller.journal import list_sessions, read_events
@@ -40,11 +41,20 @@ UP_FOR_S = 2 * FLASH_WINDOW_S
 class Room:
     """An engine on the shipped room with a manual clock, and helpers to read its output."""
 
-    def __init__(self, data_dir: Path) -> None:
-        room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=data_dir))
+    def __init__(
+        self,
+        data_dir: Path,
+        config: Path = REPO / "config.yaml",
+        *,
+        tones: ToneOutput | None = None,
+    ) -> None:
+        room = apply_overrides(load_room(config), Overrides(data_dir=data_dir))
         self.clock = ManualClock()
         self.engine = Engine(
-            room, clock=self.clock, wall_ns=lambda: START_WALL_NS + int(self.clock.now() * 1e9)
+            room,
+            clock=self.clock,
+            wall_ns=lambda: START_WALL_NS + int(self.clock.now() * 1e9),
+            tones=tones,
         )
         self.engine.tick()
         # up a while: the changes it could not see before it started are behind its gate

@@ -10,14 +10,13 @@ Real processes (`sessionroom run`, `sim`, `ctl`) on the facility broker `facilit
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.facility.support import Facility
-from tests.support.room import sessionroom, spawn, until
+from tests.support.room import running, sessionroom, until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -37,16 +36,11 @@ def state(facility: Facility) -> dict[str, Any] | None:
 @pytest.fixture
 def room_b_with_an_old_intake_password(facility: Facility) -> Iterator[None]:
     (facility.rooms["room-b"] / "facility" / "intake.password").write_text("an old one\n")
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        processes.append(spawn("sim", "--config", config(facility)))
-        processes.append(spawn("run", "--config", config(facility), "--time-scale", "1"))
+    with running(
+        ("sim", "--config", config(facility)),
+        ("run", "--config", config(facility), "--time-scale", "1"),
+    ):
         yield
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 def devices_heard(facility: Facility) -> dict[str, Any] | None:

@@ -8,7 +8,6 @@ folder, so the relative password and certificate files must resolve from the roo
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from tests.facility.conftest import LoginFactory
 from tests.facility.support import Facility
-from tests.support.room import next_phase, sessionroom, spawn, until
+from tests.support.room import next_phase, running, sessionroom, spawn, until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -34,19 +33,19 @@ def state(facility: Facility, room: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture
-def running(facility: Facility, tmp_path: Path) -> Iterator[None]:
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        for room in ROOMS:
-            processes.append(spawn("sim", "--config", config(facility, room)))
-            # At the real pace no phase ends by itself while the test runs.
-            processes.append(spawn("run", "--config", config(facility, room), "--time-scale", "1"))
+def rooms_running(facility: Facility) -> Iterator[None]:
+    # At the real pace no phase ends by itself while the test runs.
+    with running(
+        *(
+            command
+            for room in ROOMS
+            for command in (
+                ("sim", "--config", config(facility, room)),
+                ("run", "--config", config(facility, room), "--time-scale", "1"),
+            )
+        )
+    ):
         yield
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 def every_device_online(facility: Facility, room: str) -> dict[str, Any] | None:
@@ -69,7 +68,7 @@ def device_topics_in_journal(facility: Facility, room: str, session: str) -> set
     return {r["topic"] for r in records if r["topic"] and not r["topic"].startswith("sessionroom/")}
 
 
-@pytest.mark.usefixtures("running")
+@pytest.mark.usefixtures("rooms_running")
 def test_two_rooms_run_sessions_side_by_side_without_seeing_each_others_devices(
     facility: Facility,
 ) -> None:

@@ -67,6 +67,22 @@ def spawn(*args: str, output: Path | None = None) -> subprocess.Popen[bytes]:
         )
 
 
+@contextmanager
+def running(*commands: tuple[str, ...]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """`sessionroom` with each of `commands`, spawned in turn, for as long as the block runs;
+    each is terminated and waited for after it."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for command in commands:
+            processes.append(spawn(*command))
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
 def seen_within(seconds: float, check: Callable[[], T | None]) -> T | None:
     """Poll `check` for `seconds`: the first true thing it gives, or None if none came.
 
