@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from controller.api.topics import MAX_REPLY_BYTES, MAX_STATE_BYTES, MAX_STATUS_BYTES, RoomTopics
+from controller.api.topics import (
+    MAX_REPLY_BYTES,
+    MAX_STATE_BYTES,
+    MAX_STATUS_BYTES,
+    ONLINE,
+    RoomTopics,
+)
 from controller.bus import Bus, Message
 from controller.config.settings import BrokerSettings
 from controller.untrusted import UntrustedJsonError, read_json
 
 CONNECT_TIMEOUT_S = 5.0
+LIVE_STATE_WAIT_S = 3.5
+"""How long `kept_state` waits for a state published live by an engine whose retained status
+says `online`: a running engine publishes its state every second (`STATE_EVERY_S` of
+`controller.engine.service`); one that died unseen keeps that status until the broker's
+keepalive runs out, and publishes none."""
 
 
 class EngineUnreachable(Exception):  # noqa: N818 - a condition to report, not a program error
@@ -39,6 +51,8 @@ class RoomClient:
         self._kept: Message | None = None
         """The last state message, retained or live (`kept_state`)."""
         self._state_kept = asyncio.Event()
+        self._state_live = asyncio.Event()
+        """Set once a state comes in published live (not the broker's retained copy)."""
         self._status: str | None = None
         self._online = asyncio.Event()
         # the status first: its retained message comes before the state's (`engine_status`)
@@ -84,14 +98,28 @@ class RoomClient:
 
     async def kept_state(self, *, timeout: float) -> dict[str, Any]:
         """The state the broker keeps for the engine: the last it published, whether or not
-        it is still online (`engine_status` says), at once; EngineUnreachable when there is
-        none within `timeout`."""
+        it is still online (`engine_status` says); EngineUnreachable when there is none
+        within `timeout`. While its status says `online`, a state it publishes live is
+        waited for (up to `LIVE_STATE_WAIT_S`, within `timeout`): `state_live` says whether
+        one came, else the engine may have died unseen."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
             await asyncio.wait_for(self._state_kept.wait(), timeout)
         except TimeoutError:
             raise EngineUnreachable(self._silence(timeout)) from None
+        if self._status == ONLINE and not self._state_live.is_set():
+            wait_s = min(LIVE_STATE_WAIT_S, max(0.0, deadline - loop.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state_live.wait(), wait_s)
         assert self._kept is not None
         return _read_state(self._kept)
+
+    @property
+    def state_live(self) -> bool:
+        """Whether the last state heard was published live by the engine, not the copy the
+        broker kept (`kept_state`)."""
+        return self._kept is not None and not self._kept.retain
 
     @property
     def engine_status(self) -> str | None:
@@ -145,6 +173,8 @@ class RoomClient:
     def _on_state(self, message: Message) -> None:
         self._kept = message
         self._state_kept.set()
+        if not message.retain:
+            self._state_live.set()
         if self._state is None or self._state.done():
             return
         try:

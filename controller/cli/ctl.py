@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from controller.api.client import EngineUnreachable, RoomClient
+from controller.api.client import LIVE_STATE_WAIT_S, EngineUnreachable, RoomClient
 from controller.api.commands import ACTIONS
 from controller.bus.credentials import BusConfigError, unique_client_id
 from controller.cli.common import (
@@ -71,12 +71,13 @@ def ctl(
     ACTION is one of: state, start, next, back, goto, hold, release, extend, end, emergency,
     clear_emergency, note, scene, lights, volume, music, bls, vr. Exit status: 0 ok,
     1 refused (the reason is printed), 2 bad usage or room files, 3 no engine answered
-    (`state` of an engine that is not online prints the last state it left, and exits 3).
+    (`state` of an engine that is not online, or that publishes no state though its status
+    says online, prints the last state it left, and exits 3).
     """
     room = load_settings_or_exit(config_path, Overrides(broker, room_id, data_dir), role="console")
     fields = parse_params(params)
     try:
-        answer, status = asyncio.run(_ask(room, action, fields, timeout))
+        answer, status, live = asyncio.run(_ask(room, action, fields, timeout))
     except EngineUnreachable as problem:
         click.echo(f"error: {problem}", err=True)
         raise SystemExit(EXIT_UNREACHABLE) from None
@@ -85,9 +86,16 @@ def ctl(
         raise SystemExit(EXIT_INVALID) from None
     if action == "state":
         click.echo(json.dumps(answer, indent=2))
-        if status != "online":
-            never = "has never been online on this broker"
-            said = "is offline" if status == "offline" else never
+        if status != "online" or not live:
+            if status == "online":
+                said = (
+                    f"says it is online but published no state within {LIVE_STATE_WAIT_S:g} s "
+                    "(it may have died unseen)"
+                )
+            else:
+                said = (
+                    "is offline" if status == "offline" else "has never been online on this broker"
+                )
             click.echo(
                 f"error: the engine of room {room.room_id} {said}: "
                 "this is the last state it published, not the room's now",
@@ -104,8 +112,9 @@ def ctl(
 
 async def _ask(
     room: RoomSettingsFile, action: str, fields: dict[str, Any], timeout: float
-) -> tuple[dict[str, Any], str | None]:
-    """The engine's answer (its reply, or its state), and its status as last heard."""
+) -> tuple[dict[str, Any], str | None, bool]:
+    """The engine's answer (its reply, or its state), its status as last heard, and whether
+    the state was published live (`RoomClient.state_live`)."""
     async with RoomClient(
         client_broker(room),
         room=room.room_id,
@@ -116,4 +125,4 @@ async def _ask(
             answer = await client.kept_state(timeout=timeout)
         else:
             answer = await client.command(action, timeout=timeout, **fields)
-        return answer, client.engine_status
+        return answer, client.engine_status, client.state_live

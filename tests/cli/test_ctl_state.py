@@ -62,3 +62,27 @@ def test_a_state_left_without_a_status_is_said_to_be_no_engine_s_now(
     assert result.returncode == UNREACHABLE
     assert json.loads(result.stdout) == {"room": "x"}
     assert "has never been online on this broker" in result.stderr
+
+
+def test_a_state_left_beside_an_online_status_with_no_engine_publishing_exits_3(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """An engine that died unseen (power cut, cable pulled, its loop stuck): the broker keeps
+    its `online` status until the keepalive runs out (up to 45 s with the default 30 s), and
+    its last state. A running engine publishes its state every second; none comes, so the
+    retained one is no room's now (as `engine.service.engine_running` judges it)."""
+    room = "r-diedunseen"
+    publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-r"]
+    subprocess.run([*publish, "-t", f"sessionroom/{room}/status", "-m", "online"], check=True)
+    subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
+    try:
+        result = sessionroom(
+            "ctl", "--broker", mosquitto.url, "--room", room, "--timeout", "2", "state"
+        )
+    finally:
+        for topic in ("status", "state"):
+            subprocess.run([*publish, "-t", f"sessionroom/{room}/{topic}", "-n"], check=True)
+
+    assert result.returncode == UNREACHABLE, result.stderr
+    assert json.loads(result.stdout) == {"room": "x"}
+    assert "published no state" in result.stderr
