@@ -25,6 +25,8 @@ MAX_BYTES = 16 * 1024 * 1024
 """Payload bytes one lane may hold."""
 MAX_URGENT = 100
 """Urgent messages waiting at once (more presses of the emergency add nothing)."""
+FULL = "inbox is full"
+"""How the reason for a message dropped by a full lane ends (the others: too large)."""
 
 Dropped = Callable[[Message, str], None]
 """Told of a message the inbox could not take, and why."""
@@ -72,7 +74,7 @@ class Inbox:
         if len(queue.waiting) >= queue.max_messages or queue.size + size > queue.max_bytes:
             self.dropped += 1
             if self.on_dropped is not None:
-                self.on_dropped(message, f"the {lane} inbox is full")
+                self.on_dropped(message, f"the {lane} {FULL}")
             return False
         queue.waiting.append(message)
         queue.size += size

@@ -433,12 +433,13 @@ class Engine:
                 self._record("state", reception.data, device=device_id, topic=topic)
                 self._hold_the_latch(device_id, reception.data)
 
-    def message_dropped(self, topic: str, reason: str) -> None:
+    def message_dropped(self, topic: str, reason: str, *, flooding: bool = True) -> None:
         """The bus dropped a message on arrival (too large, or its inbox lane was full):
-        journaled like a device's dropped message, once a minute per device (or inbox)."""
+        journaled like a device's dropped message, once a minute per device (or inbox). Only
+        a full lane (`flooding`) is a flood: one message too large holds nothing up."""
         now = self._real(self.now())
         for source in self._listeners.get(topic) or [INBOX]:
-            self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=True))
+            self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=flooding))
 
     def volumes_lost(self, device_ids: Iterable[str]) -> None:
         """Volumes for these headsets were dropped unsent, or held up on the way (the broker

@@ -27,6 +27,7 @@ from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import Bus, ConnectionChange, Message, ReportsChange, Will
 from controller.bus.credentials import unique_client_id
+from controller.bus.inbox import FULL
 from controller.bus.outbox import Pending
 from controller.config import Room
 from controller.config.settings import BrokerSettings
@@ -282,7 +283,11 @@ class RoomService:
             bus.on_intake(functools.partial(self._intake, engine))
             command = functools.partial(self._command, bus, engine)
             home_assistant = HomeAssistant(bus, self.room.settings, command)
-            bus.on_dropped(lambda message, reason: engine.message_dropped(message.topic, reason))
+            bus.on_dropped(
+                lambda message, reason: engine.message_dropped(
+                    message.topic, reason, flooding=reason.endswith(FULL)
+                )
+            )
             bus.on_lost(functools.partial(self._lost, engine))
             async with bus:
                 await home_assistant.announce()

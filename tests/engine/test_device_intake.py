@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from controller.bus.inbox import FULL
 from controller.engine.intake import BURST, RATE_PER_S, REPORT_EVERY_S, DeviceIntake, Drops
 from tests.engine.test_engine import Room
 
@@ -149,3 +150,23 @@ def test_what_the_bus_dropped_on_arrival_is_counted_under_its_device_or_the_inbo
     assert alerts["input:inbox"] == "too many messages arrive; some are dropped unread"
     room.tick(REPORT_EVERY_S)
     assert [event["payload"]["dropped"] for event in errors(room)] == [2, 2]
+
+
+def test_one_report_dropped_as_too_large_is_no_flood_in_front_of_the_commands(
+    room: Room,
+) -> None:
+    """Read on the engine's own connection, one oversized report from a device (dropped on
+    arrival, nothing queued) holds up no command: the `intake` alert stays a warning, and
+    no `input:` alert says the device sends too many messages."""
+
+    def levels() -> dict[str, str]:
+        return {a.key: a.level for a in room.engine.snapshot().alerts}
+
+    room.engine.reports_changed("not authorised", shared=True)
+    reason = "payload of 70000 bytes is larger than 65536"
+    room.engine.message_dropped(VR_STATE, reason, flooding=reason.endswith(FULL))
+
+    assert "input:headset" not in levels()
+    assert levels()["intake"] == "warning"
+    (error,) = errors(room)  # still journaled
+    assert error["device"] == "headset"
