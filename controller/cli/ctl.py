@@ -92,10 +92,12 @@ def ctl(
                     f"says it is online but published no state within {LIVE_STATE_WAIT_S:g} s "
                     "(it may have died unseen)"
                 )
-            else:
-                said = (
-                    "is offline" if status == "offline" else "has never been online on this broker"
-                )
+            elif status == "offline":
+                said = "is offline"
+            elif status is None:
+                said = "has never been online on this broker"
+            else:  # written by hand, or by something else: not shown (escapes, length)
+                said = "has a status no engine writes"
             click.echo(
                 f"error: the engine of room {room.room_id} {said}: "
                 "this is the last state it published, not the room's now",

@@ -86,3 +86,26 @@ def test_a_state_left_beside_an_online_status_with_no_engine_publishing_exits_3(
     assert result.returncode == UNREACHABLE, result.stderr
     assert json.loads(result.stdout) == {"room": "x"}
     assert "published no state" in result.stderr
+
+
+def test_a_state_beside_a_status_no_engine_writes_is_not_said_to_be_never_online(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A status of arbitrary bytes (a terminal escape among them) is neither echoed nor taken
+    for no status at all."""
+    room = "r-oddstatus"
+    publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-r"]
+    odd = "\x1b[2Jonline\n"
+    subprocess.run([*publish, "-t", f"sessionroom/{room}/status", "-m", odd], check=True)
+    subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
+    try:
+        result = sessionroom(
+            "ctl", "--broker", mosquitto.url, "--room", room, "--timeout", "2", "state"
+        )
+    finally:
+        for topic in ("status", "state"):
+            subprocess.run([*publish, "-t", f"sessionroom/{room}/{topic}", "-n"], check=True)
+
+    assert result.returncode == UNREACHABLE
+    assert "has a status no engine writes" in result.stderr
+    assert "\x1b" not in result.stderr
