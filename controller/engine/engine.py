@@ -414,6 +414,7 @@ class Engine:
                 rate = f"{self.intake.rate_per_s:g}"
                 reason = f"{topic}: more than {rate} messages a second; dropped unread"
                 self._dropped(self.intake.dropped(device_id, reason, now, flooding=True))
+                self._flooding(device_id)
                 continue
             driver = self.drivers[device_id]
             if retained and isinstance(driver, VitalsDriver) and topic in driver.state_topics():
@@ -440,6 +441,8 @@ class Engine:
         now = self._real(self.now())
         for source in self._listeners.get(topic) or [INBOX]:
             self._dropped(self.intake.dropped(source, f"{topic}: {reason}", now, flooding=flooding))
+            if flooding:
+                self._flooding(source)
 
     def volumes_lost(self, device_ids: Iterable[str]) -> None:
         """Volumes for these headsets were dropped unsent, or held up on the way (the broker
@@ -1247,11 +1250,7 @@ class Engine:
             self._show_reports_failure()
             return
         if drops.flooding:
-            message = f"{drops.source} sends too many messages; some are dropped unread"
-            if drops.source == INBOX:
-                message = "too many messages arrive; some are dropped unread"
-            self.board.raise_alert(key, "device", "warning", message, self.recorder.wall_ns())
-            self._show_reports_failure()
+            self._flooding(drops.source)
         if drops.count == 1:
             payload: dict[str, Any] = {"error": drops.reason}
             text = f"{drops.source}: message dropped: {drops.reason}"
@@ -1263,6 +1262,19 @@ class Engine:
             )
         device = drops.source if drops.source in self.drivers else None
         self._record("error", payload, device=device, text=text)
+
+    def _flooding(self, source: str) -> None:
+        """A message of `source` (a device, or `INBOX`) dropped in a flood: its `input:`
+        warning stands from now, though the journal waits for the minute's summary (a flood
+        behind a drop already journaled this minute is in front of the commands now)."""
+        key = f"input:{source}"
+        if key in self.board.alerts:
+            return
+        message = f"{source} sends too many messages; some are dropped unread"
+        if source == INBOX:
+            message = "too many messages arrive; some are dropped unread"
+        self.board.raise_alert(key, "device", "warning", message, self.recorder.wall_ns())
+        self._show_reports_failure()
 
     def _availability_changed(self, device_id: str, driver: Driver) -> None:
         available = driver.availability

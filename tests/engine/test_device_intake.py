@@ -170,3 +170,22 @@ def test_one_report_dropped_as_too_large_is_no_flood_in_front_of_the_commands(
     assert levels()["intake"] == "warning"
     (error,) = errors(room)  # still journaled
     assert error["device"] == "headset"
+
+
+def test_a_flood_behind_an_unreadable_report_is_told_at_once(room: Room) -> None:
+    """One unreadable report is journaled at once (no flood); a flood in the same minute is
+    counted for the minute's summary, but stands in front of the commands now: its `input:`
+    alert, and the `intake` alert's critical level, cannot wait for the summary."""
+
+    def levels() -> dict[str, str]:
+        return {a.key: a.level for a in room.engine.snapshot().alerts}
+
+    room.engine.reports_changed("not authorised", shared=True)
+    room.device(VR_STATE, b"not json")
+    assert levels()["intake"] == "warning"
+    for index in range(1000):  # all at one instant
+        room.device(VR_STATE, json.dumps({"status": "playing", "position_s": index}))
+
+    assert levels().get("input:headset") == "warning"
+    assert levels()["intake"] == "critical"
+    assert len(errors(room)) == 1  # the journal still waits for the minute's summary
