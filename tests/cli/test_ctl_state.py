@@ -2,7 +2,8 @@
 
 The broker keeps the engine's last state retained after the engine stops (and its `offline`
 status): printed as if current, it would tell a technician checking a room that all is well
-in a room nobody runs. Real processes on the session's Mosquitto.
+in a room nobody runs. Real processes on a Mosquitto of each test's own: the simulated
+room's retained device states would meet other tests on the session's.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ UNREACHABLE = 3
 
 
 def test_the_state_of_an_engine_gone_offline_is_printed_as_its_last_and_exits_3(
-    mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    with room_on(mosquitto, tmp_path / "data") as room:
+    with room_on(private_mosquitto, tmp_path / "data") as room:
         wire = room.watch()
         room.bring_up(wire)
         online = room.ctl("state")
@@ -46,15 +47,22 @@ def test_the_state_of_an_engine_gone_offline_is_printed_as_its_last_and_exits_3(
 
 
 def test_a_state_left_without_a_status_is_said_to_be_no_engine_s_now(
-    mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """A state retained with no status beside it (its status cleared by hand, say)."""
     room = "r-stateonly"
-    publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-r"]
+    publish = [
+        "mosquitto_pub",
+        "-h",
+        private_mosquitto.host,
+        "-p",
+        str(private_mosquitto.port),
+        "-r",
+    ]
     subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
     try:
         result = sessionroom(
-            "ctl", "--broker", mosquitto.url, "--room", room, "--timeout", "2", "state"
+            "ctl", "--broker", private_mosquitto.url, "--room", room, "--timeout", "2", "state"
         )
     finally:
         subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-n"], check=True)
@@ -65,19 +73,26 @@ def test_a_state_left_without_a_status_is_said_to_be_no_engine_s_now(
 
 
 def test_a_state_left_beside_an_online_status_with_no_engine_publishing_exits_3(
-    mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """An engine that died unseen (power cut, cable pulled, its loop stuck): the broker keeps
     its `online` status until the keepalive runs out (up to 45 s with the default 30 s), and
     its last state. A running engine publishes its state every second; none comes, so the
     retained one is no room's now (as `engine.service.engine_running` judges it)."""
     room = "r-diedunseen"
-    publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-r"]
+    publish = [
+        "mosquitto_pub",
+        "-h",
+        private_mosquitto.host,
+        "-p",
+        str(private_mosquitto.port),
+        "-r",
+    ]
     subprocess.run([*publish, "-t", f"sessionroom/{room}/status", "-m", "online"], check=True)
     subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
     try:
         result = sessionroom(
-            "ctl", "--broker", mosquitto.url, "--room", room, "--timeout", "2", "state"
+            "ctl", "--broker", private_mosquitto.url, "--room", room, "--timeout", "2", "state"
         )
     finally:
         for topic in ("status", "state"):
@@ -89,18 +104,25 @@ def test_a_state_left_beside_an_online_status_with_no_engine_publishing_exits_3(
 
 
 def test_a_state_beside_a_status_no_engine_writes_is_not_said_to_be_never_online(
-    mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """A status of arbitrary bytes (a terminal escape among them) is neither echoed nor taken
     for no status at all."""
     room = "r-oddstatus"
-    publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-r"]
+    publish = [
+        "mosquitto_pub",
+        "-h",
+        private_mosquitto.host,
+        "-p",
+        str(private_mosquitto.port),
+        "-r",
+    ]
     odd = "\x1b[2Jonline\n"
     subprocess.run([*publish, "-t", f"sessionroom/{room}/status", "-m", odd], check=True)
     subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
     try:
         result = sessionroom(
-            "ctl", "--broker", mosquitto.url, "--room", room, "--timeout", "2", "state"
+            "ctl", "--broker", private_mosquitto.url, "--room", room, "--timeout", "2", "state"
         )
     finally:
         for topic in ("status", "state"):
