@@ -46,26 +46,22 @@ def test_the_state_of_an_engine_gone_offline_is_printed_as_its_last_and_exits_3(
     )
 
 
+def ctl_state_beside(broker: Mosquitto, status: str | None) -> subprocess.CompletedProcess[str]:
+    """`ctl state` of a room whose broker keeps the state `{"room": "x"}` and `status` (None:
+    no status), with no engine running (the broker is the test's own)."""
+    room = "r-noengine"
+    publish = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-r"]
+    retained = {"state": '{"room": "x"}'} | ({} if status is None else {"status": status})
+    for topic, payload in retained.items():
+        subprocess.run([*publish, "-t", f"sessionroom/{room}/{topic}", "-m", payload], check=True)
+    return sessionroom("ctl", "--broker", broker.url, "--room", room, "--timeout", "2", "state")
+
+
 def test_a_state_left_without_a_status_is_said_to_be_no_engine_s_now(
-    private_mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto,
 ) -> None:
     """A state retained with no status beside it (its status cleared by hand, say)."""
-    room = "r-stateonly"
-    publish = [
-        "mosquitto_pub",
-        "-h",
-        private_mosquitto.host,
-        "-p",
-        str(private_mosquitto.port),
-        "-r",
-    ]
-    subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
-    try:
-        result = sessionroom(
-            "ctl", "--broker", private_mosquitto.url, "--room", room, "--timeout", "2", "state"
-        )
-    finally:
-        subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-n"], check=True)
+    result = ctl_state_beside(private_mosquitto, None)
 
     assert result.returncode == UNREACHABLE
     assert json.loads(result.stdout) == {"room": "x"}
@@ -73,30 +69,13 @@ def test_a_state_left_without_a_status_is_said_to_be_no_engine_s_now(
 
 
 def test_a_state_left_beside_an_online_status_with_no_engine_publishing_exits_3(
-    private_mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto,
 ) -> None:
     """An engine that died unseen (power cut, cable pulled, its loop stuck): the broker keeps
     its `online` status until the keepalive runs out (up to 45 s with the default 30 s), and
     its last state. A running engine publishes its state every second; none comes, so the
     retained one is no room's now (as `engine.service.engine_running` judges it)."""
-    room = "r-diedunseen"
-    publish = [
-        "mosquitto_pub",
-        "-h",
-        private_mosquitto.host,
-        "-p",
-        str(private_mosquitto.port),
-        "-r",
-    ]
-    subprocess.run([*publish, "-t", f"sessionroom/{room}/status", "-m", "online"], check=True)
-    subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
-    try:
-        result = sessionroom(
-            "ctl", "--broker", private_mosquitto.url, "--room", room, "--timeout", "2", "state"
-        )
-    finally:
-        for topic in ("status", "state"):
-            subprocess.run([*publish, "-t", f"sessionroom/{room}/{topic}", "-n"], check=True)
+    result = ctl_state_beside(private_mosquitto, "online")
 
     assert result.returncode == UNREACHABLE, result.stderr
     assert json.loads(result.stdout) == {"room": "x"}
@@ -104,29 +83,11 @@ def test_a_state_left_beside_an_online_status_with_no_engine_publishing_exits_3(
 
 
 def test_a_state_beside_a_status_no_engine_writes_is_not_said_to_be_never_online(
-    private_mosquitto: Mosquitto, tmp_path: Path
+    private_mosquitto: Mosquitto,
 ) -> None:
     """A status of arbitrary bytes (a terminal escape among them) is neither echoed nor taken
     for no status at all."""
-    room = "r-oddstatus"
-    publish = [
-        "mosquitto_pub",
-        "-h",
-        private_mosquitto.host,
-        "-p",
-        str(private_mosquitto.port),
-        "-r",
-    ]
-    odd = "\x1b[2Jonline\n"
-    subprocess.run([*publish, "-t", f"sessionroom/{room}/status", "-m", odd], check=True)
-    subprocess.run([*publish, "-t", f"sessionroom/{room}/state", "-m", '{"room": "x"}'], check=True)
-    try:
-        result = sessionroom(
-            "ctl", "--broker", private_mosquitto.url, "--room", room, "--timeout", "2", "state"
-        )
-    finally:
-        for topic in ("status", "state"):
-            subprocess.run([*publish, "-t", f"sessionroom/{room}/{topic}", "-n"], check=True)
+    result = ctl_state_beside(private_mosquitto, "\x1b[2Jonline\n")
 
     assert result.returncode == UNREACHABLE
     assert "has a status no engine writes" in result.stderr
