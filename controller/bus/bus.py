@@ -627,16 +627,15 @@ class Bus:
         await _subscribe(client, filters)
         self._subscribing_for_intake = False
         self._unsubscribed = [f for f in self._unsubscribed if f not in filters]
-        failure = self._intake_failure
-        if self._intake is not None and failure is None:
+        intake, failure = self._intake, self._intake_failure
+        reports = [] if intake is None else [f for f in filters if f in intake.filters]
+        if not reports:
+            return
+        if failure is None:
             # the intake came back while this SUBSCRIBE was in flight: give its filters back
             # (else this connection reads a device's flood, unsaid, until it reconnects)
-            given_back = [f for f in filters if self._intake.reads_any([f])]
-            self._unsubscribing += [f for f in given_back if f not in self._unsubscribing]
-            return
-        if self._intake is None or failure is None or self._reading_for_intake:
-            return
-        if set(self._intake.filters).intersection(filters):
+            self._unsubscribing += [f for f in reports if f not in self._unsubscribing]
+        elif not self._reading_for_intake:
             # subscribed in the intake's place; whether the broker lets this login read them
             # (Mosquitto grants a subscription its ACL then delivers nothing of) shows once one
             # comes in (`_arrived`)
