@@ -46,12 +46,14 @@ def test_the_state_of_an_engine_gone_offline_is_printed_as_its_last_and_exits_3(
     )
 
 
-def ctl_state_beside(broker: Mosquitto, status: str | None) -> subprocess.CompletedProcess[str]:
-    """`ctl state` of a room whose broker keeps the state `{"room": "x"}` and `status` (None:
-    no status), with no engine running (the broker is the test's own)."""
+def ctl_state_beside(
+    broker: Mosquitto, status: str | None, state: str = '{"room": "x"}'
+) -> subprocess.CompletedProcess[str]:
+    """`ctl state` of a room whose broker keeps `state` and `status` (None: no status), with
+    no engine running (the broker is the test's own)."""
     room = "r-noengine"
     publish = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-r"]
-    retained = {"state": '{"room": "x"}'} | ({} if status is None else {"status": status})
+    retained = {"state": state} | ({} if status is None else {"status": status})
     for topic, payload in retained.items():
         subprocess.run([*publish, "-t", f"sessionroom/{room}/{topic}", "-m", payload], check=True)
     return sessionroom("ctl", "--broker", broker.url, "--room", room, "--timeout", "2", "state")
@@ -92,3 +94,26 @@ def test_a_state_beside_a_status_no_engine_writes_is_not_said_to_be_never_online
     assert result.returncode == UNREACHABLE
     assert "has a status no engine writes" in result.stderr
     assert "\x1b" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "[1, 2]",
+        "not json",
+        '{"room": "\\ud800"}',
+        '{"level": NaN}',
+        "[" * 40 + "]" * 40,
+        "1" * 5000,
+    ],
+)
+def test_a_hostile_retained_state_is_unreadable_not_a_traceback(
+    private_mosquitto: Mosquitto, state: str
+) -> None:
+    """Anyone who may publish there can leave any state retained (docs/robustness.md)."""
+    result = ctl_state_beside(private_mosquitto, "offline", state)
+
+    assert result.returncode == UNREACHABLE
+    assert "the engine's state is unreadable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
