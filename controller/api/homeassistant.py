@@ -143,9 +143,10 @@ class HomeAssistant:
     passes each press of its button on as an emergency command."""
 
     def __init__(
-        self, bus: Bus, room: RoomSettings, command: Callable[[Message], Awaitable[None]]
+        self, bus: Bus, room: RoomSettings, command: Callable[[Message], Awaitable[None] | None]
     ) -> None:
-        """`command` carries out a command message as if it came on the room's `cmd`."""
+        """`command` carries out a command message as if it came on the room's `cmd` (what it
+        returns, if anything, finishes it)."""
         self._bus = bus
         self._message = discovery(room.room, room.name, room.home_assistant)
         self._command = command
@@ -173,4 +174,6 @@ class HomeAssistant:
             return
         await self._bus.publish(message.topic, b"", qos=1, retain=True)
         if not message.retain:
-            await self._command(dataclasses.replace(message, payload=emergency_command()))
+            rest = self._command(dataclasses.replace(message, payload=emergency_command()))
+            if rest is not None:
+                await rest

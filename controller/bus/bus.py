@@ -16,7 +16,7 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -155,6 +155,17 @@ class Bus:
         """Messages received so far (`Message.arrival`)."""
         self._lanes: dict[str, tuple[str, Urgent | None]] = {}
         """Topic filter → its lane and its judge of urgent messages."""
+        self._at_once: set[str] = set()
+        """The filters whose messages go to their handlers as they are read when nothing
+        else waits for or is in the handlers (`subscribe`)."""
+        self._in_callback = False
+        """Such a message is in its handlers, in paho's callback: nothing is written meanwhile."""
+        self._write_due = False
+        """What they handed to the socket is written once the callback has returned."""
+        self._rest: asyncio.Task[None] | None = None
+        """What finishes the handling of the last message handed over as it was read."""
+        self._handling = False
+        """The dispatcher has taken a message from the inbox and not yet handled it."""
         self._connected = asyncio.Event()
         self._sent = asyncio.Event()
         """Set whenever a batch went out or the connection was lost (see `room_to_publish`)."""
@@ -221,13 +232,17 @@ class Bus:
         """How many queued messages were dropped because they could not go out in time."""
         return self._outbox.expired
 
+    def has_room_to_publish(self) -> bool:
+        """Whether `room_to_publish` would return at once."""
+        return not self._connected.is_set() or len(self._outbox) <= self._outbox.capacity // 2
+
     async def room_to_publish(self) -> None:
         """Wait while the broker is connected and the outgoing queue is more than half full.
 
         A handler of a flood of requests awaits this before each, so the flood is slowed to
         what the broker takes instead of pushing older replies out of the bounded queue.
         """
-        while self._connected.is_set() and len(self._outbox) > self._outbox.capacity // 2:
+        while not self.has_room_to_publish():
             self._sent.clear()
             await self._sent.wait()
 
@@ -247,15 +262,22 @@ class Bus:
         lane: str = DEFAULT_LANE,
         urgent: Urgent | None = None,
         intake: bool = False,
+        at_once: bool = False,
     ) -> None:
         """Send messages matching `topic_filter` to `handler`, now and after every reconnect.
 
         The filter's first subscription sets its `lane` and `urgent`, and with `intake` has it
-        read on the intake connection, when the bus has one (see the class).
+        read on the intake connection, when the bus has one (see the class). With `at_once`,
+        a message that comes while no other waits for the handlers or is in them is handed to
+        them as soon as it is read (before the event loop's next turn, which costs a command
+        about 0.1 ms): a handler then does what must not wait before it returns, and returns
+        an awaitable for the rest; the next message waits until that is done.
         """
         if lane == URGENT:
             raise ValueError(f"{URGENT!r} is not a lane to subscribe in; pass `urgent` instead")
         self._lanes.setdefault(topic_filter, (lane, urgent))
+        if at_once and not intake:
+            self._at_once.add(topic_filter)
         if not self._routes.add(topic_filter, handler):
             return
         if intake and self._intake is not None:
@@ -344,9 +366,7 @@ class Bus:
             raise ValueError(f"{topic} is a device topic: only the output path publishes there")
         self._queue(topic, payload, qos=qos, retain=retain, key=key, expires_s=expires_s)
 
-    async def publish_gated(
-        self, message: GatedDeviceMessage, *, expires_s: float | None = None
-    ) -> None:
+    def publish_gated(self, message: GatedDeviceMessage, *, expires_s: float | None = None) -> None:
         """Queue a device message that passed the output path (latest per key wins; dropped
         when it cannot go out within `expires_s` or its own `expires_s`, whichever is
         sooner, as for `publish`; dropped with an earlier message of its `chain`)."""
@@ -489,6 +509,7 @@ class Bus:
             # queued message of a kept session, a retained one the broker sends at once) would
             # otherwise land in aiomqtt's queue, which `_receive` empties without looking.
             _deliver_directly(client, self._arrived)
+            _read_in_batches(client, after_each=self._write_after_read)
             _refused_when_closed_unanswered(client)
             async with client:
                 receiving = asyncio.create_task(_receive(client))
@@ -502,7 +523,6 @@ class Bus:
 
     async def _serve(self, client: aiomqtt.Client, receiving: asyncio.Task[None]) -> None:
         _send_without_delay(client)
-        _read_in_batches(client)
         client.pending_calls_threshold = IN_FLIGHT + 1  # a full window is no cause for a warning
         sending = asyncio.create_task(self._send(client))
         try:
@@ -657,11 +677,19 @@ class Bus:
             )
             self._report_lost()
         written = time.monotonic()
+        # in paho's callback, a QoS 0 message written would wait for itself (see
+        # `_handle_at_once`): then the batch waits for the callback to return
+        write_later = self._in_callback and (
+            sender.waiting() or any(message.qos == 0 for _, message in batch)
+        )
         try:
             acknowledged = [
                 sender.publish(message, self._watch(message, written)) for _, message in batch
             ]
-            sender.write()
+            if write_later:
+                self._write_due = True
+            else:
+                sender.write()
         except BaseException:
             self._put_back(batch)
             raise
@@ -780,7 +808,47 @@ class Bus:
             if judge is not None and _judged_urgent(judge, message):
                 lane = URGENT
                 break
+        if (
+            filters[0] in self._at_once
+            and not (on_intake or self._handling or self._inbox)
+            and self._rest is None
+        ):
+            self._handle_at_once(message)
+            return
         self._inbox.put(message, lane)
+
+    def _handle_at_once(self, message: Message) -> None:
+        """Hand a message to its handlers as it is read (`subscribe`'s `at_once`); the first
+        that returns an awaitable is finished in a task (`_rest`) before the dispatcher takes
+        the next message (`Inbox.began_elsewhere`).
+
+        This runs in paho's callback, before paho queues the message's acknowledgement, so
+        what the handlers hand to the socket goes out first. Paho tells a QoS 0 message it
+        wrote under the lock its callback holds: written in here, it would wait for itself for
+        ever. So a batch with one, or behind something paho has not written yet, is written
+        once the callback has returned (`_write_after_read`)."""
+        self._in_callback = True
+        try:
+            rest = self._start(message, self._routes.handlers_for(message.topic))
+        finally:
+            self._in_callback = False
+        if rest is not None:
+            self._inbox.began_elsewhere()
+            self._rest = asyncio.ensure_future(self._finish_rest(rest))
+
+    def _write_after_read(self) -> None:
+        """Write what a message's handlers handed to the socket in paho's callback."""
+        if self._write_due:
+            self._write_due = False
+            if self._sender is not None:
+                self._sender.write()
+
+    async def _finish_rest(self, rest: Awaitable[None]) -> None:
+        try:
+            await rest
+        finally:
+            self._rest = None
+            self._inbox.ended_elsewhere()
 
     def _hear_reports(self, intake: _Intake, failure: str, filters: list[str]) -> None:
         """A message matching `filters` came in on the first connection while it reads the
@@ -808,10 +876,12 @@ class Bus:
     async def _dispatch_forever(self) -> None:
         in_a_row = 0
         while True:
-            message = await self._inbox.get()
+            message = await self._inbox.get()  # none while one handed over at once is handled
+            self._handling = True
             try:
                 await self._dispatch(message)
             finally:
+                self._handling = False
                 self._inbox.task_done()
             in_a_row += 1
             if in_a_row >= YIELD_EVERY:
@@ -822,13 +892,33 @@ class Bus:
         handlers = self._routes.handlers_for(message.topic)
         if not handlers:
             log.debug("dropped a message on %s: no subscription matches it", message.topic)
-        for handler in handlers:
+        rest = self._start(message, handlers)
+        if rest is not None:
+            await rest
+
+    def _start(self, message: Message, handlers: list[Handler]) -> Awaitable[None] | None:
+        """Call `handlers` in order until one returns an awaitable: then what awaits it and
+        calls the others after it; None when all are done."""
+        for index, handler in enumerate(handlers):
             try:
                 result = handler(message)
-                if inspect.isawaitable(result):
-                    await result
             except Exception:
-                log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
+                _log_failed(handler, message)
+                continue
+            if inspect.isawaitable(result):
+                return self._finish(message, handler, result, handlers[index + 1 :])
+        return None
+
+    async def _finish(
+        self, message: Message, handler: Handler, started: Awaitable[None], later: list[Handler]
+    ) -> None:
+        try:
+            await started
+        except Exception:
+            _log_failed(handler, message)
+        rest = self._start(message, later)
+        if rest is not None:
+            await rest
 
 
 @dataclass
@@ -1121,8 +1211,9 @@ def _refused_when_closed_unanswered(client: aiomqtt.Client) -> None:
     paho_client.on_disconnect = disconnected
 
 
-def _read_in_batches(client: aiomqtt.Client) -> None:
-    """Read up to READ_BATCH waiting packets each time the socket is readable, not one.
+def _read_in_batches(client: aiomqtt.Client, after_each: Callable[[], None] | None = None) -> None:
+    """Read up to READ_BATCH waiting packets each time the socket is readable, not one;
+    call `after_each` after each packet is read (paho's callbacks have returned by then).
 
     aiomqtt reads one packet per turn of the event loop (paho's `loop_read` ignores its
     `max_packets`), so under a flood the backlog waits in the socket, where nothing can be
@@ -1140,7 +1231,9 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
     packet read alone, then batches while a backlog is seen.
     """
     paho_client = client._client
-    read_one = paho_client.loop_read
+    read_one: Callable[[int], MQTTErrorCode] = paho_client.loop_read
+    if after_each is not None:
+        read_one = _followed_by(read_one, after_each)
     emptied = False
     """Whether the last read found nothing more in the socket."""
 
@@ -1164,6 +1257,18 @@ def _read_in_batches(client: aiomqtt.Client) -> None:
         return result
 
     paho_client.loop_read = read_batch  # type: ignore[method-assign]
+
+
+def _followed_by(
+    read: Callable[[int], MQTTErrorCode], then: Callable[[], None]
+) -> Callable[[int], MQTTErrorCode]:
+    def read_then(max_packets: int = 1) -> MQTTErrorCode:
+        try:
+            return read(max_packets)
+        finally:
+            then()
+
+    return read_then
 
 
 def _decrypted_waiting(sock: socket.socket) -> bool:
@@ -1199,6 +1304,10 @@ def _check_qos(qos: int) -> None:
 def _describe(error: aiomqtt.MqttError) -> str:
     cause = error.__cause__
     return str(error) if cause is None else f"{error} ({cause})"
+
+
+def _log_failed(handler: Handler, message: Message) -> None:
+    log.exception("handler %s failed on a message to %s", _name(handler), message.topic)
 
 
 def _name(function: Callable[..., object]) -> str:

@@ -63,6 +63,8 @@ class Inbox:
         self.dropped = 0
         self._arrival: asyncio.Future[None] | None = None
         """Set while `wait_for_message` waits; done when a message is queued."""
+        self._elsewhere = False
+        """A message not queued here is being handled (`began_elsewhere`)."""
 
     def put(self, message: Message, lane: str) -> bool:
         """Queue a message on `lane` (URGENT: ahead of all); False when it was dropped."""
@@ -105,11 +107,25 @@ class Inbox:
     async def get(self) -> Message:
         """The next message: urgent first, then one from each waiting lane in turn."""
         while True:
-            message = self._take()
+            message = None if self._elsewhere else self._take()
             if message is not None:
                 return message
             self._ready.clear()
             await self._ready.wait()
+
+    def began_elsewhere(self) -> None:
+        """A message not queued here is being handled (the bus hands a command to its handler
+        as it is read): `get` hands out nothing until `ended_elsewhere`, and `join` waits for
+        that too."""
+        self._elsewhere = True
+        self._unfinished += 1
+        self._finished.clear()
+
+    def ended_elsewhere(self) -> None:
+        """The message of `began_elsewhere` has been handled."""
+        self._elsewhere = False
+        self._ready.set()
+        self.task_done()
 
     def task_done(self) -> None:
         """A message from `get` has been handled."""

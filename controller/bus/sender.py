@@ -72,6 +72,10 @@ class Sender:
             self._on_acknowledged[info.mid] = on_acknowledged
         return done
 
+    def waiting(self) -> bool:
+        """Whether paho has something queued that is not written yet."""
+        return self._paho.want_write()
+
     def write(self) -> None:
         """Write what paho has queued to the socket now; the rest once it is writable."""
         self._paho.loop_write()

@@ -1,6 +1,6 @@
 """Where the engine's events go: the session journal, the live `events` topic and the timeline.
 
-While a command is carried out the service holds the recorder (`Recorder.holding`): an event
+While a command is carried out the service holds the recorder (`Recorder.hold`): an event
 is then only noted, with its time, and written out (journal, events topic, timeline) once the
 command's device messages are on their way to the socket, in the order they were recorded.
 Journaling an event costs about as much as the rest of a light nudge, and the journal's
@@ -75,18 +75,32 @@ class Recorder:
         else:
             self._held.append(held)
 
+    def hold(self) -> bool:
+        """Note events only, from now until `release`; False when they are held already (and
+        so written out by the `release` of whoever held them first)."""
+        if self._held is not None:
+            return False
+        self._held = []
+        return True
+
+    def release(self) -> None:
+        """Write out what is held, in order, and write each event at once again (an event
+        that cannot be written is raised, as by `_write_held`)."""
+        try:
+            self._write_held()
+        finally:
+            self._held = None
+
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
         """Note events only, until the block ends; then write them out in order."""
-        if self._held is not None:  # held already: the outer block writes them out
+        if not self.hold():  # the outer block writes them out
             yield
             return
-        self._held = []
         try:
             yield
         finally:
-            self._write_held()
-            self._held = None
+            self.release()
 
     def take(self) -> list[dict[str, Any]]:
         """The events recorded since the last call, for the events topic."""

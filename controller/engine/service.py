@@ -18,7 +18,7 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, parse_command
@@ -275,6 +275,7 @@ class RoomService:
                 self.topics.cmd,
                 functools.partial(self._command, bus, engine),
                 lane=CONTROL_LANE,
+                at_once=True,
                 urgent=lambda message: is_emergency(message.payload),
             )
             for topic_filter in engine.subscriptions():
@@ -310,21 +311,20 @@ class RoomService:
         except Exception as error:  # a fault of ours: loud, and the bus goes on
             engine.fault("dropped volumes", error)
 
-    async def _command(self, bus: Bus, engine: Engine, message: Message) -> None:
-        """Carry out a command; its device messages go out at once, then the reply."""
+    def _command(self, bus: Bus, engine: Engine, message: Message) -> Awaitable[None] | None:
+        """Carry out a command: its device messages are handed to the socket before this
+        returns (the bus calls it as the command is read, `at_once`); what it returns does the
+        rest (the reply, the journal, the state), or there is nothing more to do."""
         try:
             command = parse_command(message.payload)
         except BadCommand as problem:
-            await self._reply(bus, problem.command_id or NO_ID, False, problem.reason)
-            return
+            return self._reply(bus, problem.command_id or NO_ID, False, problem.reason)
         if message.retain:  # left on the broker, handed over at every connect: not live
-            await self._reply(bus, command.id, False, RETAINED_COMMAND)
-            return
+            return self._reply(bus, command.id, False, RETAINED_COMMAND)
         if self._delivered_again(command, message.payload, latched=engine.emergency is not None):
             earlier = self._recent[command.id][1]
-            if earlier is not None:  # else its reply is still to come
-                await self._send_reply(bus, earlier)
-            return
+            # else its reply is still to come
+            return None if earlier is None else self._send_reply(bus, earlier)
         self._recent[command.id] = (_digest(message.payload), None)
         self._recent.move_to_end(command.id)
         if len(self._recent) > RECENT_COMMANDS:
@@ -333,13 +333,45 @@ class RoomService:
         overtaken = arrival is not None and arrival < self._pressed_arrival
         if command.action == "emergency":
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
-        else:
-            await bus.room_to_publish()  # a flood of commands goes at the broker's pace
+        elif not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
+            return self._carry_out_with_room(bus, engine, command, overtaken)
+        return self._carry_out(bus, engine, command, overtaken)
+
+    async def _carry_out_with_room(
+        self, bus: Bus, engine: Engine, command: Command, overtaken: bool
+    ) -> None:
+        await bus.room_to_publish()
+        await self._carry_out(bus, engine, command, overtaken)
+
+    def _carry_out(
+        self, bus: Bus, engine: Engine, command: Command, overtaken: bool
+    ) -> Awaitable[None]:
+        """Carry out `command` and hand its device messages to the socket now; its events are
+        held until they are out (journaled by what this returns, `_after_command`)."""
+        held = engine.recorder.hold()
+        outcome: bool | Exception
         try:
-            with engine.recorder.holding():  # journaled once its device messages are sent
-                engine.command(command, overtaken=overtaken)
-                if await self._send(bus, engine):
+            engine.command(command, overtaken=overtaken)
+            outcome = self._send(bus, engine)
+        except Exception as error:  # a refusal, or a fault of ours: answered after
+            outcome = error
+        return self._after_command(bus, engine, command, outcome, held=held)
+
+    async def _after_command(
+        self, bus: Bus, engine: Engine, command: Command, outcome: bool | Exception, *, held: bool
+    ) -> None:
+        """Write out the command's events, then reply and publish the state. `outcome`: whether
+        device messages went to the socket (then the broker has `HANDOVER_S` to pass them on
+        first), or what carrying it out raised."""
+        try:
+            try:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                if outcome:
                     await bus.pause_unless_busy(HANDOVER_S)
+            finally:
+                if held:
+                    engine.recorder.release()  # journaled once its device messages are sent
         except CommandRefused as refusal:
             await self._answer(bus, command.id, False, str(refusal))
         except Exception as error:  # a fault of ours: the room goes on, loudly
@@ -481,15 +513,15 @@ class RoomService:
         if rest_s > 0:
             await asyncio.sleep(rest_s)
 
-    async def _send(self, bus: Bus, engine: Engine) -> bool:
+    def _send(self, bus: Bus, engine: Engine) -> bool:
         """Hand the device messages the engine let out to the socket now; whether any went."""
         outgoing = engine.take_outgoing()
         for message in outgoing:
-            await bus.publish_gated(message)
+            bus.publish_gated(message)
         return bool(outgoing) and bus.send_now()
 
     async def _flush(self, bus: Bus, engine: Engine) -> None:
-        await self._send(bus, engine)  # the device messages leave before the events are encoded
+        self._send(bus, engine)  # the device messages leave before the events are encoded
         for event in engine.take_events():
             await bus.publish(self.topics.events, json.dumps(public_event(event)), qos=0)
 

@@ -355,7 +355,7 @@ class LiveTarget(ReplayTarget):
     async def _publish(self) -> None:
         assert self._bus is not None
         for message in self.output.take():
-            await self._bus.publish_gated(message, expires_s=LATE_AFTER_S)
+            self._bus.publish_gated(message, expires_s=LATE_AFTER_S)
             self.sent.append((message.topic, message.payload))
 
     def _through_the_gate(

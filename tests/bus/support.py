@@ -56,6 +56,22 @@ class Recorder:
         return [message.payload.decode() for message in self.messages]
 
 
+@dataclass(frozen=True)
+class Gated:
+    """A device message as the engine's output path lets it out (`GatedMessage`)."""
+
+    topic: str
+    payload: str
+    qos: int = 1
+    retain: bool = False
+    key: str | None = None
+    expires_s: float | None = None
+    chain: str | None = None
+
+    def passed_the_gate(self) -> bool:
+        return True
+
+
 @dataclass
 class ConnectionLog:
     """An `on_connection` callback that keeps every change."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 import pytest
 
@@ -14,7 +13,7 @@ from controller.bus import Bus
 from controller.bus.bus import SLOW_ACK_S
 from controller.bus.outbox import Pending
 from tests.bus.relay import BrokerRelay
-from tests.bus.support import FAST_RETRY, Recorder, eventually, fresh_prefix, settings_for
+from tests.bus.support import FAST_RETRY, Gated, Recorder, eventually, fresh_prefix, settings_for
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -101,20 +100,9 @@ async def test_a_broker_slow_to_acknowledge_is_handed_nothing_more_and_the_late_
     assert [message.payload for message in lost] == [b"held"]
 
 
-@dataclass(frozen=True)
-class Step:
-    """A headset's volume step as the engine's output path lets it out (`GatedMessage`)."""
-
-    topic: str
-    payload: str
-    qos: int = 1
-    retain: bool = False
-    key: str | None = None
-    expires_s: float | None = 0.5
-    chain: str | None = "headset"
-
-    def passed_the_gate(self) -> bool:
-        return True
+def Step(topic: str, payload: str) -> Gated:  # noqa: N802 - stands for a kind of message
+    """A headset's volume step as the engine's output path lets it out."""
+    return Gated(topic, payload, expires_s=0.5, chain="headset")
 
 
 async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_its_chain(
@@ -135,7 +123,7 @@ async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_it
             start = time.monotonic()
             for step, at in enumerate((0.0, 0.25, 0.45, 0.75, 1.0)):
                 await eventually(lambda at=at: time.monotonic() > start + at)
-                await bus.publish_gated(Step(topic, str(step)))
+                bus.publish_gated(Step(topic, str(step)))
                 assert bus.send_now() == (at < SLOW_ACK_S)
             await eventually(lambda: time.monotonic() > start + 1.15)
         finally:
@@ -175,7 +163,7 @@ async def test_a_ramp_through_a_broker_slow_to_acknowledge_goes_out_whole(
             start = time.monotonic()
             for step in range(12):
                 await eventually(lambda step=step: time.monotonic() > start + step * 0.25)
-                await bus.publish_gated(Step(topic, str(step)))
+                bus.publish_gated(Step(topic, str(step)))
                 bus.send_now()
             await eventually(lambda: len(received.payloads) == 12)
     assert received.payloads == [str(step) for step in range(12)]

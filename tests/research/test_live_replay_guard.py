@@ -225,7 +225,7 @@ def live_target(
     class Bus:
         expired = 0
 
-        async def publish_gated(self, message: object, *, expires_s: float | None) -> None:
+        def publish_gated(self, message: object, *, expires_s: float | None) -> None:
             sent.append((message.topic, message.payload))  # type: ignore[attr-defined]
 
         async def __aexit__(self, *_exc: object) -> None:
