@@ -688,6 +688,9 @@ class Bus:
             ]
             if write_later:
                 self._write_due = True
+            elif self._in_callback:
+                if not sender.write_in_callback():  # the rest, or the failure, once it returned
+                    self._write_due = True
             else:
                 sender.write()
         except BaseException:
@@ -826,7 +829,9 @@ class Bus:
         what the handlers hand to the socket goes out first. Paho tells a QoS 0 message it
         wrote under the lock its callback holds: written in here, it would wait for itself for
         ever. So a batch with one, or behind something paho has not written yet, is written
-        once the callback has returned (`_write_after_read`)."""
+        once the callback has returned (`_write_after_read`). So is what a write in here could
+        not finish: paho tells a failed write's disconnection under that lock too
+        (`Sender.write_in_callback`)."""
         self._in_callback = True
         try:
             rest = self._start(message, self._routes.handlers_for(message.topic))

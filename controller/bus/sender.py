@@ -80,6 +80,18 @@ class Sender:
         """Write what paho has queued to the socket now; the rest once it is writable."""
         self._paho.loop_write()
 
+    def write_in_callback(self) -> bool:
+        """Write what paho has queued, in one of paho's callbacks; whether all of it went.
+
+        Not `write`: when the socket fails, paho's `loop_write` tells the disconnection under
+        the lock its callback holds, and would wait for itself for ever. What did not go (the
+        socket full, or failed) is for `write` once the callback has returned."""
+        written = self._paho._packet_write()  # writes until done, blocked or failed
+        if written != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paho.want_write():
+            return False
+        self._paho._call_socket_unregister_write()  # as `loop_write` ends: paho asks again
+        return True
+
     def forget(self, waiting: set[asyncio.Future[None]]) -> None:
         """Stop waiting for these acknowledgements (they did not come in time)."""
         self._acknowledgements = {

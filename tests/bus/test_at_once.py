@@ -9,6 +9,7 @@ returned."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -18,7 +19,14 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.bus import Bus, Message
-from tests.bus.support import Gated, eventually, fresh_prefix, publish_from_outside, settings_for
+from tests.bus.support import (
+    FAST_RETRY,
+    Gated,
+    eventually,
+    fresh_prefix,
+    publish_from_outside,
+    settings_for,
+)
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -171,3 +179,72 @@ def test_what_a_handler_hands_to_the_socket_as_the_command_is_read_goes_out(
         outside.loop_stop()
         outside.disconnect()
     assert on_the_wire_in_the_handler == [qos == 1]
+
+
+def test_a_connection_that_breaks_as_the_command_is_read_is_replaced_not_stuck(
+    mosquitto: Mosquitto,
+) -> None:
+    """The socket refuses the device message written in paho's callback (the broker reset the
+    connection): paho would tell the disconnection under the lock its callback holds, and wait
+    for itself for ever. Instead the bus reconnects and the device message still goes out."""
+    prefix = fresh_prefix()
+    got = threading.Event()
+    subscribed = threading.Event()
+    outside = paho.Client(CallbackAPIVersion.VERSION2)
+    outside.on_subscribe = lambda *_args: subscribed.set()
+    outside.on_message = lambda *_args: got.set()
+    outside.connect(mosquitto.host, mosquitto.port)
+    outside.loop_start()
+
+    async def scenario() -> None:
+        bus = Bus(
+            settings_for(mosquitto.host, mosquitto.port), client_id="at-once-reset", **FAST_RETRY
+        )
+        async with bus:
+
+            def command(_message: Message) -> None:
+                assert bus._sender is not None
+                bus._sender._paho.socket().shutdown(socket.SHUT_WR)  # a send now fails: EPIPE
+                bus.publish_gated(Gated(f"{prefix}/lamp", "ON", qos=1))
+                bus.send_now()
+
+            bus.subscribe(f"{prefix}/cmd", command, at_once=True)
+            assert await bus.wait_connected(timeout=5)
+            await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "on")
+            await eventually(lambda: got.is_set())
+
+    try:
+        outside.subscribe(f"{prefix}/lamp", qos=1)
+        assert subscribed.wait(5)
+        run_with_loop_watch(scenario)
+    finally:
+        outside.loop_stop()
+        outside.disconnect()
+
+
+async def test_after_a_write_as_the_command_is_read_what_paho_queues_by_itself_goes_out(
+    mosquitto: Mosquitto,
+) -> None:
+    """A QoS 0 command (nothing for paho to acknowledge after it) whose handler wrote a device
+    message in paho's callback: paho's keepalive ping, queued later on its own, is written
+    (paho asks for the socket to be watched only when it thinks it is not already)."""
+    prefix = fresh_prefix()
+    handled = asyncio.Event()
+    async with bus_for(mosquitto, "ping") as bus:
+
+        def command(_message: Message) -> None:
+            bus.publish_gated(Gated(f"{prefix}/lamp", "ON", qos=1))
+            assert bus.send_now()
+            handled.set()
+
+        bus.subscribe(f"{prefix}/cmd", command, at_once=True)
+        assert await bus.wait_connected(timeout=5)
+        assert bus._sender is not None
+        client = bus._sender._paho
+        client.subscribe(f"{prefix}/cmd", qos=0)  # the command comes at QoS 0
+        await eventually(lambda: not client.want_write())
+        await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "on")
+        await asyncio.wait_for(handled.wait(), 5)
+        await asyncio.sleep(0)  # paho's callback returned
+        client._send_pingreq()  # as paho's `loop_misc` does when the connection is idle
+        await eventually(lambda: not client.want_write())
