@@ -19,6 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.bus import Bus, Message
+from tests.bus.relay import BrokerRelay
 from tests.bus.support import (
     FAST_RETRY,
     Gated,
@@ -248,3 +249,62 @@ async def test_after_a_write_as_the_command_is_read_what_paho_queues_by_itself_g
         await asyncio.sleep(0)  # paho's callback returned
         client._send_pingreq()  # as paho's `loop_misc` does when the connection is idle
         await eventually(lambda: not client.want_write())
+
+
+class ClosesAfterACommand(BrokerRelay):
+    """Closes the client's connection once, just after passing on the first PUBLISH to
+    `topic` (a broker restarting, or taking the client id over, as a command comes)."""
+
+    def __init__(self, broker: Mosquitto, topic: str) -> None:
+        super().__init__(broker)
+        self._topic = topic.encode()
+        self.closed = False
+
+    def forward(self, packet: bytes, client: asyncio.StreamWriter) -> bool:
+        client.write(packet)
+        if not self.closed and packet[0] & 0xF0 == 0x30 and self._topic in packet:
+            self.closed = True
+            client.transport.close()
+            return False
+        return True
+
+
+def test_a_broker_that_closes_the_connection_as_a_command_comes_is_reconnected_to(
+    mosquitto: Mosquitto,
+) -> None:
+    """The broker closes the connection just after passing on a command: the first device
+    message written in paho's callback gets the peer's reset, the second fails to write. Paho
+    would tell the disconnection under the lock its callback holds, and wait for itself for
+    ever; instead the bus reconnects and the device messages still go out."""
+    prefix = fresh_prefix()
+    got: list[str] = []
+    subscribed = threading.Event()
+    outside = paho.Client(CallbackAPIVersion.VERSION2)
+    outside.on_subscribe = lambda *_args: subscribed.set()
+    outside.on_message = lambda _c, _u, message: got.append(message.topic)
+    outside.connect(mosquitto.host, mosquitto.port)
+    outside.loop_start()
+
+    async def scenario() -> None:
+        async with ClosesAfterACommand(mosquitto, f"{prefix}/cmd") as relay:
+            settings = settings_for(mosquitto.host, relay.port)
+            async with Bus(settings, client_id="at-once-closed", **FAST_RETRY) as bus:
+
+                def command(_message: Message) -> None:
+                    for lamp in ("a", "b", "c"):
+                        bus.publish_gated(Gated(f"{prefix}/{lamp}", "ON", qos=1))
+                    bus.send_now()
+
+                bus.subscribe(f"{prefix}/cmd", command, at_once=True)
+                assert await bus.wait_connected(timeout=5)
+                await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "on")
+                await eventually(lambda: relay.closed)
+                await eventually(lambda: {f"{prefix}/{lamp}" for lamp in "abc"} <= set(got))
+
+    try:
+        outside.subscribe(f"{prefix}/+", qos=1)
+        assert subscribed.wait(5)
+        run_with_loop_watch(scenario)
+    finally:
+        outside.loop_stop()
+        outside.disconnect()
