@@ -9,9 +9,11 @@ returned."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -19,6 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from controller.bus import Bus, Message
+from controller.bus.messages import Handler
 from tests.bus.relay import BrokerRelay
 from tests.bus.support import (
     FAST_RETRY,
@@ -124,6 +127,45 @@ async def test_an_urgent_message_goes_next_after_the_one_in_the_handlers(
     assert handled[:3] == ["note 0", "emergency", "note 1"]
 
 
+@dataclass
+class Heard:
+    """What a subscriber on a thread of its own gets: the topics, and whether any came."""
+
+    topics: list[str] = field(default_factory=list)
+    any: threading.Event = field(default_factory=threading.Event)
+
+
+@contextlib.contextmanager
+def heard_on_a_thread(broker: Mosquitto, topic_filter: str) -> Iterator[Heard]:
+    """A client on a thread of its own, its subscription to `topic_filter` granted."""
+    heard = Heard()
+    subscribed = threading.Event()
+    outside = paho.Client(CallbackAPIVersion.VERSION2)
+    outside.on_subscribe = lambda *_args: subscribed.set()
+
+    def on_message(_client: object, _userdata: object, message: paho.MQTTMessage) -> None:
+        heard.topics.append(message.topic)
+        heard.any.set()
+
+    outside.on_message = on_message
+    outside.connect(broker.host, broker.port)
+    outside.loop_start()
+    try:
+        outside.subscribe(topic_filter, qos=1)
+        assert subscribed.wait(5)
+        yield heard
+    finally:
+        outside.loop_stop()
+        outside.disconnect()
+
+
+async def command_from_outside(bus: Bus, broker: Mosquitto, topic: str, handler: Handler) -> None:
+    """Hand what comes on `topic` to `handler` at once; once connected, send it a command."""
+    bus.subscribe(topic, handler, at_once=True)
+    assert await bus.wait_connected(timeout=5)
+    await publish_from_outside(broker.host, broker.port, topic, "on")
+
+
 def run_with_loop_watch(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run `scenario` on an event loop of its own thread; fail if the loop is stuck."""
     failure: list[BaseException] = []
@@ -150,13 +192,6 @@ def test_what_a_handler_hands_to_the_socket_as_the_command_is_read_goes_out(
     thread of its own has it while the handler still blocks the loop. A QoS 0 one waits for
     paho's callback to return, and then goes (before the fix, the event loop stopped)."""
     prefix = fresh_prefix()
-    got = threading.Event()
-    subscribed = threading.Event()
-    outside = paho.Client(CallbackAPIVersion.VERSION2)
-    outside.on_subscribe = lambda *_args: subscribed.set()
-    outside.on_message = lambda *_args: got.set()
-    outside.connect(mosquitto.host, mosquitto.port)
-    outside.loop_start()
     on_the_wire_in_the_handler: list[bool] = []
 
     async def scenario() -> None:
@@ -165,20 +200,13 @@ def test_what_a_handler_hands_to_the_socket_as_the_command_is_read_goes_out(
             def command(_message: Message) -> None:
                 bus.publish_gated(Gated(f"{prefix}/lamp", "ON", qos=qos))
                 assert bus.send_now()
-                on_the_wire_in_the_handler.append(got.wait(1.0 if qos else 0.2))
+                on_the_wire_in_the_handler.append(heard.any.wait(1.0 if qos else 0.2))
 
-            bus.subscribe(f"{prefix}/cmd", command, at_once=True)
-            assert await bus.wait_connected(timeout=5)
-            await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "on")
-            await eventually(lambda: got.is_set())
+            await command_from_outside(bus, mosquitto, f"{prefix}/cmd", command)
+            await eventually(heard.any.is_set)
 
-    try:
-        outside.subscribe(f"{prefix}/lamp", qos=1)
-        assert subscribed.wait(5)
+    with heard_on_a_thread(mosquitto, f"{prefix}/lamp") as heard:
         run_with_loop_watch(scenario)
-    finally:
-        outside.loop_stop()
-        outside.disconnect()
     assert on_the_wire_in_the_handler == [qos == 1]
 
 
@@ -189,13 +217,6 @@ def test_a_connection_that_breaks_as_the_command_is_read_is_replaced_not_stuck(
     connection): paho would tell the disconnection under the lock its callback holds, and wait
     for itself for ever. Instead the bus reconnects and the device message still goes out."""
     prefix = fresh_prefix()
-    got = threading.Event()
-    subscribed = threading.Event()
-    outside = paho.Client(CallbackAPIVersion.VERSION2)
-    outside.on_subscribe = lambda *_args: subscribed.set()
-    outside.on_message = lambda *_args: got.set()
-    outside.connect(mosquitto.host, mosquitto.port)
-    outside.loop_start()
 
     async def scenario() -> None:
         bus = Bus(
@@ -209,18 +230,11 @@ def test_a_connection_that_breaks_as_the_command_is_read_is_replaced_not_stuck(
                 bus.publish_gated(Gated(f"{prefix}/lamp", "ON", qos=1))
                 bus.send_now()
 
-            bus.subscribe(f"{prefix}/cmd", command, at_once=True)
-            assert await bus.wait_connected(timeout=5)
-            await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "on")
-            await eventually(lambda: got.is_set())
+            await command_from_outside(bus, mosquitto, f"{prefix}/cmd", command)
+            await eventually(heard.any.is_set)
 
-    try:
-        outside.subscribe(f"{prefix}/lamp", qos=1)
-        assert subscribed.wait(5)
+    with heard_on_a_thread(mosquitto, f"{prefix}/lamp") as heard:
         run_with_loop_watch(scenario)
-    finally:
-        outside.loop_stop()
-        outside.disconnect()
 
 
 async def test_after_a_write_as_the_command_is_read_what_paho_queues_by_itself_goes_out(
@@ -277,13 +291,6 @@ def test_a_broker_that_closes_the_connection_as_a_command_comes_is_reconnected_t
     would tell the disconnection under the lock its callback holds, and wait for itself for
     ever; instead the bus reconnects and the device messages still go out."""
     prefix = fresh_prefix()
-    got: list[str] = []
-    subscribed = threading.Event()
-    outside = paho.Client(CallbackAPIVersion.VERSION2)
-    outside.on_subscribe = lambda *_args: subscribed.set()
-    outside.on_message = lambda _c, _u, message: got.append(message.topic)
-    outside.connect(mosquitto.host, mosquitto.port)
-    outside.loop_start()
 
     async def scenario() -> None:
         async with ClosesAfterACommand(mosquitto, f"{prefix}/cmd") as relay:
@@ -295,16 +302,10 @@ def test_a_broker_that_closes_the_connection_as_a_command_comes_is_reconnected_t
                         bus.publish_gated(Gated(f"{prefix}/{lamp}", "ON", qos=1))
                     bus.send_now()
 
-                bus.subscribe(f"{prefix}/cmd", command, at_once=True)
-                assert await bus.wait_connected(timeout=5)
-                await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/cmd", "on")
+                await command_from_outside(bus, mosquitto, f"{prefix}/cmd", command)
                 await eventually(lambda: relay.closed)
-                await eventually(lambda: {f"{prefix}/{lamp}" for lamp in "abc"} <= set(got))
+                lamps = {f"{prefix}/{lamp}" for lamp in "abc"}
+                await eventually(lambda: lamps <= set(heard.topics))
 
-    try:
-        outside.subscribe(f"{prefix}/+", qos=1)
-        assert subscribed.wait(5)
+    with heard_on_a_thread(mosquitto, f"{prefix}/+") as heard:
         run_with_loop_watch(scenario)
-    finally:
-        outside.loop_stop()
-        outside.disconnect()

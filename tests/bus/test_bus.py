@@ -73,25 +73,6 @@ async def test_a_published_message_reaches_the_handler_of_its_topic(mosquitto: M
     assert received.messages == [Message(f"{prefix}/lamp", b'{"state":"ON"}', retain=False)]
 
 
-async def test_async_handlers_are_awaited_one_at_a_time_in_arrival_order(
-    mosquitto: Mosquitto,
-) -> None:
-    prefix = fresh_prefix()
-    events: list[str] = []
-
-    async def slow_handler(message: Message) -> None:
-        events.append(f"start {message.payload.decode()}")
-        await asyncio.sleep(0)
-        events.append(f"end {message.payload.decode()}")
-
-    async with bus_for(mosquitto, "async-handlers") as bus:
-        bus.subscribe(f"{prefix}/n", slow_handler)
-        for number in range(3):
-            await bus.publish(f"{prefix}/n", str(number))
-        await eventually(lambda: len(events) == 6)
-    assert events == ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
-
-
 async def test_birth_is_published_retained_on_connect(mosquitto: Mosquitto) -> None:
     status = f"{fresh_prefix()}/status"
     async with bus_for(mosquitto, "birth", birth=Will(status, "online")) as bus:
