@@ -164,8 +164,6 @@ class Bus:
         """What they handed to the socket is written once the callback has returned."""
         self._rest: asyncio.Task[None] | None = None
         """What finishes the handling of the last message handed over as it was read."""
-        self._handling = False
-        """The dispatcher has taken a message from the inbox and not yet handled it."""
         self._connected = asyncio.Event()
         self._sent = asyncio.Event()
         """Set whenever a batch went out or the connection was lost (see `room_to_publish`)."""
@@ -811,12 +809,8 @@ class Bus:
             if judge is not None and _judged_urgent(judge, message):
                 lane = URGENT
                 break
-        if (
-            filters[0] in self._at_once
-            and not (on_intake or self._handling or self._inbox)
-            and self._rest is None
-        ):
-            self._handle_at_once(message)
+        if filters[0] in self._at_once and not on_intake and self._inbox.all_done():
+            self._handle_at_once(message)  # none queued, none in the handlers
             return
         self._inbox.put(message, lane)
 
@@ -882,11 +876,9 @@ class Bus:
         in_a_row = 0
         while True:
             message = await self._inbox.get()  # none while one handed over at once is handled
-            self._handling = True
             try:
                 await self._dispatch(message)
             finally:
-                self._handling = False
                 self._inbox.task_done()
             in_a_row += 1
             if in_a_row >= YIELD_EVERY:
