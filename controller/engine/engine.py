@@ -147,6 +147,11 @@ MARKER_SINCE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 MARKER_MAX_BYTES = 4096
 """The emergency marker holds one short JSON object; more is not read."""
 
+DISK_LOOK_EVERY_S = 5.0
+"""Real seconds between the preflight's looks at the disk (the data folder writable, every
+playlist's files there): a look is a system call per file and folder, and the state is
+published after every command, so it reuses the last look this long."""
+
 VR_RETRY_S = 1.0
 """Real seconds after which a scene's VR play or brightness the flash rate refused is tried
 again: a screen still for a second takes any change (docs/safety.md#flash-rate)."""
@@ -297,6 +302,7 @@ class Engine:
         self.emergency: Emergency | None = None
         self.vitals: dict[str, dict[str, Any]] = {}
         self.journal_problem: str | None = None
+        self._disk: DiskLook | None = None
         self._faults: dict[str, float] = {}
         """Where and which fault → real time it was last journaled (the monotonic clock: a
         wall clock set back or forward must not silence nor repeat it)."""
@@ -1479,20 +1485,40 @@ class Engine:
         return infos
 
     def _preflight(self) -> Preflight:
-        data_dir = self.room.data_dir
-        folder = data_dir if data_dir.exists() else data_dir.parent
-        writable = os.access(folder, os.W_OK) and self.journal_problem is None
-        missing = sorted(
-            name
-            for name, playlist in self.room.playlists.items()
-            if any(not track.path.exists() for track in playlist.tracks)
-        )
+        now = self._real(self.now())
+        disk = self._disk
+        if disk is None or now - disk.at >= DISK_LOOK_EVERY_S:
+            disk = self._disk = self._look_at_disk(now)
+        writable = disk.writable and self.journal_problem is None
         return Preflight(
             journal_writable=writable,
             journal_problem=self.journal_problem
-            or (None if writable else f"{folder} is not writable"),
-            playlists_missing=missing,
+            or (None if writable else f"{disk.folder} is not writable"),
+            playlists_missing=list(disk.playlists_missing),
         )
+
+    def _look_at_disk(self, now: float) -> DiskLook:
+        data_dir = self.room.data_dir
+        folder = data_dir if data_dir.exists() else data_dir.parent
+        missing = tuple(
+            sorted(
+                name
+                for name, playlist in self.room.playlists.items()
+                if any(not track.path.exists() for track in playlist.tracks)
+            )
+        )
+        return DiskLook(now, folder, os.access(folder, os.W_OK), missing)
+
+
+@dataclass(frozen=True)
+class DiskLook:
+    """What the preflight last saw on the disk, and when (real seconds)."""
+
+    at: float
+    folder: Path
+    """The data folder, or the folder it is to be made in."""
+    writable: bool
+    playlists_missing: tuple[str, ...]
 
 
 def _breaks_the_latch(state: dict[str, Any], floor: float | None) -> bool | None:

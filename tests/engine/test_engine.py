@@ -13,6 +13,7 @@ import json
 import math
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import Cue
 from controller.engine.clock import ManualClock
-from controller.engine.engine import Engine
+from controller.engine.engine import DISK_LOOK_EVERY_S, Engine
 from controller.engine.local import ToneOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import FLASH_WINDOW_S
@@ -525,6 +526,32 @@ def test_a_stopped_headset_s_lost_volume_is_counted_as_silent_in_its_warning(roo
     assert [message.rsplit("; ", 1)[1] for _, message in volume_alerts(room)] == [
         "counted as silent"
     ]
+
+
+def test_the_preflight_looks_at_the_disk_every_few_seconds_not_for_every_state(
+    tmp_path: Path,
+) -> None:
+    """A playlist's file gone shows within DISK_LOOK_EVERY_S; the states published meanwhile
+    (one after every command) reuse the last look at the disk."""
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    name, playlist = next(iter(room.playlists.items()))
+    track = tmp_path / "track.ogg"
+    track.write_bytes(b"")  # only whether it is there is looked at
+    room.playlists[name] = replace(playlist, tracks=[replace(playlist.tracks[0], path=track)])
+    clock = ManualClock()
+    engine = Engine(room, clock=clock)
+
+    def missing() -> list[str]:
+        preflight = engine.snapshot().preflight
+        assert preflight is not None
+        return preflight.playlists_missing
+
+    assert missing() == []
+    track.unlink()
+    clock.advance(DISK_LOOK_EVERY_S - 0.01)
+    assert missing() == []
+    clock.advance(0.01)
+    assert missing() == [name]
 
 
 def test_a_full_disk_is_an_alert_and_the_room_keeps_running(room: Room) -> None:
