@@ -1004,6 +1004,13 @@ class _Intake:
         """Why the connection is not up, while it is not."""
         self._telling: asyncio.TimerHandle | None = None
         """Tells the failure once it has lasted `INTAKE_TOLD_AFTER_S`."""
+        self._up_since: float | None = None
+        """When the connection last came up (loop time), while it is up."""
+        self._failing_since: float | None = None
+        """When the connection first failed, or failed after it had been up for
+        `INTAKE_TOLD_AFTER_S` or more (loop time): one up for a moment at a time (another
+        client taking its client id each time, say) has been failing since then, and is told
+        once that has lasted as long."""
         self.up = asyncio.Event()
         """Set while connected and subscribed."""
 
@@ -1090,6 +1097,7 @@ class _Intake:
 
     def _came_up(self) -> None:
         self._failed_attempts = 0
+        self._up_since = asyncio.get_running_loop().time()
         self.up.set()
         if self._telling is not None:
             self._telling.cancel()
@@ -1100,6 +1108,11 @@ class _Intake:
         self._tell(None)
 
     def _lost(self, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        up_since, self._up_since = self._up_since, None
+        steady = up_since is not None and loop.time() - up_since >= INTAKE_TOLD_AFTER_S
+        if self._failing_since is None or steady:
+            self._failing_since = loop.time()  # else failing since before a moment up
         address = f"{self._parameters.host}:{self._parameters.port}"
         if reason == self._failure:
             log.debug("still no intake connection to %s: %s", address, reason)
@@ -1107,8 +1120,8 @@ class _Intake:
         log.warning("the intake connection to %s failed: %s; reconnecting", address, reason)
         self._failure = reason
         if self._telling is None:
-            loop = asyncio.get_running_loop()
-            self._telling = loop.call_later(INTAKE_TOLD_AFTER_S, self._tell_failure)
+            told_in_s = self._failing_since + INTAKE_TOLD_AFTER_S - loop.time()
+            self._telling = loop.call_later(max(0.0, told_in_s), self._tell_failure)
 
     def _tell_failure(self) -> None:
         if self._failure is not None:

@@ -137,7 +137,9 @@ async def test_an_intake_connection_down_a_while_is_told_and_the_first_reads_its
     `INTAKE_TOLD_AFTER_S` (a broker restarting) is not told; a longer one is, once the first
     connection reads the intake's filters in its place. Once the intake is back it reads
     them again, and the first one gives them back: each report is handed over once, from
-    the connection that reads them at the time."""
+    the connection that reads them at the time. Back that long, a short outage is not told
+    again (back for less, it is the same failure going on:
+    `test_an_intake_that_fails_every_time_moments_after_it_is_up_is_told`)."""
     prefix = fresh_prefix()
     client_id = f"engine-{prefix[-12:]}"
     bus, told = intake_down_bus(mosquitto, private_mosquitto, monkeypatch, client_id, 0.6)
@@ -162,6 +164,7 @@ async def test_an_intake_connection_down_a_while_is_told_and_the_first_reads_its
         await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", "first")
         await until_heard(private_mosquitto, f"{prefix}/state", reports)
         assert "first" not in reports.payloads[heard:]  # given back: not read there any more
+        await asyncio.sleep(0.6)  # back as long as it was to be down before it is told
         private_mosquitto.restart()
         await eventually(lambda: len(told) == 4, 10)
         await until_heard(private_mosquitto, f"{prefix}/state", reports)
@@ -376,3 +379,37 @@ async def test_a_retained_report_is_handed_over_once_after_a_broker_restart(
         await eventually(lambda: reports.payloads == ["on", "on"], 10)
         await asyncio.sleep(0.5)
     assert reports.payloads == ["on", "on"]  # once for each time it was subscribed
+
+
+async def test_an_intake_that_fails_every_time_moments_after_it_is_up_is_told(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another client takes the intake's client id each time it is up (a second engine of
+    the room, say): it is up a moment, down a moment, never down for `INTAKE_TOLD_AFTER_S`
+    at a stretch. Its failure is told once it has been failing that long since it was last
+    up that long, and the first connection reads the reports (each moment up started the
+    wait again: it was never told, and the reports sent while it was down were lost)."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    reports = Recorder()
+    bus = bus_with_intake(mosquitto, client_id)
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    loop = asyncio.get_running_loop()
+    async with bus:
+        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        deadline = loop.time() + 6.0
+        ups = 0
+        while not any(change.failure for change in told) and loop.time() < deadline:
+            await eventually(lambda seen=ups: told.count(ReportsChange(None)) > seen, 5)
+            ups = told.count(ReportsChange(None))
+            await asyncio.sleep(0.2)  # up a moment
+            async with aiomqtt.Client(
+                mosquitto.host, mosquitto.port, identifier=f"{client_id}-intake"
+            ):
+                pass  # the broker closes the intake's connection for this one
+        failures = [change.failure for change in told if change.failure is not None]
+        assert failures, f"never told in 6 s, up {ups} times"
+        assert loop.time() < deadline
