@@ -27,6 +27,8 @@ from controller.engine.safety import BlsMode, BlsRequest
 from controller.engine.targets import BlsTarget
 from controller.engine.volume import VolumeFades
 
+NO_TONE_PLAYER = "bilateral tones are not available on this room PC"
+
 STOP_GRACE_S = 0.5
 """Real seconds after a set's length has passed before its MQTT device is told to stop: the
 device, which started the set when the start reached it, ends it by itself first; one that
@@ -113,13 +115,21 @@ class BlsControl:
     def scene_devices(self, scene: config.Scene | None) -> list[str]:
         """The BLS devices a scene names, or every BLS device when it names none; but the
         tones on a room PC that has no tone player (reported unavailable), unless nothing
-        else is left."""
+        else is left (`left_out`)."""
+        chosen = self._named_by(scene)
+        playable = [d for d in chosen if not self._unplayable_tones(d)]
+        return playable or chosen
+
+    def left_out(self, scene: config.Scene | None) -> list[str]:
+        """The BLS devices of a scene that `scene_devices` leaves out."""
+        playing = self.scene_devices(scene)
+        return [d for d in self._named_by(scene) if d not in playing]
+
+    def _named_by(self, scene: config.Scene | None) -> list[str]:
         devices = config.DeviceIndex(self._room.devices.values())
         keys = scene.bls if scene else {}
         named = [device.id for key in keys for device in devices.select(key, "bls")]
-        chosen = named or [d.id for d in self._room.devices_of_kind("bls")]
-        playable = [d for d in chosen if not self._unplayable_tones(d)]
-        return playable or chosen
+        return named or [d.id for d in self._room.devices_of_kind("bls")]
 
     def _unplayable_tones(self, device_id: str) -> bool:
         return self._room.devices[device_id].driver == "tones" and self._output.tones is None
@@ -141,7 +151,7 @@ class BlsControl:
         device = self._room.devices[device_id]
         tones = device.driver == "tones"
         if self._unplayable_tones(device_id):
-            raise CommandRefused("bilateral tones are not available on this room PC")
+            raise CommandRefused(NO_TONE_PLAYER)
         mode: BlsMode = "audio" if tones else ("visual" if device.mode == "visual" else "tactile")
         passes = target.passes
         if passes is None and target.seconds is None:

@@ -63,7 +63,7 @@ from controller.drivers.base import (
 )
 from controller.drivers.registry import make_driver
 from controller.engine.alerts import AlertBoard
-from controller.engine.bls import BlsControl
+from controller.engine.bls import NO_TONE_PLAYER, BlsControl
 from controller.engine.checks import VitalsChecks
 from controller.engine.clock import Clock
 from controller.engine.fades import FadeEngine
@@ -921,6 +921,13 @@ class Engine:
         # player, not a refusal), and then no other device has started
         for device_id in sorted(wanted, key=lambda d: self.room.devices[d].driver != "tones"):
             self.bls.start(device_id, wanted[device_id], now, self.music.volume)
+        for device_id in [] if command.device else self.bls.left_out(scene):
+            self._record(
+                "error",
+                {"error": NO_TONE_PLAYER},
+                device=device_id,
+                text=f"BLS started without {device_id}: {NO_TONE_PLAYER}",
+            )
         self._spoke_to(targets)
 
     def _operator_bls_target(self, command: Bls, device_id: str) -> BlsTarget:

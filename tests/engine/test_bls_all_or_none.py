@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.engine.bls import NO_TONE_PLAYER
 from controller.engine.local import ToneOutput
 from controller.engine.safety import BlsRequest
 from tests.engine.room_parts import RecordingTones
@@ -88,13 +89,34 @@ def test_a_room_pc_without_a_tone_player_starts_the_scene_s_other_devices_alone(
 ) -> None:
     """docs/device-protocols.md#vlc: a room PC without libvlc runs without the tones and
     reports them unavailable. A set asked of the scene's devices leaves them out: refused
-    whole for them, no BLS could start from the console, which names no device."""
+    whole for them, no BLS could start from the console, which names no device. The
+    console's timeline says so (the reply, `ok`, does not): a therapist who asked for the
+    scene's set may be listening for tones."""
     room = PeakRoom(tmp_path, ("tappers", "lightbar", "tones"))
+    room.engine.take_events()
 
     room.do("bls", op="start")
 
     assert room.bls_sent() == {TAPPERS, LIGHTBAR}
     assert room.engine.bls.sets.keys() == {"tappers", "lightbar"}
+    errors = [e for e in room.engine.take_events() if e["kind"] == "error"]
+    assert [(e["device"], e["payload"]) for e in errors] == [("tones", {"error": NO_TONE_PLAYER})]
+    assert (
+        room.engine.snapshot().timeline[-2].text == f"BLS started without tones: {NO_TONE_PLAYER}"
+    )
+
+
+@pytest.mark.parametrize("player", [True, False], ids=["scene-with-a-tone-player", "named"])
+def test_a_set_on_a_named_device_or_with_a_tone_player_leaves_nothing_out(
+    tmp_path: Path, player: bool
+) -> None:
+    room = PeakRoom(tmp_path, ("tappers", "tones"), tones=RecordingTones() if player else None)
+    room.engine.take_events()
+
+    room.do("bls", op="start", **({} if player else {"device": "tappers"}))
+
+    assert room.engine.bls.sets.keys() == ({"tappers", "tones"} if player else {"tappers"})
+    assert [e for e in room.engine.take_events() if e["kind"] == "error"] == []
 
 
 def test_the_tones_alone_on_a_room_pc_without_a_tone_player_are_refused(tmp_path: Path) -> None:
