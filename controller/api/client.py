@@ -17,7 +17,8 @@ from controller.api.topics import (
     ONLINE,
     RoomTopics,
 )
-from controller.bus import Bus, Message
+from controller.bus import Message
+from controller.bus.bus import Bus
 from controller.config.settings import BrokerSettings
 from controller.untrusted import UntrustedJsonError, read_json
 

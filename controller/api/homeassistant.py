@@ -23,7 +23,8 @@ from typing import Any
 
 from controller import __version__
 from controller.api.topics import OFFLINE, ONLINE, RoomTopics
-from controller.bus import Bus, Message
+from controller.bus import Message
+from controller.bus.bus import Bus
 from controller.config.settings import HomeAssistantSettings, RoomSettings
 
 ORIGIN = {"name": "Sessionroom", "sw_version": __version__}

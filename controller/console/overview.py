@@ -35,7 +35,8 @@ from textual.widgets import DataTable, Footer, Header
 
 from controller.api.state import RoomState
 from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, is_replay
-from controller.bus import Bus, Message
+from controller.bus import Message
+from controller.bus.bus import Bus
 from controller.config.settings import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
 from controller.console.formatting import shown_tree

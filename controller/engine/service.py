@@ -25,7 +25,8 @@ from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, pa
 from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
-from controller.bus import Bus, ConnectionChange, Message, ReportsChange, Will
+from controller.bus import ConnectionChange, Message, ReportsChange, Will
+from controller.bus.bus import Bus
 from controller.bus.credentials import unique_client_id
 from controller.bus.inbox import FULL
 from controller.bus.outbox import Pending

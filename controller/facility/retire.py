@@ -37,7 +37,8 @@ from pathlib import Path
 
 from controller.api.homeassistant import discovery
 from controller.api.topics import MAX_STATUS_BYTES, ONLINE, REPLAY_SUFFIX, RoomTopics
-from controller.bus import Bus, Message
+from controller.bus import Message
+from controller.bus.bus import Bus
 from controller.bus.credentials import unique_client_id
 from controller.config.settings import BrokerSettings, RoomSettings
 

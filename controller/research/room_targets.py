@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, RoomTopics
-from controller.bus import Bus, ConnectionChange, Message, Will
+from controller.bus import ConnectionChange, Message, Will
+from controller.bus.bus import Bus
 from controller.bus.credentials import unique_client_id
 from controller.bus.outbox import Pending
 from controller.config import Room

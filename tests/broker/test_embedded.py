@@ -19,7 +19,7 @@ import aiomqtt
 import pytest
 
 from controller.broker import EmbeddedBroker, EmbeddedBrokerError
-from controller.bus import Bus
+from controller.bus.bus import Bus
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,

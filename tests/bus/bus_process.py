@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from controller.bus import Bus, Will
+from controller.bus import Will
+from controller.bus.bus import Bus
 from controller.config.settings import BrokerSettings
 
 

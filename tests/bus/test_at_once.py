@@ -20,7 +20,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.bus import Bus, Message
+from controller.bus import Message
+from controller.bus.bus import Bus
 from controller.bus.messages import Handler
 from tests.bus.relay import BrokerRelay
 from tests.bus.support import (

@@ -14,7 +14,7 @@ import asyncio
 import aiomqtt
 import pytest
 
-from controller.bus import Bus
+from controller.bus.bus import Bus
 from tests.bus.relay import BrokerRelay
 from tests.bus.support import FAST_RETRY, ConnectionLog, eventually, settings_for
 from tests.support.mosquitto import Mosquitto

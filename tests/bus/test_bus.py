@@ -22,8 +22,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.bus import Bus, ConnectionChange, Message, Will
-from controller.bus.bus import IN_FLIGHT
+from controller.bus import ConnectionChange, Message, Will
+from controller.bus.bus import IN_FLIGHT, Bus
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,

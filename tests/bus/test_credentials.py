@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.bus import BusConfigError
-from controller.bus.credentials import MAX_PASSWORD_BYTES, connection_parameters
+from controller.bus.credentials import MAX_PASSWORD_BYTES, BusConfigError, connection_parameters
 from controller.config.settings import BrokerSettings, TlsSettings
 from tests.support.fifo import raised_without_waiting
 

@@ -16,7 +16,8 @@ import socket
 import aiomqtt
 import pytest
 
-from controller.bus import Bus, Message
+from controller.bus import Message
+from controller.bus.bus import Bus
 from controller.bus.sender import Sender
 from tests.bus.relay import BrokerRelay
 from tests.bus.support import Recorder, eventually, fresh_prefix, settings_for

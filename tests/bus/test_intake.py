@@ -15,8 +15,9 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from controller.bus import Bus, Message, ReportsChange
+from controller.bus import Message, ReportsChange
 from controller.bus import bus as bus_module
+from controller.bus.bus import Bus
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from controller.bus import Bus, ConnectionChange, Will
+from controller.bus import ConnectionChange, Will
+from controller.bus.bus import Bus
 from tests.bus.support import (
     FAST_RETRY,
     ConnectionLog,

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from controller.bus import Bus
-from controller.bus.bus import SLOW_ACK_S
+from controller.bus.bus import SLOW_ACK_S, Bus
 from controller.bus.outbox import Pending
 from tests.bus.relay import BrokerRelay
 from tests.bus.support import FAST_RETRY, Gated, Recorder, eventually, fresh_prefix, settings_for

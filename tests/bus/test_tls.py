@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.bus import Bus
+from controller.bus.bus import Bus
 from controller.config.settings import BrokerSettings, TlsSettings
 from tests.bus.support import FAST_RETRY, ConnectionLog, Recorder, eventually
 from tests.support.mosquitto import Mosquitto

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.bus import Bus
+from controller.bus.bus import Bus
 from controller.config.settings import BrokerSettings
 from controller.engine.output import GatedMessage
 from tests.conftest import REPO

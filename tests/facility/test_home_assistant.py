@@ -16,7 +16,7 @@ import jinja2
 import pytest
 
 from controller.api.homeassistant import HomeAssistant, discovery
-from controller.bus import Bus
+from controller.bus.bus import Bus
 from controller.config import Room
 from controller.config.settings import BrokerSettings, HomeAssistantSettings
 from controller.engine.service import RoomService
