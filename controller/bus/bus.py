@@ -295,7 +295,8 @@ class Bus:
 
     def on_intake(self, callback: Callable[[ReportsChange], None]) -> None:
         """Call `callback` each time the intake connection is up and subscribed (failure
-        None); once it has been down for `INTAKE_TOLD_AFTER_S` and the first connection has
+        None; once flapping, only once up for `INTAKE_TOLD_AFTER_S`, see `_Intake.callbacks`);
+        once it has been down for `INTAKE_TOLD_AFTER_S` and the first connection has
         subscribed to its filters in its place (its reason); and when the first of their
         messages comes in there (`read_by_first`). Told again for each connection of the
         first meanwhile; never when the bus has none."""
@@ -995,7 +996,9 @@ class _Intake:
         self.filters: list[str] = []
         self._filters: set[str] = set()
         self.callbacks: list[Callable[[str | None], None]] = []
-        """Told None each time the connection is up, the reason once it was down too long."""
+        """Told None each time the connection is up, the reason once it has been failing
+        `INTAKE_TOLD_AFTER_S`; once it is flapping (told back, then failing again after a
+        moment up), told back only once it has been up as long."""
         self._unsubscribed: list[str] = []
         self._wake = asyncio.Event()
         self._retry = asyncio.Event()
@@ -1004,6 +1007,16 @@ class _Intake:
         """Why the connection is not up, while it is not."""
         self._telling: asyncio.TimerHandle | None = None
         """Tells the failure once it has lasted `INTAKE_TOLD_AFTER_S`."""
+        self._told = False
+        """The failure was told, and the connection has not been told back since."""
+        self._came_back = False
+        """Up after a failure told, and told back (failing again after a moment up, it is
+        flapping)."""
+        self._flapping = False
+        """Told back, it failed again before it was up `INTAKE_TOLD_AFTER_S`, and has not been
+        up as long since: once told failing again, it is told back once up as long."""
+        self._telling_back: asyncio.TimerHandle | None = None
+        """Tells it back once it has been up `INTAKE_TOLD_AFTER_S` (while `_flapping`)."""
         self._up_since: float | None = None
         """When the connection last came up (loop time), while it is up."""
         self._failing_since: float | None = None
@@ -1055,8 +1068,9 @@ class _Intake:
                     await asyncio.wait_for(self._retry.wait(), delay)
                 self._failed_attempts += 1
         finally:
-            if self._telling is not None:
-                self._telling.cancel()
+            for timer in (self._telling, self._telling_back):
+                if timer is not None:
+                    timer.cancel()
 
     async def _connect_once(self) -> None:
         """One connection: subscribes to every filter, then to each added; raises MqttError
@@ -1105,12 +1119,28 @@ class _Intake:
         if self._failure is not None:
             self._failure = None
             log.info("the intake connection is back: reading %s again", ", ".join(self.filters))
-        self._tell(None)
+        if not (self._told and self._flapping):
+            self._came_back, self._told = self._told, False
+            self._tell(None)
+        elif self._telling_back is None:
+            # told back once up as long: each moment up of one flapping gave the reports back
+            # to it and took them again (what came between was lost), and the engine's alert
+            # flickered, its journal and every device's state asked for at each
+            loop = asyncio.get_running_loop()
+            self._telling_back = loop.call_later(INTAKE_TOLD_AFTER_S, self._tell_back)
 
     def _lost(self, reason: str) -> None:
         loop = asyncio.get_running_loop()
         up_since, self._up_since = self._up_since, None
+        if self._telling_back is not None:
+            self._telling_back.cancel()
+            self._telling_back = None
         steady = up_since is not None and loop.time() - up_since >= INTAKE_TOLD_AFTER_S
+        if steady:
+            self._flapping = False
+        elif self._came_back:
+            self._flapping = True
+        self._came_back = False
         if self._failing_since is None or steady:
             self._failing_since = loop.time()  # else failing since before a moment up
         address = f"{self._parameters.host}:{self._parameters.port}"
@@ -1125,7 +1155,13 @@ class _Intake:
 
     def _tell_failure(self) -> None:
         if self._failure is not None:
+            self._told = True
             self._tell(self._failure)
+
+    def _tell_back(self) -> None:
+        self._telling_back = None
+        self._told = False
+        self._tell(None)
 
     def _tell(self, failure: str | None) -> None:
         for callback in self.callbacks:

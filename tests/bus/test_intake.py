@@ -414,3 +414,67 @@ async def test_an_intake_that_fails_every_time_moments_after_it_is_up_is_told(
         failures = [change.failure for change in told if change.failure is not None]
         assert failures, f"never told in 6 s, up {ups} times"
         assert loop.time() < deadline
+
+
+async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses_no_report(
+    mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An intake up only a moment at a time is told failing, then back at its next moment up
+    (it may be back for good), then failing again once lost: it is flapping, and each further
+    moment up is the same failure going on. It is not told back for them (the engine's alert
+    flickered, its journal took three events and every device was asked for its state twice
+    each time), the first connection goes on reading the reports (giving them back and
+    taking them again each time lost those sent in between), and once the intake stays up
+    `INTAKE_TOLD_AFTER_S` it is told back."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    reports = Recorder()
+    bus = bus_with_intake(mosquitto, client_id)
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    loop = asyncio.get_running_loop()
+    sent: list[str] = []
+    ups: list[float] = []  # when the intake came up
+    came_up = bus_module._Intake._came_up
+
+    def counted(intake: Any) -> None:
+        ups.append(loop.time())
+        came_up(intake)
+
+    monkeypatch.setattr(bus_module._Intake, "_came_up", counted)
+
+    async def report_every_20_ms() -> None:
+        while True:
+            sent.append(str(len(sent)))
+            await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", sent[-1])
+            await asyncio.sleep(0.02)
+
+    async with bus:
+        bus.subscribe(f"{prefix}/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        deadline = loop.time() + 8.0
+        first_told: int | None = None
+        reporting: asyncio.Task[None] | None = None
+        kicked = 0
+        while loop.time() < deadline:
+            failures = [change for change in told if change.failure and not change.read_by_first]
+            if first_told is None and len(failures) >= 2:  # told, back, told again
+                first_told = len(told)
+                reporting = asyncio.create_task(report_every_20_ms())
+                deadline = loop.time() + 2.0  # flapping, told failing
+            await eventually(lambda seen=kicked: len(ups) > seen, 5)
+            kicked = len(ups)
+            await asyncio.sleep(0.15)  # up a moment
+            async with aiomqtt.Client(
+                mosquitto.host, mosquitto.port, identifier=f"{client_id}-intake"
+            ):
+                pass  # the broker closes the intake's connection for this one
+        assert first_told is not None and reporting is not None
+        await asyncio.sleep(0.3)  # the last moment lost
+        reporting.cancel()
+        await asyncio.sleep(0.3)
+        flapping = told[first_told:]
+        assert ReportsChange(None) not in flapping, f"told back while flapping: {told}"
+        assert reports.payloads == sent, "reports lost or handed over twice while flapping"
+        await eventually(lambda: told[-1:] == [ReportsChange(None)], 5)  # up for good
