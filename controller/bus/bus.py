@@ -516,6 +516,11 @@ class Bus:
         finally:
             if receiving is not None:
                 await self._finish_receiving(receiving)
+            # what it read is handed over: the intake's filters are not read here any more,
+            # and what the intake reads of them is its own to hand over meanwhile (a retained
+            # report, back before this connection is, was dropped as if read here, then lost)
+            self._reading_for_intake = self._subscribing_for_intake = False
+            self._reports_heard = False
 
     def _new_client(self) -> aiomqtt.Client:
         return _new_client(self._parameters, self._client_id, self._will, self._response_timeout_s)

@@ -478,3 +478,56 @@ async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses
         assert ReportsChange(None) not in flapping, f"told back while flapping: {told}"
         assert reports.payloads == sent, "reports lost or handed over twice while flapping"
         await eventually(lambda: told[-1:] == [ReportsChange(None)], 5)  # up for good
+
+
+async def test_a_retained_report_the_intake_reads_back_before_the_first_connection_is_kept(
+    persistent_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake was down a while (told), the first connection reading its filters, when the
+    broker restarts; the intake is back first, and reads what the broker retained of them
+    before it says it is up. That is its own to hand over: the first connection, lost, reads
+    nothing (it was dropped as if read there, and once the intake was told back, the first
+    did not subscribe to them again: lost)."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.3)
+    broker = persistent_mosquitto
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    subscribe = bus_module._subscribe
+    refused = True
+
+    async def intake_refused_then_slow(client: Any, filters: list[str]) -> None:
+        if client.identifier == f"{client_id}-intake":
+            if refused:
+                raise aiomqtt.MqttError("refused here")
+            await subscribe(client, filters)
+            await asyncio.sleep(0.1)  # says it is up a little after its SUBACK
+            return
+        await subscribe(client, filters)
+
+    monkeypatch.setattr(bus_module, "_subscribe", intake_refused_then_slow)
+    serve = Bus._serve
+    serving = 0
+
+    async def first_back_late(bus: Bus, client: Any, receiving: Any) -> None:
+        nonlocal serving
+        serving += 1
+        if serving > 1:
+            await asyncio.sleep(0.5)  # the first connection back after the intake
+        await serve(bus, client, receiving)
+
+    monkeypatch.setattr(Bus, "_serve", first_back_late)
+    await publish_retained(broker, f"{prefix}/device/a/state", "on")
+    reports = Recorder()
+    bus = bus_with_intake(broker, client_id)
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    async with bus:
+        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        await eventually(lambda: [change.read_by_first for change in told][-1:] == [True])
+        assert reports.payloads == ["on"]  # read by the first connection in the intake's place
+        refused = False
+        broker.restart()
+        await eventually(lambda: len(reports.payloads) > 1, 5)
+        await asyncio.sleep(0.5)
+    assert reports.payloads == ["on", "on"]  # once for each time it was subscribed
