@@ -1047,7 +1047,16 @@ class _Intake:
         return not self._filters.isdisjoint(filters)
 
     def retry_now(self) -> None:
-        """Connect again at once if waiting to (the first connection just came back)."""
+        """Connect again at once if waiting to (the first connection just came back).
+
+        The broker was away for both: the intake's failure since is the broker's, not its
+        flapping, and it is told back as it is up (the first connection waits for that
+        before it reads the intake's filters in its place: else what the broker retained of
+        them came on both)."""
+        self._flapping = False
+        if self._telling_back is not None:
+            self._telling_back.cancel()
+            self._tell_back()
         self._retry.set()
 
     async def connect_forever(self) -> None:

@@ -480,6 +480,55 @@ async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses
         await eventually(lambda: told[-1:] == [ReportsChange(None)], 5)  # up for good
 
 
+async def test_a_retained_report_is_handed_over_once_after_a_broker_restart_while_flapping(
+    persistent_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake is flapping (told failing, back, failing again) and up a moment, not told
+    back yet, when the broker restarts: the broker was away for both connections, and the
+    intake, back as the first one is, is told back at once. The first connection must not
+    subscribe to its filters in its place (what the broker retained came on both, and was
+    handed over twice)."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
+    broker = persistent_mosquitto
+    prefix = fresh_prefix()
+    client_id = f"engine-{prefix[-12:]}"
+    loop = asyncio.get_running_loop()
+    ups: list[float] = []
+    came_up = bus_module._Intake._came_up
+
+    def counted(intake: Any) -> None:
+        ups.append(loop.time())
+        came_up(intake)
+
+    monkeypatch.setattr(bus_module._Intake, "_came_up", counted)
+    await publish_retained(broker, f"{prefix}/device/a/state", "on")
+    reports = Recorder()
+    bus = bus_with_intake(broker, client_id)
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    async with bus:
+        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        assert await bus.wait_connected(timeout=5)
+        kicked = 0
+        deadline = loop.time() + 8.0
+        while loop.time() < deadline:
+            await eventually(lambda seen=kicked: len(ups) > seen, 5)
+            kicked = len(ups)
+            failures = [change for change in told if change.failure and not change.read_by_first]
+            if len(failures) >= 2:  # told, back, told again: flapping, and up a moment now
+                break
+            await asyncio.sleep(0.15)  # up a moment
+            async with aiomqtt.Client(broker.host, broker.port, identifier=f"{client_id}-intake"):
+                pass  # the broker closes the intake's connection for this one
+        assert told[-1].failure is not None, "flapping, up, not told back yet"
+        await asyncio.sleep(0.2)
+        handed = len(reports.payloads)
+        broker.restart()
+        await eventually(lambda: len(reports.payloads) > handed, 10)
+        await asyncio.sleep(0.5)
+    assert reports.payloads[handed:] == ["on"]  # once, though it came on both
+
+
 async def test_a_retained_report_the_intake_reads_back_before_the_first_connection_is_kept(
     persistent_mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
