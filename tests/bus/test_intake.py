@@ -382,6 +382,41 @@ async def test_a_retained_report_is_handed_over_once_after_a_broker_restart(
     assert reports.payloads == ["on", "on"]  # once for each time it was subscribed
 
 
+def flapping_intake_bus(
+    broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Bus, str, list[ReportsChange], list[float]]:
+    """A bus with its intake on `broker`, its failure told after 0.6 s: the bus, its client
+    id, what it tells of the reports, and when (loop time) its intake comes up."""
+    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
+    client_id = f"engine-{fresh_prefix()[-12:]}"
+    bus = bus_with_intake(broker, client_id)
+    told: list[ReportsChange] = []
+    bus.on_intake(told.append)
+    loop = asyncio.get_running_loop()
+    ups: list[float] = []
+    came_up = bus_module._Intake._came_up
+
+    def counted(intake: Any) -> None:
+        ups.append(loop.time())
+        came_up(intake)
+
+    monkeypatch.setattr(bus_module._Intake, "_came_up", counted)
+    return bus, client_id, told, ups
+
+
+async def knock_out_the_intake(
+    broker: Mosquitto, client_id: str, ups: list[float], seen: int, up_s: float
+) -> int:
+    """Once the intake has come up after the `seen`th time and been up `up_s`, take its
+    client id (the broker closes its connection for the newcomer); how many times it was up."""
+    await eventually(lambda: len(ups) > seen, 5)
+    seen = len(ups)
+    await asyncio.sleep(up_s)
+    async with aiomqtt.Client(broker.host, broker.port, identifier=f"{client_id}-intake"):
+        pass
+    return seen
+
+
 async def test_an_intake_that_fails_every_time_moments_after_it_is_up_is_told(
     mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -390,29 +425,17 @@ async def test_an_intake_that_fails_every_time_moments_after_it_is_up_is_told(
     at a stretch. Its failure is told once it has been failing that long since it was last
     up that long, and the first connection reads the reports (each moment up started the
     wait again: it was never told, and the reports sent while it was down were lost)."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
-    prefix = fresh_prefix()
-    client_id = f"engine-{prefix[-12:]}"
-    reports = Recorder()
-    bus = bus_with_intake(mosquitto, client_id)
-    told: list[ReportsChange] = []
-    bus.on_intake(told.append)
+    bus, client_id, told, ups = flapping_intake_bus(mosquitto, monkeypatch)
     loop = asyncio.get_running_loop()
     async with bus:
-        bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
+        bus.subscribe(f"{fresh_prefix()}/device/+/state", Recorder(), intake=True)
         assert await bus.wait_connected(timeout=5)
         deadline = loop.time() + 6.0
-        ups = 0
+        seen = 0
         while not any(change.failure for change in told) and loop.time() < deadline:
-            await eventually(lambda seen=ups: told.count(ReportsChange(None)) > seen, 5)
-            ups = told.count(ReportsChange(None))
-            await asyncio.sleep(0.2)  # up a moment
-            async with aiomqtt.Client(
-                mosquitto.host, mosquitto.port, identifier=f"{client_id}-intake"
-            ):
-                pass  # the broker closes the intake's connection for this one
+            seen = await knock_out_the_intake(mosquitto, client_id, ups, seen, 0.2)
         failures = [change.failure for change in told if change.failure is not None]
-        assert failures, f"never told in 6 s, up {ups} times"
+        assert failures, f"never told in 6 s, up {seen} times"
         assert loop.time() < deadline
 
 
@@ -426,23 +449,11 @@ async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses
     each time), the first connection goes on reading the reports (giving them back and
     taking them again each time lost those sent in between), and once the intake stays up
     `INTAKE_TOLD_AFTER_S` it is told back."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
+    bus, client_id, told, ups = flapping_intake_bus(mosquitto, monkeypatch)
     prefix = fresh_prefix()
-    client_id = f"engine-{prefix[-12:]}"
     reports = Recorder()
-    bus = bus_with_intake(mosquitto, client_id)
-    told: list[ReportsChange] = []
-    bus.on_intake(told.append)
     loop = asyncio.get_running_loop()
     sent: list[str] = []
-    ups: list[float] = []  # when the intake came up
-    came_up = bus_module._Intake._came_up
-
-    def counted(intake: Any) -> None:
-        ups.append(loop.time())
-        came_up(intake)
-
-    monkeypatch.setattr(bus_module._Intake, "_came_up", counted)
 
     async def report_every_20_ms() -> None:
         while True:
@@ -463,13 +474,7 @@ async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses
                 first_told = len(told)
                 reporting = asyncio.create_task(report_every_20_ms())
                 deadline = loop.time() + 2.0  # flapping, told failing
-            await eventually(lambda seen=kicked: len(ups) > seen, 5)
-            kicked = len(ups)
-            await asyncio.sleep(0.15)  # up a moment
-            async with aiomqtt.Client(
-                mosquitto.host, mosquitto.port, identifier=f"{client_id}-intake"
-            ):
-                pass  # the broker closes the intake's connection for this one
+            kicked = await knock_out_the_intake(mosquitto, client_id, ups, kicked, 0.15)
         assert first_told is not None and reporting is not None
         await asyncio.sleep(0.3)  # the last moment lost
         reporting.cancel()
@@ -488,24 +493,12 @@ async def test_a_retained_report_is_handed_over_once_after_a_broker_restart_whil
     intake, back as the first one is, is told back at once. The first connection must not
     subscribe to its filters in its place (what the broker retained came on both, and was
     handed over twice)."""
-    monkeypatch.setattr(bus_module, "INTAKE_TOLD_AFTER_S", 0.6)
     broker = persistent_mosquitto
     prefix = fresh_prefix()
-    client_id = f"engine-{prefix[-12:]}"
     loop = asyncio.get_running_loop()
-    ups: list[float] = []
-    came_up = bus_module._Intake._came_up
-
-    def counted(intake: Any) -> None:
-        ups.append(loop.time())
-        came_up(intake)
-
-    monkeypatch.setattr(bus_module._Intake, "_came_up", counted)
+    bus, client_id, told, ups = flapping_intake_bus(broker, monkeypatch)
     await publish_retained(broker, f"{prefix}/device/a/state", "on")
     reports = Recorder()
-    bus = bus_with_intake(broker, client_id)
-    told: list[ReportsChange] = []
-    bus.on_intake(told.append)
     async with bus:
         bus.subscribe(f"{prefix}/device/+/state", reports, intake=True)
         assert await bus.wait_connected(timeout=5)
@@ -513,13 +506,10 @@ async def test_a_retained_report_is_handed_over_once_after_a_broker_restart_whil
         deadline = loop.time() + 8.0
         while loop.time() < deadline:
             await eventually(lambda seen=kicked: len(ups) > seen, 5)
-            kicked = len(ups)
             failures = [change for change in told if change.failure and not change.read_by_first]
             if len(failures) >= 2:  # told, back, told again: flapping, and up a moment now
                 break
-            await asyncio.sleep(0.15)  # up a moment
-            async with aiomqtt.Client(broker.host, broker.port, identifier=f"{client_id}-intake"):
-                pass  # the broker closes the intake's connection for this one
+            kicked = await knock_out_the_intake(broker, client_id, ups, kicked, 0.15)
         assert told[-1].failure is not None, "flapping, up, not told back yet"
         await asyncio.sleep(0.2)
         handed = len(reports.payloads)
