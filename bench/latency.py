@@ -12,7 +12,9 @@ console → engine → device; `bench.relay`): one on aiomqtt and asyncio, as th
 built, and one from paho's own network thread. The targets are against the aiomqtt floor:
 what the engine adds over it is its own cost; the ratio to the paho floor is printed too.
 Baselines and commands alternate, each after a random pause, so all meet the same
-conditions and no sample is phase-locked to the engine's tick.
+conditions and no sample is phase-locked to the engine's tick. The process that times them
+reads only what it times, as a device does: the state the engine publishes after every
+command goes to a console's link in a process of its own (`bench.onlooker`), as in a room.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +56,7 @@ MAX_PAUSE_S = 0.05
 SAMPLE_TIMEOUT_S = 5.0
 SETTLE_S = 1.0
 """After the session starts, before sampling: its first scene reaches the devices."""
-RELAY_READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 30.0
 P50_FLOOR_TARGET = 1.3
 P99_FLOOR_TARGET = 1.5
 P99_TARGET_RATIO = 3.0
@@ -82,19 +85,29 @@ def light_under_test(room: Room) -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def relay_on(broker: Mosquitto, workdir: Path, kind: str) -> AsyncIterator[None]:
-    """The relay of `kind` (`bench.relay`) in a process of its own, subscribed, until the
-    block ends."""
-    log_file = workdir / f"relay-{kind}.log"
+async def ready_child(name: str, arguments: list[str], log_file: Path) -> AsyncIterator[None]:
+    """`python -m` with `arguments` in a process of its own, once it has printed `READY`
+    (`bench.relay` and `bench.onlooker` do when they are subscribed), until the block ends."""
     log_file.unlink(missing_ok=True)
-    arguments = ["bench.relay", broker.host, str(broker.port), kind]
-    with child(f"{kind} relay", arguments, log_file) as process:
-        deadline = time.monotonic() + RELAY_READY_TIMEOUT_S
+    with child(name, arguments, log_file) as process:
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while not (log_file.exists() and relay.READY in log_file.read_text()):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {kind} relay did not subscribe; its log: {log_file}")
+                raise RuntimeError(f"the {name} never got ready; its log: {log_file}")
             await asyncio.sleep(0.02)
         yield
+
+
+def relay_on(broker: Mosquitto, workdir: Path, kind: str) -> AbstractAsyncContextManager[None]:
+    """The relay of `kind` (`bench.relay`), subscribed, until the block ends."""
+    arguments = ["bench.relay", broker.host, str(broker.port), kind]
+    return ready_child(f"{kind} relay", arguments, workdir / f"relay-{kind}.log")
+
+
+def onlooker_on(broker: Mosquitto, workdir: Path, room: str) -> AbstractAsyncContextManager[None]:
+    """A console's link to `room` (`bench.onlooker`), reading its state, until the block ends."""
+    arguments = ["bench.onlooker", broker.host, str(broker.port), room]
+    return ready_child("onlooker", arguments, workdir / f"onlooker-{room}.log")
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,12 @@ async def sampler_on(
     room: Room, broker: Mosquitto, workdir: Path, *, every_kind: bool = False
 ) -> AsyncIterator[Sampler]:
     """The room running with a session open, its recorder subscribed, ready to be sampled
-    (SETTLE_S after the session started); with `every_kind`, the relays too."""
+    (SETTLE_S after the session started); with `every_kind`, the relays too.
+
+    A console's link reads the room's state in a process of its own (`onlooker_on`), and this
+    process's control client is closed once the session is open: the process that times the
+    commands reads only what it times, as a device does, not the state the engine publishes
+    after every command."""
     device_id, device_topic = light_under_test(room)
     sampled = SamplerTopics(
         device_id,
@@ -180,6 +198,7 @@ async def sampler_on(
     async with contextlib.AsyncExitStack() as stack:
         running = await stack.enter_async_context(room_running(room, broker, workdir))
         await running.start_session()
+        await stack.enter_async_context(onlooker_on(broker, workdir, room.room_id))
         relayed = [relay.topics(kind)[1] for kind in relay.KINDS]
         if every_kind:
             for kind in relay.KINDS:
@@ -189,6 +208,7 @@ async def sampler_on(
         )
         out = await stack.enter_async_context(publisher_on(broker))
         await asyncio.sleep(SETTLE_S)
+        await running.close_client()
         yield Sampler(running, wire, out, sampled)
 
 

@@ -32,6 +32,13 @@ class RunningRoom:
     simulator: subprocess.Popen[bytes]
     """`sessionroom sim` for the room's devices."""
     client: RoomClient
+    client_exit: contextlib.AsyncExitStack
+    """Closes `client` (`close_client`, or the end of `room_running`'s block)."""
+
+    async def close_client(self) -> None:
+        """Close the control client: this process then reads nothing more of the room's own
+        traffic (its state, its replies), and `command` and `start_session` no longer work."""
+        await self.client_exit.aclose()
 
     async def command(self, action: str, **parameters: Any) -> dict[str, Any]:
         """Send a command through the control API; raise if the engine refuses it."""
@@ -105,7 +112,9 @@ async def room_running(
     ):
         settings = BrokerSettings(mode="external", host=broker.host, port=broker.port)
         client = RoomClient(settings, room=room_id, client_id=f"bench-ctl-{uuid.uuid4().hex[:8]}")
-        async with client:
+        async with contextlib.AsyncExitStack() as client_exit:
+            await client_exit.enter_async_context(client)
             await client.wait_online(READY_TIMEOUT_S)
             await wait_devices_online(client, room, READY_TIMEOUT_S)
-            yield RunningRoom(room, RoomTopics(room_id), engine_process, simulator, client)
+            topics = RoomTopics(room_id)
+            yield RunningRoom(room, topics, engine_process, simulator, client, client_exit)

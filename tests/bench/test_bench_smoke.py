@@ -134,3 +134,5 @@ def test_the_latency_part_times_each_command_stage_by_stage(tmp_path: Path) -> N
         stages = [line.split()[0] for line in summary.splitlines()[1:] if line.startswith("  ")]
         assert stages[:3] == ["woke", "read", "dispatch"], summary
         assert "wire" in stages, summary
+    onlooker_log = (tmp_path / "onlooker-bench-latency.log").read_text()
+    assert onlooker_log.startswith("READY"), onlooker_log  # a console read the state meanwhile
