@@ -151,6 +151,9 @@ DISK_LOOK_EVERY_S = 5.0
 """Real seconds between the preflight's looks at the disk (the data folder writable, every
 playlist's files there): a look is a system call per file and folder, and the state is
 published after every command, so it reuses the last look this long."""
+DISK_SILENT_S = 5.0
+"""Real seconds a look at the disk may go unanswered before the preflight says the data folder
+does not answer (a network mount whose server is gone, a failing disk)."""
 
 VR_RETRY_S = 1.0
 """Real seconds after which a scene's VR play or brightness the flash rate refused is tried
@@ -222,7 +225,12 @@ class Engine:
         music_problem: str | None = None,
         close_journal: JournalCloser = close_now,
         from_thread: Callable[[Callable[[], None]], object] = lambda call: call(),
+        on_disk: Callable[[Callable[[], None]], object] = lambda chore: chore(),
     ) -> None:
+        """`from_thread` runs a call on the engine's thread from another; `on_disk` runs the
+        engine's disk chores (the emergency marker, the preflight's look) one after the other
+        away from it, so that a disk that hangs never holds up a device message (both run
+        the call at once by default, as a test on one thread wants)."""
         self.room = room
         self.limits = room.settings.safety
         self.scale = room.settings.time_scale
@@ -238,6 +246,7 @@ class Engine:
         self.fades = FadeEngine(max_rate_hz=MAX_UPDATES_PER_S / self.scale)
         self._close_journal = close_journal
         self._from_thread = from_thread
+        self._on_disk = on_disk
         self.drivers: dict[str, Driver] = {
             device.id: make_driver(device)
             for device in room.devices.values()
@@ -303,6 +312,8 @@ class Engine:
         self.vitals: dict[str, dict[str, Any]] = {}
         self.journal_problem: str | None = None
         self._disk: DiskLook | None = None
+        self._disk_asked: float | None = None
+        """Real time the look at the disk under way was asked for; None when none is."""
         self._faults: dict[str, float] = {}
         """Where and which fault → real time it was last journaled (the monotonic clock: a
         wall clock set back or forward must not silence nor repeat it)."""
@@ -1168,21 +1179,26 @@ class Engine:
                 self.fault(f"the emergency ({where})", error)
 
     def _keep_latch_file(self, latched: bool) -> None:
-        """Write (0600) or remove the room's emergency marker; a failure is loud, not fatal.
-        Not through a link put in its place, nor blocking on a FIFO there."""
-        try:
-            if latched:
-                self.latch_file.parent.mkdir(parents=True, exist_ok=True)
-                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
-                descriptor = os.open(self.latch_file, flags, 0o600)
-                with os.fdopen(descriptor, "w") as marker:
-                    marker.write(
-                        json.dumps({"since": self.emergency.since_wall if self.emergency else None})
-                    )
-            else:
-                self.latch_file.unlink(missing_ok=True)
-        except OSError as error:
-            self.fault("keeping the emergency marker", error)
+        """Write (0600) or remove the room's emergency marker, on the disk chores' thread: the
+        safe scene's messages never wait for the disk. A failure is loud, not fatal."""
+        since = self.emergency.since_wall if self.emergency else None
+        chore = functools.partial(_write_marker, self.latch_file, since) if latched else None
+        self._disk_chore(
+            "keeping the emergency marker",
+            chore or functools.partial(self.latch_file.unlink, missing_ok=True),
+        )
+
+    def _disk_chore(self, where: str, chore: Callable[[], None]) -> None:
+        """Run `chore` on the disk chores' thread (`on_disk`); what it raises is a fault, told
+        on the engine's thread."""
+
+        def run() -> None:
+            try:
+                chore()
+            except Exception as error:  # a refusing disk, or a fault of ours: loud, not fatal
+                self._from_thread(functools.partial(self.fault, where, error))
+
+        self._on_disk(run)
 
     def _clear_emergency(self) -> None:
         if self.emergency is None:
@@ -1492,29 +1508,56 @@ class Engine:
         return infos
 
     def _preflight(self) -> Preflight:
+        """What the last look at the disk saw (a new look is asked for every
+        DISK_LOOK_EVERY_S, on the disk chores' thread), and the journal's own problem."""
         now = self._real(self.now())
+        if self._disk_asked is None and (
+            self._disk is None or now - self._disk.at >= DISK_LOOK_EVERY_S
+        ):
+            self._disk_asked = now
+            self._disk_chore("looking at the disk", functools.partial(self._look_at_disk, now))
+        problem = self.journal_problem
+        if problem is None and self._disk_asked is not None:
+            silent_s = now - self._disk_asked
+            if silent_s >= DISK_SILENT_S:
+                problem = f"{self.room.data_dir} has not answered for {silent_s:.0f} s"
         disk = self._disk
-        if disk is None or now - disk.at >= DISK_LOOK_EVERY_S:
-            disk = self._disk = self._look_at_disk(now)
-        writable = disk.writable and self.journal_problem is None
+        if problem is None and disk is not None and not disk.writable:
+            problem = f"{disk.folder} is not writable"
         return Preflight(
-            journal_writable=writable,
-            journal_problem=self.journal_problem
-            or (None if writable else f"{disk.folder} is not writable"),
-            playlists_missing=list(disk.playlists_missing),
+            journal_writable=problem is None,
+            journal_problem=problem,
+            playlists_missing=list(disk.playlists_missing) if disk else [],
         )
 
-    def _look_at_disk(self, now: float) -> DiskLook:
+    def _look_at_disk(self, asked: float) -> None:
+        """On the disk chores' thread: look, and hand what was seen to the engine's thread."""
         data_dir = self.room.data_dir
-        folder = data_dir if data_dir.exists() else data_dir.parent
-        missing = tuple(
-            sorted(
-                name
-                for name, playlist in self.room.playlists.items()
-                if any(not track.path.exists() for track in playlist.tracks)
+        try:
+            folder = data_dir if data_dir.exists() else data_dir.parent
+            missing = tuple(
+                sorted(
+                    name
+                    for name, playlist in self.room.playlists.items()
+                    if any(not track.path.exists() for track in playlist.tracks)
+                )
             )
-        )
-        return DiskLook(now, folder, os.access(folder, os.W_OK), missing)
+            look = DiskLook(asked, folder, os.access(folder, os.W_OK), missing)
+        except OSError:  # a failing disk (an I/O error where a missing file would be said)
+            look = DiskLook(asked, data_dir, False, ())
+        self._from_thread(functools.partial(self._looked, look))
+
+    def _looked(self, look: DiskLook) -> None:
+        self._disk, self._disk_asked = look, None
+
+
+def _write_marker(path: Path, since_wall: str | None) -> None:
+    """Write the emergency marker (0600): not through a link put in its place, nor blocking on
+    a FIFO there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o600), "w") as marker:
+        marker.write(json.dumps({"since": since_wall}))
 
 
 @dataclass(frozen=True)

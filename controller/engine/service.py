@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, parse_command
@@ -230,6 +231,14 @@ class RoomService:
             if self._local_outputs
             else LocalOutputs(problem="this engine runs without music and tones")
         )
+        disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionroom-disk")
+
+        def on_disk(chore: Callable[[], None]) -> None:
+            try:
+                disk.submit(chore)
+            except RuntimeError:  # the service has ended (its engine is read after): at once
+                chore()
+
         engine = Engine(
             self.room,
             clock=self.clock,
@@ -238,6 +247,7 @@ class RoomService:
             music_problem=outputs.problem,
             close_journal=self._close_off_loop,
             from_thread=loop.call_soon_threadsafe,
+            on_disk=on_disk,
         )
         self.engine = engine
 
@@ -249,6 +259,7 @@ class RoomService:
             await self._serve(engine)
         finally:
             outputs.close()
+            disk.shutdown()  # an emergency marker still being written is on disk before the end
 
     async def _serve(self, engine: Engine) -> None:
         async with broker_for(self.room) as settings:

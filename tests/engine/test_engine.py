@@ -12,7 +12,7 @@ import datetime
 import json
 import math
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.models import Cue
 from controller.engine.clock import ManualClock
-from controller.engine.engine import DISK_LOOK_EVERY_S, Engine
+from controller.engine.engine import DISK_LOOK_EVERY_S, DISK_SILENT_S, Engine
 from controller.engine.local import ToneOutput
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import FLASH_WINDOW_S
@@ -552,6 +552,42 @@ def test_the_preflight_looks_at_the_disk_every_few_seconds_not_for_every_state(
     assert missing() == []
     clock.advance(0.01)
     assert missing() == [name]
+
+
+def test_a_look_at_the_disk_that_does_not_come_back_is_said_and_holds_up_nothing(
+    tmp_path: Path,
+) -> None:
+    """The engine's disk chores run away from its thread (`on_disk`); here they wait in a list,
+    as behind a disk that hangs. The states go on meanwhile, on the last look (none yet: nothing
+    said), and say the data folder does not answer once a look is DISK_SILENT_S late; the look
+    that comes back at last is shown. An emergency pressed meanwhile sends its lights-up and
+    writes its marker once the disk answers."""
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    waiting: list[Callable[[], None]] = []
+    clock = ManualClock()
+    engine = Engine(room, clock=clock, on_disk=waiting.append)
+
+    def preflight() -> tuple[bool, str | None]:
+        shown = engine.snapshot().preflight
+        assert shown is not None
+        return shown.journal_writable, shown.journal_problem
+
+    assert preflight() == (True, None)
+    assert len(waiting) == 1  # one look asked for, however many states
+    clock.advance(DISK_SILENT_S - 0.01)
+    assert preflight() == (True, None)
+    clock.advance(0.01)
+    assert preflight() == (False, f"{tmp_path} has not answered for 5 s")
+    engine.command(parse_command(b'{"id": "e1", "action": "emergency"}'))
+    assert any(
+        message.topic == "zigbee2mqtt/ceiling_light/set" for message in engine.take_outgoing()
+    )
+    marker = tmp_path / f"{room.room_id}.emergency"
+    assert len(waiting) == 2 and not marker.exists()
+    for chore in waiting:
+        chore()
+    assert marker.exists()
+    assert preflight() == (True, None)
 
 
 def test_a_full_disk_is_an_alert_and_the_room_keeps_running(room: Room) -> None:

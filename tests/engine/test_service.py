@@ -881,6 +881,41 @@ async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
         assert (await note)["ok"] is True
 
 
+async def test_an_emergency_s_lights_up_never_waits_for_its_marker_on_a_disk_that_hangs(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/emergency.md#crash-and-resume: the room's emergency marker is written on the
+    engine's disk thread. A stand-in for a disk that hangs (a real one needs root and a
+    device-mapper to suspend): opening the marker blocks until the test lets it go. The
+    lights-up (the ceiling at 4000 K) reaches the light and the press is answered meanwhile;
+    the marker is there once the disk answers."""
+    disk_answers = threading.Event()
+    open_file = os.open
+
+    def open_on_a_hung_disk(path: Any, flags: int, mode: int = 0o777, **where: Any) -> int:
+        if str(path).endswith(".emergency"):
+            disk_answers.wait(10)
+        return open_file(path, flags, mode, **where)
+
+    monkeypatch.setattr(os, "open", open_on_a_hung_disk)
+    marker = service.room.data_dir / f"{service.room.room_id}.emergency"
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            assert (await client.command("emergency", timeout=5))["ok"] is True
+            await eventually(
+                lambda: any(
+                    '"color_temp":250' in payload
+                    for payload in wire.payloads("zigbee2mqtt/ceiling_light/set")
+                ),
+                "the ceiling's lights-up",
+            )
+            assert not marker.exists()
+        finally:
+            disk_answers.set()  # the disk answers
+        await eventually(marker.exists, "the emergency marker")
+    assert json.loads(marker.read_text())["since"] is not None
+
+
 async def test_the_reply_to_end_comes_once_the_journal_is_closed(
     mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
