@@ -9,7 +9,8 @@ sound card here and fails, and VLC opens it anew for every track). The latency i
 exactly as the `latency` part does (bench.latency), on one room (room 0) with a session
 open, in two conditions: among the others, which run their sessions beside it (each in its
 standard plan's centering phase: lights, the headset's breathing guide, music on two
-crossfading decks, vitals every second; its console-side control client connected), and
+crossfading decks, vitals every second; a console's link reading its state in a process of
+its own, `bench.onlooker`, as for room 0: the process that times reads none of it), and
 alone, with the others' engines and simulators paused (SIGSTOP): still connected, but
 sending, receiving and computing nothing, as if the room were the only one on the broker.
 
@@ -186,9 +187,11 @@ async def measure(broker: Mosquitto, workdir: Path, rooms: int, samples: int) ->
     alone, among = latency.LatencySamples([], []), latency.LatencySamples([], [])
     async with contextlib.AsyncExitStack() as stack:
         running = []
-        for room in others:
+        for room in others:  # each with a console's link, none read by this process
             running.append(await stack.enter_async_context(room_running(room, broker, workdir)))
             await running[-1].start_session()
+            await stack.enter_async_context(latency.onlooker_on(broker, workdir, room.room_id))
+            await running[-1].close_client()
         neighbours = Others(running)
         stack.callback(neighbours.resume_now)
         measured_room = facility_room(broker, workdir, "bench-facility-0", 0)
