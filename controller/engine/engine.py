@@ -226,11 +226,14 @@ class Engine:
         close_journal: JournalCloser = close_now,
         from_thread: Callable[[Callable[[], None]], object] = lambda call: call(),
         on_disk: Callable[[Callable[[], None]], object] = lambda chore: chore(),
+        on_look: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         """`from_thread` runs a call on the engine's thread from another; `on_disk` runs the
-        engine's disk chores (the emergency marker, the preflight's look) one after the other
-        away from it, so that a disk that hangs never holds up a device message (both run
-        the call at once by default, as a test on one thread wants)."""
+        engine's disk chores (the emergency marker) one after the other away from it, so that
+        a disk that hangs never holds up a device message (both run the call at once by
+        default, as a test on one thread wants). `on_look` runs the preflight's looks at the
+        disk (by default as `on_disk`): apart from the marker, a look that hangs on a
+        playlist's file (a music mount that is gone) never holds the marker up."""
         self.room = room
         self.limits = room.settings.safety
         self.scale = room.settings.time_scale
@@ -247,6 +250,7 @@ class Engine:
         self._close_journal = close_journal
         self._from_thread = from_thread
         self._on_disk = on_disk
+        self._on_look = on_disk if on_look is None else on_look
         self.drivers: dict[str, Driver] = {
             device.id: make_driver(device)
             for device in room.devices.values()
@@ -1188,9 +1192,15 @@ class Engine:
             chore or functools.partial(self.latch_file.unlink, missing_ok=True),
         )
 
-    def _disk_chore(self, where: str, chore: Callable[[], None]) -> None:
-        """Run `chore` on the disk chores' thread (`on_disk`); what it raises is a fault, told
-        on the engine's thread."""
+    def _disk_chore(
+        self,
+        where: str,
+        chore: Callable[[], None],
+        *,
+        on: Callable[[Callable[[], None]], object] | None = None,
+    ) -> None:
+        """Run `chore` on the disk chores' thread (`on`, by default `on_disk`); what it raises
+        is a fault, told on the engine's thread."""
 
         def run() -> None:
             try:
@@ -1198,7 +1208,7 @@ class Engine:
             except Exception as error:  # a refusing disk, or a fault of ours: loud, not fatal
                 self._from_thread(functools.partial(self.fault, where, error))
 
-        self._on_disk(run)
+        (on or self._on_disk)(run)
 
     def _clear_emergency(self) -> None:
         if self.emergency is None:
@@ -1515,7 +1525,11 @@ class Engine:
             self._disk is None or now - self._disk.at >= DISK_LOOK_EVERY_S
         ):
             self._disk_asked = now
-            self._disk_chore("looking at the disk", functools.partial(self._look_at_disk, now))
+            self._disk_chore(
+                "looking at the disk",
+                functools.partial(self._look_at_disk, now),
+                on=self._on_look,
+            )
         problem = self.journal_problem
         if problem is None and self._disk_asked is not None:
             silent_s = now - self._disk_asked

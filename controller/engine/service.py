@@ -231,11 +231,14 @@ class RoomService:
             if self._local_outputs
             else LocalOutputs(problem="this engine runs without music and tones")
         )
+        # the marker's thread apart from the looks': a look that hangs on a playlist's file
+        # (a music mount that is gone) never holds up the emergency marker
         disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionroom-disk")
+        looks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionroom-look")
 
-        def on_disk(chore: Callable[[], None]) -> None:
+        def on(executor: ThreadPoolExecutor, chore: Callable[[], None]) -> None:
             try:
-                disk.submit(chore)
+                executor.submit(chore)
             except RuntimeError:  # the service has ended (its engine is read after): at once
                 chore()
 
@@ -247,7 +250,8 @@ class RoomService:
             music_problem=outputs.problem,
             close_journal=self._close_off_loop,
             from_thread=loop.call_soon_threadsafe,
-            on_disk=on_disk,
+            on_disk=functools.partial(on, disk),
+            on_look=functools.partial(on, looks),
         )
         self.engine = engine
 
@@ -260,6 +264,7 @@ class RoomService:
         finally:
             outputs.close()
             disk.shutdown()  # an emergency marker still being written is on disk before the end
+            looks.shutdown()
 
     async def _serve(self, engine: Engine) -> None:
         async with broker_for(self.room) as settings:

@@ -916,6 +916,44 @@ async def test_an_emergency_s_lights_up_never_waits_for_its_marker_on_a_disk_tha
     assert json.loads(marker.read_text())["since"] is not None
 
 
+def hang_the_tracks(
+    room: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
+    """A stand-in for a music mount whose server is gone (the playlists' files are not in the
+    data folder): looking at a track blocks until the test lets it go. (Looked at, the
+    mount is hung; let go, it answers.)"""
+    looked, answers = threading.Event(), threading.Event()
+    tracks = {str(track.path) for playlist in room.playlists.values() for track in playlist.tracks}
+    exists = Path.exists
+
+    def exists_on_a_hung_mount(path: Path) -> bool:
+        if str(path) in tracks and not answers.is_set():
+            looked.set()
+            if not answers.wait(20):
+                answers.set()  # hung once is enough: the rest answers
+        return exists(path)
+
+    monkeypatch.setattr(Path, "exists", exists_on_a_hung_mount)
+    return looked, answers
+
+
+async def test_a_hung_music_mount_never_holds_up_the_emergency_marker(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight's look at the playlists' files hangs on a music mount that is gone; the
+    data folder answers. An emergency pressed meanwhile writes its marker all the same: a
+    restart outside a session would start unlatched otherwise."""
+    looked, answers = hang_the_tracks(service.room, monkeypatch)
+    marker = service.room.data_dir / f"{service.room.room_id}.emergency"
+    try:
+        await eventually(looked.is_set, "the look at the tracks")
+        async with client_for(mosquitto, service.room.room_id) as client:
+            assert (await client.command("emergency", timeout=5))["ok"] is True
+        await eventually(marker.exists, "the emergency marker", timeout=3)
+    finally:
+        answers.set()
+
+
 async def test_the_reply_to_end_comes_once_the_journal_is_closed(
     mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
