@@ -16,10 +16,11 @@ import functools
 import hashlib
 import json
 import logging
+import queue
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, parse_command
@@ -64,6 +65,9 @@ ends the pause at once; the event loop rounds it up to the millisecond it can wa
 LOOKOUT_S = 1.0
 """How long a starting engine waits for the broker, and then for its own message back, as it
 looks for another engine of its room (`another_engine_online`)."""
+MARKER_WAIT_S = 2.0
+"""On the way out, how long the engine waits for an emergency marker still being written (a
+disk that hangs never keeps the engine from ending: its room lock let go, started again)."""
 CONTROL_LANE = "control"
 """The bus lane of the command topic: a flood of device messages does not hold commands up."""
 
@@ -173,6 +177,37 @@ def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
     return min(IDLE_TICK_S, seconds_to_work, until_state_s)
 
 
+class DiskThread:
+    """Chores run one after the other on a daemon thread of their own: one that hangs (a disk
+    that does not answer) never keeps the engine, nor the process, from ending. Once closed,
+    a chore runs at once (the service has ended; its engine is read after)."""
+
+    def __init__(self, name: str) -> None:
+        self._chores: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, chore: Callable[[], None]) -> None:
+        if self._closed:
+            chore()
+        else:
+            self._chores.put(chore)
+
+    def close(self, timeout_s: float = 0.0) -> None:
+        """No more chores on the thread; wait at most `timeout_s` for those already given."""
+        self._closed = True
+        self._chores.put(None)
+        self._thread.join(timeout_s)
+
+    def _work(self) -> None:
+        while (chore := self._chores.get()) is not None:
+            try:
+                chore()
+            except Exception:  # one whose fault could not be told (the loop is closed): logged
+                log.exception("a disk chore failed")
+
+
 class RoomService:
     """One room's engine on the bus, for as long as `run()` runs."""
 
@@ -233,15 +268,8 @@ class RoomService:
         )
         # the marker's thread apart from the looks': a look that hangs on a playlist's file
         # (a music mount that is gone) never holds up the emergency marker
-        disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionroom-disk")
-        looks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionroom-look")
-
-        def on(executor: ThreadPoolExecutor, chore: Callable[[], None]) -> None:
-            try:
-                executor.submit(chore)
-            except RuntimeError:  # the service has ended (its engine is read after): at once
-                chore()
-
+        disk = DiskThread("sessionroom-disk")
+        looks = DiskThread("sessionroom-look")
         engine = Engine(
             self.room,
             clock=self.clock,
@@ -250,8 +278,8 @@ class RoomService:
             music_problem=outputs.problem,
             close_journal=self._close_off_loop,
             from_thread=loop.call_soon_threadsafe,
-            on_disk=functools.partial(on, disk),
-            on_look=functools.partial(on, looks),
+            on_disk=disk.submit,
+            on_look=looks.submit,
         )
         self.engine = engine
 
@@ -263,8 +291,10 @@ class RoomService:
             await self._serve(engine)
         finally:
             outputs.close()
-            disk.shutdown()  # an emergency marker still being written is on disk before the end
-            looks.shutdown()
+            looks.close()
+            # an emergency marker still being written is on disk before the end, unless the
+            # disk hangs
+            await asyncio.to_thread(disk.close, MARKER_WAIT_S)
 
     async def _serve(self, engine: Engine) -> None:
         async with broker_for(self.room) as settings:

@@ -954,6 +954,26 @@ async def test_a_hung_music_mount_never_holds_up_the_emergency_marker(
         answers.set()
 
 
+async def test_a_disk_that_hangs_never_holds_up_the_engine_s_exit(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight's look hangs (a music mount that is gone); the engine is stopped: it
+    ends (its room lock let go, a supervisor can start it again) without waiting for it."""
+    room_service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    looked, answers = hang_the_tracks(room_service.room, monkeypatch)
+    task = asyncio.create_task(room_service.run())
+    try:
+        await eventually(looked.is_set, "the look at the tracks")
+        task.cancel()
+        started = time.monotonic()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the engine did not end"
+        assert time.monotonic() - started < 5
+    finally:
+        answers.set()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_the_reply_to_end_comes_once_the_journal_is_closed(
     mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
