@@ -22,7 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -1559,10 +1559,20 @@ class Engine:
             look = DiskLook(asked, folder, os.access(folder, os.W_OK), missing)
         except OSError:  # a failing disk (an I/O error where a missing file would be said)
             look = DiskLook(asked, data_dir, False, ())
+        except Exception:  # a fault of ours (told by `_disk_chore`), not a disk that is silent
+            self._from_thread(functools.partial(self._not_looked, asked))
+            raise
         self._from_thread(functools.partial(self._looked, look))
 
     def _looked(self, look: DiskLook) -> None:
         self._disk, self._disk_asked = look, None
+
+    def _not_looked(self, asked: float) -> None:
+        """A look that failed of a fault of ours: the last one stands, and the next is asked
+        for DISK_LOOK_EVERY_S after this one (with none before, at the next state)."""
+        self._disk_asked = None
+        if self._disk is not None:
+            self._disk = replace(self._disk, at=asked)
 
 
 def _write_marker(path: Path, since_wall: str | None) -> None:

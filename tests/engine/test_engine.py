@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -587,6 +588,38 @@ def test_a_look_at_the_disk_that_does_not_come_back_is_said_and_holds_up_nothing
     for chore in waiting:
         chore()
     assert marker.exists()
+    assert preflight() == (True, None)
+
+
+def test_a_look_at_the_disk_that_fails_of_our_own_is_a_fault_not_a_silent_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look that raises something other than OSError (a fault of ours) is a fault, loud; the
+    preflight does not say the data folder stopped answering for ever after, and the look
+    after it, DISK_LOOK_EVERY_S later, is shown."""
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    clock = ManualClock()
+    engine = Engine(room, clock=clock)
+    access = os.access
+    failing = [True]
+
+    def access_of_ours(path: object, mode: int) -> bool:
+        if failing:
+            failing.clear()
+            raise RuntimeError("a fault of ours")
+        return access(path, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", access_of_ours)
+
+    def preflight() -> tuple[bool, str | None]:
+        shown = engine.snapshot().preflight
+        assert shown is not None
+        return shown.journal_writable, shown.journal_problem
+
+    preflight()
+    assert any("looking at the disk" in alert.message for alert in engine.snapshot().alerts)
+    clock.advance(DISK_SILENT_S + DISK_LOOK_EVERY_S)
+    preflight()  # the next look, asked for now
     assert preflight() == (True, None)
 
 
