@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -515,6 +516,59 @@ def test_a_session_resumed_latched_by_the_marker_alone_journals_the_emergency_s_
         if isinstance(event.payload, dict) and event.kind in ("safety", "resume")
     ]
     assert steps == [("safety", "start", True), ("resume", None, True)], steps
+
+
+def test_emergency_clear_emergency_with_the_marker_s_chores_late_leaves_the_second_s_marker(
+    tmp_path: Path,
+) -> None:
+    """The marker's chores wait (a slow disk) while the room is pressed, cleared and pressed
+    again; done in their order at last, they leave the marker of the second press."""
+    clock = ManualClock()
+    waiting: list[Callable[[], None]] = []
+    room = the_room(tmp_path)
+    engine = Engine(
+        room,
+        clock=clock,
+        wall_ns=lambda: START_WALL_NS + int(clock.now() * 1e9),
+        on_disk=waiting.append,
+        on_look=lambda chore: chore(),
+    )
+    command(engine, "emergency")
+    clock.advance(1.0)
+    command(engine, "clear_emergency")
+    clock.advance(1.0)
+    command(engine, "emergency")
+    second = engine.snapshot().emergency.since
+    assert not engine.latch_file.exists() and len(waiting) == 3
+    for chore in waiting:
+        chore()
+    assert json.loads(engine.latch_file.read_text()) == {"since": second}
+    assert engine_on(the_room(tmp_path)).snapshot().emergency.since == second
+
+
+def test_a_session_pressed_before_its_marker_is_written_resumes_latched_by_its_journal(
+    tmp_path: Path,
+) -> None:
+    """A crash after the press's journal entry, before its marker reached the disk (the disk
+    chore still waiting): the restarted engine is latched by the journal."""
+    clock = ManualClock()
+    waiting: list[Callable[[], None]] = []
+    engine = Engine(
+        the_room(tmp_path),
+        clock=clock,
+        wall_ns=lambda: START_WALL_NS + int(clock.now() * 1e9),
+        on_disk=waiting.append,
+        on_look=lambda chore: chore(),
+    )
+    command(engine, "start", plan="rehearsal", participant="P014")
+    clock.advance(5.0)
+    command(engine, "emergency")
+    assert engine.session is not None and engine.session.journal.flush()
+    assert not engine.latch_file.exists() and waiting
+
+    restarted, resumed = restart(the_room(tmp_path))
+
+    assert resumed is not None and restarted.snapshot().emergency.active
 
 
 def test_a_resumed_session_s_scene_goes_out_alone_once_the_engine_has_settled(
