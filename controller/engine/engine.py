@@ -318,6 +318,11 @@ class Engine:
         self._disk: DiskLook | None = None
         self._disk_asked: float | None = None
         """Real time the look at the disk under way was asked for; None when none is."""
+        self._disk_folder: tuple[Path, bool] | None = None
+        """What the look under way saw of the data folder (it and whether writable), once it
+        answered; the playlists' files are looked at after it."""
+        self._disk_playlist: str | None = None
+        """The playlist whose files the look under way is at (they may be on another disk)."""
         self._faults: dict[str, float] = {}
         """Where and which fault → real time it was last journaled (the monotonic clock: a
         wall clock set back or forward must not silence nor repeat it)."""
@@ -1531,32 +1536,40 @@ class Engine:
                 on=self._on_look,
             )
         problem = self.journal_problem
-        if problem is None and self._disk_asked is not None:
-            silent_s = now - self._disk_asked
-            if silent_s >= DISK_SILENT_S:
-                problem = f"{self.room.data_dir} has not answered for {silent_s:.0f} s"
         disk = self._disk
-        if problem is None and disk is not None and not disk.writable:
-            problem = f"{disk.folder} is not writable"
+        folder = (disk.folder, disk.writable) if disk else None
+        missing = set(disk.playlists_missing) if disk else set()
+        if self._disk_asked is not None and now - self._disk_asked >= DISK_SILENT_S:
+            silent_s = now - self._disk_asked
+            if self._disk_folder is None:
+                problem = problem or f"{self.room.data_dir} has not answered for {silent_s:.0f} s"
+            else:  # the data folder answered; a playlist's files (another disk) have not
+                folder = self._disk_folder
+                if self._disk_playlist is not None:
+                    missing.add(self._disk_playlist)
+        if problem is None and folder is not None and not folder[1]:
+            problem = f"{folder[0]} is not writable"
         return Preflight(
             journal_writable=problem is None,
             journal_problem=problem,
-            playlists_missing=list(disk.playlists_missing) if disk else [],
+            playlists_missing=sorted(missing),
         )
 
     def _look_at_disk(self, asked: float) -> None:
-        """On the disk chores' thread: look, and hand what was seen to the engine's thread."""
+        """On the disk chores' thread: look, and hand what was seen to the engine's thread (the
+        data folder first, then which playlist's files are being looked at: a look that hangs
+        on one says which disk does not answer)."""
         data_dir = self.room.data_dir
         try:
             folder = data_dir if data_dir.exists() else data_dir.parent
-            missing = tuple(
-                sorted(
-                    name
-                    for name, playlist in self.room.playlists.items()
-                    if any(not track.path.exists() for track in playlist.tracks)
-                )
-            )
-            look = DiskLook(asked, folder, os.access(folder, os.W_OK), missing)
+            writable = os.access(folder, os.W_OK)
+            self._from_thread(functools.partial(self._looking, (folder, writable), None))
+            missing: list[str] = []
+            for name, playlist in sorted(self.room.playlists.items()):
+                self._from_thread(functools.partial(self._looking, (folder, writable), name))
+                if any(not track.path.exists() for track in playlist.tracks):
+                    missing.append(name)
+            look = DiskLook(asked, folder, writable, tuple(missing))
         except OSError:  # a failing disk (an I/O error where a missing file would be said)
             look = DiskLook(asked, data_dir, False, ())
         except Exception:  # a fault of ours (told by `_disk_chore`), not a disk that is silent
@@ -1564,13 +1577,18 @@ class Engine:
             raise
         self._from_thread(functools.partial(self._looked, look))
 
+    def _looking(self, folder: tuple[Path, bool], playlist: str | None) -> None:
+        self._disk_folder, self._disk_playlist = folder, playlist
+
     def _looked(self, look: DiskLook) -> None:
         self._disk, self._disk_asked = look, None
+        self._disk_folder = self._disk_playlist = None
 
     def _not_looked(self, asked: float) -> None:
         """A look that failed of a fault of ours: the last one stands, and the next is asked
         for DISK_LOOK_EVERY_S after this one (with none before, at the next state)."""
         self._disk_asked = None
+        self._disk_folder = self._disk_playlist = None
         if self._disk is not None:
             self._disk = replace(self._disk, at=asked)
 

@@ -13,6 +13,8 @@ import json
 import math
 import os
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -621,6 +623,50 @@ def test_a_look_at_the_disk_that_fails_of_our_own_is_a_fault_not_a_silent_disk(
     clock.advance(DISK_SILENT_S + DISK_LOOK_EVERY_S)
     preflight()  # the next look, asked for now
     assert preflight() == (True, None)
+
+
+def test_a_look_that_hangs_on_a_playlist_s_files_does_not_say_the_journal_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The playlists' files are on a music mount that is gone; the data folder answers. A
+    look that hangs on a track says the playlist it hangs on (missing, a warning), not that
+    the data folder does not answer (journal not writable: a start blocked, the operator sent
+    to the wrong disk)."""
+    room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
+    name = sorted(room.playlists)[0]
+    tracks = {str(track.path) for track in room.playlists[name].tracks}
+    answers = threading.Event()
+    exists = Path.exists
+
+    def exists_on_a_hung_mount(path: Path) -> bool:
+        if str(path) in tracks:
+            answers.wait(10)
+        return exists(path)
+
+    monkeypatch.setattr(Path, "exists", exists_on_a_hung_mount)
+    told: list[Callable[[], None]] = []
+    clock = ManualClock()
+    looks: list[threading.Thread] = []
+
+    def on_look(chore: Callable[[], None]) -> None:
+        looks.append(threading.Thread(target=chore))
+        looks[-1].start()
+
+    engine = Engine(room, clock=clock, from_thread=told.append, on_look=on_look)
+    try:
+        engine.snapshot()
+        time.sleep(0.3)  # the look is under way, hung on the playlist's track
+        clock.advance(DISK_SILENT_S)
+        for call in list(told):
+            call()
+        shown = engine.snapshot().preflight
+        assert shown is not None
+        assert (shown.journal_writable, shown.journal_problem) == (True, None)
+        assert shown.playlists_missing == [name]
+    finally:
+        answers.set()
+        for look in looks:
+            look.join(10)
 
 
 def test_a_full_disk_is_an_alert_and_the_room_keeps_running(room: Room) -> None:
