@@ -270,6 +270,13 @@ class RoomService:
         # (a music mount that is gone) never holds up the emergency marker
         disk = DiskThread("sessionroom-disk")
         looks = DiskThread("sessionroom-look")
+
+        def from_thread(call: Callable[[], None]) -> None:
+            try:
+                loop.call_soon_threadsafe(call)
+            except RuntimeError:  # the loop is closed (its engine is read after): at once
+                call()
+
         engine = Engine(
             self.room,
             clock=self.clock,
@@ -277,7 +284,7 @@ class RoomService:
             tones=outputs.tones,
             music_problem=outputs.problem,
             close_journal=self._close_off_loop,
-            from_thread=loop.call_soon_threadsafe,
+            from_thread=from_thread,
             on_disk=disk.submit,
             on_look=looks.submit,
         )

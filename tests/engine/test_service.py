@@ -30,6 +30,7 @@ from controller.api.commands import NO_ID
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
+from controller.engine import engine as engine_module
 from controller.engine import service as service_module
 from controller.engine.engine import Engine
 from controller.engine.lock import RoomBusy
@@ -972,6 +973,31 @@ async def test_a_disk_that_hangs_never_holds_up_the_engine_s_exit(
     finally:
         answers.set()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_the_engine_read_after_its_service_ended_still_shows_its_state(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service has ended and its event loop is closed; its engine, read after (as a test
+    or a tool does), still gives its state: the look at the disk it asks for is done at once,
+    not handed to a loop that is closed (which raised out of `snapshot`)."""
+    monkeypatch.setattr(engine_module, "DISK_LOOK_EVERY_S", 0.0)  # a look for every state
+    room_service = RoomService(room_on(mosquitto, tmp_path), local_outputs=False)
+
+    async def serve_a_moment() -> None:
+        task = asyncio.create_task(room_service.run())
+        await eventually(
+            lambda: room_service.engine is not None and room_service.engine._disk is not None,
+            "a look at the disk",
+        )
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(serve_a_moment())
+    engine = room_service.engine
+    assert engine is not None
+    preflight = engine.snapshot().preflight
+    assert preflight is not None and preflight.journal_writable
 
 
 async def test_the_reply_to_end_comes_once_the_journal_is_closed(
