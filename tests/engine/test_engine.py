@@ -14,7 +14,6 @@ import math
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -635,11 +634,12 @@ def test_a_look_that_hangs_on_a_playlist_s_files_does_not_say_the_journal_is_not
     room = apply_overrides(load_room(REPO / "config.yaml"), Overrides(data_dir=tmp_path))
     name = sorted(room.playlists)[0]
     tracks = {str(track.path) for track in room.playlists[name].tracks}
-    answers = threading.Event()
+    hung, answers = threading.Event(), threading.Event()
     exists = Path.exists
 
     def exists_on_a_hung_mount(path: Path) -> bool:
         if str(path) in tracks:
+            hung.set()
             answers.wait(10)
         return exists(path)
 
@@ -655,7 +655,7 @@ def test_a_look_that_hangs_on_a_playlist_s_files_does_not_say_the_journal_is_not
     engine = Engine(room, clock=clock, from_thread=told.append, on_look=on_look)
     try:
         engine.snapshot()
-        time.sleep(0.3)  # the look is under way, hung on the playlist's track
+        assert hung.wait(10), "the look never reached the playlist's tracks"
         clock.advance(DISK_SILENT_S)
         for call in list(told):
             call()
