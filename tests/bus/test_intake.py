@@ -454,9 +454,10 @@ async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses
     reports = Recorder()
     loop = asyncio.get_running_loop()
     sent: list[str] = []
+    stop_reporting = asyncio.Event()
 
     async def report_every_20_ms() -> None:
-        while True:
+        while not stop_reporting.is_set():  # never stopped in the middle of a publish
             sent.append(str(len(sent)))
             await publish_from_outside(mosquitto.host, mosquitto.port, f"{prefix}/state", sent[-1])
             await asyncio.sleep(0.02)
@@ -477,7 +478,8 @@ async def test_an_intake_told_failing_that_goes_on_flapping_stays_told_and_loses
             kicked = await knock_out_the_intake(mosquitto, client_id, ups, kicked, 0.15)
         assert first_told is not None and reporting is not None
         await asyncio.sleep(0.3)  # the last moment lost
-        reporting.cancel()
+        stop_reporting.set()
+        await reporting
         await asyncio.sleep(0.3)
         flapping = told[first_told:]
         assert ReportsChange(None) not in flapping, f"told back while flapping: {told}"
