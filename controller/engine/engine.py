@@ -403,15 +403,26 @@ class Engine:
     def subscriptions(self) -> list[str]:
         return sorted(self._listeners)
 
-    def command(self, command: Command, *, overtaken: bool = False) -> None:
+    def command(
+        self,
+        command: Command,
+        *,
+        overtaken: bool = False,
+        opened: Journal | CommandRefused | None = None,
+    ) -> None:
         """Carry out an operator command, or raise CommandRefused with the reason.
 
         `overtaken`: an emergency sent after this command was carried out before it (an
         emergency goes ahead of every command queued before it). A `clear_emergency` so
         overtaken is refused: carried out now, it would undo the later press.
+        `opened`: a start's journal, opened away from this thread (`journal_to_open`), or why
+        it could not be; a start without one opens its journal here.
         """
         handler = self._handlers().get(command.action)
         assert handler is not None  # parse_command only lets known actions through
+        if opened is not None:
+            assert isinstance(command, Start)
+            handler = functools.partial(self._start, opened=opened)
         try:
             if self.emergency is not None and not allowed_while_latched(command):
                 raise CommandRefused(f"{LATCHED} ({describe_command(command)} refused)")
@@ -788,7 +799,37 @@ class Engine:
             raise CommandRefused("no session is running; start one first")
         return self.session
 
-    def _start(self, command: Start) -> None:
+    def journal_to_open(self, command: Start) -> Callable[[], Journal] | None:
+        """What opens the journal of the session `command` starts, to be called away from this
+        thread (on a disk that hangs, opening it would hold up every command, an emergency's
+        too) and handed to `command`; it raises CommandRefused when the journal cannot be
+        opened. None when the start is refused as things stand (`command` says why)."""
+        refused = (
+            self.session is not None
+            or command.plan not in self.room.plans
+            or (self.emergency is not None and not allowed_while_latched(command))
+            or (self.checks.baseline(self.now()).needs_reason and command.reason is None)
+        )
+        return None if refused else self._journal_opener(command, self.recorder.wall_ns())
+
+    def _journal_opener(self, command: Start, wall: int) -> Callable[[], Journal]:
+        def open_journal() -> Journal:
+            try:
+                return Journal.create(
+                    self.room.data_dir,
+                    room=self.room.room_id,
+                    plan=command.plan,
+                    participant=command.participant,
+                    time_scale=self.scale,
+                    wall_ns=wall,
+                    on_alert=self.journal_alert_from_writer,
+                )
+            except (JournalError, ValueError) as error:
+                raise CommandRefused(f"cannot open the session journal: {error}") from None
+
+        return open_journal
+
+    def _start(self, command: Start, opened: Journal | CommandRefused | None = None) -> None:
         if self.session is not None:
             raise CommandRefused(f"session {self.session.journal.session_id} is already running")
         plan = self.room.plans.get(command.plan)
@@ -798,18 +839,10 @@ class Engine:
             )
         wall = self.recorder.wall_ns()
         baseline = self.checks.judge_start(command, self.now(), iso_wall(wall))
-        try:
-            journal = Journal.create(
-                self.room.data_dir,
-                room=self.room.room_id,
-                plan=command.plan,
-                participant=command.participant,
-                time_scale=self.scale,
-                wall_ns=wall,
-                on_alert=self.journal_alert_from_writer,
-            )
-        except (JournalError, ValueError) as error:
-            raise CommandRefused(f"cannot open the session journal: {error}") from None
+        if isinstance(opened, CommandRefused):
+            raise opened
+        journal = opened or self._journal_opener(command, wall)()
+        wall = journal.meta.started_wall_ns
         run, change = SessionRun.start(plan, guard_s=self.limits.advance_guard_s, now=0.0)
         self.session = ActiveSession(
             journal, run, command.plan, command.participant, wall, origin=self.now()

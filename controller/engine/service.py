@@ -23,7 +23,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from controller.api.commands import NO_ID, BadCommand, Command, is_emergency, parse_command
+from controller.api.commands import (
+    NO_ID,
+    BadCommand,
+    Command,
+    Start,
+    is_emergency,
+    parse_command,
+)
 from controller.api.homeassistant import HomeAssistant
 from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
@@ -68,6 +75,10 @@ looks for another engine of its room (`another_engine_online`)."""
 MARKER_WAIT_S = 2.0
 """On the way out, how long the engine waits for an emergency marker still being written (a
 disk that hangs never keeps the engine from ending: its room lock let go, started again)."""
+JOURNAL_OPEN_WAIT_S = 5.0
+"""Seconds a start waits for its journal to be opened (away from the event loop) before it is
+refused: the data folder does not answer (a network mount whose server is gone)."""
+
 CONTROL_LANE = "control"
 """The bus lane of the command topic: a flood of device messages does not hold commands up."""
 
@@ -177,6 +188,15 @@ def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
     return min(IDLE_TICK_S, seconds_to_work, until_state_s)
 
 
+def call_from_thread(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> None:
+    """Have `loop` call `call`, from another thread; at once when the loop is closed (the
+    service has ended; its engine is read after)."""
+    try:
+        loop.call_soon_threadsafe(call)
+    except RuntimeError:
+        call()
+
+
 class DiskThread:
     """Chores run one after the other on a daemon thread of their own: one that hangs (a disk
     that does not answer) never keeps the engine, nor the process, from ending. Once closed,
@@ -251,6 +271,10 @@ class RoomService:
         self._pressed_arrival = 0
         """The arrival (`Message.arrival`) of the latest emergency carried out: a clear that
         arrived before it, handled after it, is overtaken (`Engine.command`)."""
+        self._starts: set[asyncio.Task[None]] = set()
+        """Starts waiting for their journals (`_start_once_opened`)."""
+        self._journals: DiskThread | None = None
+        """Opens the starts' journals, and removes those of starts refused once opened."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
@@ -270,13 +294,9 @@ class RoomService:
         # (a music mount that is gone) never holds up the emergency marker
         disk = DiskThread("sessionroom-disk")
         looks = DiskThread("sessionroom-look")
+        journals = self._journals = DiskThread("sessionroom-journal")
 
-        def from_thread(call: Callable[[], None]) -> None:
-            try:
-                loop.call_soon_threadsafe(call)
-            except RuntimeError:  # the loop is closed (its engine is read after): at once
-                call()
-
+        from_thread = functools.partial(call_from_thread, loop)
         engine = Engine(
             self.room,
             clock=self.clock,
@@ -299,6 +319,7 @@ class RoomService:
         finally:
             outputs.close()
             looks.close()
+            journals.close()
             # an emergency marker still being written is on disk before the end, unless the
             # disk hangs
             await asyncio.to_thread(disk.close, MARKER_WAIT_S)
@@ -351,8 +372,9 @@ class RoomService:
                 try:
                     await self._tick_forever(bus, engine)
                 finally:
-                    if self._acknowledging is not None:
-                        self._acknowledging.cancel()
+                    for waiting in (self._acknowledging, *self._starts):
+                        if waiting is not None:
+                            waiting.cancel()
                     await self._flush_journal(engine)
 
     # ------------------------------------------------------------------ inputs
@@ -387,6 +409,11 @@ class RoomService:
         overtaken = arrival is not None and arrival < self._pressed_arrival
         if command.action == "emergency":
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
+        elif isinstance(command, Start) and (opening := engine.journal_to_open(command)):
+            start = asyncio.create_task(self._start_once_opened(bus, engine, command, opening))
+            self._starts.add(start)
+            start.add_done_callback(self._starts.discard)
+            return None
         elif not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
             return self._carry_out_with_room(bus, engine, command, overtaken)
         return self._carry_out(bus, engine, command, overtaken)
@@ -397,15 +424,80 @@ class RoomService:
         await bus.room_to_publish()
         await self._carry_out(bus, engine, command, overtaken)
 
+    async def _start_once_opened(
+        self, bus: Bus, engine: Engine, command: Start, opening: Callable[[], Journal]
+    ) -> None:
+        """Open a start's journal away from the event loop, then carry the start out: a data
+        folder that does not answer never holds up the commands meanwhile (an emergency's),
+        and the start is refused once it has not answered for `JOURNAL_OPEN_WAIT_S`."""
+        opened: Journal | CommandRefused
+        try:
+            opened = await asyncio.wait_for(self._open(opening), JOURNAL_OPEN_WAIT_S)
+        except TimeoutError:
+            opened = CommandRefused(
+                f"{self.room.data_dir} has not answered for {JOURNAL_OPEN_WAIT_S:g} s: "
+                "cannot open the session journal"
+            )
+        except CommandRefused as refusal:
+            opened = refusal
+        except Exception as error:  # a fault of ours: answered as one
+            await self._after_command(bus, engine, command, error, held=False)
+            return
+        await bus.room_to_publish()
+        rest = self._carry_out(bus, engine, command, False, opened=opened)
+        session = engine.session
+        if isinstance(opened, Journal) and (session is None or session.journal is not opened):
+            self._discard(opened)  # refused since it was asked for (a session, a press)
+        await rest
+
+    def _open(self, opening: Callable[[], Journal]) -> asyncio.Future[Journal]:
+        """Open a journal on the journals' thread: the journal, or what opening it raised, in
+        what this returns. One opened after that was cancelled (its start gave up waiting, or
+        the service ended) is discarded."""
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[Journal] = loop.create_future()
+
+        def settle(outcome: Journal | Exception) -> None:  # on the loop
+            if isinstance(outcome, Exception):
+                if not opened.cancelled():
+                    opened.set_exception(outcome)
+            elif opened.cancelled():
+                self._discard(outcome)
+            else:
+                opened.set_result(outcome)
+
+        def work() -> None:  # on the journals' thread
+            outcome: Journal | Exception
+            try:
+                outcome = opening()
+            except Exception as error:
+                outcome = error
+            call_from_thread(loop, functools.partial(settle, outcome))
+
+        assert self._journals is not None  # set while the service runs
+        self._journals.submit(work)
+        return opened
+
+    def _discard(self, journal: Journal) -> None:
+        assert self._journals is not None  # set while the service runs
+        self._journals.submit(journal.discard)
+
     def _carry_out(
-        self, bus: Bus, engine: Engine, command: Command, overtaken: bool
+        self,
+        bus: Bus,
+        engine: Engine,
+        command: Command,
+        overtaken: bool,
+        *,
+        opened: Journal | CommandRefused | None = None,
     ) -> Awaitable[None]:
         """Carry out `command` and hand its device messages to the socket now; its events are
-        held until they are out (journaled by what this returns, `_after_command`)."""
+        held until they are out (journaled by what this returns, `_after_command`). `opened`:
+        a start's journal, opened away from the loop (`_start_once_opened`)."""
         held = engine.recorder.hold()
         outcome: bool | Exception
         try:
-            engine.command(command, overtaken=overtaken)
+            engine.command(command, overtaken=overtaken, opened=opened)
             outcome = self._send(bus, engine)
         except Exception as error:  # a refusal, or a fault of ours: answered after
             outcome = error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import time
@@ -27,6 +28,8 @@ from controller.journal.writer import AlertCallback, Connect, Ending, JournalWri
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
+
+logger = logging.getLogger(__name__)
 
 
 class Journal:
@@ -105,8 +108,7 @@ class Journal:
         try:
             _write_schema(path, meta)
         except sqlite3.Error as error:
-            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-                leftover.unlink(missing_ok=True)
+            _remove_files(path)
             raise JournalError(f"cannot create {path}: {error}") from None
         return cls(path, meta, last_event=None, on_alert=on_alert, connect=connect)
 
@@ -181,6 +183,22 @@ class Journal:
                 f"journal {self.session_id}: {unwritten} events not yet written "
                 f"({self._writer.problem or 'the disk is too slow'}); still retrying"
             )
+
+    def discard(self) -> None:
+        """End a journal nothing was appended to and remove its files: a start refused once its
+        journal was open leaves no session behind. Blocks. A disk that refuses is logged, not
+        raised: the journal is left ended, or open (closed as abandoned at the next start)."""
+        try:
+            self.close(ended_cleanly=False)
+            _remove_files(self.path)
+        except (JournalError, OSError) as error:
+            logger.warning("journal %s of a start refused: not removed: %s", self.session_id, error)
+
+
+def _remove_files(path: Path) -> None:
+    """Remove a journal's file and its -wal and -shm companions, those there are."""
+    for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
 
 
 def _create_unique_file(folder: Path, base: str) -> Path:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.api.commands import parse_command
+from controller.api.commands import Start, parse_command
 from controller.bus.outbox import Outbox, Pending
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
@@ -800,3 +800,50 @@ def test_the_same_fault_is_journaled_once_a_minute_of_real_time_whatever_the_wal
     room.tick(31.0)
     room.engine.fault("the tick", RuntimeError("boom"))
     assert faults() == 1
+
+
+def start_command(plan: str = "rehearsal", **fields: object) -> Start:
+    payload = {"id": "s1", "action": "start", "plan": plan, "participant": "P014", **fields}
+    command = parse_command(json.dumps(payload).encode())
+    assert isinstance(command, Start)
+    return command
+
+
+def test_a_start_s_journal_is_opened_away_only_for_a_start_that_would_be_carried_out(
+    room: Room,
+) -> None:
+    """The service opens a start's journal away from the event loop (`journal_to_open`), only
+    for one the engine would carry out as things stand: a journal opened for a start refused
+    is a file to remove. Each refusal is the engine's own, as for a start opened here."""
+    engine = room.engine
+    assert engine.journal_to_open(start_command("no-such-plan")) is None
+    assert "no plan named" in room.refused("start", plan="no-such-plan", participant="P014")
+    room.do("emergency")
+    assert engine.journal_to_open(start_command()) is None
+    assert "start refused" in room.refused("start", plan="rehearsal", participant="P014")
+    room.do("clear_emergency")
+    room.device("vitals/bp-cuff", json.dumps({"sys": 165, "dia": 92, "hr": 104}))
+    assert engine.journal_to_open(start_command()) is None
+    assert "baseline needs a reason" in room.refused("start", plan="rehearsal", participant="P014")
+    opening = engine.journal_to_open(start_command(reason="physician approved"))
+    assert opening is not None
+    journal = opening()
+    assert engine.session is None  # opening it starts nothing
+    engine.command(start_command(reason="physician approved"), opened=journal)
+    assert engine.session is not None and engine.session.journal is journal
+    assert engine.session.started_wall_ns == journal.meta.started_wall_ns
+    assert engine.journal_to_open(start_command()) is None
+    assert "already running" in room.refused("start", plan="rehearsal", participant="P014")
+
+
+def test_a_start_whose_journal_could_not_be_opened_away_is_refused_with_the_reason(
+    room: Room,
+) -> None:
+    """Told why its journal could not be opened (the data folder silent, say), the start is
+    refused with that reason, and the refusal is on the operator record as any other."""
+    refusal = CommandRefused("/data has not answered for 5 s: cannot open the session journal")
+    with pytest.raises(CommandRefused, match="/data has not answered"):
+        room.engine.command(start_command(), opened=refusal)
+    assert room.engine.session is None
+    operator = [e for e in room.engine.take_events() if e["kind"] == "operator"]
+    assert operator[-1]["payload"]["refused"] == str(refusal)

@@ -34,6 +34,7 @@ from controller.engine import engine as engine_module
 from controller.engine import service as service_module
 from controller.engine.engine import Engine
 from controller.engine.lock import RoomBusy
+from controller.engine.output import LATCHED
 from controller.engine.service import (
     HANDOVER_S,
     RETAINED_COMMAND,
@@ -41,6 +42,7 @@ from controller.engine.service import (
     another_engine_online,
 )
 from controller.journal import Journal, list_sessions, read_events
+from controller.journal.store import sessions_dir
 from tests.conftest import REPO
 from tests.engine.test_volume_on_the_wire import too_fast
 from tests.support.mosquitto import Mosquitto
@@ -1287,3 +1289,123 @@ async def test_an_engine_stopped_while_a_command_hands_over_still_answers_it(
     events = [json.loads(p) for p in wire.payloads(f"sessionroom/{room}/events")]
     assert any(event["kind"] == "operator" for event in events)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def hang_the_journals(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """A stand-in for a data folder on a disk that hangs (a real one needs root and a
+    device-mapper to suspend): creating a session's journal file blocks until the test lets
+    it go. (Asked, the disk is hung; let go, it answers.)"""
+    asked, answers = threading.Event(), threading.Event()
+    open_file = os.open
+
+    def open_on_a_hung_disk(path: Any, flags: int, mode: int = 0o777, **where: Any) -> int:
+        if str(path).endswith(".sqlite") and flags & os.O_EXCL:
+            asked.set()
+            answers.wait(20)
+        return open_file(path, flags, mode, **where)
+
+    monkeypatch.setattr(os, "open", open_on_a_hung_disk)
+    return asked, answers
+
+
+def journal_files(room: Any) -> list[str]:
+    folder = sessions_dir(room.data_dir)
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+async def test_a_start_on_a_data_folder_that_hangs_holds_up_no_emergency_and_leaves_no_session(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start opens its journal away from the event loop: while the data folder does not
+    answer, an emergency and its clear are carried out and answered as ever (the lights-up on
+    the wire); the start is refused once the folder has been silent `JOURNAL_OPEN_WAIT_S`,
+    and the journal it asked for, created once the disk answers, is removed (no session, none
+    to resume). The next start, on a disk that answers, starts."""
+    monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 1.0)
+    asked, answers = hang_the_journals(monkeypatch)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = asyncio.create_task(
+                client.command("start", timeout=10, plan="rehearsal", participant="P1")
+            )
+            await eventually(asked.is_set, "the start asking the disk for its journal")
+            assert (await client.command("emergency", timeout=5))["ok"] is True
+            await eventually(
+                lambda: any(
+                    '"color_temp":250' in payload
+                    for payload in wire.payloads("zigbee2mqtt/ceiling_light/set")
+                ),
+                "the ceiling's lights-up",
+            )
+            assert (await client.command("clear_emergency", timeout=5))["ok"] is True
+            assert not starting.done()
+            reply = await starting
+            assert reply["ok"] is False
+            assert reply["error"] == (
+                f"{service.room.data_dir} has not answered for 1 s: cannot open the session journal"
+            )
+        finally:
+            answers.set()  # the disk answers
+        await eventually(lambda: journal_files(service.room) == [], "the journal removed")
+        assert list_sessions(service.room.data_dir) == []
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+        assert reply["ok"] is True, reply
+    assert service.engine is not None and service.engine.session is not None
+
+
+async def test_a_start_whose_journal_opens_after_a_press_is_refused_latched_and_leaves_no_session(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An emergency pressed while a start's journal is being opened: once opened, the start is
+    refused as any start while latched, and its journal is removed (a session started under a
+    press would have lit the room's first phase)."""
+    asked, answers = hang_the_journals(monkeypatch)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = asyncio.create_task(
+                client.command("start", timeout=10, plan="rehearsal", participant="P1")
+            )
+            await eventually(asked.is_set, "the start asking the disk for its journal")
+            assert (await client.command("emergency", timeout=5))["ok"] is True
+        finally:
+            answers.set()
+        reply = await starting
+    assert reply["ok"] is False
+    assert reply["error"].startswith(LATCHED)
+    await eventually(lambda: journal_files(service.room) == [], "the journal removed")
+    assert service.engine is not None and service.engine.session is None
+
+
+async def test_two_starts_at_once_start_one_session_and_leave_one_journal(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two starts sent together while the disk is slow both ask for a journal; the first
+    opened starts its session, the other is refused as a start while a session runs, and its
+    journal is removed."""
+    asked, answers = hang_the_journals(monkeypatch)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starts = [
+                asyncio.create_task(
+                    client.command("start", timeout=10, plan="rehearsal", participant=who)
+                )
+                for who in ("P1", "P2")
+            ]
+            await eventually(asked.is_set, "a start asking the disk for its journal")
+            await asyncio.sleep(0.2)  # both asked
+        finally:
+            answers.set()
+        replies = await asyncio.gather(*starts)
+    assert sorted(reply["ok"] for reply in replies) == [False, True], replies
+    refused = next(reply for reply in replies if not reply["ok"])
+    assert refused["error"].endswith("is already running")
+    engine = service.engine
+    assert engine is not None and engine.session is not None
+    session_id = engine.session.journal.session_id
+    await eventually(
+        lambda: (
+            [name for name in journal_files(service.room) if name.endswith(".sqlite")]
+            == [f"{session_id}.sqlite"]
+        ),
+        "the other journal removed",
+    )

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from controller.journal import EVENT_KINDS, Event, Journal, JournalError, read_events
+from controller.journal import (
+    EVENT_KINDS,
+    Event,
+    Journal,
+    JournalError,
+    find_open_session,
+    list_sessions,
+    read_events,
+)
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS, AlertLog
 
@@ -319,3 +327,39 @@ def test_reopen_refuses_a_file_that_is_not_a_journal(tmp_path: Path, alert_log: 
 
     with pytest.raises(JournalError, match="not a Sessionroom journal"):
         Journal.reopen(foreign, on_alert=alert_log)
+
+
+def test_a_discarded_journal_leaves_no_file_and_no_session(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    """A start refused once its journal was open (an emergency pressed meanwhile) discards it:
+    nothing is left of it, so no session is listed and none is resumed."""
+    journal = new_journal()
+    journal.discard()
+
+    assert list(journal.path.parent.iterdir()) == []
+    assert list_sessions(data_dir) == []
+
+
+def test_a_discarded_journal_that_cannot_be_removed_is_left_ended_and_said(
+    new_journal: JournalFactory,
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stand-in for a folder that refuses the removal (root may remove any file here): the
+    journal is left ended, never open (an open one would be resumed at the next start), and
+    the log says which and why; nothing is raised."""
+    journal = new_journal()
+
+    def refused(path: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    journal.discard()
+
+    assert [(info.session_id, info.is_open) for info in list_sessions(data_dir)] == [
+        (journal.session_id, False)
+    ]
+    assert find_open_session(data_dir, "room-a") is None
+    assert f"journal {journal.session_id} of a start refused: not removed" in caplog.text
