@@ -75,9 +75,11 @@ looks for another engine of its room (`another_engine_online`)."""
 MARKER_WAIT_S = 2.0
 """On the way out, how long the engine waits for an emergency marker still being written (a
 disk that hangs never keeps the engine from ending: its room lock let go, started again)."""
-JOURNAL_OPEN_WAIT_S = 5.0
+JOURNAL_OPEN_WAIT_S = 2.0
 """Seconds a start waits for its journal to be opened (away from the event loop) before it is
-refused: the data folder does not answer (a network mount whose server is gone)."""
+refused: the data folder does not answer (a network mount whose server is gone). A healthy
+disk opens one in milliseconds; the refusal comes within the console's wait for a reply
+(`controller.console.link.REPLY_TIMEOUT_S`, 3 s)."""
 
 CONTROL_LANE = "control"
 """The bus lane of the command topic: a flood of device messages does not hold commands up."""

@@ -30,6 +30,7 @@ from controller.api.commands import NO_ID
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
+from controller.console import link as console_link
 from controller.engine import engine as engine_module
 from controller.engine import service as service_module
 from controller.engine.engine import Engine
@@ -1409,3 +1410,9 @@ async def test_two_starts_at_once_start_one_session_and_leave_one_journal(
         ),
         "the other journal removed",
     )
+
+
+def test_a_start_on_a_silent_data_folder_is_refused_within_the_console_s_wait_for_a_reply() -> None:
+    """The console says "no reply" after `REPLY_TIMEOUT_S`; the refusal of a start whose data
+    folder does not answer must reach it before, or the therapist is told the engine is gone."""
+    assert service_module.JOURNAL_OPEN_WAIT_S + 0.5 <= console_link.REPLY_TIMEOUT_S
