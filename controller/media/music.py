@@ -7,7 +7,8 @@ share of a crossfade is mixed in amplitude: a deck plays at `master Â· (weight Â
 and the decks' weights sum to at most 1 (the rising deck lags one update behind the falling
 one), so together they never exceed the master volume.
 
-Nothing here sleeps or reads a clock: every change takes `now` (seconds on the engine's session
+Nothing here sleeps or reads a clock (but for a look at a track VLC could not play, at most
+`LOOK_WAIT_S`): every change takes `now` (seconds on the engine's session
 clock) and `tick(now)` moves ramps on. VLC's events arrive on VLC's threads; they are only queued
 there and handled in `tick`, on the engine's thread.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,6 +36,11 @@ STALL_S = 0.5
 """A rise goes on at most this long past the last refresh without one: after a longer gap (the
 engine's event loop was blocked) it takes up from there rather than catching up in one jump,
 so a single step up is at most half a second of ramp (docs/safety.md#volume-ramp)."""
+
+LOOK_WAIT_S = 0.05
+"""How long the engine's thread waits for a look at a track VLC could not play (gone, not a
+file, not readable): on a music mount that does not answer (a network share whose server is
+gone) the look hangs, and the reason then says so instead of holding the engine up."""
 
 PlayState = Literal["stopped", "playing", "paused"]
 Order = Literal["sequential", "shuffle"]
@@ -317,6 +324,8 @@ class MusicPlayer:
         self._stop_when_silent = False
         self._failures_in_a_row = 0
         self._refreshed_at = -math.inf
+        self._looking: threading.Thread | None = None
+        """The last look at a track VLC could not play (`_why_unplayable`)."""
 
     @classmethod
     def for_device(
@@ -611,7 +620,7 @@ class MusicPlayer:
         track = program.track_at(deck.position)
         self._on_error(
             f"track {track.title!r} of playlist {program.playlist.name!r} ({track.path}) "
-            f"could not be played ({_why_unplayable(track)}); skipped"
+            f"could not be played ({self._why_unplayable(track)}); skipped"
         )
         if deck is not self._active:
             deck.stop()
@@ -630,8 +639,23 @@ class MusicPlayer:
             return
         self._jump(deck, following, now)
 
+    def _why_unplayable(self, track: Track) -> str:
+        """Why VLC could not play `track`, looked at on a daemon thread of its own, for at most
+        `LOOK_WAIT_S`; one look at a time (a look still hung says the folder does not answer)."""
+        if self._looking is not None and self._looking.is_alive():
+            return "its folder has not answered a look at an earlier track"
+        seen: list[str] = []
+        look = threading.Thread(
+            target=lambda: seen.append(_look_at(track)), name="sessionroom-track-look", daemon=True
+        )
+        look.start()
+        look.join(LOOK_WAIT_S)
+        self._looking = look
+        return seen[0] if seen else f"its folder has not answered for {LOOK_WAIT_S * 1000:g} ms"
 
-def _why_unplayable(track: Track) -> str:
+
+def _look_at(track: Track) -> str:
+    """Why VLC could not play `track`, by its file; blocks as long as its disk does."""
     if not track.path.exists():
         return "file not found"
     if not track.path.is_file():

@@ -12,6 +12,7 @@ after the tick that set it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from controller.config.playlists import Playlist, Track
-from controller.media.music import MusicPlayer, VolumeLimits
+from controller.media.music import LOOK_WAIT_S, MusicPlayer, VolumeLimits
 from controller.media.vlc_output import OutputSelection
 from tests.media.audio_capture import ObservedOutput, eventually, write_tone
 from tests.support.requirements import require_libvlc
@@ -432,6 +433,43 @@ def test_a_missing_track_is_skipped_and_reported(
         f"track 'gone' of playlist 'calm' ({tmp_path / 'gone.wav'}) could not be played "
         "(file not found); skipped"
     ]
+
+
+def test_a_track_on_a_music_mount_that_hangs_is_skipped_without_holding_up_the_engine(
+    make_rig: Callable[..., Rig],
+    track: Callable[..., Track],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stand-in for a network share whose server is gone (a real one needs an NFS server to
+    kill): VLC reports the tracks there unplayable, and looking at one to say why blocks
+    until the test lets it go. Each is skipped at once, its reason saying the folder has not
+    answered, and one look is left hanging, not one per track."""
+    share = tmp_path / "share"
+    answers = threading.Event()
+    exists = Path.exists
+
+    def exists_on_a_hung_share(path: Path) -> bool:
+        if path.parent == share:
+            answers.wait(20)
+        return exists(path)
+
+    monkeypatch.setattr(Path, "exists", exists_on_a_hung_share)
+    rig = make_rig()
+    gone = [Track(share / f"{name}.wav", name) for name in ("first", "second")]
+    try:
+        rig.player.play(playlist("calm", *gone, track("two")), 0.0, volume=0.5)
+        assert rig.ticking(lambda: rig.title() == "two" and rig.started())
+        looks = [t for t in threading.enumerate() if t.name == "sessionroom-track-look"]
+    finally:
+        answers.set()
+    assert rig.errors == [
+        f"track 'first' of playlist 'calm' ({gone[0].path}) could not be played "
+        f"(its folder has not answered for {LOOK_WAIT_S * 1000:g} ms); skipped",
+        f"track 'second' of playlist 'calm' ({gone[1].path}) could not be played "
+        "(its folder has not answered a look at an earlier track); skipped",
+    ]
+    assert len(looks) == 1
 
 
 def test_when_every_track_is_bad_the_player_reports_and_stops(
