@@ -81,6 +81,8 @@ refused: the data folder does not answer (a network mount whose server is gone).
 disk opens one in milliseconds; the refusal comes within the console's wait for a reply
 (`controller.console.link.REPLY_TIMEOUT_S`, 3 s)."""
 
+START_UNDER_WAY = "another start is under way (its journal is being opened); wait for its reply"
+
 CONTROL_LANE = "control"
 """The bus lane of the command topic: a flood of device messages does not hold commands up."""
 
@@ -412,6 +414,9 @@ class RoomService:
         if command.action == "emergency":
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
         elif isinstance(command, Start) and (opening := engine.journal_to_open(command)):
+            if self._starts:  # one at a time: a flood of starts never queues journals to open
+                refusal = CommandRefused(START_UNDER_WAY)
+                return self._carry_out(bus, engine, command, overtaken, opened=refusal)
             start = asyncio.create_task(self._start_once_opened(bus, engine, command, opening))
             self._starts.add(start)
             start.add_done_callback(self._starts.discard)
