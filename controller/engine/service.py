@@ -49,7 +49,7 @@ from controller.engine.lock import RoomBusy, room_lock
 from controller.engine.phases import CommandRefused
 from controller.engine.resume import resume_or_close
 from controller.journal import Journal
-from controller.media.outputs import LocalOutputs, open_local_outputs
+from controller.media.outputs import LocalOutputs, TonePlayer, open_local_outputs
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,8 @@ class RoomService:
         arrived before it, handled after it, is overtaken (`Engine.command`)."""
         self._starts: set[asyncio.Task[None]] = set()
         """Starts waiting for their journals (`_start_once_opened`)."""
+        self._tones: TonePlayer | None = None
+        """The room PC's tone player, prepared once online."""
         self._journals: DiskThread | None = None
         """Opens the starts' journals, and removes those of starts refused once opened."""
         self.engine: Engine | None = None
@@ -313,6 +315,7 @@ class RoomService:
             on_look=looks.submit,
         )
         self.engine = engine
+        self._tones = outputs.tones
 
         def reported() -> None:  # on a VLC thread
             loop.call_soon_threadsafe(self._input.set)
@@ -373,6 +376,8 @@ class RoomService:
                 await home_assistant.announce()
                 if self._on_ready is not None:
                     self._on_ready(f"mqtt://{settings.host}:{settings.port}")
+                if self._tones is not None:
+                    self._tones.prepare()
                 try:
                     await self._tick_forever(bus, engine)
                 finally:

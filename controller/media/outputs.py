@@ -6,7 +6,9 @@ tones as unavailable, naming the Debian packages to install, instead of failing.
 
 from __future__ import annotations
 
+import importlib
 import tempfile
+import threading
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
 LOOP_FILE_S = 4.0
 """A tone file holds whole cycles for at least this long: VLC pauses briefly at each loop."""
 
+TONES_MODULE = "controller.media.tones"
+"""What renders the tones (it imports numpy): imported by `TonePlayer.prepare`."""
+
 TONE_LEVEL = 0.5
 """Peak level inside the tone file; the loop's volume scales it further."""
 
@@ -39,8 +44,20 @@ class TonePlayer:
         )
         self._folder = tempfile.TemporaryDirectory(prefix="sessionroom-tones-")
 
+    def prepare(self) -> None:
+        """Import what renders the tones (numpy, about 0.1 s) on a daemon thread of its own: at
+        the first set, on the engine's event loop, it held up every command meanwhile (an
+        emergency pressed as the set starts). The engine calls this once online: at its start
+        the import would slow it."""
+        threading.Thread(
+            target=importlib.import_module,
+            args=(TONES_MODULE,),
+            name="sessionroom-tones-import",
+            daemon=True,
+        ).start()
+
     def start(self, request: BlsRequest, *, volume: float) -> None:
-        # numpy renders the tones: imported at the first set, not at the engine's start.
+        # numpy renders the tones: imported once online (`prepare`), not at the engine's start
         from controller.media.tones import ToneSettings
 
         settings = ToneSettings(

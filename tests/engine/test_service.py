@@ -45,6 +45,7 @@ from controller.engine.service import (
 )
 from controller.journal import Journal, list_sessions, read_events
 from controller.journal.store import sessions_dir
+from controller.media.outputs import TONES_MODULE
 from tests.conftest import REPO
 from tests.engine.test_volume_on_the_wire import too_fast
 from tests.support.mosquitto import Mosquitto
@@ -1410,3 +1411,20 @@ def test_a_start_on_a_silent_data_folder_is_refused_within_the_console_s_wait_fo
     """The console says "no reply" after `REPLY_TIMEOUT_S`; the refusal of a start whose data
     folder does not answer must reach it before, or the therapist is told the engine is gone."""
     assert service_module.JOURNAL_OPEN_WAIT_S + 0.5 <= console_link.REPLY_TIMEOUT_S
+
+
+async def test_what_renders_the_tones_is_imported_once_online_not_at_the_first_set(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing what renders the tones (numpy, about 0.1 s) at the first BLS set held up the
+    engine's event loop, an emergency pressed as the set starts with it. Once online, the
+    engine imports it on a thread of its own, with no set asked for. (This process has it
+    imported: it is forgotten for the test.)"""
+    monkeypatch.delitem(sys.modules, TONES_MODULE, raising=False)
+    room_service = RoomService(room_on(mosquitto, tmp_path))
+    task = asyncio.create_task(room_service.run())
+    try:
+        await eventually(lambda: TONES_MODULE in sys.modules, "the tones' renderer imported")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
