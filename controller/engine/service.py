@@ -422,7 +422,9 @@ class RoomService:
             if self._starts:  # one at a time: a flood of starts never queues journals to open
                 refusal = CommandRefused(START_UNDER_WAY)
                 return self._carry_out(bus, engine, command, overtaken, opened=refusal)
-            start = asyncio.create_task(self._start_once_opened(bus, engine, command, opening))
+            start = asyncio.create_task(
+                self._start_once_opened(bus, engine, command, opening, arrival)
+            )
             self._starts.add(start)
             start.add_done_callback(self._starts.discard)
             return None
@@ -437,11 +439,18 @@ class RoomService:
         await self._carry_out(bus, engine, command, overtaken)
 
     async def _start_once_opened(
-        self, bus: Bus, engine: Engine, command: Start, opening: Callable[[], Journal]
+        self,
+        bus: Bus,
+        engine: Engine,
+        command: Start,
+        opening: Callable[[], Journal],
+        arrival: int | None,
     ) -> None:
         """Open a start's journal away from the event loop, then carry the start out: a data
         folder that does not answer never holds up the commands meanwhile (an emergency's),
-        and the start is refused once it has not answered for `JOURNAL_OPEN_WAIT_S`."""
+        and the start is refused once it has not answered for `JOURNAL_OPEN_WAIT_S`. An
+        emergency that arrived after the start (`arrival`) meanwhile refuses it, cleared
+        since or not."""
         opened: Journal | CommandRefused
         try:
             opened = await asyncio.wait_for(self._open(opening), JOURNAL_OPEN_WAIT_S)
@@ -456,7 +465,10 @@ class RoomService:
             await self._after_command(bus, engine, command, error, held=False)
             return
         await bus.room_to_publish()
-        rest = self._carry_out(bus, engine, command, False, opened=opened)
+        # a journal that could not be opened says so first: the next start would meet it too
+        pressed_since = arrival is not None and arrival < self._pressed_arrival
+        overtaken = pressed_since and not isinstance(opened, CommandRefused)
+        rest = self._carry_out(bus, engine, command, overtaken, opened=opened)
         session = engine.session
         if isinstance(opened, Journal) and (session is None or session.journal is not opened):
             self._discard(opened)  # refused since it was asked for (a session, a press)

@@ -33,7 +33,7 @@ from controller.config.settings import BrokerSettings
 from controller.console import link as console_link
 from controller.engine import engine as engine_module
 from controller.engine import service as service_module
-from controller.engine.engine import Engine
+from controller.engine.engine import START_OVERTAKEN, Engine
 from controller.engine.lock import RoomBusy
 from controller.engine.output import LATCHED
 from controller.engine.service import (
@@ -1428,3 +1428,30 @@ async def test_what_renders_the_tones_is_imported_once_online_not_at_the_first_s
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_start_sent_before_a_press_cleared_while_its_journal_opens_is_refused(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start, then an emergency and its clear, all while the start's journal is being opened
+    (a slow disk, not a hung one): the press was sent after the start, so the start is
+    refused as one the press overtook (on the event loop it would have been carried out
+    before the press, and the press would have ended it). Carried out after the clear, it
+    would light the first phase in a room the therapist had just made safe."""
+    monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 10.0)  # slow, not silent
+    asked, answers = hang_the_journals(monkeypatch)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = asyncio.create_task(
+                client.command("start", timeout=10, plan="rehearsal", participant="P1")
+            )
+            await eventually(asked.is_set, "the start asking the disk for its journal")
+            assert (await client.command("emergency", timeout=5))["ok"] is True
+            assert (await client.command("clear_emergency", timeout=5))["ok"] is True
+        finally:
+            answers.set()  # the disk answers, before the start gives up
+        reply = await starting
+    assert reply["ok"] is False, reply
+    assert reply["error"] == START_OVERTAKEN
+    assert service.engine is not None and service.engine.session is None
+    await eventually(lambda: journal_files(service.room) == [], "the journal removed")
