@@ -464,14 +464,20 @@ class RoomService:
         except Exception as error:  # a fault of ours: answered as one
             await self._after_command(bus, engine, command, error, held=False)
             return
-        await bus.room_to_publish()
-        # a journal that could not be opened says so first: the next start would meet it too
-        pressed_since = arrival is not None and arrival < self._pressed_arrival
-        overtaken = pressed_since and not isinstance(opened, CommandRefused)
-        rest = self._carry_out(bus, engine, command, overtaken, opened=opened)
-        session = engine.session
-        if isinstance(opened, Journal) and (session is None or session.journal is not opened):
-            self._discard(opened)  # refused since it was asked for (a session, a press)
+        taken = False
+        try:
+            await bus.room_to_publish()
+            # a journal that could not be opened says so first: the next start would meet it too
+            pressed_since = arrival is not None and arrival < self._pressed_arrival
+            overtaken = pressed_since and not isinstance(opened, CommandRefused)
+            rest = self._carry_out(bus, engine, command, overtaken, opened=opened)
+            session = engine.session
+            taken = session is not None and session.journal is opened
+        finally:
+            # refused since it was asked for (a session, a press), or the service ended while
+            # it waited for room on the broker: left open, the next engine would resume it
+            if isinstance(opened, Journal) and not taken:
+                self._discard(opened)
         await rest
 
     def _open(self, opening: Callable[[], Journal]) -> asyncio.Future[Journal]:

@@ -44,6 +44,7 @@ from controller.engine.service import (
     another_engine_online,
 )
 from controller.journal import Journal, list_sessions, read_events
+from controller.journal.sessions import find_open_session
 from controller.journal.store import sessions_dir
 from controller.media.outputs import TONES_MODULE
 from tests.conftest import REPO
@@ -1455,3 +1456,37 @@ async def test_a_start_sent_before_a_press_cleared_while_its_journal_opens_is_re
     assert reply["error"] == START_OVERTAKEN
     assert service.engine is not None and service.engine.session is None
     await eventually(lambda: journal_files(service.room) == [], "the journal removed")
+
+
+async def test_an_engine_stopped_while_a_start_waits_for_room_to_publish_leaves_no_session(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine stopped while a start, its journal opened, waits for room on the broker's
+    queue (a flood): the journal is removed, not left open for the next engine to resume as
+    a session that never ran."""
+    room_service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(room_service.run())
+    waiting = asyncio.Event()
+
+    async def no_room() -> None:
+        waiting.set()
+        await asyncio.Event().wait()  # the broker's queue stays full
+
+    try:
+        async with client_for(mosquitto, room_service.room.room_id) as client:
+            await client.wait_online(5)
+            assert room_service.bus is not None
+            monkeypatch.setattr(room_service.bus, "room_to_publish", no_room)
+            starting = asyncio.create_task(
+                client.command("start", timeout=10, plan="rehearsal", participant="P1")
+            )
+            await asyncio.wait_for(waiting.wait(), 5)
+            starting.cancel()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await eventually(
+        lambda: find_open_session(room_service.room.data_dir, room_service.room.room_id) is None,
+        "no session left open to resume",
+    )
+    await eventually(lambda: journal_files(room_service.room) == [], "the journal removed")
