@@ -466,6 +466,11 @@ class RoomService:
             return
         taken = False
         try:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # the service is ending: a journal that came as it did, `wait_for` (3.11)
+                # handed over and swallowed the cancel
+                raise asyncio.CancelledError
             await bus.room_to_publish()
             # a journal that could not be opened says so first: the next start would meet it too
             pressed_since = arrival is not None and arrival < self._pressed_arrival

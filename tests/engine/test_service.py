@@ -1490,3 +1490,32 @@ async def test_an_engine_stopped_while_a_start_waits_for_room_to_publish_leaves_
         "no session left open to resume",
     )
     await eventually(lambda: journal_files(room_service.room) == [], "the journal removed")
+
+
+async def test_a_start_stopped_as_its_journal_comes_is_not_carried_out(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine stopping cancels a start waiting for its journal; the journal coming in the
+    same moment (Python 3.11's `wait_for` then hands it over and swallows the cancel) must
+    not start the session while the engine ends: its journal is removed."""
+    came: asyncio.Future[Journal] = asyncio.get_running_loop().create_future()
+    opener: list[Callable[[], Journal]] = []
+
+    def open_later(opening: Callable[[], Journal]) -> asyncio.Future[Journal]:
+        opener.append(opening)
+        return came
+
+    monkeypatch.setattr(service, "_open", open_later)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        starting = asyncio.create_task(
+            client.command("start", timeout=10, plan="rehearsal", participant="P1")
+        )
+        await eventually(lambda: opener and service._starts, "the start waiting for its journal")
+        journal = opener[0]()
+        came.set_result(journal)
+        for start in list(service._starts):
+            start.cancel()  # as the engine's end does
+        await asyncio.sleep(0.5)
+        starting.cancel()
+    assert service.engine is not None and service.engine.session is None
+    await eventually(lambda: journal_files(service.room) == [], "the journal removed")
