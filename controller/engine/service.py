@@ -418,17 +418,23 @@ class RoomService:
         overtaken = arrival is not None and arrival < self._pressed_arrival
         if command.action == "emergency":
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
-        elif isinstance(command, Start) and (opening := engine.journal_to_open(command)):
-            if self._starts:  # one at a time: a flood of starts never queues journals to open
-                refusal = CommandRefused(START_UNDER_WAY)
-                return self._carry_out(bus, engine, command, overtaken, opened=refusal)
-            start = asyncio.create_task(
-                self._start_once_opened(bus, engine, command, opening, arrival)
-            )
-            self._starts.add(start)
-            start.add_done_callback(self._starts.discard)
-            return None
-        elif not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
+            return self._carry_out(bus, engine, command, overtaken)
+        if isinstance(command, Start):
+            try:
+                opening = engine.journal_to_open(command)
+            except Exception as error:  # a fault of ours: answered as one, loudly
+                return self._after_command(bus, engine, command, error, held=False)
+            if opening is not None:
+                if self._starts:  # one at a time: a flood of starts never queues journals
+                    refusal = CommandRefused(START_UNDER_WAY)
+                    return self._carry_out(bus, engine, command, overtaken, opened=refusal)
+                start = asyncio.create_task(
+                    self._start_once_opened(bus, engine, command, opening, arrival)
+                )
+                self._starts.add(start)
+                start.add_done_callback(self._starts.discard)
+                return None
+        if not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
             return self._carry_out_with_room(bus, engine, command, overtaken)
         return self._carry_out(bus, engine, command, overtaken)
 

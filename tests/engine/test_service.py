@@ -1519,3 +1519,27 @@ async def test_a_start_stopped_as_its_journal_comes_is_not_carried_out(
         starting.cancel()
     assert service.engine is not None and service.engine.session is None
     await eventually(lambda: journal_files(service.room) == [], "the journal removed")
+
+
+async def test_a_fault_while_judging_whether_a_start_opens_a_journal_is_answered_and_loud(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours in `journal_to_open` (the baseline's look, as it is read) is answered
+    as any fault in a command ("internal error", the engine's critical alert), as it was when
+    the start opened its journal on the event loop: never a start left without a reply."""
+    await eventually(lambda: service.engine is not None, "the engine")
+    engine = service.engine
+    assert engine is not None
+
+    def faulty_look(command: object) -> None:
+        raise KeyError("a look went wrong")
+
+    monkeypatch.setattr(engine, "journal_to_open", faulty_look)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+        state = await client.state(timeout=5)
+    assert reply["ok"] is False
+    assert reply["error"] == "internal error: KeyError: 'a look went wrong'"
+    alerts = {alert["key"]: alert for alert in state["alerts"]}
+    assert alerts["engine"]["level"] == "critical"
+    assert engine.session is None
