@@ -1543,3 +1543,37 @@ async def test_a_fault_while_judging_whether_a_start_opens_a_journal_is_answered
     alerts = {alert["key"]: alert for alert in state["alerts"]}
     assert alerts["engine"]["level"] == "critical"
     assert engine.session is None
+
+
+async def test_a_start_delivered_twice_while_its_journal_opens_starts_one_session(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start delivered again under its id (QoS 1) while its journal is being opened: one
+    journal, one session, one reply (the second delivery's reply is the first's, to come)."""
+    asked, answers = hang_the_journals(monkeypatch)
+    topic = f"sessionroom/{service.room.room_id}"
+    start = json.dumps({"id": "again", "action": "start", "plan": "rehearsal", "participant": "P1"})
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    try:
+        async with client_for(mosquitto, service.room.room_id) as client:
+            await client.wait_online(5)
+        publisher.publish(f"{topic}/cmd", start, qos=1).wait_for_publish()
+        await eventually(asked.is_set, "the start asking the disk for its journal")
+        publisher.publish(f"{topic}/cmd", start, qos=1).wait_for_publish()
+        await asyncio.sleep(0.3)  # the second delivery handled
+        assert wire.payloads(f"{topic}/reply/again") == []
+        answers.set()
+        await eventually(lambda: wire.payloads(f"{topic}/reply/again"), "the reply")
+        await asyncio.sleep(0.3)
+    finally:
+        answers.set()
+        publisher.loop_stop()
+        publisher.disconnect()
+    replies = [json.loads(reply) for reply in wire.payloads(f"{topic}/reply/again")]
+    assert replies == [{"id": "again", "ok": True}]
+    engine = service.engine
+    assert engine is not None and engine.session is not None
+    journals = [name for name in journal_files(service.room) if name.endswith(".sqlite")]
+    assert journals == [f"{engine.session.journal.session_id}.sqlite"]
