@@ -1327,6 +1327,14 @@ async def test_a_start_on_a_data_folder_that_hangs_holds_up_no_emergency_and_lea
     to resume). The next start, on a disk that answers, starts."""
     monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 1.0)
     asked, answers = hang_the_journals(monkeypatch)
+    discarded = threading.Event()
+    discard = Journal.discard
+
+    def discard_and_tell(journal: Journal) -> None:
+        discard(journal)
+        discarded.set()
+
+    monkeypatch.setattr(Journal, "discard", discard_and_tell)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
             starting = asyncio.create_task(
@@ -1350,7 +1358,9 @@ async def test_a_start_on_a_data_folder_that_hangs_holds_up_no_emergency_and_lea
             )
         finally:
             answers.set()  # the disk answers
-        await eventually(lambda: journal_files(service.room) == [], "the journal removed")
+        # the journal is created once the disk answers, then removed: not before it is there
+        await eventually(discarded.is_set, "the journal created, then removed")
+        assert journal_files(service.room) == []
         assert list_sessions(service.room.data_dir) == []
         reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
         assert reply["ok"] is True, reply
