@@ -888,6 +888,18 @@ async def test_an_emergency_never_waits_for_a_disk_that_does_not_answer(
         assert (await note)["ok"] is True
 
 
+async def press_and_see_the_lights_up(client: RoomClient, wire: Wire) -> None:
+    """Press the emergency: answered, and its lights-up (the ceiling at 4000 K) on the wire."""
+    assert (await client.command("emergency", timeout=5))["ok"] is True
+    await eventually(
+        lambda: any(
+            '"color_temp":250' in payload
+            for payload in wire.payloads("zigbee2mqtt/ceiling_light/set")
+        ),
+        "the ceiling's lights-up",
+    )
+
+
 async def test_an_emergency_s_lights_up_never_waits_for_its_marker_on_a_disk_that_hangs(
     mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -908,14 +920,7 @@ async def test_an_emergency_s_lights_up_never_waits_for_its_marker_on_a_disk_tha
     marker = service.room.data_dir / f"{service.room.room_id}.emergency"
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
-            assert (await client.command("emergency", timeout=5))["ok"] is True
-            await eventually(
-                lambda: any(
-                    '"color_temp":250' in payload
-                    for payload in wire.payloads("zigbee2mqtt/ceiling_light/set")
-                ),
-                "the ceiling's lights-up",
-            )
+            await press_and_see_the_lights_up(client, wire)
             assert not marker.exists()
         finally:
             disk_answers.set()  # the disk answers
@@ -1312,6 +1317,18 @@ def hang_the_journals(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event,
     return asked, answers
 
 
+async def start_asking_the_disk(
+    client: RoomClient, asked: threading.Event
+) -> asyncio.Task[dict[str, Any]]:
+    """Send a start (P1, the rehearsal plan); once its journal is asked of the disk (held there
+    by `hang_the_journals`), what will have its reply."""
+    starting = asyncio.create_task(
+        client.command("start", timeout=10, plan="rehearsal", participant="P1")
+    )
+    await eventually(asked.is_set, "the start asking the disk for its journal")
+    return starting
+
+
 def journal_files(room: Any) -> list[str]:
     folder = sessions_dir(room.data_dir)
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
@@ -1337,18 +1354,8 @@ async def test_a_start_on_a_data_folder_that_hangs_holds_up_no_emergency_and_lea
     monkeypatch.setattr(Journal, "discard", discard_and_tell)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
-            starting = asyncio.create_task(
-                client.command("start", timeout=10, plan="rehearsal", participant="P1")
-            )
-            await eventually(asked.is_set, "the start asking the disk for its journal")
-            assert (await client.command("emergency", timeout=5))["ok"] is True
-            await eventually(
-                lambda: any(
-                    '"color_temp":250' in payload
-                    for payload in wire.payloads("zigbee2mqtt/ceiling_light/set")
-                ),
-                "the ceiling's lights-up",
-            )
+            starting = await start_asking_the_disk(client, asked)
+            await press_and_see_the_lights_up(client, wire)
             assert (await client.command("clear_emergency", timeout=5))["ok"] is True
             assert not starting.done()
             reply = await starting
@@ -1376,10 +1383,7 @@ async def test_a_start_whose_journal_opens_after_a_press_is_refused_latched_and_
     asked, answers = hang_the_journals(monkeypatch)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
-            starting = asyncio.create_task(
-                client.command("start", timeout=10, plan="rehearsal", participant="P1")
-            )
-            await eventually(asked.is_set, "the start asking the disk for its journal")
+            starting = await start_asking_the_disk(client, asked)
             assert (await client.command("emergency", timeout=5))["ok"] is True
         finally:
             answers.set()
@@ -1399,10 +1403,7 @@ async def test_a_start_while_another_is_under_way_is_refused_and_opens_no_journa
     asked, answers = hang_the_journals(monkeypatch)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
-            first = asyncio.create_task(
-                client.command("start", timeout=10, plan="rehearsal", participant="P1")
-            )
-            await eventually(asked.is_set, "the first start asking the disk for its journal")
+            first = await start_asking_the_disk(client, asked)
             second = await client.command("start", timeout=5, plan="rehearsal", participant="P2")
             assert not first.done()
         finally:
@@ -1453,10 +1454,7 @@ async def test_a_start_sent_before_a_press_cleared_while_its_journal_opens_is_re
     asked, answers = hang_the_journals(monkeypatch)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
-            starting = asyncio.create_task(
-                client.command("start", timeout=10, plan="rehearsal", participant="P1")
-            )
-            await eventually(asked.is_set, "the start asking the disk for its journal")
+            starting = await start_asking_the_disk(client, asked)
             assert (await client.command("emergency", timeout=5))["ok"] is True
             assert (await client.command("clear_emergency", timeout=5))["ok"] is True
         finally:
@@ -1603,10 +1601,7 @@ async def test_a_note_sent_right_after_a_start_is_carried_out_in_its_session(
     asked, answers = hang_the_journals(monkeypatch)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
-            starting = asyncio.create_task(
-                client.command("start", timeout=10, plan="rehearsal", participant="P1")
-            )
-            await eventually(asked.is_set, "the start asking the disk for its journal")
+            starting = await start_asking_the_disk(client, asked)
             noting = asyncio.create_task(client.command("note", timeout=10, text="calm"))
             await asyncio.sleep(0.3)
         finally:
