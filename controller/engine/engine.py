@@ -119,13 +119,6 @@ OVERTAKEN = (
 )
 """Why a `clear_emergency` an emergency overtook on its way in is refused."""
 
-START_OVERTAKEN = (
-    "an emergency pressed after this start was sent went ahead of it; "
-    "start again if the room is safe"
-)
-"""Why a `start` an emergency overtook while its journal was being opened is refused (pressed
-and cleared meanwhile, it would otherwise light the first phase after the clear)."""
-
 LATCHED_CUE = "emergency active"
 """Why a cue due during the latch is skipped (journaled with it)."""
 
@@ -421,9 +414,7 @@ class Engine:
 
         `overtaken`: an emergency sent after this command was carried out before it (an
         emergency goes ahead of every command queued before it). A `clear_emergency` so
-        overtaken is refused: carried out now, it would undo the later press; so is a `start`
-        so overtaken (its journal was being opened meanwhile, and the press may be cleared by
-        now: carried out, it would light the first phase after the press).
+        overtaken is refused: carried out now, it would undo the later press.
         `opened`: a start's journal, opened away from this thread (`journal_to_open`), or why
         it could not be; a start without one opens its journal here.
         """
@@ -437,8 +428,6 @@ class Engine:
                 raise CommandRefused(f"{LATCHED} ({describe_command(command)} refused)")
             if overtaken and command.action == "clear_emergency":
                 raise CommandRefused(OVERTAKEN)
-            if overtaken and command.action == "start":
-                raise CommandRefused(START_OVERTAKEN)
             handler(command)
         except CommandRefused as refusal:
             self._record_operator(command, refused=str(refusal))

@@ -81,6 +81,10 @@ refused: the data folder does not answer (a network mount whose server is gone).
 disk opens one in milliseconds; the refusal comes within the console's wait for a reply
 (`controller.console.link.REPLY_TIMEOUT_S`, 3 s)."""
 
+MAX_IN_LINE = 100
+"""Commands that may wait behind a start under way; more are refused (`LINE_FULL`)."""
+LINE_FULL = f"more than {MAX_IN_LINE} commands wait for a start under way; send it again"
+
 START_UNDER_WAY = "another start is under way (its journal is being opened); wait for its reply"
 
 CONTROL_LANE = "control"
@@ -277,6 +281,10 @@ class RoomService:
         arrived before it, handled after it, is overtaken (`Engine.command`)."""
         self._starts: set[asyncio.Task[None]] = set()
         """Starts waiting for their journals (`_start_once_opened`)."""
+        self._line: set[asyncio.Task[None]] = set()
+        """A start under way and the commands that came behind it (`_behind_the_line`)."""
+        self._last: asyncio.Task[None] | None = None
+        """The line's last task: the next command behind the line waits for it."""
         self._tones: TonePlayer | None = None
         """The room PC's tone player, prepared once online."""
         self._journals: DiskThread | None = None
@@ -381,7 +389,7 @@ class RoomService:
                 try:
                     await self._tick_forever(bus, engine)
                 finally:
-                    for waiting in (self._acknowledging, *self._starts):
+                    for waiting in (self._acknowledging, *self._starts, *self._line):
                         if waiting is not None:
                             waiting.cancel()
                     await self._flush_journal(engine)
@@ -415,25 +423,86 @@ class RoomService:
         if len(self._recent) > RECENT_COMMANDS:
             self._recent.popitem(last=False)
         arrival = message.arrival
-        overtaken = arrival is not None and arrival < self._pressed_arrival
-        if command.action == "emergency":
+        if command.action == "emergency":  # ahead of all, the line behind a start too
+            overtaken = arrival is not None and arrival < self._pressed_arrival
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
             return self._carry_out(bus, engine, command, overtaken)
+        if self._line and not (isinstance(command, Start) and self._starts):
+            return self._behind_the_line(bus, engine, command, arrival)
         if isinstance(command, Start):
-            try:
-                opening = engine.journal_to_open(command)
-            except Exception as error:  # a fault of ours: answered as one, loudly
-                return self._after_command(bus, engine, command, error, held=False)
-            if opening is not None:
-                if self._starts:  # one at a time: a flood of starts never queues journals
-                    refusal = CommandRefused(START_UNDER_WAY)
-                    return self._carry_out(bus, engine, command, overtaken, opened=refusal)
-                start = asyncio.create_task(
-                    self._start_once_opened(bus, engine, command, opening, arrival)
-                )
-                self._starts.add(start)
-                start.add_done_callback(self._starts.discard)
+            started = self._start(bus, engine, command)
+            if isinstance(started, asyncio.Task):
+                self._join_line(started)
                 return None
+            if started is not None:
+                return started
+        return self._carry_out_in_turn(bus, engine, command, arrival)
+
+    def _start(
+        self, bus: Bus, engine: Engine, command: Start
+    ) -> asyncio.Task[None] | Awaitable[None] | None:
+        """A start the engine would carry out has its journal opened away from the event loop
+        first: the task that does it (`_start_once_opened`); one refused here (another start
+        under way, a fault of ours): what answers it; None: carried out as any command (the
+        engine refuses it, as things stand)."""
+        try:
+            opening = engine.journal_to_open(command)
+        except Exception as error:  # a fault of ours: answered as one, loudly
+            return self._after_command(bus, engine, command, error, held=False)
+        if opening is None:
+            return None
+        if self._starts:  # one at a time: a flood of starts never queues journals
+            refusal = CommandRefused(START_UNDER_WAY)
+            return self._carry_out(bus, engine, command, False, opened=refusal)
+        start = asyncio.create_task(self._start_once_opened(bus, engine, command, opening))
+        self._starts.add(start)
+        start.add_done_callback(self._starts.discard)
+        return start
+
+    def _behind_the_line(
+        self, bus: Bus, engine: Engine, command: Command, arrival: int | None
+    ) -> Awaitable[None] | None:
+        """Carry out `command` after the start under way and the commands behind it, in the
+        order they came (sent right after a start, a note, a hold or an `end` is its session's);
+        an emergency never waits in the line."""
+        if len(self._line) > MAX_IN_LINE:
+            refusal = CommandRefused(LINE_FULL)
+            return self._after_command(bus, engine, command, refusal, held=False)
+        assert self._last is not None  # set with the line's first task
+        turn = asyncio.create_task(self._in_turn(self._last, bus, engine, command, arrival))
+        self._join_line(turn)
+        return None
+
+    def _join_line(self, task: asyncio.Task[None]) -> None:
+        self._line.add(task)
+        task.add_done_callback(self._line.discard)
+        self._last = task
+
+    async def _in_turn(
+        self,
+        previous: asyncio.Task[None],
+        bus: Bus,
+        engine: Engine,
+        command: Command,
+        arrival: int | None,
+    ) -> None:
+        await asyncio.wait({previous})
+        if isinstance(command, Start):
+            started = self._start(bus, engine, command)
+            if isinstance(started, asyncio.Task):
+                await asyncio.wait({started})  # the commands behind it wait for it
+                return
+            if started is not None:
+                await started
+                return
+        await self._carry_out_in_turn(bus, engine, command, arrival)
+
+    def _carry_out_in_turn(
+        self, bus: Bus, engine: Engine, command: Command, arrival: int | None
+    ) -> Awaitable[None]:
+        """Carry out `command` now, at the broker's pace when the outgoing queue is filling;
+        one an emergency overtook on its way (arrived before it) is told so."""
+        overtaken = arrival is not None and arrival < self._pressed_arrival
         if not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
             return self._carry_out_with_room(bus, engine, command, overtaken)
         return self._carry_out(bus, engine, command, overtaken)
@@ -450,13 +519,12 @@ class RoomService:
         engine: Engine,
         command: Start,
         opening: Callable[[], Journal],
-        arrival: int | None,
     ) -> None:
         """Open a start's journal away from the event loop, then carry the start out: a data
         folder that does not answer never holds up the commands meanwhile (an emergency's),
         and the start is refused once it has not answered for `JOURNAL_OPEN_WAIT_S`. An
-        emergency that arrived after the start (`arrival`) meanwhile refuses it, cleared
-        since or not."""
+        emergency pressed meanwhile refuses it as latched: its clear, sent after the start,
+        waits in line behind it (`_behind_the_line`)."""
         opened: Journal | CommandRefused
         try:
             opened = await asyncio.wait_for(self._open(opening), JOURNAL_OPEN_WAIT_S)
@@ -478,10 +546,7 @@ class RoomService:
                 # handed over and swallowed the cancel
                 raise asyncio.CancelledError
             await bus.room_to_publish()
-            # a journal that could not be opened says so first: the next start would meet it too
-            pressed_since = arrival is not None and arrival < self._pressed_arrival
-            overtaken = pressed_since and not isinstance(opened, CommandRefused)
-            rest = self._carry_out(bus, engine, command, overtaken, opened=opened)
+            rest = self._carry_out(bus, engine, command, False, opened=opened)
             session = engine.session
             taken = session is not None and session.journal is opened
         finally:

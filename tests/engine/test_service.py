@@ -33,7 +33,7 @@ from controller.config.settings import BrokerSettings
 from controller.console import link as console_link
 from controller.engine import engine as engine_module
 from controller.engine import service as service_module
-from controller.engine.engine import START_OVERTAKEN, Engine
+from controller.engine.engine import Engine
 from controller.engine.lock import RoomBusy
 from controller.engine.output import LATCHED
 from controller.engine.service import (
@@ -1338,35 +1338,41 @@ async def test_a_start_on_a_data_folder_that_hangs_holds_up_no_emergency_and_lea
     mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A start opens its journal away from the event loop: while the data folder does not
-    answer, an emergency and its clear are carried out and answered as ever (the lights-up on
-    the wire); the start is refused once the folder has been silent `JOURNAL_OPEN_WAIT_S`,
-    and the journal it asked for, created once the disk answers, is removed (no session, none
-    to resume). The next start, on a disk that answers, starts."""
+    answer, an emergency is carried out and answered as ever (the lights-up on the wire);
+    the start is refused once the folder has been silent `JOURNAL_OPEN_WAIT_S` (as latched:
+    the press came first), and the clear sent behind it is carried out after it. A start
+    then, the folder still silent, is refused for it. The journals they asked for, created
+    once the disk answers, are removed (no session, none to resume). The next start, on a
+    disk that answers, starts."""
     monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 1.0)
     asked, answers = hang_the_journals(monkeypatch)
-    discarded = threading.Event()
+    discarded: list[str] = []
     discard = Journal.discard
 
     def discard_and_tell(journal: Journal) -> None:
         discard(journal)
-        discarded.set()
+        discarded.append(journal.session_id)
 
     monkeypatch.setattr(Journal, "discard", discard_and_tell)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
             starting = await start_asking_the_disk(client, asked)
             await press_and_see_the_lights_up(client, wire)
-            assert (await client.command("clear_emergency", timeout=5))["ok"] is True
+            clearing = asyncio.create_task(client.command("clear_emergency", timeout=5))
             assert not starting.done()
             reply = await starting
+            assert reply["ok"] is False
+            assert reply["error"].startswith(LATCHED)
+            assert (await clearing)["ok"] is True
+            reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
             assert reply["ok"] is False
             assert reply["error"] == (
                 f"{service.room.data_dir} has not answered for 1 s: cannot open the session journal"
             )
         finally:
             answers.set()  # the disk answers
-        # the journal is created once the disk answers, then removed: not before it is there
-        await eventually(discarded.is_set, "the journal created, then removed")
+        # each journal is created once the disk answers, then removed: not before it is there
+        await eventually(lambda: len(discarded) == 2, "the journals created, then removed")
         assert journal_files(service.room) == []
         assert list_sessions(service.room.data_dir) == []
         reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
@@ -1446,22 +1452,24 @@ async def test_a_start_sent_before_a_press_cleared_while_its_journal_opens_is_re
     mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A start, then an emergency and its clear, all while the start's journal is being opened
-    (a slow disk, not a hung one): the press was sent after the start, so the start is
-    refused as one the press overtook (on the event loop it would have been carried out
-    before the press, and the press would have ended it). Carried out after the clear, it
-    would light the first phase in a room the therapist had just made safe."""
+    (a slow disk, not a hung one): the press goes ahead at once, the clear waits in line
+    behind the start, and so the start is refused as latched. Carried out after the clear, it
+    would have lit the first phase in a room the therapist had just made safe."""
     monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 10.0)  # slow, not silent
     asked, answers = hang_the_journals(monkeypatch)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
             starting = await start_asking_the_disk(client, asked)
-            assert (await client.command("emergency", timeout=5))["ok"] is True
-            assert (await client.command("clear_emergency", timeout=5))["ok"] is True
+            await press_and_see_the_lights_up(client, wire)
+            clearing = asyncio.create_task(client.command("clear_emergency", timeout=10))
+            await asyncio.sleep(0.2)  # the clear in, behind the start
+            assert not clearing.done()
         finally:
             answers.set()  # the disk answers, before the start gives up
         reply = await starting
+        assert (await clearing)["ok"] is True
     assert reply["ok"] is False, reply
-    assert reply["error"] == START_OVERTAKEN
+    assert reply["error"].startswith(LATCHED)
     assert service.engine is not None and service.engine.session is None
     await eventually(lambda: journal_files(service.room) == [], "the journal removed")
 
@@ -1587,17 +1595,43 @@ async def test_a_start_delivered_twice_while_its_journal_opens_starts_one_sessio
     assert journals == [f"{engine.session.journal.session_id}.sqlite"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding, not fixed: a command sent right after a start is handled before "
-    "it while its journal opens (the console and `ctl` wait for the start's reply first)",
-)
+async def test_commands_behind_a_start_wait_in_a_bounded_line(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line behind a start under way holds `MAX_IN_LINE` commands: one more is refused at
+    once (a flood of them never piles up while a disk is slow); those in line are carried out
+    in the session, in order, once it has started."""
+    monkeypatch.setattr(service_module, "MAX_IN_LINE", 2)
+    asked, answers = hang_the_journals(monkeypatch)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = await start_asking_the_disk(client, asked)
+            notes = []
+            for text in ("first", "second"):
+                notes.append(asyncio.create_task(client.command("note", timeout=10, text=text)))
+                await asyncio.sleep(0.1)  # in line, in this order
+            one_more = await client.command("note", timeout=5, text="third")
+            assert not starting.done()
+        finally:
+            answers.set()
+        assert (await starting)["ok"] is True
+        replies = [await note for note in notes]
+    assert one_more["ok"] is False
+    assert one_more["error"] == service_module.LINE_FULL
+    assert [reply["ok"] for reply in replies] == [True, True]
+    engine = service.engine
+    assert engine is not None and engine.session is not None
+    engine.session.journal.flush()
+    noted = [e.payload for e in read_events(engine.session.journal.path) if e.kind == "note"]
+    assert noted == ["first", "second"]
+
+
 async def test_a_note_sent_right_after_a_start_is_carried_out_in_its_session(
     mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sender that does not wait for a start's reply before its next command (a script,
-    another console): on the event loop the start was carried out first, and the note went
-    into its session."""
+    another console): the note waits in line behind the start while its journal opens, and
+    goes into its session (handled first, it was refused: no session was running)."""
     asked, answers = hang_the_journals(monkeypatch)
     async with client_for(mosquitto, service.room.room_id) as client:
         try:
