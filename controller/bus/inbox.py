@@ -61,8 +61,9 @@ class Inbox:
         self._finished.set()
         self.on_dropped = on_dropped
         self.dropped = 0
-        self._arrival: asyncio.Future[None] | None = None
-        """Set while `wait_for_message` waits; done when a message is queued."""
+        self._arrivals: set[asyncio.Future[None]] = set()
+        """One for each `wait_for_message` waiting (handlers pause at once: a command in line
+        behind a start and an emergency); each done when a message is queued."""
         self._elsewhere = False
         """A message not queued here is being handled (`began_elsewhere`)."""
 
@@ -87,22 +88,24 @@ class Inbox:
         return True
 
     def end_wait(self) -> None:
-        """End a `wait_for_message` in progress now, as a message would."""
-        if self._arrival is not None and not self._arrival.done():
-            self._arrival.set_result(None)
+        """End every `wait_for_message` in progress now, as a message would."""
+        for arrival in self._arrivals:
+            if not arrival.done():
+                arrival.set_result(None)
 
     async def wait_for_message(self, timeout_s: float) -> None:
         """Wait until a message is queued, at most `timeout_s` seconds; at once if one is."""
         if len(self):
             return
         loop = asyncio.get_running_loop()
-        arrival = self._arrival = loop.create_future()
-        timer = loop.call_later(timeout_s, self.end_wait)
+        arrival: asyncio.Future[None] = loop.create_future()
+        self._arrivals.add(arrival)
+        timer = loop.call_later(timeout_s, _end, arrival)
         try:
             await arrival
         finally:
             timer.cancel()
-            self._arrival = None
+            self._arrivals.discard(arrival)
 
     async def get(self) -> Message:
         """The next message: urgent first, then one from each waiting lane in turn."""
@@ -160,3 +163,9 @@ class Inbox:
         message = lane.waiting.popleft()
         lane.size -= len(message.payload)
         return message
+
+
+def _end(arrival: asyncio.Future[None]) -> None:
+    """End one `wait_for_message` (its own timeout; another's leaves it waiting)."""
+    if not arrival.done():
+        arrival.set_result(None)

@@ -83,3 +83,19 @@ async def test_a_wait_for_a_message_ends_at_once_when_one_is_waiting_and_else_at
     inbox.put(message("device/0"), "default")
     await asyncio.wait_for(inbox.wait_for_message(3600.0), 5.0)
     assert len(inbox) == 1  # waiting for a message takes none
+
+
+async def test_two_waits_for_a_message_at_once_each_end_at_their_timeout_or_as_one_is_queued() -> (
+    None
+):
+    """Two handlers pause at once (a command in line behind a start, and an emergency): the
+    second's wait never takes the first's place, so neither waits for ever."""
+    inbox = Inbox()
+    first = asyncio.create_task(inbox.wait_for_message(0.05))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(inbox.wait_for_message(0.2))
+    await asyncio.wait_for(asyncio.gather(first, second), 2)
+    waiting = [asyncio.create_task(inbox.wait_for_message(60)) for _ in range(2)]
+    await asyncio.sleep(0)
+    inbox.put(message("cmd/note"), "control")
+    await asyncio.wait_for(asyncio.gather(*waiting), 2)

@@ -1286,7 +1286,7 @@ async def test_an_engine_stopped_while_a_command_hands_over_still_answers_it(
             client.on_event(lambda _event: None)  # the engine sends events to a listener only
             pressed = asyncio.create_task(client.command("emergency", timeout=10))
             await eventually(
-                lambda: room_service.bus is not None and room_service.bus._inbox._arrival,
+                lambda: room_service.bus is not None and room_service.bus._inbox._arrivals,
                 "the emergency's handler waiting after its device messages",
             )
             assert not pressed.done()
@@ -1643,3 +1643,31 @@ async def test_a_note_sent_right_after_a_start_is_carried_out_in_its_session(
         assert (await starting)["ok"] is True
         note = await noting
     assert note["ok"] is True, note
+
+
+async def test_an_emergency_pressed_as_a_command_in_line_hands_over_leaves_the_line_moving(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A VR pause sent right after a start waits in line; carried out once the start is, it
+    waits after its device message (`HANDOVER_S`, made long so the press lands in it), and an
+    emergency pressed then waits after its own. Both waits end: the pause is answered, and a
+    clear sent after the press (in line) is carried out. (The bus's inbox kept one wait: the
+    press's replaced the pause's, which then never ended, nor did the line behind it: every
+    command but an emergency went unanswered, the clear too.)"""
+    monkeypatch.setattr(service_module, "HANDOVER_S", 0.5)
+    asked, answers = hang_the_journals(monkeypatch)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = await start_asking_the_disk(client, asked)
+            bus = service.bus
+            assert bus is not None
+            pausing = asyncio.create_task(client.command("vr", timeout=10, op="pause"))
+            await asyncio.sleep(0.2)  # in line behind the start
+        finally:
+            answers.set()
+        await eventually(lambda: bus._inbox._arrivals, "the pause waiting after its message")
+        assert not pausing.done()
+        assert (await client.command("emergency", timeout=5))["ok"] is True
+        assert (await starting)["ok"] is True
+        assert (await pausing)["ok"] is True
+        assert (await client.command("clear_emergency", timeout=5))["ok"] is True
