@@ -85,6 +85,10 @@ MAX_IN_LINE = 100
 """Commands that may wait behind a start under way; more are refused (`LINE_FULL`)."""
 LINE_FULL = f"more than {MAX_IN_LINE} commands wait for a start under way; send it again"
 
+LINE_EXIT_WAIT_S = 2.0
+"""How long the commands in line are given to be carried out as the service ends."""
+ENDING = "the engine is stopping; start again once it is back"
+
 START_UNDER_WAY = "another start is under way (its journal is being opened); wait for its reply"
 
 CONTROL_LANE = "control"
@@ -285,6 +289,8 @@ class RoomService:
         """A start under way and the commands that came behind it (`_behind_the_line`)."""
         self._last: asyncio.Task[None] | None = None
         """The line's last task: the next command behind the line waits for it."""
+        self._ending = False
+        """The service is ending: a start is refused (`ENDING`) rather than open a journal."""
         self._tones: TonePlayer | None = None
         """The room PC's tone player, prepared once online."""
         self._journals: DiskThread | None = None
@@ -389,9 +395,11 @@ class RoomService:
                 try:
                     await self._tick_forever(bus, engine)
                 finally:
-                    for waiting in (self._acknowledging, *self._starts, *self._line):
+                    self._ending = True  # a start in line is refused, asks for no journal
+                    for waiting in (self._acknowledging, *self._starts):
                         if waiting is not None:
                             waiting.cancel()
+                    await self._drain_the_line()
                     await self._flush_journal(engine)
 
     # ------------------------------------------------------------------ inputs
@@ -451,6 +459,8 @@ class RoomService:
             return self._after_command(bus, engine, command, error, held=False)
         if opening is None:
             return None
+        if self._ending:
+            return self._carry_out(bus, engine, command, False, opened=CommandRefused(ENDING))
         if self._starts:  # one at a time: a flood of starts never queues journals
             refusal = CommandRefused(START_UNDER_WAY)
             return self._carry_out(bus, engine, command, False, opened=refusal)
@@ -472,6 +482,19 @@ class RoomService:
         turn = asyncio.create_task(self._in_turn(self._last, bus, engine, command, arrival))
         self._join_line(turn)
         return None
+
+    async def _drain_the_line(self) -> None:
+        """As the service ends, the commands in line behind a start (given up) are carried
+        out and answered in order, as those the bus still holds are (`Bus.__aexit__`); what
+        has not ended within `LINE_EXIT_WAIT_S` (no room on the broker) is cancelled."""
+        line = set(self._line)
+        if not line:
+            return
+        _, left = await asyncio.wait(line, timeout=LINE_EXIT_WAIT_S)
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left)
 
     def _join_line(self, task: asyncio.Task[None]) -> None:
         self._line.add(task)

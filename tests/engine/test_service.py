@@ -1671,3 +1671,34 @@ async def test_an_emergency_pressed_as_a_command_in_line_hands_over_leaves_the_l
         assert (await starting)["ok"] is True
         assert (await pausing)["ok"] is True
         assert (await client.command("clear_emergency", timeout=5))["ok"] is True
+
+
+async def test_an_engine_stopped_while_commands_wait_behind_a_start_still_answers_them(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine is stopped while a start waits for its journal (a data folder that hangs)
+    and a note and a VR pause wait in line behind it: the start is given up (no session, no
+    journal), and the commands behind it are handled as the commands that arrived before the
+    stop are, in order, and answered (cancelled with the line, they went unanswered: the
+    console said the engine did not answer, not what became of them)."""
+    asked, answers = hang_the_journals(monkeypatch)
+    room_service = RoomService(room_on(mosquitto, tmp_path))
+    task = asyncio.create_task(room_service.run())
+    try:
+        async with client_for(mosquitto, room_service.room.room_id) as client:
+            await client.wait_online(5)
+            starting = await start_asking_the_disk(client, asked)
+            noting = asyncio.create_task(client.command("note", timeout=10, text="calm"))
+            pausing = asyncio.create_task(client.command("vr", timeout=10, op="pause"))
+            await asyncio.sleep(0.3)  # in line behind the start
+            assert not noting.done() and not pausing.done()
+            task.cancel()
+            note, pause = await noting, await pausing
+            starting.cancel()
+    finally:
+        answers.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert note["id"] and pause["id"]  # answered, whatever the answer
+    assert room_service.engine is not None and room_service.engine.session is None
+    await eventually(lambda: journal_files(room_service.room) == [], "the journal removed")
