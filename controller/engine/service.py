@@ -289,6 +289,8 @@ class RoomService:
         """A start under way and the commands that came behind it (`_behind_the_line`)."""
         self._last: asyncio.Task[None] | None = None
         """The line's last task: the next command behind the line waits for it."""
+        self._starts_in_line = 0
+        """Starts waiting in line (`_in_turn`): another start is refused as under way."""
         self._ending = False
         """The service is ending: a start is refused (`ENDING`) rather than open a journal."""
         self._tones: TonePlayer | None = None
@@ -435,7 +437,8 @@ class RoomService:
             overtaken = arrival is not None and arrival < self._pressed_arrival
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
             return self._carry_out(bus, engine, command, overtaken)
-        if self._line and not (isinstance(command, Start) and self._starts):
+        under_way = self._starts or self._starts_in_line
+        if self._line and not (isinstance(command, Start) and under_way):
             return self._behind_the_line(bus, engine, command, arrival)
         if isinstance(command, Start):
             started = self._start(bus, engine, command)
@@ -461,7 +464,7 @@ class RoomService:
             return None
         if self._ending:
             return self._carry_out(bus, engine, command, False, opened=CommandRefused(ENDING))
-        if self._starts:  # one at a time: a flood of starts never queues journals
+        if self._starts or self._starts_in_line:  # one at a time: never a queue of journals
             refusal = CommandRefused(START_UNDER_WAY)
             return self._carry_out(bus, engine, command, False, opened=refusal)
         start = asyncio.create_task(self._start_once_opened(bus, engine, command, opening))
@@ -479,6 +482,8 @@ class RoomService:
             refusal = CommandRefused(LINE_FULL)
             return self._after_command(bus, engine, command, refusal, held=False)
         assert self._last is not None  # set with the line's first task
+        if isinstance(command, Start):
+            self._starts_in_line += 1
         turn = asyncio.create_task(self._in_turn(self._last, bus, engine, command, arrival))
         self._join_line(turn)
         return None
@@ -509,7 +514,11 @@ class RoomService:
         command: Command,
         arrival: int | None,
     ) -> None:
-        await asyncio.wait({previous})
+        try:
+            await asyncio.wait({previous})
+        finally:
+            if isinstance(command, Start):
+                self._starts_in_line -= 1
         if isinstance(command, Start):
             started = self._start(bus, engine, command)
             if isinstance(started, asyncio.Task):

@@ -1702,3 +1702,58 @@ async def test_an_engine_stopped_while_commands_wait_behind_a_start_still_answer
     assert note["id"] and pause["id"]  # answered, whatever the answer
     assert room_service.engine is not None and room_service.engine.session is None
     await eventually(lambda: journal_files(room_service.room) == [], "the journal removed")
+
+
+async def test_starts_waiting_in_line_do_not_queue_journals_on_a_data_folder_that_hangs(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One start at a time holds for starts in line too: a start given up on a data folder
+    that hangs, a note behind it waiting for room on the broker, then two starts (in line
+    behind the note). The first asks for a journal at its turn; the second is refused at once,
+    as under way, and asks for none (each asked the hung disk in turn: a flood of starts
+    queued journals to create and remove)."""
+    monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 0.3)
+    asked, answers = hang_the_journals(monkeypatch)
+    opened: list[object] = []
+    open_journal = service._open
+
+    def counted(opening: Callable[[], Journal]) -> asyncio.Future[Journal]:
+        opened.append(opening)
+        return open_journal(opening)
+
+    monkeypatch.setattr(service, "_open", counted)
+    room = asyncio.Event()
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = await start_asking_the_disk(client, asked)
+            bus = service.bus
+            assert bus is not None
+            calls = []
+
+            async def room_later() -> None:
+                calls.append(1)
+                if len(calls) > 1:  # the start's own goes on
+                    await room.wait()
+
+            monkeypatch.setattr(bus, "has_room_to_publish", lambda: room.is_set())
+            monkeypatch.setattr(bus, "room_to_publish", room_later)
+            noting = asyncio.create_task(client.command("note", timeout=10, text="calm"))
+            assert (await starting)["ok"] is False  # the disk silent
+            await eventually(lambda: len(calls) > 1, "the note waiting for room")
+            second = asyncio.create_task(
+                client.command("start", timeout=10, plan="rehearsal", participant="P2")
+            )
+            await asyncio.sleep(0.2)
+            thirdly = asyncio.create_task(
+                client.command("start", timeout=10, plan="rehearsal", participant="P3")
+            )
+            await asyncio.sleep(0.2)
+            room.set()
+            await noting
+            await second
+            third = await thirdly
+        finally:
+            answers.set()
+    assert third["ok"] is False
+    assert third["error"] == service_module.START_UNDER_WAY
+    assert len(opened) == 2
