@@ -519,6 +519,17 @@ class RoomService:
         finally:
             if isinstance(command, Start):
                 self._starts_in_line -= 1
+        try:
+            await self._turn(bus, engine, command, arrival)
+        except Exception as error:  # a fault of ours: answered as one, loudly; the line goes on
+            engine.fault(f"command {command.action}", error)
+            recent = self._recent.get(command.id)
+            if recent is not None and recent[1] is None:  # not answered yet
+                await self._answer(
+                    bus, command.id, False, f"internal error: {describe_error(error)}"
+                )
+
+    async def _turn(self, bus: Bus, engine: Engine, command: Command, arrival: int | None) -> None:
         if isinstance(command, Start):
             started = self._start(bus, engine, command)
             if isinstance(started, asyncio.Task):

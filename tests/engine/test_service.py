@@ -1757,3 +1757,37 @@ async def test_starts_waiting_in_line_do_not_queue_journals_on_a_data_folder_tha
     assert third["ok"] is False
     assert third["error"] == service_module.START_UNDER_WAY
     assert len(opened) == 2
+
+
+async def test_a_fault_after_a_command_in_line_is_answered_and_the_line_goes_on(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours while a note in line behind a start is written out (its events could
+    not be taken): the note is answered "internal error" with the engine's alert, and the
+    note behind it is carried out (the fault escaped the line's task: no reply, only
+    "Task exception was never retrieved" once it was collected)."""
+    asked, answers = hang_the_journals(monkeypatch)
+    engine = service.engine
+    assert engine is not None
+    take = engine.take_events
+
+    def faulty() -> list[dict[str, Any]]:
+        events = take()
+        if any(event.get("payload") == "faulty" for event in events):
+            raise RuntimeError("a fault of ours")
+        return events
+
+    monkeypatch.setattr(engine, "take_events", faulty)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = await start_asking_the_disk(client, asked)
+            first = asyncio.create_task(client.command("note", timeout=5, text="faulty"))
+            second = asyncio.create_task(client.command("note", timeout=5, text="fine"))
+            await asyncio.sleep(0.3)  # both in line
+        finally:
+            answers.set()
+        assert (await starting)["ok"] is True
+        faulted = await first
+        assert (await second)["ok"] is True
+    assert faulted["ok"] is False
+    assert faulted["error"].startswith("internal error"), faulted
