@@ -478,9 +478,8 @@ class RoomService:
         """Carry out `command` after the start under way and the commands behind it, in the
         order they came (sent right after a start, a note, a hold or an `end` is its session's);
         an emergency never waits in the line."""
-        if len(self._line) > MAX_IN_LINE:
-            refusal = CommandRefused(LINE_FULL)
-            return self._after_command(bus, engine, command, refusal, held=False)
+        if len(self._line) > MAX_IN_LINE:  # refused at the broker's pace, as any flood goes
+            return self._refuse_with_room(bus, engine, command, CommandRefused(LINE_FULL))
         assert self._last is not None  # set with the line's first task
         if isinstance(command, Start):
             self._starts_in_line += 1
@@ -549,6 +548,12 @@ class RoomService:
         if not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
             return self._carry_out_with_room(bus, engine, command, overtaken)
         return self._carry_out(bus, engine, command, overtaken)
+
+    async def _refuse_with_room(
+        self, bus: Bus, engine: Engine, command: Command, refusal: CommandRefused
+    ) -> None:
+        await bus.room_to_publish()
+        await self._after_command(bus, engine, command, refusal, held=False)
 
     async def _carry_out_with_room(
         self, bus: Bus, engine: Engine, command: Command, overtaken: bool

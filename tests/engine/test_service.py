@@ -1791,3 +1791,37 @@ async def test_a_fault_after_a_command_in_line_is_answered_and_the_line_goes_on(
         assert (await second)["ok"] is True
     assert faulted["ok"] is False
     assert faulted["error"].startswith("internal error"), faulted
+
+
+async def test_commands_refused_for_a_full_line_go_at_the_broker_s_pace(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood behind a start under way: the refusals of the commands the full line cannot
+    take wait for room on the broker's queue, as the commands of any flood do (answered at
+    once, a flood of them pushed the oldest messages waiting, device messages too, out of the
+    bounded queue)."""
+    monkeypatch.setattr(service_module, "MAX_IN_LINE", 1)
+    asked, answers = hang_the_journals(monkeypatch)
+    room = asyncio.Event()
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = await start_asking_the_disk(client, asked)
+            bus = service.bus
+            assert bus is not None
+            first = asyncio.create_task(client.command("note", timeout=10, text="first"))
+            await asyncio.sleep(0.2)  # in line
+
+            async def room_later() -> None:
+                await room.wait()
+
+            monkeypatch.setattr(bus, "has_room_to_publish", lambda: room.is_set())
+            monkeypatch.setattr(bus, "room_to_publish", room_later)
+            refused = asyncio.create_task(client.command("note", timeout=10, text="second"))
+            await asyncio.sleep(0.5)
+            assert not refused.done()  # no room on the broker's queue yet
+            room.set()
+        finally:
+            answers.set()
+        assert (await refused)["error"] == service_module.LINE_FULL
+        assert (await starting)["ok"] is True
+        assert (await first)["ok"] is True
