@@ -467,7 +467,11 @@ class RoomService:
         if self._starts or self._starts_in_line:  # one at a time: never a queue of journals
             refusal = CommandRefused(START_UNDER_WAY)
             return self._carry_out(bus, engine, command, False, opened=refusal)
-        start = asyncio.create_task(self._start_once_opened(bus, engine, command, opening))
+        start = asyncio.create_task(
+            self._answering_faults(
+                bus, engine, command, self._start_once_opened(bus, engine, command, opening)
+            )
+        )
         self._starts.add(start)
         start.add_done_callback(self._starts.discard)
         return start
@@ -518,9 +522,19 @@ class RoomService:
         finally:
             if isinstance(command, Start):
                 self._starts_in_line -= 1
+        await self._answering_faults(
+            bus, engine, command, self._turn(bus, engine, command, arrival)
+        )
+
+    async def _answering_faults(
+        self, bus: Bus, engine: Engine, command: Command, carrying_out: Awaitable[None]
+    ) -> None:
+        """Await a command carried out in a task of its own (in line, or a start opening its
+        journal): a fault of ours escaping it is answered as one, loudly, when the command was
+        not answered yet; the line behind it goes on."""
         try:
-            await self._turn(bus, engine, command, arrival)
-        except Exception as error:  # a fault of ours: answered as one, loudly; the line goes on
+            await carrying_out
+        except Exception as error:
             engine.fault(f"command {command.action}", error)
             recent = self._recent.get(command.id)
             if recent is not None and recent[1] is None:  # not answered yet

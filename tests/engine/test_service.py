@@ -1825,3 +1825,36 @@ async def test_commands_refused_for_a_full_line_go_at_the_broker_s_pace(
         assert (await refused)["error"] == service_module.LINE_FULL
         assert (await starting)["ok"] is True
         assert (await first)["ok"] is True
+
+
+async def test_a_fault_after_a_start_whose_journal_opened_is_answered_and_the_line_goes_on(
+    mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours while a start carried out once its journal opened is written out (its
+    events could not be taken): the start is answered "internal error" with the engine's
+    alert, and the note in line behind it is carried out (the fault escaped the start's task:
+    no reply, only "Task exception was never retrieved" once it was collected)."""
+    asked, answers = hang_the_journals(monkeypatch)
+    engine = service.engine
+    assert engine is not None
+    take = engine.take_events
+
+    def faulty() -> list[dict[str, Any]]:
+        events = take()
+        if any(event.get("kind") == "session" and "start" in str(event) for event in events):
+            raise RuntimeError("a fault of ours")
+        return events
+
+    monkeypatch.setattr(engine, "take_events", faulty)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        try:
+            starting = await start_asking_the_disk(client, asked)
+            noting = asyncio.create_task(client.command("note", timeout=5, text="calm"))
+            await asyncio.sleep(0.3)  # in line
+        finally:
+            answers.set()
+        started = await starting
+        note = await noting
+        assert note["ok"] is True, note
+    assert started["ok"] is False
+    assert started["error"].startswith("internal error"), started
