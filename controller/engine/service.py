@@ -289,6 +289,8 @@ class RoomService:
         """A start under way and the commands that came behind it (`_behind_the_line`)."""
         self._last: asyncio.Task[None] | None = None
         """The line's last task: the next command behind the line waits for it."""
+        self._to_acknowledge: set[str] = set()
+        """Commands whose `ok` waits for the journal (`_acknowledge_when_durable`)."""
         self._starts_in_line = 0
         """Starts waiting in line (`_in_turn`): another start is refused as under way."""
         self._ending = False
@@ -537,7 +539,8 @@ class RoomService:
         except Exception as error:
             engine.fault(f"command {command.action}", error)
             recent = self._recent.get(command.id)
-            if recent is not None and recent[1] is None:  # not answered yet
+            answered = recent is None or recent[1] is not None
+            if not answered and command.id not in self._to_acknowledge:  # nor to be
                 await self._answer(
                     bus, command.id, False, f"internal error: {describe_error(error)}"
                 )
@@ -710,6 +713,7 @@ class RoomService:
         session = engine.session
         journal = None if session is None else session.journal
         self._unacknowledged.append((journal, frozenset(self._closing), command_id))
+        self._to_acknowledge.add(command_id)
         if self._acknowledging is None or self._acknowledging.done():
             self._acknowledging = asyncio.create_task(self._acknowledge(bus))
 
@@ -730,6 +734,7 @@ class RoomService:
             if closing:
                 await asyncio.wait(closing, timeout=DURABLE_WAIT_S)
             for _, _, command_id in batch:
+                self._to_acknowledge.discard(command_id)
                 await self._answer(bus, command_id, True, None)
 
     def _media_error(self, problem: str) -> None:

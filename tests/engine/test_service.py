@@ -1858,3 +1858,46 @@ async def test_a_fault_after_a_start_whose_journal_opened_is_answered_and_the_li
         assert note["ok"] is True, note
     assert started["ok"] is False
     assert started["error"].startswith("internal error"), started
+
+
+async def test_a_fault_after_a_command_in_line_is_acknowledged_once(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours after a note in line was accepted, its `ok` waiting for the journal:
+    the note has one reply, that `ok` (not an "internal error" besides)."""
+    asked, answers = hang_the_journals(monkeypatch)
+    engine = service.engine
+    assert engine is not None
+    take = engine.take_events
+    seen: list[bool] = []
+
+    def faulty() -> list[dict[str, Any]]:
+        if seen and service._unacknowledged:
+            raise RuntimeError("a fault of ours")
+        events = take()
+        seen.extend(True for event in events if event.get("payload") == "faulty")
+        return events
+
+    monkeypatch.setattr(engine, "take_events", faulty)
+    room = service.room.room_id
+    sender = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    sender.connect(mosquitto.host, mosquitto.port)
+    sender.loop_start()
+    note = {"id": "note-1", "action": "note", "text": "faulty", "source": "ctl"}
+    try:
+        async with client_for(mosquitto, room) as client:
+            try:
+                starting = await start_asking_the_disk(client, asked)
+                sender.publish(f"sessionroom/{room}/cmd", json.dumps(note), qos=1)
+                await asyncio.sleep(0.3)  # in line
+            finally:
+                answers.set()
+            assert (await starting)["ok"] is True
+            await eventually(lambda: wire.payloads(f"sessionroom/{room}/reply/note-1"), "a reply")
+            await asyncio.sleep(0.5)
+    finally:
+        sender.loop_stop()
+        sender.disconnect()
+    assert seen
+    replies = [json.loads(p) for p in wire.payloads(f"sessionroom/{room}/reply/note-1")]
+    assert replies == [{"id": "note-1", "ok": True}]
