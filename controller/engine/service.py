@@ -75,6 +75,11 @@ looks for another engine of its room (`another_engine_online`)."""
 MARKER_WAIT_S = 2.0
 """On the way out, how long the engine waits for an emergency marker still being written (a
 disk that hangs never keeps the engine from ending: its room lock let go, started again)."""
+PREPARE_TONES_AFTER_S = 1.0
+"""Seconds after going online the tones' renderer is imported (`TonePlayer.prepare`, about
+0.1 s of the interpreter): not while the engine publishes its first state, which replaces
+the one the broker kept of the engine before (a client that came with `online` read that)."""
+
 JOURNAL_OPEN_WAIT_S = 2.0
 """Seconds a start waits for its journal to be opened (away from the event loop) before it is
 refused: the data folder does not answer (a network mount whose server is gone). A healthy
@@ -394,8 +399,10 @@ class RoomService:
                 await home_assistant.announce()
                 if self._on_ready is not None:
                     self._on_ready(f"mqtt://{settings.host}:{settings.port}")
-                if self._tones is not None:
-                    self._tones.prepare()
+                if self._tones is not None:  # once its first states are out, not beside them
+                    asyncio.get_running_loop().call_later(
+                        PREPARE_TONES_AFTER_S, self._tones.prepare
+                    )
                 try:
                     await self._tick_forever(bus, engine)
                 finally:
