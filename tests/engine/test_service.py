@@ -1903,3 +1903,18 @@ async def test_a_fault_after_a_command_in_line_is_acknowledged_once(
     assert seen
     replies = [json.loads(p) for p in wire.payloads(f"sessionroom/{room}/reply/note-1")]
     assert replies == [{"id": "note-1", "ok": True}]
+
+
+async def test_a_start_on_a_data_folder_that_refuses_its_journal_is_refused_with_the_reason(
+    mosquitto: Mosquitto, service: RoomService
+) -> None:
+    """The journal is opened on its own thread: a data folder that refuses it (a stand-in for
+    a full or read-only disk: `sessions` is a file, not a folder) refuses the start with the
+    disk's reason, and the room goes on (an emergency is carried out after it)."""
+    sessions_dir(service.room.data_dir).write_text("not a folder")
+    async with client_for(mosquitto, service.room.room_id) as client:
+        reply = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+        assert reply["ok"] is False
+        assert reply["error"].startswith("cannot open the session journal: cannot create a journal")
+        assert (await client.command("emergency", timeout=5))["ok"] is True
+    assert service.engine is not None and service.engine.session is None
