@@ -437,10 +437,7 @@ class RoomService:
             earlier = self._recent[command.id][1]
             # else its reply is still to come
             return None if earlier is None else self._send_reply(bus, earlier)
-        self._recent[command.id] = (_digest(message.payload), None)
-        self._recent.move_to_end(command.id)
-        if len(self._recent) > RECENT_COMMANDS:
-            self._recent.popitem(last=False)
+        self._remember(command.id, message.payload)
         arrival = message.arrival
         if command.action == "emergency":  # ahead of all, the line behind a start too
             overtaken = arrival is not None and arrival < self._pressed_arrival
@@ -764,6 +761,17 @@ class RoomService:
         engine.reports_changed(change.failure, shared=change.read_by_first)
         self._state_due = True
         self._input.set()
+
+    def _remember(self, command_id: str, payload: bytes) -> None:
+        """Remember a command as the latest, and forget the oldest answered one beyond
+        `RECENT_COMMANDS`: never one still to be answered (waiting in line behind a start, or
+        for the journal) while an answered one can go, so that a flood of commands refused at
+        once cannot push it out and its delivery again be carried out twice."""
+        self._recent[command_id] = (_digest(payload), None)
+        self._recent.move_to_end(command_id)
+        if len(self._recent) > RECENT_COMMANDS:
+            answered = (key for key, (_, reply) in self._recent.items() if reply is not None)
+            del self._recent[next(answered, next(iter(self._recent)))]
 
     def _delivered_again(self, command: Command, payload: bytes, *, latched: bool) -> bool:
         """Whether `command` is one the engine acted on, delivered again: the same id and the

@@ -1629,6 +1629,54 @@ async def test_commands_behind_a_start_wait_in_a_bounded_line(
     assert noted == ["first", "second"]
 
 
+async def test_a_flood_refused_at_once_never_makes_a_command_in_line_carried_out_twice(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A note waits in line behind a start; a flood of notes is refused at once (the line is
+    full), each remembered. The waiting note is not forgotten for them: delivered again once
+    it was carried out (QoS 1, after a reconnect), it is answered as before and not carried
+    out twice. (The oldest remembered id went first, the waiting note's among them.)"""
+    monkeypatch.setattr(service_module, "MAX_IN_LINE", 1)
+    monkeypatch.setattr(service_module, "RECENT_COMMANDS", 4)
+    asked, answers = hang_the_journals(monkeypatch)
+    cmd = f"sessionroom/{service.room.room_id}/cmd"
+    waiting = json.dumps({"id": "waiting", "action": "note", "text": "once"})
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    publisher.connect(mosquitto.host, mosquitto.port)
+    publisher.loop_start()
+    try:
+        async with client_for(mosquitto, service.room.room_id) as client:
+            try:
+                starting = await start_asking_the_disk(client, asked)
+                publisher.publish(cmd, waiting, qos=1).wait_for_publish()
+                for number in range(6):
+                    flood = {"id": f"flood{number}", "action": "note", "text": "more"}
+                    publisher.publish(cmd, json.dumps(flood), qos=1).wait_for_publish()
+                for number in range(6):
+                    refused = await eventually(
+                        lambda n=number: wire.payloads(f"{cmd[:-3]}reply/flood{n}"), "a refusal"
+                    )
+                    assert json.loads(refused[0])["error"] == service_module.LINE_FULL
+            finally:
+                answers.set()
+            assert (await starting)["ok"] is True
+        replies = f"{cmd[:-3]}reply/waiting"
+        await eventually(lambda: wire.payloads(replies), "the waiting note's reply")
+        publisher.publish(cmd, waiting, qos=1).wait_for_publish()  # delivered again
+        await eventually(lambda: len(wire.payloads(replies)) == 2, "its reply again")
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+    assert [json.loads(reply) for reply in wire.payloads(replies)] == [
+        {"id": "waiting", "ok": True}
+    ] * 2
+    engine = service.engine
+    assert engine is not None and engine.session is not None
+    engine.session.journal.flush()
+    noted = [e.payload for e in read_events(engine.session.journal.path) if e.kind == "note"]
+    assert noted == ["once"]
+
+
 async def test_a_note_sent_right_after_a_start_is_carried_out_in_its_session(
     mosquitto: Mosquitto, service: RoomService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
