@@ -28,7 +28,14 @@ from bench import (
     study,
 )
 from bench.figures import Figure, table
-from bench.processes import PROFILE_ENGINE, STAGES_ENGINE, MissingPart, running_broker
+from bench.processes import (
+    DEFAULT_SIM_NICENESS,
+    PROFILE_ENGINE,
+    SIM_NICENESS,
+    STAGES_ENGINE,
+    MissingPart,
+    running_broker,
+)
 from bench.rooms import example_room, many_lights_room
 from bench.stages import read_trace, summary
 from controller.api.client import EngineUnreachable
@@ -275,6 +282,15 @@ def say(text: str) -> None:
     help="A line added to the broker's mosquitto.conf (repeatable), e.g. 'set_tcp_nodelay true'.",
 )
 @click.option(
+    "--sim-niceness",
+    type=click.IntRange(0, 19),
+    default=DEFAULT_SIM_NICENESS,
+    show_default=True,
+    help="How far below the engine's priority the simulated devices run (nice). They stand "
+    "for hardware on machines of its own; 0 runs them beside the engine, where their answer "
+    "to a device message takes the two cores from that message on its way to the benchmark.",
+)
+@click.option(
     "--keep",
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep logs, journals and profiles in this folder (default: a temporary one, removed).",
@@ -307,6 +323,7 @@ def main(
     starts: int | None,
     only: tuple[str, ...],
     mosquitto_conf: tuple[str, ...],
+    sim_niceness: int,
     keep: Path | None,
     profile: bool,
     stages: bool,
@@ -346,6 +363,7 @@ def main(
         if keep is None:
             raise click.UsageError("--stages needs --keep FOLDER to write the traces to")
         os.environ[STAGES_ENGINE] = "1"
+    os.environ[SIM_NICENESS] = str(sim_niceness)
     started = time.monotonic()
     try:
         if keep is not None:
@@ -363,8 +381,10 @@ def main(
         sys.exit(1)
     mode = "quick" if quick else "full"
     broker_note = f"; mosquitto.conf + {', '.join(mosquitto_conf)}" if mosquitto_conf else ""
+    sim_note = f"; simulated devices at nice {sim_niceness}"
     click.echo(
-        f"\nSessionroom benchmark ({mode}{broker_note}; {time.monotonic() - started:.0f} s)\n"
+        f"\nSessionroom benchmark ({mode}{broker_note}{sim_note}; "
+        f"{time.monotonic() - started:.0f} s)\n"
     )
     click.echo(table(report.figures))
     click.echo("")

@@ -26,6 +26,12 @@ PROFILE_ENGINE = "SESSIONROOM_BENCH_PROFILE"
 """Set (to anything) in the environment to profile every engine process with cProfile."""
 STAGES_ENGINE = "SESSIONROOM_BENCH_STAGES"
 """Set (to anything) in the environment to time every engine's commands stage by stage."""
+SIM_NICENESS = "SESSIONROOM_BENCH_SIM_NICENESS"
+"""The niceness `sessionroom sim` runs at (`--sim-niceness`; DEFAULT_SIM_NICENESS unset)."""
+DEFAULT_SIM_NICENESS = 10
+"""The simulated devices stand for hardware on machines of its own (bulbs, plugs, headsets):
+below the engine's priority, their answer to a device message does not take the two cores
+from that message while it is still on its way to the benchmark (README, Performance)."""
 
 
 class MissingPart(Exception):  # noqa: N818 - a condition to report, not a program error
@@ -54,11 +60,13 @@ def running_broker(workdir: Path, extra_config: str = "") -> Iterator[Mosquitto]
         broker.stop()
 
 
-def spawn(arguments: list[str], log_file: Path) -> subprocess.Popen[bytes]:
-    """Start a Python child process (`python -m …`) from the repository, logging to `log_file`."""
+def spawn(arguments: list[str], log_file: Path, *, niceness: int = 0) -> subprocess.Popen[bytes]:
+    """Start a Python child process (`python -m …`) from the repository, logging to `log_file`,
+    `niceness` below this one's priority (`nice`: every thread of it, from its start)."""
     with log_file.open("ab") as log:
+        lower = ["nice", "-n", str(niceness)] if niceness else []
         return subprocess.Popen(
-            [sys.executable, "-m", *arguments],
+            [*lower, sys.executable, "-m", *arguments],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -78,9 +86,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def child(name: str, arguments: list[str], log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
+def child(
+    name: str, arguments: list[str], log_file: Path, *, niceness: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
     """A Python child process (`python -m …`) run from the repository; SIGTERM, then kill."""
-    process = spawn(arguments, log_file)
+    process = spawn(arguments, log_file, niceness=niceness)
     try:
         yield process
     finally:
@@ -97,13 +107,20 @@ def room_arguments(config: Path, broker: Mosquitto, room_id: str) -> list[str]:
 def simulated_room(
     config: Path, broker: Mosquitto, room_id: str, workdir: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`sessionroom sim` for the room: every MQTT device on its own connection."""
+    """`sessionroom sim` for the room: every MQTT device on its own connection, at the niceness
+    SIM_NICENESS says."""
     with child(
         "sessionroom sim",
         ["controller.cli", "sim", *room_arguments(config, broker, room_id)],
         workdir / f"sim-{room_id}.log",
+        niceness=sim_niceness(),
     ) as process:
         yield process
+
+
+def sim_niceness() -> int:
+    """How much below the benchmark's priority the simulated devices run (SIM_NICENESS)."""
+    return int(os.environ.get(SIM_NICENESS, DEFAULT_SIM_NICENESS))
 
 
 @dataclass(frozen=True)
