@@ -841,8 +841,11 @@ class Engine:
         baseline = self.checks.judge_start(command, self.now(), iso_wall(wall))
         if isinstance(opened, CommandRefused):
             raise opened
-        journal = opened or self._journal_opener(command, wall)()
-        wall = journal.meta.started_wall_ns
+        if opened is None:
+            journal = self._journal_opener(command, wall)()
+        else:  # asked for earlier (up to seconds on a slow disk): the session starts now
+            journal = opened
+            journal.start_at(wall)
         run, change = SessionRun.start(plan, guard_s=self.limits.advance_guard_s, now=0.0)
         self.session = ActiveSession(
             journal, run, command.plan, command.participant, wall, origin=self.now()

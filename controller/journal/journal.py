@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -153,6 +154,15 @@ class Journal:
         seq = self._writer.put(event_fields(event, t=t, wall_ns=wall_ns))
         self._last_wall_ns = wall_ns
         return seq
+
+    def start_at(self, wall_ns: int) -> None:
+        """The session started at `wall_ns` (UTC ns), not when the journal was created: a start
+        whose journal was opened away from the engine's thread starts once it is carried out,
+        up to seconds later on a slow disk. Written to `meta` with the next events; the
+        session id (and file name) keep the creation's time. Never waits for the disk."""
+        self._writer.start_at(wall_ns)
+        self.meta = dataclasses.replace(self.meta, started_wall_ns=wall_ns)
+        self._last_wall_ns = max(self._last_wall_ns, wall_ns)
 
     def take_shed(self) -> dict[str, int]:
         """How many events of each kind were shed since the last call."""

@@ -69,6 +69,7 @@ INSERT_EVENT = (
 )
 EVENT_COLUMNS = "seq, wall_ns, t, phase, kind, device, topic, payload"
 MARK_ENDED = "UPDATE meta SET ended_wall_ns = ?, ended_cleanly = ?"
+MARK_STARTED = "UPDATE meta SET started_wall_ns = ?"
 
 EventFields = tuple[int, float, str | None, str, str | None, str | None, str | None]
 """An events row without its seq: wall_ns, t, phase, kind, device, topic, payload as JSON text."""

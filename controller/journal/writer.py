@@ -17,6 +17,7 @@ from pathlib import Path
 from controller.journal.store import (
     INSERT_EVENT,
     MARK_ENDED,
+    MARK_STARTED,
     EventFields,
     JournalError,
     Row,
@@ -94,6 +95,8 @@ class JournalWriter:
         self._hurry = False
         self._ending: Ending | None = None
         self._ended = False
+        self._started_wall_ns: int | None = None
+        """A start time to write to `meta` (`start_at`), until it is committed."""
         self._problem: str | None = None
         self._shed: dict[str, int] = {}
         # Used by the writer thread only:
@@ -135,13 +138,26 @@ class JournalWriter:
             )
         return None
 
+    def start_at(self, wall_ns: int) -> None:
+        """Write `wall_ns` as the session's start to `meta`, with the next rows committed."""
+        with self._condition:
+            if self._ending is not None:
+                raise JournalError(f"{self._path.name}: the journal is closed")
+            self._started_wall_ns = wall_ns
+            if not self._queue:
+                self._queued_at = time.monotonic()
+            self._condition.notify()
+
     def flush(self, timeout_s: float) -> bool:
         """Commit everything put so far now; False if it is not on disk within `timeout_s`."""
         with self._condition:
             target = self._last_seq
             self._hurry = True
             self._condition.notify_all()
-            return self._condition.wait_for(lambda: self._committed_seq >= target, timeout_s)
+            return self._condition.wait_for(
+                lambda: self._committed_seq >= target and self._started_wall_ns is None,
+                timeout_s,
+            )
 
     def finish(self, ending: Ending, timeout_s: float) -> bool:
         """Refuse further rows, commit the rest with `ending` and stop the thread.
@@ -192,8 +208,8 @@ class JournalWriter:
     def _run(self) -> None:
         retry_s = RETRY_FIRST_S
         while True:
-            ending = self._take_queue(retry_after=retry_s if self._problem else None)
-            if not self._commit(ending):
+            ending, started = self._take_queue(retry_after=retry_s if self._problem else None)
+            if not self._commit(ending, started):
                 retry_s = min(retry_s * 2, RETRY_MAX_S)
                 continue
             retry_s = RETRY_FIRST_S
@@ -203,13 +219,16 @@ class JournalWriter:
                     self._path.with_suffix(ENDING_SUFFIX).unlink(missing_ok=True)
                 return
 
-    def _take_queue(self, *, retry_after: float | None) -> Ending | None:
-        """Wait for work (or for the retry time), move the queue to the backlog, say if ending."""
+    def _take_queue(self, *, retry_after: float | None) -> tuple[Ending | None, int | None]:
+        """Wait for work (or for the retry time), move the queue to the backlog; the ending
+        and the start time to write, if any."""
         with self._condition:
             if retry_after is not None:
                 self._condition.wait_for(lambda: self._hurry, retry_after)
             else:
-                self._condition.wait_for(lambda: self._queue or self._hurry)
+                self._condition.wait_for(
+                    lambda: self._queue or self._hurry or self._started_wall_ns is not None
+                )
                 linger_s = self._queued_at + COMMIT_INTERVAL_S - time.monotonic()
                 self._condition.wait_for(
                     lambda: self._hurry or len(self._queue) >= COMMIT_BATCH, max(linger_s, 0.0)
@@ -217,17 +236,20 @@ class JournalWriter:
             self._backlog.extend(self._queue)
             self._queue = []
             self._hurry = False
-            return self._ending
+            return self._ending, self._started_wall_ns
 
-    def _commit(self, ending: Ending | None) -> bool:
-        """Commit the backlog (and the ending) in one transaction; False if the disk refused."""
+    def _commit(self, ending: Ending | None, started: int | None) -> bool:
+        """Commit the backlog (and the start time, the ending) in one transaction; False if
+        the disk refused."""
         rows = self._backlog
-        if not rows and ending is None:
+        if not rows and ending is None and started is None:
             return True
         try:
             if self._connection is None:
                 self._connection = self._connect(self._path)
             self._connection.execute("BEGIN IMMEDIATE")
+            if started is not None:
+                self._connection.execute(MARK_STARTED, (started,))
             self._connection.executemany(INSERT_EVENT, rows)
             if ending is not None:
                 self._connection.execute(MARK_ENDED, (ending.wall_ns, int(ending.cleanly)))
@@ -241,6 +263,8 @@ class JournalWriter:
         with self._condition:
             if rows:
                 self._committed_seq = rows[-1][0]
+            if self._started_wall_ns == started:
+                self._started_wall_ns = None
             self._ended = ending is not None
             self._condition.notify_all()
         return True

@@ -32,6 +32,7 @@ from controller.engine.phases import CommandRefused
 from controller.engine.safety import FLASH_WINDOW_S
 from controller.journal import list_sessions, read_events
 from controller.journal.events import iso_wall
+from controller.journal.store import reading
 from controller.sim.bls import BlsDevice
 from tests.conftest import REPO
 
@@ -850,11 +851,6 @@ def test_a_start_whose_journal_could_not_be_opened_away_is_refused_with_the_reas
     assert operator[-1]["payload"]["refused"] == str(refusal)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review finding, not fixed: a start's session says it started when its journal was "
-    "asked for, up to JOURNAL_OPEN_WAIT_S before it was carried out",
-)
 def test_a_session_whose_journal_took_seconds_to_open_starts_when_it_is_carried_out(
     room: Room,
 ) -> None:
@@ -875,3 +871,6 @@ def test_a_session_whose_journal_took_seconds_to_open_starts_when_it_is_carried_
     )
     assert iso_wall(engine.session.started_wall_ns) == started["wall"]
     assert journal.meta.started_wall_ns == engine.session.started_wall_ns
+    assert journal.flush(timeout_s=5)
+    with reading(journal.path) as (_, on_disk):
+        assert on_disk.started_wall_ns == engine.session.started_wall_ns

@@ -370,3 +370,48 @@ def test_a_long_refusal_sheds_device_traffic_then_everything_but_memory_stays_bo
     journal.append(note(99), t=99, wall_ns=START_NS + 99)  # writing normally again
     journal.close(ended_cleanly=True)
     assert stored_numbers(journal.path) == [(n + 1, n) for n in range(30)] + [(31, 99)]
+
+
+def started_on_disk(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        (started,) = connection.execute("SELECT started_wall_ns FROM meta").fetchone()
+    return int(started)
+
+
+def test_a_later_start_time_is_written_with_the_next_events_and_flushed_alone_too(
+    new_journal: JournalFactory,
+) -> None:
+    """A session whose journal was created before it started (opened away from the engine)
+    keeps the time it started: on its own, a flush writes it; with events, it goes with them."""
+    alone = new_journal()
+    alone.start_at(START_NS + 2 * 10**9)
+    assert alone.flush(timeout_s=5)
+    assert started_on_disk(alone.path) == START_NS + 2 * 10**9
+    assert alone.meta.started_wall_ns == START_NS + 2 * 10**9
+
+    with_events = new_journal()
+    with_events.start_at(START_NS + 3 * 10**9)
+    with_events.append(note(0), t=0.0, wall_ns=START_NS + 3 * 10**9)
+    with_events.close(ended_cleanly=True)
+    assert started_on_disk(with_events.path) == START_NS + 3 * 10**9
+    assert stored_numbers(with_events.path) == [(1, 0)]
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_start_time_the_disk_refuses_is_written_once_it_takes_writes_again(
+    new_journal: JournalFactory, alert_log: AlertLog
+) -> None:
+    disk = ReadOnlyDisk(read_only=True)
+    journal = new_journal(connect=disk.connect)
+
+    journal.start_at(START_NS + 10**9)
+    journal.append(note(0), t=0.0, wall_ns=START_NS + 10**9)
+    eventually(lambda: alert_log.alerts)
+    assert not journal.flush(timeout_s=0.05)
+    assert started_on_disk(journal.path) == START_NS
+    disk.read_only = False
+    assert journal.flush(timeout_s=5)
+    journal.close(ended_cleanly=True)
+
+    assert started_on_disk(journal.path) == START_NS + 10**9
+    assert stored_numbers(journal.path) == [(1, 0)]
