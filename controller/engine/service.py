@@ -92,6 +92,10 @@ LINE_FULL = f"more than {MAX_IN_LINE} commands wait for a start under way; send 
 
 LINE_EXIT_WAIT_S = 2.0
 """How long the commands in line are given to be carried out as the service ends."""
+CLOSE_EXIT_WAIT_S = 10.0
+"""On the way out, how long the engine waits for session journals still being closed (an
+`end` just before). A disk that hangs never keeps it from ending: the close goes on on a daemon
+thread, and the end noted beside the journal (or the next start) closes the session."""
 ENDING = "the engine is stopping; start again once it is back"
 
 START_UNDER_WAY = "another start is under way (its journal is being opened); wait for its reply"
@@ -304,6 +308,8 @@ class RoomService:
         """The room PC's tone player, prepared once online."""
         self._journals: DiskThread | None = None
         """Opens the starts' journals, and removes those of starts refused once opened."""
+        self._closes: DiskThread | None = None
+        """Closes the journals of sessions ended (`_close_off_loop`)."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
@@ -324,6 +330,7 @@ class RoomService:
         disk = DiskThread("sessionroom-disk")
         looks = DiskThread("sessionroom-look")
         journals = self._journals = DiskThread("sessionroom-journal")
+        closes = self._closes = DiskThread("sessionroom-close")
 
         from_thread = functools.partial(call_from_thread, loop)
         engine = Engine(
@@ -350,6 +357,7 @@ class RoomService:
             outputs.close()
             looks.close()
             journals.close()
+            closes.close()
             # an emergency marker still being written is on disk before the end, unless the
             # disk hangs
             await asyncio.to_thread(disk.close, MARKER_WAIT_S)
@@ -862,11 +870,33 @@ class RoomService:
     # ------------------------------------------------------------------ journal
 
     def _close_off_loop(self, journal: Journal, cleanly: bool) -> None:
-        future = asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(journal.close, ended_cleanly=cleanly)
-        )
-        self._closing.add(future)
-        future.add_done_callback(self._closed)
+        """Close an ended session's journal on the closes' daemon thread (`DiskThread`), not
+        the loop's executor, whose threads the process waits for as it exits: a disk that
+        hangs in the close (its end noted beside it, then fsynced) kept the engine from
+        ending. What the close raised, if anything, is logged (`_closed`)."""
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[None] = loop.create_future()
+
+        def settle(problem: Exception | None) -> None:  # on the loop
+            if closed.done() or loop.is_closed():
+                return
+            if problem is None:
+                closed.set_result(None)
+            else:
+                closed.set_exception(problem)
+
+        def close() -> None:  # on the closes' thread
+            problem = None
+            try:
+                journal.close(ended_cleanly=cleanly)
+            except Exception as error:
+                problem = error
+            call_from_thread(loop, functools.partial(settle, problem))
+
+        self._closing.add(closed)
+        closed.add_done_callback(self._closed)
+        assert self._closes is not None  # set while the service runs
+        self._closes.submit(close)
 
     def _closed(self, future: asyncio.Future[None]) -> None:
         """A journal's close ended; if the disk still refused, its writer goes on retrying and
@@ -878,7 +908,14 @@ class RoomService:
     async def _flush_journal(self, engine: Engine) -> None:
         """On the way out, wait for journals being closed and flush the open one (not ended)."""
         if self._closing:
-            await asyncio.wait(set(self._closing))
+            _, left = await asyncio.wait(set(self._closing), timeout=CLOSE_EXIT_WAIT_S)
+            if left:
+                log.error(
+                    "%d session journal(s) not closed within %g s (the disk does not answer); "
+                    "their end is noted beside them, or the next start closes them",
+                    len(left),
+                    CLOSE_EXIT_WAIT_S,
+                )
         session = engine.session
         if session is not None:
             await asyncio.get_running_loop().run_in_executor(None, session.journal.flush)

@@ -1036,6 +1036,49 @@ async def test_the_reply_to_end_comes_once_the_journal_is_closed(
         assert not session.is_open and session.ended_cleanly
 
 
+async def test_an_engine_whose_journal_close_hangs_still_ends(
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An `end`, then the engine stopped while the journal's close hangs (a disk that does
+    not answer: a stand-in blocks the close until the test lets it go). The engine ends
+    within `CLOSE_EXIT_WAIT_S` and says so; the close runs on a daemon thread, which the
+    process does not wait for as it exits (it waited for the close for good)."""
+    monkeypatch.setattr(service_module, "CLOSE_EXIT_WAIT_S", 0.5)
+    real_close = Journal.close
+    disk_answers = threading.Event()
+    closing_on: list[threading.Thread] = []
+
+    def hanging_close(journal: Journal, **options: Any) -> None:
+        closing_on.append(threading.current_thread())
+        disk_answers.wait(DEADLINE_S)
+        real_close(journal, **options)
+
+    service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
+    task = asyncio.create_task(service.run())
+    try:
+        async with client_for(mosquitto, service.room.room_id) as client:
+            start = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
+            assert start["ok"] is True
+            monkeypatch.setattr(Journal, "close", hanging_close)
+            ending = asyncio.create_task(client.command("end", timeout=5, reason="done"))
+            await eventually(lambda: closing_on, "the close asked of the disk")
+            task.cancel()
+            stopped_at = time.monotonic()
+            await asyncio.gather(task, return_exceptions=True)
+            assert time.monotonic() - stopped_at < 3.0
+            ending.cancel()
+            await asyncio.gather(ending, return_exceptions=True)
+    finally:
+        disk_answers.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert closing_on[0].daemon
+    assert "1 session journal(s) not closed within 0.5 s" in caplog.text
+
+
 async def test_a_command_left_retained_on_the_broker_is_not_carried_out(
     mosquitto: Mosquitto, tmp_path: Path, wire: Wire
 ) -> None:
