@@ -676,7 +676,9 @@ class RoomService:
     ) -> Awaitable[None]:
         """Carry out `command` and hand its device messages to the socket now; its events are
         held until they are out (journaled by what this returns, `_after_command`). `opened`:
-        a start's journal, opened away from the loop (`_start_once_opened`)."""
+        a start's journal, opened away from the loop (`_start_once_opened`). A fault of ours
+        while its events are written out is answered too (`_answering_faults`): carried out as
+        it was read, what this returns is the bus's, which would only log it."""
         held = engine.recorder.hold()
         outcome: bool | Exception
         try:
@@ -684,7 +686,8 @@ class RoomService:
             outcome = self._send(bus, engine)
         except Exception as error:  # a refusal, or a fault of ours: answered after
             outcome = error
-        return self._after_command(bus, engine, command, outcome, held=held)
+        after = self._after_command(bus, engine, command, outcome, held=held)
+        return self._answering_faults(bus, engine, command, after)
 
     async def _after_command(
         self, bus: Bus, engine: Engine, command: Command, outcome: bool | Exception, *, held: bool

@@ -2009,3 +2009,24 @@ async def test_a_start_on_a_data_folder_that_refuses_its_journal_is_refused_with
         assert reply["error"].startswith("cannot open the session journal: cannot create a journal")
         assert (await client.command("emergency", timeout=5))["ok"] is True
     assert service.engine is not None and service.engine.session is None
+
+
+async def test_a_fault_after_a_command_carried_out_at_once_is_answered_and_loud(
+    mosquitto: Mosquitto, service: RoomService, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours while a note carried out as it was read (no start under way) is written
+    out (its events could not be taken): the note is answered, with the engine's alert, as one
+    in line behind a start is. (The fault escaped to the bus, which only logged it: no reply,
+    no alert; the note stayed remembered unanswered, so its delivery again was not answered
+    either, and the oldest answered ids went before it for good.)"""
+    room = service.room.room_id
+    async with client_for(mosquitto, room) as client:
+        assert (await client.command("start", timeout=5, plan="rehearsal", participant="P1"))["ok"]
+        fault_at_events(service, monkeypatch, lambda event: event.get("payload") == "faulty")
+        faulted = await client.command("note", timeout=5, text="faulty")
+        assert (await client.command("note", timeout=5, text="fine"))["ok"] is True
+        state = await client.state(timeout=5)
+    assert faulted["ok"] is False
+    assert faulted["error"].startswith("internal error"), faulted
+    alerts = {alert["key"]: alert for alert in state["alerts"]}
+    assert alerts["engine"]["level"] == "critical"
