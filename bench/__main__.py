@@ -287,7 +287,7 @@ def say(text: str) -> None:
     default=DEFAULT_SIM_NICENESS,
     show_default=True,
     help="How far below the engine's priority the simulated devices run (nice). They stand "
-    "for hardware on machines of its own; 0 runs them beside the engine, where their answer "
+    "for hardware on machines of their own; 0 runs them beside the engine, where their answer "
     "to a device message takes the two cores from that message on its way to the benchmark.",
 )
 @click.option(

@@ -29,7 +29,7 @@ STAGES_ENGINE = "SESSIONROOM_BENCH_STAGES"
 SIM_NICENESS = "SESSIONROOM_BENCH_SIM_NICENESS"
 """The niceness `sessionroom sim` runs at (`--sim-niceness`; DEFAULT_SIM_NICENESS unset)."""
 DEFAULT_SIM_NICENESS = 10
-"""The simulated devices stand for hardware on machines of its own (bulbs, plugs, headsets):
+"""The simulated devices stand for hardware on machines of their own (bulbs, plugs, headsets):
 below the engine's priority, their answer to a device message does not take the two cores
 from that message while it is still on its way to the benchmark (README, Performance)."""
 

@@ -114,7 +114,10 @@ SIDECARS_OF_LISTS: dict[str, dict[str, Any]] = {
         "participant_id": {"Description": "Pseudonymous participant code (sub-<label>)."}
     },
     "sessions.json": {
-        "session_id": {"Description": "The session: ses-<UTC start of the session>."},
+        "session_id": {
+            "Description": "The session: ses-<UTC time its journal was created> (its "
+            "start, acq_time, may be up to seconds later on a slow disk)."
+        },
         "acq_time": {"Description": "When the session started (UTC)."},
         "room": {"Description": "The session room it took place in."},
         "plan": {"Description": "The session plan followed (the task)."},
@@ -140,7 +143,8 @@ DATASET_DESCRIPTION: dict[str, Any] = {
 README = (
     "Sessions recorded in a Sessionroom session room, exported with "
     "`sessionroom export --format bids`.\n\nEach session is one BIDS session "
-    "(ses-<UTC start>) of its participant; its plan is the task. Events give "
+    "(ses-<UTC time its journal was created, acq_time gives its start>) of its "
+    "participant; its plan is the task. Events give "
     "phases, BLS sets, operator actions and alerts; physio gives the vital signs "
     "resampled to 1 Hz.\n"
 )
