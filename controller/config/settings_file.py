@@ -11,6 +11,7 @@ therapist from the console and its emergency key. Loading a whole room
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,10 @@ class RoomSettingsFile:
 
     @property
     def data_dir(self) -> Path:
-        return (self.root / self.settings.data_dir).resolve()
+        """The data folder, absolute (beside config.yaml when relative) without asking its
+        disk: the engine reads this on its event loop, where a folder that does not answer
+        (a network mount whose server is gone) held it up for as long as it hung."""
+        return Path(os.path.abspath(self.root / self.settings.data_dir))
 
 
 def load_settings_file(config_path: Path | str) -> RoomSettingsFile:

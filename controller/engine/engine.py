@@ -146,6 +146,8 @@ MARKER_SINCE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 """How the emergency marker writes its start (`iso_wall`)."""
 MARKER_MAX_BYTES = 4096
 """The emergency marker holds one short JSON object; more is not read."""
+MARKER_ALERT = "marker"
+"""The alert of an emergency marker that could not be read at the start (until cleared)."""
 
 DISK_LOOK_EVERY_S = 5.0
 """Real seconds between the preflight's looks at the disk (the data folder writable, every
@@ -227,13 +229,16 @@ class Engine:
         from_thread: Callable[[Callable[[], None]], object] = lambda call: call(),
         on_disk: Callable[[Callable[[], None]], object] = lambda chore: chore(),
         on_look: Callable[[Callable[[], None]], object] | None = None,
+        marker: Marker | None = None,
     ) -> None:
         """`from_thread` runs a call on the engine's thread from another; `on_disk` runs the
         engine's disk chores (the emergency marker) one after the other away from it, so that
         a disk that hangs never holds up a device message (both run the call at once by
         default, as a test on one thread wants). `on_look` runs the preflight's looks at the
         disk (by default as `on_disk`): apart from the marker, a look that hangs on a
-        playlist's file (a music mount that is gone) never holds the marker up."""
+        playlist's file (a music mount that is gone) never holds the marker up. `marker`: what
+        the room's emergency marker says, read away from this thread (`read_marker`, which runs
+        here when it is not given); one that could not be read starts the room latched."""
         self.room = room
         self.limits = room.settings.safety
         self.scale = room.settings.time_scale
@@ -344,11 +349,21 @@ class Engine:
         self._floor_owed: dict[str, float] = {}
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
-        self.latch_file = room.data_dir / f"{room.room_id}.emergency"
+        self.latch_file = latch_path(room)
         """Present while an emergency is active: a restart outside a session stays latched. A
         link in its place (the press does not write through one) stands for it all the same."""
-        if os.path.lexists(self.latch_file):
-            self._emergency(since_wall=_marker_since(self.latch_file))
+        marker = read_marker(self.latch_file) if marker is None else marker
+        if marker.present or marker.unread is not None:
+            self._emergency(since_wall=marker.since)
+        if marker.unread is not None:  # an emergency it may carry is never dropped unseen
+            message = (
+                f"the emergency marker could not be read ({marker.unread}): the room started "
+                "latched; clear the emergency once the room is safe"
+            )
+            self.board.raise_alert(
+                MARKER_ALERT, "safety", "critical", message, self.recorder.wall_ns()
+            )
+            self._record("alert", {"key": MARKER_ALERT, "message": message}, text=message)
         # else the idle scene, or a resumed session's, once settled (`tick`)
 
     # ================================================================== time
@@ -1256,6 +1271,7 @@ class Engine:
             raise CommandRefused("there is no emergency to clear")
         self.emergency = None
         self._floor_owed.clear()
+        self.board.clear(MARKER_ALERT)
         self._keep_latch_file(False)
         self.output.release_latch()
         self._record("safety", {"emergency": "cleared"}, text="emergency cleared")
@@ -1679,6 +1695,28 @@ def describe_command(command: Command) -> str:
     """An action in a few words for a refusal (`vr play`, `lights`), never a note's text."""
     op = getattr(command, "op", None)
     return f"{command.action} {op}" if isinstance(op, str) else command.action
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What the room's emergency marker said as the engine started."""
+
+    present: bool
+    since: str | None = None
+    """When its emergency began, when it says (`_marker_since`)."""
+    unread: str | None = None
+    """Why it could not be read (its data folder did not answer): the room starts latched."""
+
+
+def latch_path(room: Room) -> Path:
+    """The room's emergency marker: present while an emergency is active."""
+    return room.data_dir / f"{room.room_id}.emergency"
+
+
+def read_marker(path: Path) -> Marker:
+    """Whether the room's emergency marker is there, and since when (blocks on the disk)."""
+    present = os.path.lexists(path)
+    return Marker(present, _marker_since(path) if present else None)
 
 
 def _marker_since(marker: Path) -> str | None:

@@ -22,6 +22,7 @@ from controller.journal import (
     Event,
     Journal,
     JournalError,
+    OpenSession,
     find_open_session,
     newest_per_device,
     read_events,
@@ -106,23 +107,49 @@ def read_check_history(path: Path) -> CheckHistory:
     return history
 
 
-def resume_or_close(engine: Engine, data_dir: Path, room: str) -> str | None:
+@dataclass(frozen=True)
+class SessionsLook:
+    """What the sessions folder showed of the session a room left open (`look_for_session`)."""
+
+    found: OpenSession | None
+    unreadable: tuple[tuple[Path, str], ...] = ()
+    """Journals passed over as unreadable, each with why."""
+    problem: str | None = None
+    """Why the sessions could not be looked at (the folder cannot be listed, or did not answer)."""
+
+
+def look_for_session(data_dir: Path, room: str) -> SessionsLook:
+    """Look for the session `room` left open: reads the disk only (on a thread of its own at
+    the engine's start, where a data folder that does not answer is given up). Never raises."""
+    unreadable: list[tuple[Path, str]] = []
+    try:
+        found = find_open_session(
+            data_dir, room, on_unreadable=lambda path, why: unreadable.append((path, why))
+        )
+    except Exception as error:  # e.g. the sessions folder itself cannot be listed
+        return SessionsLook(None, tuple(unreadable), str(error))
+    return SessionsLook(found, tuple(unreadable))
+
+
+def resume_or_close(
+    engine: Engine, data_dir: Path, room: str, look: SessionsLook | None = None
+) -> str | None:
     """Resume the session `room` left open, if any; the id of the session resumed, or None.
 
-    A session that was ended while its end marker could not be written is closed now, not
-    resumed. A session that cannot be resumed is closed as abandoned, and the engine raises
-    a critical alert naming it and the reason. Nothing here raises.
+    `look`: what the sessions folder showed (`look_for_session`, which runs here when it is
+    not given). A session that was ended while its end marker could not be written is closed
+    now, not resumed. A session that cannot be resumed is closed as abandoned, and the engine
+    raises a critical alert naming it and the reason. Nothing here raises.
     """
-
-    def unreadable(path: Path, reason: str) -> None:
+    look = look_for_session(data_dir, room) if look is None else look
+    for path, reason in look.unreadable:
         session_id = path.name.removesuffix(path.suffix)
         _alert(engine, session_id, f"its journal cannot be read ({reason})", closed=False)
-
-    try:
-        found = find_open_session(data_dir, room, on_unreadable=unreadable)
-    except Exception as error:  # e.g. the sessions folder itself cannot be listed
-        _alert(engine, "(unknown)", f"the sessions cannot be looked at ({error})", closed=False)
+    if look.problem is not None:
+        reason = f"the sessions cannot be looked at ({look.problem})"
+        _alert(engine, "(unknown)", reason, closed=False)
         return None
+    found = look.found
     if found is None:
         return None
     session_id = found.session_id

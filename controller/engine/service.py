@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.api.commands import (
     NO_ID,
@@ -44,10 +44,10 @@ from controller.config.settings import BrokerSettings
 from controller.drivers.payloads import MAX_PAYLOAD_BYTES
 from controller.engine.checks import public_check
 from controller.engine.clock import Clock, ScaledClock
-from controller.engine.engine import Engine, describe_error
+from controller.engine.engine import Engine, Marker, describe_error, latch_path, read_marker
 from controller.engine.lock import RoomBusy, room_lock
 from controller.engine.phases import CommandRefused
-from controller.engine.resume import resume_or_close
+from controller.engine.resume import SessionsLook, look_for_session, resume_or_close
 from controller.journal import Journal
 from controller.media.outputs import LocalOutputs, TonePlayer, open_local_outputs
 
@@ -92,6 +92,11 @@ LINE_FULL = f"more than {MAX_IN_LINE} commands wait for a start under way; send 
 
 LINE_EXIT_WAIT_S = 2.0
 """How long the commands in line are given to be carried out as the service ends."""
+STARTUP_DISK_WAIT_S = 2.0
+"""How long the engine's start waits for its data folder (the room's lock, the emergency
+marker, the session left open) before it goes on without: a folder that does not answer (a
+network mount whose server is gone) never keeps the room from coming online. Once it has not
+answered, the start does not ask it again."""
 CLOSE_EXIT_WAIT_S = 10.0
 """On the way out, how long the engine waits for session journals still being closed (an
 `end` just before). A disk that hangs never keeps it from ending: the close goes on on a daemon
@@ -209,6 +214,43 @@ def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
     return min(IDLE_TICK_S, seconds_to_work, until_state_s)
 
 
+Result = TypeVar("Result")
+
+
+async def on_a_thread(
+    work: Callable[[], Result],
+    timeout_s: float,
+    *,
+    name: str,
+    late: Callable[[Result], None] | None = None,
+) -> Result:
+    """What `work()` returns (or raises), run on a daemon thread of its own and waited for at
+    most `timeout_s` (then TimeoutError). What it returns after that goes to `late` (on the
+    loop, or on that thread once the loop is closed)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Result] = loop.create_future()
+
+    def settle(outcome: Result | Exception) -> None:
+        if done.done():  # given up
+            if late is not None and not isinstance(outcome, Exception):
+                late(outcome)
+        elif isinstance(outcome, Exception):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    def run() -> None:
+        outcome: Result | Exception
+        try:
+            outcome = work()
+        except Exception as error:
+            outcome = error
+        call_from_thread(loop, functools.partial(settle, outcome))
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await asyncio.wait_for(done, timeout_s)
+
+
 def call_from_thread(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> None:
     """Have `loop` call `call`, from another thread; at once when the loop is closed (the
     service has ended; its engine is read after)."""
@@ -310,13 +352,52 @@ class RoomService:
         """Opens the starts' journals, and removes those of starts refused once opened."""
         self._closes: DiskThread | None = None
         """Closes the journals of sessions ended (`_close_off_loop`)."""
+        self._folder_silent: str | None = None
+        """Why the data folder was given up at the start (it did not answer), if it was."""
         self.engine: Engine | None = None
         self.bus: Bus | None = None
 
     async def run(self) -> None:
         """Serve the room until cancelled; RoomBusy if another engine runs the room."""
-        with room_lock(self.room.data_dir, self.room.room_id):
+        lock = room_lock(self.room.data_dir, self.room.room_id)
+
+        def take() -> bool:
+            lock.__enter__()
+            return True
+
+        def let_go(_: bool = True) -> None:  # a lock taken after it was given up, at once
+            lock.__exit__(None, None, None)
+
+        held = await self._from_data_folder(
+            take, "the room's lock", "running without it", late=let_go
+        )
+        try:
             await self._run()
+        finally:
+            if held:
+                let_go()
+
+    async def _from_data_folder(
+        self,
+        work: Callable[[], Result],
+        what: str,
+        without: str,
+        *,
+        late: Callable[[Result], None] | None = None,
+    ) -> Result | None:
+        """What `work` reads of the data folder at the start, on a thread of its own; None
+        when the folder has not answered within STARTUP_DISK_WAIT_S, now or earlier in this
+        start (logged, with what the engine does `without` it)."""
+        folder = self.room.data_dir
+        if self._folder_silent is None:
+            try:
+                return await on_a_thread(
+                    work, STARTUP_DISK_WAIT_S, name="sessionroom-start", late=late
+                )
+            except TimeoutError:
+                self._folder_silent = f"{folder} has not answered for {STARTUP_DISK_WAIT_S:g} s"
+        log.error("%s: %s not read, %s", self._folder_silent, what, without)
+        return None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -333,6 +414,11 @@ class RoomService:
         closes = self._closes = DiskThread("sessionroom-close")
 
         from_thread = functools.partial(call_from_thread, loop)
+        marker = await self._from_data_folder(
+            functools.partial(read_marker, latch_path(self.room)),
+            "the emergency marker",
+            "the room starts latched",
+        )
         engine = Engine(
             self.room,
             clock=self.clock,
@@ -343,6 +429,7 @@ class RoomService:
             from_thread=from_thread,
             on_disk=disk.submit,
             on_look=looks.submit,
+            marker=marker or Marker(present=False, unread=self._folder_silent),
         )
         self.engine = engine
         self._tones = outputs.tones
@@ -371,7 +458,15 @@ class RoomService:
                     f"{settings.host}:{settings.port} (on another computer, or with another "
                     "data_dir); stop that one first"
                 )
-            resume_or_close(engine, self.room.data_dir, self.room.room_id)
+            data_dir, room_id = self.room.data_dir, self.room.room_id
+            look = await self._from_data_folder(
+                functools.partial(look_for_session, data_dir, room_id),
+                "the session left open",
+                "none is resumed",
+            )
+            resume_or_close(
+                engine, data_dir, room_id, look or SessionsLook(None, problem=self._folder_silent)
+            )
             reports = (self._reports_login or settings) if self._reports_apart else None
             bus = Bus(
                 settings,

@@ -131,6 +131,8 @@ def wire(mosquitto: Mosquitto) -> Iterator[Wire]:
 async def service(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[RoomService]:
     room_service = RoomService(room_on(mosquitto, tmp_path, time_scale=10.0))
     task = asyncio.create_task(room_service.run())
+    # its engine is made once the data folder was read (the lock, the marker) on a thread
+    await eventually(lambda: room_service.engine is not None, "the engine")
     yield room_service
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -929,6 +931,98 @@ async def test_an_emergency_s_lights_up_never_waits_for_its_marker_on_a_disk_tha
             disk_answers.set()  # the disk answers
         await eventually(marker.exists, "the emergency marker")
     assert json.loads(marker.read_text())["since"] is not None
+
+
+def hang_the_data_folder(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], threading.Event]:
+    """A stand-in for a data folder whose disk does not answer (a network mount whose server
+    is gone; a real one needs root and a device-mapper to suspend): opening, making, listing
+    or looking at anything in `folder` blocks until the test lets it go. What was asked of
+    it (the calls' names), and what lets it answer."""
+    asked: list[str] = []
+    answers = threading.Event()
+    inside = str(folder)
+
+    def hung(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def on_the_folder(path: Any, *arguments: Any, **options: Any) -> Any:
+            if os.fsdecode(path).startswith(inside):
+                asked.append(name)
+                answers.wait(DEADLINE_S)
+            return call(path, *arguments, **options)
+
+        return on_the_folder
+
+    for name in ("open", "mkdir", "lstat", "stat", "scandir", "listdir"):
+        monkeypatch.setattr(os, name, hung(name, getattr(os, name)))
+    return asked, answers
+
+
+async def test_an_engine_whose_data_folder_does_not_answer_comes_online_latched(
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    wire: Wire,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """docs/robustness.md: the room's lock, its emergency marker and the session it left open
+    are read on a thread at the start, given up once the folder has been silent
+    `STARTUP_DISK_WAIT_S` (not asked again). The engine comes online all the same, latched
+    (an emergency the marker may carry is never dropped unseen) with a critical alert saying
+    why; a clear and a press are carried out."""
+    monkeypatch.setattr(service_module, "STARTUP_DISK_WAIT_S", 0.5)
+    room = room_on(mosquitto, tmp_path / "data", time_scale=10.0)
+    asked, answers = hang_the_data_folder(room.data_dir, monkeypatch)
+    task = asyncio.create_task(RoomService(room).run())
+    try:
+        async with client_for(mosquitto, room.room_id) as client:
+            await client.wait_online(5)
+            state = await client.state(timeout=5)
+            assert state["emergency"]["active"] is True
+            [alert] = [alert for alert in state["alerts"] if alert["key"] == "marker"]
+            assert alert["level"] == "critical"
+            assert "has not answered for 0.5 s" in alert["message"]
+            assert (await client.command("clear_emergency", timeout=5))["ok"] is True
+            cleared = await client.state(timeout=5)
+            assert [a for a in cleared["alerts"] if a["key"] == "marker"] == []
+            await press_and_see_the_lights_up(client, wire)
+    finally:
+        answers.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    # the lock was asked, then nothing more at the start (the preflight's looks run apart)
+    assert asked[0] in ("mkdir", "open")
+    assert "has not answered for 0.5 s: the room's lock not read" in caplog.text
+    assert "the emergency marker not read, the room starts latched" in caplog.text
+    assert "the session left open not read, none is resumed" in caplog.text
+
+
+async def test_a_data_folder_that_stops_answering_is_said_so_and_never_holds_up_the_room(
+    mosquitto: Mosquitto,
+    service: RoomService,
+    wire: Wire,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The data folder stops answering while the engine runs: the state says so once a look
+    at it is `DISK_SILENT_S` late, and a press is carried out. (Saying it read the folder's
+    path through the disk, on the event loop: the loop hung for as long as the folder did.)"""
+    monkeypatch.setattr(engine_module, "DISK_SILENT_S", 0.3)
+    monkeypatch.setattr(engine_module, "DISK_LOOK_EVERY_S", 0.0)
+    async with client_for(mosquitto, service.room.room_id) as client:
+        await client.wait_online(5)
+        _, answers = hang_the_data_folder(service.room.data_dir, monkeypatch)
+        try:
+
+            def silent(state: dict[str, Any]) -> bool:
+                problem = (state.get("preflight") or {}).get("journal_problem") or ""
+                return "has not answered" in problem
+
+            deadline = time.monotonic() + DEADLINE_S
+            while not silent(await client.state(timeout=5)):
+                assert time.monotonic() < deadline, "the state never said the folder is silent"
+            await press_and_see_the_lights_up(client, wire)
+        finally:
+            answers.set()
 
 
 def hang_the_tracks(
