@@ -134,8 +134,11 @@ def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[Conf
             continue
         key, target = wanted[device.id]
         level = (target.level if target.level is not None else 100.0) if target.on else None
-        if level is None or level < least:
+        light = None if level is None else level * _colour_value(target.rgb)
+        if level is None or light is None or light < least:
             shown = "off" if level is None else f"to {level:g} %"
+            if target.rgb is not None and level is not None:
+                shown += f" in {target.rgb} ({light:.3g} % of its full light)"
             issues.append(
                 safe.document.issue(
                     ("lights", key),
@@ -144,6 +147,15 @@ def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[Conf
                 )
             )
     return issues
+
+
+def _colour_value(rgb: str | None) -> float:
+    """How much of a light's full output a colour leaves (its brightest channel, 0–1): a
+    light at 100 % in `#000000` gives no light at all (docs/emergency.md#configuration)."""
+    if rgb is None:
+        return 1.0
+    channels = bytes.fromhex(rgb.removeprefix("#"))
+    return max(channels) / 255
 
 
 def _topic_key(item: Sourced[Device]) -> tuple[str, str | None, str | None]:
