@@ -484,6 +484,8 @@ class Engine:
                 self._vitals(device_id, reception.data, topic)
             else:
                 self._record("state", reception.data, device=device_id, topic=topic)
+                if isinstance(driver, VrDriver) and reception.data.get("status") == "idle":
+                    self.output.screen_ended(device_id, self.now())
                 self._hold_the_latch(device_id, reception.data)
 
     def message_dropped(self, topic: str, reason: str, *, flooding: bool = True) -> None:

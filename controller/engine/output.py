@@ -321,6 +321,16 @@ class RoomOutput:
         self._vr_send(device_id, command)
         return Verdict(Status.OK, command, command)
 
+    def screen_ended(self, device_id: str, now: float) -> None:
+        """A screen reports that it shows nothing though this path did not stop it (its
+        content ended by itself: a file played `:once`): it went dark, as a stop darkens it,
+        and goes in its flash history like a stop (never held back), so content played on it
+        again counts as lighting it (docs/safety.md#flash-rate). Its brightness is not kept
+        for the next play, as after a stop: a report is no command, and one that says
+        so wrongly only makes the gate count more."""
+        if device_id not in self._dark and isinstance(self.drivers.get(device_id), VrDriver):
+            self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
+
     def _vr_send(self, device_id: str, command: VrCommand) -> None:
         driver = self.drivers.get(device_id)
         if isinstance(driver, VrDriver):
