@@ -359,6 +359,7 @@ class RoomService:
 
     async def run(self) -> None:
         """Serve the room until cancelled; RoomBusy if another engine runs the room."""
+        self._folder_silent = None
         lock = room_lock(self.room.data_dir, self.room.room_id)
 
         def take() -> bool:
