@@ -217,21 +217,20 @@ def idle_wait_s(seconds_to_work: float, until_state_s: float) -> float:
 Result = TypeVar("Result")
 
 
-async def on_a_thread(
+def off_the_loop(
+    submit: Callable[[Callable[[], None]], object],
     work: Callable[[], Result],
-    timeout_s: float,
     *,
-    name: str,
     late: Callable[[Result], None] | None = None,
-) -> Result:
-    """What `work()` returns (or raises), run on a daemon thread of its own and waited for at
-    most `timeout_s` (then TimeoutError). What it returns after that goes to `late` (on the
-    loop, or on that thread once the loop is closed)."""
+) -> asyncio.Future[Result]:
+    """What `work()` returns (or raises), run by `submit` on another thread, in a future of the
+    running loop. What it returns once that future is done already (given up: cancelled, or a
+    wait for it timed out) or its loop closed goes to `late`."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Result] = loop.create_future()
 
-    def settle(outcome: Result | Exception) -> None:
-        if done.done():  # given up
+    def settle(outcome: Result | Exception) -> None:  # on the loop, or the thread once closed
+        if done.done() or loop.is_closed():
             if late is not None and not isinstance(outcome, Exception):
                 late(outcome)
         elif isinstance(outcome, Exception):
@@ -247,8 +246,24 @@ async def on_a_thread(
             outcome = error
         call_from_thread(loop, functools.partial(settle, outcome))
 
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return await asyncio.wait_for(done, timeout_s)
+    submit(run)
+    return done
+
+
+async def on_a_thread(
+    work: Callable[[], Result],
+    timeout_s: float,
+    *,
+    name: str,
+    late: Callable[[Result], None] | None = None,
+) -> Result:
+    """What `work()` returns (or raises), run on a daemon thread of its own and waited for at
+    most `timeout_s` (then TimeoutError); what it returns after that goes to `late`."""
+
+    def new_thread(run: Callable[[], None]) -> None:
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    return await asyncio.wait_for(off_the_loop(new_thread, work, late=late), timeout_s)
 
 
 def call_from_thread(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> None:
@@ -733,29 +748,8 @@ class RoomService:
         """Open a journal on the journals' thread: the journal, or what opening it raised, in
         what this returns. One opened after that was cancelled (its start gave up waiting, or
         the service ended) is discarded."""
-        loop = asyncio.get_running_loop()
-        opened: asyncio.Future[Journal] = loop.create_future()
-
-        def settle(outcome: Journal | Exception) -> None:  # on the loop
-            if isinstance(outcome, Exception):
-                if not opened.cancelled():
-                    opened.set_exception(outcome)
-            elif opened.cancelled():
-                self._discard(outcome)
-            else:
-                opened.set_result(outcome)
-
-        def work() -> None:  # on the journals' thread
-            outcome: Journal | Exception
-            try:
-                outcome = opening()
-            except Exception as error:
-                outcome = error
-            call_from_thread(loop, functools.partial(settle, outcome))
-
         assert self._journals is not None  # set while the service runs
-        self._journals.submit(work)
-        return opened
+        return off_the_loop(self._journals.submit, opening, late=self._discard)
 
     def _discard(self, journal: Journal) -> None:
         assert self._journals is not None  # set while the service runs
@@ -973,29 +967,11 @@ class RoomService:
         the loop's executor, whose threads the process waits for as it exits: a disk that
         hangs in the close (its end noted beside it, then fsynced) kept the engine from
         ending. What the close raised, if anything, is logged (`_closed`)."""
-        loop = asyncio.get_running_loop()
-        closed: asyncio.Future[None] = loop.create_future()
-
-        def settle(problem: Exception | None) -> None:  # on the loop
-            if closed.done() or loop.is_closed():
-                return
-            if problem is None:
-                closed.set_result(None)
-            else:
-                closed.set_exception(problem)
-
-        def close() -> None:  # on the closes' thread
-            problem = None
-            try:
-                journal.close(ended_cleanly=cleanly)
-            except Exception as error:
-                problem = error
-            call_from_thread(loop, functools.partial(settle, problem))
-
+        assert self._closes is not None  # set while the service runs
+        close = functools.partial(journal.close, ended_cleanly=cleanly)
+        closed = off_the_loop(self._closes.submit, close)
         self._closing.add(closed)
         closed.add_done_callback(self._closed)
-        assert self._closes is not None  # set while the service runs
-        self._closes.submit(close)
 
     def _closed(self, future: asyncio.Future[None]) -> None:
         """A journal's close ended; if the disk still refused, its writer goes on retrying and
