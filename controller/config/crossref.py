@@ -133,11 +133,11 @@ def _dark_in_safe_scene(safe: Sourced[Scene], devices: DeviceIndex) -> list[Conf
             )
             continue
         key, target = wanted[device.id]
-        level = (target.level if target.level is not None else 100.0) if target.on else None
-        light = None if level is None else level * _colour_value(target.rgb)
-        if level is None or light is None or light < least:
-            shown = "off" if level is None else f"to {level:g} %"
-            if target.rgb is not None and level is not None:
+        level = (target.level if target.level is not None else 100.0) if target.on else 0.0
+        light = level * _colour_value(target.rgb)
+        if light < least:
+            shown = f"to {level:g} %" if target.on else "off"
+            if target.rgb is not None and target.on:
                 shown += f" in {target.rgb} ({light:.3g} % of its full light)"
             issues.append(
                 safe.document.issue(
