@@ -438,11 +438,8 @@ class RoomOutput:
         expires_s: float | None = None,
         chain: str | None = None,
     ) -> None:
-        """Let `messages` out; a light's and a BLS device's are keyed by topic and `slot`
-        (`GatedMessage.key`): each is the whole state the device is to be in, so waiting for
-        the broker only the newest goes (a light bar's sets queued through an outage would
-        otherwise light and darken it within milliseconds once the broker is back)."""
-        latest_wins = isinstance(self.drivers[device_id], LightDriver | BlsDriver)
+        """Let `messages` out; a light's are keyed by topic and `slot` (`GatedMessage.key`)."""
+        latest_wins = isinstance(self.drivers[device_id], LightDriver)
         for message in messages:
             key = message.topic + slot if latest_wins else None
             self._queue.append(

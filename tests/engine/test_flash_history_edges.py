@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from controller.bus.outbox import Outbox, Pending
 from controller.engine.phases import CommandRefused
 from controller.engine.safety import BlsRequest
@@ -40,14 +42,18 @@ def test_content_that_ended_by_itself_darkened_its_screen_and_a_play_again_count
     assert plays <= 3
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="not fixed: starts and stops the gate allowed apart are queued through a broker "
+    "outage and leave together once it is back",
+)
 def test_a_light_bar_s_sets_queued_through_an_outage_do_not_reach_it_together() -> None:
     """The gate judges a light bar's starts and stops at the moment it lets them out, as it
     judges a headset's volume steps; queued through a broker outage (cue-timed sets and the
     engine's stops at their length go on meanwhile) they leave together when the broker is
-    back, and the bar lit and darkened three times within milliseconds. A BLS device's
-    command says its whole state, so the newest replaces the older ones waiting
-    (docs/robustness.md#queueing): what reaches the device after the outage lights it at
-    most once."""
+    back, and the bar lights and darkens three times within milliseconds. A volume rise has
+    a deadline for this (docs/robustness.md#queueing); a set's start has none. What reaches
+    the device after the outage lights it at most once."""
     parts = RoomParts()
     bar_set = BlsRequest(mode="visual", speed_hz=2.0, passes=1)
     outbox = Outbox(1000)
