@@ -21,7 +21,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -161,9 +161,22 @@ VR_RETRY_S = 1.0
 """Real seconds after which a scene's VR play or brightness the flash rate refused is tried
 again: a screen still for a second takes any change (docs/safety.md#flash-rate)."""
 
-VOLUME_HELD_ALERT_S = 30.0
-"""A headset whose volume steps were lost (`volumes_lost`) is shown as a warning until this
-many real seconds have passed without another loss."""
+HELD_BACK_ALERT_S = 30.0
+"""A headset whose volume steps, or a light bar whose set's start, were lost (`sends_lost`)
+is shown as a warning until this many real seconds have passed without another loss."""
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """How a device's lost messages are told (`Engine.sends_lost`)."""
+
+    key: str
+    """The alert's key before `:<device>`, and the journal's word for what follows."""
+    what: str
+    """What did not reach the broker, in the journal."""
+    shown: str
+    """The same, in the alert."""
+
 
 RETAINED_READING = "a retained reading is an old one; ignored (sensors must not retain readings)"
 
@@ -343,9 +356,9 @@ class Engine:
         """Why the bus's connection for device reports is down (`reports_changed`)."""
         self._reports_shared = False
         """While `_reports_failure`: the reports come in on the engine's own connection."""
-        self._volume_held: dict[str, float] = {}
-        """Headset → real time its volume steps were last lost (the warning stands till
-        `VOLUME_HELD_ALERT_S` after)."""
+        self._held_back: dict[str, float] = {}
+        """Alert (`volume:<headset>`, `bls:<light bar>`) → real time its device's messages were
+        last lost (`sends_lost`; the warning stands till `HELD_BACK_ALERT_S` after)."""
         self._floor_owed: dict[str, float] = {}
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
@@ -498,29 +511,43 @@ class Engine:
             if flooding:
                 self._flooding(source)
 
-    def volumes_lost(self, device_ids: Iterable[str]) -> None:
-        """Volumes for these headsets were dropped unsent, or held up on the way (the broker
-        away, slow or stalled): each counts as silent, its content fading in again
-        (`VrControl.volume_lost`)."""
+    def sends_lost(self, unsent: Mapping[str, Sequence[str]]) -> None:
+        """A device's messages of a chain (`GatedMessage.chain`) were dropped unsent, or held up
+        on the way (the broker away, slow or stalled); `unsent` maps each such device to their
+        payloads. A headset counts as silent, its content fading in again
+        (`VrControl.volume_lost`); a light bar's set whose start did not go is stopped (a
+        start sent late may have reached it). Each is journaled with what did not go, and
+        is a warning until `HELD_BACK_ALERT_S` passes without another loss."""
         now = self.now()
-        for device_id in sorted(set(device_ids) & set(self.vr.ids)):
-            fading = self.vr.volume_lost(device_id, now)
-            then = "content fades in again from silence" if fading else "counted as silent"
-            self._volume_held[device_id] = self._real(now)
+        for device_id in sorted(unsent):
+            if device_id in self.vr.ids:
+                fading = self.vr.volume_lost(device_id, now)
+                then = "content fades in again from silence" if fading else "counted as silent"
+                held = HeldBack("volume", "volume steps", "volume held back, its steps")
+            elif device_id in self.room.devices and self.room.devices[device_id].kind == "bls":
+                running = device_id in self.bls.sets
+                if running:
+                    self.bls.stop(device_id, "its start did not reach the broker in time", now)
+                then = "the set is stopped" if running else "no set runs"
+                held = HeldBack("bls", "a BLS set's start", "a set held back, its start")
+            else:
+                continue
+            self._held_back[f"{held.key}:{device_id}"] = self._real(now)
             label = self.room.devices[device_id].label or device_id
             self.board.raise_alert(
-                f"volume:{device_id}",
+                f"{held.key}:{device_id}",
                 "device",
                 "warning",
-                f"{label}: volume held back, its steps did not reach the broker in time "
+                f"{label}: {held.shown} did not reach the broker in time "
                 f"(the broker away or slow); {then}",
                 self.recorder.wall_ns(),
             )
+            late = f"{held.what} did not reach the broker in time"
             self._record(
                 "error",
-                {"error": "volume steps did not reach the broker in time", "volume": then},
+                {"error": late, held.key: then, "unsent": list(unsent[device_id])},
                 device=device_id,
-                text=f"{device_id}: volume steps did not reach the broker in time; {then}",
+                text=f"{device_id}: {late}; {then}",
             )
 
     def reports_changed(self, failure: str | None, *, shared: bool = False) -> None:
@@ -779,10 +806,10 @@ class Engine:
         self.bls.finish(now)
         for drops in self.intake.due(self._real(now)):
             self._dropped(drops)
-        for device_id, at in list(self._volume_held.items()):
-            if self._real(now) - at >= VOLUME_HELD_ALERT_S:
-                del self._volume_held[device_id]
-                self.board.clear(f"volume:{device_id}")
+        for key, at in list(self._held_back.items()):
+            if self._real(now) - at >= HELD_BACK_ALERT_S:
+                del self._held_back[key]
+                self.board.clear(key)
         self.music.tick(now)
         if self.tones is not None:
             self.tones.poll()

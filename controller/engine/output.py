@@ -61,6 +61,12 @@ VOLUME_RISE_LATE_S = 0.5
 it out is dropped: sent later, it would come together with the steps after it, a ramp of
 seconds arriving at once (docs/safety.md#volume-ramp; the rule's half second)."""
 
+BAR_START_LATE_S = 0.5
+"""A visual light bar's set start still waiting for the broker this long (real seconds) after
+the gate let it out is dropped: sent later, it would come together with the starts and stops
+after it, sets of seconds lighting and darkening the bar within milliseconds
+(docs/safety.md#flash-rate)."""
+
 FADE_COLOUR_KEY = " colour"
 """Appended to a light's topic for the key of a stepped fade's colour (`GatedMessage.key`)."""
 QUERY_KEY = " query"
@@ -84,11 +90,13 @@ class GatedMessage:
     judge). A state query has a key of its own too (`QUERY_KEY`). VR and BLS commands have
     none: each one counts, in order (a play, then its volume ramp)."""
     expires_s: float | None = None
-    """Set for a VR volume rise (`VOLUME_RISE_LATE_S`): it is dropped rather than sent later."""
+    """Set for a VR volume rise (`VOLUME_RISE_LATE_S`) and a light bar's set start
+    (`BAR_START_LATE_S`): it is dropped rather than sent later."""
     chain: str | None = None
-    """Set for a VR volume above 0: the device's id. Each such volume is judged against the
-    one before, so when one is dropped unsent the later ones waiting are dropped with it,
-    and the engine is told (`VrControl.volume_lost`)."""
+    """Set for a VR volume above 0 and a light bar's set start: the device's id. Each is
+    judged against the one before, so when one is dropped unsent the later ones waiting are
+    dropped with it, and the engine is told (`Engine.sends_lost`): the headset counts as
+    silent, the bar's set as stopped."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -381,7 +389,13 @@ class RoomOutput:
                 duration_s=allowed.seconds,  # real seconds, as the gate judged them
                 colour=colour,
             )
-            self._send(device_id, driver.command(command))
+            bar = _light_bar(driver)  # a start is a flash's rise, judged now: on time or never
+            self._send(
+                device_id,
+                driver.command(command),
+                expires_s=BAR_START_LATE_S if bar else None,
+                chain=device_id if bar else None,
+            )
         elif self.tones is not None:
             self.silenced(TONES, now)
             self.tones.start(allowed, volume=0.0)

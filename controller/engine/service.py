@@ -306,6 +306,16 @@ class DiskThread:
                 log.exception("a disk chore failed")
 
 
+def unsent_by_chain(lost: list[Pending]) -> dict[str, list[str]]:
+    """The payloads of the lost messages that belong to a chain, by chain (the device they
+    were for, `GatedMessage.chain`), in order; what `Engine.sends_lost` is told."""
+    unsent: dict[str, list[str]] = {}
+    for message in lost:
+        if message.chain:
+            unsent.setdefault(message.chain, []).append(message.payload.decode("utf-8", "replace"))
+    return unsent
+
+
 class RoomService:
     """One room's engine on the bus, for as long as `run()` runs."""
 
@@ -535,12 +545,13 @@ class RoomService:
     # ------------------------------------------------------------------ inputs
 
     def _lost(self, engine: Engine, lost: list[Pending]) -> None:
-        """Device messages dropped unsent: the engine learns which ramps to start again,
-        before anything later of theirs goes to the socket."""
+        """Device messages dropped unsent: the engine learns which ramps to start again and
+        which light bar sets did not start, before anything later of theirs goes to the
+        socket."""
         try:
-            engine.volumes_lost(message.chain for message in lost if message.chain)
+            engine.sends_lost(unsent_by_chain(lost))
         except Exception as error:  # a fault of ours: loud, and the bus goes on
-            engine.fault("dropped volumes", error)
+            engine.fault("dropped device messages", error)
 
     def _command(self, bus: Bus, engine: Engine, message: Message) -> Awaitable[None] | None:
         """Carry out a command: its device messages are handed to the socket before this

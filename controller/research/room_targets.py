@@ -311,7 +311,7 @@ class LiveTarget(ReplayTarget):
         bus.subscribe(self.topics.emergency, self._button_pressed)
         self._bus = await _connect(self.settings, bus)
         bus.on_connection(self._connection_changed)  # once connected: no attempt before counts
-        bus.on_lost(self.volumes_lost)
+        bus.on_lost(self.sends_lost)
         # The retained state comes after the subscription's acknowledgement, and is handled
         # later still: the first recorded command (at time 0) must not race it to the room.
         with contextlib.suppress(TimeoutError):
@@ -389,13 +389,20 @@ class LiveTarget(ReplayTarget):
         if not verdict.allowed and len(self.held_back) == reported:
             self._hold_back(verdict.reason or f"{device.id}: refused")
 
-    def volumes_lost(self, lost: list[Pending]) -> None:
-        """Volumes dropped or held up on the way (`GatedMessage.chain`): each such headset is
-        told 0 with what is sent next (a lower volume waiting may have gone with them), so
-        the next recorded rise is held to the ramp from silence."""
+    def sends_lost(self, lost: list[Pending]) -> None:
+        """Messages of a chain dropped or held up on the way (`GatedMessage.chain`). Each such
+        headset is told 0 with what is sent next (a lower volume waiting may have gone with
+        them), so the next recorded rise is held to the ramp from silence. A light bar whose
+        set's start did not go is told to stop with what is sent next (a start sent late
+        may have reached it), and the replay says it held the set back."""
         now = self._clock()
-        for device_id in {message.chain for message in lost if message.chain}:
-            self.output.volume(device_id, 0.0, now, over_s=0.0)
+        for device_id in sorted({message.chain for message in lost if message.chain}):
+            if self.room.devices[device_id].kind == "bls":
+                if device_id in self._stops_owed:
+                    self._stops_owed[device_id] = now
+                self._hold_back(f"{device_id}: a set's start did not reach the broker in time")
+            else:
+                self.output.volume(device_id, 0.0, now, over_s=0.0)
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:
         self._hold_back(verdict.reason or f"{device_id}: {verdict.status}")

@@ -147,6 +147,8 @@ def test_starting_a_session_opens_a_private_journal_and_applies_the_first_phase(
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
 
 
+LOUDER = '{"action":"volume","volume":12}'
+"""A headset's volume step, as the bus reports one it dropped unsent (`Engine.sends_lost`)."""
 TASMOTA_FADE = "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2"
 
 
@@ -507,7 +509,7 @@ def test_volume_steps_lost_on_the_way_are_a_warning_until_half_a_minute_without_
 ) -> None:
     room.do("vr", op="play", content="breathing-meadow")
     room.run_for(2.0)
-    room.engine.volumes_lost(["headset"])
+    room.engine.sends_lost({"headset": [LOUDER]})
     held = (
         "warning",
         "VR headset / meditation display: volume held back, its steps did not reach the "
@@ -515,7 +517,7 @@ def test_volume_steps_lost_on_the_way_are_a_warning_until_half_a_minute_without_
     )
     assert volume_alerts(room) == [held]
     room.run_for(20.0)
-    room.engine.volumes_lost(["headset"])  # lost again: the warning stands on
+    room.engine.sends_lost({"headset": [LOUDER]})  # lost again: the warning stands on
     room.run_for(29.75)
     assert volume_alerts(room) == [held]
     room.run_for(0.25)
@@ -526,7 +528,7 @@ def test_a_stopped_headset_s_lost_volume_is_counted_as_silent_in_its_warning(roo
     room.do("vr", op="play", content="breathing-meadow")
     room.run_for(2.0)
     room.do("vr", op="stop")
-    room.engine.volumes_lost(["headset"])
+    room.engine.sends_lost({"headset": [LOUDER]})
     assert [message.rsplit("; ", 1)[1] for _, message in volume_alerts(room)] == [
         "counted as silent"
     ]

@@ -280,12 +280,32 @@ async def test_a_replayed_ramp_whose_step_was_lost_goes_on_from_silence() -> Non
         await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
         now[0] += 0.25
     lost_step = Pending(HEADSET, b'{"action":"volume","volume":10}', 1, False, chain="headset")
-    target.volumes_lost([lost_step])
+    target.sends_lost([lost_step])
     sent.clear()
     now[0] += 1.0
     payload = '{"action":"volume","volume":40}'
     await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
     assert [json.loads(payload)["volume"] for _, payload in sent] == [0, 5], target.held_back
+
+
+async def test_a_replayed_light_bar_set_whose_start_was_lost_is_stopped_and_said() -> None:
+    """docs/robustness.md#queueing: a light bar's set start the bus dropped unsent (waiting
+    for the broker past `BAR_START_LATE_S`, or held up on the way) is told to the publisher;
+    the replay says so and tells the bar to stop with what it sends next (a start held up
+    may yet reach it), not at the end of the set's length."""
+    now = [0.0]
+    target, sent = live_target(clock=lambda: now[0])
+    start = '{"running":true,"mode":"visual","speed_hz":1.0,"passes":8,"duration_s":null}'
+    bar = "bls/lightbar/set"
+    await target.emit(Event("command", {"payload": start}, device="lightbar", topic=bar))
+    [(_, sent_start)] = sent
+    target.sends_lost([Pending(bar, sent_start.encode(), 1, False, chain="lightbar")])
+    sent.clear()
+    now[0] += 1.0
+    await target.position(a_position(1.0))
+
+    assert sent == [(bar, '{"running":false}')]
+    assert target.held_back[-1] == "lightbar: a set's start did not reach the broker in time"
 
 
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
