@@ -71,7 +71,7 @@ from controller.engine.intake import INBOX, DeviceIntake, Drops
 from controller.engine.lights import LightControl, wanted_level
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.music import MusicControl
-from controller.engine.output import LATCHED, GatedMessage, RoomOutput
+from controller.engine.output import LATCHED, GatedMessage, RoomOutput, lit_a_screen
 from controller.engine.phases import CommandRefused, CueDue, PhaseChange, SessionRun
 from controller.engine.record import Recorder, iso_wall
 from controller.engine.resume import ResumeError, ResumePoint
@@ -162,8 +162,9 @@ VR_RETRY_S = 1.0
 again: a screen still for a second takes any change (docs/safety.md#flash-rate)."""
 
 HELD_BACK_ALERT_S = 30.0
-"""A headset whose volume steps, or a light bar whose set's start, were lost (`sends_lost`)
-is shown as a warning until this many real seconds have passed without another loss."""
+"""A headset whose volume steps or content, or a light bar whose set's start, were lost
+(`sends_lost`) is shown as a warning until this many real seconds have passed without
+another loss."""
 
 
 @dataclass(frozen=True)
@@ -357,8 +358,9 @@ class Engine:
         self._reports_shared = False
         """While `_reports_failure`: the reports come in on the engine's own connection."""
         self._held_back: dict[str, float] = {}
-        """Alert (`volume:<headset>`, `bls:<light bar>`) → real time its device's messages were
-        last lost (`sends_lost`; the warning stands till `HELD_BACK_ALERT_S` after)."""
+        """Alert (`volume:`/`screen:<headset>`, `bls:<light bar>`) → real time its device's
+        messages were last lost (`sends_lost`; the warning stands till `HELD_BACK_ALERT_S`
+        after)."""
         self._floor_owed: dict[str, float] = {}
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
@@ -514,13 +516,18 @@ class Engine:
     def sends_lost(self, unsent: Mapping[str, Sequence[str]]) -> None:
         """A device's messages of a chain (`GatedMessage.chain`) were dropped unsent, or held up
         on the way (the broker away, slow or stalled); `unsent` maps each such device to their
-        payloads. A headset counts as silent, its content fading in again
-        (`VrControl.volume_lost`); a light bar's set whose start did not go is stopped (a
-        start sent late may have reached it). Each is journaled with what did not go, and
-        is a warning until `HELD_BACK_ALERT_S` passes without another loss."""
+        payloads. A headset whose screen a lost message lit is stopped, and its scene's
+        content played again (`_screen_lost`); one that lost volume steps only counts as
+        silent, its content fading in again (`VrControl.volume_lost`); a light bar's set
+        whose start did not go is stopped (a start sent late may have reached it). Each is
+        journaled with what did not go, and is a warning until `HELD_BACK_ALERT_S` passes
+        without another loss."""
         now = self.now()
-        for device_id in sorted(unsent):
-            if device_id in self.vr.ids:
+        for device_id, payloads in sorted(unsent.items()):
+            if device_id in self.vr.ids and lit_a_screen(self.drivers[device_id], payloads):
+                then = self._screen_lost(device_id, now)
+                held = HeldBack("screen", "what lit the screen", "what lit its screen")
+            elif device_id in self.vr.ids:
                 fading = self.vr.volume_lost(device_id, now)
                 then = "content fades in again from silence" if fading else "counted as silent"
                 held = HeldBack("volume", "volume steps", "volume held back, its steps")
@@ -545,10 +552,32 @@ class Engine:
             late = f"{held.what} did not reach the broker in time"
             self._record(
                 "error",
-                {"error": late, held.key: then, "unsent": list(unsent[device_id])},
+                {"error": late, held.key: then, "unsent": list(payloads)},
                 device=device_id,
                 text=f"{device_id}: {late}; {then}",
             )
+
+    def _screen_lost(self, device_id: str, now: float) -> str:
+        """What lit a headset's screen did not go on time: it is stopped (a play held up on
+        the way may yet reach it), and the scene's content, if that was what it was told last,
+        is played again `VR_RETRY_S` later, judged by the flash rate then; what it was told
+        by the operator waits for the operator."""
+        last = self.vr.sent.get(device_id)
+        scene = self.room.scenes.get(self._room_scene or "")
+        target = scene_targets(self.room, scene).get(device_id) if scene else None
+        self.vr.stop(device_id, now)
+        self._vr_owed.pop(device_id, None)
+        if (
+            isinstance(target, VrTarget)
+            and target.action == "play"
+            and last is not None
+            and last.action == "play"
+            and last.content == target.content
+            and self.emergency is None
+        ):
+            self._vr_owed[device_id] = (target, now + VR_RETRY_S * self.scale)
+            return "its content is stopped; the scene's plays again in a second"
+        return "its content is stopped"
 
     def reports_changed(self, failure: str | None, *, shared: bool = False) -> None:
         """The bus's connection for device reports has been down a while (`failure`): no

@@ -24,7 +24,8 @@ brightness, a stop darkens either (docs/safety.md#flash-rate).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -41,6 +42,7 @@ from controller.drivers.base import (
     VrDriver,
     commanded_topics,
 )
+from controller.drivers.payloads import PayloadError
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.safety import BlsRequest, Rule, SafetyGate, Status, Verdict
 
@@ -61,11 +63,11 @@ VOLUME_RISE_LATE_S = 0.5
 it out is dropped: sent later, it would come together with the steps after it, a ramp of
 seconds arriving at once (docs/safety.md#volume-ramp; the rule's half second)."""
 
-BAR_START_LATE_S = 0.5
-"""A visual light bar's set start still waiting for the broker this long (real seconds) after
-the gate let it out is dropped: sent later, it would come together with the starts and stops
-after it, sets of seconds lighting and darkening the bar within milliseconds
-(docs/safety.md#flash-rate)."""
+LIT_LATE_S = 0.5
+"""What lights a visual light bar or a screen (a set's start, a play, a brightness rise)
+still waiting for the broker this long (real seconds) after the gate let it out is dropped:
+sent later, it would come together with the starts and stops after it, changes seconds apart
+lighting and darkening the device within milliseconds (docs/safety.md#flash-rate)."""
 
 FADE_COLOUR_KEY = " colour"
 """Appended to a light's topic for the key of a stepped fade's colour (`GatedMessage.key`)."""
@@ -90,13 +92,13 @@ class GatedMessage:
     judge). A state query has a key of its own too (`QUERY_KEY`). VR and BLS commands have
     none: each one counts, in order (a play, then its volume ramp)."""
     expires_s: float | None = None
-    """Set for a VR volume rise (`VOLUME_RISE_LATE_S`) and a light bar's set start
-    (`BAR_START_LATE_S`): it is dropped rather than sent later."""
+    """Set for a VR volume rise (`VOLUME_RISE_LATE_S`) and what lights a light bar or a
+    screen (`LIT_LATE_S`): it is dropped rather than sent later."""
     chain: str | None = None
-    """Set for a VR volume above 0 and a light bar's set start: the device's id. Each is
-    judged against the one before, so when one is dropped unsent the later ones waiting are
-    dropped with it, and the engine is told (`Engine.sends_lost`): the headset counts as
-    silent, the bar's set as stopped."""
+    """Set for a VR volume above 0 and what lights a light bar or a screen: the device's id.
+    Each is judged against the one before, so when one is dropped unsent the later ones
+    waiting are dropped with it, and the engine is told (`Engine.sends_lost`): a headset's
+    volume counts as silent, its screen as dark, the bar's set as stopped."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -293,6 +295,7 @@ class RoomOutput:
             assert command.volume is not None  # VrCommand requires it
             value = self.volume(device_id, command.volume, now, over_s=0.0)
             return Verdict(Status.OK, command, value)
+        lights = command.action == "play"
         if command.action == "brightness":
             level = command.level
             assert level is not None  # VrCommand requires it (0–1)
@@ -303,6 +306,7 @@ class RoomOutput:
                     return verdict
                 level = verdict.value
                 command = replace(command, level=level)
+                lights = level > self._screens.get(device_id, 1.0) + LEVEL_EPSILON
             self._screens[device_id] = level
         if command.action == "play":
             lit = self.gate.check_light(
@@ -326,7 +330,7 @@ class RoomOutput:
         if command.action == "resume":  # paused content comes back silent, to ramp in again
             self._vr_send(device_id, VrCommand("volume", volume=0.0))
             self.silenced(device_id, now)
-        self._vr_send(device_id, command)
+        self._vr_send(device_id, command, lights=lights)
         return Verdict(Status.OK, command, command)
 
     def screen_ended(self, device_id: str, now: float) -> None:
@@ -339,10 +343,16 @@ class RoomOutput:
         if device_id not in self._dark and isinstance(self.drivers.get(device_id), VrDriver):
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
 
-    def _vr_send(self, device_id: str, command: VrCommand) -> None:
+    def _vr_send(self, device_id: str, command: VrCommand, *, lights: bool = False) -> None:
+        """Send `command`; one that `lights` the screen goes on time or never (`LIT_LATE_S`)."""
         driver = self.drivers.get(device_id)
         if isinstance(driver, VrDriver):
-            self._send(device_id, driver.command(command))
+            self._send(
+                device_id,
+                driver.command(command),
+                expires_s=LIT_LATE_S if lights else None,
+                chain=device_id if lights else None,
+            )
 
     # ------------------------------------------------------------------ BLS
 
@@ -393,7 +403,7 @@ class RoomOutput:
             self._send(
                 device_id,
                 driver.command(command),
-                expires_s=BAR_START_LATE_S if bar else None,
+                expires_s=LIT_LATE_S if bar else None,
                 chain=device_id if bar else None,
             )
         elif self.tones is not None:
@@ -474,6 +484,20 @@ class RoomOutput:
 
     def _real(self, now: float) -> float:
         return now / self._scale
+
+
+def lit_a_screen(driver: Driver, unsent: Sequence[str]) -> bool:
+    """Whether a headset's `unsent` messages (payloads of its chain, `GatedMessage.chain`)
+    held one that lit its screen (a play, a brightness rise: `RoomOutput.vr`), not only
+    volume steps."""
+    if not isinstance(driver, VrDriver):
+        return False
+    for topic in driver.command_topics():
+        for payload in unsent:
+            with contextlib.suppress(PayloadError):
+                if driver.decode(topic, payload).action in ("play", "brightness"):
+                    return True
+    return False
 
 
 def _light_level(command: LightCommand) -> float:

@@ -64,9 +64,9 @@ from controller.drivers.base import (
 from controller.drivers.payloads import PayloadError
 from controller.drivers.registry import make_driver
 from controller.engine.bls import BlsSet, stop_grace_s
-from controller.engine.output import RoomOutput
+from controller.engine.output import RoomOutput, lit_a_screen
 from controller.engine.safety import BlsRequest, SafetyGate, Verdict
-from controller.engine.service import public_event
+from controller.engine.service import public_event, unsent_by_chain
 from controller.journal import Event, SessionMeta
 from controller.journal.export import timeline_record
 from controller.research.replay import Position, ReplayTarget
@@ -392,15 +392,21 @@ class LiveTarget(ReplayTarget):
     def sends_lost(self, lost: list[Pending]) -> None:
         """Messages of a chain dropped or held up on the way (`GatedMessage.chain`). Each such
         headset is told 0 with what is sent next (a lower volume waiting may have gone with
-        them), so the next recorded rise is held to the ramp from silence. A light bar whose
+        them), so the next recorded rise is held to the ramp from silence; one whose screen a
+        lost play or brightness rise lit is told to stop. A light bar whose
         set's start did not go is told to stop with what is sent next (a start sent late
         may have reached it), and the replay says it held the set back."""
         now = self._clock()
-        for device_id in sorted({message.chain for message in lost if message.chain}):
+        for device_id, unsent in sorted(unsent_by_chain(lost).items()):
             if self.room.devices[device_id].kind == "bls":
                 if device_id in self._stops_owed:
                     self._stops_owed[device_id] = now
                 self._hold_back(f"{device_id}: a set's start did not reach the broker in time")
+            elif lit_a_screen(self._drivers[device_id], unsent):
+                self.output.vr(device_id, VrCommand("stop"), now)
+                self._hold_back(
+                    f"{device_id}: what lit its screen did not reach the broker in time"
+                )
             else:
                 self.output.volume(device_id, 0.0, now, over_s=0.0)
 

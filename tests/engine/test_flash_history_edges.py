@@ -16,14 +16,13 @@ from pathlib import Path
 
 from controller.bus.outbox import Outbox, Pending
 from controller.engine.engine import HELD_BACK_ALERT_S
-from controller.engine.output import BAR_START_LATE_S
+from controller.engine.output import LIT_LATE_S
 from controller.engine.phases import CommandRefused
 from controller.engine.service import unsent_by_chain
 from controller.journal import list_sessions, read_events
-from tests.engine.room_parts import LIGHTBAR, TAPPERS
+from tests.engine.room_parts import HEADSET, LIGHTBAR, TAPPERS
 from tests.engine.test_engine import Room
 
-HEADSET = "vr/headset/set"
 IDLE = json.dumps({"status": "idle", "content": None, "position_s": 0})
 
 
@@ -98,7 +97,7 @@ def test_a_light_bar_s_sets_queued_through_an_outage_do_not_reach_it_together(
     """The gate judges a light bar's starts and stops at the moment it lets them out. Queued
     through a broker outage, they all left together when the broker was back: the bar lit
     and darkened three times within milliseconds. A start now has a deadline
-    (`BAR_START_LATE_S`, as a volume rise has, docs/robustness.md#queueing): one still
+    (`LIT_LATE_S`, as a volume rise has, docs/robustness.md#queueing): one still
     waiting then is dropped, never sent late. The stops all go; the engine is told, and says
     so."""
     room = Room(tmp_path)
@@ -128,13 +127,13 @@ def test_a_light_bar_s_sets_queued_through_an_outage_do_not_reach_it_together(
 def test_a_light_bar_s_start_on_time_goes_out_and_a_late_one_stops_its_set(
     tmp_path: Path,
 ) -> None:
-    """A start that waited less than `BAR_START_LATE_S` goes out when the broker is back. One
+    """A start that waited less than `LIT_LATE_S` goes out when the broker is back. One
     that waited longer is dropped; its set, running by the engine's clock, is stopped (a
     start sent late may have reached the bar), shown as a warning until half a minute has
     passed without another loss. A tappers' start has no deadline: it lights nothing."""
     room = Room(tmp_path)
     room.do("start", plan="rehearsal", participant="P014")
-    assert BAR_START_LATE_S == 0.5
+    assert LIT_LATE_S == 0.5
     on_time = bar_sets(room, (0.0,))
     on_time[3.0] = lambda: room.do("bls", op="start", device="tappers", speed_hz=1.0, passes=2)
 
@@ -160,3 +159,64 @@ def test_a_light_bar_s_start_on_time_goes_out_and_a_late_one_stops_its_set(
     assert "bls:lightbar" in [a.key for a in room.engine.snapshot().alerts]
     room.run_for(1.0)
     assert "bls:lightbar" not in [a.key for a in room.engine.snapshot().alerts]
+
+
+def headset_heard(took: list[tuple[float, str, str]]) -> list[tuple[float, str]]:
+    """What the headset was told and when, but its volume steps."""
+    said = [(at, json.loads(payload)) for at, topic, payload in took if topic == HEADSET]
+    return [
+        (at, m["action"] + (f" {m['content']}" if "content" in m else ""))
+        for at, m in said
+        if m["action"] != "volume"
+    ]
+
+
+def test_a_headset_s_plays_and_stops_queued_through_an_outage_do_not_reach_it_together(
+    tmp_path: Path,
+) -> None:
+    """A play lights a headset's screen and a stop darkens it, each judged by the flash rate
+    when the gate lets it out. Queued through an outage, plays and stops seconds apart would
+    reach the headset within milliseconds. A play (and a brightness rise) has the light
+    bar's deadline (`LIT_LATE_S`): dropped, with the volume steps after it; the stops go,
+    and the engine stops the headset again (a play held up may yet reach it). Content the
+    operator played waits for the operator."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)  # the scene's content is on the headset
+    operator = {
+        at: lambda: room.do("vr", op="play", content="breathing-meadow") for at in (0.0, 2.5, 5.0)
+    } | {at: lambda: room.do("vr", op="stop") for at in (1.25, 3.75)}
+
+    took = through_an_outage(room, (0.0, 30.0), 32.0, operator)
+
+    assert headset_heard(took) == [(30.0, "stop"), (30.0, "stop"), (30.25, "stop")]
+    [held] = [a for a in room.engine.snapshot().alerts if a.key == "screen:headset"]
+    assert held.message == (
+        "VR headset / meditation display: what lit its screen did not reach the broker in time "
+        "(the broker away or slow); its content is stopped"
+    )
+    room.do("end")
+    [info] = list_sessions(room.engine.room.data_dir)
+    [lost] = [e for e in read_events(info.path) if e.kind == "error" and e.device == "headset"]
+    assert lost.payload["unsent"][:3] == [
+        '{"action":"play","content":"breathing-meadow","volume":0}',
+        '{"action":"volume","volume":2}',
+        '{"action":"volume","volume":5}',
+    ]
+
+
+def test_a_scene_s_content_whose_play_was_dropped_plays_again_a_second_later(
+    tmp_path: Path,
+) -> None:
+    """The phase does not run without its content (docs/safety.md#flash-rate): a scene's
+    play dropped unsent is played again a second after the engine's stop, judged then."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(2.0)
+    phases = {0.0: lambda: room.do("next"), 2.0: lambda: room.do("back")}
+
+    took = through_an_outage(room, (0.0, 30.0), 32.0, phases)
+
+    assert headset_heard(took) == [(30.0, "stop"), (30.25, "stop"), (31.0, "play breathing:6")]
+    [held] = [a.message for a in room.engine.snapshot().alerts if a.key == "screen:headset"]
+    assert held.endswith("; its content is stopped; the scene's plays again in a second")

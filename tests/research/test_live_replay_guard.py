@@ -308,6 +308,24 @@ async def test_a_replayed_light_bar_set_whose_start_was_lost_is_stopped_and_said
     assert target.held_back[-1] == "lightbar: a set's start did not reach the broker in time"
 
 
+async def test_a_replayed_play_that_was_lost_stops_the_headset_and_is_said() -> None:
+    """docs/robustness.md#queueing: a play (it lights the screen) the bus dropped unsent is
+    told to the publisher; the replay tells the headset to stop with what it sends next (a
+    play held up may yet reach it) and says so."""
+    now = [0.0]
+    target, sent = live_target(clock=lambda: now[0])
+    play = '{"action":"play","content":"breathing-meadow","volume":0}'
+    await target.emit(Event("command", {"payload": play}, device="headset", topic=HEADSET))
+    [(_, sent_play)] = sent
+    target.sends_lost([Pending(HEADSET, sent_play.encode(), 1, False, chain="headset")])
+    sent.clear()
+    now[0] += 1.0
+    await target.position(a_position(1.0))
+
+    assert sent == [(HEADSET, '{"action":"stop"}')]
+    assert target.held_back[-1] == "headset: what lit its screen did not reach the broker in time"
+
+
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
     """docs/safety.md#flash-rate: a brightness change passes the gate unless the screen's
     content was stopped and nothing played since. The replay does not know what the room's
