@@ -380,6 +380,7 @@ class Bus:
             key=message.key,
             expires_s=min(deadlines, default=None),
             chain=message.chain,
+            keep=message.keep,
         )
 
     def send_now(self) -> bool:
@@ -422,6 +423,7 @@ class Bus:
         key: str | None,
         expires_s: float | None,
         chain: str | None = None,
+        keep: bool = False,
     ) -> None:
         check_topic(topic)
         _check_qos(qos)
@@ -429,7 +431,7 @@ class Bus:
             raise RuntimeError(f"the bus is closed; cannot publish to {topic}")
         data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
         expires_at = math.inf if expires_s is None else time.monotonic() + expires_s
-        message = Pending(topic, data, qos, retain, expires_at, chain)
+        message = Pending(topic, data, qos, retain, expires_at, chain, keep)
         self._report_drop(self._outbox.put(message, key=key))
         self._wake.set()
 
@@ -721,7 +723,12 @@ class Bus:
         assert chain is not None  # only a chain's messages are watched
         now = time.monotonic()
         held = now > message.expires_at and now - written > SLOW_ACK_S
-        if held and chain not in self._late_chains:
+        if held and message.keep:  # it went, no loss: a later one in flight may still be
+            expired = self._outbox.expired
+            self._outbox.late(message)
+            if self._outbox.expired > expired:
+                self._report_lost()
+        elif held and chain not in self._late_chains:
             self._late_chains.add(chain)
             self._outbox.late(message)
             self._report_lost()

@@ -35,6 +35,11 @@ class Pending:
     """When (monotonic seconds) the message is too late to send; never by default."""
     chain: str | None = None
     """Dropped unsent, it takes the later messages of its chain still waiting with it."""
+    keep: bool = False
+    """A message of a chain that is sent however late (a light bar's stop: darkening it is
+    never held back): taken after its deadline, or acknowledged after it (`late`), it goes
+    (went) all the same, and the later messages of its chain still waiting are dropped (they
+    would follow it at once); it is never dropped with an earlier one of its chain."""
 
 
 class Outbox:
@@ -71,7 +76,10 @@ class Outbox:
         taken: list[tuple[Hashable, Pending]] = []
         while self._waiting and len(taken) < count:
             slot, message = self._waiting.popitem(last=False)
-            if message.expires_at < now:
+            if message.expires_at < now and message.keep:
+                self.expired += self._lose_followers(message)
+                taken.append((slot, message))
+            elif message.expires_at < now:
                 self.expired += 1 + self._lose(message)
             else:
                 taken.append((slot, message))
@@ -80,8 +88,8 @@ class Outbox:
     def late(self, message: Pending) -> None:
         """`message`, sent, reached the broker only after its deadline: drop the later messages
         of its chain still waiting (counted in `expired`), and keep it for `take_lost` with
-        them."""
-        self.expired += self._lose(message)
+        them (one that is sent however late, `Pending.keep`, is not kept: it went)."""
+        self.expired += self._lose_followers(message) if message.keep else self._lose(message)
 
     def take_lost(self) -> list[Pending]:
         """The messages dropped unsent since the last call (full, late, or in a chain with
@@ -108,9 +116,16 @@ class Outbox:
         """Note `message` as lost, and drop the later messages of its chain still waiting;
         how many of those there were."""
         self._lost.append(message)
+        return self._lose_followers(message)
+
+    def _lose_followers(self, message: Pending) -> int:
+        """Drop the later messages of `message`'s chain still waiting, but those sent however
+        late (`Pending.keep`); how many there were."""
         if message.chain is None:
             return 0
-        followers = [slot for slot, m in self._waiting.items() if m.chain == message.chain]
+        followers = [
+            slot for slot, m in self._waiting.items() if m.chain == message.chain and not m.keep
+        ]
         for slot in followers:
             self._lost.append(self._waiting.pop(slot))
         return len(followers)

@@ -98,7 +98,13 @@ class GatedMessage:
     """Set for a VR volume above 0 and what lights a light bar or a screen: the device's id.
     Each is judged against the one before, so when one is dropped unsent the later ones
     waiting are dropped with it, and the engine is told (`Engine.sends_lost`): a headset's
-    volume counts as silent, its screen as dark, the bar's set as stopped."""
+    volume counts as silent, its screen as dark, the bar's set as stopped. What darkens a
+    light bar is of its chain too (`keep`)."""
+    keep: bool = False
+    """Set for what darkens a light bar: sent however late, never dropped with a start
+    before it; sent after `LIT_LATE_S`, it takes the device's later messages of its chain
+    still waiting with it (the device would go dark and light again at once: a flash the
+    gate never judged)."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -418,7 +424,14 @@ class RoomOutput:
         if _light_bar(driver):
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
         if isinstance(driver, BlsDriver):
-            self._send(device_id, driver.command(BlsCommand(running=False)))
+            bar = _light_bar(driver)  # a stop waited for: the bar's starts after it go with it
+            self._send(
+                device_id,
+                driver.command(BlsCommand(running=False)),
+                expires_s=LIT_LATE_S if bar else None,
+                chain=device_id if bar else None,
+                keep=bar,
+            )
         elif self.tones is not None:
             self.tones.stop()
             self.silenced(TONES, now)
@@ -461,6 +474,7 @@ class RoomOutput:
         slot: str = "",
         expires_s: float | None = None,
         chain: str | None = None,
+        keep: bool = False,
     ) -> None:
         """Let `messages` out; a light's are keyed by topic and `slot` (`GatedMessage.key`)."""
         latest_wins = isinstance(self.drivers[device_id], LightDriver)
@@ -475,6 +489,7 @@ class RoomOutput:
                     key,
                     expires_s,
                     chain,
+                    keep,
                     _PASSED_THE_GATE,
                 )
             )

@@ -67,6 +67,7 @@ class Gated:
     key: str | None = None
     expires_s: float | None = None
     chain: str | None = None
+    keep: bool = False
 
     def passed_the_gate(self) -> bool:
         return True

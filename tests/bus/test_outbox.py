@@ -142,3 +142,34 @@ def test_a_chain_s_message_sent_late_takes_the_later_ones_waiting_with_it() -> N
     assert drain(outbox, now=2.0) == ["volume 9"]
     assert [m.payload for m in outbox.take_lost()] == [b"volume 5", b"volume 7"]
     assert outbox.expired == 1
+
+
+def kept(payload: str, chain: str, expires_at: float) -> Pending:
+    """A message of a chain sent however late (a light bar's stop)."""
+    return Pending("bls/x/set", payload.encode(), 1, False, expires_at, chain, keep=True)
+
+
+def test_a_message_sent_however_late_goes_and_takes_the_later_ones_of_its_chain() -> None:
+    """A light bar's stop that waited past its deadline still goes (never a stop lost), but a
+    start after it would reach the bar with it, dark and lit again at once: it is dropped,
+    and told; the stop is not (it went). Nor is a stop dropped with a start before it."""
+    outbox = Outbox(10)
+    outbox.put(chained("start 1", "bar", expires_at=1.0))
+    outbox.put(kept("stop 1", "bar", expires_at=1.0))
+    outbox.put(kept("stop 2", "bar", expires_at=1.5))
+    outbox.put(chained("start 3", "bar", expires_at=3.0))
+    outbox.put(kept("stop 3", "bar", expires_at=3.0))
+    assert drain(outbox, now=2.0) == ["stop 1", "stop 2", "stop 3"]
+    assert [m.payload for m in outbox.take_lost()] == [b"start 1", b"start 3"]
+    assert outbox.expired == 2
+
+
+def test_a_message_sent_however_late_and_acknowledged_late_is_not_told_lost() -> None:
+    outbox = Outbox(10)
+    stop = kept("stop", "bar", expires_at=1.0)
+    outbox.put(stop)
+    assert drain(outbox, now=0.5) == ["stop"]
+    outbox.put(chained("start", "bar", expires_at=3.0))
+    outbox.late(stop)
+    assert drain(outbox, now=2.0) == []
+    assert [m.payload for m in outbox.take_lost()] == [b"start"]

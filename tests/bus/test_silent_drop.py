@@ -133,6 +133,37 @@ async def test_a_chain_s_message_a_stalled_broker_took_late_drops_the_rest_of_it
     assert [message.payload for message in lost if message.chain] == [b"0", b"3", b"4"]
 
 
+async def test_a_light_bar_s_start_a_stalled_broker_took_late_after_its_stop_is_told(
+    private_mosquitto: Mosquitto,
+) -> None:
+    """A light bar's stop (sent however late, `keep`) and then a start, written in one batch
+    as the broker stalls; it resumes 1.15 s later and acknowledges both late. The stop went
+    and is no loss; the start, held up on the way, may have reached the bar only now, and is
+    told to `on_lost` (the engine stops its set). The stop's late acknowledgement must not
+    count as the chain's one report of the batch."""
+    broker = private_mosquitto
+    topic, received, watcher, bus, lost = watched(broker, response_timeout_s=30.0)
+    start = '{"running":true}'
+    async with watcher, bus:
+        assert await watcher.wait_connected(5) and await bus.wait_connected(5)
+        broker.pause()
+        try:
+            began = time.monotonic()
+            stop = Gated(topic, '{"running":false}', expires_s=0.5, chain="bar", keep=True)
+            bus.publish_gated(stop)
+            assert bus.send_now()
+            await eventually(lambda: time.monotonic() > began + 0.1)
+            bus.publish_gated(Gated(topic, start, expires_s=0.5, chain="bar"))
+            assert bus.send_now()
+            await eventually(lambda: time.monotonic() > began + 1.15)
+        finally:
+            broker.resume()
+        await bus.publish(topic, "after")
+        await eventually(lambda: "after" in received.payloads)
+    assert received.payloads == ['{"running":false}', start, "after"]
+    assert [message.payload for message in lost] == [start.encode()]
+
+
 class SlowAcknowledgements(BrokerRelay):
     """Passes the broker's packets to the client `delay_s` late: a broker slow to answer."""
 

@@ -73,7 +73,8 @@ def through_an_outage(
         for message in room.engine.take_outgoing():
             expires_at = math.inf if message.expires_s is None else at + message.expires_s
             pending = Pending(message.topic, message.payload.encode(), message.qos,
-                              message.retain, expires_at, message.chain)  # fmt: skip
+                              message.retain, expires_at, message.chain,
+                              message.keep)  # fmt: skip
             outbox.put(pending, key=message.key)
         if away[0] <= at < away[1]:
             continue
@@ -220,3 +221,59 @@ def test_a_scene_s_content_whose_play_was_dropped_plays_again_a_second_later(
     assert headset_heard(took) == [(30.0, "stop"), (30.25, "stop"), (31.0, "play breathing:6")]
     [held] = [a.message for a in room.engine.snapshot().alerts if a.key == "screen:headset"]
     assert held.endswith("; its content is stopped; the scene's plays again in a second")
+
+
+def transitions_at_the_bar(took: list[tuple[float, str, str]], lit: bool) -> list[float]:
+    """When the bar, `lit` before, changed brightness as the broker passed its messages on: a
+    start lights a dark bar, and darkens then lights a lit one (its sweep starts again at the
+    left, docs/safety.md#flash-rate); a stop darkens a lit one."""
+    changes: list[float] = []
+    for at, topic, payload in took:
+        if topic != LIGHTBAR:
+            continue
+        if json.loads(payload)["running"]:
+            changes += [at, at] if lit else [at]
+            lit = True
+        elif lit:
+            changes.append(at)
+            lit = False
+    return changes
+
+
+def test_a_stop_queued_through_an_outage_does_not_add_a_flash_to_the_starts_after_it(
+    tmp_path: Path,
+) -> None:
+    """A set runs on the bar as the broker goes; the operator stops it during the outage, the
+    stop waits. In the half second before the broker is back the operator starts and stops
+    sets on the bar as often as the gate lets (it judged the bar dark since the stop), then
+    stops the bar once the broker is back. The stop that waited reaches the bar, still lit,
+    with the starts: a darkening the gate counted half a minute earlier now comes in the
+    same second as all the gate allows, so the bar changes more than 2 x
+    `max_flashes_per_s` times in one second."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+
+    def start() -> None:
+        room.do("bls", op="start", device="lightbar", speed_hz=1.0, passes=24)
+
+    def stop() -> None:
+        room.do("bls", op="stop", device="lightbar")
+
+    refused: list[str] = []
+
+    def as_often_as_allowed() -> None:
+        for action in (start, stop, start, stop, start, stop, start):
+            try:
+                action()
+            except CommandRefused as refusal:
+                refused.append(str(refusal))
+
+    do = {0.0: start, 10.0: stop, 29.5: as_often_as_allowed, 30.25: stop}
+    took = through_an_outage(room, (1.0, 30.0), 31.0, do)
+
+    changes = transitions_at_the_bar(took, lit=False)
+    limit = 2 * room.engine.room.settings.safety.max_flashes_per_s
+    worst = max(sum(1 for t in changes if at <= t < at + 1.0) for at in changes)
+    assert worst <= limit, (changes, refused)
+    assert "lightbar" not in room.engine.snapshot().bls.devices
+    assert "bls:lightbar" in [alert.key for alert in room.engine.snapshot().alerts]
