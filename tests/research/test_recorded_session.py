@@ -287,26 +287,49 @@ def test_every_command_journaled_outside_the_broker_outage_went_out_on_the_wire(
 
     missing = missing_from_the_wire(before + after, recorded.wire_to_the_end)
 
-    unsent = told_unsent(events)
-    never_sent = [
-        command
-        for command in missing
-        if isinstance(command.payload, dict)  # as `missing_from_the_wire` asserts
-        and (command.device, command.payload["payload"]) not in unsent
-    ]
+    never_sent = not_told_unsent(missing, events)
     assert never_sent == [], [(c.seq, c.topic, c.payload) for c in never_sent]
 
 
-def told_unsent(events: list[Event]) -> set[tuple[str | None, str]]:
-    """Each device message the journal says did not reach the broker in time (a light bar's
-    set start, a headset's volume step: dropped rather than sent late,
-    docs/robustness.md#queueing), with its device."""
-    return {
-        (event.device, payload)
-        for event in events
-        if event.kind == "error" and isinstance(event.payload, dict)
-        for payload in event.payload.get("unsent", [])
-    }
+def not_told_unsent(missing: list[Event], events: list[Event]) -> list[Event]:
+    """The commands of `missing` the journal does not say were dropped rather than sent late
+    (a light bar's set start, a headset's volume step, docs/robustness.md#queueing). Each
+    payload an `error` event lists as `unsent` accounts for one command of its device with
+    that payload, journaled before it and not yet accounted for: a set or a step of the
+    same value lost again, or journaled after the loss was told, is not excused by it."""
+    waiting: dict[tuple[str | None, str], list[Event]] = {}
+    excused: set[int] = set()
+    missing_seqs = {command.seq for command in missing}
+    for event in events:
+        if not isinstance(event.payload, dict):
+            continue
+        if event.kind == "command" and event.seq in missing_seqs:
+            waiting.setdefault((event.device, event.payload.get("payload")), []).append(event)
+        elif event.kind == "error":
+            for payload in event.payload.get("unsent", []):
+                candidates = waiting.get((event.device, payload))
+                if candidates:
+                    excused.add(candidates.pop(0).seq)
+    return [command for command in missing if command.seq not in excused]
+
+
+def test_a_command_told_unsent_once_excuses_one_missing_command_journaled_before() -> None:
+    """The excuse above counts: two sets of the same start missing from the wire, the
+    journal saying one was dropped, leave the other missing; so does a start journaled
+    after the loss it would match."""
+    start = '{"running":true,"mode":"visual","speed_hz":1.0,"passes":2,"duration_s":null}'
+    bar = "bls/lightbar/set"
+
+    def command(seq: int) -> Event:
+        return Event("command", {"payload": start}, device="lightbar", topic=bar, seq=seq)
+
+    lost = Event("error", {"error": "lost", "unsent": [start]}, device="lightbar", seq=3)
+    first, second, later = command(1), command(2), command(4)
+    events = [first, second, lost, later]
+
+    assert not_told_unsent([first], events) == []
+    assert not_told_unsent([first, second], events) == [second]
+    assert not_told_unsent([later], events) == [later]
 
 
 def test_the_bids_validator_finds_no_error(recorded: RecordedSession, tmp_path: Path) -> None:
