@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.journal import Event, SessionMeta
@@ -19,6 +19,8 @@ from controller.research.check_words import baseline_outcome, recovery_outcome
 from controller.research.describe import describe, emergency_step
 from controller.untrusted import finite_number
 
+START_UNSENT = "its start did not reach the broker in time"
+"""How a set ended whose start never went (the engine's word as it stops such a set)."""
 OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "in_emergency")
 """Keys the engine adds to operator payloads to make a session resumable, not the action's own."""
 
@@ -70,7 +72,8 @@ class BlsSpan:
     seconds: float | None
     mode: str | None
     ended: str
-    """`set complete`, `operator`, `scene`, `emergency`, `session ended`, or `session end`."""
+    """`set complete`, `operator`, `scene`, `emergency`, `session ended`, `session end`, or
+    `START_UNSENT` (the set never ran)."""
 
     @property
     def duration_s(self) -> float:
@@ -314,6 +317,18 @@ class _Reader:
 
     def _error(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         self.result.errors.append(self._moment(event, "error", "error"))
+        unsent = payload.get("unsent")
+        if "bls" in payload and isinstance(unsent, list) and unsent and event.device:
+            self._starts_unsent(event.device, len(unsent))
+
+    def _starts_unsent(self, device: str, count: int) -> None:
+        """The last `count` sets of `device` never started (their starts were dropped rather
+        than sent late, docs/robustness.md#queueing): however the engine ended them (a set
+        complete by its clock, replaced, stopped), they are said to be `START_UNSENT`. The
+        set still running when the loss was told was stopped for it, and is among them."""
+        spans = [n for n, span in enumerate(self.result.bls_sets) if span.device == device]
+        for n in spans[-count:]:
+            self.result.bls_sets[n] = replace(self.result.bls_sets[n], ended=START_UNSENT)
 
     # ------------------------------------------------------------------ helpers
 

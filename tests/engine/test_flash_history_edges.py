@@ -20,6 +20,8 @@ from controller.engine.output import LIT_LATE_S
 from controller.engine.phases import CommandRefused
 from controller.engine.service import unsent_by_chain
 from controller.journal import list_sessions, read_events
+from controller.research.analysis import START_UNSENT, analyse
+from controller.research.sessions import session_meta
 from tests.engine.room_parts import HEADSET, LIGHTBAR, TAPPERS
 from tests.engine.test_engine import Room
 
@@ -277,3 +279,24 @@ def test_a_stop_queued_through_an_outage_does_not_add_a_flash_to_the_starts_afte
     assert worst <= limit, (changes, refused)
     assert "lightbar" not in room.engine.snapshot().bls.devices
     assert "bls:lightbar" in [alert.key for alert in room.engine.snapshot().alerts]
+
+
+def test_a_light_bar_set_whose_start_never_went_is_not_analysed_as_complete(
+    tmp_path: Path,
+) -> None:
+    """A set started on the bar as the broker goes runs its two seconds by the engine's clock
+    and is journaled complete; when the broker is back its start is dropped (too late), and
+    the journal says so ("no set runs"). The session's analysis (the report, the BIDS
+    `bls_set` rows, the CSV summary) still counts a complete set of two seconds on the bar,
+    which never lit. It is said to have never started (`START_UNSENT`)."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    do = {0.0: lambda: room.do("bls", op="start", device="lightbar", speed_hz=1.0, passes=2)}
+
+    took = through_an_outage(room, (0.0, 10.0), 10.0, do)
+
+    assert not [payload for _, topic, payload in took if topic == LIGHTBAR and "true" in payload]
+    room.do("end")
+    [info] = list_sessions(room.engine.room.data_dir)
+    result = analyse(session_meta(info.path), read_events(info.path))
+    assert [(span.device, span.ended) for span in result.bls_sets] == [("lightbar", START_UNSENT)]
