@@ -26,7 +26,7 @@ import pytest
 
 from bench.stages import published_topics
 from controller.api.client import RoomClient
-from controller.api.commands import NO_ID
+from controller.api.commands import NO_ID, parse_command
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import BrokerSettings
@@ -597,6 +597,54 @@ async def test_a_volume_ramp_a_broker_stalled_for_a_second_passed_on_late_is_not
         await heard_again_at_40(wire)
     wire.close()
     assert_ramped(wire, engine)
+
+
+async def test_a_light_bar_s_stop_a_stalled_broker_held_is_not_followed_at_once_by_a_start(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A set runs on the light bar; the broker stalls; the operator stops the set (its stop
+    is written as the broker stalls: its host takes it) and, two seconds later, starts
+    another (the gate judged the bar dark for those seconds; it waits in the queue behind
+    the stop not acknowledged). As the broker resumes, the stop reaches the bar, still lit,
+    and the start must not follow it at once (dark and lit in a millisecond: a flash the
+    gate never judged). The start is dropped and told: the engine stops the set and says
+    so."""
+    wire = Wire(private_mosquitto)
+    bar = "bls/lightbar/set"
+    async with session_running(private_mosquitto, tmp_path) as room_service:
+        engine = room_service.engine
+        assert engine is not None
+
+        def operator(op: str) -> None:
+            fields = {"passes": 20, "speed_hz": 1.0} if op == "start" else {}
+            command = {"id": f"bar-{op}-{time.monotonic()}", "action": "bls", "op": op}
+            command |= {"device": "lightbar", **fields}
+            engine.command(parse_command(json.dumps(command).encode()))
+
+        await asyncio.sleep(1.5)  # past the flash window of the engine's start
+        operator("start")
+        await eventually(lambda: any('"running":true' in p for p in wire.payloads(bar)), "lit")
+        private_mosquitto.pause()
+        try:
+            paused_at = time.monotonic()
+            operator("stop")
+            await eventually(lambda: time.monotonic() > paused_at + 2.0, "stalled")
+            operator("start")
+            await eventually(lambda: time.monotonic() > paused_at + 2.2, "stalled")
+        finally:
+            private_mosquitto.resume()
+        await eventually(
+            lambda: "bls:lightbar" in {alert.key for alert in engine.snapshot().alerts},
+            "the start held back, said",
+        )
+        await asyncio.sleep(0.5)
+    wire.close()
+    timed = wire.timed(bar)
+    starts = [at for at, payload in timed if '"running":true' in payload]
+    stops = [at for at, payload in timed if '"running":false' in payload]
+    assert len(starts) == 1, timed  # the first set's, before the stall
+    assert any(at > starts[0] for at in stops), timed
+    assert "lightbar" not in engine.snapshot().bls.devices
 
 
 async def heard_again_at_40(wire: Wire) -> None:
