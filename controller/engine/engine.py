@@ -71,7 +71,7 @@ from controller.engine.intake import INBOX, DeviceIntake, Drops
 from controller.engine.lights import LightControl, wanted_level
 from controller.engine.local import MusicOutput, ToneOutput
 from controller.engine.music import MusicControl
-from controller.engine.output import LATCHED, GatedMessage, RoomOutput, lit_a_screen
+from controller.engine.output import LATCHED, GatedMessage, RoomOutput, changed_a_screen
 from controller.engine.phases import CommandRefused, CueDue, PhaseChange, SessionRun
 from controller.engine.record import Recorder, iso_wall
 from controller.engine.resume import ResumeError, ResumePoint
@@ -524,18 +524,17 @@ class Engine:
         without another loss."""
         now = self.now()
         for device_id, payloads in sorted(unsent.items()):
-            if device_id in self.vr.ids and lit_a_screen(self.drivers[device_id], payloads):
+            if device_id in self.vr.ids and changed_a_screen(self.drivers[device_id], payloads):
                 then = self._screen_lost(device_id, now)
-                held = HeldBack("screen", "what lit the screen", "what lit its screen")
+                held = HeldBack("screen", "what changed the screen", "what changed its screen")
             elif device_id in self.vr.ids:
                 fading = self.vr.volume_lost(device_id, now)
                 then = "content fades in again from silence" if fading else "counted as silent"
                 held = HeldBack("volume", "volume steps", "volume held back, its steps")
             elif device_id in self.room.devices and self.room.devices[device_id].kind == "bls":
                 running = device_id in self.bls.sets
-                if running:
-                    self.bls.stop(device_id, "its start did not reach the broker in time", now)
-                then = "the set is stopped" if running else "no set runs"
+                self.bls.stop(device_id, "its start did not reach the broker in time", now)
+                then = "the set is stopped" if running else "the bar is told to stop again"
                 held = HeldBack("bls", "a BLS set's start", "a set held back, its start")
             else:
                 continue

@@ -99,12 +99,12 @@ class GatedMessage:
     Each is judged against the one before, so when one is dropped unsent the later ones
     waiting are dropped with it, and the engine is told (`Engine.sends_lost`): a headset's
     volume counts as silent, its screen as dark, the bar's set as stopped. What darkens a
-    light bar is of its chain too (`keep`)."""
+    light bar or a screen is of its chain too (`keep`)."""
     keep: bool = False
-    """Set for what darkens a light bar: sent however late, never dropped with a start
-    before it; sent after `LIT_LATE_S`, it takes the device's later messages of its chain
-    still waiting with it (the device would go dark and light again at once: a flash the
-    gate never judged)."""
+    """Set for what darkens a light bar or a screen (a stop, a brightness fall): sent however
+    late, never dropped with what lit the device before it; sent after `LIT_LATE_S`, it
+    takes the device's later messages of its chain still waiting with it (the device would
+    go dark and light again at once: a flash the gate never judged)."""
     token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -301,7 +301,7 @@ class RoomOutput:
             assert command.volume is not None  # VrCommand requires it
             value = self.volume(device_id, command.volume, now, over_s=0.0)
             return Verdict(Status.OK, command, value)
-        lights = command.action == "play"
+        lights, darkens = command.action == "play", command.action == "stop"
         if command.action == "brightness":
             level = command.level
             assert level is not None  # VrCommand requires it (0–1)
@@ -312,7 +312,9 @@ class RoomOutput:
                     return verdict
                 level = verdict.value
                 command = replace(command, level=level)
-                lights = level > self._screens.get(device_id, 1.0) + LEVEL_EPSILON
+                before = self._screens.get(device_id, 1.0)
+                lights = level > before + LEVEL_EPSILON
+                darkens = level < before - LEVEL_EPSILON
             self._screens[device_id] = level
         if command.action == "play":
             lit = self.gate.check_light(
@@ -336,7 +338,7 @@ class RoomOutput:
         if command.action == "resume":  # paused content comes back silent, to ramp in again
             self._vr_send(device_id, VrCommand("volume", volume=0.0))
             self.silenced(device_id, now)
-        self._vr_send(device_id, command, lights=lights)
+        self._vr_send(device_id, command, lights=lights, darkens=darkens)
         return Verdict(Status.OK, command, command)
 
     def screen_ended(self, device_id: str, now: float) -> None:
@@ -349,16 +351,12 @@ class RoomOutput:
         if device_id not in self._dark and isinstance(self.drivers.get(device_id), VrDriver):
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
 
-    def _vr_send(self, device_id: str, command: VrCommand, *, lights: bool = False) -> None:
-        """Send `command`; one that `lights` the screen goes on time or never (`LIT_LATE_S`)."""
+    def _vr_send(
+        self, device_id: str, command: VrCommand, *, lights: bool = False, darkens: bool = False
+    ) -> None:
         driver = self.drivers.get(device_id)
         if isinstance(driver, VrDriver):
-            self._send(
-                device_id,
-                driver.command(command),
-                expires_s=LIT_LATE_S if lights else None,
-                chain=device_id if lights else None,
-            )
+            self._send_change(device_id, driver.command(command), lights=lights, darkens=darkens)
 
     # ------------------------------------------------------------------ BLS
 
@@ -405,13 +403,7 @@ class RoomOutput:
                 duration_s=allowed.seconds,  # real seconds, as the gate judged them
                 colour=colour,
             )
-            bar = _light_bar(driver)  # a start is a flash's rise, judged now: on time or never
-            self._send(
-                device_id,
-                driver.command(command),
-                expires_s=LIT_LATE_S if bar else None,
-                chain=device_id if bar else None,
-            )
+            self._send_change(device_id, driver.command(command), lights=_light_bar(driver))
         elif self.tones is not None:
             self.silenced(TONES, now)
             self.tones.start(allowed, volume=0.0)
@@ -424,14 +416,8 @@ class RoomOutput:
         if _light_bar(driver):
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
         if isinstance(driver, BlsDriver):
-            bar = _light_bar(driver)  # a stop waited for: the bar's starts after it go with it
-            self._send(
-                device_id,
-                driver.command(BlsCommand(running=False)),
-                expires_s=LIT_LATE_S if bar else None,
-                chain=device_id if bar else None,
-                keep=bar,
-            )
+            stop = driver.command(BlsCommand(running=False))
+            self._send_change(device_id, stop, darkens=_light_bar(driver))
         elif self.tones is not None:
             self.tones.stop()
             self.silenced(TONES, now)
@@ -497,20 +483,40 @@ class RoomOutput:
                 "command", {"payload": message.payload}, topic=message.topic, device=device_id
             )
 
+    def _send_change(
+        self,
+        device_id: str,
+        messages: list[Outgoing],
+        *,
+        lights: bool = False,
+        darkens: bool = False,
+    ) -> None:
+        """Let out messages that light a light bar or a screen (on time or never: judged now)
+        or darken it (however late, but what would light it again right after goes with it):
+        both of the device's chain, with `LIT_LATE_S` (`GatedMessage.keep`)."""
+        changes = lights or darkens
+        self._send(
+            device_id,
+            messages,
+            expires_s=LIT_LATE_S if changes else None,
+            chain=device_id if changes else None,
+            keep=darkens,
+        )
+
     def _real(self, now: float) -> float:
         return now / self._scale
 
 
-def lit_a_screen(driver: Driver, unsent: Sequence[str]) -> bool:
+def changed_a_screen(driver: Driver, unsent: Sequence[str]) -> bool:
     """Whether a headset's `unsent` messages (payloads of its chain, `GatedMessage.chain`)
-    held one that lit its screen (a play, a brightness rise: `RoomOutput.vr`), not only
-    volume steps."""
+    held one that changed its screen (a play, a stop, a brightness change: `RoomOutput.vr`),
+    not only volume steps."""
     if not isinstance(driver, VrDriver):
         return False
     for topic in driver.command_topics():
         for payload in unsent:
             with contextlib.suppress(PayloadError):
-                if driver.decode(topic, payload).action in ("play", "brightness"):
+                if driver.decode(topic, payload).action in ("play", "stop", "brightness"):
                     return True
     return False
 

@@ -17,8 +17,10 @@ from typing import Any
 from controller.journal import Event, SessionMeta
 from controller.research.check_words import baseline_outcome, recovery_outcome
 from controller.research.describe import describe, emergency_step
-from controller.untrusted import finite_number
+from controller.untrusted import UntrustedJsonError, finite_number, read_json
 
+MAX_UNSENT_CHARS = 64 * 1024
+"""A device message longer than this in an `error` event's `unsent` is not read."""
 START_UNSENT = "its start did not reach the broker in time"
 """How a set ended whose start never went (the engine's word as it stops such a set)."""
 OPERATOR_STATE_KEYS = ("run", "scene", "overrides", "in_emergency")
@@ -318,8 +320,10 @@ class _Reader:
     def _error(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         self.result.errors.append(self._moment(event, "error", "error"))
         unsent = payload.get("unsent")
-        if "bls" in payload and isinstance(unsent, list) and unsent and event.device:
-            self._starts_unsent(event.device, len(unsent))
+        if "bls" in payload and isinstance(unsent, list) and event.device:
+            starts = sum(1 for message in unsent if _a_set_start(message))
+            if starts:
+                self._starts_unsent(event.device, starts)
 
     def _starts_unsent(self, device: str, count: int) -> None:
         """The last `count` sets of `device` never started (their starts were dropped rather
@@ -417,3 +421,15 @@ class _Reader:
         result.bls_sets.sort(key=lambda span: span.start)
         result.dropouts.sort(key=lambda span: span.start)
         return result
+
+
+def _a_set_start(message: object) -> bool:
+    """Whether a BLS device message (as journaled, `{"running":true,...}`) starts a set; a
+    stop, or anything unreadable, does not."""
+    if not isinstance(message, str):
+        return False
+    try:
+        value = read_json(message, max_bytes=MAX_UNSENT_CHARS)
+    except UntrustedJsonError:
+        return False
+    return isinstance(value, dict) and value.get("running") is True

@@ -64,7 +64,7 @@ from controller.drivers.base import (
 from controller.drivers.payloads import PayloadError
 from controller.drivers.registry import make_driver
 from controller.engine.bls import BlsSet, stop_grace_s
-from controller.engine.output import RoomOutput, lit_a_screen
+from controller.engine.output import RoomOutput, changed_a_screen
 from controller.engine.safety import BlsRequest, SafetyGate, Verdict
 from controller.engine.service import public_event, unsent_by_chain
 from controller.journal import Event, SessionMeta
@@ -402,10 +402,10 @@ class LiveTarget(ReplayTarget):
                 if device_id in self._stops_owed:
                     self._stops_owed[device_id] = now
                 self._hold_back(f"{device_id}: a set's start did not reach the broker in time")
-            elif lit_a_screen(self._drivers[device_id], unsent):
+            elif changed_a_screen(self._drivers[device_id], unsent):
                 self.output.vr(device_id, VrCommand("stop"), now)
                 self._hold_back(
-                    f"{device_id}: what lit its screen did not reach the broker in time"
+                    f"{device_id}: what changed its screen did not reach the broker in time"
                 )
             else:
                 self.output.volume(device_id, 0.0, now, over_s=0.0)

@@ -19,11 +19,12 @@ from controller.engine.engine import HELD_BACK_ALERT_S
 from controller.engine.output import LIT_LATE_S
 from controller.engine.phases import CommandRefused
 from controller.engine.service import unsent_by_chain
-from controller.journal import list_sessions, read_events
+from controller.journal import Event, list_sessions, read_events
 from controller.research.analysis import START_UNSENT, analyse
 from controller.research.sessions import session_meta
 from tests.engine.room_parts import HEADSET, LIGHTBAR, TAPPERS
 from tests.engine.test_engine import Room
+from tests.research.support import write_journal
 
 IDLE = json.dumps({"status": "idle", "content": None, "position_s": 0})
 
@@ -109,12 +110,12 @@ def test_a_light_bar_s_sets_queued_through_an_outage_do_not_reach_it_together(
     took = through_an_outage(room, (0.0, 30.0), 31.0, bar_sets(room, (0.0, 2.0, 4.0)))
 
     to_the_bar = [(at, payload) for at, topic, payload in took if topic == LIGHTBAR]
-    assert to_the_bar == [(30.0, BAR_STOP)] * 3
+    assert to_the_bar == [(30.0, BAR_STOP)] * 3 + [(30.25, BAR_STOP)]  # and the engine's
     [held] = [a for a in room.engine.snapshot().alerts if a.key == "bls:lightbar"]
     assert (held.level, held.message) == (
         "warning",
         "Light bar: a set held back, its start did not reach the broker in time "
-        "(the broker away or slow); no set runs",
+        "(the broker away or slow); the bar is told to stop again",
     )
     room.do("end")
     [info] = list_sessions(room.engine.room.data_dir)
@@ -122,7 +123,7 @@ def test_a_light_bar_s_sets_queued_through_an_outage_do_not_reach_it_together(
     [lost] = [error for error in errors if error.device == "lightbar"]
     assert lost.payload == {
         "error": "a BLS set's start did not reach the broker in time",
-        "bls": "no set runs",
+        "bls": "the bar is told to stop again",
         "unsent": [BAR_START] * 3,
     }
 
@@ -195,7 +196,8 @@ def test_a_headset_s_plays_and_stops_queued_through_an_outage_do_not_reach_it_to
     assert headset_heard(took) == [(30.0, "stop"), (30.0, "stop"), (30.25, "stop")]
     [held] = [a for a in room.engine.snapshot().alerts if a.key == "screen:headset"]
     assert held.message == (
-        "VR headset / meditation display: what lit its screen did not reach the broker in time "
+        "VR headset / meditation display: what changed its screen did not reach the broker in "
+        "time "
         "(the broker away or slow); its content is stopped"
     )
     room.do("end")
@@ -300,3 +302,47 @@ def test_a_light_bar_set_whose_start_never_went_is_not_analysed_as_complete(
     [info] = list_sessions(room.engine.room.data_dir)
     result = analyse(session_meta(info.path), read_events(info.path))
     assert [(span.device, span.ended) for span in result.bls_sets] == [("lightbar", START_UNSENT)]
+
+
+def test_a_headset_s_stop_queued_through_an_outage_is_not_followed_at_once_by_a_play(
+    tmp_path: Path,
+) -> None:
+    """The operator stops the scene's content early in an outage and plays other content
+    just before the broker is back: the gate judged the screen dark since the stop, so the
+    play passed. Both reaching the headset together would darken its lit screen and light it
+    again within milliseconds, a flash the gate never judged. The stop goes however late
+    (`GatedMessage.keep`), and the play behind it is dropped, the headset told to stop again."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(10.0)  # the scene's content is on the headset, its volume ramp done
+    operator = {
+        10.0: lambda: room.do("vr", op="stop"),
+        29.75: lambda: room.do("vr", op="play", content="breathing-meadow"),
+    }
+
+    took = through_an_outage(room, (1.0, 30.0), 31.0, operator)
+
+    assert headset_heard(took) == [(30.0, "stop"), (30.25, "stop")]
+
+
+def test_only_the_starts_among_a_bar_s_unsent_messages_are_sets_that_never_ran(
+    tmp_path: Path,
+) -> None:
+    """A bar's stop, kept for however late, is lost only when the queue is full; the engine
+    journals it with the starts lost beside it. Only the starts are sets that never ran:
+    counted as such, a stop (or a message that is not a start) took a set that did run."""
+    centering = {"to": "centering", "planned_s": 60.0}
+    started = {"bls": "start", "speed_hz": 1.0, "passes": 2, "seconds": None, "mode": "visual"}
+    lost = {"error": "-", "bls": "-", "unsent": [BAR_STOP, BAR_START, "{", 7, '{"running":1}']}
+    timeline = [(0.0, Event("phase", centering, phase="centering"))]
+    for at in (1.0, 5.0):
+        timeline += [
+            (at, Event("command", started, device="lightbar", phase="centering")),
+            (at + 2.5, Event("command", {"bls": "set complete"}, device="lightbar")),
+        ]
+    timeline.append((8.0, Event("error", lost, device="lightbar", phase="centering")))
+    path = write_journal(tmp_path, timeline)
+
+    result = analyse(session_meta(path), read_events(path))
+
+    assert [span.ended for span in result.bls_sets] == ["set complete", START_UNSENT]

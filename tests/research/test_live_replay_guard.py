@@ -290,7 +290,7 @@ async def test_a_replayed_ramp_whose_step_was_lost_goes_on_from_silence() -> Non
 
 async def test_a_replayed_light_bar_set_whose_start_was_lost_is_stopped_and_said() -> None:
     """docs/robustness.md#queueing: a light bar's set start the bus dropped unsent (waiting
-    for the broker past `BAR_START_LATE_S`, or held up on the way) is told to the publisher;
+    for the broker past `LIT_LATE_S`, or held up on the way) is told to the publisher;
     the replay says so and tells the bar to stop with what it sends next (a start held up
     may yet reach it), not at the end of the set's length."""
     now = [0.0]
@@ -323,7 +323,9 @@ async def test_a_replayed_play_that_was_lost_stops_the_headset_and_is_said() -> 
     await target.position(a_position(1.0))
 
     assert sent == [(HEADSET, '{"action":"stop"}')]
-    assert target.held_back[-1] == "headset: what lit its screen did not reach the broker in time"
+    assert (
+        target.held_back[-1] == "headset: what changed its screen did not reach the broker in time"
+    )
 
 
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
