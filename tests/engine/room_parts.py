@@ -13,9 +13,11 @@ to record), the safety reports, and the room PC's music and tone players (see
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from controller.bus.outbox import Pending
 from controller.config import Playlist, Room, load_room
 from controller.drivers.base import Driver, LightDriver, VrDriver
 from controller.drivers.registry import make_driver
@@ -295,3 +297,18 @@ def volumes_sent(sent: list[tuple[float, str, str]], topic: str = HEADSET) -> li
         for payload in payloads(sent, topic)
         if json.loads(payload)["action"] == "volume"
     ]
+
+
+def queued_at(message: GatedMessage, at: float) -> Pending:
+    """`message` as `Bus.publish_gated` queues it at `at` (monotonic seconds) for the broker:
+    its deadline counted from then, its chain and whether it is kept however late."""
+    expires_at = math.inf if message.expires_s is None else at + message.expires_s
+    return Pending(
+        message.topic,
+        message.payload.encode(),
+        message.qos,
+        message.retain,
+        expires_at,
+        message.chain,
+        message.keep,
+    )

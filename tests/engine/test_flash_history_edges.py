@@ -10,11 +10,10 @@ then taking all that waits at once. The bus and the engine against a real Mosqui
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from controller.bus.outbox import Outbox, Pending
+from controller.bus.outbox import Outbox
 from controller.engine.engine import HELD_BACK_ALERT_S
 from controller.engine.output import LIT_LATE_S
 from controller.engine.phases import CommandRefused
@@ -22,7 +21,7 @@ from controller.engine.service import unsent_by_chain
 from controller.journal import Event, list_sessions, read_events
 from controller.research.analysis import START_UNSENT, analyse
 from controller.research.sessions import session_meta
-from tests.engine.room_parts import HEADSET, LIGHTBAR, TAPPERS
+from tests.engine.room_parts import HEADSET, LIGHTBAR, TAPPERS, queued_at
 from tests.engine.test_engine import Room
 from tests.research.support import write_journal
 
@@ -74,11 +73,7 @@ def through_an_outage(
             do[at]()
         room.engine.tick()
         for message in room.engine.take_outgoing():
-            expires_at = math.inf if message.expires_s is None else at + message.expires_s
-            pending = Pending(message.topic, message.payload.encode(), message.qos,
-                              message.retain, expires_at, message.chain,
-                              message.keep)  # fmt: skip
-            outbox.put(pending, key=message.key)
+            outbox.put(queued_at(message, at), key=message.key)
         if away[0] <= at < away[1]:
             continue
         took += [(at, m.topic, m.payload.decode()) for _, m in outbox.take(len(outbox), at)]

@@ -17,9 +17,9 @@ import math
 
 import pytest
 
-from controller.bus.outbox import Outbox, Pending
+from controller.bus.outbox import Outbox
 from controller.drivers.base import VrCommand
-from tests.engine.room_parts import HEADSET, RoomParts, ticks
+from tests.engine.room_parts import HEADSET, RoomParts, queued_at, ticks
 
 MEADOW = VrCommand("play", "breathing-meadow", 0.4)
 SLACK_S = 0.5
@@ -41,11 +41,7 @@ def heard(
             parts.output.engage_latch({})
             parts.vr.stop("headset", now)
         for message in parts.tick_gated(now):
-            expires_at = math.inf if message.expires_s is None else now + message.expires_s
-            pending = Pending(
-                message.topic, message.payload.encode(), 1, False, expires_at, message.chain
-            )
-            outbox.put(pending, key=message.key)
+            outbox.put(queued_at(message, now), key=message.key)
         if away[0] <= now < away[1]:
             continue
         delivered = outbox.take(len(outbox), now)
