@@ -288,44 +288,44 @@ async def test_a_replayed_ramp_whose_step_was_lost_goes_on_from_silence() -> Non
     assert [json.loads(payload)["volume"] for _, payload in sent] == [0, 5], target.held_back
 
 
-async def test_a_replayed_light_bar_set_whose_start_was_lost_is_stopped_and_said() -> None:
-    """docs/robustness.md#queueing: a light bar's set start the bus dropped unsent (waiting
-    for the broker past `LIT_LATE_S`, or held up on the way) is told to the publisher;
-    the replay says so and tells the bar to stop with what it sends next (a start held up
-    may yet reach it), not at the end of the set's length."""
+@pytest.mark.parametrize(
+    ("device", "topic", "lit", "stop", "said"),
+    [
+        (
+            "lightbar",
+            "bls/lightbar/set",
+            '{"running":true,"mode":"visual","speed_hz":1.0,"passes":8,"duration_s":null}',
+            '{"running":false}',
+            "a set's start did not reach the broker in time",
+        ),
+        (
+            "headset",
+            "vr/headset/set",
+            '{"action":"play","content":"breathing-meadow","volume":0}',
+            '{"action":"stop"}',
+            "what changed its screen did not reach the broker in time",
+        ),
+    ],
+)
+async def test_a_replayed_start_or_play_that_was_lost_stops_the_device_and_is_said(
+    device: str, topic: str, lit: str, stop: str, said: str
+) -> None:
+    """docs/robustness.md#queueing: what lit a light bar or a screen (a set's start, a
+    play) that the bus dropped unsent (waiting for the broker past `LIT_LATE_S`, or held up
+    on the way) is told to the publisher; the replay says so and tells the device to stop
+    with what it sends next (held up, it may yet reach it), not at the end of a set's
+    length or of the content."""
     now = [0.0]
     target, sent = live_target(clock=lambda: now[0])
-    start = '{"running":true,"mode":"visual","speed_hz":1.0,"passes":8,"duration_s":null}'
-    bar = "bls/lightbar/set"
-    await target.emit(Event("command", {"payload": start}, device="lightbar", topic=bar))
-    [(_, sent_start)] = sent
-    target.sends_lost([Pending(bar, sent_start.encode(), 1, False, chain="lightbar")])
+    await target.emit(Event("command", {"payload": lit}, device=device, topic=topic))
+    [(_, sent_lit)] = sent
+    target.sends_lost([Pending(topic, sent_lit.encode(), 1, False, chain=device)])
     sent.clear()
     now[0] += 1.0
     await target.position(a_position(1.0))
 
-    assert sent == [(bar, '{"running":false}')]
-    assert target.held_back[-1] == "lightbar: a set's start did not reach the broker in time"
-
-
-async def test_a_replayed_play_that_was_lost_stops_the_headset_and_is_said() -> None:
-    """docs/robustness.md#queueing: a play (it lights the screen) the bus dropped unsent is
-    told to the publisher; the replay tells the headset to stop with what it sends next (a
-    play held up may yet reach it) and says so."""
-    now = [0.0]
-    target, sent = live_target(clock=lambda: now[0])
-    play = '{"action":"play","content":"breathing-meadow","volume":0}'
-    await target.emit(Event("command", {"payload": play}, device="headset", topic=HEADSET))
-    [(_, sent_play)] = sent
-    target.sends_lost([Pending(HEADSET, sent_play.encode(), 1, False, chain="headset")])
-    sent.clear()
-    now[0] += 1.0
-    await target.position(a_position(1.0))
-
-    assert sent == [(HEADSET, '{"action":"stop"}')]
-    assert (
-        target.held_back[-1] == "headset: what changed its screen did not reach the broker in time"
-    )
+    assert sent == [(topic, stop)]
+    assert target.held_back[-1] == f"{device}: {said}"
 
 
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
