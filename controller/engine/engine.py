@@ -516,12 +516,12 @@ class Engine:
     def sends_lost(self, unsent: Mapping[str, Sequence[str]]) -> None:
         """A device's messages of a chain (`GatedMessage.chain`) were dropped unsent, or held up
         on the way (the broker away, slow or stalled); `unsent` maps each such device to their
-        payloads. A headset whose screen a lost message lit is stopped, and its scene's
-        content played again (`_screen_lost`); one that lost volume steps only counts as
-        silent, its content fading in again (`VrControl.volume_lost`); a light bar's set
-        whose start did not go is stopped (a start sent late may have reached it). Each is
-        journaled with what did not go, and is a warning until `HELD_BACK_ALERT_S` passes
-        without another loss."""
+        payloads. A headset whose screen a lost message changed (a play, a stop, a brightness)
+        is stopped, and its scene's content played again (`_screen_lost`); one that lost
+        volume steps only counts as silent, its content fading in again
+        (`VrControl.volume_lost`); a light bar is told to stop again, its set stopped (a
+        start sent late may have reached it). Each is journaled with what did not go, and is
+        a warning until `HELD_BACK_ALERT_S` passes without another loss."""
         now = self.now()
         for device_id, payloads in sorted(unsent.items()):
             if device_id in self.vr.ids and changed_a_screen(self.drivers[device_id], payloads):
@@ -557,7 +557,7 @@ class Engine:
             )
 
     def _screen_lost(self, device_id: str, now: float) -> str:
-        """What lit a headset's screen did not go on time: it is stopped (a play held up on
+        """What changed a headset's screen did not go on time: it is stopped (a play held up on
         the way may yet reach it), and the scene's content, if that was what it was told last,
         is played again `VR_RETRY_S` later, judged by the flash rate then; what it was told
         by the operator waits for the operator."""
