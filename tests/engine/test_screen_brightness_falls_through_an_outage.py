@@ -1,0 +1,62 @@
+"""A headset's brightness falls, kept however late, queued through an outage.
+
+A fall darkens a lit screen and is sent however late (`GatedMessage.keep`); the rises between
+the falls light it and are dropped when late. Queued through an outage, the falls alone are
+no longer falls at the headset: 1.0 → 0.2, (1.0 dropped) → 0.6, (1.0 dropped) → 0.2 … reach
+it as 0.2, 0.6, 0.2, 0.6 within milliseconds, each a brightness change of 10 % or more the
+gate judged seconds apart (docs/safety.md#flash-rate, docs/robustness.md#queueing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from controller.drivers.base import VrCommand
+from tests.engine.room_parts import HEADSET
+from tests.engine.test_engine import Room
+from tests.engine.test_flash_history_edges import through_an_outage
+
+
+def screen_levels(took: list[tuple[float, str, str]], level: float) -> list[tuple[float, float]]:
+    """When the headset's screen (lit at `level`, 0-1) changed by 10 % or more, and to what: a
+    stop darkens it, a play lights it at its brightness, a brightness changes a lit one."""
+    lit, changes = True, []
+    for at, topic, payload in took:
+        if topic != HEADSET:
+            continue
+        message = json.loads(payload)
+        before = level if lit else 0.0
+        if message["action"] == "stop":
+            lit = False
+        elif message["action"] == "play":
+            lit = True
+        elif message["action"] == "brightness":
+            level = message["level"] / 100
+        else:
+            continue
+        after = level if lit else 0.0
+        if abs(after - before) >= 0.1:
+            changes.append((at, after))
+    return changes
+
+
+def test_a_headset_s_brightness_falls_queued_through_an_outage_do_not_reach_it_together(
+    tmp_path: Path,
+) -> None:
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(10.0)  # the scene's content is on the headset, its screen lit at full
+
+    def brightness(level: float) -> None:
+        room.engine.vr.send("headset", VrCommand("brightness", level=level), room.engine.now())
+
+    levels = [0.2, 1.0, 0.6, 1.0] * 4  # a scene's brightness, changed every second
+    do = {1.0 + n: (lambda level=level: brightness(level)) for n, level in enumerate(levels)}
+
+    took = through_an_outage(room, (0.5, 30.0), 31.0, do)
+
+    changes = screen_levels(took, 1.0)
+    limit = 2 * room.engine.room.settings.safety.max_flashes_per_s
+    worst = max(sum(1 for t, _ in changes if at <= t < at + 1.0) for at, _ in changes)
+    assert worst <= limit, changes
