@@ -39,7 +39,10 @@ class Pending:
     """A message of a chain that is sent however late (a light bar's stop: darkening it is
     never held back): taken after its deadline, or acknowledged after it (`late`), it goes
     (went) all the same, and the later messages of its chain still waiting are dropped (they
-    would follow it at once); it is never dropped with an earlier one of its chain."""
+    would follow it at once), those kept however late too: a screen's brightness falls
+    queued with the rises between them dropped are no longer falls (0.2, 0.6, 0.2 ... at
+    once), so whoever judged them is told, and darkens the device again itself. It is never
+    dropped with an earlier one of its chain that was not sent."""
 
 
 class Outbox:
@@ -77,7 +80,7 @@ class Outbox:
         while self._waiting and len(taken) < count:
             slot, message = self._waiting.popitem(last=False)
             if message.expires_at < now and message.keep:
-                self.expired += self._lose_followers(message)
+                self.expired += self._lose_followers(message, kept_too=True)
                 taken.append((slot, message))
             elif message.expires_at < now:
                 self.expired += 1 + self._lose(message)
@@ -89,7 +92,10 @@ class Outbox:
         """`message`, sent, reached the broker only after its deadline: drop the later messages
         of its chain still waiting (counted in `expired`), and keep it for `take_lost` with
         them (one that is sent however late, `Pending.keep`, is not kept: it went)."""
-        self.expired += self._lose_followers(message) if message.keep else self._lose(message)
+        if message.keep:
+            self.expired += self._lose_followers(message, kept_too=True)
+        else:
+            self.expired += self._lose(message)
 
     def take_lost(self) -> list[Pending]:
         """The messages dropped unsent since the last call (full, late, or in a chain with
@@ -118,13 +124,15 @@ class Outbox:
         self._lost.append(message)
         return self._lose_followers(message)
 
-    def _lose_followers(self, message: Pending) -> int:
+    def _lose_followers(self, message: Pending, *, kept_too: bool = False) -> int:
         """Drop the later messages of `message`'s chain still waiting, but those sent however
-        late (`Pending.keep`); how many there were."""
+        late (`Pending.keep`) unless `kept_too`; how many there were."""
         if message.chain is None:
             return 0
         followers = [
-            slot for slot, m in self._waiting.items() if m.chain == message.chain and not m.keep
+            slot
+            for slot, m in self._waiting.items()
+            if m.chain == message.chain and (kept_too or not m.keep)
         ]
         for slot in followers:
             self._lost.append(self._waiting.pop(slot))
