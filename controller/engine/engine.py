@@ -558,13 +558,17 @@ class Engine:
 
     def _screen_lost(self, device_id: str, now: float) -> str:
         """What changed a headset's screen did not go on time: it is stopped (a play held up on
-        the way may yet reach it), and the scene's content, if that was what it was told last,
-        is played again `VR_RETRY_S` later, judged by the flash rate then; what it was told
-        by the operator waits for the operator."""
+        the way may yet reach it) and told the brightness last judged for it (of its falls
+        and rises, a first fall that went late may be all it got), and the scene's content,
+        if that was what it was told last, is played again `VR_RETRY_S` later, judged by the
+        flash rate then; what it was told by the operator waits for the operator."""
         last = self.vr.sent.get(device_id)
         scene = self.room.scenes.get(self._room_scene or "")
         target = scene_targets(self.room, scene).get(device_id) if scene else None
         self.vr.stop(device_id, now)
+        level = self.output.screen_level(device_id)
+        if level is not None:  # what it got of its falls and rises is not known: kept for a play
+            self.output.vr(device_id, VrCommand("brightness", level=level), now)
         self._vr_owed.pop(device_id, None)
         if (
             isinstance(target, VrTarget)

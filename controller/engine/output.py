@@ -341,6 +341,10 @@ class RoomOutput:
         self._vr_send(device_id, command, lights=lights, darkens=darkens)
         return Verdict(Status.OK, command, command)
 
+    def screen_level(self, device_id: str) -> float | None:
+        """The brightness last let out for a screen (lit or kept for its next play), if any."""
+        return self._screens.get(device_id)
+
     def screen_ended(self, device_id: str, now: float) -> None:
         """A screen reports that it shows nothing though this path did not stop it (its
         content ended by itself: a file played `:once`): it went dark, as a stop darkens it,

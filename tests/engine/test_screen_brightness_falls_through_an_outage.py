@@ -60,3 +60,27 @@ def test_a_headset_s_brightness_falls_queued_through_an_outage_do_not_reach_it_t
     limit = 2 * room.engine.room.settings.safety.max_flashes_per_s
     worst = max(sum(1 for t, _ in changes if at <= t < at + 1.0) for at, _ in changes)
     assert worst <= limit, changes
+
+
+def test_a_headset_s_screen_ends_at_the_brightness_the_engine_judged_after_an_outage(
+    tmp_path: Path,
+) -> None:
+    """Only the first fall that waited goes (the falls after it would follow at once), and
+    the rises between them are dropped: the headset is at whatever that fall said, brighter
+    or dimmer than the engine judged it. Stopped again, it is told the brightness the engine
+    judged, so the next play lights it there (a change the gate counts from the level it
+    knows, docs/safety.md#flash-rate)."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(10.0)
+
+    def brightness(level: float) -> None:
+        room.engine.vr.send("headset", VrCommand("brightness", level=level), room.engine.now())
+
+    do = {1.0: lambda: brightness(0.6), 2.0: lambda: brightness(1.0), 3.0: lambda: brightness(0.2)}
+
+    took = through_an_outage(room, (0.5, 30.0), 31.0, do)
+
+    said = [json.loads(payload) for _, topic, payload in took if topic == HEADSET]
+    [*_, last] = [message["level"] for message in said if message["action"] == "brightness"]
+    assert last == 20, said
