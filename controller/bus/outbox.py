@@ -39,10 +39,11 @@ class Pending:
     """A message of a chain that is sent however late (a light bar's stop: darkening it is
     never held back): taken after its deadline, or acknowledged after it (`late`), it goes
     (went) all the same, and the later messages of its chain still waiting are dropped (they
-    would follow it at once), those kept however late too: a screen's brightness falls
-    queued with the rises between them dropped are no longer falls (0.2, 0.6, 0.2 ... at
-    once), so whoever judged them is told, and darkens the device again itself. It is never
-    dropped with an earlier one of its chain that was not sent."""
+    would follow it at once). Of several such that waited, only the last goes: a screen's
+    brightness falls queued with the rises between them dropped are no longer falls (0.2,
+    0.6, 0.2 ... at once); the others are dropped and told, so whoever judged them darkens
+    the device again itself. One acknowledged late is followed only by the last of them. It
+    is never dropped with an earlier one of its chain that was not sent."""
 
 
 class Outbox:
@@ -79,8 +80,10 @@ class Outbox:
         taken: list[tuple[Hashable, Pending]] = []
         while self._waiting and len(taken) < count:
             slot, message = self._waiting.popitem(last=False)
-            if message.expires_at < now and message.keep:
-                self.expired += self._lose_followers(message, kept_too=True)
+            if message.expires_at < now and message.keep and self._kept_after(message):
+                self.expired += 1 + self._lose(message)  # the last of them goes, alone
+            elif message.expires_at < now and message.keep:
+                self.expired += self._lose_followers(message)
                 taken.append((slot, message))
             elif message.expires_at < now:
                 self.expired += 1 + self._lose(message)
@@ -93,7 +96,7 @@ class Outbox:
         of its chain still waiting (counted in `expired`), and keep it for `take_lost` with
         them (one that is sent however late, `Pending.keep`, is not kept: it went)."""
         if message.keep:
-            self.expired += self._lose_followers(message, kept_too=True)
+            self.expired += self._lose_followers(message, kept_too=True, but_the_last=True)
         else:
             self.expired += self._lose(message)
 
@@ -124,9 +127,19 @@ class Outbox:
         self._lost.append(message)
         return self._lose_followers(message)
 
-    def _lose_followers(self, message: Pending, *, kept_too: bool = False) -> int:
+    def _kept_after(self, message: Pending) -> bool:
+        """Whether a later message of `message`'s chain sent however late waits."""
+        chain = message.chain
+        return chain is not None and any(
+            m.chain == chain and m.keep for m in self._waiting.values()
+        )
+
+    def _lose_followers(
+        self, message: Pending, *, kept_too: bool = False, but_the_last: bool = False
+    ) -> int:
         """Drop the later messages of `message`'s chain still waiting, but those sent however
-        late (`Pending.keep`) unless `kept_too`; how many there were."""
+        late (`Pending.keep`) unless `kept_too`, and the last of these if `but_the_last`;
+        how many there were."""
         if message.chain is None:
             return 0
         followers = [
@@ -134,6 +147,9 @@ class Outbox:
             for slot, m in self._waiting.items()
             if m.chain == message.chain and (kept_too or not m.keep)
         ]
+        kept = [slot for slot in followers if self._waiting[slot].keep]
+        if but_the_last and kept:
+            followers.remove(kept[-1])
         for slot in followers:
             self._lost.append(self._waiting.pop(slot))
         return len(followers)

@@ -559,7 +559,7 @@ class Engine:
     def _screen_lost(self, device_id: str, now: float) -> str:
         """What changed a headset's screen did not go on time: it is stopped (a play held up on
         the way may yet reach it) and told the brightness last judged for it (of its falls
-        and rises, a first fall that went late may be all it got), and the scene's content,
+        and rises, a fall that went late may be all it got), and the scene's content,
         if that was what it was told last, is played again `VR_RETRY_S` later, judged by the
         flash rate then; what it was told by the operator waits for the operator."""
         last = self.vr.sent.get(device_id)

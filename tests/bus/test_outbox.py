@@ -152,19 +152,19 @@ def kept(payload: str, chain: str, expires_at: float) -> Pending:
 def test_a_message_sent_however_late_goes_and_takes_the_later_ones_of_its_chain() -> None:
     """A light bar's stop that waited past its deadline still goes (never a stop lost), but a
     start after it would reach the bar with it, dark and lit again at once: it is dropped,
-    and told; the stop is not (it went). Nor is a stop dropped with a start before it. The
-    later stops of its chain are dropped with it, and told (whoever judged them darkens the
-    device again): a screen's brightness falls, the rises between them dropped, would reach
-    it as alternating levels at once."""
+    and told; the stop is not (it went). Nor is a stop dropped with a start before it. Of
+    several stops that waited only the last goes, the others told (whoever judged them
+    darkens the device again): a screen's brightness falls, the rises between them dropped,
+    would reach it as alternating levels at once."""
     outbox = Outbox(10)
     outbox.put(chained("start 1", "bar", expires_at=1.0))
     outbox.put(kept("stop 1", "bar", expires_at=1.0))
     outbox.put(kept("stop 2", "bar", expires_at=1.5))
     outbox.put(chained("start 3", "bar", expires_at=3.0))
     outbox.put(kept("stop 3", "bar", expires_at=3.0))
-    assert drain(outbox, now=2.0) == ["stop 1"]
+    assert drain(outbox, now=2.0) == ["stop 3"]
     lost = [m.payload for m in outbox.take_lost()]
-    assert lost == [b"start 1", b"start 3", b"stop 2", b"stop 3"]
+    assert lost == [b"start 1", b"start 3", b"stop 1", b"stop 2"]
     assert outbox.expired == 4
 
 

@@ -65,11 +65,10 @@ def test_a_headset_s_brightness_falls_queued_through_an_outage_do_not_reach_it_t
 def test_a_headset_s_screen_ends_at_the_brightness_the_engine_judged_after_an_outage(
     tmp_path: Path,
 ) -> None:
-    """Only the first fall that waited goes (the falls after it would follow at once), and
-    the rises between them are dropped: the headset is at whatever that fall said, brighter
-    or dimmer than the engine judged it. Stopped again, it is told the brightness the engine
-    judged, so the next play lights it there (a change the gate counts from the level it
-    knows, docs/safety.md#flash-rate)."""
+    """A fall that waited goes, the rise after it is dropped: the headset is at 0.3 where the
+    engine judged 0.9, and a scene's 0.85 later would change it by 55 % unseen by the gate.
+    Stopped again, it is told the brightness the engine judged, so the next play lights it
+    there (docs/safety.md#flash-rate)."""
     room = Room(tmp_path)
     room.do("start", plan="rehearsal", participant="P014")
     room.run_for(10.0)
@@ -77,10 +76,35 @@ def test_a_headset_s_screen_ends_at_the_brightness_the_engine_judged_after_an_ou
     def brightness(level: float) -> None:
         room.engine.vr.send("headset", VrCommand("brightness", level=level), room.engine.now())
 
-    do = {1.0: lambda: brightness(0.6), 2.0: lambda: brightness(1.0), 3.0: lambda: brightness(0.2)}
+    do = {1.0: lambda: brightness(0.3), 2.0: lambda: brightness(0.9)}
 
     took = through_an_outage(room, (0.5, 30.0), 31.0, do)
 
     said = [json.loads(payload) for _, topic, payload in took if topic == HEADSET]
     [*_, last] = [message["level"] for message in said if message["action"] == "brightness"]
-    assert last == 20, said
+    assert last == 90, said
+
+
+def test_the_emergency_s_stop_behind_a_fall_that_waited_still_stops_the_headset(
+    tmp_path: Path,
+) -> None:
+    """The emergency's stop, queued behind a brightness fall that waited through the outage,
+    goes as the broker is back, the fall before it dropped (only the last of the darkenings
+    that waited goes) and told: the engine stops the headset again, and plays nothing on it
+    while latched."""
+    room = Room(tmp_path)
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(10.0)
+    fall = {
+        1.0: lambda: room.engine.vr.send(
+            "headset", VrCommand("brightness", level=0.3), room.engine.now()
+        ),
+        5.0: lambda: room.do("emergency"),
+    }
+
+    took = through_an_outage(room, (0.5, 30.0), 40.0, fall)
+
+    said = [(at, json.loads(p)["action"]) for at, topic, p in took if topic == HEADSET]
+    assert said[0] == (30.0, "stop")
+    assert "play" not in [action for _, action in said]
+    assert said[-1][1] in ("stop", "brightness")
