@@ -560,8 +560,9 @@ class Engine:
         """What changed a headset's screen did not go on time: it is stopped (a play held up on
         the way may yet reach it) and told the brightness last judged for it (of its falls
         and rises, a fall that went late may be all it got), and the scene's content,
-        if that was what it was told last, is played again `VR_RETRY_S` later, judged by the
-        flash rate then; what it was told by the operator waits for the operator."""
+        if that was what it was told last or is owed it (the flash rate refused its play), is
+        played again `VR_RETRY_S` later, judged by the flash rate then; what it was told by
+        the operator waits for the operator."""
         last = self.vr.sent.get(device_id)
         scene = self.room.scenes.get(self._room_scene or "")
         target = scene_targets(self.room, scene).get(device_id) if scene else None
@@ -569,16 +570,17 @@ class Engine:
         level = self.output.screen_level(device_id)
         if level is not None:  # what it got of its falls and rises is not known: kept for a play
             self.output.vr(device_id, VrCommand("brightness", level=level), now)
-        self._vr_owed.pop(device_id, None)
-        if (
+        owed = self._vr_owed.pop(device_id, None)  # the scene's, the flash rate refused it
+        if owed is None and (
             isinstance(target, VrTarget)
             and target.action == "play"
             and last is not None
             and last.action == "play"
             and last.content == target.content
-            and self.emergency is None
         ):
-            self._vr_owed[device_id] = (target, now + VR_RETRY_S * self.scale)
+            owed = (target, now)
+        if owed is not None and self.emergency is None:
+            self._vr_owed[device_id] = (owed[0], max(owed[1], now + VR_RETRY_S * self.scale))
             return "its content is stopped; the scene's plays again in a second"
         return "its content is stopped"
 
