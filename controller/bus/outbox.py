@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Pending:
     0.6, 0.2 ... at once); the others are dropped and told, so whoever judged them darkens
     the device again itself. One acknowledged late is followed only by the last of them. It
     is never dropped with an earlier one of its chain that was not sent."""
+    went: bool = False
+    """Set on a message `take_lost` reports that did go, but reached the broker only after its
+    deadline (`late`): its device may have it, late; the others it took along did not go."""
 
 
 class Outbox:
@@ -98,11 +101,13 @@ class Outbox:
         if message.keep:
             self.expired += self._lose_followers(message, kept_too=True, but_the_last=True)
         else:
-            self.expired += self._lose(message)
+            self._lost.append(replace(message, went=True))
+            self.expired += self._lose_followers(message)
 
     def take_lost(self) -> list[Pending]:
         """The messages dropped unsent since the last call (full, late, or in a chain with
-        one of these), and those sent too late (`late`), in the order they were noted."""
+        one of these), and those sent too late (`late`, marked `went`), in the order they were
+        noted."""
         lost, self._lost = self._lost, []
         return lost
 

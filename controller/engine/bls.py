@@ -108,6 +108,8 @@ class BlsControl:
         self._output = output
         self._volumes = volumes
         self._record = record
+        self.devices = frozenset(device.id for device in room.devices_of_kind("bls"))
+        """The room's BLS devices."""
         self.sets: dict[str, BlsSet] = {}
         self.stops_owed: dict[str, float] = {}
         """MQTT BLS devices whose set is complete, and the session time they are told to stop."""

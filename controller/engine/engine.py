@@ -515,13 +515,15 @@ class Engine:
 
     def sends_lost(self, unsent: Mapping[str, Sequence[str]]) -> None:
         """A device's messages of a chain (`GatedMessage.chain`) were dropped unsent, or held up
-        on the way (the broker away, slow or stalled); `unsent` maps each such device to their
-        payloads. A headset whose screen a lost message changed (a play, a stop, a brightness)
-        is stopped, and its scene's content played again (`_screen_lost`); one that lost
-        volume steps only counts as silent, its content fading in again
-        (`VrControl.volume_lost`); a light bar is told to stop again, its set stopped (a
-        start sent late may have reached it). Each is journaled with what did not go, and is
-        a warning until `HELD_BACK_ALERT_S` passes without another loss."""
+        on the way (the broker away, slow or stalled); `unsent` maps each such device to the
+        payloads of those that did not go (none when they all went, late). A headset whose
+        screen an unsent message would have changed (a play, a stop, a brightness) is stopped,
+        and its scene's content played again (`_screen_lost`); one that lost volume steps
+        only, or had messages go late, counts as silent, its content fading in again
+        (`VrControl.volume_lost`); a light bar a message of which did not go is told to stop
+        again, its set stopped (a start held up may yet reach it). Each is journaled with
+        what did not go, and is a warning until `HELD_BACK_ALERT_S` passes without another
+        loss. What went late to a light bar is no loss: it went, alone."""
         now = self.now()
         for device_id, payloads in sorted(unsent.items()):
             if device_id in self.vr.ids and changed_a_screen(self.drivers[device_id], payloads):
@@ -531,7 +533,7 @@ class Engine:
                 fading = self.vr.volume_lost(device_id, now)
                 then = "content fades in again from silence" if fading else "counted as silent"
                 held = HeldBack("volume", "volume steps", "volume held back, its steps")
-            elif device_id in self.room.devices and self.room.devices[device_id].kind == "bls":
+            elif payloads and device_id in self.bls.devices:
                 running = device_id in self.bls.sets
                 self.bls.stop(device_id, "its start did not reach the broker in time", now)
                 then = "the set is stopped" if running else "the bar is told to stop again"

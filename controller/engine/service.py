@@ -307,12 +307,15 @@ class DiskThread:
 
 
 def unsent_by_chain(lost: list[Pending]) -> dict[str, list[str]]:
-    """The payloads of the lost messages that belong to a chain, by chain (the device they
-    were for, `GatedMessage.chain`), in order; what `Engine.sends_lost` is told."""
+    """Each chain (the device they were for, `GatedMessage.chain`) a lost message belongs to,
+    with the payloads of those that did not go, in order (one that went late, `Pending.went`,
+    only names its device); what `Engine.sends_lost` is told."""
     unsent: dict[str, list[str]] = {}
     for message in lost:
         if message.chain:
-            unsent.setdefault(message.chain, []).append(message.payload.decode("utf-8", "replace"))
+            payloads = unsent.setdefault(message.chain, [])
+            if not message.went:
+                payloads.append(message.payload.decode("utf-8", "replace"))
     return unsent
 
 

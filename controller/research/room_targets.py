@@ -393,12 +393,13 @@ class LiveTarget(ReplayTarget):
         """Messages of a chain dropped or held up on the way (`GatedMessage.chain`). Each such
         headset is told 0 with what is sent next (a lower volume waiting may have gone with
         them), so the next recorded rise is held to the ramp from silence; one whose screen a
-        lost play or brightness rise lit is told to stop. A light bar whose
-        set's start did not go is told to stop with what is sent next (a start sent late
-        may have reached it), and the replay says it held the set back."""
+        lost play, stop or brightness changed is told to stop. A light bar whose set's start
+        did not go is told to stop with what is sent next (a start held up may yet reach
+        it), and the replay says it held the set back. What went, late, is no loss but for
+        a volume."""
         now = self._clock()
         for device_id, unsent in sorted(unsent_by_chain(lost).items()):
-            if self.room.devices[device_id].kind == "bls":
+            if self.room.devices[device_id].kind == "bls" and unsent:
                 if device_id in self._stops_owed:
                     self._stops_owed[device_id] = now
                 self._hold_back(f"{device_id}: a set's start did not reach the broker in time")
@@ -407,7 +408,7 @@ class LiveTarget(ReplayTarget):
                 self._hold_back(
                     f"{device_id}: what changed its screen did not reach the broker in time"
                 )
-            else:
+            elif self.room.devices[device_id].kind == "vr":
                 self.output.volume(device_id, 0.0, now, over_s=0.0)
 
     def _safety(self, device_id: str, verdict: Verdict[Any]) -> None:

@@ -140,7 +140,10 @@ def test_a_chain_s_message_sent_late_takes_the_later_ones_waiting_with_it() -> N
     outbox.put(chained("volume 9", "other", expires_at=3.0))
     outbox.late(first)
     assert drain(outbox, now=2.0) == ["volume 9"]
-    assert [m.payload for m in outbox.take_lost()] == [b"volume 5", b"volume 7"]
+    assert [(m.payload, m.went) for m in outbox.take_lost()] == [
+        (b"volume 5", True),  # it went, late
+        (b"volume 7", False),
+    ]
     assert outbox.expired == 1
 
 

@@ -3,7 +3,11 @@
 A broker that acknowledges every message 0.6 s after it was written (slow, not stalled: each
 message reaches the headset at about that delay) makes every play of the scene's content
 count as held (`Bus._acknowledged`: past its deadline, `SLOW_ACK_S` after its writing). The
-engine stops the headset, plays the content again a second later, which is held again ...
+engine stopped the headset, played the content again a second later, which was held again,
+and so on: 18 plays and 17 stops in 30 s, the content restarting every 1.75 s. A message
+that went, late, is now told as such (`Pending.went`): only what did not go stops a screen;
+the content plays on, its volume held back as on any slow broker
+(docs/robustness.md#queueing).
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ def test_a_scene_s_content_on_a_broker_slow_to_acknowledge_is_not_stopped_and_pl
     took = through_a_slow_broker(room, 30.0)
 
     said = [json.loads(payload)["action"] for _, topic, payload in took if topic == HEADSET]
-    plays, stops = said.count("play"), said.count("stop")
     room.do("end")
     [info] = list_sessions(room.engine.room.data_dir)
-    errors = [e for e in read_events(info.path) if e.kind == "error" and e.device == "headset"]
-    assert plays <= 2 and stops <= 1 and len(errors) <= 2, (plays, stops, len(errors))
+    errors = [e.payload for e in read_events(info.path) if e.kind == "error"]
+    assert (said.count("play"), said.count("stop")) == (1, 0)
+    assert [error for error in errors if "screen" in error] == []
+    assert any("volume" in error for error in errors)  # its ramp counted held back
