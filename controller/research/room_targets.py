@@ -393,7 +393,8 @@ class LiveTarget(ReplayTarget):
         """Messages of a chain dropped or held up on the way (`GatedMessage.chain`). Each such
         headset is told 0 with what is sent next (a lower volume waiting may have gone with
         them), so the next recorded rise is held to the ramp from silence; one whose screen a
-        lost play, stop or brightness changed is told to stop. A light bar whose set's start
+        lost play, stop or brightness changed is told to stop, and the brightness last
+        judged for it (kept for its next play: `Engine._screen_lost`). A light bar whose set's start
         did not go is told to stop with what is sent next (a start held up may yet reach
         it), and the replay says it held the set back. What went, late, is no loss but for
         a volume."""
@@ -405,6 +406,9 @@ class LiveTarget(ReplayTarget):
                 self._hold_back(f"{device_id}: a set's start did not reach the broker in time")
             elif changed_a_screen(self._drivers[device_id], unsent):
                 self.output.vr(device_id, VrCommand("stop"), now)
+                level = self.output.screen_level(device_id)
+                if level is not None:  # what it got of its falls and rises is not known
+                    self.output.vr(device_id, VrCommand("brightness", level=level), now)
                 self._hold_back(
                     f"{device_id}: what changed its screen did not reach the broker in time"
                 )

@@ -328,6 +328,35 @@ async def test_a_replayed_start_or_play_that_was_lost_stops_the_device_and_is_sa
     assert target.held_back[-1] == f"{device}: {said}"
 
 
+async def test_a_replayed_screen_whose_rise_was_lost_is_stopped_at_the_brightness_judged() -> None:
+    """docs/robustness.md#queueing: a fall to 30 % went (late), the rise to 90 % behind it was
+    dropped: the headset shows 30 % where the gate judged 90 %, and a recorded 85 % later
+    would change it by 55 % unjudged. The replay stops the headset and tells it the
+    brightness judged, which a stopped screen keeps for its next play."""
+    now = [0.0]
+    target, sent = live_target(clock=lambda: now[0])
+    for payload in (
+        '{"action":"play","content":"breathing-meadow","volume":0}',
+        '{"action":"brightness","level":30}',
+    ):
+        await target.emit(Event("command", {"payload": payload}, device="headset", topic=HEADSET))
+        now[0] += 1.5
+    await target.emit(
+        Event("command", {"payload": '{"action":"brightness","level":90}'}, device="headset",
+              topic=HEADSET)
+    )  # fmt: skip
+    rise = sent[-1][1]
+    target.sends_lost([Pending(HEADSET, rise.encode(), 1, False, chain="headset")])
+    sent.clear()
+    now[0] += 1.0
+    await target.position(a_position(now[0]))
+
+    assert sent == [
+        (HEADSET, '{"action":"stop"}'),
+        (HEADSET, '{"action":"brightness","level":90}'),
+    ], target.held_back
+
+
 async def test_a_screen_the_replay_has_not_darkened_is_judged_for_its_brightness() -> None:
     """docs/safety.md#flash-rate: a brightness change passes the gate unless the screen's
     content was stopped and nothing played since. The replay does not know what the room's
