@@ -569,9 +569,7 @@ class Engine:
         scene = self.room.scenes.get(self._room_scene or "")
         target = scene_targets(self.room, scene).get(device_id) if scene else None
         self.vr.stop(device_id, now)
-        level = self.output.screen_level(device_id)
-        if level is not None:  # what it got of its falls and rises is not known: kept for a play
-            self.output.vr(device_id, VrCommand("brightness", level=level), now)
+        self.output.brightness_again(device_id, now)
         owed = self._vr_owed.pop(device_id, None)  # the scene's, the flash rate refused it
         if owed is None and (
             isinstance(target, VrTarget)

@@ -341,9 +341,13 @@ class RoomOutput:
         self._vr_send(device_id, command, lights=lights, darkens=darkens)
         return Verdict(Status.OK, command, command)
 
-    def screen_level(self, device_id: str) -> float | None:
-        """The brightness last let out for a screen (lit or kept for its next play), if any."""
-        return self._screens.get(device_id)
+    def brightness_again(self, device_id: str, now: float) -> None:
+        """Tell a screen stopped after a loss the brightness last let out for it (lit or kept
+        for its next play), if any: of its falls and rises, a fall that went late may be all
+        it got. Stopped, it keeps it for its next play."""
+        level = self._screens.get(device_id)
+        if level is not None:
+            self.vr(device_id, VrCommand("brightness", level=level), now)
 
     def screen_ended(self, device_id: str, now: float) -> None:
         """A screen reports that it shows nothing though this path did not stop it (its

@@ -406,9 +406,7 @@ class LiveTarget(ReplayTarget):
                 self._hold_back(f"{device_id}: a set's start did not reach the broker in time")
             elif changed_a_screen(self._drivers[device_id], unsent):
                 self.output.vr(device_id, VrCommand("stop"), now)
-                level = self.output.screen_level(device_id)
-                if level is not None:  # what it got of its falls and rises is not known
-                    self.output.vr(device_id, VrCommand("brightness", level=level), now)
+                self.output.brightness_again(device_id, now)
                 self._hold_back(
                     f"{device_id}: what changed its screen did not reach the broker in time"
                 )
