@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 
 class _Part(BaseModel):
@@ -206,7 +206,7 @@ class RoomState(_Part):
     vitals: dict[str, VitalsInfo] = {}
     alerts: list[Alert] = []
     emergency: EmergencyInfo = EmergencyInfo()
-    timeline: list[TimelineEntry] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = []
     """The most recent events in plain words, newest last."""
     preflight: Preflight | None = None
     checks: ChecksInfo = ChecksInfo()
