@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from textual.content import Content
+from textual.style import Style
 
 from controller.console.keymap import CONTROLS, Control, Keymap
 from controller.console.view import RoomView, offered
@@ -10,17 +13,24 @@ from controller.console.widgets.base import ViewWidget
 
 
 def key_item(control: Control, keymap: Keymap, enabled: bool) -> Content:
-    click = f"@click=app.{control.action}"
     if not enabled:
         cap_style, label_style = "$text-disabled on $panel", "$text-disabled"
     elif control.id == "emergency":
         cap_style, label_style = "bold $text on $error", "bold $error"
     else:
         cap_style, label_style = "bold $background on $accent-muted", "$text"
-    return Content.assemble(
-        (f" {keymap.display(control.id)} ", f"{cap_style} {click}"),
-        (f" {control.label}", f"{label_style} {click}"),
+    item = Content.assemble(
+        (f" {keymap.display(control.id)} ", cap_style), (f" {control.label}", label_style)
     )
+    return item.stylize(click_to(control))
+
+
+@cache
+def click_to(control: Control) -> Style:
+    """Clicking runs the control's action. Built once, not parsed from a style string: a
+    string naming each key's action is a style of its own, parsed anew the first time each is
+    drawn (a third of the console's first frame with the room's state)."""
+    return Style.from_meta({"@click": f"app.{control.action}"})
 
 
 def pack(items: list[Content], width: int, gap: int = 2) -> list[Content]:
