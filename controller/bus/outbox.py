@@ -18,7 +18,7 @@ late (`late`): the later ones waiting would follow it at once, so they are dropp
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
@@ -65,6 +65,12 @@ class Outbox:
         self.dropped = 0
         self.expired = 0
         self._waiting: OrderedDict[Hashable, Pending] = OrderedDict()
+        self._chains: dict[str, dict[Hashable, None]] = {}
+        """Each chain's waiting slots, in the queue's order: dropping a chain's followers, or
+        looking for a later one sent however late, reads its own messages, not the queue (a
+        reconnect after an outage takes up to `capacity` expired messages in one go)."""
+        self._keeps: Counter[str] = Counter()
+        """Per chain, how many of its waiting messages are sent however late."""
         self._lost: list[Pending] = []
 
     def __len__(self) -> int:
@@ -73,8 +79,9 @@ class Outbox:
     def put(self, message: Pending, *, key: str | None = None) -> Pending | None:
         """Queue `message` last; return the message dropped to make room, if one was."""
         slot: Hashable = object() if key is None else key
-        self._waiting.pop(slot, None)
-        self._waiting[slot] = message
+        if slot in self._waiting:
+            self._remove(slot)
+        self._add(slot, message)
         return self._trim()
 
     def take(self, count: int, now: float) -> list[tuple[Hashable, Pending]]:
@@ -82,7 +89,7 @@ class Outbox:
         back if sending fails), dropping on the way those whose deadline is before `now`."""
         taken: list[tuple[Hashable, Pending]] = []
         while self._waiting and len(taken) < count:
-            slot, message = self._waiting.popitem(last=False)
+            slot, message = self._remove(next(iter(self._waiting)))
             if message.expires_at < now and message.keep and self._kept_after(message):
                 self.expired += 1 + self._lose(message)  # the last of them goes, alone
             elif message.expires_at < now and message.keep:
@@ -115,14 +122,13 @@ class Outbox:
         """Return a message that could not be sent to the front, unless a newer one replaced it."""
         if slot in self._waiting:
             return None
-        self._waiting[slot] = message
-        self._waiting.move_to_end(slot, last=False)
+        self._add(slot, message, first=True)
         return self._trim()
 
     def _trim(self) -> Pending | None:
         if len(self._waiting) <= self.capacity:
             return None
-        dropped = self._waiting.popitem(last=False)[1]
+        _, dropped = self._remove(next(iter(self._waiting)))
         self.dropped += 1 + self._lose(dropped)
         return dropped
 
@@ -133,11 +139,37 @@ class Outbox:
         return self._lose_followers(message)
 
     def _kept_after(self, message: Pending) -> bool:
-        """Whether a later message of `message`'s chain sent however late waits."""
+        """Whether a later message of `message`'s chain sent however late waits (`message`
+        itself taken from the queue)."""
+        return message.chain is not None and self._keeps[message.chain] > 0
+
+    def _add(self, slot: Hashable, message: Pending, *, first: bool = False) -> None:
+        self._waiting[slot] = message
+        if first:
+            self._waiting.move_to_end(slot, last=False)
+        if message.chain is None:
+            return
+        slots = self._chains.setdefault(message.chain, {})
+        if first:  # rare (a message put back): the chain is written again in its new order
+            self._chains[message.chain] = {slot: None, **slots}
+        else:
+            slots[slot] = None
+        if message.keep:
+            self._keeps[message.chain] += 1
+
+    def _remove(self, slot: Hashable) -> tuple[Hashable, Pending]:
+        message = self._waiting.pop(slot)
         chain = message.chain
-        return chain is not None and any(
-            m.chain == chain and m.keep for m in self._waiting.values()
-        )
+        if chain is not None:
+            slots = self._chains[chain]
+            del slots[slot]
+            if not slots:
+                del self._chains[chain]
+            if message.keep:
+                self._keeps[chain] -= 1
+                if not self._keeps[chain]:
+                    del self._keeps[chain]
+        return slot, message
 
     def _lose_followers(
         self, message: Pending, *, kept_too: bool = False, but_the_last: bool = False
@@ -147,14 +179,13 @@ class Outbox:
         how many there were."""
         if message.chain is None:
             return 0
-        followers = [
-            slot
-            for slot, m in self._waiting.items()
-            if m.chain == message.chain and (kept_too or not m.keep)
-        ]
+        chain = self._chains.get(message.chain, {})
+        if not kept_too and len(chain) == self._keeps[message.chain]:
+            return 0  # all of them are sent however late (as after the first of them dropped)
+        followers = [slot for slot in chain if kept_too or not self._waiting[slot].keep]
         kept = [slot for slot in followers if self._waiting[slot].keep]
         if but_the_last and kept:
             followers.remove(kept[-1])
         for slot in followers:
-            self._lost.append(self._waiting.pop(slot))
+            self._lost.append(self._remove(slot)[1])
         return len(followers)

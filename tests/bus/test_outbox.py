@@ -4,8 +4,11 @@ drops a message past its deadline instead of handing it out late."""
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.bus.outbox import Outbox, Pending
 
@@ -180,3 +183,51 @@ def test_a_message_sent_however_late_and_acknowledged_late_is_not_told_lost() ->
     outbox.late(stop)
     assert drain(outbox, now=2.0) == []
     assert [m.payload for m in outbox.take_lost()] == [b"start"]
+
+
+CHAINS = (None, "bar", "screen")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("put"),
+                st.sampled_from((None, "lamp", "bar")),  # the key
+                st.sampled_from(CHAINS),
+                st.booleans(),  # keep
+                st.sampled_from((0.5, math.inf)),  # deadline
+            ),
+            st.tuples(st.just("take"), st.integers(1, 4), st.sampled_from((0.0, 1.0))),
+            st.tuples(st.just("back")),
+            st.tuples(st.just("late")),
+        ),
+        max_size=40,
+    )
+)
+def test_each_chain_s_index_matches_the_queue_whatever_is_done_to_it(
+    operations: list[tuple[object, ...]],
+) -> None:
+    """The outbox finds a chain's messages by an index of its own (not a scan of the queue):
+    after any mix of puts (keyed or not), takes (some after deadlines), put-backs and late
+    acknowledgements, it lists exactly the chain's waiting messages in the queue's order, and
+    counts those sent however late."""
+    outbox = Outbox(5)
+    taken: list[tuple[Hashable, Pending]] = []
+    for number, operation in enumerate(operations):
+        match operation:
+            case ("put", key, chain, keep, expires_at):
+                pending = Pending("t", str(number).encode(), 1, False, expires_at, chain, keep)
+                outbox.put(pending, key=key)
+            case ("take", count, now):
+                taken += outbox.take(count, now)
+            case ("back",) if taken:
+                outbox.put_back(*taken.pop())
+            case ("late",) if taken:
+                outbox.late(taken.pop(0)[1])
+        queue = list(outbox._waiting.items())
+        for chain in CHAINS[1:]:
+            in_queue = [slot for slot, pending in queue if pending.chain == chain]
+            assert list(outbox._chains.get(chain, {})) == in_queue
+            assert outbox._keeps[chain] == sum(p.keep for _, p in queue if p.chain == chain)
