@@ -170,6 +170,12 @@ class RoomOutput:
         """VR devices this path stopped and let no content play on since: the only screens
         known to show nothing (one never stopped here may show anything, e.g. an idle
         scene's content when a live replay begins)."""
+        self._reported_dark: dict[str, float | None] = {}
+        """VR devices that reported showing nothing (`screen_ended`) since this path last
+        played or stopped content on them, each with the brightness it showed before (None
+        once a brightness change since was judged from it). A report is no command: the
+        screen may still show content, so its next brightness change is judged as from that
+        brightness, and its next play as lighting it from dark."""
         self.latch: Latch | None = None
 
     def device_topics(self) -> frozenset[str]:
@@ -306,10 +312,13 @@ class RoomOutput:
             level = command.level
             assert level is not None  # VrCommand requires it (0–1)
             if device_id not in self._dark:
-                verdict = self.gate.check_light(device_id, level, self._real(now))
+                shown = self._reported_dark.get(device_id)
+                verdict = self.gate.check_light(device_id, level, self._real(now), from_level=shown)
                 if verdict.value is None:
                     self._on_safety(device_id, verdict)
                     return verdict
+                if device_id in self._reported_dark:
+                    self._reported_dark[device_id] = None  # the gate follows it from here
                 level = verdict.value
                 command = replace(command, level=level)
                 before = self._screens.get(device_id, 1.0)
@@ -318,13 +327,17 @@ class RoomOutput:
             self._screens[device_id] = level
         if command.action == "play":
             lit = self.gate.check_light(
-                device_id, self._screens.get(device_id, 1.0), self._real(now)
+                device_id,
+                self._screens.get(device_id, 1.0),
+                self._real(now),
+                from_dark=device_id in self._reported_dark,
             )
             if lit.value is None:  # played and stopped faster than the flash rate
                 refused = _too_soon(command, lit, f"{device_id}: content played")
                 self._on_safety(device_id, refused)
                 return refused
             self._dark.discard(device_id)
+            self._reported_dark.pop(device_id, None)
             wanted = command.volume if command.volume is not None else 0.0
             verdict = self.gate.check_volume(device_id, wanted, self._real(now))
             if verdict.status is not Status.OK:
@@ -334,6 +347,7 @@ class RoomOutput:
         if command.action == "stop":
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
             self._dark.add(device_id)
+            self._reported_dark.pop(device_id, None)
             self.silenced(device_id, now)
         if command.action == "resume":  # paused content comes back silent, to ramp in again
             self._vr_send(device_id, VrCommand("volume", volume=0.0))
@@ -355,9 +369,12 @@ class RoomOutput:
         and goes in its flash history like a stop (never held back), so content played on it
         again counts as lighting it (docs/safety.md#flash-rate). Its brightness is not kept
         for the next play, as after a stop: a report is no command, and one that says
-        so wrongly only makes the gate count more."""
+        so wrongly only makes the gate count more: the screen may still show content at its
+        brightness, so its next brightness change is judged as from there, and its next
+        play as lighting it from dark (`_reported_dark`)."""
         if device_id not in self._dark and isinstance(self.drivers.get(device_id), VrDriver):
             self.gate.check_light(device_id, 0.0, self._real(now), lights_up=True)
+            self._reported_dark[device_id] = self._screens.get(device_id, 1.0)
 
     def _vr_send(
         self, device_id: str, command: VrCommand, *, lights: bool = False, darkens: bool = False

@@ -212,6 +212,7 @@ class SafetyGate:
         transition_s: float = 0.0,
         lights_up: bool = False,
         from_dark: bool = False,
+        from_level: float | None = None,
         trial: bool = False,
     ) -> Verdict[float]:
         """Check a brightness change of a light, VR display or light bar (0–1; 0 = off).
@@ -222,8 +223,10 @@ class SafetyGate:
         single change to the safe scene: it uses the reserved transition and is never
         refused for the flash rate. `from_dark`: the device goes dark at once first (a light
         bar's set that replaces a running one starts its sweep again at the left), judged
-        with the change as one. `trial`: judged only; an allowed change is not remembered
-        (it is to be asked again for real, at the same time, or not at all).
+        with the change as one. `from_level`: likewise, the device is at this level at once
+        first (a screen reported dark that may still show content at it). `trial`: judged
+        only; an allowed change is not remembered (it is to be asked again for real, at the
+        same time, or not at all).
         """
         track = self._luminance.get(device_id)
         _require_time(device_id, now, None if track is None else track.ramp.start_t)
@@ -242,13 +245,16 @@ class SafetyGate:
         if track is None:
             changed = _LuminanceTrack.first(now, value, transition_s)
         else:
-            before = track.with_change(now, 0.0, 0.0) if from_dark else track
+            first = 0.0 if from_dark else from_level
+            before = track if first is None else track.with_change(now, first, 0.0)
             changed = before.with_change(now, value, transition_s)
         allowed = self._allowed_transitions()
         # the lights-up is never held back, so its window is not counted (it is remembered);
         # nor is a change to where the device is already going (it turns no corner), unless
         # it goes dark first (a light bar's set that replaces one: two corners)
-        same_target = track is not None and not from_dark and value == track.ramp.end
+        same_target = (
+            track is not None and not from_dark and from_level is None and value == track.ramp.end
+        )
         transitions = 0 if lights_up or same_target else changed.busiest_window(self._unseen(now))
         if transitions > allowed:
             # a first change is a single transition: refused only after `history_unknown`

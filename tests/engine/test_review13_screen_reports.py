@@ -1,0 +1,106 @@
+"""A headset's report that its screen shows nothing is no command: the flash rate still holds
+on the screen whatever it reports (docs/safety.md#flash-rate).
+
+The engine hands a headset's `{"status": "idle"}` on `vr/<id>/state` to
+`RoomOutput.screen_ended`, which records the screen as gone dark in the gate's history. A
+report that says so wrongly (a headset that glitches, or another client publishing on its
+state topic) leaves the screen lit while the gate takes it as dark: a brightness fall to
+dark is then judged a change to where the screen already is, and not counted. Driven on the
+example room's output path with the times the test gives (`RoomParts`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from controller.config import limits as hard
+from controller.drivers.base import VrCommand
+from tests.engine.room_parts import HEADSET, RoomParts
+
+WINDOW_S = 1.0
+
+
+def transitions_in_busiest_window(levels: list[tuple[float, float]]) -> int:
+    """The counting transitions (of 10 % or more, the darker end below 80 %) of a screen whose
+    level changed at once to each of `levels` (time, level), in its busiest 1 s window."""
+    changes = [
+        t
+        for (_, before), (t, after) in itertools.pairwise(levels)
+        if abs(after - before) >= hard.FLASH_DELTA and min(before, after) < hard.FLASH_DARK_BELOW
+    ]
+    return max(
+        (sum(1 for t in changes if start <= t < start + WINDOW_S) for start in changes),
+        default=0,
+    )
+
+
+def screen_levels(
+    sent: list[tuple[float, str]], *, ended_at: float | None = None
+) -> list[tuple[float, float]]:
+    """What the headset's screen showed, from the messages it was sent (time, payload): lit at
+    its brightness while content plays; dark from `ended_at` (its content ended by itself)
+    until the next play."""
+    levels: list[tuple[float, float]] = []
+    brightness, playing = 1.0, False
+    for at, payload in sent:
+        if ended_at is not None and at >= ended_at and playing:
+            playing = False
+            levels.append((ended_at, 0.0))
+        message = json.loads(payload)
+        if message["action"] == "brightness":
+            brightness = message["level"] / 100
+        elif message["action"] == "play":
+            playing = True
+        elif message["action"] == "stop":
+            playing = False
+        levels.append((at, brightness if playing else 0.0))
+    return levels
+
+
+def test_a_screen_wrongly_reported_dark_still_flashes_no_faster_than_the_limit() -> None:
+    """Content plays at full brightness; two seconds later the headset reports `idle` though
+    its content plays on. The scene then changes the screen's brightness back and forth every
+    50 ms, and the emergency stops the screen. Counted on what the screen showed, no 1 s
+    window may hold more than 2 × max_flashes_per_s transitions: with the wrong report the
+    first fall to dark went uncounted, and the window held one more than that."""
+    parts = RoomParts()
+    output = parts.output
+    limit = 2 * parts.room.settings.safety.max_flashes_per_s
+    sent: list[tuple[float, str]] = []
+
+    def send(at: float, command: VrCommand) -> None:
+        output.vr("headset", command, at)
+        sent.extend((at, payload) for topic, payload in parts.take() if topic == HEADSET)
+
+    send(0.0, VrCommand("play", content="calm.mp4", volume=0.0))
+    output.screen_ended("headset", 2.0)  # what the engine does with {"status": "idle"}
+    at, level = 4.0, 0.0
+    for _ in range(12):
+        send(at, VrCommand("brightness", level=level))
+        at, level = round(at + 0.05, 2), 1.0 - level
+    send(at, VrCommand("stop"))  # the emergency: never held back
+
+    assert transitions_in_busiest_window(screen_levels(sent)) <= limit
+
+
+def test_a_screen_reported_correctly_keeps_to_the_limit() -> None:
+    """The same without the wrong report: the gate sees every change, and the window holds
+    no more than the limit, the emergency's stop included."""
+    parts = RoomParts()
+    output = parts.output
+    limit = 2 * parts.room.settings.safety.max_flashes_per_s
+    sent: list[tuple[float, str]] = []
+
+    def send(at: float, command: VrCommand) -> None:
+        output.vr("headset", command, at)
+        sent.extend((at, payload) for topic, payload in parts.take() if topic == HEADSET)
+
+    send(0.0, VrCommand("play", content="calm.mp4", volume=0.0))
+    at, level = 4.0, 0.0
+    for _ in range(12):
+        send(at, VrCommand("brightness", level=level))
+        at, level = round(at + 0.05, 2), 1.0 - level
+    send(at, VrCommand("stop"))
+
+    assert transitions_in_busiest_window(screen_levels(sent)) <= limit
