@@ -152,7 +152,14 @@ class HomeAssistant:
         self._message = discovery(room.room, room.name, room.home_assistant)
         self._command = command
         if room.home_assistant.discovery:
-            bus.subscribe(f"{room.home_assistant.prefix}/status", self._home_assistant_status)
+            # Home Assistant's topic, which anyone of the facility's Home Assistant may flood:
+            # read beside the device reports, never in front of the room's commands
+            bus.subscribe(
+                f"{room.home_assistant.prefix}/status",
+                self._home_assistant_status,
+                intake=True,
+                report=False,
+            )
             # A press goes ahead of everything queued, as an emergency on `cmd` does.
             bus.subscribe(RoomTopics(room.room).emergency, self._pressed, urgent=_always)
 

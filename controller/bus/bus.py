@@ -260,12 +260,16 @@ class Bus:
         lane: str = DEFAULT_LANE,
         urgent: Urgent | None = None,
         intake: bool = False,
+        report: bool = True,
         at_once: bool = False,
     ) -> None:
         """Send messages matching `topic_filter` to `handler`, now and after every reconnect.
 
         The filter's first subscription sets its `lane` and `urgent`, and with `intake` has it
-        read on the intake connection, when the bus has one (see the class). With `at_once`,
+        read on the intake connection, when the bus has one (see the class). `report=False`
+        marks such a filter as no device report's, only kept off the first connection (a topic
+        anyone may flood): one of its messages coming in on the first connection in the
+        intake's place does not show that the reports come in there. With `at_once`,
         a message that comes while no other waits for the handlers or is in them is handed to
         them as soon as it is read (before the event loop's next turn, which costs a command
         about 0.1 ms): a handler then does what must not wait before it returns, and returns
@@ -279,7 +283,7 @@ class Bus:
         if not self._routes.add(topic_filter, handler):
             return
         if intake and self._intake is not None:
-            self._intake.add(topic_filter)
+            self._intake.add(topic_filter, report=report)
             if self._intake_failure is None:
                 return
         self._unsubscribed.append(topic_filter)
@@ -866,7 +870,7 @@ class Bus:
         """A message matching `filters` came in on the first connection while it reads the
         intake's filters in its place: one of them shows the reports come in there (told
         once, after paho's callback this runs in)."""
-        if intake.reads_any(filters):
+        if intake.reports_any(filters):
             self._reports_heard = True
             asyncio.get_running_loop().call_soon(self._tell_reports_heard, failure)
 
@@ -1007,6 +1011,8 @@ class _Intake:
         self._response_timeout_s = response_timeout_s
         self.filters: list[str] = []
         self._filters: set[str] = set()
+        self._reports: set[str] = set()
+        """The filters of device reports (`Bus.subscribe`'s `report`)."""
         self.callbacks: list[Callable[[str | None], None]] = []
         """Told None each time the connection is up, the reason once it has been failing
         `INTAKE_TOLD_AFTER_S`; once it is flapping (told back, then failing again after a
@@ -1039,9 +1045,11 @@ class _Intake:
         self.up = asyncio.Event()
         """Set while connected and subscribed."""
 
-    def add(self, topic_filter: str) -> None:
+    def add(self, topic_filter: str, *, report: bool = True) -> None:
         self.filters.append(topic_filter)
         self._filters.add(topic_filter)
+        if report:
+            self._reports.add(topic_filter)
         self._unsubscribed.append(topic_filter)
         self._wake.set()
 
@@ -1052,6 +1060,10 @@ class _Intake:
     def reads_any(self, filters: list[str]) -> bool:
         """Whether one of these filters is this connection's."""
         return not self._filters.isdisjoint(filters)
+
+    def reports_any(self, filters: list[str]) -> bool:
+        """Whether one of these filters is this connection's and a device report's."""
+        return not self._reports.isdisjoint(filters)
 
     def retry_now(self) -> None:
         """Connect again at once if waiting to (the first connection just came back).

@@ -3,7 +3,7 @@
 | login | publishes | receives |
 | --- | --- | --- |
 | `engine.<room>` | `sessionroom/<room>/#`, its devices' commands | that, its devices' reports |
-| `intake.<room>` | nothing | its devices' reports (the engine's second connection) |
+| `intake.<room>` | nothing | its devices' reports, Home Assistant's status (a second connection) |
 | `device.<room>.<id>` | its own state and availability | its own command topics |
 | `zigbee2mqtt.<room>.<base>` | its lights' reports, what it says on its bridge | their commands |
 | `console.<room>` | `sessionroom/<room>/cmd` | the room's status, state, events and replies |
@@ -151,7 +151,12 @@ def room_access(room: Room, *, bridged: bool = False) -> RoomAccess:
         engine=Login(
             f"engine.{room.room_id}", _unique(engine_publish), _unique(engine_receive), bound=True
         ),
-        intake=Login(f"intake.{room.room_id}", (), _unique(reports), bound=True),
+        intake=Login(
+            f"intake.{room.room_id}",
+            (),
+            _unique([*reports, f"{home_assistant.prefix}/status"]),
+            bound=True,
+        ),
         console=Login(
             f"console.{room.room_id}", (topics.cmd,), (*observed, f"{topics.base}/reply/#")
         ),
