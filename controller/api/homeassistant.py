@@ -135,8 +135,11 @@ def emergency_command() -> bytes:
     return json.dumps(command).encode()
 
 
-def _always(message: Message) -> bool:
-    return True
+def _a_press(message: Message) -> bool:
+    """Whether a message on the emergency topic is a press (`HomeAssistant._pressed`): an
+    empty one (a clearing) or one left retained goes in line, never ahead of the commands
+    (a flood of them filled the urgent lane, and an emergency on `cmd` was dropped)."""
+    return bool(message.payload) and not message.retain
 
 
 class HomeAssistant:
@@ -161,7 +164,7 @@ class HomeAssistant:
                 report=False,
             )
             # A press goes ahead of everything queued, as an emergency on `cmd` does.
-            bus.subscribe(RoomTopics(room.room).emergency, self._pressed, urgent=_always)
+            bus.subscribe(RoomTopics(room.room).emergency, self._pressed, urgent=_a_press)
 
     async def announce(self) -> None:
         """Publish (or clear) the discovery message, retained; one waiting to go out is
