@@ -569,7 +569,7 @@ class RoomService:
         if self._delivered_again(command, message.payload, latched=engine.emergency is not None):
             earlier = self._recent[command.id][1]
             # else its reply is still to come
-            return None if earlier is None else self._send_reply(bus, earlier)
+            return None if earlier is None else self._reply_with_room(bus, earlier)
         self._remember(command.id, message.payload)
         arrival = message.arrival
         if command.action == "emergency":  # ahead of all, the line behind a start too
@@ -913,7 +913,16 @@ class RoomService:
         await self._send_reply(bus, reply)
 
     async def _reply(self, bus: Bus, command_id: str, ok: bool, error: str | None) -> None:
-        await self._send_reply(bus, _reply_message(command_id, ok, error))
+        """Answer a message on the command topic the engine does not act on (one that is no
+        command, one left retained), at the broker's pace."""
+        await self._reply_with_room(bus, _reply_message(command_id, ok, error))
+
+    async def _reply_with_room(self, bus: Bus, reply: dict[str, Any]) -> None:
+        """Send a reply once the outgoing queue has room: a flood of messages answered at once
+        (no command, or one delivered again) would push older messages out of it, a device's
+        target among them, as a flood of commands would (`_carry_out_in_turn`)."""
+        await bus.room_to_publish()
+        await self._send_reply(bus, reply)
 
     async def _send_reply(self, bus: Bus, reply: dict[str, Any]) -> None:
         await bus.publish(self.topics.reply(reply["id"]), json.dumps(reply), qos=1)
