@@ -18,8 +18,10 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
+from controller.bus import Message
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
+from controller.config.settings import HomeAssistantSettings
 from controller.engine.service import RoomService
 from tests.conftest import REPO
 from tests.engine.test_command_pace import NOTES, HoldsAcknowledgements
@@ -98,3 +100,64 @@ async def test_a_flood_answered_without_a_command_carried_out_goes_at_the_broker
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             wire.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="review13: each press on Home Assistant's button topic is a new emergency, answered "
+    "and cleared at once, never at the broker's pace",
+)
+async def test_a_flood_of_presses_of_home_assistant_s_button_pushes_nothing_out_of_the_queue(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Home Assistant's button publishes `PRESS` on the room's `emergency` topic; each press
+    is an emergency command of its own (a new id), answered, and cleared from the topic with
+    an empty retained message. Pressed again and again while the broker is slow to
+    acknowledge, those answers and clearings pushed older messages (the first press's
+    lights-up among them) out of the outgoing queue."""
+    broker = private_mosquitto
+    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    async with HoldsAcknowledgements(broker) as relay:
+        room = apply_overrides(
+            load_room(REPO / "config.yaml"),
+            Overrides(
+                broker=f"mqtt://127.0.0.1:{relay.port}",
+                room_id=f"r{uuid.uuid4().hex[:8]}",
+                data_dir=tmp_path,
+            ),
+        )
+        room.settings = room.settings.model_copy(
+            update={"home_assistant": HomeAssistantSettings(discovery=True)}
+        )
+        service = RoomService(room)
+        task = asyncio.create_task(service.run())
+        try:
+            async with client_for(broker, room.room_id) as client:
+                started = await client.command(
+                    "start", timeout=5, plan="rehearsal", participant="P1"
+                )
+                assert started["ok"]
+            bus = service.bus
+            assert bus is not None
+            button = f"sessionroom/{room.room_id}/emergency"
+            presses: list[Message] = []
+            unread: list[Message] = []  # dropped on arrival (the lane of urgent ones full)
+            bus.on_dropped(lambda message, _: unread.append(message))
+            # heard after the engine's own handler of the topic, once it has taken the press
+            bus.subscribe(
+                button, lambda message: presses.append(message) if message.payload else None
+            )
+            relay.holding = True
+            publisher.connect(broker.host, broker.port)
+            publisher.loop_start()
+            for _ in range(NOTES):
+                publisher.publish(button, b"PRESS", qos=1)
+            await eventually(
+                lambda: len(presses) + len(unread) == NOTES, "every press taken or dropped"
+            )
+            assert bus.dropped == 0, f"{bus.dropped} messages pushed out of the outgoing queue"
+        finally:
+            relay.release()
+            publisher.loop_stop()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
