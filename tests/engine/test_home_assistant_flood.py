@@ -84,7 +84,7 @@ async def test_an_emergency_is_answered_while_the_button_s_topic_floods_with_non
 
 @pytest.mark.xfail(
     strict=True,
-    reason="review13: the button's topic is read on the commands' connection: a flood there "
+    reason="the button's topic is read on the commands' connection: a flood there "
     "stands in front of a command in the socket, for seconds",
 )
 async def test_an_emergency_is_carried_out_at_once_while_the_button_s_topic_floods(

@@ -104,7 +104,7 @@ async def test_a_flood_answered_without_a_command_carried_out_goes_at_the_broker
 
 @pytest.mark.xfail(
     strict=True,
-    reason="review13: each press on Home Assistant's button topic is a new emergency, answered "
+    reason="each press on Home Assistant's button topic is a new emergency, answered "
     "and cleared at once, never at the broker's pace",
 )
 async def test_a_flood_of_presses_of_home_assistant_s_button_pushes_nothing_out_of_the_queue(
