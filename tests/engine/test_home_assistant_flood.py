@@ -6,67 +6,46 @@ Assistant's birth message, `online`, makes it announce the room again). That top
 Assistant's, shared by every room and every integration of the facility, not the room's
 consoles': whoever floods it (a misbehaving integration, a login taken over) must not hold
 up an emergency on the room's `cmd`, as a device flooding its reports does not
-(`tests/engine/test_report_flood.py`, whose flooders and timing this reuses).
+(`tests/engine/test_report_flood.py`, whose flood and timing this reuses).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from controller.api.topics import RoomTopics
+from controller.config import Room
 from controller.config.settings import HomeAssistantSettings
-from controller.engine.service import RoomService
-from tests.engine.test_report_flood import FLOOD_S, FLOODERS, LIGHTS_UP_WITHIN_S, Lights
-from tests.engine.test_service import client_for, eventually, room_on
+from tests.engine.test_report_flood import LIGHTS_UP_WITHIN_S, lights_up_after_press
+from tests.engine.test_service import room_on
 from tests.support.mosquitto import Mosquitto
 
-BACKLOG_S = 3.0
-"""How long the flood runs before the emergency is pressed."""
-FLOODER = """
-import sys, time
-import paho.mqtt.client as paho
-host, port, topic, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-payload = bytes.fromhex(sys.argv[5])
-client = paho.Client(paho.CallbackAPIVersion.VERSION2)
-client.connect(host, port)
-client.loop_start()
-end = time.monotonic() + seconds
-for _ in range(20_000):
-    if time.monotonic() > end:
-        break
-    for _ in range(200):
-        client.publish(topic, payload, qos=0)
-    time.sleep(0.0005)
-client.loop_stop()
-"""
-"""`tests/engine/test_report_flood.py`'s flooder, with the payload given (in hex)."""
+
+def home_assistant_room(broker: Mosquitto, tmp_path: Path) -> Room:
+    """The example room with Home Assistant's discovery on."""
+    room = room_on(broker, tmp_path)
+    room.settings = room.settings.model_copy(
+        update={"home_assistant": HomeAssistantSettings(discovery=True)}
+    )
+    return room
 
 
-@contextlib.contextmanager
-def flooding(broker: Mosquitto, topic: str, payload: bytes) -> Iterator[None]:
-    """`FLOODERS` processes publishing `payload` on `topic` as fast as they can."""
-    command = [sys.executable, "-c", FLOODER, broker.host, str(broker.port), topic]
-    flooders = [subprocess.Popen([*command, str(FLOOD_S), payload.hex()]) for _ in range(FLOODERS)]
-    try:
-        yield
-    finally:
-        for flooder in flooders:
-            flooder.kill()
-            flooder.wait()
+def the_status_topic(room: Room) -> str:
+    return f"{room.settings.home_assistant.prefix}/status"
+
+
+def the_button_s_topic(room: Room) -> str:
+    return RoomTopics(room.room_id).emergency
 
 
 async def test_an_emergency_is_carried_out_at_once_while_home_assistant_s_status_floods(
     private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
+    room = home_assistant_room(private_mosquitto, tmp_path)
     took_s = await lights_up_after_press(
-        private_mosquitto, tmp_path, "homeassistant/status", b"\xff not a status"
+        private_mosquitto, room, the_status_topic, b"\xff not a status"
     )
     assert took_s < LIGHTS_UP_WITHIN_S, f"the lights-up came {took_s:.2f} s after the press"
 
@@ -79,7 +58,8 @@ async def test_an_emergency_is_answered_while_the_button_s_topic_floods_with_non
     everything as presses do, filled the lane of urgent messages, and the emergency sent on
     `cmd` was dropped: no lights-up, no reply within 30 s. Now it is carried out and
     answered (`lights_up_after_press` waits for both)."""
-    await lights_up_after_press(private_mosquitto, tmp_path, "{room}/emergency", b"")
+    room = home_assistant_room(private_mosquitto, tmp_path)
+    await lights_up_after_press(private_mosquitto, room, the_button_s_topic, b"")
 
 
 @pytest.mark.xfail(
@@ -91,36 +71,6 @@ async def test_an_emergency_is_carried_out_at_once_while_the_button_s_topic_floo
     private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     """The same flood must not hold up the emergency on `cmd` either: measured 2.7 s."""
-    took_s = await lights_up_after_press(private_mosquitto, tmp_path, "{room}/emergency", b"")
+    room = home_assistant_room(private_mosquitto, tmp_path)
+    took_s = await lights_up_after_press(private_mosquitto, room, the_button_s_topic, b"")
     assert took_s < LIGHTS_UP_WITHIN_S, f"the lights-up came {took_s:.2f} s after the press"
-
-
-async def lights_up_after_press(
-    broker: Mosquitto, tmp_path: Path, topic: str, payload: bytes
-) -> float:
-    """Seconds from an emergency's press on `cmd` to the ceiling's lights-up, `topic` flooding
-    (`{room}` in it: the room's topics' base)."""
-    room = room_on(broker, tmp_path)
-    room.settings = room.settings.model_copy(
-        update={"home_assistant": HomeAssistantSettings(discovery=True)}
-    )
-    lights = Lights(broker)
-    service = RoomService(room)
-    task = asyncio.create_task(service.run())
-    try:
-        async with client_for(broker, room.room_id) as client:
-            start = await client.command("start", timeout=5, plan="rehearsal", participant="P1")
-            assert start["ok"]
-        with flooding(broker, topic.format(room=f"sessionroom/{room.room_id}"), payload):
-            await asyncio.sleep(BACKLOG_S)  # the flood builds its backlog meanwhile
-            async with client_for(broker, room.room_id) as client:
-                heard = len(lights.heard)
-                pressed = time.monotonic()
-                reply = asyncio.create_task(client.command("emergency", timeout=30))
-                await eventually(lambda: len(lights.heard) > heard, "the lights-up", timeout=30)
-                assert (await reply)["ok"]
-                return lights.heard[heard] - pressed
-    finally:
-        lights.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

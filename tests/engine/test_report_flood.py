@@ -17,11 +17,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import paho.mqtt.client as paho
 
+from controller.config import Room
 from controller.drivers.registry import make_driver
 from controller.engine.service import RoomService
 from tests.engine.test_service import CEILING, client_for, eventually, room_on
@@ -33,10 +34,12 @@ FLOOD_S = 8.0
 BACKLOG_S = 3.0
 """How long the flood runs before the emergency is pressed."""
 LIGHTS_UP_WITHIN_S = 1.5
+NOT_A_REPORT = b"\xff not a report"
 FLOODER = """
 import sys, time
 import paho.mqtt.client as paho
 host, port, topic, seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+payload = bytes.fromhex(sys.argv[5])
 client = paho.Client(paho.CallbackAPIVersion.VERSION2)
 client.connect(host, port)
 client.loop_start()
@@ -45,20 +48,17 @@ for _ in range(20_000):
     if time.monotonic() > end:
         break
     for _ in range(200):
-        client.publish(topic, b"\\xff not a report", qos=0)
+        client.publish(topic, payload, qos=0)
     time.sleep(0.0005)
 client.loop_stop()
 """
 
 
 @contextlib.contextmanager
-def flooding(broker: Mosquitto, topic: str) -> Iterator[None]:
-    flooders = [
-        subprocess.Popen(
-            [sys.executable, "-c", FLOODER, broker.host, str(broker.port), topic, str(FLOOD_S)]
-        )
-        for _ in range(FLOODERS)
-    ]
+def flooding(broker: Mosquitto, topic: str, payload: bytes = NOT_A_REPORT) -> Iterator[None]:
+    """`FLOODERS` processes publishing `payload` on `topic` as fast as they can."""
+    command = [sys.executable, "-c", FLOODER, broker.host, str(broker.port), topic, str(FLOOD_S)]
+    flooders = [subprocess.Popen([*command, payload.hex()]) for _ in range(FLOODERS)]
     try:
         yield
     finally:
@@ -86,9 +86,9 @@ class Lights:
 
 
 @contextlib.asynccontextmanager
-async def engine_on(broker: Mosquitto, tmp_path: Path, *, apart: bool) -> AsyncIterator[str]:
-    """The engine on `broker` with a session running; yields its room id."""
-    service = RoomService(room_on(broker, tmp_path), reports_apart=apart)
+async def engine_on(broker: Mosquitto, room: Room) -> AsyncIterator[str]:
+    """The engine of `room` with a session running; yields its room id."""
+    service = RoomService(room)
     task = asyncio.create_task(service.run())
     try:
         async with client_for(broker, service.room.room_id) as client:
@@ -100,13 +100,23 @@ async def engine_on(broker: Mosquitto, tmp_path: Path, *, apart: bool) -> AsyncI
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def lights_up_after_press(broker: Mosquitto, tmp_path: Path, *, apart: bool) -> float:
-    """Seconds from the emergency's press to the ceiling's lights-up, the strip flooding."""
+def a_device_s_reports(room: Room) -> str:
+    """The light strip's state topic."""
+    return make_driver(room.devices["strip"]).state_topics()[0]
+
+
+async def lights_up_after_press(
+    broker: Mosquitto,
+    room: Room,
+    flooded: Callable[[Room], str] = a_device_s_reports,
+    payload: bytes = NOT_A_REPORT,
+) -> float:
+    """Seconds from the emergency's press on `cmd` to the ceiling's lights-up, `payload`
+    flooding the room's topic that `flooded` names."""
     lights = Lights(broker)
     try:
-        async with engine_on(broker, tmp_path, apart=apart) as room_id:
-            strip = make_driver(room_on(broker, tmp_path).devices["strip"]).state_topics()[0]
-            with flooding(broker, strip):
+        async with engine_on(broker, room) as room_id:
+            with flooding(broker, flooded(room), payload):
                 await asyncio.sleep(BACKLOG_S)  # the flood builds its backlog meanwhile
                 async with client_for(broker, room_id) as client:
                     heard = len(lights.heard)
@@ -125,5 +135,6 @@ async def test_an_emergency_is_carried_out_at_once_while_a_device_floods_its_rep
     """Measured: 27–40 ms; with the reports on the commands' connection (`reports_apart`
     False, as before) the engine did not answer within 30 s: behind the flood, the broker's
     acknowledgements of its own messages came too late, and it dropped the connection."""
-    took_s = await lights_up_after_press(private_mosquitto, tmp_path, apart=True)
+    room = room_on(private_mosquitto, tmp_path)
+    took_s = await lights_up_after_press(private_mosquitto, room)
     assert took_s < LIGHTS_UP_WITHIN_S
