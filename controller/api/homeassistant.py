@@ -183,7 +183,9 @@ class HomeAssistant:
         an emergency; an empty message (such a clearing) is no press."""
         if not message.payload:
             return
-        await self._bus.publish(message.topic, b"", qos=1, retain=True)
+        # one clearing waits at most (a newer one replaces it): a flood of presses while the
+        # broker is slow would otherwise push older messages out of the bounded queue
+        await self._bus.publish(message.topic, b"", qos=1, retain=True, key=message.topic)
         if not message.retain:
             rest = self._command(dataclasses.replace(message, payload=emergency_command()))
             if rest is not None:

@@ -181,8 +181,8 @@ async def test_a_flood_on_the_command_topic_waits_for_room_in_the_queue_and_noth
 
 @pytest.mark.xfail(
     strict=True,
-    reason="each press on Home Assistant's button topic is a new emergency, answered "
-    "and cleared at once, never at the broker's pace",
+    reason="each press on Home Assistant's button topic is a new emergency, answered and "
+    "journaled at once, never at the broker's pace",
 )
 async def test_a_flood_of_presses_of_home_assistant_s_button_pushes_nothing_out_of_the_queue(
     private_mosquitto: Mosquitto, tmp_path: Path
@@ -191,7 +191,9 @@ async def test_a_flood_of_presses_of_home_assistant_s_button_pushes_nothing_out_
     is an emergency command of its own (a new id), answered, and cleared from the topic with
     an empty retained message. Pressed again and again while the broker is slow to
     acknowledge, those answers and clearings pushed older messages (the first press's
-    lights-up among them) out of the outgoing queue."""
+    lights-up among them) out of the outgoing queue: 2,604 of them for 1,200 presses. One
+    clearing waits at most now; the replies and events of the presses still pushed 324
+    out."""
     async with held_room(private_mosquitto, tmp_path, home_assistant=True) as room:
         button = f"{room.topic}/emergency"
         presses: list[Message] = []
