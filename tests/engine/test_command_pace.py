@@ -18,7 +18,6 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 
-from controller.bus import Message
 from controller.bus.bus import Bus
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
@@ -177,38 +176,3 @@ async def test_a_flood_on_the_command_topic_waits_for_room_in_the_queue_and_noth
             assert room.bus.dropped == 0 and room.bus.expired == 0
     finally:
         wire.close()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="each press on Home Assistant's button topic is a new emergency, answered and "
-    "journaled at once, never at the broker's pace",
-)
-async def test_a_flood_of_presses_of_home_assistant_s_button_pushes_nothing_out_of_the_queue(
-    private_mosquitto: Mosquitto, tmp_path: Path
-) -> None:
-    """Home Assistant's button publishes `PRESS` on the room's `emergency` topic; each press
-    is an emergency command of its own (a new id), answered, and cleared from the topic with
-    an empty retained message. Pressed again and again while the broker is slow to
-    acknowledge, those answers and clearings pushed older messages (the first press's
-    lights-up among them) out of the outgoing queue: 2,604 of them for 1,200 presses. One
-    clearing waits at most now; the replies and events of the presses still pushed 324
-    out."""
-    async with held_room(private_mosquitto, tmp_path, home_assistant=True) as room:
-        button = f"{room.topic}/emergency"
-        presses: list[Message] = []
-        unread: list[Message] = []  # dropped on arrival (the lane of urgent ones full)
-        room.bus.on_dropped(lambda message, _: unread.append(message))
-        # heard after the engine's own handler of the topic, once it has taken the press
-        room.bus.subscribe(
-            button, lambda message: presses.append(message) if message.payload else None
-        )
-        room.relay.holding = True
-        for _ in range(NOTES):
-            room.publisher.publish(button, b"PRESS", qos=1)
-        await eventually(
-            lambda: len(presses) + len(unread) == NOTES, "every press taken or dropped"
-        )
-        assert room.bus.dropped == 0, (
-            f"{room.bus.dropped} messages pushed out of the outgoing queue"
-        )

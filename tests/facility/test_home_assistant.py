@@ -16,6 +16,7 @@ import jinja2
 import pytest
 
 from controller.api.homeassistant import HomeAssistant, discovery
+from controller.bus import Message
 from controller.bus.bus import Bus
 from controller.config import Room
 from controller.config.settings import BrokerSettings, HomeAssistantSettings
@@ -195,4 +196,27 @@ async def test_a_flood_of_home_assistant_online_queues_one_announcement(
     await bus.publish(f"sessionroom/{room.room}/state", "{}", retain=True)
     for _ in range(100):
         await home_assistant.announce()
+    assert bus.dropped == 0
+
+
+@pytest.mark.mosquitto
+async def test_a_flood_of_presses_queues_one_clearing_of_the_button(
+    private_mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Each press of Home Assistant's button is cleared from the broker with an empty
+    retained message. Pressed as fast as the broker takes it while the broker is slow or
+    away, those clearings must not push the room's other messages out of the bounded
+    outgoing queue: the newest replaces a waiting one (1,200 presses on a broker slow to
+    acknowledge pushed 2,604 messages out before). The bus is not connected here, as in the
+    test above; the presses are handed to the button's handler as the bus would."""
+    room = ha_room(private_mosquitto, tmp_path, ON).settings
+    settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
+    bus = Bus(settings, client_id=f"sessionroom-test-{uuid.uuid4().hex[:8]}", max_queue=20)
+    pressed: list[Message] = []
+    home_assistant = HomeAssistant(bus, room, pressed.append)
+    await bus.publish(f"sessionroom/{room.room}/state", "{}", retain=True)
+    button = f"sessionroom/{room.room}/emergency"
+    for _ in range(100):
+        await home_assistant._pressed(Message(button, b"PRESS", retain=False))
+    assert len(pressed) == 100  # each press an emergency of its own
     assert bus.dropped == 0
