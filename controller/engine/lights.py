@@ -61,6 +61,9 @@ class LightControl:
         self._scale = time_scale
         self._on_safety = on_safety
         self._sent: dict[str, SentLight] = {}
+        self._arriving: dict[str, tuple[SentLight, float]] = {}
+        """Light → what it was last sent and the session time its transition there ends.
+        Kept when what was sent is forgotten: sent again, the target arrives when it was to."""
         self._refused: set[str] = set()
         self.targets: dict[str, LightTarget] = {}
         self.transitions: dict[str, float] = {}
@@ -112,13 +115,24 @@ class LightControl:
         )
 
     def _sent_already(self, device_id: str, target: LightTarget) -> bool:
-        sent = self._sent.get(device_id)
-        return (
-            sent is not None
-            and abs(sent.level - wanted_level(target)) < LEVEL_EPSILON
-            and sent.on == target.on
-            and (sent.kelvin, sent.rgb) == (target.kelvin, target.rgb)
-        )
+        return _asks_for(self._sent.get(device_id), target)
+
+    def _transition_s(self, device_id: str, target: LightTarget, now: float) -> float:
+        """Real seconds the light is to reach `target` over: its transition, or, when the
+        target goes out again (forgotten, the emergency's confirmation) while the light's
+        transition to it still runs, what is left of that transition. Sent again in full, a
+        light fading from where it is would get there that much later (a safe scene fading
+        3 s would finish its lights-up a second late)."""
+        transition_s = self.transitions.get(device_id, 0.0) / self._scale
+        arriving = self._arriving.get(device_id)
+        if device_id in self._sent or arriving is None or not _asks_for(arriving[0], target):
+            return transition_s
+        left_s = (arriving[1] - now) / self._scale
+        return min(transition_s, left_s) if left_s > 0 else transition_s
+
+    def _sent_now(self, device_id: str, sent: SentLight, transition_s: float, now: float) -> None:
+        self._sent[device_id] = sent
+        self._arriving[device_id] = (sent, now + transition_s * self._scale)
 
     def lights_up(
         self, targets: Mapping[str, LightTarget], transition_s: float, now: float
@@ -134,7 +148,8 @@ class LightControl:
             self.targets[device_id] = target
             self.transitions[device_id] = real_transition * self._scale
             self._fades.set((device_id, "level"), level, now, sent=True)
-            self._sent[device_id] = SentLight(target.on, level, target.kelvin, target.rgb)
+            sent = SentLight(target.on, level, target.kelvin, target.rgb)
+            self._sent_now(device_id, sent, real_transition, now)
             self._refused.discard(device_id)
             self._output.light(
                 device_id, _command(target, level, real_transition), now, lights_up=True
@@ -161,7 +176,7 @@ class LightControl:
         current = self.level(device_id, now)
         wanted = wanted_level(target)
         sent = self._sent.get(device_id)
-        real_transition = self.transitions.get(device_id, 0.0) / self._scale
+        real_transition = self._transition_s(device_id, target, now)
         change = abs(wanted - (current if current is not None else 0.0))
         native = (
             current is None
@@ -177,7 +192,8 @@ class LightControl:
             return
         assert verdict.value is not None  # accepted
         level = verdict.value
-        self._sent[device_id] = SentLight(target.on, level, target.kelvin, target.rgb)
+        sent_now = SentLight(target.on, level, target.kelvin, target.rgb)
+        self._sent_now(device_id, sent_now, real_transition, now)
         if native:
             self._fades.set((device_id, "level"), level, now, sent=True)
             return
@@ -202,6 +218,16 @@ class LightControl:
         if verdict.status is Status.CLAMPED:
             self._on_safety(device_id, verdict)
         return True
+
+
+def _asks_for(sent: SentLight | None, target: LightTarget) -> bool:
+    """Whether what was sent is what `target` asks for."""
+    return (
+        sent is not None
+        and abs(sent.level - wanted_level(target)) < LEVEL_EPSILON
+        and sent.on == target.on
+        and (sent.kelvin, sent.rgb) == (target.kelvin, target.rgb)
+    )
 
 
 def _command(target: LightTarget, level: float, transition_s: float) -> LightCommand:

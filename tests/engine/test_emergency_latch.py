@@ -9,6 +9,7 @@ message per light, sent at once even right after rapid light changes.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from controller.engine.phases import CommandRefused
 from controller.engine.safety import Rule, Status
 from tests.engine.room_parts import RecordingMusic, RecordingTones
 from tests.engine.test_engine import Room, z2m
+from tests.engine.test_guarded_path_edges import room_copy
 
 
 @pytest.fixture
@@ -242,6 +244,45 @@ def test_a_second_after_the_press_the_headset_and_the_bls_devices_are_told_to_st
     assert again.get("bls/tappers/set") == ['{"running":false}']
     assert again.get("bls/lightbar/set") == ['{"running":false}']
     assert "vr/headset/set" not in room.run_for(5.0), "once, not again and again"
+
+
+def transition_s(topic: str, payload: str) -> float:
+    """The transition a light message asks for (docs/device-protocols.md): Zigbee2MQTT's
+    `transition` in seconds, WLED's `tt` in tenths, Tasmota's `Speed2` in half seconds."""
+    if topic.startswith("cmnd/"):
+        speed = re.search(r"Speed2 (\d+)", payload)
+        return int(speed.group(1)) / 2 if speed else 0.0
+    fields = json.loads(payload)
+    return float(fields["tt"]) / 10 if "tt" in fields else float(fields["transition"])
+
+
+def test_the_lights_up_sent_again_a_second_later_arrives_when_the_first_was_to(
+    tmp_path: Path,
+) -> None:
+    """docs/emergency.md#first-press: one second after the lights-up the same safe targets
+    go out once more. Sent with the whole transition again, each light (fading from where it
+    is) reached its safe level a second late: a safe scene fading 3 s finished at 4 s. Sent
+    again, a light gets what is left of its transition."""
+    room = Room(tmp_path, room_copy(tmp_path, "lights-up", "fade_s: 1", "fade_s: 3"))
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    pressed = room.clock.now()
+    room.do("emergency")
+    lights = ("wled/wled-strip/api", "cmnd/floorlamp/Backlog")
+    first = room.tick()
+    assert {topic: transition_s(topic, first[topic][-1]) for topic in lights} == {
+        topic: 3.0 for topic in lights
+    }
+    arrivals: dict[str, float] = {}
+    while room.clock.now() - pressed < 1.5:
+        again = room.tick(0.05)
+        for topic in lights:
+            if topic in again:
+                sent_at = room.clock.now() - pressed
+                arrivals[topic] = sent_at + transition_s(topic, again[topic][-1])
+    assert set(arrivals) == set(lights), "the safe targets go out once more"
+    for topic, arrival in arrivals.items():
+        assert arrival == pytest.approx(3.0, abs=0.25), f"{topic} arrives at {arrival:.2f} s"
 
 
 @pytest.mark.parametrize(
