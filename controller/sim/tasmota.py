@@ -9,8 +9,8 @@ change and proportionally less for smaller ones, or `Speed` × 0.5 s for any cha
 changes nothing and the answer repeats the current value; an unknown command answers
 `{"Command":"Unknown"}`. `Backlog` runs its `;`-separated commands 200 ms apart
 (`Backlog0` at once); a `NoDelay` entry runs the command after it at once, as Tasmota
-does. `tele/<topic>/STATE` is published on connect and every `TelePeriod` seconds (300 by
-default).
+does, and the commands run at once change the output in one fade. `tele/<topic>/STATE` is
+published on connect and every `TelePeriod` seconds (300 by default).
 """
 
 from __future__ import annotations
@@ -107,6 +107,10 @@ class TasmotaLight(DeviceModel):
         """The channels' PWM levels 0–255 as they are now (fading towards the target)."""
         self._backlog: deque[str] = deque()
         self._next_backlog_at = 0.0
+        self._fade_owed: bool | None = None
+        """While a Backlog's commands run at once: the output's fade is owed (whether it may
+        fade), started when they are done."""
+        self._running_backlog = False
         self._started_at: float | None = None
         self._last_tele = 0.0
         self._mqtt_count = 0
@@ -158,17 +162,29 @@ class TasmotaLight(DeviceModel):
         return publications
 
     def _run_due_backlog(self, now: float) -> list[Publication]:
+        """The Backlog's commands due now. Those run at once (`NoDelay`) change the light
+        together, as Tasmota's light driver animates between loop passes, not within a
+        command: one fade to where they leave it, at the `Speed2` among them."""
         publications: list[Publication] = []
-        while self._backlog and now >= self._next_backlog_at:
-            entry = self._backlog.popleft()
-            no_delay = entry.lower() == "nodelay"
-            if no_delay:
-                if not self._backlog:
-                    break
+        outermost, self._running_backlog = not self._running_backlog, True
+        try:
+            while self._backlog and now >= self._next_backlog_at:
                 entry = self._backlog.popleft()
-            name, _, data = entry.partition(" ")
-            publications += self._command(name, data, now)
-            self._next_backlog_at = now if no_delay else now + BACKLOG_DELAY_S
+                no_delay = entry.lower() == "nodelay"
+                if no_delay:
+                    if not self._backlog:
+                        break
+                    entry = self._backlog.popleft()
+                name, _, data = entry.partition(" ")
+                publications += self._command(name, data, now)
+                self._next_backlog_at = now if no_delay else now + BACKLOG_DELAY_S
+        finally:
+            self._running_backlog = not outermost
+        if not outermost:
+            return publications
+        owed, self._fade_owed = self._fade_owed, None
+        if owed is not None:
+            self._start_output_fade(now, allow_fade=owed)
         return publications
 
     # ------------------------------------------------------------------ state
@@ -276,6 +292,9 @@ class TasmotaLight(DeviceModel):
         return [self._result(self._light_state())]
 
     def _start_output_fade(self, now: float, *, allow_fade: bool = True) -> None:
+        if self._running_backlog:
+            self._fade_owed = allow_fade and self._fade_owed is not False
+            return
         levels = self.levels() if self.power else (0,) * self.channel_count
         target = tuple(float(level) for level in levels)
         if target == self.output.target:

@@ -201,6 +201,20 @@ def test_no_delay_runs_the_next_backlog_command_at_once(lamp: TasmotaLight) -> N
     assert all("Command" not in answer for answer in answers)
 
 
+def test_commands_run_at_once_change_the_light_in_one_fade_at_their_speed2(
+    lamp: TasmotaLight,
+) -> None:
+    """Tasmota's light driver starts a fade between loop passes (`LightAnimate`), not in a
+    command: the colour and the level of one `NoDelay` Backlog fade together, over the
+    `Speed2` before them. Faded one command at a time, the `Speed2` went to the first (the
+    colour) and the level faded at the saved `Speed`."""
+    command(lamp, "Dimmer", "10", now=0.0)
+    sent = "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 6;NoDelay;CT 250;NoDelay;Dimmer 80"
+    command(lamp, "Backlog", sent, now=1.0)
+    assert (lamp.output.begins, lamp.output.ends) == (1.0, pytest.approx(4.0))
+    assert lamp.output.target == tuple(float(level) for level in lamp.levels())
+
+
 def test_an_unknown_command_says_so(lamp: TasmotaLight) -> None:
     assert command(lamp, "Frobnicate", "1") == [{"Command": "Unknown"}]
     assert command(lamp, "Power2", "ON") == [{"Command": "Unknown"}]
