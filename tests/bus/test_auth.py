@@ -197,7 +197,7 @@ async def test_reports_the_engine_s_login_may_not_read_either_are_said_not_to_co
 
 @pytest.mark.xfail(
     strict=True,
-    reason="review: a report the engine's connection read before the intake's SUBSCRIBE, "
+    reason="a report the engine's connection read before the intake's SUBSCRIBE, "
     "handed to the bus after the intake is back, is dropped (the intake never gets it)",
 )
 async def test_a_report_read_on_the_engine_s_connection_as_the_intake_comes_back_is_not_lost(

@@ -285,6 +285,32 @@ def test_the_lights_up_sent_again_a_second_later_arrives_when_the_first_was_to(
         assert arrival == pytest.approx(3.0, abs=0.25), f"{topic} arrives at {arrival:.2f} s"
 
 
+def test_a_light_reporting_each_step_of_its_lights_up_still_arrives_when_it_was_to(
+    tmp_path: Path,
+) -> None:
+    """docs/emergency.md#nothing-darker-nothing-louder: a light that reports itself below its
+    safe level while latched gets its safe target again, at most once a second. A light that
+    reports the steps of its lights-up (below the safe level until the fade ends) got the
+    whole transition again each second, and each second it began the safe scene's 3 s fade
+    anew from where it was: it never arrived while it kept reporting."""
+    room = Room(tmp_path, room_copy(tmp_path, "lights-up", "fade_s: 1", "fade_s: 3"))
+    room.do("start", plan="rehearsal", participant="P014")
+    room.run_for(6.0)
+    pressed = room.clock.now()
+    room.do("emergency")
+    lamp = "cmnd/floorlamp/Backlog"
+    arrival = transition_s(lamp, room.tick()[lamp][-1])
+    while room.clock.now() - pressed < 2.9:
+        since_press = room.clock.now() - pressed
+        dimmer = round(10 + 70 * since_press / 3)  # on its way from 10 to the safe 80 %
+        room.device("stat/floorlamp/RESULT", json.dumps({"POWER": "ON", "Dimmer": dimmer}))
+        sent = room.tick(0.1).get(lamp)
+        if sent:
+            arrival = room.clock.now() - pressed + transition_s(lamp, sent[-1])
+            assert arrival <= 3.0 + 0.25, f"sent again to arrive at {arrival:.2f} s"
+    assert arrival == pytest.approx(3.0, abs=0.25)
+
+
 @pytest.mark.parametrize(
     ("state_topic", "report", "set_topic", "stop"),
     [
