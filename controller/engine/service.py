@@ -605,7 +605,7 @@ class RoomService:
             return self._carry_out(bus, engine, command, False, opened=CommandRefused(ENDING))
         if self._starts or self._starts_in_line:  # one at a time: never a queue of journals
             refusal = CommandRefused(START_UNDER_WAY)
-            return self._carry_out(bus, engine, command, False, opened=refusal)
+            return self._carry_out_in_turn(bus, engine, command, None, refusal)
         start = asyncio.create_task(
             self._answering_faults(
                 bus, engine, command, self._start_once_opened(bus, engine, command, opening)
@@ -694,14 +694,22 @@ class RoomService:
         await self._carry_out_in_turn(bus, engine, command, arrival)
 
     def _carry_out_in_turn(
-        self, bus: Bus, engine: Engine, command: Command, arrival: int | None
+        self,
+        bus: Bus,
+        engine: Engine,
+        command: Command,
+        arrival: int | None,
+        refused_start: CommandRefused | None = None,
     ) -> Awaitable[None]:
         """Carry out `command` now, at the broker's pace when the outgoing queue is filling;
-        one an emergency overtook on its way (arrived before it) is told so."""
+        one an emergency overtook on its way (arrived before it) is told so. `refused_start`:
+        why a start is refused before its journal is opened (another start's is being
+        opened): answered at the same pace (a flood of them refused at once pushed older
+        messages out of the queue)."""
         overtaken = arrival is not None and arrival < self._pressed_arrival
         if not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
-            return self._carry_out_with_room(bus, engine, command, overtaken)
-        return self._carry_out(bus, engine, command, overtaken)
+            return self._carry_out_with_room(bus, engine, command, overtaken, refused_start)
+        return self._carry_out(bus, engine, command, overtaken, opened=refused_start)
 
     async def _refuse_with_room(
         self, bus: Bus, engine: Engine, command: Command, refusal: CommandRefused
@@ -710,10 +718,15 @@ class RoomService:
         await self._after_command(bus, engine, command, refusal, held=False)
 
     async def _carry_out_with_room(
-        self, bus: Bus, engine: Engine, command: Command, overtaken: bool
+        self,
+        bus: Bus,
+        engine: Engine,
+        command: Command,
+        overtaken: bool,
+        refused_start: CommandRefused | None,
     ) -> None:
         await bus.room_to_publish()
-        await self._carry_out(bus, engine, command, overtaken)
+        await self._carry_out(bus, engine, command, overtaken, opened=refused_start)
 
     async def _start_once_opened(
         self,

@@ -25,7 +25,7 @@ from controller.config.settings import HomeAssistantSettings
 from controller.engine.service import RoomService
 from tests.bus.relay import BrokerRelay
 from tests.conftest import REPO
-from tests.engine.test_service import Wire, client_for, eventually
+from tests.engine.test_service import Wire, client_for, eventually, hang_the_journals
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -72,10 +72,11 @@ class HeldRoom:
 
 @contextlib.asynccontextmanager
 async def held_room(
-    broker: Mosquitto, tmp_path: Path, *, home_assistant: bool = False
+    broker: Mosquitto, tmp_path: Path, *, home_assistant: bool = False, session: bool = True
 ) -> AsyncIterator[HeldRoom]:
-    """The example room's engine, its session started, connected through a relay that holds
-    the broker's acknowledgements when told; with `home_assistant`, discovery on."""
+    """The example room's engine, its session started (unless not `session`), connected
+    through a relay that holds the broker's acknowledgements when told; with
+    `home_assistant`, discovery on."""
     publisher = paho.Client(paho.CallbackAPIVersion.VERSION2)
     async with HoldsAcknowledgements(broker) as relay:
         room = apply_overrides(
@@ -94,10 +95,13 @@ async def held_room(
         task = asyncio.create_task(service.run())
         try:
             async with client_for(broker, room.room_id) as client:
-                started = await client.command(
-                    "start", timeout=5, plan="rehearsal", participant="P1"
-                )
-                assert started["ok"]
+                if session:
+                    started = await client.command(
+                        "start", timeout=5, plan="rehearsal", participant="P1"
+                    )
+                    assert started["ok"]
+                else:
+                    await client.wait_online(timeout=5)
             assert service.bus is not None
             publisher.connect(broker.host, broker.port)
             publisher.loop_start()
@@ -175,4 +179,46 @@ async def test_a_flood_on_the_command_topic_waits_for_room_in_the_queue_and_noth
             await eventually(answered, "the flood answered", timeout=60)
             assert room.bus.dropped == 0 and room.bus.expired == 0
     finally:
+        wire.close()
+
+
+async def test_starts_refused_while_a_start_is_under_way_wait_for_room_in_the_queue(
+    private_mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start refused because another start's journal is still being opened (its data folder
+    slow to answer) is answered at the broker's pace too: each refused at once, a flood of
+    them pushed older messages out of the queue."""
+    asked, answers = hang_the_journals(monkeypatch)
+    wire = Wire(private_mosquitto)
+    try:
+        async with held_room(private_mosquitto, tmp_path, session=False) as room:
+            room.relay.holding = True
+            for n in range(NOTES):
+                start = {"id": f"flood{n}", "action": "start", "plan": "rehearsal"}
+                room.publisher.publish(
+                    f"{room.topic}/cmd", json.dumps(start | {"participant": f"P{n}"}), qos=1
+                )
+                if n == 0:
+                    await eventually(
+                        asked.is_set, "the first start asking the disk for its journal"
+                    )
+            waiting = waits_for_room(room.bus, NOTES)
+            await eventually(
+                lambda: room.bus.dropped > 0 or waiting(),
+                "the flood waiting for room in the queue, or messages dropped from it",
+            )
+            assert room.bus.dropped == 0, (
+                f"{room.bus.dropped} messages pushed out of the outgoing queue"
+            )
+            answers.set()
+            room.relay.release()
+
+            def answered() -> int:
+                prefix = f"{room.topic}/reply/flood"
+                return sum(1 for topic, _, _ in wire.messages if topic.startswith(prefix))
+
+            await eventually(lambda: answered() == NOTES, "every start answered", timeout=60)
+            assert room.bus.dropped == 0 and room.bus.expired == 0
+    finally:
+        answers.set()
         wire.close()
