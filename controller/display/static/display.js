@@ -206,6 +206,7 @@ const player = {
   breathSince: null,
   lastReport: 0,
   tone: null,
+  awaitingTouch: false, // a touch will give the muted video its sound
 
   command(message) {
     if (message.volume !== undefined) this.volume = message.volume;
@@ -247,13 +248,26 @@ const player = {
   },
 
   startVideo() {
+    const media = this.media;
     video.muted = false;
-    video.play().catch(() => {
-      // The browser refuses sound before a touch: play muted until the screen is touched.
+    video.play().catch((error) => {
+      // A start cut short (a pause, a stop, another content: AbortError) stays cut short.
+      // Only the browser's refusal of sound before a touch, while this content is still to
+      // play, is answered: play muted until the screen is touched.
+      if (error.name !== "NotAllowedError" || this.status !== "playing" || this.media !== media) {
+        return;
+      }
       video.muted = true;
       video.play().catch(() => {});
       say("Touch the screen for sound");
-      document.addEventListener("click", () => { video.muted = false; say(""); }, { once: true });
+      if (!this.awaitingTouch) {
+        this.awaitingTouch = true; // one listener, however many starts were refused
+        document.addEventListener("click", () => {
+          this.awaitingTouch = false;
+          video.muted = false;
+          say("");
+        }, { once: true });
+      }
     });
   },
 
