@@ -571,7 +571,9 @@ const xr = {
 
   async enter() {
     const { enterSphere } = await import("/static/sphere.js");
-    this.session = await enterSphere(video, () => player.veil.value, step);
+    // The sphere shows as much of the picture as the page would: its fade and its brightness.
+    const light = () => (1 - player.veil.value) * player.shade.value;
+    this.session = await enterSphere(video, light, step);
     note("xr-entered");
     this.session.addEventListener("end", () => {
       this.session = null;

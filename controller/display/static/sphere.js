@@ -3,15 +3,15 @@
 // three.js is installed by the build from the npm registry (`make install`) and served by
 // the display under /vendor/three/; this module is loaded only when the browser offers
 // `immersive-vr` and the viewer presses "Enter VR". The video is the page's own <video>
-// element, shown on the inside of a sphere; the page's fade (`veil()`, 0 shows the
-// picture, 1 is black) darkens the sphere, and `step(ts)` keeps the page's clock running
-// while the headset drives the frames.
+// element, shown on the inside of a sphere; how much of the picture the page shows
+// (`light()`: its fade to black and its brightness, 0 is black, 1 full light) darkens the
+// sphere, and `step(ts)` keeps the page's clock running while the headset drives the frames.
 
 import * as THREE from "/vendor/three/build/three.module.js";
 
 const RADIUS_M = 50;
 
-export async function enterSphere(video, veil, step) {
+export async function enterSphere(video, light, step) {
   const session = await navigator.xr.requestSession("immersive-vr");
   const renderer = new THREE.WebGLRenderer({ antialias: true });
   renderer.xr.enabled = true;
@@ -35,9 +35,10 @@ export async function enterSphere(video, veil, step) {
   renderer.setAnimationLoop((ts, frame) => {
     if (!frame) return;
     step(ts);
-    // The page's veil darkens the picture as the page's black overlay does: in sRGB, the
-    // space the screen shows (a linear-light scalar would stay bright, then drop at the end).
-    const shown = 1 - veil();
+    // The sphere is darkened as the page's picture is (its brightness filter and its black
+    // veil): in sRGB, the space the screen shows (a linear-light scalar would stay bright,
+    // then drop at the end).
+    const shown = light();
     material.color.setRGB(shown, shown, shown, THREE.SRGBColorSpace);
     renderer.render(scene, camera);
   });
