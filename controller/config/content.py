@@ -133,10 +133,17 @@ def _plain_name(part: str) -> bool:
 
 def content_file(folder: Path, media: MediaFile) -> Path:
     """The file of `media` inside `folder`; ContentError when it is missing or leads outside."""
-    root = folder.resolve()
-    candidate = (root / media.path).resolve()
-    if not candidate.is_relative_to(root):
-        raise ContentError(f"{media.path!r} leads outside the content folder")
-    if not candidate.is_file():
-        raise ContentError(f"no file {media.path!r} in the content folder")
+    try:
+        root = folder.resolve()
+        candidate = (root / media.path).resolve()
+        if not candidate.is_relative_to(root):
+            raise ContentError(f"{media.path!r} leads outside the content folder")
+        if not candidate.is_file():
+            raise ContentError(f"no file {media.path!r} in the content folder")
+    except OSError as error:  # a name too long for the file system, a folder it may not read
+        raise ContentError(
+            f"no file {media.path!r} in the content folder: {error.strerror}"
+        ) from None
+    except RuntimeError:  # pathlib's word for a symbolic link that leads back to itself
+        raise ContentError(f"{media.path!r} is a loop of symbolic links") from None
     return candidate
