@@ -808,12 +808,21 @@ def _describe(content: Breathing | MediaFile) -> dict[str, Any]:
     }
 
 
+NOT_IN_A_FRAME = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"}
+"""The page is never shown inside another page: framed by another web site, it would be
+served by the display and so pass the WebSocket's origin check (a page the site hides)."""
+
+
 def _resource(name: str, kind: str) -> web.Response:
     body = (STATIC / name).read_bytes()
     return web.Response(
         body=body,
         content_type=kind,
-        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **NOT_IN_A_FRAME,
+        },
     )
 
 
