@@ -619,6 +619,8 @@ class DisplayServer:
             kept = [held for held in self._held if held[3] != action]
         else:
             kept = []
+        if action == "volume":  # a held play keeps the volume that passed, not its own
+            kept = [(since, topic, _without_volume(sent), was) for since, topic, sent, was in kept]
         self._held = deque(kept, maxlen=HELD_COMMANDS)
 
     async def _room_state(self, payload: bytes) -> None:
@@ -748,7 +750,7 @@ class DisplayServer:
                 payload = message.payload
                 if str(message.topic) == self.room_state_topic:
                     if isinstance(payload, bytes | bytearray):
-                        await self._room_state(bytes(payload))
+                        await self._follow_the_room(bytes(payload))
                 elif message.retain:
                     # Left on the broker by someone, from before now (an emergency's stop
                     # included): the engine never retains a command.
@@ -757,6 +759,16 @@ class DisplayServer:
                     )
                 elif isinstance(payload, bytes | bytearray):
                     await self._obey(str(message.topic), bytes(payload))
+
+    async def _follow_the_room(self, payload: bytes) -> None:
+        """Follow the room's state; a fault of ours in it is logged and the display goes on
+        taking commands (the latch as it was), as it does for a command (`_obey`)."""
+        try:
+            await self._room_state(payload)
+        except Exception:
+            log.exception(
+                "%s: the room's state could not be followed; the latch is as it was", self.device.id
+            )
 
     async def _obey(self, topic: str, payload: bytes) -> None:
         """Carry out one command; a fault of ours in it is logged and the display goes on
@@ -783,6 +795,14 @@ def tls_context(settings: DisplaySettings, root: Path) -> ssl.SSLContext | None:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ValueError(f"cannot use the certificate {cert} with key {key}: {reason}") from None
     return context
+
+
+def _without_volume(payload: bytes) -> bytes:
+    """A held command without the volume it carries (a play's own), as read before."""
+    command = read_json(payload, max_bytes=MAX_PAGE_MESSAGE)
+    if not isinstance(command, dict) or "volume" not in command:
+        return payload
+    return json.dumps({key: value for key, value in command.items() if key != "volume"}).encode()
 
 
 def _action(command: Any) -> str:

@@ -1109,6 +1109,26 @@ async def test_a_room_state_the_display_cannot_read_leaves_the_latch_as_it_was(
         assert server.latched
 
 
+async def test_a_fault_while_following_the_room_s_state_leaves_the_display_taking_commands(
+    mosquitto: Mosquitto, content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault of ours while following the room's state (injected: no input is known to cause
+    one) is logged, the latch left as it was, and the display goes on taking commands: the
+    fault ended its connection's task, and nothing sent after it reached the screen."""
+    async with _screen_of_a_room(
+        mosquitto, content, latched=False, kind="bls", driver="mqtt-bls", mode="visual"
+    ) as (server, room, broker, page):
+
+        async def fails(payload: bytes) -> None:
+            raise RuntimeError("a fault of ours")
+
+        monkeypatch.setattr(server, "_room_state", fails)
+        await broker.client.publish(room.state, _room_state(True), retain=True)
+        await broker.client.publish(f"{server.base}/set", '{"running":true,"speed_hz":1}')
+        started = await _next(page, lambda m: m.get("type") == "bls")
+        assert started["running"] is True and not server.latched
+
+
 async def test_what_passed_during_the_latch_has_the_last_word_over_what_it_held_back(
     mosquitto: Mosquitto, content: Path
 ) -> None:
@@ -1148,6 +1168,29 @@ async def test_what_passed_during_the_latch_has_the_last_word_over_what_it_held_
             ("play", "breathing:6", 10),
             ("play", "breathing:8", 10),
         ]
+
+
+async def test_a_play_held_back_keeps_the_lower_volume_that_passed_after_it(
+    mosquitto: Mosquitto, content: Path
+) -> None:
+    """A play held back during the latch carries a volume of its own; a lower volume passed
+    after it. The room's clearing plays it at the lower volume: at its own, the clearing
+    raised what was lowered during the emergency (a play at 90 after a volume of 10)."""
+    async with _screen_of_a_room(mosquitto, content, latched=True, kind="vr", driver="mqtt-vr") as (
+        server,
+        room,
+        broker,
+        page,
+    ):
+        server.clock = lambda: 100.0
+        told = f"{server.base}/set"
+        await broker.client.publish(told, '{"action":"play","content":"breathing:5","volume":90}')
+        await eventually(lambda: len(server._held) == 1, 5, "the play held back")
+        await broker.client.publish(told, '{"action":"volume","volume":10}')
+        assert (await _next(page, lambda m: m.get("type") == "vr"))["volume"] == 10
+        await broker.client.publish(room.state, _room_state(False), retain=True)
+        shown = await _next(page, lambda m: m.get("type") == "vr")
+        assert (shown["action"], shown["volume"]) == ("play", 10)
 
 
 async def test_a_display_reads_the_room_state_before_it_takes_a_command(
