@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +125,31 @@ def waits_for_room(bus: Bus, sent: int) -> Callable[[], bool]:
     return check
 
 
+async def flood_waits_for_room(
+    room: HeldRoom,
+    message: Callable[[int], dict[str, object]],
+    after_the_first: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """`NOTES` messages on the command topic while the broker's acknowledgements are held:
+    they wait for room in the outgoing queue, none pushed out of it."""
+    room.relay.holding = True
+    for n in range(NOTES):
+        room.publisher.publish(f"{room.topic}/cmd", json.dumps(message(n)), qos=1)
+        if n == 0 and after_the_first is not None:
+            await after_the_first()
+    waiting = waits_for_room(room.bus, NOTES)
+    await eventually(
+        lambda: room.bus.dropped > 0 or waiting(),
+        "the flood waiting for room in the queue, or messages dropped from it",
+    )
+    assert room.bus.dropped == 0, f"{room.bus.dropped} messages pushed out of the outgoing queue"
+
+
+def replies_to_the_flood(wire: Wire, room: HeldRoom) -> int:
+    prefix = f"{room.topic}/reply/flood"
+    return sum(1 for topic, _, _ in wire.messages if topic.startswith(prefix))
+
+
 def notes(n: int) -> dict[str, object]:
     """Notes, each under its own id: each carried out and answered."""
     return {"id": f"flood{n}", "action": "note", "text": "breathing slowly"}
@@ -158,22 +183,11 @@ async def test_a_flood_on_the_command_topic_waits_for_room_in_the_queue_and_noth
     wire = Wire(private_mosquitto)
     try:
         async with held_room(private_mosquitto, tmp_path) as room:
-            room.relay.holding = True
-            for n in range(NOTES):
-                room.publisher.publish(f"{room.topic}/cmd", json.dumps(message(n)), qos=1)
-            waiting = waits_for_room(room.bus, NOTES)
-            await eventually(
-                lambda: room.bus.dropped > 0 or waiting(),
-                "the flood waiting for room in the queue, or messages dropped from it",
-            )
-            assert room.bus.dropped == 0, (
-                f"{room.bus.dropped} messages pushed out of the outgoing queue"
-            )
+            await flood_waits_for_room(room, message)
             room.relay.release()
 
             def answered() -> bool:
-                prefix = f"{room.topic}/reply/flood"
-                replies = sum(1 for topic, _, _ in wire.messages if topic.startswith(prefix))
+                replies = replies_to_the_flood(wire, room)
                 return replies == NOTES if every_one_answered else room.bus.waiting == 0 < replies
 
             await eventually(answered, "the flood answered", timeout=60)
@@ -187,37 +201,24 @@ async def test_starts_refused_while_a_start_is_under_way_wait_for_room_in_the_qu
 ) -> None:
     """A start refused because another start's journal is still being opened (its data folder
     slow to answer) is answered at the broker's pace too: each refused at once, a flood of
-    them pushed older messages out of the queue."""
+    them pushed older messages out of the queue (183–185 in this test)."""
     asked, answers = hang_the_journals(monkeypatch)
+
+    def starts(n: int) -> dict[str, object]:
+        return {"id": f"flood{n}", "action": "start", "plan": "rehearsal", "participant": f"P{n}"}
+
+    async def the_first_asks_the_disk() -> None:
+        await eventually(asked.is_set, "the first start asking the disk for its journal")
+
     wire = Wire(private_mosquitto)
     try:
         async with held_room(private_mosquitto, tmp_path, session=False) as room:
-            room.relay.holding = True
-            for n in range(NOTES):
-                start = {"id": f"flood{n}", "action": "start", "plan": "rehearsal"}
-                room.publisher.publish(
-                    f"{room.topic}/cmd", json.dumps(start | {"participant": f"P{n}"}), qos=1
-                )
-                if n == 0:
-                    await eventually(
-                        asked.is_set, "the first start asking the disk for its journal"
-                    )
-            waiting = waits_for_room(room.bus, NOTES)
-            await eventually(
-                lambda: room.bus.dropped > 0 or waiting(),
-                "the flood waiting for room in the queue, or messages dropped from it",
-            )
-            assert room.bus.dropped == 0, (
-                f"{room.bus.dropped} messages pushed out of the outgoing queue"
-            )
+            await flood_waits_for_room(room, starts, the_first_asks_the_disk)
             answers.set()
             room.relay.release()
-
-            def answered() -> int:
-                prefix = f"{room.topic}/reply/flood"
-                return sum(1 for topic, _, _ in wire.messages if topic.startswith(prefix))
-
-            await eventually(lambda: answered() == NOTES, "every start answered", timeout=60)
+            await eventually(
+                lambda: replies_to_the_flood(wire, room) == NOTES, "every start answered", 60
+            )
             assert room.bus.dropped == 0 and room.bus.expired == 0
     finally:
         answers.set()
