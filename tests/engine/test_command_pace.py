@@ -22,6 +22,7 @@ from controller.bus.bus import Bus
 from controller.cli.common import Overrides, apply_overrides
 from controller.config import load_room
 from controller.config.settings import HomeAssistantSettings
+from controller.engine import service as service_module
 from controller.engine.service import RoomService
 from tests.bus.relay import BrokerRelay
 from tests.conftest import REPO
@@ -201,7 +202,10 @@ async def test_starts_refused_while_a_start_is_under_way_wait_for_room_in_the_qu
 ) -> None:
     """A start refused because another start's journal is still being opened (its data folder
     slow to answer) is answered at the broker's pace too: each refused at once, a flood of
-    them pushed older messages out of the queue (183–185 in this test)."""
+    them pushed older messages out of the queue (265 in this test). The first start's
+    journal is waited for longer than the test lasts: given up on, it would let the next
+    start ask the disk in its turn."""
+    monkeypatch.setattr(service_module, "JOURNAL_OPEN_WAIT_S", 60.0)
     asked, answers = hang_the_journals(monkeypatch)
 
     def starts(n: int) -> dict[str, object]:
