@@ -89,18 +89,22 @@ def second_half_from(path: Path, *, split_from: int = SPLIT_FROM) -> int | None:
 class SecondHalf:
     """The second half of an export, written by a forked child while the parent writes the
     first; `written` gives the child's bytes and account (or None if the child could not
-    write them). Use as a context manager: leaving it early stops and reaps the child."""
+    write them). Use as a context manager: the child is forked as the block is entered (a
+    signal that unwinds the caller between the two leaves no child behind), and leaving the
+    block early stops and reaps it."""
 
     def __init__(self, write_half: WriteHalf) -> None:
         self._write_half = write_half
         self._pid: int | None = None
         self._spool: IO[bytes] | None = None
         self._report_fd = -1
+
+    def __enter__(self) -> SecondHalf:
         try:  # without a spool, a pipe or a process, the caller writes the half
-            self._spool = tempfile.TemporaryFile(prefix="sessionroom-export-")  # noqa: SIM115 (closed by __exit__)
+            self._spool = tempfile.TemporaryFile(prefix="sessionroom-export-")  # closed by __exit__
             self._report_fd, report_writer = os.pipe()
         except OSError:
-            return
+            return self
         stops = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until `_pid` is kept
         with contextlib.suppress(OSError):
             self._pid = os.fork()
@@ -112,8 +116,6 @@ class SecondHalf:
         except BaseException:  # its handler raised (Ctrl-C): no child is left to the caller
             self.__exit__()
             raise
-
-    def __enter__(self) -> SecondHalf:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -147,8 +149,9 @@ class SecondHalf:
             return {}
         with open(self._report_fd, "rb", closefd=False) as reader:
             data = reader.read()
-        os.waitpid(self._pid, 0)
-        self._pid = None
+        with signals_held():  # the child is reaped once: `__exit__` must not kill its pid again
+            os.waitpid(self._pid, 0)
+            self._pid = None
         try:
             report = json.loads(data)
         except ValueError:

@@ -116,6 +116,37 @@ sys.argv[0] = "sessionroom"
 main()
 """
 
+SIGNALLED_CLI = """
+import os, signal, sys, time
+from pathlib import Path
+from controller.journal import halves
+
+child_pid, moment = Path(sys.argv.pop(1)), sys.argv.pop(1)
+
+def signalled(step):
+    def step_then_signal(*args, **kwargs):
+        done = step(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return done
+    return step_then_signal
+
+def slow_child():
+    child_pid.write_text(str(os.getpid()))
+    time.sleep(60)
+
+if moment == "made":  # the second half made, its block not yet entered; the child is slow
+    os.register_at_fork(after_in_child=slow_child)
+    halves.SecondHalf.__init__ = signalled(halves.SecondHalf.__init__)
+else:  # "reaped": the child has ended and its parent has just reaped it
+    os.register_at_fork(after_in_child=lambda: child_pid.write_text(str(os.getpid())))
+    os.waitpid = signalled(os.waitpid)
+from controller.cli import main
+sys.argv[0] = "sessionroom"
+main()
+"""
+"""`sessionroom export` that gets SIGTERM at a moment named by argv[2]; argv[1] is where a
+forked child writes its pid (the CLI sees the rest)."""
+
 
 UNTYPED = (
     "ALTER TABLE events RENAME TO typed; CREATE TABLE events (seq INTEGER PRIMARY KEY, wall_ns,"
@@ -471,6 +502,39 @@ def test_a_signal_ends_a_long_export_with_its_second_half_and_leaves_no_file(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("moment", ["made", "reaped"])
+@pytest.mark.parametrize("format_name", ["jsonl", "mcap"])
+def test_a_signal_in_the_second_half_s_narrow_windows_ends_the_export_cleanly(
+    new_journal: JournalFactory, tmp_path: Path, format_name: str, moment: str
+) -> None:
+    """Windows a busy machine can stretch. Made: the export's second half is made but its
+    block not yet entered, so nothing would stop and reap a child forked already. Reaped: the
+    child just reaped, the parent unwinding must not wait for it again (ChildProcessError)."""
+    journal = long_session(new_journal)
+    (tmp_path / "out").mkdir()
+    target = tmp_path / "out" / f"session.{format_name}"
+    child_pid = tmp_path / "child.pid"
+    cli = [sys.executable, "-c", SIGNALLED_CLI, str(child_pid), moment, "export"]
+    with (tmp_path / "stderr").open("w+b") as stderr:  # a pipe would wait for a child left
+        done = subprocess.run(
+            [*cli, str(journal.path), "-o", str(target), "--format", format_name],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=60,
+            check=False,
+        )
+        stderr.seek(0)
+        said = stderr.read()
+    child = int(child_pid.read_text()) if child_pid.exists() else None
+    try:
+        assert child is None or not Path(f"/proc/{child}").exists()
+        assert (done.returncode, said, list(target.parent.iterdir())) == (128 + 15, b"", [])
+    finally:
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("format_name", ["jsonl", "csv"])
