@@ -443,6 +443,15 @@ video.addEventListener("playing", () => note("video-playing"));
 video.addEventListener("ended", () => {
   if (player.status === "playing") player.stop("ended");
 });
+// A file the browser cannot play (deleted since it was checked, a codec it lacks, broken
+// part way) has ended: the device says idle, not playing for ever at the second it stopped.
+video.addEventListener("error", () => {
+  const file = player.media && player.media.kind !== "breathing" ? player.media.url : null;
+  if (file !== null && video.getAttribute("src") === file && player.status !== "idle") {
+    note("failed", { code: video.error && video.error.code });
+    player.stop("failed");
+  }
+});
 
 // ---------------------------------------------------------------- visual BLS light bar
 
