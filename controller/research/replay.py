@@ -401,8 +401,10 @@ class Replay:
                 self._step_wanted = False
                 self.clockwork.jump(t, now)
                 return
-            if self._step_wanted:
-                await self.sleep(min(earliest - now, CONTROL_POLL_S))
+            if self._step_wanted:  # waiting for the recorded pace: the target goes on as paused
+                self._report_position()
+                await self.target.position(self.position())
+                await self.sleep(max(min(earliest - self.clock.now(), CONTROL_POLL_S), 0.0))
                 continue
             due = self.clockwork.due_at(t)
             if due is not None and now >= due:
