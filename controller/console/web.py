@@ -320,8 +320,9 @@ class ConsoleServer(Server):
         self._waiting_from[address] += 1
         try:
             async with self._sign_in_lock:
+                # a form may spell a lone surrogate (a charset such as UTF-7): no password
                 if isinstance(given, str) and hmac.compare_digest(
-                    given.encode(), password.encode()
+                    given.encode("utf-8", "surrogatepass"), password.encode()
                 ):
                     return self._signed_in()
                 await self.after_wrong_password()
