@@ -28,6 +28,7 @@ from controller.cli.sessions import fail, resolve_session
 from controller.config import Room
 from controller.config.settings import IDENTIFIER, BrokerSettings
 from controller.engine.clock import ScaledClock
+from controller.engine.engine import latch_path, read_marker
 from controller.journal import JournalError, SessionMeta, find_open_session
 from controller.research.replay import (
     Replay,
@@ -118,8 +119,9 @@ def replay(
     is emitted; the simulated room's state still follows every event.
 
     --target live refuses a room whose engine is online with a session open (or in an
-    emergency), never replays faster than the session ran, stops if the room's engine opens
-    a session meanwhile, and sends nothing without --yes.
+    emergency), or that its emergency marker latches, never replays faster than the session
+    ran, stops if the room's engine opens a session meanwhile, and sends nothing without
+    --yes.
     """
     overrides = Overrides(broker, room_id, data_dir)
     path = resolve_session(session, config_path, overrides)
@@ -271,6 +273,11 @@ async def _replay_live(plan: Plan, room: Room, yes: bool) -> None:
         fail(
             f"room {room.room_id} gets no replay now: its journal has session "
             f"{open_session.session_id} open"
+        )
+    if read_marker(latch_path(room)).present:  # an engine starting now would start latched
+        fail(
+            f"room {room.room_id} gets no replay now: it is latched in an emergency (its "
+            f"marker {latch_path(room)} is there until the emergency is cleared)"
         )
     if speed == 0 or speed > meta.time_scale:
         fail(
