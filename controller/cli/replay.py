@@ -268,11 +268,22 @@ async def _replay_live(plan: Plan, room: Room, yes: bool) -> None:
         fail(str(error))
     if activity.busy is not None:
         fail(f"room {room.room_id} gets no replay now: {activity.busy}")
-    open_session = find_open_session(room.data_dir, room.room_id)
+    unreadable: list[str] = []  # newer than the newest journal read: any may be open
+    open_session = find_open_session(
+        room.data_dir,
+        room.room_id,
+        on_unreadable=lambda path, why: unreadable.append(f"{path} ({why})"),
+    )
     if open_session is not None:
         fail(
             f"room {room.room_id} gets no replay now: its journal has session "
             f"{open_session.session_id} open"
+        )
+    if unreadable:
+        fail(
+            f"room {room.room_id} gets no replay now: its journal "
+            f"{terminal_text(unreadable[0])} cannot be read, and may hold the session the "
+            f"room is in"
         )
     if read_marker(latch_path(room)).present:  # an engine starting now would start latched
         fail(
