@@ -475,7 +475,8 @@ class EngineActivity:
 def busy_reason(payload: bytes) -> str | None:
     """Why a room whose retained state is `payload` must not get a replay, or None. No state
     (an empty payload: none, or cleared) is an idle room; one that is no JSON object (written
-    over the engine's by someone else) might hide a session, so it counts as busy."""
+    over the engine's by someone else) might hide a session, so it counts as busy, and so
+    does one whose session or emergency is neither an object nor null."""
     if not payload:
         return None
     state = _json(payload)
@@ -487,6 +488,8 @@ def busy_reason(payload: bytes) -> str | None:
     emergency = state.get("emergency")
     if isinstance(emergency, dict) and emergency.get("active"):
         return "its engine is in an emergency"
+    if session is not None or not isinstance(emergency, dict | None):
+        return UNREADABLE_STATE  # no shape the engine writes (an id alone, a flag)
     return None
 
 
