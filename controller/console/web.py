@@ -5,9 +5,10 @@
 * the page connects back to the address the browser used (its Host), or to `public_url`,
   so a console bound to 0.0.0.0 works from a tablet;
 * a sign-in with a password read from a file (never in a URL): a session cookie (HttpOnly,
-  SameSite=Strict, Secure over TLS) opens the console; sign-ins are checked one at a time and
-  a wrong password holds the next check back a second (so guesses sent side by side are
-  answered no faster than one by one), with at most `MAX_WAITING_SIGN_INS_PER_ADDRESS`
+  SameSite=Strict, Secure over TLS or behind an https `public_url`) opens the console;
+  sign-ins are checked one at a time and a wrong password holds the next check back a
+  second (so guesses sent side by side are answered no faster than one by one), with at
+  most `MAX_WAITING_SIGN_INS_PER_ADDRESS`
   waiting from one address and `MAX_WAITING_SIGN_INS` in all;
 * a sign-out (the page's "Sign out" button, a POST to /sign-out from the console's own page:
   the Origin is checked as for a sign-in, so another site's page cannot sign a tablet out)
@@ -367,12 +368,14 @@ class ConsoleServer(Server):
         return response
 
     def _cookie_attributes(self) -> dict[str, Any]:
-        """The session cookie's attributes, the same when it is set and when it is cleared."""
+        """The session cookie's attributes, the same when it is set and when it is cleared:
+        Secure when the browser's page is an https one (served so, or behind a proxy that
+        terminates TLS: an https `public_url`, the only Origin let in)."""
         return {
             "path": "/",
             "httponly": True,
             "samesite": "Strict",
-            "secure": self.options.tls is not None,
+            "secure": self.options.tls is not None or self.public_url.startswith("https:"),
         }
 
     def _sign_in_page(self, problem: str = "", status: int = 200) -> web.Response:

@@ -77,6 +77,13 @@ def browser(
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector)
 
 
+def behind_a_proxy(base: str) -> aiohttp.ClientSession:
+    """A browser whose https page reaches the console at `base` through a proxy that
+    terminates TLS: it sends the console's Secure cookie there."""
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[base])
+    return aiohttp.ClientSession(cookie_jar=jar)
+
+
 def options(**changes: object) -> WebOptions:
     return WebOptions(**{"host": "127.0.0.1", "port": free_port(), "password": PASSWORD,
                          **changes})  # type: ignore[arg-type]  # fmt: skip
@@ -294,7 +301,7 @@ async def test_no_more_consoles_than_the_cap_are_open_at_once() -> None:
 
 async def test_a_public_url_is_where_the_page_connects_and_the_only_origin() -> None:
     public = "https://room-a.clinic.example:9443"
-    async with serving(options(public_url=public)) as base, browser() as client:
+    async with serving(options(public_url=public)) as base, behind_a_proxy(base) as client:
         assert (await sign_in(client, base, PASSWORD, origin=public)).status == 303
         text = await (await client.get(f"{base}/")).text()
         assert 'data-session-websocket-url="wss://room-a.clinic.example:9443/ws"' in text
@@ -363,7 +370,7 @@ async def test_a_public_url_is_matched_as_browsers_write_their_origin(
     public: str, origin: str
 ) -> None:
     """A browser leaves out the scheme's own port and writes the name in lower case."""
-    async with serving(options(public_url=public)) as base, browser() as client:
+    async with serving(options(public_url=public)) as base, behind_a_proxy(base) as client:
         assert (await sign_in(client, base, PASSWORD, origin=origin)).status == 303
         assert (await client.get(f"{base}/ws", headers={"Origin": public})).status == 403
 
