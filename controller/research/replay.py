@@ -3,9 +3,11 @@
 Timing is absolute, as rosbag2's player does it: an event at session time `t` is due at
 `anchor_now + (t - anchor_t) / speed` on the replay clock, so waiting never accumulates
 error over a session. The anchor moves only when the person replaying acts (pause,
-resume, speed, step) or a loop starts again. Session time is taken in seq order and never
-goes back: an event the engine stamped slightly earlier than the one before it (a phase
-change lands at its exact planned end) is due together with that one.
+resume, speed, step), a loop starts again, or a replay to a target held to a pace finds
+itself more than `BEHIND_S` behind (then it goes on from there, never catching up in a
+burst). Session time is taken in seq order and never goes back: an event the engine
+stamped slightly earlier than the one before it (a phase change lands at its exact planned
+end) is due together with that one.
 
 `Clockwork` is the pure timing (takes `now`, never sleeps); `Replay` drives it on an
 injected clock and sleep function, so tests step it tick by tick with a `ManualClock`.
@@ -29,6 +31,10 @@ SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 """The speeds ↑ and ↓ step through."""
 CONTROL_POLL_S = 0.05
 """Longest single wait: pauses, steps and speed changes take effect within this."""
+BEHIND_S = 0.5
+"""A replay to a target with a speed limit that finds an event due longer ago than this (real
+seconds: its process was stopped or starved) goes on from that event at its pace: the events
+it missed are not sent in a burst, faster than the session ran."""
 BATCH_AT_FULL_SPEED = 500
 """At speed 0, events emitted between two looks at the event loop (keys, network)."""
 
@@ -410,6 +416,8 @@ class Replay:
             if due is not None and now >= due:
                 if due > -math.inf:
                     self.outcome.lateness.append(now - due)
+                    if self.target.max_speed is not None and now - due > BEHIND_S:
+                        self.clockwork.jump(t, now)  # what it missed follows at the pace
                 else:
                     self.clockwork.jump(t, now)
                 return
