@@ -1,6 +1,8 @@
-"""A room latched in an emergency whose engine is not running (docs/emergency.md#crash-and-
-resume: its marker file latches the room, and the engine that starts while it exists starts
-latched) gets no live replay, whatever its retained state says (a broker restarted without
+"""What `sessionroom replay --target live` finds in the room's data folder before it sends
+anything: a room latched in an emergency whose engine is not running (docs/emergency.md#crash-
+and-resume: its marker file latches the room, and the engine that starts while it exists
+starts latched), or whose newest journal cannot be read (it may hold the session the room is
+in), gets no live replay, whatever its retained state says (a broker restarted without
 persistence keeps none)."""
 
 from __future__ import annotations

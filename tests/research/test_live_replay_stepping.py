@@ -1,6 +1,10 @@
 """A live replay stepped one event at a time (→): the step waits for the recorded pace, and
 a BLS set the replay started is still stopped when the gate said (docs/safety.md#replay-into-
-a-live-room: "however the replay is paused or slowed")."""
+a-live-room: "however the replay is paused or slowed").
+
+Driven tick by tick on a manual clock; the target's bus is the stand-in of `live_target`,
+which notes what would be published (what is tested is when the target sends, not the
+broker)."""
 
 from __future__ import annotations
 
