@@ -73,7 +73,8 @@ from controller.webnames import browser_origin
     "--password-file",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="File holding the sign-in password (--web; required unless --host is loopback).",
+    help="File holding the sign-in password (--web; required unless --host, and --public-url "
+    "if given, are loopback).",
 )
 @click.option(
     "--max-consoles",
@@ -156,7 +157,7 @@ def console(
             port=port,
             title=f"Sessionroom console — {room.settings.name or room.room_id}",
             public_url=_public_url(public_url),
-            password=_sign_in_password(password_file, host),
+            password=_sign_in_password(password_file, host, public_url),
             max_consoles=max_consoles,
             tls=_tls(tls_cert, tls_key),
         )
@@ -185,11 +186,16 @@ def _public_url(url: str | None) -> str | None:
     raise click.BadParameter(f"{url!r} is not http(s)://HOST[:PORT]", param_hint="--public-url")
 
 
-def _sign_in_password(path: Path | None, host: str) -> str | None:
+def _sign_in_password(path: Path | None, host: str, public_url: str | None) -> str | None:
+    """The sign-in password, required for a console the network reaches: served beyond
+    loopback, or behind a public URL naming another machine (a proxy forwarding to 127.0.0.1
+    passes the loopback Host check)."""
     if path is None:
-        if not is_loopback(host):
+        public = urlsplit(public_url).hostname if public_url is not None else None
+        if not is_loopback(host) or (public is not None and not is_loopback(public)):
+            where = public_url if is_loopback(host) else host
             raise click.UsageError(
-                f"a console served on {host} is reachable from the network: "
+                f"a console served on {where} is reachable from the network: "
                 "give --password-file (its first line is the sign-in password)"
             )
         return None
