@@ -528,8 +528,26 @@ async def test_a_live_replay_sends_nothing_before_it_has_read_the_rooms_state(
         ("\u0000garbage", UNREADABLE_STATE),
         ("[" * 100_000, UNREADABLE_STATE),  # deeper than Python's parser recurses
         ('{"session": NaN}', UNREADABLE_STATE),
+        # a session or emergency of no shape the engine writes: someone else wrote the state
+        ('{"session": "s-now"}', UNREADABLE_STATE),
+        ('{"session": ["s-now"]}', UNREADABLE_STATE),
+        ('{"session": true}', UNREADABLE_STATE),
+        ('{"emergency": true}', UNREADABLE_STATE),
+        ('{"emergency": "active"}', UNREADABLE_STATE),
     ],
-    ids=["none", "cleared", "idle", "no-json", "deep", "nan"],
+    ids=[
+        "none",
+        "cleared",
+        "idle",
+        "no-json",
+        "deep",
+        "nan",
+        "session-id",
+        "session-list",
+        "session-flag",
+        "emergency-flag",
+        "emergency-word",
+    ],
 )
 async def test_a_room_whose_retained_state_cannot_be_read_gets_no_live_replay(
     mosquitto: Mosquitto, tmp_path: Path, retained: str | None, busy: str | None

@@ -21,6 +21,26 @@ from tests.research.test_live_replay_guard import CEILING_SET, START_NS, dimming
 from tests.support.mosquitto import Mosquitto
 
 
+def refused_live_replay(mosquitto: Mosquitto, journal: Path, room: str, data_dir: Path) -> str:
+    """`sessionroom replay --target live` of `journal` into `room`: it must end with exit
+    status 2 and no message to the ceiling light; what it printed."""
+    wire = Wire(mosquitto, CEILING_SET)
+    try:
+        result = CliRunner().invoke(
+            main,
+            [
+                "replay", str(journal), "--target", "live", "--yes",
+                "--config", str(REPO / "config.yaml"), "--broker", mosquitto.url,
+                "--room", room, "--data-dir", str(data_dir),
+            ],
+            catch_exceptions=False,
+        )  # fmt: skip
+    finally:
+        wire.close()
+    assert (result.exit_code, wire.messages) == (2, []), result.output
+    return result.output
+
+
 @pytest.mark.parametrize("marker", ['{"since": "2026-12-07T10:00:00Z"}', "not json"])
 def test_a_room_latched_by_its_emergency_marker_gets_no_live_replay(
     mosquitto: Mosquitto, tmp_path: Path, marker: str
@@ -30,21 +50,8 @@ def test_a_room_latched_by_its_emergency_marker_gets_no_live_replay(
     data_dir.mkdir()
     (data_dir / f"{room}.emergency").write_text(marker)
     path = dimming_journal(tmp_path / "recorded")
-    wire = Wire(mosquitto, CEILING_SET)
-    try:
-        result = CliRunner().invoke(
-            main,
-            [
-                "replay", str(path), "--target", "live", "--yes",
-                "--config", str(REPO / "config.yaml"), "--broker", mosquitto.url,
-                "--room", room, "--data-dir", str(data_dir),
-            ],
-            catch_exceptions=False,
-        )  # fmt: skip
-    finally:
-        wire.close()
-    assert (result.exit_code, wire.messages) == (2, []), result.output
-    assert f"room {room} gets no replay now: it is latched in an emergency" in result.output
+    output = refused_live_replay(mosquitto, path, room, data_dir)
+    assert f"room {room} gets no replay now: it is latched in an emergency" in output
 
 
 def test_a_room_whose_newest_journal_cannot_be_read_gets_no_live_replay(
@@ -68,19 +75,6 @@ def test_a_room_whose_newest_journal_cannot_be_read_gets_no_live_replay(
         b"SQLite format 3\x00" + b"\xff" * 84
     )
     path = dimming_journal(tmp_path / "recorded")
-    wire = Wire(mosquitto, CEILING_SET)
-    try:
-        result = CliRunner().invoke(
-            main,
-            [
-                "replay", str(path), "--target", "live", "--yes",
-                "--config", str(REPO / "config.yaml"), "--broker", mosquitto.url,
-                "--room", room, "--data-dir", str(data_dir),
-            ],
-            catch_exceptions=False,
-        )  # fmt: skip
-    finally:
-        wire.close()
-    assert (result.exit_code, wire.messages) == (2, []), result.output
-    assert f"room {room} gets no replay now: its journal" in result.output
-    assert "20261207T090000Z.sqlite" in result.output
+    output = refused_live_replay(mosquitto, path, room, data_dir)
+    assert f"room {room} gets no replay now: its journal" in output
+    assert "20261207T090000Z.sqlite" in output
