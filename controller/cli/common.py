@@ -154,7 +154,12 @@ def _loaded_or_exit(
         click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
         raise SystemExit(EXIT_INVALID) from None
     room = apply_overrides(room, overrides or Overrides())
-    if role is not None and role != "devices":
+    return room if role is None else logging_in_as(room, role)
+
+
+def logging_in_as(room: Loaded, role: BrokerRole) -> Loaded:
+    """`room` with the broker settings `role` logs in with (`devices` log in one by one)."""
+    if role != "devices":
         broker = room.settings.broker.for_role(role)
         room.settings = room.settings.model_copy(update={"broker": broker})
     return room

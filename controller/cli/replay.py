@@ -22,6 +22,7 @@ from controller.cli.common import (
     client_broker,
     connection_options,
     load_room_or_exit,
+    logging_in_as,
     run_async,
 )
 from controller.cli.sessions import fail, resolve_session
@@ -143,7 +144,16 @@ def replay(
     if target == "print":
         run_async(_play(plan.player(PrintTarget(plan.status.print)), plan.status))
         return
-    room = load_room_or_exit(config_path, overrides, role="replay")
+    room = load_room_or_exit(config_path, overrides)
+    replay_login = room.settings.broker.credentials.get("replay")
+    if target == "live" and replay_login is not None:
+        fail(
+            f"room {room.room_id} is on a facility broker, where its replay login "
+            f"({terminal_text(replay_login.username)}) may publish only under "
+            f"sessionroom/{room.room_id}-replay/ (docs/facility.md): a live replay cannot "
+            f"reach the room's devices. Replay into a simulated room with --target sim."
+        )
+    room = logging_in_as(room, "replay")
     if target == "sim":
         run_async(_replay_sim(plan, room, replay_room))
     else:
