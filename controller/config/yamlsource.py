@@ -35,6 +35,8 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}"
     for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
 )
+_NOT_IN_YAML = yaml.reader.Reader.NON_PRINTABLE
+"""What YAML refuses written plainly in a file (control characters but tab and line breaks)."""
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 """Read as the text written: no room file means a date, and a date is not JSON (a cue's
 command travels as JSON, and would fail mid-session)."""
@@ -233,14 +235,29 @@ class _Builder:
             ) from error
 
     def _check_text(self, node: yaml.Node) -> None:
-        """A lone surrogate (`"\\ud800"`) is no character: it could never be written out."""
+        """A lone surrogate (`"\\ud800"`) is no character: it could never be written out. A
+        control character that a double-quoted escape spells (`"\\0"`, `"\\e"`) is refused
+        as the same character written plainly is: a NUL in the data folder's name ended `run`
+        with a traceback, an escape sequence in a name reached the terminal of `check`."""
         text = node.value
-        if isinstance(text, str) and not clean_text(text):
+        if not isinstance(text, str):
+            return
+        if not clean_text(text):
             raise _RejectedError(
                 ConfigIssue(
                     self._document.display,
                     node.start_mark.line + 1,
                     f"text {_short(text)} holds a lone surrogate, which is no character",
+                )
+            )
+        control = _NOT_IN_YAML.search(text)
+        if control is not None:
+            raise _RejectedError(
+                ConfigIssue(
+                    self._document.display,
+                    node.start_mark.line + 1,
+                    f"text {_short(text)} holds the control character "
+                    f"U+{ord(control.group()):04X}, which is not allowed in room files",
                 )
             )
 
