@@ -496,7 +496,8 @@ class RoomSettings(StrictModel):
 
     room: str = Field(pattern=IDENTIFIER)
     """Room id, used in MQTT topics (`sessionroom/<room>/...`)."""
-    name: str | None = None
+    name: Label | None = None
+    """The room as people call it; travels in the retained state, as labels do."""
     broker: BrokerSettings = BrokerSettings()
     data_dir: str = "data"
     """Where session journals live, relative to config.yaml."""
