@@ -256,7 +256,8 @@ class _Reader:
         if available == "offline":
             self.offline.setdefault(device, t)
         elif available == "online" and device in self.offline:
-            self.result.dropouts.append(Span(self.offline.pop(device), t, device))
+            since = self.offline.pop(device)
+            self.result.dropouts.append(Span(since, max(t, since), device))
 
     def _operator(self, event: Event, t: float, payload: dict[str, Any]) -> None:
         is_cue = "cue" in payload and "action" not in payload
@@ -303,7 +304,8 @@ class _Reader:
             if self.broker_lost is None:
                 self.broker_lost = t
         elif self.broker_lost is not None:
-            self.result.broker_outages.append(Span(self.broker_lost, t, "broker"))
+            lost = self.broker_lost
+            self.result.broker_outages.append(Span(lost, max(t, lost), "broker"))
             self.broker_lost = None
 
     def _resume(self, event: Event, t: float, payload: dict[str, Any]) -> None:
@@ -362,9 +364,10 @@ class _Reader:
             self.held_since = t
         elif not held and self.held_since is not None:
             label = self.phase.name if self.phase else "?"
-            self.result.holds.append(Span(self.held_since, t, label))
+            end = max(t, self.held_since)
+            self.result.holds.append(Span(self.held_since, end, label))
             if self.phase is not None:
-                self.phase.held_s += t - self.held_since
+                self.phase.held_s += end - self.held_since
             self.held_since = None
 
     def _close_phase(self, t: float) -> None:
@@ -393,7 +396,7 @@ class _Reader:
             BlsSpan(
                 device=device,
                 start=start,
-                end=t,
+                end=max(t, start),
                 speed_hz=finite_number(payload.get("speed_hz")),
                 passes=int(payload["passes"]) if isinstance(payload.get("passes"), int) else None,
                 seconds=finite_number(payload.get("seconds")),
@@ -408,16 +411,18 @@ class _Reader:
         result.end_t = end
         if self.held_since is not None:
             label = self.phase.name if self.phase else "?"
-            result.holds.append(Span(self.held_since, end, label, ended=False))
+            until = max(end, self.held_since)
+            result.holds.append(Span(self.held_since, until, label, ended=False))
             if self.phase is not None:
-                self.phase.held_s += end - self.held_since
+                self.phase.held_s += until - self.held_since
         self._close_phase(end)
         for device in list(self.bls):
             self._end_bls(device, end, "session end")
         for device, since in self.offline.items():
-            result.dropouts.append(Span(since, end, device, ended=False))
+            result.dropouts.append(Span(since, max(end, since), device, ended=False))
         if self.broker_lost is not None:
-            result.broker_outages.append(Span(self.broker_lost, end, "broker", ended=False))
+            lost = self.broker_lost
+            result.broker_outages.append(Span(lost, max(end, lost), "broker", ended=False))
         result.bls_sets.sort(key=lambda span: span.start)
         result.dropouts.sort(key=lambda span: span.start)
         return result
