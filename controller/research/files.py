@@ -8,7 +8,10 @@ that name had, and a failed write leaves the older file as it was. A folder is b
 same way (`private_folder`): in a temporary folder beside it, renamed at the end.
 
 An SQLite database in the way is never replaced: it is most likely a session journal
-given as the output by mistake, and the export would be all that is left of it.
+given as the output by mistake, and the export would be all that is left of it. Nor is an
+SQLite log beside one (`<journal>-wal`, `<journal>-journal`): a session whose engine stopped
+without closing its journal keeps its newest events in the write-ahead log, and a file
+written over it lost them and left the journal unreadable.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import BinaryIO, TextIO, TypeVar
 
 FILE_MODE = 0o600
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_LOG_HEADERS = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83", b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7")
+"""How a write-ahead log (either byte order of its checksums) and a rollback journal begin."""
 
 Written = TypeVar("Written")
 
@@ -86,6 +91,13 @@ def _refuse_database(target: Path) -> None:
         raise FileExistsError(
             errno.EEXIST,
             "it is an SQLite database (a session journal?); an export never replaces one",
+            str(target),
+        )
+    if header.startswith(SQLITE_LOG_HEADERS):
+        raise FileExistsError(
+            errno.EEXIST,
+            "it is an SQLite log (a session journal's newest events?); an export never "
+            "replaces one",
             str(target),
         )
 
