@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import gzip
 import io
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,7 +230,8 @@ class BidsDataset:
         staged = self._sessions.setdefault(subject, {})
         if subject not in self._listed:
             listed = read_tsv(self.folder / subject / f"{subject}_sessions.tsv")[1:]
-            staged.update({row[0]: row for row in listed if len(row) == len(SESSION_COLUMNS)})
+            width = len(SESSION_COLUMNS)  # then any columns a researcher added
+            staged.update({row[0]: row[:width] for row in listed if len(row) >= width})
             self._listed.add(subject)
         other = staged.get(label)
         if other is not None and other[-1] != bids_text(session_id):
@@ -448,23 +452,61 @@ def tsv(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
     return out.getvalue()
 
 
+MAX_LIST_BYTES = 64 * 1024 * 1024
+"""The largest participants.tsv or sessions list read back (far beyond any study's)."""
+
+
+class UnreadableListError(OSError):
+    """A dataset's participants.tsv or sessions list that cannot be read back: not a regular
+    file (a FIFO kept the export waiting for ever), too large, or not UTF-8 text."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(errno.EINVAL, f"{path} {problem}")
+
+
 def read_tsv(path: Path) -> list[list[str]]:
-    """The rows of a TSV `tsv` wrote (header included); none if `path` does not exist."""
+    """The rows of a dataset's TSV (header included); none if `path` does not exist.
+    UnreadableListError for one that is no regular file, too large, or not UTF-8 (a
+    byte-order mark is fine: spreadsheets write one)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return []
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise UnreadableListError(path, "is not a regular file")
+        raw = file.read(MAX_LIST_BYTES + 1)
+    if len(raw) > MAX_LIST_BYTES:
+        raise UnreadableListError(path, f"is larger than {MAX_LIST_BYTES // 2**20} MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableListError(
+            path, "is not UTF-8 text (save it as UTF-8, tab-separated)"
+        ) from None
     return list(csv.reader(io.StringIO(text), delimiter="\t"))
 
 
 def _merge_rows(
     existing: Path, staged: Path, header: Sequence[str], rows: dict[str, list[str]]
 ) -> None:
-    """Write `staged`: the rows of `existing` (if any) with `rows` replacing or added, by id."""
-    merged = {row[0]: row for row in read_tsv(existing)[1:] if row}
-    merged.update(rows)
+    """Write `staged`: the rows of `existing` (if any) with `rows` replacing or added, by id.
+    Columns a researcher added to `existing` (BIDS recommends `age`, `sex`, ...) are kept
+    after `header`'s, with their cells: a replaced row keeps its own, an added one is `n/a`
+    there."""
+    old_header, *old_rows = read_tsv(existing) or [[]]
+    added = [name for name in dict.fromkeys(old_header) if name and name not in header]
+    columns = [*header, *added]
+    merged: dict[str, list[str]] = {}
+    for row in old_rows:
+        if row:
+            cells = dict(zip(old_header, row, strict=False))
+            merged[row[0]] = [cells.get(name, NA) for name in columns]
+    for key, row in rows.items():
+        kept = merged.get(key)
+        merged[key] = [*row, *(kept[len(header) :] if kept else [NA] * len(added))]
     staged.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private_bytes(staged, tsv(header, [merged[key] for key in sorted(merged)]).encode())
+    write_private_bytes(staged, tsv(columns, [merged[key] for key in sorted(merged)]).encode())
 
 
 def _acq_time(wall_ns: int) -> str:
