@@ -107,10 +107,11 @@ def load_room(config_path: Path | str) -> Room:
 
 
 def _yaml_files(folder: Path) -> Iterator[Path]:
-    """Every YAML file of `folder`; one that is no regular file (a FIFO, a link to a device)
-    is reported when read, not skipped unseen."""
+    """Every YAML file of `folder`, whatever the case of its suffix (`lights.YAML` left out
+    unsaid made a room without those lights); one that is no regular file (a FIFO, a link
+    to a device) is reported when read, not skipped unseen."""
     if folder.is_dir():
-        yield from sorted(p for p in folder.iterdir() if p.suffix in YAML_SUFFIXES)
+        yield from sorted(p for p in folder.iterdir() if p.suffix.lower() in YAML_SUFFIXES)
 
 
 def _missing_folder(folder: Path, root: Path, found: _Collected) -> bool:
@@ -205,8 +206,9 @@ def _load_named(
             found.issues.append(ConfigIssue(display, None, f"file name: {name_problem}"))
             continue
         if path.stem in into:
+            first = into[path.stem].document.display
             found.issues.append(
-                ConfigIssue(display, None, f"{path.stem!r} is defined twice (.yaml and .yml)")
+                ConfigIssue(display, None, f"{path.stem!r} is defined twice (also in {first})")
             )
             continue
         document = read_yaml(path, display)
