@@ -29,6 +29,8 @@ def _seconds(body: str) -> float:
     clock = _CLOCK.fullmatch(body)
     if clock:
         hours, minutes, seconds = clock.groups()
+        if float(seconds) >= 60 or (hours is not None and int(minutes) >= 60):
+            return math.nan  # `1:75:00`, `0:90`: a slip of the keys, not 2h15m or 1m30s
         return int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
     try:
         return float(body)
