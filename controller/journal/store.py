@@ -158,10 +158,19 @@ def reading(path: Path) -> Iterator[tuple[sqlite3.Connection, SessionMeta]]:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         meta = read_meta(connection, path)
         yield connection, meta
-    except (sqlite3.Error, DamagedEventError) as error:
-        raise JournalError(f"{path}: damaged journal ({error})") from None
+    except (sqlite3.Error, DamagedEventError, UnicodeDecodeError) as error:
+        raise JournalError(f"{path}: damaged journal ({sqlite_problem(error)})") from None
     finally:
         connection.close()
+
+
+def sqlite_problem(error: Exception) -> str:
+    """What `error` says. SQLite's message may quote a damaged schema's text, which need not
+    be UTF-8: Python then raises UnicodeDecodeError for the message itself, whose bytes are
+    told here with each undecodable one as U+FFFD."""
+    if isinstance(error, UnicodeDecodeError) and isinstance(error.object, bytes):
+        return error.object.decode("utf-8", "replace")
+    return str(error)
 
 
 def _regular_file(path: Path) -> Path:
@@ -183,14 +192,16 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
     """Check that `connection` is a journal this version understands and return its meta."""
     try:
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-    except sqlite3.Error as error:
-        raise JournalError(f"{path}: not a readable SQLite file ({error})") from None
+    except (sqlite3.Error, UnicodeDecodeError) as error:
+        raise JournalError(
+            f"{path}: not a readable SQLite file ({sqlite_problem(error)})"
+        ) from None
     if application_id != APPLICATION_ID:
         raise JournalError(f"{path}: not a Sessionroom journal")
     try:
         row = connection.execute(SELECT_META).fetchone()
-    except sqlite3.Error as error:
-        raise JournalError(f"{path}: damaged journal ({error})") from None
+    except (sqlite3.Error, UnicodeDecodeError) as error:
+        raise JournalError(f"{path}: damaged journal ({sqlite_problem(error)})") from None
     if row is None:
         raise JournalError(f"{path}: damaged journal (no session metadata)")
     version, *fields = row
