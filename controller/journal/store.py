@@ -58,6 +58,11 @@ SEQ_IS_THE_KEY = """SELECT EXISTS (SELECT 1 FROM pragma_table_info('events')
         AND sql LIKE '%WITHOUT ROWID%')"""
 """Whether the events table keys its rows by `seq` as the journal made it (the rowid, so a
 whole number): a table remade by other hands may hold any value there."""
+BOTH_TABLES = (
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'events')"
+)
+"""2 when `meta` and `events` are tables, as the journal makes them: a view in their place (made
+by other hands) may recurse without end, and every reader would read rows without end."""
 SELECT_META = (
     "SELECT schema_version, session_id, room, plan, participant, time_scale, started_wall_ns,"
     " ended_wall_ns, ended_cleanly FROM meta"
@@ -199,9 +204,12 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> SessionMeta:
     if application_id != APPLICATION_ID:
         raise JournalError(f"{path}: not a Sessionroom journal")
     try:
+        tables = connection.execute(BOTH_TABLES).fetchone()[0]
         row = connection.execute(SELECT_META).fetchone()
     except (sqlite3.Error, UnicodeDecodeError) as error:
         raise JournalError(f"{path}: damaged journal ({sqlite_problem(error)})") from None
+    if tables != 2:
+        raise JournalError(f"{path}: damaged journal (its meta and events are not both tables)")
     if row is None:
         raise JournalError(f"{path}: damaged journal (no session metadata)")
     version, *fields = row
