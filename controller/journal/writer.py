@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -323,11 +325,29 @@ def keep_pending_end(path: Path, ending: Ending) -> None:
         logger.warning("journal %s: cannot note its end beside it: %s", path.name, error)
 
 
+MAX_NOTE_BYTES = 4096
+"""An end note is a few dozen bytes; more is no note of ours (a link to /dev/zero never ends)."""
+
+
+def _read_note(marker: Path) -> bytes:
+    """The bytes of the end note `marker`, opened without blocking (a FIFO in its place kept
+    the look for the open session waiting for ever); OSError unless it is a plain file of at
+    most `MAX_NOTE_BYTES`."""
+    descriptor = os.open(marker, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        content = file.read(MAX_NOTE_BYTES + 1)
+    if len(content) > MAX_NOTE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_NOTE_BYTES} bytes")
+    return content
+
+
 def pending_end(path: Path) -> Ending | None:
     """The ending noted beside the journal by `keep_pending_end`, or None."""
     marker = path.with_suffix(ENDING_SUFFIX)
     try:
-        noted = json.loads(marker.read_text())
+        noted = json.loads(_read_note(marker))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:
