@@ -327,14 +327,16 @@ def load_rooms_or_exit(rooms: str, load: Callable[..., Loaded]) -> list[Loaded]:
 
 def load_broker_file(path: Path) -> BrokerSettings:
     """The `broker:` section of a YAML file; ValueError with the reason when it has none."""
-    import yaml
     from pydantic import ValidationError
 
     from controller.config.settings import BrokerSettings
+    from controller.config.yamlsource import yaml_data
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        data = yaml_data(path)  # as a room file: no traceback, no wait, bounded memory
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror or error}") from None
+    except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     if not isinstance(data, dict) or "broker" not in data:
         raise ValueError(f"{path}: no `broker:` section")

@@ -137,6 +137,26 @@ def read_yaml(path: Path, display: str) -> YamlDocument | ConfigIssue:
     return parse_yaml_text(text, path, display)
 
 
+def yaml_data(path: Path) -> Any:
+    """The data of a YAML file that is no room file (a console's keymap, a facility's login),
+    read by the same rules: None when it holds nothing. OSError when it cannot be read (or is
+    no regular file, or too large); ValueError, naming its line, when it is no YAML they take
+    (nesting too deep made a traceback of these)."""
+    raw = read_room_file(path, MAX_FILE_BYTES)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x})") from None
+    document = parse_yaml_text(text, path, str(path))
+    if isinstance(document, ConfigIssue):
+        if document.message == _EMPTY:
+            return None
+        where = f"line {document.line}: " if document.line is not None else ""
+        raise ValueError(f"{where}{document.message}")
+    return document.data
+
+
 def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | ConfigIssue:
     """Parse YAML text already in memory (used by read_yaml and by tests)."""
     try:
@@ -153,7 +173,7 @@ def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | Confi
         return ConfigIssue(display, None, f"not valid YAML: {error}")
     document = YamlDocument(path=path, display=display, data=None)
     if root is None:
-        return ConfigIssue(display, 1, "the file is empty")
+        return ConfigIssue(display, 1, _EMPTY)
     builder = _Builder(document)
     try:
         document.data = builder.build(root, ())
@@ -165,6 +185,7 @@ def parse_yaml_text(text: str, path: Path, display: str) -> YamlDocument | Confi
 
 
 _TOO_DEEP = "the document nests too deeply"
+_EMPTY = "the file is empty"
 
 
 def _compose(text: str) -> yaml.Node | None:

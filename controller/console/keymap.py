@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from textual.keys import KEY_NAME_REPLACEMENTS, Keys, format_key, key_to_character
+
+from controller.config.yamlsource import yaml_data
 
 MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 NAMED_KEYS = frozenset(key.value for key in Keys)
@@ -158,10 +159,10 @@ def load_keymap(path: Path | None) -> Keymap:
     if path is None:
         return DEFAULT_KEYMAP
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = yaml_data(path)  # as a room file: no traceback, no wait, bounded memory
     except OSError as error:
-        raise KeymapError(f"{path}: cannot read the keymap ({error.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise KeymapError(f"{path}: cannot read the keymap ({error.strerror or error})") from None
+    except ValueError as error:
         raise KeymapError(f"{path}: not a YAML keymap ({error})") from None
     if data is None:
         return DEFAULT_KEYMAP
