@@ -48,9 +48,14 @@ def _track_file(folder: Path, name: str) -> Path | str:
     """The track file `name` names, relative to `folder`; or why it cannot be played."""
     if "\0" in name:
         return "a file name cannot hold a NUL character"
-    path = (folder / name).resolve()
-    if not path.is_file():
-        return "not found"
+    try:
+        path = (folder / name).resolve()
+        if not path.is_file():
+            return "not found"
+    except RuntimeError:  # pathlib's word for a link that leads back to itself
+        return "a loop of symbolic links"
+    except OSError as error:  # a name too long for the file system, a folder it may not read
+        return f"cannot be looked up ({error.strerror or error})"
     if not os.access(path, os.R_OK):
         return "not readable"
     return path
@@ -59,7 +64,7 @@ def _track_file(folder: Path, name: str) -> Path | str:
 def read_m3u(path: Path, display: str) -> tuple[Playlist | None, list[ConfigIssue]]:
     """Read an M3U playlist; every missing or unreadable track is an issue on its line."""
     try:
-        text = read_room_file(path, MAX_PLAYLIST_BYTES).decode("utf-8")
+        text = read_room_file(path, MAX_PLAYLIST_BYTES).decode("utf-8-sig")  # a BOM is fine
     except UnicodeDecodeError:
         return None, [ConfigIssue(display, None, "not UTF-8 text; save the playlist as UTF-8")]
     except NotRegularFileError:
