@@ -115,9 +115,13 @@ def _yaml_files(folder: Path) -> Iterator[Path]:
 
 
 def _missing_folder(folder: Path, root: Path, found: _Collected) -> bool:
-    if folder.is_dir():
-        return False
-    found.issues.append(ConfigIssue(display_path(folder, root), None, "folder not found"))
+    try:
+        if folder.is_dir():
+            return False
+        problem = "folder not found"
+    except OSError as error:  # a folder it may not look into
+        problem = f"cannot look at the folder: {error.strerror or error}"
+    found.issues.append(ConfigIssue(display_path(folder, root), None, problem))
     return True
 
 

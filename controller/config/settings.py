@@ -472,6 +472,36 @@ class VitalsChecks(StrictModel):
         return stripped
 
 
+MAX_NAME_BYTES = 255
+"""The longest file or folder name a file system takes (NAME_MAX of Linux's and most)."""
+MAX_FOLDER_BYTES = 4000
+"""A folder's whole path, below PATH_MAX (4096) with room for the files in it."""
+
+
+def folder_problem(folder: str) -> str | None:
+    """Why `folder` (a path config.yaml gives) names no folder a file system takes, or None: a
+    name in it longer than `MAX_NAME_BYTES` ended `check` and `sessions` with "OSError: File
+    name too long"."""
+    size = len(folder.encode("utf-8", "surrogatepass"))
+    if size > MAX_FOLDER_BYTES:
+        return f"a path of {size} bytes is longer than {MAX_FOLDER_BYTES} bytes"
+    for name in folder.split("/"):
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_BYTES:
+            return (
+                f"a folder name of {size} bytes is longer than {MAX_NAME_BYTES} bytes, the "
+                "most a file system takes"
+            )
+    return None
+
+
+def _a_folder(folder: str) -> str:
+    problem = folder_problem(folder)
+    if problem:
+        raise ValueError(problem)
+    return folder
+
+
 class Paths(StrictModel):
     """Folders of the room's files, relative to config.yaml."""
 
@@ -480,6 +510,11 @@ class Paths(StrictModel):
     playlists: str = "playlists"
     content: str = "content"
     """Media files the room's displays play (`sessionroom display`)."""
+
+    @field_validator("devices", "scenes", "playlists", "content")
+    @classmethod
+    def _folder(cls, folder: str) -> str:
+        return _a_folder(folder)
 
 
 class HomeAssistantSettings(StrictModel):
@@ -513,3 +548,8 @@ class RoomSettings(StrictModel):
     checks: VitalsChecks = VitalsChecks()
     """Vitals checks around the session (docs/safety.md#vitals-checks)."""
     home_assistant: HomeAssistantSettings = HomeAssistantSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_folder(cls, folder: str) -> str:
+        return _a_folder(folder)
