@@ -17,6 +17,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -146,6 +147,9 @@ BATCH = 1000
 MAX_BIDS_SESSION_S = 7 * 86_400
 """The longest session time a BIDS export resamples second by second (a week: far beyond any
 session; a damaged clock reaching years would fill memory row by row)."""
+MAX_PHYSIO_CELLS = 30_000_000
+"""The most cells (columns by seconds) of a BIDS physiology table: a week of 49 columns, a day
+of 347; a damaged journal of 2,000 sensors a week long would need over a billion."""
 Row = TypeVar("Row")
 
 
@@ -479,6 +483,14 @@ def bids_analysed(
         raise JournalError(
             f"{path}: its session time reaches {analysis.end_t:.3g} s, more than a week; a BIDS "
             "export writes a row per second (is the journal damaged?)"
+        )
+    columns = sum(len(measures) for measures in analysis.vitals.values())
+    cells = columns * (max(0, math.floor(analysis.end_t)) + 1)
+    if cells > MAX_PHYSIO_CELLS:
+        raise JournalError(
+            f"{path}: its vitals make a physiology table of {columns} columns (sensors and "
+            f"measures) by {analysis.end_t:.0f} seconds, over {MAX_PHYSIO_CELLS:,} cells; a "
+            "BIDS export holds it in memory (is the journal damaged?)"
         )
     return analysis
 
