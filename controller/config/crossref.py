@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ def check_room(
         known = plans if key == "default_plan" else scenes
         what = "plan" if key == "default_plan" else "scene"
         if name is not None and name not in known and not broken.hides(what, name):
-            issues.append(settings.document.issue((key,), f"{key}: no {what} named {name!r}"))
+            issues.append(settings.document.issue((key,), f"{key}: no {what} named {named(name)}"))
     all_devices = {key: item.model for key, item in devices.items()}
     index = DeviceIndex(all_devices.values())
     safe = scenes.get(room.safe_scene)
@@ -428,7 +429,7 @@ class _SceneChecker:
         other = self._devices.get(key)
         if other is not None:
             return f"device {key!r} is a {other.kind}, not a {kind}"
-        return f"no device named {key!r}"
+        return f"no device named {named(key)}"
 
     def _light(self, section: str, key: str, target: LightTarget, found: list[Device]) -> None:
         for device in found:
@@ -461,7 +462,7 @@ class _SceneChecker:
         ):
             self._report(
                 (section, key, "playlist"),
-                f"{section}.{key}.playlist: no playlist named {target.playlist!r}",
+                f"{section}.{key}.playlist: no playlist named {named(playlist)}",
             )
 
     def _shown(self, section: str, key: str, target: VrTarget, found: list[Device]) -> None:
@@ -595,7 +596,7 @@ def _check_plan(
             issues.append(
                 document.issue(
                     ("phases", index, "scene"),
-                    f"phases[{index}].scene: no scene named {phase.scene!r}",
+                    f"phases[{index}].scene: no scene named {named(phase.scene)}",
                 )
             )
         for cue_index, cue in enumerate(phase.cues):
@@ -634,12 +635,12 @@ def _cue_problem(
         return f": {refused.reason}"
     if isinstance(command, SceneOverride):
         known = command.name in scenes or broken.hides("scene", command.name)
-        return None if known else f": no scene named {command.name!r}"
+        return None if known else f": no scene named {named(command.name)}"
     if isinstance(command, Lights | Bls) and command.device is not None:
         kind = "light" if isinstance(command, Lights) else "bls"
         device = devices.get(command.device)
         if (device is None or device.kind != kind) and not broken.hides("device", command.device):
-            return f".device: no {kind} device named {command.device!r}"
+            return f".device: no {kind} device named {named(command.device)}"
     level = command.volume if isinstance(command, Vr) else None
     level = command.level if isinstance(command, Volume) else level
     if level is not None and level * 100 > safety.volume_cap:
@@ -683,8 +684,20 @@ def _check_intervals(
             issues.append(
                 plan.document.issue(
                     location,
-                    f"{describe_location(location)}: no vitals sensor named {sensor!r} "
+                    f"{describe_location(location)}: no vitals sensor named {named(sensor)} "
                     f"(sensors: {', '.join(sensors) or 'none'})",
                 )
             )
     return issues
+
+
+def named(name: str) -> str:
+    """`name` as a message quotes a name that resolves to nothing: with the first character
+    beyond ASCII named, for a lookalike (a Cyrillic `а` for a Latin `a`) reads in a quote as
+    the name that exists."""
+    shown = repr(name)
+    odd = next((character for character in name if not character.isascii()), None)
+    if odd is None:
+        return shown
+    what = unicodedata.name(odd, "a character with no name")
+    return f"{shown} (its {odd!r} is U+{ord(odd):04X} {what}, not ASCII)"
