@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from controller.cli.common import Overrides, connection_options
-from controller.cli.sessions import fail, resolve_session
+from controller.cli.sessions import fail, resolve_session, write_stdout
 from controller.journal import JournalError, count_events
 from controller.journal.export import checked_events
 from controller.research.analysis import SessionAnalysis, analyse
@@ -60,7 +60,7 @@ def report(
     except JournalError as error:
         fail(str(error))
     sections = report_sections(analysis)
-    click.echo(render_text(sections), nl=False)
+    write_stdout(lambda out: out.write(render_text(sections)))
     if png is None and html_path is None:
         return
     picture = timeline_png(analysis)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -106,9 +108,9 @@ def sessions(
         return
     if not found:
         which = f" of room {room_id}" if room_id else ""
-        click.echo(f"No sessions{which} in {sessions_dir(folder)}.")
+        echo_stdout(f"No sessions{which} in {sessions_dir(folder)}.")
         return
-    click.echo(session_table(found, pseudonymiser(key)))
+    echo_stdout(session_table(found, pseudonymiser(key)))
 
 
 def skipped(path: Path, reason: str) -> None:
@@ -220,9 +222,29 @@ Written = TypeVar("Written")
 
 def write_stdout(write: Callable[[TextIO], Written]) -> Written:
     """Write to standard output, switched to UTF-8 whatever the locale says (a lone surrogate
-    written as `\\ud800`)."""
+    written as `\\ud800`). Standard output that refuses the text (a full disk) ends the
+    command with the reason, as a file named with -o does; a reader that stopped (a broken
+    pipe) is left to the caller."""
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
-    written = write(sys.stdout)
-    sys.stdout.flush()
+    try:
+        written = write(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        _drop_unwritten()
+        fail(f"cannot write to standard output: {error.strerror or error}")
     return written
+
+
+def echo_stdout(text: str) -> None:
+    """`text` and a line break on standard output, as `write_stdout` writes."""
+    write_stdout(lambda out: out.write(f"{text}\n"))
+
+
+def _drop_unwritten() -> None:
+    """Standard output pointed at /dev/null, so that what it still buffers is not written
+    again (and refused again, with a traceback) as Python exits."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
