@@ -25,7 +25,7 @@ from controller.cli.common import (
     logging_in_as,
     run_async,
 )
-from controller.cli.sessions import fail, resolve_session
+from controller.cli.sessions import drop_unwritten_stdout, fail, resolve_session
 from controller.config import Room
 from controller.config.settings import IDENTIFIER, BrokerSettings
 from controller.engine.clock import ScaledClock
@@ -45,7 +45,7 @@ from controller.research.replay import (
 from controller.research.room_targets import LiveTarget, SimTarget, engine_activity
 from controller.research.sessions import command_counts, last_event_t, phase_entries, session_meta
 from controller.research.targets import PrintTarget
-from controller.research.terminal import StatusLine, key_actions
+from controller.research.terminal import OutputRefusedError, StatusLine, key_actions
 from controller.untrusted import terminal_text
 
 EPILOG = """\b
@@ -206,6 +206,10 @@ async def _play(player: Replay, status: StatusLine) -> None:
     except (JournalError, ConnectionError) as error:
         status.close()
         fail(str(error))
+    except OutputRefusedError as error:
+        status.close()
+        drop_unwritten_stdout()
+        fail(f"cannot write to standard output: {error}")
     status.close()
     click.echo(_summary(outcome), err=True)
 

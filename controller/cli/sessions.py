@@ -233,7 +233,7 @@ def write_stdout(write: Callable[[TextIO], Written]) -> Written:
     except BrokenPipeError:
         raise
     except OSError as error:
-        _drop_unwritten()
+        drop_unwritten_stdout()
         fail(f"cannot write to standard output: {error.strerror or error}")
     return written
 
@@ -243,7 +243,7 @@ def echo_stdout(text: str) -> None:
     write_stdout(lambda out: out.write(f"{text}\n"))
 
 
-def _drop_unwritten() -> None:
+def drop_unwritten_stdout() -> None:
     """Standard output pointed at /dev/null, so that what it still buffers is not written
     again (and refused again, with a traceback) as Python exits."""
     with contextlib.suppress(OSError, ValueError):

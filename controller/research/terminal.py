@@ -73,6 +73,10 @@ def key_actions(on_action: Callable[[str], None], stdin: TextIO = sys.stdin) -> 
         termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
 
 
+class OutputRefusedError(Exception):
+    """The output a `StatusLine` prints to refused a line (a full disk); the reason."""
+
+
 class StatusLine:
     """A progress line at the bottom of a terminal; lines printed meanwhile go above it."""
 
@@ -91,10 +95,17 @@ class StatusLine:
         self._shown_at = -1e9
 
     def print(self, line: str) -> None:
-        """Print `line` above the progress line, as one line (`terminal_text`)."""
+        """Print `line` above the progress line, as one line (`terminal_text`).
+        OutputRefusedError when the output refuses it (a full disk); a broken pipe (its
+        reader stopped) is raised as it is."""
         self._erase()
-        self._out.write(terminal_text(line) + "\n")
-        self._out.flush()
+        try:
+            self._out.write(terminal_text(line) + "\n")
+            self._out.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputRefusedError(error.strerror or str(error)) from None
         self._draw()
 
     def show(self, text: str) -> None:

@@ -1,6 +1,6 @@
 """A research command whose standard output is on a full disk (here /dev/full, which refuses
 every write as a full disk does) ends with the reason, exit status 2, as `export` always
-did: `sessions`, its CSV summary and `report` ended with an OSError traceback."""
+did: `sessions`, its CSV summary, `report` and `replay` ended with an OSError traceback."""
 
 from __future__ import annotations
 
@@ -32,7 +32,13 @@ def on_a_full_disk(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "command",
-    [("sessions",), ("sessions", "--format", "csv"), ("report", "JOURNAL"), ("export", "JOURNAL")],
+    [
+        ("sessions",),
+        ("sessions", "--format", "csv"),
+        ("report", "JOURNAL"),
+        ("export", "JOURNAL"),
+        ("replay", "JOURNAL", "--speed", "0"),
+    ],
     ids=" ".join,
 )
 def test_a_full_disk_on_standard_output_is_said_not_a_traceback(
