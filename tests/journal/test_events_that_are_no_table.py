@@ -5,13 +5,11 @@ them into temporary files as long as the disk lasted). Every reader refuses it a
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from controller.journal import Event
-from tests.conftest import REPO
 from tests.research.support import START_NS, write_journal
+from tests.support.cli_process import sessionroom
 
 ENDLESS = """
 ALTER TABLE events RENAME TO recorded;
@@ -28,17 +26,6 @@ def endless(data: Path) -> Path:
     connection.executescript(ENDLESS)
     connection.close()
     return journal
-
-
-def sessionroom(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_the_listing_skips_it_and_ends(tmp_path: Path) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from controller.journal import Event
-from tests.conftest import REPO
 from tests.research.support import START_NS, write_journal
+from tests.support.cli_process import sessionroom
 
 DAY_NS = 86_400 * 10**9
 
@@ -23,17 +22,6 @@ DAY_NS = 86_400 * 10**9
 def a_session(data: Path, participant: str, day: int) -> Path:
     timeline = [(0.0, Event("phase", {"to": "centering"}, phase="centering"))]
     return write_journal(data, timeline, participant=participant, wall_ns=START_NS + day * DAY_NS)
-
-
-def sessionroom(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def export_bids(journal: Path, dataset: Path) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from controller.journal import Event
-from tests.conftest import REPO
 from tests.research.support import write_journal
+from tests.support.cli_process import sessionroom
 
 EVENTS_IN_THE_LOG = 50
 
@@ -39,17 +39,6 @@ def event_count(journal: Path) -> int:
     finally:
         connection.close()
     return count
-
-
-def sessionroom(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_an_export_over_a_journal_s_write_ahead_log_is_refused_and_loses_nothing(
