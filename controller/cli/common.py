@@ -47,6 +47,23 @@ class FiniteRange(click.FloatRange):
         return number
 
 
+class FolderPath(click.Path):
+    """A folder given on the command line, held to what a file system takes (a name too long
+    for it ended `sessions` and `run` with "OSError: File name too long")."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from controller.config.settings import folder_problem
+
+        folder = super().convert(value, param, ctx)
+        problem = folder_problem(str(folder))
+        if problem is not None:
+            self.fail(f"{problem}.", param, ctx)
+        return folder
+
+
 def config_option(function: F) -> F:
     """--config PATH (default ./config.yaml)."""
     return click.option(
@@ -63,7 +80,7 @@ def connection_options(function: F) -> F:
     """--config, --broker, --room and --data-dir, for commands that reach a room or its journals."""
     function = click.option(
         "--data-dir",
-        type=click.Path(path_type=Path, file_okay=False),
+        type=FolderPath(),
         default=None,
         help="Where session journals live (overrides data_dir in config.yaml).",
     )(function)

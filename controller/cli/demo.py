@@ -27,6 +27,7 @@ from controller.bus.credentials import unique_client_id
 from controller.cli.common import (
     BROKER_ENVVAR,
     FiniteRange,
+    FolderPath,
     Overrides,
     client_broker,
     config_option,
@@ -56,7 +57,7 @@ SHOWN_KINDS = ("session", "phase", "scene", "safety", "alert")
 )
 @click.option(
     "--data-dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=FolderPath(),
     default=None,
     help="Where the demo's journals go (default: a fresh temporary folder).",
 )

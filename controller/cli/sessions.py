@@ -200,14 +200,23 @@ def resolve_session(session: str, config_path: Path, overrides: Overrides) -> Pa
     """
     if session.endswith(".sqlite") or "/" in session:
         path = Path(session)
-        if not path.is_file():
+        if not _is_a_file(path):
             fail(f"no journal file {session}")
         return path
     folder = resolve_data_dir(config_path, overrides)
     path = session_path(folder, session)
-    if not path.is_file():
+    if not _is_a_file(path):
         fail(f"no session {session} in {sessions_dir(folder)} (`sessionroom sessions` lists them)")
     return path
+
+
+def _is_a_file(path: Path) -> bool:
+    """Whether `path` is a file; not when it cannot be looked at (a name too long for the file
+    system ended the command with a traceback)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def fail(message: str) -> NoReturn:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from controller.config.yamlsource import NotRegularFileError, RoomFileTooLargeError, read_room_file
 from controller.journal import Event, SessionMeta
 
 PSEUDONYM_LENGTH = 12
@@ -40,16 +41,19 @@ class PseudonymKeyError(Exception):
 
 def read_key(path: Path) -> bytes:
     """The secret in `path` (surrounding whitespace ignored); PseudonymKeyError if unusable."""
-    try:
-        with open(path, "rb") as file:
-            content = file.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as error:
-        raise PseudonymKeyError(f"cannot read the key file {path}: {error.strerror}") from None
-    if len(content) > MAX_KEY_FILE_BYTES:
+    try:  # as a room file is read: a FIFO or a device in its place waits for nothing
+        content = read_room_file(path, MAX_KEY_FILE_BYTES)
+    except RoomFileTooLargeError:
         raise PseudonymKeyError(
             f"the key file {path} is larger than {MAX_KEY_FILE_BYTES} bytes: a key file holds "
             "one short secret (is it the right file?)"
-        )
+        ) from None
+    except NotRegularFileError:
+        raise PseudonymKeyError(
+            f"the key file {path} is no plain file (a FIFO, a device or a folder)"
+        ) from None
+    except OSError as error:
+        raise PseudonymKeyError(f"cannot read the key file {path}: {error.strerror}") from None
     key = content.strip()
     if len(key) < MIN_KEY_BYTES:
         raise PseudonymKeyError(

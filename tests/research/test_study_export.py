@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sqlite3
 import stat
 from pathlib import Path
@@ -14,8 +15,9 @@ from click.testing import CliRunner, Result
 from controller.cli import main
 from controller.journal import Event
 from controller.research.bids import read_tsv
-from controller.research.pseudonym import bids_label, keyed_pseudonym
+from controller.research.pseudonym import PseudonymKeyError, bids_label, keyed_pseudonym, read_key
 from tests.research.support import START_NS, bids_errors, write_journal
+from tests.support.fifo import raised_without_waiting
 
 DAY_NS = 86_400 * 10**9
 KEY = b"a secret of the study, kept elsewhere"
@@ -227,6 +229,14 @@ def test_a_key_file_that_holds_no_short_secret_is_refused(
     assert result.exit_code == 2
     assert reason in result.stderr and str(key_file) in result.stderr
     assert not target.exists()
+
+
+def test_a_key_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    key_file = tmp_path / "study.key"
+    os.mkfifo(key_file)
+    error = raised_without_waiting(lambda: read_key(key_file), key_file)
+    assert isinstance(error, PseudonymKeyError), error
+    assert str(error) == f"the key file {key_file} is no plain file (a FIFO, a device or a folder)"
 
 
 def test_two_rooms_starting_in_the_same_second_keep_two_sessions(tmp_path: Path) -> None:
