@@ -377,6 +377,15 @@ class LightDriver(CommandDriver[LightCommand]):
         return red, green, blue
 
     @abstractmethod
+    def transition_sent_s(self, transition_s: float) -> float:
+        """The transition the device is told for a wanted one of `transition_s` (≥ 0), in the
+        protocol's own steps of time (Tasmota's half seconds, Zigbee's and WLED's tenths).
+
+        The safety gate judges this one, the fade the light really runs: a wanted 0.74 s sent
+        as 0.5 s moves the light faster than a gate judging 0.74 s would see.
+        """
+
+    @abstractmethod
     def native_fade_s(self) -> float:
         """The longest fade the device can run by itself, whatever the change.
 

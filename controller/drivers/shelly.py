@@ -85,6 +85,9 @@ class ShellyLight(LightDriver):
     def native_fade_s(self) -> float:
         return UNCAPPED_FADE_S
 
+    def transition_sent_s(self, transition_s: float) -> float:
+        return tenths_of_seconds(transition_s, UNCAPPED_FADE_S)
+
     def command_topics(self) -> tuple[str, ...]:
         return (f"{self.topic}/rpc",)
 
@@ -104,7 +107,7 @@ class ShellyLight(LightDriver):
                 params["brightness"] = brightness
             if target.rgb is not None:
                 params["rgb"] = list(target.rgb)
-        params["transition_duration"] = tenths_of_seconds(target.transition_s, UNCAPPED_FADE_S)
+        params["transition_duration"] = self.transition_sent_s(target.transition_s)
         return params
 
     def query(self) -> list[Outgoing]:

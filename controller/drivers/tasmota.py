@@ -90,6 +90,9 @@ class TasmotaLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_FADE_S
 
+    def transition_sent_s(self, transition_s: float) -> float:
+        return _speed(transition_s) * SPEED_UNIT_S if transition_s > 0 else 0.0
+
     def query(self) -> list[Outgoing]:
         return [Outgoing(f"cmnd/{self.topic}/State", "")]
 

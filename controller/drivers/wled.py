@@ -68,6 +68,9 @@ class WledLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_TRANSITION_S
 
+    def transition_sent_s(self, transition_s: float) -> float:
+        return _tt(transition_s) / 10
+
     def _translate(self, target: LightCommand) -> list[Outgoing]:
         bri = None if target.level is None else to_scale(target.level, BRI_TOP)
         lit = target.on and bri != 0
@@ -82,7 +85,7 @@ class WledLight(LightDriver):
             if target.rgb is not None:
                 segment["col"] = [list(target.rgb)]
             message["seg"] = [segment]
-        message["tt"] = round_half_up(min(target.transition_s, MAX_TRANSITION_S) * 10)
+        message["tt"] = _tt(target.transition_s)
         return [Outgoing(f"{self._base}/api", compact_json(message))]
 
     def command_topics(self) -> tuple[str, ...]:
@@ -141,3 +144,8 @@ def _only_colour(col: Any) -> Any:
     if not isinstance(col, list) or len(col) != 1:
         raise PayloadError("col is not a list of one colour")
     return col[0]
+
+
+def _tt(transition_s: float) -> int:
+    """WLED's `tt` (tenths of a second, rounded to the nearest) for a transition."""
+    return round_half_up(min(transition_s, MAX_TRANSITION_S) * 10)

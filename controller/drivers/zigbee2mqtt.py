@@ -81,6 +81,9 @@ class Zigbee2MqttLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_TRANSITION_S
 
+    def transition_sent_s(self, transition_s: float) -> float:
+        return tenths_of_seconds(transition_s, MAX_TRANSITION_S)
+
     def _translate(self, target: LightCommand) -> list[Outgoing]:
         brightness = None if target.level is None else to_scale(target.level, BRIGHTNESS_TOP)
         message: dict[str, Any]
@@ -96,7 +99,7 @@ class Zigbee2MqttLight(LightDriver):
             if target.rgb is not None:
                 red, green, blue = target.rgb
                 message["color"] = {"r": red, "g": green, "b": blue}
-        message["transition"] = tenths_of_seconds(target.transition_s, MAX_TRANSITION_S)
+        message["transition"] = self.transition_sent_s(target.transition_s)
         return [Outgoing(f"{self._state_topic}/set", compact_json(message))]
 
     def command_topics(self) -> tuple[str, ...]:
