@@ -25,6 +25,7 @@ brightness, a stop darkens either (docs/safety.md#flash-rate).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -177,6 +178,10 @@ class RoomOutput:
         screen may still show content, so its next brightness change is judged as from that
         brightness, and its next play as lighting it from dark."""
         self.latch: Latch | None = None
+        self._colours: dict[str, float] = {}
+        """Light → how much of its full output the colour last sent to it leaves (its
+        brightest channel, 0–1; 1 for white): its light is its level times that, and the
+        flash-rate rule judges its light (docs/safety.md#flash-rate)."""
 
     def device_topics(self) -> frozenset[str]:
         """Every topic a device of the room takes commands or queries on: only this path
@@ -204,7 +209,36 @@ class RoomOutput:
         floor = self._floor(device_id, level)
         if floor is not None:
             return floor
-        return self.gate.check_light(device_id, level, self._real(now), transition_s=transition_s)
+        colour = self._colours.get(device_id, 1.0)
+        return self._check_light(device_id, level, colour, now, transition_s=transition_s)
+
+    def _check_light(
+        self,
+        device_id: str,
+        level: float,
+        colour: float,
+        now: float,
+        *,
+        transition_s: float,
+        lights_up: bool = False,
+    ) -> Verdict[float]:
+        """The gate's verdict on a light going to `level` in a colour that leaves `colour` of
+        its full output: judged on the light it gives, said in the light's level."""
+        real = self._real(now)
+        if colour >= 1.0 or not math.isfinite(level):
+            return self.gate.check_light(
+                device_id, level, real, transition_s=transition_s, lights_up=lights_up
+            )
+        clamped = min(max(level, 0.0), 1.0)
+        verdict = self.gate.check_light(
+            device_id, clamped * colour, real, transition_s=transition_s, lights_up=lights_up
+        )
+        if not verdict.allowed:
+            return replace(verdict, requested=level)
+        if clamped != level:
+            reason = f"{device_id}: level {level * 100:.3g} % is outside 0–100 %"
+            return Verdict(Status.CLAMPED, level, clamped, reason, (Rule.OUT_OF_RANGE,))
+        return replace(verdict, requested=level, value=clamped)
 
     def light(
         self,
@@ -226,15 +260,13 @@ class RoomOutput:
             return refused
         # judged as the light will run it: in the protocol's steps of time (docs/safety.md)
         command = replace(command, transition_s=driver.transition_sent_s(command.transition_s))
-        verdict = self.gate.check_light(
-            device_id,
-            level,
-            self._real(now),
-            transition_s=command.transition_s,
-            lights_up=lights_up,
+        colour = _colour_share(command, self._colours.get(device_id, 1.0))
+        verdict = self._check_light(
+            device_id, level, colour, now, transition_s=command.transition_s, lights_up=lights_up
         )
         if verdict.value is None:
             return verdict
+        self._colours[device_id] = colour
         if abs(verdict.value - level) > LEVEL_EPSILON:
             on = command.on and verdict.value > 0
             command = replace(command, on=on, level=verdict.value if on else None)
@@ -546,6 +578,16 @@ def changed_a_screen(driver: Driver, unsent: Sequence[str]) -> bool:
                 if driver.decode(topic, payload).action in ("play", "stop", "brightness"):
                     return True
     return False
+
+
+def _colour_share(command: LightCommand, before: float) -> float:
+    """How much of a light's full output its colour leaves after `command` (its brightest
+    channel; 1 for a colour temperature), `before` when the command sets no colour."""
+    if not command.on:
+        return before
+    if command.rgb is not None:
+        return max(command.rgb) / 255
+    return 1.0 if command.kelvin is not None else before
 
 
 def _light_level(command: LightCommand) -> float:
