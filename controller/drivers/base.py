@@ -376,6 +376,11 @@ class LightDriver(CommandDriver[LightCommand]):
         red, green, blue = rgb_triple(channels, key)
         return red, green, blue
 
+    def colour_share(self, rgb: tuple[int, int, int]) -> float:
+        """How much of the light's full output it gives in colour `rgb` at a level: its
+        brightest channel (WLED, Shelly: the colour is scaled by the brightness)."""
+        return max(rgb) / 255
+
     @abstractmethod
     def transition_sent_s(self, transition_s: float) -> float:
         """The transition the device is told for a wanted one of `transition_s` (≥ 0), in the

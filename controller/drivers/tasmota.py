@@ -90,6 +90,11 @@ class TasmotaLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_FADE_S
 
+    def colour_share(self, rgb: tuple[int, int, int]) -> float:
+        """`Color2` keeps the Dimmer: a colour is its hue at the Dimmer's brightness; black is
+        dark."""
+        return 1.0 if any(rgb) else 0.0
+
     def transition_sent_s(self, transition_s: float) -> float:
         return _speed(transition_s) * SPEED_UNIT_S if transition_s > 0 else 0.0
 

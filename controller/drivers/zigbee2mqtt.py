@@ -81,6 +81,11 @@ class Zigbee2MqttLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_TRANSITION_S
 
+    def colour_share(self, rgb: tuple[int, int, int]) -> float:
+        """Zigbee2MQTT sends an RGB colour as its chromaticity (x, y) only: the brightness
+        stays what `brightness` says (Koenkk/zigbee2mqtt#3255)."""
+        return 1.0
+
     def transition_sent_s(self, transition_s: float) -> float:
         return tenths_of_seconds(transition_s, MAX_TRANSITION_S)
 

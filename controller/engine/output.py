@@ -179,9 +179,9 @@ class RoomOutput:
         brightness, and its next play as lighting it from dark."""
         self.latch: Latch | None = None
         self._colours: dict[str, float] = {}
-        """Light → how much of its full output the colour last sent to it leaves (its
-        brightest channel, 0–1; 1 for white): its light is its level times that, and the
-        flash-rate rule judges its light (docs/safety.md#flash-rate)."""
+        """Light → how much of its full output the colour last sent to it leaves (0–1, as its
+        protocol shows a colour: `LightDriver.colour_share`; 1 for white): its light is its
+        level times that, and the flash-rate rule judges its light (docs/safety.md#flash-rate)."""
 
     def device_topics(self) -> frozenset[str]:
         """Every topic a device of the room takes commands or queries on: only this path
@@ -260,7 +260,7 @@ class RoomOutput:
             return refused
         # judged as the light will run it: in the protocol's steps of time (docs/safety.md)
         command = replace(command, transition_s=driver.transition_sent_s(command.transition_s))
-        colour = _colour_share(command, self._colours.get(device_id, 1.0))
+        colour = _colour_share(driver, command, self._colours.get(device_id, 1.0))
         verdict = self._check_light(
             device_id, level, colour, now, transition_s=command.transition_s, lights_up=lights_up
         )
@@ -580,13 +580,13 @@ def changed_a_screen(driver: Driver, unsent: Sequence[str]) -> bool:
     return False
 
 
-def _colour_share(command: LightCommand, before: float) -> float:
-    """How much of a light's full output its colour leaves after `command` (its brightest
-    channel; 1 for a colour temperature), `before` when the command sets no colour."""
+def _colour_share(driver: LightDriver, command: LightCommand, before: float) -> float:
+    """How much of a light's full output its colour leaves after `command` (as the driver's
+    protocol shows a colour; 1 for a colour temperature), `before` when it sets no colour."""
     if not command.on:
         return before
     if command.rgb is not None:
-        return max(command.rgb) / 255
+        return driver.colour_share(command.rgb)
     return 1.0 if command.kelvin is not None else before
 
 

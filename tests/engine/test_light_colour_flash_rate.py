@@ -18,6 +18,7 @@ from pathlib import Path
 from controller.engine.phases import CommandRefused
 from tests.engine.room_parts import STRIP
 from tests.engine.test_engine import Room
+from tests.engine.test_guarded_path_edges import SimulatedFloorLamp
 from tests.engine.test_light_transition_as_the_device_times_it import room_with_scene_lines
 from tests.engine.test_safety_properties import busiest_second, luminance_corners
 
@@ -75,3 +76,52 @@ def test_scenes_at_one_level_in_a_dark_and_a_bright_colour_do_not_flash_the_stri
     allowed = 2 * room.engine.room.settings.safety.max_flashes_per_s
     busiest = busiest_second(luminance_corners(wire))
     assert busiest <= allowed, f"{busiest} transitions in a second at the strip: {wire[:12]}"
+
+
+def test_a_tasmota_lamp_in_a_dark_colour_is_judged_at_its_dimmer_not_at_its_colour(
+    tmp_path: Path,
+) -> None:
+    """Tasmota's `Color2` keeps the Dimmer: the floor lamp in `#0a0a0a` at Dimmer 100 shows
+    that hue at full brightness, not at 4 %. Judged as 4 % of its light, two scenes turning
+    it on in that colour and off at once, switched by the operator every 0.1 s, would be
+    wiggles of 4 % to the gate and full swings at the lamp. Judged on the repository's
+    simulated Tasmota lamp."""
+    config = room_with_scene_lines(
+        tmp_path,
+        {
+            "peak": [
+                ("fade_s: 30", "fade_s: 0"),
+                ("group:ambient:", 'floor-lamp: {level: 100, rgb: "#0a0a0a"}\n  strip:'),
+            ],
+            "return": [
+                ("fade_s: 30", "fade_s: 0"),
+                ("floor-lamp: {level: 25, kelvin: 2700}", "floor-lamp: {on: false}"),
+            ],
+        },
+    )
+    room = Room(tmp_path, config)
+    lamp = SimulatedFloorLamp(room)
+    room.do("start", plan="rehearsal", participant="P014")
+    lamp.run_for(6.0)
+    room.do("scene", name="peak")
+    lamp.run_for(3.0)
+    since = room.clock.now()
+    for n in range(25):
+        with contextlib.suppress(CommandRefused):
+            room.do("scene", name="return" if n % 2 == 0 else "peak")
+        lamp.run_for(0.1, step=0.05)
+    lamp.run_for(2.0)
+
+    def light(channels: tuple[float, ...]) -> Fraction:
+        return Fraction(max(channels[:3]) + sum(channels[3:])) / 255
+
+    fades = [fade for fade in lamp.fades if fade.begins >= since]
+    corners: list[tuple[int, Fraction]] = []
+    for fade, after in zip(fades, [*fades[1:], None], strict=True):
+        corners.append((round(fade.begins * 1000), light(fade.start)))
+        if after is None or fade.ends < after.begins:
+            corners.append((round(fade.ends * 1000), light(fade.target)))
+    assert len(corners) > 4, "the lamp took the scenes"
+    allowed = 2 * room.engine.room.settings.safety.max_flashes_per_s
+    busiest = busiest_second(corners)
+    assert busiest <= allowed, f"{busiest} transitions in a second at the lamp"
