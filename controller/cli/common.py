@@ -55,7 +55,7 @@ class FolderPath(click.Path):
         super().__init__(path_type=Path, file_okay=False)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from controller.config.settings import folder_problem
+        from controller.config.folders import folder_problem
 
         folder = super().convert(value, param, ctx)
         problem = folder_problem(str(folder))

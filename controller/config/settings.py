@@ -28,6 +28,7 @@ from pydantic import (
 
 from controller.config import limits
 from controller.config.durations import parse_duration
+from controller.config.folders import folder_problem
 
 IDENTIFIER = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 """Room, device and group ids: lower case, safe inside an MQTT topic level and a file name."""
@@ -470,29 +471,6 @@ class VitalsChecks(StrictModel):
         if len({item.lower() for item in stripped}) != len(items):
             raise ValueError("recovery checklist items must differ")
         return stripped
-
-
-MAX_NAME_BYTES = 255
-"""The longest file or folder name a file system takes (NAME_MAX of Linux's and most)."""
-MAX_FOLDER_BYTES = 4000
-"""A folder's whole path, below PATH_MAX (4096) with room for the files in it."""
-
-
-def folder_problem(folder: str) -> str | None:
-    """Why `folder` (a path config.yaml gives) names no folder a file system takes, or None: a
-    name in it longer than `MAX_NAME_BYTES` ended `check` and `sessions` with "OSError: File
-    name too long"."""
-    size = len(folder.encode("utf-8", "surrogatepass"))
-    if size > MAX_FOLDER_BYTES:
-        return f"a path of {size} bytes is longer than {MAX_FOLDER_BYTES} bytes"
-    for name in folder.split("/"):
-        size = len(name.encode("utf-8", "surrogatepass"))
-        if size > MAX_NAME_BYTES:
-            return (
-                f"a folder name of {size} bytes is longer than {MAX_NAME_BYTES} bytes, the "
-                "most a file system takes"
-            )
-    return None
 
 
 def _a_folder(folder: str) -> str:
