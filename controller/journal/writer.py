@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import json
 import logging
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.config.yamlsource import read_room_file
 from controller.journal.store import (
     INSERT_EVENT,
     MARK_ENDED,
@@ -329,25 +328,11 @@ MAX_NOTE_BYTES = 4096
 """An end note is a few dozen bytes; more is no note of ours (a link to /dev/zero never ends)."""
 
 
-def _read_note(marker: Path) -> bytes:
-    """The bytes of the end note `marker`, opened without blocking (a FIFO in its place kept
-    the look for the open session waiting for ever); OSError unless it is a plain file of at
-    most `MAX_NOTE_BYTES`."""
-    descriptor = os.open(marker, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        content = file.read(MAX_NOTE_BYTES + 1)
-    if len(content) > MAX_NOTE_BYTES:
-        raise OSError(errno.EFBIG, f"larger than {MAX_NOTE_BYTES} bytes")
-    return content
-
-
 def pending_end(path: Path) -> Ending | None:
     """The ending noted beside the journal by `keep_pending_end`, or None."""
     marker = path.with_suffix(ENDING_SUFFIX)
     try:
-        noted = json.loads(_read_note(marker))
+        noted = json.loads(read_room_file(marker, MAX_NOTE_BYTES))  # not blocking on a FIFO
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as error:

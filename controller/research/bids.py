@@ -34,15 +34,14 @@ import gzip
 import io
 import json
 import math
-import os
 import re
-import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from controller import __version__
+from controller.config.yamlsource import NotRegularFileError, RoomFileTooLargeError, read_room_file
 from controller.journal.sessions import utc_datetime
 from controller.research.analysis import SessionAnalysis
 from controller.research.files import move_into, staging_folder, write_private_bytes
@@ -469,15 +468,13 @@ def read_tsv(path: Path) -> list[list[str]]:
     UnreadableListError for one that is no regular file, too large, or not UTF-8 (a
     byte-order mark is fine: spreadsheets write one)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        raw = read_room_file(path, MAX_LIST_BYTES)
     except FileNotFoundError:
         return []
-    with os.fdopen(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise UnreadableListError(path, "is not a regular file")
-        raw = file.read(MAX_LIST_BYTES + 1)
-    if len(raw) > MAX_LIST_BYTES:
-        raise UnreadableListError(path, f"is larger than {MAX_LIST_BYTES // 2**20} MiB")
+    except NotRegularFileError:
+        raise UnreadableListError(path, "is not a regular file") from None
+    except RoomFileTooLargeError:
+        raise UnreadableListError(path, f"is larger than {MAX_LIST_BYTES // 2**20} MiB") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
