@@ -24,7 +24,12 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from controller.config.models import Device
 from controller.config.settings import HEX_COLOUR
-from controller.drivers.conversions import kelvin_bounds, kelvin_from_mireds, mired_bounds
+from controller.drivers.conversions import (
+    kelvin_bounds,
+    kelvin_from_mireds,
+    mired_bounds,
+    relative_luminance,
+)
 from controller.drivers.payloads import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -331,6 +336,33 @@ class CommandDriver(Driver, Generic[CommandT]):
         """Read a command message on one of command_topics() whose text is ASCII and not huge."""
 
 
+@dataclass(frozen=True)
+class ColourShares:
+    """How much of a light's full output a colour leaves it at a level, the two ways the
+    flash-rate rule judges a light (docs/safety.md#flash-rate): a dark and a bright colour
+    swing its output, a green and a blue of one brightness its luminance."""
+
+    output: float
+    """The light's output in the colour, as a share of its output in white (0–1)."""
+    luminance: float
+    """The light's relative luminance in the colour, as a share of its luminance in white
+    (0–1; WCAG 2.x's relative luminance)."""
+
+
+WHITE = ColourShares(1.0, 1.0)
+"""A white or a colour temperature: all of the light's output and luminance."""
+
+
+def hue_at_level(rgb: tuple[int, int, int], black: ColourShares) -> ColourShares:
+    """The shares of a colour a light shows as its hue at the light's level (Tasmota's
+    `Color2`, Zigbee2MQTT's chromaticity): all of its output, and the luminance of that hue at
+    its brightest (`#0a0a0a` is a white); `black` for black, which has no hue."""
+    top = max(rgb)
+    if top == 0:
+        return black
+    return ColourShares(1.0, relative_luminance(*(channel * 255 / top for channel in rgb)))
+
+
 class LightDriver(CommandDriver[LightCommand]):
     """A light: level, colour temperature and RGB with a fade, and how long it fades natively."""
 
@@ -376,10 +408,11 @@ class LightDriver(CommandDriver[LightCommand]):
         red, green, blue = rgb_triple(channels, key)
         return red, green, blue
 
-    def colour_share(self, rgb: tuple[int, int, int]) -> float:
-        """How much of the light's full output it gives in colour `rgb` at a level: its
-        brightest channel (WLED, Shelly: the colour is scaled by the brightness)."""
-        return max(rgb) / 255
+    def colour_shares(self, rgb: tuple[int, int, int]) -> ColourShares:
+        """How much of the light's full output it gives in colour `rgb` at a level (WLED,
+        Shelly: the colour is scaled by the brightness): its brightest channel, and the
+        colour's relative luminance."""
+        return ColourShares(max(rgb) / 255, relative_luminance(*rgb))
 
     @abstractmethod
     def transition_sent_s(self, transition_s: float) -> float:

@@ -1,4 +1,5 @@
-"""Unit conversions shared by the light drivers: level scales, Kelvin ⇄ mireds, fade seconds."""
+"""Unit conversions shared by the light drivers: level scales, Kelvin ⇄ mireds, fade seconds,
+an RGB colour's relative luminance."""
 
 from __future__ import annotations
 
@@ -70,3 +71,15 @@ def tenths_of_seconds(seconds: float, cap_s: float) -> float:
     if capped * 10 >= _WHOLE_FLOAT:
         return capped
     return round_half_up(capped * 10) / 10
+
+
+def relative_luminance(red: float, green: float, blue: float) -> float:
+    """The relative luminance (0–1, white 1) of an sRGB colour given in 0–255 channels, as
+    WCAG 2.x defines it for its flash thresholds: each channel linearised, then weighted
+    0.2126, 0.7152 and 0.0722 (a green is ten times as luminous as a blue of one value)."""
+
+    def linear(channel: float) -> float:
+        share = channel / 255
+        return share / 12.92 if share <= 0.04045 else ((share + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)

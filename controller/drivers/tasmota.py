@@ -45,7 +45,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from controller.drivers.base import LightCommand, LightDriver, Outgoing
+from controller.drivers.base import (
+    ColourShares,
+    LightCommand,
+    LightDriver,
+    Outgoing,
+    hue_at_level,
+)
 from controller.drivers.conversions import kelvin_from_mireds, mireds, round_half_up, to_scale
 from controller.drivers.payloads import (
     PayloadError,
@@ -90,10 +96,10 @@ class TasmotaLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_FADE_S
 
-    def colour_share(self, rgb: tuple[int, int, int]) -> float:
+    def colour_shares(self, rgb: tuple[int, int, int]) -> ColourShares:
         """`Color2` keeps the Dimmer: a colour is its hue at the Dimmer's brightness; black is
         dark."""
-        return 1.0 if any(rgb) else 0.0
+        return hue_at_level(rgb, black=ColourShares(0.0, 0.0))
 
     def transition_sent_s(self, transition_s: float) -> float:
         return _speed(transition_s) * SPEED_UNIT_S if transition_s > 0 else 0.0

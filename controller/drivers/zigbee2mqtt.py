@@ -23,7 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.drivers.base import LightCommand, LightDriver, Outgoing, compact_json
+from controller.drivers.base import (
+    WHITE,
+    ColourShares,
+    LightCommand,
+    LightDriver,
+    Outgoing,
+    compact_json,
+    hue_at_level,
+)
 from controller.drivers.conversions import (
     kelvin_from_mireds,
     mireds,
@@ -81,10 +89,11 @@ class Zigbee2MqttLight(LightDriver):
     def native_fade_s(self) -> float:
         return MAX_TRANSITION_S
 
-    def colour_share(self, rgb: tuple[int, int, int]) -> float:
+    def colour_shares(self, rgb: tuple[int, int, int]) -> ColourShares:
         """Zigbee2MQTT sends an RGB colour as its chromaticity (x, y) only: the brightness
-        stays what `brightness` says (Koenkk/zigbee2mqtt#3255)."""
-        return 1.0
+        stays what `brightness` says (Koenkk/zigbee2mqtt#3255); black, which has no
+        chromaticity, is taken as all of it."""
+        return hue_at_level(rgb, black=WHITE)
 
     def transition_sent_s(self, transition_s: float) -> float:
         return tenths_of_seconds(transition_s, MAX_TRANSITION_S)

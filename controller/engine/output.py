@@ -31,9 +31,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from controller.drivers.base import (
+    WHITE,
     Availability,
     BlsCommand,
     BlsDriver,
+    ColourShares,
     Driver,
     LightCommand,
     LightDriver,
@@ -45,7 +47,7 @@ from controller.drivers.base import (
 )
 from controller.drivers.payloads import PayloadError
 from controller.engine.local import MusicOutput, ToneOutput
-from controller.engine.safety import BlsRequest, Rule, SafetyGate, Status, Verdict
+from controller.engine.safety import BlsRequest, LightMeasure, Rule, SafetyGate, Status, Verdict
 
 LEVEL_EPSILON = 1e-6
 """Levels closer than this are the same level (float rounding of scene percentages)."""
@@ -178,10 +180,11 @@ class RoomOutput:
         screen may still show content, so its next brightness change is judged as from that
         brightness, and its next play as lighting it from dark."""
         self.latch: Latch | None = None
-        self._colours: dict[str, float] = {}
-        """Light → how much of its full output the colour last sent to it leaves (0–1, as its
-        protocol shows a colour: `LightDriver.colour_share`; 1 for white): its light is its
-        level times that, and the flash-rate rule judges its light (docs/safety.md#flash-rate)."""
+        self._colours: dict[str, ColourShares] = {}
+        """Light → how much of its full output and luminance the colour last sent to it
+        leaves (as its protocol shows a colour: `LightDriver.colour_shares`; all of both for
+        white): its output and its luminance are its level times those, and the flash-rate
+        rule judges both (docs/safety.md#flash-rate)."""
 
     def device_topics(self) -> frozenset[str]:
         """Every topic a device of the room takes commands or queries on: only this path
@@ -209,36 +212,47 @@ class RoomOutput:
         floor = self._floor(device_id, level)
         if floor is not None:
             return floor
-        colour = self._colours.get(device_id, 1.0)
+        colour = self._colours.get(device_id, WHITE)
         return self._check_light(device_id, level, colour, now, transition_s=transition_s)
 
     def _check_light(
         self,
         device_id: str,
         level: float,
-        colour: float,
+        colour: ColourShares,
         now: float,
         *,
         transition_s: float,
         lights_up: bool = False,
     ) -> Verdict[float]:
-        """The gate's verdict on a light going to `level` in a colour that leaves `colour` of
-        its full output: judged on the light it gives, said in the light's level."""
+        """The gate's verdict on a light going to `level` in a colour that leaves it
+        `colour` of its full output and luminance: judged on both, said in the light's
+        level. Both are judged before either is remembered."""
         real = self._real(now)
-        if colour >= 1.0 or not math.isfinite(level):
-            return self.gate.check_light(
-                device_id, level, real, transition_s=transition_s, lights_up=lights_up
-            )
+        if not math.isfinite(level):
+            return self.gate.check_light(device_id, level, real, transition_s=transition_s)
         clamped = min(max(level, 0.0), 1.0)
-        verdict = self.gate.check_light(
-            device_id, clamped * colour, real, transition_s=transition_s, lights_up=lights_up
+        judged: tuple[tuple[LightMeasure, float], ...] = (
+            ("output", clamped * colour.output),
+            ("luminance", clamped * colour.luminance),
         )
-        if not verdict.allowed:
-            return replace(verdict, requested=level)
+        for trial in (True, False):
+            for measure, value in judged:
+                verdict = self.gate.check_light(
+                    device_id,
+                    value,
+                    real,
+                    transition_s=transition_s,
+                    lights_up=lights_up,
+                    trial=trial,
+                    measure=measure,
+                )
+                if not verdict.allowed:
+                    return replace(verdict, requested=level)
         if clamped != level:
             reason = f"{device_id}: level {level * 100:.3g} % is outside 0–100 %"
             return Verdict(Status.CLAMPED, level, clamped, reason, (Rule.OUT_OF_RANGE,))
-        return replace(verdict, requested=level, value=clamped)
+        return Verdict(Status.OK, level, clamped)
 
     def light(
         self,
@@ -260,7 +274,7 @@ class RoomOutput:
             return refused
         # judged as the light will run it: in the protocol's steps of time (docs/safety.md)
         command = replace(command, transition_s=driver.transition_sent_s(command.transition_s))
-        colour = _colour_share(driver, command, self._colours.get(device_id, 1.0))
+        colour = _colour_shares(driver, command, self._colours.get(device_id, WHITE))
         verdict = self._check_light(
             device_id, level, colour, now, transition_s=command.transition_s, lights_up=lights_up
         )
@@ -580,14 +594,17 @@ def changed_a_screen(driver: Driver, unsent: Sequence[str]) -> bool:
     return False
 
 
-def _colour_share(driver: LightDriver, command: LightCommand, before: float) -> float:
-    """How much of a light's full output its colour leaves after `command` (as the driver's
-    protocol shows a colour; 1 for a colour temperature), `before` when it sets no colour."""
+def _colour_shares(
+    driver: LightDriver, command: LightCommand, before: ColourShares
+) -> ColourShares:
+    """How much of a light's full output and luminance its colour leaves after `command` (as
+    the driver's protocol shows a colour; all of both for a colour temperature), `before`
+    when it sets no colour."""
     if not command.on:
         return before
     if command.rgb is not None:
-        return driver.colour_share(command.rgb)
-    return 1.0 if command.kelvin is not None else before
+        return driver.colour_shares(command.rgb)
+    return WHITE if command.kelvin is not None else before
 
 
 def _light_level(command: LightCommand) -> float:

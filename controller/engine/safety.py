@@ -155,6 +155,13 @@ class BlsRequest:
 
 
 VitalsMeasure = Literal["hr", "spo2", "bp"]
+LightMeasure = Literal["output", "luminance"]
+"""What of a light the flash-rate rule follows: its output, or its luminance (a colour
+light's; docs/safety.md#flash-rate)."""
+_FLASH_WORDS: Final[dict[LightMeasure, tuple[str, str]]] = {
+    "output": ("", "brightness changes"),
+    "luminance": (" of its luminance in white", "changes in its luminance"),
+}
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ class SafetyGate:
 
     def __init__(self, limits: SafetyLimits) -> None:
         self._limits = limits
-        self._luminance: dict[str, _LuminanceTrack] = {}
+        self._luminance: dict[tuple[str, LightMeasure], _LuminanceTrack] = {}
         self._volume: dict[str, _VolumeTrack] = {}
         self.unseen_until = -math.inf
         """Until when changes the gate did not see may count (`history_unknown`)."""
@@ -214,6 +221,7 @@ class SafetyGate:
         from_dark: bool = False,
         from_level: float | None = None,
         trial: bool = False,
+        measure: LightMeasure = "output",
     ) -> Verdict[float]:
         """Check a brightness change of a light, VR display or light bar (0–1; 0 = off).
 
@@ -226,9 +234,11 @@ class SafetyGate:
         with the change as one. `from_level`: likewise, the device is at this level at once
         first (a screen reported dark that may still show content at it). `trial`: judged
         only; an allowed change is not remembered (it is to be asked again for real, at the
-        same time, or not at all).
+        same time, or not at all). `measure`: which of the device's two histories the level
+        is: its output (the default) or a colour light's luminance
+        (`controller.drivers.base.ColourShares`).
         """
-        track = self._luminance.get(device_id)
+        track = self._luminance.get((device_id, measure))
         _require_time(device_id, now, None if track is None else track.ramp.start_t)
         if not math.isfinite(level):
             return _refused(level, Rule.INVALID, f"{device_id}: level {level!r} is not a number")
@@ -258,17 +268,20 @@ class SafetyGate:
         transitions = 0 if lights_up or same_target else changed.busiest_window(self._unseen(now))
         if transitions > allowed:
             # a first change is a single transition: refused only after `history_unknown`
-            course = "was changed unseen by this gate" if track is None else track.course(now)
+            if track is None:
+                course = "was changed unseen by this gate"
+            else:
+                course = track.course(now) if measure == "output" else "carries on as it was"
+            going, changes = _FLASH_WORDS[measure]
             return _refused(
                 level,
                 Rule.FLASH_RATE,
-                f"{device_id}: going to {_pct(value)} now would make it flash more than "
-                f"{self._limits.max_flashes_per_s:g} times in 1 s ({transitions} brightness "
-                f"changes of 10 % or more within a second); nothing was sent and it "
-                f"{course}",
+                f"{device_id}: going to {_pct(value)}{going} now would make it flash more than "
+                f"{self._limits.max_flashes_per_s:g} times in 1 s ({transitions} {changes} "
+                f"of 10 % or more within a second); nothing was sent and it {course}",
             )
         if not trial:
-            self._luminance[device_id] = changed
+            self._luminance[(device_id, measure)] = changed
         return findings.verdict(level, value)
 
     def check_effect(self, device_id: str, effect: str) -> Verdict[str]:

@@ -120,20 +120,22 @@ class SimulatedFloorLamp:
         if self.model.output is not self.fades[-1]:
             self.fades.append(self.model.output)
 
-    def brightness_corners(self, since: float) -> Points:
-        """The corners (ms, 0–1) of the lamp's white brightness (cold + warm) from `since`."""
-        corners: Points = []
+    def channel_corners(self, since: float) -> list[tuple[float, tuple[float, ...]]]:
+        """The corners (seconds, channels 0–255) of the lamp's output from `since`: where
+        each straight piece begins, and where it ends unless the next one cut it short."""
+        corners: list[tuple[float, tuple[float, ...]]] = []
         fades = [fade for fade in self.fades if fade.begins >= since]
         for fade, after in zip(fades, [*fades[1:], None], strict=True):
-            assert not any(fade.start[:3] + fade.target[:3]), "the lamp stays white"
-            corners.append(_corner(fade.begins, fade.start))
+            corners.append((fade.begins, fade.start))
             if after is None or fade.ends < after.begins:
-                corners.append(_corner(fade.ends, fade.target))
+                corners.append((fade.ends, fade.target))
         return corners
 
-
-def _corner(at: float, channels: tuple[float, ...]) -> tuple[int, Fraction]:
-    return round(at * 1000), Fraction(sum(channels[3:])) / 255
+    def brightness_corners(self, since: float) -> Points:
+        """The corners (ms, 0–1) of the lamp's white brightness (cold + warm) from `since`."""
+        corners = self.channel_corners(since)
+        assert not any(any(channels[:3]) for _, channels in corners), "the lamp stays white"
+        return [(round(at * 1000), Fraction(sum(channels[3:])) / 255) for at, channels in corners]
 
 
 def test_the_lights_up_of_a_tasmota_light_fading_up_is_not_slowed_to_20_s(room: Room) -> None:
