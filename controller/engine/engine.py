@@ -105,6 +105,11 @@ CONFIRM_AFTER_S = 1.0
 once more this long (real) after the first: a stray command that crossed them on the broker
 (another controller, a replay stopping) is undone even where a device reports nothing."""
 
+WHITE = (255, 255, 255)
+WHITE_KELVIN = 4000
+"""The colour the lights-up gives a colour light its safe scene names no colour for: its
+white at this colour temperature (within its range) when it has one, else RGB white."""
+
 FLOOR_TOLERANCE = 0.02
 """A light reporting this far below its safe level is where it should be (device rounding)."""
 
@@ -364,6 +369,10 @@ class Engine:
         self._floor_owed: dict[str, float] = {}
         """Device → real time its safe target or stop is owed again: it reported the latch
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
+        self._safe_colours: dict[str, float] = {}
+        """Light → how much of its full output the colour of its safe target leaves
+        (`LightDriver.colour_share`), for a light whose safe target gives an RGB colour: while
+        latched, one that reports a darker colour gets its safe target again."""
         self.latch_file = latch_path(room)
         """Present while an emergency is active: a restart outside a session stays latched. A
         link in its place (the press does not write through one) stands for it all the same."""
@@ -1272,8 +1281,15 @@ class Engine:
         self._vr_owed.clear()
         safe = self.room.scenes[self.room.settings.safe_scene]
         targets = scene_targets(self.room, safe)
-        lights = {k: t for k, t in targets.items() if isinstance(t, LightTarget)}
+        lights = {
+            k: self._lit_white(k, t) for k, t in targets.items() if isinstance(t, LightTarget)
+        }
         self.output.engage_latch({k: wanted_level(t) for k, t in lights.items()})
+        self._safe_colours = {
+            k: driver.colour_share(t.rgb)
+            for k, t in lights.items()
+            if t.on and t.rgb is not None and isinstance(driver := self.drivers.get(k), LightDriver)
+        }
         self._music_due = None  # a scene's music that has not started never does
         self._scene_owed = None  # nor does a scene still waiting for the engine to settle
         self._clear_overrides()
@@ -1300,6 +1316,20 @@ class Engine:
                 part()
             except Exception as error:  # a fault of ours: the rest of the emergency goes on
                 self.fault(f"the emergency ({where})", error)
+
+    def _lit_white(self, device_id: str, target: LightTarget) -> LightTarget:
+        """A colour light the safe scene names by its level alone (`all`) is lit white (at
+        `WHITE_KELVIN` when it has a colour temperature): it would otherwise keep the colour
+        the scene before left, at worst a dark one, and give the room a fraction of the safe
+        scene's light."""
+        device = self.room.devices.get(device_id)
+        named = target.rgb is not None or target.kelvin is not None
+        if not target.on or named or device is None or not device.rgb:
+            return target
+        if device.kelvin_range is not None:
+            low, high = device.kelvin_range
+            return replace(target, kelvin=min(max(WHITE_KELVIN, low), high))
+        return replace(target, rgb=WHITE)
 
     def _keep_latch_file(self, latched: bool) -> None:
         """Write (0600) or remove the room's emergency marker, on the disk chores' thread: the
@@ -1457,6 +1487,8 @@ class Engine:
         if latch is None:
             return
         broken = _breaks_the_latch(state, latch.floors.get(device_id))
+        if self._colour_too_dark(device_id, state):
+            broken = True  # at its safe level in a colour that leaves it dark
         if broken is None:
             return
         if not broken:
@@ -1468,6 +1500,16 @@ class Engine:
             self._resend_floor(device_id, now)
         else:
             self._floor_owed[device_id] = at  # `tick` sends it then
+
+    def _colour_too_dark(self, device_id: str, state: dict[str, Any]) -> bool:
+        """Whether a light's report gives a colour that leaves less of its light than its safe
+        target's colour (judged only for a light whose safe target gives an RGB colour)."""
+        safe = self._safe_colours.get(device_id)
+        driver = self.drivers.get(device_id)
+        rgb = state.get("rgb")
+        if safe is None or not isinstance(driver, LightDriver) or not isinstance(rgb, list):
+            return False
+        return driver.colour_share((rgb[0], rgb[1], rgb[2])) < safe - FLOOR_TOLERANCE
 
     def _resend_floor(self, device_id: str, now: float) -> None:
         """What the latch holds the device to goes out again (`now`: real s)."""

@@ -369,8 +369,9 @@ def test_a_tasmota_light_gets_the_safe_target_again_when_it_comes_back(
     room.do("start", plan="rehearsal", participant="P014")
     room.run_for(6.0)
     room.do("emergency")
+    # a colour lamp named by its level alone is lit white (docs/emergency.md#first-press)
     assert room.tick()[FLOOR_LAMP] == [
-        "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 2;NoDelay;Dimmer 80"
+        "NoDelay;Fade 1;NoDelay;SetOption117 1;NoDelay;Speed2 2;NoDelay;CT 250;NoDelay;Dimmer 80"
     ]
     room.run_for(4.0)
 
