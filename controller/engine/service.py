@@ -573,7 +573,7 @@ class RoomService:
         self._remember(command.id, message.payload)
         arrival = message.arrival
         if command.action == "emergency":  # ahead of all, the line behind a start too
-            overtaken = arrival is not None and arrival < self._pressed_arrival
+            overtaken = self._overtaken(arrival)
             self._pressed_arrival = max(self._pressed_arrival, arrival or 0)
             return self._carry_out(bus, engine, command, overtaken)
         under_way = self._starts or self._starts_in_line
@@ -706,10 +706,14 @@ class RoomService:
         why a start is refused before its journal is opened (another start's is being
         opened): answered at the same pace (a flood of them refused at once pushed older
         messages out of the queue)."""
-        overtaken = arrival is not None and arrival < self._pressed_arrival
         if not bus.has_room_to_publish():  # a flood of commands goes at the broker's pace
-            return self._carry_out_with_room(bus, engine, command, overtaken, refused_start)
-        return self._carry_out(bus, engine, command, overtaken, opened=refused_start)
+            return self._carry_out_with_room(bus, engine, command, arrival, refused_start)
+        return self._carry_out(bus, engine, command, self._overtaken(arrival), opened=refused_start)
+
+    def _overtaken(self, arrival: int | None) -> bool:
+        """Whether an emergency that arrived after a command (`arrival`) was carried out: judged
+        as the command is carried out, not before it waits (a press meanwhile goes ahead)."""
+        return arrival is not None and arrival < self._pressed_arrival
 
     async def _refuse_with_room(
         self, bus: Bus, engine: Engine, command: Command, refusal: CommandRefused
@@ -722,10 +726,11 @@ class RoomService:
         bus: Bus,
         engine: Engine,
         command: Command,
-        overtaken: bool,
+        arrival: int | None,
         refused_start: CommandRefused | None,
     ) -> None:
-        await bus.room_to_publish()
+        await bus.room_to_publish()  # an emergency pressed meanwhile overtakes a clear
+        overtaken = self._overtaken(arrival)
         await self._carry_out(bus, engine, command, overtaken, opened=refused_start)
 
     async def _start_once_opened(
