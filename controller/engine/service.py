@@ -833,7 +833,7 @@ class RoomService:
             await self._answer(bus, command.id, False, f"internal error: {describe_error(error)}")
         else:
             await self._flush(bus, engine)
-            engine.tick()
+            self._tick(engine)  # a fault of the tick's is not the command's: it was carried out
             await self._flush(bus, engine)
             if command.action == "emergency":
                 await self._answer(bus, command.id, True, None)  # never waits for the disk
@@ -952,8 +952,8 @@ class RoomService:
         last_state = 0.0
         while True:
             self._input.clear()
+            self._tick(engine)  # a tick that faults holds up neither its messages nor the state
             try:
-                engine.tick()
                 await self._flush(bus, engine)
                 due = self._state_due or engine.checks.take_changed()  # "BP due" shows at once
                 if due or loop.time() - last_state >= STATE_EVERY_S:
@@ -967,8 +967,19 @@ class RoomService:
                     self._state_due = False
                     last_state = loop.time()
             except Exception as error:  # a fault of ours: the next tick tries again, loudly
-                engine.fault("the tick", error)
+                engine.fault("publishing the state", error)
             await self._until_next_tick(engine, last_state + STATE_EVERY_S - loop.time())
+
+    @staticmethod
+    def _tick(engine: Engine) -> None:
+        """Tick the engine; a fault of ours is loud (journaled, a critical alert the state
+        shows), and what the engine let out and the state are published all the same: a tick
+        that faults on every turn would otherwise keep the room's state (its emergency, the
+        alert itself) from every console."""
+        try:
+            engine.tick()
+        except Exception as error:
+            engine.fault("the tick", error)
 
     async def _until_next_tick(self, engine: Engine, until_state_s: float) -> None:
         """Wait TICK_S; while nothing moves, wait on (in one wait, one wake-up) until
