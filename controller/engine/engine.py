@@ -811,11 +811,43 @@ class Engine:
     # ================================================================== the tick
 
     def tick(self) -> None:
-        """Advance everything to the clock's now: phases, cues, fades, BLS sets, music."""
+        """Advance everything to the clock's now: phases, cues, fades, BLS sets, music.
+
+        Each part goes on whatever another raised: a fault of ours in one (journaled, a
+        critical alert) never keeps the others from running, tick after tick, least of all
+        what holds the emergency's latch (its confirmation, the safe targets owed again, the
+        lights). The first fault is raised once every part has run, for the caller to tell.
+        """
         now = self.now()
+        failed: Exception | None = None
+        for where, part in (
+            ("the scene owed", self._tick_scene_owed),
+            ("the session", self._tick_session),
+            ("the music due", self._tick_music_due),
+            ("the latch", self._tick_latch),
+            ("the screens owed", self._tick_screens_owed),
+            ("the lights", self.lights.tick),
+            ("the fades", self._tick_fades),
+            ("the BLS sets", self.bls.finish),
+            ("the devices' reports", self._tick_reports),
+            ("the music", self.music.tick),
+            ("the tones", self._tick_tones),
+        ):
+            try:
+                part(now)
+            except Exception as error:
+                if failed is not None:
+                    self.fault(f"the tick ({where})", error)
+                failed = failed or error
+        if failed is not None:
+            raise failed
+
+    def _tick_scene_owed(self, now: float) -> None:
         if self._scene_owed is not None and self._settled(now):
             scene_owed, self._scene_owed = self._scene_owed, None
             self._apply_scene(*scene_owed, leave=self._spoken_to)
+
+    def _tick_session(self, now: float) -> None:
         if self.session is not None:
             t = now - self.session.origin
             for happening in self.session.run.due(t):
@@ -824,9 +856,13 @@ class Engine:
                 else:
                     self._cue(happening)
             self.checks.tick(t)
+
+    def _tick_music_due(self, now: float) -> None:
         if self._music_due is not None:
             target, self._music_due = self._music_due, None
             self.music.apply(target, self.volume_override, now)
+
+    def _tick_latch(self, now: float) -> None:
         emergency = self.emergency
         due = emergency is not None and self._real(now - emergency.since) >= CONFIRM_AFTER_S
         if emergency is not None and due and not emergency.confirmed:
@@ -836,24 +872,29 @@ class Engine:
         for device_id, at in list(self._floor_owed.items()):
             if self._real(now) >= at:
                 self._resend_floor(device_id, self._real(now))
+
+    def _tick_screens_owed(self, now: float) -> None:
         for device_id, (owed, at) in list(self._vr_owed.items()):
             if now >= at:
                 self._apply_vr_target(device_id, owed, now)
-        self.lights.tick(now)
+
+    def _tick_fades(self, now: float) -> None:
         step_s = 1.0 / MAX_UPDATES_PER_S
         for (device_id, attribute), value in self.fades.tick(now):
             if attribute == "level":
                 self.lights.step(device_id, value, step_s, now)
             else:
                 self.volumes.step(device_id, value, now)
-        self.bls.finish(now)
+
+    def _tick_reports(self, now: float) -> None:
         for drops in self.intake.due(self._real(now)):
             self._dropped(drops)
         for key, at in list(self._held_back.items()):
             if self._real(now) - at >= HELD_BACK_ALERT_S:
                 del self._held_back[key]
                 self.board.clear(key)
-        self.music.tick(now)
+
+    def _tick_tones(self, now: float) -> None:
         if self.tones is not None:
             self.tones.poll()
 
