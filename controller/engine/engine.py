@@ -794,6 +794,22 @@ class Engine:
         if self.emergency is None:
             self._emergency(since_wall=_since(progress.get("emergency_since")))
 
+    def latched_on_the_broker(self, since_wall: str | None) -> None:
+        """The room's state the broker keeps says it is latched in an emergency: an engine of
+        the room that ran elsewhere (another computer, another data_dir; its marker is on
+        that one's disk) latched it. The room starts latched, in the safe scene, since the
+        press when the state says when, with a critical alert saying why, until cleared."""
+        if self.emergency is not None:
+            return
+        self._emergency(since_wall=_since(since_wall))
+        message = (
+            "the room's state on the broker says it is latched in an emergency (its engine "
+            "ran on another computer or with another data_dir): the room started latched; "
+            "clear the emergency once the room is safe"
+        )
+        self.board.raise_alert(MARKER_ALERT, "safety", "critical", message, self.recorder.wall_ns())
+        self._record("alert", {"key": MARKER_ALERT, "message": message}, text=message)
+
     def resume_failed(self, message: str) -> None:
         """A session left open could not be resumed: a critical alert until the next start."""
         self.board.raise_alert("resume", "journal", "critical", message, self.recorder.wall_ns())

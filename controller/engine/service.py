@@ -129,7 +129,9 @@ async def broker_for(room: Room) -> AsyncIterator[BrokerSettings]:
         yield BrokerSettings(mode="external", host=broker.host, port=broker.port)
 
 
-async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
+async def another_engine_online(
+    room: Room, lookout: BrokerSettings, *, retained_state: list[bytes] | None = None
+) -> bool:
     """Whether another engine serves `room` on its broker, where the room's lock cannot tell
     (another host, another data_dir): the room's retained status says online and a state
     comes while this listens. Two engines of one room take each other's connection (one
@@ -147,6 +149,8 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
 
     The retained status comes right after the subscription; a message this sends itself
     afterwards comes back after it, so a room without an engine costs one round trip.
+    `retained_state` gets the room's retained state, if the broker keeps one (the last an
+    engine of the room published, wherever it ran: `emergency_kept_on_the_broker`).
     """
     topics = RoomTopics(room.room_id)
     echo = f"{RoomTopics(room.room_id + REPLAY_SUFFIX).base}/lookout/{uuid.uuid4().hex}"
@@ -162,6 +166,8 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
             heard.set()
 
     def state(message: Message) -> None:
+        if message.retain and retained_state is not None:
+            retained_state.append(message.payload)
         if not message.retain:
             live.append(True)
             if live[:2] == [True, True]:
@@ -184,6 +190,20 @@ async def another_engine_online(room: Room, lookout: BrokerSettings) -> bool:
             async with asyncio.timeout(3.5 * STATE_EVERY_S):
                 await heard.wait()
     return live[:2] == [True, True]
+
+
+def emergency_kept_on_the_broker(retained_state: list[bytes]) -> tuple[bool, str | None]:
+    """Whether the room's retained state says it is latched in an emergency, and since when
+    (as it says it): an engine of the room that ran elsewhere (another computer, another
+    data_dir) latched it, and its marker is on that engine's disk."""
+    for payload in retained_state[-1:]:
+        with contextlib.suppress(ValueError, RecursionError):
+            state = json.loads(payload)
+            emergency = state.get("emergency") if isinstance(state, dict) else None
+            if isinstance(emergency, dict) and emergency.get("active") is True:
+                since = emergency.get("since")
+                return True, since if isinstance(since, str) else None
+    return False, None
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -481,7 +501,10 @@ class RoomService:
     async def _serve(self, engine: Engine) -> None:
         async with broker_for(self.room) as settings:
             external = self.room.settings.broker.mode == "external"  # else started just now
-            if external and await another_engine_online(self.room, self._lookout):
+            kept: list[bytes] = []
+            if external and await another_engine_online(
+                self.room, self._lookout, retained_state=kept
+            ):
                 raise RoomBusy(
                     f"room {self.room.room_id} already has an engine online on the broker at "
                     f"{settings.host}:{settings.port} (on another computer, or with another "
@@ -496,6 +519,9 @@ class RoomService:
             resume_or_close(
                 engine, data_dir, room_id, look or SessionsLook(None, problem=self._folder_silent)
             )
+            latched, since = emergency_kept_on_the_broker(kept)
+            if latched:
+                engine.latched_on_the_broker(since)
             reports = (self._reports_login or settings) if self._reports_apart else None
             bus = Bus(
                 settings,
