@@ -56,6 +56,10 @@ STATE_WAIT_S = 1.0
 """How long the console waits for the room's retained state (which says whether a session
 is on) before it shows the setup view without it."""
 QUIT_QUESTION = "Quit the console? The session goes on: the room keeps running."
+EMERGENCY_WAITING_QUESTION = (
+    "The EMERGENCY pressed here has not reached the engine yet (it is sent when the broker "
+    "or the engine is back). Quit the console, and it is never sent?"
+)
 END_REASON_QUESTION = "Why does the session end without the recovery check?"
 FINISH = "finish the session"
 
@@ -271,7 +275,8 @@ class ConsoleApp(App[None]):
         self._show(dataclasses.replace(self.view, feedback=Feedback("reconnecting")))
 
     def action_request_quit(self) -> None:
-        if not self.view.in_session:
+        waiting = self.link.emergency_waiting  # quit, its press would never be sent
+        if not self.view.in_session and not waiting:
             self.exit()
             return
 
@@ -281,7 +286,8 @@ class ConsoleApp(App[None]):
 
         from controller.console.dialogs import ConfirmDialog
 
-        self.push_screen(ConfirmDialog(QUIT_QUESTION, yes="Quit"), answered)
+        question = EMERGENCY_WAITING_QUESTION if waiting else QUIT_QUESTION
+        self.push_screen(ConfirmDialog(question, yes="Quit"), answered)
 
     def on_setup_view_start_requested(self, message: SetupView.StartRequested) -> None:
         state = self.view.state

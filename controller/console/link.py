@@ -167,6 +167,12 @@ class RoomLink:
     def connected(self) -> bool:
         return self._client is not None
 
+    @property
+    def emergency_waiting(self) -> bool:
+        """Whether an emergency pressed here has no reply from the engine yet: kept, to be
+        sent (again) once the broker or the engine is back (`request`)."""
+        return self._unanswered is not None
+
     def reconnect(self) -> None:
         """Drop the connection (or stop waiting) and connect again at once."""
         self._reconnect_now.set()
