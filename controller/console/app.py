@@ -29,6 +29,7 @@ from controller.console.keymap import CONTROLS, CONTROLS_BY_ID, DEFAULT_KEYMAP, 
 from controller.console.link import (
     BrokerConnection,
     Endpoint,
+    LateReply,
     LinkUpdate,
     Outcome,
     RoomLink,
@@ -62,6 +63,7 @@ EMERGENCY_WAITING_QUESTION = (
 )
 END_REASON_QUESTION = "Why does the session end without the recovery check?"
 FINISH = "finish the session"
+EMERGENCY = "EMERGENCY"
 
 
 class ConsoleApp(App[None]):
@@ -153,6 +155,12 @@ class ConsoleApp(App[None]):
             )
         elif isinstance(update, StatusMessage):
             view = dataclasses.replace(view, engine=update.status)
+        elif isinstance(update, LateReply):
+            # the press said to have had no reply has one: said, unless another command's
+            # outcome is shown since
+            shown = view.feedback
+            if shown is not None and shown.label == EMERGENCY and shown.outcome is not None:
+                view = dataclasses.replace(view, feedback=Feedback(EMERGENCY, update.outcome))
         elif update.state is None and update.problem is not None:
             view = dataclasses.replace(view, state_problem=update.problem)
         else:
@@ -241,7 +249,7 @@ class ConsoleApp(App[None]):
     def action_emergency(self) -> None:
         """Never behind a dialog: sent at once, again on every press (the second is immediate);
         without a broker, as soon as it is back."""
-        self._send_all("EMERGENCY", [emergency_command()], until_connected=True)
+        self._send_all(EMERGENCY, [emergency_command()], until_connected=True)
 
     def action_control(self, control_id: str) -> None:
         control = CONTROLS_BY_ID[control_id]

@@ -108,7 +108,15 @@ class StateMessage:
     problem: str | None = None
 
 
-LinkUpdate = BrokerConnection | StatusMessage | StateMessage
+@dataclass(frozen=True)
+class LateReply:
+    """The engine answered the emergency pressed here after its `request` had returned
+    without a reply (`no_reply`, kept and sent again): what became of it after all."""
+
+    outcome: Outcome
+
+
+LinkUpdate = BrokerConnection | StatusMessage | StateMessage | LateReply
 
 
 @dataclass(frozen=True)
@@ -290,10 +298,7 @@ class RoomLink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(lost), LOST_NOTICED_WITHIN_S)
             return _Lost(CONNECTION_LOST) if lost.done() else Outcome("not_sent", str(error))
-        answer = await asyncio.shield(reply)
-        if answer.get("ok") is True:
-            return Outcome("done")
-        return Outcome("refused", str(answer.get("error") or "the engine gave no reason"))
+        return _outcome(await asyncio.shield(reply))
 
     def _new_client(self) -> aiomqtt.Client:
         endpoint = self.endpoint
@@ -371,11 +376,20 @@ class RoomLink:
         answer = read_reply(payload)
         if answer is None:
             return
+        reply = self._pending.get(str(answer.get("id")))
         if self._unanswered is not None and answer.get("id") == self._unanswered["id"]:
             self._unanswered = None
-        reply = self._pending.get(str(answer.get("id")))
+            if reply is None:  # its request said it had no reply: it has one now
+                self._on_update(LateReply(_outcome(answer)))
         if reply is not None and not reply.done():
             reply.set_result(answer)
+
+
+def _outcome(answer: dict[str, Any]) -> Outcome:
+    """What the engine's reply says became of a command."""
+    if answer.get("ok") is True:
+        return Outcome("done")
+    return Outcome("refused", str(answer.get("error") or "the engine gave no reason"))
 
 
 def read_reply(payload: bytes) -> dict[str, Any] | None:
