@@ -123,7 +123,10 @@ class WledLight(LightDriver):
             raise PayloadError(f"colour {excerpt(value)} is not #RRGGBB or #WWRRGGBB")
         if not self.device.rgb:
             return None
-        return {"rgb": channels[-3:]}
+        # an RGBW strip's white channel (`#WWRRGGBB`) lights too: its colour is the light it
+        # gives (WLED's auto-white reports one told white as `#FF000000`, not black)
+        white = channels[0] if len(channels) == 4 else 0
+        return {"rgb": [min(255, channel + white) for channel in channels[-3:]]}
 
 
 def _only_segment(seg: Any) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from controller.drivers import LightCommand, Reception
@@ -101,11 +103,17 @@ def test_brightness_on_g_is_level_and_zero_is_off() -> None:
 
 
 @pytest.mark.parametrize(
-    ("payload", "rgb"), [(b"#FFA000", [255, 160, 0]), (b"#10FFA000", [255, 160, 0])]
+    ("payload", "state"),
+    [
+        (b"#FFA000", {"rgb": [255, 160, 0]}),
+        (b"#00FFA000", {"rgb": [255, 160, 0]}),
+        (b"#10FFA000", {"rgb": [255, 176, 16]}),  # an RGBW strip's white channel lights too
+        (b"#FF000000", {"rgb": [255, 255, 255]}),
+    ],
 )
-def test_colour_on_c_is_rgb_with_or_without_white(payload: bytes, rgb: list[int]) -> None:
+def test_colour_on_c_is_rgb_with_or_without_white(payload: bytes, state: dict[str, Any]) -> None:
     driver = strip(rgb=True)
-    assert driver.receive("wled/wled-strip/c", payload) == Reception("state", {"rgb": rgb})
+    assert driver.receive("wled/wled-strip/c", payload) == Reception("state", state)
 
 
 def test_colour_of_a_light_without_rgb_is_not_state() -> None:
