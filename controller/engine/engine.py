@@ -1343,7 +1343,7 @@ class Engine:
         }
         self.output.engage_latch({k: wanted_level(t) for k, t in lights.items()})
         self._safe_colours = {
-            k: driver.colour_share(t.rgb)
+            k: driver.colour_shares(t.rgb).output
             for k, t in lights.items()
             if t.on and t.rgb is not None and isinstance(driver := self.drivers.get(k), LightDriver)
         }
@@ -1566,7 +1566,7 @@ class Engine:
         rgb = state.get("rgb")
         if safe is None or not isinstance(driver, LightDriver) or not isinstance(rgb, list):
             return False
-        return driver.colour_share((rgb[0], rgb[1], rgb[2])) < safe - FLOOR_TOLERANCE
+        return driver.colour_shares((rgb[0], rgb[1], rgb[2])).output < safe - FLOOR_TOLERANCE
 
     def _resend_floor(self, device_id: str, now: float) -> None:
         """What the latch holds the device to goes out again (`now`: real s)."""

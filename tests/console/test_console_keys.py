@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from textual.events import Key, Paste
+from textual.pilot import Pilot
 
 from controller.api.commands import MAX_NOTE_CHARS, parse_command
 from controller.api.state import RoomState
+from controller.console import ConsoleApp
 from controller.console import link as console_link
 from controller.console.keymap import CONTROLS_BY_ID, DEFAULT_KEYMAP, load_keymap
 from controller.console.link import Endpoint
@@ -221,6 +223,20 @@ async def test_session_keys_are_disabled_while_the_engine_is_offline_but_emergen
         await eventually(lambda: engine.actions() == ["emergency"])
 
 
+async def emergency_pressed_with_the_broker_gone(
+    app: ConsoleApp, pilot: Pilot[None], broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker stops, then the emergency key: the console says it keeps the press. The
+    console makes no attempt of its own to reconnect for a minute (the test brings the room
+    back and presses the reconnect key)."""
+    monkeypatch.setattr(console_link, "RECONNECT_DELAYS_S", (60.0,))
+    broker.stop()
+    await eventually(lambda: not app.view.broker_connected, what="the broker is gone")
+    await pilot.press(DEFAULT_KEYMAP.key("emergency"))
+    waiting = "… EMERGENCY: not connected, sent when the broker is back"
+    await eventually(lambda: waiting in screen_text(app))
+
+
 async def test_emergency_pressed_without_a_broker_goes_as_soon_as_the_broker_is_back(
     private_mosquitto: Mosquitto, room: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,13 +246,7 @@ async def test_emergency_pressed_without_a_broker_goes_as_soon_as_the_broker_is_
         StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as engine,
         console_showing(engine, endpoint, state) as (app, pilot),
     ):
-        # no attempt of its own while the test brings the room back: the reconnect key's
-        monkeypatch.setattr(console_link, "RECONNECT_DELAYS_S", (60.0,))
-        private_mosquitto.stop()
-        await eventually(lambda: not app.view.broker_connected, what="the broker is gone")
-        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
-        waiting = "… EMERGENCY: not connected, sent when the broker is back"
-        await eventually(lambda: waiting in screen_text(app))
+        await emergency_pressed_with_the_broker_gone(app, pilot, private_mosquitto, monkeypatch)
         private_mosquitto.start()
         async with StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as back:
             await back.publish_state(state)

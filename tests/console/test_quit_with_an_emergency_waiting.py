@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from controller.console import link as console_link
 from controller.console.keymap import DEFAULT_KEYMAP
 from controller.console.link import Endpoint
 from tests.console import sample_states as states
 from tests.console.harness import console_showing
-from tests.console.polling import eventually, screen_text
+from tests.console.polling import screen_text
 from tests.console.standin_engine import StandInEngine
+from tests.console.test_console_keys import emergency_pressed_with_the_broker_gone
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -29,11 +29,7 @@ async def test_quit_with_an_emergency_waiting_for_the_broker_asks_first(
         StandInEngine(private_mosquitto.host, private_mosquitto.port, room) as engine,
         console_showing(engine, endpoint, state) as (app, pilot),
     ):
-        monkeypatch.setattr(console_link, "RECONNECT_DELAYS_S", (60.0,))
-        private_mosquitto.stop()
-        await eventually(lambda: not app.view.broker_connected, what="the broker is gone")
-        await pilot.press(DEFAULT_KEYMAP.key("emergency"))
-        await eventually(lambda: "sent when the broker is back" in screen_text(app))
+        await emergency_pressed_with_the_broker_gone(app, pilot, private_mosquitto, monkeypatch)
         await pilot.press(DEFAULT_KEYMAP.key("quit"))
         await pilot.pause(0.3)
         assert app.is_running, "the console quit with its emergency never sent"

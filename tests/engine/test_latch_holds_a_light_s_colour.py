@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.engine.test_emergency_latch import in_emergency
 from tests.engine.test_engine import Room
 
 STRIP = "wled/wled-strip/api"
@@ -17,10 +18,7 @@ def test_a_light_reporting_a_dark_colour_while_latched_gets_its_safe_target_agai
     tmp_path: Path,
 ) -> None:
     room = Room(tmp_path)
-    room.do("start", plan="rehearsal", participant="P014")
-    room.run_for(6.0)
-    room.do("emergency")
-    room.run_for(4.0)
+    in_emergency(room)
     room.device("wled/wled-strip/g", "153")  # at its safe 60 %
     assert room.run_for(2.0).get(STRIP) is None  # where it should be: nothing to say
     room.device("wled/wled-strip/c", "#010000")  # but near black: the room goes dark

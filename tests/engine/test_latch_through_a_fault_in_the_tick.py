@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.test_emergency_latch import in_emergency
 from tests.engine.test_engine import Room
 
 FLOOR_LAMP = "cmnd/floorlamp/Backlog"
@@ -37,10 +38,7 @@ def test_a_lamp_back_online_during_the_latch_gets_its_safe_target_though_a_part_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     room = Room(tmp_path)
-    room.do("start", plan="rehearsal", participant="P014")
-    room.run_for(6.0)
-    room.do("emergency")
-    room.run_for(4.0)
+    in_emergency(room)
 
     def checks_that_fail(t: float) -> None:
         raise RuntimeError("the vitals checks went wrong")
