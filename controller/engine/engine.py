@@ -105,7 +105,7 @@ CONFIRM_AFTER_S = 1.0
 once more this long (real) after the first: a stray command that crossed them on the broker
 (another controller, a replay stopping) is undone even where a device reports nothing."""
 
-WHITE = (255, 255, 255)
+WHITE_RGB = (255, 255, 255)
 WHITE_KELVIN = 4000
 """The colour the lights-up gives a colour light its safe scene names no colour for: its
 white at this colour temperature (within its range) when it has one, else RGB white."""
@@ -371,7 +371,7 @@ class Engine:
         broken sooner than FLOOR_RESEND_S after the last re-send (`_hold_the_latch`)."""
         self._safe_colours: dict[str, float] = {}
         """Light → how much of its full output the colour of its safe target leaves
-        (`LightDriver.colour_share`), for a light whose safe target gives an RGB colour: while
+        (`LightDriver.colour_shares`), for a light whose safe target gives an RGB colour: while
         latched, one that reports a darker colour gets its safe target again."""
         self.latch_file = latch_path(room)
         """Present while an emergency is active: a restart outside a session stays latched. A
@@ -1386,7 +1386,7 @@ class Engine:
         if device.kelvin_range is not None:
             low, high = device.kelvin_range
             return replace(target, kelvin=min(max(WHITE_KELVIN, low), high))
-        return replace(target, rgb=WHITE)
+        return replace(target, rgb=WHITE_RGB)
 
     def _keep_latch_file(self, latched: bool) -> None:
         """Write (0600) or remove the room's emergency marker, on the disk chores' thread: the

@@ -32,7 +32,7 @@ from controller.api.commands import (
     parse_command,
 )
 from controller.api.homeassistant import HomeAssistant
-from controller.api.topics import OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
+from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, REPLAY_SUFFIX, RoomTopics
 from controller.broker.embedded import EmbeddedBroker
 from controller.bus import ConnectionChange, Message, ReportsChange, Will
 from controller.bus.bus import Bus
@@ -50,6 +50,7 @@ from controller.engine.phases import CommandRefused
 from controller.engine.resume import SessionsLook, look_for_session, resume_or_close
 from controller.journal import Journal
 from controller.media.outputs import LocalOutputs, TonePlayer, open_local_outputs
+from controller.untrusted import UntrustedJsonError, read_json
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,8 @@ def emergency_kept_on_the_broker(retained_state: list[bytes]) -> tuple[bool, str
     (as it says it): an engine of the room that ran elsewhere (another computer, another
     data_dir) latched it, and its marker is on that engine's disk."""
     for payload in retained_state[-1:]:
-        with contextlib.suppress(ValueError, RecursionError):
-            state = json.loads(payload)
+        with contextlib.suppress(UntrustedJsonError):
+            state = read_json(payload, max_bytes=MAX_STATE_BYTES)
             emergency = state.get("emergency") if isinstance(state, dict) else None
             if isinstance(emergency, dict) and emergency.get("active") is True:
                 since = emergency.get("since")

@@ -51,5 +51,5 @@ def test_a_colour_light_named_by_level_alone_is_lit_white_by_the_emergency(
         f"the lights-up left the strip in its dark red: {sent}"
     )
     assert all(max(colour[0]) == 255 for colour in colours)
-    share = room.engine.output._colours["strip"]
+    share = room.engine.output._colours["strip"].output
     assert share == 1.0, f"the strip gives {share * 80:.0f} % of its light in the safe scene"
