@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 _SHOWN_AS = (
@@ -12,8 +13,15 @@ _SHOWN_AS = (
 )
 
 
+NO_NUMBER = "–"
+"""What a time or level no clock or scale can show (NaN, an infinity) reads as."""
+
+
 def clock_time(seconds: float) -> str:
-    """`75` → `01:15`, `3725` → `1:02:05`; negative times keep their sign."""
+    """`75` → `01:15`, `3725` → `1:02:05`; negative times keep their sign; `–` for a number
+    that is no time (NaN, an infinity)."""
+    if not math.isfinite(seconds):
+        return NO_NUMBER
     sign = "-" if seconds < 0 else ""
     whole = int(abs(seconds))
     hours, rest = divmod(whole, 3600)
@@ -24,26 +32,41 @@ def clock_time(seconds: float) -> str:
 
 
 def percent(fraction: float | None) -> str:
-    return "–" if fraction is None else f"{round(fraction * 100)}%"
+    """`0.35` → `35%`; `–` for None or a fraction no percentage shows (NaN, an infinity, one
+    whose hundredfold overflows)."""
+    if fraction is None or not math.isfinite(fraction * 100):
+        return NO_NUMBER
+    return f"{round(fraction * 100)}%"
 
 
 def parse_wall(text: str) -> datetime | None:
-    """An ISO 8601 time from the engine, or None when it is not one."""
+    """An ISO 8601 time from the engine, or None when it is not one (also a time whose UTC
+    falls outside the calendar's years 1 to 9999: `0001-01-01T00:00:00+01:00`)."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            return None
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo is not None else None
+    return moment
 
 
 def local_time(text: str) -> str:
     """The engine's ISO 8601 UTC time as local HH:MM:SS, or the text itself when unreadable."""
     moment = parse_wall(text)
-    return text if moment is None else moment.astimezone().strftime("%H:%M:%S")
+    if moment is None:
+        return text
+    try:
+        return moment.astimezone().strftime("%H:%M:%S")
+    except (ValueError, OverflowError):  # within a day of year 1 or 9999, in local time
+        return text
 
 
 def age_text(seconds: float) -> str:
-    """`4` → `4 s`, `200` → `3 min`, `7300` → `2 h`."""
+    """`4` → `4 s`, `200` → `3 min`, `7300` → `2 h`; `–` for NaN or an infinity."""
+    if not math.isfinite(seconds):
+        return NO_NUMBER
     if seconds < 60:
         return f"{max(round(seconds), 0)} s"
     if seconds < 3600:

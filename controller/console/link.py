@@ -413,12 +413,13 @@ def read_status(payload: bytes) -> EngineStatus:
 
 def read_state(payload: bytes) -> StateMessage:
     """A retained `state` payload, its text safe to draw (`shown`), or why it is unreadable
-    (never raises)."""
+    (never raises). Read strictly: a number must be a JSON number (the engine writes no
+    other), so no `"NaN"` or `"Infinity"` string becomes a float no clock can show."""
     if not payload:
         return StateMessage(None)
     try:
         data = shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES))
-        return StateMessage(RoomState.model_validate(data))
+        return StateMessage(RoomState.model_validate(data, strict=True))
     except UntrustedJsonError as problem:
         return StateMessage(None, f"unreadable state from the engine ({problem})")
     except ValidationError as error:

@@ -140,7 +140,8 @@ def read_state(payload: bytes) -> RoomState | None:
     room's console reads it: `controller.untrusted`, so no NaN or Infinity either, and its
     text `shown`: no escape sequence reaches the terminal)."""
     try:
-        return RoomState.model_validate(shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES)))
+        data = shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES))
+        return RoomState.model_validate(data, strict=True)  # as the console reads it
     except (UntrustedJsonError, ValidationError):
         return None
 

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 
 from controller.api.state import VitalsInfo
+from controller.untrusted import finite_number
 
 TREND_LENGTH = 40
 """Readings kept per sensor and measure."""
@@ -27,7 +28,7 @@ class VitalsTrends:
                 continue
             self._last_reading[sensor] = reading
             for measure in MEASURES:
-                value = getattr(reading, measure)
+                value = finite_number(getattr(reading, measure))
                 if value is not None:
                     key = (sensor, measure)
                     self._series.setdefault(key, deque(maxlen=self._length)).append(value)
@@ -37,12 +38,15 @@ class VitalsTrends:
 
 
 def sparkline(values: Sequence[float], width: int) -> str:
-    """The last `width` values as bars scaled between their own minimum and maximum."""
+    """The last `width` values as bars scaled between their own minimum and maximum (halved
+    first, so that no difference of two floats overflows to infinity)."""
     shown = list(values)[-width:] if width > 0 else []
     if not shown:
         return ""
-    low, high = min(shown), max(shown)
+    low, high = min(shown) / 2, max(shown) / 2
     if high == low:
         return SPARK_BARS[len(SPARK_BARS) // 2 - 1] * len(shown)
     top = len(SPARK_BARS) - 1
-    return "".join(SPARK_BARS[round((value - low) / (high - low) * top)] for value in shown)
+    return "".join(
+        SPARK_BARS[min(round((value / 2 - low) / (high - low) * top), top)] for value in shown
+    )

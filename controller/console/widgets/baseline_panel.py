@@ -24,10 +24,16 @@ def thresholds_text(baseline: BaselineInfo) -> str:
     limits = baseline.thresholds
     if not limits:
         return ""
+
+    def limit(name: str) -> str:
+        value = limits.get(name)
+        return "?" if value is None else f"{value:g}"  # a threshold the engine did not give
+
+    max_age = limits.get("max_age_s")
     return (
-        f"starts without a reason: HR {limits['hr_low']:g} to under {limits['hr_below']:g}, "
-        f"SpO₂ ≥ {limits['spo2_low']:g}%, BP under {limits['sys_below']:g}/"
-        f"{limits['dia_below']:g}, readings under {age_text(limits['max_age_s'])} old"
+        f"starts without a reason: HR {limit('hr_low')} to under {limit('hr_below')}, "
+        f"SpO₂ ≥ {limit('spo2_low')}%, BP under {limit('sys_below')}/"
+        f"{limit('dia_below')}, readings under {'?' if max_age is None else age_text(max_age)} old"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -101,8 +103,7 @@ class PhaseProgress(ViewWidget):
             return [Content("")]
         summary = progress_summary(phase)
         bar_width = max(width - len(summary) - 1, 0)
-        done = min(phase.elapsed_s / phase.planned_s, 1.0) if phase.planned_s > 0 else 1.0
-        filled = round(done * bar_width)
+        filled = round(phase_done(phase) * bar_width)
         over = phase.elapsed_s > phase.planned_s
         return [
             Content.assemble(
@@ -119,8 +120,17 @@ def progress_summary(phase: PhaseInfo) -> str:
     remaining = phase.planned_s - phase.elapsed_s
     if remaining < 0:
         return f"over by {clock_time(-remaining)}"
-    share = round(100 * phase.elapsed_s / phase.planned_s) if phase.planned_s > 0 else 100
+    share = round(100 * phase_done(phase))
     return f"{share:3d}% · {clock_time(remaining)} left"
+
+
+def phase_done(phase: PhaseInfo) -> float:
+    """The share of the planned time elapsed, 0 to 1 (1 for a phase of no planned time, or
+    one elapsed beyond it however large the ratio)."""
+    if not phase.planned_s > 0:
+        return 1.0
+    ratio = phase.elapsed_s / phase.planned_s
+    return 0.0 if math.isnan(ratio) else min(max(ratio, 0.0), 1.0)
 
 
 class PhasePanel(Vertical):
