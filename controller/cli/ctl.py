@@ -14,17 +14,24 @@ from controller.api.commands import ACTIONS
 from controller.bus.credentials import BusConfigError, unique_client_id
 from controller.cli.common import (
     EXIT_INVALID,
+    FiniteRange,
     Overrides,
     client_broker,
     connection_options,
     load_settings_or_exit,
 )
+from controller.untrusted import terminal_text
 
 if TYPE_CHECKING:
     from controller.config.settings_file import RoomSettingsFile
 
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 3
+
+
+OWN_FIELDS = ("id", "action", "source")
+"""A command's fields ctl writes itself: a KEY=VALUE naming one would send another command
+(`note action=clear_emergency`), or one under an id whose reply ctl never waits for."""
 
 
 def parse_params(params: tuple[str, ...]) -> dict[str, Any]:
@@ -34,6 +41,12 @@ def parse_params(params: tuple[str, ...]) -> dict[str, Any]:
         key, equals, value = param.partition("=")
         if not equals or not key:
             raise click.BadParameter(f"{param!r} is not KEY=VALUE", param_hint="PARAMS")
+        if key in OWN_FIELDS:
+            raise click.BadParameter(
+                f"{key!r} is the command's own: ACTION names the action, and ctl gives the "
+                "id and the source",
+                param_hint="PARAMS",
+            )
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -54,7 +67,13 @@ def parse_params(params: tuple[str, ...]) -> dict[str, Any]:
 """
 )
 @connection_options
-@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    type=FiniteRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait.",
+)
 @click.argument("action", type=click.Choice(["state", *ACTIONS]), metavar="ACTION")
 @click.argument("params", nargs=-1, metavar="[KEY=VALUE]...")
 def ctl(
@@ -105,10 +124,11 @@ def ctl(
             )
             raise SystemExit(EXIT_UNREACHABLE)
         return
-    if answer.get("ok"):
+    if answer.get("ok") is True:  # as the engine writes it: `"ok": "no"` is no success
         click.echo("ok")
         return
-    click.echo(f"refused: {answer.get('error')}", err=True)
+    # the reason as text a terminal may show: a reply's text may drive it (escape sequences)
+    click.echo(f"refused: {terminal_text(str(answer.get('error')))}", err=True)
     raise SystemExit(EXIT_REFUSED)
 
 

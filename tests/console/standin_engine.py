@@ -39,6 +39,8 @@ class StandInEngine:
         """action → the error the reply gives."""
         self.silent: set[str] = set()
         """Actions that get no reply at all."""
+        self.answers: dict[str, dict[str, Any]] = {}
+        """Actions whose reply is this object, with the command's id (as no engine answers)."""
         self._client = aiomqtt.Client(
             host,
             port,
@@ -95,4 +97,6 @@ class StandInEngine:
             reply: dict[str, Any] = {"id": command["id"], "ok": action not in self.refusals}
             if action in self.refusals:
                 reply["error"] = self.refusals[action]
+            if action in self.answers:
+                reply = {**self.answers[action], "id": command["id"]}
             await self._client.publish(self.topics.reply(command["id"]), json.dumps(reply), qos=1)
