@@ -333,18 +333,37 @@ class RoomLink:
             listening.result()
 
     async def _dispatch(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            topic = str(message.topic)
-            payload = message.payload if isinstance(message.payload, bytes) else b""
-            if topic == self.topics.status:
-                status = read_status(payload)
-                self._on_update(StatusMessage(status))
-                if status == "online":
-                    self._send_unanswered(client, retained=bool(message.retain))
-            elif topic == self.topics.state:
-                self._on_update(read_state(payload))
-            else:
-                self._settle_reply(payload)
+        """Handle what arrives, in order; states are read beside it (`_read_states`)."""
+        latest: list[bytes] = []
+        arrived = asyncio.Event()
+        reading = asyncio.ensure_future(self._read_states(latest, arrived))
+        try:
+            async for message in client.messages:
+                topic = str(message.topic)
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                if topic == self.topics.status:
+                    status = read_status(payload)
+                    self._on_update(StatusMessage(status))
+                    if status == "online":
+                        self._send_unanswered(client, retained=bool(message.retain))
+                elif topic == self.topics.state:
+                    latest[:] = [payload]
+                    arrived.set()
+                else:
+                    self._settle_reply(payload)
+        finally:
+            await cancel_and_wait(reading)
+
+    async def _read_states(self, latest: list[bytes], arrived: asyncio.Event) -> None:
+        """Read the newest state that arrived, in a thread, one at a time: of states that
+        came while one was read, the last is read next. Reading a large state takes a tenth
+        of a second; read one after another on the console's loop, a flood of them held
+        its keys, and the emergency, up for seconds."""
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            if latest:
+                self._on_update(await asyncio.to_thread(read_state, latest.pop()))
 
     def _send_unanswered(self, client: aiomqtt.Client, *, retained: bool) -> None:
         """The engine is online: the emergency it has not answered goes to it again

@@ -66,10 +66,19 @@ class DevicesPanel(ViewWidget):
             return [Content.styled("no devices reported", "$text-muted")]
         columns = max(width // CELL_WIDTH, min(width // NARROW_CELL_WIDTH, 2), 1)
         cell_width = width // columns
+        shown = list(devices.items())
+        rows = max(self.app.size.height, 1)
+        more = len(shown) - rows * columns
+        if more > 0:  # more than the screen holds: the offline first, then the rest
+            shown.sort(key=lambda item: item[1].available == "online")
+            shown = shown[: rows * columns - 1]
+            more = len(devices) - len(shown)
         cells = [
             device_cell(device.label or device_id, device, cell_width)
-            for device_id, device in devices.items()
+            for device_id, device in shown
         ]
+        if more > 0:
+            cells.append(Content.styled(f" … {more} more".ljust(cell_width), "$text-muted"))
         return [
             Content("").join(cells[start : start + columns])
             for start in range(0, len(cells), columns)
