@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.worker import Worker
 
+from controller.api.state import RoomState
 from controller.console.clock import Clock, SystemClock
 from controller.console.commands import (
     Command,
@@ -164,7 +165,10 @@ class ConsoleApp(App[None]):
         elif update.state is None and update.problem is not None:
             view = dataclasses.replace(view, state_problem=update.problem)
         else:
-            self._received_at = self.clock.monotonic()
+            if not _made_together(update.state, view.state):
+                # a state heard again (replayed, or a bridge passing the retained one on
+                # at each reconnect) is no news: its age goes on from when it first came
+                self._received_at = self.clock.monotonic()
             self._states_heard += 1
             if update.state is not None:
                 view.trends.add(update.state.vitals)
@@ -379,3 +383,9 @@ class ConsoleApp(App[None]):
             self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
             if outcome.kind != "done":
                 return
+
+
+def _made_together(heard: RoomState | None, shown: RoomState | None) -> bool:
+    """Whether the engine made both states at the same moment (to the microsecond its
+    `updated` has): one is the other heard again."""
+    return heard is not None and shown is not None and heard.updated == shown.updated
