@@ -363,7 +363,8 @@ class RoomLink:
             await arrived.wait()
             arrived.clear()
             if latest:
-                self._on_update(await asyncio.to_thread(read_state, latest.pop()))
+                state = await asyncio.to_thread(read_state, latest.pop(), self.topics.room)
+                self._on_update(state)
 
     def _send_unanswered(self, client: aiomqtt.Client, *, retained: bool) -> None:
         """The engine is online: the emergency it has not answered goes to it again
@@ -430,18 +431,22 @@ def read_status(payload: bytes) -> EngineStatus:
     return "unknown"
 
 
-def read_state(payload: bytes) -> StateMessage:
+def read_state(payload: bytes, room: str | None = None) -> StateMessage:
     """A retained `state` payload, its text safe to draw (`shown`), or why it is unreadable
-    (never raises). Read strictly: a number must be a JSON number (the engine writes no
-    other), so no `"NaN"` or `"Infinity"` string becomes a float no clock can show."""
+    (never raises); with `room`, one whose `room` is another's is refused. Read strictly: a
+    number must be a JSON number (the engine writes no other), so no `"NaN"` or
+    `"Infinity"` string becomes a float no clock can show."""
     if not payload:
         return StateMessage(None)
     try:
         data = shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES))
-        return StateMessage(RoomState.model_validate(data, strict=True))
+        state = RoomState.model_validate(data, strict=True)
     except UntrustedJsonError as problem:
         return StateMessage(None, f"unreadable state from the engine ({problem})")
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "the snapshot"
         return StateMessage(None, f"unreadable state from the engine ({where}: {first['msg']})")
+    if room is not None and state.room != room:  # not echoed: it may be any text
+        return StateMessage(None, f"a state of another room on room {room}'s topic: not shown")
+    return StateMessage(state)
