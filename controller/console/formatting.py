@@ -6,10 +6,23 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+_REORDERING_OR_HIDDEN = (
+    0x061C,  # Arabic letter mark
+    0x200B,  # zero-width space
+    *range(0x200E, 0x2010),  # left-to-right and right-to-left marks
+    *range(0x202A, 0x202F),  # bidirectional embeddings and overrides
+    0x2060,  # word joiner
+    *range(0x2066, 0x206A),  # bidirectional isolates
+    0xFEFF,  # zero-width no-break space
+)
+"""Characters that reorder the text after them in a terminal laying out bidirectional text
+(`lamp` + U+202E + `ENILFFO` reads `lamp OFFLINE`), or that hide between letters."""
 _SHOWN_AS = (
     {code: 0x2400 + code for code in range(0x20)}  # control pictures: ␛ ␤ ␀ …
     | {0x7F: 0x2421}
     | {code: 0xFFFD for code in (*range(0x80, 0xA0), *range(0xD800, 0xE000))}
+    | {0x2028: 0x2424, 0x2029: 0x2424}  # line and paragraph separators: line breaks too
+    | dict.fromkeys(_REORDERING_OR_HIDDEN, 0xFFFD)
 )
 
 
@@ -76,8 +89,9 @@ def age_text(seconds: float) -> str:
 
 def shown(text: str) -> str:
     """`text` safe to draw: a control character as its picture (`\x1b` → `␛`, a line break
-    → `␤`), a C1 control or a lone surrogate as `�`, one character for one, so no note,
-    title or reason drives the terminal (an escape sequence) or breaks a line."""
+    or separator → `␤`), a C1 control, a lone surrogate, a bidirectional control or a
+    zero-width character as `�`, one character for one, so no note, title or reason drives
+    the terminal (an escape sequence), breaks a line, or turns what follows around."""
     return text.translate(_SHOWN_AS)
 
 
