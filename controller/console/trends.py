@@ -23,6 +23,13 @@ class VitalsTrends:
         self._last_reading: dict[str, VitalsInfo] = {}
 
     def add(self, vitals: Mapping[str, VitalsInfo]) -> None:
+        """The readings of a state; a sensor it does not have is forgotten (states that each
+        named new sensors grew these without bound)."""
+        gone = self._last_reading.keys() - vitals.keys()
+        if gone:
+            for sensor in gone:
+                del self._last_reading[sensor]
+            self._series = {key: kept for key, kept in self._series.items() if key[0] in vitals}
         for sensor, reading in vitals.items():
             if self._last_reading.get(sensor) == reading:
                 continue
