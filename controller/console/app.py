@@ -117,6 +117,8 @@ class ConsoleApp(App[None]):
         self._control_sent: Worker[None] | None = None
         """The last control a key sent: the next waits for its reply (a burst of keys sends
         one command, not a hundred unconfirmed ones)."""
+        self._note_draft: tuple[str | None, str] | None = None
+        """A note that has not reached the engine yet, with the session it was typed in."""
         self._live_shown: bool | None = None
         """Whether the live view is shown (else the setup view); None until the room's state
         says which."""
@@ -274,13 +276,29 @@ class ConsoleApp(App[None]):
         self.push_screen(ConfirmDialog(control.confirm), confirmed)
 
     def action_note(self) -> None:
+        session = self.view.state.session if self.view.state is not None else None
+        session_id = session.id if session is not None else None
+        draft_session, draft = self._note_draft or (None, "")
+
         def add(text: str | None) -> None:
+            if text is None:  # cancelled: a draft stays
+                return
+            self._note_draft = (session_id, text) if text else None
             if text:
-                self._send("note", note_command(text))
+                self.run_worker(self._send_note(session_id, text), name="note", group="commands")
 
         from controller.console.dialogs import NoteDialog
 
-        self.push_screen(NoteDialog(), add)
+        self.push_screen(NoteDialog(draft if draft_session == session_id else ""), add)
+
+    async def _send_note(self, session_id: str | None, text: str) -> None:
+        """Send a note; one that did not reach the engine (or whose reply did not come) is
+        kept, and the note dialog opens with it again, during the same session."""
+        self._show(dataclasses.replace(self.view, feedback=Feedback("note")))
+        outcome = await self._outcome_of("note", [note_command(text)], until_connected=False)
+        done = outcome is not None and outcome.kind == "done"
+        if done and self._note_draft == (session_id, text):
+            self._note_draft = None
 
     def action_reconnect(self) -> None:
         self.link.reconnect()
@@ -372,17 +390,27 @@ class ConsoleApp(App[None]):
     async def _request(
         self, label: str, commands: list[dict[str, Any]], *, until_connected: bool
     ) -> None:
+        await self._outcome_of(label, commands, until_connected=until_connected)
+
+    async def _outcome_of(
+        self, label: str, commands: list[dict[str, Any]], *, until_connected: bool
+    ) -> Outcome | None:
+        """Send `commands` in turn, saying what became of each; the outcome of the last one
+        sent."""
+
         def waiting() -> None:
             feedback = Feedback(label, until_connected=True)
             self._show(dataclasses.replace(self.view, feedback=feedback))
 
+        outcome = None
         for command in commands:
             outcome = await self.link.request(
                 command, until_connected=until_connected, waiting=waiting
             )
             self._show(dataclasses.replace(self.view, feedback=Feedback(label, outcome)))
             if outcome.kind != "done":
-                return
+                break
+        return outcome
 
 
 def _made_together(heard: RoomState | None, shown: RoomState | None) -> bool:

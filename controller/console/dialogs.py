@@ -64,14 +64,20 @@ class ConfirmDialog(ModalScreen[bool]):
 
 
 class NoteDialog(ModalScreen[str | None]):
-    """A note for the timeline; Enter adds it, an empty note or Cancel adds nothing."""
+    """A note for the timeline; Enter adds it, an empty note or Cancel adds nothing. `draft`:
+    the text it opens with (a note typed before that did not reach the engine); the empty
+    note Enter gives back (`""`) says it is no longer wanted, Cancel (None) keeps it."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="NoteDialog")
+
+    def __init__(self, draft: str = "") -> None:
+        super().__init__()
+        self.draft = draft
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Note for the session timeline (Enter adds it)")
-            yield SteadyInput(max_length=NOTE_MAX_CHARS, id="note")
+            yield SteadyInput(self.draft, max_length=NOTE_MAX_CHARS, id="note")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Add note", id="add", variant="primary")
@@ -82,8 +88,7 @@ class NoteDialog(ModalScreen[str | None]):
     @on(Input.Submitted, "#note")
     @on(Button.Pressed, "#add")
     def _add(self) -> None:
-        text = self.query_one("#note", Input).value.strip()
-        self.dismiss(text or None)
+        self.dismiss(self.query_one("#note", Input).value.strip())
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
