@@ -213,6 +213,8 @@ class ConsoleApp(App[None]):
         self._live_shown = live
         if live and self._live is None:
             self._live = self._mount_view(LiveView(id="live"))
+        if live and self._setup is not None:
+            self._setup.forget_participant()
         if not live and self._setup is None:
             from controller.console.widgets.setup_view import SetupView
 

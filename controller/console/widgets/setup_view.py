@@ -78,6 +78,11 @@ class SetupView(Vertical):
         """Put the cursor in the participant code, ready to type."""
         self.query_one("#participant", Input).focus()
 
+    def forget_participant(self) -> None:
+        """A session began: the next one is another participant's, whose code is asked
+        afresh (the last one's, left in the field, was a start away from the next session)."""
+        self.query_one("#participant", Input).value = ""
+
     def watch_view(self, view: RoomView | None) -> None:
         if view is not None and view.state is not None:
             self._offer_plans(view.state.plans)
