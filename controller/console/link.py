@@ -339,6 +339,8 @@ class RoomLink:
         reading = asyncio.ensure_future(self._read_states(latest, arrived))
         try:
             async for message in client.messages:
+                if reading.done():  # it failed: the link connects afresh, as for this loop
+                    reading.result()
                 topic = str(message.topic)
                 payload = message.payload if isinstance(message.payload, bytes) else b""
                 if topic == self.topics.status:
