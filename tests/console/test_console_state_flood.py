@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,26 +30,47 @@ from tests.support.mosquitto import Mosquitto
 pytestmark = pytest.mark.mosquitto
 
 DEVICES = 4000
-"""About 700 KB of state: well inside what a console reads (1 MiB)."""
+"""Of each: some 700 KB of state, well inside what a console reads (1 MiB)."""
 EMERGENCY_WITHIN_S = 1.0
 RECEIVED = ("-F", "%U %p")
 
 
-def large_state(room: str) -> bytes:
-    data = json.loads(states.live_state(room).model_dump_json())
+def many_devices(data: dict[str, Any]) -> None:
     device = next(iter(data["devices"].values()))
     data["devices"] = {f"lamp-{i:05d}": dict(device, label=f"lamp {i}") for i in range(DEVICES)}
+
+
+def many_alerts_phases_and_checks(data: dict[str, Any]) -> None:
+    alert = {"kind": "device", "level": "warning", "since": data["updated"]}
+    data["alerts"] = [
+        {**alert, "key": f"device:lamp-{i}", "message": f"lamp {i} is offline"}
+        for i in range(DEVICES // 2)
+    ]
+    data["plan_phases"] = [dict(data["plan_phases"][0], name=f"p{i}") for i in range(DEVICES // 2)]
+    check = {"label": "BP", "interval_s": 60.0, "due_t": 0.0, "due": True}
+    data["checks"]["timed"] = [{**check, "sensor": f"cuff-{i}"} for i in range(DEVICES // 2)]
+
+
+def large_state(room: str, fill: Callable[[dict[str, Any]], None]) -> bytes:
+    data = json.loads(states.live_state(room).model_dump_json())
+    fill(data)
     data["name"] = "flooded"
     return json.dumps(data).encode()
 
 
+@pytest.mark.parametrize("fill", [many_devices, many_alerts_phases_and_checks])
 async def test_an_emergency_pressed_during_a_flood_of_large_states_is_sent_at_once(
-    engine: StandInEngine, endpoint: Endpoint, room: str, mosquitto: Mosquitto, tmp_path: Path
+    engine: StandInEngine,
+    endpoint: Endpoint,
+    room: str,
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    fill: Callable[[dict[str, Any]], None],
 ) -> None:
     """Timed to the command's arrival at a process of its own subscribed to the room's `cmd`
     (the stand-in engine shares the console's loop, and would be held up with it)."""
     payload = tmp_path / "state.json"
-    payload.write_bytes(large_state(room))
+    payload.write_bytes(large_state(room, fill))
     broker = ["-h", mosquitto.host, "-p", str(mosquitto.port)]
     good = states.live_state(room)
     async with console_showing(engine, endpoint, good) as (app, pilot):

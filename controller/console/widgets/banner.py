@@ -10,6 +10,7 @@ from controller.console.widgets.base import ViewWidget
 
 ERROR = "bold $text on $error"
 WARNING = "bold $background on $warning"
+MAX_LINES = 6
 
 
 def banner_lines(view: RoomView) -> list[tuple[str, str]]:
@@ -50,12 +51,12 @@ def banner_lines(view: RoomView) -> list[tuple[str, str]]:
 
 
 class Banner(ViewWidget):
-    DEFAULT_CSS = "Banner { height: auto; max-height: 6; }"
+    DEFAULT_CSS = f"Banner {{ height: auto; max-height: {MAX_LINES}; }}"
 
     def view_lines(self, view: RoomView, width: int) -> list[Content]:
-        return [
+        return [  # no more than it shows: a state may hold thousands of alerts
             Content.styled(f" {text}".ljust(width), style).truncate(width, ellipsis=True)
-            for text, style in banner_lines(view)
+            for text, style in banner_lines(view)[:MAX_LINES]
         ]
 
     def watch_view(self, view: RoomView | None) -> None:

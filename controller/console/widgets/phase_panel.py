@@ -32,7 +32,11 @@ class PhaseTrack(ViewWidget):
         names = [phase.name for phase in state.plan_phases] or list(PHASES)
         current = state.phase.index
         parts: list[str | tuple[str, str]] = []
+        drawn = 0
         for index, name in enumerate(names):
+            if drawn > width and index > current:  # the rest is cut off anyway
+                break
+            drawn += len(name) + 6
             if index:
                 parts.append((" ── ", "$text-muted"))
             if index < current:

@@ -64,12 +64,13 @@ class VitalsPanel(ViewWidget):
         alerting = {alert.key for alert in state.alerts if alert.kind == "vitals"}
         spark_width = max(width - LABEL_WIDTH - VALUE_WIDTH - 1, 0)
         t = state.session.t if state.session is not None else 0.0
+        rows = max(self.app.size.height, 1)  # no more than the screen holds
         lines = [
             line.truncate(width, ellipsis=True)
-            for check in state.checks.timed
+            for check in state.checks.timed[:rows]
             for line in timed_check_lines(check, t)
         ]
-        for sensor, reading in state.vitals.items():
+        for sensor, reading in list(state.vitals.items())[:rows]:
             for label, value, measures in vitals_rows(reading):
                 alert = any(f"vitals:{sensor}:{measure}" in alerting for measure in measures)
                 trend = sparkline(view.trends.series(sensor, measures[0]), spark_width)
