@@ -118,9 +118,9 @@ class RoomClient:
 
     @property
     def state_live(self) -> bool:
-        """Whether the last state heard was published live by the engine, not the copy the
-        broker kept (`kept_state`)."""
-        return self._kept is not None and not self._kept.retain
+        """Whether a state was heard published live by the engine: not the copy the broker
+        kept, nor that copy heard again unchanged (`kept_state`)."""
+        return self._state_live.is_set()
 
     @property
     def engine_status(self) -> str | None:
@@ -172,10 +172,13 @@ class RoomClient:
             future.set_result(reply)
 
     def _on_state(self, message: Message) -> None:
+        # the last state heard again unchanged (a bridge passing the retained copy on, a
+        # client replaying it) is no sign of a live engine: each of its states is new
+        heard_again = self._kept is not None and message.payload == self._kept.payload
+        if not message.retain and not heard_again:
+            self._state_live.set()
         self._kept = message
         self._state_kept.set()
-        if not message.retain:
-            self._state_live.set()
         if self._state is None or self._state.done():
             return
         try:
