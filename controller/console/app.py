@@ -57,6 +57,9 @@ TICK_S = 1.0
 STATE_WAIT_S = 1.0
 """How long the console waits for the room's retained state (which says whether a session
 is on) before it shows the setup view without it."""
+STATE_CLEARED = (
+    "the room's state was cleared on the broker: shown is the last one the engine published"
+)
 QUIT_QUESTION = "Quit the console? The session goes on: the room keeps running."
 EMERGENCY_WAITING_QUESTION = (
     "The EMERGENCY pressed here has not reached the engine yet (it is sent when the broker "
@@ -166,6 +169,10 @@ class ConsoleApp(App[None]):
                 view = dataclasses.replace(view, feedback=Feedback(EMERGENCY, update.outcome))
         elif update.state is None and update.problem is not None:
             view = dataclasses.replace(view, state_problem=update.problem)
+        elif update.state is None and view.state is not None:
+            # says nothing about the room: its last state stays, and goes stale (the live
+            # screen went for the setup one, closing any dialog, until the next state)
+            view = dataclasses.replace(view, state_problem=STATE_CLEARED)
         else:
             if not _made_together(update.state, view.state):
                 # a state heard again (replayed, or a bridge passing the retained one on
