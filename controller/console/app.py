@@ -311,6 +311,9 @@ class ConsoleApp(App[None]):
 
     def action_reconnect(self) -> None:
         self.link.reconnect()
+        waiting = self.view.feedback
+        if waiting is not None and waiting.outcome is None and waiting.until_connected:
+            return  # the emergency waiting for the broker stays said, not "reconnecting"
         self._show(dataclasses.replace(self.view, feedback=Feedback("reconnecting")))
 
     def action_request_quit(self) -> None:
