@@ -103,6 +103,9 @@ class JournalWriter:
         # Used by the writer thread only:
         self._backlog: list[Row] = []
         self._connection: sqlite3.Connection | None = None
+        self._file = -1
+        """A descriptor of the file the connection writes: its link count says when that file
+        was removed (SQLite in WAL mode goes on committing into a file no longer there)."""
         self._thread = threading.Thread(
             target=self._run, name=f"journal writer {path.name}", daemon=True
         )
@@ -248,6 +251,7 @@ class JournalWriter:
         try:
             if self._connection is None:
                 self._connection = self._connect(self._path)
+                self._file = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
             self._connection.execute("BEGIN IMMEDIATE")
             if started is not None:
                 self._connection.execute(MARK_STARTED, (started,))
@@ -258,6 +262,9 @@ class JournalWriter:
         except (sqlite3.Error, OSError) as error:
             self._drop_connection()
             self._report(failure_reason(error))
+            return False
+        if removed := self._removed():
+            self._report(removed)  # committed into the removed file, kept there till written
             return False
         self._backlog = []
         self._report(None)
@@ -270,8 +277,36 @@ class JournalWriter:
             self._condition.notify_all()
         return True
 
+    def _removed(self) -> str | None:
+        """None while the connection's file is where it was put (or moved: it is kept there).
+        A file removed (its data folder deleted) is written again at its path from the open
+        connection, which still reads it; why it cannot be, if it cannot (then it is tried
+        again at the next commit, the connection kept)."""
+        assert self._connection is not None
+        try:
+            if os.fstat(self._file).st_nlink > 0:
+                return None
+            restoring = self._path.with_name(self._path.name + ".restoring")
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            restoring.unlink(missing_ok=True)
+            os.close(
+                os.open(restoring, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            )
+            with contextlib.closing(sqlite3.connect(restoring)) as copy:
+                self._connection.backup(copy)
+            os.link(restoring, self._path)  # never over a file put there meanwhile
+            restoring.unlink()
+        except (sqlite3.Error, OSError) as error:
+            return f"journal file removed, cannot write it again ({error})"
+        logger.warning("journal %s: its file was removed; written again", self._path)
+        self._drop_connection()  # the next commit writes to the file written again
+        return None
+
     def _drop_connection(self) -> None:
         """Close the connection (rolling back anything unfinished); the next commit opens anew."""
+        if self._file >= 0:
+            os.close(self._file)
+            self._file = -1
         if self._connection is None:
             return
         with contextlib.suppress(sqlite3.Error):
