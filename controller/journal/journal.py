@@ -25,7 +25,13 @@ from controller.journal.store import (
     row_event,
     sessions_dir,
 )
-from controller.journal.writer import AlertCallback, Connect, Ending, JournalWriter
+from controller.journal.writer import (
+    AlertCallback,
+    Connect,
+    Ending,
+    JournalWriter,
+    reserve_end_note,
+)
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -56,6 +62,7 @@ class Journal:
         self.last_event = last_event
         """The newest event stored when the journal was opened (for resuming a session)."""
         self._last_wall_ns = last_event.wall_ns if last_event else meta.started_wall_ns
+        reserve_end_note(path)  # its end is noted beside it even once the disk is full
         self._writer = JournalWriter(
             path,
             last_seq=last_event.seq if last_event else 0,
@@ -206,8 +213,14 @@ class Journal:
 
 
 def _remove_files(path: Path) -> None:
-    """Remove a journal's file and its -wal and -shm companions, those there are."""
-    for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+    """Remove a journal's file, its -wal and -shm companions and its end note's room, those
+    there are."""
+    companions = ("-wal", "-shm")
+    for leftover in (
+        path,
+        *(path.with_name(path.name + s) for s in companions),
+        path.with_suffix(".ending.partial"),
+    ):
         leftover.unlink(missing_ok=True)
 
 

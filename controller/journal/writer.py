@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -219,8 +221,9 @@ class JournalWriter:
             retry_s = RETRY_FIRST_S
             if ending is not None:
                 self._drop_connection()
-                with contextlib.suppress(OSError):
-                    self._path.with_suffix(ENDING_SUFFIX).unlink(missing_ok=True)
+                for note in (self._path.with_suffix(ENDING_SUFFIX), _note_partial(self._path)):
+                    with contextlib.suppress(OSError):
+                        note.unlink(missing_ok=True)
                 return
 
     def _take_queue(self, *, retry_after: float | None) -> tuple[Ending | None, int | None]:
@@ -339,22 +342,65 @@ class JournalWriter:
             logger.exception("journal %s: the alert callback failed", self._path.name)
 
 
+NOTE_RESERVE_BYTES = 256
+"""The room kept for the end note while the session runs (the note is some 60 bytes)."""
+
+
+def _note_partial(path: Path) -> Path:
+    marker = path.with_suffix(ENDING_SUFFIX)
+    return marker.with_name(marker.name + ".partial")
+
+
+def _open_note_partial(path: Path) -> int:
+    """The end note's partial file, opened for writing (made owner-only if missing): not
+    through a link put in its place, nor waiting on a FIFO there; OSError if it is no plain
+    file."""
+    descriptor = os.open(
+        _note_partial(path), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600
+    )
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(f"{_note_partial(path)} is not a plain file")
+    return descriptor
+
+
+def _write_whole(descriptor: int, data: bytes) -> None:
+    """Write `data` from the file's start, all of it, and sync; OSError if it does not fit."""
+    if os.pwrite(descriptor, data, 0) != len(data):
+        raise OSError(errno.ENOSPC, "the note was written in part")
+    os.fsync(descriptor)
+
+
+def reserve_end_note(path: Path) -> None:
+    """Keep room on the disk for the session's end note (`keep_pending_end`), while the disk
+    has some: a session ended on a full disk is then still noted as ended. Best effort."""
+    try:
+        descriptor = _open_note_partial(path)
+        try:
+            if os.fstat(descriptor).st_size < NOTE_RESERVE_BYTES:
+                _write_whole(descriptor, b" " * NOTE_RESERVE_BYTES)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        logger.warning("journal %s: cannot keep room for its end note: %s", path.name, error)
+
+
 def keep_pending_end(path: Path, ending: Ending) -> None:
     """Note beside the journal that its session ended (owner-only, replaced atomically).
 
-    Best effort: a disk that refuses even this small file is logged; the writer's own alert
-    already says the disk refuses writes.
+    Written over the room `reserve_end_note` kept (padded with spaces), so a full disk takes
+    it. Best effort: a disk that refuses even this small file is logged; the writer's own
+    alert already says the disk refuses writes.
     """
     marker = path.with_suffix(ENDING_SUFFIX)
-    partial = marker.with_name(marker.name + ".partial")
-    text = json.dumps({"wall_ns": ending.wall_ns, "cleanly": ending.cleanly})
+    text = json.dumps({"wall_ns": ending.wall_ns, "cleanly": ending.cleanly}).encode()
     try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, marker)
+        descriptor = _open_note_partial(path)
+        try:
+            _write_whole(descriptor, text.ljust(NOTE_RESERVE_BYTES))
+        finally:
+            os.close(descriptor)
+        os.replace(_note_partial(path), marker)
     except OSError as error:
         logger.warning("journal %s: cannot note its end beside it: %s", path.name, error)
 
