@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from controller.journal.store import (
     row_event,
     sessions_dir,
 )
-from controller.journal.writer import Ending, pending_end
+from controller.journal.writer import ENDING_SUFFIX, Ending, pending_end
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +120,22 @@ def find_open_session(
 ) -> OpenSession | None:
     """The session of `room` left open (running, or its engine crashed), or None.
 
-    Only a room's newest session can be open: a session starts only when none is, one engine
-    runs a room at a time, and a session that cannot be resumed is closed as abandoned. So
-    the journals are looked at newest first and the first readable one answers; how many
-    sessions were recorded before does not matter. A file that is not a readable journal
-    of the room is passed to `on_unreadable` (by default logged) and the next one looked at.
+    Only one session of a room can be open: a session starts only when none is, one engine
+    runs a room at a time, and a session that cannot be resumed is closed as abandoned. It
+    is most often the newest, so the journals are looked at newest first (by name) and the
+    first readable one answers when it is open. Its name holds the wall clock's time at its
+    start, though, and a clock put back (a room PC that started a day ahead) names a session
+    older than one before it: so after the first readable one, ended, only the journals with
+    room kept for an end note beside them are looked at (`reserve_end_note`: from a session's
+    start until its end is written), and how many sessions were recorded before does not
+    matter. A file that is not a readable journal of the room is passed to `on_unreadable`
+    (by default logged) and the next one looked at.
     """
     report = on_unreadable or _log_unreadable
+    answered = False
     for path in room_journals(data_dir, room):
+        if answered and not _end_not_written(path):
+            continue
         try:
             with reading(path) as (_, meta):
                 pass
@@ -136,10 +145,17 @@ def find_open_session(
         if meta.room != room:
             report(path, f"holds a session of room {meta.room}, not {room}")
             continue
-        if meta.ended_wall_ns is not None:
-            return None
-        return OpenSession(path, meta, pending_end(path))
+        if meta.ended_wall_ns is None:
+            return OpenSession(path, meta, pending_end(path))
+        answered = True
     return None
+
+
+def _end_not_written(path: Path) -> bool:
+    """Whether the journal's end note, or the room kept for it, is beside it (its session
+    was open when its engine last wrote it)."""
+    note = path.with_suffix(ENDING_SUFFIX)
+    return any(os.path.lexists(name) for name in (note, note.with_name(note.name + ".partial")))
 
 
 def session_info(path: Path) -> SessionInfo:
