@@ -1808,12 +1808,20 @@ class Engine:
 
 
 def _write_marker(path: Path, since_wall: str | None) -> None:
-    """Write the emergency marker (0600): not through a link put in its place, nor blocking on
-    a FIFO there."""
+    """Write the emergency marker (0600) and sync it to the disk: not through a link put in its
+    place, nor blocking on a FIFO there."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
     with os.fdopen(os.open(path, flags, 0o600), "w") as marker:
         marker.write(json.dumps({"since": since_wall}))
+        marker.flush()
+        os.fsync(marker.fileno())
+    # its name too: outside a session the marker alone keeps the room latched after a power cut
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 @dataclass(frozen=True)
