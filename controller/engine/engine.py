@@ -1812,16 +1812,19 @@ def _write_marker(path: Path, since_wall: str | None) -> None:
     place, nor blocking on a FIFO there."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
-    with os.fdopen(os.open(path, flags, 0o600), "w") as marker:
-        marker.write(json.dumps({"since": since_wall}))
-        marker.flush()
-        os.fsync(marker.fileno())
-    # its name too: outside a session the marker alone keeps the room latched after a power cut
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(folder)
+        with os.fdopen(os.open(path, flags, 0o600), "w") as marker:
+            marker.write(json.dumps({"since": since_wall}))
+            marker.flush()
+            os.fsync(marker.fileno())
     finally:
-        os.close(folder)
+        # its name too, even when a full disk refused its words (the file alone latches):
+        # outside a session the marker alone keeps the room latched after a power cut
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 @dataclass(frozen=True)

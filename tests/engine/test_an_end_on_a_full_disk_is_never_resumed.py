@@ -11,18 +11,16 @@ the next engine starts in the namespace's own process.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
 from tests.support.room import child_env
+from tests.support.small_disk import FILL_THE_DISK, namespace_with_a_small_disk
 
-FIRST_ENGINE = textwrap.dedent(
+FIRST_ENGINE = FILL_THE_DISK + textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
@@ -52,13 +50,7 @@ FIRST_ENGINE = textwrap.dedent(
     assert resume_or_close(engine, data_dir, "room-a") == path.stem
     clock.advance(FLASH_WINDOW_S)
     engine.tick()
-    with open(data_dir.parent / "filler", "wb") as filler:  # the disk fills up
-        try:
-            while True:
-                filler.write(b"x" * 65536)
-                filler.flush()
-        except OSError:
-            pass
+    fill_the_disk(data_dir.parent)
     command(engine, "end")
     print(json.dumps({"ended": engine.session is None}), flush=True)
     os._exit(0)  # killed before the disk takes writes again
@@ -87,21 +79,6 @@ IN_THE_NAMESPACE = textwrap.dedent(
     }))
     """
 )
-
-
-def namespace_with_a_small_disk(disk: Path) -> list[str]:
-    """The command prefix running a program with a 4 MiB tmpfs on `disk`; skips the test where
-    no mount namespace can be made."""
-    if shutil.which("unshare") is None:
-        pytest.skip("no unshare here")
-    disk.mkdir()
-    mount = 'mount -t tmpfs -o size=4m tmpfs "$0" && exec "$@"'
-    probe = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", mount, str(disk), "true"], capture_output=True, timeout=30
-    )
-    if probe.returncode != 0:
-        pytest.skip(f"no tmpfs in a mount namespace here: {probe.stderr.decode()[:200]}")
-    return ["unshare", "-rm", "sh", "-c", mount, str(disk)]
 
 
 def test_a_session_ended_on_a_full_disk_is_closed_by_the_next_engine(tmp_path: Path) -> None:
