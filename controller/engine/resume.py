@@ -173,8 +173,10 @@ def resume_or_close(
         engine.resume(journal, read_resume_point(found.path))
     except Exception as error:
         alerts.resumed = False
-        reason = str(error) if isinstance(error, ResumeError | JournalError) else repr(error)
-        log.error("cannot resume session %s", session_id, exc_info=error)
+        named = isinstance(error, ResumeError | JournalError)  # a reason, not a fault of ours
+        reason = str(error) if named else repr(error)
+        if not named:
+            log.error("cannot resume session %s", session_id, exc_info=error)
         latched = _left_latched(found.path)
         if latched is not None:
             engine.stay_latched(latched)
