@@ -266,8 +266,8 @@ class JournalWriter:
             self._drop_connection()
             self._report(failure_reason(error))
             return False
-        if removed := self._removed():
-            self._report(removed)  # committed into the removed file, kept there till written
+        if gone := self._file_gone():
+            self._report(gone)  # committed into the file gone, kept in memory till written
             return False
         self._backlog = []
         self._report(None)
@@ -280,15 +280,18 @@ class JournalWriter:
             self._condition.notify_all()
         return True
 
-    def _removed(self) -> str | None:
-        """None while the connection's file is where it was put (or moved: it is kept there).
-        A file removed (its data folder deleted) is written again at its path from the open
-        connection, which still reads it; why it cannot be, if it cannot (then it is tried
-        again at the next commit, the connection kept)."""
+    def _file_gone(self) -> str | None:
+        """None while the connection's file is at its path. A file removed (its data folder
+        deleted) is written again at its path from the open connection, which still reads it.
+        A file moved away (its data folder renamed, replaced, or its disk unmounted) goes on
+        taking the commits, but where no engine looks: its events wait in memory too until it
+        is back. Why it is not at its path, while it is not (tried again at each retry, the
+        connection kept)."""
         assert self._connection is not None
         try:
-            if os.fstat(self._file).st_nlink > 0:
-                return None
+            found = os.fstat(self._file)
+            if found.st_nlink > 0:
+                return self._moved(found)
             restoring = self._path.with_name(self._path.name + ".restoring")
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             restoring.unlink(missing_ok=True)
@@ -304,6 +307,21 @@ class JournalWriter:
         logger.warning("journal %s: its file was removed; written again", self._path)
         self._drop_connection()  # the next commit writes to the file written again
         return None
+
+    def _moved(self, found: os.stat_result) -> str | None:
+        """None if the journal's path names the connection's file (`found`); else where it went."""
+        try:
+            here = os.stat(self._path)
+        except OSError:
+            pass
+        else:
+            if (here.st_dev, here.st_ino) == (found.st_dev, found.st_ino):
+                return None
+        try:
+            where = os.readlink(f"/proc/self/fd/{self._file}")
+        except OSError:
+            where = "elsewhere"
+        return f"journal file moved away from its data folder (to {where})"
 
     def _drop_connection(self) -> None:
         """Close the connection (rolling back anything unfinished); the next commit opens anew."""
