@@ -392,6 +392,10 @@ def _write_whole(descriptor: int, data: bytes) -> None:
 def reserve_end_note(path: Path) -> None:
     """Keep room on the disk for the session's end note (`keep_pending_end`), while the disk
     has some: a session ended on a full disk is then still noted as ended. Best effort."""
+    with contextlib.suppress(OSError):
+        kept = os.lstat(_note_partial(path))
+        if stat.S_ISREG(kept.st_mode) and kept.st_size >= NOTE_RESERVE_BYTES:
+            return  # kept already (a session resumed), even on a disk now read-only
     try:
         descriptor = _open_note_partial(path)
         try:
