@@ -13,6 +13,7 @@ and is closed as abandoned with the reason as its last event.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,12 @@ def resume_or_close(
     if found is None:
         return None
     session_id = found.session_id
+    if found.path.is_symlink():  # journals are written inside the data folder only
+        reason = (
+            f"its journal is a link ({_link_target(found.path)}), not a file of the data folder"
+        )
+        _alert(engine, session_id, reason, closed=False)
+        return None
     alerts = _WhileResumed(engine, session_id)
     try:
         journal = Journal.reopen(found.path, on_alert=alerts)
@@ -190,6 +197,13 @@ def resume_or_close(
         return None
     log.info("resumed session %s", session_id)
     return session_id
+
+
+def _link_target(path: Path) -> str:
+    try:
+        return f"to {os.readlink(path)!r:.200}"
+    except OSError as error:
+        return f"unreadable: {error.strerror}"
 
 
 class _WhileResumed:

@@ -254,7 +254,8 @@ class JournalWriter:
         try:
             if self._connection is None:
                 self._connection = self._connect(self._path)
-                self._file = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+                # never through a link put in the journal's place: not outside its folder
+                self._file = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
             self._connection.execute("BEGIN IMMEDIATE")
             if started is not None:
                 self._connection.execute(MARK_STARTED, (started,))
