@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,13 +32,19 @@ def lock_path(data_dir: Path, room: str) -> Path:
 def room_lock(data_dir: Path, room: str) -> Iterator[None]:
     """Hold the room's lock inside the block; RoomBusy if another engine holds it.
 
-    A data directory where no lock file can be made (read-only, missing permissions) is
-    logged and the room runs without the lock: the room itself must not fail to start.
+    A data directory where no lock file can be made (read-only, missing permissions, a FIFO
+    in its place) is logged and the room runs without the lock: the room itself must not
+    fail to start. Nor does a full disk that refuses the pid written into a new lock file:
+    the lock is held all the same.
     """
     path = lock_path(data_dir, room)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         path.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        descriptor = os.open(path, flags, 0o600)
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO put there
+            os.close(descriptor)
+            raise OSError(f"{path} is not a plain file")
     except OSError as error:
         log.error("cannot make the room's lock %s (%s): running without it", path, error)
         yield
@@ -51,8 +58,11 @@ def room_lock(data_dir: Path, room: str) -> Iterator[None]:
                 f"room {room} already has an engine running (pid {holder or 'unknown'}, "
                 f"holding {path}); stop that one first"
             ) from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        try:  # the pid is for a second engine's message only: a full disk may refuse it
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        except OSError as error:
+            log.warning("cannot write this engine's pid into the room's lock %s: %s", path, error)
         yield
     finally:
         os.close(descriptor)
