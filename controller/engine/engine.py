@@ -14,6 +14,7 @@ accepts only what docs/emergency.md lists; everything else is refused with the r
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -1809,22 +1810,28 @@ class Engine:
 
 def _write_marker(path: Path, since_wall: str | None) -> None:
     """Write the emergency marker (0600) and sync it to the disk: not through a link put in its
-    place, nor blocking on a FIFO there."""
+    place, nor blocking on a FIFO there. The file alone latches the room: a disk that then
+    refuses its words (full) is logged, not a fault (the next engine takes its time as now)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_NOFOLLOW
+    descriptor = os.open(path, flags, 0o600)
     try:
-        with os.fdopen(os.open(path, flags, 0o600), "w") as marker:
-            marker.write(json.dumps({"since": since_wall}))
-            marker.flush()
-            os.fsync(marker.fileno())
+        words = json.dumps({"since": since_wall}).encode()
+        if os.write(descriptor, words) != len(words):
+            raise OSError(errno.ENOSPC, "written in part")
+        os.fsync(descriptor)
+    except OSError as error:
+        log.warning(
+            "the emergency marker %s is in place; its time was not written: %s", path, error
+        )
     finally:
-        # its name too, even when a full disk refused its words (the file alone latches):
-        # outside a session the marker alone keeps the room latched after a power cut
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        os.close(descriptor)
+    # its name too: outside a session the marker alone keeps the room latched after a power cut
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ restart; pressed on a full disk, a new marker is a file the disk refuses. A real
 a 4 MiB tmpfs in a mount namespace of the test's own (`tests/support/small_disk.py`,
 skipped where none can be made). The engine runs in a process of its own there, is killed
 after the press, and the next engine starts in the namespace's own process, the disk still
-full, then again once freed.
+full, then again once freed. The full disk that refused the marker's words (its file is in
+place) is logged, not told as a fault of the engine's with its traceback.
 """
 
 from __future__ import annotations
@@ -78,3 +79,7 @@ def test_an_emergency_pressed_on_a_full_disk_latches_the_next_engine(tmp_path: P
     outcome = json.loads(ran.stdout)
     assert json.loads(outcome["first"]) == {"latched": True}, outcome
     assert (outcome["still_full"], outcome["freed"]) == (True, True), outcome["first_error"]
+    # the marker is in place: its words the full disk refused are no engine fault
+    assert "Traceback" not in outcome["first_error"], outcome["first_error"]
+    assert "engine fault" not in outcome["first_error"]
+    assert "the emergency marker" in outcome["first_error"]
