@@ -136,14 +136,16 @@ def find_open_session(
     for path in room_journals(data_dir, room):
         if answered and not _end_not_written(path):
             continue
+        # past the newest, one found unreadable was told when it was the newest: logged only
+        told = _log_unreadable if answered else report
         try:
             with reading(path) as (_, meta):
                 pass
         except JournalError as error:
-            report(path, str(error).removeprefix(f"{path}: "))
+            told(path, str(error).removeprefix(f"{path}: "))
             continue
         if meta.room != room:
-            report(path, f"holds a session of room {meta.room}, not {room}")
+            told(path, f"holds a session of room {meta.room}, not {room}")
             continue
         if meta.ended_wall_ns is None:
             return OpenSession(path, meta, pending_end(path))
