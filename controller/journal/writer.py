@@ -301,8 +301,7 @@ class JournalWriter:
             )
             with contextlib.closing(sqlite3.connect(restoring)) as copy:
                 self._connection.backup(copy)
-            os.link(restoring, self._path)  # never over a file put there meanwhile
-            restoring.unlink()
+            _put_in_place(restoring, self._path)
         except (sqlite3.Error, OSError) as error:
             return f"journal file removed, cannot write it again ({error})"
         logger.warning("journal %s: its file was removed; written again", self._path)
@@ -406,6 +405,20 @@ def reserve_end_note(path: Path) -> None:
             os.close(descriptor)
     except OSError as error:
         logger.warning("journal %s: cannot keep room for its end note: %s", path.name, error)
+
+
+def _put_in_place(written: Path, path: Path) -> None:
+    """Name `written` `path`, never over a file put there meanwhile (FileExistsError)."""
+    try:
+        os.link(written, path)
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        if os.path.lexists(path):  # a file system without hard links (FAT): a look first
+            raise FileExistsError(errno.EEXIST, "a file is in its place", str(path)) from None
+        os.rename(written, path)
+    else:
+        written.unlink()
 
 
 def keep_pending_end(path: Path, ending: Ending) -> None:

@@ -4,8 +4,12 @@ while it cannot be, the events wait in memory and the alert says so."""
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 from pathlib import Path
+
+import pytest
 
 from controller.journal import Event, list_sessions, read_events
 from tests.journal.conftest import JournalFactory
@@ -54,3 +58,26 @@ def test_a_removed_journal_that_cannot_be_written_again_is_an_alert_until_it_can
 
     assert alert_log.alerts[-1] is None
     assert notes(journal.path) == ["before", "meanwhile", "after"]
+
+
+def test_a_removed_journal_is_written_again_on_a_file_system_without_hard_links(
+    new_journal: JournalFactory, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data folder on a FAT stick, where `link` is refused (EPERM): no such file system can
+    be made here, so `os.link` is made to refuse as FAT's does (the rest is real)."""
+
+    def no_hard_links(*_: object, **__: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    journal = new_journal()
+    journal.append(Event("note", "before"), t=1.0, wall_ns=START_NS + 10**9)
+    assert journal.flush()
+
+    shutil.rmtree(data_dir)
+    journal.append(Event("note", "after"), t=2.0, wall_ns=START_NS + 2 * 10**9)
+    assert journal.flush()
+    journal.close(ended_cleanly=True)
+
+    assert sorted(p.name for p in journal.path.parent.iterdir()) == [journal.path.name]
+    assert notes(journal.path) == ["before", "after"]
