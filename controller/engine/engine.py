@@ -758,6 +758,12 @@ class Engine:
         plan = self.room.plans.get(point.plan)
         if plan is None:
             raise ResumeError(f"the session's plan {point.plan!r} is no longer in the room")
+        if not math.isclose(point.time_scale, self.scale):
+            # its journal's events are all read at the scale it was recorded at
+            raise ResumeError(
+                f"it was recorded at time scale {point.time_scale:g} and this engine runs at "
+                f"{self.scale:g}"
+            )
         progress = point.progress
         try:
             run = SessionRun.restore(plan, progress["run"], guard_s=self.limits.advance_guard_s)
