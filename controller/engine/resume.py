@@ -13,6 +13,7 @@ and is closed as abandoned with the reason as its last event.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,14 @@ def resume_or_close(
     if found.path.is_symlink():  # journals are written inside the data folder only
         reason = (
             f"its journal is a link ({_link_target(found.path)}), not a file of the data folder"
+        )
+        _alert(engine, session_id, reason, closed=False)
+        return None
+    if found.ending is None and not math.isclose(found.meta.time_scale, engine.scale):
+        # an engine started at the wrong pace: the one at the session's own resumes it
+        reason = (
+            f"it was recorded at time scale {found.meta.time_scale:g} and this engine runs at "
+            f"{engine.scale:g}"
         )
         _alert(engine, session_id, reason, closed=False)
         return None

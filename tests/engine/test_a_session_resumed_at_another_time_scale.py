@@ -3,7 +3,8 @@
 Its journal says the time scale it was recorded at (`meta`, the start event) and replays and
 exports read every event by it; resumed by an engine at another scale (restarted without
 `--time-scale 10`, or with it after a real session), its phases went on at the new pace
-under the old word, and a replay ran its BLS sets at the wrong length.
+under the old word, and a replay ran its BLS sets at the wrong length. It is left as it is,
+for an engine at its own pace to resume.
 """
 
 from __future__ import annotations
@@ -38,4 +39,8 @@ def test_a_rehearsal_at_ten_times_is_not_resumed_by_an_engine_at_real_time(
     resumed = resume_or_close(engine, tmp_path, "room-a")
 
     assert resumed is None
-    assert "time scale" in resume_alert(engine)
+    assert "time scale 10" in resume_alert(engine)
+    assert "left as it is" in resume_alert(engine)
+
+    again, _ = engine_at_scale(tmp_path, 10.0)  # started again at the session's own pace
+    assert resume_or_close(again, tmp_path, "room-a") == fast.session.journal.session_id
