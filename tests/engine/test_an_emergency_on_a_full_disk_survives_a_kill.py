@@ -12,14 +12,10 @@ place) is logged, not told as a fault of the engine's with its traceback.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import REPO
-from tests.support.room import child_env
-from tests.support.small_disk import FILL_THE_DISK, namespace_with_a_small_disk
+from tests.support.small_disk import FILL_THE_DISK, run_on_a_small_disk
 
 FIRST_ENGINE = FILL_THE_DISK + textwrap.dedent(
     """
@@ -63,20 +59,8 @@ IN_THE_NAMESPACE = textwrap.dedent(
 
 
 def test_an_emergency_pressed_on_a_full_disk_latches_the_next_engine(tmp_path: Path) -> None:
-    disk = tmp_path / "disk"
-    prefix = namespace_with_a_small_disk(disk)
-
-    ran = subprocess.run(
-        [*prefix, sys.executable, "-c", IN_THE_NAMESPACE, str(disk), FIRST_ENGINE],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=child_env(),
-    )
-
-    assert ran.returncode == 0, ran.stderr
-    outcome = json.loads(ran.stdout)
+    ran_stdout = run_on_a_small_disk(tmp_path, IN_THE_NAMESPACE, FIRST_ENGINE, timeout_s=120)
+    outcome = json.loads(ran_stdout)
     assert json.loads(outcome["first"]) == {"latched": True}, outcome
     assert (outcome["still_full"], outcome["freed"]) == (True, True), outcome["first_error"]
     # the marker is in place: its words the full disk refused are no engine fault

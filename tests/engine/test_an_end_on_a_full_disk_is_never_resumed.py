@@ -11,14 +11,10 @@ the next engine starts in the namespace's own process.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import REPO
-from tests.support.room import child_env
-from tests.support.small_disk import FILL_THE_DISK, namespace_with_a_small_disk
+from tests.support.small_disk import FILL_THE_DISK, run_on_a_small_disk
 
 FIRST_ENGINE = FILL_THE_DISK + textwrap.dedent(
     """
@@ -82,20 +78,8 @@ IN_THE_NAMESPACE = textwrap.dedent(
 
 
 def test_a_session_ended_on_a_full_disk_is_closed_by_the_next_engine(tmp_path: Path) -> None:
-    disk = tmp_path / "disk"
-    prefix = namespace_with_a_small_disk(disk)
-
-    ran = subprocess.run(
-        [*prefix, sys.executable, "-c", IN_THE_NAMESPACE, str(disk), FIRST_ENGINE],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=child_env(),
-    )
-
-    assert ran.returncode == 0, ran.stderr
-    outcome = json.loads(ran.stdout)
+    ran_stdout = run_on_a_small_disk(tmp_path, IN_THE_NAMESPACE, FIRST_ENGINE, timeout_s=120)
+    outcome = json.loads(ran_stdout)
     assert outcome["first"][-1] == {"ended": True}, outcome
     assert "disk full" in outcome["first"][0]["close"], outcome
     assert outcome["resumed"] is None, "the session the operator ended was resumed"

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from controller.engine.lock import lock_path, room_lock
-from tests.conftest import REPO
-from tests.support.room import child_env
-from tests.support.small_disk import FILL_THE_DISK, namespace_with_a_small_disk
+from tests.support.small_disk import FILL_THE_DISK, run_on_a_small_disk
 
 
 def test_a_fifo_in_the_lock_s_place_is_logged_and_the_room_runs(
@@ -50,17 +46,5 @@ LOCK_ON_A_FULL_DISK = FILL_THE_DISK + textwrap.dedent(
 
 
 def test_a_new_lock_on_a_full_disk_is_held_all_the_same(tmp_path: Path) -> None:
-    disk = tmp_path / "disk"
-    prefix = namespace_with_a_small_disk(disk)
-
-    ran = subprocess.run(
-        [*prefix, sys.executable, "-c", LOCK_ON_A_FULL_DISK, str(disk)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=child_env(),
-    )
-
-    assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.startswith("held: room room-a already has an engine running"), ran.stdout
+    ran_stdout = run_on_a_small_disk(tmp_path, LOCK_ON_A_FULL_DISK, timeout_s=60)
+    assert ran_stdout.startswith("held: room room-a already has an engine running"), ran_stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.journal import Event, list_sessions, read_events
+from controller.journal import Event, Journal, list_sessions, read_events
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS, AlertLog, eventually
 
@@ -20,9 +20,8 @@ def notes(path: Path) -> list[str]:
     return [str(event.payload) for event in read_events(path) if event.kind == "note"]
 
 
-def test_events_before_and_after_the_data_folder_was_removed_are_all_in_the_journal(
-    new_journal: JournalFactory, data_dir: Path
-) -> None:
+def written_across_the_folder_removed(new_journal: JournalFactory, data_dir: Path) -> Journal:
+    """A journal given a note, its data folder removed, another note, then closed."""
     journal = new_journal()
     journal.append(Event("note", "before"), t=1.0, wall_ns=START_NS + 10**9)
     assert journal.flush()
@@ -31,6 +30,13 @@ def test_events_before_and_after_the_data_folder_was_removed_are_all_in_the_jour
     journal.append(Event("note", "after"), t=2.0, wall_ns=START_NS + 2 * 10**9)
     assert journal.flush()
     journal.close(ended_cleanly=True)
+    return journal
+
+
+def test_events_before_and_after_the_data_folder_was_removed_are_all_in_the_journal(
+    new_journal: JournalFactory, data_dir: Path
+) -> None:
+    journal = written_across_the_folder_removed(new_journal, data_dir)
 
     assert notes(journal.path) == ["before", "after"]
     [info] = list_sessions(data_dir)
@@ -70,14 +76,7 @@ def test_a_removed_journal_is_written_again_on_a_file_system_without_hard_links(
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", no_hard_links)
-    journal = new_journal()
-    journal.append(Event("note", "before"), t=1.0, wall_ns=START_NS + 10**9)
-    assert journal.flush()
-
-    shutil.rmtree(data_dir)
-    journal.append(Event("note", "after"), t=2.0, wall_ns=START_NS + 2 * 10**9)
-    assert journal.flush()
-    journal.close(ended_cleanly=True)
+    journal = written_across_the_folder_removed(new_journal, data_dir)
 
     assert sorted(p.name for p in journal.path.parent.iterdir()) == [journal.path.name]
     assert notes(journal.path) == ["before", "after"]

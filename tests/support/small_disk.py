@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import REPO
+from tests.support.room import child_env
 
 FILL_THE_DISK = """
 def fill_the_disk(folder):
@@ -39,3 +43,22 @@ def namespace_with_a_small_disk(disk: Path) -> list[str]:
     if probe.returncode != 0:
         pytest.skip(f"no tmpfs in a mount namespace here: {probe.stderr.decode()[:200]}")
     return ["unshare", "-rm", "sh", "-c", mount, str(disk)]
+
+
+def run_on_a_small_disk(tmp_path: Path, script: str, *arguments: str, timeout_s: float) -> str:
+    """Run the Python `script` with a 4 MiB tmpfs at `tmp_path / "disk"` (its first argument,
+    `arguments` after it), from the repository, as a child of the tests: what it printed.
+    Skips the test where no mount namespace can be made; fails on the script's non-zero
+    exit."""
+    disk = tmp_path / "disk"
+    prefix = namespace_with_a_small_disk(disk)
+    ran = subprocess.run(
+        [*prefix, sys.executable, "-c", script, str(disk), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=REPO,
+        env=child_env(),
+    )
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
