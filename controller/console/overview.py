@@ -27,20 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import ValidationError
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
 
 from controller.api.state import RoomState
-from controller.api.topics import MAX_STATE_BYTES, OFFLINE, ONLINE, is_replay
+from controller.api.topics import OFFLINE, ONLINE, is_replay
 from controller.bus import Message
 from controller.bus.bus import Bus
 from controller.config.settings import IDENTIFIER, BrokerSettings
 from controller.console.formatting import clock_time as clock
-from controller.console.formatting import shown_tree
-from controller.untrusted import UntrustedJsonError, read_json
+from controller.console.link import read_state as read_console_state
 
 COLUMNS = ("Room", "Engine", "Session", "Phase", "Time", "Hold", "Emergency", "Alerts", "Offline")
 EVERY_STATUS = "sessionroom/+/status"
@@ -135,15 +133,12 @@ def room_of(topic: str) -> str | None:
     return room if ROOM_ID.match(room) and not is_replay(room) else None
 
 
-def read_state(payload: bytes) -> RoomState | None:
-    """The state in `payload`, or None when it is too large or not a state (read as the
-    room's console reads it: `controller.untrusted`, so no NaN or Infinity either, and its
-    text `shown`: no escape sequence reaches the terminal)."""
-    try:
-        data = shown_tree(read_json(payload, max_bytes=MAX_STATE_BYTES))
-        return RoomState.model_validate(data, strict=True)  # as the console reads it
-    except (UntrustedJsonError, ValidationError):
-        return None
+def read_state(payload: bytes, room: str | None = None) -> RoomState | None:
+    """The state in `payload`, or None when it is too large or not a state, or, with `room`,
+    another room's: read as the room's console reads it (`controller.console.link.read_state`:
+    no NaN or Infinity either, and its text `shown`, so no escape sequence reaches the
+    terminal)."""
+    return read_console_state(payload, room).state
 
 
 class OverviewApp(App[None]):
@@ -203,7 +198,7 @@ class OverviewApp(App[None]):
     def _on_state(self, message: Message) -> None:
         if (room := self._listed(message)) is not None:
             if message.payload:
-                self.states[room] = read_state(message.payload)
+                self.states[room] = read_state(message.payload, room)
             else:
                 self.states.pop(room, None)
             self._show(room)

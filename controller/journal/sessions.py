@@ -7,7 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -161,7 +161,9 @@ def _end_not_written(path: Path) -> bool:
 
 
 def session_info(path: Path) -> SessionInfo:
-    """Summarise one journal file; JournalError if it is not a readable journal."""
+    """Summarise one journal file; JournalError if it is not a readable journal. A session
+    whose end its journal does not hold yet, noted beside it (`keep_pending_end`), is listed
+    as it ended."""
     with reading(path) as (connection, meta):
         # one pass over the events: per phase, where it first appears, any resume, the newest
         groups = connection.execute(
@@ -172,8 +174,9 @@ def session_info(path: Path) -> SessionInfo:
     phases = sorted((first, phase) for phase, first, _, _ in groups if phase is not None)
     resumed = any(resume for _, _, resume, _ in groups)
     newest_wall_ns = max((newest for _, _, _, newest in groups), default=None)
-    started = meta.started_wall_ns
-    until = meta.ended_wall_ns if meta.ended_wall_ns is not None else (newest_wall_ns or started)
+    meta = with_noted_end(meta, path)
+    started, ended_wall_ns = meta.started_wall_ns, meta.ended_wall_ns
+    until = ended_wall_ns if ended_wall_ns is not None else (newest_wall_ns or started)
     return SessionInfo(
         session_id=meta.session_id,
         path=path,
@@ -182,12 +185,22 @@ def session_info(path: Path) -> SessionInfo:
         participant=meta.participant,
         time_scale=meta.time_scale,
         started=utc_datetime(started),
-        ended=None if meta.ended_wall_ns is None else utc_datetime(meta.ended_wall_ns),
+        ended=None if ended_wall_ns is None else utc_datetime(ended_wall_ns),
         duration_s=max(until - started, 0) / 1e9,
         phases=tuple(phase for _, phase in phases),
         ended_cleanly=meta.ended_cleanly,
         resumed=bool(resumed),
     )
+
+
+def with_noted_end(meta: SessionMeta, path: Path) -> SessionMeta:
+    """`meta` of the journal at `path`, with the end noted beside it (`keep_pending_end`) when
+    the journal does not hold it yet (the disk refused it, and the engine stopped before the
+    disk took it): the session ended then, though its journal says it is open until the
+    next engine start closes it."""
+    if meta.ended_wall_ns is not None or (noted := pending_end(path)) is None:
+        return meta
+    return replace(meta, ended_wall_ns=noted.wall_ns, ended_cleanly=noted.cleanly)
 
 
 def _listing_problem(groups: list[tuple[object, ...]]) -> str | None:

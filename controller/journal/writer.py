@@ -105,9 +105,11 @@ class JournalWriter:
         # Used by the writer thread only:
         self._backlog: list[Row] = []
         self._connection: sqlite3.Connection | None = None
-        self._file = -1
-        """A descriptor of the file the connection writes: its link count says when that file
-        was removed (SQLite in WAL mode goes on committing into a file no longer there)."""
+        self._file: tuple[int, int] | None = None
+        """The device and inode of the file the connection writes: the journal's path naming
+        no file, or another, says that file was removed or moved (SQLite in WAL mode goes on
+        committing into a file no longer there). Kept as numbers, not as an open descriptor:
+        a room's process holds one file less per journal."""
         self._thread = threading.Thread(
             target=self._run, name=f"journal writer {path.name}", daemon=True
         )
@@ -255,7 +257,7 @@ class JournalWriter:
             if self._connection is None:
                 self._connection = self._connect(self._path)
                 # never through a link put in the journal's place: not outside its folder
-                self._file = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+                self._file = _identity(self._path)
             self._connection.execute("BEGIN IMMEDIATE")
             if started is not None:
                 self._connection.execute(MARK_STARTED, (started,))
@@ -282,17 +284,25 @@ class JournalWriter:
         return True
 
     def _file_gone(self) -> str | None:
-        """None while the connection's file is at its path. A file removed (its data folder
-        deleted) is written again at its path from the open connection, which still reads it.
-        A file moved away (its data folder renamed, replaced, or its disk unmounted) goes on
-        taking the commits, but where no engine looks: its events wait in memory too until it
-        is back. Why it is not at its path, while it is not (tried again at each retry, the
+        """None while the connection's file is at its path. A file no longer at its path (its
+        data folder deleted, renamed away or its disk unmounted) is written again there from
+        the open connection, which still reads it: the engine, the listing and the exports
+        look there. A path that names another file (a folder put in the data folder's place)
+        is not written over: the events wait in memory until the connection's file is back.
+        Why it is not at its path, while it is not (tried again at each retry, the
         connection kept)."""
         assert self._connection is not None
         try:
-            found = os.fstat(self._file)
-            if found.st_nlink > 0:
-                return self._moved(found)
+            here = _identity(self._path)
+        except FileNotFoundError:
+            here = None
+        except OSError as error:
+            return f"journal file cannot be looked at ({error})"
+        if here == self._file:
+            return None
+        if here is not None:
+            return "journal file replaced at its path by another file: not written over"
+        try:
             restoring = self._path.with_name(self._path.name + ".restoring")
             self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             restoring.unlink(missing_ok=True)
@@ -304,30 +314,13 @@ class JournalWriter:
             _put_in_place(restoring, self._path)
         except (sqlite3.Error, OSError) as error:
             return f"journal file removed, cannot write it again ({error})"
-        logger.warning("journal %s: its file was removed; written again", self._path)
+        logger.warning("journal %s: its file was no longer at its path; written again", self._path)
         self._drop_connection()  # the next commit writes to the file written again
         return None
 
-    def _moved(self, found: os.stat_result) -> str | None:
-        """None if the journal's path names the connection's file (`found`); else where it went."""
-        try:
-            here = os.stat(self._path)
-        except OSError:
-            pass
-        else:
-            if (here.st_dev, here.st_ino) == (found.st_dev, found.st_ino):
-                return None
-        try:
-            where = os.readlink(f"/proc/self/fd/{self._file}")
-        except OSError:
-            where = "elsewhere"
-        return f"journal file moved away from its data folder (to {where})"
-
     def _drop_connection(self) -> None:
         """Close the connection (rolling back anything unfinished); the next commit opens anew."""
-        if self._file >= 0:
-            os.close(self._file)
-            self._file = -1
+        self._file = None
         if self._connection is None:
             return
         with contextlib.suppress(sqlite3.Error):
@@ -405,6 +398,15 @@ def reserve_end_note(path: Path) -> None:
             os.close(descriptor)
     except OSError as error:
         logger.warning("journal %s: cannot keep room for its end note: %s", path.name, error)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    """The device and inode of the file at `path` itself, never what a link there names:
+    OSError if it is a link (ELOOP), FileNotFoundError if nothing is there."""
+    found = os.lstat(path)
+    if stat.S_ISLNK(found.st_mode):
+        raise OSError(errno.ELOOP, "a link in the journal's place", str(path))
+    return found.st_dev, found.st_ino
 
 
 def _put_in_place(written: Path, path: Path) -> None:

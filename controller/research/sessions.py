@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.journal import SessionMeta
+from controller.journal.sessions import with_noted_end
 from controller.journal.store import reading
 
 NUMBERED = "typeof(t) IN ('integer', 'real')"
@@ -21,9 +22,10 @@ class PhaseEntry:
 
 
 def session_meta(path: Path) -> SessionMeta:
-    """What the journal's `meta` table says; JournalError if it is not a readable journal."""
+    """What the journal's `meta` table says, with an end noted beside the journal that it does
+    not hold yet (`with_noted_end`); JournalError if it is not a readable journal."""
     with reading(path) as (_, meta):
-        return meta
+        return with_noted_end(meta, path)
 
 
 def phase_entries(path: Path) -> list[PhaseEntry]:

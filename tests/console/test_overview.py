@@ -243,14 +243,17 @@ def test_an_unreadable_state_does_not_show_the_room_as_calm() -> None:
 async def test_a_room_whose_retained_state_is_spoiled_is_not_shown_calm(
     private_mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    """Through the broker: a room whose state holds a NaN time, or was overwritten with
-    something that is no state, is listed (not dropped by a traceback) with its emergency
-    unknown."""
+    """Through the broker: a room whose state holds a NaN time, was overwritten with
+    something that is no state, or with a calm state that says it is another room's, is
+    listed (not dropped by a traceback) with its emergency unknown."""
     emergency = state(phase=PHASE, emergency={"active": True}).model_dump()
     emergency["phase"]["elapsed_s"] = math.nan
+    calm_elsewhere = state(phase=PHASE).model_dump_json()
+    assert json.loads(calm_elsewhere)["room"] != "borrowed"
     messages: list[Any] = [
         ("sessionroom/nan/state", json.dumps(emergency), 1, True),
         ("sessionroom/spoiled/state", '{"room": "spoiled"}', 1, True),
+        ("sessionroom/borrowed/state", calm_elsewhere, 1, True),
     ]
     await asyncio.to_thread(
         publish.multiple, messages, hostname="127.0.0.1", port=private_mosquitto.port
@@ -258,8 +261,9 @@ async def test_a_room_whose_retained_state_is_spoiled_is_not_shown_calm(
     settings = BrokerSettings(mode="external", host="127.0.0.1", port=private_mosquitto.port)
     app = OverviewApp(settings, root=tmp_path)
     async with app.run_test(size=(140, 20)):
-        await eventually(lambda: set(app.rows) == {"nan", "spoiled"}, 20, "both rooms shown")
-        assert [app.rows[room].emergency for room in ("nan", "spoiled")] == ["unknown"] * 2
+        rooms = ("nan", "spoiled", "borrowed")
+        await eventually(lambda: set(app.rows) == set(rooms), 20, "every room shown")
+        assert [app.rows[room].emergency for room in rooms] == ["unknown"] * 3
 
 
 async def publish_retained(broker: Mosquitto, messages: list[tuple[str, str]]) -> None:

@@ -1,24 +1,19 @@
 """A session ended while its disk refused the end marker, its engine stopped before the disk
 took it: the note beside its journal (`<id>.ending`) says it ended, and the next start closes
-it. Until then the listing says how it ended, not that it is open."""
+it. Until then the listing, the report and the exports say how it ended, not that it is
+open."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from controller.journal import Event, list_sessions
 from controller.journal.writer import Ending, keep_pending_end
+from controller.research.sessions import session_meta
 from tests.journal.conftest import JournalFactory
 from tests.journal.support import START_NS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the listing reads the journal's meta only: a session whose end is noted beside it "
-    "is listed open, as one still running or crashed, until the next engine start closes it",
-)
 def test_a_session_whose_end_is_noted_beside_its_journal_is_listed_as_ended(
     new_journal: JournalFactory, data_dir: Path
 ) -> None:
@@ -28,6 +23,9 @@ def test_a_session_whose_end_is_noted_beside_its_journal_is_listed_as_ended(
     keep_pending_end(journal.path, Ending(wall_ns=START_NS + 60 * 10**9, cleanly=True))
 
     [info] = list_sessions(data_dir)
+    meta = session_meta(journal.path)  # as the report and the exports read it
 
     assert not info.is_open
     assert info.ended_cleanly
+    assert info.duration_s == 60.0
+    assert (meta.ended_wall_ns, meta.ended_cleanly) == (START_NS + 60 * 10**9, True)

@@ -22,15 +22,21 @@ def device_reading(device: DeviceInfo) -> str:
     state: dict[str, Any] = device.state
     if state.get("on") is False:
         return "off"
-    if isinstance(state.get("level"), int | float):
+    if _is_number(state.get("level")):
         return percent(state["level"])
-    if isinstance(state.get("volume"), int | float):
+    if _is_number(state.get("volume")):
         return f"vol {percent(state['volume'])}"
     if "running" in state:
         return "running" if state["running"] else "idle"
     if isinstance(state.get("status"), str):
         return str(state["status"])
     return ""
+
+
+def _is_number(value: object) -> bool:
+    """Whether a report's `value` is a number a level or volume reads from: `true` is none
+    (Python counts it as 1, which read as 100%)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def device_cell(name: str, device: DeviceInfo, width: int) -> Content:
