@@ -181,15 +181,20 @@ async def test_hostile_retained_rooms_neither_stop_nor_fool_the_overview(
     messages: many rooms, markup in a phase or a participant, room names no room can have
     (markup, a Cyrillic look-alike of `room-a`). The overview keeps running, shows text as
     text, and shows only rooms whose name a room may have."""
-    hostile = state(
-        session={**SESSION, "participant": "[/]", "plan": "[link=http://evil.example]x"},
-        phase={**PHASE, "name": "[bold red]calm[/"},
-    ).model_dump_json()
-    messages: list[Any] = [(f"sessionroom/fake-{i:03}/state", hostile, 1, True)
+
+    def hostile(room: str) -> str:
+        """A state of `room` (a state naming another room is unreadable on its topic)."""
+        return state(
+            room=room,
+            session={**SESSION, "participant": "[/]", "plan": "[link=http://evil.example]x"},
+            phase={**PHASE, "name": "[bold red]calm[/"},
+        ).model_dump_json()
+
+    messages: list[Any] = [(f"sessionroom/fake-{i:03}/state", hostile(f"fake-{i:03}"), 1, True)
                            for i in range(FAKE_ROOMS)]  # fmt: skip
     for room in ("[/]", "r\u043e\u043em-a", "ROOM-A", "room a", ""):
         messages += [(f"sessionroom/{room}/status", "online", 1, True),
-                     (f"sessionroom/{room}/state", hostile, 1, True)]  # fmt: skip
+                     (f"sessionroom/{room}/state", hostile(room), 1, True)]  # fmt: skip
     await asyncio.to_thread(
         publish.multiple, messages, hostname="127.0.0.1", port=private_mosquitto.port
     )
